@@ -1,0 +1,87 @@
+// The one-shot commands. Each takes its parsed options and returns an exit
+// code; output goes to the given streams so tests can read it.
+import { renderLeaderboardJson } from '../render/leaderboard-json.ts';
+import { renderNewsletterTable } from '../render/markdown.ts';
+import { importFile, type ImportCounts } from '../samples/import.ts';
+import { createStatistics, openMigratedDatabase } from '../start.ts';
+import { RoomRegistry } from '../stats/rooms.ts';
+import { selectLeaderboard, type LeaderboardQuery } from '../stats/selection.ts';
+import type { Config } from '../config.ts';
+import type { Logger } from '../log.ts';
+
+export interface Output {
+  readonly stdout: NodeJS.WritableStream & { isTTY?: boolean };
+  readonly stderr: NodeJS.WritableStream & { isTTY?: boolean };
+}
+
+export async function migrateCommand(config: Config, log: Logger): Promise<number> {
+  const database = await openMigratedDatabase(config, log);
+  await database.destroy();
+  return 0;
+}
+
+export interface LeaderboardOptions extends LeaderboardQuery {
+  readonly format: 'md' | 'json';
+  readonly limit: number;
+}
+
+/** Prints exactly what /leaderboard.md or /leaderboard.json returns for the same selection. */
+export async function leaderboardCommand(config: Config, log: Logger, options: LeaderboardOptions, out: Output): Promise<number> {
+  const database = await openMigratedDatabase(config, log);
+  try {
+    const statistics = createStatistics(config, database);
+    const board = await selectLeaderboard({ db: database.db, statistics, rooms: new RoomRegistry(config.rooms) }, options);
+    out.stdout.write(options.format === 'md'
+      ? renderNewsletterTable(board.servers, options.limit)
+      : JSON.stringify(renderLeaderboardJson(board, options.limit)));
+    return 0;
+  } finally {
+    await database.destroy();
+  }
+}
+
+/** Rejections printed in full before the rest are only counted, so a broken file does not flood the terminal. */
+const MAX_REPORTED_REJECTIONS = 100;
+const PROGRESS_INTERVAL_MS = 250;
+
+export async function importCommand(config: Config, log: Logger, files: readonly string[], out: Output): Promise<number> {
+  const database = await openMigratedDatabase(config, log);
+  const counts: ImportCounts = { read: 0, stored: 0, duplicate: 0, rejected: 0 };
+  const started = performance.now();
+  let lastProgress = 0;
+  let failedFiles = 0;
+  const progress = (final: boolean) => {
+    if (!out.stderr.isTTY) return;
+    const now = performance.now();
+    if (!final && now - lastProgress < PROGRESS_INTERVAL_MS) return;
+    lastProgress = now;
+    const rate = Math.round(counts.read / Math.max(0.001, (now - started) / 1000));
+    out.stderr.write(`\r\x1b[K${counts.read.toLocaleString('en')} read, ${counts.stored.toLocaleString('en')} stored, ` +
+      `${counts.duplicate.toLocaleString('en')} duplicate, ${counts.rejected.toLocaleString('en')} rejected (${rate.toLocaleString('en')}/s)${final ? '\n' : ''}`);
+  };
+  try {
+    for (const file of files) {
+      try {
+        await importFile(database.db, file, counts, {
+          onProgress: () => progress(false),
+          onRejected: (r) => {
+            if (counts.rejected <= MAX_REPORTED_REJECTIONS) out.stderr.write(`${out.stderr.isTTY ? '\r\x1b[K' : ''}${r.file}:${r.line}: ${r.error}\n`);
+          },
+        });
+      } catch (err) {
+        const code = (err as NodeJS.ErrnoException).code;
+        if (code !== 'ENOENT' && code !== 'EISDIR' && code !== 'EACCES') throw err;
+        failedFiles++;
+        out.stderr.write(`${file}: cannot read: ${(err as Error).message}\n`);
+      }
+    }
+  } finally {
+    progress(true);
+    await database.destroy();
+  }
+  if (counts.rejected > MAX_REPORTED_REJECTIONS) out.stderr.write(`… and ${counts.rejected - MAX_REPORTED_REJECTIONS} more rejected records\n`);
+  const seconds = (performance.now() - started) / 1000;
+  out.stdout.write(`read ${counts.read}, stored ${counts.stored}, duplicate ${counts.duplicate}, rejected ${counts.rejected}` +
+    `${failedFiles ? `, unreadable files ${failedFiles}` : ''} in ${seconds.toFixed(1)} s\n`);
+  return counts.rejected > 0 || failedFiles > 0 ? 1 : 0;
+}

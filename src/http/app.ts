@@ -1,0 +1,75 @@
+// The fastify application as a plugin-free builder: tests call buildApp()
+// and inject requests; `start` adds listen() and shutdown.
+import Fastify, { type FastifyError, type FastifyInstance } from 'fastify';
+import type { Logger } from '../log.ts';
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
+import type { Database } from '../db/database.ts';
+import { InputError, NotFoundError } from '../errors.ts';
+import type { Statistics } from '../stats/leaderboard.ts';
+import type { RoomRegistry } from '../stats/rooms.ts';
+import { healthRoutes } from './routes/health.ts';
+import { leaderboardRoutes } from './routes/leaderboard.ts';
+import { pingstatRoutes } from './routes/pingstat.ts';
+import { apiRoutes } from './routes/api.ts';
+
+export interface HttpDeps {
+  readonly database: Database;
+  readonly statistics: Statistics;
+  readonly rooms: RoomRegistry;
+  /** Seconds a live (not frozen) table may be cached by clients. */
+  readonly cacheSeconds: number;
+}
+
+export type App = FastifyInstance<any, any, any, any, TypeBoxTypeProvider>;
+
+/** Error codes of a PostgreSQL server, or a socket, that is not there (any more). */
+const UNAVAILABLE_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', '57P01', '57P02', '57P03', '08000', '08001', '08003', '08006']);
+
+export function isDatabaseUnavailable(err: unknown): boolean {
+  const e = err as { code?: unknown; message?: unknown; errors?: unknown[] };
+  if (typeof e?.code === 'string' && UNAVAILABLE_CODES.has(e.code)) return true;
+  if (Array.isArray(e?.errors) && e.errors.some(isDatabaseUnavailable)) return true;
+  return typeof e?.message === 'string' && /Connection terminated|timeout exceeded when trying to connect|PGlite is closed/i.test(e.message);
+}
+
+/** The query/path parameter a validation error is about. */
+function parameterOf(err: FastifyError): string {
+  const first = err.validation?.[0];
+  const missing = (first?.params as { missingProperty?: string } | undefined)?.missingProperty;
+  if (missing) return missing;
+  const path = first?.instancePath.replace(/^\//, '') ?? '';
+  return path || err.validationContext || 'request';
+}
+
+export async function buildApp(deps: HttpDeps, log?: Logger): Promise<App> {
+  const app = Fastify({
+    ...(log ? { loggerInstance: log } : { logger: false }),
+    routerOptions: { ignoreTrailingSlash: true },
+    ajv: { customOptions: { coerceTypes: 'array', removeAdditional: true, useDefaults: true } },
+  }).withTypeProvider<TypeBoxTypeProvider>();
+
+  app.setErrorHandler((err: FastifyError, request, reply) => {
+    if (err.validation) {
+      const parameter = parameterOf(err);
+      return reply.code(400).send({ error: 'Bad Request', parameter, message: `${parameter}: ${err.message.replace(/^(querystring|params)\/\w+ /, '')}` });
+    }
+    if (err instanceof InputError) return reply.code(400).send({ error: 'Bad Request', parameter: err.parameter, message: err.message });
+    if (err instanceof NotFoundError) return reply.code(404).send({ error: 'Not Found', message: err.message });
+    if (isDatabaseUnavailable(err)) {
+      request.log.error({ err }, 'database unavailable');
+      return reply.code(503).header('retry-after', '5').send({ error: 'Service Unavailable', message: 'the database is unavailable; try again shortly' });
+    }
+    if (err.statusCode !== undefined && err.statusCode < 500) {
+      return reply.code(err.statusCode).send({ error: 'Bad Request', message: err.message });
+    }
+    request.log.error({ err, url: request.url }, 'request failed');
+    return reply.code(500).send({ error: 'Internal Server Error', message: 'internal error; see the server log' });
+  });
+  app.setNotFoundHandler((request, reply) => reply.code(404).send({ error: 'Not Found', message: `no route for ${request.method} ${request.url.split('?')[0]}` }));
+
+  await app.register(healthRoutes, deps);
+  await app.register(leaderboardRoutes, deps);
+  await app.register(pingstatRoutes, deps);
+  await app.register(apiRoutes, deps);
+  return app;
+}

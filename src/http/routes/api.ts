@@ -1,0 +1,98 @@
+// /api/v1: frozen weeks and per-server history.
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+import { Type, type TSchema } from '@fastify/type-provider-typebox';
+import { InputError, NotFoundError } from '../../errors.ts';
+import { isValidServerName } from '../../matrix/ids.ts';
+import { latestSamplesOfServer, serverHasSamples } from '../../samples/repository.ts';
+import { sampleToRecord } from '../../samples/sample.ts';
+import { listFrozenWeeks } from '../../stats/frozen-weeks.ts';
+import { resolveRoom } from '../../stats/selection.ts';
+import type { HttpDeps } from '../app.ts';
+import { errorResponses, RoomParam } from '../schemas.ts';
+
+const Timestamp = Type.String({ format: 'date-time' });
+const Nullable = <T extends TSchema>(t: T) => Type.Union([t, Type.Null()]);
+
+const WeeksBody = Type.Object({
+  room: Type.String(),
+  weeks: Type.Array(Type.Object({ week: Type.String(), start: Timestamp, end: Timestamp, frozen_at: Timestamp, servers: Type.Integer() })),
+});
+
+const SampleBody = Type.Object({
+  room_id: Type.String(),
+  ping_event_id: Type.String(),
+  ping_server: Type.String(),
+  pinger: Type.Union([Type.String(), Type.Null()]),
+  responder: Type.String(),
+  responder_server: Type.String(),
+  delay_ms: Type.Integer(),
+  ping_ts: Timestamp,
+  measured_at: Timestamp,
+  source: Type.String(),
+  rtt_ms: Nullable(Type.Number()),
+});
+
+const ServerBody = Type.Object({
+  server: Type.String(),
+  room: Type.String(),
+  weeks: Type.Array(Type.Object({
+    week: Type.String(),
+    start: Timestamp,
+    end: Timestamp,
+    frozen: Type.Boolean(),
+    rank: Nullable(Type.Integer()),
+    median_ms: Nullable(Type.Number()),
+    mean_ms: Nullable(Type.Number()),
+    pings: Type.Integer(),
+    samples: Type.Integer(),
+  })),
+  latest_samples: Type.Array(SampleBody),
+});
+
+export const apiRoutes: FastifyPluginAsyncTypebox<HttpDeps> = async (app, deps) => {
+  const selectionDeps = { db: deps.database.db, statistics: deps.statistics, rooms: deps.rooms };
+
+  app.get('/api/v1/weeks', {
+    schema: {
+      summary: 'The frozen weeks of a room, newest first',
+      querystring: Type.Object({ room: Type.Optional(RoomParam) }, { additionalProperties: false }),
+      response: { 200: WeeksBody, ...errorResponses },
+    },
+  }, async (request) => {
+    const room = await resolveRoom(selectionDeps, request.query.room);
+    const weeks = await listFrozenWeeks(deps.database.db, room.id);
+    return {
+      room: room.id,
+      weeks: weeks.map((w) => ({ week: w.week, start: w.start.toISOString(), end: w.end.toISOString(), frozen_at: w.frozenAt.toISOString(), servers: w.servers })),
+    };
+  });
+
+  app.get('/api/v1/servers/:server', {
+    schema: {
+      summary: 'One ping server: its weekly figures over time and its latest samples',
+      params: Type.Object({ server: Type.String({ minLength: 1, maxLength: 300 }) }),
+      querystring: Type.Object({
+        room: Type.Optional(RoomParam),
+        weeks: Type.Integer({ minimum: 1, maximum: 104, default: 12 }),
+        samples: Type.Integer({ minimum: 0, maximum: 500, default: 50 }),
+      }, { additionalProperties: false }),
+      response: { 200: ServerBody, ...errorResponses },
+    },
+  }, async (request) => {
+    const { server } = request.params;
+    if (!isValidServerName(server)) throw new InputError('server', `not a valid server name: ${JSON.stringify(server.slice(0, 100))}`);
+    const room = await resolveRoom(selectionDeps, request.query.room);
+    if (!await serverHasSamples(deps.database.db, room.roomIds, server)) throw new NotFoundError(`no samples from ${server} in ${room.id}`);
+    const weeks = await deps.statistics.serverWeeks(room, server, request.query.weeks);
+    const latest = await latestSamplesOfServer(deps.database.db, room.roomIds, server, request.query.samples);
+    return {
+      server,
+      room: room.id,
+      weeks: weeks.map((w) => ({
+        week: w.week, start: w.start.toISOString(), end: w.end.toISOString(), frozen: w.frozen, rank: w.rank,
+        median_ms: w.medianMs, mean_ms: w.meanMs, pings: w.pings, samples: w.samples,
+      })),
+      latest_samples: latest.map(sampleToRecord) as never,
+    };
+  });
+};

@@ -1,0 +1,89 @@
+// A drop-in for the existing aggregator's endpoints, under /rooms/{roomId}/.
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+import { Type } from '@fastify/type-provider-typebox';
+import { pingstatRawRows, pingstatStats, renderPingstatHtml } from '../../render/pingstat.ts';
+import { samplesInWindow } from '../../samples/repository.ts';
+import { resolveRoom } from '../../stats/selection.ts';
+import { rollingWindow } from '../../stats/windows.ts';
+import type { HttpDeps } from '../app.ts';
+import { errorResponses, RoomParam } from '../schemas.ts';
+
+const TEN_YEARS_SECONDS = 10 * 365 * 86_400;
+
+const Params = Type.Object({ roomId: RoomParam });
+const Ages = Type.Object({
+  max_age: Type.Integer({ minimum: 0, maximum: TEN_YEARS_SECONDS, default: 7 * 86_400, description: 'Seconds; the window starts this long ago' }),
+  min_age: Type.Integer({ minimum: 0, maximum: TEN_YEARS_SECONDS, default: 0, description: 'Seconds; the window ends this long ago' }),
+}, { additionalProperties: false });
+
+const Pong = Type.Object({
+  diffs: Type.Record(Type.String(), Type.Number()),
+  mean: Type.Number(),
+  median: Type.Number(),
+  gmean: Type.Number(),
+});
+const StatsBody = Type.Object({
+  disclaimer: Type.String(),
+  pings: Type.Record(Type.String(), Type.Object({
+    pongs: Type.Record(Type.String(), Pong),
+    pings: Type.Array(Type.String()),
+    mean: Type.Number(),
+    median: Type.Number(),
+    gmean: Type.Number(),
+  })),
+  mean: Type.Number(),
+  pongservers: Type.Array(Type.String()),
+});
+const RawBody = Type.Array(Type.Object({
+  room_id: Type.String(),
+  ping_id: Type.String(),
+  pong_server: Type.String(),
+  ping_server: Type.String(),
+  receive_diff: Type.Integer(),
+  pong_timestamp: Type.Integer(),
+}));
+
+/** True when the client prefers JSON to HTML (the aggregator answers JSON on request). */
+function wantsJson(accept: string | undefined): boolean {
+  if (!accept) return false;
+  const json = accept.indexOf('application/json');
+  const html = accept.indexOf('text/html');
+  return json >= 0 && (html < 0 || json < html);
+}
+
+export const pingstatRoutes: FastifyPluginAsyncTypebox<HttpDeps> = async (app, deps) => {
+  const selectionDeps = { db: deps.database.db, statistics: deps.statistics, rooms: deps.rooms };
+
+  async function windowSamples(roomId: string, ages: { max_age: number; min_age: number }) {
+    const room = await resolveRoom(selectionDeps, roomId);
+    const window = rollingWindow(deps.statistics.now(), { maxAgeSeconds: ages.max_age, minAgeSeconds: ages.min_age, capSpanToWeek: true });
+    return { room, samples: await samplesInWindow(deps.database.db, room.roomIds, window.start, window.end) };
+  }
+
+  async function stats(roomId: string, ages: { max_age: number; min_age: number }) {
+    const { room, samples } = await windowSamples(roomId, ages);
+    return { room, stats: pingstatStats(samples, deps.statistics.filters, room.disclaimer) };
+  }
+
+  app.get('/rooms/:roomId/stats.json', {
+    schema: { summary: 'Statistics in the existing aggregator\'s stats.json shape', params: Params, querystring: Ages, response: { 200: StatsBody, ...errorResponses } },
+  }, async (request) => (await stats(request.params.roomId, request.query)).stats);
+
+  app.get('/rooms/:roomId/stats.raw.json', {
+    schema: { summary: 'The raw pongs of the window, as the existing aggregator lists them', params: Params, querystring: Ages, response: { 200: RawBody, ...errorResponses } },
+  }, async (request) => pingstatRawRows((await windowSamples(request.params.roomId, request.query)).samples));
+
+  app.get('/rooms/:roomId/stats', {
+    schema: {
+      summary: 'The existing aggregator\'s HTML table, or its JSON when Accept asks for JSON',
+      params: Params,
+      querystring: Ages,
+      response: { 200: { content: { 'text/html': { schema: Type.String() }, 'application/json': { schema: StatsBody } } }, ...errorResponses },
+    },
+  }, async (request, reply) => {
+    const { room, stats: data } = await stats(request.params.roomId, request.query);
+    reply.header('vary', 'accept');
+    if (wantsJson(request.headers.accept)) return reply.type('application/json; charset=utf-8').send(JSON.stringify(data));
+    return reply.type('text/html; charset=utf-8').send(renderPingstatHtml(data, room.id));
+  });
+};

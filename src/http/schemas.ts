@@ -1,0 +1,60 @@
+// Schemas shared by routes: fastify validates requests and serializes
+// responses with them, so the API cannot drift from its description.
+import { Type } from '@fastify/type-provider-typebox';
+import { MAX_DAYS } from '../stats/selection.ts';
+
+export const ErrorBody = Type.Object({
+  error: Type.String(),
+  message: Type.String(),
+  parameter: Type.Optional(Type.String()),
+});
+
+export const errorResponses = { 400: ErrorBody, 404: ErrorBody, 500: ErrorBody, 503: ErrorBody };
+
+export const RoomParam = Type.String({ minLength: 2, maxLength: 255, description: 'A room ID (!id:server) or a configured alias' });
+
+export const LeaderboardQuerystring = Type.Object({
+  room: Type.Optional(RoomParam),
+  week: Type.Optional(Type.String({ pattern: '^\\d{4}-W\\d{2}$', description: 'ISO week, e.g. 2026-W47' })),
+  days: Type.Optional(Type.Integer({ minimum: 1, maximum: MAX_DAYS, description: 'Rolling window length; default 7' })),
+  limit: Type.Integer({ minimum: 1, maximum: 1000, default: 10, description: 'Number of rows' }),
+}, { additionalProperties: false });
+
+const FigureFields = {
+  median_ms: Type.Number(),
+  mean_ms: Type.Number(),
+  gmean_ms: Type.Number(),
+  p90_ms: Type.Number(),
+  min_ms: Type.Number(),
+  max_ms: Type.Number(),
+  pings: Type.Integer(),
+  samples: Type.Integer(),
+};
+
+export const RankedServerBody = Type.Object({
+  rank: Type.Integer(),
+  server: Type.String(),
+  ...FigureFields,
+  responders: Type.Array(Type.Object({ server: Type.String(), ...FigureFields })),
+});
+
+export const WindowBody = Type.Object({
+  kind: Type.Union([Type.Literal('rolling'), Type.Literal('week')]),
+  week: Type.Union([Type.String(), Type.Null()]),
+  start: Type.String({ format: 'date-time' }),
+  end: Type.String({ format: 'date-time' }),
+  end_inclusive: Type.Boolean(),
+  frozen: Type.Boolean(),
+  frozen_at: Type.Union([Type.String({ format: 'date-time' }), Type.Null()]),
+});
+
+export const LeaderboardBody = Type.Object({
+  room: Type.String(),
+  room_ids: Type.Array(Type.String()),
+  disclaimer: Type.String(),
+  window: WindowBody,
+  generated_at: Type.String({ format: 'date-time' }),
+  filters: Type.Object({ min_delay_ms: Type.Integer(), max_delay_ms: Type.Integer(), min_pings: Type.Integer() }),
+  servers_ranked: Type.Integer(),
+  rows: Type.Array(RankedServerBody),
+});

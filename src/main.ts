@@ -1,0 +1,115 @@
+#!/usr/bin/env node
+// The `pingboard` command: parses argv, loads the configuration, runs one
+// command. Logic lives in the modules it calls.
+import { parseArgs } from 'node:util';
+import { ConfigError, loadConfig, type Config } from './config.ts';
+import { DataDirLockedError } from './db/database.ts';
+import { InputError, NotFoundError } from './errors.ts';
+import { createLogger } from './log.ts';
+import { start } from './start.ts';
+import { importCommand, leaderboardCommand, migrateCommand, type Output } from './cli/commands.ts';
+
+const USAGE = `Usage: pingboard [--config FILE] COMMAND [OPTIONS]
+
+Commands:
+  serve                       run the HTTP API and the scheduled jobs (default)
+  migrate                     apply database migrations and exit
+  import FILE...              load samples from NDJSON files or pingstat stats.raw.json dumps
+  leaderboard [--week W | --days N] [--room R] [--format md|json] [--limit N]
+                              print the leaderboard, as /leaderboard.md or /leaderboard.json
+  help                        show this text
+
+Configuration comes from environment variables and the JSON file given by
+--config or PINGBOARD_CONFIG; see README.md.
+`;
+
+const out: Output = { stdout: process.stdout, stderr: process.stderr };
+
+async function main(argv: string[]): Promise<number> {
+  const { values, positionals } = parseArgs({
+    args: argv,
+    allowPositionals: true,
+    options: {
+      config: { type: 'string' },
+      week: { type: 'string' },
+      days: { type: 'string' },
+      room: { type: 'string' },
+      format: { type: 'string', default: 'md' },
+      limit: { type: 'string', default: '10' },
+      help: { type: 'boolean', short: 'h' },
+    },
+  });
+  const [command = 'serve', ...args] = positionals;
+  if (values.help || command === 'help') {
+    process.stdout.write(USAGE);
+    return 0;
+  }
+  const config = loadConfig(process.env, values.config);
+  // One-shot commands log warnings only, so their stdout stays clean.
+  const log = createLogger(command === 'serve' ? config.logLevel : 'warn', command === 'serve' ? undefined : process.stderr as never);
+
+  switch (command) {
+    case 'serve':
+      return serve(config, log);
+    case 'migrate':
+      return migrateCommand(config, log);
+    case 'import':
+      if (args.length === 0) throw new UsageError('import needs at least one FILE');
+      return importCommand(config, log, args, out);
+    case 'leaderboard': {
+      if (values.format !== 'md' && values.format !== 'json') throw new InputError('--format', `expected md or json, got ${values.format}`);
+      return leaderboardCommand(config, log, {
+        format: values.format,
+        limit: integerOption('--limit', values.limit, 1, 1000),
+        room: values.room,
+        week: values.week,
+        days: values.days === undefined ? undefined : integerOption('--days', values.days, 1, 90),
+      }, out);
+    }
+    default:
+      throw new UsageError(`unknown command ${command}`);
+  }
+}
+
+class UsageError extends Error {}
+
+function integerOption(name: string, raw: string | undefined, min: number, max: number): number {
+  const value = Number(raw);
+  if (!Number.isInteger(value) || value < min || value > max) throw new InputError(name, `expected an integer from ${min} to ${max}, got ${raw}`);
+  return value;
+}
+
+async function serve(config: Config, log: ReturnType<typeof createLogger>): Promise<number> {
+  const service = await start(config, log);
+  await new Promise<void>((resolve) => {
+    const shutdown = (signal: string) => {
+      log.info({ signal }, 'shutting down');
+      resolve();
+    };
+    process.once('SIGTERM', shutdown);
+    process.once('SIGINT', shutdown);
+  });
+  await service.stop();
+  log.info('stopped');
+  return 0;
+}
+
+try {
+  process.exitCode = await main(process.argv.slice(2));
+} catch (err) {
+  if (err instanceof UsageError || (err as { code?: string }).code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION' || (err as { code?: string }).code === 'ERR_PARSE_ARGS_INVALID_OPTION_VALUE') {
+    process.stderr.write(`pingboard: ${(err as Error).message}\n\n${USAGE}`);
+    process.exitCode = 2;
+  } else if (err instanceof ConfigError || err instanceof InputError || err instanceof DataDirLockedError) {
+    process.stderr.write(`pingboard: ${(err as Error).message}\n`);
+    process.exitCode = 2;
+  } else if (err instanceof NotFoundError) {
+    process.stderr.write(`pingboard: ${err.message}\n`);
+    process.exitCode = 1;
+  } else {
+    process.stderr.write(`pingboard: ${(err as Error).stack ?? err}\n`);
+    process.exitCode = 1;
+  }
+}
+// Open handles (database pools, timers of libraries) must not keep a finished command alive.
+process.exit();

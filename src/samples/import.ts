@@ -1,0 +1,170 @@
+// Import of samples from files: Pingboard's NDJSON (one sample per line) or
+// pingstat's stats.raw.json (one JSON array). Files are streamed, so a dump of
+// any size imports in bounded memory; every bad record is reported with its
+// line and skipped, every good one is stored.
+import { createReadStream } from 'node:fs';
+import type { Db } from '../db/database.ts';
+import { recordSamples, WRITE_BATCH_SIZE } from './repository.ts';
+import { sampleFromRecord, type Sample } from './sample.ts';
+
+export interface ImportCounts {
+  read: number;
+  stored: number;
+  duplicate: number;
+  rejected: number;
+}
+
+export interface Rejection {
+  readonly file: string;
+  readonly line: number;
+  readonly error: string;
+}
+
+export interface ImportHooks {
+  onRejected?(rejection: Rejection): void;
+  onProgress?(counts: Readonly<ImportCounts>): void;
+}
+
+interface RawRecord {
+  readonly line: number;
+  readonly text: string;
+}
+
+/** Lines of a stream, numbered from 1. */
+async function* ndjsonRecords(chunks: AsyncIterable<string>, firstChunk: string): AsyncGenerator<RawRecord> {
+  let line = 0;
+  let rest = '';
+  for await (const chunk of prepend(firstChunk, chunks)) {
+    const parts = (rest + chunk).split('\n');
+    rest = parts.pop()!;
+    for (const part of parts) {
+      line++;
+      if (part.trim() !== '') yield { line, text: part };
+    }
+  }
+  line++;
+  if (rest.trim() !== '') yield { line, text: rest };
+}
+
+export class MalformedFileError extends Error {
+  readonly line: number;
+  constructor(line: number, message: string) {
+    super(message);
+    this.line = line;
+  }
+}
+
+/**
+ * The elements of a top-level JSON array, each with the line it starts on,
+ * without parsing the whole array at once.
+ */
+async function* jsonArrayRecords(chunks: AsyncIterable<string>, firstChunk: string): AsyncGenerator<RawRecord> {
+  let line = 1;
+  let depth = 0;
+  let inString = false;
+  let escaped = false;
+  let closed = false;
+  let element = '';
+  let started = false;
+  let elementLine = 0;
+  for await (const chunk of prepend(firstChunk, chunks)) {
+    let from = 0;
+    for (let i = 0; i < chunk.length; i++) {
+      const ch = chunk[i]!;
+      if (ch === '\n') line++;
+      if (closed) {
+        if (ch.trim() !== '') throw new MalformedFileError(line, 'unexpected text after the closing ]');
+        continue;
+      }
+      if (inString) {
+        if (escaped) escaped = false;
+        else if (ch === '\\') escaped = true;
+        else if (ch === '"') inString = false;
+        continue;
+      }
+      if (depth === 0) {
+        if (ch === '[') depth = 1;
+        else if (ch.trim() !== '') throw new MalformedFileError(line, 'expected a JSON array');
+        from = i + 1;
+        continue;
+      }
+      if (depth === 1 && (ch === ',' || ch === ']')) {
+        element += chunk.slice(from, i);
+        from = i + 1;
+        if (started) yield { line: elementLine, text: element };
+        else if (ch === ',') throw new MalformedFileError(line, 'empty array element');
+        element = '';
+        started = false;
+        if (ch === ']') {
+          depth = 0;
+          closed = true;
+        }
+        continue;
+      }
+      if (!started && ch.trim() !== '') {
+        started = true;
+        elementLine = line;
+      }
+      if (ch === '"') inString = true;
+      else if (ch === '{' || ch === '[') depth++;
+      else if (ch === '}' || ch === ']') depth--;
+    }
+    if (!closed && depth > 0) element += chunk.slice(from);
+  }
+  if (!closed) throw new MalformedFileError(line, 'the JSON array is not closed (is the file truncated?)');
+}
+
+async function* prepend(first: string, rest: AsyncIterable<string>): AsyncGenerator<string> {
+  yield first;
+  yield* rest;
+}
+
+/** Imports one file; counts accumulate into `counts`. */
+export async function importFile(db: Db, file: string, counts: ImportCounts, hooks: ImportHooks = {}): Promise<void> {
+  const stream = createReadStream(file, { encoding: 'utf8', highWaterMark: 1 << 20 });
+  const chunks = stream[Symbol.asyncIterator]() as AsyncIterator<string>;
+  const first = await chunks.next();
+  if (first.done) return;
+  const rest: AsyncIterable<string> = { [Symbol.asyncIterator]: () => chunks };
+  // A pingstat dump is one JSON array; anything else is read as NDJSON.
+  const records = first.value.trimStart().startsWith('[') ? jsonArrayRecords(rest, first.value) : ndjsonRecords(rest, first.value);
+
+  let batch: Sample[] = [];
+  const flush = async () => {
+    const written = await recordSamples(db, batch);
+    counts.stored += written.stored;
+    counts.duplicate += written.duplicate;
+    batch = [];
+    hooks.onProgress?.(counts);
+  };
+  const reject = (line: number, error: string) => {
+    counts.rejected++;
+    hooks.onRejected?.({ file, line, error });
+  };
+
+  try {
+    for await (const record of records) {
+      counts.read++;
+      let parsed: unknown;
+      try {
+        parsed = JSON.parse(record.text);
+      } catch (err) {
+        reject(record.line, `not valid JSON: ${(err as Error).message}`);
+        continue;
+      }
+      const result = sampleFromRecord(parsed);
+      if (!result.ok) {
+        reject(record.line, result.error);
+        continue;
+      }
+      batch.push(result.sample);
+      if (batch.length >= WRITE_BATCH_SIZE) await flush();
+    }
+  } catch (err) {
+    if (!(err instanceof MalformedFileError)) throw err;
+    reject(err.line, err.message);
+  } finally {
+    stream.destroy();
+  }
+  await flush();
+}

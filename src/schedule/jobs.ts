@@ -1,0 +1,35 @@
+// Scheduled work. Each job never overlaps itself, logs its failures instead
+// of crashing the process, and stops with stop().
+import cron from 'node-cron';
+import type { Logger } from '../log.ts';
+import type { Statistics } from '../stats/leaderboard.ts';
+import type { RoomRegistry } from '../stats/rooms.ts';
+
+export interface Jobs {
+  /** Runs the week freezer once, now (also done at start). */
+  freezeNow(): Promise<void>;
+  stop(): Promise<void>;
+}
+
+/** Every five minutes: freeze the last closed week of every tracked room, once its grace period is over. */
+export const FREEZE_SCHEDULE = '*/5 * * * *';
+
+export function startJobs(statistics: Statistics, rooms: RoomRegistry, log: Logger): Jobs {
+  const freezeNow = async () => {
+    try {
+      const frozen = await statistics.freezeDueWeeks(rooms.list());
+      for (const week of frozen) log.info({ week }, 'week frozen');
+    } catch (err) {
+      log.error({ err }, 'freezing weeks failed; will retry at the next run');
+    }
+  };
+  const task = cron.schedule(FREEZE_SCHEDULE, freezeNow, { name: 'freeze-weeks', timezone: 'UTC', noOverlap: true });
+  const first = freezeNow();
+  return {
+    freezeNow,
+    stop: async () => {
+      await task.destroy();
+      await first;
+    },
+  };
+}

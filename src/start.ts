@@ -1,0 +1,73 @@
+// start(config) builds the running service from its parts and returns the
+// handles, so tests start exactly what `pingboard serve` starts.
+import type { Config } from './config.ts';
+import { migrateToLatest, openDatabase, type Database } from './db/database.ts';
+import { buildApp, type App } from './http/app.ts';
+import type { Logger } from './log.ts';
+import { startJobs, type Jobs } from './schedule/jobs.ts';
+import { Statistics } from './stats/leaderboard.ts';
+import { RoomRegistry } from './stats/rooms.ts';
+
+export interface Service {
+  readonly database: Database;
+  readonly statistics: Statistics;
+  readonly rooms: RoomRegistry;
+  readonly app: App;
+  readonly jobs: Jobs;
+  /** Where the HTTP server listens, e.g. http://127.0.0.1:8080. */
+  readonly url: string;
+  stop(): Promise<void>;
+}
+
+export interface StartOptions {
+  readonly now?: () => Date;
+}
+
+/** Opens and migrates the database; both `serve` and the one-shot commands begin here. */
+export async function openMigratedDatabase(config: Config, log: Logger): Promise<Database> {
+  const database = await openDatabase(config.database);
+  try {
+    const results = await migrateToLatest(database.db);
+    for (const r of results) log.info({ migration: r.migrationName, status: r.status }, 'migration applied');
+  } catch (err) {
+    await database.destroy();
+    throw err;
+  }
+  log.debug({ engine: database.engine, location: database.location }, 'database ready');
+  return database;
+}
+
+export function createStatistics(config: Config, database: Database, options: StartOptions = {}): Statistics {
+  return new Statistics({
+    db: database.db, stats: config.stats, weeks: config.weeks, cacheSeconds: config.cacheSeconds,
+    ...(options.now ? { now: options.now } : {}),
+  });
+}
+
+export async function start(config: Config, log: Logger, options: StartOptions = {}): Promise<Service> {
+  const database = await openMigratedDatabase(config, log);
+  const statistics = createStatistics(config, database, options);
+  const rooms = new RoomRegistry(config.rooms);
+  const app = await buildApp({ database, statistics, rooms, cacheSeconds: config.cacheSeconds }, log);
+  let jobs: Jobs | undefined;
+  try {
+    const url = await app.listen({ host: config.http.host, port: config.http.port });
+    jobs = startJobs(statistics, rooms, log);
+    log.info({ url, engine: database.engine, location: database.location, rooms: rooms.list().map((r) => r.id) }, 'pingboard started');
+    const running = jobs;
+    return {
+      database, statistics, rooms, app, jobs: running, url,
+      // Order matters: no new work, then drain HTTP, then close the database.
+      stop: async () => {
+        await running.stop();
+        await app.close();
+        await database.destroy();
+      },
+    };
+  } catch (err) {
+    await jobs?.stop();
+    await app.close();
+    await database.destroy();
+    throw err;
+  }
+}

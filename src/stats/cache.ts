@@ -1,0 +1,36 @@
+// A small time-bounded cache for computed tables. Bounded in entries because
+// query parameters (rooms, ages) come from the internet.
+export class TtlCache<V> {
+  readonly #entries = new Map<string, { expires: number; value: V }>();
+  readonly #ttlMs: number;
+  readonly #maxEntries: number;
+
+  constructor(ttlMs: number, maxEntries: number) {
+    this.#ttlMs = ttlMs;
+    this.#maxEntries = maxEntries;
+  }
+
+  get(key: string, now: number): V | undefined {
+    const entry = this.#entries.get(key);
+    if (!entry) return undefined;
+    if (entry.expires <= now) {
+      this.#entries.delete(key);
+      return undefined;
+    }
+    return entry.value;
+  }
+
+  set(key: string, value: V, now: number): void {
+    if (this.#ttlMs <= 0) return;
+    this.#entries.delete(key);
+    if (this.#entries.size >= this.#maxEntries) {
+      // Maps iterate in insertion order: the first key is the oldest.
+      this.#entries.delete(this.#entries.keys().next().value!);
+    }
+    this.#entries.set(key, { expires: now + this.#ttlMs, value });
+  }
+
+  clear(): void {
+    this.#entries.clear();
+  }
+}

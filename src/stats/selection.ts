@@ -1,0 +1,50 @@
+// Turns what a caller asked for (HTTP query or CLI options) into a room and a
+// window. The HTTP routes and the CLI share it, so both return the same table.
+import type { Db } from '../db/database.ts';
+import { InputError, NotFoundError } from '../errors.ts';
+import { mostRecentRoom, roomHasSamples } from '../samples/repository.ts';
+import type { Leaderboard, Statistics } from './leaderboard.ts';
+import { RoomRegistry, type TrackedRoom } from './rooms.ts';
+
+export interface LeaderboardQuery {
+  readonly room?: string | undefined;
+  readonly week?: string | undefined;
+  readonly days?: number | undefined;
+}
+
+export interface SelectionDeps {
+  readonly db: Db;
+  readonly statistics: Statistics;
+  readonly rooms: RoomRegistry;
+}
+
+export const DEFAULT_DAYS = 7;
+export const MAX_DAYS = 90;
+
+/** A tracked room, or a room that holds samples; the first configured room when none is named. */
+export async function resolveRoom(deps: SelectionDeps, reference: string | undefined): Promise<TrackedRoom> {
+  if (reference === undefined) {
+    const room = deps.rooms.default();
+    if (room) return room;
+    const recent = await mostRecentRoom(deps.db);
+    if (recent) return RoomRegistry.untracked(recent);
+    throw new NotFoundError('no room is configured and no samples are stored yet');
+  }
+  const tracked = deps.rooms.find(reference);
+  if (tracked) return tracked;
+  if (reference.startsWith('!') && await roomHasSamples(deps.db, reference)) return RoomRegistry.untracked(reference);
+  throw new NotFoundError(`unknown room ${reference}`);
+}
+
+export async function selectLeaderboard(deps: SelectionDeps, query: LeaderboardQuery): Promise<Leaderboard> {
+  if (query.week !== undefined && query.days !== undefined) {
+    throw new InputError('week', 'give either week or days, not both');
+  }
+  if (query.days !== undefined && (!Number.isInteger(query.days) || query.days < 1 || query.days > MAX_DAYS)) {
+    throw new InputError('days', `expected an integer from 1 to ${MAX_DAYS}, got ${query.days}`);
+  }
+  const room = await resolveRoom(deps, query.room);
+  if (query.week !== undefined) return deps.statistics.week(room, query.week);
+  const days = query.days ?? DEFAULT_DAYS;
+  return deps.statistics.rolling(room, { maxAgeSeconds: days * 86_400, minAgeSeconds: 0, capSpanToWeek: false });
+}
