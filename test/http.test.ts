@@ -1,0 +1,223 @@
+// The HTTP API through fastify (inject), on both engines.
+import t from 'tap';
+import type { WeekConfig } from '../src/config.ts';
+import { openDatabase } from '../src/db/database.ts';
+import { buildApp } from '../src/http/app.ts';
+import { recordSamples } from '../src/samples/repository.ts';
+import { Statistics } from '../src/stats/leaderboard.ts';
+import { RoomRegistry } from '../src/stats/rooms.ts';
+import { forEachEngine, type TestDatabase } from './helpers/database.ts';
+import { ROOM, sample } from './helpers/samples.ts';
+
+const NOW = new Date('2026-11-21T00:00:00Z');
+const WEEKS: WeekConfig = { timeZone: 'UTC', closeWeekday: 1, closeHour: 0, graceMinutes: 60 };
+const OTHER_ROOM = '!other:example.org';
+
+async function appFor(database: TestDatabase, rooms = [{ id: ROOM, disclaimer: 'Test disclaimer' }]) {
+  const statistics = new Statistics({
+    db: database.db, stats: { minDelayMs: 10, maxDelayMs: 600_000, minPings: 1 }, weeks: WEEKS, cacheSeconds: 60, now: () => NOW,
+  });
+  return buildApp({ database, statistics, rooms: new RoomRegistry(rooms), cacheSeconds: 60 });
+}
+
+/** fairydust.space 376; neko.dev 444 and 445 (median 444.5); one pong server each; one sample in last week. */
+async function seedKnownWeek(database: TestDatabase) {
+  const measuredAt = new Date('2026-11-20T10:00:00Z');
+  await recordSamples(database.db, [
+    sample({ pingServer: 'fairydust.space', pingEventId: '$fd1', delayMs: 376, measuredAt }),
+    sample({ pingServer: 'neko.dev', pingEventId: '$nk1', delayMs: 444, measuredAt }),
+    sample({ pingServer: 'neko.dev', pingEventId: '$nk2', delayMs: 445, measuredAt, responder: '@bot:other.example', responderServer: 'other.example' }),
+    sample({ pingServer: 'old.example', pingEventId: '$old1', delayMs: 250, measuredAt: new Date('2026-11-10T10:00:00Z') }),
+  ]);
+}
+
+forEachEngine(t, (t, database) => {
+  t.test('GET /leaderboard.md is the newsletter table, byte for byte', async (t) => {
+    await seedKnownWeek(database);
+    const app = await appFor(database);
+    const res = await app.inject('/leaderboard.md');
+    t.equal(res.statusCode, 200);
+    t.equal(res.headers['content-type'], 'text/markdown; charset=utf-8');
+    t.equal(res.body, '|Rank|Hostname|Median MS|\n|:---:|:---:|:---:|\n|1|fairydust.space|376|\n|2|neko.dev|444.5|\n');
+    t.match(res.headers['cache-control'], /max-age=60/);
+    const limited = await app.inject('/leaderboard.md?limit=1');
+    t.equal(limited.body, '|Rank|Hostname|Median MS|\n|:---:|:---:|:---:|\n|1|fairydust.space|376|\n');
+    const byRoom = await app.inject(`/leaderboard.md?room=${encodeURIComponent(ROOM)}&days=30`);
+    t.match(byRoom.body, /\|1\|old\.example\|250\|/, 'days widens the window');
+  });
+
+  t.test('GET /leaderboard.json carries the window, filters and every figure', async (t) => {
+    await seedKnownWeek(database);
+    const app = await appFor(database);
+    const res = await app.inject('/leaderboard.json');
+    t.equal(res.statusCode, 200);
+    const body = res.json();
+    t.equal(body.room, ROOM);
+    t.equal(body.disclaimer, 'Test disclaimer');
+    t.same(body.window, { kind: 'rolling', week: null, start: '2026-11-14T00:00:00.000Z', end: '2026-11-21T00:00:00.000Z', end_inclusive: true, frozen: false, frozen_at: null });
+    t.same(body.filters, { min_delay_ms: 10, max_delay_ms: 600000, min_pings: 1 });
+    t.equal(body.servers_ranked, 2);
+    t.same(body.rows.map((r: { rank: number; server: string; median_ms: number }) => [r.rank, r.server, r.median_ms]), [[1, 'fairydust.space', 376], [2, 'neko.dev', 444.5]]);
+    t.same(body.rows[1].responders.map((r: { server: string }) => r.server), ['maunium.net', 'other.example']);
+    t.hasStrict(body.rows[1], { mean_ms: 444.5, min_ms: 444, max_ms: 445, pings: 2, samples: 2 });
+  });
+
+  t.test('a frozen week is served with long-lived caching and an ETag, and 304 on revalidation', async (t) => {
+    await seedKnownWeek(database);
+    const app = await appFor(database);
+    const res = await app.inject('/leaderboard.md?week=2026-W46');
+    t.equal(res.statusCode, 200);
+    t.equal(res.body, '|Rank|Hostname|Median MS|\n|:---:|:---:|:---:|\n|1|old.example|250|\n');
+    t.match(res.headers['cache-control'], /immutable/);
+    const etag = res.headers['etag'] as string;
+    t.match(etag, /^"[\w-]+"$/);
+    const again = await app.inject({ url: '/leaderboard.md?week=2026-W46', headers: { 'if-none-match': etag } });
+    t.equal(again.statusCode, 304);
+    t.equal(again.body, '');
+    const json = (await app.inject('/leaderboard.json?week=2026-W46')).json();
+    t.equal(json.window.frozen, true);
+    t.equal(json.window.week, '2026-W46');
+    const weeks = (await app.inject('/api/v1/weeks')).json();
+    t.same(weeks.weeks.map((w: { week: string; servers: number }) => [w.week, w.servers]), [['2026-W46', 1]]);
+  });
+
+  t.test('bad parameters get 400 naming the parameter', async (t) => {
+    const app = await appFor(database);
+    for (const [url, parameter] of [
+      ['/leaderboard.md?limit=0', 'limit'],
+      ['/leaderboard.md?limit=abc', 'limit'],
+      ['/leaderboard.md?limit=100000', 'limit'],
+      ['/leaderboard.md?days=0', 'days'],
+      ['/leaderboard.json?days=91', 'days'],
+      ['/leaderboard.md?week=last', 'week'],
+      ['/leaderboard.md?week=2026-W60', 'week'],
+      ['/leaderboard.md?week=2026-W46&days=3', 'week'],
+      ['/leaderboard.md?week=2027-W10', 'week'],
+      [`/rooms/${encodeURIComponent(ROOM)}/stats.json?max_age=-1`, 'max_age'],
+      [`/rooms/${encodeURIComponent(ROOM)}/stats.raw.json?min_age=x`, 'min_age'],
+      ['/api/v1/servers/bad%7Cserver', 'server'],
+      ['/api/v1/servers/example.org?weeks=500', 'weeks'],
+    ] as const) {
+      const res = await app.inject(url);
+      t.equal(res.statusCode, 400, url);
+      t.equal(res.json().parameter, parameter, `${url} names ${parameter}`);
+      t.match(res.json().message, parameter);
+    }
+  });
+
+  t.test('unknown rooms and servers are 404', async (t) => {
+    await seedKnownWeek(database);
+    const app = await appFor(database);
+    for (const url of [
+      '/leaderboard.md?room=%21nowhere%3Aexample.org',
+      `/rooms/${encodeURIComponent('!nowhere:example.org')}/stats.json`,
+      '/api/v1/weeks?room=%23unknown%3Aexample.org',
+      '/api/v1/servers/never-pinged.example',
+      '/no/such/route',
+    ]) {
+      const res = await app.inject(url);
+      t.equal(res.statusCode, 404, url);
+      t.type(res.json().message, 'string');
+    }
+  });
+
+  t.test('a room that holds samples but is not configured can be asked for by ID', async (t) => {
+    await recordSamples(database.db, [sample({ roomId: OTHER_ROOM, pingServer: 'x.example', delayMs: 120, measuredAt: new Date('2026-11-20T00:00:00Z') })]);
+    const app = await appFor(database);
+    const res = await app.inject(`/leaderboard.md?room=${encodeURIComponent(OTHER_ROOM)}`);
+    t.equal(res.statusCode, 200);
+    t.match(res.body, '|1|x.example|120|');
+  });
+
+  t.test('pingstat drop-in: stats.json shape, numbers and ordering', async (t) => {
+    await seedKnownWeek(database);
+    const app = await appFor(database);
+    const res = await app.inject(`/rooms/${encodeURIComponent(ROOM)}/stats.json`);
+    t.equal(res.statusCode, 200);
+    const body = res.json();
+    t.same(Object.keys(body), ['disclaimer', 'pings', 'mean', 'pongservers']);
+    t.same(Object.keys(body.pings), ['fairydust.space', 'neko.dev'], 'ascending median');
+    t.same(body.pings['neko.dev'], {
+      pongs: {
+        'maunium.net': { diffs: { $nk1: 444 }, mean: 444, median: 444, gmean: 444 },
+        'other.example': { diffs: { $nk2: 445 }, mean: 445, median: 445, gmean: 445 },
+      },
+      pings: ['$nk1', '$nk2'],
+      mean: 444.5,
+      median: 444.5,
+      gmean: Math.exp((Math.log(444) + Math.log(445)) / 2),
+    });
+    t.equal(body.mean, (376 + 444.5) / 2);
+    t.same(body.pongservers, ['maunium.net', 'other.example']);
+    const older = (await app.inject(`/rooms/${encodeURIComponent(ROOM)}/stats.json?max_age=${14 * 86400}&min_age=${8 * 86400}`)).json();
+    t.same(Object.keys(older.pings), ['old.example'], 'max_age/min_age in seconds');
+  });
+
+  t.test('pingstat drop-in: stats.raw.json rows and the HTML table with JSON on request', async (t) => {
+    await seedKnownWeek(database);
+    const app = await appFor(database);
+    const raw = (await app.inject(`/rooms/${encodeURIComponent(ROOM)}/stats.raw.json`)).json();
+    t.equal(raw.length, 3);
+    t.same(raw.find((r: { ping_id: string }) => r.ping_id === '$fd1'), {
+      room_id: ROOM, ping_id: '$fd1', pong_server: 'maunium.net', ping_server: 'fairydust.space', receive_diff: 376,
+      pong_timestamp: Date.parse('2026-11-20T10:00:00Z'),
+    });
+    const html = await app.inject(`/rooms/${encodeURIComponent(ROOM)}/stats`);
+    t.match(html.headers['content-type'], 'text/html');
+    t.match(html.body, /<th>1<\/th><th>fairydust\.space<\/th><td>376 ms<\/td>/);
+    const json = await app.inject({ url: `/rooms/${encodeURIComponent(ROOM)}/stats`, headers: { accept: 'application/json' } });
+    t.match(json.headers['content-type'], 'application/json');
+    t.same(Object.keys(json.json().pings), ['fairydust.space', 'neko.dev']);
+  });
+
+  t.test('GET /api/v1/servers/{server}: weekly medians and latest samples', async (t) => {
+    await seedKnownWeek(database);
+    const app = await appFor(database);
+    const res = await app.inject('/api/v1/servers/neko.dev?weeks=2&samples=1');
+    t.equal(res.statusCode, 200);
+    const body = res.json();
+    t.equal(body.server, 'neko.dev');
+    t.same(body.weeks.map((w: { week: string; median_ms: number | null; pings: number }) => [w.week, w.median_ms, w.pings]), [['2026-W46', null, 0], ['2026-W47', 444.5, 2]]);
+    t.equal(body.latest_samples.length, 1);
+    t.hasStrict(body.latest_samples[0], { ping_server: 'neko.dev', room_id: ROOM, source: 'pong' });
+  });
+
+  t.test('hostile text stays text in every format', async (t) => {
+    // Valid server names cannot hold markup, so hostile names come from the room ID and disclaimer.
+    const hostileRoom = '!<script>alert(1)</script>|x:example.org';
+    await recordSamples(database.db, [sample({ roomId: hostileRoom, pingServer: 'ok.example', delayMs: 100, measuredAt: new Date('2026-11-20T00:00:00Z') })]);
+    const app = await appFor(database, [{ id: hostileRoom, disclaimer: '<img src=x onerror=alert(1)>' }]);
+    const html = await app.inject(`/rooms/${encodeURIComponent(hostileRoom)}/stats`);
+    t.notMatch(html.body, '<script>');
+    t.notMatch(html.body, '<img');
+    t.match(html.body, '&lt;img src=x onerror=alert(1)&gt;');
+    const json = (await app.inject('/leaderboard.json')).json();
+    t.equal(json.room, hostileRoom, 'JSON carries the text as is, correctly encoded');
+  });
+
+  t.test('/healthz reports the database', async (t) => {
+    const app = await appFor(database);
+    const res = await app.inject('/healthz');
+    t.equal(res.statusCode, 200);
+    t.hasStrict(res.json(), { status: 'ok', database: { engine: database.engine, ok: true } });
+  });
+});
+
+t.test('a database that goes away: 503 with a clear message, health says so, and the app recovers nothing it should not', async (t) => {
+  // A PostgreSQL URL where nothing listens stands for a server that went away.
+  const unreachable = await openDatabase({ url: 'postgres://postgres@127.0.0.1:1/none', dataDir: '' });
+  t.teardown(() => unreachable.destroy());
+  const statistics = new Statistics({
+    db: unreachable.db, stats: { minDelayMs: 10, maxDelayMs: 600_000, minPings: 1 }, weeks: WEEKS, cacheSeconds: 60, now: () => NOW,
+  });
+  const app = await buildApp({ database: unreachable, statistics, rooms: new RoomRegistry([{ id: ROOM, disclaimer: 'd' }]), cacheSeconds: 60 });
+  const health = await app.inject('/healthz');
+  t.equal(health.statusCode, 503);
+  t.hasStrict(health.json(), { status: 'unavailable', database: { engine: 'postgres', ok: false } });
+  for (const url of ['/leaderboard.md', '/leaderboard.json', `/rooms/${encodeURIComponent(ROOM)}/stats.json`]) {
+    const res = await app.inject(url);
+    t.equal(res.statusCode, 503, url);
+    t.equal(res.headers['retry-after'], '5');
+    t.match(res.json().message, 'database is unavailable');
+  }
+});

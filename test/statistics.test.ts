@@ -1,0 +1,193 @@
+// Statistics on a real database (PGlite and PostgreSQL): figures, filters,
+// ranks, windows and frozen weeks.
+import t from 'tap';
+import type { WeekConfig } from '../src/config.ts';
+import { recordSamples } from '../src/samples/repository.ts';
+import { ascending, figuresOfSorted } from '../src/stats/figures.ts';
+import { listFrozenWeeks } from '../src/stats/frozen-weeks.ts';
+import { Statistics } from '../src/stats/leaderboard.ts';
+import { serverFigures } from '../src/stats/repository.ts';
+import { RoomRegistry } from '../src/stats/rooms.ts';
+import { forEachEngine } from './helpers/database.ts';
+import { ROOM, sample } from './helpers/samples.ts';
+
+const UTC_WEEKS: WeekConfig = { timeZone: 'UTC', closeWeekday: 1, closeHour: 0, graceMinutes: 60 };
+const FILTERS = { minDelayMs: 10, maxDelayMs: 600_000, minPings: 1 };
+const room = RoomRegistry.untracked(ROOM);
+const ROLLING = { maxAgeSeconds: 7 * 86_400, minAgeSeconds: 0, capSpanToWeek: false };
+
+function at(iso: string): Date {
+  return new Date(iso);
+}
+
+forEachEngine(t, (t, database) => {
+  const db = database.db;
+  const statisticsAt = (now: string, weeks: WeekConfig = UTC_WEEKS, minPings = 1) =>
+    new Statistics({ db, stats: { ...FILTERS, minPings }, weeks, cacheSeconds: 0, now: () => at(now) });
+
+  t.test('median of an even count averages the two middle values; figures match an in-process computation', async (t) => {
+    const delays = [500, 100, 389, 444, 445, 2000];
+    await recordSamples(db, delays.map((delayMs) => sample({ pingServer: 'neko.dev', delayMs, measuredAt: at('2026-11-20T10:00:00Z') })));
+    const board = await statisticsAt('2026-11-21T00:00:00Z').rolling(room, ROLLING);
+    t.equal(board.servers.length, 1);
+    const row = board.servers[0]!;
+    t.equal(row.medianMs, 444.5);
+    const expected = figuresOfSorted([...delays].sort(ascending));
+    t.equal(row.meanMs, expected.meanMs);
+    t.ok(Math.abs(row.gmeanMs - expected.gmeanMs) < 1e-9, 'geometric mean');
+    t.ok(Math.abs(row.p90Ms - expected.p90Ms) < 1e-9, 'p90 by linear interpolation');
+    t.equal(row.minMs, 100);
+    t.equal(row.maxMs, 2000);
+    t.equal(row.pings, 6);
+    t.equal(row.samples, 6);
+  });
+
+  t.test('samples outside min/max delay are left out, both bounds inclusive', async (t) => {
+    const measuredAt = at('2026-11-20T10:00:00Z');
+    await recordSamples(db, [-50, 9, 10, 600_000, 600_001].map((delayMs) => sample({ pingServer: 'edge.example', delayMs, measuredAt })));
+    const [row] = (await statisticsAt('2026-11-21T00:00:00Z').rolling(room, ROLLING)).servers;
+    t.equal(row?.samples, 2);
+    t.equal(row?.minMs, 10);
+    t.equal(row?.maxMs, 600_000);
+  });
+
+  t.test('responders are pooled per ping server and reported each on their own', async (t) => {
+    const measuredAt = at('2026-11-20T10:00:00Z');
+    await recordSamples(db, [
+      sample({ pingServer: 'a.example', pingEventId: '$p1', delayMs: 100, measuredAt, responder: '@echo:one.example', responderServer: 'one.example' }),
+      sample({ pingServer: 'a.example', pingEventId: '$p1', delayMs: 300, measuredAt, responder: '@echo:two.example', responderServer: 'two.example' }),
+      sample({ pingServer: 'a.example', pingEventId: '$p2', delayMs: 200, measuredAt, responder: '@echo:one.example', responderServer: 'one.example' }),
+    ]);
+    const [row] = (await statisticsAt('2026-11-21T00:00:00Z').rolling(room, ROLLING)).servers;
+    t.equal(row?.pings, 2, 'distinct pings');
+    t.equal(row?.samples, 3, 'one sample per responder');
+    t.equal(row?.medianMs, 200);
+    t.same(row?.responders.map((r) => [r.server, r.medianMs, r.pings]), [['one.example', 150, 2], ['two.example', 300, 1]]);
+  });
+
+  t.test('equal medians share a rank, the next rank skips, ties are listed by name', async (t) => {
+    const measuredAt = at('2026-11-20T10:00:00Z');
+    await recordSamples(db, [
+      sample({ pingServer: 'zeta.example', delayMs: 200, measuredAt }),
+      sample({ pingServer: 'alpha.example', delayMs: 200, measuredAt }),
+      sample({ pingServer: 'fast.example', delayMs: 100, measuredAt }),
+      sample({ pingServer: 'slow.example', delayMs: 900, measuredAt }),
+    ]);
+    const board = await statisticsAt('2026-11-21T00:00:00Z').rolling(room, ROLLING);
+    t.same(board.servers.map((s) => [s.rank, s.server]), [[1, 'fast.example'], [2, 'alpha.example'], [2, 'zeta.example'], [4, 'slow.example']]);
+  });
+
+  t.test('a minimum number of pings leaves out servers with fewer', async (t) => {
+    const measuredAt = at('2026-11-20T10:00:00Z');
+    await recordSamples(db, [
+      sample({ pingServer: 'once.example', delayMs: 50, measuredAt }),
+      sample({ pingServer: 'twice.example', delayMs: 300, measuredAt }),
+      sample({ pingServer: 'twice.example', delayMs: 310, measuredAt }),
+    ]);
+    const board = await statisticsAt('2026-11-21T00:00:00Z', UTC_WEEKS, 2).rolling(room, ROLLING);
+    t.same(board.servers.map((s) => [s.rank, s.server]), [[1, 'twice.example']]);
+  });
+
+  t.test('the rolling window includes both ends; max_age/min_age move it', async (t) => {
+    const now = '2026-11-21T00:00:00Z';
+    await recordSamples(db, [
+      sample({ pingServer: 'edge-start.example', delayMs: 100, measuredAt: at('2026-11-14T00:00:00Z') }),
+      sample({ pingServer: 'too-old.example', delayMs: 100, measuredAt: at('2026-11-13T23:59:59.999Z') }),
+      sample({ pingServer: 'edge-end.example', delayMs: 100, measuredAt: at(now) }),
+      sample({ pingServer: 'yesterday.example', delayMs: 100, measuredAt: at('2026-11-20T00:00:00Z') }),
+    ]);
+    const stats = statisticsAt(now);
+    const week = await stats.rolling(room, ROLLING);
+    t.same(week.servers.map((s) => s.server).sort(), ['edge-end.example', 'edge-start.example', 'yesterday.example']);
+    const olderDay = await stats.rolling(room, { maxAgeSeconds: 2 * 86_400, minAgeSeconds: 86_400, capSpanToWeek: true });
+    t.same(olderDay.servers.map((s) => s.server), ['yesterday.example']);
+  });
+
+  t.test('calendar weeks: boundaries in a non-UTC zone with a Friday 10:00 close', async (t) => {
+    const berlin: WeekConfig = { timeZone: 'Europe/Berlin', closeWeekday: 5, closeHour: 10, graceMinutes: 60 };
+    // 2026-W47 closes on Friday 2026-11-20 at 10:00 Berlin time, 09:00 UTC.
+    await recordSamples(db, [
+      sample({ pingServer: 'before-start.example', delayMs: 100, measuredAt: at('2026-11-13T08:59:59.999Z') }),
+      sample({ pingServer: 'at-start.example', delayMs: 100, measuredAt: at('2026-11-13T09:00:00Z') }),
+      sample({ pingServer: 'before-close.example', delayMs: 100, measuredAt: at('2026-11-20T08:59:59.999Z') }),
+      sample({ pingServer: 'at-close.example', delayMs: 100, measuredAt: at('2026-11-20T09:00:00Z') }),
+    ]);
+    const board = await statisticsAt('2026-11-20T09:30:00Z', berlin).week(room, '2026-W47');
+    t.equal(board.frozenAt, null, 'still in the grace period: computed live');
+    t.same(board.servers.map((s) => s.server).sort(), ['at-start.example', 'before-close.example']);
+    t.equal(board.window.start.toISOString(), '2026-11-13T09:00:00.000Z');
+    t.equal(board.window.end.toISOString(), '2026-11-20T09:00:00.000Z');
+  });
+
+  t.test('calendar weeks across a daylight-saving change keep seven local days', async (t) => {
+    const berlin: WeekConfig = { timeZone: 'Europe/Berlin', closeWeekday: 1, closeHour: 0, graceMinutes: 0 };
+    // 2026-W43 (Mon 19 Oct to Mon 26 Oct, local) contains the switch back to CET on 25 Oct.
+    await recordSamples(db, [
+      sample({ pingServer: 'last-minute.example', delayMs: 100, measuredAt: at('2026-10-25T22:59:59Z') }),
+      sample({ pingServer: 'next-week.example', delayMs: 100, measuredAt: at('2026-10-25T23:00:00Z') }),
+    ]);
+    const board = await statisticsAt('2026-11-21T00:00:00Z', berlin).week(room, '2026-W43');
+    t.equal(board.window.end.getTime() - board.window.start.getTime(), 169 * 3_600_000);
+    t.same(board.servers.map((s) => s.server), ['last-minute.example']);
+  });
+
+  t.test('a closed week is frozen once and never changes, even when older samples arrive', async (t) => {
+    await recordSamples(db, [
+      sample({ pingServer: 'steady.example', delayMs: 300, measuredAt: at('2026-11-10T12:00:00Z') }),
+      sample({ pingServer: 'steady.example', delayMs: 500, measuredAt: at('2026-11-11T12:00:00Z') }),
+    ]);
+    const stats = statisticsAt('2026-11-21T00:00:00Z');
+    const first = await stats.week(room, '2026-W46');
+    t.not(first.frozenAt, null, 'asking for a closed week freezes it');
+    t.equal(first.servers[0]?.medianMs, 400);
+
+    await recordSamples(db, [
+      sample({ pingServer: 'steady.example', delayMs: 5000, measuredAt: at('2026-11-12T12:00:00Z') }),
+      sample({ pingServer: 'latecomer.example', delayMs: 50, measuredAt: at('2026-11-12T12:00:00Z') }),
+    ]);
+    // A new Statistics has no in-memory cache: the frozen table comes from the database.
+    const again = await statisticsAt('2026-11-22T00:00:00Z').week(room, '2026-W46');
+    t.same(again.servers, first.servers, 'the frozen table is unchanged');
+    t.equal(again.frozenAt?.getTime(), first.frozenAt?.getTime());
+    const live = await serverFigures(db, [ROOM], again.window, FILTERS);
+    t.equal(live.length, 2, 'the late samples are stored, just not in the frozen table');
+  });
+
+  t.test('a week is not frozen before its grace period ends, nor when it has no samples', async (t) => {
+    await recordSamples(db, [sample({ pingServer: 'late.example', delayMs: 300, measuredAt: at('2026-11-22T23:00:00Z') })]);
+    const inGrace = await statisticsAt('2026-11-23T00:30:00Z').week(room, '2026-W47');
+    t.equal(inGrace.frozenAt, null);
+    const empty = await statisticsAt('2026-11-23T02:00:00Z').week(room, '2026-W40');
+    t.equal(empty.frozenAt, null);
+    t.same(empty.servers, []);
+    t.same(await listFrozenWeeks(db, ROOM), []);
+    await t.rejects(statisticsAt('2026-11-23T02:00:00Z').week(room, '2026-W49'), { name: 'InputError', parameter: 'week' }, 'a week that has not started');
+    await t.rejects(statisticsAt('2026-11-23T02:00:00Z').week(room, '2026-W54'), { name: 'InputError', parameter: 'week' });
+  });
+
+  t.test('freezeDueWeeks freezes the last closed week of each room once', async (t) => {
+    await recordSamples(db, [sample({ pingServer: 'a.example', delayMs: 300, measuredAt: at('2026-11-18T12:00:00Z') })]);
+    const stats = statisticsAt('2026-11-23T01:00:00Z');
+    t.same(await stats.freezeDueWeeks([room]), [`${ROOM} 2026-W47`]);
+    t.same(await stats.freezeDueWeeks([room]), [], 'already frozen');
+    const weeks = await listFrozenWeeks(db, ROOM);
+    t.same(weeks.map((w) => [w.week, w.servers]), [['2026-W47', 1]]);
+  });
+
+  t.test('a server\'s weekly history uses frozen figures where frozen, live ones elsewhere', async (t) => {
+    await recordSamples(db, [
+      sample({ pingServer: 'hist.example', delayMs: 100, measuredAt: at('2026-11-04T12:00:00Z') }),
+      sample({ pingServer: 'hist.example', delayMs: 200, measuredAt: at('2026-11-11T12:00:00Z') }),
+      sample({ pingServer: 'hist.example', delayMs: 300, measuredAt: at('2026-11-18T12:00:00Z') }),
+    ]);
+    const stats = statisticsAt('2026-11-19T00:00:00Z');
+    await stats.week(room, '2026-W46');
+    const weeks = await stats.serverWeeks(room, 'hist.example', 4);
+    t.same(weeks.map((w) => [w.week, w.frozen, w.rank, w.medianMs]), [
+      ['2026-W44', false, null, null],
+      ['2026-W45', false, null, 100],
+      ['2026-W46', true, 1, 200],
+      ['2026-W47', false, null, 300],
+    ]);
+  });
+});
