@@ -4,7 +4,7 @@
 // line and skipped, every good one is stored.
 import { createReadStream } from 'node:fs';
 import type { Db } from '../db/database.ts';
-import { recordSamples, WRITE_BATCH_SIZE } from './repository.ts';
+import { analyzeSamples, recordSamples, WRITE_BATCH_SIZE } from './repository.ts';
 import { sampleFromRecord, type Sample } from './sample.ts';
 
 export interface ImportCounts {
@@ -167,4 +167,8 @@ export async function importFile(db: Db, file: string, counts: ImportCounts, hoo
     stream.destroy();
   }
   await flush();
+  if (counts.stored > ANALYZE_AFTER_SAMPLES) await analyzeSamples(db);
 }
+
+/** A bulk import this large changes the table enough to mislead the planner until analysed. */
+const ANALYZE_AFTER_SAMPLES = 10_000;

@@ -101,3 +101,8 @@ export async function mostRecentRoom(db: Db): Promise<string | undefined> {
   const row = await db.selectFrom('samples').select('room_id').orderBy('measured_at', 'desc').limit(1).executeTakeFirst();
   return row?.room_id;
 }
+
+/** Refreshes the planner's statistics after a bulk load, so window queries pick their index. */
+export async function analyzeSamples(db: Db): Promise<void> {
+  await sql`analyze samples`.execute(db);
+}

@@ -9,7 +9,7 @@ import { rankServers, type RankedServer } from './ranking.ts';
 import { serverFigures, serverFiguresPerBucket } from './repository.ts';
 import type { TrackedRoom } from './rooms.ts';
 import {
-  isWeekFreezable, lastFreezableWeek, rollingWindow, shiftWeek, weekContaining, weekWindow, type RollingOptions, type TimeWindow,
+  isWeekFreezable, lastFreezableWeek, rollingWindow, shiftWeek, weekContaining, weekWindow, type RollingOptions, type TimeWindow, type WeekWindow,
 } from './windows.ts';
 
 export interface Leaderboard {
@@ -83,7 +83,7 @@ export class Statistics {
 
   /** A calendar week: frozen once closed (freezing it now if needed), computed live before. */
   async week(room: TrackedRoom, label: string): Promise<Leaderboard> {
-    const window = weekWindow(label, this.#weeks);
+    const window = this.#weekWindow(label);
     if (!window) throw new InputError('week', `expected an ISO week such as 2026-W47, got ${JSON.stringify(label)}`);
     const now = this.#now();
     if (window.start > now) throw new InputError('week', `${label} has not started yet`);
@@ -146,6 +146,17 @@ export class Statistics {
       });
     }
     return result;
+  }
+
+  // Time-zone arithmetic is the costliest part of serving a frozen week from memory.
+  readonly #weekWindows = new Map<string, WeekWindow | undefined>();
+
+  #weekWindow(label: string): WeekWindow | undefined {
+    if (!this.#weekWindows.has(label)) {
+      if (this.#weekWindows.size >= 1024) this.#weekWindows.clear();
+      this.#weekWindows.set(label, weekWindow(label, this.#weeks));
+    }
+    return this.#weekWindows.get(label);
   }
 
   async #frozenWeek(room: TrackedRoom, label: string): Promise<FrozenWeek | undefined> {

@@ -29,24 +29,30 @@ function windowEnd(window: TimeWindow) {
 
 /** Figures per ping server and per (ping server, responder server), unranked. */
 export async function serverFigures(db: Db, roomIds: readonly string[], window: TimeWindow, filter: DelayFilter): Promise<ServerFigures[]> {
-  const { rows } = await sql<FigureRow>`
-    select ping_server, responder_server,
-      grouping(responder_server)::int as is_total,
-      percentile_cont(0.5) within group (order by delay_ms) as median,
-      percentile_cont(0.9) within group (order by delay_ms) as p90,
-      avg(delay_ms)::float8 as mean,
-      exp(avg(ln(delay_ms::float8))) as gmean,
-      min(delay_ms) as min,
-      max(delay_ms) as max,
-      count(distinct ping_event_id)::int as pings,
-      count(*)::int as samples
-    from samples
-    where room_id = any(${roomIds as string[]}::text[])
-      and measured_at >= ${window.start} and ${windowEnd(window)}
-      and delay_ms between ${filter.minDelayMs} and ${filter.maxDelayMs}
-    group by grouping sets ((ping_server), (ping_server, responder_server))
-    order by ping_server, is_total desc, responder_server
-  `.execute(db);
+  // Byte-order ("C") grouping sorts several times faster than a locale
+  // collation, and the sorts of a week's samples fit in memory.
+  const rows = await db.transaction().execute(async (tx) => {
+    await sql`set local work_mem = '64MB'`.execute(tx);
+    const result = await sql<FigureRow>`
+      select ping_server collate "C" as ping_server, responder_server collate "C" as responder_server,
+        grouping(responder_server collate "C")::int as is_total,
+        percentile_cont(0.5) within group (order by delay_ms) as median,
+        percentile_cont(0.9) within group (order by delay_ms) as p90,
+        avg(delay_ms)::float8 as mean,
+        exp(avg(ln(delay_ms::float8))) as gmean,
+        min(delay_ms) as min,
+        max(delay_ms) as max,
+        count(distinct ping_event_id collate "C")::int as pings,
+        count(*)::int as samples
+      from samples
+      where room_id = any(${roomIds as string[]}::text[])
+        and measured_at >= ${window.start} and ${windowEnd(window)}
+        and delay_ms between ${filter.minDelayMs} and ${filter.maxDelayMs}
+      group by grouping sets ((ping_server collate "C"), (ping_server collate "C", responder_server collate "C"))
+      order by 1, 3 desc, 2
+    `.execute(tx);
+    return result.rows;
+  });
 
   const servers: ServerFigures[] = [];
   let current: { server: ServerFigures; responders: ServerFigures['responders'][number][] } | undefined;

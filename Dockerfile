@@ -1,0 +1,21 @@
+# Pingboard runs its TypeScript directly on Node 24 (type stripping): the
+# image needs production dependencies and the sources, no build output.
+FROM node:24-slim AS deps
+WORKDIR /app
+COPY package.json package-lock.json ./
+# The runtime comes from the image; the pinned `node` dev dependency is not needed here.
+RUN npm ci --omit=dev --no-audit --no-fund
+
+FROM node:24-slim
+ENV NODE_ENV=production PINGBOARD_HOST=0.0.0.0 PINGBOARD_PORT=8080 PINGBOARD_DATA_DIR=/data
+WORKDIR /app
+COPY --from=deps /app/node_modules ./node_modules
+COPY package.json ./
+COPY src ./src
+COPY migrations ./migrations
+RUN mkdir -p /data && chown node:node /data
+USER node
+EXPOSE 8080
+HEALTHCHECK --interval=30s --timeout=5s --start-period=30s \
+  CMD node -e "fetch('http://127.0.0.1:8080/healthz').then(r => process.exit(r.ok ? 0 : 1), () => process.exit(1))"
+CMD ["node", "src/main.ts", "serve"]

@@ -1,0 +1,100 @@
+// Issue #2 scenario: a realistic week (10,000 ping servers, 1,000,000 samples
+// from several responders) on one engine. Measures the import rate, the
+// rolling-week table from scratch and repeated, /leaderboard.md under
+// concurrent load (frozen and rolling week), and the same table computed the
+// way the existing aggregator does (every sample into the process, grouped there).
+import type { Database } from '../src/db/database.ts';
+import { buildApp } from '../src/http/app.ts';
+import { pingstatStats } from '../src/render/pingstat.ts';
+import { importFile, type ImportCounts } from '../src/samples/import.ts';
+import { samplesInWindow } from '../src/samples/repository.ts';
+import { Statistics } from '../src/stats/leaderboard.ts';
+import { RoomRegistry } from '../src/stats/rooms.ts';
+import { lastFreezableWeek, rollingWindow } from '../src/stats/windows.ts';
+import { load } from './load.ts';
+
+export interface LeaderboardBenchOptions {
+  readonly database: Database;
+  readonly ndjson: string;
+  readonly roomId: string;
+  readonly now: Date;
+  readonly loadSeconds: number;
+  readonly connections: number;
+}
+
+export type Figures = Record<string, number | string>;
+
+const WEEKS = { timeZone: 'UTC', closeWeekday: 1, closeHour: 0, graceMinutes: 60 };
+const STATS = { minDelayMs: 10, maxDelayMs: 600_000, minPings: 1 };
+const ROLLING = { maxAgeSeconds: 7 * 86_400, minAgeSeconds: 0, capSpanToWeek: false };
+
+function median(values: number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.floor(sorted.length / 2)]!;
+}
+
+async function timed<T>(fn: () => Promise<T>): Promise<[number, T]> {
+  const started = performance.now();
+  const result = await fn();
+  return [performance.now() - started, result];
+}
+
+export async function leaderboardBench(options: LeaderboardBenchOptions, report: (line: string) => void): Promise<Figures> {
+  const { database, roomId, now } = options;
+  const figures: Figures = {};
+  const room = RoomRegistry.untracked(roomId);
+
+  const counts: ImportCounts = { read: 0, stored: 0, duplicate: 0, rejected: 0 };
+  const [importMs] = await timed(() => importFile(database.db, options.ndjson, counts));
+  figures['samples'] = counts.stored;
+  figures['import samples/s'] = Math.round(counts.stored / (importMs / 1000));
+  report(`imported ${counts.stored} samples in ${(importMs / 1000).toFixed(1)} s`);
+
+  const uncached = new Statistics({ db: database.db, stats: STATS, weeks: WEEKS, cacheSeconds: 0, now: () => now });
+  const runs: number[] = [];
+  let servers = 0;
+  for (let i = 0; i < 5; i++) {
+    const [ms, board] = await timed(() => uncached.rolling(room, ROLLING));
+    runs.push(ms);
+    servers = board.servers.length;
+  }
+  figures['ranked servers'] = servers;
+  figures['rolling table from scratch, first (ms)'] = Math.round(runs[0]!);
+  figures['rolling table from scratch, median of 5 (ms)'] = Math.round(median(runs));
+
+  const cached = new Statistics({ db: database.db, stats: STATS, weeks: WEEKS, cacheSeconds: 60, now: () => now });
+  await cached.rolling(room, ROLLING);
+  const repeats: number[] = [];
+  for (let i = 0; i < 1000; i++) repeats.push((await timed(() => cached.rolling(room, ROLLING)))[0]);
+  figures['rolling table repeated (ms)'] = Number(median(repeats).toFixed(4));
+
+  // The aggregator's way: every sample of the window into the process, grouped there.
+  const window = rollingWindow(now, ROLLING);
+  const aggregatorRuns: number[] = [];
+  for (let i = 0; i < 3; i++) {
+    const [ms] = await timed(async () => pingstatStats(await samplesInWindow(database.db, room.roomIds, window.start, window.end), STATS, ''));
+    aggregatorRuns.push(ms);
+  }
+  figures['aggregator\'s way (ms)'] = Math.round(median(aggregatorRuns));
+  figures['speed-up over the aggregator\'s way'] = Number((median(aggregatorRuns) / median(runs)).toFixed(1));
+
+  const frozenWeek = lastFreezableWeek(now, WEEKS).week;
+  const frozen = await cached.freeze(room, frozenWeek);
+  if (!frozen) throw new Error(`week ${frozenWeek} has no samples to freeze`);
+  const app = await buildApp({ database, statistics: cached, rooms: new RoomRegistry([{ id: roomId, disclaimer: '' }]), cacheSeconds: 60 });
+  const base = await app.listen({ host: '127.0.0.1', port: 0 });
+  try {
+    const frozenLoad = await load(`${base}/leaderboard.md?week=${frozenWeek}`, options.connections, options.loadSeconds);
+    figures['/leaderboard.md frozen week (req/s)'] = Math.round(frozenLoad.requestsPerSecond);
+    figures['/leaderboard.md frozen week p99 (ms)'] = frozenLoad.p99Ms;
+    const rollingLoad = await load(`${base}/leaderboard.md`, options.connections, options.loadSeconds);
+    figures['/leaderboard.md rolling week (req/s)'] = Math.round(rollingLoad.requestsPerSecond);
+    figures['/leaderboard.md rolling week p99 (ms)'] = rollingLoad.p99Ms;
+    const failures = frozenLoad.errors + frozenLoad.non2xx + rollingLoad.errors + rollingLoad.non2xx;
+    if (failures > 0) throw new Error(`${failures} failed requests under load`);
+  } finally {
+    await app.close();
+  }
+  figures['peak RSS of the bench process (MB)'] = Math.round(process.resourceUsage().maxRSS / 1024);
+  return figures;
+}

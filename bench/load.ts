@@ -1,0 +1,37 @@
+// HTTP load from a second process (autocannon), so the server under test
+// does not share its event loop with the load generator.
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
+import { fileURLToPath } from 'node:url';
+
+const run = promisify(execFile);
+const AUTOCANNON = fileURLToPath(new URL('../node_modules/.bin/autocannon', import.meta.url));
+
+export interface LoadResult {
+  readonly requestsPerSecond: number;
+  readonly p50Ms: number;
+  readonly p99Ms: number;
+  readonly errors: number;
+  readonly non2xx: number;
+  readonly meanBytes: number;
+}
+
+export async function load(url: string, connections: number, seconds: number): Promise<LoadResult> {
+  if (!/^http:\/\/(127\.0\.0\.1|localhost)[:/]/.test(url)) throw new Error(`load tests only target this machine, not ${url}`);
+  const { stdout } = await run(AUTOCANNON, ['--json', '-c', String(connections), '-d', String(seconds), url], { maxBuffer: 64 << 20 });
+  const r = JSON.parse(stdout) as {
+    requests: { average: number; total: number };
+    latency: { p50: number; p99: number };
+    errors: number;
+    non2xx: number;
+    throughput: { total: number };
+  };
+  return {
+    requestsPerSecond: r.requests.average,
+    p50Ms: r.latency.p50,
+    p99Ms: r.latency.p99,
+    errors: r.errors,
+    non2xx: r.non2xx,
+    meanBytes: r.requests.total > 0 ? r.throughput.total / r.requests.total : 0,
+  };
+}

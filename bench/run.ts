@@ -1,0 +1,69 @@
+// `npm run bench`: runs each scenario on PostgreSQL and on PGlite and prints
+// a table of figures. Scale with BENCH_SAMPLES / BENCH_SERVERS; choose engines
+// with BENCH_ENGINES (default "postgres,pglite"); PostgreSQL is reached through
+// BENCH_POSTGRES_URL (default postgres://postgres@127.0.0.1:5432/postgres).
+import { mkdtempSync, rmSync } from 'node:fs';
+import { cpus, freemem, totalmem, tmpdir } from 'node:os';
+import path from 'node:path';
+import pg from 'pg';
+import { migrateToLatest, openDatabase, type Database } from '../src/db/database.ts';
+import { writeNdjson } from './dataset.ts';
+import { leaderboardBench, type Figures } from './leaderboard.bench.ts';
+
+const SAMPLES = Number(process.env['BENCH_SAMPLES'] ?? 1_000_000);
+const SERVERS = Number(process.env['BENCH_SERVERS'] ?? 10_000);
+const ENGINES = (process.env['BENCH_ENGINES'] ?? 'postgres,pglite').split(',');
+const ADMIN_URL = process.env['BENCH_POSTGRES_URL'] ?? 'postgres://postgres@127.0.0.1:5432/postgres';
+const LOAD_SECONDS = Number(process.env['BENCH_LOAD_SECONDS'] ?? 10);
+const ROOM = '!bench:pingboard.example';
+
+const log = (line: string) => process.stderr.write(`  ${line}\n`);
+
+async function openBenchDatabase(engine: string, dir: string): Promise<Database> {
+  if (engine === 'pglite') return openDatabase({ url: undefined, dataDir: path.join(dir, 'pglite') });
+  const admin = new pg.Client({ connectionString: ADMIN_URL });
+  await admin.connect();
+  await admin.query('drop database if exists pingboard_bench with (force)');
+  await admin.query('create database pingboard_bench');
+  await admin.end();
+  const url = new URL(ADMIN_URL);
+  url.pathname = '/pingboard_bench';
+  return openDatabase({ url: url.toString(), dataDir: '' });
+}
+
+function printTable(results: Map<string, Figures>): void {
+  const engines = [...results.keys()];
+  const names = [...new Set(engines.flatMap((e) => Object.keys(results.get(e)!)))];
+  const width = Math.max(...names.map((n) => n.length));
+  console.log(`| ${'figure'.padEnd(width)} | ${engines.map((e) => e.padStart(12)).join(' | ')} |`);
+  console.log(`|${'-'.repeat(width + 2)}|${engines.map(() => `${'-'.repeat(13)}:`).join('|')}|`);
+  for (const name of names) {
+    console.log(`| ${name.padEnd(width)} | ${engines.map((e) => String(results.get(e)![name] ?? '').padStart(12)).join(' | ')} |`);
+  }
+}
+
+const dir = mkdtempSync(path.join(tmpdir(), 'pingboard-bench-'));
+try {
+  console.log(`machine: ${cpus()[0]?.model ?? 'unknown cpu'}, ${cpus().length} cores, ${Math.round(totalmem() / 2 ** 30)} GiB (${Math.round(freemem() / 2 ** 30)} free), Node ${process.version}`);
+  const now = new Date();
+  const ndjson = path.join(dir, 'week.ndjson');
+  log(`generating ${SAMPLES} samples over ${SERVERS} servers`);
+  await writeNdjson(ndjson, { servers: SERVERS, samples: SAMPLES, responders: 4, roomId: ROOM, end: now, seed: 42 });
+
+  const results = new Map<string, Figures>();
+  for (const engine of ENGINES) {
+    log(`${engine}:`);
+    const database = await openBenchDatabase(engine, dir);
+    try {
+      await migrateToLatest(database.db);
+      results.set(engine, await leaderboardBench({ database, ndjson, roomId: ROOM, now, loadSeconds: LOAD_SECONDS, connections: 50 }, log));
+    } finally {
+      await database.destroy();
+    }
+  }
+  console.log(`\nIssue #2 (samples, statistics, leaderboard): ${SAMPLES} samples, ${SERVERS} ping servers, 4 responders\n`);
+  printTable(results);
+} finally {
+  rmSync(dir, { recursive: true, force: true });
+}
+process.exit(0);
