@@ -19,9 +19,7 @@ export async function up(db: Kysely<any>): Promise<void> {
     .addColumn('rtt_ms', 'double precision')
     .addPrimaryKeyConstraint('samples_pkey', ['room_id', 'ping_event_id', 'responder'])
     .execute();
-  // Covers the leaderboard query (room + time window) as an index-only scan.
-  await sql`create index samples_room_window on samples (room_id, measured_at)
-    include (ping_server, responder_server, delay_ms, ping_event_id)`.execute(db);
+  await db.schema.createIndex('samples_room_window').on('samples').columns(['room_id', 'measured_at']).execute();
   await db.schema.createIndex('samples_server_time').on('samples').columns(['ping_server', 'measured_at']).execute();
 
   await db.schema

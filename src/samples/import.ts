@@ -130,12 +130,20 @@ export async function importFile(db: Db, file: string, counts: ImportCounts, hoo
   const records = first.value.trimStart().startsWith('[') ? jsonArrayRecords(rest, first.value) : ndjsonRecords(rest, first.value);
 
   let batch: Sample[] = [];
+  // One batch is written while the next is parsed: the database and the
+  // parser work at the same time, and at most two batches are in memory.
+  let writing: Promise<void> = Promise.resolve();
   const flush = async () => {
-    const written = await recordSamples(db, batch);
-    counts.stored += written.stored;
-    counts.duplicate += written.duplicate;
+    await writing;
+    const full = batch;
     batch = [];
-    hooks.onProgress?.(counts);
+    writing = recordSamples(db, full).then((written) => {
+      counts.stored += written.stored;
+      counts.duplicate += written.duplicate;
+      hooks.onProgress?.(counts);
+    });
+    // A failed write is rethrown by the next flush's await, not reported as unhandled meanwhile.
+    writing.catch(() => {});
   };
   const reject = (line: number, error: string) => {
     counts.rejected++;
@@ -167,6 +175,7 @@ export async function importFile(db: Db, file: string, counts: ImportCounts, hoo
     stream.destroy();
   }
   await flush();
+  await writing;
   if (counts.stored > ANALYZE_AFTER_SAMPLES) await analyzeSamples(db);
 }
 
