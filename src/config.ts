@@ -3,7 +3,7 @@
 // file. Every error names the setting and what it allows, so an operator can
 // fix a typo without reading the code.
 import { readFileSync } from 'node:fs';
-import { isValidRoomAlias, isValidRoomId } from './matrix/ids.ts';
+import { isValidRoomAlias, isValidRoomId, isValidUserId } from './matrix/ids.ts';
 
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 export type LogLevel = (typeof LOG_LEVELS)[number];
@@ -30,6 +30,20 @@ export interface WeekConfig {
   readonly graceMinutes: number;
 }
 
+export interface BotConfig {
+  readonly homeserverUrl: string;
+  readonly userId: string;
+  /** One of the two is set: a token, or a password to log in with once (the token is then kept in the database). */
+  readonly accessToken: string | undefined;
+  readonly password: string | undefined;
+  readonly pingPrefix: string;
+  /** Responders whose pongs are recorded; empty means every sender of a well-formed pong. */
+  readonly trustedResponders: readonly string[];
+  readonly maxPingAgeSeconds: number;
+  readonly answersPerMinute: number;
+  readonly queueCapacity: number;
+}
+
 export interface Config {
   readonly database: { readonly url: string | undefined; readonly dataDir: string };
   readonly http: { readonly host: string; readonly port: number };
@@ -38,6 +52,8 @@ export interface Config {
   readonly stats: StatsConfig;
   readonly weeks: WeekConfig;
   readonly cacheSeconds: number;
+  /** The echo bot; undefined when no homeserver is configured (HTTP only). */
+  readonly bot: BotConfig | undefined;
 }
 
 export class ConfigError extends Error {
@@ -124,6 +140,11 @@ function databaseUrl(src: Source): string | undefined {
   if (url.protocol !== 'postgres:' && url.protocol !== 'postgresql:') {
     throw new ConfigError(`${found.label}: expected ${allowed}, got a ${url.protocol} URL`);
   }
+  // `postgres:user:secret@host/db` parses as a URL too, but pg reads everything
+  // after the scheme as a database name, so the password would end up in errors.
+  if (!/^postgres(?:ql)?:\/\//i.test(found.raw.trim())) {
+    throw new ConfigError(`${found.label}: expected ${allowed}, got a ${url.protocol} value without "//"`);
+  }
   return found.raw;
 }
 
@@ -180,7 +201,61 @@ function readConfigFile(path: string | undefined): { file: Record<string, unknow
 const FILE_KEYS = new Set([
   'database_url', 'data_dir', 'host', 'port', 'log_level', 'rooms', 'disclaimer', 'min_delay_ms', 'max_delay_ms',
   'min_pings', 'week_time_zone', 'week_close_day', 'week_close_hour', 'freeze_grace_minutes', 'cache_seconds',
+  'homeserver_url', 'bot_user_id', 'bot_access_token', 'bot_password', 'ping_prefix', 'trusted_responders',
+  'max_ping_age_seconds', 'answers_per_minute', 'queue_capacity',
 ]);
+
+function optionalText(src: Source, envName: string, fileKey: string): string | undefined {
+  return lookup(src, envName, fileKey) ? text(src, envName, fileKey, '') : undefined;
+}
+
+function homeserverUrl(src: Source): string | undefined {
+  const found = lookup(src, 'PINGBOARD_HOMESERVER_URL', 'homeserver_url');
+  if (!found) return undefined;
+  const allowed = 'an http:// or https:// URL';
+  if (typeof found.raw !== 'string') fail(found.label, allowed, found.raw);
+  try {
+    const url = new URL(found.raw);
+    if (url.protocol !== 'http:' && url.protocol !== 'https:') fail(found.label, allowed, found.raw);
+  } catch {
+    fail(found.label, allowed, found.raw);
+  }
+  return found.raw.replace(/\/+$/, '');
+}
+
+function bot(src: Source): BotConfig | undefined {
+  const url = homeserverUrl(src);
+  if (url === undefined) return undefined;
+  const userId = text(src, 'PINGBOARD_BOT_USER_ID', 'bot_user_id', '');
+  if (!isValidUserId(userId)) fail('PINGBOARD_BOT_USER_ID', 'a user ID such as @pingboard:example.org (required with PINGBOARD_HOMESERVER_URL)', userId || undefined);
+  const accessToken = optionalText(src, 'PINGBOARD_BOT_ACCESS_TOKEN', 'bot_access_token');
+  const password = optionalText(src, 'PINGBOARD_BOT_PASSWORD', 'bot_password');
+  if (accessToken === undefined && password === undefined) {
+    throw new ConfigError('PINGBOARD_BOT_ACCESS_TOKEN: expected an access token, or PINGBOARD_BOT_PASSWORD to log in with, when PINGBOARD_HOMESERVER_URL is set');
+  }
+  const trusted = lookup(src, 'PINGBOARD_TRUSTED_RESPONDERS', 'trusted_responders');
+  let trustedResponders: string[] = [];
+  if (trusted) {
+    const list = typeof trusted.raw === 'string' ? trusted.raw.split(',').map((s) => s.trim()).filter(Boolean) : trusted.raw;
+    if (!Array.isArray(list) || !list.every((id) => typeof id === 'string' && isValidUserId(id))) {
+      fail(trusted.label, 'a comma-separated list of user IDs', trusted.raw);
+    }
+    trustedResponders = list as string[];
+  }
+  const pingPrefix = text(src, 'PINGBOARD_PING_PREFIX', 'ping_prefix', '!ping');
+  if (/\s/.test(pingPrefix)) fail('PINGBOARD_PING_PREFIX', 'a prefix without white space', pingPrefix);
+  return {
+    homeserverUrl: url,
+    userId,
+    accessToken,
+    password,
+    pingPrefix,
+    trustedResponders,
+    maxPingAgeSeconds: integer(src, 'PINGBOARD_MAX_PING_AGE_SECONDS', 'max_ping_age_seconds', 300, 1, 86_400),
+    answersPerMinute: integer(src, 'PINGBOARD_ANSWERS_PER_MINUTE', 'answers_per_minute', 5, 1, 10_000),
+    queueCapacity: integer(src, 'PINGBOARD_QUEUE_CAPACITY', 'queue_capacity', 10_000, 1, 10_000_000),
+  };
+}
 
 /**
  * Parses and validates the whole configuration. `configPath` (from `--config`)
@@ -214,6 +289,7 @@ export function loadConfig(env: NodeJS.ProcessEnv, configPath?: string): Config 
       graceMinutes: integer(src, 'PINGBOARD_FREEZE_GRACE_MINUTES', 'freeze_grace_minutes', 60, 0, 10_080),
     },
     cacheSeconds: integer(src, 'PINGBOARD_CACHE_SECONDS', 'cache_seconds', 60, 0, 3600),
+    bot: bot(src),
   };
   return deepFreeze(config);
 }

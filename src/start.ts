@@ -4,6 +4,8 @@ import type { Config } from './config.ts';
 import { migrateToLatest, openDatabase, type Database } from './db/database.ts';
 import { buildApp, type App } from './http/app.ts';
 import type { Logger } from './log.ts';
+import { startBot, type Bot } from './matrix/bot.ts';
+import { SampleWriter } from './samples/writer.ts';
 import { startJobs, type Jobs } from './schedule/jobs.ts';
 import { Statistics } from './stats/leaderboard.ts';
 import { RoomRegistry } from './stats/rooms.ts';
@@ -14,6 +16,9 @@ export interface Service {
   readonly rooms: RoomRegistry;
   readonly app: App;
   readonly jobs: Jobs;
+  /** The echo bot and its sample queue, when a homeserver is configured. */
+  readonly bot: Bot | undefined;
+  readonly writer: SampleWriter | undefined;
   /** Where the HTTP server listens, e.g. http://127.0.0.1:8080. */
   readonly url: string;
   stop(): Promise<void>;
@@ -21,6 +26,8 @@ export interface Service {
 
 export interface StartOptions {
   readonly now?: () => Date;
+  /** An open, migrated database to use instead of opening one from the config; the caller closes it. */
+  readonly database?: Database;
 }
 
 /** Opens and migrates the database; both `serve` and the one-shot commands begin here. */
@@ -45,29 +52,32 @@ export function createStatistics(config: Config, database: Database, options: St
 }
 
 export async function start(config: Config, log: Logger, options: StartOptions = {}): Promise<Service> {
-  const database = await openMigratedDatabase(config, log);
+  const database = options.database ?? await openMigratedDatabase(config, log);
+  const ownsDatabase = options.database === undefined;
   const statistics = createStatistics(config, database, options);
   const rooms = new RoomRegistry(config.rooms);
   const app = await buildApp({ database, statistics, rooms, cacheSeconds: config.cacheSeconds }, log);
+  const writer = config.bot ? new SampleWriter({ db: database.db, log, capacity: config.bot.queueCapacity }) : undefined;
   let jobs: Jobs | undefined;
+  let bot: Bot | undefined;
+  // Order matters: no new work (jobs, sync), then write what is queued, drain HTTP, close the database.
+  let stopping: Promise<void> | undefined;
+  const stop = () => (stopping ??= (async () => {
+    await jobs?.stop();
+    await bot?.stop();
+    await writer?.flushNow();
+    writer?.stop();
+    await app.close();
+    if (ownsDatabase) await database.destroy();
+  })());
   try {
     const url = await app.listen({ host: config.http.host, port: config.http.port });
+    if (config.bot && writer) bot = await startBot({ config: config.bot, rooms: config.rooms, registry: rooms, db: database.db, writer, log });
     jobs = startJobs(statistics, rooms, log);
-    log.info({ url, engine: database.engine, location: database.location, rooms: rooms.list().map((r) => r.id) }, 'pingboard started');
-    const running = jobs;
-    return {
-      database, statistics, rooms, app, jobs: running, url,
-      // Order matters: no new work, then drain HTTP, then close the database.
-      stop: async () => {
-        await running.stop();
-        await app.close();
-        await database.destroy();
-      },
-    };
+    log.info({ url, engine: database.engine, location: database.location, rooms: rooms.list().map((r) => r.id), bot: config.bot?.userId }, 'pingboard started');
+    return { database, statistics, rooms, app, jobs, bot, writer, url, stop };
   } catch (err) {
-    await jobs?.stop();
-    await app.close();
-    await database.destroy();
+    await stop();
     throw err;
   }
 }

@@ -35,9 +35,16 @@ export interface FrozenWeekTable {
   ranking: ColumnType<unknown, string, never>;
 }
 
+export interface BotStateTable {
+  key: string;
+  value: string;
+  updated_at: ColumnType<Date, Date | string | undefined, Date | string>;
+}
+
 export interface Tables {
   samples: SampleTable;
   frozen_weeks: FrozenWeekTable;
+  bot_state: BotStateTable;
 }
 
 export type SampleRow = Selectable<SampleTable>;

@@ -126,8 +126,10 @@ export async function importFile(db: Db, file: string, counts: ImportCounts, hoo
   const first = await chunks.next();
   if (first.done) return;
   const rest: AsyncIterable<string> = { [Symbol.asyncIterator]: () => chunks };
+  // A UTF-8 byte order mark (Windows editors write one) is not part of the first record.
+  const firstChunk = first.value.startsWith('\uFEFF') ? first.value.slice(1) : first.value;
   // A pingstat dump is one JSON array; anything else is read as NDJSON.
-  const records = first.value.trimStart().startsWith('[') ? jsonArrayRecords(rest, first.value) : ndjsonRecords(rest, first.value);
+  const records = firstChunk.trimStart().startsWith('[') ? jsonArrayRecords(rest, firstChunk) : ndjsonRecords(rest, firstChunk);
 
   let batch: Sample[] = [];
   // One batch is written while the next is parsed: the database and the

@@ -5,6 +5,7 @@ import { InputError, NotFoundError } from '../errors.ts';
 import { mostRecentRoom, roomHasSamples } from '../samples/repository.ts';
 import type { Leaderboard, Statistics } from './leaderboard.ts';
 import { RoomRegistry, type TrackedRoom } from './rooms.ts';
+import { parseWeekLabel } from './windows.ts';
 
 export interface LeaderboardQuery {
   readonly room?: string | undefined;
@@ -42,6 +43,10 @@ export async function selectLeaderboard(deps: SelectionDeps, query: LeaderboardQ
   }
   if (query.days !== undefined && (!Number.isInteger(query.days) || query.days < 1 || query.days > MAX_DAYS)) {
     throw new InputError('days', `expected an integer from 1 to ${MAX_DAYS}, got ${query.days}`);
+  }
+  // A week that does not exist is a bad argument whatever the database holds: say so before looking up the room.
+  if (query.week !== undefined && !parseWeekLabel(query.week)) {
+    throw new InputError('week', `expected an ISO week such as 2026-W47, got ${JSON.stringify(query.week)}`);
   }
   const room = await resolveRoom(deps, query.room);
   if (query.week !== undefined) return deps.statistics.week(room, query.week);

@@ -1,0 +1,244 @@
+// The echo bot: answers pings with echo-compatible pongs, reads every
+// trusted bot's pongs, and hands each measurement to the sample writer.
+import {
+  ClientEvent, Filter, MsgType, PendingEventOrdering, RoomEvent, RoomMemberEvent, SyncState,
+  type MatrixClient, type MatrixEvent, type Room, type RoomMember,
+} from 'matrix-js-sdk';
+import type { RoomMessageEventContent } from 'matrix-js-sdk/lib/@types/events.js';
+import type { BotConfig } from '../config.ts';
+import type { Db } from '../db/database.ts';
+import type { Logger } from '../log.ts';
+import type { Sample } from '../samples/sample.ts';
+import type { SampleWriter } from '../samples/writer.ts';
+import type { RoomRegistry } from '../stats/rooms.ts';
+import { createBotClient, type SyncClock } from './client.ts';
+import { isValidRoomId, serverOfUserId } from './ids.ts';
+import { buildPong, parseCommand, parsePong, pongTransactionId } from './pong.ts';
+import { SenderRateLimiter } from './rate-limit.ts';
+import { followRoom, type RoomLineage } from './rooms.ts';
+
+/** Live timelines are trimmed past this many events: the bot never looks back. */
+const TIMELINE_KEEP = 200;
+
+export interface BotCounts {
+  pingsAnswered: number;
+  pingsSkippedBacklog: number;
+  pingsRateLimited: number;
+  pongsRead: number;
+  pongsRejected: number;
+  sendFailures: number;
+}
+
+export interface Bot {
+  readonly client: MatrixClient;
+  readonly counts: Readonly<BotCounts>;
+  /** Milliseconds from a /sync response's arrival to the pong's send request, most recent first (bounded). */
+  readonly overheadMs: readonly number[];
+  /** Room IDs the bot is watching (configured rooms and their replacements). */
+  watchedRooms(): string[];
+  stop(): Promise<void>;
+}
+
+export interface BotOptions {
+  readonly config: BotConfig;
+  readonly rooms: readonly { readonly id: string; readonly disclaimer: string }[];
+  readonly registry: RoomRegistry;
+  readonly db: Db;
+  readonly writer: SampleWriter;
+  readonly log: Logger;
+}
+
+const OVERHEAD_SAMPLES = 20_000;
+
+export async function startBot(options: BotOptions): Promise<Bot> {
+  const { config, writer } = options;
+  const log = options.log.child({ component: 'bot' });
+  const { client, clock } = await createBotClient(config, options.db, log);
+  const counts: BotCounts = { pingsAnswered: 0, pingsSkippedBacklog: 0, pingsRateLimited: 0, pongsRead: 0, pongsRejected: 0, sendFailures: 0 };
+  const overheadMs: number[] = [];
+  const limiter = new SenderRateLimiter(config.answersPerMinute);
+  const trusted = new Set(config.trustedResponders);
+  const watched = new Map<string, RoomLineage>();
+  const pendingSends = new Map<string, number>();
+
+  clock.onSendStart = (txnId, mono) => {
+    const arrived = pendingSends.get(txnId);
+    if (arrived === undefined) return;
+    pendingSends.delete(txnId);
+    overheadMs.unshift(mono - arrived);
+    if (overheadMs.length > OVERHEAD_SAMPLES) overheadMs.length = OVERHEAD_SAMPLES;
+  };
+
+  // Join (and follow upgrades of) every configured room before syncing, so the filter names them all.
+  for (const room of options.rooms) {
+    try {
+      const lineage = await followRoom(client, room.id, log);
+      for (const id of lineage.roomIds) watched.set(id, lineage);
+      options.registry.track({ id: lineage.configuredId, reference: room.id, roomIds: lineage.roomIds, disclaimer: room.disclaimer });
+      log.info({ room: room.id, roomId: lineage.currentId, lineage: lineage.roomIds }, 'watching room');
+    } catch (err) {
+      log.error({ err, room: room.id }, 'cannot join the room; it is not watched until the next start');
+    }
+  }
+
+  /** A ping is live only when it came in a sync while the bot was in step with the server. */
+  const isLiveSync = () => {
+    const state = client.getSyncState();
+    return state === SyncState.Prepared || state === SyncState.Syncing;
+  };
+
+  const record = (sample: Sample) => {
+    writer.record(sample);
+  };
+
+  async function answerPing(event: MatrixEvent, room: Room, text: string): Promise<void> {
+    const sender = event.getSender()!;
+    const eventId = event.getId()!;
+    const arrivedMs = clock.arrivedAtMs;
+    const arrivedMono = clock.arrivedAtMono;
+    const delayMs = Math.round(arrivedMs - event.getTs());
+    if (!isLiveSync() || delayMs > config.maxPingAgeSeconds * 1000) {
+      counts.pingsSkippedBacklog++;
+      log.debug({ ping: eventId, sender, delayMs, syncState: client.getSyncState() }, 'backlog ping not answered');
+      return;
+    }
+    if (!limiter.allow(sender, arrivedMs)) {
+      counts.pingsRateLimited++;
+      log.info({ ping: eventId, sender }, 'sender over the answer limit: ping ignored');
+      return;
+    }
+    // The measurement stands whether or not the pong gets through: record it first.
+    record({
+      roomId: room.roomId, pingEventId: eventId, pingServer: serverOfUserId(sender)!, pinger: sender,
+      responder: config.userId, responderServer: serverOfUserId(config.userId)!, delayMs,
+      pingTs: new Date(event.getTs()), measuredAt: new Date(arrivedMs), source: 'echo', rttMs: null,
+    });
+    const txnId = pongTransactionId(eventId);
+    pendingSends.set(txnId, arrivedMono);
+    const content = buildPong({ roomId: room.roomId, pingEventId: eventId, pinger: sender, text, delayMs });
+    try {
+      // A custom key (`pong`) is not in the SDK's content types.
+      await client.sendMessage(room.roomId, content as unknown as RoomMessageEventContent, txnId);
+      counts.pingsAnswered++;
+    } catch (err) {
+      counts.sendFailures++;
+      log.warn({ err, ping: eventId }, 'sending the pong failed');
+    } finally {
+      pendingSends.delete(txnId);
+    }
+  }
+
+  function readPong(event: MatrixEvent, room: Room, content: Record<string, unknown>): void {
+    const sender = event.getSender()!;
+    if (trusted.size > 0 && !trusted.has(sender)) return;
+    const pong = parsePong(sender, content);
+    if ('error' in pong) {
+      // Only notices that claim to be pongs are worth a log line.
+      if (content['pong'] !== undefined || (typeof content['body'] === 'string' && content['body'].includes('Pong!'))) {
+        counts.pongsRejected++;
+        log.warn({ event: event.getId(), sender, reason: pong.error }, 'malformed pong ignored');
+      }
+      return;
+    }
+    counts.pongsRead++;
+    record({
+      roomId: room.roomId, pingEventId: pong.ping, pingServer: pong.from, pinger: null,
+      responder: sender, responderServer: pong.responderServer, delayMs: pong.ms,
+      pingTs: new Date(event.getTs() - pong.ms), measuredAt: new Date(event.getTs()), source: 'pong', rttMs: null,
+    });
+  }
+
+  async function onMessage(event: MatrixEvent, room: Room): Promise<void> {
+    const sender = event.getSender();
+    if (!sender || sender === config.userId || !serverOfUserId(sender) || !event.getId()) return;
+    const content = event.getContent() as Record<string, unknown>;
+    if (typeof content !== 'object' || content === null) return;
+    if (content['msgtype'] === 'm.notice') return readPong(event, room, content);
+    if (content['msgtype'] !== 'm.text' || typeof content['body'] !== 'string') return;
+    // Edits repeat the original's body; they are not new pings.
+    const relation = content['m.relates_to'] as { rel_type?: unknown } | undefined;
+    if (content['m.new_content'] !== undefined || relation?.rel_type === 'm.replace') return;
+    const command = parseCommand(content['body'], config.pingPrefix);
+    if (!command) return;
+    if (command.kind === 'ping') return answerPing(event, room, command.text);
+    if (isLiveSync() && limiter.allow(sender, Date.now())) {
+      await client.sendMessage(room.roomId, { msgtype: MsgType.Notice, body: command.text }, `pingboard-echo-${Buffer.from(event.getId()!).toString('base64url')}`);
+    }
+  }
+
+  async function onTombstone(event: MatrixEvent, room: Room): Promise<void> {
+    const replacement = (event.getContent() as { replacement_room?: unknown }).replacement_room;
+    const lineage = watched.get(room.roomId);
+    if (!lineage || typeof replacement !== 'string' || !isValidRoomId(replacement) || watched.has(replacement)) return;
+    log.info({ from: room.roomId, to: replacement }, 'room upgraded: following it');
+    const next = await followRoom(client, replacement, log);
+    lineage.roomIds.push(...next.roomIds.filter((id) => !lineage.roomIds.includes(id)));
+    lineage.currentId = next.currentId;
+    for (const id of lineage.roomIds) watched.set(id, lineage);
+    const configured = options.rooms.find((r) => watched.get(r.id) === lineage || r.id === lineage.configuredId);
+    options.registry.track({
+      id: lineage.configuredId, reference: configured?.id ?? lineage.configuredId, roomIds: [...lineage.roomIds],
+      disclaimer: configured?.disclaimer ?? '',
+    });
+    await restartSync();
+  }
+
+  client.on(RoomEvent.Timeline, (event, room, toStartOfTimeline, removed) => {
+    if (toStartOfTimeline || removed || !room || !watched.has(room.roomId)) return;
+    const handler = event.getType() === 'm.room.tombstone' && event.getStateKey() === '' ? onTombstone
+      : event.getType() === 'm.room.message' ? onMessage : undefined;
+    handler?.(event, room).catch((err: unknown) => log.warn({ err, event: event.getId() }, 'event handling failed'));
+    const timeline = room.getLiveTimeline();
+    if (timeline.getEvents().length > TIMELINE_KEEP) room.resetLiveTimeline(null, null);
+  });
+
+  client.on(RoomMemberEvent.Membership, (_event: MatrixEvent, member: RoomMember) => {
+    if (member.userId !== config.userId || member.membership !== 'invite') return;
+    // Invites to watched rooms are accepted; any other invite is left alone.
+    if (!watched.has(member.roomId)) return;
+    client.joinRoom(member.roomId).catch((err: unknown) => log.warn({ err, room: member.roomId }, 'could not accept invite'));
+  });
+
+  client.on(ClientEvent.Sync, (state, previous) => {
+    if (state !== previous && state !== SyncState.Syncing) log.info({ state, previous }, 'sync state');
+  });
+
+  const startSync = async () => {
+    const filter = new Filter(config.userId);
+    filter.setDefinition({
+      presence: { types: [] },
+      account_data: { types: [] },
+      room: {
+        rooms: [...watched.keys()],
+        account_data: { types: [] },
+        ephemeral: { types: [] },
+        state: { lazy_load_members: true },
+        timeline: { limit: 50, types: ['m.room.message', 'm.room.tombstone'], lazy_load_members: true },
+      },
+    });
+    await client.startClient({
+      filter, lazyLoadMembers: true, pendingEventOrdering: PendingEventOrdering.Detached, initialSyncLimit: 50,
+      disablePresence: true, threadSupport: false,
+    });
+  };
+
+  // A new room in the filter needs a new sync loop; the saved position makes it a short catch-up.
+  async function restartSync(): Promise<void> {
+    client.stopClient();
+    await startSync();
+  }
+
+  await startSync();
+
+  return {
+    client,
+    counts,
+    overheadMs,
+    watchedRooms: () => [...watched.keys()],
+    stop: async () => {
+      client.stopClient();
+    },
+  };
+}
+
+export type { SyncClock };

@@ -1,0 +1,150 @@
+// The bot's matrix-js-sdk client: credentials (a password login happens once,
+// its token is kept in the database), a store that keeps the sync position in
+// the database, and a fetch wrapper that stamps the moment each /sync
+// response has fully arrived, before the SDK spends any time on it.
+import { createClient, MemoryStore, type IStoredClientOpts, type MatrixClient } from 'matrix-js-sdk';
+import { logger as sdkRootLogger } from 'matrix-js-sdk/lib/logger.js';
+import type { BotConfig } from '../config.ts';
+import type { Db } from '../db/database.ts';
+import type { Logger } from '../log.ts';
+import { readBotState, writeBotState } from './state.ts';
+
+/** Timings the bot needs from the HTTP layer. */
+export class SyncClock {
+  /** Wall clock (ms) and monotonic time when the latest /sync response finished arriving. */
+  arrivedAtMs = 0;
+  arrivedAtMono = 0;
+  /** Called with the pong's transaction ID when its send request starts. */
+  onSendStart: ((txnId: string, mono: number) => void) | undefined;
+}
+
+function syncTokenKey(userId: string): string {
+  return `sync_token:${userId}`;
+}
+
+function accessTokenKey(userId: string): string {
+  return `access_token:${userId}`;
+}
+
+/**
+ * Keeps the sync token in the database once a sync response has been
+ * processed (not when it arrives), so a crash mid-processing re-reads it.
+ */
+class DatabaseSyncStore extends MemoryStore {
+  readonly #db: Db;
+  readonly #key: string;
+  readonly #log: Logger;
+  readonly #saved: string | null;
+
+  constructor(db: Db, key: string, saved: string | null, log: Logger) {
+    super();
+    this.#db = db;
+    this.#key = key;
+    this.#saved = saved;
+    this.#log = log;
+  }
+
+  override getSavedSyncToken(): Promise<string | null> {
+    return Promise.resolve(this.#saved);
+  }
+
+  override async setSyncData(syncData: Parameters<MemoryStore['setSyncData']>[0]): Promise<void> {
+    await super.setSyncData(syncData);
+    try {
+      await writeBotState(this.#db, this.#key, syncData.next_batch);
+    } catch (err) {
+      // The next successful sync saves a newer token; a restart before that re-reads a little.
+      this.#log.warn({ err }, 'could not save the sync position');
+    }
+  }
+}
+
+/** A quiet, structured logger in the shape the SDK expects. */
+function sdkLogger(log: Logger) {
+  const child = log.child({ library: 'matrix-js-sdk' });
+  const logger = {
+    trace: (...args: unknown[]) => child.trace(args.map(String).join(' ')),
+    debug: (...args: unknown[]) => child.debug(args.map(String).join(' ')),
+    info: (...args: unknown[]) => child.debug(args.map(String).join(' ')),
+    warn: (...args: unknown[]) => child.warn(args.map(String).join(' ')),
+    error: (...args: unknown[]) => child.error(args.map(String).join(' ')),
+    getChild: () => logger,
+  };
+  return logger;
+}
+
+/**
+ * The SDK's components log through children of its root logger, ignoring the
+ * client's: route them all into ours, errors as warnings and the rest as debug.
+ */
+function routeSdkLogs(log: Logger): void {
+  const child = log.child({ library: 'matrix-js-sdk' });
+  const root = sdkRootLogger as unknown as { methodFactory: (method: string) => (...args: unknown[]) => void; rebuild(): void };
+  root.methodFactory = (method) => (...args) => {
+    const text = args.map((a) => (a instanceof Error ? a.message : String(a))).join(' ');
+    // Its warnings are mostly about defaults it fills in itself (push rules): debug for us.
+    if (method === 'error') child.warn(text);
+    else child.debug(text);
+  };
+  root.rebuild();
+}
+
+function isSyncRequest(url: string): boolean {
+  return /\/_matrix\/client\/[^/]+\/sync(\?|$)/.test(url);
+}
+
+const PONG_SEND = /\/send\/m\.room\.message\/(pingboard-pong-[^/?]+)/;
+
+function stampingFetch(clock: SyncClock): typeof fetch {
+  return async (input, init) => {
+    const url = typeof input === 'string' ? input : input instanceof URL ? input.href : input.url;
+    const send = PONG_SEND.exec(url);
+    if (send) clock.onSendStart?.(decodeURIComponent(send[1]!), performance.now());
+    const response = await fetch(input, init);
+    if (!isSyncRequest(url) || !response.ok) return response;
+    // Read the whole body here: "arrived" means every byte is in.
+    const body = await response.arrayBuffer();
+    clock.arrivedAtMono = performance.now();
+    clock.arrivedAtMs = Date.now();
+    return new Response(body, { status: response.status, statusText: response.statusText, headers: response.headers });
+  };
+}
+
+async function accessToken(config: BotConfig, db: Db, log: Logger): Promise<string> {
+  if (config.accessToken !== undefined) return config.accessToken;
+  const saved = await readBotState(db, accessTokenKey(config.userId));
+  if (saved) return saved;
+  const loginClient = createClient({ baseUrl: config.homeserverUrl, logger: sdkLogger(log) as never });
+  const response = await loginClient.loginRequest({
+    type: 'm.login.password',
+    identifier: { type: 'm.id.user', user: config.userId },
+    password: config.password!,
+    initial_device_display_name: 'Pingboard',
+  });
+  await writeBotState(db, accessTokenKey(config.userId), response.access_token);
+  log.info({ userId: response.user_id, deviceId: response.device_id }, 'logged in with the password; the access token is kept in the database');
+  return response.access_token;
+}
+
+export interface BotClient {
+  readonly client: MatrixClient;
+  readonly clock: SyncClock;
+}
+
+export async function createBotClient(config: BotConfig, db: Db, log: Logger): Promise<BotClient> {
+  routeSdkLogs(log);
+  const clock = new SyncClock();
+  const token = await accessToken(config, db, log);
+  const savedSyncToken = await readBotState(db, syncTokenKey(config.userId)) ?? null;
+  const store = new DatabaseSyncStore(db, syncTokenKey(config.userId), savedSyncToken, log);
+  const client = createClient({
+    baseUrl: config.homeserverUrl,
+    userId: config.userId,
+    accessToken: token,
+    store,
+    fetchFn: stampingFetch(clock),
+    logger: sdkLogger(log) as never,
+    timelineSupport: false,
+  } satisfies Partial<IStoredClientOpts> & Record<string, unknown>);
+  return { client, clock };
+}

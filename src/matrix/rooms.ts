@@ -1,0 +1,50 @@
+// Joining a configured room and following its upgrades: a room that was
+// replaced (m.room.tombstone) is left for its replacement, and its
+// predecessors (m.room.create's predecessor) stay part of its statistics.
+import type { MatrixClient } from 'matrix-js-sdk';
+import type { Logger } from '../log.ts';
+import { isValidRoomId } from './ids.ts';
+
+export interface RoomLineage {
+  /** The ID of the room as configured (resolved from an alias): frozen weeks are kept under it. */
+  readonly configuredId: string;
+  /** The room the bot is in now, the newest of the lineage. */
+  currentId: string;
+  /** Every room of the lineage, oldest first. */
+  readonly roomIds: string[];
+}
+
+const MAX_UPGRADES = 50;
+
+async function stateContent(client: MatrixClient, roomId: string, type: string): Promise<Record<string, unknown> | undefined> {
+  try {
+    return await client.getStateEvent(roomId, type, '') as Record<string, unknown>;
+  } catch (err) {
+    if ((err as { httpStatus?: number }).httpStatus === 404) return undefined;
+    throw err;
+  }
+}
+
+/** Joins `reference` (ID or alias), then every replacement room in turn; collects predecessors. */
+export async function followRoom(client: MatrixClient, reference: string, log: Logger): Promise<RoomLineage> {
+  const joined = await client.joinRoom(reference);
+  const configuredId = joined.roomId;
+  const roomIds = [configuredId];
+  let predecessor = (await stateContent(client, configuredId, 'm.room.create'))?.['predecessor'] as { room_id?: unknown } | undefined;
+  while (typeof predecessor?.room_id === 'string' && isValidRoomId(predecessor.room_id) && !roomIds.includes(predecessor.room_id) && roomIds.length < MAX_UPGRADES) {
+    roomIds.unshift(predecessor.room_id);
+    // The bot may never have been in an old room; its ID is all the statistics need.
+    predecessor = await stateContent(client, predecessor.room_id, 'm.room.create').catch(() => undefined)
+      .then((c) => c?.['predecessor'] as { room_id?: unknown } | undefined);
+  }
+  let currentId = configuredId;
+  for (let hops = 0; hops < MAX_UPGRADES; hops++) {
+    const replacement = (await stateContent(client, currentId, 'm.room.tombstone'))?.['replacement_room'];
+    if (typeof replacement !== 'string' || !isValidRoomId(replacement) || roomIds.includes(replacement)) break;
+    log.info({ from: currentId, to: replacement }, 'room was upgraded: joining its replacement');
+    await client.joinRoom(replacement);
+    roomIds.push(replacement);
+    currentId = replacement;
+  }
+  return { configuredId, currentId, roomIds };
+}

@@ -1,0 +1,159 @@
+// The echo bot end to end: the service as `pingboard serve` starts it, the
+// real matrix-js-sdk, and the project's test homeserver over real HTTP.
+import t from 'tap';
+import './helpers/sdk.ts';
+import { loadConfig } from '../src/config.ts';
+import { createLogger } from '../src/log.ts';
+import { start, type Service } from '../src/start.ts';
+import { startTestHomeserver, type TestHomeserver } from './homeserver/index.ts';
+import { forEachEngine, type Test, type TestDatabase } from './helpers/database.ts';
+
+const BOT = '@pingboard:bot.example';
+const ALIAS = '#ping:slow.example';
+
+interface World {
+  hs: TestHomeserver;
+  roomId: string;
+  service: Service;
+}
+
+async function until<T>(what: string, probe: () => T | undefined | Promise<T | undefined>, timeoutMs = 10_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await probe();
+    if (value !== undefined && value !== false) return value;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+}
+
+async function startWorld(t: Test, database: TestDatabase, env: Record<string, string> = {}): Promise<World> {
+  const hs = await startTestHomeserver({
+    servers: { 'bot.example': { delayMs: 0 }, 'slow.example': { delayMs: 300 }, 'medium.example': { delayMs: 150 }, 'fast.example': { delayMs: 40 } },
+  });
+  t.teardown(() => hs.stop());
+  hs.registerUser(BOT, { password: 'bot-password' });
+  for (const user of ['@alice:slow.example', '@bob:medium.example', '@carol:fast.example', '@echo2:other-bot.example']) hs.registerUser(user);
+  const roomId = hs.createRoom('@alice:slow.example', { room_alias_name: 'ping', preset: 'public_chat' });
+  for (const user of ['@bob:medium.example', '@carol:fast.example', '@echo2:other-bot.example']) hs.join(user, roomId);
+  const service = await startService(t, hs, database, env);
+  return { hs, roomId, service };
+}
+
+async function startService(t: Test, hs: TestHomeserver, database: TestDatabase, env: Record<string, string> = {}): Promise<Service> {
+  const config = loadConfig({
+    ...(database.url ? { DATABASE_URL: database.url } : {}),
+    PINGBOARD_PORT: '0',
+    PINGBOARD_ROOMS: ALIAS,
+    PINGBOARD_HOMESERVER_URL: hs.url,
+    PINGBOARD_BOT_USER_ID: BOT,
+    PINGBOARD_BOT_PASSWORD: 'bot-password',
+    PINGBOARD_CACHE_SECONDS: '0',
+    ...env,
+  });
+  const service = await start(config, createLogger('silent'), { database });
+  t.teardown(() => service.stop());
+  await until('the bot to finish its first sync', () => ['PREPARED', 'SYNCING'].includes(service.bot!.client.getSyncState() ?? ''));
+  return service;
+}
+
+/** The pings the bot answered, in the order of its pongs. */
+function answeredPings(hs: TestHomeserver, roomId: string): string[] {
+  return hs.events(roomId).filter((e) => e.sender === BOT && e.type === 'm.room.message')
+    .map((e) => (e.content as { pong: { ping: string } }).pong.ping);
+}
+
+function pongTo(hs: TestHomeserver, pingId: string) {
+  return hs.nextEvent((ev) => ev.sender === BOT && (ev.content as { pong?: { ping?: string } }).pong?.ping === pingId);
+}
+
+forEachEngine(t, (t, database) => {
+  t.test('pings from three servers get echo-format pongs, accurate samples and the right ranking', async (t) => {
+    const { hs, roomId, service } = await startWorld(t, database);
+    const pings: [string, string, number][] = [['@alice:slow.example', '!ping hello <b>world</b> & more words here', 300], ['@bob:medium.example', '!ping', 150], ['@carol:fast.example', '!ping   ', 40]];
+    for (const [user, body, delay] of pings) {
+      const pingId = hs.sendMessage(user, roomId, body);
+      const pong = await pongTo(hs, pingId);
+      const content = pong.content as Record<string, any>;
+      const ms = content.pong.ms as number;
+      t.ok(ms >= delay && ms < delay + 40, `${user}: delay ${ms} ms is the injected ${delay} ms`);
+      const server = user.slice(user.indexOf(':') + 1);
+      t.same(content['m.relates_to'], { rel_type: 'xyz.maubot.pong', event_id: pingId, from: server, ms });
+      t.same(content.pong, { ms, from: server, ping: pingId });
+      t.equal(content.msgtype, 'm.notice');
+      t.equal(content.format, 'org.matrix.custom.html');
+      if (user === '@alice:slow.example') {
+        t.equal(content.body, `${user}: Pong! (ping "hello <b>world</b> &" took ${ms} ms to arrive)`);
+        t.equal(content.formatted_body, `<a href='https://matrix.to/#/${user}'>${user}</a>: Pong! (<a href='https://matrix.to/#/${roomId}/${pingId}'>ping</a> "hello &lt;b&gt;world&lt;/b&gt; &amp;" took ${ms} ms to arrive)`);
+      } else {
+        t.equal(content.body, `${user}: Pong! (ping took ${ms} ms to arrive)`);
+      }
+    }
+    await service.writer!.flushed();
+    const samples = await database.db.selectFrom('samples').selectAll().orderBy('delay_ms').execute();
+    t.same(samples.map((s) => [s.ping_server, s.source, s.responder]), [
+      ['fast.example', 'echo', BOT], ['medium.example', 'echo', BOT], ['slow.example', 'echo', BOT],
+    ]);
+    const md = await service.app.inject('/leaderboard.md');
+    t.match(md.body, /\|1\|fast\.example\|\d+\|\n\|2\|medium\.example\|\d+\|\n\|3\|slow\.example\|\d+\|\n$/);
+  });
+
+  t.test('another echo bot\'s pongs are recorded and pooled; malformed pongs and notices are not answered', async (t) => {
+    const { hs, roomId, service } = await startWorld(t, database);
+    const pingId = hs.sendMessage('@carol:fast.example', roomId, '!ping');
+    await pongTo(hs, pingId);
+    hs.sendMessage('@echo2:other-bot.example', roomId, {
+      msgtype: 'm.notice', body: '@carol:fast.example: Pong! (ping took 77 ms to arrive)',
+      pong: { ms: 77, from: 'fast.example', ping: pingId },
+      'm.relates_to': { rel_type: 'm.thread', event_id: pingId },
+    });
+    hs.sendMessage('@echo2:other-bot.example', roomId, { msgtype: 'm.notice', body: '@carol:fast.example: Pong! (ping took 5 ms to arrive)', pong: { ms: 'five', from: 'fast.example', ping: pingId } });
+    hs.sendMessage('@echo2:other-bot.example', roomId, { msgtype: 'm.notice', body: '!ping' });
+    await until('the other bot\'s pong', async () => {
+      await service.writer!.flushed();
+      return (await database.db.selectFrom('samples').selectAll().where('source', '=', 'pong').execute()).length === 1 || undefined;
+    });
+    const rows = await database.db.selectFrom('samples').selectAll().orderBy('source').execute();
+    t.same(rows.map((r) => [r.source, r.responder, r.responder_server, r.ping_event_id]), [
+      ['echo', BOT, 'bot.example', pingId], ['pong', '@echo2:other-bot.example', 'other-bot.example', pingId],
+    ]);
+    t.equal(rows[1]!.delay_ms, 77);
+    t.equal(service.bot!.counts.pongsRejected, 1);
+    const json = (await service.app.inject('/leaderboard.json')).json();
+    t.equal(json.rows[0].samples, 2, 'both responders pooled');
+    t.equal(json.rows[0].pings, 1);
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    t.equal(answeredPings(hs, roomId).length, 1, 'the bot answered neither the notices nor its own pong');
+  });
+
+  t.test('a flood is limited to the configured answers per minute', async (t) => {
+    const { hs, roomId, service } = await startWorld(t, database, { PINGBOARD_ANSWERS_PER_MINUTE: '3' });
+    const ids = Array.from({ length: 6 }, (_, i) => hs.sendMessage('@carol:fast.example', roomId, `!ping ${i}`));
+    await until('the limit to apply', () => service.bot!.counts.pingsAnswered + service.bot!.counts.pingsRateLimited === 6 || undefined);
+    t.equal(service.bot!.counts.pingsAnswered, 3);
+    t.equal(service.bot!.counts.pingsRateLimited, 3);
+    const answered = answeredPings(hs, roomId);
+    t.same(answered, ids.slice(0, 3));
+  });
+
+  t.test('backlog pings are not answered after a restart, which resumes without a duplicate pong', async (t) => {
+    const { hs, roomId, service } = await startWorld(t, database);
+    const first = hs.sendMessage('@carol:fast.example', roomId, '!ping before');
+    await pongTo(hs, first);
+    await service.stop();
+    const missed = hs.sendMessage('@carol:fast.example', roomId, '!ping while down');
+    hs.sendMessage('@echo2:other-bot.example', roomId, { msgtype: 'm.notice', body: `@carol:fast.example: Pong! (ping took 55 ms to arrive)`, pong: { ms: 55, from: 'fast.example', ping: missed } });
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    const restarted = await startService(t, hs, database);
+    const after = hs.sendMessage('@carol:fast.example', roomId, '!ping after');
+    await pongTo(hs, after);
+    await restarted.writer!.flushed();
+    const pongs = answeredPings(hs, roomId);
+    t.same(pongs, [first, after], 'the missed ping got no late answer and the first none twice');
+    const rows = await database.db.selectFrom('samples').select(['ping_event_id', 'source']).orderBy('recorded_at').execute();
+    t.ok(rows.some((r) => r.ping_event_id === missed && r.source === 'pong'), 'the other bot\'s pong in the backlog is recorded');
+    t.notOk(rows.some((r) => r.ping_event_id === missed && r.source === 'echo'), 'no echo sample for the backlog ping');
+    const syncs = hs.requests({ path: '/sync' }).filter((r) => r.userId === BOT);
+    t.ok(syncs.length > 2);
+  });
+});

@@ -1,0 +1,310 @@
+// The `pingboard` command as users run it: real processes, real databases
+// (a PGlite data directory, and a throwaway PostgreSQL database).
+import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import t from 'tap';
+import { openTestDatabase, testEngines, type Test } from './helpers/database.ts';
+
+t.setTimeout(240_000);
+
+const ROOT = fileURLToPath(new URL('..', import.meta.url));
+const NODE = path.join(ROOT, 'node_modules', '.bin', 'node');
+const MAIN = path.join(ROOT, 'src', 'main.ts');
+const ROOM = '!ping:maunium.net';
+const TABLE = '|Rank|Hostname|Median MS|\n|:---:|:---:|:---:|\n|1|fairydust.space|376|\n|2|neko.dev|444.5|\n|3|slow.example|1500|\n';
+
+const dir = mkdtempSync(path.join(tmpdir(), 'pingboard-cli-'));
+t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+
+/** The environment without any Pingboard setting of the machine running the tests. */
+function cleanEnv(extra: Record<string, string>): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = {};
+  for (const [key, value] of Object.entries(process.env)) {
+    if (!key.startsWith('PINGBOARD_') && key !== 'DATABASE_URL') env[key] = value;
+  }
+  return { ...env, ...extra };
+}
+
+interface Result {
+  readonly code: number | null;
+  readonly signal: NodeJS.Signals | null;
+  readonly stdout: string;
+  readonly stderr: string;
+}
+
+function waitForExit(child: ChildProcess, timeoutMs: number): Promise<Result> {
+  let stdout = '';
+  let stderr = '';
+  child.stdout!.setEncoding('utf8').on('data', (chunk: string) => { stdout += chunk; });
+  child.stderr!.setEncoding('utf8').on('data', (chunk: string) => { stderr += chunk; });
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL');
+      reject(new Error(`pingboard did not exit within ${timeoutMs} ms; stderr: ${stderr}`));
+    }, timeoutMs);
+    child.on('error', reject);
+    child.on('close', (code, signal) => {
+      clearTimeout(timer);
+      resolve({ code, signal, stdout, stderr });
+    });
+  });
+}
+
+/** Runs `pingboard ARGS…` to completion. */
+function pingboard(args: string[], env: Record<string, string>, timeoutMs = 60_000): Promise<Result> {
+  const child = spawn(NODE, [MAIN, ...args], { cwd: dir, env: cleanEnv(env), stdio: ['ignore', 'pipe', 'pipe'] });
+  return waitForExit(child, timeoutMs);
+}
+
+interface Server {
+  readonly url: string;
+  readonly child: ChildProcess;
+  /** Sends SIGTERM and resolves with how the process ended. */
+  stop(): Promise<Result>;
+}
+
+/** Starts `pingboard serve` on a free port and waits for its "pingboard started" log line. */
+async function serve(t: Test, env: Record<string, string>): Promise<Server> {
+  const child = spawn(NODE, [MAIN, 'serve'], { cwd: dir, env: cleanEnv({ PINGBOARD_PORT: '0', PINGBOARD_LOG_LEVEL: 'info', ...env }), stdio: ['ignore', 'pipe', 'pipe'] });
+  const exited = waitForExit(child, 180_000);
+  exited.catch(() => {});
+  t.teardown(() => { if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL'); });
+  const url = await new Promise<string>((resolve, reject) => {
+    let buffered = '';
+    const timer = setTimeout(() => reject(new Error('serve did not log "pingboard started" within 60 s')), 60_000);
+    child.stdout!.on('data', (chunk: Buffer | string) => {
+      buffered += chunk.toString();
+      for (const line of buffered.split('\n')) {
+        if (!line.includes('"pingboard started"')) continue;
+        clearTimeout(timer);
+        resolve((JSON.parse(line) as { url: string }).url);
+      }
+    });
+    exited.then((r) => reject(new Error(`serve exited early (${r.code}): ${r.stderr}${r.stdout}`)), reject);
+  });
+  return {
+    url,
+    child,
+    stop: async () => {
+      child.kill('SIGTERM');
+      return exited;
+    },
+  };
+}
+
+/** NDJSON samples measured a day ago, well inside the default seven-day window. */
+function samplesFile(name: string, extraLines: string[] = []): string {
+  const dayAgo = Date.now() - 86_400_000;
+  const line = (id: string, server: string, delayMs: number, responder = '@echo:maunium.net', offsetMs = 0) => JSON.stringify({
+    room_id: ROOM, ping_event_id: id, pinger: `@user:${server}`, responder, delay_ms: delayMs, ping_ts: dayAgo + offsetMs,
+  });
+  const file = path.join(dir, name);
+  writeFileSync(file, [
+    line('$fd1', 'fairydust.space', 376),
+    line('$nk1', 'neko.dev', 444, '@echo:maunium.net', 1000),
+    line('$nk2', 'neko.dev', 445, '@bot:other.example', 2000),
+    line('$sl1', 'slow.example', 1500, '@echo:maunium.net', 3000),
+    line('$old', 'old.example', 100, '@echo:maunium.net', -30 * 86_400_000), // outside the window
+    ...extraLines,
+  ].join('\n') + '\n');
+  return file;
+}
+
+const COUNTS = /^read (\d+), stored (\d+), duplicate (\d+), rejected (\d+)(, unreadable files (\d+))? in \d+\.\d s\n$/;
+
+t.test('configuration and usage errors exit 2 with a message naming the problem', async (t) => {
+  const env = { PINGBOARD_DATA_DIR: path.join(dir, 'unused') };
+  // None of these opens a database, so they run side by side.
+  const [badPort, badUrl, unknown, unknownOption, noFiles, badFormat, badLimit, help] = await Promise.all([
+    pingboard(['leaderboard'], { ...env, PINGBOARD_PORT: 'abc' }),
+    pingboard(['migrate'], { DATABASE_URL: 'mysql://root:hunter2@db/pingboard' }),
+    pingboard(['frobnicate'], env),
+    pingboard(['leaderboard', '--colour'], env),
+    pingboard(['import'], env),
+    pingboard(['leaderboard', '--format', 'xml'], env),
+    pingboard(['leaderboard', '--limit', '0'], env),
+    pingboard(['help'], env),
+  ]);
+  t.equal(badPort.code, 2);
+  t.equal(badPort.stderr, 'pingboard: PINGBOARD_PORT: expected an integer from 0 to 65535, got "abc"\n');
+  t.equal(badPort.stdout, '');
+
+  t.equal(badUrl.code, 2);
+  t.match(badUrl.stderr, /^pingboard: DATABASE_URL: /);
+  t.notMatch(badUrl.stderr, 'hunter2', 'no password in the message');
+
+  t.equal(unknown.code, 2);
+  t.match(unknown.stderr, /^pingboard: unknown command frobnicate\n\nUsage: pingboard /);
+
+  t.equal(unknownOption.code, 2);
+  t.match(unknownOption.stderr, /--colour[\s\S]*Usage: pingboard/);
+
+  t.equal(noFiles.code, 2);
+  t.match(noFiles.stderr, /import needs at least one FILE[\s\S]*Usage:/);
+
+  t.equal(badFormat.code, 2);
+  t.match(badFormat.stderr, /^pingboard: --format: expected md or json, got xml\n$/);
+
+  t.equal(badLimit.code, 2);
+  t.match(badLimit.stderr, /--limit: expected an integer from 1 to 1000/);
+
+  t.equal(help.code, 0);
+  t.match(help.stdout, /^Usage: pingboard \[--config FILE\] COMMAND/);
+  t.equal(existsSync(path.join(dir, 'unused')), false, 'no database was created for any of these');
+});
+
+t.test('the embedded database (PGlite data directory)', { skip: !testEngines().includes('pglite') && 'PINGBOARD_TEST_ENGINES excludes pglite' }, async (t) => {
+  const dataDir = path.join(dir, 'pglite-data');
+  const env = { PINGBOARD_DATA_DIR: dataDir };
+
+  const migrate = await pingboard(['migrate'], env);
+  t.equal(migrate.code, 0, 'migrate exits 0');
+  t.equal(migrate.stdout, '');
+  t.ok(existsSync(path.join(dataDir, 'PG_VERSION')), 'the data directory was created');
+  t.equal(existsSync(path.join(dataDir, 'pingboard.lock')), false, 'and the lock released');
+
+  const noSamples = await pingboard(['leaderboard'], env);
+  t.equal(noSamples.code, 1, 'no room and no samples: a failure, not a crash');
+  t.equal(noSamples.stderr, 'pingboard: no room is configured and no samples are stored yet\n');
+  const badWeekEmpty = await pingboard(['leaderboard', '--week', '2026-W99'], env);
+  t.equal(badWeekEmpty.code, 2, 'a week that does not exist is a bad argument even before any sample is stored');
+  t.match(badWeekEmpty.stderr, /^pingboard: week: expected an ISO week such as 2026-W47, got "2026-W99"\n$/);
+
+  const good = samplesFile('good.ndjson');
+  const imported = await pingboard(['import', good], env);
+  t.equal(imported.code, 0, 'import exits 0 when nothing was rejected');
+  t.match(imported.stdout, COUNTS);
+  t.match(imported.stdout, /^read 5, stored 5, duplicate 0, rejected 0 in /);
+  t.equal(imported.stderr, '', 'nothing on stderr (no progress when it is not a terminal)');
+
+  const mixed = samplesFile('mixed.ndjson', ['{"broken json', JSON.stringify({ room_id: ROOM, ping_event_id: '$x', ping_server: 'evil|server', responder: 'a.example', delay_ms: 1, ping_ts: Date.now() })]);
+  const again = await pingboard(['import', mixed, good], env);
+  t.equal(again.code, 1, 'import exits 1 when anything was rejected');
+  t.match(again.stdout, /^read 12, stored 0, duplicate 10, rejected 2 in /);
+  t.equal(again.stderr.split('\n').filter(Boolean).length, 2, 'one stderr line per rejection');
+  t.match(again.stderr, new RegExp(`^${escapeRegExp(mixed)}:6: not valid JSON`, 'm'));
+  t.match(again.stderr, new RegExp(`^${escapeRegExp(mixed)}:7: ping_server: not a valid server name: "evil\\|server"`, 'm'));
+
+
+  const table = await pingboard(['leaderboard'], env);
+  t.equal(table.code, 0);
+  t.equal(table.stdout, TABLE, 'the newsletter table, byte for byte');
+  t.equal(table.stderr, '');
+
+
+  const json = await pingboard(['leaderboard', '--format', 'json'], env);
+  t.equal(json.code, 0);
+  const board = JSON.parse(json.stdout) as { room: string; servers_ranked: number; window: { kind: string }; rows: { rank: number; server: string; median_ms: number; pings: number; samples: number }[] };
+  t.equal(board.room, ROOM);
+  t.equal(board.servers_ranked, 3);
+  t.equal(board.window.kind, 'rolling');
+  t.same(board.rows.map((r) => [r.rank, r.server, r.median_ms, r.pings, r.samples]),
+    [[1, 'fairydust.space', 376, 1, 1], [2, 'neko.dev', 444.5, 2, 2], [3, 'slow.example', 1500, 1, 1]]);
+
+  const badWeek = await pingboard(['leaderboard', '--week', '2026-W99'], env);
+  t.equal(badWeek.code, 2, 'a week that does not exist exits 2');
+  t.match(badWeek.stderr, /^pingboard: week: /);
+
+  const configFile = path.join(dir, 'pingboard.json');
+  writeFileSync(configFile, JSON.stringify({ data_dir: dataDir, rooms: [{ id: ROOM, disclaimer: 'From the file.' }] }));
+  const viaConfig = await pingboard(['--config', configFile, 'leaderboard', '--format', 'json'], {});
+  t.equal(viaConfig.code, 0, '--config FILE');
+  t.equal((JSON.parse(viaConfig.stdout) as { disclaimer: string }).disclaimer, 'From the file.');
+
+  // While `serve` holds the data directory, a second process is refused.
+  const server = await serve(t, env);
+  t.match(server.url, /^http:\/\/127\.0\.0\.1:\d+$/);
+  const locked = await pingboard(['leaderboard'], env);
+  t.equal(locked.code, 2, 'a second process on the same data directory exits 2');
+  t.match(locked.stderr, new RegExp(`^pingboard: the embedded database in ${escapeRegExp(dataDir)} is in use by process ${server.child.pid}`));
+  t.equal(locked.stdout, '');
+  t.equal((await pingboard(['import', good], env)).code, 2, 'import too');
+
+  const health = await fetch(`${server.url}/healthz`);
+  t.equal(health.status, 200);
+  t.match(await health.json(), { status: 'ok', database: { engine: 'pglite', ok: true } });
+  const markdown = await fetch(`${server.url}/leaderboard.md`);
+  t.equal(markdown.status, 200);
+  t.equal(markdown.headers.get('content-type'), 'text/markdown; charset=utf-8');
+  t.equal(await markdown.text(), table.stdout, 'GET /leaderboard.md serves what `pingboard leaderboard` printed');
+  const limited = await fetch(`${server.url}/leaderboard.md?limit=2`);
+  t.equal(await limited.text(), TABLE.split('\n').slice(0, 4).join('\n') + '\n');
+
+  const stopped = await server.stop();
+  t.equal(stopped.code, 0, 'serve exits 0 on SIGTERM');
+  t.equal(stopped.signal, null);
+  t.match(stopped.stdout, /"shutting down"/);
+  t.match(stopped.stdout, /"msg":"stopped"/);
+  t.equal(existsSync(path.join(dataDir, 'pingboard.lock')), false, 'the lock is released');
+
+  const after = await pingboard(['leaderboard'], env);
+  t.equal(after.code, 0, 'the data directory is usable again once serve has stopped');
+  t.equal(after.stdout, TABLE);
+
+  // A lock left behind by a process that is gone does not lock anyone out.
+  writeFileSync(path.join(dataDir, 'pingboard.lock'), '2147483646');
+  const stale = await pingboard(['leaderboard'], env);
+  t.equal(stale.code, 0, 'a stale lock is taken over');
+  t.equal(stale.stdout, TABLE);
+});
+
+t.test('PostgreSQL: the CLI and a running server share the data', { skip: !testEngines().includes('postgres') && 'PINGBOARD_TEST_ENGINES excludes postgres' }, async (t) => {
+  const database = await openTestDatabase('postgres');
+  t.teardown(() => database.destroy());
+  const env = { DATABASE_URL: database.url!, PINGBOARD_DATA_DIR: path.join(dir, 'must-not-be-used') };
+
+  t.equal((await pingboard(['migrate'], env)).code, 0, 'migrate exits 0 on an already migrated database');
+  const server = await serve(t, env);
+  const good = samplesFile('pg.ndjson');
+  const imported = await pingboard(['import', good], env);
+  t.equal(imported.code, 0, 'import while serve runs');
+  t.match(imported.stdout, /^read 5, stored 5, duplicate 0, rejected 0 in /);
+
+  const table = await pingboard(['leaderboard'], env);
+  t.equal(table.code, 0);
+  t.equal(table.stdout, TABLE);
+  const markdown = await fetch(`${server.url}/leaderboard.md`);
+  t.equal(markdown.headers.get('content-type'), 'text/markdown; charset=utf-8');
+  t.equal(await markdown.text(), table.stdout, 'the server and the CLI print the same table from the same data');
+
+  // PostgreSQL serves any number of processes: the option variants run side by side.
+  const [limit, days, room, unknownRoom, bothWindows, missing] = await Promise.all([
+    pingboard(['leaderboard', '--limit', '2'], env),
+    pingboard(['leaderboard', '--days', '60'], env),
+    pingboard(['leaderboard', '--room', ROOM], env),
+    pingboard(['leaderboard', '--room', '!nowhere:example.org'], env),
+    pingboard(['leaderboard', '--week', '2026-W47', '--days', '3'], env),
+    pingboard(['import', path.join(dir, 'nope.ndjson'), good], env),
+  ]);
+  t.equal(limit.stdout, TABLE.split('\n').slice(0, 4).join('\n') + '\n', '--limit');
+  t.match(days.stdout, /\|1\|old\.example\|100\|/, '--days widens the window');
+  t.equal(room.stdout, TABLE, '--room');
+  t.equal(unknownRoom.code, 1, 'an unknown room exits 1');
+  t.match(unknownRoom.stderr, /unknown room !nowhere:example\.org/);
+  t.equal(bothWindows.code, 2);
+  t.match(bothWindows.stderr, /week: give either week or days/);
+  t.equal(missing.code, 1, 'an unreadable file makes import exit 1');
+  t.match(missing.stderr, /nope\.ndjson: cannot read: ENOENT/);
+  t.match(missing.stdout, /^read 5, stored 0, duplicate 5, rejected 0, unreadable files 1 in /, 'the other files are still imported');
+
+  const cliJson = JSON.parse((await pingboard(['leaderboard', '--format', 'json'], env)).stdout) as Record<string, unknown>;
+  const httpJson = await (await fetch(`${server.url}/leaderboard.json`)).json() as Record<string, unknown>;
+  const withoutTimes = (board: Record<string, unknown>) => ({ ...board, generated_at: undefined, window: undefined });
+  t.same(withoutTimes(cliJson), withoutTimes(httpJson), '/leaderboard.json and --format json agree (times aside)');
+
+  const health = await fetch(`${server.url}/healthz`);
+  t.equal(health.status, 200);
+  t.match(await health.json(), { status: 'ok', database: { engine: 'postgres', ok: true } });
+  t.notMatch(server.url, /must-not-be-used/);
+
+  const stopped = await server.stop();
+  t.equal(stopped.code, 0, 'serve exits 0 on SIGTERM');
+  t.equal(existsSync(path.join(dir, 'must-not-be-used')), false, 'no PGlite directory when DATABASE_URL is set');
+});
+
+function escapeRegExp(text: string): string {
+  return text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+}

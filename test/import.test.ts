@@ -1,0 +1,247 @@
+// File import (src/samples/import.ts) into a real database, on both engines.
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import t from 'tap';
+import { importFile, type ImportCounts, type Rejection } from '../src/samples/import.ts';
+import { forEachEngine, type TestDatabase } from './helpers/database.ts';
+
+t.setTimeout(240_000);
+
+const dir = mkdtempSync(path.join(tmpdir(), 'pingboard-import-'));
+t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+
+const ROOM = '!ping:maunium.net';
+const PING_TS = Date.UTC(2026, 10, 20, 10, 0, 0);
+
+function write(name: string, content: string): string {
+  const file = path.join(dir, name);
+  writeFileSync(file, content);
+  return file;
+}
+
+/** A Pingboard NDJSON record; overrides replace fields, `undefined` removes one. */
+function record(overrides: Record<string, unknown> = {}): string {
+  const base: Record<string, unknown> = {
+    room_id: ROOM, ping_event_id: '$a', pinger: '@alice:example.org', responder: '@echo:maunium.net', delay_ms: 376, ping_ts: PING_TS,
+  };
+  for (const [key, value] of Object.entries(overrides)) {
+    if (value === undefined) delete base[key];
+    else base[key] = value;
+  }
+  return JSON.stringify(base);
+}
+
+/** A row of pingstat's stats.raw.json. */
+function pingstatRow(i: number, overrides: Record<string, unknown> = {}) {
+  return {
+    room_id: ROOM, ping_id: `$ps${i}`, pong_server: i % 2 === 0 ? 'maunium.net' : 'other.example:8448', ping_server: `s${i % 7}.example`,
+    receive_diff: 100 + i, pong_timestamp: PING_TS + i * 1000, ...overrides,
+  };
+}
+
+async function run(database: TestDatabase, file: string) {
+  const counts: ImportCounts = { read: 0, stored: 0, duplicate: 0, rejected: 0 };
+  const rejections: Rejection[] = [];
+  let progress = 0;
+  await importFile(database.db, file, counts, { onRejected: (r) => rejections.push(r), onProgress: () => progress++ });
+  return { counts, rejections, progress };
+}
+
+async function countRows(database: TestDatabase): Promise<number> {
+  const row = await database.db.selectFrom('samples').select((eb) => eb.fn.countAll<number>().as('n')).executeTakeFirstOrThrow();
+  return Number(row.n);
+}
+
+/** [line, message pattern] of every rejection, for a compact comparison. */
+function rejectedLines(rejections: readonly Rejection[]): number[] {
+  return rejections.map((r) => r.line);
+}
+
+forEachEngine(t, async (t, database) => {
+  t.test('NDJSON: good, duplicate, blank and broken lines', async (t) => {
+    const lines = [
+      /* 1 */ record({ ping_event_id: '$good1' }),
+      /* 2 */ `${record({ ping_event_id: '$good2', pinger: undefined, ping_server: 'example.org:8448', responder: '@echo:bots.example', delay_ms: -5 })}\r`,
+      /* 3 */ '',
+      /* 4 */ record({ ping_event_id: '$good1' }),
+      /* 5 */ '{"room_id": "!ping:maunium.net", "ping_event_id": ',
+      /* 6 */ record({ ping_event_id: '$noresponder', responder: undefined }),
+      /* 7 */ record({ ping_event_id: '$evil', pinger: undefined, ping_server: 'evil|server' }),
+      /* 8 */ record({ ping_event_id: '$string', delay_ms: '376' }),
+      /* 9 */ record({ ping_event_id: '$fraction', delay_ms: 376.5 }),
+      /* 10 */ record({ ping_event_id: '$seconds', ping_ts: Math.floor(PING_TS / 1000) }),
+      /* 11 */ '   \t',
+      /* 12 */ '42',
+      /* 13 */ JSON.stringify(pingstatRow(13)),
+      /* 14 */ record({ ping_event_id: '$iso', ping_ts: '2026-11-20T10:00:00.000Z', measured_at: '2026-11-20T10:00:01.500Z', delay_ms: 1500, source: 'echo', comment: 'ünïcødé 😀' }),
+      /* 15 */ record({ ping_event_id: '$mismatch', ping_server: 'other.org' }),
+      /* 16 */ record({ ping_event_id: '$probe', source: 'probe', rtt_ms: 812.25, delay_ms: 400 }),
+      /* 17 */ record({ ping_event_id: '$rtt', rtt_ms: 5 }),
+      /* 18 */ record({ ping_event_id: 'no-dollar' }),
+      /* 19 */ record({ ping_event_id: '$last' }), // no newline at the end of the file
+    ];
+    const file = write('mixed.ndjson', lines.join('\n'));
+    const { counts, rejections, progress } = await run(database, file);
+    t.same(counts, { read: 17, stored: 6, duplicate: 1, rejected: 10 }, 'blank lines are not records');
+    t.equal(counts.read, counts.stored + counts.duplicate + counts.rejected, 'every record is accounted for');
+    t.ok(progress >= 1, 'progress is reported');
+    t.same(rejectedLines(rejections), [5, 6, 7, 8, 9, 10, 12, 15, 17, 18], 'each rejection with its line number');
+    t.ok(rejections.every((r) => r.file === file), 'and its file');
+    const byLine = new Map(rejections.map((r) => [r.line, r.error]));
+    t.match(byLine.get(5), /^not valid JSON/);
+    t.match(byLine.get(6), /^responder: expected a user ID or server name, got nothing/);
+    t.match(byLine.get(7), /^ping_server: not a valid server name: "evil\|server"/);
+    t.match(byLine.get(8), /^delay_ms: expected an integer number of milliseconds, got "376"/);
+    t.match(byLine.get(9), /^delay_ms: expected an integer number of milliseconds, got 376\.5/);
+    t.match(byLine.get(10), /^ping_ts: expected milliseconds since 1970 or an ISO 8601 time between 2014 and 2100/);
+    t.match(byLine.get(12), /^expected a JSON object, got 42/);
+    t.match(byLine.get(15), /^ping_server: other\.org is not the server of pinger @alice:example\.org/);
+    t.match(byLine.get(17), /^rtt_ms: /);
+    t.match(byLine.get(18), /^ping_event_id: not an event ID/);
+
+    const rows = await database.db.selectFrom('samples').selectAll().orderBy('ping_event_id').execute();
+    t.same(rows.map((r) => r.ping_event_id), ['$good1', '$good2', '$iso', '$last', '$probe', '$ps13']);
+    const get = (id: string) => rows.find((r) => r.ping_event_id === id)!;
+    t.match(get('$good1'), {
+      room_id: ROOM, ping_server: 'example.org', pinger: '@alice:example.org', responder: '@echo:maunium.net', responder_server: 'maunium.net',
+      delay_ms: 376, source: 'pong', rtt_ms: null,
+    }, 'ping_server and responder_server derived from the user IDs; source defaults to pong');
+    t.same(get('$good1').ping_ts, new Date(PING_TS));
+    t.same(get('$good1').measured_at, new Date(PING_TS + 376), 'measured_at defaults to ping_ts + delay_ms');
+    t.match(get('$good2'), { ping_server: 'example.org:8448', pinger: null, responder_server: 'bots.example', delay_ms: -5 }, 'negative delays are kept; the CR of a CRLF line is ignored');
+    t.same(get('$iso').measured_at, new Date('2026-11-20T10:00:01.500Z'));
+    t.equal(get('$iso').source, 'echo');
+    t.match(get('$probe'), { source: 'probe', rtt_ms: 812.25 });
+    t.match(get('$ps13'), { source: 'pong', responder: 'other.example:8448', responder_server: 'other.example:8448', pinger: null, delay_ms: 113 },
+      'a pingstat row in an NDJSON file');
+
+    const again = await run(database, file);
+    t.same(again.counts, { read: 17, stored: 0, duplicate: 7, rejected: 10 }, 'importing the same file again stores nothing new');
+    t.equal(await countRows(database), 6);
+  });
+
+  t.test('counts accumulate across files; empty files', async (t) => {
+    const counts: ImportCounts = { read: 0, stored: 0, duplicate: 0, rejected: 0 };
+    await importFile(database.db, write('one.ndjson', `${record({ ping_event_id: '$x1' })}\n`), counts);
+    await importFile(database.db, write('two.ndjson', `${record({ ping_event_id: '$x2' })}\n${record({ ping_event_id: '$x1' })}\n`), counts);
+    t.same(counts, { read: 3, stored: 2, duplicate: 1, rejected: 0 });
+    t.same((await run(database, write('empty.ndjson', ''))).counts, { read: 0, stored: 0, duplicate: 0, rejected: 0 }, 'an empty file');
+    t.same((await run(database, write('blank.ndjson', '\n\n  \n'))).counts, { read: 0, stored: 0, duplicate: 0, rejected: 0 }, 'only blank lines');
+    t.same((await run(database, write('empty-array.json', '[]\n'))).counts, { read: 0, stored: 0, duplicate: 0, rejected: 0 }, 'an empty array');
+    await t.rejects(run(database, path.join(dir, 'does-not-exist.ndjson')), { code: 'ENOENT' }, 'a missing file is an error for the caller');
+  });
+
+  t.test('a UTF-8 byte order mark does not cost the first record', async (t) => {
+    const ndjson = await run(database, write('bom.ndjson', `\uFEFF${record({ ping_event_id: '$bom1' })}\n${record({ ping_event_id: '$bom2' })}\n`));
+    t.same(ndjson.counts, { read: 2, stored: 2, duplicate: 0, rejected: 0 }, 'NDJSON');
+    t.same(ndjson.rejections, []);
+    const array = await run(database, write('bom.json', `\uFEFF${JSON.stringify([pingstatRow(1), pingstatRow(2)])}`));
+    t.same(array.counts, { read: 2, stored: 2, duplicate: 0, rejected: 0 }, 'a pingstat dump');
+  });
+
+  t.test('a pingstat stats.raw.json dump, one line and pretty-printed', async (t) => {
+    const rows: unknown[] = [pingstatRow(1), pingstatRow(2), pingstatRow(3, { ping_server: 'evil|server' }), pingstatRow(4, { receive_diff: -20 }), pingstatRow(5)];
+    const oneLine = write('stats.raw.json', JSON.stringify(rows));
+    const first = await run(database, oneLine);
+    t.same(first.counts, { read: 5, stored: 4, duplicate: 0, rejected: 1 });
+    t.same(first.rejections.map((r) => [r.file, r.line]), [[oneLine, 1]]);
+    t.match(first.rejections[0]!.error, /^ping_server: not a valid server name: "evil\|server"/);
+
+    const stored = await database.db.selectFrom('samples').selectAll().orderBy('ping_event_id').execute();
+    t.same(stored.map((r) => r.ping_event_id), ['$ps1', '$ps2', '$ps4', '$ps5']);
+    for (const row of stored) {
+      const i = Number(row.ping_event_id.slice(3));
+      const source = pingstatRow(i, i === 4 ? { receive_diff: -20 } : {});
+      t.match(row, {
+        room_id: ROOM, ping_server: source.ping_server, pinger: null, responder: source.pong_server, responder_server: source.pong_server,
+        delay_ms: source.receive_diff, source: 'pong', rtt_ms: null,
+      }, `${row.ping_event_id}: responder = pong_server, source pong`);
+      t.same(row.measured_at, new Date(source.pong_timestamp), `${row.ping_event_id}: measured_at = pong_timestamp`);
+      t.same(row.ping_ts, new Date(source.pong_timestamp - source.receive_diff), `${row.ping_event_id}: ping_ts = pong_timestamp - receive_diff`);
+    }
+
+    // JSON.stringify(rows, null, 2): "[", then 8 lines per row ("{", six fields, "},"), then "]".
+    const pretty = write('stats.pretty.json', `${JSON.stringify(rows, null, 2)}\n`);
+    const second = await run(database, pretty);
+    t.same(second.counts, { read: 5, stored: 0, duplicate: 4, rejected: 1 }, 'the same rows again are duplicates');
+    t.same(second.rejections.map((r) => [r.file, r.line]), [[pretty, 2 + 2 * 8]], 'the bad element is reported on the line where it starts (18)');
+
+    // Leading whitespace, elements split over lines, strings holding brackets, commas and quotes.
+    const tricky = write('tricky.json', [
+      '  ',
+      '[',
+      `  ${JSON.stringify(pingstatRow(10, { ping_id: '$br[a,c]{k}"q"' }))}`,
+      '  ,',
+      '  {"room_id": "!ping:maunium.net", "ping_id": "$split",',
+      '   "pong_server": "maunium.net", "ping_server": "a.example",',
+      '   "receive_diff": 50, "pong_timestamp": 1795168800000}',
+      '  , {"receive_diff": "fast"}',
+      '  , [1, 2]',
+      ']',
+      '',
+    ].join('\n'));
+    const third = await run(database, tricky);
+    t.same(third.counts, { read: 4, stored: 2, duplicate: 0, rejected: 2 });
+    t.same(third.rejections.map((r) => r.line), [8, 9]);
+    t.match(third.rejections[0]!.error, /^pong_server: /);
+    t.match(third.rejections[1]!.error, /^expected a JSON object, got \[1,2\]/);
+    const split = await database.db.selectFrom('samples').selectAll().where('ping_event_id', '=', '$split').executeTakeFirstOrThrow();
+    t.same(split.ping_ts, new Date(1795168800000 - 50));
+    t.ok(await database.db.selectFrom('samples').select('ping_event_id').where('ping_event_id', '=', '$br[a,c]{k}"q"').executeTakeFirst(),
+      'brackets, commas and quotes inside strings do not split elements');
+  });
+
+  t.test('a broken JSON array is reported', async (t) => {
+    const rows = [pingstatRow(1), pingstatRow(2)];
+    const text = JSON.stringify(rows, null, 2);
+    const truncated = write('truncated.json', text.slice(0, text.length - 40));
+    const cut = await run(database, truncated);
+    t.same(cut.counts, { read: 1, stored: 1, duplicate: 0, rejected: 1 }, 'the complete elements are stored, the truncation is one rejection');
+    t.equal(cut.rejections.length, 1);
+    t.match(cut.rejections[0], { file: truncated, line: text.slice(0, text.length - 40).split('\n').length, error: /not closed \(is the file truncated\?\)/ });
+
+    const trailing = await run(database, write('trailing.json', `${JSON.stringify([pingstatRow(3)])}\n{"more": 1}\n`));
+    t.match(trailing.counts, { read: 1, stored: 1, rejected: 1 });
+    t.match(trailing.rejections[0], { line: 2, error: /unexpected text after the closing \]/ });
+
+    const hole = await run(database, write('hole.json', `[\n${JSON.stringify(pingstatRow(4))},\n,\n${JSON.stringify(pingstatRow(5))}]`));
+    t.match(hole.rejections[0], { line: 3, error: /empty array element/ });
+    t.equal(hole.counts.stored, 1, 'what came before the hole is stored');
+
+    const cutInString = await run(database, write('cut-in-string.json', '[{"room_id": "!ping:maun'));
+    t.same(cutInString.counts, { read: 0, stored: 0, duplicate: 0, rejected: 1 });
+    t.match(cutInString.rejections[0]!.error, /not closed/);
+  });
+
+  t.test('large files import fully', async (t) => {
+    const LINES = 20_000;
+    const bad = new Set([1, 777, 12_345, 19_999]);
+    const lines: string[] = [];
+    for (let i = 1; i <= LINES; i++) {
+      lines.push(bad.has(i)
+        ? record({ ping_event_id: `$big${i}`, delay_ms: 'slow' })
+        // Multi-byte characters make chunk boundaries fall inside characters too.
+        : record({ ping_event_id: `$big${i}`, pinger: `@user${i % 500}:s${i % 97}.example`, delay_ms: 10 + (i % 5000), ping_ts: PING_TS + i, note: 'äöü€😀'.repeat(i % 4) }));
+    }
+    const ndjson = write('big.ndjson', `${lines.join('\n')}\n`);
+    const big = await run(database, ndjson);
+    t.same(big.counts, { read: LINES, stored: LINES - bad.size, duplicate: 0, rejected: bad.size });
+    t.same(rejectedLines(big.rejections), [...bad], 'line numbers stay right across chunks');
+    t.equal(await countRows(database), LINES - bad.size);
+    const sum = await database.db.selectFrom('samples').select((eb) => eb.fn.sum<number>('delay_ms').as('total')).executeTakeFirstOrThrow();
+    let expected = 0;
+    for (let i = 1; i <= LINES; i++) if (!bad.has(i)) expected += 10 + (i % 5000);
+    t.equal(Number(sum.total), expected, 'every value arrived intact');
+
+    // The same rows as a pretty-printed pingstat dump of several MiB: elements straddle the 1 MiB read chunks.
+    const ROWS = 20_000;
+    const rows: unknown[] = [];
+    for (let i = 1; i <= ROWS; i++) rows.push(pingstatRow(100_000 + i, i === 15_000 ? { pong_timestamp: 'yesterday' } : {}));
+    const dump = write('big.raw.json', JSON.stringify(rows, null, 2));
+    const imported = await run(database, dump);
+    t.same(imported.counts, { read: ROWS, stored: ROWS - 1, duplicate: 0, rejected: 1 });
+    t.same(rejectedLines(imported.rejections), [2 + (15_000 - 1) * 8], 'the bad element\'s line, deep in the file');
+    t.equal(await countRows(database), LINES - bad.size + ROWS - 1);
+  });
+});

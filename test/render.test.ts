@@ -1,0 +1,336 @@
+// Renderers (src/render/): pure, no database.
+import { readFileSync } from 'node:fs';
+import t from 'tap';
+import { humanDuration } from '../src/render/duration.ts';
+import { escapeHtml } from '../src/render/html-escape.ts';
+import { renderLeaderboardJson } from '../src/render/leaderboard-json.ts';
+import { escapeMarkdownCell, formatMedian, renderNewsletterTable } from '../src/render/markdown.ts';
+import { pingstatRawRows, pingstatStats, renderPingstatHtml } from '../src/render/pingstat.ts';
+import type { Leaderboard } from '../src/stats/leaderboard.ts';
+import type { RankedServer } from '../src/stats/ranking.ts';
+import { sample } from './helpers/samples.ts';
+
+const HEADER = '|Rank|Hostname|Median MS|\n|:---:|:---:|:---:|\n';
+const FILTER = { minDelayMs: 10, maxDelayMs: 600_000 };
+
+function ranked(rank: number, server: string, medianMs: number, extra: Partial<RankedServer> = {}): RankedServer {
+  return {
+    rank, server, medianMs, meanMs: medianMs, gmeanMs: medianMs, p90Ms: medianMs, minMs: medianMs, maxMs: medianMs,
+    pings: 1, samples: 1, responders: [], ...extra,
+  };
+}
+
+/**
+ * Splits a markdown table row into cells the way GitHub-flavoured markdown
+ * does: a backslash escapes the next character, so `\|` is not a separator.
+ */
+function cells(line: string): string[] {
+  if (!line.startsWith('|') || !line.endsWith('|')) throw new Error(`not a table row: ${JSON.stringify(line)}`);
+  const result: string[] = [];
+  let current = '';
+  for (let i = 1; i < line.length; i++) {
+    const ch = line[i]!;
+    if (ch === '\\' && i + 1 < line.length) {
+      current += ch + line[i + 1]!;
+      i++;
+    } else if (ch === '|') {
+      result.push(current);
+      current = '';
+    } else {
+      current += ch;
+    }
+  }
+  return result;
+}
+
+/** A name quoted for an assertion message, ASCII only (a raw U+2028 would break the TAP stream). */
+function quote(text: string): string {
+  return JSON.stringify(text).replace(/[^\x20-\x7e]/g, (ch) => `\\u${ch.charCodeAt(0).toString(16).padStart(4, '0')}`);
+}
+
+/** A cell's text as markdown shows it: backslash escapes of ASCII punctuation removed. */
+function unescapeCell(cell: string): string {
+  return cell.replace(/\\([!-/:-@[-`{-~])/g, '$1');
+}
+
+t.test('renderNewsletterTable: the newsletter table byte for byte', async (t) => {
+  const rows = [ranked(1, 'fairydust.space', 376), ranked(2, 'neko.dev', 444.5), ranked(3, 'example.org:8448', 1000)];
+  t.equal(renderNewsletterTable(rows, 10),
+    '|Rank|Hostname|Median MS|\n|:---:|:---:|:---:|\n|1|fairydust.space|376|\n|2|neko.dev|444.5|\n|3|example.org:8448|1000|\n');
+  t.equal(renderNewsletterTable([], 10), HEADER, 'an empty ranking is the header alone');
+  t.equal(renderNewsletterTable(rows, 1), `${HEADER}|1|fairydust.space|376|\n`, 'limit 1');
+  t.equal(renderNewsletterTable(rows, 3), renderNewsletterTable(rows, 10), 'exactly as many rows as the limit');
+  t.equal(renderNewsletterTable(rows, 0), HEADER, 'limit 0');
+
+  const twelve = Array.from({ length: 12 }, (_, i) => ranked(i + 1, `s${String(i + 1).padStart(2, '0')}.example`, 100 + i));
+  const ten = renderNewsletterTable(twelve, 10).split('\n');
+  t.equal(ten.length, 2 + 10 + 1, 'ten rows of twelve (and the final newline)');
+  t.equal(ten[11], '|10|s10.example|109|');
+  t.equal(ten[12], '', 'ends with a newline');
+  t.notMatch(renderNewsletterTable(twelve, 10), /s11\.example/);
+  t.equal(renderNewsletterTable(twelve, 1000).split('\n').length, 2 + 12 + 1, 'fewer rows than the limit: all of them');
+
+  // The input order is the ranking: the renderer neither sorts nor renumbers.
+  const ties = [ranked(1, 'a.example', 100), ranked(2, 'b.example', 200), ranked(2, 'c.example', 200), ranked(4, 'd.example', 250.5)];
+  t.equal(renderNewsletterTable(ties, 10),
+    `${HEADER}|1|a.example|100|\n|2|b.example|200|\n|2|c.example|200|\n|4|d.example|250.5|\n`, 'shared ranks pass through (1, 2, 2, 4)');
+  t.equal(renderNewsletterTable(ties, 3), `${HEADER}|1|a.example|100|\n|2|b.example|200|\n|2|c.example|200|\n`);
+  t.equal(renderNewsletterTable([ranked(1, '[::1]:8448', 12), ranked(2, '192.0.2.1:8448', 13)], 10),
+    `${HEADER}|1|\\[::1\\]:8448|12|\n|2|192.0.2.1:8448|13|\n`, 'IPv6 brackets are escaped; IPv4 and ports pass as they are');
+});
+
+t.test('escapeMarkdownCell keeps every table intact', async (t) => {
+  const hostile = [
+    'evil|server', '|', '||||', 'a\\|b', 'trailing\\', '\\', 'line\nbreak', 'cr\rlf\r\n', 'tab\tname', 'nul\u0000byte',
+    'sep\u2028arator\u2029', 'nel\u0085', '<script>alert(1)</script>', '<img src=x onerror=alert(1)>', '[x](javascript:alert(1))',
+    '![img](http://x/y.png)', '`code`', '``', '*bold*', '**strong**', '_em_', '__u__', '~~strike~~', '# heading', '> quote',
+    '- item', '1. item', '&lt;entity&gt;', '&#124;', '<!-- comment -->', 'http://example.org', '<http://autolink>', '{{x}}', '$x$',
+    '=== ', '---', 'a  b', '\u200b', '😀.example', 'ünïcödé', ':---:', '\\\\|\\\\|', 'x'.repeat(300),
+  ];
+  const rows = hostile.map((name, i) => ranked(i + 1, name, 100 + i));
+  const table = renderNewsletterTable(rows, 1000);
+  const lines = table.split('\n');
+  t.equal(lines.length, 2 + hostile.length + 1, 'one line per row, whatever the names hold');
+  t.equal(lines.pop(), '', 'the table ends with a newline');
+  for (const [index, line] of lines.entries()) {
+    t.equal(cells(line).length, 3, `line ${index + 1} has exactly 3 cells: ${quote(line)}`);
+  }
+  for (const [index, name] of hostile.entries()) {
+    const row = cells(lines[index + 2]!);
+    t.equal(row[0], String(index + 1), `${quote(name)}: rank cell`);
+    t.equal(row[2], String(100 + index), `${quote(name)}: median cell`);
+    // What a reader sees is the name itself, with control and line-separator characters as spaces.
+    t.equal(unescapeCell(row[1]!), name.replace(/[\u0000-\u001f\u007f-\u009f\u2028\u2029]/g, ' '), `${quote(name)} reads as itself`);
+  }
+  t.notMatch(table, /(^|[^\\])<script/im, 'no raw HTML tag');
+  t.notMatch(table, /(^|[^\\])</m, 'every < is escaped');
+  t.notMatch(table, /(^|[^\\])\[x\]\(/m, 'no link syntax');
+  t.notMatch(table, /[\r\u2028\u2029\u0085\u0000]/, 'no other line terminators or control characters');
+
+  t.equal(escapeMarkdownCell('evil|server'), 'evil\\|server');
+  t.equal(escapeMarkdownCell('<script>'), '\\<script\\>');
+  t.equal(escapeMarkdownCell('[x](javascript:alert(1))'), '\\[x\\]\\(javascript:alert\\(1\\)\\)');
+  t.equal(escapeMarkdownCell('`*_'), '\\`\\*\\_');
+  t.equal(escapeMarkdownCell('a\nb\r\nc'), 'a b  c');
+  t.equal(escapeMarkdownCell('trailing\\'), 'trailing\\\\', 'a trailing backslash cannot escape the closing pipe');
+  for (const name of ['example.org', 'example.org:8448', 'matrix.example-host.net', '192.0.2.1:8448', 'localhost']) {
+    t.equal(escapeMarkdownCell(name), name, `${name} stays as it is`);
+  }
+  t.equal(escapeMarkdownCell('[::1]:8448'), '\\[::1\\]:8448', 'IPv6 literal: only the brackets are escaped');
+  t.equal(escapeMarkdownCell('[2001:db8::1]'), '\\[2001:db8::1\\]');
+});
+
+t.test('formatMedian', async (t) => {
+  t.equal(formatMedian(376), '376');
+  t.equal(formatMedian(444.5), '444.5');
+  t.equal(formatMedian(0), '0');
+  t.equal(formatMedian(-0), '0');
+  t.equal(formatMedian(-5), '-5');
+  t.equal(formatMedian(-12.5), '-12.5');
+  t.equal(formatMedian(10), '10');
+  t.equal(formatMedian(600_000), '600000');
+  t.equal(formatMedian(86_400_000), '86400000', 'no exponent for the largest delays');
+  t.equal(formatMedian(2_147_483_647.5), '2147483647.5');
+  t.equal(formatMedian(444.49999999999994), '444.5', 'float noise is rounded away');
+  t.equal(formatMedian(0.1 + 0.2), '0.3');
+  t.equal(formatMedian(1 / 3), '0.333');
+  t.equal(formatMedian(376.0), '376', 'no trailing .0');
+  t.throws(() => formatMedian(Number.NaN), RangeError);
+  t.throws(() => formatMedian(Number.POSITIVE_INFINITY), RangeError);
+  t.throws(() => formatMedian(Number.NEGATIVE_INFINITY), RangeError);
+});
+
+t.test('humanDuration matches the echo bot (Python) exactly', async (t) => {
+  const known: [number, string][] = [
+    [376, '376 ms'], [-5, '-5 ms'], [9999, '9999 ms'], [0, '0 ms'], [10000, '10.0 seconds'], [10050, '10.1 seconds'],
+    [10049, '10.0 seconds'], [11250, '11.2 seconds'], [11350, '11.3 seconds'], [59960, '60.0 seconds'], [59600, '59.6 seconds'],
+    [60000, '1 minute and 0 seconds'], [61000, '1 minute and 1 second'], [125500, '2 minutes and 6 seconds'],
+    [124500, '2 minutes and 4 seconds'], [3600000, '1 hour, 0 minutes and 0 seconds'], [3603000, '1 hour, 0 minutes and 3 seconds'],
+    [90061000, '1 day, 1 hour, 1 minute and 1 second'], [-15000, '-15.0 seconds'], [-70000, '-2 minutes and 50 seconds'],
+    [-3600000, '-1 hours, 0 minutes and 0 seconds'], [119500, '1 minute and 60 seconds'],
+  ];
+  for (const [ms, text] of known) t.equal(humanDuration(ms), text, `${ms} ms`);
+
+  // Pairs computed by the echo bot's own Python code; see the fixture's "source".
+  const fixture = JSON.parse(readFileSync(new URL('./fixtures/human-duration.python.json', import.meta.url), 'utf8')) as { pairs: [number, string][] };
+  t.ok(fixture.pairs.length > 1000, 'the fixture holds the generated pairs');
+  const wrong = fixture.pairs.filter(([ms, text]) => humanDuration(ms) !== text);
+  t.same(wrong.slice(0, 10).map(([ms, text]) => ({ ms, python: text, ours: humanDuration(ms) })), [],
+    `all ${fixture.pairs.length} Python pairs agree`);
+});
+
+/** Samples of one ping by several pong servers. */
+function pongs(pingServer: string, pingEventId: string, delays: Record<string, number>) {
+  return Object.entries(delays).map(([pongServer, delayMs]) =>
+    sample({ pingServer, pingEventId, delayMs, responder: `@echo:${pongServer}`, responderServer: pongServer }));
+}
+
+function gmean(values: number[]): number {
+  return Math.exp(values.reduce((sum, v) => sum + Math.log(v), 0) / values.length);
+}
+
+t.test('pingstatStats: the aggregator\'s stats.json', async (t) => {
+  const samples = [
+    ...pongs('a.example', '$a1', { 'maunium.net': 100, 'other.example': 120 }),
+    ...pongs('a.example', '$a2', { 'maunium.net': 300 }),
+    ...pongs('b.example', '$b1', { 'maunium.net': 50 }),
+    ...pongs('b.example', '$b2', { 'maunium.net': 70 }),
+    ...pongs('d.example', '$d1', { 'maunium.net': 10 }), // both ends of the filter are kept
+    ...pongs('d.example', '$d2', { 'maunium.net': 600_000 }),
+    ...pongs('d.example', '$d3', { 'maunium.net': 9, 'filtered.example': 600_001 }), // both left out
+    ...pongs('gone.example', '$g1', { 'maunium.net': -5, 'other.example': 1_000_000 }), // every sample filtered: no entry
+  ];
+  const stats = pingstatStats(samples, FILTER, 'Disclaimer.');
+  t.same(Object.keys(stats), ['disclaimer', 'pings', 'mean', 'pongservers'], 'top-level keys in order');
+  t.equal(stats.disclaimer, 'Disclaimer.');
+  t.same(Object.keys(stats.pings), ['b.example', 'a.example', 'd.example'], 'ping servers by ascending median');
+  t.same(stats.pongservers, ['maunium.net', 'other.example'], 'pong servers sorted; filtered-out ones absent');
+
+  const a = stats.pings['a.example']!;
+  t.same(Object.keys(a), ['pongs', 'pings', 'mean', 'median', 'gmean'], 'per server keys in order');
+  t.same(a.pings.sort(), ['$a1', '$a2']);
+  t.equal(a.median, 120, 'pooled median over every pong server');
+  t.equal(a.mean, (100 + 120 + 300) / 3);
+  t.ok(Math.abs(a.gmean - gmean([100, 120, 300])) < 1e-9, 'geometric mean');
+  t.same(Object.keys(a.pongs), ['maunium.net', 'other.example']);
+  const aMaunium = a.pongs['maunium.net']!;
+  t.same(Object.keys(aMaunium), ['diffs', 'mean', 'median', 'gmean'], 'per pong server keys in order');
+  t.same(aMaunium.diffs, { $a1: 100, $a2: 300 });
+  t.equal(aMaunium.median, 200, 'even count: the two middle values averaged');
+  t.equal(aMaunium.mean, 200);
+  t.ok(Math.abs(aMaunium.gmean - Math.sqrt(100 * 300)) < 1e-9);
+  t.match(a.pongs['other.example'], { diffs: { $a1: 120 }, mean: 120, median: 120 });
+  t.ok(Math.abs(a.pongs['other.example']!.gmean - 120) < 1e-9);
+
+  const b = stats.pings['b.example']!;
+  t.equal(b.median, 60, '50 and 70 average to 60');
+  t.same(b.pings, ['$b1', '$b2']);
+  const d = stats.pings['d.example']!;
+  t.same(d.pongs['maunium.net']!.diffs, { $d1: 10, $d2: 600_000 }, '10 and 600000 are inside the filter, 9 and 600001 not');
+  t.same(Object.keys(d.pongs), ['maunium.net']);
+  t.same(d.pings, ['$d1', '$d2'], 'a ping whose every pong was filtered out is not listed');
+  t.equal(d.median, 300_005);
+  t.equal(stats.pings['gone.example'], undefined);
+  t.equal(stats.mean, (b.mean + a.mean + d.mean) / 3, 'top-level mean: the mean of the servers\' means');
+
+  // The filter comes from the configuration, both ends inclusive.
+  const narrow = pingstatStats(samples, { minDelayMs: 70, maxDelayMs: 120 }, 'x');
+  t.same(Object.keys(narrow.pings), ['b.example', 'a.example']);
+  t.same(narrow.pings['a.example']!.pongs['maunium.net']!.diffs, { $a1: 100 });
+  t.same(narrow.pings['b.example']!.pings, ['$b2']);
+
+  // Serialised, the key order is the ranking.
+  const json = JSON.stringify(stats);
+  t.ok(json.startsWith('{"disclaimer":"Disclaimer.","pings":{"b.example":{"pongs":{"maunium.net":{"diffs":{"$b1":50,"$b2":70},"mean":60,"median":60,"gmean":'),
+    'serialised in the aggregator\'s key order');
+});
+
+t.test('pingstatStats: ties, duplicates, an empty window', async (t) => {
+  t.same(pingstatStats([], FILTER, 'Nothing yet.'), { disclaimer: 'Nothing yet.', pings: {}, mean: 0, pongservers: [] }, 'empty: mean 0');
+
+  const ties = pingstatStats([
+    ...pongs('zeta.example', '$z', { 'maunium.net': 200 }),
+    ...pongs('alpha.example', '$a', { 'maunium.net': 200 }),
+    ...pongs('mid.example', '$m', { 'maunium.net': 100 }),
+  ], FILTER, 'd');
+  t.same(Object.keys(ties.pings), ['mid.example', 'alpha.example', 'zeta.example'], 'equal medians listed by name');
+
+  // Two bots on one server answer the same ping: pingstat keys pongs by server, so the first one counts.
+  const twoBots = pingstatStats([
+    sample({ pingServer: 'a.example', pingEventId: '$p', delayMs: 100, responder: '@echo:maunium.net', responderServer: 'maunium.net' }),
+    sample({ pingServer: 'a.example', pingEventId: '$p', delayMs: 900, responder: '@echo2:maunium.net', responderServer: 'maunium.net' }),
+  ], FILTER, 'd');
+  t.match(twoBots.pings['a.example'], { pongs: { 'maunium.net': { diffs: { $p: 100 }, mean: 100, median: 100 } }, pings: ['$p'], mean: 100, median: 100 });
+  t.same(Object.keys(twoBots.pings['a.example']!.pongs['maunium.net']!.diffs), ['$p'], 'one diff per ping and pong server');
+
+  const odd = pingstatStats(pongs('a.example', '$1', { 's1.example': 10, 's2.example': 40, 's3.example': 1000 }), FILTER, 'd');
+  t.equal(odd.pings['a.example']!.median, 40, 'odd count: the middle value');
+  t.ok(Math.abs(odd.pings['a.example']!.gmean - gmean([10, 40, 1000])) < 1e-9);
+});
+
+t.test('pingstatRawRows', async (t) => {
+  const s = sample({ pingServer: 'a.example', pingEventId: '$p', delayMs: 376, responder: '@echo:maunium.net', responderServer: 'maunium.net', roomId: '!r:x.org', measuredAt: new Date('2026-11-20T10:00:00.376Z') });
+  t.same(pingstatRawRows([s]), [{ room_id: '!r:x.org', ping_id: '$p', pong_server: 'maunium.net', ping_server: 'a.example', receive_diff: 376, pong_timestamp: Date.parse('2026-11-20T10:00:00.376Z') }]);
+  t.same(Object.keys(pingstatRawRows([s])[0]!), ['room_id', 'ping_id', 'pong_server', 'ping_server', 'receive_diff', 'pong_timestamp']);
+});
+
+t.test('renderPingstatHtml escapes every name', async (t) => {
+  const evil = '<script>alert(1)</script>';
+  const stats = pingstatStats([
+    ...pongs('fast.example', '$f1', { 'maunium.net': 376 }),
+    ...pongs('slow.example', '$s1', { 'maunium.net': 70_000, 'other.example': 12_345 }),
+  ], FILTER, 'Be careful & <b>bold</b>');
+  // Names never reach here unvalidated, but the renderer must not rely on that.
+  const hostile = {
+    ...stats,
+    pings: { [evil]: stats.pings['fast.example']!, '"><img src=x onerror=alert(1)>': stats.pings['slow.example']! },
+    pongservers: [...stats.pongservers, '<iframe>'],
+  };
+  const html = renderPingstatHtml(hostile, '!room:<evil>');
+  t.notMatch(html, /<script/i, 'no raw script tag');
+  t.notMatch(html, /<img/i);
+  t.notMatch(html, /<iframe/i);
+  t.notMatch(html, /<b>bold/);
+  t.match(html, '&lt;script&gt;alert(1)&lt;/script&gt;');
+  t.match(html, '&quot;&gt;&lt;img src=x onerror=alert(1)&gt;');
+  t.match(html, '<title>Ping stats for !room:&lt;evil&gt;</title>');
+  t.match(html, '<p>Be careful &amp; &lt;b&gt;bold&lt;/b&gt;</p>');
+  t.match(html, '<th>&lt;iframe&gt;</th>');
+
+  const plain = renderPingstatHtml(stats, '!room:example.org');
+  t.match(plain, '<tr><th>1</th><th>fast.example</th><td>376 ms</td><td>376 ms</td><td>1</td><td>376 ms<sup>1</sup></td><td></td></tr>',
+    'rank, server, median, mean, N, then the mean per pong server (empty where it did not answer)');
+  t.match(plain, '<tr><th>2</th><th>slow.example</th><td>41.2 seconds</td><td>41.2 seconds</td><td>1</td><td>1 minute and 10 seconds<sup>1</sup></td><td>12.3 seconds<sup>1</sup></td></tr>');
+  t.match(plain, '<th colspan="2">Pong server (mean)</th>');
+  t.match(escapeHtml(`<a href="x" title='y'>&</a>`), /^&lt;a href=&quot;x&quot; title=&#(39|x27);y&#(39|x27);&gt;&amp;&lt;\/a&gt;$/,
+    'escapeHtml: the five characters that matter in content and quoted attributes');
+});
+
+t.test('renderLeaderboardJson', async (t) => {
+  const responders = [
+    { server: 'maunium.net', medianMs: 370, meanMs: 371, gmeanMs: 370.5, p90Ms: 380, minMs: 360, maxMs: 390, pings: 3, samples: 3 },
+  ];
+  const servers = [
+    ranked(1, 'fairydust.space', 376, { meanMs: 380.25, gmeanMs: 379.1, p90Ms: 401.5, minMs: 300, maxMs: 500, pings: 4, samples: 6, responders }),
+    ranked(2, 'neko.dev', 444.5),
+    ranked(2, 'tie.example', 444.5),
+  ];
+  const board: Leaderboard = {
+    room: { id: '!ping:maunium.net', reference: '#ping:maunium.net', roomIds: ['!old:maunium.net', '!ping:maunium.net'], disclaimer: 'One-way delays.' },
+    week: null,
+    window: { start: new Date('2026-11-14T00:00:00Z'), end: new Date('2026-11-21T00:00:00Z'), endInclusive: true },
+    frozenAt: null,
+    generatedAt: new Date('2026-11-21T00:00:05Z'),
+    filters: { minDelayMs: 10, maxDelayMs: 600_000, minPings: 2 },
+    servers,
+  };
+  const json = renderLeaderboardJson(board, 2);
+  t.same(json, {
+    room: '!ping:maunium.net',
+    room_ids: ['!old:maunium.net', '!ping:maunium.net'],
+    disclaimer: 'One-way delays.',
+    window: { kind: 'rolling', week: null, start: '2026-11-14T00:00:00.000Z', end: '2026-11-21T00:00:00.000Z', end_inclusive: true, frozen: false, frozen_at: null },
+    generated_at: '2026-11-21T00:00:05.000Z',
+    filters: { min_delay_ms: 10, max_delay_ms: 600000, min_pings: 2 },
+    servers_ranked: 3,
+    rows: [
+      {
+        rank: 1, server: 'fairydust.space', median_ms: 376, mean_ms: 380.25, gmean_ms: 379.1, p90_ms: 401.5, min_ms: 300, max_ms: 500, pings: 4, samples: 6,
+        responders: [{ server: 'maunium.net', median_ms: 370, mean_ms: 371, gmean_ms: 370.5, p90_ms: 380, min_ms: 360, max_ms: 390, pings: 3, samples: 3 }],
+      },
+      { rank: 2, server: 'neko.dev', median_ms: 444.5, mean_ms: 444.5, gmean_ms: 444.5, p90_ms: 444.5, min_ms: 444.5, max_ms: 444.5, pings: 1, samples: 1, responders: [] },
+    ],
+  }, 'every field; rows cut to the limit, servers_ranked counts them all');
+  t.same(Object.keys(json), ['room', 'room_ids', 'disclaimer', 'window', 'generated_at', 'filters', 'servers_ranked', 'rows']);
+  t.same(JSON.parse(JSON.stringify(json)), json, 'plain JSON (no Dates, no undefined)');
+
+  const frozen = renderLeaderboardJson({
+    ...board, week: '2026-W47', frozenAt: new Date('2026-11-23T01:00:00Z'),
+    window: { start: new Date('2026-11-16T00:00:00Z'), end: new Date('2026-11-23T00:00:00Z'), endInclusive: false },
+  }, 10);
+  t.same(frozen.window, { kind: 'week', week: '2026-W47', start: '2026-11-16T00:00:00.000Z', end: '2026-11-23T00:00:00.000Z', end_inclusive: false, frozen: true, frozen_at: '2026-11-23T01:00:00.000Z' });
+  t.equal(frozen.rows.length, 3, 'fewer servers than the limit: all');
+  t.same(frozen.rows.map((r) => r.rank), [1, 2, 2]);
+  t.same(renderLeaderboardJson({ ...board, servers: [] }, 10).rows, []);
+  t.equal(renderLeaderboardJson({ ...board, servers: [] }, 10).servers_ranked, 0);
+});
