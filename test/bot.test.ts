@@ -156,4 +156,53 @@ forEachEngine(t, (t, database) => {
     const syncs = hs.requests({ path: '/sync' }).filter((r) => r.userId === BOT);
     t.ok(syncs.length > 2);
   });
+
+  t.test('a 429 storm on sends and syncs is waited out: every ping gets exactly one pong', async (t) => {
+    const { hs, roomId, service } = await startWorld(t, database);
+    const sends = hs.inject({ kind: 'rateLimit', retryAfterMs: 150 }, { path: '/send/', times: 4 });
+    const syncs = hs.inject({ kind: 'rateLimit', retryAfterMs: 100 }, { path: '/sync', userId: BOT, times: 2 });
+    const ids = [hs.sendMessage('@carol:fast.example', roomId, '!ping a'), hs.sendMessage('@bob:medium.example', roomId, '!ping b')];
+    await until('both pongs', () => ids.every((id) => answeredPings(hs, roomId).includes(id)) || undefined, 20_000);
+    t.ok(sends.hits >= 1, 'sends were rate limited');
+    t.ok(syncs.hits >= 1, 'syncs were rate limited');
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    t.same(answeredPings(hs, roomId).sort(), [...ids].sort(), 'one pong per ping despite retries');
+    await service.writer!.flushed();
+    t.equal((await database.db.selectFrom('samples').selectAll().execute()).length, 2);
+  });
+
+  t.test('a homeserver outage is survived: pings sent meanwhile are backlog, later ones are answered', async (t) => {
+    const { hs, roomId, service } = await startWorld(t, database);
+    hs.goDown();
+    const during = hs.sendMessage('@carol:fast.example', roomId, '!ping during the outage');
+    await until('the bot to notice', () => ['RECONNECTING', 'ERROR'].includes(service.bot!.client.getSyncState() ?? '') || undefined);
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    hs.comeUp();
+    service.bot!.client.retryImmediately();
+    await until('the bot to sync again', () => service.bot!.client.getSyncState() === 'SYNCING' || undefined, 30_000);
+    const after = hs.sendMessage('@carol:fast.example', roomId, '!ping after');
+    await pongTo(hs, after);
+    t.same(answeredPings(hs, roomId), [after], 'the ping from the outage was not answered late');
+    t.ok(service.bot!.counts.pingsSkippedBacklog >= 1);
+  });
+
+  t.test('a tombstone moves the bot to the replacement room; statistics include both rooms', async (t) => {
+    const { hs, roomId, service } = await startWorld(t, database);
+    const old = hs.sendMessage('@carol:fast.example', roomId, '!ping old room');
+    await pongTo(hs, old);
+    const newRoom = hs.createRoom('@alice:slow.example', { preset: 'public_chat', creation_content: { predecessor: { room_id: roomId } } });
+    for (const user of ['@bob:medium.example', '@carol:fast.example']) hs.join(user, newRoom);
+    hs.setState('@alice:slow.example', roomId, 'm.room.tombstone', '', { body: 'upgraded', replacement_room: newRoom });
+    await until('the bot to join the new room', () => service.bot!.watchedRooms().includes(newRoom) || undefined);
+    await until('the bot to sync the new room', () => ['PREPARED', 'SYNCING'].includes(service.bot!.client.getSyncState() ?? '') || undefined);
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    const fresh = hs.sendMessage('@bob:medium.example', newRoom, '!ping new room');
+    const pong = await pongTo(hs, fresh);
+    t.equal(pong.room_id, newRoom);
+    await service.writer!.flushed();
+    const json = (await service.app.inject('/leaderboard.json')).json();
+    t.same(json.rows.map((r: { server: string }) => r.server).sort(), ['fast.example', 'medium.example'], 'samples of both rooms');
+    t.same(json.room_ids, [roomId, newRoom]);
+  });
 });
+

@@ -95,12 +95,54 @@ function isSyncRequest(url: string): boolean {
 
 const PONG_SEND = /\/send\/m\.room\.message\/(pingboard-pong-[^/?]+)/;
 
-function stampingFetch(clock: SyncClock): typeof fetch {
+/** Rate-limited requests are retried this many times before the SDK sees the 429. */
+const RATE_LIMIT_RETRIES = 8;
+const MAX_RETRY_AFTER_MS = 60_000;
+
+/** How long a 429 asks us to wait: `retry_after_ms` in the body, else the Retry-After header. */
+async function retryAfterMs(response: Response): Promise<number> {
+  try {
+    const body = await response.clone().json() as { retry_after_ms?: unknown };
+    if (typeof body.retry_after_ms === 'number' && body.retry_after_ms >= 0) return Math.min(body.retry_after_ms, MAX_RETRY_AFTER_MS);
+  } catch {
+    // Not JSON: fall back to the header.
+  }
+  const header = Number(response.headers.get('retry-after'));
+  return Number.isFinite(header) && header >= 0 ? Math.min(header * 1000, MAX_RETRY_AFTER_MS) : 1000;
+}
+
+function sleep(ms: number, signal: AbortSignal | null | undefined): Promise<void> {
+  return new Promise((resolve, reject) => {
+    if (signal?.aborted) return reject(signal.reason);
+    const timer = setTimeout(() => {
+      signal?.removeEventListener('abort', onAbort);
+      resolve();
+    }, ms);
+    const onAbort = () => {
+      clearTimeout(timer);
+      reject(signal!.reason);
+    };
+    signal?.addEventListener('abort', onAbort, { once: true });
+  });
+}
+
+/**
+ * The fetch the SDK uses. It waits out 429s itself, as the server advises,
+ * so a rate-limited sync is a slow sync and not an outage (which would turn
+ * the next pings into backlog); and it stamps sync arrivals and pong sends.
+ */
+function stampingFetch(clock: SyncClock, log: Logger): typeof fetch {
   return async (input, init) => {
     const url = typeof input === 'string' ? input : input instanceof URL ? input.href : input.url;
     const send = PONG_SEND.exec(url);
     if (send) clock.onSendStart?.(decodeURIComponent(send[1]!), performance.now());
-    const response = await fetch(input, init);
+    let response = await fetch(input, init);
+    for (let attempt = 0; response.status === 429 && attempt < RATE_LIMIT_RETRIES; attempt++) {
+      const wait = await retryAfterMs(response);
+      log.info({ path: new URL(url).pathname, waitMs: wait }, 'rate limited by the homeserver: waiting as advised');
+      await sleep(wait, init?.signal);
+      response = await fetch(input, init);
+    }
     if (!isSyncRequest(url) || !response.ok) return response;
     // Read the whole body here: "arrived" means every byte is in.
     const body = await response.arrayBuffer();
@@ -142,7 +184,7 @@ export async function createBotClient(config: BotConfig, db: Db, log: Logger): P
     userId: config.userId,
     accessToken: token,
     store,
-    fetchFn: stampingFetch(clock),
+    fetchFn: stampingFetch(clock, log),
     logger: sdkLogger(log) as never,
     timelineSupport: false,
   } satisfies Partial<IStoredClientOpts> & Record<string, unknown>);
