@@ -6,7 +6,7 @@ import { loadConfig } from '../src/config.ts';
 import { createLogger } from '../src/log.ts';
 import { start, type Service } from '../src/start.ts';
 import { startTestHomeserver, type TestHomeserver } from './homeserver/index.ts';
-import { forEachEngine, type Test, type TestDatabase } from './helpers/database.ts';
+import { forEachEngine, setDatabaseReachable, type Test, type TestDatabase } from './helpers/database.ts';
 
 const BOT = '@pingboard:bot.example';
 const ALIAS = '#ping:slow.example';
@@ -153,8 +153,9 @@ forEachEngine(t, (t, database) => {
     const rows = await database.db.selectFrom('samples').select(['ping_event_id', 'source']).orderBy('recorded_at').execute();
     t.ok(rows.some((r) => r.ping_event_id === missed && r.source === 'pong'), 'the other bot\'s pong in the backlog is recorded');
     t.notOk(rows.some((r) => r.ping_event_id === missed && r.source === 'echo'), 'no echo sample for the backlog ping');
-    const syncs = hs.requests({ path: '/sync' }).filter((r) => r.userId === BOT);
-    t.ok(syncs.length > 2);
+    t.equal(hs.countRequests({ path: '/login' }), 1, 'the token from the first password login was kept');
+    const resumed = hs.requests({ path: '/sync' }).filter((r) => r.userId === BOT);
+    t.ok(resumed.length > 2);
   });
 
   t.test('a 429 storm on sends and syncs is waited out: every ping gets exactly one pong', async (t) => {
@@ -203,6 +204,33 @@ forEachEngine(t, (t, database) => {
     const json = (await service.app.inject('/leaderboard.json')).json();
     t.same(json.rows.map((r: { server: string }) => r.server).sort(), ['fast.example', 'medium.example'], 'samples of both rooms');
     t.same(json.room_ids, [roomId, newRoom]);
+  });
+
+  t.test('samples measured while the database is down arrive after it returns',
+    { skip: database.engine === 'pglite' ? 'an embedded database cannot become unreachable; tested on PostgreSQL' : false }, async (t) => {
+      const { hs, roomId, service } = await startWorld(t, database);
+      await setDatabaseReachable(database, false);
+      t.teardown(() => setDatabaseReachable(database, true));
+      const ping = hs.sendMessage('@carol:fast.example', roomId, '!ping db down');
+      await pongTo(hs, ping);
+      await until('a failed write', () => service.writer!.counts.failedWrites > 0 || undefined);
+      t.equal(service.writer!.counts.queued, 1, 'the sample waits in the queue');
+      await setDatabaseReachable(database, true);
+      await service.writer!.flushed();
+      const rows = await database.db.selectFrom('samples').select(['ping_event_id', 'source']).execute();
+      t.same(rows, [{ ping_event_id: ping, source: 'echo' }]);
+    });
+
+  t.test('!echo repeats the text; edits and pings with a longer command are not answered', async (t) => {
+    const { hs, roomId } = await startWorld(t, database);
+    hs.sendMessage('@carol:fast.example', roomId, '!pingpong');
+    const original = hs.sendMessage('@carol:fast.example', roomId, 'hello');
+    hs.sendMessage('@carol:fast.example', roomId, { msgtype: 'm.text', body: '* !ping', 'm.new_content': { msgtype: 'm.text', body: '!ping' }, 'm.relates_to': { rel_type: 'm.replace', event_id: original } });
+    hs.sendMessage('@carol:fast.example', roomId, '!echo say this back');
+    const echo = await hs.nextEvent((ev) => ev.sender === BOT && ev.type === 'm.room.message');
+    t.same(echo.content, { msgtype: 'm.notice', body: 'say this back' });
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    t.equal(hs.events(roomId).filter((e) => e.sender === BOT && e.type === 'm.room.message').length, 1, 'only the echo was answered');
   });
 });
 

@@ -79,3 +79,24 @@ export function forEachEngine(tap: Test, fn: (t: Test, database: TestDatabase) =
     });
   }
 }
+
+async function admin(statement: string, params: unknown[] = []): Promise<void> {
+  const client = new pg.Client({ connectionString: ADMIN_URL });
+  await client.connect();
+  try {
+    await client.query(statement, params);
+  } finally {
+    await client.end();
+  }
+}
+
+/**
+ * Makes a throwaway PostgreSQL database unreachable (connections refused,
+ * open ones ended) or reachable again, without touching the shared server.
+ */
+export async function setDatabaseReachable(database: TestDatabase, reachable: boolean): Promise<void> {
+  if (!database.url) throw new Error('only a PostgreSQL test database can be made unreachable');
+  const name = new URL(database.url).pathname.slice(1);
+  await admin(`alter database ${name} allow_connections ${reachable}`);
+  if (!reachable) await admin('select pg_terminate_backend(pid) from pg_stat_activity where datname = $1', [name]);
+}
