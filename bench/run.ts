@@ -8,6 +8,7 @@ import path from 'node:path';
 import pg from 'pg';
 import { migrateToLatest, openDatabase, type Database } from '../src/db/database.ts';
 import { writeNdjson } from './dataset.ts';
+import { botBench } from './bot.bench.ts';
 import { leaderboardBench, type Figures } from './leaderboard.bench.ts';
 
 const SAMPLES = Number(process.env['BENCH_SAMPLES'] ?? 1_000_000);
@@ -16,19 +17,27 @@ const ENGINES = (process.env['BENCH_ENGINES'] ?? 'postgres,pglite').split(',');
 const ADMIN_URL = process.env['BENCH_POSTGRES_URL'] ?? 'postgres://postgres@127.0.0.1:5432/postgres';
 const LOAD_SECONDS = Number(process.env['BENCH_LOAD_SECONDS'] ?? 10);
 const ROOM = '!bench:pingboard.example';
+const SCENARIOS = (process.env['BENCH_SCENARIOS'] ?? 'leaderboard,bot').split(',');
+const BOT_PINGS = Number(process.env['BENCH_BOT_PINGS'] ?? 10_000);
+const BOT_MEMBERS = Number(process.env['BENCH_BOT_MEMBERS'] ?? 10_000);
 
 const log = (line: string) => process.stderr.write(`  ${line}\n`);
 
-async function openBenchDatabase(engine: string, dir: string): Promise<Database> {
-  if (engine === 'pglite') return openDatabase({ url: undefined, dataDir: path.join(dir, 'pglite') });
+/** A fresh PostgreSQL database for one scenario; returns its URL. */
+async function freshPostgres(name: string): Promise<string> {
   const admin = new pg.Client({ connectionString: ADMIN_URL });
   await admin.connect();
-  await admin.query('drop database if exists pingboard_bench with (force)');
-  await admin.query('create database pingboard_bench');
+  await admin.query(`drop database if exists ${name} with (force)`);
+  await admin.query(`create database ${name}`);
   await admin.end();
   const url = new URL(ADMIN_URL);
-  url.pathname = '/pingboard_bench';
-  return openDatabase({ url: url.toString(), dataDir: '' });
+  url.pathname = `/${name}`;
+  return url.toString();
+}
+
+async function openBenchDatabase(engine: string, dir: string): Promise<Database> {
+  if (engine === 'pglite') return openDatabase({ url: undefined, dataDir: path.join(dir, 'pglite') });
+  return openDatabase({ url: await freshPostgres('pingboard_bench'), dataDir: '' });
 }
 
 function printTable(results: Map<string, Figures>): void {
@@ -45,24 +54,39 @@ function printTable(results: Map<string, Figures>): void {
 const dir = mkdtempSync(path.join(tmpdir(), 'pingboard-bench-'));
 try {
   console.log(`machine: ${cpus()[0]?.model ?? 'unknown cpu'}, ${cpus().length} cores, ${Math.round(totalmem() / 2 ** 30)} GiB (${Math.round(freemem() / 2 ** 30)} free), Node ${process.version}`);
-  const now = new Date();
-  const ndjson = path.join(dir, 'week.ndjson');
-  log(`generating ${SAMPLES} samples over ${SERVERS} servers`);
-  await writeNdjson(ndjson, { servers: SERVERS, samples: SAMPLES, responders: 4, roomId: ROOM, end: now, seed: 42 });
+  if (SCENARIOS.includes('leaderboard')) {
+    const now = new Date();
+    const ndjson = path.join(dir, 'week.ndjson');
+    log(`generating ${SAMPLES} samples over ${SERVERS} servers`);
+    await writeNdjson(ndjson, { servers: SERVERS, samples: SAMPLES, responders: 4, roomId: ROOM, end: now, seed: 42 });
+    const results = new Map<string, Figures>();
+    for (const engine of ENGINES) {
+      log(`${engine}:`);
+      const database = await openBenchDatabase(engine, dir);
+      try {
+        await migrateToLatest(database.db);
+        results.set(engine, await leaderboardBench({ database, ndjson, roomId: ROOM, now, loadSeconds: LOAD_SECONDS, connections: 50 }, log));
+      } finally {
+        await database.destroy();
+      }
+    }
+    console.log(`\nIssue #2 (samples, statistics, leaderboard): ${SAMPLES} samples, ${SERVERS} ping servers, 4 responders\n`);
+    printTable(results);
+  }
 
-  const results = new Map<string, Figures>();
-  for (const engine of ENGINES) {
-    log(`${engine}:`);
-    const database = await openBenchDatabase(engine, dir);
+  if (SCENARIOS.includes('bot')) {
+    log('bot on postgres:');
+    const databaseUrl = await freshPostgres('pingboard_bench_bot');
+    const database = await openDatabase({ url: databaseUrl, dataDir: '' });
     try {
       await migrateToLatest(database.db);
-      results.set(engine, await leaderboardBench({ database, ndjson, roomId: ROOM, now, loadSeconds: LOAD_SECONDS, connections: 50 }, log));
+      const figures = await botBench({ database, databaseUrl, pings: BOT_PINGS, members: BOT_MEMBERS }, log);
+      console.log(`\nIssue #3 (echo bot): ${BOT_PINGS} pings in a room of ${BOT_MEMBERS} members, PostgreSQL\n`);
+      printTable(new Map([['postgres', figures]]));
     } finally {
       await database.destroy();
     }
   }
-  console.log(`\nIssue #2 (samples, statistics, leaderboard): ${SAMPLES} samples, ${SERVERS} ping servers, 4 responders\n`);
-  printTable(results);
 } finally {
   rmSync(dir, { recursive: true, force: true });
 }

@@ -1,10 +1,10 @@
 // The echo bot: answers pings with echo-compatible pongs, reads every
 // trusted bot's pongs, and hands each measurement to the sample writer.
 import {
-  ClientEvent, Filter, MsgType, PendingEventOrdering, RoomEvent, RoomMemberEvent, SyncState,
+  ClientEvent, Filter, Method, PendingEventOrdering, RoomEvent, RoomMemberEvent, SyncState,
   type MatrixClient, type MatrixEvent, type Room, type RoomMember,
 } from 'matrix-js-sdk';
-import type { RoomMessageEventContent } from 'matrix-js-sdk/lib/@types/events.js';
+import { encodeUri } from 'matrix-js-sdk/lib/utils.js';
 import type { BotConfig } from '../config.ts';
 import type { Db } from '../db/database.ts';
 import type { Logger } from '../log.ts';
@@ -49,6 +49,7 @@ export interface BotOptions {
 }
 
 const OVERHEAD_SAMPLES = 20_000;
+const SEND_ATTEMPTS = 5;
 
 export async function startBot(options: BotOptions): Promise<Bot> {
   const { config, writer } = options;
@@ -87,6 +88,28 @@ export async function startBot(options: BotOptions): Promise<Bot> {
     return state === SyncState.Prepared || state === SyncState.Syncing;
   };
 
+  /**
+   * Sends a message straight over HTTP: the SDK's queue sends one event per
+   * room at a time and keeps local echoes, both of which would delay pongs
+   * behind each other. The transaction ID makes every retry idempotent; 429s
+   * are waited out below, in the client's fetch.
+   */
+  let stopped = false;
+  async function send(roomId: string, content: object, txnId: string): Promise<void> {
+    const path = encodeUri('/rooms/$roomId/send/m.room.message/$txnId', { $roomId: roomId, $txnId: txnId });
+    for (let attempt = 0; ; attempt++) {
+      try {
+        await client.http.authedRequest(Method.Put, path, undefined, content as Record<string, unknown>);
+        return;
+      } catch (err) {
+        const status = (err as { httpStatus?: number }).httpStatus;
+        const retriable = status === undefined || status >= 500;
+        if (!retriable || attempt >= SEND_ATTEMPTS - 1 || stopped) throw err;
+        await new Promise((resolve) => setTimeout(resolve, 250 * 2 ** attempt));
+      }
+    }
+  }
+
   const record = (sample: Sample) => {
     writer.record(sample);
   };
@@ -117,8 +140,7 @@ export async function startBot(options: BotOptions): Promise<Bot> {
     pendingSends.set(txnId, arrivedMono);
     const content = buildPong({ roomId: room.roomId, pingEventId: eventId, pinger: sender, text, delayMs });
     try {
-      // A custom key (`pong`) is not in the SDK's content types.
-      await client.sendMessage(room.roomId, content as unknown as RoomMessageEventContent, txnId);
+      await send(room.roomId, content, txnId);
       counts.pingsAnswered++;
     } catch (err) {
       counts.sendFailures++;
@@ -162,7 +184,7 @@ export async function startBot(options: BotOptions): Promise<Bot> {
     if (!command) return;
     if (command.kind === 'ping') return answerPing(event, room, command.text);
     if (isLiveSync() && limiter.allow(sender, Date.now())) {
-      await client.sendMessage(room.roomId, { msgtype: MsgType.Notice, body: command.text }, `pingboard-echo-${Buffer.from(event.getId()!).toString('base64url')}`);
+      await send(room.roomId, { msgtype: 'm.notice', body: command.text }, `pingboard-echo-${Buffer.from(event.getId()!).toString('base64url')}`);
     }
   }
 
@@ -236,6 +258,7 @@ export async function startBot(options: BotOptions): Promise<Bot> {
     overheadMs,
     watchedRooms: () => [...watched.keys()],
     stop: async () => {
+      stopped = true;
       client.stopClient();
     },
   };
