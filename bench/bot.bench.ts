@@ -26,6 +26,7 @@ export interface BotBenchOptions {
   readonly databaseUrl: string;
   readonly pings: number;
   readonly members: number;
+  readonly settleSeconds: number;
 }
 
 async function startHomeserverProcess(): Promise<{ url: string; child: ChildProcess }> {
@@ -84,6 +85,14 @@ export async function botBench(options: BotBenchOptions, report: (line: string) 
       await service.writer!.flushed();
       report(`bot counts: ${JSON.stringify(bot.counts)}; memory ${JSON.stringify(process.memoryUsage())}`);
       checkpoints.push([options.pings, memory()]);
+      // matrix-js-sdk arms a timer per request that holds it for 110 s (never
+      // cleared); at this bench's request rate they pile up, then expire.
+      // Memory after they have expired shows what the bot itself keeps.
+      if (options.settleSeconds > 0) {
+        report(`waiting ${options.settleSeconds} s for the SDK's request timers to expire`);
+        await new Promise((r) => setTimeout(r, options.settleSeconds * 1000));
+      }
+      const settled = memory();
 
       const overhead = [...bot.overheadMs].sort((a, b) => a - b);
       const rows = await options.database.db.selectFrom('samples').select(['ping_server', 'delay_ms']).where('source', '=', 'echo').execute();
@@ -99,6 +108,9 @@ export async function botBench(options: BotBenchOptions, report: (line: string) 
         ...Object.fromEntries(checkpoints.flatMap(([pings, [rss, heap]]) => [
           [`after ${pings} pings: rss (MB)`, mb(rss)], [`after ${pings} pings: heap used (MB)`, mb(heap)],
         ])),
+        [`${options.settleSeconds} s later: rss (MB)`]: mb(settled[0]),
+        [`${options.settleSeconds} s later: heap used (MB)`]: mb(settled[1]),
+        'active timers at the end': process.getActiveResourcesInfo().filter((r) => r === 'Timeout').length,
       };
     } finally {
       await service.stop();

@@ -6,7 +6,7 @@
 import type { Database } from '../src/db/database.ts';
 import { buildApp } from '../src/http/app.ts';
 import { pingstatStats } from '../src/render/pingstat.ts';
-import { importFile, type ImportCounts } from '../src/samples/import.ts';
+import { importFiles, type ImportCounts } from '../src/samples/import.ts';
 import { samplesInWindow } from '../src/samples/repository.ts';
 import { Statistics } from '../src/stats/leaderboard.ts';
 import { RoomRegistry } from '../src/stats/rooms.ts';
@@ -45,7 +45,7 @@ export async function leaderboardBench(options: LeaderboardBenchOptions, report:
   const room = RoomRegistry.untracked(roomId);
 
   const counts: ImportCounts = { read: 0, stored: 0, duplicate: 0, rejected: 0 };
-  const [importMs] = await timed(() => importFile(database.db, options.ndjson, counts));
+  const [importMs] = await timed(() => importFiles(database.db, [options.ndjson], counts));
   figures['samples'] = counts.stored;
   figures['import samples/s'] = Math.round(counts.stored / (importMs / 1000));
   report(`imported ${counts.stored} samples in ${(importMs / 1000).toFixed(1)} s`);

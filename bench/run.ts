@@ -20,6 +20,7 @@ const ROOM = '!bench:pingboard.example';
 const SCENARIOS = (process.env['BENCH_SCENARIOS'] ?? 'leaderboard,bot').split(',');
 const BOT_PINGS = Number(process.env['BENCH_BOT_PINGS'] ?? 10_000);
 const BOT_MEMBERS = Number(process.env['BENCH_BOT_MEMBERS'] ?? 10_000);
+const BOT_SETTLE_SECONDS = Number(process.env['BENCH_BOT_SETTLE_SECONDS'] ?? 120);
 
 const log = (line: string) => process.stderr.write(`  ${line}\n`);
 
@@ -80,7 +81,7 @@ try {
     const database = await openDatabase({ url: databaseUrl, dataDir: '' });
     try {
       await migrateToLatest(database.db);
-      const figures = await botBench({ database, databaseUrl, pings: BOT_PINGS, members: BOT_MEMBERS }, log);
+      const figures = await botBench({ database, databaseUrl, pings: BOT_PINGS, members: BOT_MEMBERS, settleSeconds: BOT_SETTLE_SECONDS }, log);
       console.log(`\nIssue #3 (echo bot): ${BOT_PINGS} pings in a room of ${BOT_MEMBERS} members, PostgreSQL\n`);
       printTable(new Map([['postgres', figures]]));
     } finally {

@@ -2,7 +2,7 @@
 // code; output goes to the given streams so tests can read it.
 import { renderLeaderboardJson } from '../render/leaderboard-json.ts';
 import { renderNewsletterTable } from '../render/markdown.ts';
-import { importFile, type ImportCounts } from '../samples/import.ts';
+import { importFiles, type ImportCounts } from '../samples/import.ts';
 import { createStatistics, openMigratedDatabase } from '../start.ts';
 import { RoomRegistry } from '../stats/rooms.ts';
 import { selectLeaderboard, type LeaderboardQuery } from '../stats/selection.ts';
@@ -60,21 +60,16 @@ export async function importCommand(config: Config, log: Logger, files: readonly
       `${counts.duplicate.toLocaleString('en')} duplicate, ${counts.rejected.toLocaleString('en')} rejected (${rate.toLocaleString('en')}/s)${final ? '\n' : ''}`);
   };
   try {
-    for (const file of files) {
-      try {
-        await importFile(database.db, file, counts, {
-          onProgress: () => progress(false),
-          onRejected: (r) => {
-            if (counts.rejected <= MAX_REPORTED_REJECTIONS) out.stderr.write(`${out.stderr.isTTY ? '\r\x1b[K' : ''}${r.file}:${r.line}: ${r.error}\n`);
-          },
-        });
-      } catch (err) {
-        const code = (err as NodeJS.ErrnoException).code;
-        if (code !== 'ENOENT' && code !== 'EISDIR' && code !== 'EACCES') throw err;
+    await importFiles(database.db, files, counts, {
+      onProgress: () => progress(false),
+      onRejected: (r) => {
+        if (counts.rejected <= MAX_REPORTED_REJECTIONS) out.stderr.write(`${out.stderr.isTTY ? '\r\x1b[K' : ''}${r.file}:${r.line}: ${r.error}\n`);
+      },
+      onUnreadable: (file, err) => {
         failedFiles++;
-        out.stderr.write(`${file}: cannot read: ${(err as Error).message}\n`);
-      }
-    }
+        out.stderr.write(`${file}: cannot read: ${err.message}\n`);
+      },
+    });
   } finally {
     progress(true);
     await database.destroy();

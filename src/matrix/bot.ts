@@ -20,6 +20,16 @@ import { followRoom, type RoomLineage } from './rooms.ts';
 /** Live timelines are trimmed past this many events: the bot never looks back. */
 const TIMELINE_KEEP = 200;
 
+/**
+ * Drops what the SDK keeps of a room's past: the live timeline, and the index
+ * of relations it builds from every event (each pong relates to its ping),
+ * which no timeline reset clears. The bot reads neither.
+ */
+function trim(room: Room): void {
+  room.resetLiveTimeline(null, null);
+  (room.relations as unknown as { relations?: Map<string, unknown> }).relations?.clear();
+}
+
 export interface BotCounts {
   pingsAnswered: number;
   pingsSkippedBacklog: number;
@@ -210,8 +220,7 @@ export async function startBot(options: BotOptions): Promise<Bot> {
     const handler = event.getType() === 'm.room.tombstone' && event.getStateKey() === '' ? onTombstone
       : event.getType() === 'm.room.message' ? onMessage : undefined;
     handler?.(event, room).catch((err: unknown) => log.warn({ err, event: event.getId() }, 'event handling failed'));
-    const timeline = room.getLiveTimeline();
-    if (timeline.getEvents().length > TIMELINE_KEEP) room.resetLiveTimeline(null, null);
+    if (room.getLiveTimeline().getEvents().length > TIMELINE_KEEP) trim(room);
   });
 
   client.on(RoomMemberEvent.Membership, (_event: MatrixEvent, member: RoomMember) => {

@@ -39,8 +39,16 @@ export interface PingstatRawRow {
   pong_timestamp: number;
 }
 
+/** One row per (ping, pong server), the first measured, as pingstat's table key allows. */
 export function pingstatRawRows(samples: readonly Sample[]): PingstatRawRow[] {
-  return samples.map((s) => ({
+  const seen = new Set<string>();
+  const unique = samples.filter((s) => {
+    const key = `${s.roomId}\u0000${s.pingEventId}\u0000${s.responderServer}`;
+    if (seen.has(key)) return false;
+    seen.add(key);
+    return true;
+  });
+  return unique.map((s) => ({
     room_id: s.roomId,
     ping_id: s.pingEventId,
     pong_server: s.responderServer,

@@ -178,8 +178,23 @@ export async function importFile(db: Db, file: string, counts: ImportCounts, hoo
   }
   await flush();
   await writing;
-  if (counts.stored > ANALYZE_AFTER_SAMPLES) await analyzeSamples(db);
 }
 
 /** A bulk import this large changes the table enough to mislead the planner until analysed. */
 const ANALYZE_AFTER_SAMPLES = 10_000;
+
+/** Imports files one after the other, then refreshes the planner's statistics once if much was stored. */
+export async function importFiles(db: Db, files: readonly string[], counts: ImportCounts, hooks: ImportHooks & {
+  onUnreadable?(file: string, err: Error): void;
+} = {}): Promise<void> {
+  for (const file of files) {
+    try {
+      await importFile(db, file, counts, hooks);
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      if (code !== 'ENOENT' && code !== 'EISDIR' && code !== 'EACCES') throw err;
+      hooks.onUnreadable?.(file, err as Error);
+    }
+  }
+  if (counts.stored > ANALYZE_AFTER_SAMPLES) await analyzeSamples(db);
+}
