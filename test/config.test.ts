@@ -281,3 +281,31 @@ t.test('the configuration is frozen', async (t) => {
   t.equal(config.http.port, 8080);
   t.equal(config.rooms.length, 1);
 });
+
+t.test('bot settings: parsed with their defaults, and every bad value named', async (t) => {
+  const base = { PINGBOARD_HOMESERVER_URL: 'https://matrix.example.org/', PINGBOARD_BOT_USER_ID: '@pingboard:example.org' };
+  const config = loadConfig({ ...base, PINGBOARD_BOT_ACCESS_TOKEN: 'syt_secret' });
+  t.strictSame(config.bot, {
+    homeserverUrl: 'https://matrix.example.org', userId: '@pingboard:example.org', accessToken: 'syt_secret', password: undefined,
+    pingPrefix: '!ping', trustedResponders: [], maxPingAgeSeconds: 300, answersPerMinute: 5, queueCapacity: 10_000,
+  });
+  t.equal(loadConfig({}).bot, undefined, 'no homeserver, no bot');
+  const full = loadConfig({
+    ...base, PINGBOARD_BOT_PASSWORD: 'pw', PINGBOARD_PING_PREFIX: '!p', PINGBOARD_TRUSTED_RESPONDERS: '@echo:maunium.net, @bot:x.org',
+    PINGBOARD_MAX_PING_AGE_SECONDS: '60', PINGBOARD_ANSWERS_PER_MINUTE: '2', PINGBOARD_QUEUE_CAPACITY: '50',
+  });
+  t.hasStrict(full.bot, { password: 'pw', pingPrefix: '!p', trustedResponders: ['@echo:maunium.net', '@bot:x.org'], maxPingAgeSeconds: 60, answersPerMinute: 2, queueCapacity: 50 });
+  for (const [env, expected] of [
+    [{ PINGBOARD_HOMESERVER_URL: 'ftp://x' }, /^PINGBOARD_HOMESERVER_URL: expected an http/],
+    [{ PINGBOARD_HOMESERVER_URL: 'https://x.org' }, /^PINGBOARD_BOT_USER_ID: expected a user ID/],
+    [{ ...base }, /^PINGBOARD_BOT_ACCESS_TOKEN: expected an access token, or PINGBOARD_BOT_PASSWORD/],
+    [{ ...base, PINGBOARD_BOT_USER_ID: 'pingboard' }, /^PINGBOARD_BOT_USER_ID: expected a user ID/],
+    [{ ...base, PINGBOARD_BOT_PASSWORD: 'pw', PINGBOARD_TRUSTED_RESPONDERS: '@ok:x.org,not-a-user' }, /^PINGBOARD_TRUSTED_RESPONDERS: expected a comma-separated list of user IDs/],
+    [{ ...base, PINGBOARD_BOT_PASSWORD: 'pw', PINGBOARD_PING_PREFIX: '! ping' }, /^PINGBOARD_PING_PREFIX: expected a prefix without white space/],
+    [{ ...base, PINGBOARD_BOT_PASSWORD: 'pw', PINGBOARD_ANSWERS_PER_MINUTE: '0' }, /^PINGBOARD_ANSWERS_PER_MINUTE: expected an integer from 1/],
+  ] as const) {
+    const message = configError(t, env);
+    t.match(message, expected, JSON.stringify(env));
+    t.notMatch(message, 'syt_secret');
+  }
+});

@@ -22,22 +22,13 @@ import {
 import { logger as sdkRootLogger } from 'matrix-js-sdk/lib/logger.js';
 import type { Logger } from 'matrix-js-sdk/lib/logger.js';
 import { type TestHomeserver, type TestHomeserverOptions, startTestHomeserver } from './homeserver/index.ts';
+import './helpers/sdk.ts';
 
 // Silence the SDK: its components log through children of the root logger,
 // which inherit the root's method factory when they are created.
 const silentRoot = sdkRootLogger as unknown as { methodFactory: () => () => void; rebuild: () => void };
 silentRoot.methodFactory = () => () => {};
 silentRoot.rebuild();
-// matrix-js-sdk arms a timer for every request with a local timeout (110 s for
-// /sync) and never clears it, which would keep this process alive long after
-// the clients are stopped. Such timers are unref'd so the test file can exit.
-const realSetTimeout = globalThis.setTimeout;
-globalThis.setTimeout = ((fn: (...args: unknown[]) => void, ms?: number, ...args: unknown[]) => {
-  const timer = realSetTimeout(fn, ms, ...args);
-  if ((ms ?? 0) >= 10_000 && new Error().stack?.includes('timeoutSignal')) timer.unref();
-  return timer;
-}) as typeof setTimeout;
-
 const quiet: Logger = { trace() {}, debug() {}, info() {}, warn() {}, error() {}, getChild: () => quiet };
 
 /** What the helpers need of a tap test. */
