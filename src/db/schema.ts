@@ -41,10 +41,22 @@ export interface BotStateTable {
   updated_at: ColumnType<Date, Date | string | undefined, Date | string>;
 }
 
+export interface HourlyDigestTable {
+  room_id: string;
+  hour: Timestamp;
+  samples: number;
+  servers: string;
+  responders: string;
+  pings: string;
+  columns: Uint8Array;
+  built_at: ColumnType<Date, Date | string | undefined, Date | string>;
+}
+
 export interface Tables {
   samples: SampleTable;
   frozen_weeks: FrozenWeekTable;
   bot_state: BotStateTable;
+  hourly_digests: HourlyDigestTable;
 }
 
 export type SampleRow = Selectable<SampleTable>;

@@ -2,6 +2,7 @@
 // primary key and a second write of the same sample is counted as duplicate.
 import { sql } from 'kysely';
 import type { Db } from '../db/database.ts';
+import { lockRoom } from '../db/locks.ts';
 import type { SampleRow } from '../db/schema.ts';
 import type { Sample } from './sample.ts';
 
@@ -17,31 +18,44 @@ export const WRITE_BATCH_SIZE = 2000;
  * Stores samples; those already stored (same room, ping and responder) are
  * left as they are. One statement per batch: the columns travel as arrays
  * and are unnested server-side, which is far cheaper than one parameter per value.
+ * Anything else that changes samples must drop the hours' digests the same way.
  */
 export async function recordSamples(db: Db, samples: readonly Sample[]): Promise<WriteCounts> {
   let stored = 0;
   for (let start = 0; start < samples.length; start += WRITE_BATCH_SIZE) {
     const batch = samples.slice(start, start + WRITE_BATCH_SIZE);
     const column = <T>(pick: (s: Sample) => T): T[] => batch.map(pick);
-    const result = await db
-      .insertInto('samples')
-      .columns(['room_id', 'ping_event_id', 'ping_server', 'pinger', 'responder', 'responder_server',
-        'delay_ms', 'ping_ts', 'measured_at', 'source', 'rtt_ms'])
-      .expression(sql`select * from unnest(
-        ${column((s) => s.roomId)}::text[],
-        ${column((s) => s.pingEventId)}::text[],
-        ${column((s) => s.pingServer)}::text[],
-        ${column((s) => s.pinger)}::text[],
-        ${column((s) => s.responder)}::text[],
-        ${column((s) => s.responderServer)}::text[],
-        ${column((s) => s.delayMs)}::integer[],
-        ${column((s) => s.pingTs.toISOString())}::timestamptz[],
-        ${column((s) => s.measuredAt.toISOString())}::timestamptz[],
-        ${column((s) => s.source)}::text[],
-        ${column((s) => s.rttMs)}::double precision[])`)
-      .onConflict((oc) => oc.doNothing())
-      .executeTakeFirst();
-    stored += Number(result.numInsertedOrUpdatedRows ?? 0);
+    stored += await db.transaction().execute(async (tx) => {
+      // Sorted, so two writers lock rooms in the same order.
+      for (const roomId of [...new Set(column((s) => s.roomId))].sort()) await lockRoom(tx, roomId);
+      // A stored sample drops the digest of its hour, to be rebuilt with it.
+      const { rows } = await sql<{ stored: number }>`
+        with inserted as (
+          insert into samples (room_id, ping_event_id, ping_server, pinger, responder, responder_server,
+            delay_ms, ping_ts, measured_at, source, rtt_ms)
+          select * from unnest(
+            ${column((s) => s.roomId)}::text[],
+            ${column((s) => s.pingEventId)}::text[],
+            ${column((s) => s.pingServer)}::text[],
+            ${column((s) => s.pinger)}::text[],
+            ${column((s) => s.responder)}::text[],
+            ${column((s) => s.responderServer)}::text[],
+            ${column((s) => s.delayMs)}::integer[],
+            ${column((s) => s.pingTs.toISOString())}::timestamptz[],
+            ${column((s) => s.measuredAt.toISOString())}::timestamptz[],
+            ${column((s) => s.source)}::text[],
+            ${column((s) => s.rttMs)}::double precision[])
+          on conflict do nothing
+          returning room_id, measured_at
+        ), touched as (
+          select distinct room_id, date_bin('1 hour', measured_at, timestamptz '2000-01-01 00:00:00+00') as hour from inserted
+        ), dropped as (
+          delete from hourly_digests d using touched where d.room_id = touched.room_id and d.hour = touched.hour
+        )
+        select count(*)::int as stored from inserted
+      `.execute(tx);
+      return rows[0]!.stored;
+    });
   }
   return { stored, duplicate: samples.length - stored };
 }

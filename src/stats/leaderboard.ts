@@ -6,7 +6,9 @@ import { InputError } from '../errors.ts';
 import { TtlCache } from './cache.ts';
 import { findFrozenWeek, storeFrozenWeek, type FrozenWeek } from './frozen-weeks.ts';
 import { rankServers, type RankedServer } from './ranking.ts';
-import { serverFigures, serverFiguresPerBucket } from './repository.ts';
+import { figuresFromColumns } from './columns.ts';
+import { windowColumns } from './digests.ts';
+import { serverFiguresPerBucket } from './repository.ts';
 import type { TrackedRoom } from './rooms.ts';
 import {
   isWeekFreezable, lastFreezableWeek, rollingWindow, shiftWeek, weekContaining, weekWindow, type RollingOptions, type TimeWindow, type WeekWindow,
@@ -189,7 +191,7 @@ export class Statistics {
   }
 
   async #compute(room: TrackedRoom, week: string | null, window: TimeWindow): Promise<Leaderboard> {
-    const figures = await serverFigures(this.#db, room.roomIds, window, this.#filters);
+    const figures = figuresFromColumns(await windowColumns(this.#db, room.roomIds, window, this.#now()), window, this.#filters);
     return {
       room,
       week,
