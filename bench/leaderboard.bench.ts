@@ -53,14 +53,15 @@ export async function leaderboardBench(options: LeaderboardBenchOptions, report:
   const uncached = new Statistics({ db: database.db, stats: STATS, weeks: WEEKS, cacheSeconds: 0, now: () => now });
   const runs: number[] = [];
   let servers = 0;
-  for (let i = 0; i < 5; i++) {
+  // The first run builds the hourly digests (the service's job does that as hours close); the next ones read them.
+  for (let i = 0; i < 6; i++) {
     const [ms, board] = await timed(() => uncached.rolling(room, ROLLING));
     runs.push(ms);
     servers = board.servers.length;
   }
   figures['ranked servers'] = servers;
-  figures['rolling table from scratch, first (ms)'] = Math.round(runs[0]!);
-  figures['rolling table from scratch, median of 5 (ms)'] = Math.round(median(runs));
+  figures['first table after the import, building the hourly digests (ms)'] = Math.round(runs[0]!);
+  figures['rolling table from stored data, no result cache, median of 5 (ms)'] = Math.round(median(runs.slice(1)));
 
   const cached = new Statistics({ db: database.db, stats: STATS, weeks: WEEKS, cacheSeconds: 60, now: () => now });
   await cached.rolling(room, ROLLING);
@@ -76,7 +77,7 @@ export async function leaderboardBench(options: LeaderboardBenchOptions, report:
     aggregatorRuns.push(ms);
   }
   figures['aggregator\'s way (ms)'] = Math.round(median(aggregatorRuns));
-  figures['speed-up over the aggregator\'s way'] = Number((median(aggregatorRuns) / median(runs)).toFixed(1));
+  figures['speed-up over the aggregator\'s way'] = Number((median(aggregatorRuns) / median(runs.slice(1))).toFixed(1));
 
   const frozenWeek = lastFreezableWeek(now, WEEKS).week;
   const frozen = await cached.freeze(room, frozenWeek);

@@ -2,7 +2,7 @@
 // of crashing the process, and stops with stop().
 import cron from 'node-cron';
 import type { Logger } from '../log.ts';
-import type { Statistics } from '../stats/leaderboard.ts';
+import { ROLLING_WEEK, type Statistics } from '../stats/leaderboard.ts';
 import type { RoomRegistry } from '../stats/rooms.ts';
 
 export interface Jobs {
@@ -11,7 +11,11 @@ export interface Jobs {
   stop(): Promise<void>;
 }
 
-/** Every five minutes: freeze the last closed week of every tracked room, once its grace period is over. */
+/**
+ * Every five minutes: freeze the last closed week of every tracked room once
+ * its grace period is over, and compute each room's rolling week, which
+ * builds the digests of hours that closed meanwhile (so no request waits for them).
+ */
 export const FREEZE_SCHEDULE = '*/5 * * * *';
 
 export function startJobs(statistics: Statistics, rooms: RoomRegistry, log: Logger): Jobs {
@@ -19,8 +23,9 @@ export function startJobs(statistics: Statistics, rooms: RoomRegistry, log: Logg
     try {
       const frozen = await statistics.freezeDueWeeks(rooms.list());
       for (const week of frozen) log.info({ week }, 'week frozen');
+      for (const room of rooms.list()) await statistics.rolling(room, ROLLING_WEEK);
     } catch (err) {
-      log.error({ err }, 'freezing weeks failed; will retry at the next run');
+      log.error({ err }, 'freezing weeks or preparing tables failed; will retry at the next run');
     }
   };
   const task = cron.schedule(FREEZE_SCHEDULE, freezeNow, { name: 'freeze-weeks', timezone: 'UTC', noOverlap: true });

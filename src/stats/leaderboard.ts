@@ -26,6 +26,9 @@ export interface Leaderboard {
   readonly servers: readonly RankedServer[];
 }
 
+/** The default window: the seven days up to now. */
+export const ROLLING_WEEK = { maxAgeSeconds: 7 * 86_400, minAgeSeconds: 0, capSpanToWeek: false } as const;
+
 export interface ServerWeek {
   readonly week: string;
   readonly start: Date;

@@ -3,7 +3,7 @@
 import type { Db } from '../db/database.ts';
 import { InputError, NotFoundError } from '../errors.ts';
 import { mostRecentRoom, roomHasSamples } from '../samples/repository.ts';
-import type { Leaderboard, Statistics } from './leaderboard.ts';
+import { ROLLING_WEEK, type Leaderboard, type Statistics } from './leaderboard.ts';
 import { RoomRegistry, type TrackedRoom } from './rooms.ts';
 import { parseWeekLabel } from './windows.ts';
 
@@ -19,7 +19,6 @@ export interface SelectionDeps {
   readonly rooms: RoomRegistry;
 }
 
-export const DEFAULT_DAYS = 7;
 export const MAX_DAYS = 90;
 
 /** A tracked room, or a room that holds samples; the first configured room when none is named. */
@@ -50,6 +49,6 @@ export async function selectLeaderboard(deps: SelectionDeps, query: LeaderboardQ
   }
   const room = await resolveRoom(deps, query.room);
   if (query.week !== undefined) return deps.statistics.week(room, query.week);
-  const days = query.days ?? DEFAULT_DAYS;
-  return deps.statistics.rolling(room, { maxAgeSeconds: days * 86_400, minAgeSeconds: 0, capSpanToWeek: false });
+  if (query.days === undefined) return deps.statistics.rolling(room, ROLLING_WEEK);
+  return deps.statistics.rolling(room, { ...ROLLING_WEEK, maxAgeSeconds: query.days * 86_400 });
 }
