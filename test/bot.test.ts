@@ -232,5 +232,24 @@ forEachEngine(t, (t, database) => {
     await new Promise((resolve) => setTimeout(resolve, 200));
     t.equal(hs.events(roomId).filter((e) => e.sender === BOT && e.type === 'm.room.message').length, 1, 'only the echo was answered');
   });
+
+  t.test('an invite to a configured room the bot could not join is accepted; other invites are not', async (t) => {
+    const hs = await startTestHomeserver({ servers: { 'bot.example': { delayMs: 0 }, 'fast.example': { delayMs: 20 } } });
+    t.teardown(() => hs.stop());
+    hs.registerUser(BOT, { password: 'bot-password' });
+    hs.registerUser('@carol:fast.example');
+    const privateRoom = hs.createRoom('@carol:fast.example', { preset: 'private_chat' });
+    const otherRoom = hs.createRoom('@carol:fast.example', { preset: 'private_chat' });
+    const service = await startService(t, hs, database, { PINGBOARD_ROOMS: privateRoom });
+    t.same(service.bot!.watchedRooms(), [], 'not joined without an invite');
+    hs.invite('@carol:fast.example', otherRoom, BOT);
+    hs.invite('@carol:fast.example', privateRoom, BOT);
+    await until('the bot to join the configured room', () => service.bot!.watchedRooms().includes(privateRoom) || undefined);
+    await until('the bot to sync again', () => ['PREPARED', 'SYNCING'].includes(service.bot!.client.getSyncState() ?? '') || undefined);
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    const ping = hs.sendMessage('@carol:fast.example', privateRoom, '!ping');
+    await pongTo(hs, ping);
+    t.notOk(hs.events(otherRoom).some((e) => e.sender === BOT && e.type === 'm.room.member' && (e.content as { membership?: string }).membership === 'join'), 'the other invite was left alone');
+  });
 });
 

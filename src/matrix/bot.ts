@@ -5,7 +5,7 @@ import {
   type MatrixClient, type MatrixEvent, type Room, type RoomMember,
 } from 'matrix-js-sdk';
 import { encodeUri } from 'matrix-js-sdk/lib/utils.js';
-import type { BotConfig } from '../config.ts';
+import type { BotConfig, RoomConfig } from '../config.ts';
 import type { Db } from '../db/database.ts';
 import type { Logger } from '../log.ts';
 import type { Sample } from '../samples/sample.ts';
@@ -80,15 +80,24 @@ export async function startBot(options: BotOptions): Promise<Bot> {
     if (overheadMs.length > OVERHEAD_SAMPLES) overheadMs.length = OVERHEAD_SAMPLES;
   };
 
+  /** Configured rooms the bot could not join at start (invite-only, say), by room ID: an invite to one is accepted. */
+  const awaitingInvite = new Map<string, RoomConfig>();
+
+  const register = (lineage: RoomLineage, room: RoomConfig) => {
+    lineage.config = room;
+    for (const id of lineage.roomIds) watched.set(id, lineage);
+    options.registry.track({ id: lineage.configuredId, reference: room.id, roomIds: [...lineage.roomIds], disclaimer: room.disclaimer });
+    log.info({ room: room.id, roomId: lineage.currentId, lineage: lineage.roomIds }, 'watching room');
+  };
+
   // Join (and follow upgrades of) every configured room before syncing, so the filter names them all.
   for (const room of options.rooms) {
     try {
-      const lineage = await followRoom(client, room.id, log);
-      for (const id of lineage.roomIds) watched.set(id, lineage);
-      options.registry.track({ id: lineage.configuredId, reference: room.id, roomIds: lineage.roomIds, disclaimer: room.disclaimer });
-      log.info({ room: room.id, roomId: lineage.currentId, lineage: lineage.roomIds }, 'watching room');
+      register(await followRoom(client, room.id, log), room);
     } catch (err) {
-      log.error({ err, room: room.id }, 'cannot join the room; it is not watched until the next start');
+      const roomId = isValidRoomId(room.id) ? room.id : await client.getRoomIdForAlias(room.id).then((r) => r.room_id, () => undefined);
+      if (roomId) awaitingInvite.set(roomId, room);
+      log.error({ err, room: room.id, roomId }, roomId ? 'cannot join the room yet: waiting for an invite' : 'cannot join or resolve the room; it is not watched until the next start');
     }
   }
 
@@ -206,12 +215,7 @@ export async function startBot(options: BotOptions): Promise<Bot> {
     const next = await followRoom(client, replacement, log);
     lineage.roomIds.push(...next.roomIds.filter((id) => !lineage.roomIds.includes(id)));
     lineage.currentId = next.currentId;
-    for (const id of lineage.roomIds) watched.set(id, lineage);
-    const configured = options.rooms.find((r) => watched.get(r.id) === lineage || r.id === lineage.configuredId);
-    options.registry.track({
-      id: lineage.configuredId, reference: configured?.id ?? lineage.configuredId, roomIds: [...lineage.roomIds],
-      disclaimer: configured?.disclaimer ?? '',
-    });
+    register(lineage, lineage.config!);
     await restartSync();
   }
 
@@ -225,9 +229,16 @@ export async function startBot(options: BotOptions): Promise<Bot> {
 
   client.on(RoomMemberEvent.Membership, (_event: MatrixEvent, member: RoomMember) => {
     if (member.userId !== config.userId || member.membership !== 'invite') return;
-    // Invites to watched rooms are accepted; any other invite is left alone.
-    if (!watched.has(member.roomId)) return;
-    client.joinRoom(member.roomId).catch((err: unknown) => log.warn({ err, room: member.roomId }, 'could not accept invite'));
+    // Invites to configured rooms are accepted; any other invite is left alone.
+    const room = awaitingInvite.get(member.roomId);
+    if (!room) return;
+    awaitingInvite.delete(member.roomId);
+    followRoom(client, member.roomId, log)
+      .then((lineage) => {
+        register(lineage, room);
+        return restartSync();
+      })
+      .catch((err: unknown) => log.warn({ err, room: member.roomId }, 'could not accept the invite'));
   });
 
   client.on(ClientEvent.Sync, (state, previous) => {
@@ -240,7 +251,7 @@ export async function startBot(options: BotOptions): Promise<Bot> {
       presence: { types: [] },
       account_data: { types: [] },
       room: {
-        rooms: [...watched.keys()],
+        rooms: [...watched.keys(), ...awaitingInvite.keys()],
         account_data: { types: [] },
         ephemeral: { types: [] },
         state: { lazy_load_members: true },

@@ -2,6 +2,7 @@
 // replaced (m.room.tombstone) is left for its replacement, and its
 // predecessors (m.room.create's predecessor) stay part of its statistics.
 import type { MatrixClient } from 'matrix-js-sdk';
+import type { RoomConfig } from '../config.ts';
 import type { Logger } from '../log.ts';
 import { isValidRoomId } from './ids.ts';
 
@@ -12,6 +13,8 @@ export interface RoomLineage {
   currentId: string;
   /** Every room of the lineage, oldest first. */
   readonly roomIds: string[];
+  /** The configured room this lineage belongs to, set by whoever follows it. */
+  config?: RoomConfig;
 }
 
 const MAX_UPGRADES = 50;
