@@ -6,7 +6,8 @@
 // samples of each closed hour are kept packed (see digests.ts), and the
 // figures are computed here from those columns: pure code, tested directly.
 import type { DelayFilter } from './repository.ts';
-import type { ResponderFigures, ServerFigures } from './ranking.ts';
+import { figuresOfSorted } from './figures.ts';
+import { compareNames, type ResponderFigures, type ServerFigures } from './ranking.ts';
 import type { TimeWindow } from './windows.ts';
 
 /** The samples of one stretch of time; strings are held once, in dictionaries. */
@@ -57,32 +58,6 @@ export function columnsFromRows(rows: readonly SampleRowLike[]): SampleColumns {
 
 function inWindow(t: number, window: TimeWindow): boolean {
   return t >= window.start.getTime() && (window.endInclusive ? t <= window.end.getTime() : t < window.end.getTime());
-}
-
-/** Linear interpolation between closest ranks, as PostgreSQL's percentile_cont. */
-function percentile(sorted: Int32Array, p: number): number {
-  const index = (sorted.length - 1) * p;
-  const lower = Math.floor(index);
-  const fraction = index - lower;
-  return fraction === 0 ? sorted[lower]! : sorted[lower]! + fraction * (sorted[lower + 1]! - sorted[lower]!);
-}
-
-function figuresOf(sorted: Int32Array) {
-  let sum = 0;
-  let logSum = 0;
-  for (const value of sorted) {
-    sum += value;
-    logSum += Math.log(value);
-  }
-  return {
-    medianMs: percentile(sorted, 0.5),
-    meanMs: sum / sorted.length,
-    gmeanMs: Math.exp(logSum / sorted.length),
-    p90Ms: percentile(sorted, 0.9),
-    minMs: sorted[0]!,
-    maxMs: sorted[sorted.length - 1]!,
-    samples: sorted.length,
-  };
 }
 
 /**
@@ -168,9 +143,9 @@ export function figuresFromColumns(chunks: readonly SampleColumns[], window: Tim
 
   const serverNames = [...serverIndex.keys()];
   const responderNames = [...responderIndex.keys()];
-  const responderOrder = responderNames.map((_, i) => i).sort((a, b) => compare(responderNames[a]!, responderNames[b]!));
+  const responderOrder = responderNames.map((_, i) => i).sort((a, b) => compareNames(responderNames[a]!, responderNames[b]!));
   const result: ServerFigures[] = [];
-  for (const s of serverNames.map((_, i) => i).sort((a, b) => compare(serverNames[a]!, serverNames[b]!))) {
+  for (const s of serverNames.map((_, i) => i).sort((a, b) => compareNames(serverNames[a]!, serverNames[b]!))) {
     const delays = pooled.subarray(pooledCounts[s]!, pooledCounts[s + 1]!);
     if (delays.length === 0) continue;
     delays.sort();
@@ -180,13 +155,9 @@ export function figuresFromColumns(chunks: readonly SampleColumns[], window: Tim
       const own = pairs.subarray(pairCounts[pair]!, pairCounts[pair + 1]!);
       if (own.length === 0) continue;
       own.sort();
-      responders.push({ server: responderNames[r]!, ...figuresOf(own), pings: pairPings[pair]! });
+      responders.push({ server: responderNames[r]!, ...figuresOfSorted(own), samples: own.length, pings: pairPings[pair]! });
     }
-    result.push({ server: serverNames[s]!, ...figuresOf(delays), pings: pingCounts[s]!, responders });
+    result.push({ server: serverNames[s]!, ...figuresOfSorted(delays), samples: delays.length, pings: pingCounts[s]!, responders });
   }
   return result;
-}
-
-function compare(a: string, b: string): number {
-  return a < b ? -1 : a > b ? 1 : 0;
 }

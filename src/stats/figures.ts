@@ -1,6 +1,5 @@
-// Summary figures of a set of delays, computed in process. The leaderboard
-// computes the same figures in SQL; this is used where every delay is at hand
-// anyway (the pingstat-compatible output lists each one).
+// Summary figures of a set of delays, computed in process, for the
+// leaderboard (columns.ts) and the pingstat-compatible output alike.
 import { logAverage, quantileSorted, sumSimple } from 'simple-statistics';
 
 export interface Figures {
@@ -15,9 +14,10 @@ export interface Figures {
   readonly maxMs: number;
 }
 
-/** Figures of a non-empty list of delays sorted ascending. */
-export function figuresOfSorted(sorted: readonly number[]): Figures {
+/** Figures of a non-empty list of delays sorted ascending (an array or a typed array). */
+export function figuresOfSorted(sorted: ArrayLike<number>): Figures {
   if (sorted.length === 0) throw new RangeError('figures of an empty list');
+  // simple-statistics only indexes its input, so typed arrays serve as well.
   const values = sorted as number[];
   return {
     medianMs: quantileSorted(values, 0.5),
