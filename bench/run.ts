@@ -2,6 +2,7 @@
 // a table of figures. Scale with BENCH_SAMPLES / BENCH_SERVERS; choose engines
 // with BENCH_ENGINES (default "postgres,pglite"); PostgreSQL is reached through
 // BENCH_POSTGRES_URL (default postgres://postgres@127.0.0.1:5432/postgres).
+import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { cpus, freemem, totalmem, tmpdir } from 'node:os';
 import path from 'node:path';
@@ -50,6 +51,17 @@ function printTable(results: Map<string, Figures>): void {
   for (const name of names) {
     console.log(`| ${name.padEnd(width)} | ${engines.map((e) => String(results.get(e)![name] ?? '').padStart(12)).join(' | ')} |`);
   }
+}
+
+// Each scenario runs in a process of its own, so one's memory never shows in another's figures.
+if (SCENARIOS.length > 1) {
+  for (const scenario of SCENARIOS) {
+    const child = spawnSync(process.execPath, [...process.execArgv, ...process.argv.slice(1)], {
+      stdio: 'inherit', env: { ...process.env, BENCH_SCENARIOS: scenario },
+    });
+    if (child.status !== 0) process.exit(child.status ?? 1);
+  }
+  process.exit(0);
 }
 
 const dir = mkdtempSync(path.join(tmpdir(), 'pingboard-bench-'));
