@@ -8,10 +8,9 @@ import { encodeUri } from 'matrix-js-sdk/lib/utils.js';
 import type { BotConfig, RoomConfig } from '../config.ts';
 import type { Db } from '../db/database.ts';
 import type { Logger } from '../log.ts';
-import type { Sample } from '../samples/sample.ts';
 import type { SampleWriter } from '../samples/writer.ts';
 import type { RoomRegistry } from '../stats/rooms.ts';
-import { createBotClient, type SyncClock } from './client.ts';
+import { createBotClient } from './client.ts';
 import { isValidRoomId, serverOfUserId } from './ids.ts';
 import { buildPong, parseCommand, parsePong, pongTransactionId } from './pong.ts';
 import { SenderRateLimiter } from './rate-limit.ts';
@@ -42,7 +41,7 @@ export interface BotCounts {
 export interface Bot {
   readonly client: MatrixClient;
   readonly counts: Readonly<BotCounts>;
-  /** Milliseconds from a /sync response's arrival to the pong's send request, most recent first (bounded). */
+  /** Milliseconds from a /sync response's arrival to the pong's send request, oldest first (the latest 20,000 to 40,000). */
   readonly overheadMs: readonly number[];
   /** Room IDs the bot is watching (configured rooms and their replacements). */
   watchedRooms(): string[];
@@ -51,7 +50,7 @@ export interface Bot {
 
 export interface BotOptions {
   readonly config: BotConfig;
-  readonly rooms: readonly { readonly id: string; readonly disclaimer: string }[];
+  readonly rooms: readonly RoomConfig[];
   readonly registry: RoomRegistry;
   readonly db: Db;
   readonly writer: SampleWriter;
@@ -76,8 +75,8 @@ export async function startBot(options: BotOptions): Promise<Bot> {
     const arrived = pendingSends.get(txnId);
     if (arrived === undefined) return;
     pendingSends.delete(txnId);
-    overheadMs.unshift(mono - arrived);
-    if (overheadMs.length > OVERHEAD_SAMPLES) overheadMs.length = OVERHEAD_SAMPLES;
+    overheadMs.push(mono - arrived);
+    if (overheadMs.length > 2 * OVERHEAD_SAMPLES) overheadMs.splice(0, OVERHEAD_SAMPLES);
   };
 
   /** Configured rooms the bot could not join at start (invite-only, say), by room ID: an invite to one is accepted. */
@@ -129,10 +128,6 @@ export async function startBot(options: BotOptions): Promise<Bot> {
     }
   }
 
-  const record = (sample: Sample) => {
-    writer.record(sample);
-  };
-
   async function answerPing(event: MatrixEvent, room: Room, text: string): Promise<void> {
     const sender = event.getSender()!;
     const eventId = event.getId()!;
@@ -150,7 +145,7 @@ export async function startBot(options: BotOptions): Promise<Bot> {
       return;
     }
     // The measurement stands whether or not the pong gets through: record it first.
-    record({
+    writer.record({
       roomId: room.roomId, pingEventId: eventId, pingServer: serverOfUserId(sender)!, pinger: sender,
       responder: config.userId, responderServer: serverOfUserId(config.userId)!, delayMs,
       pingTs: new Date(event.getTs()), measuredAt: new Date(arrivedMs), source: 'echo', rttMs: null,
@@ -182,7 +177,7 @@ export async function startBot(options: BotOptions): Promise<Bot> {
       return;
     }
     counts.pongsRead++;
-    record({
+    writer.record({
       roomId: room.roomId, pingEventId: pong.ping, pingServer: pong.from, pinger: null,
       responder: sender, responderServer: pong.responderServer, delayMs: pong.ms,
       pingTs: new Date(event.getTs() - pong.ms), measuredAt: new Date(event.getTs()), source: 'pong', rttMs: null,
@@ -283,5 +278,3 @@ export async function startBot(options: BotOptions): Promise<Bot> {
     },
   };
 }
-
-export type { SyncClock };
