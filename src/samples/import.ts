@@ -139,7 +139,7 @@ export async function importFile(db: Db, file: string, counts: ImportCounts, hoo
     await writing;
     const full = batch;
     batch = [];
-    writing = recordSamples(db, full, { bulk: true }).then((written) => {
+    writing = recordSamples(db, full).then((written) => {
       counts.stored += written.stored;
       counts.duplicate += written.duplicate;
       hooks.onProgress?.(counts);

@@ -20,22 +20,12 @@ export const WRITE_BATCH_SIZE = 2000;
  * and are unnested server-side, which is far cheaper than one parameter per value.
  * Anything else that changes samples must drop the hours' digests the same way.
  */
-export interface WriteOptions {
-  /**
-   * Bulk imports skip waiting for each commit to reach the disk: a crash
-   * loses at most the last moment's batches, and importing again restores
-   * them (writes are idempotent). Live measurements keep full durability.
-   */
-  readonly bulk?: boolean;
-}
-
-export async function recordSamples(db: Db, samples: readonly Sample[], options: WriteOptions = {}): Promise<WriteCounts> {
+export async function recordSamples(db: Db, samples: readonly Sample[]): Promise<WriteCounts> {
   let stored = 0;
   for (let start = 0; start < samples.length; start += WRITE_BATCH_SIZE) {
     const batch = samples.slice(start, start + WRITE_BATCH_SIZE);
     const column = <T>(pick: (s: Sample) => T): T[] => batch.map(pick);
     stored += await db.transaction().execute(async (tx) => {
-      if (options.bulk) await sql`set local synchronous_commit = off`.execute(tx);
       // Sorted, so two writers lock rooms in the same order.
       for (const roomId of [...new Set(column((s) => s.roomId))].sort()) await lockRoom(tx, roomId);
       // A stored sample drops the digest of its hour, to be rebuilt with it.
