@@ -18,4 +18,6 @@ USER node
 EXPOSE 8080
 HEALTHCHECK --interval=30s --timeout=5s --start-period=30s \
   CMD node -e "fetch('http://127.0.0.1:8080/healthz').then(r => process.exit(r.ok ? 0 : 1), () => process.exit(1))"
-CMD ["node", "src/main.ts", "serve"]
+# A 16 MB young generation: V8 grows it to 64 MB under a burst of syncs, which
+# only adds resident memory for a service whose objects die young.
+CMD ["node", "--max-semi-space-size=16", "src/main.ts", "serve"]

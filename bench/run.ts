@@ -21,7 +21,9 @@ const ROOM = '!bench:pingboard.example';
 const SCENARIOS = (process.env['BENCH_SCENARIOS'] ?? 'leaderboard,bot').split(',');
 const BOT_PINGS = Number(process.env['BENCH_BOT_PINGS'] ?? 10_000);
 const BOT_MEMBERS = Number(process.env['BENCH_BOT_MEMBERS'] ?? 10_000);
-const BOT_SETTLE_SECONDS = Number(process.env['BENCH_BOT_SETTLE_SECONDS'] ?? 120);
+const BOT_SETTLE_SECONDS = Number(process.env['BENCH_BOT_SETTLE_SECONDS'] ?? 10);
+const BOT_PACED_PINGS = Number(process.env['BENCH_BOT_PACED_PINGS'] ?? 1000);
+const BOT_PACE_MS = Number(process.env['BENCH_BOT_PACE_MS'] ?? 50);
 
 const log = (line: string) => process.stderr.write(`  ${line}\n`);
 
@@ -93,8 +95,8 @@ try {
     const database = await openDatabase({ url: databaseUrl, dataDir: '' });
     try {
       await migrateToLatest(database.db);
-      const figures = await botBench({ database, databaseUrl, pings: BOT_PINGS, members: BOT_MEMBERS, settleSeconds: BOT_SETTLE_SECONDS }, log);
-      console.log(`\nIssue #3 (echo bot): ${BOT_PINGS} pings in a room of ${BOT_MEMBERS} members, PostgreSQL\n`);
+      const figures = await botBench({ database, databaseUrl, pings: BOT_PINGS, pacedPings: BOT_PACED_PINGS, paceMs: BOT_PACE_MS, members: BOT_MEMBERS, settleSeconds: BOT_SETTLE_SECONDS }, log);
+      console.log(`\nIssue #3 (echo bot): ${BOT_PINGS} pings back to back, then ${BOT_PACED_PINGS} ${BOT_PACE_MS} ms apart, in a room of ${BOT_MEMBERS} members, PostgreSQL\n`);
       printTable(new Map([['postgres', figures]]));
     } finally {
       await database.destroy();

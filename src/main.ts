@@ -1,4 +1,4 @@
-#!/usr/bin/env node
+#!/usr/bin/env -S node --max-semi-space-size=16
 // The `pingboard` command: parses argv, loads the configuration, runs one
 // command. Logic lives in the modules it calls.
 import { parseArgs } from 'node:util';

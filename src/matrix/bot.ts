@@ -63,7 +63,7 @@ const SEND_ATTEMPTS = 5;
 export async function startBot(options: BotOptions): Promise<Bot> {
   const { config, writer } = options;
   const log = options.log.child({ component: 'bot' });
-  const { client, clock } = await createBotClient(config, options.db, log);
+  const { client, clock, syncPositionSaved } = await createBotClient(config, options.db, log);
   const counts: BotCounts = { pingsAnswered: 0, pingsSkippedBacklog: 0, pingsRateLimited: 0, pongsRead: 0, pongsRejected: 0, sendFailures: 0 };
   const overheadMs: number[] = [];
   const limiter = new SenderRateLimiter(config.answersPerMinute);
@@ -275,6 +275,7 @@ export async function startBot(options: BotOptions): Promise<Bot> {
     stop: async () => {
       stopped = true;
       client.stopClient();
+      await syncPositionSaved();
     },
   };
 }

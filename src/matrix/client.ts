@@ -29,12 +29,18 @@ function accessTokenKey(userId: string): string {
 /**
  * Keeps the sync token in the database once a sync response has been
  * processed (not when it arrives), so a crash mid-processing re-reads it.
+ * The write runs beside the next /sync instead of before it: the SDK waits
+ * for setSyncData before it asks again, and every millisecond it waits is
+ * added to the delay of the pings that arrive meanwhile. Writes are
+ * coalesced, so a slow database only ever has one token in flight.
  */
 class DatabaseSyncStore extends MemoryStore {
   readonly #db: Db;
   readonly #key: string;
   readonly #log: Logger;
   readonly #saved: string | null;
+  #unsaved: string | undefined;
+  #writing: Promise<void> | undefined;
 
   constructor(db: Db, key: string, saved: string | null, log: Logger) {
     super();
@@ -50,12 +56,27 @@ class DatabaseSyncStore extends MemoryStore {
 
   override async setSyncData(syncData: Parameters<MemoryStore['setSyncData']>[0]): Promise<void> {
     await super.setSyncData(syncData);
-    try {
-      await writeBotState(this.#db, this.#key, syncData.next_batch);
-    } catch (err) {
-      // The next successful sync saves a newer token; a restart before that re-reads a little.
-      this.#log.warn({ err }, 'could not save the sync position');
+    this.#unsaved = syncData.next_batch;
+    this.#writing ??= this.#writeUnsaved();
+  }
+
+  /** Resolves once the latest processed position is in the database (or could not be written). */
+  async saved(): Promise<void> {
+    await this.#writing;
+  }
+
+  async #writeUnsaved(): Promise<void> {
+    while (this.#unsaved !== undefined) {
+      const token = this.#unsaved;
+      this.#unsaved = undefined;
+      try {
+        await writeBotState(this.#db, this.#key, token);
+      } catch (err) {
+        // The next successful sync saves a newer token; a restart before that re-reads a little.
+        this.#log.warn({ err }, 'could not save the sync position');
+      }
     }
+    this.#writing = undefined;
   }
 }
 
@@ -171,6 +192,8 @@ async function accessToken(config: BotConfig, db: Db, log: Logger): Promise<stri
 export interface BotClient {
   readonly client: MatrixClient;
   readonly clock: SyncClock;
+  /** Resolves once the latest processed sync position is kept: await it after stopping the client. */
+  syncPositionSaved(): Promise<void>;
 }
 
 export async function createBotClient(config: BotConfig, db: Db, log: Logger): Promise<BotClient> {
@@ -188,5 +211,5 @@ export async function createBotClient(config: BotConfig, db: Db, log: Logger): P
     logger: sdkLogger(log) as never,
     timelineSupport: false,
   } satisfies Partial<IStoredClientOpts> & Record<string, unknown>);
-  return { client, clock };
+  return { client, clock, syncPositionSaved: () => store.saved() };
 }

@@ -163,6 +163,12 @@ export class TestHomeserver {
     return this.store.room(roomId).events;
   }
 
+  /** When each event of a room reached `server` (real ms), by event ID: what a bot on that server can measure at best. */
+  deliveries(roomId: string, server: string): Record<string, number> {
+    const view = this.store.room(roomId).views.get(server);
+    return view ? Object.fromEntries(view.deliveredAt) : {};
+  }
+
   /** Current content of a state event (authoritative state), if any. */
   state(roomId: string, type: string, stateKey = ''): Content | undefined {
     return this.store.room(roomId).state.get(type, stateKey)?.content;
@@ -252,6 +258,7 @@ const ADMIN_OPERATIONS = [
   'addMembers',
   'addHistory',
   'events',
+  'deliveries',
   'state',
   'inject',
   'clearFaults',

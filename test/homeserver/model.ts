@@ -133,6 +133,8 @@ export class RoomView {
   readonly state = new RoomState();
   /** Stream position of each delivered event, by event ID. */
   readonly positions = new Map<string, number>();
+  /** Real time (ms) each event reached this server, by event ID: the delay actually injected, timer lateness included. */
+  readonly deliveredAt = new Map<string, number>();
   /** For each state event: the state event it replaced in this view (undefined = none). */
   readonly replaced = new Map<string, StoredEvent | undefined>();
 
@@ -144,6 +146,7 @@ export class RoomView {
     this.events.push(ev);
     this.streams.push(stream);
     this.positions.set(ev.event_id, stream);
+    this.deliveredAt.set(ev.event_id, Date.now());
     if (ev.state_key !== undefined) this.replaced.set(ev.event_id, this.state.apply(ev));
   }
 
