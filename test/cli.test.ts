@@ -1,98 +1,27 @@
 // The `pingboard` command as users run it: real processes, real databases
 // (a PGlite data directory, and a throwaway PostgreSQL database).
-import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import t from 'tap';
 import { openTestDatabase, testEngines, type Test } from './helpers/database.ts';
+import { runPingboard, servePingboard, type Result, type Server } from './helpers/process.ts';
 
 t.setTimeout(240_000);
 
-const ROOT = fileURLToPath(new URL('..', import.meta.url));
-const NODE = path.join(ROOT, 'node_modules', '.bin', 'node');
-const MAIN = path.join(ROOT, 'src', 'main.ts');
 const ROOM = '!ping:maunium.net';
 const TABLE = '|Rank|Hostname|Median MS|\n|:---:|:---:|:---:|\n|1|fairydust.space|376|\n|2|neko.dev|444.5|\n|3|slow.example|1500|\n';
 
 const dir = mkdtempSync(path.join(tmpdir(), 'pingboard-cli-'));
 t.teardown(() => rmSync(dir, { recursive: true, force: true }));
 
-/** The environment without any Pingboard setting of the machine running the tests. */
-function cleanEnv(extra: Record<string, string>): NodeJS.ProcessEnv {
-  const env: NodeJS.ProcessEnv = {};
-  for (const [key, value] of Object.entries(process.env)) {
-    if (!key.startsWith('PINGBOARD_') && key !== 'DATABASE_URL') env[key] = value;
-  }
-  return { ...env, ...extra };
-}
-
-interface Result {
-  readonly code: number | null;
-  readonly signal: NodeJS.Signals | null;
-  readonly stdout: string;
-  readonly stderr: string;
-}
-
-function waitForExit(child: ChildProcess, timeoutMs: number): Promise<Result> {
-  let stdout = '';
-  let stderr = '';
-  child.stdout!.setEncoding('utf8').on('data', (chunk: string) => { stdout += chunk; });
-  child.stderr!.setEncoding('utf8').on('data', (chunk: string) => { stderr += chunk; });
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => {
-      child.kill('SIGKILL');
-      reject(new Error(`pingboard did not exit within ${timeoutMs} ms; stderr: ${stderr}`));
-    }, timeoutMs);
-    child.on('error', reject);
-    child.on('close', (code, signal) => {
-      clearTimeout(timer);
-      resolve({ code, signal, stdout, stderr });
-    });
-  });
-}
-
 /** Runs `pingboard ARGS…` to completion. */
 function pingboard(args: string[], env: Record<string, string>, timeoutMs = 60_000): Promise<Result> {
-  const child = spawn(NODE, [MAIN, ...args], { cwd: dir, env: cleanEnv(env), stdio: ['ignore', 'pipe', 'pipe'] });
-  return waitForExit(child, timeoutMs);
+  return runPingboard(dir, args, env, timeoutMs);
 }
 
-interface Server {
-  readonly url: string;
-  readonly child: ChildProcess;
-  /** Sends SIGTERM and resolves with how the process ended. */
-  stop(): Promise<Result>;
-}
-
-/** Starts `pingboard serve` on a free port and waits for its "pingboard started" log line. */
-async function serve(t: Test, env: Record<string, string>): Promise<Server> {
-  const child = spawn(NODE, [MAIN, 'serve'], { cwd: dir, env: cleanEnv({ PINGBOARD_PORT: '0', PINGBOARD_LOG_LEVEL: 'info', ...env }), stdio: ['ignore', 'pipe', 'pipe'] });
-  const exited = waitForExit(child, 180_000);
-  exited.catch(() => {});
-  t.teardown(() => { if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL'); });
-  const url = await new Promise<string>((resolve, reject) => {
-    let buffered = '';
-    const timer = setTimeout(() => reject(new Error('serve did not log "pingboard started" within 60 s')), 60_000);
-    child.stdout!.on('data', (chunk: Buffer | string) => {
-      buffered += chunk.toString();
-      for (const line of buffered.split('\n')) {
-        if (!line.includes('"pingboard started"')) continue;
-        clearTimeout(timer);
-        resolve((JSON.parse(line) as { url: string }).url);
-      }
-    });
-    exited.then((r) => reject(new Error(`serve exited early (${r.code}): ${r.stderr}${r.stdout}`)), reject);
-  });
-  return {
-    url,
-    child,
-    stop: async () => {
-      child.kill('SIGTERM');
-      return exited;
-    },
-  };
+function serve(t: Test, env: Record<string, string>): Promise<Server> {
+  return servePingboard(t, dir, env);
 }
 
 /** NDJSON samples measured a day ago, well inside the default seven-day window. */

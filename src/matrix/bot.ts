@@ -59,6 +59,7 @@ export interface BotOptions {
 
 const OVERHEAD_SAMPLES = 20_000;
 const SEND_ATTEMPTS = 5;
+const STOP_WAIT_MS = 10_000;
 
 export async function startBot(options: BotOptions): Promise<Bot> {
   const { config, writer } = options;
@@ -70,6 +71,8 @@ export async function startBot(options: BotOptions): Promise<Bot> {
   const trusted = new Set(config.trustedResponders);
   const watched = new Map<string, RoomLineage>();
   const pendingSends = new Map<string, number>();
+  /** Pongs being sent: a stop lets them finish, so no measured ping goes unanswered. */
+  const answersInFlight = new Set<Promise<void>>();
 
   clock.onSendStart = (txnId, mono) => {
     const arrived = pendingSends.get(txnId);
@@ -196,7 +199,11 @@ export async function startBot(options: BotOptions): Promise<Bot> {
     if (content['m.new_content'] !== undefined || relation?.rel_type === 'm.replace') return;
     const command = parseCommand(content['body'], config.pingPrefix);
     if (!command) return;
-    if (command.kind === 'ping') return answerPing(event, room, command.text);
+    if (command.kind === 'ping') {
+      const answering = answerPing(event, room, command.text);
+      answersInFlight.add(answering);
+      return answering.finally(() => answersInFlight.delete(answering));
+    }
     if (isLiveSync() && limiter.allow(sender, Date.now())) {
       await send(room.roomId, { msgtype: 'm.notice', body: command.text }, `pingboard-echo-${Buffer.from(event.getId()!).toString('base64url')}`);
     }
@@ -275,6 +282,8 @@ export async function startBot(options: BotOptions): Promise<Bot> {
     stop: async () => {
       stopped = true;
       client.stopClient();
+      // Bounded: a send stuck behind a long rate limit is not worth holding the shutdown for.
+      await Promise.race([Promise.allSettled(answersInFlight), new Promise((resolve) => setTimeout(resolve, STOP_WAIT_MS).unref())]);
       await syncPositionSaved();
     },
   };

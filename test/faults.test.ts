@@ -1,0 +1,216 @@
+// Faults with real processes: the service as `pingboard serve` runs it, on
+// PostgreSQL, answering pings over real HTTP, while its database is stopped
+// and started, its homeserver goes away and comes back, and it is stopped
+// with SIGTERM or killed with SIGKILL in the middle of a burst of pings.
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import pg from 'pg';
+import t from 'tap';
+import { startTestHomeserver, type TestHomeserver } from './homeserver/index.ts';
+import { startCluster, postgresBinDir } from './helpers/cluster.ts';
+import { openTestDatabase, testEngines, type Test } from './helpers/database.ts';
+import { servePingboard, type Server } from './helpers/process.ts';
+
+t.setTimeout(300_000);
+
+const BOT = '@pingboard:bot.example';
+const PINGERS = ['@alice:fast.example', '@bob:slow.example'];
+
+const dir = mkdtempSync(path.join(tmpdir(), 'pingboard-faults-'));
+t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+async function until<T>(what: string, probe: () => T | undefined | false | Promise<T | undefined | false>, timeoutMs = 30_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await probe();
+    if (value !== undefined && value !== false) return value;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await sleep(50);
+  }
+}
+
+interface Room {
+  readonly hs: TestHomeserver;
+  readonly roomId: string;
+}
+
+async function pingRoom(t: Test): Promise<Room> {
+  const hs = await startTestHomeserver({ servers: { 'bot.example': { delayMs: 0 }, 'fast.example': { delayMs: 20 }, 'slow.example': { delayMs: 150 } } });
+  t.teardown(() => hs.stop());
+  hs.registerUser(BOT, { password: 'bot-password' });
+  for (const user of PINGERS) hs.registerUser(user);
+  const roomId = hs.createRoom(PINGERS[0]!, { room_alias_name: 'ping', preset: 'public_chat' });
+  hs.join(PINGERS[1]!, roomId);
+  return { hs, roomId };
+}
+
+function serveBot(t: Test, room: Room, databaseUrl: string): Promise<Server> {
+  return servePingboard(t, dir, {
+    DATABASE_URL: databaseUrl,
+    PINGBOARD_ROOMS: '#ping:fast.example',
+    PINGBOARD_HOMESERVER_URL: room.hs.url,
+    PINGBOARD_BOT_USER_ID: BOT,
+    PINGBOARD_BOT_PASSWORD: 'bot-password',
+    PINGBOARD_ANSWERS_PER_MINUTE: '10000',
+  });
+}
+
+/** Ping event ID → how many pongs the bot sent for it. */
+function pongCounts({ hs, roomId }: Room): Map<string, number> {
+  const counts = new Map<string, number>();
+  for (const ev of hs.events(roomId)) {
+    const ping = (ev.content as { pong?: { ping?: string } }).pong?.ping;
+    if (ev.sender === BOT && ping) counts.set(ping, (counts.get(ping) ?? 0) + 1);
+  }
+  return counts;
+}
+
+let sequence = 0;
+function sendPing(room: Room): string {
+  sequence++;
+  return room.hs.sendMessage(PINGERS[sequence % PINGERS.length]!, room.roomId, `!ping ${sequence}`);
+}
+
+/** Pings until one is answered: the first sync after a start is backlog, so the bot is live only then. */
+async function untilLive(room: Room): Promise<void> {
+  await until('the bot to answer a ping', async () => {
+    const id = sendPing(room);
+    await sleep(400);
+    return pongCounts(room).has(id);
+  }, 60_000);
+}
+
+async function echoSamples(databaseUrl: string): Promise<Set<string>> {
+  const client = new pg.Client({ connectionString: databaseUrl });
+  await client.connect();
+  try {
+    const { rows } = await client.query<{ ping_event_id: string }>("select ping_event_id from samples where source = 'echo'");
+    return new Set(rows.map((r) => r.ping_event_id));
+  } finally {
+    await client.end();
+  }
+}
+
+const postgres = testEngines().includes('postgres');
+
+t.test('PostgreSQL stopped and started while pings flow: every sample arrives, none twice', {
+  skip: !postgres ? 'PostgreSQL is not among PINGBOARD_TEST_ENGINES' : !postgresBinDir() ? 'no PostgreSQL server binaries to make a cluster of its own' : false,
+}, async (t) => {
+  const cluster = await startCluster();
+  t.teardown(() => cluster.destroy());
+  const room = await pingRoom(t);
+  const server = await serveBot(t, room, cluster.url);
+  await untilLive(room);
+
+  const sent: string[] = [];
+  const pingFor = async (ms: number) => {
+    for (const end = Date.now() + ms; Date.now() < end;) {
+      sent.push(sendPing(room));
+      await sleep(100);
+    }
+  };
+  await pingFor(1000);
+  cluster.stop();
+  const down = await fetch(`${server.url}/healthz`);
+  t.equal(down.status, 503, '/healthz reports the database away');
+  await pingFor(2000);
+  cluster.start();
+  await pingFor(1000);
+
+  await until('every ping to be answered', () => sent.every((id) => pongCounts(room).has(id)));
+  const samples = await until('every sample to be written', async () => {
+    const stored = await echoSamples(cluster.url);
+    return sent.every((id) => stored.has(id)) ? stored : undefined;
+  });
+  t.ok(sent.every((id) => samples.has(id)), `all ${sent.length} samples arrived, including those measured while the database was down`);
+  t.same([...pongCounts(room).values()].filter((n) => n > 1), [], 'no ping got two pongs');
+  t.equal((await fetch(`${server.url}/healthz`)).status, 200, '/healthz recovers');
+  t.equal((await server.stop()).code, 0);
+});
+
+t.test('the homeserver goes away and comes back: the bot resumes and answers none of the backlog', { skip: !postgres }, async (t) => {
+  const database = await openTestDatabase('postgres');
+  t.teardown(() => database.destroy());
+  const room = await pingRoom(t);
+  const server = await serveBot(t, room, database.url!);
+  await untilLive(room);
+
+  await room.hs.goDown();
+  const backlog = [sendPing(room), sendPing(room), sendPing(room)];
+  await sleep(2000);
+  await room.hs.comeUp();
+  await untilLive(room);
+  const live = [sendPing(room), sendPing(room)];
+  await until('the pings after the outage to be answered', () => live.every((id) => pongCounts(room).has(id)));
+  t.same(backlog.filter((id) => pongCounts(room).has(id)), [], 'pings sent during the outage are not answered');
+  const samples = await until('the live samples', async () => {
+    const stored = await echoSamples(database.url!);
+    return live.every((id) => stored.has(id)) ? stored : undefined;
+  });
+  t.same(backlog.filter((id) => samples.has(id)), [], 'nor recorded');
+  t.equal((await server.stop()).code, 0);
+});
+
+/** A burst of pings, and the moment a few of them have been answered. */
+async function burst(room: Room, count: number, answeredBefore: number): Promise<string[]> {
+  const ids: string[] = [];
+  for (let i = 0; i < count; i++) {
+    ids.push(sendPing(room));
+    if (i % 5 === 4) await sleep(10);
+  }
+  await until('part of the burst to be answered', () => ids.filter((id) => pongCounts(room).has(id)).length >= answeredBefore);
+  return ids;
+}
+
+t.test('SIGTERM during a burst: what was measured is written, every measured ping answered, nothing answered twice after a restart', { skip: !postgres }, async (t) => {
+  const database = await openTestDatabase('postgres');
+  t.teardown(() => database.destroy());
+  const room = await pingRoom(t);
+  const server = await serveBot(t, room, database.url!);
+  await untilLive(room);
+
+  const ids = await burst(room, 60, 5);
+  const stopped = await server.stop();
+  t.equal(stopped.code, 0, 'exits 0');
+  t.match(stopped.stdout, /"msg":"stopped"/);
+  const answered = ids.filter((id) => pongCounts(room).has(id));
+  const samples = await echoSamples(database.url!);
+  const measured = ids.filter((id) => samples.has(id));
+  t.ok(answered.length >= 5, `${answered.length} of ${ids.length} pings answered before the stop`);
+  t.same(answered.filter((id) => !samples.has(id)), [], 'every answered ping has its sample');
+  t.same(measured.filter((id) => !answered.includes(id)), [], 'every measured ping got its pong before the process exited');
+
+  const restarted = await serveBot(t, room, database.url!);
+  await untilLive(room);
+  t.same([...pongCounts(room).values()].filter((n) => n > 1), [], 'no ping is answered twice after the restart');
+  t.same(ids.filter((id) => !answered.includes(id) && pongCounts(room).has(id)), [], 'the rest of the burst is backlog: not answered');
+  t.equal((await restarted.stop()).code, 0);
+});
+
+t.test('SIGKILL during a burst: after a restart no ping has two pongs and only the samples in flight are lost', { skip: !postgres }, async (t) => {
+  const database = await openTestDatabase('postgres');
+  t.teardown(() => database.destroy());
+  const room = await pingRoom(t);
+  const server = await serveBot(t, room, database.url!);
+  await untilLive(room);
+
+  const ids = await burst(room, 60, 10);
+  const killed = await server.kill('SIGKILL');
+  t.equal(killed.signal, 'SIGKILL');
+  const answered = ids.filter((id) => pongCounts(room).has(id));
+
+  const restarted = await serveBot(t, room, database.url!);
+  await untilLive(room);
+  await sleep(500);
+  t.same([...pongCounts(room).values()].filter((n) => n > 1), [], 'no ping has two pongs');
+  t.same(ids.filter((id) => !answered.includes(id) && pongCounts(room).has(id)), [], 'pings left unanswered at the kill are backlog after the restart');
+  const samples = await echoSamples(database.url!);
+  // What dies with the process is what was on its way to the database: the
+  // writer sends samples as they come, so at most the few of the last write.
+  const lost = answered.filter((id) => !samples.has(id));
+  t.ok(lost.length <= 10, `answered pings whose sample was lost with the process: ${lost.length} of ${answered.length}`);
+  t.equal((await restarted.stop()).code, 0);
+});

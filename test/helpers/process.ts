@@ -1,0 +1,85 @@
+// The `pingboard` command as a real process: run to completion, or serve
+// until stopped (SIGTERM) or killed. Shared by the CLI and fault tests.
+import { spawn, type ChildProcess } from 'node:child_process';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { Test } from './database.ts';
+
+const ROOT = fileURLToPath(new URL('../..', import.meta.url));
+export const NODE = path.join(ROOT, 'node_modules', '.bin', 'node');
+export const MAIN = path.join(ROOT, 'src', 'main.ts');
+
+/** The environment without any Pingboard setting of the machine running the tests. */
+export function cleanEnv(extra: Record<string, string>): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = {};
+  for (const [key, value] of Object.entries(process.env)) {
+    if (!key.startsWith('PINGBOARD_') && key !== 'DATABASE_URL') env[key] = value;
+  }
+  return { ...env, ...extra };
+}
+
+export interface Result {
+  readonly code: number | null;
+  readonly signal: NodeJS.Signals | null;
+  readonly stdout: string;
+  readonly stderr: string;
+}
+
+export function waitForExit(child: ChildProcess, timeoutMs: number): Promise<Result> {
+  let stdout = '';
+  let stderr = '';
+  child.stdout!.setEncoding('utf8').on('data', (chunk: string) => { stdout += chunk; });
+  child.stderr!.setEncoding('utf8').on('data', (chunk: string) => { stderr += chunk; });
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL');
+      reject(new Error(`pingboard did not exit within ${timeoutMs} ms; stderr: ${stderr}`));
+    }, timeoutMs);
+    child.on('error', reject);
+    child.on('close', (code, signal) => {
+      clearTimeout(timer);
+      resolve({ code, signal, stdout, stderr });
+    });
+  });
+}
+
+/** Runs `pingboard ARGS…` in `cwd` to completion. */
+export function runPingboard(cwd: string, args: string[], env: Record<string, string>, timeoutMs = 60_000): Promise<Result> {
+  const child = spawn(NODE, [MAIN, ...args], { cwd, env: cleanEnv(env), stdio: ['ignore', 'pipe', 'pipe'] });
+  return waitForExit(child, timeoutMs);
+}
+
+export interface Server {
+  readonly url: string;
+  readonly child: ChildProcess;
+  /** Sends SIGTERM and resolves with how the process ended. */
+  stop(): Promise<Result>;
+  /** Sends `signal` and resolves with how the process ended. */
+  kill(signal: NodeJS.Signals): Promise<Result>;
+}
+
+/** Starts `pingboard serve` in `cwd` on a free port and waits for its "pingboard started" log line. */
+export async function servePingboard(t: Test, cwd: string, env: Record<string, string>): Promise<Server> {
+  const child = spawn(NODE, [MAIN, 'serve'], { cwd, env: cleanEnv({ PINGBOARD_PORT: '0', PINGBOARD_LOG_LEVEL: 'info', ...env }), stdio: ['ignore', 'pipe', 'pipe'] });
+  const exited = waitForExit(child, 180_000);
+  exited.catch(() => {});
+  t.teardown(() => { if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL'); });
+  const url = await new Promise<string>((resolve, reject) => {
+    let buffered = '';
+    const timer = setTimeout(() => reject(new Error('serve did not log "pingboard started" within 60 s')), 60_000);
+    child.stdout!.on('data', (chunk: Buffer | string) => {
+      buffered += chunk.toString();
+      for (const line of buffered.split('\n')) {
+        if (!line.includes('"pingboard started"')) continue;
+        clearTimeout(timer);
+        resolve((JSON.parse(line) as { url: string }).url);
+      }
+    });
+    exited.then((r) => reject(new Error(`serve exited early (${r.code}): ${r.stderr}${r.stdout}`)), reject);
+  });
+  const kill = async (signal: NodeJS.Signals) => {
+    child.kill(signal);
+    return exited;
+  };
+  return { url, child, stop: () => kill('SIGTERM'), kill };
+}
