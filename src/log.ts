@@ -10,6 +10,20 @@ export const REDACTED_PATHS = [
   'config.database.url',
 ];
 
+/** Query parameters that carry credentials: a client may put its token in the URL of any request. */
+const SECRET_QUERY = /([?&](?:access_token|token|password)=)[^&#]*/gi;
+
+/** A request as fastify logs it, with credentials in its query string censored. */
+function requestForLog(request: { method?: string; url?: string; host?: string; ip?: string; socket?: { remotePort?: number } }) {
+  return {
+    method: request.method,
+    url: request.url?.replace(SECRET_QUERY, '$1[redacted]'),
+    host: request.host,
+    remoteAddress: request.ip,
+    remotePort: request.socket?.remotePort,
+  };
+}
+
 export function createLogger(level: LogLevel, destination?: pino.DestinationStream): Logger {
-  return pino({ level, redact: { paths: REDACTED_PATHS, censor: '[redacted]' } }, destination);
+  return pino({ level, redact: { paths: REDACTED_PATHS, censor: '[redacted]' }, serializers: { req: requestForLog } }, destination);
 }

@@ -214,3 +214,34 @@ t.test('SIGKILL during a burst: after a restart no ping has two pongs and only t
   t.ok(lost.length <= 10, `answered pings whose sample was lost with the process: ${lost.length} of ${answered.length}`);
   t.equal((await restarted.stop()).code, 0);
 });
+
+t.test('no token or password reaches the log, even at trace level through faults', { skip: !postgres }, async (t) => {
+  const database = await openTestDatabase('postgres');
+  t.teardown(() => database.destroy());
+  const room = await pingRoom(t);
+  const botToken = 'syt-bot-S3cret-token';
+  room.hs.registerUser(BOT, { accessToken: botToken });
+  // Trust authentication ignores the password, so it can be any: it must still never be printed.
+  const url = new URL(database.url!);
+  url.password = 'db-S3cret-password';
+  const server = await servePingboard(t, dir, {
+    DATABASE_URL: url.toString(),
+    PINGBOARD_LOG_LEVEL: 'trace',
+    PINGBOARD_ROOMS: '#ping:fast.example',
+    PINGBOARD_HOMESERVER_URL: room.hs.url,
+    PINGBOARD_BOT_USER_ID: BOT,
+    PINGBOARD_BOT_ACCESS_TOKEN: botToken,
+  });
+  await untilLive(room);
+  room.hs.inject({ kind: 'rateLimit', retryAfterMs: 200 }, { path: '/send/', times: 2 });
+  room.hs.inject({ kind: 'error', status: 502 }, { path: '/sync', times: 2 });
+  const id = sendPing(room);
+  await until('the ping to be answered through the faults', () => pongCounts(room).has(id));
+  await fetch(`${server.url}/healthz`, { headers: { authorization: 'Bearer op-S3cret-token' } });
+  await fetch(`${server.url}/leaderboard.md?access_token=${botToken}`);
+  const { stdout, stderr } = await server.stop();
+  const log = stdout + stderr;
+  t.ok(log.split('\n').length > 50, 'trace logging was on');
+  t.match(log, /leaderboard\.md\?access_token=\[redacted\]/, 'a token in a request URL is censored');
+  for (const secret of [botToken, 'db-S3cret-password', 'op-S3cret-token']) t.notOk(log.includes(secret), `${secret} is not in the log`);
+});
