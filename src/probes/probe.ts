@@ -1,0 +1,318 @@
+// One probe: an account on some homeserver, in the ping room, that sends a
+// ping when asked and measures the round trip of every pong to it on its own
+// monotonic clock, from the send request to the pong's arrival in its sync,
+// so the figure holds no clock difference between servers.
+import { ClientEvent, Method, RoomEvent, SyncState, type MatrixClient, type MatrixEvent, type Room } from 'matrix-js-sdk';
+import { encodeUri } from 'matrix-js-sdk/lib/utils.js';
+import type { ProbeAccount } from '../config.ts';
+import type { Db } from '../db/database.ts';
+import type { ProbeOutcome } from '../db/schema.ts';
+import type { Logger } from '../log.ts';
+import { createBotClient, type SyncClock } from '../matrix/client.ts';
+import { serverOfUserId } from '../matrix/ids.ts';
+import { parsePong, type Pong } from '../matrix/pong.ts';
+import { followRoom } from '../matrix/rooms.ts';
+import { startRoomSync, trimIfLong } from '../matrix/sync.ts';
+import type { SampleWriter } from '../samples/writer.ts';
+import { nextSequence, recordProbePing, type ProbePing } from './repository.ts';
+
+export interface ProbePong {
+  /** The pong's event ID. */
+  readonly eventId: string;
+  readonly responder: string;
+  readonly responderServer: string;
+  /** The one-way delay the responder reported. */
+  readonly delayMs: number;
+  /** From the send request to the pong's arrival, on this process's monotonic clock. */
+  readonly rttMs: number;
+}
+
+export interface ProbeResult {
+  readonly probeId: string;
+  readonly userId: string;
+  readonly pingServer: string;
+  readonly seq: number;
+  readonly sentAt: Date;
+  readonly roomId: string | null;
+  readonly pingEventId: string | null;
+  readonly outcome: ProbeOutcome;
+  /** In arrival order. */
+  readonly pongs: readonly ProbePong[];
+  /** Why the send failed. */
+  readonly error: string | null;
+}
+
+/** Told of every finished ping (metrics). */
+export interface ProbeObserver {
+  probeFinished(result: ProbeResult): void;
+}
+
+export interface ProbeOptions {
+  readonly account: ProbeAccount;
+  readonly pingPrefix: string;
+  readonly timeoutMs: number;
+  /** Responders expected to answer: once all have, the probe stops waiting. Empty: it waits for the timeout. */
+  readonly responders: readonly string[];
+  /** Pongs of other senders are ignored; empty: every well-formed pong counts. */
+  readonly trustedResponders: readonly string[];
+  readonly db: Db;
+  readonly writer: SampleWriter;
+  readonly log: Logger;
+  readonly observer?: ProbeObserver | undefined;
+  /** How long connecting (login, join, first sync) may take; default: the ping timeout, and at least 30 s. */
+  readonly connectTimeoutMs?: number;
+}
+
+interface Connection {
+  readonly client: MatrixClient;
+  readonly clock: SyncClock;
+  readonly roomId: string;
+  syncPositionSaved(): Promise<void>;
+}
+
+interface PendingPing {
+  readonly eventId: string;
+  readonly sendMono: number;
+  readonly pongs: Map<string, ProbePong>;
+  /** Resolves the wait once every expected responder has answered. */
+  readonly answered: () => void;
+}
+
+interface EarlyPong {
+  readonly event: MatrixEvent;
+  readonly room: Room;
+  readonly pong: Pong;
+  readonly arrivedMono: number;
+}
+
+/** Outcomes that could not be stored are kept for the next ping, up to this many. */
+const MAX_UNSAVED = 10_000;
+
+export class Probe {
+  readonly id: string;
+  readonly userId: string;
+  readonly pingServer: string;
+  readonly #options: ProbeOptions;
+  readonly #log: Logger;
+  readonly #expected: ReadonlySet<string>;
+  readonly #trusted: ReadonlySet<string>;
+  #connection: Connection | undefined;
+  #seq: number | undefined;
+  #running: Promise<ProbeResult> | undefined;
+  #stopped = false;
+  #stopWaits = new Set<() => void>();
+  readonly #pending = new Map<string, PendingPing>();
+  /** Pongs that arrived while a send was in flight, before its event ID was known. */
+  #early: EarlyPong[] = [];
+  #sending = false;
+  #unsaved: ProbePing[] = [];
+
+  constructor(options: ProbeOptions) {
+    this.#options = options;
+    this.id = options.account.id;
+    this.userId = options.account.userId;
+    this.pingServer = serverOfUserId(options.account.userId)!;
+    this.#log = options.log.child({ component: 'probe', probe: this.id });
+    this.#expected = new Set(options.responders);
+    this.#trusted = new Set(options.trustedResponders);
+  }
+
+  /** True while a ping is being sent or waited on. */
+  get busy(): boolean {
+    return this.#running !== undefined;
+  }
+
+  /**
+   * Sends one ping and waits for its pongs; undefined when the previous ping
+   * is still in flight (a tick never overlaps the one before).
+   */
+  run(): Promise<ProbeResult> | undefined {
+    if (this.#running || this.#stopped) return undefined;
+    this.#running = this.#ping().finally(() => {
+      this.#running = undefined;
+    });
+    return this.#running;
+  }
+
+  /** Logs in, joins and syncs ahead of the first ping; failures are retried at the next ping. */
+  async connect(): Promise<void> {
+    await this.#connect();
+  }
+
+  async stop(): Promise<void> {
+    this.#stopped = true;
+    for (const stopWait of this.#stopWaits) stopWait();
+    await this.#running?.catch(() => undefined);
+    const connection = this.#connection;
+    this.#connection = undefined;
+    connection?.client.stopClient();
+    await connection?.syncPositionSaved();
+  }
+
+  #connecting: Promise<Connection> | undefined;
+
+  #connect(): Promise<Connection> {
+    if (this.#connection) return Promise.resolve(this.#connection);
+    this.#connecting ??= this.#openConnection().finally(() => {
+      this.#connecting = undefined;
+    });
+    return this.#connecting;
+  }
+
+  async #openConnection(): Promise<Connection> {
+    const { account, db } = this.#options;
+    const { client, clock, syncPositionSaved } = await createBotClient(account, db, this.#log);
+    try {
+      const lineage = await followRoom(client, account.room, this.#log);
+      client.on(RoomEvent.Timeline, (event, room, toStartOfTimeline, removed) => {
+        if (toStartOfTimeline || removed || !room || !lineage.roomIds.includes(room.roomId)) return;
+        this.#onEvent(event, room, clock.arrivedAtMono);
+        trimIfLong(room);
+      });
+      await startRoomSync(client, account.userId, lineage.roomIds);
+      await this.#waitForSync(client);
+      if (this.#stopped) throw new Error('probe stopped');
+      this.#connection = { client, clock, roomId: lineage.currentId, syncPositionSaved };
+      this.#log.info({ userId: account.userId, roomId: lineage.currentId }, 'probe connected');
+      return this.#connection;
+    } catch (err) {
+      client.stopClient();
+      throw err;
+    }
+  }
+
+  #waitForSync(client: MatrixClient): Promise<void> {
+    const ready = () => [SyncState.Prepared, SyncState.Syncing].includes(client.getSyncState()!);
+    if (ready()) return Promise.resolve();
+    const timeoutMs = this.#options.connectTimeoutMs ?? Math.max(this.#options.timeoutMs, 30_000);
+    return new Promise((resolve, reject) => {
+      const done = (err?: Error) => {
+        clearTimeout(timer);
+        client.off(ClientEvent.Sync, onSync);
+        this.#stopWaits.delete(onStop);
+        if (err) reject(err);
+        else resolve();
+      };
+      const onSync = () => {
+        if (ready()) done();
+      };
+      const onStop = () => done(new Error('probe stopped'));
+      const timer = setTimeout(() => done(new Error(`no sync with the homeserver within ${timeoutMs} ms`)), timeoutMs);
+      client.on(ClientEvent.Sync, onSync);
+      this.#stopWaits.add(onStop);
+    });
+  }
+
+  #onEvent(event: MatrixEvent, room: Room, arrivedMono: number): void {
+    const sender = event.getSender();
+    if (event.getType() !== 'm.room.message' || !sender || sender === this.userId) return;
+    const content = event.getContent() as Record<string, unknown>;
+    if (content['msgtype'] !== 'm.notice') return;
+    if (this.#trusted.size > 0 && !this.#trusted.has(sender)) return;
+    const pong = parsePong(sender, content);
+    if ('error' in pong) return;
+    const pending = this.#pending.get(pong.ping);
+    if (pending) this.#accept(pending, event, room, pong, arrivedMono);
+    // The pong may beat the answer to our send request.
+    else if (this.#sending) this.#early.push({ event, room, pong, arrivedMono });
+  }
+
+  #accept(pending: PendingPing, event: MatrixEvent, room: Room, pong: Pong, arrivedMono: number): void {
+    const responder = event.getSender()!;
+    if (pending.pongs.has(responder)) return;
+    const measured = { eventId: event.getId()!, responder, responderServer: pong.responderServer, delayMs: pong.ms, rttMs: arrivedMono - pending.sendMono };
+    pending.pongs.set(responder, measured);
+    this.#options.writer.record({
+      roomId: room.roomId, pingEventId: pending.eventId, pingServer: this.pingServer, pinger: this.userId,
+      responder, responderServer: pong.responderServer, delayMs: pong.ms,
+      pingTs: new Date(event.getTs() - pong.ms), measuredAt: new Date(event.getTs()), source: 'probe', rttMs: measured.rttMs,
+    });
+    if (this.#expected.size > 0 && [...this.#expected].every((r) => pending.pongs.has(r))) pending.answered();
+  }
+
+  async #ping(): Promise<ProbeResult> {
+    const { db, timeoutMs } = this.#options;
+    this.#seq ??= await nextSequence(db, this.id).catch(() => 1);
+    const seq = this.#seq++;
+    const sentAt = new Date();
+    const base = { probeId: this.id, userId: this.userId, pingServer: this.pingServer, seq, sentAt };
+    let connection: Connection;
+    let eventId: string;
+    let sendMono: number;
+    try {
+      connection = await this.#connect();
+      const state = connection.client.getSyncState();
+      // After an outage the SDK waits seconds before it syncs again: a pong must not wait for that.
+      if (state === SyncState.Error || state === SyncState.Reconnecting) connection.client.retryImmediately();
+      const txnId = `pingboard-probe-${this.id}-${sentAt.getTime()}-${seq}`;
+      const path = encodeUri('/rooms/$roomId/send/m.room.message/$txnId', { $roomId: connection.roomId, $txnId: txnId });
+      const body = `${this.#options.pingPrefix} ${this.id} #${seq}`;
+      this.#sending = true;
+      sendMono = performance.now();
+      const response = await connection.client.http.authedRequest<{ event_id: string }>(Method.Put, path, undefined, { msgtype: 'm.text', body });
+      eventId = response.event_id;
+    } catch (err) {
+      this.#sending = false;
+      this.#early = [];
+      const error = (err as Error).message || String(err);
+      this.#log.warn({ err: error, seq }, 'probe could not send its ping; it tries again at the next tick');
+      return this.#finish({ ...base, roomId: this.#connection?.roomId ?? null, pingEventId: null, outcome: 'send_failed', pongs: [], error });
+    }
+
+    let answered!: () => void;
+    const allAnswered = new Promise<void>((resolve) => (answered = resolve));
+    const pending: PendingPing = { eventId, sendMono, pongs: new Map(), answered };
+    this.#pending.set(eventId, pending);
+    this.#sending = false;
+    for (const early of this.#early.splice(0)) {
+      if (early.pong.ping === eventId) this.#accept(pending, early.event, early.room, early.pong, early.arrivedMono);
+    }
+    await this.#wait(allAnswered, sendMono + timeoutMs - performance.now());
+    this.#pending.delete(eventId);
+    const pongs = [...pending.pongs.values()];
+    return this.#finish({
+      ...base, roomId: connection.roomId, pingEventId: eventId, outcome: pongs.length > 0 ? 'answered' : 'lost', pongs, error: null,
+    });
+  }
+
+  /** Waits for `until` or `ms`, whichever is first; stop() ends it early. */
+  async #wait(until: Promise<void>, ms: number): Promise<void> {
+    let timer: NodeJS.Timeout | undefined;
+    let onStop: (() => void) | undefined;
+    await Promise.race([
+      until,
+      new Promise<void>((resolve) => {
+        timer = setTimeout(resolve, Math.max(0, ms));
+        onStop = resolve;
+        this.#stopWaits.add(onStop);
+      }),
+    ]);
+    clearTimeout(timer);
+    this.#stopWaits.delete(onStop!);
+  }
+
+  async #finish(result: ProbeResult): Promise<ProbeResult> {
+    if (result.outcome === 'lost') this.#log.info({ seq: result.seq, ping: result.pingEventId }, 'probe ping lost: no pong within the timeout');
+    this.#unsaved.push({
+      probeId: result.probeId, seq: result.seq, sentAt: result.sentAt, roomId: result.roomId ?? this.#options.account.room,
+      pingServer: result.pingServer, pingEventId: result.pingEventId, outcome: result.outcome, pongs: result.pongs.length, error: result.error,
+    });
+    await this.#saveOutcomes();
+    this.#options.observer?.probeFinished(result);
+    return result;
+  }
+
+  /** Stores finished pings, oldest first; while the database is away they wait for the next ping. */
+  async #saveOutcomes(): Promise<void> {
+    while (this.#unsaved.length > 0) {
+      try {
+        await recordProbePing(this.#options.db, this.#unsaved[0]!);
+        this.#unsaved.shift();
+      } catch (err) {
+        if (this.#unsaved.length > MAX_UNSAVED) this.#unsaved.splice(0, this.#unsaved.length - MAX_UNSAVED);
+        this.#log.warn({ err, unsaved: this.#unsaved.length }, 'could not store probe pings; they are kept for the next try');
+        return;
+      }
+    }
+  }
+}

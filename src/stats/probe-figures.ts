@@ -1,0 +1,33 @@
+// Probe figures (round trip, loss, clock skew) of the ping servers of a
+// leaderboard's window, or of one server per calendar week. They come from
+// probe pings and probe samples only, so they are computed at request time.
+import type { Db } from '../db/database.ts';
+import { probeFigures, type ProbeFigures } from '../probes/figures.ts';
+import { probeCountsPerBucket } from '../probes/repository.ts';
+import type { TrackedRoom } from './rooms.ts';
+import type { TimeWindow } from './windows.ts';
+
+/**
+ * The room IDs probe data of a room is kept under: a probe that could not
+ * reach its homeserver never learnt the ID of an aliased room, so its failed
+ * sends are kept under the alias.
+ */
+export function probeRoomIds(room: TrackedRoom): string[] {
+  return [...new Set([...room.roomIds, room.reference])];
+}
+
+/** Every probed server's figures over the window, by server name. */
+export async function probeFiguresInWindow(db: Db, room: TrackedRoom, window: TimeWindow): Promise<ProbeFigures[]> {
+  // Buckets exclude their end: an inclusive window ends one millisecond later.
+  const end = window.endInclusive ? new Date(window.end.getTime() + 1) : window.end;
+  const counts = await probeCountsPerBucket(db, probeRoomIds(room), [window.start, end]);
+  return counts.map(probeFigures).sort((a, b) => (a.server < b.server ? -1 : a.server > b.server ? 1 : 0));
+}
+
+/** One server's figures per bucket between consecutive boundaries (index i: boundaries[i] to boundaries[i + 1]). */
+export async function serverProbeFiguresPerBucket(
+  db: Db, room: TrackedRoom, server: string, boundaries: readonly Date[],
+): Promise<Map<number, ProbeFigures>> {
+  const counts = await probeCountsPerBucket(db, probeRoomIds(room), boundaries, server);
+  return new Map(counts.map((c) => [c.bucket, probeFigures(c)]));
+}
