@@ -1,0 +1,121 @@
+// The web pages: `/` (the leaderboard) and `/servers/{server}`.
+import type { FastifyReply } from 'fastify';
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+import { Type } from '@fastify/type-provider-typebox';
+import { NotFoundError } from '../../errors.ts';
+import { serverHasProbePings } from '../../probes/repository.ts';
+import { renderNewsletterTable } from '../../render/markdown.ts';
+import { PAGE_CONTENT_SECURITY_POLICY, renderLeaderboardPage, renderServerPage } from '../../render/page.ts';
+import { latestSamplesOfServer, serverHasSamples } from '../../samples/repository.ts';
+import { TtlCache } from '../../stats/cache.ts';
+import { listFrozenWeeks } from '../../stats/frozen-weeks.ts';
+import type { Leaderboard, Statistics } from '../../stats/leaderboard.ts';
+import { probeFiguresInWindow, probeRoomIds, serverProbeFiguresPerBucket } from '../../stats/probe-figures.ts';
+import { selectLeaderboard } from '../../stats/selection.ts';
+import { delayHistogram } from '../../stats/server-detail.ts';
+import { shiftWeek, weekContaining } from '../../stats/windows.ts';
+import type { HttpDeps } from '../app.ts';
+import { sendCacheable } from '../caching.ts';
+import { errorResponses, RoomParam } from '../schemas.ts';
+
+/** /leaderboard.md's default number of rows: the copy button copies exactly what it returns. */
+export const NEWSLETTER_ROWS = 10;
+/** Weeks of history on a server's page: half a year. */
+const SERVER_PAGE_WEEKS = 26;
+/**
+ * The latest samples are picked per responder from the server's newest ones:
+ * an index scan, where a per-responder query would read all of the server's
+ * history. Every responder active lately is among them.
+ */
+const LATEST_SAMPLES = 500;
+/** Rows of the ranking on the page: enough for any real room, bounded for a phone. */
+const PAGE_ROWS = 500;
+
+const PageQuerystring = Type.Object({
+  room: Type.Optional(RoomParam),
+  // Empty is the rolling week: the week picker's first option, as a plain GET form sends it.
+  week: Type.Optional(Type.String({ pattern: '^(\\d{4}-W\\d{2})?$', description: 'ISO week, e.g. 2026-W47; empty or absent: the rolling week' })),
+}, { additionalProperties: false });
+
+const HtmlPage = { content: { 'text/html': { schema: Type.String() } } };
+
+/** Each ranked server's median in the calendar week before the board's window (the last closed week for a rolling one). */
+async function previousWeekMedians(statistics: Statistics, board: Leaderboard) {
+  const week = shiftWeek(board.week ?? weekContaining(board.window.end, statistics.weekConfig).week, -1);
+  const previous = await statistics.week(board.room, week);
+  return { week, medians: new Map(previous.servers.map((s) => [s.server, s.medianMs])) };
+}
+
+function setPageHeaders(reply: FastifyReply): void {
+  reply.type('text/html; charset=utf-8').header('content-security-policy', PAGE_CONTENT_SECURITY_POLICY).header('x-content-type-options', 'nosniff');
+}
+
+export const pageRoutes: FastifyPluginAsyncTypebox<HttpDeps> = async (app, deps) => {
+  const selectionDeps = { db: deps.database.db, statistics: deps.statistics, rooms: deps.rooms };
+  const { db } = deps.database;
+  // A page is kept as long as the live table it shows (and clients may keep it): probe figures and
+  // the week list are read per page, so without this every request would query them again.
+  const rendered = new TtlCache<string>(deps.cacheSeconds * 1000, 256);
+  function cachedPage(key: string, render: () => Promise<string>): Promise<string> {
+    return rendered.getOrCompute(`${deps.statistics.generation}|${key}`, deps.statistics.now().getTime(), render);
+  }
+
+  /** The room that links may leave out: the one `/` shows without a room parameter. */
+  const defaultRoomId = (asked: string | undefined, board: Leaderboard) => (asked === undefined ? board.room.id : deps.rooms.default()?.id ?? null);
+
+  app.get('/', {
+    schema: {
+      summary: 'The leaderboard page (HTML): ranking, podium, trends, room and week pickers',
+      querystring: PageQuerystring,
+      response: { 200: HtmlPage, ...errorResponses },
+    },
+  }, async (request, reply) => {
+    const { room, week } = request.query;
+    const html = await cachedPage(`/|${room ?? ''}|${week ?? ''}`, async () => {
+      const board = await selectLeaderboard(selectionDeps, { room, week: week || undefined });
+      const probes = await probeFiguresInWindow(db, board.room, board.window);
+      const previous = await previousWeekMedians(deps.statistics, board);
+      const weeks = await listFrozenWeeks(db, board.room.id);
+      return renderLeaderboardPage({
+        board, probes, previous, weeks,
+        rooms: deps.rooms.list().map((r) => ({ id: r.id, label: r.reference })),
+        defaultRoomId: defaultRoomId(room, board),
+        newsletterMarkdown: renderNewsletterTable(board.servers, NEWSLETTER_ROWS),
+        limit: PAGE_ROWS,
+      });
+    });
+    setPageHeaders(reply);
+    return sendCacheable(request, reply, html, false, deps.cacheSeconds);
+  });
+
+  app.get('/servers/:server', {
+    schema: {
+      summary: 'One ping server\'s page (HTML): weekly medians as a chart, this week\'s delay distribution, latest samples per responder',
+      params: Type.Object({ server: Type.String({ minLength: 1, maxLength: 300 }) }),
+      querystring: PageQuerystring,
+      response: { 200: HtmlPage, ...errorResponses },
+    },
+  }, async (request, reply) => {
+    const { server } = request.params;
+    const { room, week } = request.query;
+    const html = await cachedPage(`servers|${server}|${room ?? ''}|${week ?? ''}`, async () => {
+      const board = await selectLeaderboard(selectionDeps, { room, week: week || undefined });
+      // Any name that holds samples gets its page, valid or not: every row of the ranking links here.
+      if (!await serverHasSamples(db, board.room.roomIds, server) && !await serverHasProbePings(db, probeRoomIds(board.room), server)) {
+        throw new NotFoundError(`no samples from ${server} in ${board.room.id}`);
+      }
+      const probe = (await probeFiguresInWindow(db, board.room, board.window)).find((p) => p.server === server);
+      const weeks = await deps.statistics.serverWeeks(board.room, server, SERVER_PAGE_WEEKS);
+      const weekProbes = await serverProbeFiguresPerBucket(db, board.room, server, [weeks[0]!.start, ...weeks.map((w) => w.end)]);
+      return renderServerPage({
+        server, board, probe,
+        weeks: weeks.map((w, index) => ({ week: w, probe: weekProbes.get(index) })),
+        histogram: await delayHistogram(db, board.room.roomIds, server, board.window, deps.statistics.filters),
+        latest: await latestSamplesOfServer(db, board.room.roomIds, server, LATEST_SAMPLES),
+        defaultRoomId: defaultRoomId(room, board),
+      });
+    });
+    setPageHeaders(reply);
+    return sendCacheable(request, reply, html, false, deps.cacheSeconds);
+  });
+};

@@ -1,0 +1,422 @@
+// The web pages: the leaderboard (`/`) and one server's page
+// (`/servers/{server}`). Pure functions from data to an HTML string, so they
+// are tested without a server. Everything works without JavaScript: the
+// pickers are GET forms, the charts are server-side SVG (tooltips are SVG
+// <title>s); the one inline script only adds the copy button and submits a
+// picker on change. Styles and script are inline and allowed by their hashes,
+// so the page loads nothing from anywhere (it must work on a closed network)
+// and stays byte-identical between requests (cacheable, ETag-able).
+import { createHash } from 'node:crypto';
+import type { ProbeFigures } from '../probes/figures.ts';
+import type { Sample } from '../samples/sample.ts';
+import type { Leaderboard, ServerWeek } from '../stats/leaderboard.ts';
+import { compareNames, type RankedServer } from '../stats/ranking.ts';
+import type { DelayBin } from '../stats/server-detail.ts';
+import { escapeHtml } from './html-escape.ts';
+import { formatMedian } from './markdown.ts';
+
+const STYLE = `
+:root{--fg:#1d2126;--muted:#5d6670;--bg:#fbfbfc;--card:#fff;--line:#e3e6ea;--accent:#0b63c5;--good:#17803d;--bad:#c0392b;--gold:#e9b824;--silver:#a7b0ba;--bronze:#c07a3c;color-scheme:light dark}
+@media (prefers-color-scheme:dark){:root{--fg:#e6e9ec;--muted:#9aa4ae;--bg:#121416;--card:#1b1e22;--line:#2c3137;--accent:#6cb2ff;--good:#4cc47a;--bad:#ff7a6b}}
+*{box-sizing:border-box}
+body{margin:0;font:15px/1.45 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;color:var(--fg);background:var(--bg)}
+main{max-width:1100px;margin:0 auto;padding:16px}
+h1{font-size:1.5rem;margin:.2em 0}h2{font-size:1.15rem;margin:1.4em 0 .5em}
+a{color:var(--accent)}
+.muted,.note{color:var(--muted)}.note{font-size:.85rem}
+form.pick{display:flex;flex-wrap:wrap;gap:8px;align-items:end;margin:12px 0}
+form.pick label{display:flex;flex-direction:column;font-size:.8rem;color:var(--muted)}
+select,button{font:inherit;padding:4px 8px;border:1px solid var(--line);border-radius:6px;background:var(--card);color:var(--fg)}
+button{cursor:pointer}
+ol.podium{display:grid;grid-template-columns:repeat(auto-fit,minmax(150px,1fr));gap:10px;list-style:none;padding:0;margin:12px 0}
+ol.podium li{background:var(--card);border:1px solid var(--line);border-top:5px solid var(--gold);border-radius:8px;padding:10px 12px}
+ol.podium li.p2{border-top-color:var(--silver)}ol.podium li.p3{border-top-color:var(--bronze)}
+ol.podium b{display:block;font-size:1.6rem}ol.podium a{overflow-wrap:anywhere}
+.scroll{overflow-x:auto;border:1px solid var(--line);border-radius:8px;background:var(--card)}
+table{border-collapse:collapse;width:100%;font-variant-numeric:tabular-nums}
+th,td{padding:6px 10px;text-align:right;white-space:nowrap;border-bottom:1px solid var(--line)}
+th{font-size:.8rem;color:var(--muted);font-weight:600;position:sticky;top:0;background:var(--card)}
+td.s,th.s,#ranking td:nth-child(2),#ranking th:nth-child(2){text-align:left;white-space:normal;overflow-wrap:anywhere;min-width:9em}
+tbody tr:hover{background:color-mix(in srgb,var(--accent) 7%,transparent)}
+.up{color:var(--bad)}.down{color:var(--good)}.skew{color:var(--bad);font-weight:600}
+pre{background:var(--card);border:1px solid var(--line);border-radius:6px;padding:10px;overflow-x:auto}
+svg{display:block;width:100%;height:auto;max-width:720px}
+svg text{fill:var(--muted);font-size:11px}
+svg .grid{stroke:var(--line)}svg .median{stroke:var(--accent);fill:none;stroke-width:2}
+svg .rtt{stroke:var(--good);fill:none;stroke-width:1.5;stroke-dasharray:5 3}
+svg .dot{fill:var(--accent)}svg .rttdot{fill:var(--good)}svg .loss{fill:var(--bad)}svg .bar{fill:var(--accent)}
+.legend span{margin-right:1em}.legend i{display:inline-block;width:18px;height:3px;vertical-align:middle;margin-right:4px;background:var(--accent)}
+.legend i.r{background:var(--good)}.legend i.l{background:var(--bad);height:8px}
+footer{margin:2em 0 1em;font-size:.85rem;color:var(--muted)}
+@media (max-width:600px){main{padding:10px}table{font-size:.82rem}th,td{padding:5px 4px}td.s,th.s,#ranking td:nth-child(2){min-width:7em}.wide,#ranking td:nth-child(4),#ranking th:nth-child(4){display:none}
+ol.podium{grid-template-columns:repeat(3,1fr);gap:6px}ol.podium li{padding:6px 8px;font-size:.85rem}ol.podium b{font-size:1.1rem}
+svg text{font-size:20px}svg text.odd{display:none}}
+`.trim();
+
+const COPY_LABEL = 'Copy newsletter table';
+
+// Progressive enhancement only: the page is complete without it.
+const SCRIPT = `
+for(const s of document.querySelectorAll('form.pick select'))s.addEventListener('change',()=>s.form.submit());
+const b=document.getElementById('copy'),md=document.getElementById('md');
+if(b&&md){b.hidden=false;b.addEventListener('click',async()=>{
+try{await navigator.clipboard.writeText(md.textContent)}catch{const r=document.createRange();r.selectNodeContents(md);const s=getSelection();s.removeAllRanges();s.addRange(r);document.execCommand('copy')}
+b.textContent='Copied';setTimeout(()=>{b.textContent=${JSON.stringify(COPY_LABEL)}},2000)})}
+`.trim();
+
+const sha256 = (text: string) => `'sha256-${createHash('sha256').update(text).digest('base64')}'`;
+
+/** Allows exactly the pages' own inline style and script, and nothing from elsewhere. */
+export const PAGE_CONTENT_SECURITY_POLICY = [
+  "default-src 'none'", `style-src ${sha256(STYLE)}`, `script-src ${sha256(SCRIPT)}`, "img-src 'self' data:",
+  "form-action 'self'", "base-uri 'none'", "frame-ancestors 'none'",
+].join('; ');
+
+// ---- formatting -----------------------------------------------------------
+
+const DASH = '–';
+
+/** Milliseconds with one decimal at most. */
+function ms(value: number | null | undefined): string {
+  return value === null || value === undefined ? DASH : String(Math.round(value * 10) / 10);
+}
+
+function percent(rate: number | null | undefined): string {
+  return rate === null || rate === undefined ? DASH : `${(Math.round(rate * 1000) / 10).toFixed(1)} %`;
+}
+
+const DATE = new Intl.DateTimeFormat('en-GB', { day: 'numeric', month: 'short', hour: '2-digit', minute: '2-digit', timeZone: 'UTC', hourCycle: 'h23' });
+const DAY = new Intl.DateTimeFormat('en-GB', { day: 'numeric', month: 'short', timeZone: 'UTC' });
+
+function utc(date: Date): string {
+  return `${DATE.format(date)} UTC`;
+}
+
+/** A query string of the page parameters that differ from the defaults. */
+function query(params: Record<string, string | null | undefined>): string {
+  const search = new URLSearchParams();
+  for (const [key, value] of Object.entries(params)) if (value) search.set(key, value);
+  const text = search.toString();
+  return text ? `?${text}` : '';
+}
+
+function htmlDocument(title: string, body: string): string {
+  return `<!DOCTYPE html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>${escapeHtml(title)}</title>
+<link rel="icon" href="data:,">
+<style>${STYLE}</style>
+</head>
+<body>
+<main>
+${body}
+<footer>Pingboard · <a href="/leaderboard.md">markdown</a> · <a href="/leaderboard.json">JSON</a> · <a href="/docs">API</a></footer>
+</main>
+<script>${SCRIPT}</script>
+</body>
+</html>
+`;
+}
+
+// ---- the leaderboard page -------------------------------------------------
+
+export interface RoomChoice {
+  readonly id: string;
+  /** What the operator called it: an alias, or the ID again. */
+  readonly label: string;
+}
+
+export interface WeekChoice {
+  readonly week: string;
+  readonly start: Date;
+  readonly end: Date;
+}
+
+export interface LeaderboardPage {
+  readonly board: Leaderboard;
+  /** The window's probe figures (probeFiguresInWindow). */
+  readonly probes: readonly ProbeFigures[];
+  /** Each server's median in the calendar week before the board's window; null when there is none. */
+  readonly previous: { readonly week: string; readonly medians: ReadonlyMap<string, number> } | null;
+  readonly rooms: readonly RoomChoice[];
+  /** The room's frozen weeks, newest first. */
+  readonly weeks: readonly WeekChoice[];
+  /** The room links and forms leave out (the default one). */
+  readonly defaultRoomId: string | null;
+  /** Exactly what /leaderboard.md returns for this room and window. */
+  readonly newsletterMarkdown: string;
+  /** Rows shown; the ranking may be longer. */
+  readonly limit: number;
+}
+
+export type Trend = { readonly kind: 'new' } | { readonly kind: 'same' | 'faster' | 'slower'; readonly previousMs: number; readonly change: number };
+
+/** Changes within this fraction count as the same speed: medians wobble from week to week. */
+export const TREND_TOLERANCE = 0.05;
+
+export function trendOf(medianMs: number, previousMs: number | undefined): Trend {
+  if (previousMs === undefined) return { kind: 'new' };
+  const change = previousMs > 0 ? (medianMs - previousMs) / previousMs : 0;
+  const kind = Math.abs(change) <= TREND_TOLERANCE ? 'same' : change < 0 ? 'faster' : 'slower';
+  return { kind, previousMs, change };
+}
+
+// Rows are most of the page's bytes (the target is 50 KB for 200 servers): the column header says which week.
+function trendCell(trend: Trend): string {
+  if (trend.kind === 'new') return '<td class="muted">new</td>';
+  const was = `title="was ${formatMedian(trend.previousMs)} ms"`;
+  if (trend.kind === 'same') return `<td class="muted" ${was}>=</td>`;
+  const amount = `${Math.round(Math.abs(trend.change) * 100)} %`;
+  return trend.kind === 'faster' ? `<td class="down" ${was}>▼ ${amount}</td>` : `<td class="up" ${was}>▲ ${amount}</td>`;
+}
+
+function skewCell(probe: ProbeFigures | undefined): string {
+  const suspected = probe?.clockSkewSuspected ?? null;
+  if (suspected === null) return `<td>${DASH}</td>`;
+  return suspected ? '<td class="skew">⚠ skew</td>' : '<td>ok</td>';
+}
+
+function serverHref(server: string, room: string | null): string {
+  return `/servers/${encodeURIComponent(server)}${query({ room })}`;
+}
+
+function windowDescription(board: Leaderboard): string {
+  const range = `${utc(board.window.start)} – ${utc(board.window.end)}`;
+  if (board.week === null) return `Rolling week: ${range}`;
+  const state = board.frozenAt ? `frozen ${utc(board.frozenAt)}` : 'not closed yet, still changing';
+  return `Week ${escapeHtml(board.week)}: ${range} (${state})`;
+}
+
+function weekLabel(week: WeekChoice): string {
+  return `${week.week} (${DAY.format(week.start)} – ${DAY.format(new Date(week.end.getTime() - 1))})`;
+}
+
+function pickerForm(page: LeaderboardPage): string {
+  const { board } = page;
+  const rooms = page.rooms.some((r) => r.id === board.room.id) ? page.rooms : [{ id: board.room.id, label: board.room.id }, ...page.rooms];
+  const weeks = board.week === null || page.weeks.some((w) => w.week === board.week)
+    ? page.weeks
+    : [{ week: board.week, start: board.window.start, end: board.window.end }, ...page.weeks];
+  const roomOptions = rooms.map((r) => `<option value="${escapeHtml(r.id)}"${r.id === board.room.id ? ' selected' : ''}>${escapeHtml(r.label)}</option>`).join('');
+  const weekOptions = [`<option value=""${board.week === null ? ' selected' : ''}>Rolling week (last 7 days)</option>`,
+    ...weeks.map((w) => `<option value="${escapeHtml(w.week)}"${w.week === board.week ? ' selected' : ''}>${escapeHtml(weekLabel(w))}</option>`)].join('');
+  return `<form class="pick" method="get" action="/">
+<label>Room<select name="room" id="room">${roomOptions}</select></label>
+<label>Week<select name="week" id="week">${weekOptions}</select></label>
+<button type="submit">Show</button>
+</form>`;
+}
+
+function podium(servers: readonly RankedServer[], room: string | null): string {
+  if (servers.length === 0) return '';
+  const items = servers.slice(0, 3).map((s, i) =>
+    `<li class="p${i + 1}"><span class="muted">#${s.rank}</span> <a href="${escapeHtml(serverHref(s.server, room))}">${escapeHtml(s.server)}</a><b>${formatMedian(s.medianMs)} ms</b><span class="muted">${s.pings === 1 ? '1 ping' : `${s.pings} pings`}</span></li>`);
+  return `<ol class="podium" aria-label="Podium">${items.join('')}</ol>`;
+}
+
+export function renderLeaderboardPage(page: LeaderboardPage): string {
+  const { board } = page;
+  const room = board.room.id === page.defaultRoomId ? null : board.room.id;
+  const probeOf = new Map(page.probes.map((p) => [p.server, p]));
+  const rows = board.servers.slice(0, page.limit).map((s) => {
+    const probe = probeOf.get(s.server);
+    return `<tr><td>${s.rank}</td><td><a href="${escapeHtml(serverHref(s.server, room))}">${escapeHtml(s.server)}</a></td>` +
+      `<td>${formatMedian(s.medianMs)}</td><td>${ms(s.meanMs)}</td><td>${s.pings}</td>` +
+      `<td>${ms(probe?.medianRttMs)}</td><td>${percent(probe?.lossRate)}</td>${skewCell(probe)}` +
+      `${page.previous ? trendCell(trendOf(s.medianMs, page.previous.medians.get(s.server))) : `<td>${DASH}</td>`}</tr>`;
+  }).join('\n');
+  const more = board.servers.length > page.limit
+    ? `<p class="note">Showing the first ${page.limit} of ${board.servers.length} ranked servers; the full ranking is in <a href="${escapeHtml(`/leaderboard.json${query({ room, week: board.week, limit: String(Math.min(board.servers.length, 1000)) })}`)}">JSON</a>.</p>`
+    : '';
+  const table = board.servers.length === 0
+    ? '<p>No server has enough pings in this window yet.</p>'
+    : `<div class="scroll"><table id="ranking">
+<thead><tr><th>Rank</th><th>Server</th><th title="median one-way delay">Median ms</th><th>Mean ms</th><th>Pings</th><th title="median round trip measured by probes">RTT ms</th><th title="probe pings nobody answered">Loss</th><th title="skew: most probe samples have a one-way delay that is negative or longer than their round trip, so this server's clock is off">Clock</th><th title="median against ${escapeHtml(page.previous?.week ?? 'the previous week')}">Trend</th></tr></thead>
+<tbody>
+${rows}
+</tbody>
+</table></div>${more}`;
+  const excluded = board.exclusions.length === 0 ? '' : `<h2>Not ranked</h2>
+<ul id="excluded">
+${board.exclusions.map((e) => `<li><a href="${escapeHtml(serverHref(e.server, room))}">${escapeHtml(e.server)}</a>: ${escapeHtml(e.reason)} <span class="muted">(excluded by ${escapeHtml(e.excludedBy)}, ${e.excludedAt.toISOString().slice(0, 10)})</span></li>`).join('\n')}
+</ul>`;
+  const mdHref = `/leaderboard.md${query({ room, week: board.week })}`;
+  const body = `<h1>Matrix ping leaderboard</h1>
+<p class="muted">${escapeHtml(board.room.reference)}${board.room.reference === board.room.id ? '' : ` (${escapeHtml(board.room.id)})`} · ${windowDescription(board)}</p>
+${pickerForm(page)}
+${podium(board.servers, room)}
+<h2>Ranking</h2>
+${table}
+${excluded}
+<p class="note">Ranked by the median one-way delay from the server's <code>!ping</code> to each echo bot, every bot pooled; equal medians share a rank.
+Only delays from ${board.filters.minDelayMs} to ${board.filters.maxDelayMs} ms count${board.filters.minPings > 1 ? `, and servers with fewer than ${board.filters.minPings} pings are not ranked` : ''}.
+RTT, loss and clock come from probes (a dash: no probe measured the server; ⚠ skew: most of its probe samples have a one-way delay that is negative or longer than their round trip, so its clock is off). Trend: the median against ${escapeHtml(page.previous?.week ?? 'the previous week')} (▼ faster, ▲ slower, = within ${TREND_TOLERANCE * 100} %).</p>
+<p class="note">${escapeHtml(board.room.disclaimer)}</p>
+<h2>Newsletter table</h2>
+<p><button type="button" id="copy" hidden>${COPY_LABEL}</button> <a href="${escapeHtml(mdHref)}">${escapeHtml(mdHref)}</a></p>
+<pre id="md">${escapeHtml(page.newsletterMarkdown)}</pre>`;
+  return htmlDocument(`Matrix ping leaderboard · ${board.week ?? 'rolling week'}`, body);
+}
+
+// ---- charts ---------------------------------------------------------------
+
+/** A round axis maximum and its step (1, 2 or 5 × 10^k), about four steps. */
+export function niceScale(max: number): { max: number; step: number } {
+  if (!(max > 0)) return { max: 1, step: 1 };
+  const rough = max / 4;
+  const magnitude = 10 ** Math.floor(Math.log10(rough));
+  const step = [1, 2, 5, 10].map((m) => m * magnitude).find((s) => s >= rough)!;
+  return { max: Math.ceil(max / step) * step, step };
+}
+
+const fixed = (n: number) => String(Math.round(n * 10) / 10);
+
+/** Polylines through the points that have a value; a missing week breaks the line. */
+function segments(points: readonly (readonly [number, number] | null)[]): string[][] {
+  const runs: string[][] = [[]];
+  for (const point of points) {
+    if (point === null) runs.push([]);
+    else runs[runs.length - 1]!.push(`${fixed(point[0])},${fixed(point[1])}`);
+  }
+  return runs.filter((r) => r.length > 0);
+}
+
+export interface WeekPoint {
+  readonly week: ServerWeek;
+  readonly probe: ProbeFigures | undefined;
+}
+
+/** Weekly medians (and round trips) as lines, loss as bars in a strip below. */
+export function weeklyChart(points: readonly WeekPoint[]): string {
+  const width = 720;
+  const left = 48;
+  const right = 12;
+  const top = 12;
+  const plot = 180;
+  const lossTop = top + plot + 28;
+  const lossHeight = 36;
+  const height = lossTop + lossHeight + 6;
+  const values = points.flatMap((p) => [p.week.medianMs, p.probe?.medianRttMs ?? null]).filter((v): v is number => v !== null);
+  const scale = niceScale(Math.max(0, ...values));
+  const step = (width - left - right) / Math.max(1, points.length);
+  const x = (i: number) => left + step * (i + 0.5);
+  const y = (v: number) => top + plot - (v / scale.max) * plot;
+  const parts: string[] = [];
+  for (let tick = 0; tick <= scale.max + 1e-9; tick += scale.step) {
+    parts.push(`<line class="grid" x1="${left}" x2="${width - right}" y1="${fixed(y(tick))}" y2="${fixed(y(tick))}"/><text x="${left - 6}" y="${fixed(y(tick) + 4)}" text-anchor="end">${fixed(tick)}</text>`);
+  }
+  const labelEvery = Math.ceil(points.length / 8);
+  points.forEach((p, i) => {
+    // Counted from the newest week, so the current week is always labelled.
+    if ((points.length - 1 - i) % labelEvery === 0) parts.push(`<text x="${fixed(x(i))}" y="${top + plot + 22}" text-anchor="middle">${escapeHtml(p.week.week.slice(5))}</text>`);
+  });
+  for (const run of segments(points.map((p, i) => (p.week.medianMs === null ? null : [x(i), y(p.week.medianMs)] as const)))) {
+    parts.push(`<polyline class="median" points="${run.join(' ')}"/>`);
+  }
+  for (const run of segments(points.map((p, i) => (p.probe?.medianRttMs == null ? null : [x(i), y(p.probe.medianRttMs)] as const)))) {
+    parts.push(`<polyline class="rtt" points="${run.join(' ')}"/>`);
+  }
+  points.forEach((p, i) => {
+    const w = escapeHtml(p.week.week);
+    if (p.week.medianMs !== null) {
+      parts.push(`<circle class="dot" cx="${fixed(x(i))}" cy="${fixed(y(p.week.medianMs))}" r="3.5"><title>${w}: median ${formatMedian(p.week.medianMs)} ms, ${p.week.pings} pings${p.week.rank !== null ? `, rank ${p.week.rank}` : ''}</title></circle>`);
+    }
+    const rtt = p.probe?.medianRttMs;
+    if (rtt !== null && rtt !== undefined) parts.push(`<circle class="rttdot" cx="${fixed(x(i))}" cy="${fixed(y(rtt))}" r="2.5"><title>${w}: round trip ${ms(rtt)} ms</title></circle>`);
+    const loss = p.probe?.lossRate;
+    if (loss !== null && loss !== undefined) {
+      const h = Math.max(1, loss * lossHeight);
+      parts.push(`<rect class="loss" x="${fixed(x(i) - step * 0.3)}" y="${fixed(lossTop + lossHeight - h)}" width="${fixed(step * 0.6)}" height="${fixed(h)}"><title>${w}: ${percent(loss)} of ${p.probe!.pingsSent} probe pings lost</title></rect>`);
+    }
+  });
+  parts.push(`<line class="grid" x1="${left}" x2="${width - right}" y1="${lossTop + lossHeight}" y2="${lossTop + lossHeight}"/><text x="${left - 6}" y="${lossTop + lossHeight}" text-anchor="end">loss</text>`);
+  return `<svg id="weekly-chart" viewBox="0 0 ${width} ${height}" role="img" aria-label="Weekly median delay">${parts.join('')}</svg>`;
+}
+
+/** The delay distribution as bars, one per bin. */
+export function histogramChart(bins: readonly DelayBin[]): string {
+  const width = 720;
+  const left = 48;
+  const top = 10;
+  const plot = 140;
+  const height = top + plot + 30;
+  const scale = niceScale(Math.max(0, ...bins.map((b) => b.samples)));
+  const step = (width - left - 12) / Math.max(1, bins.length);
+  const parts: string[] = [];
+  for (let tick = 0; tick <= scale.max + 1e-9; tick += scale.step) {
+    const y = top + plot - (tick / scale.max) * plot;
+    parts.push(`<line class="grid" x1="${left}" x2="${width - 12}" y1="${fixed(y)}" y2="${fixed(y)}"/><text x="${left - 6}" y="${fixed(y + 4)}" text-anchor="end">${fixed(tick)}</text>`);
+  }
+  bins.forEach((b, i) => {
+    const x = left + step * i;
+    const h = (b.samples / scale.max) * plot;
+    if (b.samples > 0) parts.push(`<rect class="bar" x="${fixed(x + 1)}" y="${fixed(top + plot - h)}" width="${fixed(step - 2)}" height="${fixed(h)}"><title>${b.fromMs}–${b.toMs} ms: ${b.samples} samples</title></rect>`);
+    // Every other label gives way on a phone, where the chart is drawn at half size.
+    parts.push(`<text x="${fixed(x)}" y="${top + plot + 22}" text-anchor="middle"${i % 2 === 1 ? ' class="odd"' : ''}>${b.fromMs >= 1000 ? `${b.fromMs / 1000}s` : b.fromMs}</text>`);
+  });
+  return `<svg id="histogram" viewBox="0 0 ${width} ${height}" role="img" aria-label="Delay distribution">${parts.join('')}</svg>`;
+}
+
+// ---- a server's page --------------------------------------------------------
+
+export interface ServerPage {
+  readonly server: string;
+  /** The window the distribution and the summary cover: the rolling week or a chosen week. */
+  readonly board: Leaderboard;
+  readonly probe: ProbeFigures | undefined;
+  readonly weeks: readonly WeekPoint[];
+  readonly histogram: readonly DelayBin[];
+  /** The server's newest samples, newest first: the page shows the first few of each responder. */
+  readonly latest: readonly Sample[];
+  readonly defaultRoomId: string | null;
+}
+
+export const SAMPLES_PER_RESPONDER = 10;
+
+function latestTables(samples: readonly Sample[]): string {
+  if (samples.length === 0) return '<p>No samples.</p>';
+  const byResponder = new Map<string, Sample[]>();
+  for (const s of samples) {
+    const list = byResponder.get(s.responder);
+    if (!list) byResponder.set(s.responder, [s]);
+    else if (list.length < SAMPLES_PER_RESPONDER) list.push(s);
+  }
+  return [...byResponder].sort((a, b) => compareNames(a[0], b[0])).map(([responder, list]) => `<h3>${escapeHtml(responder)}</h3>
+<div class="scroll"><table class="latest"><thead><tr><th class="s">Measured</th><th>Delay ms</th><th>RTT ms</th><th class="s">Pinger</th><th class="s wide">Ping</th><th>Source</th></tr></thead><tbody>
+${list.map((s) => `<tr><td class="s">${utc(s.measuredAt)}</td><td>${s.delayMs}</td><td>${ms(s.rttMs)}</td><td class="s">${escapeHtml(s.pinger ?? DASH)}</td><td class="s wide">${escapeHtml(s.pingEventId)}</td><td>${escapeHtml(s.source)}</td></tr>`).join('\n')}
+</tbody></table></div>`).join('\n');
+}
+
+export function renderServerPage(page: ServerPage): string {
+  const { board, server } = page;
+  const room = board.room.id === page.defaultRoomId ? null : board.room.id;
+  const ranked = board.servers.find((s) => s.server === server);
+  const windowName = board.week ?? 'the rolling week';
+  const summary = ranked
+    ? `<p><b>#${ranked.rank}</b> of ${board.servers.length} in ${escapeHtml(windowName)}: median <b>${formatMedian(ranked.medianMs)} ms</b>, mean ${ms(ranked.meanMs)} ms, p90 ${ms(ranked.p90Ms)} ms, ${ranked.pings} pings (${ranked.samples} samples from ${ranked.responders.length} responders)` +
+      `; round trip ${ms(page.probe?.medianRttMs)} ms, loss ${percent(page.probe?.lossRate)}${page.probe?.clockSkewSuspected ? ', <span class="skew">⚠ clock skew suspected</span>' : ''}.</p>`
+    : `<p>Not ranked in ${escapeHtml(windowName)}.</p>`;
+  const weekRows = [...page.weeks].reverse().map(({ week: w, probe }) =>
+    `<tr><td class="s">${escapeHtml(w.week)}${w.frozen ? '' : ' <span class="muted">(live)</span>'}</td><td>${w.rank ?? DASH}</td><td>${w.medianMs === null ? DASH : formatMedian(w.medianMs)}</td><td>${ms(w.meanMs)}</td><td>${w.pings}</td><td>${ms(probe?.medianRttMs)}</td><td>${percent(probe?.lossRate)}</td></tr>`).join('\n');
+  const totalBinned = page.histogram.reduce((sum, b) => sum + b.samples, 0);
+  const body = `<p><a href="/${escapeHtml(query({ room, week: board.week }))}">← Leaderboard</a></p>
+<h1 id="server">${escapeHtml(server)}</h1>
+<p class="muted">${escapeHtml(board.room.reference)} · ${windowDescription(board)}</p>
+${summary}
+<h2>Weekly median</h2>
+${page.weeks.some((p) => p.week.medianMs !== null) ? weeklyChart(page.weeks) : '<p>No weekly medians yet.</p>'}
+<p class="legend note"><span><i></i>median one-way delay (ms)</span><span><i class="r"></i>probe round trip (ms)</span><span><i class="l"></i>probe pings lost</span></p>
+<details><summary>Weekly figures</summary>
+<div class="scroll"><table><thead><tr><th class="s">Week</th><th>Rank</th><th>Median ms</th><th>Mean ms</th><th>Pings</th><th>RTT ms</th><th>Loss</th></tr></thead><tbody>
+${weekRows}
+</tbody></table></div></details>
+<h2>Delays in ${escapeHtml(windowName)}</h2>
+${totalBinned > 0 ? histogramChart(page.histogram) : '<p>No delays in this window.</p>'}
+<p class="note">${totalBinned} samples, by delay (ms, bins of a 1-2-5 series).</p>
+<h2>Latest samples per responder</h2>
+${latestTables(page.latest)}`;
+  return htmlDocument(`${server} · Matrix ping leaderboard`, body);
+}

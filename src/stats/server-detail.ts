@@ -1,0 +1,46 @@
+// What a server's page shows besides its weekly figures: how its delays are
+// distributed over a window.
+import { sql } from 'kysely';
+import type { Db } from '../db/database.ts';
+import type { DelayFilter } from './repository.ts';
+import type { TimeWindow } from './windows.ts';
+
+export interface DelayBin {
+  /** Delays d with fromMs <= d < toMs (the last bin includes its end). */
+  readonly fromMs: number;
+  readonly toMs: number;
+  readonly samples: number;
+}
+
+/**
+ * Bin edges of a 1-2-5 series from the filter's lowest to its highest delay:
+ * delays span four orders of magnitude, so equal-width bins would put almost
+ * everything in the first.
+ */
+export function delayBinEdges(filter: DelayFilter): number[] {
+  const edges = [filter.minDelayMs];
+  for (let decade = 1; decade <= filter.maxDelayMs; decade *= 10) {
+    for (const step of [1, 2, 5]) {
+      const edge = decade * step;
+      if (edge > filter.minDelayMs && edge < filter.maxDelayMs) edges.push(edge);
+    }
+  }
+  edges.push(filter.maxDelayMs);
+  return edges;
+}
+
+/** One server's delays in the window, counted per bin (every bin listed, empty ones too). */
+export async function delayHistogram(db: Db, roomIds: readonly string[], server: string, window: TimeWindow, filter: DelayFilter): Promise<DelayBin[]> {
+  const edges = delayBinEdges(filter);
+  const endOp = window.endInclusive ? sql`<=` : sql`<`;
+  const { rows } = await sql<{ bin: number; samples: number }>`
+    select least(width_bucket(delay_ms, ${edges}::int[]), ${edges.length - 1}) - 1 as bin, count(*)::int as samples
+    from samples
+    where room_id = any(${roomIds as string[]}::text[]) and ping_server = ${server}
+      and measured_at >= ${window.start} and measured_at ${endOp} ${window.end}
+      and delay_ms between ${filter.minDelayMs} and ${filter.maxDelayMs}
+    group by 1
+  `.execute(db);
+  const counts = new Map(rows.map((r) => [Number(r.bin), Number(r.samples)]));
+  return edges.slice(0, -1).map((fromMs, i) => ({ fromMs, toMs: edges[i + 1]!, samples: counts.get(i) ?? 0 }));
+}

@@ -1,0 +1,172 @@
+// The web pages in a real browser: Debian's headless Chromium driven by
+// playwright-core, against the app listening on this machine and seeded
+// through the real service on both engines. Every request to anywhere else is
+// blocked and counted: the pages must work on a closed network. Screenshots
+// of both pages at desktop and phone widths go to test/artifacts/screenshots/.
+import { existsSync, mkdirSync } from 'node:fs';
+import t from 'tap';
+import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
+import { forEachEngine } from './helpers/database.ts';
+import { HOSTILE_SERVER, pageApp, seedPages } from './helpers/pages.ts';
+
+const CHROMIUM = process.env['PINGBOARD_CHROMIUM'] ?? '/usr/bin/chromium';
+const SCREENSHOTS = new URL('./artifacts/screenshots/', import.meta.url);
+const DESKTOP = { width: 1280, height: 900 };
+const PHONE = { width: 390, height: 844 };
+
+if (!existsSync(CHROMIUM) && !process.env['CI']) {
+  t.plan(0, `no Chromium at ${CHROMIUM} (apt-get install chromium); .ci/run installs it`);
+} else {
+  mkdirSync(SCREENSHOTS, { recursive: true });
+  let browser: Browser;
+  t.before(async () => {
+    browser = await chromium.launch({
+      executablePath: CHROMIUM,
+      args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+    });
+  });
+  t.teardown(() => browser?.close());
+
+  forEachEngine(t, (t, database) => {
+    let base: string;
+    let context: BrowserContext;
+    let app: Awaited<ReturnType<typeof pageApp>>;
+    /** Requests to anywhere but the app, and what the console said about the Content-Security-Policy. */
+    const external: string[] = [];
+    const problems: string[] = [];
+
+    t.beforeEach(async () => {
+      await seedPages(database);
+      app = await pageApp(database);
+      base = await app.listen({ host: '127.0.0.1', port: 0 });
+      context = await browser.newContext({ viewport: DESKTOP });
+      await context.route('**/*', (route) => {
+        if (route.request().url().startsWith(`${base}/`) || route.request().url().startsWith('data:')) return route.continue();
+        external.push(route.request().url());
+        return route.abort();
+      });
+      external.length = 0;
+      problems.length = 0;
+    });
+    t.afterEach(async () => {
+      await context.close();
+      await app.close();
+    });
+
+    async function open(path: string, page?: Page): Promise<Page> {
+      const tab = page ?? await context.newPage();
+      tab.on('console', (message) => {
+        if (message.type() === 'error') problems.push(message.text());
+      });
+      tab.on('pageerror', (err) => problems.push(err.message));
+      tab.on('dialog', (dialog) => {
+        problems.push(`dialog: ${dialog.message()}`);
+        void dialog.dismiss();
+      });
+      const response = await tab.goto(`${base}${path}`);
+      if (response?.status() !== 200) throw new Error(`GET ${path}: ${response?.status()}`);
+      return tab;
+    }
+
+    const rankingOf = (page: Page) => page.$$eval('#ranking tbody tr', (rows) => rows.map((row) => [...row.querySelectorAll('td')].slice(0, 3).map((td) => td.textContent)));
+
+    t.test('the leaderboard shows the seeded ranking, styled and scripted within its CSP', async (t) => {
+      const page = await open('/');
+      t.same(await rankingOf(page), [['1', 'fairydust.space', '376'], ['2', 'neko.dev', '444.5'], ['3', HOSTILE_SERVER, '500']]);
+      t.same(await page.$$eval('ol.podium li a', (links) => links.map((a) => a.textContent)), ['fairydust.space', 'neko.dev', HOSTILE_SERVER]);
+      t.equal(await page.evaluate('getComputedStyle(document.body).marginTop'), '0px', 'the inline style applies');
+      t.equal(await page.isVisible('#copy'), true, 'the inline script ran');
+      await page.click('#ranking a[href="/servers/neko.dev"]');
+      await page.waitForURL(`${base}/servers/neko.dev`);
+      t.equal(await page.textContent('h1'), 'neko.dev', 'each server links to its page');
+      t.same(external, [], 'nothing loaded from elsewhere');
+      t.same(problems, [], 'no console errors, no CSP violations');
+    });
+
+    t.test('the week picker switches weeks, with and without JavaScript', async (t) => {
+      await (await open('/leaderboard.md?week=2026-W46')).close(); // freezes the week
+      const page = await open('/');
+      t.same(await page.$$eval('#week option', (options) => options.map((o) => o.getAttribute('value'))), ['', '2026-W46']);
+      await Promise.all([page.waitForURL(/week=2026-W46/), page.selectOption('#week', '2026-W46')]);
+      t.same(await rankingOf(page), [['1', 'old.example', '250'], ['2', 'neko.dev', '300'], ['3', 'fairydust.space', '370']]);
+      await Promise.all([page.waitForURL(/week=(&|$)/), page.selectOption('#week', '')]);
+      t.equal((await rankingOf(page))[0]![1], 'fairydust.space', 'back to the rolling week');
+
+      const noScript = await browser.newContext({ viewport: PHONE, javaScriptEnabled: false });
+      try {
+        const plain = await noScript.newPage();
+        await plain.goto(`${base}/`);
+        t.equal(await plain.isHidden('#copy'), true, 'no copy button without a script to copy');
+        await plain.selectOption('#week', '2026-W46');
+        await Promise.all([plain.waitForURL(/week=2026-W46/), plain.click('form.pick button[type=submit]')]);
+        t.same((await rankingOf(plain)).map((r) => r[1]), ['old.example', 'neko.dev', 'fairydust.space'], 'the form works without JavaScript');
+      } finally {
+        await noScript.close();
+      }
+      t.same(problems, []);
+    });
+
+    t.test('the copy button yields exactly /leaderboard.md', async (t) => {
+      await context.grantPermissions(['clipboard-read', 'clipboard-write'], { origin: base });
+      for (const query of ['', '?week=2026-W46']) {
+        const page = await open(`/${query}`);
+        await page.click('#copy');
+        await page.waitForFunction("document.getElementById('copy').textContent === 'Copied'");
+        const copied = await page.evaluate('navigator.clipboard.readText()');
+        const markdown = await (await fetch(`${base}/leaderboard.md${query}`)).text();
+        t.equal(copied, markdown, `copied ${query || 'rolling week'}`);
+      }
+    });
+
+    t.test('a server named with HTML and markdown metacharacters renders as text', async (t) => {
+      const page = await open('/');
+      t.equal(await page.locator('img').count(), 0, 'no element from the name');
+      const link = page.locator('#ranking tbody tr:nth-child(3) a');
+      t.equal(await link.textContent(), HOSTILE_SERVER);
+      await link.click();
+      await page.waitForURL(/\/servers\//);
+      t.equal(await page.textContent('h1'), HOSTILE_SERVER);
+      t.equal(await page.locator('img').count(), 0);
+      t.same(problems, [], 'no script ran from the name');
+    });
+
+    t.test('the server page draws its chart and histogram', async (t) => {
+      const page = await open('/servers/neko.dev');
+      const chart = page.locator('#weekly-chart');
+      const box = await chart.boundingBox();
+      t.ok(box && box.width > 300 && box.height > 100, `chart drawn at ${box?.width}×${box?.height}`);
+      t.equal(await chart.locator('circle.dot').count(), 2, 'one point per week with a median');
+      t.equal(await chart.locator('polyline.median').count(), 1);
+      t.ok(await chart.locator('polyline.median').evaluate((line) => (line as unknown as { getTotalLength(): number }).getTotalLength() > 0), 'the median line has length');
+      t.equal(await chart.locator('rect.loss').count(), 1, 'loss where probes measured it');
+      t.ok(await page.locator('#histogram rect.bar').count() > 0);
+      t.same(await page.$$eval('h3', (headings) => headings.map((h) => h.textContent)), ['@echo:maunium.net', '@probe-bot:other.example']);
+      t.same(external, []);
+      t.same(problems, []);
+    });
+
+    t.test(`screenshots at desktop and phone widths (${database.engine})`, async (t) => {
+      for (const [name, viewport] of [['desktop', DESKTOP], ['phone', PHONE]] as const) {
+        const page = await context.newPage();
+        await page.setViewportSize(viewport);
+        for (const [pageName, path] of [['leaderboard', '/'], ['server', '/servers/neko.dev']] as const) {
+          await open(path, page);
+          const overflow = await page.evaluate('document.documentElement.scrollWidth - window.innerWidth') as number;
+          t.ok(overflow <= 0, `${pageName} fits ${viewport.width} px without sideways scrolling (${overflow})`);
+          const file = new URL(`${database.engine}-${pageName}-${name}.png`, SCREENSHOTS);
+          await page.screenshot({ path: file.pathname, fullPage: true });
+          t.ok(existsSync(file), `saved ${file.pathname}`);
+        }
+        await page.close();
+      }
+    });
+
+    t.test('the API viewer at /docs loads everything from this server', async (t) => {
+      const page = await open('/docs');
+      await page.waitForSelector('.opblock', { timeout: 15_000 });
+      const paths = await page.$$eval('.opblock-summary-path', (elements) => elements.map((e) => e.getAttribute('data-path')));
+      for (const path of ['/leaderboard.md', '/leaderboard.json', '/api/v1/servers/{server}', '/']) t.ok(paths.includes(path), `lists ${path}`);
+      t.same(external, [], 'nothing loaded from elsewhere');
+    });
+  });
+}
