@@ -2,7 +2,7 @@
 // temporary directory), for tests that stop and start the database: the
 // shared server on 5432 is never touched.
 import { execFileSync } from 'node:child_process';
-import { chownSync, existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { chownSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -43,14 +43,31 @@ export async function startCluster(): Promise<Cluster> {
     const command = path.join(bin, tool);
     execFileSync(asPostgres ? 'runuser' : command, asPostgres ? ['-u', 'postgres', '--', command, ...args] : args, { stdio: 'pipe' });
   };
-  const port = await freePort();
   run('initdb', ['-D', data, '-A', 'trust', '-U', 'postgres', '--no-sync']);
-  const options = `-p ${port} -k ${dir} -c listen_addresses=127.0.0.1 -c fsync=off`;
-  const start = () => run('pg_ctl', ['-D', data, '-o', options, '-l', path.join(dir, 'log'), '-w', 'start']);
+  const log = path.join(dir, 'log');
+  let port = 0;
+  const start = () => {
+    try {
+      run('pg_ctl', ['-D', data, '-o', `-p ${port} -k ${dir} -c listen_addresses=127.0.0.1 -c fsync=off`, '-l', log, '-w', 'start']);
+    } catch (err) {
+      throw new Error(`the test's PostgreSQL did not start on port ${port}: ${existsSync(log) ? readFileSync(log, 'utf8').slice(-2000) : (err as Error).message}`);
+    }
+  };
   const stop = () => run('pg_ctl', ['-D', data, '-m', 'fast', '-w', 'stop']);
-  start();
+  // A free port can be taken by another process before the server binds it: try another.
+  for (let attempt = 1; ; attempt++) {
+    port = await freePort();
+    try {
+      start();
+      break;
+    } catch (err) {
+      if (attempt === 3) throw err;
+    }
+  }
   return {
-    url: `postgres://postgres@127.0.0.1:${port}/postgres`,
+    get url() {
+      return `postgres://postgres@127.0.0.1:${port}/postgres`;
+    },
     start,
     stop,
     destroy: () => {

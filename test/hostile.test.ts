@@ -1,0 +1,235 @@
+// Hostile input, generated: anyone can join the ping room and send anything.
+// Thousands of malformed events and hostile names go through the pong reader,
+// the pong builder, the renderers, and the running bot; every one must get a
+// defined answer, and nothing may reach storage invalid or a page or table
+// unescaped.
+import t from 'tap';
+import './helpers/sdk.ts';
+import { loadConfig } from '../src/config.ts';
+import { createLogger } from '../src/log.ts';
+import { isValidEventId, isValidServerName } from '../src/matrix/ids.ts';
+import { buildPong, isPongBody, MAX_PONG_BODY_LENGTH, parseCommand, readPongEvent } from '../src/matrix/pong.ts';
+import { escapeHtml } from '../src/render/html-escape.ts';
+import { renderNewsletterTable } from '../src/render/markdown.ts';
+import { pingstatStats, renderPingstatHtml } from '../src/render/pingstat.ts';
+import { sampleFromRecord, sampleToRecord, type Sample } from '../src/samples/sample.ts';
+import { ascending, figuresOfSorted } from '../src/stats/figures.ts';
+import { rankServers } from '../src/stats/ranking.ts';
+import { start } from '../src/start.ts';
+import { startTestHomeserver } from './homeserver/index.ts';
+import { forEachEngine } from './helpers/database.ts';
+
+/** mulberry32: the same cases on every run, so a failure can be replayed. */
+function generator(seed: number) {
+  let state = seed;
+  const next = () => {
+    state = (state + 0x6d2b79f5) | 0;
+    let x = Math.imul(state ^ (state >>> 15), 1 | state);
+    x = (x + Math.imul(x ^ (x >>> 7), 61 | x)) ^ x;
+    return ((x ^ (x >>> 14)) >>> 0) / 2 ** 32;
+  };
+  const int = (n: number) => Math.floor(next() * n);
+  const pick = <T>(items: readonly T[]): T => items[int(items.length)]!;
+  return { next, int, pick };
+}
+type Generator = ReturnType<typeof generator>;
+
+const HOSTILE_PIECES = [
+  '|', '\n', '\r\n', '<', '>', '&', '"', "'", '`', '*', '_', '[', ']', '(', ')', '#', '!', '\\', '\u0000', '\u001b[31m',
+  '\u202e', '\u200b', '\u01c0' /* ǀ, a pipe look-alike */, '\uff5c' /* fullwidth pipe */, 'm\u0430trix.org' /* Cyrillic а */,
+  'matrix.org', 'example.org:8448', ':', '@', '$', ' ', '<script>alert(1)</script>', '<img src=x onerror=alert(1)>',
+  '</td></tr><tr><td>', '| 1 | evil.example | 1 |', '%0A', '&lt;', 'Pong!', ': Pong! (ping ', ' took ', ' to arrive)',
+];
+
+function hostileString(g: Generator, pieces = 6): string {
+  let text = '';
+  for (let i = 0, n = 1 + g.int(pieces); i < n; i++) text += g.pick(HOSTILE_PIECES);
+  return text;
+}
+
+function randomValue(g: Generator, depth = 0): unknown {
+  switch (g.int(depth > 2 ? 6 : 8)) {
+    case 0: return null;
+    case 1: return g.next() < 0.5;
+    case 2: return g.pick([0, -0, -1, 1.5, 376, -376, 2 ** 31, 2 ** 53 + 1, 1e308, -1e308, Number.NaN, Number.POSITIVE_INFINITY]);
+    case 3: return String(g.pick([376, -5, 1e21, 0.1]));
+    case 4: case 5: return hostileString(g);
+    case 6: return Array.from({ length: g.int(4) }, () => randomValue(g, depth + 1));
+    default: return Object.fromEntries(Array.from({ length: g.int(4) }, () => [hostileString(g, 2), randomValue(g, depth + 1)]));
+  }
+}
+
+const VALID_SENDER = '@echo:bot.example';
+
+/** A pong that is valid, or valid but for one or two fields. */
+function pongLikeContent(g: Generator): Record<string, unknown> {
+  const valid = buildPong({ roomId: '!room:example.org', pingEventId: `$ping${g.int(1000)}`, pinger: '@alice:example.org', text: hostileString(g, 3), delayMs: g.int(5000) });
+  const content: Record<string, unknown> = JSON.parse(JSON.stringify(valid));
+  for (let i = 0, n = g.int(3); i < n; i++) {
+    const field = g.pick(['msgtype', 'body', 'pong', 'pong.ms', 'pong.from', 'pong.ping', 'format']);
+    if (field.startsWith('pong.') && typeof content['pong'] === 'object' && content['pong'] !== null) {
+      (content['pong'] as Record<string, unknown>)[field.slice(5)] = randomValue(g);
+    } else {
+      content[field] = randomValue(g);
+    }
+  }
+  return content;
+}
+
+const AGGREGATOR_PONG_BODY = /^@.+:.+: Pong! \(ping (".+" )?took .+ to arrive\)$/s;
+
+t.test('the pong body matcher accepts exactly what the aggregator\'s pattern accepts', async (t) => {
+  const g = generator(1);
+  const parts = ['@', 'a', ':', 'b', ': Pong! (ping ', '"', '" took ', 'took ', 'x', ' to arrive)', '\n', ' ', '" '];
+  let matching = 0;
+  let differing = 0;
+  for (let i = 0; i < 50_000; i++) {
+    // Built around the shape of a real pong, then cut and spliced, so both answers are common.
+    let body = `@${g.pick(['', 'a', 'a:b', ':'])}:${g.pick(['', 'b', ':'])}: Pong! (ping ${g.pick(['', '"q" ', '"" ', '"'])}took ${g.pick(['', 'x', '5 ms'])} to arrive)`;
+    for (let k = 0, n = g.int(3); k < n; k++) {
+      const at = g.int(body.length + 1);
+      body = g.next() < 0.5 ? body.slice(0, at) + g.pick(parts) + body.slice(at) : body.slice(0, at) + body.slice(at + 1 + g.int(4));
+    }
+    const expected = AGGREGATOR_PONG_BODY.test(body);
+    if (expected) matching++;
+    if (isPongBody(body) !== expected) differing++;
+  }
+  t.equal(differing, 0, 'the same answer for every generated body');
+  t.ok(matching > 2_000 && matching < 48_000, `both answers are exercised (${matching} of 50000 match)`);
+  t.equal(isPongBody(`${'@a:b: Pong! (ping '.repeat(60)}took 5 ms to arrive)`), false, 'longer than any real pong: refused');
+  t.ok(`${'@a:b: Pong! (ping '.repeat(60)}took 5 ms to arrive)`.length > MAX_PONG_BODY_LENGTH);
+  // Bodies that make the aggregator's regular expression backtrack for seconds (a 64 kB event holds them).
+  for (const body of ['@' + ':'.repeat(65_000), '@a:' + ': Pong! (ping took '.repeat(3000), '@' + 'a:'.repeat(30_000) + ': Pong! (ping "']) {
+    t.equal(isPongBody(body), false);
+    t.equal(readPongEvent({ roomId: '!r:example.org', sender: VALID_SENDER, ts: Date.now(), content: { msgtype: 'm.notice', body, pong: { ms: 1, from: 'a.example', ping: '$p' } } }, new Set()).kind, 'rejected');
+  }
+});
+
+t.test('generated pongs: no exception, and every accepted one is a valid sample', async (t) => {
+  const g = generator(2);
+  const kinds = { sample: 0, rejected: 0, untrusted: 0 };
+  const invalid: unknown[] = [];
+  for (let i = 0; i < 20_000; i++) {
+    const content = g.next() < 0.2 ? randomValue(g) : pongLikeContent(g);
+    const sender = g.next() < 0.9 ? VALID_SENDER : hostileString(g);
+    const trusted = g.next() < 0.1 ? new Set(['@other:bot.example']) : new Set<string>();
+    const reading = readPongEvent({ roomId: '!room:example.org', sender, ts: Date.UTC(2026, 10, 20), content: (typeof content === 'object' && content !== null ? content : { body: content }) as Record<string, unknown> }, trusted);
+    kinds[reading.kind]++;
+    if (reading.kind !== 'sample') continue;
+    const s = reading.sample;
+    const ok = isValidServerName(s.pingServer) && isValidEventId(s.pingEventId) && isValidServerName(s.responderServer) &&
+      Number.isInteger(s.delayMs) && Math.abs(s.delayMs) <= 86_400_000 && s.responder === sender && sampleFromRecord(sampleToRecord(s)).ok;
+    if (!ok) invalid.push(s);
+  }
+  t.same(invalid, [], 'every accepted pong passes the same checks as imported samples');
+  t.ok(kinds.sample > 1000 && kinds.rejected > 1000 && kinds.untrusted > 100, `all outcomes exercised: ${JSON.stringify(kinds)}`);
+});
+
+t.test('generated pings: the pong is well formed whatever the words and the pinger', async (t) => {
+  const g = generator(3);
+  for (let i = 0; i < 5_000; i++) {
+    const body = g.next() < 0.7 ? `!ping ${hostileString(g, 8)}` : hostileString(g, 8);
+    const command = parseCommand(body, '!ping');
+    if (command?.kind !== 'ping') continue;
+    const pinger = g.next() < 0.5 ? '@alice:example.org' : `@${hostileString(g, 3)}:example.org`;
+    const pong = buildPong({ roomId: "!room'<x>:example.org", pingEventId: `$ev${hostileString(g, 2)}`, pinger, text: command.text, delayMs: g.int(100_000) - 1000 });
+    // Exactly the two links of the echo format, and no other markup.
+    const tags = pong.formatted_body.match(/<[^>]*>/g) ?? [];
+    if (tags.length !== 4 || !tags[0]!.startsWith("<a href='https://matrix.to/#/") || tags[1] !== '</a>' || tags[3] !== '</a>') {
+      t.fail(`markup injected: ${JSON.stringify(pong.formatted_body)}`);
+      return;
+    }
+    if (!isPongBody(pong.body) || pong.pong.from !== pinger.slice(pinger.indexOf(':') + 1)) {
+      t.fail(`not readable as a pong: ${JSON.stringify(pong.body)}`);
+      return;
+    }
+  }
+  t.pass('5000 generated pings');
+});
+
+function hostileSample(g: Generator, i: number): Sample {
+  const measuredAt = new Date(Date.UTC(2026, 10, 20, 12) + i);
+  return {
+    roomId: '!room:example.org', pingEventId: `$p${i}`, pingServer: hostileString(g, 4) + i, pinger: null,
+    responder: `@echo:${hostileString(g, 2)}`, responderServer: hostileString(g, 2), delayMs: 10 + g.int(5000),
+    pingTs: measuredAt, measuredAt, source: 'pong', rttMs: null,
+  };
+}
+
+/** `|` that separate cells: not escaped by an odd run of backslashes. */
+function cellSeparators(row: string): number {
+  let count = 0;
+  for (let i = 0; i < row.length; i++) {
+    if (row[i] !== '|') continue;
+    let slashes = 0;
+    for (let j = i - 1; j >= 0 && row[j] === '\\'; j--) slashes++;
+    if (slashes % 2 === 0) count++;
+  }
+  return count;
+}
+
+t.test('hostile server names cannot break the newsletter table or the HTML table', async (t) => {
+  const g = generator(4);
+  // Storage never holds such names (they fail validation at every door); the renderers hold even if one got through.
+  const samples = Array.from({ length: 400 }, (_, i) => hostileSample(g, i));
+  const figures = samples.map((s) => ({ server: s.pingServer, ...figuresOfSorted([s.delayMs].sort(ascending)), samples: 1, pings: 1, responders: [] }));
+  const ranked = rankServers(figures.sort((a, b) => (a.server < b.server ? -1 : 1)), 1);
+  const table = renderNewsletterTable(ranked, 1000);
+  const lines = table.split('\n');
+  t.equal(lines.length, ranked.length + 3, 'one line per server, the header, the alignment row and the final newline');
+  t.same(lines.slice(2, -1).filter((row) => cellSeparators(row) !== 4), [], 'every row has exactly three cells');
+  t.notMatch(table, /(^|[^\\])[<>]/, 'no markup');
+
+  const html = renderPingstatHtml(pingstatStats(samples, { minDelayMs: 10, maxDelayMs: 600_000 }, '<b>disclaimer</b>'), '!room:example.org');
+  t.notMatch(html, /<script|<img|<\/td><\/tr><tr>/i, 'no injected element');
+  for (const s of samples.slice(0, 50)) t.ok(html.includes(escapeHtml(s.pingServer)), `${JSON.stringify(s.pingServer)} shown as text`);
+});
+
+forEachEngine(t, (t, database) => {
+  t.test('a thousand malformed events through the running bot: it stays up, answers the next ping, stores only valid samples', async (t) => {
+    const hs = await startTestHomeserver({ servers: { 'bot.example': { delayMs: 0 }, 'example.org': { delayMs: 30 } } });
+    t.teardown(() => hs.stop());
+    const bot = '@pingboard:bot.example';
+    hs.registerUser(bot, { password: 'pw' });
+    const senders = ['@alice:example.org', '@mallory:example.org', '@echo:example.org'];
+    for (const user of senders) hs.registerUser(user);
+    const roomId = hs.createRoom(senders[0]!, { room_alias_name: 'ping', preset: 'public_chat' });
+    for (const user of senders.slice(1)) hs.join(user, roomId);
+    const service = await start(loadConfig({
+      ...(database.url ? { DATABASE_URL: database.url } : {}), PINGBOARD_PORT: '0', PINGBOARD_ROOMS: '#ping:example.org',
+      PINGBOARD_HOMESERVER_URL: hs.url, PINGBOARD_BOT_USER_ID: bot, PINGBOARD_BOT_PASSWORD: 'pw', PINGBOARD_ANSWERS_PER_MINUTE: '10000', PINGBOARD_CACHE_SECONDS: '0',
+    }), createLogger('silent'), { database });
+    t.teardown(() => service.stop());
+    const live = async () => {
+      for (let i = 0; i < 100; i++) {
+        const id = hs.sendMessage(senders[0]!, roomId, '!ping are you there');
+        const answered = await hs.nextEvent((ev) => ev.sender === bot && (ev.content as { pong?: { ping?: string } }).pong?.ping === id, 500).then(() => true, () => false);
+        if (answered) return;
+      }
+      throw new Error('the bot never answered');
+    };
+    await live();
+
+    const g = generator(5);
+    for (let i = 0; i < 1000; i++) {
+      const roll = g.next();
+      const content = roll < 0.4 ? pongLikeContent(g)
+        : roll < 0.7 ? { msgtype: 'm.text', body: `!ping ${hostileString(g, 6)}` }
+          : roll < 0.72 ? { msgtype: 'm.notice', body: '@a:' + ': Pong! (ping took '.repeat(3000), pong: { ms: 5, from: 'example.org', ping: '$x' } }
+            : randomValue(g);
+      hs.sendEvent(g.pick(senders), roomId, 'm.room.message', (typeof content === 'object' && content !== null && !Array.isArray(content) ? content : { body: content }) as Record<string, unknown>);
+    }
+    await live();
+    await service.writer!.flushed();
+
+    const rows = await database.db.selectFrom('samples').selectAll().execute();
+    t.ok(rows.length > 100, `${rows.length} samples stored`);
+    t.same(rows.filter((r) => !isValidServerName(r.ping_server) || !isValidServerName(r.responder_server) || !isValidEventId(r.ping_event_id)), [],
+      'every stored sample has valid names');
+    const pongs = hs.events(roomId).filter((ev) => ev.sender === bot && ev.type === 'm.room.message');
+    t.same(pongs.filter((ev) => ((ev.content as { formatted_body?: string }).formatted_body?.match(/<[^>]*>/g) ?? []).length !== 4), [],
+      'every pong carries exactly the two links of the echo format');
+    const table = await (await fetch(`${service.url}/leaderboard.md`)).text();
+    t.match(table, /^\|Rank\|Hostname\|Median MS\|\n\|:---:\|:---:\|:---:\|\n(\|\d+\|[A-Za-z0-9.:-]+\|\d+(\.\d+)?\|\n)+$/, 'the newsletter table is intact');
+  });
+});
