@@ -6,20 +6,17 @@
 // delays. Measures the bot's own overhead (sync response arrived → pong send
 // request started), the error of the recorded delays against the delays the
 // homeserver injected, and the service's resident memory as pings accumulate.
-import { fork, spawn, type ChildProcess } from 'node:child_process';
+import { fork, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
-import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import type { Database } from '../src/db/database.ts';
 import type { ServiceReport } from './bot-service.ts';
 import type { Figures } from './leaderboard.bench.ts';
+import { BENCH_BOT as BOT, BENCH_BOT_PASSWORD, startHomeserverProcess } from './homeserver-process.ts';
 
-const HOMESERVER = fileURLToPath(new URL('../test/homeserver/main.ts', import.meta.url));
 const SERVICE = fileURLToPath(new URL('./bot-service.ts', import.meta.url));
 /** As `npm start` runs the service (package.json): a small young generation keeps RSS near the live heap. */
 const SERVICE_NODE_FLAGS = ['--max-semi-space-size=16'];
-const ADMIN_TOKEN = 'bench-admin';
-const BOT = '@pingboard:bot.example';
 const DELAYS: Record<string, number> = { 'near.example': 25, 'mid.example': 120, 'far.example': 300 };
 const SENDERS_PER_SERVER = 10;
 
@@ -32,14 +29,6 @@ export interface BotBenchOptions {
   readonly paceMs: number;
   readonly members: number;
   readonly settleSeconds: number;
-}
-
-async function startHomeserverProcess(): Promise<{ url: string; child: ChildProcess }> {
-  const args = [HOMESERVER, '--port', '0', '--admin-token', ADMIN_TOKEN, '--server', 'bot.example=0', '--user', `${BOT}=bench-password`];
-  for (const [server, delay] of Object.entries(DELAYS)) args.push('--server', `${server}=${delay}`);
-  const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'inherit'] });
-  const [line] = await once(createInterface({ input: child.stdout! }), 'line') as [string];
-  return { url: (JSON.parse(line) as { url: string }).url, child };
 }
 
 function percentile(sorted: readonly number[], p: number): number {
@@ -66,14 +55,8 @@ async function startServiceProcess(env: Record<string, string>): Promise<{ child
 }
 
 export async function botBench(options: BotBenchOptions, report: (line: string) => void): Promise<Figures> {
-  const { url, child } = await startHomeserverProcess();
-  const call = async (operation: string, ...args: unknown[]): Promise<unknown> => {
-    const response = await fetch(`${url}/_test/${operation}`, {
-      method: 'POST', headers: { authorization: `Bearer ${ADMIN_TOKEN}`, 'content-type': 'application/json' }, body: JSON.stringify({ args }),
-    });
-    if (!response.ok) throw new Error(`${operation}: ${response.status} ${await response.text()}`);
-    return ((await response.json()) as { result: unknown }).result;
-  };
+  const homeserver = await startHomeserverProcess({ 'bot.example': 0, ...DELAYS });
+  const { url, call } = homeserver;
   try {
     const senders = Object.keys(DELAYS).flatMap((server) => Array.from({ length: SENDERS_PER_SERVER }, (_, i) => `@user${i}:${server}`));
     for (const user of senders) await call('registerUser', user, {});
@@ -84,7 +67,7 @@ export async function botBench(options: BotBenchOptions, report: (line: string) 
 
     const service = await startServiceProcess({
       DATABASE_URL: options.databaseUrl, PINGBOARD_PORT: '0', PINGBOARD_ROOMS: '#bench:near.example', PINGBOARD_HOMESERVER_URL: url,
-      PINGBOARD_BOT_USER_ID: BOT, PINGBOARD_BOT_PASSWORD: 'bench-password', PINGBOARD_ANSWERS_PER_MINUTE: '10000',
+      PINGBOARD_BOT_USER_ID: BOT, PINGBOARD_BOT_PASSWORD: BENCH_BOT_PASSWORD, PINGBOARD_ANSWERS_PER_MINUTE: '10000',
     });
     try {
       while (!['PREPARED', 'SYNCING'].includes((await service.report()).syncState ?? '')) await sleep(20);
@@ -164,6 +147,6 @@ export async function botBench(options: BotBenchOptions, report: (line: string) 
       await once(service.child, 'exit');
     }
   } finally {
-    child.kill('SIGTERM');
+    homeserver.stop();
   }
 }

@@ -9,8 +9,12 @@ import path from 'node:path';
 import pg from 'pg';
 import { migrateToLatest, openDatabase, type Database } from '../src/db/database.ts';
 import { writeNdjson } from './dataset.ts';
+import { backfillBench } from './backfill.bench.ts';
 import { botBench } from './bot.bench.ts';
 import { leaderboardBench, type Figures } from './leaderboard.bench.ts';
+import { loadBench } from './load.bench.ts';
+import { pageBench } from './page.bench.ts';
+import { probesBench } from './probes.bench.ts';
 
 const SAMPLES = Number(process.env['BENCH_SAMPLES'] ?? 1_000_000);
 const SERVERS = Number(process.env['BENCH_SERVERS'] ?? 10_000);
@@ -18,12 +22,21 @@ const ENGINES = (process.env['BENCH_ENGINES'] ?? 'postgres,pglite').split(',');
 const ADMIN_URL = process.env['BENCH_POSTGRES_URL'] ?? 'postgres://postgres@127.0.0.1:5432/postgres';
 const LOAD_SECONDS = Number(process.env['BENCH_LOAD_SECONDS'] ?? 10);
 const ROOM = '!bench:pingboard.example';
-const SCENARIOS = (process.env['BENCH_SCENARIOS'] ?? 'leaderboard,bot').split(',');
+const SCENARIOS = (process.env['BENCH_SCENARIOS'] ?? 'leaderboard,bot,probes,backfill,page,load').split(',');
+const BACKFILL_SIZES = (process.env['BENCH_BACKFILL_EVENTS'] ?? '50000,200000').split(',').map(Number);
+const PROBE_ROUNDS = Number(process.env['BENCH_PROBE_ROUNDS'] ?? 50);
+const PROBE_BURST = Number(process.env['BENCH_PROBE_BURST'] ?? 100);
 const BOT_PINGS = Number(process.env['BENCH_BOT_PINGS'] ?? 10_000);
 const BOT_MEMBERS = Number(process.env['BENCH_BOT_MEMBERS'] ?? 10_000);
 const BOT_SETTLE_SECONDS = Number(process.env['BENCH_BOT_SETTLE_SECONDS'] ?? 10);
 const BOT_PACED_PINGS = Number(process.env['BENCH_BOT_PACED_PINGS'] ?? 1000);
 const BOT_PACE_MS = Number(process.env['BENCH_BOT_PACE_MS'] ?? 50);
+const LOAD_SAMPLES = Number(process.env['BENCH_LOAD_SAMPLES'] ?? 200_000);
+const LOAD_SERVERS = Number(process.env['BENCH_LOAD_SERVERS'] ?? 2_000);
+const LOAD_TEST_SECONDS = Number(process.env['BENCH_LOAD_TEST_SECONDS'] ?? 30);
+const PAGE_SERVERS = Number(process.env['BENCH_PAGE_SERVERS'] ?? 200);
+const PAGE_SAMPLES = Number(process.env['BENCH_PAGE_SAMPLES'] ?? 200_000);
+const PAGE_REQUESTS = Number(process.env['BENCH_PAGE_REQUESTS'] ?? 500);
 
 const log = (line: string) => process.stderr.write(`  ${line}\n`);
 
@@ -97,6 +110,71 @@ try {
       await migrateToLatest(database.db);
       const figures = await botBench({ database, databaseUrl, pings: BOT_PINGS, pacedPings: BOT_PACED_PINGS, paceMs: BOT_PACE_MS, members: BOT_MEMBERS, settleSeconds: BOT_SETTLE_SECONDS }, log);
       console.log(`\nIssue #3 (echo bot): ${BOT_PINGS} pings back to back, then ${BOT_PACED_PINGS} ${BOT_PACE_MS} ms apart, in a room of ${BOT_MEMBERS} members, PostgreSQL\n`);
+      printTable(new Map([['postgres', figures]]));
+    } finally {
+      await database.destroy();
+    }
+  }
+
+  if (SCENARIOS.includes('probes')) {
+    log('probes on postgres:');
+    const databaseUrl = await freshPostgres('pingboard_bench_probes');
+    const database = await openDatabase({ url: databaseUrl, dataDir: '' });
+    try {
+      await migrateToLatest(database.db);
+      const figures = await probesBench({ database, databaseUrl, rounds: PROBE_ROUNDS, burst: PROBE_BURST }, log);
+      console.log(`\nIssue #4 (probes): 3 probes (25, 120, 300 ms) × ${PROBE_ROUNDS} rounds, then ${PROBE_BURST} probes at once, PostgreSQL\n`);
+      printTable(new Map([['postgres', figures]]));
+    } finally {
+      await database.destroy();
+    }
+  }
+
+  if (SCENARIOS.includes('backfill')) {
+    const results = new Map<string, Figures>();
+    for (const engine of ENGINES) {
+      log(`backfill on ${engine}:`);
+      results.set(engine, await backfillBench({
+        sizes: BACKFILL_SIZES,
+        openDatabase: async () => {
+          const database = await openBenchDatabase(engine, mkdtempSync(path.join(dir, 'backfill-')));
+          await migrateToLatest(database.db);
+          return database;
+        },
+      }, log));
+    }
+    console.log(`\nIssue #5 (backfill): histories of ${BACKFILL_SIZES.join(' and ')} events over three rooms, test homeserver in a second process\n`);
+    printTable(results);
+  }
+
+  if (SCENARIOS.includes('page')) {
+    const results = new Map<string, Figures>();
+    for (const engine of ENGINES) {
+      log(`page on ${engine}:`);
+      const database = await openBenchDatabase(engine, mkdtempSync(path.join(dir, 'page-')));
+      try {
+        await migrateToLatest(database.db);
+        results.set(engine, await pageBench({
+          database, roomId: ROOM, servers: PAGE_SERVERS, samples: PAGE_SAMPLES, requests: PAGE_REQUESTS, loadSeconds: LOAD_SECONDS, now: new Date(),
+        }, log));
+      } finally {
+        await database.destroy();
+      }
+    }
+    console.log(`\nIssue #6 (web pages): ${PAGE_SERVERS} ping servers, ${PAGE_SAMPLES} samples over two weeks, ${PAGE_REQUESTS} requests per page\n`);
+    printTable(results);
+  }
+
+  if (SCENARIOS.includes('load')) {
+    log('load on postgres:');
+    const databaseUrl = await freshPostgres('pingboard_bench_load');
+    const database = await openDatabase({ url: databaseUrl, dataDir: '' });
+    try {
+      await migrateToLatest(database.db);
+      const figures = await loadBench({
+        database, databaseUrl, ndjsonPath: path.join(dir, 'load.ndjson'), samples: LOAD_SAMPLES, servers: LOAD_SERVERS, connections: 200, seconds: LOAD_TEST_SECONDS,
+      }, log);
+      console.log(`\nIssue #7 (load): a frozen week of ${LOAD_SAMPLES} samples from ${LOAD_SERVERS} servers, 200 connections, ${LOAD_TEST_SECONDS} s per endpoint, PostgreSQL\n`);
       printTable(new Map([['postgres', figures]]));
     } finally {
       await database.destroy();

@@ -3,6 +3,7 @@
 // file. Every error names the setting and what it allows, so an operator can
 // fix a typo without reading the code.
 import { readFileSync } from 'node:fs';
+import cron from 'node-cron';
 import { isValidRoomAlias, isValidRoomId, isValidUserId } from './matrix/ids.ts';
 
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
@@ -42,6 +43,32 @@ export interface BotConfig {
   readonly maxPingAgeSeconds: number;
   readonly answersPerMinute: number;
   readonly queueCapacity: number;
+  /** `serve` backfills this many days of the rooms' history at start (0: never). */
+  readonly backfillDays: number;
+}
+
+/** One probe: an account on some homeserver that pings the room on a schedule. */
+export interface ProbeAccount {
+  readonly id: string;
+  readonly homeserverUrl: string;
+  readonly userId: string;
+  /** One of the two is set, as for the bot. */
+  readonly accessToken: string | undefined;
+  readonly password: string | undefined;
+  /** The room it pings: a configured room (ID or alias); the first configured room by default. */
+  readonly room: string;
+}
+
+export interface ProbesConfig {
+  readonly accounts: readonly ProbeAccount[];
+  /** node-cron expression of the ticks. */
+  readonly schedule: string;
+  /** Each probe waits a random 0…jitter seconds after a tick before it sends. */
+  readonly jitterSeconds: number;
+  /** A ping without any pong after this long is lost. */
+  readonly timeoutSeconds: number;
+  /** Responders expected to answer; once all have, a probe stops waiting early. Empty: wait for the timeout. */
+  readonly responders: readonly string[];
 }
 
 export interface Config {
@@ -54,6 +81,19 @@ export interface Config {
   readonly cacheSeconds: number;
   /** The echo bot; undefined when no homeserver is configured (HTTP only). */
   readonly bot: BotConfig | undefined;
+  readonly probes: ProbesConfig;
+  /** Ping servers that get their own label in /metrics; the rest share `other`. */
+  readonly metricsServerLabels: number;
+  /** Raw samples and probe pings older than this are deleted (frozen weeks are kept). */
+  readonly retentionDays: number;
+  readonly operator: OperatorConfig;
+}
+
+export interface OperatorConfig {
+  /** The bearer token of the operator's HTTP routes; undefined turns them off. */
+  readonly token: string | undefined;
+  /** Room members with at least this power level may use `!pingboard …` in the room. */
+  readonly adminPowerLevel: number;
 }
 
 export class ConfigError extends Error {
@@ -202,7 +242,9 @@ const FILE_KEYS = new Set([
   'database_url', 'data_dir', 'host', 'port', 'log_level', 'rooms', 'disclaimer', 'min_delay_ms', 'max_delay_ms',
   'min_pings', 'week_time_zone', 'week_close_day', 'week_close_hour', 'freeze_grace_minutes', 'cache_seconds',
   'homeserver_url', 'bot_user_id', 'bot_access_token', 'bot_password', 'ping_prefix', 'trusted_responders',
-  'max_ping_age_seconds', 'answers_per_minute', 'queue_capacity',
+  'max_ping_age_seconds', 'answers_per_minute', 'queue_capacity', 'backfill_days',
+  'probes', 'probe_schedule', 'probe_jitter_seconds', 'probe_timeout_seconds', 'probe_responders', 'metrics_server_labels', 'retention_days',
+  'admin_token', 'admin_power_level',
 ]);
 
 function optionalText(src: Source, envName: string, fileKey: string): string | undefined {
@@ -225,7 +267,11 @@ function homeserverUrl(src: Source): string | undefined {
 
 function bot(src: Source): BotConfig | undefined {
   const url = homeserverUrl(src);
-  if (url === undefined) return undefined;
+  const backfillDays = integer(src, 'PINGBOARD_BACKFILL_DAYS', 'backfill_days', 0, 0, 365);
+  if (url === undefined) {
+    if (backfillDays > 0) throw new ConfigError(`PINGBOARD_BACKFILL_DAYS: backfilling reads the rooms through the bot's homeserver; set PINGBOARD_HOMESERVER_URL too, or 0`);
+    return undefined;
+  }
   const userId = text(src, 'PINGBOARD_BOT_USER_ID', 'bot_user_id', '');
   if (!isValidUserId(userId)) fail('PINGBOARD_BOT_USER_ID', 'a user ID such as @pingboard:example.org (required with PINGBOARD_HOMESERVER_URL)', userId || undefined);
   const accessToken = optionalText(src, 'PINGBOARD_BOT_ACCESS_TOKEN', 'bot_access_token');
@@ -254,6 +300,92 @@ function bot(src: Source): BotConfig | undefined {
     maxPingAgeSeconds: integer(src, 'PINGBOARD_MAX_PING_AGE_SECONDS', 'max_ping_age_seconds', 300, 1, 86_400),
     answersPerMinute: integer(src, 'PINGBOARD_ANSWERS_PER_MINUTE', 'answers_per_minute', 5, 1, 10_000),
     queueCapacity: integer(src, 'PINGBOARD_QUEUE_CAPACITY', 'queue_capacity', 10_000, 1, 10_000_000),
+    backfillDays,
+  };
+}
+
+function userIdList(src: Source, envName: string, fileKey: string): string[] {
+  const found = lookup(src, envName, fileKey);
+  if (!found) return [];
+  const list = typeof found.raw === 'string' ? found.raw.split(',').map((s) => s.trim()).filter(Boolean) : found.raw;
+  if (!Array.isArray(list) || !list.every((id) => typeof id === 'string' && isValidUserId(id))) {
+    fail(found.label, 'a comma-separated list of user IDs', found.raw);
+  }
+  return list as string[];
+}
+
+const PROBE_KEYS = new Set(['id', 'homeserver_url', 'user_id', 'access_token', 'password', 'room']);
+
+/** One probe of the list; messages never echo a token or password. */
+function probeAccount(label: string, entry: unknown, rooms: readonly RoomConfig[]): ProbeAccount {
+  if (typeof entry !== 'object' || entry === null || Array.isArray(entry)) {
+    throw new ConfigError(`${label}: expected an object with id, homeserver_url, user_id and access_token or password`);
+  }
+  const fields = entry as Record<string, unknown>;
+  for (const key of Object.keys(fields)) {
+    if (!PROBE_KEYS.has(key)) throw new ConfigError(`${label}: unknown key "${key}"; known: ${[...PROBE_KEYS].join(', ')}`);
+  }
+  const { id, homeserver_url: url, user_id: userId, access_token: token, password, room } = fields;
+  if (typeof id !== 'string' || !/^[A-Za-z0-9._-]{1,64}$/.test(id)) fail(`${label}.id`, '1 to 64 letters, digits, ".", "_" or "-"', id);
+  let homeserverUrl: string | undefined;
+  try {
+    const parsed = typeof url === 'string' ? new URL(url) : undefined;
+    if (parsed?.protocol === 'http:' || parsed?.protocol === 'https:') homeserverUrl = (url as string).replace(/\/+$/, '');
+  } catch {
+    // Reported below.
+  }
+  if (homeserverUrl === undefined) fail(`${label}.homeserver_url`, 'an http:// or https:// URL', url);
+  if (typeof userId !== 'string' || !isValidUserId(userId)) fail(`${label}.user_id`, 'a user ID such as @probe:example.org', userId);
+  for (const [key, value] of [['access_token', token], ['password', password]] as const) {
+    if (value !== undefined && (typeof value !== 'string' || value.trim() === '')) {
+      throw new ConfigError(`${label}.${key}: expected a non-empty string`);
+    }
+  }
+  if (token === undefined && password === undefined) throw new ConfigError(`${label}: expected access_token or password`);
+  if (rooms.length === 0) throw new ConfigError(`${label}: probes need a room to ping: set PINGBOARD_ROOMS`);
+  if (room !== undefined && !rooms.some((r) => r.id === room)) {
+    fail(`${label}.room`, `one of the configured rooms (${rooms.map((r) => r.id).join(', ')})`, room);
+  }
+  return {
+    id, homeserverUrl, userId,
+    accessToken: token as string | undefined, password: password as string | undefined,
+    room: (room as string | undefined) ?? rooms[0]!.id,
+  };
+}
+
+function probes(src: Source, rooms: readonly RoomConfig[], botUserId: string | undefined): ProbesConfig {
+  const found = lookup(src, 'PINGBOARD_PROBES', 'probes');
+  let list: unknown = [];
+  if (found) {
+    if (typeof found.raw === 'string') {
+      try {
+        list = JSON.parse(found.raw);
+      } catch {
+        throw new ConfigError(`${found.label}: expected a JSON list of probes, got text that is not JSON`);
+      }
+    } else {
+      list = found.raw;
+    }
+    if (!Array.isArray(list)) throw new ConfigError(`${found.label}: expected a list of probes`);
+  }
+  const accounts = (list as unknown[]).map((entry, index) => probeAccount(`${found!.label}[${index}]`, entry, rooms));
+  const ids = new Set<string>();
+  const users = new Set<string>(botUserId ? [botUserId] : []);
+  for (const probe of accounts) {
+    if (ids.has(probe.id)) throw new ConfigError(`${found!.label}: probe id ${probe.id} is listed twice`);
+    // The bot ignores its own messages, and two probes on one account would read each other's pongs.
+    if (users.has(probe.userId)) throw new ConfigError(`${found!.label}: ${probe.userId} is used twice (probes and the bot need an account each)`);
+    ids.add(probe.id);
+    users.add(probe.userId);
+  }
+  const schedule = text(src, 'PINGBOARD_PROBE_SCHEDULE', 'probe_schedule', '*/10 * * * *');
+  if (!cron.validate(schedule)) fail('PINGBOARD_PROBE_SCHEDULE', 'a cron expression such as "*/10 * * * *"', schedule);
+  return {
+    accounts,
+    schedule,
+    jitterSeconds: integer(src, 'PINGBOARD_PROBE_JITTER_SECONDS', 'probe_jitter_seconds', 60, 0, 3600),
+    timeoutSeconds: integer(src, 'PINGBOARD_PROBE_TIMEOUT_SECONDS', 'probe_timeout_seconds', 60, 1, 3600),
+    responders: userIdList(src, 'PINGBOARD_PROBE_RESPONDERS', 'probe_responders'),
   };
 }
 
@@ -273,6 +405,8 @@ export function loadConfig(env: NodeJS.ProcessEnv, configPath?: string): Config 
   if (maxDelayMs < minDelayMs) {
     throw new ConfigError(`PINGBOARD_MAX_DELAY_MS: expected at least PINGBOARD_MIN_DELAY_MS (${minDelayMs}), got ${maxDelayMs}`);
   }
+  const roomList = rooms(src, disclaimer);
+  const botConfig = bot(src);
   const config: Config = {
     database: { url: databaseUrl(src), dataDir: text(src, 'PINGBOARD_DATA_DIR', 'data_dir', './data') },
     http: {
@@ -280,7 +414,7 @@ export function loadConfig(env: NodeJS.ProcessEnv, configPath?: string): Config 
       port: integer(src, 'PINGBOARD_PORT', 'port', 8080, 0, 65535),
     },
     logLevel: oneOf(src, 'PINGBOARD_LOG_LEVEL', 'log_level', 'info', LOG_LEVELS),
-    rooms: rooms(src, disclaimer),
+    rooms: roomList,
     stats: { minDelayMs, maxDelayMs, minPings: integer(src, 'PINGBOARD_MIN_PINGS', 'min_pings', 1, 1, 1_000_000) },
     weeks: {
       timeZone: timeZone(src, 'PINGBOARD_WEEK_TIME_ZONE', 'week_time_zone', 'UTC'),
@@ -289,9 +423,26 @@ export function loadConfig(env: NodeJS.ProcessEnv, configPath?: string): Config 
       graceMinutes: integer(src, 'PINGBOARD_FREEZE_GRACE_MINUTES', 'freeze_grace_minutes', 60, 0, 10_080),
     },
     cacheSeconds: integer(src, 'PINGBOARD_CACHE_SECONDS', 'cache_seconds', 60, 0, 3600),
-    bot: bot(src),
+    bot: botConfig,
+    probes: probes(src, roomList, botConfig?.userId),
+    metricsServerLabels: integer(src, 'PINGBOARD_METRICS_SERVER_LABELS', 'metrics_server_labels', 100, 1, 10_000),
+    retentionDays: integer(src, 'PINGBOARD_RETENTION_DAYS', 'retention_days', 400, 1, 36_500),
+    operator: {
+      token: adminToken(src),
+      adminPowerLevel: integer(src, 'PINGBOARD_ADMIN_POWER_LEVEL', 'admin_power_level', 50, 1, 1_000_000),
+    },
   };
   return deepFreeze(config);
+}
+
+/** The operator's token: long enough not to be guessed, and never echoed in an error. */
+function adminToken(src: Source): string | undefined {
+  const found = lookup(src, 'PINGBOARD_ADMIN_TOKEN', 'admin_token');
+  if (!found) return undefined;
+  if (typeof found.raw !== 'string' || found.raw.length < 32 || /\s/.test(found.raw)) {
+    throw new ConfigError(`${found.label}: expected at least 32 characters without spaces (e.g. openssl rand -hex 32); the value given is not shown`);
+  }
+  return found.raw;
 }
 
 function deepFreeze<T>(value: T): T {

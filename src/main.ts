@@ -7,7 +7,8 @@ import { DataDirLockedError } from './db/database.ts';
 import { InputError, NotFoundError } from './errors.ts';
 import { createLogger } from './log.ts';
 import { start } from './start.ts';
-import { importCommand, leaderboardCommand, migrateCommand, type Output } from './cli/commands.ts';
+import { probeOnceCommand } from './cli/probe.ts';
+import { backfillCommand, importCommand, leaderboardCommand, migrateCommand, type Output } from './cli/commands.ts';
 
 const USAGE = `Usage: pingboard [--config FILE] COMMAND [OPTIONS]
 
@@ -17,6 +18,9 @@ Commands:
   import FILE...              load samples from NDJSON files or pingstat stats.raw.json dumps
   leaderboard [--week W | --days N] [--room R] [--format md|json] [--limit N]
                               print the leaderboard, as /leaderboard.md or /leaderboard.json
+  backfill [--room R] [--since 30d | --since 2026-10-01]
+                              record the pongs in the rooms' history (default: the last 7 days)
+  probe --once                every configured probe pings once; prints round trips and one-way delays
   help                        show this text
 
 Configuration comes from environment variables and the JSON file given by
@@ -36,6 +40,8 @@ async function main(argv: string[]): Promise<number> {
       room: { type: 'string' },
       format: { type: 'string', default: 'md' },
       limit: { type: 'string', default: '10' },
+      since: { type: 'string' },
+      once: { type: 'boolean' },
       help: { type: 'boolean', short: 'h' },
     },
   });
@@ -66,6 +72,17 @@ async function main(argv: string[]): Promise<number> {
         days: values.days === undefined ? undefined : integerOption('--days', values.days, 1, 90),
       }, out);
     }
+    case 'backfill': {
+      // Ctrl-C stops after the page in hand, once its samples and position are saved.
+      const interrupted = new AbortController();
+      process.once('SIGINT', () => interrupted.abort());
+      process.once('SIGTERM', () => interrupted.abort());
+      return backfillCommand(config, log, { room: values.room, since: values.since, signal: interrupted.signal }, out);
+    }
+    case 'probe':
+      // Scheduled probing runs inside `serve`; this command is the one-time check.
+      if (!values.once) throw new UsageError('probe needs --once');
+      return probeOnceCommand(config, log, out);
     default:
       throw new UsageError(`unknown command ${command}`);
   }

@@ -1,10 +1,16 @@
 // start(config) builds the running service from its parts and returns the
 // handles, so tests start exactly what `pingboard serve` starts.
+import { startBackgroundBackfill, type BackgroundBackfill } from './backfill/backfill.ts';
 import type { Config } from './config.ts';
 import { migrateToLatest, openDatabase, type Database } from './db/database.ts';
 import { buildApp, type App } from './http/app.ts';
 import type { Logger } from './log.ts';
 import { startBot, type Bot } from './matrix/bot.ts';
+import { PingboardMetrics } from './metrics/pingboard.ts';
+import { OperatorControls } from './operator/controls.ts';
+import { createProbes } from './probes/probes.ts';
+import { startProbeSchedule, type ProbeSchedule } from './schedule/probes.ts';
+import { startRetention, type Retention } from './schedule/retention.ts';
 import { SampleWriter } from './samples/writer.ts';
 import { startJobs, type Jobs } from './schedule/jobs.ts';
 import { Statistics } from './stats/leaderboard.ts';
@@ -19,6 +25,12 @@ export interface Service {
   /** The echo bot and its sample queue, when a homeserver is configured. */
   readonly bot: Bot | undefined;
   readonly writer: SampleWriter | undefined;
+  /** The backfill of the last PINGBOARD_BACKFILL_DAYS days, running in the background, when configured. */
+  readonly backfill: BackgroundBackfill | undefined;
+  /** The probes' schedule (empty when no probe is configured). */
+  readonly probes: ProbeSchedule;
+  readonly retention: Retention;
+  readonly metrics: PingboardMetrics;
   /** Where the HTTP server listens, e.g. http://127.0.0.1:8080. */
   readonly url: string;
   stop(): Promise<void>;
@@ -56,14 +68,28 @@ export async function start(config: Config, log: Logger, options: StartOptions =
   const ownsDatabase = options.database === undefined;
   const statistics = createStatistics(config, database, options);
   const rooms = new RoomRegistry(config.rooms);
-  const app = await buildApp({ database, statistics, rooms, cacheSeconds: config.cacheSeconds }, log);
-  const writer = config.bot ? new SampleWriter({ db: database.db, log, capacity: config.bot.queueCapacity }) : undefined;
+  const metrics = new PingboardMetrics(config.metricsServerLabels);
+  const controls = new OperatorControls(database.db, statistics);
+  let probes: ProbeSchedule | undefined;
+  let retention: Retention | undefined;
+  const writer = config.bot || config.probes.accounts.length > 0
+    ? new SampleWriter({ db: database.db, log, capacity: config.bot?.queueCapacity ?? 10_000 })
+    : undefined;
+  const app = await buildApp({
+    database, statistics, rooms, cacheSeconds: config.cacheSeconds,
+    metrics: () => metrics.render({ bot, writer, probeTicksSkipped: probes && (() => probes!.skipped) }),
+    operator: config.operator.token === undefined ? undefined : { controls, token: config.operator.token },
+  }, log);
   let jobs: Jobs | undefined;
   let bot: Bot | undefined;
+  let backfill: BackgroundBackfill | undefined;
   // Order matters: no new work (jobs, sync), then write what is queued, drain HTTP, close the database.
   let stopping: Promise<void> | undefined;
   const stop = () => (stopping ??= (async () => {
     await jobs?.stop();
+    await retention?.stop();
+    await probes?.stop();
+    await backfill?.stop();
     await bot?.stop();
     await writer?.flushNow();
     writer?.stop();
@@ -72,10 +98,27 @@ export async function start(config: Config, log: Logger, options: StartOptions =
   })());
   try {
     const url = await app.listen({ host: config.http.host, port: config.http.port });
-    if (config.bot && writer) bot = await startBot({ config: config.bot, rooms: config.rooms, registry: rooms, db: database.db, writer, log });
+    if (config.bot && writer) {
+      bot = await startBot({
+        config: config.bot, rooms: config.rooms, registry: rooms, db: database.db, writer, log, observer: metrics,
+        operator: { controls, adminPowerLevel: config.operator.adminPowerLevel },
+      });
+    }
+    if (config.bot && bot && config.bot.backfillDays > 0) {
+      const now = options.now?.() ?? new Date();
+      backfill = startBackgroundBackfill(config.rooms, {
+        client: bot.client, db: database.db, log, now, since: new Date(now.getTime() - config.bot.backfillDays * 86_400_000),
+        trustedResponders: config.bot.trustedResponders,
+      });
+    }
     jobs = startJobs(statistics, rooms, log);
+    retention = startRetention(database.db, config.retentionDays, log, options.now);
+    probes = startProbeSchedule({
+      probes: writer ? createProbes(config, { db: database.db, writer, log, observer: metrics }) : [],
+      schedule: config.probes.schedule, jitterMs: config.probes.jitterSeconds * 1000, log,
+    });
     log.info({ url, engine: database.engine, location: database.location, rooms: rooms.list().map((r) => r.id), bot: config.bot?.userId }, 'pingboard started');
-    return { database, statistics, rooms, app, jobs, bot, writer, url, stop };
+    return { database, statistics, rooms, app, jobs, bot, writer, backfill, probes, retention, metrics, url, stop };
   } catch (err) {
     await stop();
     throw err;

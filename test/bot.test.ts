@@ -7,6 +7,7 @@ import { createLogger } from '../src/log.ts';
 import { start, type Service } from '../src/start.ts';
 import { startTestHomeserver, type TestHomeserver } from './homeserver/index.ts';
 import { forEachEngine, setDatabaseReachable, type Test, type TestDatabase } from './helpers/database.ts';
+import { until } from './helpers/until.ts';
 
 const BOT = '@pingboard:bot.example';
 const ALIAS = '#ping:slow.example';
@@ -17,15 +18,6 @@ interface World {
   service: Service;
 }
 
-async function until<T>(what: string, probe: () => T | undefined | Promise<T | undefined>, timeoutMs = 10_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await probe();
-    if (value !== undefined && value !== false) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
-}
 
 async function startWorld(t: Test, database: TestDatabase, env: Record<string, string> = {}): Promise<World> {
   const hs = await startTestHomeserver({

@@ -39,6 +39,10 @@ const DEFAULTS: Config = {
   weeks: { timeZone: 'UTC', closeWeekday: 1, closeHour: 0, graceMinutes: 60 },
   cacheSeconds: 60,
   bot: undefined,
+  probes: { accounts: [], schedule: '*/10 * * * *', jitterSeconds: 60, timeoutSeconds: 60, responders: [] },
+  metricsServerLabels: 100,
+  retentionDays: 400,
+  operator: { token: undefined, adminPowerLevel: 50 },
 };
 
 t.test('defaults', async (t) => {
@@ -65,6 +69,15 @@ t.test('every environment setting is parsed', async (t) => {
     PINGBOARD_WEEK_CLOSE_HOUR: '10',
     PINGBOARD_FREEZE_GRACE_MINUTES: '0',
     PINGBOARD_CACHE_SECONDS: '3600',
+    PINGBOARD_PROBES: '[{"id":"p1","homeserver_url":"https://hs.example.org","user_id":"@probe:example.org","access_token":"t","room":"#ping-no-synapse:maunium.net"}]',
+    PINGBOARD_PROBE_SCHEDULE: '*/5 * * * *',
+    PINGBOARD_PROBE_JITTER_SECONDS: '30',
+    PINGBOARD_PROBE_TIMEOUT_SECONDS: '20',
+    PINGBOARD_PROBE_RESPONDERS: '@echo:maunium.net, @pingboard:example.org',
+    PINGBOARD_METRICS_SERVER_LABELS: '500',
+    PINGBOARD_RETENTION_DAYS: '30',
+    PINGBOARD_ADMIN_TOKEN: 'operator-token-0123456789abcdef0123',
+    PINGBOARD_ADMIN_POWER_LEVEL: '75',
   });
   t.strictSame(config, {
     database: { url: 'postgres://pingboard:secret@db.example:5432/pingboard', dataDir: '/var/lib/pingboard' },
@@ -79,6 +92,16 @@ t.test('every environment setting is parsed', async (t) => {
     weeks: { timeZone: 'Europe/Berlin', closeWeekday: 5, closeHour: 10, graceMinutes: 0 },
     cacheSeconds: 3600,
     bot: undefined,
+    probes: {
+      accounts: [{ id: 'p1', homeserverUrl: 'https://hs.example.org', userId: '@probe:example.org', accessToken: 't', password: undefined, room: '#ping-no-synapse:maunium.net' }],
+      schedule: '*/5 * * * *',
+      jitterSeconds: 30,
+      timeoutSeconds: 20,
+      responders: ['@echo:maunium.net', '@pingboard:example.org'],
+    },
+    metricsServerLabels: 500,
+    retentionDays: 30,
+    operator: { token: 'operator-token-0123456789abcdef0123', adminPowerLevel: 75 },
   });
   t.equal(loadConfig({ DATABASE_URL: 'postgresql://localhost/pingboard' }).database.url, 'postgresql://localhost/pingboard', 'postgresql:// too');
   t.equal(loadConfig({ PINGBOARD_PORT: '0' }).http.port, 0, 'port 0 picks a free port');
@@ -200,6 +223,10 @@ t.test('the config file', async (t) => {
     weeks: { timeZone: 'America/New_York', closeWeekday: 7, closeHour: 23, graceMinutes: 15 },
     cacheSeconds: 0,
     bot: undefined,
+    probes: DEFAULTS.probes,
+    metricsServerLabels: 100,
+    retentionDays: 400,
+    operator: DEFAULTS.operator,
   };
   t.strictSame(loadConfig({}, file), expected, 'via loadConfig(env, path)');
   t.strictSame(loadConfig({ PINGBOARD_CONFIG: file }), expected, 'via PINGBOARD_CONFIG');
@@ -287,7 +314,7 @@ t.test('bot settings: parsed with their defaults, and every bad value named', as
   const config = loadConfig({ ...base, PINGBOARD_BOT_ACCESS_TOKEN: 'syt_secret' });
   t.strictSame(config.bot, {
     homeserverUrl: 'https://matrix.example.org', userId: '@pingboard:example.org', accessToken: 'syt_secret', password: undefined,
-    pingPrefix: '!ping', trustedResponders: [], maxPingAgeSeconds: 300, answersPerMinute: 5, queueCapacity: 10_000,
+    pingPrefix: '!ping', trustedResponders: [], maxPingAgeSeconds: 300, answersPerMinute: 5, queueCapacity: 10_000, backfillDays: 0,
   });
   t.equal(loadConfig({}).bot, undefined, 'no homeserver, no bot');
   const full = loadConfig({
@@ -308,4 +335,14 @@ t.test('bot settings: parsed with their defaults, and every bad value named', as
     t.match(message, expected, JSON.stringify(env));
     t.notMatch(message, 'syt_secret');
   }
+});
+
+t.test('the operator token: long enough, and never repeated in an error', async (t) => {
+  const token = 'a'.repeat(32);
+  t.same(loadConfig({ PINGBOARD_ADMIN_TOKEN: token, PINGBOARD_ADMIN_POWER_LEVEL: '100' }).operator, { token, adminPowerLevel: 100 });
+  const short = configError(t, { PINGBOARD_ADMIN_TOKEN: 'hunter2-short' });
+  t.equal(short, 'PINGBOARD_ADMIN_TOKEN: expected at least 32 characters without spaces (e.g. openssl rand -hex 32); the value given is not shown');
+  t.notMatch(short, 'hunter2');
+  t.match(configError(t, { PINGBOARD_ADMIN_TOKEN: `${token} ${token}` }), /^PINGBOARD_ADMIN_TOKEN: /, 'no spaces');
+  t.match(configError(t, { PINGBOARD_ADMIN_POWER_LEVEL: '0' }), /^PINGBOARD_ADMIN_POWER_LEVEL: expected an integer from 1 to 1000000/);
 });

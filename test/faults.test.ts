@@ -11,6 +11,7 @@ import { startTestHomeserver, type TestHomeserver } from './homeserver/index.ts'
 import { startCluster, postgresBinDir } from './helpers/cluster.ts';
 import { openTestDatabase, testEngines, type Test } from './helpers/database.ts';
 import { servePingboard, type Server } from './helpers/process.ts';
+import { until } from './helpers/until.ts';
 
 t.setTimeout(300_000);
 
@@ -22,15 +23,6 @@ t.teardown(() => rmSync(dir, { recursive: true, force: true }));
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
-async function until<T>(what: string, probe: () => T | undefined | false | Promise<T | undefined | false>, timeoutMs = 30_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await probe();
-    if (value !== undefined && value !== false) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await sleep(50);
-  }
-}
 
 interface Room {
   readonly hs: TestHomeserver;
@@ -120,11 +112,12 @@ t.test('PostgreSQL stopped and started while pings flow: every sample arrives, n
   cluster.start();
   await pingFor(1000);
 
-  await until('every ping to be answered', () => sent.every((id) => pongCounts(room).has(id)));
+  // The bot backs off while the database is away: recovery takes seconds.
+  await until('every ping to be answered', () => sent.every((id) => pongCounts(room).has(id)), 30_000);
   const samples = await until('every sample to be written', async () => {
     const stored = await echoSamples(cluster.url);
     return sent.every((id) => stored.has(id)) ? stored : undefined;
-  });
+  }, 30_000);
   t.ok(sent.every((id) => samples.has(id)), `all ${sent.length} samples arrived, including those measured while the database was down`);
   t.same([...pongCounts(room).values()].filter((n) => n > 1), [], 'no ping got two pongs');
   t.equal((await fetch(`${server.url}/healthz`)).status, 200, '/healthz recovers');
@@ -144,12 +137,12 @@ t.test('the homeserver goes away and comes back: the bot resumes and answers non
   await room.hs.comeUp();
   await untilLive(room);
   const live = [sendPing(room), sendPing(room)];
-  await until('the pings after the outage to be answered', () => live.every((id) => pongCounts(room).has(id)));
+  await until('the pings after the outage to be answered', () => live.every((id) => pongCounts(room).has(id)), 30_000);
   t.same(backlog.filter((id) => pongCounts(room).has(id)), [], 'pings sent during the outage are not answered');
   const samples = await until('the live samples', async () => {
     const stored = await echoSamples(database.url!);
     return live.every((id) => stored.has(id)) ? stored : undefined;
-  });
+  }, 30_000);
   t.same(backlog.filter((id) => samples.has(id)), [], 'nor recorded');
   t.equal((await server.stop()).code, 0);
 });
@@ -161,7 +154,7 @@ async function burst(room: Room, count: number, answeredBefore: number): Promise
     ids.push(sendPing(room));
     if (i % 5 === 4) await sleep(10);
   }
-  await until('part of the burst to be answered', () => ids.filter((id) => pongCounts(room).has(id)).length >= answeredBefore);
+  await until('part of the burst to be answered', () => ids.filter((id) => pongCounts(room).has(id)).length >= answeredBefore, 30_000);
   return ids;
 }
 
@@ -236,7 +229,7 @@ t.test('no token or password reaches the log, even at trace level through faults
   room.hs.inject({ kind: 'rateLimit', retryAfterMs: 200 }, { path: '/send/', times: 2 });
   room.hs.inject({ kind: 'error', status: 502 }, { path: '/sync', times: 2 });
   const id = sendPing(room);
-  await until('the ping to be answered through the faults', () => pongCounts(room).has(id));
+  await until('the ping to be answered through the faults', () => pongCounts(room).has(id), 30_000);
   await fetch(`${server.url}/healthz`, { headers: { authorization: 'Bearer op-S3cret-token' } });
   await fetch(`${server.url}/leaderboard.md?access_token=${botToken}`);
   const { stdout, stderr } = await server.stop();

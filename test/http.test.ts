@@ -54,7 +54,7 @@ forEachEngine(t, (t, database) => {
     const body = res.json();
     t.equal(body.room, ROOM);
     t.equal(body.disclaimer, 'Test disclaimer');
-    t.same(body.window, { kind: 'rolling', week: null, start: '2026-11-14T00:00:00.000Z', end: '2026-11-21T00:00:00.000Z', end_inclusive: true, frozen: false, frozen_at: null });
+    t.same(body.window, { kind: 'rolling', week: null, start: '2026-11-14T00:00:00.000Z', end: '2026-11-21T00:00:00.000Z', end_inclusive: true, frozen: false, frozen_at: null, version: null });
     t.same(body.filters, { min_delay_ms: 10, max_delay_ms: 600000, min_pings: 1 });
     t.equal(body.servers_ranked, 2);
     t.same(body.rows.map((r: { rank: number; server: string; median_ms: number }) => [r.rank, r.server, r.median_ms]), [[1, 'fairydust.space', 376], [2, 'neko.dev', 444.5]]);

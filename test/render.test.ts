@@ -303,32 +303,50 @@ t.test('renderLeaderboardJson', async (t) => {
     generatedAt: new Date('2026-11-21T00:00:05Z'),
     filters: { minDelayMs: 10, maxDelayMs: 600_000, minPings: 2 },
     servers,
+    exclusions: [{ server: 'gamed.example', reason: 'pongs <forged>', excludedBy: '@mod:maunium.net', excludedAt: new Date('2026-11-20T09:00:00Z') }],
+    version: null,
   };
   const json = renderLeaderboardJson(board, 2);
   t.same(json, {
     room: '!ping:maunium.net',
     room_ids: ['!old:maunium.net', '!ping:maunium.net'],
     disclaimer: 'One-way delays.',
-    window: { kind: 'rolling', week: null, start: '2026-11-14T00:00:00.000Z', end: '2026-11-21T00:00:00.000Z', end_inclusive: true, frozen: false, frozen_at: null },
+    window: { kind: 'rolling', week: null, start: '2026-11-14T00:00:00.000Z', end: '2026-11-21T00:00:00.000Z', end_inclusive: true, frozen: false, frozen_at: null, version: null },
     generated_at: '2026-11-21T00:00:05.000Z',
     filters: { min_delay_ms: 10, max_delay_ms: 600000, min_pings: 2 },
     servers_ranked: 3,
     rows: [
       {
         rank: 1, server: 'fairydust.space', median_ms: 376, mean_ms: 380.25, gmean_ms: 379.1, p90_ms: 401.5, min_ms: 300, max_ms: 500, pings: 4, samples: 6,
+        median_rtt_ms: null, loss_rate: null, clock_skew_suspected: null,
         responders: [{ server: 'maunium.net', median_ms: 370, mean_ms: 371, gmean_ms: 370.5, p90_ms: 380, min_ms: 360, max_ms: 390, pings: 3, samples: 3 }],
       },
-      { rank: 2, server: 'neko.dev', median_ms: 444.5, mean_ms: 444.5, gmean_ms: 444.5, p90_ms: 444.5, min_ms: 444.5, max_ms: 444.5, pings: 1, samples: 1, responders: [] },
+      {
+        rank: 2, server: 'neko.dev', median_ms: 444.5, mean_ms: 444.5, gmean_ms: 444.5, p90_ms: 444.5, min_ms: 444.5, max_ms: 444.5, pings: 1, samples: 1,
+        median_rtt_ms: null, loss_rate: null, clock_skew_suspected: null, responders: [],
+      },
     ],
-  }, 'every field; rows cut to the limit, servers_ranked counts them all');
-  t.same(Object.keys(json), ['room', 'room_ids', 'disclaimer', 'window', 'generated_at', 'filters', 'servers_ranked', 'rows']);
+    excluded: [{ server: 'gamed.example', reason: 'pongs <forged>', excluded_by: '@mod:maunium.net', excluded_at: '2026-11-20T09:00:00.000Z' }],
+    probes: [],
+  }, 'every field; rows cut to the limit, servers_ranked counts them all; exclusions with their reasons');
+  t.same(Object.keys(json), ['room', 'room_ids', 'disclaimer', 'window', 'generated_at', 'filters', 'servers_ranked', 'rows', 'excluded', 'probes']);
+  const probed = renderLeaderboardJson(board, 2, [
+    { server: 'lost.example', pingsSent: 2, pingsLost: 2, sendFailures: 0, lossRate: 1, medianRttMs: null, clockSkewSuspected: null },
+    { server: 'neko.dev', pingsSent: 4, pingsLost: 1, sendFailures: 1, lossRate: 0.25, medianRttMs: 88.5, clockSkewSuspected: false },
+  ]);
+  t.match(probed.rows[1], { server: 'neko.dev', median_rtt_ms: 88.5, loss_rate: 0.25, clock_skew_suspected: false }, 'a probed row carries its probe figures');
+  t.match(probed.rows[0], { median_rtt_ms: null, loss_rate: null, clock_skew_suspected: null });
+  t.same(probed.probes, [
+    { server: 'lost.example', pings_sent: 2, pings_lost: 2, send_failures: 0, median_rtt_ms: null, loss_rate: 1, clock_skew_suspected: null },
+    { server: 'neko.dev', pings_sent: 4, pings_lost: 1, send_failures: 1, median_rtt_ms: 88.5, loss_rate: 0.25, clock_skew_suspected: false },
+  ], 'every probed server, ranked or not');
   t.same(JSON.parse(JSON.stringify(json)), json, 'plain JSON (no Dates, no undefined)');
 
   const frozen = renderLeaderboardJson({
-    ...board, week: '2026-W47', frozenAt: new Date('2026-11-23T01:00:00Z'),
+    ...board, week: '2026-W47', frozenAt: new Date('2026-11-23T01:00:00Z'), version: 2,
     window: { start: new Date('2026-11-16T00:00:00Z'), end: new Date('2026-11-23T00:00:00Z'), endInclusive: false },
   }, 10);
-  t.same(frozen.window, { kind: 'week', week: '2026-W47', start: '2026-11-16T00:00:00.000Z', end: '2026-11-23T00:00:00.000Z', end_inclusive: false, frozen: true, frozen_at: '2026-11-23T01:00:00.000Z' });
+  t.same(frozen.window, { kind: 'week', week: '2026-W47', start: '2026-11-16T00:00:00.000Z', end: '2026-11-23T00:00:00.000Z', end_inclusive: false, frozen: true, frozen_at: '2026-11-23T01:00:00.000Z', version: 2 });
   t.equal(frozen.rows.length, 3, 'fewer servers than the limit: all');
   t.same(frozen.rows.map((r) => r.rank), [1, 2, 2]);
   t.same(renderLeaderboardJson({ ...board, servers: [] }, 10).rows, []);

@@ -1,9 +1,17 @@
 // The one-shot commands. Each takes its parsed options and returns an exit
 // code; output goes to the given streams so tests can read it.
+import { backfillRooms } from '../backfill/backfill.ts';
+import { emptyCounts, formatProgress, formatSummary } from '../backfill/progress.ts';
+import { parseSince } from '../backfill/since.ts';
+import { ConfigError } from '../config.ts';
+import { InputError } from '../errors.ts';
+import { createBotClient } from '../matrix/client.ts';
+import { isValidRoomAlias, isValidRoomId } from '../matrix/ids.ts';
 import { renderLeaderboardJson } from '../render/leaderboard-json.ts';
 import { renderNewsletterTable } from '../render/markdown.ts';
 import { importFiles, type ImportCounts } from '../samples/import.ts';
 import { createStatistics, openMigratedDatabase } from '../start.ts';
+import { probeFiguresInWindow } from '../stats/probe-figures.ts';
 import { RoomRegistry } from '../stats/rooms.ts';
 import { selectLeaderboard, type LeaderboardQuery } from '../stats/selection.ts';
 import type { Config } from '../config.ts';
@@ -33,7 +41,7 @@ export async function leaderboardCommand(config: Config, log: Logger, options: L
     const board = await selectLeaderboard({ db: database.db, statistics, rooms: new RoomRegistry(config.rooms) }, options);
     out.stdout.write(options.format === 'md'
       ? renderNewsletterTable(board.servers, options.limit)
-      : JSON.stringify(renderLeaderboardJson(board, options.limit)));
+      : JSON.stringify(renderLeaderboardJson(board, options.limit, await probeFiguresInWindow(database.db, board.room, board.window))));
     return 0;
   } finally {
     await database.destroy();
@@ -79,4 +87,67 @@ export async function importCommand(config: Config, log: Logger, files: readonly
   out.stdout.write(`read ${counts.read}, stored ${counts.stored}, duplicate ${counts.duplicate}, rejected ${counts.rejected}` +
     `${failedFiles ? `, unreadable files ${failedFiles}` : ''} in ${seconds.toFixed(1)} s\n`);
   return counts.rejected > 0 || failedFiles > 0 ? 1 : 0;
+}
+
+export interface BackfillCommandOptions {
+  /** A room ID or alias; undefined: every configured room. */
+  readonly room: string | undefined;
+  /** As `--since` accepts it; undefined: the last 7 days. */
+  readonly since: string | undefined;
+  /** Aborted on Ctrl-C: the run stops after the page in hand, and the next one continues there. */
+  readonly signal: AbortSignal;
+}
+
+/** Exit code of a backfill stopped by a signal (128 + SIGINT), as shells report it. */
+export const INTERRUPTED_EXIT_CODE = 130;
+
+export async function backfillCommand(config: Config, log: Logger, options: BackfillCommandOptions, out: Output): Promise<number> {
+  if (!config.bot) {
+    throw new ConfigError('PINGBOARD_HOMESERVER_URL: backfill reads the rooms through the bot\'s account; ' +
+      'set PINGBOARD_HOMESERVER_URL, PINGBOARD_BOT_USER_ID and PINGBOARD_BOT_ACCESS_TOKEN (or PINGBOARD_BOT_PASSWORD)');
+  }
+  const now = new Date();
+  const since = parseSince(options.since ?? '7d', now);
+  if (options.room !== undefined && !isValidRoomId(options.room) && !isValidRoomAlias(options.room)) {
+    throw new InputError('--room', `expected a room ID (!id:server) or alias (#alias:server), got ${JSON.stringify(options.room)}`);
+  }
+  const rooms = options.room !== undefined ? [options.room] : config.rooms.map((r) => r.id);
+  if (rooms.length === 0) throw new InputError('--room', 'no room given and PINGBOARD_ROOMS names none');
+  const database = await openMigratedDatabase(config, log);
+  const counts = emptyCounts();
+  const started = performance.now();
+  let lastProgress = 0;
+  const progress = (final: boolean) => {
+    if (!out.stderr.isTTY) return;
+    const now = performance.now();
+    if (!final && now - lastProgress < PROGRESS_INTERVAL_MS) return;
+    lastProgress = now;
+    out.stderr.write(`\r\x1b[K${formatProgress(counts, now - started)}${final ? '\n' : ''}`);
+  };
+  try {
+    const { client } = await createBotClient(config.bot, database.db, log);
+    const result = await backfillRooms(rooms, {
+      client, db: database.db, log, since, now, trustedResponders: config.bot.trustedResponders, signal: options.signal, counts,
+      onProgress: () => progress(false),
+    });
+    progress(true);
+    out.stdout.write(`${formatSummary(counts, performance.now() - started)}\n`);
+    for (const { room, error } of result.unreadable) out.stderr.write(`cannot read room ${room}: ${error}; its history is left out (the next run tries again)\n`);
+    if (result.unreadable.length > 0) return 1;
+    if (!result.completed) {
+      out.stderr.write('interrupted: the next run continues where this one stopped\n');
+      return INTERRUPTED_EXIT_CODE;
+    }
+    return 0;
+  } catch (err) {
+    progress(true);
+    // A homeserver that refuses the bot or stays down: one line, not a stack.
+    if ((err as { httpStatus?: number }).httpStatus !== undefined || (err as Error).name === 'ConnectionError') {
+      out.stderr.write(`backfill failed: ${(err as Error).message} (samples stored so far are kept; the next run continues)\n`);
+      return 1;
+    }
+    throw err;
+  } finally {
+    await database.destroy();
+  }
 }

@@ -28,11 +28,40 @@ export interface FrozenWeekTable {
   week: string;
   starts_at: Timestamp;
   ends_at: Timestamp;
-  frozen_at: ColumnType<Date, Date | string | undefined, never>;
+  frozen_at: ColumnType<Date, Date | string | undefined, Date | string>;
   /** The filters the table was computed with, JSON. */
-  filters: ColumnType<unknown, string, never>;
+  filters: ColumnType<unknown, string, string>;
   /** Every ranked server with its figures, JSON. */
+  ranking: ColumnType<unknown, string, string>;
+  /** 1 when first frozen; each re-freeze adds one (the replaced version goes to frozen_week_history). */
+  version: ColumnType<number, number | undefined, number>;
+  /** The exclusions the table was computed with, JSON. */
+  exclusions: ColumnType<unknown, string | undefined, string>;
+}
+
+export interface FrozenWeekHistoryTable {
+  room_id: string;
+  week: string;
+  version: number;
+  starts_at: Timestamp;
+  ends_at: Timestamp;
+  frozen_at: Timestamp;
+  filters: ColumnType<unknown, string, never>;
   ranking: ColumnType<unknown, string, never>;
+  exclusions: ColumnType<unknown, string, never>;
+  superseded_at: ColumnType<Date, Date | string | undefined, never>;
+  /** Who re-froze the week: "operator" (HTTP) or a room admin's user ID. */
+  superseded_by: string;
+  reason: string;
+}
+
+export interface ServerExclusionTable {
+  /** The tracked room's ID (its configured ID): an exclusion covers its whole lineage. */
+  room_id: string;
+  server: string;
+  reason: string;
+  excluded_by: string;
+  excluded_at: ColumnType<Date, Date | string | undefined, never>;
 }
 
 export interface BotStateTable {
@@ -52,11 +81,30 @@ export interface HourlyDigestTable {
   built_at: ColumnType<Date, Date | string | undefined, Date | string>;
 }
 
+export const PROBE_OUTCOMES = ['answered', 'lost', 'send_failed'] as const;
+export type ProbeOutcome = (typeof PROBE_OUTCOMES)[number];
+
+/** One ping a probe tried to send, and what became of it. */
+export interface ProbePingTable {
+  probe_id: string;
+  sent_at: Timestamp;
+  seq: number;
+  room_id: string;
+  ping_server: string;
+  ping_event_id: string | null;
+  outcome: ProbeOutcome;
+  pongs: number;
+  error: string | null;
+}
+
 export interface Tables {
   samples: SampleTable;
   frozen_weeks: FrozenWeekTable;
+  frozen_week_history: FrozenWeekHistoryTable;
+  server_exclusions: ServerExclusionTable;
   bot_state: BotStateTable;
   hourly_digests: HourlyDigestTable;
+  probe_pings: ProbePingTable;
 }
 
 export type SampleRow = Selectable<SampleTable>;

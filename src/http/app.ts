@@ -11,6 +11,10 @@ import { healthRoutes } from './routes/health.ts';
 import { leaderboardRoutes } from './routes/leaderboard.ts';
 import { pingstatRoutes } from './routes/pingstat.ts';
 import { apiRoutes } from './routes/api.ts';
+import { metricsRoutes } from './routes/metrics.ts';
+import { adminRoutes, type OperatorDeps } from './routes/admin.ts';
+import { pageRoutes } from './routes/pages.ts';
+import { registerOpenApi, registerOpenApiViewer } from './openapi.ts';
 
 export interface HttpDeps {
   readonly database: Database;
@@ -18,6 +22,10 @@ export interface HttpDeps {
   readonly rooms: RoomRegistry;
   /** Seconds a live (not frozen) table may be cached by clients. */
   readonly cacheSeconds: number;
+  /** Renders /metrics; absent: an empty page. */
+  readonly metrics?: (() => string) | undefined;
+  /** The operator's routes; absent (no token configured): not registered. */
+  readonly operator?: OperatorDeps | undefined;
 }
 
 export type App = FastifyInstance<any, any, any, any, TypeBoxTypeProvider>;
@@ -67,9 +75,15 @@ export async function buildApp(deps: HttpDeps, log?: Logger): Promise<App> {
   });
   app.setNotFoundHandler((request, reply) => reply.code(404).send({ error: 'Not Found', message: `no route for ${request.method} ${request.url.split('?')[0]}` }));
 
+  await registerOpenApi(app);
   await app.register(healthRoutes, deps);
   await app.register(leaderboardRoutes, deps);
   await app.register(pingstatRoutes, deps);
   await app.register(apiRoutes, deps);
+  await app.register(metricsRoutes, deps);
+  const { operator } = deps;
+  if (operator) await app.register(adminRoutes, { ...deps, operator });
+  await app.register(pageRoutes, deps);
+  await registerOpenApiViewer(app);
   return app;
 }

@@ -31,10 +31,18 @@ const FigureFields = {
   samples: Type.Integer(),
 };
 
+/** Null where no probe measured the server. */
+export const ProbeFields = {
+  median_rtt_ms: Type.Union([Type.Number(), Type.Null()]),
+  loss_rate: Type.Union([Type.Number(), Type.Null()]),
+  clock_skew_suspected: Type.Union([Type.Boolean(), Type.Null()]),
+};
+
 export const RankedServerBody = Type.Object({
   rank: Type.Integer(),
   server: Type.String(),
   ...FigureFields,
+  ...ProbeFields,
   responders: Type.Array(Type.Object({ server: Type.String(), ...FigureFields })),
 });
 
@@ -46,6 +54,15 @@ export const WindowBody = Type.Object({
   end_inclusive: Type.Boolean(),
   frozen: Type.Boolean(),
   frozen_at: Type.Union([Type.String({ format: 'date-time' }), Type.Null()]),
+  /** Frozen weeks: 1, then one more each time the week was frozen again. */
+  version: Type.Union([Type.Integer({ minimum: 1 }), Type.Null()]),
+});
+
+export const ExclusionBody = Type.Object({
+  server: Type.String(),
+  reason: Type.String(),
+  excluded_by: Type.String(),
+  excluded_at: Type.String({ format: 'date-time' }),
 });
 
 export const LeaderboardBody = Type.Object({
@@ -57,4 +74,13 @@ export const LeaderboardBody = Type.Object({
   filters: Type.Object({ min_delay_ms: Type.Integer(), max_delay_ms: Type.Integer(), min_pings: Type.Integer() }),
   servers_ranked: Type.Integer(),
   rows: Type.Array(RankedServerBody),
+  /** Servers left out of the ranking, with the reason. */
+  excluded: Type.Array(ExclusionBody),
+  probes: Type.Array(Type.Object({
+    server: Type.String(),
+    pings_sent: Type.Integer(),
+    pings_lost: Type.Integer(),
+    send_failures: Type.Integer(),
+    ...ProbeFields,
+  })),
 });

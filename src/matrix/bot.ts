@@ -1,33 +1,25 @@
 // The echo bot: answers pings with echo-compatible pongs, reads every
 // trusted bot's pongs, and hands each measurement to the sample writer.
 import {
-  ClientEvent, Filter, Method, PendingEventOrdering, RoomEvent, RoomMemberEvent, SyncState,
+  ClientEvent, Method, RoomEvent, RoomMemberEvent, SyncState,
   type MatrixClient, type MatrixEvent, type Room, type RoomMember,
 } from 'matrix-js-sdk';
 import { encodeUri } from 'matrix-js-sdk/lib/utils.js';
 import type { BotConfig, RoomConfig } from '../config.ts';
 import type { Db } from '../db/database.ts';
 import type { Logger } from '../log.ts';
+import { parseAdminCommand, type AdminCommand } from '../operator/commands.ts';
+import type { OperatorControls } from '../operator/controls.ts';
+import { runRoomCommand } from '../operator/room-commands.ts';
 import type { SampleWriter } from '../samples/writer.ts';
 import type { RoomRegistry } from '../stats/rooms.ts';
 import { createBotClient } from './client.ts';
 import { isValidRoomId, serverOfUserId } from './ids.ts';
-import { buildPong, parseCommand, parsePong, pongTransactionId } from './pong.ts';
+import { buildPong, parseCommand, pongTransactionId, readPongEvent } from './pong.ts';
+import { retryTransient } from './retry.ts';
 import { SenderRateLimiter } from './rate-limit.ts';
 import { followRoom, type RoomLineage } from './rooms.ts';
-
-/** Live timelines are trimmed past this many events: the bot never looks back. */
-const TIMELINE_KEEP = 200;
-
-/**
- * Drops what the SDK keeps of a room's past: the live timeline, and the index
- * of relations it builds from every event (each pong relates to its ping),
- * which no timeline reset clears. The bot reads neither.
- */
-function trim(room: Room): void {
-  room.resetLiveTimeline(null, null);
-  (room.relations as unknown as { relations?: Map<string, unknown> }).relations?.clear();
-}
+import { startRoomSync, trimIfLong } from './sync.ts';
 
 export interface BotCounts {
   pingsAnswered: number;
@@ -36,6 +28,10 @@ export interface BotCounts {
   pongsRead: number;
   pongsRejected: number;
   sendFailures: number;
+  /** Wall-clock ms of the latest successful sync (0 before the first). */
+  lastSyncAtMs: number;
+  /** Failed syncs since the latest successful one. */
+  consecutiveSyncFailures: number;
 }
 
 export interface Bot {
@@ -48,6 +44,12 @@ export interface Bot {
   stop(): Promise<void>;
 }
 
+/** Told of each answered ping and read pong (metrics). */
+export interface BotObserver {
+  pingAnswered(pingServer: string): void;
+  pongRead(pingServer: string): void;
+}
+
 export interface BotOptions {
   readonly config: BotConfig;
   readonly rooms: readonly RoomConfig[];
@@ -55,17 +57,27 @@ export interface BotOptions {
   readonly db: Db;
   readonly writer: SampleWriter;
   readonly log: Logger;
+  readonly observer?: BotObserver | undefined;
+  /** `!pingboard …` from members with at least `adminPowerLevel`; absent: such messages are ignored. */
+  readonly operator?: { readonly controls: OperatorControls; readonly adminPowerLevel: number } | undefined;
 }
 
 const OVERHEAD_SAMPLES = 20_000;
 const SEND_ATTEMPTS = 5;
 const STOP_WAIT_MS = 10_000;
 
+/** A member's power level from the room's m.room.power_levels (users, then users_default, then 0). */
+function powerLevel(room: Room, userId: string): number {
+  const content = room.currentState.getStateEvents('m.room.power_levels', '')?.getContent() as { users?: Record<string, unknown>; users_default?: unknown } | undefined;
+  const level = content?.users?.[userId] ?? content?.users_default ?? 0;
+  return typeof level === 'number' && Number.isFinite(level) ? level : 0;
+}
+
 export async function startBot(options: BotOptions): Promise<Bot> {
   const { config, writer } = options;
   const log = options.log.child({ component: 'bot' });
   const { client, clock, syncPositionSaved } = await createBotClient(config, options.db, log);
-  const counts: BotCounts = { pingsAnswered: 0, pingsSkippedBacklog: 0, pingsRateLimited: 0, pongsRead: 0, pongsRejected: 0, sendFailures: 0 };
+  const counts: BotCounts = { pingsAnswered: 0, pingsSkippedBacklog: 0, pingsRateLimited: 0, pongsRead: 0, pongsRejected: 0, sendFailures: 0, lastSyncAtMs: 0, consecutiveSyncFailures: 0 };
   const overheadMs: number[] = [];
   const limiter = new SenderRateLimiter(config.answersPerMinute);
   const trusted = new Set(config.trustedResponders);
@@ -118,17 +130,8 @@ export async function startBot(options: BotOptions): Promise<Bot> {
   let stopped = false;
   async function send(roomId: string, content: object, txnId: string): Promise<void> {
     const path = encodeUri('/rooms/$roomId/send/m.room.message/$txnId', { $roomId: roomId, $txnId: txnId });
-    for (let attempt = 0; ; attempt++) {
-      try {
-        await client.http.authedRequest(Method.Put, path, undefined, content as Record<string, unknown>);
-        return;
-      } catch (err) {
-        const status = (err as { httpStatus?: number }).httpStatus;
-        const retriable = status === undefined || status >= 500;
-        if (!retriable || attempt >= SEND_ATTEMPTS - 1 || stopped) throw err;
-        await new Promise((resolve) => setTimeout(resolve, 250 * 2 ** attempt));
-      }
-    }
+    await retryTransient(() => client.http.authedRequest(Method.Put, path, undefined, content as Record<string, unknown>),
+      { attempts: SEND_ATTEMPTS, baseDelayMs: 250, stopped: () => stopped });
   }
 
   async function answerPing(event: MatrixEvent, room: Room, text: string): Promise<void> {
@@ -159,6 +162,7 @@ export async function startBot(options: BotOptions): Promise<Bot> {
     try {
       await send(room.roomId, content, txnId);
       counts.pingsAnswered++;
+      options.observer?.pingAnswered(serverOfUserId(sender)!);
     } catch (err) {
       counts.sendFailures++;
       log.warn({ err, ping: eventId }, 'sending the pong failed');
@@ -169,22 +173,19 @@ export async function startBot(options: BotOptions): Promise<Bot> {
 
   function readPong(event: MatrixEvent, room: Room, content: Record<string, unknown>): void {
     const sender = event.getSender()!;
-    if (trusted.size > 0 && !trusted.has(sender)) return;
-    const pong = parsePong(sender, content);
-    if ('error' in pong) {
+    const reading = readPongEvent({ roomId: room.roomId, sender, ts: event.getTs(), content }, trusted);
+    if (reading.kind === 'untrusted') return;
+    if (reading.kind === 'rejected') {
       // Only notices that claim to be pongs are worth a log line.
-      if (content['pong'] !== undefined || (typeof content['body'] === 'string' && content['body'].includes('Pong!'))) {
+      if (reading.claimsPong) {
         counts.pongsRejected++;
-        log.warn({ event: event.getId(), sender, reason: pong.error }, 'malformed pong ignored');
+        log.warn({ event: event.getId(), sender, reason: reading.reason }, 'malformed pong ignored');
       }
       return;
     }
     counts.pongsRead++;
-    writer.record({
-      roomId: room.roomId, pingEventId: pong.ping, pingServer: pong.from, pinger: null,
-      responder: sender, responderServer: pong.responderServer, delayMs: pong.ms,
-      pingTs: new Date(event.getTs() - pong.ms), measuredAt: new Date(event.getTs()), source: 'pong', rttMs: null,
-    });
+    options.observer?.pongRead(reading.sample.pingServer);
+    writer.record(reading.sample);
   }
 
   async function onMessage(event: MatrixEvent, room: Room): Promise<void> {
@@ -197,6 +198,8 @@ export async function startBot(options: BotOptions): Promise<Bot> {
     // Edits repeat the original's body; they are not new pings.
     const relation = content['m.relates_to'] as { rel_type?: unknown } | undefined;
     if (content['m.new_content'] !== undefined || relation?.rel_type === 'm.replace') return;
+    const adminCommand = options.operator ? parseAdminCommand(content['body']) : undefined;
+    if (adminCommand) return answerAdminCommand(event, room, sender, adminCommand);
     const command = parseCommand(content['body'], config.pingPrefix);
     if (!command) return;
     if (command.kind === 'ping') {
@@ -207,6 +210,18 @@ export async function startBot(options: BotOptions): Promise<Bot> {
     if (isLiveSync() && limiter.allow(sender, Date.now())) {
       await send(room.roomId, { msgtype: 'm.notice', body: command.text }, `pingboard-echo-${Buffer.from(event.getId()!).toString('base64url')}`);
     }
+  }
+
+  async function answerAdminCommand(event: MatrixEvent, room: Room, sender: string, command: AdminCommand): Promise<void> {
+    const tracked = options.registry.find(room.roomId);
+    // Commands in a backlog are old: running them after a restart would surprise whoever sent them.
+    if (!tracked || !options.operator || !isLiveSync() || !limiter.allow(sender, Date.now())) return;
+    const reply = await runRoomCommand(command, {
+      controls: options.operator.controls, room: tracked, sender,
+      senderPowerLevel: powerLevel(room, sender), requiredPowerLevel: options.operator.adminPowerLevel,
+    });
+    log.info({ room: room.roomId, sender, command: command.kind }, 'room command');
+    await send(room.roomId, { msgtype: 'm.notice', body: reply }, `pingboard-admin-${Buffer.from(event.getId()!).toString('base64url')}`);
   }
 
   async function onTombstone(event: MatrixEvent, room: Room): Promise<void> {
@@ -226,7 +241,7 @@ export async function startBot(options: BotOptions): Promise<Bot> {
     const handler = event.getType() === 'm.room.tombstone' && event.getStateKey() === '' ? onTombstone
       : event.getType() === 'm.room.message' ? onMessage : undefined;
     handler?.(event, room).catch((err: unknown) => log.warn({ err, event: event.getId() }, 'event handling failed'));
-    if (room.getLiveTimeline().getEvents().length > TIMELINE_KEEP) trim(room);
+    trimIfLong(room);
   });
 
   client.on(RoomMemberEvent.Membership, (_event: MatrixEvent, member: RoomMember) => {
@@ -244,27 +259,16 @@ export async function startBot(options: BotOptions): Promise<Bot> {
   });
 
   client.on(ClientEvent.Sync, (state, previous) => {
+    if (state === SyncState.Prepared || state === SyncState.Syncing) {
+      counts.lastSyncAtMs = Date.now();
+      counts.consecutiveSyncFailures = 0;
+    } else if (state === SyncState.Error || state === SyncState.Reconnecting) {
+      counts.consecutiveSyncFailures++;
+    }
     if (state !== previous && state !== SyncState.Syncing) log.info({ state, previous }, 'sync state');
   });
 
-  const startSync = async () => {
-    const filter = new Filter(config.userId);
-    filter.setDefinition({
-      presence: { types: [] },
-      account_data: { types: [] },
-      room: {
-        rooms: [...watched.keys(), ...awaitingInvite.keys()],
-        account_data: { types: [] },
-        ephemeral: { types: [] },
-        state: { lazy_load_members: true },
-        timeline: { limit: 50, types: ['m.room.message', 'm.room.tombstone'], lazy_load_members: true },
-      },
-    });
-    await client.startClient({
-      filter, lazyLoadMembers: true, pendingEventOrdering: PendingEventOrdering.Detached, initialSyncLimit: 50,
-      disablePresence: true, threadSupport: false,
-    });
-  };
+  const startSync = () => startRoomSync(client, config.userId, [...watched.keys(), ...awaitingInvite.keys()]);
 
   // A new room in the filter needs a new sync loop; the saved position makes it a short catch-up.
   async function restartSync(): Promise<void> {

@@ -173,7 +173,10 @@ function stampingFetch(clock: SyncClock, log: Logger): typeof fetch {
   };
 }
 
-async function accessToken(config: BotConfig, db: Db, log: Logger): Promise<string> {
+/** What a client needs of an account: the bot's, or a probe's. */
+export type ClientAccount = Pick<BotConfig, 'homeserverUrl' | 'userId' | 'accessToken' | 'password'>;
+
+async function accessToken(config: ClientAccount, db: Db, log: Logger): Promise<string> {
   if (config.accessToken !== undefined) return config.accessToken;
   const saved = await readBotState(db, accessTokenKey(config.userId));
   if (saved) return saved;
@@ -196,7 +199,7 @@ export interface BotClient {
   syncPositionSaved(): Promise<void>;
 }
 
-export async function createBotClient(config: BotConfig, db: Db, log: Logger): Promise<BotClient> {
+export async function createBotClient(config: ClientAccount, db: Db, log: Logger): Promise<BotClient> {
   routeSdkLogs(log);
   const clock = new SyncClock();
   const token = await accessToken(config, db, log);

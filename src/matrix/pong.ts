@@ -2,6 +2,7 @@
 // the contract every pong reader in the ping room relies on.
 import { escapeHtml } from '../render/html-escape.ts';
 import { humanDuration } from '../render/duration.ts';
+import type { Sample } from '../samples/sample.ts';
 import { isValidEventId, isValidServerName, serverOfUserId } from './ids.ts';
 
 export type Command =
@@ -55,8 +56,9 @@ export function buildPong(input: PongInput): PongContent {
     msgtype: 'm.notice',
     format: 'org.matrix.custom.html',
     body: `${input.pinger}: Pong! (ping ${textPart} ${duration} to arrive)`,
-    formatted_body: `<a href='https://matrix.to/#/${input.pinger}'>${input.pinger}</a>: Pong! ` +
-      `(<a href='https://matrix.to/#/${input.roomId}/${input.pingEventId}'>ping</a> ${htmlPart} ${duration} to arrive)`,
+    // Identifiers are escaped too: a user ID's localpart may hold quotes and angle brackets.
+    formatted_body: `<a href='https://matrix.to/#/${escapeHtml(input.pinger)}'>${escapeHtml(input.pinger)}</a>: Pong! ` +
+      `(<a href='https://matrix.to/#/${escapeHtml(input.roomId)}/${escapeHtml(input.pingEventId)}'>ping</a> ${htmlPart} ${duration} to arrive)`,
     'm.relates_to': { rel_type: 'xyz.maubot.pong', event_id: input.pingEventId, from, ms: input.delayMs },
     pong: { ms: input.delayMs, from, ping: input.pingEventId },
   };
@@ -74,7 +76,40 @@ export interface Pong {
   readonly responderServer: string;
 }
 
-const PONG_BODY = /^@.+:.+: Pong! \(ping (".+" )?took .+ to arrive\)$/s;
+/**
+ * The existing aggregator's pong pattern, `^@.+:.+: Pong! \(ping (".+" )?took .+ to arrive\)$`
+ * (dot matching newlines). As a regular expression it backtracks: a 20 kB notice
+ * of colons and "Pong!"s holds the event loop for seconds. This matcher accepts
+ * exactly the same bodies in linear time, and bodies longer than any real pong
+ * (a user ID of at most 255 characters, 20 quoted characters and a duration)
+ * are refused before it.
+ */
+export const MAX_PONG_BODY_LENGTH = 1000;
+const MARK = ': Pong! (ping ';
+const END = ' to arrive)';
+const QUOTE_END = '" took ';
+
+export function isPongBody(body: string): boolean {
+  if (body.length > MAX_PONG_BODY_LENGTH || body[0] !== '@' || !body.endsWith(END)) return false;
+  const middleEnd = body.length - END.length;
+  // `@.+:.+` before the mark needs a colon with a character on each side.
+  const colon = body.indexOf(':', 2);
+  if (colon === -1) return false;
+  // The first `" took ` at or after the latest search start (-1: there is none further on).
+  // Searches start ever further on and never cover the same text twice.
+  let close: number | undefined;
+  for (let mark = body.indexOf(MARK, colon + 2); mark !== -1; mark = body.indexOf(MARK, mark + 1)) {
+    const middle = mark + MARK.length;
+    // `took .+`: the word, then at least one character before the end.
+    if (body.startsWith('took ', middle) && middle + 'took '.length < middleEnd) return true;
+    // `".+" took .+`: a quote, at least one character, `" took `, at least one character.
+    if (body[middle] === '"') {
+      if (close === undefined || (close !== -1 && close < middle + 2)) close = body.indexOf(QUOTE_END, middle + 2);
+      if (close !== -1 && close + QUOTE_END.length < middleEnd) return true;
+    }
+  }
+  return false;
+}
 /** Delays beyond this are not measurements (a day); their pongs are rejected. */
 const MAX_ABS_PONG_MS = 86_400_000;
 
@@ -85,7 +120,7 @@ const MAX_ABS_PONG_MS = 86_400_000;
  */
 export function parsePong(sender: string, content: Record<string, unknown>): Pong | { error: string } {
   if (content['msgtype'] !== 'm.notice') return { error: 'not a notice' };
-  if (typeof content['body'] !== 'string' || !PONG_BODY.test(content['body'])) return { error: 'body is not in the pong format' };
+  if (typeof content['body'] !== 'string' || !isPongBody(content['body'])) return { error: 'body is not in the pong format' };
   const pong = content['pong'];
   if (typeof pong !== 'object' || pong === null) return { error: 'no pong object' };
   const { ms, from, ping } = pong as Record<string, unknown>;
@@ -95,4 +130,43 @@ export function parsePong(sender: string, content: Record<string, unknown>): Pon
   const responderServer = serverOfUserId(sender);
   if (!responderServer) return { error: `sender is not a valid user ID: ${sender.slice(0, 100)}` };
   return { ms, from, ping, responderServer };
+}
+
+/** A pong event as both the live bot (from sync) and the backfill (from /messages) see it. */
+export interface PongEvent {
+  /** The room the pong was sent in: its samples are kept under it. */
+  readonly roomId: string;
+  readonly sender: string;
+  /** The pong's origin_server_ts: when its responder measured the delay. */
+  readonly ts: number;
+  readonly content: Record<string, unknown>;
+}
+
+export type PongReading =
+  | { readonly kind: 'sample'; readonly sample: Sample }
+  /** From a responder that is not trusted: ignored without a word. */
+  | { readonly kind: 'untrusted' }
+  /** Not a pong; `claimsPong` when it looks like one (worth a log line and a count). */
+  | { readonly kind: 'rejected'; readonly reason: string; readonly claimsPong: boolean };
+
+/**
+ * The one place a pong becomes a sample, so a pong read live and the same
+ * pong read from history are stored with the same fields. `trusted` empty
+ * means every sender of a well-formed pong.
+ */
+export function readPongEvent(event: PongEvent, trusted: ReadonlySet<string>): PongReading {
+  if (trusted.size > 0 && !trusted.has(event.sender)) return { kind: 'untrusted' };
+  const pong = parsePong(event.sender, event.content);
+  if ('error' in pong) {
+    const body = event.content['body'];
+    return { kind: 'rejected', reason: pong.error, claimsPong: event.content['pong'] !== undefined || (typeof body === 'string' && body.includes('Pong!')) };
+  }
+  return {
+    kind: 'sample',
+    sample: {
+      roomId: event.roomId, pingEventId: pong.ping, pingServer: pong.from, pinger: null,
+      responder: event.sender, responderServer: pong.responderServer, delayMs: pong.ms,
+      pingTs: new Date(event.ts - pong.ms), measuredAt: new Date(event.ts), source: 'pong', rttMs: null,
+    },
+  };
 }

@@ -28,17 +28,32 @@ async function stateContent(client: MatrixClient, roomId: string, type: string):
   }
 }
 
+/**
+ * The room an m.room.create content names as its predecessor: `predecessor`
+ * is `{ room_id, event_id }` (event_id optional since room version 12), and
+ * some old rooms carry the bare room ID as a string.
+ */
+export function predecessorOf(createContent: Record<string, unknown> | undefined): string | undefined {
+  const predecessor = createContent?.['predecessor'];
+  const roomId = typeof predecessor === 'string' ? predecessor : (predecessor as { room_id?: unknown } | undefined)?.room_id;
+  return typeof roomId === 'string' && isValidRoomId(roomId) ? roomId : undefined;
+}
+
+/** The predecessor of `roomId` from its m.room.create event, or undefined for the first room of a lineage. */
+export async function readPredecessor(client: MatrixClient, roomId: string): Promise<string | undefined> {
+  return predecessorOf(await stateContent(client, roomId, 'm.room.create'));
+}
+
 /** Joins `reference` (ID or alias), then every replacement room in turn; collects predecessors. */
 export async function followRoom(client: MatrixClient, reference: string, log: Logger): Promise<RoomLineage> {
   const joined = await client.joinRoom(reference);
   const configuredId = joined.roomId;
   const roomIds = [configuredId];
-  let predecessor = (await stateContent(client, configuredId, 'm.room.create'))?.['predecessor'] as { room_id?: unknown } | undefined;
-  while (typeof predecessor?.room_id === 'string' && isValidRoomId(predecessor.room_id) && !roomIds.includes(predecessor.room_id) && roomIds.length < MAX_UPGRADES) {
-    roomIds.unshift(predecessor.room_id);
+  let predecessor = await readPredecessor(client, configuredId);
+  while (predecessor !== undefined && !roomIds.includes(predecessor) && roomIds.length < MAX_UPGRADES) {
+    roomIds.unshift(predecessor);
     // The bot may never have been in an old room; its ID is all the statistics need.
-    predecessor = await stateContent(client, predecessor.room_id, 'm.room.create').catch(() => undefined)
-      .then((c) => c?.['predecessor'] as { room_id?: unknown } | undefined);
+    predecessor = await readPredecessor(client, predecessor).catch(() => undefined);
   }
   let currentId = configuredId;
   for (let hops = 0; hops < MAX_UPGRADES; hops++) {

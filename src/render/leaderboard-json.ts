@@ -1,5 +1,7 @@
 // The JSON leaderboard for dashboards: the same selection as the markdown
 // table, with every figure and the window it was computed over.
+import type { ProbeFigures } from '../probes/figures.ts';
+import type { Exclusion } from '../operator/exclusions.ts';
 import type { Figures } from '../stats/figures.ts';
 import type { Leaderboard } from '../stats/leaderboard.ts';
 import type { RankedServer } from '../stats/ranking.ts';
@@ -17,11 +19,31 @@ function figuresJson(f: Figures & { pings: number; samples: number }) {
   };
 }
 
-export function rankedServerJson(server: RankedServer) {
+/** The probe figures every row carries: null where no probe measured the server. */
+export function probeFieldsJson(probe: ProbeFigures | undefined) {
+  return {
+    median_rtt_ms: probe?.medianRttMs ?? null,
+    loss_rate: probe?.lossRate ?? null,
+    clock_skew_suspected: probe?.clockSkewSuspected ?? null,
+  };
+}
+
+export function probeFiguresJson(probe: ProbeFigures) {
+  return {
+    server: probe.server,
+    pings_sent: probe.pingsSent,
+    pings_lost: probe.pingsLost,
+    send_failures: probe.sendFailures,
+    ...probeFieldsJson(probe),
+  };
+}
+
+export function rankedServerJson(server: RankedServer, probe?: ProbeFigures) {
   return {
     rank: server.rank,
     server: server.server,
     ...figuresJson(server),
+    ...probeFieldsJson(probe),
     responders: server.responders.map((r) => ({ server: r.server, ...figuresJson(r) })),
   };
 }
@@ -35,10 +57,17 @@ export function windowJson(board: Leaderboard) {
     end_inclusive: board.window.endInclusive,
     frozen: board.frozenAt !== null,
     frozen_at: board.frozenAt?.toISOString() ?? null,
+    version: board.version,
   };
 }
 
-export function renderLeaderboardJson(board: Leaderboard, limit: number) {
+export function exclusionJson(exclusion: Exclusion) {
+  return { server: exclusion.server, reason: exclusion.reason, excluded_by: exclusion.excludedBy, excluded_at: exclusion.excludedAt.toISOString() };
+}
+
+/** `probes`: the probe figures of the window (probeFiguresInWindow), every probed server, ranked or not. */
+export function renderLeaderboardJson(board: Leaderboard, limit: number, probes: readonly ProbeFigures[] = []) {
+  const probeOf = new Map(probes.map((p) => [p.server, p]));
   return {
     room: board.room.id,
     room_ids: [...board.room.roomIds],
@@ -51,7 +80,9 @@ export function renderLeaderboardJson(board: Leaderboard, limit: number) {
       min_pings: board.filters.minPings,
     },
     servers_ranked: board.servers.length,
-    rows: board.servers.slice(0, limit).map(rankedServerJson),
+    rows: board.servers.slice(0, limit).map((s) => rankedServerJson(s, probeOf.get(s.server))),
+    excluded: board.exclusions.map(exclusionJson),
+    probes: probes.map(probeFiguresJson),
   };
 }
 

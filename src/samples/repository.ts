@@ -1,10 +1,25 @@
 // Every write is idempotent: the key (room, ping event, responder) is the
-// primary key and a second write of the same sample is counted as duplicate.
-import { sql } from 'kysely';
+// primary key and a second write of the same sample is counted as duplicate,
+// except that a probe's sample adds its round trip to a stored one.
+import { sql, type Transaction } from 'kysely';
 import type { Db } from '../db/database.ts';
 import { lockRoom } from '../db/locks.ts';
-import type { SampleRow } from '../db/schema.ts';
+import type { SampleRow, Tables } from '../db/schema.ts';
 import type { Sample } from './sample.ts';
+
+/**
+ * Common table expressions that drop the digests of the hours whose samples
+ * the expression `changed` (rows of room_id, measured_at) inserted or
+ * deleted: every statement that changes samples ends with them, so no digest
+ * is ever stale.
+ */
+function dropDigestsOf(changed: ReturnType<typeof sql.ref>) {
+  return sql`touched as (
+    select distinct room_id, date_bin('1 hour', measured_at, timestamptz '2000-01-01 00:00:00+00') as hour from ${changed}
+  ), dropped as (
+    delete from hourly_digests d using touched where d.room_id = touched.room_id and d.hour = touched.hour
+  )`;
+}
 
 export interface WriteCounts {
   readonly stored: number;
@@ -19,8 +34,10 @@ export const WRITE_BATCH_SIZE = 2000;
  * left as they are. One statement per batch: the columns travel as arrays
  * and are unnested server-side, which is far cheaper than one parameter per value.
  * Anything else that changes samples must drop the hours' digests the same way.
+ * With `keepEarliestPong`, a stored pong sample is replaced by an earlier pong
+ * of the same key (see replaceLaterPongs); it counts as a duplicate.
  */
-export async function recordSamples(db: Db, samples: readonly Sample[]): Promise<WriteCounts> {
+export async function recordSamples(db: Db, samples: readonly Sample[], options: { keepEarliestPong?: boolean } = {}): Promise<WriteCounts> {
   let stored = 0;
   for (let start = 0; start < samples.length; start += WRITE_BATCH_SIZE) {
     const batch = samples.slice(start, start + WRITE_BATCH_SIZE);
@@ -28,6 +45,7 @@ export async function recordSamples(db: Db, samples: readonly Sample[]): Promise
     stored += await db.transaction().execute(async (tx) => {
       // Sorted, so two writers lock rooms in the same order.
       for (const roomId of [...new Set(column((s) => s.roomId))].sort()) await lockRoom(tx, roomId);
+      const replaced = options.keepEarliestPong ? await replaceLaterPongs(tx, batch) : 0;
       // A stored sample drops the digest of its hour, to be rebuilt with it.
       const { rows } = await sql<{ stored: number }>`
         with inserted as (
@@ -47,17 +65,74 @@ export async function recordSamples(db: Db, samples: readonly Sample[]): Promise
             ${column((s) => s.rttMs)}::double precision[])
           on conflict do nothing
           returning room_id, measured_at
-        ), touched as (
-          select distinct room_id, date_bin('1 hour', measured_at, timestamptz '2000-01-01 00:00:00+00') as hour from inserted
-        ), dropped as (
-          delete from hourly_digests d using touched where d.room_id = touched.room_id and d.hour = touched.hour
-        )
+        ), ${dropDigestsOf(sql.ref('inserted'))}
         select count(*)::int as stored from inserted
       `.execute(tx);
-      return rows[0]!.stored;
+      return rows[0]!.stored - replaced + await addRoundTrips(tx, batch);
     });
   }
   return { stored, duplicate: samples.length - stored };
+}
+
+/**
+ * Of two pongs of one responder to one ping, the live bot keeps the first it
+ * reads. A backfill reads history backwards, so it may meet the later one
+ * first: this deletes stored pong samples that a sample of `batch` precedes
+ * (with the digests of their hours), so the insert that follows keeps the
+ * earliest. Returns how many it deleted.
+ */
+async function replaceLaterPongs(tx: Transaction<Tables>, batch: readonly Sample[]): Promise<number> {
+  const pongs = batch.filter((s) => s.source === 'pong');
+  if (pongs.length === 0) return 0;
+  const { rows } = await sql<{ replaced: number }>`
+    with replaced as (
+      delete from samples s
+      using unnest(${pongs.map((s) => s.roomId)}::text[], ${pongs.map((s) => s.pingEventId)}::text[],
+        ${pongs.map((s) => s.responder)}::text[], ${pongs.map((s) => s.measuredAt.toISOString())}::timestamptz[])
+        as p(room_id, ping_event_id, responder, measured_at)
+      where s.room_id = p.room_id and s.ping_event_id = p.ping_event_id and s.responder = p.responder
+        and s.source = 'pong' and s.measured_at > p.measured_at
+      returning s.room_id, s.measured_at
+    ), ${dropDigestsOf(sql.ref('replaced'))}
+    select count(*)::int as replaced from replaced
+  `.execute(tx);
+  return rows[0]!.replaced;
+}
+
+/**
+ * A probe reads the same pong the bot recorded (or answered itself): its
+ * sample adds the round trip to the stored one, once. The digests hold no
+ * round trips, so none is dropped. Returns how many samples gained one.
+ */
+async function addRoundTrips(tx: Transaction<Tables>, batch: readonly Sample[]): Promise<number> {
+  const probed = batch.filter((s) => s.source === 'probe' && s.rttMs !== null);
+  if (probed.length === 0) return 0;
+  const result = await sql`
+    update samples s set rtt_ms = p.rtt_ms, source = 'probe'
+    from unnest(${probed.map((s) => s.roomId)}::text[], ${probed.map((s) => s.pingEventId)}::text[],
+      ${probed.map((s) => s.responder)}::text[], ${probed.map((s) => s.rttMs)}::double precision[]) as p(room_id, ping_event_id, responder, rtt_ms)
+    where s.room_id = p.room_id and s.ping_event_id = p.ping_event_id and s.responder = p.responder and s.rtt_ms is null
+  `.execute(tx);
+  return Number(result.numAffectedRows ?? 0);
+}
+
+/**
+ * Deletes every sample of one ping in the given rooms (an operator's
+ * correction), with the digests of their hours, under the rooms' locks like
+ * every write. Returns how many samples it deleted.
+ */
+export async function deleteSamplesOfPing(db: Db, roomIds: readonly string[], pingEventId: string): Promise<number> {
+  return db.transaction().execute(async (tx) => {
+    for (const roomId of [...roomIds].sort()) await lockRoom(tx, roomId);
+    const { rows } = await sql<{ deleted: number }>`
+      with deleted as (
+        delete from samples where room_id = any(${[...roomIds]}::text[]) and ping_event_id = ${pingEventId}
+        returning room_id, measured_at
+      ), ${dropDigestsOf(sql.ref('deleted'))}
+      select count(*)::int as deleted from deleted
+    `.execute(tx);
+    return rows[0]!.deleted;
+  });
 }
 
 export function sampleFromRow(row: SampleRow): Sample {
@@ -119,4 +194,23 @@ export async function mostRecentRoom(db: Db): Promise<string | undefined> {
 /** Refreshes the planner's statistics after a bulk load, so window queries pick their index. */
 export async function analyzeSamples(db: Db): Promise<void> {
   await sql`analyze samples`.execute(db);
+}
+
+/**
+ * Deletes samples measured before `cutoff`, room by room under the room's
+ * lock, with the digests of every hour that began before it (they hold
+ * deleted samples; one rebuilt later holds what is left). Returns how many samples.
+ */
+export async function deleteSamplesBefore(db: Db, cutoff: Date): Promise<number> {
+  const rooms = await db.selectFrom('samples').select('room_id').distinct().where('measured_at', '<', cutoff).execute();
+  let deleted = 0;
+  for (const { room_id: roomId } of rooms) {
+    deleted += await db.transaction().execute(async (tx) => {
+      await lockRoom(tx, roomId);
+      const result = await tx.deleteFrom('samples').where('room_id', '=', roomId).where('measured_at', '<', cutoff).executeTakeFirst();
+      await tx.deleteFrom('hourly_digests').where('room_id', '=', roomId).where('hour', '<', cutoff).execute();
+      return Number(result.numDeletedRows);
+    });
+  }
+  return deleted;
 }

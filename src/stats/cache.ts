@@ -2,6 +2,7 @@
 // query parameters (rooms, ages) come from the internet.
 export class TtlCache<V> {
   readonly #entries = new Map<string, { expires: number; value: V }>();
+  readonly #computing = new Map<string, Promise<V>>();
   readonly #ttlMs: number;
   readonly #maxEntries: number;
 
@@ -30,6 +31,28 @@ export class TtlCache<V> {
     this.#entries.set(key, { expires: now + this.#ttlMs, value });
   }
 
+  /**
+   * The cached value, or else `compute()`, run once however many callers ask
+   * while it runs: when a popular table expires under load, one request
+   * computes it and the others wait for that, instead of all computing it.
+   */
+  getOrCompute(key: string, now: number, compute: () => Promise<V>): Promise<V> {
+    const hit = this.get(key, now);
+    if (hit !== undefined) return Promise.resolve(hit);
+    let computing = this.#computing.get(key);
+    if (!computing) {
+      computing = compute()
+        .then((value) => {
+          this.set(key, value, now);
+          return value;
+        })
+        .finally(() => this.#computing.delete(key));
+      this.#computing.set(key, computing);
+    }
+    return computing;
+  }
+
+  /** Forgets every value (a computation under way still finishes, and is kept). */
   clear(): void {
     this.#entries.clear();
   }

@@ -4,11 +4,12 @@ import type { StatsConfig, WeekConfig } from '../config.ts';
 import type { Db } from '../db/database.ts';
 import { InputError } from '../errors.ts';
 import { TtlCache } from './cache.ts';
-import { findFrozenWeek, storeFrozenWeek, type FrozenWeek } from './frozen-weeks.ts';
+import { listExclusions, type Exclusion } from '../operator/exclusions.ts';
+import { findFrozenWeek, refreezeWeek, storeFrozenWeek, type FrozenWeek } from './frozen-weeks.ts';
 import { rankServers, type RankedServer } from './ranking.ts';
 import { figuresFromColumns } from './columns.ts';
 import { windowColumns } from './digests.ts';
-import { serverFiguresPerBucket } from './repository.ts';
+import { serverFiguresPerBucket, type BucketFigures } from './repository.ts';
 import type { TrackedRoom } from './rooms.ts';
 import {
   isWeekFreezable, lastFreezableWeek, rollingWindow, shiftWeek, weekContaining, weekWindow, type RollingOptions, type TimeWindow, type WeekWindow,
@@ -24,6 +25,10 @@ export interface Leaderboard {
   readonly filters: StatsConfig;
   /** The whole ranking; renderers cut it to the requested length. */
   readonly servers: readonly RankedServer[];
+  /** Servers left out of the ranking by an operator or room admin, with the reason. */
+  readonly exclusions: readonly Exclusion[];
+  /** For frozen weeks: 1, then one more for each re-freeze. */
+  readonly version: number | null;
 }
 
 /** The default window: the seven days up to now. */
@@ -109,10 +114,41 @@ export class Statistics {
     const board = await this.#compute(room, label, window);
     if (board.servers.length === 0) return undefined;
     const frozen = await storeFrozenWeek(this.#db, {
-      roomId: room.id, week: label, start: window.start, end: window.end, filters: this.#filters, servers: board.servers,
+      roomId: room.id, week: label, start: window.start, end: window.end, filters: this.#filters, servers: board.servers, exclusions: board.exclusions,
     });
     this.#frozen.set(`${room.id}|${label}`, frozen, now(this));
     return frozen;
+  }
+
+  /**
+   * Computes a closed week again and stores it as the week's next version
+   * (the replaced one stays in its history): how an exclusion reaches a
+   * table that was already published.
+   */
+  async refreeze(room: TrackedRoom, label: string, by: string, reason: string): Promise<FrozenWeek> {
+    const window = this.#weekWindow(label);
+    if (!window) throw new InputError('week', `expected an ISO week such as 2026-W47, got ${JSON.stringify(label)}`);
+    if (!isWeekFreezable(window, this.#now(), this.#weeks)) throw new InputError('week', `${label} has not closed yet (or is in its grace period): it cannot be frozen`);
+    const board = await this.#compute(room, label, window);
+    const frozen = await refreezeWeek(this.#db, {
+      roomId: room.id, week: label, start: window.start, end: window.end, filters: this.#filters, servers: board.servers, exclusions: board.exclusions,
+    }, by, reason);
+    this.#frozen.set(`${room.id}|${label}`, frozen, now(this));
+    this.#generation++;
+    return frozen;
+  }
+
+  /** Forgets the live tables computed so far: an exclusion or a deletion shows at once. */
+  forgetLiveTables(): void {
+    this.#live.clear();
+    this.#generation++;
+  }
+
+  #generation = 0;
+
+  /** Changes whenever tables computed before may be out of date: caches of what is made from them key on it. */
+  get generation(): number {
+    return this.#generation;
   }
 
   /** Freezes, for each room, the last week that has closed, unless done already. Returns the weeks frozen. */
@@ -134,11 +170,18 @@ export class Statistics {
   async serverWeeks(room: TrackedRoom, server: string, count: number): Promise<ServerWeek[]> {
     const current = weekContaining(this.#now(), this.#weeks).week;
     const windows = Array.from({ length: count }, (_, i) => weekWindow(shiftWeek(current, i - count + 1), this.#weeks)!);
-    const boundaries = [windows[0]!.start, ...windows.map((w) => w.end)];
-    const live = new Map((await serverFiguresPerBucket(this.#db, room.roomIds, server, boundaries, this.#filters)).map((b) => [b.bucket, b]));
+    const frozenWeeks: (FrozenWeek | undefined)[] = [];
+    for (const window of windows) frozenWeeks.push(await this.#frozenWeek(room, window.week));
+    // Only the weeks that are not frozen are computed from samples: usually the current one alone.
+    const firstLive = frozenWeeks.findIndex((f) => f === undefined);
+    const lastLive = frozenWeeks.findLastIndex((f) => f === undefined);
+    const boundaries = [windows[firstLive]?.start, ...windows.slice(firstLive, lastLive + 1).map((w) => w.end)];
+    const live = firstLive < 0 ? new Map<number, BucketFigures>() : new Map((await serverFiguresPerBucket(
+      this.#db, room.roomIds, server, boundaries as Date[], this.#filters,
+    )).map((b) => [b.bucket + firstLive, b]));
     const result: ServerWeek[] = [];
     for (const [index, window] of windows.entries()) {
-      const frozen = await this.#frozenWeek(room, window.week);
+      const frozen = frozenWeeks[index];
       const base = { week: window.week, start: window.start, end: window.end, frozen: frozen !== undefined };
       const figures = frozen ? frozen.servers.find((s) => s.server === server) : live.get(index);
       result.push({
@@ -182,18 +225,19 @@ export class Statistics {
       generatedAt: frozen.frozenAt,
       filters: frozen.filters,
       servers: frozen.servers,
+      exclusions: frozen.exclusions,
+      version: frozen.version,
     };
   }
 
-  async #cached(key: string, compute: () => Promise<Leaderboard>): Promise<Leaderboard> {
-    const hit = this.#live.get(key, now(this));
-    if (hit) return hit;
-    const board = await compute();
-    this.#live.set(key, board, now(this));
-    return board;
+  // Keyed by generation too: a request made after an exclusion must not join a computation begun before it.
+  #cached(key: string, compute: () => Promise<Leaderboard>): Promise<Leaderboard> {
+    return this.#live.getOrCompute(`${this.#generation}|${key}`, now(this), compute);
   }
 
   async #compute(room: TrackedRoom, week: string | null, window: TimeWindow): Promise<Leaderboard> {
+    const exclusions = await listExclusions(this.#db, room.id);
+    const excluded = new Set(exclusions.map((e) => e.server));
     const figures = figuresFromColumns(await windowColumns(this.#db, room.roomIds, window, this.#now()), window, this.#filters);
     return {
       room,
@@ -202,7 +246,10 @@ export class Statistics {
       frozenAt: null,
       generatedAt: this.#now(),
       filters: this.#filters,
-      servers: rankServers(figures, this.#filters.minPings),
+      // Excluded before ranking, so the ranks that remain have no gaps.
+      servers: rankServers(figures.filter((f) => !excluded.has(f.server)), this.#filters.minPings),
+      exclusions,
+      version: null,
     };
   }
 }

@@ -3,19 +3,39 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type, type TSchema } from '@fastify/type-provider-typebox';
 import { InputError, NotFoundError } from '../../errors.ts';
 import { isValidServerName } from '../../matrix/ids.ts';
+import { serverHasProbePings } from '../../probes/repository.ts';
+import { exclusionJson, probeFieldsJson, rankedServerJson } from '../../render/leaderboard-json.ts';
 import { latestSamplesOfServer, serverHasSamples } from '../../samples/repository.ts';
 import { sampleToRecord } from '../../samples/sample.ts';
-import { listFrozenWeeks } from '../../stats/frozen-weeks.ts';
+import { findFrozenWeek, frozenWeekHistory, listFrozenWeeks, type FrozenWeek } from '../../stats/frozen-weeks.ts';
+import { probeRoomIds, serverProbeFiguresPerBucket } from '../../stats/probe-figures.ts';
 import { resolveRoom } from '../../stats/selection.ts';
 import type { HttpDeps } from '../app.ts';
-import { errorResponses, RoomParam } from '../schemas.ts';
+import { errorResponses, ExclusionBody, ProbeFields, RankedServerBody, RoomParam } from '../schemas.ts';
 
 const Timestamp = Type.String({ format: 'date-time' });
 const Nullable = <T extends TSchema>(t: T) => Type.Union([t, Type.Null()]);
 
 const WeeksBody = Type.Object({
   room: Type.String(),
-  weeks: Type.Array(Type.Object({ week: Type.String(), start: Timestamp, end: Timestamp, frozen_at: Timestamp, servers: Type.Integer() })),
+  weeks: Type.Array(Type.Object({ week: Type.String(), start: Timestamp, end: Timestamp, frozen_at: Timestamp, servers: Type.Integer(), version: Type.Integer() })),
+});
+
+const frozenVersionFields = {
+  version: Type.Integer(),
+  frozen_at: Timestamp,
+  rows: Type.Array(RankedServerBody),
+  excluded: Type.Array(ExclusionBody),
+};
+
+const WeekHistoryBody = Type.Object({
+  room: Type.String(),
+  week: Type.String(),
+  start: Timestamp,
+  end: Timestamp,
+  current: Type.Object(frozenVersionFields),
+  /** The versions it replaced, newest first, each with who replaced it and why. */
+  superseded: Type.Array(Type.Object({ ...frozenVersionFields, superseded_at: Timestamp, superseded_by: Type.String(), reason: Type.String() })),
 });
 
 const SampleBody = Type.Object({
@@ -45,6 +65,9 @@ const ServerBody = Type.Object({
     mean_ms: Nullable(Type.Number()),
     pings: Type.Integer(),
     samples: Type.Integer(),
+    ...ProbeFields,
+    probe_pings_sent: Type.Integer(),
+    probe_pings_lost: Type.Integer(),
   })),
   latest_samples: Type.Array(SampleBody),
 });
@@ -63,7 +86,29 @@ export const apiRoutes: FastifyPluginAsyncTypebox<HttpDeps> = async (app, deps) 
     const weeks = await listFrozenWeeks(deps.database.db, room.id);
     return {
       room: room.id,
-      weeks: weeks.map((w) => ({ week: w.week, start: w.start.toISOString(), end: w.end.toISOString(), frozen_at: w.frozenAt.toISOString(), servers: w.servers })),
+      weeks: weeks.map((w) => ({ week: w.week, start: w.start.toISOString(), end: w.end.toISOString(), frozen_at: w.frozenAt.toISOString(), servers: w.servers, version: w.version })),
+    };
+  });
+
+  app.get('/api/v1/weeks/:week', {
+    schema: {
+      summary: 'One frozen week as published now, and every version it replaced (after exclusions)',
+      params: Type.Object({ week: Type.String({ minLength: 1, maxLength: 20 }) }),
+      querystring: Type.Object({ room: Type.Optional(RoomParam) }, { additionalProperties: false }),
+      response: { 200: WeekHistoryBody, ...errorResponses },
+    },
+  }, async (request) => {
+    const room = await resolveRoom(selectionDeps, request.query.room);
+    const current = await findFrozenWeek(deps.database.db, room.id, request.params.week);
+    if (!current) throw new NotFoundError(`${request.params.week} is not frozen in ${room.id}`);
+    const version = (w: FrozenWeek) => ({
+      version: w.version, frozen_at: w.frozenAt.toISOString(), rows: w.servers.map((s) => rankedServerJson(s)), excluded: w.exclusions.map(exclusionJson),
+    });
+    const history = await frozenWeekHistory(deps.database.db, room.id, request.params.week);
+    return {
+      room: room.id, week: current.week, start: current.start.toISOString(), end: current.end.toISOString(),
+      current: version(current),
+      superseded: history.map((w) => ({ ...version(w), superseded_at: w.supersededAt.toISOString(), superseded_by: w.supersededBy, reason: w.reason })),
     };
   });
 
@@ -82,15 +127,21 @@ export const apiRoutes: FastifyPluginAsyncTypebox<HttpDeps> = async (app, deps) 
     const { server } = request.params;
     if (!isValidServerName(server)) throw new InputError('server', `not a valid server name: ${JSON.stringify(server.slice(0, 100))}`);
     const room = await resolveRoom(selectionDeps, request.query.room);
-    if (!await serverHasSamples(deps.database.db, room.roomIds, server)) throw new NotFoundError(`no samples from ${server} in ${room.id}`);
+    if (!await serverHasSamples(deps.database.db, room.roomIds, server) && !await serverHasProbePings(deps.database.db, probeRoomIds(room), server)) {
+      throw new NotFoundError(`no samples from ${server} in ${room.id}`);
+    }
     const weeks = await deps.statistics.serverWeeks(room, server, request.query.weeks);
+    const probes = await serverProbeFiguresPerBucket(deps.database.db, room, server, [weeks[0]!.start, ...weeks.map((w) => w.end)]);
     const latest = await latestSamplesOfServer(deps.database.db, room.roomIds, server, request.query.samples);
     return {
       server,
       room: room.id,
-      weeks: weeks.map((w) => ({
+      weeks: weeks.map((w, index) => ({
         week: w.week, start: w.start.toISOString(), end: w.end.toISOString(), frozen: w.frozen, rank: w.rank,
         median_ms: w.medianMs, mean_ms: w.meanMs, pings: w.pings, samples: w.samples,
+        ...probeFieldsJson(probes.get(index)),
+        probe_pings_sent: probes.get(index)?.pingsSent ?? 0,
+        probe_pings_lost: probes.get(index)?.pingsLost ?? 0,
       })),
       latest_samples: latest.map(sampleToRecord) as never,
     };

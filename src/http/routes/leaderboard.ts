@@ -3,6 +3,8 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from '@fastify/type-provider-typebox';
 import { renderLeaderboardJson } from '../../render/leaderboard-json.ts';
 import { renderNewsletterTable } from '../../render/markdown.ts';
+import { TtlCache } from '../../stats/cache.ts';
+import { probeFiguresInWindow } from '../../stats/probe-figures.ts';
 import { selectLeaderboard } from '../../stats/selection.ts';
 import type { HttpDeps } from '../app.ts';
 import { sendCacheable } from '../caching.ts';
@@ -10,6 +12,9 @@ import { errorResponses, LeaderboardBody, LeaderboardQuerystring } from '../sche
 
 export const leaderboardRoutes: FastifyPluginAsyncTypebox<HttpDeps> = async (app, deps) => {
   const selectionDeps = { db: deps.database.db, statistics: deps.statistics, rooms: deps.rooms };
+  // The JSON carries probe figures, read from the database: kept as long as a live table, so a
+  // dashboard polled by many, or the newsletter week's traffic, costs one query per period.
+  const json = new TtlCache<{ body: string; frozen: boolean }>(deps.cacheSeconds * 1000, 256);
 
   app.get('/leaderboard.md', {
     schema: {
@@ -32,8 +37,13 @@ export const leaderboardRoutes: FastifyPluginAsyncTypebox<HttpDeps> = async (app
     },
   }, async (request, reply) => {
     const { limit, ...query } = request.query;
-    const board = await selectLeaderboard(selectionDeps, query);
+    const key = `${deps.statistics.generation}|${query.room ?? ''}|${query.week ?? ''}|${query.days ?? ''}|${limit}`;
+    const { body, frozen } = await json.getOrCompute(key, deps.statistics.now().getTime(), async () => {
+      const board = await selectLeaderboard(selectionDeps, query);
+      const probes = await probeFiguresInWindow(deps.database.db, board.room, board.window);
+      return { body: JSON.stringify(renderLeaderboardJson(board, limit, probes)), frozen: board.frozenAt !== null };
+    });
     reply.type('application/json; charset=utf-8');
-    return sendCacheable(request, reply, JSON.stringify(renderLeaderboardJson(board, limit)), board.frozenAt !== null, deps.cacheSeconds);
+    return sendCacheable(request, reply, body, frozen, deps.cacheSeconds);
   });
 };

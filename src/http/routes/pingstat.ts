@@ -2,6 +2,7 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from '@fastify/type-provider-typebox';
 import { pingstatRawRows, pingstatStats, renderPingstatHtml } from '../../render/pingstat.ts';
+import { listExclusions } from '../../operator/exclusions.ts';
 import { samplesInWindow } from '../../samples/repository.ts';
 import { resolveRoom } from '../../stats/selection.ts';
 import { rollingWindow } from '../../stats/windows.ts';
@@ -60,9 +61,12 @@ export const pingstatRoutes: FastifyPluginAsyncTypebox<HttpDeps> = async (app, d
     return { room, samples: await samplesInWindow(deps.database.db, room.roomIds, window.start, window.end) };
   }
 
+  // The newsletter tooling builds its table from these figures: excluded servers are left out here too.
+  // (The raw rows stay complete: they are the samples as measured.)
   async function stats(roomId: string, ages: { max_age: number; min_age: number }) {
     const { room, samples } = await windowSamples(roomId, ages);
-    return { room, stats: pingstatStats(samples, deps.statistics.filters, room.disclaimer) };
+    const excluded = new Set((await listExclusions(deps.database.db, room.id)).map((e) => e.server));
+    return { room, stats: pingstatStats(samples.filter((s) => !excluded.has(s.pingServer)), deps.statistics.filters, room.disclaimer) };
   }
 
   app.get('/rooms/:roomId/stats.json', {
