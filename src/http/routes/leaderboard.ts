@@ -7,14 +7,14 @@ import { TtlCache } from '../../stats/cache.ts';
 import { probeFiguresInWindow } from '../../stats/probe-figures.ts';
 import { selectLeaderboard } from '../../stats/selection.ts';
 import type { HttpDeps } from '../app.ts';
-import { sendCacheable } from '../caching.ts';
+import { encodeBody, sendCacheable, type EncodedBody } from '../caching.ts';
 import { errorResponses, LeaderboardBody, LeaderboardQuerystring } from '../schemas.ts';
 
 export const leaderboardRoutes: FastifyPluginAsyncTypebox<HttpDeps> = async (app, deps) => {
   const selectionDeps = { db: deps.database.db, statistics: deps.statistics, rooms: deps.rooms };
   // The JSON carries probe figures, read from the database: kept as long as a live table, so a
   // dashboard polled by many, or the newsletter week's traffic, costs one query per period.
-  const json = new TtlCache<{ body: string; frozen: boolean }>(deps.cacheSeconds * 1000, 256);
+  const json = new TtlCache<{ body: EncodedBody; frozen: boolean }>(deps.cacheSeconds * 1000, 256);
 
   app.get('/leaderboard.md', {
     schema: {
@@ -41,7 +41,7 @@ export const leaderboardRoutes: FastifyPluginAsyncTypebox<HttpDeps> = async (app
     const { body, frozen } = await json.getOrCompute(key, deps.statistics.now().getTime(), async () => {
       const board = await selectLeaderboard(selectionDeps, query);
       const probes = await probeFiguresInWindow(deps.database.db, board.room, board.window);
-      return { body: JSON.stringify(renderLeaderboardJson(board, limit, probes)), frozen: board.frozenAt !== null };
+      return { body: encodeBody(JSON.stringify(renderLeaderboardJson(board, limit, probes))), frozen: board.frozenAt !== null };
     });
     reply.type('application/json; charset=utf-8');
     return sendCacheable(request, reply, body, frozen, deps.cacheSeconds);

@@ -15,7 +15,7 @@ import { selectLeaderboard } from '../../stats/selection.ts';
 import { delayHistogram } from '../../stats/server-detail.ts';
 import { shiftWeek, weekContaining } from '../../stats/windows.ts';
 import type { HttpDeps } from '../app.ts';
-import { sendCacheable } from '../caching.ts';
+import { encodeBody, sendCacheable, type EncodedBody } from '../caching.ts';
 import { errorResponses, RoomParam } from '../schemas.ts';
 
 /** /leaderboard.md's default number of rows: the copy button copies exactly what it returns. */
@@ -55,9 +55,9 @@ export const pageRoutes: FastifyPluginAsyncTypebox<HttpDeps> = async (app, deps)
   const { db } = deps.database;
   // A page is kept as long as the live table it shows (and clients may keep it): probe figures and
   // the week list are read per page, so without this every request would query them again.
-  const rendered = new TtlCache<string>(deps.cacheSeconds * 1000, 256);
-  function cachedPage(key: string, render: () => Promise<string>): Promise<string> {
-    return rendered.getOrCompute(`${deps.statistics.generation}|${key}`, deps.statistics.now().getTime(), render);
+  const rendered = new TtlCache<EncodedBody>(deps.cacheSeconds * 1000, 256);
+  function cachedPage(key: string, render: () => Promise<string>): Promise<EncodedBody> {
+    return rendered.getOrCompute(`${deps.statistics.generation}|${key}`, deps.statistics.now().getTime(), async () => encodeBody(await render()));
   }
 
   /** The room that links may leave out: the one `/` shows without a room parameter. */
