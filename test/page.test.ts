@@ -4,8 +4,11 @@
 import t from 'tap';
 import { delayBinEdges } from '../src/stats/server-detail.ts';
 import { niceScale, PAGE_CONTENT_SECURITY_POLICY, trendOf } from '../src/render/page.ts';
+import { buildApp } from '../src/http/app.ts';
+import { Statistics } from '../src/stats/leaderboard.ts';
+import { RoomRegistry } from '../src/stats/rooms.ts';
 import { forEachEngine } from './helpers/database.ts';
-import { HOSTILE_SERVER, OTHER_ROOM, pageApp, seedPages, unescapeHtml } from './helpers/pages.ts';
+import { HOSTILE_SERVER, OTHER_ROOM, pageApp, seedPages, unescapeHtml, WEEKS } from './helpers/pages.ts';
 import { ROOM } from './helpers/samples.ts';
 
 t.test('trend against the previous week: new, the same within 5 %, faster, slower', async (t) => {
@@ -156,5 +159,16 @@ forEachEngine(t, (t, database) => {
     const res = await app.inject('/');
     t.equal(res.statusCode, 200);
     t.match(res.body, 'No server has enough pings');
+  });
+
+  t.test('a fresh installation (no room, no samples) says what to do next instead of failing', async (t) => {
+    const statistics = new Statistics({ db: database.db, stats: { minDelayMs: 10, maxDelayMs: 600_000, minPings: 1 }, weeks: WEEKS, cacheSeconds: 0 });
+    const app = await buildApp({ database, statistics, rooms: new RoomRegistry([]), cacheSeconds: 0 });
+    const res = await app.inject('/');
+    t.equal(res.statusCode, 200);
+    t.match(res.headers['content-type'], 'text/html');
+    t.match(res.body, /Nothing to rank yet: no room is configured and no samples are stored\./);
+    t.match(res.body, 'PINGBOARD_ROOMS');
+    t.equal((await app.inject('/?room=%21nowhere%3Aexample.org')).statusCode, 404, 'an unknown room is still unknown');
   });
 });

@@ -217,6 +217,15 @@ function podium(servers: readonly RankedServer[], room: string | null): string {
   return `<ol class="podium" aria-label="Podium">${items.join('')}</ol>`;
 }
 
+/** `/` before there is anything to rank: what a fresh installation needs next. */
+export function renderNothingYetPage(): string {
+  return htmlDocument('Matrix ping leaderboard', `<h1>Matrix ping leaderboard</h1>
+<p>Nothing to rank yet: no room is configured and no samples are stored.</p>
+<p>Name the ping room in <code>PINGBOARD_ROOMS</code> and give the bot an account (<code>PINGBOARD_HOMESERVER_URL</code>,
+<code>PINGBOARD_BOT_USER_ID</code>, a token or password), or load history with <code>pingboard import</code> or
+<code>pingboard backfill</code>. README.md describes every setting.</p>`);
+}
+
 export function renderLeaderboardPage(page: LeaderboardPage): string {
   const { board } = page;
   const room = board.room.id === page.defaultRoomId ? null : board.room.id;

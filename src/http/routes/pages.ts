@@ -5,8 +5,8 @@ import { Type } from '@fastify/type-provider-typebox';
 import { NotFoundError } from '../../errors.ts';
 import { serverHasProbePings } from '../../probes/repository.ts';
 import { renderNewsletterTable } from '../../render/markdown.ts';
-import { PAGE_CONTENT_SECURITY_POLICY, renderLeaderboardPage, renderServerPage } from '../../render/page.ts';
-import { latestSamplesOfServer, serverHasSamples } from '../../samples/repository.ts';
+import { PAGE_CONTENT_SECURITY_POLICY, renderLeaderboardPage, renderNothingYetPage, renderServerPage } from '../../render/page.ts';
+import { latestSamplesOfServer, mostRecentRoom, serverHasSamples } from '../../samples/repository.ts';
 import { TtlCache } from '../../stats/cache.ts';
 import { listFrozenWeeks } from '../../stats/frozen-weeks.ts';
 import type { Leaderboard, Statistics } from '../../stats/leaderboard.ts';
@@ -72,6 +72,7 @@ export const pageRoutes: FastifyPluginAsyncTypebox<HttpDeps> = async (app, deps)
   }, async (request, reply) => {
     const { room, week } = request.query;
     const html = await cachedPage(`/|${room ?? ''}|${week ?? ''}`, async () => {
+      if (room === undefined && deps.rooms.default() === undefined && await mostRecentRoom(db) === undefined) return renderNothingYetPage();
       const board = await selectLeaderboard(selectionDeps, { room, week: week || undefined });
       const probes = await probeFiguresInWindow(db, board.room, board.window);
       const previous = await previousWeekMedians(deps.statistics, board);
