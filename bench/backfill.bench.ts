@@ -13,7 +13,7 @@ import { createLogger } from '../src/log.ts';
 import { createBotClient } from '../src/matrix/client.ts';
 import { buildPong } from '../src/matrix/pong.ts';
 import type { Figures } from './leaderboard.bench.ts';
-import { BENCH_BOT as BOT, BENCH_BOT_PASSWORD, startHomeserverProcess } from './homeserver-process.ts';
+import { BENCH_BOT as BOT, BENCH_BOT_PASSWORD, startHomeserverProcess } from './processes.ts';
 
 const PINGERS = ['@alice:near.example', '@bob:mid.example', '@carol:far.example', '@dave:example.org:8448'];
 const RESPONDERS = ['@echo:maunium.net', '@echo2:other-bot.example'];

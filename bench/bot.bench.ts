@@ -6,17 +6,11 @@
 // delays. Measures the bot's own overhead (sync response arrived → pong send
 // request started), the error of the recorded delays against the delays the
 // homeserver injected, and the service's resident memory as pings accumulate.
-import { fork, type ChildProcess } from 'node:child_process';
-import { once } from 'node:events';
-import { fileURLToPath } from 'node:url';
 import type { Database } from '../src/db/database.ts';
 import type { ServiceReport } from './bot-service.ts';
 import type { Figures } from './leaderboard.bench.ts';
-import { BENCH_BOT as BOT, BENCH_BOT_PASSWORD, startHomeserverProcess } from './homeserver-process.ts';
+import { BENCH_BOT as BOT, BENCH_BOT_PASSWORD, startHomeserverProcess, startServiceProcess } from './processes.ts';
 
-const SERVICE = fileURLToPath(new URL('./bot-service.ts', import.meta.url));
-/** As `npm start` runs the service (package.json): a small young generation keeps RSS near the live heap. */
-const SERVICE_NODE_FLAGS = ['--max-semi-space-size=16'];
 const DELAYS: Record<string, number> = { 'near.example': 25, 'mid.example': 120, 'far.example': 300 };
 const SENDERS_PER_SERVER = 10;
 
@@ -40,19 +34,6 @@ function meanAbsolute(errors: readonly number[]): number {
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-/** The service process and a way to ask it for a report. */
-async function startServiceProcess(env: Record<string, string>): Promise<{ child: ChildProcess; report(): Promise<ServiceReport> }> {
-  const child = fork(SERVICE, [], { env: { ...process.env, ...env }, execArgv: ['--expose-gc', ...SERVICE_NODE_FLAGS], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
-  const [ready] = await once(child, 'message') as [unknown];
-  if (ready !== 'ready') throw new Error(`the service process said ${JSON.stringify(ready)}`);
-  const report = async () => {
-    child.send('report');
-    const [answer] = await once(child, 'message') as [ServiceReport];
-    return answer;
-  };
-  return { child, report };
-}
 
 export async function botBench(options: BotBenchOptions, report: (line: string) => void): Promise<Figures> {
   const homeserver = await startHomeserverProcess({ 'bot.example': 0, ...DELAYS });
@@ -143,8 +124,7 @@ export async function botBench(options: BotBenchOptions, report: (line: string) 
         [`after the paced pings and ${options.settleSeconds} s: heap used (MB)`]: mb(settled.heapUsed),
       };
     } finally {
-      service.child.send('stop');
-      await once(service.child, 'exit');
+      await service.stop();
     }
   } finally {
     homeserver.stop();

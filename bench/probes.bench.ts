@@ -12,9 +12,6 @@
 //    delay reported in the pong minus the injected delay.
 // 2. Cost: 100 probes, connected, fire at once: CPU time and wall time of the
 //    burst, and memory before and after.
-import { fork, type ChildProcess } from 'node:child_process';
-import { once } from 'node:events';
-import { fileURLToPath } from 'node:url';
 import { loadConfig } from '../src/config.ts';
 import type { Database } from '../src/db/database.ts';
 import { createLogger } from '../src/log.ts';
@@ -22,9 +19,8 @@ import type { Probe, ProbeResult } from '../src/probes/probe.ts';
 import { createProbes } from '../src/probes/probes.ts';
 import { SampleWriter } from '../src/samples/writer.ts';
 import type { Figures } from './leaderboard.bench.ts';
-import { BENCH_BOT as BOT, BENCH_BOT_PASSWORD, startHomeserverProcess } from './homeserver-process.ts';
+import { BENCH_BOT as BOT, BENCH_BOT_PASSWORD, startHomeserverProcess, startServiceProcess, type ServiceProcess } from './processes.ts';
 
-const SERVICE = fileURLToPath(new URL('./bot-service.ts', import.meta.url));
 const DELAYS: Record<string, number> = { 'near.example': 25, 'mid.example': 120, 'far.example': 300 };
 
 export interface ProbesBenchOptions {
@@ -56,7 +52,7 @@ export async function probesBench(options: ProbesBenchOptions, report: (line: st
   const accuracyProbes = servers.map((server) => ({ id: `acc-${server.split('.')[0]}`, server }));
   const burstProbes = Array.from({ length: options.burst }, (_, i) => ({ id: `burst-${i}`, server: servers[i % servers.length]! }));
   const entries = [...accuracyProbes, ...burstProbes].map((p) => ({ ...p, userId: `@${p.id}:${p.server}`, token: `token-${p.id}` }));
-  let service: ChildProcess | undefined;
+  let service: ServiceProcess | undefined;
   const probes: Probe[] = [];
   const log = createLogger('silent');
   const writer = new SampleWriter({ db: options.database.db, log, capacity: 100_000 });
@@ -64,15 +60,10 @@ export async function probesBench(options: ProbesBenchOptions, report: (line: st
     await call('registerUser', '@admin:bot.example', {});
     for (const entry of entries) await call('registerUser', entry.userId, { accessToken: entry.token });
     const roomId = await call('createRoom', '@admin:bot.example', { room_alias_name: 'ping', preset: 'public_chat' }) as string;
-    service = fork(SERVICE, [], {
-      env: {
-        ...process.env, DATABASE_URL: options.databaseUrl, PINGBOARD_PORT: '0', PINGBOARD_ROOMS: '#ping:bot.example', PINGBOARD_HOMESERVER_URL: url,
-        PINGBOARD_BOT_USER_ID: BOT, PINGBOARD_BOT_PASSWORD: BENCH_BOT_PASSWORD, PINGBOARD_ANSWERS_PER_MINUTE: '10000',
-      },
-      execArgv: [], stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+    service = await startServiceProcess({
+      DATABASE_URL: options.databaseUrl, PINGBOARD_PORT: '0', PINGBOARD_ROOMS: '#ping:bot.example', PINGBOARD_HOMESERVER_URL: url,
+      PINGBOARD_BOT_USER_ID: BOT, PINGBOARD_BOT_PASSWORD: BENCH_BOT_PASSWORD, PINGBOARD_ANSWERS_PER_MINUTE: '10000',
     });
-    const [ready] = await once(service, 'message') as [unknown];
-    if (ready !== 'ready') throw new Error(`the service process said ${JSON.stringify(ready)}`);
 
     const config = loadConfig({
       PINGBOARD_ROOMS: '#ping:bot.example',
@@ -150,11 +141,7 @@ export async function probesBench(options: ProbesBenchOptions, report: (line: st
   } finally {
     await Promise.all(probes.map((p) => p.stop()));
     writer.stop();
-    if (service) {
-      service.send('stop');
-      await Promise.race([once(service, 'exit'), new Promise((resolve) => setTimeout(resolve, 5000))]);
-      service.kill();
-    }
+    await service?.stop();
     homeserver.stop();
   }
 }

@@ -1,11 +1,16 @@
-// The project's test homeserver in a process of its own, for the benches that
-// drive Matrix clients: its work must not share the measured event loop.
-import { spawn, type ChildProcess } from 'node:child_process';
+// The processes the Matrix benches run beside their own: the project's test
+// homeserver, and the service as `npm start` runs it (bot-service.ts), each
+// alone so neither's work shares the measured event loop or memory.
+import { fork, spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
+import type { ServiceReport } from './bot-service.ts';
 
 const HOMESERVER = fileURLToPath(new URL('../test/homeserver/main.ts', import.meta.url));
+const SERVICE = fileURLToPath(new URL('./bot-service.ts', import.meta.url));
+/** As `npm start` runs the service (package.json): a small young generation keeps RSS near the live heap. */
+const SERVICE_NODE_FLAGS = ['--max-semi-space-size=16'];
 const ADMIN_TOKEN = 'bench-admin';
 /** The bot's account on every bench homeserver, with this password. */
 export const BENCH_BOT = '@pingboard:bot.example';
@@ -34,4 +39,29 @@ export async function startHomeserverProcess(delays: Record<string, number> = {}
     return ((await response.json()) as { result: unknown }).result;
   };
   return { url, child, call, stop: () => child.kill('SIGTERM') };
+}
+
+export interface ServiceProcess {
+  readonly child: ChildProcess;
+  /** The bot's counts, overhead figures and memory, after a full collection. */
+  report(): Promise<ServiceReport>;
+  stop(): Promise<void>;
+}
+
+/** Starts the service with the bot configured by `env`, and waits until it listens. */
+export async function startServiceProcess(env: Record<string, string>): Promise<ServiceProcess> {
+  const child = fork(SERVICE, [], { env: { ...process.env, ...env }, execArgv: ['--expose-gc', ...SERVICE_NODE_FLAGS], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+  const [ready] = await once(child, 'message') as [unknown];
+  if (ready !== 'ready') throw new Error(`the service process said ${JSON.stringify(ready)}`);
+  const report = async () => {
+    child.send('report');
+    const [answer] = await once(child, 'message') as [ServiceReport];
+    return answer;
+  };
+  const stop = async () => {
+    const exited = once(child, 'exit');
+    child.send('stop');
+    await exited;
+  };
+  return { child, report, stop };
 }
