@@ -166,7 +166,19 @@ t.test('SIGTERM during a burst: what was measured is written, every measured pin
   await untilLive(room);
 
   const ids = await burst(room, 60, 5);
+  // Three pongs held up on their way out: SIGTERM arrives while they are being sent.
+  // A stop that did not wait for them would exit at once and they would never arrive.
+  const SEND_DELAY_MS = 1500;
+  room.hs.inject({ kind: 'delay', ms: SEND_DELAY_MS }, { path: '/send/', userId: BOT, times: 3 });
+  ids.push(sendPing(room), sendPing(room), sendPing(room));
+  const delayed = () => room.hs.requests({ path: '/send/', userId: BOT }).filter((r) => r.fault === 'delay');
+  await until('the held pongs to be on their way', () => delayed().length === 3, 30_000);
+  // Which pings they answer: the transaction ID is derived from the ping's event ID.
+  const held = delayed().map((r) => Buffer.from(/pingboard-pong-([^/?]+)/.exec(r.path)![1]!, 'base64url').toString());
+  const stopping = Date.now();
   const stopped = await server.stop();
+  t.ok(Date.now() - stopping >= SEND_DELAY_MS - 500, `the stop waited for the pongs being sent (${Date.now() - stopping} ms)`);
+  t.ok(held.every((id) => pongCounts(room).has(id)), 'and they were sent');
   t.equal(stopped.code, 0, 'exits 0');
   t.match(stopped.stdout, /"msg":"stopped"/);
   const answered = ids.filter((id) => pongCounts(room).has(id));
