@@ -25,8 +25,8 @@ const BOT = '@pingboard:bot.example';
 const ALIAS = '#ping:bot.example';
 const DELAYS = { 'fast.example': 40, 'medium.example': 120, 'slow.example': 250 } as const;
 const AHEAD_OFFSET_MS = 5000;
-/** Round trips also hold two syncs and the bot's turn-around; with other test files running on the two cores that has taken 170 ms (the bench measures the error on a quiet machine). */
-const RTT_SLACK_MS = 250;
+/** Round trips also hold two syncs and the bot's turn-around; with other test files running on the two cores that has taken over 300 ms (the bench measures the error on a quiet machine). */
+const RTT_SLACK_MS = 400;
 
 interface World {
   hs: TestHomeserver;
@@ -194,7 +194,7 @@ forEachEngine(t, (t, database) => {
     const ahead = results.get('ahead')!;
     t.equal(ahead.outcome, 'answered');
     t.ok(ahead.pongs[0]!.delayMs < 0, `a clock ${AHEAD_OFFSET_MS} ms ahead gives a negative one-way delay (${ahead.pongs[0]!.delayMs} ms)`);
-    t.ok(ahead.pongs[0]!.rttMs >= 60 && ahead.pongs[0]!.rttMs < 60 + RTT_SLACK_MS, 'its round trip is unaffected by the clock');
+    t.ok(ahead.pongs[0]!.rttMs >= 60 && ahead.pongs[0]!.rttMs < 60 + RTT_SLACK_MS, `its round trip is unaffected by the clock (${ahead.pongs[0]!.rttMs.toFixed(1)} ms)`);
     t.match(hs.events(ahead.roomId!).find((e) => e.event_id === ahead.pingEventId)?.content, { msgtype: 'm.text', body: `!ping ahead #${ahead.seq}` },
       'the ping names the probe and its sequence number');
 

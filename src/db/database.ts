@@ -32,8 +32,11 @@ export const MIGRATIONS_DIR = fileURLToPath(new URL('../../migrations', import.m
 export async function openDatabase(options: DatabaseOptions): Promise<Database> {
   if (options.url !== undefined) {
     const pool = new pg.Pool({ connectionString: options.url, max: options.poolSize ?? 10, connectionTimeoutMillis: 5000 });
-    // An idle client losing its server must not crash the process: the next query reports it.
+    // A client losing its server must not crash the process: the next query reports it. The pool
+    // listens on idle clients only; a client checked out between two queries (inside a
+    // transaction, say) emits the error itself, with nobody listening, when PostgreSQL restarts.
     pool.on('error', () => {});
+    pool.on('connect', (client) => client.on('error', () => {}));
     const db = new Kysely<Tables>({ dialect: new PostgresDialect({ pool }) });
     return { db, engine: 'postgres', location: redactUrl(options.url), destroy: () => db.destroy() };
   }
