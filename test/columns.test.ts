@@ -1,23 +1,24 @@
 // The leaderboard's figures from packed columns (pure), and the digest packing.
 import t from 'tap';
-import { columnsFromRows, figuresFromColumns } from '../src/stats/columns.ts';
-import { decodeDigest, encodeDigest, HOUR_MS } from '../src/stats/digests.ts';
+import { columnsFromRows, figuresFromColumns, pingKey } from '../src/stats/columns.ts';
+import { decodeDigest, encodeDigest, nameDigests } from '../src/stats/digests.ts';
 import { ascending, figuresOfSorted } from '../src/stats/figures.ts';
+import type { Test } from './helpers/database.ts';
 
-const HOUR = Date.UTC(2026, 10, 20, 10);
-const WINDOW = { start: new Date(HOUR), end: new Date(HOUR + HOUR_MS), endInclusive: false };
 const FILTER = { minDelayMs: 10, maxDelayMs: 600_000 };
 
-function row(server: string, responder: string, ping: string, delay: number, offset = 0) {
-  return { ping_server: server, responder_server: responder, ping_event_id: ping, delay_ms: delay, measured_at: new Date(HOUR + offset) };
+function row(server: string, responder: string, ping: string, delay: number) {
+  return { ping_server: server, responder_server: responder, ping_event_id: ping, delay_ms: delay };
 }
 
-t.test('figures match an independent computation on random data, split across chunks', async (t) => {
-  let seed = 7;
+function randomRows(seed: number, count: number, delay: (random: () => number) => number) {
   const random = () => ((seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31);
-  const rows = Array.from({ length: 5000 }, (_, i) => row(`s${Math.floor(random() * 20)}.example`, `r${i % 3}.example`, `$p${Math.floor(i / 3)}`, 10 + Math.floor(random() * 5000), Math.floor(random() * HOUR_MS)));
-  const chunks = [columnsFromRows(rows.slice(0, 1234)), columnsFromRows(rows.slice(1234))];
-  const figures = figuresFromColumns(chunks, WINDOW, FILTER);
+  // Three responders per ping, so chunk boundaries split some pings' samples.
+  const servers = Array.from({ length: Math.ceil(count / 3) }, () => `s${Math.floor(random() * 20)}.example`);
+  return Array.from({ length: count }, (_, i) => row(servers[Math.floor(i / 3)]!, `r${(i * 7) % 3}.example`, `$p${Math.floor(i / 3)}`, delay(random)));
+}
+
+function checkAgainstIndependent(t: Test, rows: ReturnType<typeof row>[], figures: ReturnType<typeof figuresFromColumns>) {
   t.same(figures.map((f) => f.server), [...new Set(rows.map((r) => r.ping_server))].sort(), 'every server, in name order');
   for (const f of figures) {
     const own = rows.filter((r) => r.ping_server === f.server);
@@ -32,38 +33,79 @@ t.test('figures match an independent computation on random data, split across ch
     t.equal(f.pings, new Set(own.map((r) => r.ping_event_id)).size);
     for (const r of f.responders) {
       const mine = own.filter((o) => o.responder_server === r.server);
-      t.equal(r.medianMs, figuresOfSorted(mine.map((m) => m.delay_ms).sort(ascending)).medianMs);
-      t.equal(r.samples, mine.length);
+      t.same({ ...r }, {
+        server: r.server, ...figuresOfSorted(mine.map((m) => m.delay_ms).sort(ascending)), samples: mine.length, pings: new Set(mine.map((m) => m.ping_event_id)).size,
+      });
     }
+    t.same(f.responders.map((r) => r.server), [...new Set(own.map((o) => o.responder_server))].sort(), 'responders in name order');
   }
+}
+
+t.test('figures match an independent computation on random data, split across chunks', async (t) => {
+  const rows = randomRows(7, 5000, (random) => 10 + Math.floor(random() * 5000));
+  const figures = figuresFromColumns([columnsFromRows(rows.slice(0, 1234)), columnsFromRows(rows.slice(1234))], FILTER);
+  checkAgainstIndependent(t, rows, figures);
+  t.equal(figures.reduce((sum, f) => sum + f.pings, 0), Math.ceil(5000 / 3), 'a ping whose samples lie in two chunks counts once');
 });
 
-t.test('the window and the delay filter select samples; a forged pong does not steal a ping', async (t) => {
+t.test('a filter too wide for 32-bit sort keys gives the same figures', async (t) => {
+  const filter = { minDelayMs: 1, maxDelayMs: 2_000_000_000 };
+  const rows = randomRows(11, 3000, (random) => 1 + Math.floor(random() * 1_999_999_999));
+  checkAgainstIndependent(t, rows, figuresFromColumns([columnsFromRows(rows.slice(0, 1000)), columnsFromRows(rows.slice(1000))], filter));
+});
+
+t.test('the delay filter selects samples; a forged pong does not steal a ping', async (t) => {
   const rows = [
-    row('a.example', 'r.example', '$1', 100, 0),
-    row('a.example', 'r.example', '$2', 9, 10),
-    row('a.example', 'r.example', '$3', 600_001, 20),
-    row('a.example', 'r.example', '$4', 300, HOUR_MS),
-    row('a.example', 'q.example', '$1', 200, 30),
-    row('b.example', 'q.example', '$1', 400, 40),
+    row('a.example', 'r.example', '$1', 100),
+    row('a.example', 'r.example', '$2', 9),
+    row('a.example', 'r.example', '$3', 600_001),
+    row('a.example', 'r.example', '$4', 600_000),
+    row('a.example', 'q.example', '$1', 200),
+    row('b.example', 'q.example', '$1', 400),
   ];
-  const [a, b] = figuresFromColumns([columnsFromRows(rows)], WINDOW, FILTER);
-  t.hasStrict(a, { server: 'a.example', samples: 2, pings: 1, medianMs: 150 });
-  t.same(a!.responders.map((r) => [r.server, r.pings]), [['q.example', 1], ['r.example', 1]]);
+  const [a, b] = figuresFromColumns([columnsFromRows(rows)], FILTER);
+  t.hasStrict(a, { server: 'a.example', samples: 3, pings: 2, medianMs: 200, minMs: 100, maxMs: 600_000 });
+  t.same(a!.responders.map((r) => [r.server, r.pings]), [['q.example', 1], ['r.example', 2]]);
   t.hasStrict(b, { server: 'b.example', samples: 1, pings: 1 });
-  const inclusive = figuresFromColumns([columnsFromRows(rows)], { ...WINDOW, endInclusive: true }, FILTER);
-  t.equal(inclusive[0]!.samples, 3, 'an inclusive end takes the sample at the end instant');
-  t.same(figuresFromColumns([], WINDOW, FILTER), []);
+  t.same(figuresFromColumns([], FILTER), []);
+  t.throws(() => figuresFromColumns([columnsFromRows(rows)], { minDelayMs: 0, maxDelayMs: 10 }), /must start at 1 ms or more, not 0/, 'no geometric mean of a zero delay');
 });
 
-t.test('a digest round-trips its columns', async (t) => {
-  const columns = columnsFromRows([row('a.example:8448', 'r.example', '$x', 123, 5), row('[::1]:8448', 'r.example', '$y', -5, HOUR_MS - 1)]);
-  const encoded = encodeDigest(columns, HOUR);
-  t.equal(encoded.samples, 2);
-  const decoded = decodeDigest({ hour: new Date(HOUR), ...encoded });
-  t.same(decoded.servers, columns.servers);
-  t.same([...decoded.delay], [123, -5]);
-  t.same([...decoded.measuredAt], [HOUR + 5, HOUR + HOUR_MS - 1]);
-  const empty = decodeDigest({ hour: new Date(HOUR), ...encodeDigest(columnsFromRows([]), HOUR) });
-  t.same([empty.servers, empty.delay.length], [[], 0]);
+t.test('ping keys tell event IDs apart and are stable', async (t) => {
+  const keys = new Int32Array(2 * 50_000);
+  for (let i = 0; i < 50_000; i++) pingKey(`$${i.toString(36)}:example.org`, keys, 2 * i);
+  const distinct = new Set(Array.from({ length: 50_000 }, (_, i) => `${keys[2 * i]},${keys[2 * i + 1]}`));
+  t.equal(distinct.size, 50_000, 'no two of 50,000 similar IDs share a key');
+  const again = new Int32Array(2);
+  pingKey('$0:example.org', again, 0);
+  t.same([...again], [keys[0], keys[1]]);
+});
+
+t.test('digests round-trip their columns, names through server ids, sharing one dictionary', async (t) => {
+  const first = columnsFromRows([row('a.example:8448', 'r.example', '$x', 123), row('[::1]:8448', 'r.example', '$y', -5), row('[::1]:8448', 's.example', '$y', 7)]);
+  const second = columnsFromRows([row('b.example', 's.example', '$z', 40), row('a.example:8448', 's.example', '$x', 50)]);
+  const ids = new Map(['s.example', 'a.example:8448', 'r.example', '[::1]:8448', 'b.example'].map((name, i) => [name, 10 + 3 * i]));
+  const names = new Map([...ids].map(([name, id]) => [id, name]));
+  const encoded = [encodeDigest(first, ids), encodeDigest(second, ids)];
+  t.same(encoded.map((e) => e.samples), [3, 2]);
+  const decoded = nameDigests(encoded.map(decodeDigest), names);
+  t.equal(decoded[0]!.servers, decoded[1]!.servers, 'one dictionary of servers for every digest');
+  t.equal(decoded[0]!.responders, decoded[1]!.responders, 'and one of responders');
+  [first, second].forEach((original, c) => {
+    const back = decoded[c]!;
+    const sameRows = (columns: typeof original) => [...columns.delay].map((delay, i) => [columns.servers[columns.server[i]!], columns.responders[columns.responder[i]!], columns.ping[i], delay]);
+    t.same(sameRows(back), sameRows(original), `digest ${c}: every sample's names, ping and delay`);
+    t.same([...back.pingKeys], [...original.pingKeys], `digest ${c}: the ping keys`);
+  });
+  t.same(figuresFromColumns(decoded, FILTER), figuresFromColumns([first, second], FILTER), 'the same figures as the columns they came from');
+  const wide = columnsFromRows(randomRows(5, 5000, (random) => 10 + Math.floor(random() * 100_000)));
+  const wideIds = new Map([...wide.servers, ...wide.responders].map((name, i) => [name, 1000 + i]));
+  const [wideBack] = nameDigests([decodeDigest(encodeDigest(wide, wideIds))], new Map([...wideIds].map(([name, id]) => [id, name])));
+  t.same(figuresFromColumns([wideBack!], FILTER), figuresFromColumns([wide], FILTER), 'columns of 1, 2 and 4 bytes (20 servers, 1,667 pings, delays to 100,000 ms)');
+  const corrupt = Buffer.from(encodeDigest(first, ids).columns, 'base64');
+  corrupt.writeInt32LE(3, 12);
+  t.throws(() => decodeDigest({ samples: 3, columns: corrupt.toString('base64') }), /a column 3 bytes wide/);
+  t.throws(() => nameDigests([decodeDigest(encodeDigest(first, ids))], new Map([[10, 's.example']])), /server id 13, which is not in server_names/);
+  const empty = nameDigests([decodeDigest(encodeDigest(columnsFromRows([]), ids))], names);
+  t.same([empty[0]!.servers, empty[0]!.delay.length, empty[0]!.pingKeys.length], [[], 0, 0]);
 });

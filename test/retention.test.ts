@@ -33,7 +33,7 @@ forEachEngine(t, (t, database) => {
     }
     const hour = (age: number) => new Date(Math.floor((NOW.getTime() - age * DAY) / 3_600_000) * 3_600_000);
     for (const age of [500, 1]) {
-      await db.insertInto('hourly_digests').values({ room_id: ROOM, hour: hour(age), samples: 1, servers: 'x', responders: 'y', pings: 'z', columns: new Uint8Array(4) }).execute();
+      await db.insertInto('hourly_digests').values({ room_id: ROOM, hour: hour(age), samples: 0, columns: '' }).execute();
     }
     await storeFrozenWeek(db, { roomId: ROOM, week: '2025-W20', start: new Date(Date.UTC(2025, 4, 12)), end: new Date(Date.UTC(2025, 4, 19)), filters: { minDelayMs: 10, maxDelayMs: 600_000, minPings: 1 }, servers: [], exclusions: [] });
 

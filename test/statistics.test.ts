@@ -1,5 +1,6 @@
 // Statistics on a real database (PGlite and PostgreSQL): figures, filters,
 // ranks, windows and frozen weeks.
+import { sql } from 'kysely';
 import t from 'tap';
 import type { WeekConfig } from '../src/config.ts';
 import { recordSamples } from '../src/samples/repository.ts';
@@ -192,5 +193,67 @@ forEachEngine(t, (t, database) => {
       ['2026-W46', true, 1, 200],
       ['2026-W47', false, null, 300],
     ]);
+  });
+  t.test('writers side by side and digest builds in between lose no sample and count none twice', async (t) => {
+    // Ten closed hours; every batch overlaps the next, so pairs of concurrent writers race on the same keys.
+    const all = Array.from({ length: 2400 }, (_, i) => sample({
+      pingServer: `s${i % 7}.example`, pingEventId: `$race${Math.floor(i / 2)}`, delayMs: 20 + ((i * 7919) % 3000),
+      responder: `@echo:r${i % 2}.example`, responderServer: `r${i % 2}.example`,
+      measuredAt: new Date(Date.UTC(2026, 10, 20, 0) + (i % 10) * 3_600_000 + i),
+    }));
+    const batches = Array.from({ length: 8 }, (_, b) => all.slice(b * 300, b * 300 + 450));
+    const stats = statisticsAt('2026-11-21T00:00:00Z');
+    const results = await Promise.all([
+      ...batches.map((batch) => recordSamples(db, batch)),
+      ...batches.map(() => stats.rolling(room, ROLLING)),
+    ]);
+    const written = results.slice(0, batches.length) as { stored: number }[];
+    t.equal(written.reduce((sum, w) => sum + w.stored, 0), all.length, 'each sample stored exactly once');
+    const board = await stats.rolling(room, ROLLING);
+    for (const server of board.servers) {
+      const own = all.filter((s) => s.pingServer === server.server).map((s) => s.delayMs).sort(ascending);
+      t.same([server.samples, server.medianMs, server.p90Ms], [own.length, figuresOfSorted(own).medianMs, figuresOfSorted(own).p90Ms], `${server.server} from every sample`);
+    }
+    t.equal(board.servers.length, 7);
+  });
+  t.test('rebuilding digests numbers no server name twice and uses up no id', async (t) => {
+    await recordSamples(db, ['a.example', 'b.example', 'c.example'].map((pingServer, i) => sample({ pingServer, delayMs: 100 + i, measuredAt: at('2026-11-20T10:00:00Z') })));
+    const stats = statisticsAt('2026-11-21T00:00:00Z');
+    const before = (await stats.rolling(room, ROLLING)).servers;
+    for (let i = 0; i < 3; i++) {
+      await db.deleteFrom('hourly_digests').execute();
+      t.same((await stats.rolling(room, ROLLING)).servers, before, `rebuild ${i + 1}: the same table`);
+    }
+    await recordSamples(db, [sample({ pingServer: 'd.example', delayMs: 100, measuredAt: at('2026-11-20T11:00:00Z') })]);
+    await stats.rolling(room, ROLLING);
+    const { rows } = await sql<{ name: string; id: number }>`select name, id from server_names order by id`.execute(db);
+    t.same(rows.map((r) => r.name).sort(), ['a.example', 'b.example', 'c.example', 'd.example', 'maunium.net'], 'each name once');
+    t.same(rows.map((r) => r.id), [1, 2, 3, 4, 5], 'the rebuilds used up no id: the new name came next');
+  });
+  t.test('of two pongs of one responder to one ping, the earlier is kept even when it is recorded second', async (t) => {
+    const later = sample({ pingServer: 'pong.example', pingEventId: '$twice', delayMs: 900, measuredAt: at('2026-11-20T10:00:00.900Z') });
+    const earlier = { ...later, delayMs: 300, measuredAt: at('2026-11-20T10:00:00.300Z') };
+    await recordSamples(db, [later]);
+    const stats = statisticsAt('2026-11-21T00:00:00Z');
+    t.equal((await stats.rolling(room, ROLLING)).servers[0]?.medianMs, 900, 'the later pong, digested');
+    t.same(await recordSamples(db, [earlier], { keepEarliestPong: true }), { stored: 0, duplicate: 1 }, 'a replacement counts as a duplicate');
+    const rows = await db.selectFrom('samples').select(['delay_ms', 'measured_at']).where('ping_event_id', '=', '$twice').execute();
+    t.same(rows, [{ delay_ms: 300, measured_at: earlier.measuredAt }], 'the earlier pong replaced it');
+    t.equal((await stats.rolling(room, ROLLING)).servers[0]?.medianMs, 300, 'and its hour was digested again');
+    await recordSamples(db, [later], { keepEarliestPong: true });
+    t.same((await db.selectFrom('samples').select('delay_ms').where('ping_event_id', '=', '$twice').execute()).map((r) => r.delay_ms), [300], 'a later one does not replace it');
+  });
+
+  t.test('a server\'s weekly history puts live figures on the right week when earlier weeks are frozen', async (t) => {
+    await recordSamples(db, [
+      sample({ pingServer: 'hist.example', delayMs: 100, measuredAt: at('2026-11-04T12:00:00Z') }),
+      sample({ pingServer: 'hist.example', delayMs: 200, measuredAt: at('2026-11-11T12:00:00Z') }),
+      sample({ pingServer: 'hist.example', delayMs: 300, measuredAt: at('2026-11-18T12:00:00Z') }),
+    ]);
+    const stats = statisticsAt('2026-11-19T00:00:00Z');
+    await stats.week(room, '2026-W45');
+    await stats.week(room, '2026-W46');
+    const weeks = await stats.serverWeeks(room, 'hist.example', 3);
+    t.same(weeks.map((w) => [w.week, w.frozen, w.medianMs]), [['2026-W45', true, 100], ['2026-W46', true, 200], ['2026-W47', false, 300]]);
   });
 });

@@ -74,11 +74,15 @@ export interface HourlyDigestTable {
   room_id: string;
   hour: Timestamp;
   samples: number;
-  servers: string;
-  responders: string;
-  pings: string;
-  columns: Uint8Array;
+  /** The hour's samples as numbers (server_names ids, ping keys, delays), base64: layout in stats/digests.ts. */
+  columns: string;
   built_at: ColumnType<Date, Date | string | undefined, Date | string>;
+}
+
+/** Every server name a digest refers to, numbered once for all rooms. */
+export interface ServerNameTable {
+  id: Generated<number>;
+  name: string;
 }
 
 export const PROBE_OUTCOMES = ['answered', 'lost', 'send_failed'] as const;
@@ -104,6 +108,7 @@ export interface Tables {
   server_exclusions: ServerExclusionTable;
   bot_state: BotStateTable;
   hourly_digests: HourlyDigestTable;
+  server_names: ServerNameTable;
   probe_pings: ProbePingTable;
 }
 

@@ -4,67 +4,177 @@
 // its hour is stored (samples/repository.ts), so it never goes stale; both
 // happen under the room's advisory lock, so a build and a write cannot
 // interleave.
-import type { Transaction } from 'kysely';
+import { sql, type Transaction } from 'kysely';
 import { lockRoom } from '../db/locks.ts';
 import type { Db } from '../db/database.ts';
 import type { Tables } from '../db/schema.ts';
+import { arrayLiteral } from '../db/arrays.ts';
 import { columnsFromRows, type SampleColumns } from './columns.ts';
+import { compareNames } from './ranking.ts';
 import type { TimeWindow } from './windows.ts';
 
 export const HOUR_MS = 3_600_000;
-const COLUMN_COUNT = 5;
 
-interface DigestRow {
-  hour: Date;
-  servers: string;
-  responders: string;
-  pings: string;
-  columns: Uint8Array;
+interface StoredDigest {
+  samples: number;
+  /** Base64 (see the migration for why not bytea). */
+  columns: string;
 }
 
-function splitNames(text: string): string[] {
-  return text === '' ? [] : text.split('\n');
+/** A stored digest's numbers, its dictionaries still server_names ids. */
+interface UnnamedDigest extends Omit<SampleColumns, 'servers' | 'responders'> {
+  readonly serverIds: Int32Array;
+  readonly responderIds: Int32Array;
 }
 
-/** Packs columns; names cannot hold newlines (they are validated IDs and server names). */
-export function encodeDigest(columns: SampleColumns, hour: number): Omit<DigestRow, 'hour'> & { samples: number } {
+/** Each per-sample column is stored in the narrowest of these that holds all its values. */
+const COLUMN_TYPES = [Int8Array, Int16Array, Int32Array] as const;
+const PER_SAMPLE = ['server', 'responder', 'ping', 'delay'] as const;
+
+function narrowestType(values: Int32Array): (typeof COLUMN_TYPES)[number] {
+  let min = 0;
+  let max = 0;
+  for (let i = 0; i < values.length; i++) {
+    if (values[i]! < min) min = values[i]!;
+    else if (values[i]! > max) max = values[i]!;
+  }
+  return min >= -128 && max <= 127 ? Int8Array : min >= -32_768 && max <= 32_767 ? Int16Array : Int32Array;
+}
+
+const alignedTo4 = (bytes: number) => Math.ceil(bytes / 4) * 4;
+
+/**
+ * Packs one hour's columns (little-endian, the byte order of every platform
+ * Node runs on). As int32s: the number of distinct servers, responders and
+ * pings, and the byte width of each per-sample column; the servers' and the
+ * responders' ids in server_names; the pings' keys. Then per sample, each
+ * column at its width (most hours need 2 bytes for a server index, 1 for a
+ * responder's, 2 for a ping's, 4 for a delay), each padded to 4 bytes.
+ */
+export function encodeDigest(columns: SampleColumns, ids: ReadonlyMap<string, number>): StoredDigest {
   const n = columns.delay.length;
-  const packed = new Int32Array(n * COLUMN_COUNT);
-  packed.set(columns.server, 0);
-  packed.set(columns.responder, n);
-  packed.set(columns.ping, 2 * n);
-  packed.set(columns.delay, 3 * n);
-  for (let i = 0; i < n; i++) packed[4 * n + i] = columns.measuredAt[i]! - hour;
-  return {
-    samples: n,
-    servers: columns.servers.join('\n'),
-    responders: columns.responders.join('\n'),
-    pings: columns.pings.join('\n'),
-    columns: new Uint8Array(packed.buffer),
-  };
+  const types = PER_SAMPLE.map((name) => narrowestType(columns[name]));
+  const head = [
+    columns.servers.length, columns.responders.length, columns.pingKeys.length / 2, ...types.map((type) => type.BYTES_PER_ELEMENT),
+    ...columns.servers.map((name) => ids.get(name)!), ...columns.responders.map((name) => ids.get(name)!), ...columns.pingKeys,
+  ];
+  const buffer = new ArrayBuffer(4 * head.length + types.reduce((sum, type) => sum + alignedTo4(n * type.BYTES_PER_ELEMENT), 0));
+  new Int32Array(buffer, 0, head.length).set(head);
+  let at = 4 * head.length;
+  PER_SAMPLE.forEach((name, c) => {
+    new types[c]!(buffer, at, n).set(columns[name]);
+    at += alignedTo4(n * types[c]!.BYTES_PER_ELEMENT);
+  });
+  return { samples: n, columns: Buffer.from(buffer).toString('base64') };
 }
 
-export function decodeDigest(row: DigestRow): SampleColumns {
-  // Copy into an aligned buffer (little-endian, as every platform Node runs on).
-  const packed = new Int32Array(new Uint8Array(row.columns).buffer);
-  const n = packed.length / COLUMN_COUNT;
-  const hour = row.hour.getTime();
-  const offsets = packed.subarray(4 * n, 5 * n);
-  const measuredAt = new Float64Array(n);
-  for (let i = 0; i < n; i++) measuredAt[i] = hour + offsets[i]!;
-  return {
-    servers: splitNames(row.servers),
-    responders: splitNames(row.responders),
-    pings: splitNames(row.pings),
-    server: packed.subarray(0, n),
-    responder: packed.subarray(n, 2 * n),
-    ping: packed.subarray(2 * n, 3 * n),
-    delay: packed.subarray(3 * n, 4 * n),
-    measuredAt,
+export function decodeDigest(row: StoredDigest): UnnamedDigest {
+  // Decoded into a buffer of its own, so every view is aligned.
+  const buffer = new ArrayBuffer(Buffer.byteLength(row.columns, 'base64'));
+  Buffer.from(buffer).write(row.columns, 'base64');
+  const n = row.samples;
+  const [servers, responders, pings, ...widths] = new Int32Array(buffer, 0, 7);
+  let at = 7;
+  const next = (length: number) => {
+    const view = new Int32Array(buffer, 4 * at, length);
+    at += length;
+    return view;
   };
+  const serverIds = next(servers!);
+  const responderIds = next(responders!);
+  const pingKeys = next(2 * pings!);
+  let byte = 4 * at;
+  const [server, responder, ping, delay] = widths.map((width) => {
+    const type = COLUMN_TYPES.find((t) => t.BYTES_PER_ELEMENT === width);
+    if (!type) throw new Error(`an hourly digest has a column ${width} bytes wide`);
+    const view = new type(buffer, byte, n);
+    byte += alignedTo4(n * width);
+    // Widened to int32 for the arithmetic; a 4-byte column is used as it is.
+    return view instanceof Int32Array ? view : new Int32Array(view);
+  }) as [Int32Array, Int32Array, Int32Array, Int32Array];
+  return { serverIds, responderIds, pingKeys, server, responder, ping, delay };
 }
 
-const ROW_COLUMNS = ['ping_server', 'responder_server', 'ping_event_id', 'delay_ms', 'measured_at'] as const;
+/**
+ * Gives decoded digests their names: the digests share one dictionary of
+ * servers and one of responders (figuresFromColumns interns a shared
+ * dictionary once), and their index columns are rewritten, in place, to
+ * indexes into those.
+ */
+export function nameDigests(digests: readonly UnnamedDigest[], names: ReadonlyMap<number, string>): SampleColumns[] {
+  const servers = new SharedDictionary(names);
+  const responders = new SharedDictionary(names);
+  return digests.map(({ serverIds, responderIds, ...digest }) => {
+    servers.rewrite(digest.server, serverIds);
+    responders.rewrite(digest.responder, responderIds);
+    return { ...digest, servers: servers.names, responders: responders.names };
+  });
+}
+
+class SharedDictionary {
+  readonly names: string[] = [];
+  readonly #indexOf = new Map<number, number>();
+  readonly #namesById: ReadonlyMap<number, string>;
+
+  constructor(namesById: ReadonlyMap<number, string>) {
+    this.#namesById = namesById;
+  }
+
+  /** Turns indexes into a digest's own list of ids into indexes into `names`. */
+  rewrite(indexes: Int32Array, ids: Int32Array): void {
+    const shared = ids.map((id) => {
+      let index = this.#indexOf.get(id);
+      if (index === undefined) {
+        const name = this.#namesById.get(id);
+        if (name === undefined) throw new Error(`an hourly digest names server id ${id}, which is not in server_names`);
+        this.#indexOf.set(id, (index = this.names.length));
+        this.names.push(name);
+      }
+      return index;
+    });
+    for (let i = 0; i < indexes.length; i++) indexes[i] = shared[indexes[i]!]!;
+  }
+}
+
+/** The distinct server ids the digests refer to. */
+function idsIn(digests: readonly UnnamedDigest[]): number[] {
+  const ids = new Set<number>();
+  for (const digest of digests) {
+    for (const list of [digest.serverIds, digest.responderIds]) for (let i = 0; i < list.length; i++) ids.add(list[i]!);
+  }
+  return [...ids];
+}
+
+async function namesOf(db: Db, ids: readonly number[]): Promise<Map<number, string>> {
+  if (ids.length === 0) return new Map();
+  const rows = await db.selectFrom('server_names').select(['id', 'name'])
+    .where(sql<boolean>`id = any(${arrayLiteral(ids)}::integer[])`)
+    .execute();
+  return new Map(rows.map((row) => [row.id, row.name]));
+}
+
+/**
+ * The server_names ids of `names`, numbering the new ones. Only names not
+ * stored yet are inserted (an insert that meets a conflict still uses up an
+ * id), in name order: builds of two rooms that meet the same new names then
+ * take their row locks in the same order, so one waits instead of both
+ * deadlocking.
+ */
+async function idsOf(tx: Transaction<Tables>, names: readonly string[]): Promise<Map<string, number>> {
+  const ids = new Map<string, number>();
+  const lookUp = async (wanted: readonly string[]) => {
+    const rows = await tx.selectFrom('server_names').select(['id', 'name']).where(sql<boolean>`name = any(${arrayLiteral(wanted)}::text[])`).execute();
+    for (const row of rows) ids.set(row.name, row.id);
+  };
+  await lookUp(names);
+  const missing = names.filter((name) => !ids.has(name)).sort(compareNames);
+  if (missing.length === 0) return ids;
+  await sql`insert into server_names (name) select unnest(${arrayLiteral(missing)}::text[]) on conflict (name) do nothing`.execute(tx);
+  await lookUp(missing);
+  return ids;
+}
+
+const ROW_COLUMNS = ['ping_server', 'responder_server', 'ping_event_id', 'delay_ms'] as const;
 
 /** Samples of one room between two instants, as columns. */
 async function rawColumns(db: Db | Transaction<Tables>, roomId: string, from: Date, to: Date, toInclusive: boolean): Promise<SampleColumns> {
@@ -79,28 +189,26 @@ async function rawColumns(db: Db | Transaction<Tables>, roomId: string, from: Da
 /** Builds (and stores) the digests of consecutive hours [first, end). */
 async function buildDigests(db: Db, roomId: string, first: number, end: number): Promise<SampleColumns[]> {
   return db.transaction().execute(async (tx) => {
-    await lockRoom(tx, roomId);
-    const rows = await tx.selectFrom('samples').select(ROW_COLUMNS)
+    await lockRoom(tx, roomId, 'exclusive');
+    const rows = await tx.selectFrom('samples').select([...ROW_COLUMNS, 'measured_at'])
       .where('room_id', '=', roomId)
       .where('measured_at', '>=', new Date(first))
       .where('measured_at', '<', new Date(end))
       .orderBy('measured_at')
       .execute();
     const built: SampleColumns[] = [];
-    const values = [];
     let next = 0;
     for (let hour = first; hour < end; hour += HOUR_MS) {
       const start = next;
       while (next < rows.length && rows[next]!.measured_at.getTime() < hour + HOUR_MS) next++;
-      const columns = columnsFromRows(rows.slice(start, next));
-      built.push(columns);
-      values.push({ room_id: roomId, hour: new Date(hour), ...encodeDigest(columns, hour) });
+      built.push(columnsFromRows(rows.slice(start, next)));
     }
+    const ids = await idsOf(tx, [...new Set(built.flatMap((columns) => [...columns.servers, ...columns.responders]))]);
+    const values = built.map((columns, i) => ({ room_id: roomId, hour: new Date(first + i * HOUR_MS), ...encodeDigest(columns, ids) }));
     for (let i = 0; i < values.length; i += 500) {
       await tx.insertInto('hourly_digests').values(values.slice(i, i + 500))
         .onConflict((oc) => oc.columns(['room_id', 'hour']).doUpdateSet((eb) => ({
-          samples: eb.ref('excluded.samples'), servers: eb.ref('excluded.servers'), responders: eb.ref('excluded.responders'),
-          pings: eb.ref('excluded.pings'), columns: eb.ref('excluded.columns'), built_at: new Date(),
+          samples: eb.ref('excluded.samples'), columns: eb.ref('excluded.columns'), built_at: new Date(),
         })))
         .execute();
     }
@@ -119,18 +227,20 @@ export async function windowColumns(db: Db, roomIds: readonly string[], window: 
   const firstHour = Math.ceil(start / HOUR_MS) * HOUR_MS;
   const endHour = Math.min(Math.floor(end / HOUR_MS), Math.floor(now.getTime() / HOUR_MS)) * HOUR_MS;
   const chunks: SampleColumns[] = [];
+  // Stored digests of every room are named together: one query for the names, one dictionary.
+  const stored: UnnamedDigest[] = [];
   for (const roomId of roomIds) {
     if (endHour <= firstHour) {
       chunks.push(await rawColumns(db, roomId, window.start, window.end, window.endInclusive));
       continue;
     }
-    const stored = await db.selectFrom('hourly_digests').select(['hour', 'servers', 'responders', 'pings', 'columns'])
+    const rows = await db.selectFrom('hourly_digests').select(['hour', 'samples', 'columns'])
       .where('room_id', '=', roomId)
       .where('hour', '>=', new Date(firstHour))
       .where('hour', '<', new Date(endHour))
       .execute();
-    const have = new Set(stored.map((row) => row.hour.getTime()));
-    chunks.push(...stored.map(decodeDigest));
+    const have = new Set(rows.map((row) => row.hour.getTime()));
+    stored.push(...rows.map(decodeDigest));
     // Missing hours are built in runs of consecutive hours, one query per run.
     for (let hour = firstHour; hour < endHour; hour += HOUR_MS) {
       if (have.has(hour)) continue;
@@ -142,5 +252,6 @@ export async function windowColumns(db: Db, roomIds: readonly string[], window: 
     chunks.push(await rawColumns(db, roomId, window.start, new Date(firstHour), false));
     chunks.push(await rawColumns(db, roomId, new Date(endHour), window.end, window.endInclusive));
   }
+  chunks.push(...nameDigests(stored, await namesOf(db, idsIn(stored))));
   return chunks;
 }

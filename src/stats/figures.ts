@@ -14,15 +14,19 @@ export interface Figures {
   readonly maxMs: number;
 }
 
-/** Figures of a non-empty list of delays sorted ascending (an array or a typed array). */
-export function figuresOfSorted(sorted: ArrayLike<number>): Figures {
+/**
+ * Figures of a non-empty list of delays sorted ascending (an array or a typed
+ * array). A caller that has summed the delays' logarithms in that order
+ * already passes `logSum`, which gives the same geometric mean.
+ */
+export function figuresOfSorted(sorted: ArrayLike<number>, logSum?: number): Figures {
   if (sorted.length === 0) throw new RangeError('figures of an empty list');
   // simple-statistics only indexes its input, so typed arrays serve as well.
   const values = sorted as number[];
   return {
     medianMs: quantileSorted(values, 0.5),
     meanMs: sumSimple(values) / values.length,
-    gmeanMs: logAverage(values),
+    gmeanMs: logSum === undefined ? logAverage(values) : Math.exp(logSum / values.length),
     p90Ms: quantileSorted(values, 0.9),
     minMs: values[0]!,
     maxMs: values[values.length - 1]!,

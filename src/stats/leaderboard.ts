@@ -238,7 +238,7 @@ export class Statistics {
   async #compute(room: TrackedRoom, week: string | null, window: TimeWindow): Promise<Leaderboard> {
     const exclusions = await listExclusions(this.#db, room.id);
     const excluded = new Set(exclusions.map((e) => e.server));
-    const figures = figuresFromColumns(await windowColumns(this.#db, room.roomIds, window, this.#now()), window, this.#filters);
+    const figures = figuresFromColumns(await windowColumns(this.#db, room.roomIds, window, this.#now()), this.#filters);
     return {
       room,
       week,

@@ -3,7 +3,8 @@
 // probe pings and probe samples only, so they are computed at request time.
 import type { Db } from '../db/database.ts';
 import { probeFigures, type ProbeFigures } from '../probes/figures.ts';
-import { probeCountsPerBucket } from '../probes/repository.ts';
+import { probeCountsPerBucket, serverHasProbePings } from '../probes/repository.ts';
+import { serverHasSamples } from '../samples/repository.ts';
 import type { TrackedRoom } from './rooms.ts';
 import type { TimeWindow } from './windows.ts';
 
@@ -16,11 +17,11 @@ export function probeRoomIds(room: TrackedRoom): string[] {
   return [...new Set([...room.roomIds, room.reference])];
 }
 
-/** Every probed server's figures over the window, by server name. */
-export async function probeFiguresInWindow(db: Db, room: TrackedRoom, window: TimeWindow): Promise<ProbeFigures[]> {
+/** Every probed server's figures over the window (or only `server`'s), by server name. */
+export async function probeFiguresInWindow(db: Db, room: TrackedRoom, window: TimeWindow, server?: string): Promise<ProbeFigures[]> {
   // Buckets exclude their end: an inclusive window ends one millisecond later.
   const end = window.endInclusive ? new Date(window.end.getTime() + 1) : window.end;
-  const counts = await probeCountsPerBucket(db, probeRoomIds(room), [window.start, end]);
+  const counts = await probeCountsPerBucket(db, probeRoomIds(room), [window.start, end], server);
   return counts.map(probeFigures).sort((a, b) => (a.server < b.server ? -1 : a.server > b.server ? 1 : 0));
 }
 
@@ -30,4 +31,14 @@ export async function serverProbeFiguresPerBucket(
 ): Promise<Map<number, ProbeFigures>> {
   const counts = await probeCountsPerBucket(db, probeRoomIds(room), boundaries, server);
   return new Map(counts.map((c) => [c.bucket, probeFigures(c)]));
+}
+
+/** Whether a room holds anything of `server`: samples, or pings of a probe there (a server may only ever have lost them). */
+export async function serverIsKnown(db: Db, room: TrackedRoom, server: string): Promise<boolean> {
+  return await serverHasSamples(db, room.roomIds, server) || await serverHasProbePings(db, probeRoomIds(room), server);
+}
+
+/** The boundaries of consecutive calendar weeks, for the per-bucket queries. */
+export function weekBoundaries(weeks: readonly { readonly start: Date; readonly end: Date }[]): Date[] {
+  return [weeks[0]!.start, ...weeks.map((w) => w.end)];
 }
