@@ -1,8 +1,15 @@
 // The bounded sample queue against a PostgreSQL database that goes away and
 // comes back. The database is a throwaway one on the shared server: it is made
 // unreachable by refusing connections to it, never by stopping the server.
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import pg from 'pg';
 import t from 'tap';
 import { createLogger } from '../src/log.ts';
+import { importFile, type ImportCounts } from '../src/samples/import.ts';
+import { recordSamples, WRITE_BATCH_SIZE } from '../src/samples/repository.ts';
+import { sampleToRecord } from '../src/samples/sample.ts';
 import { SampleWriter } from '../src/samples/writer.ts';
 import { openTestDatabase, setDatabaseReachable, testEngines } from './helpers/database.ts';
 import { sample } from './helpers/samples.ts';
@@ -46,5 +53,46 @@ if (!testEngines().includes('postgres')) {
     await setDatabaseReachable(database, true);
     await writer.flushed();
     t.equal(writer.counts.written, 3);
+  });
+
+  t.test('a batch that deadlocks with another writer is written again', async (t) => {
+    const database = await openTestDatabase('postgres');
+    t.teardown(() => database.destroy());
+    const [first, second] = [sample({ pingServer: 'a.example', delayMs: 100, pingEventId: '$k1' }), sample({ pingServer: 'a.example', delayMs: 200, pingEventId: '$k2' })];
+    // Another writer (not ours, so in the opposite key order) holds $k2 and then wants $k1, which the batch holds.
+    const other = new pg.Client({ connectionString: database.url });
+    await other.connect();
+    t.teardown(() => other.end());
+    const insert = (s: typeof first) => other.query(
+      `insert into samples (room_id, ping_event_id, ping_server, responder, responder_server, delay_ms, ping_ts, measured_at, source)
+       values ($1, $2, $3, $4, $5, $6, $7, $8, 'pong') on conflict do nothing`,
+      [s.roomId, s.pingEventId, s.pingServer, s.responder, s.responderServer, s.delayMs, s.pingTs, s.measuredAt]);
+    await other.query('begin');
+    await insert(second);
+    const written = recordSamples(database.db, [second, first]);
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    // The batch waits first, so PostgreSQL ends it when it finds the deadlock; the other insert then goes through.
+    await insert(first);
+    await other.query('commit');
+    t.same(await written, { stored: 0, duplicate: 2 }, 'written again after the deadlock: both samples were the other writer\'s');
+  });
+
+  t.test('an import whose writes fail stops with the error and leaves its counts settled', async (t) => {
+    const database = await openTestDatabase('postgres');
+    t.teardown(async () => {
+      await setDatabaseReachable(database, true);
+      await database.destroy();
+    });
+    const dir = mkdtempSync(path.join(tmpdir(), 'pingboard-import-'));
+    t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+    const file = path.join(dir, 'samples.ndjson');
+    writeFileSync(file, Array.from({ length: 5 * WRITE_BATCH_SIZE }, (_, i) => JSON.stringify(sampleToRecord(sample({ pingServer: `s${i % 50}.example`, delayMs: 100 + i })))).join('\n'));
+    await setDatabaseReachable(database, false);
+    const counts: ImportCounts = { read: 0, stored: 0, duplicate: 0, rejected: 0 };
+    await t.rejects(importFile(database.db, file, counts), 'the write failure ends the import');
+    const after = { ...counts };
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    t.same(counts, after, 'nothing changes the counts after the import has failed');
+    t.equal(counts.stored, 0);
   });
 }

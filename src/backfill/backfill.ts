@@ -18,7 +18,7 @@ import { coverageKey, mergeSpan, nextWalk, parseCoverage, type Coverage, type Po
 import { emptyCounts, type BackfillCounts } from './progress.ts';
 
 /** The most /messages returns at once on Synapse and the test homeserver. */
-export const PAGE_SIZE = 1000;
+const PAGE_SIZE = 1000;
 /** A room upgraded more often than this is a loop, not a lineage. */
 const MAX_ROOMS = 50;
 /** Server errors and broken connections are retried for about five minutes before the run gives up. */
@@ -38,7 +38,6 @@ export interface BackfillOptions {
   readonly trustedResponders: readonly string[];
   /** Aborting stops the walk after the page in hand; the next run continues from there. */
   readonly signal?: AbortSignal;
-  readonly pageSize?: number;
   /** Called after each page with the running counts (shared by every room of the run). */
   readonly onProgress?: (counts: Readonly<BackfillCounts>) => void;
   /** Counts to add to, so several rooms make one total. */
@@ -104,7 +103,7 @@ async function request<T>(walker: Walker, roomId: string, what: string, operatio
 async function readPage(walker: Walker, position: Position): Promise<Page> {
   const { client } = walker.options;
   const response = await request(walker, position.roomId, 'reading history',
-    () => client.createMessagesRequest(position.roomId, position.token, walker.options.pageSize ?? PAGE_SIZE, Direction.Backward, walker.filter));
+    () => client.createMessagesRequest(position.roomId, position.token, PAGE_SIZE, Direction.Backward, walker.filter));
   const end = response.chunk.length === 0 && response.end === position.token ? undefined : response.end;
   return { events: response.chunk as HistoryEvent[], end: end ?? undefined };
 }

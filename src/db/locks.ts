@@ -2,10 +2,14 @@ import { sql, type Transaction } from 'kysely';
 import type { Tables } from './schema.ts';
 
 /**
- * A transaction-scoped lock on one room: digest builds and sample writes of
- * the same room take it, so a digest can never be built from a snapshot that
- * misses a sample written meanwhile.
+ * A transaction-scoped lock on one room. Digest builds take it exclusively,
+ * so a digest can never be built from a snapshot that misses a sample
+ * written meanwhile. Plain sample inserts take it shared: they only add rows
+ * (the primary key settles races between them) and drop digests, so they may
+ * run side by side; writes that delete samples take it exclusively.
  */
-export async function lockRoom(tx: Transaction<Tables>, roomId: string): Promise<void> {
-  await sql`select pg_advisory_xact_lock(7291, hashtext(${roomId}))`.execute(tx);
+export async function lockRoom(tx: Transaction<Tables>, roomId: string, mode: 'shared' | 'exclusive'): Promise<void> {
+  await (mode === 'shared'
+    ? sql`select pg_advisory_xact_lock_shared(7291, hashtext(${roomId}))`
+    : sql`select pg_advisory_xact_lock(7291, hashtext(${roomId}))`).execute(tx);
 }

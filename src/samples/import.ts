@@ -119,6 +119,8 @@ async function* prepend(first: string, rest: AsyncIterable<string>): AsyncGenera
   yield* rest;
 }
 
+const WRITES_IN_FLIGHT = 4;
+
 /** Imports one file; counts accumulate into `counts`. */
 export async function importFile(db: Db, file: string, counts: ImportCounts, hooks: ImportHooks = {}): Promise<void> {
   const stream = createReadStream(file, { encoding: 'utf8', highWaterMark: 1 << 20 });
@@ -132,20 +134,27 @@ export async function importFile(db: Db, file: string, counts: ImportCounts, hoo
   const records = firstChunk.trimStart().startsWith('[') ? jsonArrayRecords(rest, firstChunk) : ndjsonRecords(rest, firstChunk);
 
   let batch: Sample[] = [];
-  // One batch is written while the next is parsed: the database and the
-  // parser work at the same time, and at most two batches are in memory.
-  let writing: Promise<void> = Promise.resolve();
+  // Batches are written while the next is parsed, several at a time: inserts
+  // into one room share its lock (see lockRoom), so PostgreSQL works on them
+  // side by side while the parser fills the next. Measured on two cores: one
+  // at a time about 30,000 samples/s, four about 45,000-60,000. At most
+  // WRITES_IN_FLIGHT + 1 batches are in memory.
+  const writes = new Set<Promise<void>>();
+  // The first failed write stops the import; the writes still in flight end before it reports.
+  let failure: { error: unknown } | undefined;
   const flush = async () => {
-    await writing;
+    while (failure === undefined && writes.size >= WRITES_IN_FLIGHT) await Promise.race(writes);
+    if (failure) throw failure.error;
     const full = batch;
     batch = [];
-    writing = recordSamples(db, full).then((written) => {
+    const write: Promise<void> = recordSamples(db, full).then((written) => {
       counts.stored += written.stored;
       counts.duplicate += written.duplicate;
       hooks.onProgress?.(counts);
-    });
-    // A failed write is rethrown by the next flush's await, not reported as unhandled meanwhile.
-    writing.catch(() => {});
+    }, (error: unknown) => {
+      failure ??= { error };
+    }).finally(() => writes.delete(write));
+    writes.add(write);
   };
   const reject = (line: number, error: string) => {
     counts.rejected++;
@@ -153,31 +162,38 @@ export async function importFile(db: Db, file: string, counts: ImportCounts, hoo
   };
 
   try {
-    for await (const record of records) {
-      counts.read++;
-      let parsed: unknown;
-      try {
-        parsed = JSON.parse(record.text);
-      } catch (err) {
-        reject(record.line, `not valid JSON: ${(err as Error).message}`);
-        continue;
-      }
-      const result = sampleFromRecord(parsed);
-      if (!result.ok) {
-        reject(record.line, result.error);
-        continue;
-      }
-      batch.push(result.sample);
-      if (batch.length >= WRITE_BATCH_SIZE) await flush();
-    }
-  } catch (err) {
-    if (!(err instanceof MalformedFileError)) throw err;
-    reject(err.line, err.message);
+    await readRecords();
+    await flush();
   } finally {
     stream.destroy();
+    await Promise.all(writes);
   }
-  await flush();
-  await writing;
+  if (failure) throw failure.error;
+
+  async function readRecords(): Promise<void> {
+    try {
+      for await (const record of records) {
+        counts.read++;
+        let parsed: unknown;
+        try {
+          parsed = JSON.parse(record.text);
+        } catch (err) {
+          reject(record.line, `not valid JSON: ${(err as Error).message}`);
+          continue;
+        }
+        const result = sampleFromRecord(parsed);
+        if (!result.ok) {
+          reject(record.line, result.error);
+          continue;
+        }
+        batch.push(result.sample);
+        if (batch.length >= WRITE_BATCH_SIZE) await flush();
+      }
+    } catch (err) {
+      if (!(err instanceof MalformedFileError)) throw err;
+      reject(err.line, err.message);
+    }
+  }
 }
 
 /** A bulk import this large changes the table enough to mislead the planner until analysed. */

@@ -3,6 +3,7 @@
 // except that a probe's sample adds its round trip to a stored one.
 import { sql, type Transaction } from 'kysely';
 import type { Db } from '../db/database.ts';
+import { arrayLiteral } from '../db/arrays.ts';
 import { lockRoom } from '../db/locks.ts';
 import type { SampleRow, Tables } from '../db/schema.ts';
 import type { Sample } from './sample.ts';
@@ -19,6 +20,24 @@ function dropDigestsOf(changed: ReturnType<typeof sql.ref>) {
   ), dropped as (
     delete from hourly_digests d using touched where d.room_id = touched.room_id and d.hour = touched.hour
   )`;
+}
+
+function byKey(a: Sample, b: Sample): number {
+  const order = (x: string, y: string) => (x < y ? -1 : x > y ? 1 : 0);
+  return order(a.roomId, b.roomId) || order(a.pingEventId, b.pingEventId) || order(a.responder, b.responder);
+}
+
+const DEADLOCK_ATTEMPTS = 3;
+
+/** PostgreSQL ends one of two transactions that wait on each other (deadlock_detected); its batch is written again. */
+async function retryingDeadlocks<T>(write: () => Promise<T>): Promise<T> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await write();
+    } catch (err) {
+      if ((err as { code?: unknown }).code !== '40P01' || attempt >= DEADLOCK_ATTEMPTS) throw err;
+    }
+  }
 }
 
 export interface WriteCounts {
@@ -40,36 +59,43 @@ export const WRITE_BATCH_SIZE = 2000;
 export async function recordSamples(db: Db, samples: readonly Sample[], options: { keepEarliestPong?: boolean } = {}): Promise<WriteCounts> {
   let stored = 0;
   for (let start = 0; start < samples.length; start += WRITE_BATCH_SIZE) {
-    const batch = samples.slice(start, start + WRITE_BATCH_SIZE);
+    // In key order (stable: a key's first sample still wins), so writers side by side take their row
+    // locks in the same order; a deadlock with any other writer is retried.
+    const batch = samples.slice(start, start + WRITE_BATCH_SIZE).sort(byKey);
     const column = <T>(pick: (s: Sample) => T): T[] => batch.map(pick);
-    stored += await db.transaction().execute(async (tx) => {
-      // Sorted, so two writers lock rooms in the same order.
-      for (const roomId of [...new Set(column((s) => s.roomId))].sort()) await lockRoom(tx, roomId);
+    stored += await retryingDeadlocks(() => db.transaction().execute(async (tx) => {
+      // Sorted, so two writers lock rooms in the same order; replacing pongs deletes samples.
+      const mode = options.keepEarliestPong ? 'exclusive' : 'shared';
+      for (const roomId of [...new Set(column((s) => s.roomId))].sort()) await lockRoom(tx, roomId, mode);
       const replaced = options.keepEarliestPong ? await replaceLaterPongs(tx, batch) : 0;
       // A stored sample drops the digest of its hour, to be rebuilt with it.
       const { rows } = await sql<{ stored: number }>`
         with inserted as (
           insert into samples (room_id, ping_event_id, ping_server, pinger, responder, responder_server,
             delay_ms, ping_ts, measured_at, source, rtt_ms)
-          select * from unnest(
-            ${column((s) => s.roomId)}::text[],
-            ${column((s) => s.pingEventId)}::text[],
-            ${column((s) => s.pingServer)}::text[],
-            ${column((s) => s.pinger)}::text[],
-            ${column((s) => s.responder)}::text[],
-            ${column((s) => s.responderServer)}::text[],
-            ${column((s) => s.delayMs)}::integer[],
-            ${column((s) => s.pingTs.toISOString())}::timestamptz[],
-            ${column((s) => s.measuredAt.toISOString())}::timestamptz[],
-            ${column((s) => s.source)}::text[],
-            ${column((s) => s.rttMs)}::double precision[])
+          -- Times travel as epoch milliseconds: formatting and parsing ISO strings cost more than the insert's arithmetic.
+          select room_id, ping_event_id, ping_server, pinger, responder, responder_server, delay_ms,
+            to_timestamp(ping_ts_ms / 1000), to_timestamp(measured_at_ms / 1000), source, rtt_ms
+          from unnest(
+            ${arrayLiteral(column((s) => s.roomId))}::text[],
+            ${arrayLiteral(column((s) => s.pingEventId))}::text[],
+            ${arrayLiteral(column((s) => s.pingServer))}::text[],
+            ${arrayLiteral(column((s) => s.pinger))}::text[],
+            ${arrayLiteral(column((s) => s.responder))}::text[],
+            ${arrayLiteral(column((s) => s.responderServer))}::text[],
+            ${arrayLiteral(column((s) => s.delayMs))}::integer[],
+            ${arrayLiteral(column((s) => s.pingTs.getTime()))}::double precision[],
+            ${arrayLiteral(column((s) => s.measuredAt.getTime()))}::double precision[],
+            ${arrayLiteral(column((s) => s.source))}::text[],
+            ${arrayLiteral(column((s) => s.rttMs))}::double precision[])
+            as batch(room_id, ping_event_id, ping_server, pinger, responder, responder_server, delay_ms, ping_ts_ms, measured_at_ms, source, rtt_ms)
           on conflict do nothing
           returning room_id, measured_at
         ), ${dropDigestsOf(sql.ref('inserted'))}
         select count(*)::int as stored from inserted
       `.execute(tx);
       return rows[0]!.stored - replaced + await addRoundTrips(tx, batch);
-    });
+    }));
   }
   return { stored, duplicate: samples.length - stored };
 }
@@ -123,7 +149,7 @@ async function addRoundTrips(tx: Transaction<Tables>, batch: readonly Sample[]):
  */
 export async function deleteSamplesOfPing(db: Db, roomIds: readonly string[], pingEventId: string): Promise<number> {
   return db.transaction().execute(async (tx) => {
-    for (const roomId of [...roomIds].sort()) await lockRoom(tx, roomId);
+    for (const roomId of [...roomIds].sort()) await lockRoom(tx, roomId, 'exclusive');
     const { rows } = await sql<{ deleted: number }>`
       with deleted as (
         delete from samples where room_id = any(${[...roomIds]}::text[]) and ping_event_id = ${pingEventId}
@@ -206,7 +232,7 @@ export async function deleteSamplesBefore(db: Db, cutoff: Date): Promise<number>
   let deleted = 0;
   for (const { room_id: roomId } of rooms) {
     deleted += await db.transaction().execute(async (tx) => {
-      await lockRoom(tx, roomId);
+      await lockRoom(tx, roomId, 'exclusive');
       const result = await tx.deleteFrom('samples').where('room_id', '=', roomId).where('measured_at', '<', cutoff).executeTakeFirst();
       await tx.deleteFrom('hourly_digests').where('room_id', '=', roomId).where('hour', '<', cutoff).execute();
       return Number(result.numDeletedRows);
