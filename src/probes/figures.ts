@@ -42,11 +42,6 @@ export function clockSkewSuspected(samples: number, impossibleDelays: number): b
   return impossibleDelays * 2 > samples;
 }
 
-/** True when a one-way delay contradicts the round trip measured with it. */
-export function isImpossibleDelay(delayMs: number, rttMs: number): boolean {
-  return delayMs < 0 || delayMs > rttMs;
-}
-
 export function probeFigures(counts: ProbeCounts): ProbeFigures {
   return {
     server: counts.server,

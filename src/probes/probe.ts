@@ -1,7 +1,8 @@
 // One probe: an account on some homeserver, in the ping room, that sends a
 // ping when asked and measures the round trip of every pong to it on its own
-// monotonic clock, from the send request to the pong's arrival in its sync,
-// so the figure holds no clock difference between servers.
+// monotonic clock, from the moment its send request had gone out to the
+// pong's arrival in its sync, so the figure holds no clock difference between
+// servers.
 import { ClientEvent, Method, RoomEvent, SyncState, type MatrixClient, type MatrixEvent, type Room } from 'matrix-js-sdk';
 import { encodeUri } from 'matrix-js-sdk/lib/utils.js';
 import type { ProbeAccount } from '../config.ts';
@@ -10,11 +11,13 @@ import type { ProbeOutcome } from '../db/schema.ts';
 import type { Logger } from '../log.ts';
 import { createBotClient, type SyncClock } from '../matrix/client.ts';
 import { serverOfUserId } from '../matrix/ids.ts';
-import { parsePong, type Pong } from '../matrix/pong.ts';
+import { readPongEvent } from '../matrix/pong.ts';
 import { followRoom } from '../matrix/rooms.ts';
 import { startRoomSync, trimIfLong } from '../matrix/sync.ts';
+import type { Sample } from '../samples/sample.ts';
 import type { SampleWriter } from '../samples/writer.ts';
 import { nextSequence, recordProbePing, type ProbePing } from './repository.ts';
+import { watchSent } from './sent.ts';
 
 export interface ProbePong {
   /** The pong's event ID. */
@@ -23,7 +26,7 @@ export interface ProbePong {
   readonly responderServer: string;
   /** The one-way delay the responder reported. */
   readonly delayMs: number;
-  /** From the send request to the pong's arrival, on this process's monotonic clock. */
+  /** From the send request having gone out to the pong's arrival, on this process's monotonic clock. */
   readonly rttMs: number;
 }
 
@@ -78,10 +81,10 @@ interface PendingPing {
   readonly answered: () => void;
 }
 
-interface EarlyPong {
-  readonly event: MatrixEvent;
-  readonly room: Room;
-  readonly pong: Pong;
+/** A pong to one of this probe's pings, as it arrived. */
+interface ArrivedPong {
+  readonly eventId: string;
+  readonly sample: Sample;
   readonly arrivedMono: number;
 }
 
@@ -103,7 +106,7 @@ export class Probe {
   #stopWaits = new Set<() => void>();
   readonly #pending = new Map<string, PendingPing>();
   /** Pongs that arrived while a send was in flight, before its event ID was known. */
-  #early: EarlyPong[] = [];
+  #early: ArrivedPong[] = [];
   #sending = false;
   #unsaved: ProbePing[] = [];
 
@@ -115,11 +118,6 @@ export class Probe {
     this.#log = options.log.child({ component: 'probe', probe: this.id });
     this.#expected = new Set(options.responders);
     this.#trusted = new Set(options.trustedResponders);
-  }
-
-  /** True while a ping is being sent or waited on. */
-  get busy(): boolean {
-    return this.#running !== undefined;
   }
 
   /**
@@ -208,25 +206,22 @@ export class Probe {
     if (event.getType() !== 'm.room.message' || !sender || sender === this.userId) return;
     const content = event.getContent() as Record<string, unknown>;
     if (content['msgtype'] !== 'm.notice') return;
-    if (this.#trusted.size > 0 && !this.#trusted.has(sender)) return;
-    const pong = parsePong(sender, content);
-    if ('error' in pong) return;
-    const pending = this.#pending.get(pong.ping);
-    if (pending) this.#accept(pending, event, room, pong, arrivedMono);
+    const reading = readPongEvent({ roomId: room.roomId, sender, ts: event.getTs(), content }, this.#trusted);
+    if (reading.kind !== 'sample') return;
+    const pong = { eventId: event.getId()!, sample: reading.sample, arrivedMono };
+    const pending = this.#pending.get(pong.sample.pingEventId);
+    if (pending) this.#accept(pending, pong);
     // The pong may beat the answer to our send request.
-    else if (this.#sending) this.#early.push({ event, room, pong, arrivedMono });
+    else if (this.#sending) this.#early.push(pong);
   }
 
-  #accept(pending: PendingPing, event: MatrixEvent, room: Room, pong: Pong, arrivedMono: number): void {
-    const responder = event.getSender()!;
+  #accept(pending: PendingPing, { eventId, sample, arrivedMono }: ArrivedPong): void {
+    const { responder, responderServer, delayMs } = sample;
     if (pending.pongs.has(responder)) return;
-    const measured = { eventId: event.getId()!, responder, responderServer: pong.responderServer, delayMs: pong.ms, rttMs: arrivedMono - pending.sendMono };
+    const measured = { eventId, responder, responderServer, delayMs, rttMs: arrivedMono - pending.sendMono };
     pending.pongs.set(responder, measured);
-    this.#options.writer.record({
-      roomId: room.roomId, pingEventId: pending.eventId, pingServer: this.pingServer, pinger: this.userId,
-      responder, responderServer: pong.responderServer, delayMs: pong.ms,
-      pingTs: new Date(event.getTs() - pong.ms), measuredAt: new Date(event.getTs()), source: 'probe', rttMs: measured.rttMs,
-    });
+    // The pong's sample, as the bot reads any pong; the probe knows who pinged.
+    this.#options.writer.record({ ...sample, pingServer: this.pingServer, pinger: this.userId, source: 'probe', rttMs: measured.rttMs });
     if (this.#expected.size > 0 && [...this.#expected].every((r) => pending.pongs.has(r))) pending.answered();
   }
 
@@ -248,9 +243,16 @@ export class Probe {
       const path = encodeUri('/rooms/$roomId/send/m.room.message/$txnId', { $roomId: connection.roomId, $txnId: txnId });
       const body = `${this.#options.pingPrefix} ${this.id} #${seq}`;
       this.#sending = true;
-      sendMono = performance.now();
-      const response = await connection.client.http.authedRequest<{ event_id: string }>(Method.Put, path, undefined, { msgtype: 'm.text', body });
-      eventId = response.event_id;
+      const sent = watchSent(path);
+      try {
+        const requested = performance.now();
+        const response = await connection.client.http.authedRequest<{ event_id: string }>(Method.Put, path, undefined, { msgtype: 'm.text', body });
+        eventId = response.event_id;
+        // Only a fetch other than Node's would leave it unstamped: then the round trip holds the request's making too.
+        sendMono = sent.sentMono ?? requested;
+      } finally {
+        sent.close();
+      }
     } catch (err) {
       this.#sending = false;
       this.#early = [];
@@ -265,7 +267,7 @@ export class Probe {
     this.#pending.set(eventId, pending);
     this.#sending = false;
     for (const early of this.#early.splice(0)) {
-      if (early.pong.ping === eventId) this.#accept(pending, early.event, early.room, early.pong, early.arrivedMono);
+      if (early.sample.pingEventId === eventId) this.#accept(pending, early);
     }
     await this.#wait(allAnswered, sendMono + timeoutMs - performance.now());
     this.#pending.delete(eventId);

@@ -32,7 +32,7 @@ export function startProbeSchedule(options: ProbeScheduleOptions): ProbeSchedule
   let stopped = false;
 
   const runOne = async (probe: Probe): Promise<ProbeResult | undefined> => {
-    if (busy.has(probe) || probe.busy) {
+    if (busy.has(probe)) {
       skipped++;
       log.warn({ probe: probe.id }, 'probe still busy with its previous ping: tick skipped');
       return undefined;
