@@ -8,6 +8,7 @@ const run = promisify(execFile);
 const AUTOCANNON = fileURLToPath(new URL('../node_modules/.bin/autocannon', import.meta.url));
 
 export interface LoadResult {
+  readonly requests: number;
   readonly requestsPerSecond: number;
   readonly p50Ms: number;
   readonly p99Ms: number;
@@ -16,9 +17,11 @@ export interface LoadResult {
   readonly meanBytes: number;
 }
 
-export async function load(url: string, connections: number, seconds: number): Promise<LoadResult> {
+/** Autocannon sends no Accept-Encoding of its own; `headers` adds request headers (a browser's Accept-Encoding, say). */
+export async function load(url: string, connections: number, seconds: number, headers: Record<string, string> = {}): Promise<LoadResult> {
   if (!/^http:\/\/(127\.0\.0\.1|localhost)[:/]/.test(url)) throw new Error(`load tests only target this machine, not ${url}`);
-  const { stdout } = await run(AUTOCANNON, ['--json', '-c', String(connections), '-d', String(seconds), url], { maxBuffer: 64 << 20 });
+  const headerArgs = Object.entries(headers).flatMap(([name, value]) => ['-H', `${name}=${value}`]);
+  const { stdout } = await run(AUTOCANNON, ['--json', '-c', String(connections), '-d', String(seconds), ...headerArgs, url], { maxBuffer: 64 << 20 });
   const r = JSON.parse(stdout) as {
     requests: { average: number; total: number };
     latency: { p50: number; p99: number };
@@ -27,6 +30,7 @@ export async function load(url: string, connections: number, seconds: number): P
     throughput: { total: number };
   };
   return {
+    requests: r.requests.total,
     requestsPerSecond: r.requests.average,
     p50Ms: r.latency.p50,
     p99Ms: r.latency.p99,

@@ -2,9 +2,8 @@
 // servers (some probed), the week before frozen; then the server time of `/`
 // (rolling and frozen week) and of a server's page, each assembled anew and
 // from the page cache, measured with fastify's inject (no network: the time is
-// the server's own), and the size each page transfers.
-// The app does not compress; the gzip size says what a compressing proxy sends.
-import { gzipSync } from 'node:zlib';
+// the server's own), and the size each page transfers: as it is, and as the
+// app sends it compressed to a client that accepts brotli or gzip.
 import type { Database } from '../src/db/database.ts';
 import { buildApp } from '../src/http/app.ts';
 import { recordProbePing } from '../src/probes/repository.ts';
@@ -90,14 +89,18 @@ export async function pageBench(options: PageBenchOptions, report: (line: string
     for (const [name, url] of pages) {
       const first = await uncached.inject(url);
       if (first.statusCode !== 200) throw new Error(`${url}: ${first.statusCode} ${first.body.slice(0, 200)}`);
-      if (name === '/ rolling week') figures['servers on the page'] = (first.body.match(/<tr><td>\d+<\/td>/g) ?? []).length;
+      if (name === '/ rolling week') figures['servers on the first page'] = (first.body.match(/<tr><td>\d+<\/td>/g) ?? []).length;
       const assembled = await serverTimes(uncached, url);
       figures[`${name}: server time p50 (ms)`] = round2(percentile(assembled, 0.5));
       figures[`${name}: server time p99 (ms)`] = round2(percentile(assembled, 0.99));
       const cached = await serverTimes(app, url);
       figures[`${name}: server time, page cached, p50 (ms)`] = round2(percentile(cached, 0.5));
       figures[`${name}: size (KB)`] = round2(Buffer.byteLength(first.body) / 1024);
-      figures[`${name}: size gzipped (KB)`] = round2(gzipSync(first.body).length / 1024);
+      for (const encoding of ['br', 'gzip']) {
+        const compressed = await app.inject({ url, headers: { 'accept-encoding': encoding } });
+        if (compressed.headers['content-encoding'] !== encoding) throw new Error(`${url}: asked for ${encoding}, got ${compressed.headers['content-encoding']}`);
+        figures[`${name}: size sent with ${encoding} (KB)`] = round2(compressed.rawPayload.length / 1024);
+      }
       report(`${name}: p50 ${figures[`${name}: server time p50 (ms)`]} ms, ${figures[`${name}: size (KB)`]} KB`);
     }
     const base = await app.listen({ host: '127.0.0.1', port: 0 });

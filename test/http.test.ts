@@ -3,6 +3,7 @@ import t from 'tap';
 import type { WeekConfig } from '../src/config.ts';
 import { openDatabase } from '../src/db/database.ts';
 import { buildApp } from '../src/http/app.ts';
+import { createLogger } from '../src/log.ts';
 import { recordSamples } from '../src/samples/repository.ts';
 import { Statistics } from '../src/stats/leaderboard.ts';
 import { RoomRegistry } from '../src/stats/rooms.ts';
@@ -220,4 +221,26 @@ t.test('a database that goes away: 503 with a clear message, health says so, and
     t.equal(res.headers['retry-after'], '5');
     t.match(res.json().message, 'database is unavailable');
   }
+});
+
+t.test('requests are logged at debug, errors at error: an info log holds no line per request', async (t) => {
+  const unreachable = await openDatabase({ url: 'postgres://postgres@127.0.0.1:1/none', dataDir: '' });
+  t.teardown(() => unreachable.destroy());
+  const statistics = new Statistics({
+    db: unreachable.db, stats: { minDelayMs: 10, maxDelayMs: 600_000, minPings: 1 }, weeks: WEEKS, cacheSeconds: 60, now: () => NOW,
+  });
+  const logged = async (level: 'info' | 'debug') => {
+    const lines: { msg: string; req?: { url: string }; statusCode?: number }[] = [];
+    const log = createLogger(level, { write: (line: string) => void lines.push(JSON.parse(line)) });
+    const app = await buildApp({ database: unreachable, statistics, rooms: new RoomRegistry([{ id: ROOM, disclaimer: 'd' }]), cacheSeconds: 60 }, log);
+    await app.inject('/docs/json');
+    await app.inject('/leaderboard.md?access_token=S3cret');
+    await app.close();
+    return lines;
+  };
+  const info = await logged('info');
+  t.same(info.map((l) => l.msg), ['database unavailable'], 'at info, only the failure');
+  const debug = await logged('debug');
+  const completed = debug.filter((l) => l.msg === 'request completed');
+  t.same(completed.map((l) => [l.req?.url, l.statusCode]), [['/docs/json', 200], ['/leaderboard.md?access_token=[redacted]', 503]], 'at debug, every request, its credentials censored');
 });

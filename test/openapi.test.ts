@@ -13,6 +13,7 @@ import { ROOM } from './helpers/samples.ts';
 
 interface Operation {
   readonly summary?: string;
+  readonly parameters?: readonly { readonly in: string; readonly name: string; readonly required?: boolean; readonly schema?: { readonly default?: unknown } }[];
   readonly responses: Record<string, { readonly content?: Record<string, { readonly schema: object }> }>;
 }
 
@@ -63,6 +64,9 @@ t.test('the document validates and lists every route except the viewer\'s own', 
     for (const [method, operation] of Object.entries(item)) {
       t.ok(operation.summary, `${method.toUpperCase()} ${path} has a summary`);
       t.ok(operation.responses['200']?.content ?? operation.responses['204'], `${method.toUpperCase()} ${path} describes its success`);
+      for (const parameter of (operation.parameters ?? []).filter((p) => p.schema?.default !== undefined)) {
+        t.notOk(parameter.required, `${method.toUpperCase()} ${path}: ${parameter.name} has a default, so it is optional`);
+      }
     }
   }
   t.match((await app.inject('/docs/yaml')).body, /^openapi: 3\.1\.0/m);
@@ -81,51 +85,51 @@ forEachEngine(t, (t, database) => {
     addFormats.default(ajv);
     const room = encodeURIComponent(ROOM);
     await app.inject('/leaderboard.md?week=2026-W46'); // freezes a week, so /api/v1/weeks lists one
-    const requests: [string, string][] = [
-      ['/', '/'],
-      ['/', '/?week=2026-W46'],
-      ['/', '/?week=bad'],
-      ['/', '/?room=%21nowhere%3Aexample.org'],
-      ['/servers/{server}', '/servers/neko.dev'],
-      ['/servers/{server}', `/servers/${encodeURIComponent(HOSTILE_SERVER)}?room=${encodeURIComponent(ROOM)}`],
-      ['/servers/{server}', '/servers/never.example'],
-      ['/leaderboard.md', '/leaderboard.md'],
-      ['/leaderboard.md', '/leaderboard.md?limit=0'],
-      ['/leaderboard.json', '/leaderboard.json?week=2026-W46'],
-      ['/leaderboard.json', `/leaderboard.json?room=${encodeURIComponent(OTHER_ROOM)}`],
-      ['/leaderboard.json', '/leaderboard.json?days=900'],
-      ['/rooms/{roomId}/stats.json', `/rooms/${room}/stats.json`],
-      ['/rooms/{roomId}/stats.json', '/rooms/%21nowhere%3Aexample.org/stats.json'],
-      ['/rooms/{roomId}/stats.raw.json', `/rooms/${room}/stats.raw.json`],
-      ['/rooms/{roomId}/stats', `/rooms/${room}/stats`],
-      ['/api/v1/weeks', '/api/v1/weeks'],
-      ['/api/v1/weeks/{week}', '/api/v1/weeks/2026-W46'],
-      ['/api/v1/weeks/{week}', '/api/v1/weeks/2026-W40'],
-      ['/api/v1/servers/{server}', '/api/v1/servers/neko.dev?weeks=3'],
-      ['/api/v1/servers/{server}', '/api/v1/servers/bad%7Cname'],
-      ['/healthz', '/healthz'],
-      ['/metrics', '/metrics'],
+    const requests: [string, string, number][] = [
+      ['/', '/', 200],
+      ['/', '/?week=2026-W46', 200],
+      ['/', '/?week=bad', 400],
+      ['/', '/?room=%21nowhere%3Aexample.org', 404],
+      ['/servers/{server}', '/servers/neko.dev', 200],
+      ['/servers/{server}', `/servers/${encodeURIComponent(HOSTILE_SERVER)}?room=${encodeURIComponent(ROOM)}`, 200],
+      ['/servers/{server}', '/servers/never.example', 404],
+      ['/leaderboard.md', '/leaderboard.md', 200],
+      ['/leaderboard.md', '/leaderboard.md?limit=0', 400],
+      ['/leaderboard.json', '/leaderboard.json?week=2026-W46', 200],
+      ['/leaderboard.json', `/leaderboard.json?room=${encodeURIComponent(OTHER_ROOM)}`, 200],
+      ['/leaderboard.json', '/leaderboard.json?days=900', 400],
+      ['/rooms/{roomId}/stats.json', `/rooms/${room}/stats.json`, 200],
+      ['/rooms/{roomId}/stats.json', '/rooms/%21nowhere%3Aexample.org/stats.json', 404],
+      ['/rooms/{roomId}/stats.raw.json', `/rooms/${room}/stats.raw.json`, 200],
+      ['/rooms/{roomId}/stats', `/rooms/${room}/stats`, 200],
+      ['/api/v1/weeks', '/api/v1/weeks', 200],
+      ['/api/v1/weeks/{week}', '/api/v1/weeks/2026-W46', 200],
+      ['/api/v1/weeks/{week}', '/api/v1/weeks/2026-W40', 404],
+      ['/api/v1/servers/{server}', '/api/v1/servers/neko.dev?weeks=3', 200],
+      ['/api/v1/servers/{server}', '/api/v1/servers/bad%7Cname', 400],
+      ['/healthz', '/healthz', 200],
+      ['/metrics', '/metrics', 200],
     ];
     const operator = { authorization: `Bearer ${OPERATOR_TOKEN}` };
     // The operator's routes, in an order that leaves each something to act on.
-    const operatorRequests: [string, string, 'GET' | 'PUT' | 'DELETE' | 'POST', object | undefined, Record<string, string>][] = [
-      ['/api/v1/admin/exclusions', '/api/v1/admin/exclusions', 'GET', undefined, {}],
-      ['/api/v1/admin/exclusions/{server}', '/api/v1/admin/exclusions/neko.dev', 'PUT', { reason: 'testing' }, operator],
-      ['/api/v1/admin/exclusions', '/api/v1/admin/exclusions', 'GET', undefined, operator],
-      ['/api/v1/admin/exclusions/{server}', '/api/v1/admin/exclusions/bad%7Cname', 'PUT', { reason: 'x' }, operator],
-      ['/api/v1/admin/weeks/{week}/refreeze', '/api/v1/admin/weeks/2026-W46/refreeze', 'POST', { reason: 'neko.dev excluded' }, operator],
-      ['/api/v1/admin/weeks/{week}/refreeze', '/api/v1/admin/weeks/2099-W01/refreeze', 'POST', { reason: 'too early' }, operator],
-      ['/api/v1/admin/exclusions/{server}', '/api/v1/admin/exclusions/neko.dev', 'DELETE', undefined, operator],
-      ['/api/v1/admin/exclusions/{server}', '/api/v1/admin/exclusions/neko.dev', 'DELETE', undefined, operator],
-      ['/api/v1/admin/pings/{eventId}', `/api/v1/admin/pings/${encodeURIComponent('$nk1')}`, 'DELETE', undefined, operator],
-      ['/api/v1/admin/pings/{eventId}', `/api/v1/admin/pings/${encodeURIComponent('$nk1')}`, 'DELETE', undefined, operator],
+    type Exchange = [path: string, url: string, method: 'GET' | 'PUT' | 'DELETE' | 'POST', payload: object | undefined, headers: Record<string, string>, status: number];
+    const operatorRequests: Exchange[] = [
+      ['/api/v1/admin/exclusions', '/api/v1/admin/exclusions', 'GET', undefined, {}, 401],
+      ['/api/v1/admin/exclusions/{server}', '/api/v1/admin/exclusions/neko.dev', 'PUT', { reason: 'testing' }, operator, 200],
+      ['/api/v1/admin/exclusions', '/api/v1/admin/exclusions', 'GET', undefined, operator, 200],
+      ['/api/v1/admin/exclusions/{server}', '/api/v1/admin/exclusions/bad%7Cname', 'PUT', { reason: 'x' }, operator, 400],
+      ['/api/v1/admin/weeks/{week}/refreeze', '/api/v1/admin/weeks/2026-W46/refreeze', 'POST', { reason: 'neko.dev excluded' }, operator, 200],
+      ['/api/v1/admin/weeks/{week}/refreeze', '/api/v1/admin/weeks/2099-W01/refreeze', 'POST', { reason: 'too early' }, operator, 400],
+      ['/api/v1/admin/exclusions/{server}', '/api/v1/admin/exclusions/neko.dev', 'DELETE', undefined, operator, 204],
+      ['/api/v1/admin/exclusions/{server}', '/api/v1/admin/exclusions/neko.dev', 'DELETE', undefined, operator, 404],
+      ['/api/v1/admin/pings/{eventId}', `/api/v1/admin/pings/${encodeURIComponent('$nk1')}`, 'DELETE', undefined, operator, 200],
+      ['/api/v1/admin/pings/{eventId}', `/api/v1/admin/pings/${encodeURIComponent('$nk1')}`, 'DELETE', undefined, operator, 404],
     ];
     const exercised = new Set<string>();
-    const all: [string, string, 'GET' | 'PUT' | 'DELETE' | 'POST', object | undefined, Record<string, string>][] = [
-      ...requests.map(([path, url]) => [path, url, 'GET', undefined, {}] as [string, string, 'GET', undefined, Record<string, string>]), ...operatorRequests,
-    ];
-    for (const [path, url, method, payload, headers] of all) {
+    const all: Exchange[] = [...requests.map(([path, url, status]): Exchange => [path, url, 'GET', undefined, {}, status]), ...operatorRequests];
+    for (const [path, url, method, payload, headers, expected] of all) {
       const res = await app.inject({ method, url, headers, ...(payload ? { payload } : {}) });
+      t.equal(res.statusCode, expected, `${method} ${url}: ${expected}`);
       const status = String(res.statusCode);
       const type = String(res.headers['content-type']).split(';')[0]!;
       const response = doc.paths[path]?.[method.toLowerCase()]?.responses[status];

@@ -7,7 +7,8 @@ import { existsSync, mkdirSync } from 'node:fs';
 import t from 'tap';
 import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
 import { forEachEngine } from './helpers/database.ts';
-import { HOSTILE_SERVER, pageApp, seedPages } from './helpers/pages.ts';
+import { RANKING_PAGE_ROWS } from '../src/render/page.ts';
+import { HOSTILE_SERVER, pageApp, seedPages, seedServers } from './helpers/pages.ts';
 
 const CHROMIUM = process.env['PINGBOARD_CHROMIUM'] ?? '/usr/bin/chromium';
 const SCREENSHOTS = new URL('./artifacts/screenshots/', import.meta.url);
@@ -103,6 +104,24 @@ if (!existsSync(CHROMIUM) && !process.env['CI']) {
       } finally {
         await noScript.close();
       }
+      t.same(problems, []);
+    });
+
+    t.test('a long ranking is paged: named page links lead on, and fit a phone', async (t) => {
+      await seedServers(database, RANKING_PAGE_ROWS + 20, { measuredAt: new Date('2026-11-20T10:00:00Z') });
+      const page = await open('/');
+      t.equal(await page.locator('#ranking tbody tr').count(), RANKING_PAGE_ROWS);
+      const pages = page.getByRole('navigation', { name: 'Pages of the ranking', exact: true });
+      t.equal(await pages.getByRole('link', { name: 'Page 1' }).getAttribute('aria-current'), 'page', 'the current page is announced');
+      await Promise.all([page.waitForURL(`${base}/?page=2`), pages.getByRole('link', { name: 'Next →' }).click()]);
+      const second = await rankingOf(page);
+      t.equal(second.length, 23, 'the rest: 20 + the three seeded servers');
+      t.same(second[0]!.slice(0, 2), [String(RANKING_PAGE_ROWS + 1), `s${RANKING_PAGE_ROWS}.example`]);
+      t.equal(await page.getByRole('navigation', { name: 'Pages of the ranking, below it' }).getByRole('link', { name: 'Page 2' }).getAttribute('aria-current'), 'page');
+      await page.setViewportSize(PHONE);
+      t.ok(await page.evaluate('document.documentElement.scrollWidth - window.innerWidth') as number <= 0, 'no sideways scrolling on a phone');
+      await Promise.all([page.waitForURL(`${base}/`), pages.getByRole('link', { name: '← Previous' }).click()]);
+      t.equal((await rankingOf(page))[0]![1], 's0.example');
       t.same(problems, []);
     });
 

@@ -1,14 +1,16 @@
 // The web pages: pure rendering pieces, then `/` and `/servers/{server}`
 // through fastify (inject) on both engines. The browser's view of the same
 // pages is in page.browser.test.ts.
+import { brotliDecompressSync, gunzipSync } from 'node:zlib';
 import t from 'tap';
+import { negotiateEncoding } from '../src/http/caching.ts';
 import { delayBinEdges } from '../src/stats/server-detail.ts';
-import { niceScale, PAGE_CONTENT_SECURITY_POLICY, trendOf } from '../src/render/page.ts';
+import { niceScale, PAGE_CONTENT_SECURITY_POLICY, RANKING_PAGE_ROWS, trendOf } from '../src/render/page.ts';
 import { buildApp } from '../src/http/app.ts';
 import { Statistics } from '../src/stats/leaderboard.ts';
 import { RoomRegistry } from '../src/stats/rooms.ts';
 import { forEachEngine } from './helpers/database.ts';
-import { HOSTILE_SERVER, OTHER_ROOM, pageApp, seedPages, unescapeHtml, WEEKS } from './helpers/pages.ts';
+import { HOSTILE_SERVER, OTHER_ROOM, pageApp, seedPages, seedServers, unescapeHtml, WEEKS } from './helpers/pages.ts';
 import { ROOM } from './helpers/samples.ts';
 
 t.test('trend against the previous week: new, the same within 5 %, faster, slower', async (t) => {
@@ -37,10 +39,30 @@ t.test('the Content-Security-Policy allows nothing from elsewhere', async (t) =>
   t.notMatch(PAGE_CONTENT_SECURITY_POLICY, /https?:|unsafe/);
 });
 
+t.test('Accept-Encoding: the accepted encoding with the highest q, brotli before gzip on a tie', async (t) => {
+  for (const [header, expected] of [
+    [undefined, null], ['', null], ['identity', null], ['deflate', null],
+    ['gzip, deflate, br, zstd', 'br'], ['gzip', 'gzip'], ['GZip', 'gzip'], ['br;q=0, gzip', 'gzip'], ['gzip;q=1, br;q=0.5', 'gzip'],
+    ['gzip ; q=0.2, br;q=0.8', 'br'], ['*', 'br'], ['br;q=0, *', 'gzip'], ['*;q=0', null], ['gzip;q=0, br;q=0', null], ['gzip;q=nonsense', null],
+  ] as const) {
+    t.equal(negotiateEncoding(header), expected, `${JSON.stringify(header)}`);
+  }
+});
+
 /** The rows of the ranking table as [rank, server text, median, mean, pings, rtt, loss, clock, trend]. */
 function rankingRows(html: string): string[][] {
   const tbody = /<table id="ranking">[\s\S]*?<tbody>([\s\S]*?)<\/tbody>/.exec(html)?.[1] ?? '';
   return [...tbody.matchAll(/<tr>([\s\S]*?)<\/tr>/g)].map((row) => [...row[1]!.matchAll(/<td[^>]*>([\s\S]*?)<\/td>/g)].map((cell) => unescapeHtml(cell[1]!.replace(/<[^>]+>/g, ''))));
+}
+
+/** The links of the ranking's page navigation above the table: [rel or label, href], and the current page. */
+function pageLinks(html: string): { links: string[][]; current: string | undefined; range: string | undefined } {
+  const nav = /<nav class="pages" aria-label="Pages of the ranking">([\s\S]*?)<\/nav>/.exec(html)?.[1] ?? '';
+  return {
+    links: [...nav.matchAll(/<a href="([^"]*)" (?:rel|aria-label)="([^"]*)">/g)].map((a) => [a[2]!, unescapeHtml(a[1]!)]),
+    current: /<a [^>]*aria-current="page"[^>]*>(\d+)<\/a>/.exec(nav)?.[1],
+    range: /servers ([\d–]+ of \d+)/.exec(nav)?.[1],
+  };
 }
 
 forEachEngine(t, (t, database) => {
@@ -65,6 +87,36 @@ forEachEngine(t, (t, database) => {
     t.notMatch(res.body, /(src|href|action)="(https?:)?\/\//, 'nothing from elsewhere');
     const again = await app.inject({ url: '/', headers: { 'if-none-match': res.headers['etag'] as string } });
     t.equal(again.statusCode, 304, 'the page is the same bytes on every request');
+  });
+
+  t.test('GET / and /leaderboard.json: compressed for clients that accept it, each encoding with its own ETag', async (t) => {
+    await seedPages(database);
+    const app = await pageApp(database);
+    const plain = await app.inject('/');
+    t.equal(plain.headers['content-encoding'], undefined, 'no Accept-Encoding: the page as it is');
+    t.equal(plain.headers['vary'], 'accept-encoding');
+    const br = await app.inject({ url: '/', headers: { 'accept-encoding': 'gzip, deflate, br, zstd' } });
+    t.equal(br.statusCode, 200);
+    t.equal(br.headers['content-encoding'], 'br', 'what browsers send gets brotli');
+    t.equal(br.headers['vary'], 'accept-encoding', 'caches keep the encodings apart');
+    t.equal(br.headers['content-type'], 'text/html; charset=utf-8');
+    t.equal(brotliDecompressSync(br.rawPayload).toString('utf8'), plain.body, 'the same page');
+    t.ok(br.rawPayload.length * 2 < plain.rawPayload.length, `${br.rawPayload.length} of ${plain.rawPayload.length} bytes`);
+    t.equal(Number(br.headers['content-length']), br.rawPayload.length);
+    t.not(br.headers['etag'], plain.headers['etag']);
+    const gzip = await app.inject({ url: '/', headers: { 'accept-encoding': 'gzip' } });
+    t.equal(gzip.headers['content-encoding'], 'gzip');
+    t.equal(gunzipSync(gzip.rawPayload).toString('utf8'), plain.body);
+    t.equal((await app.inject({ url: '/', headers: { 'accept-encoding': 'br', 'if-none-match': br.headers['etag'] as string } })).statusCode, 304);
+    const otherEncoding = await app.inject({ url: '/', headers: { 'accept-encoding': 'gzip', 'if-none-match': br.headers['etag'] as string } });
+    t.equal(otherEncoding.statusCode, 200, 'a validator of one encoding does not match another');
+    t.equal(gunzipSync(otherEncoding.rawPayload).toString('utf8'), plain.body);
+    t.equal((await app.inject({ url: '/', headers: { 'if-none-match': br.headers['etag'] as string } })).statusCode, 200);
+
+    const json = await app.inject('/leaderboard.json?limit=3');
+    const jsonGzip = await app.inject({ url: '/leaderboard.json?limit=3', headers: { 'accept-encoding': 'gzip' } });
+    t.equal(jsonGzip.headers['content-encoding'], 'gzip');
+    t.same(JSON.parse(gunzipSync(jsonGzip.rawPayload).toString('utf8')), json.json());
   });
 
   t.test('GET /: the week picker lists the rolling week and every frozen week, and switches', async (t) => {
@@ -111,6 +163,56 @@ forEachEngine(t, (t, database) => {
     t.notMatch(body, '<img', 'no markup from the room');
     t.match(body, `>${'&lt;img src=x onerror=alert(1)&gt;|*b*_[x](y)'}</a>`);
     t.match(body, `href="/servers/${encodeURIComponent(HOSTILE_SERVER)}"`);
+  });
+
+  t.test('GET /: a long ranking is paged, every server on exactly one page, pages linked both ways', async (t) => {
+    const servers = await seedServers(database, 2 * RANKING_PAGE_ROWS + 50, { measuredAt: new Date('2026-11-20T10:00:00Z') });
+    const app = await pageApp(database);
+    const first = await app.inject('/');
+    t.equal(first.statusCode, 200);
+    const pages = [first.body, (await app.inject('/?page=2')).body, (await app.inject('/?page=3')).body];
+    t.same(pages.map((page) => rankingRows(page).length), [RANKING_PAGE_ROWS, RANKING_PAGE_ROWS, 50]);
+    t.same(pages.flatMap((page) => rankingRows(page).map((row) => row[1])), servers, 'the whole ranking, in order, once');
+    t.same(rankingRows(pages[1]!)[0]!.slice(0, 2), [String(RANKING_PAGE_ROWS + 1), `s${RANKING_PAGE_ROWS}.example`], 'ranks go on across pages');
+    t.same(pageLinks(pages[0]!), { links: [['Page 2', '/?page=2'], ['Page 3', '/?page=3'], ['next', '/?page=2']], current: '1', range: '1–100 of 250' });
+    t.same(pageLinks(pages[1]!), { links: [['prev', '/'], ['Page 1', '/'], ['Page 3', '/?page=3'], ['next', '/?page=3']], current: '2', range: '101–200 of 250' });
+    t.same(pageLinks(pages[2]!), { links: [['prev', '/?page=2'], ['Page 1', '/'], ['Page 2', '/?page=2']], current: '3', range: '201–250 of 250' });
+    t.match(pages[2], /<\/table><\/div>\n<nav class="pages" aria-label="Pages of the ranking, below it">/, 'the links again below the table');
+    t.same(rankingRows((await app.inject('/?page=1')).body), rankingRows(pages[0]!), 'page=1 is the page without the parameter');
+    t.not(first.headers['etag'], (await app.inject('/?page=2')).headers['etag'], 'each page is a body of its own');
+
+    const back = await app.inject(`/servers/s${2 * RANKING_PAGE_ROWS + 10}.example`);
+    t.match(back.body, '<a href="/?page=3">← Leaderboard</a>', 'a server\'s page leads back to the page that lists it');
+    t.match((await app.inject('/servers/s0.example')).body, '<a href="/">← Leaderboard</a>');
+
+    for (const bad of ['0', '-1', 'two', '1.5', '4', '']) {
+      const res = await app.inject(`/?page=${bad}`);
+      t.equal(res.statusCode, 400, `page=${bad}`);
+      t.equal(res.headers['content-type'], 'application/json; charset=utf-8');
+      t.equal(res.json().parameter, 'page', `page=${bad} names the parameter`);
+    }
+    t.match((await app.inject('/?page=4')).json().message, 'past the last page of this ranking, 3');
+    const documented = (await app.inject('/docs/json')).json().paths['/'].get.parameters.find((p: { name: string }) => p.name === 'page');
+    t.match(documented, { in: 'query', required: false, schema: { type: 'integer', minimum: 1, default: 1 } }, 'the OpenAPI description has the parameter');
+  });
+
+  t.test('GET /: page links keep the room and week; a short ranking has no page links', async (t) => {
+    await seedPages(database);
+    await seedServers(database, RANKING_PAGE_ROWS + 1, { roomId: OTHER_ROOM, measuredAt: new Date('2026-11-12T10:00:00Z') });
+    const app = await pageApp(database);
+    const rolling = await app.inject('/');
+    t.notMatch(rolling.body, '<nav', 'three servers: one page');
+    t.equal((await app.inject('/?page=2')).statusCode, 400);
+    const otherWeek = `?${new URLSearchParams({ room: OTHER_ROOM, week: '2026-W46' })}`;
+    const second = await app.inject(`/${otherWeek}&page=2`);
+    t.equal(second.statusCode, 200);
+    t.same(rankingRows(second.body).map((row) => row.slice(0, 2)), [[String(RANKING_PAGE_ROWS + 1), `s${RANKING_PAGE_ROWS}.example`]]);
+    t.same(pageLinks(second.body).links, [['prev', `/${otherWeek}`], ['Page 1', `/${otherWeek}`]]);
+    const server = await app.inject(`/servers/s${RANKING_PAGE_ROWS}.example${otherWeek}`);
+    t.match(server.body, `<a href="/${otherWeek.replaceAll('&', '&amp;')}&amp;page=2">← Leaderboard</a>`);
+    const week = await app.inject(`/${otherWeek}`);
+    t.match(week.body, /<select name="week" id="week">/, 'the pickers stay, and their form starts again at page 1');
+    t.notMatch(/<form class="pick"[\s\S]*?<\/form>/.exec(week.body)![0], 'page');
   });
 
   t.test('GET /servers/{server}: summary, weekly chart, distribution and latest samples per responder', async (t) => {

@@ -47,6 +47,9 @@ svg .rtt{stroke:var(--good);fill:none;stroke-width:1.5;stroke-dasharray:5 3}
 svg .dot{fill:var(--accent)}svg .rttdot{fill:var(--good)}svg .loss{fill:var(--bad)}svg .bar{fill:var(--accent)}
 .legend span{margin-right:1em}.legend i{display:inline-block;width:18px;height:3px;vertical-align:middle;margin-right:4px;background:var(--accent)}
 .legend i.r{background:var(--good)}.legend i.l{background:var(--bad);height:8px}
+nav.pages{display:flex;flex-wrap:wrap;gap:6px;align-items:center;margin:10px 0}
+nav.pages a{padding:2px 9px;border:1px solid var(--line);border-radius:6px;text-decoration:none;background:var(--card)}
+nav.pages a[aria-current]{background:var(--accent);border-color:var(--accent);color:var(--bg);font-weight:600}nav.pages .muted{margin-left:6px}
 footer{margin:2em 0 1em;font-size:.85rem;color:var(--muted)}
 @media (max-width:600px){main{padding:10px}table{font-size:.82rem}th,td{padding:5px 4px}td.s,th.s,#ranking td:nth-child(2){min-width:7em}.wide,#ranking td:nth-child(4),#ranking th:nth-child(4){display:none}
 ol.podium{grid-template-columns:repeat(3,1fr);gap:6px}ol.podium li{padding:6px 8px;font-size:.85rem}ol.podium b{font-size:1.1rem}
@@ -148,8 +151,26 @@ export interface LeaderboardPage {
   readonly defaultRoomId: string | null;
   /** Exactly what /leaderboard.md returns for this room and window. */
   readonly newsletterMarkdown: string;
-  /** Rows shown; the ranking may be longer. */
-  readonly limit: number;
+  /** Which RANKING_PAGE_ROWS rows of the ranking to show, from 1 (rankingPages(board) at most). */
+  readonly page: number;
+}
+
+/**
+ * Rows of the ranking per page. A room with thousands of servers is paged
+ * rather than cut: every server stays reachable in HTML, and a page stays
+ * small enough to serve at the rate of the JSON (issue #7: 200 connections,
+ * p99 under 50 ms), which a 500-row page of 100 kB was not.
+ */
+export const RANKING_PAGE_ROWS = 100;
+
+/** How many pages the ranking takes; an empty ranking still has its one page. */
+export function rankingPages(servers: number): number {
+  return Math.max(1, Math.ceil(servers / RANKING_PAGE_ROWS));
+}
+
+/** The page of the ranking that shows the row at this index (from 0). */
+export function rankingPageOf(index: number): number {
+  return Math.floor(index / RANKING_PAGE_ROWS) + 1;
 }
 
 export type Trend = { readonly kind: 'new' } | { readonly kind: 'same' | 'faster' | 'slower'; readonly previousMs: number; readonly change: number };
@@ -217,6 +238,27 @@ function podium(servers: readonly RankedServer[], room: string | null): string {
   return `<ol class="podium" aria-label="Podium">${items.join('')}</ol>`;
 }
 
+/** The page parameter as links carry it: absent for the first page, the one links to `/` land on. */
+const pageParam = (page: number) => (page === 1 ? null : String(page));
+
+/** Previous and next, the first and last page, and the two either side of this one. */
+function pageNav(board: Leaderboard, room: string | null, page: number, label: string): string {
+  const pages = rankingPages(board.servers.length);
+  if (pages === 1) return '';
+  const href = (to: number) => escapeHtml(`/${query({ room, week: board.week, page: pageParam(to) })}`);
+  const shown = [...new Set([1, page - 2, page - 1, page, page + 1, page + 2, pages])].filter((p) => p >= 1 && p <= pages).sort((a, b) => a - b);
+  const links: string[] = [];
+  if (page > 1) links.push(`<a href="${href(page - 1)}" rel="prev">← Previous</a>`);
+  shown.forEach((p, i) => {
+    if (i > 0 && p > shown[i - 1]! + 1) links.push('<span class="muted">…</span>');
+    links.push(`<a href="${href(p)}"${p === page ? ' aria-current="page"' : ''} aria-label="Page ${p}">${p}</a>`);
+  });
+  if (page < pages) links.push(`<a href="${href(page + 1)}" rel="next">Next →</a>`);
+  const first = (page - 1) * RANKING_PAGE_ROWS + 1;
+  const last = Math.min(board.servers.length, page * RANKING_PAGE_ROWS);
+  return `<nav class="pages" aria-label="${label}">${links.join('')}<span class="muted">servers ${first}–${last} of ${board.servers.length}</span></nav>`;
+}
+
 /** `/` before there is anything to rank: what a fresh installation needs next. */
 export function renderNothingYetPage(): string {
   return htmlDocument('Matrix ping leaderboard', `<h1>Matrix ping leaderboard</h1>
@@ -230,16 +272,17 @@ export function renderLeaderboardPage(page: LeaderboardPage): string {
   const { board } = page;
   const room = board.room.id === page.defaultRoomId ? null : board.room.id;
   const probeOf = new Map(page.probes.map((p) => [p.server, p]));
-  const rows = board.servers.slice(0, page.limit).map((s) => {
+  const offset = (page.page - 1) * RANKING_PAGE_ROWS;
+  const rows = board.servers.slice(offset, offset + RANKING_PAGE_ROWS).map((s) => {
     const probe = probeOf.get(s.server);
     return `<tr><td>${s.rank}</td><td><a href="${escapeHtml(serverHref(s.server, room))}">${escapeHtml(s.server)}</a></td>` +
       `<td>${formatMedian(s.medianMs)}</td><td>${ms(s.meanMs)}</td><td>${s.pings}</td>` +
       `<td>${ms(probe?.medianRttMs)}</td><td>${percent(probe?.lossRate)}</td>${skewCell(probe)}` +
       `${page.previous ? trendCell(trendOf(s.medianMs, page.previous.medians.get(s.server))) : `<td>${DASH}</td>`}</tr>`;
   }).join('\n');
-  const more = board.servers.length > page.limit
-    ? `<p class="note">Showing the first ${page.limit} of ${board.servers.length} ranked servers; the full ranking is in <a href="${escapeHtml(`/leaderboard.json${query({ room, week: board.week, limit: String(Math.min(board.servers.length, 1000)) })}`)}">JSON</a>.</p>`
-    : '';
+  // Landmarks of one kind need names of their own, for screen readers' lists of them.
+  const navAbove = pageNav(board, room, page.page, 'Pages of the ranking');
+  const navBelow = pageNav(board, room, page.page, 'Pages of the ranking, below it');
   const table = board.servers.length === 0
     ? '<p>No server has enough pings in this window yet.</p>'
     : `<div class="scroll"><table id="ranking">
@@ -247,7 +290,8 @@ export function renderLeaderboardPage(page: LeaderboardPage): string {
 <tbody>
 ${rows}
 </tbody>
-</table></div>${more}`;
+</table></div>
+${navBelow}`;
   const excluded = board.exclusions.length === 0 ? '' : `<h2>Not ranked</h2>
 <ul id="excluded">
 ${board.exclusions.map((e) => `<li><a href="${escapeHtml(serverHref(e.server, room))}">${escapeHtml(e.server)}</a>: ${escapeHtml(e.reason)} <span class="muted">(excluded by ${escapeHtml(e.excludedBy)}, ${e.excludedAt.toISOString().slice(0, 10)})</span></li>`).join('\n')}
@@ -258,6 +302,7 @@ ${board.exclusions.map((e) => `<li><a href="${escapeHtml(serverHref(e.server, ro
 ${pickerForm(page)}
 ${podium(board.servers, room)}
 <h2>Ranking</h2>
+${navAbove}
 ${table}
 ${excluded}
 <p class="note">Ranked by the median one-way delay from the server's <code>!ping</code> to each echo bot, every bot pooled; equal medians share a rank.
@@ -402,7 +447,8 @@ ${list.map((s) => `<tr><td class="s">${utc(s.measuredAt)}</td><td>${s.delayMs}</
 export function renderServerPage(page: ServerPage): string {
   const { board, server } = page;
   const room = board.room.id === page.defaultRoomId ? null : board.room.id;
-  const ranked = board.servers.find((s) => s.server === server);
+  const index = board.servers.findIndex((s) => s.server === server);
+  const ranked = board.servers[index];
   const windowName = board.week ?? 'the rolling week';
   const summary = ranked
     ? `<p><b>#${ranked.rank}</b> of ${board.servers.length} in ${escapeHtml(windowName)}: median <b>${formatMedian(ranked.medianMs)} ms</b>, mean ${ms(ranked.meanMs)} ms, p90 ${ms(ranked.p90Ms)} ms, ${ranked.pings} pings (${ranked.samples} samples from ${ranked.responders.length} responders)` +
@@ -411,7 +457,9 @@ export function renderServerPage(page: ServerPage): string {
   const weekRows = [...page.weeks].reverse().map(({ week: w, probe }) =>
     `<tr><td class="s">${escapeHtml(w.week)}${w.frozen ? '' : ' <span class="muted">(live)</span>'}</td><td>${w.rank ?? DASH}</td><td>${w.medianMs === null ? DASH : formatMedian(w.medianMs)}</td><td>${ms(w.meanMs)}</td><td>${w.pings}</td><td>${ms(probe?.medianRttMs)}</td><td>${percent(probe?.lossRate)}</td></tr>`).join('\n');
   const totalBinned = page.histogram.reduce((sum, b) => sum + b.samples, 0);
-  const body = `<p><a href="/${escapeHtml(query({ room, week: board.week }))}">← Leaderboard</a></p>
+  // Back to the page of the ranking that lists this server.
+  const back = `/${query({ room, week: board.week, page: index < 0 ? null : pageParam(rankingPageOf(index)) })}`;
+  const body = `<p><a href="${escapeHtml(back)}">← Leaderboard</a></p>
 <h1 id="server">${escapeHtml(server)}</h1>
 <p class="muted">${escapeHtml(board.room.reference)} · ${windowDescription(board)}</p>
 ${summary}

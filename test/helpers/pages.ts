@@ -56,6 +56,13 @@ export async function seedPages(database: TestDatabase): Promise<void> {
   }
 }
 
+/** `count` servers with one ping each at `measuredAt`: s0.example at 100 ms, s1.example at 101 ms and so on, ranked in that order. */
+export async function seedServers(database: TestDatabase, count: number, options: { roomId?: string; measuredAt: Date }): Promise<string[]> {
+  const servers = Array.from({ length: count }, (_, i) => `s${i}.example`);
+  await recordSamples(database.db, servers.map((pingServer, i) => sample({ roomId: options.roomId ?? ROOM, pingServer, delayMs: 100 + i, measuredAt: options.measuredAt })));
+  return servers;
+}
+
 const ENTITIES: Record<string, string> = { '&amp;': '&', '&lt;': '<', '&gt;': '>', '&quot;': '"', '&#x27;': "'" };
 
 /** The text of an element's escaped content, as a browser's textContent gives it. */

@@ -3,12 +3,11 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type, type TSchema } from '@fastify/type-provider-typebox';
 import { InputError, NotFoundError } from '../../errors.ts';
 import { isValidServerName } from '../../matrix/ids.ts';
-import { serverHasProbePings } from '../../probes/repository.ts';
 import { exclusionJson, probeFieldsJson, rankedServerJson } from '../../render/leaderboard-json.ts';
-import { latestSamplesOfServer, serverHasSamples } from '../../samples/repository.ts';
+import { latestSamplesOfServer } from '../../samples/repository.ts';
 import { sampleToRecord } from '../../samples/sample.ts';
 import { findFrozenWeek, frozenWeekHistory, listFrozenWeeks, type FrozenWeek } from '../../stats/frozen-weeks.ts';
-import { probeRoomIds, serverProbeFiguresPerBucket } from '../../stats/probe-figures.ts';
+import { serverIsKnown, serverProbeFiguresPerBucket, weekBoundaries } from '../../stats/probe-figures.ts';
 import { resolveRoom } from '../../stats/selection.ts';
 import type { HttpDeps } from '../app.ts';
 import { errorResponses, ExclusionBody, ProbeFields, RankedServerBody, RoomParam } from '../schemas.ts';
@@ -72,6 +71,9 @@ const ServerBody = Type.Object({
   latest_samples: Type.Array(SampleBody),
 });
 
+/** A server's history: a quarter of weekly figures and its latest samples. */
+const SERVER_DEFAULTS = { weeks: 12, samples: 50 };
+
 export const apiRoutes: FastifyPluginAsyncTypebox<HttpDeps> = async (app, deps) => {
   const selectionDeps = { db: deps.database.db, statistics: deps.statistics, rooms: deps.rooms };
 
@@ -118,8 +120,8 @@ export const apiRoutes: FastifyPluginAsyncTypebox<HttpDeps> = async (app, deps) 
       params: Type.Object({ server: Type.String({ minLength: 1, maxLength: 300 }) }),
       querystring: Type.Object({
         room: Type.Optional(RoomParam),
-        weeks: Type.Integer({ minimum: 1, maximum: 104, default: 12 }),
-        samples: Type.Integer({ minimum: 0, maximum: 500, default: 50 }),
+        weeks: Type.Optional(Type.Integer({ minimum: 1, maximum: 104, default: SERVER_DEFAULTS.weeks })),
+        samples: Type.Optional(Type.Integer({ minimum: 0, maximum: 500, default: SERVER_DEFAULTS.samples })),
       }, { additionalProperties: false }),
       response: { 200: ServerBody, ...errorResponses },
     },
@@ -127,12 +129,10 @@ export const apiRoutes: FastifyPluginAsyncTypebox<HttpDeps> = async (app, deps) 
     const { server } = request.params;
     if (!isValidServerName(server)) throw new InputError('server', `not a valid server name: ${JSON.stringify(server.slice(0, 100))}`);
     const room = await resolveRoom(selectionDeps, request.query.room);
-    if (!await serverHasSamples(deps.database.db, room.roomIds, server) && !await serverHasProbePings(deps.database.db, probeRoomIds(room), server)) {
-      throw new NotFoundError(`no samples from ${server} in ${room.id}`);
-    }
-    const weeks = await deps.statistics.serverWeeks(room, server, request.query.weeks);
-    const probes = await serverProbeFiguresPerBucket(deps.database.db, room, server, [weeks[0]!.start, ...weeks.map((w) => w.end)]);
-    const latest = await latestSamplesOfServer(deps.database.db, room.roomIds, server, request.query.samples);
+    if (!await serverIsKnown(deps.database.db, room, server)) throw new NotFoundError(`no samples from ${server} in ${room.id}`);
+    const weeks = await deps.statistics.serverWeeks(room, server, request.query.weeks ?? SERVER_DEFAULTS.weeks);
+    const probes = await serverProbeFiguresPerBucket(deps.database.db, room, server, weekBoundaries(weeks));
+    const latest = await latestSamplesOfServer(deps.database.db, room.roomIds, server, request.query.samples ?? SERVER_DEFAULTS.samples);
     return {
       server,
       room: room.id,

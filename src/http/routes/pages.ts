@@ -2,15 +2,16 @@
 import type { FastifyReply } from 'fastify';
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from '@fastify/type-provider-typebox';
-import { NotFoundError } from '../../errors.ts';
-import { serverHasProbePings } from '../../probes/repository.ts';
+import { InputError, NotFoundError } from '../../errors.ts';
 import { renderNewsletterTable } from '../../render/markdown.ts';
-import { PAGE_CONTENT_SECURITY_POLICY, renderLeaderboardPage, renderNothingYetPage, renderServerPage } from '../../render/page.ts';
-import { latestSamplesOfServer, mostRecentRoom, serverHasSamples } from '../../samples/repository.ts';
+import {
+  PAGE_CONTENT_SECURITY_POLICY, RANKING_PAGE_ROWS, rankingPages, renderLeaderboardPage, renderNothingYetPage, renderServerPage,
+} from '../../render/page.ts';
+import { latestSamplesOfServer, mostRecentRoom } from '../../samples/repository.ts';
 import { TtlCache } from '../../stats/cache.ts';
 import { listFrozenWeeks } from '../../stats/frozen-weeks.ts';
 import type { Leaderboard, Statistics } from '../../stats/leaderboard.ts';
-import { probeFiguresInWindow, probeRoomIds, serverProbeFiguresPerBucket } from '../../stats/probe-figures.ts';
+import { probeFiguresInWindow, serverIsKnown, serverProbeFiguresPerBucket, weekBoundaries } from '../../stats/probe-figures.ts';
 import { selectLeaderboard } from '../../stats/selection.ts';
 import { delayHistogram } from '../../stats/server-detail.ts';
 import { shiftWeek, weekContaining } from '../../stats/windows.ts';
@@ -28,13 +29,17 @@ const SERVER_PAGE_WEEKS = 26;
  * history. Every responder active lately is among them.
  */
 const LATEST_SAMPLES = 500;
-/** Rows of the ranking on the page: enough for any real room, bounded for a phone. */
-const PAGE_ROWS = 500;
 
 const PageQuerystring = Type.Object({
   room: Type.Optional(RoomParam),
   // Empty is the rolling week: the week picker's first option, as a plain GET form sends it.
   week: Type.Optional(Type.String({ pattern: '^(\\d{4}-W\\d{2})?$', description: 'ISO week, e.g. 2026-W47; empty or absent: the rolling week' })),
+}, { additionalProperties: false });
+
+const LeaderboardPageQuerystring = Type.Object({
+  ...PageQuerystring.properties,
+  // Optional, so the description does not call it required; validation fills in the default.
+  page: Type.Optional(Type.Integer({ minimum: 1, default: 1, description: `Which ${RANKING_PAGE_ROWS} rows of the ranking: 1 is ranks 1–${RANKING_PAGE_ROWS}; past the last page is a 400` })),
 }, { additionalProperties: false });
 
 const HtmlPage = { content: { 'text/html': { schema: Type.String() } } };
@@ -66,14 +71,16 @@ export const pageRoutes: FastifyPluginAsyncTypebox<HttpDeps> = async (app, deps)
   app.get('/', {
     schema: {
       summary: 'The leaderboard page (HTML): ranking, podium, trends, room and week pickers',
-      querystring: PageQuerystring,
+      querystring: LeaderboardPageQuerystring,
       response: { 200: HtmlPage, ...errorResponses },
     },
   }, async (request, reply) => {
-    const { room, week } = request.query;
-    const html = await cachedPage(`/|${room ?? ''}|${week ?? ''}`, async () => {
+    const { room, week, page = 1 } = request.query;
+    const html = await cachedPage(`/|${room ?? ''}|${week ?? ''}|${page}`, async () => {
       if (room === undefined && deps.rooms.default() === undefined && await mostRecentRoom(db) === undefined) return renderNothingYetPage();
       const board = await selectLeaderboard(selectionDeps, { room, week: week || undefined });
+      const pages = rankingPages(board.servers.length);
+      if (page > pages) throw new InputError('page', `${page} is past the last page of this ranking, ${pages}`);
       const probes = await probeFiguresInWindow(db, board.room, board.window);
       const previous = await previousWeekMedians(deps.statistics, board);
       const weeks = await listFrozenWeeks(db, board.room.id);
@@ -82,7 +89,7 @@ export const pageRoutes: FastifyPluginAsyncTypebox<HttpDeps> = async (app, deps)
         rooms: deps.rooms.list().map((r) => ({ id: r.id, label: r.reference })),
         defaultRoomId: defaultRoomId(room, board),
         newsletterMarkdown: renderNewsletterTable(board.servers, NEWSLETTER_ROWS),
-        limit: PAGE_ROWS,
+        page,
       });
     });
     setPageHeaders(reply);
@@ -102,12 +109,10 @@ export const pageRoutes: FastifyPluginAsyncTypebox<HttpDeps> = async (app, deps)
     const html = await cachedPage(`servers|${server}|${room ?? ''}|${week ?? ''}`, async () => {
       const board = await selectLeaderboard(selectionDeps, { room, week: week || undefined });
       // Any name that holds samples gets its page, valid or not: every row of the ranking links here.
-      if (!await serverHasSamples(db, board.room.roomIds, server) && !await serverHasProbePings(db, probeRoomIds(board.room), server)) {
-        throw new NotFoundError(`no samples from ${server} in ${board.room.id}`);
-      }
-      const probe = (await probeFiguresInWindow(db, board.room, board.window)).find((p) => p.server === server);
+      if (!await serverIsKnown(db, board.room, server)) throw new NotFoundError(`no samples from ${server} in ${board.room.id}`);
+      const [probe] = await probeFiguresInWindow(db, board.room, board.window, server);
       const weeks = await deps.statistics.serverWeeks(board.room, server, SERVER_PAGE_WEEKS);
-      const weekProbes = await serverProbeFiguresPerBucket(db, board.room, server, [weeks[0]!.start, ...weeks.map((w) => w.end)]);
+      const weekProbes = await serverProbeFiguresPerBucket(db, board.room, server, weekBoundaries(weeks));
       return renderServerPage({
         server, board, probe,
         weeks: weeks.map((w, index) => ({ week: w, probe: weekProbes.get(index) })),
