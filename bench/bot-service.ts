@@ -2,6 +2,7 @@
 // `pingboard serve` starts (configured from the environment), so its memory
 // figures hold nothing of the bench driver's. It answers the driver's
 // questions over the IPC channel.
+import { pino } from 'pino';
 import { loadConfig } from '../src/config.ts';
 import { createLogger } from '../src/log.ts';
 import { start } from '../src/start.ts';
@@ -15,7 +16,9 @@ export interface ServiceReport {
   readonly heapUsed: number;
 }
 
-const service = await start(loadConfig(process.env), createLogger('silent'));
+const config = loadConfig(process.env);
+// Logging at the configured level (info by default), as the service logs, into a file nobody reads.
+const service = await start(config, createLogger(config.logLevel, pino.destination({ dest: '/dev/null', sync: false })));
 const bot = service.bot;
 if (!bot) throw new Error('the bench service needs PINGBOARD_HOMESERVER_URL');
 

@@ -1,16 +1,18 @@
 // The processes the Matrix benches run beside their own: the project's test
 // homeserver, and the service as `npm start` runs it (bot-service.ts), each
 // alone so neither's work shares the measured event loop or memory.
-import { fork, spawn, type ChildProcess } from 'node:child_process';
+import { fork, spawn } from 'node:child_process';
 import { once } from 'node:events';
+import { readFileSync } from 'node:fs';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import type { ServiceReport } from './bot-service.ts';
 
 const HOMESERVER = fileURLToPath(new URL('../test/homeserver/main.ts', import.meta.url));
 const SERVICE = fileURLToPath(new URL('./bot-service.ts', import.meta.url));
-/** As `npm start` runs the service (package.json): a small young generation keeps RSS near the live heap. */
-const SERVICE_NODE_FLAGS = ['--max-semi-space-size=16'];
+/** The Node flags `npm start` runs the service with (the V8 heap settings its memory figures depend on), read from package.json. */
+const SERVICE_NODE_FLAGS = (JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { scripts: { start: string } })
+  .scripts.start.split(' ').filter((arg) => arg.startsWith('--'));
 const ADMIN_TOKEN = 'bench-admin';
 /** The bot's account on every bench homeserver, with this password. */
 export const BENCH_BOT = '@pingboard:bot.example';
@@ -18,7 +20,6 @@ export const BENCH_BOT_PASSWORD = 'bench-password';
 
 export interface HomeserverProcess {
   readonly url: string;
-  readonly child: ChildProcess;
   /** Calls one of the homeserver's helpers over its admin API (see test/homeserver/README.md). */
   call(operation: string, ...args: unknown[]): Promise<unknown>;
   stop(): void;
@@ -38,11 +39,10 @@ export async function startHomeserverProcess(delays: Record<string, number> = {}
     if (!response.ok) throw new Error(`${operation}: ${response.status} ${await response.text()}`);
     return ((await response.json()) as { result: unknown }).result;
   };
-  return { url, child, call, stop: () => child.kill('SIGTERM') };
+  return { url, call, stop: () => child.kill('SIGTERM') };
 }
 
 export interface ServiceProcess {
-  readonly child: ChildProcess;
   /** The bot's counts, overhead figures and memory, after a full collection. */
   report(): Promise<ServiceReport>;
   stop(): Promise<void>;
@@ -63,5 +63,5 @@ export async function startServiceProcess(env: Record<string, string>): Promise<
     child.send('stop');
     await exited;
   };
-  return { child, report, stop };
+  return { report, stop };
 }

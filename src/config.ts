@@ -251,18 +251,23 @@ function optionalText(src: Source, envName: string, fileKey: string): string | u
   return lookup(src, envName, fileKey) ? text(src, envName, fileKey, '') : undefined;
 }
 
+/** An http(s) URL without its trailing slashes, or undefined when `raw` is none. */
+function httpUrl(raw: unknown): string | undefined {
+  if (typeof raw !== 'string') return undefined;
+  try {
+    const { protocol } = new URL(raw);
+    return protocol === 'http:' || protocol === 'https:' ? raw.replace(/\/+$/, '') : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+const HTTP_URL = 'an http:// or https:// URL';
+
 function homeserverUrl(src: Source): string | undefined {
   const found = lookup(src, 'PINGBOARD_HOMESERVER_URL', 'homeserver_url');
   if (!found) return undefined;
-  const allowed = 'an http:// or https:// URL';
-  if (typeof found.raw !== 'string') fail(found.label, allowed, found.raw);
-  try {
-    const url = new URL(found.raw);
-    if (url.protocol !== 'http:' && url.protocol !== 'https:') fail(found.label, allowed, found.raw);
-  } catch {
-    fail(found.label, allowed, found.raw);
-  }
-  return found.raw.replace(/\/+$/, '');
+  return httpUrl(found.raw) ?? fail(found.label, HTTP_URL, found.raw);
 }
 
 function bot(src: Source): BotConfig | undefined {
@@ -279,15 +284,7 @@ function bot(src: Source): BotConfig | undefined {
   if (accessToken === undefined && password === undefined) {
     throw new ConfigError('PINGBOARD_BOT_ACCESS_TOKEN: expected an access token, or PINGBOARD_BOT_PASSWORD to log in with, when PINGBOARD_HOMESERVER_URL is set');
   }
-  const trusted = lookup(src, 'PINGBOARD_TRUSTED_RESPONDERS', 'trusted_responders');
-  let trustedResponders: string[] = [];
-  if (trusted) {
-    const list = typeof trusted.raw === 'string' ? trusted.raw.split(',').map((s) => s.trim()).filter(Boolean) : trusted.raw;
-    if (!Array.isArray(list) || !list.every((id) => typeof id === 'string' && isValidUserId(id))) {
-      fail(trusted.label, 'a comma-separated list of user IDs', trusted.raw);
-    }
-    trustedResponders = list as string[];
-  }
+  const trustedResponders = userIdList(src, 'PINGBOARD_TRUSTED_RESPONDERS', 'trusted_responders');
   const pingPrefix = text(src, 'PINGBOARD_PING_PREFIX', 'ping_prefix', '!ping');
   if (/\s/.test(pingPrefix)) fail('PINGBOARD_PING_PREFIX', 'a prefix without white space', pingPrefix);
   return {
@@ -327,14 +324,7 @@ function probeAccount(label: string, entry: unknown, rooms: readonly RoomConfig[
   }
   const { id, homeserver_url: url, user_id: userId, access_token: token, password, room } = fields;
   if (typeof id !== 'string' || !/^[A-Za-z0-9._-]{1,64}$/.test(id)) fail(`${label}.id`, '1 to 64 letters, digits, ".", "_" or "-"', id);
-  let homeserverUrl: string | undefined;
-  try {
-    const parsed = typeof url === 'string' ? new URL(url) : undefined;
-    if (parsed?.protocol === 'http:' || parsed?.protocol === 'https:') homeserverUrl = (url as string).replace(/\/+$/, '');
-  } catch {
-    // Reported below.
-  }
-  if (homeserverUrl === undefined) fail(`${label}.homeserver_url`, 'an http:// or https:// URL', url);
+  const homeserverUrl = httpUrl(url) ?? fail(`${label}.homeserver_url`, HTTP_URL, url);
   if (typeof userId !== 'string' || !isValidUserId(userId)) fail(`${label}.user_id`, 'a user ID such as @probe:example.org', userId);
   for (const [key, value] of [['access_token', token], ['password', password]] as const) {
     if (value !== undefined && (typeof value !== 'string' || value.trim() === '')) {

@@ -2,14 +2,13 @@
 // real matrix-js-sdk, and the project's test homeserver over real HTTP.
 import t from 'tap';
 import './helpers/sdk.ts';
-import { loadConfig } from '../src/config.ts';
-import { createLogger } from '../src/log.ts';
-import { start, type Service } from '../src/start.ts';
+import type { Service } from '../src/start.ts';
 import { startTestHomeserver, type TestHomeserver } from './homeserver/index.ts';
 import { forEachEngine, setDatabaseReachable, type Test, type TestDatabase } from './helpers/database.ts';
+import { startBotService, TEST_BOT, TEST_BOT_PASSWORD } from './helpers/service.ts';
 import { until } from './helpers/until.ts';
 
-const BOT = '@pingboard:bot.example';
+const BOT = TEST_BOT;
 const ALIAS = '#ping:slow.example';
 
 interface World {
@@ -24,29 +23,12 @@ async function startWorld(t: Test, database: TestDatabase, env: Record<string, s
     servers: { 'bot.example': { delayMs: 0 }, 'slow.example': { delayMs: 300 }, 'medium.example': { delayMs: 150 }, 'fast.example': { delayMs: 40 } },
   });
   t.teardown(() => hs.stop());
-  hs.registerUser(BOT, { password: 'bot-password' });
+  hs.registerUser(BOT, { password: TEST_BOT_PASSWORD });
   for (const user of ['@alice:slow.example', '@bob:medium.example', '@carol:fast.example', '@echo2:other-bot.example']) hs.registerUser(user);
   const roomId = hs.createRoom('@alice:slow.example', { room_alias_name: 'ping', preset: 'public_chat' });
   for (const user of ['@bob:medium.example', '@carol:fast.example', '@echo2:other-bot.example']) hs.join(user, roomId);
-  const service = await startService(t, hs, database, env);
+  const service = await startBotService(t, hs, database, ALIAS, env);
   return { hs, roomId, service };
-}
-
-async function startService(t: Test, hs: TestHomeserver, database: TestDatabase, env: Record<string, string> = {}): Promise<Service> {
-  const config = loadConfig({
-    ...(database.url ? { DATABASE_URL: database.url } : {}),
-    PINGBOARD_PORT: '0',
-    PINGBOARD_ROOMS: ALIAS,
-    PINGBOARD_HOMESERVER_URL: hs.url,
-    PINGBOARD_BOT_USER_ID: BOT,
-    PINGBOARD_BOT_PASSWORD: 'bot-password',
-    PINGBOARD_CACHE_SECONDS: '0',
-    ...env,
-  });
-  const service = await start(config, createLogger('silent'), { database });
-  t.teardown(() => service.stop());
-  await until('the bot to finish its first sync', () => ['PREPARED', 'SYNCING'].includes(service.bot!.client.getSyncState() ?? ''));
-  return service;
 }
 
 /** The pings the bot answered, in the order of its pongs. */
@@ -136,7 +118,7 @@ forEachEngine(t, (t, database) => {
     const missed = hs.sendMessage('@carol:fast.example', roomId, '!ping while down');
     hs.sendMessage('@echo2:other-bot.example', roomId, { msgtype: 'm.notice', body: `@carol:fast.example: Pong! (ping took 55 ms to arrive)`, pong: { ms: 55, from: 'fast.example', ping: missed } });
     await new Promise((resolve) => setTimeout(resolve, 100));
-    const restarted = await startService(t, hs, database);
+    const restarted = await startBotService(t, hs, database, ALIAS);
     const after = hs.sendMessage('@carol:fast.example', roomId, '!ping after');
     await pongTo(hs, after);
     await restarted.writer!.flushed();
@@ -228,11 +210,11 @@ forEachEngine(t, (t, database) => {
   t.test('an invite to a configured room the bot could not join is accepted; other invites are not', async (t) => {
     const hs = await startTestHomeserver({ servers: { 'bot.example': { delayMs: 0 }, 'fast.example': { delayMs: 20 } } });
     t.teardown(() => hs.stop());
-    hs.registerUser(BOT, { password: 'bot-password' });
+    hs.registerUser(BOT, { password: TEST_BOT_PASSWORD });
     hs.registerUser('@carol:fast.example');
     const privateRoom = hs.createRoom('@carol:fast.example', { preset: 'private_chat' });
     const otherRoom = hs.createRoom('@carol:fast.example', { preset: 'private_chat' });
-    const service = await startService(t, hs, database, { PINGBOARD_ROOMS: privateRoom });
+    const service = await startBotService(t, hs, database, privateRoom);
     t.same(service.bot!.watchedRooms(), [], 'not joined without an invite');
     hs.invite('@carol:fast.example', otherRoom, BOT);
     hs.invite('@carol:fast.example', privateRoom, BOT);

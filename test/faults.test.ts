@@ -202,7 +202,8 @@ t.test('SIGKILL during a burst: after a restart no ping has two pongs and only t
   const server = await serveBot(t, room, database.url!);
   await untilLive(room);
 
-  const ids = await burst(room, 60, 10);
+  // Killed once 30 are answered, so a writer that had written none of them would fail below.
+  const ids = await burst(room, 60, 30);
   const killed = await server.kill('SIGKILL');
   t.equal(killed.signal, 'SIGKILL');
   const answered = ids.filter((id) => pongCounts(room).has(id));
@@ -214,9 +215,9 @@ t.test('SIGKILL during a burst: after a restart no ping has two pongs and only t
   t.same(ids.filter((id) => !answered.includes(id) && pongCounts(room).has(id)), [], 'pings left unanswered at the kill are backlog after the restart');
   const samples = await echoSamples(database.url!);
   // What dies with the process is what was on its way to the database: the
-  // writer sends samples as they come, so at most the few of the last write.
+  // samples of the last pongs, a few of the 30 or more answered.
   const lost = answered.filter((id) => !samples.has(id));
-  t.ok(lost.length <= 10, `answered pings whose sample was lost with the process: ${lost.length} of ${answered.length}`);
+  t.ok(lost.length < answered.length / 2, `answered pings whose sample was lost with the process: ${lost.length} of ${answered.length}`);
   t.equal((await restarted.stop()).code, 0);
 });
 

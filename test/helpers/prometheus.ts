@@ -3,13 +3,13 @@
 // lenient parsers let through (a sample before its TYPE, a bad escape,
 // duplicate series, histograms whose buckets are not cumulative or lack +Inf).
 
-export interface ParsedSample {
+interface ParsedSample {
   readonly name: string;
   readonly labels: Record<string, string>;
   readonly value: number;
 }
 
-export interface ParsedFamily {
+interface ParsedFamily {
   readonly name: string;
   readonly help: string;
   readonly type: string;
