@@ -27,6 +27,8 @@ export type Figures = Record<string, number | string>;
 
 const WEEKS = { timeZone: 'UTC', closeWeekday: 1, closeHour: 0, graceMinutes: 60 };
 const STATS = { minDelayMs: 10, maxDelayMs: 600_000, minPings: 1 };
+/** Timed computations of the rolling table from stored digests (after the one that builds them). */
+const ROLLING_RUNS = 9;
 const ROLLING = { maxAgeSeconds: 7 * 86_400, minAgeSeconds: 0, capSpanToWeek: false };
 
 function median(values: number[]): number {
@@ -60,14 +62,17 @@ export async function leaderboardBench(options: LeaderboardBenchOptions, report:
   // the middle of the runs: both are done first, so the runs measure the computation.
   await sql`vacuum analyze samples`.execute(database.db);
   globalThis.gc?.();
-  for (let i = 0; i < 6; i++) {
+  for (let i = 0; i < 1 + ROLLING_RUNS; i++) {
     const [ms, board] = await timed(() => uncached.rolling(room, ROLLING));
     runs.push(ms);
     servers = board.servers.length;
+    // The build read every sample of the week into this process: its garbage is not the next runs' cost either.
+    if (i === 0) globalThis.gc?.();
   }
   figures['ranked servers'] = servers;
   figures['first table after the import, building the hourly digests (ms)'] = Math.round(runs[0]!);
-  figures['rolling table from stored data, no result cache, median of 5 (ms)'] = Math.round(median(runs.slice(1)));
+  figures[`rolling table from stored data, no result cache, median of ${ROLLING_RUNS} (ms)`] = Math.round(median(runs.slice(1)));
+  figures['rolling table from stored data, no result cache, slowest (ms)'] = Math.round(Math.max(...runs.slice(1)));
 
   const cached = new Statistics({ db: database.db, stats: STATS, weeks: WEEKS, cacheSeconds: 60, now: () => now });
   await cached.rolling(room, ROLLING);
