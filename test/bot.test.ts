@@ -1,10 +1,14 @@
 // The echo bot end to end: the service as `pingboard serve` starts it, the
 // real matrix-js-sdk, and the project's test homeserver over real HTTP.
+import { subscribe, unsubscribe } from 'node:diagnostics_channel';
+import { Method } from 'matrix-js-sdk';
 import t from 'tap';
 import './helpers/sdk.ts';
+import { createLogger } from '../src/log.ts';
+import { createBotClient } from '../src/matrix/client.ts';
 import type { Service } from '../src/start.ts';
 import { startTestHomeserver, type TestHomeserver } from './homeserver/index.ts';
-import { forEachEngine, setDatabaseReachable, type Test, type TestDatabase } from './helpers/database.ts';
+import { forEachEngine, openTestDatabase, setDatabaseReachable, testEngines, type Test, type TestDatabase } from './helpers/database.ts';
 import { startBotService, TEST_BOT, TEST_BOT_PASSWORD } from './helpers/service.ts';
 import { until } from './helpers/until.ts';
 
@@ -227,3 +231,24 @@ forEachEngine(t, (t, database) => {
   });
 });
 
+
+t.test('a sync response has arrived when its last byte is read, not when fetch hands its body over', async (t) => {
+  const hs = await startTestHomeserver({ servers: { 'bot.example': { delayMs: 0 } } });
+  t.teardown(() => hs.stop());
+  const { accessToken } = hs.registerUser(BOT);
+  const database = await openTestDatabase(testEngines()[0]!);
+  t.teardown(() => database.destroy());
+  const { client, clock } = await createBotClient({ homeserverUrl: hs.url, userId: BOT, accessToken, password: undefined }, database.db, createLogger('silent'));
+  // Subscribed after the client's module: holds the event loop between the last byte and the body's delivery.
+  let lastByte = 0;
+  const hold = () => {
+    lastByte = performance.now();
+    while (performance.now() - lastByte < 30);
+  };
+  subscribe('undici:request:trailers', hold);
+  t.teardown(() => unsubscribe('undici:request:trailers', hold));
+  await client.http.authedRequest(Method.Get, '/sync', { timeout: '0' });
+  t.ok(lastByte > 0, 'the response was read');
+  t.ok(clock.arrivedAtMono > 0 && clock.arrivedAtMono <= lastByte, `stamped at the last byte, not ${(performance.now() - lastByte).toFixed(1)} ms later`);
+  t.ok(Math.abs(clock.arrivedAtMs - Date.now()) < 1000, 'and on the wall clock');
+});

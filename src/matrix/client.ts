@@ -2,6 +2,7 @@
 // its token is kept in the database), a store that keeps the sync position in
 // the database, and a fetch wrapper that stamps the moment each /sync
 // response has fully arrived, before the SDK spends any time on it.
+import { subscribe } from 'node:diagnostics_channel';
 import { createClient, MemoryStore, type IStoredClientOpts, type MatrixClient } from 'matrix-js-sdk';
 import { logger as sdkRootLogger } from 'matrix-js-sdk/lib/logger.js';
 import type { BotConfig } from '../config.ts';
@@ -110,6 +111,45 @@ function routeSdkLogs(log: Logger): void {
   root.rebuild();
 }
 
+/** When a response finished arriving, on both clocks. */
+interface Arrival {
+  mono: number;
+  ms: number;
+}
+
+/**
+ * The moment undici has read a response's last byte (its "trailers"
+ * diagnostics message), before fetch hands the body over through a web
+ * stream: a tenth to a few tenths of a millisecond earlier than the body's
+ * promise settles, more on a busy event loop. Undici announces each request
+ * ("create") synchronously inside fetch(), so the request is matched to the
+ * call that is being made; should that ever stop holding, nothing is
+ * matched and the arrival is stamped when the body has been read.
+ */
+let claimant: Arrival | undefined;
+const arrivals = new WeakMap<object, Arrival>();
+subscribe('undici:request:create', (message) => {
+  if (!claimant) return;
+  arrivals.set((message as { request: object }).request, claimant);
+  claimant = undefined;
+});
+subscribe('undici:request:trailers', (message) => {
+  const arrival = arrivals.get((message as { request: object }).request);
+  if (!arrival) return;
+  arrival.mono = performance.now();
+  arrival.ms = Date.now();
+});
+
+/** fetch(), noting when its response finishes arriving. */
+function fetchStampingArrival(input: Parameters<typeof fetch>[0], init: Parameters<typeof fetch>[1], arrival: Arrival): Promise<Response> {
+  claimant = arrival;
+  try {
+    return fetch(input, init);
+  } finally {
+    claimant = undefined;
+  }
+}
+
 function isSyncRequest(url: string): boolean {
   return /\/_matrix\/client\/[^/]+\/sync(\?|$)/.test(url);
 }
@@ -157,18 +197,25 @@ function stampingFetch(clock: SyncClock, log: Logger): typeof fetch {
     const url = typeof input === 'string' ? input : input instanceof URL ? input.href : input.url;
     const send = PONG_SEND.exec(url);
     if (send) clock.onSendStart?.(decodeURIComponent(send[1]!), performance.now());
-    let response = await fetch(input, init);
+    const arrival: Arrival = { mono: 0, ms: 0 };
+    const sync = isSyncRequest(url);
+    const request = () => {
+      if (!sync) return fetch(input, init);
+      arrival.mono = arrival.ms = 0;
+      return fetchStampingArrival(input, init, arrival);
+    };
+    let response = await request();
     for (let attempt = 0; response.status === 429 && attempt < RATE_LIMIT_RETRIES; attempt++) {
       const wait = await retryAfterMs(response);
       log.info({ path: new URL(url).pathname, waitMs: wait }, 'rate limited by the homeserver: waiting as advised');
       await sleep(wait, init?.signal);
-      response = await fetch(input, init);
+      response = await request();
     }
-    if (!isSyncRequest(url) || !response.ok) return response;
+    if (!sync || !response.ok) return response;
     // Read the whole body here: "arrived" means every byte is in.
     const body = await response.arrayBuffer();
-    clock.arrivedAtMono = performance.now();
-    clock.arrivedAtMs = Date.now();
+    clock.arrivedAtMono = arrival.mono || performance.now();
+    clock.arrivedAtMs = arrival.ms || Date.now();
     return new Response(body, { status: response.status, statusText: response.statusText, headers: response.headers });
   };
 }
