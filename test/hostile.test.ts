@@ -8,7 +8,8 @@ import './helpers/sdk.ts';
 import { loadConfig } from '../src/config.ts';
 import { createLogger } from '../src/log.ts';
 import { isValidEventId, isValidServerName } from '../src/matrix/ids.ts';
-import { buildPong, isPongBody, MAX_PONG_BODY_LENGTH, parseCommand, readPongEvent } from '../src/matrix/pong.ts';
+import { buildPong, isPongBody, MAX_PONG_BODY_LENGTH, parseCommand, pingsInSync, readPongEvent } from '../src/matrix/pong.ts';
+import { isValidUserId } from '../src/matrix/ids.ts';
 import { escapeHtml } from '../src/render/html-escape.ts';
 import { renderNewsletterTable } from '../src/render/markdown.ts';
 import { pingstatStats, renderPingstatHtml } from '../src/render/pingstat.ts';
@@ -145,6 +146,70 @@ t.test('generated pings: the pong is well formed whatever the words and the ping
     }
   }
   t.pass('5000 generated pings');
+});
+
+t.test('pings read straight from sync responses: exactly the well-formed ones, whatever else the response holds', async (t) => {
+  const WATCHED = '!ping:example.org';
+  const BOT = '@pingboard:bot.example';
+  const message = (fields: Record<string, unknown>) => ({
+    type: 'm.room.message', event_id: '$ok', sender: '@alice:example.org', origin_server_ts: 1_000,
+    content: { msgtype: 'm.text', body: '!ping hello' }, ...fields,
+  });
+  const sync = (events: unknown[], roomId = WATCHED) => ({ next_batch: 's1', rooms: { join: { [roomId]: { timeline: { events } } } } });
+  const read = (response: unknown) => pingsInSync(response, (roomId) => roomId === WATCHED, BOT, '!ping');
+  t.same(read(sync([message({})])), [{ roomId: WATCHED, eventId: '$ok', sender: '@alice:example.org', ts: 1_000, text: 'hello' }]);
+  const passedOver: Record<string, unknown> = {
+    'a notice': message({ content: { msgtype: 'm.notice', body: '!ping' } }),
+    'an edit': message({ content: { msgtype: 'm.text', body: '!ping', 'm.new_content': { body: '!ping' } } }),
+    'an edit by relation': message({ content: { msgtype: 'm.text', body: '!ping', 'm.relates_to': { rel_type: 'm.replace' } } }),
+    'the bot\'s own': message({ sender: BOT }),
+    'a longer command': message({ content: { msgtype: 'm.text', body: '!pingpong' } }),
+    'a state event': message({ state_key: '' }),
+    'another type': message({ type: 'm.room.topic' }),
+    'no timestamp': message({ origin_server_ts: '1000' }),
+    'an infinite timestamp': message({ origin_server_ts: Number.POSITIVE_INFINITY }),
+    'a sender that is no user ID': message({ sender: 'alice' }),
+    'an event ID that is none': message({ event_id: 'ok' }),
+    'a body that is no string': message({ content: { msgtype: 'm.text', body: ['!ping'] } }),
+    'no content': message({ content: null }),
+  };
+  for (const [what, event] of Object.entries(passedOver)) t.same(read(sync([event])), [], what);
+  t.same(read(sync([message({})], '!other:example.org')), [], 'a room not watched');
+  for (const response of [null, 'text', [], { rooms: [] }, { rooms: { join: null } }, { rooms: { join: { [WATCHED]: { timeline: { events: {} } } } } }]) {
+    t.same(read(response), [], `a response of ${JSON.stringify(response)}`);
+  }
+
+  // Generated: valid pings among hostile events; exactly the valid ones come out, in order.
+  const g = generator(11);
+  let found = 0;
+  for (let round = 0; round < 300; round++) {
+    const expected: string[] = [];
+    const events = Array.from({ length: 1 + g.int(20) }, (_, i) => {
+      if (g.next() < 0.3) {
+        expected.push(`$valid${round}.${i}`);
+        return message({ event_id: `$valid${round}.${i}`, content: { msgtype: 'm.text', body: `!ping ${hostileString(g, 4)}`.replace(/^!ping\S/, '!ping ') } });
+      }
+      const event = message({ event_id: `$other${round}.${i}` });
+      const field = g.pick(['type', 'event_id', 'sender', 'origin_server_ts', 'content', 'content.msgtype', 'content.body', 'state_key']);
+      if (field.startsWith('content.')) (event.content as Record<string, unknown>)[field.slice(8)] = randomValue(g);
+      else (event as Record<string, unknown>)[field] = randomValue(g);
+      return g.next() < 0.1 ? randomValue(g) : event;
+    });
+    const pings = read(sync(events));
+    for (const ping of pings) {
+      if (!isValidUserId(ping.sender) || !isValidEventId(ping.eventId) || ping.sender === BOT || parseCommand(`!ping ${ping.text}`, '!ping')?.kind !== 'ping') {
+        t.fail(`not a ping: ${JSON.stringify(ping)}`);
+        return;
+      }
+    }
+    const valid = pings.map((p) => p.eventId).filter((id) => id.startsWith('$valid'));
+    if (JSON.stringify(valid) !== JSON.stringify(expected)) {
+      t.fail(`round ${round}: ${JSON.stringify(valid)} instead of ${JSON.stringify(expected)}`);
+      return;
+    }
+    found += valid.length;
+  }
+  t.ok(found > 500, `${found} generated pings found among hostile events`);
 });
 
 function hostileSample(g: Generator, i: number): Sample {

@@ -15,7 +15,7 @@ import type { SampleWriter } from '../samples/writer.ts';
 import type { RoomRegistry } from '../stats/rooms.ts';
 import { createBotClient } from './client.ts';
 import { isValidRoomId, serverOfUserId } from './ids.ts';
-import { buildPong, parseCommand, pongTransactionId, readPongEvent } from './pong.ts';
+import { buildPong, isEdit, parseCommand, pingsInSync, pongTransactionId, readPongEvent, type SyncedPing } from './pong.ts';
 import { retryTransient } from './retry.ts';
 import { SenderRateLimiter } from './rate-limit.ts';
 import { followRoom, type RoomLineage } from './rooms.ts';
@@ -134,12 +134,10 @@ export async function startBot(options: BotOptions): Promise<Bot> {
       { attempts: SEND_ATTEMPTS, baseDelayMs: 250, stopped: () => stopped });
   }
 
-  async function answerPing(event: MatrixEvent, room: Room, text: string): Promise<void> {
-    const sender = event.getSender()!;
-    const eventId = event.getId()!;
+  async function answerPing({ roomId, eventId, sender, ts, text }: SyncedPing): Promise<void> {
     const arrivedMs = clock.arrivedAtMs;
     const arrivedMono = clock.arrivedAtMono;
-    const delayMs = Math.round(arrivedMs - event.getTs());
+    const delayMs = Math.round(arrivedMs - ts);
     if (!isLiveSync() || delayMs > config.maxPingAgeSeconds * 1000) {
       counts.pingsSkippedBacklog++;
       log.debug({ ping: eventId, sender, delayMs, syncState: client.getSyncState() }, 'backlog ping not answered');
@@ -152,15 +150,15 @@ export async function startBot(options: BotOptions): Promise<Bot> {
     }
     // The measurement stands whether or not the pong gets through: record it first.
     writer.record({
-      roomId: room.roomId, pingEventId: eventId, pingServer: serverOfUserId(sender)!, pinger: sender,
+      roomId, pingEventId: eventId, pingServer: serverOfUserId(sender)!, pinger: sender,
       responder: config.userId, responderServer: serverOfUserId(config.userId)!, delayMs,
-      pingTs: new Date(event.getTs()), measuredAt: new Date(arrivedMs), source: 'echo', rttMs: null,
+      pingTs: new Date(ts), measuredAt: new Date(arrivedMs), source: 'echo', rttMs: null,
     });
     const txnId = pongTransactionId(eventId);
     pendingSends.set(txnId, arrivedMono);
-    const content = buildPong({ roomId: room.roomId, pingEventId: eventId, pinger: sender, text, delayMs });
+    const content = buildPong({ roomId, pingEventId: eventId, pinger: sender, text, delayMs });
     try {
-      await send(room.roomId, content, txnId);
+      await send(roomId, content, txnId);
       counts.pingsAnswered++;
       options.observer?.pingAnswered(serverOfUserId(sender)!);
     } catch (err) {
@@ -195,18 +193,12 @@ export async function startBot(options: BotOptions): Promise<Bot> {
     if (typeof content !== 'object' || content === null) return;
     if (content['msgtype'] === 'm.notice') return readPong(event, room, content);
     if (content['msgtype'] !== 'm.text' || typeof content['body'] !== 'string') return;
-    // Edits repeat the original's body; they are not new pings.
-    const relation = content['m.relates_to'] as { rel_type?: unknown } | undefined;
-    if (content['m.new_content'] !== undefined || relation?.rel_type === 'm.replace') return;
+    if (isEdit(content)) return;
     const adminCommand = options.operator ? parseAdminCommand(content['body']) : undefined;
     if (adminCommand) return answerAdminCommand(event, room, sender, adminCommand);
     const command = parseCommand(content['body'], config.pingPrefix);
-    if (!command) return;
-    if (command.kind === 'ping') {
-      const answering = answerPing(event, room, command.text);
-      answersInFlight.add(answering);
-      return answering.finally(() => answersInFlight.delete(answering));
-    }
+    // Pings were answered from the sync response, before the SDK processed it (below).
+    if (!command || command.kind === 'ping') return;
     if (isLiveSync() && limiter.allow(sender, Date.now())) {
       await send(room.roomId, { msgtype: 'm.notice', body: command.text }, `pingboard-echo-${Buffer.from(event.getId()!).toString('base64url')}`);
     }
@@ -235,6 +227,18 @@ export async function startBot(options: BotOptions): Promise<Bot> {
     register(lineage, lineage.config!);
     await restartSync();
   }
+
+  // The SDK processes a whole sync response before its events reach the
+  // handlers below, and the pong's send then waits behind the rest of that
+  // processing: together more than the bot's own work on a ping. Pings are
+  // answered from the response itself, as soon as it has arrived.
+  clock.onSyncResponse = (sync) => {
+    for (const ping of pingsInSync(sync, (roomId) => watched.has(roomId), config.userId, config.pingPrefix)) {
+      const answering = answerPing(ping).catch((err: unknown) => log.warn({ err, ping: ping.eventId }, 'answering a ping failed'));
+      answersInFlight.add(answering);
+      void answering.finally(() => answersInFlight.delete(answering));
+    }
+  };
 
   client.on(RoomEvent.Timeline, (event, room, toStartOfTimeline, removed) => {
     if (toStartOfTimeline || removed || !room || !watched.has(room.roomId)) return;

@@ -24,6 +24,49 @@ export function parseCommand(body: string, pingPrefix: string): Command | undefi
   return echo ? { kind: 'echo', text: echo[1]! } : undefined;
 }
 
+/** Edits repeat the original's body; they are not new messages. */
+export function isEdit(content: Record<string, unknown>): boolean {
+  const relation = content['m.relates_to'] as { rel_type?: unknown } | undefined;
+  return content['m.new_content'] !== undefined || relation?.rel_type === 'm.replace';
+}
+
+/** A ping as a /sync response carries it. */
+export interface SyncedPing {
+  readonly roomId: string;
+  readonly eventId: string;
+  readonly sender: string;
+  /** The ping's origin_server_ts. */
+  readonly ts: number;
+  /** The words after the prefix. */
+  readonly text: string;
+}
+
+const isObject = (value: unknown): value is Record<string, unknown> => typeof value === 'object' && value !== null && !Array.isArray(value);
+
+/**
+ * The pings in a /sync response's timelines of the rooms `watched` accepts:
+ * `m.text` messages that are the ping command, not edits, not sent by
+ * `ownUserId`. The response comes from the network as parsed JSON: anything
+ * not shaped like a ping is passed over.
+ */
+export function pingsInSync(sync: unknown, watched: (roomId: string) => boolean, ownUserId: string, pingPrefix: string): SyncedPing[] {
+  const joined = isObject(sync) && isObject(sync['rooms']) ? sync['rooms']['join'] : undefined;
+  if (!isObject(joined)) return [];
+  const pings: SyncedPing[] = [];
+  for (const [roomId, room] of Object.entries(joined)) {
+    if (!watched(roomId) || !isObject(room) || !isObject(room['timeline']) || !Array.isArray(room['timeline']['events'])) continue;
+    for (const event of room['timeline']['events'] as unknown[]) {
+      if (!isObject(event) || event['type'] !== 'm.room.message' || event['state_key'] !== undefined) continue;
+      const { event_id: eventId, sender, origin_server_ts: ts, content } = event;
+      if (typeof eventId !== 'string' || !isValidEventId(eventId) || typeof sender !== 'string' || sender === ownUserId || !serverOfUserId(sender)) continue;
+      if (typeof ts !== 'number' || !Number.isFinite(ts) || !isObject(content) || content['msgtype'] !== 'm.text' || typeof content['body'] !== 'string' || isEdit(content)) continue;
+      const command = parseCommand(content['body'], pingPrefix);
+      if (command?.kind === 'ping') pings.push({ roomId, eventId, sender, ts, text: command.text });
+    }
+  }
+  return pings;
+}
+
 /** The first 20 characters (code points, as Python slices) of a ping's words. */
 function quoted(text: string): string {
   return [...text].slice(0, 20).join('');
