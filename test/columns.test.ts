@@ -106,6 +106,10 @@ t.test('digests round-trip their columns, names through server ids, sharing one 
   corrupt.writeInt32LE(3, 12);
   t.throws(() => decodeDigest({ samples: 3, columns: corrupt.toString('base64') }), /a column 3 bytes wide/);
   t.throws(() => nameDigests([decodeDigest(encodeDigest(first, ids))], new Map([[10, 's.example']])), /server id 13, which is not in server_names/);
+  for (const badId of [0, -3, 2 ** 30]) {
+    const corruptIds = new Map([...ids].map(([name, id]) => [name, name === 'a.example:8448' ? badId : id]));
+    t.throws(() => nameDigests([decodeDigest(encodeDigest(first, corruptIds))], names), new RegExp(`server id ${badId}, which is not in server_names`), `a digest naming id ${badId} is refused`);
+  }
   const empty = nameDigests([decodeDigest(encodeDigest(columnsFromRows([]), ids))], names);
   t.same([empty[0]!.servers, empty[0]!.delay.length, empty[0]!.pingKeys.length], [[], 0, 0]);
 });

@@ -112,6 +112,9 @@ export function nameDigests(digests: readonly UnnamedDigest[], names: ReadonlyMa
   });
 }
 
+/** Far more server names than will ever be numbered: a digest naming a larger id is corrupt. */
+const MAX_SERVER_ID = 2 ** 26;
+
 /**
  * Server ids are numbered from 1 by the database, so arrays indexed by id
  * stay small: a week's digests name ten thousand servers some 800,000 times,
@@ -120,7 +123,13 @@ export function nameDigests(digests: readonly UnnamedDigest[], names: ReadonlyMa
 function largestId(digests: readonly UnnamedDigest[]): number {
   let largest = 0;
   for (const digest of digests) {
-    for (const list of [digest.serverIds, digest.responderIds]) for (let i = 0; i < list.length; i++) if (list[i]! > largest) largest = list[i]!;
+    for (const list of [digest.serverIds, digest.responderIds]) {
+      for (let i = 0; i < list.length; i++) {
+        const id = list[i]!;
+        if (id < 1 || id > MAX_SERVER_ID) throw new Error(`an hourly digest names server id ${id}, which is not in server_names`);
+        if (id > largest) largest = id;
+      }
+    }
   }
   return largest;
 }
