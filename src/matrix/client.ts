@@ -87,15 +87,26 @@ class DatabaseSyncStore extends MemoryStore {
   }
 }
 
+/**
+ * A line for `level` of the SDK's arguments, built only when that level is
+ * logged: the SDK logs several debug lines per request and per sync, and
+ * joining their arguments when nothing is written was garbage on every ping.
+ */
+function lineAt(child: Logger, level: 'trace' | 'debug' | 'warn' | 'error') {
+  return (...args: unknown[]) => {
+    if (child.isLevelEnabled(level)) child[level](args.map((a) => (a instanceof Error ? a.message : String(a))).join(' '));
+  };
+}
+
 /** A quiet, structured logger in the shape the SDK expects. */
 function sdkLogger(log: Logger) {
   const child = log.child({ library: 'matrix-js-sdk' });
   const logger = {
-    trace: (...args: unknown[]) => child.trace(args.map(String).join(' ')),
-    debug: (...args: unknown[]) => child.debug(args.map(String).join(' ')),
-    info: (...args: unknown[]) => child.debug(args.map(String).join(' ')),
-    warn: (...args: unknown[]) => child.warn(args.map(String).join(' ')),
-    error: (...args: unknown[]) => child.error(args.map(String).join(' ')),
+    trace: lineAt(child, 'trace'),
+    debug: lineAt(child, 'debug'),
+    info: lineAt(child, 'debug'),
+    warn: lineAt(child, 'warn'),
+    error: lineAt(child, 'error'),
     getChild: () => logger,
   };
   return logger;
@@ -108,12 +119,8 @@ function sdkLogger(log: Logger) {
 function routeSdkLogs(log: Logger): void {
   const child = log.child({ library: 'matrix-js-sdk' });
   const root = sdkRootLogger as unknown as { methodFactory: (method: string) => (...args: unknown[]) => void; rebuild(): void };
-  root.methodFactory = (method) => (...args) => {
-    const text = args.map((a) => (a instanceof Error ? a.message : String(a))).join(' ');
-    // Its warnings are mostly about defaults it fills in itself (push rules): debug for us.
-    if (method === 'error') child.warn(text);
-    else child.debug(text);
-  };
+  // Its warnings are mostly about defaults it fills in itself (push rules): debug for us.
+  root.methodFactory = (method) => lineAt(child, method === 'error' ? 'warn' : 'debug');
   root.rebuild();
 }
 
