@@ -102,7 +102,9 @@ export function decodeDigest(row: StoredDigest): UnnamedDigest {
  * indexes into those.
  */
 export function nameDigests(digests: readonly UnnamedDigest[], names: ReadonlyMap<number, string>): SampleColumns[] {
-  const idCount = largestId(digests) + 1;
+  // An id past the largest named one is not in server_names either.
+  let idCount = 1;
+  for (const id of names.keys()) if (id >= idCount) idCount = id + 1;
   const servers = new SharedDictionary(names, idCount);
   const responders = new SharedDictionary(names, idCount);
   return digests.map(({ serverIds, responderIds, ...digest }) => {
@@ -136,7 +138,7 @@ function largestId(digests: readonly UnnamedDigest[]): number {
 
 class SharedDictionary {
   readonly names: string[] = [];
-  /** By server id: its index in `names`, plus one (0: not there yet). */
+  /** By server id: its index in `names`, plus one (0: not there yet; ids past its end are unknown). */
   readonly #indexOf: Int32Array;
   readonly #namesById: ReadonlyMap<number, string>;
 
@@ -150,8 +152,8 @@ class SharedDictionary {
     const shared = new Int32Array(ids.length);
     for (let i = 0; i < ids.length; i++) {
       const id = ids[i]!;
-      if (this.#indexOf[id] === 0) {
-        const name = this.#namesById.get(id);
+      if (!(this.#indexOf[id]! > 0)) {
+        const name = id > 0 ? this.#namesById.get(id) : undefined;
         if (name === undefined) throw new Error(`an hourly digest names server id ${id}, which is not in server_names`);
         this.names.push(name);
         this.#indexOf[id] = this.names.length;
