@@ -7,9 +7,8 @@ import t from 'tap';
 import './helpers/sdk.ts';
 import { loadConfig } from '../src/config.ts';
 import { createLogger } from '../src/log.ts';
-import { isValidEventId, isValidServerName } from '../src/matrix/ids.ts';
+import { isValidEventId, isValidServerName, isValidUserId, serverOfUserId } from '../src/matrix/ids.ts';
 import { buildPong, isPongBody, MAX_PONG_BODY_LENGTH, parseCommand, pingsInSync, readPongEvent } from '../src/matrix/pong.ts';
-import { isValidUserId } from '../src/matrix/ids.ts';
 import { escapeHtml } from '../src/render/html-escape.ts';
 import { renderNewsletterTable } from '../src/render/markdown.ts';
 import { pingstatStats, renderPingstatHtml } from '../src/render/pingstat.ts';
@@ -157,7 +156,7 @@ t.test('pings read straight from sync responses: exactly the well-formed ones, w
   });
   const sync = (events: unknown[], roomId = WATCHED) => ({ next_batch: 's1', rooms: { join: { [roomId]: { timeline: { events } } } } });
   const read = (response: unknown) => pingsInSync(response, (roomId) => roomId === WATCHED, BOT, '!ping');
-  t.same(read(sync([message({})])), [{ roomId: WATCHED, eventId: '$ok', sender: '@alice:example.org', ts: 1_000, text: 'hello' }]);
+  t.same(read(sync([message({})])), [{ roomId: WATCHED, eventId: '$ok', sender: '@alice:example.org', pingServer: 'example.org', ts: 1_000, text: 'hello' }]);
   const passedOver: Record<string, unknown> = {
     'a notice': message({ content: { msgtype: 'm.notice', body: '!ping' } }),
     'an edit': message({ content: { msgtype: 'm.text', body: '!ping', 'm.new_content': { body: '!ping' } } }),
@@ -197,7 +196,7 @@ t.test('pings read straight from sync responses: exactly the well-formed ones, w
     });
     const pings = read(sync(events));
     for (const ping of pings) {
-      if (!isValidUserId(ping.sender) || !isValidEventId(ping.eventId) || ping.sender === BOT || parseCommand(`!ping ${ping.text}`, '!ping')?.kind !== 'ping') {
+      if (!isValidUserId(ping.sender) || ping.pingServer !== serverOfUserId(ping.sender) || !isValidEventId(ping.eventId) || ping.sender === BOT || parseCommand(`!ping ${ping.text}`, '!ping')?.kind !== 'ping') {
         t.fail(`not a ping: ${JSON.stringify(ping)}`);
         return;
       }

@@ -79,6 +79,7 @@ export async function startBot(options: BotOptions): Promise<Bot> {
   const { client, clock, syncPositionSaved } = await createBotClient(config, options.db, log);
   const counts: BotCounts = { pingsAnswered: 0, pingsSkippedBacklog: 0, pingsRateLimited: 0, pongsRead: 0, pongsRejected: 0, sendFailures: 0, lastSyncAtMs: 0, consecutiveSyncFailures: 0 };
   const overheadMs: number[] = [];
+  const ownServer = serverOfUserId(config.userId)!;
   const limiter = new SenderRateLimiter(config.answersPerMinute);
   const trusted = new Set(config.trustedResponders);
   const watched = new Map<string, RoomLineage>();
@@ -134,7 +135,7 @@ export async function startBot(options: BotOptions): Promise<Bot> {
       { attempts: SEND_ATTEMPTS, baseDelayMs: 250, stopped: () => stopped });
   }
 
-  async function answerPing({ roomId, eventId, sender, ts, text }: SyncedPing): Promise<void> {
+  async function answerPing({ roomId, eventId, sender, pingServer, ts, text }: SyncedPing): Promise<void> {
     const arrivedMs = clock.arrivedAtMs;
     const arrivedMono = clock.arrivedAtMono;
     const delayMs = Math.round(arrivedMs - ts);
@@ -150,8 +151,7 @@ export async function startBot(options: BotOptions): Promise<Bot> {
     }
     // The measurement stands whether or not the pong gets through: record it first.
     writer.record({
-      roomId, pingEventId: eventId, pingServer: serverOfUserId(sender)!, pinger: sender,
-      responder: config.userId, responderServer: serverOfUserId(config.userId)!, delayMs,
+      roomId, pingEventId: eventId, pingServer, pinger: sender, responder: config.userId, responderServer: ownServer, delayMs,
       pingTs: new Date(ts), measuredAt: new Date(arrivedMs), source: 'echo', rttMs: null,
     });
     const txnId = pongTransactionId(eventId);
@@ -160,7 +160,7 @@ export async function startBot(options: BotOptions): Promise<Bot> {
     try {
       await send(roomId, content, txnId);
       counts.pingsAnswered++;
-      options.observer?.pingAnswered(serverOfUserId(sender)!);
+      options.observer?.pingAnswered(pingServer);
     } catch (err) {
       counts.sendFailures++;
       log.warn({ err, ping: eventId }, 'sending the pong failed');

@@ -35,6 +35,8 @@ export interface SyncedPing {
   readonly roomId: string;
   readonly eventId: string;
   readonly sender: string;
+  /** The server part of the sender's ID, port kept. */
+  readonly pingServer: string;
   /** The ping's origin_server_ts. */
   readonly ts: number;
   /** The words after the prefix. */
@@ -58,10 +60,11 @@ export function pingsInSync(sync: unknown, watched: (roomId: string) => boolean,
     for (const event of room['timeline']['events'] as unknown[]) {
       if (!isObject(event) || event['type'] !== 'm.room.message' || event['state_key'] !== undefined) continue;
       const { event_id: eventId, sender, origin_server_ts: ts, content } = event;
-      if (typeof eventId !== 'string' || !isValidEventId(eventId) || typeof sender !== 'string' || sender === ownUserId || !serverOfUserId(sender)) continue;
       if (typeof ts !== 'number' || !Number.isFinite(ts) || !isObject(content) || content['msgtype'] !== 'm.text' || typeof content['body'] !== 'string' || isEdit(content)) continue;
       const command = parseCommand(content['body'], pingPrefix);
-      if (command?.kind === 'ping') pings.push({ roomId, eventId, sender, ts, text: command.text });
+      if (command?.kind !== 'ping' || typeof eventId !== 'string' || !isValidEventId(eventId) || typeof sender !== 'string' || sender === ownUserId) continue;
+      const pingServer = serverOfUserId(sender);
+      if (pingServer) pings.push({ roomId, eventId, sender, pingServer, ts, text: command.text });
     }
   }
   return pings;
