@@ -2,13 +2,13 @@
 // its token is kept in the database), a store that keeps the sync position in
 // the database, and a fetch wrapper that stamps the moment each /sync
 // response has fully arrived, before the SDK spends any time on it.
-import { subscribe } from 'node:diagnostics_channel';
 import { createClient, MemoryStore, type IStoredClientOpts, type MatrixClient } from 'matrix-js-sdk';
 import { logger as sdkRootLogger } from 'matrix-js-sdk/lib/logger.js';
 import type { BotConfig } from '../config.ts';
 import type { Db } from '../db/database.ts';
 import type { Logger } from '../log.ts';
 import { readBotState, writeBotState } from './state.ts';
+import { fetchStampingArrival, type Arrival } from './wire.ts';
 
 /** Timings the bot needs from the HTTP layer. */
 export class SyncClock {
@@ -124,45 +124,6 @@ function routeSdkLogs(log: Logger): void {
   root.rebuild();
 }
 
-/** When a response finished arriving, on both clocks. */
-interface Arrival {
-  mono: number;
-  ms: number;
-}
-
-/**
- * The moment undici has read a response's last byte (its "trailers"
- * diagnostics message), before fetch hands the body over through a web
- * stream: a tenth to a few tenths of a millisecond earlier than the body's
- * promise settles, more on a busy event loop. Undici announces each request
- * ("create") synchronously inside fetch(), so the request is matched to the
- * call that is being made; should that ever stop holding, nothing is
- * matched and the arrival is stamped when the body has been read.
- */
-let claimant: Arrival | undefined;
-const arrivals = new WeakMap<object, Arrival>();
-subscribe('undici:request:create', (message) => {
-  if (!claimant) return;
-  arrivals.set((message as { request: object }).request, claimant);
-  claimant = undefined;
-});
-subscribe('undici:request:trailers', (message) => {
-  const arrival = arrivals.get((message as { request: object }).request);
-  if (!arrival) return;
-  arrival.mono = performance.now();
-  arrival.ms = Date.now();
-});
-
-/** fetch(), noting when its response finishes arriving. */
-function fetchStampingArrival(input: Parameters<typeof fetch>[0], init: Parameters<typeof fetch>[1], arrival: Arrival): Promise<Response> {
-  claimant = arrival;
-  try {
-    return fetch(input, init);
-  } finally {
-    claimant = undefined;
-  }
-}
-
 const utf8 = new TextDecoder();
 
 function isSyncRequest(url: string): boolean {
@@ -214,11 +175,7 @@ function stampingFetch(clock: SyncClock, log: Logger): typeof fetch {
     if (send) clock.onSendStart?.(decodeURIComponent(send[1]!), performance.now());
     const arrival: Arrival = { mono: 0, ms: 0 };
     const sync = isSyncRequest(url);
-    const request = () => {
-      if (!sync) return fetch(input, init);
-      arrival.mono = arrival.ms = 0;
-      return fetchStampingArrival(input, init, arrival);
-    };
+    const request = () => (sync ? fetchStampingArrival(input, init, arrival) : fetch(input, init));
     let response = await request();
     for (let attempt = 0; response.status === 429 && attempt < RATE_LIMIT_RETRIES; attempt++) {
       const wait = await retryAfterMs(response);

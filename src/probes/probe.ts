@@ -14,10 +14,10 @@ import { serverOfUserId } from '../matrix/ids.ts';
 import { readPongEvent } from '../matrix/pong.ts';
 import { followRoom } from '../matrix/rooms.ts';
 import { startRoomSync, trimIfLong } from '../matrix/sync.ts';
+import { watchSent } from '../matrix/wire.ts';
 import type { Sample } from '../samples/sample.ts';
 import type { SampleWriter } from '../samples/writer.ts';
 import { nextSequence, recordProbePing, type ProbePing } from './repository.ts';
-import { watchSent } from './sent.ts';
 
 export interface ProbePong {
   /** The pong's event ID. */
