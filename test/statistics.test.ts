@@ -178,12 +178,15 @@ forEachEngine(t, (t, database) => {
     t.same(weeks.map((w) => [w.week, w.servers]), [['2026-W47', 1]]);
   });
 
+  /** hist.example pings once in each of 2026-W45, W46 and W47, at 100, 200 and 300 ms. */
+  const recordWeeklyHistory = () => recordSamples(db, [
+    sample({ pingServer: 'hist.example', delayMs: 100, measuredAt: at('2026-11-04T12:00:00Z') }),
+    sample({ pingServer: 'hist.example', delayMs: 200, measuredAt: at('2026-11-11T12:00:00Z') }),
+    sample({ pingServer: 'hist.example', delayMs: 300, measuredAt: at('2026-11-18T12:00:00Z') }),
+  ]);
+
   t.test('a server\'s weekly history uses frozen figures where frozen, live ones elsewhere', async (t) => {
-    await recordSamples(db, [
-      sample({ pingServer: 'hist.example', delayMs: 100, measuredAt: at('2026-11-04T12:00:00Z') }),
-      sample({ pingServer: 'hist.example', delayMs: 200, measuredAt: at('2026-11-11T12:00:00Z') }),
-      sample({ pingServer: 'hist.example', delayMs: 300, measuredAt: at('2026-11-18T12:00:00Z') }),
-    ]);
+    await recordWeeklyHistory();
     const stats = statisticsAt('2026-11-19T00:00:00Z');
     await stats.week(room, '2026-W46');
     const weeks = await stats.serverWeeks(room, 'hist.example', 4);
@@ -245,11 +248,7 @@ forEachEngine(t, (t, database) => {
   });
 
   t.test('a server\'s weekly history puts live figures on the right week when earlier weeks are frozen', async (t) => {
-    await recordSamples(db, [
-      sample({ pingServer: 'hist.example', delayMs: 100, measuredAt: at('2026-11-04T12:00:00Z') }),
-      sample({ pingServer: 'hist.example', delayMs: 200, measuredAt: at('2026-11-11T12:00:00Z') }),
-      sample({ pingServer: 'hist.example', delayMs: 300, measuredAt: at('2026-11-18T12:00:00Z') }),
-    ]);
+    await recordWeeklyHistory();
     const stats = statisticsAt('2026-11-19T00:00:00Z');
     await stats.week(room, '2026-W45');
     await stats.week(room, '2026-W46');
