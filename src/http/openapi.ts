@@ -29,7 +29,19 @@ export async function registerOpenApi(app: FastifyInstance<any, any, any, any, a
       // The operator's routes (present only with PINGBOARD_ADMIN_TOKEN) name this scheme.
       components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer' } } },
     },
+    transform: ({ schema, url }) => ({ schema: schema && defaultedParametersOptional(schema), url }),
   });
+}
+
+/**
+ * A query parameter with a default is optional to whoever calls, though the
+ * route's schema lists it as required: validation fills the default in, so
+ * the handlers can count on it.
+ */
+function defaultedParametersOptional<S extends { querystring?: unknown }>(schema: S): S {
+  const query = schema.querystring as { properties?: Record<string, { default?: unknown }>; required?: string[] } | undefined;
+  if (!query?.required) return schema;
+  return { ...schema, querystring: { ...query, required: query.required.filter((name) => query.properties?.[name]?.default === undefined) } };
 }
 
 /** Registers the viewer and the document's routes (/docs, /docs/json, /docs/yaml, /docs/static/…). */

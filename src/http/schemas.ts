@@ -13,14 +13,17 @@ export const errorResponses = { 400: ErrorBody, 404: ErrorBody, 500: ErrorBody, 
 
 export const RoomParam = Type.String({ minLength: 2, maxLength: 255, description: 'A room ID (!id:server) or a configured alias' });
 
-/** Rows of /leaderboard.md and /leaderboard.json unless `limit` says otherwise: the newsletter's top 10. */
-export const DEFAULT_LIMIT = 10;
+/**
+ * Rows of /leaderboard.md and /leaderboard.json unless `limit` says otherwise:
+ * the newsletter's top 10. The page's copy button copies exactly what /leaderboard.md returns.
+ */
+export const NEWSLETTER_ROWS = 10;
 
 export const LeaderboardQuerystring = Type.Object({
   room: Type.Optional(RoomParam),
   week: Type.Optional(Type.String({ pattern: '^\\d{4}-W\\d{2}$', description: 'ISO week, e.g. 2026-W47' })),
   days: Type.Optional(Type.Integer({ minimum: 1, maximum: MAX_DAYS, description: 'Rolling window length; default 7' })),
-  limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 1000, default: DEFAULT_LIMIT, description: 'Number of rows' })),
+  limit: Type.Integer({ minimum: 1, maximum: 1000, default: NEWSLETTER_ROWS, description: 'Number of rows' }),
 }, { additionalProperties: false });
 
 const FigureFields = {

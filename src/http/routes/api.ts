@@ -71,9 +71,6 @@ const ServerBody = Type.Object({
   latest_samples: Type.Array(SampleBody),
 });
 
-/** A server's history: a quarter of weekly figures and its latest samples. */
-const SERVER_DEFAULTS = { weeks: 12, samples: 50 };
-
 export const apiRoutes: FastifyPluginAsyncTypebox<HttpDeps> = async (app, deps) => {
   const selectionDeps = { db: deps.database.db, statistics: deps.statistics, rooms: deps.rooms };
 
@@ -120,8 +117,8 @@ export const apiRoutes: FastifyPluginAsyncTypebox<HttpDeps> = async (app, deps) 
       params: Type.Object({ server: Type.String({ minLength: 1, maxLength: 300 }) }),
       querystring: Type.Object({
         room: Type.Optional(RoomParam),
-        weeks: Type.Optional(Type.Integer({ minimum: 1, maximum: 104, default: SERVER_DEFAULTS.weeks })),
-        samples: Type.Optional(Type.Integer({ minimum: 0, maximum: 500, default: SERVER_DEFAULTS.samples })),
+        weeks: Type.Integer({ minimum: 1, maximum: 104, default: 12 }),
+        samples: Type.Integer({ minimum: 0, maximum: 500, default: 50 }),
       }, { additionalProperties: false }),
       response: { 200: ServerBody, ...errorResponses },
     },
@@ -130,9 +127,9 @@ export const apiRoutes: FastifyPluginAsyncTypebox<HttpDeps> = async (app, deps) 
     if (!isValidServerName(server)) throw new InputError('server', `not a valid server name: ${JSON.stringify(server.slice(0, 100))}`);
     const room = await resolveRoom(selectionDeps, request.query.room);
     if (!await serverIsKnown(deps.database.db, room, server)) throw new NotFoundError(`no samples from ${server} in ${room.id}`);
-    const weeks = await deps.statistics.serverWeeks(room, server, request.query.weeks ?? SERVER_DEFAULTS.weeks);
+    const weeks = await deps.statistics.serverWeeks(room, server, request.query.weeks);
     const probes = await serverProbeFiguresPerBucket(deps.database.db, room, server, weekBoundaries(weeks));
-    const latest = await latestSamplesOfServer(deps.database.db, room.roomIds, server, request.query.samples ?? SERVER_DEFAULTS.samples);
+    const latest = await latestSamplesOfServer(deps.database.db, room.roomIds, server, request.query.samples);
     return {
       server,
       room: room.id,

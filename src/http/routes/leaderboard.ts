@@ -8,7 +8,7 @@ import { probeFiguresInWindow } from '../../stats/probe-figures.ts';
 import { selectLeaderboard } from '../../stats/selection.ts';
 import type { HttpDeps } from '../app.ts';
 import { encodeBody, sendCacheable, type EncodedBody } from '../caching.ts';
-import { DEFAULT_LIMIT, errorResponses, LeaderboardBody, LeaderboardQuerystring } from '../schemas.ts';
+import { errorResponses, LeaderboardBody, LeaderboardQuerystring } from '../schemas.ts';
 
 export const leaderboardRoutes: FastifyPluginAsyncTypebox<HttpDeps> = async (app, deps) => {
   const selectionDeps = { db: deps.database.db, statistics: deps.statistics, rooms: deps.rooms };
@@ -23,7 +23,7 @@ export const leaderboardRoutes: FastifyPluginAsyncTypebox<HttpDeps> = async (app
       response: { 200: { content: { 'text/markdown': { schema: Type.String() } } }, ...errorResponses },
     },
   }, async (request, reply) => {
-    const { limit = DEFAULT_LIMIT, ...query } = request.query;
+    const { limit, ...query } = request.query;
     const board = await selectLeaderboard(selectionDeps, query);
     reply.type('text/markdown; charset=utf-8');
     return sendCacheable(request, reply, renderNewsletterTable(board.servers, limit), board.frozenAt !== null, deps.cacheSeconds);
@@ -36,7 +36,7 @@ export const leaderboardRoutes: FastifyPluginAsyncTypebox<HttpDeps> = async (app
       response: { 200: LeaderboardBody, ...errorResponses },
     },
   }, async (request, reply) => {
-    const { limit = DEFAULT_LIMIT, ...query } = request.query;
+    const { limit, ...query } = request.query;
     const key = `${deps.statistics.generation}|${query.room ?? ''}|${query.week ?? ''}|${query.days ?? ''}|${limit}`;
     const { body, frozen } = await json.getOrCompute(key, deps.statistics.now().getTime(), async () => {
       const board = await selectLeaderboard(selectionDeps, query);

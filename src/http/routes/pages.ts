@@ -17,10 +17,8 @@ import { delayHistogram } from '../../stats/server-detail.ts';
 import { shiftWeek, weekContaining } from '../../stats/windows.ts';
 import type { HttpDeps } from '../app.ts';
 import { encodeBody, sendCacheable, type EncodedBody } from '../caching.ts';
-import { errorResponses, RoomParam } from '../schemas.ts';
+import { errorResponses, NEWSLETTER_ROWS, RoomParam } from '../schemas.ts';
 
-/** /leaderboard.md's default number of rows: the copy button copies exactly what it returns. */
-export const NEWSLETTER_ROWS = 10;
 /** Weeks of history on a server's page: half a year. */
 const SERVER_PAGE_WEEKS = 26;
 /**
@@ -38,8 +36,7 @@ const PageQuerystring = Type.Object({
 
 const LeaderboardPageQuerystring = Type.Object({
   ...PageQuerystring.properties,
-  // Optional, so the description does not call it required; validation fills in the default.
-  page: Type.Optional(Type.Integer({ minimum: 1, default: 1, description: `Which ${RANKING_PAGE_ROWS} rows of the ranking: 1 is ranks 1–${RANKING_PAGE_ROWS}; past the last page is a 400` })),
+  page: Type.Integer({ minimum: 1, default: 1, description: `Which ${RANKING_PAGE_ROWS} rows of the ranking: 1 is ranks 1–${RANKING_PAGE_ROWS}; past the last page is a 400` }),
 }, { additionalProperties: false });
 
 const HtmlPage = { content: { 'text/html': { schema: Type.String() } } };
@@ -75,7 +72,7 @@ export const pageRoutes: FastifyPluginAsyncTypebox<HttpDeps> = async (app, deps)
       response: { 200: HtmlPage, ...errorResponses },
     },
   }, async (request, reply) => {
-    const { room, week, page = 1 } = request.query;
+    const { room, week, page } = request.query;
     const html = await cachedPage(`/|${room ?? ''}|${week ?? ''}|${page}`, async () => {
       if (room === undefined && deps.rooms.default() === undefined && await mostRecentRoom(db) === undefined) return renderNothingYetPage();
       const board = await selectLeaderboard(selectionDeps, { room, week: week || undefined });

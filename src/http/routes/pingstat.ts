@@ -10,13 +10,11 @@ import type { HttpDeps } from '../app.ts';
 import { errorResponses, RoomParam } from '../schemas.ts';
 
 const TEN_YEARS_SECONDS = 10 * 365 * 86_400;
-/** pingstat's defaults: the last week. */
-const DEFAULT_AGES = { max_age: 7 * 86_400, min_age: 0 };
 
 const Params = Type.Object({ roomId: RoomParam });
 const Ages = Type.Object({
-  max_age: Type.Optional(Type.Integer({ minimum: 0, maximum: TEN_YEARS_SECONDS, default: DEFAULT_AGES.max_age, description: 'Seconds; the window starts this long ago' })),
-  min_age: Type.Optional(Type.Integer({ minimum: 0, maximum: TEN_YEARS_SECONDS, default: DEFAULT_AGES.min_age, description: 'Seconds; the window ends this long ago' })),
+  max_age: Type.Integer({ minimum: 0, maximum: TEN_YEARS_SECONDS, default: 7 * 86_400, description: 'Seconds; the window starts this long ago' }),
+  min_age: Type.Integer({ minimum: 0, maximum: TEN_YEARS_SECONDS, default: 0, description: 'Seconds; the window ends this long ago' }),
 }, { additionalProperties: false });
 
 const Pong = Type.Object({
@@ -57,15 +55,15 @@ function wantsJson(accept: string | undefined): boolean {
 export const pingstatRoutes: FastifyPluginAsyncTypebox<HttpDeps> = async (app, deps) => {
   const selectionDeps = { db: deps.database.db, statistics: deps.statistics, rooms: deps.rooms };
 
-  async function windowSamples(roomId: string, ages: { max_age?: number; min_age?: number }) {
+  async function windowSamples(roomId: string, ages: { max_age: number; min_age: number }) {
     const room = await resolveRoom(selectionDeps, roomId);
-    const window = rollingWindow(deps.statistics.now(), { maxAgeSeconds: ages.max_age ?? DEFAULT_AGES.max_age, minAgeSeconds: ages.min_age ?? DEFAULT_AGES.min_age, capSpanToWeek: true });
+    const window = rollingWindow(deps.statistics.now(), { maxAgeSeconds: ages.max_age, minAgeSeconds: ages.min_age, capSpanToWeek: true });
     return { room, samples: await samplesInWindow(deps.database.db, room.roomIds, window.start, window.end) };
   }
 
   // The newsletter tooling builds its table from these figures: excluded servers are left out here too.
   // (The raw rows stay complete: they are the samples as measured.)
-  async function stats(roomId: string, ages: { max_age?: number; min_age?: number }) {
+  async function stats(roomId: string, ages: { max_age: number; min_age: number }) {
     const { room, samples } = await windowSamples(roomId, ages);
     const excluded = new Set((await listExclusions(deps.database.db, room.id)).map((e) => e.server));
     return { room, stats: pingstatStats(samples.filter((s) => !excluded.has(s.pingServer)), deps.statistics.filters, room.disclaimer) };
