@@ -3,7 +3,8 @@
 // pages is in page.browser.test.ts.
 import { brotliDecompressSync, gunzipSync } from 'node:zlib';
 import t from 'tap';
-import { negotiateEncoding } from '../src/http/caching.ts';
+import Fastify from 'fastify';
+import { encodeBody, negotiateEncoding, sendCacheable } from '../src/http/caching.ts';
 import { delayBinEdges } from '../src/stats/server-detail.ts';
 import { niceScale, PAGE_CONTENT_SECURITY_POLICY, RANKING_PAGE_ROWS, trendOf } from '../src/render/page.ts';
 import { buildApp } from '../src/http/app.ts';
@@ -37,6 +38,27 @@ t.test('the Content-Security-Policy allows nothing from elsewhere', async (t) =>
   t.match(PAGE_CONTENT_SECURITY_POLICY, "default-src 'none'");
   t.match(PAGE_CONTENT_SECURITY_POLICY, /script-src 'sha256-[\w+/=]+'/);
   t.notMatch(PAGE_CONTENT_SECURITY_POLICY, /https?:|unsafe/);
+});
+
+t.test('a kept body is compressed once per encoding, and sent as it is where compressing does not help', async (t) => {
+  const app = Fastify();
+  t.teardown(() => app.close());
+  const kept = encodeBody(`<p>${'the same ranking row, again and again; '.repeat(200)}</p>`);
+  const tiny = encodeBody('ok');
+  app.get('/kept', (request, reply) => sendCacheable(request, reply, kept, false, 60));
+  app.get('/tiny', (request, reply) => sendCacheable(request, reply, tiny, false, 60));
+  const first = await app.inject({ url: '/kept', headers: { 'accept-encoding': 'br' } });
+  const copy = kept.compressed.get('br');
+  const second = await app.inject({ url: '/kept', headers: { 'accept-encoding': 'br' } });
+  t.ok(copy instanceof Buffer && copy.length < kept.bytes.length, 'a smaller copy was made');
+  t.equal(kept.compressed.get('br'), copy, 'the second request was sent the same copy, not a new one');
+  t.same(second.rawPayload, first.rawPayload);
+  t.equal(brotliDecompressSync(second.rawPayload).toString(), kept.bytes.toString());
+  t.equal(second.headers['content-encoding'], 'br');
+  const small = await app.inject({ url: '/tiny', headers: { 'accept-encoding': 'gzip' } });
+  t.equal(tiny.compressed.get('gzip'), null, 'gzip made it no smaller, which is remembered');
+  t.equal(small.headers['content-encoding'], undefined);
+  t.equal(small.body, 'ok');
 });
 
 t.test('Accept-Encoding: the accepted encoding with the highest q, brotli before gzip on a tie', async (t) => {
@@ -194,6 +216,21 @@ forEachEngine(t, (t, database) => {
     t.match((await app.inject('/?page=4')).json().message, 'past the last page of this ranking, 3');
     const documented = (await app.inject('/docs/json')).json().paths['/'].get.parameters.find((p: { name: string }) => p.name === 'page');
     t.match(documented, { in: 'query', required: false, schema: { type: 'integer', minimum: 1, default: 1 } }, 'the OpenAPI description has the parameter');
+  });
+
+  t.test('GET /: a ranking of many pages links the first, the last and two either side, gaps marked', async (t) => {
+    await seedServers(database, 9 * RANKING_PAGE_ROWS + 50, { measuredAt: new Date('2026-11-20T10:00:00Z') });
+    const app = await pageApp(database);
+    const navOf = (html: string) => /<nav class="pages" aria-label="Pages of the ranking">([\s\S]*?)<\/nav>/.exec(html)![1]!;
+    const middle = (await app.inject('/?page=5')).body;
+    t.same(pageLinks(middle), {
+      links: [['prev', '/?page=4'], ['Page 1', '/'], ['Page 3', '/?page=3'], ['Page 4', '/?page=4'], ['Page 6', '/?page=6'], ['Page 7', '/?page=7'], ['Page 10', '/?page=10'], ['next', '/?page=6']],
+      current: '5', range: '401–500 of 950',
+    });
+    t.equal(navOf(middle).split('…').length - 1, 2, 'a gap after the first page and one before the last');
+    const first = (await app.inject('/')).body;
+    t.same(pageLinks(first).links, [['Page 2', '/?page=2'], ['Page 3', '/?page=3'], ['Page 10', '/?page=10'], ['next', '/?page=2']]);
+    t.equal(navOf(first).split('…').length - 1, 1);
   });
 
   t.test('GET /: page links keep the room and week; a short ranking has no page links', async (t) => {

@@ -1,4 +1,5 @@
-// Arrays as one query parameter, the way every query here sends lists of values.
+// Arrays as one query parameter, on the bulk paths (sample inserts, digests);
+// small lists elsewhere still travel as node-postgres arrays.
 
 const NEEDS_ESCAPE = /["\\]/;
 

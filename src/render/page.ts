@@ -169,7 +169,7 @@ export function rankingPages(servers: number): number {
 }
 
 /** The page of the ranking that shows the row at this index (from 0). */
-export function rankingPageOf(index: number): number {
+function rankingPageOf(index: number): number {
   return Math.floor(index / RANKING_PAGE_ROWS) + 1;
 }
 
@@ -241,10 +241,10 @@ function podium(servers: readonly RankedServer[], room: string | null): string {
 /** The page parameter as links carry it: absent for the first page, the one links to `/` land on. */
 const pageParam = (page: number) => (page === 1 ? null : String(page));
 
-/** Previous and next, the first and last page, and the two either side of this one. */
-function pageNav(board: Leaderboard, room: string | null, page: number, label: string): string {
+/** Previous and next, the first and last page, and the two either side of this one; each label names a <nav> of them. */
+function pageNavs(board: Leaderboard, room: string | null, page: number, labels: readonly string[]): string[] {
   const pages = rankingPages(board.servers.length);
-  if (pages === 1) return '';
+  if (pages === 1) return labels.map(() => '');
   const href = (to: number) => escapeHtml(`/${query({ room, week: board.week, page: pageParam(to) })}`);
   const shown = [...new Set([1, page - 2, page - 1, page, page + 1, page + 2, pages])].filter((p) => p >= 1 && p <= pages).sort((a, b) => a - b);
   const links: string[] = [];
@@ -256,7 +256,8 @@ function pageNav(board: Leaderboard, room: string | null, page: number, label: s
   if (page < pages) links.push(`<a href="${href(page + 1)}" rel="next">Next →</a>`);
   const first = (page - 1) * RANKING_PAGE_ROWS + 1;
   const last = Math.min(board.servers.length, page * RANKING_PAGE_ROWS);
-  return `<nav class="pages" aria-label="${label}">${links.join('')}<span class="muted">servers ${first}–${last} of ${board.servers.length}</span></nav>`;
+  const inner = `${links.join('')}<span class="muted">servers ${first}–${last} of ${board.servers.length}</span>`;
+  return labels.map((label) => `<nav class="pages" aria-label="${label}">${inner}</nav>`);
 }
 
 /** `/` before there is anything to rank: what a fresh installation needs next. */
@@ -281,8 +282,7 @@ export function renderLeaderboardPage(page: LeaderboardPage): string {
       `${page.previous ? trendCell(trendOf(s.medianMs, page.previous.medians.get(s.server))) : `<td>${DASH}</td>`}</tr>`;
   }).join('\n');
   // Landmarks of one kind need names of their own, for screen readers' lists of them.
-  const navAbove = pageNav(board, room, page.page, 'Pages of the ranking');
-  const navBelow = pageNav(board, room, page.page, 'Pages of the ranking, below it');
+  const [navAbove, navBelow] = pageNavs(board, room, page.page, ['Pages of the ranking', 'Pages of the ranking, below it']);
   const table = board.servers.length === 0
     ? '<p>No server has enough pings in this window yet.</p>'
     : `<div class="scroll"><table id="ranking">

@@ -13,7 +13,7 @@ import { columnsFromRows, type SampleColumns } from './columns.ts';
 import { compareNames } from './ranking.ts';
 import type { TimeWindow } from './windows.ts';
 
-export const HOUR_MS = 3_600_000;
+const HOUR_MS = 3_600_000;
 
 interface StoredDigest {
   samples: number;

@@ -13,7 +13,7 @@ import type { TimeWindow } from './windows.ts';
  * reach its homeserver never learnt the ID of an aliased room, so its failed
  * sends are kept under the alias.
  */
-export function probeRoomIds(room: TrackedRoom): string[] {
+function probeRoomIds(room: TrackedRoom): string[] {
   return [...new Set([...room.roomIds, room.reference])];
 }
 
