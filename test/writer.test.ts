@@ -1,17 +1,20 @@
 // The bounded sample queue against a PostgreSQL database that goes away and
 // comes back. The database is a throwaway one on the shared server: it is made
 // unreachable by refusing connections to it, never by stopping the server.
+// Then how the queue groups its writes, on each engine.
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { sql } from 'kysely';
 import pg from 'pg';
 import t from 'tap';
 import { createLogger } from '../src/log.ts';
+import { ROOM_LOCKS } from '../src/db/locks.ts';
 import { importFile, type ImportCounts } from '../src/samples/import.ts';
 import { recordSamples, WRITE_BATCH_SIZE } from '../src/samples/repository.ts';
 import { sampleToRecord } from '../src/samples/sample.ts';
 import { SampleWriter } from '../src/samples/writer.ts';
-import { openTestDatabase, setDatabaseReachable, testEngines } from './helpers/database.ts';
+import { forEachEngine, openTestDatabase, setDatabaseReachable, testEngines } from './helpers/database.ts';
 import { sample } from './helpers/samples.ts';
 
 if (!testEngines().includes('postgres')) {
@@ -77,6 +80,30 @@ if (!testEngines().includes('postgres')) {
     t.same(await written, { stored: 0, duplicate: 2 }, 'written again after the deadlock: both samples were the other writer\'s');
   });
 
+  t.test('after a write that outlasts the interval, the samples that came in meanwhile are written at once', async (t) => {
+    const database = await openTestDatabase('postgres');
+    t.teardown(() => database.destroy());
+    const holder = new pg.Client({ connectionString: database.url });
+    await holder.connect();
+    t.teardown(() => holder.end());
+    const writer = new SampleWriter({ db: database.db, log: createLogger('silent'), capacity: 100, lingerMs: 400 });
+    t.teardown(() => writer.stop());
+    const first = sample({ pingServer: 'slow-write.example', delayMs: 100 });
+    // Writes take the room's lock shared: holding it exclusively keeps the first write waiting.
+    await holder.query('begin');
+    await holder.query('select pg_advisory_xact_lock($1, hashtext($2))', [ROOM_LOCKS, first.roomId]);
+    writer.record(first);
+    await new Promise((resolve) => setTimeout(resolve, 600));
+    writer.record(sample({ pingServer: 'meanwhile.example', delayMs: 100 }));
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    await holder.query('commit');
+    const released = performance.now();
+    await writer.flushed();
+    const waited = performance.now() - released;
+    t.equal(writer.counts.written, 2);
+    t.ok(waited < 300, `written ${waited.toFixed(0)} ms after the first write ended, not a whole interval (400 ms) later`);
+  });
+
   t.test('an import whose writes fail stops with the error and leaves its counts settled', async (t) => {
     const database = await openTestDatabase('postgres');
     t.teardown(async () => {
@@ -95,4 +122,64 @@ if (!testEngines().includes('postgres')) {
     t.same(counts, after, 'nothing changes the counts after the import has failed');
     t.equal(counts.stored, 0);
   });
+
+  t.test('an import whose write fails reports once the writes in flight have ended, and counts them', async (t) => {
+    const database = await openTestDatabase('postgres');
+    t.teardown(() => database.destroy());
+    // The first batch's write is slow, the second's fails at once: the import must not report while the first is still in flight.
+    await sql`create function import_faults() returns trigger language plpgsql as $$
+      begin
+        if new.ping_server = 'slow.example' then perform pg_sleep(0.5); end if;
+        if new.ping_server = 'poison.example' then raise exception 'poisoned sample'; end if;
+        return new;
+      end $$`.execute(database.db);
+    await sql`create trigger import_faults before insert on samples for each row execute function import_faults()`.execute(database.db);
+    const dir = mkdtempSync(path.join(tmpdir(), 'pingboard-import-'));
+    t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+    const file = path.join(dir, 'samples.ndjson');
+    const serverOf = (i: number) => (i === 0 ? 'slow.example' : i === WRITE_BATCH_SIZE ? 'poison.example' : `s${i % 50}.example`);
+    writeFileSync(file, Array.from({ length: 5 * WRITE_BATCH_SIZE }, (_, i) => JSON.stringify(sampleToRecord(sample({ pingServer: serverOf(i), delayMs: 100 + i })))).join('\n'));
+    const counts: ImportCounts = { read: 0, stored: 0, duplicate: 0, rejected: 0 };
+    await t.rejects(importFile(database.db, file, counts), /poisoned sample/);
+    const after = { ...counts };
+    const stored = Number((await sql<{ n: string }>`select count(*) as n from samples`.execute(database.db)).rows[0]!.n);
+    t.ok(stored >= WRITE_BATCH_SIZE, `the slow first batch was written (${stored} rows)`);
+    t.equal(counts.stored, stored, 'every write that succeeded is counted by the time the import reports');
+    await new Promise((resolve) => setTimeout(resolve, 700));
+    t.same(counts, after, 'nothing changes the counts after the import has failed');
+  });
 }
+
+forEachEngine(t, (t, database) => {
+  /** How many transactions wrote the stored samples: rows written together share their xmin. */
+  const writeTransactions = async () => {
+    const { rows } = await sql<{ writes: number }>`select count(distinct xmin::text)::int as writes from samples`.execute(database.db);
+    return rows[0]!.writes;
+  };
+
+  t.test('samples recorded close together share one write', async (t) => {
+    await database.db.deleteFrom('samples').execute();
+    const writer = new SampleWriter({ db: database.db, log: createLogger('silent'), capacity: 100, lingerMs: 200 });
+    t.teardown(() => writer.stop());
+    for (let i = 0; i < 5; i++) {
+      writer.record(sample({ pingServer: `burst${i}.example`, delayMs: 100 + i }));
+      await new Promise((resolve) => setTimeout(resolve, 10));
+    }
+    await writer.flushed();
+    t.hasStrict(writer.counts, { written: 5, queued: 0 });
+    t.equal(await writeTransactions(), 1, 'the first sample waited for the others');
+    writer.record(sample({ pingServer: 'later.example', delayMs: 90 }));
+    await writer.flushed();
+    t.equal(await writeTransactions(), 2, 'a sample after the write has a write of its own');
+  });
+
+  t.test('flushing writes what lingers at once', async (t) => {
+    await database.db.deleteFrom('samples').execute();
+    const writer = new SampleWriter({ db: database.db, log: createLogger('silent'), capacity: 100, lingerMs: 600_000 });
+    t.teardown(() => writer.stop());
+    writer.record(sample({ pingServer: 'lingering.example', delayMs: 100 }));
+    await writer.flushNow();
+    t.hasStrict(writer.counts, { written: 1, queued: 0 });
+    t.same((await database.db.selectFrom('samples').select('ping_server').execute()).map((r) => r.ping_server), ['lingering.example']);
+  });
+});

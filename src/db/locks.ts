@@ -1,6 +1,9 @@
 import { sql, type Transaction } from 'kysely';
 import type { Tables } from './schema.ts';
 
+/** The first key of every room's advisory lock (the second is the room ID's hash). */
+export const ROOM_LOCKS = 7291;
+
 /**
  * A transaction-scoped lock on one room. Digest builds take it exclusively,
  * so a digest can never be built from a snapshot that misses a sample
@@ -10,6 +13,6 @@ import type { Tables } from './schema.ts';
  */
 export async function lockRoom(tx: Transaction<Tables>, roomId: string, mode: 'shared' | 'exclusive'): Promise<void> {
   await (mode === 'shared'
-    ? sql`select pg_advisory_xact_lock_shared(7291, hashtext(${roomId}))`
-    : sql`select pg_advisory_xact_lock(7291, hashtext(${roomId}))`).execute(tx);
+    ? sql`select pg_advisory_xact_lock_shared(${ROOM_LOCKS}, hashtext(${roomId}))`
+    : sql`select pg_advisory_xact_lock(${ROOM_LOCKS}, hashtext(${roomId}))`).execute(tx);
 }

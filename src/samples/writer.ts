@@ -1,6 +1,11 @@
 // Samples measured live go through a bounded queue: when the database is
 // unreachable they wait and are written when it returns. A full queue refuses
-// new samples with a log line and a count, never silently.
+// new samples with a log line and a count, never silently. Writes are
+// grouped: while samples keep coming, a write starts at most once per
+// `lingerMs` (a sample waits that long at most for others to share its write,
+// or for the write in progress), so a busy room costs the database (and the
+// bot's event loop, which a write's round trips also take time from) one
+// transaction per interval, not one per ping.
 import type { Db } from '../db/database.ts';
 import type { Logger } from '../log.ts';
 import { recordSamples } from './repository.ts';
@@ -13,6 +18,8 @@ export interface SampleWriterOptions {
   readonly capacity: number;
   readonly retryMs?: number;
   readonly maxRetryMs?: number;
+  /** How long the first queued sample waits for others before a write starts (default 100 ms). */
+  readonly lingerMs?: number;
 }
 
 export interface WriterCounts {
@@ -31,9 +38,12 @@ export class SampleWriter {
   readonly #capacity: number;
   readonly #retryMs: number;
   readonly #maxRetryMs: number;
+  readonly #lingerMs: number;
   #queue: Sample[] = [];
   #writing: Promise<void> | undefined;
-  #retryTimer: NodeJS.Timeout | undefined;
+  /** Set while a write waits: for more samples (linger) or for the database (retry). */
+  #timer: NodeJS.Timeout | undefined;
+  #flushing = false;
   #failures = 0;
   #counts = { written: 0, duplicate: 0, failedWrites: 0, dropped: 0 };
   #idle: (() => void)[] = [];
@@ -44,6 +54,7 @@ export class SampleWriter {
     this.#capacity = options.capacity;
     this.#retryMs = options.retryMs ?? 500;
     this.#maxRetryMs = options.maxRetryMs ?? 30_000;
+    this.#lingerMs = options.lingerMs ?? 100;
   }
 
   get counts(): WriterCounts {
@@ -59,7 +70,7 @@ export class SampleWriter {
       return false;
     }
     this.#queue.push(sample);
-    if (!this.#writing && !this.#retryTimer) this.#writing = this.#drain();
+    if (!this.#writing && !this.#timer) this.#drainAfter(this.#lingerMs);
     return true;
   }
 
@@ -69,24 +80,35 @@ export class SampleWriter {
     await new Promise<void>((resolve) => this.#idle.push(resolve));
   }
 
-  /** Tries to write what is queued now, skipping any retry wait (used at shutdown). */
+  /** Tries to write everything queued now, skipping any wait (used at shutdown). */
   async flushNow(): Promise<void> {
-    if (this.#retryTimer) {
-      clearTimeout(this.#retryTimer);
-      this.#retryTimer = undefined;
+    this.#flushing = true;
+    try {
+      this.stop();
+      if (!this.#writing && this.#queue.length > 0) this.#writing = this.#drain();
+      await this.#writing;
+    } finally {
+      this.#flushing = false;
     }
-    if (!this.#writing && this.#queue.length > 0) this.#writing = this.#drain();
-    await this.#writing;
   }
 
+  /** Cancels any wait: call it after flushNow, whose failed write would otherwise keep retrying. */
   stop(): void {
-    if (this.#retryTimer) clearTimeout(this.#retryTimer);
-    this.#retryTimer = undefined;
+    clearTimeout(this.#timer);
+    this.#timer = undefined;
+  }
+
+  #drainAfter(ms: number): void {
+    this.#timer = setTimeout(() => {
+      this.#timer = undefined;
+      if (!this.#writing) this.#writing = this.#drain();
+    }, ms);
   }
 
   async #drain(): Promise<void> {
     while (this.#queue.length > 0) {
       const batch = this.#queue.slice(0, BATCH);
+      const started = performance.now();
       try {
         const written = await recordSamples(this.#db, batch);
         this.#queue.splice(0, batch.length);
@@ -98,15 +120,18 @@ export class SampleWriter {
         this.#failures++;
         this.#counts.failedWrites++;
         const delay = Math.min(this.#maxRetryMs, this.#retryMs * 2 ** Math.min(this.#failures - 1, 10));
-        // Log the first failure of an outage and then every tenth, not every retry.
         if (this.#failures === 1 || this.#failures % 10 === 0) {
           this.#log.warn({ err, queued: this.#queue.length, retryInMs: delay }, 'writing samples failed; they stay queued');
         }
         this.#writing = undefined;
-        this.#retryTimer = setTimeout(() => {
-          this.#retryTimer = undefined;
-          if (!this.#writing) this.#writing = this.#drain();
-        }, delay);
+        this.#drainAfter(delay);
+        return;
+      }
+      // Less than a full batch came in meanwhile: it waits for company, as the
+      // first sample did, for what is left of the interval since this write began.
+      if (this.#queue.length > 0 && this.#queue.length < BATCH && !this.#flushing) {
+        this.#writing = undefined;
+        this.#drainAfter(Math.max(0, this.#lingerMs - (performance.now() - started)));
         return;
       }
     }
