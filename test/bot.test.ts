@@ -1,7 +1,7 @@
 // The echo bot end to end: the service as `pingboard serve` starts it, the
 // real matrix-js-sdk, and the project's test homeserver over real HTTP.
 import { subscribe, unsubscribe } from 'node:diagnostics_channel';
-import { Method } from 'matrix-js-sdk';
+import { Method, RoomEvent } from 'matrix-js-sdk';
 import t from 'tap';
 import './helpers/sdk.ts';
 import { createLogger } from '../src/log.ts';
@@ -148,6 +148,44 @@ forEachEngine(t, (t, database) => {
     t.same(answeredPings(hs, roomId).sort(), [...ids].sort(), 'one pong per ping despite retries');
     await service.writer!.flushed();
     t.equal((await database.db.selectFrom('samples').selectAll().execute()).length, 2);
+  });
+
+  t.test('a pong send is retried after a 5xx and a dropped connection, never posted twice; a refused one is counted, not retried', async (t) => {
+    const { hs, roomId, service } = await startWorld(t, database);
+    const failing = hs.inject({ kind: 'error', status: 502 }, { path: '/send/', userId: BOT });
+    const dropped = hs.inject({ kind: 'disconnect' }, { path: '/send/', userId: BOT });
+    const retried = hs.sendMessage('@carol:fast.example', roomId, '!ping retried');
+    await pongTo(hs, retried);
+    t.equal(failing.hits + dropped.hits, 2, 'both failures hit the pong and it still got through');
+    const attempts = hs.requests({ path: '/send/', userId: BOT }).map((r) => r.path);
+    t.equal(attempts.length, 3);
+    t.equal(new Set(attempts).size, 1, 'every attempt carried the same transaction ID');
+    const refused = hs.inject({ kind: 'error', status: 403, errcode: 'M_FORBIDDEN', error: 'You may not post' }, { path: '/send/', userId: BOT, times: Infinity });
+    t.teardown(() => refused.cancel());
+    const unanswered = hs.sendMessage('@bob:medium.example', roomId, '!ping refused');
+    await until('the refusal', () => service.bot!.counts.sendFailures === 1 || undefined);
+    await new Promise((resolve) => setTimeout(resolve, 400));
+    t.equal(refused.hits, 1, 'a refusal is not retried');
+    t.same(answeredPings(hs, roomId), [retried], 'one pong, for the ping whose send got through');
+    await service.writer!.flushed();
+    const rows = await database.db.selectFrom('samples').select('ping_event_id').execute();
+    t.same(rows.map((r) => r.ping_event_id).sort(), [retried, unanswered].sort(), 'a measurement stands whether or not its pong got through');
+  });
+
+  t.test('a pong is written to its connection before the SDK processes the sync that brought the ping', async (t) => {
+    const { hs, roomId, service } = await startWorld(t, database);
+    const bot = service.bot!;
+    // Opens the connection the next pong reuses: a new one would have to wait for its connect.
+    await pongTo(hs, hs.sendMessage('@carol:fast.example', roomId, '!ping warm-up'));
+    let pingId: string | undefined;
+    const writtenWhenEmitted: number[] = [];
+    bot.client.on(RoomEvent.Timeline, (event) => {
+      if (event.getId() === pingId) writtenWhenEmitted.push(bot.writtenMs.length);
+    });
+    const before = bot.writtenMs.length;
+    pingId = hs.sendMessage('@bob:medium.example', roomId, '!ping measured');
+    await pongTo(hs, pingId);
+    t.same(writtenWhenEmitted, [before + 1], 'when the SDK emitted the ping, its pong had been written');
   });
 
   t.test('a homeserver outage is survived: pings sent meanwhile are backlog, later ones are answered', async (t) => {

@@ -1,10 +1,9 @@
 // The echo bot: answers pings with echo-compatible pongs, reads every
 // trusted bot's pongs, and hands each measurement to the sample writer.
 import {
-  ClientEvent, Method, RoomEvent, RoomMemberEvent, SyncState,
+  ClientEvent, RoomEvent, RoomMemberEvent, SyncState,
   type MatrixClient, type MatrixEvent, type Room, type RoomMember,
 } from 'matrix-js-sdk';
-import { encodeUri } from 'matrix-js-sdk/lib/utils.js';
 import type { BotConfig, RoomConfig } from '../config.ts';
 import type { Db } from '../db/database.ts';
 import type { Logger } from '../log.ts';
@@ -15,8 +14,9 @@ import type { SampleWriter } from '../samples/writer.ts';
 import type { RoomRegistry } from '../stats/rooms.ts';
 import { createBotClient } from './client.ts';
 import { isValidRoomId, serverOfUserId } from './ids.ts';
-import { buildPong, isEdit, parseCommand, pingsInSync, pongTransactionId, readPongEvent, type SyncedPing } from './pong.ts';
+import { answerTransactionId, buildPong, isEdit, parseCommand, pingsInSync, readPongEvent, type SyncedPing } from './pong.ts';
 import { retryTransient } from './retry.ts';
+import { createMessageSender, requestsWritten } from './send.ts';
 import { SenderRateLimiter } from './rate-limit.ts';
 import { followRoom, type RoomLineage } from './rooms.ts';
 import { startRoomSync, trimIfLong } from './sync.ts';
@@ -37,8 +37,13 @@ export interface BotCounts {
 export interface Bot {
   readonly client: MatrixClient;
   readonly counts: Readonly<BotCounts>;
-  /** Milliseconds from a /sync response's arrival to the pong's send request, oldest first (the latest 20,000 to 40,000). */
+  /**
+   * Milliseconds from a /sync response's arrival until the pong's request
+   * has been made (handed to node:http), oldest first (the latest 20,000 to 40,000).
+   */
   readonly overheadMs: readonly number[];
+  /** The same, until node:http reports the request's last byte written to its connection. */
+  readonly writtenMs: readonly number[];
   /** Room IDs the bot is watching (configured rooms and their replacements). */
   watchedRooms(): string[];
   stop(): Promise<void>;
@@ -66,6 +71,11 @@ const OVERHEAD_SAMPLES = 20_000;
 const SEND_ATTEMPTS = 5;
 const STOP_WAIT_MS = 10_000;
 
+function keepLatest(figures: number[], value: number): void {
+  figures.push(value);
+  if (figures.length > 2 * OVERHEAD_SAMPLES) figures.splice(0, OVERHEAD_SAMPLES);
+}
+
 /** A member's power level from the room's m.room.power_levels (users, then users_default, then 0). */
 function powerLevel(room: Room, userId: string): number {
   const content = room.currentState.getStateEvents('m.room.power_levels', '')?.getContent() as { users?: Record<string, unknown>; users_default?: unknown } | undefined;
@@ -79,21 +89,13 @@ export async function startBot(options: BotOptions): Promise<Bot> {
   const { client, clock, syncPositionSaved } = await createBotClient(config, options.db, log);
   const counts: BotCounts = { pingsAnswered: 0, pingsSkippedBacklog: 0, pingsRateLimited: 0, pongsRead: 0, pongsRejected: 0, sendFailures: 0, lastSyncAtMs: 0, consecutiveSyncFailures: 0 };
   const overheadMs: number[] = [];
+  const writtenMs: number[] = [];
   const ownServer = serverOfUserId(config.userId)!;
   const limiter = new SenderRateLimiter(config.answersPerMinute);
   const trusted = new Set(config.trustedResponders);
   const watched = new Map<string, RoomLineage>();
-  const pendingSends = new Map<string, number>();
   /** Pongs being sent: a stop lets them finish, so no measured ping goes unanswered. */
   const answersInFlight = new Set<Promise<void>>();
-
-  clock.onSendStart = (txnId, mono) => {
-    const arrived = pendingSends.get(txnId);
-    if (arrived === undefined) return;
-    pendingSends.delete(txnId);
-    overheadMs.push(mono - arrived);
-    if (overheadMs.length > 2 * OVERHEAD_SAMPLES) overheadMs.splice(0, OVERHEAD_SAMPLES);
-  };
 
   /** Configured rooms the bot could not join at start (invite-only, say), by room ID: an invite to one is accepted. */
   const awaitingInvite = new Map<string, RoomConfig>();
@@ -123,16 +125,18 @@ export async function startBot(options: BotOptions): Promise<Bot> {
   };
 
   /**
-   * Sends a message straight over HTTP: the SDK's queue sends one event per
+   * Sends a message: not through the SDK's queue, which sends one event per
    * room at a time and keeps local echoes, both of which would delay pongs
-   * behind each other. The transaction ID makes every retry idempotent; 429s
-   * are waited out below, in the client's fetch.
+   * behind each other. The transaction ID makes every retry idempotent.
    */
   let stopped = false;
-  async function send(roomId: string, content: object, txnId: string): Promise<void> {
-    const path = encodeUri('/rooms/$roomId/send/m.room.message/$txnId', { $roomId: roomId, $txnId: txnId });
-    await retryTransient(() => client.http.authedRequest(Method.Put, path, undefined, content as Record<string, unknown>),
-      { attempts: SEND_ATTEMPTS, baseDelayMs: 250, stopped: () => stopped });
+  const messages = createMessageSender({
+    homeserverUrl: config.homeserverUrl,
+    accessToken: () => client.getAccessToken()!,
+    onRateLimited: (waitMs) => log.info({ waitMs }, 'rate limited by the homeserver: waiting as advised'),
+  });
+  function send(roomId: string, content: object, txnId: string, onWritten?: (mono: number) => void): Promise<void> {
+    return retryTransient(() => messages.send(roomId, content, txnId, onWritten), { attempts: SEND_ATTEMPTS, baseDelayMs: 250, stopped: () => stopped });
   }
 
   async function answerPing({ roomId, eventId, sender, pingServer, ts, text }: SyncedPing): Promise<void> {
@@ -154,18 +158,23 @@ export async function startBot(options: BotOptions): Promise<Bot> {
       roomId, pingEventId: eventId, pingServer, pinger: sender, responder: config.userId, responderServer: ownServer, delayMs,
       pingTs: new Date(ts), measuredAt: new Date(arrivedMs), source: 'echo', rttMs: null,
     });
-    const txnId = pongTransactionId(eventId);
-    pendingSends.set(txnId, arrivedMono);
-    const content = buildPong({ roomId, pingEventId: eventId, pinger: sender, text, delayMs });
+    // A request made again (after a 5xx, say) is the homeserver's doing, not
+    // the bot's: only the first write counts (a retry's, with its backoff,
+    // only when the first request died before it was written).
+    let written = false;
+    const sending = send(roomId, buildPong({ roomId, pingEventId: eventId, pinger: sender, text, delayMs }), answerTransactionId('pong', eventId), (mono) => {
+      if (written) return;
+      written = true;
+      keepLatest(writtenMs, mono - arrivedMono);
+    });
+    keepLatest(overheadMs, performance.now() - arrivedMono);
     try {
-      await send(roomId, content, txnId);
+      await sending;
       counts.pingsAnswered++;
       options.observer?.pingAnswered(pingServer);
     } catch (err) {
       counts.sendFailures++;
       log.warn({ err, ping: eventId }, 'sending the pong failed');
-    } finally {
-      pendingSends.delete(txnId);
     }
   }
 
@@ -200,7 +209,7 @@ export async function startBot(options: BotOptions): Promise<Bot> {
     // Pings were answered from the sync response, before the SDK processed it (below).
     if (!command || command.kind === 'ping') return;
     if (isLiveSync() && limiter.allow(sender, Date.now())) {
-      await send(room.roomId, { msgtype: 'm.notice', body: command.text }, `pingboard-echo-${Buffer.from(event.getId()!).toString('base64url')}`);
+      await send(room.roomId, { msgtype: 'm.notice', body: command.text }, answerTransactionId('echo', event.getId()!));
     }
   }
 
@@ -213,7 +222,7 @@ export async function startBot(options: BotOptions): Promise<Bot> {
       senderPowerLevel: powerLevel(room, sender), requiredPowerLevel: options.operator.adminPowerLevel,
     });
     log.info({ room: room.roomId, sender, command: command.kind }, 'room command');
-    await send(room.roomId, { msgtype: 'm.notice', body: reply }, `pingboard-admin-${Buffer.from(event.getId()!).toString('base64url')}`);
+    await send(room.roomId, { msgtype: 'm.notice', body: reply }, answerTransactionId('admin', event.getId()!));
   }
 
   async function onTombstone(event: MatrixEvent, room: Room): Promise<void> {
@@ -232,12 +241,14 @@ export async function startBot(options: BotOptions): Promise<Bot> {
   // handlers below, and the pong's send then waits behind the rest of that
   // processing: together more than the bot's own work on a ping. Pings are
   // answered from the response itself, as soon as it has arrived.
-  clock.onSyncResponse = (sync) => {
-    for (const ping of pingsInSync(sync, (roomId) => watched.has(roomId), config.userId, config.pingPrefix)) {
+  clock.onSyncResponse = async (sync) => {
+    const pings = pingsInSync(sync, (roomId) => watched.has(roomId), config.userId, config.pingPrefix);
+    for (const ping of pings) {
       const answering = answerPing(ping).catch((err: unknown) => log.warn({ err, ping: ping.eventId }, 'answering a ping failed'));
       answersInFlight.add(answering);
       void answering.finally(() => answersInFlight.delete(answering));
     }
+    if (pings.length > 0) await requestsWritten();
   };
 
   client.on(RoomEvent.Timeline, (event, room, toStartOfTimeline, removed) => {
@@ -286,12 +297,14 @@ export async function startBot(options: BotOptions): Promise<Bot> {
     client,
     counts,
     overheadMs,
+    writtenMs,
     watchedRooms: () => [...watched.keys()],
     stop: async () => {
       stopped = true;
       client.stopClient();
       // Bounded: a send stuck behind a long rate limit is not worth holding the shutdown for.
       await Promise.race([Promise.allSettled(answersInFlight), new Promise((resolve) => setTimeout(resolve, STOP_WAIT_MS).unref())]);
+      messages.close();
       await syncPositionSaved();
     },
   };

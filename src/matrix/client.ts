@@ -7,6 +7,7 @@ import { logger as sdkRootLogger } from 'matrix-js-sdk/lib/logger.js';
 import type { BotConfig } from '../config.ts';
 import type { Db } from '../db/database.ts';
 import type { Logger } from '../log.ts';
+import { advisedWaitMs, waitingOutRateLimits } from './retry.ts';
 import { readBotState, writeBotState } from './state.ts';
 import { fetchStampingArrival, type Arrival } from './wire.ts';
 
@@ -15,14 +16,13 @@ export class SyncClock {
   /** Wall clock (ms) and monotonic time when the latest /sync response finished arriving. */
   arrivedAtMs = 0;
   arrivedAtMono = 0;
-  /** Called with the pong's transaction ID when its send request starts. */
-  onSendStart: ((txnId: string, mono: number) => void) | undefined;
   /**
    * Called with each /sync response, parsed, the moment it has arrived and
    * before the SDK sees it: what must not wait for the SDK's processing of
-   * the whole response (answering pings) starts here.
+   * the whole response (answering pings) starts here. The SDK gets the
+   * response once what this returns has settled.
    */
-  onSyncResponse: ((sync: unknown) => void) | undefined;
+  onSyncResponse: ((sync: unknown) => void | Promise<void>) | undefined;
 }
 
 function syncTokenKey(userId: string): string {
@@ -130,75 +130,40 @@ function isSyncRequest(url: string): boolean {
   return /\/_matrix\/client\/[^/]+\/sync(\?|$)/.test(url);
 }
 
-const PONG_SEND = /\/send\/m\.room\.message\/(pingboard-pong-[^/?]+)/;
-
-/** Rate-limited requests are retried this many times before the SDK sees the 429. */
-const RATE_LIMIT_RETRIES = 8;
-const MAX_RETRY_AFTER_MS = 60_000;
-
-/** How long a 429 asks us to wait: `retry_after_ms` in the body, else the Retry-After header. */
-async function retryAfterMs(response: Response): Promise<number> {
-  try {
-    const body = await response.clone().json() as { retry_after_ms?: unknown };
-    if (typeof body.retry_after_ms === 'number' && body.retry_after_ms >= 0) return Math.min(body.retry_after_ms, MAX_RETRY_AFTER_MS);
-  } catch {
-    // Not JSON: fall back to the header.
-  }
-  const header = Number(response.headers.get('retry-after'));
-  return Number.isFinite(header) && header >= 0 ? Math.min(header * 1000, MAX_RETRY_AFTER_MS) : 1000;
-}
-
-function sleep(ms: number, signal: AbortSignal | null | undefined): Promise<void> {
-  return new Promise((resolve, reject) => {
-    if (signal?.aborted) return reject(signal.reason);
-    const timer = setTimeout(() => {
-      signal?.removeEventListener('abort', onAbort);
-      resolve();
-    }, ms);
-    const onAbort = () => {
-      clearTimeout(timer);
-      reject(signal!.reason);
-    };
-    signal?.addEventListener('abort', onAbort, { once: true });
-  });
-}
-
 /**
  * The fetch the SDK uses. It waits out 429s itself, as the server advises,
  * so a rate-limited sync is a slow sync and not an outage (which would turn
- * the next pings into backlog); and it stamps sync arrivals and pong sends.
+ * the next pings into backlog); and it stamps sync arrivals.
  */
 function stampingFetch(clock: SyncClock, log: Logger): typeof fetch {
   return async (input, init) => {
     const url = typeof input === 'string' ? input : input instanceof URL ? input.href : input.url;
-    const send = PONG_SEND.exec(url);
-    if (send) clock.onSendStart?.(decodeURIComponent(send[1]!), performance.now());
     const arrival: Arrival = { mono: 0, ms: 0 };
     const sync = isSyncRequest(url);
-    const request = () => (sync ? fetchStampingArrival(input, init, arrival) : fetch(input, init));
-    let response = await request();
-    for (let attempt = 0; response.status === 429 && attempt < RATE_LIMIT_RETRIES; attempt++) {
-      const wait = await retryAfterMs(response);
-      log.info({ path: new URL(url).pathname, waitMs: wait }, 'rate limited by the homeserver: waiting as advised');
-      await sleep(wait, init?.signal);
-      response = await request();
-    }
+    const response = await waitingOutRateLimits(
+      () => (sync ? fetchStampingArrival(input, init, arrival) : fetch(input, init)),
+      async (limited) => advisedWaitMs(await limited.clone().text(), limited.headers.get('retry-after')),
+      (waitMs) => log.info({ path: new URL(url).pathname, waitMs }, 'rate limited by the homeserver: waiting as advised'),
+      init?.signal,
+    );
     if (!sync || !response.ok) return response;
     // Read the whole body here: "arrived" means every byte is in.
     const body = await response.arrayBuffer();
     clock.arrivedAtMono = arrival.mono || performance.now();
     clock.arrivedAtMs = arrival.ms || Date.now();
-    const arrived = new Response(body, { status: response.status, statusText: response.statusText, headers: response.headers });
-    if (!clock.onSyncResponse) return arrived;
+    // Built after the pings are answered: constructing a Response costs more than parsing a busy room's sync.
+    const forSdk = () => new Response(body, { status: response.status, statusText: response.statusText, headers: response.headers });
+    if (!clock.onSyncResponse) return forSdk();
     let parsed: unknown;
     try {
       parsed = JSON.parse(utf8.decode(body));
     } catch (err) {
       // Not JSON: the SDK meets the same body next and deals with it.
       log.debug({ err }, 'a sync response could not be read ahead of the SDK');
-      return arrived;
+      return forSdk();
     }
-    clock.onSyncResponse(parsed);
+    await clock.onSyncResponse(parsed);
+    const arrived = forSdk();
     // The SDK asks for json(): parsing each sync a second time would double
     // the garbage it leaves, which the young generation then collects twice as often.
     Object.defineProperty(arrived, 'json', { value: () => Promise.resolve(parsed) });

@@ -110,9 +110,12 @@ export function buildPong(input: PongInput): PongContent {
   };
 }
 
-/** The transaction ID of the pong to a ping: a retried send can never make a second pong. */
-export function pongTransactionId(pingEventId: string): string {
-  return `pingboard-pong-${Buffer.from(pingEventId).toString('base64url')}`;
+/**
+ * The transaction ID of the bot's answer to an event (a pong, an `!echo`, a
+ * command's reply): a retried send can never post a second answer.
+ */
+export function answerTransactionId(kind: 'pong' | 'echo' | 'admin', eventId: string): string {
+  return `pingboard-${kind}-${Buffer.from(eventId).toString('base64url')}`;
 }
 
 export interface Pong {
