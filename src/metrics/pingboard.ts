@@ -1,7 +1,7 @@
 // Pingboard's metrics: counters fed by the bot and the probes as things
 // happen, and gauges read from the bot, the sample writer and the probe
 // schedule when /metrics is scraped. Ping server labels are capped.
-import type { BotObserver } from '../matrix/bot.ts';
+import type { BotCounts, BotObserver } from '../matrix/bot.ts';
 import type { ProbeObserver, ProbeResult } from '../probes/probe.ts';
 import type { SampleWriter } from '../samples/writer.ts';
 import { CappedLabel, Counter, Histogram, renderFamilies, type MetricFamily } from './registry.ts';
@@ -11,7 +11,7 @@ export const DELAY_BUCKETS = [0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 
 
 /** What the gauges read at scrape time; each part is absent when not running. */
 export interface MetricSources {
-  readonly bot?: { readonly counts: { readonly lastSyncAtMs: number; readonly consecutiveSyncFailures: number } } | undefined;
+  readonly bot?: { readonly counts: Pick<BotCounts, 'lastSyncAtMs' | 'consecutiveSyncFailures' | 'pingsSkippedBacklog' | 'pingsRateLimited' | 'sendFailures'> } | undefined;
   readonly writer?: Pick<SampleWriter, 'counts'> | undefined;
   readonly probeTicksSkipped?: (() => number) | undefined;
 }
@@ -66,6 +66,9 @@ export class PingboardMetrics implements BotObserver, ProbeObserver {
       ...gauge('pingboard_sample_queue_length', 'Samples waiting to be written.', writer?.queued),
       ...gauge('pingboard_sync_last_success_timestamp_seconds', 'When the bot\'s latest successful sync finished (0: none yet).', bot === undefined ? undefined : bot.lastSyncAtMs / 1000),
       ...gauge('pingboard_sync_consecutive_failures', 'Failed syncs of the bot since its latest successful one.', bot?.consecutiveSyncFailures),
+      ...gauge('pingboard_pings_skipped_backlog_total', 'Pings not answered: in the first sync after a start or an outage, or too old.', bot?.pingsSkippedBacklog, 'counter'),
+      ...gauge('pingboard_pings_rate_limited_total', 'Pings not answered: their sender was over the answers per minute.', bot?.pingsRateLimited, 'counter'),
+      ...gauge('pingboard_pong_sends_failed_total', 'Pongs whose send failed after its retries (their samples are kept).', bot?.sendFailures, 'counter'),
       this.#probePings.family(),
       this.#probeLost.family(),
       ...gauge('pingboard_probe_ticks_skipped_total', 'Probe pings skipped because the probe\'s previous ping was still in flight.', sources.probeTicksSkipped?.(), 'counter'),
