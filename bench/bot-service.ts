@@ -11,6 +11,7 @@ export interface ServiceReport {
   readonly syncState: string | null;
   readonly counts: Record<string, number>;
   readonly overheadMs: readonly number[];
+  readonly writtenMs: readonly number[];
   /** Resident memory as the operating system sees it, then the heap in use after a full collection. */
   readonly rss: number;
   readonly heapUsed: number;
@@ -29,6 +30,7 @@ function report(): ServiceReport {
     syncState: bot!.client.getSyncState(),
     counts: { ...bot!.counts },
     overheadMs: bot!.overheadMs,
+    writtenMs: bot!.writtenMs,
     rss,
     heapUsed: process.memoryUsage().heapUsed,
   };
