@@ -133,6 +133,10 @@ forEachEngine(t, (t, database) => {
     t.same(history.superseded[0].rows.map((r: { server: string }) => r.server), ['gamed.example', 'fast.example', 'slow.example'], 'the published table is kept');
     t.same((await service.app.inject('/api/v1/weeks')).json().weeks.map((w: { week: string; version: number }) => [w.week, w.version]), [[LAST_WEEK, 2]]);
 
+    const neverFrozen = await admin('POST', '/api/v1/admin/weeks/2026-W46/refreeze', { reason: 'imported late' });
+    t.match(neverFrozen.json(), { week: '2026-W46', version: 1, servers: 0 }, 'a closed week never frozen is frozen for the first time');
+    t.match((await service.app.inject('/api/v1/weeks/2026-W46')).json(), { current: { version: 1, rows: [] }, superseded: [] });
+
     const open = await admin('POST', '/api/v1/admin/weeks/2026-W48/refreeze', { reason: 'too early' });
     t.equal(open.statusCode, 400, 'a week still open cannot be frozen');
     t.equal(open.json().parameter, 'week');

@@ -19,18 +19,21 @@ export interface FrozenWeek {
   readonly version: number;
 }
 
+type WeekToFreeze = Omit<FrozenWeek, 'frozenAt' | 'version'>;
+
+/** The stored table of a week: what a first freeze inserts and a re-freeze writes over. */
+function frozenTable(week: WeekToFreeze) {
+  return { filters: JSON.stringify(week.filters), ranking: JSON.stringify(week.servers), exclusions: exclusionsJson(week.exclusions) };
+}
+
+function frozenWeekRow(week: WeekToFreeze) {
+  return { room_id: week.roomId, week: week.week, starts_at: week.start, ends_at: week.end, ...frozenTable(week) };
+}
+
 /** Stores the week unless it is already frozen; returns the stored version either way. */
-export async function storeFrozenWeek(db: Db, week: Omit<FrozenWeek, 'frozenAt' | 'version'>): Promise<FrozenWeek> {
+export async function storeFrozenWeek(db: Db, week: WeekToFreeze): Promise<FrozenWeek> {
   await db.insertInto('frozen_weeks')
-    .values({
-      room_id: week.roomId,
-      week: week.week,
-      starts_at: week.start,
-      ends_at: week.end,
-      filters: JSON.stringify(week.filters),
-      ranking: JSON.stringify(week.servers),
-      exclusions: exclusionsJson(week.exclusions),
-    })
+    .values(frozenWeekRow(week))
     .onConflict((oc) => oc.columns(['room_id', 'week']).doNothing())
     .execute();
   const stored = await findFrozenWeek(db, week.roomId, week.week);
@@ -60,15 +63,12 @@ export async function findFrozenWeek(db: Db, roomId: string, week: string): Prom
  * replaces moves to the week's history with who replaced it and why, so what
  * was published stays readable. Returns the new version.
  */
-export async function refreezeWeek(db: Db, week: Omit<FrozenWeek, 'frozenAt' | 'version'>, by: string, reason: string): Promise<FrozenWeek> {
+export async function refreezeWeek(db: Db, week: WeekToFreeze, by: string, reason: string): Promise<FrozenWeek> {
   await db.transaction().execute(async (tx) => {
     const current = await tx.selectFrom('frozen_weeks').selectAll()
       .where('room_id', '=', week.roomId).where('week', '=', week.week).forUpdate().executeTakeFirst();
     if (!current) {
-      await tx.insertInto('frozen_weeks').values({
-        room_id: week.roomId, week: week.week, starts_at: week.start, ends_at: week.end,
-        filters: JSON.stringify(week.filters), ranking: JSON.stringify(week.servers), exclusions: exclusionsJson(week.exclusions),
-      }).execute();
+      await tx.insertInto('frozen_weeks').values(frozenWeekRow(week)).execute();
       return;
     }
     await tx.insertInto('frozen_week_history').values({
@@ -76,10 +76,7 @@ export async function refreezeWeek(db: Db, week: Omit<FrozenWeek, 'frozenAt' | '
       frozen_at: current.frozen_at, filters: JSON.stringify(current.filters), ranking: JSON.stringify(current.ranking),
       exclusions: JSON.stringify(current.exclusions), superseded_by: by, reason,
     }).execute();
-    await tx.updateTable('frozen_weeks').set({
-      frozen_at: new Date(), filters: JSON.stringify(week.filters), ranking: JSON.stringify(week.servers),
-      exclusions: exclusionsJson(week.exclusions), version: current.version + 1,
-    }).where('room_id', '=', week.roomId).where('week', '=', week.week).execute();
+    await tx.updateTable('frozen_weeks').set({ ...frozenTable(week), frozen_at: new Date(), version: current.version + 1 }).where('room_id', '=', week.roomId).where('week', '=', week.week).execute();
   });
   const stored = await findFrozenWeek(db, week.roomId, week.week);
   if (!stored) throw new Error(`frozen week ${week.roomId} ${week.week} vanished after re-freezing`);
