@@ -4,7 +4,7 @@
 import type { Sample } from '../samples/sample.ts';
 import type { DelayFilter } from '../stats/repository.ts';
 import { ascending, figuresOfSorted } from '../stats/figures.ts';
-import { compareNames } from '../stats/ranking.ts';
+import { compareNames } from '../order.ts';
 import { humanDuration } from './duration.ts';
 import { escapeHtml } from './html-escape.ts';
 

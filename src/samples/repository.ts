@@ -5,6 +5,7 @@ import { sql, type Transaction } from 'kysely';
 import type { Db } from '../db/database.ts';
 import { arrayLiteral } from '../db/arrays.ts';
 import { lockRoom } from '../db/locks.ts';
+import { compareNames } from '../order.ts';
 import type { SampleRow, Tables } from '../db/schema.ts';
 import type { Sample } from './sample.ts';
 
@@ -23,8 +24,7 @@ function dropDigestsOf(changed: ReturnType<typeof sql.ref>) {
 }
 
 function byKey(a: Sample, b: Sample): number {
-  const order = (x: string, y: string) => (x < y ? -1 : x > y ? 1 : 0);
-  return order(a.roomId, b.roomId) || order(a.pingEventId, b.pingEventId) || order(a.responder, b.responder);
+  return compareNames(a.roomId, b.roomId) || compareNames(a.pingEventId, b.pingEventId) || compareNames(a.responder, b.responder);
 }
 
 const DEADLOCK_ATTEMPTS = 3;

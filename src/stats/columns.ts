@@ -7,7 +7,8 @@
 // figures are computed here from those columns: pure code, tested directly.
 import type { DelayFilter } from './repository.ts';
 import { figuresOfSorted, type Figures } from './figures.ts';
-import { compareNames, type ResponderFigures, type ServerFigures } from './ranking.ts';
+import { compareNames } from '../order.ts';
+import type { ResponderFigures, ServerFigures } from './ranking.ts';
 
 /**
  * The samples of one stretch of time. Server names are held once, in

@@ -10,7 +10,7 @@ import type { Db } from '../db/database.ts';
 import type { Tables } from '../db/schema.ts';
 import { arrayLiteral } from '../db/arrays.ts';
 import { columnsFromRows, type SampleColumns } from './columns.ts';
-import { compareNames } from './ranking.ts';
+import { compareNames } from '../order.ts';
 import type { TimeWindow } from './windows.ts';
 
 const HOUR_MS = 3_600_000;

@@ -1,4 +1,5 @@
 // Ranking: pure, so ties, filters and ordering are tested without a database.
+import { compareNames } from '../order.ts';
 import type { Figures } from './figures.ts';
 
 export interface ResponderFigures extends Figures {
@@ -19,11 +20,6 @@ export interface ServerFigures extends Figures {
 export interface RankedServer extends ServerFigures {
   /** Competition ranking: equal medians share a rank, the next rank skips (1, 2, 2, 4). */
   readonly rank: number;
-}
-
-/** Code-point order, the same everywhere (no locale), so ties list identically on every machine. */
-export function compareNames(a: string, b: string): number {
-  return a < b ? -1 : a > b ? 1 : 0;
 }
 
 /**
