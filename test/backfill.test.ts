@@ -2,11 +2,9 @@
 // directly; the walk against the project's test homeserver over real HTTP,
 // with the real matrix-js-sdk, on both database engines; and the command
 // through the real entry point, in a child process.
-import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import t from 'tap';
 import './helpers/sdk.ts';
 import { backfillRoom, backfillRooms } from '../src/backfill/backfill.ts';
@@ -27,6 +25,7 @@ import { RoomRegistry } from '../src/stats/rooms.ts';
 import { selectLeaderboard } from '../src/stats/selection.ts';
 import { startTestHomeserver, type TestHomeserver } from './homeserver/index.ts';
 import { forEachEngine, openTestDatabase, testEngines, type Test, type TestDatabase } from './helpers/database.ts';
+import { startPingboard } from './helpers/process.ts';
 
 t.setTimeout(600_000);
 
@@ -489,44 +488,7 @@ t.test('backfillRoom reports a room it cannot join as an error of that room', as
 
 // --- the command ------------------------------------------------------------------
 
-const ROOT = fileURLToPath(new URL('..', import.meta.url));
-const NODE = path.join(ROOT, 'node_modules', '.bin', 'node');
-const MAIN = path.join(ROOT, 'src', 'main.ts');
-
-interface Result {
-  readonly code: number | null;
-  readonly signal: NodeJS.Signals | null;
-  readonly stdout: string;
-  readonly stderr: string;
-}
-
-function cleanEnv(extra: Record<string, string>): NodeJS.ProcessEnv {
-  const env: NodeJS.ProcessEnv = {};
-  for (const [key, value] of Object.entries(process.env)) {
-    if (!key.startsWith('PINGBOARD_') && key !== 'DATABASE_URL') env[key] = value;
-  }
-  return { ...env, ...extra };
-}
-
-function pingboard(args: string[], env: Record<string, string>): { child: ChildProcess; exited: Promise<Result> } {
-  const child = spawn(NODE, [MAIN, ...args], { env: cleanEnv(env), stdio: ['ignore', 'pipe', 'pipe'] });
-  let stdout = '';
-  let stderr = '';
-  child.stdout!.setEncoding('utf8').on('data', (chunk: string) => { stdout += chunk; });
-  child.stderr!.setEncoding('utf8').on('data', (chunk: string) => { stderr += chunk; });
-  const exited = new Promise<Result>((resolve, reject) => {
-    const timer = setTimeout(() => {
-      child.kill('SIGKILL');
-      reject(new Error(`pingboard did not exit in time; stderr: ${stderr}`));
-    }, 180_000);
-    child.on('error', reject);
-    child.on('close', (code, signal) => {
-      clearTimeout(timer);
-      resolve({ code, signal, stdout, stderr });
-    });
-  });
-  return { child, exited };
-}
+const pingboard = (args: string[], env: Record<string, string>) => startPingboard(process.cwd(), args, env);
 
 const SUMMARY = /^scanned (\d+) events in (\d+) rooms?, pongs (\d+), stored (\d+), duplicate (\d+), malformed (\d+), reached [\d-]+ [\d:]+ UTC in \d+\.\d s\n$/;
 

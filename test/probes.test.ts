@@ -2,14 +2,12 @@
 // and probes on several simulated homeservers of the test homeserver (real
 // matrix-js-sdk, real HTTP), on both database engines; and `pingboard probe
 // --once` as a real process.
-import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import t from 'tap';
 import './helpers/sdk.ts';
 import { ConfigError, loadConfig } from '../src/config.ts';
@@ -23,6 +21,7 @@ import type { Probe, ProbeResult } from '../src/probes/probe.ts';
 import { watchSent } from '../src/matrix/wire.ts';
 import { startTestHomeserver, type TestHomeserver } from './homeserver/index.ts';
 import { forEachEngine, type Test, type TestDatabase } from './helpers/database.ts';
+import { runPingboard } from './helpers/process.ts';
 import { startBotService, TEST_BOT, TEST_BOT_PASSWORD } from './helpers/service.ts';
 import { ROOM, sample } from './helpers/samples.ts';
 import { until } from './helpers/until.ts';
@@ -347,7 +346,6 @@ forEachEngine(t, (t, database) => {
 });
 
 t.test('pingboard probe --once prints what every probe measured', async (t) => {
-  const root = fileURLToPath(new URL('..', import.meta.url));
   const dir = mkdtempSync(path.join(tmpdir(), 'pingboard-probe-'));
   t.teardown(() => rmSync(dir, { recursive: true, force: true }));
   const hs = await startTestHomeserver({ servers: { 'near.example': { delayMs: 60 }, 'echo.example': { delayMs: 0 } } });
@@ -369,21 +367,12 @@ t.test('pingboard probe --once prints what every probe measured', async (t) => {
   };
   void echo().catch(() => undefined);
   const env = {
-    PATH: process.env['PATH'] ?? '',
     PINGBOARD_DATA_DIR: path.join(dir, 'data'),
     PINGBOARD_ROOMS: roomId,
     PINGBOARD_PROBES: JSON.stringify([{ id: 'once', homeserver_url: hs.url, user_id: '@probe:near.example', password: 'probe-password' }]),
     PINGBOARD_PROBE_TIMEOUT_SECONDS: '3',
   };
-  const run = (args: string[]) => new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve, reject) => {
-    const child = spawn(path.join(root, 'node_modules', '.bin', 'node'), [path.join(root, 'src', 'main.ts'), ...args], { cwd: dir, env, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.setEncoding('utf8').on('data', (c: string) => { stdout += c; });
-    child.stderr.setEncoding('utf8').on('data', (c: string) => { stderr += c; });
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code, stdout, stderr }));
-  });
+  const run = (args: string[]) => runPingboard(dir, args, env);
   const result = await run(['probe', '--once']);
   t.equal(result.code, 0, `exit 0; stderr: ${result.stderr}`);
   t.equal(answered, 1);

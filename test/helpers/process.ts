@@ -43,10 +43,15 @@ export function waitForExit(child: ChildProcess, timeoutMs: number): Promise<Res
   });
 }
 
+/** Starts `pingboard ARGS…` in `cwd`: the process, to signal, and how it ended, once it has. */
+export function startPingboard(cwd: string, args: string[], env: Record<string, string>, timeoutMs = 180_000): { child: ChildProcess; exited: Promise<Result> } {
+  const child = spawn(NODE, [MAIN, ...args], { cwd, env: cleanEnv(env), stdio: ['ignore', 'pipe', 'pipe'] });
+  return { child, exited: waitForExit(child, timeoutMs) };
+}
+
 /** Runs `pingboard ARGS…` in `cwd` to completion. */
 export function runPingboard(cwd: string, args: string[], env: Record<string, string>, timeoutMs = 60_000): Promise<Result> {
-  const child = spawn(NODE, [MAIN, ...args], { cwd, env: cleanEnv(env), stdio: ['ignore', 'pipe', 'pipe'] });
-  return waitForExit(child, timeoutMs);
+  return startPingboard(cwd, args, env, timeoutMs).exited;
 }
 
 export interface Server {
