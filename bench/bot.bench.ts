@@ -10,9 +10,8 @@
 import type { Database } from '../src/db/database.ts';
 import type { ServiceReport } from './bot-service.ts';
 import type { Figures } from './leaderboard.bench.ts';
-import { BENCH_BOT as BOT, BENCH_BOT_PASSWORD, startHomeserverProcess, startServiceProcess } from './processes.ts';
+import { BENCH_BOT as BOT, BENCH_BOT_PASSWORD, BENCH_DELAYS as DELAYS, startHomeserverProcess, startServiceProcess } from './processes.ts';
 
-const DELAYS: Record<string, number> = { 'near.example': 25, 'mid.example': 120, 'far.example': 300 };
 const SENDERS_PER_SERVER = 10;
 
 export interface BotBenchOptions {

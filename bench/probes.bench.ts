@@ -22,9 +22,8 @@ import type { Probe, ProbeResult } from '../src/probes/probe.ts';
 import { createProbes } from '../src/probes/probes.ts';
 import { SampleWriter } from '../src/samples/writer.ts';
 import type { Figures } from './leaderboard.bench.ts';
-import { BENCH_BOT as BOT, BENCH_BOT_PASSWORD, startHomeserverProcess, startServiceProcess, type ServiceProcess } from './processes.ts';
+import { BENCH_BOT as BOT, BENCH_BOT_PASSWORD, BENCH_DELAYS as DELAYS, startHomeserverProcess, startServiceProcess, type ServiceProcess } from './processes.ts';
 
-const DELAYS: Record<string, number> = { 'near.example': 25, 'mid.example': 120, 'far.example': 300 };
 /**
  * The accuracy probes of a round start this far apart, as the schedule's
  * jitter spreads probes in the service. Sent in the same instant, each send

@@ -17,6 +17,8 @@ const ADMIN_TOKEN = 'bench-admin';
 /** The bot's account on every bench homeserver, with this password. */
 export const BENCH_BOT = '@pingboard:bot.example';
 export const BENCH_BOT_PASSWORD = 'bench-password';
+/** The pinging servers of the bot and probe benches, with the delivery delay (ms) the homeserver gives each. */
+export const BENCH_DELAYS: Readonly<Record<string, number>> = { 'near.example': 25, 'mid.example': 120, 'far.example': 300 };
 
 export interface HomeserverProcess {
   readonly url: string;
