@@ -14,7 +14,7 @@ import { startRetention, type Retention } from './schedule/retention.ts';
 import { SampleWriter } from './samples/writer.ts';
 import { startJobs, type Jobs } from './schedule/jobs.ts';
 import { Statistics } from './stats/leaderboard.ts';
-import { RoomRegistry } from './stats/rooms.ts';
+import { loadKnownRooms, RoomRegistry } from './stats/rooms.ts';
 
 export interface Service {
   readonly database: Database;
@@ -67,7 +67,7 @@ export async function start(config: Config, log: Logger, options: StartOptions =
   const database = options.database ?? await openMigratedDatabase(config, log);
   const ownsDatabase = options.database === undefined;
   const statistics = createStatistics(config, database, options);
-  const rooms = new RoomRegistry(config.rooms);
+  const rooms = new RoomRegistry(config.rooms, await loadKnownRooms(database.db));
   const metrics = new PingboardMetrics(config.metricsServerLabels);
   const controls = new OperatorControls(database.db, statistics);
   let probes: ProbeSchedule | undefined;

@@ -6,7 +6,8 @@ import t from 'tap';
 import './helpers/sdk.ts';
 import { createLogger } from '../src/log.ts';
 import { createBotClient } from '../src/matrix/client.ts';
-import type { Service } from '../src/start.ts';
+import { loadConfig } from '../src/config.ts';
+import { start, type Service } from '../src/start.ts';
 import { startTestHomeserver, type TestHomeserver } from './homeserver/index.ts';
 import { forEachEngine, openTestDatabase, setDatabaseReachable, testEngines, type Test, type TestDatabase } from './helpers/database.ts';
 import { startBotService, TEST_BOT, TEST_BOT_PASSWORD } from './helpers/service.ts';
@@ -220,6 +221,18 @@ forEachEngine(t, (t, database) => {
     const json = (await service.app.inject('/leaderboard.json')).json();
     t.same(json.rows.map((r: { server: string }) => r.server).sort(), ['fast.example', 'medium.example'], 'samples of both rooms');
     t.same(json.room_ids, [roomId, newRoom]);
+
+    // A service without a bot on the same database (a second web front, say) ranks the aliased room as the bot does.
+    const front = await start(loadConfig({
+      ...(database.url ? { DATABASE_URL: database.url } : {}), PINGBOARD_PORT: '0', PINGBOARD_ROOMS: `${ALIAS},!elsewhere:example.org`, PINGBOARD_CACHE_SECONDS: '0',
+    }), createLogger('silent'), { database });
+    t.teardown(() => front.stop());
+    t.equal(front.bot, undefined);
+    const fromFront = (await front.app.inject('/leaderboard.json')).json();
+    t.match(fromFront, { room: roomId, room_ids: [roomId, newRoom] }, 'the alias, listed first, is the default room, with its lineage');
+    t.same(fromFront.rows.map((r: { server: string }) => r.server).sort(), ['fast.example', 'medium.example']);
+    t.match((await front.app.inject(`/leaderboard.json?room=${encodeURIComponent(ALIAS)}`)).json(), { room: roomId });
+    t.match((await front.app.inject(`/leaderboard.json?room=${encodeURIComponent(newRoom)}`)).json(), { room: roomId }, 'the replacement room finds it too');
   });
 
   t.test('samples measured while the database is down arrive after it returns',

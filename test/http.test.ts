@@ -3,10 +3,11 @@ import t from 'tap';
 import type { WeekConfig } from '../src/config.ts';
 import { openDatabase } from '../src/db/database.ts';
 import { buildApp } from '../src/http/app.ts';
+import { compareNames } from '../src/order.ts';
 import { createLogger } from '../src/log.ts';
 import { recordSamples } from '../src/samples/repository.ts';
 import { Statistics } from '../src/stats/leaderboard.ts';
-import { RoomRegistry } from '../src/stats/rooms.ts';
+import { loadKnownRooms, RoomRegistry, storeKnownRoom } from '../src/stats/rooms.ts';
 import { forEachEngine, type TestDatabase } from './helpers/database.ts';
 import { ROOM, sample } from './helpers/samples.ts';
 
@@ -32,7 +33,39 @@ async function seedKnownWeek(database: TestDatabase) {
   ]);
 }
 
+t.test('rooms keep their configured order: an alias listed first is the default once its ID is known', async (t) => {
+  const rooms = new RoomRegistry([{ id: '#ping:example.org', disclaimer: 'first' }, { id: OTHER_ROOM, disclaimer: 'second' }]);
+  t.same(rooms.list().map((r) => r.id), [OTHER_ROOM], 'an alias is not tracked before its ID is known');
+  t.equal(rooms.default()?.id, OTHER_ROOM);
+  rooms.track({ id: ROOM, reference: '#ping:example.org', roomIds: [ROOM], disclaimer: 'first' });
+  t.same(rooms.list().map((r) => r.id), [ROOM, OTHER_ROOM]);
+  t.equal(rooms.default()?.id, ROOM, 'the first configured room is the default');
+  t.equal(rooms.find('#ping:example.org')?.id, ROOM);
+
+  const known = new RoomRegistry([{ id: '#ping:example.org', disclaimer: 'first' }, { id: OTHER_ROOM, disclaimer: 'second' }], [
+    { reference: '#ping:example.org', id: ROOM, roomIds: ['!old:example.org', ROOM] },
+    { reference: OTHER_ROOM, id: OTHER_ROOM, roomIds: [OTHER_ROOM, '!other-upgraded:example.org'] },
+    { reference: '#no-longer-configured:example.org', id: '!gone:example.org', roomIds: ['!gone:example.org'] },
+  ]);
+  t.same(known.list(), [
+    { id: ROOM, reference: '#ping:example.org', roomIds: ['!old:example.org', ROOM], disclaimer: 'first' },
+    { id: OTHER_ROOM, reference: OTHER_ROOM, roomIds: [OTHER_ROOM, '!other-upgraded:example.org'], disclaimer: 'second' },
+  ], 'what the bot stored names aliases and lineages; a room no longer configured is not tracked');
+  t.equal(known.find('!old:example.org')?.id, ROOM, 'a predecessor finds its room');
+});
+
 forEachEngine(t, (t, database) => {
+  t.test('what the bot learnt of its rooms is stored and read back, the latest lineage winning', async (t) => {
+    await storeKnownRoom(database.db, { reference: '#ping:example.org', id: ROOM, roomIds: [ROOM] });
+    await storeKnownRoom(database.db, { reference: OTHER_ROOM, id: OTHER_ROOM, roomIds: [OTHER_ROOM] });
+    await storeKnownRoom(database.db, { reference: '#ping:example.org', id: ROOM, roomIds: [ROOM, '!next:example.org'] });
+    const known = (await loadKnownRooms(database.db)).sort((a, b) => compareNames(a.reference, b.reference));
+    t.same(known, [
+      { reference: OTHER_ROOM, id: OTHER_ROOM, roomIds: [OTHER_ROOM] },
+      { reference: '#ping:example.org', id: ROOM, roomIds: [ROOM, '!next:example.org'] },
+    ]);
+  });
+
   t.test('GET /leaderboard.md is the newsletter table, byte for byte', async (t) => {
     await seedKnownWeek(database);
     const app = await appFor(database);

@@ -12,7 +12,7 @@ import { renderNewsletterTable } from '../render/markdown.ts';
 import { importFiles, type ImportCounts } from '../samples/import.ts';
 import { createStatistics, openMigratedDatabase } from '../start.ts';
 import { probeFiguresInWindow } from '../stats/probe-figures.ts';
-import { RoomRegistry } from '../stats/rooms.ts';
+import { loadKnownRooms, RoomRegistry } from '../stats/rooms.ts';
 import { selectLeaderboard, type LeaderboardQuery } from '../stats/selection.ts';
 import type { Config } from '../config.ts';
 import type { Logger } from '../log.ts';
@@ -38,7 +38,7 @@ export async function leaderboardCommand(config: Config, log: Logger, options: L
   const database = await openMigratedDatabase(config, log);
   try {
     const statistics = createStatistics(config, database);
-    const board = await selectLeaderboard({ db: database.db, statistics, rooms: new RoomRegistry(config.rooms) }, options);
+    const board = await selectLeaderboard({ db: database.db, statistics, rooms: new RoomRegistry(config.rooms, await loadKnownRooms(database.db)) }, options);
     out.stdout.write(options.format === 'md'
       ? renderNewsletterTable(board.servers, options.limit)
       : JSON.stringify(renderLeaderboardJson(board, options.limit, await probeFiguresInWindow(database.db, board.room, board.window))));

@@ -101,6 +101,14 @@ export interface ProbePingTable {
   error: string | null;
 }
 
+/** What the bot learnt of a configured room (an ID or an alias): its ID and its upgrade lineage. */
+export interface TrackedRoomTable {
+  reference: string;
+  room_id: string;
+  room_ids: string[];
+  updated_at: ColumnType<Date, Date | string | undefined, Date | string>;
+}
+
 export interface Tables {
   samples: SampleTable;
   frozen_weeks: FrozenWeekTable;
@@ -110,6 +118,7 @@ export interface Tables {
   hourly_digests: HourlyDigestTable;
   server_names: ServerNameTable;
   probe_pings: ProbePingTable;
+  tracked_rooms: TrackedRoomTable;
 }
 
 export type SampleRow = Selectable<SampleTable>;

@@ -11,7 +11,7 @@ import { parseAdminCommand, type AdminCommand } from '../operator/commands.ts';
 import type { OperatorControls } from '../operator/controls.ts';
 import { runRoomCommand } from '../operator/room-commands.ts';
 import type { SampleWriter } from '../samples/writer.ts';
-import type { RoomRegistry } from '../stats/rooms.ts';
+import { storeKnownRoom, type RoomRegistry } from '../stats/rooms.ts';
 import { createBotClient } from './client.ts';
 import { isValidRoomId, serverOfUserId } from './ids.ts';
 import { answerTransactionId, buildPong, isEdit, parseCommand, pingsInSync, readPongEvent, type SyncedPing } from './pong.ts';
@@ -100,17 +100,20 @@ export async function startBot(options: BotOptions): Promise<Bot> {
   /** Configured rooms the bot could not join at start (invite-only, say), by room ID: an invite to one is accepted. */
   const awaitingInvite = new Map<string, RoomConfig>();
 
-  const register = (lineage: RoomLineage, room: RoomConfig) => {
+  const register = async (lineage: RoomLineage, room: RoomConfig) => {
     lineage.config = room;
     for (const id of lineage.roomIds) watched.set(id, lineage);
-    options.registry.track({ id: lineage.configuredId, reference: room.id, roomIds: [...lineage.roomIds], disclaimer: room.disclaimer });
+    const tracked = { id: lineage.configuredId, reference: room.id, roomIds: [...lineage.roomIds], disclaimer: room.disclaimer };
+    options.registry.track(tracked);
     log.info({ room: room.id, roomId: lineage.currentId, lineage: lineage.roomIds }, 'watching room');
+    // Watching does not depend on it: a later start, or a service without a bot, relearns it or goes without.
+    await storeKnownRoom(options.db, tracked).catch((err: unknown) => log.warn({ err, room: room.id }, 'could not store the room\'s ID and lineage'));
   };
 
   // Join (and follow upgrades of) every configured room before syncing, so the filter names them all.
   for (const room of options.rooms) {
     try {
-      register(await followRoom(client, room.id, log), room);
+      await register(await followRoom(client, room.id, log), room);
     } catch (err) {
       const roomId = isValidRoomId(room.id) ? room.id : await client.getRoomIdForAlias(room.id).then((r) => r.room_id, () => undefined);
       if (roomId) awaitingInvite.set(roomId, room);
@@ -233,7 +236,7 @@ export async function startBot(options: BotOptions): Promise<Bot> {
     const next = await followRoom(client, replacement, log);
     lineage.roomIds.push(...next.roomIds.filter((id) => !lineage.roomIds.includes(id)));
     lineage.currentId = next.currentId;
-    register(lineage, lineage.config!);
+    await register(lineage, lineage.config!);
     await restartSync();
   }
 
@@ -266,9 +269,9 @@ export async function startBot(options: BotOptions): Promise<Bot> {
     if (!room) return;
     awaitingInvite.delete(member.roomId);
     followRoom(client, member.roomId, log)
-      .then((lineage) => {
-        register(lineage, room);
-        return restartSync();
+      .then(async (lineage) => {
+        await register(lineage, room);
+        await restartSync();
       })
       .catch((err: unknown) => log.warn({ err, room: member.roomId }, 'could not accept the invite'));
   });

@@ -2,6 +2,7 @@
 // that was upgraded keeps its predecessors' samples in its statistics).
 import type { RoomConfig } from '../config.ts';
 import { DEFAULT_DISCLAIMER } from '../config.ts';
+import type { Db } from '../db/database.ts';
 import { isValidRoomId } from '../matrix/ids.ts';
 
 export interface TrackedRoom {
@@ -14,39 +15,64 @@ export interface TrackedRoom {
   readonly disclaimer: string;
 }
 
-export class RoomRegistry {
-  readonly #rooms: TrackedRoom[] = [];
+/** What the bot learnt of a configured room, as the database keeps it. */
+export type KnownRoom = Pick<TrackedRoom, 'reference' | 'id' | 'roomIds'>;
 
-  /** Configured room IDs are tracked at once; aliases once `resolve` names their ID. */
-  constructor(configured: readonly RoomConfig[]) {
+/**
+ * The configured rooms, in their configured order. A room ID is tracked at
+ * once, with the lineage the bot last stored for it; an alias once its ID is
+ * known, from the bot or from what it stored before.
+ */
+export class RoomRegistry {
+  readonly #configured: readonly RoomConfig[];
+  readonly #tracked = new Map<string, TrackedRoom>();
+
+  constructor(configured: readonly RoomConfig[], known: readonly KnownRoom[] = []) {
+    this.#configured = configured;
+    const stored = new Map(known.map((room) => [room.reference, room]));
     for (const room of configured) {
-      if (isValidRoomId(room.id)) this.#rooms.push({ id: room.id, reference: room.id, roomIds: [room.id], disclaimer: room.disclaimer });
+      const learnt = stored.get(room.id);
+      if (learnt) this.#tracked.set(room.id, { ...learnt, disclaimer: room.disclaimer });
+      else if (isValidRoomId(room.id)) this.#tracked.set(room.id, { id: room.id, reference: room.id, roomIds: [room.id], disclaimer: room.disclaimer });
     }
   }
 
-  /** Records that `reference` (an alias) is `roomId`, or that a room gained a predecessor/successor. */
+  /** Records that a configured `reference` (an alias) is `id`, or that its room gained a predecessor or successor. */
   track(room: TrackedRoom): void {
-    const index = this.#rooms.findIndex((r) => r.reference === room.reference);
-    if (index >= 0) this.#rooms[index] = room;
-    else this.#rooms.push(room);
+    this.#tracked.set(room.reference, room);
   }
 
-  list(): readonly TrackedRoom[] {
-    return this.#rooms;
+  /** The tracked rooms, in the order they are configured. */
+  list(): TrackedRoom[] {
+    return this.#configured.flatMap((room) => this.#tracked.get(room.id) ?? []);
   }
 
-  /** The first configured room. */
+  /** The first configured room whose ID is known. */
   default(): TrackedRoom | undefined {
-    return this.#rooms[0];
+    return this.list()[0];
   }
 
   /** A tracked room by its ID, any ID in its lineage, or the alias it was configured by. */
   find(reference: string): TrackedRoom | undefined {
-    return this.#rooms.find((r) => r.reference === reference || r.roomIds.includes(reference));
+    return this.list().find((r) => r.reference === reference || r.roomIds.includes(reference));
   }
 
   /** A room that is not configured but holds samples (imported history, for example). */
   static untracked(roomId: string): TrackedRoom {
     return { id: roomId, reference: roomId, roomIds: [roomId], disclaimer: DEFAULT_DISCLAIMER };
   }
+}
+
+/** Keeps what the bot learnt of a configured room, for later starts and for services without a bot. */
+export async function storeKnownRoom(db: Db, room: KnownRoom): Promise<void> {
+  const values = { room_id: room.id, room_ids: [...room.roomIds] };
+  await db.insertInto('tracked_rooms')
+    .values({ reference: room.reference, ...values })
+    .onConflict((oc) => oc.column('reference').doUpdateSet({ ...values, updated_at: new Date() }))
+    .execute();
+}
+
+export async function loadKnownRooms(db: Db): Promise<KnownRoom[]> {
+  const rows = await db.selectFrom('tracked_rooms').select(['reference', 'room_id', 'room_ids']).execute();
+  return rows.map((row) => ({ reference: row.reference, id: row.room_id, roomIds: row.room_ids }));
 }
