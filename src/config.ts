@@ -37,14 +37,17 @@ export interface BotConfig {
   /** One of the two is set: a token, or a password to log in with once (the token is then kept in the database). */
   readonly accessToken: string | undefined;
   readonly password: string | undefined;
-  readonly pingPrefix: string;
-  /** Responders whose pongs are recorded; empty means every sender of a well-formed pong. */
-  readonly trustedResponders: readonly string[];
   readonly maxPingAgeSeconds: number;
   readonly answersPerMinute: number;
-  readonly queueCapacity: number;
   /** `serve` backfills this many days of the rooms' history at start (0: never). */
   readonly backfillDays: number;
+}
+
+/** What a ping and a pong are, for everything that measures: the bot, the probes and backfill. */
+export interface PingConfig {
+  readonly prefix: string;
+  /** Responders whose pongs are recorded; empty means every sender of a well-formed pong. */
+  readonly trustedResponders: readonly string[];
 }
 
 /** One probe: an account on some homeserver that pings the room on a schedule. */
@@ -79,6 +82,9 @@ export interface Config {
   readonly stats: StatsConfig;
   readonly weeks: WeekConfig;
   readonly cacheSeconds: number;
+  readonly pings: PingConfig;
+  /** Samples measured live that may wait for the database (the bot's and the probes'). */
+  readonly queueCapacity: number;
   /** The echo bot; undefined when no homeserver is configured (HTTP only). */
   readonly bot: BotConfig | undefined;
   readonly probes: ProbesConfig;
@@ -284,21 +290,21 @@ function bot(src: Source): BotConfig | undefined {
   if (accessToken === undefined && password === undefined) {
     throw new ConfigError('PINGBOARD_BOT_ACCESS_TOKEN: expected an access token, or PINGBOARD_BOT_PASSWORD to log in with, when PINGBOARD_HOMESERVER_URL is set');
   }
-  const trustedResponders = userIdList(src, 'PINGBOARD_TRUSTED_RESPONDERS', 'trusted_responders');
-  const pingPrefix = text(src, 'PINGBOARD_PING_PREFIX', 'ping_prefix', '!ping');
-  if (/\s/.test(pingPrefix)) fail('PINGBOARD_PING_PREFIX', 'a prefix without white space', pingPrefix);
   return {
     homeserverUrl: url,
     userId,
     accessToken,
     password,
-    pingPrefix,
-    trustedResponders,
     maxPingAgeSeconds: integer(src, 'PINGBOARD_MAX_PING_AGE_SECONDS', 'max_ping_age_seconds', 300, 1, 86_400),
     answersPerMinute: integer(src, 'PINGBOARD_ANSWERS_PER_MINUTE', 'answers_per_minute', 5, 1, 10_000),
-    queueCapacity: integer(src, 'PINGBOARD_QUEUE_CAPACITY', 'queue_capacity', 10_000, 1, 10_000_000),
     backfillDays,
   };
+}
+
+function pings(src: Source): PingConfig {
+  const prefix = text(src, 'PINGBOARD_PING_PREFIX', 'ping_prefix', '!ping');
+  if (/\s/.test(prefix)) fail('PINGBOARD_PING_PREFIX', 'a prefix without white space', prefix);
+  return { prefix, trustedResponders: userIdList(src, 'PINGBOARD_TRUSTED_RESPONDERS', 'trusted_responders') };
 }
 
 function userIdList(src: Source, envName: string, fileKey: string): string[] {
@@ -413,6 +419,8 @@ export function loadConfig(env: NodeJS.ProcessEnv, configPath?: string): Config 
       graceMinutes: integer(src, 'PINGBOARD_FREEZE_GRACE_MINUTES', 'freeze_grace_minutes', 60, 0, 10_080),
     },
     cacheSeconds: integer(src, 'PINGBOARD_CACHE_SECONDS', 'cache_seconds', 60, 0, 3600),
+    pings: pings(src),
+    queueCapacity: integer(src, 'PINGBOARD_QUEUE_CAPACITY', 'queue_capacity', 10_000, 1, 10_000_000),
     bot: botConfig,
     probes: probes(src, roomList, botConfig?.userId),
     metricsServerLabels: integer(src, 'PINGBOARD_METRICS_SERVER_LABELS', 'metrics_server_labels', 100, 1, 10_000),

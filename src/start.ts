@@ -73,7 +73,7 @@ export async function start(config: Config, log: Logger, options: StartOptions =
   let probes: ProbeSchedule | undefined;
   let retention: Retention | undefined;
   const writer = config.bot || config.probes.accounts.length > 0
-    ? new SampleWriter({ db: database.db, log, capacity: config.bot?.queueCapacity ?? 10_000 })
+    ? new SampleWriter({ db: database.db, log, capacity: config.queueCapacity })
     : undefined;
   const app = await buildApp({
     database, statistics, rooms, cacheSeconds: config.cacheSeconds,
@@ -100,7 +100,7 @@ export async function start(config: Config, log: Logger, options: StartOptions =
     const url = await app.listen({ host: config.http.host, port: config.http.port });
     if (config.bot && writer) {
       bot = await startBot({
-        config: config.bot, rooms: config.rooms, registry: rooms, db: database.db, writer, log, observer: metrics,
+        config: config.bot, pings: config.pings, rooms: config.rooms, registry: rooms, db: database.db, writer, log, observer: metrics,
         operator: { controls, adminPowerLevel: config.operator.adminPowerLevel },
       });
     }
@@ -108,7 +108,7 @@ export async function start(config: Config, log: Logger, options: StartOptions =
       const now = options.now?.() ?? new Date();
       backfill = startBackgroundBackfill(config.rooms, {
         client: bot.client, db: database.db, log, now, since: new Date(now.getTime() - config.bot.backfillDays * 86_400_000),
-        trustedResponders: config.bot.trustedResponders,
+        trustedResponders: config.pings.trustedResponders,
       });
     }
     jobs = startJobs(statistics, rooms, log);

@@ -38,6 +38,8 @@ const DEFAULTS: Config = {
   stats: { minDelayMs: 10, maxDelayMs: 600_000, minPings: 1 },
   weeks: { timeZone: 'UTC', closeWeekday: 1, closeHour: 0, graceMinutes: 60 },
   cacheSeconds: 60,
+  pings: { prefix: '!ping', trustedResponders: [] },
+  queueCapacity: 10_000,
   bot: undefined,
   probes: { accounts: [], schedule: '*/10 * * * *', jitterSeconds: 60, timeoutSeconds: 60, responders: [] },
   metricsServerLabels: 100,
@@ -69,6 +71,9 @@ t.test('every environment setting is parsed', async (t) => {
     PINGBOARD_WEEK_CLOSE_HOUR: '10',
     PINGBOARD_FREEZE_GRACE_MINUTES: '0',
     PINGBOARD_CACHE_SECONDS: '3600',
+    PINGBOARD_PING_PREFIX: '!p',
+    PINGBOARD_TRUSTED_RESPONDERS: '@echo:maunium.net',
+    PINGBOARD_QUEUE_CAPACITY: '500',
     PINGBOARD_PROBES: '[{"id":"p1","homeserver_url":"https://hs.example.org","user_id":"@probe:example.org","access_token":"t","room":"#ping-no-synapse:maunium.net"}]',
     PINGBOARD_PROBE_SCHEDULE: '*/5 * * * *',
     PINGBOARD_PROBE_JITTER_SECONDS: '30',
@@ -91,6 +96,8 @@ t.test('every environment setting is parsed', async (t) => {
     stats: { minDelayMs: 1, maxDelayMs: 120_000, minPings: 3 },
     weeks: { timeZone: 'Europe/Berlin', closeWeekday: 5, closeHour: 10, graceMinutes: 0 },
     cacheSeconds: 3600,
+    pings: { prefix: '!p', trustedResponders: ['@echo:maunium.net'] },
+    queueCapacity: 500,
     bot: undefined,
     probes: {
       accounts: [{ id: 'p1', homeserverUrl: 'https://hs.example.org', userId: '@probe:example.org', accessToken: 't', password: undefined, room: '#ping-no-synapse:maunium.net' }],
@@ -222,6 +229,8 @@ t.test('the config file', async (t) => {
     stats: { minDelayMs: 5, maxDelayMs: 300_000, minPings: 2 },
     weeks: { timeZone: 'America/New_York', closeWeekday: 7, closeHour: 23, graceMinutes: 15 },
     cacheSeconds: 0,
+    pings: DEFAULTS.pings,
+    queueCapacity: DEFAULTS.queueCapacity,
     bot: undefined,
     probes: DEFAULTS.probes,
     metricsServerLabels: 100,
@@ -314,14 +323,16 @@ t.test('bot settings: parsed with their defaults, and every bad value named', as
   const config = loadConfig({ ...base, PINGBOARD_BOT_ACCESS_TOKEN: 'syt_secret' });
   t.strictSame(config.bot, {
     homeserverUrl: 'https://matrix.example.org', userId: '@pingboard:example.org', accessToken: 'syt_secret', password: undefined,
-    pingPrefix: '!ping', trustedResponders: [], maxPingAgeSeconds: 300, answersPerMinute: 5, queueCapacity: 10_000, backfillDays: 0,
+    maxPingAgeSeconds: 300, answersPerMinute: 5, backfillDays: 0,
   });
   t.equal(loadConfig({}).bot, undefined, 'no homeserver, no bot');
   const full = loadConfig({
     ...base, PINGBOARD_BOT_PASSWORD: 'pw', PINGBOARD_PING_PREFIX: '!p', PINGBOARD_TRUSTED_RESPONDERS: '@echo:maunium.net, @bot:x.org',
     PINGBOARD_MAX_PING_AGE_SECONDS: '60', PINGBOARD_ANSWERS_PER_MINUTE: '2', PINGBOARD_QUEUE_CAPACITY: '50',
   });
-  t.hasStrict(full.bot, { password: 'pw', pingPrefix: '!p', trustedResponders: ['@echo:maunium.net', '@bot:x.org'], maxPingAgeSeconds: 60, answersPerMinute: 2, queueCapacity: 50 });
+  t.hasStrict(full.bot, { password: 'pw', maxPingAgeSeconds: 60, answersPerMinute: 2 });
+  t.strictSame(full.pings, { prefix: '!p', trustedResponders: ['@echo:maunium.net', '@bot:x.org'] });
+  t.equal(full.queueCapacity, 50);
   for (const [env, expected] of [
     [{ PINGBOARD_HOMESERVER_URL: 'ftp://x' }, /^PINGBOARD_HOMESERVER_URL: expected an http/],
     [{ PINGBOARD_HOMESERVER_URL: 'https://x.org' }, /^PINGBOARD_BOT_USER_ID: expected a user ID/],
@@ -329,6 +340,10 @@ t.test('bot settings: parsed with their defaults, and every bad value named', as
     [{ ...base, PINGBOARD_BOT_USER_ID: 'pingboard' }, /^PINGBOARD_BOT_USER_ID: expected a user ID/],
     [{ ...base, PINGBOARD_BOT_PASSWORD: 'pw', PINGBOARD_TRUSTED_RESPONDERS: '@ok:x.org,not-a-user' }, /^PINGBOARD_TRUSTED_RESPONDERS: expected a comma-separated list of user IDs/],
     [{ ...base, PINGBOARD_BOT_PASSWORD: 'pw', PINGBOARD_PING_PREFIX: '! ping' }, /^PINGBOARD_PING_PREFIX: expected a prefix without white space/],
+    // The ping settings serve the probes too: checked with no bot as well.
+    [{ PINGBOARD_TRUSTED_RESPONDERS: 'not-a-user' }, /^PINGBOARD_TRUSTED_RESPONDERS: expected a comma-separated list of user IDs/],
+    [{ PINGBOARD_PING_PREFIX: '! ping' }, /^PINGBOARD_PING_PREFIX: expected a prefix without white space/],
+    [{ PINGBOARD_QUEUE_CAPACITY: '0' }, /^PINGBOARD_QUEUE_CAPACITY: expected an integer from 1/],
     [{ ...base, PINGBOARD_BOT_PASSWORD: 'pw', PINGBOARD_ANSWERS_PER_MINUTE: '0' }, /^PINGBOARD_ANSWERS_PER_MINUTE: expected an integer from 1/],
   ] as const) {
     const message = configError(t, env);

@@ -354,35 +354,43 @@ t.test('pingboard probe --once prints what every probe measured', async (t) => {
   hs.registerUser('@echo:echo.example');
   const roomId = hs.createRoom('@echo:echo.example', { room_alias_name: 'ping', preset: 'public_chat' });
   // Another echo bot answers in the test: the probe command runs no bot of its own.
-  let answered = 0;
+  const pings: string[] = [];
+  let stopped = false;
+  t.teardown(() => { stopped = true; });
   const echo = async () => {
-    const ping = await hs.nextEvent((e) => e.sender === '@probe:near.example' && e.type === 'm.room.message', 60_000);
-    answered++;
-    // nextEvent sees the ping when it is sent: answer once it would have reached echo.example.
-    await new Promise((resolve) => setTimeout(resolve, 60));
-    hs.sendMessage('@echo:echo.example', roomId, {
-      msgtype: 'm.notice', body: `@probe:near.example: Pong! (ping "once #1" took 61 ms to arrive)`,
-      pong: { ms: 61, from: 'near.example', ping: ping.event_id },
-    });
+    while (!stopped) {
+      const ping = await hs.nextEvent((e) => e.sender === '@probe:near.example' && e.type === 'm.room.message', 60_000);
+      pings.push((ping.content as { body: string }).body);
+      // nextEvent sees the ping when it is sent: answer once it would have reached echo.example.
+      await new Promise((resolve) => setTimeout(resolve, 60));
+      hs.sendMessage('@echo:echo.example', roomId, {
+        msgtype: 'm.notice', body: `@probe:near.example: Pong! (ping "once #${pings.length}" took 61 ms to arrive)`,
+        pong: { ms: 61, from: 'near.example', ping: ping.event_id },
+      });
+    }
   };
   void echo().catch(() => undefined);
+  // The ping settings apply to probes without a bot too.
   const env = {
     PINGBOARD_DATA_DIR: path.join(dir, 'data'),
     PINGBOARD_ROOMS: roomId,
     PINGBOARD_PROBES: JSON.stringify([{ id: 'once', homeserver_url: hs.url, user_id: '@probe:near.example', password: 'probe-password' }]),
     PINGBOARD_PROBE_TIMEOUT_SECONDS: '3',
+    PINGBOARD_PING_PREFIX: '!pingtest',
   };
-  const run = (args: string[]) => runPingboard(dir, args, env);
+  const run = (args: string[], extra: Record<string, string> = {}) => runPingboard(dir, args, { ...env, ...extra });
   const result = await run(['probe', '--once']);
   t.equal(result.code, 0, `exit 0; stderr: ${result.stderr}`);
-  t.equal(answered, 1);
+  t.same(pings, ['!pingtest once #1'], 'one ping, with the configured prefix');
   t.match(result.stdout, /^probe once \(@probe:near\.example\), ping #1 \$\S+: 1 pong\n {2}@echo:echo\.example: round trip (\d+\.\d) ms, one-way 61 ms\n$/);
   const rtt = Number(/round trip (\d+\.\d)/.exec(result.stdout)![1]);
   t.ok(rtt >= 120 - HS_CLOCK_SLACK_MS && rtt < 120 + RTT_SLACK_MS, `round trip ${rtt} ms ≈ 2 × 60`);
   t.notMatch(result.stderr, /probe-password/, 'the password is never logged');
 
-  // Nobody answers the second: lost, exit 1, and the sequence goes on from the stored pings.
-  const lost = await run(['probe', '--once']);
+  // The echo bot is not among the trusted responders: its pong does not count, so the ping is lost,
+  // exit 1, and the sequence goes on from the stored pings.
+  const lost = await run(['probe', '--once'], { PINGBOARD_TRUSTED_RESPONDERS: '@trusted:echo.example' });
+  t.same(pings, ['!pingtest once #1', '!pingtest once #2'], 'it was answered all the same');
   t.equal(lost.code, 1);
   t.match(lost.stdout, /^probe once \(@probe:near\.example\), ping #2 \$\S+: lost, no pong within 3 s\n$/);
 

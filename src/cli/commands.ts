@@ -127,7 +127,7 @@ export async function backfillCommand(config: Config, log: Logger, options: Back
   try {
     const { client } = await createBotClient(config.bot, database.db, log);
     const result = await backfillRooms(rooms, {
-      client, db: database.db, log, since, now, trustedResponders: config.bot.trustedResponders, signal: options.signal, counts,
+      client, db: database.db, log, since, now, trustedResponders: config.pings.trustedResponders, signal: options.signal, counts,
       onProgress: () => progress(false),
     });
     progress(true);

@@ -20,7 +20,7 @@ export function formatProbeResult(result: ProbeResult, timeoutSeconds: number): 
 export async function probeOnceCommand(config: Config, log: Logger, out: Output): Promise<number> {
   if (config.probes.accounts.length === 0) throw new ConfigError('PINGBOARD_PROBES: no probe is configured');
   const database = await openMigratedDatabase(config, log);
-  const writer = new SampleWriter({ db: database.db, log, capacity: config.bot?.queueCapacity ?? 10_000 });
+  const writer = new SampleWriter({ db: database.db, log, capacity: config.queueCapacity });
   // What each probe measured, and why a send failed, is printed below; the SDK's
   // warnings (mostly about defaults it fills in) would only bury it.
   const probes = createProbes(config, { db: database.db, writer, log: log.child({}, { level: 'error' }) });

@@ -4,7 +4,7 @@ import {
   ClientEvent, RoomEvent, RoomMemberEvent, SyncState,
   type MatrixClient, type MatrixEvent, type Room, type RoomMember,
 } from 'matrix-js-sdk';
-import type { BotConfig, RoomConfig } from '../config.ts';
+import type { BotConfig, PingConfig, RoomConfig } from '../config.ts';
 import type { Db } from '../db/database.ts';
 import type { Logger } from '../log.ts';
 import { parseAdminCommand, type AdminCommand } from '../operator/commands.ts';
@@ -57,6 +57,7 @@ export interface BotObserver {
 
 export interface BotOptions {
   readonly config: BotConfig;
+  readonly pings: PingConfig;
   readonly rooms: readonly RoomConfig[];
   readonly registry: RoomRegistry;
   readonly db: Db;
@@ -92,7 +93,7 @@ export async function startBot(options: BotOptions): Promise<Bot> {
   const writtenMs: number[] = [];
   const ownServer = serverOfUserId(config.userId)!;
   const limiter = new SenderRateLimiter(config.answersPerMinute);
-  const trusted = new Set(config.trustedResponders);
+  const trusted = new Set(options.pings.trustedResponders);
   const watched = new Map<string, RoomLineage>();
   /** Pongs being sent: a stop lets them finish, so no measured ping goes unanswered. */
   const answersInFlight = new Set<Promise<void>>();
@@ -208,7 +209,7 @@ export async function startBot(options: BotOptions): Promise<Bot> {
     if (isEdit(content)) return;
     const adminCommand = options.operator ? parseAdminCommand(content['body']) : undefined;
     if (adminCommand) return answerAdminCommand(event, room, sender, adminCommand);
-    const command = parseCommand(content['body'], config.pingPrefix);
+    const command = parseCommand(content['body'], options.pings.prefix);
     // Pings were answered from the sync response, before the SDK processed it (below).
     if (!command || command.kind === 'ping') return;
     if (isLiveSync() && limiter.allow(sender, Date.now())) {
@@ -245,7 +246,7 @@ export async function startBot(options: BotOptions): Promise<Bot> {
   // processing: together more than the bot's own work on a ping. Pings are
   // answered from the response itself, as soon as it has arrived.
   clock.onSyncResponse = async (sync) => {
-    const pings = pingsInSync(sync, (roomId) => watched.has(roomId), config.userId, config.pingPrefix);
+    const pings = pingsInSync(sync, (roomId) => watched.has(roomId), config.userId, options.pings.prefix);
     for (const ping of pings) {
       const answering = answerPing(ping).catch((err: unknown) => log.warn({ err, ping: ping.eventId }, 'answering a ping failed'));
       answersInFlight.add(answering);

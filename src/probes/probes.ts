@@ -1,5 +1,5 @@
 // Builds the configured probes with what they share: the ping prefix and
-// trusted responders of the bot's settings, the database and the sample writer.
+// trusted responders, the database and the sample writer.
 import type { Config } from '../config.ts';
 import type { Db } from '../db/database.ts';
 import type { Logger } from '../log.ts';
@@ -16,10 +16,10 @@ export interface ProbeDeps {
 export function createProbes(config: Config, deps: ProbeDeps): Probe[] {
   return config.probes.accounts.map((account) => new Probe({
     account,
-    pingPrefix: config.bot?.pingPrefix ?? '!ping',
+    pingPrefix: config.pings.prefix,
     timeoutMs: config.probes.timeoutSeconds * 1000,
     responders: config.probes.responders,
-    trustedResponders: config.bot?.trustedResponders ?? [],
+    trustedResponders: config.pings.trustedResponders,
     ...deps,
   }));
 }
