@@ -139,6 +139,56 @@ forEachEngine(t, (t, database) => {
     }
   });
 
+  t.test('control characters in a room, server or week are a 400 naming it, never a database error', async (t) => {
+    await seedKnownWeek(database);
+    const app = await appFor(database);
+    for (const [url, parameter] of [
+      ['/leaderboard.json?room=!%00', 'room'],
+      ['/leaderboard.md?room=!a%01b:example.org', 'room'],
+      ['/?room=!%00', 'room'],
+      ['/api/v1/weeks?room=!%7F', 'room'],
+      ['/api/v1/servers/fairydust.space?room=!%00', 'room'],
+      [`/rooms/${encodeURIComponent('!\u0000:example.org')}/stats.json`, 'roomId'],
+      ['/api/v1/weeks/%00', 'week'],
+      ['/api/v1/servers/a%00b', 'server'],
+      ['/servers/%00', 'server'],
+      ['/servers/fairydust.space%0A', 'server'],
+    ] as const) {
+      const res = await app.inject(url);
+      t.equal(res.statusCode, 400, url);
+      t.same(res.json(), { error: 'Bad Request', parameter, message: `${parameter}: must not contain control characters` }, url);
+    }
+  });
+
+  t.test('a path that is not percent-encoded UTF-8 is a 400; a long server name reaches its route', async (t) => {
+    await seedKnownWeek(database);
+    const app = await appFor(database);
+    for (const url of ['/servers/%C0', '/api/v1/servers/%E0%A4%A', '/rooms/%/stats.json']) {
+      const res = await app.inject(url);
+      t.equal(res.statusCode, 400, url);
+      t.same(res.json(), { error: 'Bad Request', parameter: 'path', message: 'the path is not valid percent-encoded UTF-8' }, url);
+    }
+    // 253 characters: a valid server name, longer than fastify's default limit on a path segment (100).
+    const long = `${'a'.repeat(63)}.${'b'.repeat(63)}.${'c'.repeat(63)}.${'d'.repeat(61)}`;
+    for (const url of [`/api/v1/servers/${long}`, `/servers/${long}`]) {
+      const res = await app.inject(url);
+      t.equal(res.statusCode, 404, `${url.slice(0, 20)}…: the route answers`);
+      t.match(res.json().message, `no samples from ${long}`);
+    }
+    const tooLong = await app.inject(`/servers/${'x'.repeat(1001)}`);
+    t.equal(tooLong.statusCode, 400);
+    t.same(tooLong.json(), { error: 'Bad Request', parameter: 'path', message: 'a path segment is longer than 1000 characters' });
+  });
+
+  t.test('a cached page is never served for other parameters that spell the same with a separator', async (t) => {
+    await recordSamples(database.db, [sample({ pingServer: 'evil|x', pingEventId: '$e1', delayMs: 100, measuredAt: new Date('2026-11-20T10:00:00Z') })]);
+    const app = await appFor(database);
+    t.equal((await app.inject('/servers/evil%7Cx')).statusCode, 200, 'the page of a stored name with a bar');
+    const other = await app.inject('/servers/evil?room=x%7C');
+    t.equal(other.statusCode, 404, 'another server in another room: not the cached page');
+    t.match(other.json().message, 'unknown room x|');
+  });
+
   t.test('unknown rooms and servers are 404', async (t) => {
     await seedKnownWeek(database);
     const app = await appFor(database);

@@ -101,6 +101,15 @@ forEachEngine(t, (t, database) => {
       t.equal(res.statusCode, 400, `${url} ${JSON.stringify(payload).slice(0, 40)}: 400`);
       t.equal(res.json().parameter, parameter);
     }
+    const form = await service.app.inject({
+      method: 'PUT', url: '/api/v1/admin/exclusions/a.example', payload: 'reason=x',
+      headers: { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/x-www-form-urlencoded' },
+    });
+    t.equal(form.statusCode, 415);
+    t.equal(form.json().error, 'Unsupported Media Type', 'a 4xx other than 400 is labelled with its own status');
+    const nul = await service.app.inject({ method: 'DELETE', url: '/api/v1/admin/pings/%24a%00b', headers: { authorization: `Bearer ${TOKEN}` } });
+    t.equal(nul.statusCode, 400);
+    t.match(nul.json(), { parameter: 'eventId', message: 'eventId: must not contain control characters' });
 
     t.equal((await admin('DELETE', '/api/v1/admin/exclusions/gamed.example')).statusCode, 204);
     t.equal((await admin('DELETE', '/api/v1/admin/exclusions/gamed.example')).statusCode, 404, 'not excluded any more');

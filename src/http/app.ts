@@ -1,5 +1,6 @@
 // The fastify application as a plugin-free builder: tests call buildApp()
 // and inject requests; `start` adds listen() and shutdown.
+import { STATUS_CODES } from 'node:http';
 import Fastify, { LogController, type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import type { Logger } from '../log.ts';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
@@ -15,6 +16,7 @@ import { metricsRoutes } from './routes/metrics.ts';
 import { adminRoutes, type OperatorDeps } from './routes/admin.ts';
 import { pageRoutes } from './routes/pages.ts';
 import { registerOpenApi, registerOpenApiViewer } from './openapi.ts';
+import { PRINTABLE } from './schemas.ts';
 
 export interface HttpDeps {
   readonly database: Database;
@@ -30,6 +32,8 @@ export interface HttpDeps {
 
 export type App = FastifyInstance<any, any, any, any, TypeBoxTypeProvider>;
 
+const MAX_PATH_PARAMETER = 1000;
+
 /** Error codes of a PostgreSQL server, or a socket, that is not there (any more). */
 const UNAVAILABLE_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', '57P01', '57P02', '57P03', '08000', '08001', '08003', '08006']);
 
@@ -38,6 +42,13 @@ export function isDatabaseUnavailable(err: unknown): boolean {
   if (typeof e?.code === 'string' && UNAVAILABLE_CODES.has(e.code)) return true;
   if (Array.isArray(e?.errors) && e.errors.some(isDatabaseUnavailable)) return true;
   return typeof e?.message === 'string' && /Connection terminated|timeout exceeded when trying to connect|PGlite is closed/i.test(e.message);
+}
+
+/** What a failed validation says, in words for whoever sent the request. */
+function validationMessage(err: FastifyError): string {
+  const first = err.validation?.[0];
+  if (first?.keyword === 'pattern' && (first.params as { pattern?: string }).pattern === PRINTABLE) return 'must not contain control characters';
+  return err.message.replace(/^(querystring|params|body)\/\w+ /, '');
 }
 
 /** The query/path parameter a validation error is about. */
@@ -68,14 +79,22 @@ export async function buildApp(deps: HttpDeps, log?: Logger): Promise<App> {
   const app = Fastify({
     ...(log ? { loggerInstance: log } : { logger: false }),
     logController: new RequestLogs(),
-    routerOptions: { ignoreTrailingSlash: true },
+    // Path parameters as long as the schemas allow (a server name may have 300 characters, percent-encoded up to three times that).
+    routerOptions: { ignoreTrailingSlash: true, maxParamLength: MAX_PATH_PARAMETER },
     ajv: { customOptions: { coerceTypes: 'array', removeAdditional: true, useDefaults: true } },
+    // A path that is not percent-encoded UTF-8, or a segment longer than the above, never reaches a route.
+    frameworkErrors: (err, _request, reply) => {
+      const message = err.code === 'FST_ERR_MAX_PARAM_LENGTH'
+        ? `a path segment is longer than ${MAX_PATH_PARAMETER} characters`
+        : 'the path is not valid percent-encoded UTF-8';
+      return (reply as FastifyReply).code(400).send({ error: 'Bad Request', parameter: 'path', message });
+    },
   }).withTypeProvider<TypeBoxTypeProvider>();
 
   app.setErrorHandler((err: FastifyError, request, reply) => {
     if (err.validation) {
       const parameter = parameterOf(err);
-      return reply.code(400).send({ error: 'Bad Request', parameter, message: `${parameter}: ${err.message.replace(/^(querystring|params)\/\w+ /, '')}` });
+      return reply.code(400).send({ error: 'Bad Request', parameter, message: `${parameter}: ${validationMessage(err)}` });
     }
     if (err instanceof InputError) return reply.code(400).send({ error: 'Bad Request', parameter: err.parameter, message: err.message });
     if (err instanceof NotFoundError) return reply.code(404).send({ error: 'Not Found', message: err.message });
@@ -84,7 +103,7 @@ export async function buildApp(deps: HttpDeps, log?: Logger): Promise<App> {
       return reply.code(503).header('retry-after', '5').send({ error: 'Service Unavailable', message: 'the database is unavailable; try again shortly' });
     }
     if (err.statusCode !== undefined && err.statusCode < 500) {
-      return reply.code(err.statusCode).send({ error: 'Bad Request', message: err.message });
+      return reply.code(err.statusCode).send({ error: STATUS_CODES[err.statusCode] ?? 'Bad Request', message: err.message });
     }
     request.log.error({ err, url: request.url }, 'request failed');
     return reply.code(500).send({ error: 'Internal Server Error', message: 'internal error; see the server log' });

@@ -11,7 +11,19 @@ export const ErrorBody = Type.Object({
 
 export const errorResponses = { 400: ErrorBody, 404: ErrorBody, 500: ErrorBody, 503: ErrorBody };
 
-export const RoomParam = Type.String({ minLength: 2, maxLength: 255, description: 'A room ID (!id:server) or a configured alias' });
+/**
+ * No control characters in names a request carries: none belongs in a room,
+ * server, week or event, and PostgreSQL refuses NUL outright.
+ */
+export const PRINTABLE = '^[^\\u0000-\\u001f\\u007f]*$';
+
+export const RoomParam = Type.String({ minLength: 2, maxLength: 255, pattern: PRINTABLE, description: 'A room ID (!id:server) or a configured alias' });
+
+/** A ping server's name in a path: any name that holds samples, so wider than the server-name grammar. */
+export const ServerParam = Type.String({ minLength: 1, maxLength: 300, pattern: PRINTABLE });
+
+/** An ISO week in a path, checked by the route (its message names the expected form). */
+export const WeekParam = Type.String({ minLength: 1, maxLength: 20, pattern: PRINTABLE });
 
 /**
  * Rows of /leaderboard.md and /leaderboard.json unless `limit` says otherwise:

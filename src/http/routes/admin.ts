@@ -9,7 +9,7 @@ import { listExclusions } from '../../operator/exclusions.ts';
 import { exclusionJson } from '../../render/leaderboard-json.ts';
 import { resolveRoom } from '../../stats/selection.ts';
 import type { HttpDeps } from '../app.ts';
-import { ErrorBody, errorResponses, ExclusionBody, RoomParam } from '../schemas.ts';
+import { ErrorBody, errorResponses, ExclusionBody, PRINTABLE, RoomParam, ServerParam, WeekParam } from '../schemas.ts';
 
 export interface OperatorDeps {
   readonly controls: OperatorControls;
@@ -54,7 +54,7 @@ export const adminRoutes: FastifyPluginAsyncTypebox<HttpDeps & { operator: Opera
     schema: {
       summary: 'Exclude a server from the room\'s rankings, with a reason shown beside them (operator)',
       security: [{ bearer: [] }],
-      params: Type.Object({ server: Type.String({ minLength: 1, maxLength: 300 }) }),
+      params: Type.Object({ server: ServerParam }),
       querystring: RoomQuery,
       body: ReasonBody,
       response: { 200: ExclusionBody, ...adminErrors },
@@ -70,7 +70,7 @@ export const adminRoutes: FastifyPluginAsyncTypebox<HttpDeps & { operator: Opera
     schema: {
       summary: 'Rank an excluded server again (operator)',
       security: [{ bearer: [] }],
-      params: Type.Object({ server: Type.String({ minLength: 1, maxLength: 300 }) }),
+      params: Type.Object({ server: ServerParam }),
       querystring: RoomQuery,
       response: { 204: Type.Null(), ...adminErrors },
     },
@@ -87,7 +87,7 @@ export const adminRoutes: FastifyPluginAsyncTypebox<HttpDeps & { operator: Opera
     schema: {
       summary: 'Delete every sample of one ping (operator)',
       security: [{ bearer: [] }],
-      params: Type.Object({ eventId: Type.String({ minLength: 2, maxLength: 255 }) }),
+      params: Type.Object({ eventId: Type.String({ minLength: 2, maxLength: 255, pattern: PRINTABLE }) }),
       querystring: RoomQuery,
       response: { 200: Type.Object({ room: Type.String(), ping_event_id: Type.String(), deleted: Type.Integer() }), ...adminErrors },
     },
@@ -103,7 +103,7 @@ export const adminRoutes: FastifyPluginAsyncTypebox<HttpDeps & { operator: Opera
     schema: {
       summary: 'Compute a closed week again and publish it as its next version; the replaced one stays in the week\'s history (operator)',
       security: [{ bearer: [] }],
-      params: Type.Object({ week: Type.String({ minLength: 1, maxLength: 20 }) }),
+      params: Type.Object({ week: WeekParam }),
       querystring: RoomQuery,
       body: ReasonBody,
       response: { 200: Type.Object({ room: Type.String(), week: Type.String(), version: Type.Integer(), frozen_at: Type.String({ format: 'date-time' }), servers: Type.Integer() }), ...adminErrors },

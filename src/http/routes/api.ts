@@ -10,7 +10,7 @@ import { findFrozenWeek, frozenWeekHistory, listFrozenWeeks, type FrozenWeek } f
 import { serverIsKnown, serverProbeFiguresPerBucket, weekBoundaries } from '../../stats/probe-figures.ts';
 import { resolveRoom } from '../../stats/selection.ts';
 import type { HttpDeps } from '../app.ts';
-import { errorResponses, ExclusionBody, ProbeFields, RankedServerBody, RoomParam } from '../schemas.ts';
+import { errorResponses, ExclusionBody, ProbeFields, RankedServerBody, RoomParam, ServerParam, WeekParam } from '../schemas.ts';
 
 const Timestamp = Type.String({ format: 'date-time' });
 const Nullable = <T extends TSchema>(t: T) => Type.Union([t, Type.Null()]);
@@ -92,7 +92,7 @@ export const apiRoutes: FastifyPluginAsyncTypebox<HttpDeps> = async (app, deps) 
   app.get('/api/v1/weeks/:week', {
     schema: {
       summary: 'One frozen week as published now, and every version it replaced (after exclusions)',
-      params: Type.Object({ week: Type.String({ minLength: 1, maxLength: 20 }) }),
+      params: Type.Object({ week: WeekParam }),
       querystring: Type.Object({ room: Type.Optional(RoomParam) }, { additionalProperties: false }),
       response: { 200: WeekHistoryBody, ...errorResponses },
     },
@@ -114,7 +114,7 @@ export const apiRoutes: FastifyPluginAsyncTypebox<HttpDeps> = async (app, deps) 
   app.get('/api/v1/servers/:server', {
     schema: {
       summary: 'One ping server: its weekly figures over time and its latest samples',
-      params: Type.Object({ server: Type.String({ minLength: 1, maxLength: 300 }) }),
+      params: Type.Object({ server: ServerParam }),
       querystring: Type.Object({
         room: Type.Optional(RoomParam),
         weeks: Type.Integer({ minimum: 1, maximum: 104, default: 12 }),

@@ -37,7 +37,8 @@ export const leaderboardRoutes: FastifyPluginAsyncTypebox<HttpDeps> = async (app
     },
   }, async (request, reply) => {
     const { limit, ...query } = request.query;
-    const key = `${deps.statistics.generation}|${query.room ?? ''}|${query.week ?? ''}|${query.days ?? ''}|${limit}`;
+    // As JSON: a room reference may contain any separator.
+    const key = JSON.stringify([deps.statistics.generation, query.room, query.week, query.days, limit]);
     const { body, frozen } = await json.getOrCompute(key, deps.statistics.now().getTime(), async () => {
       const board = await selectLeaderboard(selectionDeps, query);
       const probes = await probeFiguresInWindow(deps.database.db, board.room, board.window);

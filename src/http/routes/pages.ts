@@ -17,7 +17,7 @@ import { delayHistogram } from '../../stats/server-detail.ts';
 import { shiftWeek, weekContaining } from '../../stats/windows.ts';
 import type { HttpDeps } from '../app.ts';
 import { encodeBody, sendCacheable, type EncodedBody } from '../caching.ts';
-import { errorResponses, NEWSLETTER_ROWS, RoomParam } from '../schemas.ts';
+import { errorResponses, NEWSLETTER_ROWS, RoomParam, ServerParam } from '../schemas.ts';
 
 /** Weeks of history on a server's page: half a year. */
 const SERVER_PAGE_WEEKS = 26;
@@ -58,8 +58,9 @@ export const pageRoutes: FastifyPluginAsyncTypebox<HttpDeps> = async (app, deps)
   // A page is kept as long as the live table it shows (and clients may keep it): probe figures and
   // the week list are read per page, so without this every request would query them again.
   const rendered = new TtlCache<EncodedBody>(deps.cacheSeconds * 1000, 256);
-  function cachedPage(key: string, render: () => Promise<string>): Promise<EncodedBody> {
-    return rendered.getOrCompute(`${deps.statistics.generation}|${key}`, deps.statistics.now().getTime(), async () => encodeBody(await render()));
+  /** `key` names the page by its route and parameters; as JSON, since a server name or room reference may contain any separator. */
+  function cachedPage(key: readonly unknown[], render: () => Promise<string>): Promise<EncodedBody> {
+    return rendered.getOrCompute(JSON.stringify([deps.statistics.generation, ...key]), deps.statistics.now().getTime(), async () => encodeBody(await render()));
   }
 
   /** The room that links may leave out: the one `/` shows without a room parameter. */
@@ -73,7 +74,7 @@ export const pageRoutes: FastifyPluginAsyncTypebox<HttpDeps> = async (app, deps)
     },
   }, async (request, reply) => {
     const { room, week, page } = request.query;
-    const html = await cachedPage(`/|${room ?? ''}|${week ?? ''}|${page}`, async () => {
+    const html = await cachedPage(['/', room, week, page], async () => {
       if (room === undefined && deps.rooms.default() === undefined && await mostRecentRoom(db) === undefined) return renderNothingYetPage();
       const board = await selectLeaderboard(selectionDeps, { room, week: week || undefined });
       const pages = rankingPages(board.servers.length);
@@ -96,14 +97,14 @@ export const pageRoutes: FastifyPluginAsyncTypebox<HttpDeps> = async (app, deps)
   app.get('/servers/:server', {
     schema: {
       summary: 'One ping server\'s page (HTML): weekly medians as a chart, this week\'s delay distribution, latest samples per responder',
-      params: Type.Object({ server: Type.String({ minLength: 1, maxLength: 300 }) }),
+      params: Type.Object({ server: ServerParam }),
       querystring: PageQuerystring,
       response: { 200: HtmlPage, ...errorResponses },
     },
   }, async (request, reply) => {
     const { server } = request.params;
     const { room, week } = request.query;
-    const html = await cachedPage(`servers|${server}|${room ?? ''}|${week ?? ''}`, async () => {
+    const html = await cachedPage(['servers', server, room, week], async () => {
       const board = await selectLeaderboard(selectionDeps, { room, week: week || undefined });
       // Any name that holds samples gets its page, valid or not: every row of the ranking links here.
       if (!await serverIsKnown(db, board.room, server)) throw new NotFoundError(`no samples from ${server} in ${board.room.id}`);
