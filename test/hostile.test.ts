@@ -147,6 +147,15 @@ t.test('generated pings: the pong is well formed whatever the words and the ping
   t.pass('5000 generated pings');
 });
 
+t.test('commands match in any case, as echo\'s framework lowers them; a longer word is no command', async (t) => {
+  t.same(parseCommand('!PiNg some Words', '!ping'), { kind: 'ping', text: 'some Words' });
+  t.same(parseCommand('!ECHO Say This', '!ping'), { kind: 'echo', text: 'Say This' });
+  t.same(parseCommand('!P hi', '!p'), { kind: 'ping', text: 'hi' });
+  t.same(parseCommand('!pong', '!PONG'), { kind: 'ping', text: '' }, 'a configured prefix in capitals matches too');
+  t.equal(parseCommand('!Pingpong', '!ping'), undefined);
+  t.equal(parseCommand('!echoes x', '!ping'), undefined);
+});
+
 t.test('pings read straight from sync responses: exactly the well-formed ones, whatever else the response holds', async (t) => {
   const WATCHED = '!ping:example.org';
   const BOT = '@pingboard:bot.example';
@@ -157,6 +166,8 @@ t.test('pings read straight from sync responses: exactly the well-formed ones, w
   const sync = (events: unknown[], roomId = WATCHED) => ({ next_batch: 's1', rooms: { join: { [roomId]: { timeline: { events } } } } });
   const read = (response: unknown) => pingsInSync(response, (roomId) => roomId === WATCHED, BOT, '!ping');
   t.same(read(sync([message({})])), [{ roomId: WATCHED, eventId: '$ok', sender: '@alice:example.org', pingServer: 'example.org', ts: 1_000, text: 'hello' }]);
+  t.same(read(sync([message({ content: { msgtype: 'm.text', body: '!Ping Hello' } }), message({ event_id: '$loud', content: { msgtype: 'm.text', body: '!PING' } })])).map((p) => [p.eventId, p.text]),
+    [['$ok', 'Hello'], ['$loud', '']], 'the command in any case, as echo answers it; the words as written');
   const passedOver: Record<string, unknown> = {
     'a notice': message({ content: { msgtype: 'm.notice', body: '!ping' } }),
     'an edit': message({ content: { msgtype: 'm.text', body: '!ping', 'm.new_content': { body: '!ping' } } }),

@@ -12,15 +12,16 @@ export type Command =
 /**
  * `!ping`, `!ping some words` → ping; `!echo words` → echo; anything else
  * (including `!pingpong`) → undefined. The prefix is configurable; echo
- * shares its `!`.
+ * shares its `!`. Commands match in any case, as echo's framework lowers
+ * them (`!Ping`, which phone keyboards write, is a ping).
  */
 export function parseCommand(body: string, pingPrefix: string): Command | undefined {
-  if (body.startsWith(pingPrefix)) {
+  if (body.slice(0, pingPrefix.length).toLowerCase() === pingPrefix.toLowerCase()) {
     const rest = body.slice(pingPrefix.length);
     if (rest === '' || /^\s/.test(rest)) return { kind: 'ping', text: rest.trim() };
     return undefined;
   }
-  const echo = /^!echo\s+([\s\S]+)$/.exec(body);
+  const echo = /^!echo\s+([\s\S]+)$/i.exec(body);
   return echo ? { kind: 'echo', text: echo[1]! } : undefined;
 }
 
