@@ -127,20 +127,24 @@ export interface Pong {
 }
 
 /**
- * The existing aggregator's pong pattern, `^@.+:.+: Pong! \(ping (".+" )?took .+ to arrive\)$`
- * (dot matching newlines). As a regular expression it backtracks: a 20 kB notice
- * of colons and "Pong!"s holds the event loop for seconds. This matcher accepts
- * exactly the same bodies in linear time, and bodies longer than any real pong
- * (a user ID of at most 255 characters, 20 quoted characters and a duration)
- * are refused before it.
+ * The existing aggregator's pong pattern, `^@.+:.+: Pong! \(ping (".+" )?took .+ to arrive\)$`,
+ * as Python's `re.search` reads it there: `.` matches anything but a newline,
+ * and `$` matches at the end or before a final newline. So a pong whose quoted
+ * words hold a newline is not one. As a regular expression it backtracks: a
+ * 20 kB notice of colons and "Pong!"s holds the event loop for seconds. This
+ * matcher accepts exactly the same bodies in linear time, and bodies longer
+ * than any real pong (a user ID of at most 255 characters, 20 quoted
+ * characters and a duration) are refused before it.
  */
 export const MAX_PONG_BODY_LENGTH = 1000;
 const MARK = ': Pong! (ping ';
 const END = ' to arrive)';
 const QUOTE_END = '" took ';
 
-export function isPongBody(body: string): boolean {
-  if (body.length > MAX_PONG_BODY_LENGTH || body[0] !== '@' || !body.endsWith(END)) return false;
+export function isPongBody(text: string): boolean {
+  if (text.length > MAX_PONG_BODY_LENGTH) return false;
+  const body = text.endsWith('\n') ? text.slice(0, -1) : text;
+  if (body[0] !== '@' || !body.endsWith(END) || body.includes('\n')) return false;
   const middleEnd = body.length - END.length;
   // `@.+:.+` before the mark needs a colon with a character on each side.
   const colon = body.indexOf(':', 2);
