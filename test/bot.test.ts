@@ -77,6 +77,19 @@ forEachEngine(t, (t, database) => {
     t.match(md.body, /\|1\|fast\.example\|\d+\|\n\|2\|medium\.example\|\d+\|\n\|3\|slow\.example\|\d+\|\n$/);
   });
 
+  t.test('a ping in a thread is answered in that thread, as the echo bot\'s framework does', async (t) => {
+    const { hs, roomId, service } = await startWorld(t, database);
+    const root = hs.sendMessage('@bob:medium.example', roomId, 'who is fast today?');
+    const pingId = hs.sendMessage('@carol:fast.example', roomId, { msgtype: 'm.text', body: '!ping from the thread', 'm.relates_to': { rel_type: 'm.thread', event_id: root } });
+    const pong = await pongTo(hs, pingId);
+    const content = pong.content as Record<string, any>;
+    t.same(content['m.relates_to'], { rel_type: 'm.thread', event_id: root, is_falling_back: true, 'm.in_reply_to': { event_id: pingId } });
+    t.same(content.pong, { ms: content.pong.ms, from: 'fast.example', ping: pingId }, 'the figures stay in pong');
+    t.equal(content.body, `@carol:fast.example: Pong! (ping "from the thread" took ${content.pong.ms} ms to arrive)`);
+    await service.writer!.flushed();
+    t.same((await database.db.selectFrom('samples').select(['ping_event_id', 'ping_server']).execute()), [{ ping_event_id: pingId, ping_server: 'fast.example' }]);
+  });
+
   t.test('another echo bot\'s pongs are recorded and pooled; malformed pongs and notices are not answered', async (t) => {
     const { hs, roomId, service } = await startWorld(t, database);
     const pingId = hs.sendMessage('@carol:fast.example', roomId, '!ping');

@@ -143,7 +143,7 @@ export async function startBot(options: BotOptions): Promise<Bot> {
     return retryTransient(() => messages.send(roomId, content, txnId, onWritten), { attempts: SEND_ATTEMPTS, baseDelayMs: 250, stopped: () => stopped });
   }
 
-  async function answerPing({ roomId, eventId, sender, pingServer, ts, text }: SyncedPing): Promise<void> {
+  async function answerPing({ roomId, eventId, sender, pingServer, ts, text, threadRoot }: SyncedPing): Promise<void> {
     const arrivedMs = clock.arrivedAtMs;
     const arrivedMono = clock.arrivedAtMono;
     const delayMs = Math.round(arrivedMs - ts);
@@ -166,7 +166,7 @@ export async function startBot(options: BotOptions): Promise<Bot> {
     // the bot's: only the first write counts (a retry's, with its backoff,
     // only when the first request died before it was written).
     let written = false;
-    const sending = send(roomId, buildPong({ roomId, pingEventId: eventId, pinger: sender, text, delayMs }), answerTransactionId('pong', eventId), (mono) => {
+    const sending = send(roomId, buildPong({ roomId, pingEventId: eventId, pinger: sender, text, delayMs, threadRoot }), answerTransactionId('pong', eventId), (mono) => {
       if (written) return;
       written = true;
       keepLatest(writtenMs, mono - arrivedMono);

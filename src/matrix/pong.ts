@@ -42,6 +42,8 @@ export interface SyncedPing {
   readonly ts: number;
   /** The words after the prefix. */
   readonly text: string;
+  /** The root of the thread the ping was sent in, if it was: its pong goes there. */
+  readonly threadRoot?: string;
 }
 
 const isObject = (value: unknown): value is Record<string, unknown> => typeof value === 'object' && value !== null && !Array.isArray(value);
@@ -65,10 +67,19 @@ export function pingsInSync(sync: unknown, watched: (roomId: string) => boolean,
       const command = parseCommand(content['body'], pingPrefix);
       if (command?.kind !== 'ping' || typeof eventId !== 'string' || !isValidEventId(eventId) || typeof sender !== 'string' || sender === ownUserId) continue;
       const pingServer = serverOfUserId(sender);
-      if (pingServer) pings.push({ roomId, eventId, sender, pingServer, ts, text: command.text });
+      const threadRoot = threadRootOf(content);
+      if (pingServer) pings.push({ roomId, eventId, sender, pingServer, ts, text: command.text, ...(threadRoot ? { threadRoot } : {}) });
     }
   }
   return pings;
+}
+
+/** The root of the thread a message was sent in, if any. */
+function threadRootOf(content: Record<string, unknown>): string | undefined {
+  const relation = content['m.relates_to'];
+  if (!isObject(relation) || relation['rel_type'] !== 'm.thread') return undefined;
+  const root = relation['event_id'];
+  return typeof root === 'string' && isValidEventId(root) ? root : undefined;
 }
 
 /** The first 20 characters (code points, as Python slices) of a ping's words. */
@@ -82,6 +93,15 @@ export interface PongInput {
   readonly pinger: string;
   readonly text: string;
   readonly delayMs: number;
+  readonly threadRoot?: string | undefined;
+}
+
+/** A reply in a thread, with the fallback for clients that show no threads. */
+interface ThreadRelation {
+  rel_type: 'm.thread';
+  event_id: string;
+  is_falling_back: true;
+  'm.in_reply_to': { event_id: string };
 }
 
 export interface PongContent {
@@ -89,7 +109,7 @@ export interface PongContent {
   format: 'org.matrix.custom.html';
   body: string;
   formatted_body: string;
-  'm.relates_to': { rel_type: 'xyz.maubot.pong'; event_id: string; from: string; ms: number };
+  'm.relates_to': { rel_type: 'xyz.maubot.pong'; event_id: string; from: string; ms: number } | ThreadRelation;
   pong: { ms: number; from: string; ping: string };
 }
 
@@ -106,7 +126,11 @@ export function buildPong(input: PongInput): PongContent {
     // Identifiers are escaped too: a user ID's localpart may hold quotes and angle brackets.
     formatted_body: `<a href='https://matrix.to/#/${escapeHtml(input.pinger)}'>${escapeHtml(input.pinger)}</a>: Pong! ` +
       `(<a href='https://matrix.to/#/${escapeHtml(input.roomId)}/${escapeHtml(input.pingEventId)}'>ping</a> ${htmlPart} ${duration} to arrive)`,
-    'm.relates_to': { rel_type: 'xyz.maubot.pong', event_id: input.pingEventId, from, ms: input.delayMs },
+    // In a thread, the echo bot's framework answers in the thread, in place of its own relation
+    // (which is why readers take the figures from `pong`).
+    'm.relates_to': input.threadRoot
+      ? { rel_type: 'm.thread', event_id: input.threadRoot, is_falling_back: true, 'm.in_reply_to': { event_id: input.pingEventId } }
+      : { rel_type: 'xyz.maubot.pong', event_id: input.pingEventId, from, ms: input.delayMs },
     pong: { ms: input.delayMs, from, ping: input.pingEventId },
   };
 }
