@@ -192,6 +192,25 @@ forEachEngine(t, async (t, database) => {
       'brackets, commas, quotes and backslashes inside strings do not split elements');
   });
 
+  t.test('a pingstat row and the same pong read from its bot\'s account are one sample, whichever came first', async (t) => {
+    // Read live (or by backfill) first: @echo:maunium.net's pong to $ps2, and another server's bot's.
+    const live = write('live.ndjson', [
+      record({ ping_event_id: '$ps2', responder: '@echo:maunium.net', delay_ms: 102 }),
+      record({ ping_event_id: '$ps2', responder: '@bot:elsewhere.example', delay_ms: 150 }),
+    ].join('\n'));
+    t.same((await run(database, live)).counts, { read: 2, stored: 2, duplicate: 0, rejected: 0 });
+    // pingstat recorded maunium.net's pong to $ps2 and $ps4.
+    const dump = write('overlap.raw.json', JSON.stringify([pingstatRow(2), pingstatRow(4)]));
+    t.same((await run(database, dump)).counts, { read: 2, stored: 1, duplicate: 1, rejected: 0 }, 'the row of a pong already stored by account is a duplicate');
+    // Then the account's pong to $ps4, read after the import: the pingstat row stands.
+    const later = write('later.ndjson', record({ ping_event_id: '$ps4', responder: '@echo:maunium.net', delay_ms: 104 }));
+    t.same((await run(database, later)).counts, { read: 1, stored: 0, duplicate: 1, rejected: 0 });
+    const rows = await database.db.selectFrom('samples').select(['ping_event_id', 'responder']).orderBy('ping_event_id').orderBy('responder').execute();
+    t.same(rows.map((r) => [r.ping_event_id, r.responder]), [
+      ['$ps2', '@bot:elsewhere.example'], ['$ps2', '@echo:maunium.net'], ['$ps4', 'maunium.net'],
+    ]);
+  });
+
   t.test('a broken JSON array is reported', async (t) => {
     const rows = [pingstatRow(1), pingstatRow(2)];
     const text = JSON.stringify(rows, null, 2);

@@ -49,8 +49,9 @@ export interface WriteCounts {
 export const WRITE_BATCH_SIZE = 2000;
 
 /**
- * Stores samples; those already stored (same room, ping and responder) are
- * left as they are. One statement per batch: the columns travel as arrays
+ * Stores samples; those already stored (same room, ping and responder, or a
+ * responder known only by its server and an account of that server) are left
+ * as they are. One statement per batch: the columns travel as arrays
  * and are unnested server-side, which is far cheaper than one parameter per value.
  * Anything else that changes samples must drop the hours' digests the same way.
  * With `keepEarliestPong`, a stored pong sample is replaced by an earlier pong
@@ -89,6 +90,18 @@ export async function recordSamples(db: Db, samples: readonly Sample[], options:
             ${arrayLiteral(column((s) => s.source))}::text[],
             ${arrayLiteral(column((s) => s.rttMs))}::double precision[])
             as batch(room_id, ping_event_id, ping_server, pinger, responder, responder_server, delay_ms, ping_ts_ms, measured_at_ms, source, rtt_ms)
+          -- A pong known by its server only (a pingstat row) is the pong of one of that server's
+          -- accounts: whichever of the two was stored first stands. Written as OR-guarded
+          -- subqueries, each runs per row only where it can apply, as an index probe: an
+          -- account's pong looks up the one server-only key (the primary key whole); a
+          -- server-only row looks up its ping's other samples.
+          where (batch.responder = batch.responder_server or not exists (
+              select 1 from samples s
+              where s.room_id = batch.room_id and s.ping_event_id = batch.ping_event_id and s.responder = batch.responder_server))
+            and (batch.responder <> batch.responder_server or not exists (
+              select 1 from samples s
+              where s.room_id = batch.room_id and s.ping_event_id = batch.ping_event_id
+                and s.responder_server = batch.responder_server and s.responder <> batch.responder))
           on conflict do nothing
           returning room_id, measured_at
         ), ${dropDigestsOf(sql.ref('inserted'))}
