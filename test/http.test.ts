@@ -189,6 +189,17 @@ forEachEngine(t, (t, database) => {
     t.match(other.json().message, 'unknown room x|');
   });
 
+  t.test('a method a path does not take is a 405 naming those it does, with Allow', async (t) => {
+    const app = await appFor(database);
+    for (const [method, url] of [['POST', '/leaderboard.json'], ['DELETE', '/leaderboard.md?week=2026-W46'], ['PUT', '/api/v1/servers/fairydust.space'], ['POST', '/']] as const) {
+      const res = await app.inject({ method, url });
+      t.equal(res.statusCode, 405, `${method} ${url}`);
+      t.equal(res.headers['allow'], 'GET, HEAD');
+      t.same(res.json(), { error: 'Method Not Allowed', message: `${method} is not allowed on ${url.split('?')[0]}; allowed: GET, HEAD` });
+    }
+    t.equal((await app.inject({ method: 'POST', url: '/no/such/route' })).statusCode, 404, 'a path no route takes is still a 404');
+  });
+
   t.test('unknown rooms and servers are 404', async (t) => {
     await seedKnownWeek(database);
     const app = await appFor(database);

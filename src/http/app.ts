@@ -33,6 +33,7 @@ export interface HttpDeps {
 export type App = FastifyInstance<any, any, any, any, TypeBoxTypeProvider>;
 
 const MAX_PATH_PARAMETER = 1000;
+const METHODS = ['GET', 'HEAD', 'POST', 'PUT', 'DELETE'] as const;
 
 /** Error codes of a PostgreSQL server, or a socket, that is not there (any more). */
 const UNAVAILABLE_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', '57P01', '57P02', '57P03', '08000', '08001', '08003', '08006']);
@@ -108,7 +109,15 @@ export async function buildApp(deps: HttpDeps, log?: Logger): Promise<App> {
     request.log.error({ err, url: request.url }, 'request failed');
     return reply.code(500).send({ error: 'Internal Server Error', message: 'internal error; see the server log' });
   });
-  app.setNotFoundHandler((request, reply) => reply.code(404).send({ error: 'Not Found', message: `no route for ${request.method} ${request.url.split('?')[0]}` }));
+  app.setNotFoundHandler((request, reply) => {
+    const path = request.url.split('?')[0]!;
+    // A path that exists for other methods is a 405 naming them, not a 404.
+    const allowed = METHODS.filter((method) => method !== request.method && app.findRoute({ method, url: path }) !== null);
+    if (allowed.length > 0) {
+      return reply.code(405).header('allow', allowed.join(', ')).send({ error: 'Method Not Allowed', message: `${request.method} is not allowed on ${path}; allowed: ${allowed.join(', ')}` });
+    }
+    return reply.code(404).send({ error: 'Not Found', message: `no route for ${request.method} ${path}` });
+  });
 
   await registerOpenApi(app);
   await app.register(healthRoutes, deps);
