@@ -1,7 +1,7 @@
 // Renderers (src/render/): pure, no database.
 import { readFileSync } from 'node:fs';
 import t from 'tap';
-import { humanDuration } from '../src/render/duration.ts';
+import { humanDuration, pingstatDuration } from '../src/render/duration.ts';
 import { escapeHtml } from '../src/render/html-escape.ts';
 import { renderLeaderboardJson } from '../src/render/leaderboard-json.ts';
 import { escapeMarkdownCell, formatMedian, renderNewsletterTable } from '../src/render/markdown.ts';
@@ -278,12 +278,27 @@ t.test('renderPingstatHtml escapes every name', async (t) => {
   t.match(html, '<th>&lt;iframe&gt;</th>');
 
   const plain = renderPingstatHtml(stats, '!room:example.org');
-  t.match(plain, '<tr><th>1</th><th>fast.example</th><td>376 ms</td><td>376 ms</td><td>1</td><td>376 ms<sup>1</sup></td><td></td></tr>',
-    'rank, server, median, mean, N, then the mean per pong server (empty where it did not answer)');
+  t.match(plain, '<tr><th>1</th><th>fast.example</th><td>376 ms</td><td>376.0 ms</td><td>1</td><td>376.0 ms<sup>1</sup></td><td></td></tr>',
+    'rank, server, median, mean (a float in Python, so with its decimal), N, then the mean per pong server (empty where it did not answer)');
   t.match(plain, '<tr><th>2</th><th>slow.example</th><td>41.2 seconds</td><td>41.2 seconds</td><td>1</td><td>1 minute and 10 seconds<sup>1</sup></td><td>12.3 seconds<sup>1</sup></td></tr>');
   t.match(plain, '<th colspan="2">Pong server (mean)</th>');
   t.match(escapeHtml(`<a href="x" title='y'>&</a>`), /^&lt;a href=&quot;x&quot; title=&#(39|x27);y&#(39|x27);&gt;&amp;&lt;\/a&gt;$/,
     'escapeHtml: the five characters that matter in content and quoted attributes');
+});
+
+t.test('the aggregator\'s page writes figures as Python does: floats keep a decimal, ties round half to even', async (t) => {
+  const stats = pingstatStats([
+    ...pongs('even.example', '$e1', { 'a.example': 376, 'b.example': 377 }),
+    ...pongs('even.example', '$e2', { 'a.example': 376, 'b.example': 376 }),
+    ...pongs('whole.example', '$w1', { 'a.example': 440, 'b.example': 450 }),
+  ], FILTER, 'd');
+  const html = renderPingstatHtml(stats, '!room:example.org');
+  // even.example: delays 376, 376, 376, 377: median (376 + 376) / 2 = 376.0, mean 376.25, which Python rounds to 376.2.
+  t.match(html, '<th>even.example</th><td>376.0 ms</td><td>376.2 ms</td><td>2</td><td>376.0 ms<sup>2</sup></td><td>376.5 ms<sup>2</sup></td>');
+  t.match(html, '<th>whole.example</th><td>445.0 ms</td><td>445.0 ms</td><td>1</td>');
+  t.equal(pingstatDuration(376, false), '376 ms', 'the median of an odd count of whole delays is an int');
+  t.equal(pingstatDuration(0.25, true), '0.2 ms');
+  t.equal(pingstatDuration(12_345.5, true), '12.3 seconds');
 });
 
 t.test('renderLeaderboardJson', async (t) => {

@@ -1,6 +1,7 @@
 // Human-readable durations exactly as the existing echo bot writes them in
 // pongs (its Python `prettify_diff`), including Python's rounding: round half
-// to even, decided on the exact binary value of the float.
+// to even, decided on the exact binary value of the float; and as the
+// aggregator's page writes its figures.
 
 /** Python's `round(x, digits)`, as the string Python prints for the result. */
 function pythonRound(x: number, digits: 0 | 1): string {
@@ -29,6 +30,17 @@ function plural(value: number, unit: string, digits: 0 | 1): string {
 function divmod(a: number, b: number): [number, number] {
   const quotient = Math.floor(a / b);
   return [quotient, a - quotient * b];
+}
+
+/**
+ * A figure on the aggregator's HTML page, which writes it with its own
+ * `prettify_diff`: under 10 s it prints Python's `round(x, 1)`, so a float (a
+ * mean, the median of an even count) keeps one decimal (`376.0 ms`) and an
+ * int (the median of an odd count of whole delays) none.
+ */
+export function pingstatDuration(ms: number, pythonFloat: boolean): string {
+  if (Math.abs(ms) < 10_000) return `${pythonFloat ? pythonRound(ms, 1) : String(ms)} ms`;
+  return humanDuration(ms);
 }
 
 /** `376 ms`, `1.5 seconds`, `2 minutes and 5 seconds`, `1 hour, 0 minutes and 3 seconds`, … */

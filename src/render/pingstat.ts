@@ -5,7 +5,7 @@ import type { Sample } from '../samples/sample.ts';
 import type { DelayFilter } from '../stats/repository.ts';
 import { ascending, figuresOfSorted } from '../stats/figures.ts';
 import { compareNames } from '../order.ts';
-import { humanDuration } from './duration.ts';
+import { pingstatDuration } from './duration.ts';
 import { escapeHtml } from './html-escape.ts';
 
 export interface PingstatPong {
@@ -108,12 +108,14 @@ export function pingstatStats(samples: readonly Sample[], filter: DelayFilter, d
 export function renderPingstatHtml(stats: PingstatStats, roomId: string): string {
   const head = stats.pongservers.map((s) => `<th>${escapeHtml(s)}</th>`).join('');
   const rows = Object.entries(stats.pings).map(([server, data], index) => {
+    // Means are always floats in Python; a median is one when it averages the two middle delays.
+    const delays = Object.values(data.pongs).reduce((n, pong) => n + Object.keys(pong.diffs).length, 0);
     const cells = stats.pongservers.map((pongServer) => {
       const pong = data.pongs[pongServer];
-      return pong ? `<td>${escapeHtml(humanDuration(round1(pong.mean)))}<sup>${Object.keys(pong.diffs).length}</sup></td>` : '<td></td>';
+      return pong ? `<td>${escapeHtml(pingstatDuration(pong.mean, true))}<sup>${Object.keys(pong.diffs).length}</sup></td>` : '<td></td>';
     }).join('');
-    return `<tr><th>${index + 1}</th><th>${escapeHtml(server)}</th><td>${escapeHtml(humanDuration(round1(data.median)))}</td>` +
-      `<td>${escapeHtml(humanDuration(round1(data.mean)))}</td><td>${data.pings.length}</td>${cells}</tr>`;
+    return `<tr><th>${index + 1}</th><th>${escapeHtml(server)}</th><td>${escapeHtml(pingstatDuration(data.median, delays % 2 === 0))}</td>` +
+      `<td>${escapeHtml(pingstatDuration(data.mean, true))}</td><td>${data.pings.length}</td>${cells}</tr>`;
   }).join('\n');
   return `<!DOCTYPE html>
 <html lang="en">
@@ -148,7 +150,3 @@ ${rows}
 `;
 }
 
-/** Means print with one decimal at most, as the aggregator's page shows them. */
-function round1(ms: number): number {
-  return Math.round(ms * 10) / 10;
-}
