@@ -139,6 +139,26 @@ forEachEngine(t, (t, database) => {
     }
   });
 
+  t.test('the API refuses a parameter it does not know; pages and the pingstat routes ignore it', async (t) => {
+    await seedKnownWeek(database);
+    const app = await appFor(database);
+    for (const [url, parameter] of [
+      ['/leaderboard.md?weak=2026-W46', 'weak'],
+      ['/leaderboard.json?Limit=5', 'Limit'],
+      ['/api/v1/weeks?rooms=x', 'rooms'],
+      ['/api/v1/servers/fairydust.space?sample=3', 'sample'],
+    ] as const) {
+      const res = await app.inject(url);
+      t.equal(res.statusCode, 400, url);
+      t.same(res.json(), { error: 'Bad Request', parameter, message: `${parameter}: not a parameter of this route` }, url);
+    }
+    t.equal((await app.inject('/leaderboard.md?week=2026-W46')).statusCode, 200, 'the same, spelt right');
+    t.equal((await app.inject('/?utm_source=newsletter')).statusCode, 200);
+    t.equal((await app.inject('/servers/fairydust.space?ref=x')).statusCode, 200);
+    const stats = await app.inject(`/rooms/${encodeURIComponent(ROOM)}/stats.json?room_id=${encodeURIComponent(ROOM)}`);
+    t.equal(stats.statusCode, 200, 'pingstat\'s own room_id parameter, as a caller moved over may still send it');
+  });
+
   t.test('control characters in a room, server or week are a 400 naming it, never a database error', async (t) => {
     await seedKnownWeek(database);
     const app = await appFor(database);
@@ -328,7 +348,8 @@ t.test('requests are logged at debug, errors at error: an info log holds no line
     const log = createLogger(level, { write: (line: string) => void lines.push(JSON.parse(line)) });
     const app = await buildApp({ database: unreachable, statistics, rooms: new RoomRegistry([{ id: ROOM, disclaimer: 'd' }]), cacheSeconds: 60 }, log);
     await app.inject('/docs/json');
-    await app.inject('/leaderboard.md?access_token=S3cret');
+    // A page, which ignores parameters it does not know: the URL is logged as sent, less its credentials.
+    await app.inject('/?access_token=S3cret');
     await app.close();
     return lines;
   };
@@ -336,5 +357,5 @@ t.test('requests are logged at debug, errors at error: an info log holds no line
   t.same(info.map((l) => l.msg), ['database unavailable'], 'at info, only the failure');
   const debug = await logged('debug');
   const completed = debug.filter((l) => l.msg === 'request completed');
-  t.same(completed.map((l) => [l.req?.url, l.statusCode]), [['/docs/json', 200], ['/leaderboard.md?access_token=[redacted]', 503]], 'at debug, every request, its credentials censored');
+  t.same(completed.map((l) => [l.req?.url, l.statusCode]), [['/docs/json', 200], ['/?access_token=[redacted]', 503]], 'at debug, every request, its credentials censored');
 });

@@ -96,6 +96,7 @@ forEachEngine(t, (t, database) => {
       ['/api/v1/admin/exclusions/evil%7Cserver', { reason: 'x' }, 'server'],
       ['/api/v1/admin/exclusions/a.example', { reason: 'two\nlines' }, 'reason'],
       ['/api/v1/admin/exclusions/a.example', { reason: 'x'.repeat(600) }, 'reason'],
+      ['/api/v1/admin/exclusions/a.example', { reason: 'x', resaon: 'typo' }, 'resaon'],
     ] as const) {
       const res = await admin('PUT', url, payload);
       t.equal(res.statusCode, 400, `${url} ${JSON.stringify(payload).slice(0, 40)}: 400`);

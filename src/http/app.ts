@@ -49,14 +49,16 @@ export function isDatabaseUnavailable(err: unknown): boolean {
 function validationMessage(err: FastifyError): string {
   const first = err.validation?.[0];
   if (first?.keyword === 'pattern' && (first.params as { pattern?: string }).pattern === PRINTABLE) return 'must not contain control characters';
+  if (first?.keyword === 'additionalProperties') return err.validationContext === 'body' ? 'not a field of this request' : 'not a parameter of this route';
   return err.message.replace(/^(querystring|params|body)\/\w+ /, '');
 }
 
 /** The query/path parameter a validation error is about. */
 function parameterOf(err: FastifyError): string {
   const first = err.validation?.[0];
-  const missing = (first?.params as { missingProperty?: string } | undefined)?.missingProperty;
-  if (missing) return missing;
+  const { missingProperty, additionalProperty } = (first?.params ?? {}) as { missingProperty?: string; additionalProperty?: string };
+  if (missingProperty) return missingProperty;
+  if (additionalProperty) return additionalProperty;
   const path = first?.instancePath.replace(/^\//, '') ?? '';
   return path || err.validationContext || 'request';
 }
@@ -82,7 +84,9 @@ export async function buildApp(deps: HttpDeps, log?: Logger): Promise<App> {
     logController: new RequestLogs(),
     // Path parameters as long as the schemas allow (a server name may have 300 characters, percent-encoded up to three times that).
     routerOptions: { ignoreTrailingSlash: true, maxParamLength: MAX_PATH_PARAMETER },
-    ajv: { customOptions: { coerceTypes: 'array', removeAdditional: true, useDefaults: true } },
+    // Unknown parameters are refused where a schema says so (the API's routes: a misspelt
+    // `week` would otherwise serve the rolling table in its place), not dropped.
+    ajv: { customOptions: { coerceTypes: 'array', removeAdditional: false, useDefaults: true } },
     // A path that is not percent-encoded UTF-8, or a segment longer than the above, never reaches a route.
     frameworkErrors: (err, _request, reply) => {
       const message = err.code === 'FST_ERR_MAX_PARAM_LENGTH'

@@ -28,16 +28,17 @@ const SERVER_PAGE_WEEKS = 26;
  */
 const LATEST_SAMPLES = 500;
 
+// Pages take links as people share them: parameters they do not know (a tracker's, say) are ignored.
 const PageQuerystring = Type.Object({
   room: Type.Optional(RoomParam),
   // Empty is the rolling week: the week picker's first option, as a plain GET form sends it.
   week: Type.Optional(Type.String({ pattern: '^(\\d{4}-W\\d{2})?$', description: 'ISO week, e.g. 2026-W47; empty or absent: the rolling week' })),
-}, { additionalProperties: false });
+});
 
 const LeaderboardPageQuerystring = Type.Object({
   ...PageQuerystring.properties,
   page: Type.Integer({ minimum: 1, default: 1, description: `Which ${RANKING_PAGE_ROWS} rows of the ranking: 1 is ranks 1–${RANKING_PAGE_ROWS}; past the last page is a 400` }),
-}, { additionalProperties: false });
+});
 
 const HtmlPage = { content: { 'text/html': { schema: Type.String() } } };
 
