@@ -8,7 +8,7 @@ import { createLogger } from '../src/log.ts';
 import { recordSamples } from '../src/samples/repository.ts';
 import { Statistics } from '../src/stats/leaderboard.ts';
 import { loadKnownRooms, RoomRegistry, storeKnownRoom } from '../src/stats/rooms.ts';
-import { forEachEngine, type TestDatabase } from './helpers/database.ts';
+import { forEachEngine, type Test, type TestDatabase } from './helpers/database.ts';
 import { ROOM, sample } from './helpers/samples.ts';
 
 const NOW = new Date('2026-11-21T00:00:00Z');
@@ -53,6 +53,18 @@ t.test('rooms keep their configured order: an alias listed first is the default 
   ], 'what the bot stored names aliases and lineages; a room no longer configured is not tracked');
   t.equal(known.find('!old:example.org')?.id, ROOM, 'a predecessor finds its room');
 });
+
+/** A 400 naming `parameter`, with `why` after it when given. */
+async function expectRefused(t: Test, app: Awaited<ReturnType<typeof appFor>>, url: string, parameter: string, why?: string): Promise<void> {
+  const res = await app.inject(url);
+  t.equal(res.statusCode, 400, url);
+  if (why === undefined) {
+    t.equal(res.json().parameter, parameter, `${url} names ${parameter}`);
+    t.match(res.json().message, parameter);
+  } else {
+    t.same(res.json(), { error: 'Bad Request', parameter, message: `${parameter}: ${why}` }, url);
+  }
+}
 
 forEachEngine(t, (t, database) => {
   t.test('what the bot learnt of its rooms is stored and read back, the latest lineage winning', async (t) => {
@@ -131,12 +143,7 @@ forEachEngine(t, (t, database) => {
       [`/rooms/${encodeURIComponent(ROOM)}/stats.raw.json?min_age=x`, 'min_age'],
       ['/api/v1/servers/bad%7Cserver', 'server'],
       ['/api/v1/servers/example.org?weeks=500', 'weeks'],
-    ] as const) {
-      const res = await app.inject(url);
-      t.equal(res.statusCode, 400, url);
-      t.equal(res.json().parameter, parameter, `${url} names ${parameter}`);
-      t.match(res.json().message, parameter);
-    }
+    ] as const) await expectRefused(t, app, url, parameter);
   });
 
   t.test('the API refuses a parameter it does not know; pages and the pingstat routes ignore it', async (t) => {
@@ -147,11 +154,7 @@ forEachEngine(t, (t, database) => {
       ['/leaderboard.json?Limit=5', 'Limit'],
       ['/api/v1/weeks?rooms=x', 'rooms'],
       ['/api/v1/servers/fairydust.space?sample=3', 'sample'],
-    ] as const) {
-      const res = await app.inject(url);
-      t.equal(res.statusCode, 400, url);
-      t.same(res.json(), { error: 'Bad Request', parameter, message: `${parameter}: not a parameter of this route` }, url);
-    }
+    ] as const) await expectRefused(t, app, url, parameter, 'not a parameter of this route');
     t.equal((await app.inject('/leaderboard.md?week=2026-W46')).statusCode, 200, 'the same, spelt right');
     t.equal((await app.inject('/?utm_source=newsletter')).statusCode, 200);
     t.equal((await app.inject('/servers/fairydust.space?ref=x')).statusCode, 200);
@@ -173,11 +176,7 @@ forEachEngine(t, (t, database) => {
       ['/api/v1/servers/a%00b', 'server'],
       ['/servers/%00', 'server'],
       ['/servers/fairydust.space%0A', 'server'],
-    ] as const) {
-      const res = await app.inject(url);
-      t.equal(res.statusCode, 400, url);
-      t.same(res.json(), { error: 'Bad Request', parameter, message: `${parameter}: must not contain control characters` }, url);
-    }
+    ] as const) await expectRefused(t, app, url, parameter, 'must not contain control characters');
   });
 
   t.test('a path that is not percent-encoded UTF-8 is a 400; a long server name reaches its route', async (t) => {
