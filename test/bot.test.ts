@@ -248,6 +248,27 @@ forEachEngine(t, (t, database) => {
     t.match((await front.app.inject(`/leaderboard.json?room=${encodeURIComponent(newRoom)}`)).json(), { room: roomId }, 'the replacement room finds it too');
   });
 
+  t.test('pings in the catch-up sync after the bot restarts its sync for an upgrade are answered, unless sent before it watched their room', async (t) => {
+    const { hs, roomId, service } = await startWorld(t, database);
+    await pongTo(hs, hs.sendMessage('@carol:fast.example', roomId, '!ping warm-up'));
+    const newRoom = hs.createRoom('@alice:slow.example', { preset: 'public_chat', creation_content: { predecessor: { room_id: roomId } } });
+    for (const user of ['@bob:medium.example', '@carol:fast.example']) hs.join(user, newRoom);
+    const beforeJoin = hs.sendMessage('@bob:medium.example', newRoom, '!ping before the bot came');
+    // Holds the restarted sync loop at its filter, so what is sent meanwhile comes in its first (catch-up) sync.
+    const held = hs.inject({ kind: 'delay', ms: 1000 }, { path: '/filter', userId: BOT, times: 1 });
+    hs.setState('@alice:slow.example', roomId, 'm.room.tombstone', '', { body: 'upgraded', replacement_room: newRoom });
+    await until('the restarted sync to reach its filter', () => held.hits === 1 || undefined);
+    const inOld = hs.sendMessage('@carol:fast.example', roomId, '!ping during the restart, old room');
+    const inNew = hs.sendMessage('@bob:medium.example', newRoom, '!ping during the restart, new room');
+    const [oldPong, newPong] = await Promise.all([pongTo(hs, inOld), pongTo(hs, inNew)]);
+    t.equal(oldPong.room_id, roomId);
+    t.equal(newPong.room_id, newRoom);
+    t.ok((newPong.content as { pong: { ms: number } }).pong.ms < 1500, 'measured from the catch-up sync');
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    t.notOk(answeredPings(hs, newRoom).includes(beforeJoin), 'a ping sent before the bot watched its room is backlog');
+    t.equal(service.bot!.counts.pingsSkippedBacklog, 1);
+  });
+
   t.test('samples measured while the database is down arrive after it returns',
     { skip: database.engine === 'pglite' ? 'an embedded database cannot become unreachable; tested on PostgreSQL' : false }, async (t) => {
       const { hs, roomId, service } = await startWorld(t, database);

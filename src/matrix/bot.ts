@@ -101,9 +101,15 @@ export async function startBot(options: BotOptions): Promise<Bot> {
   /** Configured rooms the bot could not join at start (invite-only, say), by room ID: an invite to one is accepted. */
   const awaitingInvite = new Map<string, RoomConfig>();
 
+  /** When the bot started watching each room (wall clock): pings sent before that in it are backlog. */
+  const watchedSince = new Map<string, number>();
+
   const register = async (lineage: RoomLineage, room: RoomConfig) => {
     lineage.config = room;
-    for (const id of lineage.roomIds) watched.set(id, lineage);
+    for (const id of lineage.roomIds) {
+      watched.set(id, lineage);
+      if (!watchedSince.has(id)) watchedSince.set(id, Date.now());
+    }
     const tracked = { id: lineage.configuredId, reference: room.id, roomIds: [...lineage.roomIds], disclaimer: room.disclaimer };
     options.registry.track(tracked);
     log.info({ room: room.id, roomId: lineage.currentId, lineage: lineage.roomIds }, 'watching room');
@@ -129,6 +135,16 @@ export async function startBot(options: BotOptions): Promise<Bot> {
   };
 
   /**
+   * Set while the bot restarts its own sync loop in step with the server (to
+   * add a room): the catch-up sync that follows carries what came meanwhile,
+   * live although the SDK has no sync state yet. Cleared by the next state.
+   */
+  let catchingUp = false;
+  /** Live, or caught up after the bot's own restart, and sent after the bot began watching its room. */
+  const isLivePing = (roomId: string, ts: number) =>
+    isLiveSync() || (catchingUp && client.getSyncState() === null && ts >= (watchedSince.get(roomId) ?? Infinity));
+
+  /**
    * Sends a message: not through the SDK's queue, which sends one event per
    * room at a time and keeps local echoes, both of which would delay pongs
    * behind each other. The transaction ID makes every retry idempotent.
@@ -147,7 +163,7 @@ export async function startBot(options: BotOptions): Promise<Bot> {
     const arrivedMs = clock.arrivedAtMs;
     const arrivedMono = clock.arrivedAtMono;
     const delayMs = Math.round(arrivedMs - ts);
-    if (!isLiveSync() || delayMs > config.maxPingAgeSeconds * 1000) {
+    if (!isLivePing(roomId, ts) || delayMs > config.maxPingAgeSeconds * 1000) {
       counts.pingsSkippedBacklog++;
       log.debug({ ping: eventId, sender, delayMs, syncState: client.getSyncState() }, 'backlog ping not answered');
       return;
@@ -278,6 +294,8 @@ export async function startBot(options: BotOptions): Promise<Bot> {
   });
 
   client.on(ClientEvent.Sync, (state, previous) => {
+    // The stopped loop reports STOPPED once its aborted request ends, after the new one began.
+    if (state !== SyncState.Stopped) catchingUp = false;
     if (state === SyncState.Prepared || state === SyncState.Syncing) {
       counts.lastSyncAtMs = Date.now();
       counts.consecutiveSyncFailures = 0;
@@ -291,6 +309,7 @@ export async function startBot(options: BotOptions): Promise<Bot> {
 
   // A new room in the filter needs a new sync loop; the saved position makes it a short catch-up.
   async function restartSync(): Promise<void> {
+    catchingUp = isLiveSync();
     client.stopClient();
     await startSync();
   }
