@@ -4,7 +4,9 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import t from 'tap';
 import { importFile, type ImportCounts, type Rejection } from '../src/samples/import.ts';
+import { recordSamples } from '../src/samples/repository.ts';
 import { forEachEngine, type TestDatabase } from './helpers/database.ts';
+import { sample } from './helpers/samples.ts';
 
 t.setTimeout(240_000);
 
@@ -209,6 +211,22 @@ forEachEngine(t, async (t, database) => {
     t.same(rows.map((r) => [r.ping_event_id, r.responder]), [
       ['$ps2', '@bot:elsewhere.example'], ['$ps2', '@echo:maunium.net'], ['$ps4', 'maunium.net'],
     ]);
+  });
+
+  t.test('the two forms of one pong are one sample in the same batch and from writers side by side', async (t) => {
+    const pair = (i: number) => {
+      const account = sample({ pingServer: 'a.example', pingEventId: `$pair${i}`, delayMs: 100 + i });
+      return [{ ...account, responder: 'maunium.net', pinger: null }, account] as const;
+    };
+    const [byServer, byAccount] = pair(0);
+    t.same(await recordSamples(database.db, [byServer, byAccount, pair(1)[1]]), { stored: 2, duplicate: 1 }, 'in one batch the first form stands');
+    // Side by side: a pingstat import and the bot's writer, each storing one form of the same pongs.
+    const pairs = Array.from({ length: 20 }, (_, i) => pair(i + 2));
+    const results = await Promise.all(pairs.flatMap(([server, account]) => [recordSamples(database.db, [server]), recordSamples(database.db, [account])]));
+    t.equal(results.reduce((n, r) => n + r.stored, 0), pairs.length, 'one stored of each pair');
+    const rows = await database.db.selectFrom('samples').select('ping_event_id').where('ping_event_id', 'like', '$pair%').execute();
+    t.equal(rows.length, 2 + pairs.length);
+    t.equal(new Set(rows.map((r) => r.ping_event_id)).size, rows.length, 'no ping has both forms');
   });
 
   t.test('a broken JSON array is reported', async (t) => {

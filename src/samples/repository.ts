@@ -23,6 +23,27 @@ function dropDigestsOf(changed: ReturnType<typeof sql.ref>) {
   )`;
 }
 
+/** A pong as pingstat keeps it: by its server, with no account. */
+const isKnownByServerOnly = (s: Sample) => s.responder === s.responderServer;
+
+/**
+ * The samples less those whose pong an earlier one of them holds in the other
+ * form (a pingstat row against one of its server's accounts), as the insert
+ * does against stored samples.
+ */
+function oneFormPerPong(samples: readonly Sample[]): readonly Sample[] {
+  if (!samples.some(isKnownByServerOnly)) return samples;
+  const key = (s: Sample) => `${s.roomId}\u0000${s.pingEventId}\u0000${s.responderServer}`;
+  const byServer = new Set<string>();
+  const byAccount = new Set<string>();
+  return samples.filter((s) => {
+    const [mine, other] = isKnownByServerOnly(s) ? [byServer, byAccount] : [byAccount, byServer];
+    if (other.has(key(s))) return false;
+    mine.add(key(s));
+    return true;
+  });
+}
+
 function byKey(a: Sample, b: Sample): number {
   return compareNames(a.roomId, b.roomId) || compareNames(a.pingEventId, b.pingEventId) || compareNames(a.responder, b.responder);
 }
@@ -59,14 +80,17 @@ export const WRITE_BATCH_SIZE = 2000;
  */
 export async function recordSamples(db: Db, samples: readonly Sample[], options: { keepEarliestPong?: boolean } = {}): Promise<WriteCounts> {
   let stored = 0;
-  for (let start = 0; start < samples.length; start += WRITE_BATCH_SIZE) {
+  const distinct = oneFormPerPong(samples);
+  for (let start = 0; start < distinct.length; start += WRITE_BATCH_SIZE) {
     // In key order (stable: a key's first sample still wins), so writers side by side take their row
     // locks in the same order; a deadlock with any other writer is retried.
-    const batch = samples.slice(start, start + WRITE_BATCH_SIZE).sort(byKey);
+    const batch = distinct.slice(start, start + WRITE_BATCH_SIZE).sort(byKey);
     const column = <T>(pick: (s: Sample) => T): T[] => batch.map(pick);
     stored += await retryingDeadlocks(() => db.transaction().execute(async (tx) => {
-      // Sorted, so two writers lock rooms in the same order; replacing pongs deletes samples.
-      const mode = options.keepEarliestPong ? 'exclusive' : 'shared';
+      // Sorted, so two writers lock rooms in the same order. Exclusive where this write deletes
+      // (replacing pongs), or may meet the other form of a pong that a writer beside it is storing
+      // (a pingstat row's check cannot see rows not yet committed).
+      const mode = options.keepEarliestPong || batch.some(isKnownByServerOnly) ? 'exclusive' : 'shared';
       for (const roomId of [...new Set(column((s) => s.roomId))].sort()) await lockRoom(tx, roomId, mode);
       const replaced = options.keepEarliestPong ? await replaceLaterPongs(tx, batch) : 0;
       // A stored sample drops the digest of its hour, to be rebuilt with it.
