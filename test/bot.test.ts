@@ -88,6 +88,11 @@ forEachEngine(t, (t, database) => {
     t.equal(content.body, `@carol:fast.example: Pong! (ping "from the thread" took ${content.pong.ms} ms to arrive)`);
     await service.writer!.flushed();
     t.same((await database.db.selectFrom('samples').select(['ping_event_id', 'ping_server']).execute()), [{ ping_event_id: pingId, ping_server: 'fast.example' }]);
+
+    const echoId = hs.sendMessage('@carol:fast.example', roomId, { msgtype: 'm.text', body: '!echo in the thread', 'm.relates_to': { rel_type: 'm.thread', event_id: root } });
+    const echo = await hs.nextEvent((ev) => ev.sender === BOT && (ev.content as { body?: string }).body === 'in the thread');
+    t.same(echo.content, { msgtype: 'm.notice', body: 'in the thread', 'm.relates_to': { rel_type: 'm.thread', event_id: root, is_falling_back: true, 'm.in_reply_to': { event_id: echoId } } },
+      '!echo is answered in the thread too');
   });
 
   t.test('another echo bot\'s pongs are recorded and pooled; malformed pongs and notices are not answered', async (t) => {

@@ -14,7 +14,7 @@ import type { SampleWriter } from '../samples/writer.ts';
 import { storeKnownRoom, type RoomRegistry } from '../stats/rooms.ts';
 import { createBotClient } from './client.ts';
 import { isValidRoomId, serverOfUserId } from './ids.ts';
-import { answerTransactionId, buildPong, isEdit, parseCommand, pingsInSync, readPongEvent, type SyncedPing } from './pong.ts';
+import { answerTransactionId, buildPong, isEdit, parseCommand, pingsInSync, readPongEvent, threadAnswer, threadRootOf, type SyncedPing } from './pong.ts';
 import { retryTransient } from './retry.ts';
 import { createMessageSender, requestsWritten } from './send.ts';
 import { SenderRateLimiter } from './rate-limit.ts';
@@ -224,16 +224,22 @@ export async function startBot(options: BotOptions): Promise<Bot> {
     if (content['msgtype'] !== 'm.text' || typeof content['body'] !== 'string') return;
     if (isEdit(content)) return;
     const adminCommand = options.operator ? parseAdminCommand(content['body']) : undefined;
-    if (adminCommand) return answerAdminCommand(event, room, sender, adminCommand);
+    if (adminCommand) return answerAdminCommand(event, room, sender, adminCommand, content);
     const command = parseCommand(content['body'], options.pings.prefix);
     // Pings were answered from the sync response, before the SDK processed it (below).
     if (!command || command.kind === 'ping') return;
     if (isLiveSync() && limiter.allow(sender, Date.now())) {
-      await send(room.roomId, { msgtype: 'm.notice', body: command.text }, answerTransactionId('echo', event.getId()!));
+      await send(room.roomId, notice(command.text, event, content), answerTransactionId('echo', event.getId()!));
     }
   }
 
-  async function answerAdminCommand(event: MatrixEvent, room: Room, sender: string, command: AdminCommand): Promise<void> {
+  /** A plain notice answering `event`: in its thread when it was sent in one, as the echo bot answers. */
+  function notice(body: string, event: MatrixEvent, content: Record<string, unknown>): Record<string, unknown> {
+    const root = threadRootOf(content);
+    return { msgtype: 'm.notice', body, ...(root ? { 'm.relates_to': threadAnswer(root, event.getId()!) } : {}) };
+  }
+
+  async function answerAdminCommand(event: MatrixEvent, room: Room, sender: string, command: AdminCommand, content: Record<string, unknown>): Promise<void> {
     const tracked = options.registry.find(room.roomId);
     // Commands in a backlog are old: running them after a restart would surprise whoever sent them.
     if (!tracked || !options.operator || !isLiveSync() || !limiter.allow(sender, Date.now())) return;
@@ -242,7 +248,7 @@ export async function startBot(options: BotOptions): Promise<Bot> {
       senderPowerLevel: powerLevel(room, sender), requiredPowerLevel: options.operator.adminPowerLevel,
     });
     log.info({ room: room.roomId, sender, command: command.kind }, 'room command');
-    await send(room.roomId, { msgtype: 'm.notice', body: reply }, answerTransactionId('admin', event.getId()!));
+    await send(room.roomId, notice(reply, event, content), answerTransactionId('admin', event.getId()!));
   }
 
   async function onTombstone(event: MatrixEvent, room: Room): Promise<void> {

@@ -75,7 +75,7 @@ export function pingsInSync(sync: unknown, watched: (roomId: string) => boolean,
 }
 
 /** The root of the thread a message was sent in, if any. */
-function threadRootOf(content: Record<string, unknown>): string | undefined {
+export function threadRootOf(content: Record<string, unknown>): string | undefined {
   const relation = content['m.relates_to'];
   if (!isObject(relation) || relation['rel_type'] !== 'm.thread') return undefined;
   const root = relation['event_id'];
@@ -104,6 +104,11 @@ interface ThreadRelation {
   'm.in_reply_to': { event_id: string };
 }
 
+/** The relation of an answer to `eventId` in the thread rooted at `root`, as the echo bot's framework answers there. */
+export function threadAnswer(root: string, eventId: string): ThreadRelation {
+  return { rel_type: 'm.thread', event_id: root, is_falling_back: true, 'm.in_reply_to': { event_id: eventId } };
+}
+
 export interface PongContent {
   msgtype: 'm.notice';
   format: 'org.matrix.custom.html';
@@ -129,7 +134,7 @@ export function buildPong(input: PongInput): PongContent {
     // In a thread, the echo bot's framework answers in the thread, in place of its own relation
     // (which is why readers take the figures from `pong`).
     'm.relates_to': input.threadRoot
-      ? { rel_type: 'm.thread', event_id: input.threadRoot, is_falling_back: true, 'm.in_reply_to': { event_id: input.pingEventId } }
+      ? threadAnswer(input.threadRoot, input.pingEventId)
       : { rel_type: 'xyz.maubot.pong', event_id: input.pingEventId, from, ms: input.delayMs },
     pong: { ms: input.delayMs, from, ping: input.pingEventId },
   };
