@@ -52,6 +52,12 @@ t.test('rooms keep their configured order: an alias listed first is the default 
     { id: OTHER_ROOM, reference: OTHER_ROOM, roomIds: [OTHER_ROOM, '!other-upgraded:example.org'], disclaimer: 'second' },
   ], 'what the bot stored names aliases and lineages; a room no longer configured is not tracked');
   t.equal(known.find('!old:example.org')?.id, ROOM, 'a predecessor finds its room');
+
+  known.track({ id: ROOM, reference: '#ping:example.org', roomIds: ['!old:example.org', ROOM, '!next:example.org'], disclaimer: 'first' });
+  known.learn([{ reference: '#ping:example.org', id: ROOM, roomIds: ['!old:example.org', ROOM] }]);
+  t.same(known.find('#ping:example.org')?.roomIds, ['!old:example.org', ROOM, '!next:example.org'], 'an older stored lineage does not replace a newer one');
+  rooms.learn([{ reference: OTHER_ROOM, id: OTHER_ROOM, roomIds: [OTHER_ROOM, '!other-next:example.org'] }]);
+  t.same(rooms.find('!other-next:example.org')?.id, OTHER_ROOM, 'a longer one is learnt');
 });
 
 /** A 400 naming `parameter`, with `why` after it when given. */

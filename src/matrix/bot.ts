@@ -101,10 +101,12 @@ export async function startBot(options: BotOptions): Promise<Bot> {
   /** Configured rooms the bot could not join at start (invite-only, say), by room ID: an invite to one is accepted. */
   const awaitingInvite = new Map<string, RoomConfig>();
 
+  /** What the bot learns of its rooms, on its way to the database. */
+  let roomsStored = Promise.resolve();
   /** When the bot started watching each room (wall clock): pings sent before that in it are backlog. */
   const watchedSince = new Map<string, number>();
 
-  const register = async (lineage: RoomLineage, room: RoomConfig) => {
+  const register = (lineage: RoomLineage, room: RoomConfig) => {
     lineage.config = room;
     for (const id of lineage.roomIds) {
       watched.set(id, lineage);
@@ -113,14 +115,16 @@ export async function startBot(options: BotOptions): Promise<Bot> {
     const tracked = { id: lineage.configuredId, reference: room.id, roomIds: [...lineage.roomIds], disclaimer: room.disclaimer };
     options.registry.track(tracked);
     log.info({ room: room.id, roomId: lineage.currentId, lineage: lineage.roomIds }, 'watching room');
-    // Watching does not depend on it: a later start, or a service without a bot, relearns it or goes without.
-    await storeKnownRoom(options.db, tracked).catch((err: unknown) => log.warn({ err, room: room.id }, 'could not store the room\'s ID and lineage'));
+    // In the background, in order (a later lineage must land last): watching does not wait for
+    // the database; a service without a bot relearns it when it is stored.
+    roomsStored = roomsStored.then(() => storeKnownRoom(options.db, tracked))
+      .catch((err: unknown) => log.warn({ err, room: room.id }, 'could not store the room\'s ID and lineage'));
   };
 
   // Join (and follow upgrades of) every configured room before syncing, so the filter names them all.
   for (const room of options.rooms) {
     try {
-      await register(await followRoom(client, room.id, log), room);
+      register(await followRoom(client, room.id, log), room);
     } catch (err) {
       const roomId = isValidRoomId(room.id) ? room.id : await client.getRoomIdForAlias(room.id).then((r) => r.room_id, () => undefined);
       if (roomId) awaitingInvite.set(roomId, room);
@@ -259,7 +263,7 @@ export async function startBot(options: BotOptions): Promise<Bot> {
     const next = await followRoom(client, replacement, log);
     lineage.roomIds.push(...next.roomIds.filter((id) => !lineage.roomIds.includes(id)));
     lineage.currentId = next.currentId;
-    await register(lineage, lineage.config!);
+    register(lineage, lineage.config!);
     await restartSync();
   }
 
@@ -292,9 +296,9 @@ export async function startBot(options: BotOptions): Promise<Bot> {
     if (!room) return;
     awaitingInvite.delete(member.roomId);
     followRoom(client, member.roomId, log)
-      .then(async (lineage) => {
-        await register(lineage, room);
-        await restartSync();
+      .then((lineage) => {
+        register(lineage, room);
+        return restartSync();
       })
       .catch((err: unknown) => log.warn({ err, room: member.roomId }, 'could not accept the invite'));
   });
@@ -332,7 +336,7 @@ export async function startBot(options: BotOptions): Promise<Bot> {
       stopped = true;
       client.stopClient();
       // Bounded: a send stuck behind a long rate limit is not worth holding the shutdown for.
-      await Promise.race([Promise.allSettled(answersInFlight), new Promise((resolve) => setTimeout(resolve, STOP_WAIT_MS).unref())]);
+      await Promise.race([Promise.allSettled([...answersInFlight, roomsStored]), new Promise((resolve) => setTimeout(resolve, STOP_WAIT_MS).unref())]);
       messages.close();
       await syncPositionSaved();
     },

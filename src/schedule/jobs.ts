@@ -3,7 +3,7 @@
 import cron from 'node-cron';
 import type { Logger } from '../log.ts';
 import { ROLLING_WEEK, type Statistics } from '../stats/leaderboard.ts';
-import type { RoomRegistry } from '../stats/rooms.ts';
+import type { KnownRoom, RoomRegistry } from '../stats/rooms.ts';
 
 export interface Jobs {
   /** Runs the week freezer once, now (also done at start). */
@@ -12,15 +12,17 @@ export interface Jobs {
 }
 
 /**
- * Every five minutes: freeze the last closed week of every tracked room once
- * its grace period is over, and compute each room's rolling week, which
- * builds the digests of hours that closed meanwhile (so no request waits for them).
+ * Every five minutes: learn what the bot stored of the rooms (an alias's ID,
+ * an upgrade), freeze the last closed week of every tracked room once its
+ * grace period is over, and compute each room's rolling week, which builds
+ * the digests of hours that closed meanwhile (so no request waits for them).
  */
 export const FREEZE_SCHEDULE = '*/5 * * * *';
 
-export function startJobs(statistics: Statistics, rooms: RoomRegistry, log: Logger): Jobs {
+export function startJobs(statistics: Statistics, rooms: RoomRegistry, knownRooms: () => Promise<readonly KnownRoom[]>, log: Logger): Jobs {
   const freezeNow = async () => {
     try {
+      rooms.learn(await knownRooms());
       const frozen = await statistics.freezeDueWeeks(rooms.list());
       for (const week of frozen) log.info({ week }, 'week frozen');
       for (const room of rooms.list()) await statistics.rolling(room, ROLLING_WEEK);

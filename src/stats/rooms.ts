@@ -29,11 +29,25 @@ export class RoomRegistry {
 
   constructor(configured: readonly RoomConfig[], known: readonly KnownRoom[] = []) {
     this.#configured = configured;
-    const stored = new Map(known.map((room) => [room.reference, room]));
     for (const room of configured) {
+      if (isValidRoomId(room.id)) this.#tracked.set(room.id, { id: room.id, reference: room.id, roomIds: [room.id], disclaimer: room.disclaimer });
+    }
+    this.learn(known);
+  }
+
+  /**
+   * Takes in what the bot stored (a service without a bot reads it again from
+   * time to time): an alias's ID, or a lineage with rooms this one lacks.
+   * Lineages only grow, so an older copy never replaces a newer one.
+   */
+  learn(known: readonly KnownRoom[]): void {
+    const stored = new Map(known.map((room) => [room.reference, room]));
+    for (const room of this.#configured) {
       const learnt = stored.get(room.id);
-      if (learnt) this.#tracked.set(room.id, { ...learnt, disclaimer: room.disclaimer });
-      else if (isValidRoomId(room.id)) this.#tracked.set(room.id, { id: room.id, reference: room.id, roomIds: [room.id], disclaimer: room.disclaimer });
+      const current = this.#tracked.get(room.id);
+      if (learnt && (!current || learnt.roomIds.some((id) => !current.roomIds.includes(id)))) {
+        this.#tracked.set(room.id, { id: learnt.id, reference: room.id, roomIds: [...learnt.roomIds], disclaimer: room.disclaimer });
+      }
     }
   }
 
