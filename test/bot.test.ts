@@ -272,7 +272,9 @@ forEachEngine(t, (t, database) => {
     await until('the restarted sync to reach its filter', () => held.hits === 1 || undefined);
     const inOld = hs.sendMessage('@carol:fast.example', roomId, '!ping during the restart, old room');
     const inNew = hs.sendMessage('@bob:medium.example', newRoom, '!ping during the restart, new room');
-    const [oldPong, newPong] = await Promise.all([pongTo(hs, inOld), pongTo(hs, inNew)]);
+    hs.sendMessage('@carol:fast.example', roomId, '!echo during the restart');
+    const echoed = hs.nextEvent((ev) => ev.sender === BOT && (ev.content as { body?: string }).body === 'during the restart');
+    const [oldPong, newPong] = await Promise.all([pongTo(hs, inOld), pongTo(hs, inNew), echoed.then(() => t.pass('!echo is answered from the catch-up sync too'))]);
     t.equal(oldPong.room_id, roomId);
     t.equal(newPong.room_id, newRoom);
     t.ok((newPong.content as { pong: { ms: number } }).pong.ms < 1500, 'measured from the catch-up sync');

@@ -144,7 +144,7 @@ export async function startBot(options: BotOptions): Promise<Bot> {
    * live although the SDK has no sync state yet. Cleared by the next state.
    */
   let catchingUp = false;
-  /** Live, or caught up after the bot's own restart, and sent after the bot began watching its room. */
+  /** A message (a ping, a command) is live, or caught up after the bot's own restart and sent after the bot began watching its room. */
   const isLivePing = (roomId: string, ts: number) =>
     isLiveSync() || (catchingUp && client.getSyncState() === null && ts >= (watchedSince.get(roomId) ?? Infinity));
 
@@ -232,7 +232,7 @@ export async function startBot(options: BotOptions): Promise<Bot> {
     const command = parseCommand(content['body'], options.pings.prefix);
     // Pings were answered from the sync response, before the SDK processed it (below).
     if (!command || command.kind === 'ping') return;
-    if (isLiveSync() && limiter.allow(sender, Date.now())) {
+    if (isLivePing(room.roomId, event.getTs()) && limiter.allow(sender, Date.now())) {
       await send(room.roomId, notice(command.text, event, content), answerTransactionId('echo', event.getId()!));
     }
   }
@@ -246,7 +246,7 @@ export async function startBot(options: BotOptions): Promise<Bot> {
   async function answerAdminCommand(event: MatrixEvent, room: Room, sender: string, command: AdminCommand, content: Record<string, unknown>): Promise<void> {
     const tracked = options.registry.find(room.roomId);
     // Commands in a backlog are old: running them after a restart would surprise whoever sent them.
-    if (!tracked || !options.operator || !isLiveSync() || !limiter.allow(sender, Date.now())) return;
+    if (!tracked || !options.operator || !isLivePing(room.roomId, event.getTs()) || !limiter.allow(sender, Date.now())) return;
     const reply = await runRoomCommand(command, {
       controls: options.operator.controls, room: tracked, sender,
       senderPowerLevel: powerLevel(room, sender), requiredPowerLevel: options.operator.adminPowerLevel,
