@@ -281,6 +281,8 @@ forEachEngine(t, (t, database) => {
     await new Promise((resolve) => setTimeout(resolve, 300));
     t.notOk(answeredPings(hs, newRoom).includes(beforeJoin), 'a ping sent before the bot watched its room is backlog');
     t.equal(service.bot!.counts.pingsSkippedBacklog, 1);
+    t.equal(service.bot!.counts.pingsAnswered, 3, 'the warm-up ping is not answered again: the catch-up starts from the latest position');
+    t.equal(hs.requests({ method: 'PUT', path: '/send/', userId: BOT }).length, 4, 'three pongs and the echo, each sent once');
   });
 
   t.test('samples measured while the database is down arrive after it returns',
@@ -327,6 +329,21 @@ forEachEngine(t, (t, database) => {
     const ping = hs.sendMessage('@carol:fast.example', privateRoom, '!ping');
     await pongTo(hs, ping);
     t.notOk(hs.events(otherRoom).some((e) => e.sender === BOT && e.type === 'm.room.member' && (e.content as { membership?: string }).membership === 'join'), 'the other invite was left alone');
+  });
+
+  t.test('two invites in one sync restart the sync one after the other, and the bot answers in both rooms', async (t) => {
+    const hs = await startTestHomeserver({ servers: { 'bot.example': { delayMs: 0 }, 'fast.example': { delayMs: 20 } } });
+    t.teardown(() => hs.stop());
+    hs.registerUser(BOT, { password: TEST_BOT_PASSWORD });
+    hs.registerUser('@carol:fast.example');
+    const rooms = [hs.createRoom('@carol:fast.example', { preset: 'private_chat' }), hs.createRoom('@carol:fast.example', { preset: 'private_chat' })];
+    const service = await startBotService(t, hs, database, rooms.join(','));
+    for (const room of rooms) hs.invite('@carol:fast.example', room, BOT);
+    await until('the bot to watch both rooms', () => rooms.every((r) => service.bot!.watchedRooms().includes(r)) || undefined);
+    await until('the bot to sync again', () => ['PREPARED', 'SYNCING'].includes(service.bot!.client.getSyncState() ?? '') || undefined);
+    for (const room of rooms) await pongTo(hs, hs.sendMessage('@carol:fast.example', room, '!ping'));
+    const since = hs.requests({ path: '/sync', userId: BOT }).map((r) => new URLSearchParams(r.search).get('since'));
+    t.equal(since.filter((token) => token === null).length, 1, 'only the very first sync starts from nothing: restarts carry on from the latest position');
   });
 });
 

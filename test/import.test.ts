@@ -219,7 +219,9 @@ forEachEngine(t, async (t, database) => {
       return [{ ...account, responder: 'maunium.net', pinger: null }, account] as const;
     };
     const [byServer, byAccount] = pair(0);
-    t.same(await recordSamples(database.db, [byServer, byAccount, pair(1)[1]]), { stored: 2, duplicate: 1 }, 'in one batch the first form stands');
+    t.same(await recordSamples(database.db, [byServer, byAccount, pair(1)[1]]), { stored: 2, duplicate: 1 }, 'in one batch one form stands');
+    t.same((await database.db.selectFrom('samples').select('responder').where('ping_event_id', '=', '$pair0').execute()).map((r) => r.responder), ['@echo:maunium.net'],
+      'the account\'s, whatever the order');
     // Side by side: a pingstat import and the bot's writer, each storing one form of the same pongs.
     const pairs = Array.from({ length: 20 }, (_, i) => pair(i + 2));
     const results = await Promise.all(pairs.flatMap(([server, account]) => [recordSamples(database.db, [server]), recordSamples(database.db, [account])]));

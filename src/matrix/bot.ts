@@ -71,6 +71,7 @@ export interface BotOptions {
 const OVERHEAD_SAMPLES = 20_000;
 const SEND_ATTEMPTS = 5;
 const STOP_WAIT_MS = 10_000;
+const RECENT_ANSWERS = 10_000;
 
 function keepLatest(figures: number[], value: number): void {
   figures.push(value);
@@ -139,14 +140,25 @@ export async function startBot(options: BotOptions): Promise<Bot> {
   };
 
   /**
-   * Set while the bot restarts its own sync loop in step with the server (to
-   * add a room): the catch-up sync that follows carries what came meanwhile,
-   * live although the SDK has no sync state yet. Cleared by the next state.
+   * Whether the bot's latest restart of its own sync loop (to add a room) was
+   * made in step with the server. The new loop has no sync state until it has
+   * processed its first response, the catch-up from the latest processed
+   * position; while it has none, what that response carries is live.
    */
-  let catchingUp = false;
+  let restartedInStep = false;
   /** A message (a ping, a command) is live, or caught up after the bot's own restart and sent after the bot began watching its room. */
   const isLivePing = (roomId: string, ts: number) =>
-    isLiveSync() || (catchingUp && client.getSyncState() === null && ts >= (watchedSince.get(roomId) ?? Infinity));
+    isLiveSync() || (restartedInStep && client.getSyncState() === null && ts >= (watchedSince.get(roomId) ?? Infinity));
+
+  /**
+   * Pings answered lately: a response that was answered ahead of the SDK but
+   * not processed before a restart comes again in the catch-up.
+   */
+  const answered = new Set<string>();
+  const rememberAnswered = (eventId: string) => {
+    answered.add(eventId);
+    if (answered.size > RECENT_ANSWERS) answered.delete(answered.values().next().value!);
+  };
 
   /**
    * Sends a message: not through the SDK's queue, which sends one event per
@@ -167,11 +179,13 @@ export async function startBot(options: BotOptions): Promise<Bot> {
     const arrivedMs = clock.arrivedAtMs;
     const arrivedMono = clock.arrivedAtMono;
     const delayMs = Math.round(arrivedMs - ts);
+    if (answered.has(eventId)) return;
     if (!isLivePing(roomId, ts) || delayMs > config.maxPingAgeSeconds * 1000) {
       counts.pingsSkippedBacklog++;
       log.debug({ ping: eventId, sender, delayMs, syncState: client.getSyncState() }, 'backlog ping not answered');
       return;
     }
+    rememberAnswered(eventId);
     if (!limiter.allow(sender, arrivedMs)) {
       counts.pingsRateLimited++;
       log.info({ ping: eventId, sender }, 'sender over the answer limit: ping ignored');
@@ -304,8 +318,6 @@ export async function startBot(options: BotOptions): Promise<Bot> {
   });
 
   client.on(ClientEvent.Sync, (state, previous) => {
-    // The stopped loop reports STOPPED once its aborted request ends, after the new one began.
-    if (state !== SyncState.Stopped) catchingUp = false;
     if (state === SyncState.Prepared || state === SyncState.Syncing) {
       counts.lastSyncAtMs = Date.now();
       counts.consecutiveSyncFailures = 0;
@@ -317,11 +329,42 @@ export async function startBot(options: BotOptions): Promise<Bot> {
 
   const startSync = () => startRoomSync(client, config.userId, [...watched.keys(), ...awaitingInvite.keys()]);
 
-  // A new room in the filter needs a new sync loop; the saved position makes it a short catch-up.
-  async function restartSync(): Promise<void> {
-    catchingUp = isLiveSync();
-    client.stopClient();
-    await startSync();
+  /**
+   * A new room in the filter needs a new sync loop, which catches up from the
+   * latest processed position. Restarts run one at a time, each once the loop
+   * before it has a state: stopping a loop still setting up leaves the SDK a
+   * rejected request nobody awaits. Asked for meanwhile, one more follows.
+   */
+  let restarting: Promise<void> | undefined;
+  let restartAgain = false;
+  function restartSync(): Promise<void> {
+    if (restarting) {
+      restartAgain = true;
+      return restarting;
+    }
+    restarting = (async () => {
+      do {
+        restartAgain = false;
+        restartedInStep = isLiveSync();
+        const settled = loopSettled();
+        client.stopClient();
+        await startSync();
+        await settled;
+      } while (restartAgain && !stopped);
+    })().finally(() => { restarting = undefined; });
+    return restarting;
+  }
+
+  /** Resolves once the new loop reports a state (the stopped one's late STOPPED aside), or the bot stops. */
+  function loopSettled(): Promise<void> {
+    return new Promise((resolve) => {
+      const onSync = (state: SyncState) => {
+        if (state === SyncState.Stopped && !stopped) return;
+        client.off(ClientEvent.Sync, onSync);
+        resolve();
+      };
+      client.on(ClientEvent.Sync, onSync);
+    });
   }
 
   await startSync();

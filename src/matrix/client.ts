@@ -45,7 +45,8 @@ class DatabaseSyncStore extends MemoryStore {
   readonly #db: Db;
   readonly #key: string;
   readonly #log: Logger;
-  readonly #saved: string | null;
+  /** The latest processed position: where a restarted sync loop carries on. */
+  #latest: string | null;
   #unsaved: string | undefined;
   #writing: Promise<void> | undefined;
 
@@ -53,16 +54,17 @@ class DatabaseSyncStore extends MemoryStore {
     super();
     this.#db = db;
     this.#key = key;
-    this.#saved = saved;
+    this.#latest = saved;
     this.#log = log;
   }
 
   override getSavedSyncToken(): Promise<string | null> {
-    return Promise.resolve(this.#saved);
+    return Promise.resolve(this.#latest);
   }
 
   override async setSyncData(syncData: Parameters<MemoryStore['setSyncData']>[0]): Promise<void> {
     await super.setSyncData(syncData);
+    this.#latest = syncData.next_batch;
     this.#unsaved = syncData.next_batch;
     this.#writing ??= this.#writeUnsaved();
   }

@@ -27,21 +27,15 @@ function dropDigestsOf(changed: ReturnType<typeof sql.ref>) {
 const isKnownByServerOnly = (s: Sample) => s.responder === s.responderServer;
 
 /**
- * The samples less those whose pong an earlier one of them holds in the other
- * form (a pingstat row against one of its server's accounts), as the insert
- * does against stored samples.
+ * The samples less the pingstat rows whose pong one of them also holds by its
+ * account: the account's form is the more precise, and the insert's check
+ * cannot see rows of its own statement.
  */
 function oneFormPerPong(samples: readonly Sample[]): readonly Sample[] {
   if (!samples.some(isKnownByServerOnly)) return samples;
   const key = (s: Sample) => `${s.roomId}\u0000${s.pingEventId}\u0000${s.responderServer}`;
-  const byServer = new Set<string>();
-  const byAccount = new Set<string>();
-  return samples.filter((s) => {
-    const [mine, other] = isKnownByServerOnly(s) ? [byServer, byAccount] : [byAccount, byServer];
-    if (other.has(key(s))) return false;
-    mine.add(key(s));
-    return true;
-  });
+  const byAccount = new Set(samples.filter((s) => !isKnownByServerOnly(s)).map(key));
+  return samples.filter((s) => !isKnownByServerOnly(s) || !byAccount.has(key(s)));
 }
 
 function byKey(a: Sample, b: Sample): number {

@@ -13,16 +13,17 @@ export interface Jobs {
 
 /**
  * Every five minutes: learn what the bot stored of the rooms (an alias's ID,
- * an upgrade), freeze the last closed week of every tracked room once its
+ * an upgrade) when it runs elsewhere, freeze the last closed week of every tracked room once its
  * grace period is over, and compute each room's rolling week, which builds
  * the digests of hours that closed meanwhile (so no request waits for them).
  */
 export const FREEZE_SCHEDULE = '*/5 * * * *';
 
-export function startJobs(statistics: Statistics, rooms: RoomRegistry, knownRooms: () => Promise<readonly KnownRoom[]>, log: Logger): Jobs {
+/** `knownRooms` reads what the bot stored of the rooms; absent where the bot runs in this process and tells the registry itself. */
+export function startJobs(statistics: Statistics, rooms: RoomRegistry, knownRooms: (() => Promise<readonly KnownRoom[]>) | undefined, log: Logger): Jobs {
   const freezeNow = async () => {
     try {
-      rooms.learn(await knownRooms());
+      if (knownRooms) rooms.learn(await knownRooms());
       const frozen = await statistics.freezeDueWeeks(rooms.list());
       for (const week of frozen) log.info({ week }, 'week frozen');
       for (const room of rooms.list()) await statistics.rolling(room, ROLLING_WEEK);

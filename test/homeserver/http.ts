@@ -64,6 +64,8 @@ export interface RequestRecord {
   time: number;
   method: string;
   path: string;
+  /** The query string as sent (`?since=…`), or empty. */
+  search: string;
   userId: string | undefined;
   /** Status sent, or undefined if the connection was dropped / is still open. */
   status: number | undefined;
@@ -135,7 +137,7 @@ export class HttpFront {
     const path = url.pathname;
     const token = /^Bearer (.+)$/.exec(req.headers.authorization ?? '')?.[1] ?? url.searchParams.get('access_token') ?? undefined;
     const device = token === undefined ? undefined : this.store.tokens.get(token);
-    const record: RequestRecord = { time: Date.now(), method, path, userId: device?.userId, status: undefined, fault: undefined, unrecognized: false };
+    const record: RequestRecord = { time: Date.now(), method, path, search: url.search, userId: device?.userId, status: undefined, fault: undefined, unrecognized: false };
     this.log.push(record);
     res.on('finish', () => {
       record.status = res.statusCode;
