@@ -42,6 +42,9 @@ const LeaderboardPageQuerystring = Type.Object({
 
 const HtmlPage = { content: { 'text/html': { schema: Type.String() } } };
 
+/** The week picker sends an empty week for the rolling one: one page, one cache entry, whichever way it is asked for. */
+const rollingIfEmpty = (week: string | undefined) => week || undefined;
+
 /** Each ranked server's median in the calendar week before the board's window (the last closed week for a rolling one). */
 async function previousWeekMedians(statistics: Statistics, board: Leaderboard) {
   const week = shiftWeek(board.week ?? weekContaining(board.window.end, statistics.weekConfig).week, -1);
@@ -74,10 +77,11 @@ export const pageRoutes: FastifyPluginAsyncTypebox<HttpDeps> = async (app, deps)
       response: { 200: HtmlPage, ...errorResponses },
     },
   }, async (request, reply) => {
-    const { room, week, page } = request.query;
+    const { room, page } = request.query;
+    const week = rollingIfEmpty(request.query.week);
     const html = await cachedPage(['/', room, week, page], async () => {
       if (room === undefined && deps.rooms.default() === undefined && await mostRecentRoom(db) === undefined) return renderNothingYetPage();
-      const board = await selectLeaderboard(selectionDeps, { room, week: week || undefined });
+      const board = await selectLeaderboard(selectionDeps, { room, week });
       const pages = rankingPages(board.servers.length);
       if (page > pages) throw new InputError('page', `${page} is past the last page of this ranking, ${pages}`);
       const probes = await probeFiguresInWindow(db, board.room, board.window);
@@ -104,9 +108,10 @@ export const pageRoutes: FastifyPluginAsyncTypebox<HttpDeps> = async (app, deps)
     },
   }, async (request, reply) => {
     const { server } = request.params;
-    const { room, week } = request.query;
+    const { room } = request.query;
+    const week = rollingIfEmpty(request.query.week);
     const html = await cachedPage(['servers', server, room, week], async () => {
-      const board = await selectLeaderboard(selectionDeps, { room, week: week || undefined });
+      const board = await selectLeaderboard(selectionDeps, { room, week });
       // Any name that holds samples gets its page, valid or not: every row of the ranking links here.
       if (!await serverIsKnown(db, board.room, server)) throw new NotFoundError(`no samples from ${server} in ${board.room.id}`);
       const [probe] = await probeFiguresInWindow(db, board.room, board.window, server);
