@@ -268,6 +268,9 @@ forEachEngine(t, (t, database) => {
     const beforeJoin = hs.sendMessage('@bob:medium.example', newRoom, '!ping before the bot came');
     // Holds the restarted sync loop at its filter, so what is sent meanwhile comes in its first (catch-up) sync.
     const held = hs.inject({ kind: 'delay', ms: 1000 }, { path: '/filter', userId: BOT, times: 1 });
+    // A ping and a command that come in the same sync as the tombstone: the loop restarts while that sync is being processed.
+    const withTombstone = hs.sendMessage('@alice:slow.example', roomId, '!ping with the tombstone');
+    hs.sendMessage('@alice:slow.example', roomId, '!echo with the tombstone');
     hs.setState('@alice:slow.example', roomId, 'm.room.tombstone', '', { body: 'upgraded', replacement_room: newRoom });
     await until('the restarted sync to reach its filter', () => held.hits === 1 || undefined);
     const inOld = hs.sendMessage('@carol:fast.example', roomId, '!ping during the restart, old room');
@@ -281,8 +284,9 @@ forEachEngine(t, (t, database) => {
     await new Promise((resolve) => setTimeout(resolve, 300));
     t.notOk(answeredPings(hs, newRoom).includes(beforeJoin), 'a ping sent before the bot watched its room is backlog');
     t.equal(service.bot!.counts.pingsSkippedBacklog, 1);
-    t.equal(service.bot!.counts.pingsAnswered, 3, 'the warm-up ping is not answered again: the catch-up starts from the latest position');
-    t.equal(hs.requests({ method: 'PUT', path: '/send/', userId: BOT }).length, 4, 'three pongs and the echo, each sent once');
+    t.ok(hs.events(roomId).some((e) => e.sender === BOT && (e.content as { pong?: { ping?: string } }).pong?.ping === withTombstone), 'the ping with the tombstone is answered');
+    t.equal(service.bot!.counts.pingsAnswered, 4, 'no ping is answered again: the catch-up starts after the latest response received');
+    t.equal(hs.requests({ method: 'PUT', path: '/send/', userId: BOT }).length, 6, 'four pongs and two echoes, each sent once');
   });
 
   t.test('samples measured while the database is down arrive after it returns',

@@ -71,7 +71,6 @@ export interface BotOptions {
 const OVERHEAD_SAMPLES = 20_000;
 const SEND_ATTEMPTS = 5;
 const STOP_WAIT_MS = 10_000;
-const RECENT_ANSWERS = 10_000;
 
 function keepLatest(figures: number[], value: number): void {
   figures.push(value);
@@ -151,16 +150,6 @@ export async function startBot(options: BotOptions): Promise<Bot> {
     isLiveSync() || (restartedInStep && client.getSyncState() === null && ts >= (watchedSince.get(roomId) ?? Infinity));
 
   /**
-   * Pings answered lately: a response that was answered ahead of the SDK but
-   * not processed before a restart comes again in the catch-up.
-   */
-  const answered = new Set<string>();
-  const rememberAnswered = (eventId: string) => {
-    answered.add(eventId);
-    if (answered.size > RECENT_ANSWERS) answered.delete(answered.values().next().value!);
-  };
-
-  /**
    * Sends a message: not through the SDK's queue, which sends one event per
    * room at a time and keeps local echoes, both of which would delay pongs
    * behind each other. The transaction ID makes every retry idempotent.
@@ -179,13 +168,11 @@ export async function startBot(options: BotOptions): Promise<Bot> {
     const arrivedMs = clock.arrivedAtMs;
     const arrivedMono = clock.arrivedAtMono;
     const delayMs = Math.round(arrivedMs - ts);
-    if (answered.has(eventId)) return;
     if (!isLivePing(roomId, ts) || delayMs > config.maxPingAgeSeconds * 1000) {
       counts.pingsSkippedBacklog++;
       log.debug({ ping: eventId, sender, delayMs, syncState: client.getSyncState() }, 'backlog ping not answered');
       return;
     }
-    rememberAnswered(eventId);
     if (!limiter.allow(sender, arrivedMs)) {
       counts.pingsRateLimited++;
       log.info({ ping: eventId, sender }, 'sender over the answer limit: ping ignored');

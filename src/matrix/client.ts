@@ -45,8 +45,7 @@ class DatabaseSyncStore extends MemoryStore {
   readonly #db: Db;
   readonly #key: string;
   readonly #log: Logger;
-  /** The latest processed position: where a restarted sync loop carries on. */
-  #latest: string | null;
+  readonly #saved: string | null;
   #unsaved: string | undefined;
   #writing: Promise<void> | undefined;
 
@@ -54,17 +53,24 @@ class DatabaseSyncStore extends MemoryStore {
     super();
     this.#db = db;
     this.#key = key;
-    this.#latest = saved;
+    this.#saved = saved;
     this.#log = log;
   }
 
+  /**
+   * Where a sync loop starts: the position saved in the database when the
+   * process starts; after the bot restarts its loop, the latest response
+   * received. The SDK sets that before it processes the response, and the
+   * stopped loop still processes it, so the new loop neither loses nor
+   * repeats what it carried (a tombstone restarts the loop while its response
+   * is being processed).
+   */
   override getSavedSyncToken(): Promise<string | null> {
-    return Promise.resolve(this.#latest);
+    return Promise.resolve(this.getSyncToken() ?? this.#saved);
   }
 
   override async setSyncData(syncData: Parameters<MemoryStore['setSyncData']>[0]): Promise<void> {
     await super.setSyncData(syncData);
-    this.#latest = syncData.next_batch;
     this.#unsaved = syncData.next_batch;
     this.#writing ??= this.#writeUnsaved();
   }
