@@ -92,7 +92,6 @@ export async function start(config: Config, log: Logger, options: StartOptions =
     await backfill?.stop();
     await bot?.stop();
     await writer?.flushNow();
-    writer?.stop();
     await app.close();
     if (ownsDatabase) await database.destroy();
   })());

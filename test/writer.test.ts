@@ -41,6 +41,18 @@ if (!testEngines().includes('postgres')) {
     t.same(rows.map((r) => r.ping_server), samples.map((s) => s.pingServer).sort());
   });
 
+  t.test('a flush at shutdown against an unreachable database tries once and leaves nothing retrying', async (t) => {
+    const database = await openTestDatabase('postgres');
+    t.teardown(() => database.destroy());
+    const writer = new SampleWriter({ db: database.db, log: createLogger('silent'), capacity: 100, retryMs: 20, maxRetryMs: 20 });
+    await setDatabaseReachable(database, false);
+    writer.record(sample({ pingServer: 'late.example', delayMs: 100 }));
+    await writer.flushNow();
+    t.hasStrict(writer.counts, { failedWrites: 1, queued: 1 }, 'the write was tried, and what it held is counted as queued');
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    t.equal(writer.counts.failedWrites, 1, 'no retry after the flush, with no stop() called');
+  });
+
   t.test('a full queue refuses samples and counts them', async (t) => {
     const database = await openTestDatabase('postgres');
     t.teardown(() => database.destroy());

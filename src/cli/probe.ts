@@ -31,7 +31,6 @@ export async function probeOnceCommand(config: Config, log: Logger, out: Output)
   } finally {
     await Promise.all(probes.map((p) => p.stop()));
     await writer.flushNow();
-    writer.stop();
     await database.destroy();
   }
 }

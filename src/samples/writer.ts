@@ -92,7 +92,7 @@ export class SampleWriter {
     }
   }
 
-  /** Cancels any wait: call it after flushNow, whose failed write would otherwise keep retrying. */
+  /** Cancels any wait (for company or for the database). */
   stop(): void {
     clearTimeout(this.#timer);
     this.#timer = undefined;
@@ -124,7 +124,8 @@ export class SampleWriter {
           this.#log.warn({ err, queued: this.#queue.length, retryInMs: delay }, 'writing samples failed; they stay queued');
         }
         this.#writing = undefined;
-        this.#drainAfter(delay);
+        // At shutdown there is no later: what is left is counted as queued.
+        if (!this.#flushing) this.#drainAfter(delay);
         return;
       }
       // Less than a full batch came in meanwhile: it waits for company, as the
