@@ -98,22 +98,23 @@ if (!testEngines().includes('postgres')) {
     const holder = new pg.Client({ connectionString: database.url });
     await holder.connect();
     t.teardown(() => holder.end());
-    const writer = new SampleWriter({ db: database.db, log: createLogger('silent'), capacity: 100, lingerMs: 400 });
+    // The write is held 1.3 s past the interval (1 s): the old fixed interval would wait a whole second more.
+    const writer = new SampleWriter({ db: database.db, log: createLogger('silent'), capacity: 100, lingerMs: 1000 });
     t.teardown(() => writer.stop());
     const first = sample({ pingServer: 'slow-write.example', delayMs: 100 });
     // Writes take the room's lock shared: holding it exclusively keeps the first write waiting.
     await holder.query('begin');
     await holder.query('select pg_advisory_xact_lock($1, hashtext($2))', [ROOM_LOCKS, first.roomId]);
     writer.record(first);
-    await new Promise((resolve) => setTimeout(resolve, 600));
+    await new Promise((resolve) => setTimeout(resolve, 1200));
     writer.record(sample({ pingServer: 'meanwhile.example', delayMs: 100 }));
-    await new Promise((resolve) => setTimeout(resolve, 200));
+    await new Promise((resolve) => setTimeout(resolve, 1300));
     await holder.query('commit');
     const released = performance.now();
     await writer.flushed();
     const waited = performance.now() - released;
     t.equal(writer.counts.written, 2);
-    t.ok(waited < 300, `written ${waited.toFixed(0)} ms after the first write ended, not a whole interval (400 ms) later`);
+    t.ok(waited < 500, `written ${waited.toFixed(0)} ms after the first write ended, not a whole interval (1000 ms) later`);
   });
 
   t.test('an import whose writes fail stops with the error and leaves its counts settled', async (t) => {
@@ -171,7 +172,8 @@ forEachEngine(t, (t, database) => {
 
   t.test('samples recorded close together share one write', async (t) => {
     await database.db.deleteFrom('samples').execute();
-    const writer = new SampleWriter({ db: database.db, log: createLogger('silent'), capacity: 100, lingerMs: 200 });
+    // Far longer than the five 10 ms steps, so a stalled event loop cannot split the write.
+    const writer = new SampleWriter({ db: database.db, log: createLogger('silent'), capacity: 100, lingerMs: 1000 });
     t.teardown(() => writer.stop());
     for (let i = 0; i < 5; i++) {
       writer.record(sample({ pingServer: `burst${i}.example`, delayMs: 100 + i }));
