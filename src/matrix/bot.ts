@@ -113,10 +113,13 @@ export async function startBot(options: BotOptions): Promise<Bot> {
       if (!watchedSince.has(id)) watchedSince.set(id, Date.now());
     }
     const tracked = { id: lineage.configuredId, reference: room.id, roomIds: [...lineage.roomIds], disclaimer: room.disclaimer };
+    const known = options.registry.find(room.id);
     options.registry.track(tracked);
     log.info({ room: room.id, roomId: lineage.currentId, lineage: lineage.roomIds }, 'watching room');
-    // In the background, in order (a later lineage must land last): watching does not wait for
-    // the database; a service without a bot relearns it when it is stored.
+    // What the registry already knew (from the database, at most starts) needs no write. Otherwise in
+    // the background, in order (a later lineage must land last): watching does not wait for the
+    // database; a service without a bot relearns it when it is stored.
+    if (known?.id === tracked.id && known.roomIds.join() === tracked.roomIds.join()) return;
     roomsStored = roomsStored.then(() => storeKnownRoom(options.db, tracked))
       .catch((err: unknown) => log.warn({ err, room: room.id }, 'could not store the room\'s ID and lineage'));
   };

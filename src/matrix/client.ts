@@ -150,7 +150,8 @@ function stampingFetch(clock: SyncClock, log: Logger): typeof fetch {
     const sync = isSyncRequest(url);
     const response = await waitingOutRateLimits(
       () => (sync ? fetchStampingArrival(input, init, arrival) : fetch(input, init)),
-      async (limited) => advisedWaitMs(await limited.clone().text(), limited.headers.get('retry-after')),
+      // The 429 answers read here are dropped for the next attempt: their bodies need no copy.
+      async (limited) => advisedWaitMs(await limited.text(), limited.headers.get('retry-after')),
       (waitMs) => log.info({ path: new URL(url).pathname, waitMs }, 'rate limited by the homeserver: waiting as advised'),
       init?.signal,
     );

@@ -40,7 +40,7 @@ export async function retryTransient<T>(operation: () => Promise<T>, options: Re
 }
 
 /** Resolves after `ms`; rejects with the signal's reason as soon as it aborts. */
-export function sleep(ms: number, signal: AbortSignal | null | undefined): Promise<void> {
+function sleep(ms: number, signal: AbortSignal | null | undefined): Promise<void> {
   return new Promise((resolve, reject) => {
     if (signal?.aborted) return reject(signal.reason);
     const timer = setTimeout(() => {
