@@ -3,6 +3,7 @@ import t from 'tap';
 import { columnsFromRows, figuresFromColumns, pingKey } from '../src/stats/columns.ts';
 import { decodeDigest, encodeDigest, nameDigests } from '../src/stats/digests.ts';
 import { ascending, figuresOfSorted } from '../src/stats/figures.ts';
+import { firstPongs } from '../src/stats/first-pongs.ts';
 import type { Test } from './helpers/database.ts';
 
 const FILTER = { minDelayMs: 10, maxDelayMs: 600_000 };
@@ -112,4 +113,14 @@ t.test('digests round-trip their columns, names through server ids, sharing one 
   }
   const empty = nameDigests([decodeDigest(encodeDigest(columnsFromRows([]), ids))], names);
   t.same([empty[0]!.servers, empty[0]!.delay.length, empty[0]!.pingKeys.length], [[], 0, 0]);
+});
+
+t.test('firstPongs keeps the first row of each (ping, responder server), in the order given', async (t) => {
+  const pong = (ping: string, responder: string, delay: number) => ({ ping_event_id: ping, responder_server: responder, delay_ms: delay });
+  const rows = [
+    pong('$1', 'b.example', 50), pong('$1', 'a.example', 300), pong('$1', 'b.example', 20), pong('$2', 'b.example', 40),
+    pong('$1', 'c.example', 90), pong('$1', 'b.example', 10), pong('$1', 'a.example', 5), pong('$2', 'a.example', 7),
+  ];
+  t.same(firstPongs(rows).map((r) => r.delay_ms), [50, 300, 40, 90, 7]);
+  t.same(firstPongs([]), []);
 });

@@ -60,6 +60,45 @@ t.test('rooms keep their configured order: an alias listed first is the default 
   t.same(rooms.find('!other-next:example.org')?.id, OTHER_ROOM, 'a longer one is learnt');
 });
 
+/**
+ * Server b.example hosts two echo bots, a.example one; both ping twice.
+ * pingstat (pingstat.py save_pong: a plain insert keyed by room, ping and pong
+ * server) keeps each server's first pong to a ping, whichever bot sent it:
+ *   a.example's pings: a 20 and 24; b's first pongs 260 ($a1, @echo) and 270
+ *     ($a2, @echo2 before @echo's 250) -> 20, 24, 260, 270: median 142;
+ *   b.example's pings: b's first pongs 30 ($b1, @echo) and 34 ($b2, @echo2
+ *     before @echo's 25); a 300 and 310 -> 30, 34, 300, 310: median 167.
+ * Pooling every account gives b.example 34.5 and a.example 255 instead.
+ */
+export const TWO_BOTS_ON_B = '|Rank|Hostname|Median MS|\n|:---:|:---:|:---:|\n|1|a.example|142|\n|2|b.example|167|\n';
+
+async function seedTwoBotsOnOneServer(database: TestDatabase) {
+  const start = Date.parse('2026-11-20T10:00:00Z');
+  const pong = (pingServer: string, pingEventId: string, responder: string, delayMs: number, atMs: number) => sample({
+    pingServer, pingEventId, delayMs, responder, responderServer: responder.split(':')[1]!, measuredAt: new Date(start + atMs),
+  });
+  await recordSamples(database.db, [
+    pong('a.example', '$a1', '@echo:a.example', 20, 20),
+    pong('a.example', '$a1', '@echo:b.example', 260, 260),
+    pong('a.example', '$a1', '@echo2:b.example', 400, 400),
+    pong('a.example', '$a2', '@echo:a.example', 24, 60_024),
+    pong('a.example', '$a2', '@echo2:b.example', 270, 60_270),
+    pong('a.example', '$a2', '@echo:b.example', 250, 60_400),
+    pong('b.example', '$b1', '@echo:b.example', 30, 120_030),
+    pong('b.example', '$b1', '@echo2:b.example', 35, 120_035),
+    pong('b.example', '$b1', '@echo:a.example', 300, 120_300),
+    pong('b.example', '$b2', '@echo2:b.example', 34, 180_034),
+    pong('b.example', '$b2', '@echo:b.example', 25, 180_040),
+    pong('b.example', '$b2', '@echo:a.example', 310, 180_310),
+  ]);
+}
+
+/** The newsletter tooling's table: the first 10 ping servers of stats.json in its order, medians as numbers print. */
+function newsletterTableFromStats(stats: { pings: Record<string, { median: number }> }): string {
+  const rows = Object.entries(stats.pings).slice(0, 10).map(([server, { median }], i) => `|${i + 1}|${server}|${median}|\n`);
+  return `|Rank|Hostname|Median MS|\n|:---:|:---:|:---:|\n${rows.join('')}`;
+}
+
 /** A 400 naming `parameter`, with `why` after it when given. */
 async function expectRefused(t: Test, app: Awaited<ReturnType<typeof appFor>>, url: string, parameter: string, why?: string): Promise<void> {
   const res = await app.inject(url);
@@ -96,6 +135,27 @@ forEachEngine(t, (t, database) => {
     t.equal(limited.body, '|Rank|Hostname|Median MS|\n|:---:|:---:|:---:|\n|1|fairydust.space|376|\n');
     const byRoom = await app.inject(`/leaderboard.md?room=${encodeURIComponent(ROOM)}&days=30`);
     t.match(byRoom.body, /\|1\|old\.example\|250\|/, 'days widens the window');
+  });
+
+  t.test('two bots on one server: the ranking counts each server\'s first pong to a ping, as the aggregator and stats.json do', async (t) => {
+    await seedTwoBotsOnOneServer(database);
+    const app = await appFor(database);
+    const table = (await app.inject('/leaderboard.md')).body;
+    t.equal(table, TWO_BOTS_ON_B, 'the table pingstat\'s rule gives, worked out by hand');
+    const stats = (await app.inject(`/rooms/${encodeURIComponent(ROOM)}/stats.json`)).json();
+    t.equal(table, newsletterTableFromStats(stats), 'the table built from Pingboard\'s stats.json');
+    const json = (await app.inject('/leaderboard.json')).json();
+    const b = json.rows.find((r: { server: string }) => r.server === 'b.example');
+    t.hasStrict(b, { pings: 2, samples: 4, median_ms: 167 });
+    t.same(b.responders.map((r: { server: string; median_ms: number; samples: number }) => [r.server, r.median_ms, r.samples]), [['a.example', 305, 2], ['b.example', 32, 2]]);
+    const page = (await app.inject('/')).body;
+    t.match(page, /a\.example[\s\S]*142[\s\S]*b\.example[\s\S]*167/, 'the page ranks the same figures');
+    const server = (await app.inject('/api/v1/servers/b.example?weeks=1&samples=50')).json();
+    t.same(server.weeks.map((w: { week: string; median_ms: number; pings: number; samples: number }) => [w.week, w.median_ms, w.pings, w.samples]), [['2026-W47', 167, 2, 4]],
+      'a server\'s weekly figures are the ranking\'s');
+    t.equal(server.latest_samples.length, 6, 'its latest samples list every account\'s pong');
+    const serverPage = (await app.inject('/servers/b.example')).body;
+    t.match(serverPage, /4 samples, by delay/, 'the delay distribution counts the figures the median is taken from');
   });
 
   t.test('GET /leaderboard.json carries the window, filters and every figure', async (t) => {

@@ -3,7 +3,7 @@
 import { sql } from 'kysely';
 import t from 'tap';
 import type { WeekConfig } from '../src/config.ts';
-import { recordSamples } from '../src/samples/repository.ts';
+import { deleteSamplesBefore, recordSamples } from '../src/samples/repository.ts';
 import { ascending, figuresOfSorted } from '../src/stats/figures.ts';
 import { listFrozenWeeks } from '../src/stats/frozen-weeks.ts';
 import { Statistics } from '../src/stats/leaderboard.ts';
@@ -246,6 +246,45 @@ forEachEngine(t, (t, database) => {
     t.equal((await stats.rolling(room, ROLLING)).servers[0]?.medianMs, 300, 'and its hour was digested again');
     await recordSamples(db, [later], { keepEarliestPong: true });
     t.same((await db.selectFrom('samples').select('delay_ms').where('ping_event_id', '=', '$twice').execute()).map((r) => r.delay_ms), [300], 'a later one does not replace it');
+  });
+
+  /** Two bots of b.example answer one ping of b.example: @echo at 10:59:59.950 (50 ms), @echo2 in the next hour (20 ms). */
+  const firstPong = sample({ pingServer: 'b.example', pingEventId: '$across', delayMs: 50, responder: '@echo:b.example', responderServer: 'b.example', measuredAt: at('2026-11-20T10:59:59.950Z') });
+  const secondPong = { ...firstPong, delayMs: 20, responder: '@echo2:b.example', measuredAt: at('2026-11-20T11:00:00.050Z') };
+
+  t.test('a server\'s second bot whose pong lands in the next hour is not counted, from digests or from raw samples', async (t) => {
+    await recordSamples(db, [firstPong, secondPong]);
+    const digested = (await statisticsAt('2026-11-21T00:00:00Z').rolling(room, ROLLING)).servers;
+    t.same(digested.map((s) => [s.server, s.medianMs, s.pings, s.samples]), [['b.example', 50, 1, 1]], 'both hours from their digests');
+    const current = (await statisticsAt('2026-11-20T11:30:00Z').rolling(room, ROLLING)).servers;
+    t.same(current.map((s) => [s.server, s.medianMs, s.samples]), [['b.example', 50, 1]], 'the current hour from samples, the one before from its digest');
+    const fromTheSecond = (await statisticsAt('2026-11-20T11:30:00Z').rolling(room, { maxAgeSeconds: 1800, minAgeSeconds: 0, capSpanToWeek: false })).servers;
+    t.same(fromTheSecond, [], 'a window holding only the second pong holds no figure: the first pong is the server\'s, outside it');
+  });
+
+  t.test('a server\'s earlier pong stored after its later one takes its place in an hour already digested', async (t) => {
+    await recordSamples(db, [secondPong]);
+    const stats = statisticsAt('2026-11-21T00:00:00Z');
+    t.equal((await stats.rolling(room, ROLLING)).servers[0]?.medianMs, 20, 'the later pong alone, digested');
+    await recordSamples(db, [firstPong]);
+    t.same((await stats.rolling(room, ROLLING)).servers.map((s) => [s.medianMs, s.samples]), [[50, 1]], 'the earlier pong counts, the digested later one no more');
+  });
+
+  t.test('when retention deletes a server\'s first pong to a ping, its next pong counts in its own hour\'s digest', async (t) => {
+    await recordSamples(db, [firstPong, secondPong]);
+    const stats = statisticsAt('2026-11-21T00:00:00Z');
+    t.equal((await stats.rolling(room, ROLLING)).servers[0]?.medianMs, 50, 'both hours digested');
+    t.equal(await deleteSamplesBefore(db, at('2026-11-20T11:00:00Z')), 1);
+    t.same((await stats.rolling(room, ROLLING)).servers.map((s) => [s.medianMs, s.samples]), [[20, 1]], 'the pong left counts');
+  });
+
+  t.test('a frozen week counts each server\'s first pong to a ping', async (t) => {
+    await recordSamples(db, [firstPong, secondPong, { ...secondPong, pingEventId: '$other', delayMs: 70, responder: '@echo:b.example', measuredAt: at('2026-11-19T08:00:00Z') }]);
+    const week = await statisticsAt('2026-11-24T00:00:00Z').week(room, '2026-W47');
+    t.not(week.frozenAt, null);
+    t.same(week.servers.map((s) => [s.server, s.medianMs, s.pings, s.samples]), [['b.example', 60, 2, 2]]);
+    const stored = await statisticsAt('2026-11-25T00:00:00Z').week(room, '2026-W47');
+    t.same(stored.servers, week.servers, 'as stored');
   });
 
   t.test('a server\'s weekly history puts live figures on the right week when earlier weeks are frozen', async (t) => {

@@ -50,7 +50,7 @@ export interface FrozenWeekHistoryTable {
   ranking: ColumnType<unknown, string, never>;
   exclusions: ColumnType<unknown, string, never>;
   superseded_at: ColumnType<Date, Date | string | undefined, never>;
-  /** Who re-froze the week: "operator" (HTTP) or a room admin's user ID. */
+  /** Who re-froze the week: "operator" (HTTP), "operator (cli)" or a room admin's user ID. */
   superseded_by: string;
   reason: string;
 }
@@ -74,7 +74,7 @@ export interface HourlyDigestTable {
   room_id: string;
   hour: Timestamp;
   samples: number;
-  /** The hour's samples as numbers (server_names ids, ping keys, delays), base64: layout in stats/digests.ts. */
+  /** The hour's figures (one per ping and pong server, stats/first-pongs.ts) as numbers (server_names ids, ping keys, delays), base64: layout in stats/digests.ts. */
   columns: string;
   built_at: ColumnType<Date, Date | string | undefined, Date | string>;
 }

@@ -11,13 +11,20 @@ import type { Sample } from './sample.ts';
 
 /**
  * Common table expressions that drop the digests of the hours whose samples
- * the expression `changed` (rows of room_id, measured_at) inserted or
- * deleted: every statement that changes samples ends with them, so no digest
- * is ever stale.
+ * the expression `changed` (rows of room_id, ping_event_id,
+ * responder_server, measured_at) inserted or deleted, and of the hours of
+ * the other pongs of the same servers to the same pings: a digest holds a
+ * server's first pong to a ping (stats/first-pongs.ts), which a change may
+ * move to another hour. Every statement that changes samples ends with them,
+ * so no digest is ever stale. (The statement sees the samples as they were
+ * before it: the other pongs are looked up by the primary key's prefix.)
  */
 function dropDigestsOf(changed: ReturnType<typeof sql.ref>) {
   return sql`touched as (
-    select distinct room_id, date_bin('1 hour', measured_at, timestamptz '2000-01-01 00:00:00+00') as hour from ${changed}
+    select room_id, date_bin('1 hour', measured_at, timestamptz '2000-01-01 00:00:00+00') as hour from ${changed}
+    union
+    select s.room_id, date_bin('1 hour', s.measured_at, timestamptz '2000-01-01 00:00:00+00') from ${changed} c
+    join samples s on s.room_id = c.room_id and s.ping_event_id = c.ping_event_id and s.responder_server = c.responder_server
   ), dropped as (
     delete from hourly_digests d using touched where d.room_id = touched.room_id and d.hour = touched.hour
   )`;
@@ -121,7 +128,7 @@ export async function recordSamples(db: Db, samples: readonly Sample[], options:
               where s.room_id = batch.room_id and s.ping_event_id = batch.ping_event_id
                 and s.responder_server = batch.responder_server and s.responder <> batch.responder))
           on conflict do nothing
-          returning room_id, measured_at
+          returning room_id, ping_event_id, responder_server, measured_at
         ), ${dropDigestsOf(sql.ref('inserted'))}
         select count(*)::int as stored from inserted
       `.execute(tx);
@@ -149,7 +156,7 @@ async function replaceLaterPongs(tx: Transaction<Tables>, batch: readonly Sample
         as p(room_id, ping_event_id, responder, measured_at)
       where s.room_id = p.room_id and s.ping_event_id = p.ping_event_id and s.responder = p.responder
         and s.source = 'pong' and s.measured_at > p.measured_at
-      returning s.room_id, s.measured_at
+      returning s.room_id, s.ping_event_id, s.responder_server, s.measured_at
     ), ${dropDigestsOf(sql.ref('replaced'))}
     select count(*)::int as replaced from replaced
   `.execute(tx);
@@ -184,7 +191,7 @@ export async function deleteSamplesOfPing(db: Db, roomIds: readonly string[], pi
     const { rows } = await sql<{ deleted: number }>`
       with deleted as (
         delete from samples where room_id = any(${[...roomIds]}::text[]) and ping_event_id = ${pingEventId}
-        returning room_id, measured_at
+        returning room_id, ping_event_id, responder_server, measured_at
       ), ${dropDigestsOf(sql.ref('deleted'))}
       select count(*)::int as deleted from deleted
     `.execute(tx);
@@ -256,7 +263,8 @@ export async function analyzeSamples(db: Db): Promise<void> {
 /**
  * Deletes samples measured before `cutoff`, room by room under the room's
  * lock, with the digests of every hour that began before it (they hold
- * deleted samples; one rebuilt later holds what is left). Returns how many samples.
+ * deleted samples; one rebuilt later holds what is left) and of the hours
+ * where a later pong now comes first. Returns how many samples.
  */
 export async function deleteSamplesBefore(db: Db, cutoff: Date): Promise<number> {
   const rooms = await db.selectFrom('samples').select('room_id').distinct().where('measured_at', '<', cutoff).execute();
@@ -264,9 +272,15 @@ export async function deleteSamplesBefore(db: Db, cutoff: Date): Promise<number>
   for (const { room_id: roomId } of rooms) {
     deleted += await db.transaction().execute(async (tx) => {
       await lockRoom(tx, roomId, 'exclusive');
-      const result = await tx.deleteFrom('samples').where('room_id', '=', roomId).where('measured_at', '<', cutoff).executeTakeFirst();
+      const { rows } = await sql<{ deleted: number }>`
+        with deleted as (
+          delete from samples where room_id = ${roomId} and measured_at < ${cutoff}
+          returning room_id, ping_event_id, responder_server, measured_at
+        ), ${dropDigestsOf(sql.ref('deleted'))}
+        select count(*)::int as deleted from deleted
+      `.execute(tx);
       await tx.deleteFrom('hourly_digests').where('room_id', '=', roomId).where('hour', '<', cutoff).execute();
-      return Number(result.numDeletedRows);
+      return rows[0]!.deleted;
     });
   }
   return deleted;

@@ -1,7 +1,9 @@
-// Hourly digests: the samples of each closed hour of a room, packed into one
+// Hourly digests: the figures of each closed hour of a room, packed into one
 // row (see the migration), so a week's table reads 168 rows instead of a
-// million. A digest is built on first use and dropped whenever a sample of
-// its hour is stored (samples/repository.ts), so it never goes stale; both
+// million. A figure is a server's first pong to a ping (first-pongs.ts), in
+// the hour of that pong. A digest is built on first use and dropped whenever
+// a sample of its hour, or a pong of the same server to the same ping, is
+// stored or deleted (samples/repository.ts), so it never goes stale; both
 // happen under the room's advisory lock, so a build and a write cannot
 // interleave.
 import { sql, type Transaction } from 'kysely';
@@ -11,6 +13,7 @@ import type { Tables } from '../db/schema.ts';
 import { arrayLiteral } from '../db/arrays.ts';
 import { columnsFromRows, type SampleColumns } from './columns.ts';
 import { compareNames } from '../order.ts';
+import { firstPongs, PONG_ORDER, pongOfServerBefore } from './first-pongs.ts';
 import type { TimeWindow } from './windows.ts';
 
 const HOUR_MS = 3_600_000;
@@ -212,26 +215,32 @@ async function idsOf(tx: Transaction<Tables>, names: readonly string[]): Promise
 
 const ROW_COLUMNS = ['ping_server', 'responder_server', 'ping_event_id', 'delay_ms'] as const;
 
-/** Samples of one room between two instants, as columns. */
+/** The figures of one room between two instants (see first-pongs.ts), as columns. */
 async function rawColumns(db: Db | Transaction<Tables>, roomId: string, from: Date, to: Date, toInclusive: boolean): Promise<SampleColumns> {
-  const rows = await db.selectFrom('samples').select(ROW_COLUMNS)
+  const rows = firstPongs(await db.selectFrom('samples').select(ROW_COLUMNS)
     .where('room_id', '=', roomId)
     .where('measured_at', '>=', from)
     .where('measured_at', toInclusive ? '<=' : '<', to)
-    .execute();
+    .where(sql<boolean>`not ${pongOfServerBefore('samples', from)}`)
+    .orderBy(PONG_ORDER)
+    .execute());
   return columnsFromRows(rows);
 }
 
-/** Builds (and stores) the digests of consecutive hours [first, end). */
+/**
+ * Builds (and stores) the digests of consecutive hours [first, end): the
+ * figures are chosen over the whole run, so each lies in its first pong's hour.
+ */
 async function buildDigests(db: Db, roomId: string, first: number, end: number): Promise<SampleColumns[]> {
   return db.transaction().execute(async (tx) => {
     await lockRoom(tx, roomId, 'exclusive');
-    const rows = await tx.selectFrom('samples').select([...ROW_COLUMNS, 'measured_at'])
+    const rows = firstPongs(await tx.selectFrom('samples').select([...ROW_COLUMNS, 'measured_at'])
       .where('room_id', '=', roomId)
       .where('measured_at', '>=', new Date(first))
       .where('measured_at', '<', new Date(end))
-      .orderBy('measured_at')
-      .execute();
+      .where(sql<boolean>`not ${pongOfServerBefore('samples', new Date(first))}`)
+      .orderBy(PONG_ORDER)
+      .execute());
     const built: SampleColumns[] = [];
     let next = 0;
     for (let hour = first; hour < end; hour += HOUR_MS) {

@@ -1,8 +1,10 @@
-// The SQL behind one server's history. (The leaderboard's figures come from
-// hourly digests: see digests.ts and columns.ts.)
+// The SQL behind one server's history: the ranking's figures (first-pongs.ts),
+// so a week's figures do not change when it is frozen. (The leaderboard's
+// come from hourly digests: see digests.ts and columns.ts.)
 import { sql } from 'kysely';
 import type { Db } from '../db/database.ts';
 import type { StatsConfig } from '../config.ts';
+import { laterPongOfServer } from './first-pongs.ts';
 
 export type DelayFilter = Pick<StatsConfig, 'minDelayMs' | 'maxDelayMs'>;
 
@@ -33,6 +35,7 @@ export async function serverFiguresPerBucket(
     where room_id = any(${roomIds as string[]}::text[]) and ping_server = ${server}
       and measured_at >= ${boundaries[0]!} and measured_at < ${boundaries[boundaries.length - 1]!}
       and delay_ms between ${filter.minDelayMs} and ${filter.maxDelayMs}
+      and not ${laterPongOfServer('samples')}
     group by 1 order by 1
   `.execute(db);
   return rows.map((r) => ({ bucket: r.bucket, medianMs: r.median, meanMs: r.mean, pings: r.pings, samples: r.samples }));

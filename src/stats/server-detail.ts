@@ -2,6 +2,7 @@
 // distributed over a window.
 import { sql } from 'kysely';
 import type { Db } from '../db/database.ts';
+import { laterPongOfServer } from './first-pongs.ts';
 import type { DelayFilter } from './repository.ts';
 import type { TimeWindow } from './windows.ts';
 
@@ -29,7 +30,11 @@ export function delayBinEdges(filter: DelayFilter): number[] {
   return edges;
 }
 
-/** One server's delays in the window, counted per bin (every bin listed, empty ones too). */
+/**
+ * One server's delays in the window, counted per bin (every bin listed, empty
+ * ones too): the figures its median is taken from (first-pongs.ts), so the
+ * count matches the summary beside it.
+ */
 export async function delayHistogram(db: Db, roomIds: readonly string[], server: string, window: TimeWindow, filter: DelayFilter): Promise<DelayBin[]> {
   const edges = delayBinEdges(filter);
   const endOp = window.endInclusive ? sql`<=` : sql`<`;
@@ -39,6 +44,7 @@ export async function delayHistogram(db: Db, roomIds: readonly string[], server:
     where room_id = any(${roomIds as string[]}::text[]) and ping_server = ${server}
       and measured_at >= ${window.start} and measured_at ${endOp} ${window.end}
       and delay_ms between ${filter.minDelayMs} and ${filter.maxDelayMs}
+      and not ${laterPongOfServer('samples')}
     group by 1
   `.execute(db);
   const counts = new Map(rows.map((r) => [Number(r.bin), Number(r.samples)]));

@@ -1,0 +1,70 @@
+// The ranking counts one figure per (ping, pong server): that server's first
+// pong to the ping, as the aggregator does. pingstat.py's save_pong is a
+// plain insert on the key (room_id, ping_id, pong_server): the first pong a
+// server sends for a ping is stored, and a second bot of the same server is
+// refused by the key. Samples keep every account's pong; the ranking's
+// figures are chosen here, on the samples' own time (measured_at, the pong's
+// time), ties broken by responder in byte order so every engine picks the same.
+//
+// Which pong is first is a matter of all the pongs of that server to that
+// ping, wherever they fall: a second bot's pong may land in a later hour, a
+// later window, or be stored before the first. Each condition below looks
+// the ping's other samples up by the primary key (room_id, ping_event_id, …).
+import { sql, type RawBuilder } from 'kysely';
+
+/** Orders the rows of a query on `samples` as pongs arrive: a row's first pong of its server comes before the others. */
+export const PONG_ORDER = sql`measured_at, responder collate "C"`;
+
+/**
+ * True when another pong of `sample`'s server to its ping came before it:
+ * `sample` is then no figure of the ranking. (`sample` names a row of samples.)
+ */
+export function laterPongOfServer(sample: string): RawBuilder<boolean> {
+  const s = sql.ref(sample);
+  return sql<boolean>`exists (
+    select 1 from samples earlier
+    where earlier.room_id = ${s}.room_id and earlier.ping_event_id = ${s}.ping_event_id
+      and earlier.responder_server = ${s}.responder_server
+      and (earlier.measured_at < ${s}.measured_at
+        or (earlier.measured_at = ${s}.measured_at and earlier.responder collate "C" < ${s}.responder collate "C")))`;
+}
+
+/**
+ * True when a pong of `sample`'s server to its ping came before `instant`.
+ * Samples from `instant` on, less these, read in PONG_ORDER and passed
+ * through firstPongs, are the figures from `instant` on: a whole week's
+ * digests are chosen this way at the cost of reading the week, where
+ * laterPongOfServer would join every sample with its ping's others.
+ */
+export function pongOfServerBefore(sample: string, instant: Date): RawBuilder<boolean> {
+  const s = sql.ref(sample);
+  return sql<boolean>`exists (
+    select 1 from samples earlier
+    where earlier.room_id = ${s}.room_id and earlier.ping_event_id = ${s}.ping_event_id
+      and earlier.responder_server = ${s}.responder_server and earlier.measured_at < ${instant})`;
+}
+
+export interface PongRow {
+  readonly ping_event_id: string;
+  readonly responder_server: string;
+}
+
+/** The first row of each (ping, responder server), of rows in PONG_ORDER. */
+export function firstPongs<T extends PongRow>(rows: readonly T[]): T[] {
+  // Most pings have one pong per server, so mostly one name per ping.
+  const seen = new Map<string, string | string[]>();
+  const first: T[] = [];
+  for (const row of rows) {
+    const servers = seen.get(row.ping_event_id);
+    if (servers === undefined) seen.set(row.ping_event_id, row.responder_server);
+    else if (typeof servers === 'string') {
+      if (servers === row.responder_server) continue;
+      seen.set(row.ping_event_id, [servers, row.responder_server]);
+    } else {
+      if (servers.includes(row.responder_server)) continue;
+      servers.push(row.responder_server);
+    }
+    first.push(row);
+  }
+  return first;
+}
