@@ -17,7 +17,7 @@ import { InputError, NotFoundError } from './errors.ts';
 import { createLogger } from './log.ts';
 import { start } from './start.ts';
 import { probeOnceCommand } from './cli/probe.ts';
-import { backfillCommand, importCommand, leaderboardCommand, migrateCommand, type Output } from './cli/commands.ts';
+import { backfillCommand, importCommand, leaderboardCommand, migrateCommand, refreezeCommand, type Output } from './cli/commands.ts';
 
 const USAGE = `Usage: pingboard [--config FILE] COMMAND [OPTIONS]
 
@@ -27,6 +27,9 @@ Commands:
   import FILE...              load samples from NDJSON files or pingstat stats.raw.json dumps
   leaderboard [--week W | --days N] [--room R] [--format md|json] [--limit N]
                               print the leaderboard, as /leaderboard.md or /leaderboard.json
+  refreeze (--week W | --all) --reason TEXT [--room R]
+                              freeze closed weeks again with this version's rules (the replaced
+                              tables stay in each week's history)
   backfill [--room R] [--since 30d | --since 2026-10-01]
                               record the pongs in the rooms' history (default: the last 7 days)
   probe --once                every configured probe pings once; prints round trips and one-way delays
@@ -50,6 +53,8 @@ async function main(argv: string[]): Promise<number> {
       format: { type: 'string', default: 'md' },
       limit: { type: 'string', default: '10' },
       since: { type: 'string' },
+      all: { type: 'boolean' },
+      reason: { type: 'string' },
       once: { type: 'boolean' },
       help: { type: 'boolean', short: 'h' },
     },
@@ -81,6 +86,8 @@ async function main(argv: string[]): Promise<number> {
         days: values.days === undefined ? undefined : integerOption('--days', values.days, 1, 90),
       }, out);
     }
+    case 'refreeze':
+      return refreezeCommand(config, log, { room: values.room, week: values.week, all: values.all ?? false, reason: values.reason }, out);
     case 'backfill': {
       // Ctrl-C stops after the page in hand, once its samples and position are saved.
       const interrupted = new AbortController();

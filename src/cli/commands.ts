@@ -13,7 +13,11 @@ import { importFiles, type ImportCounts } from '../samples/import.ts';
 import { createStatistics, openMigratedDatabase } from '../start.ts';
 import { probeFiguresInWindow } from '../stats/probe-figures.ts';
 import { loadKnownRooms, RoomRegistry } from '../stats/rooms.ts';
-import { selectLeaderboard, type LeaderboardQuery } from '../stats/selection.ts';
+import { resolveRoom, selectLeaderboard, type LeaderboardQuery, type SelectionDeps } from '../stats/selection.ts';
+import { listFrozenWeeks } from '../stats/frozen-weeks.ts';
+import { parseWeekLabel } from '../stats/windows.ts';
+import { checkReason, OperatorControls } from '../operator/controls.ts';
+import type { Database } from '../db/database.ts';
 import type { Config } from '../config.ts';
 import type { Logger } from '../log.ts';
 
@@ -33,15 +37,62 @@ export interface LeaderboardOptions extends LeaderboardQuery {
   readonly limit: number;
 }
 
+/** What the HTTP routes select rooms and tables with, and the same rooms: configured, and what the bot learnt of them. */
+async function selectionDeps(config: Config, database: Database): Promise<SelectionDeps> {
+  return { db: database.db, statistics: createStatistics(config, database), rooms: new RoomRegistry(config.rooms, await loadKnownRooms(database.db)) };
+}
+
 /** Prints exactly what /leaderboard.md or /leaderboard.json returns for the same selection. */
 export async function leaderboardCommand(config: Config, log: Logger, options: LeaderboardOptions, out: Output): Promise<number> {
   const database = await openMigratedDatabase(config, log);
   try {
-    const statistics = createStatistics(config, database);
-    const board = await selectLeaderboard({ db: database.db, statistics, rooms: new RoomRegistry(config.rooms, await loadKnownRooms(database.db)) }, options);
+    const board = await selectLeaderboard(await selectionDeps(config, database), options);
     out.stdout.write(options.format === 'md'
       ? renderNewsletterTable(board.servers, options.limit)
       : JSON.stringify(renderLeaderboardJson(board, options.limit, await probeFiguresInWindow(database.db, board.room, board.window))));
+    return 0;
+  } finally {
+    await database.destroy();
+  }
+}
+
+export interface RefreezeOptions {
+  readonly room: string | undefined;
+  /** One week; undefined with `all`. */
+  readonly week: string | undefined;
+  /** Every frozen week of the room. */
+  readonly all: boolean;
+  readonly reason: string | undefined;
+}
+
+/** Who re-froze a week from the command line, in the week's history. */
+export const CLI_OPERATOR = 'operator (cli)';
+
+/**
+ * Freezes closed weeks again with the rules of this version, as the admin
+ * route and the room command do: each replaced version stays in the week's
+ * history with the reason. Frozen weeks never change by themselves, so
+ * whether a published table is recomputed is the operator's call.
+ */
+export async function refreezeCommand(config: Config, log: Logger, options: RefreezeOptions, out: Output): Promise<number> {
+  if ((options.week === undefined) === !options.all) throw new InputError('--week', 'give either --week W (e.g. 2026-W47) or --all');
+  if (options.reason === undefined) throw new InputError('--reason', 'a reason is required (it is kept in the week\'s history)');
+  const reason = checkReason(options.reason);
+  if (options.week !== undefined && !parseWeekLabel(options.week)) {
+    throw new InputError('--week', `expected an ISO week such as 2026-W47, got ${JSON.stringify(options.week)}`);
+  }
+  const database = await openMigratedDatabase(config, log);
+  try {
+    const deps = await selectionDeps(config, database);
+    const room = await resolveRoom(deps, options.room);
+    // Oldest first, so the history reads in the order the weeks were published.
+    const weeks = options.week !== undefined ? [options.week] : (await listFrozenWeeks(database.db, room.id)).map((w) => w.week).reverse();
+    if (weeks.length === 0) out.stdout.write(`${room.id}: no frozen weeks\n`);
+    const controls = new OperatorControls(database.db, deps.statistics);
+    for (const week of weeks) {
+      const frozen = await controls.refreeze(room, week, CLI_OPERATOR, reason);
+      out.stdout.write(`${room.id} ${frozen.week}: version ${frozen.version}, ${frozen.servers.length} ranked\n`);
+    }
     return 0;
   } finally {
     await database.destroy();
