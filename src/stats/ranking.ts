@@ -12,7 +12,7 @@ export interface ServerFigures extends Figures {
   readonly server: string;
   /** Distinct pings from this server. */
   readonly pings: number;
-  /** Measurements of those pings, one per responder. */
+  /** Measurements of those pings, one per pong server: its first pong (first-pongs.ts). */
   readonly samples: number;
   readonly responders: readonly ResponderFigures[];
 }
