@@ -5,18 +5,25 @@ import { pingstatRawRows, pingstatStats, renderPingstatHtml } from '../../render
 import { listExclusions } from '../../operator/exclusions.ts';
 import { samplesInWindow } from '../../samples/repository.ts';
 import { resolveRoom } from '../../stats/selection.ts';
-import { rollingWindow } from '../../stats/windows.ts';
+import { PINGSTAT_WEEK_MS, pingstatWindow, type PingstatAges } from '../../stats/pingstat-window.ts';
 import type { HttpDeps } from '../app.ts';
 import { errorResponses, RoomParam } from '../schemas.ts';
 
-const TEN_YEARS_SECONDS = 10 * 365 * 86_400;
-
 const Params = Type.Object({ roomId: RoomParam });
+// Read as pingstat reads them (see stats/pingstat-window.ts): any text, what is not an integer
+// to Python means the default; a repeated parameter counts by its first value, as aiohttp's query does.
 // Like pingstat, which ignores what it does not know (a caller moved over may still send its room_id).
+const Age = (description: string) => Type.Optional(Type.Union([Type.String(), Type.Array(Type.String())], { description }));
 const Ages = Type.Object({
-  max_age: Type.Integer({ minimum: 0, maximum: TEN_YEARS_SECONDS, default: 7 * 86_400, description: 'Seconds; the window starts this long ago' }),
-  min_age: Type.Integer({ minimum: 0, maximum: TEN_YEARS_SECONDS, default: 0, description: 'Seconds; the window ends this long ago' }),
+  max_age: Age('Seconds, an integer as Python reads it; the window starts this long ago (default one week)'),
+  min_age: Age('Seconds, an integer as Python reads it; the window ends this long ago (default 0)'),
 });
+type AgesQuery = { max_age?: string | string[] | undefined; min_age?: string | string[] | undefined };
+
+function firstValues(query: AgesQuery): PingstatAges {
+  const first = (value: string | string[] | undefined) => (Array.isArray(value) ? value[0] : value);
+  return { max_age: first(query.max_age), min_age: first(query.min_age) };
+}
 
 const Pong = Type.Object({
   diffs: Type.Record(Type.String(), Type.Number()),
@@ -56,16 +63,17 @@ function wantsJson(accept: string | undefined): boolean {
 export const pingstatRoutes: FastifyPluginAsyncTypebox<HttpDeps> = async (app, deps) => {
   const selectionDeps = { db: deps.database.db, statistics: deps.statistics, rooms: deps.rooms };
 
-  async function windowSamples(roomId: string, ages: { max_age: number; min_age: number }) {
+  // The statistics span one week at most; the raw rows have no cap (pingstat's stats_raw_json passes max_delta=0).
+  async function windowSamples(roomId: string, ages: AgesQuery, maxSpanMs: bigint) {
     const room = await resolveRoom(selectionDeps, roomId);
-    const window = rollingWindow(deps.statistics.now(), { maxAgeSeconds: ages.max_age, minAgeSeconds: ages.min_age, capSpanToWeek: true });
+    const window = pingstatWindow(deps.statistics.now(), firstValues(ages), maxSpanMs);
     return { room, samples: await samplesInWindow(deps.database.db, room.roomIds, window.start, window.end) };
   }
 
   // The newsletter tooling builds its table from these figures: excluded servers are left out here too.
   // (The raw rows stay complete: they are the samples as measured.)
-  async function stats(roomId: string, ages: { max_age: number; min_age: number }) {
-    const { room, samples } = await windowSamples(roomId, ages);
+  async function stats(roomId: string, ages: AgesQuery) {
+    const { room, samples } = await windowSamples(roomId, ages, PINGSTAT_WEEK_MS);
     const excluded = new Set((await listExclusions(deps.database.db, room.id)).map((e) => e.server));
     return { room, stats: pingstatStats(samples.filter((s) => !excluded.has(s.pingServer)), deps.statistics.filters, room.disclaimer) };
   }
@@ -76,7 +84,7 @@ export const pingstatRoutes: FastifyPluginAsyncTypebox<HttpDeps> = async (app, d
 
   app.get('/rooms/:roomId/stats.raw.json', {
     schema: { summary: 'The raw pongs of the window, as the existing aggregator lists them', params: Params, querystring: Ages, response: { 200: RawBody, ...errorResponses } },
-  }, async (request) => pingstatRawRows((await windowSamples(request.params.roomId, request.query)).samples));
+  }, async (request) => pingstatRawRows((await windowSamples(request.params.roomId, request.query, 0n)).samples));
 
   app.get('/rooms/:roomId/stats', {
     schema: {
