@@ -5,7 +5,7 @@ import { humanDuration, pingstatDuration } from '../src/render/duration.ts';
 import { escapeHtml } from '../src/render/html-escape.ts';
 import { renderLeaderboardJson } from '../src/render/leaderboard-json.ts';
 import { escapeMarkdownCell, formatMedian, renderNewsletterTable } from '../src/render/markdown.ts';
-import { pingstatRawRows, pingstatStats, renderPingstatHtml } from '../src/render/pingstat.ts';
+import { pingstatRawRows, pingstatStats, renderPingstatHtmlOld } from '../src/render/pingstat.ts';
 import type { Leaderboard } from '../src/stats/leaderboard.ts';
 import type { RankedServer } from '../src/stats/ranking.ts';
 import { sample } from './helpers/samples.ts';
@@ -266,7 +266,7 @@ t.test('renderPingstatHtml escapes every name', async (t) => {
     pings: { [evil]: stats.pings['fast.example']!, '"><img src=x onerror=alert(1)>': stats.pings['slow.example']! },
     pongservers: [...stats.pongservers, '<iframe>'],
   };
-  const html = renderPingstatHtml(hostile, '!room:<evil>');
+  const html = renderPingstatHtmlOld(hostile, '!room:<evil>');
   t.notMatch(html, /<script/i, 'no raw script tag');
   t.notMatch(html, /<img/i);
   t.notMatch(html, /<iframe/i);
@@ -277,7 +277,7 @@ t.test('renderPingstatHtml escapes every name', async (t) => {
   t.match(html, '<p>Be careful &amp; &lt;b&gt;bold&lt;/b&gt;</p>');
   t.match(html, '<th>&lt;iframe&gt;</th>');
 
-  const plain = renderPingstatHtml(stats, '!room:example.org');
+  const plain = renderPingstatHtmlOld(stats, '!room:example.org');
   t.match(plain, '<tr><th>1</th><th>fast.example</th><td>376 ms</td><td>376.0 ms</td><td>1</td><td>376.0 ms<sup>1</sup></td><td></td></tr>',
     'rank, server, median, mean (a float in Python, so with its decimal), N, then the mean per pong server (empty where it did not answer)');
   t.match(plain, '<tr><th>2</th><th>slow.example</th><td>41.2 seconds</td><td>41.2 seconds</td><td>1</td><td>1 minute and 10 seconds<sup>1</sup></td><td>12.3 seconds<sup>1</sup></td></tr>');
@@ -292,7 +292,7 @@ t.test('the aggregator\'s page writes figures as Python does: floats keep a deci
     ...pongs('even.example', '$e2', { 'a.example': 376, 'b.example': 376 }),
     ...pongs('whole.example', '$w1', { 'a.example': 440, 'b.example': 450 }),
   ], FILTER, 'd');
-  const html = renderPingstatHtml(stats, '!room:example.org');
+  const html = renderPingstatHtmlOld(stats, '!room:example.org');
   // even.example: delays 376, 376, 376, 377: median (376 + 376) / 2 = 376.0, mean 376.25, which Python rounds to 376.2.
   t.match(html, '<th>even.example</th><td>376.0 ms</td><td>376.2 ms</td><td>2</td><td>376.0 ms<sup>2</sup></td><td>376.5 ms<sup>2</sup></td>');
   t.match(html, '<th>whole.example</th><td>445.0 ms</td><td>445.0 ms</td><td>1</td>');

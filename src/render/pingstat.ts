@@ -3,6 +3,7 @@
 // delay, so it is computed in process from the window's samples.
 import type { Sample } from '../samples/sample.ts';
 import type { DelayFilter } from '../stats/repository.ts';
+import type { PingstatGroups } from '../stats/pingstat-data.ts';
 import { ascending, figuresOfSorted } from '../stats/figures.ts';
 import { compareNames } from '../order.ts';
 import { pingstatDuration } from './duration.ts';
@@ -105,7 +106,160 @@ export function pingstatStats(samples: readonly Sample[], filter: DelayFilter, d
 }
 
 /** The aggregator's HTML table: rank, ping server, median, mean, N, then the mean per pong server. */
-export function renderPingstatHtml(stats: PingstatStats, roomId: string): string {
+export function renderPingstatHtml(summary: PingstatSummary, roomId: string): string {
+  const head = summary.pongservers.map((s) => `<th>${escapeHtml(s)}</th>`).join('');
+  const rows = summary.servers.map((data, index) => {
+    // Means are always floats in Python; a median is one when it averages the two middle delays.
+    const pongs = new Map(data.pongs);
+    const delays = data.pongs.reduce((n, [, pong]) => n + pong.pongs, 0);
+    const cells = summary.pongservers.map((pongServer) => {
+      const pong = pongs.get(pongServer);
+      return pong ? `<td>${escapeHtml(pingstatDuration(pong.mean, true))}<sup>${pong.pongs}</sup></td>` : '<td></td>';
+    }).join('');
+    return `<tr><th>${index + 1}</th><th>${escapeHtml(data.server)}</th><td>${escapeHtml(pingstatDuration(data.median, delays % 2 === 0))}</td>` +
+      `<td>${escapeHtml(pingstatDuration(data.mean, true))}</td><td>${data.pings}</td>${cells}</tr>`;
+  }).join('\n');
+  return `<!DOCTYPE html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>Ping stats for ${escapeHtml(roomId)}</title>
+<style>
+body { color: #212121; font-family: system-ui, sans-serif; background: #fefefe; }
+thead { position: sticky; top: 0; background: white; }
+table, td, tr { border-spacing: 0; }
+th, td { padding: 6px; white-space: nowrap; }
+tbody > tr:nth-child(odd) { background: #eaeaea; }
+tbody > tr:nth-child(1) { background: gold; }
+tbody > tr:nth-child(2) { background: silver; }
+tbody > tr:nth-child(3) { background: #cd7f32; }
+</style>
+</head>
+<body>
+<p>${escapeHtml(summary.disclaimer)}</p>
+<table>
+<thead>
+<tr><th rowspan="2">#</th><th rowspan="2">Ping server</th><th rowspan="2">Median</th><th rowspan="2">Mean</th><th rowspan="2">N</th><th colspan="${Math.max(1, summary.pongservers.length)}">Pong server (mean)</th></tr>
+<tr>${head}</tr>
+</thead>
+<tbody>
+${rows}
+</tbody>
+</table>
+</body>
+</html>
+`;
+}
+
+
+/** One pong server's figures for one ping server, with its `diffs` members already JSON. */
+export interface PingstatPongFigures {
+  readonly pongs: number;
+  readonly mean: number;
+  readonly median: number;
+  readonly gmean: number;
+  readonly diffsJson: string;
+}
+
+export interface PingstatServerFigures {
+  readonly server: string;
+  /** By pong server name. */
+  readonly pongs: readonly (readonly [string, PingstatPongFigures])[];
+  readonly pings: number;
+  readonly pingsJson: string;
+  readonly mean: number;
+  readonly median: number;
+  readonly gmean: number;
+}
+
+/** What stats.json and the HTML table say, ping servers in ranking order. */
+export interface PingstatSummary {
+  readonly disclaimer: string;
+  readonly servers: readonly PingstatServerFigures[];
+  readonly mean: number;
+  readonly pongservers: readonly string[];
+}
+
+function parseDelays(commaSeparated: string): Float64Array {
+  const parts = commaSeparated.split(',');
+  const delays = new Float64Array(parts.length);
+  for (let i = 0; i < parts.length; i++) delays[i] = Number(parts[i]);
+  return delays;
+}
+
+/**
+ * The figures of every pair and ping server, computed from the delays sorted
+ * ascending as figuresOfSorted sums them, so they are the same doubles
+ * whatever the database; ping servers by ascending median, ties by name.
+ */
+export function summarisePingstat(groups: PingstatGroups, disclaimer: string): PingstatSummary {
+  const byServer = new Map<string, { pongs: [string, PingstatPongFigures][]; delays: Float64Array[] }>();
+  const pongServers = new Set<string>();
+  for (const pair of groups.pairs) {
+    let server = byServer.get(pair.pingServer);
+    if (!server) byServer.set(pair.pingServer, (server = { pongs: [], delays: [] }));
+    const delays = parseDelays(pair.sortedDelays);
+    const f = figuresOfSorted(delays);
+    server.pongs.push([pair.pongServer, { pongs: pair.pongs, mean: f.meanMs, median: f.medianMs, gmean: f.gmeanMs, diffsJson: pair.diffsJson }]);
+    server.delays.push(delays);
+    pongServers.add(pair.pongServer);
+  }
+  const servers: PingstatServerFigures[] = [];
+  for (const [name, server] of byServer) {
+    const pooled = new Float64Array(server.delays.reduce((n, d) => n + d.length, 0));
+    let offset = 0;
+    for (const delays of server.delays) {
+      pooled.set(delays, offset);
+      offset += delays.length;
+    }
+    const f = figuresOfSorted(pooled.sort());
+    const pings = groups.pings.get(name)!;
+    servers.push({
+      server: name,
+      pongs: server.pongs.sort((a, b) => compareNames(a[0], b[0])),
+      pings: pings.count,
+      pingsJson: pings.json,
+      mean: f.meanMs,
+      median: f.medianMs,
+      gmean: f.gmeanMs,
+    });
+  }
+  servers.sort((a, b) => a.median - b.median || compareNames(a.server, b.server));
+  return {
+    disclaimer,
+    servers,
+    mean: servers.length > 0 ? servers.reduce((sum, s) => sum + s.mean, 0) / servers.length : 0,
+    pongservers: [...pongServers].sort(compareNames),
+  };
+}
+
+const figuresJson = (f: { mean: number; median: number; gmean: number }) =>
+  `"mean":${JSON.stringify(f.mean)},"median":${JSON.stringify(f.median)},"gmean":${JSON.stringify(f.gmean)}`;
+
+/**
+ * stats.json as pieces of text, in order, for a reply written as it is
+ * made: the aggregator's `json.dumps(data)` shape (without its spaces, as
+ * JSON.stringify writes it), keys in the order pingstat inserts them.
+ */
+export function* pingstatJsonParts(summary: PingstatSummary): Generator<string> {
+  yield `{"disclaimer":${JSON.stringify(summary.disclaimer)},"pings":{`;
+  for (const [index, server] of summary.servers.entries()) {
+    yield `${index > 0 ? ',' : ''}${JSON.stringify(server.server)}:{"pongs":{`;
+    for (const [pongIndex, [pongServer, pong]] of server.pongs.entries()) {
+      yield `${pongIndex > 0 ? ',' : ''}${JSON.stringify(pongServer)}:{"diffs":{`;
+      yield pong.diffsJson;
+      yield `},${figuresJson(pong)}}`;
+    }
+    yield '},"pings":[';
+    yield server.pingsJson;
+    yield `],${figuresJson(server)}}`;
+  }
+  yield `},"mean":${JSON.stringify(summary.mean)},"pongservers":${JSON.stringify(summary.pongservers)}}`;
+}
+
+/** The HTML table from the old stats object: kept only until the new one is compared with it. */
+export function renderPingstatHtmlOld(stats: PingstatStats, roomId: string): string {
   const head = stats.pongservers.map((s) => `<th>${escapeHtml(s)}</th>`).join('');
   const rows = Object.entries(stats.pings).map(([server, data], index) => {
     // Means are always floats in Python; a median is one when it averages the two middle delays.
@@ -149,4 +303,3 @@ ${rows}
 </html>
 `;
 }
-

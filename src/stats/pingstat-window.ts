@@ -51,6 +51,17 @@ export interface PingstatAges {
   readonly min_age?: string | undefined;
 }
 
+function agesMs(ages: PingstatAges): { maxAge: bigint; minAge: bigint } {
+  const read = (text: string | undefined) => (text === undefined ? undefined : pythonInt(text));
+  return { maxAge: (read(ages.max_age) ?? 7n * 86_400n) * SECOND_MS, minAge: (read(ages.min_age) ?? 0n) * SECOND_MS };
+}
+
+/** The same for every query that means the same ages (`max_age=abc` and none, say), whatever the time. */
+export function pingstatAgesKey(ages: PingstatAges): string {
+  const { maxAge, minAge } = agesMs(ages);
+  return `${maxAge}|${minAge}`;
+}
+
 export interface PingstatWindow {
   /** Inclusive at both ends; a start after the end selects nothing. */
   readonly start: Date;
@@ -62,9 +73,8 @@ export interface PingstatWindow {
  * `max_delta`: one week for the statistics, 0 (no cap) for the raw rows.
  */
 export function pingstatWindow(now: Date, ages: PingstatAges, maxSpanMs: bigint): PingstatWindow {
-  const read = (text: string | undefined) => (text === undefined ? undefined : pythonInt(text));
-  let maxAge = (read(ages.max_age) ?? 7n * 86_400n) * SECOND_MS;
-  const minAge = (read(ages.min_age) ?? 0n) * SECOND_MS;
+  const { minAge, maxAge: asked } = agesMs(ages);
+  let maxAge = asked;
   if (0n < maxSpanMs && maxSpanMs < maxAge - minAge) maxAge = minAge + maxSpanMs;
   const nowMs = BigInt(now.getTime());
   const start = nowMs - maxAge;
