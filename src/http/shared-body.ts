@@ -73,17 +73,33 @@ export class SharedBody {
     if (this.#chunks.length === 0 && this.#error) throw this.#error;
   }
 
-  /** The body from its first byte, waiting for what is still being made. */
+  /**
+   * The body from its first byte, waiting for what is still being made.
+   * Every chunk already there is handed over at once: a finished body goes
+   * out in one pass, not a chunk per turn of the event loop.
+   */
   stream(): Readable {
-    const body = this;
-    return Readable.from((async function* () {
-      for (let index = 0; ; index++) {
-        while (index >= body.#chunks.length && !body.#done) await body.#changed();
-        if (index < body.#chunks.length) yield body.#chunks[index]!;
-        else if (body.#error) throw body.#error;
-        else return;
+    let index = 0;
+    let waiting = false;
+    let ended = false;
+    // The chunks are in memory already: handing them over regardless of backpressure costs nothing more.
+    const pump = () => {
+      if (ended) return;
+      while (index < this.#chunks.length) readable.push(this.#chunks[index++]);
+      if (this.#done) {
+        ended = true;
+        if (this.#error) readable.destroy(this.#error);
+        else readable.push(null);
+      } else if (!waiting) {
+        waiting = true;
+        void this.#changed().then(() => {
+          waiting = false;
+          pump();
+        });
       }
-    })(), { objectMode: false });
+    };
+    const readable = new Readable({ read: pump });
+    return readable;
   }
 }
 
