@@ -8,54 +8,6 @@ import { compareNames } from '../order.ts';
 import { pingstatDuration } from './duration.ts';
 import { escapeHtml } from './html-escape.ts';
 
-/** The aggregator's HTML table: rank, ping server, median, mean, N, then the mean per pong server. */
-export function renderPingstatHtml(summary: PingstatSummary, roomId: string): string {
-  const head = summary.pongservers.map((s) => `<th>${escapeHtml(s)}</th>`).join('');
-  const rows = summary.servers.map((data, index) => {
-    // Means are always floats in Python; a median is one when it averages the two middle delays.
-    const pongs = new Map(data.pongs);
-    const delays = data.pongs.reduce((n, [, pong]) => n + pong.pongs, 0);
-    const cells = summary.pongservers.map((pongServer) => {
-      const pong = pongs.get(pongServer);
-      return pong ? `<td>${escapeHtml(pingstatDuration(pong.mean, true))}<sup>${pong.pongs}</sup></td>` : '<td></td>';
-    }).join('');
-    return `<tr><th>${index + 1}</th><th>${escapeHtml(data.server)}</th><td>${escapeHtml(pingstatDuration(data.median, delays % 2 === 0))}</td>` +
-      `<td>${escapeHtml(pingstatDuration(data.mean, true))}</td><td>${data.pings}</td>${cells}</tr>`;
-  }).join('\n');
-  return `<!DOCTYPE html>
-<html lang="en">
-<head>
-<meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<title>Ping stats for ${escapeHtml(roomId)}</title>
-<style>
-body { color: #212121; font-family: system-ui, sans-serif; background: #fefefe; }
-thead { position: sticky; top: 0; background: white; }
-table, td, tr { border-spacing: 0; }
-th, td { padding: 6px; white-space: nowrap; }
-tbody > tr:nth-child(odd) { background: #eaeaea; }
-tbody > tr:nth-child(1) { background: gold; }
-tbody > tr:nth-child(2) { background: silver; }
-tbody > tr:nth-child(3) { background: #cd7f32; }
-</style>
-</head>
-<body>
-<p>${escapeHtml(summary.disclaimer)}</p>
-<table>
-<thead>
-<tr><th rowspan="2">#</th><th rowspan="2">Ping server</th><th rowspan="2">Median</th><th rowspan="2">Mean</th><th rowspan="2">N</th><th colspan="${Math.max(1, summary.pongservers.length)}">Pong server (mean)</th></tr>
-<tr>${head}</tr>
-</thead>
-<tbody>
-${rows}
-</tbody>
-</table>
-</body>
-</html>
-`;
-}
-
-
 /** One pong server's figures for one ping server, with its `diffs` members already JSON. */
 export interface PingstatPongFigures {
   readonly pongs: number;
@@ -161,3 +113,49 @@ export function* pingstatJsonParts(summary: PingstatSummary): Generator<string> 
   yield `},"mean":${JSON.stringify(summary.mean)},"pongservers":${JSON.stringify(summary.pongservers)}}`;
 }
 
+/** The aggregator's HTML table: rank, ping server, median, mean, N, then the mean per pong server. */
+export function renderPingstatHtml(summary: PingstatSummary, roomId: string): string {
+  const head = summary.pongservers.map((s) => `<th>${escapeHtml(s)}</th>`).join('');
+  const rows = summary.servers.map((data, index) => {
+    // Means are always floats in Python; a median is one when it averages the two middle delays.
+    const pongs = new Map(data.pongs);
+    const delays = data.pongs.reduce((n, [, pong]) => n + pong.pongs, 0);
+    const cells = summary.pongservers.map((pongServer) => {
+      const pong = pongs.get(pongServer);
+      return pong ? `<td>${escapeHtml(pingstatDuration(pong.mean, true))}<sup>${pong.pongs}</sup></td>` : '<td></td>';
+    }).join('');
+    return `<tr><th>${index + 1}</th><th>${escapeHtml(data.server)}</th><td>${escapeHtml(pingstatDuration(data.median, delays % 2 === 0))}</td>` +
+      `<td>${escapeHtml(pingstatDuration(data.mean, true))}</td><td>${data.pings}</td>${cells}</tr>`;
+  }).join('\n');
+  return `<!DOCTYPE html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>Ping stats for ${escapeHtml(roomId)}</title>
+<style>
+body { color: #212121; font-family: system-ui, sans-serif; background: #fefefe; }
+thead { position: sticky; top: 0; background: white; }
+table, td, tr { border-spacing: 0; }
+th, td { padding: 6px; white-space: nowrap; }
+tbody > tr:nth-child(odd) { background: #eaeaea; }
+tbody > tr:nth-child(1) { background: gold; }
+tbody > tr:nth-child(2) { background: silver; }
+tbody > tr:nth-child(3) { background: #cd7f32; }
+</style>
+</head>
+<body>
+<p>${escapeHtml(summary.disclaimer)}</p>
+<table>
+<thead>
+<tr><th rowspan="2">#</th><th rowspan="2">Ping server</th><th rowspan="2">Median</th><th rowspan="2">Mean</th><th rowspan="2">N</th><th colspan="${Math.max(1, summary.pongservers.length)}">Pong server (mean)</th></tr>
+<tr>${head}</tr>
+</thead>
+<tbody>
+${rows}
+</tbody>
+</table>
+</body>
+</html>
+`;
+}

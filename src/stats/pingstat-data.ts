@@ -60,24 +60,24 @@ export async function pingstatGroups(db: Db, roomIds: readonly string[], window:
   const { rows } = await db.transaction().execute(async (tx) => {
     await sql`${SORT_MEMORY}`.execute(tx);
     return sql<{ ping_server: string; pong_server: string | null; n: number; delays: string | null; json: string }>`
-    with kept as (
-      select distinct on (ping_server ${C}, responder_server ${C}, ping_event_id ${C})
-        ping_server, responder_server, ping_event_id, delay_ms, ${PONG_TIME} as pong_time
-      from samples
-      where ${inWindow(roomIds, window)} and delay_ms >= ${filter.minDelayMs} and delay_ms <= ${filter.maxDelayMs}
-        and not (ping_server = any(${[...excluded]}::text[]))
-      order by ping_server ${C}, responder_server ${C}, ping_event_id ${C}, ${WINDOW_ORDER}
-    ), first_pongs as (
-      select ping_server, ping_event_id, min(pong_time) as first_pong from kept group by ping_server, ping_event_id
-    )
-    select ping_server, responder_server as pong_server, count(*)::int as n,
-      string_agg(delay_ms::text, ',') as delays,
-      string_agg(to_json(ping_event_id)::text || ':' || delay_ms, ',' order by pong_time, ping_event_id ${C}) as json
-    from kept group by ping_server, responder_server
-    union all
-    select ping_server, null, count(*)::int, null, string_agg(to_json(ping_event_id)::text, ',' order by first_pong, ping_event_id ${C})
-    from first_pongs group by ping_server
-  `.execute(tx);
+      with kept as (
+        select distinct on (ping_server ${C}, responder_server ${C}, ping_event_id ${C})
+          ping_server, responder_server, ping_event_id, delay_ms, ${PONG_TIME} as pong_time
+        from samples
+        where ${inWindow(roomIds, window)} and delay_ms >= ${filter.minDelayMs} and delay_ms <= ${filter.maxDelayMs}
+          and not (ping_server = any(${[...excluded]}::text[]))
+        order by ping_server ${C}, responder_server ${C}, ping_event_id ${C}, ${WINDOW_ORDER}
+      ), first_pongs as (
+        select ping_server, ping_event_id, min(pong_time) as first_pong from kept group by ping_server, ping_event_id
+      )
+      select ping_server, responder_server as pong_server, count(*)::int as n,
+        string_agg(delay_ms::text, ',') as delays,
+        string_agg(to_json(ping_event_id)::text || ':' || delay_ms, ',' order by pong_time, ping_event_id ${C}) as json
+      from kept group by ping_server, responder_server
+      union all
+      select ping_server, null, count(*)::int, null, string_agg(to_json(ping_event_id)::text, ',' order by first_pong, ping_event_id ${C})
+      from first_pongs group by ping_server
+    `.execute(tx);
   });
   const pairs: PingstatPair[] = [];
   const pings = new Map<string, PingstatPings>();
