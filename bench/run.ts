@@ -14,6 +14,7 @@ import { botBench } from './bot.bench.ts';
 import { leaderboardBench, type Figures } from './leaderboard.bench.ts';
 import { loadBench } from './load.bench.ts';
 import { pageBench } from './page.bench.ts';
+import { PINGSTAT_ANCHOR_SECONDS, pingstatBench } from './pingstat.bench.ts';
 import { probesBench } from './probes.bench.ts';
 
 const SAMPLES = Number(process.env['BENCH_SAMPLES'] ?? 1_000_000);
@@ -22,7 +23,11 @@ const ENGINES = (process.env['BENCH_ENGINES'] ?? 'postgres,pglite').split(',');
 const ADMIN_URL = process.env['BENCH_POSTGRES_URL'] ?? 'postgres://postgres@127.0.0.1:5432/postgres';
 const LOAD_SECONDS = Number(process.env['BENCH_LOAD_SECONDS'] ?? 10);
 const ROOM = '!bench:pingboard.example';
-const SCENARIOS = (process.env['BENCH_SCENARIOS'] ?? 'leaderboard,bot,probes,backfill,page,load').split(',');
+const SCENARIOS = (process.env['BENCH_SCENARIOS'] ?? 'leaderboard,bot,probes,backfill,page,load,pingstat').split(',');
+const PINGSTAT_SIZES = (process.env['BENCH_PINGSTAT_SAMPLES'] ?? '10000,100000,1000000').split(',').map(Number);
+const PINGSTAT_RUNS = Number(process.env['BENCH_PINGSTAT_RUNS'] ?? 3);
+/** The size at which 50 clients hit each route. */
+const PINGSTAT_LOAD_SAMPLES = Number(process.env['BENCH_PINGSTAT_LOAD_SAMPLES'] ?? 100_000);
 const BACKFILL_SIZES = (process.env['BENCH_BACKFILL_EVENTS'] ?? '50000,200000').split(',').map(Number);
 const PROBE_ROUNDS = Number(process.env['BENCH_PROBE_ROUNDS'] ?? 50);
 const PROBE_BURST = Number(process.env['BENCH_PROBE_BURST'] ?? 100);
@@ -178,6 +183,26 @@ try {
       printTable(new Map([['postgres', figures]]));
     } finally {
       await database.destroy();
+    }
+  }
+  if (SCENARIOS.includes('pingstat')) {
+    for (const samples of PINGSTAT_SIZES) {
+      const results = new Map<string, Figures>();
+      for (const engine of ENGINES) {
+        log(`pingstat routes, ${samples} samples, on ${engine}:`);
+        const database = await openBenchDatabase(engine, mkdtempSync(path.join(dir, 'pingstat-')));
+        try {
+          await migrateToLatest(database.db);
+          results.set(engine, await pingstatBench({
+            database, roomId: ROOM, samples, now: new Date(), runs: PINGSTAT_RUNS, loadSeconds: samples === PINGSTAT_LOAD_SAMPLES ? LOAD_SECONDS : 0,
+          }, log));
+        } finally {
+          await database.destroy();
+        }
+      }
+      const anchor = PINGSTAT_ANCHOR_SECONDS[samples];
+      console.log(`\nIssue #14 (pingstat routes): ${samples} samples, 300 ping servers, 10 responders, seven days; pingstat's stats.json: ${anchor === undefined ? 'not measured' : `${anchor} s`}\n`);
+      printTable(results);
     }
   }
 } finally {

@@ -205,8 +205,6 @@ forEachEngine(t, (t, database) => {
       ['/leaderboard.md?week=2026-W60', 'week'],
       ['/leaderboard.md?week=2026-W46&days=3', 'week'],
       ['/leaderboard.md?week=2027-W10', 'week'],
-      [`/rooms/${encodeURIComponent(ROOM)}/stats.json?max_age=-1`, 'max_age'],
-      [`/rooms/${encodeURIComponent(ROOM)}/stats.raw.json?min_age=x`, 'min_age'],
       ['/api/v1/servers/bad%7Cserver', 'server'],
       ['/api/v1/servers/example.org?weeks=500', 'weeks'],
     ] as const) await expectRefused(t, app, url, parameter);
@@ -331,6 +329,35 @@ forEachEngine(t, (t, database) => {
     t.same(body.pongservers, ['maunium.net', 'other.example']);
     const older = (await app.inject(`/rooms/${encodeURIComponent(ROOM)}/stats.json?max_age=${14 * 86400}&min_age=${8 * 86400}`)).json();
     t.same(Object.keys(older.pings), ['old.example'], 'max_age/min_age in seconds');
+  });
+
+  t.test('pingstat drop-in: max_age and min_age read as pingstat reads them, never refused', async (t) => {
+    // One ping server per age, so the servers listed tell which samples the window kept.
+    const ages: Record<string, number> = { 'h1.example': 3600, 'd2.example': 2 * 86_400 + 1, 'd6.example': 6.5 * 86_400, 'd7.example': 7.5 * 86_400, 'd20.example': 20 * 86_400, 'd400.example': 400 * 86_400 };
+    await recordSamples(database.db, Object.entries(ages).map(([pingServer, age]) => sample({ pingServer, delayMs: 100, measuredAt: new Date(NOW.getTime() - age * 1000) })));
+    const app = await appFor(database);
+    const base = `/rooms/${encodeURIComponent(ROOM)}`;
+    const servers = async (path: string) => {
+      const res = await app.inject(`${base}/${path}`);
+      t.equal(res.statusCode, 200, path);
+      const body = res.json();
+      const names: string[] = Array.isArray(body) ? body.map((row: { ping_server: string }) => row.ping_server) : Object.keys(body.pings);
+      return names.sort(compareNames);
+    };
+    const LAST_WEEK = ['d2.example', 'd6.example', 'h1.example'];
+    for (const query of ['max_age=abc', 'max_age=', 'max_age=1.5', 'max_age=1e400&min_age=-1e400', 'max_age=0x10', 'max_age=99999999999', 'max_age=99999999999999999999', 'min_age=x']) {
+      t.same(await servers(`stats.json?${query}`), LAST_WEEK, `${query}: pingstat's default week (or its one-week cap)`);
+    }
+    t.same(await servers('stats.json?max_age=-1'), [], 'a negative max_age: empty stats, as pingstat gives');
+    t.same(await servers('stats.json?max_age=%20259_200%20'), ['d2.example', 'h1.example'], 'spaces and underscores, as Python\'s int() reads them');
+    t.same(await servers('stats.json?max_age=1_000_000&min_age=86400'), ['d2.example', 'd6.example', 'd7.example'], 'the span capped to one week before now - min_age');
+    t.same(await servers('stats.json?min_age=-86400'), ['d2.example', 'h1.example'], 'a negative min_age moves the end ahead, and the capped span with it');
+    t.same(await servers('stats.json?max_age=60&max_age=9999999'), [], 'a repeated parameter counts by its first value');
+    t.same(await servers('stats.raw.json?max_age=abc'), LAST_WEEK, 'raw rows: the default week');
+    t.same(await servers(`stats.raw.json?max_age=${30 * 86_400}`), [...LAST_WEEK, 'd20.example', 'd7.example'].sort(compareNames), 'raw rows: no one-week cap');
+    t.same(await servers('stats.raw.json?max_age=99999999999999999999'), Object.keys(ages).sort(compareNames), 'raw rows: a window reaching before the epoch');
+    t.same(await servers('stats.raw.json?max_age=-5'), [], 'raw rows: a negative max_age, none');
+    t.equal((await app.inject(`${base}/stats?max_age=abc`)).statusCode, 200, 'the HTML table too');
   });
 
   t.test('pingstat drop-in: stats.raw.json rows and the HTML table with JSON on request', async (t) => {

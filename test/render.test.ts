@@ -5,13 +5,12 @@ import { humanDuration, pingstatDuration } from '../src/render/duration.ts';
 import { escapeHtml } from '../src/render/html-escape.ts';
 import { renderLeaderboardJson } from '../src/render/leaderboard-json.ts';
 import { escapeMarkdownCell, formatMedian, renderNewsletterTable } from '../src/render/markdown.ts';
-import { pingstatRawRows, pingstatStats, renderPingstatHtml } from '../src/render/pingstat.ts';
+import { pingstatJsonParts, renderPingstatHtml, summarisePingstat } from '../src/render/pingstat.ts';
 import type { Leaderboard } from '../src/stats/leaderboard.ts';
 import type { RankedServer } from '../src/stats/ranking.ts';
-import { sample } from './helpers/samples.ts';
+import { pingstatGroupsOf, type PongsSpec } from './helpers/pingstat.ts';
 
 const HEADER = '|Rank|Hostname|Median MS|\n|:---:|:---:|:---:|\n';
-const FILTER = { minDelayMs: 10, maxDelayMs: 600_000 };
 
 function ranked(rank: number, server: string, medianMs: number, extra: Partial<RankedServer> = {}): RankedServer {
   return {
@@ -159,113 +158,67 @@ t.test('humanDuration matches the echo bot (Python) exactly', async (t) => {
     `all ${fixture.pairs.length} Python pairs agree`);
 });
 
-/** Samples of one ping by several pong servers. */
-function pongs(pingServer: string, pingEventId: string, delays: Record<string, number>) {
-  return Object.entries(delays).map(([pongServer, delayMs]) =>
-    sample({ pingServer, pingEventId, delayMs, responder: `@echo:${pongServer}`, responderServer: pongServer }));
-}
-
 function gmean(values: number[]): number {
   return Math.exp(values.reduce((sum, v) => sum + Math.log(v), 0) / values.length);
 }
 
-t.test('pingstatStats: the aggregator\'s stats.json', async (t) => {
-  const samples = [
-    ...pongs('a.example', '$a1', { 'maunium.net': 100, 'other.example': 120 }),
-    ...pongs('a.example', '$a2', { 'maunium.net': 300 }),
-    ...pongs('b.example', '$b1', { 'maunium.net': 50 }),
-    ...pongs('b.example', '$b2', { 'maunium.net': 70 }),
-    ...pongs('d.example', '$d1', { 'maunium.net': 10 }), // both ends of the filter are kept
-    ...pongs('d.example', '$d2', { 'maunium.net': 600_000 }),
-    ...pongs('d.example', '$d3', { 'maunium.net': 9, 'filtered.example': 600_001 }), // both left out
-    ...pongs('gone.example', '$g1', { 'maunium.net': -5, 'other.example': 1_000_000 }), // every sample filtered: no entry
-  ];
-  const stats = pingstatStats(samples, FILTER, 'Disclaimer.');
-  t.same(Object.keys(stats), ['disclaimer', 'pings', 'mean', 'pongservers'], 'top-level keys in order');
-  t.equal(stats.disclaimer, 'Disclaimer.');
-  t.same(Object.keys(stats.pings), ['b.example', 'a.example', 'd.example'], 'ping servers by ascending median');
-  t.same(stats.pongservers, ['maunium.net', 'other.example'], 'pong servers sorted; filtered-out ones absent');
+function statsJson(spec: PongsSpec, disclaimer: string) {
+  return [...pingstatJsonParts(summarisePingstat(pingstatGroupsOf(spec), disclaimer))].join('');
+}
 
-  const a = stats.pings['a.example']!;
+t.test('summarisePingstat and pingstatJsonParts: the aggregator\'s stats.json', async (t) => {
+  const json = statsJson({
+    'a.example': { 'other.example': { $a1: 120 }, 'maunium.net': { $a2: 300, $a1: 100 } },
+    'b.example': { 'maunium.net': { $b1: 50, $b2: 70 } },
+    'd.example': { 'maunium.net': { $d1: 10, $d2: 600_000 } },
+  }, 'Disclaimer.');
+  t.ok(json.startsWith('{"disclaimer":"Disclaimer.","pings":{"b.example":{"pongs":{"maunium.net":{"diffs":{"$b1":50,"$b2":70},"mean":60,"median":60,"gmean":'),
+    'written in the aggregator\'s key order, without spaces');
+  const stats = JSON.parse(json);
+  t.equal(json, JSON.stringify(stats), 'exactly what JSON.stringify writes');
+  t.same(Object.keys(stats), ['disclaimer', 'pings', 'mean', 'pongservers'], 'top-level keys in order');
+  t.same(Object.keys(stats.pings), ['b.example', 'a.example', 'd.example'], 'ping servers by ascending median');
+  t.same(stats.pongservers, ['maunium.net', 'other.example'], 'pong servers sorted');
+
+  const a = stats.pings['a.example'];
   t.same(Object.keys(a), ['pongs', 'pings', 'mean', 'median', 'gmean'], 'per server keys in order');
-  t.same(a.pings.sort(), ['$a1', '$a2']);
+  t.same(a.pings, ['$a1', '$a2'], 'pings as the database lists them');
   t.equal(a.median, 120, 'pooled median over every pong server');
   t.equal(a.mean, (100 + 120 + 300) / 3);
   t.ok(Math.abs(a.gmean - gmean([100, 120, 300])) < 1e-9, 'geometric mean');
-  t.same(Object.keys(a.pongs), ['maunium.net', 'other.example']);
-  const aMaunium = a.pongs['maunium.net']!;
+  t.same(Object.keys(a.pongs), ['maunium.net', 'other.example'], 'pong servers by name');
+  const aMaunium = a.pongs['maunium.net'];
   t.same(Object.keys(aMaunium), ['diffs', 'mean', 'median', 'gmean'], 'per pong server keys in order');
-  t.same(aMaunium.diffs, { $a1: 100, $a2: 300 });
+  t.same(Object.keys(aMaunium.diffs), ['$a2', '$a1'], 'diffs as the database lists them');
   t.equal(aMaunium.median, 200, 'even count: the two middle values averaged');
   t.equal(aMaunium.mean, 200);
   t.ok(Math.abs(aMaunium.gmean - Math.sqrt(100 * 300)) < 1e-9);
-  t.match(a.pongs['other.example'], { diffs: { $a1: 120 }, mean: 120, median: 120 });
-  t.ok(Math.abs(a.pongs['other.example']!.gmean - 120) < 1e-9);
-
-  const b = stats.pings['b.example']!;
-  t.equal(b.median, 60, '50 and 70 average to 60');
-  t.same(b.pings, ['$b1', '$b2']);
-  const d = stats.pings['d.example']!;
-  t.same(d.pongs['maunium.net']!.diffs, { $d1: 10, $d2: 600_000 }, '10 and 600000 are inside the filter, 9 and 600001 not');
-  t.same(Object.keys(d.pongs), ['maunium.net']);
-  t.same(d.pings, ['$d1', '$d2'], 'a ping whose every pong was filtered out is not listed');
-  t.equal(d.median, 300_005);
-  t.equal(stats.pings['gone.example'], undefined);
-  t.equal(stats.mean, (b.mean + a.mean + d.mean) / 3, 'top-level mean: the mean of the servers\' means');
-
-  // The filter comes from the configuration, both ends inclusive.
-  const narrow = pingstatStats(samples, { minDelayMs: 70, maxDelayMs: 120 }, 'x');
-  t.same(Object.keys(narrow.pings), ['b.example', 'a.example']);
-  t.same(narrow.pings['a.example']!.pongs['maunium.net']!.diffs, { $a1: 100 });
-  t.same(narrow.pings['b.example']!.pings, ['$b2']);
-
-  // Serialised, the key order is the ranking.
-  const json = JSON.stringify(stats);
-  t.ok(json.startsWith('{"disclaimer":"Disclaimer.","pings":{"b.example":{"pongs":{"maunium.net":{"diffs":{"$b1":50,"$b2":70},"mean":60,"median":60,"gmean":'),
-    'serialised in the aggregator\'s key order');
+  t.equal(stats.pings['b.example'].median, 60, '50 and 70 average to 60');
+  t.equal(stats.pings['d.example'].median, 300_005);
+  t.equal(stats.mean, (60 + 520 / 3 + 300_005) / 3, 'top-level mean: the mean of the servers\' means');
 });
 
-t.test('pingstatStats: ties, duplicates, an empty window', async (t) => {
-  t.same(pingstatStats([], FILTER, 'Nothing yet.'), { disclaimer: 'Nothing yet.', pings: {}, mean: 0, pongservers: [] }, 'empty: mean 0');
-
-  const ties = pingstatStats([
-    ...pongs('zeta.example', '$z', { 'maunium.net': 200 }),
-    ...pongs('alpha.example', '$a', { 'maunium.net': 200 }),
-    ...pongs('mid.example', '$m', { 'maunium.net': 100 }),
-  ], FILTER, 'd');
+t.test('summarisePingstat: ties, odd counts, an empty window', async (t) => {
+  t.equal(statsJson({}, 'Nothing yet.'), '{"disclaimer":"Nothing yet.","pings":{},"mean":0,"pongservers":[]}', 'empty: mean 0');
+  const ties = JSON.parse(statsJson({
+    'zeta.example': { 'maunium.net': { $z: 200 } },
+    'alpha.example': { 'maunium.net': { $a: 200 } },
+    'mid.example': { 'maunium.net': { $m: 100 } },
+  }, 'd'));
   t.same(Object.keys(ties.pings), ['mid.example', 'alpha.example', 'zeta.example'], 'equal medians listed by name');
-
-  // Two bots on one server answer the same ping: pingstat keys pongs by server, so the first one counts.
-  const twoBots = pingstatStats([
-    sample({ pingServer: 'a.example', pingEventId: '$p', delayMs: 100, responder: '@echo:maunium.net', responderServer: 'maunium.net' }),
-    sample({ pingServer: 'a.example', pingEventId: '$p', delayMs: 900, responder: '@echo2:maunium.net', responderServer: 'maunium.net' }),
-  ], FILTER, 'd');
-  t.match(twoBots.pings['a.example'], { pongs: { 'maunium.net': { diffs: { $p: 100 }, mean: 100, median: 100 } }, pings: ['$p'], mean: 100, median: 100 });
-  t.same(Object.keys(twoBots.pings['a.example']!.pongs['maunium.net']!.diffs), ['$p'], 'one diff per ping and pong server');
-
-  const odd = pingstatStats(pongs('a.example', '$1', { 's1.example': 10, 's2.example': 40, 's3.example': 1000 }), FILTER, 'd');
-  t.equal(odd.pings['a.example']!.median, 40, 'odd count: the middle value');
-  t.ok(Math.abs(odd.pings['a.example']!.gmean - gmean([10, 40, 1000])) < 1e-9);
-});
-
-t.test('pingstatRawRows', async (t) => {
-  const s = sample({ pingServer: 'a.example', pingEventId: '$p', delayMs: 376, responder: '@echo:maunium.net', responderServer: 'maunium.net', roomId: '!r:x.org', measuredAt: new Date('2026-11-20T10:00:00.376Z') });
-  t.same(pingstatRawRows([s]), [{ room_id: '!r:x.org', ping_id: '$p', pong_server: 'maunium.net', ping_server: 'a.example', receive_diff: 376, pong_timestamp: Date.parse('2026-11-20T10:00:00.376Z') }]);
-  t.same(Object.keys(pingstatRawRows([s])[0]!), ['room_id', 'ping_id', 'pong_server', 'ping_server', 'receive_diff', 'pong_timestamp']);
+  const odd = JSON.parse(statsJson({ 'a.example': { 's1.example': { $1: 1000 }, 's2.example': { $1: 10 }, 's3.example': { $1: 40 } } }, 'd'));
+  t.equal(odd.pings['a.example'].median, 40, 'odd count: the middle value');
+  t.ok(Math.abs(odd.pings['a.example'].gmean - gmean([10, 40, 1000])) < 1e-9);
+  t.same(odd.pings['a.example'].pings, ['$1'], 'a ping answered by three servers is listed once');
 });
 
 t.test('renderPingstatHtml escapes every name', async (t) => {
   const evil = '<script>alert(1)</script>';
-  const stats = pingstatStats([
-    ...pongs('fast.example', '$f1', { 'maunium.net': 376 }),
-    ...pongs('slow.example', '$s1', { 'maunium.net': 70_000, 'other.example': 12_345 }),
-  ], FILTER, 'Be careful & <b>bold</b>');
+  const spec = { 'fast.example': { 'maunium.net': { $f1: 376 } }, 'slow.example': { 'maunium.net': { $s1: 70_000 }, 'other.example': { $s1: 12_345 } } };
   // Names never reach here unvalidated, but the renderer must not rely on that.
-  const hostile = {
-    ...stats,
-    pings: { [evil]: stats.pings['fast.example']!, '"><img src=x onerror=alert(1)>': stats.pings['slow.example']! },
-    pongservers: [...stats.pongservers, '<iframe>'],
-  };
+  const hostile = summarisePingstat(pingstatGroupsOf({
+    [evil]: spec['fast.example'], '"><img src=x onerror=alert(1)>': { ...spec['slow.example'], '<iframe>': { $s1: 1 } },
+  }), 'Be careful & <b>bold</b>');
   const html = renderPingstatHtml(hostile, '!room:<evil>');
   t.notMatch(html, /<script/i, 'no raw script tag');
   t.notMatch(html, /<img/i);
@@ -277,7 +230,7 @@ t.test('renderPingstatHtml escapes every name', async (t) => {
   t.match(html, '<p>Be careful &amp; &lt;b&gt;bold&lt;/b&gt;</p>');
   t.match(html, '<th>&lt;iframe&gt;</th>');
 
-  const plain = renderPingstatHtml(stats, '!room:example.org');
+  const plain = renderPingstatHtml(summarisePingstat(pingstatGroupsOf(spec), 'd'), '!room:example.org');
   t.match(plain, '<tr><th>1</th><th>fast.example</th><td>376 ms</td><td>376.0 ms</td><td>1</td><td>376.0 ms<sup>1</sup></td><td></td></tr>',
     'rank, server, median, mean (a float in Python, so with its decimal), N, then the mean per pong server (empty where it did not answer)');
   t.match(plain, '<tr><th>2</th><th>slow.example</th><td>41.2 seconds</td><td>41.2 seconds</td><td>1</td><td>1 minute and 10 seconds<sup>1</sup></td><td>12.3 seconds<sup>1</sup></td></tr>');
@@ -287,11 +240,10 @@ t.test('renderPingstatHtml escapes every name', async (t) => {
 });
 
 t.test('the aggregator\'s page writes figures as Python does: floats keep a decimal, ties round half to even', async (t) => {
-  const stats = pingstatStats([
-    ...pongs('even.example', '$e1', { 'a.example': 376, 'b.example': 377 }),
-    ...pongs('even.example', '$e2', { 'a.example': 376, 'b.example': 376 }),
-    ...pongs('whole.example', '$w1', { 'a.example': 440, 'b.example': 450 }),
-  ], FILTER, 'd');
+  const stats = summarisePingstat(pingstatGroupsOf({
+    'even.example': { 'a.example': { $e1: 376, $e2: 376 }, 'b.example': { $e1: 377, $e2: 376 } },
+    'whole.example': { 'a.example': { $w1: 440 }, 'b.example': { $w1: 450 } },
+  }), 'd');
   const html = renderPingstatHtml(stats, '!room:example.org');
   // even.example: delays 376, 376, 376, 377: median (376 + 376) / 2 = 376.0, mean 376.25, which Python rounds to 376.2.
   t.match(html, '<th>even.example</th><td>376.0 ms</td><td>376.2 ms</td><td>2</td><td>376.0 ms<sup>2</sup></td><td>376.5 ms<sup>2</sup></td>');

@@ -1,121 +1,131 @@
 // Output in the shapes of the existing aggregator (maubot's pingstat), so the
 // tools that read it today can read Pingboard unchanged. It lists every
-// delay, so it is computed in process from the window's samples.
-import type { Sample } from '../samples/sample.ts';
-import type { DelayFilter } from '../stats/repository.ts';
-import { ascending, figuresOfSorted } from '../stats/figures.ts';
+// delay: the database writes those lists as JSON text (stats/pingstat-data.ts),
+// and they are passed along as they are.
+import type { PingstatGroups } from '../stats/pingstat-data.ts';
+import { figuresOfSorted } from '../stats/figures.ts';
 import { compareNames } from '../order.ts';
 import { pingstatDuration } from './duration.ts';
 import { escapeHtml } from './html-escape.ts';
 
-export interface PingstatPong {
-  diffs: Record<string, number>;
-  mean: number;
-  median: number;
-  gmean: number;
+/** One pong server's figures for one ping server, with its `diffs` members already JSON. */
+export interface PingstatPongFigures {
+  readonly pongs: number;
+  readonly mean: number;
+  readonly median: number;
+  readonly gmean: number;
+  readonly diffsJson: string;
 }
 
-export interface PingstatServer {
-  pongs: Record<string, PingstatPong>;
-  pings: string[];
-  mean: number;
-  median: number;
-  gmean: number;
+export interface PingstatServerFigures {
+  readonly server: string;
+  /** By pong server name. */
+  readonly pongs: readonly (readonly [string, PingstatPongFigures])[];
+  readonly pings: number;
+  readonly pingsJson: string;
+  readonly mean: number;
+  readonly median: number;
+  readonly gmean: number;
 }
 
-export interface PingstatStats {
-  disclaimer: string;
-  pings: Record<string, PingstatServer>;
-  mean: number;
-  pongservers: string[];
+/** What stats.json and the HTML table say, ping servers in ranking order. */
+export interface PingstatSummary {
+  readonly disclaimer: string;
+  readonly servers: readonly PingstatServerFigures[];
+  readonly mean: number;
+  readonly pongservers: readonly string[];
 }
 
-export interface PingstatRawRow {
-  room_id: string;
-  ping_id: string;
-  pong_server: string;
-  ping_server: string;
-  receive_diff: number;
-  pong_timestamp: number;
-}
-
-/** One row per (ping, pong server), the first measured, as pingstat's table key allows. */
-export function pingstatRawRows(samples: readonly Sample[]): PingstatRawRow[] {
-  const seen = new Set<string>();
-  const unique = samples.filter((s) => {
-    const key = `${s.roomId}\u0000${s.pingEventId}\u0000${s.responderServer}`;
-    if (seen.has(key)) return false;
-    seen.add(key);
-    return true;
-  });
-  return unique.map((s) => ({
-    room_id: s.roomId,
-    ping_id: s.pingEventId,
-    pong_server: s.responderServer,
-    ping_server: s.pingServer,
-    receive_diff: s.delayMs,
-    pong_timestamp: s.measuredAt.getTime(),
-  }));
-}
-
-function summary(delays: number[]) {
-  const f = figuresOfSorted(delays.sort(ascending));
-  return { mean: f.meanMs, median: f.medianMs, gmean: f.gmeanMs };
+function parseDelays(commaSeparated: string): Float64Array {
+  const parts = commaSeparated.split(',');
+  const delays = new Float64Array(parts.length);
+  for (let i = 0; i < parts.length; i++) delays[i] = Number(parts[i]);
+  return delays;
 }
 
 /**
- * stats.json: per ping server, the diffs each pong server reported (one per
- * ping: pingstat keys pongs by server), their figures and the pooled figures;
- * servers by ascending median, ties by name.
+ * The figures of every pair and ping server, computed from the delays sorted
+ * ascending as figuresOfSorted sums them (in the process: sorting numbers
+ * here is cheaper than in SQL), so they are the same doubles whatever the database; ping servers by ascending median, ties by name.
  */
-export function pingstatStats(samples: readonly Sample[], filter: DelayFilter, disclaimer: string): PingstatStats {
-  const byServer = new Map<string, { pings: Set<string>; pongs: Map<string, Map<string, number>> }>();
+export function summarisePingstat(groups: PingstatGroups, disclaimer: string): PingstatSummary {
+  const byServer = new Map<string, { pongs: [string, PingstatPongFigures][]; delays: Float64Array[] }>();
   const pongServers = new Set<string>();
-  for (const s of samples) {
-    if (s.delayMs < filter.minDelayMs || s.delayMs > filter.maxDelayMs) continue;
-    let server = byServer.get(s.pingServer);
-    if (!server) byServer.set(s.pingServer, (server = { pings: new Set(), pongs: new Map() }));
-    let diffs = server.pongs.get(s.responderServer);
-    if (!diffs) server.pongs.set(s.responderServer, (diffs = new Map()));
-    if (diffs.has(s.pingEventId)) continue;
-    diffs.set(s.pingEventId, s.delayMs);
-    server.pings.add(s.pingEventId);
-    pongServers.add(s.responderServer);
+  for (const pair of groups.pairs) {
+    let server = byServer.get(pair.pingServer);
+    if (!server) byServer.set(pair.pingServer, (server = { pongs: [], delays: [] }));
+    const delays = parseDelays(pair.delays).sort();
+    const f = figuresOfSorted(delays);
+    server.pongs.push([pair.pongServer, { pongs: pair.pongs, mean: f.meanMs, median: f.medianMs, gmean: f.gmeanMs, diffsJson: pair.diffsJson }]);
+    server.delays.push(delays);
+    pongServers.add(pair.pongServer);
   }
-
-  const entries: [string, PingstatServer][] = [];
+  const servers: PingstatServerFigures[] = [];
   for (const [name, server] of byServer) {
-    const pongs: Record<string, PingstatPong> = {};
-    const pooled: number[] = [];
-    for (const [pongServer, diffs] of [...server.pongs].sort((a, b) => compareNames(a[0], b[0]))) {
-      const values = [...diffs.values()];
-      pooled.push(...values);
-      pongs[pongServer] = { diffs: Object.fromEntries(diffs), ...summary(values) };
+    const pooled = new Float64Array(server.delays.reduce((n, d) => n + d.length, 0));
+    let offset = 0;
+    for (const delays of server.delays) {
+      pooled.set(delays, offset);
+      offset += delays.length;
     }
-    entries.push([name, { pongs, pings: [...server.pings], ...summary(pooled) }]);
+    const f = figuresOfSorted(pooled.sort());
+    const pings = groups.pings.get(name)!;
+    servers.push({
+      server: name,
+      pongs: server.pongs.sort((a, b) => compareNames(a[0], b[0])),
+      pings: pings.count,
+      pingsJson: pings.json,
+      mean: f.meanMs,
+      median: f.medianMs,
+      gmean: f.gmeanMs,
+    });
   }
-  entries.sort((a, b) => a[1].median - b[1].median || compareNames(a[0], b[0]));
-  const means = entries.map(([, s]) => s.mean);
+  servers.sort((a, b) => a.median - b.median || compareNames(a.server, b.server));
   return {
     disclaimer,
-    pings: Object.fromEntries(entries),
-    mean: means.length > 0 ? means.reduce((a, b) => a + b, 0) / means.length : 0,
+    servers,
+    mean: servers.length > 0 ? servers.reduce((sum, s) => sum + s.mean, 0) / servers.length : 0,
     pongservers: [...pongServers].sort(compareNames),
   };
 }
 
+const figuresJson = (f: { mean: number; median: number; gmean: number }) =>
+  `"mean":${JSON.stringify(f.mean)},"median":${JSON.stringify(f.median)},"gmean":${JSON.stringify(f.gmean)}`;
+
+/**
+ * stats.json as pieces of text, in order, for a reply written as it is
+ * made: the aggregator's `json.dumps(data)` shape (without its spaces, as
+ * JSON.stringify writes it), keys in the order pingstat inserts them.
+ */
+export function* pingstatJsonParts(summary: PingstatSummary): Generator<string> {
+  yield `{"disclaimer":${JSON.stringify(summary.disclaimer)},"pings":{`;
+  for (const [index, server] of summary.servers.entries()) {
+    yield `${index > 0 ? ',' : ''}${JSON.stringify(server.server)}:{"pongs":{`;
+    for (const [pongIndex, [pongServer, pong]] of server.pongs.entries()) {
+      yield `${pongIndex > 0 ? ',' : ''}${JSON.stringify(pongServer)}:{"diffs":{`;
+      yield pong.diffsJson;
+      yield `},${figuresJson(pong)}}`;
+    }
+    yield '},"pings":[';
+    yield server.pingsJson;
+    yield `],${figuresJson(server)}}`;
+  }
+  yield `},"mean":${JSON.stringify(summary.mean)},"pongservers":${JSON.stringify(summary.pongservers)}}`;
+}
+
 /** The aggregator's HTML table: rank, ping server, median, mean, N, then the mean per pong server. */
-export function renderPingstatHtml(stats: PingstatStats, roomId: string): string {
-  const head = stats.pongservers.map((s) => `<th>${escapeHtml(s)}</th>`).join('');
-  const rows = Object.entries(stats.pings).map(([server, data], index) => {
+export function renderPingstatHtml(summary: PingstatSummary, roomId: string): string {
+  const head = summary.pongservers.map((s) => `<th>${escapeHtml(s)}</th>`).join('');
+  const rows = summary.servers.map((data, index) => {
     // Means are always floats in Python; a median is one when it averages the two middle delays.
-    const delays = Object.values(data.pongs).reduce((n, pong) => n + Object.keys(pong.diffs).length, 0);
-    const cells = stats.pongservers.map((pongServer) => {
-      const pong = data.pongs[pongServer];
-      return pong ? `<td>${escapeHtml(pingstatDuration(pong.mean, true))}<sup>${Object.keys(pong.diffs).length}</sup></td>` : '<td></td>';
+    const pongs = new Map(data.pongs);
+    const delays = data.pongs.reduce((n, [, pong]) => n + pong.pongs, 0);
+    const cells = summary.pongservers.map((pongServer) => {
+      const pong = pongs.get(pongServer);
+      return pong ? `<td>${escapeHtml(pingstatDuration(pong.mean, true))}<sup>${pong.pongs}</sup></td>` : '<td></td>';
     }).join('');
-    return `<tr><th>${index + 1}</th><th>${escapeHtml(server)}</th><td>${escapeHtml(pingstatDuration(data.median, delays % 2 === 0))}</td>` +
-      `<td>${escapeHtml(pingstatDuration(data.mean, true))}</td><td>${data.pings.length}</td>${cells}</tr>`;
+    return `<tr><th>${index + 1}</th><th>${escapeHtml(data.server)}</th><td>${escapeHtml(pingstatDuration(data.median, delays % 2 === 0))}</td>` +
+      `<td>${escapeHtml(pingstatDuration(data.mean, true))}</td><td>${data.pings}</td>${cells}</tr>`;
   }).join('\n');
   return `<!DOCTYPE html>
 <html lang="en">
@@ -135,10 +145,10 @@ tbody > tr:nth-child(3) { background: #cd7f32; }
 </style>
 </head>
 <body>
-<p>${escapeHtml(stats.disclaimer)}</p>
+<p>${escapeHtml(summary.disclaimer)}</p>
 <table>
 <thead>
-<tr><th rowspan="2">#</th><th rowspan="2">Ping server</th><th rowspan="2">Median</th><th rowspan="2">Mean</th><th rowspan="2">N</th><th colspan="${Math.max(1, stats.pongservers.length)}">Pong server (mean)</th></tr>
+<tr><th rowspan="2">#</th><th rowspan="2">Ping server</th><th rowspan="2">Median</th><th rowspan="2">Mean</th><th rowspan="2">N</th><th colspan="${Math.max(1, summary.pongservers.length)}">Pong server (mean)</th></tr>
 <tr>${head}</tr>
 </thead>
 <tbody>
@@ -149,4 +159,3 @@ ${rows}
 </html>
 `;
 }
-

@@ -1,22 +1,43 @@
 // A drop-in for the existing aggregator's endpoints, under /rooms/{roomId}/.
+// Their answers list every delay of the window (57 MB of JSON at a million
+// samples): the database groups them and writes them as JSON text
+// (stats/pingstat-data.ts), the reply is written as it is made, and each
+// answer is made once for every client that asks for it (shared-body.ts).
+import type { FastifyReply } from 'fastify';
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from '@fastify/type-provider-typebox';
-import { pingstatRawRows, pingstatStats, renderPingstatHtml } from '../../render/pingstat.ts';
+import { pingstatJsonParts, renderPingstatHtml, summarisePingstat, type PingstatSummary } from '../../render/pingstat.ts';
 import { listExclusions } from '../../operator/exclusions.ts';
-import { samplesInWindow } from '../../samples/repository.ts';
+import { eachRawRowsPage, pingstatGroups } from '../../stats/pingstat-data.ts';
+import { PINGSTAT_WEEK_MS, pingstatAgesKey, pingstatWindow, type PingstatAges } from '../../stats/pingstat-window.ts';
 import { resolveRoom } from '../../stats/selection.ts';
-import { rollingWindow } from '../../stats/windows.ts';
+import type { TrackedRoom } from '../../stats/rooms.ts';
 import type { HttpDeps } from '../app.ts';
 import { errorResponses, RoomParam } from '../schemas.ts';
+import { SharedBodyCache, type SharedBody } from '../shared-body.ts';
 
-const TEN_YEARS_SECONDS = 10 * 365 * 86_400;
+/**
+ * Finished answers kept at most: a week of a busy room's stats.json (57 MB
+ * at a million samples) and its HTML, while the service stays small; a larger
+ * answer is still made once for the clients that ask while it is made.
+ */
+const KEPT_ANSWER_BYTES = 96 * 1024 * 1024;
 
 const Params = Type.Object({ roomId: RoomParam });
+// Read as pingstat reads them (see stats/pingstat-window.ts): any text, what is not an integer
+// to Python means the default; a repeated parameter counts by its first value, as aiohttp's query does.
 // Like pingstat, which ignores what it does not know (a caller moved over may still send its room_id).
+const Age = (description: string) => Type.Optional(Type.Union([Type.String(), Type.Array(Type.String())], { description }));
 const Ages = Type.Object({
-  max_age: Type.Integer({ minimum: 0, maximum: TEN_YEARS_SECONDS, default: 7 * 86_400, description: 'Seconds; the window starts this long ago' }),
-  min_age: Type.Integer({ minimum: 0, maximum: TEN_YEARS_SECONDS, default: 0, description: 'Seconds; the window ends this long ago' }),
+  max_age: Age('Seconds, an integer as Python reads it; the window starts this long ago (default one week)'),
+  min_age: Age('Seconds, an integer as Python reads it; the window ends this long ago (default 0)'),
 });
+type AgesQuery = { max_age?: string | string[] | undefined; min_age?: string | string[] | undefined };
+
+function firstValues(query: AgesQuery): PingstatAges {
+  const first = (value: string | string[] | undefined) => (Array.isArray(value) ? value[0] : value);
+  return { max_age: first(query.max_age), min_age: first(query.min_age) };
+}
 
 const Pong = Type.Object({
   diffs: Type.Record(Type.String(), Type.Number()),
@@ -53,30 +74,70 @@ function wantsJson(accept: string | undefined): boolean {
   return json >= 0 && (html < 0 || json < html);
 }
 
+type Answer = 'stats.json' | 'stats.raw.json' | 'stats.html';
+
 export const pingstatRoutes: FastifyPluginAsyncTypebox<HttpDeps> = async (app, deps) => {
   const selectionDeps = { db: deps.database.db, statistics: deps.statistics, rooms: deps.rooms };
-
-  async function windowSamples(roomId: string, ages: { max_age: number; min_age: number }) {
-    const room = await resolveRoom(selectionDeps, roomId);
-    const window = rollingWindow(deps.statistics.now(), { maxAgeSeconds: ages.max_age, minAgeSeconds: ages.min_age, capSpanToWeek: true });
-    return { room, samples: await samplesInWindow(deps.database.db, room.roomIds, window.start, window.end) };
-  }
+  const answers = new SharedBodyCache(deps.cacheSeconds * 1000, KEPT_ANSWER_BYTES);
 
   // The newsletter tooling builds its table from these figures: excluded servers are left out here too.
   // (The raw rows stay complete: they are the samples as measured.)
-  async function stats(roomId: string, ages: { max_age: number; min_age: number }) {
-    const { room, samples } = await windowSamples(roomId, ages);
-    const excluded = new Set((await listExclusions(deps.database.db, room.id)).map((e) => e.server));
-    return { room, stats: pingstatStats(samples.filter((s) => !excluded.has(s.pingServer)), deps.statistics.filters, room.disclaimer) };
+  async function summary(room: TrackedRoom, ages: PingstatAges): Promise<PingstatSummary> {
+    const window = pingstatWindow(deps.statistics.now(), ages, PINGSTAT_WEEK_MS);
+    const excluded = (await listExclusions(deps.database.db, room.id)).map((e) => e.server);
+    const groups = await pingstatGroups(deps.database.db, room.roomIds, window, deps.statistics.filters, excluded);
+    return summarisePingstat(groups, room.disclaimer);
+  }
+
+  const make: Record<Answer, (room: TrackedRoom, ages: PingstatAges, body: SharedBody) => Promise<void>> = {
+    'stats.json': async (room, ages, body) => {
+      for (const part of pingstatJsonParts(await summary(room, ages))) body.write(part);
+    },
+    'stats.html': async (room, ages, body) => body.write(renderPingstatHtml(await summary(room, ages), room.id)),
+    // No one-week cap here: pingstat's stats_raw_json passes max_delta=0.
+    'stats.raw.json': async (room, ages, body) => {
+      const window = pingstatWindow(deps.statistics.now(), ages, 0n);
+      let first = true;
+      await eachRawRowsPage(deps.database.db, room.roomIds, window, (rows) => {
+        body.write(`${first ? '[' : ','}${rows.join(',')}`);
+        first = false;
+      });
+      body.write(first ? '[]' : ']');
+    },
+  };
+
+  /** The answer, shared with every client that asks for the same, once its first bytes are made. */
+  async function shared(roomId: string, query: AgesQuery, answer: Answer): Promise<SharedBody> {
+    const room = await resolveRoom(selectionDeps, roomId);
+    const ages = firstValues(query);
+    // Keyed by generation too: a request made after an exclusion must not join an answer begun before it.
+    const key = JSON.stringify([deps.statistics.generation, answer, room.id, room.roomIds, pingstatAgesKey(ages)]);
+    const body = answers.get(key, deps.statistics.now().getTime(), (made) => make[answer](room, ages, made));
+    // A failure before the first byte (the database is down) is still an error reply.
+    await body.started();
+    return body;
+  }
+
+  const JSON_TYPE = 'application/json; charset=utf-8';
+
+  // Written as a stream, past the response schema's serializer: the body is JSON text already.
+  function send(reply: FastifyReply, type: string, body: SharedBody): void {
+    reply.type(type).send(body.stream());
   }
 
   app.get('/rooms/:roomId/stats.json', {
     schema: { summary: 'Statistics in the existing aggregator\'s stats.json shape', params: Params, querystring: Ages, response: { 200: StatsBody, ...errorResponses } },
-  }, async (request) => (await stats(request.params.roomId, request.query)).stats);
+  }, async (request, reply) => {
+    send(reply, JSON_TYPE, await shared(request.params.roomId, request.query, 'stats.json'));
+    return reply;
+  });
 
   app.get('/rooms/:roomId/stats.raw.json', {
     schema: { summary: 'The raw pongs of the window, as the existing aggregator lists them', params: Params, querystring: Ages, response: { 200: RawBody, ...errorResponses } },
-  }, async (request) => pingstatRawRows((await windowSamples(request.params.roomId, request.query)).samples));
+  }, async (request, reply) => {
+    send(reply, JSON_TYPE, await shared(request.params.roomId, request.query, 'stats.raw.json'));
+    return reply;
+  });
 
   app.get('/rooms/:roomId/stats', {
     schema: {
@@ -86,9 +147,10 @@ export const pingstatRoutes: FastifyPluginAsyncTypebox<HttpDeps> = async (app, d
       response: { 200: { content: { 'text/html': { schema: Type.String() }, 'application/json': { schema: StatsBody } } }, ...errorResponses },
     },
   }, async (request, reply) => {
-    const { room, stats: data } = await stats(request.params.roomId, request.query);
+    const json = wantsJson(request.headers.accept);
+    const body = await shared(request.params.roomId, request.query, json ? 'stats.json' : 'stats.html');
     reply.header('vary', 'accept');
-    if (wantsJson(request.headers.accept)) return reply.type('application/json; charset=utf-8').send(JSON.stringify(data));
-    return reply.type('text/html; charset=utf-8').send(renderPingstatHtml(data, room.id));
+    send(reply, json ? JSON_TYPE : 'text/html; charset=utf-8', body);
+    return reply;
   });
 };

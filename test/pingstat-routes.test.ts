@@ -1,0 +1,193 @@
+// The aggregator-compatible routes, byte for byte, on a varied dataset: what
+// they answer through fastify against an answer computed here, plainly, from
+// the stored rows, by pingstat's rules (pingstat.py get_room_data, iter_pongs
+// and its table's primary key: the first pong of a server to a ping counts).
+import t from 'tap';
+import type { WeekConfig } from '../src/config.ts';
+import { buildApp } from '../src/http/app.ts';
+import { excludeServer } from '../src/operator/exclusions.ts';
+import { compareNames } from '../src/order.ts';
+import { renderPingstatHtml, type PingstatSummary } from '../src/render/pingstat.ts';
+import type { Sample } from '../src/samples/sample.ts';
+import { recordSamples, sampleFromRow } from '../src/samples/repository.ts';
+import { Statistics } from '../src/stats/leaderboard.ts';
+import { PINGSTAT_WEEK_MS, pingstatWindow, type PingstatWindow } from '../src/stats/pingstat-window.ts';
+import { RoomRegistry } from '../src/stats/rooms.ts';
+import { forEachEngine, type TestDatabase } from './helpers/database.ts';
+import { random } from '../bench/dataset.ts';
+
+const NOW = new Date('2026-11-21T00:00:00Z');
+const WEEKS: WeekConfig = { timeZone: 'UTC', closeWeekday: 1, closeHour: 0, graceMinutes: 60 };
+const FILTER = { minDelayMs: 10, maxDelayMs: 600_000 };
+const OLD_ROOM = '!old:example.org';
+const ROOM = '!ping:example.org';
+const DISCLAIMER = 'Ping times may not be <representative>';
+const HOUR = 3_600_000;
+
+function pong(roomId: string, pingEventId: string, pingServer: string, responder: string, delayMs: number, measuredAt: number): Sample {
+  const responderServer = responder.startsWith('@') ? responder.slice(responder.indexOf(':') + 1) : responder;
+  return {
+    roomId, pingEventId, pingServer, pinger: `@u:${pingServer}`, responder, responderServer, delayMs,
+    pingTs: new Date(measuredAt - delayMs), measuredAt: new Date(measuredAt), source: 'pong', rttMs: null,
+  };
+}
+
+/**
+ * Log-normal delays from many servers and responders over eight days, and
+ * the cases the rules decide: two accounts of one server answering a ping
+ * (the first pong counts, even when the filter drops it), pingstat rows known
+ * by server only, delays outside the filter, negative ones, equal times and
+ * medians, an excluded server, a room's predecessor, ids that JSON escapes.
+ */
+function dataset(): Sample[] {
+  const rand = random(7);
+  const normal = () => Math.sqrt(-2 * Math.log(1 - rand())) * Math.cos(2 * Math.PI * rand());
+  const samples: Sample[] = [];
+  const responders = ['@echo:r1.example', '@echo:r2.example', '@bot:r2.example', 'r3.example', '@echo:r4.example:8448'];
+  for (let ping = 0; ping < 1500; ping++) {
+    const server = `hs${Math.floor(rand() ** 2 * 40)}.example`;
+    const at = NOW.getTime() - Math.floor(rand() * 8 * 24 * HOUR);
+    const roomId = rand() < 0.2 ? OLD_ROOM : ROOM;
+    for (const responder of responders) {
+      if (rand() < 0.3) continue;
+      const delay = Math.round(Math.exp(5.7 + 0.6 * normal()) * (rand() < 0.02 ? 3000 : 1)) - (rand() < 0.01 ? 400 : 0);
+      // Equal times now and then, so the order's later keys decide.
+      samples.push(pong(roomId, `$p${ping}`, server, responder, delay, rand() < 0.1 ? at : at + delay));
+    }
+  }
+  const t0 = NOW.getTime() - 2 * HOUR;
+  samples.push(
+    // Two accounts of one server: the earlier pong counts, whatever its delay.
+    pong(ROOM, '$dup1', 'dup.example', '@b:two.example', 900, t0 + 5),
+    pong(ROOM, '$dup1', 'dup.example', '@a:two.example', 100, t0 + 9),
+    // The first is outside the filter: the statistics take the second, the raw rows the first.
+    pong(ROOM, '$dup2', 'dup.example', '@a:two.example', 5, t0),
+    pong(ROOM, '$dup2', 'dup.example', '@b:two.example', 300, t0 + 1),
+    // The same time: the responder decides.
+    pong(ROOM, '$dup3', 'dup.example', '@b:two.example', 210, t0),
+    pong(ROOM, '$dup3', 'dup.example', '@a:two.example', 220, t0),
+    // Equal medians, ordered by name.
+    pong(ROOM, '$tie1', 'tie-b.example', '@echo:r1.example', 333, t0),
+    pong(ROOM, '$tie2', 'tie-a.example', '@echo:r1.example', 333, t0),
+    pong(ROOM, '$ex1', 'excluded.example', '@echo:r1.example', 1, t0),
+    pong(ROOM, '$ex2', 'excluded.example', '@echo:r1.example', 50, t0),
+    pong(ROOM, '$"quoted\\id\u00e9\u2028', 'escape.example', '@echo:r1.example', 77, t0),
+    pong(ROOM, '$huge', 'slow.example', '@echo:r1.example', 600_000, t0),
+    pong(ROOM, '$over', 'slow.example', '@echo:r1.example', 600_001, t0),
+    pong(ROOM, '$edge', 'edge.example', '@echo:r1.example', 40, NOW.getTime() - 7 * 24 * HOUR),
+  );
+  return samples;
+}
+
+/** The window's rows in the order pingstat's insertion order gives (by pong time, then ping, then responder). */
+function inWindow(samples: readonly Sample[], window: PingstatWindow): Sample[] {
+  return samples.filter((s) => s.measuredAt >= window.start && s.measuredAt <= window.end)
+    .sort((a, b) => a.measuredAt.getTime() - b.measuredAt.getTime() || compareNames(a.pingEventId, b.pingEventId) || compareNames(a.responder, b.responder));
+}
+
+/** median, mean and gmean as figuresOfSorted computes them: sums in ascending order. */
+function figures(values: number[]) {
+  const sorted = [...values].sort((a, b) => a - b);
+  const mid = sorted.length >> 1;
+  let sum = 0;
+  let logSum = 0;
+  for (const v of sorted) {
+    sum += v;
+    logSum += Math.log(v);
+  }
+  return { mean: sum / sorted.length, median: sorted.length % 2 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2, gmean: Math.exp(logSum / sorted.length) };
+}
+
+interface ReferencePong { diffs: Record<string, number>; mean: number; median: number; gmean: number }
+interface ReferenceServer { pongs: Record<string, ReferencePong>; pings: string[]; mean: number; median: number; gmean: number }
+
+function referenceStats(samples: readonly Sample[], window: PingstatWindow, excluded: string) {
+  const servers = new Map<string, { pings: Set<string>; pongs: Map<string, Map<string, number>> }>();
+  for (const s of inWindow(samples, window)) {
+    if (s.delayMs < FILTER.minDelayMs || s.delayMs > FILTER.maxDelayMs || s.pingServer === excluded) continue;
+    const server = servers.get(s.pingServer) ?? { pings: new Set<string>(), pongs: new Map<string, Map<string, number>>() };
+    servers.set(s.pingServer, server);
+    const diffs = server.pongs.get(s.responderServer) ?? new Map<string, number>();
+    server.pongs.set(s.responderServer, diffs);
+    if (diffs.has(s.pingEventId)) continue;
+    diffs.set(s.pingEventId, s.delayMs);
+    server.pings.add(s.pingEventId);
+  }
+  const ranked: [string, ReferenceServer][] = [...servers].map(([name, server]) => {
+    const pongs = [...server.pongs].sort((a, b) => compareNames(a[0], b[0]));
+    return [name, {
+      pongs: Object.fromEntries(pongs.map(([pong, diffs]) => [pong, { diffs: Object.fromEntries(diffs), ...figures([...diffs.values()]) }])),
+      pings: [...server.pings],
+      ...figures(pongs.flatMap(([, diffs]) => [...diffs.values()])),
+    }];
+  });
+  ranked.sort((a, b) => a[1].median - b[1].median || compareNames(a[0], b[0]));
+  return {
+    disclaimer: DISCLAIMER,
+    pings: Object.fromEntries(ranked),
+    mean: ranked.length > 0 ? ranked.reduce((sum, [, s]) => sum + s.mean, 0) / ranked.length : 0,
+    pongservers: [...new Set([...servers.values()].flatMap((s) => [...s.pongs.keys()]))].sort(compareNames),
+  };
+}
+
+function referenceRaw(samples: readonly Sample[], window: PingstatWindow) {
+  const seen = new Set<string>();
+  return inWindow(samples, window).filter((s) => {
+    const key = `${s.roomId} ${s.pingEventId} ${s.responderServer}`;
+    if (seen.has(key)) return false;
+    seen.add(key);
+    return true;
+  }).map((s) => ({
+    room_id: s.roomId, ping_id: s.pingEventId, pong_server: s.responderServer, ping_server: s.pingServer, receive_diff: s.delayMs, pong_timestamp: s.measuredAt.getTime(),
+  }));
+}
+
+/** The reference in the shape the HTML table is drawn from. */
+function summaryOf(stats: ReturnType<typeof referenceStats>): PingstatSummary {
+  return {
+    disclaimer: stats.disclaimer,
+    mean: stats.mean,
+    pongservers: stats.pongservers,
+    servers: Object.entries(stats.pings).map(([server, s]) => ({
+      server, pings: s.pings.length, pingsJson: '', mean: s.mean, median: s.median, gmean: s.gmean,
+      pongs: Object.entries(s.pongs).map(([pong, p]) => [pong, { pongs: Object.keys(p.diffs).length, mean: p.mean, median: p.median, gmean: p.gmean, diffsJson: '' }] as const),
+    })),
+  };
+}
+
+async function appFor(database: TestDatabase) {
+  const statistics = new Statistics({ db: database.db, stats: { ...FILTER, minPings: 1 }, weeks: WEEKS, cacheSeconds: 60, now: () => NOW });
+  const rooms = new RoomRegistry([{ id: ROOM, disclaimer: DISCLAIMER }], [{ reference: ROOM, id: ROOM, roomIds: [OLD_ROOM, ROOM] }]);
+  return buildApp({ database, statistics, rooms, cacheSeconds: 60 });
+}
+
+forEachEngine(t, (t, database) => {
+  t.test('stats.json, stats.raw.json and the HTML table: the bytes pingstat\'s rules give', async (t) => {
+    await recordSamples(database.db, dataset());
+    // What was stored (a pingstat row and an account's pong of one server may not both be).
+    const stored = (await database.db.selectFrom('samples').selectAll().where('room_id', 'in', [OLD_ROOM, ROOM]).execute()).map(sampleFromRow);
+    await excludeServer(database.db, ROOM, { server: 'excluded.example', reason: 'test', excludedBy: 'operator' });
+    const app = await appFor(database);
+    const base = `/rooms/${encodeURIComponent(ROOM)}`;
+    for (const query of ['', '?max_age=86400', '?max_age=999999999&min_age=3600', '?max_age=-1', `?max_age=${30 * 86_400}`]) {
+      const params = new URLSearchParams(query.slice(1));
+      const ages = { max_age: params.get('max_age') ?? undefined, min_age: params.get('min_age') ?? undefined };
+      const window = pingstatWindow(NOW, ages, PINGSTAT_WEEK_MS);
+      const stats = referenceStats(stored, window, 'excluded.example');
+      const raw = referenceRaw(stored, pingstatWindow(NOW, ages, 0n));
+
+      const json = await app.inject(`${base}/stats.json${query}`);
+      t.equal(json.statusCode, 200);
+      t.match(json.headers['content-type'], 'application/json');
+      t.equal(json.body, JSON.stringify(stats), `stats.json${query}`);
+      t.equal((await app.inject(`${base}/stats.raw.json${query}`)).body, JSON.stringify(raw), `stats.raw.json${query}`);
+      t.equal((await app.inject(`${base}/stats${query}`)).body, renderPingstatHtml(summaryOf(stats), ROOM), `stats${query} (HTML)`);
+      t.equal((await app.inject({ url: `${base}/stats${query}`, headers: { accept: 'application/json' } })).body, JSON.stringify(stats), `stats${query} (JSON)`);
+      if (query === '') {
+        t.ok(Object.keys(stats.pings).length > 30, 'the default window holds many servers');
+        t.ok(raw.length > 3000, 'and many rows');
+        t.same(stats.pings['dup.example']!.pongs['two.example']!.diffs, { $dup1: 900, $dup2: 300, $dup3: 220 }, 'the rules the dataset tests held');
+      }
+    }
+  });
+});
