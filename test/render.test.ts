@@ -249,8 +249,9 @@ t.test('pingstatStats: ties, duplicates, an empty window', async (t) => {
 });
 
 t.test('pingstatRawRows', async (t) => {
-  const s = sample({ pingServer: 'a.example', pingEventId: '$p', delayMs: 376, responder: '@echo:maunium.net', responderServer: 'maunium.net', roomId: '!r:x.org', measuredAt: new Date('2026-11-20T10:00:00.376Z') });
-  t.same(pingstatRawRows([s]), [{ room_id: '!r:x.org', ping_id: '$p', pong_server: 'maunium.net', ping_server: 'a.example', receive_diff: 376, pong_timestamp: Date.parse('2026-11-20T10:00:00.376Z') }]);
+  // The bot's own answer: measured when the ping arrived, its pong stamped 40 ms later.
+  const s = { ...sample({ pingServer: 'a.example', pingEventId: '$p', delayMs: 376, responder: '@echo:maunium.net', responderServer: 'maunium.net', roomId: '!r:x.org', measuredAt: new Date('2026-11-20T10:00:00.376Z') }), pongTs: new Date('2026-11-20T10:00:00.416Z') };
+  t.same(pingstatRawRows([s]), [{ room_id: '!r:x.org', ping_id: '$p', pong_server: 'maunium.net', ping_server: 'a.example', receive_diff: 376, pong_timestamp: Date.parse('2026-11-20T10:00:00.416Z') }], 'the pong\'s time, as the aggregator stores it');
   t.same(Object.keys(pingstatRawRows([s])[0]!), ['room_id', 'ping_id', 'pong_server', 'ping_server', 'receive_diff', 'pong_timestamp']);
 });
 

@@ -1,7 +1,7 @@
 // Output in the shapes of the existing aggregator (maubot's pingstat), so the
 // tools that read it today can read Pingboard unchanged. It lists every
 // delay, so it is computed in process from the window's samples.
-import type { Sample } from '../samples/sample.ts';
+import type { PongTimedSample, Sample } from '../samples/sample.ts';
 import type { DelayFilter } from '../stats/repository.ts';
 import { ascending, figuresOfSorted } from '../stats/figures.ts';
 import { compareNames } from '../order.ts';
@@ -39,8 +39,8 @@ export interface PingstatRawRow {
   pong_timestamp: number;
 }
 
-/** One row per (ping, pong server), the first measured, as pingstat's table key allows. */
-export function pingstatRawRows(samples: readonly Sample[]): PingstatRawRow[] {
+/** One row per (ping, pong server), the first pong, as pingstat's table key allows; pong_timestamp is that pong's origin_server_ts. */
+export function pingstatRawRows(samples: readonly PongTimedSample[]): PingstatRawRow[] {
   const seen = new Set<string>();
   const unique = samples.filter((s) => {
     const key = `${s.roomId}\u0000${s.pingEventId}\u0000${s.responderServer}`;
@@ -54,7 +54,7 @@ export function pingstatRawRows(samples: readonly Sample[]): PingstatRawRow[] {
     pong_server: s.responderServer,
     ping_server: s.pingServer,
     receive_diff: s.delayMs,
-    pong_timestamp: s.measuredAt.getTime(),
+    pong_timestamp: s.pongTs.getTime(),
   }));
 }
 

@@ -26,6 +26,11 @@ export interface Sample {
   readonly rttMs: number | null;
 }
 
+/** A sample with the origin_server_ts of the pong that carried it (its measuredAt, but for the bot's own answers). */
+export interface PongTimedSample extends Sample {
+  readonly pongTs: Date;
+}
+
 export type RecordResult = { ok: true; sample: Sample } | { ok: false; error: string };
 
 const INT32_MIN = -(2 ** 31);
