@@ -230,7 +230,8 @@ export async function startBot(options: BotOptions): Promise<Bot> {
       const reading = readPongEvent({ roomId, sender: config.userId, ts: event.origin_server_ts, content: event.content }, new Set());
       if (reading.kind === 'sample') writer.record(reading.sample);
     } catch (err) {
-      log.warn({ err, pong: pongId }, 'could not read the pong back: its sample keeps the time of its measurement');
+      // Stopping aborts the SDK's requests: no news then.
+      log[stopped ? 'debug' : 'warn']({ err, pong: pongId }, 'could not read the pong back: its sample keeps the time of its measurement');
     }
   }
 
