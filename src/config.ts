@@ -38,6 +38,7 @@ export interface BotConfig {
   readonly accessToken: string | undefined;
   readonly password: string | undefined;
   readonly maxPingAgeSeconds: number;
+  /** Answers a sender may have at once, and earns back each minute (src/matrix/rate-limit.ts). */
   readonly answersPerMinute: number;
   /** `serve` backfills this many days of the rooms' history at start (0: never). */
   readonly backfillDays: number;
@@ -296,7 +297,7 @@ function bot(src: Source): BotConfig | undefined {
     accessToken,
     password,
     maxPingAgeSeconds: integer(src, 'PINGBOARD_MAX_PING_AGE_SECONDS', 'max_ping_age_seconds', 300, 1, 86_400),
-    answersPerMinute: integer(src, 'PINGBOARD_ANSWERS_PER_MINUTE', 'answers_per_minute', 5, 1, 10_000),
+    answersPerMinute: integer(src, 'PINGBOARD_ANSWERS_PER_MINUTE', 'answers_per_minute', 20, 1, 10_000),
     backfillDays,
   };
 }

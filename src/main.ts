@@ -10,6 +10,8 @@
 // collections. The young generation holds short-lived sync and request data:
 // 8 MB semi-spaces take 16 MB less than 16 MB ones, for as many major
 // collections in the bot bench.
+// First: the SDK's modules must find our log methods when they load (see sdk-logs.ts).
+import './matrix/sdk-logs.ts';
 import { parseArgs } from 'node:util';
 import { ConfigError, loadConfig, type Config } from './config.ts';
 import { DataDirLockedError } from './db/database.ts';

@@ -19,6 +19,7 @@ import { createBotClient } from '../src/matrix/client.ts';
 import { buildPong, readPongEvent } from '../src/matrix/pong.ts';
 import { predecessorOf } from '../src/matrix/rooms.ts';
 import { readBotState } from '../src/matrix/state.ts';
+import { recordSamples } from '../src/samples/repository.ts';
 import { renderLeaderboardJson } from '../src/render/leaderboard-json.ts';
 import { createStatistics, start } from '../src/start.ts';
 import { RoomRegistry } from '../src/stats/rooms.ts';
@@ -341,6 +342,22 @@ forEachEngine(t, (t, database) => {
     t.same(parseCoverage(await readBotState(database.db, coverageKey(world.rooms[2]!))).pending, undefined);
   });
 
+  t.test('a backfill gives the bot\'s own answers their pongs\' times, trusted responders or not', async (t) => {
+    const world = await buildWorld(t, 30);
+    // The bot answered these pings itself, and measured each 7 ms before its homeserver stamped the pong.
+    const own = world.expected.filter((s) => s.responder === BOT);
+    await recordSamples(database.db, own.map((s) => ({
+      roomId: s.roomId, pingEventId: s.ping, pingServer: s.server, pinger: PINGERS.find((p) => p.endsWith(`:${s.server}`))!, responder: BOT, responderServer: 'bot.example',
+      delayMs: s.delayMs, pingTs: new Date(s.measuredMs - s.delayMs), measuredAt: new Date(s.measuredMs - 7), source: 'echo', rttMs: null,
+    })));
+    const result = await runBackfill(world, database, { since: new Date(Date.now() - 40 * DAY), trusted: [ECHO] });
+    t.equal(result.completed, true);
+    const rows = await database.db.selectFrom('samples').select(['ping_event_id', 'source', 'measured_at', 'pong_ts']).where('responder', '=', BOT).execute();
+    t.equal(rows.length, own.length);
+    t.same(rows.map((r) => [r.ping_event_id, r.source, r.measured_at.getTime(), r.pong_ts?.getTime()]).sort(),
+      own.map((s) => [s.ping, 'echo', s.measuredMs - 7, s.measuredMs]).sort(), 'each answer keeps its measurement and gains its pong\'s time');
+  });
+
   t.test('429s and server errors during the walk are waited out; untrusted responders are left out', async (t) => {
     const world = await buildWorld(t, 1000);
     // A bot that answered a ping again much later, pages away: the first pong counts, as live.
@@ -353,7 +370,7 @@ forEachEngine(t, (t, database) => {
     const result = await runBackfill(world, database, { since: new Date(Date.now() - 40 * DAY), trusted: [ECHO, ECHO3] });
     t.equal(result.completed, true);
     t.ok(limited.done && failing.done && dropped.done, 'every fault was hit');
-    sameRows(t, await storedRows(database), world.expected.filter((s) => s.responder === ECHO || s.responder === ECHO3).map(expectedRow), 'trusted pongs only');
+    sameRows(t, await storedRows(database), world.expected.filter((s) => s.responder === ECHO || s.responder === ECHO3 || s.responder === BOT).map(expectedRow), 'trusted pongs only, and the bot\'s own');
   });
 
   t.test('during a server outage, an interrupt ends the backoff at once; the next run continues', async (t) => {

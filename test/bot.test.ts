@@ -39,7 +39,7 @@ async function startWorld(t: Test, database: TestDatabase, env: Record<string, s
 
 /** The pings the bot answered, in the order of its pongs. */
 function answeredPings(hs: TestHomeserver, roomId: string): string[] {
-  return hs.events(roomId).filter((e) => e.sender === BOT && e.type === 'm.room.message')
+  return hs.events(roomId).filter((e) => e.sender === BOT && e.type === 'm.room.message' && (e.content as { pong?: unknown }).pong !== undefined)
     .map((e) => (e.content as { pong: { ping: string } }).pong.ping);
 }
 
@@ -84,7 +84,9 @@ forEachEngine(t, (t, database) => {
     const pingId = hs.sendMessage('@carol:fast.example', roomId, { msgtype: 'm.text', body: '!ping from the thread', 'm.relates_to': { rel_type: 'm.thread', event_id: root } });
     const pong = await pongTo(hs, pingId);
     const content = pong.content as Record<string, any>;
-    t.same(content['m.relates_to'], { rel_type: 'm.thread', event_id: root, is_falling_back: true, 'm.in_reply_to': { event_id: pingId } });
+    // maubot's respond (mautrix's set_thread_parent) changes the relation's type and event, and keeps echo's from and ms.
+    t.equal(JSON.stringify(content['m.relates_to']), JSON.stringify({ rel_type: 'm.thread', event_id: root, is_falling_back: true, 'm.in_reply_to': { event_id: pingId }, from: 'fast.example', ms: content.pong.ms }));
+    t.same(Object.keys(content), ['msgtype', 'body', 'm.relates_to', 'format', 'formatted_body', 'pong'], 'the keys in the order echo\'s framework writes them');
     t.same(content.pong, { ms: content.pong.ms, from: 'fast.example', ping: pingId }, 'the figures stay in pong');
     t.ok(typeof content.pong.ms === 'number' && content.pong.ms >= 40 && content.pong.ms < 1000, `the delay is fast.example's (${content.pong.ms} ms)`);
     t.equal(content.body, `@carol:fast.example: Pong! (ping "from the thread" took ${content.pong.ms} ms to arrive)`);
@@ -298,13 +300,13 @@ forEachEngine(t, (t, database) => {
       await setDatabaseReachable(database, false);
       t.teardown(() => setDatabaseReachable(database, true));
       const ping = hs.sendMessage('@carol:fast.example', roomId, '!ping db down');
-      await pongTo(hs, ping);
-      await until('a failed write', () => service.writer!.counts.failedWrites > 0 || undefined);
-      t.equal(service.writer!.counts.queued, 1, 'the sample waits in the queue');
+      const pong = await pongTo(hs, ping);
+      // The sample, and the pong read back for its time.
+      await until('both waiting in the queue after a failed write', () => (service.writer!.counts.failedWrites > 0 && service.writer!.counts.queued === 2) || undefined);
       await setDatabaseReachable(database, true);
       await service.writer!.flushed();
-      const rows = await database.db.selectFrom('samples').select(['ping_event_id', 'source']).execute();
-      t.same(rows, [{ ping_event_id: ping, source: 'echo' }]);
+      const rows = await database.db.selectFrom('samples').select(['ping_event_id', 'source', 'pong_ts']).execute();
+      t.same(rows, [{ ping_event_id: ping, source: 'echo', pong_ts: new Date(pong.origin_server_ts) }]);
     });
 
   t.test('!echo repeats the text; edits and pings with a longer command are not answered', async (t) => {
@@ -351,6 +353,89 @@ forEachEngine(t, (t, database) => {
     for (const room of rooms) await pongTo(hs, hs.sendMessage('@carol:fast.example', room, '!ping'));
     const since = hs.requests({ path: '/sync', userId: BOT }).map((r) => new URLSearchParams(r.search).get('since'));
     t.equal(since.filter((token) => token === null).length, 1, 'only the very first sync starts from nothing: restarts carry on from the latest position');
+  });
+
+  t.test('words with a newline in their quoted 20 characters: answered as echo answers, recorded only when the aggregator counts the pong', async (t) => {
+    const { hs, roomId, service } = await startWorld(t, database);
+    const hidden = hs.sendMessage('@carol:fast.example', roomId, '!ping two\nlines');
+    const counted = hs.sendMessage('@carol:fast.example', roomId, '!ping twenty characters then\na newline');
+    const hiddenPong = (await pongTo(hs, hidden)).content as { body: string; pong: { ms: number } };
+    t.equal(hiddenPong.body, `@carol:fast.example: Pong! (ping "two\nlines" took ${hiddenPong.pong.ms} ms to arrive)`, 'echo\'s pong, which its aggregator does not read');
+    const countedPong = (await pongTo(hs, counted)).content as { body: string; pong: { ms: number } };
+    t.equal(countedPong.body, `@carol:fast.example: Pong! (ping "twenty characters th" took ${countedPong.pong.ms} ms to arrive)`);
+    await until('both pongs read back', () => service.bot!.counts.pingsAnswered === 2 || undefined);
+    await service.writer!.flushed();
+    const rows = await database.db.selectFrom('samples').select(['ping_event_id', 'source']).execute();
+    t.same(rows, [{ ping_event_id: counted, source: 'echo' }], 'a sample for the pong the aggregator counts only');
+  });
+
+  t.test('replies with the quoted fallback are pings, as echo reads them; a tab or a newline after the command is no ping, nor no echo', async (t) => {
+    const { hs, roomId } = await startWorld(t, database);
+    const question = hs.sendMessage('@alice:slow.example', roomId, 'who is <fast>?');
+    const reply = hs.sendMessage('@carol:fast.example', roomId, {
+      msgtype: 'm.text', body: '> <@alice:slow.example> who is <fast>?\n\n!ping  me & "you"',
+      format: 'org.matrix.custom.html', formatted_body: `<mx-reply><blockquote><a href="https://matrix.to/#/${roomId}/${question}">In reply to</a> who is &lt;fast&gt;?</blockquote></mx-reply>!ping  me &amp; "you"`,
+      'm.relates_to': { 'm.in_reply_to': { event_id: question } },
+    });
+    const ignored = ['!ping\twords', '!ping\nwords', '!ping\u00a0words', '!echo\tthis'].map((body) => hs.sendMessage('@carol:fast.example', roomId, body));
+    const echoed = hs.sendMessage('@carol:fast.example', roomId, '!echo  this  ');
+    const last = hs.sendMessage('@carol:fast.example', roomId, '!ping last');
+    const content = (await pongTo(hs, reply)).content as Record<string, any>;
+    const ms = content.pong.ms as number;
+    t.equal(content.body, `@carol:fast.example: Pong! (ping "me & \"you\"" took ${ms} ms to arrive)`, 'the words after the fallback, stripped');
+    t.equal(JSON.stringify(content['m.relates_to']), JSON.stringify({ rel_type: 'xyz.maubot.pong', event_id: reply, from: 'fast.example', ms }), 'a plain pong: echo does not answer a reply as one');
+    await pongTo(hs, last);
+    const echo = await until('the echo', () => hs.events(roomId).find((e) => e.sender === BOT && (e.content as { body?: string }).body === 'this'));
+    t.same(echo.content, { msgtype: 'm.notice', body: 'this' }, 'the words of !echo, stripped');
+    t.same(answeredPings(hs, roomId), [reply, last], 'only the reply and the last ping');
+    t.equal(hs.events(roomId).filter((e) => e.sender === BOT).length, 4, 'the bot\'s join, two pongs and one echo: nothing for ' + ignored.length + ' other commands');
+    t.ok(hs.events(roomId).findIndex((e) => e.event_id === echoed) > hs.events(roomId).findIndex((e) => e.event_id === ignored.at(-1)), 'sent after the ignored ones');
+  });
+
+  t.test('the pong\'s origin_server_ts is read back, stored with the bot\'s sample, and is what stats.raw.json windows and reports', async (t) => {
+    const { hs, roomId, service } = await startWorld(t, database);
+    // The bot's homeserver stamps events an hour behind: the pong's time is not the measurement's.
+    hs.setServer('bot.example', { clockOffsetMs: -3_600_000 });
+    const ping = hs.sendMessage('@carol:fast.example', roomId, '!ping stamped');
+    const pong = await pongTo(hs, ping);
+    await until('the pong\'s time stored', async () => {
+      await service.writer!.flushed();
+      return (await database.db.selectFrom('samples').select('pong_ts').where('ping_event_id', '=', ping).executeTakeFirst())?.pong_ts ?? undefined;
+    });
+    const row = await database.db.selectFrom('samples').selectAll().where('ping_event_id', '=', ping).executeTakeFirstOrThrow();
+    t.equal(row.source, 'echo');
+    t.equal(row.pong_ts!.getTime(), pong.origin_server_ts, 'the pong event\'s origin_server_ts');
+    t.ok(row.measured_at.getTime() - pong.origin_server_ts > 3_000_000, 'the measurement keeps its own time');
+    const raw = (await service.app.inject(`/rooms/${encodeURIComponent(roomId)}/stats.raw.json`)).json();
+    t.same(raw, [{ room_id: roomId, ping_id: ping, pong_server: 'bot.example', ping_server: 'fast.example', receive_diff: row.delay_ms, pong_timestamp: pong.origin_server_ts }]);
+    const lastHalfHour = (await service.app.inject(`/rooms/${encodeURIComponent(roomId)}/stats.raw.json?max_age=1800`)).json();
+    t.same(lastHalfHour, [], 'a pong stamped an hour ago is outside the last half hour, as for the aggregator');
+    t.same(Object.keys((await service.app.inject(`/rooms/${encodeURIComponent(roomId)}/stats.json?max_age=1800`)).json().pings), [], 'in stats.json too');
+  });
+
+  t.test('ten pings sent at once by one sender are all answered with the default limit', async (t) => {
+    const { hs, roomId, service } = await startWorld(t, database);
+    const ids = Array.from({ length: 10 }, (_, i) => hs.sendMessage('@carol:fast.example', roomId, `!ping ${i}`));
+    await until('every ping handled', () => service.bot!.counts.pingsAnswered + service.bot!.counts.pingsRateLimited === 10 || undefined);
+    t.equal(service.bot!.counts.pingsRateLimited, 0);
+    t.same(answeredPings(hs, roomId).sort(), [...ids].sort());
+  });
+
+  t.test('an event a sync lists twice is one ping: counted once as backlog, answered once when live', async (t) => {
+    const { hs, roomId, service } = await startWorld(t, database);
+    await service.stop();
+    const missed = hs.sendMessage('@carol:fast.example', roomId, '!ping while down');
+    const repeated = hs.inject({ kind: 'repeatTimeline' }, { path: '/sync', userId: BOT, times: Infinity });
+    t.teardown(() => repeated.cancel());
+    const restarted = await startBotService(t, hs, database, ALIAS);
+    t.ok(repeated.hits > 0, 'the syncs list their events twice');
+    t.equal(restarted.bot!.counts.pingsSkippedBacklog, 1, 'the backlog ping counted once');
+    const live = hs.sendMessage('@carol:fast.example', roomId, '!ping live');
+    await pongTo(hs, live);
+    await restarted.writer!.flushed();
+    t.equal(restarted.bot!.counts.pingsAnswered, 1, 'answered once');
+    t.same(answeredPings(hs, roomId), [live]);
+    t.notOk(answeredPings(hs, roomId).includes(missed));
   });
 });
 

@@ -323,7 +323,7 @@ t.test('bot settings: parsed with their defaults, and every bad value named', as
   const config = loadConfig({ ...base, PINGBOARD_BOT_ACCESS_TOKEN: 'syt_secret' });
   t.strictSame(config.bot, {
     homeserverUrl: 'https://matrix.example.org', userId: '@pingboard:example.org', accessToken: 'syt_secret', password: undefined,
-    maxPingAgeSeconds: 300, answersPerMinute: 5, backfillDays: 0,
+    maxPingAgeSeconds: 300, answersPerMinute: 20, backfillDays: 0,
   });
   t.equal(loadConfig({}).bot, undefined, 'no homeserver, no bot');
   const full = loadConfig({

@@ -231,6 +231,30 @@ forEachEngine(t, async (t, database) => {
     t.equal(new Set(rows.map((r) => r.ping_event_id)).size, rows.length, 'no ping has both forms');
   });
 
+  t.test('a pong read back lends its time to the bot\'s own sample of the ping, once; other forms of a pong do not', async (t) => {
+    const bot = '@pingboard:bot.example';
+    const measured = new Date(Date.UTC(2026, 10, 20, 12));
+    const pongAt = (ms: number) => new Date(measured.getTime() + ms);
+    const answer = (ping: string) => sample({ pingServer: 'a.example', pingEventId: ping, delayMs: 100, responder: bot, responderServer: 'bot.example', source: 'echo', measuredAt: measured });
+    const readBack = (ping: string, ms: number, source: 'pong' | 'probe' = 'pong') =>
+      sample({ pingServer: 'a.example', pingEventId: ping, delayMs: 100, responder: bot, responderServer: 'bot.example', pinger: null, source, measuredAt: pongAt(ms), rttMs: source === 'probe' ? 250 : null });
+    const pongTimes = async () => Object.fromEntries((await database.db.selectFrom('samples').select(['ping_event_id', 'responder', 'pong_ts', 'source', 'measured_at']).where('ping_event_id', 'like', '$own%').execute())
+      .map((r) => [`${r.ping_event_id} ${r.responder}`, [r.source, r.measured_at.getTime() - measured.getTime(), r.pong_ts && r.pong_ts.getTime() - measured.getTime()]]));
+
+    // In one batch (the writer's) and in a later one; then a second reading of a pong, a probe's, and forms that are not the bot's pong.
+    t.same(await recordSamples(database.db, [answer('$own1'), readBack('$own1', 40), answer('$own2')]), { stored: 2, duplicate: 1 });
+    t.same(await recordSamples(database.db, [readBack('$own2', 60), readBack('$own1', 90), answer('$own3'), answer('$own4')]), { stored: 2, duplicate: 2 });
+    t.same(await recordSamples(database.db, [readBack('$own3', 70, 'probe')]), { stored: 1, duplicate: 0 }, 'a probe\'s reading adds its round trip, as before');
+    t.same(await recordSamples(database.db, [{ ...readBack('$own4', 80), responder: 'bot.example' }, readBack('$own5', 30)]), { stored: 1, duplicate: 1 });
+    t.same(await pongTimes(), {
+      '$own1 @pingboard:bot.example': ['echo', 0, 40],
+      '$own2 @pingboard:bot.example': ['echo', 0, 60],
+      '$own3 @pingboard:bot.example': ['probe', 0, 70],
+      '$own4 @pingboard:bot.example': ['echo', 0, null],
+      '$own5 @pingboard:bot.example': ['pong', 30, null],
+    }, 'the first reading\'s time, kept; a pingstat row (its server only) cannot say whose pong it was; a pong with no answer stored is a sample of its own');
+  });
+
   t.test('a broken JSON array is reported', async (t) => {
     const rows = [pingstatRow(1), pingstatRow(2)];
     const text = JSON.stringify(rows, null, 2);

@@ -30,11 +30,12 @@ t.test('a message is stored once, however often its transaction is sent', async 
   const { hs, roomId, sender } = await world(t);
   const content = { msgtype: 'm.notice', body: 'pong & <b>more</b> ✓' };
   const written: number[] = [];
-  await sender.send(roomId, content, 'txn/1 with spaces', (mono) => written.push(mono));
+  const first = await sender.send(roomId, content, 'txn/1 with spaces', (mono) => written.push(mono));
   t.equal(written.length, 1, 'told once the request was written');
-  await sender.send(roomId, content, 'txn/1 with spaces');
+  const again = await sender.send(roomId, content, 'txn/1 with spaces');
   const stored = messagesIn(hs, roomId);
   t.equal(stored.length, 1);
+  t.same([first, again], [stored[0]!.event_id, stored[0]!.event_id], 'the stored event\'s ID, both times');
   t.equal(stored[0]!.sender, BOT);
   t.same(stored[0]!.content, content);
 });

@@ -224,7 +224,10 @@ export async function backfillRoom(reference: string, options: BackfillOptions):
   const filter = new Filter(options.client.getUserId() ?? undefined);
   // Pongs and pings are messages; the rest of a room's history is not worth the transfer.
   filter.setDefinition({ room: { timeline: { types: ['m.room.message'] } } });
-  const walker: Walker = { options, counts, trusted: new Set(options.trustedResponders), filter, log, joined: new Set(), roomsRead: new Set() };
+  // The bot's own pongs are read as the live bot reads them, trusted or not: they give its answers their pong times.
+  const own = options.client.getUserId();
+  const trusted = new Set(options.trustedResponders.length > 0 && own ? [...options.trustedResponders, own] : options.trustedResponders);
+  const walker: Walker = { options, counts, trusted, filter, log, joined: new Set(), roomsRead: new Set() };
   const lineage = await retryTransient(() => followRoom(options.client, reference, log), { attempts: START_ATTEMPTS, baseDelayMs: 250, signal: options.signal });
   const key = coverageKey(lineage.configuredId);
   let coverage = parseCoverage(await readBotState(options.db, key));

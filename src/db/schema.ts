@@ -18,6 +18,8 @@ export interface SampleTable {
   delay_ms: number;
   ping_ts: Timestamp;
   measured_at: Timestamp;
+  /** For the bot's own answers: its pong event's origin_server_ts, once seen (null before, and for samples read from a pong). */
+  pong_ts: ColumnType<Date | null, Date | string | null | undefined, Date | string | null>;
   recorded_at: ColumnType<Date, Date | string | undefined, never>;
   source: SampleSource;
   rtt_ms: number | null;

@@ -14,7 +14,7 @@ import type { SampleWriter } from '../samples/writer.ts';
 import { storeKnownRoom, type RoomRegistry } from '../stats/rooms.ts';
 import { createBotClient } from './client.ts';
 import { isValidRoomId, serverOfUserId } from './ids.ts';
-import { answerTransactionId, buildPong, isEdit, parseCommand, pingsInSync, readPongEvent, threadAnswer, threadRootOf, type SyncedPing } from './pong.ts';
+import { answerTransactionId, buildPong, commandBody, isEdit, isPongBody, parseCommand, pingsInSync, readPongEvent, threadAnswer, threadRootOf, type SyncedPing } from './pong.ts';
 import { retryTransient } from './retry.ts';
 import { createMessageSender, requestsWritten } from './send.ts';
 import { SenderRateLimiter } from './rate-limit.ts';
@@ -163,7 +163,7 @@ export async function startBot(options: BotOptions): Promise<Bot> {
     accessToken: () => client.getAccessToken()!,
     onRateLimited: (waitMs) => log.info({ waitMs }, 'rate limited by the homeserver: waiting as advised'),
   });
-  function send(roomId: string, content: object, txnId: string, onWritten?: (mono: number) => void): Promise<void> {
+  function send(roomId: string, content: object, txnId: string, onWritten?: (mono: number) => void): Promise<string | undefined> {
     return retryTransient(() => messages.send(roomId, content, txnId, onWritten), { attempts: SEND_ATTEMPTS, baseDelayMs: 250, stopped: () => stopped });
   }
 
@@ -181,28 +181,57 @@ export async function startBot(options: BotOptions): Promise<Bot> {
       log.info({ ping: eventId, sender }, 'sender over the answer limit: ping ignored');
       return;
     }
-    // The measurement stands whether or not the pong gets through: record it first.
-    writer.record({
-      roomId, pingEventId: eventId, pingServer, pinger: sender, responder: config.userId, responderServer: ownServer, delayMs,
-      pingTs: new Date(ts), measuredAt: new Date(arrivedMs), source: 'echo', rttMs: null,
-    });
+    const pong = buildPong({ roomId, pingEventId: eventId, pinger: sender, text, delayMs, threadRoot });
+    // The measurement stands whether or not the pong gets through: record it first. But only
+    // what the aggregator counts: echo's pong to words with a newline in their first 20
+    // characters is not one to its pattern, nor to ours (readPongEvent), so neither is this one.
+    const counted = isPongBody(pong.body);
+    if (counted) {
+      writer.record({
+        roomId, pingEventId: eventId, pingServer, pinger: sender, responder: config.userId, responderServer: ownServer, delayMs,
+        pingTs: new Date(ts), measuredAt: new Date(arrivedMs), source: 'echo', rttMs: null,
+      });
+    }
     // A request made again (after a 5xx, say) is the homeserver's doing, not
     // the bot's: only the first write counts (a retry's, with its backoff,
     // only when the first request died before it was written).
     let written = false;
-    const sending = send(roomId, buildPong({ roomId, pingEventId: eventId, pinger: sender, text, delayMs, threadRoot }), answerTransactionId('pong', eventId), (mono) => {
+    const sending = send(roomId, pong, answerTransactionId('pong', eventId), (mono) => {
       if (written) return;
       written = true;
       keepLatest(writtenMs, mono - arrivedMono);
     });
     keepLatest(overheadMs, performance.now() - arrivedMono);
+    let pongId: string | undefined;
     try {
-      await sending;
+      pongId = await sending;
       counts.pingsAnswered++;
       options.observer?.pingAnswered(pingServer);
     } catch (err) {
       counts.sendFailures++;
       log.warn({ err, ping: eventId }, 'sending the pong failed');
+    }
+    if (counted && pongId) await learnPongTime(roomId, pongId);
+  }
+
+  /**
+   * The aggregator keeps a pong's origin_server_ts, which the homeserver
+   * stamps and the send's answer does not give. Read back, the pong is a
+   * pong sample of the bot's, which lends that time to the bot's own sample
+   * of the ping (recordSamples), as a backfill's reading of it would. Read
+   * with a request rather than from sync: the bot's sync leaves its own
+   * messages out, and taking them in would move its sync position on while
+   * a restarted loop (a room upgrade) still has to catch up from it.
+   */
+  async function learnPongTime(roomId: string, pongId: string): Promise<void> {
+    try {
+      const event = await retryTransient(() => client.fetchRoomEvent(roomId, pongId), { attempts: SEND_ATTEMPTS, baseDelayMs: 250, stopped: () => stopped });
+      if (typeof event.origin_server_ts !== 'number' || typeof event.content !== 'object' || event.content === null) return;
+      const reading = readPongEvent({ roomId, sender: config.userId, ts: event.origin_server_ts, content: event.content }, new Set());
+      if (reading.kind === 'sample') writer.record(reading.sample);
+    } catch (err) {
+      // Stopping aborts the SDK's requests: no news then.
+      log[stopped ? 'debug' : 'warn']({ err, pong: pongId }, 'could not read the pong back: its sample keeps the time of its measurement');
     }
   }
 
@@ -229,11 +258,11 @@ export async function startBot(options: BotOptions): Promise<Bot> {
     const content = event.getContent() as Record<string, unknown>;
     if (typeof content !== 'object' || content === null) return;
     if (content['msgtype'] === 'm.notice') return readPong(event, room, content);
-    if (content['msgtype'] !== 'm.text' || typeof content['body'] !== 'string') return;
-    if (isEdit(content)) return;
-    const adminCommand = options.operator ? parseAdminCommand(content['body']) : undefined;
+    const body = commandBody(content);
+    if (content['msgtype'] !== 'm.text' || body === undefined || isEdit(content)) return;
+    const adminCommand = options.operator ? parseAdminCommand(body) : undefined;
     if (adminCommand) return answerAdminCommand(event, room, sender, adminCommand, content);
-    const command = parseCommand(content['body'], options.pings.prefix);
+    const command = parseCommand(body, options.pings.prefix);
     // Pings were answered from the sync response, before the SDK processed it (below).
     if (!command || command.kind === 'ping') return;
     if (isLivePing(room.roomId, event.getTs()) && limiter.allow(sender, Date.now())) {

@@ -3,11 +3,11 @@
 // the database, and a fetch wrapper that stamps the moment each /sync
 // response has fully arrived, before the SDK spends any time on it.
 import { createClient, MemoryStore, type IStoredClientOpts, type MatrixClient } from 'matrix-js-sdk';
-import { logger as sdkRootLogger } from 'matrix-js-sdk/lib/logger.js';
 import type { BotConfig } from '../config.ts';
 import type { Db } from '../db/database.ts';
 import type { Logger } from '../log.ts';
 import { advisedWaitMs, waitingOutRateLimits } from './retry.ts';
+import { routeSdkLogs, sdkLogger } from './sdk-logs.ts';
 import { readBotState, writeBotState } from './state.ts';
 import { fetchStampingArrival, type Arrival } from './wire.ts';
 
@@ -93,43 +93,6 @@ class DatabaseSyncStore extends MemoryStore {
     }
     this.#writing = undefined;
   }
-}
-
-/**
- * A line for `level` of the SDK's arguments, built only when that level is
- * logged: the SDK logs several debug lines per request and per sync, and
- * joining their arguments when nothing is written was garbage on every ping.
- */
-function lineAt(child: Logger, level: 'trace' | 'debug' | 'warn' | 'error') {
-  return (...args: unknown[]) => {
-    if (child.isLevelEnabled(level)) child[level](args.map((a) => (a instanceof Error ? a.message : String(a))).join(' '));
-  };
-}
-
-/** A quiet, structured logger in the shape the SDK expects. */
-function sdkLogger(log: Logger) {
-  const child = log.child({ library: 'matrix-js-sdk' });
-  const logger = {
-    trace: lineAt(child, 'trace'),
-    debug: lineAt(child, 'debug'),
-    info: lineAt(child, 'debug'),
-    warn: lineAt(child, 'warn'),
-    error: lineAt(child, 'error'),
-    getChild: () => logger,
-  };
-  return logger;
-}
-
-/**
- * The SDK's components log through children of its root logger, ignoring the
- * client's: route them all into ours, errors as warnings and the rest as debug.
- */
-function routeSdkLogs(log: Logger): void {
-  const child = log.child({ library: 'matrix-js-sdk' });
-  const root = sdkRootLogger as unknown as { methodFactory: (method: string) => (...args: unknown[]) => void; rebuild(): void };
-  // Its warnings are mostly about defaults it fills in itself (push rules): debug for us.
-  root.methodFactory = (method) => lineAt(child, method === 'error' ? 'warn' : 'debug');
-  root.rebuild();
 }
 
 const utf8 = new TextDecoder();

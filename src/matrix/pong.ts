@@ -10,19 +10,60 @@ export type Command =
   | { readonly kind: 'echo'; readonly text: string };
 
 /**
- * `!ping`, `!ping some words` → ping; `!echo words` → echo; anything else
- * (including `!pingpong`) → undefined. The prefix is configurable; echo
- * shares its `!`. Commands match in any case, as echo's framework lowers
- * them (`!Ping`, which phone keyboards write, is a ping).
+ * What Python's `str.strip()` removes: the characters `str.isspace()` accepts
+ * (Unicode category Zs, or bidirectional class WS, B or S). Not JavaScript's
+ * `trim()`, which also strips U+FEFF and keeps U+001C-U+001F and U+0085.
+ */
+const PY_STRIP = /^[\t\n\v\f\r\x1c-\x1f \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]+|[\t\n\v\f\r\x1c-\x1f \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]+$/g;
+
+function pyStrip(text: string): string {
+  return text.replace(PY_STRIP, '');
+}
+
+/**
+ * The command word and its arguments as maubot's command handler splits them
+ * (maubot v0.5.2, handlers/command.py, `CommandHandler.__call__`): the body
+ * is cut at its first ASCII space only (`_split_in_two(body, " ")`), the word
+ * is lowered (`command.lower()`), and a `pass_raw` argument is the rest,
+ * stripped as Python strips (`__parse_args__`, `SimpleArgument.match`). So
+ * `!ping<TAB>words` and `!ping\nwords` are one unknown word, not a ping, and
+ * `!Ping  words` is a ping of `words`.
+ *
+ * `!ping` (the prefix is configurable, in any case) → ping; `!echo` → echo
+ * (echo's `message` argument is required but may be empty: maubot only
+ * refuses a missing one); anything else, `!pingpong` included → undefined.
  */
 export function parseCommand(body: string, pingPrefix: string): Command | undefined {
-  if (body.slice(0, pingPrefix.length).toLowerCase() === pingPrefix.toLowerCase()) {
-    const rest = body.slice(pingPrefix.length);
-    if (rest === '' || /^\s/.test(rest)) return { kind: 'ping', text: rest.trim() };
-    return undefined;
-  }
-  const echo = /^!echo\s+([\s\S]+)$/i.exec(body);
-  return echo ? { kind: 'echo', text: echo[1]! } : undefined;
+  const space = body.indexOf(' ');
+  const word = (space === -1 ? body : body.slice(0, space)).toLowerCase();
+  const text = space === -1 ? '' : pyStrip(body.slice(space + 1));
+  if (word === pingPrefix.toLowerCase()) return { kind: 'ping', text };
+  return word === '!echo' ? { kind: 'echo', text } : undefined;
+}
+
+const isObject = (value: unknown): value is Record<string, unknown> => typeof value === 'object' && value !== null && !Array.isArray(value);
+
+/**
+ * The body a command is read from: a reply's body without its quoted
+ * fallback, as mautrix removes it before maubot's handlers see the event
+ * (mautrix-python v0.20.8, client/syncer.py `dispatch_event` calls
+ * types/event/message.py `TextMessageEventContent.trim_reply_fallback`):
+ * only for a reply (`m.in_reply_to` names an event) whose body starts with
+ * `> <` or `> * <` and holds a newline, the leading lines that start with
+ * `> ` go and the rest is stripped. `> <@alice:x> hi\n\n!ping` is a ping.
+ */
+export function commandBody(content: Record<string, unknown>): string | undefined {
+  const body = content['body'];
+  if (typeof body !== 'string') return undefined;
+  const relation = content['m.relates_to'];
+  const inReplyTo = isObject(relation) ? relation['m.in_reply_to'] : undefined;
+  const replyTo = isObject(inReplyTo) ? inReplyTo['event_id'] : undefined;
+  if (typeof replyTo !== 'string' || replyTo === '') return body;
+  if ((!body.startsWith('> <') && !body.startsWith('> * <')) || !body.includes('\n')) return body;
+  const lines = body.split('\n');
+  let first = 0;
+  while (first < lines.length && lines[first]!.startsWith('> ')) first++;
+  return pyStrip(lines.slice(first).join('\n'));
 }
 
 /** Edits repeat the original's body; they are not new messages. */
@@ -46,29 +87,33 @@ export interface SyncedPing {
   readonly threadRoot?: string;
 }
 
-const isObject = (value: unknown): value is Record<string, unknown> => typeof value === 'object' && value !== null && !Array.isArray(value);
-
 /**
  * The pings in a /sync response's timelines of the rooms `watched` accepts:
- * `m.text` messages that are the ping command, not edits, not sent by
- * `ownUserId`. The response comes from the network as parsed JSON: anything
- * not shaped like a ping is passed over.
+ * `m.text` messages that are the ping command (replies included, read
+ * without their fallback), not edits, not sent by `ownUserId`; each once,
+ * though a response may list an event twice (real Synapse has). The response
+ * comes from the network as parsed JSON: anything not shaped like a ping is
+ * passed over.
  */
 export function pingsInSync(sync: unknown, watched: (roomId: string) => boolean, ownUserId: string, pingPrefix: string): SyncedPing[] {
   const joined = isObject(sync) && isObject(sync['rooms']) ? sync['rooms']['join'] : undefined;
   if (!isObject(joined)) return [];
   const pings: SyncedPing[] = [];
+  const seen = new Set<string>();
   for (const [roomId, room] of Object.entries(joined)) {
     if (!watched(roomId) || !isObject(room) || !isObject(room['timeline']) || !Array.isArray(room['timeline']['events'])) continue;
     for (const event of room['timeline']['events'] as unknown[]) {
       if (!isObject(event) || event['type'] !== 'm.room.message' || event['state_key'] !== undefined) continue;
       const { event_id: eventId, sender, origin_server_ts: ts, content } = event;
-      if (typeof ts !== 'number' || !Number.isFinite(ts) || !isObject(content) || content['msgtype'] !== 'm.text' || typeof content['body'] !== 'string' || isEdit(content)) continue;
-      const command = parseCommand(content['body'], pingPrefix);
+      if (typeof ts !== 'number' || !Number.isFinite(ts) || !isObject(content) || content['msgtype'] !== 'm.text' || isEdit(content)) continue;
+      const body = commandBody(content);
+      const command = body === undefined ? undefined : parseCommand(body, pingPrefix);
       if (command?.kind !== 'ping' || typeof eventId !== 'string' || !isValidEventId(eventId) || typeof sender !== 'string' || sender === ownUserId) continue;
       const pingServer = serverOfUserId(sender);
+      if (!pingServer || seen.has(eventId)) continue;
+      seen.add(eventId);
       const threadRoot = threadRootOf(content);
-      if (pingServer) pings.push({ roomId, eventId, sender, pingServer, ts, text: command.text, ...(threadRoot ? { threadRoot } : {}) });
+      pings.push({ roomId, eventId, sender, pingServer, ts, text: command.text, ...(threadRoot ? { threadRoot } : {}) });
     }
   }
   return pings;
@@ -96,7 +141,12 @@ export interface PongInput {
   readonly threadRoot?: string | undefined;
 }
 
-/** A reply in a thread, with the fallback for clients that show no threads. */
+/**
+ * A reply in a thread, with the fallback for clients that show no threads:
+ * what mautrix's `set_thread_parent` makes of a message's relation (types/
+ * event/message.py: `rel_type` and `event_id` replaced, `m.in_reply_to` and
+ * `is_falling_back` set; serialized as the RelatesTo fields in their order).
+ */
 interface ThreadRelation {
   rel_type: 'm.thread';
   event_id: string;
@@ -109,15 +159,26 @@ export function threadAnswer(root: string, eventId: string): ThreadRelation {
   return { rel_type: 'm.thread', event_id: root, is_falling_back: true, 'm.in_reply_to': { event_id: eventId } };
 }
 
+/** The figures echo adds to the relation (`relates_to["from"]`, `["ms"]`): unknown to RelatesTo, they follow its fields and survive a thread. */
+interface PongFigures {
+  from: string;
+  ms: number;
+}
+
 export interface PongContent {
   msgtype: 'm.notice';
-  format: 'org.matrix.custom.html';
   body: string;
+  'm.relates_to': ({ rel_type: 'xyz.maubot.pong'; event_id: string } | ThreadRelation) & PongFigures;
+  format: 'org.matrix.custom.html';
   formatted_body: string;
-  'm.relates_to': { rel_type: 'xyz.maubot.pong'; event_id: string; from: string; ms: number } | ThreadRelation;
   pong: { ms: number; from: string; ping: string };
 }
 
+/**
+ * The pong echo.py's `ping_handler` sends, key for key in the order mautrix
+ * serializes it (TextMessageEventContent: msgtype, body, m.relates_to, format,
+ * formatted_body, then the unknown `pong`).
+ */
 export function buildPong(input: PongInput): PongContent {
   const from = input.pinger.slice(input.pinger.indexOf(':') + 1);
   const duration = humanDuration(input.delayMs);
@@ -126,16 +187,17 @@ export function buildPong(input: PongInput): PongContent {
   const htmlPart = words ? `"${escapeHtml(words)}" took` : 'took';
   return {
     msgtype: 'm.notice',
-    format: 'org.matrix.custom.html',
     body: `${input.pinger}: Pong! (ping ${textPart} ${duration} to arrive)`,
+    // In a thread, maubot's `respond` turns echo's relation into a thread reply (`set_thread_parent`):
+    // its type and event change, its `from` and `ms` stay. Readers take the figures from `pong`.
+    'm.relates_to': {
+      ...(input.threadRoot ? threadAnswer(input.threadRoot, input.pingEventId) : { rel_type: 'xyz.maubot.pong', event_id: input.pingEventId }),
+      from, ms: input.delayMs,
+    },
+    format: 'org.matrix.custom.html',
     // Identifiers are escaped too: a user ID's localpart may hold quotes and angle brackets.
     formatted_body: `<a href='https://matrix.to/#/${escapeHtml(input.pinger)}'>${escapeHtml(input.pinger)}</a>: Pong! ` +
       `(<a href='https://matrix.to/#/${escapeHtml(input.roomId)}/${escapeHtml(input.pingEventId)}'>ping</a> ${htmlPart} ${duration} to arrive)`,
-    // In a thread, the echo bot's framework answers in the thread, in place of its own relation
-    // (which is why readers take the figures from `pong`).
-    'm.relates_to': input.threadRoot
-      ? threadAnswer(input.threadRoot, input.pingEventId)
-      : { rel_type: 'xyz.maubot.pong', event_id: input.pingEventId, from, ms: input.delayMs },
     pong: { ms: input.delayMs, from, ping: input.pingEventId },
   };
 }

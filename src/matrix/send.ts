@@ -21,7 +21,8 @@ export interface MessageSenderOptions {
 
 export interface MessageSender {
   /**
-   * Sends an `m.room.message`. Resolves once the homeserver has stored it.
+   * Sends an `m.room.message`. Resolves once the homeserver has stored it,
+   * with the event ID it answered (undefined when the answer holds none).
    * Rejects with the SDK's MatrixError or HTTPError (with `httpStatus`) for
    * an error answer, or with the connection's error when there was none.
    * `onWritten` is told (performance.now()) when node:http reports a
@@ -29,7 +30,7 @@ export interface MessageSender {
    * event loop after it went out): at most once per request made, and 429s
    * make more.
    */
-  send(roomId: string, content: object, txnId: string, onWritten?: (mono: number) => void): Promise<void>;
+  send(roomId: string, content: object, txnId: string, onWritten?: (mono: number) => void): Promise<string | undefined>;
   /** Ends every send still waiting (on a rate limit, on an answer) and closes the kept-alive connections. */
   close(): void;
 }
@@ -51,6 +52,16 @@ interface Answer {
   readonly retryAfter: string | undefined;
   readonly location: string | undefined;
   readonly body: string;
+}
+
+/** The `event_id` of a send's answer, if it holds one. */
+function eventIdOf(body: string): string | undefined {
+  try {
+    const eventId = (JSON.parse(body) as { event_id?: unknown } | null)?.event_id;
+    return typeof eventId === 'string' ? eventId : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 export function createMessageSender(options: MessageSenderOptions): MessageSender {
@@ -93,7 +104,7 @@ export function createMessageSender(options: MessageSenderOptions): MessageSende
       const body = JSON.stringify(content);
       const answer = await waitingOutRateLimits(() => put(path, body, onWritten), (limited) => advisedWaitMs(limited.body, limited.retryAfter),
         options.onRateLimited, closing.signal);
-      if (answer.status >= 200 && answer.status < 300) return;
+      if (answer.status >= 200 && answer.status < 300) return eventIdOf(answer.body);
       // fetch would follow it; here every send would fail, so the log line says where to point the bot.
       if (answer.status >= 300 && answer.status < 400 && answer.location !== undefined) {
         throw new HTTPError(`the homeserver redirected the send (${answer.status}) to ${answer.location}: set the homeserver URL to where it points`, answer.status);

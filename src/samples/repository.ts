@@ -132,6 +132,7 @@ export async function recordSamples(db: Db, samples: readonly Sample[], options:
         ), ${dropDigestsOf(sql.ref('inserted'))}
         select count(*)::int as stored from inserted
       `.execute(tx);
+      await addPongTimestamps(tx, batch);
       return rows[0]!.stored - replaced + await addRoundTrips(tx, batch);
     }));
   }
@@ -161,6 +162,27 @@ async function replaceLaterPongs(tx: Transaction<Tables>, batch: readonly Sample
     select count(*)::int as replaced from replaced
   `.execute(tx);
   return rows[0]!.replaced;
+}
+
+/**
+ * The bot's own sample of a ping is measured when the ping arrives; its pong
+ * is stamped by the homeserver later, and that stamp is what the aggregator
+ * stores. A sample read from that pong (by the bot when it comes back, by a
+ * backfill, by a probe) has the same key and the stamp as its measured_at: it
+ * is a duplicate, but lends the stored answer its pong_ts, once. Run before
+ * addRoundTrips, which turns an answer's source into 'probe'. Digests hold no
+ * pong times, so none is dropped.
+ */
+async function addPongTimestamps(tx: Transaction<Tables>, batch: readonly Sample[]): Promise<void> {
+  const pongs = batch.filter((s) => s.source === 'pong' || s.source === 'probe');
+  if (pongs.length === 0) return;
+  await sql`
+    update samples s set pong_ts = p.pong_ts
+    from unnest(${pongs.map((s) => s.roomId)}::text[], ${pongs.map((s) => s.pingEventId)}::text[],
+      ${pongs.map((s) => s.responder)}::text[], ${pongs.map((s) => s.measuredAt.toISOString())}::timestamptz[]) as p(room_id, ping_event_id, responder, pong_ts)
+    where s.room_id = p.room_id and s.ping_event_id = p.ping_event_id and s.responder = p.responder
+      and s.source = 'echo' and s.pong_ts is null
+  `.execute(tx);
 }
 
 /**
@@ -213,17 +235,6 @@ export function sampleFromRow(row: SampleRow): Sample {
     source: row.source,
     rttMs: row.rtt_ms,
   };
-}
-
-/** Samples measured in [from, to] in the given rooms, oldest first. */
-export async function samplesInWindow(db: Db, roomIds: readonly string[], from: Date, to: Date): Promise<Sample[]> {
-  const rows = await db.selectFrom('samples').selectAll()
-    .where('room_id', 'in', roomIds)
-    .where('measured_at', '>=', from)
-    .where('measured_at', '<=', to)
-    .orderBy('measured_at').orderBy('ping_event_id').orderBy('responder')
-    .execute();
-  return rows.map(sampleFromRow);
 }
 
 /** The newest samples of one ping server, newest first. */

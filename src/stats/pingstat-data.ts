@@ -10,9 +10,12 @@ import type { PingstatWindow } from './pingstat-window.ts';
 
 /**
  * The pong's time, as pingstat's `pong_timestamp`: the window is cut on it,
- * rows are ordered by it and the raw rows list it. The one place to change it.
+ * rows are ordered by it and the raw rows list it. For the bot's own answers
+ * it is their pong event's origin_server_ts once learnt (`pong_ts`); every
+ * other sample's measured_at is its pong's time. The expression is indexed
+ * with room_id (migration own-pong-timestamps).
  */
-const PONG_TIME = sql.ref('measured_at');
+const PONG_TIME = sql`coalesce(pong_ts, measured_at)`;
 
 // Names are ordered by code point (compareNames), which is the "C" collation: it also lets
 // PostgreSQL compare bytes instead of calling the locale, several times faster on large sorts.

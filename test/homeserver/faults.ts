@@ -15,7 +15,9 @@ export type Fault =
   /** No answer at all until the client gives up (or the server stops). */
   | { kind: 'stall' }
   /** The request is answered normally after `ms` milliseconds. */
-  | { kind: 'delay'; ms: number };
+  | { kind: 'delay'; ms: number }
+  /** A /sync is answered with every event of each joined room's timeline listed twice, as Synapse has been seen to send one. */
+  | { kind: 'repeatTimeline' };
 
 /** Which requests a fault applies to. All given conditions must hold. */
 export interface FaultMatch {

@@ -183,7 +183,7 @@ export class HttpFront {
       const body = text.trim() === '' ? {} : parseJson(text);
       const ctx: Ctx = { method, path, params, query: url.searchParams, body, device: device as Device, token, signal: abort.signal, baseUrl: this.baseUrl };
       const result = await route.handler(ctx);
-      send(res, 200, result ?? {});
+      send(res, 200, fault?.kind === 'repeatTimeline' ? repeatTimeline(result) : result ?? {});
     } catch (err) {
       // The client went away (or goDown()/stop() dropped it): nobody to answer.
       if (abort.signal.aborted || req.socket.destroyed || res.writableEnded) return;
@@ -222,6 +222,15 @@ export class HttpFront {
   async close(): Promise<void> {
     await this.goDown();
   }
+}
+
+/** A sync response whose joined rooms list each timeline event twice in a row. */
+function repeatTimeline(result: unknown): unknown {
+  const join = (result as { rooms?: { join?: Record<string, { timeline?: { events?: unknown[] } }> } } | undefined)?.rooms?.join ?? {};
+  for (const room of Object.values(join)) {
+    if (room.timeline?.events) room.timeline.events = room.timeline.events.flatMap((event) => [event, event]);
+  }
+  return result;
 }
 
 const MAX_BODY = 16 * 1024 * 1024;
