@@ -392,7 +392,7 @@ forEachEngine(t, (t, database) => {
     hs.registerUser(BOT, { password: PASSWORD });
     for (const user of [...PINGERS, ECHO, ECHO2]) hs.registerUser(user);
     const roomId = hs.createRoom(PINGERS[0]!, { room_alias_name: 'ping', preset: 'public_chat' });
-    for (const user of [...PINGERS.slice(1), ECHO, ECHO2]) hs.join(user, roomId);
+    for (const user of [...PINGERS.slice(1), ECHO, ECHO2]) hs.join(user, roomId, ['slow.example']);
     // The bot only listens here (its ping prefix matches nothing), so every sample is another bot's pong.
     const config = configFor(hs, database, { PINGBOARD_PING_PREFIX: '!not-a-ping' });
     const service = await start(config, silent, { database });
