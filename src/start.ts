@@ -111,7 +111,7 @@ export async function start(config: Config, log: Logger, options: StartOptions =
         trustedResponders: config.pings.trustedResponders,
       });
     }
-    jobs = startJobs(statistics, rooms, bot ? undefined : () => loadKnownRooms(database.db), log);
+    jobs = startJobs(statistics, rooms, () => loadKnownRooms(database.db), log);
     retention = startRetention(database.db, config.retentionDays, log, options.now);
     probes = startProbeSchedule({
       probes: writer ? createProbes(config, { db: database.db, writer, log, observer: metrics }) : [],

@@ -15,6 +15,7 @@ import { followRoom, joinVia, readPredecessor, serverOfRoomId, serversByMembers,
 import { readBotState, writeBotState } from '../matrix/state.ts';
 import { recordSamples } from '../samples/repository.ts';
 import type { Sample } from '../samples/sample.ts';
+import { storeKnownRoom } from '../stats/rooms.ts';
 import { coverageKey, mergeSpan, nextWalk, parseCoverage, type Coverage, type Position, type Walk } from './coverage.ts';
 import { emptyCounts, type BackfillCounts } from './progress.ts';
 
@@ -249,6 +250,14 @@ export async function backfillRoom(reference: string, options: BackfillOptions):
     log.warn({ from: lineage.currentId, to: stranded.roomId, err: stranded.error }, 'cannot join the upgraded room: its history is left out');
     unreadable.push({ room: stranded.roomId, error: (stranded.error as Error).message });
   }
+  // What the run learnt of the room, as the bot stores it: services rank the whole lineage.
+  let stored = '';
+  const storeLineage = async () => {
+    if (walker.lineage.join() === stored) return;
+    await storeKnownRoom(options.db, { reference, id: lineage.configuredId, roomIds: walker.lineage });
+    stored = walker.lineage.join();
+  };
+  await storeLineage();
   const key = coverageKey(lineage.configuredId);
   let coverage = parseCoverage(await readBotState(options.db, key));
   const sinceMs = options.since.getTime();
@@ -259,6 +268,7 @@ export async function backfillRoom(reference: string, options: BackfillOptions):
     if (options.signal?.aborted) return { counts, completed: false, unreadable };
     const result = await walk(walker, key, coverage, current, Math.min(sinceMs, current.stopMs));
     coverage = result.coverage;
+    await storeLineage();
     if (result.end === 'aborted') return { counts, completed: false, unreadable };
     if (typeof result.end === 'object') {
       log.warn({ unreadable: result.end.unreadable, error: result.end.error }, 'cannot read an old room of the lineage: its history is left out');
