@@ -305,7 +305,9 @@ export async function startBot(options: BotOptions): Promise<Bot> {
     if (state !== previous && state !== SyncState.Syncing) log.info({ state, previous }, 'sync state');
   });
 
-  const startSync = () => startRoomSync(client, config.userId, [...new Set([...watched.keys(), ...follower.awaitedRoomIds()])]);
+  /** The rooms the sync asks for: those watched, and those awaited by ID (so an invite to one arrives). */
+  const syncedRooms = () => [...new Set([...watched.keys(), ...follower.awaitedRoomIds()])];
+  const startSync = () => startRoomSync(client, config.userId, syncedRooms());
 
   /**
    * A new room in the filter needs a new sync loop, which catches up from the
@@ -347,8 +349,11 @@ export async function startBot(options: BotOptions): Promise<Bot> {
     });
   }
 
+  const firstRooms = syncedRooms().join();
   await startSync();
   syncStarted = true;
+  // A retry that joined a room while the first sync was being set up: its filter lacks the room.
+  if (syncedRooms().join() !== firstRooms) void restartSync();
 
   return {
     client,
