@@ -52,8 +52,10 @@ interface Pending {
   readonly since: Date;
   attempts: number;
   lastFailure: string;
-  /** Ends the current wait early (an invite came). */
-  wake: () => void;
+  /** Set by an invite (or a stop): the next wait ends at once, even one not begun yet (an attempt was under way). */
+  woken: boolean;
+  /** Ends the wait under way, if any. */
+  endWait: () => void;
 }
 
 export class RoomFollower {
@@ -76,7 +78,7 @@ export class RoomFollower {
       } catch (err) {
         const roomId = isValidRoomId(room.id) ? room.id : await this.#resolve(room.id);
         this.#log.error({ err, room: room.id, roomId }, 'cannot join the room yet: trying again, and accepting an invite to it');
-        this.#retry({ room, lineage: undefined, replacement: undefined, roomId, since: new Date(), attempts: 1, lastFailure: failureCode(err), wake: () => {} });
+        this.#retry({ room, lineage: undefined, replacement: undefined, roomId, since: new Date(), attempts: 1, lastFailure: failureCode(err), woken: false, endWait: () => {} });
       }
     }
   }
@@ -87,14 +89,14 @@ export class RoomFollower {
     if (!lineage.config || typeof replacement !== 'string' || !isValidRoomId(replacement) || lineage.roomIds.includes(replacement)) return;
     if ([...this.#pending].some((p) => p.roomId === replacement)) return;
     this.#log.info({ from: event.getRoomId(), to: replacement }, 'room upgraded: following it');
-    const pending: Pending = { room: lineage.config, lineage, replacement: undefined, roomId: replacement, since: new Date(), attempts: 0, lastFailure: '', wake: () => {} };
+    const pending: Pending = { room: lineage.config, lineage, replacement: undefined, roomId: replacement, since: new Date(), attempts: 0, lastFailure: '', woken: false, endWait: () => {} };
     this.#retry(pending, replacementVia(this.#options.client, event.getRoomId()!, replacement, event.getSender(), this.#options.ownServer)
       .then((via) => { pending.replacement = { roomId: replacement, via }; }));
   }
 
   /** An invite to a room the bot is waiting for: tries it now. */
   invited(roomId: string): void {
-    for (const pending of this.#pending) if (pending.roomId === roomId) pending.wake();
+    for (const pending of this.#pending) if (pending.roomId === roomId) wake(pending);
   }
 
   /** Rooms the bot waits for by ID: the sync must include them so that an invite to one arrives. */
@@ -111,7 +113,7 @@ export class RoomFollower {
   /** Ends every retry; resolves once none is running. */
   async stop(): Promise<void> {
     this.#stopped = true;
-    for (const pending of this.#pending) pending.wake();
+    for (const pending of this.#pending) wake(pending);
     await Promise.allSettled([...this.#loops]);
   }
 
@@ -120,7 +122,7 @@ export class RoomFollower {
     if (!stranded) return;
     this.#log.warn({ room: room.id, from: lineage.currentId, to: stranded.roomId, via: stranded.via, failure: failureCode(stranded.error) },
       'cannot join the upgraded room yet: trying again');
-    this.#retry({ room, lineage, replacement: stranded, roomId: stranded.roomId, since: new Date(), attempts: 1, lastFailure: failureCode(stranded.error), wake: () => {} });
+    this.#retry({ room, lineage, replacement: stranded, roomId: stranded.roomId, since: new Date(), attempts: 1, lastFailure: failureCode(stranded.error), woken: false, endWait: () => {} });
   }
 
   async #resolve(alias: string): Promise<string | undefined> {
@@ -166,12 +168,21 @@ export class RoomFollower {
   }
 
   #wait(pending: Pending, ms: number): Promise<void> {
-    return new Promise((resolve) => {
+    return new Promise<void>((resolve) => {
+      if (pending.woken) return resolve();
       const timer = setTimeout(resolve, ms);
-      pending.wake = () => {
+      pending.endWait = () => {
         clearTimeout(timer);
         resolve();
       };
+    }).finally(() => {
+      pending.woken = false;
+      pending.endWait = () => {};
     });
   }
+}
+
+function wake(pending: Pending): void {
+  pending.woken = true;
+  pending.endWait();
 }
