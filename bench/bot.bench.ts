@@ -42,7 +42,8 @@ export async function botBench(options: BotBenchOptions, report: (line: string) 
     const senders = Object.keys(DELAYS).flatMap((server) => Array.from({ length: SENDERS_PER_SERVER }, (_, i) => `@user${i}:${server}`));
     for (const user of senders) await call('registerUser', user, {});
     const roomId = await call('createRoom', senders[0], { room_alias_name: 'bench', preset: 'public_chat' }) as string;
-    for (const user of senders.slice(1)) await call('join', user, roomId);
+    const creatorServer = senders[0]!.slice(senders[0]!.indexOf(':') + 1);
+    for (const user of senders.slice(1)) await call('join', user, roomId, [creatorServer]);
     await call('addMembers', roomId, options.members, { server: 'crowd.example' });
     report(`room of ${options.members + senders.length} members ready`);
 

@@ -79,6 +79,7 @@ export async function start(config: Config, log: Logger, options: StartOptions =
     database, statistics, rooms, cacheSeconds: config.cacheSeconds,
     metrics: () => metrics.render({ bot, writer, probeTicksSkipped: probes && (() => probes!.skipped) }),
     operator: config.operator.token === undefined ? undefined : { controls, token: config.operator.token },
+    roomsNotFollowed: () => bot?.notFollowed() ?? [],
   }, log);
   let jobs: Jobs | undefined;
   let bot: Bot | undefined;
@@ -110,7 +111,7 @@ export async function start(config: Config, log: Logger, options: StartOptions =
         trustedResponders: config.pings.trustedResponders,
       });
     }
-    jobs = startJobs(statistics, rooms, bot ? undefined : () => loadKnownRooms(database.db), log);
+    jobs = startJobs(statistics, rooms, () => loadKnownRooms(database.db), log);
     retention = startRetention(database.db, config.retentionDays, log, options.now);
     probes = startProbeSchedule({
       probes: writer ? createProbes(config, { db: database.db, writer, log, observer: metrics }) : [],

@@ -26,7 +26,7 @@ import { RoomRegistry } from '../src/stats/rooms.ts';
 import { selectLeaderboard } from '../src/stats/selection.ts';
 import { startTestHomeserver, type TestHomeserver } from './homeserver/index.ts';
 import { forEachEngine, openTestDatabase, testEngines, type Test, type TestDatabase } from './helpers/database.ts';
-import { startPingboard } from './helpers/process.ts';
+import { runPingboard, servePingboard, startPingboard } from './helpers/process.ts';
 
 t.setTimeout(600_000);
 
@@ -409,7 +409,7 @@ forEachEngine(t, (t, database) => {
     hs.registerUser(BOT, { password: PASSWORD });
     for (const user of [...PINGERS, ECHO, ECHO2]) hs.registerUser(user);
     const roomId = hs.createRoom(PINGERS[0]!, { room_alias_name: 'ping', preset: 'public_chat' });
-    for (const user of [...PINGERS.slice(1), ECHO, ECHO2]) hs.join(user, roomId);
+    for (const user of [...PINGERS.slice(1), ECHO, ECHO2]) hs.join(user, roomId, ['slow.example']);
     // The bot only listens here (its ping prefix matches nothing), so every sample is another bot's pong.
     const config = configFor(hs, database, { PINGBOARD_PING_PREFIX: '!not-a-ping' });
     const service = await start(config, silent, { database });
@@ -598,6 +598,32 @@ for (const engine of testEngines()) {
       sameRows(t as Test, await storedRows(database), world.expected.map(expectedRow), 'after the crash, the Ctrl-C and the last run');
     } finally {
       await database.destroy();
+    }
+
+    // What the backfill learnt of the rooms ranks the whole lineage, in an HTTP-only serve and in
+    // `pingboard leaderboard` alike, by any of its names, with the room configured or not.
+    const [oldest, , current] = world.rooms as [string, string, string];
+    const lineagePings = new Set(world.expected.map((s) => s.ping)).size;
+    const storage: Record<string, string> = url ? { DATABASE_URL: url } : { PINGBOARD_DATA_DIR: path.join(dir, 'data') };
+    let table: string | undefined;
+    for (const rooms of [{}, { PINGBOARD_ROOMS: current }] as Record<string, string>[]) {
+      const server = await servePingboard(t as Test, dir, { ...storage, ...rooms });
+      const fromHttp = new Map<string, string>();
+      for (const room of [ALIAS, current, oldest]) {
+        const query = `room=${encodeURIComponent(room)}&days=40`;
+        const json = await (await fetch(`${server.url}/leaderboard.json?${query}`)).json() as { room_ids: string[]; rows: { pings: number }[] };
+        t.same(json.room_ids, world.rooms, `${room} (${rooms['PINGBOARD_ROOMS'] ?? 'nothing'} configured): the lineage`);
+        t.equal(json.rows.reduce((sum, r) => sum + r.pings, 0), lineagePings, 'every ping of the lineage is ranked');
+        fromHttp.set(room, await (await fetch(`${server.url}/leaderboard.md?${query}`)).text());
+      }
+      await server.stop();
+      for (const room of [ALIAS, oldest]) {
+        const cli = await runPingboard(dir, ['leaderboard', '--room', room, '--days', '40'], { ...storage, ...rooms });
+        t.equal(cli.code, 0, cli.stderr);
+        t.equal(cli.stdout, fromHttp.get(room), `pingboard leaderboard --room ${room} prints what /leaderboard.md?room=${room} serves`);
+      }
+      table ??= fromHttp.get(ALIAS);
+      t.same([...fromHttp.values()], [table, table, table], 'one table by any name');
     }
   });
 }

@@ -32,7 +32,7 @@ async function startWorld(t: Test, database: TestDatabase, env: Record<string, s
   hs.registerUser(BOT, { password: TEST_BOT_PASSWORD });
   for (const user of ['@alice:slow.example', '@bob:medium.example', '@carol:fast.example', '@echo2:other-bot.example']) hs.registerUser(user);
   const roomId = hs.createRoom('@alice:slow.example', { room_alias_name: 'ping', preset: 'public_chat' });
-  for (const user of ['@bob:medium.example', '@carol:fast.example', '@echo2:other-bot.example']) hs.join(user, roomId);
+  for (const user of ['@bob:medium.example', '@carol:fast.example', '@echo2:other-bot.example']) hs.join(user, roomId, ['slow.example']);
   const service = await startBotService(t, hs, database, ALIAS, env);
   return { hs, roomId, service };
 }
@@ -242,7 +242,7 @@ forEachEngine(t, (t, database) => {
     t.same(before.room_ids, [roomId]);
 
     const newRoom = hs.createRoom('@alice:slow.example', { preset: 'public_chat', creation_content: { predecessor: { room_id: roomId } } });
-    for (const user of ['@bob:medium.example', '@carol:fast.example']) hs.join(user, newRoom);
+    for (const user of ['@bob:medium.example', '@carol:fast.example']) hs.join(user, newRoom, ['slow.example']);
     hs.setState('@alice:slow.example', roomId, 'm.room.tombstone', '', { body: 'upgraded', replacement_room: newRoom });
     await until('the bot to join the new room', () => service.bot!.watchedRooms().includes(newRoom) || undefined);
     await until('the bot to sync the new room', () => ['PREPARED', 'SYNCING'].includes(service.bot!.client.getSyncState() ?? '') || undefined);
@@ -269,7 +269,7 @@ forEachEngine(t, (t, database) => {
     const { hs, roomId, service } = await startWorld(t, database);
     await pongTo(hs, hs.sendMessage('@carol:fast.example', roomId, '!ping warm-up'));
     const newRoom = hs.createRoom('@alice:slow.example', { preset: 'public_chat', creation_content: { predecessor: { room_id: roomId } } });
-    for (const user of ['@bob:medium.example', '@carol:fast.example']) hs.join(user, newRoom);
+    for (const user of ['@bob:medium.example', '@carol:fast.example']) hs.join(user, newRoom, ['slow.example']);
     const beforeJoin = hs.sendMessage('@bob:medium.example', newRoom, '!ping before the bot came');
     // Holds the restarted sync loop at its filter, so what is sent meanwhile comes in its first (catch-up) sync.
     const held = hs.inject({ kind: 'delay', ms: 1000 }, { path: '/filter', userId: BOT, times: 1 });
@@ -292,6 +292,75 @@ forEachEngine(t, (t, database) => {
     t.ok(hs.events(roomId).some((e) => e.sender === BOT && (e.content as { pong?: { ping?: string } }).pong?.ping === withTombstone), 'the ping with the tombstone is answered');
     t.equal(service.bot!.counts.pingsAnswered, 4, 'no ping is answered again: the catch-up starts after the latest response received');
     t.equal(hs.requests({ method: 'PUT', path: '/send/', userId: BOT }).length, 6, 'four pongs and two echoes, each sent once');
+  });
+
+  t.test('a room upgraded by its admin on another server: the bot joins the replacement through the servers that have it', async (t) => {
+    const { hs, roomId, service } = await startWorld(t, database);
+    await pongTo(hs, hs.sendMessage('@carol:fast.example', roomId, '!ping warm-up'));
+    // As Synapse upgrades: a new room that only the admin's server is in; the members follow on their own.
+    const newRoom = hs.upgradeRoom('@alice:slow.example', roomId);
+    hs.join('@carol:fast.example', newRoom, ['slow.example']);
+    await until('the bot to join the replacement', () => service.bot!.watchedRooms().includes(newRoom) || undefined);
+    const joins = hs.requests({ method: 'POST', path: `/join/${encodeURIComponent(newRoom)}`, userId: BOT });
+    t.same(joins.map((r) => r.status), [200], 'joined at the first try');
+    const [first, ...others] = new URLSearchParams(joins[0]!.search).getAll('server_name');
+    t.equal(first, 'slow.example', 'through the tombstone sender\'s server first');
+    t.ok(others.length === 2 && others.every((s) => ['medium.example', 'fast.example', 'other-bot.example'].includes(s)), `then the old room's members' servers (${others})`);
+    await until('the bot to sync the new room', () => ['PREPARED', 'SYNCING'].includes(service.bot!.client.getSyncState() ?? '') || undefined);
+    const ping = hs.sendMessage('@carol:fast.example', newRoom, '!ping after the upgrade');
+    t.equal((await pongTo(hs, ping)).room_id, newRoom, 'a ping in the new room is answered');
+    t.match((await service.app.inject('/healthz')).json(), { status: 'ok', rooms: { not_followed: [] } });
+  });
+
+  t.test('a replacement the bot cannot join yet: retried with backoff, reported meanwhile, followed once it can; a stop ends the retries', async (t) => {
+    const { hs, roomId, service } = await startWorld(t, database);
+    await pongTo(hs, hs.sendMessage('@carol:fast.example', roomId, '!ping warm-up'));
+    // The join fails as Synapse's does when the server asked is not in the room (yet).
+    const refused = hs.inject({ kind: 'error', status: 404, errcode: 'M_NOT_FOUND', error: 'Not an active room on this server' }, { method: 'POST', path: '/join/', userId: BOT, times: Infinity });
+    const newRoom = hs.upgradeRoom('@alice:slow.example', roomId);
+    const health = await until('the health check to report the replacement', async () => {
+      const body = (await service.app.inject('/healthz')).json();
+      return body.rooms.not_followed.some((r: { attempts: number }) => r.attempts >= 2) && body;
+    });
+    t.match(health, { status: 'degraded', database: { ok: true }, rooms: { not_followed: [{ room: ALIAS, room_id: newRoom, reason: 'upgrade', last_failure: 'M_NOT_FOUND' }] } },
+      'which room, why, and the error code, without the error\'s text');
+    t.notMatch(JSON.stringify(health), 'Not an active room');
+    t.match((await service.app.inject('/metrics')).body, /\npingboard_rooms_not_followed 1\n/);
+    // Meanwhile the bot answers where it is (the admin can still write in the old room).
+    const meanwhile = hs.sendMessage('@alice:slow.example', roomId, '!ping meanwhile');
+    await pongTo(hs, meanwhile);
+
+    refused.cancel();
+    await until('the bot to join the replacement', () => service.bot!.watchedRooms().includes(newRoom) || undefined, 30_000);
+    t.ok(refused.hits >= 2, `retried (${refused.hits} refusals, then joined)`);
+    await until('the bot to sync the new room', () => ['PREPARED', 'SYNCING'].includes(service.bot!.client.getSyncState() ?? '') || undefined);
+    const ping = hs.sendMessage('@alice:slow.example', newRoom, '!ping in the new room');
+    t.equal((await pongTo(hs, ping)).room_id, newRoom);
+    t.match((await service.app.inject('/healthz')).json(), { status: 'ok', rooms: { not_followed: [] } });
+    t.match((await service.app.inject('/metrics')).body, /\npingboard_rooms_not_followed 0\n/);
+
+    // A stop ends a retry in progress.
+    const again = hs.upgradeRoom('@alice:slow.example', newRoom);
+    hs.inject({ kind: 'error', status: 404, errcode: 'M_NOT_FOUND' }, { method: 'POST', path: `/join/${encodeURIComponent(again)}`, userId: BOT, times: Infinity });
+    await until('the retry to start', () => service.bot!.notFollowed().some((r) => r.roomId === again && r.attempts >= 1) || undefined);
+    await service.bot!.stop();
+    t.same(service.bot!.notFollowed(), [], 'no retry is left running');
+  });
+
+  t.test('a configured room ID on another server, upgraded while the bot was away: joined through its server, then its replacement', async (t) => {
+    const hs = await startTestHomeserver({ servers: { 'bot.example': { delayMs: 0 }, 'slow.example': { delayMs: 50 } } });
+    t.teardown(() => hs.stop());
+    hs.registerUser(BOT, { password: TEST_BOT_PASSWORD });
+    hs.registerUser('@alice:slow.example');
+    const oldRoom = hs.createRoom('@alice:slow.example', { preset: 'public_chat' });
+    const newRoom = hs.upgradeRoom('@alice:slow.example', oldRoom);
+    const service = await startBotService(t, hs, database, oldRoom);
+    t.same(service.bot!.watchedRooms(), [oldRoom, newRoom]);
+    t.same(hs.requests({ method: 'POST', path: '/join/', userId: BOT }).map((r) => [decodeURIComponent(r.path.slice(r.path.lastIndexOf('/') + 1)), r.status]),
+      [[oldRoom, 200], [newRoom, 200]], 'each joined at the first try');
+    const ping = hs.sendMessage('@alice:slow.example', newRoom, '!ping');
+    t.equal((await pongTo(hs, ping)).room_id, newRoom);
+    await until('the lineage to be stored', async () => (await loadKnownRooms(database.db)).some((r) => r.roomIds.join() === [oldRoom, newRoom].join()) || undefined);
   });
 
   t.test('samples measured while the database is down arrive after it returns',

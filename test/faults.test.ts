@@ -35,7 +35,7 @@ async function pingRoom(t: Test): Promise<Room> {
   hs.registerUser(BOT, { password: 'bot-password' });
   for (const user of PINGERS) hs.registerUser(user);
   const roomId = hs.createRoom(PINGERS[0]!, { room_alias_name: 'ping', preset: 'public_chat' });
-  hs.join(PINGERS[1]!, roomId);
+  hs.join(PINGERS[1]!, roomId, ['fast.example']);
   return { hs, roomId };
 }
 

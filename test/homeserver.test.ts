@@ -11,6 +11,7 @@ import {
   Direction,
   EventType,
   Filter,
+  Method,
   type MatrixClient,
   type MatrixEvent,
   PendingEventOrdering,
@@ -227,7 +228,7 @@ t.test('/messages pages backwards through history, every event once and in order
   const t0 = Date.parse('2024-01-01T00:00:00Z');
   hs.addHistory(roomId, Array.from({ length: 2000 }, (_, i) => ({ sender: '@alice:other.example', content: `m${i}`, ts: t0 + i * 1000 })));
   const bot = await startClient(t, hs, '@bot:bot.example', 'pw');
-  await bot.joinRoom(roomId);
+  await bot.joinRoom(roomId, { viaServers: ['other.example'] });
   const bodies: string[] = [];
   let from: string | null = null;
   for (;;) {
@@ -293,6 +294,64 @@ t.test('room upgrade: predecessor and tombstone are visible', async (t) => {
   t.same((hs.state(newRoom, 'm.room.create') ?? {})['predecessor'], { room_id: oldRoom });
 });
 
+t.test('joining by room ID is as strict as Synapse 1.67: through a server in the room, or with an invite', async (t) => {
+  const hs = await homeserver(t, { servers: { 'fast.example': {} } });
+  hs.registerUser('@bot:bot.example', { password: 'pw' });
+  hs.registerUser('@carol:bot.example', { password: 'pw' });
+  hs.registerUser('@alice:slow.example');
+  const roomId = hs.createRoom('@alice:slow.example', { preset: 'public_chat' });
+  const bot = await startClient(t, hs, '@bot:bot.example', 'pw');
+  const refusal = (via?: string[]) => bot.joinRoom(roomId, via ? { viaServers: via } : {}).then(() => undefined, (e: { httpStatus?: number; errcode?: string; data?: { error?: string } }) => ({ status: e.httpStatus, errcode: e.errcode, error: e.data?.error }));
+  t.same(await refusal(), { status: 404, errcode: 'M_UNKNOWN', error: 'Can\'t join remote room because no servers that are in the room have been provided.' },
+    'no via: room_member.py _remote_join\'s refusal');
+  t.same(await refusal(['bot.example']), { status: 404, errcode: 'M_UNKNOWN', error: 'Can\'t join remote room because no servers that are in the room have been provided.' },
+    'its own server is no help');
+  t.same(await refusal(['fast.example']), { status: 404, errcode: 'M_NOT_FOUND', error: `Could not find room_version for ${roomId}` },
+    'a server not in the room answers 404, and that answer ends the join');
+  t.same(await refusal(['gone.example']), { status: 502, errcode: 'M_UNKNOWN', error: 'Failed to make_join via any server' }, 'an unreachable server is skipped');
+  t.same(await refusal(['gone.example', 'fast.example', 'slow.example']), { status: 404, errcode: 'M_NOT_FOUND', error: `Could not find room_version for ${roomId}` },
+    'the first server that answers decides');
+  t.equal((await bot.joinRoom(roomId, { viaServers: ['gone.example', 'slow.example'] })).roomId, roomId, 'through a server in the room');
+  t.ok(hs.requests({ path: `/join/${encodeURIComponent(roomId)}` }).every((r) => r.search === '' || r.search.includes('server_name=')), 'the SDK sends server_name');
+
+  const carol = await startClient(t, hs, '@carol:bot.example', 'pw');
+  t.equal((await carol.joinRoom(roomId)).roomId, roomId, 'a server that has the room joins without via');
+
+  hs.registerUser('@dave:fast.example', { password: 'pw' });
+  const dave = await startClient(t, hs, '@dave:fast.example', 'pw');
+  const invited = hs.createRoom('@alice:slow.example', { invite: ['@dave:fast.example'] });
+  t.equal((await dave.joinRoom(invited)).roomId, invited, 'an invite: through the inviter\'s server');
+  const uninvited = hs.createRoom('@alice:slow.example', { preset: 'public_chat' });
+  await t.rejects(dave.http.authedRequest(Method.Post, `/rooms/${encodeURIComponent(uninvited)}/join`, undefined, {}), { httpStatus: 404 } as unknown as Error,
+    '/rooms/{id}/join passes no servers');
+
+  hs.leave('@alice:slow.example', uninvited);
+  await t.rejects(dave.joinRoom(uninvited, { viaServers: ['slow.example'] }), { httpStatus: 404, data: { error: 'Not an active room on this server' } } as unknown as Error,
+    'a room lives on the servers of its members: once they left, it is gone from theirs');
+});
+
+t.test('POST /rooms/{id}/upgrade: a new room only the upgrading server has, as Synapse 1.67 makes it', async (t) => {
+  const hs = await homeserver(t);
+  hs.registerUser('@alice:slow.example', { password: 'pw' });
+  hs.registerUser('@bot:bot.example', { password: 'pw' });
+  const oldRoom = hs.createRoom('@alice:slow.example', { preset: 'public_chat', room_alias_name: 'ping', name: 'Ping' });
+  hs.join('@bot:bot.example', oldRoom, ['slow.example']);
+  const alice = await startClient(t, hs, '@alice:slow.example', 'pw');
+  const { replacement_room: newRoom } = await alice.upgradeRoom(oldRoom, '10');
+  const tombstone = hs.events(oldRoom).find((e) => e.type === 'm.room.tombstone');
+  t.same(tombstone?.content, { body: 'This room has been replaced', replacement_room: newRoom });
+  t.same(hs.state(newRoom, 'm.room.create'), { room_version: '10', creator: '@alice:slow.example', predecessor: { room_id: oldRoom, event_id: tombstone?.event_id } });
+  t.same([hs.state(newRoom, 'm.room.join_rules'), hs.state(newRoom, 'm.room.name')], [{ join_rule: 'public' }, { name: 'Ping' }], 'its state is copied');
+  t.same(hs.store.room(newRoom).state.servers(), ['slow.example'], 'only the upgrader is in it');
+  t.match(hs.state(oldRoom, 'm.room.power_levels'), { events_default: 50, invite: 50 }, 'the old room is restricted');
+  t.equal(hs.store.aliases.get('#ping:slow.example'), newRoom, 'the upgrader\'s aliases move');
+  t.same(hs.state(newRoom, 'm.room.canonical_alias'), { alias: '#ping:slow.example' });
+
+  const bot = await startClient(t, hs, '@bot:bot.example', 'pw');
+  await t.rejects(bot.joinRoom(newRoom), { httpStatus: 404 } as unknown as Error, 'the bot\'s server was in the old room, not the new one');
+  t.equal((await bot.joinRoom(newRoom, { viaServers: ['slow.example'] })).roomId, newRoom, 'through the upgrader\'s server');
+});
+
 t.test('429 with retry_after_ms is retried by the SDK', async (t) => {
   const hs = await homeserver(t);
   hs.registerUser('@bot:bot.example', { password: 'pw' });
@@ -349,7 +408,7 @@ t.test('lazy loading in a room with 10,000 members', async (t) => {
   hs.registerUser('@alice:big.example');
   const roomId = hs.createRoom('@alice:big.example', { preset: 'public_chat' });
   const members = hs.addMembers(roomId, 10_000);
-  hs.join('@bot:bot.example', roomId); // outside the timeline below: its membership comes as state
+  hs.join('@bot:bot.example', roomId, ['big.example']); // outside the timeline below: its membership comes as state
   for (const m of members.slice(0, 3)) hs.sendMessage(m, roomId, `hi from ${m}`);
 
   const filter = JSON.stringify({ room: { timeline: { limit: 3 }, state: { lazy_load_members: true } } });

@@ -88,7 +88,7 @@ t.test('with thousands of ping servers, /metrics stays under the label cap and l
     metrics.probeFinished(probeResult(server, 'lost'));
     metrics.probeFinished(probeResult(server, 'send_failed'));
   }
-  const text = metrics.render({ writer: { counts: { written: 10, duplicate: 0, failedWrites: 1, dropped: 0, queued: 3 } }, bot: { counts: { lastSyncAtMs: 1_700_000_000_000, consecutiveSyncFailures: 2, pingsSkippedBacklog: 7, pingsRateLimited: 8, sendFailures: 9 } }, probeTicksSkipped: () => 4 });
+  const text = metrics.render({ writer: { counts: { written: 10, duplicate: 0, failedWrites: 1, dropped: 0, queued: 3 } }, bot: { counts: { lastSyncAtMs: 1_700_000_000_000, consecutiveSyncFailures: 2, pingsSkippedBacklog: 7, pingsRateLimited: 8, sendFailures: 9 }, notFollowed: () => [{}, {}] }, probeTicksSkipped: () => 4 });
   const families = parsePrometheusStrict(text);
   const labelled = new Set<string>();
   for (const family of families.values()) for (const s of family.samples) if (s.labels['ping_server'] !== undefined) labelled.add(s.labels['ping_server']);
@@ -101,6 +101,7 @@ t.test('with thousands of ping servers, /metrics stays under the label cap and l
   t.match(text, /\npingboard_sample_queue_length 3\n/);
   t.match(text, /\npingboard_sync_last_success_timestamp_seconds 1700000000\n/);
   t.match(text, /\npingboard_sync_consecutive_failures 2\n/);
+  t.match(text, /\n# TYPE pingboard_rooms_not_followed gauge\npingboard_rooms_not_followed 2\n/);
   t.match(text, /\n# TYPE pingboard_pings_skipped_backlog_total counter\npingboard_pings_skipped_backlog_total 7\n/);
   t.match(text, /\npingboard_pings_rate_limited_total 8\n/);
   t.match(text, /\npingboard_pong_sends_failed_total 9\n/);

@@ -178,7 +178,7 @@ forEachEngine(t, (t, database) => {
     hs.registerUser(bot, { password: 'pw' });
     for (const user of ['@admin:example.org', '@mallory:gamed.example']) hs.registerUser(user);
     const roomId = hs.createRoom('@admin:example.org', { preset: 'public_chat' });
-    hs.join('@mallory:gamed.example', roomId);
+    hs.join('@mallory:gamed.example', roomId, ['example.org']);
     const service = await start(loadConfig({
       ...(database.url ? { DATABASE_URL: database.url } : {}), PINGBOARD_PORT: '0', PINGBOARD_ROOMS: roomId, PINGBOARD_CACHE_SECONDS: '0',
       PINGBOARD_HOMESERVER_URL: hs.url, PINGBOARD_BOT_USER_ID: bot, PINGBOARD_BOT_PASSWORD: 'pw',

@@ -10,10 +10,12 @@ import type { Db } from '../db/database.ts';
 import type { Logger } from '../log.ts';
 import { readPongEvent } from '../matrix/pong.ts';
 import { retryTransient } from '../matrix/retry.ts';
-import { followRoom, readPredecessor } from '../matrix/rooms.ts';
+import { serverOfUserId } from '../matrix/ids.ts';
+import { followRoom, joinVia, readPredecessor, serverOfRoomId, serversByMembers, viaServers } from '../matrix/rooms.ts';
 import { readBotState, writeBotState } from '../matrix/state.ts';
 import { recordSamples } from '../samples/repository.ts';
 import type { Sample } from '../samples/sample.ts';
+import { storeKnownRoom } from '../stats/rooms.ts';
 import { coverageKey, mergeSpan, nextWalk, parseCoverage, type Coverage, type Position, type Walk } from './coverage.ts';
 import { emptyCounts, type BackfillCounts } from './progress.ts';
 
@@ -76,6 +78,9 @@ interface Walker {
   readonly log: Logger;
   readonly joined: Set<string>;
   readonly roomsRead: Set<string>;
+  readonly ownServer: string;
+  /** The lineage as learnt so far, oldest first: the rooms followed, and the older ones the walk reached. */
+  readonly lineage: string[];
 }
 
 /**
@@ -94,10 +99,22 @@ async function request<T>(walker: Walker, roomId: string, what: string, operatio
   } catch (err) {
     if (httpStatus(err) !== 403 || walker.joined.has(roomId)) throw err;
     walker.joined.add(roomId);
-    walker.log.info({ room: roomId }, 'joining an old room of the lineage to read its history');
-    await retryTransient(() => client.joinRoom(roomId), { attempts: 3, baseDelayMs: 250 });
+    const via = await predecessorVia(walker, roomId);
+    walker.log.info({ room: roomId, via }, 'joining an old room of the lineage to read its history');
+    await retryTransient(() => joinVia(client, roomId, via), { attempts: 3, baseDelayMs: 250 });
     return attempt();
   }
+}
+
+/**
+ * Servers to join an old room through: the one in its ID (its creator's),
+ * then those of the members of the room that replaced it (they were in it),
+ * the replacement's creator's first (whoever upgraded it).
+ */
+async function predecessorVia(walker: Walker, roomId: string): Promise<string[]> {
+  const successor = walker.lineage[walker.lineage.indexOf(roomId) + 1];
+  const members = successor === undefined ? [] : await walker.options.client.getJoinedRoomMembers(successor).then((r) => Object.keys(r.joined), () => []);
+  return viaServers([serverOfRoomId(roomId), successor && serverOfRoomId(successor), ...serversByMembers(members)], walker.ownServer);
 }
 
 async function readPage(walker: Walker, position: Position): Promise<Page> {
@@ -180,6 +197,7 @@ async function walk(walker: Walker, key: string, coverage: Coverage, current: Wa
         const predecessor = await request(walker, position.roomId, 'reading m.room.create', () => readPredecessor(walker.options.client, position.roomId));
         if (predecessor !== undefined && !visited.has(predecessor) && visited.size < MAX_ROOMS) {
           visited.add(predecessor);
+          if (!walker.lineage.includes(predecessor)) walker.lineage.splice(walker.lineage.indexOf(position.roomId), 0, predecessor);
           next = { roomId: predecessor, token: null };
         }
       }
@@ -224,22 +242,36 @@ export async function backfillRoom(reference: string, options: BackfillOptions):
   const filter = new Filter(options.client.getUserId() ?? undefined);
   // Pongs and pings are messages; the rest of a room's history is not worth the transfer.
   filter.setDefinition({ room: { timeline: { types: ['m.room.message'] } } });
+  const ownServer = serverOfUserId(options.client.getUserId() ?? '') ?? '';
+  const { lineage, stranded } = await retryTransient(() => followRoom(options.client, reference, ownServer, log), { attempts: START_ATTEMPTS, baseDelayMs: 250, signal: options.signal });
   // The bot's own pongs are read as the live bot reads them, trusted or not: they give its answers their pong times.
   const own = options.client.getUserId();
   const trusted = new Set(options.trustedResponders.length > 0 && own ? [...options.trustedResponders, own] : options.trustedResponders);
-  const walker: Walker = { options, counts, trusted, filter, log, joined: new Set(), roomsRead: new Set() };
-  const lineage = await retryTransient(() => followRoom(options.client, reference, log), { attempts: START_ATTEMPTS, baseDelayMs: 250, signal: options.signal });
+  const walker: Walker = { options, counts, trusted, filter, log, joined: new Set(), roomsRead: new Set(), ownServer, lineage: [...lineage.roomIds] };
+  const unreadable: { room: string; error: string }[] = [];
+  if (stranded) {
+    log.warn({ from: lineage.currentId, to: stranded.roomId, err: stranded.error }, 'cannot join the upgraded room: its history is left out');
+    unreadable.push({ room: stranded.roomId, error: (stranded.error as Error).message });
+  }
+  // What the run learnt of the room, as the bot stores it: services rank the whole lineage.
+  let stored = '';
+  const storeLineage = async () => {
+    if (walker.lineage.join() === stored) return;
+    await storeKnownRoom(options.db, { reference, id: lineage.configuredId, roomIds: walker.lineage });
+    stored = walker.lineage.join();
+  };
+  await storeLineage();
   const key = coverageKey(lineage.configuredId);
   let coverage = parseCoverage(await readBotState(options.db, key));
   const sinceMs = options.since.getTime();
   const nowMs = (options.now ?? new Date()).getTime();
   const newest: Position = { roomId: lineage.currentId, token: null };
-  const unreadable: { room: string; error: string }[] = [];
   log.info({ since: options.since, lineage: lineage.roomIds, covered: coverage.covered, pending: coverage.pending !== undefined }, 'backfill started');
   for (let current = nextWalk(coverage, sinceMs, nowMs, newest); current; current = nextWalk(coverage, sinceMs, nowMs, newest)) {
     if (options.signal?.aborted) return { counts, completed: false, unreadable };
     const result = await walk(walker, key, coverage, current, Math.min(sinceMs, current.stopMs));
     coverage = result.coverage;
+    await storeLineage();
     if (result.end === 'aborted') return { counts, completed: false, unreadable };
     if (typeof result.end === 'object') {
       log.warn({ unreadable: result.end.unreadable, error: result.end.error }, 'cannot read an old room of the lineage: its history is left out');

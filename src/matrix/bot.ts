@@ -13,12 +13,13 @@ import { runRoomCommand } from '../operator/room-commands.ts';
 import type { SampleWriter } from '../samples/writer.ts';
 import { storeKnownRoom, type RoomRegistry } from '../stats/rooms.ts';
 import { createBotClient } from './client.ts';
-import { isValidRoomId, serverOfUserId } from './ids.ts';
+import { serverOfUserId } from './ids.ts';
 import { answerTransactionId, buildPong, commandBody, isEdit, isPongBody, parseCommand, pingsInSync, readPongEvent, threadAnswer, threadRootOf, type SyncedPing } from './pong.ts';
 import { retryTransient } from './retry.ts';
 import { createMessageSender, requestsWritten } from './send.ts';
 import { SenderRateLimiter } from './rate-limit.ts';
-import { followRoom, type RoomLineage } from './rooms.ts';
+import { RoomFollower, type NotFollowedRoom } from './follow.ts';
+import type { RoomLineage } from './rooms.ts';
 import { startRoomSync, trimIfLong } from './sync.ts';
 
 export interface BotCounts {
@@ -46,6 +47,8 @@ export interface Bot {
   readonly writtenMs: readonly number[];
   /** Room IDs the bot is watching (configured rooms and their replacements). */
   watchedRooms(): string[];
+  /** Configured rooms, and upgrades of them, that the bot is not in: it keeps trying. */
+  notFollowed(): NotFollowedRoom[];
   stop(): Promise<void>;
 }
 
@@ -98,9 +101,6 @@ export async function startBot(options: BotOptions): Promise<Bot> {
   /** Pongs being sent: a stop lets them finish, so no measured ping goes unanswered. */
   const answersInFlight = new Set<Promise<void>>();
 
-  /** Configured rooms the bot could not join at start (invite-only, say), by room ID: an invite to one is accepted. */
-  const awaitingInvite = new Map<string, RoomConfig>();
-
   /** What the bot learns of its rooms, on its way to the database. */
   let roomsStored = Promise.resolve();
   /** When the bot started watching each room (wall clock): pings sent before that in it are backlog. */
@@ -112,9 +112,10 @@ export async function startBot(options: BotOptions): Promise<Bot> {
       watched.set(id, lineage);
       if (!watchedSince.has(id)) watchedSince.set(id, Date.now());
     }
-    const tracked = { id: lineage.configuredId, reference: room.id, roomIds: [...lineage.roomIds], disclaimer: room.disclaimer };
     const known = options.registry.find(room.id);
-    options.registry.track(tracked);
+    options.registry.track({ id: lineage.configuredId, reference: room.id, roomIds: [...lineage.roomIds], disclaimer: room.disclaimer });
+    // With what the registry knew merged in (a backfill may have learnt older rooms).
+    const tracked = options.registry.find(room.id)!;
     log.info({ room: room.id, roomId: lineage.currentId, lineage: lineage.roomIds }, 'watching room');
     // What the registry already knew (from the database, at most starts) needs no write. Otherwise in
     // the background, in order (a later lineage must land last): watching does not wait for the
@@ -124,16 +125,19 @@ export async function startBot(options: BotOptions): Promise<Bot> {
       .catch((err: unknown) => log.warn({ err, room: room.id }, 'could not store the room\'s ID and lineage'));
   };
 
+  let syncStarted = false;
+  const follower = new RoomFollower({
+    client, ownServer, log,
+    joined: async (lineage, room) => {
+      register(lineage, room);
+      if (syncStarted) await restartSync();
+    },
+    awaitedChanged: async () => {
+      if (syncStarted) await restartSync();
+    },
+  });
   // Join (and follow upgrades of) every configured room before syncing, so the filter names them all.
-  for (const room of options.rooms) {
-    try {
-      register(await followRoom(client, room.id, log), room);
-    } catch (err) {
-      const roomId = isValidRoomId(room.id) ? room.id : await client.getRoomIdForAlias(room.id).then((r) => r.room_id, () => undefined);
-      if (roomId) awaitingInvite.set(roomId, room);
-      log.error({ err, room: room.id, roomId }, roomId ? 'cannot join the room yet: waiting for an invite' : 'cannot join or resolve the room; it is not watched until the next start');
-    }
-  }
+  await follower.start(options.rooms);
 
   /** A ping is live only when it came in a sync while the bot was in step with the server. */
   const isLiveSync = () => {
@@ -289,15 +293,8 @@ export async function startBot(options: BotOptions): Promise<Bot> {
   }
 
   async function onTombstone(event: MatrixEvent, room: Room): Promise<void> {
-    const replacement = (event.getContent() as { replacement_room?: unknown }).replacement_room;
     const lineage = watched.get(room.roomId);
-    if (!lineage || typeof replacement !== 'string' || !isValidRoomId(replacement) || watched.has(replacement)) return;
-    log.info({ from: room.roomId, to: replacement }, 'room upgraded: following it');
-    const next = await followRoom(client, replacement, log);
-    lineage.roomIds.push(...next.roomIds.filter((id) => !lineage.roomIds.includes(id)));
-    lineage.currentId = next.currentId;
-    register(lineage, lineage.config!);
-    await restartSync();
+    if (lineage) follower.tombstone(lineage, event);
   }
 
   // The SDK processes a whole sync response before its events reach the
@@ -323,17 +320,8 @@ export async function startBot(options: BotOptions): Promise<Bot> {
   });
 
   client.on(RoomMemberEvent.Membership, (_event: MatrixEvent, member: RoomMember) => {
-    if (member.userId !== config.userId || member.membership !== 'invite') return;
-    // Invites to configured rooms are accepted; any other invite is left alone.
-    const room = awaitingInvite.get(member.roomId);
-    if (!room) return;
-    awaitingInvite.delete(member.roomId);
-    followRoom(client, member.roomId, log)
-      .then((lineage) => {
-        register(lineage, room);
-        return restartSync();
-      })
-      .catch((err: unknown) => log.warn({ err, room: member.roomId }, 'could not accept the invite'));
+    // Invites to rooms the bot waits for are accepted; any other invite is left alone.
+    if (member.userId === config.userId && member.membership === 'invite') follower.invited(member.roomId);
   });
 
   client.on(ClientEvent.Sync, (state, previous) => {
@@ -346,7 +334,9 @@ export async function startBot(options: BotOptions): Promise<Bot> {
     if (state !== previous && state !== SyncState.Syncing) log.info({ state, previous }, 'sync state');
   });
 
-  const startSync = () => startRoomSync(client, config.userId, [...watched.keys(), ...awaitingInvite.keys()]);
+  /** The rooms the sync asks for: those watched, and those awaited by ID (so an invite to one arrives). */
+  const syncedRooms = () => [...new Set([...watched.keys(), ...follower.awaitedRoomIds()])];
+  const startSync = () => startRoomSync(client, config.userId, syncedRooms());
 
   /**
    * A new room in the filter needs a new sync loop, which catches up from the
@@ -357,6 +347,8 @@ export async function startBot(options: BotOptions): Promise<Bot> {
   let restarting: Promise<void> | undefined;
   let restartAgain = false;
   function restartSync(): Promise<void> {
+    // A room joined while the bot stops (a retry that was under way) must not start the sync again.
+    if (stopped) return Promise.resolve();
     if (restarting) {
       restartAgain = true;
       return restarting;
@@ -386,7 +378,11 @@ export async function startBot(options: BotOptions): Promise<Bot> {
     });
   }
 
+  const firstRooms = syncedRooms().join();
   await startSync();
+  syncStarted = true;
+  // A retry that joined a room while the first sync was being set up: its filter lacks the room.
+  if (syncedRooms().join() !== firstRooms) void restartSync();
 
   return {
     client,
@@ -394,11 +390,13 @@ export async function startBot(options: BotOptions): Promise<Bot> {
     overheadMs,
     writtenMs,
     watchedRooms: () => [...watched.keys()],
+    notFollowed: () => follower.notFollowed(),
     stop: async () => {
       stopped = true;
+      const followingStopped = follower.stop();
       client.stopClient();
-      // Bounded: a send stuck behind a long rate limit is not worth holding the shutdown for.
-      await Promise.race([Promise.allSettled([...answersInFlight, roomsStored]), new Promise((resolve) => setTimeout(resolve, STOP_WAIT_MS).unref())]);
+      // Bounded: a send stuck behind a long rate limit (or a join behind a dead connection) is not worth holding the shutdown for.
+      await Promise.race([Promise.allSettled([...answersInFlight, followingStopped, roomsStored]), new Promise((resolve) => setTimeout(resolve, STOP_WAIT_MS).unref())]);
       messages.close();
       await syncPositionSaved();
     },

@@ -11,7 +11,11 @@ export const DELAY_BUCKETS = [0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 
 
 /** What the gauges read at scrape time; each part is absent when not running. */
 export interface MetricSources {
-  readonly bot?: { readonly counts: Pick<BotCounts, 'lastSyncAtMs' | 'consecutiveSyncFailures' | 'pingsSkippedBacklog' | 'pingsRateLimited' | 'sendFailures'> } | undefined;
+  readonly bot?: {
+    readonly counts: Pick<BotCounts, 'lastSyncAtMs' | 'consecutiveSyncFailures' | 'pingsSkippedBacklog' | 'pingsRateLimited' | 'sendFailures'>;
+    /** Configured rooms, and upgrades of them, the bot is not in. */
+    notFollowed(): readonly unknown[];
+  } | undefined;
   readonly writer?: Pick<SampleWriter, 'counts'> | undefined;
   readonly probeTicksSkipped?: (() => number) | undefined;
 }
@@ -66,6 +70,7 @@ export class PingboardMetrics implements BotObserver, ProbeObserver {
       ...gauge('pingboard_sample_queue_length', 'Samples waiting to be written.', writer?.queued),
       ...gauge('pingboard_sync_last_success_timestamp_seconds', 'When the bot\'s latest successful sync finished (0: none yet).', bot === undefined ? undefined : bot.lastSyncAtMs / 1000),
       ...gauge('pingboard_sync_consecutive_failures', 'Failed syncs of the bot since its latest successful one.', bot?.consecutiveSyncFailures),
+      ...gauge('pingboard_rooms_not_followed', 'Configured rooms, and upgrades of them, the bot is not in (it keeps trying to join; /healthz names them).', sources.bot?.notFollowed().length),
       ...gauge('pingboard_pings_skipped_backlog_total', 'Pings not answered: in the first sync after a start or an outage, or too old.', bot?.pingsSkippedBacklog, 'counter'),
       ...gauge('pingboard_pings_rate_limited_total', 'Pings not answered: their sender was over the answers per minute.', bot?.pingsRateLimited, 'counter'),
       ...gauge('pingboard_pong_sends_failed_total', 'Pongs whose send failed after its retries (their samples are kept).', bot?.sendFailures, 'counter'),

@@ -161,7 +161,9 @@ export class Probe {
     const { account, db } = this.#options;
     const { client, clock, syncPositionSaved } = await createBotClient(account, db, this.#log);
     try {
-      const lineage = await followRoom(client, account.room, this.#log);
+      const { lineage, stranded } = await followRoom(client, account.room, serverOfUserId(account.userId)!, this.#log);
+      // A probe pings the newest room or none: the next tick tries again.
+      if (stranded) throw stranded.error;
       client.on(RoomEvent.Timeline, (event, room, toStartOfTimeline, removed) => {
         if (toStartOfTimeline || removed || !room || !lineage.roomIds.includes(room.roomId)) return;
         this.#onEvent(event, room, clock.arrivedAtMono);

@@ -12,18 +12,18 @@ export interface Jobs {
 }
 
 /**
- * Every five minutes: learn what the bot stored of the rooms (an alias's ID,
- * an upgrade) when it runs elsewhere, freeze the last closed week of every tracked room once its
+ * Every five minutes: learn what was stored of the rooms (an alias's ID, an
+ * upgrade) by a bot elsewhere or a backfill, freeze the last closed week of every tracked room once its
  * grace period is over, and compute each room's rolling week, which builds
  * the digests of hours that closed meanwhile (so no request waits for them).
  */
 export const FREEZE_SCHEDULE = '*/5 * * * *';
 
-/** `knownRooms` reads what the bot stored of the rooms; absent where the bot runs in this process and tells the registry itself. */
-export function startJobs(statistics: Statistics, rooms: RoomRegistry, knownRooms: (() => Promise<readonly KnownRoom[]>) | undefined, log: Logger): Jobs {
+/** `knownRooms` reads what was stored of the rooms (lineages only grow, so learning what the bot in this process told the registry changes nothing). */
+export function startJobs(statistics: Statistics, rooms: RoomRegistry, knownRooms: () => Promise<readonly KnownRoom[]>, log: Logger): Jobs {
   const freezeNow = async () => {
     try {
-      if (knownRooms) rooms.learn(await knownRooms());
+      rooms.learn(await knownRooms());
       const frozen = await statistics.freezeDueWeeks(rooms.list());
       for (const week of frozen) log.info({ week }, 'week frozen');
       for (const room of rooms.list()) await statistics.rolling(room, ROLLING_WEEK);

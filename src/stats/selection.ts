@@ -27,7 +27,7 @@ export async function resolveRoom(deps: SelectionDeps, reference: string | undef
     const room = deps.rooms.default();
     if (room) return room;
     const recent = await mostRecentRoom(deps.db);
-    if (recent) return RoomRegistry.untracked(recent);
+    if (recent) return deps.rooms.find(recent) ?? RoomRegistry.untracked(recent);
     throw new NotFoundError('no room is configured and no samples are stored yet');
   }
   const tracked = deps.rooms.find(reference);

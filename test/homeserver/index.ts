@@ -120,9 +120,18 @@ export class TestHomeserver {
     return rooms.createRoom(this.store, creator, req).id;
   }
 
-  /** Joins by room ID or alias (invite or public room needed). Returns the room ID. */
-  join(userId: string, roomIdOrAlias: string): string {
-    return rooms.join(this.store, userId, roomIdOrAlias).id;
+  /**
+   * Joins by room ID or alias, with the rules of `POST /join`: by ID from a
+   * server not in the room, `via` must name a server that is (or the user be
+   * invited). Returns the room ID.
+   */
+  join(userId: string, roomIdOrAlias: string, via: readonly string[] = []): string {
+    return rooms.join(this.store, userId, roomIdOrAlias, via).id;
+  }
+
+  /** Upgrades a room like `POST /rooms/{roomId}/upgrade`. Returns the replacement room's ID. */
+  upgradeRoom(userId: string, roomId: string, newVersion = this.store.defaultRoomVersion): string {
+    return rooms.upgradeRoom(this.store, userId, roomId, newVersion).id;
   }
 
   invite(inviter: string, roomId: string, userId: string): string {
@@ -250,6 +259,7 @@ const ADMIN_OPERATIONS = [
   'setServer',
   'createRoom',
   'join',
+  'upgradeRoom',
   'invite',
   'leave',
   'sendMessage',

@@ -83,6 +83,10 @@ export class RoomState {
   readonly other = new Map<string, StoredEvent>();
   joined = 0;
   invited = 0;
+  /** Joined members per server name: a server with one is "in the room" (it has the room). */
+  readonly joinedByServer = new Map<string, number>();
+  /** Servers that have had a member join at some point (they know of the room even after all left). */
+  readonly everJoined = new Set<string>();
 
   get(type: string, stateKey: string): StoredEvent | undefined {
     return type === 'm.room.member' ? this.members.get(stateKey) : this.other.get(stateKeyOf(type, stateKey));
@@ -103,15 +107,31 @@ export class RoomState {
       return prev;
     }
     const prev = this.members.get(key);
-    this.count(membershipOf(prev), -1);
-    this.count(membershipOf(ev), +1);
+    this.count(key, membershipOf(prev), -1);
+    this.count(key, membershipOf(ev), +1);
     this.members.set(key, ev);
     return prev;
   }
 
-  private count(membership: string | undefined, delta: number): void {
-    if (membership === 'join') this.joined += delta;
-    else if (membership === 'invite') this.invited += delta;
+  /** Whether `server` has a joined member: what Synapse's `_is_host_in_room` asks. */
+  hasServer(server: string): boolean {
+    return (this.joinedByServer.get(server) ?? 0) > 0;
+  }
+
+  /** The servers in the room, most joined members first (what a directory lookup answers). */
+  servers(): string[] {
+    return [...this.joinedByServer].filter(([, n]) => n > 0).sort((a, b) => b[1] - a[1]).map(([server]) => server);
+  }
+
+  private count(userId: string, membership: string | undefined, delta: number): void {
+    if (membership === 'join') {
+      this.joined += delta;
+      const server = userId.slice(userId.indexOf(':') + 1);
+      this.joinedByServer.set(server, (this.joinedByServer.get(server) ?? 0) + delta);
+      if (delta > 0) this.everJoined.add(server);
+    } else if (membership === 'invite') {
+      this.invited += delta;
+    }
   }
 
   *all(): Iterable<StoredEvent> {

@@ -13,7 +13,9 @@ import {
   badParam,
   forbidden,
   isUserId,
+  membershipOf,
   notFound,
+  randomId,
   serverOf,
 } from './model.ts';
 import type { EventDraft, Store } from './store.ts';
@@ -109,6 +111,45 @@ export function createRoom(store: Store, creator: string, req: CreateRoomRequest
   return room;
 }
 
+/** State Synapse 1.67 copies into the replacement room (handlers/room.py `clone_existing_room`). */
+const COPIED_ON_UPGRADE = ['m.room.join_rules', 'm.room.name', 'm.room.topic', 'm.room.history_visibility', 'm.room.guest_access',
+  'm.room.avatar', 'm.room.encryption', 'm.room.server_acl', 'm.room.power_levels'];
+
+/**
+ * `POST /rooms/{roomId}/upgrade` as Synapse 1.67 does it (handlers/room.py
+ * `upgrade_room`): a new room that only the upgrader is in, so only the
+ * upgrading server has it, with the old room's main state and a
+ * `predecessor`; then the tombstone in the old room, the upgrading server's
+ * aliases moved to the new room, and the old room restricted (invite and
+ * events_default raised to 50). Nobody is invited: members follow by joining.
+ */
+export function upgradeRoom(store: Store, sender: string, roomId: string, newVersion: string): Room {
+  const old = store.room(roomId);
+  store.requireJoined(old, sender);
+  const tombstoneId = `$${randomId()}`;
+  const initial = COPIED_ON_UPGRADE.flatMap((type) => {
+    const ev = old.state.get(type, '');
+    return ev ? [{ type, content: ev.content }] : [];
+  });
+  const room = createRoom(store, sender, {
+    room_version: newVersion, preset: 'private_chat', initial_state: initial,
+    creation_content: { predecessor: { room_id: old.id, event_id: tombstoneId } },
+  });
+  store.send(old, { type: 'm.room.tombstone', sender, stateKey: '', eventId: tombstoneId, content: { body: 'This room has been replaced', replacement_room: room.id } });
+  const server = serverOf(sender);
+  for (const [alias, target] of store.aliases) if (target === old.id && serverOf(alias) === server) store.aliases.set(alias, room.id);
+  const canonical = old.state.get('m.room.canonical_alias', '')?.content['alias'];
+  if (typeof canonical === 'string' && serverOf(canonical) === server) {
+    store.send(room, { type: 'm.room.canonical_alias', sender, stateKey: '', content: { alias: canonical } });
+    store.send(old, { type: 'm.room.canonical_alias', sender, stateKey: '', content: {} });
+  }
+  const levels = old.state.get('m.room.power_levels', '')?.content ?? {};
+  const restricted = Math.max(Number(levels['users_default'] ?? 0) + 1, 50);
+  const raised = Object.fromEntries(['invite', 'events_default'].filter((key) => Number(levels[key] ?? 0) < restricted).map((key) => [key, restricted]));
+  if (Object.keys(raised).length > 0) store.send(old, { type: 'm.room.power_levels', sender, stateKey: '', content: { ...levels, ...raised } });
+  return room;
+}
+
 function displayName(store: Store, userId: string): Content {
   const name = store.users.get(userId)?.displayName;
   return name === undefined ? {} : { displayname: name };
@@ -125,17 +166,52 @@ export function resolveRoom(store: Store, roomIdOrAlias: string): Room {
   return store.room(roomIdOrAlias);
 }
 
-/** Joins a room: allowed when invited, already joined (no new event) or the room is public. */
-export function join(store: Store, userId: string, roomIdOrAlias: string): Room {
+/**
+ * Joins a room as Synapse 1.67 decides (handlers/room_member.py,
+ * `update_membership_locked` and `_remote_join`). A server with a joined
+ * member has the room and joins locally. Any other server must ask a server
+ * that is in the room: the `via` servers (`server_name` on `/join`), or the
+ * directory's servers for an alias, plus the inviter's server when the user
+ * is invited. Those are asked in order (federation_client.py
+ * `_try_destination_list`): an unknown server is skipped as unreachable, and
+ * the first that answers decides; one that is not in the room answers 404
+ * and the join fails with it.
+ */
+export function join(store: Store, userId: string, roomIdOrAlias: string, via: readonly string[] = []): Room {
   store.user(userId);
-  const room = resolveRoom(store, roomIdOrAlias);
+  const own = serverOf(userId);
+  let room: Room | undefined;
+  let servers = [...via];
+  if (roomIdOrAlias.startsWith('#')) {
+    room = resolveRoom(store, roomIdOrAlias);
+    servers = room.state.servers();
+  } else {
+    if (!roomIdOrAlias.startsWith('!')) throw badParam(`${roomIdOrAlias} was not legal room ID or room alias`);
+    room = store.rooms.get(roomIdOrAlias);
+  }
+  if (room?.state.membership(userId) === 'join') return room;
+  if (!room?.state.hasServer(own)) {
+    const invite = room?.state.members.get(userId);
+    if (invite && membershipOf(invite) === 'invite') servers.push(serverOf(invite.sender));
+    room = remoteRoom(store, roomIdOrAlias, room, servers.filter((server) => server !== own));
+  }
   const membership = room.state.membership(userId);
-  if (membership === 'join') return room;
   if (membership === 'ban') throw forbidden(`${userId} is banned from ${room.id}`);
   const rule = room.state.get('m.room.join_rules', '')?.content['join_rule'];
   if (membership !== 'invite' && rule !== 'public') throw forbidden(`${userId} is not invited to ${room.id}`);
   store.send(room, { type: 'm.room.member', sender: userId, stateKey: userId, content: { membership: 'join', ...displayName(store, userId) } });
   return room;
+}
+
+/** The room as the first reachable server of `servers` hands it over for a join, or that server's refusal. */
+function remoteRoom(store: Store, roomId: string, room: Room | undefined, servers: readonly string[]): Room {
+  if (servers.length === 0) throw new MatrixError(404, 'M_UNKNOWN', 'Can\'t join remote room because no servers that are in the room have been provided.');
+  for (const server of servers) {
+    if (!store.servers.has(server)) continue;
+    if (room?.state.hasServer(server)) return room;
+    throw notFound(room?.state.everJoined.has(server) ? 'Not an active room on this server' : `Could not find room_version for ${roomId}`);
+  }
+  throw new MatrixError(502, 'M_UNKNOWN', 'Failed to make_join via any server');
 }
 
 export function invite(store: Store, inviter: string, roomId: string, target: string, extra: Content = {}): StoredEvent {

@@ -7,9 +7,9 @@
 
 import { filterById, filterId, parseSyncFilter, resolveSyncFilter } from './filter.ts';
 import { type Ctx, type Route, route } from './http.ts';
-import { type Content, MatrixError, badParam, forbidden, isUserId, notFound, serverOf } from './model.ts';
+import { type Content, MatrixError, badParam, forbidden, isUserId, notFound } from './model.ts';
 import * as reads from './reads.ts';
-import { createRoom, invite, join, leave, moderate, parseCreateRoom, resolveRoom, sendEvent, setState } from './rooms.ts';
+import { createRoom, invite, join, leave, moderate, parseCreateRoom, sendEvent, setState, upgradeRoom } from './rooms.ts';
 import type { Store } from './store.ts';
 import type { SyncService } from './sync.ts';
 
@@ -122,7 +122,7 @@ export function routes(store: Store, sync: SyncService): Route[] {
       const alias = p(ctx, 'alias');
       const roomId = store.aliases.get(alias);
       if (roomId === undefined) throw notFound(`room alias ${alias} not found`);
-      return { room_id: roomId, servers: [serverOf(alias)] };
+      return { room_id: roomId, servers: store.room(roomId).state.servers() };
     }),
     route('PUT', '/directory/room/:alias', (ctx) => {
       const alias = p(ctx, 'alias');
@@ -138,8 +138,14 @@ export function routes(store: Store, sync: SyncService): Route[] {
     route('GET', '/joined_rooms', (ctx) => ({
       joined_rooms: [...store.rooms.values()].filter((r) => r.state.membership(me(ctx)) === 'join').map((r) => r.id),
     })),
-    route('POST', '/join/:roomIdOrAlias', (ctx) => ({ room_id: join(store, me(ctx), p(ctx, 'roomIdOrAlias')).id })),
-    route('POST', '/rooms/:roomId/join', (ctx) => ({ room_id: join(store, me(ctx), resolveRoom(store, p(ctx, 'roomId')).id).id })),
+    // Synapse 1.67 reads `server_name` (not yet `via`) on /join, and no servers at all on /rooms/{id}/join.
+    route('POST', '/join/:roomIdOrAlias', (ctx) => ({ room_id: join(store, me(ctx), p(ctx, 'roomIdOrAlias'), ctx.query.getAll('server_name')).id })),
+    route('POST', '/rooms/:roomId/join', (ctx) => ({ room_id: join(store, me(ctx), p(ctx, 'roomId')).id })),
+    route('POST', '/rooms/:roomId/upgrade', (ctx) => {
+      const version = object(ctx.body)['new_version'];
+      if (typeof version !== 'string') throw new MatrixError(400, 'M_MISSING_PARAM', 'Missing params: [\'new_version\']');
+      return { replacement_room: upgradeRoom(store, me(ctx), p(ctx, 'roomId'), version).id };
+    }),
     route('POST', '/rooms/:roomId/invite', (ctx) => {
       const body = object(ctx.body);
       const r = reason(ctx);

@@ -68,6 +68,8 @@ export interface EventDraft {
   stateKey?: string;
   /** Explicit origin_server_ts (history import); default: origin server's clock. */
   ts?: number;
+  /** An ID chosen in advance (an upgrade names its tombstone in the new room before sending it). */
+  eventId?: string;
   txn?: { device: string; txnId: string };
 }
 
@@ -186,7 +188,7 @@ export class Store {
 
   private create(room: Room, d: EventDraft, origin: string, now: number): StoredEvent {
     const ev: StoredEvent = {
-      event_id: `$${randomId()}`,
+      event_id: d.eventId ?? `$${randomId()}`,
       room_id: room.id,
       type: d.type,
       sender: d.sender,
