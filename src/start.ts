@@ -42,9 +42,14 @@ export interface StartOptions {
   readonly database?: Database;
 }
 
-/** Opens and migrates the database; both `serve` and the one-shot commands begin here. */
-export async function openMigratedDatabase(config: Config, log: Logger): Promise<Database> {
-  const database = await openDatabase(config.database);
+/**
+ * Opens and migrates the database; both `serve` and the one-shot commands
+ * begin here. Migrations, and the commands a person runs and watches (an
+ * import's ANALYZE of a large table, say), run without the query timeout;
+ * `serve` (`timed`) then works on a pool with it.
+ */
+export async function openMigratedDatabase(config: Config, log: Logger, timed = false): Promise<Database> {
+  const database = await openDatabase({ url: config.database.url, dataDir: config.database.dataDir, connectTimeoutMs: config.database.connectTimeoutMs });
   try {
     const results = await migrateToLatest(database.db);
     for (const r of results) log.info({ migration: r.migrationName, status: r.status }, 'migration applied');
@@ -53,7 +58,10 @@ export async function openMigratedDatabase(config: Config, log: Logger): Promise
     throw err;
   }
   log.debug({ engine: database.engine, location: database.location }, 'database ready');
-  return database;
+  // PGlite is one instance in this process: nothing to time out.
+  if (!timed || database.engine === 'pglite') return database;
+  await database.destroy();
+  return openDatabase(config.database);
 }
 
 export function createStatistics(config: Config, database: Database, options: StartOptions = {}): Statistics {
@@ -64,7 +72,7 @@ export function createStatistics(config: Config, database: Database, options: St
 }
 
 export async function start(config: Config, log: Logger, options: StartOptions = {}): Promise<Service> {
-  const database = options.database ?? await openMigratedDatabase(config, log);
+  const database = options.database ?? await openMigratedDatabase(config, log, true);
   const ownsDatabase = options.database === undefined;
   const statistics = createStatistics(config, database, options);
   const rooms = new RoomRegistry(config.rooms, await loadKnownRooms(database.db));

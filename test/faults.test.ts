@@ -134,6 +134,51 @@ t.test('PostgreSQL stopped and started while pings flow: every sample arrives, n
   t.equal((await server.stop()).code, 0);
 });
 
+// Only PostgreSQL can hang this way: PGlite runs inside the service's own
+// process, with no connection to wait on, so there is nothing to stop apart from it.
+t.test('PostgreSQL hangs (SIGSTOP): every route a quick 503 with Retry-After, /healthz within a second, and back when it resumes', {
+  skip: !postgres ? 'PostgreSQL is not among PINGBOARD_TEST_ENGINES' : !postgresBinDir() ? 'no PostgreSQL server binaries to make a cluster of its own' : false,
+}, async (t) => {
+  const cluster = await startCluster();
+  t.teardown(() => cluster.destroy());
+  const ROOM = '!hung:example.org';
+  const server = await servePingboard(t, dir, {
+    DATABASE_URL: cluster.url, PINGBOARD_ROOMS: ROOM, PINGBOARD_CACHE_SECONDS: '0',
+    // Shorter than the defaults (5 s and 3 s), so the bound below holds on a busy machine.
+    PINGBOARD_DB_QUERY_TIMEOUT_MS: '3000', PINGBOARD_DB_CONNECT_TIMEOUT_MS: '2000',
+  });
+  const routes = ['/', '/leaderboard.md', '/leaderboard.json', '/api/v1/weeks', '/api/v1/servers/example.org', '/servers/example.org',
+    `/rooms/${encodeURIComponent(ROOM)}/stats.json`, `/rooms/${encodeURIComponent(ROOM)}/stats.raw.json`];
+  // Open connections first: a hung server answers none of their queries.
+  for (const route of routes) t.ok((await fetch(server.url + route)).status < 500, `${route} answers before`);
+
+  cluster.signal('SIGSTOP');
+  t.teardown(() => cluster.signal('SIGCONT'));
+  const timed = async (route: string) => {
+    const started = performance.now();
+    const res = await fetch(server.url + route, { signal: AbortSignal.timeout(30_000) });
+    return { route, res, body: await res.text(), ms: performance.now() - started };
+  };
+  // Twice the pool's ten connections, so some requests also wait for a connection.
+  const answers = await Promise.all([...routes, ...routes, ...routes].map(timed));
+  const health = await timed('/healthz');
+  for (const { route, res, ms } of answers) {
+    t.equal(res.status, 503, `${route}: 503`);
+    t.equal(res.headers.get('retry-after'), '5', `${route}: Retry-After`);
+    t.ok(ms < 6000, `${route} answered in ${Math.round(ms)} ms`);
+  }
+  t.equal(health.res.status, 503, '/healthz: 503');
+  t.ok(health.ms < 1000, `/healthz answered in ${Math.round(health.ms)} ms`);
+  t.match(JSON.parse(health.body), { status: 'unavailable', database: { engine: 'postgres', ok: false } });
+
+  cluster.signal('SIGCONT');
+  await until('the routes to answer again', async () => (await fetch(`${server.url}/leaderboard.md`)).status === 200, 30_000);
+  t.equal((await timed('/healthz')).res.status, 200, 'healthy again');
+  for (const route of routes) t.ok((await fetch(server.url + route)).status < 500, `${route} answers after`);
+  const stopped = await server.stop();
+  t.equal(stopped.code, 0, 'stops cleanly after');
+});
+
 t.test('the homeserver goes away and comes back: the bot resumes and answers none of the backlog', { skip: !postgres }, async (t) => {
   const database = await openTestDatabase('postgres');
   t.teardown(() => database.destroy());

@@ -35,14 +35,17 @@ export type App = FastifyInstance<any, any, any, any, TypeBoxTypeProvider>;
 const MAX_PATH_PARAMETER = 1000;
 const METHODS = ['GET', 'HEAD', 'POST', 'PUT', 'DELETE'] as const;
 
-/** Error codes of a PostgreSQL server, or a socket, that is not there (any more). */
-const UNAVAILABLE_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', '57P01', '57P02', '57P03', '08000', '08001', '08003', '08006']);
+/**
+ * Error codes of a PostgreSQL server, or a socket, that is not there (any
+ * more), or too slow to answer (57014: a statement cancelled by statement_timeout).
+ */
+const UNAVAILABLE_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', '57014', '57P01', '57P02', '57P03', '08000', '08001', '08003', '08006']);
 
 export function isDatabaseUnavailable(err: unknown): boolean {
   const e = err as { code?: unknown; message?: unknown; errors?: unknown[] };
   if (typeof e?.code === 'string' && UNAVAILABLE_CODES.has(e.code)) return true;
   if (Array.isArray(e?.errors) && e.errors.some(isDatabaseUnavailable)) return true;
-  return typeof e?.message === 'string' && /Connection terminated|timeout exceeded when trying to connect|PGlite is closed/i.test(e.message);
+  return typeof e?.message === 'string' && /Connection terminated|timeout exceeded when trying to connect|Query read timeout|PGlite is closed/i.test(e.message);
 }
 
 /** What a failed validation says, in words for whoever sent the request. */

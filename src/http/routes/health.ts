@@ -15,7 +15,7 @@ export const healthRoutes: FastifyPluginAsyncTypebox<HttpDeps> = async (app, dep
     const started = performance.now();
     const { engine } = deps.database;
     try {
-      await pingDatabase(deps.database.db);
+      await pingDatabase(deps.database);
       return { status: 'ok' as const, database: { engine, ok: true, latency_ms: performance.now() - started } };
     } catch (err) {
       request.log.warn({ err }, 'health check: database unavailable');
