@@ -72,7 +72,14 @@ function timestamp(record: Record<string, unknown>, key: string): Date | undefin
 
 function describe(value: unknown): string {
   if (value === undefined) return 'nothing';
-  const text = JSON.stringify(value) ?? String(value);
+  let text: string;
+  try {
+    text = JSON.stringify(value) ?? String(value);
+  } catch (err) {
+    // JSON.parse reads nesting of any depth; JSON.stringify recurses, and overflows the stack on 20,000 levels.
+    if (!(err instanceof RangeError)) throw err;
+    return `${Array.isArray(value) ? 'an array' : 'an object'} nested too deeply to show`;
+  }
   return text.length > 100 ? `${text.slice(0, 100)}…` : text;
 }
 
