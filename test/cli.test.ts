@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import t from 'tap';
 import { openTestDatabase, testEngines, type Test } from './helpers/database.ts';
-import { runPingboard, servePingboard, type Result, type Server } from './helpers/process.ts';
+import { ROOT, runPingboard, servePingboard, type Result, type Server } from './helpers/process.ts';
 
 t.setTimeout(240_000);
 
@@ -86,6 +86,21 @@ t.test('configuration and usage errors exit 2 with a message naming the problem'
   t.equal(help.code, 0);
   t.match(help.stdout, /^Usage: pingboard \[--config FILE\] COMMAND/);
   t.equal(existsSync(path.join(dir, 'unused')), false, 'no database was created for any of these');
+});
+
+t.test('`npm start` and `npm run pingboard`, as the README runs them, pass SIGTERM and SIGINT on: the server shuts down and frees its port', {
+  skip: !testEngines().includes('pglite') && 'PINGBOARD_TEST_ENGINES excludes pglite',
+}, async (t) => {
+  for (const [signal, command] of [['SIGTERM', ['npm', 'start']], ['SIGINT', ['npm', 'run', 'pingboard', '--', 'serve']]] as const) {
+    const dataDir = path.join(dir, `npm-${signal}`);
+    const server = await servePingboard(t, ROOT, { PINGBOARD_DATA_DIR: dataDir }, command);
+    t.equal((await fetch(`${server.url}/healthz`)).status, 200, 'it serves');
+    const stopped = await server.kill(signal);
+    t.equal(stopped.code, 0, `npm exits 0 after ${signal}`);
+    t.match(stopped.stdout, /"msg":"stopped"/, 'the server shut down in order');
+    t.equal(existsSync(path.join(dataDir, 'pingboard.lock')), false, 'the data directory is released');
+    await t.rejects(fetch(`${server.url}/healthz`), 'the port is free: nothing answers on it');
+  }
 });
 
 t.test('the embedded database (PGlite data directory)', { skip: !testEngines().includes('pglite') && 'PINGBOARD_TEST_ENGINES excludes pglite' }, async (t) => {
