@@ -14,7 +14,7 @@ import { parseArgs } from 'node:util';
 import { ConfigError, loadConfig, type Config } from './config.ts';
 import { DataDirLockedError } from './db/database.ts';
 import { parseDecimalInteger } from './decimal.ts';
-import { InputError, NotFoundError } from './errors.ts';
+import { InputError, NotFoundError, StartupError } from './errors.ts';
 import { createLogger } from './log.ts';
 import { start } from './start.ts';
 import { probeOnceCommand } from './cli/probe.ts';
@@ -128,7 +128,7 @@ try {
   if (err instanceof UsageError || (err as { code?: string }).code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION' || (err as { code?: string }).code === 'ERR_PARSE_ARGS_INVALID_OPTION_VALUE') {
     process.stderr.write(`pingboard: ${(err as Error).message}\n\n${USAGE}`);
     process.exitCode = 2;
-  } else if (err instanceof ConfigError || err instanceof InputError || err instanceof DataDirLockedError) {
+  } else if (err instanceof ConfigError || err instanceof InputError || err instanceof DataDirLockedError || err instanceof StartupError) {
     process.stderr.write(`pingboard: ${(err as Error).message}\n`);
     process.exitCode = 2;
   } else if (err instanceof NotFoundError) {

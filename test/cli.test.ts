@@ -4,7 +4,8 @@ import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import t from 'tap';
-import { openTestDatabase, testEngines, type Test } from './helpers/database.ts';
+import { createServer } from 'node:net';
+import { ADMIN_URL, openTestDatabase, testEngines, type Test } from './helpers/database.ts';
 import { ROOT, runPingboard, servePingboard, type Result, type Server } from './helpers/process.ts';
 
 t.setTimeout(240_000);
@@ -196,6 +197,41 @@ t.test('the embedded database (PGlite data directory)', { skip: !testEngines().i
   const stale = await pingboard(['leaderboard'], env);
   t.equal(stale.code, 0, 'a stale lock is taken over');
   t.equal(stale.stdout, TABLE);
+});
+
+t.test('start and connection errors: one line naming the setting and the cause, exit 2', async (t) => {
+  const oneLine = (result: Result, pattern: RegExp, what: string) => {
+    t.equal(result.code, 2, `${what}: exit 2`);
+    t.match(result.stderr, pattern, what);
+    t.equal(result.stderr.split('\n').length, 2, `${what}: one line, no stack`);
+  };
+  const occupied = createServer();
+  await new Promise<void>((resolve) => occupied.listen(0, '127.0.0.1', resolve));
+  t.teardown(() => new Promise((resolve) => occupied.close(resolve)));
+  const port = (occupied.address() as { port: number }).port;
+  const notADirectory = path.join(dir, 'a-file');
+  writeFileSync(notADirectory, '');
+  const missingDatabase = new URL(ADMIN_URL);
+  missingDatabase.pathname = '/pingboard_no_such_database';
+  const postgres = testEngines().includes('postgres');
+
+  const [unreachable, noDirectory, portTaken, missing, serveMissing] = await Promise.all([
+    pingboard(['leaderboard'], { DATABASE_URL: 'postgres://postgres@127.0.0.1:1/pingboard' }),
+    pingboard(['migrate'], { PINGBOARD_DATA_DIR: path.join(notADirectory, 'data') }),
+    pingboard(['serve'], { PINGBOARD_DATA_DIR: path.join(dir, 'port-taken'), PINGBOARD_PORT: String(port) }, 180_000),
+    postgres ? pingboard(['import', path.join(dir, 'none.ndjson')], { DATABASE_URL: missingDatabase.toString() }) : undefined,
+    // serve waits for a database that is not up yet; one that answers "no such database" is a setting to fix.
+    postgres ? pingboard(['serve'], { DATABASE_URL: missingDatabase.toString(), PINGBOARD_PORT: '0' }) : undefined,
+  ]);
+  oneLine(unreachable, /^pingboard: DATABASE_URL: cannot reach PostgreSQL at 127\.0\.0\.1:1: connect ECONNREFUSED 127\.0\.0\.1:1\n$/, 'an unreachable database, from a one-shot command');
+  oneLine(noDirectory, new RegExp(`^pingboard: PINGBOARD_DATA_DIR: cannot use ${escapeRegExp(path.join(notADirectory, 'data'))} for the embedded database: ENOTDIR: not a directory`), 'a data directory that cannot be made');
+  oneLine(portTaken, new RegExp(`^pingboard: PINGBOARD_PORT: 127\\.0\\.0\\.1:${port} is already in use by another process\n$`), 'a port in use');
+  t.equal(existsSync(path.join(dir, 'port-taken', 'pingboard.lock')), false, 'the data directory is released');
+  if (missing && serveMissing) {
+    for (const [result, what] of [[missing, 'import'], [serveMissing, 'serve']] as const) {
+      oneLine(result, /^pingboard: DATABASE_URL: database "pingboard_no_such_database" does not exist \(PostgreSQL at 127\.0\.0\.1:5432\)\n$/, `a database that does not exist (${what})`);
+    }
+  }
 });
 
 t.test('PostgreSQL: the CLI and a running server share the data', { skip: !testEngines().includes('postgres') && 'PINGBOARD_TEST_ENGINES excludes postgres' }, async (t) => {

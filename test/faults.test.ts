@@ -10,7 +10,7 @@ import t from 'tap';
 import { startTestHomeserver, type TestHomeserver } from './homeserver/index.ts';
 import { startCluster, postgresBinDir } from './helpers/cluster.ts';
 import { openTestDatabase, testEngines, type Test } from './helpers/database.ts';
-import { servePingboard, type Server } from './helpers/process.ts';
+import { servePingboard, startPingboard, type Server } from './helpers/process.ts';
 import { until } from './helpers/until.ts';
 
 t.setTimeout(300_000);
@@ -177,6 +177,27 @@ t.test('PostgreSQL hangs (SIGSTOP): every route a quick 503 with Retry-After, /h
   for (const route of routes) t.ok((await fetch(server.url + route)).status < 500, `${route} answers after`);
   const stopped = await server.stop();
   t.equal(stopped.code, 0, 'stops cleanly after');
+});
+
+t.test('serve waits for a database that is not up yet, saying so, and starts once it is', {
+  skip: !postgres ? 'PostgreSQL is not among PINGBOARD_TEST_ENGINES' : !postgresBinDir() ? 'no PostgreSQL server binaries to make a cluster of its own' : false,
+}, async (t) => {
+  const cluster = await startCluster();
+  t.teardown(() => cluster.destroy());
+  cluster.stop();
+  const { child, exited } = startPingboard(dir, ['serve'], { DATABASE_URL: cluster.url, PINGBOARD_PORT: '0', PINGBOARD_LOG_LEVEL: 'info' });
+  t.teardown(() => { if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL'); });
+  let stdout = '';
+  child.stdout!.on('data', (chunk: string) => { stdout += chunk; });
+  await until('a log line saying serve waits for the database', () => stdout.includes('"the database is not reachable yet; waiting for it"'), 60_000);
+  t.match(stdout, /"reason":"DATABASE_URL: cannot reach PostgreSQL at 127\.0\.0\.1:\d+: connect ECONNREFUSED/);
+  t.equal(child.exitCode, null, 'still running');
+  cluster.start();
+  await until('serve to start', () => stdout.includes('"pingboard started"'), 90_000);
+  const url = (JSON.parse(stdout.split('\n').find((line) => line.includes('"pingboard started"'))!) as { url: string }).url;
+  t.equal((await fetch(`${url}/healthz`)).status, 200);
+  child.kill('SIGTERM');
+  t.equal((await exited).code, 0);
 });
 
 t.test('the homeserver goes away and comes back: the bot resumes and answers none of the backlog', { skip: !postgres }, async (t) => {

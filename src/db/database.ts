@@ -7,6 +7,7 @@ import { fileURLToPath } from 'node:url';
 import { Kysely, PGliteDialect, PostgresDialect, sql } from 'kysely';
 import { FileMigrationProvider, Migrator, type MigrationResult } from 'kysely/migration';
 import pg from 'pg';
+import { errorChain, messageWithCauses, StartupError } from '../errors.ts';
 import type { Tables } from './schema.ts';
 
 export type Engine = 'postgres' | 'pglite';
@@ -162,6 +163,49 @@ function isAlive(pid: number): boolean {
   }
 }
 
+/** A server that may come up shortly: not there, not resolvable yet, or starting (57P03). */
+const NOT_UP_YET = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'ETIMEDOUT', 'EHOSTUNREACH', 'ENETUNREACH', 'ECONNRESET', '57P03']);
+/** A data directory that cannot be made or written. */
+const UNUSABLE_DIRECTORY = new Set(['EACCES', 'EPERM', 'ENOTDIR', 'EROFS', 'EEXIST', 'ENOSPC', 'ELOOP', 'ENAMETOOLONG']);
+
+export interface OpenFailure {
+  readonly error: StartupError;
+  /** The server may come up shortly: worth trying again. */
+  readonly transient: boolean;
+}
+
+/**
+ * What an error opening or migrating the database means for whoever started
+ * the service, as one line naming the setting; undefined for anything else
+ * (a failed migration, a bug), which keeps its stack.
+ */
+export function openFailure(err: unknown, options: Pick<DatabaseOptions, 'url' | 'dataDir'>): OpenFailure | undefined {
+  const chain = errorChain(err);
+  const codes = new Set(chain.map((e) => (e as { code?: unknown }).code).filter((c) => typeof c === 'string'));
+  if (options.url === undefined) {
+    if (![...codes].some((c) => UNUSABLE_DIRECTORY.has(c))) return undefined;
+    return { error: new StartupError('PINGBOARD_DATA_DIR', `cannot use ${options.dataDir} for the embedded database: ${messageWithCauses(err)}`, { cause: err }), transient: false };
+  }
+  const server = serverOf(options.url);
+  const pgError = chain.find((e) => typeof (e as { severity?: unknown }).severity === 'string') as Error | undefined;
+  if (codes.has('3D000') || codes.has('28P01') || codes.has('28000')) {
+    return { error: new StartupError('DATABASE_URL', `${pgError?.message ?? messageWithCauses(err)} (PostgreSQL at ${server})`, { cause: err }), transient: false };
+  }
+  const unreachable = [...codes].some((c) => NOT_UP_YET.has(c)) || chain.some((e) => /timeout exceeded when trying to connect|Connection terminated/i.test((e as Error)?.message ?? ''));
+  if (!unreachable) return undefined;
+  return { error: new StartupError('DATABASE_URL', `cannot reach PostgreSQL at ${server}: ${messageWithCauses(err)}`, { cause: err }), transient: true };
+}
+
+/** host:port of a database URL, for messages (no user, no password). */
+function serverOf(url: string): string {
+  try {
+    const parsed = new URL(url);
+    return `${parsed.hostname || 'localhost'}:${parsed.port || '5432'}`;
+  } catch {
+    return 'an unparsable URL';
+  }
+}
+
 export function redactUrl(url: string): string {
   try {
     const parsed = new URL(url);
@@ -181,7 +225,9 @@ export async function migrateToLatest(db: Db): Promise<MigrationResult[]> {
   const { error, results = [] } = await migrator.migrateToLatest();
   if (error) {
     const failed = results.find((r) => r.status === 'Error');
-    throw new Error(`migration ${failed?.migrationName ?? '(unknown)'} failed: ${(error as Error).message ?? error}`, { cause: error });
+    // No migration ran: the database could not be reached or locked, which the error says itself.
+    if (!failed) throw error;
+    throw new Error(`migration ${failed.migrationName} failed: ${(error as Error).message ?? error}`, { cause: error });
   }
   return results;
 }
