@@ -253,6 +253,21 @@ forEachEngine(t, async (t, database) => {
     t.match(cutInString.rejections[0]!.error, /not closed/);
   });
 
+  t.test('a responder_server that is not the responder\'s, and a measurement past 2100, are refused', async (t) => {
+    const file = write('mismatch.ndjson', [
+      record({ ping_event_id: '$other', responder_server: 'elsewhere.example' }),
+      record({ ping_event_id: '$late', ping_ts: '2099-12-31T23:59:59.000Z', delay_ms: 2 ** 31 - 1 }),
+      record({ ping_event_id: '$ok', responder_server: 'maunium.net' }),
+      record({ ping_event_id: '$byname', responder: 'bots.example', responder_server: 'bots.example' }),
+    ].join('\n'));
+    const imported = await run(database, file);
+    t.same(imported.counts, { read: 4, stored: 2, duplicate: 0, rejected: 2 });
+    t.same(imported.rejections.map((r) => [r.line, r.error]), [
+      [1, 'responder_server: elsewhere.example is not the server of responder @echo:maunium.net'],
+      [2, 'measured_at: ping_ts + delay_ms is past 2100 (2100-01-25T20:31:22.647Z)'],
+    ]);
+  });
+
   t.test('a deeply nested line and a huge line are one rejected record each; every valid line around them is stored', async (t) => {
     const valid = (from: number, n: number) => Array.from({ length: n }, (_, i) => record({ ping_event_id: `$v${from + i}`, ping_ts: PING_TS + from + i }));
     const deep = 20_000;

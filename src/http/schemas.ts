@@ -41,6 +41,23 @@ export async function refuseNonDecimalIntegers(request: FastifyRequest): Promise
 }
 
 /**
+ * A preValidation hook: a body field the schema declares a string must be
+ * one as sent. ajv's coercion (on for query strings, where everything is
+ * text) would store `{"reason": 1}` as "1".
+ */
+export async function refuseCoercedStrings(request: FastifyRequest): Promise<void> {
+  const properties = (request.routeOptions.schema?.body as { properties?: Record<string, { type?: unknown }> } | undefined)?.properties;
+  const body = request.body;
+  if (!properties || typeof body !== 'object' || body === null || Array.isArray(body)) return;
+  for (const [name, schema] of Object.entries(properties)) {
+    const value = (body as Record<string, unknown>)[name];
+    if (schema.type === 'string' && Object.hasOwn(body, name) && typeof value !== 'string') {
+      throw new InputError(name, `expected a string, got ${value === null ? 'null' : Array.isArray(value) ? 'an array' : typeof value}`);
+    }
+  }
+}
+
+/**
  * No control characters in names a request carries: none belongs in a room,
  * server, week or event, and PostgreSQL refuses NUL outright.
  */

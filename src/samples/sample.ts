@@ -93,6 +93,8 @@ function fromPingboardRecord(record: Record<string, unknown>): Sample {
   if (pinger && serverOfUserId(pinger) !== pingServer) throw new RecordError(`ping_server: ${pingServer} is not the server of pinger ${pinger}`);
   const responder = requireString(record, 'responder', (v) => isValidUserId(v) || isValidServerName(v), 'a user ID or server name');
   const responderServer = optionalString(record, 'responder_server', isValidServerName, SERVER) ?? serverOfUserId(responder) ?? responder;
+  const ownServer = serverOfUserId(responder) ?? responder;
+  if (responderServer !== ownServer) throw new RecordError(`responder_server: ${responderServer} is not the server of responder ${responder}`);
   const delayMs = requireInteger(record, 'delay_ms');
   const pingTs = timestamp(record, 'ping_ts');
   if (!pingTs) throw new RecordError('ping_ts: required');
@@ -104,6 +106,8 @@ function fromPingboardRecord(record: Record<string, unknown>): Sample {
   if (rtt !== null && (typeof rtt !== 'number' || !Number.isFinite(rtt) || rtt < 0 || source !== 'probe')) {
     throw new RecordError(`rtt_ms: expected a non-negative number on probe samples only, got ${describe(rtt)}`);
   }
+  const measuredAt = timestamp(record, 'measured_at') ?? new Date(pingTs.getTime() + delayMs);
+  if (measuredAt.getTime() > LATEST_TS) throw new RecordError(`measured_at: ping_ts + delay_ms is past 2100 (${measuredAt.toISOString()})`);
   return {
     roomId: requireString(record, 'room_id', isValidRoomId, 'a room ID'),
     pingEventId: requireString(record, 'ping_event_id', isValidEventId, 'an event ID'),
@@ -113,7 +117,7 @@ function fromPingboardRecord(record: Record<string, unknown>): Sample {
     responderServer,
     delayMs,
     pingTs,
-    measuredAt: timestamp(record, 'measured_at') ?? new Date(pingTs.getTime() + delayMs),
+    measuredAt,
     source: source as SampleSource,
     rttMs: rtt as number | null,
   };
