@@ -363,6 +363,25 @@ forEachEngine(t, (t, database) => {
     t.notMatch(page, /[\u202a-\u202e\u2066-\u2069]/, 'no bidi control on the page');
     t.match(page, 'evil\ufffdexample.org', 'the name is shown, its control replaced');
 
+    // Generated hostile values in every parameter of every page and API route: a defined 4xx at worst.
+    // (The pingstat-compatible routes' max_age and min_age are read as pingstat reads them: issue 8.)
+    const g = generator(15);
+    const HOSTILE_VALUES = ['1e400', '-1e400', '0x10', '1.5', '-0', '+5', ' 5', 'NaN', 'Infinity', '', '9'.repeat(400), '%00', '\u202e', '<script>', '2026-W99', '[]', '{}'];
+    const routes: Array<[string, string[]]> = [
+      ['/', ['room', 'week', 'page']], ['/leaderboard.md', ['room', 'week', 'days', 'limit']], ['/leaderboard.json', ['room', 'week', 'days', 'limit']],
+      ['/api/v1/weeks', ['room']], ['/api/v1/weeks/2026-W47', ['room']], ['/api/v1/servers/example.org', ['room', 'weeks', 'samples']],
+      ['/servers/example.org', ['room', 'week']], [`/rooms/${encodeURIComponent(ROOM)}/stats.json`, ['room_id']],
+    ];
+    const failures: string[] = [];
+    for (let i = 0; i < 600; i++) {
+      const [path, params] = g.pick(routes);
+      const query = params.filter(() => g.next() < 0.6).map((p) => `${p}=${encodeURIComponent(g.next() < 0.7 ? g.pick(HOSTILE_VALUES) : hostileString(g, 3))}`);
+      const url = `${path}${query.length ? `?${query.join('&')}` : ''}`;
+      const res = await service.app.inject(url);
+      if (res.statusCode >= 500 || /\n\s+at /.test(res.body)) failures.push(`${url}: ${res.statusCode} ${res.body.slice(0, 200)}`);
+    }
+    t.same(failures, [], '600 generated requests: no 5xx, no stack trace');
+
     // A client that hangs up halfway through an upload is no database outage.
     const socket = connect(Number(new URL(service.url).port), '127.0.0.1');
     await new Promise((resolve) => socket.once('connect', resolve));
