@@ -233,7 +233,7 @@ export async function migrateToLatest(db: Db): Promise<MigrationResult[]> {
 }
 
 /** How long /healthz waits for the database: it answers within a second whatever the database does. */
-export const HEALTH_TIMEOUT_MS = 800;
+export const HEALTH_TIMEOUT_MS = 500;
 
 /** Round-trips a trivial query for /healthz, on its own connection, within HEALTH_TIMEOUT_MS. */
 export function pingDatabase(database: Database): Promise<void> {
