@@ -4,9 +4,8 @@ import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import t from 'tap';
-import { createServer } from 'node:net';
-import { ADMIN_URL, openTestDatabase, testEngines, type Test } from './helpers/database.ts';
-import { ROOT, runPingboard, servePingboard, type Result, type Server } from './helpers/process.ts';
+import { openTestDatabase, testEngines, type Test } from './helpers/database.ts';
+import { escapeRegExp, runPingboard, servePingboard, type Result, type Server } from './helpers/process.ts';
 
 t.setTimeout(240_000);
 
@@ -87,21 +86,6 @@ t.test('configuration and usage errors exit 2 with a message naming the problem'
   t.equal(help.code, 0);
   t.match(help.stdout, /^Usage: pingboard \[--config FILE\] COMMAND/);
   t.equal(existsSync(path.join(dir, 'unused')), false, 'no database was created for any of these');
-});
-
-t.test('`npm start` and `npm run pingboard`, as the README runs them, pass SIGTERM and SIGINT on: the server shuts down and frees its port', {
-  skip: !testEngines().includes('pglite') && 'PINGBOARD_TEST_ENGINES excludes pglite',
-}, async (t) => {
-  for (const [signal, command] of [['SIGTERM', ['npm', 'start']], ['SIGINT', ['npm', 'run', 'pingboard', '--', 'serve']]] as const) {
-    const dataDir = path.join(dir, `npm-${signal}`);
-    const server = await servePingboard(t, ROOT, { PINGBOARD_DATA_DIR: dataDir }, command);
-    t.equal((await fetch(`${server.url}/healthz`)).status, 200, 'it serves');
-    const stopped = await server.kill(signal);
-    t.equal(stopped.code, 0, `npm exits 0 after ${signal}`);
-    t.match(stopped.stdout, /"msg":"stopped"/, 'the server shut down in order');
-    t.equal(existsSync(path.join(dataDir, 'pingboard.lock')), false, 'the data directory is released');
-    await t.rejects(fetch(`${server.url}/healthz`), 'the port is free: nothing answers on it');
-  }
 });
 
 t.test('the embedded database (PGlite data directory)', { skip: !testEngines().includes('pglite') && 'PINGBOARD_TEST_ENGINES excludes pglite' }, async (t) => {
@@ -199,41 +183,6 @@ t.test('the embedded database (PGlite data directory)', { skip: !testEngines().i
   t.equal(stale.stdout, TABLE);
 });
 
-t.test('start and connection errors: one line naming the setting and the cause, exit 2', async (t) => {
-  const oneLine = (result: Result, pattern: RegExp, what: string) => {
-    t.equal(result.code, 2, `${what}: exit 2`);
-    t.match(result.stderr, pattern, what);
-    t.equal(result.stderr.split('\n').length, 2, `${what}: one line, no stack`);
-  };
-  const occupied = createServer();
-  await new Promise<void>((resolve) => occupied.listen(0, '127.0.0.1', resolve));
-  t.teardown(() => new Promise((resolve) => occupied.close(resolve)));
-  const port = (occupied.address() as { port: number }).port;
-  const notADirectory = path.join(dir, 'a-file');
-  writeFileSync(notADirectory, '');
-  const missingDatabase = new URL(ADMIN_URL);
-  missingDatabase.pathname = '/pingboard_no_such_database';
-  const postgres = testEngines().includes('postgres');
-
-  const [unreachable, noDirectory, portTaken, missing, serveMissing] = await Promise.all([
-    pingboard(['leaderboard'], { DATABASE_URL: 'postgres://postgres@127.0.0.1:1/pingboard' }),
-    pingboard(['migrate'], { PINGBOARD_DATA_DIR: path.join(notADirectory, 'data') }),
-    pingboard(['serve'], { PINGBOARD_DATA_DIR: path.join(dir, 'port-taken'), PINGBOARD_PORT: String(port) }, 180_000),
-    postgres ? pingboard(['import', path.join(dir, 'none.ndjson')], { DATABASE_URL: missingDatabase.toString() }) : undefined,
-    // serve waits for a database that is not up yet; one that answers "no such database" is a setting to fix.
-    postgres ? pingboard(['serve'], { DATABASE_URL: missingDatabase.toString(), PINGBOARD_PORT: '0' }) : undefined,
-  ]);
-  oneLine(unreachable, /^pingboard: DATABASE_URL: cannot reach PostgreSQL at 127\.0\.0\.1:1: connect ECONNREFUSED 127\.0\.0\.1:1\n$/, 'an unreachable database, from a one-shot command');
-  oneLine(noDirectory, new RegExp(`^pingboard: PINGBOARD_DATA_DIR: cannot use ${escapeRegExp(path.join(notADirectory, 'data'))} for the embedded database: ENOTDIR: not a directory`), 'a data directory that cannot be made');
-  oneLine(portTaken, new RegExp(`^pingboard: PINGBOARD_PORT: 127\\.0\\.0\\.1:${port} is already in use by another process\n$`), 'a port in use');
-  t.equal(existsSync(path.join(dir, 'port-taken', 'pingboard.lock')), false, 'the data directory is released');
-  if (missing && serveMissing) {
-    for (const [result, what] of [[missing, 'import'], [serveMissing, 'serve']] as const) {
-      oneLine(result, /^pingboard: DATABASE_URL: database "pingboard_no_such_database" does not exist \(PostgreSQL at 127\.0\.0\.1:5432\)\n$/, `a database that does not exist (${what})`);
-    }
-  }
-});
-
 t.test('PostgreSQL: the CLI and a running server share the data', { skip: !testEngines().includes('postgres') && 'PINGBOARD_TEST_ENGINES excludes postgres' }, async (t) => {
   const database = await openTestDatabase('postgres');
   t.teardown(() => database.destroy());
@@ -288,6 +237,3 @@ t.test('PostgreSQL: the CLI and a running server share the data', { skip: !testE
   t.equal(existsSync(path.join(dir, 'must-not-be-used')), false, 'no PGlite directory when DATABASE_URL is set');
 });
 
-function escapeRegExp(text: string): string {
-  return text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
-}

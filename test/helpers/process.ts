@@ -91,3 +91,8 @@ export async function servePingboard(t: Test, cwd: string, env: Record<string, s
   };
   return { url, child, stop: () => kill('SIGTERM'), kill };
 }
+
+/** `text` as a regular expression that matches it literally (paths in messages). */
+export function escapeRegExp(text: string): string {
+  return text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+}
