@@ -76,7 +76,7 @@ export interface ProbesConfig {
 }
 
 export interface Config {
-  readonly database: { readonly url: string | undefined; readonly dataDir: string };
+  readonly database: DatabaseConfig;
   readonly http: { readonly host: string; readonly port: number };
   readonly logLevel: LogLevel;
   readonly rooms: readonly RoomConfig[];
@@ -94,6 +94,15 @@ export interface Config {
   /** Raw samples and probe pings older than this are deleted (frozen weeks are kept). */
   readonly retentionDays: number;
   readonly operator: OperatorConfig;
+}
+
+export interface DatabaseConfig {
+  readonly url: string | undefined;
+  readonly dataDir: string;
+  /** PostgreSQL: a statement of `serve` taking longer fails, so a hung database is a quick 503, not a hung request. */
+  readonly queryTimeoutMs: number;
+  /** PostgreSQL: how long to wait for a connection. */
+  readonly connectTimeoutMs: number;
 }
 
 export interface OperatorConfig {
@@ -251,7 +260,7 @@ const FILE_KEYS = new Set([
   'homeserver_url', 'bot_user_id', 'bot_access_token', 'bot_password', 'ping_prefix', 'trusted_responders',
   'max_ping_age_seconds', 'answers_per_minute', 'queue_capacity', 'backfill_days',
   'probes', 'probe_schedule', 'probe_jitter_seconds', 'probe_timeout_seconds', 'probe_responders', 'metrics_server_labels', 'retention_days',
-  'admin_token', 'admin_power_level',
+  'admin_token', 'admin_power_level', 'db_query_timeout_ms', 'db_connect_timeout_ms',
 ]);
 
 function optionalText(src: Source, envName: string, fileKey: string): string | undefined {
@@ -405,7 +414,13 @@ export function loadConfig(env: NodeJS.ProcessEnv, configPath?: string): Config 
   const roomList = rooms(src, disclaimer);
   const botConfig = bot(src);
   const config: Config = {
-    database: { url: databaseUrl(src), dataDir: text(src, 'PINGBOARD_DATA_DIR', 'data_dir', './data') },
+    database: {
+      url: databaseUrl(src),
+      dataDir: text(src, 'PINGBOARD_DATA_DIR', 'data_dir', './data'),
+      // Both well under the 6 s after which a client waiting on a page gives up.
+      queryTimeoutMs: integer(src, 'PINGBOARD_DB_QUERY_TIMEOUT_MS', 'db_query_timeout_ms', 5000, 100, 3_600_000),
+      connectTimeoutMs: integer(src, 'PINGBOARD_DB_CONNECT_TIMEOUT_MS', 'db_connect_timeout_ms', 3000, 100, 600_000),
+    },
     http: {
       host: text(src, 'PINGBOARD_HOST', 'host', '127.0.0.1'),
       port: integer(src, 'PINGBOARD_PORT', 'port', 8080, 0, 65535),

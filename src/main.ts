@@ -15,7 +15,8 @@ import './matrix/sdk-logs.ts';
 import { parseArgs } from 'node:util';
 import { ConfigError, loadConfig, type Config } from './config.ts';
 import { DataDirLockedError } from './db/database.ts';
-import { InputError, NotFoundError } from './errors.ts';
+import { parseDecimalInteger } from './decimal.ts';
+import { InputError, NotFoundError, StartupError } from './errors.ts';
 import { createLogger } from './log.ts';
 import { start } from './start.ts';
 import { probeOnceCommand } from './cli/probe.ts';
@@ -82,10 +83,10 @@ async function main(argv: string[]): Promise<number> {
       if (values.format !== 'md' && values.format !== 'json') throw new InputError('--format', `expected md or json, got ${values.format}`);
       return leaderboardCommand(config, log, {
         format: values.format,
-        limit: integerOption('--limit', values.limit, 1, 1000),
+        limit: parseDecimalInteger('--limit', values.limit, 1, 1000),
         room: values.room,
         week: values.week,
-        days: values.days === undefined ? undefined : integerOption('--days', values.days, 1, 90),
+        days: values.days === undefined ? undefined : parseDecimalInteger('--days', values.days, 1, 90),
       }, out);
     }
     case 'refreeze':
@@ -108,12 +109,6 @@ async function main(argv: string[]): Promise<number> {
 
 class UsageError extends Error {}
 
-function integerOption(name: string, raw: string | undefined, min: number, max: number): number {
-  const value = Number(raw);
-  if (!Number.isInteger(value) || value < min || value > max) throw new InputError(name, `expected an integer from ${min} to ${max}, got ${raw}`);
-  return value;
-}
-
 async function serve(config: Config, log: ReturnType<typeof createLogger>): Promise<number> {
   const service = await start(config, log);
   await new Promise<void>((resolve) => {
@@ -135,7 +130,7 @@ try {
   if (err instanceof UsageError || (err as { code?: string }).code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION' || (err as { code?: string }).code === 'ERR_PARSE_ARGS_INVALID_OPTION_VALUE') {
     process.stderr.write(`pingboard: ${(err as Error).message}\n\n${USAGE}`);
     process.exitCode = 2;
-  } else if (err instanceof ConfigError || err instanceof InputError || err instanceof DataDirLockedError) {
+  } else if (err instanceof ConfigError || err instanceof InputError || err instanceof DataDirLockedError || err instanceof StartupError) {
     process.stderr.write(`pingboard: ${(err as Error).message}\n`);
     process.exitCode = 2;
   } else if (err instanceof NotFoundError) {

@@ -2,7 +2,8 @@
 // handles, so tests start exactly what `pingboard serve` starts.
 import { startBackgroundBackfill, type BackgroundBackfill } from './backfill/backfill.ts';
 import type { Config } from './config.ts';
-import { migrateToLatest, openDatabase, type Database } from './db/database.ts';
+import { migrateToLatest, openDatabase, openFailure, type Database } from './db/database.ts';
+import { StartupError } from './errors.ts';
 import { buildApp, type App } from './http/app.ts';
 import type { Logger } from './log.ts';
 import { startBot, type Bot } from './matrix/bot.ts';
@@ -42,18 +43,48 @@ export interface StartOptions {
   readonly database?: Database;
 }
 
-/** Opens and migrates the database; both `serve` and the one-shot commands begin here. */
-export async function openMigratedDatabase(config: Config, log: Logger): Promise<Database> {
-  const database = await openDatabase(config.database);
+/**
+ * Opens and migrates the database; both `serve` and the one-shot commands
+ * begin here. Migrations, and the commands a person runs and watches (an
+ * import's ANALYZE of a large table, say), run without the query timeout;
+ * `serve` (`timed`) then works on a pool with it.
+ */
+export async function openMigratedDatabase(config: Config, log: Logger, timed = false): Promise<Database> {
+  let database: Database | undefined;
   try {
+    database = await openDatabase({ url: config.database.url, dataDir: config.database.dataDir, connectTimeoutMs: config.database.connectTimeoutMs });
     const results = await migrateToLatest(database.db);
     for (const r of results) log.info({ migration: r.migrationName, status: r.status }, 'migration applied');
   } catch (err) {
-    await database.destroy();
-    throw err;
+    await database?.destroy();
+    throw openFailure(err, config.database)?.error ?? err;
   }
   log.debug({ engine: database.engine, location: database.location }, 'database ready');
-  return database;
+  // PGlite is one instance in this process: nothing to time out.
+  if (!timed || database.engine === 'pglite') return database;
+  await database.destroy();
+  return openDatabase(config.database);
+}
+
+/** The longest wait between two tries of a database that is not up yet. */
+const MAX_RETRY_DELAY_MS = 30_000;
+
+/**
+ * `serve` started beside its database (a container, a unit starting at the
+ * same time) waits for it, trying again with a growing delay and a log line
+ * each time; a database that answers with a refusal (none of that name,
+ * wrong password) is a setting to fix, and ends the start.
+ */
+async function openMigratedDatabaseWhenUp(config: Config, log: Logger): Promise<Database> {
+  for (let delayMs = 1000; ; delayMs = Math.min(delayMs * 2, MAX_RETRY_DELAY_MS)) {
+    try {
+      return await openMigratedDatabase(config, log, true);
+    } catch (err) {
+      if (!(err instanceof StartupError) || !openFailure(err, config.database)?.transient) throw err;
+      log.warn({ reason: err.message, retryInSeconds: delayMs / 1000 }, 'the database is not reachable yet; waiting for it');
+      await new Promise((resolve) => setTimeout(resolve, delayMs));
+    }
+  }
 }
 
 export function createStatistics(config: Config, database: Database, options: StartOptions = {}): Statistics {
@@ -63,8 +94,23 @@ export function createStatistics(config: Config, database: Database, options: St
   });
 }
 
+/** Listens where configured; a port taken, or a host that is not this machine's, is a setting to fix. */
+async function listen(app: App, { host, port }: Config['http']): Promise<string> {
+  try {
+    return await app.listen({ host, port });
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'EADDRINUSE') throw new StartupError('PINGBOARD_PORT', `${host}:${port} is already in use by another process`, { cause: err });
+    if (code === 'EACCES') throw new StartupError('PINGBOARD_PORT', `not allowed to listen on port ${port} (ports below 1024 need privileges)`, { cause: err });
+    if (code === 'EADDRNOTAVAIL' || code === 'ENOTFOUND' || code === 'EAI_AGAIN') {
+      throw new StartupError('PINGBOARD_HOST', `cannot listen on ${host}: not an address of this machine (${code})`, { cause: err });
+    }
+    throw err;
+  }
+}
+
 export async function start(config: Config, log: Logger, options: StartOptions = {}): Promise<Service> {
-  const database = options.database ?? await openMigratedDatabase(config, log);
+  const database = options.database ?? await openMigratedDatabaseWhenUp(config, log);
   const ownsDatabase = options.database === undefined;
   const statistics = createStatistics(config, database, options);
   const rooms = new RoomRegistry(config.rooms, await loadKnownRooms(database.db));
@@ -97,7 +143,7 @@ export async function start(config: Config, log: Logger, options: StartOptions =
     if (ownsDatabase) await database.destroy();
   })());
   try {
-    const url = await app.listen({ host: config.http.host, port: config.http.port });
+    const url = await listen(app, config.http);
     if (config.bot && writer) {
       bot = await startBot({
         config: config.bot, pings: config.pings, rooms: config.rooms, registry: rooms, db: database.db, writer, log, observer: metrics,

@@ -533,10 +533,11 @@ t.test('the command: bad input exits 2 naming it', async (t) => {
   t.match(badDays.stderr, /^pingboard: PINGBOARD_BACKFILL_DAYS: /);
   for (const r of [noBot, badSince, badRoom, noRoom, badDays]) t.notMatch(r.stderr, 'secret-token');
 
-  // Nothing listens on port 9: a few quick retries, then one line and exit 1.
+  // Nothing listens on port 9, and fetch refuses it (a blocked port): a few quick retries, then one line and exit 1.
   const down = await pingboard(['backfill', '--room', ALIAS], withBot).exited;
   t.equal(down.code, 1);
-  t.match(down.stderr, /backfill failed: .*\(samples stored so far are kept; the next run continues\)\n$/);
+  t.match(down.stderr, /^backfill failed: homeserver http:\/\/127\.0\.0\.1:9 \(PINGBOARD_HOMESERVER_URL\): fetch failed: bad port \(samples stored so far are kept; the next run continues\)\n$/,
+    'the host and the cause, each said once');
   t.notMatch(down.stderr, 'secret-token');
 });
 

@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import t from 'tap';
 import { openTestDatabase, testEngines, type Test } from './helpers/database.ts';
-import { runPingboard, servePingboard, type Result, type Server } from './helpers/process.ts';
+import { escapeRegExp, runPingboard, servePingboard, type Result, type Server } from './helpers/process.ts';
 
 t.setTimeout(240_000);
 
@@ -47,7 +47,7 @@ const COUNTS = /^read (\d+), stored (\d+), duplicate (\d+), rejected (\d+)(, unr
 t.test('configuration and usage errors exit 2 with a message naming the problem', async (t) => {
   const env = { PINGBOARD_DATA_DIR: path.join(dir, 'unused') };
   // None of these opens a database, so they run side by side.
-  const [badPort, badUrl, unknown, unknownOption, noFiles, badFormat, badLimit, help] = await Promise.all([
+  const [badPort, badUrl, unknown, unknownOption, noFiles, badFormat, badLimit, hexDays, help] = await Promise.all([
     pingboard(['leaderboard'], { ...env, PINGBOARD_PORT: 'abc' }),
     pingboard(['migrate'], { DATABASE_URL: 'mysql://root:hunter2@db/pingboard' }),
     pingboard(['frobnicate'], env),
@@ -55,6 +55,7 @@ t.test('configuration and usage errors exit 2 with a message naming the problem'
     pingboard(['import'], env),
     pingboard(['leaderboard', '--format', 'xml'], env),
     pingboard(['leaderboard', '--limit', '0'], env),
+    pingboard(['leaderboard', '--days', '0x10'], env),
     pingboard(['help'], env),
   ]);
   t.equal(badPort.code, 2);
@@ -78,7 +79,9 @@ t.test('configuration and usage errors exit 2 with a message naming the problem'
   t.match(badFormat.stderr, /^pingboard: --format: expected md or json, got xml\n$/);
 
   t.equal(badLimit.code, 2);
-  t.match(badLimit.stderr, /--limit: expected an integer from 1 to 1000/);
+  t.match(badLimit.stderr, /--limit: expected a decimal integer from 1 to 1000/);
+  t.equal(hexDays.code, 2, 'a number that Number() reads but is not written in decimal');
+  t.equal(hexDays.stderr, 'pingboard: --days: expected a decimal integer from 1 to 90, got "0x10"\n');
 
   t.equal(help.code, 0);
   t.match(help.stdout, /^Usage: pingboard \[--config FILE\] COMMAND/);
@@ -234,6 +237,3 @@ t.test('PostgreSQL: the CLI and a running server share the data', { skip: !testE
   t.equal(existsSync(path.join(dir, 'must-not-be-used')), false, 'no PGlite directory when DATABASE_URL is set');
 });
 
-function escapeRegExp(text: string): string {
-  return text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
-}

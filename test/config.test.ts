@@ -31,7 +31,7 @@ function configError(t: Test, env: NodeJS.ProcessEnv, configPath?: string): stri
 }
 
 const DEFAULTS: Config = {
-  database: { url: undefined, dataDir: './data' },
+  database: { url: undefined, dataDir: './data', queryTimeoutMs: 5000, connectTimeoutMs: 3000 },
   http: { host: '127.0.0.1', port: 8080 },
   logLevel: 'info',
   rooms: [],
@@ -58,6 +58,8 @@ t.test('every environment setting is parsed', async (t) => {
   const config = loadConfig({
     DATABASE_URL: 'postgres://pingboard:secret@db.example:5432/pingboard',
     PINGBOARD_DATA_DIR: '/var/lib/pingboard',
+    PINGBOARD_DB_QUERY_TIMEOUT_MS: '2500',
+    PINGBOARD_DB_CONNECT_TIMEOUT_MS: '1500',
     PINGBOARD_HOST: '0.0.0.0',
     PINGBOARD_PORT: '9090',
     PINGBOARD_LOG_LEVEL: 'DEBUG',
@@ -85,7 +87,7 @@ t.test('every environment setting is parsed', async (t) => {
     PINGBOARD_ADMIN_POWER_LEVEL: '75',
   });
   t.strictSame(config, {
-    database: { url: 'postgres://pingboard:secret@db.example:5432/pingboard', dataDir: '/var/lib/pingboard' },
+    database: { url: 'postgres://pingboard:secret@db.example:5432/pingboard', dataDir: '/var/lib/pingboard', queryTimeoutMs: 2500, connectTimeoutMs: 1500 },
     http: { host: '0.0.0.0', port: 9090 },
     logLevel: 'debug',
     rooms: [
@@ -144,6 +146,8 @@ t.test('bad values name the setting and what it allows', async (t) => {
     [{ PINGBOARD_WEEK_CLOSE_HOUR: '24' }, /^PINGBOARD_WEEK_CLOSE_HOUR: expected an integer from 0 to 23, got "24"$/],
     [{ PINGBOARD_FREEZE_GRACE_MINUTES: '10081' }, /^PINGBOARD_FREEZE_GRACE_MINUTES: expected an integer from 0 to 10080/],
     [{ PINGBOARD_CACHE_SECONDS: '3601' }, /^PINGBOARD_CACHE_SECONDS: expected an integer from 0 to 3600/],
+    [{ PINGBOARD_DB_QUERY_TIMEOUT_MS: '0' }, /^PINGBOARD_DB_QUERY_TIMEOUT_MS: expected an integer from 100 to 3600000, got "0"$/],
+    [{ PINGBOARD_DB_CONNECT_TIMEOUT_MS: '1e3' }, /^PINGBOARD_DB_CONNECT_TIMEOUT_MS: expected an integer from 100 to 600000, got "1e3"$/],
     [{ PINGBOARD_LOG_LEVEL: 'loud' }, /^PINGBOARD_LOG_LEVEL: expected one of fatal, error, warn, info, debug, trace, silent, got "loud"$/],
     [{ PINGBOARD_WEEK_CLOSE_DAY: 'funday' }, /^PINGBOARD_WEEK_CLOSE_DAY: expected one of monday, tuesday, wednesday, thursday, friday, saturday, sunday, got "funday"$/],
     [{ PINGBOARD_WEEK_CLOSE_DAY: '5' }, /^PINGBOARD_WEEK_CLOSE_DAY: expected one of monday/],
@@ -218,7 +222,7 @@ t.test('the config file', async (t) => {
     cache_seconds: 0,
   });
   const expected: Config = {
-    database: { url: 'postgres://localhost/pingboard', dataDir: './elsewhere' },
+    database: { url: 'postgres://localhost/pingboard', dataDir: './elsewhere', queryTimeoutMs: 5000, connectTimeoutMs: 3000 },
     http: { host: '::1', port: 8448 },
     logLevel: 'warn',
     rooms: [

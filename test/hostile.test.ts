@@ -18,7 +18,13 @@ import { ascending, figuresOfSorted } from '../src/stats/figures.ts';
 import { rankServers } from '../src/stats/ranking.ts';
 import { start } from '../src/start.ts';
 import { startTestHomeserver } from './homeserver/index.ts';
+import { connect } from 'node:net';
+import { Writable } from 'node:stream';
+import pino from 'pino';
+import { recordSamples } from '../src/samples/repository.ts';
 import { forEachEngine } from './helpers/database.ts';
+import { sample } from './helpers/samples.ts';
+import { until } from './helpers/until.ts';
 
 /** mulberry32: the same cases on every run, so a failure can be replayed. */
 function generator(seed: number) {
@@ -317,5 +323,75 @@ forEachEngine(t, (t, database) => {
       'every pong carries exactly the two links of the echo format');
     const table = await (await fetch(`${service.url}/leaderboard.md`)).text();
     t.match(table, /^\|Rank\|Hostname\|Median MS\|\n\|:---:\|:---:\|:---:\|\n(\|\d+\|[A-Za-z0-9.:-]+\|\d+(\.\d+)?\|\n)+$/, 'the newsletter table is intact');
+  });
+
+  t.test('hostile requests over HTTP: refused with 4xx, never a 5xx or a stack, nothing valid lost or misread', async (t) => {
+    const lines: string[] = [];
+    const log = pino({ level: 'info' }, new Writable({ write(chunk, _encoding, done) { lines.push(String(chunk)); done(); } }));
+    const TOKEN = 'operator-token-0123456789abcdef0123';
+    const ROOM = '!room:example.org';
+    await recordSamples(database.db, [sample({ roomId: ROOM, pingServer: 'evil\u202eexample.org', pingEventId: '$bidi', delayMs: 300, measuredAt: new Date() })]);
+    const service = await start(loadConfig({
+      ...(database.url ? { DATABASE_URL: database.url } : {}), PINGBOARD_PORT: '0', PINGBOARD_ROOMS: ROOM, PINGBOARD_CACHE_SECONDS: '0', PINGBOARD_ADMIN_TOKEN: TOKEN,
+    }), log as never, { database });
+    t.teardown(() => service.stop());
+    const auth = { authorization: `Bearer ${TOKEN}` };
+
+    // A reason must be text: ajv would have coerced 1 to "1".
+    for (const reason of [1, true, null, ['x'], { a: 1 }]) {
+      const res = await service.app.inject({ method: 'PUT', url: '/api/v1/admin/exclusions/a.example', headers: auth, payload: { reason } });
+      t.equal(res.statusCode, 400, `reason ${JSON.stringify(reason)}: 400`);
+      t.equal(res.json().parameter, 'reason');
+    }
+    t.same((await service.app.inject({ url: '/api/v1/admin/exclusions', headers: auth })).json().exclusions, [], 'nothing stored');
+
+    // A body in another charset is refused, not read as UTF-8.
+    const utf16 = await service.app.inject({
+      method: 'PUT', url: '/api/v1/admin/exclusions/a.example', headers: { ...auth, 'content-type': 'application/json; charset=utf-16le' },
+      payload: Buffer.from(JSON.stringify({ reason: 'clock ahead' }), 'utf16le'),
+    });
+    t.equal(utf16.statusCode, 415);
+    const utf8 = await service.app.inject({ method: 'PUT', url: '/api/v1/admin/exclusions/a.example', headers: { ...auth, 'content-type': 'application/json; charset=UTF-8' }, payload: JSON.stringify({ reason: 'clock ahead' }) });
+    t.equal(utf8.statusCode, 200, 'UTF-8, named or not, is read');
+
+    // Every HTML answer has a policy and nosniff; bidi controls never reach a page.
+    for (const url of ['/', `/rooms/${encodeURIComponent(ROOM)}/stats`]) {
+      const res = await service.app.inject({ url, headers: { accept: 'text/html' } });
+      t.equal(res.statusCode, 200, url);
+      t.match(res.headers['content-type'], /^text\/html/);
+      t.match(res.headers['content-security-policy'], /default-src 'none'/, `${url}: a Content-Security-Policy`);
+      t.equal(res.headers['x-content-type-options'], 'nosniff', `${url}: nosniff`);
+    }
+    const page = (await service.app.inject('/')).body;
+    t.notMatch(page, /[\u202a-\u202e\u2066-\u2069]/, 'no bidi control on the page');
+    t.match(page, 'evil\ufffdexample.org', 'the name is shown, its control replaced');
+
+    // Generated hostile values in every parameter of every page and API route: a defined 4xx at worst.
+    // (The pingstat-compatible routes' max_age and min_age are read as pingstat reads them: issue 8.)
+    const g = generator(15);
+    const HOSTILE_VALUES = ['1e400', '-1e400', '0x10', '1.5', '-0', '+5', ' 5', 'NaN', 'Infinity', '', '9'.repeat(400), '%00', '\u202e', '<script>', '2026-W99', '[]', '{}'];
+    const routes: Array<[string, string[]]> = [
+      ['/', ['room', 'week', 'page']], ['/leaderboard.md', ['room', 'week', 'days', 'limit']], ['/leaderboard.json', ['room', 'week', 'days', 'limit']],
+      ['/api/v1/weeks', ['room']], ['/api/v1/weeks/2026-W47', ['room']], ['/api/v1/servers/example.org', ['room', 'weeks', 'samples']],
+      ['/servers/example.org', ['room', 'week']], [`/rooms/${encodeURIComponent(ROOM)}/stats.json`, ['room_id']],
+    ];
+    const failures: string[] = [];
+    for (let i = 0; i < 600; i++) {
+      const [path, params] = g.pick(routes);
+      const query = params.filter(() => g.next() < 0.6).map((p) => `${p}=${encodeURIComponent(g.next() < 0.7 ? g.pick(HOSTILE_VALUES) : hostileString(g, 3))}`);
+      const url = `${path}${query.length ? `?${query.join('&')}` : ''}`;
+      const res = await service.app.inject(url);
+      if (res.statusCode >= 500 || /\n\s+at /.test(res.body)) failures.push(`${url}: ${res.statusCode} ${res.body.slice(0, 200)}`);
+    }
+    t.same(failures, [], '600 generated requests: no 5xx, no stack trace');
+
+    // A client that hangs up halfway through an upload is no database outage.
+    const socket = connect(Number(new URL(service.url).port), '127.0.0.1');
+    await new Promise((resolve) => socket.once('connect', resolve));
+    socket.write(`PUT /api/v1/admin/exclusions/b.example HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${TOKEN}\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n{"reason": "`);
+    socket.destroy();
+    await until('the server to see the connection close', () => new Promise<boolean>((resolve) => service.app.server.getConnections((_err: Error | null, n: number) => resolve(n === 0))));
+    t.equal((await fetch(`${service.url}/healthz`)).status, 200, 'still serving');
+    t.same(lines.filter((line) => /database unavailable|"level":50/.test(line)), [], 'not logged as the database being unavailable, nor as an error');
   });
 });

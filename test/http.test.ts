@@ -210,6 +210,29 @@ forEachEngine(t, (t, database) => {
     ] as const) await expectRefused(t, app, url, parameter);
   });
 
+  t.test('numeric parameters: plain decimal integers in range only, whatever Number() would read', async (t) => {
+    await seedKnownWeek(database);
+    const app = await appFor(database);
+    const routes = [
+      ['/leaderboard.md?limit=', 'limit'], ['/leaderboard.json?limit=', 'limit'], ['/leaderboard.md?days=', 'days'], ['/leaderboard.json?days=', 'days'],
+      ['/?page=', 'page'], ['/api/v1/servers/fairydust.space?weeks=', 'weeks'], ['/api/v1/servers/fairydust.space?samples=', 'samples'],
+    ] as const;
+    for (const spelling of ['1e400', '-1e400', '1e1', '0x10', '0b1', '1.5', '1.0', '-0', '+5', ' 5', '5 ', '05', 'Infinity', 'NaN', '', '99999999999999999999']) {
+      for (const [url, parameter] of routes) {
+        const res = await app.inject(url + encodeURIComponent(spelling));
+        t.equal(res.statusCode, 400, `${url}${JSON.stringify(spelling)}`);
+        t.equal(res.json().parameter, parameter);
+        t.match(res.json().message, new RegExp(`^${parameter}: `));
+      }
+    }
+    t.equal((await app.inject('/leaderboard.md?limit=5&limit=1e400')).statusCode, 400, 'a repeated parameter: every value is checked');
+    // A refused value is never cached under a key that a later request shares.
+    for (let i = 0; i < 2; i++) t.equal((await app.inject('/?page=1e400')).statusCode, 400, `/?page=1e400, request ${i + 1}`);
+    t.equal((await app.inject('/api/v1/servers/fairydust.space?weeks=2&samples=0')).statusCode, 200, 'plain decimals pass');
+    t.equal((await app.inject('/leaderboard.md?limit=1000')).statusCode, 200);
+    t.equal((await app.inject('/leaderboard.md?limit=1001')).statusCode, 400);
+  });
+
   t.test('the API refuses a parameter it does not know; pages and the pingstat routes ignore it', async (t) => {
     await seedKnownWeek(database);
     const app = await appFor(database);

@@ -3,7 +3,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import t from 'tap';
-import { importFile, type ImportCounts, type Rejection } from '../src/samples/import.ts';
+import { importFile, MAX_RECORD_LENGTH, type ImportCounts, type Rejection } from '../src/samples/import.ts';
 import { recordSamples } from '../src/samples/repository.ts';
 import { forEachEngine, type TestDatabase } from './helpers/database.ts';
 import { sample } from './helpers/samples.ts';
@@ -275,6 +275,51 @@ forEachEngine(t, async (t, database) => {
     const cutInString = await run(database, write('cut-in-string.json', '[{"room_id": "!ping:maun'));
     t.same(cutInString.counts, { read: 0, stored: 0, duplicate: 0, rejected: 1 });
     t.match(cutInString.rejections[0]!.error, /not closed/);
+  });
+
+  t.test('a responder_server that is not the responder\'s, and a measurement past 2100, are refused', async (t) => {
+    const file = write('mismatch.ndjson', [
+      record({ ping_event_id: '$other', responder_server: 'elsewhere.example' }),
+      record({ ping_event_id: '$late', ping_ts: '2099-12-31T23:59:59.000Z', delay_ms: 2 ** 31 - 1 }),
+      record({ ping_event_id: '$ok', responder_server: 'maunium.net' }),
+      record({ ping_event_id: '$byname', responder: 'bots.example', responder_server: 'bots.example' }),
+    ].join('\n'));
+    const imported = await run(database, file);
+    t.same(imported.counts, { read: 4, stored: 2, duplicate: 0, rejected: 2 });
+    t.same(imported.rejections.map((r) => [r.line, r.error]), [
+      [1, 'responder_server: elsewhere.example is not the server of responder @echo:maunium.net'],
+      [2, 'measured_at: ping_ts + delay_ms is past 2100 (2100-01-25T20:31:22.647Z)'],
+    ]);
+  });
+
+  t.test('a deeply nested line and a huge line are one rejected record each; every valid line around them is stored', async (t) => {
+    const valid = (from: number, n: number) => Array.from({ length: n }, (_, i) => record({ ping_event_id: `$v${from + i}`, ping_ts: PING_TS + from + i }));
+    const deep = 20_000;
+    const lines = [
+      ...valid(0, 3000),
+      /* 3001 */ '['.repeat(deep) + ']'.repeat(deep),
+      /* 3002 */ record({ ping_event_id: '$deepfield', room_id: 'DEEP' }).replace('"DEEP"', '['.repeat(deep) + ']'.repeat(deep)),
+      ...valid(3000, 3000),
+      /* 6003 */ `{"room_id": "${'x'.repeat(30 * 1024 * 1024)}"}`,
+      ...valid(6000, 2),
+    ];
+    const file = write('hostile.ndjson', lines.join('\n'));
+    lines.length = 0;
+    const imported = await run(database, file);
+    t.same(imported.counts, { read: 6005, stored: 6002, duplicate: 0, rejected: 3 });
+    t.same(imported.rejections.map((r) => [r.line, r.error]), [
+      [3001, 'expected a JSON object, got an array nested too deeply to show'],
+      [3002, 'room_id: expected a room ID, got an array nested too deeply to show'],
+      [6003, `longer than ${MAX_RECORD_LENGTH} characters (a sample takes a few hundred): skipped unread`],
+    ]);
+    t.equal(await countRows(database), 6002, 'every valid line stored');
+
+    // The same in a pingstat dump: an element too long is skipped, the array read on.
+    const dump = write('hostile.raw.json', `[${JSON.stringify(pingstatRow(1))},\n{"room_id": "${'y'.repeat(2 * MAX_RECORD_LENGTH)}", "a": [[[]]]},\n${JSON.stringify(pingstatRow(2))}]`);
+    const fromDump = await run(database, dump);
+    t.same(fromDump.counts, { read: 3, stored: 2, duplicate: 0, rejected: 1 });
+    t.same(fromDump.rejections.map((r) => r.line), [2]);
+    t.match(fromDump.rejections[0]?.error, /^longer than 65536 characters/);
   });
 
   t.test('large files import fully', async (t) => {

@@ -4,7 +4,7 @@ import { backfillRooms } from '../backfill/backfill.ts';
 import { emptyCounts, formatProgress, formatSummary } from '../backfill/progress.ts';
 import { parseSince } from '../backfill/since.ts';
 import { ConfigError } from '../config.ts';
-import { InputError } from '../errors.ts';
+import { InputError, messageWithCauses } from '../errors.ts';
 import { createBotClient } from '../matrix/client.ts';
 import { isValidRoomAlias, isValidRoomId } from '../matrix/ids.ts';
 import { renderLeaderboardJson } from '../render/leaderboard-json.ts';
@@ -194,7 +194,8 @@ export async function backfillCommand(config: Config, log: Logger, options: Back
     progress(true);
     // A homeserver that refuses the bot or stays down: one line, not a stack.
     if ((err as { httpStatus?: number }).httpStatus !== undefined || (err as Error).name === 'ConnectionError') {
-      out.stderr.write(`backfill failed: ${(err as Error).message} (samples stored so far are kept; the next run continues)\n`);
+      // fetch says "fetch failed", twice through the SDK; the cause names the host and what went wrong.
+      out.stderr.write(`backfill failed: homeserver ${config.bot.homeserverUrl} (PINGBOARD_HOMESERVER_URL): ${messageWithCauses(err)} (samples stored so far are kept; the next run continues)\n`);
       return 1;
     }
     throw err;

@@ -7,6 +7,7 @@ import { fileURLToPath } from 'node:url';
 import { Kysely, PGliteDialect, PostgresDialect, sql } from 'kysely';
 import { FileMigrationProvider, Migrator, type MigrationResult } from 'kysely/migration';
 import pg from 'pg';
+import { errorChain, messageWithCauses, StartupError } from '../errors.ts';
 import type { Tables } from './schema.ts';
 
 export type Engine = 'postgres' | 'pglite';
@@ -17,6 +18,11 @@ export interface Database {
   readonly engine: Engine;
   /** Where the data lives, safe to log (no password). */
   readonly location: string;
+  /**
+   * Round-trips a trivial query over a connection of its own, so a flood of
+   * requests does not queue it; rejects when no answer comes within `timeoutMs`.
+   */
+  ping(timeoutMs: number): Promise<void>;
   destroy(): Promise<void>;
 }
 
@@ -25,20 +31,44 @@ export interface DatabaseOptions {
   /** PGlite data directory; `memory://` keeps it in memory. */
   readonly dataDir: string;
   readonly poolSize?: number;
+  /**
+   * A statement running longer is cancelled by PostgreSQL (statement_timeout),
+   * and a query without any answer this long after (a server that hangs
+   * cannot cancel anything) fails on the client (pg's query_timeout).
+   * 0 or absent: no limit. PGlite runs in this process and cannot hang that way.
+   */
+  readonly queryTimeoutMs?: number;
+  /** How long to wait for a connection, new or from the pool (pg's connectionTimeoutMillis). */
+  readonly connectTimeoutMs?: number;
 }
+
+/** Time a server that still answers has to report its own statement timeout before the client gives up. */
+const CLIENT_TIMEOUT_MARGIN_MS = 500;
+const DEFAULT_CONNECT_TIMEOUT_MS = 5000;
 
 export const MIGRATIONS_DIR = fileURLToPath(new URL('../../migrations', import.meta.url));
 
 export async function openDatabase(options: DatabaseOptions): Promise<Database> {
   if (options.url !== undefined) {
-    const pool = new pg.Pool({ connectionString: options.url, max: options.poolSize ?? 10, connectionTimeoutMillis: 5000 });
-    // A client losing its server must not crash the process: the next query reports it. The pool
-    // listens on idle clients only; a client checked out between two queries (inside a
-    // transaction, say) emits the error itself, with nobody listening, when PostgreSQL restarts.
-    pool.on('error', () => {});
-    pool.on('connect', (client) => client.on('error', () => {}));
+    const timeout = options.queryTimeoutMs ?? 0;
+    const pool = newPool(options.url, {
+      max: options.poolSize ?? 10,
+      connectionTimeoutMillis: options.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS,
+      ...(timeout > 0 ? { statement_timeout: timeout, query_timeout: timeout + CLIENT_TIMEOUT_MARGIN_MS } : {}),
+    });
+    // Health checks get a connection of their own, created on first use.
+    let healthPool: pg.Pool | undefined;
     const db = new Kysely<Tables>({ dialect: new PostgresDialect({ pool }) });
-    return { db, engine: 'postgres', location: redactUrl(options.url), destroy: () => db.destroy() };
+    return {
+      db,
+      engine: 'postgres',
+      location: redactUrl(options.url),
+      ping: (timeoutMs) => withTimeout((healthPool ??= newPool(options.url!, { max: 1, connectionTimeoutMillis: timeoutMs, query_timeout: timeoutMs })).query('select 1'), timeoutMs),
+      destroy: async () => {
+        await db.destroy();
+        await healthPool?.end();
+      },
+    };
   }
   const { PGlite } = await import('@electric-sql/pglite');
   const inMemory = options.dataDir.startsWith('memory://');
@@ -55,12 +85,43 @@ export async function openDatabase(options: DatabaseOptions): Promise<Database> 
     db,
     engine: 'pglite',
     location: options.dataDir,
+    // One connection, in this process: a long statement delays the ping, and the timeout says so.
+    ping: (timeoutMs) => withTimeout(sql`select 1`.execute(db), timeoutMs),
     destroy: async () => {
       await db.destroy();
       if (!pglite.closed) await pglite.close();
       releaseLock();
     },
   };
+}
+
+function newPool(url: string, options: pg.PoolConfig): pg.Pool {
+  const pool = new pg.Pool({ connectionString: url, ...options });
+  // A client losing its server must not crash the process: the next query reports it. The pool
+  // listens on idle clients only; a client checked out between two queries (inside a
+  // transaction, say) emits the error itself, with nobody listening, when PostgreSQL restarts.
+  pool.on('error', () => {});
+  pool.on('connect', (client) => client.on('error', () => {}));
+  return pool;
+}
+
+export class DatabaseTimeoutError extends Error {
+  override name = 'DatabaseTimeoutError';
+}
+
+/** `work`, or a DatabaseTimeoutError once `timeoutMs` has passed without it settling. */
+async function withTimeout(work: Promise<unknown>, timeoutMs: number): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new DatabaseTimeoutError(`no answer within ${timeoutMs} ms`)), timeoutMs);
+  });
+  // The work may still fail after the deadline; nobody is waiting for it then.
+  work.catch(() => {});
+  try {
+    await Promise.race([work, late]);
+  } finally {
+    clearTimeout(timer);
+  }
 }
 
 export class DataDirLockedError extends Error {
@@ -102,6 +163,49 @@ function isAlive(pid: number): boolean {
   }
 }
 
+/** A server that may come up shortly: not there, not resolvable yet, or starting (57P03). */
+const NOT_UP_YET = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'ETIMEDOUT', 'EHOSTUNREACH', 'ENETUNREACH', 'ECONNRESET', '57P03']);
+/** A data directory that cannot be made or written. */
+const UNUSABLE_DIRECTORY = new Set(['EACCES', 'EPERM', 'ENOTDIR', 'EROFS', 'EEXIST', 'ENOSPC', 'ELOOP', 'ENAMETOOLONG']);
+
+export interface OpenFailure {
+  readonly error: StartupError;
+  /** The server may come up shortly: worth trying again. */
+  readonly transient: boolean;
+}
+
+/**
+ * What an error opening or migrating the database means for whoever started
+ * the service, as one line naming the setting; undefined for anything else
+ * (a failed migration, a bug), which keeps its stack.
+ */
+export function openFailure(err: unknown, options: Pick<DatabaseOptions, 'url' | 'dataDir'>): OpenFailure | undefined {
+  const chain = errorChain(err);
+  const codes = new Set(chain.map((e) => (e as { code?: unknown }).code).filter((c) => typeof c === 'string'));
+  if (options.url === undefined) {
+    if (![...codes].some((c) => UNUSABLE_DIRECTORY.has(c))) return undefined;
+    return { error: new StartupError('PINGBOARD_DATA_DIR', `cannot use ${options.dataDir} for the embedded database: ${messageWithCauses(err)}`, { cause: err }), transient: false };
+  }
+  const server = serverOf(options.url);
+  const pgError = chain.find((e) => typeof (e as { severity?: unknown }).severity === 'string') as Error | undefined;
+  if (codes.has('3D000') || codes.has('28P01') || codes.has('28000')) {
+    return { error: new StartupError('DATABASE_URL', `${pgError?.message ?? messageWithCauses(err)} (PostgreSQL at ${server})`, { cause: err }), transient: false };
+  }
+  const unreachable = [...codes].some((c) => NOT_UP_YET.has(c)) || chain.some((e) => /timeout exceeded when trying to connect|Connection terminated/i.test((e as Error)?.message ?? ''));
+  if (!unreachable) return undefined;
+  return { error: new StartupError('DATABASE_URL', `cannot reach PostgreSQL at ${server}: ${messageWithCauses(err)}`, { cause: err }), transient: true };
+}
+
+/** host:port of a database URL, for messages (no user, no password). */
+function serverOf(url: string): string {
+  try {
+    const parsed = new URL(url);
+    return `${parsed.hostname || 'localhost'}:${parsed.port || '5432'}`;
+  } catch {
+    return 'an unparsable URL';
+  }
+}
+
 export function redactUrl(url: string): string {
   try {
     const parsed = new URL(url);
@@ -121,12 +225,17 @@ export async function migrateToLatest(db: Db): Promise<MigrationResult[]> {
   const { error, results = [] } = await migrator.migrateToLatest();
   if (error) {
     const failed = results.find((r) => r.status === 'Error');
-    throw new Error(`migration ${failed?.migrationName ?? '(unknown)'} failed: ${(error as Error).message ?? error}`, { cause: error });
+    // No migration ran: the database could not be reached or locked, which the error says itself.
+    if (!failed) throw error;
+    throw new Error(`migration ${failed.migrationName} failed: ${(error as Error).message ?? error}`, { cause: error });
   }
   return results;
 }
 
-/** Round-trips a trivial query; used by /healthz. */
-export async function pingDatabase(db: Db): Promise<void> {
-  await sql`select 1`.execute(db);
+/** How long /healthz waits for the database: it answers within a second whatever the database does. */
+export const HEALTH_TIMEOUT_MS = 500;
+
+/** Round-trips a trivial query for /healthz, on its own connection, within HEALTH_TIMEOUT_MS. */
+export function pingDatabase(database: Database): Promise<void> {
+  return database.ping(HEALTH_TIMEOUT_MS);
 }

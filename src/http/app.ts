@@ -16,7 +16,9 @@ import { metricsRoutes } from './routes/metrics.ts';
 import { adminRoutes, type OperatorDeps } from './routes/admin.ts';
 import { pageRoutes } from './routes/pages.ts';
 import { registerOpenApi, registerOpenApiViewer } from './openapi.ts';
-import { PRINTABLE } from './schemas.ts';
+import { PRINTABLE, refuseCoercedStrings } from './schemas.ts';
+
+const HTML_DEFAULT_CONTENT_SECURITY_POLICY = "default-src 'none'; style-src 'unsafe-inline'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
 
 export interface HttpDeps {
   readonly database: Database;
@@ -37,14 +39,17 @@ export type App = FastifyInstance<any, any, any, any, TypeBoxTypeProvider>;
 const MAX_PATH_PARAMETER = 1000;
 const METHODS = ['GET', 'HEAD', 'POST', 'PUT', 'DELETE'] as const;
 
-/** Error codes of a PostgreSQL server, or a socket, that is not there (any more). */
-const UNAVAILABLE_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', '57P01', '57P02', '57P03', '08000', '08001', '08003', '08006']);
+/**
+ * Error codes of a PostgreSQL server, or a socket, that is not there (any
+ * more), or too slow to answer (57014: a statement cancelled by statement_timeout).
+ */
+const UNAVAILABLE_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', '57014', '57P01', '57P02', '57P03', '08000', '08001', '08003', '08006']);
 
 export function isDatabaseUnavailable(err: unknown): boolean {
   const e = err as { code?: unknown; message?: unknown; errors?: unknown[] };
   if (typeof e?.code === 'string' && UNAVAILABLE_CODES.has(e.code)) return true;
   if (Array.isArray(e?.errors) && e.errors.some(isDatabaseUnavailable)) return true;
-  return typeof e?.message === 'string' && /Connection terminated|timeout exceeded when trying to connect|PGlite is closed/i.test(e.message);
+  return typeof e?.message === 'string' && /Connection terminated|timeout exceeded when trying to connect|Query read timeout|PGlite is closed/i.test(e.message);
 }
 
 /** What a failed validation says, in words for whoever sent the request. */
@@ -105,12 +110,13 @@ export async function buildApp(deps: HttpDeps, log?: Logger): Promise<App> {
     }
     if (err instanceof InputError) return reply.code(400).send({ error: 'Bad Request', parameter: err.parameter, message: err.message });
     if (err instanceof NotFoundError) return reply.code(404).send({ error: 'Not Found', message: err.message });
+    // Before the database's errors: a client that hangs up mid-upload is an ECONNRESET too, which fastify marks 400.
+    if (err.statusCode !== undefined && err.statusCode < 500) {
+      return reply.code(err.statusCode).send({ error: STATUS_CODES[err.statusCode] ?? 'Bad Request', message: err.message });
+    }
     if (isDatabaseUnavailable(err)) {
       request.log.error({ err }, 'database unavailable');
       return reply.code(503).header('retry-after', '5').send({ error: 'Service Unavailable', message: 'the database is unavailable; try again shortly' });
-    }
-    if (err.statusCode !== undefined && err.statusCode < 500) {
-      return reply.code(err.statusCode).send({ error: STATUS_CODES[err.statusCode] ?? 'Bad Request', message: err.message });
     }
     request.log.error({ err, url: request.url }, 'request failed');
     return reply.code(500).send({ error: 'Internal Server Error', message: 'internal error; see the server log' });
@@ -123,6 +129,25 @@ export async function buildApp(deps: HttpDeps, log?: Logger): Promise<App> {
       return reply.code(405).header('allow', allowed.join(', ')).send({ error: 'Method Not Allowed', message: `${request.method} is not allowed on ${path}; allowed: ${allowed.join(', ')}` });
     }
     return reply.code(404).send({ error: 'Not Found', message: `no route for ${request.method} ${path}` });
+  });
+
+  // JSON bodies are read as UTF-8 whatever the header says: any other charset is refused, not misread.
+  app.addHook('onRequest', async (request, reply) => {
+    const charset = /;\s*charset\s*=\s*"?([^";\s]+)/i.exec(request.headers['content-type'] ?? '')?.[1]?.toLowerCase();
+    if (charset !== undefined && charset !== 'utf-8' && charset !== 'utf8' && charset !== 'us-ascii') {
+      return reply.code(415).send({ error: 'Unsupported Media Type', message: `charset=${charset}: bodies are read as UTF-8 only` });
+    }
+    return undefined;
+  });
+  app.addHook('preValidation', refuseCoercedStrings);
+  // Every HTML answer gets a policy: the pages set their own (with their script's and style's hashes); the
+  // pingstat-compatible table has neither, so nothing but its inline style may run or load.
+  app.addHook('onSend', async (_request, reply, payload) => {
+    reply.header('x-content-type-options', 'nosniff');
+    if (String(reply.getHeader('content-type') ?? '').startsWith('text/html') && !reply.hasHeader('content-security-policy')) {
+      reply.header('content-security-policy', HTML_DEFAULT_CONTENT_SECURITY_POLICY);
+    }
+    return payload;
   });
 
   await registerOpenApi(app);

@@ -1,6 +1,9 @@
 // Schemas shared by routes: fastify validates requests and serializes
 // responses with them, so the API cannot drift from its description.
+import type { FastifyRequest } from 'fastify';
 import { Type } from '@fastify/type-provider-typebox';
+import { isDecimalInteger } from '../decimal.ts';
+import { InputError } from '../errors.ts';
 import { MAX_DAYS } from '../stats/selection.ts';
 
 export const ErrorBody = Type.Object({
@@ -10,6 +13,49 @@ export const ErrorBody = Type.Object({
 });
 
 export const errorResponses = { 400: ErrorBody, 404: ErrorBody, 500: ErrorBody, 503: ErrorBody };
+
+interface IntegerSchema {
+  readonly type?: unknown;
+  readonly minimum?: number;
+  readonly maximum?: number;
+}
+
+/**
+ * A preValidation hook for a plugin's routes: every integer query parameter
+ * must be written in plain decimal digits before ajv coerces it, as ajv reads
+ * `1e400` as Infinity and `0x10` as 16. What passes is then converted exactly
+ * once, by ajv, so the value validated is the value used and cached.
+ */
+export async function refuseNonDecimalIntegers(request: FastifyRequest): Promise<void> {
+  const properties = (request.routeOptions.schema?.querystring as { properties?: Record<string, IntegerSchema> } | undefined)?.properties ?? {};
+  const query = request.query as Record<string, unknown>;
+  for (const [name, schema] of Object.entries(properties)) {
+    if (schema.type !== 'integer' || !Object.hasOwn(query, name)) continue;
+    const raw = query[name];
+    for (const value of Array.isArray(raw) ? raw : [raw]) {
+      if (typeof value === 'string' && isDecimalInteger(value)) continue;
+      const range = schema.maximum === undefined ? ` of at least ${schema.minimum ?? 0}` : ` from ${schema.minimum ?? 0} to ${schema.maximum}`;
+      throw new InputError(name, `expected a decimal integer${range}, got ${JSON.stringify(value)}`);
+    }
+  }
+}
+
+/**
+ * A preValidation hook: a body field the schema declares a string must be
+ * one as sent. ajv's coercion (on for query strings, where everything is
+ * text) would store `{"reason": 1}` as "1".
+ */
+export async function refuseCoercedStrings(request: FastifyRequest): Promise<void> {
+  const properties = (request.routeOptions.schema?.body as { properties?: Record<string, { type?: unknown }> } | undefined)?.properties;
+  const body = request.body;
+  if (!properties || typeof body !== 'object' || body === null || Array.isArray(body)) return;
+  for (const [name, schema] of Object.entries(properties)) {
+    const value = (body as Record<string, unknown>)[name];
+    if (schema.type === 'string' && Object.hasOwn(body, name) && typeof value !== 'string') {
+      throw new InputError(name, `expected a string, got ${value === null ? 'null' : Array.isArray(value) ? 'an array' : typeof value}`);
+    }
+  }
+}
 
 /**
  * No control characters in names a request carries: none belongs in a room,

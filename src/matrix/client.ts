@@ -10,6 +10,7 @@ import { advisedWaitMs, waitingOutRateLimits } from './retry.ts';
 import { routeSdkLogs, sdkLogger } from './sdk-logs.ts';
 import { readBotState, writeBotState } from './state.ts';
 import { fetchStampingArrival, type Arrival } from './wire.ts';
+import { messageWithCauses } from '../errors.ts';
 
 /** Timings the bot needs from the HTTP layer. */
 export class SyncClock {
@@ -102,6 +103,16 @@ function isSyncRequest(url: string): boolean {
 }
 
 /**
+ * fetch rejects with "fetch failed" and the reason (host, refused, not
+ * found) in `cause`, which the SDK drops: its ConnectionError keeps the
+ * message only (matrix-js-sdk http-api/errors.ts). The reason goes into the message.
+ */
+function keepingCause(err: unknown): never {
+  if (err instanceof TypeError && err.cause !== undefined) throw new TypeError(messageWithCauses(err), { cause: err.cause });
+  throw err;
+}
+
+/**
  * The fetch the SDK uses. It waits out 429s itself, as the server advises,
  * so a rate-limited sync is a slow sync and not an outage (which would turn
  * the next pings into backlog); and it stamps sync arrivals.
@@ -117,7 +128,7 @@ function stampingFetch(clock: SyncClock, log: Logger): typeof fetch {
       async (limited) => advisedWaitMs(await limited.text(), limited.headers.get('retry-after')),
       (waitMs) => log.info({ path: new URL(url).pathname, waitMs }, 'rate limited by the homeserver: waiting as advised'),
       init?.signal,
-    );
+    ).catch(keepingCause);
     if (!sync || !response.ok) return response;
     // Read the whole body here: "arrived" means every byte is in.
     const body = await response.arrayBuffer();

@@ -13,7 +13,7 @@ import type { Leaderboard, ServerWeek } from '../stats/leaderboard.ts';
 import { compareNames } from '../order.ts';
 import type { RankedServer } from '../stats/ranking.ts';
 import type { DelayBin } from '../stats/server-detail.ts';
-import { escapeHtml } from './html-escape.ts';
+import { escapePageText } from './html-escape.ts';
 import { formatMedian } from './markdown.ts';
 
 const STYLE = `
@@ -110,7 +110,7 @@ function htmlDocument(title: string, body: string): string {
 <head>
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
-<title>${escapeHtml(title)}</title>
+<title>${escapePageText(title)}</title>
 <link rel="icon" href="data:,">
 <style>${STYLE}</style>
 </head>
@@ -209,7 +209,7 @@ function windowDescription(board: Leaderboard): string {
   const range = `${utc(board.window.start)} – ${utc(board.window.end)}`;
   if (board.week === null) return `Rolling week: ${range}`;
   const state = board.frozenAt ? `frozen ${utc(board.frozenAt)}` : 'not closed yet, still changing';
-  return `Week ${escapeHtml(board.week)}: ${range} (${state})`;
+  return `Week ${escapePageText(board.week)}: ${range} (${state})`;
 }
 
 function weekLabel(week: WeekChoice): string {
@@ -222,9 +222,9 @@ function pickerForm(page: LeaderboardPage): string {
   const weeks = board.week === null || page.weeks.some((w) => w.week === board.week)
     ? page.weeks
     : [{ week: board.week, start: board.window.start, end: board.window.end }, ...page.weeks];
-  const roomOptions = rooms.map((r) => `<option value="${escapeHtml(r.id)}"${r.id === board.room.id ? ' selected' : ''}>${escapeHtml(r.label)}</option>`).join('');
+  const roomOptions = rooms.map((r) => `<option value="${escapePageText(r.id)}"${r.id === board.room.id ? ' selected' : ''}>${escapePageText(r.label)}</option>`).join('');
   const weekOptions = [`<option value=""${board.week === null ? ' selected' : ''}>Rolling week (last 7 days)</option>`,
-    ...weeks.map((w) => `<option value="${escapeHtml(w.week)}"${w.week === board.week ? ' selected' : ''}>${escapeHtml(weekLabel(w))}</option>`)].join('');
+    ...weeks.map((w) => `<option value="${escapePageText(w.week)}"${w.week === board.week ? ' selected' : ''}>${escapePageText(weekLabel(w))}</option>`)].join('');
   return `<form class="pick" method="get" action="/">
 <label>Room<select name="room" id="room">${roomOptions}</select></label>
 <label>Week<select name="week" id="week">${weekOptions}</select></label>
@@ -235,7 +235,7 @@ function pickerForm(page: LeaderboardPage): string {
 function podium(servers: readonly RankedServer[], room: string | null): string {
   if (servers.length === 0) return '';
   const items = servers.slice(0, 3).map((s, i) =>
-    `<li class="p${i + 1}"><span class="muted">#${s.rank}</span> <a href="${escapeHtml(serverHref(s.server, room))}">${escapeHtml(s.server)}</a><b>${formatMedian(s.medianMs)} ms</b><span class="muted">${s.pings === 1 ? '1 ping' : `${s.pings} pings`}</span></li>`);
+    `<li class="p${i + 1}"><span class="muted">#${s.rank}</span> <a href="${escapePageText(serverHref(s.server, room))}">${escapePageText(s.server)}</a><b>${formatMedian(s.medianMs)} ms</b><span class="muted">${s.pings === 1 ? '1 ping' : `${s.pings} pings`}</span></li>`);
   return `<ol class="podium" aria-label="Podium">${items.join('')}</ol>`;
 }
 
@@ -246,7 +246,7 @@ const pageParam = (page: number) => (page === 1 ? null : String(page));
 function pageNavs(board: Leaderboard, room: string | null, page: number, labels: readonly string[]): string[] {
   const pages = rankingPages(board.servers.length);
   if (pages === 1) return labels.map(() => '');
-  const href = (to: number) => escapeHtml(`/${query({ room, week: board.week, page: pageParam(to) })}`);
+  const href = (to: number) => escapePageText(`/${query({ room, week: board.week, page: pageParam(to) })}`);
   const shown = [...new Set([1, page - 2, page - 1, page, page + 1, page + 2, pages])].filter((p) => p >= 1 && p <= pages).sort((a, b) => a - b);
   const links: string[] = [];
   if (page > 1) links.push(`<a href="${href(page - 1)}" rel="prev">← Previous</a>`);
@@ -277,7 +277,7 @@ export function renderLeaderboardPage(page: LeaderboardPage): string {
   const offset = (page.page - 1) * RANKING_PAGE_ROWS;
   const rows = board.servers.slice(offset, offset + RANKING_PAGE_ROWS).map((s) => {
     const probe = probeOf.get(s.server);
-    return `<tr><td>${s.rank}</td><td><a href="${escapeHtml(serverHref(s.server, room))}">${escapeHtml(s.server)}</a></td>` +
+    return `<tr><td>${s.rank}</td><td><a href="${escapePageText(serverHref(s.server, room))}">${escapePageText(s.server)}</a></td>` +
       `<td>${formatMedian(s.medianMs)}</td><td>${ms(s.meanMs)}</td><td>${s.pings}</td>` +
       `<td>${ms(probe?.medianRttMs)}</td><td>${percent(probe?.lossRate)}</td>${skewCell(probe)}` +
       `${page.previous ? trendCell(trendOf(s.medianMs, page.previous.medians.get(s.server))) : `<td>${DASH}</td>`}</tr>`;
@@ -287,7 +287,7 @@ export function renderLeaderboardPage(page: LeaderboardPage): string {
   const table = board.servers.length === 0
     ? '<p>No server has enough pings in this window yet.</p>'
     : `<div class="scroll"><table id="ranking">
-<thead><tr><th>Rank</th><th>Server</th><th title="median one-way delay">Median ms</th><th>Mean ms</th><th>Pings</th><th title="median round trip measured by probes">RTT ms</th><th title="probe pings nobody answered">Loss</th><th title="skew: most probe samples have a one-way delay that is negative or longer than their round trip, so this server's clock is off">Clock</th><th title="median against ${escapeHtml(page.previous?.week ?? 'the previous week')}">Trend</th></tr></thead>
+<thead><tr><th>Rank</th><th>Server</th><th title="median one-way delay">Median ms</th><th>Mean ms</th><th>Pings</th><th title="median round trip measured by probes">RTT ms</th><th title="probe pings nobody answered">Loss</th><th title="skew: most probe samples have a one-way delay that is negative or longer than their round trip, so this server's clock is off">Clock</th><th title="median against ${escapePageText(page.previous?.week ?? 'the previous week')}">Trend</th></tr></thead>
 <tbody>
 ${rows}
 </tbody>
@@ -295,11 +295,11 @@ ${rows}
 ${navBelow}`;
   const excluded = board.exclusions.length === 0 ? '' : `<h2>Not ranked</h2>
 <ul id="excluded">
-${board.exclusions.map((e) => `<li><a href="${escapeHtml(serverHref(e.server, room))}">${escapeHtml(e.server)}</a>: ${escapeHtml(e.reason)} <span class="muted">(excluded by ${escapeHtml(e.excludedBy)}, ${e.excludedAt.toISOString().slice(0, 10)})</span></li>`).join('\n')}
+${board.exclusions.map((e) => `<li><a href="${escapePageText(serverHref(e.server, room))}">${escapePageText(e.server)}</a>: ${escapePageText(e.reason)} <span class="muted">(excluded by ${escapePageText(e.excludedBy)}, ${e.excludedAt.toISOString().slice(0, 10)})</span></li>`).join('\n')}
 </ul>`;
   const mdHref = `/leaderboard.md${query({ room, week: board.week })}`;
   const body = `<h1>Matrix ping leaderboard</h1>
-<p class="muted">${escapeHtml(board.room.reference)}${board.room.reference === board.room.id ? '' : ` (${escapeHtml(board.room.id)})`} · ${windowDescription(board)}</p>
+<p class="muted">${escapePageText(board.room.reference)}${board.room.reference === board.room.id ? '' : ` (${escapePageText(board.room.id)})`} · ${windowDescription(board)}</p>
 ${pickerForm(page)}
 ${podium(board.servers, room)}
 <h2>Ranking</h2>
@@ -308,11 +308,11 @@ ${table}
 ${excluded}
 <p class="note">Ranked by the median one-way delay from the server's <code>!ping</code> to each echo bot, every bot pooled; equal medians share a rank.
 Only delays from ${board.filters.minDelayMs} to ${board.filters.maxDelayMs} ms count${board.filters.minPings > 1 ? `, and servers with fewer than ${board.filters.minPings} pings are not ranked` : ''}.
-RTT, loss and clock come from probes (a dash: no probe measured the server; ⚠ skew: most of its probe samples have a one-way delay that is negative or longer than their round trip, so its clock is off). Trend: the median against ${escapeHtml(page.previous?.week ?? 'the previous week')} (▼ faster, ▲ slower, = within ${TREND_TOLERANCE * 100} %).</p>
-<p class="note">${escapeHtml(board.room.disclaimer)}</p>
+RTT, loss and clock come from probes (a dash: no probe measured the server; ⚠ skew: most of its probe samples have a one-way delay that is negative or longer than their round trip, so its clock is off). Trend: the median against ${escapePageText(page.previous?.week ?? 'the previous week')} (▼ faster, ▲ slower, = within ${TREND_TOLERANCE * 100} %).</p>
+<p class="note">${escapePageText(board.room.disclaimer)}</p>
 <h2>Newsletter table</h2>
-<p><button type="button" id="copy" hidden>${COPY_LABEL}</button> <a href="${escapeHtml(mdHref)}">${escapeHtml(mdHref)}</a></p>
-<pre id="md">${escapeHtml(page.newsletterMarkdown)}</pre>`;
+<p><button type="button" id="copy" hidden>${COPY_LABEL}</button> <a href="${escapePageText(mdHref)}">${escapePageText(mdHref)}</a></p>
+<pre id="md">${escapePageText(page.newsletterMarkdown)}</pre>`;
   return htmlDocument(`Matrix ping leaderboard · ${board.week ?? 'rolling week'}`, body);
 }
 
@@ -366,7 +366,7 @@ export function weeklyChart(points: readonly WeekPoint[]): string {
   const labelEvery = Math.ceil(points.length / 8);
   points.forEach((p, i) => {
     // Counted from the newest week, so the current week is always labelled.
-    if ((points.length - 1 - i) % labelEvery === 0) parts.push(`<text x="${fixed(x(i))}" y="${top + plot + 22}" text-anchor="middle">${escapeHtml(p.week.week.slice(5))}</text>`);
+    if ((points.length - 1 - i) % labelEvery === 0) parts.push(`<text x="${fixed(x(i))}" y="${top + plot + 22}" text-anchor="middle">${escapePageText(p.week.week.slice(5))}</text>`);
   });
   for (const run of segments(points.map((p, i) => (p.week.medianMs === null ? null : [x(i), y(p.week.medianMs)] as const)))) {
     parts.push(`<polyline class="median" points="${run.join(' ')}"/>`);
@@ -375,7 +375,7 @@ export function weeklyChart(points: readonly WeekPoint[]): string {
     parts.push(`<polyline class="rtt" points="${run.join(' ')}"/>`);
   }
   points.forEach((p, i) => {
-    const w = escapeHtml(p.week.week);
+    const w = escapePageText(p.week.week);
     if (p.week.medianMs !== null) {
       parts.push(`<circle class="dot" cx="${fixed(x(i))}" cy="${fixed(y(p.week.medianMs))}" r="3.5"><title>${w}: median ${formatMedian(p.week.medianMs)} ms, ${p.week.pings} pings${p.week.rank !== null ? `, rank ${p.week.rank}` : ''}</title></circle>`);
     }
@@ -439,9 +439,9 @@ function latestTables(samples: readonly Sample[]): string {
     if (!list) byResponder.set(s.responder, [s]);
     else if (list.length < SAMPLES_PER_RESPONDER) list.push(s);
   }
-  return [...byResponder].sort((a, b) => compareNames(a[0], b[0])).map(([responder, list]) => `<h3>${escapeHtml(responder)}</h3>
+  return [...byResponder].sort((a, b) => compareNames(a[0], b[0])).map(([responder, list]) => `<h3>${escapePageText(responder)}</h3>
 <div class="scroll"><table class="latest"><thead><tr><th class="s">Measured</th><th>Delay ms</th><th>RTT ms</th><th class="s">Pinger</th><th class="s wide">Ping</th><th>Source</th></tr></thead><tbody>
-${list.map((s) => `<tr><td class="s">${utc(s.measuredAt)}</td><td>${s.delayMs}</td><td>${ms(s.rttMs)}</td><td class="s">${escapeHtml(s.pinger ?? DASH)}</td><td class="s wide">${escapeHtml(s.pingEventId)}</td><td>${escapeHtml(s.source)}</td></tr>`).join('\n')}
+${list.map((s) => `<tr><td class="s">${utc(s.measuredAt)}</td><td>${s.delayMs}</td><td>${ms(s.rttMs)}</td><td class="s">${escapePageText(s.pinger ?? DASH)}</td><td class="s wide">${escapePageText(s.pingEventId)}</td><td>${escapePageText(s.source)}</td></tr>`).join('\n')}
 </tbody></table></div>`).join('\n');
 }
 
@@ -452,17 +452,17 @@ export function renderServerPage(page: ServerPage): string {
   const ranked = board.servers[index];
   const windowName = board.week ?? 'the rolling week';
   const summary = ranked
-    ? `<p><b>#${ranked.rank}</b> of ${board.servers.length} in ${escapeHtml(windowName)}: median <b>${formatMedian(ranked.medianMs)} ms</b>, mean ${ms(ranked.meanMs)} ms, p90 ${ms(ranked.p90Ms)} ms, ${ranked.pings} pings (${ranked.samples} samples from ${ranked.responders.length} responders)` +
+    ? `<p><b>#${ranked.rank}</b> of ${board.servers.length} in ${escapePageText(windowName)}: median <b>${formatMedian(ranked.medianMs)} ms</b>, mean ${ms(ranked.meanMs)} ms, p90 ${ms(ranked.p90Ms)} ms, ${ranked.pings} pings (${ranked.samples} samples from ${ranked.responders.length} responders)` +
       `; round trip ${ms(page.probe?.medianRttMs)} ms, loss ${percent(page.probe?.lossRate)}${page.probe?.clockSkewSuspected ? ', <span class="skew">⚠ clock skew suspected</span>' : ''}.</p>`
-    : `<p>Not ranked in ${escapeHtml(windowName)}.</p>`;
+    : `<p>Not ranked in ${escapePageText(windowName)}.</p>`;
   const weekRows = [...page.weeks].reverse().map(({ week: w, probe }) =>
-    `<tr><td class="s">${escapeHtml(w.week)}${w.frozen ? '' : ' <span class="muted">(live)</span>'}</td><td>${w.rank ?? DASH}</td><td>${w.medianMs === null ? DASH : formatMedian(w.medianMs)}</td><td>${ms(w.meanMs)}</td><td>${w.pings}</td><td>${ms(probe?.medianRttMs)}</td><td>${percent(probe?.lossRate)}</td></tr>`).join('\n');
+    `<tr><td class="s">${escapePageText(w.week)}${w.frozen ? '' : ' <span class="muted">(live)</span>'}</td><td>${w.rank ?? DASH}</td><td>${w.medianMs === null ? DASH : formatMedian(w.medianMs)}</td><td>${ms(w.meanMs)}</td><td>${w.pings}</td><td>${ms(probe?.medianRttMs)}</td><td>${percent(probe?.lossRate)}</td></tr>`).join('\n');
   const totalBinned = page.histogram.reduce((sum, b) => sum + b.samples, 0);
   // Back to the page of the ranking that lists this server.
   const back = `/${query({ room, week: board.week, page: index < 0 ? null : pageParam(rankingPageOf(index)) })}`;
-  const body = `<p><a href="${escapeHtml(back)}">← Leaderboard</a></p>
-<h1 id="server">${escapeHtml(server)}</h1>
-<p class="muted">${escapeHtml(board.room.reference)} · ${windowDescription(board)}</p>
+  const body = `<p><a href="${escapePageText(back)}">← Leaderboard</a></p>
+<h1 id="server">${escapePageText(server)}</h1>
+<p class="muted">${escapePageText(board.room.reference)} · ${windowDescription(board)}</p>
 ${summary}
 <h2>Weekly median</h2>
 ${page.weeks.some((p) => p.week.medianMs !== null) ? weeklyChart(page.weeks) : '<p>No weekly medians yet.</p>'}
@@ -471,7 +471,7 @@ ${page.weeks.some((p) => p.week.medianMs !== null) ? weeklyChart(page.weeks) : '
 <div class="scroll"><table><thead><tr><th class="s">Week</th><th>Rank</th><th>Median ms</th><th>Mean ms</th><th>Pings</th><th>RTT ms</th><th>Loss</th></tr></thead><tbody>
 ${weekRows}
 </tbody></table></div></details>
-<h2>Delays in ${escapeHtml(windowName)}</h2>
+<h2>Delays in ${escapePageText(windowName)}</h2>
 ${totalBinned > 0 ? histogramChart(page.histogram) : '<p>No delays in this window.</p>'}
 <p class="note">${totalBinned} samples, by delay (ms, bins of a 1-2-5 series).</p>
 <h2>Latest samples per responder</h2>

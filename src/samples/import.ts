@@ -25,25 +25,47 @@ export interface ImportHooks {
   onProgress?(counts: Readonly<ImportCounts>): void;
 }
 
+/**
+ * The longest record read: a sample takes a few hundred characters. A longer
+ * one is rejected whole, without being kept in memory: a file of one 500 MB
+ * line imports in the time it takes to read, in the memory of a chunk.
+ */
+export const MAX_RECORD_LENGTH = 65_536;
+
+/** A record's text, or `text: undefined` for one longer than MAX_RECORD_LENGTH. */
 interface RawRecord {
   readonly line: number;
-  readonly text: string;
+  readonly text: string | undefined;
 }
 
 /** Lines of a stream, numbered from 1. */
 async function* ndjsonRecords(chunks: AsyncIterable<string>, firstChunk: string): AsyncGenerator<RawRecord> {
   let line = 0;
-  let rest = '';
+  // The current line's pieces, up to MAX_RECORD_LENGTH; past it, only that it was too long.
+  let pieces: string[] = [];
+  let length = 0;
+  const take = (): RawRecord | undefined => {
+    line++;
+    const text = length > MAX_RECORD_LENGTH ? undefined : pieces.join('');
+    pieces = [];
+    length = 0;
+    return text?.trim() === '' ? undefined : { line, text };
+  };
   for await (const chunk of prepend(firstChunk, chunks)) {
-    const parts = (rest + chunk).split('\n');
-    rest = parts.pop()!;
-    for (const part of parts) {
-      line++;
-      if (part.trim() !== '') yield { line, text: part };
+    for (let from = 0; ;) {
+      const newline = chunk.indexOf('\n', from);
+      const end = newline < 0 ? chunk.length : newline;
+      length += end - from;
+      if (length <= MAX_RECORD_LENGTH) pieces.push(chunk.slice(from, end));
+      else pieces = [];
+      if (newline < 0) break;
+      const record = take();
+      if (record) yield record;
+      from = newline + 1;
     }
   }
-  line++;
-  if (rest.trim() !== '') yield { line, text: rest };
+  const record = take();
+  if (record) yield record;
 }
 
 export class MalformedFileError extends Error {
@@ -65,8 +87,17 @@ async function* jsonArrayRecords(chunks: AsyncIterable<string>, firstChunk: stri
   let escaped = false;
   let closed = false;
   let element = '';
+  let tooLong = false;
   let started = false;
   let elementLine = 0;
+  const append = (text: string) => {
+    if (tooLong) return;
+    element += text;
+    if (element.length > MAX_RECORD_LENGTH) {
+      tooLong = true;
+      element = '';
+    }
+  };
   for await (const chunk of prepend(firstChunk, chunks)) {
     let from = 0;
     for (let i = 0; i < chunk.length; i++) {
@@ -89,11 +120,12 @@ async function* jsonArrayRecords(chunks: AsyncIterable<string>, firstChunk: stri
         continue;
       }
       if (depth === 1 && (ch === ',' || ch === ']')) {
-        element += chunk.slice(from, i);
+        append(chunk.slice(from, i));
         from = i + 1;
-        if (started) yield { line: elementLine, text: element };
+        if (started) yield { line: elementLine, text: tooLong ? undefined : element };
         else if (ch === ',') throw new MalformedFileError(line, 'empty array element');
         element = '';
+        tooLong = false;
         started = false;
         if (ch === ']') {
           depth = 0;
@@ -109,7 +141,7 @@ async function* jsonArrayRecords(chunks: AsyncIterable<string>, firstChunk: stri
       else if (ch === '{' || ch === '[') depth++;
       else if (ch === '}' || ch === ']') depth--;
     }
-    if (!closed && depth > 0) element += chunk.slice(from);
+    if (!closed && depth > 0) append(chunk.slice(from));
   }
   if (!closed) throw new MalformedFileError(line, 'the JSON array is not closed (is the file truncated?)');
 }
@@ -174,6 +206,10 @@ export async function importFile(db: Db, file: string, counts: ImportCounts, hoo
     try {
       for await (const record of records) {
         counts.read++;
+        if (record.text === undefined) {
+          reject(record.line, `longer than ${MAX_RECORD_LENGTH} characters (a sample takes a few hundred): skipped unread`);
+          continue;
+        }
         let parsed: unknown;
         try {
           parsed = JSON.parse(record.text);

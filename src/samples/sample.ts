@@ -72,7 +72,14 @@ function timestamp(record: Record<string, unknown>, key: string): Date | undefin
 
 function describe(value: unknown): string {
   if (value === undefined) return 'nothing';
-  const text = JSON.stringify(value) ?? String(value);
+  let text: string;
+  try {
+    text = JSON.stringify(value) ?? String(value);
+  } catch (err) {
+    // JSON.parse reads nesting of any depth; JSON.stringify recurses, and overflows the stack on 20,000 levels.
+    if (!(err instanceof RangeError)) throw err;
+    return `${Array.isArray(value) ? 'an array' : 'an object'} nested too deeply to show`;
+  }
   return text.length > 100 ? `${text.slice(0, 100)}…` : text;
 }
 
@@ -86,6 +93,8 @@ function fromPingboardRecord(record: Record<string, unknown>): Sample {
   if (pinger && serverOfUserId(pinger) !== pingServer) throw new RecordError(`ping_server: ${pingServer} is not the server of pinger ${pinger}`);
   const responder = requireString(record, 'responder', (v) => isValidUserId(v) || isValidServerName(v), 'a user ID or server name');
   const responderServer = optionalString(record, 'responder_server', isValidServerName, SERVER) ?? serverOfUserId(responder) ?? responder;
+  const ownServer = serverOfUserId(responder) ?? responder;
+  if (responderServer !== ownServer) throw new RecordError(`responder_server: ${responderServer} is not the server of responder ${responder}`);
   const delayMs = requireInteger(record, 'delay_ms');
   const pingTs = timestamp(record, 'ping_ts');
   if (!pingTs) throw new RecordError('ping_ts: required');
@@ -97,6 +106,8 @@ function fromPingboardRecord(record: Record<string, unknown>): Sample {
   if (rtt !== null && (typeof rtt !== 'number' || !Number.isFinite(rtt) || rtt < 0 || source !== 'probe')) {
     throw new RecordError(`rtt_ms: expected a non-negative number on probe samples only, got ${describe(rtt)}`);
   }
+  const measuredAt = timestamp(record, 'measured_at') ?? new Date(pingTs.getTime() + delayMs);
+  if (measuredAt.getTime() > LATEST_TS) throw new RecordError(`measured_at: ping_ts + delay_ms is past 2100 (${measuredAt.toISOString()})`);
   return {
     roomId: requireString(record, 'room_id', isValidRoomId, 'a room ID'),
     pingEventId: requireString(record, 'ping_event_id', isValidEventId, 'an event ID'),
@@ -106,7 +117,7 @@ function fromPingboardRecord(record: Record<string, unknown>): Sample {
     responderServer,
     delayMs,
     pingTs,
-    measuredAt: timestamp(record, 'measured_at') ?? new Date(pingTs.getTime() + delayMs),
+    measuredAt,
     source: source as SampleSource,
     rttMs: rtt as number | null,
   };

@@ -12,7 +12,29 @@ export interface Cluster {
   readonly url: string;
   stop(): void;
   start(): void;
+  /** Sends `signal` to the server and every process it started: SIGSTOP hangs it (connections open, nothing answered), SIGCONT resumes it. */
+  signal(signal: 'SIGSTOP' | 'SIGCONT'): void;
   destroy(): void;
+}
+
+/** The PIDs of `root` and of every process below it, from /proc. */
+function processTree(root: number): number[] {
+  const parents = new Map<number, number>();
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      // The command name (field 2) is in parentheses and may hold spaces: the parent PID follows the last ")".
+      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
+      parents.set(Number(entry), Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]));
+    } catch {
+      // Gone since the listing.
+    }
+  }
+  const tree = [root];
+  for (let i = 0; i < tree.length; i++) {
+    for (const [pid, parent] of parents) if (parent === tree[i]) tree.push(pid);
+  }
+  return tree;
 }
 
 /** The server binaries of the installed PostgreSQL, or undefined when there are none. */
@@ -64,14 +86,21 @@ export async function startCluster(): Promise<Cluster> {
       if (attempt === 3) throw err;
     }
   }
+  const signal = (name: 'SIGSTOP' | 'SIGCONT') => {
+    const postmaster = Number(readFileSync(path.join(data, 'postmaster.pid'), 'utf8').split('\n')[0]);
+    for (const pid of processTree(postmaster)) process.kill(pid, name);
+  };
   return {
     get url() {
       return `postgres://postgres@127.0.0.1:${port}/postgres`;
     },
     start,
     stop,
+    signal,
     destroy: () => {
       try {
+        // A hung server cannot stop.
+        signal('SIGCONT');
         stop();
       } catch {
         // Already stopped.

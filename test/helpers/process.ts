@@ -5,7 +5,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Test } from './database.ts';
 
-const ROOT = fileURLToPath(new URL('../..', import.meta.url));
+export const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 export const NODE = path.join(ROOT, 'node_modules', '.bin', 'node');
 export const MAIN = path.join(ROOT, 'src', 'main.ts');
 
@@ -63,9 +63,12 @@ export interface Server {
   kill(signal: NodeJS.Signals): Promise<Result>;
 }
 
-/** Starts `pingboard serve` in `cwd` on a free port and waits for its "pingboard started" log line. */
-export async function servePingboard(t: Test, cwd: string, env: Record<string, string>): Promise<Server> {
-  const child = spawn(NODE, [MAIN, 'serve'], { cwd, env: cleanEnv({ PINGBOARD_PORT: '0', PINGBOARD_LOG_LEVEL: 'info', ...env }), stdio: ['ignore', 'pipe', 'pipe'] });
+/**
+ * Starts `pingboard serve` in `cwd` on a free port and waits for its "pingboard started" log line.
+ * `command`: another way of starting it, such as `npm start`.
+ */
+export async function servePingboard(t: Test, cwd: string, env: Record<string, string>, command: readonly string[] = [NODE, MAIN, 'serve']): Promise<Server> {
+  const child = spawn(command[0]!, command.slice(1), { cwd, env: cleanEnv({ PINGBOARD_PORT: '0', PINGBOARD_LOG_LEVEL: 'info', ...env }), stdio: ['ignore', 'pipe', 'pipe'] });
   const exited = waitForExit(child, 180_000);
   exited.catch(() => {});
   t.teardown(() => { if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL'); });
@@ -87,4 +90,9 @@ export async function servePingboard(t: Test, cwd: string, env: Record<string, s
     return exited;
   };
   return { url, child, stop: () => kill('SIGTERM'), kill };
+}
+
+/** `text` as a regular expression that matches it literally (paths in messages). */
+export function escapeRegExp(text: string): string {
+  return text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 }

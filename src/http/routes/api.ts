@@ -10,7 +10,7 @@ import { findFrozenWeek, frozenWeekHistory, listFrozenWeeks, type FrozenWeek } f
 import { serverIsKnown, serverProbeFiguresPerBucket, weekBoundaries } from '../../stats/probe-figures.ts';
 import { resolveRoom } from '../../stats/selection.ts';
 import type { HttpDeps } from '../app.ts';
-import { errorResponses, ExclusionBody, ProbeFields, RankedServerBody, RoomParam, ServerParam, WeekParam } from '../schemas.ts';
+import { errorResponses, ExclusionBody, ProbeFields, RankedServerBody, refuseNonDecimalIntegers, RoomParam, ServerParam, WeekParam } from '../schemas.ts';
 
 const Timestamp = Type.String({ format: 'date-time' });
 const Nullable = <T extends TSchema>(t: T) => Type.Union([t, Type.Null()]);
@@ -72,6 +72,7 @@ const ServerBody = Type.Object({
 });
 
 export const apiRoutes: FastifyPluginAsyncTypebox<HttpDeps> = async (app, deps) => {
+  app.addHook('preValidation', refuseNonDecimalIntegers);
   const selectionDeps = { db: deps.database.db, statistics: deps.statistics, rooms: deps.rooms };
 
   app.get('/api/v1/weeks', {

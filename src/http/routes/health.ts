@@ -41,7 +41,7 @@ export const healthRoutes: FastifyPluginAsyncTypebox<HttpDeps> = async (app, dep
     }));
     const rooms = { not_followed: notFollowed };
     try {
-      await pingDatabase(deps.database.db);
+      await pingDatabase(deps.database);
       const status = notFollowed.length > 0 ? 'degraded' as const : 'ok' as const;
       return { status, database: { engine, ok: true, latency_ms: performance.now() - started }, rooms };
     } catch (err) {

@@ -8,9 +8,10 @@ import { probeFiguresInWindow } from '../../stats/probe-figures.ts';
 import { selectLeaderboard } from '../../stats/selection.ts';
 import type { HttpDeps } from '../app.ts';
 import { encodeBody, sendCacheable, type EncodedBody } from '../caching.ts';
-import { errorResponses, LeaderboardBody, LeaderboardQuerystring } from '../schemas.ts';
+import { errorResponses, LeaderboardBody, LeaderboardQuerystring, refuseNonDecimalIntegers } from '../schemas.ts';
 
 export const leaderboardRoutes: FastifyPluginAsyncTypebox<HttpDeps> = async (app, deps) => {
+  app.addHook('preValidation', refuseNonDecimalIntegers);
   const selectionDeps = { db: deps.database.db, statistics: deps.statistics, rooms: deps.rooms };
   // The JSON carries probe figures, read from the database: kept as long as a live table, so a
   // dashboard polled by many, or the newsletter week's traffic, costs one query per period.

@@ -17,7 +17,7 @@ import { delayHistogram } from '../../stats/server-detail.ts';
 import { shiftWeek, weekContaining } from '../../stats/windows.ts';
 import type { HttpDeps } from '../app.ts';
 import { encodeBody, sendCacheable, type EncodedBody } from '../caching.ts';
-import { errorResponses, NEWSLETTER_ROWS, RoomParam, ServerParam } from '../schemas.ts';
+import { errorResponses, NEWSLETTER_ROWS, refuseNonDecimalIntegers, RoomParam, ServerParam } from '../schemas.ts';
 
 /** Weeks of history on a server's page: half a year. */
 const SERVER_PAGE_WEEKS = 26;
@@ -57,6 +57,7 @@ function setPageHeaders(reply: FastifyReply): void {
 }
 
 export const pageRoutes: FastifyPluginAsyncTypebox<HttpDeps> = async (app, deps) => {
+  app.addHook('preValidation', refuseNonDecimalIntegers);
   const selectionDeps = { db: deps.database.db, statistics: deps.statistics, rooms: deps.rooms };
   const { db } = deps.database;
   // A page is kept as long as the live table it shows (and clients may keep it): probe figures and

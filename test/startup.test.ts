@@ -1,0 +1,70 @@
+// Starting and stopping the service as people do: through npm, and with
+// settings that cannot work (a missing or unreachable database, a port in
+// use, a data directory that cannot be made).
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import t from 'tap';
+import { ADMIN_URL, testEngines } from './helpers/database.ts';
+import { escapeRegExp, ROOT, runPingboard, servePingboard, type Result } from './helpers/process.ts';
+
+t.setTimeout(240_000);
+
+const dir = mkdtempSync(path.join(tmpdir(), 'pingboard-startup-'));
+t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+
+function pingboard(args: string[], env: Record<string, string>, timeoutMs = 60_000): Promise<Result> {
+  return runPingboard(dir, args, env, timeoutMs);
+}
+
+
+t.test('`npm start` and `npm run pingboard`, as the README runs them, pass SIGTERM and SIGINT on: the server shuts down and frees its port', {
+  skip: !testEngines().includes('pglite') && 'PINGBOARD_TEST_ENGINES excludes pglite',
+}, async (t) => {
+  for (const [signal, command] of [['SIGTERM', ['npm', 'start']], ['SIGINT', ['npm', 'run', 'pingboard', '--', 'serve']]] as const) {
+    const dataDir = path.join(dir, `npm-${signal}`);
+    const server = await servePingboard(t, ROOT, { PINGBOARD_DATA_DIR: dataDir }, command);
+    t.equal((await fetch(`${server.url}/healthz`)).status, 200, 'it serves');
+    const stopped = await server.kill(signal);
+    t.equal(stopped.code, 0, `npm exits 0 after ${signal}`);
+    t.match(stopped.stdout, /"msg":"stopped"/, 'the server shut down in order');
+    t.equal(existsSync(path.join(dataDir, 'pingboard.lock')), false, 'the data directory is released');
+    await t.rejects(fetch(`${server.url}/healthz`), 'the port is free: nothing answers on it');
+  }
+});
+
+t.test('start and connection errors: one line naming the setting and the cause, exit 2', async (t) => {
+  const oneLine = (result: Result, pattern: RegExp, what: string) => {
+    t.equal(result.code, 2, `${what}: exit 2`);
+    t.match(result.stderr, pattern, what);
+    t.equal(result.stderr.split('\n').length, 2, `${what}: one line, no stack`);
+  };
+  const occupied = createServer();
+  await new Promise<void>((resolve) => occupied.listen(0, '127.0.0.1', resolve));
+  t.teardown(() => new Promise((resolve) => occupied.close(resolve)));
+  const port = (occupied.address() as { port: number }).port;
+  const notADirectory = path.join(dir, 'a-file');
+  writeFileSync(notADirectory, '');
+  const missingDatabase = new URL(ADMIN_URL);
+  missingDatabase.pathname = '/pingboard_no_such_database';
+  const postgres = testEngines().includes('postgres');
+
+  const [unreachable, noDirectory, portTaken, missing, serveMissing] = await Promise.all([
+    pingboard(['leaderboard'], { DATABASE_URL: 'postgres://postgres@127.0.0.1:1/pingboard' }),
+    pingboard(['migrate'], { PINGBOARD_DATA_DIR: path.join(notADirectory, 'data') }),
+    pingboard(['serve'], { PINGBOARD_DATA_DIR: path.join(dir, 'port-taken'), PINGBOARD_PORT: String(port) }, 180_000),
+    postgres ? pingboard(['import', path.join(dir, 'none.ndjson')], { DATABASE_URL: missingDatabase.toString() }) : undefined,
+    // serve waits for a database that is not up yet; one that answers "no such database" is a setting to fix.
+    postgres ? pingboard(['serve'], { DATABASE_URL: missingDatabase.toString(), PINGBOARD_PORT: '0' }) : undefined,
+  ]);
+  oneLine(unreachable, /^pingboard: DATABASE_URL: cannot reach PostgreSQL at 127\.0\.0\.1:1: connect ECONNREFUSED 127\.0\.0\.1:1\n$/, 'an unreachable database, from a one-shot command');
+  oneLine(noDirectory, new RegExp(`^pingboard: PINGBOARD_DATA_DIR: cannot use ${escapeRegExp(path.join(notADirectory, 'data'))} for the embedded database: ENOTDIR: not a directory`), 'a data directory that cannot be made');
+  oneLine(portTaken, new RegExp(`^pingboard: PINGBOARD_PORT: 127\\.0\\.0\\.1:${port} is already in use by another process\n$`), 'a port in use');
+  t.equal(existsSync(path.join(dir, 'port-taken', 'pingboard.lock')), false, 'the data directory is released');
+  if (missing && serveMissing) {
+    for (const [result, what] of [[missing, 'import'], [serveMissing, 'serve']] as const) {
+      oneLine(result, /^pingboard: DATABASE_URL: database "pingboard_no_such_database" does not exist \(PostgreSQL at 127\.0\.0\.1:5432\)\n$/, `a database that does not exist (${what})`);
+    }
+  }
+});
