@@ -278,6 +278,18 @@ forEachEngine(t, (t, database) => {
     t.same((await stats.rolling(room, ROLLING)).servers.map((s) => [s.medianMs, s.samples]), [[20, 1]], 'the pong left counts');
   });
 
+  t.test('the bot\'s own answer counts by its pong\'s time, not by when it measured the ping', async (t) => {
+    // The bot measured at 10:30:00.000 and its pong was stamped at .120; the other bot of its server ponged at .060.
+    const own = sample({ pingServer: 'a.example', pingEventId: '$own', delayMs: 300, responder: '@pingboard:b.example', responderServer: 'b.example', source: 'echo', measuredAt: at('2026-11-20T10:30:00.000Z') });
+    const other = { ...own, delayMs: 200, responder: '@echo:b.example', source: 'pong' as const, measuredAt: at('2026-11-20T10:30:00.060Z') };
+    await recordSamples(db, [own, other]);
+    const stats = statisticsAt('2026-11-21T00:00:00Z');
+    t.equal((await stats.rolling(room, ROLLING)).servers[0]?.medianMs, 300, 'before its pong time is known, the bot\'s answer is the earlier');
+    // The bot reads its own pong back: the same key, stamped at .120.
+    await recordSamples(db, [{ ...own, source: 'pong', measuredAt: at('2026-11-20T10:30:00.120Z') }]);
+    t.same((await stats.rolling(room, ROLLING)).servers.map((s) => [s.medianMs, s.samples]), [[200, 1]], 'the other bot ponged first, as the aggregator saw it; the digest was rebuilt');
+  });
+
   t.test('a frozen week counts each server\'s first pong to a ping', async (t) => {
     await recordSamples(db, [firstPong, secondPong, { ...secondPong, pingEventId: '$other', delayMs: 70, responder: '@echo:b.example', measuredAt: at('2026-11-19T08:00:00Z') }]);
     const week = await statisticsAt('2026-11-24T00:00:00Z').week(room, '2026-W47');

@@ -170,18 +170,23 @@ async function replaceLaterPongs(tx: Transaction<Tables>, batch: readonly Sample
  * stores. A sample read from that pong (by the bot when it comes back, by a
  * backfill, by a probe) has the same key and the stamp as its measured_at: it
  * is a duplicate, but lends the stored answer its pong_ts, once. Run before
- * addRoundTrips, which turns an answer's source into 'probe'. Digests hold no
- * pong times, so none is dropped.
+ * addRoundTrips, which turns an answer's source into 'probe'. The pong time
+ * decides which pong of a server to a ping is its first (stats/first-pongs.ts),
+ * so the digests of its hours are dropped.
  */
 async function addPongTimestamps(tx: Transaction<Tables>, batch: readonly Sample[]): Promise<void> {
   const pongs = batch.filter((s) => s.source === 'pong' || s.source === 'probe');
   if (pongs.length === 0) return;
   await sql`
-    update samples s set pong_ts = p.pong_ts
-    from unnest(${pongs.map((s) => s.roomId)}::text[], ${pongs.map((s) => s.pingEventId)}::text[],
-      ${pongs.map((s) => s.responder)}::text[], ${pongs.map((s) => s.measuredAt.toISOString())}::timestamptz[]) as p(room_id, ping_event_id, responder, pong_ts)
-    where s.room_id = p.room_id and s.ping_event_id = p.ping_event_id and s.responder = p.responder
-      and s.source = 'echo' and s.pong_ts is null
+    with stamped as (
+      update samples s set pong_ts = p.pong_ts
+      from unnest(${pongs.map((s) => s.roomId)}::text[], ${pongs.map((s) => s.pingEventId)}::text[],
+        ${pongs.map((s) => s.responder)}::text[], ${pongs.map((s) => s.measuredAt.toISOString())}::timestamptz[]) as p(room_id, ping_event_id, responder, pong_ts)
+      where s.room_id = p.room_id and s.ping_event_id = p.ping_event_id and s.responder = p.responder
+        and s.source = 'echo' and s.pong_ts is null
+      returning s.room_id, s.ping_event_id, s.responder_server, s.measured_at
+    ), ${dropDigestsOf(sql.ref('stamped'))}
+    select 1
   `.execute(tx);
 }
 

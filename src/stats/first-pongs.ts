@@ -3,8 +3,16 @@
 // plain insert on the key (room_id, ping_id, pong_server): the first pong a
 // server sends for a ping is stored, and a second bot of the same server is
 // refused by the key. Samples keep every account's pong; the ranking's
-// figures are chosen here, on the samples' own time (measured_at, the pong's
-// time), ties broken by responder in byte order so every engine picks the same.
+// figures are chosen here, on the pong's time (the bot's own answers: their
+// pong event's origin_server_ts once learnt, pong_ts; every other sample's
+// measured_at is its pong's time), ties broken by responder in byte order so
+// every engine picks the same. A bot's own measured_at is when the ping
+// arrived, before its pong was stamped: ordering on it would put the bot
+// ahead of another bot of its server that the aggregator saw first.
+//
+// Hours stay those of measured_at (digests.ts): a ping whose two pongs of one
+// server straddle an hour's start by a few milliseconds counts the one of the
+// earlier hour.
 //
 // Which pong is first is a matter of all the pongs of that server to that
 // ping, wherever they fall: a second bot's pong may land in a later hour, a
@@ -13,7 +21,7 @@
 import { sql, type RawBuilder } from 'kysely';
 
 /** Orders the rows of a query on `samples` as pongs arrive: a row's first pong of its server comes before the others. */
-export const PONG_ORDER = sql`measured_at, responder collate "C"`;
+export const PONG_ORDER = sql`coalesce(pong_ts, measured_at), responder collate "C"`;
 
 /**
  * True when another pong of `sample`'s server to its ping came before it:
@@ -25,8 +33,9 @@ export function laterPongOfServer(sample: string): RawBuilder<boolean> {
     select 1 from samples earlier
     where earlier.room_id = ${s}.room_id and earlier.ping_event_id = ${s}.ping_event_id
       and earlier.responder_server = ${s}.responder_server
-      and (earlier.measured_at < ${s}.measured_at
-        or (earlier.measured_at = ${s}.measured_at and earlier.responder collate "C" < ${s}.responder collate "C")))`;
+      and (coalesce(earlier.pong_ts, earlier.measured_at) < coalesce(${s}.pong_ts, ${s}.measured_at)
+        or (coalesce(earlier.pong_ts, earlier.measured_at) = coalesce(${s}.pong_ts, ${s}.measured_at)
+          and earlier.responder collate "C" < ${s}.responder collate "C")))`;
 }
 
 /**
