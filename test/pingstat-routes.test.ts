@@ -138,7 +138,7 @@ function referenceRaw(samples: readonly Sample[], window: PingstatWindow) {
     seen.add(key);
     return true;
   }).map((s) => ({
-    room_id: s.roomId, ping_id: s.pingEventId, pong_server: s.responderServer, ping_server: s.pingServer, receive_diff: s.delayMs, pong_timestamp: s.measuredAt.getTime(),
+    room_id: ROOM, ping_id: s.pingEventId, pong_server: s.responderServer, ping_server: s.pingServer, receive_diff: s.delayMs, pong_timestamp: s.measuredAt.getTime(),
   }));
 }
 

@@ -97,14 +97,17 @@ const RAW_PAGE_ROWS = 10_000;
 /**
  * The raw rows of the window as pingstat lists them, each a JSON object's
  * text, in the window's order, one row per (room, ping, pong server): the
- * first. Delivered page by page from a cursor, so the process holds one page.
+ * first. Every row names the lineage's newest room, `currentRoomId`: pingstat
+ * moves a room's rows to its replacement when it sees the tombstone (its
+ * `tombstone` handler). Delivered page by page from a cursor, so the process
+ * holds one page.
  */
-export async function eachRawRowsPage(db: Db, roomIds: readonly string[], window: PingstatWindow, page: (jsonObjects: string[]) => void): Promise<void> {
+export async function eachRawRowsPage(db: Db, roomIds: readonly string[], currentRoomId: string, window: PingstatWindow, page: (jsonObjects: string[]) => void): Promise<void> {
   await db.transaction().execute(async (tx) => {
     await sql`${SORT_MEMORY}`.execute(tx);
     await sql`
       declare pingstat_raw no scroll cursor for
-      select '{"room_id":' || to_json(room_id)::text || ',"ping_id":' || to_json(ping_event_id)::text
+      select ${`{"room_id":${JSON.stringify(currentRoomId)},"ping_id":`}::text || to_json(ping_event_id)::text
         || ',"pong_server":' || to_json(responder_server)::text || ',"ping_server":' || to_json(ping_server)::text
         || ',"receive_diff":' || delay_ms || ',"pong_timestamp":' || floor(extract(epoch from pong_time) * 1000)::bigint || '}' as json
       from (

@@ -98,7 +98,7 @@ export const pingstatRoutes: FastifyPluginAsyncTypebox<HttpDeps> = async (app, d
     'stats.raw.json': async (room, ages, body) => {
       const window = pingstatWindow(deps.statistics.now(), ages, 0n);
       let first = true;
-      await eachRawRowsPage(deps.database.db, room.roomIds, window, (rows) => {
+      await eachRawRowsPage(deps.database.db, room.roomIds, room.roomIds.at(-1) ?? room.id, window, (rows) => {
         body.write(`${first ? '[' : ','}${rows.join(',')}`);
         first = false;
       });
