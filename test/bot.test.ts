@@ -56,7 +56,9 @@ forEachEngine(t, (t, database) => {
       const pong = await pongTo(hs, pingId);
       const content = pong.content as Record<string, any>;
       const ms = content.pong.ms as number;
-      t.ok(ms >= delay && ms < delay + 40, `${user}: delay ${ms} ms is the injected ${delay} ms`);
+      // Never less than the injected delay; at most 100 ms more on a loaded machine (the servers' delays are
+      // 110 ms or more apart, so the ranking checked below still follows them).
+      t.ok(ms >= delay && ms < delay + 100, `${user}: delay ${ms} ms is the injected ${delay} ms`);
       const server = user.slice(user.indexOf(':') + 1);
       t.same(content['m.relates_to'], { rel_type: 'xyz.maubot.pong', event_id: pingId, from: server, ms });
       t.same(content.pong, { ms, from: server, ping: pingId });
