@@ -3,6 +3,7 @@
 // the stored rows, by pingstat's rules (pingstat.py get_room_data, iter_pongs
 // and its table's primary key: the first pong of a server to a ping counts).
 import t from 'tap';
+import { exactSum } from '../src/stats/figures.ts';
 import type { WeekConfig } from '../src/config.ts';
 import { buildApp } from '../src/http/app.ts';
 import { excludeServer } from '../src/operator/exclusions.ts';
@@ -85,17 +86,12 @@ function inWindow(samples: readonly Sample[], window: PingstatWindow): Sample[] 
     .sort((a, b) => a.measuredAt.getTime() - b.measuredAt.getTime() || compareNames(a.pingEventId, b.pingEventId) || compareNames(a.responder, b.responder));
 }
 
-/** median, mean and gmean as figuresOfSorted computes them: sums in ascending order. */
+/** median, mean and gmean as pingstat computes them: an integer sum, and the geometric mean over math.fsum (exactSum, checked against CPython in render.test.ts). */
 function figures(values: number[]) {
   const sorted = [...values].sort((a, b) => a - b);
   const mid = sorted.length >> 1;
-  let sum = 0;
-  let logSum = 0;
-  for (const v of sorted) {
-    sum += v;
-    logSum += Math.log(v);
-  }
-  return { mean: sum / sorted.length, median: sorted.length % 2 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2, gmean: Math.exp(logSum / sorted.length) };
+  const sum = sorted.reduce((a, b) => a + b, 0);
+  return { mean: sum / sorted.length, median: sorted.length % 2 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2, gmean: Math.exp(exactSum(sorted.map(Math.log)) / sorted.length) };
 }
 
 interface ReferencePong { diffs: Record<string, number>; mean: number; median: number; gmean: number }

@@ -6,6 +6,7 @@ import { escapeHtml } from '../src/render/html-escape.ts';
 import { renderLeaderboardJson } from '../src/render/leaderboard-json.ts';
 import { escapeMarkdownCell, formatMedian, renderNewsletterTable } from '../src/render/markdown.ts';
 import { pingstatJsonParts, renderPingstatHtml, summarisePingstat } from '../src/render/pingstat.ts';
+import { exactSum } from '../src/stats/figures.ts';
 import type { Leaderboard } from '../src/stats/leaderboard.ts';
 import type { RankedServer } from '../src/stats/ranking.ts';
 import { pingstatGroupsOf, type PongsSpec } from './helpers/pingstat.ts';
@@ -210,6 +211,17 @@ t.test('summarisePingstat: ties, odd counts, an empty window', async (t) => {
   t.equal(odd.pings['a.example'].median, 40, 'odd count: the middle value');
   t.ok(Math.abs(odd.pings['a.example'].gmean - gmean([10, 40, 1000])) < 1e-9);
   t.same(odd.pings['a.example'].pings, ['$1'], 'a ping answered by three servers is listed once');
+});
+
+t.test('summarisePingstat: the geometric mean is pingstat\'s to the last digit (math.fsum of the logarithms)', async (t) => {
+  // CPython 3.11: math.exp(math.fsum(math.log(e) for e in d) / len(d)); simple-statistics' logAverage gives 268.7475029902663.
+  const delays = [34, 71, 140, 191, 451, 647, 667, 724, 804];
+  const stats = JSON.parse(statsJson({ 'a.example': { 's.example': Object.fromEntries(delays.map((ms, i) => [`$${i}`, ms])) } }, 'd'));
+  t.equal(stats.pings['a.example'].gmean, 268.74750299026607);
+  t.equal(stats.pings['a.example'].pongs['s.example'].gmean, 268.74750299026607);
+  t.equal(exactSum([1e100, 1, -1e100]), 1, 'no digit lost to cancellation');
+  t.equal(exactSum(Array(10).fill(0.1)), 1, 'correctly rounded, as fsum gives 1.0');
+  t.equal(exactSum([]), 0);
 });
 
 t.test('renderPingstatHtml escapes every name', async (t) => {

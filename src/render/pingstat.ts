@@ -3,7 +3,7 @@
 // delay: the database writes those lists as JSON text (stats/pingstat-data.ts),
 // and they are passed along as they are.
 import type { PingstatGroups } from '../stats/pingstat-data.ts';
-import { figuresOfSorted } from '../stats/figures.ts';
+import { exactSum, figuresOfSorted } from '../stats/figures.ts';
 import { compareNames } from '../order.ts';
 import { pingstatDuration } from './duration.ts';
 import { escapeHtml } from './html-escape.ts';
@@ -48,6 +48,9 @@ function parseDelays(commaSeparated: string): Float64Array {
  * ascending as figuresOfSorted sums them (in the process: sorting numbers
  * here is cheaper than in SQL), so they are the same doubles whatever the database; ping servers by ascending median, ties by name.
  */
+/** Figures of sorted delays, the geometric mean over the exact sum of the logarithms, as pingstat's geomean takes it (math.fsum). */
+const figuresOfPongs = (sorted: Float64Array) => figuresOfSorted(sorted, exactSum(Array.from(sorted, Math.log)));
+
 export function summarisePingstat(groups: PingstatGroups, disclaimer: string): PingstatSummary {
   const byServer = new Map<string, { pongs: [string, PingstatPongFigures][]; delays: Float64Array[] }>();
   const pongServers = new Set<string>();
@@ -55,7 +58,7 @@ export function summarisePingstat(groups: PingstatGroups, disclaimer: string): P
     let server = byServer.get(pair.pingServer);
     if (!server) byServer.set(pair.pingServer, (server = { pongs: [], delays: [] }));
     const delays = parseDelays(pair.delays).sort();
-    const f = figuresOfSorted(delays);
+    const f = figuresOfPongs(delays);
     server.pongs.push([pair.pongServer, { pongs: pair.pongs, mean: f.meanMs, median: f.medianMs, gmean: f.gmeanMs, diffsJson: pair.diffsJson }]);
     server.delays.push(delays);
     pongServers.add(pair.pongServer);
@@ -68,7 +71,7 @@ export function summarisePingstat(groups: PingstatGroups, disclaimer: string): P
       pooled.set(delays, offset);
       offset += delays.length;
     }
-    const f = figuresOfSorted(pooled.sort());
+    const f = figuresOfPongs(pooled.sort());
     const pings = groups.pings.get(name)!;
     servers.push({
       server: name,

@@ -36,3 +36,42 @@ export function figuresOfSorted(sorted: ArrayLike<number>, logSum?: number): Fig
 export function ascending(a: number, b: number): number {
   return a - b;
 }
+
+/**
+ * The correctly rounded sum of `values`, as Python's math.fsum computes it
+ * (Shewchuk's partials, then CPython's half-even correction): the aggregator
+ * takes its geometric means over fsum of the logarithms, and a plain sum
+ * differs from it in the last digits.
+ */
+export function exactSum(values: Iterable<number>): number {
+  const partials: number[] = [];
+  for (let x of values) {
+    let i = 0;
+    for (let y of partials) {
+      if (Math.abs(x) < Math.abs(y)) [x, y] = [y, x];
+      const hi = x + y;
+      const lo = y - (hi - x);
+      if (lo !== 0) partials[i++] = lo;
+      x = hi;
+    }
+    partials.length = i;
+    partials.push(x);
+  }
+  let n = partials.length;
+  if (n === 0) return 0;
+  let hi = partials[--n]!;
+  let lo = 0;
+  while (n > 0) {
+    const x = hi;
+    const y = partials[--n]!;
+    hi = x + y;
+    lo = y - (hi - x);
+    if (lo !== 0) break;
+  }
+  if (n > 0 && ((lo < 0 && partials[n - 1]! < 0) || (lo > 0 && partials[n - 1]! > 0))) {
+    const y = lo * 2;
+    const x = hi + y;
+    if (y === x - hi) hi = x;
+  }
+  return hi;
+}
