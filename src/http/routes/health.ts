@@ -1,17 +1,11 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from '@fastify/type-provider-typebox';
 import { pingDatabase } from '../../db/database.ts';
+import type { NotFollowedRoom } from '../../matrix/follow.ts';
 import type { HttpDeps } from '../app.ts';
 
-/** A configured room, or an upgrade of one, that the bot is not in (it keeps trying to join). */
-export interface RoomNotFollowed {
-  readonly room: string;
-  readonly roomId: string | undefined;
-  readonly reason: 'join' | 'upgrade';
-  readonly since: Date;
-  readonly attempts: number;
-  readonly lastFailure: string;
-}
+/** The bot's own description of a room it is not in (a type only: HTTP never calls the bot). */
+export type RoomNotFollowed = NotFollowedRoom;
 
 const NotFollowed = Type.Object({
   room: Type.String({ description: 'The configured room (ID or alias)' }),
