@@ -12,7 +12,8 @@ import type { OperatorControls } from '../operator/controls.ts';
 import { runRoomCommand } from '../operator/room-commands.ts';
 import type { SampleWriter } from '../samples/writer.ts';
 import { storeKnownRoom, type RoomRegistry } from '../stats/rooms.ts';
-import { createBotClient } from './client.ts';
+import { endsWaitForNewLoop, filterOutdated, isLive, judgePing, needsStoring, syncedRooms, syncHealthAfter, SyncRestarts, WatchedRooms } from './bot-rules.ts';
+import { createBotClient, type SyncArrival } from './client.ts';
 import { serverOfUserId } from './ids.ts';
 import { answerTransactionId, buildPong, commandBody, isEdit, isPongBody, parseCommand, pingsInSync, readPongEvent, threadAnswer, threadRootOf, type SyncedPing } from './pong.ts';
 import { retryTransient } from './retry.ts';
@@ -97,21 +98,16 @@ export async function startBot(options: BotOptions): Promise<Bot> {
   const ownServer = serverOfUserId(config.userId)!;
   const limiter = new SenderRateLimiter(config.answersPerMinute);
   const trusted = new Set(options.pings.trustedResponders);
-  const watched = new Map<string, RoomLineage>();
+  const watched = new WatchedRooms<RoomLineage>();
   /** Pongs being sent: a stop lets them finish, so no measured ping goes unanswered. */
   const answersInFlight = new Set<Promise<void>>();
 
   /** What the bot learns of its rooms, on its way to the database. */
   let roomsStored = Promise.resolve();
-  /** When the bot started watching each room (wall clock): pings sent before that in it are backlog. */
-  const watchedSince = new Map<string, number>();
 
   const register = (lineage: RoomLineage, room: RoomConfig) => {
     lineage.config = room;
-    for (const id of lineage.roomIds) {
-      watched.set(id, lineage);
-      if (!watchedSince.has(id)) watchedSince.set(id, Date.now());
-    }
+    watched.watch(lineage, Date.now());
     const known = options.registry.find(room.id);
     options.registry.track({ id: lineage.configuredId, reference: room.id, roomIds: [...lineage.roomIds], disclaimer: room.disclaimer });
     // With what the registry knew merged in (a backfill may have learnt older rooms).
@@ -120,7 +116,7 @@ export async function startBot(options: BotOptions): Promise<Bot> {
     // What the registry already knew (from the database, at most starts) needs no write. Otherwise in
     // the background, in order (a later lineage must land last): watching does not wait for the
     // database; a service without a bot relearns it when it is stored.
-    if (known?.id === tracked.id && known.roomIds.join() === tracked.roomIds.join()) return;
+    if (!needsStoring(known, tracked)) return;
     roomsStored = roomsStored.then(() => storeKnownRoom(options.db, tracked))
       .catch((err: unknown) => log.warn({ err, room: room.id }, 'could not store the room\'s ID and lineage'));
   };
@@ -139,22 +135,9 @@ export async function startBot(options: BotOptions): Promise<Bot> {
   // Join (and follow upgrades of) every configured room before syncing, so the filter names them all.
   await follower.start(options.rooms);
 
-  /** A ping is live only when it came in a sync while the bot was in step with the server. */
-  const isLiveSync = () => {
-    const state = client.getSyncState();
-    return state === SyncState.Prepared || state === SyncState.Syncing;
-  };
-
-  /**
-   * Whether the bot's latest restart of its own sync loop (to add a room) was
-   * made in step with the server. The new loop has no sync state until it has
-   * processed its first response, the catch-up from the latest processed
-   * position; while it has none, what that response carries is live.
-   */
-  let restartedInStep = false;
-  /** A message (a ping, a command) is live, or caught up after the bot's own restart and sent after the bot began watching its room. */
-  const isLivePing = (roomId: string, ts: number) =>
-    isLiveSync() || (restartedInStep && client.getSyncState() === null && ts >= (watchedSince.get(roomId) ?? Infinity));
+  const restarts = new SyncRestarts();
+  /** Whether a message (a ping, a command) sent at `ts` in `roomId` and synced now is live (bot-rules.ts). */
+  const isLiveMessage = (roomId: string, ts: number) => isLive(client.getSyncState(), restarts.catchUpLive, ts, watched.since(roomId));
 
   /**
    * Sends a message: not through the SDK's queue, which sends one event per
@@ -171,11 +154,10 @@ export async function startBot(options: BotOptions): Promise<Bot> {
     return retryTransient(() => messages.send(roomId, content, txnId, onWritten), { attempts: SEND_ATTEMPTS, baseDelayMs: 250, stopped: () => stopped });
   }
 
-  async function answerPing({ roomId, eventId, sender, pingServer, ts, text, threadRoot }: SyncedPing): Promise<void> {
-    const arrivedMs = clock.arrivedAtMs;
-    const arrivedMono = clock.arrivedAtMono;
-    const delayMs = Math.round(arrivedMs - ts);
-    if (!isLivePing(roomId, ts) || delayMs > config.maxPingAgeSeconds * 1000) {
+  async function answerPing({ roomId, eventId, sender, pingServer, ts, text, threadRoot }: SyncedPing, arrival: SyncArrival): Promise<void> {
+    const { ms: arrivedMs, mono: arrivedMono } = arrival;
+    const { answer, delayMs } = judgePing(ts, arrivedMs, isLiveMessage(roomId, ts), config.maxPingAgeSeconds * 1000);
+    if (!answer) {
       counts.pingsSkippedBacklog++;
       log.debug({ ping: eventId, sender, delayMs, syncState: client.getSyncState() }, 'backlog ping not answered');
       return;
@@ -269,7 +251,7 @@ export async function startBot(options: BotOptions): Promise<Bot> {
     const command = parseCommand(body, options.pings.prefix);
     // Pings were answered from the sync response, before the SDK processed it (below).
     if (!command || command.kind === 'ping') return;
-    if (isLivePing(room.roomId, event.getTs()) && limiter.allow(sender, Date.now())) {
+    if (isLiveMessage(room.roomId, event.getTs()) && limiter.allow(sender, Date.now())) {
       await send(room.roomId, notice(command.text, event, content), answerTransactionId('echo', event.getId()!));
     }
   }
@@ -283,7 +265,7 @@ export async function startBot(options: BotOptions): Promise<Bot> {
   async function answerAdminCommand(event: MatrixEvent, room: Room, sender: string, command: AdminCommand, content: Record<string, unknown>): Promise<void> {
     const tracked = options.registry.find(room.roomId);
     // Commands in a backlog are old: running them after a restart would surprise whoever sent them.
-    if (!tracked || !options.operator || !isLivePing(room.roomId, event.getTs()) || !limiter.allow(sender, Date.now())) return;
+    if (!tracked || !options.operator || !isLiveMessage(room.roomId, event.getTs()) || !limiter.allow(sender, Date.now())) return;
     const reply = await runRoomCommand(command, {
       controls: options.operator.controls, room: tracked, sender,
       senderPowerLevel: powerLevel(room, sender), requiredPowerLevel: options.operator.adminPowerLevel,
@@ -293,7 +275,7 @@ export async function startBot(options: BotOptions): Promise<Bot> {
   }
 
   async function onTombstone(event: MatrixEvent, room: Room): Promise<void> {
-    const lineage = watched.get(room.roomId);
+    const lineage = watched.lineageOf(room.roomId);
     if (lineage) follower.tombstone(lineage, event);
   }
 
@@ -301,10 +283,10 @@ export async function startBot(options: BotOptions): Promise<Bot> {
   // handlers below, and the pong's send then waits behind the rest of that
   // processing: together more than the bot's own work on a ping. Pings are
   // answered from the response itself, as soon as it has arrived.
-  clock.onSyncResponse = async (sync) => {
+  clock.onSyncResponse = async (sync, arrival) => {
     const pings = pingsInSync(sync, (roomId) => watched.has(roomId), config.userId, options.pings.prefix);
     for (const ping of pings) {
-      const answering = answerPing(ping).catch((err: unknown) => log.warn({ err, ping: ping.eventId }, 'answering a ping failed'));
+      const answering = answerPing(ping, arrival).catch((err: unknown) => log.warn({ err, ping: ping.eventId }, 'answering a ping failed'));
       answersInFlight.add(answering);
       void answering.finally(() => answersInFlight.delete(answering));
     }
@@ -325,52 +307,44 @@ export async function startBot(options: BotOptions): Promise<Bot> {
   });
 
   client.on(ClientEvent.Sync, (state, previous) => {
-    if (state === SyncState.Prepared || state === SyncState.Syncing) {
-      counts.lastSyncAtMs = Date.now();
-      counts.consecutiveSyncFailures = 0;
-    } else if (state === SyncState.Error || state === SyncState.Reconnecting) {
-      counts.consecutiveSyncFailures++;
-    }
+    Object.assign(counts, syncHealthAfter(counts, state, Date.now()));
     if (state !== previous && state !== SyncState.Syncing) log.info({ state, previous }, 'sync state');
   });
 
-  /** The rooms the sync asks for: those watched, and those awaited by ID (so an invite to one arrives). */
-  const syncedRooms = () => [...new Set([...watched.keys(), ...follower.awaitedRoomIds()])];
-  const startSync = () => startRoomSync(client, config.userId, syncedRooms());
+  const roomsToSync = () => syncedRooms(watched.roomIds(), follower.awaitedRoomIds());
+  const startSync = () => startRoomSync(client, config.userId, roomsToSync());
 
   /**
    * A new room in the filter needs a new sync loop, which catches up from the
-   * latest processed position. Restarts run one at a time, each once the loop
-   * before it has a state: stopping a loop still setting up leaves the SDK a
-   * rejected request nobody awaits. Asked for meanwhile, one more follows.
+   * latest position received (SyncRestarts: one at a time, one more when
+   * asked meanwhile). A room joined while the bot stops (a retry that was
+   * under way) does not start the sync again.
    */
   let restarting: Promise<void> | undefined;
-  let restartAgain = false;
   function restartSync(): Promise<void> {
-    // A room joined while the bot stops (a retry that was under way) must not start the sync again.
-    if (stopped) return Promise.resolve();
-    if (restarting) {
-      restartAgain = true;
-      return restarting;
-    }
+    const step = restarts.request(stopped);
+    if (step === 'none') return Promise.resolve();
+    if (step === 'queued') return restarting!;
     restarting = (async () => {
       do {
-        restartAgain = false;
-        restartedInStep = isLiveSync();
+        restarts.restarting(client.getSyncState());
         const settled = loopSettled();
         client.stopClient();
         await startSync();
         await settled;
-      } while (restartAgain && !stopped);
-    })().finally(() => { restarting = undefined; });
+      } while (restarts.settled(stopped));
+    })().finally(() => {
+      restarts.finished();
+      restarting = undefined;
+    });
     return restarting;
   }
 
-  /** Resolves once the new loop reports a state (the stopped one's late STOPPED aside), or the bot stops. */
+  /** Resolves once the new loop reports a state, or the bot stops (endsWaitForNewLoop). */
   function loopSettled(): Promise<void> {
     return new Promise((resolve) => {
       const onSync = (state: SyncState) => {
-        if (state === SyncState.Stopped && !stopped) return;
+        if (!endsWaitForNewLoop(state, stopped)) return;
         client.off(ClientEvent.Sync, onSync);
         resolve();
       };
@@ -378,18 +352,18 @@ export async function startBot(options: BotOptions): Promise<Bot> {
     });
   }
 
-  const firstRooms = syncedRooms().join();
+  const firstRooms = roomsToSync();
   await startSync();
   syncStarted = true;
   // A retry that joined a room while the first sync was being set up: its filter lacks the room.
-  if (syncedRooms().join() !== firstRooms) void restartSync();
+  if (filterOutdated(firstRooms, roomsToSync())) void restartSync();
 
   return {
     client,
     counts,
     overheadMs,
     writtenMs,
-    watchedRooms: () => [...watched.keys()],
+    watchedRooms: () => watched.roomIds(),
     notFollowed: () => follower.notFollowed(),
     stop: async () => {
       stopped = true;

@@ -6,24 +6,43 @@ import { createClient, MemoryStore, type IStoredClientOpts, type MatrixClient } 
 import type { BotConfig } from '../config.ts';
 import type { Db } from '../db/database.ts';
 import type { Logger } from '../log.ts';
+import { resumeToken } from './bot-rules.ts';
 import { advisedWaitMs, waitingOutRateLimits } from './retry.ts';
 import { routeSdkLogs, sdkLogger } from './sdk-logs.ts';
 import { readBotState, writeBotState } from './state.ts';
 import { fetchStampingArrival, type Arrival } from './wire.ts';
 import { messageWithCauses } from '../errors.ts';
 
-/** Timings the bot needs from the HTTP layer. */
+/** When a /sync response finished arriving: wall clock (ms) and monotonic time (performance.now()). */
+export interface SyncArrival {
+  readonly ms: number;
+  readonly mono: number;
+}
+
+/** Timings the bot and the probes need from the HTTP layer. */
 export class SyncClock {
-  /** Wall clock (ms) and monotonic time when the latest /sync response finished arriving. */
-  arrivedAtMs = 0;
-  arrivedAtMono = 0;
+  #latest: SyncArrival = { ms: 0, mono: 0 };
   /**
-   * Called with each /sync response, parsed, the moment it has arrived and
-   * before the SDK sees it: what must not wait for the SDK's processing of
-   * the whole response (answering pings) starts here. The SDK gets the
-   * response once what this returns has settled.
+   * Called with each /sync response, parsed, and its arrival, the moment it
+   * has arrived and before the SDK sees it: what must not wait for the SDK's
+   * processing of the whole response (answering pings) starts here. The SDK
+   * gets the response once what this returns has settled.
    */
-  onSyncResponse: ((sync: unknown) => void | Promise<void>) | undefined;
+  onSyncResponse: ((sync: unknown, arrival: SyncArrival) => void | Promise<void>) | undefined;
+
+  /** The latest /sync response's arrival (0 before the first), for readers of the SDK's events, which come after it. */
+  get arrivedAtMs(): number {
+    return this.#latest.ms;
+  }
+
+  get arrivedAtMono(): number {
+    return this.#latest.mono;
+  }
+
+  /** Stamps a /sync response's arrival. */
+  arrived(arrival: SyncArrival): void {
+    this.#latest = arrival;
+  }
 }
 
 function syncTokenKey(userId: string): string {
@@ -61,13 +80,10 @@ class DatabaseSyncStore extends MemoryStore {
   /**
    * Where a sync loop starts: the position saved in the database when the
    * process starts; after the bot restarts its loop, the latest response
-   * received. The SDK sets that before it processes the response, and the
-   * stopped loop still processes it, so the new loop neither loses nor
-   * repeats what it carried (a tombstone restarts the loop while its response
-   * is being processed).
+   * received (bot-rules.ts resumeToken).
    */
   override getSavedSyncToken(): Promise<string | null> {
-    return Promise.resolve(this.getSyncToken() ?? this.#saved);
+    return Promise.resolve(resumeToken(this.getSyncToken(), this.#saved));
   }
 
   override async setSyncData(syncData: Parameters<MemoryStore['setSyncData']>[0]): Promise<void> {
@@ -132,8 +148,8 @@ function stampingFetch(clock: SyncClock, log: Logger): typeof fetch {
     if (!sync || !response.ok) return response;
     // Read the whole body here: "arrived" means every byte is in.
     const body = await response.arrayBuffer();
-    clock.arrivedAtMono = arrival.mono || performance.now();
-    clock.arrivedAtMs = arrival.ms || Date.now();
+    const arrived: SyncArrival = { mono: arrival.mono || performance.now(), ms: arrival.ms || Date.now() };
+    clock.arrived(arrived);
     // Built after the pings are answered: constructing a Response costs more than parsing a busy room's sync.
     const forSdk = () => new Response(body, { status: response.status, statusText: response.statusText, headers: response.headers });
     if (!clock.onSyncResponse) return forSdk();
@@ -145,12 +161,12 @@ function stampingFetch(clock: SyncClock, log: Logger): typeof fetch {
       log.debug({ err }, 'a sync response could not be read ahead of the SDK');
       return forSdk();
     }
-    await clock.onSyncResponse(parsed);
-    const arrived = forSdk();
+    await clock.onSyncResponse(parsed, arrived);
+    const forwarded = forSdk();
     // The SDK asks for json(): parsing each sync a second time would double
     // the garbage it leaves, which the young generation then collects twice as often.
-    Object.defineProperty(arrived, 'json', { value: () => Promise.resolve(parsed) });
-    return arrived;
+    Object.defineProperty(forwarded, 'json', { value: () => Promise.resolve(parsed) });
+    return forwarded;
   };
 }
 
