@@ -7,6 +7,7 @@ import { StartupError } from './errors.ts';
 import { buildApp, type App } from './http/app.ts';
 import type { Logger } from './log.ts';
 import { startBot, type Bot } from './matrix/bot.ts';
+import { routeSdkLogs } from './matrix/sdk-logs.ts';
 import { PingboardMetrics } from './metrics/pingboard.ts';
 import { OperatorControls } from './operator/controls.ts';
 import { createProbes } from './probes/probes.ts';
@@ -110,6 +111,8 @@ async function listen(app: App, { host, port }: Config['http']): Promise<string>
 }
 
 export async function start(config: Config, log: Logger, options: StartOptions = {}): Promise<Service> {
+  // Before any client: the SDK's own lines carry the service's context, not one client's.
+  routeSdkLogs(log);
   const database = options.database ?? await openMigratedDatabaseWhenUp(config, log);
   const ownsDatabase = options.database === undefined;
   const statistics = createStatistics(config, database, options);

@@ -18,7 +18,7 @@ import { recordSamples } from '../src/samples/repository.ts';
 import type { Service } from '../src/start.ts';
 import { startProbeSchedule } from '../src/schedule/probes.ts';
 import type { Probe, ProbeResult } from '../src/probes/probe.ts';
-import { watchSent } from '../src/matrix/wire.ts';
+import { watchSent } from '../src/matrix/sdk-internals.ts';
 import { startTestHomeserver, type TestHomeserver } from './homeserver/index.ts';
 import { forEachEngine, type Test, type TestDatabase } from './helpers/database.ts';
 import { runPingboard } from './helpers/process.ts';

@@ -10,7 +10,7 @@ import { resumeToken } from './bot-rules.ts';
 import { advisedWaitMs, waitingOutRateLimits } from './retry.ts';
 import { routeSdkLogs, sdkLogger } from './sdk-logs.ts';
 import { readBotState, writeBotState } from './state.ts';
-import { fetchStampingArrival, type Arrival } from './wire.ts';
+import { fetchStampingArrival, withParsedJson, type Arrival } from './sdk-internals.ts';
 import { messageWithCauses } from '../errors.ts';
 
 /** When a /sync response finished arriving: wall clock (ms) and monotonic time (performance.now()). */
@@ -162,11 +162,7 @@ function stampingFetch(clock: SyncClock, log: Logger): typeof fetch {
       return forSdk();
     }
     await clock.onSyncResponse(parsed, arrived);
-    const forwarded = forSdk();
-    // The SDK asks for json(): parsing each sync a second time would double
-    // the garbage it leaves, which the young generation then collects twice as often.
-    Object.defineProperty(forwarded, 'json', { value: () => Promise.resolve(parsed) });
-    return forwarded;
+    return withParsedJson(forSdk(), parsed);
   };
 }
 
@@ -197,6 +193,7 @@ export interface BotClient {
 }
 
 export async function createBotClient(config: ClientAccount, db: Db, log: Logger): Promise<BotClient> {
+  // A no-op in the service, which routed them at start; a command's first client routes them.
   routeSdkLogs(log);
   const clock = new SyncClock();
   const token = await accessToken(config, db, log);

@@ -1,19 +1,10 @@
-// matrix-js-sdk's log lines, into our pino logger. Its components log through
-// loglevel's "matrix" logger and its children, which ignore the logger a
-// client is given; and some of its modules take a method of that logger once,
-// when they load: event-timeline-set.js binds `logger.log` into its
-// `debuglog`, with which it reports "EventTimelineSet.addLiveEvent: ignoring
-// duplicate event …" (timeline-window.js does the same). A method replaced
-// after they loaded never reaches them: they keep the SDK's own, which calls
-// console.debug and writes plain text into the JSON log on stdout.
-//
-// So this module replaces the methods as soon as the SDK's logger module has
-// loaded and before any other SDK module does, with methods that write to
-// whichever logger `routeSdkLogs` names later (nothing until then). For that
-// it must be evaluated before anything imports matrix-js-sdk: main.ts imports
-// it first.
-import { logger as sdkRootLogger } from 'matrix-js-sdk/lib/logger.js';
+// matrix-js-sdk's log lines, into our pino logger: a client's own logging
+// (createClient's `logger`), and the lines of the SDK's root logger, which its
+// components use whatever logger a client is given. The root logger's methods
+// are replaced in sdk-internals.ts, which must load before the SDK: main.ts
+// imports this module first.
 import type { Logger } from '../log.ts';
+import { routeRootLogger } from './sdk-internals.ts';
 
 type SdkLevel = 'trace' | 'debug' | 'warn' | 'error';
 
@@ -43,27 +34,19 @@ export function sdkLogger(log: Logger) {
   return logger;
 }
 
-let routed: Logger | undefined;
-
-interface LoglevelLogger {
-  methodFactory: (method: string) => (this: { prefix?: string }, ...args: unknown[]) => void;
-  rebuild(): void;
-}
-
-const root = sdkRootLogger as unknown as LoglevelLogger;
-root.methodFactory = (method) => {
-  // Its warnings are mostly about defaults it fills in itself (push rules): debug for us; its errors, warnings.
-  const level = method === 'error' ? 'warn' : 'debug';
-  return function (...args) {
-    const child = routed;
-    if (!child?.isLevelEnabled(level)) return;
-    // A child logger's name (`getChild`) comes first, as the SDK writes it.
-    child[level](line(this.prefix ? [this.prefix, ...args] : args));
-  };
-};
-root.rebuild();
-
-/** Sends the SDK's own log lines (those not written through a client's logger) to `log`, errors as warnings and the rest as debug. */
+/**
+ * Sends the SDK's own log lines (those not written through a client's
+ * logger) to `log`, errors as warnings and the rest as debug (its warnings
+ * are mostly about defaults it fills in itself: push rules). Once per
+ * process: the first call decides (the service's start; a command's first
+ * client).
+ */
 export function routeSdkLogs(log: Logger): void {
-  routed = log.child({ library: 'matrix-js-sdk' });
+  const child = log.child({ library: 'matrix-js-sdk' });
+  routeRootLogger((method, prefix, args) => {
+    const level = method === 'error' ? 'warn' : 'debug';
+    if (!child.isLevelEnabled(level)) return;
+    // A child logger's name (`getChild`) comes first, as the SDK writes it.
+    child[level](line(prefix ? [prefix, ...args] : args));
+  });
 }

@@ -2,6 +2,7 @@
 // watched rooms, messages and tombstones, lazy-loaded members, and timelines
 // trimmed, because none of them ever looks back.
 import { Filter, PendingEventOrdering, type MatrixClient, type Room } from 'matrix-js-sdk';
+import { clearRelationIndex } from './sdk-internals.ts';
 
 /** Live timelines are trimmed past this many events. */
 export const TIMELINE_KEEP = 200;
@@ -13,7 +14,7 @@ export const TIMELINE_KEEP = 200;
  */
 export function trimRoom(room: Room): void {
   room.resetLiveTimeline(null, null);
-  (room.relations as unknown as { relations?: Map<string, unknown> }).relations?.clear();
+  clearRelationIndex(room);
 }
 
 /** Trims a room's timeline once it holds more than TIMELINE_KEEP events. */

@@ -4,7 +4,6 @@
 // pong's arrival in its sync, so the figure holds no clock difference between
 // servers.
 import { ClientEvent, Method, RoomEvent, SyncState, type MatrixClient, type MatrixEvent, type Room } from 'matrix-js-sdk';
-import { encodeUri } from 'matrix-js-sdk/lib/utils.js';
 import type { ProbeAccount } from '../config.ts';
 import type { Db } from '../db/database.ts';
 import type { ProbeOutcome } from '../db/schema.ts';
@@ -14,7 +13,7 @@ import { serverOfUserId } from '../matrix/ids.ts';
 import { readPongEvent } from '../matrix/pong.ts';
 import { followRoom } from '../matrix/rooms.ts';
 import { startRoomSync, trimIfLong } from '../matrix/sync.ts';
-import { watchSent } from '../matrix/wire.ts';
+import { encodeUri, watchSent } from '../matrix/sdk-internals.ts';
 import type { Sample } from '../samples/sample.ts';
 import type { SampleWriter } from '../samples/writer.ts';
 import { nextSequence, recordProbePing, type ProbePing } from './repository.ts';
