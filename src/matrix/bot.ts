@@ -12,7 +12,7 @@ import type { OperatorControls } from '../operator/controls.ts';
 import { runRoomCommand } from '../operator/room-commands.ts';
 import type { SampleWriter } from '../samples/writer.ts';
 import { storeKnownRoom, type RoomRegistry } from '../stats/rooms.ts';
-import { endsWaitForNewLoop, filterOutdated, isLive, judgePing, needsStoring, syncedRooms, syncHealthAfter, SyncRestarts, WatchedRooms } from './bot-rules.ts';
+import { endsWaitForNewLoop, filterOutdated, isLive, judgePing, needsStoring, syncedRooms, syncHealthAfter, SyncRestarts, WatchedRooms, type SyncHealth } from './bot-rules.ts';
 import { createBotClient, type SyncArrival } from './client.ts';
 import { serverOfUserId } from './ids.ts';
 import { answerTransactionId, buildPong, commandBody, isEdit, isPongBody, parseCommand, pingsInSync, readPongEvent, threadAnswer, threadRootOf, type SyncedPing } from './pong.ts';
@@ -23,17 +23,13 @@ import { RoomFollower, type NotFollowedRoom } from './follow.ts';
 import type { RoomLineage } from './rooms.ts';
 import { startRoomSync, trimIfLong } from './sync.ts';
 
-export interface BotCounts {
+export interface BotCounts extends SyncHealth {
   pingsAnswered: number;
   pingsSkippedBacklog: number;
   pingsRateLimited: number;
   pongsRead: number;
   pongsRejected: number;
   sendFailures: number;
-  /** Wall-clock ms of the latest successful sync (0 before the first). */
-  lastSyncAtMs: number;
-  /** Failed syncs since the latest successful one. */
-  consecutiveSyncFailures: number;
 }
 
 export interface Bot {
