@@ -30,7 +30,8 @@ export const FREEZE_SCHEDULE = '*/5 * * * *';
 export function startJobs(statistics: Statistics, rooms: RoomRegistry, knownRooms: () => Promise<readonly KnownRoom[]>, log: Logger): Jobs {
   const buildDigests = async () => {
     try {
-      await statistics.buildDigests(rooms.list());
+      const hours = await statistics.buildDigests(rooms.list());
+      if (hours > 0) log.debug({ hours }, 'hourly digests built');
     } catch (err) {
       log.error({ err }, 'building hourly digests failed; will retry at the next run');
     }

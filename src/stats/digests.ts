@@ -310,7 +310,7 @@ export async function buildRecentDigests(db: Db, roomIds: readonly string[], now
   const { first, end } = closedHours({ start: new Date(now.getTime() - RECENT_MS), end: now, endInclusive: true }, now);
   let built = 0;
   for (const roomId of roomIds) {
-    // Missing runs are built one transaction each: one query per run, and no write waits for a whole week.
+    // One transaction and one query per run of missing hours: the room's writers wait for one run at a time.
     for (const [start, runEnd] of missingRuns(await digestHours(db, roomId, first, end), first, end)) {
       await buildDigests(db, roomId, start, runEnd);
       built += (runEnd - start) / HOUR_MS;
