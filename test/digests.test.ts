@@ -9,6 +9,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { sql } from 'kysely';
 import t from 'tap';
+import { lockRoom } from '../src/db/locks.ts';
 import { createLogger } from '../src/log.ts';
 import { importFiles, type ImportCounts } from '../src/samples/import.ts';
 import { deleteSamplesOfPing, recordSamples } from '../src/samples/repository.ts';
@@ -128,6 +129,30 @@ forEachEngine(t, (t, database) => {
     t.same(await stats.rolling(room, ROLLING), fromSamples, 'the same table from the digests');
     t.same(await stats.freezeDueWeeks([room]), [`${ROOM} 2026-W46`]);
     t.same((await stats.week(room, '2026-W46')).servers, closedWeek.servers, 'the week frozen as it was read');
+  });
+
+  t.test('a read waits for no writer: it answers while a write holds the room\'s lock', {
+    skip: database.engine !== 'postgres' && 'PGlite has one connection: every query waits for the transaction that holds it',
+  }, async (t) => {
+    await recordSamples(db, [a, b1, b2, own]);
+    let release!: () => void;
+    const held = new Promise<void>((resolve) => (release = resolve));
+    let locked!: () => void;
+    const lockTaken = new Promise<void>((resolve) => (locked = resolve));
+    const write = db.transaction().execute(async (tx) => {
+      await lockRoom(tx, ROOM, 'exclusive');
+      locked();
+      await held;
+    });
+    await lockTaken;
+    try {
+      const board = await stats.rolling(room, ROLLING);
+      t.same(board.servers.map((s) => [s.server, s.medianMs]), [['a.example', 100], ['c.example', 175]], 'answered from the samples, none of its hours digested');
+    } finally {
+      release();
+      await write;
+    }
+    t.same(await missing(), WEEK_HOURS, 'and it stored nothing');
   });
 
   t.test('an import builds the digests of the week it stored, so the first read finds them', async (t) => {
