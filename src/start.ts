@@ -121,8 +121,9 @@ export async function start(config: Config, log: Logger, options: StartOptions =
   const controls = new OperatorControls(database.db, statistics);
   let probes: ProbeSchedule | undefined;
   let retention: Retention | undefined;
+  let jobs: Jobs | undefined;
   const writer = config.bot || config.probes.accounts.length > 0
-    ? new SampleWriter({ db: database.db, log, capacity: config.queueCapacity })
+    ? new SampleWriter({ db: database.db, log, capacity: config.queueCapacity, onWritten: () => void jobs?.buildDigestsSoon() })
     : undefined;
   const app = await buildApp({
     database, statistics, rooms, cacheSeconds: config.cacheSeconds,
@@ -130,7 +131,6 @@ export async function start(config: Config, log: Logger, options: StartOptions =
     operator: config.operator.token === undefined ? undefined : { controls, token: config.operator.token },
     roomsNotFollowed: () => bot?.notFollowed() ?? [],
   }, log);
-  let jobs: Jobs | undefined;
   let bot: Bot | undefined;
   let backfill: BackgroundBackfill | undefined;
   // Order matters: no new work (jobs, sync), then write what is queued, drain HTTP, close the database.

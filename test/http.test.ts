@@ -9,6 +9,7 @@ import { recordSamples } from '../src/samples/repository.ts';
 import { Statistics } from '../src/stats/leaderboard.ts';
 import { loadKnownRooms, RoomRegistry, storeKnownRoom } from '../src/stats/rooms.ts';
 import { forEachEngine, type Test, type TestDatabase } from './helpers/database.ts';
+import { freezeClosedWeek } from './helpers/pages.ts';
 import { ROOM, sample } from './helpers/samples.ts';
 
 const NOW = new Date('2026-11-21T00:00:00Z');
@@ -177,6 +178,10 @@ forEachEngine(t, (t, database) => {
   t.test('a frozen week is served with long-lived caching and an ETag, and 304 on revalidation', async (t) => {
     await seedKnownWeek(database);
     const app = await appFor(database);
+    const beforeFreeze = await app.inject('/leaderboard.md?week=2026-W46');
+    t.match(beforeFreeze.headers['cache-control'], /max-age=60/, 'a closed week not frozen yet is served as live: reading it does not freeze it');
+    t.same((await app.inject('/api/v1/weeks')).json().weeks, []);
+    await freezeClosedWeek(database);
     const res = await app.inject('/leaderboard.md?week=2026-W46');
     t.equal(res.statusCode, 200);
     t.equal(res.body, '|Rank|Hostname|Median MS|\n|:---:|:---:|:---:|\n|1|old.example|250|\n');

@@ -8,7 +8,7 @@ import t from 'tap';
 import type { App } from '../src/http/app.ts';
 import { OPENAPI_JSON_PATH } from '../src/http/openapi.ts';
 import { forEachEngine } from './helpers/database.ts';
-import { HOSTILE_SERVER, OPERATOR_TOKEN, OTHER_ROOM, pageApp, seedPages } from './helpers/pages.ts';
+import { freezeClosedWeek, HOSTILE_SERVER, OPERATOR_TOKEN, OTHER_ROOM, pageApp, seedPages } from './helpers/pages.ts';
 import { ROOM } from './helpers/samples.ts';
 
 interface Operation {
@@ -84,7 +84,7 @@ forEachEngine(t, (t, database) => {
     const ajv = new Ajv({ strict: false, allErrors: true });
     addFormats.default(ajv);
     const room = encodeURIComponent(ROOM);
-    await app.inject('/leaderboard.md?week=2026-W46'); // freezes a week, so /api/v1/weeks lists one
+    await freezeClosedWeek(database); // so /api/v1/weeks lists one
     const requests: [string, string, number][] = [
       ['/', '/', 200],
       ['/', '/?week=2026-W46', 200],

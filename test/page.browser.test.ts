@@ -8,7 +8,7 @@ import t from 'tap';
 import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
 import { forEachEngine } from './helpers/database.ts';
 import { RANKING_PAGE_ROWS } from '../src/render/page.ts';
-import { HOSTILE_SERVER, pageApp, seedPages, seedServers } from './helpers/pages.ts';
+import { freezeClosedWeek, HOSTILE_SERVER, pageApp, seedPages, seedServers } from './helpers/pages.ts';
 
 const CHROMIUM = process.env['PINGBOARD_CHROMIUM'] ?? '/usr/bin/chromium';
 const SCREENSHOTS = new URL('./artifacts/screenshots/', import.meta.url);
@@ -85,7 +85,7 @@ if (!existsSync(CHROMIUM) && !process.env['CI']) {
     });
 
     t.test('the week picker switches weeks, with and without JavaScript', async (t) => {
-      await (await open('/leaderboard.md?week=2026-W46')).close(); // freezes the week
+      await freezeClosedWeek(database);
       const page = await open('/');
       t.same(await page.$$eval('#week option', (options) => options.map((o) => o.getAttribute('value'))), ['', '2026-W46']);
       await Promise.all([page.waitForURL(/week=2026-W46/), page.selectOption('#week', '2026-W46')]);

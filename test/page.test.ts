@@ -11,7 +11,7 @@ import { buildApp } from '../src/http/app.ts';
 import { Statistics } from '../src/stats/leaderboard.ts';
 import { RoomRegistry } from '../src/stats/rooms.ts';
 import { forEachEngine } from './helpers/database.ts';
-import { HOSTILE_SERVER, OTHER_ROOM, pageApp, seedPages, seedServers, unescapeHtml, WEEKS } from './helpers/pages.ts';
+import { freezeClosedWeek, HOSTILE_SERVER, OTHER_ROOM, pageApp, seedPages, seedServers, unescapeHtml, WEEKS } from './helpers/pages.ts';
 import { ROOM } from './helpers/samples.ts';
 
 t.test('trend against the previous week: new, the same within 5 %, faster, slower', async (t) => {
@@ -144,7 +144,7 @@ forEachEngine(t, (t, database) => {
   t.test('GET /: the week picker lists the rolling week and every frozen week, and switches', async (t) => {
     await seedPages(database);
     const app = await pageApp(database);
-    await app.inject('/leaderboard.md?week=2026-W46'); // freezes it
+    await freezeClosedWeek(database);
     const rolling = (await app.inject('/')).body;
     t.match(rolling, /<select name="week" id="week"><option value="" selected>Rolling week[^<]*<\/option><option value="2026-W46">2026-W46 \(9 Nov – 15 Nov\)<\/option><\/select>/);
     const week = await app.inject('/?week=2026-W46');

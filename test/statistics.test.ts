@@ -24,6 +24,12 @@ forEachEngine(t, (t, database) => {
   const db = database.db;
   const statisticsAt = (now: string, weeks: WeekConfig = UTC_WEEKS, minPings = 1) =>
     new Statistics({ db, stats: { ...FILTERS, minPings }, weeks, cacheSeconds: 0, now: () => at(now) });
+  /** The rolling week once the scheduler's build has run: its closed hours from their digests. */
+  const digestedRolling = async (stats: Statistics) => {
+    await stats.buildDigests([room]);
+    return stats.rolling(room, ROLLING);
+  };
+  const digestCount = async () => Number((await db.selectFrom('hourly_digests').select((eb) => eb.fn.countAll().as('n')).executeTakeFirstOrThrow()).n);
 
   t.test('median of an even count averages the two middle values; figures match an in-process computation', async (t) => {
     const delays = [500, 100, 389, 444, 445, 2000];
@@ -137,8 +143,13 @@ forEachEngine(t, (t, database) => {
       sample({ pingServer: 'steady.example', delayMs: 500, measuredAt: at('2026-11-11T12:00:00Z') }),
     ]);
     const stats = statisticsAt('2026-11-21T00:00:00Z');
+    const beforeFreeze = await stats.week(room, '2026-W46');
+    t.equal(beforeFreeze.frozenAt, null, 'a closed week the scheduler has not frozen yet is computed live');
+    t.same(await listFrozenWeeks(db, ROOM), [], 'reading it stored nothing');
+    t.same(await stats.freezeDueWeeks([room]), [`${ROOM} 2026-W46`], 'the scheduler freezes it');
     const first = await stats.week(room, '2026-W46');
-    t.not(first.frozenAt, null, 'asking for a closed week freezes it');
+    t.not(first.frozenAt, null);
+    t.same(first.servers, beforeFreeze.servers, 'the table read before the freeze is the one frozen');
     t.equal(first.servers[0]?.medianMs, 400);
 
     await recordSamples(db, [
@@ -188,7 +199,7 @@ forEachEngine(t, (t, database) => {
   t.test('a server\'s weekly history uses frozen figures where frozen, live ones elsewhere', async (t) => {
     await recordWeeklyHistory();
     const stats = statisticsAt('2026-11-19T00:00:00Z');
-    await stats.week(room, '2026-W46');
+    await stats.freeze(room, '2026-W46');
     const weeks = await stats.serverWeeks(room, 'hist.example', 4);
     t.same(weeks.map((w) => [w.week, w.frozen, w.rank, w.medianMs]), [
       ['2026-W44', false, null, null],
@@ -207,12 +218,14 @@ forEachEngine(t, (t, database) => {
     const batches = Array.from({ length: 8 }, (_, b) => all.slice(b * 300, b * 300 + 450));
     const written = await Promise.all(batches.map(async (batch) => {
       const stored = await recordSamples(db, batch);
-      // A build of its own, while the other writers still run (builds through one Statistics would merge into one).
-      await statisticsAt('2026-11-21T00:00:00Z').rolling(room, ROLLING);
+      // A build of its own, while the other writers still run.
+      await statisticsAt('2026-11-21T00:00:00Z').buildDigests([room]);
       return stored;
     }));
     const stats = statisticsAt('2026-11-21T00:00:00Z');
     t.equal(written.reduce((sum, w) => sum + w.stored, 0), all.length, 'each sample stored exactly once');
+    await stats.buildDigests([room]);
+    t.equal(await digestCount(), 7 * 24, 'every closed hour of the week read from its digest');
     const board = await stats.rolling(room, ROLLING);
     for (const server of board.servers) {
       const own = all.filter((s) => s.pingServer === server.server).map((s) => s.delayMs).sort(ascending);
@@ -226,10 +239,11 @@ forEachEngine(t, (t, database) => {
     const before = (await stats.rolling(room, ROLLING)).servers;
     for (let i = 0; i < 3; i++) {
       await db.deleteFrom('hourly_digests').execute();
+      await stats.buildDigests([room]);
       t.same((await stats.rolling(room, ROLLING)).servers, before, `rebuild ${i + 1}: the same table`);
     }
     await recordSamples(db, [sample({ pingServer: 'd.example', delayMs: 100, measuredAt: at('2026-11-20T11:00:00Z') })]);
-    await stats.rolling(room, ROLLING);
+    await stats.buildDigests([room]);
     const { rows } = await sql<{ name: string; id: number }>`select name, id from server_names order by id`.execute(db);
     t.same(rows.map((r) => r.name).sort(), ['a.example', 'b.example', 'c.example', 'd.example', 'maunium.net'], 'each name once');
     t.same(rows.map((r) => r.id), [1, 2, 3, 4, 5], 'the rebuilds used up no id: the new name came next');
@@ -239,11 +253,11 @@ forEachEngine(t, (t, database) => {
     const earlier = { ...later, delayMs: 300, measuredAt: at('2026-11-20T10:00:00.300Z') };
     await recordSamples(db, [later]);
     const stats = statisticsAt('2026-11-21T00:00:00Z');
-    t.equal((await stats.rolling(room, ROLLING)).servers[0]?.medianMs, 900, 'the later pong, digested');
+    t.equal((await digestedRolling(stats)).servers[0]?.medianMs, 900, 'the later pong, digested');
     t.same(await recordSamples(db, [earlier], { keepEarliestPong: true }), { stored: 0, duplicate: 1 }, 'a replacement counts as a duplicate');
     const rows = await db.selectFrom('samples').select(['delay_ms', 'measured_at']).where('ping_event_id', '=', '$twice').execute();
     t.same(rows, [{ delay_ms: 300, measured_at: earlier.measuredAt }], 'the earlier pong replaced it');
-    t.equal((await stats.rolling(room, ROLLING)).servers[0]?.medianMs, 300, 'and its hour was digested again');
+    t.equal((await digestedRolling(stats)).servers[0]?.medianMs, 300, 'and its hour was digested again');
     await recordSamples(db, [later], { keepEarliestPong: true });
     t.same((await db.selectFrom('samples').select('delay_ms').where('ping_event_id', '=', '$twice').execute()).map((r) => r.delay_ms), [300], 'a later one does not replace it');
   });
@@ -254,8 +268,12 @@ forEachEngine(t, (t, database) => {
 
   t.test('a server\'s second bot whose pong lands in the next hour is not counted, from digests or from raw samples', async (t) => {
     await recordSamples(db, [firstPong, secondPong]);
-    const digested = (await statisticsAt('2026-11-21T00:00:00Z').rolling(room, ROLLING)).servers;
-    t.same(digested.map((s) => [s.server, s.medianMs, s.pings, s.samples]), [['b.example', 50, 1, 1]], 'both hours from their digests');
+    const raw = (await statisticsAt('2026-11-21T00:00:00Z').rolling(room, ROLLING)).servers;
+    t.same(raw.map((s) => [s.server, s.medianMs, s.pings, s.samples]), [['b.example', 50, 1, 1]], 'both hours from the samples');
+    const digested = (await digestedRolling(statisticsAt('2026-11-21T00:00:00Z'))).servers;
+    t.equal(await digestCount(), 7 * 24, 'the last seven days\' hours are digested');
+    t.same(digested, raw, 'both hours from their digests');
+    await db.deleteFrom('hourly_digests').where('hour', '>=', at('2026-11-20T11:00:00Z')).execute();
     const current = (await statisticsAt('2026-11-20T11:30:00Z').rolling(room, ROLLING)).servers;
     t.same(current.map((s) => [s.server, s.medianMs, s.samples]), [['b.example', 50, 1]], 'the current hour from samples, the one before from its digest');
     const fromTheSecond = (await statisticsAt('2026-11-20T11:30:00Z').rolling(room, { maxAgeSeconds: 1800, minAgeSeconds: 0, capSpanToWeek: false })).servers;
@@ -265,17 +283,17 @@ forEachEngine(t, (t, database) => {
   t.test('a server\'s earlier pong stored after its later one takes its place in an hour already digested', async (t) => {
     await recordSamples(db, [secondPong]);
     const stats = statisticsAt('2026-11-21T00:00:00Z');
-    t.equal((await stats.rolling(room, ROLLING)).servers[0]?.medianMs, 20, 'the later pong alone, digested');
+    t.equal((await digestedRolling(stats)).servers[0]?.medianMs, 20, 'the later pong alone, digested');
     await recordSamples(db, [firstPong]);
-    t.same((await stats.rolling(room, ROLLING)).servers.map((s) => [s.medianMs, s.samples]), [[50, 1]], 'the earlier pong counts, the digested later one no more');
+    t.same((await digestedRolling(stats)).servers.map((s) => [s.medianMs, s.samples]), [[50, 1]], 'the earlier pong counts, the digested later one no more');
   });
 
   t.test('when retention deletes a server\'s first pong to a ping, its next pong counts in its own hour\'s digest', async (t) => {
     await recordSamples(db, [firstPong, secondPong]);
     const stats = statisticsAt('2026-11-21T00:00:00Z');
-    t.equal((await stats.rolling(room, ROLLING)).servers[0]?.medianMs, 50, 'both hours digested');
+    t.equal((await digestedRolling(stats)).servers[0]?.medianMs, 50, 'both hours digested');
     t.equal(await deleteSamplesBefore(db, at('2026-11-20T11:00:00Z')), 1);
-    t.same((await stats.rolling(room, ROLLING)).servers.map((s) => [s.medianMs, s.samples]), [[20, 1]], 'the pong left counts');
+    t.same((await digestedRolling(stats)).servers.map((s) => [s.medianMs, s.samples]), [[20, 1]], 'the pong left counts');
   });
 
   t.test('the bot\'s own answer counts by its pong\'s time, not by when it measured the ping', async (t) => {
@@ -284,16 +302,20 @@ forEachEngine(t, (t, database) => {
     const other = { ...own, delayMs: 200, responder: '@echo:b.example', source: 'pong' as const, measuredAt: at('2026-11-20T10:30:00.060Z') };
     await recordSamples(db, [own, other]);
     const stats = statisticsAt('2026-11-21T00:00:00Z');
-    t.equal((await stats.rolling(room, ROLLING)).servers[0]?.medianMs, 300, 'before its pong time is known, the bot\'s answer is the earlier');
+    t.equal((await digestedRolling(stats)).servers[0]?.medianMs, 300, 'before its pong time is known, the bot\'s answer is the earlier');
     // The bot reads its own pong back: the same key, stamped at .120.
     await recordSamples(db, [{ ...own, source: 'pong', measuredAt: at('2026-11-20T10:30:00.120Z') }]);
-    t.same((await stats.rolling(room, ROLLING)).servers.map((s) => [s.medianMs, s.samples]), [[200, 1]], 'the other bot ponged first, as the aggregator saw it; the digest was rebuilt');
+    t.same((await digestedRolling(stats)).servers.map((s) => [s.medianMs, s.samples]), [[200, 1]], 'the other bot ponged first, as the aggregator saw it; the digest was rebuilt');
   });
 
   t.test('a frozen week counts each server\'s first pong to a ping', async (t) => {
     await recordSamples(db, [firstPong, secondPong, { ...secondPong, pingEventId: '$other', delayMs: 70, responder: '@echo:b.example', measuredAt: at('2026-11-19T08:00:00Z') }]);
-    const week = await statisticsAt('2026-11-24T00:00:00Z').week(room, '2026-W47');
+    const stats = statisticsAt('2026-11-24T00:00:00Z');
+    const live = await stats.week(room, '2026-W47');
+    await stats.freezeDueWeeks([room]);
+    const week = await stats.week(room, '2026-W47');
     t.not(week.frozenAt, null);
+    t.same(week.servers, live.servers, 'as computed before the freeze');
     t.same(week.servers.map((s) => [s.server, s.medianMs, s.pings, s.samples]), [['b.example', 60, 2, 2]]);
     const stored = await statisticsAt('2026-11-25T00:00:00Z').week(room, '2026-W47');
     t.same(stored.servers, week.servers, 'as stored');
@@ -302,8 +324,8 @@ forEachEngine(t, (t, database) => {
   t.test('a server\'s weekly history puts live figures on the right week when earlier weeks are frozen', async (t) => {
     await recordWeeklyHistory();
     const stats = statisticsAt('2026-11-19T00:00:00Z');
-    await stats.week(room, '2026-W45');
-    await stats.week(room, '2026-W46');
+    await stats.freeze(room, '2026-W45');
+    await stats.freeze(room, '2026-W46');
     const weeks = await stats.serverWeeks(room, 'hist.example', 3);
     t.same(weeks.map((w) => [w.week, w.frozen, w.medianMs]), [['2026-W45', true, 100], ['2026-W46', true, 200], ['2026-W47', false, 300]]);
   });

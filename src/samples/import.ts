@@ -4,6 +4,7 @@
 // line and skipped, every good one is stored.
 import { createReadStream } from 'node:fs';
 import type { Db } from '../db/database.ts';
+import { buildRecentDigests } from '../stats/digests.ts';
 import { analyzeSamples, recordSamples, WRITE_BATCH_SIZE } from './repository.ts';
 import { sampleFromRecord, type Sample } from './sample.ts';
 
@@ -153,8 +154,8 @@ async function* prepend(first: string, rest: AsyncIterable<string>): AsyncGenera
 
 const WRITES_IN_FLIGHT = 4;
 
-/** Imports one file; counts accumulate into `counts`. */
-export async function importFile(db: Db, file: string, counts: ImportCounts, hooks: ImportHooks = {}): Promise<void> {
+/** Imports one file; counts accumulate into `counts`, and the rooms of its samples into `rooms`. */
+export async function importFile(db: Db, file: string, counts: ImportCounts, hooks: ImportHooks = {}, rooms = new Set<string>()): Promise<void> {
   const stream = createReadStream(file, { encoding: 'utf8', highWaterMark: 1 << 20 });
   const chunks = stream[Symbol.asyncIterator]() as AsyncIterator<string>;
   const first = await chunks.next();
@@ -179,6 +180,7 @@ export async function importFile(db: Db, file: string, counts: ImportCounts, hoo
     if (failure) throw failure.error;
     const full = batch;
     batch = [];
+    for (const sample of full) rooms.add(sample.roomId);
     const write: Promise<void> = recordSamples(db, full).then((written) => {
       counts.stored += written.stored;
       counts.duplicate += written.duplicate;
@@ -235,13 +237,19 @@ export async function importFile(db: Db, file: string, counts: ImportCounts, hoo
 /** A bulk import this large changes the table enough to mislead the planner until analysed. */
 const ANALYZE_AFTER_SAMPLES = 10_000;
 
-/** Imports files one after the other, then refreshes the planner's statistics once if much was stored. */
+/**
+ * Imports files one after the other, then refreshes the planner's statistics
+ * once if much was stored, and builds the digests the import dropped or
+ * made possible, so the first leaderboard after it reads them instead of the
+ * samples (the service's scheduler would only get to them within five minutes).
+ */
 export async function importFiles(db: Db, files: readonly string[], counts: ImportCounts, hooks: ImportHooks & {
   onUnreadable?(file: string, err: Error): void;
 } = {}): Promise<void> {
+  const rooms = new Set<string>();
   for (const file of files) {
     try {
-      await importFile(db, file, counts, hooks);
+      await importFile(db, file, counts, hooks, rooms);
     } catch (err) {
       const code = (err as NodeJS.ErrnoException).code;
       if (code !== 'ENOENT' && code !== 'EISDIR' && code !== 'EACCES') throw err;
@@ -249,4 +257,5 @@ export async function importFiles(db: Db, files: readonly string[], counts: Impo
     }
   }
   if (counts.stored > ANALYZE_AFTER_SAMPLES) await analyzeSamples(db);
+  await buildRecentDigests(db, [...rooms].sort(), new Date());
 }

@@ -9,27 +9,6 @@ import { compareNames } from '../order.ts';
 import type { SampleRow, Tables } from '../db/schema.ts';
 import type { Sample } from './sample.ts';
 
-/**
- * Common table expressions that drop the digests of the hours whose samples
- * the expression `changed` (rows of room_id, ping_event_id,
- * responder_server, measured_at) inserted or deleted, and of the hours of
- * the other pongs of the same servers to the same pings: a digest holds a
- * server's first pong to a ping (stats/first-pongs.ts), which a change may
- * move to another hour. Every statement that changes samples ends with them,
- * so no digest is ever stale. (The statement sees the samples as they were
- * before it: the other pongs are looked up by the primary key's prefix.)
- */
-function dropDigestsOf(changed: ReturnType<typeof sql.ref>) {
-  return sql`touched as (
-    select room_id, date_bin('1 hour', measured_at, timestamptz '2000-01-01 00:00:00+00') as hour from ${changed}
-    union
-    select s.room_id, date_bin('1 hour', s.measured_at, timestamptz '2000-01-01 00:00:00+00') from ${changed} c
-    join samples s on s.room_id = c.room_id and s.ping_event_id = c.ping_event_id and s.responder_server = c.responder_server
-  ), dropped as (
-    delete from hourly_digests d using touched where d.room_id = touched.room_id and d.hour = touched.hour
-  )`;
-}
-
 /** A pong as pingstat keeps it: by its server, with no account. */
 const isKnownByServerOnly = (s: Sample) => s.responder === s.responderServer;
 
@@ -75,7 +54,8 @@ export const WRITE_BATCH_SIZE = 2000;
  * responder known only by its server and an account of that server) are left
  * as they are. One statement per batch: the columns travel as arrays
  * and are unnested server-side, which is far cheaper than one parameter per value.
- * Anything else that changes samples must drop the hours' digests the same way.
+ * (The database drops the digests of the hours a write touches, whatever
+ * the statement: see the migration digests-dropped-by-trigger.)
  * With `keepEarliestPong`, a stored pong sample is replaced by an earlier pong
  * of the same key (see replaceLaterPongs); it counts as a duplicate.
  */
@@ -94,7 +74,6 @@ export async function recordSamples(db: Db, samples: readonly Sample[], options:
       const mode = options.keepEarliestPong || batch.some(isKnownByServerOnly) ? 'exclusive' : 'shared';
       for (const roomId of [...new Set(column((s) => s.roomId))].sort()) await lockRoom(tx, roomId, mode);
       const replaced = options.keepEarliestPong ? await replaceLaterPongs(tx, batch) : 0;
-      // A stored sample drops the digest of its hour, to be rebuilt with it.
       const { rows } = await sql<{ stored: number }>`
         with inserted as (
           insert into samples (room_id, ping_event_id, ping_server, pinger, responder, responder_server,
@@ -128,8 +107,8 @@ export async function recordSamples(db: Db, samples: readonly Sample[], options:
               where s.room_id = batch.room_id and s.ping_event_id = batch.ping_event_id
                 and s.responder_server = batch.responder_server and s.responder <> batch.responder))
           on conflict do nothing
-          returning room_id, ping_event_id, responder_server, measured_at
-        ), ${dropDigestsOf(sql.ref('inserted'))}
+          returning 1
+        )
         select count(*)::int as stored from inserted
       `.execute(tx);
       await addPongTimestamps(tx, batch);
@@ -142,8 +121,8 @@ export async function recordSamples(db: Db, samples: readonly Sample[], options:
 /**
  * Of two pongs of one responder to one ping, the live bot keeps the first it
  * reads. A backfill reads history backwards, so it may meet the later one
- * first: this deletes stored pong samples that a sample of `batch` precedes
- * (with the digests of their hours), so the insert that follows keeps the
+ * first: this deletes stored pong samples that a sample of `batch` precedes,
+ * so the insert that follows keeps the
  * earliest. Returns how many it deleted.
  */
 async function replaceLaterPongs(tx: Transaction<Tables>, batch: readonly Sample[]): Promise<number> {
@@ -157,8 +136,8 @@ async function replaceLaterPongs(tx: Transaction<Tables>, batch: readonly Sample
         as p(room_id, ping_event_id, responder, measured_at)
       where s.room_id = p.room_id and s.ping_event_id = p.ping_event_id and s.responder = p.responder
         and s.source = 'pong' and s.measured_at > p.measured_at
-      returning s.room_id, s.ping_event_id, s.responder_server, s.measured_at
-    ), ${dropDigestsOf(sql.ref('replaced'))}
+      returning 1
+    )
     select count(*)::int as replaced from replaced
   `.execute(tx);
   return rows[0]!.replaced;
@@ -170,30 +149,24 @@ async function replaceLaterPongs(tx: Transaction<Tables>, batch: readonly Sample
  * stores. A sample read from that pong (by the bot when it comes back, by a
  * backfill, by a probe) has the same key and the stamp as its measured_at: it
  * is a duplicate, but lends the stored answer its pong_ts, once. Run before
- * addRoundTrips, which turns an answer's source into 'probe'. The pong time
- * decides which pong of a server to a ping is its first (stats/first-pongs.ts),
- * so the digests of its hours are dropped.
+ * addRoundTrips, which turns an answer's source into 'probe'.
  */
 async function addPongTimestamps(tx: Transaction<Tables>, batch: readonly Sample[]): Promise<void> {
   const pongs = batch.filter((s) => s.source === 'pong' || s.source === 'probe');
   if (pongs.length === 0) return;
   await sql`
-    with stamped as (
-      update samples s set pong_ts = p.pong_ts
-      from unnest(${pongs.map((s) => s.roomId)}::text[], ${pongs.map((s) => s.pingEventId)}::text[],
-        ${pongs.map((s) => s.responder)}::text[], ${pongs.map((s) => s.measuredAt.toISOString())}::timestamptz[]) as p(room_id, ping_event_id, responder, pong_ts)
-      where s.room_id = p.room_id and s.ping_event_id = p.ping_event_id and s.responder = p.responder
-        and s.source = 'echo' and s.pong_ts is null
-      returning s.room_id, s.ping_event_id, s.responder_server, s.measured_at
-    ), ${dropDigestsOf(sql.ref('stamped'))}
-    select 1
+    update samples s set pong_ts = p.pong_ts
+    from unnest(${pongs.map((s) => s.roomId)}::text[], ${pongs.map((s) => s.pingEventId)}::text[],
+      ${pongs.map((s) => s.responder)}::text[], ${pongs.map((s) => s.measuredAt.toISOString())}::timestamptz[]) as p(room_id, ping_event_id, responder, pong_ts)
+    where s.room_id = p.room_id and s.ping_event_id = p.ping_event_id and s.responder = p.responder
+      and s.source = 'echo' and s.pong_ts is null
   `.execute(tx);
 }
 
 /**
  * A probe reads the same pong the bot recorded (or answered itself): its
- * sample adds the round trip to the stored one, once. The digests hold no
- * round trips, so none is dropped. Returns how many samples gained one.
+ * sample adds the round trip to the stored one, once. Returns how many
+ * samples gained one.
  */
 async function addRoundTrips(tx: Transaction<Tables>, batch: readonly Sample[]): Promise<number> {
   const probed = batch.filter((s) => s.source === 'probe' && s.rttMs !== null);
@@ -209,7 +182,7 @@ async function addRoundTrips(tx: Transaction<Tables>, batch: readonly Sample[]):
 
 /**
  * Deletes every sample of one ping in the given rooms (an operator's
- * correction), with the digests of their hours, under the rooms' locks like
+ * correction), under the rooms' locks like
  * every write. Returns how many samples it deleted.
  */
 export async function deleteSamplesOfPing(db: Db, roomIds: readonly string[], pingEventId: string): Promise<number> {
@@ -218,8 +191,8 @@ export async function deleteSamplesOfPing(db: Db, roomIds: readonly string[], pi
     const { rows } = await sql<{ deleted: number }>`
       with deleted as (
         delete from samples where room_id = any(${[...roomIds]}::text[]) and ping_event_id = ${pingEventId}
-        returning room_id, ping_event_id, responder_server, measured_at
-      ), ${dropDigestsOf(sql.ref('deleted'))}
+        returning 1
+      )
       select count(*)::int as deleted from deleted
     `.execute(tx);
     return rows[0]!.deleted;
@@ -278,9 +251,7 @@ export async function analyzeSamples(db: Db): Promise<void> {
 
 /**
  * Deletes samples measured before `cutoff`, room by room under the room's
- * lock, with the digests of every hour that began before it (they hold
- * deleted samples; one rebuilt later holds what is left) and of the hours
- * where a later pong now comes first. Returns how many samples.
+ * lock. Returns how many samples.
  */
 export async function deleteSamplesBefore(db: Db, cutoff: Date): Promise<number> {
   const rooms = await db.selectFrom('samples').select('room_id').distinct().where('measured_at', '<', cutoff).execute();
@@ -288,15 +259,8 @@ export async function deleteSamplesBefore(db: Db, cutoff: Date): Promise<number>
   for (const { room_id: roomId } of rooms) {
     deleted += await db.transaction().execute(async (tx) => {
       await lockRoom(tx, roomId, 'exclusive');
-      const { rows } = await sql<{ deleted: number }>`
-        with deleted as (
-          delete from samples where room_id = ${roomId} and measured_at < ${cutoff}
-          returning room_id, ping_event_id, responder_server, measured_at
-        ), ${dropDigestsOf(sql.ref('deleted'))}
-        select count(*)::int as deleted from deleted
-      `.execute(tx);
-      await tx.deleteFrom('hourly_digests').where('room_id', '=', roomId).where('hour', '<', cutoff).execute();
-      return rows[0]!.deleted;
+      const result = await tx.deleteFrom('samples').where('room_id', '=', roomId).where('measured_at', '<', cutoff).executeTakeFirst();
+      return Number(result.numDeletedRows);
     });
   }
   return deleted;

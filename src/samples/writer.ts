@@ -20,6 +20,8 @@ export interface SampleWriterOptions {
   readonly maxRetryMs?: number;
   /** How long the first queued sample waits for others before a write starts (default 100 ms). */
   readonly lingerMs?: number;
+  /** Called after each write: what was written may have dropped digests, which the service builds again at once. */
+  readonly onWritten?: () => void;
 }
 
 export interface WriterCounts {
@@ -39,6 +41,7 @@ export class SampleWriter {
   readonly #retryMs: number;
   readonly #maxRetryMs: number;
   readonly #lingerMs: number;
+  readonly #onWritten: (() => void) | undefined;
   #queue: Sample[] = [];
   #writing: Promise<void> | undefined;
   /** Set while a write waits: for more samples (linger) or for the database (retry). */
@@ -55,6 +58,7 @@ export class SampleWriter {
     this.#retryMs = options.retryMs ?? 500;
     this.#maxRetryMs = options.maxRetryMs ?? 30_000;
     this.#lingerMs = options.lingerMs ?? 100;
+    this.#onWritten = options.onWritten;
   }
 
   get counts(): WriterCounts {
@@ -116,6 +120,7 @@ export class SampleWriter {
         this.#counts.duplicate += written.duplicate;
         if (this.#failures > 0) this.#log.info({ after: this.#failures }, 'database reachable again: queued samples written');
         this.#failures = 0;
+        this.#onWritten?.();
       } catch (err) {
         this.#failures++;
         this.#counts.failedWrites++;

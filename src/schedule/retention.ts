@@ -1,11 +1,12 @@
 // Retention: once a day, raw samples and probe pings older than the
-// configured age are deleted. Frozen weeks are kept forever, so every
-// published table stays reproducible.
+// configured age are deleted, with the digests of their hours. Frozen weeks
+// are kept forever, so every published table stays reproducible.
 import cron from 'node-cron';
 import type { Db } from '../db/database.ts';
 import type { Logger } from '../log.ts';
 import { deleteProbePingsBefore } from '../probes/repository.ts';
 import { deleteSamplesBefore } from '../samples/repository.ts';
+import { deleteDigestsBefore } from '../stats/digests.ts';
 
 /** Daily at 03:17 UTC, away from the top of the hour when other jobs run. */
 export const RETENTION_SCHEDULE = '17 3 * * *';
@@ -23,6 +24,7 @@ export function retentionCutoff(now: Date, days: number): Date {
 export async function applyRetention(db: Db, now: Date, days: number): Promise<RetentionResult> {
   const cutoff = retentionCutoff(now, days);
   const samples = await deleteSamplesBefore(db, cutoff);
+  await deleteDigestsBefore(db, cutoff);
   const probePings = await deleteProbePingsBefore(db, cutoff);
   return { cutoff, samples, probePings };
 }

@@ -1,11 +1,14 @@
 // Hourly digests: the figures of each closed hour of a room, packed into one
 // row (see the migration), so a week's table reads 168 rows instead of a
 // million. A figure is a server's first pong to a ping (first-pongs.ts), in
-// the hour of that pong. A digest is built on first use and dropped whenever
-// a sample of its hour, or a pong of the same server to the same ping, is
-// stored or deleted (samples/repository.ts), so it never goes stale; both
-// happen under the room's advisory lock, so a build and a write cannot
-// interleave.
+// the hour of that pong. Digests are built by the scheduler and after an
+// import (buildRecentDigests), never by a read: a read computes the hours
+// that have none from the samples, for its answer only. The database drops
+// a digest whenever a sample of its hour, or a pong of the same server to the
+// same ping, is stored, changed or deleted (a trigger: see the migration
+// digests-dropped-by-trigger), so a stored digest is never stale. A build
+// holds the room's advisory lock exclusively and every write holds it shared,
+// so a build and a write cannot interleave.
 import { sql, type Transaction } from 'kysely';
 import { lockRoom } from '../db/locks.ts';
 import type { Db } from '../db/database.ts';
@@ -216,7 +219,7 @@ async function idsOf(tx: Transaction<Tables>, names: readonly string[]): Promise
 const ROW_COLUMNS = ['ping_server', 'responder_server', 'ping_event_id', 'delay_ms'] as const;
 
 /** The figures of one room between two instants (see first-pongs.ts), as columns. */
-async function rawColumns(db: Db | Transaction<Tables>, roomId: string, from: Date, to: Date, toInclusive: boolean): Promise<SampleColumns> {
+async function rawColumns(db: Db, roomId: string, from: Date, to: Date, toInclusive: boolean): Promise<SampleColumns> {
   const rows = firstPongs(await db.selectFrom('samples').select(ROW_COLUMNS)
     .where('room_id', '=', roomId)
     .where('measured_at', '>=', from)
@@ -228,26 +231,32 @@ async function rawColumns(db: Db | Transaction<Tables>, roomId: string, from: Da
 }
 
 /**
- * Builds (and stores) the digests of consecutive hours [first, end): the
- * figures are chosen over the whole run, so each lies in its first pong's hour.
+ * The figures of each of the consecutive hours [first, end), from the
+ * samples: chosen over the whole run, so each lies in its first pong's hour.
  */
-async function buildDigests(db: Db, roomId: string, first: number, end: number): Promise<SampleColumns[]> {
-  return db.transaction().execute(async (tx) => {
+async function hoursFromSamples(db: Db | Transaction<Tables>, roomId: string, first: number, end: number): Promise<SampleColumns[]> {
+  const rows = firstPongs(await db.selectFrom('samples').select([...ROW_COLUMNS, 'measured_at'])
+    .where('room_id', '=', roomId)
+    .where('measured_at', '>=', new Date(first))
+    .where('measured_at', '<', new Date(end))
+    .where(sql<boolean>`not ${pongOfServerBefore('samples', new Date(first))}`)
+    .orderBy(PONG_ORDER)
+    .execute());
+  const hours: SampleColumns[] = [];
+  let next = 0;
+  for (let hour = first; hour < end; hour += HOUR_MS) {
+    const start = next;
+    while (next < rows.length && rows[next]!.measured_at.getTime() < hour + HOUR_MS) next++;
+    hours.push(columnsFromRows(rows.slice(start, next)));
+  }
+  return hours;
+}
+
+/** Builds and stores the digests of the consecutive hours [first, end) of one room. */
+async function buildDigests(db: Db, roomId: string, first: number, end: number): Promise<void> {
+  await db.transaction().execute(async (tx) => {
     await lockRoom(tx, roomId, 'exclusive');
-    const rows = firstPongs(await tx.selectFrom('samples').select([...ROW_COLUMNS, 'measured_at'])
-      .where('room_id', '=', roomId)
-      .where('measured_at', '>=', new Date(first))
-      .where('measured_at', '<', new Date(end))
-      .where(sql<boolean>`not ${pongOfServerBefore('samples', new Date(first))}`)
-      .orderBy(PONG_ORDER)
-      .execute());
-    const built: SampleColumns[] = [];
-    let next = 0;
-    for (let hour = first; hour < end; hour += HOUR_MS) {
-      const start = next;
-      while (next < rows.length && rows[next]!.measured_at.getTime() < hour + HOUR_MS) next++;
-      built.push(columnsFromRows(rows.slice(start, next)));
-    }
+    const built = await hoursFromSamples(tx, roomId, first, end);
     const ids = await idsOf(tx, [...new Set(built.flatMap((columns) => [...columns.servers, ...columns.responders]))]);
     const values = built.map((columns, i) => ({ room_id: roomId, hour: new Date(first + i * HOUR_MS), ...encodeDigest(columns, ids) }));
     for (let i = 0; i < values.length; i += 500) {
@@ -257,20 +266,76 @@ async function buildDigests(db: Db, roomId: string, first: number, end: number):
         })))
         .execute();
     }
-    return built;
   });
+}
+
+/** The closed hours wholly inside `window`, as [first, end) in epoch milliseconds (empty when end <= first). */
+function closedHours(window: TimeWindow, now: Date): { first: number; end: number } {
+  return {
+    first: Math.ceil(window.start.getTime() / HOUR_MS) * HOUR_MS,
+    end: Math.min(Math.floor(window.end.getTime() / HOUR_MS), Math.floor(now.getTime() / HOUR_MS)) * HOUR_MS,
+  };
+}
+
+/** The runs of consecutive hours of [first, end) not in `have`, as [start, end) pairs. */
+function missingRuns(have: ReadonlySet<number>, first: number, end: number): [number, number][] {
+  const runs: [number, number][] = [];
+  for (let hour = first; hour < end; hour += HOUR_MS) {
+    if (have.has(hour)) continue;
+    let runEnd = hour + HOUR_MS;
+    while (runEnd < end && !have.has(runEnd)) runEnd += HOUR_MS;
+    runs.push([hour, runEnd]);
+    hour = runEnd - HOUR_MS;
+  }
+  return runs;
+}
+
+async function digestHours(db: Db, roomId: string, first: number, end: number): Promise<Set<number>> {
+  const rows = await db.selectFrom('hourly_digests').select('hour')
+    .where('room_id', '=', roomId).where('hour', '>=', new Date(first)).where('hour', '<', new Date(end))
+    .execute();
+  return new Set(rows.map((row) => row.hour.getTime()));
+}
+
+/** How far back buildRecentDigests looks: the default leaderboard's window, seven days. */
+const RECENT_MS = 7 * 86_400_000;
+
+/**
+ * Builds the missing digests of the closed hours of the last seven days of
+ * `roomIds`, so that reads of the default window find them all (run by the
+ * scheduler, after an import and after the bot's writes). Returns how many
+ * hours it built. It waits for the rooms' writers; reads never wait for it.
+ */
+export async function buildRecentDigests(db: Db, roomIds: readonly string[], now: Date): Promise<number> {
+  const { first, end } = closedHours({ start: new Date(now.getTime() - RECENT_MS), end: now, endInclusive: true }, now);
+  let built = 0;
+  for (const roomId of roomIds) {
+    // One transaction and one query per run of missing hours: the room's writers wait for one run at a time.
+    for (const [start, runEnd] of missingRuns(await digestHours(db, roomId, first, end), first, end)) {
+      await buildDigests(db, roomId, start, runEnd);
+      built += (runEnd - start) / HOUR_MS;
+    }
+  }
+  return built;
+}
+
+/**
+ * Deletes the digests of hours that began before `cutoff`: retention deleted
+ * their samples (the database already dropped those that held any; this
+ * drops the empty ones too).
+ */
+export async function deleteDigestsBefore(db: Db, cutoff: Date): Promise<void> {
+  await db.deleteFrom('hourly_digests').where('hour', '<', cutoff).execute();
 }
 
 /**
  * The samples of `roomIds` in `window` as columns: closed hours wholly inside
- * the window from their digests (built where missing), the partial hours at
+ * the window from their digests, or from the samples where none is stored
+ * (for this answer only: a read never writes), and the partial hours at
  * either end and the current hour from the samples table.
  */
 export async function windowColumns(db: Db, roomIds: readonly string[], window: TimeWindow, now: Date): Promise<SampleColumns[]> {
-  const start = window.start.getTime();
-  const end = window.end.getTime();
-  const firstHour = Math.ceil(start / HOUR_MS) * HOUR_MS;
-  const endHour = Math.min(Math.floor(end / HOUR_MS), Math.floor(now.getTime() / HOUR_MS)) * HOUR_MS;
+  const { first: firstHour, end: endHour } = closedHours(window, now);
   const chunks: SampleColumns[] = [];
   // Stored digests of every room are named together: one query for the names, one dictionary.
   const stored: UnnamedDigest[] = [];
@@ -284,15 +349,10 @@ export async function windowColumns(db: Db, roomIds: readonly string[], window: 
       .where('hour', '>=', new Date(firstHour))
       .where('hour', '<', new Date(endHour))
       .execute();
-    const have = new Set(rows.map((row) => row.hour.getTime()));
     stored.push(...rows.map(decodeDigest));
-    // Missing hours are built in runs of consecutive hours, one query per run.
-    for (let hour = firstHour; hour < endHour; hour += HOUR_MS) {
-      if (have.has(hour)) continue;
-      let runEnd = hour + HOUR_MS;
-      while (runEnd < endHour && !have.has(runEnd)) runEnd += HOUR_MS;
-      chunks.push(...await buildDigests(db, roomId, hour, runEnd));
-      hour = runEnd - HOUR_MS;
+    // Missing hours are computed in runs of consecutive hours, one query per run.
+    for (const [start, runEnd] of missingRuns(new Set(rows.map((row) => row.hour.getTime())), firstHour, endHour)) {
+      chunks.push(...await hoursFromSamples(db, roomId, start, runEnd));
     }
     chunks.push(await rawColumns(db, roomId, window.start, new Date(firstHour), false));
     chunks.push(await rawColumns(db, roomId, new Date(endHour), window.end, window.endInclusive));

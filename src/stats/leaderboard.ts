@@ -1,5 +1,7 @@
 // The leaderboard for a room over a window: computed from samples (rolling
-// windows and open weeks, cached briefly) or read from a frozen week.
+// windows and open weeks, cached briefly) or read from a frozen week. Reading
+// writes nothing: weeks are frozen and digests built by the scheduler
+// (schedule/jobs.ts) through freezeDueWeeks and buildDigests.
 import type { StatsConfig, WeekConfig } from '../config.ts';
 import type { Db } from '../db/database.ts';
 import { InputError } from '../errors.ts';
@@ -8,7 +10,7 @@ import { listExclusions, type Exclusion } from '../operator/exclusions.ts';
 import { findFrozenWeek, refreezeWeek, storeFrozenWeek, type FrozenWeek } from './frozen-weeks.ts';
 import { rankServers, type RankedServer } from './ranking.ts';
 import { figuresFromColumns } from './columns.ts';
-import { windowColumns } from './digests.ts';
+import { buildRecentDigests, windowColumns } from './digests.ts';
 import { serverFiguresPerBucket, type BucketFigures } from './repository.ts';
 import type { TrackedRoom } from './rooms.ts';
 import {
@@ -91,17 +93,27 @@ export class Statistics {
     return this.#cached(key, () => this.#compute(room, null, rollingWindow(this.#now(), options)));
   }
 
-  /** A calendar week: frozen once closed (freezing it now if needed), computed live before. */
+  /**
+   * A calendar week: as frozen once the scheduler has frozen it, computed
+   * live before (the same table a freeze would store, not stored).
+   */
   async week(room: TrackedRoom, label: string): Promise<Leaderboard> {
     const window = this.#weekWindow(label);
     if (!window) throw new InputError('week', `expected an ISO week such as 2026-W47, got ${JSON.stringify(label)}`);
     const now = this.#now();
     if (window.start > now) throw new InputError('week', `${label} has not started yet`);
     if (isWeekFreezable(window, now, this.#weeks)) {
-      const frozen = await this.#frozenWeek(room, label) ?? await this.freeze(room, label);
+      const frozen = await this.#frozenWeek(room, label);
       if (frozen) return this.#fromFrozen(room, frozen);
     }
     return this.#cached(`week|${room.roomIds.join(',')}|${label}`, () => this.#compute(room, label, window));
+  }
+
+  /** Builds the missing hourly digests of the last seven days of `rooms` (see buildRecentDigests). Returns how many hours. */
+  async buildDigests(rooms: readonly TrackedRoom[]): Promise<number> {
+    let built = 0;
+    for (const room of rooms) built += await buildRecentDigests(this.#db, room.roomIds, this.#now());
+    return built;
   }
 
   /**
@@ -117,6 +129,8 @@ export class Statistics {
       roomId: room.id, week: label, start: window.start, end: window.end, filters: this.#filters, servers: board.servers, exclusions: board.exclusions,
     });
     this.#frozen.set(`${room.id}|${label}`, frozen, now(this));
+    // What was rendered of the week before, computed live, gives way to the frozen table.
+    this.#generation++;
     return frozen;
   }
 

@@ -17,6 +17,15 @@ export const OTHER_ROOM = '!other:example.org';
 /** Not a valid server name, so only a direct write can store it: the worst a page may meet. */
 export const HOSTILE_SERVER = '<img src=x onerror=alert(1)>|*b*_[x](y)';
 
+/**
+ * Freezes the last closed week (2026-W46 at NOW) of `rooms`, as the service's
+ * scheduler does: reading a week never freezes it.
+ */
+export async function freezeClosedWeek(database: TestDatabase, rooms: readonly string[] = [ROOM]): Promise<void> {
+  const statistics = new Statistics({ db: database.db, stats: { minDelayMs: 10, maxDelayMs: 600_000, minPings: 1 }, weeks: WEEKS, cacheSeconds: 0, now: () => NOW });
+  await statistics.freezeDueWeeks(rooms.map((id) => RoomRegistry.untracked(id)));
+}
+
 /** The operator's token of `pageApp(database, { operator: true })`. */
 export const OPERATOR_TOKEN = 'pages-operator-token-0123456789abcdef';
 
