@@ -125,7 +125,11 @@ export async function start(config: Config, log: Logger, options: StartOptions =
     database, statistics, rooms, cacheSeconds: config.cacheSeconds,
     metrics: () => metrics.render({ bot, writer, probeTicksSkipped: probes && (() => probes!.skipped) }),
     operator: config.operator.token === undefined ? undefined : { controls, token: config.operator.token },
-    roomsNotFollowed: () => bot?.notFollowed() ?? [],
+    health: {
+      bot: config.bot ? () => bot : undefined,
+      probes: () => probes?.states() ?? [],
+      newestSampleMs: () => writer?.newestWrittenMs,
+    },
   }, log);
   let jobs: Jobs | undefined;
   let bot: Bot | undefined;

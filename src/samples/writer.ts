@@ -47,6 +47,7 @@ export class SampleWriter {
   #failures = 0;
   #counts = { written: 0, duplicate: 0, failedWrites: 0, dropped: 0 };
   #idle: (() => void)[] = [];
+  #newestMs: number | undefined;
 
   constructor(options: SampleWriterOptions) {
     this.#db = options.db;
@@ -59,6 +60,11 @@ export class SampleWriter {
 
   get counts(): WriterCounts {
     return { ...this.#counts, queued: this.#queue.length };
+  }
+
+  /** measured_at (wall-clock ms) of the newest sample written since the start; undefined before the first. */
+  get newestWrittenMs(): number | undefined {
+    return this.#newestMs;
   }
 
   /** Queues a sample; returns false (and counts it) when the queue is full. */
@@ -114,6 +120,7 @@ export class SampleWriter {
         this.#queue.splice(0, batch.length);
         this.#counts.written += written.stored;
         this.#counts.duplicate += written.duplicate;
+        for (const sample of batch) this.#newestMs = Math.max(this.#newestMs ?? -Infinity, sample.measuredAt.getTime());
         if (this.#failures > 0) this.#log.info({ after: this.#failures }, 'database reachable again: queued samples written');
         this.#failures = 0;
       } catch (err) {
