@@ -40,6 +40,12 @@ const ECHO3 = '@echo3:third.example';
 const DAY = 86_400_000;
 const silent = createLogger('silent');
 
+/** A logger at info whose lines the test reads. */
+function capturingLogger() {
+  const lines: Record<string, unknown>[] = [];
+  return { lines, log: createLogger('info', { write: (line: string) => void lines.push(JSON.parse(line)) }) };
+}
+
 // --- pure parts ---------------------------------------------------------------
 
 t.test('--since: spans, dates and times; anything else is an error naming the option', async (t) => {
@@ -473,15 +479,23 @@ forEachEngine(t, (t, database) => {
     const world = await buildWorld(t, 1500, 14 * DAY);
     world.hs.inject({ kind: 'delay', ms: 150 }, { path: '/messages', times: 1000 });
     const config = configFor(world.hs, database, { PINGBOARD_BACKFILL_DAYS: '30' });
-    const service = await start(config, silent, { database });
+    const backfillLines = (lines: Record<string, unknown>[]) => lines.filter((l) => String(l['msg']).startsWith('backfill at start'));
+    const firstLog = capturingLogger();
+    const service = await start(config, firstLog.log, { database });
     while (messagesRequests(world.hs) < 3) await new Promise((r) => setTimeout(r, 20));
     await service.stop();
     const result = await service.backfill!.done;
     t.equal(result?.completed, false, 'stopped part-way');
+    const [stopped, ...others] = backfillLines(firstLog.lines);
+    t.same(others, [], 'one line about the run');
+    t.match(stopped, { level: 30, msg: /^backfill at start interrupted by the stop; the next start continues where it stopped$/, events: result!.counts.events, stored: result!.counts.stored, reached: String });
+    t.ok(result!.counts.events > 0, `with how far it got: ${result!.counts.events} events, back to ${stopped!['reached']}`);
     world.hs.clearFaults();
-    const again = await start(config, silent, { database });
+    const secondLog = capturingLogger();
+    const again = await start(config, secondLog.log, { database });
     t.teardown(() => again.stop());
     t.equal((await again.backfill!.done)?.completed, true);
+    t.match(backfillLines(secondLog.lines), [{ msg: 'backfill at start finished', completed: true }], 'a run that ends says so');
     sameRows(t, await storedRows(database), world.expected.map(expectedRow), 'everything after the second start');
   });
 });

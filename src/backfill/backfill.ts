@@ -317,11 +317,20 @@ export interface BackgroundBackfill {
 export function startBackgroundBackfill(rooms: readonly RoomConfig[], options: Omit<BackfillOptions, 'signal'>): BackgroundBackfill {
   const controller = new AbortController();
   const started = performance.now();
-  const done = backfillRooms(rooms, { ...options, signal: controller.signal }).then((result) => {
-    options.log.info({ ...result.counts, completed: result.completed, seconds: Math.round((performance.now() - started) / 100) / 10 }, 'backfill at start finished');
+  const counts = options.counts ?? emptyCounts();
+  const summary = () => ({
+    ...counts, reached: counts.reachedMs === undefined ? null : new Date(counts.reachedMs).toISOString(),
+    seconds: Math.round((performance.now() - started) / 100) / 10,
+  });
+  // A stop (shutdown) ends the run wherever it is, a retry's wait included: that is no failure, and no finish either.
+  const interrupted = () => options.log.info(summary(), 'backfill at start interrupted by the stop; the next start continues where it stopped');
+  const done = backfillRooms(rooms, { ...options, counts, signal: controller.signal }).then((result) => {
+    if (controller.signal.aborted && !result.completed) interrupted();
+    else options.log.info({ ...summary(), completed: result.completed, unreadable: result.unreadable.length }, 'backfill at start finished');
     return result;
   }, (err: unknown) => {
-    options.log.error({ err }, 'backfill at start failed; the next start tries again');
+    if (controller.signal.aborted) interrupted();
+    else options.log.error({ err, ...summary() }, 'backfill at start failed; the next start tries again');
     return undefined;
   });
   return {
