@@ -120,6 +120,7 @@ export async function importCommand(config: Config, log: Logger, files: readonly
   };
   try {
     await importFiles(database.db, files, counts, {
+      retention: { days: config.retentionDays, now: new Date() },
       onProgress: () => progress(false),
       onRejected: (r) => {
         if (counts.rejected <= MAX_REPORTED_REJECTIONS) out.stderr.write(`${out.stderr.isTTY ? '\r\x1b[K' : ''}${r.file}:${r.line}: ${r.error}\n`);
