@@ -158,7 +158,7 @@ export async function start(config: Config, log: Logger, options: StartOptions =
       const now = options.now?.() ?? new Date();
       backfill = startBackgroundBackfill(config.rooms, {
         client: bot.client, db: database.db, log, now, since: new Date(now.getTime() - config.bot.backfillDays * 86_400_000),
-        trustedResponders: config.pings.trustedResponders,
+        trustedResponders: config.pings.trustedResponders, retentionDays: config.retentionDays,
       });
     }
     jobs = startJobs(statistics, rooms, () => loadKnownRooms(database.db), log);

@@ -14,7 +14,7 @@ import { parseSince } from '../src/backfill/since.ts';
 import { loadConfig, type Config } from '../src/config.ts';
 import { openDatabase, type Database } from '../src/db/database.ts';
 import { InputError } from '../src/errors.ts';
-import { createLogger } from '../src/log.ts';
+import { createLogger, type Logger } from '../src/log.ts';
 import { createBotClient } from '../src/matrix/client.ts';
 import { buildPong, readPongEvent } from '../src/matrix/pong.ts';
 import { predecessorOf } from '../src/matrix/rooms.ts';
@@ -242,11 +242,14 @@ function configFor(hs: TestHomeserver, database: { url: string | undefined }, en
 }
 
 /** A backfill as the command runs it: the bot's client, the configured rooms. */
-async function runBackfill(world: Pick<World, 'hs'>, database: Database, options: { since: Date; signal?: AbortSignal; trusted?: string[]; onPage?: () => void }) {
+async function runBackfill(world: Pick<World, 'hs'>, database: Database, options: {
+  since: Date; signal?: AbortSignal; trusted?: string[]; onPage?: () => void; now?: Date; retentionDays?: number; log?: Logger;
+}) {
   const config = configFor(world.hs, { url: undefined });
   const { client } = await createBotClient(config.bot!, database.db, silent);
   return backfillRooms(config.rooms, {
-    client, db: database.db, log: silent, since: options.since, trustedResponders: options.trusted ?? [],
+    client, db: database.db, log: options.log ?? silent, since: options.since, trustedResponders: options.trusted ?? [],
+    ...(options.now ? { now: options.now } : {}), retentionDays: options.retentionDays,
     ...(options.signal ? { signal: options.signal } : {}), ...(options.onPage ? { onProgress: options.onPage } : {}),
   });
 }
@@ -322,6 +325,21 @@ forEachEngine(t, (t, database) => {
     sameRows(t, await storedRows(database), world.expected.filter((s) => s.measuredMs >= Date.now() - 25 * DAY).map(expectedRow), 'samples of the longer window');
     t.ok(messagesRequests(world.hs, world.rooms[2]!) <= 2, 'the newest room was not walked again');
     t.ok(longer.counts.events < 1500 * CYCLE * 0.6, 'only the part older than the first window was read');
+  });
+
+  t.test('a --since further back than the retention keeps: read back to the retention only, saying so', async (t) => {
+    const world = await buildWorld(t, 600);
+    const now = new Date();
+    const keptFrom = now.getTime() - 10 * DAY;
+    const { lines, log } = capturingLogger();
+    const result = await runBackfill(world, database, { since: new Date(now.getTime() - 25 * DAY), now, retentionDays: 10, log });
+    t.equal(result.completed, true);
+    sameRows(t, await storedRows(database), world.expected.filter((s) => s.measuredMs >= keptFrom).map(expectedRow), 'the samples the retention keeps, and only those');
+    t.ok(result.counts.reachedMs! > keptFrom - 3 * DAY, 'nor was older history read (a page past the retention at most)');
+    t.match(lines.filter((l) => l['level'] === 40), [{
+      msg: 'the backfill reaches further back than PINGBOARD_RETENTION_DAYS keeps samples: it reads back to the retention only',
+      keptFrom: new Date(keptFrom).toISOString(), retentionDays: 10,
+    }]);
   });
 
   t.test('an interrupted run is continued by the next one, which re-reads at most a page', async (t) => {

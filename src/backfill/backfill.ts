@@ -14,6 +14,7 @@ import { serverOfUserId } from '../matrix/ids.ts';
 import { followRoom, joinVia, readPredecessor, serverOfRoomId, serversByMembers, viaServers } from '../matrix/rooms.ts';
 import { readBotState, writeBotState } from '../matrix/state.ts';
 import { recordSamples } from '../samples/repository.ts';
+import { retentionCutoff } from '../schedule/retention.ts';
 import type { Sample } from '../samples/sample.ts';
 import { storeKnownRoom } from '../stats/rooms.ts';
 import { coverageKey, mergeSpan, nextWalk, parseCoverage, type Coverage, type Position, type Walk } from './coverage.ts';
@@ -36,6 +37,12 @@ export interface BackfillOptions {
   /** Pongs measured before this are not recorded, and the walk stops there. */
   readonly since: Date;
   readonly now?: Date;
+  /**
+   * PINGBOARD_RETENTION_DAYS: a `since` further back is moved up to what the
+   * retention keeps (with a log line), as the daily clean-up would delete
+   * older samples soon after they were stored. Absent: no limit.
+   */
+  readonly retentionDays?: number | undefined;
   /** Responders whose pongs are recorded; empty: every sender of a well-formed pong. */
   readonly trustedResponders: readonly string[];
   /** Aborting stops the walk after the page in hand; the next run continues from there. */
@@ -263,13 +270,20 @@ export async function backfillRoom(reference: string, options: BackfillOptions):
   await storeLineage();
   const key = coverageKey(lineage.configuredId);
   let coverage = parseCoverage(await readBotState(options.db, key));
-  const sinceMs = options.since.getTime();
   const nowMs = (options.now ?? new Date()).getTime();
+  const keptFromMs = options.retentionDays === undefined ? -Infinity : retentionCutoff(new Date(nowMs), options.retentionDays).getTime();
+  let sinceMs = options.since.getTime();
+  if (sinceMs < keptFromMs) {
+    log.warn({ since: options.since, keptFrom: new Date(keptFromMs), retentionDays: options.retentionDays },
+      'the backfill reaches further back than PINGBOARD_RETENTION_DAYS keeps samples: it reads back to the retention only');
+    sinceMs = keptFromMs;
+  }
   const newest: Position = { roomId: lineage.currentId, token: null };
-  log.info({ since: options.since, lineage: lineage.roomIds, covered: coverage.covered, pending: coverage.pending !== undefined }, 'backfill started');
+  log.info({ since: new Date(sinceMs), lineage: lineage.roomIds, covered: coverage.covered, pending: coverage.pending !== undefined }, 'backfill started');
   for (let current = nextWalk(coverage, sinceMs, nowMs, newest); current; current = nextWalk(coverage, sinceMs, nowMs, newest)) {
     if (options.signal?.aborted) return { counts, completed: false, unreadable };
-    const result = await walk(walker, key, coverage, current, Math.min(sinceMs, current.stopMs));
+    // A walk an earlier run left (with an older `since`) may reach back past the retention: it records none of that.
+    const result = await walk(walker, key, coverage, current, Math.max(keptFromMs, Math.min(sinceMs, current.stopMs)));
     coverage = result.coverage;
     await storeLineage();
     if (result.end === 'aborted') return { counts, completed: false, unreadable };

@@ -180,6 +180,7 @@ export async function backfillCommand(config: Config, log: Logger, options: Back
     const { client } = await createBotClient(config.bot, database.db, log);
     const result = await backfillRooms(rooms, {
       client, db: database.db, log, since, now, trustedResponders: config.pings.trustedResponders, signal: options.signal, counts,
+      retentionDays: config.retentionDays,
       onProgress: () => progress(false),
     });
     progress(true);
