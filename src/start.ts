@@ -119,7 +119,7 @@ export async function start(config: Config, log: Logger, options: StartOptions =
   let probes: ProbeSchedule | undefined;
   let retention: Retention | undefined;
   const writer = config.bot || config.probes.accounts.length > 0
-    ? new SampleWriter({ db: database.db, log, capacity: config.queueCapacity })
+    ? new SampleWriter({ db: database.db, log, capacity: config.queueCapacity, retentionDays: config.retentionDays })
     : undefined;
   const app = await buildApp({
     database, statistics, rooms, cacheSeconds: config.cacheSeconds,

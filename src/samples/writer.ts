@@ -8,6 +8,7 @@
 // transaction per interval, not one per ping.
 import type { Db } from '../db/database.ts';
 import type { Logger } from '../log.ts';
+import { retentionCutoff } from '../schedule/retention.ts';
 import { recordSamples } from './repository.ts';
 import type { Sample } from './sample.ts';
 
@@ -20,6 +21,12 @@ export interface SampleWriterOptions {
   readonly maxRetryMs?: number;
   /** How long the first queued sample waits for others before a write starts (default 100 ms). */
   readonly lingerMs?: number;
+  /**
+   * PINGBOARD_RETENTION_DAYS: a sample measured before then (an old pong in
+   * the backlog of a quiet room's first sync) is refused with a count, as the
+   * daily clean-up would delete it soon after. Absent: no limit.
+   */
+  readonly retentionDays?: number | undefined;
 }
 
 export interface WriterCounts {
@@ -27,6 +34,8 @@ export interface WriterCounts {
   readonly duplicate: number;
   readonly failedWrites: number;
   readonly dropped: number;
+  /** Samples refused because they were older than the retention. */
+  readonly expired: number;
   readonly queued: number;
 }
 
@@ -45,7 +54,8 @@ export class SampleWriter {
   #timer: NodeJS.Timeout | undefined;
   #flushing = false;
   #failures = 0;
-  #counts = { written: 0, duplicate: 0, failedWrites: 0, dropped: 0 };
+  readonly #retentionDays: number | undefined;
+  #counts = { written: 0, duplicate: 0, failedWrites: 0, dropped: 0, expired: 0 };
   #idle: (() => void)[] = [];
   #newestMs: number | undefined;
 
@@ -56,6 +66,7 @@ export class SampleWriter {
     this.#retryMs = options.retryMs ?? 500;
     this.#maxRetryMs = options.maxRetryMs ?? 30_000;
     this.#lingerMs = options.lingerMs ?? 100;
+    this.#retentionDays = options.retentionDays;
   }
 
   get counts(): WriterCounts {
@@ -67,8 +78,17 @@ export class SampleWriter {
     return this.#newestMs;
   }
 
-  /** Queues a sample; returns false (and counts it) when the queue is full. */
+  /** Queues a sample; returns false (and counts it) when the queue is full or the sample older than the retention. */
   record(sample: Sample): boolean {
+    if (this.#retentionDays !== undefined && sample.measuredAt < retentionCutoff(new Date(), this.#retentionDays)) {
+      this.#counts.expired++;
+      // A room's first sync may bring dozens: the first, then every hundredth, is worth a line.
+      if (this.#counts.expired % 100 === 1) {
+        this.#log.info({ room: sample.roomId, ping: sample.pingEventId, measuredAt: sample.measuredAt, retentionDays: this.#retentionDays, expired: this.#counts.expired },
+          'sample older than PINGBOARD_RETENTION_DAYS not recorded (the clean-up would delete it)');
+      }
+      return false;
+    }
     if (this.#queue.length >= this.#capacity) {
       this.#counts.dropped++;
       this.#log.error({ room: sample.roomId, ping: sample.pingEventId, responder: sample.responder, dropped: this.#counts.dropped },
