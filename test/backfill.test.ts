@@ -342,6 +342,20 @@ forEachEngine(t, (t, database) => {
     }]);
   });
 
+  t.test('a walk left by an interrupted run with an older --since records nothing past the retention either', async (t) => {
+    const world = await buildWorld(t, 600);
+    const controller = new AbortController();
+    let pages = 0;
+    const interrupted = await runBackfill(world, database, {
+      since: new Date(Date.now() - 25 * DAY), signal: controller.signal, onPage: () => { if (++pages === 1) controller.abort(); },
+    });
+    t.equal(interrupted.completed, false, 'a walk down to 25 days is left pending');
+    const now = new Date();
+    const keptFrom = now.getTime() - 10 * DAY;
+    t.equal((await runBackfill(world, database, { since: new Date(keptFrom), now, retentionDays: 10 })).completed, true);
+    sameRows(t, await storedRows(database), world.expected.filter((s) => s.measuredMs >= keptFrom).map(expectedRow), 'the samples the retention keeps, and only those');
+  });
+
   t.test('an interrupted run is continued by the next one, which re-reads at most a page', async (t) => {
     const world = await buildWorld(t, 2000);
     const controller = new AbortController();
