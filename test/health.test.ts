@@ -9,12 +9,13 @@ import t from 'tap';
 import './helpers/sdk.ts';
 import { openDatabase } from '../src/db/database.ts';
 import { buildApp } from '../src/http/app.ts';
+import { STALE_SYNC_SECONDS } from '../src/http/routes/health.ts';
 import { createLogger } from '../src/log.ts';
 import { Statistics } from '../src/stats/leaderboard.ts';
 import { RoomRegistry } from '../src/stats/rooms.ts';
 import type { Service } from '../src/start.ts';
 import { startTestHomeserver, type TestHomeserver } from './homeserver/index.ts';
-import { forEachEngine, type Test, type TestDatabase } from './helpers/database.ts';
+import { forEachEngine, openTestDatabase, testEngines, type Test, type TestDatabase } from './helpers/database.ts';
 import { startBotService, TEST_BOT, TEST_BOT_PASSWORD } from './helpers/service.ts';
 import { until } from './helpers/until.ts';
 
@@ -153,3 +154,22 @@ for (const [kind, code] of [['refused', 'unreachable'], ['hung', 'timeout']] as 
     t.match(lines.find((l) => l.msg === 'health check: database unavailable'), { code, err: { message: String } }, 'the log has the error');
   });
 }
+
+t.test('a sync that hangs, with no failure to count: failing once its latest success is older than the long poll could take', async (t) => {
+  const database = await openTestDatabase(testEngines()[0]!);
+  t.teardown(() => database.destroy());
+  const statistics = new Statistics({ db: database.db, stats: { minDelayMs: 10, maxDelayMs: 600_000, minPings: 1 }, weeks: { timeZone: 'UTC', closeWeekday: 1, closeHour: 0, graceMinutes: 60 }, cacheSeconds: 60 });
+  const counts = { lastSyncAtMs: 0, consecutiveSyncFailures: 0 };
+  const app = await buildApp({
+    database, statistics, rooms: new RoomRegistry([]), cacheSeconds: 60, health: { bot: () => ({ counts, notFollowed: () => [] }) },
+  });
+  t.teardown(() => app.close());
+  const bot = async () => (await app.inject('/healthz')).json();
+  t.match(await bot(), { status: 'ok', bot: { status: 'starting', consecutive_sync_failures: 0, last_sync_age_seconds: null } }, 'before the first sync');
+  counts.lastSyncAtMs = Date.now() - (STALE_SYNC_SECONDS - 10) * 1000;
+  t.match(await bot(), { status: 'ok', bot: { status: 'ok' } });
+  counts.lastSyncAtMs = Date.now() - (STALE_SYNC_SECONDS + 10) * 1000;
+  const stale = await bot();
+  t.match(stale, { status: 'degraded', bot: { status: 'failing', consecutive_sync_failures: 0 } });
+  t.ok(stale.bot.last_sync_age_seconds >= STALE_SYNC_SECONDS + 10, `the age says why (${stale.bot.last_sync_age_seconds} s)`);
+});
