@@ -85,7 +85,9 @@ forEachEngine(t, (t, database) => {
     }, 60_000);
     t.equal(degraded.code, 200, 'degraded still answers 200: the service serves');
     t.match(degraded.body, { status: 'degraded', database: { ok: true }, bot: { status: 'failing', last_sync_age_seconds: Number } });
-    t.equal(degraded.body.bot.consecutive_sync_failures, service.bot!.counts.consecutiveSyncFailures, 'the bot\'s own count');
+    // The bot's own count, which may have grown since: the sync is still failing.
+    const reported = degraded.body.bot.consecutive_sync_failures;
+    t.ok(reported >= 2 && reported <= service.bot!.counts.consecutiveSyncFailures, `the bot's own count (${reported})`);
     t.notMatch(degraded.text, /exploded|10\.9\.8\.7|M_UNKNOWN|502/, 'nothing of the error itself');
 
     failing.cancel();
