@@ -123,13 +123,20 @@ export async function start(config: Config, log: Logger, options: StartOptions =
   let retention: Retention | undefined;
   let jobs: Jobs | undefined;
   const writer = config.bot || config.probes.accounts.length > 0
-    ? new SampleWriter({ db: database.db, log, capacity: config.queueCapacity, onWritten: () => void jobs?.buildDigestsSoon() })
+    ? new SampleWriter({
+      db: database.db, log, capacity: config.queueCapacity, retentionDays: config.retentionDays,
+      onWritten: () => void jobs?.buildDigestsSoon(),
+    })
     : undefined;
   const app = await buildApp({
     database, statistics, rooms, cacheSeconds: config.cacheSeconds,
     metrics: () => metrics.render({ bot, writer, probeTicksSkipped: probes && (() => probes!.skipped) }),
     operator: config.operator.token === undefined ? undefined : { controls, token: config.operator.token },
-    roomsNotFollowed: () => bot?.notFollowed() ?? [],
+    health: {
+      bot: config.bot ? () => bot : undefined,
+      probes: () => probes?.states() ?? [],
+      newestSampleMs: () => writer?.newestWrittenMs,
+    },
   }, log);
   let bot: Bot | undefined;
   let backfill: BackgroundBackfill | undefined;
@@ -157,7 +164,7 @@ export async function start(config: Config, log: Logger, options: StartOptions =
       const now = options.now?.() ?? new Date();
       backfill = startBackgroundBackfill(config.rooms, {
         client: bot.client, db: database.db, log, now, since: new Date(now.getTime() - config.bot.backfillDays * 86_400_000),
-        trustedResponders: config.pings.trustedResponders,
+        trustedResponders: config.pings.trustedResponders, retentionDays: config.retentionDays,
       });
     }
     jobs = startJobs(statistics, rooms, () => loadKnownRooms(database.db), log);

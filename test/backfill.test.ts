@@ -14,7 +14,7 @@ import { parseSince } from '../src/backfill/since.ts';
 import { loadConfig, type Config } from '../src/config.ts';
 import { openDatabase, type Database } from '../src/db/database.ts';
 import { InputError } from '../src/errors.ts';
-import { createLogger } from '../src/log.ts';
+import { createLogger, type Logger } from '../src/log.ts';
 import { createBotClient } from '../src/matrix/client.ts';
 import { buildPong, readPongEvent } from '../src/matrix/pong.ts';
 import { predecessorOf } from '../src/matrix/rooms.ts';
@@ -39,6 +39,12 @@ const ECHO2 = '@echo2:other-bot.example';
 const ECHO3 = '@echo3:third.example';
 const DAY = 86_400_000;
 const silent = createLogger('silent');
+
+/** A logger at info whose lines the test reads. */
+function capturingLogger() {
+  const lines: Record<string, unknown>[] = [];
+  return { lines, log: createLogger('info', { write: (line: string) => void lines.push(JSON.parse(line)) }) };
+}
 
 // --- pure parts ---------------------------------------------------------------
 
@@ -236,11 +242,14 @@ function configFor(hs: TestHomeserver, database: { url: string | undefined }, en
 }
 
 /** A backfill as the command runs it: the bot's client, the configured rooms. */
-async function runBackfill(world: Pick<World, 'hs'>, database: Database, options: { since: Date; signal?: AbortSignal; trusted?: string[]; onPage?: () => void }) {
+async function runBackfill(world: Pick<World, 'hs'>, database: Database, options: {
+  since: Date; signal?: AbortSignal; trusted?: string[]; onPage?: () => void; now?: Date; retentionDays?: number; log?: Logger;
+}) {
   const config = configFor(world.hs, { url: undefined });
   const { client } = await createBotClient(config.bot!, database.db, silent);
   return backfillRooms(config.rooms, {
-    client, db: database.db, log: silent, since: options.since, trustedResponders: options.trusted ?? [],
+    client, db: database.db, log: options.log ?? silent, since: options.since, trustedResponders: options.trusted ?? [],
+    ...(options.now ? { now: options.now } : {}), retentionDays: options.retentionDays,
     ...(options.signal ? { signal: options.signal } : {}), ...(options.onPage ? { onProgress: options.onPage } : {}),
   });
 }
@@ -316,6 +325,35 @@ forEachEngine(t, (t, database) => {
     sameRows(t, await storedRows(database), world.expected.filter((s) => s.measuredMs >= Date.now() - 25 * DAY).map(expectedRow), 'samples of the longer window');
     t.ok(messagesRequests(world.hs, world.rooms[2]!) <= 2, 'the newest room was not walked again');
     t.ok(longer.counts.events < 1500 * CYCLE * 0.6, 'only the part older than the first window was read');
+  });
+
+  t.test('a --since further back than the retention keeps: read back to the retention only, saying so', async (t) => {
+    const world = await buildWorld(t, 600);
+    const now = new Date();
+    const keptFrom = now.getTime() - 10 * DAY;
+    const { lines, log } = capturingLogger();
+    const result = await runBackfill(world, database, { since: new Date(now.getTime() - 25 * DAY), now, retentionDays: 10, log });
+    t.equal(result.completed, true);
+    sameRows(t, await storedRows(database), world.expected.filter((s) => s.measuredMs >= keptFrom).map(expectedRow), 'the samples the retention keeps, and only those');
+    t.ok(result.counts.reachedMs! > keptFrom - 3 * DAY, 'nor was older history read (a page past the retention at most)');
+    t.match(lines.filter((l) => l['level'] === 40), [{
+      msg: 'the backfill reaches further back than PINGBOARD_RETENTION_DAYS keeps samples: it reads back to the retention only',
+      keptFrom: new Date(keptFrom).toISOString(), retentionDays: 10,
+    }]);
+  });
+
+  t.test('a walk left by an interrupted run with an older --since records nothing past the retention either', async (t) => {
+    const world = await buildWorld(t, 600);
+    const controller = new AbortController();
+    let pages = 0;
+    const interrupted = await runBackfill(world, database, {
+      since: new Date(Date.now() - 25 * DAY), signal: controller.signal, onPage: () => { if (++pages === 1) controller.abort(); },
+    });
+    t.equal(interrupted.completed, false, 'a walk down to 25 days is left pending');
+    const now = new Date();
+    const keptFrom = now.getTime() - 10 * DAY;
+    t.equal((await runBackfill(world, database, { since: new Date(keptFrom), now, retentionDays: 10 })).completed, true);
+    sameRows(t, await storedRows(database), world.expected.filter((s) => s.measuredMs >= keptFrom).map(expectedRow), 'the samples the retention keeps, and only those');
   });
 
   t.test('an interrupted run is continued by the next one, which re-reads at most a page', async (t) => {
@@ -473,15 +511,23 @@ forEachEngine(t, (t, database) => {
     const world = await buildWorld(t, 1500, 14 * DAY);
     world.hs.inject({ kind: 'delay', ms: 150 }, { path: '/messages', times: 1000 });
     const config = configFor(world.hs, database, { PINGBOARD_BACKFILL_DAYS: '30' });
-    const service = await start(config, silent, { database });
+    const backfillLines = (lines: Record<string, unknown>[]) => lines.filter((l) => String(l['msg']).startsWith('backfill at start'));
+    const firstLog = capturingLogger();
+    const service = await start(config, firstLog.log, { database });
     while (messagesRequests(world.hs) < 3) await new Promise((r) => setTimeout(r, 20));
     await service.stop();
     const result = await service.backfill!.done;
     t.equal(result?.completed, false, 'stopped part-way');
+    const [stopped, ...others] = backfillLines(firstLog.lines);
+    t.same(others, [], 'one line about the run');
+    t.match(stopped, { level: 30, msg: /^backfill at start interrupted by the stop; the next start continues where it stopped$/, events: result!.counts.events, stored: result!.counts.stored, reached: String });
+    t.ok(result!.counts.events > 0, `with how far it got: ${result!.counts.events} events, back to ${stopped!['reached']}`);
     world.hs.clearFaults();
-    const again = await start(config, silent, { database });
+    const secondLog = capturingLogger();
+    const again = await start(config, secondLog.log, { database });
     t.teardown(() => again.stop());
     t.equal((await again.backfill!.done)?.completed, true);
+    t.match(backfillLines(secondLog.lines), [{ msg: 'backfill at start finished', completed: true }], 'a run that ends says so');
     sameRows(t, await storedRows(database), world.expected.map(expectedRow), 'everything after the second start');
   });
 });

@@ -6,6 +6,7 @@ import t from 'tap';
 import './helpers/sdk.ts';
 import { createLogger } from '../src/log.ts';
 import { createBotClient } from '../src/matrix/client.ts';
+import { buildPong } from '../src/matrix/pong.ts';
 import { loadConfig } from '../src/config.ts';
 import { start, type Service } from '../src/start.ts';
 import { loadKnownRooms } from '../src/stats/rooms.ts';
@@ -211,6 +212,31 @@ forEachEngine(t, (t, database) => {
     pingId = hs.sendMessage('@bob:medium.example', roomId, '!ping measured');
     await pongTo(hs, pingId);
     t.same(writtenWhenEmitted, [before + 1], 'when the SDK emitted the ping, its pong had been written');
+  });
+
+  t.test('a pong older than the retention in a quiet room\'s first sync is not recorded, and counted; a recent one is', async (t) => {
+    const hs = await startTestHomeserver({ servers: { 'bot.example': { delayMs: 0 } } });
+    t.teardown(() => hs.stop());
+    hs.registerUser(BOT, { password: TEST_BOT_PASSWORD });
+    hs.registerUser('@alice:slow.example');
+    const roomId = hs.createRoom('@alice:slow.example', { room_alias_name: 'ping', preset: 'public_chat' });
+    const day = 86_400_000;
+    const pong = (ping: string, ts: number) => ({
+      sender: '@echo2:other-bot.example', ts: ts + 200,
+      content: buildPong({ roomId, pingEventId: ping, pinger: '@alice:slow.example', text: '', delayMs: 200 }) as unknown as Record<string, unknown>,
+    });
+    const oldTs = Date.now() - 10 * day;
+    const recentTs = Date.now() - day;
+    hs.addHistory(roomId, [
+      { sender: '@alice:slow.example', content: { msgtype: 'm.text', body: '!ping' }, ts: oldTs }, pong('$old-ping', oldTs),
+      { sender: '@alice:slow.example', content: { msgtype: 'm.text', body: '!ping' }, ts: recentTs }, pong('$recent-ping', recentTs),
+    ]);
+    const service = await startBotService(t, hs, database, ALIAS, { PINGBOARD_RETENTION_DAYS: '7' });
+    await until('both pongs to be handled', () => service.writer!.counts.expired + service.writer!.counts.written >= 2 || undefined);
+    t.hasStrict(service.writer!.counts, { written: 1, expired: 1, dropped: 0 });
+    const rows = await database.db.selectFrom('samples').select('ping_event_id').execute();
+    t.same(rows.map((r) => r.ping_event_id), ['$recent-ping'], 'only the pong the retention keeps');
+    t.match((await service.app.inject('/metrics')).body, /\npingboard_samples_expired_total 1\n/);
   });
 
   t.test('a homeserver outage is survived: pings sent meanwhile are backlog, later ones are answered', async (t) => {

@@ -52,7 +52,8 @@ t.test('PostgreSQL hangs (SIGSTOP): every route a quick 503 with Retry-After, /h
   }
   t.equal(health.res.status, 503, '/healthz: 503');
   t.ok(health.ms < 1000, `/healthz answered in ${Math.round(health.ms)} ms`);
-  t.match(JSON.parse(health.body), { status: 'unavailable', database: { engine: 'postgres', ok: false } });
+  t.match(JSON.parse(health.body), { status: 'unavailable', database: { engine: 'postgres', ok: false, status: 'unavailable', code: 'timeout' } });
+  t.notMatch(health.body, new URL(cluster.url).port, 'a code, not the error\'s text with the address');
 
   cluster.signal('SIGCONT');
   await until('the routes to answer again', async () => (await fetch(`${server.url}/leaderboard.md`)).status === 200, 30_000);

@@ -5,7 +5,9 @@ import path from 'node:path';
 import t from 'tap';
 import { importFile, MAX_RECORD_LENGTH, type ImportCounts, type Rejection } from '../src/samples/import.ts';
 import { recordSamples } from '../src/samples/repository.ts';
+import { applyRetention } from '../src/schedule/retention.ts';
 import { forEachEngine, type TestDatabase } from './helpers/database.ts';
+import { escapeRegExp, runPingboard } from './helpers/process.ts';
 import { sample } from './helpers/samples.ts';
 
 t.setTimeout(240_000);
@@ -42,11 +44,11 @@ function pingstatRow(i: number, overrides: Record<string, unknown> = {}) {
   };
 }
 
-async function run(database: TestDatabase, file: string) {
+async function run(database: TestDatabase, file: string, retention?: { days: number; now: Date }) {
   const counts: ImportCounts = { read: 0, stored: 0, duplicate: 0, rejected: 0 };
   const rejections: Rejection[] = [];
   let progress = 0;
-  await importFile(database.db, file, counts, { onRejected: (r) => rejections.push(r), onProgress: () => progress++ });
+  await importFile(database.db, file, counts, { onRejected: (r) => rejections.push(r), onProgress: () => progress++, retention });
   return { counts, rejections, progress };
 }
 
@@ -132,6 +134,40 @@ forEachEngine(t, async (t, database) => {
     t.same((await run(database, write('blank.ndjson', '\n\n  \n'))).counts, { read: 0, stored: 0, duplicate: 0, rejected: 0 }, 'only blank lines');
     t.same((await run(database, write('empty-array.json', '[]\n'))).counts, { read: 0, stored: 0, duplicate: 0, rejected: 0 }, 'an empty array');
     await t.rejects(run(database, path.join(dir, 'does-not-exist.ndjson')), { code: 'ENOENT' }, 'a missing file is an error for the caller');
+  });
+
+  t.test('a sample older than the retention is rejected, with why, not stored to be deleted at the next clean-up', async (t) => {
+    const DAY = 86_400_000;
+    const now = new Date(PING_TS + 10 * DAY);
+    const retention = { days: 30, now };
+    const at = (ms: number) => new Date(ms).toISOString();
+    const file = write('ages.ndjson', [
+      /* 1 */ record({ ping_event_id: '$recent' }),
+      /* 2 */ record({ ping_event_id: '$edge', ping_ts: at(now.getTime() - 30 * DAY), measured_at: at(now.getTime() - 30 * DAY) }),
+      /* 3 */ record({ ping_event_id: '$old', ping_ts: at(now.getTime() - 30 * DAY - 1000), measured_at: at(now.getTime() - 30 * DAY - 1) }),
+      /* 4 */ JSON.stringify(pingstatRow(4, { pong_timestamp: now.getTime() - 400 * DAY })),
+      /* 5 */ record({ ping_event_id: '$older', ping_ts: '2015-01-01T00:00:00Z' }),
+    ].join('\n'));
+    const { counts, rejections } = await run(database, file, retention);
+    t.same(counts, { read: 5, stored: 2, duplicate: 0, rejected: 3 });
+    t.same(rejectedLines(rejections), [3, 4, 5]);
+    t.match(rejections[0]!.error, /^measured_at: 2026-10-31T09:59:59\.999Z is older than the 30 days kept \(PINGBOARD_RETENTION_DAYS: from 2026-10-31T10:00:00\.000Z\); the daily clean-up would delete it$/);
+    t.same((await applyRetention(database.db, now, retention.days)).samples, 0, 'the clean-up deletes nothing of what the import reported stored');
+    t.same((await database.db.selectFrom('samples').select('ping_event_id').orderBy('ping_event_id').execute()).map((r) => r.ping_event_id), ['$edge', '$recent']);
+    t.same((await run(database, file)).counts, { read: 5, stored: 3, duplicate: 2, rejected: 0 }, 'without a retention (a caller that has none) every age is stored');
+  });
+
+  t.test('pingboard import applies PINGBOARD_RETENTION_DAYS', async (t) => {
+    const now = Date.now();
+    const file = write('cli-ages.ndjson', [
+      record({ ping_event_id: '$cli-recent', ping_ts: now - 86_400_000 }),
+      record({ ping_event_id: '$cli-old', ping_ts: now - 8 * 86_400_000 }),
+    ].join('\n'));
+    const env = { ...(database.url ? { DATABASE_URL: database.url } : { PINGBOARD_DATA_DIR: path.join(dir, 'cli-pglite') }), PINGBOARD_RETENTION_DAYS: '7' };
+    const result = await runPingboard(dir, ['import', file], env);
+    t.equal(result.code, 1, 'a rejected record makes it exit 1');
+    t.match(result.stdout, /^read 2, stored 1, duplicate 0, rejected 1 in /);
+    t.match(result.stderr, new RegExp(`^${escapeRegExp(file)}:2: measured_at: .* is older than the 7 days kept \\(PINGBOARD_RETENTION_DAYS: from `));
   });
 
   t.test('a UTF-8 byte order mark does not cost the first record', async (t) => {

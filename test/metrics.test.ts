@@ -88,7 +88,7 @@ t.test('with thousands of ping servers, /metrics stays under the label cap and l
     metrics.probeFinished(probeResult(server, 'lost'));
     metrics.probeFinished(probeResult(server, 'send_failed'));
   }
-  const text = metrics.render({ writer: { counts: { written: 10, duplicate: 0, failedWrites: 1, dropped: 0, queued: 3 } }, bot: { counts: { lastSyncAtMs: 1_700_000_000_000, consecutiveSyncFailures: 2, pingsSkippedBacklog: 7, pingsRateLimited: 8, sendFailures: 9 }, notFollowed: () => [{}, {}] }, probeTicksSkipped: () => 4 });
+  const text = metrics.render({ writer: { counts: { written: 10, duplicate: 0, failedWrites: 1, dropped: 0, expired: 5, queued: 3 } }, bot: { counts: { lastSyncAtMs: 1_700_000_000_000, consecutiveSyncFailures: 2, pingsSkippedBacklog: 7, pingsRateLimited: 8, sendFailures: 9 }, notFollowed: () => [{}, {}] }, probeTicksSkipped: () => 4 });
   const families = parsePrometheusStrict(text);
   const labelled = new Set<string>();
   for (const family of families.values()) for (const s of family.samples) if (s.labels['ping_server'] !== undefined) labelled.add(s.labels['ping_server']);
@@ -99,6 +99,7 @@ t.test('with thousands of ping servers, /metrics stays under the label cap and l
   t.equal(total('pingboard_probe_pings_lost_total'), 5000);
   t.equal(families.get('pingboard_probe_rtt_seconds')!.samples.filter((s) => s.name.endsWith('_count')).reduce((sum, s) => sum + s.value, 0), 5000);
   t.match(text, /\npingboard_sample_queue_length 3\n/);
+  t.match(text, /\n# TYPE pingboard_samples_expired_total counter\npingboard_samples_expired_total 5\n/);
   t.match(text, /\npingboard_sync_last_success_timestamp_seconds 1700000000\n/);
   t.match(text, /\npingboard_sync_consecutive_failures 2\n/);
   t.match(text, /\n# TYPE pingboard_rooms_not_followed gauge\npingboard_rooms_not_followed 2\n/);

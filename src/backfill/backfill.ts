@@ -14,6 +14,7 @@ import { serverOfUserId } from '../matrix/ids.ts';
 import { followRoom, joinVia, readPredecessor, serverOfRoomId, serversByMembers, viaServers } from '../matrix/rooms.ts';
 import { readBotState, writeBotState } from '../matrix/state.ts';
 import { recordSamples } from '../samples/repository.ts';
+import { retentionCutoff } from '../schedule/retention.ts';
 import type { Sample } from '../samples/sample.ts';
 import { storeKnownRoom } from '../stats/rooms.ts';
 import { coverageKey, mergeSpan, nextWalk, parseCoverage, type Coverage, type Position, type Walk } from './coverage.ts';
@@ -36,6 +37,12 @@ export interface BackfillOptions {
   /** Pongs measured before this are not recorded, and the walk stops there. */
   readonly since: Date;
   readonly now?: Date;
+  /**
+   * PINGBOARD_RETENTION_DAYS: a `since` further back is moved up to what the
+   * retention keeps (with a log line), as the daily clean-up would delete
+   * older samples soon after they were stored. Absent: no limit.
+   */
+  readonly retentionDays?: number | undefined;
   /** Responders whose pongs are recorded; empty: every sender of a well-formed pong. */
   readonly trustedResponders: readonly string[];
   /** Aborting stops the walk after the page in hand; the next run continues from there. */
@@ -263,13 +270,20 @@ export async function backfillRoom(reference: string, options: BackfillOptions):
   await storeLineage();
   const key = coverageKey(lineage.configuredId);
   let coverage = parseCoverage(await readBotState(options.db, key));
-  const sinceMs = options.since.getTime();
   const nowMs = (options.now ?? new Date()).getTime();
+  const keptFromMs = options.retentionDays === undefined ? -Infinity : retentionCutoff(new Date(nowMs), options.retentionDays).getTime();
+  let sinceMs = options.since.getTime();
+  if (sinceMs < keptFromMs) {
+    log.warn({ since: options.since, keptFrom: new Date(keptFromMs), retentionDays: options.retentionDays },
+      'the backfill reaches further back than PINGBOARD_RETENTION_DAYS keeps samples: it reads back to the retention only');
+    sinceMs = keptFromMs;
+  }
   const newest: Position = { roomId: lineage.currentId, token: null };
-  log.info({ since: options.since, lineage: lineage.roomIds, covered: coverage.covered, pending: coverage.pending !== undefined }, 'backfill started');
+  log.info({ since: new Date(sinceMs), lineage: lineage.roomIds, covered: coverage.covered, pending: coverage.pending !== undefined }, 'backfill started');
   for (let current = nextWalk(coverage, sinceMs, nowMs, newest); current; current = nextWalk(coverage, sinceMs, nowMs, newest)) {
     if (options.signal?.aborted) return { counts, completed: false, unreadable };
-    const result = await walk(walker, key, coverage, current, Math.min(sinceMs, current.stopMs));
+    // A walk an earlier run left (with an older `since`) may reach back past the retention: it records none of that.
+    const result = await walk(walker, key, coverage, current, Math.max(keptFromMs, Math.min(sinceMs, current.stopMs)));
     coverage = result.coverage;
     await storeLineage();
     if (result.end === 'aborted') return { counts, completed: false, unreadable };
@@ -317,11 +331,20 @@ export interface BackgroundBackfill {
 export function startBackgroundBackfill(rooms: readonly RoomConfig[], options: Omit<BackfillOptions, 'signal'>): BackgroundBackfill {
   const controller = new AbortController();
   const started = performance.now();
-  const done = backfillRooms(rooms, { ...options, signal: controller.signal }).then((result) => {
-    options.log.info({ ...result.counts, completed: result.completed, seconds: Math.round((performance.now() - started) / 100) / 10 }, 'backfill at start finished');
+  const counts = options.counts ?? emptyCounts();
+  const summary = () => ({
+    ...counts, reached: counts.reachedMs === undefined ? null : new Date(counts.reachedMs).toISOString(),
+    seconds: Math.round((performance.now() - started) / 100) / 10,
+  });
+  // A stop (shutdown) ends the run wherever it is, a retry's wait included: that is no failure, and no finish either.
+  const interrupted = () => options.log.info(summary(), 'backfill at start interrupted by the stop; the next start continues where it stopped');
+  const done = backfillRooms(rooms, { ...options, counts, signal: controller.signal }).then((result) => {
+    if (controller.signal.aborted && !result.completed) interrupted();
+    else options.log.info({ ...summary(), completed: result.completed, unreadable: result.unreadable.length }, 'backfill at start finished');
     return result;
   }, (err: unknown) => {
-    options.log.error({ err }, 'backfill at start failed; the next start tries again');
+    if (controller.signal.aborted) interrupted();
+    else options.log.error({ err, ...summary() }, 'backfill at start failed; the next start tries again');
     return undefined;
   });
   return {

@@ -120,6 +120,7 @@ export async function importCommand(config: Config, log: Logger, files: readonly
   };
   try {
     await importFiles(database.db, files, counts, {
+      retention: { days: config.retentionDays, now: new Date() },
       onProgress: () => progress(false),
       onRejected: (r) => {
         if (counts.rejected <= MAX_REPORTED_REJECTIONS) out.stderr.write(`${out.stderr.isTTY ? '\r\x1b[K' : ''}${r.file}:${r.line}: ${r.error}\n`);
@@ -179,6 +180,7 @@ export async function backfillCommand(config: Config, log: Logger, options: Back
     const { client } = await createBotClient(config.bot, database.db, log);
     const result = await backfillRooms(rooms, {
       client, db: database.db, log, since, now, trustedResponders: config.pings.trustedResponders, signal: options.signal, counts,
+      retentionDays: config.retentionDays,
       onProgress: () => progress(false),
     });
     progress(true);

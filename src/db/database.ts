@@ -239,3 +239,32 @@ export const HEALTH_TIMEOUT_MS = 500;
 export function pingDatabase(database: Database): Promise<void> {
   return database.ping(HEALTH_TIMEOUT_MS);
 }
+
+/**
+ * Why the database did not answer, as a word that stays the same from one
+ * version to the next: /healthz shows it in place of the error's text, which
+ * names hosts, ports and users.
+ */
+export type DatabaseFailure = 'timeout' | 'unreachable' | 'disconnected' | 'refused' | 'closed' | 'error';
+
+const FAILURE_BY_CODE: Readonly<Record<string, DatabaseFailure>> = {
+  // pg's query_timeout, and PostgreSQL's statement_timeout.
+  '57014': 'timeout',
+  ECONNREFUSED: 'unreachable', EHOSTUNREACH: 'unreachable', ENETUNREACH: 'unreachable', ENOTFOUND: 'unreachable', EAI_AGAIN: 'unreachable', ETIMEDOUT: 'unreachable',
+  ECONNRESET: 'disconnected', EPIPE: 'disconnected', '57P01': 'disconnected', '57P02': 'disconnected', '08000': 'disconnected', '08003': 'disconnected', '08006': 'disconnected',
+  // The server answered and said no: a password, a database that is not there, too many connections, starting up or shutting down.
+  '28000': 'refused', '28P01': 'refused', '3D000': 'refused', '53300': 'refused', '57P03': 'refused', '08001': 'refused', '08004': 'refused',
+};
+
+export function databaseFailure(err: unknown): DatabaseFailure {
+  for (const e of errorChain(err)) {
+    if (e instanceof DatabaseTimeoutError) return 'timeout';
+    const code = (e as { code?: unknown }).code;
+    if (typeof code === 'string' && Object.hasOwn(FAILURE_BY_CODE, code)) return FAILURE_BY_CODE[code]!;
+    const message = e instanceof Error ? e.message : '';
+    if (/PGlite is closed/i.test(message)) return 'closed';
+    if (/timeout|timed out/i.test(message)) return 'timeout';
+    if (/Connection terminated/i.test(message)) return 'disconnected';
+  }
+  return 'error';
+}

@@ -8,7 +8,7 @@ import type { Database } from '../db/database.ts';
 import { InputError, NotFoundError } from '../errors.ts';
 import type { Statistics } from '../stats/leaderboard.ts';
 import type { RoomRegistry } from '../stats/rooms.ts';
-import { healthRoutes, type RoomNotFollowed } from './routes/health.ts';
+import { healthRoutes, type HealthSources } from './routes/health.ts';
 import { leaderboardRoutes } from './routes/leaderboard.ts';
 import { pingstatRoutes } from './routes/pingstat.ts';
 import { apiRoutes } from './routes/api.ts';
@@ -30,8 +30,8 @@ export interface HttpDeps {
   readonly metrics?: (() => string) | undefined;
   /** The operator's routes; absent (no token configured): not registered. */
   readonly operator?: OperatorDeps | undefined;
-  /** Rooms the bot should watch but is not in (for /healthz); absent: no bot. */
-  readonly roomsNotFollowed?: (() => readonly RoomNotFollowed[]) | undefined;
+  /** The running parts /healthz reports on; absent: none (a service without bot and probes). */
+  readonly health?: HealthSources | undefined;
 }
 
 export type App = FastifyInstance<any, any, any, any, TypeBoxTypeProvider>;

@@ -67,6 +67,7 @@ export class PingboardMetrics implements BotObserver, ProbeObserver {
       ...gauge('pingboard_samples_written_total', 'Samples stored by the sample writer.', writer?.written, 'counter'),
       ...gauge('pingboard_sample_writes_failed_total', 'Batches of samples whose write failed (they stay queued).', writer?.failedWrites, 'counter'),
       ...gauge('pingboard_samples_dropped_total', 'Samples refused because the queue was full.', writer?.dropped, 'counter'),
+      ...gauge('pingboard_samples_expired_total', 'Samples not recorded because they were older than PINGBOARD_RETENTION_DAYS.', writer?.expired, 'counter'),
       ...gauge('pingboard_sample_queue_length', 'Samples waiting to be written.', writer?.queued),
       ...gauge('pingboard_sync_last_success_timestamp_seconds', 'When the bot\'s latest successful sync finished (0: none yet).', bot === undefined ? undefined : bot.lastSyncAtMs / 1000),
       ...gauge('pingboard_sync_consecutive_failures', 'Failed syncs of the bot since its latest successful one.', bot?.consecutiveSyncFailures),

@@ -44,6 +44,17 @@ export interface ProbeResult {
   readonly error: string | null;
 }
 
+/** How a probe's pings have gone lately, for the health check. */
+export interface ProbeState {
+  readonly id: string;
+  /** The latest finished ping's outcome; null before the first. */
+  readonly lastOutcome: ProbeOutcome | null;
+  /** Wall-clock ms when the latest answered ping was sent; undefined before the first. */
+  readonly lastAnsweredAtMs: number | undefined;
+  /** Pings since the latest answered one that got no pong (lost, or not sent). */
+  readonly consecutiveLosses: number;
+}
+
 /** Told of every finished ping (metrics). */
 export interface ProbeObserver {
   probeFinished(result: ProbeResult): void;
@@ -108,6 +119,7 @@ export class Probe {
   #early: ArrivedPong[] = [];
   #sending = false;
   #unsaved: ProbePing[] = [];
+  #state: ProbeState;
 
   constructor(options: ProbeOptions) {
     this.#options = options;
@@ -117,6 +129,11 @@ export class Probe {
     this.#log = options.log.child({ component: 'probe', probe: this.id });
     this.#expected = new Set(options.responders);
     this.#trusted = new Set(options.trustedResponders);
+    this.#state = { id: this.id, lastOutcome: null, lastAnsweredAtMs: undefined, consecutiveLosses: 0 };
+  }
+
+  get state(): ProbeState {
+    return this.#state;
   }
 
   /**
@@ -295,6 +312,12 @@ export class Probe {
   }
 
   async #finish(result: ProbeResult): Promise<ProbeResult> {
+    const answered = result.outcome === 'answered';
+    this.#state = {
+      id: this.id, lastOutcome: result.outcome,
+      lastAnsweredAtMs: answered ? result.sentAt.getTime() : this.#state.lastAnsweredAtMs,
+      consecutiveLosses: answered ? 0 : this.#state.consecutiveLosses + 1,
+    };
     if (result.outcome === 'lost') this.#log.info({ seq: result.seq, ping: result.pingEventId }, 'probe ping lost: no pong within the timeout');
     this.#unsaved.push({
       probeId: result.probeId, seq: result.seq, sentAt: result.sentAt, roomId: result.roomId ?? this.#options.account.room,

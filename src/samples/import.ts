@@ -5,6 +5,7 @@
 import { createReadStream } from 'node:fs';
 import type { Db } from '../db/database.ts';
 import { buildRecentDigests } from '../stats/digests.ts';
+import { retentionCutoff } from '../schedule/retention.ts';
 import { analyzeSamples, recordSamples, WRITE_BATCH_SIZE } from './repository.ts';
 import { sampleFromRecord, type Sample } from './sample.ts';
 
@@ -24,6 +25,15 @@ export interface Rejection {
 export interface ImportHooks {
   onRejected?(rejection: Rejection): void;
   onProgress?(counts: Readonly<ImportCounts>): void;
+}
+
+export interface ImportOptions extends ImportHooks {
+  /**
+   * PINGBOARD_RETENTION_DAYS, and the time it counts back from: a sample
+   * measured before then is rejected, as the daily clean-up would delete it
+   * soon after storing it. Absent: every age is stored.
+   */
+  readonly retention?: { readonly days: number; readonly now: Date } | undefined;
 }
 
 /**
@@ -155,7 +165,10 @@ async function* prepend(first: string, rest: AsyncIterable<string>): AsyncGenera
 const WRITES_IN_FLIGHT = 4;
 
 /** Imports one file; counts accumulate into `counts`, and the rooms of its samples into `rooms`. */
-export async function importFile(db: Db, file: string, counts: ImportCounts, hooks: ImportHooks = {}, rooms = new Set<string>()): Promise<void> {
+export async function importFile(
+  db: Db, file: string, counts: ImportCounts, hooks: ImportOptions = {}, rooms = new Set<string>(),
+): Promise<void> {
+  const keptFrom = hooks.retention && retentionCutoff(hooks.retention.now, hooks.retention.days);
   const stream = createReadStream(file, { encoding: 'utf8', highWaterMark: 1 << 20 });
   const chunks = stream[Symbol.asyncIterator]() as AsyncIterator<string>;
   const first = await chunks.next();
@@ -224,6 +237,11 @@ export async function importFile(db: Db, file: string, counts: ImportCounts, hoo
           reject(record.line, result.error);
           continue;
         }
+        if (keptFrom && result.sample.measuredAt < keptFrom) {
+          reject(record.line, `measured_at: ${result.sample.measuredAt.toISOString()} is older than the ${hooks.retention!.days} days kept ` +
+            `(PINGBOARD_RETENTION_DAYS: from ${keptFrom.toISOString()}); the daily clean-up would delete it`);
+          continue;
+        }
         batch.push(result.sample);
         if (batch.length >= WRITE_BATCH_SIZE) await flush();
       }
@@ -243,7 +261,7 @@ const ANALYZE_AFTER_SAMPLES = 10_000;
  * made possible, so the first leaderboard after it reads them instead of the
  * samples (the service's scheduler would only get to them within five minutes).
  */
-export async function importFiles(db: Db, files: readonly string[], counts: ImportCounts, hooks: ImportHooks & {
+export async function importFiles(db: Db, files: readonly string[], counts: ImportCounts, hooks: ImportOptions & {
   onUnreadable?(file: string, err: Error): void;
 } = {}): Promise<void> {
   const rooms = new Set<string>();

@@ -8,6 +8,7 @@
 // transaction per interval, not one per ping.
 import type { Db } from '../db/database.ts';
 import type { Logger } from '../log.ts';
+import { retentionCutoff } from '../schedule/retention.ts';
 import { recordSamples } from './repository.ts';
 import type { Sample } from './sample.ts';
 
@@ -22,6 +23,12 @@ export interface SampleWriterOptions {
   readonly lingerMs?: number;
   /** Called after each write: what was written may have dropped digests, which the service builds again at once. */
   readonly onWritten?: () => void;
+  /**
+   * PINGBOARD_RETENTION_DAYS: a sample measured before then (an old pong in
+   * the backlog of a quiet room's first sync) is refused with a count, as the
+   * daily clean-up would delete it soon after. Absent: no limit.
+   */
+  readonly retentionDays?: number | undefined;
 }
 
 export interface WriterCounts {
@@ -29,6 +36,8 @@ export interface WriterCounts {
   readonly duplicate: number;
   readonly failedWrites: number;
   readonly dropped: number;
+  /** Samples refused because they were older than the retention. */
+  readonly expired: number;
   readonly queued: number;
 }
 
@@ -48,8 +57,10 @@ export class SampleWriter {
   #timer: NodeJS.Timeout | undefined;
   #flushing = false;
   #failures = 0;
-  #counts = { written: 0, duplicate: 0, failedWrites: 0, dropped: 0 };
+  readonly #retentionDays: number | undefined;
+  #counts = { written: 0, duplicate: 0, failedWrites: 0, dropped: 0, expired: 0 };
   #idle: (() => void)[] = [];
+  #newestMs: number | undefined;
 
   constructor(options: SampleWriterOptions) {
     this.#db = options.db;
@@ -59,14 +70,29 @@ export class SampleWriter {
     this.#maxRetryMs = options.maxRetryMs ?? 30_000;
     this.#lingerMs = options.lingerMs ?? 100;
     this.#onWritten = options.onWritten;
+    this.#retentionDays = options.retentionDays;
   }
 
   get counts(): WriterCounts {
     return { ...this.#counts, queued: this.#queue.length };
   }
 
-  /** Queues a sample; returns false (and counts it) when the queue is full. */
+  /** measured_at (wall-clock ms) of the newest sample written since the start; undefined before the first. */
+  get newestWrittenMs(): number | undefined {
+    return this.#newestMs;
+  }
+
+  /** Queues a sample; returns false (and counts it) when the queue is full or the sample older than the retention. */
   record(sample: Sample): boolean {
+    if (this.#retentionDays !== undefined && sample.measuredAt < retentionCutoff(new Date(), this.#retentionDays)) {
+      this.#counts.expired++;
+      // A room's first sync may bring dozens: the first, then every hundredth, is worth a line.
+      if (this.#counts.expired % 100 === 1) {
+        this.#log.info({ room: sample.roomId, ping: sample.pingEventId, measuredAt: sample.measuredAt, retentionDays: this.#retentionDays, expired: this.#counts.expired },
+          'sample older than PINGBOARD_RETENTION_DAYS not recorded (the clean-up would delete it)');
+      }
+      return false;
+    }
     if (this.#queue.length >= this.#capacity) {
       this.#counts.dropped++;
       this.#log.error({ room: sample.roomId, ping: sample.pingEventId, responder: sample.responder, dropped: this.#counts.dropped },
@@ -118,6 +144,7 @@ export class SampleWriter {
         this.#queue.splice(0, batch.length);
         this.#counts.written += written.stored;
         this.#counts.duplicate += written.duplicate;
+        for (const sample of batch) this.#newestMs = Math.max(this.#newestMs ?? -Infinity, sample.measuredAt.getTime());
         if (this.#failures > 0) this.#log.info({ after: this.#failures }, 'database reachable again: queued samples written');
         this.#failures = 0;
         this.#onWritten?.();

@@ -3,13 +3,15 @@
 // in flight, in which case this tick is skipped for it.
 import cron from 'node-cron';
 import type { Logger } from '../log.ts';
-import type { Probe, ProbeResult } from '../probes/probe.ts';
+import type { Probe, ProbeResult, ProbeState } from '../probes/probe.ts';
 
 export interface ProbeSchedule {
   /** Runs one tick now, jitter included; resolves when every probe started by it has finished. */
   tick(): Promise<ProbeResult[]>;
   /** Probe pings skipped because the probe was still busy. */
   readonly skipped: number;
+  /** Each probe's latest outcomes, in configuration order (empty when no probe is configured). */
+  states(): ProbeState[];
   stop(): Promise<void>;
 }
 
@@ -69,6 +71,7 @@ export function startProbeSchedule(options: ProbeScheduleOptions): ProbeSchedule
     get skipped() {
       return skipped;
     },
+    states: () => probes.map((p) => p.state),
     stop: async () => {
       stopped = true;
       await task?.destroy();

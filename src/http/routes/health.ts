@@ -1,11 +1,35 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
-import { Type } from '@fastify/type-provider-typebox';
-import { pingDatabase } from '../../db/database.ts';
+import { Type, type Static } from '@fastify/type-provider-typebox';
+import { databaseFailure, pingDatabase } from '../../db/database.ts';
+import type { BotCounts } from '../../matrix/bot.ts';
 import type { NotFollowedRoom } from '../../matrix/follow.ts';
+import type { ProbeState } from '../../probes/probe.ts';
 import type { HttpDeps } from '../app.ts';
 
-/** The bot's own description of a room it is not in (a type only: HTTP never calls the bot). */
-export type RoomNotFollowed = NotFollowedRoom;
+/**
+ * What /healthz reads from the running parts; all in memory, so the only
+ * wait is the database's ping. A part that is absent is not configured.
+ */
+export interface HealthSources {
+  /** The bot; undefined while it is still starting. */
+  readonly bot?: (() => {
+    readonly counts: Pick<BotCounts, 'lastSyncAtMs' | 'consecutiveSyncFailures'>;
+    notFollowed(): readonly NotFollowedRoom[];
+  } | undefined) | undefined;
+  readonly probes?: (() => readonly ProbeState[]) | undefined;
+  /** measured_at (ms) of the newest sample this process has written; undefined before the first. */
+  readonly newestSampleMs?: (() => number | undefined) | undefined;
+}
+
+/**
+ * A bot syncs at least every 30 s (the long poll's timeout) while its
+ * homeserver answers: a success older than this is a sync that hangs.
+ */
+export const STALE_SYNC_SECONDS = 120;
+/** A probe whose last pings all went unanswered: one lost ping is a measurement, this many in a row is a probe not measuring. */
+export const PROBE_FAILING_AFTER = 3;
+
+const age = (description: string) => Type.Union([Type.Integer({ minimum: 0 }), Type.Null()], { description });
 
 const NotFollowed = Type.Object({
   room: Type.String({ description: 'The configured room (ID or alias)' }),
@@ -16,35 +40,107 @@ const NotFollowed = Type.Object({
   last_failure: Type.String({ description: 'A Matrix error code, http_<status> or no_response' }),
 });
 
-const HealthBody = Type.Object({
-  status: Type.Union([Type.Literal('ok'), Type.Literal('degraded'), Type.Literal('unavailable')], {
-    description: 'degraded: the bot is not in a room it should watch (see rooms.not_followed); it keeps trying, a restart would not help',
+const Bot = Type.Object({
+  status: Type.Union([Type.Literal('ok'), Type.Literal('starting'), Type.Literal('failing'), Type.Literal('disabled')], {
+    description: `failing: its latest syncs failed, or none succeeded for ${STALE_SYNC_SECONDS} s; disabled: no bot configured`,
   }),
-  database: Type.Object({ engine: Type.String(), ok: Type.Boolean(), latency_ms: Type.Number(), error: Type.Optional(Type.String()) }),
-  rooms: Type.Object({ not_followed: Type.Array(NotFollowed) }),
+  consecutive_sync_failures: Type.Optional(Type.Integer({ minimum: 0, description: 'Failed syncs since the latest successful one' })),
+  last_sync_age_seconds: Type.Optional(age('Since the latest successful sync; null before the first')),
 });
 
+const ProbeHealth = Type.Object({
+  id: Type.String(),
+  status: Type.Union([Type.Literal('ok'), Type.Literal('starting'), Type.Literal('failing')], {
+    description: `failing: its latest ${PROBE_FAILING_AFTER} pings or more got no pong; starting: no ping finished yet`,
+  }),
+  last_outcome: Type.Union([Type.Literal('answered'), Type.Literal('lost'), Type.Literal('send_failed'), Type.Null()]),
+  consecutive_losses: Type.Integer({ minimum: 0, description: 'Pings since the latest answered one that got no pong (lost or not sent)' }),
+  last_success_age_seconds: age('Since the latest answered ping was sent; null before the first'),
+});
+
+const HealthBody = Type.Object({
+  status: Type.Union([Type.Literal('ok'), Type.Literal('degraded'), Type.Literal('unavailable')], {
+    description: 'unavailable (503): the database does not answer. degraded (200): the service answers but something is wrong: the bot or a probe fails, or the bot is not in a room it should watch',
+  }),
+  database: Type.Object({
+    engine: Type.String(),
+    ok: Type.Boolean(),
+    status: Type.Union([Type.Literal('ok'), Type.Literal('unavailable')]),
+    code: Type.Optional(Type.Union([
+      Type.Literal('timeout'), Type.Literal('unreachable'), Type.Literal('disconnected'), Type.Literal('refused'), Type.Literal('closed'), Type.Literal('error'),
+    ], {
+      description: 'Why it is unavailable, as a stable word (the log has the error itself)',
+    })),
+    latency_ms: Type.Number(),
+  }),
+  bot: Bot,
+  rooms: Type.Object({ not_followed: Type.Array(NotFollowed) }),
+  probes: Type.Object({
+    status: Type.Union([Type.Literal('ok'), Type.Literal('failing'), Type.Literal('disabled')], { description: 'failing: one of the probes is; disabled: no probe configured' }),
+    accounts: Type.Array(ProbeHealth),
+  }),
+  last_sample_age_seconds: age('Since the newest sample this process wrote (bot and probes) was measured; null before the first, or without bot and probes'),
+});
+
+type Body = Static<typeof HealthBody>;
+
+/** Whole seconds from `ms` to `nowMs`; a time ahead of ours (another server's clock) counts as now. */
+const ageSeconds = (ms: number | undefined, nowMs: number) => (ms === undefined ? null : Math.max(0, Math.floor((nowMs - ms) / 1000)));
+
+function botHealth(source: HealthSources['bot'], nowMs: number): Body['bot'] {
+  if (!source) return { status: 'disabled' };
+  const bot = source();
+  if (!bot) return { status: 'starting', consecutive_sync_failures: 0, last_sync_age_seconds: null };
+  const { lastSyncAtMs, consecutiveSyncFailures } = bot.counts;
+  const age = ageSeconds(lastSyncAtMs > 0 ? lastSyncAtMs : undefined, nowMs);
+  const status = consecutiveSyncFailures > 0 || (age !== null && age > STALE_SYNC_SECONDS) ? 'failing' : age === null ? 'starting' : 'ok';
+  return { status, consecutive_sync_failures: consecutiveSyncFailures, last_sync_age_seconds: age };
+}
+
+function probesHealth(source: HealthSources['probes'], nowMs: number): Body['probes'] {
+  const states = source?.() ?? [];
+  if (states.length === 0) return { status: 'disabled', accounts: [] };
+  const accounts = states.map((p) => ({
+    id: p.id,
+    status: p.consecutiveLosses >= PROBE_FAILING_AFTER ? 'failing' as const : p.lastOutcome === null ? 'starting' as const : 'ok' as const,
+    last_outcome: p.lastOutcome,
+    consecutive_losses: p.consecutiveLosses,
+    last_success_age_seconds: ageSeconds(p.lastAnsweredAtMs, nowMs),
+  }));
+  return { status: accounts.some((a) => a.status === 'failing') ? 'failing' : 'ok', accounts };
+}
+
 export const healthRoutes: FastifyPluginAsyncTypebox<HttpDeps> = async (app, deps) => {
+  const sources = deps.health ?? {};
   app.get('/healthz', {
-    schema: { summary: 'Liveness, the database\'s state, and rooms the bot is not in', response: { 200: HealthBody, 503: HealthBody } },
+    schema: {
+      summary: 'Liveness, and what is wrong: the database, the bot\'s sync, rooms it is not in, the probes, the newest sample',
+      response: { 200: HealthBody, 503: HealthBody },
+    },
   }, async (request, reply) => {
     const started = performance.now();
-    const { engine } = deps.database;
-    const notFollowed = (deps.roomsNotFollowed?.() ?? []).map((r) => ({
-      room: r.room, room_id: r.roomId ?? null, reason: r.reason, since: r.since.toISOString(), attempts: r.attempts, last_failure: r.lastFailure,
-    }));
-    const rooms = { not_followed: notFollowed };
+    let failure: Body['database']['code'];
     try {
       await pingDatabase(deps.database);
-      const status = notFollowed.length > 0 ? 'degraded' as const : 'ok' as const;
-      return { status, database: { engine, ok: true, latency_ms: performance.now() - started }, rooms };
     } catch (err) {
-      request.log.warn({ err }, 'health check: database unavailable');
-      return reply.code(503).send({
-        status: 'unavailable' as const,
-        database: { engine, ok: false, latency_ms: performance.now() - started, error: (err as Error).message || String(err) },
-        rooms,
-      });
+      failure = databaseFailure(err);
+      request.log.warn({ err, code: failure }, 'health check: database unavailable');
     }
+    const database: Body['database'] = {
+      engine: deps.database.engine, ok: failure === undefined, status: failure === undefined ? 'ok' : 'unavailable',
+      ...(failure === undefined ? {} : { code: failure }), latency_ms: performance.now() - started,
+    };
+    const nowMs = Date.now();
+    const bot = botHealth(sources.bot, nowMs);
+    const notFollowed = (sources.bot?.()?.notFollowed() ?? []).map((r) => ({
+      room: r.room, room_id: r.roomId ?? null, reason: r.reason, since: r.since.toISOString(), attempts: r.attempts, last_failure: r.lastFailure,
+    }));
+    const probes = probesHealth(sources.probes, nowMs);
+    const status = failure !== undefined ? 'unavailable' as const
+      : bot.status === 'failing' || probes.status === 'failing' || notFollowed.length > 0 ? 'degraded' as const : 'ok' as const;
+    const body: Body = {
+      status, database, bot, rooms: { not_followed: notFollowed }, probes, last_sample_age_seconds: ageSeconds(sources.newestSampleMs?.(), nowMs),
+    };
+    return reply.code(status === 'unavailable' ? 503 : 200).send(body);
   });
 };
