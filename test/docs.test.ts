@@ -5,7 +5,7 @@ import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import t from 'tap';
-import { SETTINGS } from '../src/config.ts';
+import { loadConfig, SETTINGS } from '../src/config.ts';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const DOCS = path.join(ROOT, 'docs');
@@ -55,4 +55,18 @@ t.test('docs/configuration.md lists exactly the settings src/config.ts reads', a
   const rows = [...text.matchAll(/^\| `([A-Z_]+)` \| `([a-z_]+)` \|/gm)].map(([, env, key]) => `${env} ${key}`);
   t.equal(new Set(rows).size, rows.length, 'no setting listed twice');
   t.strictSame(rows.sort(), SETTINGS.map(({ env, key }) => `${env} ${key}`).sort());
+});
+
+t.test('each default docs/configuration.md names is the one the code uses', async (t) => {
+  const text = readFileSync(path.join(DOCS, 'configuration.md'), 'utf8');
+  // With a bot, so its settings are read too.
+  const bot = { PINGBOARD_HOMESERVER_URL: 'https://x.org', PINGBOARD_BOT_USER_ID: '@bot:x.org', PINGBOARD_BOT_ACCESS_TOKEN: 't' };
+  const defaults = loadConfig(bot);
+  let checked = 0;
+  for (const [, env, value] of text.matchAll(/^\| `([A-Z_]+)` \| `[a-z_]+` \| `([^`]+)` \|/gm)) {
+    // Setting the documented default explicitly must change nothing.
+    t.strictSame(loadConfig({ ...bot, [env!]: value }), defaults, `${env}: ${value}`);
+    checked++;
+  }
+  t.ok(checked >= 20, `${checked} defaults checked`);
 });
