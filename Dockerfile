@@ -21,4 +21,7 @@ HEALTHCHECK --interval=30s --timeout=5s --start-period=30s \
 # The V8 flags of `npm start` (see src/main.ts): a small young generation, and
 # an old generation that grows 30 % past the live heap instead of V8's up to
 # 4x, which a burst of syncs turned into 100 MB of resident garbage.
-CMD ["node", "--max-semi-space-size=8", "--heap-growing-percent=30", "src/main.ts", "serve"]
+# The image is the `pingboard` command, `serve` by default, so any other command
+# runs as `docker compose run --rm pingboard import FILE`.
+ENTRYPOINT ["node", "--max-semi-space-size=8", "--heap-growing-percent=30", "src/main.ts"]
+CMD ["serve"]

@@ -253,15 +253,52 @@ function readConfigFile(path: string | undefined): { file: Record<string, unknow
   return { file: parsed as Record<string, unknown>, fileName: path };
 }
 
-/** The documented keys of the config file, to reject typos instead of ignoring them. */
-const FILE_KEYS = new Set([
-  'database_url', 'data_dir', 'host', 'port', 'log_level', 'rooms', 'disclaimer', 'min_delay_ms', 'max_delay_ms',
-  'min_pings', 'week_time_zone', 'week_close_day', 'week_close_hour', 'freeze_grace_minutes', 'cache_seconds',
-  'homeserver_url', 'bot_user_id', 'bot_access_token', 'bot_password', 'ping_prefix', 'trusted_responders',
-  'max_ping_age_seconds', 'answers_per_minute', 'queue_capacity', 'backfill_days',
-  'probes', 'probe_schedule', 'probe_jitter_seconds', 'probe_timeout_seconds', 'probe_responders', 'metrics_server_labels', 'retention_days',
-  'admin_token', 'admin_power_level', 'db_query_timeout_ms', 'db_connect_timeout_ms',
-]);
+/**
+ * Every setting, as an environment variable and as a key of the config file:
+ * the file's known keys, and what docs/configuration.md must list (test/docs.test.ts).
+ * PINGBOARD_CONFIG, the file's own path, is not one of them.
+ */
+export const SETTINGS: readonly { readonly env: string; readonly key: string }[] = [
+  { env: 'DATABASE_URL', key: 'database_url' },
+  { env: 'PINGBOARD_DATA_DIR', key: 'data_dir' },
+  { env: 'PINGBOARD_HOST', key: 'host' },
+  { env: 'PINGBOARD_PORT', key: 'port' },
+  { env: 'PINGBOARD_LOG_LEVEL', key: 'log_level' },
+  { env: 'PINGBOARD_ROOMS', key: 'rooms' },
+  { env: 'PINGBOARD_DISCLAIMER', key: 'disclaimer' },
+  { env: 'PINGBOARD_MIN_DELAY_MS', key: 'min_delay_ms' },
+  { env: 'PINGBOARD_MAX_DELAY_MS', key: 'max_delay_ms' },
+  { env: 'PINGBOARD_MIN_PINGS', key: 'min_pings' },
+  { env: 'PINGBOARD_WEEK_TIME_ZONE', key: 'week_time_zone' },
+  { env: 'PINGBOARD_WEEK_CLOSE_DAY', key: 'week_close_day' },
+  { env: 'PINGBOARD_WEEK_CLOSE_HOUR', key: 'week_close_hour' },
+  { env: 'PINGBOARD_FREEZE_GRACE_MINUTES', key: 'freeze_grace_minutes' },
+  { env: 'PINGBOARD_CACHE_SECONDS', key: 'cache_seconds' },
+  { env: 'PINGBOARD_HOMESERVER_URL', key: 'homeserver_url' },
+  { env: 'PINGBOARD_BOT_USER_ID', key: 'bot_user_id' },
+  { env: 'PINGBOARD_BOT_ACCESS_TOKEN', key: 'bot_access_token' },
+  { env: 'PINGBOARD_BOT_PASSWORD', key: 'bot_password' },
+  { env: 'PINGBOARD_PING_PREFIX', key: 'ping_prefix' },
+  { env: 'PINGBOARD_TRUSTED_RESPONDERS', key: 'trusted_responders' },
+  { env: 'PINGBOARD_MAX_PING_AGE_SECONDS', key: 'max_ping_age_seconds' },
+  { env: 'PINGBOARD_ANSWERS_PER_MINUTE', key: 'answers_per_minute' },
+  { env: 'PINGBOARD_QUEUE_CAPACITY', key: 'queue_capacity' },
+  { env: 'PINGBOARD_BACKFILL_DAYS', key: 'backfill_days' },
+  { env: 'PINGBOARD_PROBES', key: 'probes' },
+  { env: 'PINGBOARD_PROBE_SCHEDULE', key: 'probe_schedule' },
+  { env: 'PINGBOARD_PROBE_JITTER_SECONDS', key: 'probe_jitter_seconds' },
+  { env: 'PINGBOARD_PROBE_TIMEOUT_SECONDS', key: 'probe_timeout_seconds' },
+  { env: 'PINGBOARD_PROBE_RESPONDERS', key: 'probe_responders' },
+  { env: 'PINGBOARD_METRICS_SERVER_LABELS', key: 'metrics_server_labels' },
+  { env: 'PINGBOARD_RETENTION_DAYS', key: 'retention_days' },
+  { env: 'PINGBOARD_ADMIN_TOKEN', key: 'admin_token' },
+  { env: 'PINGBOARD_ADMIN_POWER_LEVEL', key: 'admin_power_level' },
+  { env: 'PINGBOARD_DB_QUERY_TIMEOUT_MS', key: 'db_query_timeout_ms' },
+  { env: 'PINGBOARD_DB_CONNECT_TIMEOUT_MS', key: 'db_connect_timeout_ms' },
+];
+
+/** To reject typos in the file instead of ignoring them. */
+const FILE_KEYS = new Set(SETTINGS.map((setting) => setting.key));
 
 function optionalText(src: Source, envName: string, fileKey: string): string | undefined {
   return lookup(src, envName, fileKey) ? text(src, envName, fileKey, '') : undefined;

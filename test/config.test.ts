@@ -3,7 +3,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import t from 'tap';
-import { ConfigError, DEFAULT_DISCLAIMER, loadConfig, type Config } from '../src/config.ts';
+import { ConfigError, DEFAULT_DISCLAIMER, loadConfig, SETTINGS, type Config } from '../src/config.ts';
 import type { Test } from './helpers/database.ts';
 
 const dir = mkdtempSync(path.join(tmpdir(), 'pingboard-config-'));
@@ -364,4 +364,42 @@ t.test('the operator token: long enough, and never repeated in an error', async 
   t.notMatch(short, 'hunter2');
   t.match(configError(t, { PINGBOARD_ADMIN_TOKEN: `${token} ${token}` }), /^PINGBOARD_ADMIN_TOKEN: /, 'no spaces');
   t.match(configError(t, { PINGBOARD_ADMIN_POWER_LEVEL: '0' }), /^PINGBOARD_ADMIN_POWER_LEVEL: expected an integer from 1 to 1000000/);
+});
+
+/** loadConfig's error message, or undefined when it accepts the settings. */
+function messageOf(env: NodeJS.ProcessEnv, configPath?: string): string | undefined {
+  try {
+    loadConfig(env, configPath);
+    return undefined;
+  } catch (err) {
+    return (err as Error).message;
+  }
+}
+
+// SETTINGS is what docs/configuration.md is checked against, so it must be
+// exactly what loadConfig reads: each pair's variable and key, and no other.
+t.test('SETTINGS lists every setting loadConfig reads, each variable with its file key', async (t) => {
+  // With a bot, every setting is looked up (the bot's only with a homeserver).
+  const bot: Record<string, string> = { PINGBOARD_HOMESERVER_URL: 'https://x.org', PINGBOARD_BOT_USER_ID: '@bot:x.org', PINGBOARD_BOT_ACCESS_TOKEN: 't' };
+  const read = new Set<string>();
+  const env = new Proxy({ ...bot }, {
+    get(target, name) {
+      if (typeof name === 'string') read.add(name);
+      return Reflect.get(target, name);
+    },
+  });
+  loadConfig(env);
+  read.delete('PINGBOARD_CONFIG');
+  t.strictSame([...read].sort(), SETTINGS.map((s) => s.env).sort(), 'the variables read');
+  t.equal(new Set(SETTINGS.map((s) => s.key)).size, SETTINGS.length, 'no key listed twice');
+
+  for (const { env: name, key } of SETTINGS) {
+    // No setting takes an object: the file's value is refused under its key...
+    const file = configFile({ [key]: {} });
+    const others = { ...bot };
+    delete others[name];
+    t.match(messageOf(others, file), new RegExp(`^${file}: ${key}\\b`), `${key} is read from the file`);
+    // ...unless its variable is set, which wins: the two are one setting.
+    t.notMatch(messageOf({ ...others, [name]: 'x' }, file) ?? '', file, `${name} takes the place of ${key}`);
+  }
 });

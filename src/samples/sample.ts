@@ -85,7 +85,7 @@ function describe(value: unknown): string {
 
 const SERVER = 'a valid server name';
 
-/** A sample in Pingboard's own NDJSON schema (see README, "Import"). */
+/** A sample in Pingboard's own NDJSON schema (see docs/operations.md, "Import"). */
 function fromPingboardRecord(record: Record<string, unknown>): Sample {
   const pinger = optionalString(record, 'pinger', isValidUserId, 'a user ID') ?? null;
   const pingServer = optionalString(record, 'ping_server', isValidServerName, SERVER) ?? (pinger && serverOfUserId(pinger));
