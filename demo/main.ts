@@ -17,7 +17,8 @@ import { ConfigError, loadConfig } from '../src/config.ts';
 import { parseDecimalInteger } from '../src/decimal.ts';
 import { InputError, StartupError } from '../src/errors.ts';
 import { createLogger } from '../src/log.ts';
-import { start, type Service } from '../src/start.ts';
+import type { Database } from '../src/db/database.ts';
+import { openMigratedDatabase, start, type Service } from '../src/start.ts';
 import { BOT, PING_INTERVAL_MS, PING_PREFIX, PING_SERVERS, PROBES, RESPONDERS, ROOM_ALIAS } from './plan.ts';
 import type { WorldMessage } from './world.ts';
 
@@ -40,8 +41,8 @@ const PROBE_TIMEOUT_SECONDS = 15;
 /** The board counts as live once this many servers are ranked. */
 const LIVE_BOARD_SERVERS = 3;
 
-/** The settings of the demo's Pingboard, as an operator would set them in the environment. */
-function demoSettings(homeserverUrl: string, dataDir: string, port: string): Record<string, string> {
+/** The demo's settings that do not depend on the homeserver, as an operator would set them in the environment. */
+function baseSettings(dataDir: string, port: string): Record<string, string> {
   return {
     PINGBOARD_DATA_DIR: dataDir,
     PINGBOARD_HOST: process.env['PINGBOARD_HOST'] ?? '127.0.0.1',
@@ -50,11 +51,17 @@ function demoSettings(homeserverUrl: string, dataDir: string, port: string): Rec
     // lines about the push rules the test homeserver leaves to the SDK's defaults.)
     PINGBOARD_LOG_LEVEL: process.env['PINGBOARD_LOG_LEVEL'] ?? 'error',
     PINGBOARD_ROOMS: ROOM_ALIAS,
+    // Tables recomputed every few seconds rather than every minute: a board that moves.
+    PINGBOARD_CACHE_SECONDS: '5',
+  };
+}
+
+/** The bot and the probes, on the simulated homeserver. */
+function matrixSettings(homeserverUrl: string): Record<string, string> {
+  return {
     PINGBOARD_HOMESERVER_URL: homeserverUrl,
     PINGBOARD_BOT_USER_ID: BOT.userId,
     PINGBOARD_BOT_ACCESS_TOKEN: BOT.accessToken,
-    // Tables recomputed every few seconds rather than every minute: a board that moves.
-    PINGBOARD_CACHE_SECONDS: '5',
     PINGBOARD_PROBES: JSON.stringify(PROBES.map((p) => ({ id: p.id, homeserver_url: homeserverUrl, user_id: p.userId, access_token: p.accessToken }))),
     PINGBOARD_PROBE_SCHEDULE: `*/${PROBE_INTERVAL_SECONDS} * * * * *`,
     PINGBOARD_PROBE_JITTER_SECONDS: String(PROBE_JITTER_SECONDS),
@@ -176,16 +183,24 @@ async function main(argv: string[]): Promise<number> {
     process.once('SIGINT', stop);
     process.once('SIGTERM', stop);
   });
-  process.stdout.write('Starting the Pingboard demo: simulated homeservers, then Pingboard on its embedded database (a first start takes 10-30 s)...\n');
   const dataDir = mkdtempSync(path.join(tmpdir(), 'pingboard-demo-'));
-  const world = startWorld();
+  let world: World | undefined;
+  let database: Database | undefined;
   let service: Service | undefined;
   try {
-    const homeserverUrl = await world.ready;
-    const config = loadConfig(demoSettings(homeserverUrl, dataDir, port));
-    const log = createLogger(config.logLevel, process.stderr as never);
+    // Checked before anything starts: a bad PINGBOARD_PORT is told at once, not after the database.
+    const base = baseSettings(dataDir, port);
+    const baseConfig = loadConfig(base);
+    const log = createLogger(baseConfig.logLevel, process.stderr as never);
+    process.stdout.write('Starting the Pingboard demo: simulated homeservers, and Pingboard on its embedded database (a first start takes 10-30 s)...\n');
+    // The embedded database's first start is most of the wait: the world starts meanwhile, in its own process.
+    world = startWorld();
+    const [homeserver, opened] = await Promise.allSettled([world.ready, openMigratedDatabase(baseConfig, log)]);
+    if (opened.status === 'fulfilled') database = opened.value;
+    if (homeserver.status === 'rejected') throw homeserver.reason;
+    if (opened.status === 'rejected') throw opened.reason;
     if (stopSignal) return 0;
-    service = await start(config, log);
+    service = await start(loadConfig({ ...base, ...matrixSettings(homeserver.value) }), log, { database: database! });
     const ready = await Promise.race([botSynced(service.bot!.client).then(() => true), signalled.then(() => false)]);
     if (!ready) return 0;
     world.go();
@@ -200,7 +215,8 @@ async function main(argv: string[]): Promise<number> {
     return 0;
   } finally {
     await service?.stop();
-    await world.stop();
+    await database?.destroy();
+    await world?.stop();
     rmSync(dataDir, { recursive: true, force: true });
   }
 }
@@ -213,7 +229,8 @@ try {
     process.exit(2);
   }
   const known = err instanceof WorldError || err instanceof ConfigError || err instanceof InputError || err instanceof StartupError;
-  process.stderr.write(`pingboard demo: ${known ? (err as Error).message : (err as Error).stack ?? err}\n`);
+  const hint = err instanceof StartupError && err.setting === 'PINGBOARD_PORT' ? '; choose another port with: npm run demo -- --port N (0: any free port)' : '';
+  process.stderr.write(`pingboard demo: ${known ? (err as Error).message : (err as Error).stack ?? err}${hint}\n`);
   process.exitCode = known ? 2 : 1;
 }
 // The SDK leaves timers behind after its clients stop (see test/homeserver/README.md): they must not keep the demo alive.
