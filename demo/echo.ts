@@ -17,25 +17,24 @@ export interface EchoResponderOptions {
   readonly log: Logger;
 }
 
-export interface EchoResponder {
-  stop(): Promise<void>;
-}
-
 /** Messages only, and enough of them per sync that a burst of pings is never cut. */
 const FILTER = JSON.stringify({ presence: { types: [] }, room: { timeline: { limit: 100, types: ['m.room.message'] }, state: { lazy_load_members: true } } });
 const LONG_POLL_MS = 30_000;
 const RETRY_MS = 1000;
 
-/** Starts the responder once its first sync is done: pings sent before it are not answered, as echo answers none after a restart. */
-export async function startEchoResponder(options: EchoResponderOptions): Promise<EchoResponder> {
+/**
+ * Resolves once the responder's first sync is done, and answers pings from
+ * then on, for the life of the process: pings sent before are not answered,
+ * as echo answers none after a restart.
+ */
+export async function startEchoResponder(options: EchoResponderOptions): Promise<void> {
   const { homeserverUrl, userId, accessToken, pingPrefix, log } = options;
-  const stopping = new AbortController();
   const headers = { authorization: `Bearer ${accessToken}` };
 
   const sync = async (since: string | undefined): Promise<{ next_batch: string }> => {
     const query = new URLSearchParams({ filter: FILTER, timeout: since === undefined ? '0' : String(LONG_POLL_MS) });
     if (since !== undefined) query.set('since', since);
-    const response = await fetch(`${homeserverUrl}/_matrix/client/v3/sync?${query}`, { headers, signal: stopping.signal });
+    const response = await fetch(`${homeserverUrl}/_matrix/client/v3/sync?${query}`, { headers });
     if (!response.ok) throw new Error(`sync answered ${response.status}: ${await response.text()}`);
     return await response.json() as { next_batch: string };
   };
@@ -47,32 +46,25 @@ export async function startEchoResponder(options: EchoResponderOptions): Promise
     const path = `/_matrix/client/v3/rooms/${encodeURIComponent(ping.roomId)}/send/m.room.message/${encodeURIComponent(`pong-${ping.eventId}`)}`;
     try {
       const response = await fetch(`${homeserverUrl}${path}`, {
-        method: 'PUT', headers: { ...headers, 'content-type': 'application/json' }, body: JSON.stringify(content), signal: stopping.signal,
+        method: 'PUT', headers: { ...headers, 'content-type': 'application/json' }, body: JSON.stringify(content),
       });
       if (!response.ok) throw new Error(`send answered ${response.status}: ${await response.text()}`);
     } catch (err) {
-      if (!stopping.signal.aborted) log.warn({ err: (err as Error).message, responder: userId }, 'a pong could not be sent');
+      log.warn({ err: (err as Error).message, responder: userId }, 'a pong could not be sent');
     }
   };
 
   let since = (await sync(undefined)).next_batch;
-  const loop = (async () => {
-    while (!stopping.signal.aborted) {
+  void (async () => {
+    for (;;) {
       try {
         const response = await sync(since);
         since = response.next_batch;
         for (const ping of pingsInSync(response, () => true, userId, pingPrefix)) void answer(ping);
       } catch (err) {
-        if (stopping.signal.aborted) return;
         log.warn({ err: (err as Error).message, responder: userId }, 'sync failed; trying again');
-        await sleep(RETRY_MS, undefined, { signal: stopping.signal }).catch(() => undefined);
+        await sleep(RETRY_MS);
       }
     }
   })();
-  return {
-    stop: async () => {
-      stopping.abort();
-      await loop;
-    },
-  };
 }

@@ -16,13 +16,26 @@
 import { createLogger } from '../src/log.ts';
 import { serverOfUserId } from '../src/matrix/ids.ts';
 import { startTestHomeserver } from '../test/homeserver/index.ts';
-import { startEchoResponder, type EchoResponder } from './echo.ts';
+import { startEchoResponder } from './echo.ts';
 import {
   BOT, FIRST_PING_WITHIN_MS, PING_INTERVAL_MS, PING_PREFIX, PING_SERVERS, PROBES, RESPONDERS, ROOM_ALIAS, ROOM_ALIAS_NAME, ROOM_CREATOR,
   sampleDelayMs, userIdsOf, type SimulatedServer,
 } from './plan.ts';
 
 export type WorldMessage = { readonly kind: 'ready'; readonly url: string };
+
+// The demo ends this process once Pingboard has stopped, so the bot never sees
+// its homeserver vanish: a Ctrl-C, which reaches both processes, is the
+// parent's to handle. If the parent dies without a word, its channel closes:
+// nothing here outlives it. Everything is in memory, so exiting is stopping.
+process.on('SIGINT', () => {});
+process.on('SIGTERM', () => {});
+process.on('disconnect', () => process.exit(0));
+process.on('message', (message) => {
+  if (message === 'stop') process.exit(0);
+});
+// The channel may have closed while the modules loaded, before the listener above.
+if (!process.connected) process.exit(0);
 
 // Its only lines are the responders' failures.
 const log = createLogger('warn', process.stderr as never).child({ component: 'demo-world' });
@@ -46,18 +59,10 @@ for (const server of PING_SERVERS) {
 }
 // Pingboard's bot and probes join by themselves, as they do in a real room.
 for (const responder of RESPONDERS) hs.join(responder.userId, ROOM_ALIAS);
-const responders: EchoResponder[] = await Promise.all(RESPONDERS.map((r) => startEchoResponder({
+await Promise.all(RESPONDERS.map((r) => startEchoResponder({
   homeserverUrl: hs.url, userId: r.userId, accessToken: r.accessToken, pingPrefix: PING_PREFIX, log,
 })));
 
-const timers = new Set<NodeJS.Timeout>();
-const later = (ms: number, run: () => void) => {
-  const timer = setTimeout(() => {
-    timers.delete(timer);
-    run();
-  }, ms);
-  timers.add(timer);
-};
 const between = (min: number, max: number) => min + Math.random() * (max - min);
 
 /** One of the server's users pings, with this ping's own federation delay, then the next ping is planned. */
@@ -65,29 +70,11 @@ function pingFrom(server: SimulatedServer): void {
   const users = userIdsOf(server);
   hs.setServer(server.name, { delayMs: sampleDelayMs(server) });
   hs.sendMessage(users[Math.floor(Math.random() * users.length)]!, roomId, PING_PREFIX);
-  later(between(PING_INTERVAL_MS.min, PING_INTERVAL_MS.max), () => pingFrom(server));
+  setTimeout(() => pingFrom(server), between(PING_INTERVAL_MS.min, PING_INTERVAL_MS.max));
 }
 
-let stopping: Promise<void> | undefined;
-const stop = () => (stopping ??= (async () => {
-  for (const timer of timers) clearTimeout(timer);
-  timers.clear();
-  await Promise.all(responders.map((r) => r.stop()));
-  await hs.stop();
-  process.exit(0);
-})());
-
 process.on('message', (message) => {
-  if (message === 'go') {
-    for (const server of PING_SERVERS) later(between(0, FIRST_PING_WITHIN_MS), () => pingFrom(server));
-  } else if (message === 'stop') {
-    void stop();
-  }
+  if (message !== 'go') return;
+  for (const server of PING_SERVERS) setTimeout(() => pingFrom(server), between(0, FIRST_PING_WITHIN_MS));
 });
-// The demo stops this process once Pingboard has stopped, so the bot never
-// sees its homeserver vanish. A Ctrl-C reaches both processes: this one waits
-// for the parent's word. If the parent dies without a word, its channel closes.
-process.on('SIGINT', () => {});
-process.on('SIGTERM', () => {});
-process.on('disconnect', () => void stop());
 process.send!({ kind: 'ready', url: hs.url } satisfies WorldMessage);
