@@ -6,7 +6,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import t from 'tap';
-import { PING_SERVERS, RESPONDERS, BOT } from '../demo/plan.ts';
+import { BOT, PING_SERVERS, RESPONDERS, sampleDelayMs } from '../demo/plan.ts';
 import { serverOfUserId } from '../src/matrix/ids.ts';
 import { processTree } from './helpers/cluster.ts';
 import { cleanEnv, NODE, ROOT, waitForExit, type Result } from './helpers/process.ts';
@@ -103,6 +103,34 @@ function untilBoard(demo: Demo, url: string, what: string, check: (b: Board) => 
     return b !== undefined && check(b) && b;
   }, LIVE_BOARD_TIMEOUT_MS);
 }
+
+/** A seeded generator of numbers in [0, 1) (mulberry32), so the distribution checks below are the same on every run. */
+function seeded(seed: number): () => number {
+  return () => {
+    seed = (seed + 0x6d2b79f5) | 0;
+    let x = Math.imul(seed ^ (seed >>> 15), 1 | seed);
+    x = (x + Math.imul(x ^ (x >>> 7), 61 | x)) ^ x;
+    return ((x ^ (x >>> 14)) >>> 0) / 2 ** 32;
+  };
+}
+
+t.test('each simulated server\'s delays spread around its median; the flaky one spikes now and then', async (t) => {
+  const random = seeded(16);
+  for (const server of PING_SERVERS) {
+    const delays = Array.from({ length: 2000 }, () => sampleDelayMs(server, random)).sort((a, b) => a - b);
+    const median = delays[delays.length / 2]!;
+    const spikes = server.spikes ? delays.filter((d) => d >= server.spikes!.minMs).length / delays.length : 0;
+    if (server.spikes) {
+      t.ok(spikes > server.spikes.probability * 0.75 && spikes < server.spikes.probability * 1.25, `${server.name}: ${(spikes * 100).toFixed(1)} % spikes`);
+      t.ok(delays.at(-1)! <= server.spikes.maxMs, `${server.name}: no spike beyond ${server.spikes.maxMs} ms`);
+    } else {
+      t.ok(Math.abs(median / server.medianMs - 1) < 0.1, `${server.name}: median ${median} ms, configured ${server.medianMs} ms`);
+      t.ok(delays[0]! < median && delays.at(-1)! > median * 1.5, `${server.name}: single pings stray (${delays[0]}-${delays.at(-1)} ms)`);
+    }
+  }
+  const medians = PING_SERVERS.filter((s) => !s.spikes).map((s) => s.medianMs);
+  t.equal(new Set(medians).size, medians.length, 'every server has a delay of its own');
+});
 
 t.test('npm run demo: a live board, server pages and the newsletter table; SIGTERM stops every process and frees the port', async (t) => {
   const port = await freePort();
