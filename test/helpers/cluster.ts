@@ -18,7 +18,7 @@ export interface Cluster {
 }
 
 /** The PIDs of `root` and of every process below it, from /proc. */
-function processTree(root: number): number[] {
+export function processTree(root: number): number[] {
   const parents = new Map<number, number>();
   for (const entry of readdirSync('/proc')) {
     if (!/^\d+$/.test(entry)) continue;
