@@ -7,7 +7,7 @@ import path from 'node:path';
 import t from 'tap';
 import { startCluster, postgresBinDir } from './helpers/cluster.ts';
 import { testEngines } from './helpers/database.ts';
-import { servePingboard, startPingboard } from './helpers/process.ts';
+import { PROCESS_TIMEOUT_MS, servePingboard, startPingboard } from './helpers/process.ts';
 import { until } from './helpers/until.ts';
 
 t.setTimeout(240_000);
@@ -73,7 +73,7 @@ t.test('serve waits for a database that is not up yet, saying so, and starts onc
   t.teardown(() => { if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL'); });
   let stdout = '';
   child.stdout!.on('data', (chunk: string) => { stdout += chunk; });
-  await until('a log line saying serve waits for the database', () => stdout.includes('"the database is not reachable yet; waiting for it"'), 60_000);
+  await until('a log line saying serve waits for the database', () => stdout.includes('"the database is not reachable yet; waiting for it"'), PROCESS_TIMEOUT_MS);
   t.match(stdout, /"reason":"DATABASE_URL: cannot reach PostgreSQL at 127\.0\.0\.1:\d+: connect ECONNREFUSED/);
   t.equal(child.exitCode, null, 'still running');
   cluster.start();
