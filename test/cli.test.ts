@@ -1,11 +1,13 @@
 // The `pingboard` command as users run it: real processes, real databases
 // (a PGlite data directory, and a throwaway PostgreSQL database).
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import t from 'tap';
 import { openTestDatabase, testEngines, type Test } from './helpers/database.ts';
-import { escapeRegExp, runPingboard, servePingboard, type Result, type Server } from './helpers/process.ts';
+import { escapeRegExp, ROOT, runPingboard, servePingboard, type Result, type Server } from './helpers/process.ts';
+import { COMMANDS, parseCommandLine, UsageError } from '../src/cli/args.ts';
+import { InputError } from '../src/errors.ts';
 
 t.setTimeout(240_000);
 
@@ -67,16 +69,16 @@ t.test('configuration and usage errors exit 2 with a message naming the problem'
   t.notMatch(badUrl.stderr, 'hunter2', 'no password in the message');
 
   t.equal(unknown.code, 2);
-  t.match(unknown.stderr, /^pingboard: unknown command frobnicate\n\nUsage: pingboard /);
+  t.match(unknown.stderr, /^pingboard: unknown command "frobnicate"\n\nUsage: pingboard /);
 
   t.equal(unknownOption.code, 2);
-  t.match(unknownOption.stderr, /--colour[\s\S]*Usage: pingboard/);
+  t.match(unknownOption.stderr, /^pingboard: Unknown option '--colour'\n\nUsage: pingboard \[--config FILE\] leaderboard /, 'the usage of the command it was given to');
 
   t.equal(noFiles.code, 2);
   t.match(noFiles.stderr, /import needs at least one FILE[\s\S]*Usage:/);
 
   t.equal(badFormat.code, 2);
-  t.match(badFormat.stderr, /^pingboard: --format: expected md or json, got xml\n$/);
+  t.match(badFormat.stderr, /^pingboard: --format: expected md or json, got "xml"\n$/);
 
   t.equal(badLimit.code, 2);
   t.match(badLimit.stderr, /--limit: expected a decimal integer from 1 to 1000/);
@@ -86,6 +88,108 @@ t.test('configuration and usage errors exit 2 with a message naming the problem'
   t.equal(help.code, 0);
   t.match(help.stdout, /^Usage: pingboard \[--config FILE\] COMMAND/);
   t.equal(existsSync(path.join(dir, 'unused')), false, 'no database was created for any of these');
+});
+
+t.test('help, --version and per-command help answer without a configuration or a database', async (t) => {
+  // A configuration that would be refused: none of these reads it.
+  const env = { PINGBOARD_DATA_DIR: path.join(dir, 'unused'), PINGBOARD_PORT: 'abc' };
+  const names = Object.keys(COMMANDS).filter((name) => name !== 'help');
+  const [version, help, ...perCommand] = await Promise.all([
+    pingboard(['--version'], env),
+    pingboard(['help', 'leaderboard'], env),
+    ...names.map((name) => pingboard([name, '--help'], env)),
+  ]);
+  const { version: expected } = JSON.parse(readFileSync(path.join(ROOT, 'package.json'), 'utf8')) as { version: string };
+  t.same(version, { code: 0, signal: null, stdout: `pingboard ${expected}\n`, stderr: '' });
+  t.equal(help.code, 0);
+  t.match(help.stdout, /^Usage: pingboard \[--config FILE\] leaderboard \[--week W/);
+  t.match(help.stdout, /--limit N +at most N rows/);
+  t.match(help.stdout, /\n {2}3 {2}leaderboard: the table is empty/, 'the exit codes');
+  for (const [i, name] of names.entries()) {
+    t.equal(perCommand[i]!.code, 0, `${name} --help`);
+    t.match(perCommand[i]!.stdout, new RegExp(`^Usage: pingboard \\[--config FILE\\] ${name}\\b`), `${name} --help`);
+  }
+  t.equal(existsSync(path.join(dir, 'unused')), false, 'no database was created');
+});
+
+/** Values no option may take, by what the option holds: numbers as Number() reads them, text that is not one line, runaway lengths. */
+const HOSTILE_NUMBERS = ['1e400', '-1e400', 'Infinity', 'NaN', '-1', '0x10', '1e2', '1.5', ' 5', '+5', '5 ', '٣', '', '9'.repeat(400), '1_000'];
+const HOSTILE_TEXT = ['', ' ', 'x\ny', '\u202e', '\u001b[31m', '\ufeff', 'x'.repeat(5000)];
+
+/** [arguments, the option the error must name] */
+function hostileCommandLines(existingFile: string): [string[], string][] {
+  const cases: [string[], string][] = [];
+  for (const value of HOSTILE_NUMBERS) {
+    cases.push([['leaderboard', '--limit', value], '--limit'], [['leaderboard', '--days', value], '--days'], [['serve', '--port', value], '--port']);
+  }
+  for (const value of [...HOSTILE_TEXT, '1001']) cases.push([['leaderboard', '--limit', value], '--limit']);
+  for (const value of [...HOSTILE_TEXT, '2026-W00', '2026-W54', '2025-W53', '2026-w47', ' 2026-W47', '2026-W47\n', '\u202e2026-W47', '0000-W01', '1e400-W01']) {
+    cases.push([['leaderboard', '--week', value], '--week'], [['refreeze', '--week', value, '--reason', 'r'], '--week']);
+  }
+  for (const value of [...HOSTILE_TEXT, 'room', '!', '#a', '#:x.org', '@user:x.org', '#x:bad|server', '#\u202e:x.org', `!${'x'.repeat(300)}:x.org`]) {
+    cases.push([['leaderboard', '--room', value], '--room'], [['backfill', '--room', value], '--room'], [['refreeze', '--all', '--reason', 'r', '--room', value], '--room']);
+  }
+  for (const value of [...HOSTILE_TEXT, '0d', '3651d', '1y', '1e3d', '-7d', '7 d', '2026-02-31', '2999-01-01', '1900-01-01', 'yesterday', '2026-10-01T12:00']) {
+    cases.push([['backfill', '--since', value], '--since']);
+  }
+  for (const value of [...HOSTILE_TEXT, 'two\nlines', 'esc\u001b]0;title\u0007', 'looks \u202eharmless', 'a\u2066b\u2069', 'x'.repeat(501)]) {
+    cases.push([['refreeze', '--all', '--reason', value], '--reason']);
+  }
+  for (const value of [...HOSTILE_TEXT, 'MD', 'xml', 'json ']) cases.push([['leaderboard', '--format', value], '--format']);
+  for (const value of ['', 'x'.repeat(5000), path.join(dir, 'missing.ndjson'), dir, `${existingFile}\n`]) {
+    cases.push([['import', existingFile, value], 'FILE']);
+  }
+  cases.push([['migrate', '--config', 'x'.repeat(5000)], '--config']);
+  return cases;
+}
+
+t.test('hostile command lines: one line naming the option, exit 2, nothing opened', async (t) => {
+  const dataDir = path.join(dir, 'hostile-data');
+  const env = { PINGBOARD_DATA_DIR: dataDir, PINGBOARD_ROOMS: ROOM, PINGBOARD_HOMESERVER_URL: 'http://127.0.0.1:9', PINGBOARD_BOT_USER_ID: '@bot:x.org', PINGBOARD_BOT_ACCESS_TOKEN: 't' };
+  const cases = hostileCommandLines(samplesFile('hostile.ndjson'));
+  // Every case through the parser the command runs first; the message is what the command prints after "pingboard: ".
+  for (const [args, option] of cases) {
+    const label = JSON.stringify(args).slice(0, 120);
+    try {
+      parseCommandLine(args);
+      t.fail(`${label}: accepted`);
+    } catch (err) {
+      t.type(err, InputError, label);
+      t.equal((err as InputError).parameter, option, `${label}: names ${option}`);
+      t.match((err as Error).message, new RegExp(`^${escapeRegExp(option)}: [^\n]+$`), `${label}: one line`);
+      t.ok((err as Error).message.length < 300, `${label}: the value is not echoed whole`);
+    }
+  }
+  // And the real command, a few at a time (the machine may be busy), for one hostile value of each option.
+  const perOption = [...new Map(cases.map(([args, option]) => [option, args] as const)).entries()];
+  const longest = cases.filter(([args]) => args.some((a) => a.length > 1000)).slice(0, 2).map(([args, option]) => [option, args] as const);
+  const spawned = [...perOption, ...longest];
+  const results: Result[] = [];
+  for (let i = 0; i < spawned.length; i += 3) {
+    results.push(...await Promise.all(spawned.slice(i, i + 3).map(([, args]) => pingboard(args, env))));
+  }
+  for (const [i, [option, args]] of spawned.entries()) {
+    const { code, stdout, stderr } = results[i]!;
+    const label = JSON.stringify(args).slice(0, 120);
+    t.equal(code, 2, label);
+    t.match(stderr, new RegExp(`^pingboard: ${escapeRegExp(option)}: [^\n]+\n$`), `${label}: one line naming ${option}, no stack`);
+    t.ok(stderr.length < 400, `${label}: the value is not echoed whole`);
+    t.equal(stdout, '', label);
+  }
+  t.equal(existsSync(dataDir), false, 'no database was opened for any of them');
+});
+
+t.test('option values no command line can carry are refused too', async (t) => {
+  // exec() takes C strings: a NUL byte never arrives in argv, but the parser does not rely on that.
+  for (const args of [['import', 'a\0b'], ['leaderboard', '--room', '!a\0:x.org'], ['migrate', '--config', 'c\0.json']]) {
+    t.throws(() => parseCommandLine(args), InputError, JSON.stringify(args));
+    t.throws(() => parseCommandLine(args), { message: /contains a NUL byte/ });
+  }
+  const emptyDir = path.join(dir, 'a-directory');
+  mkdirSync(emptyDir, { recursive: true });
+  t.throws(() => parseCommandLine(['import', emptyDir]), { message: `FILE: ${JSON.stringify(emptyDir)} is not a file` });
+  t.throws(() => parseCommandLine(['leaderboard', 'extra']), UsageError);
+  t.throws(() => parseCommandLine(['help', 'frobnicate']), UsageError);
 });
 
 t.test('the embedded database (PGlite data directory)', { skip: !testEngines().includes('pglite') && 'PINGBOARD_TEST_ENGINES excludes pglite' }, async (t) => {
@@ -103,7 +207,7 @@ t.test('the embedded database (PGlite data directory)', { skip: !testEngines().i
   t.equal(noSamples.stderr, 'pingboard: no room is configured and no samples are stored yet\n');
   const badWeekEmpty = await pingboard(['leaderboard', '--week', '2026-W99'], env);
   t.equal(badWeekEmpty.code, 2, 'a week that does not exist is a bad argument even before any sample is stored');
-  t.match(badWeekEmpty.stderr, /^pingboard: week: expected an ISO week such as 2026-W47, got "2026-W99"\n$/);
+  t.match(badWeekEmpty.stderr, /^pingboard: --week: expected an ISO week such as 2026-W47, got "2026-W99"\n$/);
 
   const good = samplesFile('good.ndjson');
   const imported = await pingboard(['import', good], env);
@@ -138,7 +242,7 @@ t.test('the embedded database (PGlite data directory)', { skip: !testEngines().i
 
   const badWeek = await pingboard(['leaderboard', '--week', '2026-W99'], env);
   t.equal(badWeek.code, 2, 'a week that does not exist exits 2');
-  t.match(badWeek.stderr, /^pingboard: week: /);
+  t.match(badWeek.stderr, /^pingboard: --week: /);
 
   const configFile = path.join(dir, 'pingboard.json');
   writeFileSync(configFile, JSON.stringify({ data_dir: dataDir, rooms: [{ id: ROOM, disclaimer: 'From the file.' }] }));
@@ -217,10 +321,10 @@ t.test('PostgreSQL: the CLI and a running server share the data', { skip: !testE
   t.equal(unknownRoom.code, 1, 'an unknown room exits 1');
   t.match(unknownRoom.stderr, /unknown room !nowhere:example\.org/);
   t.equal(bothWindows.code, 2);
-  t.match(bothWindows.stderr, /week: give either week or days/);
-  t.equal(missing.code, 1, 'an unreadable file makes import exit 1');
-  t.match(missing.stderr, /nope\.ndjson: cannot read: ENOENT/);
-  t.match(missing.stdout, /^read 5, stored 0, duplicate 5, rejected 0, unreadable files 1 in /, 'the other files are still imported');
+  t.equal(bothWindows.stderr, 'pingboard: --week: give either --week or --days, not both\n');
+  t.equal(missing.code, 2, 'a file that does not exist is a bad argument');
+  t.equal(missing.stderr, `pingboard: FILE: ${JSON.stringify(path.join(dir, 'nope.ndjson'))} does not exist\n`);
+  t.equal(missing.stdout, '', 'refused before anything is imported: the command can be run again as it is once fixed');
 
   const cliJson = JSON.parse((await pingboard(['leaderboard', '--format', 'json'], env)).stdout) as Record<string, unknown>;
   const httpJson = await (await fetch(`${server.url}/leaderboard.json`)).json() as Record<string, unknown>;

@@ -6,7 +6,7 @@ import './helpers/sdk.ts';
 import { loadConfig } from '../src/config.ts';
 import { createLogger } from '../src/log.ts';
 import { parseAdminCommand } from '../src/operator/commands.ts';
-import { checkReason } from '../src/operator/controls.ts';
+import { checkReason } from '../src/operator/reason.ts';
 import { InputError } from '../src/errors.ts';
 import { recordSamples } from '../src/samples/repository.ts';
 import { start, type Service } from '../src/start.ts';
@@ -31,7 +31,7 @@ t.test('room commands are parsed without side effects', async (t) => {
   t.match(parseAdminCommand('!pingboard include a b'), { kind: 'invalid' });
   t.match(parseAdminCommand('!pingboard frobnicate'), { kind: 'invalid', message: /unknown command "frobnicate"/ });
   t.equal(checkReason('  spaced  '), 'spaced');
-  for (const bad of ['', '   ', 'two\nlines', 'esc\u001b[31m', 'x'.repeat(501)]) {
+  for (const bad of ['', '   ', 'two\nlines', 'esc\u001b[31m', 'x'.repeat(501), 'looks \u202eharmless', 'isolated \u2066text\u2069', 'mark\u200f']) {
     t.throws(() => checkReason(bad), new InputError('reason', ''), JSON.stringify(bad.slice(0, 20)));
   }
 });
