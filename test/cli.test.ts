@@ -1,11 +1,12 @@
 // The `pingboard` command as users run it: real processes, real databases
 // (a PGlite data directory, and a throwaway PostgreSQL database).
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import t from 'tap';
 import { openTestDatabase, testEngines, type Test } from './helpers/database.ts';
-import { escapeRegExp, ROOT, runPingboard, servePingboard, type Result, type Server } from './helpers/process.ts';
+import { escapeRegExp, MAIN, NODE, ROOT, runPingboard, servePingboard, type Result, type Server } from './helpers/process.ts';
 import { COMMANDS, parseCommandLine, UsageError } from '../src/cli/args.ts';
 import { InputError } from '../src/errors.ts';
 
@@ -42,6 +43,18 @@ function samplesFile(name: string, extraLines: string[] = []): string {
     ...extraLines,
   ].join('\n') + '\n');
   return file;
+}
+
+/** A week before the samples (measured a day ago, December 2026 or later) and long closed. */
+const PAST_EMPTY_WEEK = '2026-W02';
+
+/** A port nothing listens on, as the system hands them out. */
+async function freePort(): Promise<number> {
+  const server = createServer().listen(0, '127.0.0.1');
+  await new Promise((resolve) => server.once('listening', resolve));
+  const { port } = server.address() as AddressInfo;
+  await new Promise((resolve) => server.close(resolve));
+  return port;
 }
 
 const COUNTS = /^read (\d+), stored (\d+), duplicate (\d+), rejected (\d+)(, unreadable files (\d+))? in \d+\.\d s\n$/;
@@ -104,7 +117,7 @@ t.test('help, --version and per-command help answer without a configuration or a
   t.equal(help.code, 0);
   t.match(help.stdout, /^Usage: pingboard \[--config FILE\] leaderboard \[--week W/);
   t.match(help.stdout, /--limit N +at most N rows/);
-  t.match(help.stdout, /\n {2}3 {2}leaderboard: the table is empty/, 'the exit codes');
+  t.match(help.stdout, /\n {2}3 {4}leaderboard: the table is empty/, 'the exit codes');
   for (const [i, name] of names.entries()) {
     t.equal(perCommand[i]!.code, 0, `${name} --help`);
     t.match(perCommand[i]!.stdout, new RegExp(`^Usage: pingboard \\[--config FILE\\] ${name}\\b`), `${name} --help`);
@@ -205,6 +218,10 @@ t.test('the embedded database (PGlite data directory)', { skip: !testEngines().i
   const noSamples = await pingboard(['leaderboard'], env);
   t.equal(noSamples.code, 1, 'no room and no samples: a failure, not a crash');
   t.equal(noSamples.stderr, 'pingboard: no room is configured and no samples are stored yet\n');
+  const emptyRoom = await pingboard(['leaderboard', '--room', ROOM], { ...env, PINGBOARD_ROOMS: ROOM });
+  t.equal(emptyRoom.code, 3, 'a configured room with no data: the empty table has its own exit code');
+  t.match(emptyRoom.stderr, new RegExp(`^pingboard: the table is empty: no server is ranked in ${escapeRegExp(ROOM)} for \\S+ to \\S+ \\([^\\n]+\\)\\n$`));
+  t.equal(emptyRoom.stdout, '', 'no table to paste into a newsletter');
   const badWeekEmpty = await pingboard(['leaderboard', '--week', '2026-W99'], env);
   t.equal(badWeekEmpty.code, 2, 'a week that does not exist is a bad argument even before any sample is stored');
   t.match(badWeekEmpty.stderr, /^pingboard: --week: expected an ISO week such as 2026-W47, got "2026-W99"\n$/);
@@ -240,6 +257,11 @@ t.test('the embedded database (PGlite data directory)', { skip: !testEngines().i
   t.same(board.rows.map((r) => [r.rank, r.server, r.median_ms, r.pings, r.samples]),
     [[1, 'fairydust.space', 376, 1, 1], [2, 'neko.dev', 444.5, 2, 2], [3, 'slow.example', 1500, 1, 1]]);
 
+  const emptyWeek = await pingboard(['leaderboard', '--week', PAST_EMPTY_WEEK, '--format', 'json'], env);
+  t.equal(emptyWeek.code, 3, 'a past week with no data');
+  t.match(emptyWeek.stderr, new RegExp(`^pingboard: the table is empty: no server is ranked in ${escapeRegExp(ROOM)} for week ${PAST_EMPTY_WEEK} \\(`));
+  t.equal(emptyWeek.stdout, '');
+
   const badWeek = await pingboard(['leaderboard', '--week', '2026-W99'], env);
   t.equal(badWeek.code, 2, 'a week that does not exist exits 2');
   t.match(badWeek.stderr, /^pingboard: --week: /);
@@ -251,8 +273,13 @@ t.test('the embedded database (PGlite data directory)', { skip: !testEngines().i
   t.equal((JSON.parse(viaConfig.stdout) as { disclaimer: string }).disclaimer, 'From the file.');
 
   // While `serve` holds the data directory, a second process is refused.
-  const server = await serve(t, env);
-  t.match(server.url, /^http:\/\/127\.0\.0\.1:\d+$/);
+  // The configured port is taken: only --port lets it start.
+  const taken = createServer().listen(0, '127.0.0.1');
+  t.teardown(() => taken.close());
+  await new Promise((resolve) => taken.once('listening', resolve));
+  const port = await freePort();
+  const server = await servePingboard(t, dir, { ...env, PINGBOARD_PORT: String((taken.address() as AddressInfo).port) }, [NODE, MAIN, 'serve', '--port', String(port)]);
+  t.equal(server.url, `http://127.0.0.1:${port}`, 'serve --port N listens on N, whatever PINGBOARD_PORT says');
   const locked = await pingboard(['leaderboard'], env);
   t.equal(locked.code, 2, 'a second process on the same data directory exits 2');
   t.match(locked.stderr, new RegExp(`^pingboard: the embedded database in ${escapeRegExp(dataDir)} is in use by process ${server.child.pid}`));
@@ -268,6 +295,14 @@ t.test('the embedded database (PGlite data directory)', { skip: !testEngines().i
   t.equal(await markdown.text(), table.stdout, 'GET /leaderboard.md serves what `pingboard leaderboard` printed');
   const limited = await fetch(`${server.url}/leaderboard.md?limit=2`);
   t.equal(await limited.text(), TABLE.split('\n').slice(0, 4).join('\n') + '\n');
+  for (const format of ['md', 'json']) {
+    const empty = await fetch(`${server.url}/leaderboard.${format}?week=${PAST_EMPTY_WEEK}`);
+    t.equal(empty.status, 404, `/leaderboard.${format} of an empty table: 404`);
+    t.match(await empty.json(), { error: 'Not Found', message: emptyWeek.stderr.slice('pingboard: '.length, -1) }, 'saying why, as the CLI does');
+  }
+  const page = await (await fetch(`${server.url}/?week=${PAST_EMPTY_WEEK}`)).text();
+  t.match(page, /closed, no ranked server/, 'a past empty week on the page is closed');
+  t.notMatch(page, /not closed yet/);
 
   const stopped = await server.stop();
   t.equal(stopped.code, 0, 'serve exits 0 on SIGTERM');

@@ -9,6 +9,7 @@ import { parseDecimalInteger } from '../decimal.ts';
 import { InputError, quoteValue as quote } from '../errors.ts';
 import { isValidRoomAlias, isValidRoomId } from '../matrix/ids.ts';
 import { checkReason } from '../operator/reason.ts';
+import { BAD_USAGE, EMPTY_TABLE, FAILED, INTERRUPTED } from './exit-codes.ts';
 import { parseWeekLabel } from '../stats/windows.ts';
 
 /** A wrong command line: the message, then the usage of the command (or of all). */
@@ -103,11 +104,11 @@ export const COMMANDS = {
 export type CommandName = keyof typeof COMMANDS;
 
 export const EXIT_CODES_HELP = `Exit codes:
-  0  done
-  1  failed (a rejected record, an unknown room, a homeserver that refused)
-  2  bad arguments or settings (nothing was done)
-  3  leaderboard: the table is empty (no data for that room and window)
-  130  interrupted (SIGINT or SIGTERM): what was done is kept, run again to continue
+  0    done
+  ${FAILED}    failed (a rejected record, an unknown room, a homeserver that refused)
+  ${BAD_USAGE}    bad arguments or settings (nothing was done)
+  ${EMPTY_TABLE}    leaderboard: the table is empty (no data for that room and window)
+  ${INTERRUPTED}  interrupted (SIGINT or SIGTERM): what was done is kept; run again to continue
 `;
 
 export function usage(): string {

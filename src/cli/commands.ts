@@ -6,12 +6,13 @@ import { importFiles, type ImportCounts } from '../samples/import.ts';
 import { createStatistics, openMigratedDatabase } from '../open.ts';
 import { probeFiguresInWindow } from '../stats/probe-figures.ts';
 import { loadKnownRooms, RoomRegistry } from '../stats/rooms.ts';
-import { resolveRoom, selectLeaderboard, type LeaderboardQuery, type SelectionDeps } from '../stats/selection.ts';
+import { emptyTableMessage, resolveRoom, selectLeaderboard, type LeaderboardQuery, type SelectionDeps } from '../stats/selection.ts';
 import { listFrozenWeeks } from '../stats/frozen-weeks.ts';
 import { OperatorControls } from '../operator/controls.ts';
 import type { Database } from '../db/database.ts';
 import type { Config } from '../config.ts';
 import type { Logger } from '../log.ts';
+import { EMPTY_TABLE, FAILED } from './exit-codes.ts';
 
 export interface Output {
   readonly stdout: NodeJS.WritableStream & { isTTY?: boolean };
@@ -34,11 +35,15 @@ async function selectionDeps(config: Config, database: Database): Promise<Select
   return { db: database.db, statistics: createStatistics(config, database), rooms: new RoomRegistry(config.rooms, await loadKnownRooms(database.db)) };
 }
 
-/** Prints exactly what /leaderboard.md or /leaderboard.json returns for the same selection. */
+/** Prints exactly what /leaderboard.md or /leaderboard.json returns for the same selection; nothing, and exit 3, for an empty table. */
 export async function leaderboardCommand(config: Config, log: Logger, options: LeaderboardOptions, out: Output): Promise<number> {
   const database = await openMigratedDatabase(config, log);
   try {
     const board = await selectLeaderboard(await selectionDeps(config, database), options);
+    if (board.servers.length === 0) {
+      out.stderr.write(`pingboard: ${emptyTableMessage(board)}\n`);
+      return EMPTY_TABLE;
+    }
     out.stdout.write(options.format === 'md'
       ? renderNewsletterTable(board.servers, options.limit)
       : JSON.stringify(renderLeaderboardJson(board, options.limit, await probeFiguresInWindow(database.db, board.room, board.window))));
@@ -123,5 +128,5 @@ export async function importCommand(config: Config, log: Logger, files: readonly
   const seconds = (performance.now() - started) / 1000;
   out.stdout.write(`read ${counts.read}, stored ${counts.stored}, duplicate ${counts.duplicate}, rejected ${counts.rejected}` +
     `${failedFiles ? `, unreadable files ${failedFiles}` : ''} in ${seconds.toFixed(1)} s\n`);
-  return counts.rejected > 0 || failedFiles > 0 ? 1 : 0;
+  return counts.rejected > 0 || failedFiles > 0 ? FAILED : 0;
 }
