@@ -46,9 +46,10 @@ async function run(invocation: Invocation): Promise<number> {
   }
   const { loadConfig } = await import('./config.ts');
   const config = loadConfig(process.env, invocation.configFile);
-  const { createLogger } = await import('./log.ts');
-  // One-shot commands log warnings only, so their stdout stays clean.
-  const log = invocation.command === 'serve' ? createLogger(config.logLevel) : createLogger('warn', process.stderr as never);
+  const { createStreamLogger } = await import('./log.ts');
+  // One-shot commands log on stderr, so their stdout stays clean: on a terminal their progress too, otherwise warnings only.
+  const log = invocation.command === 'serve' ? createStreamLogger(config.logLevel, process.stdout)
+    : createStreamLogger(process.stderr.isTTY ? config.logLevel : 'warn', process.stderr);
   switch (invocation.command) {
     case 'serve': {
       const withPort = invocation.port === undefined ? config : { ...config, http: { ...config.http, port: invocation.port } };

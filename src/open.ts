@@ -16,14 +16,15 @@ import { Statistics } from './stats/leaderboard.ts';
 export async function openMigratedDatabase(config: Config, log: Logger, timed = false): Promise<Database> {
   let database: Database | undefined;
   try {
+    // Each step that can take seconds says so first (PGlite starts in 2-20 s, a migration may take as long).
+    if (config.database.url === undefined) log.info({ location: config.database.dataDir }, `opening the embedded database in ${config.database.dataDir}`);
     database = await openDatabase({ url: config.database.url, dataDir: config.database.dataDir, connectTimeoutMs: config.database.connectTimeoutMs });
-    const results = await migrateToLatest(database.db);
-    for (const r of results) log.info({ migration: r.migrationName, status: r.status }, 'migration applied');
+    await migrateToLatest(database.db, (migration) => log.info({ migration }, `applying migration ${migration}`));
   } catch (err) {
     await database?.destroy();
     throw openFailure(err, config.database)?.error ?? err;
   }
-  log.debug({ engine: database.engine, location: database.location }, 'database ready');
+  log.info({ engine: database.engine, location: database.location }, 'database ready');
   // PGlite is one instance in this process: nothing to time out.
   if (!timed || database.engine === 'pglite') return database;
   await database.destroy();

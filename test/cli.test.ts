@@ -1,12 +1,13 @@
 // The `pingboard` command as users run it: real processes, real databases
 // (a PGlite data directory, and a throwaway PostgreSQL database).
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import t from 'tap';
 import { openTestDatabase, testEngines, type Test } from './helpers/database.ts';
-import { escapeRegExp, MAIN, NODE, ROOT, runPingboard, servePingboard, type Result, type Server } from './helpers/process.ts';
+import { cleanEnv, escapeRegExp, MAIN, NODE, ROOT, runPingboard, servePingboard, waitForExit, type Result, type Server } from './helpers/process.ts';
 import { COMMANDS, parseCommandLine, UsageError } from '../src/cli/args.ts';
 import { InputError } from '../src/errors.ts';
 
@@ -22,6 +23,19 @@ t.teardown(() => rmSync(dir, { recursive: true, force: true }));
 function pingboard(args: string[], env: Record<string, string>, timeoutMs = 60_000): Promise<Result> {
   return runPingboard(dir, args, env, timeoutMs);
 }
+
+/** `script` (util-linux) runs a command on a pseudo-terminal, as a person at a terminal would: stdout and stderr are the terminal. */
+const SCRIPT = ['/usr/bin/script', '/bin/script'].find(existsSync);
+
+/** Runs `pingboard ARGS…` on a terminal; its output, both streams as they appeared, is `stdout`. */
+function pingboardOnTerminal(args: string[], env: Record<string, string>): Promise<Result> {
+  const command = [NODE, MAIN, ...args].map((a) => `'${a.replaceAll("'", "'\\''")}'`).join(' ');
+  const child = spawn(SCRIPT!, ['-qec', command, '/dev/null'], { cwd: dir, env: cleanEnv(env), stdio: ['ignore', 'pipe', 'pipe'] });
+  return waitForExit(child, 120_000);
+}
+
+/** The migrations' names, as they are applied: the files in migrations/. */
+const MIGRATIONS = readdirSync(path.join(ROOT, 'migrations')).filter((f) => f.endsWith('.ts')).map((f) => f.slice(0, -3)).sort();
 
 function serve(t: Test, env: Record<string, string>): Promise<Server> {
   return servePingboard(t, dir, env);
@@ -209,9 +223,20 @@ t.test('the embedded database (PGlite data directory)', { skip: !testEngines().i
   const dataDir = path.join(dir, 'pglite-data');
   const env = { PINGBOARD_DATA_DIR: dataDir };
 
+  if (SCRIPT) {
+    // On a terminal, each step that can take seconds says so, in human lines.
+    const onTerminal = await pingboardOnTerminal(['migrate'], env);
+    t.equal(onTerminal.code, 0, 'migrate on a terminal exits 0');
+    const lines = onTerminal.stdout.replaceAll('\r', '').split('\n').filter(Boolean);
+    const steps = lines.map((line) => /^\d\d:\d\d:\d\d\.\d{3}Z INFO {2}(.*)$/.exec(line)?.[1]);
+    t.same(steps, [
+      `opening the embedded database in ${dataDir}`, ...MIGRATIONS.map((m) => `applying migration ${m}`), `database ready engine=pglite location=${dataDir}`,
+    ], 'a line before opening the database and before each migration, none of them JSON');
+  }
   const migrate = await pingboard(['migrate'], env);
   t.equal(migrate.code, 0, 'migrate exits 0');
   t.equal(migrate.stdout, '');
+  t.equal(migrate.stderr, '', 'not on a terminal: warnings only');
   t.ok(existsSync(path.join(dataDir, 'PG_VERSION')), 'the data directory was created');
   t.equal(existsSync(path.join(dataDir, 'pingboard.lock')), false, 'and the lock released');
 
@@ -309,6 +334,8 @@ t.test('the embedded database (PGlite data directory)', { skip: !testEngines().i
   t.equal(stopped.signal, null);
   t.match(stopped.stdout, /"shutting down"/);
   t.match(stopped.stdout, /"msg":"stopped"/);
+  const records = stopped.stdout.split('\n').filter(Boolean).map((line) => JSON.parse(line) as { msg: string });
+  t.same(records.slice(0, 2).map((r) => r.msg), [`opening the embedded database in ${dataDir}`, 'database ready'], 'not on a terminal, the log is JSON, progress included');
   t.equal(existsSync(path.join(dataDir, 'pingboard.lock')), false, 'the lock is released');
 
   const after = await pingboard(['leaderboard'], env);
