@@ -58,7 +58,7 @@ async function run(invocation: Invocation): Promise<number> {
     case 'migrate':
       return (await import('./cli/commands.ts')).migrateCommand(config, log);
     case 'import':
-      return (await import('./cli/commands.ts')).importCommand(config, log, invocation.files, out);
+      return (await import('./cli/commands.ts')).importCommand(config, log, invocation.files, interruption(), out);
     case 'leaderboard':
       return (await import('./cli/commands.ts')).leaderboardCommand(config, log, invocation, out);
     case 'refreeze':

@@ -1,13 +1,13 @@
 // The `pingboard` command as users run it: real processes, real databases
 // (a PGlite data directory, and a throwaway PostgreSQL database).
-import { spawn } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { spawn, spawnSync } from 'node:child_process';
+import { createWriteStream, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import t from 'tap';
 import { openTestDatabase, testEngines, type Test } from './helpers/database.ts';
-import { cleanEnv, escapeRegExp, MAIN, NODE, ROOT, runPingboard, servePingboard, waitForExit, type Result, type Server } from './helpers/process.ts';
+import { cleanEnv, escapeRegExp, MAIN, NODE, ROOT, runPingboard, servePingboard, startPingboard, waitForExit, type Result, type Server } from './helpers/process.ts';
 import { COMMANDS, parseCommandLine, UsageError } from '../src/cli/args.ts';
 import { InputError } from '../src/errors.ts';
 
@@ -403,3 +403,40 @@ t.test('PostgreSQL: the CLI and a running server share the data', { skip: !testE
   t.equal(existsSync(path.join(dir, 'must-not-be-used')), false, 'no PGlite directory when DATABASE_URL is set');
 });
 
+
+t.test('import stops cleanly on SIGTERM: what it read is stored, it says where, and a second run completes it', async (t) => {
+  for (const engine of testEngines()) {
+    const database = engine === 'postgres' ? await openTestDatabase('postgres') : undefined;
+    t.teardown(() => database?.destroy());
+    const env: Record<string, string> = database ? { DATABASE_URL: database.url! } : { PINGBOARD_DATA_DIR: path.join(dir, 'interrupted-data') };
+    const total = 20_000;
+    const now = Date.now();
+    const lines = Array.from({ length: total }, (_, i) => `${JSON.stringify({
+      room_id: ROOM, ping_event_id: `$${engine}${i}`, pinger: `@user:s${i % 50}.example`, responder: '@echo:maunium.net', delay_ms: 100 + (i % 500), ping_ts: now - 3_600_000 + i,
+    })}\n`);
+    const whole = path.join(dir, `interrupted-${engine}.ndjson`);
+    writeFileSync(whole, lines.join(''));
+    // A named pipe: the test decides how much the import can read before the signal.
+    const fifo = path.join(dir, `interrupted-${engine}.fifo`);
+    t.equal(spawnSync('mkfifo', [fifo]).status, 0, 'mkfifo');
+    const { child, exited } = startPingboard(dir, ['import', fifo], env);
+    const writer = createWriteStream(fifo);
+    writer.on('error', () => {}); // EPIPE once the import has closed its end
+    // Opening the pipe waits for the import to open it; the write returns once it has read all but a pipe buffer of it.
+    await new Promise((resolve) => writer.write(lines.slice(0, total / 2).join(''), resolve));
+    child.kill('SIGTERM');
+    const stopped = await exited;
+    writer.destroy();
+    t.equal(stopped.code, 130, `${engine}: interrupted, exit 130`);
+    const counts = /^read (\d+), stored (\d+), duplicate 0, rejected 0 in \d+\.\d s\n$/.exec(stopped.stdout);
+    t.ok(counts, `${engine}: the counts so far: ${stopped.stdout}`);
+    const [read, stored] = [Number(counts?.[1]), Number(counts?.[2])];
+    t.ok(read > 0 && read <= total / 2, `${engine}: stopped part way (${read} of ${total})`);
+    t.equal(stored, read, `${engine}: every record read was stored, the batch in hand included`);
+    t.equal(stopped.stderr, `interrupted after ${fifo}:${read}: every record up to there is read and stored; run the same import again to continue (what is stored is skipped as duplicate)\n`);
+
+    const rest = await pingboard(['import', whole], env);
+    t.equal(rest.code, 0, `${engine}: the same import again completes`);
+    t.match(rest.stdout, new RegExp(`^read ${total}, stored ${total - read}, duplicate ${read}, rejected 0 in `), `${engine}: nothing lost, nothing twice`);
+  }
+});

@@ -179,11 +179,15 @@ function checkWeek(value: string | undefined): string | undefined {
   return value;
 }
 
-/** A file to import: it must exist and be a file, so a typo is refused before anything is imported. */
+/**
+ * A file to import: it must exist and be a file, so a typo is refused before
+ * anything is imported. A named pipe is one too (`<(zcat dump.json.gz)`).
+ */
 function checkFile(file: string): string {
   checkText('FILE', file);
   if (!existsSync(file)) throw new InputError('FILE', `${quote(file)} does not exist`);
-  if (!statSync(file).isFile()) throw new InputError('FILE', `${quote(file)} is not a file`);
+  const stat = statSync(file);
+  if (!stat.isFile() && !stat.isFIFO()) throw new InputError('FILE', `${quote(file)} is not a file`);
   try {
     accessSync(file, constants.R_OK);
   } catch (err) {

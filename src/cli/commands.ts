@@ -2,7 +2,7 @@
 // code; output goes to the given streams so tests can read it.
 import { renderLeaderboardJson } from '../render/leaderboard-json.ts';
 import { renderNewsletterTable } from '../render/markdown.ts';
-import { importFiles, type ImportCounts } from '../samples/import.ts';
+import { importFiles, type ImportCounts, type StopPosition } from '../samples/import.ts';
 import { createStatistics, openMigratedDatabase } from '../open.ts';
 import { probeFiguresInWindow } from '../stats/probe-figures.ts';
 import { loadKnownRooms, RoomRegistry } from '../stats/rooms.ts';
@@ -12,7 +12,7 @@ import { OperatorControls } from '../operator/controls.ts';
 import type { Database } from '../db/database.ts';
 import type { Config } from '../config.ts';
 import type { Logger } from '../log.ts';
-import { EMPTY_TABLE, FAILED } from './exit-codes.ts';
+import { EMPTY_TABLE, FAILED, INTERRUPTED } from './exit-codes.ts';
 
 export interface Output {
   readonly stdout: NodeJS.WritableStream & { isTTY?: boolean };
@@ -93,7 +93,12 @@ export async function refreezeCommand(config: Config, log: Logger, options: Refr
 const MAX_REPORTED_REJECTIONS = 100;
 export const PROGRESS_INTERVAL_MS = 250;
 
-export async function importCommand(config: Config, log: Logger, files: readonly string[], out: Output): Promise<number> {
+/**
+ * Imports the files in order. Aborting `signal` (Ctrl-C, SIGTERM) stops it
+ * after the records read so far are stored: it says where, and exits 130;
+ * the same import run again skips what is stored (as duplicates) and goes on.
+ */
+export async function importCommand(config: Config, log: Logger, files: readonly string[], signal: AbortSignal, out: Output): Promise<number> {
   const database = await openMigratedDatabase(config, log);
   const counts: ImportCounts = { read: 0, stored: 0, duplicate: 0, rejected: 0 };
   const started = performance.now();
@@ -108,9 +113,11 @@ export async function importCommand(config: Config, log: Logger, files: readonly
     out.stderr.write(`\r\x1b[K${counts.read.toLocaleString('en')} read, ${counts.stored.toLocaleString('en')} stored, ` +
       `${counts.duplicate.toLocaleString('en')} duplicate, ${counts.rejected.toLocaleString('en')} rejected (${rate.toLocaleString('en')}/s)${final ? '\n' : ''}`);
   };
+  let stoppedAt: StopPosition | undefined;
   try {
-    await importFiles(database.db, files, counts, {
+    ({ stoppedAt } = await importFiles(database.db, files, counts, {
       retention: { days: config.retentionDays, now: new Date() },
+      signal,
       onProgress: () => progress(false),
       onRejected: (r) => {
         if (counts.rejected <= MAX_REPORTED_REJECTIONS) out.stderr.write(`${out.stderr.isTTY ? '\r\x1b[K' : ''}${r.file}:${r.line}: ${r.error}\n`);
@@ -119,7 +126,7 @@ export async function importCommand(config: Config, log: Logger, files: readonly
         failedFiles++;
         out.stderr.write(`${file}: cannot read: ${err.message}\n`);
       },
-    });
+    }));
   } finally {
     progress(true);
     await database.destroy();
@@ -128,5 +135,10 @@ export async function importCommand(config: Config, log: Logger, files: readonly
   const seconds = (performance.now() - started) / 1000;
   out.stdout.write(`read ${counts.read}, stored ${counts.stored}, duplicate ${counts.duplicate}, rejected ${counts.rejected}` +
     `${failedFiles ? `, unreadable files ${failedFiles}` : ''} in ${seconds.toFixed(1)} s\n`);
+  if (stoppedAt) {
+    out.stderr.write(`interrupted after ${stoppedAt.file}:${stoppedAt.line}: every record up to there is read and stored; ` +
+      'run the same import again to continue (what is stored is skipped as duplicate)\n');
+    return INTERRUPTED;
+  }
   return counts.rejected > 0 || failedFiles > 0 ? FAILED : 0;
 }
