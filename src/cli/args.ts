@@ -23,7 +23,7 @@ export class UsageError extends Error {
 }
 
 /** Longer than any path, room or reason: a value this long is a mistake, and is not echoed whole. */
-export const MAX_OPTION_LENGTH = 4096;
+const MAX_OPTION_LENGTH = 4096;
 
 const OPTIONS = {
   config: { type: 'string' },
@@ -103,7 +103,7 @@ export const COMMANDS = {
 
 export type CommandName = keyof typeof COMMANDS;
 
-export const EXIT_CODES_HELP = `Exit codes:
+const EXIT_CODES_HELP = `Exit codes:
   0    done
   ${FAILED}    failed (a rejected record, an unknown room, a homeserver that refused)
   ${BAD_USAGE}    bad arguments or settings (nothing was done)
