@@ -11,7 +11,8 @@ import { cleanEnv, escapeRegExp, MAIN, NODE, ROOT, runPingboard, servePingboard,
 import { COMMANDS, parseCommandLine, UsageError } from '../src/cli/args.ts';
 import { InputError } from '../src/errors.ts';
 
-t.setTimeout(240_000);
+// A safety net only: the file spawns a hundred-odd processes and opens PGlite several times, on a machine that may be busy.
+t.setTimeout(600_000);
 
 const ROOM = '!ping:maunium.net';
 const TABLE = '|Rank|Hostname|Median MS|\n|:---:|:---:|:---:|\n|1|fairydust.space|376|\n|2|neko.dev|444.5|\n|3|slow.example|1500|\n';
