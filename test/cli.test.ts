@@ -425,9 +425,15 @@ t.test('import stops cleanly on SIGTERM: what it read is stored, it says where, 
     writer.on('error', () => {}); // EPIPE once the import has closed its end
     // Opening the pipe waits for the import to open it; the write returns once it has read all but a pipe buffer of it.
     await new Promise((resolve) => writer.write(lines.slice(0, total / 2).join(''), resolve));
+    const reported = new Promise<void>((resolve) => {
+      let stderr = '';
+      child.stderr!.on('data', (chunk: Buffer) => { stderr += chunk.toString(); if (stderr.includes('interrupted after')) resolve(); });
+    });
     child.kill('SIGTERM');
-    const stopped = await exited;
+    await reported;
+    // Node's exit waits for a read still blocked on the pipe: a program writing into it goes on or ends; this one ends.
     writer.destroy();
+    const stopped = await exited;
     t.equal(stopped.code, 130, `${engine}: interrupted, exit 130`);
     const counts = /^read (\d+), stored (\d+), duplicate 0, rejected 0 in \d+\.\d s\n$/.exec(stopped.stdout);
     t.ok(counts, `${engine}: the counts so far: ${stopped.stdout}`);
