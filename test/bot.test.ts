@@ -265,6 +265,7 @@ forEachEngine(t, (t, database) => {
     }), createLogger('silent'), { database });
     t.teardown(() => front.stop());
     t.equal(front.bot, undefined);
+    await service.writer!.flushed();
     const before = (await front.app.inject('/leaderboard.json')).json();
     t.match(before, { room: roomId }, 'the alias, listed first, is the default room: the bot stored its ID');
     t.same(before.room_ids, [roomId]);

@@ -208,7 +208,10 @@ function serverHref(server: string, room: string | null): string {
 function windowDescription(board: Leaderboard): string {
   const range = `${utc(board.window.start)} – ${utc(board.window.end)}`;
   if (board.week === null) return `Rolling week: ${range}`;
-  const state = board.frozenAt ? `frozen ${utc(board.frozenAt)}` : 'not closed yet, still changing';
+  const state = board.frozenAt ? `frozen ${utc(board.frozenAt)}`
+    : board.window.end > board.generatedAt ? 'not closed yet, still changing'
+    // A closed week is frozen once its grace period is over, unless no server is ranked in it.
+    : board.servers.length === 0 ? 'closed, no ranked server' : 'closed, frozen after the grace period';
   return `Week ${escapePageText(board.week)}: ${range} (${state})`;
 }
 
