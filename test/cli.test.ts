@@ -7,12 +7,10 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import t from 'tap';
 import { openTestDatabase, testEngines, type Test } from './helpers/database.ts';
-import { cleanEnv, escapeRegExp, MAIN, NODE, ROOT, runPingboard, servePingboard, startPingboard, waitForExit, type Result, type Server } from './helpers/process.ts';
+import { cleanEnv, escapeRegExp, MAIN, NODE, PROCESS_TIMEOUT_MS, ROOT, runPingboard, servePingboard, startPingboard, waitForExit, type Result, type Server } from './helpers/process.ts';
 import { COMMANDS, parseCommandLine, UsageError } from '../src/cli/args.ts';
 import { InputError } from '../src/errors.ts';
 
-// A safety net only: the file spawns a hundred-odd processes and opens PGlite several times, on a machine that may be busy.
-t.setTimeout(600_000);
 
 const ROOM = '!ping:maunium.net';
 const TABLE = '|Rank|Hostname|Median MS|\n|:---:|:---:|:---:|\n|1|fairydust.space|376|\n|2|neko.dev|444.5|\n|3|slow.example|1500|\n';
@@ -21,7 +19,7 @@ const dir = mkdtempSync(path.join(tmpdir(), 'pingboard-cli-'));
 t.teardown(() => rmSync(dir, { recursive: true, force: true }));
 
 /** Runs `pingboard ARGS…` to completion. */
-function pingboard(args: string[], env: Record<string, string>, timeoutMs = 60_000): Promise<Result> {
+function pingboard(args: string[], env: Record<string, string>, timeoutMs = PROCESS_TIMEOUT_MS): Promise<Result> {
   return runPingboard(dir, args, env, timeoutMs);
 }
 
