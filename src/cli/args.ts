@@ -126,7 +126,7 @@ Options for every command:
   --version      print the version
 
 Configuration comes from environment variables and the JSON file given by
---config or PINGBOARD_CONFIG; see README.md. \`pingboard COMMAND --help\` describes a command.
+--config or PINGBOARD_CONFIG; see docs/configuration.md. \`pingboard COMMAND --help\` describes a command.
 
 ${EXIT_CODES_HELP}`;
 }

@@ -270,7 +270,7 @@ export function renderNothingYetPage(): string {
 <p>Nothing to rank yet: no room is configured and no samples are stored.</p>
 <p>Name the ping room in <code>PINGBOARD_ROOMS</code> and give the bot an account (<code>PINGBOARD_HOMESERVER_URL</code>,
 <code>PINGBOARD_BOT_USER_ID</code>, a token or password), or load history with <code>pingboard import</code> or
-<code>pingboard backfill</code>. README.md describes every setting.</p>`);
+<code>pingboard backfill</code>. docs/configuration.md describes every setting.</p>`);
 }
 
 export function renderLeaderboardPage(page: LeaderboardPage): string {
