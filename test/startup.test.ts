@@ -46,6 +46,9 @@ t.test('start and connection errors: one line naming the setting and the cause, 
   const port = (occupied.address() as { port: number }).port;
   const notADirectory = path.join(dir, 'a-file');
   writeFileSync(notADirectory, '');
+  // import checks its files before opening the database: this one exists, so the database is what fails.
+  const emptyFile = path.join(dir, 'empty.ndjson');
+  writeFileSync(emptyFile, '');
   const missingDatabase = new URL(ADMIN_URL);
   missingDatabase.pathname = '/pingboard_no_such_database';
   const postgres = testEngines().includes('postgres');
@@ -54,7 +57,7 @@ t.test('start and connection errors: one line naming the setting and the cause, 
     pingboard(['leaderboard'], { DATABASE_URL: 'postgres://postgres@127.0.0.1:1/pingboard' }),
     pingboard(['migrate'], { PINGBOARD_DATA_DIR: path.join(notADirectory, 'data') }),
     pingboard(['serve'], { PINGBOARD_DATA_DIR: path.join(dir, 'port-taken'), PINGBOARD_PORT: String(port) }),
-    postgres ? pingboard(['import', path.join(dir, 'none.ndjson')], { DATABASE_URL: missingDatabase.toString() }) : undefined,
+    postgres ? pingboard(['import', emptyFile], { DATABASE_URL: missingDatabase.toString() }) : undefined,
     // serve waits for a database that is not up yet; one that answers "no such database" is a setting to fix.
     postgres ? pingboard(['serve'], { DATABASE_URL: missingDatabase.toString(), PINGBOARD_PORT: '0' }) : undefined,
   ]);

@@ -40,13 +40,15 @@ export async function leaderboardCommand(config: Config, log: Logger, options: L
   const database = await openMigratedDatabase(config, log);
   try {
     const board = await selectLeaderboard(await selectionDeps(config, database), options);
-    if (board.servers.length === 0) {
+    // As over HTTP: the JSON also carries the probes' figures, so a room measured by probes alone is not empty.
+    const probes = options.format === 'md' ? [] : await probeFiguresInWindow(database.db, board.room, board.window);
+    if (board.servers.length === 0 && probes.length === 0) {
       out.stderr.write(`pingboard: ${emptyTableMessage(board)}\n`);
       return EMPTY_TABLE;
     }
     out.stdout.write(options.format === 'md'
       ? renderNewsletterTable(board.servers, options.limit)
-      : JSON.stringify(renderLeaderboardJson(board, options.limit, await probeFiguresInWindow(database.db, board.room, board.window))));
+      : JSON.stringify(renderLeaderboardJson(board, options.limit, probes)));
     return 0;
   } finally {
     await database.destroy();

@@ -48,8 +48,10 @@ export const leaderboardRoutes: FastifyPluginAsyncTypebox<HttpDeps> = async (app
     // As JSON: a room reference may contain any separator.
     const key = JSON.stringify([deps.statistics.generation, query.room, query.week, query.days, limit]);
     const { body, frozen } = await json.getOrCompute(key, deps.statistics.now().getTime(), async () => {
-      const board = await selectTable(query);
+      // The JSON also carries the probes' figures: a room measured by probes alone is not empty.
+      const board = await selectLeaderboard(selectionDeps, query);
       const probes = await probeFiguresInWindow(deps.database.db, board.room, board.window);
+      if (board.servers.length === 0 && probes.length === 0) throw new NotFoundError(emptyTableMessage(board));
       return { body: encodeBody(JSON.stringify(renderLeaderboardJson(board, limit, probes))), frozen: board.frozenAt !== null };
     });
     reply.type('application/json; charset=utf-8');
