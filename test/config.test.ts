@@ -41,7 +41,7 @@ const DEFAULTS: Config = {
   pings: { prefix: '!ping', trustedResponders: [] },
   queueCapacity: 10_000,
   bot: undefined,
-  probes: { accounts: [], schedule: '*/10 * * * *', jitterSeconds: 60, timeoutSeconds: 60, responders: [] },
+  probes: { accounts: [], schedule: '*/10 * * * *', jitterSeconds: 60, timeoutSeconds: 60, responders: [], clockOffsetThresholdMs: 250 },
   metricsServerLabels: 100,
   retentionDays: 400,
   operator: { token: undefined, adminPowerLevel: 50 },
