@@ -47,6 +47,13 @@ interface InFlight {
 
 /** Samples that could not be stored are kept for the next try, up to this many. */
 const MAX_UNSAVED = 10_000;
+/**
+ * Samples are stored this long after the first of a batch: a ping's sightings
+ * arrive within moments of each other, and a write per sighting would take
+ * the event loop (all of it, with PGlite) while the next sightings' syncs are
+ * due, lengthening the very delays being measured.
+ */
+const FLUSH_DELAY_MS = 2000;
 
 export class PingLedger {
   readonly #db: Db;
@@ -58,6 +65,7 @@ export class PingLedger {
   readonly #inFlight = new Map<string, InFlight>();
   #unsaved: OneWaySample[] = [];
   #saving: Promise<void> = Promise.resolve();
+  #flushTimer: NodeJS.Timeout | undefined;
 
   /** Pings are matched for `keepMs` after they went out (the probes' ping timeout). */
   constructor(db: Db, log: Logger, keepMs: number) {
@@ -105,11 +113,13 @@ export class PingLedger {
       originTs: new Date(sighting.originTs), measuredAt: new Date(sighting.arrivedMs),
       ...measurement, ...offsetEstimate(measurement),
     });
-    void this.flush();
+    this.#flushTimer ??= setTimeout(() => void this.flush(), FLUSH_DELAY_MS).unref();
   }
 
-  /** Stores what was measured; while the database is away the samples wait for the next sighting. Never rejects. */
+  /** Stores what was measured; while the database is away the samples wait for the next batch. Never rejects. */
   flush(): Promise<void> {
+    clearTimeout(this.#flushTimer);
+    this.#flushTimer = undefined;
     this.#saving = this.#saving.then(() => this.#save());
     return this.#saving;
   }
