@@ -15,6 +15,7 @@ import { createLogger } from '../src/log.ts';
 import { watchSent } from '../src/matrix/sdk-internals.ts';
 import { matrixServers, offsetEstimate, offsetFlagged, serverOffset } from '../src/probes/one-way.ts';
 import { PingLedger } from '../src/probes/sightings.ts';
+import { matrixSection, serverMatrixSection, shadeOf } from '../src/render/matrix.ts';
 import { startTestHomeserver } from './homeserver/index.ts';
 import { forEachEngine, setDatabaseReachable } from './helpers/database.ts';
 import { startBotService, TEST_BOT, TEST_BOT_PASSWORD } from './helpers/service.ts';
@@ -68,6 +69,29 @@ t.test('an offset is the one-clock delay less the two-clock one, less half the s
     { from: 'b.example', to: 'a.example', medianMs: 1, p90Ms: 1, count: 1 },
     { from: 'b.example', to: 'c.example', medianMs: 1, p90Ms: 1, count: 1 },
   ]), ['a.example', 'b.example', 'c.example'], 'senders and receivers, in name order');
+});
+
+t.test('the matrix as HTML: shaded by the slowest pair, a flagged clock marked, names escaped', async (t) => {
+  t.same([0, 24, 25, 50, 99, 100].map((m) => shadeOf(m, 100)), ['░', '░', '▒', '▓', '█', '█']);
+  t.equal(shadeOf(0, 0), '░', 'no division by zero');
+  const matrix = {
+    servers: ['<b>.example', 'a.example'],
+    pairs: [
+      { from: 'a.example', to: '<b>.example', medianMs: 40.4, p90Ms: 60, count: 3 },
+      { from: '<b>.example', to: 'a.example', medianMs: 80, p90Ms: 90, count: 3 },
+    ],
+    offsets: [serverOffset('a.example', 3, { offsetMs: 2000.4, boundMs: 2.1 }, 250), serverOffset('<b>.example', 3, { offsetMs: -1, boundMs: 3 }, 250)],
+  };
+  const html = matrixSection(matrix);
+  t.match(html, '<td title="3 pings, p90 60 ms">▓ 40</td>', 'a.example → <b>.example: half the slowest');
+  t.match(html, '<td title="3 pings, p90 90 ms">█ 80</td>');
+  t.match(html, '<span class="skew">⚠ +2000 ± 3 ms</span>', 'the fast clock flagged');
+  t.match(html, '<td>-1 ± 3 ms</td>', 'the other not');
+  t.notMatch(html, '<b>.example', 'server names are escaped');
+  const row = serverMatrixSection(matrix, 'a.example');
+  t.match(row, /<th class="s">&lt;b&gt;\.example<\/th><td[^>]*>▓ 40<\/td><td[^>]*>█ 80<\/td>/, 'to it and from it');
+  t.equal(serverMatrixSection(matrix, 'c.example'), '', 'a server no probe measured has no section');
+  t.equal(matrixSection({ servers: [], pairs: [], offsets: [] }), '', 'nor does a window without sightings');
 });
 
 t.test('the clock offset threshold is a validated setting', async (t) => {
@@ -217,6 +241,13 @@ forEachEngine(t, (t, database) => {
       t.equal(offset.flagged, expected !== 0, `${offset.server}: ${expected === 0 ? 'not ' : ''}flagged`);
     }
     t.comment(`offsets (ms): ${matrix.offsets.map((o: { server: string; offset_ms: number; bound_ms: number }) => `${o.server} ${o.offset_ms.toFixed(1)} ± ${o.bound_ms.toFixed(1)}`).join(', ')}`);
+
+    const page = (await service.app.inject('/')).body;
+    t.match(page, /<table id="matrix">/, 'the leaderboard page has the heat map');
+    const matrixRows = page.slice(page.indexOf('<table id="matrix">')).split('</table>')[0]!.split('\n').filter((line) => line.startsWith('<tr><th'));
+    t.same(matrixRows.map((line) => /⚠ \+\d+ ± \d+ ms/.test(line)), Object.keys(SERVERS).sort().map((s) => s === 'fast.example'), 'with the fast clock flagged, and only it');
+    const serverPage = (await service.app.inject('/servers/a.example')).body;
+    t.equal([...serverPage.matchAll(/<tr><th class="s">(?:b|c|fast)\.example<\/th><td title="\d+ pings/g)].length, 3, 'a server page has its row and column');
 
     // The ranking still rests on the aggregator's two-clock figure: the fast server's negative delays are not ranked.
     const board = (await service.app.inject('/leaderboard.json')).json();
