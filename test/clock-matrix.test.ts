@@ -14,6 +14,7 @@ import { ConfigError, loadConfig } from '../src/config.ts';
 import { createLogger } from '../src/log.ts';
 import { watchSent } from '../src/matrix/sdk-internals.ts';
 import { matrixServers, offsetEstimate, offsetFlagged, serverOffset } from '../src/probes/one-way.ts';
+import { recordOneWaySamples } from '../src/probes/repository.ts';
 import { PingLedger } from '../src/probes/sightings.ts';
 import { matrixSection, serverMatrixSection, shadeOf } from '../src/render/matrix.ts';
 import { startTestHomeserver } from './homeserver/index.ts';
@@ -125,6 +126,20 @@ t.test('a send\'s answer is stamped when its last byte is read, after it went ou
 });
 
 forEachEngine(t, (t, database) => {
+  t.test('a round of many probes is stored whole, past the parameters one statement may carry', async (t) => {
+    // 75 probes see each other: 5550 sightings a round, 72,150 parameters in one insert.
+    const measurement = { oneWayMs: 30, twoClockMs: 30, sendRttMs: 2 };
+    const measuredAt = new Date();
+    const samples = Array.from({ length: 75 * 74 }, (_, i) => ({
+      roomId: '!r:x', pingEventId: `$p${Math.floor(i / 74)}`, senderProbe: `p${Math.floor(i / 74)}`, senderServer: `s${Math.floor(i / 74)}.example`,
+      receiverProbe: `r${i % 74}`, receiverServer: `r${i % 74}.example`, originTs: measuredAt, measuredAt, ...measurement, ...offsetEstimate(measurement),
+    }));
+    await recordOneWaySamples(database.db, samples);
+    await recordOneWaySamples(database.db, samples.slice(0, 10));
+    const { n } = await database.db.selectFrom('one_way_samples').select((eb) => eb.fn.countAll().as('n')).executeTakeFirstOrThrow();
+    t.equal(Number(n), samples.length, 'every sample once');
+  });
+
   t.test('the ledger: early sightings, repeats, other senders, expired pings, and a database outage', async (t) => {
     const ledger = new PingLedger(database.db, createLogger('silent'), 1000);
     const a = { probeId: 'a', userId: '@probe-a:a.example', server: 'a.example' };

@@ -107,9 +107,17 @@ export interface OneWaySample extends OneWayMeasurement, OffsetEstimate {
   readonly measuredAt: Date;
 }
 
+/** PostgreSQL takes at most 65,535 parameters a statement: 13 columns a row. */
+const ONE_WAY_ROWS_PER_INSERT = 2000;
+
 /** Stores one-way samples; one stored again changes nothing. */
 export async function recordOneWaySamples(db: Db, samples: readonly OneWaySample[]): Promise<void> {
-  if (samples.length === 0) return;
+  for (let start = 0; start < samples.length; start += ONE_WAY_ROWS_PER_INSERT) {
+    await insertOneWaySamples(db, samples.slice(start, start + ONE_WAY_ROWS_PER_INSERT));
+  }
+}
+
+async function insertOneWaySamples(db: Db, samples: readonly OneWaySample[]): Promise<void> {
   await db.insertInto('one_way_samples').values(samples.map((s) => ({
     room_id: s.roomId, ping_event_id: s.pingEventId, sender_probe: s.senderProbe, sender_server: s.senderServer,
     receiver_probe: s.receiverProbe, receiver_server: s.receiverServer, origin_ts: s.originTs, measured_at: s.measuredAt,
