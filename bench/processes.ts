@@ -27,10 +27,13 @@ export interface HomeserverProcess {
   stop(): void;
 }
 
-/** Starts the homeserver with the bot's account and `delays` (server name → ms of federation delay). */
-export async function startHomeserverProcess(delays: Record<string, number> = {}): Promise<HomeserverProcess> {
+/**
+ * Starts the homeserver with the bot's account and `delays` (server name → ms
+ * of federation delay), each server's clock off by `clockOffsets` (ms, 0 when not named).
+ */
+export async function startHomeserverProcess(delays: Record<string, number> = {}, clockOffsets: Record<string, number> = {}): Promise<HomeserverProcess> {
   const args = [HOMESERVER, '--port', '0', '--admin-token', ADMIN_TOKEN, '--user', `${BENCH_BOT}=${BENCH_BOT_PASSWORD}`];
-  for (const [server, delay] of Object.entries(delays)) args.push('--server', `${server}=${delay}`);
+  for (const [server, delay] of Object.entries(delays)) args.push('--server', `${server}=${delay},${clockOffsets[server] ?? 0}`);
   const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'inherit'] });
   const [line] = await once(createInterface({ input: child.stdout! }), 'line') as [string];
   const url = (JSON.parse(line) as { url: string }).url;

@@ -79,7 +79,7 @@ export async function start(config: Config, log: Logger, options: StartOptions =
     })
     : undefined;
   const app = await buildApp({
-    database, statistics, rooms, cacheSeconds: config.cacheSeconds,
+    database, statistics, rooms, cacheSeconds: config.cacheSeconds, clockOffsetThresholdMs: config.probes.clockOffsetThresholdMs,
     metrics: () => metrics.render({ bot, writer, probeTicksSkipped: probes && (() => probes!.skipped) }),
     operator: config.operator.token === undefined ? undefined : { controls, token: config.operator.token },
     health: {

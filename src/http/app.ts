@@ -26,6 +26,8 @@ export interface HttpDeps {
   readonly rooms: RoomRegistry;
   /** Seconds a live (not frozen) table may be cached by clients. */
   readonly cacheSeconds: number;
+  /** When a measured clock offset is flagged (PINGBOARD_CLOCK_OFFSET_THRESHOLD_MS); default: that setting's. */
+  readonly clockOffsetThresholdMs?: number | undefined;
   /** Renders /metrics; absent: an empty page. */
   readonly metrics?: (() => string) | undefined;
   /** The operator's routes; absent (no token configured): not registered. */

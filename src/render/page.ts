@@ -154,6 +154,8 @@ export interface LeaderboardPage {
   readonly newsletterMarkdown: string;
   /** Which RANKING_PAGE_ROWS rows of the ranking to show, from 1 (rankingPages(board) at most). */
   readonly page: number;
+  /** The delivery matrix section (render/matrix.ts); empty or absent: none. */
+  readonly matrixHtml?: string;
 }
 
 /**
@@ -309,6 +311,7 @@ ${podium(board.servers, room)}
 ${navAbove}
 ${table}
 ${excluded}
+${page.matrixHtml ?? ''}
 <p class="note">Ranked by the median one-way delay from the server's <code>!ping</code> to each echo bot, every bot pooled; equal medians share a rank.
 Only delays from ${board.filters.minDelayMs} to ${board.filters.maxDelayMs} ms count${board.filters.minPings > 1 ? `, and servers with fewer than ${board.filters.minPings} pings are not ranked` : ''}.
 RTT, loss and clock come from probes (a dash: no probe measured the server; ⚠ skew: most of its probe samples have a one-way delay that is negative or longer than their round trip, so its clock is off). Trend: the median against ${escapePageText(page.previous?.week ?? 'the previous week')} (▼ faster, ▲ slower, = within ${TREND_TOLERANCE * 100} %).</p>
@@ -430,6 +433,8 @@ export interface ServerPage {
   /** The server's newest samples, newest first: the page shows the first few of each responder. */
   readonly latest: readonly Sample[];
   readonly defaultRoomId: string | null;
+  /** The server's row and column of the delivery matrix (render/matrix.ts); empty or absent: none. */
+  readonly matrixHtml?: string;
 }
 
 export const SAMPLES_PER_RESPONDER = 10;
@@ -477,6 +482,7 @@ ${weekRows}
 <h2>Delays in ${escapePageText(windowName)}</h2>
 ${totalBinned > 0 ? histogramChart(page.histogram) : '<p>No delays in this window.</p>'}
 <p class="note">${totalBinned} samples, by delay (ms, bins of a 1-2-5 series).</p>
+${page.matrixHtml ?? ''}
 <h2>Latest samples per responder</h2>
 ${latestTables(page.latest)}`;
   return htmlDocument(`${server} · Matrix ping leaderboard`, body);

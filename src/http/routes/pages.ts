@@ -3,7 +3,9 @@ import type { FastifyReply } from 'fastify';
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from '@fastify/type-provider-typebox';
 import { InputError, NotFoundError } from '../../errors.ts';
+import { DEFAULT_CLOCK_OFFSET_THRESHOLD_MS } from '../../config.ts';
 import { renderNewsletterTable } from '../../render/markdown.ts';
+import { matrixSection, serverMatrixSection } from '../../render/matrix.ts';
 import {
   PAGE_CONTENT_SECURITY_POLICY, RANKING_PAGE_ROWS, rankingPages, renderLeaderboardPage, renderNothingYetPage, renderServerPage,
 } from '../../render/page.ts';
@@ -11,7 +13,7 @@ import { latestSamplesOfServer, mostRecentRoom } from '../../samples/repository.
 import { TtlCache } from '../../stats/cache.ts';
 import { listFrozenWeeks } from '../../stats/frozen-weeks.ts';
 import type { Leaderboard, Statistics } from '../../stats/leaderboard.ts';
-import { probeFiguresInWindow, serverIsKnown, serverProbeFiguresPerBucket, weekBoundaries } from '../../stats/probe-figures.ts';
+import { matrixInWindow, probeFiguresInWindow, serverIsKnown, serverProbeFiguresPerBucket, weekBoundaries } from '../../stats/probe-figures.ts';
 import { selectLeaderboard } from '../../stats/selection.ts';
 import { delayHistogram } from '../../stats/server-detail.ts';
 import { shiftWeek, weekContaining } from '../../stats/windows.ts';
@@ -59,6 +61,7 @@ function setPageHeaders(reply: FastifyReply): void {
 export const pageRoutes: FastifyPluginAsyncTypebox<HttpDeps> = async (app, deps) => {
   app.addHook('preValidation', refuseNonDecimalIntegers);
   const selectionDeps = { db: deps.database.db, statistics: deps.statistics, rooms: deps.rooms };
+  const thresholdMs = deps.clockOffsetThresholdMs ?? DEFAULT_CLOCK_OFFSET_THRESHOLD_MS;
   const { db } = deps.database;
   // A page is kept as long as the live table it shows (and clients may keep it): probe figures and
   // the week list are read per page, so without this every request would query them again.
@@ -88,8 +91,9 @@ export const pageRoutes: FastifyPluginAsyncTypebox<HttpDeps> = async (app, deps)
       const probes = await probeFiguresInWindow(db, board.room, board.window);
       const previous = await previousWeekMedians(deps.statistics, board);
       const weeks = await listFrozenWeeks(db, board.room.id);
+      const matrix = await matrixInWindow(db, board.room, board.window, thresholdMs);
       return renderLeaderboardPage({
-        board, probes, previous, weeks,
+        board, probes, previous, weeks, matrixHtml: matrixSection(matrix),
         rooms: deps.rooms.list().map((r) => ({ id: r.id, label: r.reference })),
         defaultRoomId: defaultRoomId(room, board),
         newsletterMarkdown: renderNewsletterTable(board.servers, NEWSLETTER_ROWS),
@@ -124,6 +128,7 @@ export const pageRoutes: FastifyPluginAsyncTypebox<HttpDeps> = async (app, deps)
         histogram: await delayHistogram(db, board.room.roomIds, server, board.window, deps.statistics.filters),
         latest: await latestSamplesOfServer(db, board.room.roomIds, server, LATEST_SAMPLES),
         defaultRoomId: defaultRoomId(room, board),
+        matrixHtml: serverMatrixSection(await matrixInWindow(db, board.room, board.window, thresholdMs), server),
       });
     });
     setPageHeaders(reply);
