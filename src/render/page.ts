@@ -93,6 +93,11 @@ function percent(rate: number | null | undefined): string {
 const DATE = new Intl.DateTimeFormat('en-GB', { day: 'numeric', month: 'short', hour: '2-digit', minute: '2-digit', timeZone: 'UTC', hourCycle: 'h23' });
 const DAY = new Intl.DateTimeFormat('en-GB', { day: 'numeric', month: 'short', timeZone: 'UTC' });
 
+/** `1 ping`, `2 pings`. */
+function counted(n: number, noun: string): string {
+  return `${n} ${noun}${n === 1 ? '' : 's'}`;
+}
+
 function utc(date: Date): string {
   return `${DATE.format(date)} UTC`;
 }
@@ -274,7 +279,7 @@ function pickerForm(page: LeaderboardPage): string {
 function podium(servers: readonly RankedServer[], room: string | null): string {
   if (servers.length === 0) return '';
   const items = servers.slice(0, 3).map((s, i) =>
-    `<li class="p${i + 1}"><span class="muted">#${s.rank}</span> <a class="name" href="${escapePageText(serverHref(s.server, room))}">${escapePageText(s.server)}</a><b>${pageDuration(s.medianMs)}</b><span class="muted">${s.pings === 1 ? '1 ping' : `${s.pings} pings`}</span></li>`);
+    `<li class="p${i + 1}"><span class="muted">#${s.rank}</span> <a class="name" href="${escapePageText(serverHref(s.server, room))}">${escapePageText(s.server)}</a><b>${pageDuration(s.medianMs)}</b><span class="muted">${counted(s.pings, 'ping')}</span></li>`);
   return `<ol class="podium" aria-label="Podium">${items.join('')}</ol>`;
 }
 
@@ -519,7 +524,7 @@ function summaryOf(page: ServerPage, ranked: RankedServer | undefined, windowNam
     probe?.medianRttMs == null ? null : `round trip ${pageDuration(probe.medianRttMs)}`,
     probe?.lossRate == null ? null : `loss ${percent(probe.lossRate)}`,
   ].filter((part) => part !== null);
-  return `<p><b>#${ranked.rank}</b> of ${page.board.servers.length} in ${escapePageText(windowName)}: median <b>${pageDuration(ranked.medianMs)}</b>, mean ${ms(ranked.meanMs)}, p90 ${ms(ranked.p90Ms)}, ${ranked.pings} pings (${ranked.samples} samples from ${ranked.responders.length} responders)` +
+  return `<p><b>#${ranked.rank}</b> of ${page.board.servers.length} in ${escapePageText(windowName)}: median <b>${pageDuration(ranked.medianMs)}</b>, mean ${ms(ranked.meanMs)}, p90 ${ms(ranked.p90Ms)}, ${counted(ranked.pings, 'ping')} (${counted(ranked.samples, 'sample')} from ${counted(ranked.responders.length, 'responder')})` +
     `${probed.length > 0 ? `; probes measured ${probed.join(', ')}` : ''}${probe?.clockSkewSuspected ? ', <span class="skew">⚠ clock skew suspected</span>' : ''}.</p>`;
 }
 
@@ -559,7 +564,7 @@ ${summaryOf(page, board.servers[index], windowName)}
 ${weekly}
 <h2>Delays in ${escapePageText(windowName)}</h2>
 ${totalBinned > 0 ? `${histogramChart(page.histogram)}
-<p class="note">${totalBinned} samples, by delay (bins of a 1-2-5 series).</p>` : '<p>No delays in this window.</p>'}
+<p class="note">${counted(totalBinned, 'sample')}, by delay (bins of a 1-2-5 series).</p>` : '<p>No delays in this window.</p>'}
 <h2>Latest pings</h2>
 ${latestPings(page.latest, page.now)}`;
   return htmlDocument(`${server} · Matrix ping leaderboard`, body);

@@ -54,7 +54,8 @@ function pageErrorSentence(parameter: string | undefined, value: unknown, messag
   if (parameter === 'week' && typeof value === 'string') {
     return `"${value}" is not a week: write it as year and ISO week, like 2026-W47, or leave it out for the rolling week.`;
   }
-  if (parameter === 'page' && typeof value === 'string' && !(/^\d+$/.test(value) && Number(value) >= 1)) {
+  // The validator may have made a number of it already (`0`).
+  if (parameter === 'page' && value !== undefined && !(/^\d+$/.test(String(value)) && Number(value) >= 1)) {
     return `"${value}" is not a page number: pages are counted from 1.`;
   }
   const words = parameter !== undefined && message.startsWith(`${parameter}: `) ? message.slice(parameter.length + 2) : message;
@@ -83,7 +84,7 @@ export const pageRoutes: FastifyPluginAsyncTypebox<HttpDeps> = async (app, deps)
     if (client === undefined) throw err;
     const { parameter, message } = client.body;
     const value = parameter === undefined ? undefined : (request.query as Record<string, unknown>)[parameter];
-    const title = client.statusCode === 404 ? 'Not found' : 'Not a page this board has';
+    const title = client.statusCode === 404 ? 'Not found' : 'Not a valid address';
     setPageHeaders(reply);
     return reply.code(client.statusCode).send(renderErrorPage(client.statusCode, title, pageErrorSentence(parameter, value, message)));
   });
