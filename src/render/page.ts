@@ -37,8 +37,9 @@ ol.podium b{display:block;font-size:1.6rem}
 table{border-collapse:collapse;width:100%;font-variant-numeric:tabular-nums}
 th,td{padding:6px 10px;text-align:right;white-space:nowrap;border-bottom:1px solid var(--line)}
 th{font-size:.8rem;color:var(--muted);font-weight:600;position:sticky;top:0;background:var(--card)}
-td.s,th.s,#ranking td:nth-child(2),#ranking th:nth-child(2){text-align:left;white-space:normal;min-width:9em}
-.name,td.s,#ranking td:nth-child(2){overflow-wrap:normal;word-break:keep-all}
+td.s,th.s,#ranking td:nth-child(2),#ranking th:nth-child(2){text-align:left;white-space:normal;overflow-wrap:anywhere;min-width:9em}
+.name,#ranking td:nth-child(2) a,.words>span{white-space:nowrap}.words,#ranking td:nth-child(2) a.words{white-space:normal}
+td.t{text-align:left}
 tbody tr:hover{background:color-mix(in srgb,var(--accent) 7%,transparent)}
 .up{color:var(--bad)}.down{color:var(--good)}.skew{color:var(--bad);font-weight:600}
 pre{background:var(--card);border:1px solid var(--line);border-radius:6px;padding:10px;overflow-x:auto}
@@ -245,6 +246,20 @@ const RANKING_COLUMNS: readonly RankingColumn[] = [
   },
 ];
 
+/**
+ * A name in an element that lets it wrap at its spaces only, never inside a
+ * word (the style keeps each word, and a name without spaces, on one line).
+ * A valid server name has no spaces: one plain element, no bytes for words.
+ */
+function nameElement(tag: 'a' | 'span' | 'h1', name: string, className: string, attributes: string): string {
+  const parts = name.split(/(\s+)/);
+  const classes = parts.length === 1 ? className : `${className} words`.trim();
+  const text = parts.length === 1
+    ? escapePageText(name)
+    : parts.map((part, i) => (i % 2 === 1 ? escapePageText(part) : part && `<span>${escapePageText(part)}</span>`)).join('');
+  return `<${tag}${classes ? ` class="${classes}"` : ''}${attributes}>${text}</${tag}>`;
+}
+
 function serverHref(server: string, room: string | null): string {
   return `/servers/${encodeURIComponent(server)}${query({ room })}`;
 }
@@ -279,7 +294,7 @@ function pickerForm(page: LeaderboardPage): string {
 function podium(servers: readonly RankedServer[], room: string | null): string {
   if (servers.length === 0) return '';
   const items = servers.slice(0, 3).map((s, i) =>
-    `<li class="p${i + 1}"><span class="muted">#${s.rank}</span> <a class="name" href="${escapePageText(serverHref(s.server, room))}">${escapePageText(s.server)}</a><b>${pageDuration(s.medianMs)}</b><span class="muted">${counted(s.pings, 'ping')}</span></li>`);
+    `<li class="p${i + 1}"><span class="muted">#${s.rank}</span> ${nameElement('a', s.server, 'name', ` href="${escapePageText(serverHref(s.server, room))}"`)}<b>${pageDuration(s.medianMs)}</b><span class="muted">${counted(s.pings, 'ping')}</span></li>`);
   return `<ol class="podium" aria-label="Podium">${items.join('')}</ol>`;
 }
 
@@ -325,7 +340,7 @@ export function renderLeaderboardPage(page: LeaderboardPage): string {
   const columns = RANKING_COLUMNS.filter((c) => shown.some((s) => c.has(probeOf.get(s.server), previous)));
   const rows = shown.map((s) => {
     const probe = probeOf.get(s.server);
-    return `<tr><td>${s.rank}</td><td><a href="${escapePageText(serverHref(s.server, room))}">${escapePageText(s.server)}</a></td>${columns.map((c) => c.cell(s, probe, previous)).join('')}</tr>`;
+    return `<tr><td>${s.rank}</td><td>${nameElement('a', s.server, '', ` href="${escapePageText(serverHref(s.server, room))}"`)}</td>${columns.map((c) => c.cell(s, probe, previous)).join('')}</tr>`;
   }).join('\n');
   // Landmarks of one kind need names of their own, for screen readers' lists of them.
   const [navAbove, navBelow] = pageNavs(board, room, page.page, ['Pages of the ranking', 'Pages of the ranking, below it']);
@@ -352,7 +367,7 @@ ${navAbove}
 ${table}
 ${excluded}
 <p class="note">Ranked by the median one-way delay from the server's <code>!ping</code> to each echo bot, every bot pooled; equal medians share a rank.
-Only delays from ${board.filters.minDelayMs} to ${board.filters.maxDelayMs} ms count${board.filters.minPings > 1 ? `, and servers with fewer than ${board.filters.minPings} pings are not ranked` : ''}.
+Only delays from ${pageDuration(board.filters.minDelayMs)} to ${pageDuration(board.filters.maxDelayMs)} count${board.filters.minPings > 1 ? `, and servers with fewer than ${board.filters.minPings} pings are not ranked` : ''}.
 RTT, loss and clock come from probes (a dash: no probe measured the server; ⚠ skew: most of its probe samples have a one-way delay that is negative or longer than their round trip, so its clock is off). Trend: the median against ${escapePageText(page.previous?.week ?? 'the previous week')} (▼ faster, ▲ slower, = within ${TREND_TOLERANCE * 100} %).</p>
 <p class="note">${escapePageText(board.room.disclaimer)}</p>
 <h2>Newsletter table</h2>
@@ -503,8 +518,8 @@ function latestPings(samples: readonly Sample[], now: Date): string {
   const rows = [...pings.values()].map((answers) => {
     const first = answers[0]!;
     const replies = answers.sort((a, b) => compareNames(a.responder, b.responder))
-      .map((a) => `<span class="name">${escapePageText(a.responder)}</span> in <b>${pageDuration(a.delayMs)}</b>${a.rttMs === null ? '' : ` (round trip ${pageDuration(a.rttMs)})`}`).join('<br>');
-    return `<tr><td class="s">${timeAgo(first.pingTs, now)}<br><span class="muted">${utc(first.pingTs)}</span></td><td class="s">${escapePageText(first.pinger ?? 'someone')}${first.source === 'probe' ? ' <span class="muted">(probe)</span>' : ''}</td><td class="s">${replies}</td></tr>`;
+      .map((a) => `${nameElement('span', a.responder, 'name', '')} in <b>${pageDuration(a.delayMs)}</b>${a.rttMs === null ? '' : ` (round trip ${pageDuration(a.rttMs)})`}`).join('<br>');
+    return `<tr><td class="t">${timeAgo(first.pingTs, now)}<br><span class="muted">${utc(first.pingTs)}</span></td><td class="s">${first.pinger === null ? 'someone' : nameElement('span', first.pinger, 'name', '')}${first.source === 'probe' ? ' <span class="muted">(probe)</span>' : ''}</td><td class="s">${replies}</td></tr>`;
   });
   return `<div class="scroll"><table id="latest"><thead><tr><th class="s">When</th><th class="s">Pinged by</th><th class="s">Answered by</th></tr></thead><tbody>
 ${rows.join('\n')}
@@ -557,7 +572,7 @@ ${weekRows}
   // Back to the page of the ranking that lists this server.
   const back = `/${query({ room, week: board.week, page: index < 0 ? null : pageParam(rankingPageOf(index)) })}`;
   const body = `<p><a href="${escapePageText(back)}">← Leaderboard</a></p>
-<h1 id="server" class="name">${escapePageText(server)}</h1>
+${nameElement('h1', server, 'name', ' id="server"')}
 <p class="muted">${escapePageText(board.room.reference)} · ${windowDescription(board)}</p>
 ${summaryOf(page, board.servers[index], windowName)}
 <h2>Weekly median</h2>
