@@ -50,15 +50,17 @@ const pageResponses = {
 };
 
 /** What a person reads for a refused parameter: the page's own words where the validator's would be a regular expression. */
-function pageErrorSentence(parameter: string | undefined, value: unknown, message: string): string {
+function pageErrorSentence(err: FastifyError, parameter: string | undefined, value: unknown, message: string): string {
   if (parameter === 'week' && typeof value === 'string') {
     return `"${value}" is not a week: write it as year and ISO week, like 2026-W47, or leave it out for the rolling week.`;
   }
-  // The validator may have made a number of it already (`0`).
-  if (parameter === 'page' && value !== undefined && !(/^\d+$/.test(String(value)) && Number(value) >= 1)) {
+  // Anything but a page number as it would be written (`05`, `1e1`, `0`; the validator may have made a number of it already).
+  if (parameter === 'page' && value !== undefined && !(String(Number(value)) === String(value) && Number.isSafeInteger(Number(value)) && Number(value) >= 1)) {
     return `"${value}" is not a page number: pages are counted from 1.`;
   }
   const words = parameter !== undefined && message.startsWith(`${parameter}: `) ? message.slice(parameter.length + 2) : message;
+  // The validator's words ("must not contain control characters") need the parameter they are about.
+  if (err.validation && parameter !== undefined) return `The ${parameter} in the address ${words}.`;
   return `${words.charAt(0).toUpperCase()}${words.slice(1)}.`;
 }
 
@@ -86,7 +88,7 @@ export const pageRoutes: FastifyPluginAsyncTypebox<HttpDeps> = async (app, deps)
     const value = parameter === undefined ? undefined : (request.query as Record<string, unknown>)[parameter];
     const title = client.statusCode === 404 ? 'Not found' : 'Not a valid address';
     setPageHeaders(reply);
-    return reply.code(client.statusCode).send(renderErrorPage(client.statusCode, title, pageErrorSentence(parameter, value, message)));
+    return reply.code(client.statusCode).send(renderErrorPage(client.statusCode, title, pageErrorSentence(err, parameter, value, message)));
   });
   const selectionDeps = { db: deps.database.db, statistics: deps.statistics, rooms: deps.rooms };
   const { db } = deps.database;
