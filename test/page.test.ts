@@ -291,6 +291,7 @@ forEachEngine(t, (t, database) => {
     t.match(body, '<p class="legend note"><span><i></i>median one-way delay</span><span><i class="r"></i>probe round trip</span><span><i class="l"></i>probe pings lost</span></p>');
     const histogram = /<svg id="histogram"[\s\S]*?<\/svg>/.exec(body)?.[0] ?? '';
     t.match(histogram, '<title>200–500 ms: 2 samples</title>');
+    t.same(tableRows(body, 'responders'), [['maunium.net', '444 ms', '444 ms', '1'], ['other.example', '445 ms', '445 ms', '1']], 'its delay towards each responder server, fastest first');
     t.same(latestRows(body), [
       ['14 h ago20 Nov, 09:59 UTC', '@<b>bold</b>:neko.dev', '@echo:maunium.net in 444 ms'],
       ['14 h ago20 Nov, 09:59 UTC', '@user:neko.dev (probe)', '@probe-bot:other.example in 445 ms (round trip 300 ms)'],

@@ -526,6 +526,17 @@ ${rows.join('\n')}
 </tbody></table></div>`;
 }
 
+/** The server's delays to each responder server in the window: whom its pings reach fast, and whom slowly. */
+function responderTable(ranked: RankedServer | undefined, windowName: string): string {
+  if (!ranked || ranked.responders.length === 0) return '';
+  const rows = [...ranked.responders].sort((a, b) => a.medianMs - b.medianMs || compareNames(a.server, b.server)).map((r) =>
+    `<tr><td class="s">${nameElement('span', r.server, 'name', '')}</td><td>${pageDuration(r.medianMs)}</td><td>${pageDuration(r.p90Ms)}</td><td>${r.pings}</td></tr>`);
+  return `<h2>Towards each responder in ${escapePageText(windowName)}</h2>
+<div class="scroll"><table id="responders"><thead><tr><th class="s">Responder server</th><th>Median</th><th>p90</th><th>Pings</th></tr></thead><tbody>
+${rows.join('\n')}
+</tbody></table></div>`;
+}
+
 /** The weeks from the first one with a figure on: an axis of half a year with three points at its end told nothing. */
 function weeksWithData(weeks: readonly WeekPoint[]): readonly WeekPoint[] {
   const first = weeks.findIndex((p) => p.week.medianMs !== null || p.probe?.medianRttMs != null || p.probe?.lossRate != null);
@@ -575,6 +586,7 @@ ${weekRows}
 ${nameElement('h1', server, 'name', ' id="server"')}
 <p class="muted">${escapePageText(board.room.reference)} · ${windowDescription(board)}</p>
 ${summaryOf(page, board.servers[index], windowName)}
+${responderTable(board.servers[index], windowName)}
 <h2>Weekly median</h2>
 ${weekly}
 <h2>Delays in ${escapePageText(windowName)}</h2>
