@@ -492,12 +492,12 @@ export interface ServerPage {
 }
 
 /** Pings in the table of the latest ones. */
-export const LATEST_PINGS = 20;
+const LATEST_PINGS = 20;
 
 const MINUTE = 60_000;
 
 /** How long before `now` a moment was, in the largest whole unit: `just now`, `5 min ago`, `3 h ago`, `2 days ago`. */
-export function timeAgo(at: Date, now: Date): string {
+function timeAgo(at: Date, now: Date): string {
   const elapsed = now.getTime() - at.getTime();
   if (elapsed < MINUTE) return 'just now';
   if (elapsed < 60 * MINUTE) return `${Math.floor(elapsed / MINUTE)} min ago`;
