@@ -52,7 +52,7 @@ export function formatLogLine(line: string): string {
   try {
     record = JSON.parse(line) as Record<string, unknown>;
   } catch {
-    return printable(line.trimEnd()) + '\n';
+    return `${printable(line.trimEnd())}\n`;
   }
   const { time, level, msg, pid: _pid, hostname: _hostname, err, ...fields } = record;
   const when = typeof time === 'number' ? new Date(time).toISOString().slice(11) : '';

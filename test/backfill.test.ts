@@ -26,7 +26,7 @@ import { start } from '../src/start.ts';
 import { RoomRegistry } from '../src/stats/rooms.ts';
 import { selectLeaderboard } from '../src/stats/selection.ts';
 import { startTestHomeserver, type TestHomeserver } from './homeserver/index.ts';
-import { forEachEngine, openTestDatabase, testEngines, type Test, type TestDatabase } from './helpers/database.ts';
+import { forEachEngine, openTestDatabase, testEngines, type Test, } from './helpers/database.ts';
 import { runPingboard, servePingboard, startPingboard } from './helpers/process.ts';
 
 t.setTimeout(600_000);

@@ -47,14 +47,14 @@ function samplesFile(name: string, extraLines: string[] = []): string {
     room_id: ROOM, ping_event_id: id, pinger: `@user:${server}`, responder, delay_ms: delayMs, ping_ts: dayAgo + offsetMs,
   });
   const file = path.join(dir, name);
-  writeFileSync(file, [
+  writeFileSync(file, `${[
     line('$fd1', 'fairydust.space', 376),
     line('$nk1', 'neko.dev', 444, '@echo:maunium.net', 1000),
     line('$nk2', 'neko.dev', 445, '@bot:other.example', 2000),
     line('$sl1', 'slow.example', 1500, '@echo:maunium.net', 3000),
     line('$old', 'old.example', 100, '@echo:maunium.net', -30 * 86_400_000), // outside the window
     ...extraLines,
-  ].join('\n') + '\n');
+  ].join('\n')}\n`);
   return file;
 }
 
@@ -318,7 +318,7 @@ t.test('the embedded database (PGlite data directory)', { skip: !testEngines().i
   t.equal(markdown.headers.get('content-type'), 'text/markdown; charset=utf-8');
   t.equal(await markdown.text(), table.stdout, 'GET /leaderboard.md serves what `pingboard leaderboard` printed');
   const limited = await fetch(`${server.url}/leaderboard.md?limit=2`);
-  t.equal(await limited.text(), TABLE.split('\n').slice(0, 4).join('\n') + '\n');
+  t.equal(await limited.text(), `${TABLE.split('\n').slice(0, 4).join('\n')}\n`);
   for (const format of ['md', 'json']) {
     const empty = await fetch(`${server.url}/leaderboard.${format}?week=${PAST_EMPTY_WEEK}`);
     t.equal(empty.status, 404, `/leaderboard.${format} of an empty table: 404`);
@@ -376,7 +376,7 @@ t.test('PostgreSQL: the CLI and a running server share the data', { skip: !testE
     pingboard(['leaderboard', '--week', '2026-W47', '--days', '3'], env),
     pingboard(['import', path.join(dir, 'nope.ndjson'), good], env),
   ]);
-  t.equal(limit.stdout, TABLE.split('\n').slice(0, 4).join('\n') + '\n', '--limit');
+  t.equal(limit.stdout, `${TABLE.split('\n').slice(0, 4).join('\n')}\n`, '--limit');
   t.match(days.stdout, /\|1\|old\.example\|100\|/, '--days widens the window');
   t.equal(room.stdout, TABLE, '--room');
   t.equal(unknownRoom.code, 1, 'an unknown room exits 1');

@@ -207,8 +207,7 @@ function joinDashValues(argv: readonly string[]): string[] {
     const arg = argv[i]!;
     const next = argv[i + 1];
     const name = arg.startsWith('--') ? arg.slice(2) : undefined;
-    if (name !== undefined && Object.hasOwn(OPTIONS, name) && OPTIONS[name as OptionName].type === 'string'
-      && next !== undefined && next.startsWith('-') && !next.startsWith('--') && next !== '-h') {
+    if (name !== undefined && Object.hasOwn(OPTIONS, name) && OPTIONS[name as OptionName].type === 'string'&& next?.startsWith('-') && !next.startsWith('--') && next !== '-h') {
       joined.push(`${arg}=${next}`);
       i++;
     } else {
@@ -218,11 +217,15 @@ function joinDashValues(argv: readonly string[]): string[] {
   return joined;
 }
 
+function parseOptions(argv: readonly string[]) {
+  return parseArgs({ args: joinDashValues(argv), allowPositionals: true, strict: true, tokens: true, options: OPTIONS });
+}
+
 /** Parses and checks `argv` (without node and the script); throws UsageError or InputError. */
 export function parseCommandLine(argv: readonly string[], now = new Date()): Invocation {
-  let parsed;
+  let parsed: ReturnType<typeof parseOptions>;
   try {
-    parsed = parseArgs({ args: joinDashValues(argv), allowPositionals: true, strict: true, tokens: true, options: OPTIONS });
+    parsed = parseOptions(argv);
   } catch (err) {
     // node:util says "Unknown option '--x'. To specify a positional argument starting with a '-', …": the first sentence is the point.
     const message = (err as Error).message.split(/\.\s/)[0]!.replace(/\.$/, '');

@@ -63,7 +63,10 @@ export async function openDatabase(options: DatabaseOptions): Promise<Database> 
       db,
       engine: 'postgres',
       location: redactUrl(options.url),
-      ping: (timeoutMs) => withTimeout((healthPool ??= newPool(options.url!, { max: 1, connectionTimeoutMillis: timeoutMs, query_timeout: timeoutMs })).query('select 1'), timeoutMs),
+      ping: (timeoutMs) => {
+        healthPool ??= newPool(options.url!, { max: 1, connectionTimeoutMillis: timeoutMs, query_timeout: timeoutMs });
+        return withTimeout(healthPool.query('select 1'), timeoutMs);
+      },
       destroy: async () => {
         await db.destroy();
         await healthPool?.end();
@@ -73,7 +76,7 @@ export async function openDatabase(options: DatabaseOptions): Promise<Database> 
   const { PGlite } = await import('@electric-sql/pglite');
   const inMemory = options.dataDir.startsWith('memory://');
   const releaseLock = inMemory ? () => {} : lockDataDir(options.dataDir);
-  let pglite;
+  let pglite: InstanceType<typeof PGlite>;
   try {
     pglite = await PGlite.create(options.dataDir);
   } catch (err) {

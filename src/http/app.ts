@@ -36,6 +36,7 @@ export interface HttpDeps {
   readonly health?: HealthSources | undefined;
 }
 
+// biome-ignore lint/suspicious/noExplicitAny: fastify's server, request, reply and logger generics differ between the app and its plugins; only the type provider matters here
 export type App = FastifyInstance<any, any, any, any, TypeBoxTypeProvider>;
 
 const MAX_PATH_PARAMETER = 1000;
