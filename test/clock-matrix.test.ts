@@ -105,7 +105,7 @@ t.test('the clock offset threshold is a validated setting', async (t) => {
 
 t.test('a send\'s answer is stamped when its last byte is read, after it went out', async (t) => {
   const path = '/rooms/!r%3Ahs/send/m.room.message/answer-1';
-  const server = createServer((req, res) => {
+  const server = createServer((_req, res) => {
     // The answer's body comes in two parts, 100 ms apart: the stamp is the last byte's.
     res.writeHead(200, { 'content-type': 'application/json' });
     res.write('{"event_id":');
