@@ -11,14 +11,21 @@ import type { ServiceReport } from './bot-service.ts';
 const HOMESERVER = fileURLToPath(new URL('../test/homeserver/main.ts', import.meta.url));
 const SERVICE = fileURLToPath(new URL('./bot-service.ts', import.meta.url));
 /** The Node flags `npm start` runs the service with (the V8 heap settings its memory figures depend on), read from package.json. */
-const SERVICE_NODE_FLAGS = (JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { scripts: { start: string } })
-  .scripts.start.split(' ').filter((arg) => arg.startsWith('--'));
+const SERVICE_NODE_FLAGS = (
+  JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { scripts: { start: string } }
+).scripts.start
+  .split(' ')
+  .filter((arg) => arg.startsWith('--'));
 const ADMIN_TOKEN = 'bench-admin';
 /** The bot's account on every bench homeserver, with this password. */
 export const BENCH_BOT = '@pingboard:bot.example';
 export const BENCH_BOT_PASSWORD = 'bench-password';
 /** The pinging servers of the bot and probe benches, with the delivery delay (ms) the homeserver gives each. */
-export const BENCH_DELAYS: Readonly<Record<string, number>> = { 'near.example': 25, 'mid.example': 120, 'far.example': 300 };
+export const BENCH_DELAYS: Readonly<Record<string, number>> = {
+  'near.example': 25,
+  'mid.example': 120,
+  'far.example': 300,
+};
 
 export interface HomeserverProcess {
   readonly url: string;
@@ -31,15 +38,29 @@ export interface HomeserverProcess {
  * Starts the homeserver with the bot's account and `delays` (server name → ms
  * of federation delay), each server's clock off by `clockOffsets` (ms, 0 when not named).
  */
-export async function startHomeserverProcess(delays: Record<string, number> = {}, clockOffsets: Record<string, number> = {}): Promise<HomeserverProcess> {
-  const args = [HOMESERVER, '--port', '0', '--admin-token', ADMIN_TOKEN, '--user', `${BENCH_BOT}=${BENCH_BOT_PASSWORD}`];
-  for (const [server, delay] of Object.entries(delays)) args.push('--server', `${server}=${delay},${clockOffsets[server] ?? 0}`);
+export async function startHomeserverProcess(
+  delays: Record<string, number> = {},
+  clockOffsets: Record<string, number> = {},
+): Promise<HomeserverProcess> {
+  const args = [
+    HOMESERVER,
+    '--port',
+    '0',
+    '--admin-token',
+    ADMIN_TOKEN,
+    '--user',
+    `${BENCH_BOT}=${BENCH_BOT_PASSWORD}`,
+  ];
+  for (const [server, delay] of Object.entries(delays))
+    args.push('--server', `${server}=${delay},${clockOffsets[server] ?? 0}`);
   const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'inherit'] });
-  const [line] = await once(createInterface({ input: child.stdout! }), 'line') as [string];
+  const [line] = (await once(createInterface({ input: child.stdout! }), 'line')) as [string];
   const url = (JSON.parse(line) as { url: string }).url;
   const call = async (operation: string, ...callArgs: unknown[]): Promise<unknown> => {
     const response = await fetch(`${url}/_test/${operation}`, {
-      method: 'POST', headers: { authorization: `Bearer ${ADMIN_TOKEN}`, 'content-type': 'application/json' }, body: JSON.stringify({ args: callArgs }),
+      method: 'POST',
+      headers: { authorization: `Bearer ${ADMIN_TOKEN}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ args: callArgs }),
     });
     if (!response.ok) throw new Error(`${operation}: ${response.status} ${await response.text()}`);
     return ((await response.json()) as { result: unknown }).result;
@@ -55,12 +76,16 @@ export interface ServiceProcess {
 
 /** Starts the service with the bot configured by `env`, and waits until it listens. */
 export async function startServiceProcess(env: Record<string, string>): Promise<ServiceProcess> {
-  const child = fork(SERVICE, [], { env: { ...process.env, ...env }, execArgv: ['--expose-gc', ...SERVICE_NODE_FLAGS], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
-  const [ready] = await once(child, 'message') as [unknown];
+  const child = fork(SERVICE, [], {
+    env: { ...process.env, ...env },
+    execArgv: ['--expose-gc', ...SERVICE_NODE_FLAGS],
+    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+  });
+  const [ready] = (await once(child, 'message')) as [unknown];
   if (ready !== 'ready') throw new Error(`the service process said ${JSON.stringify(ready)}`);
   const report = async () => {
     child.send('report');
-    const [answer] = await once(child, 'message') as [ServiceReport];
+    const [answer] = (await once(child, 'message')) as [ServiceReport];
     return answer;
   };
   const stop = async () => {

@@ -27,7 +27,12 @@ export interface Jobs {
 export const FREEZE_SCHEDULE = '*/5 * * * *';
 
 /** `knownRooms` reads what was stored of the rooms (lineages only grow, so learning what the bot in this process told the registry changes nothing). */
-export function startJobs(statistics: Statistics, rooms: RoomRegistry, knownRooms: () => Promise<readonly KnownRoom[]>, log: Logger): Jobs {
+export function startJobs(
+  statistics: Statistics,
+  rooms: RoomRegistry,
+  knownRooms: () => Promise<readonly KnownRoom[]>,
+  log: Logger,
+): Jobs {
   const buildDigests = async () => {
     try {
       const hours = await statistics.buildDigests(rooms.list());
