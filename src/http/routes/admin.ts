@@ -37,13 +37,10 @@ export const adminRoutes: FastifyPluginAsyncTypebox<HttpDeps & { operator: Opera
   app.addHook('onRequest', async (request, reply) => {
     const given = request.headers.authorization;
     if (given !== undefined && timingSafeEqual(digest(given), expected)) return;
-    await reply
-      .code(401)
-      .header('www-authenticate', 'Bearer realm="pingboard"')
-      .send({
-        error: 'Unauthorized',
-        message: "these routes need the operator's bearer token (Authorization: Bearer …)",
-      });
+    await reply.code(401).header('www-authenticate', 'Bearer realm="pingboard"').send({
+      error: 'Unauthorized',
+      message: "these routes need the operator's bearer token (Authorization: Bearer …)",
+    });
   });
 
   app.get(
