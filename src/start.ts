@@ -6,6 +6,7 @@ import { migrateToLatest, openDatabase, openFailure, type Database } from './db/
 import { StartupError } from './errors.ts';
 import { buildApp, type App } from './http/app.ts';
 import type { Logger } from './log.ts';
+import { startLeadership, type Leadership } from './leadership.ts';
 import { startBot, type Bot } from './matrix/bot.ts';
 import { routeSdkLogs } from './matrix/sdk-logs.ts';
 import { PingboardMetrics } from './metrics/pingboard.ts';
@@ -23,15 +24,21 @@ export interface Service {
   readonly statistics: Statistics;
   readonly rooms: RoomRegistry;
   readonly app: App;
-  readonly jobs: Jobs;
-  /** The echo bot and its sample queue, when a homeserver is configured. */
+  /**
+   * Whether this instance leads. Only the leader runs the parts below
+   * (undefined on a follower): on PostgreSQL, one `serve` at a time.
+   */
+  readonly leadership: Leadership;
+  readonly jobs: Jobs | undefined;
+  /** The echo bot, when a homeserver is configured. */
   readonly bot: Bot | undefined;
+  /** The sample queue, when a bot or probes are configured (on every instance: it is flushed on stepping down). */
   readonly writer: SampleWriter | undefined;
   /** The backfill of the last PINGBOARD_BACKFILL_DAYS days, running in the background, when configured. */
   readonly backfill: BackgroundBackfill | undefined;
   /** The probes' schedule (empty when no probe is configured). */
-  readonly probes: ProbeSchedule;
-  readonly retention: Retention;
+  readonly probes: ProbeSchedule | undefined;
+  readonly retention: Retention | undefined;
   readonly metrics: PingboardMetrics;
   /** Where the HTTP server listens, e.g. http://127.0.0.1:8080. */
   readonly url: string;
@@ -130,34 +137,26 @@ export async function start(config: Config, log: Logger, options: StartOptions =
     : undefined;
   const app = await buildApp({
     database, statistics, rooms, cacheSeconds: config.cacheSeconds,
-    metrics: () => metrics.render({ bot, writer, probeTicksSkipped: probes && (() => probes!.skipped) }),
+    metrics: () => metrics.render({ bot, writer, probeTicksSkipped: probes && (() => probes!.skipped), leader: leadership && leadership.role === 'leader' }),
     operator: config.operator.token === undefined ? undefined : { controls, token: config.operator.token },
     health: {
       bot: config.bot ? () => bot : undefined,
       probes: () => probes?.states() ?? [],
       newestSampleMs: () => writer?.newestWrittenMs,
+      instance: () => leadership && { id: leadership.instanceId, role: leadership.role, single: leadership.single },
     },
   }, log);
   let bot: Bot | undefined;
   let backfill: BackgroundBackfill | undefined;
-  // Order matters: no new work (jobs, sync), then write what is queued, drain HTTP, close the database.
-  let stopping: Promise<void> | undefined;
-  const stop = () => (stopping ??= (async () => {
-    await jobs?.stop();
-    await retention?.stop();
-    await probes?.stop();
-    await backfill?.stop();
-    await bot?.stop();
-    await writer?.flushNow();
-    await app.close();
-    if (ownsDatabase) await database.destroy();
-  })());
-  try {
-    const url = await listen(app, config.http);
+  let leadership: Leadership | undefined;
+  /** Whether this instance led before: a later lead takes over from another instance. */
+  let followed = false;
+  // The leader's work. Stopping it: no new work (jobs, sync), then write what is queued.
+  const lead = async () => {
     if (config.bot && writer) {
       bot = await startBot({
         config: config.bot, pings: config.pings, rooms: config.rooms, registry: rooms, db: database.db, writer, log, observer: metrics,
-        operator: { controls, adminPowerLevel: config.operator.adminPowerLevel },
+        operator: { controls, adminPowerLevel: config.operator.adminPowerLevel }, takeover: followed,
       });
     }
     if (config.bot && bot && config.bot.backfillDays > 0) {
@@ -173,8 +172,52 @@ export async function start(config: Config, log: Logger, options: StartOptions =
       probes: writer ? createProbes(config, { db: database.db, writer, log, observer: metrics }) : [],
       schedule: config.probes.schedule, jitterMs: config.probes.jitterSeconds * 1000, log,
     });
-    log.info({ url, engine: database.engine, location: database.location, rooms: rooms.list().map((r) => r.id), bot: config.bot?.userId }, 'pingboard started');
-    return { database, statistics, rooms, app, jobs, bot, writer, backfill, probes, retention, metrics, url, stop };
+  };
+  const follow = async () => {
+    followed = true;
+    await jobs?.stop();
+    await retention?.stop();
+    await probes?.stop();
+    await backfill?.stop();
+    await bot?.stop();
+    jobs = retention = probes = backfill = bot = undefined;
+    await writer?.flushNow();
+  };
+  // Order matters: no leader's work, then drain HTTP, close the database.
+  let stopping: Promise<void> | undefined;
+  const stop = () => (stopping ??= (async () => {
+    await (leadership ? leadership.stop() : follow());
+    await app.close();
+    if (ownsDatabase) await database.destroy();
+  })());
+  try {
+    const url = await listen(app, config.http);
+    leadership = await startLeadership({
+      url: database.engine === 'postgres' ? config.database.url : undefined, connectTimeoutMs: config.database.connectTimeoutMs, log, lead, follow,
+    });
+    log.info({
+      url, engine: database.engine, location: database.location, rooms: rooms.list().map((r) => r.id), bot: config.bot?.userId,
+      instance: leadership.instanceId, role: leadership.role,
+    }, 'pingboard started');
+    const leading = leadership;
+    return {
+      database, statistics, rooms, app, writer, metrics, url, stop, leadership: leading,
+      get jobs() {
+        return jobs;
+      },
+      get bot() {
+        return bot;
+      },
+      get backfill() {
+        return backfill;
+      },
+      get probes() {
+        return probes;
+      },
+      get retention() {
+        return retention;
+      },
+    };
   } catch (err) {
     await stop();
     throw err;

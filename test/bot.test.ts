@@ -285,7 +285,7 @@ forEachEngine(t, (t, database) => {
 
     // The front learns the upgrade at its next scheduled run, once the bot has stored it.
     await until('the bot to store the lineage', async () => (await loadKnownRooms(database.db)).some((r) => r.roomIds.includes(newRoom)) || undefined);
-    await front.jobs.freezeNow();
+    await front.jobs!.freezeNow();
     const fromFront = (await front.app.inject('/leaderboard.json')).json();
     t.match(fromFront, { room: roomId, room_ids: [roomId, newRoom] }, 'with the lineage the bot followed');
     t.same(fromFront.rows.map((r: { server: string }) => r.server).sort(), ['fast.example', 'medium.example']);

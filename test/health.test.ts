@@ -103,14 +103,14 @@ forEachEngine(t, (t, database) => {
     const { hs, service } = await startWorld(t, database, true);
     t.match((await health(service)).body.probes, { status: 'ok', accounts: [{ id: 'p1', status: 'starting', last_outcome: null, consecutive_losses: 0, last_success_age_seconds: null }] },
       'before its first ping');
-    t.equal((await service.probes.tick())[0]?.outcome, 'answered');
+    t.equal((await service.probes!.tick())[0]?.outcome, 'answered');
     t.match((await health(service)).body, {
       status: 'ok', probes: { status: 'ok', accounts: [{ id: 'p1', status: 'ok', last_outcome: 'answered', consecutive_losses: 0, last_success_age_seconds: Number }] },
     });
 
     const refused = hs.inject({ kind: 'error', status: 403, errcode: 'M_FORBIDDEN', error: 'You may not post' }, { method: 'PUT', path: '/send/', userId: PROBE, times: Infinity });
     for (let i = 1; i <= 3; i++) {
-      t.equal((await service.probes.tick())[0]?.outcome, 'send_failed');
+      t.equal((await service.probes!.tick())[0]?.outcome, 'send_failed');
       const { code, body, text } = await health(service);
       t.equal(code, 200);
       t.match(body, {
@@ -120,7 +120,7 @@ forEachEngine(t, (t, database) => {
       t.notMatch(text, /may not post|M_FORBIDDEN/);
     }
     refused.cancel();
-    t.equal((await service.probes.tick())[0]?.outcome, 'answered');
+    t.equal((await service.probes!.tick())[0]?.outcome, 'answered');
     t.match((await health(service)).body, { status: 'ok', probes: { status: 'ok', accounts: [{ status: 'ok', consecutive_losses: 0 }] } });
   });
 });

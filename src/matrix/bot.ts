@@ -66,6 +66,14 @@ export interface BotOptions {
   readonly observer?: BotObserver | undefined;
   /** `!pingboard …` from members with at least `adminPowerLevel`; absent: such messages are ignored. */
   readonly operator?: { readonly controls: OperatorControls; readonly adminPowerLevel: number } | undefined;
+  /**
+   * Taking over from another instance (which may have died between a ping's
+   * arrival and its pong): the pings of the first catch-up are answered, up
+   * to PINGBOARD_MAX_PING_AGE_SECONDS, not left as backlog. Those the other
+   * instance did answer are answered with the same transaction IDs, which
+   * the homeserver deduplicates.
+   */
+  readonly takeover?: boolean;
 }
 
 const OVERHEAD_SAMPLES = 20_000;
@@ -87,7 +95,7 @@ function powerLevel(room: Room, userId: string): number {
 export async function startBot(options: BotOptions): Promise<Bot> {
   const { config, writer } = options;
   const log = options.log.child({ component: 'bot' });
-  const { client, clock, syncPositionSaved } = await createBotClient(config, options.db, log);
+  const { client, clock, syncPositionSaved } = await createBotClient(config, options.db, log, () => writer.flushed());
   const counts: BotCounts = { pingsAnswered: 0, pingsSkippedBacklog: 0, pingsRateLimited: 0, pongsRead: 0, pongsRejected: 0, sendFailures: 0, lastSyncAtMs: 0, consecutiveSyncFailures: 0 };
   const overheadMs: number[] = [];
   const writtenMs: number[] = [];
@@ -133,7 +141,9 @@ export async function startBot(options: BotOptions): Promise<Bot> {
 
   const restarts = new SyncRestarts();
   /** Whether a message (a ping, a command) sent at `ts` in `roomId` and synced now is live (bot-rules.ts). */
-  const isLiveMessage = (roomId: string, ts: number) => isLive(client.getSyncState(), restarts.catchUpLive, ts, watched.since(roomId));
+  let takingOver = options.takeover === true;
+  const isLiveMessage = (roomId: string, ts: number) => (takingOver && client.getSyncState() === null)
+    || isLive(client.getSyncState(), restarts.catchUpLive, ts, watched.since(roomId));
 
   /**
    * Sends a message: not through the SDK's queue, which sends one event per
@@ -303,6 +313,8 @@ export async function startBot(options: BotOptions): Promise<Bot> {
   });
 
   client.on(ClientEvent.Sync, (state, previous) => {
+    // The first loop has a state: from now on the usual rules decide.
+    takingOver = false;
     Object.assign(counts, syncHealthAfter(counts, state, Date.now()));
     if (state !== previous && state !== SyncState.Syncing) log.info({ state, previous }, 'sync state');
   });

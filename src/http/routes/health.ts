@@ -19,6 +19,8 @@ export interface HealthSources {
   readonly probes?: (() => readonly ProbeState[]) | undefined;
   /** measured_at (ms) of the newest sample this process has written; undefined before the first. */
   readonly newestSampleMs?: (() => number | undefined) | undefined;
+  /** Which instance this is and whether it leads; undefined while it is starting. */
+  readonly instance?: (() => { readonly id: string; readonly role: 'leader' | 'follower'; readonly single: boolean } | undefined) | undefined;
 }
 
 /**
@@ -80,6 +82,13 @@ const HealthBody = Type.Object({
     accounts: Type.Array(ProbeHealth),
   }),
   last_sample_age_seconds: age('Since the newest sample this process wrote (bot and probes) was measured; null before the first, or without bot and probes'),
+  instance: Type.Optional(Type.Object({
+    id: Type.String({ description: 'This process: host name and PID' }),
+    role: Type.Union([Type.Literal('leader'), Type.Literal('follower')], {
+      description: 'leader: runs the bot, the probes and the scheduled jobs; follower: serves HTTP only, ready to take over (PostgreSQL)',
+    }),
+    single: Type.Boolean({ description: 'true on the embedded database (PGlite): one process only, always the leader' }),
+  }, { description: 'Absent while the instance is starting' })),
 });
 
 type Body = Static<typeof HealthBody>;
@@ -141,6 +150,8 @@ export const healthRoutes: FastifyPluginAsyncTypebox<HttpDeps> = async (app, dep
     const body: Body = {
       status, database, bot, rooms: { not_followed: notFollowed }, probes, last_sample_age_seconds: ageSeconds(sources.newestSampleMs?.(), nowMs),
     };
+    const instance = sources.instance?.();
+    if (instance) body.instance = { id: instance.id, role: instance.role, single: instance.single };
     return reply.code(status === 'unavailable' ? 503 : 200).send(body);
   });
 };

@@ -1,0 +1,192 @@
+// Which of the `serve` processes on one PostgreSQL runs the bot, the probes
+// and the scheduled jobs: the one holding a session advisory lock, on a
+// connection of its own (a pooled connection would hand the session, and the
+// lock with it, to whatever query came next). Every process serves HTTP.
+//
+// Ordering, so that a leader stops before another can start (docs/instances.md):
+// - PostgreSQL releases the lock only when the session ends: the process died
+//   (its socket closed), the connection was cut or terminated, the server
+//   restarted, or the session sat idle for IDLE_SESSION_TIMEOUT_MS (a frozen
+//   or partitioned leader, whose socket PostgreSQL may not see close for hours).
+// - The leader runs a cheap query every CHECK_EVERY_MS. It steps down at the
+//   first failure, and also when its last successful check was *sent* more
+//   than LEASE_MS ago: the server's idle clock for that session started after
+//   it received that query, so it cannot end the session (and free the lock)
+//   before LEASE_MS + the margin to IDLE_SESSION_TIMEOUT_MS have passed.
+// - What this cannot order: a session killed at once (pg_terminate_backend,
+//   a server restart) is noticed at the next check, up to CHECK_EVERY_MS +
+//   CHECK_TIMEOUT_MS later, and a follower may take the lock meanwhile. Both
+//   then answer with the same device and the same transaction IDs, which the
+//   homeserver deduplicates, and write samples the primary key deduplicates.
+import { hostname } from 'node:os';
+import pg from 'pg';
+import type { Logger } from './log.ts';
+
+/** The leader lock's key (the room locks of src/db/locks.ts use two keys, the first 7291). */
+export const LEADER_LOCK = 7290;
+
+export const TRY_EVERY_MS = 1500;
+export const CHECK_EVERY_MS = 1000;
+export const CHECK_TIMEOUT_MS = 1000;
+export const LEASE_MS = 3000;
+export const IDLE_SESSION_TIMEOUT_MS = 5000;
+
+export type Role = 'leader' | 'follower';
+
+export interface LeadershipState {
+  readonly instanceId: string;
+  readonly role: Role;
+  /** PGlite: one process only, always the leader. */
+  readonly single: boolean;
+}
+
+export interface Leadership extends LeadershipState {
+  /** Gives the lock up (closing its connection) after stopping the leader's work. */
+  stop(): Promise<void>;
+}
+
+export interface LeadershipOptions {
+  /** The PostgreSQL URL; undefined for PGlite. */
+  readonly url: string | undefined;
+  readonly connectTimeoutMs: number;
+  readonly log: Logger;
+  /** Starts the leader's work; resolves once it runs. */
+  readonly lead: () => Promise<void>;
+  /** Stops the leader's work; resolves once it has stopped. */
+  readonly follow: () => Promise<void>;
+  readonly instanceId?: string;
+}
+
+export function defaultInstanceId(): string {
+  return `${hostname()}:${process.pid}`;
+}
+
+/**
+ * Starts leading or following; resolves once the first try is settled (a
+ * lone instance is the leader, with its work started, when this resolves).
+ */
+export async function startLeadership(options: LeadershipOptions): Promise<Leadership> {
+  const instanceId = options.instanceId ?? defaultInstanceId();
+  const log = options.log.child({ component: 'leadership', instance: instanceId });
+  if (options.url === undefined) {
+    log.info('embedded database (PGlite): a single process, always the leader');
+    await options.lead();
+    return { instanceId, role: 'leader', single: true, stop: options.follow };
+  }
+  const url = options.url;
+  let role: Role = 'follower';
+  let client: pg.Client | undefined;
+  let stopped = false;
+  let timer: NodeJS.Timeout | undefined;
+  let lastCheckSentMs = 0;
+  // Starting and stopping the work run one after another, never side by side.
+  let transitions = Promise.resolve();
+  const transition = (work: () => Promise<void>) => (transitions = transitions.then(work).catch((err: unknown) => {
+    log.error({ err }, 'starting or stopping the leader\'s work failed');
+  }));
+
+  const dropClient = () => {
+    const old = client;
+    client = undefined;
+    // end() waits for the server's goodbye, which a hung server never sends.
+    old?.end().catch(() => {});
+    (old as unknown as { connection?: { stream?: { destroy(): void } } } | undefined)?.connection?.stream?.destroy();
+  };
+
+  const stepDown = (reason: string, err?: unknown) => {
+    if (role !== 'leader') return;
+    // Synchronously: from here on nothing new is started as the leader.
+    role = 'follower';
+    dropClient();
+    log.warn({ reason, err }, 'lost the leader lock: stopping the bot, probes and jobs; following');
+    void transition(options.follow);
+  };
+
+  const connect = async (): Promise<pg.Client> => {
+    const fresh = new pg.Client({
+      connectionString: url,
+      connectionTimeoutMillis: options.connectTimeoutMs,
+      statement_timeout: CHECK_TIMEOUT_MS,
+      query_timeout: CHECK_TIMEOUT_MS,
+      keepAlive: true,
+      options: `-c idle_session_timeout=${IDLE_SESSION_TIMEOUT_MS}`,
+    });
+    fresh.on('error', (err) => {
+      if (client === fresh) stepDown('the lock\'s connection failed', err);
+      if (client === fresh) dropClient();
+    });
+    fresh.on('end', () => {
+      if (client === fresh) stepDown('the lock\'s connection ended');
+      if (client === fresh) dropClient();
+    });
+    try {
+      await fresh.connect();
+    } catch (err) {
+      fresh.end().catch(() => {});
+      throw err;
+    }
+    return fresh;
+  };
+
+  const tryLock = async () => {
+    try {
+      client ??= await connect();
+      const sentMs = Date.now();
+      const { rows } = await client.query<{ locked: boolean }>('select pg_try_advisory_lock($1) as locked', [LEADER_LOCK]);
+      lastCheckSentMs = sentMs;
+      if (!rows[0]?.locked || stopped) return;
+      role = 'leader';
+      log.info('took the leader lock: starting the bot, probes and jobs');
+      await transition(options.lead);
+    } catch (err) {
+      log.debug({ err }, 'could not try the leader lock; trying again');
+      dropClient();
+    }
+  };
+
+  const check = async () => {
+    const held = client;
+    const sentMs = Date.now();
+    if (sentMs - lastCheckSentMs > LEASE_MS) return stepDown(`no successful check for ${sentMs - lastCheckSentMs} ms`);
+    try {
+      await held!.query('select 1');
+      if (role === 'leader' && client === held) lastCheckSentMs = sentMs;
+    } catch (err) {
+      if (client === held) stepDown('the lock\'s connection does not answer', err);
+    }
+  };
+
+  const tick = async () => {
+    if (stopped) return;
+    await (role === 'leader' ? check() : tryLock());
+    if (!stopped) timer = setTimeout(() => void tick(), role === 'leader' ? CHECK_EVERY_MS : TRY_EVERY_MS);
+  };
+
+  // The lease also runs on a clock of its own: a check stuck on a connection that neither answers
+  // nor fails (a partition) would otherwise keep the leader leading past it.
+  const lease = setInterval(() => {
+    if (role === 'leader' && Date.now() - lastCheckSentMs > LEASE_MS) stepDown(`no successful check for ${Date.now() - lastCheckSentMs} ms`);
+  }, CHECK_EVERY_MS / 4);
+  lease.unref();
+
+  await tick();
+  if (role === 'follower') log.info('another instance leads: following (serving HTTP only)');
+  return {
+    instanceId,
+    get role() {
+      return role;
+    },
+    single: false,
+    stop: async () => {
+      stopped = true;
+      clearTimeout(timer);
+      clearInterval(lease);
+      await transitions;
+      if (role === 'leader') await options.follow();
+      role = 'follower';
+      const held = client;
+      client = undefined;
+      await held?.end().catch(() => {});
+    },
+  };
+}
