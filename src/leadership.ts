@@ -50,8 +50,12 @@ export interface LeadershipOptions {
   readonly url: string | undefined;
   readonly connectTimeoutMs: number;
   readonly log: Logger;
-  /** Starts the leader's work; resolves once it runs. */
-  readonly lead: () => Promise<void>;
+  /**
+   * Starts the leader's work; resolves once it runs. `takeover`: another
+   * instance held the lock since this one started (it may have died halfway
+   * through answering a ping).
+   */
+  readonly lead: (takeover: boolean) => Promise<void>;
   /** Stops the leader's work; resolves once it has stopped. */
   readonly follow: () => Promise<void>;
   readonly instanceId?: string;
@@ -70,7 +74,7 @@ export async function startLeadership(options: LeadershipOptions): Promise<Leade
   const log = options.log.child({ component: 'leadership', instance: instanceId });
   if (options.url === undefined) {
     log.info('embedded database (PGlite): a single process, always the leader');
-    await options.lead();
+    await options.lead(false);
     return { instanceId, role: 'leader', single: true, stop: options.follow };
   }
   const url = options.url;
@@ -79,6 +83,7 @@ export async function startLeadership(options: LeadershipOptions): Promise<Leade
   let stopped = false;
   let timer: NodeJS.Timeout | undefined;
   let lastCheckSentMs = 0;
+  let otherLed = false;
   // Starting and stopping the work run one after another, never side by side.
   let transitions = Promise.resolve();
   const transition = (work: () => Promise<void>) => (transitions = transitions.then(work).catch((err: unknown) => {
@@ -134,10 +139,12 @@ export async function startLeadership(options: LeadershipOptions): Promise<Leade
       const sentMs = Date.now();
       const { rows } = await client.query<{ locked: boolean }>('select pg_try_advisory_lock($1) as locked', [LEADER_LOCK]);
       lastCheckSentMs = sentMs;
+      if (!rows[0]?.locked) otherLed = true;
       if (!rows[0]?.locked || stopped) return;
       role = 'leader';
-      log.info('took the leader lock: starting the bot, probes and jobs');
-      await transition(options.lead);
+      log.info({ takeover: otherLed }, 'took the leader lock: starting the bot, probes and jobs');
+      const takeover = otherLed;
+      await transition(() => options.lead(takeover));
     } catch (err) {
       log.debug({ err }, 'could not try the leader lock; trying again');
       dropClient();

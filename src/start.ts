@@ -6,7 +6,7 @@ import { migrateToLatest, openDatabase, openFailure, type Database } from './db/
 import { StartupError } from './errors.ts';
 import { buildApp, type App } from './http/app.ts';
 import type { Logger } from './log.ts';
-import { startLeadership, type Leadership } from './leadership.ts';
+import { defaultInstanceId, startLeadership, type Leadership } from './leadership.ts';
 import { startBot, type Bot } from './matrix/bot.ts';
 import { routeSdkLogs } from './matrix/sdk-logs.ts';
 import { PingboardMetrics } from './metrics/pingboard.ts';
@@ -149,14 +149,13 @@ export async function start(config: Config, log: Logger, options: StartOptions =
   let bot: Bot | undefined;
   let backfill: BackgroundBackfill | undefined;
   let leadership: Leadership | undefined;
-  /** Whether this instance led before: a later lead takes over from another instance. */
-  let followed = false;
+  const instanceId = defaultInstanceId();
   // The leader's work. Stopping it: no new work (jobs, sync), then write what is queued.
-  const lead = async () => {
+  const lead = async (takeover: boolean) => {
     if (config.bot && writer) {
       bot = await startBot({
         config: config.bot, pings: config.pings, rooms: config.rooms, registry: rooms, db: database.db, writer, log, observer: metrics,
-        operator: { controls, adminPowerLevel: config.operator.adminPowerLevel }, takeover: followed,
+        operator: { controls, adminPowerLevel: config.operator.adminPowerLevel }, takeover, instanceId,
       });
     }
     if (config.bot && bot && config.bot.backfillDays > 0) {
@@ -174,7 +173,6 @@ export async function start(config: Config, log: Logger, options: StartOptions =
     });
   };
   const follow = async () => {
-    followed = true;
     await jobs?.stop();
     await retention?.stop();
     await probes?.stop();
@@ -193,7 +191,7 @@ export async function start(config: Config, log: Logger, options: StartOptions =
   try {
     const url = await listen(app, config.http);
     leadership = await startLeadership({
-      url: database.engine === 'postgres' ? config.database.url : undefined, connectTimeoutMs: config.database.connectTimeoutMs, log, lead, follow,
+      url: database.engine === 'postgres' ? config.database.url : undefined, connectTimeoutMs: config.database.connectTimeoutMs, log, lead, follow, instanceId,
     });
     log.info({
       url, engine: database.engine, location: database.location, rooms: rooms.list().map((r) => r.id), bot: config.bot?.userId,

@@ -74,6 +74,8 @@ export interface BotOptions {
    * the homeserver deduplicates.
    */
   readonly takeover?: boolean;
+  /** This instance (leadership.ts), named in the User-Agent of the bot's sends. */
+  readonly instanceId?: string;
 }
 
 const OVERHEAD_SAMPLES = 20_000;
@@ -155,6 +157,7 @@ export async function startBot(options: BotOptions): Promise<Bot> {
     homeserverUrl: config.homeserverUrl,
     accessToken: () => client.getAccessToken()!,
     onRateLimited: (waitMs) => log.info({ waitMs }, 'rate limited by the homeserver: waiting as advised'),
+    ...(options.instanceId === undefined ? {} : { userAgent: `pingboard (instance ${options.instanceId})` }),
   });
   function send(roomId: string, content: object, txnId: string, onWritten?: (mono: number) => void): Promise<string | undefined> {
     return retryTransient(() => messages.send(roomId, content, txnId, onWritten), { attempts: SEND_ATTEMPTS, baseDelayMs: 250, stopped: () => stopped });

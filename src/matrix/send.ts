@@ -15,6 +15,8 @@ export interface MessageSenderOptions {
   readonly accessToken: () => string;
   /** Told about each 429 that is being waited out. */
   readonly onRateLimited: (waitMs: number) => void;
+  /** Names the sending instance in the homeserver's logs (several instances share one device). */
+  readonly userAgent?: string;
   /** A request with no answer for this long fails as a broken connection would (default 30 s). */
   readonly timeoutMs?: number;
 }
@@ -83,7 +85,10 @@ export function createMessageSender(options: MessageSenderOptions): MessageSende
 
   const put = (path: string, body: string, onWritten: ((mono: number) => void) | undefined) => new Promise<Answer>((resolve, reject) => {
     const request = transport.request({
-      ...target, path, headers: { authorization: `Bearer ${options.accessToken()}`, 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) },
+      ...target, path, headers: {
+        authorization: `Bearer ${options.accessToken()}`, 'content-type': 'application/json', 'content-length': Buffer.byteLength(body),
+        ...(options.userAgent === undefined ? {} : { 'user-agent': options.userAgent }),
+      },
     }, (response) => {
       const chunks: Buffer[] = [];
       response.on('data', (chunk: Buffer) => chunks.push(chunk));

@@ -72,6 +72,8 @@ export interface RequestRecord {
   fault: Fault['kind'] | undefined;
   /** True when no route matched (the SDK called something not implemented). */
   unrecognized: boolean;
+  /** The client's User-Agent header, if it sent one. */
+  userAgent: string | undefined;
 }
 
 export class HttpFront {
@@ -137,7 +139,7 @@ export class HttpFront {
     const path = url.pathname;
     const token = /^Bearer (.+)$/.exec(req.headers.authorization ?? '')?.[1] ?? url.searchParams.get('access_token') ?? undefined;
     const device = token === undefined ? undefined : this.store.tokens.get(token);
-    const record: RequestRecord = { time: Date.now(), method, path, search: url.search, userId: device?.userId, status: undefined, fault: undefined, unrecognized: false };
+    const record: RequestRecord = { time: Date.now(), method, path, search: url.search, userId: device?.userId, status: undefined, fault: undefined, unrecognized: false, userAgent: req.headers['user-agent'] };
     this.log.push(record);
     res.on('finish', () => {
       record.status = res.statusCode;

@@ -1,0 +1,159 @@
+// Several `serve` processes on one PostgreSQL, the bot's homeserver a process
+// of its own: the leader is killed twice (SIGKILL) and frozen once (SIGSTOP)
+// while a user pings without pause. Checked from the homeserver's own record:
+// every ping answered exactly once, never by two instances at once; and the
+// stored samples are the pings.
+import t from 'tap';
+import { openTestDatabase, testEngines, type Test } from './helpers/database.ts';
+import { startHomeserverProcess, type HomeserverProcess } from './helpers/homeserver-process.ts';
+import { ROOT, servePingboard, type Server } from './helpers/process.ts';
+import { until } from './helpers/until.ts';
+
+t.setTimeout(600_000);
+
+const BOT = '@pingboard:bot.example';
+const BOT_TOKEN = 'bot-token';
+const PINGER = '@alice:ping.example';
+const ALIAS = '#instances:ping.example';
+/** Generous: a failover on a loaded machine (the design's bound is a few seconds, see docs/instances.md). */
+const TAKEOVER_TIMEOUT_MS = 60_000;
+
+interface Health {
+  instance?: { id: string; role: 'leader' | 'follower'; single: boolean };
+  bot: { status: string };
+}
+
+interface StoredEvent {
+  event_id: string;
+  sender: string;
+  type: string;
+  content: { msgtype?: string; body?: string; pong?: { ping?: string } };
+}
+
+interface RequestRecord {
+  method: string;
+  path: string;
+  status: number | undefined;
+  userAgent: string | undefined;
+}
+
+async function health(server: Server): Promise<Health | undefined> {
+  try {
+    return await (await fetch(`${server.url}/healthz`)).json() as Health;
+  } catch {
+    return undefined;
+  }
+}
+
+/** The one instance among `servers` that says it leads, once exactly one does (the others say they follow). */
+async function leaderAmong(servers: readonly Server[], what: string): Promise<Server> {
+  return until(what, async () => {
+    const roles = await Promise.all(servers.map(async (s) => (await health(s))?.instance?.role));
+    const leaders = servers.filter((_, i) => roles[i] === 'leader');
+    return leaders.length === 1 && roles.every((r) => r === 'leader' || r === 'follower') ? leaders[0] : undefined;
+  }, TAKEOVER_TIMEOUT_MS);
+}
+
+if (!testEngines().includes('postgres')) {
+  // Instances share their state through PostgreSQL; PGlite is one process's database (docs/instances.md).
+  t.pass('skipped: several instances need PostgreSQL, and PINGBOARD_TEST_ENGINES leaves it out');
+} else {
+  t.test('three instances: the leader killed twice and frozen once, every ping answered once', async (t: Test) => {
+    const database = await openTestDatabase('postgres');
+    t.teardown(() => database.destroy());
+    const hs: HomeserverProcess = await startHomeserverProcess({ tokens: { [BOT]: BOT_TOKEN, [PINGER]: 'alice-token' } });
+    t.teardown(() => hs.stop());
+    const roomId = await hs.call<string>('createRoom', PINGER, { room_alias_name: 'instances', preset: 'public_chat' });
+    const env = {
+      DATABASE_URL: database.url!,
+      PINGBOARD_ROOMS: ALIAS,
+      PINGBOARD_HOMESERVER_URL: hs.url,
+      PINGBOARD_BOT_USER_ID: BOT,
+      PINGBOARD_BOT_ACCESS_TOKEN: BOT_TOKEN,
+      PINGBOARD_CACHE_SECONDS: '0',
+      // One user pings without pause: no answer may be held back by the per-sender limit.
+      PINGBOARD_ANSWERS_PER_MINUTE: '10000',
+    };
+    const serve = async () => {
+      const s = await servePingboard(t, ROOT, { ...env, PINGBOARD_LOG_LEVEL: 'debug' });
+      const { appendFileSync } = await import('node:fs');
+      s.child.stdout!.on('data', (c: Buffer) => appendFileSync(`/tmp/inst-${s.child.pid}.log`, c));
+      return s;
+    };
+    const servers = await Promise.all([serve(), serve(), serve()]);
+    const alive = new Set(servers);
+    let leader = await leaderAmong([...alive], 'one leader among three');
+
+    const pongs = async () => (await hs.call<StoredEvent[]>('events', roomId)).filter((e) => e.sender === BOT && e.content.pong?.ping !== undefined);
+    const pings: string[] = [];
+    const marks: string[] = [];
+    let pinging = true;
+    const pinger = (async () => {
+      for (let n = 0; pinging; n++) {
+        pings.push(await hs.call<string>('sendMessage', PINGER, roomId, `!ping ${n}`));
+        // Paced by the round trip of each send, plus a breath: a steady stream, not a flood.
+        await new Promise((resolve) => setTimeout(resolve, 100));
+      }
+    })();
+    /** Waits until the pongs reach `count`: the current leader is answering. */
+    const answered = async (count: number, what: string) => until(what, async () => (await pongs()).length >= count, TAKEOVER_TIMEOUT_MS);
+
+    await answered(5, 'the first leader to answer pings');
+    const idOf = async (server: Server) => (await health(server))!.instance!.id;
+    const leaderIds = [await idOf(leader)];
+    for (const [round, signal] of (['SIGKILL', 'SIGKILL', 'SIGSTOP'] as const).entries()) {
+      // A new instance each round, so two are always there to lead after the leader is gone.
+      if (round > 0) alive.add(await serve());
+      const before = (await pongs()).length;
+      if (signal === 'SIGKILL') {
+        await leader.kill('SIGKILL');
+      } else {
+        leader.child.kill('SIGSTOP');
+      }
+      alive.delete(leader);
+      marks.push(`${signal} at ping ${pings.length}`);
+      const frozen = signal === 'SIGSTOP' ? leader : undefined;
+      leader = await leaderAmong([...alive], `a new leader after ${signal} #${round + 1}`);
+      leaderIds.push(await idOf(leader));
+      await answered(before + 5, `the new leader (round ${round + 1}) to answer pings`);
+      if (frozen) {
+        frozen.child.kill('SIGCONT');
+        // Its session ended while it was frozen: it must know it no longer leads, and follow.
+        await until('the thawed instance to follow', async () => (await health(frozen))?.instance?.role === 'follower', TAKEOVER_TIMEOUT_MS);
+        alive.add(frozen);
+      }
+    }
+    pinging = false;
+    await pinger;
+    // The assertions below name what is missing, if something is.
+    await until('every ping to be answered', async () => new Set((await pongs()).map((e) => e.content.pong!.ping)).size >= pings.length, TAKEOVER_TIMEOUT_MS)
+      .catch(() => {});
+    const answeredSet = new Set((await pongs()).map((e) => e.content.pong!.ping));
+    console.error('DEBUG missing', pings.map((p, i) => answeredSet.has(p) ? -1 : i).filter((i) => i >= 0), 'of', pings.length, 'marks', marks);
+
+    const answers = await pongs();
+    const byPing = new Map<string, number>();
+    for (const pong of answers) byPing.set(pong.content.pong!.ping!, (byPing.get(pong.content.pong!.ping!) ?? 0) + 1);
+    t.same([...byPing.keys()].sort(), [...pings].sort(), 'every ping answered, and nothing else');
+    t.same([...byPing.values()].filter((n) => n !== 1), [], 'no ping answered twice');
+
+    // The request that created each pong is the first send with its transaction ID (the homeserver
+    // handles requests one at a time, in order, and answers later ones with the same event).
+    const sends = (await hs.call<RequestRecord[]>('requests', { method: 'PUT', path: '/send/m.room.message/' })).filter((r) => r.status === 200);
+    const creators: string[] = [];
+    const seen = new Set<string>();
+    for (const send of sends) {
+      const txn = send.path.slice(send.path.lastIndexOf('/') + 1);
+      if (seen.has(txn)) continue;
+      seen.add(txn);
+      creators.push(send.userAgent ?? 'none');
+    }
+    t.equal(creators.length, pings.length, 'one creating send per ping');
+    // Each leader answered some pings (the rounds wait for that) and none after the next took over.
+    const runs = creators.filter((agent, i) => i === 0 || agent !== creators[i - 1]);
+    t.same(runs, leaderIds.map((id) => `pingboard (instance ${id})`), 'the answering instance changed only at each handover, to the new leader');
+
+    const stored = await database.db.selectFrom('samples').select('ping_event_id').distinct().where('responder', '=', BOT).execute();
+    t.same(stored.map((r) => r.ping_event_id).sort(), [...pings].sort(), 'the stored samples are the pings');
+  });
+}
