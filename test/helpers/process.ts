@@ -67,7 +67,7 @@ export interface Server {
  * Starts `pingboard serve` in `cwd` on a free port and waits for its "pingboard started" log line.
  * `command`: another way of starting it, such as `npm start`.
  */
-export async function servePingboard(t: Test, cwd: string, env: Record<string, string>, command: readonly string[] = [NODE, MAIN, 'serve']): Promise<Server> {
+export async function servePingboard(t: Pick<Test, 'teardown'>, cwd: string, env: Record<string, string>, command: readonly string[] = [NODE, MAIN, 'serve']): Promise<Server> {
   const child = spawn(command[0]!, command.slice(1), { cwd, env: cleanEnv({ PINGBOARD_PORT: '0', PINGBOARD_LOG_LEVEL: 'info', ...env }), stdio: ['ignore', 'pipe', 'pipe'] });
   const exited = waitForExit(child, 180_000);
   exited.catch(() => {});
