@@ -28,8 +28,9 @@ export const LEADER_LOCK = 7290;
 export const TRY_EVERY_MS = 1500;
 export const CHECK_EVERY_MS = 1000;
 export const CHECK_TIMEOUT_MS = 1000;
-export const LEASE_MS = 3000;
-export const IDLE_SESSION_TIMEOUT_MS = 5000;
+/** Margins of 2 s: against a late check (a busy event loop), and between the lease and the server's idle limit. */
+export const LEASE_MS = 4000;
+export const IDLE_SESSION_TIMEOUT_MS = 6000;
 
 export type Role = 'leader' | 'follower';
 
@@ -117,12 +118,14 @@ export async function startLeadership(options: LeadershipOptions): Promise<Leade
       options: `-c idle_session_timeout=${IDLE_SESSION_TIMEOUT_MS}`,
     });
     fresh.on('error', (err) => {
-      if (client === fresh) stepDown('the lock\'s connection failed', err);
-      if (client === fresh) dropClient();
+      if (client !== fresh) return;
+      stepDown('the lock\'s connection failed', err);
+      dropClient();
     });
     fresh.on('end', () => {
-      if (client === fresh) stepDown('the lock\'s connection ended');
-      if (client === fresh) dropClient();
+      if (client !== fresh) return;
+      stepDown('the lock\'s connection ended');
+      dropClient();
     });
     try {
       await fresh.connect();
@@ -136,7 +139,7 @@ export async function startLeadership(options: LeadershipOptions): Promise<Leade
   const tryLock = async () => {
     try {
       client ??= await connect();
-      const sentMs = Date.now();
+      const sentMs = performance.now();
       const { rows } = await client.query<{ locked: boolean }>('select pg_try_advisory_lock($1) as locked', [LEADER_LOCK]);
       lastCheckSentMs = sentMs;
       if (!rows[0]?.locked) otherLed = true;
@@ -144,7 +147,8 @@ export async function startLeadership(options: LeadershipOptions): Promise<Leade
       role = 'leader';
       log.info({ takeover: otherLed }, 'took the leader lock: starting the bot, probes and jobs');
       const takeover = otherLed;
-      await transition(() => options.lead(takeover));
+      // Not awaited: the checks go on while the bot starts (a first sync can take a while).
+      void transition(() => options.lead(takeover));
     } catch (err) {
       log.debug({ err }, 'could not try the leader lock; trying again');
       dropClient();
@@ -153,8 +157,8 @@ export async function startLeadership(options: LeadershipOptions): Promise<Leade
 
   const check = async () => {
     const held = client;
-    const sentMs = Date.now();
-    if (sentMs - lastCheckSentMs > LEASE_MS) return stepDown(`no successful check for ${sentMs - lastCheckSentMs} ms`);
+    const sentMs = performance.now();
+    if (sentMs - lastCheckSentMs > LEASE_MS) return stepDown(`no successful check for ${Math.round(sentMs - lastCheckSentMs)} ms`);
     try {
       await held!.query('select 1');
       if (role === 'leader' && client === held) lastCheckSentMs = sentMs;
@@ -172,11 +176,14 @@ export async function startLeadership(options: LeadershipOptions): Promise<Leade
   // The lease also runs on a clock of its own: a check stuck on a connection that neither answers
   // nor fails (a partition) would otherwise keep the leader leading past it.
   const lease = setInterval(() => {
-    if (role === 'leader' && Date.now() - lastCheckSentMs > LEASE_MS) stepDown(`no successful check for ${Date.now() - lastCheckSentMs} ms`);
+    const sinceMs = performance.now() - lastCheckSentMs;
+    if (role === 'leader' && sinceMs > LEASE_MS) stepDown(`no successful check for ${Math.round(sinceMs)} ms`);
   }, CHECK_EVERY_MS / 4);
   lease.unref();
 
   await tick();
+  // A lone instance has its work running when the service's start resolves.
+  await transitions;
   if (role === 'follower') log.info('another instance leads: following (serving HTTP only)');
   return {
     instanceId,

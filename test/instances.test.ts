@@ -199,7 +199,10 @@ if (!testEngines().includes('postgres')) {
     const runs = creators.filter((agent, i) => i === 0 || agent !== creators[i - 1]);
     t.same(runs, leaderIds.map((id) => `pingboard (instance ${id})`), 'the answering instance changed only at each handover, to the new leader');
 
-    const stored = await database.db.selectFrom('samples').select('ping_event_id').distinct().where('responder', '=', BOT).execute();
-    t.same(stored.map((r) => r.ping_event_id).sort(), [...pings].sort(), 'the stored samples are the pings');
+    // A pong can be seen before its sample is written (writes are grouped): wait for them, then compare.
+    const stored = async () => (await database.db.selectFrom('samples').select('ping_event_id').distinct().where('responder', '=', BOT).execute())
+      .map((r) => r.ping_event_id).sort();
+    await until('the samples of every ping to be written', async () => (await stored()).length >= pings.length, TAKEOVER_TIMEOUT_MS).catch(() => {});
+    t.same(await stored(), [...pings].sort(), 'the stored samples are the pings');
   });
 }
