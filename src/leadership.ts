@@ -37,7 +37,7 @@ export type Role = 'leader' | 'follower';
 export interface LeadershipState {
   readonly instanceId: string;
   readonly role: Role;
-  /** PGlite: one process only, always the leader. */
+  /** No lock: the only process on its database (PGlite, or PINGBOARD_LEADER_LOCK=off), always the leader. */
   readonly single: boolean;
 }
 
@@ -47,14 +47,14 @@ export interface Leadership extends LeadershipState {
 }
 
 export interface LeadershipOptions {
-  /** The PostgreSQL URL; undefined for PGlite. */
+  /** The PostgreSQL URL to take the lock on; undefined when this process is the only one (PGlite, or the lock turned off). */
   readonly url: string | undefined;
   readonly connectTimeoutMs: number;
   readonly log: Logger;
   /**
    * Starts the leader's work; resolves once it runs. `takeover`: another
    * instance held the lock since this one started (it may have died halfway
-   * through answering a ping).
+   * through answering a ping), or this one lost it.
    */
   readonly lead: (takeover: boolean) => Promise<void>;
   /** Stops the leader's work; resolves once it has stopped. */
@@ -74,7 +74,7 @@ export async function startLeadership(options: LeadershipOptions): Promise<Leade
   const instanceId = options.instanceId ?? defaultInstanceId();
   const log = options.log.child({ component: 'leadership', instance: instanceId });
   if (options.url === undefined) {
-    log.info('embedded database (PGlite): a single process, always the leader');
+    log.info('single instance (PGlite, or PINGBOARD_LEADER_LOCK=off): always the leader, no lock taken');
     await options.lead(false);
     return { instanceId, role: 'leader', single: true, stop: options.follow };
   }
@@ -84,12 +84,19 @@ export async function startLeadership(options: LeadershipOptions): Promise<Leade
   let stopped = false;
   let timer: NodeJS.Timeout | undefined;
   let lastCheckSentMs = 0;
-  let otherLed = false;
+  // Whether the bot ran elsewhere, or not at all, for a while since this instance started: another
+  // instance led, or this one lost the lock. Its next lead is then a takeover.
+  let gap = false;
   // Starting and stopping the work run one after another, never side by side.
   let transitions = Promise.resolve();
-  const transition = (work: () => Promise<void>) => (transitions = transitions.then(work).catch((err: unknown) => {
-    log.error({ err }, 'starting or stopping the leader\'s work failed');
-  }));
+  const transition = (work: () => Promise<void>): Promise<void> => {
+    const next = transitions.then(work);
+    transitions = next.catch(() => {});
+    return next;
+  };
+  /** The start of the leader's work begun by the first try: a lone instance's start fails with it, as without the lock. */
+  let firstLead: Promise<void> | undefined;
+  let firstTry = true;
 
   const dropClient = () => {
     const old = client;
@@ -103,9 +110,10 @@ export async function startLeadership(options: LeadershipOptions): Promise<Leade
     if (role !== 'leader') return;
     // Synchronously: from here on nothing new is started as the leader.
     role = 'follower';
+    gap = true;
     dropClient();
     log.warn({ reason, err }, 'lost the leader lock: stopping the bot, probes and jobs; following');
-    void transition(options.follow);
+    transition(options.follow).catch((err: unknown) => log.error({ err }, 'stopping the leader\'s work failed'));
   };
 
   const connect = async (): Promise<pg.Client> => {
@@ -142,13 +150,19 @@ export async function startLeadership(options: LeadershipOptions): Promise<Leade
       const sentMs = performance.now();
       const { rows } = await client.query<{ locked: boolean }>('select pg_try_advisory_lock($1) as locked', [LEADER_LOCK]);
       lastCheckSentMs = sentMs;
-      if (!rows[0]?.locked) otherLed = true;
+      if (!rows[0]?.locked) gap = true;
       if (!rows[0]?.locked || stopped) return;
       role = 'leader';
-      log.info({ takeover: otherLed }, 'took the leader lock: starting the bot, probes and jobs');
-      const takeover = otherLed;
+      log.info({ takeover: gap }, 'took the leader lock: starting the bot, probes and jobs');
+      const takeover = gap;
       // Not awaited: the checks go on while the bot starts (a first sync can take a while).
-      void transition(() => options.lead(takeover));
+      const leading = transition(() => options.lead(takeover));
+      if (firstTry) firstLead = leading;
+      leading.catch((err: unknown) => {
+        // Holding the lock without doing the work would keep every other instance from doing it.
+        if (leading !== firstLead) log.error({ err }, 'starting the leader\'s work failed: giving the lock up');
+        stepDown('the leader\'s work failed to start', err);
+      });
     } catch (err) {
       log.debug({ err }, 'could not try the leader lock; trying again');
       dropClient();
@@ -181,9 +195,26 @@ export async function startLeadership(options: LeadershipOptions): Promise<Leade
   }, CHECK_EVERY_MS / 4);
   lease.unref();
 
+  const stop = async () => {
+    stopped = true;
+    clearTimeout(timer);
+    clearInterval(lease);
+    await transitions;
+    if (role === 'leader') await options.follow();
+    role = 'follower';
+    const held = client;
+    client = undefined;
+    await held?.end().catch(() => {});
+  };
   await tick();
-  // A lone instance has its work running when the service's start resolves.
-  await transitions;
+  firstTry = false;
+  try {
+    // A lone instance has its work running when the service's start resolves.
+    await firstLead;
+  } catch (err) {
+    await stop();
+    throw err;
+  }
   if (role === 'follower') log.info('another instance leads: following (serving HTTP only)');
   return {
     instanceId,
@@ -191,16 +222,6 @@ export async function startLeadership(options: LeadershipOptions): Promise<Leade
       return role;
     },
     single: false,
-    stop: async () => {
-      stopped = true;
-      clearTimeout(timer);
-      clearInterval(lease);
-      await transitions;
-      if (role === 'leader') await options.follow();
-      role = 'follower';
-      const held = client;
-      client = undefined;
-      await held?.end().catch(() => {});
-    },
+    stop,
   };
 }

@@ -15,7 +15,7 @@ import { createProbes } from './probes/probes.ts';
 import { startProbeSchedule, type ProbeSchedule } from './schedule/probes.ts';
 import { startRetention, type Retention } from './schedule/retention.ts';
 import { SampleWriter } from './samples/writer.ts';
-import { startJobs, type Jobs } from './schedule/jobs.ts';
+import { startJobs, startRoomLearning, type Jobs, type RoomLearning } from './schedule/jobs.ts';
 import { Statistics } from './stats/leaderboard.ts';
 import { loadKnownRooms, RoomRegistry } from './stats/rooms.ts';
 
@@ -29,6 +29,8 @@ export interface Service {
    * (undefined on a follower): on PostgreSQL, one `serve` at a time.
    */
   readonly leadership: Leadership;
+  /** Learns what the leader's bot stored of the rooms (run on the jobs' schedule while following). */
+  learnRooms(): Promise<void>;
   readonly jobs: Jobs | undefined;
   /** The echo bot, when a homeserver is configured. */
   readonly bot: Bot | undefined;
@@ -150,8 +152,12 @@ export async function start(config: Config, log: Logger, options: StartOptions =
   let backfill: BackgroundBackfill | undefined;
   let leadership: Leadership | undefined;
   const instanceId = defaultInstanceId();
+  // Until this instance leads (the jobs learn them then).
+  let roomLearning: RoomLearning | undefined = startRoomLearning(rooms, () => loadKnownRooms(database.db), log);
   // The leader's work. Stopping it: no new work (jobs, sync), then write what is queued.
   const lead = async (takeover: boolean) => {
+    await roomLearning?.stop();
+    roomLearning = undefined;
     if (config.bot && writer) {
       bot = await startBot({
         config: config.bot, pings: config.pings, rooms: config.rooms, registry: rooms, db: database.db, writer, log, observer: metrics,
@@ -180,18 +186,20 @@ export async function start(config: Config, log: Logger, options: StartOptions =
     await bot?.stop();
     jobs = retention = probes = backfill = bot = undefined;
     await writer?.flushNow();
+    roomLearning ??= startRoomLearning(rooms, () => loadKnownRooms(database.db), log);
   };
   // Order matters: no leader's work, then drain HTTP, close the database.
   let stopping: Promise<void> | undefined;
   const stop = () => (stopping ??= (async () => {
     await (leadership ? leadership.stop() : follow());
+    await roomLearning?.stop();
     await app.close();
     if (ownsDatabase) await database.destroy();
   })());
   try {
     const url = await listen(app, config.http);
     leadership = await startLeadership({
-      url: database.engine === 'postgres' ? config.database.url : undefined, connectTimeoutMs: config.database.connectTimeoutMs, log, lead, follow, instanceId,
+      url: database.engine === 'postgres' && config.leaderLock ? config.database.url : undefined, connectTimeoutMs: config.database.connectTimeoutMs, log, lead, follow, instanceId,
     });
     log.info({
       url, engine: database.engine, location: database.location, rooms: rooms.list().map((r) => r.id), bot: config.bot?.userId,
@@ -200,6 +208,7 @@ export async function start(config: Config, log: Logger, options: StartOptions =
     const leading = leadership;
     return {
       database, statistics, rooms, app, writer, metrics, url, stop, leadership: leading,
+      learnRooms: async () => rooms.learn(await loadKnownRooms(database.db)),
       get jobs() {
         return jobs;
       },

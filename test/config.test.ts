@@ -43,6 +43,7 @@ const DEFAULTS: Config = {
   bot: undefined,
   probes: { accounts: [], schedule: '*/10 * * * *', jitterSeconds: 60, timeoutSeconds: 60, responders: [] },
   metricsServerLabels: 100,
+  leaderLock: true,
   retentionDays: 400,
   operator: { token: undefined, adminPowerLevel: 50 },
 };
@@ -82,6 +83,7 @@ t.test('every environment setting is parsed', async (t) => {
     PINGBOARD_PROBE_TIMEOUT_SECONDS: '20',
     PINGBOARD_PROBE_RESPONDERS: '@echo:maunium.net, @pingboard:example.org',
     PINGBOARD_METRICS_SERVER_LABELS: '500',
+    PINGBOARD_LEADER_LOCK: 'off',
     PINGBOARD_RETENTION_DAYS: '30',
     PINGBOARD_ADMIN_TOKEN: 'operator-token-0123456789abcdef0123',
     PINGBOARD_ADMIN_POWER_LEVEL: '75',
@@ -109,11 +111,13 @@ t.test('every environment setting is parsed', async (t) => {
       responders: ['@echo:maunium.net', '@pingboard:example.org'],
     },
     metricsServerLabels: 500,
+    leaderLock: false,
     retentionDays: 30,
     operator: { token: 'operator-token-0123456789abcdef0123', adminPowerLevel: 75 },
   });
   t.equal(loadConfig({ DATABASE_URL: 'postgresql://localhost/pingboard' }).database.url, 'postgresql://localhost/pingboard', 'postgresql:// too');
   t.equal(loadConfig({ PINGBOARD_PORT: '0' }).http.port, 0, 'port 0 picks a free port');
+  t.throws(() => loadConfig({ PINGBOARD_LEADER_LOCK: 'yes' }), { message: /^PINGBOARD_LEADER_LOCK: .*"yes"/ }, 'the leader lock is on or off, nothing else');
   t.equal(loadConfig({ PINGBOARD_PORT: ' 65535 ' }).http.port, 65535, 'surrounding spaces are ignored');
   for (const [day, number] of [['monday', 1], ['tuesday', 2], ['wednesday', 3], ['thursday', 4], ['friday', 5], ['saturday', 6], ['sunday', 7]] as const) {
     t.equal(loadConfig({ PINGBOARD_WEEK_CLOSE_DAY: day }).weeks.closeWeekday, number, `${day} is ISO weekday ${number}`);
@@ -238,6 +242,7 @@ t.test('the config file', async (t) => {
     bot: undefined,
     probes: DEFAULTS.probes,
     metricsServerLabels: 100,
+    leaderLock: true,
     retentionDays: 400,
     operator: DEFAULTS.operator,
   };

@@ -61,8 +61,8 @@ async function leaderAmong(servers: readonly Server[], what: string): Promise<Se
 }
 
 /** The service without bot or probes (the scheduled jobs are the leader's work then), in this process. */
-async function startService(t: Test, database: TestDatabase): Promise<Service> {
-  const config = loadConfig({ ...(database.url ? { DATABASE_URL: database.url } : {}), PINGBOARD_PORT: '0' });
+async function startService(t: Test, database: TestDatabase, env: Record<string, string> = {}): Promise<Service> {
+  const config = loadConfig({ ...(database.url ? { DATABASE_URL: database.url } : {}), PINGBOARD_PORT: '0', ...env });
   const service = await start(config, createLogger('silent'), { database });
   t.teardown(() => service.stop());
   return service;
@@ -84,6 +84,13 @@ forEachEngine(t, (t, database) => {
   });
 
   if (database.engine !== 'postgres') return;
+  t.test('with PINGBOARD_LEADER_LOCK=off, an instance leads without the lock, beside one that holds it', async (t) => {
+    const locked = await startService(t, database);
+    const alone = await startService(t, database, { PINGBOARD_LEADER_LOCK: 'off' });
+    t.match(await roleOf(locked), { health: { role: 'leader', single: false }, gauge: 1 });
+    t.match(await roleOf(alone), { health: { role: 'leader', single: true }, gauge: 1 });
+  });
+
   t.test('a second instance follows, and takes over when the leader\'s lock session ends', async (t) => {
     const first = await startService(t, database);
     const second = await startService(t, database);

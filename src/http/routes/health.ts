@@ -87,7 +87,7 @@ const HealthBody = Type.Object({
     role: Type.Union([Type.Literal('leader'), Type.Literal('follower')], {
       description: 'leader: runs the bot, the probes and the scheduled jobs; follower: serves HTTP only, ready to take over (PostgreSQL)',
     }),
-    single: Type.Boolean({ description: 'true on the embedded database (PGlite): one process only, always the leader' }),
+    single: Type.Boolean({ description: 'true on the embedded database (PGlite) or with PINGBOARD_LEADER_LOCK=off: the only process, always the leader' }),
   }, { description: 'Absent while the instance is starting' })),
 });
 
