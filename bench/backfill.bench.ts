@@ -1,11 +1,4 @@
-// Issue #5 scenario: backfilling a ping room's history. The test homeserver
-// runs in its own process (its work does not share the backfill's event loop)
-// and holds a history over three rooms (two upgrades) seeded with addHistory:
-// pings, pongs of two bots, a malformed pong and chatter. The backfill runs
-// here, as `pingboard backfill` does, into a fresh database, once per history
-// size: events per second, and the peak resident size while it runs, which
-// must not grow with the history.
-import { once } from 'node:events';
+
 import { backfillRooms } from '../src/backfill/backfill.ts';
 import { loadConfig } from '../src/config.ts';
 import type { Database } from '../src/db/database.ts';

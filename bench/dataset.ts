@@ -34,7 +34,10 @@ export function* generateSamples(options: DatasetOptions): Generator<Sample> {
   // Zipf weights s = 1 over the servers, sampled through the cumulative sum.
   const cumulative: number[] = [];
   let total = 0;
-  for (let i = 1; i <= options.servers; i++) cumulative.push((total += 1 / i));
+  for (let i = 1; i <= options.servers; i++) {
+    total += 1 / i;
+    cumulative.push(total);
+  }
   const pickServer = () => {
     const target = rand() * total;
     let lo = 0;

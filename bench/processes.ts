@@ -20,9 +20,12 @@ export const BENCH_BOT_PASSWORD = 'bench-password';
 /** The pinging servers of the bot and probe benches, with the delivery delay (ms) the homeserver gives each. */
 export const BENCH_DELAYS: Readonly<Record<string, number>> = { 'near.example': 25, 'mid.example': 120, 'far.example': 300 };
 
-/** Starts the homeserver with the bot's account and `delays` (server name → ms of federation delay). */
-export function startHomeserverProcess(delays: Record<string, number> = {}): Promise<HomeserverProcess> {
-  return startTestHomeserverProcess({ delays, passwords: { [BENCH_BOT]: BENCH_BOT_PASSWORD } });
+/**
+ * Starts the homeserver with the bot's account and `delays` (server name → ms
+ * of federation delay), each server's clock off by `clockOffsets` (ms, 0 when not named).
+ */
+export function startHomeserverProcess(delays: Record<string, number> = {}, clockOffsets: Record<string, number> = {}): Promise<HomeserverProcess> {
+  return startTestHomeserverProcess({ delays, clockOffsets, passwords: { [BENCH_BOT]: BENCH_BOT_PASSWORD } });
 }
 
 export interface ServiceProcess {

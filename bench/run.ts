@@ -11,6 +11,7 @@ import { migrateToLatest, openDatabase, type Database } from '../src/db/database
 import { writeNdjson } from './dataset.ts';
 import { backfillBench } from './backfill.bench.ts';
 import { botBench } from './bot.bench.ts';
+import { clocksBench } from './clocks.bench.ts';
 import { leaderboardBench, type Figures } from './leaderboard.bench.ts';
 import { instancesBench } from './instances.bench.ts';
 import { loadBench } from './load.bench.ts';
@@ -24,7 +25,7 @@ const ENGINES = (process.env['BENCH_ENGINES'] ?? 'postgres,pglite').split(',');
 const ADMIN_URL = process.env['BENCH_POSTGRES_URL'] ?? 'postgres://postgres@127.0.0.1:5432/postgres';
 const LOAD_SECONDS = Number(process.env['BENCH_LOAD_SECONDS'] ?? 10);
 const ROOM = '!bench:pingboard.example';
-const SCENARIOS = (process.env['BENCH_SCENARIOS'] ?? 'leaderboard,bot,probes,backfill,page,load,pingstat,instances').split(',');
+const SCENARIOS = (process.env['BENCH_SCENARIOS'] ?? 'leaderboard,bot,probes,clocks,backfill,page,load,pingstat,instances').split(',');
 const PINGSTAT_SIZES = (process.env['BENCH_PINGSTAT_SAMPLES'] ?? '10000,100000,1000000').split(',').map(Number);
 const PINGSTAT_RUNS = Number(process.env['BENCH_PINGSTAT_RUNS'] ?? 3);
 /** The size at which 50 clients hit each route. */
@@ -32,6 +33,7 @@ const PINGSTAT_LOAD_SAMPLES = Number(process.env['BENCH_PINGSTAT_LOAD_SAMPLES'] 
 const BACKFILL_SIZES = (process.env['BENCH_BACKFILL_EVENTS'] ?? '50000,200000').split(',').map(Number);
 const PROBE_ROUNDS = Number(process.env['BENCH_PROBE_ROUNDS'] ?? 50);
 const PROBE_BURST = Number(process.env['BENCH_PROBE_BURST'] ?? 100);
+const CLOCK_ROUNDS = Number(process.env['BENCH_CLOCK_ROUNDS'] ?? 25);
 const BOT_PINGS = Number(process.env['BENCH_BOT_PINGS'] ?? 10_000);
 const BOT_MEMBERS = Number(process.env['BENCH_BOT_MEMBERS'] ?? 10_000);
 const BOT_SETTLE_SECONDS = Number(process.env['BENCH_BOT_SETTLE_SECONDS'] ?? 10);
@@ -131,6 +133,19 @@ try {
       await migrateToLatest(database.db);
       const figures = await probesBench({ database, databaseUrl, rounds: PROBE_ROUNDS, burst: PROBE_BURST }, log);
       console.log(`\nIssue #4 (probes): 3 probes (25, 120, 300 ms) × ${PROBE_ROUNDS} rounds, then ${PROBE_BURST} probes at once, PostgreSQL\n`);
+      printTable(new Map([['postgres', figures]]));
+    } finally {
+      await database.destroy();
+    }
+  }
+
+  if (SCENARIOS.includes('clocks')) {
+    log('clocks on postgres:');
+    const database = await openDatabase({ url: await freshPostgres('pingboard_bench_clocks'), dataDir: '' });
+    try {
+      await migrateToLatest(database.db);
+      const figures = await clocksBench({ database, rounds: CLOCK_ROUNDS }, log);
+      console.log(`\nIssue #18 (one clock): 4 probes (20, 45, 70, 30 ms; the last 2 s fast) × ${CLOCK_ROUNDS} rounds, 12 ordered pairs, PostgreSQL\n`);
       printTable(new Map([['postgres', figures]]));
     } finally {
       await database.destroy();

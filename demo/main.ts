@@ -18,7 +18,8 @@ import { parseDecimalInteger } from '../src/decimal.ts';
 import { InputError, StartupError } from '../src/errors.ts';
 import { createLogger } from '../src/log.ts';
 import type { Database } from '../src/db/database.ts';
-import { openMigratedDatabase, start, type Service } from '../src/start.ts';
+import { openMigratedDatabase } from '../src/open.ts';
+import { start, type Service } from '../src/start.ts';
 import { BOT, PING_INTERVAL_MS, PING_PREFIX, PING_SERVERS, PROBES, RESPONDERS, ROOM_ALIAS } from './plan.ts';
 import type { WorldMessage } from './world.ts';
 

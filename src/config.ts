@@ -73,7 +73,11 @@ export interface ProbesConfig {
   readonly timeoutSeconds: number;
   /** Responders expected to answer; once all have, a probe stops waiting early. Empty: wait for the timeout. */
   readonly responders: readonly string[];
+  /** A server's measured clock offset is flagged once it exceeds its error bound by more than this (ms). */
+  readonly clockOffsetThresholdMs: number;
 }
+
+export const DEFAULT_CLOCK_OFFSET_THRESHOLD_MS = 250;
 
 export interface Config {
   readonly database: DatabaseConfig;
@@ -297,6 +301,7 @@ export const SETTINGS: readonly { readonly env: string; readonly key: string }[]
   { env: 'PINGBOARD_PROBE_JITTER_SECONDS', key: 'probe_jitter_seconds' },
   { env: 'PINGBOARD_PROBE_TIMEOUT_SECONDS', key: 'probe_timeout_seconds' },
   { env: 'PINGBOARD_PROBE_RESPONDERS', key: 'probe_responders' },
+  { env: 'PINGBOARD_CLOCK_OFFSET_THRESHOLD_MS', key: 'clock_offset_threshold_ms' },
   { env: 'PINGBOARD_METRICS_SERVER_LABELS', key: 'metrics_server_labels' },
   { env: 'PINGBOARD_RETENTION_DAYS', key: 'retention_days' },
   { env: 'PINGBOARD_ADMIN_TOKEN', key: 'admin_token' },
@@ -437,6 +442,7 @@ function probes(src: Source, rooms: readonly RoomConfig[], botUserId: string | u
     jitterSeconds: integer(src, 'PINGBOARD_PROBE_JITTER_SECONDS', 'probe_jitter_seconds', 60, 0, 3600),
     timeoutSeconds: integer(src, 'PINGBOARD_PROBE_TIMEOUT_SECONDS', 'probe_timeout_seconds', 60, 1, 3600),
     responders: userIdList(src, 'PINGBOARD_PROBE_RESPONDERS', 'probe_responders'),
+    clockOffsetThresholdMs: integer(src, 'PINGBOARD_CLOCK_OFFSET_THRESHOLD_MS', 'clock_offset_threshold_ms', DEFAULT_CLOCK_OFFSET_THRESHOLD_MS, 0, 3_600_000),
   };
 }
 

@@ -11,6 +11,11 @@ export class InputError extends Error {
   }
 }
 
+/** A value as an error message shows it: quoted and escaped, so it stays on one line, and cut short when long. */
+export function quoteValue(value: string): string {
+  return JSON.stringify(value.length > 100 ? `${value.slice(0, 100)}…` : value);
+}
+
 export class NotFoundError extends Error {
   override name = 'NotFoundError';
 }

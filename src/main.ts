@@ -10,106 +10,74 @@
 // collections. The young generation holds short-lived sync and request data:
 // 8 MB semi-spaces take 16 MB less than 16 MB ones, for as many major
 // collections in the bot bench.
-// First: the SDK's modules must find our log methods when they load (see sdk-logs.ts).
-import './matrix/sdk-logs.ts';
-import { parseArgs } from 'node:util';
-import { ConfigError, loadConfig, type Config } from './config.ts';
-import { DataDirLockedError } from './db/database.ts';
-import { parseDecimalInteger } from './decimal.ts';
+// Only the argument parser is imported up front: `help`, `--version` and a
+// refused argument answer in the time Node takes to start. Each command then
+// loads what it needs, and only that.
+import { readFileSync } from 'node:fs';
+import { parseCommandLine, UsageError, commandUsage, usage, type Invocation } from './cli/args.ts';
+import type { Output } from './cli/commands.ts';
+import { BAD_USAGE, FAILED } from './cli/exit-codes.ts';
 import { InputError, NotFoundError, StartupError } from './errors.ts';
-import { createLogger } from './log.ts';
-import { start } from './start.ts';
-import { probeOnceCommand } from './cli/probe.ts';
-import { backfillCommand, importCommand, leaderboardCommand, migrateCommand, refreezeCommand, type Output } from './cli/commands.ts';
-
-const USAGE = `Usage: pingboard [--config FILE] COMMAND [OPTIONS]
-
-Commands:
-  serve                       run the HTTP API and the scheduled jobs (default)
-  migrate                     apply database migrations and exit
-  import FILE...              load samples from NDJSON files or pingstat stats.raw.json dumps
-  leaderboard [--week W | --days N] [--room R] [--format md|json] [--limit N]
-                              print the leaderboard, as /leaderboard.md or /leaderboard.json
-  refreeze (--week W | --all) --reason TEXT [--room R]
-                              freeze closed weeks again with this version's rules (the replaced
-                              tables stay in each week's history)
-  backfill [--room R] [--since 30d | --since 2026-10-01]
-                              record the pongs in the rooms' history (default: the last 7 days)
-  probe --once                every configured probe pings once; prints round trips and one-way delays
-  help                        show this text
-
-Configuration comes from environment variables and the JSON file given by
---config or PINGBOARD_CONFIG; see README.md.
-`;
+import type { Config } from './config.ts';
+import type { Logger } from './log.ts';
 
 const out: Output = { stdout: process.stdout, stderr: process.stderr };
 
-async function main(argv: string[]): Promise<number> {
-  const { values, positionals } = parseArgs({
-    args: argv,
-    allowPositionals: true,
-    options: {
-      config: { type: 'string' },
-      week: { type: 'string' },
-      days: { type: 'string' },
-      room: { type: 'string' },
-      format: { type: 'string', default: 'md' },
-      limit: { type: 'string', default: '10' },
-      since: { type: 'string' },
-      all: { type: 'boolean' },
-      reason: { type: 'string' },
-      once: { type: 'boolean' },
-      help: { type: 'boolean', short: 'h' },
-    },
-  });
-  const [command = 'serve', ...args] = positionals;
-  if (values.help || command === 'help') {
-    process.stdout.write(USAGE);
+function version(): string {
+  return (JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }).version;
+}
+
+/** Stopped by Ctrl-C or SIGTERM: the command stops after the work in hand, once it is saved. */
+function interruption(): AbortSignal {
+  const interrupted = new AbortController();
+  process.once('SIGINT', () => interrupted.abort());
+  process.once('SIGTERM', () => interrupted.abort());
+  return interrupted.signal;
+}
+
+async function run(invocation: Invocation): Promise<number> {
+  if (invocation.command === 'help') {
+    process.stdout.write(invocation.text);
     return 0;
   }
-  const config = loadConfig(process.env, values.config);
-  // One-shot commands log warnings only, so their stdout stays clean.
-  const log = createLogger(command === 'serve' ? config.logLevel : 'warn', command === 'serve' ? undefined : process.stderr as never);
-
-  switch (command) {
-    case 'serve':
-      return serve(config, log);
-    case 'migrate':
-      return migrateCommand(config, log);
-    case 'import':
-      if (args.length === 0) throw new UsageError('import needs at least one FILE');
-      return importCommand(config, log, args, out);
-    case 'leaderboard': {
-      if (values.format !== 'md' && values.format !== 'json') throw new InputError('--format', `expected md or json, got ${values.format}`);
-      return leaderboardCommand(config, log, {
-        format: values.format,
-        limit: parseDecimalInteger('--limit', values.limit, 1, 1000),
-        room: values.room,
-        week: values.week,
-        days: values.days === undefined ? undefined : parseDecimalInteger('--days', values.days, 1, 90),
-      }, out);
+  if (invocation.command === 'version') {
+    process.stdout.write(`pingboard ${version()}\n`);
+    return 0;
+  }
+  const { loadConfig } = await import('./config.ts');
+  const config = loadConfig(process.env, invocation.configFile);
+  const { createStreamLogger } = await import('./log.ts');
+  // One-shot commands log on stderr, so their stdout stays clean: on a terminal their progress too, otherwise warnings only.
+  const log = invocation.command === 'serve' ? createStreamLogger(config.logLevel, process.stdout)
+    : createStreamLogger(process.stderr.isTTY ? config.logLevel : 'warn', process.stderr);
+  switch (invocation.command) {
+    case 'serve': {
+      const withPort = invocation.port === undefined ? config : { ...config, http: { ...config.http, port: invocation.port } };
+      return serve(withPort, log);
     }
+    case 'migrate':
+      return (await import('./cli/commands.ts')).migrateCommand(config, log);
+    case 'import':
+      return (await import('./cli/commands.ts')).importCommand(config, log, invocation.files, interruption(), out);
+    case 'leaderboard':
+      return (await import('./cli/commands.ts')).leaderboardCommand(config, log, invocation, out);
     case 'refreeze':
-      return refreezeCommand(config, log, { room: values.room, week: values.week, all: values.all ?? false, reason: values.reason }, out);
+      return (await import('./cli/commands.ts')).refreezeCommand(config, log, invocation, out);
     case 'backfill': {
-      // Ctrl-C stops after the page in hand, once its samples and position are saved.
-      const interrupted = new AbortController();
-      process.once('SIGINT', () => interrupted.abort());
-      process.once('SIGTERM', () => interrupted.abort());
-      return backfillCommand(config, log, { room: values.room, since: values.since, signal: interrupted.signal }, out);
+      // The SDK's modules must find our log methods when they load (see sdk-logs.ts).
+      await import('./matrix/sdk-logs.ts');
+      const { backfillCommand } = await import('./cli/backfill.ts');
+      return backfillCommand(config, log, { room: invocation.room, since: invocation.since, signal: interruption() }, out);
     }
     case 'probe':
-      // Scheduled probing runs inside `serve`; this command is the one-time check.
-      if (!values.once) throw new UsageError('probe needs --once');
-      return probeOnceCommand(config, log, out);
-    default:
-      throw new UsageError(`unknown command ${command}`);
+      await import('./matrix/sdk-logs.ts');
+      return (await import('./cli/probe.ts')).probeOnceCommand(config, log, out);
   }
 }
 
-class UsageError extends Error {}
-
-async function serve(config: Config, log: ReturnType<typeof createLogger>): Promise<number> {
+async function serve(config: Config, log: Logger): Promise<number> {
+  await import('./matrix/sdk-logs.ts');
+  const { start } = await import('./start.ts');
   const service = await start(config, log);
   await new Promise<void>((resolve) => {
     const shutdown = (signal: string) => {
@@ -124,21 +92,29 @@ async function serve(config: Config, log: ReturnType<typeof createLogger>): Prom
   return 0;
 }
 
+/** Errors that say what to fix, printed as one line; anything else is a bug, printed with its stack. */
+async function isExplained(err: unknown): Promise<boolean> {
+  if (err instanceof InputError || err instanceof StartupError) return true;
+  // These modules are loaded already when one of their errors is thrown.
+  const [{ ConfigError }, { DataDirLockedError }] = await Promise.all([import('./config.ts'), import('./db/database.ts')]);
+  return err instanceof ConfigError || err instanceof DataDirLockedError;
+}
+
 try {
-  process.exitCode = await main(process.argv.slice(2));
+  process.exitCode = await run(parseCommandLine(process.argv.slice(2)));
 } catch (err) {
-  if (err instanceof UsageError || (err as { code?: string }).code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION' || (err as { code?: string }).code === 'ERR_PARSE_ARGS_INVALID_OPTION_VALUE') {
-    process.stderr.write(`pingboard: ${(err as Error).message}\n\n${USAGE}`);
-    process.exitCode = 2;
-  } else if (err instanceof ConfigError || err instanceof InputError || err instanceof DataDirLockedError || err instanceof StartupError) {
+  if (err instanceof UsageError) {
+    process.stderr.write(`pingboard: ${err.message}\n\n${err.command ? commandUsage(err.command) : usage()}`);
+    process.exitCode = BAD_USAGE;
+  } else if (await isExplained(err)) {
     process.stderr.write(`pingboard: ${(err as Error).message}\n`);
-    process.exitCode = 2;
+    process.exitCode = BAD_USAGE;
   } else if (err instanceof NotFoundError) {
-    process.stderr.write(`pingboard: ${err.message}\n`);
-    process.exitCode = 1;
+    process.stderr.write(`pingboard: ${(err as Error).message}\n`);
+    process.exitCode = FAILED;
   } else {
     process.stderr.write(`pingboard: ${(err as Error).stack ?? err}\n`);
-    process.exitCode = 1;
+    process.exitCode = FAILED;
   }
 }
 // Open handles (database pools, timers of libraries) must not keep a finished command alive.

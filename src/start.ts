@@ -2,7 +2,7 @@
 // handles, so tests start exactly what `pingboard serve` starts.
 import { startBackgroundBackfill, type BackgroundBackfill } from './backfill/backfill.ts';
 import type { Config } from './config.ts';
-import { migrateToLatest, openDatabase, openFailure, type Database } from './db/database.ts';
+import type { Database } from './db/database.ts';
 import { StartupError } from './errors.ts';
 import { buildApp, type App } from './http/app.ts';
 import type { Logger } from './log.ts';
@@ -16,8 +16,9 @@ import { startProbeSchedule, type ProbeSchedule } from './schedule/probes.ts';
 import { startRetention, type Retention } from './schedule/retention.ts';
 import { SampleWriter } from './samples/writer.ts';
 import { startJobs, startRoomLearning, type Jobs, type RoomLearning } from './schedule/jobs.ts';
-import { Statistics } from './stats/leaderboard.ts';
+import type { Statistics } from './stats/leaderboard.ts';
 import { loadKnownRooms, RoomRegistry } from './stats/rooms.ts';
+import { createStatistics, openMigratedDatabaseWhenUp } from './open.ts';
 
 export interface Service {
   readonly database: Database;
@@ -51,57 +52,6 @@ export interface StartOptions {
   readonly now?: () => Date;
   /** An open, migrated database to use instead of opening one from the config; the caller closes it. */
   readonly database?: Database;
-}
-
-/**
- * Opens and migrates the database; both `serve` and the one-shot commands
- * begin here. Migrations, and the commands a person runs and watches (an
- * import's ANALYZE of a large table, say), run without the query timeout;
- * `serve` (`timed`) then works on a pool with it.
- */
-export async function openMigratedDatabase(config: Config, log: Logger, timed = false): Promise<Database> {
-  let database: Database | undefined;
-  try {
-    database = await openDatabase({ url: config.database.url, dataDir: config.database.dataDir, connectTimeoutMs: config.database.connectTimeoutMs });
-    const results = await migrateToLatest(database.db);
-    for (const r of results) log.info({ migration: r.migrationName, status: r.status }, 'migration applied');
-  } catch (err) {
-    await database?.destroy();
-    throw openFailure(err, config.database)?.error ?? err;
-  }
-  log.debug({ engine: database.engine, location: database.location }, 'database ready');
-  // PGlite is one instance in this process: nothing to time out.
-  if (!timed || database.engine === 'pglite') return database;
-  await database.destroy();
-  return openDatabase(config.database);
-}
-
-/** The longest wait between two tries of a database that is not up yet. */
-const MAX_RETRY_DELAY_MS = 30_000;
-
-/**
- * `serve` started beside its database (a container, a unit starting at the
- * same time) waits for it, trying again with a growing delay and a log line
- * each time; a database that answers with a refusal (none of that name,
- * wrong password) is a setting to fix, and ends the start.
- */
-async function openMigratedDatabaseWhenUp(config: Config, log: Logger): Promise<Database> {
-  for (let delayMs = 1000; ; delayMs = Math.min(delayMs * 2, MAX_RETRY_DELAY_MS)) {
-    try {
-      return await openMigratedDatabase(config, log, true);
-    } catch (err) {
-      if (!(err instanceof StartupError) || !openFailure(err, config.database)?.transient) throw err;
-      log.warn({ reason: err.message, retryInSeconds: delayMs / 1000 }, 'the database is not reachable yet; waiting for it');
-      await new Promise((resolve) => setTimeout(resolve, delayMs));
-    }
-  }
-}
-
-export function createStatistics(config: Config, database: Database, options: StartOptions = {}): Statistics {
-  return new Statistics({
-    db: database.db, stats: config.stats, weeks: config.weeks, cacheSeconds: config.cacheSeconds,
-    ...(options.now ? { now: options.now } : {}),
-  });
 }
 
 /** Listens where configured; a port taken, or a host that is not this machine's, is a setting to fix. */
@@ -138,7 +88,7 @@ export async function start(config: Config, log: Logger, options: StartOptions =
     })
     : undefined;
   const app = await buildApp({
-    database, statistics, rooms, cacheSeconds: config.cacheSeconds,
+    database, statistics, rooms, cacheSeconds: config.cacheSeconds, clockOffsetThresholdMs: config.probes.clockOffsetThresholdMs,
     metrics: () => metrics.render({ bot, writer, probeTicksSkipped: probes && (() => probes!.skipped), leader: leadership && leadership.role === 'leader' }),
     operator: config.operator.token === undefined ? undefined : { controls, token: config.operator.token },
     health: {

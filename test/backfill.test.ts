@@ -21,11 +21,12 @@ import { predecessorOf } from '../src/matrix/rooms.ts';
 import { readBotState } from '../src/matrix/state.ts';
 import { recordSamples } from '../src/samples/repository.ts';
 import { renderLeaderboardJson } from '../src/render/leaderboard-json.ts';
-import { createStatistics, start } from '../src/start.ts';
+import { createStatistics } from '../src/open.ts';
+import { start } from '../src/start.ts';
 import { RoomRegistry } from '../src/stats/rooms.ts';
 import { selectLeaderboard } from '../src/stats/selection.ts';
 import { startTestHomeserver, type TestHomeserver } from './homeserver/index.ts';
-import { forEachEngine, openTestDatabase, testEngines, type Test, type TestDatabase } from './helpers/database.ts';
+import { forEachEngine, openTestDatabase, testEngines, type Test, } from './helpers/database.ts';
 import { runPingboard, servePingboard, startPingboard } from './helpers/process.ts';
 
 t.setTimeout(600_000);

@@ -6,7 +6,7 @@ import t from 'tap';
 import './helpers/sdk.ts';
 import { createLogger } from '../src/log.ts';
 import { createBotClient } from '../src/matrix/client.ts';
-import { buildPong } from '../src/matrix/pong.ts';
+import { buildPong, type PongContent } from '../src/matrix/pong.ts';
 import { loadConfig } from '../src/config.ts';
 import { start, type Service } from '../src/start.ts';
 import { loadKnownRooms } from '../src/stats/rooms.ts';
@@ -55,7 +55,7 @@ forEachEngine(t, (t, database) => {
     for (const [user, body, delay] of pings) {
       const pingId = hs.sendMessage(user, roomId, body);
       const pong = await pongTo(hs, pingId);
-      const content = pong.content as Record<string, any>;
+      const content = pong.content as unknown as PongContent;
       const ms = content.pong.ms as number;
       // Never less than the injected delay; at most 100 ms more on a loaded machine (the servers' delays are
       // 110 ms or more apart, so the ranking checked below still follows them).
@@ -86,7 +86,7 @@ forEachEngine(t, (t, database) => {
     const root = hs.sendMessage('@bob:medium.example', roomId, 'who is fast today?');
     const pingId = hs.sendMessage('@carol:fast.example', roomId, { msgtype: 'm.text', body: '!ping from the thread', 'm.relates_to': { rel_type: 'm.thread', event_id: root } });
     const pong = await pongTo(hs, pingId);
-    const content = pong.content as Record<string, any>;
+    const content = pong.content as unknown as PongContent;
     // maubot's respond (mautrix's set_thread_parent) changes the relation's type and event, and keeps echo's from and ms.
     t.equal(JSON.stringify(content['m.relates_to']), JSON.stringify({ rel_type: 'm.thread', event_id: root, is_falling_back: true, 'm.in_reply_to': { event_id: pingId }, from: 'fast.example', ms: content.pong.ms }));
     t.same(Object.keys(content), ['msgtype', 'body', 'm.relates_to', 'format', 'formatted_body', 'pong'], 'the keys in the order echo\'s framework writes them');
@@ -242,7 +242,7 @@ forEachEngine(t, (t, database) => {
   t.test('a homeserver outage is survived: pings sent meanwhile are backlog, later ones are answered', async (t) => {
     const { hs, roomId, service } = await startWorld(t, database);
     hs.goDown();
-    const during = hs.sendMessage('@carol:fast.example', roomId, '!ping during the outage');
+    const _during = hs.sendMessage('@carol:fast.example', roomId, '!ping during the outage');
     await until('the bot to notice', () => ['RECONNECTING', 'ERROR'].includes(service.bot!.client.getSyncState() ?? '') || undefined);
     await new Promise((resolve) => setTimeout(resolve, 500));
     hs.comeUp();
@@ -265,6 +265,7 @@ forEachEngine(t, (t, database) => {
     }), createLogger('silent'), { database });
     t.teardown(() => front.stop());
     t.equal(front.bot, undefined);
+    await service.writer!.flushed();
     const before = (await front.app.inject('/leaderboard.json')).json();
     t.match(before, { room: roomId }, 'the alias, listed first, is the default room: the bot stored its ID');
     t.same(before.room_ids, [roomId]);
@@ -478,15 +479,15 @@ forEachEngine(t, (t, database) => {
     const ignored = ['!ping\twords', '!ping\nwords', '!ping\u00a0words', '!echo\tthis'].map((body) => hs.sendMessage('@carol:fast.example', roomId, body));
     const echoed = hs.sendMessage('@carol:fast.example', roomId, '!echo  this  ');
     const last = hs.sendMessage('@carol:fast.example', roomId, '!ping last');
-    const content = (await pongTo(hs, reply)).content as Record<string, any>;
+    const content = (await pongTo(hs, reply)).content as unknown as PongContent;
     const ms = content.pong.ms as number;
-    t.equal(content.body, `@carol:fast.example: Pong! (ping "me & \"you\"" took ${ms} ms to arrive)`, 'the words after the fallback, stripped');
+    t.equal(content.body, `@carol:fast.example: Pong! (ping "me & "you"" took ${ms} ms to arrive)`, 'the words after the fallback, stripped');
     t.equal(JSON.stringify(content['m.relates_to']), JSON.stringify({ rel_type: 'xyz.maubot.pong', event_id: reply, from: 'fast.example', ms }), 'a plain pong: echo does not answer a reply as one');
     await pongTo(hs, last);
     const echo = await until('the echo', () => hs.events(roomId).find((e) => e.sender === BOT && (e.content as { body?: string }).body === 'this'));
     t.same(echo.content, { msgtype: 'm.notice', body: 'this' }, 'the words of !echo, stripped');
     t.same(answeredPings(hs, roomId), [reply, last], 'only the reply and the last ping');
-    t.equal(hs.events(roomId).filter((e) => e.sender === BOT).length, 4, 'the bot\'s join, two pongs and one echo: nothing for ' + ignored.length + ' other commands');
+    t.equal(hs.events(roomId).filter((e) => e.sender === BOT).length, 4, `the bot's join, two pongs and one echo: nothing for ${ignored.length} other commands`);
     t.ok(hs.events(roomId).findIndex((e) => e.event_id === echoed) > hs.events(roomId).findIndex((e) => e.event_id === ignored.at(-1)), 'sent after the ignored ones');
   });
 

@@ -13,7 +13,10 @@ function row(server: string, responder: string, ping: string, delay: number) {
 }
 
 function randomRows(seed: number, count: number, delay: (random: () => number) => number) {
-  const random = () => ((seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31);
+  const random = () => {
+    seed = (seed * 1103515245 + 12345) % 2 ** 31;
+    return seed / 2 ** 31;
+  };
   // Three responders per ping, so chunk boundaries split some pings' samples.
   const servers = Array.from({ length: Math.ceil(count / 3) }, () => `s${Math.floor(random() * 20)}.example`);
   return Array.from({ length: count }, (_, i) => row(servers[Math.floor(i / 3)]!, `r${(i * 7) % 3}.example`, `$p${Math.floor(i / 3)}`, delay(random)));

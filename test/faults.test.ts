@@ -10,7 +10,7 @@ import t from 'tap';
 import { startTestHomeserver, type TestHomeserver } from './homeserver/index.ts';
 import { startCluster, postgresBinDir } from './helpers/cluster.ts';
 import { openTestDatabase, testEngines, type Test } from './helpers/database.ts';
-import { servePingboard, type Server } from './helpers/process.ts';
+import { PROCESS_TIMEOUT_MS, servePingboard, type Server } from './helpers/process.ts';
 import { until } from './helpers/until.ts';
 
 t.setTimeout(300_000);
@@ -72,7 +72,7 @@ async function untilLive(room: Room): Promise<void> {
     const id = sendPing(room);
     await sleep(400);
     return pongCounts(room).has(id);
-  }, 60_000);
+  }, PROCESS_TIMEOUT_MS);
 }
 
 /** The pings with an echo sample (measured before `before`, when given). */

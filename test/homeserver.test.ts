@@ -291,7 +291,7 @@ t.test('room upgrade: predecessor and tombstone are visible', async (t) => {
   t.equal(tombstone?.getContent()['replacement_room'], newRoom);
   await bot.joinRoom(newRoom);
   t.equal(bot.getRoom(newRoom)?.findPredecessor()?.roomId, oldRoom);
-  t.same((hs.state(newRoom, 'm.room.create') ?? {})['predecessor'], { room_id: oldRoom });
+  t.same(hs.state(newRoom, 'm.room.create')?.['predecessor'], { room_id: oldRoom });
 });
 
 t.test('joining by room ID is as strict as Synapse 1.67: through a server in the room, or with an invite', async (t) => {

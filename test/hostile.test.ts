@@ -110,7 +110,7 @@ t.test('the pong body matcher accepts exactly what the aggregator\'s pattern acc
   t.equal(isPongBody(`${'@a:b: Pong! (ping '.repeat(60)}took 5 ms to arrive)`), false, 'longer than any real pong: refused');
   t.ok(`${'@a:b: Pong! (ping '.repeat(60)}took 5 ms to arrive)`.length > MAX_PONG_BODY_LENGTH);
   // Bodies that make the aggregator's regular expression backtrack for seconds (a 64 kB event holds them).
-  for (const body of ['@' + ':'.repeat(65_000), '@a:' + ': Pong! (ping took '.repeat(3000), '@' + 'a:'.repeat(30_000) + ': Pong! (ping "']) {
+  for (const body of [`@${':'.repeat(65_000)}`, `@a:${': Pong! (ping took '.repeat(3000)}`, `@${'a:'.repeat(30_000)}: Pong! (ping "`]) {
     t.equal(isPongBody(body), false);
     t.equal(readPongEvent({ roomId: '!r:example.org', sender: VALID_SENDER, ts: Date.now(), content: { msgtype: 'm.notice', body, pong: { ms: 1, from: 'a.example', ping: '$p' } } }, new Set()).kind, 'rejected');
   }
@@ -271,7 +271,13 @@ t.test('hostile server names cannot break the newsletter table or the HTML table
   t.notMatch(table, /(^|[^\\])[<>]/, 'no markup');
 
   const spec: PongsSpec = {};
-  for (const s of samples) ((spec[s.pingServer] ??= {})[s.responderServer] ??= {})[s.pingEventId] = s.delayMs;
+  for (const s of samples) {
+    const byResponder = spec[s.pingServer] ?? {};
+    spec[s.pingServer] = byResponder;
+    const byPing = byResponder[s.responderServer] ?? {};
+    byResponder[s.responderServer] = byPing;
+    byPing[s.pingEventId] = s.delayMs;
+  }
   const html = renderPingstatHtml(summarisePingstat(pingstatGroupsOf(spec), '<b>disclaimer</b>'), '!room:example.org');
   t.notMatch(html, /<script|<img|<\/td><\/tr><tr>/i, 'no injected element');
   for (const s of samples.slice(0, 50)) t.ok(html.includes(escapeHtml(s.pingServer)), `${JSON.stringify(s.pingServer)} shown as text`);
@@ -307,7 +313,7 @@ forEachEngine(t, (t, database) => {
       const roll = g.next();
       const content = roll < 0.4 ? pongLikeContent(g)
         : roll < 0.7 ? { msgtype: 'm.text', body: `!ping ${hostileString(g, 6)}` }
-          : roll < 0.72 ? { msgtype: 'm.notice', body: '@a:' + ': Pong! (ping took '.repeat(3000), pong: { ms: 5, from: 'example.org', ping: '$x' } }
+          : roll < 0.72 ? { msgtype: 'm.notice', body: `@a:${': Pong! (ping took '.repeat(3000)}`, pong: { ms: 5, from: 'example.org', ping: '$x' } }
             : randomValue(g);
       hs.sendEvent(g.pick(senders), roomId, 'm.room.message', (typeof content === 'object' && content !== null && !Array.isArray(content) ? content : { body: content }) as Record<string, unknown>);
     }

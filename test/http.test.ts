@@ -101,10 +101,16 @@ function newsletterTableFromStats(stats: { pings: Record<string, { median: numbe
 }
 
 /** A 400 naming `parameter`, with `why` after it when given. */
+/** The web pages answer a person: with an HTML page in words. Every other route answers JSON. */
+const isPage = (url: string) => url.startsWith('/?') || url.startsWith('/servers/');
+
 async function expectRefused(t: Test, app: Awaited<ReturnType<typeof appFor>>, url: string, parameter: string, why?: string): Promise<void> {
   const res = await app.inject(url);
   t.equal(res.statusCode, 400, url);
-  if (why === undefined) {
+  if (isPage(url)) {
+    t.equal(res.headers['content-type'], 'text/html; charset=utf-8', `${url}: a page`);
+    t.match(res.body, why === undefined ? parameter : `<p>The ${parameter} in the address ${why}.</p>`, `${url} names ${parameter}`);
+  } else if (why === undefined) {
     t.equal(res.json().parameter, parameter, `${url} names ${parameter}`);
     t.match(res.json().message, parameter);
   } else {
@@ -226,6 +232,10 @@ forEachEngine(t, (t, database) => {
       for (const [url, parameter] of routes) {
         const res = await app.inject(url + encodeURIComponent(spelling));
         t.equal(res.statusCode, 400, `${url}${JSON.stringify(spelling)}`);
+        if (isPage(url)) {
+          t.match(res.body, `<p>&quot;${spelling}&quot; is not a page number: pages are counted from 1.</p>`, 'the page quotes what it was given');
+          continue;
+        }
         t.equal(res.json().parameter, parameter);
         t.match(res.json().message, new RegExp(`^${parameter}: `));
       }
@@ -284,7 +294,7 @@ forEachEngine(t, (t, database) => {
     for (const url of [`/api/v1/servers/${long}`, `/servers/${long}`]) {
       const res = await app.inject(url);
       t.equal(res.statusCode, 404, `${url.slice(0, 20)}…: the route answers`);
-      t.match(res.json().message, `no samples from ${long}`);
+      t.match(isPage(url) ? res.body : res.json().message, `o samples from ${long}`);
     }
     const tooLong = await app.inject(`/servers/${'x'.repeat(1001)}`);
     t.equal(tooLong.statusCode, 400);
@@ -297,7 +307,7 @@ forEachEngine(t, (t, database) => {
     t.equal((await app.inject('/servers/evil%7Cx')).statusCode, 200, 'the page of a stored name with a bar');
     const other = await app.inject('/servers/evil?room=x%7C');
     t.equal(other.statusCode, 404, 'another server in another room: not the cached page');
-    t.match(other.json().message, 'unknown room x|');
+    t.match(other.body, '<p>Unknown room x|.</p>');
   });
 
   t.test('a method a path does not take is a 405 naming those it does, with Allow', async (t) => {

@@ -6,7 +6,7 @@ import path from 'node:path';
 import t from 'tap';
 import { startTestHomeserver } from './homeserver/index.ts';
 import { testEngines } from './helpers/database.ts';
-import { servePingboard } from './helpers/process.ts';
+import { PROCESS_TIMEOUT_MS, servePingboard } from './helpers/process.ts';
 import { until } from './helpers/until.ts';
 
 const dir = mkdtempSync(path.join(tmpdir(), 'pingboard-logs-'));
@@ -32,7 +32,7 @@ t.test('serve writes nothing but JSON lines on stdout: the SDK\'s line about a d
     const ping = hs.sendMessage(pinger, roomId, '!ping');
     await hs.nextEvent((ev) => (ev.content as { pong?: { ping?: string } }).pong?.ping === ping, 2000).catch(() => undefined);
     return hs.events(roomId).some((ev) => (ev.content as { pong?: { ping?: string } }).pong?.ping === ping);
-  }, 60_000);
+  }, PROCESS_TIMEOUT_MS);
   t.ok(repeated.hits > 1, 'the bot\'s syncs listed their events twice');
   const { stdout, code } = await server.stop();
   t.equal(code, 0);

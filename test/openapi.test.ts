@@ -107,6 +107,8 @@ forEachEngine(t, (t, database) => {
       ['/api/v1/weeks/{week}', '/api/v1/weeks/2026-W40', 404],
       ['/api/v1/servers/{server}', '/api/v1/servers/neko.dev?weeks=3', 200],
       ['/api/v1/servers/{server}', '/api/v1/servers/bad%7Cname', 400],
+      ['/api/v1/matrix', '/api/v1/matrix?week=2026-W46', 200],
+      ['/api/v1/matrix', '/api/v1/matrix?week=2026-W46&days=2', 400],
       ['/healthz', '/healthz', 200],
       ['/metrics', '/metrics', 200],
     ];

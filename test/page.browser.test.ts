@@ -2,13 +2,14 @@
 // playwright-core, against the app listening on this machine and seeded
 // through the real service on both engines. Every request to anywhere else is
 // blocked and counted: the pages must work on a closed network. Screenshots
-// of both pages at desktop and phone widths go to test/artifacts/screenshots/.
+// of both pages and an error page at desktop and phone widths go to
+// test/artifacts/screenshots/ (ignored by git), after their layout is checked.
 import { existsSync, mkdirSync } from 'node:fs';
 import t from 'tap';
 import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
 import { forEachEngine } from './helpers/database.ts';
 import { RANKING_PAGE_ROWS } from '../src/render/page.ts';
-import { freezeClosedWeek, HOSTILE_SERVER, pageApp, seedPages, seedServers } from './helpers/pages.ts';
+import { freezeClosedWeek, HOSTILE_SERVER, OTHER_ROOM, pageApp, seedPages, seedServers } from './helpers/pages.ts';
 
 const CHROMIUM = process.env['PINGBOARD_CHROMIUM'] ?? '/usr/bin/chromium';
 const SCREENSHOTS = new URL('./artifacts/screenshots/', import.meta.url);
@@ -54,7 +55,7 @@ if (!existsSync(CHROMIUM) && !process.env['CI']) {
       await app.close();
     });
 
-    async function open(path: string, page?: Page): Promise<Page> {
+    async function open(path: string, page?: Page, status = 200): Promise<Page> {
       const tab = page ?? await context.newPage();
       tab.on('console', (message) => {
         if (message.type() === 'error') problems.push(message.text());
@@ -65,7 +66,7 @@ if (!existsSync(CHROMIUM) && !process.env['CI']) {
         void dialog.dismiss();
       });
       const response = await tab.goto(`${base}${path}`);
-      if (response?.status() !== 200) throw new Error(`GET ${path}: ${response?.status()}`);
+      if (response?.status() !== status) throw new Error(`GET ${path}: ${response?.status()}, expected ${status}`);
       return tab;
     }
 
@@ -73,7 +74,7 @@ if (!existsSync(CHROMIUM) && !process.env['CI']) {
 
     t.test('the leaderboard shows the seeded ranking, styled and scripted within its CSP', async (t) => {
       const page = await open('/');
-      t.same(await rankingOf(page), [['1', 'fairydust.space', '376'], ['2', 'neko.dev', '444.5'], ['3', HOSTILE_SERVER, '500']]);
+      t.same(await rankingOf(page), [['1', 'fairydust.space', '376 ms'], ['2', 'neko.dev', '444.5 ms'], ['3', HOSTILE_SERVER, '500 ms']]);
       t.same(await page.$$eval('ol.podium li a', (links) => links.map((a) => a.textContent)), ['fairydust.space', 'neko.dev', HOSTILE_SERVER]);
       t.equal(await page.evaluate('getComputedStyle(document.body).marginTop'), '0px', 'the inline style applies');
       t.equal(await page.isVisible('#copy'), true, 'the inline script ran');
@@ -89,7 +90,7 @@ if (!existsSync(CHROMIUM) && !process.env['CI']) {
       const page = await open('/');
       t.same(await page.$$eval('#week option', (options) => options.map((o) => o.getAttribute('value'))), ['', '2026-W46']);
       await Promise.all([page.waitForURL(/week=2026-W46/), page.selectOption('#week', '2026-W46')]);
-      t.same(await rankingOf(page), [['1', 'old.example', '250'], ['2', 'neko.dev', '300'], ['3', 'fairydust.space', '370']]);
+      t.same(await rankingOf(page), [['1', 'old.example', '250 ms'], ['2', 'neko.dev', '300 ms'], ['3', 'fairydust.space', '370 ms']]);
       await Promise.all([page.waitForURL(/week=(&|$)/), page.selectOption('#week', '')]);
       t.equal((await rankingOf(page))[0]![1], 'fairydust.space', 'back to the rolling week');
 
@@ -159,25 +160,75 @@ if (!existsSync(CHROMIUM) && !process.env['CI']) {
       t.ok(await chart.locator('polyline.median').evaluate((line) => (line as unknown as { getTotalLength(): number }).getTotalLength() > 0), 'the median line has length');
       t.equal(await chart.locator('rect.loss').count(), 1, 'loss where probes measured it');
       t.ok(await page.locator('#histogram rect.bar').count() > 0);
-      t.same(await page.$$eval('h3', (headings) => headings.map((h) => h.textContent)), ['@echo:maunium.net', '@probe-bot:other.example']);
+      t.same(await page.$$eval('#latest tbody td:nth-child(2)', (cells) => cells.map((c) => c.textContent)), ['@<b>bold</b>:neko.dev', '@user:neko.dev (probe)', '@user:neko.dev'], 'who sent each of the latest pings');
       t.same(external, []);
       t.same(problems, []);
     });
 
-    t.test(`screenshots at desktop and phone widths (${database.engine})`, async (t) => {
+    // Run in the page (as source: this project's TypeScript has no DOM types).
+    /**
+     * The names on the page whose text the browser broke between two letters
+     * of a word: a line starts anywhere but after a space.
+     */
+    const namesBrokenMidWord = (page: Page) => page.evaluate(`[...document.querySelectorAll('#ranking td:nth-child(2) a, ol.podium a, .name')].filter((element) => {
+      const texts = document.createTreeWalker(element, NodeFilter.SHOW_TEXT);
+      const range = document.createRange();
+      // A space that ends a line has no box of its own: the character before a new line is the one before it in the text.
+      let top = null;
+      let before = ' ';
+      while (texts.nextNode()) {
+        const text = texts.currentNode;
+        for (let i = 0; i < text.data.length; i++) {
+          range.setStart(text, i);
+          range.setEnd(text, i + 1);
+          const rect = range.getClientRects()[0];
+          if (rect !== undefined) {
+            if (top !== null && rect.top > top + 1 && !/\\s/.test(before) && !/\\s/.test(text.data[i])) return true;
+            top = rect.top;
+          }
+          before = text.data[i];
+        }
+      }
+      return false;
+    }).map((element) => element.textContent)`) as Promise<string[]>;
+
+    /** The ranking's column headers as shown (a phone hides the mean), and whether each Trend cell lies within the viewport. */
+    const rankingLayout = (page: Page) => page.evaluate(`(() => {
+      const headers = [...document.querySelectorAll('#ranking th')];
+      const trend = headers.findIndex((th) => th.textContent === 'Trend');
+      const trendCells = [...document.querySelectorAll('#ranking tr > :nth-child(' + (trend + 1) + ')')].map((cell) => cell.getBoundingClientRect());
+      return {
+        shown: headers.filter((th) => getComputedStyle(th).display !== 'none').map((th) => th.textContent),
+        trendInView: trend >= 0 && trendCells.every((rect) => rect.left >= 0 && rect.right <= window.innerWidth),
+      };
+    })()`) as Promise<{ shown: string[]; trendInView: boolean }>;
+
+    t.test(`screenshots at desktop and phone widths, each page within the layout rules (${database.engine})`, async (t) => {
       for (const [name, viewport] of [['desktop', DESKTOP], ['phone', PHONE]] as const) {
         const page = await context.newPage();
         await page.setViewportSize(viewport);
-        for (const [pageName, path] of [['leaderboard', '/'], ['server', '/servers/neko.dev']] as const) {
-          await open(path, page);
+        for (const [pageName, path, status] of [['leaderboard', '/', 200], ['server', '/servers/neko.dev', 200], ['error', '/?week=2026-47', 400]] as const) {
+          await open(path, page, status);
           const overflow = await page.evaluate('document.documentElement.scrollWidth - window.innerWidth') as number;
           t.ok(overflow <= 0, `${pageName} fits ${viewport.width} px without sideways scrolling (${overflow})`);
+          t.same(await namesBrokenMidWord(page), [], `${pageName} at ${viewport.width} px: no name broken inside a word`);
+          if (pageName === 'leaderboard') t.equal((await rankingLayout(page)).trendInView, true, `the Trend column is on screen at ${viewport.width} px`);
           const file = new URL(`${database.engine}-${pageName}-${name}.png`, SCREENSHOTS);
           await page.screenshot({ path: file.pathname, fullPage: true });
           t.ok(existsSync(file), `saved ${file.pathname}`);
         }
+        t.equal(await page.textContent('h1'), '400 · Not a valid address', 'the error page says what went wrong');
+        await Promise.all([page.waitForURL(`${base}/`), page.click('text=← Back to the leaderboard')]);
+        t.equal(await page.locator('#ranking tbody tr').count(), 3, 'and leads back to the ranking');
+
+        await open(`/?room=${encodeURIComponent(OTHER_ROOM)}`, page);
+        t.same(await rankingLayout(page), {
+          shown: viewport === PHONE ? ['Rank', 'Server', 'Median', 'Trend', 'Pings'] : ['Rank', 'Server', 'Median', 'Trend', 'Mean', 'Pings'],
+          trendInView: true,
+        }, `no probe columns without probes at ${viewport.width} px`);
         await page.close();
       }
+      t.same(problems.filter((problem) => !problem.includes('status of 400')), [], 'nothing but the error page\'s own status');
     });
 
     t.test('the API viewer at /docs loads everything from this server', async (t) => {

@@ -71,10 +71,29 @@ t.test('Accept-Encoding: the accepted encoding with the highest q, brotli before
   }
 });
 
-/** The rows of the ranking table as [rank, server text, median, mean, pings, rtt, loss, clock, trend]. */
-function rankingRows(html: string): string[][] {
-  const tbody = /<table id="ranking">[\s\S]*?<tbody>([\s\S]*?)<\/tbody>/.exec(html)?.[1] ?? '';
+/** HOSTILE_SERVER as the pages write it: escaped, each word kept on one line. */
+const HOSTILE_WORDS = '<span>&lt;img</span> <span>src=x</span> <span>onerror=alert(1)&gt;|*b*_[x](y)</span>';
+
+/** The rows of the table with this id as their cells' text. */
+function tableRows(html: string, id: string): string[][] {
+  const tbody = new RegExp(`<table id="${id}">[\\s\\S]*?<tbody>([\\s\\S]*?)</tbody>`).exec(html)?.[1] ?? '';
   return [...tbody.matchAll(/<tr>([\s\S]*?)<\/tr>/g)].map((row) => [...row[1]!.matchAll(/<td[^>]*>([\s\S]*?)<\/td>/g)].map((cell) => unescapeHtml(cell[1]!.replace(/<[^>]+>/g, ''))));
+}
+
+/** The ranking's rows: [rank, server, median, trend, mean, pings, rtt, loss, clock] when every column has data. */
+const rankingRows = (html: string) => tableRows(html, 'ranking');
+/** The latest pings: [when, pinged by, answered by]. */
+const latestRows = (html: string) => tableRows(html, 'latest');
+
+/** An HTML error page as a person sees it: its status, its sentence and its way back; only with the pages' headers. */
+function errorPage(res: { headers: Record<string, unknown>; body: string }): { status: string | undefined; sentence: string | undefined; back: boolean } | string {
+  if (res.headers['content-type'] !== 'text/html; charset=utf-8') return `not a page: ${String(res.headers['content-type'])}`;
+  if (res.headers['content-security-policy'] !== PAGE_CONTENT_SECURITY_POLICY || res.headers['x-content-type-options'] !== 'nosniff') return 'not the pages\' headers';
+  return {
+    status: /<h1 id="error">(\d{3}) · /.exec(res.body)?.[1],
+    sentence: unescapeHtml(/<\/h1>\n<p>([^<]*)<\/p>/.exec(res.body)?.[1] ?? ''),
+    back: res.body.includes('<a href="/">← Back to the leaderboard</a>'),
+  };
 }
 
 /** The links of the ranking's page navigation above the table: [rel or label, href], and the current page. */
@@ -97,10 +116,11 @@ forEachEngine(t, (t, database) => {
     t.equal(res.headers['content-security-policy'], PAGE_CONTENT_SECURITY_POLICY);
     t.match(res.headers['cache-control'], 'max-age=60');
     t.same(rankingRows(res.body), [
-      ['1', 'fairydust.space', '376', '376', '1', '–', '–', '–', '='],
-      ['2', 'neko.dev', '444.5', '444.5', '2', '300', '50.0 %', '⚠ skew', '▲ 48 %'],
-      ['3', HOSTILE_SERVER, '500', '500', '1', '–', '–', '–', 'new'],
+      ['1', 'fairydust.space', '376 ms', '=', '376 ms', '1', '–', '–', '–'],
+      ['2', 'neko.dev', '444.5 ms', '▲ 48 %', '444.5 ms', '2', '300 ms', '50.0 %', '⚠ skew'],
+      ['3', HOSTILE_SERVER, '500 ms', 'new', '500 ms', '1', '–', '–', '–'],
     ]);
+    t.match(res.body, '<thead><tr><th>Rank</th><th>Server</th><th title="median one-way delay">Median</th><th title="median against 2026-W46">Trend</th><th>Mean</th><th>Pings</th><th title="median round trip measured by probes">RTT</th><th title="probe pings nobody answered">Loss</th><th title=');
     t.match(res.body, /<ol class="podium"[^>]*><li class="p1">.*fairydust\.space.*<b>376 ms<\/b>/);
     t.match(res.body, '<td class="up" title="was 300 ms">▲ 48 %</td>');
     t.match(res.body, '<th title="median against 2026-W46">Trend</th>');
@@ -149,7 +169,7 @@ forEachEngine(t, (t, database) => {
     t.match(rolling, /<select name="week" id="week"><option value="" selected>Rolling week[^<]*<\/option><option value="2026-W46">2026-W46 \(9 Nov – 15 Nov\)<\/option><\/select>/);
     const week = await app.inject('/?week=2026-W46');
     t.equal(week.statusCode, 200);
-    t.same(rankingRows(week.body).map((r) => [r[0], r[1], r[2]]), [['1', 'old.example', '250'], ['2', 'neko.dev', '300'], ['3', 'fairydust.space', '370']]);
+    t.same(rankingRows(week.body).map((r) => [r[0], r[1], r[2]]), [['1', 'old.example', '250 ms'], ['2', 'neko.dev', '300 ms'], ['3', 'fairydust.space', '370 ms']]);
     t.match(week.body, '<option value="2026-W46" selected>');
     t.match(week.body, 'frozen');
     t.match(week.body, '<a href="/servers/neko.dev">', 'server links keep to the default room');
@@ -183,7 +203,7 @@ forEachEngine(t, (t, database) => {
     const app = await pageApp(database);
     const body = (await app.inject('/')).body;
     t.notMatch(body, '<img', 'no markup from the room');
-    t.match(body, `>${'&lt;img src=x onerror=alert(1)&gt;|*b*_[x](y)'}</a>`);
+    t.match(body, `<a class="words" href="/servers/${encodeURIComponent(HOSTILE_SERVER)}">${HOSTILE_WORDS}</a>`, 'escaped, in words that wrap only at its spaces');
     t.match(body, `href="/servers/${encodeURIComponent(HOSTILE_SERVER)}"`);
   });
 
@@ -207,13 +227,12 @@ forEachEngine(t, (t, database) => {
     t.match(back.body, '<a href="/?page=3">← Leaderboard</a>', 'a server\'s page leads back to the page that lists it');
     t.match((await app.inject('/servers/s0.example')).body, '<a href="/">← Leaderboard</a>');
 
-    for (const bad of ['0', '-1', 'two', '1.5', '4', '']) {
+    for (const bad of ['0', '-1', 'two', '1.5', '']) {
       const res = await app.inject(`/?page=${bad}`);
       t.equal(res.statusCode, 400, `page=${bad}`);
-      t.equal(res.headers['content-type'], 'application/json; charset=utf-8');
-      t.equal(res.json().parameter, 'page', `page=${bad} names the parameter`);
+      t.match(errorPage(res), { status: '400', sentence: `"${bad}" is not a page number: pages are counted from 1.` }, `page=${bad}`);
     }
-    t.match((await app.inject('/?page=4')).json().message, 'past the last page of this ranking, 3');
+    t.match(errorPage(await app.inject('/?page=4')), { status: '400', sentence: 'There is no page 4: this ranking has 3 pages.' });
     const documented = (await app.inject('/docs/json')).json().paths['/'].get.parameters.find((p: { name: string }) => p.name === 'page');
     t.match(documented, { in: 'query', required: false, schema: { type: 'integer', minimum: 1, default: 1 } }, 'the OpenAPI description has the parameter');
   });
@@ -252,16 +271,15 @@ forEachEngine(t, (t, database) => {
     t.notMatch(/<form class="pick"[\s\S]*?<\/form>/.exec(week.body)![0], 'page');
   });
 
-  t.test('GET /servers/{server}: summary, weekly chart, distribution and latest samples per responder', async (t) => {
+  t.test('GET /servers/{server}: summary, weekly chart, distribution and the latest pings in words', async (t) => {
     await seedPages(database);
     const app = await pageApp(database);
     const res = await app.inject('/servers/neko.dev');
     t.equal(res.statusCode, 200);
     t.equal(res.headers['content-security-policy'], PAGE_CONTENT_SECURITY_POLICY);
     const body = res.body;
-    t.match(body, '<h1 id="server">neko.dev</h1>');
-    t.match(body, /<b>#2<\/b> of 3 in the rolling week: median <b>444\.5 ms<\/b>/);
-    t.match(body, 'round trip 300 ms, loss 50.0 %, <span class="skew">');
+    t.match(body, '<h1 class="name" id="server">neko.dev</h1>');
+    t.match(body, '<b>#2</b> of 3 in the rolling week: median <b>444.5 ms</b>, mean 444.5 ms, p90 444.9 ms, 2 pings (2 samples from 2 responders); probes measured round trip 300 ms, loss 50.0 %, <span class="skew">');
     const chart = /<svg id="weekly-chart"[\s\S]*?<\/svg>/.exec(body)?.[0] ?? '';
     t.equal((chart.match(/<circle class="dot"/g) ?? []).length, 2, 'a point per week with a median');
     t.match(chart, '<title>2026-W46: median 300 ms, 1 pings</title>');
@@ -269,13 +287,60 @@ forEachEngine(t, (t, database) => {
     t.match(chart, /<polyline class="median" points="[\d., ]+"\/>/);
     t.match(chart, /<polyline class="rtt"/, 'round trips where probes measured');
     t.match(chart, /<rect class="loss"[^>]*><title>2026-W47: 50\.0 % of 2 probe pings lost<\/title>/);
+    t.same([...chart.matchAll(/text-anchor="middle">(W\d+)</g)].map((m) => m[1]), ['W46', 'W47'], 'the axis spans the weeks with data, not half a year');
+    t.match(body, '<p class="legend note"><span><i></i>median one-way delay</span><span><i class="r"></i>probe round trip</span><span><i class="l"></i>probe pings lost</span></p>');
     const histogram = /<svg id="histogram"[\s\S]*?<\/svg>/.exec(body)?.[0] ?? '';
     t.match(histogram, '<title>200–500 ms: 2 samples</title>');
-    t.match(body, '<h3>@echo:maunium.net</h3>');
-    t.match(body, '<h3>@probe-bot:other.example</h3>');
-    t.match(body, '@&lt;b&gt;bold&lt;/b&gt;:neko.dev', 'user IDs are escaped');
-    t.notMatch(body, '<b>bold</b>');
+    t.same(tableRows(body, 'responders'), [['maunium.net', '444 ms', '444 ms', '1'], ['other.example', '445 ms', '445 ms', '1']], 'its delay towards each responder server, fastest first');
+    t.same(latestRows(body), [
+      ['14 h ago20 Nov, 09:59 UTC', '@<b>bold</b>:neko.dev', '@echo:maunium.net in 444 ms'],
+      ['14 h ago20 Nov, 09:59 UTC', '@user:neko.dev (probe)', '@probe-bot:other.example in 445 ms (round trip 300 ms)'],
+      ['8 days ago12 Nov, 09:59 UTC', '@user:neko.dev', '@echo:maunium.net in 300 ms'],
+    ], 'who pinged, when, and each answer\'s delay');
+    t.notMatch(body, '$nk1', 'no event IDs');
+    t.notMatch(body, '<b>bold</b>', 'user IDs are escaped');
     t.match(body, '<a href="/">← Leaderboard</a>');
+  });
+
+  t.test('GET /servers/{server}: no probe figures, no probe sentence, series or columns', async (t) => {
+    await seedPages(database);
+    const app = await pageApp(database);
+    const body = (await app.inject('/servers/fairydust.space')).body;
+    t.match(body, '<b>#1</b> of 3 in the rolling week: median <b>376 ms</b>, mean 376 ms, p90 376 ms, 1 ping (1 sample from 1 responder).</p>');
+    t.notMatch(body, 'round trip', 'no "round trip – ms, loss –"');
+    t.match(body, '<p class="legend note"><span><i></i>median one-way delay</span></p>');
+    t.match(body, '<th>Pings</th></tr></thead>', 'no RTT or loss columns in the weekly figures');
+  });
+
+  t.test('GET /: columns no row has data for are left out', async (t) => {
+    await seedPages(database);
+    const app = await pageApp(database);
+    const body = (await app.inject(`/?room=${encodeURIComponent(OTHER_ROOM)}`)).body;
+    t.match(body, '<thead><tr><th>Rank</th><th>Server</th><th title="median one-way delay">Median</th><th title="median against 2026-W46">Trend</th><th>Mean</th><th>Pings</th></tr></thead>');
+    t.same(rankingRows(body), [['1', 'x.example', '120 ms', 'new', '120 ms', '1']]);
+  });
+
+  t.test('HTML routes answer a bad address with an HTML page; the JSON routes keep JSON', async (t) => {
+    await seedPages(database);
+    const app = await pageApp(database);
+    const back = true;
+    for (const [url, status, sentence] of [
+      ['/?week=2026-47', '400', '"2026-47" is not a week: write it as year and ISO week, like 2026-W47, or leave it out for the rolling week.'],
+      ['/servers/neko.dev?week=last', '400', '"last" is not a week: write it as year and ISO week, like 2026-W47, or leave it out for the rolling week.'],
+      ['/?page=5', '400', 'There is no page 5: this ranking has 1 page.'],
+      ['/servers/never.example', '404', `No samples from never.example in ${ROOM}.`],
+      ['/?room=%21nowhere%3Aexample.org', '404', 'Unknown room !nowhere:example.org.'],
+    ] as const) {
+      const res = await app.inject(url);
+      t.equal(String(res.statusCode), status, url);
+      t.same(errorPage(res), { status, sentence, back }, url);
+      t.notOk(res.headers['cache-control'], `${url}: not kept by caches`);
+    }
+    for (const url of ['/leaderboard.json?week=2026-47', '/api/v1/servers/never.example']) {
+      const res = await app.inject(url);
+      t.match(res.headers['content-type'], 'application/json', url);
+      t.match(res.json(), { error: /Bad Request|Not Found/, message: String }, url);
+    }
   });
 
   t.test('GET /servers/{server}: any stored name gets its page, escaped; unknown ones are 404', async (t) => {
@@ -284,8 +349,7 @@ forEachEngine(t, (t, database) => {
     const res = await app.inject(`/servers/${encodeURIComponent(HOSTILE_SERVER)}`);
     t.equal(res.statusCode, 200);
     t.notMatch(res.body, '<img');
-    t.match(res.body, '<h1 id="server">&lt;img src=x onerror=alert(1)&gt;|*b*_[x](y)</h1>');
-    t.equal((await app.inject('/servers/never.example')).statusCode, 404);
+    t.match(res.body, `<h1 class="name words" id="server">${HOSTILE_WORDS}</h1>`);
     const week = await app.inject('/servers/old.example?week=2026-W46');
     t.match(week.body, /<b>#1<\/b> of 3 in 2026-W46/);
     t.match(week.body, '<a href="/?week=2026-W46">');

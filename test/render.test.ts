@@ -1,7 +1,7 @@
 // Renderers (src/render/): pure, no database.
 import { readFileSync } from 'node:fs';
 import t from 'tap';
-import { humanDuration, pingstatDuration } from '../src/render/duration.ts';
+import { humanDuration, pageDuration, pingstatDuration } from '../src/render/duration.ts';
 import { escapeHtml } from '../src/render/html-escape.ts';
 import { renderLeaderboardJson } from '../src/render/leaderboard-json.ts';
 import { escapeMarkdownCell, formatMedian, renderNewsletterTable } from '../src/render/markdown.ts';
@@ -138,6 +138,14 @@ t.test('formatMedian', async (t) => {
   t.throws(() => formatMedian(Number.NaN), RangeError);
   t.throws(() => formatMedian(Number.POSITIVE_INFINITY), RangeError);
   t.throws(() => formatMedian(Number.NEGATIVE_INFINITY), RangeError);
+});
+
+t.test('pageDuration: ms with one decimal at most, seconds from 10 s, no float noise', async (t) => {
+  for (const [ms, text] of [
+    [376, '376 ms'], [444.5, '444.5 ms'], [280.60000000000014, '280.6 ms'], [0.1 + 0.2, '0.3 ms'], [1 / 3, '0.3 ms'], [0, '0 ms'],
+    [-0.04, '0 ms'], [-5, '-5 ms'], [9999.9, '9999.9 ms'], [9999.96, '10 s'], [10_000, '10 s'], [12_345, '12.3 s'],
+    [600_000, '600 s'], [-15_000, '-15 s'], [86_400_000, '86400 s'],
+  ] as const) t.equal(pageDuration(ms), text, `${ms}`);
 });
 
 t.test('humanDuration matches the echo bot (Python) exactly', async (t) => {

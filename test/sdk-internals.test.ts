@@ -106,7 +106,9 @@ t.test('undici announces a request synchronously inside fetch(), its headers goi
     subscribe(channel, listener);
     return () => unsubscribe(channel, listener);
   });
-  t.teardown(() => listeners.forEach((stop) => stop()));
+  t.teardown(() => {
+    for (const stop of listeners) stop();
+  });
 
   const responding = fetch(url);
   t.same(seen.map((s) => s.channel), [REQUEST_CREATE], 'announced before fetch() returned');

@@ -7,14 +7,14 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import t from 'tap';
 import { ADMIN_URL, testEngines } from './helpers/database.ts';
-import { escapeRegExp, ROOT, runPingboard, servePingboard, type Result } from './helpers/process.ts';
+import { escapeRegExp, PROCESS_TIMEOUT_MS, ROOT, runPingboard, servePingboard, type Result } from './helpers/process.ts';
 
 t.setTimeout(240_000);
 
 const dir = mkdtempSync(path.join(tmpdir(), 'pingboard-startup-'));
 t.teardown(() => rmSync(dir, { recursive: true, force: true }));
 
-function pingboard(args: string[], env: Record<string, string>, timeoutMs = 60_000): Promise<Result> {
+function pingboard(args: string[], env: Record<string, string>, timeoutMs = PROCESS_TIMEOUT_MS): Promise<Result> {
   return runPingboard(dir, args, env, timeoutMs);
 }
 
@@ -46,6 +46,9 @@ t.test('start and connection errors: one line naming the setting and the cause, 
   const port = (occupied.address() as { port: number }).port;
   const notADirectory = path.join(dir, 'a-file');
   writeFileSync(notADirectory, '');
+  // import checks its files before opening the database: this one exists, so the database is what fails.
+  const emptyFile = path.join(dir, 'empty.ndjson');
+  writeFileSync(emptyFile, '');
   const missingDatabase = new URL(ADMIN_URL);
   missingDatabase.pathname = '/pingboard_no_such_database';
   const postgres = testEngines().includes('postgres');
@@ -53,8 +56,8 @@ t.test('start and connection errors: one line naming the setting and the cause, 
   const [unreachable, noDirectory, portTaken, missing, serveMissing] = await Promise.all([
     pingboard(['leaderboard'], { DATABASE_URL: 'postgres://postgres@127.0.0.1:1/pingboard' }),
     pingboard(['migrate'], { PINGBOARD_DATA_DIR: path.join(notADirectory, 'data') }),
-    pingboard(['serve'], { PINGBOARD_DATA_DIR: path.join(dir, 'port-taken'), PINGBOARD_PORT: String(port) }, 180_000),
-    postgres ? pingboard(['import', path.join(dir, 'none.ndjson')], { DATABASE_URL: missingDatabase.toString() }) : undefined,
+    pingboard(['serve'], { PINGBOARD_DATA_DIR: path.join(dir, 'port-taken'), PINGBOARD_PORT: String(port) }),
+    postgres ? pingboard(['import', emptyFile], { DATABASE_URL: missingDatabase.toString() }) : undefined,
     // serve waits for a database that is not up yet; one that answers "no such database" is a setting to fix.
     postgres ? pingboard(['serve'], { DATABASE_URL: missingDatabase.toString(), PINGBOARD_PORT: '0' }) : undefined,
   ]);

@@ -5,7 +5,7 @@ import type { Logger } from '../log.ts';
 import type { ProbeResult } from '../probes/probe.ts';
 import { createProbes } from '../probes/probes.ts';
 import { SampleWriter } from '../samples/writer.ts';
-import { openMigratedDatabase } from '../start.ts';
+import { openMigratedDatabase } from '../open.ts';
 import type { Output } from './commands.ts';
 
 export function formatProbeResult(result: ProbeResult, timeoutSeconds: number): string {

@@ -63,7 +63,10 @@ export async function openDatabase(options: DatabaseOptions): Promise<Database> 
       db,
       engine: 'postgres',
       location: redactUrl(options.url),
-      ping: (timeoutMs) => withTimeout((healthPool ??= newPool(options.url!, { max: 1, connectionTimeoutMillis: timeoutMs, query_timeout: timeoutMs })).query('select 1'), timeoutMs),
+      ping: (timeoutMs) => {
+        healthPool ??= newPool(options.url!, { max: 1, connectionTimeoutMillis: timeoutMs, query_timeout: timeoutMs });
+        return withTimeout(healthPool.query('select 1'), timeoutMs);
+      },
       destroy: async () => {
         await db.destroy();
         await healthPool?.end();
@@ -73,7 +76,7 @@ export async function openDatabase(options: DatabaseOptions): Promise<Database> 
   const { PGlite } = await import('@electric-sql/pglite');
   const inMemory = options.dataDir.startsWith('memory://');
   const releaseLock = inMemory ? () => {} : lockDataDir(options.dataDir);
-  let pglite;
+  let pglite: InstanceType<typeof PGlite>;
   try {
     pglite = await PGlite.create(options.dataDir);
   } catch (err) {
@@ -216,20 +219,30 @@ export function redactUrl(url: string): string {
   }
 }
 
-/** Applies every pending migration; throws with the failing migration's name. */
-export async function migrateToLatest(db: Db): Promise<MigrationResult[]> {
+/**
+ * Applies every pending migration, one at a time so `onApplying` can say
+ * which one runs (on PGlite one takes seconds); throws with the failing
+ * migration's name.
+ */
+export async function migrateToLatest(db: Db, onApplying: (migration: string) => void = () => {}): Promise<MigrationResult[]> {
   const migrator = new Migrator({
     db,
     provider: new FileMigrationProvider({ fs, path, migrationFolder: MIGRATIONS_DIR }),
   });
-  const { error, results = [] } = await migrator.migrateToLatest();
-  if (error) {
-    const failed = results.find((r) => r.status === 'Error');
-    // No migration ran: the database could not be reached or locked, which the error says itself.
-    if (!failed) throw error;
-    throw new Error(`migration ${failed.migrationName} failed: ${(error as Error).message ?? error}`, { cause: error });
+  const applied: MigrationResult[] = [];
+  for (const { name } of (await migrator.getMigrations()).filter((m) => m.executedAt === undefined)) {
+    onApplying(name);
+    // Up to this one: another process that applied it meanwhile leaves nothing to do.
+    const { error, results = [] } = await migrator.migrateTo(name);
+    if (error) {
+      const failed = results.find((r) => r.status === 'Error');
+      // No migration ran: the database could not be reached or locked, which the error says itself.
+      if (!failed) throw error;
+      throw new Error(`migration ${failed.migrationName} failed: ${(error as Error).message ?? error}`, { cause: error });
+    }
+    applied.push(...results);
   }
-  return results;
+  return applied;
 }
 
 /** How long /healthz waits for the database: it answers within a second whatever the database does. */

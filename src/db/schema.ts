@@ -103,6 +103,23 @@ export interface ProbePingTable {
   error: string | null;
 }
 
+/** A probe ping seen by another probe of the same process (src/probes/matrix.ts). */
+export interface OneWaySampleTable {
+  room_id: string;
+  ping_event_id: string;
+  sender_probe: string;
+  sender_server: string;
+  receiver_probe: string;
+  receiver_server: string;
+  origin_ts: Timestamp;
+  measured_at: Timestamp;
+  one_way_ms: number;
+  two_clock_ms: number;
+  send_rtt_ms: number;
+  offset_ms: number;
+  offset_bound_ms: number;
+}
+
 /** What the bot learnt of a configured room (an ID or an alias): its ID and its upgrade lineage. */
 export interface TrackedRoomTable {
   reference: string;
@@ -120,6 +137,7 @@ export interface Tables {
   hourly_digests: HourlyDigestTable;
   server_names: ServerNameTable;
   probe_pings: ProbePingTable;
+  one_way_samples: OneWaySampleTable;
   tracked_rooms: TrackedRoomTable;
 }
 

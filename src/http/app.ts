@@ -26,6 +26,8 @@ export interface HttpDeps {
   readonly rooms: RoomRegistry;
   /** Seconds a live (not frozen) table may be cached by clients. */
   readonly cacheSeconds: number;
+  /** When a measured clock offset is flagged (PINGBOARD_CLOCK_OFFSET_THRESHOLD_MS); default: that setting's. */
+  readonly clockOffsetThresholdMs?: number | undefined;
   /** Renders /metrics; absent: an empty page. */
   readonly metrics?: (() => string) | undefined;
   /** The operator's routes; absent (no token configured): not registered. */
@@ -34,6 +36,7 @@ export interface HttpDeps {
   readonly health?: HealthSources | undefined;
 }
 
+// biome-ignore lint/suspicious/noExplicitAny: fastify's server, request, reply and logger generics differ between the app and its plugins; only the type provider matters here
 export type App = FastifyInstance<any, any, any, any, TypeBoxTypeProvider>;
 
 const MAX_PATH_PARAMETER = 1000;
@@ -70,6 +73,26 @@ function parameterOf(err: FastifyError): string {
   return path || err.validationContext || 'request';
 }
 
+export interface ClientError {
+  readonly statusCode: number;
+  readonly body: { readonly error: string; readonly parameter?: string; readonly message: string };
+}
+
+/** The answer to an error the client caused (4xx), or undefined for one of the service's own. */
+export function clientErrorOf(err: FastifyError): ClientError | undefined {
+  if (err.validation) {
+    const parameter = parameterOf(err);
+    return { statusCode: 400, body: { error: 'Bad Request', parameter, message: `${parameter}: ${validationMessage(err)}` } };
+  }
+  if (err instanceof InputError) return { statusCode: 400, body: { error: 'Bad Request', parameter: err.parameter, message: err.message } };
+  if (err instanceof NotFoundError) return { statusCode: 404, body: { error: 'Not Found', message: err.message } };
+  // Before the database's errors: a client that hangs up mid-upload is an ECONNRESET too, which fastify marks 400.
+  if (err.statusCode !== undefined && err.statusCode < 500) {
+    return { statusCode: err.statusCode, body: { error: STATUS_CODES[err.statusCode] ?? 'Bad Request', message: err.message } };
+  }
+  return undefined;
+}
+
 /**
  * Every request is logged at debug, not fastify's info: the reverse proxy in
  * front keeps the access log, and at info two lines per request were a third
@@ -104,16 +127,8 @@ export async function buildApp(deps: HttpDeps, log?: Logger): Promise<App> {
   }).withTypeProvider<TypeBoxTypeProvider>();
 
   app.setErrorHandler((err: FastifyError, request, reply) => {
-    if (err.validation) {
-      const parameter = parameterOf(err);
-      return reply.code(400).send({ error: 'Bad Request', parameter, message: `${parameter}: ${validationMessage(err)}` });
-    }
-    if (err instanceof InputError) return reply.code(400).send({ error: 'Bad Request', parameter: err.parameter, message: err.message });
-    if (err instanceof NotFoundError) return reply.code(404).send({ error: 'Not Found', message: err.message });
-    // Before the database's errors: a client that hangs up mid-upload is an ECONNRESET too, which fastify marks 400.
-    if (err.statusCode !== undefined && err.statusCode < 500) {
-      return reply.code(err.statusCode).send({ error: STATUS_CODES[err.statusCode] ?? 'Bad Request', message: err.message });
-    }
+    const client = clientErrorOf(err);
+    if (client) return reply.code(client.statusCode).send(client.body);
     if (isDatabaseUnavailable(err)) {
       request.log.error({ err }, 'database unavailable');
       return reply.code(503).header('retry-after', '5').send({ error: 'Service Unavailable', message: 'the database is unavailable; try again shortly' });

@@ -93,7 +93,7 @@ export function sendCacheable(request: FastifyRequest, reply: FastifyReply, cont
   reply.header('etag', etag);
   reply.header('cache-control', frozen ? `public, max-age=${FROZEN_MAX_AGE_SECONDS}, immutable` : `public, max-age=${liveMaxAge}`);
   const match = request.headers['if-none-match'];
-  if (match !== undefined && match.split(',').some((tag) => tag.trim().replace(/^W\//, '') === etag)) {
+  if (match?.split(',').some((tag) => tag.trim().replace(/^W\//, '') === etag)) {
     return reply.code(304).send();
   }
   if (encoding !== null) reply.header('content-encoding', encoding);

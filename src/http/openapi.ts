@@ -17,6 +17,7 @@ const DOCS_CONTENT_SECURITY_POLICY = [
 ].join('; ');
 
 /** Registers the generator: call before the routes are registered, so it sees them all. */
+// biome-ignore lint/suspicious/noExplicitAny: fastify's server, request, reply and logger generics differ between the app and its plugins; only the type provider matters here
 export async function registerOpenApi(app: FastifyInstance<any, any, any, any, any>): Promise<void> {
   await app.register(swagger, {
     openapi: {
@@ -45,6 +46,7 @@ function defaultedParametersOptional<S extends { querystring?: unknown }>(schema
 }
 
 /** Registers the viewer and the document's routes (/docs, /docs/json, /docs/yaml, /docs/static/…). */
+// biome-ignore lint/suspicious/noExplicitAny: fastify's server, request, reply and logger generics differ between the app and its plugins; only the type provider matters here
 export async function registerOpenApiViewer(app: FastifyInstance<any, any, any, any, any>): Promise<void> {
   await app.register(swaggerUi, {
     routePrefix: '/docs',

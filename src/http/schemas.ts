@@ -77,10 +77,15 @@ export const WeekParam = Type.String({ minLength: 1, maxLength: 20, pattern: PRI
  */
 export const NEWSLETTER_ROWS = 10;
 
-export const LeaderboardQuerystring = Type.Object({
+/** A room and a window: a calendar week or the last days. */
+const WindowParams = {
   room: Type.Optional(RoomParam),
   week: Type.Optional(Type.String({ pattern: '^\\d{4}-W\\d{2}$', description: 'ISO week, e.g. 2026-W47' })),
   days: Type.Optional(Type.Integer({ minimum: 1, maximum: MAX_DAYS, description: 'Rolling window length; default 7' })),
+};
+
+export const LeaderboardQuerystring = Type.Object({
+  ...WindowParams,
   limit: Type.Integer({ minimum: 1, maximum: 1000, default: NEWSLETTER_ROWS, description: 'Number of rows' }),
 }, { additionalProperties: false });
 
@@ -147,4 +152,19 @@ export const LeaderboardBody = Type.Object({
     send_failures: Type.Integer(),
     ...ProbeFields,
   })),
+});
+
+export const MatrixQuerystring = Type.Object(WindowParams, { additionalProperties: false });
+
+export const MatrixBody = Type.Object({
+  room: Type.String(),
+  start: Type.String({ format: 'date-time' }),
+  end: Type.String({ format: 'date-time' }),
+  /** An offset is flagged once it is beyond its bound by more than this. */
+  threshold_ms: Type.Number(),
+  servers: Type.Array(Type.String()),
+  /** Per ordered pair of servers: from a probe's send request going out to another probe's sync bringing the ping. */
+  pairs: Type.Array(Type.Object({ from: Type.String(), to: Type.String(), median_ms: Type.Number(), p90_ms: Type.Number(), count: Type.Integer() })),
+  /** Per sender server: how far its clock runs ahead of Pingboard's (negative: behind), within ± bound_ms. */
+  offsets: Type.Array(Type.Object({ server: Type.String(), offset_ms: Type.Number(), bound_ms: Type.Number(), samples: Type.Integer(), flagged: Type.Boolean() })),
 });

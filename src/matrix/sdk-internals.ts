@@ -94,6 +94,8 @@ export const REQUEST_TRAILERS = 'undici:request:trailers';
 export interface SentWatch {
   /** performance.now() when the latest request to the path started going out; undefined until one has. */
   readonly sentMono: number | undefined;
+  /** performance.now() when the answer to that request had arrived, last byte read; undefined until it has. */
+  readonly answeredMono: number | undefined;
   /** Stops watching; always call it, a watch costs a look at every request until then. */
   close(): void;
 }
@@ -101,17 +103,26 @@ export interface SentWatch {
 interface Watch {
   readonly path: string;
   sentMono: number | undefined;
+  /** Undici's request object of the latest attempt, to know its answer by. */
+  request: object | undefined;
+  answeredMono: number | undefined;
 }
 
 const watches = new Set<Watch>();
 
 function onSendHeaders(message: unknown): void {
   const now = performance.now();
-  const target = (message as { request?: { path?: unknown } }).request?.path;
+  const request = (message as { request?: { path?: unknown } }).request;
+  const target = request?.path;
   if (typeof target !== 'string') return;
   const query = target.indexOf('?');
   const path = query < 0 ? target : target.slice(0, query);
-  for (const watch of watches) if (path.endsWith(watch.path)) watch.sentMono = now;
+  for (const watch of watches) {
+    if (!path.endsWith(watch.path)) continue;
+    watch.sentMono = now;
+    watch.request = request;
+    watch.answeredMono = undefined;
+  }
 }
 
 /**
@@ -121,12 +132,15 @@ function onSendHeaders(message: unknown): void {
  * one the server acted on.
  */
 export function watchSent(path: string): SentWatch {
-  const watch: Watch = { path, sentMono: undefined };
+  const watch: Watch = { path, sentMono: undefined, request: undefined, answeredMono: undefined };
   if (watches.size === 0) subscribe(SEND_HEADERS, onSendHeaders);
   watches.add(watch);
   return {
     get sentMono() {
       return watch.sentMono;
+    },
+    get answeredMono() {
+      return watch.answeredMono;
     },
     close() {
       if (watches.delete(watch) && watches.size === 0) unsubscribe(SEND_HEADERS, onSendHeaders);
@@ -159,7 +173,9 @@ subscribe(REQUEST_CREATE, (message) => {
   claimant = undefined;
 });
 subscribe(REQUEST_TRAILERS, (message) => {
-  const arrival = arrivals.get((message as { request: object }).request);
+  const request = (message as { request: object }).request;
+  for (const watch of watches) if (watch.request === request) watch.answeredMono = performance.now();
+  const arrival = arrivals.get(request);
   if (!arrival) return;
   arrival.mono = performance.now();
   arrival.ms = Date.now();

@@ -2,6 +2,7 @@
 // (version 0.0.4): HELP and TYPE lines, escaped label values, histograms as
 // cumulative _bucket series ending in le="+Inf", then _sum and _count.
 // Rendering is pure and tested directly.
+import { getOrInsert } from '../collections.ts';
 
 export const CONTENT_TYPE = 'text/plain; version=0.0.4; charset=utf-8';
 
@@ -137,8 +138,7 @@ export class Histogram {
 
   observe(value: number, labels: Labels = {}): void {
     const k = key(labels);
-    let series = this.#series.get(k);
-    if (!series) this.#series.set(k, (series = { labels, counts: this.buckets.map(() => 0), sum: 0, count: 0 }));
+    const series = getOrInsert(this.#series, k, () => ({ labels, counts: this.buckets.map(() => 0), sum: 0, count: 0 }));
     this.buckets.forEach((bound, i) => {
       if (value <= bound) series.counts[i]!++;
     });

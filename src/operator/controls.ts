@@ -10,18 +10,7 @@ import type { FrozenWeek } from '../stats/frozen-weeks.ts';
 import type { Statistics } from '../stats/leaderboard.ts';
 import type { TrackedRoom } from '../stats/rooms.ts';
 import { excludeServer, includeServer, type Exclusion } from './exclusions.ts';
-
-/** Reasons are shown on pages and in JSON: one line of plain text. */
-export const MAX_REASON_LENGTH = 500;
-
-export function checkReason(raw: string): string {
-  const reason = raw.trim();
-  if (reason === '') throw new InputError('reason', 'a reason is required');
-  if (reason.length > MAX_REASON_LENGTH) throw new InputError('reason', `at most ${MAX_REASON_LENGTH} characters, got ${reason.length}`);
-  // Line breaks and terminal escapes have no place in one line of text.
-  if (/[\u0000-\u001f\u007f-\u009f\u2028\u2029]/.test(reason)) throw new InputError('reason', 'control characters and line breaks are not allowed');
-  return reason;
-}
+import { checkReason } from './reason.ts';
 
 function checkServer(server: string): string {
   if (!isValidServerName(server)) throw new InputError('server', `not a Matrix server name: ${JSON.stringify(server.slice(0, 100))}`);

@@ -17,6 +17,7 @@ import { encodeUri, watchSent } from '../matrix/sdk-internals.ts';
 import type { Sample } from '../samples/sample.ts';
 import type { SampleWriter } from '../samples/writer.ts';
 import { nextSequence, recordProbePing, type ProbePing } from './repository.ts';
+import type { PingLedger, ProbeName } from './sightings.ts';
 
 export interface ProbePong {
   /** The pong's event ID. */
@@ -74,6 +75,8 @@ export interface ProbeOptions {
   readonly observer?: ProbeObserver | undefined;
   /** How long connecting (login, join, first sync) may take; default: the ping timeout, and at least 30 s. */
   readonly connectTimeoutMs?: number;
+  /** Shared by the probes of the process, which measure delivery between their servers through it. */
+  readonly ledger?: PingLedger | undefined;
 }
 
 interface Connection {
@@ -105,6 +108,7 @@ export class Probe {
   readonly id: string;
   readonly userId: string;
   readonly pingServer: string;
+  readonly #name: ProbeName;
   readonly #options: ProbeOptions;
   readonly #log: Logger;
   readonly #expected: ReadonlySet<string>;
@@ -126,6 +130,7 @@ export class Probe {
     this.id = options.account.id;
     this.userId = options.account.userId;
     this.pingServer = serverOfUserId(options.account.userId)!;
+    this.#name = { probeId: this.id, userId: this.userId, server: this.pingServer };
     this.#log = options.log.child({ component: 'probe', probe: this.id });
     this.#expected = new Set(options.responders);
     this.#trusted = new Set(options.trustedResponders);
@@ -161,6 +166,7 @@ export class Probe {
     this.#connection = undefined;
     connection?.client.stopClient();
     await connection?.syncPositionSaved();
+    await this.#options.ledger?.flush();
   }
 
   #connecting: Promise<Connection> | undefined;
@@ -182,7 +188,7 @@ export class Probe {
       if (stranded) throw stranded.error;
       client.on(RoomEvent.Timeline, (event, room, toStartOfTimeline, removed) => {
         if (toStartOfTimeline || removed || !room || !lineage.roomIds.includes(room.roomId)) return;
-        this.#onEvent(event, room, clock.arrivedAtMono);
+        this.#onEvent(event, room, clock);
         trimIfLong(room);
       });
       await startRoomSync(client, account.userId, lineage.roomIds);
@@ -219,9 +225,11 @@ export class Probe {
     });
   }
 
-  #onEvent(event: MatrixEvent, room: Room, arrivedMono: number): void {
+  #onEvent(event: MatrixEvent, room: Room, clock: SyncClock): void {
     const sender = event.getSender();
     if (event.getType() !== 'm.room.message' || !sender || sender === this.userId) return;
+    const arrivedMono = clock.arrivedAtMono;
+    this.#options.ledger?.seen(this.#name, { eventId: event.getId()!, sender, originTs: event.getTs(), arrivedMono, arrivedMs: clock.arrivedAtMs });
     const content = event.getContent() as Record<string, unknown>;
     if (content['msgtype'] !== 'm.notice') return;
     const reading = readPongEvent({ roomId: room.roomId, sender, ts: event.getTs(), content }, this.#trusted);
@@ -252,6 +260,7 @@ export class Probe {
     let connection: Connection;
     let eventId: string;
     let sendMono: number;
+    let flight: ReturnType<PingLedger['sending']> | undefined;
     try {
       connection = await this.#connect();
       const state = connection.client.getSyncState();
@@ -261,17 +270,21 @@ export class Probe {
       const path = encodeUri('/rooms/$roomId/send/m.room.message/$txnId', { $roomId: connection.roomId, $txnId: txnId });
       const body = `${this.#options.pingPrefix} ${this.id} #${seq}`;
       this.#sending = true;
+      flight = this.#options.ledger?.sending(this.#name);
       const sent = watchSent(path);
       try {
         const requested = performance.now();
         const response = await connection.client.http.authedRequest<{ event_id: string }>(Method.Put, path, undefined, { msgtype: 'm.text', body });
+        const answered = performance.now();
         eventId = response.event_id;
-        // Only a fetch other than Node's would leave it unstamped: then the round trip holds the request's making too.
+        // Only a fetch other than Node's would leave these unstamped: then the round trips hold the request's making too.
         sendMono = sent.sentMono ?? requested;
+        flight?.sent({ roomId: connection.roomId, eventId, sendMono, sendRttMs: (sent.answeredMono ?? answered) - sendMono });
       } finally {
         sent.close();
       }
     } catch (err) {
+      flight?.failed();
       this.#sending = false;
       this.#early = [];
       const error = (err as Error).message || String(err);

@@ -3,6 +3,7 @@ import { sql } from 'kysely';
 import type { Db } from '../db/database.ts';
 import type { ProbeOutcome } from '../db/schema.ts';
 import type { ProbeCounts } from './figures.ts';
+import type { OffsetEstimate, OneWayMeasurement, PairFigures } from './one-way.ts';
 
 export interface ProbePing {
   readonly probeId: string;
@@ -92,4 +93,70 @@ export async function serverHasProbePings(db: Db, roomIds: readonly string[], se
   const row = await db.selectFrom('probe_pings').select(sql<number>`1`.as('one'))
     .where('room_id', 'in', roomIds).where('ping_server', '=', server).limit(1).executeTakeFirst();
   return row !== undefined;
+}
+
+/** A probe ping seen by another probe of the same process, with what follows from it. */
+export interface OneWaySample extends OneWayMeasurement, OffsetEstimate {
+  readonly roomId: string;
+  readonly pingEventId: string;
+  readonly senderProbe: string;
+  readonly senderServer: string;
+  readonly receiverProbe: string;
+  readonly receiverServer: string;
+  readonly originTs: Date;
+  readonly measuredAt: Date;
+}
+
+/** PostgreSQL takes at most 65,535 parameters a statement: 13 columns a row. */
+const ONE_WAY_ROWS_PER_INSERT = 2000;
+
+/** Stores one-way samples; one stored again changes nothing. */
+export async function recordOneWaySamples(db: Db, samples: readonly OneWaySample[]): Promise<void> {
+  for (let start = 0; start < samples.length; start += ONE_WAY_ROWS_PER_INSERT) {
+    await insertOneWaySamples(db, samples.slice(start, start + ONE_WAY_ROWS_PER_INSERT));
+  }
+}
+
+async function insertOneWaySamples(db: Db, samples: readonly OneWaySample[]): Promise<void> {
+  await db.insertInto('one_way_samples').values(samples.map((s) => ({
+    room_id: s.roomId, ping_event_id: s.pingEventId, sender_probe: s.senderProbe, sender_server: s.senderServer,
+    receiver_probe: s.receiverProbe, receiver_server: s.receiverServer, origin_ts: s.originTs, measured_at: s.measuredAt,
+    one_way_ms: s.oneWayMs, two_clock_ms: s.twoClockMs, send_rtt_ms: s.sendRttMs, offset_ms: s.offsetMs, offset_bound_ms: s.boundMs,
+  }))).onConflict((oc) => oc.columns(['ping_event_id', 'receiver_probe']).doNothing()).execute();
+}
+
+export interface OneWayWindow {
+  readonly pairs: PairFigures[];
+  /** Per sender server: the medians of its offset estimates and of their bounds. */
+  readonly offsets: { server: string; samples: number; median: OffsetEstimate }[];
+}
+
+/** The matrix and the offsets over [start, end) of measurement time. */
+export async function oneWayFigures(db: Db, roomIds: readonly string[], start: Date, end: Date): Promise<OneWayWindow> {
+  const rooms = roomIds as string[];
+  const within = sql`room_id = any(${rooms}::text[]) and measured_at >= ${start} and measured_at < ${end}`;
+  const pairs = await sql<{ from: string; to: string; median: number; p90: number; count: number }>`
+    select sender_server as "from", receiver_server as "to", count(*)::int as count,
+      percentile_cont(0.5) within group (order by one_way_ms) as median,
+      percentile_cont(0.9) within group (order by one_way_ms) as p90
+    from one_way_samples where ${within}
+    group by 1, 2 order by 1, 2
+  `.execute(db);
+  const offsets = await sql<{ server: string; samples: number; offset: number; bound: number }>`
+    select sender_server as server, count(*)::int as samples,
+      percentile_cont(0.5) within group (order by offset_ms) as offset,
+      percentile_cont(0.5) within group (order by offset_bound_ms) as bound
+    from one_way_samples where ${within}
+    group by 1 order by 1
+  `.execute(db);
+  return {
+    pairs: pairs.rows.map((r) => ({ from: r.from, to: r.to, medianMs: Number(r.median), p90Ms: Number(r.p90), count: r.count })),
+    offsets: offsets.rows.map((r) => ({ server: r.server, samples: r.samples, median: { offsetMs: Number(r.offset), boundMs: Number(r.bound) } })),
+  };
+}
+
+/** Deletes one-way samples measured before `cutoff`; returns how many. */
+export async function deleteOneWaySamplesBefore(db: Db, cutoff: Date): Promise<number> {
+  const result = await db.deleteFrom('one_way_samples').where('measured_at', '<', cutoff).executeTakeFirst();
+  return Number(result.numDeletedRows);
 }

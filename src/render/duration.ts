@@ -56,3 +56,15 @@ export function humanDuration(ms: number): string {
   const [days, hoursOfDay] = divmod(hours, 24);
   return `${plural(days, 'day', 0)}, ${plural(hoursOfDay, 'hour', 0)}, ${plural(minutesOfHour, 'minute', 0)} and ${plural(seconds, 'second', 0)}`;
 }
+
+/**
+ * A delay on the web pages, one style everywhere: milliseconds with at most
+ * one decimal (`444.5 ms`, never a float's noise such as 280.60000000000014)
+ * under 10 s, seconds with at most one decimal from there (`600 s`, `12.3 s`).
+ */
+export function pageDuration(ms: number): string {
+  const tenths = Math.round(ms * 10) / 10;
+  // `|| 0`: a negative value that rounds to zero is written `0`, not `-0`.
+  if (Math.abs(tenths) < 10_000) return `${tenths || 0} ms`;
+  return `${Math.round(ms / 100) / 10} s`;
+}

@@ -14,7 +14,7 @@ import { compareNames } from '../order.ts';
 import type { RankedServer } from '../stats/ranking.ts';
 import type { DelayBin } from '../stats/server-detail.ts';
 import { escapePageText } from './html-escape.ts';
-import { formatMedian } from './markdown.ts';
+import { pageDuration } from './duration.ts';
 
 const STYLE = `
 :root{--fg:#1d2126;--muted:#5d6670;--bg:#fbfbfc;--card:#fff;--line:#e3e6ea;--accent:#0b63c5;--good:#17803d;--bad:#c0392b;--gold:#e9b824;--silver:#a7b0ba;--bronze:#c07a3c;color-scheme:light dark}
@@ -32,12 +32,14 @@ button{cursor:pointer}
 ol.podium{display:grid;grid-template-columns:repeat(auto-fit,minmax(150px,1fr));gap:10px;list-style:none;padding:0;margin:12px 0}
 ol.podium li{background:var(--card);border:1px solid var(--line);border-top:5px solid var(--gold);border-radius:8px;padding:10px 12px}
 ol.podium li.p2{border-top-color:var(--silver)}ol.podium li.p3{border-top-color:var(--bronze)}
-ol.podium b{display:block;font-size:1.6rem}ol.podium a{overflow-wrap:anywhere}
+ol.podium b{display:block;font-size:1.6rem}
 .scroll{overflow-x:auto;border:1px solid var(--line);border-radius:8px;background:var(--card)}
 table{border-collapse:collapse;width:100%;font-variant-numeric:tabular-nums}
 th,td{padding:6px 10px;text-align:right;white-space:nowrap;border-bottom:1px solid var(--line)}
 th{font-size:.8rem;color:var(--muted);font-weight:600;position:sticky;top:0;background:var(--card)}
 td.s,th.s,#ranking td:nth-child(2),#ranking th:nth-child(2){text-align:left;white-space:normal;overflow-wrap:anywhere;min-width:9em}
+.name,#ranking td:nth-child(2) a,.words>span{white-space:nowrap}.words,#ranking td:nth-child(2) a.words{white-space:normal}
+td.t{text-align:left}
 tbody tr:hover{background:color-mix(in srgb,var(--accent) 7%,transparent)}
 .up{color:var(--bad)}.down{color:var(--good)}.skew{color:var(--bad);font-weight:600}
 pre{background:var(--card);border:1px solid var(--line);border-radius:6px;padding:10px;overflow-x:auto}
@@ -52,8 +54,8 @@ nav.pages{display:flex;flex-wrap:wrap;gap:6px;align-items:center;margin:10px 0}
 nav.pages a{padding:2px 9px;border:1px solid var(--line);border-radius:6px;text-decoration:none;background:var(--card)}
 nav.pages a[aria-current]{background:var(--accent);border-color:var(--accent);color:var(--bg);font-weight:600}nav.pages .muted{margin-left:6px}
 footer{margin:2em 0 1em;font-size:.85rem;color:var(--muted)}
-@media (max-width:600px){main{padding:10px}table{font-size:.82rem}th,td{padding:5px 4px}td.s,th.s,#ranking td:nth-child(2){min-width:7em}.wide,#ranking td:nth-child(4),#ranking th:nth-child(4){display:none}
-ol.podium{grid-template-columns:repeat(3,1fr);gap:6px}ol.podium li{padding:6px 8px;font-size:.85rem}ol.podium b{font-size:1.1rem}
+@media (max-width:600px){main{padding:10px}table{font-size:.82rem}th,td{padding:5px 4px}td.s,th.s,#ranking td:nth-child(2){min-width:0}.wide,#ranking td:nth-child(5),#ranking th:nth-child(5){display:none}
+ol.podium{grid-template-columns:1fr;gap:6px}ol.podium li{display:flex;flex-wrap:wrap;align-items:baseline;gap:0 .6em;padding:6px 8px;font-size:.9rem}ol.podium b{font-size:1.1rem}
 svg text{font-size:20px}svg text.odd{display:none}}
 `.trim();
 
@@ -80,9 +82,9 @@ export const PAGE_CONTENT_SECURITY_POLICY = [
 
 const DASH = '–';
 
-/** Milliseconds with one decimal at most. */
+/** A delay as pageDuration writes it, or a dash where there is none. */
 function ms(value: number | null | undefined): string {
-  return value === null || value === undefined ? DASH : String(Math.round(value * 10) / 10);
+  return value === null || value === undefined ? DASH : pageDuration(value);
 }
 
 function percent(rate: number | null | undefined): string {
@@ -91,6 +93,11 @@ function percent(rate: number | null | undefined): string {
 
 const DATE = new Intl.DateTimeFormat('en-GB', { day: 'numeric', month: 'short', hour: '2-digit', minute: '2-digit', timeZone: 'UTC', hourCycle: 'h23' });
 const DAY = new Intl.DateTimeFormat('en-GB', { day: 'numeric', month: 'short', timeZone: 'UTC' });
+
+/** `1 ping`, `2 pings`. */
+function counted(n: number, noun: string): string {
+  return `${n} ${noun}${n === 1 ? '' : 's'}`;
+}
 
 function utc(date: Date): string {
   return `${DATE.format(date)} UTC`;
@@ -154,6 +161,8 @@ export interface LeaderboardPage {
   readonly newsletterMarkdown: string;
   /** Which RANKING_PAGE_ROWS rows of the ranking to show, from 1 (rankingPages(board) at most). */
   readonly page: number;
+  /** The delivery matrix section (render/matrix.ts); empty or absent: none. */
+  readonly matrixHtml?: string;
 }
 
 /**
@@ -189,7 +198,7 @@ export function trendOf(medianMs: number, previousMs: number | undefined): Trend
 // Rows are most of the page's bytes (the target is 50 KB for 200 servers): the column header says which week.
 function trendCell(trend: Trend): string {
   if (trend.kind === 'new') return '<td class="muted">new</td>';
-  const was = `title="was ${formatMedian(trend.previousMs)} ms"`;
+  const was = `title="was ${pageDuration(trend.previousMs)}"`;
   if (trend.kind === 'same') return `<td class="muted" ${was}>=</td>`;
   const amount = `${Math.round(Math.abs(trend.change) * 100)} %`;
   return trend.kind === 'faster' ? `<td class="down" ${was}>▼ ${amount}</td>` : `<td class="up" ${was}>▲ ${amount}</td>`;
@@ -201,6 +210,58 @@ function skewCell(probe: ProbeFigures | undefined): string {
   return suspected ? '<td class="skew">⚠ skew</td>' : '<td>ok</td>';
 }
 
+type PreviousWeek = LeaderboardPage['previous'];
+
+interface RankingColumn {
+  /** Whether this row has a figure for the column: one that does on the page keeps it. */
+  readonly has: (probe: ProbeFigures | undefined, previous: PreviousWeek) => boolean;
+  readonly header: (previous: PreviousWeek) => string;
+  readonly cell: (server: RankedServer, probe: ProbeFigures | undefined, previous: PreviousWeek) => string;
+}
+
+/**
+ * The ranking's columns after rank and name. The trend comes right after the
+ * median, so it stays on a phone's screen, where the table scrolls sideways
+ * at most to its probe columns.
+ */
+const RANKING_COLUMNS: readonly RankingColumn[] = [
+  { has: () => true, header: () => '<th title="median one-way delay">Median</th>', cell: (s) => `<td>${pageDuration(s.medianMs)}</td>` },
+  {
+    has: (_probe, previous) => previous !== null,
+    header: (previous) => `<th title="median against ${escapePageText(previous?.week ?? 'the previous week')}">Trend</th>`,
+    cell: (s, _probe, previous) => trendCell(trendOf(s.medianMs, previous!.medians.get(s.server))),
+  },
+  { has: () => true, header: () => '<th>Mean</th>', cell: (s) => `<td>${ms(s.meanMs)}</td>` },
+  { has: () => true, header: () => '<th>Pings</th>', cell: (s) => `<td>${s.pings}</td>` },
+  {
+    has: (probe) => probe?.medianRttMs != null,
+    header: () => '<th title="median round trip measured by probes">RTT</th>', cell: (_s, probe) => `<td>${ms(probe?.medianRttMs)}</td>`,
+  },
+  {
+    has: (probe) => probe?.lossRate != null,
+    header: () => '<th title="probe pings nobody answered">Loss</th>', cell: (_s, probe) => `<td>${percent(probe?.lossRate)}</td>`,
+  },
+  {
+    has: (probe) => probe?.clockSkewSuspected != null,
+    header: () => '<th title="skew: most probe samples have a one-way delay that is negative or longer than their round trip, so this server\'s clock is off">Clock</th>',
+    cell: (_s, probe) => skewCell(probe),
+  },
+];
+
+/**
+ * A name in an element that lets it wrap at its spaces only, never inside a
+ * word (the style keeps each word, and a name without spaces, on one line).
+ * A valid server name has no spaces: one plain element, no bytes for words.
+ */
+function nameElement(tag: 'a' | 'span' | 'h1', name: string, className: string, attributes: string): string {
+  const parts = name.split(/(\s+)/);
+  const classes = parts.length === 1 ? className : `${className} words`.trim();
+  const text = parts.length === 1
+    ? escapePageText(name)
+    : parts.map((part, i) => (i % 2 === 1 ? escapePageText(part) : part && `<span>${escapePageText(part)}</span>`)).join('');
+  return `<${tag}${classes ? ` class="${classes}"` : ''}${attributes}>${text}</${tag}>`;
+}
+
 function serverHref(server: string, room: string | null): string {
   return `/servers/${encodeURIComponent(server)}${query({ room })}`;
 }
@@ -208,7 +269,10 @@ function serverHref(server: string, room: string | null): string {
 function windowDescription(board: Leaderboard): string {
   const range = `${utc(board.window.start)} – ${utc(board.window.end)}`;
   if (board.week === null) return `Rolling week: ${range}`;
-  const state = board.frozenAt ? `frozen ${utc(board.frozenAt)}` : 'not closed yet, still changing';
+  const state = board.frozenAt ? `frozen ${utc(board.frozenAt)}`
+    : board.window.end > board.generatedAt ? 'not closed yet, still changing'
+    // A closed week is frozen once its grace period is over, unless no server is ranked in it.
+    : board.servers.length === 0 ? 'closed, no ranked server' : 'closed, frozen after the grace period';
   return `Week ${escapePageText(board.week)}: ${range} (${state})`;
 }
 
@@ -235,7 +299,7 @@ function pickerForm(page: LeaderboardPage): string {
 function podium(servers: readonly RankedServer[], room: string | null): string {
   if (servers.length === 0) return '';
   const items = servers.slice(0, 3).map((s, i) =>
-    `<li class="p${i + 1}"><span class="muted">#${s.rank}</span> <a href="${escapePageText(serverHref(s.server, room))}">${escapePageText(s.server)}</a><b>${formatMedian(s.medianMs)} ms</b><span class="muted">${s.pings === 1 ? '1 ping' : `${s.pings} pings`}</span></li>`);
+    `<li class="p${i + 1}"><span class="muted">#${s.rank}</span> ${nameElement('a', s.server, 'name', ` href="${escapePageText(serverHref(s.server, room))}"`)}<b>${pageDuration(s.medianMs)}</b><span class="muted">${counted(s.pings, 'ping')}</span></li>`);
   return `<ol class="podium" aria-label="Podium">${items.join('')}</ol>`;
 }
 
@@ -267,7 +331,7 @@ export function renderNothingYetPage(): string {
 <p>Nothing to rank yet: no room is configured and no samples are stored.</p>
 <p>Name the ping room in <code>PINGBOARD_ROOMS</code> and give the bot an account (<code>PINGBOARD_HOMESERVER_URL</code>,
 <code>PINGBOARD_BOT_USER_ID</code>, a token or password), or load history with <code>pingboard import</code> or
-<code>pingboard backfill</code>. README.md describes every setting.</p>`);
+<code>pingboard backfill</code>. docs/configuration.md describes every setting.</p>`);
 }
 
 export function renderLeaderboardPage(page: LeaderboardPage): string {
@@ -275,19 +339,20 @@ export function renderLeaderboardPage(page: LeaderboardPage): string {
   const room = board.room.id === page.defaultRoomId ? null : board.room.id;
   const probeOf = new Map(page.probes.map((p) => [p.server, p]));
   const offset = (page.page - 1) * RANKING_PAGE_ROWS;
-  const rows = board.servers.slice(offset, offset + RANKING_PAGE_ROWS).map((s) => {
+  const shown = board.servers.slice(offset, offset + RANKING_PAGE_ROWS);
+  const previous = page.previous;
+  // A column no row of this page has a figure for is left out: three columns of dashes pushed the trend off a phone's screen.
+  const columns = RANKING_COLUMNS.filter((c) => shown.some((s) => c.has(probeOf.get(s.server), previous)));
+  const rows = shown.map((s) => {
     const probe = probeOf.get(s.server);
-    return `<tr><td>${s.rank}</td><td><a href="${escapePageText(serverHref(s.server, room))}">${escapePageText(s.server)}</a></td>` +
-      `<td>${formatMedian(s.medianMs)}</td><td>${ms(s.meanMs)}</td><td>${s.pings}</td>` +
-      `<td>${ms(probe?.medianRttMs)}</td><td>${percent(probe?.lossRate)}</td>${skewCell(probe)}` +
-      `${page.previous ? trendCell(trendOf(s.medianMs, page.previous.medians.get(s.server))) : `<td>${DASH}</td>`}</tr>`;
+    return `<tr><td>${s.rank}</td><td>${nameElement('a', s.server, '', ` href="${escapePageText(serverHref(s.server, room))}"`)}</td>${columns.map((c) => c.cell(s, probe, previous)).join('')}</tr>`;
   }).join('\n');
   // Landmarks of one kind need names of their own, for screen readers' lists of them.
   const [navAbove, navBelow] = pageNavs(board, room, page.page, ['Pages of the ranking', 'Pages of the ranking, below it']);
   const table = board.servers.length === 0
     ? '<p>No server has enough pings in this window yet.</p>'
     : `<div class="scroll"><table id="ranking">
-<thead><tr><th>Rank</th><th>Server</th><th title="median one-way delay">Median ms</th><th>Mean ms</th><th>Pings</th><th title="median round trip measured by probes">RTT ms</th><th title="probe pings nobody answered">Loss</th><th title="skew: most probe samples have a one-way delay that is negative or longer than their round trip, so this server's clock is off">Clock</th><th title="median against ${escapePageText(page.previous?.week ?? 'the previous week')}">Trend</th></tr></thead>
+<thead><tr><th>Rank</th><th>Server</th>${columns.map((c) => c.header(previous)).join('')}</tr></thead>
 <tbody>
 ${rows}
 </tbody>
@@ -306,8 +371,9 @@ ${podium(board.servers, room)}
 ${navAbove}
 ${table}
 ${excluded}
+${page.matrixHtml ?? ''}
 <p class="note">Ranked by the median one-way delay from the server's <code>!ping</code> to each echo bot, every bot pooled; equal medians share a rank.
-Only delays from ${board.filters.minDelayMs} to ${board.filters.maxDelayMs} ms count${board.filters.minPings > 1 ? `, and servers with fewer than ${board.filters.minPings} pings are not ranked` : ''}.
+Only delays from ${pageDuration(board.filters.minDelayMs)} to ${pageDuration(board.filters.maxDelayMs)} count${board.filters.minPings > 1 ? `, and servers with fewer than ${board.filters.minPings} pings are not ranked` : ''}.
 RTT, loss and clock come from probes (a dash: no probe measured the server; ⚠ skew: most of its probe samples have a one-way delay that is negative or longer than their round trip, so its clock is off). Trend: the median against ${escapePageText(page.previous?.week ?? 'the previous week')} (▼ faster, ▲ slower, = within ${TREND_TOLERANCE * 100} %).</p>
 <p class="note">${escapePageText(board.room.disclaimer)}</p>
 <h2>Newsletter table</h2>
@@ -377,10 +443,10 @@ export function weeklyChart(points: readonly WeekPoint[]): string {
   points.forEach((p, i) => {
     const w = escapePageText(p.week.week);
     if (p.week.medianMs !== null) {
-      parts.push(`<circle class="dot" cx="${fixed(x(i))}" cy="${fixed(y(p.week.medianMs))}" r="3.5"><title>${w}: median ${formatMedian(p.week.medianMs)} ms, ${p.week.pings} pings${p.week.rank !== null ? `, rank ${p.week.rank}` : ''}</title></circle>`);
+      parts.push(`<circle class="dot" cx="${fixed(x(i))}" cy="${fixed(y(p.week.medianMs))}" r="3.5"><title>${w}: median ${pageDuration(p.week.medianMs)}, ${p.week.pings} pings${p.week.rank !== null ? `, rank ${p.week.rank}` : ''}</title></circle>`);
     }
     const rtt = p.probe?.medianRttMs;
-    if (rtt !== null && rtt !== undefined) parts.push(`<circle class="rttdot" cx="${fixed(x(i))}" cy="${fixed(y(rtt))}" r="2.5"><title>${w}: round trip ${ms(rtt)} ms</title></circle>`);
+    if (rtt !== null && rtt !== undefined) parts.push(`<circle class="rttdot" cx="${fixed(x(i))}" cy="${fixed(y(rtt))}" r="2.5"><title>${w}: round trip ${ms(rtt)}</title></circle>`);
     const loss = p.probe?.lossRate;
     if (loss !== null && loss !== undefined) {
       const h = Math.max(1, loss * lossHeight);
@@ -424,57 +490,125 @@ export interface ServerPage {
   readonly probe: ProbeFigures | undefined;
   readonly weeks: readonly WeekPoint[];
   readonly histogram: readonly DelayBin[];
-  /** The server's newest samples, newest first: the page shows the first few of each responder. */
+  /** The server's newest samples, newest first: the page shows the pings of the first LATEST_PINGS. */
   readonly latest: readonly Sample[];
+  /** What "5 min ago" counts from. */
+  readonly now: Date;
   readonly defaultRoomId: string | null;
+  /** The server's row and column of the delivery matrix (render/matrix.ts); empty or absent: none. */
+  readonly matrixHtml?: string;
 }
 
-export const SAMPLES_PER_RESPONDER = 10;
+/** Pings in the table of the latest ones. */
+const LATEST_PINGS = 20;
 
-function latestTables(samples: readonly Sample[]): string {
-  if (samples.length === 0) return '<p>No samples.</p>';
-  const byResponder = new Map<string, Sample[]>();
-  for (const s of samples) {
-    const list = byResponder.get(s.responder);
-    if (!list) byResponder.set(s.responder, [s]);
-    else if (list.length < SAMPLES_PER_RESPONDER) list.push(s);
+const MINUTE = 60_000;
+
+/** How long before `now` a moment was, in the largest whole unit: `just now`, `5 min ago`, `3 h ago`, `2 days ago`. */
+function timeAgo(at: Date, now: Date): string {
+  const elapsed = now.getTime() - at.getTime();
+  if (elapsed < MINUTE) return 'just now';
+  if (elapsed < 60 * MINUTE) return `${Math.floor(elapsed / MINUTE)} min ago`;
+  if (elapsed < 24 * 60 * MINUTE) return `${Math.floor(elapsed / (60 * MINUTE))} h ago`;
+  const days = Math.floor(elapsed / (24 * 60 * MINUTE));
+  return days === 1 ? '1 day ago' : `${days} days ago`;
+}
+
+/** The latest pings, newest first, each with who sent it, when, and every answer's delay: what a server's admin reads, not event IDs. */
+function latestPings(samples: readonly Sample[], now: Date): string {
+  if (samples.length === 0) return '<p>No pings from this server yet.</p>';
+  const pings = new Map<string, Sample[]>();
+  for (const sample of samples) {
+    const answers = pings.get(sample.pingEventId);
+    if (answers) answers.push(sample);
+    else if (pings.size < LATEST_PINGS) pings.set(sample.pingEventId, [sample]);
   }
-  return [...byResponder].sort((a, b) => compareNames(a[0], b[0])).map(([responder, list]) => `<h3>${escapePageText(responder)}</h3>
-<div class="scroll"><table class="latest"><thead><tr><th class="s">Measured</th><th>Delay ms</th><th>RTT ms</th><th class="s">Pinger</th><th class="s wide">Ping</th><th>Source</th></tr></thead><tbody>
-${list.map((s) => `<tr><td class="s">${utc(s.measuredAt)}</td><td>${s.delayMs}</td><td>${ms(s.rttMs)}</td><td class="s">${escapePageText(s.pinger ?? DASH)}</td><td class="s wide">${escapePageText(s.pingEventId)}</td><td>${escapePageText(s.source)}</td></tr>`).join('\n')}
-</tbody></table></div>`).join('\n');
+  const rows = [...pings.values()].map((answers) => {
+    const first = answers[0]!;
+    const replies = answers.sort((a, b) => compareNames(a.responder, b.responder))
+      .map((a) => `${nameElement('span', a.responder, 'name', '')} in <b>${pageDuration(a.delayMs)}</b>${a.rttMs === null ? '' : ` (round trip ${pageDuration(a.rttMs)})`}`).join('<br>');
+    return `<tr><td class="t">${timeAgo(first.pingTs, now)}<br><span class="muted">${utc(first.pingTs)}</span></td><td class="s">${first.pinger === null ? 'someone' : nameElement('span', first.pinger, 'name', '')}${first.source === 'probe' ? ' <span class="muted">(probe)</span>' : ''}</td><td class="s">${replies}</td></tr>`;
+  });
+  return `<div class="scroll"><table id="latest"><thead><tr><th class="s">When</th><th class="s">Pinged by</th><th class="s">Answered by</th></tr></thead><tbody>
+${rows.join('\n')}
+</tbody></table></div>`;
+}
+
+/** The server's delays to each responder server in the window: whom its pings reach fast, and whom slowly. */
+function responderTable(ranked: RankedServer | undefined, windowName: string): string {
+  if (!ranked || ranked.responders.length === 0) return '';
+  const rows = [...ranked.responders].sort((a, b) => a.medianMs - b.medianMs || compareNames(a.server, b.server)).map((r) =>
+    `<tr><td class="s">${nameElement('span', r.server, 'name', '')}</td><td>${pageDuration(r.medianMs)}</td><td>${pageDuration(r.p90Ms)}</td><td>${r.pings}</td></tr>`);
+  return `<h2>Towards each responder in ${escapePageText(windowName)}</h2>
+<div class="scroll"><table id="responders"><thead><tr><th class="s">Responder server</th><th>Median</th><th>p90</th><th>Pings</th></tr></thead><tbody>
+${rows.join('\n')}
+</tbody></table></div>`;
+}
+
+/** The weeks from the first one with a figure on: an axis of half a year with three points at its end told nothing. */
+function weeksWithData(weeks: readonly WeekPoint[]): readonly WeekPoint[] {
+  const first = weeks.findIndex((p) => p.week.medianMs !== null || p.probe?.medianRttMs != null || p.probe?.lossRate != null);
+  return first < 0 ? [] : weeks.slice(first);
+}
+
+function summaryOf(page: ServerPage, ranked: RankedServer | undefined, windowName: string): string {
+  if (!ranked) return `<p>Not ranked in ${escapePageText(windowName)}.</p>`;
+  const { probe } = page;
+  const probed = [
+    probe?.medianRttMs == null ? null : `round trip ${pageDuration(probe.medianRttMs)}`,
+    probe?.lossRate == null ? null : `loss ${percent(probe.lossRate)}`,
+  ].filter((part) => part !== null);
+  return `<p><b>#${ranked.rank}</b> of ${page.board.servers.length} in ${escapePageText(windowName)}: median <b>${pageDuration(ranked.medianMs)}</b>, mean ${ms(ranked.meanMs)}, p90 ${ms(ranked.p90Ms)}, ${counted(ranked.pings, 'ping')} (${counted(ranked.samples, 'sample')} from ${counted(ranked.responders.length, 'responder')})` +
+    `${probed.length > 0 ? `; probes measured ${probed.join(', ')}` : ''}${probe?.clockSkewSuspected ? ', <span class="skew">⚠ clock skew suspected</span>' : ''}.</p>`;
 }
 
 export function renderServerPage(page: ServerPage): string {
   const { board, server } = page;
   const room = board.room.id === page.defaultRoomId ? null : board.room.id;
   const index = board.servers.findIndex((s) => s.server === server);
-  const ranked = board.servers[index];
   const windowName = board.week ?? 'the rolling week';
-  const summary = ranked
-    ? `<p><b>#${ranked.rank}</b> of ${board.servers.length} in ${escapePageText(windowName)}: median <b>${formatMedian(ranked.medianMs)} ms</b>, mean ${ms(ranked.meanMs)} ms, p90 ${ms(ranked.p90Ms)} ms, ${ranked.pings} pings (${ranked.samples} samples from ${ranked.responders.length} responders)` +
-      `; round trip ${ms(page.probe?.medianRttMs)} ms, loss ${percent(page.probe?.lossRate)}${page.probe?.clockSkewSuspected ? ', <span class="skew">⚠ clock skew suspected</span>' : ''}.</p>`
-    : `<p>Not ranked in ${escapePageText(windowName)}.</p>`;
-  const weekRows = [...page.weeks].reverse().map(({ week: w, probe }) =>
-    `<tr><td class="s">${escapePageText(w.week)}${w.frozen ? '' : ' <span class="muted">(live)</span>'}</td><td>${w.rank ?? DASH}</td><td>${w.medianMs === null ? DASH : formatMedian(w.medianMs)}</td><td>${ms(w.meanMs)}</td><td>${w.pings}</td><td>${ms(probe?.medianRttMs)}</td><td>${percent(probe?.lossRate)}</td></tr>`).join('\n');
+  const weeks = weeksWithData(page.weeks);
+  const hasRtt = weeks.some((p) => p.probe?.medianRttMs != null);
+  const hasLoss = weeks.some((p) => p.probe?.lossRate != null);
+  const legend = [
+    '<span><i></i>median one-way delay</span>',
+    hasRtt ? '<span><i class="r"></i>probe round trip</span>' : '',
+    hasLoss ? '<span><i class="l"></i>probe pings lost</span>' : '',
+  ].join('');
+  const probeHeaders = `${hasRtt ? '<th>RTT</th>' : ''}${hasLoss ? '<th>Loss</th>' : ''}`;
+  const weekRows = [...weeks].reverse().map(({ week: w, probe }) =>
+    `<tr><td class="s">${escapePageText(w.week)}${w.frozen ? '' : ' <span class="muted">(live)</span>'}</td><td>${w.rank ?? DASH}</td><td>${ms(w.medianMs)}</td><td>${ms(w.meanMs)}</td><td>${w.pings}</td>` +
+    `${hasRtt ? `<td>${ms(probe?.medianRttMs)}</td>` : ''}${hasLoss ? `<td>${percent(probe?.lossRate)}</td>` : ''}</tr>`).join('\n');
+  const weekly = weeks.some((p) => p.week.medianMs !== null)
+    ? `${weeklyChart(weeks)}
+<p class="legend note">${legend}</p>
+<details><summary>Weekly figures</summary>
+<div class="scroll"><table><thead><tr><th class="s">Week</th><th>Rank</th><th>Median</th><th>Mean</th><th>Pings</th>${probeHeaders}</tr></thead><tbody>
+${weekRows}
+</tbody></table></div></details>`
+    : '<p>No weekly medians yet.</p>';
   const totalBinned = page.histogram.reduce((sum, b) => sum + b.samples, 0);
   // Back to the page of the ranking that lists this server.
   const back = `/${query({ room, week: board.week, page: index < 0 ? null : pageParam(rankingPageOf(index)) })}`;
   const body = `<p><a href="${escapePageText(back)}">← Leaderboard</a></p>
-<h1 id="server">${escapePageText(server)}</h1>
+${nameElement('h1', server, 'name', ' id="server"')}
 <p class="muted">${escapePageText(board.room.reference)} · ${windowDescription(board)}</p>
-${summary}
+${summaryOf(page, board.servers[index], windowName)}
+${responderTable(board.servers[index], windowName)}
 <h2>Weekly median</h2>
-${page.weeks.some((p) => p.week.medianMs !== null) ? weeklyChart(page.weeks) : '<p>No weekly medians yet.</p>'}
-<p class="legend note"><span><i></i>median one-way delay (ms)</span><span><i class="r"></i>probe round trip (ms)</span><span><i class="l"></i>probe pings lost</span></p>
-<details><summary>Weekly figures</summary>
-<div class="scroll"><table><thead><tr><th class="s">Week</th><th>Rank</th><th>Median ms</th><th>Mean ms</th><th>Pings</th><th>RTT ms</th><th>Loss</th></tr></thead><tbody>
-${weekRows}
-</tbody></table></div></details>
+${weekly}
 <h2>Delays in ${escapePageText(windowName)}</h2>
-${totalBinned > 0 ? histogramChart(page.histogram) : '<p>No delays in this window.</p>'}
-<p class="note">${totalBinned} samples, by delay (ms, bins of a 1-2-5 series).</p>
-<h2>Latest samples per responder</h2>
-${latestTables(page.latest)}`;
+${totalBinned > 0 ? `${histogramChart(page.histogram)}
+<p class="note">${counted(totalBinned, 'sample')}, by delay (bins of a 1-2-5 series).</p>` : '<p>No delays in this window.</p>'}
+${page.matrixHtml ?? ''}
+<h2>Latest pings</h2>
+${latestPings(page.latest, page.now)}`;
   return htmlDocument(`${server} · Matrix ping leaderboard`, body);
+}
+
+/** A page for a request the pages cannot answer: the status, what was wrong in words, and the way back. */
+export function renderErrorPage(statusCode: number, title: string, sentence: string): string {
+  return htmlDocument(`${statusCode} ${title} · Matrix ping leaderboard`, `<h1 id="error">${statusCode} · ${escapePageText(title)}</h1>
+<p>${escapePageText(sentence)}</p>
+<p><a href="/">← Back to the leaderboard</a></p>`);
 }

@@ -7,6 +7,7 @@ import { exactSum, figuresOfSorted } from '../stats/figures.ts';
 import { compareNames } from '../order.ts';
 import { pingstatDuration } from './duration.ts';
 import { escapeHtml } from './html-escape.ts';
+import { getOrInsert } from '../collections.ts';
 
 /** One pong server's figures for one ping server, with its `diffs` members already JSON. */
 export interface PingstatPongFigures {
@@ -55,8 +56,7 @@ export function summarisePingstat(groups: PingstatGroups, disclaimer: string): P
   const byServer = new Map<string, { pongs: [string, PingstatPongFigures][]; delays: Float64Array[] }>();
   const pongServers = new Set<string>();
   for (const pair of groups.pairs) {
-    let server = byServer.get(pair.pingServer);
-    if (!server) byServer.set(pair.pingServer, (server = { pongs: [], delays: [] }));
+    const server = getOrInsert(byServer, pair.pingServer, () => ({ pongs: [], delays: [] }));
     const delays = parseDelays(pair.delays).sort();
     const f = figuresOfPongs(delays);
     server.pongs.push([pair.pongServer, { pongs: pair.pongs, mean: f.meanMs, median: f.medianMs, gmean: f.gmeanMs, diffsJson: pair.diffsJson }]);

@@ -25,6 +25,14 @@ export interface Rejection {
 export interface ImportHooks {
   onRejected?(rejection: Rejection): void;
   onProgress?(counts: Readonly<ImportCounts>): void;
+  /** Aborted (Ctrl-C, SIGTERM): no record is read after it, and those read are stored before the import returns. */
+  signal?: AbortSignal;
+}
+
+/** Where an interrupted import stopped: the records up to this line of this file were read (and stored, if valid). */
+export interface StopPosition {
+  readonly file: string;
+  readonly line: number;
 }
 
 export interface ImportOptions extends ImportHooks {
@@ -157,6 +165,15 @@ async function* jsonArrayRecords(chunks: AsyncIterable<string>, firstChunk: stri
   if (!closed) throw new MalformedFileError(line, 'the JSON array is not closed (is the file truncated?)');
 }
 
+/** The iterator's next value; done as soon as `stop` resolves, leaving a read that waits on a pipe behind. */
+async function nextUnlessStopped<T>(iterator: AsyncIterator<T>, stop: Promise<void> | undefined): Promise<IteratorResult<T, undefined>> {
+  const next = iterator.next() as Promise<IteratorResult<T, undefined>>;
+  if (!stop) return next;
+  // What the abandoned read ends with (the stream is destroyed) concerns no one.
+  next.catch(() => {});
+  return Promise.race([next, stop.then(() => ({ done: true, value: undefined }) as const)]);
+}
+
 async function* prepend(first: string, rest: AsyncIterable<string>): AsyncGenerator<string> {
   yield first;
   yield* rest;
@@ -164,20 +181,21 @@ async function* prepend(first: string, rest: AsyncIterable<string>): AsyncGenera
 
 const WRITES_IN_FLIGHT = 4;
 
-/** Imports one file; counts accumulate into `counts`, and the rooms of its samples into `rooms`. */
+/**
+ * Imports one file; counts accumulate into `counts`, and the rooms of its
+ * samples into `rooms`. Returns where it stopped when `hooks.signal` was aborted.
+ */
 export async function importFile(
   db: Db, file: string, counts: ImportCounts, hooks: ImportOptions = {}, rooms = new Set<string>(),
-): Promise<void> {
+): Promise<StopPosition | undefined> {
+  const { signal } = hooks;
+  if (signal?.aborted) return { file, line: 0 };
   const keptFrom = hooks.retention && retentionCutoff(hooks.retention.now, hooks.retention.days);
   const stream = createReadStream(file, { encoding: 'utf8', highWaterMark: 1 << 20 });
-  const chunks = stream[Symbol.asyncIterator]() as AsyncIterator<string>;
-  const first = await chunks.next();
-  if (first.done) return;
-  const rest: AsyncIterable<string> = { [Symbol.asyncIterator]: () => chunks };
-  // A UTF-8 byte order mark (Windows editors write one) is not part of the first record.
-  const firstChunk = first.value.startsWith('\uFEFF') ? first.value.slice(1) : first.value;
-  // A pingstat dump is one JSON array; anything else is read as NDJSON.
-  const records = firstChunk.trimStart().startsWith('[') ? jsonArrayRecords(rest, firstChunk) : ndjsonRecords(rest, firstChunk);
+  // A read waiting for data (a pipe, a slow disk) is not waited for: the records read so far are stored below.
+  const stop = signal && new Promise<void>((resolve) => signal.addEventListener('abort', () => resolve(), { once: true }));
+  /** The line of the last record read. */
+  let lastLine = 0;
 
   let batch: Sample[] = [];
   // Batches are written while the next is parsed, several at a time: inserts
@@ -216,11 +234,22 @@ export async function importFile(
     await Promise.all(writes);
   }
   if (failure) throw failure.error;
+  return signal?.aborted ? { file, line: lastLine } : undefined;
 
   async function readRecords(): Promise<void> {
+    const chunks = stream[Symbol.asyncIterator]() as AsyncIterator<string>;
+    const first = await nextUnlessStopped(chunks, stop);
+    if (first.done) return;
+    const rest: AsyncIterable<string> = { [Symbol.asyncIterator]: () => chunks };
+    // A UTF-8 byte order mark (Windows editors write one) is not part of the first record.
+    const firstChunk = first.value.startsWith('\uFEFF') ? first.value.slice(1) : first.value;
+    // A pingstat dump is one JSON array; anything else is read as NDJSON.
+    const records = firstChunk.trimStart().startsWith('[') ? jsonArrayRecords(rest, firstChunk) : ndjsonRecords(rest, firstChunk);
     try {
-      for await (const record of records) {
+      for (let next = await nextUnlessStopped(records, stop); !next.done; next = await nextUnlessStopped(records, stop)) {
+        const record = next.value;
         counts.read++;
+        lastLine = record.line;
         if (record.text === undefined) {
           reject(record.line, `longer than ${MAX_RECORD_LENGTH} characters (a sample takes a few hundred): skipped unread`);
           continue;
@@ -263,17 +292,21 @@ const ANALYZE_AFTER_SAMPLES = 10_000;
  */
 export async function importFiles(db: Db, files: readonly string[], counts: ImportCounts, hooks: ImportOptions & {
   onUnreadable?(file: string, err: Error): void;
-} = {}): Promise<void> {
+} = {}): Promise<{ readonly stoppedAt: StopPosition | undefined }> {
   const rooms = new Set<string>();
+  let stoppedAt: StopPosition | undefined;
   for (const file of files) {
     try {
-      await importFile(db, file, counts, hooks, rooms);
+      stoppedAt = await importFile(db, file, counts, hooks, rooms);
+      if (stoppedAt) break;
     } catch (err) {
       const code = (err as NodeJS.ErrnoException).code;
       if (code !== 'ENOENT' && code !== 'EISDIR' && code !== 'EACCES') throw err;
       hooks.onUnreadable?.(file, err as Error);
     }
   }
-  if (counts.stored > ANALYZE_AFTER_SAMPLES) await analyzeSamples(db);
+  // Interrupted, the ANALYZE can wait for the next run; the digests of what was stored cannot (reads do not build them).
+  if (!stoppedAt && counts.stored > ANALYZE_AFTER_SAMPLES) await analyzeSamples(db);
   await buildRecentDigests(db, [...rooms].sort(), new Date());
+  return { stoppedAt };
 }

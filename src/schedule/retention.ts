@@ -4,7 +4,7 @@
 import cron from 'node-cron';
 import type { Db } from '../db/database.ts';
 import type { Logger } from '../log.ts';
-import { deleteProbePingsBefore } from '../probes/repository.ts';
+import { deleteOneWaySamplesBefore, deleteProbePingsBefore } from '../probes/repository.ts';
 import { deleteSamplesBefore } from '../samples/repository.ts';
 import { deleteDigestsBefore } from '../stats/digests.ts';
 
@@ -15,6 +15,7 @@ export interface RetentionResult {
   readonly cutoff: Date;
   readonly samples: number;
   readonly probePings: number;
+  readonly oneWaySamples: number;
 }
 
 export function retentionCutoff(now: Date, days: number): Date {
@@ -26,7 +27,8 @@ export async function applyRetention(db: Db, now: Date, days: number): Promise<R
   const samples = await deleteSamplesBefore(db, cutoff);
   await deleteDigestsBefore(db, cutoff);
   const probePings = await deleteProbePingsBefore(db, cutoff);
-  return { cutoff, samples, probePings };
+  const oneWaySamples = await deleteOneWaySamplesBefore(db, cutoff);
+  return { cutoff, samples, probePings, oneWaySamples };
 }
 
 export interface Retention {
@@ -38,7 +40,7 @@ export function startRetention(db: Db, days: number, log: Logger, now: () => Dat
   const runNow = async () => {
     try {
       const result = await applyRetention(db, now(), days);
-      if (result.samples > 0 || result.probePings > 0) log.info({ ...result, days }, 'old samples deleted');
+      if (result.samples > 0 || result.probePings > 0 || result.oneWaySamples > 0) log.info({ ...result, days }, 'old samples deleted');
       return result;
     } catch (err) {
       log.error({ err }, 'deleting old samples failed; will retry at the next run');

@@ -9,6 +9,7 @@ import type { DelayFilter } from './repository.ts';
 import { figuresOfSorted, type Figures } from './figures.ts';
 import { compareNames } from '../order.ts';
 import type { ResponderFigures, ServerFigures } from './ranking.ts';
+import { getOrInsert } from '../collections.ts';
 
 /**
  * The samples of one stretch of time. Server names are held once, in
@@ -61,9 +62,7 @@ export function columnsFromRows(rows: readonly SampleRowLike[]): SampleColumns {
   const responders = new Map<string, number>();
   const pings = new Map<string, number>();
   const intern = (map: Map<string, number>, key: string) => {
-    let index = map.get(key);
-    if (index === undefined) map.set(key, (index = map.size));
-    return index;
+    return getOrInsert(map, key, () => map.size);
   };
   const n = rows.length;
   const columns = { server: new Int32Array(n), responder: new Int32Array(n), ping: new Int32Array(n), delay: new Int32Array(n) };
@@ -118,7 +117,7 @@ function namesInOrder(chunks: readonly SampleColumns[], names: (chunk: SampleCol
   for (const dictionary of dictionaries) for (const name of dictionary) if (!index.has(name)) index.set(name, index.size);
   const sorted = [...index.keys()].sort(compareNames);
   const rank = new Int32Array(sorted.length);
-  sorted.forEach((name, i) => (rank[index.get(name)!] = i));
+  for (const [i, name] of sorted.entries()) rank[index.get(name)!] = i;
   const ranks = new Map(dictionaries.map((dictionary) => [dictionary, Int32Array.from(dictionary, (name) => rank[index.get(name)!]!)]));
   return { sorted, perChunk: chunks.map((chunk) => ranks.get(names(chunk))!) };
 }

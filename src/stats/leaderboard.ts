@@ -187,8 +187,8 @@ export class Statistics {
     const frozenWeeks: (FrozenWeek | undefined)[] = [];
     for (const window of windows) frozenWeeks.push(await this.#frozenWeek(room, window.week));
     // Only the weeks that are not frozen are computed from samples: usually the current one alone.
-    const firstLive = frozenWeeks.findIndex((f) => f === undefined);
-    const lastLive = frozenWeeks.findLastIndex((f) => f === undefined);
+    const firstLive = frozenWeeks.indexOf(undefined);
+    const lastLive = frozenWeeks.lastIndexOf(undefined);
     const boundaries = [windows[firstLive]?.start, ...windows.slice(firstLive, lastLive + 1).map((w) => w.end)];
     const live = firstLive < 0 ? new Map<number, BucketFigures>() : new Map((await serverFiguresPerBucket(
       this.#db, room.roomIds, server, boundaries as Date[], this.#filters,

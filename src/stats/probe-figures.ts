@@ -3,7 +3,8 @@
 // probe pings and probe samples only, so they are computed at request time.
 import type { Db } from '../db/database.ts';
 import { probeFigures, type ProbeFigures } from '../probes/figures.ts';
-import { probeCountsPerBucket, serverHasProbePings } from '../probes/repository.ts';
+import { matrixServers, serverOffset, type PairFigures, type ServerOffset } from '../probes/one-way.ts';
+import { oneWayFigures, probeCountsPerBucket, serverHasProbePings } from '../probes/repository.ts';
 import { serverHasSamples } from '../samples/repository.ts';
 import type { TrackedRoom } from './rooms.ts';
 import type { TimeWindow } from './windows.ts';
@@ -23,6 +24,19 @@ export async function probeFiguresInWindow(db: Db, room: TrackedRoom, window: Ti
   const end = window.endInclusive ? new Date(window.end.getTime() + 1) : window.end;
   const counts = await probeCountsPerBucket(db, probeRoomIds(room), [window.start, end], server);
   return counts.map(probeFigures).sort((a, b) => (a.server < b.server ? -1 : a.server > b.server ? 1 : 0));
+}
+
+export interface DeliveryMatrix {
+  readonly servers: string[];
+  readonly pairs: PairFigures[];
+  readonly offsets: ServerOffset[];
+}
+
+/** Delivery times between the probed servers over the window, and each sender server's clock offset. */
+export async function matrixInWindow(db: Db, room: TrackedRoom, window: TimeWindow, thresholdMs: number): Promise<DeliveryMatrix> {
+  const end = window.endInclusive ? new Date(window.end.getTime() + 1) : window.end;
+  const { pairs, offsets } = await oneWayFigures(db, probeRoomIds(room), window.start, end);
+  return { servers: matrixServers(pairs), pairs, offsets: offsets.map((o) => serverOffset(o.server, o.samples, o.median, thresholdMs)) };
 }
 
 /** One server's figures per bucket between consecutive boundaries (index i: boundaries[i] to boundaries[i + 1]). */

@@ -36,6 +36,17 @@ export async function resolveRoom(deps: SelectionDeps, reference: string | undef
   throw new NotFoundError(`unknown room ${reference}`);
 }
 
+/**
+ * Why a table has no row, in one line: what `pingboard leaderboard` prints
+ * and /leaderboard.md and .json answer with a 404, so a newsletter script
+ * cannot take an empty table for a result.
+ */
+export function emptyTableMessage(board: Leaderboard): string {
+  const span = `${board.window.start.toISOString()} to ${board.window.end.toISOString()}`;
+  return `the table is empty: no server is ranked in ${board.room.id} for ${board.week === null ? span : `week ${board.week} (${span})`} ` +
+    '(no samples in that window, or none that passes the filters and exclusions)';
+}
+
 export async function selectLeaderboard(deps: SelectionDeps, query: LeaderboardQuery): Promise<Leaderboard> {
   if (query.week !== undefined && query.days !== undefined) {
     throw new InputError('week', 'give either week or days, not both');

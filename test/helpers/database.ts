@@ -62,7 +62,7 @@ export async function openTestDatabase(engine: Engine): Promise<TestDatabase> {
 
 /** Empties every table, so tests sharing one database start clean. */
 export async function truncateAll(database: Database): Promise<void> {
-  await sql`truncate samples, frozen_weeks, frozen_week_history, server_exclusions, bot_state, hourly_digests, server_names, probe_pings, tracked_rooms restart identity`.execute(database.db);
+  await sql`truncate samples, frozen_weeks, frozen_week_history, server_exclusions, bot_state, hourly_digests, server_names, probe_pings, one_way_samples, tracked_rooms restart identity`.execute(database.db);
 }
 
 /**

@@ -19,6 +19,8 @@ export interface HomeserverProcess {
 export interface HomeserverProcessOptions {
   /** Server name → ms of federation delay. */
   readonly delays?: Readonly<Record<string, number>>;
+  /** Server name → ms its clock is off (0 when not named): its events' origin_server_ts are stamped on that clock. */
+  readonly clockOffsets?: Readonly<Record<string, number>>;
   /** User ID → password. */
   readonly passwords?: Readonly<Record<string, string>>;
   /** User ID → fixed access token, kept across restarts of the process. */
@@ -27,7 +29,7 @@ export interface HomeserverProcessOptions {
 
 export async function startHomeserverProcess(options: HomeserverProcessOptions = {}): Promise<HomeserverProcess> {
   const args = [HOMESERVER, '--port', '0', '--admin-token', ADMIN_TOKEN];
-  for (const [server, delay] of Object.entries(options.delays ?? {})) args.push('--server', `${server}=${delay}`);
+  for (const [server, delay] of Object.entries(options.delays ?? {})) args.push('--server', `${server}=${delay},${options.clockOffsets?.[server] ?? 0}`);
   for (const [user, password] of Object.entries(options.passwords ?? {})) args.push('--user', `${user}=${password}`);
   for (const [user, token] of Object.entries(options.tokens ?? {})) args.push('--token', `${user}=${token}`);
   const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'inherit'] });

@@ -43,14 +43,22 @@ export function waitForExit(child: ChildProcess, timeoutMs: number): Promise<Res
   });
 }
 
+/**
+ * How long a spawned process may take before a test gives up on it: a safety
+ * net, not a measure. A loaded machine (load 14 seen in CI-like runs) takes
+ * 15–30 s to open an embedded database alone, so anything tighter fails
+ * tests whose process is merely slow.
+ */
+export const PROCESS_TIMEOUT_MS = 300_000;
+
 /** Starts `pingboard ARGS…` in `cwd`: the process, to signal, and how it ended, once it has. */
-export function startPingboard(cwd: string, args: string[], env: Record<string, string>, timeoutMs = 180_000): { child: ChildProcess; exited: Promise<Result> } {
+export function startPingboard(cwd: string, args: string[], env: Record<string, string>, timeoutMs = PROCESS_TIMEOUT_MS): { child: ChildProcess; exited: Promise<Result> } {
   const child = spawn(NODE, [MAIN, ...args], { cwd, env: cleanEnv(env), stdio: ['ignore', 'pipe', 'pipe'] });
   return { child, exited: waitForExit(child, timeoutMs) };
 }
 
 /** Runs `pingboard ARGS…` in `cwd` to completion. */
-export function runPingboard(cwd: string, args: string[], env: Record<string, string>, timeoutMs = 60_000): Promise<Result> {
+export function runPingboard(cwd: string, args: string[], env: Record<string, string>, timeoutMs = PROCESS_TIMEOUT_MS): Promise<Result> {
   return startPingboard(cwd, args, env, timeoutMs).exited;
 }
 
@@ -69,12 +77,12 @@ export interface Server {
  */
 export async function servePingboard(t: Pick<Test, 'teardown'>, cwd: string, env: Record<string, string>, command: readonly string[] = [NODE, MAIN, 'serve']): Promise<Server> {
   const child = spawn(command[0]!, command.slice(1), { cwd, env: cleanEnv({ PINGBOARD_PORT: '0', PINGBOARD_LOG_LEVEL: 'info', ...env }), stdio: ['ignore', 'pipe', 'pipe'] });
-  const exited = waitForExit(child, 180_000);
+  const exited = waitForExit(child, PROCESS_TIMEOUT_MS);
   exited.catch(() => {});
   t.teardown(() => { if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL'); });
   const url = await new Promise<string>((resolve, reject) => {
     let buffered = '';
-    const timer = setTimeout(() => reject(new Error('serve did not log "pingboard started" within 60 s')), 60_000);
+    const timer = setTimeout(() => reject(new Error(`serve did not log "pingboard started" within ${PROCESS_TIMEOUT_MS} ms`)), PROCESS_TIMEOUT_MS);
     child.stdout!.on('data', (chunk: Buffer | string) => {
       buffered += chunk.toString();
       for (const line of buffered.split('\n')) {

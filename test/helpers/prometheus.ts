@@ -75,12 +75,11 @@ export function parsePrometheusStrict(text: string): Map<string, ParsedFamily> {
       if (!m) return; // other comments are allowed
       const [, kind, name, rest] = m as unknown as [string, string, string, string];
       if (!NAME.test(name)) throw new Error(`line ${line}: bad metric name ${name}`);
-      let family = families.get(name);
+      const family = families.get(name);
       if (kind === 'HELP') {
         if (/\\[^\\n]/.test(rest.replace(/\\\\/g, ''))) throw new Error(`line ${line}: bad escape in HELP`);
         if (family?.help) throw new Error(`line ${line}: second HELP for ${name}`);
-        if (!family) families.set(name, (family = { name, help: rest, type: '', samples: [] }));
-        else families.set(name, { ...family, help: rest });
+        families.set(name, family ? { ...family, help: rest } : { name, help: rest, type: '', samples: [] });
       } else {
         if (!TYPES.has(rest)) throw new Error(`line ${line}: bad type ${rest}`);
         if (family?.type) throw new Error(`line ${line}: second TYPE for ${name}`);

@@ -70,7 +70,7 @@ export function createRoom(store: Store, creator: string, req: CreateRoomRequest
     store.send(room, { type, sender: creator, content, stateKey });
 
   // Room versions up to 10 name the creator in the create event; 11+ use the sender.
-  const createContent: Content = { room_version: version, ...(Number(version) < 11 || isNaN(Number(version)) ? { creator } : {}) };
+  const createContent: Content = { room_version: version, ...(Number(version) < 11 || Number.isNaN(Number(version)) ? { creator } : {}) };
   state('m.room.create', { ...createContent, ...req.creation_content });
   state('m.room.member', { membership: 'join', ...displayName(store, creator) }, creator);
   const users: Record<string, number> = { [creator]: 100 };

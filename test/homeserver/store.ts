@@ -20,6 +20,7 @@ import {
   randomId,
   serverOf,
 } from './model.ts';
+import { getOrInsert } from '../../src/collections.ts';
 
 /** Simulated behaviour of one server name. */
 export interface ServerConfig {
@@ -247,9 +248,7 @@ export class Store {
   }
 
   private indexMembership(server: ServerState, userId: string, room: Room): void {
-    let rooms = server.userRooms.get(userId);
-    if (!rooms) server.userRooms.set(userId, (rooms = new Set()));
-    rooms.add(room);
+    getOrInsert(server.userRooms, userId, () => new Set()).add(room);
   }
 
   /** Wakes long-polling syncs of a server, once per microtask however many events arrive. */
@@ -273,9 +272,7 @@ export class Store {
       user.accountData.set(type, entry);
     } else {
       this.room(roomId);
-      let map = user.roomAccountData.get(roomId);
-      if (!map) user.roomAccountData.set(roomId, (map = new Map()));
-      map.set(type, entry);
+      getOrInsert(user.roomAccountData, roomId, () => new Map()).set(type, entry);
     }
     this.changed(user.server);
   }

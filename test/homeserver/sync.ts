@@ -17,6 +17,7 @@ import {
   toStrippedEvent,
 } from './model.ts';
 import type { AccountDataEntry, Device, Store } from './store.ts';
+import { getOrInsert } from '../../src/collections.ts';
 
 type Json = Record<string, unknown>;
 
@@ -54,9 +55,7 @@ export class SyncService {
     if (first.body || since === undefined || req.timeoutMs <= 0) return Promise.resolve(first.body ?? first.empty());
     const server = this.store.user(device.userId).server;
     return new Promise((resolve, reject) => {
-      let set = this.waiters.get(server);
-      if (!set) this.waiters.set(server, (set = new Set()));
-      const waiters = set;
+      const waiters = getOrInsert(this.waiters, server, () => new Set());
       const finish = (body: Json | undefined): void => {
         waiters.delete(waiter);
         clearTimeout(timer);
@@ -102,8 +101,7 @@ export class SyncService {
     const user = store.user(device.userId);
     const server = store.server(user.server);
     if (since === undefined) this.sentMembers.delete(device.key);
-    let known = this.sentMembers.get(device.key);
-    if (!known) this.sentMembers.set(device.key, (known = new Map()));
+    const known = getOrInsert(this.sentMembers, device.key, () => new Map());
 
     const join: Json = {};
     const invite: Json = {};

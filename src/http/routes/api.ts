@@ -7,10 +7,13 @@ import { exclusionJson, probeFieldsJson, rankedServerJson } from '../../render/l
 import { latestSamplesOfServer } from '../../samples/repository.ts';
 import { sampleToRecord } from '../../samples/sample.ts';
 import { findFrozenWeek, frozenWeekHistory, listFrozenWeeks, type FrozenWeek } from '../../stats/frozen-weeks.ts';
-import { serverIsKnown, serverProbeFiguresPerBucket, weekBoundaries } from '../../stats/probe-figures.ts';
+import { DEFAULT_CLOCK_OFFSET_THRESHOLD_MS } from '../../config.ts';
+import { ROLLING_WEEK } from '../../stats/leaderboard.ts';
+import { matrixInWindow, serverIsKnown, serverProbeFiguresPerBucket, weekBoundaries } from '../../stats/probe-figures.ts';
 import { resolveRoom } from '../../stats/selection.ts';
+import { rollingWindow, weekWindow, type TimeWindow } from '../../stats/windows.ts';
 import type { HttpDeps } from '../app.ts';
-import { errorResponses, ExclusionBody, ProbeFields, RankedServerBody, refuseNonDecimalIntegers, RoomParam, ServerParam, WeekParam } from '../schemas.ts';
+import { errorResponses, ExclusionBody, MatrixBody, MatrixQuerystring, ProbeFields, RankedServerBody, refuseNonDecimalIntegers, RoomParam, ServerParam, WeekParam } from '../schemas.ts';
 
 const Timestamp = Type.String({ format: 'date-time' });
 const Nullable = <T extends TSchema>(t: T) => Type.Union([t, Type.Null()]);
@@ -74,6 +77,38 @@ const ServerBody = Type.Object({
 export const apiRoutes: FastifyPluginAsyncTypebox<HttpDeps> = async (app, deps) => {
   app.addHook('preValidation', refuseNonDecimalIntegers);
   const selectionDeps = { db: deps.database.db, statistics: deps.statistics, rooms: deps.rooms };
+  const thresholdMs = deps.clockOffsetThresholdMs ?? DEFAULT_CLOCK_OFFSET_THRESHOLD_MS;
+
+  /** The week asked for, or the rolling window of the last `days` days (7 by default), as the leaderboard takes them. */
+  const matrixWindow = (week: string | undefined, days: number | undefined): TimeWindow => {
+    if (week !== undefined && days !== undefined) throw new InputError('week', 'give either week or days, not both');
+    if (week === undefined) return rollingWindow(deps.statistics.now(), { ...ROLLING_WEEK, maxAgeSeconds: (days ?? 7) * 86_400 });
+    const window = weekWindow(week, deps.statistics.weekConfig);
+    if (!window) throw new InputError('week', `expected an ISO week such as 2026-W47, got ${JSON.stringify(week)}`);
+    return window;
+  };
+
+  app.get('/api/v1/matrix', {
+    schema: {
+      summary: 'Delivery times between the probed servers, on one clock, and each server\'s measured clock offset',
+      querystring: MatrixQuerystring,
+      response: { 200: MatrixBody, ...errorResponses },
+    },
+  }, async (request) => {
+    const { week, days } = request.query;
+    const window = matrixWindow(week, days);
+    const room = await resolveRoom(selectionDeps, request.query.room);
+    const matrix = await matrixInWindow(deps.database.db, room, window, thresholdMs);
+    return {
+      room: room.id,
+      start: window.start.toISOString(),
+      end: window.end.toISOString(),
+      threshold_ms: thresholdMs,
+      servers: matrix.servers,
+      pairs: matrix.pairs.map((p) => ({ from: p.from, to: p.to, median_ms: p.medianMs, p90_ms: p.p90Ms, count: p.count })),
+      offsets: matrix.offsets.map((o) => ({ server: o.server, offset_ms: o.offsetMs, bound_ms: o.boundMs, samples: o.samples, flagged: o.flagged })),
+    };
+  });
 
   app.get('/api/v1/weeks', {
     schema: {

@@ -1,23 +1,25 @@
 // The web pages: `/` (the leaderboard) and `/servers/{server}`.
-import type { FastifyReply } from 'fastify';
+import type { FastifyError, FastifyReply } from 'fastify';
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from '@fastify/type-provider-typebox';
 import { InputError, NotFoundError } from '../../errors.ts';
+import { DEFAULT_CLOCK_OFFSET_THRESHOLD_MS } from '../../config.ts';
 import { renderNewsletterTable } from '../../render/markdown.ts';
+import { matrixSection, serverMatrixSection } from '../../render/matrix.ts';
 import {
-  PAGE_CONTENT_SECURITY_POLICY, RANKING_PAGE_ROWS, rankingPages, renderLeaderboardPage, renderNothingYetPage, renderServerPage,
+  PAGE_CONTENT_SECURITY_POLICY, RANKING_PAGE_ROWS, rankingPages, renderErrorPage, renderLeaderboardPage, renderNothingYetPage, renderServerPage,
 } from '../../render/page.ts';
 import { latestSamplesOfServer, mostRecentRoom } from '../../samples/repository.ts';
 import { TtlCache } from '../../stats/cache.ts';
 import { listFrozenWeeks } from '../../stats/frozen-weeks.ts';
 import type { Leaderboard, Statistics } from '../../stats/leaderboard.ts';
-import { probeFiguresInWindow, serverIsKnown, serverProbeFiguresPerBucket, weekBoundaries } from '../../stats/probe-figures.ts';
+import { matrixInWindow, probeFiguresInWindow, serverIsKnown, serverProbeFiguresPerBucket, weekBoundaries } from '../../stats/probe-figures.ts';
 import { selectLeaderboard } from '../../stats/selection.ts';
 import { delayHistogram } from '../../stats/server-detail.ts';
 import { shiftWeek, weekContaining } from '../../stats/windows.ts';
-import type { HttpDeps } from '../app.ts';
+import { clientErrorOf, type HttpDeps } from '../app.ts';
 import { encodeBody, sendCacheable, type EncodedBody } from '../caching.ts';
-import { errorResponses, NEWSLETTER_ROWS, refuseNonDecimalIntegers, RoomParam, ServerParam } from '../schemas.ts';
+import { ErrorBody, NEWSLETTER_ROWS, refuseNonDecimalIntegers, RoomParam, ServerParam } from '../schemas.ts';
 
 /** Weeks of history on a server's page: half a year. */
 const SERVER_PAGE_WEEKS = 26;
@@ -41,6 +43,28 @@ const LeaderboardPageQuerystring = Type.Object({
 });
 
 const HtmlPage = { content: { 'text/html': { schema: Type.String() } } };
+/** A page's own mistakes are pages too (a person reads them); the service's failures stay JSON, as everywhere. */
+const pageResponses = {
+  200: HtmlPage,
+  400: { description: 'A parameter the page cannot use, as an HTML page saying which', ...HtmlPage },
+  404: { description: 'No such room or server, as an HTML page', ...HtmlPage },
+  500: ErrorBody, 503: ErrorBody,
+};
+
+/** What a person reads for a refused parameter: the page's own words where the validator's would be a regular expression. */
+function pageErrorSentence(err: FastifyError, parameter: string | undefined, value: unknown, message: string): string {
+  if (parameter === 'week' && typeof value === 'string') {
+    return `"${value}" is not a week: write it as year and ISO week, like 2026-W47, or leave it out for the rolling week.`;
+  }
+  // Anything but a page number as it would be written (`05`, `1e1`, `0`; the validator may have made a number of it already).
+  if (parameter === 'page' && value !== undefined && !(String(Number(value)) === String(value) && Number.isSafeInteger(Number(value)) && Number(value) >= 1)) {
+    return `"${value}" is not a page number: pages are counted from 1.`;
+  }
+  const words = parameter !== undefined && message.startsWith(`${parameter}: `) ? message.slice(parameter.length + 2) : message;
+  // The validator's words ("must not contain control characters") need the parameter they are about.
+  if (err.validation && parameter !== undefined) return `The ${parameter} in the address ${words}.`;
+  return `${words.charAt(0).toUpperCase()}${words.slice(1)}.`;
+}
 
 /** The week picker sends an empty week for the rolling one: one page, one cache entry, whichever way it is asked for. */
 const rollingIfEmpty = (week: string | undefined) => week || undefined;
@@ -58,7 +82,18 @@ function setPageHeaders(reply: FastifyReply): void {
 
 export const pageRoutes: FastifyPluginAsyncTypebox<HttpDeps> = async (app, deps) => {
   app.addHook('preValidation', refuseNonDecimalIntegers);
+  // Only these routes' errors: the JSON routes keep their JSON ones. Anything not the client's goes on to the app's handler.
+  app.setErrorHandler((err: FastifyError, request, reply) => {
+    const client = clientErrorOf(err);
+    if (client === undefined) throw err;
+    const { parameter, message } = client.body;
+    const value = parameter === undefined ? undefined : (request.query as Record<string, unknown>)[parameter];
+    const title = client.statusCode === 404 ? 'Not found' : 'Not a valid address';
+    setPageHeaders(reply);
+    return reply.code(client.statusCode).send(renderErrorPage(client.statusCode, title, pageErrorSentence(err, parameter, value, message)));
+  });
   const selectionDeps = { db: deps.database.db, statistics: deps.statistics, rooms: deps.rooms };
+  const thresholdMs = deps.clockOffsetThresholdMs ?? DEFAULT_CLOCK_OFFSET_THRESHOLD_MS;
   const { db } = deps.database;
   // A page is kept as long as the live table it shows (and clients may keep it): probe figures and
   // the week list are read per page, so without this every request would query them again.
@@ -75,7 +110,7 @@ export const pageRoutes: FastifyPluginAsyncTypebox<HttpDeps> = async (app, deps)
     schema: {
       summary: 'The leaderboard page (HTML): ranking, podium, trends, room and week pickers',
       querystring: LeaderboardPageQuerystring,
-      response: { 200: HtmlPage, ...errorResponses },
+      response: pageResponses,
     },
   }, async (request, reply) => {
     const { room, page } = request.query;
@@ -84,12 +119,13 @@ export const pageRoutes: FastifyPluginAsyncTypebox<HttpDeps> = async (app, deps)
       if (room === undefined && deps.rooms.default() === undefined && await mostRecentRoom(db) === undefined) return renderNothingYetPage();
       const board = await selectLeaderboard(selectionDeps, { room, week });
       const pages = rankingPages(board.servers.length);
-      if (page > pages) throw new InputError('page', `${page} is past the last page of this ranking, ${pages}`);
+      if (page > pages) throw new InputError('page', `there is no page ${page}: this ranking has ${pages === 1 ? '1 page' : `${pages} pages`}`);
       const probes = await probeFiguresInWindow(db, board.room, board.window);
       const previous = await previousWeekMedians(deps.statistics, board);
       const weeks = await listFrozenWeeks(db, board.room.id);
+      const matrix = await matrixInWindow(db, board.room, board.window, thresholdMs);
       return renderLeaderboardPage({
-        board, probes, previous, weeks,
+        board, probes, previous, weeks, matrixHtml: matrixSection(matrix),
         rooms: deps.rooms.list().map((r) => ({ id: r.id, label: r.reference })),
         defaultRoomId: defaultRoomId(room, board),
         newsletterMarkdown: renderNewsletterTable(board.servers, NEWSLETTER_ROWS),
@@ -105,7 +141,7 @@ export const pageRoutes: FastifyPluginAsyncTypebox<HttpDeps> = async (app, deps)
       summary: 'One ping server\'s page (HTML): weekly medians as a chart, this week\'s delay distribution, latest samples per responder',
       params: Type.Object({ server: ServerParam }),
       querystring: PageQuerystring,
-      response: { 200: HtmlPage, ...errorResponses },
+      response: pageResponses,
     },
   }, async (request, reply) => {
     const { server } = request.params;
@@ -124,6 +160,8 @@ export const pageRoutes: FastifyPluginAsyncTypebox<HttpDeps> = async (app, deps)
         histogram: await delayHistogram(db, board.room.roomIds, server, board.window, deps.statistics.filters),
         latest: await latestSamplesOfServer(db, board.room.roomIds, server, LATEST_SAMPLES),
         defaultRoomId: defaultRoomId(room, board),
+        matrixHtml: serverMatrixSection(await matrixInWindow(db, board.room, board.window, thresholdMs), server),
+        now: deps.statistics.now(),
       });
     });
     setPageHeaders(reply);

@@ -1,0 +1,70 @@
+// `pingboard backfill`: the pongs in the rooms' history, read through the
+// bot's account. Apart from the other commands because it loads the Matrix
+// SDK, which must come after sdk-logs.ts (main.ts sees to it).
+import { backfillRooms } from '../backfill/backfill.ts';
+import { emptyCounts, formatProgress, formatSummary } from '../backfill/progress.ts';
+import { ConfigError, type Config } from '../config.ts';
+import { InputError, messageWithCauses } from '../errors.ts';
+import type { Logger } from '../log.ts';
+import { createBotClient } from '../matrix/client.ts';
+import { openMigratedDatabase } from '../open.ts';
+import { PROGRESS_INTERVAL_MS, type Output } from './commands.ts';
+import { FAILED, INTERRUPTED } from './exit-codes.ts';
+
+export interface BackfillCommandOptions {
+  /** A room ID or alias; undefined: every configured room. */
+  readonly room: string | undefined;
+  /** How far back (`--since`, checked). */
+  readonly since: Date;
+  /** Aborted on Ctrl-C: the run stops after the page in hand, and the next one continues there. */
+  readonly signal: AbortSignal;
+}
+
+export async function backfillCommand(config: Config, log: Logger, options: BackfillCommandOptions, out: Output): Promise<number> {
+  if (!config.bot) {
+    throw new ConfigError('PINGBOARD_HOMESERVER_URL: backfill reads the rooms through the bot\'s account; ' +
+      'set PINGBOARD_HOMESERVER_URL, PINGBOARD_BOT_USER_ID and PINGBOARD_BOT_ACCESS_TOKEN (or PINGBOARD_BOT_PASSWORD)');
+  }
+  const now = new Date();
+  const rooms = options.room !== undefined ? [options.room] : config.rooms.map((r) => r.id);
+  if (rooms.length === 0) throw new InputError('--room', 'no room given and PINGBOARD_ROOMS names none');
+  const database = await openMigratedDatabase(config, log);
+  const counts = emptyCounts();
+  const started = performance.now();
+  let lastProgress = 0;
+  const progress = (final: boolean) => {
+    if (!out.stderr.isTTY) return;
+    const now = performance.now();
+    if (!final && now - lastProgress < PROGRESS_INTERVAL_MS) return;
+    lastProgress = now;
+    out.stderr.write(`\r\x1b[K${formatProgress(counts, now - started)}${final ? '\n' : ''}`);
+  };
+  try {
+    const { client } = await createBotClient(config.bot, database.db, log);
+    const result = await backfillRooms(rooms, {
+      client, db: database.db, log, since: options.since, now, trustedResponders: config.pings.trustedResponders, signal: options.signal, counts,
+      retentionDays: config.retentionDays,
+      onProgress: () => progress(false),
+    });
+    progress(true);
+    out.stdout.write(`${formatSummary(counts, performance.now() - started)}\n`);
+    for (const { room, error } of result.unreadable) out.stderr.write(`cannot read room ${room}: ${error}; its history is left out (the next run tries again)\n`);
+    if (result.unreadable.length > 0) return FAILED;
+    if (!result.completed) {
+      out.stderr.write('interrupted: the next run continues where this one stopped\n');
+      return INTERRUPTED;
+    }
+    return 0;
+  } catch (err) {
+    progress(true);
+    // A homeserver that refuses the bot or stays down: one line, not a stack.
+    if ((err as { httpStatus?: number }).httpStatus !== undefined || (err as Error).name === 'ConnectionError') {
+      // fetch says "fetch failed", twice through the SDK; the cause names the host and what went wrong.
+      out.stderr.write(`backfill failed: homeserver ${config.bot.homeserverUrl} (PINGBOARD_HOMESERVER_URL): ${messageWithCauses(err)} (samples stored so far are kept; the next run continues)\n`);
+      return FAILED;
+    }
+    throw err;
+  } finally {
+    await database.destroy();
+  }
+}
