@@ -1,4 +1,3 @@
-
 import { backfillRooms } from '../src/backfill/backfill.ts';
 import { loadConfig } from '../src/config.ts';
 import type { Database } from '../src/db/database.ts';
@@ -30,9 +29,21 @@ function historyEvents(roomId: string, first: number, count: number, startMs: nu
     events.push({ sender: pinger, content: '!ping', ts });
     RESPONDERS.forEach((responder, i) => {
       const delayMs = 40 + ((c * (31 + i * 17)) % 600);
-      events.push({ sender: responder, ts: ts + delayMs, content: buildPong({ roomId, pingEventId: ping, pinger, text: '', delayMs }) });
+      events.push({
+        sender: responder,
+        ts: ts + delayMs,
+        content: buildPong({ roomId, pingEventId: ping, pinger, text: '', delayMs }),
+      });
     });
-    events.push({ sender: RESPONDERS[1]!, ts: ts + 900, content: { msgtype: 'm.notice', body: `${pinger}: Pong! (ping took 1 ms to arrive)`, pong: { ms: 'one', from: 'x', ping } } });
+    events.push({
+      sender: RESPONDERS[1]!,
+      ts: ts + 900,
+      content: {
+        msgtype: 'm.notice',
+        body: `${pinger}: Pong! (ping took 1 ms to arrive)`,
+        pong: { ms: 'one', from: 'x', ping },
+      },
+    });
     events.push({ sender: pinger, ts: ts + 1000, content: 'thanks' });
   }
   return events.slice(0, count);
@@ -50,10 +61,13 @@ export async function backfillBench(options: BackfillBenchOptions, report: (line
       // Three rooms, each replacing the one before; the history spreads over 30 days.
       const rooms: string[] = [];
       for (let r = 0; r < 3; r++) {
-        rooms.push(await call('createRoom', PINGERS[0], {
-          preset: 'public_chat', ...(r === 2 ? { room_alias_name: 'bench' } : {}),
-          ...(r > 0 ? { creation_content: { predecessor: { room_id: rooms[r - 1] } } } : {}),
-        }) as string);
+        rooms.push(
+          (await call('createRoom', PINGERS[0], {
+            preset: 'public_chat',
+            ...(r === 2 ? { room_alias_name: 'bench' } : {}),
+            ...(r > 0 ? { creation_content: { predecessor: { room_id: rooms[r - 1] } } } : {}),
+          })) as string,
+        );
       }
       const stepMs = Math.floor((30 * DAY) / (size / 5));
       const startMs = Date.now() - 31 * DAY;
@@ -61,16 +75,26 @@ export async function backfillBench(options: BackfillBenchOptions, report: (line
         const from = Math.floor((size * r) / 3 / 5) * 5;
         const to = r === 2 ? size : Math.floor((size * (r + 1)) / 3 / 5) * 5;
         for (let at = from; at < to; at += SEED_CHUNK) {
-          await call('addHistory', rooms[r], historyEvents(rooms[r]!, at / 5, Math.min(SEED_CHUNK, to - at), startMs, stepMs));
+          await call(
+            'addHistory',
+            rooms[r],
+            historyEvents(rooms[r]!, at / 5, Math.min(SEED_CHUNK, to - at), startMs, stepMs),
+          );
         }
-        if (r < 2) await call('setState', PINGERS[0], rooms[r], 'm.room.tombstone', '', { body: 'upgraded', replacement_room: rooms[r + 1] });
+        if (r < 2)
+          await call('setState', PINGERS[0], rooms[r], 'm.room.tombstone', '', {
+            body: 'upgraded',
+            replacement_room: rooms[r + 1],
+          });
       }
       report(`${size} events in 3 rooms seeded`);
 
       // The database is passed in; the configuration only names the room and the bot.
       const config = loadConfig({
-        PINGBOARD_ROOMS: '#bench:near.example', PINGBOARD_HOMESERVER_URL: url,
-        PINGBOARD_BOT_USER_ID: BOT, PINGBOARD_BOT_PASSWORD: BENCH_BOT_PASSWORD,
+        PINGBOARD_ROOMS: '#bench:near.example',
+        PINGBOARD_HOMESERVER_URL: url,
+        PINGBOARD_BOT_USER_ID: BOT,
+        PINGBOARD_BOT_PASSWORD: BENCH_BOT_PASSWORD,
       });
       const log = createLogger('warn', process.stderr as never);
       const { client } = await createBotClient(config.bot!, database.db, log);
@@ -84,12 +108,21 @@ export async function backfillBench(options: BackfillBenchOptions, report: (line
         peakHeap = Math.max(peakHeap, memory.heapUsed);
       }, 20);
       const started = performance.now();
-      const result = await backfillRooms(config.rooms, { client, db: database.db, log, since: new Date(Date.now() - 40 * DAY), trustedResponders: [] });
+      const result = await backfillRooms(config.rooms, {
+        client,
+        db: database.db,
+        log,
+        since: new Date(Date.now() - 40 * DAY),
+        trustedResponders: [],
+      });
       const seconds = (performance.now() - started) / 1000;
       clearInterval(sampler);
       peakRss = Math.max(peakRss, process.memoryUsage().rss);
-      if (!result.completed || result.counts.events !== size) throw new Error(`backfill of ${size} events incomplete: ${JSON.stringify(result)}`);
-      report(`${size} events: ${Math.round(size / seconds)} events/s, ${result.counts.stored} samples, peak rss ${mb(peakRss)} MB`);
+      if (!result.completed || result.counts.events !== size)
+        throw new Error(`backfill of ${size} events incomplete: ${JSON.stringify(result)}`);
+      report(
+        `${size} events: ${Math.round(size / seconds)} events/s, ${result.counts.stored} samples, peak rss ${mb(peakRss)} MB`,
+      );
       figures[`${size} events: events/s`] = Math.round(size / seconds);
       figures[`${size} events: samples stored`] = result.counts.stored;
       figures[`${size} events: samples/s`] = Math.round(result.counts.stored / seconds);

@@ -19,7 +19,10 @@ export interface ServiceReport {
 
 const config = loadConfig(process.env);
 // Logging at the configured level (info by default), as the service logs, into a file nobody reads.
-const service = await start(config, createLogger(config.logLevel, pino.destination({ dest: '/dev/null', sync: false })));
+const service = await start(
+  config,
+  createLogger(config.logLevel, pino.destination({ dest: '/dev/null', sync: false })),
+);
 const bot = service.bot;
 if (!bot) throw new Error('the bench service needs PINGBOARD_HOMESERVER_URL');
 

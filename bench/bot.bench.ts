@@ -10,7 +10,13 @@
 import type { Database } from '../src/db/database.ts';
 import type { ServiceReport } from './bot-service.ts';
 import type { Figures } from './leaderboard.bench.ts';
-import { BENCH_BOT as BOT, BENCH_BOT_PASSWORD, BENCH_DELAYS as DELAYS, startHomeserverProcess, startServiceProcess } from './processes.ts';
+import {
+  BENCH_BOT as BOT,
+  BENCH_BOT_PASSWORD,
+  BENCH_DELAYS as DELAYS,
+  startHomeserverProcess,
+  startServiceProcess,
+} from './processes.ts';
 
 const SENDERS_PER_SERVER = 10;
 
@@ -39,27 +45,46 @@ export async function botBench(options: BotBenchOptions, report: (line: string) 
   const homeserver = await startHomeserverProcess({ 'bot.example': 0, ...DELAYS });
   const { url, call } = homeserver;
   try {
-    const senders = Object.keys(DELAYS).flatMap((server) => Array.from({ length: SENDERS_PER_SERVER }, (_, i) => `@user${i}:${server}`));
+    const senders = Object.keys(DELAYS).flatMap((server) =>
+      Array.from({ length: SENDERS_PER_SERVER }, (_, i) => `@user${i}:${server}`),
+    );
     for (const user of senders) await call('registerUser', user, {});
-    const roomId = await call('createRoom', senders[0], { room_alias_name: 'bench', preset: 'public_chat' }) as string;
+    const roomId = (await call('createRoom', senders[0], {
+      room_alias_name: 'bench',
+      preset: 'public_chat',
+    })) as string;
     const creatorServer = senders[0]!.slice(senders[0]!.indexOf(':') + 1);
     for (const user of senders.slice(1)) await call('join', user, roomId, [creatorServer]);
     await call('addMembers', roomId, options.members, { server: 'crowd.example' });
     report(`room of ${options.members + senders.length} members ready`);
 
     const service = await startServiceProcess({
-      DATABASE_URL: options.databaseUrl, PINGBOARD_PORT: '0', PINGBOARD_ROOMS: '#bench:near.example', PINGBOARD_HOMESERVER_URL: url,
-      PINGBOARD_BOT_USER_ID: BOT, PINGBOARD_BOT_PASSWORD: BENCH_BOT_PASSWORD, PINGBOARD_ANSWERS_PER_MINUTE: '10000',
+      DATABASE_URL: options.databaseUrl,
+      PINGBOARD_PORT: '0',
+      PINGBOARD_ROOMS: '#bench:near.example',
+      PINGBOARD_HOMESERVER_URL: url,
+      PINGBOARD_BOT_USER_ID: BOT,
+      PINGBOARD_BOT_PASSWORD: BENCH_BOT_PASSWORD,
+      PINGBOARD_ANSWERS_PER_MINUTE: '10000',
     });
     try {
       while (!['PREPARED', 'SYNCING'].includes((await service.report()).syncState ?? '')) await sleep(20);
-      const samples = () => options.database.db.selectFrom('samples').select(['ping_event_id', 'ping_server', 'delay_ms']).where('source', '=', 'echo').execute();
+      const samples = () =>
+        options.database.db
+          .selectFrom('samples')
+          .select(['ping_event_id', 'ping_server', 'delay_ms'])
+          .where('source', '=', 'echo')
+          .execute();
       /** Sends `count` pings, `paceMs` apart, and waits until all are recorded; returns their event IDs. */
-      const ping = async (count: number, paceMs: number, checkpoint?: (sent: number) => Promise<void>): Promise<Set<string>> => {
+      const ping = async (
+        count: number,
+        paceMs: number,
+        checkpoint?: (sent: number) => Promise<void>,
+      ): Promise<Set<string>> => {
         const ids = new Set<string>();
         const before = (await samples()).length;
         for (let sent = 0; sent < count; sent++) {
-          ids.add(await call('sendMessage', senders[sent % senders.length], roomId, `!ping ${sent}`) as string);
+          ids.add((await call('sendMessage', senders[sent % senders.length], roomId, `!ping ${sent}`)) as string);
           await sleep(paceMs);
           await checkpoint?.(sent + 1);
         }
@@ -89,18 +114,30 @@ export async function botBench(options: BotBenchOptions, report: (line: string) 
       const settled = await service.report();
 
       const rows = await samples();
-      const delivered = await call('deliveries', roomId, 'bot.example') as Record<string, number>;
-      const sentAt = new Map((await call('events', roomId) as { event_id: string; origin_server_ts: number }[]).map((e) => [e.event_id, e.origin_server_ts]));
+      const delivered = (await call('deliveries', roomId, 'bot.example')) as Record<string, number>;
+      const sentAt = new Map(
+        ((await call('events', roomId)) as { event_id: string; origin_server_ts: number }[]).map((e) => [
+          e.event_id,
+          e.origin_server_ts,
+        ]),
+      );
       // Against what the homeserver actually did (the delay the bot can see at best), and against the nominal delay (adds the homeserver's timer lateness).
       const errors = (ids: Set<string>) => {
         const picked = rows.filter((r) => ids.has(r.ping_event_id));
         const vsDelivery = picked.map((r) => r.delay_ms - (delivered[r.ping_event_id]! - sentAt.get(r.ping_event_id)!));
         const vsNominal = picked.map((r) => r.delay_ms - DELAYS[r.ping_server]!);
-        return { vsDelivery: meanAbsolute(vsDelivery), vsNominal: meanAbsolute(vsNominal), max: Math.max(...vsNominal.map(Math.abs)) };
+        return {
+          vsDelivery: meanAbsolute(vsDelivery),
+          vsNominal: meanAbsolute(vsNominal),
+          max: Math.max(...vsNominal.map(Math.abs)),
+        };
       };
       const figures = (series: 'overheadMs' | 'writtenMs') => {
         const sorted = (from: number, to: number) => [...settled[series].slice(from, to)].sort((a, b) => a - b);
-        return { load: sorted(0, afterLoad[series].length), paced: sorted(afterLoad[series].length, settled[series].length) };
+        return {
+          load: sorted(0, afterLoad[series].length),
+          paced: sorted(afterLoad[series].length, settled[series].length),
+        };
       };
       const overhead = figures('overheadMs');
       const written = figures('writtenMs');
@@ -126,9 +163,12 @@ export async function botBench(options: BotBenchOptions, report: (line: string) 
         'delay error vs delivery, mean abs. (ms), back to back': load.vsDelivery,
         'delay error vs nominal, mean abs. (ms), back to back': load.vsNominal,
         'delay error vs nominal, max (ms), back to back': load.max,
-        ...Object.fromEntries(checkpoints.flatMap(([pings, state]) => [
-          [`after ${pings} pings: rss (MB)`, mb(state.rss)], [`after ${pings} pings: heap used (MB)`, mb(state.heapUsed)],
-        ])),
+        ...Object.fromEntries(
+          checkpoints.flatMap(([pings, state]) => [
+            [`after ${pings} pings: rss (MB)`, mb(state.rss)],
+            [`after ${pings} pings: heap used (MB)`, mb(state.heapUsed)],
+          ]),
+        ),
         [`after the paced pings and ${options.settleSeconds} s: rss (MB)`]: mb(settled.rss),
         [`after the paced pings and ${options.settleSeconds} s: heap used (MB)`]: mb(settled.heapUsed),
       };

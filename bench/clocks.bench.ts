@@ -19,7 +19,12 @@ import { quantileSorted } from 'simple-statistics';
 import type { Figures } from './leaderboard.bench.ts';
 import { startHomeserverProcess } from './processes.ts';
 
-const DELAYS: Readonly<Record<string, number>> = { 'a.example': 20, 'b.example': 45, 'c.example': 70, 'fast.example': 30 };
+const DELAYS: Readonly<Record<string, number>> = {
+  'a.example': 20,
+  'b.example': 45,
+  'c.example': 70,
+  'fast.example': 30,
+};
 const OFFSETS: Readonly<Record<string, number>> = { 'fast.example': 2000 };
 /** Longer than any delivery (2 × 70 ms) with room to spare: the pings of a round never overlap. */
 const STAGGER_MS = 300;
@@ -30,24 +35,38 @@ export interface ClocksBenchOptions {
 }
 
 const round2 = (n: number) => Number(n.toFixed(2));
-const median = (values: readonly number[]) => quantileSorted([...values].sort((a, b) => a - b), 0.5);
+const median = (values: readonly number[]) =>
+  quantileSorted(
+    [...values].sort((a, b) => a - b),
+    0.5,
+  );
 const maxAbs = (values: readonly number[]) => Math.max(...values.map(Math.abs));
 
 export async function clocksBench(options: ClocksBenchOptions, report: (line: string) => void): Promise<Figures> {
   const homeserver = await startHomeserverProcess(DELAYS, OFFSETS);
   const { url, call } = homeserver;
   const servers = Object.keys(DELAYS);
-  const entries = servers.map((server) => ({ id: server.split('.')[0]!, server, userId: `@probe-${server.split('.')[0]}:${server}`, token: `token-${server}` }));
+  const entries = servers.map((server) => ({
+    id: server.split('.')[0]!,
+    server,
+    userId: `@probe-${server.split('.')[0]}:${server}`,
+    token: `token-${server}`,
+  }));
   const probes: Probe[] = [];
   const log = createLogger('silent');
   const writer = new SampleWriter({ db: options.database.db, log, capacity: 100_000 });
   try {
     await call('registerUser', '@admin:bot.example', {});
     for (const entry of entries) await call('registerUser', entry.userId, { accessToken: entry.token });
-    const roomId = await call('createRoom', '@admin:bot.example', { room_alias_name: 'ping', preset: 'public_chat' }) as string;
+    const roomId = (await call('createRoom', '@admin:bot.example', {
+      room_alias_name: 'ping',
+      preset: 'public_chat',
+    })) as string;
     const config = loadConfig({
       PINGBOARD_ROOMS: '#ping:bot.example',
-      PINGBOARD_PROBES: JSON.stringify(entries.map((e) => ({ id: e.id, homeserver_url: url, user_id: e.userId, access_token: e.token }))),
+      PINGBOARD_PROBES: JSON.stringify(
+        entries.map((e) => ({ id: e.id, homeserver_url: url, user_id: e.userId, access_token: e.token })),
+      ),
       // No responder: each ping waits out its timeout, long after the other probes have seen it.
       PINGBOARD_PROBE_TIMEOUT_SECONDS: '1',
     });
@@ -65,12 +84,17 @@ export async function clocksBench(options: ClocksBenchOptions, report: (line: st
     await Promise.all(probes.map((p) => p.stop()));
     const rows = await options.database.db.selectFrom('one_way_samples').selectAll().execute();
     report(`${rows.length} one-way samples in ${options.rounds} rounds`);
-    const sentAt = new Map((await call('events', roomId) as { event_id: string; sentAt: number }[]).map((e) => [e.event_id, e.sentAt]));
+    const sentAt = new Map(
+      ((await call('events', roomId)) as { event_id: string; sentAt: number }[]).map((e) => [e.event_id, e.sentAt]),
+    );
     const delivered = new Map<string, Record<string, number>>();
-    for (const server of servers) delivered.set(server, await call('deliveries', roomId, server) as Record<string, number>);
+    for (const server of servers)
+      delivered.set(server, (await call('deliveries', roomId, server)) as Record<string, number>);
 
     const vsInjected = rows.map((r) => r.one_way_ms - DELAYS[r.sender_server]! - DELAYS[r.receiver_server]!);
-    const vsDelivered = rows.map((r) => r.one_way_ms - (delivered.get(r.receiver_server)![r.ping_event_id]! - sentAt.get(r.ping_event_id)!));
+    const vsDelivered = rows.map(
+      (r) => r.one_way_ms - (delivered.get(r.receiver_server)![r.ping_event_id]! - sentAt.get(r.ping_event_id)!),
+    );
     const byPair = new Map<string, number[]>();
     for (const [i, r] of rows.entries()) {
       const key = `${r.sender_server}→${r.receiver_server}`;
@@ -87,8 +111,8 @@ export async function clocksBench(options: ClocksBenchOptions, report: (line: st
       'pairs whose median is within 2 ms of injected': `${pairMedians.filter((e) => Math.abs(e) <= 2).length}/${byPair.size}`,
       'sample error vs injected, median (ms)': round2(median(vsInjected)),
       'sample error vs injected, max absolute (ms)': round2(maxAbs(vsInjected)),
-      'sample error vs the homeserver\'s delivery, median (ms)': round2(median(vsDelivered)),
-      'sample error vs the homeserver\'s delivery, max absolute (ms)': round2(maxAbs(vsDelivered)),
+      "sample error vs the homeserver's delivery, median (ms)": round2(median(vsDelivered)),
+      "sample error vs the homeserver's delivery, max absolute (ms)": round2(maxAbs(vsDelivered)),
       'offset of the 2 s fast server, median (ms)': round2(median(fast)),
       'offset error, max absolute (ms)': round2(maxAbs(offsetErrors)),
       'offset bound, median (ms)': round2(median(rows.map((r) => r.offset_bound_ms))),

@@ -40,15 +40,24 @@ export async function instancesBench(options: InstancesBenchOptions, report: (li
   try {
     const roomId = await hs.call<string>('createRoom', PINGER, { room_alias_name: 'instances', preset: 'public_chat' });
     const env = {
-      DATABASE_URL: options.databaseUrl, PINGBOARD_ROOMS: '#instances:ping.example', PINGBOARD_HOMESERVER_URL: hs.url,
-      PINGBOARD_BOT_USER_ID: BOT, PINGBOARD_BOT_ACCESS_TOKEN: 'bot-token', PINGBOARD_ANSWERS_PER_MINUTE: '10000',
+      DATABASE_URL: options.databaseUrl,
+      PINGBOARD_ROOMS: '#instances:ping.example',
+      PINGBOARD_HOMESERVER_URL: hs.url,
+      PINGBOARD_BOT_USER_ID: BOT,
+      PINGBOARD_BOT_ACCESS_TOKEN: 'bot-token',
+      PINGBOARD_ANSWERS_PER_MINUTE: '10000',
     };
     const serve = () => servePingboard({ teardown: (fn) => void teardowns.push(fn) }, ROOT, env);
     const alive = new Set(await Promise.all([serve(), serve(), serve()]));
-    const answeredPings = async () => new Set((await hs.call<StoredEvent[]>('events', roomId)).filter((e) => e.sender === BOT).map((e) => e.content.pong?.ping));
+    const answeredPings = async () =>
+      new Set(
+        (await hs.call<StoredEvent[]>('events', roomId))
+          .filter((e) => e.sender === BOT)
+          .map((e) => e.content.pong?.ping),
+      );
     const leader = async () => {
       for (;;) {
-        for (const s of alive) if (await role(s) === 'leader') return s;
+        for (const s of alive) if ((await role(s)) === 'leader') return s;
         await pause(POLL_MS);
       }
     };
@@ -69,7 +78,7 @@ export async function instancesBench(options: InstancesBenchOptions, report: (li
           sent.push(await hs.call<string>('sendMessage', PINGER, roomId, `!ping ${kill}-${sent.length}`));
         }
         if (led === undefined) {
-          for (const s of alive) if (await role(s) === 'leader') led = performance.now() - killedAt;
+          for (const s of alive) if ((await role(s)) === 'leader') led = performance.now() - killedAt;
         }
         const answered = await answeredPings();
         if (sent.some((p) => answered.has(p))) break;
@@ -77,12 +86,20 @@ export async function instancesBench(options: InstancesBenchOptions, report: (li
       }
       toPong.push(performance.now() - killedAt);
       if (led !== undefined) toLead.push(led);
-      report(`kill ${kill + 1}: a new leader after ${Math.round(led ?? NaN)} ms, its first pong after ${Math.round(toPong.at(-1)!)} ms`);
+      report(
+        `kill ${kill + 1}: a new leader after ${Math.round(led ?? NaN)} ms, its first pong after ${Math.round(toPong.at(-1)!)} ms`,
+      );
       alive.add(await serve());
     }
-    const ms = (values: number[], p: number) => Math.round(percentile([...values].sort((a, b) => a - b), p));
+    const ms = (values: number[], p: number) =>
+      Math.round(
+        percentile(
+          [...values].sort((a, b) => a - b),
+          p,
+        ),
+      );
     return {
-      'kills': options.kills,
+      kills: options.kills,
       'to a new leader p50 (ms)': ms(toLead, 0.5),
       'to a new leader max (ms)': Math.round(Math.max(...toLead)),
       'to its first pong p50 (ms)': ms(toPong, 0.5),

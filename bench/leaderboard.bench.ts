@@ -41,7 +41,10 @@ async function timed<T>(fn: () => Promise<T>): Promise<[number, T]> {
   return [performance.now() - started, result];
 }
 
-export async function leaderboardBench(options: LeaderboardBenchOptions, report: (line: string) => void): Promise<Figures> {
+export async function leaderboardBench(
+  options: LeaderboardBenchOptions,
+  report: (line: string) => void,
+): Promise<Figures> {
   const { database, roomId, now } = options;
   const figures: Figures = {};
   const room = RoomRegistry.untracked(roomId);
@@ -68,7 +71,9 @@ export async function leaderboardBench(options: LeaderboardBenchOptions, report:
   }
   figures['ranked servers'] = servers;
   figures['first table after the import (ms)'] = Math.round(runs[0]!);
-  figures[`rolling table from stored data, no result cache, median of ${ROLLING_RUNS} (ms)`] = Math.round(median(runs.slice(1)));
+  figures[`rolling table from stored data, no result cache, median of ${ROLLING_RUNS} (ms)`] = Math.round(
+    median(runs.slice(1)),
+  );
   figures['rolling table from stored data, no result cache, slowest (ms)'] = Math.round(Math.max(...runs.slice(1)));
 
   const cached = new Statistics({ db: database.db, stats: STATS, weeks: WEEKS, cacheSeconds: 60, now: () => now });
@@ -80,10 +85,19 @@ export async function leaderboardBench(options: LeaderboardBenchOptions, report:
   const frozenWeek = lastFreezableWeek(now, WEEKS).week;
   const frozen = await cached.freeze(room, frozenWeek);
   if (!frozen) throw new Error(`week ${frozenWeek} has no samples to freeze`);
-  const app = await buildApp({ database, statistics: cached, rooms: new RoomRegistry([{ id: roomId, disclaimer: '' }]), cacheSeconds: 60 });
+  const app = await buildApp({
+    database,
+    statistics: cached,
+    rooms: new RoomRegistry([{ id: roomId, disclaimer: '' }]),
+    cacheSeconds: 60,
+  });
   const base = await app.listen({ host: '127.0.0.1', port: 0 });
   try {
-    const frozenLoad = await load(`${base}/leaderboard.md?week=${frozenWeek}`, options.connections, options.loadSeconds);
+    const frozenLoad = await load(
+      `${base}/leaderboard.md?week=${frozenWeek}`,
+      options.connections,
+      options.loadSeconds,
+    );
     figures['/leaderboard.md frozen week (req/s)'] = Math.round(frozenLoad.requestsPerSecond);
     figures['/leaderboard.md frozen week p99 (ms)'] = frozenLoad.p99Ms;
     const rollingLoad = await load(`${base}/leaderboard.md`, options.connections, options.loadSeconds);

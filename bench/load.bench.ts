@@ -33,14 +33,25 @@ const UTC_MONDAY_WEEKS = { timeZone: 'UTC', closeWeekday: 1, closeHour: 0, grace
 export async function loadBench(options: LoadBenchOptions, report: (line: string) => void): Promise<Figures> {
   // Every sample in the last closed week, so it is frozen at the first request.
   const week = lastFreezableWeek(new Date(), UTC_MONDAY_WEEKS);
-  await writeNdjson(options.ndjsonPath, { servers: options.servers, samples: options.samples, responders: 4, roomId: ROOM, end: new Date(week.end.getTime() - 1), seed: 7 });
+  await writeNdjson(options.ndjsonPath, {
+    servers: options.servers,
+    samples: options.samples,
+    responders: 4,
+    roomId: ROOM,
+    end: new Date(week.end.getTime() - 1),
+    seed: 7,
+  });
   const counts: ImportCounts = { read: 0, stored: 0, duplicate: 0, rejected: 0 };
   await importFiles(options.database.db, [options.ndjsonPath], counts);
   report(`imported ${counts.stored} samples into ${week.week}`);
 
   const config = loadConfig({ DATABASE_URL: options.databaseUrl, PINGBOARD_PORT: '0', PINGBOARD_ROOMS: ROOM });
   // Logging at the default level (info: every request), as the service logs, into a file nobody reads.
-  const service = await start(config, createLogger(config.logLevel, pino.destination({ dest: '/dev/null', sync: false })), { database: options.database });
+  const service = await start(
+    config,
+    createLogger(config.logLevel, pino.destination({ dest: '/dev/null', sync: false })),
+    { database: options.database },
+  );
   const figures: Figures = { samples: counts.stored, week: week.week };
   try {
     const first = await fetch(`${service.url}/leaderboard.json?week=${week.week}&limit=1`);
@@ -50,7 +61,7 @@ export async function loadBench(options: LoadBenchOptions, report: (line: string
       ['/leaderboard.md', `/leaderboard.md?week=${week.week}`, {}],
       ['/leaderboard.json', `/leaderboard.json?week=${week.week}`, {}],
       ['/ (page)', `/?week=${week.week}`, {}],
-      ['/ (page, browser\'s Accept-Encoding)', `/?week=${week.week}`, { 'accept-encoding': BROWSER_ACCEPT_ENCODING }],
+      ["/ (page, browser's Accept-Encoding)", `/?week=${week.week}`, { 'accept-encoding': BROWSER_ACCEPT_ENCODING }],
     ];
     for (const [name, path, headers] of targets) {
       report(`${name}: ${options.connections} connections for ${options.seconds} s`);

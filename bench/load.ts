@@ -18,10 +18,20 @@ export interface LoadResult {
 }
 
 /** Autocannon sends no Accept-Encoding of its own; `headers` adds request headers (a browser's Accept-Encoding, say). */
-export async function load(url: string, connections: number, seconds: number, headers: Record<string, string> = {}): Promise<LoadResult> {
-  if (!/^http:\/\/(127\.0\.0\.1|localhost)[:/]/.test(url)) throw new Error(`load tests only target this machine, not ${url}`);
+export async function load(
+  url: string,
+  connections: number,
+  seconds: number,
+  headers: Record<string, string> = {},
+): Promise<LoadResult> {
+  if (!/^http:\/\/(127\.0\.0\.1|localhost)[:/]/.test(url))
+    throw new Error(`load tests only target this machine, not ${url}`);
   const headerArgs = Object.entries(headers).flatMap(([name, value]) => ['-H', `${name}=${value}`]);
-  const { stdout } = await run(AUTOCANNON, ['--json', '-c', String(connections), '-d', String(seconds), ...headerArgs, url], { maxBuffer: 64 << 20 });
+  const { stdout } = await run(
+    AUTOCANNON,
+    ['--json', '-c', String(connections), '-d', String(seconds), ...headerArgs, url],
+    { maxBuffer: 64 << 20 },
+  );
   const r = JSON.parse(stdout) as {
     requests: { average: number; total: number };
     latency: { p50: number; p99: number };

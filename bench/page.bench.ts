@@ -42,7 +42,14 @@ export async function pageBench(options: PageBenchOptions, report: (line: string
   const twoWeeks = [now, new Date(now.getTime() - 7 * 86_400_000)];
   for (const [i, end] of twoWeeks.entries()) {
     let batch: Sample[] = [];
-    for (const sample of generateSamples({ servers: options.servers, samples: options.samples / 2, responders: 4, roomId, end, seed: 7 + i })) {
+    for (const sample of generateSamples({
+      servers: options.servers,
+      samples: options.samples / 2,
+      responders: 4,
+      roomId,
+      end,
+      seed: 7 + i,
+    })) {
       batch.push(i === 0 ? sample : { ...sample, pingEventId: `${sample.pingEventId}-previous` });
       if (batch.length === 5000) {
         await recordSamples(database.db, batch);
@@ -56,8 +63,15 @@ export async function pageBench(options: PageBenchOptions, report: (line: string
   for (let server = 0; server < options.servers; server += 4) {
     for (let seq = 1; seq <= 20; seq++) {
       await recordProbePing(database.db, {
-        probeId: `probe-hs${server}`, seq, sentAt: new Date(now.getTime() - seq * 3_600_000), roomId, pingServer: `hs${server}.example`,
-        pingEventId: `$probe-${server}-${seq}`, outcome: rand() < 0.05 ? 'lost' : 'answered', pongs: 1, error: null,
+        probeId: `probe-hs${server}`,
+        seq,
+        sentAt: new Date(now.getTime() - seq * 3_600_000),
+        roomId,
+        pingServer: `hs${server}.example`,
+        pingEventId: `$probe-${server}-${seq}`,
+        outcome: rand() < 0.05 ? 'lost' : 'answered',
+        pongs: 1,
+        error: null,
       });
     }
   }
@@ -89,7 +103,8 @@ export async function pageBench(options: PageBenchOptions, report: (line: string
     for (const [name, url] of pages) {
       const first = await uncached.inject(url);
       if (first.statusCode !== 200) throw new Error(`${url}: ${first.statusCode} ${first.body.slice(0, 200)}`);
-      if (name === '/ rolling week') figures['servers on the first page'] = (first.body.match(/<tr><td>\d+<\/td>/g) ?? []).length;
+      if (name === '/ rolling week')
+        figures['servers on the first page'] = (first.body.match(/<tr><td>\d+<\/td>/g) ?? []).length;
       const assembled = await serverTimes(uncached, url);
       figures[`${name}: server time p50 (ms)`] = round2(percentile(assembled, 0.5));
       figures[`${name}: server time p99 (ms)`] = round2(percentile(assembled, 0.99));
@@ -98,14 +113,16 @@ export async function pageBench(options: PageBenchOptions, report: (line: string
       figures[`${name}: size (KB)`] = round2(Buffer.byteLength(first.body) / 1024);
       for (const encoding of ['br', 'gzip']) {
         const compressed = await app.inject({ url, headers: { 'accept-encoding': encoding } });
-        if (compressed.headers['content-encoding'] !== encoding) throw new Error(`${url}: asked for ${encoding}, got ${compressed.headers['content-encoding']}`);
+        if (compressed.headers['content-encoding'] !== encoding)
+          throw new Error(`${url}: asked for ${encoding}, got ${compressed.headers['content-encoding']}`);
         figures[`${name}: size sent with ${encoding} (KB)`] = round2(compressed.rawPayload.length / 1024);
       }
       report(`${name}: p50 ${figures[`${name}: server time p50 (ms)`]} ms, ${figures[`${name}: size (KB)`]} KB`);
     }
     const base = await app.listen({ host: '127.0.0.1', port: 0 });
     const rolling = await load(`${base}/`, 10, options.loadSeconds);
-    if (rolling.errors + rolling.non2xx > 0) throw new Error(`${rolling.errors + rolling.non2xx} failed requests under load`);
+    if (rolling.errors + rolling.non2xx > 0)
+      throw new Error(`${rolling.errors + rolling.non2xx} failed requests under load`);
     figures['/ rolling week under load, 10 connections (req/s)'] = Math.round(rolling.requestsPerSecond);
     figures['/ rolling week under load, p99 (ms)'] = rolling.p99Ms;
   } finally {

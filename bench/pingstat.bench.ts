@@ -53,7 +53,14 @@ export async function pingstatBench(options: PingstatBenchOptions, report: (line
   const { database, roomId, now } = options;
   const figures: Figures = {};
   let batch: Sample[] = [];
-  for (const sample of generateSamples({ servers: 300, samples: options.samples, responders: 10, roomId, end: now, seed: 14 })) {
+  for (const sample of generateSamples({
+    servers: 300,
+    samples: options.samples,
+    responders: 10,
+    roomId,
+    end: now,
+    seed: 14,
+  })) {
     batch.push(sample);
     if (batch.length >= 20_000) {
       await recordSamples(database.db, batch);
@@ -65,7 +72,12 @@ export async function pingstatBench(options: PingstatBenchOptions, report: (line
   report(`${options.samples} samples stored`);
 
   const statistics = new Statistics({ db: database.db, stats: STATS, weeks: WEEKS, cacheSeconds: 60, now: () => now });
-  const app = await buildApp({ database, statistics, rooms: new RoomRegistry([{ id: roomId, disclaimer: 'Bench.' }]), cacheSeconds: 60 });
+  const app = await buildApp({
+    database,
+    statistics,
+    rooms: new RoomRegistry([{ id: roomId, disclaimer: 'Bench.' }]),
+    cacheSeconds: 60,
+  });
   const base = `${await app.listen({ host: '127.0.0.1', port: 0 })}/rooms/${encodeURIComponent(roomId)}`;
   globalThis.gc?.();
   let peakRss = process.memoryUsage().rss;
@@ -88,7 +100,9 @@ export async function pingstatBench(options: PingstatBenchOptions, report: (line
       figures[`${route} answer (MB)`] = Number((bytes / 2 ** 20).toFixed(1));
       if (anchor !== undefined) {
         const speedUp = anchor / seconds;
-        figures[`${route} vs pingstat ${anchor} s (×; target ≥ ${TARGET_SPEED_UP[options.samples]})`] = Number(speedUp.toFixed(1));
+        figures[`${route} vs pingstat ${anchor} s (×; target ≥ ${TARGET_SPEED_UP[options.samples]})`] = Number(
+          speedUp.toFixed(1),
+        );
       }
       figures[`${route} warm (ms)`] = Math.round((await timedFetch(`${base}/${route}`)).ms);
       report(`${route}: cold ${seconds.toFixed(3)} s, ${(bytes / 2 ** 20).toFixed(1)} MB`);
@@ -105,8 +119,12 @@ export async function pingstatBench(options: PingstatBenchOptions, report: (line
           load(`${base}/${route}`, 50, options.loadSeconds),
           load(`${base.replace(/\/rooms\/.*$/, '')}/healthz`, 1, options.loadSeconds),
         ]);
-        figures[`50 clients on ${route}: answers (non-2xx or unfinished)`] = `${routeLoad.requests} (${routeLoad.non2xx + routeLoad.errors})`;
-        figures[`/healthz p99 meanwhile (ms)`] = Math.max(Number(figures['/healthz p99 meanwhile (ms)'] ?? 0), health.p99Ms);
+        figures[`50 clients on ${route}: answers (non-2xx or unfinished)`] =
+          `${routeLoad.requests} (${routeLoad.non2xx + routeLoad.errors})`;
+        figures[`/healthz p99 meanwhile (ms)`] = Math.max(
+          Number(figures['/healthz p99 meanwhile (ms)'] ?? 0),
+          health.p99Ms,
+        );
         failures += routeLoad.non2xx + routeLoad.errors + health.non2xx + health.errors;
         report(`50 clients on ${route}: ${routeLoad.requests} requests, healthz p99 ${health.p99Ms} ms`);
       }

@@ -22,7 +22,14 @@ import type { Probe, ProbeResult } from '../src/probes/probe.ts';
 import { createProbes } from '../src/probes/probes.ts';
 import { SampleWriter } from '../src/samples/writer.ts';
 import type { Figures } from './leaderboard.bench.ts';
-import { BENCH_BOT as BOT, BENCH_BOT_PASSWORD, BENCH_DELAYS as DELAYS, startHomeserverProcess, startServiceProcess, type ServiceProcess } from './processes.ts';
+import {
+  BENCH_BOT as BOT,
+  BENCH_BOT_PASSWORD,
+  BENCH_DELAYS as DELAYS,
+  startHomeserverProcess,
+  startServiceProcess,
+  type ServiceProcess,
+} from './processes.ts';
 
 /**
  * The accuracy probes of a round start this far apart, as the schedule's
@@ -59,8 +66,15 @@ export async function probesBench(options: ProbesBenchOptions, report: (line: st
   const { url, call } = homeserver;
   const servers = Object.keys(DELAYS);
   const accuracyProbes = servers.map((server) => ({ id: `acc-${server.split('.')[0]}`, server }));
-  const burstProbes = Array.from({ length: options.burst }, (_, i) => ({ id: `burst-${i}`, server: servers[i % servers.length]! }));
-  const entries = [...accuracyProbes, ...burstProbes].map((p) => ({ ...p, userId: `@${p.id}:${p.server}`, token: `token-${p.id}` }));
+  const burstProbes = Array.from({ length: options.burst }, (_, i) => ({
+    id: `burst-${i}`,
+    server: servers[i % servers.length]!,
+  }));
+  const entries = [...accuracyProbes, ...burstProbes].map((p) => ({
+    ...p,
+    userId: `@${p.id}:${p.server}`,
+    token: `token-${p.id}`,
+  }));
   let service: ServiceProcess | undefined;
   const probes: Probe[] = [];
   const log = createLogger('silent');
@@ -68,15 +82,25 @@ export async function probesBench(options: ProbesBenchOptions, report: (line: st
   try {
     await call('registerUser', '@admin:bot.example', {});
     for (const entry of entries) await call('registerUser', entry.userId, { accessToken: entry.token });
-    const roomId = await call('createRoom', '@admin:bot.example', { room_alias_name: 'ping', preset: 'public_chat' }) as string;
+    const roomId = (await call('createRoom', '@admin:bot.example', {
+      room_alias_name: 'ping',
+      preset: 'public_chat',
+    })) as string;
     service = await startServiceProcess({
-      DATABASE_URL: options.databaseUrl, PINGBOARD_PORT: '0', PINGBOARD_ROOMS: '#ping:bot.example', PINGBOARD_HOMESERVER_URL: url,
-      PINGBOARD_BOT_USER_ID: BOT, PINGBOARD_BOT_PASSWORD: BENCH_BOT_PASSWORD, PINGBOARD_ANSWERS_PER_MINUTE: '10000',
+      DATABASE_URL: options.databaseUrl,
+      PINGBOARD_PORT: '0',
+      PINGBOARD_ROOMS: '#ping:bot.example',
+      PINGBOARD_HOMESERVER_URL: url,
+      PINGBOARD_BOT_USER_ID: BOT,
+      PINGBOARD_BOT_PASSWORD: BENCH_BOT_PASSWORD,
+      PINGBOARD_ANSWERS_PER_MINUTE: '10000',
     });
 
     const config = loadConfig({
       PINGBOARD_ROOMS: '#ping:bot.example',
-      PINGBOARD_PROBES: JSON.stringify(entries.map((e) => ({ id: e.id, homeserver_url: url, user_id: e.userId, access_token: e.token }))),
+      PINGBOARD_PROBES: JSON.stringify(
+        entries.map((e) => ({ id: e.id, homeserver_url: url, user_id: e.userId, access_token: e.token })),
+      ),
       PINGBOARD_PROBE_RESPONDERS: BOT,
       PINGBOARD_PROBE_TIMEOUT_SECONDS: '60',
     });
@@ -90,16 +114,23 @@ export async function probesBench(options: ProbesBenchOptions, report: (line: st
     const measured: { ping: string; pong: string; server: string; rttMs: number }[] = [];
     await Promise.all(accuracy.map((p) => p.connect()));
     for (let round = 0; round < options.rounds; round++) {
-      const results = await Promise.all(accuracy.map(async (p, i) => {
-        await sleep(i * ACCURACY_STAGGER_MS);
-        return p.run()!;
-      }));
+      const results = await Promise.all(
+        accuracy.map(async (p, i) => {
+          await sleep(i * ACCURACY_STAGGER_MS);
+          return p.run()!;
+        }),
+      );
       for (const result of results) {
         const delay = DELAYS[result.pingServer]!;
         for (const pong of result.pongs) {
           rttErrors.push(pong.rttMs - 2 * delay);
           oneWayErrors.push(pong.delayMs - delay);
-          measured.push({ ping: result.pingEventId!, pong: pong.eventId, server: result.pingServer, rttMs: pong.rttMs });
+          measured.push({
+            ping: result.pingEventId!,
+            pong: pong.eventId,
+            server: result.pingServer,
+            rttMs: pong.rttMs,
+          });
         }
       }
       // A ping room is quiet between ticks; the next round starts from a quiet room too.
@@ -108,9 +139,12 @@ export async function probesBench(options: ProbesBenchOptions, report: (line: st
     report(`accuracy: ${rttErrors.length} pongs in ${options.rounds} rounds`);
     // The round trip the homeserver actually made (ping created → pong delivered to the probe's server):
     // the injected delays plus the responder's turn-around, against which the probe's own clock is judged.
-    const sentAt = new Map((await call('events', roomId) as { event_id: string; sentAt: number }[]).map((e) => [e.event_id, e.sentAt]));
+    const sentAt = new Map(
+      ((await call('events', roomId)) as { event_id: string; sentAt: number }[]).map((e) => [e.event_id, e.sentAt]),
+    );
     const delivered = new Map<string, Record<string, number>>();
-    for (const server of servers) delivered.set(server, await call('deliveries', roomId, server) as Record<string, number>);
+    for (const server of servers)
+      delivered.set(server, (await call('deliveries', roomId, server)) as Record<string, number>);
     const rttVsHomeserver = measured.map((m) => m.rttMs - (delivered.get(m.server)![m.pong]! - sentAt.get(m.ping)!));
 
     const connectStart = performance.now();
@@ -132,18 +166,22 @@ export async function probesBench(options: ProbesBenchOptions, report: (line: st
     globalThis.gc?.();
     const afterHeap = process.memoryUsage().heapUsed;
     const burstRtt = results.flatMap((r) => r.pongs.map((p) => p.rttMs - 2 * DELAYS[r.pingServer]!));
-    report(`burst: ${results.filter((r) => r.outcome === 'answered').length}/${results.length} answered in ${Math.round(wallMs)} ms`);
+    report(
+      `burst: ${results.filter((r) => r.outcome === 'answered').length}/${results.length} answered in ${Math.round(wallMs)} ms`,
+    );
     await writer.flushed();
     return {
       'accuracy probes × rounds': `${accuracy.length} × ${options.rounds}`,
-      ...errorFigures('round trip error vs the homeserver\'s round trip', rttVsHomeserver),
+      ...errorFigures("round trip error vs the homeserver's round trip", rttVsHomeserver),
       ...errorFigures('round trip error vs 2 × injected', rttErrors),
       ...errorFigures('one-way error vs injected', oneWayErrors),
       [`${burst.length} probes: connect, all at once (ms)`]: Math.round(connectMs),
       [`${burst.length} probes: answered`]: results.filter((r) => r.outcome === 'answered').length,
       [`${burst.length} probes: burst wall time (ms)`]: Math.round(wallMs),
       [`${burst.length} probes: burst CPU user+system (ms)`]: Math.round((cpu.user + cpu.system) / 1000),
-      [`${burst.length} probes: round trip error in the burst, mean absolute (ms)`]: round2(burstRtt.reduce((a, b) => a + Math.abs(b), 0) / burstRtt.length),
+      [`${burst.length} probes: round trip error in the burst, mean absolute (ms)`]: round2(
+        burstRtt.reduce((a, b) => a + Math.abs(b), 0) / burstRtt.length,
+      ),
       [`${burst.length} probes: rss before (MB)`]: mb(before.rss),
       [`${burst.length} probes: rss peak during the burst (MB)`]: mb(peakRss),
       [`${burst.length} probes: rss after (MB)`]: mb(afterRss),

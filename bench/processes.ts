@@ -5,26 +5,39 @@ import { fork } from 'node:child_process';
 import { once } from 'node:events';
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { startHomeserverProcess as startTestHomeserverProcess, type HomeserverProcess } from '../test/helpers/homeserver-process.ts';
+import {
+  startHomeserverProcess as startTestHomeserverProcess,
+  type HomeserverProcess,
+} from '../test/helpers/homeserver-process.ts';
 import type { ServiceReport } from './bot-service.ts';
 
 export type { HomeserverProcess };
 
 const SERVICE = fileURLToPath(new URL('./bot-service.ts', import.meta.url));
 /** The Node flags `npm start` runs the service with (the V8 heap settings its memory figures depend on), read from package.json. */
-const SERVICE_NODE_FLAGS = (JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { scripts: { start: string } })
-  .scripts.start.split(' ').filter((arg) => arg.startsWith('--'));
+const SERVICE_NODE_FLAGS = (
+  JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { scripts: { start: string } }
+).scripts.start
+  .split(' ')
+  .filter((arg) => arg.startsWith('--'));
 /** The bot's account on every bench homeserver, with this password. */
 export const BENCH_BOT = '@pingboard:bot.example';
 export const BENCH_BOT_PASSWORD = 'bench-password';
 /** The pinging servers of the bot and probe benches, with the delivery delay (ms) the homeserver gives each. */
-export const BENCH_DELAYS: Readonly<Record<string, number>> = { 'near.example': 25, 'mid.example': 120, 'far.example': 300 };
+export const BENCH_DELAYS: Readonly<Record<string, number>> = {
+  'near.example': 25,
+  'mid.example': 120,
+  'far.example': 300,
+};
 
 /**
  * Starts the homeserver with the bot's account and `delays` (server name → ms
  * of federation delay), each server's clock off by `clockOffsets` (ms, 0 when not named).
  */
-export function startHomeserverProcess(delays: Record<string, number> = {}, clockOffsets: Record<string, number> = {}): Promise<HomeserverProcess> {
+export function startHomeserverProcess(
+  delays: Record<string, number> = {},
+  clockOffsets: Record<string, number> = {},
+): Promise<HomeserverProcess> {
   return startTestHomeserverProcess({ delays, clockOffsets, passwords: { [BENCH_BOT]: BENCH_BOT_PASSWORD } });
 }
 
@@ -36,12 +49,16 @@ export interface ServiceProcess {
 
 /** Starts the service with the bot configured by `env`, and waits until it listens. */
 export async function startServiceProcess(env: Record<string, string>): Promise<ServiceProcess> {
-  const child = fork(SERVICE, [], { env: { ...process.env, ...env }, execArgv: ['--expose-gc', ...SERVICE_NODE_FLAGS], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
-  const [ready] = await once(child, 'message') as [unknown];
+  const child = fork(SERVICE, [], {
+    env: { ...process.env, ...env },
+    execArgv: ['--expose-gc', ...SERVICE_NODE_FLAGS],
+    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+  });
+  const [ready] = (await once(child, 'message')) as [unknown];
   if (ready !== 'ready') throw new Error(`the service process said ${JSON.stringify(ready)}`);
   const report = async () => {
     child.send('report');
-    const [answer] = await once(child, 'message') as [ServiceReport];
+    const [answer] = (await once(child, 'message')) as [ServiceReport];
     return answer;
   };
   const stop = async () => {

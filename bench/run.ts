@@ -25,7 +25,9 @@ const ENGINES = (process.env['BENCH_ENGINES'] ?? 'postgres,pglite').split(',');
 const ADMIN_URL = process.env['BENCH_POSTGRES_URL'] ?? 'postgres://postgres@127.0.0.1:5432/postgres';
 const LOAD_SECONDS = Number(process.env['BENCH_LOAD_SECONDS'] ?? 10);
 const ROOM = '!bench:pingboard.example';
-const SCENARIOS = (process.env['BENCH_SCENARIOS'] ?? 'leaderboard,bot,probes,clocks,backfill,page,load,pingstat,instances').split(',');
+const SCENARIOS = (
+  process.env['BENCH_SCENARIOS'] ?? 'leaderboard,bot,probes,clocks,backfill,page,load,pingstat,instances'
+).split(',');
 const PINGSTAT_SIZES = (process.env['BENCH_PINGSTAT_SAMPLES'] ?? '10000,100000,1000000').split(',').map(Number);
 const PINGSTAT_RUNS = Number(process.env['BENCH_PINGSTAT_RUNS'] ?? 3);
 /** The size at which 50 clients hit each route. */
@@ -73,7 +75,9 @@ function printTable(results: Map<string, Figures>): void {
   console.log(`| ${'figure'.padEnd(width)} | ${engines.map((e) => e.padStart(12)).join(' | ')} |`);
   console.log(`|${'-'.repeat(width + 2)}|${engines.map(() => `${'-'.repeat(13)}:`).join('|')}|`);
   for (const name of names) {
-    console.log(`| ${name.padEnd(width)} | ${engines.map((e) => String(results.get(e)![name] ?? '').padStart(12)).join(' | ')} |`);
+    console.log(
+      `| ${name.padEnd(width)} | ${engines.map((e) => String(results.get(e)![name] ?? '').padStart(12)).join(' | ')} |`,
+    );
   }
 }
 
@@ -81,7 +85,8 @@ function printTable(results: Map<string, Figures>): void {
 if (SCENARIOS.length > 1) {
   for (const scenario of SCENARIOS) {
     const child = spawnSync(process.execPath, [...process.execArgv, ...process.argv.slice(1)], {
-      stdio: 'inherit', env: { ...process.env, BENCH_SCENARIOS: scenario },
+      stdio: 'inherit',
+      env: { ...process.env, BENCH_SCENARIOS: scenario },
     });
     if (child.status !== 0) process.exit(child.status ?? 1);
   }
@@ -90,7 +95,9 @@ if (SCENARIOS.length > 1) {
 
 const dir = mkdtempSync(path.join(tmpdir(), 'pingboard-bench-'));
 try {
-  console.log(`machine: ${cpus()[0]?.model ?? 'unknown cpu'}, ${cpus().length} cores, ${Math.round(totalmem() / 2 ** 30)} GiB (${Math.round(freemem() / 2 ** 30)} free), Node ${process.version}`);
+  console.log(
+    `machine: ${cpus()[0]?.model ?? 'unknown cpu'}, ${cpus().length} cores, ${Math.round(totalmem() / 2 ** 30)} GiB (${Math.round(freemem() / 2 ** 30)} free), Node ${process.version}`,
+  );
   if (SCENARIOS.includes('leaderboard')) {
     const now = new Date();
     const ndjson = path.join(dir, 'week.ndjson');
@@ -102,12 +109,20 @@ try {
       const database = await openBenchDatabase(engine, dir);
       try {
         await migrateToLatest(database.db);
-        results.set(engine, await leaderboardBench({ database, ndjson, roomId: ROOM, now, loadSeconds: LOAD_SECONDS, connections: 50 }, log));
+        results.set(
+          engine,
+          await leaderboardBench(
+            { database, ndjson, roomId: ROOM, now, loadSeconds: LOAD_SECONDS, connections: 50 },
+            log,
+          ),
+        );
       } finally {
         await database.destroy();
       }
     }
-    console.log(`\nIssue #2 (samples, statistics, leaderboard): ${SAMPLES} samples, ${SERVERS} ping servers, 4 responders\n`);
+    console.log(
+      `\nIssue #2 (samples, statistics, leaderboard): ${SAMPLES} samples, ${SERVERS} ping servers, 4 responders\n`,
+    );
     printTable(results);
   }
 
@@ -117,8 +132,21 @@ try {
     const database = await openDatabase({ url: databaseUrl, dataDir: '' });
     try {
       await migrateToLatest(database.db);
-      const figures = await botBench({ database, databaseUrl, pings: BOT_PINGS, pacedPings: BOT_PACED_PINGS, paceMs: BOT_PACE_MS, members: BOT_MEMBERS, settleSeconds: BOT_SETTLE_SECONDS }, log);
-      console.log(`\nIssue #3 (echo bot): ${BOT_PINGS} pings back to back, then ${BOT_PACED_PINGS} ${BOT_PACE_MS} ms apart, in a room of ${BOT_MEMBERS} members, PostgreSQL\n`);
+      const figures = await botBench(
+        {
+          database,
+          databaseUrl,
+          pings: BOT_PINGS,
+          pacedPings: BOT_PACED_PINGS,
+          paceMs: BOT_PACE_MS,
+          members: BOT_MEMBERS,
+          settleSeconds: BOT_SETTLE_SECONDS,
+        },
+        log,
+      );
+      console.log(
+        `\nIssue #3 (echo bot): ${BOT_PINGS} pings back to back, then ${BOT_PACED_PINGS} ${BOT_PACE_MS} ms apart, in a room of ${BOT_MEMBERS} members, PostgreSQL\n`,
+      );
       printTable(new Map([['postgres', figures]]));
     } finally {
       await database.destroy();
@@ -132,7 +160,9 @@ try {
     try {
       await migrateToLatest(database.db);
       const figures = await probesBench({ database, databaseUrl, rounds: PROBE_ROUNDS, burst: PROBE_BURST }, log);
-      console.log(`\nIssue #4 (probes): 3 probes (25, 120, 300 ms) × ${PROBE_ROUNDS} rounds, then ${PROBE_BURST} probes at once, PostgreSQL\n`);
+      console.log(
+        `\nIssue #4 (probes): 3 probes (25, 120, 300 ms) × ${PROBE_ROUNDS} rounds, then ${PROBE_BURST} probes at once, PostgreSQL\n`,
+      );
       printTable(new Map([['postgres', figures]]));
     } finally {
       await database.destroy();
@@ -145,7 +175,9 @@ try {
     try {
       await migrateToLatest(database.db);
       const figures = await clocksBench({ database, rounds: CLOCK_ROUNDS }, log);
-      console.log(`\nIssue #18 (one clock): 4 probes (20, 45, 70, 30 ms; the last 2 s fast) × ${CLOCK_ROUNDS} rounds, 12 ordered pairs, PostgreSQL\n`);
+      console.log(
+        `\nIssue #18 (one clock): 4 probes (20, 45, 70, 30 ms; the last 2 s fast) × ${CLOCK_ROUNDS} rounds, 12 ordered pairs, PostgreSQL\n`,
+      );
       printTable(new Map([['postgres', figures]]));
     } finally {
       await database.destroy();
@@ -156,16 +188,24 @@ try {
     const results = new Map<string, Figures>();
     for (const engine of ENGINES) {
       log(`backfill on ${engine}:`);
-      results.set(engine, await backfillBench({
-        sizes: BACKFILL_SIZES,
-        openDatabase: async () => {
-          const database = await openBenchDatabase(engine, mkdtempSync(path.join(dir, 'backfill-')));
-          await migrateToLatest(database.db);
-          return database;
-        },
-      }, log));
+      results.set(
+        engine,
+        await backfillBench(
+          {
+            sizes: BACKFILL_SIZES,
+            openDatabase: async () => {
+              const database = await openBenchDatabase(engine, mkdtempSync(path.join(dir, 'backfill-')));
+              await migrateToLatest(database.db);
+              return database;
+            },
+          },
+          log,
+        ),
+      );
     }
-    console.log(`\nIssue #5 (backfill): histories of ${BACKFILL_SIZES.join(' and ')} events over three rooms, test homeserver in a second process\n`);
+    console.log(
+      `\nIssue #5 (backfill): histories of ${BACKFILL_SIZES.join(' and ')} events over three rooms, test homeserver in a second process\n`,
+    );
     printTable(results);
   }
 
@@ -176,14 +216,28 @@ try {
       const database = await openBenchDatabase(engine, mkdtempSync(path.join(dir, 'page-')));
       try {
         await migrateToLatest(database.db);
-        results.set(engine, await pageBench({
-          database, roomId: ROOM, servers: PAGE_SERVERS, samples: PAGE_SAMPLES, requests: PAGE_REQUESTS, loadSeconds: LOAD_SECONDS, now: new Date(),
-        }, log));
+        results.set(
+          engine,
+          await pageBench(
+            {
+              database,
+              roomId: ROOM,
+              servers: PAGE_SERVERS,
+              samples: PAGE_SAMPLES,
+              requests: PAGE_REQUESTS,
+              loadSeconds: LOAD_SECONDS,
+              now: new Date(),
+            },
+            log,
+          ),
+        );
       } finally {
         await database.destroy();
       }
     }
-    console.log(`\nIssue #6 (web pages): ${PAGE_SERVERS} ping servers, ${PAGE_SAMPLES} samples over two weeks, ${PAGE_REQUESTS} requests per page\n`);
+    console.log(
+      `\nIssue #6 (web pages): ${PAGE_SERVERS} ping servers, ${PAGE_SAMPLES} samples over two weeks, ${PAGE_REQUESTS} requests per page\n`,
+    );
     printTable(results);
   }
 
@@ -193,10 +247,21 @@ try {
     const database = await openDatabase({ url: databaseUrl, dataDir: '' });
     try {
       await migrateToLatest(database.db);
-      const figures = await loadBench({
-        database, databaseUrl, ndjsonPath: path.join(dir, 'load.ndjson'), samples: LOAD_SAMPLES, servers: LOAD_SERVERS, connections: 200, seconds: LOAD_TEST_SECONDS,
-      }, log);
-      console.log(`\nIssue #7 (load): a frozen week of ${LOAD_SAMPLES} samples from ${LOAD_SERVERS} servers, 200 connections, ${LOAD_TEST_SECONDS} s per endpoint, PostgreSQL\n`);
+      const figures = await loadBench(
+        {
+          database,
+          databaseUrl,
+          ndjsonPath: path.join(dir, 'load.ndjson'),
+          samples: LOAD_SAMPLES,
+          servers: LOAD_SERVERS,
+          connections: 200,
+          seconds: LOAD_TEST_SECONDS,
+        },
+        log,
+      );
+      console.log(
+        `\nIssue #7 (load): a frozen week of ${LOAD_SAMPLES} samples from ${LOAD_SERVERS} servers, 200 connections, ${LOAD_TEST_SECONDS} s per endpoint, PostgreSQL\n`,
+      );
       printTable(new Map([['postgres', figures]]));
     } finally {
       await database.destroy();
@@ -204,8 +269,13 @@ try {
   }
   if (SCENARIOS.includes('instances')) {
     log('instances on postgres:');
-    const figures = await instancesBench({ databaseUrl: await freshPostgres('pingboard_bench_instances'), kills: FAILOVER_KILLS }, log);
-    console.log(`\nIssue #19 (instances): three serve processes on one PostgreSQL, the leader killed ${FAILOVER_KILLS} times (SIGKILL)\n`);
+    const figures = await instancesBench(
+      { databaseUrl: await freshPostgres('pingboard_bench_instances'), kills: FAILOVER_KILLS },
+      log,
+    );
+    console.log(
+      `\nIssue #19 (instances): three serve processes on one PostgreSQL, the leader killed ${FAILOVER_KILLS} times (SIGKILL)\n`,
+    );
     printTable(new Map([['postgres', figures]]));
   }
   if (SCENARIOS.includes('pingstat')) {
@@ -216,15 +286,28 @@ try {
         const database = await openBenchDatabase(engine, mkdtempSync(path.join(dir, 'pingstat-')));
         try {
           await migrateToLatest(database.db);
-          results.set(engine, await pingstatBench({
-            database, roomId: ROOM, samples, now: new Date(), runs: PINGSTAT_RUNS, loadSeconds: samples === PINGSTAT_LOAD_SAMPLES ? LOAD_SECONDS : 0,
-          }, log));
+          results.set(
+            engine,
+            await pingstatBench(
+              {
+                database,
+                roomId: ROOM,
+                samples,
+                now: new Date(),
+                runs: PINGSTAT_RUNS,
+                loadSeconds: samples === PINGSTAT_LOAD_SAMPLES ? LOAD_SECONDS : 0,
+              },
+              log,
+            ),
+          );
         } finally {
           await database.destroy();
         }
       }
       const anchor = PINGSTAT_ANCHOR_SECONDS[samples];
-      console.log(`\nIssue #14 (pingstat routes): ${samples} samples, 300 ping servers, 10 responders, seven days; pingstat's stats.json: ${anchor === undefined ? 'not measured' : `${anchor} s`}\n`);
+      console.log(
+        `\nIssue #14 (pingstat routes): ${samples} samples, 300 ping servers, 10 responders, seven days; pingstat's stats.json: ${anchor === undefined ? 'not measured' : `${anchor} s`}\n`,
+      );
       printTable(results);
     }
   }

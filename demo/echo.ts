@@ -18,7 +18,10 @@ export interface EchoResponderOptions {
 }
 
 /** Messages only, and enough of them per sync that a burst of pings is never cut. */
-const FILTER = JSON.stringify({ presence: { types: [] }, room: { timeline: { limit: 100, types: ['m.room.message'] }, state: { lazy_load_members: true } } });
+const FILTER = JSON.stringify({
+  presence: { types: [] },
+  room: { timeline: { limit: 100, types: ['m.room.message'] }, state: { lazy_load_members: true } },
+});
 const LONG_POLL_MS = 30_000;
 const RETRY_MS = 1000;
 
@@ -36,17 +39,24 @@ export async function startEchoResponder(options: EchoResponderOptions): Promise
     if (since !== undefined) query.set('since', since);
     const response = await fetch(`${homeserverUrl}/_matrix/client/v3/sync?${query}`, { headers });
     if (!response.ok) throw new Error(`sync answered ${response.status}: ${await response.text()}`);
-    return await response.json() as { next_batch: string };
+    return (await response.json()) as { next_batch: string };
   };
 
   const answer = async (ping: SyncedPing): Promise<void> => {
     const content = buildPong({
-      roomId: ping.roomId, pingEventId: ping.eventId, pinger: ping.sender, text: ping.text, delayMs: Date.now() - ping.ts, threadRoot: ping.threadRoot,
+      roomId: ping.roomId,
+      pingEventId: ping.eventId,
+      pinger: ping.sender,
+      text: ping.text,
+      delayMs: Date.now() - ping.ts,
+      threadRoot: ping.threadRoot,
     });
     const path = `/_matrix/client/v3/rooms/${encodeURIComponent(ping.roomId)}/send/m.room.message/${encodeURIComponent(`pong-${ping.eventId}`)}`;
     try {
       const response = await fetch(`${homeserverUrl}${path}`, {
-        method: 'PUT', headers: { ...headers, 'content-type': 'application/json' }, body: JSON.stringify(content),
+        method: 'PUT',
+        headers: { ...headers, 'content-type': 'application/json' },
+        body: JSON.stringify(content),
       });
       if (!response.ok) throw new Error(`send answered ${response.status}: ${await response.text()}`);
     } catch (err) {

@@ -63,7 +63,9 @@ function matrixSettings(homeserverUrl: string): Record<string, string> {
     PINGBOARD_HOMESERVER_URL: homeserverUrl,
     PINGBOARD_BOT_USER_ID: BOT.userId,
     PINGBOARD_BOT_ACCESS_TOKEN: BOT.accessToken,
-    PINGBOARD_PROBES: JSON.stringify(PROBES.map((p) => ({ id: p.id, homeserver_url: homeserverUrl, user_id: p.userId, access_token: p.accessToken }))),
+    PINGBOARD_PROBES: JSON.stringify(
+      PROBES.map((p) => ({ id: p.id, homeserver_url: homeserverUrl, user_id: p.userId, access_token: p.accessToken })),
+    ),
     PINGBOARD_PROBE_SCHEDULE: `*/${PROBE_INTERVAL_SECONDS} * * * * *`,
     PINGBOARD_PROBE_JITTER_SECONDS: String(PROBE_JITTER_SECONDS),
     PINGBOARD_PROBE_TIMEOUT_SECONDS: String(PROBE_TIMEOUT_SECONDS),
@@ -91,7 +93,11 @@ function startWorld(): World {
   const exited = once(child, 'exit');
   const ready = new Promise<string>((resolve, reject) => {
     child.once('message', (message: WorldMessage) => resolve(message.url));
-    exited.then(([code, signal]) => reject(new WorldError(`the simulated homeserver exited (code ${code}, signal ${signal}) before it was ready`)), reject);
+    exited.then(
+      ([code, signal]) =>
+        reject(new WorldError(`the simulated homeserver exited (code ${code}, signal ${signal}) before it was ready`)),
+      reject,
+    );
   });
   ready.catch(() => {});
   return {
@@ -129,7 +135,7 @@ function banner(url: string, dataDir: string): string {
   const flaky = sorted.filter((s) => s.spikes);
   const links: [string, string][] = [
     ['/', 'the leaderboard (reload to see it move)'],
-    [`/servers/${regular[0]!.name}`, 'one server\'s page'],
+    [`/servers/${regular[0]!.name}`, "one server's page"],
     ['/leaderboard.md', 'the newsletter table (markdown)'],
     ['/leaderboard.json', 'the same as JSON'],
     ['/docs', 'the API'],
@@ -156,9 +162,11 @@ ${links.map(([p, what]) => `    ${(url + p).padEnd(width)}  ${what}`).join('\n')
 async function announceLiveBoard(url: string, stopped: () => boolean): Promise<void> {
   while (!stopped()) {
     try {
-      const board = await (await fetch(`${url}/leaderboard.json`)).json() as { servers_ranked?: number };
+      const board = (await (await fetch(`${url}/leaderboard.json`)).json()) as { servers_ranked?: number };
       if ((board.servers_ranked ?? 0) >= LIVE_BOARD_SERVERS) {
-        process.stdout.write(`  The board is live: ${board.servers_ranked} servers ranked, ${(performance.now() / 1000).toFixed(1)} s after the start.\n`);
+        process.stdout.write(
+          `  The board is live: ${board.servers_ranked} servers ranked, ${(performance.now() / 1000).toFixed(1)} s after the start.\n`,
+        );
         return;
       }
     } catch {
@@ -169,12 +177,18 @@ async function announceLiveBoard(url: string, stopped: () => boolean): Promise<v
 }
 
 async function main(argv: string[]): Promise<number> {
-  const { values } = parseArgs({ args: argv, options: { port: { type: 'string' }, help: { type: 'boolean', short: 'h' } } });
+  const { values } = parseArgs({
+    args: argv,
+    options: { port: { type: 'string' }, help: { type: 'boolean', short: 'h' } },
+  });
   if (values.help) {
     process.stdout.write(USAGE);
     return 0;
   }
-  const port = values.port === undefined ? process.env['PINGBOARD_PORT'] ?? '8080' : String(parseDecimalInteger('--port', values.port, 0, 65535));
+  const port =
+    values.port === undefined
+      ? (process.env['PINGBOARD_PORT'] ?? '8080')
+      : String(parseDecimalInteger('--port', values.port, 0, 65535));
   let stopSignal: string | undefined;
   const signalled = new Promise<string>((resolve) => {
     const stop = (signal: string) => {
@@ -193,7 +207,9 @@ async function main(argv: string[]): Promise<number> {
     const base = baseSettings(dataDir, port);
     const baseConfig = loadConfig(base);
     const log = createLogger(baseConfig.logLevel, process.stderr as never);
-    process.stdout.write('Starting the Pingboard demo: simulated homeservers, and Pingboard on its embedded database (a first start takes 10-30 s)...\n');
+    process.stdout.write(
+      'Starting the Pingboard demo: simulated homeservers, and Pingboard on its embedded database (a first start takes 10-30 s)...\n',
+    );
     // The embedded database's first start is most of the wait: the world starts meanwhile, in its own process.
     world = startWorld();
     const [homeserver, opened] = await Promise.allSettled([world.ready, openMigratedDatabase(baseConfig, log)]);
@@ -229,9 +245,13 @@ try {
     process.stderr.write(`pingboard demo: ${(err as Error).message}\n\n${USAGE}`);
     process.exit(2);
   }
-  const known = err instanceof WorldError || err instanceof ConfigError || err instanceof InputError || err instanceof StartupError;
-  const hint = err instanceof StartupError && err.setting === 'PINGBOARD_PORT' ? '; choose another port with: npm run demo -- --port N (0: any free port)' : '';
-  process.stderr.write(`pingboard demo: ${known ? (err as Error).message : (err as Error).stack ?? err}${hint}\n`);
+  const known =
+    err instanceof WorldError || err instanceof ConfigError || err instanceof InputError || err instanceof StartupError;
+  const hint =
+    err instanceof StartupError && err.setting === 'PINGBOARD_PORT'
+      ? '; choose another port with: npm run demo -- --port N (0: any free port)'
+      : '';
+  process.stderr.write(`pingboard demo: ${known ? (err as Error).message : ((err as Error).stack ?? err)}${hint}\n`);
   process.exitCode = known ? 2 : 1;
 }
 // The SDK leaves timers behind after its clients stop (see test/homeserver/README.md): they must not keep the demo alive.

@@ -30,7 +30,13 @@ export const PING_SERVERS: readonly SimulatedServer[] = [
   { name: 'iris.example', medianMs: 700, spread: SPREAD, users: ['ines', 'ivan'] },
   { name: 'juniper.example', medianMs: 880, spread: SPREAD, users: ['jade', 'jonas'] },
   { name: 'slow.example', medianMs: 3200, spread: 0.5, users: ['sam', 'sofia'] },
-  { name: 'flaky.example', medianMs: 200, spread: SPREAD, spikes: { probability: 0.2, minMs: 4000, maxMs: 25_000 }, users: ['fay', 'felix'] },
+  {
+    name: 'flaky.example',
+    medianMs: 200,
+    spread: SPREAD,
+    spikes: { probability: 0.2, minMs: 4000, maxMs: 25_000 },
+    users: ['fay', 'felix'],
+  },
 ];
 
 /** Pingboard's bot, on a server of its own that is close to everyone. */
@@ -42,16 +48,25 @@ export const ROOM_ALIAS_NAME = 'ping';
 export const ROOM_ALIAS = `#${ROOM_ALIAS_NAME}:pingboard.example`;
 
 /** Two echo-style responders, each on a server of its own. */
-export const RESPONDERS: readonly { readonly userId: string; readonly accessToken: string; readonly delayMs: number }[] = [
+export const RESPONDERS: readonly {
+  readonly userId: string;
+  readonly accessToken: string;
+  readonly delayMs: number;
+}[] = [
   { userId: '@echo:echo1.example', accessToken: 'demo-token-echo1', delayMs: 40 },
   { userId: '@echo:echo2.example', accessToken: 'demo-token-echo2', delayMs: 90 },
 ];
 
 /** Pingboard's probes: accounts on three of the servers, measuring round trips on their own clock. */
-export const PROBES: readonly { readonly id: string; readonly userId: string; readonly accessToken: string }[] =
-  ['aurora.example', 'harbor.example', 'flaky.example'].map((server) => ({
-    id: `probe-${server.split('.')[0]}`, userId: `@probe:${server}`, accessToken: `demo-token-probe-${server}`,
-  }));
+export const PROBES: readonly { readonly id: string; readonly userId: string; readonly accessToken: string }[] = [
+  'aurora.example',
+  'harbor.example',
+  'flaky.example',
+].map((server) => ({
+  id: `probe-${server.split('.')[0]}`,
+  userId: `@probe:${server}`,
+  accessToken: `demo-token-probe-${server}`,
+}));
 
 /** Each server's users ping, one of them at a time, at a random moment in this range after the last ping. */
 export const PING_INTERVAL_MS = { min: 4000, max: 12_000 };

@@ -18,8 +18,19 @@ import { serverOfUserId } from '../src/matrix/ids.ts';
 import { startTestHomeserver } from '../test/homeserver/index.ts';
 import { startEchoResponder } from './echo.ts';
 import {
-  BOT, FIRST_PING_WITHIN_MS, PING_INTERVAL_MS, PING_PREFIX, PING_SERVERS, PROBES, RESPONDERS, ROOM_ALIAS, ROOM_ALIAS_NAME, ROOM_CREATOR,
-  sampleDelayMs, userIdsOf, type SimulatedServer,
+  BOT,
+  FIRST_PING_WITHIN_MS,
+  PING_INTERVAL_MS,
+  PING_PREFIX,
+  PING_SERVERS,
+  PROBES,
+  RESPONDERS,
+  ROOM_ALIAS,
+  ROOM_ALIAS_NAME,
+  ROOM_CREATOR,
+  sampleDelayMs,
+  userIdsOf,
+  type SimulatedServer,
 } from './plan.ts';
 
 export type WorldMessage = { readonly kind: 'ready'; readonly url: string };
@@ -50,7 +61,11 @@ const hs = await startTestHomeserver({
 hs.registerUser(ROOM_CREATOR);
 hs.registerUser(BOT.userId, { accessToken: BOT.accessToken });
 for (const account of [...RESPONDERS, ...PROBES]) hs.registerUser(account.userId, { accessToken: account.accessToken });
-const roomId = hs.createRoom(ROOM_CREATOR, { room_alias_name: ROOM_ALIAS_NAME, name: 'Ping room (demo)', preset: 'public_chat' });
+const roomId = hs.createRoom(ROOM_CREATOR, {
+  room_alias_name: ROOM_ALIAS_NAME,
+  name: 'Ping room (demo)',
+  preset: 'public_chat',
+});
 for (const server of PING_SERVERS) {
   for (const userId of userIdsOf(server)) {
     hs.registerUser(userId);
@@ -59,9 +74,17 @@ for (const server of PING_SERVERS) {
 }
 // Pingboard's bot and probes join by themselves, as they do in a real room.
 for (const responder of RESPONDERS) hs.join(responder.userId, ROOM_ALIAS);
-await Promise.all(RESPONDERS.map((r) => startEchoResponder({
-  homeserverUrl: hs.url, userId: r.userId, accessToken: r.accessToken, pingPrefix: PING_PREFIX, log,
-})));
+await Promise.all(
+  RESPONDERS.map((r) =>
+    startEchoResponder({
+      homeserverUrl: hs.url,
+      userId: r.userId,
+      accessToken: r.accessToken,
+      pingPrefix: PING_PREFIX,
+      log,
+    }),
+  ),
+);
 
 const between = (min: number, max: number) => min + Math.random() * (max - min);
 

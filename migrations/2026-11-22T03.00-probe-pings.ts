@@ -20,8 +20,12 @@ export async function up(db: Kysely<any>): Promise<void> {
     .execute();
   await db.schema.createIndex('probe_pings_room_time').on('probe_pings').columns(['room_id', 'sent_at']).execute();
   // Round trips are read per window without scanning every other sample of it.
-  await db.schema.createIndex('samples_probe_window').on('samples').columns(['room_id', 'measured_at'])
-    .where(sql.ref('source'), '=', 'probe').execute();
+  await db.schema
+    .createIndex('samples_probe_window')
+    .on('samples')
+    .columns(['room_id', 'measured_at'])
+    .where(sql.ref('source'), '=', 'probe')
+    .execute();
 }
 
 export async function down(db: Kysely<any>): Promise<void> {

@@ -16,8 +16,14 @@ export async function up(db: Kysely<any>): Promise<void> {
   // A frozen week can be frozen again (after an exclusion): it keeps a version
   // number and the exclusions it was computed with, and each version it
   // replaced stays readable in the history.
-  await db.schema.alterTable('frozen_weeks').addColumn('version', 'integer', (c) => c.notNull().defaultTo(1)).execute();
-  await db.schema.alterTable('frozen_weeks').addColumn('exclusions', 'jsonb', (c) => c.notNull().defaultTo(sql`'[]'::jsonb`)).execute();
+  await db.schema
+    .alterTable('frozen_weeks')
+    .addColumn('version', 'integer', (c) => c.notNull().defaultTo(1))
+    .execute();
+  await db.schema
+    .alterTable('frozen_weeks')
+    .addColumn('exclusions', 'jsonb', (c) => c.notNull().defaultTo(sql`'[]'::jsonb`))
+    .execute();
   await db.schema
     .createTable('frozen_week_history')
     .addColumn('room_id', 'text', (c) => c.notNull())

@@ -17,17 +17,25 @@ export async function up(db: Kysely<any>): Promise<void> {
     .addColumn('name', 'text', (c) => c.notNull().unique())
     .execute();
   await db.deleteFrom('hourly_digests').execute();
-  await db.schema.alterTable('hourly_digests')
-    .dropColumn('servers').dropColumn('responders').dropColumn('pings').dropColumn('columns')
+  await db.schema
+    .alterTable('hourly_digests')
+    .dropColumn('servers')
+    .dropColumn('responders')
+    .dropColumn('pings')
+    .dropColumn('columns')
     .execute();
-  await db.schema.alterTable('hourly_digests').addColumn('columns', 'text', (c) => c.notNull()).execute();
+  await db.schema
+    .alterTable('hourly_digests')
+    .addColumn('columns', 'text', (c) => c.notNull())
+    .execute();
   await sql`alter table hourly_digests alter column columns set storage external`.execute(db);
 }
 
 export async function down(db: Kysely<any>): Promise<void> {
   await db.deleteFrom('hourly_digests').execute();
   await db.schema.alterTable('hourly_digests').dropColumn('columns').execute();
-  await db.schema.alterTable('hourly_digests')
+  await db.schema
+    .alterTable('hourly_digests')
     .addColumn('servers', 'text', (c) => c.notNull())
     .addColumn('responders', 'text', (c) => c.notNull())
     .addColumn('pings', 'text', (c) => c.notNull())

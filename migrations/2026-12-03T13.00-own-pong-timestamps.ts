@@ -11,8 +11,11 @@ import { sql, type Kysely } from 'kysely';
 // hence the index on that expression.
 export async function up(db: Kysely<any>): Promise<void> {
   await db.schema.alterTable('samples').addColumn('pong_ts', 'timestamptz').execute();
-  await db.schema.createIndex('samples_room_pong_time').on('samples')
-    .expression(sql`room_id, coalesce(pong_ts, measured_at)`).execute();
+  await db.schema
+    .createIndex('samples_room_pong_time')
+    .on('samples')
+    .expression(sql`room_id, coalesce(pong_ts, measured_at)`)
+    .execute();
 }
 
 export async function down(db: Kysely<any>): Promise<void> {

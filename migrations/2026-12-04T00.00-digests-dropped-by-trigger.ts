@@ -29,7 +29,8 @@ import { sql, type Kysely } from 'kysely';
 // triggers of a single event. TRUNCATE has no rows to tell: it drops every
 // digest.
 
-const DIGEST_COLUMNS = 'room_id, ping_event_id, responder, responder_server, ping_server, delay_ms, measured_at, pong_ts';
+const DIGEST_COLUMNS =
+  'room_id, ping_event_id, responder, responder_server, ping_server, delay_ms, measured_at, pong_ts';
 const hourOf = (column: string) => `date_bin('1 hour', ${column}, timestamptz '2000-01-01 00:00:00+00')`;
 
 /**
@@ -70,16 +71,24 @@ export async function up(db: Kysely<any>): Promise<void> {
     await sql.raw(`create function ${name}() returns trigger language plpgsql as $body$${body}$body$`).execute(db);
   }
   await sql`create trigger samples_insert_drops_digests after insert on samples
-    referencing new table as new_samples for each statement execute function drop_digests_after_samples_insert()`.execute(db);
+    referencing new table as new_samples for each statement execute function drop_digests_after_samples_insert()`.execute(
+    db,
+  );
   await sql`create trigger samples_delete_drops_digests after delete on samples
-    referencing old table as old_samples for each statement execute function drop_digests_after_samples_delete()`.execute(db);
+    referencing old table as old_samples for each statement execute function drop_digests_after_samples_delete()`.execute(
+    db,
+  );
   await sql`create trigger samples_update_drops_digests after update on samples
-    referencing old table as old_samples new table as new_samples for each statement execute function drop_digests_after_samples_update()`.execute(db);
-  await sql.raw(`create function drop_digests_after_samples_truncate() returns trigger language plpgsql as $body$
+    referencing old table as old_samples new table as new_samples for each statement execute function drop_digests_after_samples_update()`.execute(
+    db,
+  );
+  await sql
+    .raw(`create function drop_digests_after_samples_truncate() returns trigger language plpgsql as $body$
 begin
   delete from hourly_digests;
   return null;
-end$body$`).execute(db);
+end$body$`)
+    .execute(db);
   await sql`create trigger samples_truncate_drops_digests after truncate on samples
     for each statement execute function drop_digests_after_samples_truncate()`.execute(db);
 }

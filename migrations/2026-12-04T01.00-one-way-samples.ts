@@ -24,7 +24,11 @@ export async function up(db: Kysely<any>): Promise<void> {
     .addColumn('offset_bound_ms', 'double precision', (c) => c.notNull().check(sql`offset_bound_ms >= 0`))
     .addPrimaryKeyConstraint('one_way_samples_pkey', ['ping_event_id', 'receiver_probe'])
     .execute();
-  await db.schema.createIndex('one_way_samples_room_time').on('one_way_samples').columns(['room_id', 'measured_at']).execute();
+  await db.schema
+    .createIndex('one_way_samples_room_time')
+    .on('one_way_samples')
+    .columns(['room_id', 'measured_at'])
+    .execute();
   await db.schema.createIndex('one_way_samples_time').on('one_way_samples').column('measured_at').execute();
 }
 

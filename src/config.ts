@@ -128,7 +128,7 @@ export class ConfigError extends Error {
 }
 
 export const DEFAULT_DISCLAIMER =
-  'Delays are one-way: the time from the ping\'s origin_server_ts, stamped by the sender\'s homeserver, ' +
+  "Delays are one-way: the time from the ping's origin_server_ts, stamped by the sender's homeserver, " +
   'to its arrival at the measuring bot. They include federation delay, sync delay and clock differences between servers.';
 
 /** Where a setting lives in each source; `doc` feeds error messages. */
@@ -227,7 +227,9 @@ function rooms(src: Source, disclaimer: string): RoomConfig[] {
   if (!found) return [];
   let list: RoomConfig[];
   if (typeof found.raw === 'string') {
-    list = found.raw.split(',').filter((part) => part.trim() !== '')
+    list = found.raw
+      .split(',')
+      .filter((part) => part.trim() !== '')
       .map((part) => ({ id: roomReference(found.label, part), disclaimer }));
   } else if (Array.isArray(found.raw)) {
     // In the file a room is either a string or { id, disclaimer }.
@@ -236,7 +238,8 @@ function rooms(src: Source, disclaimer: string): RoomConfig[] {
       if (typeof entry === 'string') return { id: roomReference(label, entry), disclaimer };
       if (typeof entry !== 'object' || entry === null) fail(label, 'a room ID or { "id", "disclaimer" }', entry);
       const { id, disclaimer: own } = entry as { id?: unknown; disclaimer?: unknown };
-      if (own !== undefined && (typeof own !== 'string' || own.trim() === '')) fail(`${label}.disclaimer`, 'a non-empty string', own);
+      if (own !== undefined && (typeof own !== 'string' || own.trim() === ''))
+        fail(`${label}.disclaimer`, 'a non-empty string', own);
       return { id: roomReference(`${label}.id`, id), disclaimer: own ?? disclaimer };
     });
   } else {
@@ -340,15 +343,25 @@ function bot(src: Source): BotConfig | undefined {
   const url = homeserverUrl(src);
   const backfillDays = integer(src, 'PINGBOARD_BACKFILL_DAYS', 'backfill_days', 0, 0, 365);
   if (url === undefined) {
-    if (backfillDays > 0) throw new ConfigError(`PINGBOARD_BACKFILL_DAYS: backfilling reads the rooms through the bot's homeserver; set PINGBOARD_HOMESERVER_URL too, or 0`);
+    if (backfillDays > 0)
+      throw new ConfigError(
+        `PINGBOARD_BACKFILL_DAYS: backfilling reads the rooms through the bot's homeserver; set PINGBOARD_HOMESERVER_URL too, or 0`,
+      );
     return undefined;
   }
   const userId = text(src, 'PINGBOARD_BOT_USER_ID', 'bot_user_id', '');
-  if (!isValidUserId(userId)) fail('PINGBOARD_BOT_USER_ID', 'a user ID such as @pingboard:example.org (required with PINGBOARD_HOMESERVER_URL)', userId || undefined);
+  if (!isValidUserId(userId))
+    fail(
+      'PINGBOARD_BOT_USER_ID',
+      'a user ID such as @pingboard:example.org (required with PINGBOARD_HOMESERVER_URL)',
+      userId || undefined,
+    );
   const accessToken = optionalText(src, 'PINGBOARD_BOT_ACCESS_TOKEN', 'bot_access_token');
   const password = optionalText(src, 'PINGBOARD_BOT_PASSWORD', 'bot_password');
   if (accessToken === undefined && password === undefined) {
-    throw new ConfigError('PINGBOARD_BOT_ACCESS_TOKEN: expected an access token, or PINGBOARD_BOT_PASSWORD to log in with, when PINGBOARD_HOMESERVER_URL is set');
+    throw new ConfigError(
+      'PINGBOARD_BOT_ACCESS_TOKEN: expected an access token, or PINGBOARD_BOT_PASSWORD to log in with, when PINGBOARD_HOMESERVER_URL is set',
+    );
   }
   return {
     homeserverUrl: url,
@@ -370,7 +383,13 @@ function pings(src: Source): PingConfig {
 function userIdList(src: Source, envName: string, fileKey: string): string[] {
   const found = lookup(src, envName, fileKey);
   if (!found) return [];
-  const list = typeof found.raw === 'string' ? found.raw.split(',').map((s) => s.trim()).filter(Boolean) : found.raw;
+  const list =
+    typeof found.raw === 'string'
+      ? found.raw
+          .split(',')
+          .map((s) => s.trim())
+          .filter(Boolean)
+      : found.raw;
   if (!Array.isArray(list) || !list.every((id) => typeof id === 'string' && isValidUserId(id))) {
     fail(found.label, 'a comma-separated list of user IDs', found.raw);
   }
@@ -386,25 +405,35 @@ function probeAccount(label: string, entry: unknown, rooms: readonly RoomConfig[
   }
   const fields = entry as Record<string, unknown>;
   for (const key of Object.keys(fields)) {
-    if (!PROBE_KEYS.has(key)) throw new ConfigError(`${label}: unknown key "${key}"; known: ${[...PROBE_KEYS].join(', ')}`);
+    if (!PROBE_KEYS.has(key))
+      throw new ConfigError(`${label}: unknown key "${key}"; known: ${[...PROBE_KEYS].join(', ')}`);
   }
   const { id, homeserver_url: url, user_id: userId, access_token: token, password, room } = fields;
-  if (typeof id !== 'string' || !/^[A-Za-z0-9._-]{1,64}$/.test(id)) fail(`${label}.id`, '1 to 64 letters, digits, ".", "_" or "-"', id);
+  if (typeof id !== 'string' || !/^[A-Za-z0-9._-]{1,64}$/.test(id))
+    fail(`${label}.id`, '1 to 64 letters, digits, ".", "_" or "-"', id);
   const homeserverUrl = httpUrl(url) ?? fail(`${label}.homeserver_url`, HTTP_URL, url);
-  if (typeof userId !== 'string' || !isValidUserId(userId)) fail(`${label}.user_id`, 'a user ID such as @probe:example.org', userId);
-  for (const [key, value] of [['access_token', token], ['password', password]] as const) {
+  if (typeof userId !== 'string' || !isValidUserId(userId))
+    fail(`${label}.user_id`, 'a user ID such as @probe:example.org', userId);
+  for (const [key, value] of [
+    ['access_token', token],
+    ['password', password],
+  ] as const) {
     if (value !== undefined && (typeof value !== 'string' || value.trim() === '')) {
       throw new ConfigError(`${label}.${key}: expected a non-empty string`);
     }
   }
-  if (token === undefined && password === undefined) throw new ConfigError(`${label}: expected access_token or password`);
+  if (token === undefined && password === undefined)
+    throw new ConfigError(`${label}: expected access_token or password`);
   if (rooms.length === 0) throw new ConfigError(`${label}: probes need a room to ping: set PINGBOARD_ROOMS`);
   if (room !== undefined && !rooms.some((r) => r.id === room)) {
     fail(`${label}.room`, `one of the configured rooms (${rooms.map((r) => r.id).join(', ')})`, room);
   }
   return {
-    id, homeserverUrl, userId,
-    accessToken: token as string | undefined, password: password as string | undefined,
+    id,
+    homeserverUrl,
+    userId,
+    accessToken: token as string | undefined,
+    password: password as string | undefined,
     room: (room as string | undefined) ?? rooms[0]!.id,
   };
 }
@@ -430,7 +459,8 @@ function probes(src: Source, rooms: readonly RoomConfig[], botUserId: string | u
   for (const probe of accounts) {
     if (ids.has(probe.id)) throw new ConfigError(`${found!.label}: probe id ${probe.id} is listed twice`);
     // The bot ignores its own messages, and two probes on one account would read each other's pongs.
-    if (users.has(probe.userId)) throw new ConfigError(`${found!.label}: ${probe.userId} is used twice (probes and the bot need an account each)`);
+    if (users.has(probe.userId))
+      throw new ConfigError(`${found!.label}: ${probe.userId} is used twice (probes and the bot need an account each)`);
     ids.add(probe.id);
     users.add(probe.userId);
   }
@@ -442,7 +472,14 @@ function probes(src: Source, rooms: readonly RoomConfig[], botUserId: string | u
     jitterSeconds: integer(src, 'PINGBOARD_PROBE_JITTER_SECONDS', 'probe_jitter_seconds', 60, 0, 3600),
     timeoutSeconds: integer(src, 'PINGBOARD_PROBE_TIMEOUT_SECONDS', 'probe_timeout_seconds', 60, 1, 3600),
     responders: userIdList(src, 'PINGBOARD_PROBE_RESPONDERS', 'probe_responders'),
-    clockOffsetThresholdMs: integer(src, 'PINGBOARD_CLOCK_OFFSET_THRESHOLD_MS', 'clock_offset_threshold_ms', DEFAULT_CLOCK_OFFSET_THRESHOLD_MS, 0, 3_600_000),
+    clockOffsetThresholdMs: integer(
+      src,
+      'PINGBOARD_CLOCK_OFFSET_THRESHOLD_MS',
+      'clock_offset_threshold_ms',
+      DEFAULT_CLOCK_OFFSET_THRESHOLD_MS,
+      0,
+      3_600_000,
+    ),
   };
 }
 
@@ -453,14 +490,17 @@ function probes(src: Source, rooms: readonly RoomConfig[], botUserId: string | u
 export function loadConfig(env: NodeJS.ProcessEnv, configPath?: string): Config {
   const { file, fileName } = readConfigFile(configPath ?? env['PINGBOARD_CONFIG']);
   for (const key of Object.keys(file)) {
-    if (!FILE_KEYS.has(key)) throw new ConfigError(`${fileName}: unknown setting "${key}"; known: ${[...FILE_KEYS].join(', ')}`);
+    if (!FILE_KEYS.has(key))
+      throw new ConfigError(`${fileName}: unknown setting "${key}"; known: ${[...FILE_KEYS].join(', ')}`);
   }
   const src: Source = { env, file, fileName };
   const disclaimer = text(src, 'PINGBOARD_DISCLAIMER', 'disclaimer', DEFAULT_DISCLAIMER);
   const minDelayMs = integer(src, 'PINGBOARD_MIN_DELAY_MS', 'min_delay_ms', 10, 1, 86_400_000);
   const maxDelayMs = integer(src, 'PINGBOARD_MAX_DELAY_MS', 'max_delay_ms', 600_000, 1, 86_400_000);
   if (maxDelayMs < minDelayMs) {
-    throw new ConfigError(`PINGBOARD_MAX_DELAY_MS: expected at least PINGBOARD_MIN_DELAY_MS (${minDelayMs}), got ${maxDelayMs}`);
+    throw new ConfigError(
+      `PINGBOARD_MAX_DELAY_MS: expected at least PINGBOARD_MIN_DELAY_MS (${minDelayMs}), got ${maxDelayMs}`,
+    );
   }
   const roomList = rooms(src, disclaimer);
   const botConfig = bot(src);
@@ -506,7 +546,9 @@ function adminToken(src: Source): string | undefined {
   const found = lookup(src, 'PINGBOARD_ADMIN_TOKEN', 'admin_token');
   if (!found) return undefined;
   if (typeof found.raw !== 'string' || found.raw.length < 32 || /\s/.test(found.raw)) {
-    throw new ConfigError(`${found.label}: expected at least 32 characters without spaces (e.g. openssl rand -hex 32); the value given is not shown`);
+    throw new ConfigError(
+      `${found.label}: expected at least 32 characters without spaces (e.g. openssl rand -hex 32); the value given is not shown`,
+    );
   }
   return found.raw;
 }

@@ -15,6 +15,10 @@ export function isDecimalInteger(text: string): boolean {
 /** `raw` as an integer from `min` to `max`; an InputError naming `parameter` otherwise. */
 export function parseDecimalInteger(parameter: string, raw: string | undefined, min: number, max: number): number {
   const value = raw !== undefined && isDecimalInteger(raw) ? Number(raw) : Number.NaN;
-  if (!(value >= min && value <= max)) throw new InputError(parameter, `expected a decimal integer from ${min} to ${max}, got ${raw === undefined ? 'nothing' : quoteValue(raw)}`);
+  if (!(value >= min && value <= max))
+    throw new InputError(
+      parameter,
+      `expected a decimal integer from ${min} to ${max}, got ${raw === undefined ? 'nothing' : quoteValue(raw)}`,
+    );
   return value;
 }

@@ -113,7 +113,7 @@ export async function startLeadership(options: LeadershipOptions): Promise<Leade
     gap = true;
     dropClient();
     log.warn({ reason, err }, 'lost the leader lock: stopping the bot, probes and jobs; following');
-    transition(options.follow).catch((err: unknown) => log.error({ err }, 'stopping the leader\'s work failed'));
+    transition(options.follow).catch((err: unknown) => log.error({ err }, "stopping the leader's work failed"));
   };
 
   const connect = async (): Promise<pg.Client> => {
@@ -127,12 +127,12 @@ export async function startLeadership(options: LeadershipOptions): Promise<Leade
     });
     fresh.on('error', (err) => {
       if (client !== fresh) return;
-      stepDown('the lock\'s connection failed', err);
+      stepDown("the lock's connection failed", err);
       dropClient();
     });
     fresh.on('end', () => {
       if (client !== fresh) return;
-      stepDown('the lock\'s connection ended');
+      stepDown("the lock's connection ended");
       dropClient();
     });
     try {
@@ -148,7 +148,9 @@ export async function startLeadership(options: LeadershipOptions): Promise<Leade
     try {
       client ??= await connect();
       const sentMs = performance.now();
-      const { rows } = await client.query<{ locked: boolean }>('select pg_try_advisory_lock($1) as locked', [LEADER_LOCK]);
+      const { rows } = await client.query<{ locked: boolean }>('select pg_try_advisory_lock($1) as locked', [
+        LEADER_LOCK,
+      ]);
       lastCheckSentMs = sentMs;
       if (!rows[0]?.locked) gap = true;
       if (!rows[0]?.locked || stopped) return;
@@ -160,8 +162,8 @@ export async function startLeadership(options: LeadershipOptions): Promise<Leade
       if (firstTry) firstLead = leading;
       leading.catch((err: unknown) => {
         // Holding the lock without doing the work would keep every other instance from doing it.
-        if (leading !== firstLead) log.error({ err }, 'starting the leader\'s work failed: giving the lock up');
-        stepDown('the leader\'s work failed to start', err);
+        if (leading !== firstLead) log.error({ err }, "starting the leader's work failed: giving the lock up");
+        stepDown("the leader's work failed to start", err);
       });
     } catch (err) {
       log.debug({ err }, 'could not try the leader lock; trying again');
@@ -172,12 +174,13 @@ export async function startLeadership(options: LeadershipOptions): Promise<Leade
   const check = async () => {
     const held = client;
     const sentMs = performance.now();
-    if (sentMs - lastCheckSentMs > LEASE_MS) return stepDown(`no successful check for ${Math.round(sentMs - lastCheckSentMs)} ms`);
+    if (sentMs - lastCheckSentMs > LEASE_MS)
+      return stepDown(`no successful check for ${Math.round(sentMs - lastCheckSentMs)} ms`);
     try {
       await held!.query('select 1');
       if (role === 'leader' && client === held) lastCheckSentMs = sentMs;
     } catch (err) {
-      if (client === held) stepDown('the lock\'s connection does not answer', err);
+      if (client === held) stepDown("the lock's connection does not answer", err);
     }
   };
 

@@ -6,7 +6,12 @@ export type { Logger };
 
 /** Paths whose values never reach the log, wherever they appear. */
 export const REDACTED_PATHS = [
-  'req.headers.authorization', 'headers.authorization', '*.accessToken', '*.access_token', '*.password', '*.token',
+  'req.headers.authorization',
+  'headers.authorization',
+  '*.accessToken',
+  '*.access_token',
+  '*.password',
+  '*.token',
   'config.database.url',
 ];
 
@@ -14,7 +19,13 @@ export const REDACTED_PATHS = [
 const SECRET_QUERY = /([?&](?:access_token|token|password)=)[^&#]*/gi;
 
 /** A request as fastify logs it, with credentials in its query string censored. */
-function requestForLog(request: { method?: string; url?: string; host?: string; ip?: string; socket?: { remotePort?: number } }) {
+function requestForLog(request: {
+  method?: string;
+  url?: string;
+  host?: string;
+  ip?: string;
+  socket?: { remotePort?: number };
+}) {
   return {
     method: request.method,
     url: request.url?.replace(SECRET_QUERY, '$1[redacted]'),
@@ -25,10 +36,20 @@ function requestForLog(request: { method?: string; url?: string; host?: string; 
 }
 
 export function createLogger(level: LogLevel, destination?: pino.DestinationStream): Logger {
-  return pino({ level, redact: { paths: REDACTED_PATHS, censor: '[redacted]' }, serializers: { req: requestForLog } }, destination);
+  return pino(
+    { level, redact: { paths: REDACTED_PATHS, censor: '[redacted]' }, serializers: { req: requestForLog } },
+    destination,
+  );
 }
 
-const LEVEL_NAMES: Record<number, string> = { 10: 'TRACE', 20: 'DEBUG', 30: 'INFO', 40: 'WARN', 50: 'ERROR', 60: 'FATAL' };
+const LEVEL_NAMES: Record<number, string> = {
+  10: 'TRACE',
+  20: 'DEBUG',
+  30: 'INFO',
+  40: 'WARN',
+  50: 'ERROR',
+  60: 'FATAL',
+};
 
 /**
  * What a terminal must not be sent raw: control characters (an escape
@@ -58,9 +79,19 @@ export function formatLogLine(line: string): string {
   const when = typeof time === 'number' ? new Date(time).toISOString().slice(11) : '';
   const head = `${when} ${(LEVEL_NAMES[level as number] ?? String(level)).padEnd(5)} ${typeof msg === 'string' ? msg : ''}`;
   // A value the message already says (`applying migration X`, migration=X) is not repeated.
-  const rest = Object.entries(fields).filter(([, value]) => !(typeof value === 'string' && typeof msg === 'string' && msg.includes(value))).map(([key, value]) => `${key}=${typeof value === 'string' && /^[^\s"=]+$/.test(value) ? value : JSON.stringify(value)}`);
+  const rest = Object.entries(fields)
+    .filter(([, value]) => !(typeof value === 'string' && typeof msg === 'string' && msg.includes(value)))
+    .map(
+      ([key, value]) =>
+        `${key}=${typeof value === 'string' && /^[^\s"=]+$/.test(value) ? value : JSON.stringify(value)}`,
+    );
   const error = err as { type?: string; message?: string; stack?: string } | undefined;
-  const stack = error ? (error.stack ?? `${error.type ?? 'Error'}: ${error.message ?? ''}`).split('\n').map((l) => `\n    ${printable(l.trim())}`).join('') : '';
+  const stack = error
+    ? (error.stack ?? `${error.type ?? 'Error'}: ${error.message ?? ''}`)
+        .split('\n')
+        .map((l) => `\n    ${printable(l.trim())}`)
+        .join('')
+    : '';
   return `${printable([head, ...rest].join(' '))}${stack}\n`;
 }
 
@@ -70,6 +101,6 @@ export function formatLogLine(line: string): string {
  * collectors), so what a program reads stays JSON.
  */
 export function createStreamLogger(level: LogLevel, stream: NodeJS.WriteStream): Logger {
-  if (!stream.isTTY) return createLogger(level, stream === process.stdout ? undefined : stream as never);
+  if (!stream.isTTY) return createLogger(level, stream === process.stdout ? undefined : (stream as never));
   return createLogger(level, { write: (line: string) => stream.write(formatLogLine(line)) });
 }

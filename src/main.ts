@@ -48,11 +48,14 @@ async function run(invocation: Invocation): Promise<number> {
   const config = loadConfig(process.env, invocation.configFile);
   const { createStreamLogger } = await import('./log.ts');
   // One-shot commands log on stderr, so their stdout stays clean: on a terminal their progress too, otherwise warnings only.
-  const log = invocation.command === 'serve' ? createStreamLogger(config.logLevel, process.stdout)
-    : createStreamLogger(process.stderr.isTTY ? config.logLevel : 'warn', process.stderr);
+  const log =
+    invocation.command === 'serve'
+      ? createStreamLogger(config.logLevel, process.stdout)
+      : createStreamLogger(process.stderr.isTTY ? config.logLevel : 'warn', process.stderr);
   switch (invocation.command) {
     case 'serve': {
-      const withPort = invocation.port === undefined ? config : { ...config, http: { ...config.http, port: invocation.port } };
+      const withPort =
+        invocation.port === undefined ? config : { ...config, http: { ...config.http, port: invocation.port } };
       return serve(withPort, log);
     }
     case 'migrate':
@@ -67,7 +70,12 @@ async function run(invocation: Invocation): Promise<number> {
       // The SDK's modules must find our log methods when they load (see sdk-logs.ts).
       await import('./matrix/sdk-logs.ts');
       const { backfillCommand } = await import('./cli/backfill.ts');
-      return backfillCommand(config, log, { room: invocation.room, since: invocation.since, signal: interruption() }, out);
+      return backfillCommand(
+        config,
+        log,
+        { room: invocation.room, since: invocation.since, signal: interruption() },
+        out,
+      );
     }
     case 'probe':
       await import('./matrix/sdk-logs.ts');
@@ -96,7 +104,10 @@ async function serve(config: Config, log: Logger): Promise<number> {
 async function isExplained(err: unknown): Promise<boolean> {
   if (err instanceof InputError || err instanceof StartupError) return true;
   // These modules are loaded already when one of their errors is thrown.
-  const [{ ConfigError }, { DataDirLockedError }] = await Promise.all([import('./config.ts'), import('./db/database.ts')]);
+  const [{ ConfigError }, { DataDirLockedError }] = await Promise.all([
+    import('./config.ts'),
+    import('./db/database.ts'),
+  ]);
   return err instanceof ConfigError || err instanceof DataDirLockedError;
 }
 

@@ -17,8 +17,13 @@ export async function openMigratedDatabase(config: Config, log: Logger, timed = 
   let database: Database | undefined;
   try {
     // Each step that can take seconds says so first (PGlite starts in 2-20 s, a migration may take as long).
-    if (config.database.url === undefined) log.info({ location: config.database.dataDir }, `opening the embedded database in ${config.database.dataDir}`);
-    database = await openDatabase({ url: config.database.url, dataDir: config.database.dataDir, connectTimeoutMs: config.database.connectTimeoutMs });
+    if (config.database.url === undefined)
+      log.info({ location: config.database.dataDir }, `opening the embedded database in ${config.database.dataDir}`);
+    database = await openDatabase({
+      url: config.database.url,
+      dataDir: config.database.dataDir,
+      connectTimeoutMs: config.database.connectTimeoutMs,
+    });
     await migrateToLatest(database.db, (migration) => log.info({ migration }, `applying migration ${migration}`));
   } catch (err) {
     await database?.destroy();
@@ -46,16 +51,25 @@ export async function openMigratedDatabaseWhenUp(config: Config, log: Logger): P
       return await openMigratedDatabase(config, log, true);
     } catch (err) {
       if (!(err instanceof StartupError) || !openFailure(err, config.database)?.transient) throw err;
-      log.warn({ reason: err.message, retryInSeconds: delayMs / 1000 }, 'the database is not reachable yet; waiting for it');
+      log.warn(
+        { reason: err.message, retryInSeconds: delayMs / 1000 },
+        'the database is not reachable yet; waiting for it',
+      );
       await new Promise((resolve) => setTimeout(resolve, delayMs));
     }
   }
 }
 
-export function createStatistics(config: Config, database: Database, options: { readonly now?: () => Date } = {}): Statistics {
+export function createStatistics(
+  config: Config,
+  database: Database,
+  options: { readonly now?: () => Date } = {},
+): Statistics {
   return new Statistics({
-    db: database.db, stats: config.stats, weeks: config.weeks, cacheSeconds: config.cacheSeconds,
+    db: database.db,
+    stats: config.stats,
+    weeks: config.weeks,
+    cacheSeconds: config.cacheSeconds,
     ...(options.now ? { now: options.now } : {}),
   });
 }
-

@@ -60,10 +60,18 @@ async function listen(app: App, { host, port }: Config['http']): Promise<string>
     return await app.listen({ host, port });
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
-    if (code === 'EADDRINUSE') throw new StartupError('PINGBOARD_PORT', `${host}:${port} is already in use by another process`, { cause: err });
-    if (code === 'EACCES') throw new StartupError('PINGBOARD_PORT', `not allowed to listen on port ${port} (ports below 1024 need privileges)`, { cause: err });
+    if (code === 'EADDRINUSE')
+      throw new StartupError('PINGBOARD_PORT', `${host}:${port} is already in use by another process`, { cause: err });
+    if (code === 'EACCES')
+      throw new StartupError(
+        'PINGBOARD_PORT',
+        `not allowed to listen on port ${port} (ports below 1024 need privileges)`,
+        { cause: err },
+      );
     if (code === 'EADDRNOTAVAIL' || code === 'ENOTFOUND' || code === 'EAI_AGAIN') {
-      throw new StartupError('PINGBOARD_HOST', `cannot listen on ${host}: not an address of this machine (${code})`, { cause: err });
+      throw new StartupError('PINGBOARD_HOST', `cannot listen on ${host}: not an address of this machine (${code})`, {
+        cause: err,
+      });
     }
     throw err;
   }
@@ -72,7 +80,7 @@ async function listen(app: App, { host, port }: Config['http']): Promise<string>
 export async function start(config: Config, log: Logger, options: StartOptions = {}): Promise<Service> {
   // Before any client: the SDK's own lines carry the service's context, not one client's.
   routeSdkLogs(log);
-  const database = options.database ?? await openMigratedDatabaseWhenUp(config, log);
+  const database = options.database ?? (await openMigratedDatabaseWhenUp(config, log));
   const ownsDatabase = options.database === undefined;
   const statistics = createStatistics(config, database, options);
   const rooms = new RoomRegistry(config.rooms, await loadKnownRooms(database.db));
@@ -81,23 +89,40 @@ export async function start(config: Config, log: Logger, options: StartOptions =
   let probes: ProbeSchedule | undefined;
   let retention: Retention | undefined;
   let jobs: Jobs | undefined;
-  const writer = config.bot || config.probes.accounts.length > 0
-    ? new SampleWriter({
-      db: database.db, log, capacity: config.queueCapacity, retentionDays: config.retentionDays,
-      onWritten: () => void jobs?.buildDigestsSoon(),
-    })
-    : undefined;
-  const app = await buildApp({
-    database, statistics, rooms, cacheSeconds: config.cacheSeconds, clockOffsetThresholdMs: config.probes.clockOffsetThresholdMs,
-    metrics: () => metrics.render({ bot, writer, probeTicksSkipped: probes && (() => probes!.skipped), leader: leadership && leadership.role === 'leader' }),
-    operator: config.operator.token === undefined ? undefined : { controls, token: config.operator.token },
-    health: {
-      bot: config.bot ? () => bot : undefined,
-      probes: () => probes?.states() ?? [],
-      newestSampleMs: () => writer?.newestWrittenMs,
-      instance: () => leadership && { id: leadership.instanceId, role: leadership.role, single: leadership.single },
+  const writer =
+    config.bot || config.probes.accounts.length > 0
+      ? new SampleWriter({
+          db: database.db,
+          log,
+          capacity: config.queueCapacity,
+          retentionDays: config.retentionDays,
+          onWritten: () => void jobs?.buildDigestsSoon(),
+        })
+      : undefined;
+  const app = await buildApp(
+    {
+      database,
+      statistics,
+      rooms,
+      cacheSeconds: config.cacheSeconds,
+      clockOffsetThresholdMs: config.probes.clockOffsetThresholdMs,
+      metrics: () =>
+        metrics.render({
+          bot,
+          writer,
+          probeTicksSkipped: probes && (() => probes!.skipped),
+          leader: leadership && leadership.role === 'leader',
+        }),
+      operator: config.operator.token === undefined ? undefined : { controls, token: config.operator.token },
+      health: {
+        bot: config.bot ? () => bot : undefined,
+        probes: () => probes?.states() ?? [],
+        newestSampleMs: () => writer?.newestWrittenMs,
+        instance: () => leadership && { id: leadership.instanceId, role: leadership.role, single: leadership.single },
+      },
     },
-  }, log);
+    log,
+  );
   let bot: Bot | undefined;
   let backfill: BackgroundBackfill | undefined;
   let leadership: Leadership | undefined;
@@ -110,22 +135,38 @@ export async function start(config: Config, log: Logger, options: StartOptions =
     roomLearning = undefined;
     if (config.bot && writer) {
       bot = await startBot({
-        config: config.bot, pings: config.pings, rooms: config.rooms, registry: rooms, db: database.db, writer, log, observer: metrics,
-        operator: { controls, adminPowerLevel: config.operator.adminPowerLevel }, takeover, instanceId,
+        config: config.bot,
+        pings: config.pings,
+        rooms: config.rooms,
+        registry: rooms,
+        db: database.db,
+        writer,
+        log,
+        observer: metrics,
+        operator: { controls, adminPowerLevel: config.operator.adminPowerLevel },
+        takeover,
+        instanceId,
       });
     }
     if (config.bot && bot && config.bot.backfillDays > 0) {
       const now = options.now?.() ?? new Date();
       backfill = startBackgroundBackfill(config.rooms, {
-        client: bot.client, db: database.db, log, now, since: new Date(now.getTime() - config.bot.backfillDays * 86_400_000),
-        trustedResponders: config.pings.trustedResponders, retentionDays: config.retentionDays,
+        client: bot.client,
+        db: database.db,
+        log,
+        now,
+        since: new Date(now.getTime() - config.bot.backfillDays * 86_400_000),
+        trustedResponders: config.pings.trustedResponders,
+        retentionDays: config.retentionDays,
       });
     }
     jobs = startJobs(statistics, rooms, () => loadKnownRooms(database.db), log);
     retention = startRetention(database.db, config.retentionDays, log, options.now);
     probes = startProbeSchedule({
       probes: writer ? createProbes(config, { db: database.db, writer, log, observer: metrics }) : [],
-      schedule: config.probes.schedule, jitterMs: config.probes.jitterSeconds * 1000, log,
+      schedule: config.probes.schedule,
+      jitterMs: config.probes.jitterSeconds * 1000,
+      log,
     });
   };
   const follow = async () => {
@@ -140,24 +181,46 @@ export async function start(config: Config, log: Logger, options: StartOptions =
   };
   // Order matters: no leader's work, then drain HTTP, close the database.
   let stopping: Promise<void> | undefined;
-  const stop = () => (stopping ??= (async () => {
-    await (leadership ? leadership.stop() : follow());
-    await roomLearning?.stop();
-    await app.close();
-    if (ownsDatabase) await database.destroy();
-  })());
+  const stop = () =>
+    (stopping ??= (async () => {
+      await (leadership ? leadership.stop() : follow());
+      await roomLearning?.stop();
+      await app.close();
+      if (ownsDatabase) await database.destroy();
+    })());
   try {
     const url = await listen(app, config.http);
     leadership = await startLeadership({
-      url: database.engine === 'postgres' && config.leaderLock ? config.database.url : undefined, connectTimeoutMs: config.database.connectTimeoutMs, log, lead, follow, instanceId,
+      url: database.engine === 'postgres' && config.leaderLock ? config.database.url : undefined,
+      connectTimeoutMs: config.database.connectTimeoutMs,
+      log,
+      lead,
+      follow,
+      instanceId,
     });
-    log.info({
-      url, engine: database.engine, location: database.location, rooms: rooms.list().map((r) => r.id), bot: config.bot?.userId,
-      instance: leadership.instanceId, role: leadership.role,
-    }, 'pingboard started');
+    log.info(
+      {
+        url,
+        engine: database.engine,
+        location: database.location,
+        rooms: rooms.list().map((r) => r.id),
+        bot: config.bot?.userId,
+        instance: leadership.instanceId,
+        role: leadership.role,
+      },
+      'pingboard started',
+    );
     const leading = leadership;
     return {
-      database, statistics, rooms, app, writer, metrics, url, stop, leadership: leading,
+      database,
+      statistics,
+      rooms,
+      app,
+      writer,
+      metrics,
+      url,
+      stop,
+      leadership: leading,
       learnRooms: async () => rooms.learn(await loadKnownRooms(database.db)),
       get jobs() {
         return jobs;

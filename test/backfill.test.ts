@@ -26,7 +26,7 @@ import { start } from '../src/start.ts';
 import { RoomRegistry } from '../src/stats/rooms.ts';
 import { selectLeaderboard } from '../src/stats/selection.ts';
 import { startTestHomeserver, type TestHomeserver } from './homeserver/index.ts';
-import { forEachEngine, openTestDatabase, testEngines, type Test, } from './helpers/database.ts';
+import { forEachEngine, openTestDatabase, testEngines, type Test } from './helpers/database.ts';
 import { runPingboard, servePingboard, startPingboard } from './helpers/process.ts';
 
 t.setTimeout(600_000);
@@ -68,15 +68,34 @@ t.test('--since: spans, dates and times; anything else is an error naming the op
   ] as const) {
     t.throws(() => parseSince(raw, now), { name: 'InputError', message }, raw);
   }
-  t.throws(() => parseSince('soon', now, 'PINGBOARD_X'), new InputError('PINGBOARD_X', 'x').constructor, 'names the given option');
+  t.throws(
+    () => parseSince('soon', now, 'PINGBOARD_X'),
+    new InputError('PINGBOARD_X', 'x').constructor,
+    'names the given option',
+  );
 });
 
 t.test('progress and summary lines', async (t) => {
-  const counts = { ...emptyCounts(), events: 12_345, pongs: 4000, stored: 3000, duplicate: 1000, rejected: 7, rooms: 2, reachedMs: Date.UTC(2026, 10, 1, 12, 34, 56) };
+  const counts = {
+    ...emptyCounts(),
+    events: 12_345,
+    pongs: 4000,
+    stored: 3000,
+    duplicate: 1000,
+    rejected: 7,
+    rooms: 2,
+    reachedMs: Date.UTC(2026, 10, 1, 12, 34, 56),
+  };
   t.equal(formatReached(undefined), 'nothing yet');
-  t.equal(formatProgress(counts, 2000), '12,345 events scanned, 3,000 samples recorded (1,000 already stored), reached 2026-11-01 12:34 UTC, 6,173 events/s');
+  t.equal(
+    formatProgress(counts, 2000),
+    '12,345 events scanned, 3,000 samples recorded (1,000 already stored), reached 2026-11-01 12:34 UTC, 6,173 events/s',
+  );
   t.equal(formatProgress(emptyCounts(), 0), '0 events scanned, 0 samples recorded, reached nothing yet, 0 events/s');
-  t.equal(formatSummary(counts, 2500), 'scanned 12345 events in 2 rooms, pongs 4000, stored 3000, duplicate 1000, malformed 7, reached 2026-11-01 12:34 UTC in 2.5 s');
+  t.equal(
+    formatSummary(counts, 2500),
+    'scanned 12345 events in 2 rooms, pongs 4000, stored 3000, duplicate 1000, malformed 7, reached 2026-11-01 12:34 UTC in 2.5 s',
+  );
   t.match(formatSummary({ ...emptyCounts(), rooms: 1 }, 0), /in 1 room,/);
 });
 
@@ -87,18 +106,46 @@ t.test('coverage: what is left to walk, merging, and unreadable state', async (t
   const covered: Coverage = { covered: { fromMs: 300, toMs: 900, oldest } };
   t.same(nextWalk(covered, 100, 1000, newest), { toMs: 1000, stopMs: 900, position: newest }, 'the newer part first');
   const top = { covered: { fromMs: 300, toMs: 1000, oldest } };
-  t.same(nextWalk(top, 100, 1000, newest), { toMs: 300, stopMs: 100, position: oldest }, 'then the older part, from where it stopped');
+  t.same(
+    nextWalk(top, 100, 1000, newest),
+    { toMs: 300, stopMs: 100, position: oldest },
+    'then the older part, from where it stopped',
+  );
   t.equal(nextWalk(top, 300, 1000, newest), undefined, 'nothing left');
-  t.equal(nextWalk({ covered: { fromMs: null, toMs: 1000, oldest: null } }, 0, 1000, newest), undefined, 'history read to its start');
-  t.same(nextWalk({ covered: { fromMs: 10, toMs: 50, oldest } }, 100, 1000, newest), { toMs: 1000, stopMs: 100, position: newest }, 'covered span older than asked: ignored');
+  t.equal(
+    nextWalk({ covered: { fromMs: null, toMs: 1000, oldest: null } }, 0, 1000, newest),
+    undefined,
+    'history read to its start',
+  );
+  t.same(
+    nextWalk({ covered: { fromMs: 10, toMs: 50, oldest } }, 100, 1000, newest),
+    { toMs: 1000, stopMs: 100, position: newest },
+    'covered span older than asked: ignored',
+  );
   const pending = { toMs: 1000, stopMs: 100, position: oldest };
   t.same(nextWalk({ ...top, pending }, 500, 2000, newest), pending, 'an interrupted walk goes first');
 
   t.same(mergeSpan(undefined, { fromMs: 1, toMs: 2, oldest: null }), { fromMs: 1, toMs: 2, oldest: null });
-  t.same(mergeSpan({ fromMs: 300, toMs: 900, oldest }, { fromMs: 900, toMs: 1000, oldest: newest }), { fromMs: 300, toMs: 1000, oldest });
-  t.same(mergeSpan({ fromMs: 300, toMs: 1000, oldest }, { fromMs: null, toMs: 300, oldest: null }), { fromMs: null, toMs: 1000, oldest: null });
-  t.same(mergeSpan({ fromMs: 10, toMs: 50, oldest }, { fromMs: 100, toMs: 1000, oldest: newest }), { fromMs: 100, toMs: 1000, oldest: newest }, 'disjoint: the newer wins');
-  t.same(mergeSpan({ fromMs: 100, toMs: 1000, oldest: newest }, { fromMs: 10, toMs: 50, oldest }), { fromMs: 100, toMs: 1000, oldest: newest });
+  t.same(mergeSpan({ fromMs: 300, toMs: 900, oldest }, { fromMs: 900, toMs: 1000, oldest: newest }), {
+    fromMs: 300,
+    toMs: 1000,
+    oldest,
+  });
+  t.same(mergeSpan({ fromMs: 300, toMs: 1000, oldest }, { fromMs: null, toMs: 300, oldest: null }), {
+    fromMs: null,
+    toMs: 1000,
+    oldest: null,
+  });
+  t.same(
+    mergeSpan({ fromMs: 10, toMs: 50, oldest }, { fromMs: 100, toMs: 1000, oldest: newest }),
+    { fromMs: 100, toMs: 1000, oldest: newest },
+    'disjoint: the newer wins',
+  );
+  t.same(mergeSpan({ fromMs: 100, toMs: 1000, oldest: newest }, { fromMs: 10, toMs: 50, oldest }), {
+    fromMs: 100,
+    toMs: 1000,
+    oldest: newest,
+  });
 
   t.same(parseCoverage(undefined), {});
   t.same(parseCoverage('not json'), {});
@@ -117,27 +164,59 @@ t.test('predecessors in both shapes of m.room.create', async (t) => {
 });
 
 t.test('one function turns a pong event into a sample or a reason', async (t) => {
-  const content = buildPong({ roomId: '!r:x.org', pingEventId: '$p', pinger: '@a:b.org', text: '', delayMs: 120 }) as unknown as Record<string, unknown>;
+  const content = buildPong({
+    roomId: '!r:x.org',
+    pingEventId: '$p',
+    pinger: '@a:b.org',
+    text: '',
+    delayMs: 120,
+  }) as unknown as Record<string, unknown>;
   const event = { roomId: '!r:x.org', sender: ECHO, ts: 1_700_000_000_120, content };
   t.same(readPongEvent(event, new Set()), {
     kind: 'sample',
     sample: {
-      roomId: '!r:x.org', pingEventId: '$p', pingServer: 'b.org', pinger: null, responder: ECHO, responderServer: 'maunium.net',
-      delayMs: 120, pingTs: new Date(1_700_000_000_000), measuredAt: new Date(1_700_000_000_120), source: 'pong', rttMs: null,
+      roomId: '!r:x.org',
+      pingEventId: '$p',
+      pingServer: 'b.org',
+      pinger: null,
+      responder: ECHO,
+      responderServer: 'maunium.net',
+      delayMs: 120,
+      pingTs: new Date(1_700_000_000_000),
+      measuredAt: new Date(1_700_000_000_120),
+      source: 'pong',
+      rttMs: null,
     },
   });
   t.same(readPongEvent(event, new Set([ECHO2])), { kind: 'untrusted' });
-  t.match(readPongEvent({ ...event, content: { ...content, pong: { ms: 'x' } } }, new Set()), { kind: 'rejected', claimsPong: true, reason: /pong\.ms/ });
-  t.match(readPongEvent({ ...event, content: { msgtype: 'm.notice', body: 'hello' } }, new Set()), { kind: 'rejected', claimsPong: false });
+  t.match(readPongEvent({ ...event, content: { ...content, pong: { ms: 'x' } } }, new Set()), {
+    kind: 'rejected',
+    claimsPong: true,
+    reason: /pong\.ms/,
+  });
+  t.match(readPongEvent({ ...event, content: { msgtype: 'm.notice', body: 'hello' } }, new Set()), {
+    kind: 'rejected',
+    claimsPong: false,
+  });
 });
 
 t.test('PINGBOARD_BACKFILL_DAYS: 0 by default, validated with its name, only with a homeserver', async (t) => {
-  const bot = { PINGBOARD_HOMESERVER_URL: 'https://matrix.example.org', PINGBOARD_BOT_USER_ID: BOT, PINGBOARD_BOT_ACCESS_TOKEN: 'x' };
+  const bot = {
+    PINGBOARD_HOMESERVER_URL: 'https://matrix.example.org',
+    PINGBOARD_BOT_USER_ID: BOT,
+    PINGBOARD_BOT_ACCESS_TOKEN: 'x',
+  };
   t.equal(loadConfig(bot).bot!.backfillDays, 0);
   t.equal(loadConfig({ ...bot, PINGBOARD_BACKFILL_DAYS: '7' }).bot!.backfillDays, 7);
-  t.throws(() => loadConfig({ ...bot, PINGBOARD_BACKFILL_DAYS: 'week' }), { message: 'PINGBOARD_BACKFILL_DAYS: expected an integer from 0 to 365, got "week"' });
-  t.throws(() => loadConfig({ ...bot, PINGBOARD_BACKFILL_DAYS: '400' }), { message: /^PINGBOARD_BACKFILL_DAYS: expected an integer from 0 to 365/ });
-  t.throws(() => loadConfig({ PINGBOARD_BACKFILL_DAYS: '7' }), { message: /^PINGBOARD_BACKFILL_DAYS: .*set PINGBOARD_HOMESERVER_URL too/ });
+  t.throws(() => loadConfig({ ...bot, PINGBOARD_BACKFILL_DAYS: 'week' }), {
+    message: 'PINGBOARD_BACKFILL_DAYS: expected an integer from 0 to 365, got "week"',
+  });
+  t.throws(() => loadConfig({ ...bot, PINGBOARD_BACKFILL_DAYS: '400' }), {
+    message: /^PINGBOARD_BACKFILL_DAYS: expected an integer from 0 to 365/,
+  });
+  t.throws(() => loadConfig({ PINGBOARD_BACKFILL_DAYS: '7' }), {
+    message: /^PINGBOARD_BACKFILL_DAYS: .*set PINGBOARD_HOMESERVER_URL too/,
+  });
   t.equal(loadConfig({ PINGBOARD_BACKFILL_DAYS: '0' }).bot, undefined);
 });
 
@@ -176,21 +255,39 @@ function cycleEvents(roomId: string, c: number, ts0: number, expected: ExpectedS
   const pinger = PINGERS[c % PINGERS.length]!;
   const server = pinger.slice(pinger.indexOf(':') + 1);
   const ping = `$ping-${roomId.slice(1, 6)}-${c}`;
-  const delays = [50 + (c * 37) % 400, 60 + (c * 53) % 700, 40 + (c * 11) % 300, 70 + (c * 29) % 500];
-  const pong = (delayMs: number) => buildPong({ roomId, pingEventId: ping, pinger, text: '', delayMs }) as unknown as Record<string, unknown>;
+  const delays = [50 + ((c * 37) % 400), 60 + ((c * 53) % 700), 40 + ((c * 11) % 300), 70 + ((c * 29) % 500)];
+  const pong = (delayMs: number) =>
+    buildPong({ roomId, pingEventId: ping, pinger, text: '', delayMs }) as unknown as Record<string, unknown>;
   const events = [
     { sender: pinger, content: '!ping', ts: ts0 },
     { sender: ECHO, content: pong(delays[0]!), ts: ts0 + delays[0]! },
     { sender: ECHO2, content: pong(delays[1]!), ts: ts0 + delays[1]! },
     { sender: pinger, content: '!ping nobody answers this', ts: ts0 + 1000 },
-    { sender: ECHO2, content: { msgtype: 'm.notice', body: `${pinger}: Pong! (ping took 5 ms to arrive)`, pong: { ms: 'five', from: server, ping } }, ts: ts0 + 1001 },
+    {
+      sender: ECHO2,
+      content: {
+        msgtype: 'm.notice',
+        body: `${pinger}: Pong! (ping took 5 ms to arrive)`,
+        pong: { ms: 'five', from: server, ping },
+      },
+      ts: ts0 + 1001,
+    },
     { sender: pinger, content: 'hello there', ts: ts0 + 1002 },
     { sender: ECHO, content: pong(delays[0]! + 500), ts: ts0 + 1003 },
     { sender: BOT, content: pong(delays[2]!), ts: ts0 + delays[2]! },
     { sender: ECHO3, content: { msgtype: 'm.notice', body: 'just a notice' }, ts: ts0 + 1004 },
-    { sender: ECHO3, content: { ...pong(delays[3]!), 'm.relates_to': { rel_type: 'm.thread', event_id: ping } }, ts: ts0 + delays[3]! },
+    {
+      sender: ECHO3,
+      content: { ...pong(delays[3]!), 'm.relates_to': { rel_type: 'm.thread', event_id: ping } },
+      ts: ts0 + delays[3]!,
+    },
   ];
-  for (const [responder, delayMs] of [[ECHO, delays[0]!], [ECHO2, delays[1]!], [BOT, delays[2]!], [ECHO3, delays[3]!]] as const) {
+  for (const [responder, delayMs] of [
+    [ECHO, delays[0]!],
+    [ECHO2, delays[1]!],
+    [BOT, delays[2]!],
+    [ECHO3, delays[3]!],
+  ] as const) {
     expected.push({ roomId, ping, server, responder, delayMs, measuredMs: ts0 + delayMs });
   }
   return events;
@@ -207,8 +304,15 @@ async function buildWorld(t: Test, cycles: number, spanMs = 30 * DAY): Promise<W
   for (const user of [...PINGERS, ECHO, ECHO2, ECHO3]) hs.registerUser(user);
   const creator = PINGERS[0]!;
   const first = hs.createRoom(creator, { preset: 'public_chat' });
-  const second = hs.createRoom(creator, { preset: 'public_chat', creation_content: { predecessor: { room_id: first, event_id: '$tombstone' } } });
-  const third = hs.createRoom(creator, { preset: 'public_chat', room_alias_name: 'ping', creation_content: { predecessor: { room_id: second } } });
+  const second = hs.createRoom(creator, {
+    preset: 'public_chat',
+    creation_content: { predecessor: { room_id: first, event_id: '$tombstone' } },
+  });
+  const third = hs.createRoom(creator, {
+    preset: 'public_chat',
+    room_alias_name: 'ping',
+    creation_content: { predecessor: { room_id: second } },
+  });
   const rooms = [first, second, third];
   const stepMs = Math.floor(spanMs / cycles);
   const start = Date.now() - 3_600_000 - cycles * stepMs;
@@ -219,11 +323,15 @@ async function buildWorld(t: Test, cycles: number, spanMs = 30 * DAY): Promise<W
     const events = [];
     for (let c = from; c < to; c++) events.push(...cycleEvents(rooms[r]!, c, start + c * stepMs, expected));
     hs.addHistory(rooms[r]!, events);
-    if (r < 2) hs.setState(creator, rooms[r]!, 'm.room.tombstone', '', { body: 'upgraded', replacement_room: rooms[r + 1] });
+    if (r < 2)
+      hs.setState(creator, rooms[r]!, 'm.room.tombstone', '', { body: 'upgraded', replacement_room: rooms[r + 1] });
   }
   let next = cycles;
   return {
-    hs, rooms, expected, events: cycles * CYCLE,
+    hs,
+    rooms,
+    expected,
+    events: cycles * CYCLE,
     append: (count, fromMs) => {
       const added: ExpectedSample[] = [];
       const events = [];
@@ -234,38 +342,100 @@ async function buildWorld(t: Test, cycles: number, spanMs = 30 * DAY): Promise<W
   };
 }
 
-function configFor(hs: TestHomeserver, database: { url: string | undefined }, env: Record<string, string> = {}): Config {
+function configFor(
+  hs: TestHomeserver,
+  database: { url: string | undefined },
+  env: Record<string, string> = {},
+): Config {
   return loadConfig({
     ...(database.url ? { DATABASE_URL: database.url } : {}),
-    PINGBOARD_PORT: '0', PINGBOARD_ROOMS: ALIAS, PINGBOARD_HOMESERVER_URL: hs.url, PINGBOARD_BOT_USER_ID: BOT,
-    PINGBOARD_BOT_PASSWORD: PASSWORD, PINGBOARD_CACHE_SECONDS: '0', ...env,
+    PINGBOARD_PORT: '0',
+    PINGBOARD_ROOMS: ALIAS,
+    PINGBOARD_HOMESERVER_URL: hs.url,
+    PINGBOARD_BOT_USER_ID: BOT,
+    PINGBOARD_BOT_PASSWORD: PASSWORD,
+    PINGBOARD_CACHE_SECONDS: '0',
+    ...env,
   });
 }
 
 /** A backfill as the command runs it: the bot's client, the configured rooms. */
-async function runBackfill(world: Pick<World, 'hs'>, database: Database, options: {
-  since: Date; signal?: AbortSignal; trusted?: string[]; onPage?: () => void; now?: Date; retentionDays?: number; log?: Logger;
-}) {
+async function runBackfill(
+  world: Pick<World, 'hs'>,
+  database: Database,
+  options: {
+    since: Date;
+    signal?: AbortSignal;
+    trusted?: string[];
+    onPage?: () => void;
+    now?: Date;
+    retentionDays?: number;
+    log?: Logger;
+  },
+) {
   const config = configFor(world.hs, { url: undefined });
   const { client } = await createBotClient(config.bot!, database.db, silent);
   return backfillRooms(config.rooms, {
-    client, db: database.db, log: options.log ?? silent, since: options.since, trustedResponders: options.trusted ?? [],
-    ...(options.now ? { now: options.now } : {}), retentionDays: options.retentionDays,
-    ...(options.signal ? { signal: options.signal } : {}), ...(options.onPage ? { onProgress: options.onPage } : {}),
+    client,
+    db: database.db,
+    log: options.log ?? silent,
+    since: options.since,
+    trustedResponders: options.trusted ?? [],
+    ...(options.now ? { now: options.now } : {}),
+    retentionDays: options.retentionDays,
+    ...(options.signal ? { signal: options.signal } : {}),
+    ...(options.onPage ? { onProgress: options.onPage } : {}),
   });
 }
 
 function expectedRow(s: ExpectedSample): string {
-  return [s.roomId, s.ping, s.server, '', s.responder, s.responder.slice(s.responder.indexOf(':') + 1), s.delayMs,
-    new Date(s.measuredMs - s.delayMs).toISOString(), new Date(s.measuredMs).toISOString(), 'pong', ''].join('|');
+  return [
+    s.roomId,
+    s.ping,
+    s.server,
+    '',
+    s.responder,
+    s.responder.slice(s.responder.indexOf(':') + 1),
+    s.delayMs,
+    new Date(s.measuredMs - s.delayMs).toISOString(),
+    new Date(s.measuredMs).toISOString(),
+    'pong',
+    '',
+  ].join('|');
 }
 
 async function storedRows(database: Database): Promise<string[]> {
-  const rows = await database.db.selectFrom('samples')
-    .select(['room_id', 'ping_event_id', 'ping_server', 'pinger', 'responder', 'responder_server', 'delay_ms', 'ping_ts', 'measured_at', 'source', 'rtt_ms'])
+  const rows = await database.db
+    .selectFrom('samples')
+    .select([
+      'room_id',
+      'ping_event_id',
+      'ping_server',
+      'pinger',
+      'responder',
+      'responder_server',
+      'delay_ms',
+      'ping_ts',
+      'measured_at',
+      'source',
+      'rtt_ms',
+    ])
     .execute();
-  return rows.map((r) => [r.room_id, r.ping_event_id, r.ping_server, r.pinger ?? '', r.responder, r.responder_server, r.delay_ms,
-    r.ping_ts.toISOString(), r.measured_at.toISOString(), r.source, r.rtt_ms ?? ''].join('|'));
+  return rows.map((r) =>
+    [
+      r.room_id,
+      r.ping_event_id,
+      r.ping_server,
+      r.pinger ?? '',
+      r.responder,
+      r.responder_server,
+      r.delay_ms,
+      r.ping_ts.toISOString(),
+      r.measured_at.toISOString(),
+      r.source,
+      r.rtt_ms ?? '',
+    ].join('|'),
+  );
 }
 
 /** Compares two large sets of rows, reporting the first difference rather than a diff of thousands of lines. */
@@ -280,7 +450,11 @@ function sameRows(t: Test, actual: string[], expected: string[], message: string
     }
   }
   t.equal(a.length, e.length, `${message}: as many rows as expected`);
-  t.same(first === -1 ? undefined : { index: first, actual: a[first], expected: e[first] }, undefined, `${message}: the same rows`);
+  t.same(
+    first === -1 ? undefined : { index: first, actual: a[first], expected: e[first] },
+    undefined,
+    `${message}: the same rows`,
+  );
 }
 
 const messagesRequests = (hs: TestHomeserver, roomId?: string) =>
@@ -293,8 +467,19 @@ forEachEngine(t, (t, database) => {
     const first = await runBackfill(world, database, { since: new Date(Date.now() - 40 * DAY) });
     t.equal(first.completed, true);
     sameRows(t, await storedRows(database), world.expected.map(expectedRow), 'after the backfill');
-    t.match(first.counts, { events: world.events, pongs: 4 * 5000 + 5000, stored: 4 * 5000, duplicate: 5000, rejected: 5000, rooms: 3 });
-    t.equal(first.counts.reachedMs, world.expected[0]!.measuredMs - world.expected[0]!.delayMs, 'read down to the first ping');
+    t.match(first.counts, {
+      events: world.events,
+      pongs: 4 * 5000 + 5000,
+      stored: 4 * 5000,
+      duplicate: 5000,
+      rejected: 5000,
+      rooms: 3,
+    });
+    t.equal(
+      first.counts.reachedMs,
+      world.expected[0]!.measuredMs - world.expected[0]!.delayMs,
+      'read down to the first ping',
+    );
     t.ok(messagesRequests(world.hs) >= 50, 'pages of up to 1,000 events');
     for (const room of world.rooms) t.ok(messagesRequests(world.hs, room) > 0, `read room ${room}`);
 
@@ -317,13 +502,26 @@ forEachEngine(t, (t, database) => {
     const since = new Date(Date.now() - 15 * DAY);
     const result = await runBackfill(world, database, { since });
     t.equal(result.completed, true);
-    sameRows(t, await storedRows(database), world.expected.filter((s) => s.measuredMs >= since.getTime()).map(expectedRow), 'samples since the date');
+    sameRows(
+      t,
+      await storedRows(database),
+      world.expected.filter((s) => s.measuredMs >= since.getTime()).map(expectedRow),
+      'samples since the date',
+    );
     t.equal(messagesRequests(world.hs, world.rooms[0]!), 0, 'the first room, older than the date, was not read');
-    t.ok(result.counts.reachedMs! < since.getTime() && result.counts.reachedMs! > since.getTime() - 3 * DAY, 'stopped within a page past the date');
+    t.ok(
+      result.counts.reachedMs! < since.getTime() && result.counts.reachedMs! > since.getTime() - 3 * DAY,
+      'stopped within a page past the date',
+    );
 
     world.hs.clearRequestLog();
     const longer = await runBackfill(world, database, { since: new Date(Date.now() - 25 * DAY) });
-    sameRows(t, await storedRows(database), world.expected.filter((s) => s.measuredMs >= Date.now() - 25 * DAY).map(expectedRow), 'samples of the longer window');
+    sameRows(
+      t,
+      await storedRows(database),
+      world.expected.filter((s) => s.measuredMs >= Date.now() - 25 * DAY).map(expectedRow),
+      'samples of the longer window',
+    );
     t.ok(messagesRequests(world.hs, world.rooms[2]!) <= 2, 'the newest room was not walked again');
     t.ok(longer.counts.events < 1500 * CYCLE * 0.6, 'only the part older than the first window was read');
   });
@@ -333,37 +531,74 @@ forEachEngine(t, (t, database) => {
     const now = new Date();
     const keptFrom = now.getTime() - 10 * DAY;
     const { lines, log } = capturingLogger();
-    const result = await runBackfill(world, database, { since: new Date(now.getTime() - 25 * DAY), now, retentionDays: 10, log });
+    const result = await runBackfill(world, database, {
+      since: new Date(now.getTime() - 25 * DAY),
+      now,
+      retentionDays: 10,
+      log,
+    });
     t.equal(result.completed, true);
-    sameRows(t, await storedRows(database), world.expected.filter((s) => s.measuredMs >= keptFrom).map(expectedRow), 'the samples the retention keeps, and only those');
-    t.ok(result.counts.reachedMs! > keptFrom - 3 * DAY, 'nor was older history read (a page past the retention at most)');
-    t.match(lines.filter((l) => l['level'] === 40), [{
-      msg: 'the backfill reaches further back than PINGBOARD_RETENTION_DAYS keeps samples: it reads back to the retention only',
-      keptFrom: new Date(keptFrom).toISOString(), retentionDays: 10,
-    }]);
+    sameRows(
+      t,
+      await storedRows(database),
+      world.expected.filter((s) => s.measuredMs >= keptFrom).map(expectedRow),
+      'the samples the retention keeps, and only those',
+    );
+    t.ok(
+      result.counts.reachedMs! > keptFrom - 3 * DAY,
+      'nor was older history read (a page past the retention at most)',
+    );
+    t.match(
+      lines.filter((l) => l['level'] === 40),
+      [
+        {
+          msg: 'the backfill reaches further back than PINGBOARD_RETENTION_DAYS keeps samples: it reads back to the retention only',
+          keptFrom: new Date(keptFrom).toISOString(),
+          retentionDays: 10,
+        },
+      ],
+    );
   });
 
-  t.test('a walk left by an interrupted run with an older --since records nothing past the retention either', async (t) => {
-    const world = await buildWorld(t, 600);
-    const controller = new AbortController();
-    let pages = 0;
-    const interrupted = await runBackfill(world, database, {
-      since: new Date(Date.now() - 25 * DAY), signal: controller.signal, onPage: () => { if (++pages === 1) controller.abort(); },
-    });
-    t.equal(interrupted.completed, false, 'a walk down to 25 days is left pending');
-    const now = new Date();
-    const keptFrom = now.getTime() - 10 * DAY;
-    t.equal((await runBackfill(world, database, { since: new Date(keptFrom), now, retentionDays: 10 })).completed, true);
-    sameRows(t, await storedRows(database), world.expected.filter((s) => s.measuredMs >= keptFrom).map(expectedRow), 'the samples the retention keeps, and only those');
-  });
+  t.test(
+    'a walk left by an interrupted run with an older --since records nothing past the retention either',
+    async (t) => {
+      const world = await buildWorld(t, 600);
+      const controller = new AbortController();
+      let pages = 0;
+      const interrupted = await runBackfill(world, database, {
+        since: new Date(Date.now() - 25 * DAY),
+        signal: controller.signal,
+        onPage: () => {
+          if (++pages === 1) controller.abort();
+        },
+      });
+      t.equal(interrupted.completed, false, 'a walk down to 25 days is left pending');
+      const now = new Date();
+      const keptFrom = now.getTime() - 10 * DAY;
+      t.equal(
+        (await runBackfill(world, database, { since: new Date(keptFrom), now, retentionDays: 10 })).completed,
+        true,
+      );
+      sameRows(
+        t,
+        await storedRows(database),
+        world.expected.filter((s) => s.measuredMs >= keptFrom).map(expectedRow),
+        'the samples the retention keeps, and only those',
+      );
+    },
+  );
 
   t.test('an interrupted run is continued by the next one, which re-reads at most a page', async (t) => {
     const world = await buildWorld(t, 2000);
     const controller = new AbortController();
     let pages = 0;
     const interrupted = await runBackfill(world, database, {
-      since: new Date(Date.now() - 40 * DAY), signal: controller.signal,
-      onPage: () => { if (++pages === 5) controller.abort(); },
+      since: new Date(Date.now() - 40 * DAY),
+      signal: controller.signal,
+      onPage: () => {
+        if (++pages === 5) controller.abort();
+      },
     });
     t.equal(interrupted.completed, false);
     t.ok(interrupted.counts.stored > 0 && interrupted.counts.stored < world.expected.length);
@@ -381,20 +616,39 @@ forEachEngine(t, (t, database) => {
     t.same(parseCoverage(await readBotState(database.db, coverageKey(world.rooms[2]!))).pending, undefined);
   });
 
-  t.test('a backfill gives the bot\'s own answers their pongs\' times, trusted responders or not', async (t) => {
+  t.test("a backfill gives the bot's own answers their pongs' times, trusted responders or not", async (t) => {
     const world = await buildWorld(t, 30);
     // The bot answered these pings itself, and measured each 7 ms before its homeserver stamped the pong.
     const own = world.expected.filter((s) => s.responder === BOT);
-    await recordSamples(database.db, own.map((s) => ({
-      roomId: s.roomId, pingEventId: s.ping, pingServer: s.server, pinger: PINGERS.find((p) => p.endsWith(`:${s.server}`))!, responder: BOT, responderServer: 'bot.example',
-      delayMs: s.delayMs, pingTs: new Date(s.measuredMs - s.delayMs), measuredAt: new Date(s.measuredMs - 7), source: 'echo', rttMs: null,
-    })));
+    await recordSamples(
+      database.db,
+      own.map((s) => ({
+        roomId: s.roomId,
+        pingEventId: s.ping,
+        pingServer: s.server,
+        pinger: PINGERS.find((p) => p.endsWith(`:${s.server}`))!,
+        responder: BOT,
+        responderServer: 'bot.example',
+        delayMs: s.delayMs,
+        pingTs: new Date(s.measuredMs - s.delayMs),
+        measuredAt: new Date(s.measuredMs - 7),
+        source: 'echo',
+        rttMs: null,
+      })),
+    );
     const result = await runBackfill(world, database, { since: new Date(Date.now() - 40 * DAY), trusted: [ECHO] });
     t.equal(result.completed, true);
-    const rows = await database.db.selectFrom('samples').select(['ping_event_id', 'source', 'measured_at', 'pong_ts']).where('responder', '=', BOT).execute();
+    const rows = await database.db
+      .selectFrom('samples')
+      .select(['ping_event_id', 'source', 'measured_at', 'pong_ts'])
+      .where('responder', '=', BOT)
+      .execute();
     t.equal(rows.length, own.length);
-    t.same(rows.map((r) => [r.ping_event_id, r.source, r.measured_at.getTime(), r.pong_ts?.getTime()]).sort(),
-      own.map((s) => [s.ping, 'echo', s.measuredMs - 7, s.measuredMs]).sort(), 'each answer keeps its measurement and gains its pong\'s time');
+    t.same(
+      rows.map((r) => [r.ping_event_id, r.source, r.measured_at.getTime(), r.pong_ts?.getTime()]).sort(),
+      own.map((s) => [s.ping, 'echo', s.measuredMs - 7, s.measuredMs]).sort(),
+      "each answer keeps its measurement and gains its pong's time",
+    );
   });
 
   t.test('429s and server errors during the walk are waited out; untrusted responders are left out', async (t) => {
@@ -402,14 +656,36 @@ forEachEngine(t, (t, database) => {
     // A bot that answered a ping again much later, pages away: the first pong counts, as live.
     const early = world.expected.find((s) => s.roomId === world.rooms[2] && s.responder === ECHO)!;
     const pinger = PINGERS.find((p) => p.endsWith(`:${early.server}`))!;
-    world.hs.addHistory(world.rooms[2]!, [{ sender: ECHO, ts: Date.now() - 60_000, content: buildPong({ roomId: world.rooms[2]!, pingEventId: early.ping, pinger, text: '', delayMs: 4321 }) as unknown as Record<string, unknown> }]);
+    world.hs.addHistory(world.rooms[2]!, [
+      {
+        sender: ECHO,
+        ts: Date.now() - 60_000,
+        content: buildPong({
+          roomId: world.rooms[2]!,
+          pingEventId: early.ping,
+          pinger,
+          text: '',
+          delayMs: 4321,
+        }) as unknown as Record<string, unknown>,
+      },
+    ]);
     const limited = world.hs.inject({ kind: 'rateLimit', retryAfterMs: 50 }, { path: '/messages', times: 3 });
     const failing = world.hs.inject({ kind: 'error', status: 502 }, { path: '/messages', times: 2 });
     const dropped = world.hs.inject({ kind: 'disconnect' }, { path: '/messages', times: 1 });
-    const result = await runBackfill(world, database, { since: new Date(Date.now() - 40 * DAY), trusted: [ECHO, ECHO3] });
+    const result = await runBackfill(world, database, {
+      since: new Date(Date.now() - 40 * DAY),
+      trusted: [ECHO, ECHO3],
+    });
     t.equal(result.completed, true);
     t.ok(limited.done && failing.done && dropped.done, 'every fault was hit');
-    sameRows(t, await storedRows(database), world.expected.filter((s) => s.responder === ECHO || s.responder === ECHO3 || s.responder === BOT).map(expectedRow), 'trusted pongs only, and the bot\'s own');
+    sameRows(
+      t,
+      await storedRows(database),
+      world.expected
+        .filter((s) => s.responder === ECHO || s.responder === ECHO3 || s.responder === BOT)
+        .map(expectedRow),
+      "trusted pongs only, and the bot's own",
+    );
   });
 
   t.test('during a server outage, an interrupt ends the backoff at once; the next run continues', async (t) => {
@@ -434,8 +710,16 @@ forEachEngine(t, (t, database) => {
     world.hs.setState(PINGERS[0]!, world.rooms[0]!, 'm.room.join_rules', '', { join_rule: 'invite' });
     const result = await runBackfill(world, database, { since: new Date(Date.now() - 40 * DAY) });
     t.equal(result.completed, false);
-    t.same(result.unreadable.map((u) => u.room), [world.rooms[0]]);
-    sameRows(t, await storedRows(database), world.expected.filter((s) => s.roomId !== world.rooms[0]).map(expectedRow), 'the readable rooms');
+    t.same(
+      result.unreadable.map((u) => u.room),
+      [world.rooms[0]],
+    );
+    sameRows(
+      t,
+      await storedRows(database),
+      world.expected.filter((s) => s.roomId !== world.rooms[0]).map(expectedRow),
+      'the readable rooms',
+    );
     world.hs.setState(PINGERS[0]!, world.rooms[0]!, 'm.room.join_rules', '', { join_rule: 'public' });
     const again = await runBackfill(world, database, { since: new Date(Date.now() - 40 * DAY) });
     t.equal(again.completed, true);
@@ -443,7 +727,9 @@ forEachEngine(t, (t, database) => {
   });
 
   t.test('the leaderboard after a backfill equals the one from the same pongs recorded live', async (t) => {
-    const hs = await startTestHomeserver({ servers: { 'bot.example': { delayMs: 0 }, 'slow.example': { delayMs: 120 }, 'fast.example': { delayMs: 20 } } });
+    const hs = await startTestHomeserver({
+      servers: { 'bot.example': { delayMs: 0 }, 'slow.example': { delayMs: 120 }, 'fast.example': { delayMs: 20 } },
+    });
     t.teardown(() => hs.stop());
     hs.registerUser(BOT, { password: PASSWORD });
     for (const user of [...PINGERS, ECHO, ECHO2]) hs.registerUser(user);
@@ -453,25 +739,57 @@ forEachEngine(t, (t, database) => {
     const config = configFor(hs, database, { PINGBOARD_PING_PREFIX: '!not-a-ping' });
     const service = await start(config, silent, { database });
     t.teardown(() => service.stop());
-    while (!['PREPARED', 'SYNCING'].includes(service.bot!.client.getSyncState() ?? '')) await new Promise((r) => setTimeout(r, 20));
+    while (!['PREPARED', 'SYNCING'].includes(service.bot!.client.getSyncState() ?? ''))
+      await new Promise((r) => setTimeout(r, 20));
     let expectedPongs = 0;
     for (let i = 0; i < 60; i++) {
       const pinger = PINGERS[i % PINGERS.length]!;
       const ping = hs.sendMessage(pinger, roomId, '!ping');
-      for (const [bot, ms] of [[ECHO, 30 + (i * 17) % 300], [ECHO2, 40 + (i * 23) % 500]] as const) {
-        hs.sendMessage(bot, roomId, buildPong({ roomId, pingEventId: ping, pinger, text: 'x', delayMs: ms }) as unknown as Record<string, unknown>);
+      for (const [bot, ms] of [
+        [ECHO, 30 + ((i * 17) % 300)],
+        [ECHO2, 40 + ((i * 23) % 500)],
+      ] as const) {
+        hs.sendMessage(
+          bot,
+          roomId,
+          buildPong({ roomId, pingEventId: ping, pinger, text: 'x', delayMs: ms }) as unknown as Record<
+            string,
+            unknown
+          >,
+        );
         expectedPongs++;
       }
-      if (i % 10 === 0) hs.sendMessage(ECHO, roomId, buildPong({ roomId, pingEventId: ping, pinger, text: '', delayMs: 9999 }) as unknown as Record<string, unknown>);
-      if (i % 7 === 0) hs.sendMessage(ECHO2, roomId, { msgtype: 'm.notice', body: `${pinger}: Pong! (ping took 1 ms to arrive)`, pong: { ms: 1.5, from: 'x', ping } });
+      if (i % 10 === 0)
+        hs.sendMessage(
+          ECHO,
+          roomId,
+          buildPong({ roomId, pingEventId: ping, pinger, text: '', delayMs: 9999 }) as unknown as Record<
+            string,
+            unknown
+          >,
+        );
+      if (i % 7 === 0)
+        hs.sendMessage(ECHO2, roomId, {
+          msgtype: 'm.notice',
+          body: `${pinger}: Pong! (ping took 1 ms to arrive)`,
+          pong: { ms: 1.5, from: 'x', ping },
+        });
     }
     const deadline = Date.now() + 20_000;
-    while (service.bot!.counts.pongsRead < expectedPongs + 6 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+    while (service.bot!.counts.pongsRead < expectedPongs + 6 && Date.now() < deadline)
+      await new Promise((r) => setTimeout(r, 20));
     await service.writer!.flushed();
     await service.stop();
     const now = new Date();
     const leaderboard = async () => {
-      const board = await selectLeaderboard({ db: database.db, statistics: createStatistics(config, database, { now: () => now }), rooms: new RoomRegistry(config.rooms) }, { days: 7 });
+      const board = await selectLeaderboard(
+        {
+          db: database.db,
+          statistics: createStatistics(config, database, { now: () => now }),
+          rooms: new RoomRegistry(config.rooms),
+        },
+        { days: 7 },
+      );
       return renderLeaderboardJson(board, 100);
     };
     const live = await storedRows(database);
@@ -479,7 +797,11 @@ forEachEngine(t, (t, database) => {
     t.equal(live.length, expectedPongs);
 
     const over = await runBackfill({ hs }, database, { since: new Date(Date.now() - DAY) });
-    t.match(over.counts, { stored: 0, duplicate: expectedPongs + 6 }, 'over what the bot recorded live, nothing is added');
+    t.match(
+      over.counts,
+      { stored: 0, duplicate: expectedPongs + 6 },
+      'over what the bot recorded live, nothing is added',
+    );
 
     await database.db.deleteFrom('samples').execute();
     await database.db.deleteFrom('hourly_digests').execute();
@@ -512,7 +834,8 @@ forEachEngine(t, (t, database) => {
     const world = await buildWorld(t, 1500, 14 * DAY);
     world.hs.inject({ kind: 'delay', ms: 150 }, { path: '/messages', times: 1000 });
     const config = configFor(world.hs, database, { PINGBOARD_BACKFILL_DAYS: '30' });
-    const backfillLines = (lines: Record<string, unknown>[]) => lines.filter((l) => String(l['msg']).startsWith('backfill at start'));
+    const backfillLines = (lines: Record<string, unknown>[]) =>
+      lines.filter((l) => String(l['msg']).startsWith('backfill at start'));
     const firstLog = capturingLogger();
     const service = await start(config, firstLog.log, { database });
     while (messagesRequests(world.hs) < 3) await new Promise((r) => setTimeout(r, 20));
@@ -521,14 +844,27 @@ forEachEngine(t, (t, database) => {
     t.equal(result?.completed, false, 'stopped part-way');
     const [stopped, ...others] = backfillLines(firstLog.lines);
     t.same(others, [], 'one line about the run');
-    t.match(stopped, { level: 30, msg: /^backfill at start interrupted by the stop; the next start continues where it stopped$/, events: result!.counts.events, stored: result!.counts.stored, reached: String });
-    t.ok(result!.counts.events > 0, `with how far it got: ${result!.counts.events} events, back to ${stopped!['reached']}`);
+    t.match(stopped, {
+      level: 30,
+      msg: /^backfill at start interrupted by the stop; the next start continues where it stopped$/,
+      events: result!.counts.events,
+      stored: result!.counts.stored,
+      reached: String,
+    });
+    t.ok(
+      result!.counts.events > 0,
+      `with how far it got: ${result!.counts.events} events, back to ${stopped!['reached']}`,
+    );
     world.hs.clearFaults();
     const secondLog = capturingLogger();
     const again = await start(config, secondLog.log, { database });
     t.teardown(() => again.stop());
     t.equal((await again.backfill!.done)?.completed, true);
-    t.match(backfillLines(secondLog.lines), [{ msg: 'backfill at start finished', completed: true }], 'a run that ends says so');
+    t.match(
+      backfillLines(secondLog.lines),
+      [{ msg: 'backfill at start finished', completed: true }],
+      'a run that ends says so',
+    );
     sameRows(t, await storedRows(database), world.expected.map(expectedRow), 'everything after the second start');
   });
 });
@@ -543,10 +879,25 @@ t.test('backfillRoom reports a room it cannot join as an error of that room', as
   t.teardown(() => database.destroy());
   const config = configFor(hs, database);
   const { client } = await createBotClient(config.bot!, database.db, silent);
-  const err = await backfillRoom(closed, { client, db: database.db, log: silent, since: new Date(Date.now() - DAY), trustedResponders: [] }).catch((e: unknown) => e);
+  const err = await backfillRoom(closed, {
+    client,
+    db: database.db,
+    log: silent,
+    since: new Date(Date.now() - DAY),
+    trustedResponders: [],
+  }).catch((e: unknown) => e);
   t.equal((err as { httpStatus?: number }).httpStatus, 403, 'the join is refused');
-  const result = await backfillRooms([closed], { client, db: database.db, log: silent, since: new Date(Date.now() - DAY), trustedResponders: [] });
-  t.same(result.unreadable.map((u) => u.room), [closed]);
+  const result = await backfillRooms([closed], {
+    client,
+    db: database.db,
+    log: silent,
+    since: new Date(Date.now() - DAY),
+    trustedResponders: [],
+  });
+  t.same(
+    result.unreadable.map((u) => u.room),
+    [closed],
+  );
   t.equal(result.completed, false);
 });
 
@@ -554,13 +905,19 @@ t.test('backfillRoom reports a room it cannot join as an error of that room', as
 
 const pingboard = (args: string[], env: Record<string, string>) => startPingboard(process.cwd(), args, env);
 
-const SUMMARY = /^scanned (\d+) events in (\d+) rooms?, pongs (\d+), stored (\d+), duplicate (\d+), malformed (\d+), reached [\d-]+ [\d:]+ UTC in \d+\.\d s\n$/;
+const SUMMARY =
+  /^scanned (\d+) events in (\d+) rooms?, pongs (\d+), stored (\d+), duplicate (\d+), malformed (\d+), reached [\d-]+ [\d:]+ UTC in \d+\.\d s\n$/;
 
 t.test('the command: bad input exits 2 naming it', async (t) => {
   const dir = mkdtempSync(path.join(tmpdir(), 'pingboard-backfill-'));
   t.teardown(() => rmSync(dir, { recursive: true, force: true }));
   const base = { PINGBOARD_DATA_DIR: path.join(dir, 'unused') };
-  const withBot = { ...base, PINGBOARD_HOMESERVER_URL: 'http://127.0.0.1:9', PINGBOARD_BOT_USER_ID: BOT, PINGBOARD_BOT_ACCESS_TOKEN: 'secret-token' };
+  const withBot = {
+    ...base,
+    PINGBOARD_HOMESERVER_URL: 'http://127.0.0.1:9',
+    PINGBOARD_BOT_USER_ID: BOT,
+    PINGBOARD_BOT_ACCESS_TOKEN: 'secret-token',
+  };
   const [noBot, badSince, badRoom, noRoom, badDays] = await Promise.all([
     pingboard(['backfill', '--room', ALIAS], base).exited,
     pingboard(['backfill', '--room', ALIAS, '--since', 'last tuesday'], withBot).exited,
@@ -571,7 +928,10 @@ t.test('the command: bad input exits 2 naming it', async (t) => {
   t.equal(noBot.code, 2);
   t.match(noBot.stderr, /^pingboard: PINGBOARD_HOMESERVER_URL: backfill reads the rooms through the bot's account/);
   t.equal(badSince.code, 2);
-  t.equal(badSince.stderr, 'pingboard: --since: expected a span before now such as 7d, 12h or 2w, or a date such as 2026-10-01 (UTC) or an ISO 8601 time, got "last tuesday"\n');
+  t.equal(
+    badSince.stderr,
+    'pingboard: --since: expected a span before now such as 7d, 12h or 2w, or a date such as 2026-10-01 (UTC) or an ISO 8601 time, got "last tuesday"\n',
+  );
   t.equal(badRoom.code, 2);
   t.match(badRoom.stderr, /^pingboard: --room: expected a room ID/);
   t.equal(noRoom.code, 2);
@@ -583,8 +943,11 @@ t.test('the command: bad input exits 2 naming it', async (t) => {
   // Nothing listens on port 9, and fetch refuses it (a blocked port): a few quick retries, then one line and exit 1.
   const down = await pingboard(['backfill', '--room', ALIAS], withBot).exited;
   t.equal(down.code, 1);
-  t.match(down.stderr, /^backfill failed: homeserver http:\/\/127\.0\.0\.1:9 \(PINGBOARD_HOMESERVER_URL\): fetch failed: bad port \(samples stored so far are kept; the next run continues\)\n$/,
-    'the host and the cause, each said once');
+  t.match(
+    down.stderr,
+    /^backfill failed: homeserver http:\/\/127\.0\.0\.1:9 \(PINGBOARD_HOMESERVER_URL\): fetch failed: bad port \(samples stored so far are kept; the next run continues\)\n$/,
+    'the host and the cause, each said once',
+  );
   t.notMatch(down.stderr, 'secret-token');
 });
 
@@ -601,7 +964,9 @@ for (const engine of testEngines()) {
     const world = await buildWorld(t as Test, 1500);
     const env = {
       ...(url ? { DATABASE_URL: url } : { PINGBOARD_DATA_DIR: path.join(dir, 'data') }),
-      PINGBOARD_HOMESERVER_URL: world.hs.url, PINGBOARD_BOT_USER_ID: BOT, PINGBOARD_BOT_PASSWORD: PASSWORD,
+      PINGBOARD_HOMESERVER_URL: world.hs.url,
+      PINGBOARD_BOT_USER_ID: BOT,
+      PINGBOARD_BOT_PASSWORD: PASSWORD,
     };
     const args = ['backfill', '--room', ALIAS, '--since', '40d'];
     const slowPages = () => world.hs.inject({ kind: 'delay', ms: 200 }, { path: '/messages', times: 1000 });
@@ -643,7 +1008,12 @@ for (const engine of testEngines()) {
 
     const database = await openDatabase({ url, dataDir: path.join(dir, 'data') });
     try {
-      sameRows(t as Test, await storedRows(database), world.expected.map(expectedRow), 'after the crash, the Ctrl-C and the last run');
+      sameRows(
+        t as Test,
+        await storedRows(database),
+        world.expected.map(expectedRow),
+        'after the crash, the Ctrl-C and the last run',
+      );
     } finally {
       await database.destroy();
     }
@@ -652,23 +1022,40 @@ for (const engine of testEngines()) {
     // `pingboard leaderboard` alike, by any of its names, with the room configured or not.
     const [oldest, , current] = world.rooms as [string, string, string];
     const lineagePings = new Set(world.expected.map((s) => s.ping)).size;
-    const storage: Record<string, string> = url ? { DATABASE_URL: url } : { PINGBOARD_DATA_DIR: path.join(dir, 'data') };
+    const storage: Record<string, string> = url
+      ? { DATABASE_URL: url }
+      : { PINGBOARD_DATA_DIR: path.join(dir, 'data') };
     let table: string | undefined;
     for (const rooms of [{}, { PINGBOARD_ROOMS: current }] as Record<string, string>[]) {
       const server = await servePingboard(t as Test, dir, { ...storage, ...rooms });
       const fromHttp = new Map<string, string>();
       for (const room of [ALIAS, current, oldest]) {
         const query = `room=${encodeURIComponent(room)}&days=40`;
-        const json = await (await fetch(`${server.url}/leaderboard.json?${query}`)).json() as { room_ids: string[]; rows: { pings: number }[] };
-        t.same(json.room_ids, world.rooms, `${room} (${rooms['PINGBOARD_ROOMS'] ?? 'nothing'} configured): the lineage`);
-        t.equal(json.rows.reduce((sum, r) => sum + r.pings, 0), lineagePings, 'every ping of the lineage is ranked');
+        const json = (await (await fetch(`${server.url}/leaderboard.json?${query}`)).json()) as {
+          room_ids: string[];
+          rows: { pings: number }[];
+        };
+        t.same(
+          json.room_ids,
+          world.rooms,
+          `${room} (${rooms['PINGBOARD_ROOMS'] ?? 'nothing'} configured): the lineage`,
+        );
+        t.equal(
+          json.rows.reduce((sum, r) => sum + r.pings, 0),
+          lineagePings,
+          'every ping of the lineage is ranked',
+        );
         fromHttp.set(room, await (await fetch(`${server.url}/leaderboard.md?${query}`)).text());
       }
       await server.stop();
       for (const room of [ALIAS, oldest]) {
         const cli = await runPingboard(dir, ['leaderboard', '--room', room, '--days', '40'], { ...storage, ...rooms });
         t.equal(cli.code, 0, cli.stderr);
-        t.equal(cli.stdout, fromHttp.get(room), `pingboard leaderboard --room ${room} prints what /leaderboard.md?room=${room} serves`);
+        t.equal(
+          cli.stdout,
+          fromHttp.get(room),
+          `pingboard leaderboard --room ${room} prints what /leaderboard.md?room=${room} serves`,
+        );
       }
       table ??= fromHttp.get(ALIAS);
       t.same([...fromHttp.values()], [table, table, table], 'one table by any name');

@@ -6,7 +6,9 @@ t.test('concurrent callers of an expired key share one computation', async (t) =
   const cache = new TtlCache<number>(1000, 10);
   let computed = 0;
   let release!: () => void;
-  const gate = new Promise<void>((resolve) => { release = resolve; });
+  const gate = new Promise<void>((resolve) => {
+    release = resolve;
+  });
   const compute = async () => {
     computed++;
     await gate;
@@ -24,7 +26,10 @@ t.test('concurrent callers of an expired key share one computation', async (t) =
 
 t.test('a failed computation is not cached and the next caller tries again', async (t) => {
   const cache = new TtlCache<string>(1000, 10);
-  await t.rejects(cache.getOrCompute('k', 0, () => Promise.reject(new Error('database away'))), /database away/);
+  await t.rejects(
+    cache.getOrCompute('k', 0, () => Promise.reject(new Error('database away'))),
+    /database away/,
+  );
   t.equal(await cache.getOrCompute('k', 0, () => Promise.resolve('ok')), 'ok');
 });
 

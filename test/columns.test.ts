@@ -19,11 +19,21 @@ function randomRows(seed: number, count: number, delay: (random: () => number) =
   };
   // Three responders per ping, so chunk boundaries split some pings' samples.
   const servers = Array.from({ length: Math.ceil(count / 3) }, () => `s${Math.floor(random() * 20)}.example`);
-  return Array.from({ length: count }, (_, i) => row(servers[Math.floor(i / 3)]!, `r${(i * 7) % 3}.example`, `$p${Math.floor(i / 3)}`, delay(random)));
+  return Array.from({ length: count }, (_, i) =>
+    row(servers[Math.floor(i / 3)]!, `r${(i * 7) % 3}.example`, `$p${Math.floor(i / 3)}`, delay(random)),
+  );
 }
 
-function checkAgainstIndependent(t: Test, rows: ReturnType<typeof row>[], figures: ReturnType<typeof figuresFromColumns>) {
-  t.same(figures.map((f) => f.server), [...new Set(rows.map((r) => r.ping_server))].sort(), 'every server, in name order');
+function checkAgainstIndependent(
+  t: Test,
+  rows: ReturnType<typeof row>[],
+  figures: ReturnType<typeof figuresFromColumns>,
+) {
+  t.same(
+    figures.map((f) => f.server),
+    [...new Set(rows.map((r) => r.ping_server))].sort(),
+    'every server, in name order',
+  );
   for (const f of figures) {
     const own = rows.filter((r) => r.ping_server === f.server);
     const expected = figuresOfSorted(own.map((r) => r.delay_ms).sort(ascending));
@@ -37,11 +47,21 @@ function checkAgainstIndependent(t: Test, rows: ReturnType<typeof row>[], figure
     t.equal(f.pings, new Set(own.map((r) => r.ping_event_id)).size);
     for (const r of f.responders) {
       const mine = own.filter((o) => o.responder_server === r.server);
-      t.same({ ...r }, {
-        server: r.server, ...figuresOfSorted(mine.map((m) => m.delay_ms).sort(ascending)), samples: mine.length, pings: new Set(mine.map((m) => m.ping_event_id)).size,
-      });
+      t.same(
+        { ...r },
+        {
+          server: r.server,
+          ...figuresOfSorted(mine.map((m) => m.delay_ms).sort(ascending)),
+          samples: mine.length,
+          pings: new Set(mine.map((m) => m.ping_event_id)).size,
+        },
+      );
     }
-    t.same(f.responders.map((r) => r.server), [...new Set(own.map((o) => o.responder_server))].sort(), 'responders in name order');
+    t.same(
+      f.responders.map((r) => r.server),
+      [...new Set(own.map((o) => o.responder_server))].sort(),
+      'responders in name order',
+    );
   }
 }
 
@@ -49,13 +69,21 @@ t.test('figures match an independent computation on random data, split across ch
   const rows = randomRows(7, 5000, (random) => 10 + Math.floor(random() * 5000));
   const figures = figuresFromColumns([columnsFromRows(rows.slice(0, 1234)), columnsFromRows(rows.slice(1234))], FILTER);
   checkAgainstIndependent(t, rows, figures);
-  t.equal(figures.reduce((sum, f) => sum + f.pings, 0), Math.ceil(5000 / 3), 'a ping whose samples lie in two chunks counts once');
+  t.equal(
+    figures.reduce((sum, f) => sum + f.pings, 0),
+    Math.ceil(5000 / 3),
+    'a ping whose samples lie in two chunks counts once',
+  );
 });
 
 t.test('a filter too wide for 32-bit sort keys gives the same figures', async (t) => {
   const filter = { minDelayMs: 1, maxDelayMs: 2_000_000_000 };
   const rows = randomRows(11, 3000, (random) => 1 + Math.floor(random() * 1_999_999_999));
-  checkAgainstIndependent(t, rows, figuresFromColumns([columnsFromRows(rows.slice(0, 1000)), columnsFromRows(rows.slice(1000))], filter));
+  checkAgainstIndependent(
+    t,
+    rows,
+    figuresFromColumns([columnsFromRows(rows.slice(0, 1000)), columnsFromRows(rows.slice(1000))], filter),
+  );
 });
 
 t.test('the delay filter selects samples; a forged pong does not steal a ping', async (t) => {
@@ -69,10 +97,20 @@ t.test('the delay filter selects samples; a forged pong does not steal a ping', 
   ];
   const [a, b] = figuresFromColumns([columnsFromRows(rows)], FILTER);
   t.hasStrict(a, { server: 'a.example', samples: 3, pings: 2, medianMs: 200, minMs: 100, maxMs: 600_000 });
-  t.same(a!.responders.map((r) => [r.server, r.pings]), [['q.example', 1], ['r.example', 2]]);
+  t.same(
+    a!.responders.map((r) => [r.server, r.pings]),
+    [
+      ['q.example', 1],
+      ['r.example', 2],
+    ],
+  );
   t.hasStrict(b, { server: 'b.example', samples: 1, pings: 1 });
   t.same(figuresFromColumns([], FILTER), []);
-  t.throws(() => figuresFromColumns([columnsFromRows(rows)], { minDelayMs: 0, maxDelayMs: 10 }), /must start at 1 ms or more, not 0/, 'no geometric mean of a zero delay');
+  t.throws(
+    () => figuresFromColumns([columnsFromRows(rows)], { minDelayMs: 0, maxDelayMs: 10 }),
+    /must start at 1 ms or more, not 0/,
+    'no geometric mean of a zero delay',
+  );
 });
 
 t.test('ping keys tell event IDs apart and are stable', async (t) => {
@@ -86,44 +124,93 @@ t.test('ping keys tell event IDs apart and are stable', async (t) => {
 });
 
 t.test('digests round-trip their columns, names through server ids, sharing one dictionary', async (t) => {
-  const first = columnsFromRows([row('a.example:8448', 'r.example', '$x', 123), row('[::1]:8448', 'r.example', '$y', -5), row('[::1]:8448', 's.example', '$y', 7)]);
-  const second = columnsFromRows([row('b.example', 's.example', '$z', 40), row('a.example:8448', 's.example', '$x', 50)]);
-  const ids = new Map(['s.example', 'a.example:8448', 'r.example', '[::1]:8448', 'b.example'].map((name, i) => [name, 10 + 3 * i]));
+  const first = columnsFromRows([
+    row('a.example:8448', 'r.example', '$x', 123),
+    row('[::1]:8448', 'r.example', '$y', -5),
+    row('[::1]:8448', 's.example', '$y', 7),
+  ]);
+  const second = columnsFromRows([
+    row('b.example', 's.example', '$z', 40),
+    row('a.example:8448', 's.example', '$x', 50),
+  ]);
+  const ids = new Map(
+    ['s.example', 'a.example:8448', 'r.example', '[::1]:8448', 'b.example'].map((name, i) => [name, 10 + 3 * i]),
+  );
   const names = new Map([...ids].map(([name, id]) => [id, name]));
   const encoded = [encodeDigest(first, ids), encodeDigest(second, ids)];
-  t.same(encoded.map((e) => e.samples), [3, 2]);
+  t.same(
+    encoded.map((e) => e.samples),
+    [3, 2],
+  );
   const decoded = nameDigests(encoded.map(decodeDigest), names);
   t.equal(decoded[0]!.servers, decoded[1]!.servers, 'one dictionary of servers for every digest');
   t.equal(decoded[0]!.responders, decoded[1]!.responders, 'and one of responders');
   [first, second].forEach((original, c) => {
     const back = decoded[c]!;
-    const sameRows = (columns: typeof original) => [...columns.delay].map((delay, i) => [columns.servers[columns.server[i]!], columns.responders[columns.responder[i]!], columns.ping[i], delay]);
+    const sameRows = (columns: typeof original) =>
+      [...columns.delay].map((delay, i) => [
+        columns.servers[columns.server[i]!],
+        columns.responders[columns.responder[i]!],
+        columns.ping[i],
+        delay,
+      ]);
     t.same(sameRows(back), sameRows(original), `digest ${c}: every sample's names, ping and delay`);
     t.same([...back.pingKeys], [...original.pingKeys], `digest ${c}: the ping keys`);
   });
-  t.same(figuresFromColumns(decoded, FILTER), figuresFromColumns([first, second], FILTER), 'the same figures as the columns they came from');
+  t.same(
+    figuresFromColumns(decoded, FILTER),
+    figuresFromColumns([first, second], FILTER),
+    'the same figures as the columns they came from',
+  );
   const wide = columnsFromRows(randomRows(5, 5000, (random) => 10 + Math.floor(random() * 100_000)));
   const wideIds = new Map([...wide.servers, ...wide.responders].map((name, i) => [name, 1000 + i]));
-  const [wideBack] = nameDigests([decodeDigest(encodeDigest(wide, wideIds))], new Map([...wideIds].map(([name, id]) => [id, name])));
-  t.same(figuresFromColumns([wideBack!], FILTER), figuresFromColumns([wide], FILTER), 'columns of 1, 2 and 4 bytes (20 servers, 1,667 pings, delays to 100,000 ms)');
+  const [wideBack] = nameDigests(
+    [decodeDigest(encodeDigest(wide, wideIds))],
+    new Map([...wideIds].map(([name, id]) => [id, name])),
+  );
+  t.same(
+    figuresFromColumns([wideBack!], FILTER),
+    figuresFromColumns([wide], FILTER),
+    'columns of 1, 2 and 4 bytes (20 servers, 1,667 pings, delays to 100,000 ms)',
+  );
   const corrupt = Buffer.from(encodeDigest(first, ids).columns, 'base64');
   corrupt.writeInt32LE(3, 12);
   t.throws(() => decodeDigest({ samples: 3, columns: corrupt.toString('base64') }), /a column 3 bytes wide/);
-  t.throws(() => nameDigests([decodeDigest(encodeDigest(first, ids))], new Map([[10, 's.example']])), /server id 13, which is not in server_names/);
+  t.throws(
+    () => nameDigests([decodeDigest(encodeDigest(first, ids))], new Map([[10, 's.example']])),
+    /server id 13, which is not in server_names/,
+  );
   for (const badId of [0, -3, 2 ** 30]) {
     const corruptIds = new Map([...ids].map(([name, id]) => [name, name === 'a.example:8448' ? badId : id]));
-    t.throws(() => nameDigests([decodeDigest(encodeDigest(first, corruptIds))], names), new RegExp(`server id ${badId}, which is not in server_names`), `a digest naming id ${badId} is refused`);
+    t.throws(
+      () => nameDigests([decodeDigest(encodeDigest(first, corruptIds))], names),
+      new RegExp(`server id ${badId}, which is not in server_names`),
+      `a digest naming id ${badId} is refused`,
+    );
   }
   const empty = nameDigests([decodeDigest(encodeDigest(columnsFromRows([]), ids))], names);
   t.same([empty[0]!.servers, empty[0]!.delay.length, empty[0]!.pingKeys.length], [[], 0, 0]);
 });
 
 t.test('firstPongs keeps the first row of each (ping, responder server), in the order given', async (t) => {
-  const pong = (ping: string, responder: string, delay: number) => ({ ping_event_id: ping, responder_server: responder, delay_ms: delay });
+  const pong = (ping: string, responder: string, delay: number) => ({
+    ping_event_id: ping,
+    responder_server: responder,
+    delay_ms: delay,
+  });
   const rows = [
-    pong('$1', 'b.example', 50), pong('$1', 'a.example', 300), pong('$1', 'b.example', 20), pong('$2', 'b.example', 40),
-    pong('$1', 'c.example', 90), pong('$1', 'b.example', 10), pong('$1', 'a.example', 5), pong('$2', 'a.example', 7),
+    pong('$1', 'b.example', 50),
+    pong('$1', 'a.example', 300),
+    pong('$1', 'b.example', 20),
+    pong('$2', 'b.example', 40),
+    pong('$1', 'c.example', 90),
+    pong('$1', 'b.example', 10),
+    pong('$1', 'a.example', 5),
+    pong('$2', 'a.example', 7),
   ];
-  t.same(firstPongs(rows).map((r) => r.delay_ms), [50, 300, 40, 90, 7]);
+  t.same(
+    firstPongs(rows).map((r) => r.delay_ms),
+    [50, 300, 40, 90, 7],
+  );
   t.same(firstPongs([]), []);
 });

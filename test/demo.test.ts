@@ -53,9 +53,16 @@ interface Demo {
 
 /** Starts `command` in a process group of its own (as a terminal would), killed with its group at the test's end. */
 function startDemo(t: Test, command: readonly string[]): Demo {
-  const child = spawn(command[0]!, command.slice(1), { cwd: ROOT, env: cleanEnv({}), stdio: ['ignore', 'pipe', 'pipe'], detached: true });
+  const child = spawn(command[0]!, command.slice(1), {
+    cwd: ROOT,
+    env: cleanEnv({}),
+    stdio: ['ignore', 'pipe', 'pipe'],
+    detached: true,
+  });
   let stdout = '';
-  child.stdout!.on('data', (chunk: Buffer) => { stdout += chunk.toString(); });
+  child.stdout!.on('data', (chunk: Buffer) => {
+    stdout += chunk.toString();
+  });
   const exited = waitForExit(child, LIVE_BOARD_TIMEOUT_MS + 120_000);
   exited.catch(() => {});
   t.teardown(() => {
@@ -89,7 +96,7 @@ interface Board {
 async function board(url: string): Promise<Board | undefined> {
   try {
     const response = await fetch(`${url}/leaderboard.json`);
-    return response.ok ? await response.json() as Board : undefined;
+    return response.ok ? ((await response.json()) as Board) : undefined;
   } catch {
     return undefined;
   }
@@ -97,11 +104,16 @@ async function board(url: string): Promise<Board | undefined> {
 
 /** Waits for `check` on the board, failing at once if the demo exits meanwhile. */
 function untilBoard(demo: Demo, url: string, what: string, check: (b: Board) => boolean): Promise<Board> {
-  return until(what, async () => {
-    if (demo.child.exitCode !== null) throw new Error(`the demo exited (${demo.child.exitCode}) before ${what}: ${demo.stdout()}`);
-    const b = await board(url);
-    return b !== undefined && check(b) && b;
-  }, LIVE_BOARD_TIMEOUT_MS);
+  return until(
+    what,
+    async () => {
+      if (demo.child.exitCode !== null)
+        throw new Error(`the demo exited (${demo.child.exitCode}) before ${what}: ${demo.stdout()}`);
+      const b = await board(url);
+      return b !== undefined && check(b) && b;
+    },
+    LIVE_BOARD_TIMEOUT_MS,
+  );
 }
 
 /** A seeded generator of numbers in [0, 1) (mulberry32), so the distribution checks below are the same on every run. */
@@ -114,67 +126,90 @@ function seeded(seed: number): () => number {
   };
 }
 
-t.test('each simulated server\'s delays spread around its median; the flaky one spikes now and then', async (t) => {
+t.test("each simulated server's delays spread around its median; the flaky one spikes now and then", async (t) => {
   const random = seeded(16);
   for (const server of PING_SERVERS) {
     const delays = Array.from({ length: 2000 }, () => sampleDelayMs(server, random)).sort((a, b) => a - b);
     const median = delays[delays.length / 2]!;
     const spikes = server.spikes ? delays.filter((d) => d >= server.spikes!.minMs).length / delays.length : 0;
     if (server.spikes) {
-      t.ok(spikes > server.spikes.probability * 0.75 && spikes < server.spikes.probability * 1.25, `${server.name}: ${(spikes * 100).toFixed(1)} % spikes`);
+      t.ok(
+        spikes > server.spikes.probability * 0.75 && spikes < server.spikes.probability * 1.25,
+        `${server.name}: ${(spikes * 100).toFixed(1)} % spikes`,
+      );
       t.ok(delays.at(-1)! <= server.spikes.maxMs, `${server.name}: no spike beyond ${server.spikes.maxMs} ms`);
     } else {
-      t.ok(Math.abs(median / server.medianMs - 1) < 0.1, `${server.name}: median ${median} ms, configured ${server.medianMs} ms`);
-      t.ok(delays[0]! < median && delays.at(-1)! > median * 1.5, `${server.name}: single pings stray (${delays[0]}-${delays.at(-1)} ms)`);
+      t.ok(
+        Math.abs(median / server.medianMs - 1) < 0.1,
+        `${server.name}: median ${median} ms, configured ${server.medianMs} ms`,
+      );
+      t.ok(
+        delays[0]! < median && delays.at(-1)! > median * 1.5,
+        `${server.name}: single pings stray (${delays[0]}-${delays.at(-1)} ms)`,
+      );
     }
   }
   const medians = PING_SERVERS.filter((s) => !s.spikes).map((s) => s.medianMs);
   t.equal(new Set(medians).size, medians.length, 'every server has a delay of its own');
 });
 
-t.test('npm run demo: a live board, server pages and the newsletter table; SIGTERM stops every process and frees the port', async (t) => {
-  const port = await freePort();
-  const url = `http://127.0.0.1:${port}`;
-  const started = performance.now();
-  const demo = startDemo(t, ['npm', 'run', 'demo', '--', '--port', String(port)]);
+t.test(
+  'npm run demo: a live board, server pages and the newsletter table; SIGTERM stops every process and frees the port',
+  async (t) => {
+    const port = await freePort();
+    const url = `http://127.0.0.1:${port}`;
+    const started = performance.now();
+    const demo = startDemo(t, ['npm', 'run', 'demo', '--', '--port', String(port)]);
 
-  const live = await untilBoard(demo, url, 'three ranked servers', (b) => b.servers_ranked >= 3);
-  t.comment(`time to the first board with ${live.servers_ranked} ranked servers: ${((performance.now() - started) / 1000).toFixed(1)} s`);
-  const simulated = new Set(PING_SERVERS.map((s) => s.name));
-  t.ok(live.rows.length >= 3 && live.rows.every((row) => simulated.has(row.server) && row.median_ms > 0 && row.pings > 0), 'rows of the simulated servers');
-  t.match(demo.stdout(), `${url}/`, 'the banner gives the URL to open');
-  t.match(demo.stdout(), /Ctrl-C/, 'and how to stop');
+    const live = await untilBoard(demo, url, 'three ranked servers', (b) => b.servers_ranked >= 3);
+    t.comment(
+      `time to the first board with ${live.servers_ranked} ranked servers: ${((performance.now() - started) / 1000).toFixed(1)} s`,
+    );
+    const simulated = new Set(PING_SERVERS.map((s) => s.name));
+    t.ok(
+      live.rows.length >= 3 &&
+        live.rows.every((row) => simulated.has(row.server) && row.median_ms > 0 && row.pings > 0),
+      'rows of the simulated servers',
+    );
+    t.match(demo.stdout(), `${url}/`, 'the banner gives the URL to open');
+    t.match(demo.stdout(), /Ctrl-C/, 'and how to stop');
 
-  // The bot's own pongs and both responders' echo-format pongs are read; the probes ping.
-  const responderServers = [BOT.userId, ...RESPONDERS.map((r) => r.userId)].map((id) => serverOfUserId(id)!);
-  await untilBoard(demo, url, 'pongs of the bot and both responders', (b) => b.rows.some((row) => responderServers.every((s) => row.responders.some((r) => r.server === s))));
-  const probed = await untilBoard(demo, url, 'a probe ping', (b) => b.probes.some((p) => p.pings_sent > 0));
-  t.ok(probed.probes.every((p) => simulated.has(p.server)), 'probes on simulated servers');
+    // The bot's own pongs and both responders' echo-format pongs are read; the probes ping.
+    const responderServers = [BOT.userId, ...RESPONDERS.map((r) => r.userId)].map((id) => serverOfUserId(id)!);
+    await untilBoard(demo, url, 'pongs of the bot and both responders', (b) =>
+      b.rows.some((row) => responderServers.every((s) => row.responders.some((r) => r.server === s))),
+    );
+    const probed = await untilBoard(demo, url, 'a probe ping', (b) => b.probes.some((p) => p.pings_sent > 0));
+    t.ok(
+      probed.probes.every((p) => simulated.has(p.server)),
+      'probes on simulated servers',
+    );
 
-  const server = live.rows[0]!.server;
-  const page = await fetch(`${url}/servers/${server}`);
-  t.equal(page.status, 200, 'a server page');
-  t.match(page.headers.get('content-type'), /^text\/html/);
-  t.match(await page.text(), server);
-  const newsletter = await fetch(`${url}/leaderboard.md`);
-  t.equal(newsletter.status, 200);
-  const first = /^\|1\|([^|]+)\|/m.exec(await newsletter.text());
-  t.ok(first && simulated.has(first[1]!), 'the newsletter table ranks a simulated server first');
-  t.equal((await fetch(`${url}/`)).status, 200, 'the board page');
+    const server = live.rows[0]!.server;
+    const page = await fetch(`${url}/servers/${server}`);
+    t.equal(page.status, 200, 'a server page');
+    t.match(page.headers.get('content-type'), /^text\/html/);
+    t.match(await page.text(), server);
+    const newsletter = await fetch(`${url}/leaderboard.md`);
+    t.equal(newsletter.status, 200);
+    const first = /^\|1\|([^|]+)\|/m.exec(await newsletter.text());
+    t.ok(first && simulated.has(first[1]!), 'the newsletter table ranks a simulated server first');
+    t.equal((await fetch(`${url}/`)).status, 200, 'the board page');
 
-  const processes = processesOf(demo);
-  t.ok(processes.length >= 3, `npm, the demo and its simulated world run (${processes.length} processes)`);
-  const dataDir = dataDirOf(demo.stdout());
-  t.ok(existsSync(dataDir), 'the embedded database is in a temporary directory');
+    const processes = processesOf(demo);
+    t.ok(processes.length >= 3, `npm, the demo and its simulated world run (${processes.length} processes)`);
+    const dataDir = dataDirOf(demo.stdout());
+    t.ok(existsSync(dataDir), 'the embedded database is in a temporary directory');
 
-  demo.child.kill('SIGTERM');
-  const result = await demo.exited;
-  t.equal(result.code, 0, `exits with 0 (stderr: ${result.stderr})`);
-  t.match(result.stdout, /SIGTERM: stopping the demo/);
-  t.same(processes.filter(alive), [], 'no process of the demo is left');
-  t.ok(await portIsFree(port), 'the port is free');
-  t.notOk(existsSync(dataDir), 'the data directory is removed');
-});
+    demo.child.kill('SIGTERM');
+    const result = await demo.exited;
+    t.equal(result.code, 0, `exits with 0 (stderr: ${result.stderr})`);
+    t.match(result.stdout, /SIGTERM: stopping the demo/);
+    t.same(processes.filter(alive), [], 'no process of the demo is left');
+    t.ok(await portIsFree(port), 'the port is free');
+    t.notOk(existsSync(dataDir), 'the data directory is removed');
+  },
+);
 
 t.test('Ctrl-C in a terminal (SIGINT to the whole process group) stops the demo and its world', async (t) => {
   const demo = startDemo(t, [NODE, DEMO, '--port', '0']);
@@ -192,7 +227,11 @@ t.test('Ctrl-C in a terminal (SIGINT to the whole process group) stops the demo 
 
 t.test('the simulated world does not outlive a demo that is killed outright', async (t) => {
   const demo = startDemo(t, [NODE, DEMO, '--port', '0']);
-  const world = await until('the world process', () => processesOf(demo).find((pid) => pid !== demo.child.pid), LIVE_BOARD_TIMEOUT_MS);
+  const world = await until(
+    'the world process',
+    () => processesOf(demo).find((pid) => pid !== demo.child.pid),
+    LIVE_BOARD_TIMEOUT_MS,
+  );
   demo.child.kill('SIGKILL');
   await demo.exited;
   await until('the world process to exit', () => !alive(world), 30_000);

@@ -30,16 +30,32 @@ const ROLLING = { maxAgeSeconds: 7 * 86_400, minAgeSeconds: 0, capSpanToWeek: fa
 const room = RoomRegistry.untracked(ROOM);
 const at = (iso: string) => new Date(iso);
 /** The closed hours of the week up to NOW, which the build digests. */
-const WEEK_HOURS = Array.from({ length: 7 * 24 }, (_, i) => new Date(NOW.getTime() - 7 * 86_400_000 + i * HOUR).toISOString().slice(0, 13));
+const WEEK_HOURS = Array.from({ length: 7 * 24 }, (_, i) =>
+  new Date(NOW.getTime() - 7 * 86_400_000 + i * HOUR).toISOString().slice(0, 13),
+);
 
 const dir = mkdtempSync(path.join(tmpdir(), 'pingboard-digests-'));
 t.teardown(() => rmSync(dir, { recursive: true, force: true }));
 
 /** A ping of a.example at 08:30; b.example's two bots answer a ping either side of 10:00; the bot's own answer at 11:30. */
 const a = sample({ pingServer: 'a.example', pingEventId: '$a', delayMs: 100, measuredAt: at('2026-11-20T08:30:00Z') });
-const b1 = sample({ pingServer: 'c.example', pingEventId: '$b', delayMs: 50, responder: '@echo:b.example', responderServer: 'b.example', measuredAt: at('2026-11-20T09:59:59.900Z') });
+const b1 = sample({
+  pingServer: 'c.example',
+  pingEventId: '$b',
+  delayMs: 50,
+  responder: '@echo:b.example',
+  responderServer: 'b.example',
+  measuredAt: at('2026-11-20T09:59:59.900Z'),
+});
 const b2 = { ...b1, delayMs: 20, responder: '@echo2:b.example', measuredAt: at('2026-11-20T10:00:00.100Z') };
-const own = sample({ pingServer: 'c.example', pingEventId: '$c', delayMs: 300, responder: '@pingboard:maunium.net', source: 'echo', measuredAt: at('2026-11-20T11:30:00Z') });
+const own = sample({
+  pingServer: 'c.example',
+  pingEventId: '$c',
+  delayMs: 300,
+  responder: '@pingboard:maunium.net',
+  source: 'echo',
+  measuredAt: at('2026-11-20T11:30:00Z'),
+});
 
 forEachEngine(t, (t, database) => {
   const { db } = database;
@@ -60,26 +76,44 @@ forEachEngine(t, (t, database) => {
     await digested(t);
   };
 
-  t.test('the application\'s writes drop the hours they touch, and the hours of the same server\'s other pongs to the same ping', async (t) => {
-    await setUp(t);
-    await recordSamples(db, [sample({ pingServer: 'a.example', delayMs: 90, measuredAt: at('2026-11-20T08:40:00Z') })]);
-    t.same(await missing(), ['2026-11-20T08'], 'a new sample drops its hour');
-    await digested(t);
-    await recordSamples(db, [{ ...b1, delayMs: 70, responder: '@echo3:b.example', measuredAt: at('2026-11-20T12:10:00Z') }]);
-    t.same(await missing(), ['2026-11-20T09', '2026-11-20T10', '2026-11-20T12'], 'a third bot of b.example: its hour and those of its server\'s other pongs');
-    await digested(t);
-    t.same(await recordSamples(db, [a]), { stored: 0, duplicate: 1 });
-    t.same(await missing(), [], 'a duplicate drops nothing');
-  });
+  t.test(
+    "the application's writes drop the hours they touch, and the hours of the same server's other pongs to the same ping",
+    async (t) => {
+      await setUp(t);
+      await recordSamples(db, [
+        sample({ pingServer: 'a.example', delayMs: 90, measuredAt: at('2026-11-20T08:40:00Z') }),
+      ]);
+      t.same(await missing(), ['2026-11-20T08'], 'a new sample drops its hour');
+      await digested(t);
+      await recordSamples(db, [
+        { ...b1, delayMs: 70, responder: '@echo3:b.example', measuredAt: at('2026-11-20T12:10:00Z') },
+      ]);
+      t.same(
+        await missing(),
+        ['2026-11-20T09', '2026-11-20T10', '2026-11-20T12'],
+        "a third bot of b.example: its hour and those of its server's other pongs",
+      );
+      await digested(t);
+      t.same(await recordSamples(db, [a]), { stored: 0, duplicate: 1 });
+      t.same(await missing(), [], 'a duplicate drops nothing');
+    },
+  );
 
-  t.test('a pong read back stamps the bot\'s own sample and drops its hour; a probe\'s round trip drops nothing', async (t) => {
-    await setUp(t);
-    await recordSamples(db, [{ ...own, source: 'pong', measuredAt: at('2026-11-20T11:30:00.120Z') }]);
-    t.same(await missing(), ['2026-11-20T11']);
-    await digested(t);
-    t.same(await recordSamples(db, [{ ...a, source: 'probe', rttMs: 80 }]), { stored: 1, duplicate: 0 }, 'the round trip is stored');
-    t.same(await missing(), [], 'digests hold no round trips');
-  });
+  t.test(
+    "a pong read back stamps the bot's own sample and drops its hour; a probe's round trip drops nothing",
+    async (t) => {
+      await setUp(t);
+      await recordSamples(db, [{ ...own, source: 'pong', measuredAt: at('2026-11-20T11:30:00.120Z') }]);
+      t.same(await missing(), ['2026-11-20T11']);
+      await digested(t);
+      t.same(
+        await recordSamples(db, [{ ...a, source: 'probe', rttMs: 80 }]),
+        { stored: 1, duplicate: 0 },
+        'the round trip is stored',
+      );
+      t.same(await missing(), [], 'digests hold no round trips');
+    },
+  );
 
   t.test('an earlier pong replacing a later one drops both hours; deleting a ping drops its hours', async (t) => {
     await setUp(t);
@@ -94,13 +128,18 @@ forEachEngine(t, (t, database) => {
     await setUp(t);
     // The cutoff is 2026-11-20T10:00: b.example's first pong (09:59:59.9) goes, its second (in the 10:00 hour) now counts.
     t.match(await applyRetention(db, NOW, 1), { samples: 2 });
-    t.same(await missing(), WEEK_HOURS.filter((hour) => hour <= '2026-11-20T10'));
+    t.same(
+      await missing(),
+      WEEK_HOURS.filter((hour) => hour <= '2026-11-20T10'),
+    );
   });
 
   t.test('statements that bypass the application drop the right digests too', async (t) => {
     await setUp(t);
     await sql`insert into samples (room_id, ping_event_id, ping_server, pinger, responder, responder_server, delay_ms, ping_ts, measured_at, source)
-      values (${ROOM}, '$raw', 'raw.example', '@u:raw.example', '@echo:maunium.net', 'maunium.net', 40, '2026-11-20T12:29:59Z', '2026-11-20T12:30:00Z', 'pong')`.execute(db);
+      values (${ROOM}, '$raw', 'raw.example', '@u:raw.example', '@echo:maunium.net', 'maunium.net', 40, '2026-11-20T12:29:59Z', '2026-11-20T12:30:00Z', 'pong')`.execute(
+      db,
+    );
     t.same(await missing(), ['2026-11-20T12'], 'an insert');
     await digested(t);
     await sql`update samples set delay_ms = delay_ms + 1 where ping_event_id = '$a'`.execute(db);
@@ -109,17 +148,29 @@ forEachEngine(t, (t, database) => {
     await sql`update samples set measured_at = '2026-11-20T13:30:00Z' where ping_event_id = '$a'`.execute(db);
     t.same(await missing(), ['2026-11-20T08', '2026-11-20T13'], 'a sample moved to another hour: both');
     await digested(t);
-    await sql`update samples set rtt_ms = 12, ping_ts = ping_ts - interval '1 ms' where ping_event_id = '$a'`.execute(db);
+    await sql`update samples set rtt_ms = 12, ping_ts = ping_ts - interval '1 ms' where ping_event_id = '$a'`.execute(
+      db,
+    );
     t.same(await missing(), [], 'an update of columns no digest holds');
     await sql`delete from samples where responder = '@echo:b.example'`.execute(db);
-    t.same(await missing(), ['2026-11-20T09', '2026-11-20T10'], 'a delete: its hour, and the hour of the server\'s other pong');
+    t.same(
+      await missing(),
+      ['2026-11-20T09', '2026-11-20T10'],
+      "a delete: its hour, and the hour of the server's other pong",
+    );
     await digested(t);
     await sql`truncate samples`.execute(db);
     t.same(await missing(), WEEK_HOURS, 'a truncate drops every digest');
   });
 
   t.test('reads write nothing, and answer from the samples what they answer from the digests', async (t) => {
-    await recordSamples(db, [a, b1, b2, own, sample({ pingServer: 'a.example', delayMs: 400, measuredAt: at('2026-11-14T12:00:00Z') })]);
+    await recordSamples(db, [
+      a,
+      b1,
+      b2,
+      own,
+      sample({ pingServer: 'a.example', delayMs: 400, measuredAt: at('2026-11-14T12:00:00Z') }),
+    ]);
     const fromSamples = await stats.rolling(room, ROLLING);
     const closedWeek = await stats.week(room, '2026-W46');
     t.same(await missing(), WEEK_HOURS, 'no digest built');
@@ -131,52 +182,102 @@ forEachEngine(t, (t, database) => {
     t.same((await stats.week(room, '2026-W46')).servers, closedWeek.servers, 'the week frozen as it was read');
   });
 
-  t.test('a read waits for no writer: it answers while a write holds the room\'s lock', {
-    skip: database.engine !== 'postgres' && 'PGlite has one connection: every query waits for the transaction that holds it',
-  }, async (t) => {
-    await recordSamples(db, [a, b1, b2, own]);
-    let release!: () => void;
-    const held = new Promise<void>((resolve) => (release = resolve));
-    let locked!: () => void;
-    const lockTaken = new Promise<void>((resolve) => (locked = resolve));
-    const write = db.transaction().execute(async (tx) => {
-      await lockRoom(tx, ROOM, 'exclusive');
-      locked();
-      await held;
-    });
-    await lockTaken;
-    try {
-      const board = await stats.rolling(room, ROLLING);
-      t.same(board.servers.map((s) => [s.server, s.medianMs]), [['a.example', 100], ['c.example', 175]], 'answered from the samples, none of its hours digested');
-    } finally {
-      release();
-      await write;
-    }
-    t.same(await missing(), WEEK_HOURS, 'and it stored nothing');
-  });
+  t.test(
+    "a read waits for no writer: it answers while a write holds the room's lock",
+    {
+      skip:
+        database.engine !== 'postgres' &&
+        'PGlite has one connection: every query waits for the transaction that holds it',
+    },
+    async (t) => {
+      await recordSamples(db, [a, b1, b2, own]);
+      let release!: () => void;
+      const held = new Promise<void>((resolve) => (release = resolve));
+      let locked!: () => void;
+      const lockTaken = new Promise<void>((resolve) => (locked = resolve));
+      const write = db.transaction().execute(async (tx) => {
+        await lockRoom(tx, ROOM, 'exclusive');
+        locked();
+        await held;
+      });
+      await lockTaken;
+      try {
+        const board = await stats.rolling(room, ROLLING);
+        t.same(
+          board.servers.map((s) => [s.server, s.medianMs]),
+          [
+            ['a.example', 100],
+            ['c.example', 175],
+          ],
+          'answered from the samples, none of its hours digested',
+        );
+      } finally {
+        release();
+        await write;
+      }
+      t.same(await missing(), WEEK_HOURS, 'and it stored nothing');
+    },
+  );
 
   t.test('an import builds the digests of the week it stored, so the first read finds them', async (t) => {
     // Whole hours before now, so every sample lies in a closed hour of the last seven days.
     const hour = Math.floor(Date.now() / HOUR) * HOUR;
     const file = path.join(dir, `${database.engine}.ndjson`);
-    writeFileSync(file, [1, 2, 30].map((ago, i) => JSON.stringify({
-      room_id: ROOM, ping_event_id: `$import${i}`, pinger: '@alice:example.org', responder: '@echo:maunium.net', delay_ms: 100 + i, ping_ts: hour - ago * HOUR + 60_000,
-    })).join('\n'));
+    writeFileSync(
+      file,
+      [1, 2, 30]
+        .map((ago, i) =>
+          JSON.stringify({
+            room_id: ROOM,
+            ping_event_id: `$import${i}`,
+            pinger: '@alice:example.org',
+            responder: '@echo:maunium.net',
+            delay_ms: 100 + i,
+            ping_ts: hour - ago * HOUR + 60_000,
+          }),
+        )
+        .join('\n'),
+    );
     const counts: ImportCounts = { read: 0, stored: 0, duplicate: 0, rejected: 0 };
     await importFiles(db, [file], counts);
     t.equal(counts.stored, 3);
-    const rows = await db.selectFrom('hourly_digests').select(['hour', 'samples']).where('samples', '>', 0).orderBy('hour').execute();
-    t.same(rows.map((row) => [row.hour.getTime(), row.samples]), [30, 2, 1].map((ago) => [hour - ago * HOUR, 1]), 'each sample\'s hour digested');
+    const rows = await db
+      .selectFrom('hourly_digests')
+      .select(['hour', 'samples'])
+      .where('samples', '>', 0)
+      .orderBy('hour')
+      .execute();
+    t.same(
+      rows.map((row) => [row.hour.getTime(), row.samples]),
+      [30, 2, 1].map((ago) => [hour - ago * HOUR, 1]),
+      "each sample's hour digested",
+    );
   });
 
-  t.test('the bot\'s writes have the digests they dropped built again', async (t) => {
+  t.test("the bot's writes have the digests they dropped built again", async (t) => {
     await setUp(t);
-    const jobs = startJobs(stats, new RoomRegistry([{ id: ROOM, disclaimer: '' }]), async () => [], createLogger('silent'));
+    const jobs = startJobs(
+      stats,
+      new RoomRegistry([{ id: ROOM, disclaimer: '' }]),
+      async () => [],
+      createLogger('silent'),
+    );
     t.teardown(() => jobs.stop());
-    const writer = new SampleWriter({ db, log: createLogger('silent'), capacity: 10, lingerMs: 0, onWritten: () => void jobs.buildDigestsSoon() });
+    const writer = new SampleWriter({
+      db,
+      log: createLogger('silent'),
+      capacity: 10,
+      lingerMs: 0,
+      onWritten: () => void jobs.buildDigestsSoon(),
+    });
     writer.record(sample({ pingServer: 'late.example', delayMs: 70, measuredAt: at('2026-11-20T12:10:00Z') }));
     await writer.flushed();
-    const hourTwelve = () => db.selectFrom('hourly_digests').select('samples').where('hour', '=', at('2026-11-20T12:00:00Z')).executeTakeFirst();
+    const hourTwelve = () =>
+      db
+        .selectFrom('hourly_digests')
+        .select('samples')
+        .where('hour', '=', at('2026-11-20T12:00:00Z'))
+        .executeTakeFirst();
     await until('the dropped digest rebuilt with the new sample', async () => (await hourTwelve())?.samples === 1);
     t.same(await missing(), []);
   });

@@ -9,7 +9,12 @@ import { loadConfig, SETTINGS } from '../src/config.ts';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const DOCS = path.join(ROOT, 'docs');
-const pages = ['README.md', ...readdirSync(DOCS).filter((name) => name.endsWith('.md')).map((name) => path.join('docs', name))];
+const pages = [
+  'README.md',
+  ...readdirSync(DOCS)
+    .filter((name) => name.endsWith('.md'))
+    .map((name) => path.join('docs', name)),
+];
 
 /** Markdown without its code: links and headings in code are text, not links and headings. */
 function prose(markdown: string): string {
@@ -21,7 +26,10 @@ function anchors(markdown: string): Set<string> {
   const seen = new Map<string, number>();
   const result = new Set<string>();
   for (const [, heading] of prose(markdown).matchAll(/^#{1,6} +(.+?) *#*$/gm)) {
-    const slug = heading!.toLowerCase().replace(/[^\p{L}\p{N}\p{M}\p{Pc} -]/gu, '').replace(/ /g, '-');
+    const slug = heading!
+      .toLowerCase()
+      .replace(/[^\p{L}\p{N}\p{M}\p{Pc} -]/gu, '')
+      .replace(/ /g, '-');
     const count = seen.get(slug) ?? 0;
     seen.set(slug, count + 1);
     result.add(count === 0 ? slug : `${slug}-${count}`);
@@ -41,10 +49,16 @@ t.test('every relative link of README.md and docs/ leads to a file and heading t
     for (const [, target] of prose(text).matchAll(/\]\(([^)\s]+)(?: "[^"]*")?\)/g)) {
       if (/^[a-z]+:/i.test(target!)) continue;
       const [file = '', anchor] = target!.split('#');
-      const resolved = file === '' ? path.join(ROOT, page) : path.resolve(path.dirname(path.join(ROOT, page)), decodeURIComponent(file));
+      const resolved =
+        file === ''
+          ? path.join(ROOT, page)
+          : path.resolve(path.dirname(path.join(ROOT, page)), decodeURIComponent(file));
       t.ok(existsSync(resolved), `${page}: ${target} names a file that exists`);
       if (anchor !== undefined && existsSync(resolved)) {
-        t.ok(anchors(readFileSync(resolved, 'utf8')).has(anchor), `${page}: ${target} names a heading of ${path.relative(ROOT, resolved)}`);
+        t.ok(
+          anchors(readFileSync(resolved, 'utf8')).has(anchor),
+          `${page}: ${target} names a heading of ${path.relative(ROOT, resolved)}`,
+        );
       }
     }
   }
@@ -60,7 +74,11 @@ t.test('docs/configuration.md lists exactly the settings src/config.ts reads', a
 t.test('each default docs/configuration.md names is the one the code uses', async (t) => {
   const text = readFileSync(path.join(DOCS, 'configuration.md'), 'utf8');
   // With a bot, so its settings are read too.
-  const bot = { PINGBOARD_HOMESERVER_URL: 'https://x.org', PINGBOARD_BOT_USER_ID: '@bot:x.org', PINGBOARD_BOT_ACCESS_TOKEN: 't' };
+  const bot = {
+    PINGBOARD_HOMESERVER_URL: 'https://x.org',
+    PINGBOARD_BOT_USER_ID: '@bot:x.org',
+    PINGBOARD_BOT_ACCESS_TOKEN: 't',
+  };
   const defaults = loadConfig(bot);
   let checked = 0;
   for (const [, env, value] of text.matchAll(/^\| `([A-Z_]+)` \| `[a-z_]+` \| `([^`]+)` \|/gm)) {

@@ -47,7 +47,13 @@ async function homeserver(t: Teardown, opts: TestHomeserverOptions = {}): Promis
 }
 
 /** Logs in with a password over HTTP and starts a syncing client (stopped at teardown). */
-async function startClient(t: Teardown, hs: TestHomeserver, userId: string, password: string, filter?: Filter): Promise<MatrixClient> {
+async function startClient(
+  t: Teardown,
+  hs: TestHomeserver,
+  userId: string,
+  password: string,
+  filter?: Filter,
+): Promise<MatrixClient> {
   const login = await createClient({ baseUrl: hs.url, logger: quiet }).loginRequest({
     type: 'm.login.password',
     identifier: { type: 'm.id.user', user: userId },
@@ -80,7 +86,11 @@ async function startClient(t: Teardown, hs: TestHomeserver, userId: string, pass
 }
 
 /** Resolves with the first live timeline event matching `predicate`, and when it arrived. */
-function nextTimelineEvent(client: MatrixClient, predicate: (ev: MatrixEvent, room: Room | undefined) => boolean, timeoutMs = 10_000): Promise<{ event: MatrixEvent; at: number }> {
+function nextTimelineEvent(
+  client: MatrixClient,
+  predicate: (ev: MatrixEvent, room: Room | undefined) => boolean,
+  timeoutMs = 10_000,
+): Promise<{ event: MatrixEvent; at: number }> {
   return new Promise((resolve, reject) => {
     const timer = setTimeout(() => {
       client.off(RoomEvent.Timeline, onEvent);
@@ -97,9 +107,16 @@ function nextTimelineEvent(client: MatrixClient, predicate: (ev: MatrixEvent, ro
   });
 }
 
-const isMessage = (body: string) => (ev: MatrixEvent) => ev.getType() === 'm.room.message' && ev.getContent()['body'] === body;
+const isMessage = (body: string) => (ev: MatrixEvent) =>
+  ev.getType() === 'm.room.message' && ev.getContent()['body'] === body;
 
-async function api(hs: TestHomeserver, token: string, method: string, path: string, body?: unknown): Promise<{ status: number; json: Record<string, unknown> }> {
+async function api(
+  hs: TestHomeserver,
+  token: string,
+  method: string,
+  path: string,
+  body?: unknown,
+): Promise<{ status: number; json: Record<string, unknown> }> {
   const res = await fetch(`${hs.url}/_matrix/client/v3${path}`, {
     method,
     headers: { Authorization: `Bearer ${token}`, 'Content-Type': 'application/json' },
@@ -115,9 +132,15 @@ t.test('login, whoami and a clean SDK start', async (t) => {
   const me = await bot.whoami();
   t.equal(me.user_id, '@bot:bot.example');
   t.equal(me.device_id, bot.getDeviceId());
-  const unrecognized = hs.requests().filter((r) => r.unrecognized).map((r) => r.path);
+  const unrecognized = hs
+    .requests()
+    .filter((r) => r.unrecognized)
+    .map((r) => r.path);
   // Only unstable (MSC) endpoints may be probed and answered M_UNRECOGNIZED.
-  t.same(unrecognized.filter((p) => !p.includes('/unstable/')), []);
+  t.same(
+    unrecognized.filter((p) => !p.includes('/unstable/')),
+    [],
+  );
   t.ok(hs.countRequests({ path: '/filter', method: 'POST' }) >= 1, 'the SDK uploaded its filter');
   const wrong = await createClient({ baseUrl: hs.url, logger: quiet })
     .loginRequest({ type: 'm.login.password', identifier: { type: 'm.id.user', user: 'bot' }, password: 'nope' })
@@ -172,7 +195,8 @@ t.test('federation delay: a 300 ms server, and a 600 ms round trip', async (t) =
 
   // Round trip through the SDK on both ends: alice pings, the bot pongs.
   bot.on(RoomEvent.Timeline, (ev) => {
-    if (ev.getSender() === '@alice:slow.example' && ev.getContent()['body'] === 'ping 2') void bot.sendTextMessage(roomId, 'pong 2');
+    if (ev.getSender() === '@alice:slow.example' && ev.getContent()['body'] === 'ping 2')
+      void bot.sendTextMessage(roomId, 'pong 2');
   });
   const pong = nextTimelineEvent(alice, isMessage('pong 2'));
   const start = Date.now();
@@ -201,7 +225,12 @@ t.test('transaction IDs make sends idempotent', async (t) => {
   const other = hs.registerUser('@bot:bot.example'); // another device: its own transaction scope
   const third = await api(hs, other.accessToken, 'PUT', path, { msgtype: 'm.text', body: 'once' });
   t.not(third.json['event_id'], first.json['event_id']);
-  const ev = await api(hs, bot.accessToken, 'GET', `/rooms/${encodeURIComponent(roomId)}/event/${encodeURIComponent(String(first.json['event_id']))}`);
+  const ev = await api(
+    hs,
+    bot.accessToken,
+    'GET',
+    `/rooms/${encodeURIComponent(roomId)}/event/${encodeURIComponent(String(first.json['event_id']))}`,
+  );
   t.match(ev.json, { room_id: roomId, sender: bot.userId, unsigned: { transaction_id: 'txn-1' } });
 });
 
@@ -209,7 +238,11 @@ t.test('join by alias', async (t) => {
   const hs = await homeserver(t);
   hs.registerUser('@alice:example.org:8448');
   hs.registerUser('@bot:bot.example', { password: 'pw' });
-  const roomId = hs.createRoom('@alice:example.org:8448', { preset: 'public_chat', room_alias_name: 'lobby', name: 'Lobby' });
+  const roomId = hs.createRoom('@alice:example.org:8448', {
+    preset: 'public_chat',
+    room_alias_name: 'lobby',
+    name: 'Lobby',
+  });
   const bot = await startClient(t, hs, '@bot:bot.example', 'pw');
   t.same(await bot.getRoomIdForAlias('#lobby:example.org:8448'), { room_id: roomId, servers: ['example.org:8448'] });
   const room = await bot.joinRoom('#lobby:example.org:8448');
@@ -226,7 +259,10 @@ t.test('/messages pages backwards through history, every event once and in order
   hs.registerUser('@alice:other.example');
   const roomId = hs.createRoom('@alice:other.example', { preset: 'public_chat' });
   const t0 = Date.parse('2024-01-01T00:00:00Z');
-  hs.addHistory(roomId, Array.from({ length: 2000 }, (_, i) => ({ sender: '@alice:other.example', content: `m${i}`, ts: t0 + i * 1000 })));
+  hs.addHistory(
+    roomId,
+    Array.from({ length: 2000 }, (_, i) => ({ sender: '@alice:other.example', content: `m${i}`, ts: t0 + i * 1000 })),
+  );
   const bot = await startClient(t, hs, '@bot:bot.example', 'pw');
   await bot.joinRoom(roomId, { viaServers: ['other.example'] });
   const bodies: string[] = [];
@@ -238,7 +274,11 @@ t.test('/messages pages backwards through history, every event once and in order
     from = res.end;
   }
   t.equal(bodies.length, 2000);
-  t.same(bodies, Array.from({ length: 2000 }, (_, i) => `m${1999 - i}`), 'newest first, no gaps or duplicates');
+  t.same(
+    bodies,
+    Array.from({ length: 2000 }, (_, i) => `m${1999 - i}`),
+    'newest first, no gaps or duplicates',
+  );
   const first = hs.events(roomId).find((e) => e.content['body'] === 'm0');
   t.equal(first?.origin_server_ts, t0, 'imported timestamps are kept');
 });
@@ -248,7 +288,10 @@ t.test('/messages over 50,000 events is fast', async (t) => {
   const bot = hs.registerUser('@bot:bot.example');
   const roomId = hs.createRoom(bot.userId);
   const seeded = Date.now();
-  hs.addHistory(roomId, Array.from({ length: 50_000 }, (_, i) => ({ sender: bot.userId, content: `h${i}`, ts: i })));
+  hs.addHistory(
+    roomId,
+    Array.from({ length: 50_000 }, (_, i) => ({ sender: bot.userId, content: `h${i}`, ts: i })),
+  );
   t.ok(Date.now() - seeded < 5000, `seeded in ${Date.now() - seeded} ms`);
   const started = Date.now();
   let count = 0;
@@ -294,62 +337,132 @@ t.test('room upgrade: predecessor and tombstone are visible', async (t) => {
   t.same(hs.state(newRoom, 'm.room.create')?.['predecessor'], { room_id: oldRoom });
 });
 
-t.test('joining by room ID is as strict as Synapse 1.67: through a server in the room, or with an invite', async (t) => {
-  const hs = await homeserver(t, { servers: { 'fast.example': {} } });
-  hs.registerUser('@bot:bot.example', { password: 'pw' });
-  hs.registerUser('@carol:bot.example', { password: 'pw' });
-  hs.registerUser('@alice:slow.example');
-  const roomId = hs.createRoom('@alice:slow.example', { preset: 'public_chat' });
-  const bot = await startClient(t, hs, '@bot:bot.example', 'pw');
-  const refusal = (via?: string[]) => bot.joinRoom(roomId, via ? { viaServers: via } : {}).then(() => undefined, (e: { httpStatus?: number; errcode?: string; data?: { error?: string } }) => ({ status: e.httpStatus, errcode: e.errcode, error: e.data?.error }));
-  t.same(await refusal(), { status: 404, errcode: 'M_UNKNOWN', error: 'Can\'t join remote room because no servers that are in the room have been provided.' },
-    'no via: room_member.py _remote_join\'s refusal');
-  t.same(await refusal(['bot.example']), { status: 404, errcode: 'M_UNKNOWN', error: 'Can\'t join remote room because no servers that are in the room have been provided.' },
-    'its own server is no help');
-  t.same(await refusal(['fast.example']), { status: 404, errcode: 'M_NOT_FOUND', error: `Could not find room_version for ${roomId}` },
-    'a server not in the room answers 404, and that answer ends the join');
-  t.same(await refusal(['gone.example']), { status: 502, errcode: 'M_UNKNOWN', error: 'Failed to make_join via any server' }, 'an unreachable server is skipped');
-  t.same(await refusal(['gone.example', 'fast.example', 'slow.example']), { status: 404, errcode: 'M_NOT_FOUND', error: `Could not find room_version for ${roomId}` },
-    'the first server that answers decides');
-  t.equal((await bot.joinRoom(roomId, { viaServers: ['gone.example', 'slow.example'] })).roomId, roomId, 'through a server in the room');
-  t.ok(hs.requests({ path: `/join/${encodeURIComponent(roomId)}` }).every((r) => r.search === '' || r.search.includes('server_name=')), 'the SDK sends server_name');
+t.test(
+  'joining by room ID is as strict as Synapse 1.67: through a server in the room, or with an invite',
+  async (t) => {
+    const hs = await homeserver(t, { servers: { 'fast.example': {} } });
+    hs.registerUser('@bot:bot.example', { password: 'pw' });
+    hs.registerUser('@carol:bot.example', { password: 'pw' });
+    hs.registerUser('@alice:slow.example');
+    const roomId = hs.createRoom('@alice:slow.example', { preset: 'public_chat' });
+    const bot = await startClient(t, hs, '@bot:bot.example', 'pw');
+    const refusal = (via?: string[]) =>
+      bot.joinRoom(roomId, via ? { viaServers: via } : {}).then(
+        () => undefined,
+        (e: { httpStatus?: number; errcode?: string; data?: { error?: string } }) => ({
+          status: e.httpStatus,
+          errcode: e.errcode,
+          error: e.data?.error,
+        }),
+      );
+    t.same(
+      await refusal(),
+      {
+        status: 404,
+        errcode: 'M_UNKNOWN',
+        error: "Can't join remote room because no servers that are in the room have been provided.",
+      },
+      "no via: room_member.py _remote_join's refusal",
+    );
+    t.same(
+      await refusal(['bot.example']),
+      {
+        status: 404,
+        errcode: 'M_UNKNOWN',
+        error: "Can't join remote room because no servers that are in the room have been provided.",
+      },
+      'its own server is no help',
+    );
+    t.same(
+      await refusal(['fast.example']),
+      { status: 404, errcode: 'M_NOT_FOUND', error: `Could not find room_version for ${roomId}` },
+      'a server not in the room answers 404, and that answer ends the join',
+    );
+    t.same(
+      await refusal(['gone.example']),
+      { status: 502, errcode: 'M_UNKNOWN', error: 'Failed to make_join via any server' },
+      'an unreachable server is skipped',
+    );
+    t.same(
+      await refusal(['gone.example', 'fast.example', 'slow.example']),
+      { status: 404, errcode: 'M_NOT_FOUND', error: `Could not find room_version for ${roomId}` },
+      'the first server that answers decides',
+    );
+    t.equal(
+      (await bot.joinRoom(roomId, { viaServers: ['gone.example', 'slow.example'] })).roomId,
+      roomId,
+      'through a server in the room',
+    );
+    t.ok(
+      hs
+        .requests({ path: `/join/${encodeURIComponent(roomId)}` })
+        .every((r) => r.search === '' || r.search.includes('server_name=')),
+      'the SDK sends server_name',
+    );
 
-  const carol = await startClient(t, hs, '@carol:bot.example', 'pw');
-  t.equal((await carol.joinRoom(roomId)).roomId, roomId, 'a server that has the room joins without via');
+    const carol = await startClient(t, hs, '@carol:bot.example', 'pw');
+    t.equal((await carol.joinRoom(roomId)).roomId, roomId, 'a server that has the room joins without via');
 
-  hs.registerUser('@dave:fast.example', { password: 'pw' });
-  const dave = await startClient(t, hs, '@dave:fast.example', 'pw');
-  const invited = hs.createRoom('@alice:slow.example', { invite: ['@dave:fast.example'] });
-  t.equal((await dave.joinRoom(invited)).roomId, invited, 'an invite: through the inviter\'s server');
-  const uninvited = hs.createRoom('@alice:slow.example', { preset: 'public_chat' });
-  await t.rejects(dave.http.authedRequest(Method.Post, `/rooms/${encodeURIComponent(uninvited)}/join`, undefined, {}), { httpStatus: 404 } as unknown as Error,
-    '/rooms/{id}/join passes no servers');
+    hs.registerUser('@dave:fast.example', { password: 'pw' });
+    const dave = await startClient(t, hs, '@dave:fast.example', 'pw');
+    const invited = hs.createRoom('@alice:slow.example', { invite: ['@dave:fast.example'] });
+    t.equal((await dave.joinRoom(invited)).roomId, invited, "an invite: through the inviter's server");
+    const uninvited = hs.createRoom('@alice:slow.example', { preset: 'public_chat' });
+    await t.rejects(
+      dave.http.authedRequest(Method.Post, `/rooms/${encodeURIComponent(uninvited)}/join`, undefined, {}),
+      { httpStatus: 404 } as unknown as Error,
+      '/rooms/{id}/join passes no servers',
+    );
 
-  hs.leave('@alice:slow.example', uninvited);
-  await t.rejects(dave.joinRoom(uninvited, { viaServers: ['slow.example'] }), { httpStatus: 404, data: { error: 'Not an active room on this server' } } as unknown as Error,
-    'a room lives on the servers of its members: once they left, it is gone from theirs');
-});
+    hs.leave('@alice:slow.example', uninvited);
+    await t.rejects(
+      dave.joinRoom(uninvited, { viaServers: ['slow.example'] }),
+      { httpStatus: 404, data: { error: 'Not an active room on this server' } } as unknown as Error,
+      'a room lives on the servers of its members: once they left, it is gone from theirs',
+    );
+  },
+);
 
 t.test('POST /rooms/{id}/upgrade: a new room only the upgrading server has, as Synapse 1.67 makes it', async (t) => {
   const hs = await homeserver(t);
   hs.registerUser('@alice:slow.example', { password: 'pw' });
   hs.registerUser('@bot:bot.example', { password: 'pw' });
-  const oldRoom = hs.createRoom('@alice:slow.example', { preset: 'public_chat', room_alias_name: 'ping', name: 'Ping' });
+  const oldRoom = hs.createRoom('@alice:slow.example', {
+    preset: 'public_chat',
+    room_alias_name: 'ping',
+    name: 'Ping',
+  });
   hs.join('@bot:bot.example', oldRoom, ['slow.example']);
   const alice = await startClient(t, hs, '@alice:slow.example', 'pw');
   const { replacement_room: newRoom } = await alice.upgradeRoom(oldRoom, '10');
   const tombstone = hs.events(oldRoom).find((e) => e.type === 'm.room.tombstone');
   t.same(tombstone?.content, { body: 'This room has been replaced', replacement_room: newRoom });
-  t.same(hs.state(newRoom, 'm.room.create'), { room_version: '10', creator: '@alice:slow.example', predecessor: { room_id: oldRoom, event_id: tombstone?.event_id } });
-  t.same([hs.state(newRoom, 'm.room.join_rules'), hs.state(newRoom, 'm.room.name')], [{ join_rule: 'public' }, { name: 'Ping' }], 'its state is copied');
+  t.same(hs.state(newRoom, 'm.room.create'), {
+    room_version: '10',
+    creator: '@alice:slow.example',
+    predecessor: { room_id: oldRoom, event_id: tombstone?.event_id },
+  });
+  t.same(
+    [hs.state(newRoom, 'm.room.join_rules'), hs.state(newRoom, 'm.room.name')],
+    [{ join_rule: 'public' }, { name: 'Ping' }],
+    'its state is copied',
+  );
   t.same(hs.store.room(newRoom).state.servers(), ['slow.example'], 'only the upgrader is in it');
   t.match(hs.state(oldRoom, 'm.room.power_levels'), { events_default: 50, invite: 50 }, 'the old room is restricted');
-  t.equal(hs.store.aliases.get('#ping:slow.example'), newRoom, 'the upgrader\'s aliases move');
+  t.equal(hs.store.aliases.get('#ping:slow.example'), newRoom, "the upgrader's aliases move");
   t.same(hs.state(newRoom, 'm.room.canonical_alias'), { alias: '#ping:slow.example' });
 
   const bot = await startClient(t, hs, '@bot:bot.example', 'pw');
-  await t.rejects(bot.joinRoom(newRoom), { httpStatus: 404 } as unknown as Error, 'the bot\'s server was in the old room, not the new one');
-  t.equal((await bot.joinRoom(newRoom, { viaServers: ['slow.example'] })).roomId, newRoom, 'through the upgrader\'s server');
+  await t.rejects(
+    bot.joinRoom(newRoom),
+    { httpStatus: 404 } as unknown as Error,
+    "the bot's server was in the old room, not the new one",
+  );
+  t.equal(
+    (await bot.joinRoom(newRoom, { viaServers: ['slow.example'] })).roomId,
+    newRoom,
+    "through the upgrader's server",
+  );
 });
 
 t.test('429 with retry_after_ms is retried by the SDK', async (t) => {
@@ -357,13 +470,22 @@ t.test('429 with retry_after_ms is retried by the SDK', async (t) => {
   hs.registerUser('@bot:bot.example', { password: 'pw' });
   const bot = await startClient(t, hs, '@bot:bot.example', 'pw');
   const { room_id: roomId } = await bot.createRoom({});
-  const limited = hs.inject({ kind: 'rateLimit', retryAfterMs: 250 }, { path: '/send/', times: 2, userId: '@bot:bot.example' });
+  const limited = hs.inject(
+    { kind: 'rateLimit', retryAfterMs: 250 },
+    { path: '/send/', times: 2, userId: '@bot:bot.example' },
+  );
   const started = Date.now();
   const { event_id } = await bot.sendTextMessage(roomId, 'eventually');
   t.ok(Date.now() - started >= 500, `waited ${Date.now() - started} ms as told`);
   t.equal(limited.hits, 2);
   t.equal(hs.countRequests({ method: 'PUT', path: '/send/' }), 3);
-  t.same(hs.events(roomId).filter((e) => e.type === 'm.room.message').map((e) => e.event_id), [event_id]);
+  t.same(
+    hs
+      .events(roomId)
+      .filter((e) => e.type === 'm.room.message')
+      .map((e) => e.event_id),
+    [event_id],
+  );
 });
 
 t.test('fault primitives: 5xx, dropped connections, stalled syncs', async (t) => {
@@ -376,7 +498,12 @@ t.test('fault primitives: 5xx, dropped connections, stalled syncs', async (t) =>
   await t.rejects(api(hs, bot.accessToken, 'GET', '/account/whoami'));
   const stall = hs.inject({ kind: 'stall' }, { path: '/sync', method: 'GET' });
   const started = Date.now();
-  await t.rejects(fetch(`${hs.url}/_matrix/client/v3/sync`, { headers: { Authorization: `Bearer ${bot.accessToken}` }, signal: AbortSignal.timeout(200) }));
+  await t.rejects(
+    fetch(`${hs.url}/_matrix/client/v3/sync`, {
+      headers: { Authorization: `Bearer ${bot.accessToken}` },
+      signal: AbortSignal.timeout(200),
+    }),
+  );
   t.ok(Date.now() - started >= 190, 'the sync hung until the client gave up');
   t.equal(stall.remaining, 0);
   t.equal((await api(hs, bot.accessToken, 'GET', '/sync?timeout=0')).status, 200);
@@ -413,12 +540,24 @@ t.test('lazy loading in a room with 10,000 members', async (t) => {
 
   const filter = JSON.stringify({ room: { timeline: { limit: 3 }, state: { lazy_load_members: true } } });
   const started = Date.now();
-  const res = await fetch(`${hs.url}/_matrix/client/v3/sync?filter=${encodeURIComponent(filter)}`, { headers: { Authorization: `Bearer ${seed.accessToken}` } });
+  const res = await fetch(`${hs.url}/_matrix/client/v3/sync?filter=${encodeURIComponent(filter)}`, {
+    headers: { Authorization: `Bearer ${seed.accessToken}` },
+  });
   const text = await res.text();
   const elapsed = Date.now() - started;
-  const body = JSON.parse(text) as { rooms: { join: Record<string, { state: { events: Array<{ type: string; state_key: string }> }; summary: Record<string, unknown> }> } };
+  const body = JSON.parse(text) as {
+    rooms: {
+      join: Record<
+        string,
+        { state: { events: Array<{ type: string; state_key: string }> }; summary: Record<string, unknown> }
+      >;
+    };
+  };
   const joined = body.rooms.join[roomId];
-  const memberKeys = joined?.state.events.filter((e) => e.type === 'm.room.member').map((e) => e.state_key).sort();
+  const memberKeys = joined?.state.events
+    .filter((e) => e.type === 'm.room.member')
+    .map((e) => e.state_key)
+    .sort();
   t.same(memberKeys, [...members.slice(0, 3), '@bot:bot.example'].sort(), 'only the senders and the user itself');
   t.equal(joined?.summary['m.joined_member_count'], 10_002);
   t.ok(text.length < 50_000, `${text.length} bytes`);
@@ -434,9 +573,15 @@ t.test('raw /sync and /messages semantics', async (t) => {
   const hs = await homeserver(t, { servers: { 'far.example': { delayMs: 50 } } });
   const bot = hs.registerUser('@bot:bot.example');
   hs.registerUser('@carol:far.example');
-  type Rooms = Record<'join' | 'invite' | 'leave', Record<string, Record<string, { events: Array<Record<string, unknown>>; limited?: boolean; prev_batch?: string }>>>;
+  type Rooms = Record<
+    'join' | 'invite' | 'leave',
+    Record<string, Record<string, { events: Array<Record<string, unknown>>; limited?: boolean; prev_batch?: string }>>
+  >;
   const sync = async (q: Record<string, string>): Promise<{ next_batch: string; rooms: Rooms }> =>
-    (await api(hs, bot.accessToken, 'GET', `/sync?${new URLSearchParams(q)}`)).json as unknown as { next_batch: string; rooms: Rooms };
+    (await api(hs, bot.accessToken, 'GET', `/sync?${new URLSearchParams(q)}`)).json as unknown as {
+      next_batch: string;
+      rooms: Rooms;
+    };
   const messagesFilter = JSON.stringify({ room: { timeline: { limit: 10, types: ['m.room.message'] } } });
 
   // The invite lands 50 ms after it is sent: time from the send, not from
@@ -461,38 +606,92 @@ t.test('raw /sync and /messages semantics', async (t) => {
   await sleep(80); // each event lands 50 ms after its own send time
   const burst = await sync({ since: joined.next_batch, filter: messagesFilter });
   const room = burst.rooms.join[roomId];
-  t.same(room?.['timeline']?.events.map((e) => (e['content'] as { body: string }).body), texts.slice(20));
+  t.same(
+    room?.['timeline']?.events.map((e) => (e['content'] as { body: string }).body),
+    texts.slice(20),
+  );
   t.equal(room?.['timeline']?.limited, true);
-  t.ok(room?.['state']?.events.some((e) => e['type'] === 'm.room.topic'), 'state dropped by the timeline filter still arrives');
+  t.ok(
+    room?.['state']?.events.some((e) => e['type'] === 'm.room.topic'),
+    'state dropped by the timeline filter still arrives',
+  );
 
-  const q = new URLSearchParams({ dir: 'b', limit: '100', from: room?.['timeline']?.prev_batch ?? '', filter: JSON.stringify({ types: ['m.room.message'] }) });
+  const q = new URLSearchParams({
+    dir: 'b',
+    limit: '100',
+    from: room?.['timeline']?.prev_batch ?? '',
+    filter: JSON.stringify({ types: ['m.room.message'] }),
+  });
   const older = await api(hs, bot.accessToken, 'GET', `/rooms/${encodeURIComponent(roomId)}/messages?${q}`);
-  t.same((older.json['chunk'] as Array<{ content: { body: string } }>).map((e) => e.content.body), texts.slice(0, 20).reverse());
+  t.same(
+    (older.json['chunk'] as Array<{ content: { body: string } }>).map((e) => e.content.body),
+    texts.slice(0, 20).reverse(),
+  );
   t.notOk('end' in older.json, 'start of the room reached');
-  const firstFive = await api(hs, bot.accessToken, 'GET', `/rooms/${encodeURIComponent(roomId)}/messages?dir=f&limit=5`);
-  t.match(firstFive.json['chunk'], [{ type: 'm.room.create' }, { type: 'm.room.member' }, { type: 'm.room.power_levels' }]);
+  const firstFive = await api(
+    hs,
+    bot.accessToken,
+    'GET',
+    `/rooms/${encodeURIComponent(roomId)}/messages?dir=f&limit=5`,
+  );
+  t.match(firstFive.json['chunk'], [
+    { type: 'm.room.create' },
+    { type: 'm.room.member' },
+    { type: 'm.room.power_levels' },
+  ]);
   t.type(firstFive.json['end'], 'string');
 
   await api(hs, bot.accessToken, 'POST', `/rooms/${encodeURIComponent(roomId)}/leave`, {});
   const left = await sync({ since: burst.next_batch });
-  t.match(left.rooms.leave[roomId]?.['timeline']?.events.at(-1), { type: 'm.room.member', state_key: bot.userId, content: { membership: 'leave' } });
+  t.match(left.rooms.leave[roomId]?.['timeline']?.events.at(-1), {
+    type: 'm.room.member',
+    state_key: bot.userId,
+    content: { membership: 'leave' },
+  });
   hs.sendMessage('@carol:far.example', roomId, 'after you left');
   await sleep(80);
   const after = await api(hs, bot.accessToken, 'GET', `/rooms/${encodeURIComponent(roomId)}/messages?dir=b&limit=1`);
-  t.match(after.json['chunk'], [{ type: 'm.room.member', sender: bot.userId }], 'a former member reads up to its leave');
-  t.equal((await api(hs, bot.accessToken, 'PUT', `/rooms/${encodeURIComponent(roomId)}/send/m.room.message/x`, { body: 'no' })).status, 403);
+  t.match(
+    after.json['chunk'],
+    [{ type: 'm.room.member', sender: bot.userId }],
+    'a former member reads up to its leave',
+  );
+  t.equal(
+    (
+      await api(hs, bot.accessToken, 'PUT', `/rooms/${encodeURIComponent(roomId)}/send/m.room.message/x`, {
+        body: 'no',
+      })
+    ).status,
+    403,
+  );
 });
 
 t.test('CLI: a separate homeserver process', async (t) => {
-  const child = spawn(process.execPath, ['test/homeserver/main.ts', '--server', 'slow.example=300', '--user', '@bot:bot.example=pw', '--token', '@bot:bot.example=fixed-token', '--admin-token', 'adm'], {
-    stdio: ['ignore', 'pipe', 'inherit'],
-  });
+  const child = spawn(
+    process.execPath,
+    [
+      'test/homeserver/main.ts',
+      '--server',
+      'slow.example=300',
+      '--user',
+      '@bot:bot.example=pw',
+      '--token',
+      '@bot:bot.example=fixed-token',
+      '--admin-token',
+      'adm',
+    ],
+    {
+      stdio: ['ignore', 'pipe', 'inherit'],
+    },
+  );
   t.teardown(() => {
     child.kill('SIGTERM');
   });
   const [line] = (await once(createInterface({ input: child.stdout }), 'line')) as [string];
   const { url } = JSON.parse(line) as { url: string };
-  const whoami = await fetch(`${url}/_matrix/client/v3/account/whoami`, { headers: { Authorization: 'Bearer fixed-token' } });
+  const whoami = await fetch(`${url}/_matrix/client/v3/account/whoami`, {
+    headers: { Authorization: 'Bearer fixed-token' },
+  });
   t.match(await whoami.json(), { user_id: '@bot:bot.example' });
   const admin = await fetch(`${url}/_test/createRoom`, {
     method: 'POST',

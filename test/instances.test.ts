@@ -45,7 +45,7 @@ interface RequestRecord {
 
 async function health(server: Server): Promise<Health | undefined> {
   try {
-    return await (await fetch(`${server.url}/healthz`)).json() as Health;
+    return (await (await fetch(`${server.url}/healthz`)).json()) as Health;
   } catch {
     return undefined;
   }
@@ -53,11 +53,15 @@ async function health(server: Server): Promise<Health | undefined> {
 
 /** The one instance among `servers` that says it leads, once exactly one does (the others say they follow). */
 async function leaderAmong(servers: readonly Server[], what: string): Promise<Server> {
-  return until(what, async () => {
-    const roles = await Promise.all(servers.map(async (s) => (await health(s))?.instance?.role));
-    const leaders = servers.filter((_, i) => roles[i] === 'leader');
-    return leaders.length === 1 && roles.every((r) => r === 'leader' || r === 'follower') ? leaders[0] : undefined;
-  }, TAKEOVER_TIMEOUT_MS);
+  return until(
+    what,
+    async () => {
+      const roles = await Promise.all(servers.map(async (s) => (await health(s))?.instance?.role));
+      const leaders = servers.filter((_, i) => roles[i] === 'leader');
+      return leaders.length === 1 && roles.every((r) => r === 'leader' || r === 'follower') ? leaders[0] : undefined;
+    },
+    TAKEOVER_TIMEOUT_MS,
+  );
 }
 
 /** The service without bot or probes (the scheduled jobs are the leader's work then), in this process. */
@@ -69,7 +73,7 @@ async function startService(t: Test, database: TestDatabase, env: Record<string,
 }
 
 async function roleOf(service: Service): Promise<{ health: Health['instance']; gauge: number | undefined }> {
-  const health = (await (await fetch(`${service.url}/healthz`)).json() as Health).instance;
+  const health = ((await (await fetch(`${service.url}/healthz`)).json()) as Health).instance;
   const metrics = parsePrometheusStrict(await (await fetch(`${service.url}/metrics`)).text());
   return { health, gauge: metrics.get('pingboard_leader')?.samples[0]?.value };
 }
@@ -91,7 +95,7 @@ forEachEngine(t, (t, database) => {
     t.match(await roleOf(alone), { health: { role: 'leader', single: true }, gauge: 1 });
   });
 
-  t.test('a second instance follows, and takes over when the leader\'s lock session ends', async (t) => {
+  t.test("a second instance follows, and takes over when the leader's lock session ends", async (t) => {
     const first = await startService(t, database);
     const second = await startService(t, database);
     t.match(await roleOf(second), { health: { role: 'follower', single: false }, gauge: 0 });
@@ -100,11 +104,16 @@ forEachEngine(t, (t, database) => {
     const admin = new pg.Client({ connectionString: database.url });
     await admin.connect();
     t.teardown(() => admin.end());
-    const { rowCount } = await admin.query("select pg_terminate_backend(pid) from pg_locks where locktype = 'advisory' and objid = $1 and granted", [LEADER_LOCK]);
+    const { rowCount } = await admin.query(
+      "select pg_terminate_backend(pid) from pg_locks where locktype = 'advisory' and objid = $1 and granted",
+      [LEADER_LOCK],
+    );
     t.equal(rowCount, 1, 'one session holds the leader lock');
     await until('the old leader to step down', () => first.leadership.role === 'follower' && first.jobs === undefined);
     // Either may win the lock now: the old leader tries again like any follower.
-    const leader = await until('one of them to lead again', () => [first, second].find((s) => s.leadership.role === 'leader' && s.jobs !== undefined));
+    const leader = await until('one of them to lead again', () =>
+      [first, second].find((s) => s.leadership.role === 'leader' && s.jobs !== undefined),
+    );
     const follower = leader === first ? second : first;
     t.match(await roleOf(leader), { health: { role: 'leader' }, gauge: 1 });
     t.match(await roleOf(follower), { health: { role: 'follower' }, gauge: 0 });
@@ -119,7 +128,9 @@ if (!testEngines().includes('postgres')) {
   t.test('three instances: the leader killed twice and frozen once, every ping answered once', async (t: Test) => {
     const database = await openTestDatabase('postgres');
     t.teardown(() => database.destroy());
-    const hs: HomeserverProcess = await startHomeserverProcess({ tokens: { [BOT]: BOT_TOKEN, [PINGER]: 'alice-token' } });
+    const hs: HomeserverProcess = await startHomeserverProcess({
+      tokens: { [BOT]: BOT_TOKEN, [PINGER]: 'alice-token' },
+    });
     t.teardown(() => hs.stop());
     const roomId = await hs.call<string>('createRoom', PINGER, { room_alias_name: 'instances', preset: 'public_chat' });
     const env = {
@@ -137,7 +148,10 @@ if (!testEngines().includes('postgres')) {
     const alive = new Set(servers);
     let leader = await leaderAmong([...alive], 'one leader among three');
 
-    const pongs = async () => (await hs.call<StoredEvent[]>('events', roomId)).filter((e) => e.sender === BOT && e.content.pong?.ping !== undefined);
+    const pongs = async () =>
+      (await hs.call<StoredEvent[]>('events', roomId)).filter(
+        (e) => e.sender === BOT && e.content.pong?.ping !== undefined,
+      );
     const pings: string[] = [];
     const marks: string[] = [];
     let pinging = true;
@@ -149,7 +163,8 @@ if (!testEngines().includes('postgres')) {
       }
     })();
     /** Waits until the pongs reach `count`: the current leader is answering. */
-    const answered = async (count: number, what: string) => until(what, async () => (await pongs()).length >= count, TAKEOVER_TIMEOUT_MS);
+    const answered = async (count: number, what: string) =>
+      until(what, async () => (await pongs()).length >= count, TAKEOVER_TIMEOUT_MS);
 
     await answered(5, 'the first leader to answer pings');
     const idOf = async (server: Server) => (await health(server))!.instance!.id;
@@ -172,27 +187,44 @@ if (!testEngines().includes('postgres')) {
       if (frozen) {
         frozen.child.kill('SIGCONT');
         // Its session ended while it was frozen: it must know it no longer leads, and follow.
-        await until('the thawed instance to follow', async () => (await health(frozen))?.instance?.role === 'follower', TAKEOVER_TIMEOUT_MS);
+        await until(
+          'the thawed instance to follow',
+          async () => (await health(frozen))?.instance?.role === 'follower',
+          TAKEOVER_TIMEOUT_MS,
+        );
         alive.add(frozen);
       }
     }
     pinging = false;
     await pinger;
     // Not a failure yet: the assertions below name what is missing, if something is.
-    await until('every ping to be answered', async () => new Set((await pongs()).map((e) => e.content.pong!.ping)).size >= pings.length, TAKEOVER_TIMEOUT_MS)
-      .catch(() => {});
+    await until(
+      'every ping to be answered',
+      async () => new Set((await pongs()).map((e) => e.content.pong!.ping)).size >= pings.length,
+      TAKEOVER_TIMEOUT_MS,
+    ).catch(() => {});
 
     const answers = await pongs();
     const pinged = new Set(answers.map((e) => e.content.pong!.ping));
-    t.same(pings.flatMap((p, i) => (pinged.has(p) ? [] : [i])), [], `no ping left unanswered (by number; the leader went at ${marks.join(', ')})`);
+    t.same(
+      pings.flatMap((p, i) => (pinged.has(p) ? [] : [i])),
+      [],
+      `no ping left unanswered (by number; the leader went at ${marks.join(', ')})`,
+    );
     const byPing = new Map<string, number>();
     for (const pong of answers) byPing.set(pong.content.pong!.ping!, (byPing.get(pong.content.pong!.ping!) ?? 0) + 1);
     t.same([...byPing.keys()].sort(), [...pings].sort(), 'every ping answered, and nothing else');
-    t.same([...byPing.values()].filter((n) => n !== 1), [], 'no ping answered twice');
+    t.same(
+      [...byPing.values()].filter((n) => n !== 1),
+      [],
+      'no ping answered twice',
+    );
 
     // The request that created each pong is the first send with its transaction ID (the homeserver
     // handles requests one at a time, in order, and answers later ones with the same event).
-    const sends = (await hs.call<RequestRecord[]>('requests', { method: 'PUT', path: '/send/m.room.message/' })).filter((r) => r.status === 200);
+    const sends = (await hs.call<RequestRecord[]>('requests', { method: 'PUT', path: '/send/m.room.message/' })).filter(
+      (r) => r.status === 200,
+    );
     const creators: string[] = [];
     const seen = new Set<string>();
     for (const send of sends) {
@@ -204,12 +236,29 @@ if (!testEngines().includes('postgres')) {
     t.equal(creators.length, pings.length, 'one creating send per ping');
     // Each leader answered some pings (the rounds wait for that) and none after the next took over.
     const runs = creators.filter((agent, i) => i === 0 || agent !== creators[i - 1]);
-    t.same(runs, leaderIds.map((id) => `pingboard (instance ${id})`), 'the answering instance changed only at each handover, to the new leader');
+    t.same(
+      runs,
+      leaderIds.map((id) => `pingboard (instance ${id})`),
+      'the answering instance changed only at each handover, to the new leader',
+    );
 
     // A pong can be seen before its sample is written (writes are grouped): wait for them, then compare.
-    const stored = async () => (await database.db.selectFrom('samples').select('ping_event_id').distinct().where('responder', '=', BOT).execute())
-      .map((r) => r.ping_event_id).sort();
-    await until('the samples of every ping to be written', async () => (await stored()).length >= pings.length, TAKEOVER_TIMEOUT_MS).catch(() => {});
+    const stored = async () =>
+      (
+        await database.db
+          .selectFrom('samples')
+          .select('ping_event_id')
+          .distinct()
+          .where('responder', '=', BOT)
+          .execute()
+      )
+        .map((r) => r.ping_event_id)
+        .sort();
+    await until(
+      'the samples of every ping to be written',
+      async () => (await stored()).length >= pings.length,
+      TAKEOVER_TIMEOUT_MS,
+    ).catch(() => {});
     t.same(await stored(), [...pings].sort(), 'the stored samples are the pings');
   });
 }

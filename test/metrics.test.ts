@@ -5,16 +5,35 @@ import t from 'tap';
 import { loadConfig } from '../src/config.ts';
 import { createLogger } from '../src/log.ts';
 import { PingboardMetrics } from '../src/metrics/pingboard.ts';
-import { CappedLabel, Counter, escapeLabelValue, formatValue, Histogram, renderFamilies } from '../src/metrics/registry.ts';
+import {
+  CappedLabel,
+  Counter,
+  escapeLabelValue,
+  formatValue,
+  Histogram,
+  renderFamilies,
+} from '../src/metrics/registry.ts';
 import type { ProbeResult } from '../src/probes/probe.ts';
 import { start } from '../src/start.ts';
 import { forEachEngine } from './helpers/database.ts';
 import { parsePrometheusStrict } from './helpers/prometheus.ts';
 
-function probeResult(server: string, outcome: ProbeResult['outcome'], pongs: { rttMs: number; delayMs: number }[] = []): ProbeResult {
+function probeResult(
+  server: string,
+  outcome: ProbeResult['outcome'],
+  pongs: { rttMs: number; delayMs: number }[] = [],
+): ProbeResult {
   return {
-    probeId: server, userId: `@p:${server}`, pingServer: server, seq: 1, sentAt: new Date(), roomId: '!r:x.org', pingEventId: '$e',
-    outcome, pongs: pongs.map((p, i) => ({ eventId: `$pong${i}`, responder: '@bot:x.org', responderServer: 'x.org', ...p })), error: null,
+    probeId: server,
+    userId: `@p:${server}`,
+    pingServer: server,
+    seq: 1,
+    sentAt: new Date(),
+    roomId: '!r:x.org',
+    pingEventId: '$e',
+    outcome,
+    pongs: pongs.map((p, i) => ({ eventId: `$pong${i}`, responder: '@bot:x.org', responderServer: 'x.org', ...p })),
+    error: null,
   };
 }
 
@@ -36,26 +55,37 @@ t.test('counters and histograms render HELP, TYPE, escaped labels and cumulative
   histogram.observe(0.5, { ping_server: 'a' });
   histogram.observe(-2, { ping_server: 'a' });
   histogram.observe(7, { ping_server: 'a' });
-  const text = renderFamilies([counter.family(), histogram.family(), { name: 'demo_up', help: 'Gauge.', type: 'gauge', samples: [{ labels: {}, value: 1 }] }]);
-  t.equal(text, [
-    '# HELP demo_total A counter\\nwith a \\\\ in its help.',
-    '# TYPE demo_total counter',
-    'demo_total{ping_server="we\\"ird\\\\name"} 3',
-    'demo_total{ping_server="plain.example"} 1',
-    '# HELP demo_seconds A histogram.',
-    '# TYPE demo_seconds histogram',
-    'demo_seconds_bucket{ping_server="a",le="0.1"} 2',
-    'demo_seconds_bucket{ping_server="a",le="1"} 3',
-    'demo_seconds_bucket{ping_server="a",le="+Inf"} 4',
-    'demo_seconds_sum{ping_server="a"} 5.55',
-    'demo_seconds_count{ping_server="a"} 4',
-    '# HELP demo_up Gauge.',
-    '# TYPE demo_up gauge',
-    'demo_up 1',
-    '',
-  ].join('\n'));
+  const text = renderFamilies([
+    counter.family(),
+    histogram.family(),
+    { name: 'demo_up', help: 'Gauge.', type: 'gauge', samples: [{ labels: {}, value: 1 }] },
+  ]);
+  t.equal(
+    text,
+    [
+      '# HELP demo_total A counter\\nwith a \\\\ in its help.',
+      '# TYPE demo_total counter',
+      'demo_total{ping_server="we\\"ird\\\\name"} 3',
+      'demo_total{ping_server="plain.example"} 1',
+      '# HELP demo_seconds A histogram.',
+      '# TYPE demo_seconds histogram',
+      'demo_seconds_bucket{ping_server="a",le="0.1"} 2',
+      'demo_seconds_bucket{ping_server="a",le="1"} 3',
+      'demo_seconds_bucket{ping_server="a",le="+Inf"} 4',
+      'demo_seconds_sum{ping_server="a"} 5.55',
+      'demo_seconds_count{ping_server="a"} 4',
+      '# HELP demo_up Gauge.',
+      '# TYPE demo_up gauge',
+      'demo_up 1',
+      '',
+    ].join('\n'),
+  );
   const parsed = parsePrometheusStrict(text);
-  t.same(parsed.get('demo_total')!.samples.map((s) => s.labels['ping_server']), ['we"ird\\name', 'plain.example'], 'the parser reads the escaped values back');
+  t.same(
+    parsed.get('demo_total')!.samples.map((s) => s.labels['ping_server']),
+    ['we"ird\\name', 'plain.example'],
+    'the parser reads the escaped values back',
+  );
 });
 
 t.test('the strict parser rejects what the format forbids', async (t) => {
@@ -73,7 +103,10 @@ t.test('the strict parser rejects what the format forbids', async (t) => {
 
 t.test('a capped label admits the first values and folds the rest into "other"', async (t) => {
   const label = new CappedLabel(2);
-  t.same(['a', 'b', 'c', 'a', 'd', 'b'].map((v) => label.value(v)), ['a', 'b', 'other', 'a', 'other', 'b']);
+  t.same(
+    ['a', 'b', 'c', 'a', 'd', 'b'].map((v) => label.value(v)),
+    ['a', 'b', 'other', 'a', 'other', 'b'],
+  );
   t.equal(label.size, 2);
 });
 
@@ -88,16 +121,36 @@ t.test('with thousands of ping servers, /metrics stays under the label cap and l
     metrics.probeFinished(probeResult(server, 'lost'));
     metrics.probeFinished(probeResult(server, 'send_failed'));
   }
-  const text = metrics.render({ writer: { counts: { written: 10, duplicate: 0, failedWrites: 1, dropped: 0, expired: 5, queued: 3 } }, bot: { counts: { lastSyncAtMs: 1_700_000_000_000, consecutiveSyncFailures: 2, pingsSkippedBacklog: 7, pingsRateLimited: 8, sendFailures: 9 }, notFollowed: () => [{}, {}] }, probeTicksSkipped: () => 4 });
+  const text = metrics.render({
+    writer: { counts: { written: 10, duplicate: 0, failedWrites: 1, dropped: 0, expired: 5, queued: 3 } },
+    bot: {
+      counts: {
+        lastSyncAtMs: 1_700_000_000_000,
+        consecutiveSyncFailures: 2,
+        pingsSkippedBacklog: 7,
+        pingsRateLimited: 8,
+        sendFailures: 9,
+      },
+      notFollowed: () => [{}, {}],
+    },
+    probeTicksSkipped: () => 4,
+  });
   const families = parsePrometheusStrict(text);
   const labelled = new Set<string>();
-  for (const family of families.values()) for (const s of family.samples) if (s.labels['ping_server'] !== undefined) labelled.add(s.labels['ping_server']);
+  for (const family of families.values())
+    for (const s of family.samples) if (s.labels['ping_server'] !== undefined) labelled.add(s.labels['ping_server']);
   t.equal(labelled.size, cap + 1, `${cap} servers and "other"`);
   t.ok(labelled.has('other'));
   const total = (name: string) => families.get(name)!.samples.reduce((sum, s) => sum + s.value, 0);
   t.equal(total('pingboard_pings_answered_total'), 5000, 'every answered ping is counted, capped or not');
   t.equal(total('pingboard_probe_pings_lost_total'), 5000);
-  t.equal(families.get('pingboard_probe_rtt_seconds')!.samples.filter((s) => s.name.endsWith('_count')).reduce((sum, s) => sum + s.value, 0), 5000);
+  t.equal(
+    families
+      .get('pingboard_probe_rtt_seconds')!
+      .samples.filter((s) => s.name.endsWith('_count'))
+      .reduce((sum, s) => sum + s.value, 0),
+    5000,
+  );
   t.match(text, /\npingboard_sample_queue_length 3\n/);
   t.match(text, /\n# TYPE pingboard_samples_expired_total counter\npingboard_samples_expired_total 5\n/);
   t.match(text, /\npingboard_sync_last_success_timestamp_seconds 1700000000\n/);

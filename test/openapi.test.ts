@@ -13,7 +13,12 @@ import { ROOM } from './helpers/samples.ts';
 
 interface Operation {
   readonly summary?: string;
-  readonly parameters?: readonly { readonly in: string; readonly name: string; readonly required?: boolean; readonly schema?: { readonly default?: unknown } }[];
+  readonly parameters?: readonly {
+    readonly in: string;
+    readonly name: string;
+    readonly required?: boolean;
+    readonly schema?: { readonly default?: unknown };
+  }[];
   readonly responses: Record<string, { readonly content?: Record<string, { readonly schema: object }> }>;
 }
 
@@ -42,10 +47,12 @@ function routesOf(app: App): string[] {
 }
 
 function documentedRoutes(doc: Document): string[] {
-  return Object.entries(doc.paths).flatMap(([path, item]) => Object.keys(item).map((method) => `${method.toUpperCase()} ${path}`)).sort();
+  return Object.entries(doc.paths)
+    .flatMap(([path, item]) => Object.keys(item).map((method) => `${method.toUpperCase()} ${path}`))
+    .sort();
 }
 
-t.test('the document validates and lists every route except the viewer\'s own', async (t) => {
+t.test("the document validates and lists every route except the viewer's own", async (t) => {
   const { openTestDatabase } = await import('./helpers/database.ts');
   const database = await openTestDatabase('pglite');
   t.teardown(() => database.destroy());
@@ -57,15 +64,28 @@ t.test('the document validates and lists every route except the viewer\'s own', 
   await t.resolves(SwaggerParser.validate(structuredClone(res.json())), 'a valid OpenAPI 3.1 document');
   const served = routesOf(app).filter((route) => !route.startsWith('GET /docs'));
   t.same(documentedRoutes(doc), served, 'every route, and only routes that exist');
-  for (const required of ['GET /', 'GET /servers/{server}', 'GET /leaderboard.md', 'GET /leaderboard.json', 'GET /api/v1/weeks', 'GET /metrics']) {
+  for (const required of [
+    'GET /',
+    'GET /servers/{server}',
+    'GET /leaderboard.md',
+    'GET /leaderboard.json',
+    'GET /api/v1/weeks',
+    'GET /metrics',
+  ]) {
     t.ok(served.includes(required), `serves and documents ${required}`);
   }
   for (const [path, item] of Object.entries(doc.paths)) {
     for (const [method, operation] of Object.entries(item)) {
       t.ok(operation.summary, `${method.toUpperCase()} ${path} has a summary`);
-      t.ok(operation.responses['200']?.content ?? operation.responses['204'], `${method.toUpperCase()} ${path} describes its success`);
+      t.ok(
+        operation.responses['200']?.content ?? operation.responses['204'],
+        `${method.toUpperCase()} ${path} describes its success`,
+      );
       for (const parameter of (operation.parameters ?? []).filter((p) => p.schema?.default !== undefined)) {
-        t.notOk(parameter.required, `${method.toUpperCase()} ${path}: ${parameter.name} has a default, so it is optional`);
+        t.notOk(
+          parameter.required,
+          `${method.toUpperCase()} ${path}: ${parameter.name} has a default, so it is optional`,
+        );
       }
     }
   }
@@ -73,14 +93,14 @@ t.test('the document validates and lists every route except the viewer\'s own', 
   const viewer = await app.inject('/docs');
   t.equal(viewer.statusCode, 200);
   t.match(viewer.headers['content-security-policy'], "default-src 'none'");
-  t.notMatch(viewer.body, /(src|href)="https?:/, 'the viewer\'s assets are served here');
+  t.notMatch(viewer.body, /(src|href)="https?:/, "the viewer's assets are served here");
 });
 
 forEachEngine(t, (t, database) => {
-  t.test('every route\'s responses match the documented schemas', async (t) => {
+  t.test("every route's responses match the documented schemas", async (t) => {
     await seedPages(database);
     const app = await pageApp(database, { operator: true });
-    const doc = await SwaggerParser.dereference((await app.inject(OPENAPI_JSON_PATH)).json()) as unknown as Document;
+    const doc = (await SwaggerParser.dereference((await app.inject(OPENAPI_JSON_PATH)).json())) as unknown as Document;
     const ajv = new Ajv({ strict: false, allErrors: true });
     addFormats.default(ajv);
     const room = encodeURIComponent(ROOM);
@@ -114,21 +134,73 @@ forEachEngine(t, (t, database) => {
     ];
     const operator = { authorization: `Bearer ${OPERATOR_TOKEN}` };
     // The operator's routes, in an order that leaves each something to act on.
-    type Exchange = [path: string, url: string, method: 'GET' | 'PUT' | 'DELETE' | 'POST', payload: object | undefined, headers: Record<string, string>, status: number];
+    type Exchange = [
+      path: string,
+      url: string,
+      method: 'GET' | 'PUT' | 'DELETE' | 'POST',
+      payload: object | undefined,
+      headers: Record<string, string>,
+      status: number,
+    ];
     const operatorRequests: Exchange[] = [
       ['/api/v1/admin/exclusions', '/api/v1/admin/exclusions', 'GET', undefined, {}, 401],
-      ['/api/v1/admin/exclusions/{server}', '/api/v1/admin/exclusions/neko.dev', 'PUT', { reason: 'testing' }, operator, 200],
+      [
+        '/api/v1/admin/exclusions/{server}',
+        '/api/v1/admin/exclusions/neko.dev',
+        'PUT',
+        { reason: 'testing' },
+        operator,
+        200,
+      ],
       ['/api/v1/admin/exclusions', '/api/v1/admin/exclusions', 'GET', undefined, operator, 200],
-      ['/api/v1/admin/exclusions/{server}', '/api/v1/admin/exclusions/bad%7Cname', 'PUT', { reason: 'x' }, operator, 400],
-      ['/api/v1/admin/weeks/{week}/refreeze', '/api/v1/admin/weeks/2026-W46/refreeze', 'POST', { reason: 'neko.dev excluded' }, operator, 200],
-      ['/api/v1/admin/weeks/{week}/refreeze', '/api/v1/admin/weeks/2099-W01/refreeze', 'POST', { reason: 'too early' }, operator, 400],
+      [
+        '/api/v1/admin/exclusions/{server}',
+        '/api/v1/admin/exclusions/bad%7Cname',
+        'PUT',
+        { reason: 'x' },
+        operator,
+        400,
+      ],
+      [
+        '/api/v1/admin/weeks/{week}/refreeze',
+        '/api/v1/admin/weeks/2026-W46/refreeze',
+        'POST',
+        { reason: 'neko.dev excluded' },
+        operator,
+        200,
+      ],
+      [
+        '/api/v1/admin/weeks/{week}/refreeze',
+        '/api/v1/admin/weeks/2099-W01/refreeze',
+        'POST',
+        { reason: 'too early' },
+        operator,
+        400,
+      ],
       ['/api/v1/admin/exclusions/{server}', '/api/v1/admin/exclusions/neko.dev', 'DELETE', undefined, operator, 204],
       ['/api/v1/admin/exclusions/{server}', '/api/v1/admin/exclusions/neko.dev', 'DELETE', undefined, operator, 404],
-      ['/api/v1/admin/pings/{eventId}', `/api/v1/admin/pings/${encodeURIComponent('$nk1')}`, 'DELETE', undefined, operator, 200],
-      ['/api/v1/admin/pings/{eventId}', `/api/v1/admin/pings/${encodeURIComponent('$nk1')}`, 'DELETE', undefined, operator, 404],
+      [
+        '/api/v1/admin/pings/{eventId}',
+        `/api/v1/admin/pings/${encodeURIComponent('$nk1')}`,
+        'DELETE',
+        undefined,
+        operator,
+        200,
+      ],
+      [
+        '/api/v1/admin/pings/{eventId}',
+        `/api/v1/admin/pings/${encodeURIComponent('$nk1')}`,
+        'DELETE',
+        undefined,
+        operator,
+        404,
+      ],
     ];
     const exercised = new Set<string>();
-    const all: Exchange[] = [...requests.map(([path, url, status]): Exchange => [path, url, 'GET', undefined, {}, status]), ...operatorRequests];
+    const all: Exchange[] = [
+      ...requests.map(([path, url, status]): Exchange => [path, url, 'GET', undefined, {}, status]),
+      ...operatorRequests,
+    ];
     for (const [path, url, method, payload, headers, expected] of all) {
       const res = await app.inject({ method, url, headers, ...(payload ? { payload } : {}) });
       t.equal(res.statusCode, expected, `${method} ${url}: ${expected}`);
@@ -151,8 +223,15 @@ forEachEngine(t, (t, database) => {
       exercised.add(`${method} ${path}`);
     }
     const accept = await app.inject({ url: `/rooms/${room}/stats`, headers: { accept: 'application/json' } });
-    t.ok(ajv.validate(doc.paths['/rooms/{roomId}/stats']!['get']!.responses['200']!.content!['application/json']!.schema, accept.json()), 'stats as JSON');
-    const leaderboardSchema = doc.paths['/leaderboard.json']!['get']!.responses['200']!.content!['application/json']!.schema;
+    t.ok(
+      ajv.validate(
+        doc.paths['/rooms/{roomId}/stats']!['get']!.responses['200']!.content!['application/json']!.schema,
+        accept.json(),
+      ),
+      'stats as JSON',
+    );
+    const leaderboardSchema =
+      doc.paths['/leaderboard.json']!['get']!.responses['200']!.content!['application/json']!.schema;
     t.notOk(ajv.validate(leaderboardSchema, { rows: 'not rows' }), 'the schemas do reject a wrong body');
     t.same([...exercised].sort(), documentedRoutes(doc), 'every documented route was checked');
   });

@@ -24,7 +24,16 @@ if (!existsSync(CHROMIUM) && !process.env['CI']) {
   t.before(async () => {
     browser = await chromium.launch({
       executablePath: CHROMIUM,
-      args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+      args: [
+        '--headless',
+        '--no-sandbox',
+        '--disable-gpu',
+        '--disable-quic',
+        '--no-first-run',
+        '--disable-background-networking',
+        '--disable-component-update',
+        '--disable-sync',
+      ],
     });
   });
   t.teardown(() => browser?.close());
@@ -43,7 +52,8 @@ if (!existsSync(CHROMIUM) && !process.env['CI']) {
       base = await app.listen({ host: '127.0.0.1', port: 0 });
       context = await browser.newContext({ viewport: DESKTOP });
       await context.route('**/*', (route) => {
-        if (route.request().url().startsWith(`${base}/`) || route.request().url().startsWith('data:')) return route.continue();
+        if (route.request().url().startsWith(`${base}/`) || route.request().url().startsWith('data:'))
+          return route.continue();
         external.push(route.request().url());
         return route.abort();
       });
@@ -56,7 +66,7 @@ if (!existsSync(CHROMIUM) && !process.env['CI']) {
     });
 
     async function open(path: string, page?: Page, status = 200): Promise<Page> {
-      const tab = page ?? await context.newPage();
+      const tab = page ?? (await context.newPage());
       tab.on('console', (message) => {
         if (message.type() === 'error') problems.push(message.text());
       });
@@ -70,12 +80,23 @@ if (!existsSync(CHROMIUM) && !process.env['CI']) {
       return tab;
     }
 
-    const rankingOf = (page: Page) => page.$$eval('#ranking tbody tr', (rows) => rows.map((row) => [...row.querySelectorAll('td')].slice(0, 3).map((td) => td.textContent)));
+    const rankingOf = (page: Page) =>
+      page.$$eval('#ranking tbody tr', (rows) =>
+        rows.map((row) => [...row.querySelectorAll('td')].slice(0, 3).map((td) => td.textContent)),
+      );
 
     t.test('the leaderboard shows the seeded ranking, styled and scripted within its CSP', async (t) => {
       const page = await open('/');
-      t.same(await rankingOf(page), [['1', 'fairydust.space', '376 ms'], ['2', 'neko.dev', '444.5 ms'], ['3', HOSTILE_SERVER, '500 ms']]);
-      t.same(await page.$$eval('ol.podium li a', (links) => links.map((a) => a.textContent)), ['fairydust.space', 'neko.dev', HOSTILE_SERVER]);
+      t.same(await rankingOf(page), [
+        ['1', 'fairydust.space', '376 ms'],
+        ['2', 'neko.dev', '444.5 ms'],
+        ['3', HOSTILE_SERVER, '500 ms'],
+      ]);
+      t.same(await page.$$eval('ol.podium li a', (links) => links.map((a) => a.textContent)), [
+        'fairydust.space',
+        'neko.dev',
+        HOSTILE_SERVER,
+      ]);
       t.equal(await page.evaluate('getComputedStyle(document.body).marginTop'), '0px', 'the inline style applies');
       t.equal(await page.isVisible('#copy'), true, 'the inline script ran');
       await page.click('#ranking a[href="/servers/neko.dev"]');
@@ -88,9 +109,16 @@ if (!existsSync(CHROMIUM) && !process.env['CI']) {
     t.test('the week picker switches weeks, with and without JavaScript', async (t) => {
       await freezeClosedWeek(database);
       const page = await open('/');
-      t.same(await page.$$eval('#week option', (options) => options.map((o) => o.getAttribute('value'))), ['', '2026-W46']);
+      t.same(await page.$$eval('#week option', (options) => options.map((o) => o.getAttribute('value'))), [
+        '',
+        '2026-W46',
+      ]);
       await Promise.all([page.waitForURL(/week=2026-W46/), page.selectOption('#week', '2026-W46')]);
-      t.same(await rankingOf(page), [['1', 'old.example', '250 ms'], ['2', 'neko.dev', '300 ms'], ['3', 'fairydust.space', '370 ms']]);
+      t.same(await rankingOf(page), [
+        ['1', 'old.example', '250 ms'],
+        ['2', 'neko.dev', '300 ms'],
+        ['3', 'fairydust.space', '370 ms'],
+      ]);
       await Promise.all([page.waitForURL(/week=(&|$)/), page.selectOption('#week', '')]);
       t.equal((await rankingOf(page))[0]![1], 'fairydust.space', 'back to the rolling week');
 
@@ -101,7 +129,11 @@ if (!existsSync(CHROMIUM) && !process.env['CI']) {
         t.equal(await plain.isHidden('#copy'), true, 'no copy button without a script to copy');
         await plain.selectOption('#week', '2026-W46');
         await Promise.all([plain.waitForURL(/week=2026-W46/), plain.click('form.pick button[type=submit]')]);
-        t.same((await rankingOf(plain)).map((r) => r[1]), ['old.example', 'neko.dev', 'fairydust.space'], 'the form works without JavaScript');
+        t.same(
+          (await rankingOf(plain)).map((r) => r[1]),
+          ['old.example', 'neko.dev', 'fairydust.space'],
+          'the form works without JavaScript',
+        );
       } finally {
         await noScript.close();
       }
@@ -113,14 +145,27 @@ if (!existsSync(CHROMIUM) && !process.env['CI']) {
       const page = await open('/');
       t.equal(await page.locator('#ranking tbody tr').count(), RANKING_PAGE_ROWS);
       const pages = page.getByRole('navigation', { name: 'Pages of the ranking', exact: true });
-      t.equal(await pages.getByRole('link', { name: 'Page 1' }).getAttribute('aria-current'), 'page', 'the current page is announced');
+      t.equal(
+        await pages.getByRole('link', { name: 'Page 1' }).getAttribute('aria-current'),
+        'page',
+        'the current page is announced',
+      );
       await Promise.all([page.waitForURL(`${base}/?page=2`), pages.getByRole('link', { name: 'Next →' }).click()]);
       const second = await rankingOf(page);
       t.equal(second.length, 23, 'the rest: 20 + the three seeded servers');
       t.same(second[0]!.slice(0, 2), [String(RANKING_PAGE_ROWS + 1), `s${RANKING_PAGE_ROWS}.example`]);
-      t.equal(await page.getByRole('navigation', { name: 'Pages of the ranking, below it' }).getByRole('link', { name: 'Page 2' }).getAttribute('aria-current'), 'page');
+      t.equal(
+        await page
+          .getByRole('navigation', { name: 'Pages of the ranking, below it' })
+          .getByRole('link', { name: 'Page 2' })
+          .getAttribute('aria-current'),
+        'page',
+      );
       await page.setViewportSize(PHONE);
-      t.ok(await page.evaluate('document.documentElement.scrollWidth - window.innerWidth') as number <= 0, 'no sideways scrolling on a phone');
+      t.ok(
+        ((await page.evaluate('document.documentElement.scrollWidth - window.innerWidth')) as number) <= 0,
+        'no sideways scrolling on a phone',
+      );
       await Promise.all([page.waitForURL(`${base}/`), pages.getByRole('link', { name: '← Previous' }).click()]);
       t.equal((await rankingOf(page))[0]![1], 's0.example');
       t.same(problems, []);
@@ -157,10 +202,19 @@ if (!existsSync(CHROMIUM) && !process.env['CI']) {
       t.ok(box && box.width > 300 && box.height > 100, `chart drawn at ${box?.width}×${box?.height}`);
       t.equal(await chart.locator('circle.dot').count(), 2, 'one point per week with a median');
       t.equal(await chart.locator('polyline.median').count(), 1);
-      t.ok(await chart.locator('polyline.median').evaluate((line) => (line as unknown as { getTotalLength(): number }).getTotalLength() > 0), 'the median line has length');
+      t.ok(
+        await chart
+          .locator('polyline.median')
+          .evaluate((line) => (line as unknown as { getTotalLength(): number }).getTotalLength() > 0),
+        'the median line has length',
+      );
       t.equal(await chart.locator('rect.loss').count(), 1, 'loss where probes measured it');
-      t.ok(await page.locator('#histogram rect.bar').count() > 0);
-      t.same(await page.$$eval('#latest tbody td:nth-child(2)', (cells) => cells.map((c) => c.textContent)), ['@<b>bold</b>:neko.dev', '@user:neko.dev (probe)', '@user:neko.dev'], 'who sent each of the latest pings');
+      t.ok((await page.locator('#histogram rect.bar').count()) > 0);
+      t.same(
+        await page.$$eval('#latest tbody td:nth-child(2)', (cells) => cells.map((c) => c.textContent)),
+        ['@<b>bold</b>:neko.dev', '@user:neko.dev (probe)', '@user:neko.dev'],
+        'who sent each of the latest pings',
+      );
       t.same(external, []);
       t.same(problems, []);
     });
@@ -170,7 +224,8 @@ if (!existsSync(CHROMIUM) && !process.env['CI']) {
      * The names on the page whose text the browser broke between two letters
      * of a word: a line starts anywhere but after a space.
      */
-    const namesBrokenMidWord = (page: Page) => page.evaluate(`[...document.querySelectorAll('#ranking td:nth-child(2) a, ol.podium a, .name')].filter((element) => {
+    const namesBrokenMidWord = (page: Page) =>
+      page.evaluate(`[...document.querySelectorAll('#ranking td:nth-child(2) a, ol.podium a, .name')].filter((element) => {
       const texts = document.createTreeWalker(element, NodeFilter.SHOW_TEXT);
       const range = document.createRange();
       // A space that ends a line has no box of its own: the character before a new line is the one before it in the text.
@@ -193,7 +248,8 @@ if (!existsSync(CHROMIUM) && !process.env['CI']) {
     }).map((element) => element.textContent)`) as Promise<string[]>;
 
     /** The ranking's column headers as shown (a phone hides the mean), and whether each Trend cell lies within the viewport. */
-    const rankingLayout = (page: Page) => page.evaluate(`(() => {
+    const rankingLayout = (page: Page) =>
+      page.evaluate(`(() => {
       const headers = [...document.querySelectorAll('#ranking th')];
       const trend = headers.findIndex((th) => th.textContent === 'Trend');
       const trendCells = [...document.querySelectorAll('#ranking tr > :nth-child(' + (trend + 1) + ')')].map((cell) => cell.getBoundingClientRect());
@@ -203,39 +259,74 @@ if (!existsSync(CHROMIUM) && !process.env['CI']) {
       };
     })()`) as Promise<{ shown: string[]; trendInView: boolean }>;
 
-    t.test(`screenshots at desktop and phone widths, each page within the layout rules (${database.engine})`, async (t) => {
-      for (const [name, viewport] of [['desktop', DESKTOP], ['phone', PHONE]] as const) {
-        const page = await context.newPage();
-        await page.setViewportSize(viewport);
-        for (const [pageName, path, status] of [['leaderboard', '/', 200], ['server', '/servers/neko.dev', 200], ['error', '/?week=2026-47', 400]] as const) {
-          await open(path, page, status);
-          const overflow = await page.evaluate('document.documentElement.scrollWidth - window.innerWidth') as number;
-          t.ok(overflow <= 0, `${pageName} fits ${viewport.width} px without sideways scrolling (${overflow})`);
-          t.same(await namesBrokenMidWord(page), [], `${pageName} at ${viewport.width} px: no name broken inside a word`);
-          if (pageName === 'leaderboard') t.equal((await rankingLayout(page)).trendInView, true, `the Trend column is on screen at ${viewport.width} px`);
-          const file = new URL(`${database.engine}-${pageName}-${name}.png`, SCREENSHOTS);
-          await page.screenshot({ path: file.pathname, fullPage: true });
-          t.ok(existsSync(file), `saved ${file.pathname}`);
-        }
-        t.equal(await page.textContent('h1'), '400 · Not a valid address', 'the error page says what went wrong');
-        await Promise.all([page.waitForURL(`${base}/`), page.click('text=← Back to the leaderboard')]);
-        t.equal(await page.locator('#ranking tbody tr').count(), 3, 'and leads back to the ranking');
+    t.test(
+      `screenshots at desktop and phone widths, each page within the layout rules (${database.engine})`,
+      async (t) => {
+        for (const [name, viewport] of [
+          ['desktop', DESKTOP],
+          ['phone', PHONE],
+        ] as const) {
+          const page = await context.newPage();
+          await page.setViewportSize(viewport);
+          for (const [pageName, path, status] of [
+            ['leaderboard', '/', 200],
+            ['server', '/servers/neko.dev', 200],
+            ['error', '/?week=2026-47', 400],
+          ] as const) {
+            await open(path, page, status);
+            const overflow = (await page.evaluate(
+              'document.documentElement.scrollWidth - window.innerWidth',
+            )) as number;
+            t.ok(overflow <= 0, `${pageName} fits ${viewport.width} px without sideways scrolling (${overflow})`);
+            t.same(
+              await namesBrokenMidWord(page),
+              [],
+              `${pageName} at ${viewport.width} px: no name broken inside a word`,
+            );
+            if (pageName === 'leaderboard')
+              t.equal(
+                (await rankingLayout(page)).trendInView,
+                true,
+                `the Trend column is on screen at ${viewport.width} px`,
+              );
+            const file = new URL(`${database.engine}-${pageName}-${name}.png`, SCREENSHOTS);
+            await page.screenshot({ path: file.pathname, fullPage: true });
+            t.ok(existsSync(file), `saved ${file.pathname}`);
+          }
+          t.equal(await page.textContent('h1'), '400 · Not a valid address', 'the error page says what went wrong');
+          await Promise.all([page.waitForURL(`${base}/`), page.click('text=← Back to the leaderboard')]);
+          t.equal(await page.locator('#ranking tbody tr').count(), 3, 'and leads back to the ranking');
 
-        await open(`/?room=${encodeURIComponent(OTHER_ROOM)}`, page);
-        t.same(await rankingLayout(page), {
-          shown: viewport === PHONE ? ['Rank', 'Server', 'Median', 'Trend', 'Pings'] : ['Rank', 'Server', 'Median', 'Trend', 'Mean', 'Pings'],
-          trendInView: true,
-        }, `no probe columns without probes at ${viewport.width} px`);
-        await page.close();
-      }
-      t.same(problems.filter((problem) => !problem.includes('status of 400')), [], 'nothing but the error page\'s own status');
-    });
+          await open(`/?room=${encodeURIComponent(OTHER_ROOM)}`, page);
+          t.same(
+            await rankingLayout(page),
+            {
+              shown:
+                viewport === PHONE
+                  ? ['Rank', 'Server', 'Median', 'Trend', 'Pings']
+                  : ['Rank', 'Server', 'Median', 'Trend', 'Mean', 'Pings'],
+              trendInView: true,
+            },
+            `no probe columns without probes at ${viewport.width} px`,
+          );
+          await page.close();
+        }
+        t.same(
+          problems.filter((problem) => !problem.includes('status of 400')),
+          [],
+          "nothing but the error page's own status",
+        );
+      },
+    );
 
     t.test('the API viewer at /docs loads everything from this server', async (t) => {
       const page = await open('/docs');
       await page.waitForSelector('.opblock', { timeout: 15_000 });
-      const paths = await page.$$eval('.opblock-summary-path', (elements) => elements.map((e) => e.getAttribute('data-path')));
-      for (const path of ['/leaderboard.md', '/leaderboard.json', '/api/v1/servers/{server}', '/']) t.ok(paths.includes(path), `lists ${path}`);
+      const paths = await page.$$eval('.opblock-summary-path', (elements) =>
+        elements.map((e) => e.getAttribute('data-path')),
+      );
+      for (const path of ['/leaderboard.md', '/leaderboard.json', '/api/v1/servers/{server}', '/'])
+        t.ok(paths.includes(path), `lists ${path}`);
       t.same(external, [], 'nothing loaded from elsewhere');
     });
   });

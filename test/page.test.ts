@@ -11,7 +11,16 @@ import { buildApp } from '../src/http/app.ts';
 import { Statistics } from '../src/stats/leaderboard.ts';
 import { RoomRegistry } from '../src/stats/rooms.ts';
 import { forEachEngine } from './helpers/database.ts';
-import { freezeClosedWeek, HOSTILE_SERVER, OTHER_ROOM, pageApp, seedPages, seedServers, unescapeHtml, WEEKS } from './helpers/pages.ts';
+import {
+  freezeClosedWeek,
+  HOSTILE_SERVER,
+  OTHER_ROOM,
+  pageApp,
+  seedPages,
+  seedServers,
+  unescapeHtml,
+  WEEKS,
+} from './helpers/pages.ts';
 import { ROOM } from './helpers/samples.ts';
 
 t.test('trend against the previous week: new, the same within 5 %, faster, slower', async (t) => {
@@ -30,7 +39,10 @@ t.test('chart scales are round: 1, 2 or 5 times a power of ten', async (t) => {
 });
 
 t.test('delay bins follow a 1-2-5 series inside the filter', async (t) => {
-  t.same(delayBinEdges({ minDelayMs: 10, maxDelayMs: 600_000 }), [10, 20, 50, 100, 200, 500, 1000, 2000, 5000, 10_000, 20_000, 50_000, 100_000, 200_000, 500_000, 600_000]);
+  t.same(
+    delayBinEdges({ minDelayMs: 10, maxDelayMs: 600_000 }),
+    [10, 20, 50, 100, 200, 500, 1000, 2000, 5000, 10_000, 20_000, 50_000, 100_000, 200_000, 500_000, 600_000],
+  );
   t.same(delayBinEdges({ minDelayMs: 15, maxDelayMs: 1000 }), [15, 20, 50, 100, 200, 500, 1000]);
 });
 
@@ -63,9 +75,21 @@ t.test('a kept body is compressed once per encoding, and sent as it is where com
 
 t.test('Accept-Encoding: the accepted encoding with the highest q, brotli before gzip on a tie', async (t) => {
   for (const [header, expected] of [
-    [undefined, null], ['', null], ['identity', null], ['deflate', null],
-    ['gzip, deflate, br, zstd', 'br'], ['gzip', 'gzip'], ['GZip', 'gzip'], ['br;q=0, gzip', 'gzip'], ['gzip;q=1, br;q=0.5', 'gzip'],
-    ['gzip ; q=0.2, br;q=0.8', 'br'], ['*', 'br'], ['br;q=0, *', 'gzip'], ['*;q=0', null], ['gzip;q=0, br;q=0', null], ['gzip;q=nonsense', null],
+    [undefined, null],
+    ['', null],
+    ['identity', null],
+    ['deflate', null],
+    ['gzip, deflate, br, zstd', 'br'],
+    ['gzip', 'gzip'],
+    ['GZip', 'gzip'],
+    ['br;q=0, gzip', 'gzip'],
+    ['gzip;q=1, br;q=0.5', 'gzip'],
+    ['gzip ; q=0.2, br;q=0.8', 'br'],
+    ['*', 'br'],
+    ['br;q=0, *', 'gzip'],
+    ['*;q=0', null],
+    ['gzip;q=0, br;q=0', null],
+    ['gzip;q=nonsense', null],
   ] as const) {
     t.equal(negotiateEncoding(header), expected, `${JSON.stringify(header)}`);
   }
@@ -77,7 +101,9 @@ const HOSTILE_WORDS = '<span>&lt;img</span> <span>src=x</span> <span>onerror=ale
 /** The rows of the table with this id as their cells' text. */
 function tableRows(html: string, id: string): string[][] {
   const tbody = new RegExp(`<table id="${id}">[\\s\\S]*?<tbody>([\\s\\S]*?)</tbody>`).exec(html)?.[1] ?? '';
-  return [...tbody.matchAll(/<tr>([\s\S]*?)<\/tr>/g)].map((row) => [...row[1]!.matchAll(/<td[^>]*>([\s\S]*?)<\/td>/g)].map((cell) => unescapeHtml(cell[1]!.replace(/<[^>]+>/g, ''))));
+  return [...tbody.matchAll(/<tr>([\s\S]*?)<\/tr>/g)].map((row) =>
+    [...row[1]!.matchAll(/<td[^>]*>([\s\S]*?)<\/td>/g)].map((cell) => unescapeHtml(cell[1]!.replace(/<[^>]+>/g, ''))),
+  );
 }
 
 /** The ranking's rows: [rank, server, median, trend, mean, pings, rtt, loss, clock] when every column has data. */
@@ -86,9 +112,17 @@ const rankingRows = (html: string) => tableRows(html, 'ranking');
 const latestRows = (html: string) => tableRows(html, 'latest');
 
 /** An HTML error page as a person sees it: its status, its sentence and its way back; only with the pages' headers. */
-function errorPage(res: { headers: Record<string, unknown>; body: string }): { status: string | undefined; sentence: string | undefined; back: boolean } | string {
-  if (res.headers['content-type'] !== 'text/html; charset=utf-8') return `not a page: ${String(res.headers['content-type'])}`;
-  if (res.headers['content-security-policy'] !== PAGE_CONTENT_SECURITY_POLICY || res.headers['x-content-type-options'] !== 'nosniff') return 'not the pages\' headers';
+function errorPage(res: {
+  headers: Record<string, unknown>;
+  body: string;
+}): { status: string | undefined; sentence: string | undefined; back: boolean } | string {
+  if (res.headers['content-type'] !== 'text/html; charset=utf-8')
+    return `not a page: ${String(res.headers['content-type'])}`;
+  if (
+    res.headers['content-security-policy'] !== PAGE_CONTENT_SECURITY_POLICY ||
+    res.headers['x-content-type-options'] !== 'nosniff'
+  )
+    return "not the pages' headers";
   return {
     status: /<h1 id="error">(\d{3}) · /.exec(res.body)?.[1],
     sentence: unescapeHtml(/<\/h1>\n<p>([^<]*)<\/p>/.exec(res.body)?.[1] ?? ''),
@@ -100,7 +134,10 @@ function errorPage(res: { headers: Record<string, unknown>; body: string }): { s
 function pageLinks(html: string): { links: string[][]; current: string | undefined; range: string | undefined } {
   const nav = /<nav class="pages" aria-label="Pages of the ranking">([\s\S]*?)<\/nav>/.exec(html)?.[1] ?? '';
   return {
-    links: [...nav.matchAll(/<a href="([^"]*)" (?:rel|aria-label)="([^"]*)">/g)].map((a) => [a[2]!, unescapeHtml(a[1]!)]),
+    links: [...nav.matchAll(/<a href="([^"]*)" (?:rel|aria-label)="([^"]*)">/g)].map((a) => [
+      a[2]!,
+      unescapeHtml(a[1]!),
+    ]),
     current: /<a [^>]*aria-current="page"[^>]*>(\d+)<\/a>/.exec(nav)?.[1],
     range: /servers ([\d–]+ of \d+)/.exec(nav)?.[1],
   };
@@ -120,7 +157,10 @@ forEachEngine(t, (t, database) => {
       ['2', 'neko.dev', '444.5 ms', '▲ 48 %', '444.5 ms', '2', '300 ms', '50.0 %', '⚠ skew'],
       ['3', HOSTILE_SERVER, '500 ms', 'new', '500 ms', '1', '–', '–', '–'],
     ]);
-    t.match(res.body, '<thead><tr><th>Rank</th><th>Server</th><th title="median one-way delay">Median</th><th title="median against 2026-W46">Trend</th><th>Mean</th><th>Pings</th><th title="median round trip measured by probes">RTT</th><th title="probe pings nobody answered">Loss</th><th title=');
+    t.match(
+      res.body,
+      '<thead><tr><th>Rank</th><th>Server</th><th title="median one-way delay">Median</th><th title="median against 2026-W46">Trend</th><th>Mean</th><th>Pings</th><th title="median round trip measured by probes">RTT</th><th title="probe pings nobody answered">Loss</th><th title=',
+    );
     t.match(res.body, /<ol class="podium"[^>]*><li class="p1">.*fairydust\.space.*<b>376 ms<\/b>/);
     t.match(res.body, '<td class="up" title="was 300 ms">▲ 48 %</td>');
     t.match(res.body, '<th title="median against 2026-W46">Trend</th>');
@@ -131,49 +171,83 @@ forEachEngine(t, (t, database) => {
     t.equal(again.statusCode, 304, 'the page is the same bytes on every request');
   });
 
-  t.test('GET / and /leaderboard.json: compressed for clients that accept it, each encoding with its own ETag', async (t) => {
-    await seedPages(database);
-    const app = await pageApp(database);
-    const plain = await app.inject('/');
-    t.equal(plain.headers['content-encoding'], undefined, 'no Accept-Encoding: the page as it is');
-    t.equal(plain.headers['vary'], 'accept-encoding');
-    const br = await app.inject({ url: '/', headers: { 'accept-encoding': 'gzip, deflate, br, zstd' } });
-    t.equal(br.statusCode, 200);
-    t.equal(br.headers['content-encoding'], 'br', 'what browsers send gets brotli');
-    t.equal(br.headers['vary'], 'accept-encoding', 'caches keep the encodings apart');
-    t.equal(br.headers['content-type'], 'text/html; charset=utf-8');
-    t.equal(brotliDecompressSync(br.rawPayload).toString('utf8'), plain.body, 'the same page');
-    t.ok(br.rawPayload.length * 2 < plain.rawPayload.length, `${br.rawPayload.length} of ${plain.rawPayload.length} bytes`);
-    t.equal(Number(br.headers['content-length']), br.rawPayload.length);
-    t.not(br.headers['etag'], plain.headers['etag']);
-    const gzip = await app.inject({ url: '/', headers: { 'accept-encoding': 'gzip' } });
-    t.equal(gzip.headers['content-encoding'], 'gzip');
-    t.equal(gunzipSync(gzip.rawPayload).toString('utf8'), plain.body);
-    t.equal((await app.inject({ url: '/', headers: { 'accept-encoding': 'br', 'if-none-match': br.headers['etag'] as string } })).statusCode, 304);
-    const otherEncoding = await app.inject({ url: '/', headers: { 'accept-encoding': 'gzip', 'if-none-match': br.headers['etag'] as string } });
-    t.equal(otherEncoding.statusCode, 200, 'a validator of one encoding does not match another');
-    t.equal(gunzipSync(otherEncoding.rawPayload).toString('utf8'), plain.body);
-    t.equal((await app.inject({ url: '/', headers: { 'if-none-match': br.headers['etag'] as string } })).statusCode, 200);
+  t.test(
+    'GET / and /leaderboard.json: compressed for clients that accept it, each encoding with its own ETag',
+    async (t) => {
+      await seedPages(database);
+      const app = await pageApp(database);
+      const plain = await app.inject('/');
+      t.equal(plain.headers['content-encoding'], undefined, 'no Accept-Encoding: the page as it is');
+      t.equal(plain.headers['vary'], 'accept-encoding');
+      const br = await app.inject({ url: '/', headers: { 'accept-encoding': 'gzip, deflate, br, zstd' } });
+      t.equal(br.statusCode, 200);
+      t.equal(br.headers['content-encoding'], 'br', 'what browsers send gets brotli');
+      t.equal(br.headers['vary'], 'accept-encoding', 'caches keep the encodings apart');
+      t.equal(br.headers['content-type'], 'text/html; charset=utf-8');
+      t.equal(brotliDecompressSync(br.rawPayload).toString('utf8'), plain.body, 'the same page');
+      t.ok(
+        br.rawPayload.length * 2 < plain.rawPayload.length,
+        `${br.rawPayload.length} of ${plain.rawPayload.length} bytes`,
+      );
+      t.equal(Number(br.headers['content-length']), br.rawPayload.length);
+      t.not(br.headers['etag'], plain.headers['etag']);
+      const gzip = await app.inject({ url: '/', headers: { 'accept-encoding': 'gzip' } });
+      t.equal(gzip.headers['content-encoding'], 'gzip');
+      t.equal(gunzipSync(gzip.rawPayload).toString('utf8'), plain.body);
+      t.equal(
+        (
+          await app.inject({
+            url: '/',
+            headers: { 'accept-encoding': 'br', 'if-none-match': br.headers['etag'] as string },
+          })
+        ).statusCode,
+        304,
+      );
+      const otherEncoding = await app.inject({
+        url: '/',
+        headers: { 'accept-encoding': 'gzip', 'if-none-match': br.headers['etag'] as string },
+      });
+      t.equal(otherEncoding.statusCode, 200, 'a validator of one encoding does not match another');
+      t.equal(gunzipSync(otherEncoding.rawPayload).toString('utf8'), plain.body);
+      t.equal(
+        (await app.inject({ url: '/', headers: { 'if-none-match': br.headers['etag'] as string } })).statusCode,
+        200,
+      );
 
-    const json = await app.inject('/leaderboard.json?limit=3');
-    const jsonGzip = await app.inject({ url: '/leaderboard.json?limit=3', headers: { 'accept-encoding': 'gzip' } });
-    t.equal(jsonGzip.headers['content-encoding'], 'gzip');
-    t.same(JSON.parse(gunzipSync(jsonGzip.rawPayload).toString('utf8')), json.json());
-  });
+      const json = await app.inject('/leaderboard.json?limit=3');
+      const jsonGzip = await app.inject({ url: '/leaderboard.json?limit=3', headers: { 'accept-encoding': 'gzip' } });
+      t.equal(jsonGzip.headers['content-encoding'], 'gzip');
+      t.same(JSON.parse(gunzipSync(jsonGzip.rawPayload).toString('utf8')), json.json());
+    },
+  );
 
   t.test('GET /: the week picker lists the rolling week and every frozen week, and switches', async (t) => {
     await seedPages(database);
     const app = await pageApp(database);
     await freezeClosedWeek(database);
     const rolling = (await app.inject('/')).body;
-    t.match(rolling, /<select name="week" id="week"><option value="" selected>Rolling week[^<]*<\/option><option value="2026-W46">2026-W46 \(9 Nov – 15 Nov\)<\/option><\/select>/);
+    t.match(
+      rolling,
+      /<select name="week" id="week"><option value="" selected>Rolling week[^<]*<\/option><option value="2026-W46">2026-W46 \(9 Nov – 15 Nov\)<\/option><\/select>/,
+    );
     const week = await app.inject('/?week=2026-W46');
     t.equal(week.statusCode, 200);
-    t.same(rankingRows(week.body).map((r) => [r[0], r[1], r[2]]), [['1', 'old.example', '250 ms'], ['2', 'neko.dev', '300 ms'], ['3', 'fairydust.space', '370 ms']]);
+    t.same(
+      rankingRows(week.body).map((r) => [r[0], r[1], r[2]]),
+      [
+        ['1', 'old.example', '250 ms'],
+        ['2', 'neko.dev', '300 ms'],
+        ['3', 'fairydust.space', '370 ms'],
+      ],
+    );
     t.match(week.body, '<option value="2026-W46" selected>');
     t.match(week.body, 'frozen');
     t.match(week.body, '<a href="/servers/neko.dev">', 'server links keep to the default room');
-    t.same(rankingRows((await app.inject('/?week=')).body).map((r) => r[1]), ['fairydust.space', 'neko.dev', HOSTILE_SERVER], 'empty week: the rolling week');
+    t.same(
+      rankingRows((await app.inject('/?week=')).body).map((r) => r[1]),
+      ['fairydust.space', 'neko.dev', HOSTILE_SERVER],
+      'empty week: the rolling week',
+    );
     t.equal((await app.inject('/?week=last')).statusCode, 400);
   });
 
@@ -183,7 +257,10 @@ forEachEngine(t, (t, database) => {
     const res = await app.inject(`/?room=${encodeURIComponent(OTHER_ROOM)}`);
     t.equal(res.statusCode, 200);
     t.match(res.body, `<option value="${ROOM}">${ROOM}</option><option value="${OTHER_ROOM}" selected>`);
-    t.same(rankingRows(res.body).map((r) => r[1]), ['x.example']);
+    t.same(
+      rankingRows(res.body).map((r) => r[1]),
+      ['x.example'],
+    );
     t.match(res.body, `href="/servers/x.example?${new URLSearchParams({ room: OTHER_ROOM })}"`);
     t.equal((await app.inject('/?room=%21nowhere%3Aexample.org')).statusCode, 404);
   });
@@ -203,58 +280,140 @@ forEachEngine(t, (t, database) => {
     const app = await pageApp(database);
     const body = (await app.inject('/')).body;
     t.notMatch(body, '<img', 'no markup from the room');
-    t.match(body, `<a class="words" href="/servers/${encodeURIComponent(HOSTILE_SERVER)}">${HOSTILE_WORDS}</a>`, 'escaped, in words that wrap only at its spaces');
+    t.match(
+      body,
+      `<a class="words" href="/servers/${encodeURIComponent(HOSTILE_SERVER)}">${HOSTILE_WORDS}</a>`,
+      'escaped, in words that wrap only at its spaces',
+    );
     t.match(body, `href="/servers/${encodeURIComponent(HOSTILE_SERVER)}"`);
   });
 
   t.test('GET /: a long ranking is paged, every server on exactly one page, pages linked both ways', async (t) => {
-    const servers = await seedServers(database, 2 * RANKING_PAGE_ROWS + 50, { measuredAt: new Date('2026-11-20T10:00:00Z') });
+    const servers = await seedServers(database, 2 * RANKING_PAGE_ROWS + 50, {
+      measuredAt: new Date('2026-11-20T10:00:00Z'),
+    });
     const app = await pageApp(database);
     const first = await app.inject('/');
     t.equal(first.statusCode, 200);
     const pages = [first.body, (await app.inject('/?page=2')).body, (await app.inject('/?page=3')).body];
-    t.same(pages.map((page) => rankingRows(page).length), [RANKING_PAGE_ROWS, RANKING_PAGE_ROWS, 50]);
-    t.same(pages.flatMap((page) => rankingRows(page).map((row) => row[1])), servers, 'the whole ranking, in order, once');
-    t.same(rankingRows(pages[1]!)[0]!.slice(0, 2), [String(RANKING_PAGE_ROWS + 1), `s${RANKING_PAGE_ROWS}.example`], 'ranks go on across pages');
-    t.same(pageLinks(pages[0]!), { links: [['Page 2', '/?page=2'], ['Page 3', '/?page=3'], ['next', '/?page=2']], current: '1', range: '1–100 of 250' });
-    t.same(pageLinks(pages[1]!), { links: [['prev', '/'], ['Page 1', '/'], ['Page 3', '/?page=3'], ['next', '/?page=3']], current: '2', range: '101–200 of 250' });
-    t.same(pageLinks(pages[2]!), { links: [['prev', '/?page=2'], ['Page 1', '/'], ['Page 2', '/?page=2']], current: '3', range: '201–250 of 250' });
-    t.match(pages[2], /<\/table><\/div>\n<nav class="pages" aria-label="Pages of the ranking, below it">/, 'the links again below the table');
-    t.same(rankingRows((await app.inject('/?page=1')).body), rankingRows(pages[0]!), 'page=1 is the page without the parameter');
+    t.same(
+      pages.map((page) => rankingRows(page).length),
+      [RANKING_PAGE_ROWS, RANKING_PAGE_ROWS, 50],
+    );
+    t.same(
+      pages.flatMap((page) => rankingRows(page).map((row) => row[1])),
+      servers,
+      'the whole ranking, in order, once',
+    );
+    t.same(
+      rankingRows(pages[1]!)[0]!.slice(0, 2),
+      [String(RANKING_PAGE_ROWS + 1), `s${RANKING_PAGE_ROWS}.example`],
+      'ranks go on across pages',
+    );
+    t.same(pageLinks(pages[0]!), {
+      links: [
+        ['Page 2', '/?page=2'],
+        ['Page 3', '/?page=3'],
+        ['next', '/?page=2'],
+      ],
+      current: '1',
+      range: '1–100 of 250',
+    });
+    t.same(pageLinks(pages[1]!), {
+      links: [
+        ['prev', '/'],
+        ['Page 1', '/'],
+        ['Page 3', '/?page=3'],
+        ['next', '/?page=3'],
+      ],
+      current: '2',
+      range: '101–200 of 250',
+    });
+    t.same(pageLinks(pages[2]!), {
+      links: [
+        ['prev', '/?page=2'],
+        ['Page 1', '/'],
+        ['Page 2', '/?page=2'],
+      ],
+      current: '3',
+      range: '201–250 of 250',
+    });
+    t.match(
+      pages[2],
+      /<\/table><\/div>\n<nav class="pages" aria-label="Pages of the ranking, below it">/,
+      'the links again below the table',
+    );
+    t.same(
+      rankingRows((await app.inject('/?page=1')).body),
+      rankingRows(pages[0]!),
+      'page=1 is the page without the parameter',
+    );
     t.not(first.headers['etag'], (await app.inject('/?page=2')).headers['etag'], 'each page is a body of its own');
 
     const back = await app.inject(`/servers/s${2 * RANKING_PAGE_ROWS + 10}.example`);
-    t.match(back.body, '<a href="/?page=3">← Leaderboard</a>', 'a server\'s page leads back to the page that lists it');
+    t.match(back.body, '<a href="/?page=3">← Leaderboard</a>', "a server's page leads back to the page that lists it");
     t.match((await app.inject('/servers/s0.example')).body, '<a href="/">← Leaderboard</a>');
 
     for (const bad of ['0', '-1', 'two', '1.5', '']) {
       const res = await app.inject(`/?page=${bad}`);
       t.equal(res.statusCode, 400, `page=${bad}`);
-      t.match(errorPage(res), { status: '400', sentence: `"${bad}" is not a page number: pages are counted from 1.` }, `page=${bad}`);
+      t.match(
+        errorPage(res),
+        { status: '400', sentence: `"${bad}" is not a page number: pages are counted from 1.` },
+        `page=${bad}`,
+      );
     }
-    t.match(errorPage(await app.inject('/?page=4')), { status: '400', sentence: 'There is no page 4: this ranking has 3 pages.' });
-    const documented = (await app.inject('/docs/json')).json().paths['/'].get.parameters.find((p: { name: string }) => p.name === 'page');
-    t.match(documented, { in: 'query', required: false, schema: { type: 'integer', minimum: 1, default: 1 } }, 'the OpenAPI description has the parameter');
+    t.match(errorPage(await app.inject('/?page=4')), {
+      status: '400',
+      sentence: 'There is no page 4: this ranking has 3 pages.',
+    });
+    const documented = (await app.inject('/docs/json'))
+      .json()
+      .paths['/'].get.parameters.find((p: { name: string }) => p.name === 'page');
+    t.match(
+      documented,
+      { in: 'query', required: false, schema: { type: 'integer', minimum: 1, default: 1 } },
+      'the OpenAPI description has the parameter',
+    );
   });
 
   t.test('GET /: a ranking of many pages links the first, the last and two either side, gaps marked', async (t) => {
     await seedServers(database, 9 * RANKING_PAGE_ROWS + 50, { measuredAt: new Date('2026-11-20T10:00:00Z') });
     const app = await pageApp(database);
-    const navOf = (html: string) => /<nav class="pages" aria-label="Pages of the ranking">([\s\S]*?)<\/nav>/.exec(html)![1]!;
+    const navOf = (html: string) =>
+      /<nav class="pages" aria-label="Pages of the ranking">([\s\S]*?)<\/nav>/.exec(html)![1]!;
     const middle = (await app.inject('/?page=5')).body;
     t.same(pageLinks(middle), {
-      links: [['prev', '/?page=4'], ['Page 1', '/'], ['Page 3', '/?page=3'], ['Page 4', '/?page=4'], ['Page 6', '/?page=6'], ['Page 7', '/?page=7'], ['Page 10', '/?page=10'], ['next', '/?page=6']],
-      current: '5', range: '401–500 of 950',
+      links: [
+        ['prev', '/?page=4'],
+        ['Page 1', '/'],
+        ['Page 3', '/?page=3'],
+        ['Page 4', '/?page=4'],
+        ['Page 6', '/?page=6'],
+        ['Page 7', '/?page=7'],
+        ['Page 10', '/?page=10'],
+        ['next', '/?page=6'],
+      ],
+      current: '5',
+      range: '401–500 of 950',
     });
     t.equal(navOf(middle).split('…').length - 1, 2, 'a gap after the first page and one before the last');
     const first = (await app.inject('/')).body;
-    t.same(pageLinks(first).links, [['Page 2', '/?page=2'], ['Page 3', '/?page=3'], ['Page 10', '/?page=10'], ['next', '/?page=2']]);
+    t.same(pageLinks(first).links, [
+      ['Page 2', '/?page=2'],
+      ['Page 3', '/?page=3'],
+      ['Page 10', '/?page=10'],
+      ['next', '/?page=2'],
+    ]);
     t.equal(navOf(first).split('…').length - 1, 1);
   });
 
   t.test('GET /: page links keep the room and week; a short ranking has no page links', async (t) => {
     await seedPages(database);
-    await seedServers(database, RANKING_PAGE_ROWS + 1, { roomId: OTHER_ROOM, measuredAt: new Date('2026-11-12T10:00:00Z') });
+    await seedServers(database, RANKING_PAGE_ROWS + 1, {
+      roomId: OTHER_ROOM,
+      measuredAt: new Date('2026-11-12T10:00:00Z'),
+    });
     const app = await pageApp(database);
     const rolling = await app.inject('/');
     t.notMatch(rolling.body, '<nav', 'three servers: one page');
@@ -262,8 +421,14 @@ forEachEngine(t, (t, database) => {
     const otherWeek = `?${new URLSearchParams({ room: OTHER_ROOM, week: '2026-W46' })}`;
     const second = await app.inject(`/${otherWeek}&page=2`);
     t.equal(second.statusCode, 200);
-    t.same(rankingRows(second.body).map((row) => row.slice(0, 2)), [[String(RANKING_PAGE_ROWS + 1), `s${RANKING_PAGE_ROWS}.example`]]);
-    t.same(pageLinks(second.body).links, [['prev', `/${otherWeek}`], ['Page 1', `/${otherWeek}`]]);
+    t.same(
+      rankingRows(second.body).map((row) => row.slice(0, 2)),
+      [[String(RANKING_PAGE_ROWS + 1), `s${RANKING_PAGE_ROWS}.example`]],
+    );
+    t.same(pageLinks(second.body).links, [
+      ['prev', `/${otherWeek}`],
+      ['Page 1', `/${otherWeek}`],
+    ]);
     const server = await app.inject(`/servers/s${RANKING_PAGE_ROWS}.example${otherWeek}`);
     t.match(server.body, `<a href="/${otherWeek.replaceAll('&', '&amp;')}&amp;page=2">← Leaderboard</a>`);
     const week = await app.inject(`/${otherWeek}`);
@@ -279,7 +444,10 @@ forEachEngine(t, (t, database) => {
     t.equal(res.headers['content-security-policy'], PAGE_CONTENT_SECURITY_POLICY);
     const body = res.body;
     t.match(body, '<h1 class="name" id="server">neko.dev</h1>');
-    t.match(body, '<b>#2</b> of 3 in the rolling week: median <b>444.5 ms</b>, mean 444.5 ms, p90 444.9 ms, 2 pings (2 samples from 2 responders); probes measured round trip 300 ms, loss 50.0 %, <span class="skew">');
+    t.match(
+      body,
+      '<b>#2</b> of 3 in the rolling week: median <b>444.5 ms</b>, mean 444.5 ms, p90 444.9 ms, 2 pings (2 samples from 2 responders); probes measured round trip 300 ms, loss 50.0 %, <span class="skew">',
+    );
     const chart = /<svg id="weekly-chart"[\s\S]*?<\/svg>/.exec(body)?.[0] ?? '';
     t.equal((chart.match(/<circle class="dot"/g) ?? []).length, 2, 'a point per week with a median');
     t.match(chart, '<title>2026-W46: median 300 ms, 1 pings</title>');
@@ -287,16 +455,38 @@ forEachEngine(t, (t, database) => {
     t.match(chart, /<polyline class="median" points="[\d., ]+"\/>/);
     t.match(chart, /<polyline class="rtt"/, 'round trips where probes measured');
     t.match(chart, /<rect class="loss"[^>]*><title>2026-W47: 50\.0 % of 2 probe pings lost<\/title>/);
-    t.same([...chart.matchAll(/text-anchor="middle">(W\d+)</g)].map((m) => m[1]), ['W46', 'W47'], 'the axis spans the weeks with data, not half a year');
-    t.match(body, '<p class="legend note"><span><i></i>median one-way delay</span><span><i class="r"></i>probe round trip</span><span><i class="l"></i>probe pings lost</span></p>');
+    t.same(
+      [...chart.matchAll(/text-anchor="middle">(W\d+)</g)].map((m) => m[1]),
+      ['W46', 'W47'],
+      'the axis spans the weeks with data, not half a year',
+    );
+    t.match(
+      body,
+      '<p class="legend note"><span><i></i>median one-way delay</span><span><i class="r"></i>probe round trip</span><span><i class="l"></i>probe pings lost</span></p>',
+    );
     const histogram = /<svg id="histogram"[\s\S]*?<\/svg>/.exec(body)?.[0] ?? '';
     t.match(histogram, '<title>200–500 ms: 2 samples</title>');
-    t.same(tableRows(body, 'responders'), [['maunium.net', '444 ms', '444 ms', '1'], ['other.example', '445 ms', '445 ms', '1']], 'its delay towards each responder server, fastest first');
-    t.same(latestRows(body), [
-      ['14 h ago20 Nov, 09:59 UTC', '@<b>bold</b>:neko.dev', '@echo:maunium.net in 444 ms'],
-      ['14 h ago20 Nov, 09:59 UTC', '@user:neko.dev (probe)', '@probe-bot:other.example in 445 ms (round trip 300 ms)'],
-      ['8 days ago12 Nov, 09:59 UTC', '@user:neko.dev', '@echo:maunium.net in 300 ms'],
-    ], 'who pinged, when, and each answer\'s delay');
+    t.same(
+      tableRows(body, 'responders'),
+      [
+        ['maunium.net', '444 ms', '444 ms', '1'],
+        ['other.example', '445 ms', '445 ms', '1'],
+      ],
+      'its delay towards each responder server, fastest first',
+    );
+    t.same(
+      latestRows(body),
+      [
+        ['14 h ago20 Nov, 09:59 UTC', '@<b>bold</b>:neko.dev', '@echo:maunium.net in 444 ms'],
+        [
+          '14 h ago20 Nov, 09:59 UTC',
+          '@user:neko.dev (probe)',
+          '@probe-bot:other.example in 445 ms (round trip 300 ms)',
+        ],
+        ['8 days ago12 Nov, 09:59 UTC', '@user:neko.dev', '@echo:maunium.net in 300 ms'],
+      ],
+      "who pinged, when, and each answer's delay",
+    );
     t.notMatch(body, '$nk1', 'no event IDs');
     t.notMatch(body, '<b>bold</b>', 'user IDs are escaped');
     t.match(body, '<a href="/">← Leaderboard</a>');
@@ -306,7 +496,10 @@ forEachEngine(t, (t, database) => {
     await seedPages(database);
     const app = await pageApp(database);
     const body = (await app.inject('/servers/fairydust.space')).body;
-    t.match(body, '<b>#1</b> of 3 in the rolling week: median <b>376 ms</b>, mean 376 ms, p90 376 ms, 1 ping (1 sample from 1 responder).</p>');
+    t.match(
+      body,
+      '<b>#1</b> of 3 in the rolling week: median <b>376 ms</b>, mean 376 ms, p90 376 ms, 1 ping (1 sample from 1 responder).</p>',
+    );
     t.notMatch(body, 'round trip', 'no "round trip – ms, loss –"');
     t.match(body, '<p class="legend note"><span><i></i>median one-way delay</span></p>');
     t.match(body, '<th>Pings</th></tr></thead>', 'no RTT or loss columns in the weekly figures');
@@ -316,7 +509,10 @@ forEachEngine(t, (t, database) => {
     await seedPages(database);
     const app = await pageApp(database);
     const body = (await app.inject(`/?room=${encodeURIComponent(OTHER_ROOM)}`)).body;
-    t.match(body, '<thead><tr><th>Rank</th><th>Server</th><th title="median one-way delay">Median</th><th title="median against 2026-W46">Trend</th><th>Mean</th><th>Pings</th></tr></thead>');
+    t.match(
+      body,
+      '<thead><tr><th>Rank</th><th>Server</th><th title="median one-way delay">Median</th><th title="median against 2026-W46">Trend</th><th>Mean</th><th>Pings</th></tr></thead>',
+    );
     t.same(rankingRows(body), [['1', 'x.example', '120 ms', 'new', '120 ms', '1']]);
   });
 
@@ -325,8 +521,16 @@ forEachEngine(t, (t, database) => {
     const app = await pageApp(database);
     const back = true;
     for (const [url, status, sentence] of [
-      ['/?week=2026-47', '400', '"2026-47" is not a week: write it as year and ISO week, like 2026-W47, or leave it out for the rolling week.'],
-      ['/servers/neko.dev?week=last', '400', '"last" is not a week: write it as year and ISO week, like 2026-W47, or leave it out for the rolling week.'],
+      [
+        '/?week=2026-47',
+        '400',
+        '"2026-47" is not a week: write it as year and ISO week, like 2026-W47, or leave it out for the rolling week.',
+      ],
+      [
+        '/servers/neko.dev?week=last',
+        '400',
+        '"last" is not a week: write it as year and ISO week, like 2026-W47, or leave it out for the rolling week.',
+      ],
       ['/?page=5', '400', 'There is no page 5: this ranking has 1 page.'],
       ['/servers/never.example', '404', `No samples from never.example in ${ROOM}.`],
       ['/?room=%21nowhere%3Aexample.org', '404', 'Unknown room !nowhere:example.org.'],
@@ -365,7 +569,12 @@ forEachEngine(t, (t, database) => {
   });
 
   t.test('a fresh installation (no room, no samples) says what to do next instead of failing', async (t) => {
-    const statistics = new Statistics({ db: database.db, stats: { minDelayMs: 10, maxDelayMs: 600_000, minPings: 1 }, weeks: WEEKS, cacheSeconds: 0 });
+    const statistics = new Statistics({
+      db: database.db,
+      stats: { minDelayMs: 10, maxDelayMs: 600_000, minPings: 1 },
+      weeks: WEEKS,
+      cacheSeconds: 0,
+    });
     const app = await buildApp({ database, statistics, rooms: new RoomRegistry([]), cacheSeconds: 0 });
     const res = await app.inject('/');
     t.equal(res.statusCode, 200);

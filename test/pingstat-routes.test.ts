@@ -25,11 +25,27 @@ const ROOM = '!ping:example.org';
 const DISCLAIMER = 'Ping times may not be <representative>';
 const HOUR = 3_600_000;
 
-function pong(roomId: string, pingEventId: string, pingServer: string, responder: string, delayMs: number, measuredAt: number): Sample {
+function pong(
+  roomId: string,
+  pingEventId: string,
+  pingServer: string,
+  responder: string,
+  delayMs: number,
+  measuredAt: number,
+): Sample {
   const responderServer = responder.startsWith('@') ? responder.slice(responder.indexOf(':') + 1) : responder;
   return {
-    roomId, pingEventId, pingServer, pinger: `@u:${pingServer}`, responder, responderServer, delayMs,
-    pingTs: new Date(measuredAt - delayMs), measuredAt: new Date(measuredAt), source: 'pong', rttMs: null,
+    roomId,
+    pingEventId,
+    pingServer,
+    pinger: `@u:${pingServer}`,
+    responder,
+    responderServer,
+    delayMs,
+    pingTs: new Date(measuredAt - delayMs),
+    measuredAt: new Date(measuredAt),
+    source: 'pong',
+    rttMs: null,
   };
 }
 
@@ -82,8 +98,14 @@ function dataset(): Sample[] {
 
 /** The window's rows in the order pingstat's insertion order gives (by pong time, then ping, then responder). */
 function inWindow(samples: readonly Sample[], window: PingstatWindow): Sample[] {
-  return samples.filter((s) => s.measuredAt >= window.start && s.measuredAt <= window.end)
-    .sort((a, b) => a.measuredAt.getTime() - b.measuredAt.getTime() || compareNames(a.pingEventId, b.pingEventId) || compareNames(a.responder, b.responder));
+  return samples
+    .filter((s) => s.measuredAt >= window.start && s.measuredAt <= window.end)
+    .sort(
+      (a, b) =>
+        a.measuredAt.getTime() - b.measuredAt.getTime() ||
+        compareNames(a.pingEventId, b.pingEventId) ||
+        compareNames(a.responder, b.responder),
+    );
 }
 
 /** median, mean and gmean as pingstat computes them: an integer sum, and the geometric mean over math.fsum (exactSum, checked against CPython in render.test.ts). */
@@ -91,17 +113,35 @@ function figures(values: number[]) {
   const sorted = [...values].sort((a, b) => a - b);
   const mid = sorted.length >> 1;
   const sum = sorted.reduce((a, b) => a + b, 0);
-  return { mean: sum / sorted.length, median: sorted.length % 2 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2, gmean: Math.exp(exactSum(sorted.map(Math.log)) / sorted.length) };
+  return {
+    mean: sum / sorted.length,
+    median: sorted.length % 2 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2,
+    gmean: Math.exp(exactSum(sorted.map(Math.log)) / sorted.length),
+  };
 }
 
-interface ReferencePong { diffs: Record<string, number>; mean: number; median: number; gmean: number }
-interface ReferenceServer { pongs: Record<string, ReferencePong>; pings: string[]; mean: number; median: number; gmean: number }
+interface ReferencePong {
+  diffs: Record<string, number>;
+  mean: number;
+  median: number;
+  gmean: number;
+}
+interface ReferenceServer {
+  pongs: Record<string, ReferencePong>;
+  pings: string[];
+  mean: number;
+  median: number;
+  gmean: number;
+}
 
 function referenceStats(samples: readonly Sample[], window: PingstatWindow, excluded: string) {
   const servers = new Map<string, { pings: Set<string>; pongs: Map<string, Map<string, number>> }>();
   for (const s of inWindow(samples, window)) {
     if (s.delayMs < FILTER.minDelayMs || s.delayMs > FILTER.maxDelayMs || s.pingServer === excluded) continue;
-    const server = servers.get(s.pingServer) ?? { pings: new Set<string>(), pongs: new Map<string, Map<string, number>>() };
+    const server = servers.get(s.pingServer) ?? {
+      pings: new Set<string>(),
+      pongs: new Map<string, Map<string, number>>(),
+    };
     servers.set(s.pingServer, server);
     const diffs = server.pongs.get(s.responderServer) ?? new Map<string, number>();
     server.pongs.set(s.responderServer, diffs);
@@ -111,11 +151,16 @@ function referenceStats(samples: readonly Sample[], window: PingstatWindow, excl
   }
   const ranked: [string, ReferenceServer][] = [...servers].map(([name, server]) => {
     const pongs = [...server.pongs].sort((a, b) => compareNames(a[0], b[0]));
-    return [name, {
-      pongs: Object.fromEntries(pongs.map(([pong, diffs]) => [pong, { diffs: Object.fromEntries(diffs), ...figures([...diffs.values()]) }])),
-      pings: [...server.pings],
-      ...figures(pongs.flatMap(([, diffs]) => [...diffs.values()])),
-    }];
+    return [
+      name,
+      {
+        pongs: Object.fromEntries(
+          pongs.map(([pong, diffs]) => [pong, { diffs: Object.fromEntries(diffs), ...figures([...diffs.values()]) }]),
+        ),
+        pings: [...server.pings],
+        ...figures(pongs.flatMap(([, diffs]) => [...diffs.values()])),
+      },
+    ];
   });
   ranked.sort((a, b) => a[1].median - b[1].median || compareNames(a[0], b[0]));
   return {
@@ -128,14 +173,21 @@ function referenceStats(samples: readonly Sample[], window: PingstatWindow, excl
 
 function referenceRaw(samples: readonly Sample[], window: PingstatWindow) {
   const seen = new Set<string>();
-  return inWindow(samples, window).filter((s) => {
-    const key = `${s.roomId} ${s.pingEventId} ${s.responderServer}`;
-    if (seen.has(key)) return false;
-    seen.add(key);
-    return true;
-  }).map((s) => ({
-    room_id: ROOM, ping_id: s.pingEventId, pong_server: s.responderServer, ping_server: s.pingServer, receive_diff: s.delayMs, pong_timestamp: s.measuredAt.getTime(),
-  }));
+  return inWindow(samples, window)
+    .filter((s) => {
+      const key = `${s.roomId} ${s.pingEventId} ${s.responderServer}`;
+      if (seen.has(key)) return false;
+      seen.add(key);
+      return true;
+    })
+    .map((s) => ({
+      room_id: ROOM,
+      ping_id: s.pingEventId,
+      pong_server: s.responderServer,
+      ping_server: s.pingServer,
+      receive_diff: s.delayMs,
+      pong_timestamp: s.measuredAt.getTime(),
+    }));
 }
 
 /** The reference in the shape the HTML table is drawn from. */
@@ -145,27 +197,55 @@ function summaryOf(stats: ReturnType<typeof referenceStats>): PingstatSummary {
     mean: stats.mean,
     pongservers: stats.pongservers,
     servers: Object.entries(stats.pings).map(([server, s]) => ({
-      server, pings: s.pings.length, pingsJson: '', mean: s.mean, median: s.median, gmean: s.gmean,
-      pongs: Object.entries(s.pongs).map(([pong, p]) => [pong, { pongs: Object.keys(p.diffs).length, mean: p.mean, median: p.median, gmean: p.gmean, diffsJson: '' }] as const),
+      server,
+      pings: s.pings.length,
+      pingsJson: '',
+      mean: s.mean,
+      median: s.median,
+      gmean: s.gmean,
+      pongs: Object.entries(s.pongs).map(
+        ([pong, p]) =>
+          [
+            pong,
+            { pongs: Object.keys(p.diffs).length, mean: p.mean, median: p.median, gmean: p.gmean, diffsJson: '' },
+          ] as const,
+      ),
     })),
   };
 }
 
 async function appFor(database: TestDatabase) {
-  const statistics = new Statistics({ db: database.db, stats: { ...FILTER, minPings: 1 }, weeks: WEEKS, cacheSeconds: 60, now: () => NOW });
-  const rooms = new RoomRegistry([{ id: ROOM, disclaimer: DISCLAIMER }], [{ reference: ROOM, id: ROOM, roomIds: [OLD_ROOM, ROOM] }]);
+  const statistics = new Statistics({
+    db: database.db,
+    stats: { ...FILTER, minPings: 1 },
+    weeks: WEEKS,
+    cacheSeconds: 60,
+    now: () => NOW,
+  });
+  const rooms = new RoomRegistry(
+    [{ id: ROOM, disclaimer: DISCLAIMER }],
+    [{ reference: ROOM, id: ROOM, roomIds: [OLD_ROOM, ROOM] }],
+  );
   return buildApp({ database, statistics, rooms, cacheSeconds: 60 });
 }
 
 forEachEngine(t, (t, database) => {
-  t.test('stats.json, stats.raw.json and the HTML table: the bytes pingstat\'s rules give', async (t) => {
+  t.test("stats.json, stats.raw.json and the HTML table: the bytes pingstat's rules give", async (t) => {
     await recordSamples(database.db, dataset());
     // What was stored (a pingstat row and an account's pong of one server may not both be).
-    const stored = (await database.db.selectFrom('samples').selectAll().where('room_id', 'in', [OLD_ROOM, ROOM]).execute()).map(sampleFromRow);
+    const stored = (
+      await database.db.selectFrom('samples').selectAll().where('room_id', 'in', [OLD_ROOM, ROOM]).execute()
+    ).map(sampleFromRow);
     await excludeServer(database.db, ROOM, { server: 'excluded.example', reason: 'test', excludedBy: 'operator' });
     const app = await appFor(database);
     const base = `/rooms/${encodeURIComponent(ROOM)}`;
-    for (const query of ['', '?max_age=86400', '?max_age=999999999&min_age=3600', '?max_age=-1', `?max_age=${30 * 86_400}`]) {
+    for (const query of [
+      '',
+      '?max_age=86400',
+      '?max_age=999999999&min_age=3600',
+      '?max_age=-1',
+      `?max_age=${30 * 86_400}`,
+    ]) {
       const params = new URLSearchParams(query.slice(1));
       const ages = { max_age: params.get('max_age') ?? undefined, min_age: params.get('min_age') ?? undefined };
       const window = pingstatWindow(NOW, ages, PINGSTAT_WEEK_MS);
@@ -177,12 +257,24 @@ forEachEngine(t, (t, database) => {
       t.match(json.headers['content-type'], 'application/json');
       t.equal(json.body, JSON.stringify(stats), `stats.json${query}`);
       t.equal((await app.inject(`${base}/stats.raw.json${query}`)).body, JSON.stringify(raw), `stats.raw.json${query}`);
-      t.equal((await app.inject(`${base}/stats${query}`)).body, renderPingstatHtml(summaryOf(stats), ROOM), `stats${query} (HTML)`);
-      t.equal((await app.inject({ url: `${base}/stats${query}`, headers: { accept: 'application/json' } })).body, JSON.stringify(stats), `stats${query} (JSON)`);
+      t.equal(
+        (await app.inject(`${base}/stats${query}`)).body,
+        renderPingstatHtml(summaryOf(stats), ROOM),
+        `stats${query} (HTML)`,
+      );
+      t.equal(
+        (await app.inject({ url: `${base}/stats${query}`, headers: { accept: 'application/json' } })).body,
+        JSON.stringify(stats),
+        `stats${query} (JSON)`,
+      );
       if (query === '') {
         t.ok(Object.keys(stats.pings).length > 30, 'the default window holds many servers');
         t.ok(raw.length > 3000, 'and many rows');
-        t.same(stats.pings['dup.example']!.pongs['two.example']!.diffs, { $dup1: 900, $dup2: 300, $dup3: 220 }, 'the rules the dataset tests held');
+        t.same(
+          stats.pings['dup.example']!.pongs['two.example']!.diffs,
+          { $dup1: 900, $dup2: 300, $dup3: 220 },
+          'the rules the dataset tests held',
+        );
       }
     }
   });

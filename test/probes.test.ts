@@ -59,7 +59,12 @@ function probeEntry(id: string, server: string, hsUrl: string) {
   return { id, homeserver_url: hsUrl, user_id: `@probe-${id}:${server}`, access_token: `token-${id}` };
 }
 
-async function startWorld(t: Test, database: TestDatabase, probes: { id: string; server: string; url?: string }[], env: Record<string, string> = {}): Promise<World> {
+async function startWorld(
+  t: Test,
+  database: TestDatabase,
+  probes: { id: string; server: string; url?: string }[],
+  env: Record<string, string> = {},
+): Promise<World> {
   const hs = await startTestHomeserver({
     servers: {
       'bot.example': { delayMs: 0 },
@@ -70,7 +75,8 @@ async function startWorld(t: Test, database: TestDatabase, probes: { id: string;
   });
   t.teardown(() => hs.stop());
   hs.registerUser(BOT, { password: TEST_BOT_PASSWORD });
-  for (const probe of probes) hs.registerUser(`@probe-${probe.id}:${probe.server}`, { accessToken: `token-${probe.id}` });
+  for (const probe of probes)
+    hs.registerUser(`@probe-${probe.id}:${probe.server}`, { accessToken: `token-${probe.id}` });
   hs.registerUser('@admin:bot.example');
   const roomId = hs.createRoom('@admin:bot.example', { room_alias_name: 'ping', preset: 'public_chat' });
   const service = await startBotService(t, hs, database, ALIAS, {
@@ -87,7 +93,6 @@ async function startWorld(t: Test, database: TestDatabase, probes: { id: string;
   return { hs, roomId, service };
 }
 
-
 function byProbe(results: readonly ProbeResult[]): Map<string, ProbeResult> {
   return new Map(results.map((r) => [r.probeId, r]));
 }
@@ -99,17 +104,57 @@ t.test('probe figures: loss rate and clock skew', async (t) => {
   t.equal(clockSkewSuspected(3, 1), false, 'one odd sample in three is a hiccup');
   t.equal(clockSkewSuspected(3, 2), true, 'most samples impossible: a clock');
   t.equal(clockSkewSuspected(2, 1), false, 'half is not most');
-  t.same(probeFigures({ server: 'a.example', sent: 10, lost: 2, sendFailures: 3, samples: 8, medianRttMs: 80.5, impossibleDelays: 0 }), {
-    server: 'a.example', pingsSent: 10, pingsLost: 2, sendFailures: 3, lossRate: 0.2, medianRttMs: 80.5, clockSkewSuspected: false,
-  });
+  t.same(
+    probeFigures({
+      server: 'a.example',
+      sent: 10,
+      lost: 2,
+      sendFailures: 3,
+      samples: 8,
+      medianRttMs: 80.5,
+      impossibleDelays: 0,
+    }),
+    {
+      server: 'a.example',
+      pingsSent: 10,
+      pingsLost: 2,
+      sendFailures: 3,
+      lossRate: 0.2,
+      medianRttMs: 80.5,
+      clockSkewSuspected: false,
+    },
+  );
 });
 
 t.test('probe settings are validated, naming the setting and never echoing secrets', async (t) => {
   const base = { PINGBOARD_ROOMS: '!ping:example.org' };
-  const good = { id: 'p1', homeserver_url: 'https://matrix.example.org/', user_id: '@probe:example.org', password: 'hunter2-secret' };
+  const good = {
+    id: 'p1',
+    homeserver_url: 'https://matrix.example.org/',
+    user_id: '@probe:example.org',
+    password: 'hunter2-secret',
+  };
   const config = loadConfig({ ...base, PINGBOARD_PROBES: JSON.stringify([good]) });
-  t.same(config.probes.accounts, [{ id: 'p1', homeserverUrl: 'https://matrix.example.org', userId: '@probe:example.org', accessToken: undefined, password: 'hunter2-secret', room: '!ping:example.org' }]);
-  t.same([config.probes.schedule, config.probes.jitterSeconds, config.probes.timeoutSeconds, config.metricsServerLabels, config.retentionDays], ['*/10 * * * *', 60, 60, 100, 400]);
+  t.same(config.probes.accounts, [
+    {
+      id: 'p1',
+      homeserverUrl: 'https://matrix.example.org',
+      userId: '@probe:example.org',
+      accessToken: undefined,
+      password: 'hunter2-secret',
+      room: '!ping:example.org',
+    },
+  ]);
+  t.same(
+    [
+      config.probes.schedule,
+      config.probes.jitterSeconds,
+      config.probes.timeoutSeconds,
+      config.metricsServerLabels,
+      config.retentionDays,
+    ],
+    ['*/10 * * * *', 60, 60, 100, 400],
+  );
   const error = (env: Record<string, string>) => {
     try {
       loadConfig({ ...base, ...env });
@@ -123,20 +168,50 @@ t.test('probe settings are validated, naming the setting and never echoing secre
   };
   t.match(error({ PINGBOARD_PROBES: 'not json hunter2' }), /^PINGBOARD_PROBES: expected a JSON list/);
   t.match(error({ PINGBOARD_PROBES: '{"id":"x"}' }), /^PINGBOARD_PROBES: expected a list/);
-  t.match(error({ PINGBOARD_PROBES: JSON.stringify([{ ...good, id: 'bad id!' }]) }), /^PINGBOARD_PROBES\[0\]\.id: expected/);
-  t.match(error({ PINGBOARD_PROBES: JSON.stringify([{ ...good, homeserver_url: 'ftp://x' }]) }), /^PINGBOARD_PROBES\[0\]\.homeserver_url: expected an http/);
-  t.match(error({ PINGBOARD_PROBES: JSON.stringify([{ ...good, user_id: 'probe' }]) }), /^PINGBOARD_PROBES\[0\]\.user_id: expected a user ID/);
-  t.match(error({ PINGBOARD_PROBES: JSON.stringify([{ ...good, password: undefined }]) }), /^PINGBOARD_PROBES\[0\]: expected access_token or password/);
-  t.match(error({ PINGBOARD_PROBES: JSON.stringify([{ ...good, access_token: 7 }]) }), /^PINGBOARD_PROBES\[0\]\.access_token: expected a non-empty string$/);
-  t.match(error({ PINGBOARD_PROBES: JSON.stringify([{ ...good, tokn: 's3cret-token' }]) }), /^PINGBOARD_PROBES\[0\]: unknown key "tokn"/);
-  t.match(error({ PINGBOARD_PROBES: JSON.stringify([{ ...good, room: '!other:example.org' }]) }), /^PINGBOARD_PROBES\[0\]\.room: expected one of the configured rooms/);
+  t.match(
+    error({ PINGBOARD_PROBES: JSON.stringify([{ ...good, id: 'bad id!' }]) }),
+    /^PINGBOARD_PROBES\[0\]\.id: expected/,
+  );
+  t.match(
+    error({ PINGBOARD_PROBES: JSON.stringify([{ ...good, homeserver_url: 'ftp://x' }]) }),
+    /^PINGBOARD_PROBES\[0\]\.homeserver_url: expected an http/,
+  );
+  t.match(
+    error({ PINGBOARD_PROBES: JSON.stringify([{ ...good, user_id: 'probe' }]) }),
+    /^PINGBOARD_PROBES\[0\]\.user_id: expected a user ID/,
+  );
+  t.match(
+    error({ PINGBOARD_PROBES: JSON.stringify([{ ...good, password: undefined }]) }),
+    /^PINGBOARD_PROBES\[0\]: expected access_token or password/,
+  );
+  t.match(
+    error({ PINGBOARD_PROBES: JSON.stringify([{ ...good, access_token: 7 }]) }),
+    /^PINGBOARD_PROBES\[0\]\.access_token: expected a non-empty string$/,
+  );
+  t.match(
+    error({ PINGBOARD_PROBES: JSON.stringify([{ ...good, tokn: 's3cret-token' }]) }),
+    /^PINGBOARD_PROBES\[0\]: unknown key "tokn"/,
+  );
+  t.match(
+    error({ PINGBOARD_PROBES: JSON.stringify([{ ...good, room: '!other:example.org' }]) }),
+    /^PINGBOARD_PROBES\[0\]\.room: expected one of the configured rooms/,
+  );
   t.match(error({ PINGBOARD_PROBES: JSON.stringify([good, good]) }), /probe id p1 is listed twice/);
-  t.match(error({ PINGBOARD_PROBES: JSON.stringify([good, { ...good, id: 'p2' }]) }), /@probe:example.org is used twice/);
+  t.match(
+    error({ PINGBOARD_PROBES: JSON.stringify([good, { ...good, id: 'p2' }]) }),
+    /@probe:example.org is used twice/,
+  );
   t.match(error({ PINGBOARD_PROBES: JSON.stringify([good]), PINGBOARD_ROOMS: '' }), /probes need a room to ping/);
   t.match(error({ PINGBOARD_PROBE_SCHEDULE: 'every minute' }), /^PINGBOARD_PROBE_SCHEDULE: expected a cron expression/);
-  t.match(error({ PINGBOARD_PROBE_TIMEOUT_SECONDS: '0' }), /^PINGBOARD_PROBE_TIMEOUT_SECONDS: expected an integer from 1/);
+  t.match(
+    error({ PINGBOARD_PROBE_TIMEOUT_SECONDS: '0' }),
+    /^PINGBOARD_PROBE_TIMEOUT_SECONDS: expected an integer from 1/,
+  );
   t.match(error({ PINGBOARD_PROBE_JITTER_SECONDS: '-1' }), /^PINGBOARD_PROBE_JITTER_SECONDS/);
-  t.match(error({ PINGBOARD_PROBE_RESPONDERS: 'bot' }), /^PINGBOARD_PROBE_RESPONDERS: expected a comma-separated list of user IDs/);
+  t.match(
+    error({ PINGBOARD_PROBE_RESPONDERS: 'bot' }),
+    /^PINGBOARD_PROBE_RESPONDERS: expected a comma-separated list of user IDs/,
+  );
   t.match(error({ PINGBOARD_METRICS_SERVER_LABELS: '0' }), /^PINGBOARD_METRICS_SERVER_LABELS/);
   t.match(error({ PINGBOARD_RETENTION_DAYS: 'forever' }), /^PINGBOARD_RETENTION_DAYS/);
 });
@@ -165,7 +240,10 @@ t.test('a send is stamped when it goes out on the wire, not when it was asked fo
   const asked = performance.now();
   await fetch(`${origin}/moved`, { method: 'PUT', body: '{}' });
   const first = watch.sentMono!;
-  t.ok(first - asked >= 190, `stamped when it went out, ${(first - asked).toFixed(1)} ms after it was asked for (query left aside)`);
+  t.ok(
+    first - asked >= 190,
+    `stamped when it went out, ${(first - asked).toFixed(1)} ms after it was asked for (query left aside)`,
+  );
   t.ok(first <= arrived, 'before the server had it');
   t.equal(other.sentMono, undefined, 'a watch sees only its own path');
 
@@ -191,15 +269,21 @@ t.test('the schedule never runs a probe twice at once, and spreads probes over t
         if (busy) return undefined;
         busy = true;
         runs++;
-        return new Promise<ProbeResult>((resolve) => waits.push(() => {
-          busy = false;
-          resolve({ probeId: id } as ProbeResult);
-        }));
+        return new Promise<ProbeResult>((resolve) =>
+          waits.push(() => {
+            busy = false;
+            resolve({ probeId: id } as ProbeResult);
+          }),
+        );
       },
     } as unknown as Probe;
   };
   const schedule = startProbeSchedule({
-    probes: [fake('a'), fake('b')], schedule: '0 0 1 1 *', jitterMs: 40, log: createLogger('silent'), random: () => 0.5,
+    probes: [fake('a'), fake('b')],
+    schedule: '0 0 1 1 *',
+    jitterMs: 40,
+    log: createLogger('silent'),
+    random: () => 0.5,
   });
   t.teardown(() => schedule.stop());
   const started = performance.now();
@@ -210,7 +294,10 @@ t.test('the schedule never runs a probe twice at once, and spreads probes over t
   await until('both probes to start', () => runs === 2 || undefined);
   t.ok(performance.now() - started >= 15, 'the probes waited their jitter first');
   for (const done of waits.splice(0)) done();
-  t.same((await first).map((r) => r.probeId), ['a', 'b']);
+  t.same(
+    (await first).map((r) => r.probeId),
+    ['a', 'b'],
+  );
   const third = schedule.tick();
   await until('the next tick to start them again', () => runs === 4 || undefined);
   for (const done of waits.splice(0)) done();
@@ -220,135 +307,244 @@ t.test('the schedule never runs a probe twice at once, and spreads probes over t
 forEachEngine(t, (t, database) => {
   t.test('a one-way delay is impossible when negative or longer than its own round trip', async (t) => {
     const measuredAt = new Date(Date.UTC(2026, 10, 20, 12));
-    const probeSample = (pingEventId: string, delayMs: number, rttMs: number) => sample({ pingServer: 'odd.example', pingEventId, delayMs, rttMs, source: 'probe', measuredAt });
+    const probeSample = (pingEventId: string, delayMs: number, rttMs: number) =>
+      sample({ pingServer: 'odd.example', pingEventId, delayMs, rttMs, source: 'probe', measuredAt });
     await recordSamples(database.db, [
-      probeSample('$negative', -1, 100), probeSample('$longer', 101, 100), probeSample('$half', 50, 100),
+      probeSample('$negative', -1, 100),
+      probeSample('$longer', 101, 100),
+      probeSample('$half', 50, 100),
       // The way back took no time: possible.
       probeSample('$equal', 100, 100),
     ]);
-    const [counts] = await probeCountsPerBucket(database.db, [ROOM], [new Date(Date.UTC(2026, 10, 20)), new Date(Date.UTC(2026, 10, 21))]);
+    const [counts] = await probeCountsPerBucket(
+      database.db,
+      [ROOM],
+      [new Date(Date.UTC(2026, 10, 20)), new Date(Date.UTC(2026, 10, 21))],
+    );
     t.hasStrict(counts, { server: 'odd.example', samples: 4, impossibleDelays: 2 });
   });
 
-  t.test('probes on three servers measure round trips of twice their delay, and one-way delays; a clock ahead is flagged', async (t) => {
-    const probes = [...Object.keys(DELAYS).map((server) => ({ id: server.split('.')[0]!, server })), { id: 'ahead', server: 'ahead.example' }];
-    const { service, hs } = await startWorld(t, database, probes);
-    const results = byProbe(await service.probes!.tick());
-    for (const [server, delay] of Object.entries(DELAYS)) {
-      const result = results.get(server.split('.')[0]!)!;
-      t.equal(result.outcome, 'answered', `${server}: answered`);
-      t.equal(result.pingServer, server);
-      t.equal(result.pongs.length, 1, 'one pong, from the bot');
-      const pong = result.pongs[0]!;
-      t.equal(pong.responder, BOT);
-      t.ok(pong.rttMs >= 2 * delay - HS_CLOCK_SLACK_MS && pong.rttMs < 2 * delay + RTT_SLACK_MS, `${server}: round trip ${pong.rttMs.toFixed(1)} ms ≈ 2 × ${delay}`);
-      t.ok(pong.delayMs >= delay && pong.delayMs < delay + RTT_SLACK_MS / 2, `${server}: one-way ${pong.delayMs} ms ≈ ${delay}`);
-    }
-    const ahead = results.get('ahead')!;
-    t.equal(ahead.outcome, 'answered');
-    t.ok(ahead.pongs[0]!.delayMs < 0, `a clock ${AHEAD_OFFSET_MS} ms ahead gives a negative one-way delay (${ahead.pongs[0]!.delayMs} ms)`);
-    t.ok(ahead.pongs[0]!.rttMs >= 60 - HS_CLOCK_SLACK_MS && ahead.pongs[0]!.rttMs < 60 + RTT_SLACK_MS, `its round trip is unaffected by the clock (${ahead.pongs[0]!.rttMs.toFixed(1)} ms)`);
-    t.match(hs.events(ahead.roomId!).find((e) => e.event_id === ahead.pingEventId)?.content, { msgtype: 'm.text', body: `!ping ahead #${ahead.seq}` },
-      'the ping names the probe and its sequence number');
+  t.test(
+    'probes on three servers measure round trips of twice their delay, and one-way delays; a clock ahead is flagged',
+    async (t) => {
+      const probes = [
+        ...Object.keys(DELAYS).map((server) => ({ id: server.split('.')[0]!, server })),
+        { id: 'ahead', server: 'ahead.example' },
+      ];
+      const { service, hs } = await startWorld(t, database, probes);
+      const results = byProbe(await service.probes!.tick());
+      for (const [server, delay] of Object.entries(DELAYS)) {
+        const result = results.get(server.split('.')[0]!)!;
+        t.equal(result.outcome, 'answered', `${server}: answered`);
+        t.equal(result.pingServer, server);
+        t.equal(result.pongs.length, 1, 'one pong, from the bot');
+        const pong = result.pongs[0]!;
+        t.equal(pong.responder, BOT);
+        t.ok(
+          pong.rttMs >= 2 * delay - HS_CLOCK_SLACK_MS && pong.rttMs < 2 * delay + RTT_SLACK_MS,
+          `${server}: round trip ${pong.rttMs.toFixed(1)} ms ≈ 2 × ${delay}`,
+        );
+        t.ok(
+          pong.delayMs >= delay && pong.delayMs < delay + RTT_SLACK_MS / 2,
+          `${server}: one-way ${pong.delayMs} ms ≈ ${delay}`,
+        );
+      }
+      const ahead = results.get('ahead')!;
+      t.equal(ahead.outcome, 'answered');
+      t.ok(
+        ahead.pongs[0]!.delayMs < 0,
+        `a clock ${AHEAD_OFFSET_MS} ms ahead gives a negative one-way delay (${ahead.pongs[0]!.delayMs} ms)`,
+      );
+      t.ok(
+        ahead.pongs[0]!.rttMs >= 60 - HS_CLOCK_SLACK_MS && ahead.pongs[0]!.rttMs < 60 + RTT_SLACK_MS,
+        `its round trip is unaffected by the clock (${ahead.pongs[0]!.rttMs.toFixed(1)} ms)`,
+      );
+      t.match(
+        hs.events(ahead.roomId!).find((e) => e.event_id === ahead.pingEventId)?.content,
+        { msgtype: 'm.text', body: `!ping ahead #${ahead.seq}` },
+        'the ping names the probe and its sequence number',
+      );
 
-    await service.writer!.flushed();
-    const samples = await database.db.selectFrom('samples').selectAll().orderBy('ping_server').execute();
-    t.same(samples.map((s) => [s.ping_server, s.source, s.responder, s.rtt_ms !== null]), [
-      ['ahead.example', 'probe', BOT, true], ['fast.example', 'probe', BOT, true], ['medium.example', 'probe', BOT, true], ['slow.example', 'probe', BOT, true],
-    ], 'the bot\'s own sample of each probe ping carries the probe\'s round trip: one sample per (ping, responder)');
-    const pings = await database.db.selectFrom('probe_pings').selectAll().orderBy('probe_id').execute();
-    t.same(pings.map((p) => [p.probe_id, p.outcome, p.pongs, p.seq]), [['ahead', 'answered', 1, 1], ['fast', 'answered', 1, 1], ['medium', 'answered', 1, 1], ['slow', 'answered', 1, 1]]);
+      await service.writer!.flushed();
+      const samples = await database.db.selectFrom('samples').selectAll().orderBy('ping_server').execute();
+      t.same(
+        samples.map((s) => [s.ping_server, s.source, s.responder, s.rtt_ms !== null]),
+        [
+          ['ahead.example', 'probe', BOT, true],
+          ['fast.example', 'probe', BOT, true],
+          ['medium.example', 'probe', BOT, true],
+          ['slow.example', 'probe', BOT, true],
+        ],
+        "the bot's own sample of each probe ping carries the probe's round trip: one sample per (ping, responder)",
+      );
+      const pings = await database.db.selectFrom('probe_pings').selectAll().orderBy('probe_id').execute();
+      t.same(
+        pings.map((p) => [p.probe_id, p.outcome, p.pongs, p.seq]),
+        [
+          ['ahead', 'answered', 1, 1],
+          ['fast', 'answered', 1, 1],
+          ['medium', 'answered', 1, 1],
+          ['slow', 'answered', 1, 1],
+        ],
+      );
 
-    const board = (await service.app.inject('/leaderboard.json')).json();
-    // Each server has one sample, so a loaded machine can swap neighbours: the order is the bot tests' business.
-    const ranked: string[] = board.rows.map((r: { server: string }) => r.server);
-    t.same([...ranked].sort(), ['fast.example', 'medium.example', 'slow.example'], 'negative delays are not ranked');
-    for (const row of board.rows) {
-      const delay = DELAYS[row.server as keyof typeof DELAYS];
-      t.ok(row.median_rtt_ms >= 2 * delay - HS_CLOCK_SLACK_MS && row.median_rtt_ms < 2 * delay + RTT_SLACK_MS, `${row.server}: median round trip ${row.median_rtt_ms}`);
-      t.equal(row.loss_rate, 0);
-      t.equal(row.clock_skew_suspected, false);
-    }
-    const aheadFigures = board.probes.find((p: { server: string }) => p.server === 'ahead.example');
-    t.match(aheadFigures, { pings_sent: 1, pings_lost: 0, send_failures: 0, loss_rate: 0, clock_skew_suspected: true }, 'the server whose clock runs ahead is flagged');
-    const md = (await service.app.inject('/leaderboard.md')).body;
-    t.equal(md, `|Rank|Hostname|Median MS|\n|:---:|:---:|:---:|\n${board.rows.map((r: { rank: number; server: string; median_ms: number }) => `|${r.rank}|${r.server}|${r.median_ms}|\n`).join('')}`,
-      'the newsletter table is unchanged: the same rows, one-way medians only');
+      const board = (await service.app.inject('/leaderboard.json')).json();
+      // Each server has one sample, so a loaded machine can swap neighbours: the order is the bot tests' business.
+      const ranked: string[] = board.rows.map((r: { server: string }) => r.server);
+      t.same([...ranked].sort(), ['fast.example', 'medium.example', 'slow.example'], 'negative delays are not ranked');
+      for (const row of board.rows) {
+        const delay = DELAYS[row.server as keyof typeof DELAYS];
+        t.ok(
+          row.median_rtt_ms >= 2 * delay - HS_CLOCK_SLACK_MS && row.median_rtt_ms < 2 * delay + RTT_SLACK_MS,
+          `${row.server}: median round trip ${row.median_rtt_ms}`,
+        );
+        t.equal(row.loss_rate, 0);
+        t.equal(row.clock_skew_suspected, false);
+      }
+      const aheadFigures = board.probes.find((p: { server: string }) => p.server === 'ahead.example');
+      t.match(
+        aheadFigures,
+        { pings_sent: 1, pings_lost: 0, send_failures: 0, loss_rate: 0, clock_skew_suspected: true },
+        'the server whose clock runs ahead is flagged',
+      );
+      const md = (await service.app.inject('/leaderboard.md')).body;
+      t.equal(
+        md,
+        `|Rank|Hostname|Median MS|\n|:---:|:---:|:---:|\n${board.rows.map((r: { rank: number; server: string; median_ms: number }) => `|${r.rank}|${r.server}|${r.median_ms}|\n`).join('')}`,
+        'the newsletter table is unchanged: the same rows, one-way medians only',
+      );
 
-    const history = (await service.app.inject('/api/v1/servers/ahead.example')).json();
-    const week = history.weeks[history.weeks.length - 1];
-    t.match(week, { probe_pings_sent: 1, probe_pings_lost: 0, loss_rate: 0, clock_skew_suspected: true }, 'the server history has the probe figures of the current week');
-    t.equal(history.weeks[0].median_rtt_ms, null, 'weeks without probes have none');
+      const history = (await service.app.inject('/api/v1/servers/ahead.example')).json();
+      const week = history.weeks[history.weeks.length - 1];
+      t.match(
+        week,
+        { probe_pings_sent: 1, probe_pings_lost: 0, loss_rate: 0, clock_skew_suspected: true },
+        'the server history has the probe figures of the current week',
+      );
+      t.equal(history.weeks[0].median_rtt_ms, null, 'weeks without probes have none');
 
-    const metrics = (await service.app.inject('/metrics')).body;
-    t.match(metrics, /pingboard_probe_rtt_seconds_count\{ping_server="fast\.example"\} 1\n/);
-    t.match(metrics, /pingboard_probe_pings_total\{ping_server="ahead\.example",outcome="answered"\} 1\n/);
-    t.match(metrics, /pingboard_pings_answered_total\{ping_server="slow\.example"\} 1\n/);
+      const metrics = (await service.app.inject('/metrics')).body;
+      t.match(metrics, /pingboard_probe_rtt_seconds_count\{ping_server="fast\.example"\} 1\n/);
+      t.match(metrics, /pingboard_probe_pings_total\{ping_server="ahead\.example",outcome="answered"\} 1\n/);
+      t.match(metrics, /pingboard_pings_answered_total\{ping_server="slow\.example"\} 1\n/);
 
-    // The next tick carries on the sequence.
-    const again = byProbe(await service.probes!.tick());
-    t.equal(again.get('fast')!.seq, 2);
+      // The next tick carries on the sequence.
+      const again = byProbe(await service.probes!.tick());
+      t.equal(again.get('fast')!.seq, 2);
 
-    // Its homeserver drops the connection of one send: a failed send, not a lost ping; the next tick pings again.
-    hs.inject({ kind: 'disconnect' }, { path: '/send/', userId: '@probe-fast:fast.example', times: 1 });
-    const failed = byProbe(await service.probes!.tick()).get('fast')!;
-    t.match(failed, { outcome: 'send_failed', seq: 3, pingEventId: null, pongs: [] });
-    const recovered = byProbe(await service.probes!.tick()).get('fast')!;
-    t.match(recovered, { outcome: 'answered', seq: 4 });
-    const fastPings = await database.db.selectFrom('probe_pings').select('outcome').where('probe_id', '=', 'fast').orderBy('seq').execute();
-    t.same(fastPings.map((p) => p.outcome), ['answered', 'answered', 'send_failed', 'answered']);
-    const fast = (await service.app.inject('/leaderboard.json')).json().probes.find((p: { server: string }) => p.server === 'fast.example');
-    t.match(fast, { pings_sent: 3, pings_lost: 0, send_failures: 1, loss_rate: 0 }, 'the failed send is not counted as sent');
+      // Its homeserver drops the connection of one send: a failed send, not a lost ping; the next tick pings again.
+      hs.inject({ kind: 'disconnect' }, { path: '/send/', userId: '@probe-fast:fast.example', times: 1 });
+      const failed = byProbe(await service.probes!.tick()).get('fast')!;
+      t.match(failed, { outcome: 'send_failed', seq: 3, pingEventId: null, pongs: [] });
+      const recovered = byProbe(await service.probes!.tick()).get('fast')!;
+      t.match(recovered, { outcome: 'answered', seq: 4 });
+      const fastPings = await database.db
+        .selectFrom('probe_pings')
+        .select('outcome')
+        .where('probe_id', '=', 'fast')
+        .orderBy('seq')
+        .execute();
+      t.same(
+        fastPings.map((p) => p.outcome),
+        ['answered', 'answered', 'send_failed', 'answered'],
+      );
+      const fast = (await service.app.inject('/leaderboard.json'))
+        .json()
+        .probes.find((p: { server: string }) => p.server === 'fast.example');
+      t.match(
+        fast,
+        { pings_sent: 3, pings_lost: 0, send_failures: 1, loss_rate: 0 },
+        'the failed send is not counted as sent',
+      );
 
-    // A rate-limited send is waited out and sent again: the ping exists from the second attempt on, and so does its round trip.
-    const rateLimit = hs.inject({ kind: 'rateLimit', retryAfterMs: RATE_LIMIT_WAIT_MS }, { path: '/send/', userId: '@probe-fast:fast.example', times: 1 });
-    const limited = byProbe(await service.probes!.tick()).get('fast')!;
-    t.equal(rateLimit.hits, 1, 'the first attempt was refused');
-    t.match(limited, { outcome: 'answered', seq: 5 });
-    const limitedRtt = limited.pongs[0]!.rttMs;
-    t.ok(limitedRtt >= 2 * DELAYS['fast.example'] - HS_CLOCK_SLACK_MS && limitedRtt < 2 * DELAYS['fast.example'] + RTT_SLACK_MS,
-      `round trip ${limitedRtt.toFixed(1)} ms ≈ 2 × ${DELAYS['fast.example']}, without the ${RATE_LIMIT_WAIT_MS} ms wait before the ping existed`);
-  });
+      // A rate-limited send is waited out and sent again: the ping exists from the second attempt on, and so does its round trip.
+      const rateLimit = hs.inject(
+        { kind: 'rateLimit', retryAfterMs: RATE_LIMIT_WAIT_MS },
+        { path: '/send/', userId: '@probe-fast:fast.example', times: 1 },
+      );
+      const limited = byProbe(await service.probes!.tick()).get('fast')!;
+      t.equal(rateLimit.hits, 1, 'the first attempt was refused');
+      t.match(limited, { outcome: 'answered', seq: 5 });
+      const limitedRtt = limited.pongs[0]!.rttMs;
+      t.ok(
+        limitedRtt >= 2 * DELAYS['fast.example'] - HS_CLOCK_SLACK_MS &&
+          limitedRtt < 2 * DELAYS['fast.example'] + RTT_SLACK_MS,
+        `round trip ${limitedRtt.toFixed(1)} ms ≈ 2 × ${DELAYS['fast.example']}, without the ${RATE_LIMIT_WAIT_MS} ms wait before the ping existed`,
+      );
+    },
+  );
 
-  t.test('a ping nobody answers in time is lost; a probe that cannot reach its homeserver records a failed send', async (t) => {
-    const { service } = await startWorld(t, database, [
-      { id: 'faraway', server: 'faraway.example' },
-      { id: 'unreachable', server: 'down.example', url: 'http://127.0.0.1:9' },
-    ], { PINGBOARD_PROBE_TIMEOUT_SECONDS: '1' });
-    // Both ticks start together: the second finds every probe busy and runs none of them.
-    const [results, overlapping] = await Promise.all([service.probes!.tick(), service.probes!.tick()]);
-    t.same(overlapping, [], 'overlapping ticks never run a probe twice');
-    t.equal(service.probes!.skipped, 2);
-    const byId = byProbe(results);
-    t.equal(byId.get('faraway')!.outcome, 'lost', 'the ping takes 3 s to reach the bot: lost after 1 s');
-    t.equal(byId.get('unreachable')!.outcome, 'send_failed');
-    t.ok(byId.get('unreachable')!.error, 'with the reason');
-    const pings = await database.db.selectFrom('probe_pings').selectAll().orderBy('probe_id').execute();
-    t.same(pings.map((p) => [p.probe_id, p.ping_server, p.outcome, p.ping_event_id === null]), [
-      ['faraway', 'faraway.example', 'lost', false], ['unreachable', 'down.example', 'send_failed', true],
-    ]);
-    const board = (await service.app.inject('/leaderboard.json')).json();
-    t.match(board.probes, [
-      { server: 'down.example', pings_sent: 0, pings_lost: 0, send_failures: 1, loss_rate: null, median_rtt_ms: null },
-      { server: 'faraway.example', pings_sent: 1, pings_lost: 1, loss_rate: 1, median_rtt_ms: null, clock_skew_suspected: null },
-    ], 'the loss rate shows the lost ping; a failed send is not a lost ping');
-    const history = await service.app.inject('/api/v1/servers/faraway.example');
-    t.equal(history.statusCode, 200, 'a server known only from its lost pings has a history');
-    t.match(history.json().weeks.at(-1), { probe_pings_sent: 1, probe_pings_lost: 1, loss_rate: 1 });
-    const page = await service.app.inject('/servers/faraway.example');
-    t.equal(page.statusCode, 200, 'and a page');
-    t.match(page.body, 'faraway.example');
-    const metrics = (await service.app.inject('/metrics')).body;
-    t.match(metrics, /pingboard_probe_pings_lost_total\{ping_server="faraway\.example"\} 1\n/);
-    t.match(metrics, /pingboard_probe_pings_total\{ping_server="down\.example",outcome="send_failed"\} 1\n/);
-    t.match(metrics, /pingboard_probe_ticks_skipped_total 2\n/);
-  });
+  t.test(
+    'a ping nobody answers in time is lost; a probe that cannot reach its homeserver records a failed send',
+    async (t) => {
+      const { service } = await startWorld(
+        t,
+        database,
+        [
+          { id: 'faraway', server: 'faraway.example' },
+          { id: 'unreachable', server: 'down.example', url: 'http://127.0.0.1:9' },
+        ],
+        { PINGBOARD_PROBE_TIMEOUT_SECONDS: '1' },
+      );
+      // Both ticks start together: the second finds every probe busy and runs none of them.
+      const [results, overlapping] = await Promise.all([service.probes!.tick(), service.probes!.tick()]);
+      t.same(overlapping, [], 'overlapping ticks never run a probe twice');
+      t.equal(service.probes!.skipped, 2);
+      const byId = byProbe(results);
+      t.equal(byId.get('faraway')!.outcome, 'lost', 'the ping takes 3 s to reach the bot: lost after 1 s');
+      t.equal(byId.get('unreachable')!.outcome, 'send_failed');
+      t.ok(byId.get('unreachable')!.error, 'with the reason');
+      const pings = await database.db.selectFrom('probe_pings').selectAll().orderBy('probe_id').execute();
+      t.same(
+        pings.map((p) => [p.probe_id, p.ping_server, p.outcome, p.ping_event_id === null]),
+        [
+          ['faraway', 'faraway.example', 'lost', false],
+          ['unreachable', 'down.example', 'send_failed', true],
+        ],
+      );
+      const board = (await service.app.inject('/leaderboard.json')).json();
+      t.match(
+        board.probes,
+        [
+          {
+            server: 'down.example',
+            pings_sent: 0,
+            pings_lost: 0,
+            send_failures: 1,
+            loss_rate: null,
+            median_rtt_ms: null,
+          },
+          {
+            server: 'faraway.example',
+            pings_sent: 1,
+            pings_lost: 1,
+            loss_rate: 1,
+            median_rtt_ms: null,
+            clock_skew_suspected: null,
+          },
+        ],
+        'the loss rate shows the lost ping; a failed send is not a lost ping',
+      );
+      const history = await service.app.inject('/api/v1/servers/faraway.example');
+      t.equal(history.statusCode, 200, 'a server known only from its lost pings has a history');
+      t.match(history.json().weeks.at(-1), { probe_pings_sent: 1, probe_pings_lost: 1, loss_rate: 1 });
+      const page = await service.app.inject('/servers/faraway.example');
+      t.equal(page.statusCode, 200, 'and a page');
+      t.match(page.body, 'faraway.example');
+      const metrics = (await service.app.inject('/metrics')).body;
+      t.match(metrics, /pingboard_probe_pings_lost_total\{ping_server="faraway\.example"\} 1\n/);
+      t.match(metrics, /pingboard_probe_pings_total\{ping_server="down\.example",outcome="send_failed"\} 1\n/);
+      t.match(metrics, /pingboard_probe_ticks_skipped_total 2\n/);
+    },
+  );
 });
 
 t.test('pingboard probe --once prints what every probe measured', async (t) => {
   const dir = mkdtempSync(path.join(tmpdir(), 'pingboard-probe-'));
   t.teardown(() => rmSync(dir, { recursive: true, force: true }));
-  const hs = await startTestHomeserver({ servers: { 'near.example': { delayMs: 60 }, 'echo.example': { delayMs: 0 } } });
+  const hs = await startTestHomeserver({
+    servers: { 'near.example': { delayMs: 60 }, 'echo.example': { delayMs: 0 } },
+  });
   t.teardown(() => hs.stop());
   hs.registerUser('@probe:near.example', { password: 'probe-password' });
   hs.registerUser('@echo:echo.example');
@@ -356,7 +552,9 @@ t.test('pingboard probe --once prints what every probe measured', async (t) => {
   // Another echo bot answers in the test: the probe command runs no bot of its own.
   const pings: string[] = [];
   let stopped = false;
-  t.teardown(() => { stopped = true; });
+  t.teardown(() => {
+    stopped = true;
+  });
   const echo = async () => {
     while (!stopped) {
       const ping = await hs.nextEvent((e) => e.sender === '@probe:near.example' && e.type === 'm.room.message', 60_000);
@@ -364,7 +562,8 @@ t.test('pingboard probe --once prints what every probe measured', async (t) => {
       // nextEvent sees the ping when it is sent: answer once it would have reached echo.example.
       await new Promise((resolve) => setTimeout(resolve, 60));
       hs.sendMessage('@echo:echo.example', roomId, {
-        msgtype: 'm.notice', body: `@probe:near.example: Pong! (ping "once #${pings.length}" took 61 ms to arrive)`,
+        msgtype: 'm.notice',
+        body: `@probe:near.example: Pong! (ping "once #${pings.length}" took 61 ms to arrive)`,
         pong: { ms: 61, from: 'near.example', ping: ping.event_id },
       });
     }
@@ -374,7 +573,9 @@ t.test('pingboard probe --once prints what every probe measured', async (t) => {
   const env = {
     PINGBOARD_DATA_DIR: path.join(dir, 'data'),
     PINGBOARD_ROOMS: roomId,
-    PINGBOARD_PROBES: JSON.stringify([{ id: 'once', homeserver_url: hs.url, user_id: '@probe:near.example', password: 'probe-password' }]),
+    PINGBOARD_PROBES: JSON.stringify([
+      { id: 'once', homeserver_url: hs.url, user_id: '@probe:near.example', password: 'probe-password' },
+    ]),
     PINGBOARD_PROBE_TIMEOUT_SECONDS: '3',
     PINGBOARD_PING_PREFIX: '!pingtest',
   };
@@ -382,7 +583,10 @@ t.test('pingboard probe --once prints what every probe measured', async (t) => {
   const result = await run(['probe', '--once']);
   t.equal(result.code, 0, `exit 0; stderr: ${result.stderr}`);
   t.same(pings, ['!pingtest once #1'], 'one ping, with the configured prefix');
-  t.match(result.stdout, /^probe once \(@probe:near\.example\), ping #1 \$\S+: 1 pong\n {2}@echo:echo\.example: round trip (\d+\.\d) ms, one-way 61 ms\n$/);
+  t.match(
+    result.stdout,
+    /^probe once \(@probe:near\.example\), ping #1 \$\S+: 1 pong\n {2}@echo:echo\.example: round trip (\d+\.\d) ms, one-way 61 ms\n$/,
+  );
   const rtt = Number(/round trip (\d+\.\d)/.exec(result.stdout)![1]);
   t.ok(rtt >= 120 - HS_CLOCK_SLACK_MS && rtt < 120 + RTT_SLACK_MS, `round trip ${rtt} ms ≈ 2 × 60`);
   t.notMatch(result.stderr, /probe-password/, 'the password is never logged');

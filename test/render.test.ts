@@ -15,8 +15,18 @@ const HEADER = '|Rank|Hostname|Median MS|\n|:---:|:---:|:---:|\n';
 
 function ranked(rank: number, server: string, medianMs: number, extra: Partial<RankedServer> = {}): RankedServer {
   return {
-    rank, server, medianMs, meanMs: medianMs, gmeanMs: medianMs, p90Ms: medianMs, minMs: medianMs, maxMs: medianMs,
-    pings: 1, samples: 1, responders: [], ...extra,
+    rank,
+    server,
+    medianMs,
+    meanMs: medianMs,
+    gmeanMs: medianMs,
+    p90Ms: medianMs,
+    minMs: medianMs,
+    maxMs: medianMs,
+    pings: 1,
+    samples: 1,
+    responders: [],
+    ...extra,
   };
 }
 
@@ -55,14 +65,18 @@ function unescapeCell(cell: string): string {
 
 t.test('renderNewsletterTable: the newsletter table byte for byte', async (t) => {
   const rows = [ranked(1, 'fairydust.space', 376), ranked(2, 'neko.dev', 444.5), ranked(3, 'example.org:8448', 1000)];
-  t.equal(renderNewsletterTable(rows, 10),
-    '|Rank|Hostname|Median MS|\n|:---:|:---:|:---:|\n|1|fairydust.space|376|\n|2|neko.dev|444.5|\n|3|example.org:8448|1000|\n');
+  t.equal(
+    renderNewsletterTable(rows, 10),
+    '|Rank|Hostname|Median MS|\n|:---:|:---:|:---:|\n|1|fairydust.space|376|\n|2|neko.dev|444.5|\n|3|example.org:8448|1000|\n',
+  );
   t.equal(renderNewsletterTable([], 10), HEADER, 'an empty ranking is the header alone');
   t.equal(renderNewsletterTable(rows, 1), `${HEADER}|1|fairydust.space|376|\n`, 'limit 1');
   t.equal(renderNewsletterTable(rows, 3), renderNewsletterTable(rows, 10), 'exactly as many rows as the limit');
   t.equal(renderNewsletterTable(rows, 0), HEADER, 'limit 0');
 
-  const twelve = Array.from({ length: 12 }, (_, i) => ranked(i + 1, `s${String(i + 1).padStart(2, '0')}.example`, 100 + i));
+  const twelve = Array.from({ length: 12 }, (_, i) =>
+    ranked(i + 1, `s${String(i + 1).padStart(2, '0')}.example`, 100 + i),
+  );
   const ten = renderNewsletterTable(twelve, 10).split('\n');
   t.equal(ten.length, 2 + 10 + 1, 'ten rows of twelve (and the final newline)');
   t.equal(ten[11], '|10|s10.example|109|');
@@ -71,21 +85,70 @@ t.test('renderNewsletterTable: the newsletter table byte for byte', async (t) =>
   t.equal(renderNewsletterTable(twelve, 1000).split('\n').length, 2 + 12 + 1, 'fewer rows than the limit: all of them');
 
   // The input order is the ranking: the renderer neither sorts nor renumbers.
-  const ties = [ranked(1, 'a.example', 100), ranked(2, 'b.example', 200), ranked(2, 'c.example', 200), ranked(4, 'd.example', 250.5)];
-  t.equal(renderNewsletterTable(ties, 10),
-    `${HEADER}|1|a.example|100|\n|2|b.example|200|\n|2|c.example|200|\n|4|d.example|250.5|\n`, 'shared ranks pass through (1, 2, 2, 4)');
+  const ties = [
+    ranked(1, 'a.example', 100),
+    ranked(2, 'b.example', 200),
+    ranked(2, 'c.example', 200),
+    ranked(4, 'd.example', 250.5),
+  ];
+  t.equal(
+    renderNewsletterTable(ties, 10),
+    `${HEADER}|1|a.example|100|\n|2|b.example|200|\n|2|c.example|200|\n|4|d.example|250.5|\n`,
+    'shared ranks pass through (1, 2, 2, 4)',
+  );
   t.equal(renderNewsletterTable(ties, 3), `${HEADER}|1|a.example|100|\n|2|b.example|200|\n|2|c.example|200|\n`);
-  t.equal(renderNewsletterTable([ranked(1, '[::1]:8448', 12), ranked(2, '192.0.2.1:8448', 13)], 10),
-    `${HEADER}|1|\\[::1\\]:8448|12|\n|2|192.0.2.1:8448|13|\n`, 'IPv6 brackets are escaped; IPv4 and ports pass as they are');
+  t.equal(
+    renderNewsletterTable([ranked(1, '[::1]:8448', 12), ranked(2, '192.0.2.1:8448', 13)], 10),
+    `${HEADER}|1|\\[::1\\]:8448|12|\n|2|192.0.2.1:8448|13|\n`,
+    'IPv6 brackets are escaped; IPv4 and ports pass as they are',
+  );
 });
 
 t.test('escapeMarkdownCell keeps every table intact', async (t) => {
   const hostile = [
-    'evil|server', '|', '||||', 'a\\|b', 'trailing\\', '\\', 'line\nbreak', 'cr\rlf\r\n', 'tab\tname', 'nul\u0000byte',
-    'sep\u2028arator\u2029', 'nel\u0085', '<script>alert(1)</script>', '<img src=x onerror=alert(1)>', '[x](javascript:alert(1))',
-    '![img](http://x/y.png)', '`code`', '``', '*bold*', '**strong**', '_em_', '__u__', '~~strike~~', '# heading', '> quote',
-    '- item', '1. item', '&lt;entity&gt;', '&#124;', '<!-- comment -->', 'http://example.org', '<http://autolink>', '{{x}}', '$x$',
-    '=== ', '---', 'a  b', '\u200b', '😀.example', 'ünïcödé', ':---:', '\\\\|\\\\|', 'x'.repeat(300),
+    'evil|server',
+    '|',
+    '||||',
+    'a\\|b',
+    'trailing\\',
+    '\\',
+    'line\nbreak',
+    'cr\rlf\r\n',
+    'tab\tname',
+    'nul\u0000byte',
+    'sep\u2028arator\u2029',
+    'nel\u0085',
+    '<script>alert(1)</script>',
+    '<img src=x onerror=alert(1)>',
+    '[x](javascript:alert(1))',
+    '![img](http://x/y.png)',
+    '`code`',
+    '``',
+    '*bold*',
+    '**strong**',
+    '_em_',
+    '__u__',
+    '~~strike~~',
+    '# heading',
+    '> quote',
+    '- item',
+    '1. item',
+    '&lt;entity&gt;',
+    '&#124;',
+    '<!-- comment -->',
+    'http://example.org',
+    '<http://autolink>',
+    '{{x}}',
+    '$x$',
+    '=== ',
+    '---',
+    'a  b',
+    '\u200b',
+    '😀.example',
+    'ünïcödé',
+    ':---:',
+    '\\\\|\\\\|',
+    'x'.repeat(300),
   ];
   const rows = hostile.map((name, i) => ranked(i + 1, name, 100 + i));
   const table = renderNewsletterTable(rows, 1000);
@@ -100,7 +163,11 @@ t.test('escapeMarkdownCell keeps every table intact', async (t) => {
     t.equal(row[0], String(index + 1), `${quote(name)}: rank cell`);
     t.equal(row[2], String(100 + index), `${quote(name)}: median cell`);
     // What a reader sees is the name itself, with control and line-separator characters as spaces.
-    t.equal(unescapeCell(row[1]!), name.replace(/[\u0000-\u001f\u007f-\u009f\u2028\u2029]/g, ' '), `${quote(name)} reads as itself`);
+    t.equal(
+      unescapeCell(row[1]!),
+      name.replace(/[\u0000-\u001f\u007f-\u009f\u2028\u2029]/g, ' '),
+      `${quote(name)} reads as itself`,
+    );
   }
   t.notMatch(table, /(^|[^\\])<script/im, 'no raw HTML tag');
   t.notMatch(table, /(^|[^\\])</m, 'every < is escaped');
@@ -142,29 +209,63 @@ t.test('formatMedian', async (t) => {
 
 t.test('pageDuration: ms with one decimal at most, seconds from 10 s, no float noise', async (t) => {
   for (const [ms, text] of [
-    [376, '376 ms'], [444.5, '444.5 ms'], [280.60000000000014, '280.6 ms'], [0.1 + 0.2, '0.3 ms'], [1 / 3, '0.3 ms'], [0, '0 ms'],
-    [-0.04, '0 ms'], [-5, '-5 ms'], [9999.9, '9999.9 ms'], [9999.96, '10 s'], [10_000, '10 s'], [12_345, '12.3 s'],
-    [600_000, '600 s'], [-15_000, '-15 s'], [86_400_000, '86400 s'],
-  ] as const) t.equal(pageDuration(ms), text, `${ms}`);
+    [376, '376 ms'],
+    [444.5, '444.5 ms'],
+    [280.60000000000014, '280.6 ms'],
+    [0.1 + 0.2, '0.3 ms'],
+    [1 / 3, '0.3 ms'],
+    [0, '0 ms'],
+    [-0.04, '0 ms'],
+    [-5, '-5 ms'],
+    [9999.9, '9999.9 ms'],
+    [9999.96, '10 s'],
+    [10_000, '10 s'],
+    [12_345, '12.3 s'],
+    [600_000, '600 s'],
+    [-15_000, '-15 s'],
+    [86_400_000, '86400 s'],
+  ] as const)
+    t.equal(pageDuration(ms), text, `${ms}`);
 });
 
 t.test('humanDuration matches the echo bot (Python) exactly', async (t) => {
   const known: [number, string][] = [
-    [376, '376 ms'], [-5, '-5 ms'], [9999, '9999 ms'], [0, '0 ms'], [10000, '10.0 seconds'], [10050, '10.1 seconds'],
-    [10049, '10.0 seconds'], [11250, '11.2 seconds'], [11350, '11.3 seconds'], [59960, '60.0 seconds'], [59600, '59.6 seconds'],
-    [60000, '1 minute and 0 seconds'], [61000, '1 minute and 1 second'], [125500, '2 minutes and 6 seconds'],
-    [124500, '2 minutes and 4 seconds'], [3600000, '1 hour, 0 minutes and 0 seconds'], [3603000, '1 hour, 0 minutes and 3 seconds'],
-    [90061000, '1 day, 1 hour, 1 minute and 1 second'], [-15000, '-15.0 seconds'], [-70000, '-2 minutes and 50 seconds'],
-    [-3600000, '-1 hours, 0 minutes and 0 seconds'], [119500, '1 minute and 60 seconds'],
+    [376, '376 ms'],
+    [-5, '-5 ms'],
+    [9999, '9999 ms'],
+    [0, '0 ms'],
+    [10000, '10.0 seconds'],
+    [10050, '10.1 seconds'],
+    [10049, '10.0 seconds'],
+    [11250, '11.2 seconds'],
+    [11350, '11.3 seconds'],
+    [59960, '60.0 seconds'],
+    [59600, '59.6 seconds'],
+    [60000, '1 minute and 0 seconds'],
+    [61000, '1 minute and 1 second'],
+    [125500, '2 minutes and 6 seconds'],
+    [124500, '2 minutes and 4 seconds'],
+    [3600000, '1 hour, 0 minutes and 0 seconds'],
+    [3603000, '1 hour, 0 minutes and 3 seconds'],
+    [90061000, '1 day, 1 hour, 1 minute and 1 second'],
+    [-15000, '-15.0 seconds'],
+    [-70000, '-2 minutes and 50 seconds'],
+    [-3600000, '-1 hours, 0 minutes and 0 seconds'],
+    [119500, '1 minute and 60 seconds'],
   ];
   for (const [ms, text] of known) t.equal(humanDuration(ms), text, `${ms} ms`);
 
   // Pairs computed by the echo bot's own Python code; see the fixture's "source".
-  const fixture = JSON.parse(readFileSync(new URL('./fixtures/human-duration.python.json', import.meta.url), 'utf8')) as { pairs: [number, string][] };
+  const fixture = JSON.parse(
+    readFileSync(new URL('./fixtures/human-duration.python.json', import.meta.url), 'utf8'),
+  ) as { pairs: [number, string][] };
   t.ok(fixture.pairs.length > 1000, 'the fixture holds the generated pairs');
   const wrong = fixture.pairs.filter(([ms, text]) => humanDuration(ms) !== text);
-  t.same(wrong.slice(0, 10).map(([ms, text]) => ({ ms, python: text, ours: humanDuration(ms) })), [],
-    `all ${fixture.pairs.length} Python pairs agree`);
+  t.same(
+    wrong.slice(0, 10).map(([ms, text]) => ({ ms, python: text, ours: humanDuration(ms) })),
+    [],
+    `all ${fixture.pairs.length} Python pairs agree`,
+  );
 });
 
 function gmean(values: number[]): number {
@@ -175,14 +276,21 @@ function statsJson(spec: PongsSpec, disclaimer: string) {
   return [...pingstatJsonParts(summarisePingstat(pingstatGroupsOf(spec), disclaimer))].join('');
 }
 
-t.test('summarisePingstat and pingstatJsonParts: the aggregator\'s stats.json', async (t) => {
-  const json = statsJson({
-    'a.example': { 'other.example': { $a1: 120 }, 'maunium.net': { $a2: 300, $a1: 100 } },
-    'b.example': { 'maunium.net': { $b1: 50, $b2: 70 } },
-    'd.example': { 'maunium.net': { $d1: 10, $d2: 600_000 } },
-  }, 'Disclaimer.');
-  t.ok(json.startsWith('{"disclaimer":"Disclaimer.","pings":{"b.example":{"pongs":{"maunium.net":{"diffs":{"$b1":50,"$b2":70},"mean":60,"median":60,"gmean":'),
-    'written in the aggregator\'s key order, without spaces');
+t.test("summarisePingstat and pingstatJsonParts: the aggregator's stats.json", async (t) => {
+  const json = statsJson(
+    {
+      'a.example': { 'other.example': { $a1: 120 }, 'maunium.net': { $a2: 300, $a1: 100 } },
+      'b.example': { 'maunium.net': { $b1: 50, $b2: 70 } },
+      'd.example': { 'maunium.net': { $d1: 10, $d2: 600_000 } },
+    },
+    'Disclaimer.',
+  );
+  t.ok(
+    json.startsWith(
+      '{"disclaimer":"Disclaimer.","pings":{"b.example":{"pongs":{"maunium.net":{"diffs":{"$b1":50,"$b2":70},"mean":60,"median":60,"gmean":',
+    ),
+    "written in the aggregator's key order, without spaces",
+  );
   const stats = JSON.parse(json);
   t.equal(json, JSON.stringify(stats), 'exactly what JSON.stringify writes');
   t.same(Object.keys(stats), ['disclaimer', 'pings', 'mean', 'pongservers'], 'top-level keys in order');
@@ -204,41 +312,64 @@ t.test('summarisePingstat and pingstatJsonParts: the aggregator\'s stats.json', 
   t.ok(Math.abs(aMaunium.gmean - Math.sqrt(100 * 300)) < 1e-9);
   t.equal(stats.pings['b.example'].median, 60, '50 and 70 average to 60');
   t.equal(stats.pings['d.example'].median, 300_005);
-  t.equal(stats.mean, (60 + 520 / 3 + 300_005) / 3, 'top-level mean: the mean of the servers\' means');
+  t.equal(stats.mean, (60 + 520 / 3 + 300_005) / 3, "top-level mean: the mean of the servers' means");
 });
 
 t.test('summarisePingstat: ties, odd counts, an empty window', async (t) => {
-  t.equal(statsJson({}, 'Nothing yet.'), '{"disclaimer":"Nothing yet.","pings":{},"mean":0,"pongservers":[]}', 'empty: mean 0');
-  const ties = JSON.parse(statsJson({
-    'zeta.example': { 'maunium.net': { $z: 200 } },
-    'alpha.example': { 'maunium.net': { $a: 200 } },
-    'mid.example': { 'maunium.net': { $m: 100 } },
-  }, 'd'));
+  t.equal(
+    statsJson({}, 'Nothing yet.'),
+    '{"disclaimer":"Nothing yet.","pings":{},"mean":0,"pongservers":[]}',
+    'empty: mean 0',
+  );
+  const ties = JSON.parse(
+    statsJson(
+      {
+        'zeta.example': { 'maunium.net': { $z: 200 } },
+        'alpha.example': { 'maunium.net': { $a: 200 } },
+        'mid.example': { 'maunium.net': { $m: 100 } },
+      },
+      'd',
+    ),
+  );
   t.same(Object.keys(ties.pings), ['mid.example', 'alpha.example', 'zeta.example'], 'equal medians listed by name');
-  const odd = JSON.parse(statsJson({ 'a.example': { 's1.example': { $1: 1000 }, 's2.example': { $1: 10 }, 's3.example': { $1: 40 } } }, 'd'));
+  const odd = JSON.parse(
+    statsJson({ 'a.example': { 's1.example': { $1: 1000 }, 's2.example': { $1: 10 }, 's3.example': { $1: 40 } } }, 'd'),
+  );
   t.equal(odd.pings['a.example'].median, 40, 'odd count: the middle value');
   t.ok(Math.abs(odd.pings['a.example'].gmean - gmean([10, 40, 1000])) < 1e-9);
   t.same(odd.pings['a.example'].pings, ['$1'], 'a ping answered by three servers is listed once');
 });
 
-t.test('summarisePingstat: the geometric mean is pingstat\'s to the last digit (math.fsum of the logarithms)', async (t) => {
-  // CPython 3.11: math.exp(math.fsum(math.log(e) for e in d) / len(d)); simple-statistics' logAverage gives 268.7475029902663.
-  const delays = [34, 71, 140, 191, 451, 647, 667, 724, 804];
-  const stats = JSON.parse(statsJson({ 'a.example': { 's.example': Object.fromEntries(delays.map((ms, i) => [`$${i}`, ms])) } }, 'd'));
-  t.equal(stats.pings['a.example'].gmean, 268.74750299026607);
-  t.equal(stats.pings['a.example'].pongs['s.example'].gmean, 268.74750299026607);
-  t.equal(exactSum([1e100, 1, -1e100]), 1, 'no digit lost to cancellation');
-  t.equal(exactSum(Array(10).fill(0.1)), 1, 'correctly rounded, as fsum gives 1.0');
-  t.equal(exactSum([]), 0);
-});
+t.test(
+  "summarisePingstat: the geometric mean is pingstat's to the last digit (math.fsum of the logarithms)",
+  async (t) => {
+    // CPython 3.11: math.exp(math.fsum(math.log(e) for e in d) / len(d)); simple-statistics' logAverage gives 268.7475029902663.
+    const delays = [34, 71, 140, 191, 451, 647, 667, 724, 804];
+    const stats = JSON.parse(
+      statsJson({ 'a.example': { 's.example': Object.fromEntries(delays.map((ms, i) => [`$${i}`, ms])) } }, 'd'),
+    );
+    t.equal(stats.pings['a.example'].gmean, 268.74750299026607);
+    t.equal(stats.pings['a.example'].pongs['s.example'].gmean, 268.74750299026607);
+    t.equal(exactSum([1e100, 1, -1e100]), 1, 'no digit lost to cancellation');
+    t.equal(exactSum(Array(10).fill(0.1)), 1, 'correctly rounded, as fsum gives 1.0');
+    t.equal(exactSum([]), 0);
+  },
+);
 
 t.test('renderPingstatHtml escapes every name', async (t) => {
   const evil = '<script>alert(1)</script>';
-  const spec = { 'fast.example': { 'maunium.net': { $f1: 376 } }, 'slow.example': { 'maunium.net': { $s1: 70_000 }, 'other.example': { $s1: 12_345 } } };
+  const spec = {
+    'fast.example': { 'maunium.net': { $f1: 376 } },
+    'slow.example': { 'maunium.net': { $s1: 70_000 }, 'other.example': { $s1: 12_345 } },
+  };
   // Names never reach here unvalidated, but the renderer must not rely on that.
-  const hostile = summarisePingstat(pingstatGroupsOf({
-    [evil]: spec['fast.example'], '"><img src=x onerror=alert(1)>': { ...spec['slow.example'], '<iframe>': { $s1: 1 } },
-  }), 'Be careful & <b>bold</b>');
+  const hostile = summarisePingstat(
+    pingstatGroupsOf({
+      [evil]: spec['fast.example'],
+      '"><img src=x onerror=alert(1)>': { ...spec['slow.example'], '<iframe>': { $s1: 1 } },
+    }),
+    'Be careful & <b>bold</b>',
+  );
   const html = renderPingstatHtml(hostile, '!room:<evil>');
   t.notMatch(html, /<script/i, 'no raw script tag');
   t.notMatch(html, /<img/i);
@@ -251,91 +382,264 @@ t.test('renderPingstatHtml escapes every name', async (t) => {
   t.match(html, '<th>&lt;iframe&gt;</th>');
 
   const plain = renderPingstatHtml(summarisePingstat(pingstatGroupsOf(spec), 'd'), '!room:example.org');
-  t.match(plain, '<tr><th>1</th><th>fast.example</th><td>376 ms</td><td>376.0 ms</td><td>1</td><td>376.0 ms<sup>1</sup></td><td></td></tr>',
-    'rank, server, median, mean (a float in Python, so with its decimal), N, then the mean per pong server (empty where it did not answer)');
-  t.match(plain, '<tr><th>2</th><th>slow.example</th><td>41.2 seconds</td><td>41.2 seconds</td><td>1</td><td>1 minute and 10 seconds<sup>1</sup></td><td>12.3 seconds<sup>1</sup></td></tr>');
+  t.match(
+    plain,
+    '<tr><th>1</th><th>fast.example</th><td>376 ms</td><td>376.0 ms</td><td>1</td><td>376.0 ms<sup>1</sup></td><td></td></tr>',
+    'rank, server, median, mean (a float in Python, so with its decimal), N, then the mean per pong server (empty where it did not answer)',
+  );
+  t.match(
+    plain,
+    '<tr><th>2</th><th>slow.example</th><td>41.2 seconds</td><td>41.2 seconds</td><td>1</td><td>1 minute and 10 seconds<sup>1</sup></td><td>12.3 seconds<sup>1</sup></td></tr>',
+  );
   t.match(plain, '<th colspan="2">Pong server (mean)</th>');
-  t.match(escapeHtml(`<a href="x" title='y'>&</a>`), /^&lt;a href=&quot;x&quot; title=&#(39|x27);y&#(39|x27);&gt;&amp;&lt;\/a&gt;$/,
-    'escapeHtml: the five characters that matter in content and quoted attributes');
+  t.match(
+    escapeHtml(`<a href="x" title='y'>&</a>`),
+    /^&lt;a href=&quot;x&quot; title=&#(39|x27);y&#(39|x27);&gt;&amp;&lt;\/a&gt;$/,
+    'escapeHtml: the five characters that matter in content and quoted attributes',
+  );
 });
 
-t.test('the aggregator\'s page writes figures as Python does: floats keep a decimal, ties round half to even', async (t) => {
-  const stats = summarisePingstat(pingstatGroupsOf({
-    'even.example': { 'a.example': { $e1: 376, $e2: 376 }, 'b.example': { $e1: 377, $e2: 376 } },
-    'whole.example': { 'a.example': { $w1: 440 }, 'b.example': { $w1: 450 } },
-  }), 'd');
-  const html = renderPingstatHtml(stats, '!room:example.org');
-  // even.example: delays 376, 376, 376, 377: median (376 + 376) / 2 = 376.0, mean 376.25, which Python rounds to 376.2.
-  t.match(html, '<th>even.example</th><td>376.0 ms</td><td>376.2 ms</td><td>2</td><td>376.0 ms<sup>2</sup></td><td>376.5 ms<sup>2</sup></td>');
-  t.match(html, '<th>whole.example</th><td>445.0 ms</td><td>445.0 ms</td><td>1</td>');
-  t.equal(pingstatDuration(376, false), '376 ms', 'the median of an odd count of whole delays is an int');
-  t.equal(pingstatDuration(0.25, true), '0.2 ms');
-  t.equal(pingstatDuration(12_345.5, true), '12.3 seconds');
-});
+t.test(
+  "the aggregator's page writes figures as Python does: floats keep a decimal, ties round half to even",
+  async (t) => {
+    const stats = summarisePingstat(
+      pingstatGroupsOf({
+        'even.example': { 'a.example': { $e1: 376, $e2: 376 }, 'b.example': { $e1: 377, $e2: 376 } },
+        'whole.example': { 'a.example': { $w1: 440 }, 'b.example': { $w1: 450 } },
+      }),
+      'd',
+    );
+    const html = renderPingstatHtml(stats, '!room:example.org');
+    // even.example: delays 376, 376, 376, 377: median (376 + 376) / 2 = 376.0, mean 376.25, which Python rounds to 376.2.
+    t.match(
+      html,
+      '<th>even.example</th><td>376.0 ms</td><td>376.2 ms</td><td>2</td><td>376.0 ms<sup>2</sup></td><td>376.5 ms<sup>2</sup></td>',
+    );
+    t.match(html, '<th>whole.example</th><td>445.0 ms</td><td>445.0 ms</td><td>1</td>');
+    t.equal(pingstatDuration(376, false), '376 ms', 'the median of an odd count of whole delays is an int');
+    t.equal(pingstatDuration(0.25, true), '0.2 ms');
+    t.equal(pingstatDuration(12_345.5, true), '12.3 seconds');
+  },
+);
 
 t.test('renderLeaderboardJson', async (t) => {
   const responders = [
-    { server: 'maunium.net', medianMs: 370, meanMs: 371, gmeanMs: 370.5, p90Ms: 380, minMs: 360, maxMs: 390, pings: 3, samples: 3 },
+    {
+      server: 'maunium.net',
+      medianMs: 370,
+      meanMs: 371,
+      gmeanMs: 370.5,
+      p90Ms: 380,
+      minMs: 360,
+      maxMs: 390,
+      pings: 3,
+      samples: 3,
+    },
   ];
   const servers = [
-    ranked(1, 'fairydust.space', 376, { meanMs: 380.25, gmeanMs: 379.1, p90Ms: 401.5, minMs: 300, maxMs: 500, pings: 4, samples: 6, responders }),
+    ranked(1, 'fairydust.space', 376, {
+      meanMs: 380.25,
+      gmeanMs: 379.1,
+      p90Ms: 401.5,
+      minMs: 300,
+      maxMs: 500,
+      pings: 4,
+      samples: 6,
+      responders,
+    }),
     ranked(2, 'neko.dev', 444.5),
     ranked(2, 'tie.example', 444.5),
   ];
   const board: Leaderboard = {
-    room: { id: '!ping:maunium.net', reference: '#ping:maunium.net', roomIds: ['!old:maunium.net', '!ping:maunium.net'], disclaimer: 'One-way delays.' },
+    room: {
+      id: '!ping:maunium.net',
+      reference: '#ping:maunium.net',
+      roomIds: ['!old:maunium.net', '!ping:maunium.net'],
+      disclaimer: 'One-way delays.',
+    },
     week: null,
     window: { start: new Date('2026-11-14T00:00:00Z'), end: new Date('2026-11-21T00:00:00Z'), endInclusive: true },
     frozenAt: null,
     generatedAt: new Date('2026-11-21T00:00:05Z'),
     filters: { minDelayMs: 10, maxDelayMs: 600_000, minPings: 2 },
     servers,
-    exclusions: [{ server: 'gamed.example', reason: 'pongs <forged>', excludedBy: '@mod:maunium.net', excludedAt: new Date('2026-11-20T09:00:00Z') }],
+    exclusions: [
+      {
+        server: 'gamed.example',
+        reason: 'pongs <forged>',
+        excludedBy: '@mod:maunium.net',
+        excludedAt: new Date('2026-11-20T09:00:00Z'),
+      },
+    ],
     version: null,
   };
   const json = renderLeaderboardJson(board, 2);
-  t.same(json, {
-    room: '!ping:maunium.net',
-    room_ids: ['!old:maunium.net', '!ping:maunium.net'],
-    disclaimer: 'One-way delays.',
-    window: { kind: 'rolling', week: null, start: '2026-11-14T00:00:00.000Z', end: '2026-11-21T00:00:00.000Z', end_inclusive: true, frozen: false, frozen_at: null, version: null },
-    generated_at: '2026-11-21T00:00:05.000Z',
-    filters: { min_delay_ms: 10, max_delay_ms: 600000, min_pings: 2 },
-    servers_ranked: 3,
-    rows: [
+  t.same(
+    json,
+    {
+      room: '!ping:maunium.net',
+      room_ids: ['!old:maunium.net', '!ping:maunium.net'],
+      disclaimer: 'One-way delays.',
+      window: {
+        kind: 'rolling',
+        week: null,
+        start: '2026-11-14T00:00:00.000Z',
+        end: '2026-11-21T00:00:00.000Z',
+        end_inclusive: true,
+        frozen: false,
+        frozen_at: null,
+        version: null,
+      },
+      generated_at: '2026-11-21T00:00:05.000Z',
+      filters: { min_delay_ms: 10, max_delay_ms: 600000, min_pings: 2 },
+      servers_ranked: 3,
+      rows: [
+        {
+          rank: 1,
+          server: 'fairydust.space',
+          median_ms: 376,
+          mean_ms: 380.25,
+          gmean_ms: 379.1,
+          p90_ms: 401.5,
+          min_ms: 300,
+          max_ms: 500,
+          pings: 4,
+          samples: 6,
+          median_rtt_ms: null,
+          loss_rate: null,
+          clock_skew_suspected: null,
+          responders: [
+            {
+              server: 'maunium.net',
+              median_ms: 370,
+              mean_ms: 371,
+              gmean_ms: 370.5,
+              p90_ms: 380,
+              min_ms: 360,
+              max_ms: 390,
+              pings: 3,
+              samples: 3,
+            },
+          ],
+        },
+        {
+          rank: 2,
+          server: 'neko.dev',
+          median_ms: 444.5,
+          mean_ms: 444.5,
+          gmean_ms: 444.5,
+          p90_ms: 444.5,
+          min_ms: 444.5,
+          max_ms: 444.5,
+          pings: 1,
+          samples: 1,
+          median_rtt_ms: null,
+          loss_rate: null,
+          clock_skew_suspected: null,
+          responders: [],
+        },
+      ],
+      excluded: [
+        {
+          server: 'gamed.example',
+          reason: 'pongs <forged>',
+          excluded_by: '@mod:maunium.net',
+          excluded_at: '2026-11-20T09:00:00.000Z',
+        },
+      ],
+      probes: [],
+    },
+    'every field; rows cut to the limit, servers_ranked counts them all; exclusions with their reasons',
+  );
+  t.same(Object.keys(json), [
+    'room',
+    'room_ids',
+    'disclaimer',
+    'window',
+    'generated_at',
+    'filters',
+    'servers_ranked',
+    'rows',
+    'excluded',
+    'probes',
+  ]);
+  const probed = renderLeaderboardJson(board, 2, [
+    {
+      server: 'lost.example',
+      pingsSent: 2,
+      pingsLost: 2,
+      sendFailures: 0,
+      lossRate: 1,
+      medianRttMs: null,
+      clockSkewSuspected: null,
+    },
+    {
+      server: 'neko.dev',
+      pingsSent: 4,
+      pingsLost: 1,
+      sendFailures: 1,
+      lossRate: 0.25,
+      medianRttMs: 88.5,
+      clockSkewSuspected: false,
+    },
+  ]);
+  t.match(
+    probed.rows[1],
+    { server: 'neko.dev', median_rtt_ms: 88.5, loss_rate: 0.25, clock_skew_suspected: false },
+    'a probed row carries its probe figures',
+  );
+  t.match(probed.rows[0], { median_rtt_ms: null, loss_rate: null, clock_skew_suspected: null });
+  t.same(
+    probed.probes,
+    [
       {
-        rank: 1, server: 'fairydust.space', median_ms: 376, mean_ms: 380.25, gmean_ms: 379.1, p90_ms: 401.5, min_ms: 300, max_ms: 500, pings: 4, samples: 6,
-        median_rtt_ms: null, loss_rate: null, clock_skew_suspected: null,
-        responders: [{ server: 'maunium.net', median_ms: 370, mean_ms: 371, gmean_ms: 370.5, p90_ms: 380, min_ms: 360, max_ms: 390, pings: 3, samples: 3 }],
+        server: 'lost.example',
+        pings_sent: 2,
+        pings_lost: 2,
+        send_failures: 0,
+        median_rtt_ms: null,
+        loss_rate: 1,
+        clock_skew_suspected: null,
       },
       {
-        rank: 2, server: 'neko.dev', median_ms: 444.5, mean_ms: 444.5, gmean_ms: 444.5, p90_ms: 444.5, min_ms: 444.5, max_ms: 444.5, pings: 1, samples: 1,
-        median_rtt_ms: null, loss_rate: null, clock_skew_suspected: null, responders: [],
+        server: 'neko.dev',
+        pings_sent: 4,
+        pings_lost: 1,
+        send_failures: 1,
+        median_rtt_ms: 88.5,
+        loss_rate: 0.25,
+        clock_skew_suspected: false,
       },
     ],
-    excluded: [{ server: 'gamed.example', reason: 'pongs <forged>', excluded_by: '@mod:maunium.net', excluded_at: '2026-11-20T09:00:00.000Z' }],
-    probes: [],
-  }, 'every field; rows cut to the limit, servers_ranked counts them all; exclusions with their reasons');
-  t.same(Object.keys(json), ['room', 'room_ids', 'disclaimer', 'window', 'generated_at', 'filters', 'servers_ranked', 'rows', 'excluded', 'probes']);
-  const probed = renderLeaderboardJson(board, 2, [
-    { server: 'lost.example', pingsSent: 2, pingsLost: 2, sendFailures: 0, lossRate: 1, medianRttMs: null, clockSkewSuspected: null },
-    { server: 'neko.dev', pingsSent: 4, pingsLost: 1, sendFailures: 1, lossRate: 0.25, medianRttMs: 88.5, clockSkewSuspected: false },
-  ]);
-  t.match(probed.rows[1], { server: 'neko.dev', median_rtt_ms: 88.5, loss_rate: 0.25, clock_skew_suspected: false }, 'a probed row carries its probe figures');
-  t.match(probed.rows[0], { median_rtt_ms: null, loss_rate: null, clock_skew_suspected: null });
-  t.same(probed.probes, [
-    { server: 'lost.example', pings_sent: 2, pings_lost: 2, send_failures: 0, median_rtt_ms: null, loss_rate: 1, clock_skew_suspected: null },
-    { server: 'neko.dev', pings_sent: 4, pings_lost: 1, send_failures: 1, median_rtt_ms: 88.5, loss_rate: 0.25, clock_skew_suspected: false },
-  ], 'every probed server, ranked or not');
+    'every probed server, ranked or not',
+  );
   t.same(JSON.parse(JSON.stringify(json)), json, 'plain JSON (no Dates, no undefined)');
 
-  const frozen = renderLeaderboardJson({
-    ...board, week: '2026-W47', frozenAt: new Date('2026-11-23T01:00:00Z'), version: 2,
-    window: { start: new Date('2026-11-16T00:00:00Z'), end: new Date('2026-11-23T00:00:00Z'), endInclusive: false },
-  }, 10);
-  t.same(frozen.window, { kind: 'week', week: '2026-W47', start: '2026-11-16T00:00:00.000Z', end: '2026-11-23T00:00:00.000Z', end_inclusive: false, frozen: true, frozen_at: '2026-11-23T01:00:00.000Z', version: 2 });
+  const frozen = renderLeaderboardJson(
+    {
+      ...board,
+      week: '2026-W47',
+      frozenAt: new Date('2026-11-23T01:00:00Z'),
+      version: 2,
+      window: { start: new Date('2026-11-16T00:00:00Z'), end: new Date('2026-11-23T00:00:00Z'), endInclusive: false },
+    },
+    10,
+  );
+  t.same(frozen.window, {
+    kind: 'week',
+    week: '2026-W47',
+    start: '2026-11-16T00:00:00.000Z',
+    end: '2026-11-23T00:00:00.000Z',
+    end_inclusive: false,
+    frozen: true,
+    frozen_at: '2026-11-23T01:00:00.000Z',
+    version: 2,
+  });
   t.equal(frozen.rows.length, 3, 'fewer servers than the limit: all');
-  t.same(frozen.rows.map((r) => r.rank), [1, 2, 2]);
+  t.same(
+    frozen.rows.map((r) => r.rank),
+    [1, 2, 2],
+  );
   t.same(renderLeaderboardJson({ ...board, servers: [] }, 10).rows, []);
   t.equal(renderLeaderboardJson({ ...board, servers: [] }, 10).servers_ranked, 0);
 });

@@ -3,7 +3,16 @@
 // what the module counts on, before the service silently stops doing it.
 //
 // First, before the SDK: its modules bind the root logger's methods when they load.
-import { REQUEST_CREATE, REQUEST_TRAILERS, SEND_HEADERS, clearRelationIndex, encodeUri, fetchStampingArrival, withParsedJson, type Arrival } from '../src/matrix/sdk-internals.ts';
+import {
+  REQUEST_CREATE,
+  REQUEST_TRAILERS,
+  SEND_HEADERS,
+  clearRelationIndex,
+  encodeUri,
+  fetchStampingArrival,
+  withParsedJson,
+  type Arrival,
+} from '../src/matrix/sdk-internals.ts';
 import { createServer } from 'node:http';
 import { once } from 'node:events';
 import type { AddressInfo } from 'node:net';
@@ -25,7 +34,9 @@ interface Line {
 
 function collectingLogger(context: string): { log: ReturnType<typeof createLogger>; lines: Line[] } {
   const lines: Line[] = [];
-  const log = createLogger('debug', { write: (line: string) => lines.push(JSON.parse(line) as Line) }).child({ context });
+  const log = createLogger('debug', { write: (line: string) => lines.push(JSON.parse(line) as Line) }).child({
+    context,
+  });
   return { log, lines };
 }
 
@@ -33,52 +44,83 @@ function collectingLogger(context: string): { log: ReturnType<typeof createLogge
 function roomWithPingAndPong(): { room: Room; ping: MatrixEvent; pong: MatrixEvent } {
   const client = createClient({ baseUrl: 'http://127.0.0.1:9', userId: '@bot:hs' });
   const room = new Room('!r:hs', client, '@bot:hs');
-  const ping = new MatrixEvent({ event_id: '$ping', type: 'm.room.message', room_id: '!r:hs', sender: '@a:hs', origin_server_ts: 1, content: { msgtype: 'm.text', body: '!ping' } });
+  const ping = new MatrixEvent({
+    event_id: '$ping',
+    type: 'm.room.message',
+    room_id: '!r:hs',
+    sender: '@a:hs',
+    origin_server_ts: 1,
+    content: { msgtype: 'm.text', body: '!ping' },
+  });
   const pong = new MatrixEvent({
-    event_id: '$pong', type: 'm.room.message', room_id: '!r:hs', sender: '@b:hs', origin_server_ts: 2,
+    event_id: '$pong',
+    type: 'm.room.message',
+    room_id: '!r:hs',
+    sender: '@b:hs',
+    origin_server_ts: 2,
     content: { msgtype: 'm.notice', body: 'Pong!', 'm.relates_to': { rel_type: 'xyz.maubot.pong', event_id: '$ping' } },
   });
   return { room, ping, pong };
 }
 
-t.test('the SDK\'s root logger is loglevel\'s, with a methodFactory its children inherit', async (t) => {
+t.test("the SDK's root logger is loglevel's, with a methodFactory its children inherit", async (t) => {
   const root = sdkRootLogger as unknown as { methodFactory?: unknown; rebuild?: unknown; getChild?: unknown };
   t.type(root.methodFactory, 'function');
   t.type(root.rebuild, 'function');
   t.type(root.getChild, 'function');
 });
 
-t.test('the SDK\'s own lines are routed once, for the process: a later client\'s log context does not take them over', async (t) => {
-  const service = collectingLogger('service');
-  const client = collectingLogger('a probe');
-  routeSdkLogs(service.log);
-  routeSdkLogs(client.log);
-  (sdkRootLogger.getChild('[child]') as unknown as { error(...args: unknown[]): void }).error('it broke', new Error('badly'));
-  t.same(client.lines, []);
-  t.match(service.lines, [{ level: 40, library: 'matrix-js-sdk', context: 'service', msg: '[child] it broke badly' }], 'an error as a warning, with its child\'s name');
+t.test(
+  "the SDK's own lines are routed once, for the process: a later client's log context does not take them over",
+  async (t) => {
+    const service = collectingLogger('service');
+    const client = collectingLogger('a probe');
+    routeSdkLogs(service.log);
+    routeSdkLogs(client.log);
+    (sdkRootLogger.getChild('[child]') as unknown as { error(...args: unknown[]): void }).error(
+      'it broke',
+      new Error('badly'),
+    );
+    t.same(client.lines, []);
+    t.match(
+      service.lines,
+      [{ level: 40, library: 'matrix-js-sdk', context: 'service', msg: '[child] it broke badly' }],
+      "an error as a warning, with its child's name",
+    );
 
-  // A module that bound the root's method when it loaded (event-timeline-set.js's debuglog) writes there too.
-  const { room, ping } = roomWithPingAndPong();
-  await room.addLiveEvents([ping], { addToState: false });
-  await room.addLiveEvents([ping], { addToState: false });
-  t.match(service.lines.at(-1), { level: 20, library: 'matrix-js-sdk', msg: 'EventTimelineSet.addLiveEvent: ignoring duplicate event $ping' });
-});
+    // A module that bound the root's method when it loaded (event-timeline-set.js's debuglog) writes there too.
+    const { room, ping } = roomWithPingAndPong();
+    await room.addLiveEvents([ping], { addToState: false });
+    await room.addLiveEvents([ping], { addToState: false });
+    t.match(service.lines.at(-1), {
+      level: 20,
+      library: 'matrix-js-sdk',
+      msg: 'EventTimelineSet.addLiveEvent: ignoring duplicate event $ping',
+    });
+  },
+);
 
-t.test('a room\'s relation index is the private map the SDK fills from every related event; clearing it empties it', async (t) => {
-  const { room, ping, pong } = roomWithPingAndPong();
-  await room.addLiveEvents([ping, pong], { addToState: false });
-  const index = (room.relations as unknown as { relations?: unknown }).relations;
-  t.ok(index instanceof Map, 'Room.relations.relations is a Map');
-  t.same([...(index as Map<string, unknown>).keys()], ['$ping'], 'keyed by the related event');
-  room.resetLiveTimeline(null, null);
-  t.equal((index as Map<string, unknown>).size, 1, 'a timeline reset leaves it');
-  clearRelationIndex(room);
-  t.equal((index as Map<string, unknown>).size, 0);
-});
+t.test(
+  "a room's relation index is the private map the SDK fills from every related event; clearing it empties it",
+  async (t) => {
+    const { room, ping, pong } = roomWithPingAndPong();
+    await room.addLiveEvents([ping, pong], { addToState: false });
+    const index = (room.relations as unknown as { relations?: unknown }).relations;
+    t.ok(index instanceof Map, 'Room.relations.relations is a Map');
+    t.same([...(index as Map<string, unknown>).keys()], ['$ping'], 'keyed by the related event');
+    room.resetLiveTimeline(null, null);
+    t.equal((index as Map<string, unknown>).size, 1, 'a timeline reset leaves it');
+    clearRelationIndex(room);
+    t.equal((index as Map<string, unknown>).size, 0);
+  },
+);
 
-t.test('the deep import of the SDK\'s path templating resolves and encodes as its requests do', async (t) => {
+t.test("the deep import of the SDK's path templating resolves and encodes as its requests do", async (t) => {
   t.type(encodeUri, 'function');
-  t.equal(encodeUri('/rooms/$roomId/send/$type/$txn', { $roomId: '!r:hs', $type: 'm.room.message', $txn: 'a/b' }), '/rooms/!r%3Ahs/send/m.room.message/a%2Fb');
+  t.equal(
+    encodeUri('/rooms/$roomId/send/$type/$txn', { $roomId: '!r:hs', $type: 'm.room.message', $txn: 'a/b' }),
+    '/rooms/!r%3Ahs/send/m.room.message/a%2Fb',
+  );
 });
 
 t.test('the SDK reads a JSON body with json(), so a response parsed once is not parsed again', async (t) => {
@@ -87,41 +129,64 @@ t.test('the SDK reads a JSON body with json(), so a response parsed once is not 
   const { accessToken } = hs.registerUser('@bot:bot.example');
   const parsedOnce = { next_batch: 'parsed once' };
   const client = createClient({
-    baseUrl: hs.url, userId: '@bot:bot.example', accessToken,
+    baseUrl: hs.url,
+    userId: '@bot:bot.example',
+    accessToken,
     fetchFn: async (input, init) => withParsedJson(await fetch(input, init), parsedOnce),
   });
-  t.equal(await client.http.authedRequest(Method.Get, '/sync', { timeout: '0' }), parsedOnce, 'the very object handed over');
+  t.equal(
+    await client.http.authedRequest(Method.Get, '/sync', { timeout: '0' }),
+    parsedOnce,
+    'the very object handed over',
+  );
 });
 
-t.test('undici announces a request synchronously inside fetch(), its headers going out with the path, and its last byte', async (t) => {
-  const server = createServer((_req, res) => res.end('{"ok":true}'));
-  server.listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  t.teardown(() => server.close());
-  const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/_matrix/client/v3/sync?since=s1`;
+t.test(
+  'undici announces a request synchronously inside fetch(), its headers going out with the path, and its last byte',
+  async (t) => {
+    const server = createServer((_req, res) => res.end('{"ok":true}'));
+    server.listen(0, '127.0.0.1');
+    await once(server, 'listening');
+    t.teardown(() => server.close());
+    const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/_matrix/client/v3/sync?since=s1`;
 
-  const seen: { channel: string; request: unknown }[] = [];
-  const listeners = [REQUEST_CREATE, SEND_HEADERS, REQUEST_TRAILERS].map((channel) => {
-    const listener = (message: unknown) => seen.push({ channel, request: (message as { request: unknown }).request });
-    subscribe(channel, listener);
-    return () => unsubscribe(channel, listener);
-  });
-  t.teardown(() => {
-    for (const stop of listeners) stop();
-  });
+    const seen: { channel: string; request: unknown }[] = [];
+    const listeners = [REQUEST_CREATE, SEND_HEADERS, REQUEST_TRAILERS].map((channel) => {
+      const listener = (message: unknown) => seen.push({ channel, request: (message as { request: unknown }).request });
+      subscribe(channel, listener);
+      return () => unsubscribe(channel, listener);
+    });
+    t.teardown(() => {
+      for (const stop of listeners) stop();
+    });
 
-  const responding = fetch(url);
-  t.same(seen.map((s) => s.channel), [REQUEST_CREATE], 'announced before fetch() returned');
-  const body = await (await responding).text();
-  t.equal(body, '{"ok":true}');
-  t.same(seen.map((s) => s.channel), [REQUEST_CREATE, SEND_HEADERS, REQUEST_TRAILERS]);
-  t.ok(seen.every((s) => s.request === seen[0]!.request), 'each message names the same request object');
-  t.equal((seen[1]!.request as { path?: unknown }).path, '/_matrix/client/v3/sync?since=s1', 'the headers\' message carries the path, with its query');
+    const responding = fetch(url);
+    t.same(
+      seen.map((s) => s.channel),
+      [REQUEST_CREATE],
+      'announced before fetch() returned',
+    );
+    const body = await (await responding).text();
+    t.equal(body, '{"ok":true}');
+    t.same(
+      seen.map((s) => s.channel),
+      [REQUEST_CREATE, SEND_HEADERS, REQUEST_TRAILERS],
+    );
+    t.ok(
+      seen.every((s) => s.request === seen[0]!.request),
+      'each message names the same request object',
+    );
+    t.equal(
+      (seen[1]!.request as { path?: unknown }).path,
+      '/_matrix/client/v3/sync?since=s1',
+      "the headers' message carries the path, with its query",
+    );
 
-  const arrival: Arrival = { mono: 0, ms: 0 };
-  const stamped = await fetchStampingArrival(url, undefined, arrival);
-  t.ok(arrival.mono > 0 && arrival.ms > 0, 'the last byte stamped the arrival');
-  const stampedAt = arrival.mono;
-  await stamped.text();
-  t.ok(arrival.mono === stampedAt && arrival.mono <= performance.now(), 'before the body was handed over, and once');
-});
+    const arrival: Arrival = { mono: 0, ms: 0 };
+    const stamped = await fetchStampingArrival(url, undefined, arrival);
+    t.ok(arrival.mono > 0 && arrival.ms > 0, 'the last byte stamped the arrival');
+    const stampedAt = arrival.mono;
+    await stamped.text();
+    t.ok(arrival.mono === stampedAt && arrival.mono <= performance.now(), 'before the body was handed over, and once');
+  },
+);

@@ -12,14 +12,22 @@ import { startTestHomeserver, type TestHomeserver } from './homeserver/index.ts'
 
 const BOT = '@bot:bot.example';
 
-async function world(t: Test, timeoutMs?: number): Promise<{ hs: TestHomeserver; roomId: string; sender: MessageSender; waits: number[] }> {
+async function world(
+  t: Test,
+  timeoutMs?: number,
+): Promise<{ hs: TestHomeserver; roomId: string; sender: MessageSender; waits: number[] }> {
   const hs = await startTestHomeserver({ servers: { 'bot.example': { delayMs: 0 } } });
   t.teardown(() => hs.stop());
   const { accessToken } = hs.registerUser(BOT);
   const roomId = hs.createRoom(BOT);
   const waits: number[] = [];
   // A trailing slash on the homeserver's URL, as operators write it.
-  const sender = createMessageSender({ homeserverUrl: `${hs.url}/`, accessToken: () => accessToken, onRateLimited: (ms) => waits.push(ms), timeoutMs });
+  const sender = createMessageSender({
+    homeserverUrl: `${hs.url}/`,
+    accessToken: () => accessToken,
+    onRateLimited: (ms) => waits.push(ms),
+    timeoutMs,
+  });
   t.teardown(() => sender.close());
   return { hs, roomId, sender, waits };
 }
@@ -35,7 +43,7 @@ t.test('a message is stored once, however often its transaction is sent', async 
   const again = await sender.send(roomId, content, 'txn/1 with spaces');
   const stored = messagesIn(hs, roomId);
   t.equal(stored.length, 1);
-  t.same([first, again], [stored[0]!.event_id, stored[0]!.event_id], 'the stored event\'s ID, both times');
+  t.same([first, again], [stored[0]!.event_id, stored[0]!.event_id], "the stored event's ID, both times");
   t.equal(stored[0]!.sender, BOT);
   t.same(stored[0]!.content, content);
 });
@@ -51,14 +59,20 @@ t.test('a 429 is waited out as advised, then the message goes through', async (t
   t.equal(messagesIn(hs, roomId).length, 1);
 });
 
-t.test('error answers are the SDK\'s errors, with the status that tells a retry from a refusal', async (t) => {
+t.test("error answers are the SDK's errors, with the status that tells a retry from a refusal", async (t) => {
   const { hs, roomId, sender } = await world(t);
   hs.inject({ kind: 'error', status: 403, errcode: 'M_FORBIDDEN', error: 'You may not post here' }, { path: '/send/' });
-  const refused = await sender.send(roomId, { msgtype: 'm.notice', body: 'x' }, 'txn-403').then(() => undefined, (err: unknown) => err);
+  const refused = await sender.send(roomId, { msgtype: 'm.notice', body: 'x' }, 'txn-403').then(
+    () => undefined,
+    (err: unknown) => err,
+  );
   t.ok(refused instanceof MatrixError);
   t.match(refused, { httpStatus: 403, errcode: 'M_FORBIDDEN', message: /You may not post here/ });
   hs.inject({ kind: 'error', status: 502 }, { path: '/send/' });
-  const failed = await sender.send(roomId, { msgtype: 'm.notice', body: 'x' }, 'txn-502').then(() => undefined, (err: unknown) => err);
+  const failed = await sender.send(roomId, { msgtype: 'm.notice', body: 'x' }, 'txn-502').then(
+    () => undefined,
+    (err: unknown) => err,
+  );
   t.match(failed, { httpStatus: 502 });
   t.equal(messagesIn(hs, roomId).length, 0, 'nothing was stored');
 });
@@ -66,10 +80,19 @@ t.test('error answers are the SDK\'s errors, with the status that tells a retry 
 t.test('a dropped connection and an answer that never comes fail without an HTTP status', async (t) => {
   const { hs, roomId, sender } = await world(t, 300);
   hs.inject({ kind: 'disconnect' }, { path: '/send/' });
-  const dropped = await sender.send(roomId, { msgtype: 'm.notice', body: 'x' }, 'txn-drop').then(() => undefined, (err: unknown) => err);
-  t.ok(dropped instanceof Error && (dropped as { httpStatus?: number }).httpStatus === undefined, `dropped: ${String(dropped)}`);
+  const dropped = await sender.send(roomId, { msgtype: 'm.notice', body: 'x' }, 'txn-drop').then(
+    () => undefined,
+    (err: unknown) => err,
+  );
+  t.ok(
+    dropped instanceof Error && (dropped as { httpStatus?: number }).httpStatus === undefined,
+    `dropped: ${String(dropped)}`,
+  );
   hs.inject({ kind: 'stall' }, { path: '/send/' });
-  await t.rejects(sender.send(roomId, { msgtype: 'm.notice', body: 'x' }, 'txn-stall'), /no answer from the homeserver within 300 ms/);
+  await t.rejects(
+    sender.send(roomId, { msgtype: 'm.notice', body: 'x' }, 'txn-stall'),
+    /no answer from the homeserver within 300 ms/,
+  );
   await sender.send(roomId, { msgtype: 'm.notice', body: 'y' }, 'txn-after');
   t.equal(messagesIn(hs, roomId).length, 1, 'the next send works');
 });
@@ -87,7 +110,10 @@ t.test('the wait a 429 advises: retry_after_ms, else Retry-After, else a second;
 t.test('closing the sender ends a send that waits out a rate limit', async (t) => {
   const { hs, roomId, sender } = await world(t);
   const limited = hs.inject({ kind: 'rateLimit', retryAfterMs: 60_000 }, { path: '/send/' });
-  const sending = sender.send(roomId, { msgtype: 'm.notice', body: 'x' }, 'txn-closed').then(() => 'sent', (err: unknown) => `failed: ${String(err)}`);
+  const sending = sender.send(roomId, { msgtype: 'm.notice', body: 'x' }, 'txn-closed').then(
+    () => 'sent',
+    (err: unknown) => `failed: ${String(err)}`,
+  );
   while (limited.hits === 0) await new Promise((resolve) => setTimeout(resolve, 10));
   sender.close();
   const outcome = await Promise.race([sending, new Promise((resolve) => setTimeout(resolve, 5000, 'still waiting'))]);
@@ -98,7 +124,10 @@ t.test('closing the sender ends a send that waits out a rate limit', async (t) =
 t.test('closing the sender ends a send that waits for an answer', async (t) => {
   const { hs, roomId, sender } = await world(t);
   const stalled = hs.inject({ kind: 'stall' }, { path: '/send/' });
-  const sending = sender.send(roomId, { msgtype: 'm.notice', body: 'x' }, 'txn-stalled').then(() => 'sent', (err: unknown) => err);
+  const sending = sender.send(roomId, { msgtype: 'm.notice', body: 'x' }, 'txn-stalled').then(
+    () => 'sent',
+    (err: unknown) => err,
+  );
   while (stalled.hits === 0) await new Promise((resolve) => setTimeout(resolve, 10));
   sender.close();
   const outcome = await Promise.race([sending, new Promise((resolve) => setTimeout(resolve, 5000, 'still waiting'))]);
@@ -113,11 +142,19 @@ t.test('a redirect fails the send with where it points, for the log', async (t) 
   await new Promise<void>((resolve) => redirecting.listen(0, '127.0.0.1', resolve));
   t.teardown(() => redirecting.close());
   const { port } = redirecting.address() as AddressInfo;
-  const sender = createMessageSender({ homeserverUrl: `http://127.0.0.1:${port}/base`, accessToken: () => 'token', onRateLimited: () => {} });
+  const sender = createMessageSender({
+    homeserverUrl: `http://127.0.0.1:${port}/base`,
+    accessToken: () => 'token',
+    onRateLimited: () => {},
+  });
   t.teardown(() => sender.close());
-  const failed = await sender.send('!room:example.org', { msgtype: 'm.notice', body: 'x' }, 'txn').then(() => undefined, (err: unknown) => err);
+  const failed = await sender.send('!room:example.org', { msgtype: 'm.notice', body: 'x' }, 'txn').then(
+    () => undefined,
+    (err: unknown) => err,
+  );
   t.match(failed, {
     httpStatus: 308,
-    message: 'the homeserver redirected the send (308) to https://matrix.example.org/base/_matrix/client/v3/rooms/!room%3Aexample.org/send/m.room.message/txn: set the homeserver URL to where it points',
+    message:
+      'the homeserver redirected the send (308) to https://matrix.example.org/base/_matrix/client/v3/rooms/!room%3Aexample.org/send/m.room.message/txn: set the homeserver URL to where it points',
   });
 });

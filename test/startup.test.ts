@@ -7,7 +7,14 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import t from 'tap';
 import { ADMIN_URL, testEngines } from './helpers/database.ts';
-import { escapeRegExp, PROCESS_TIMEOUT_MS, ROOT, runPingboard, servePingboard, type Result } from './helpers/process.ts';
+import {
+  escapeRegExp,
+  PROCESS_TIMEOUT_MS,
+  ROOT,
+  runPingboard,
+  servePingboard,
+  type Result,
+} from './helpers/process.ts';
 
 t.setTimeout(240_000);
 
@@ -18,21 +25,27 @@ function pingboard(args: string[], env: Record<string, string>, timeoutMs = PROC
   return runPingboard(dir, args, env, timeoutMs);
 }
 
-
-t.test('`npm start` and `npm run pingboard`, as the README runs them, pass SIGTERM and SIGINT on: the server shuts down and frees its port', {
-  skip: !testEngines().includes('pglite') && 'PINGBOARD_TEST_ENGINES excludes pglite',
-}, async (t) => {
-  for (const [signal, command] of [['SIGTERM', ['npm', 'start']], ['SIGINT', ['npm', 'run', 'pingboard', '--', 'serve']]] as const) {
-    const dataDir = path.join(dir, `npm-${signal}`);
-    const server = await servePingboard(t, ROOT, { PINGBOARD_DATA_DIR: dataDir }, command);
-    t.equal((await fetch(`${server.url}/healthz`)).status, 200, 'it serves');
-    const stopped = await server.kill(signal);
-    t.equal(stopped.code, 0, `npm exits 0 after ${signal}`);
-    t.match(stopped.stdout, /"msg":"stopped"/, 'the server shut down in order');
-    t.equal(existsSync(path.join(dataDir, 'pingboard.lock')), false, 'the data directory is released');
-    await t.rejects(fetch(`${server.url}/healthz`), 'the port is free: nothing answers on it');
-  }
-});
+t.test(
+  '`npm start` and `npm run pingboard`, as the README runs them, pass SIGTERM and SIGINT on: the server shuts down and frees its port',
+  {
+    skip: !testEngines().includes('pglite') && 'PINGBOARD_TEST_ENGINES excludes pglite',
+  },
+  async (t) => {
+    for (const [signal, command] of [
+      ['SIGTERM', ['npm', 'start']],
+      ['SIGINT', ['npm', 'run', 'pingboard', '--', 'serve']],
+    ] as const) {
+      const dataDir = path.join(dir, `npm-${signal}`);
+      const server = await servePingboard(t, ROOT, { PINGBOARD_DATA_DIR: dataDir }, command);
+      t.equal((await fetch(`${server.url}/healthz`)).status, 200, 'it serves');
+      const stopped = await server.kill(signal);
+      t.equal(stopped.code, 0, `npm exits 0 after ${signal}`);
+      t.match(stopped.stdout, /"msg":"stopped"/, 'the server shut down in order');
+      t.equal(existsSync(path.join(dataDir, 'pingboard.lock')), false, 'the data directory is released');
+      await t.rejects(fetch(`${server.url}/healthz`), 'the port is free: nothing answers on it');
+    }
+  },
+);
 
 t.test('start and connection errors: one line naming the setting and the cause, exit 2', async (t) => {
   const oneLine = (result: Result, pattern: RegExp, what: string) => {
@@ -61,13 +74,34 @@ t.test('start and connection errors: one line naming the setting and the cause, 
     // serve waits for a database that is not up yet; one that answers "no such database" is a setting to fix.
     postgres ? pingboard(['serve'], { DATABASE_URL: missingDatabase.toString(), PINGBOARD_PORT: '0' }) : undefined,
   ]);
-  oneLine(unreachable, /^pingboard: DATABASE_URL: cannot reach PostgreSQL at 127\.0\.0\.1:1: connect ECONNREFUSED 127\.0\.0\.1:1\n$/, 'an unreachable database, from a one-shot command');
-  oneLine(noDirectory, new RegExp(`^pingboard: PINGBOARD_DATA_DIR: cannot use ${escapeRegExp(path.join(notADirectory, 'data'))} for the embedded database: ENOTDIR: not a directory`), 'a data directory that cannot be made');
-  oneLine(portTaken, new RegExp(`^pingboard: PINGBOARD_PORT: 127\\.0\\.0\\.1:${port} is already in use by another process\n$`), 'a port in use');
+  oneLine(
+    unreachable,
+    /^pingboard: DATABASE_URL: cannot reach PostgreSQL at 127\.0\.0\.1:1: connect ECONNREFUSED 127\.0\.0\.1:1\n$/,
+    'an unreachable database, from a one-shot command',
+  );
+  oneLine(
+    noDirectory,
+    new RegExp(
+      `^pingboard: PINGBOARD_DATA_DIR: cannot use ${escapeRegExp(path.join(notADirectory, 'data'))} for the embedded database: ENOTDIR: not a directory`,
+    ),
+    'a data directory that cannot be made',
+  );
+  oneLine(
+    portTaken,
+    new RegExp(`^pingboard: PINGBOARD_PORT: 127\\.0\\.0\\.1:${port} is already in use by another process\n$`),
+    'a port in use',
+  );
   t.equal(existsSync(path.join(dir, 'port-taken', 'pingboard.lock')), false, 'the data directory is released');
   if (missing && serveMissing) {
-    for (const [result, what] of [[missing, 'import'], [serveMissing, 'serve']] as const) {
-      oneLine(result, /^pingboard: DATABASE_URL: database "pingboard_no_such_database" does not exist \(PostgreSQL at 127\.0\.0\.1:5432\)\n$/, `a database that does not exist (${what})`);
+    for (const [result, what] of [
+      [missing, 'import'],
+      [serveMissing, 'serve'],
+    ] as const) {
+      oneLine(
+        result,
+        /^pingboard: DATABASE_URL: database "pingboard_no_such_database" does not exist \(PostgreSQL at 127\.0\.0\.1:5432\)\n$/,
+        `a database that does not exist (${what})`,
+      );
     }
   }
 });

@@ -29,28 +29,45 @@ forEachEngine(t, (t, database) => {
     await stats.buildDigests([room]);
     return stats.rolling(room, ROLLING);
   };
-  const digestCount = async () => Number((await db.selectFrom('hourly_digests').select((eb) => eb.fn.countAll().as('n')).executeTakeFirstOrThrow()).n);
+  const digestCount = async () =>
+    Number(
+      (
+        await db
+          .selectFrom('hourly_digests')
+          .select((eb) => eb.fn.countAll().as('n'))
+          .executeTakeFirstOrThrow()
+      ).n,
+    );
 
-  t.test('median of an even count averages the two middle values; figures match an in-process computation', async (t) => {
-    const delays = [500, 100, 389, 444, 445, 2000];
-    await recordSamples(db, delays.map((delayMs) => sample({ pingServer: 'neko.dev', delayMs, measuredAt: at('2026-11-20T10:00:00Z') })));
-    const board = await statisticsAt('2026-11-21T00:00:00Z').rolling(room, ROLLING);
-    t.equal(board.servers.length, 1);
-    const row = board.servers[0]!;
-    t.equal(row.medianMs, 444.5);
-    const expected = figuresOfSorted([...delays].sort(ascending));
-    t.equal(row.meanMs, expected.meanMs);
-    t.ok(Math.abs(row.gmeanMs - expected.gmeanMs) < 1e-9, 'geometric mean');
-    t.ok(Math.abs(row.p90Ms - expected.p90Ms) < 1e-9, 'p90 by linear interpolation');
-    t.equal(row.minMs, 100);
-    t.equal(row.maxMs, 2000);
-    t.equal(row.pings, 6);
-    t.equal(row.samples, 6);
-  });
+  t.test(
+    'median of an even count averages the two middle values; figures match an in-process computation',
+    async (t) => {
+      const delays = [500, 100, 389, 444, 445, 2000];
+      await recordSamples(
+        db,
+        delays.map((delayMs) => sample({ pingServer: 'neko.dev', delayMs, measuredAt: at('2026-11-20T10:00:00Z') })),
+      );
+      const board = await statisticsAt('2026-11-21T00:00:00Z').rolling(room, ROLLING);
+      t.equal(board.servers.length, 1);
+      const row = board.servers[0]!;
+      t.equal(row.medianMs, 444.5);
+      const expected = figuresOfSorted([...delays].sort(ascending));
+      t.equal(row.meanMs, expected.meanMs);
+      t.ok(Math.abs(row.gmeanMs - expected.gmeanMs) < 1e-9, 'geometric mean');
+      t.ok(Math.abs(row.p90Ms - expected.p90Ms) < 1e-9, 'p90 by linear interpolation');
+      t.equal(row.minMs, 100);
+      t.equal(row.maxMs, 2000);
+      t.equal(row.pings, 6);
+      t.equal(row.samples, 6);
+    },
+  );
 
   t.test('samples outside min/max delay are left out, both bounds inclusive', async (t) => {
     const measuredAt = at('2026-11-20T10:00:00Z');
-    await recordSamples(db, [-50, 9, 10, 600_000, 600_001].map((delayMs) => sample({ pingServer: 'edge.example', delayMs, measuredAt })));
+    await recordSamples(
+      db,
+      [-50, 9, 10, 600_000, 600_001].map((delayMs) => sample({ pingServer: 'edge.example', delayMs, measuredAt })),
+    );
     const [row] = (await statisticsAt('2026-11-21T00:00:00Z').rolling(room, ROLLING)).servers;
     t.equal(row?.samples, 2);
     t.equal(row?.minMs, 10);
@@ -60,15 +77,42 @@ forEachEngine(t, (t, database) => {
   t.test('responders are pooled per ping server and reported each on their own', async (t) => {
     const measuredAt = at('2026-11-20T10:00:00Z');
     await recordSamples(db, [
-      sample({ pingServer: 'a.example', pingEventId: '$p1', delayMs: 100, measuredAt, responder: '@echo:one.example', responderServer: 'one.example' }),
-      sample({ pingServer: 'a.example', pingEventId: '$p1', delayMs: 300, measuredAt, responder: '@echo:two.example', responderServer: 'two.example' }),
-      sample({ pingServer: 'a.example', pingEventId: '$p2', delayMs: 200, measuredAt, responder: '@echo:one.example', responderServer: 'one.example' }),
+      sample({
+        pingServer: 'a.example',
+        pingEventId: '$p1',
+        delayMs: 100,
+        measuredAt,
+        responder: '@echo:one.example',
+        responderServer: 'one.example',
+      }),
+      sample({
+        pingServer: 'a.example',
+        pingEventId: '$p1',
+        delayMs: 300,
+        measuredAt,
+        responder: '@echo:two.example',
+        responderServer: 'two.example',
+      }),
+      sample({
+        pingServer: 'a.example',
+        pingEventId: '$p2',
+        delayMs: 200,
+        measuredAt,
+        responder: '@echo:one.example',
+        responderServer: 'one.example',
+      }),
     ]);
     const [row] = (await statisticsAt('2026-11-21T00:00:00Z').rolling(room, ROLLING)).servers;
     t.equal(row?.pings, 2, 'distinct pings');
     t.equal(row?.samples, 3, 'one sample per responder');
     t.equal(row?.medianMs, 200);
-    t.same(row?.responders.map((r) => [r.server, r.medianMs, r.pings]), [['one.example', 150, 2], ['two.example', 300, 1]]);
+    t.same(
+      row?.responders.map((r) => [r.server, r.medianMs, r.pings]),
+      [
+        ['one.example', 150, 2],
+        ['two.example', 300, 1],
+      ],
+    );
   });
 
   t.test('equal medians share a rank, the next rank skips, ties are listed by name', async (t) => {
@@ -80,7 +124,15 @@ forEachEngine(t, (t, database) => {
       sample({ pingServer: 'slow.example', delayMs: 900, measuredAt }),
     ]);
     const board = await statisticsAt('2026-11-21T00:00:00Z').rolling(room, ROLLING);
-    t.same(board.servers.map((s) => [s.rank, s.server]), [[1, 'fast.example'], [2, 'alpha.example'], [2, 'zeta.example'], [4, 'slow.example']]);
+    t.same(
+      board.servers.map((s) => [s.rank, s.server]),
+      [
+        [1, 'fast.example'],
+        [2, 'alpha.example'],
+        [2, 'zeta.example'],
+        [4, 'slow.example'],
+      ],
+    );
   });
 
   t.test('a minimum number of pings leaves out servers with fewer', async (t) => {
@@ -91,7 +143,10 @@ forEachEngine(t, (t, database) => {
       sample({ pingServer: 'twice.example', delayMs: 310, measuredAt }),
     ]);
     const board = await statisticsAt('2026-11-21T00:00:00Z', UTC_WEEKS, 2).rolling(room, ROLLING);
-    t.same(board.servers.map((s) => [s.rank, s.server]), [[1, 'twice.example']]);
+    t.same(
+      board.servers.map((s) => [s.rank, s.server]),
+      [[1, 'twice.example']],
+    );
   });
 
   t.test('the rolling window includes both ends; max_age/min_age move it', async (t) => {
@@ -105,8 +160,15 @@ forEachEngine(t, (t, database) => {
     const stats = statisticsAt(now);
     const week = await stats.rolling(room, ROLLING);
     t.same(week.servers.map((s) => s.server).sort(), ['edge-end.example', 'edge-start.example', 'yesterday.example']);
-    const olderDay = await stats.rolling(room, { maxAgeSeconds: 2 * 86_400, minAgeSeconds: 86_400, capSpanToWeek: true });
-    t.same(olderDay.servers.map((s) => s.server), ['yesterday.example']);
+    const olderDay = await stats.rolling(room, {
+      maxAgeSeconds: 2 * 86_400,
+      minAgeSeconds: 86_400,
+      capSpanToWeek: true,
+    });
+    t.same(
+      olderDay.servers.map((s) => s.server),
+      ['yesterday.example'],
+    );
   });
 
   t.test('calendar weeks: boundaries in a non-UTC zone with a Friday 10:00 close', async (t) => {
@@ -134,7 +196,10 @@ forEachEngine(t, (t, database) => {
     ]);
     const board = await statisticsAt('2026-11-21T00:00:00Z', berlin).week(room, '2026-W43');
     t.equal(board.window.end.getTime() - board.window.start.getTime(), 169 * 3_600_000);
-    t.same(board.servers.map((s) => s.server), ['last-minute.example']);
+    t.same(
+      board.servers.map((s) => s.server),
+      ['last-minute.example'],
+    );
   });
 
   t.test('a closed week is frozen once and never changes, even when older samples arrive', async (t) => {
@@ -160,81 +225,135 @@ forEachEngine(t, (t, database) => {
     const again = await statisticsAt('2026-11-22T00:00:00Z').week(room, '2026-W46');
     t.same(again.servers, first.servers, 'the frozen table is unchanged');
     t.equal(again.frozenAt?.getTime(), first.frozenAt?.getTime());
-    const stored = await db.selectFrom('samples').select('ping_event_id').where('room_id', '=', ROOM)
-      .where('measured_at', '>=', again.window.start).where('measured_at', '<=', again.window.end).execute();
+    const stored = await db
+      .selectFrom('samples')
+      .select('ping_event_id')
+      .where('room_id', '=', ROOM)
+      .where('measured_at', '>=', again.window.start)
+      .where('measured_at', '<=', again.window.end)
+      .execute();
     t.equal(stored.length, 4, 'the late samples are stored, just not in the frozen table');
-    const live = await statisticsAt('2026-11-22T00:00:00Z').rolling(room, { maxAgeSeconds: 14 * 86_400, minAgeSeconds: 0, capSpanToWeek: false });
-    t.same(live.servers.map((s) => s.server), ['latecomer.example', 'steady.example'], 'live tables do see them');
+    const live = await statisticsAt('2026-11-22T00:00:00Z').rolling(room, {
+      maxAgeSeconds: 14 * 86_400,
+      minAgeSeconds: 0,
+      capSpanToWeek: false,
+    });
+    t.same(
+      live.servers.map((s) => s.server),
+      ['latecomer.example', 'steady.example'],
+      'live tables do see them',
+    );
     t.equal(live.servers[1]?.medianMs, 500);
   });
 
   t.test('a week is not frozen before its grace period ends, nor when it has no samples', async (t) => {
-    await recordSamples(db, [sample({ pingServer: 'late.example', delayMs: 300, measuredAt: at('2026-11-22T23:00:00Z') })]);
+    await recordSamples(db, [
+      sample({ pingServer: 'late.example', delayMs: 300, measuredAt: at('2026-11-22T23:00:00Z') }),
+    ]);
     const inGrace = await statisticsAt('2026-11-23T00:30:00Z').week(room, '2026-W47');
     t.equal(inGrace.frozenAt, null);
     const empty = await statisticsAt('2026-11-23T02:00:00Z').week(room, '2026-W40');
     t.equal(empty.frozenAt, null);
     t.same(empty.servers, []);
     t.same(await listFrozenWeeks(db, ROOM), []);
-    await t.rejects(statisticsAt('2026-11-23T02:00:00Z').week(room, '2026-W49'), { name: 'InputError', parameter: 'week' }, 'a week that has not started');
-    await t.rejects(statisticsAt('2026-11-23T02:00:00Z').week(room, '2026-W54'), { name: 'InputError', parameter: 'week' });
+    await t.rejects(
+      statisticsAt('2026-11-23T02:00:00Z').week(room, '2026-W49'),
+      { name: 'InputError', parameter: 'week' },
+      'a week that has not started',
+    );
+    await t.rejects(statisticsAt('2026-11-23T02:00:00Z').week(room, '2026-W54'), {
+      name: 'InputError',
+      parameter: 'week',
+    });
   });
 
   t.test('freezeDueWeeks freezes the last closed week of each room once', async (t) => {
-    await recordSamples(db, [sample({ pingServer: 'a.example', delayMs: 300, measuredAt: at('2026-11-18T12:00:00Z') })]);
+    await recordSamples(db, [
+      sample({ pingServer: 'a.example', delayMs: 300, measuredAt: at('2026-11-18T12:00:00Z') }),
+    ]);
     const stats = statisticsAt('2026-11-23T01:00:00Z');
     t.same(await stats.freezeDueWeeks([room]), [`${ROOM} 2026-W47`]);
     t.same(await stats.freezeDueWeeks([room]), [], 'already frozen');
     const weeks = await listFrozenWeeks(db, ROOM);
-    t.same(weeks.map((w) => [w.week, w.servers]), [['2026-W47', 1]]);
+    t.same(
+      weeks.map((w) => [w.week, w.servers]),
+      [['2026-W47', 1]],
+    );
   });
 
   /** hist.example pings once in each of 2026-W45, W46 and W47, at 100, 200 and 300 ms. */
-  const recordWeeklyHistory = () => recordSamples(db, [
-    sample({ pingServer: 'hist.example', delayMs: 100, measuredAt: at('2026-11-04T12:00:00Z') }),
-    sample({ pingServer: 'hist.example', delayMs: 200, measuredAt: at('2026-11-11T12:00:00Z') }),
-    sample({ pingServer: 'hist.example', delayMs: 300, measuredAt: at('2026-11-18T12:00:00Z') }),
-  ]);
+  const recordWeeklyHistory = () =>
+    recordSamples(db, [
+      sample({ pingServer: 'hist.example', delayMs: 100, measuredAt: at('2026-11-04T12:00:00Z') }),
+      sample({ pingServer: 'hist.example', delayMs: 200, measuredAt: at('2026-11-11T12:00:00Z') }),
+      sample({ pingServer: 'hist.example', delayMs: 300, measuredAt: at('2026-11-18T12:00:00Z') }),
+    ]);
 
-  t.test('a server\'s weekly history uses frozen figures where frozen, live ones elsewhere', async (t) => {
+  t.test("a server's weekly history uses frozen figures where frozen, live ones elsewhere", async (t) => {
     await recordWeeklyHistory();
     const stats = statisticsAt('2026-11-19T00:00:00Z');
     await stats.freeze(room, '2026-W46');
     const weeks = await stats.serverWeeks(room, 'hist.example', 4);
-    t.same(weeks.map((w) => [w.week, w.frozen, w.rank, w.medianMs]), [
-      ['2026-W44', false, null, null],
-      ['2026-W45', false, null, 100],
-      ['2026-W46', true, 1, 200],
-      ['2026-W47', false, null, 300],
-    ]);
+    t.same(
+      weeks.map((w) => [w.week, w.frozen, w.rank, w.medianMs]),
+      [
+        ['2026-W44', false, null, null],
+        ['2026-W45', false, null, 100],
+        ['2026-W46', true, 1, 200],
+        ['2026-W47', false, null, 300],
+      ],
+    );
   });
   t.test('writers side by side and digest builds in between lose no sample and count none twice', async (t) => {
     // Ten closed hours; every batch overlaps the next, so pairs of concurrent writers race on the same keys.
-    const all = Array.from({ length: 2400 }, (_, i) => sample({
-      pingServer: `s${i % 7}.example`, pingEventId: `$race${Math.floor(i / 2)}`, delayMs: 20 + ((i * 7919) % 3000),
-      responder: `@echo:r${i % 2}.example`, responderServer: `r${i % 2}.example`,
-      measuredAt: new Date(Date.UTC(2026, 10, 20, 0) + (i % 10) * 3_600_000 + i),
-    }));
+    const all = Array.from({ length: 2400 }, (_, i) =>
+      sample({
+        pingServer: `s${i % 7}.example`,
+        pingEventId: `$race${Math.floor(i / 2)}`,
+        delayMs: 20 + ((i * 7919) % 3000),
+        responder: `@echo:r${i % 2}.example`,
+        responderServer: `r${i % 2}.example`,
+        measuredAt: new Date(Date.UTC(2026, 10, 20, 0) + (i % 10) * 3_600_000 + i),
+      }),
+    );
     const batches = Array.from({ length: 8 }, (_, b) => all.slice(b * 300, b * 300 + 450));
-    const written = await Promise.all(batches.map(async (batch) => {
-      const stored = await recordSamples(db, batch);
-      // A build of its own, while the other writers still run.
-      await statisticsAt('2026-11-21T00:00:00Z').buildDigests([room]);
-      return stored;
-    }));
+    const written = await Promise.all(
+      batches.map(async (batch) => {
+        const stored = await recordSamples(db, batch);
+        // A build of its own, while the other writers still run.
+        await statisticsAt('2026-11-21T00:00:00Z').buildDigests([room]);
+        return stored;
+      }),
+    );
     const stats = statisticsAt('2026-11-21T00:00:00Z');
-    t.equal(written.reduce((sum, w) => sum + w.stored, 0), all.length, 'each sample stored exactly once');
+    t.equal(
+      written.reduce((sum, w) => sum + w.stored, 0),
+      all.length,
+      'each sample stored exactly once',
+    );
     await stats.buildDigests([room]);
     t.equal(await digestCount(), 7 * 24, 'every closed hour of the week read from its digest');
     const board = await stats.rolling(room, ROLLING);
     for (const server of board.servers) {
-      const own = all.filter((s) => s.pingServer === server.server).map((s) => s.delayMs).sort(ascending);
-      t.same([server.samples, server.medianMs, server.p90Ms], [own.length, figuresOfSorted(own).medianMs, figuresOfSorted(own).p90Ms], `${server.server} from every sample`);
+      const own = all
+        .filter((s) => s.pingServer === server.server)
+        .map((s) => s.delayMs)
+        .sort(ascending);
+      t.same(
+        [server.samples, server.medianMs, server.p90Ms],
+        [own.length, figuresOfSorted(own).medianMs, figuresOfSorted(own).p90Ms],
+        `${server.server} from every sample`,
+      );
     }
     t.equal(board.servers.length, 7);
   });
   t.test('rebuilding digests numbers no server name twice and uses up no id', async (t) => {
-    await recordSamples(db, ['a.example', 'b.example', 'c.example'].map((pingServer, i) => sample({ pingServer, delayMs: 100 + i, measuredAt: at('2026-11-20T10:00:00Z') })));
+    await recordSamples(
+      db,
+      ['a.example', 'b.example', 'c.example'].map((pingServer, i) =>
+        sample({ pingServer, delayMs: 100 + i, measuredAt: at('2026-11-20T10:00:00Z') }),
+      ),
+    );
     const stats = statisticsAt('2026-11-21T00:00:00Z');
     const before = (await stats.rolling(room, ROLLING)).servers;
     for (let i = 0; i < 3; i++) {
@@ -242,91 +361,212 @@ forEachEngine(t, (t, database) => {
       await stats.buildDigests([room]);
       t.same((await stats.rolling(room, ROLLING)).servers, before, `rebuild ${i + 1}: the same table`);
     }
-    await recordSamples(db, [sample({ pingServer: 'd.example', delayMs: 100, measuredAt: at('2026-11-20T11:00:00Z') })]);
+    await recordSamples(db, [
+      sample({ pingServer: 'd.example', delayMs: 100, measuredAt: at('2026-11-20T11:00:00Z') }),
+    ]);
     await stats.buildDigests([room]);
     const { rows } = await sql<{ name: string; id: number }>`select name, id from server_names order by id`.execute(db);
-    t.same(rows.map((r) => r.name).sort(), ['a.example', 'b.example', 'c.example', 'd.example', 'maunium.net'], 'each name once');
-    t.same(rows.map((r) => r.id), [1, 2, 3, 4, 5], 'the rebuilds used up no id: the new name came next');
+    t.same(
+      rows.map((r) => r.name).sort(),
+      ['a.example', 'b.example', 'c.example', 'd.example', 'maunium.net'],
+      'each name once',
+    );
+    t.same(
+      rows.map((r) => r.id),
+      [1, 2, 3, 4, 5],
+      'the rebuilds used up no id: the new name came next',
+    );
   });
-  t.test('of two pongs of one responder to one ping, the earlier is kept even when it is recorded second', async (t) => {
-    const later = sample({ pingServer: 'pong.example', pingEventId: '$twice', delayMs: 900, measuredAt: at('2026-11-20T10:00:00.900Z') });
-    const earlier = { ...later, delayMs: 300, measuredAt: at('2026-11-20T10:00:00.300Z') };
-    await recordSamples(db, [later]);
-    const stats = statisticsAt('2026-11-21T00:00:00Z');
-    t.equal((await digestedRolling(stats)).servers[0]?.medianMs, 900, 'the later pong, digested');
-    t.same(await recordSamples(db, [earlier], { keepEarliestPong: true }), { stored: 0, duplicate: 1 }, 'a replacement counts as a duplicate');
-    const rows = await db.selectFrom('samples').select(['delay_ms', 'measured_at']).where('ping_event_id', '=', '$twice').execute();
-    t.same(rows, [{ delay_ms: 300, measured_at: earlier.measuredAt }], 'the earlier pong replaced it');
-    t.equal((await digestedRolling(stats)).servers[0]?.medianMs, 300, 'and its hour was digested again');
-    await recordSamples(db, [later], { keepEarliestPong: true });
-    t.same((await db.selectFrom('samples').select('delay_ms').where('ping_event_id', '=', '$twice').execute()).map((r) => r.delay_ms), [300], 'a later one does not replace it');
-  });
+  t.test(
+    'of two pongs of one responder to one ping, the earlier is kept even when it is recorded second',
+    async (t) => {
+      const later = sample({
+        pingServer: 'pong.example',
+        pingEventId: '$twice',
+        delayMs: 900,
+        measuredAt: at('2026-11-20T10:00:00.900Z'),
+      });
+      const earlier = { ...later, delayMs: 300, measuredAt: at('2026-11-20T10:00:00.300Z') };
+      await recordSamples(db, [later]);
+      const stats = statisticsAt('2026-11-21T00:00:00Z');
+      t.equal((await digestedRolling(stats)).servers[0]?.medianMs, 900, 'the later pong, digested');
+      t.same(
+        await recordSamples(db, [earlier], { keepEarliestPong: true }),
+        { stored: 0, duplicate: 1 },
+        'a replacement counts as a duplicate',
+      );
+      const rows = await db
+        .selectFrom('samples')
+        .select(['delay_ms', 'measured_at'])
+        .where('ping_event_id', '=', '$twice')
+        .execute();
+      t.same(rows, [{ delay_ms: 300, measured_at: earlier.measuredAt }], 'the earlier pong replaced it');
+      t.equal((await digestedRolling(stats)).servers[0]?.medianMs, 300, 'and its hour was digested again');
+      await recordSamples(db, [later], { keepEarliestPong: true });
+      t.same(
+        (await db.selectFrom('samples').select('delay_ms').where('ping_event_id', '=', '$twice').execute()).map(
+          (r) => r.delay_ms,
+        ),
+        [300],
+        'a later one does not replace it',
+      );
+    },
+  );
 
   /** Two bots of b.example answer one ping of b.example: @echo at 10:59:59.950 (50 ms), @echo2 in the next hour (20 ms). */
-  const firstPong = sample({ pingServer: 'b.example', pingEventId: '$across', delayMs: 50, responder: '@echo:b.example', responderServer: 'b.example', measuredAt: at('2026-11-20T10:59:59.950Z') });
-  const secondPong = { ...firstPong, delayMs: 20, responder: '@echo2:b.example', measuredAt: at('2026-11-20T11:00:00.050Z') };
-
-  t.test('a server\'s second bot whose pong lands in the next hour is not counted, from digests or from raw samples', async (t) => {
-    await recordSamples(db, [firstPong, secondPong]);
-    const raw = (await statisticsAt('2026-11-21T00:00:00Z').rolling(room, ROLLING)).servers;
-    t.same(raw.map((s) => [s.server, s.medianMs, s.pings, s.samples]), [['b.example', 50, 1, 1]], 'both hours from the samples');
-    const digested = (await digestedRolling(statisticsAt('2026-11-21T00:00:00Z'))).servers;
-    t.equal(await digestCount(), 7 * 24, 'the last seven days\' hours are digested');
-    t.same(digested, raw, 'both hours from their digests');
-    await db.deleteFrom('hourly_digests').where('hour', '>=', at('2026-11-20T11:00:00Z')).execute();
-    const current = (await statisticsAt('2026-11-20T11:30:00Z').rolling(room, ROLLING)).servers;
-    t.same(current.map((s) => [s.server, s.medianMs, s.samples]), [['b.example', 50, 1]], 'the current hour from samples, the one before from its digest');
-    const fromTheSecond = (await statisticsAt('2026-11-20T11:30:00Z').rolling(room, { maxAgeSeconds: 1800, minAgeSeconds: 0, capSpanToWeek: false })).servers;
-    t.same(fromTheSecond, [], 'a window holding only the second pong holds no figure: the first pong is the server\'s, outside it');
+  const firstPong = sample({
+    pingServer: 'b.example',
+    pingEventId: '$across',
+    delayMs: 50,
+    responder: '@echo:b.example',
+    responderServer: 'b.example',
+    measuredAt: at('2026-11-20T10:59:59.950Z'),
   });
+  const secondPong = {
+    ...firstPong,
+    delayMs: 20,
+    responder: '@echo2:b.example',
+    measuredAt: at('2026-11-20T11:00:00.050Z'),
+  };
 
-  t.test('a server\'s earlier pong stored after its later one takes its place in an hour already digested', async (t) => {
-    await recordSamples(db, [secondPong]);
-    const stats = statisticsAt('2026-11-21T00:00:00Z');
-    t.equal((await digestedRolling(stats)).servers[0]?.medianMs, 20, 'the later pong alone, digested');
-    await recordSamples(db, [firstPong]);
-    t.same((await digestedRolling(stats)).servers.map((s) => [s.medianMs, s.samples]), [[50, 1]], 'the earlier pong counts, the digested later one no more');
-  });
+  t.test(
+    "a server's second bot whose pong lands in the next hour is not counted, from digests or from raw samples",
+    async (t) => {
+      await recordSamples(db, [firstPong, secondPong]);
+      const raw = (await statisticsAt('2026-11-21T00:00:00Z').rolling(room, ROLLING)).servers;
+      t.same(
+        raw.map((s) => [s.server, s.medianMs, s.pings, s.samples]),
+        [['b.example', 50, 1, 1]],
+        'both hours from the samples',
+      );
+      const digested = (await digestedRolling(statisticsAt('2026-11-21T00:00:00Z'))).servers;
+      t.equal(await digestCount(), 7 * 24, "the last seven days' hours are digested");
+      t.same(digested, raw, 'both hours from their digests');
+      await db.deleteFrom('hourly_digests').where('hour', '>=', at('2026-11-20T11:00:00Z')).execute();
+      const current = (await statisticsAt('2026-11-20T11:30:00Z').rolling(room, ROLLING)).servers;
+      t.same(
+        current.map((s) => [s.server, s.medianMs, s.samples]),
+        [['b.example', 50, 1]],
+        'the current hour from samples, the one before from its digest',
+      );
+      const fromTheSecond = (
+        await statisticsAt('2026-11-20T11:30:00Z').rolling(room, {
+          maxAgeSeconds: 1800,
+          minAgeSeconds: 0,
+          capSpanToWeek: false,
+        })
+      ).servers;
+      t.same(
+        fromTheSecond,
+        [],
+        "a window holding only the second pong holds no figure: the first pong is the server's, outside it",
+      );
+    },
+  );
 
-  t.test('when retention deletes a server\'s first pong to a ping, its next pong counts in its own hour\'s digest', async (t) => {
-    await recordSamples(db, [firstPong, secondPong]);
-    const stats = statisticsAt('2026-11-21T00:00:00Z');
-    t.equal((await digestedRolling(stats)).servers[0]?.medianMs, 50, 'both hours digested');
-    t.equal(await deleteSamplesBefore(db, at('2026-11-20T11:00:00Z')), 1);
-    t.same((await digestedRolling(stats)).servers.map((s) => [s.medianMs, s.samples]), [[20, 1]], 'the pong left counts');
-  });
+  t.test(
+    "a server's earlier pong stored after its later one takes its place in an hour already digested",
+    async (t) => {
+      await recordSamples(db, [secondPong]);
+      const stats = statisticsAt('2026-11-21T00:00:00Z');
+      t.equal((await digestedRolling(stats)).servers[0]?.medianMs, 20, 'the later pong alone, digested');
+      await recordSamples(db, [firstPong]);
+      t.same(
+        (await digestedRolling(stats)).servers.map((s) => [s.medianMs, s.samples]),
+        [[50, 1]],
+        'the earlier pong counts, the digested later one no more',
+      );
+    },
+  );
 
-  t.test('the bot\'s own answer counts by its pong\'s time, not by when it measured the ping', async (t) => {
+  t.test(
+    "when retention deletes a server's first pong to a ping, its next pong counts in its own hour's digest",
+    async (t) => {
+      await recordSamples(db, [firstPong, secondPong]);
+      const stats = statisticsAt('2026-11-21T00:00:00Z');
+      t.equal((await digestedRolling(stats)).servers[0]?.medianMs, 50, 'both hours digested');
+      t.equal(await deleteSamplesBefore(db, at('2026-11-20T11:00:00Z')), 1);
+      t.same(
+        (await digestedRolling(stats)).servers.map((s) => [s.medianMs, s.samples]),
+        [[20, 1]],
+        'the pong left counts',
+      );
+    },
+  );
+
+  t.test("the bot's own answer counts by its pong's time, not by when it measured the ping", async (t) => {
     // The bot measured at 10:30:00.000 and its pong was stamped at .120; the other bot of its server ponged at .060.
-    const own = sample({ pingServer: 'a.example', pingEventId: '$own', delayMs: 300, responder: '@pingboard:b.example', responderServer: 'b.example', source: 'echo', measuredAt: at('2026-11-20T10:30:00.000Z') });
-    const other = { ...own, delayMs: 200, responder: '@echo:b.example', source: 'pong' as const, measuredAt: at('2026-11-20T10:30:00.060Z') };
+    const own = sample({
+      pingServer: 'a.example',
+      pingEventId: '$own',
+      delayMs: 300,
+      responder: '@pingboard:b.example',
+      responderServer: 'b.example',
+      source: 'echo',
+      measuredAt: at('2026-11-20T10:30:00.000Z'),
+    });
+    const other = {
+      ...own,
+      delayMs: 200,
+      responder: '@echo:b.example',
+      source: 'pong' as const,
+      measuredAt: at('2026-11-20T10:30:00.060Z'),
+    };
     await recordSamples(db, [own, other]);
     const stats = statisticsAt('2026-11-21T00:00:00Z');
-    t.equal((await digestedRolling(stats)).servers[0]?.medianMs, 300, 'before its pong time is known, the bot\'s answer is the earlier');
+    t.equal(
+      (await digestedRolling(stats)).servers[0]?.medianMs,
+      300,
+      "before its pong time is known, the bot's answer is the earlier",
+    );
     // The bot reads its own pong back: the same key, stamped at .120.
     await recordSamples(db, [{ ...own, source: 'pong', measuredAt: at('2026-11-20T10:30:00.120Z') }]);
-    t.same((await digestedRolling(stats)).servers.map((s) => [s.medianMs, s.samples]), [[200, 1]], 'the other bot ponged first, as the aggregator saw it; the digest was rebuilt');
+    t.same(
+      (await digestedRolling(stats)).servers.map((s) => [s.medianMs, s.samples]),
+      [[200, 1]],
+      'the other bot ponged first, as the aggregator saw it; the digest was rebuilt',
+    );
   });
 
-  t.test('a frozen week counts each server\'s first pong to a ping', async (t) => {
-    await recordSamples(db, [firstPong, secondPong, { ...secondPong, pingEventId: '$other', delayMs: 70, responder: '@echo:b.example', measuredAt: at('2026-11-19T08:00:00Z') }]);
+  t.test("a frozen week counts each server's first pong to a ping", async (t) => {
+    await recordSamples(db, [
+      firstPong,
+      secondPong,
+      {
+        ...secondPong,
+        pingEventId: '$other',
+        delayMs: 70,
+        responder: '@echo:b.example',
+        measuredAt: at('2026-11-19T08:00:00Z'),
+      },
+    ]);
     const stats = statisticsAt('2026-11-24T00:00:00Z');
     const live = await stats.week(room, '2026-W47');
     await stats.freezeDueWeeks([room]);
     const week = await stats.week(room, '2026-W47');
     t.not(week.frozenAt, null);
     t.same(week.servers, live.servers, 'as computed before the freeze');
-    t.same(week.servers.map((s) => [s.server, s.medianMs, s.pings, s.samples]), [['b.example', 60, 2, 2]]);
+    t.same(
+      week.servers.map((s) => [s.server, s.medianMs, s.pings, s.samples]),
+      [['b.example', 60, 2, 2]],
+    );
     const stored = await statisticsAt('2026-11-25T00:00:00Z').week(room, '2026-W47');
     t.same(stored.servers, week.servers, 'as stored');
   });
 
-  t.test('a server\'s weekly history puts live figures on the right week when earlier weeks are frozen', async (t) => {
+  t.test("a server's weekly history puts live figures on the right week when earlier weeks are frozen", async (t) => {
     await recordWeeklyHistory();
     const stats = statisticsAt('2026-11-19T00:00:00Z');
     await stats.freeze(room, '2026-W45');
     await stats.freeze(room, '2026-W46');
     const weeks = await stats.serverWeeks(room, 'hist.example', 3);
-    t.same(weeks.map((w) => [w.week, w.frozen, w.medianMs]), [['2026-W45', true, 100], ['2026-W46', true, 200], ['2026-W47', false, 300]]);
+    t.same(
+      weeks.map((w) => [w.week, w.frozen, w.medianMs]),
+      [
+        ['2026-W45', true, 100],
+        ['2026-W46', true, 200],
+        ['2026-W47', false, 300],
+      ],
+    );
   });
 });

@@ -2,7 +2,15 @@
 import t from 'tap';
 import type { WeekConfig } from '../src/config.ts';
 import {
-  isWeekFreezable, lastFreezableWeek, parseWeekLabel, rollingWindow, shiftWeek, WEEK_MS, weekContaining, weekWindow, weeksInIsoYear,
+  isWeekFreezable,
+  lastFreezableWeek,
+  parseWeekLabel,
+  rollingWindow,
+  shiftWeek,
+  WEEK_MS,
+  weekContaining,
+  weekWindow,
+  weeksInIsoYear,
   type WeekWindow,
 } from '../src/stats/windows.ts';
 
@@ -42,10 +50,20 @@ function isoWeekOf(date: Date): string {
 
 /** Local wall-clock weekday (1 = Monday), hour, minute and second of an instant, read with Intl. */
 const clockFormats = new Map<string, Intl.DateTimeFormat>();
-function localClock(instant: Date, timeZone: string): { weekday: number; hour: number; minute: number; second: number } {
+function localClock(
+  instant: Date,
+  timeZone: string,
+): { weekday: number; hour: number; minute: number; second: number } {
   let format = clockFormats.get(timeZone);
   if (!format) {
-    format = new Intl.DateTimeFormat('en-US', { timeZone, hourCycle: 'h23', weekday: 'short', hour: 'numeric', minute: 'numeric', second: 'numeric' });
+    format = new Intl.DateTimeFormat('en-US', {
+      timeZone,
+      hourCycle: 'h23',
+      weekday: 'short',
+      hour: 'numeric',
+      minute: 'numeric',
+      second: 'numeric',
+    });
     clockFormats.set(timeZone, format);
   }
   const parts = format.formatToParts(instant);
@@ -60,12 +78,29 @@ function localClock(instant: Date, timeZone: string): { weekday: number; hour: n
 
 t.test('the default close (Monday 00:00 UTC) gives exactly the ISO week', async (t) => {
   const w47 = week('2026-W47', UTC);
-  t.same(w47, { week: '2026-W47', start: at('2026-11-16T00:00:00Z'), end: at('2026-11-23T00:00:00Z'), endInclusive: false });
+  t.same(w47, {
+    week: '2026-W47',
+    start: at('2026-11-16T00:00:00Z'),
+    end: at('2026-11-23T00:00:00Z'),
+    endInclusive: false,
+  });
   t.equal(hours(w47), 168);
-  t.same(week('2026-W01', UTC), { week: '2026-W01', start: at('2025-12-29T00:00:00Z'), end: at('2026-01-05T00:00:00Z'), endInclusive: false },
-    'week 1 of 2026 starts in December 2025');
-  t.same(week('2026-W53', UTC), { week: '2026-W53', start: at('2026-12-28T00:00:00Z'), end: at('2027-01-04T00:00:00Z'), endInclusive: false });
-  t.same(week('2027-W01', UTC).start, week('2026-W53', UTC).end, 'the last week of a year is followed by week 1 of the next');
+  t.same(
+    week('2026-W01', UTC),
+    { week: '2026-W01', start: at('2025-12-29T00:00:00Z'), end: at('2026-01-05T00:00:00Z'), endInclusive: false },
+    'week 1 of 2026 starts in December 2025',
+  );
+  t.same(week('2026-W53', UTC), {
+    week: '2026-W53',
+    start: at('2026-12-28T00:00:00Z'),
+    end: at('2027-01-04T00:00:00Z'),
+    endInclusive: false,
+  });
+  t.same(
+    week('2027-W01', UTC).start,
+    week('2026-W53', UTC).end,
+    'the last week of a year is followed by week 1 of the next',
+  );
   t.same(week('2021-W01', UTC).start, at('2021-01-04T00:00:00Z'), '2021-W01 starts on January 4th (2020 had 53 weeks)');
 
   // Every day of 2020-2030, at several hours, lands in its ISO week.
@@ -86,11 +121,17 @@ t.test('the default close (Monday 00:00 UTC) gives exactly the ISO week', async 
 
 t.test('a Friday 10:00 Europe/Berlin close ends week 47 on its Friday', async (t) => {
   t.same(week('2026-W47', BERLIN_FRIDAY), {
-    week: '2026-W47', start: at('2026-11-13T09:00:00Z'), end: at('2026-11-20T09:00:00Z'), endInclusive: false,
+    week: '2026-W47',
+    start: at('2026-11-13T09:00:00Z'),
+    end: at('2026-11-20T09:00:00Z'),
+    endInclusive: false,
   });
   // In summer time the same local hour is 08:00 UTC.
   t.same(week('2026-W27', BERLIN_FRIDAY), {
-    week: '2026-W27', start: at('2026-06-26T08:00:00Z'), end: at('2026-07-03T08:00:00Z'), endInclusive: false,
+    week: '2026-W27',
+    start: at('2026-06-26T08:00:00Z'),
+    end: at('2026-07-03T08:00:00Z'),
+    endInclusive: false,
   });
   t.same(week('2026-W48', BERLIN_FRIDAY).start, week('2026-W47', BERLIN_FRIDAY).end, 'weeks are contiguous');
 });
@@ -127,8 +168,16 @@ t.test('non-UTC zones', async (t) => {
   const kolkata = week('2026-W47', KOLKATA);
   t.same([iso(kolkata.start), iso(kolkata.end)], ['2026-11-15T18:30:00.000Z', '2026-11-22T18:30:00.000Z']);
   t.equal(hours(kolkata), 168);
-  t.equal(weekContaining(at('2026-11-15T18:29:59.999Z'), KOLKATA).week, '2026-W46', 'Sunday 23:59:59.999 local is still week 46');
-  t.equal(weekContaining(at('2026-11-15T18:30:00.000Z'), KOLKATA).week, '2026-W47', 'Monday 00:00 local starts week 47');
+  t.equal(
+    weekContaining(at('2026-11-15T18:29:59.999Z'), KOLKATA).week,
+    '2026-W46',
+    'Sunday 23:59:59.999 local is still week 46',
+  );
+  t.equal(
+    weekContaining(at('2026-11-15T18:30:00.000Z'), KOLKATA).week,
+    '2026-W47',
+    'Monday 00:00 local starts week 47',
+  );
 
   // America/New_York, EST (UTC-5) in November.
   const ny = week('2026-W47', { ...UTC, timeZone: 'America/New_York' });
@@ -149,7 +198,11 @@ t.test('non-UTC zones', async (t) => {
 
 t.test('every week closes at the configured local weekday and hour, and weeks tile time', async (t) => {
   const configs: WeekConfig[] = [
-    UTC, BERLIN_FRIDAY, BERLIN_MONDAY, NEW_YORK_SUNDAY, KOLKATA,
+    UTC,
+    BERLIN_FRIDAY,
+    BERLIN_MONDAY,
+    NEW_YORK_SUNDAY,
+    KOLKATA,
     { timeZone: 'Australia/Lord_Howe', closeWeekday: 3, closeHour: 7, graceMinutes: 0 }, // half-hour DST shifts
     { timeZone: 'Pacific/Kiritimati', closeWeekday: 1, closeHour: 23, graceMinutes: 0 },
     { timeZone: 'Pacific/Pago_Pago', closeWeekday: 6, closeHour: 0, graceMinutes: 0 },
@@ -163,24 +216,34 @@ t.test('every week closes at the configured local weekday and hour, and weeks ti
     while (label !== '2028-W03') {
       const window = week(label, config);
       if (window.week !== label) problems.push(`${label}: labelled ${window.week}`);
-      if (previous && window.start.getTime() !== previous.end.getTime()) problems.push(`${label} does not start where ${previous.week} ends`);
+      if (previous && window.start.getTime() !== previous.end.getTime())
+        problems.push(`${label} does not start where ${previous.week} ends`);
       const length = hours(window);
       if (Math.abs(length - 168) > 1) problems.push(`${label} lasts ${length} h`);
       // The close is at the configured local time (the zones above have no gap at these hours).
       const close = localClock(window.end, config.timeZone);
-      if (close.weekday !== config.closeWeekday || close.hour !== config.closeHour || close.minute !== 0 || close.second !== 0) {
+      if (
+        close.weekday !== config.closeWeekday ||
+        close.hour !== config.closeHour ||
+        close.minute !== 0 ||
+        close.second !== 0
+      ) {
         problems.push(`${label} closes at ${JSON.stringify(close)}`);
       }
       // The closing moment is the first one at or after the Monday 00:00 that starts the ISO week (strictly after, for a Monday 00:00 close).
       const isoMonday = week(label, UTC).start.getTime();
       const localMondayStart = week(label, { ...UTC, timeZone: config.timeZone }).start.getTime();
       if (window.end.getTime() <= localMondayStart || window.end.getTime() > localMondayStart + WEEK_MS + HOUR) {
-        problems.push(`${label} ends at ${iso(window.end)}, not in the ISO week starting ${new Date(isoMonday).toISOString()} (local)`);
+        problems.push(
+          `${label} ends at ${iso(window.end)}, not in the ISO week starting ${new Date(isoMonday).toISOString()} (local)`,
+        );
       }
       // Boundaries: start belongs to the week, the instant before to the previous one, end to the next.
       if (weekContaining(window.start, config).week !== label) problems.push(`${label}: its start is not in it`);
-      if (weekContaining(new Date(window.end.getTime() - 1), config).week !== label) problems.push(`${label}: end - 1 ms is not in it`);
-      if (weekContaining(window.end, config).week !== shiftWeek(label, 1)) problems.push(`${label}: its end is not in the next week`);
+      if (weekContaining(new Date(window.end.getTime() - 1), config).week !== label)
+        problems.push(`${label}: end - 1 ms is not in it`);
+      if (weekContaining(window.end, config).week !== shiftWeek(label, 1))
+        problems.push(`${label}: its end is not in the next week`);
       previous = window;
       label = shiftWeek(label, 1);
     }
@@ -198,9 +261,17 @@ t.test('every week closes at the configured local weekday and hour, and weeks ti
 });
 
 t.test('weekContaining at and around boundaries', async (t) => {
-  t.equal(weekContaining(at('2026-11-16T00:00:00.000Z'), UTC).week, '2026-W47', 'the start instant belongs to the week');
+  t.equal(
+    weekContaining(at('2026-11-16T00:00:00.000Z'), UTC).week,
+    '2026-W47',
+    'the start instant belongs to the week',
+  );
   t.equal(weekContaining(at('2026-11-15T23:59:59.999Z'), UTC).week, '2026-W46');
-  t.equal(weekContaining(at('2026-11-23T00:00:00.000Z'), UTC).week, '2026-W48', 'the boundary instant belongs to the next week');
+  t.equal(
+    weekContaining(at('2026-11-23T00:00:00.000Z'), UTC).week,
+    '2026-W48',
+    'the boundary instant belongs to the next week',
+  );
   t.equal(weekContaining(at('2026-11-22T23:59:59.999Z'), UTC).week, '2026-W47');
   t.same(weekContaining(at('2026-11-18T12:00:00Z'), UTC), week('2026-W47', UTC), 'returns the whole window');
 
@@ -209,7 +280,11 @@ t.test('weekContaining at and around boundaries', async (t) => {
   t.equal(weekContaining(at('2026-11-20T09:00:00.000Z'), BERLIN_FRIDAY).week, '2026-W48');
   t.equal(weekContaining(at('2026-11-21T12:00:00Z'), BERLIN_FRIDAY).week, '2026-W48', 'Saturday after the close');
   t.equal(weekContaining(at('2026-11-16T00:00:00Z'), BERLIN_FRIDAY).week, '2026-W47', 'Monday of ISO week 47');
-  t.equal(weekContaining(at('2026-11-13T08:59:59.999Z'), BERLIN_FRIDAY).week, '2026-W46', 'Friday of ISO week 46 before the close');
+  t.equal(
+    weekContaining(at('2026-11-13T08:59:59.999Z'), BERLIN_FRIDAY).week,
+    '2026-W46',
+    'Friday of ISO week 46 before the close',
+  );
 
   // Across the year end.
   t.equal(weekContaining(at('2027-01-01T12:00:00Z'), UTC).week, '2026-W53');
@@ -221,7 +296,10 @@ t.test('weekContaining at and around boundaries', async (t) => {
 
   // The hour that repeats when Berlin leaves summer time belongs to one week, not two.
   const repeated = [at('2026-10-25T00:30:00Z'), at('2026-10-25T01:30:00Z')]; // 02:30 CEST and 02:30 CET
-  t.same(repeated.map((i) => weekContaining(i, BERLIN_MONDAY).week), ['2026-W43', '2026-W43']);
+  t.same(
+    repeated.map((i) => weekContaining(i, BERLIN_MONDAY).week),
+    ['2026-W43', '2026-W43'],
+  );
 });
 
 t.test('parseWeekLabel', async (t) => {
@@ -234,8 +312,27 @@ t.test('parseWeekLabel', async (t) => {
   t.equal(parseWeekLabel('2027-W53'), undefined, '2027 has 52 ISO weeks');
   t.equal(parseWeekLabel('2026-W54'), undefined);
   t.equal(parseWeekLabel('2026-W99'), undefined);
-  for (const junk of ['', '2026', '2026-47', '2026W47', '2026-w47', '2026-W7', '2026-W047', '26-W47', ' 2026-W47', '2026-W47 ',
-    '2026-W47\n', '2026-W4a', '2026-W-1', '+2026-W47', '2026-11-16', 'W47', '1969-W01', '0000-W01', '２０２６-W47']) {
+  for (const junk of [
+    '',
+    '2026',
+    '2026-47',
+    '2026W47',
+    '2026-w47',
+    '2026-W7',
+    '2026-W047',
+    '26-W47',
+    ' 2026-W47',
+    '2026-W47 ',
+    '2026-W47\n',
+    '2026-W4a',
+    '2026-W-1',
+    '+2026-W47',
+    '2026-11-16',
+    'W47',
+    '1969-W01',
+    '0000-W01',
+    '２０２６-W47',
+  ]) {
     t.equal(parseWeekLabel(junk), undefined, `rejects ${JSON.stringify(junk)}`);
   }
   t.equal(weekWindow('2025-W53', UTC), undefined, 'weekWindow refuses an invalid label');
@@ -279,7 +376,11 @@ t.test('isWeekFreezable respects the grace period', async (t) => {
 t.test('lastFreezableWeek', async (t) => {
   t.equal(lastFreezableWeek(at('2026-11-23T00:30:00Z'), UTC).week, '2026-W46', 'W47 is still in its grace period');
   t.equal(lastFreezableWeek(at('2026-11-23T00:59:59.999Z'), UTC).week, '2026-W46');
-  t.same(lastFreezableWeek(at('2026-11-23T01:00:00Z'), UTC), week('2026-W47', UTC), 'W47 once the grace period has passed');
+  t.same(
+    lastFreezableWeek(at('2026-11-23T01:00:00Z'), UTC),
+    week('2026-W47', UTC),
+    'W47 once the grace period has passed',
+  );
   t.equal(lastFreezableWeek(at('2026-11-27T12:00:00Z'), UTC).week, '2026-W47', 'mid-week');
   t.equal(lastFreezableWeek(at('2026-11-29T23:59:59Z'), UTC).week, '2026-W47', 'end of the following week');
   t.equal(lastFreezableWeek(at('2027-01-04T00:30:00Z'), UTC).week, '2026-W52', 'across the year end, in grace');
@@ -294,7 +395,8 @@ t.test('lastFreezableWeek', async (t) => {
     const now = new Date(ms);
     for (const config of [UTC, BERLIN_FRIDAY, NEW_YORK_SUNDAY]) {
       const last = lastFreezableWeek(now, config);
-      if (!isWeekFreezable(last, now, config) || isWeekFreezable(week(shiftWeek(last.week, 1), config), now, config)) wrong++;
+      if (!isWeekFreezable(last, now, config) || isWeekFreezable(week(shiftWeek(last.week, 1), config), now, config))
+        wrong++;
     }
   }
   t.equal(wrong, 0, 'the last freezable week is freezable and its successor is not');
@@ -302,23 +404,45 @@ t.test('lastFreezableWeek', async (t) => {
 
 t.test('rollingWindow', async (t) => {
   const now = at('2026-11-21T12:00:00Z');
-  t.same(rollingWindow(now, { maxAgeSeconds: 7 * 86_400, minAgeSeconds: 0, capSpanToWeek: true }),
-    { start: at('2026-11-14T12:00:00Z'), end: now, endInclusive: true }, 'one week back, inclusive');
-  t.same(rollingWindow(now, { maxAgeSeconds: 86_400, minAgeSeconds: 3600, capSpanToWeek: true }),
-    { start: at('2026-11-20T12:00:00Z'), end: at('2026-11-21T11:00:00Z'), endInclusive: true }, 'min_age moves the end back');
-  t.same(rollingWindow(now, { maxAgeSeconds: 30 * 86_400, minAgeSeconds: 0, capSpanToWeek: true }),
-    { start: at('2026-11-14T12:00:00Z'), end: now, endInclusive: true }, 'the span is capped to one week, ending at now - min_age');
-  t.same(rollingWindow(now, { maxAgeSeconds: 30 * 86_400, minAgeSeconds: 86_400, capSpanToWeek: true }),
-    { start: at('2026-11-13T12:00:00Z'), end: at('2026-11-20T12:00:00Z'), endInclusive: true }, 'capped: the week before now - min_age');
-  t.same(rollingWindow(now, { maxAgeSeconds: 30 * 86_400, minAgeSeconds: 0, capSpanToWeek: false }),
-    { start: at('2026-10-22T12:00:00Z'), end: now, endInclusive: true }, 'uncapped: thirty days');
-  t.same(rollingWindow(now, { maxAgeSeconds: 90 * 86_400, minAgeSeconds: 86_400, capSpanToWeek: false }),
-    { start: at('2026-08-23T12:00:00Z'), end: at('2026-11-20T12:00:00Z'), endInclusive: true });
+  t.same(
+    rollingWindow(now, { maxAgeSeconds: 7 * 86_400, minAgeSeconds: 0, capSpanToWeek: true }),
+    { start: at('2026-11-14T12:00:00Z'), end: now, endInclusive: true },
+    'one week back, inclusive',
+  );
+  t.same(
+    rollingWindow(now, { maxAgeSeconds: 86_400, minAgeSeconds: 3600, capSpanToWeek: true }),
+    { start: at('2026-11-20T12:00:00Z'), end: at('2026-11-21T11:00:00Z'), endInclusive: true },
+    'min_age moves the end back',
+  );
+  t.same(
+    rollingWindow(now, { maxAgeSeconds: 30 * 86_400, minAgeSeconds: 0, capSpanToWeek: true }),
+    { start: at('2026-11-14T12:00:00Z'), end: now, endInclusive: true },
+    'the span is capped to one week, ending at now - min_age',
+  );
+  t.same(
+    rollingWindow(now, { maxAgeSeconds: 30 * 86_400, minAgeSeconds: 86_400, capSpanToWeek: true }),
+    { start: at('2026-11-13T12:00:00Z'), end: at('2026-11-20T12:00:00Z'), endInclusive: true },
+    'capped: the week before now - min_age',
+  );
+  t.same(
+    rollingWindow(now, { maxAgeSeconds: 30 * 86_400, minAgeSeconds: 0, capSpanToWeek: false }),
+    { start: at('2026-10-22T12:00:00Z'), end: now, endInclusive: true },
+    'uncapped: thirty days',
+  );
+  t.same(rollingWindow(now, { maxAgeSeconds: 90 * 86_400, minAgeSeconds: 86_400, capSpanToWeek: false }), {
+    start: at('2026-08-23T12:00:00Z'),
+    end: at('2026-11-20T12:00:00Z'),
+    endInclusive: true,
+  });
   const exact = rollingWindow(now, { maxAgeSeconds: 7 * 86_400 + 1, minAgeSeconds: 0, capSpanToWeek: true });
   t.equal(exact.end.getTime() - exact.start.getTime(), WEEK_MS, 'one second over a week is capped');
   const empty = rollingWindow(now, { maxAgeSeconds: 3600, minAgeSeconds: 7200, capSpanToWeek: true });
   t.ok(empty.end.getTime() >= empty.start.getTime(), 'min_age > max_age gives an empty window, never end before start');
   t.same(empty.start, at('2026-11-21T11:00:00Z'));
   t.same(empty.end, at('2026-11-21T11:00:00Z'));
-  t.same(rollingWindow(now, { maxAgeSeconds: 0, minAgeSeconds: 0, capSpanToWeek: false }), { start: now, end: now, endInclusive: true });
+  t.same(rollingWindow(now, { maxAgeSeconds: 0, minAgeSeconds: 0, capSpanToWeek: false }), {
+    start: now,
+    end: now,
+    endInclusive: true,
+  });
 });

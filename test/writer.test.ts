@@ -18,12 +18,22 @@ import { forEachEngine, openTestDatabase, setDatabaseReachable, testEngines } fr
 import { sample } from './helpers/samples.ts';
 
 if (!testEngines().includes('postgres')) {
-  t.test('the database going away', { skip: 'tested on PostgreSQL only, and PINGBOARD_TEST_ENGINES leaves it out' }, () => {});
+  t.test(
+    'the database going away',
+    { skip: 'tested on PostgreSQL only, and PINGBOARD_TEST_ENGINES leaves it out' },
+    () => {},
+  );
 } else {
   t.test('samples recorded while the database is unreachable are written once it returns, each once', async (t) => {
     const database = await openTestDatabase('postgres');
     t.teardown(() => database.destroy());
-    const writer = new SampleWriter({ db: database.db, log: createLogger('silent'), capacity: 100, retryMs: 50, maxRetryMs: 200 });
+    const writer = new SampleWriter({
+      db: database.db,
+      log: createLogger('silent'),
+      capacity: 100,
+      retryMs: 50,
+      maxRetryMs: 200,
+    });
     t.teardown(() => writer.stop());
 
     await setDatabaseReachable(database, false);
@@ -38,17 +48,30 @@ if (!testEngines().includes('postgres')) {
     await writer.flushed();
     t.hasStrict(writer.counts, { queued: 0, written: 5, duplicate: 1, dropped: 0 });
     const rows = await database.db.selectFrom('samples').select('ping_server').orderBy('ping_server').execute();
-    t.same(rows.map((r) => r.ping_server), samples.map((s) => s.pingServer).sort());
+    t.same(
+      rows.map((r) => r.ping_server),
+      samples.map((s) => s.pingServer).sort(),
+    );
   });
 
   t.test('a flush at shutdown against an unreachable database tries once and leaves nothing retrying', async (t) => {
     const database = await openTestDatabase('postgres');
     t.teardown(() => database.destroy());
-    const writer = new SampleWriter({ db: database.db, log: createLogger('silent'), capacity: 100, retryMs: 20, maxRetryMs: 20 });
+    const writer = new SampleWriter({
+      db: database.db,
+      log: createLogger('silent'),
+      capacity: 100,
+      retryMs: 20,
+      maxRetryMs: 20,
+    });
     await setDatabaseReachable(database, false);
     writer.record(sample({ pingServer: 'late.example', delayMs: 100 }));
     await writer.flushNow();
-    t.hasStrict(writer.counts, { failedWrites: 1, queued: 1 }, 'the write was tried, and what it held is counted as queued');
+    t.hasStrict(
+      writer.counts,
+      { failedWrites: 1, queued: 1 },
+      'the write was tried, and what it held is counted as queued',
+    );
     await new Promise((resolve) => setTimeout(resolve, 200));
     t.equal(writer.counts.failedWrites, 1, 'no retry after the flush, with no stop() called');
   });
@@ -61,7 +84,9 @@ if (!testEngines().includes('postgres')) {
     const writer = new SampleWriter({ db: database.db, log, capacity: 3, retryMs: 50, maxRetryMs: 100 });
     t.teardown(() => writer.stop());
     await setDatabaseReachable(database, false);
-    const accepted = Array.from({ length: 5 }, (_, i) => writer.record(sample({ pingServer: `q${i}.example`, delayMs: 100 })));
+    const accepted = Array.from({ length: 5 }, (_, i) =>
+      writer.record(sample({ pingServer: `q${i}.example`, delayMs: 100 })),
+    );
     t.same(accepted, [true, true, true, false, false]);
     t.equal(writer.counts.dropped, 2);
     t.equal(lines.filter((l) => l.includes('sample queue full')).length, 2, 'each refusal is logged');
@@ -73,15 +98,20 @@ if (!testEngines().includes('postgres')) {
   t.test('a batch that deadlocks with another writer is written again', async (t) => {
     const database = await openTestDatabase('postgres');
     t.teardown(() => database.destroy());
-    const [first, second] = [sample({ pingServer: 'a.example', delayMs: 100, pingEventId: '$k1' }), sample({ pingServer: 'a.example', delayMs: 200, pingEventId: '$k2' })];
+    const [first, second] = [
+      sample({ pingServer: 'a.example', delayMs: 100, pingEventId: '$k1' }),
+      sample({ pingServer: 'a.example', delayMs: 200, pingEventId: '$k2' }),
+    ];
     // Another writer (not ours, so in the opposite key order) holds $k2 and then wants $k1, which the batch holds.
     const other = new pg.Client({ connectionString: database.url });
     await other.connect();
     t.teardown(() => other.end());
-    const insert = (s: typeof first) => other.query(
-      `insert into samples (room_id, ping_event_id, ping_server, responder, responder_server, delay_ms, ping_ts, measured_at, source)
+    const insert = (s: typeof first) =>
+      other.query(
+        `insert into samples (room_id, ping_event_id, ping_server, responder, responder_server, delay_ms, ping_ts, measured_at, source)
        values ($1, $2, $3, $4, $5, $6, $7, $8, 'pong') on conflict do nothing`,
-      [s.roomId, s.pingEventId, s.pingServer, s.responder, s.responderServer, s.delayMs, s.pingTs, s.measuredAt]);
+        [s.roomId, s.pingEventId, s.pingServer, s.responder, s.responderServer, s.delayMs, s.pingTs, s.measuredAt],
+      );
     await other.query('begin');
     await insert(second);
     const written = recordSamples(database.db, [second, first]);
@@ -89,33 +119,43 @@ if (!testEngines().includes('postgres')) {
     // The batch waits first, so PostgreSQL ends it when it finds the deadlock; the other insert then goes through.
     await insert(first);
     await other.query('commit');
-    t.same(await written, { stored: 0, duplicate: 2 }, 'written again after the deadlock: both samples were the other writer\'s');
+    t.same(
+      await written,
+      { stored: 0, duplicate: 2 },
+      "written again after the deadlock: both samples were the other writer's",
+    );
   });
 
-  t.test('after a write that outlasts the interval, the samples that came in meanwhile are written at once', async (t) => {
-    const database = await openTestDatabase('postgres');
-    t.teardown(() => database.destroy());
-    const holder = new pg.Client({ connectionString: database.url });
-    await holder.connect();
-    t.teardown(() => holder.end());
-    // The write is held 1.3 s past the interval (1 s): the old fixed interval would wait a whole second more.
-    const writer = new SampleWriter({ db: database.db, log: createLogger('silent'), capacity: 100, lingerMs: 1000 });
-    t.teardown(() => writer.stop());
-    const first = sample({ pingServer: 'slow-write.example', delayMs: 100 });
-    // Writes take the room's lock shared: holding it exclusively keeps the first write waiting.
-    await holder.query('begin');
-    await holder.query('select pg_advisory_xact_lock($1, hashtext($2))', [ROOM_LOCKS, first.roomId]);
-    writer.record(first);
-    await new Promise((resolve) => setTimeout(resolve, 1200));
-    writer.record(sample({ pingServer: 'meanwhile.example', delayMs: 100 }));
-    await new Promise((resolve) => setTimeout(resolve, 1300));
-    await holder.query('commit');
-    const released = performance.now();
-    await writer.flushed();
-    const waited = performance.now() - released;
-    t.equal(writer.counts.written, 2);
-    t.ok(waited < 500, `written ${waited.toFixed(0)} ms after the first write ended, not a whole interval (1000 ms) later`);
-  });
+  t.test(
+    'after a write that outlasts the interval, the samples that came in meanwhile are written at once',
+    async (t) => {
+      const database = await openTestDatabase('postgres');
+      t.teardown(() => database.destroy());
+      const holder = new pg.Client({ connectionString: database.url });
+      await holder.connect();
+      t.teardown(() => holder.end());
+      // The write is held 1.3 s past the interval (1 s): the old fixed interval would wait a whole second more.
+      const writer = new SampleWriter({ db: database.db, log: createLogger('silent'), capacity: 100, lingerMs: 1000 });
+      t.teardown(() => writer.stop());
+      const first = sample({ pingServer: 'slow-write.example', delayMs: 100 });
+      // Writes take the room's lock shared: holding it exclusively keeps the first write waiting.
+      await holder.query('begin');
+      await holder.query('select pg_advisory_xact_lock($1, hashtext($2))', [ROOM_LOCKS, first.roomId]);
+      writer.record(first);
+      await new Promise((resolve) => setTimeout(resolve, 1200));
+      writer.record(sample({ pingServer: 'meanwhile.example', delayMs: 100 }));
+      await new Promise((resolve) => setTimeout(resolve, 1300));
+      await holder.query('commit');
+      const released = performance.now();
+      await writer.flushed();
+      const waited = performance.now() - released;
+      t.equal(writer.counts.written, 2);
+      t.ok(
+        waited < 500,
+        `written ${waited.toFixed(0)} ms after the first write ended, not a whole interval (1000 ms) later`,
+      );
+    },
+  );
 
   t.test('an import whose writes fail stops with the error and leaves its counts settled', async (t) => {
     const database = await openTestDatabase('postgres');
@@ -126,7 +166,12 @@ if (!testEngines().includes('postgres')) {
     const dir = mkdtempSync(path.join(tmpdir(), 'pingboard-import-'));
     t.teardown(() => rmSync(dir, { recursive: true, force: true }));
     const file = path.join(dir, 'samples.ndjson');
-    writeFileSync(file, Array.from({ length: 5 * WRITE_BATCH_SIZE }, (_, i) => JSON.stringify(sampleToRecord(sample({ pingServer: `s${i % 50}.example`, delayMs: 100 + i })))).join('\n'));
+    writeFileSync(
+      file,
+      Array.from({ length: 5 * WRITE_BATCH_SIZE }, (_, i) =>
+        JSON.stringify(sampleToRecord(sample({ pingServer: `s${i % 50}.example`, delayMs: 100 + i }))),
+      ).join('\n'),
+    );
     await setDatabaseReachable(database, false);
     const counts: ImportCounts = { read: 0, stored: 0, duplicate: 0, rejected: 0 };
     await t.rejects(importFile(database.db, file, counts), 'the write failure ends the import');
@@ -146,16 +191,26 @@ if (!testEngines().includes('postgres')) {
         if new.ping_server = 'poison.example' then raise exception 'poisoned sample'; end if;
         return new;
       end $$`.execute(database.db);
-    await sql`create trigger import_faults before insert on samples for each row execute function import_faults()`.execute(database.db);
+    await sql`create trigger import_faults before insert on samples for each row execute function import_faults()`.execute(
+      database.db,
+    );
     const dir = mkdtempSync(path.join(tmpdir(), 'pingboard-import-'));
     t.teardown(() => rmSync(dir, { recursive: true, force: true }));
     const file = path.join(dir, 'samples.ndjson');
-    const serverOf = (i: number) => (i === 0 ? 'slow.example' : i === WRITE_BATCH_SIZE ? 'poison.example' : `s${i % 50}.example`);
-    writeFileSync(file, Array.from({ length: 5 * WRITE_BATCH_SIZE }, (_, i) => JSON.stringify(sampleToRecord(sample({ pingServer: serverOf(i), delayMs: 100 + i })))).join('\n'));
+    const serverOf = (i: number) =>
+      i === 0 ? 'slow.example' : i === WRITE_BATCH_SIZE ? 'poison.example' : `s${i % 50}.example`;
+    writeFileSync(
+      file,
+      Array.from({ length: 5 * WRITE_BATCH_SIZE }, (_, i) =>
+        JSON.stringify(sampleToRecord(sample({ pingServer: serverOf(i), delayMs: 100 + i }))),
+      ).join('\n'),
+    );
     const counts: ImportCounts = { read: 0, stored: 0, duplicate: 0, rejected: 0 };
     await t.rejects(importFile(database.db, file, counts), /poisoned sample/);
     const after = { ...counts };
-    const stored = Number((await sql<{ n: string }>`select count(*) as n from samples`.execute(database.db)).rows[0]!.n);
+    const stored = Number(
+      (await sql<{ n: string }>`select count(*) as n from samples`.execute(database.db)).rows[0]!.n,
+    );
     t.ok(stored >= WRITE_BATCH_SIZE, `the slow first batch was written (${stored} rows)`);
     t.equal(counts.stored, stored, 'every write that succeeded is counted by the time the import reports');
     await new Promise((resolve) => setTimeout(resolve, 700));
@@ -166,7 +221,9 @@ if (!testEngines().includes('postgres')) {
 forEachEngine(t, (t, database) => {
   /** How many transactions wrote the stored samples: rows written together share their xmin. */
   const writeTransactions = async () => {
-    const { rows } = await sql<{ writes: number }>`select count(distinct xmin::text)::int as writes from samples`.execute(database.db);
+    const { rows } = await sql<{
+      writes: number;
+    }>`select count(distinct xmin::text)::int as writes from samples`.execute(database.db);
     return rows[0]!.writes;
   };
 
@@ -194,6 +251,9 @@ forEachEngine(t, (t, database) => {
     writer.record(sample({ pingServer: 'lingering.example', delayMs: 100 }));
     await writer.flushNow();
     t.hasStrict(writer.counts, { written: 1, queued: 0 });
-    t.same((await database.db.selectFrom('samples').select('ping_server').execute()).map((r) => r.ping_server), ['lingering.example']);
+    t.same(
+      (await database.db.selectFrom('samples').select('ping_server').execute()).map((r) => r.ping_server),
+      ['lingering.example'],
+    );
   });
 });

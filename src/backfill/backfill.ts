@@ -17,7 +17,15 @@ import { recordSamples } from '../samples/repository.ts';
 import { retentionCutoff } from '../schedule/retention.ts';
 import type { Sample } from '../samples/sample.ts';
 import { storeKnownRoom } from '../stats/rooms.ts';
-import { coverageKey, mergeSpan, nextWalk, parseCoverage, type Coverage, type Position, type Walk } from './coverage.ts';
+import {
+  coverageKey,
+  mergeSpan,
+  nextWalk,
+  parseCoverage,
+  type Coverage,
+  type Position,
+  type Walk,
+} from './coverage.ts';
 import { emptyCounts, type BackfillCounts } from './progress.ts';
 
 /** The most /messages returns at once on Synapse and the test homeserver. */
@@ -97,10 +105,15 @@ interface Walker {
  */
 async function request<T>(walker: Walker, roomId: string, what: string, operation: () => Promise<T>): Promise<T> {
   const { client, signal } = walker.options;
-  const attempt = () => retryTransient(operation, {
-    attempts: REQUEST_ATTEMPTS, baseDelayMs: 250, maxDelayMs: 30_000, signal,
-    onRetry: (err, n, waitMs) => walker.log.warn({ err, room: roomId, attempt: n, waitMs }, `${what} failed; retrying`),
-  });
+  const attempt = () =>
+    retryTransient(operation, {
+      attempts: REQUEST_ATTEMPTS,
+      baseDelayMs: 250,
+      maxDelayMs: 30_000,
+      signal,
+      onRetry: (err, n, waitMs) =>
+        walker.log.warn({ err, room: roomId, attempt: n, waitMs }, `${what} failed; retrying`),
+    });
   try {
     return await attempt();
   } catch (err) {
@@ -120,14 +133,24 @@ async function request<T>(walker: Walker, roomId: string, what: string, operatio
  */
 async function predecessorVia(walker: Walker, roomId: string): Promise<string[]> {
   const successor = walker.lineage[walker.lineage.indexOf(roomId) + 1];
-  const members = successor === undefined ? [] : await walker.options.client.getJoinedRoomMembers(successor).then((r) => Object.keys(r.joined), () => []);
-  return viaServers([serverOfRoomId(roomId), successor && serverOfRoomId(successor), ...serversByMembers(members)], walker.ownServer);
+  const members =
+    successor === undefined
+      ? []
+      : await walker.options.client.getJoinedRoomMembers(successor).then(
+          (r) => Object.keys(r.joined),
+          () => [],
+        );
+  return viaServers(
+    [serverOfRoomId(roomId), successor && serverOfRoomId(successor), ...serversByMembers(members)],
+    walker.ownServer,
+  );
 }
 
 async function readPage(walker: Walker, position: Position): Promise<Page> {
   const { client } = walker.options;
-  const response = await request(walker, position.roomId, 'reading history',
-    () => client.createMessagesRequest(position.roomId, position.token, PAGE_SIZE, Direction.Backward, walker.filter));
+  const response = await request(walker, position.roomId, 'reading history', () =>
+    client.createMessagesRequest(position.roomId, position.token, PAGE_SIZE, Direction.Backward, walker.filter),
+  );
   const end = response.chunk.length === 0 && response.end === position.token ? undefined : response.end;
   return { events: response.chunk as HistoryEvent[], end: end ?? undefined };
 }
@@ -147,7 +170,14 @@ function pageSamples(walker: Walker, roomId: string, page: Page, recordFromMs: n
     counts.events++;
     if (counts.reachedMs === undefined || ts < counts.reachedMs) counts.reachedMs = ts;
     const content = event.content;
-    if (typeof content !== 'object' || content === null || content['msgtype'] !== 'm.notice' || typeof event.sender !== 'string' || ts < recordFromMs) continue;
+    if (
+      typeof content !== 'object' ||
+      content === null ||
+      content['msgtype'] !== 'm.notice' ||
+      typeof event.sender !== 'string' ||
+      ts < recordFromMs
+    )
+      continue;
     const reading = readPongEvent({ roomId, sender: event.sender, ts, content }, walker.trusted);
     if (reading.kind === 'sample') {
       counts.pongs++;
@@ -166,7 +196,13 @@ type WalkEnd = 'stopped' | 'history-start' | 'aborted' | { unreadable: string; e
  * Reads one walk to its end, saving the coverage after every page. Returns
  * how it ended, and the coverage as last saved.
  */
-async function walk(walker: Walker, key: string, coverage: Coverage, current: Walk, recordFromMs: number): Promise<{ end: WalkEnd; coverage: Coverage }> {
+async function walk(
+  walker: Walker,
+  key: string,
+  coverage: Coverage,
+  current: Walk,
+  recordFromMs: number,
+): Promise<{ end: WalkEnd; coverage: Coverage }> {
   const { db, signal } = walker.options;
   const visited = new Set<string>([current.position.roomId]);
   const save = async (next: Coverage) => {
@@ -186,7 +222,8 @@ async function walk(walker: Walker, key: string, coverage: Coverage, current: Wa
       if (signal?.aborted) return { end: 'aborted', coverage };
       // A room the bot cannot read or join (4xx): the position stays saved, so the next run tries it again.
       const status = httpStatus(err);
-      if (status !== undefined && status >= 400 && status < 500) return { end: { unreadable: position.roomId, error: (err as Error).message }, coverage };
+      if (status !== undefined && status >= 400 && status < 500)
+        return { end: { unreadable: position.roomId, error: (err as Error).message }, coverage };
       throw err;
     }
     if (!walker.roomsRead.has(position.roomId)) {
@@ -201,10 +238,13 @@ async function walk(walker: Walker, key: string, coverage: Coverage, current: Wa
       if (page.end !== undefined) {
         next = { roomId: position.roomId, token: page.end };
       } else {
-        const predecessor = await request(walker, position.roomId, 'reading m.room.create', () => readPredecessor(walker.options.client, position.roomId));
+        const predecessor = await request(walker, position.roomId, 'reading m.room.create', () =>
+          readPredecessor(walker.options.client, position.roomId),
+        );
         if (predecessor !== undefined && !visited.has(predecessor) && visited.size < MAX_ROOMS) {
           visited.add(predecessor);
-          if (!walker.lineage.includes(predecessor)) walker.lineage.splice(walker.lineage.indexOf(position.roomId), 0, predecessor);
+          if (!walker.lineage.includes(predecessor))
+            walker.lineage.splice(walker.lineage.indexOf(position.roomId), 0, predecessor);
           next = { roomId: predecessor, token: null };
         }
       }
@@ -250,14 +290,33 @@ export async function backfillRoom(reference: string, options: BackfillOptions):
   // Pongs and pings are messages; the rest of a room's history is not worth the transfer.
   filter.setDefinition({ room: { timeline: { types: ['m.room.message'] } } });
   const ownServer = serverOfUserId(options.client.getUserId() ?? '') ?? '';
-  const { lineage, stranded } = await retryTransient(() => followRoom(options.client, reference, ownServer, log), { attempts: START_ATTEMPTS, baseDelayMs: 250, signal: options.signal });
+  const { lineage, stranded } = await retryTransient(() => followRoom(options.client, reference, ownServer, log), {
+    attempts: START_ATTEMPTS,
+    baseDelayMs: 250,
+    signal: options.signal,
+  });
   // The bot's own pongs are read as the live bot reads them, trusted or not: they give its answers their pong times.
   const own = options.client.getUserId();
-  const trusted = new Set(options.trustedResponders.length > 0 && own ? [...options.trustedResponders, own] : options.trustedResponders);
-  const walker: Walker = { options, counts, trusted, filter, log, joined: new Set(), roomsRead: new Set(), ownServer, lineage: [...lineage.roomIds] };
+  const trusted = new Set(
+    options.trustedResponders.length > 0 && own ? [...options.trustedResponders, own] : options.trustedResponders,
+  );
+  const walker: Walker = {
+    options,
+    counts,
+    trusted,
+    filter,
+    log,
+    joined: new Set(),
+    roomsRead: new Set(),
+    ownServer,
+    lineage: [...lineage.roomIds],
+  };
   const unreadable: { room: string; error: string }[] = [];
   if (stranded) {
-    log.warn({ from: lineage.currentId, to: stranded.roomId, err: stranded.error }, 'cannot join the upgraded room: its history is left out');
+    log.warn(
+      { from: lineage.currentId, to: stranded.roomId, err: stranded.error },
+      'cannot join the upgraded room: its history is left out',
+    );
     unreadable.push({ room: stranded.roomId, error: (stranded.error as Error).message });
   }
   // What the run learnt of the room, as the bot stores it: services rank the whole lineage.
@@ -271,16 +330,31 @@ export async function backfillRoom(reference: string, options: BackfillOptions):
   const key = coverageKey(lineage.configuredId);
   let coverage = parseCoverage(await readBotState(options.db, key));
   const nowMs = (options.now ?? new Date()).getTime();
-  const keptFromMs = options.retentionDays === undefined ? -Infinity : retentionCutoff(new Date(nowMs), options.retentionDays).getTime();
+  const keptFromMs =
+    options.retentionDays === undefined ? -Infinity : retentionCutoff(new Date(nowMs), options.retentionDays).getTime();
   let sinceMs = options.since.getTime();
   if (sinceMs < keptFromMs) {
-    log.warn({ since: options.since, keptFrom: new Date(keptFromMs), retentionDays: options.retentionDays },
-      'the backfill reaches further back than PINGBOARD_RETENTION_DAYS keeps samples: it reads back to the retention only');
+    log.warn(
+      { since: options.since, keptFrom: new Date(keptFromMs), retentionDays: options.retentionDays },
+      'the backfill reaches further back than PINGBOARD_RETENTION_DAYS keeps samples: it reads back to the retention only',
+    );
     sinceMs = keptFromMs;
   }
   const newest: Position = { roomId: lineage.currentId, token: null };
-  log.info({ since: new Date(sinceMs), lineage: lineage.roomIds, covered: coverage.covered, pending: coverage.pending !== undefined }, 'backfill started');
-  for (let current = nextWalk(coverage, sinceMs, nowMs, newest); current; current = nextWalk(coverage, sinceMs, nowMs, newest)) {
+  log.info(
+    {
+      since: new Date(sinceMs),
+      lineage: lineage.roomIds,
+      covered: coverage.covered,
+      pending: coverage.pending !== undefined,
+    },
+    'backfill started',
+  );
+  for (
+    let current = nextWalk(coverage, sinceMs, nowMs, newest);
+    current;
+    current = nextWalk(coverage, sinceMs, nowMs, newest)
+  ) {
     if (options.signal?.aborted) return { counts, completed: false, unreadable };
     // A walk an earlier run left (with an older `since`) may reach back past the retention: it records none of that.
     const result = await walk(walker, key, coverage, current, Math.max(keptFromMs, Math.min(sinceMs, current.stopMs)));
@@ -288,7 +362,10 @@ export async function backfillRoom(reference: string, options: BackfillOptions):
     await storeLineage();
     if (result.end === 'aborted') return { counts, completed: false, unreadable };
     if (typeof result.end === 'object') {
-      log.warn({ unreadable: result.end.unreadable, error: result.end.error }, 'cannot read an old room of the lineage: its history is left out');
+      log.warn(
+        { unreadable: result.end.unreadable, error: result.end.error },
+        'cannot read an old room of the lineage: its history is left out',
+      );
       unreadable.push({ room: result.end.unreadable, error: result.end.error });
       break;
     }
@@ -298,7 +375,10 @@ export async function backfillRoom(reference: string, options: BackfillOptions):
 }
 
 /** Backfills several configured rooms one after the other, with one set of counts. */
-export async function backfillRooms(rooms: readonly RoomConfig[] | readonly string[], options: BackfillOptions): Promise<BackfillResult> {
+export async function backfillRooms(
+  rooms: readonly RoomConfig[] | readonly string[],
+  options: BackfillOptions,
+): Promise<BackfillResult> {
   const counts = options.counts ?? emptyCounts();
   const unreadable: BackfillResult['unreadable'][number][] = [];
   for (const room of rooms) {
@@ -328,25 +408,37 @@ export interface BackgroundBackfill {
 }
 
 /** `serve`'s backfill at start: runs beside the HTTP API and the bot, never in their way. */
-export function startBackgroundBackfill(rooms: readonly RoomConfig[], options: Omit<BackfillOptions, 'signal'>): BackgroundBackfill {
+export function startBackgroundBackfill(
+  rooms: readonly RoomConfig[],
+  options: Omit<BackfillOptions, 'signal'>,
+): BackgroundBackfill {
   const controller = new AbortController();
   const started = performance.now();
   const counts = options.counts ?? emptyCounts();
   const summary = () => ({
-    ...counts, reached: counts.reachedMs === undefined ? null : new Date(counts.reachedMs).toISOString(),
+    ...counts,
+    reached: counts.reachedMs === undefined ? null : new Date(counts.reachedMs).toISOString(),
     seconds: Math.round((performance.now() - started) / 100) / 10,
   });
   // A stop (shutdown) ends the run wherever it is, a retry's wait included: that is no failure, and no finish either.
-  const interrupted = () => options.log.info(summary(), 'backfill at start interrupted by the stop; the next start continues where it stopped');
-  const done = backfillRooms(rooms, { ...options, counts, signal: controller.signal }).then((result) => {
-    if (controller.signal.aborted && !result.completed) interrupted();
-    else options.log.info({ ...summary(), completed: result.completed, unreadable: result.unreadable.length }, 'backfill at start finished');
-    return result;
-  }, (err: unknown) => {
-    if (controller.signal.aborted) interrupted();
-    else options.log.error({ err, ...summary() }, 'backfill at start failed; the next start tries again');
-    return undefined;
-  });
+  const interrupted = () =>
+    options.log.info(summary(), 'backfill at start interrupted by the stop; the next start continues where it stopped');
+  const done = backfillRooms(rooms, { ...options, counts, signal: controller.signal }).then(
+    (result) => {
+      if (controller.signal.aborted && !result.completed) interrupted();
+      else
+        options.log.info(
+          { ...summary(), completed: result.completed, unreadable: result.unreadable.length },
+          'backfill at start finished',
+        );
+      return result;
+    },
+    (err: unknown) => {
+      if (controller.signal.aborted) interrupted();
+      else options.log.error({ err, ...summary() }, 'backfill at start failed; the next start tries again');
+      return undefined;
+    },
+  );
   return {
     done,
     stop: async () => {

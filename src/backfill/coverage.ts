@@ -39,7 +39,12 @@ export function coverageKey(configuredRoomId: string): string {
 
 function isPosition(value: unknown): value is Position {
   const p = value as Position | null;
-  return typeof p === 'object' && p !== null && typeof p.roomId === 'string' && (p.token === null || typeof p.token === 'string');
+  return (
+    typeof p === 'object' &&
+    p !== null &&
+    typeof p.roomId === 'string' &&
+    (p.token === null || typeof p.token === 'string')
+  );
 }
 
 /** Reads the stored JSON; anything unreadable counts as nothing stored (walking again is only slower). */
@@ -50,9 +55,18 @@ export function parseCoverage(raw: string | undefined): Coverage {
     const covered = value.covered;
     const pending = value.pending;
     return {
-      ...(covered && typeof covered.toMs === 'number' && (covered.fromMs === null || typeof covered.fromMs === 'number')
-        && (covered.oldest === null || isPosition(covered.oldest)) ? { covered } : {}),
-      ...(pending && typeof pending.toMs === 'number' && typeof pending.stopMs === 'number' && isPosition(pending.position) ? { pending } : {}),
+      ...(covered &&
+      typeof covered.toMs === 'number' &&
+      (covered.fromMs === null || typeof covered.fromMs === 'number') &&
+      (covered.oldest === null || isPosition(covered.oldest))
+        ? { covered }
+        : {}),
+      ...(pending &&
+      typeof pending.toMs === 'number' &&
+      typeof pending.stopMs === 'number' &&
+      isPosition(pending.position)
+        ? { pending }
+        : {}),
     };
   } catch {
     return {};
@@ -79,6 +93,7 @@ export function nextWalk(coverage: Coverage, sinceMs: number, nowMs: number, new
   const covered = coverage.covered;
   if (!covered || covered.toMs < sinceMs) return { toMs: nowMs, stopMs: sinceMs, position: newest };
   if (covered.toMs < nowMs) return { toMs: nowMs, stopMs: covered.toMs, position: newest };
-  if (from(covered) > sinceMs && covered.oldest) return { toMs: from(covered), stopMs: sinceMs, position: covered.oldest };
+  if (from(covered) > sinceMs && covered.oldest)
+    return { toMs: from(covered), stopMs: sinceMs, position: covered.oldest };
   return undefined;
 }

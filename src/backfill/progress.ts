@@ -31,13 +31,17 @@ export function formatReached(ms: number | undefined): string {
 /** One terminal line: events scanned, samples recorded, the date reached and the rate. */
 export function formatProgress(counts: BackfillCounts, elapsedMs: number): string {
   const rate = Math.round(counts.events / Math.max(0.001, elapsedMs / 1000));
-  return `${number(counts.events)} events scanned, ${number(counts.stored)} samples recorded` +
-    `${counts.duplicate ? ` (${number(counts.duplicate)} already stored)` : ''}, reached ${formatReached(counts.reachedMs)}, ${number(rate)} events/s`;
+  return (
+    `${number(counts.events)} events scanned, ${number(counts.stored)} samples recorded` +
+    `${counts.duplicate ? ` (${number(counts.duplicate)} already stored)` : ''}, reached ${formatReached(counts.reachedMs)}, ${number(rate)} events/s`
+  );
 }
 
 /** The closing line of the command. */
 export function formatSummary(counts: BackfillCounts, elapsedMs: number): string {
-  return `scanned ${counts.events} events in ${counts.rooms} ${counts.rooms === 1 ? 'room' : 'rooms'}, pongs ${counts.pongs}, ` +
+  return (
+    `scanned ${counts.events} events in ${counts.rooms} ${counts.rooms === 1 ? 'room' : 'rooms'}, pongs ${counts.pongs}, ` +
     `stored ${counts.stored}, duplicate ${counts.duplicate}, malformed ${counts.rejected}, reached ${formatReached(counts.reachedMs)} ` +
-    `in ${(elapsedMs / 1000).toFixed(1)} s`;
+    `in ${(elapsedMs / 1000).toFixed(1)} s`
+  );
 }

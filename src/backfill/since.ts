@@ -14,12 +14,14 @@ export function parseSince(raw: string, now: Date, option = '--since'): Date {
   let ms: number;
   if (span) {
     const spanMs = Number(span[1]) * UNIT_MS[span[2]!.toLowerCase()]!;
-    if (spanMs === 0 || spanMs > MAX_SPAN_MS) throw new InputError(option, `expected a span from 1h to 3650d, got ${quoteValue(raw)}`);
+    if (spanMs === 0 || spanMs > MAX_SPAN_MS)
+      throw new InputError(option, `expected a span from 1h to 3650d, got ${quoteValue(raw)}`);
     ms = now.getTime() - spanMs;
   } else if (/^\d{4}-\d{2}-\d{2}$/.test(text)) {
     ms = Date.parse(`${text}T00:00:00Z`);
     // Date.parse rolls 2026-02-31 over to March: only real dates pass.
-    if (!Number.isFinite(ms) || new Date(ms).toISOString().slice(0, 10) !== text) throw new InputError(option, `${allowed}, got ${quoteValue(raw)}`);
+    if (!Number.isFinite(ms) || new Date(ms).toISOString().slice(0, 10) !== text)
+      throw new InputError(option, `${allowed}, got ${quoteValue(raw)}`);
   } else if (/^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:\d{2})$/i.test(text)) {
     ms = Date.parse(text);
     if (!Number.isFinite(ms)) throw new InputError(option, `${allowed}, got ${quoteValue(raw)}`);

@@ -77,17 +77,17 @@ export const COMMANDS = {
   },
   refreeze: {
     synopsis: 'refreeze (--week W | --all) --reason TEXT [--room R]',
-    summary: 'freeze closed weeks again with this version\'s rules (the replaced tables stay in each week\'s history)',
+    summary: "freeze closed weeks again with this version's rules (the replaced tables stay in each week's history)",
     options: {
       week: '--week W       the closed week to freeze again, such as 2026-W47',
       all: '--all          every frozen week of the room',
-      reason: '--reason TEXT  why, kept in the week\'s history (one line, at most 500 characters)',
+      reason: "--reason TEXT  why, kept in the week's history (one line, at most 500 characters)",
       room: ROOM_HELP,
     },
   },
   backfill: {
     synopsis: 'backfill [--room R] [--since 30d | --since 2026-10-01]',
-    summary: 'record the pongs in the rooms\' history (default: the last 7 days)',
+    summary: "record the pongs in the rooms' history (default: the last 7 days)",
     options: {
       room: '--room R       a room ID or alias; default: every configured room',
       since: '--since S      how far back: a span (12h, 30d, 2w) or a date or ISO 8601 time',
@@ -98,7 +98,7 @@ export const COMMANDS = {
     summary: 'every configured probe pings once; prints round trips and one-way delays',
     options: { once: '--once         required: ping once and exit' },
   },
-  help: { synopsis: 'help [COMMAND]', summary: 'show this text, or a command\'s', options: {} },
+  help: { synopsis: 'help [COMMAND]', summary: "show this text, or a command's", options: {} },
 } as const satisfies Record<string, CommandSpec>;
 
 export type CommandName = keyof typeof COMMANDS;
@@ -112,9 +112,11 @@ const EXIT_CODES_HELP = `Exit codes:
 `;
 
 export function usage(): string {
-  const lines = Object.values(COMMANDS).map((c) => c.synopsis.length <= 28
-    ? `  ${c.synopsis.padEnd(28)}${c.summary}`
-    : `  ${c.synopsis}\n  ${''.padEnd(28)}${c.summary}`);
+  const lines = Object.values(COMMANDS).map((c) =>
+    c.synopsis.length <= 28
+      ? `  ${c.synopsis.padEnd(28)}${c.summary}`
+      : `  ${c.synopsis}\n  ${''.padEnd(28)}${c.summary}`,
+  );
   return `Usage: pingboard [--config FILE] COMMAND [OPTIONS]
 
 Commands:
@@ -133,7 +135,9 @@ ${EXIT_CODES_HELP}`;
 
 export function commandUsage(name: CommandName): string {
   const spec: CommandSpec = COMMANDS[name];
-  const options = Object.values(spec.options).map((line) => `  ${line}\n`).join('');
+  const options = Object.values(spec.options)
+    .map((line) => `  ${line}\n`)
+    .join('');
   return `Usage: pingboard [--config FILE] ${spec.synopsis}
 
 ${spec.summary[0]!.toUpperCase()}${spec.summary.slice(1)}.
@@ -148,11 +152,27 @@ export type Invocation =
   | { readonly command: 'migrate'; readonly configFile: string | undefined }
   | { readonly command: 'import'; readonly configFile: string | undefined; readonly files: readonly string[] }
   | {
-    readonly command: 'leaderboard'; readonly configFile: string | undefined; readonly format: 'md' | 'json'; readonly limit: number;
-    readonly room: string | undefined; readonly week: string | undefined; readonly days: number | undefined;
-  }
-  | { readonly command: 'refreeze'; readonly configFile: string | undefined; readonly room: string | undefined; readonly week: string | undefined; readonly reason: string }
-  | { readonly command: 'backfill'; readonly configFile: string | undefined; readonly room: string | undefined; readonly since: Date }
+      readonly command: 'leaderboard';
+      readonly configFile: string | undefined;
+      readonly format: 'md' | 'json';
+      readonly limit: number;
+      readonly room: string | undefined;
+      readonly week: string | undefined;
+      readonly days: number | undefined;
+    }
+  | {
+      readonly command: 'refreeze';
+      readonly configFile: string | undefined;
+      readonly room: string | undefined;
+      readonly week: string | undefined;
+      readonly reason: string;
+    }
+  | {
+      readonly command: 'backfill';
+      readonly configFile: string | undefined;
+      readonly room: string | undefined;
+      readonly since: Date;
+    }
   | { readonly command: 'probe'; readonly configFile: string | undefined };
 
 function isCommand(name: string): name is CommandName {
@@ -161,7 +181,8 @@ function isCommand(name: string): name is CommandName {
 
 /** Refuses what no option value may be: a NUL byte (which no path or name holds) or a runaway length. */
 function checkText(option: string, value: string): string {
-  if (value.length > MAX_OPTION_LENGTH) throw new InputError(option, `at most ${MAX_OPTION_LENGTH} characters, got ${value.length}`);
+  if (value.length > MAX_OPTION_LENGTH)
+    throw new InputError(option, `at most ${MAX_OPTION_LENGTH} characters, got ${value.length}`);
   if (value.includes('\0')) throw new InputError(option, `contains a NUL byte: ${quote(value)}`);
   return value;
 }
@@ -175,7 +196,8 @@ function checkRoom(value: string | undefined): string | undefined {
 }
 
 function checkWeek(value: string | undefined): string | undefined {
-  if (value !== undefined && !parseWeekLabel(value)) throw new InputError('--week', `expected an ISO week such as 2026-W47, got ${quote(value)}`);
+  if (value !== undefined && !parseWeekLabel(value))
+    throw new InputError('--week', `expected an ISO week such as 2026-W47, got ${quote(value)}`);
   return value;
 }
 
@@ -207,7 +229,14 @@ function joinDashValues(argv: readonly string[]): string[] {
     const arg = argv[i]!;
     const next = argv[i + 1];
     const name = arg.startsWith('--') ? arg.slice(2) : undefined;
-    if (name !== undefined && Object.hasOwn(OPTIONS, name) && OPTIONS[name as OptionName].type === 'string'&& next?.startsWith('-') && !next.startsWith('--') && next !== '-h') {
+    if (
+      name !== undefined &&
+      Object.hasOwn(OPTIONS, name) &&
+      OPTIONS[name as OptionName].type === 'string' &&
+      next?.startsWith('-') &&
+      !next.startsWith('--') &&
+      next !== '-h'
+    ) {
       joined.push(`${arg}=${next}`);
       i++;
     } else {
@@ -218,7 +247,13 @@ function joinDashValues(argv: readonly string[]): string[] {
 }
 
 function parseOptions(argv: readonly string[]) {
-  return parseArgs({ args: joinDashValues(argv), allowPositionals: true, strict: true, tokens: true, options: OPTIONS });
+  return parseArgs({
+    args: joinDashValues(argv),
+    allowPositionals: true,
+    strict: true,
+    tokens: true,
+    options: OPTIONS,
+  });
 }
 
 /** Parses and checks `argv` (without node and the script); throws UsageError or InputError. */
@@ -253,11 +288,16 @@ export function parseCommandLine(argv: readonly string[], now = new Date()): Inv
     if (typeof value === 'string') checkText(option === 'config' ? '--config' : `--${option}`, value);
   }
   const configFile = values.config;
-  if (name !== 'import' && args.length > 0) throw new UsageError(`${name} takes no argument, got ${quote(args[0]!)}`, name);
+  if (name !== 'import' && args.length > 0)
+    throw new UsageError(`${name} takes no argument, got ${quote(args[0]!)}`, name);
 
   switch (name) {
     case 'serve':
-      return { command: name, configFile, port: values.port === undefined ? undefined : parseDecimalInteger('--port', values.port, 0, 65_535) };
+      return {
+        command: name,
+        configFile,
+        port: values.port === undefined ? undefined : parseDecimalInteger('--port', values.port, 0, 65_535),
+      };
     case 'migrate':
       return { command: name, configFile };
     case 'import':
@@ -265,10 +305,14 @@ export function parseCommandLine(argv: readonly string[], now = new Date()): Inv
       return { command: name, configFile, files: args.map(checkFile) };
     case 'leaderboard': {
       const format = values.format ?? 'md';
-      if (format !== 'md' && format !== 'json') throw new InputError('--format', `expected md or json, got ${quote(format)}`);
-      if (values.week !== undefined && values.days !== undefined) throw new InputError('--week', 'give either --week or --days, not both');
+      if (format !== 'md' && format !== 'json')
+        throw new InputError('--format', `expected md or json, got ${quote(format)}`);
+      if (values.week !== undefined && values.days !== undefined)
+        throw new InputError('--week', 'give either --week or --days, not both');
       return {
-        command: name, configFile, format,
+        command: name,
+        configFile,
+        format,
         limit: parseDecimalInteger('--limit', values.limit ?? '10', 1, 1000),
         room: checkRoom(values.room),
         week: checkWeek(values.week),
@@ -276,8 +320,10 @@ export function parseCommandLine(argv: readonly string[], now = new Date()): Inv
       };
     }
     case 'refreeze': {
-      if ((values.week === undefined) === !values.all) throw new InputError('--week', 'give either --week W (e.g. 2026-W47) or --all');
-      if (values.reason === undefined) throw new InputError('--reason', 'a reason is required (it is kept in the week\'s history)');
+      if ((values.week === undefined) === !values.all)
+        throw new InputError('--week', 'give either --week W (e.g. 2026-W47) or --all');
+      if (values.reason === undefined)
+        throw new InputError('--reason', "a reason is required (it is kept in the week's history)");
       let reason: string;
       try {
         reason = checkReason(values.reason);

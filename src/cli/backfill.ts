@@ -20,10 +20,17 @@ export interface BackfillCommandOptions {
   readonly signal: AbortSignal;
 }
 
-export async function backfillCommand(config: Config, log: Logger, options: BackfillCommandOptions, out: Output): Promise<number> {
+export async function backfillCommand(
+  config: Config,
+  log: Logger,
+  options: BackfillCommandOptions,
+  out: Output,
+): Promise<number> {
   if (!config.bot) {
-    throw new ConfigError('PINGBOARD_HOMESERVER_URL: backfill reads the rooms through the bot\'s account; ' +
-      'set PINGBOARD_HOMESERVER_URL, PINGBOARD_BOT_USER_ID and PINGBOARD_BOT_ACCESS_TOKEN (or PINGBOARD_BOT_PASSWORD)');
+    throw new ConfigError(
+      "PINGBOARD_HOMESERVER_URL: backfill reads the rooms through the bot's account; " +
+        'set PINGBOARD_HOMESERVER_URL, PINGBOARD_BOT_USER_ID and PINGBOARD_BOT_ACCESS_TOKEN (or PINGBOARD_BOT_PASSWORD)',
+    );
   }
   const now = new Date();
   const rooms = options.room !== undefined ? [options.room] : config.rooms.map((r) => r.id);
@@ -42,13 +49,21 @@ export async function backfillCommand(config: Config, log: Logger, options: Back
   try {
     const { client } = await createBotClient(config.bot, database.db, log);
     const result = await backfillRooms(rooms, {
-      client, db: database.db, log, since: options.since, now, trustedResponders: config.pings.trustedResponders, signal: options.signal, counts,
+      client,
+      db: database.db,
+      log,
+      since: options.since,
+      now,
+      trustedResponders: config.pings.trustedResponders,
+      signal: options.signal,
+      counts,
       retentionDays: config.retentionDays,
       onProgress: () => progress(false),
     });
     progress(true);
     out.stdout.write(`${formatSummary(counts, performance.now() - started)}\n`);
-    for (const { room, error } of result.unreadable) out.stderr.write(`cannot read room ${room}: ${error}; its history is left out (the next run tries again)\n`);
+    for (const { room, error } of result.unreadable)
+      out.stderr.write(`cannot read room ${room}: ${error}; its history is left out (the next run tries again)\n`);
     if (result.unreadable.length > 0) return FAILED;
     if (!result.completed) {
       out.stderr.write('interrupted: the next run continues where this one stopped\n');
@@ -60,7 +75,9 @@ export async function backfillCommand(config: Config, log: Logger, options: Back
     // A homeserver that refuses the bot or stays down: one line, not a stack.
     if ((err as { httpStatus?: number }).httpStatus !== undefined || (err as Error).name === 'ConnectionError') {
       // fetch says "fetch failed", twice through the SDK; the cause names the host and what went wrong.
-      out.stderr.write(`backfill failed: homeserver ${config.bot.homeserverUrl} (PINGBOARD_HOMESERVER_URL): ${messageWithCauses(err)} (samples stored so far are kept; the next run continues)\n`);
+      out.stderr.write(
+        `backfill failed: homeserver ${config.bot.homeserverUrl} (PINGBOARD_HOMESERVER_URL): ${messageWithCauses(err)} (samples stored so far are kept; the next run continues)\n`,
+      );
       return FAILED;
     }
     throw err;

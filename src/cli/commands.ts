@@ -6,7 +6,13 @@ import { importFiles, type ImportCounts, type StopPosition } from '../samples/im
 import { createStatistics, openMigratedDatabase } from '../open.ts';
 import { probeFiguresInWindow } from '../stats/probe-figures.ts';
 import { loadKnownRooms, RoomRegistry } from '../stats/rooms.ts';
-import { emptyTableMessage, resolveRoom, selectLeaderboard, type LeaderboardQuery, type SelectionDeps } from '../stats/selection.ts';
+import {
+  emptyTableMessage,
+  resolveRoom,
+  selectLeaderboard,
+  type LeaderboardQuery,
+  type SelectionDeps,
+} from '../stats/selection.ts';
 import { listFrozenWeeks } from '../stats/frozen-weeks.ts';
 import { OperatorControls } from '../operator/controls.ts';
 import type { Database } from '../db/database.ts';
@@ -32,11 +38,20 @@ export interface LeaderboardOptions extends LeaderboardQuery {
 
 /** What the HTTP routes select rooms and tables with, and the same rooms: configured, and what the bot learnt of them. */
 async function selectionDeps(config: Config, database: Database): Promise<SelectionDeps> {
-  return { db: database.db, statistics: createStatistics(config, database), rooms: new RoomRegistry(config.rooms, await loadKnownRooms(database.db)) };
+  return {
+    db: database.db,
+    statistics: createStatistics(config, database),
+    rooms: new RoomRegistry(config.rooms, await loadKnownRooms(database.db)),
+  };
 }
 
 /** Prints exactly what /leaderboard.md or /leaderboard.json returns for the same selection; nothing, and exit 3, for an empty table. */
-export async function leaderboardCommand(config: Config, log: Logger, options: LeaderboardOptions, out: Output): Promise<number> {
+export async function leaderboardCommand(
+  config: Config,
+  log: Logger,
+  options: LeaderboardOptions,
+  out: Output,
+): Promise<number> {
   const database = await openMigratedDatabase(config, log);
   try {
     const board = await selectLeaderboard(await selectionDeps(config, database), options);
@@ -46,9 +61,11 @@ export async function leaderboardCommand(config: Config, log: Logger, options: L
       out.stderr.write(`pingboard: ${emptyTableMessage(board)}\n`);
       return EMPTY_TABLE;
     }
-    out.stdout.write(options.format === 'md'
-      ? renderNewsletterTable(board.servers, options.limit)
-      : JSON.stringify(renderLeaderboardJson(board, options.limit, probes)));
+    out.stdout.write(
+      options.format === 'md'
+        ? renderNewsletterTable(board.servers, options.limit)
+        : JSON.stringify(renderLeaderboardJson(board, options.limit, probes)),
+    );
     return 0;
   } finally {
     await database.destroy();
@@ -72,13 +89,21 @@ export const CLI_OPERATOR = 'operator (cli)';
  * history with the reason. Frozen weeks never change by themselves, so
  * whether a published table is recomputed is the operator's call.
  */
-export async function refreezeCommand(config: Config, log: Logger, options: RefreezeOptions, out: Output): Promise<number> {
+export async function refreezeCommand(
+  config: Config,
+  log: Logger,
+  options: RefreezeOptions,
+  out: Output,
+): Promise<number> {
   const database = await openMigratedDatabase(config, log);
   try {
     const deps = await selectionDeps(config, database);
     const room = await resolveRoom(deps, options.room);
     // Oldest first, so the history reads in the order the weeks were published.
-    const weeks = options.week !== undefined ? [options.week] : (await listFrozenWeeks(database.db, room.id)).map((w) => w.week).reverse();
+    const weeks =
+      options.week !== undefined
+        ? [options.week]
+        : (await listFrozenWeeks(database.db, room.id)).map((w) => w.week).reverse();
     if (weeks.length === 0) out.stdout.write(`${room.id}: no frozen weeks\n`);
     const controls = new OperatorControls(database.db, deps.statistics);
     for (const week of weeks) {
@@ -100,7 +125,13 @@ export const PROGRESS_INTERVAL_MS = 250;
  * after the records read so far are stored: it says where, and exits 130;
  * the same import run again skips what is stored (as duplicates) and goes on.
  */
-export async function importCommand(config: Config, log: Logger, files: readonly string[], signal: AbortSignal, out: Output): Promise<number> {
+export async function importCommand(
+  config: Config,
+  log: Logger,
+  files: readonly string[],
+  signal: AbortSignal,
+  out: Output,
+): Promise<number> {
   const database = await openMigratedDatabase(config, log);
   const counts: ImportCounts = { read: 0, stored: 0, duplicate: 0, rejected: 0 };
   const started = performance.now();
@@ -112,8 +143,10 @@ export async function importCommand(config: Config, log: Logger, files: readonly
     if (!final && now - lastProgress < PROGRESS_INTERVAL_MS) return;
     lastProgress = now;
     const rate = Math.round(counts.read / Math.max(0.001, (now - started) / 1000));
-    out.stderr.write(`\r\x1b[K${counts.read.toLocaleString('en')} read, ${counts.stored.toLocaleString('en')} stored, ` +
-      `${counts.duplicate.toLocaleString('en')} duplicate, ${counts.rejected.toLocaleString('en')} rejected (${rate.toLocaleString('en')}/s)${final ? '\n' : ''}`);
+    out.stderr.write(
+      `\r\x1b[K${counts.read.toLocaleString('en')} read, ${counts.stored.toLocaleString('en')} stored, ` +
+        `${counts.duplicate.toLocaleString('en')} duplicate, ${counts.rejected.toLocaleString('en')} rejected (${rate.toLocaleString('en')}/s)${final ? '\n' : ''}`,
+    );
   };
   let stoppedAt: StopPosition | undefined;
   try {
@@ -122,7 +155,8 @@ export async function importCommand(config: Config, log: Logger, files: readonly
       signal,
       onProgress: () => progress(false),
       onRejected: (r) => {
-        if (counts.rejected <= MAX_REPORTED_REJECTIONS) out.stderr.write(`${out.stderr.isTTY ? '\r\x1b[K' : ''}${r.file}:${r.line}: ${r.error}\n`);
+        if (counts.rejected <= MAX_REPORTED_REJECTIONS)
+          out.stderr.write(`${out.stderr.isTTY ? '\r\x1b[K' : ''}${r.file}:${r.line}: ${r.error}\n`);
       },
       onUnreadable: (file, err) => {
         failedFiles++;
@@ -133,13 +167,18 @@ export async function importCommand(config: Config, log: Logger, files: readonly
     progress(true);
     await database.destroy();
   }
-  if (counts.rejected > MAX_REPORTED_REJECTIONS) out.stderr.write(`… and ${counts.rejected - MAX_REPORTED_REJECTIONS} more rejected records\n`);
+  if (counts.rejected > MAX_REPORTED_REJECTIONS)
+    out.stderr.write(`… and ${counts.rejected - MAX_REPORTED_REJECTIONS} more rejected records\n`);
   const seconds = (performance.now() - started) / 1000;
-  out.stdout.write(`read ${counts.read}, stored ${counts.stored}, duplicate ${counts.duplicate}, rejected ${counts.rejected}` +
-    `${failedFiles ? `, unreadable files ${failedFiles}` : ''} in ${seconds.toFixed(1)} s\n`);
+  out.stdout.write(
+    `read ${counts.read}, stored ${counts.stored}, duplicate ${counts.duplicate}, rejected ${counts.rejected}` +
+      `${failedFiles ? `, unreadable files ${failedFiles}` : ''} in ${seconds.toFixed(1)} s\n`,
+  );
   if (stoppedAt) {
-    out.stderr.write(`interrupted after ${stoppedAt.file}:${stoppedAt.line}: every record up to there is read and stored; ` +
-      'run the same import again to continue (what is stored is skipped as duplicate)\n');
+    out.stderr.write(
+      `interrupted after ${stoppedAt.file}:${stoppedAt.line}: every record up to there is read and stored; ` +
+        'run the same import again to continue (what is stored is skipped as duplicate)\n',
+    );
     return INTERRUPTED;
   }
   return counts.rejected > 0 || failedFiles > 0 ? FAILED : 0;

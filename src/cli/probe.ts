@@ -12,7 +12,9 @@ export function formatProbeResult(result: ProbeResult, timeoutSeconds: number): 
   const head = `probe ${result.probeId} (${result.userId}), ping #${result.seq}`;
   if (result.outcome === 'send_failed') return `${head}: send failed: ${result.error}\n`;
   if (result.outcome === 'lost') return `${head} ${result.pingEventId}: lost, no pong within ${timeoutSeconds} s\n`;
-  const lines = result.pongs.map((p) => `  ${p.responder}: round trip ${p.rttMs.toFixed(1)} ms, one-way ${p.delayMs} ms\n`);
+  const lines = result.pongs.map(
+    (p) => `  ${p.responder}: round trip ${p.rttMs.toFixed(1)} ms, one-way ${p.delayMs} ms\n`,
+  );
   return `${head} ${result.pingEventId}: ${result.pongs.length} pong${result.pongs.length === 1 ? '' : 's'}\n${lines.join('')}`;
 }
 

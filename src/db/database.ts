@@ -167,9 +167,27 @@ function isAlive(pid: number): boolean {
 }
 
 /** A server that may come up shortly: not there, not resolvable yet, or starting (57P03). */
-const NOT_UP_YET = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'ETIMEDOUT', 'EHOSTUNREACH', 'ENETUNREACH', 'ECONNRESET', '57P03']);
+const NOT_UP_YET = new Set([
+  'ECONNREFUSED',
+  'ENOTFOUND',
+  'EAI_AGAIN',
+  'ETIMEDOUT',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+  'ECONNRESET',
+  '57P03',
+]);
 /** A data directory that cannot be made or written. */
-const UNUSABLE_DIRECTORY = new Set(['EACCES', 'EPERM', 'ENOTDIR', 'EROFS', 'EEXIST', 'ENOSPC', 'ELOOP', 'ENAMETOOLONG']);
+const UNUSABLE_DIRECTORY = new Set([
+  'EACCES',
+  'EPERM',
+  'ENOTDIR',
+  'EROFS',
+  'EEXIST',
+  'ENOSPC',
+  'ELOOP',
+  'ENAMETOOLONG',
+]);
 
 export interface OpenFailure {
   readonly error: StartupError;
@@ -187,16 +205,39 @@ export function openFailure(err: unknown, options: Pick<DatabaseOptions, 'url' |
   const codes = new Set(chain.map((e) => (e as { code?: unknown }).code).filter((c) => typeof c === 'string'));
   if (options.url === undefined) {
     if (![...codes].some((c) => UNUSABLE_DIRECTORY.has(c))) return undefined;
-    return { error: new StartupError('PINGBOARD_DATA_DIR', `cannot use ${options.dataDir} for the embedded database: ${messageWithCauses(err)}`, { cause: err }), transient: false };
+    return {
+      error: new StartupError(
+        'PINGBOARD_DATA_DIR',
+        `cannot use ${options.dataDir} for the embedded database: ${messageWithCauses(err)}`,
+        { cause: err },
+      ),
+      transient: false,
+    };
   }
   const server = serverOf(options.url);
   const pgError = chain.find((e) => typeof (e as { severity?: unknown }).severity === 'string') as Error | undefined;
   if (codes.has('3D000') || codes.has('28P01') || codes.has('28000')) {
-    return { error: new StartupError('DATABASE_URL', `${pgError?.message ?? messageWithCauses(err)} (PostgreSQL at ${server})`, { cause: err }), transient: false };
+    return {
+      error: new StartupError(
+        'DATABASE_URL',
+        `${pgError?.message ?? messageWithCauses(err)} (PostgreSQL at ${server})`,
+        { cause: err },
+      ),
+      transient: false,
+    };
   }
-  const unreachable = [...codes].some((c) => NOT_UP_YET.has(c)) || chain.some((e) => /timeout exceeded when trying to connect|Connection terminated/i.test((e as Error)?.message ?? ''));
+  const unreachable =
+    [...codes].some((c) => NOT_UP_YET.has(c)) ||
+    chain.some((e) =>
+      /timeout exceeded when trying to connect|Connection terminated/i.test((e as Error)?.message ?? ''),
+    );
   if (!unreachable) return undefined;
-  return { error: new StartupError('DATABASE_URL', `cannot reach PostgreSQL at ${server}: ${messageWithCauses(err)}`, { cause: err }), transient: true };
+  return {
+    error: new StartupError('DATABASE_URL', `cannot reach PostgreSQL at ${server}: ${messageWithCauses(err)}`, {
+      cause: err,
+    }),
+    transient: true,
+  };
 }
 
 /** host:port of a database URL, for messages (no user, no password). */
@@ -224,7 +265,10 @@ export function redactUrl(url: string): string {
  * which one runs (on PGlite one takes seconds); throws with the failing
  * migration's name.
  */
-export async function migrateToLatest(db: Db, onApplying: (migration: string) => void = () => {}): Promise<MigrationResult[]> {
+export async function migrateToLatest(
+  db: Db,
+  onApplying: (migration: string) => void = () => {},
+): Promise<MigrationResult[]> {
   const migrator = new Migrator({
     db,
     provider: new FileMigrationProvider({ fs, path, migrationFolder: MIGRATIONS_DIR }),
@@ -238,7 +282,9 @@ export async function migrateToLatest(db: Db, onApplying: (migration: string) =>
       const failed = results.find((r) => r.status === 'Error');
       // No migration ran: the database could not be reached or locked, which the error says itself.
       if (!failed) throw error;
-      throw new Error(`migration ${failed.migrationName} failed: ${(error as Error).message ?? error}`, { cause: error });
+      throw new Error(`migration ${failed.migrationName} failed: ${(error as Error).message ?? error}`, {
+        cause: error,
+      });
     }
     applied.push(...results);
   }
@@ -263,10 +309,27 @@ export type DatabaseFailure = 'timeout' | 'unreachable' | 'disconnected' | 'refu
 const FAILURE_BY_CODE: Readonly<Record<string, DatabaseFailure>> = {
   // pg's query_timeout, and PostgreSQL's statement_timeout.
   '57014': 'timeout',
-  ECONNREFUSED: 'unreachable', EHOSTUNREACH: 'unreachable', ENETUNREACH: 'unreachable', ENOTFOUND: 'unreachable', EAI_AGAIN: 'unreachable', ETIMEDOUT: 'unreachable',
-  ECONNRESET: 'disconnected', EPIPE: 'disconnected', '57P01': 'disconnected', '57P02': 'disconnected', '08000': 'disconnected', '08003': 'disconnected', '08006': 'disconnected',
+  ECONNREFUSED: 'unreachable',
+  EHOSTUNREACH: 'unreachable',
+  ENETUNREACH: 'unreachable',
+  ENOTFOUND: 'unreachable',
+  EAI_AGAIN: 'unreachable',
+  ETIMEDOUT: 'unreachable',
+  ECONNRESET: 'disconnected',
+  EPIPE: 'disconnected',
+  '57P01': 'disconnected',
+  '57P02': 'disconnected',
+  '08000': 'disconnected',
+  '08003': 'disconnected',
+  '08006': 'disconnected',
   // The server answered and said no: a password, a database that is not there, too many connections, starting up or shutting down.
-  '28000': 'refused', '28P01': 'refused', '3D000': 'refused', '53300': 'refused', '57P03': 'refused', '08001': 'refused', '08004': 'refused',
+  '28000': 'refused',
+  '28P01': 'refused',
+  '3D000': 'refused',
+  '53300': 'refused',
+  '57P03': 'refused',
+  '08001': 'refused',
+  '08004': 'refused',
 };
 
 export function databaseFailure(err: unknown): DatabaseFailure {

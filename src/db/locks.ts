@@ -17,5 +17,6 @@ export const ROOM_LOCKS = 7291;
 export async function lockRoom(tx: Transaction<Tables>, roomId: string, mode: 'shared' | 'exclusive'): Promise<void> {
   await (mode === 'shared'
     ? sql`select pg_advisory_xact_lock_shared(${ROOM_LOCKS}, hashtext(${roomId}))`
-    : sql`select pg_advisory_xact_lock(${ROOM_LOCKS}, hashtext(${roomId}))`).execute(tx);
+    : sql`select pg_advisory_xact_lock(${ROOM_LOCKS}, hashtext(${roomId}))`
+  ).execute(tx);
 }

@@ -1,7 +1,13 @@
 // The fastify application as a plugin-free builder: tests call buildApp()
 // and inject requests; `start` adds listen() and shutdown.
 import { STATUS_CODES } from 'node:http';
-import Fastify, { LogController, type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
+import Fastify, {
+  LogController,
+  type FastifyError,
+  type FastifyInstance,
+  type FastifyReply,
+  type FastifyRequest,
+} from 'fastify';
 import type { Logger } from '../log.ts';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import type { Database } from '../db/database.ts';
@@ -18,7 +24,8 @@ import { pageRoutes } from './routes/pages.ts';
 import { registerOpenApi, registerOpenApiViewer } from './openapi.ts';
 import { PRINTABLE, refuseCoercedStrings } from './schemas.ts';
 
-const HTML_DEFAULT_CONTENT_SECURITY_POLICY = "default-src 'none'; style-src 'unsafe-inline'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
+const HTML_DEFAULT_CONTENT_SECURITY_POLICY =
+  "default-src 'none'; style-src 'unsafe-inline'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
 
 export interface HttpDeps {
   readonly database: Database;
@@ -46,27 +53,48 @@ const METHODS = ['GET', 'HEAD', 'POST', 'PUT', 'DELETE'] as const;
  * Error codes of a PostgreSQL server, or a socket, that is not there (any
  * more), or too slow to answer (57014: a statement cancelled by statement_timeout).
  */
-const UNAVAILABLE_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', '57014', '57P01', '57P02', '57P03', '08000', '08001', '08003', '08006']);
+const UNAVAILABLE_CODES = new Set([
+  'ECONNREFUSED',
+  'ECONNRESET',
+  'ETIMEDOUT',
+  'EPIPE',
+  '57014',
+  '57P01',
+  '57P02',
+  '57P03',
+  '08000',
+  '08001',
+  '08003',
+  '08006',
+]);
 
 export function isDatabaseUnavailable(err: unknown): boolean {
   const e = err as { code?: unknown; message?: unknown; errors?: unknown[] };
   if (typeof e?.code === 'string' && UNAVAILABLE_CODES.has(e.code)) return true;
   if (Array.isArray(e?.errors) && e.errors.some(isDatabaseUnavailable)) return true;
-  return typeof e?.message === 'string' && /Connection terminated|timeout exceeded when trying to connect|Query read timeout|PGlite is closed/i.test(e.message);
+  return (
+    typeof e?.message === 'string' &&
+    /Connection terminated|timeout exceeded when trying to connect|Query read timeout|PGlite is closed/i.test(e.message)
+  );
 }
 
 /** What a failed validation says, in words for whoever sent the request. */
 function validationMessage(err: FastifyError): string {
   const first = err.validation?.[0];
-  if (first?.keyword === 'pattern' && (first.params as { pattern?: string }).pattern === PRINTABLE) return 'must not contain control characters';
-  if (first?.keyword === 'additionalProperties') return err.validationContext === 'body' ? 'not a field of this request' : 'not a parameter of this route';
+  if (first?.keyword === 'pattern' && (first.params as { pattern?: string }).pattern === PRINTABLE)
+    return 'must not contain control characters';
+  if (first?.keyword === 'additionalProperties')
+    return err.validationContext === 'body' ? 'not a field of this request' : 'not a parameter of this route';
   return err.message.replace(/^(querystring|params|body)\/\w+ /, '');
 }
 
 /** The query/path parameter a validation error is about. */
 function parameterOf(err: FastifyError): string {
   const first = err.validation?.[0];
-  const { missingProperty, additionalProperty } = (first?.params ?? {}) as { missingProperty?: string; additionalProperty?: string };
+  const { missingProperty, additionalProperty } = (first?.params ?? {}) as {
+    missingProperty?: string;
+    additionalProperty?: string;
+  };
   if (missingProperty) return missingProperty;
   if (additionalProperty) return additionalProperty;
   const path = first?.instancePath.replace(/^\//, '') ?? '';
@@ -82,13 +110,20 @@ export interface ClientError {
 export function clientErrorOf(err: FastifyError): ClientError | undefined {
   if (err.validation) {
     const parameter = parameterOf(err);
-    return { statusCode: 400, body: { error: 'Bad Request', parameter, message: `${parameter}: ${validationMessage(err)}` } };
+    return {
+      statusCode: 400,
+      body: { error: 'Bad Request', parameter, message: `${parameter}: ${validationMessage(err)}` },
+    };
   }
-  if (err instanceof InputError) return { statusCode: 400, body: { error: 'Bad Request', parameter: err.parameter, message: err.message } };
+  if (err instanceof InputError)
+    return { statusCode: 400, body: { error: 'Bad Request', parameter: err.parameter, message: err.message } };
   if (err instanceof NotFoundError) return { statusCode: 404, body: { error: 'Not Found', message: err.message } };
   // Before the database's errors: a client that hangs up mid-upload is an ECONNRESET too, which fastify marks 400.
   if (err.statusCode !== undefined && err.statusCode < 500) {
-    return { statusCode: err.statusCode, body: { error: STATUS_CODES[err.statusCode] ?? 'Bad Request', message: err.message } };
+    return {
+      statusCode: err.statusCode,
+      body: { error: STATUS_CODES[err.statusCode] ?? 'Bad Request', message: err.message },
+    };
   }
   return undefined;
 }
@@ -104,7 +139,11 @@ class RequestLogs extends LogController {
 
   override requestCompleted(error: Error | null | undefined, request: FastifyRequest, reply: FastifyReply): void {
     if (error) super.requestCompleted(error, request, reply);
-    else reply.log.debug({ req: request, statusCode: reply.statusCode, responseTimeMs: reply.elapsedTime }, 'request completed');
+    else
+      reply.log.debug(
+        { req: request, statusCode: reply.statusCode, responseTimeMs: reply.elapsedTime },
+        'request completed',
+      );
   }
 }
 
@@ -119,9 +158,10 @@ export async function buildApp(deps: HttpDeps, log?: Logger): Promise<App> {
     ajv: { customOptions: { coerceTypes: 'array', removeAdditional: false, useDefaults: true } },
     // A path that is not percent-encoded UTF-8, or a segment longer than the above, never reaches a route.
     frameworkErrors: (err, _request, reply) => {
-      const message = err.code === 'FST_ERR_MAX_PARAM_LENGTH'
-        ? `a path segment is longer than ${MAX_PATH_PARAMETER} characters`
-        : 'the path is not valid percent-encoded UTF-8';
+      const message =
+        err.code === 'FST_ERR_MAX_PARAM_LENGTH'
+          ? `a path segment is longer than ${MAX_PATH_PARAMETER} characters`
+          : 'the path is not valid percent-encoded UTF-8';
       return (reply as FastifyReply).code(400).send({ error: 'Bad Request', parameter: 'path', message });
     },
   }).withTypeProvider<TypeBoxTypeProvider>();
@@ -131,7 +171,10 @@ export async function buildApp(deps: HttpDeps, log?: Logger): Promise<App> {
     if (client) return reply.code(client.statusCode).send(client.body);
     if (isDatabaseUnavailable(err)) {
       request.log.error({ err }, 'database unavailable');
-      return reply.code(503).header('retry-after', '5').send({ error: 'Service Unavailable', message: 'the database is unavailable; try again shortly' });
+      return reply
+        .code(503)
+        .header('retry-after', '5')
+        .send({ error: 'Service Unavailable', message: 'the database is unavailable; try again shortly' });
     }
     request.log.error({ err, url: request.url }, 'request failed');
     return reply.code(500).send({ error: 'Internal Server Error', message: 'internal error; see the server log' });
@@ -139,9 +182,17 @@ export async function buildApp(deps: HttpDeps, log?: Logger): Promise<App> {
   app.setNotFoundHandler((request, reply) => {
     const path = request.url.split('?')[0]!;
     // A path that exists for other methods is a 405 naming them, not a 404.
-    const allowed = METHODS.filter((method) => method !== request.method && app.findRoute({ method, url: path }) !== null);
+    const allowed = METHODS.filter(
+      (method) => method !== request.method && app.findRoute({ method, url: path }) !== null,
+    );
     if (allowed.length > 0) {
-      return reply.code(405).header('allow', allowed.join(', ')).send({ error: 'Method Not Allowed', message: `${request.method} is not allowed on ${path}; allowed: ${allowed.join(', ')}` });
+      return reply
+        .code(405)
+        .header('allow', allowed.join(', '))
+        .send({
+          error: 'Method Not Allowed',
+          message: `${request.method} is not allowed on ${path}; allowed: ${allowed.join(', ')}`,
+        });
     }
     return reply.code(404).send({ error: 'Not Found', message: `no route for ${request.method} ${path}` });
   });
@@ -150,7 +201,9 @@ export async function buildApp(deps: HttpDeps, log?: Logger): Promise<App> {
   app.addHook('onRequest', async (request, reply) => {
     const charset = /;\s*charset\s*=\s*"?([^";\s]+)/i.exec(request.headers['content-type'] ?? '')?.[1]?.toLowerCase();
     if (charset !== undefined && charset !== 'utf-8' && charset !== 'utf8' && charset !== 'us-ascii') {
-      return reply.code(415).send({ error: 'Unsupported Media Type', message: `charset=${charset}: bodies are read as UTF-8 only` });
+      return reply
+        .code(415)
+        .send({ error: 'Unsupported Media Type', message: `charset=${charset}: bodies are read as UTF-8 only` });
     }
     return undefined;
   });
@@ -159,7 +212,10 @@ export async function buildApp(deps: HttpDeps, log?: Logger): Promise<App> {
   // pingstat-compatible table has neither, so nothing but its inline style may run or load.
   app.addHook('onSend', async (_request, reply, payload) => {
     reply.header('x-content-type-options', 'nosniff');
-    if (String(reply.getHeader('content-type') ?? '').startsWith('text/html') && !reply.hasHeader('content-security-policy')) {
+    if (
+      String(reply.getHeader('content-type') ?? '').startsWith('text/html') &&
+      !reply.hasHeader('content-security-policy')
+    ) {
       reply.header('content-security-policy', HTML_DEFAULT_CONTENT_SECURITY_POLICY);
     }
     return payload;

@@ -20,7 +20,10 @@ const ENCODINGS: readonly ContentEncoding[] = ['br', 'gzip'];
 
 // Brotli's default quality (11) takes seconds on a JSON of a thousand rows (800 kB); 5 takes about 10 ms for a tenth more bytes.
 const COMPRESS: Record<ContentEncoding, (bytes: Buffer) => Buffer> = {
-  br: (bytes) => brotliCompressSync(bytes, { params: { [constants.BROTLI_PARAM_QUALITY]: 5, [constants.BROTLI_PARAM_SIZE_HINT]: bytes.length } }),
+  br: (bytes) =>
+    brotliCompressSync(bytes, {
+      params: { [constants.BROTLI_PARAM_QUALITY]: 5, [constants.BROTLI_PARAM_SIZE_HINT]: bytes.length },
+    }),
   gzip: (bytes) => gzipSync(bytes),
 };
 
@@ -87,11 +90,20 @@ function representationFor(request: FastifyRequest, content: string | EncodedBod
 }
 
 /** Sets ETag and Cache-Control; answers 304 when the client already has this body. */
-export function sendCacheable(request: FastifyRequest, reply: FastifyReply, content: string | EncodedBody, frozen: boolean, liveMaxAge: number): FastifyReply {
+export function sendCacheable(
+  request: FastifyRequest,
+  reply: FastifyReply,
+  content: string | EncodedBody,
+  frozen: boolean,
+  liveMaxAge: number,
+): FastifyReply {
   const { body, etag, encoding } = representationFor(request, content);
   if (typeof content !== 'string') reply.header('vary', 'accept-encoding');
   reply.header('etag', etag);
-  reply.header('cache-control', frozen ? `public, max-age=${FROZEN_MAX_AGE_SECONDS}, immutable` : `public, max-age=${liveMaxAge}`);
+  reply.header(
+    'cache-control',
+    frozen ? `public, max-age=${FROZEN_MAX_AGE_SECONDS}, immutable` : `public, max-age=${liveMaxAge}`,
+  );
   const match = request.headers['if-none-match'];
   if (match?.split(',').some((tag) => tag.trim().replace(/^W\//, '') === etag)) {
     return reply.code(304).send();

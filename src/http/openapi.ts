@@ -12,8 +12,15 @@ export const OPENAPI_JSON_PATH = '/docs/json';
 
 // Swagger UI sets style attributes at run time, hence 'unsafe-inline' for styles; scripts are its own files only.
 const DOCS_CONTENT_SECURITY_POLICY = [
-  "default-src 'none'", "script-src 'self'", "style-src 'self' 'unsafe-inline'", "img-src 'self' data:", "font-src 'self' data:",
-  "connect-src 'self'", "form-action 'self'", "base-uri 'self'", "frame-ancestors 'none'",
+  "default-src 'none'",
+  "script-src 'self'",
+  "style-src 'self' 'unsafe-inline'",
+  "img-src 'self' data:",
+  "font-src 'self' data:",
+  "connect-src 'self'",
+  "form-action 'self'",
+  "base-uri 'self'",
+  "frame-ancestors 'none'",
 ].join('; ');
 
 /** Registers the generator: call before the routes are registered, so it sees them all. */
@@ -24,7 +31,8 @@ export async function registerOpenApi(app: FastifyInstance<any, any, any, any, a
       openapi: '3.1.0',
       info: {
         title: 'Pingboard',
-        description: 'How fast Matrix homeservers deliver messages: the weekly ranking as markdown, JSON and HTML, the existing aggregator\'s endpoints, and per-server history.',
+        description:
+          "How fast Matrix homeservers deliver messages: the weekly ranking as markdown, JSON and HTML, the existing aggregator's endpoints, and per-server history.",
         version: '1',
       },
       // The operator's routes (present only with PINGBOARD_ADMIN_TOKEN) name this scheme.
@@ -40,9 +48,17 @@ export async function registerOpenApi(app: FastifyInstance<any, any, any, any, a
  * the handlers can count on it.
  */
 function defaultedParametersOptional<S extends { querystring?: unknown }>(schema: S): S {
-  const query = schema.querystring as { properties?: Record<string, { default?: unknown }>; required?: string[] } | undefined;
+  const query = schema.querystring as
+    | { properties?: Record<string, { default?: unknown }>; required?: string[] }
+    | undefined;
   if (!query?.required) return schema;
-  return { ...schema, querystring: { ...query, required: query.required.filter((name) => query.properties?.[name]?.default === undefined) } };
+  return {
+    ...schema,
+    querystring: {
+      ...query,
+      required: query.required.filter((name) => query.properties?.[name]?.default === undefined),
+    },
+  };
 }
 
 /** Registers the viewer and the document's routes (/docs, /docs/json, /docs/yaml, /docs/static/…). */

@@ -27,14 +27,19 @@ interface IntegerSchema {
  * once, by ajv, so the value validated is the value used and cached.
  */
 export async function refuseNonDecimalIntegers(request: FastifyRequest): Promise<void> {
-  const properties = (request.routeOptions.schema?.querystring as { properties?: Record<string, IntegerSchema> } | undefined)?.properties ?? {};
+  const properties =
+    (request.routeOptions.schema?.querystring as { properties?: Record<string, IntegerSchema> } | undefined)
+      ?.properties ?? {};
   const query = request.query as Record<string, unknown>;
   for (const [name, schema] of Object.entries(properties)) {
     if (schema.type !== 'integer' || !Object.hasOwn(query, name)) continue;
     const raw = query[name];
     for (const value of Array.isArray(raw) ? raw : [raw]) {
       if (typeof value === 'string' && isDecimalInteger(value)) continue;
-      const range = schema.maximum === undefined ? ` of at least ${schema.minimum ?? 0}` : ` from ${schema.minimum ?? 0} to ${schema.maximum}`;
+      const range =
+        schema.maximum === undefined
+          ? ` of at least ${schema.minimum ?? 0}`
+          : ` from ${schema.minimum ?? 0} to ${schema.maximum}`;
       throw new InputError(name, `expected a decimal integer${range}, got ${JSON.stringify(value)}`);
     }
   }
@@ -46,13 +51,18 @@ export async function refuseNonDecimalIntegers(request: FastifyRequest): Promise
  * text) would store `{"reason": 1}` as "1".
  */
 export async function refuseCoercedStrings(request: FastifyRequest): Promise<void> {
-  const properties = (request.routeOptions.schema?.body as { properties?: Record<string, { type?: unknown }> } | undefined)?.properties;
+  const properties = (
+    request.routeOptions.schema?.body as { properties?: Record<string, { type?: unknown }> } | undefined
+  )?.properties;
   const body = request.body;
   if (!properties || typeof body !== 'object' || body === null || Array.isArray(body)) return;
   for (const [name, schema] of Object.entries(properties)) {
     const value = (body as Record<string, unknown>)[name];
     if (schema.type === 'string' && Object.hasOwn(body, name) && typeof value !== 'string') {
-      throw new InputError(name, `expected a string, got ${value === null ? 'null' : Array.isArray(value) ? 'an array' : typeof value}`);
+      throw new InputError(
+        name,
+        `expected a string, got ${value === null ? 'null' : Array.isArray(value) ? 'an array' : typeof value}`,
+      );
     }
   }
 }
@@ -63,7 +73,12 @@ export async function refuseCoercedStrings(request: FastifyRequest): Promise<voi
  */
 export const PRINTABLE = '^[^\\u0000-\\u001f\\u007f]*$';
 
-export const RoomParam = Type.String({ minLength: 2, maxLength: 255, pattern: PRINTABLE, description: 'A room ID (!id:server) or a configured alias' });
+export const RoomParam = Type.String({
+  minLength: 2,
+  maxLength: 255,
+  pattern: PRINTABLE,
+  description: 'A room ID (!id:server) or a configured alias',
+});
 
 /** A ping server's name in a path: any name that holds samples, so wider than the server-name grammar. */
 export const ServerParam = Type.String({ minLength: 1, maxLength: 300, pattern: PRINTABLE });
@@ -84,10 +99,13 @@ const WindowParams = {
   days: Type.Optional(Type.Integer({ minimum: 1, maximum: MAX_DAYS, description: 'Rolling window length; default 7' })),
 };
 
-export const LeaderboardQuerystring = Type.Object({
-  ...WindowParams,
-  limit: Type.Integer({ minimum: 1, maximum: 1000, default: NEWSLETTER_ROWS, description: 'Number of rows' }),
-}, { additionalProperties: false });
+export const LeaderboardQuerystring = Type.Object(
+  {
+    ...WindowParams,
+    limit: Type.Integer({ minimum: 1, maximum: 1000, default: NEWSLETTER_ROWS, description: 'Number of rows' }),
+  },
+  { additionalProperties: false },
+);
 
 const FigureFields = {
   median_ms: Type.Number(),
@@ -145,13 +163,15 @@ export const LeaderboardBody = Type.Object({
   rows: Type.Array(RankedServerBody),
   /** Servers left out of the ranking, with the reason. */
   excluded: Type.Array(ExclusionBody),
-  probes: Type.Array(Type.Object({
-    server: Type.String(),
-    pings_sent: Type.Integer(),
-    pings_lost: Type.Integer(),
-    send_failures: Type.Integer(),
-    ...ProbeFields,
-  })),
+  probes: Type.Array(
+    Type.Object({
+      server: Type.String(),
+      pings_sent: Type.Integer(),
+      pings_lost: Type.Integer(),
+      send_failures: Type.Integer(),
+      ...ProbeFields,
+    }),
+  ),
 });
 
 export const MatrixQuerystring = Type.Object(WindowParams, { additionalProperties: false });
@@ -164,7 +184,23 @@ export const MatrixBody = Type.Object({
   threshold_ms: Type.Number(),
   servers: Type.Array(Type.String()),
   /** Per ordered pair of servers: from a probe's send request going out to another probe's sync bringing the ping. */
-  pairs: Type.Array(Type.Object({ from: Type.String(), to: Type.String(), median_ms: Type.Number(), p90_ms: Type.Number(), count: Type.Integer() })),
+  pairs: Type.Array(
+    Type.Object({
+      from: Type.String(),
+      to: Type.String(),
+      median_ms: Type.Number(),
+      p90_ms: Type.Number(),
+      count: Type.Integer(),
+    }),
+  ),
   /** Per sender server: how far its clock runs ahead of Pingboard's (negative: behind), within ± bound_ms. */
-  offsets: Type.Array(Type.Object({ server: Type.String(), offset_ms: Type.Number(), bound_ms: Type.Number(), samples: Type.Integer(), flagged: Type.Boolean() })),
+  offsets: Type.Array(
+    Type.Object({
+      server: Type.String(),
+      offset_ms: Type.Number(),
+      bound_ms: Type.Number(),
+      samples: Type.Integer(),
+      flagged: Type.Boolean(),
+    }),
+  ),
 });

@@ -122,14 +122,17 @@ export class SharedBodyCache {
     const body = new SharedBody();
     // Clients that ask while it is made share it even when the cache keeps nothing.
     this.#entries.set(key, { expires: now + Math.max(this.#ttlMs, 0), body });
-    make(body).then(() => {
-      body.end();
-      if (this.#ttlMs <= 0) this.#forget(key, body);
-      else this.#trim();
-    }, (err: unknown) => {
-      this.#forget(key, body);
-      body.fail(err instanceof Error ? err : new Error(String(err)));
-    });
+    make(body).then(
+      () => {
+        body.end();
+        if (this.#ttlMs <= 0) this.#forget(key, body);
+        else this.#trim();
+      },
+      (err: unknown) => {
+        this.#forget(key, body);
+        body.fail(err instanceof Error ? err : new Error(String(err)));
+      },
+    );
     return body;
   }
 

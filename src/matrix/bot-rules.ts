@@ -25,7 +25,12 @@ export function inStep(state: SyncStateName | null): boolean {
  * decides, and the stopped loop's late STOPPED never reaches here (see
  * `endsWaitForNewLoop`).
  */
-export function isLive(syncState: SyncStateName | null, catchUpLive: boolean, sentMs: number, watchedSinceMs: number | undefined): boolean {
+export function isLive(
+  syncState: SyncStateName | null,
+  catchUpLive: boolean,
+  sentMs: number,
+  watchedSinceMs: number | undefined,
+): boolean {
   return inStep(syncState) || (catchUpLive && syncState === null && sentMs >= (watchedSinceMs ?? Infinity));
 }
 
@@ -167,7 +172,10 @@ export interface SyncHealth {
 export function syncHealthAfter(health: SyncHealth, state: SyncStateName, nowMs: number): SyncHealth {
   if (inStep(state)) return { lastSyncAtMs: nowMs, consecutiveSyncFailures: 0 };
   const failed = state === 'ERROR' || state === 'RECONNECTING';
-  return { lastSyncAtMs: health.lastSyncAtMs, consecutiveSyncFailures: health.consecutiveSyncFailures + (failed ? 1 : 0) };
+  return {
+    lastSyncAtMs: health.lastSyncAtMs,
+    consecutiveSyncFailures: health.consecutiveSyncFailures + (failed ? 1 : 0),
+  };
 }
 
 /** What the bot knows of a configured room: its ID and lineage. */

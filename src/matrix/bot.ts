@@ -1,8 +1,14 @@
 // The echo bot: answers pings with echo-compatible pongs, reads every
 // trusted bot's pongs, and hands each measurement to the sample writer.
 import {
-  ClientEvent, RoomEvent, RoomMemberEvent, SyncState,
-  type MatrixClient, type MatrixEvent, type Room, type RoomMember,
+  ClientEvent,
+  RoomEvent,
+  RoomMemberEvent,
+  SyncState,
+  type MatrixClient,
+  type MatrixEvent,
+  type Room,
+  type RoomMember,
 } from 'matrix-js-sdk';
 import type { BotConfig, PingConfig, RoomConfig } from '../config.ts';
 import type { Db } from '../db/database.ts';
@@ -12,10 +18,33 @@ import type { OperatorControls } from '../operator/controls.ts';
 import { runRoomCommand } from '../operator/room-commands.ts';
 import type { SampleWriter } from '../samples/writer.ts';
 import { storeKnownRoom, type RoomRegistry } from '../stats/rooms.ts';
-import { endsWaitForNewLoop, filterOutdated, isLive, judgePing, needsStoring, syncedRooms, syncHealthAfter, SyncRestarts, WatchedRooms, type SyncHealth } from './bot-rules.ts';
+import {
+  endsWaitForNewLoop,
+  filterOutdated,
+  isLive,
+  judgePing,
+  needsStoring,
+  syncedRooms,
+  syncHealthAfter,
+  SyncRestarts,
+  WatchedRooms,
+  type SyncHealth,
+} from './bot-rules.ts';
 import { createBotClient, type SyncArrival } from './client.ts';
 import { serverOfUserId } from './ids.ts';
-import { answerTransactionId, buildPong, commandBody, isEdit, isPongBody, parseCommand, pingsInSync, readPongEvent, threadAnswer, threadRootOf, type SyncedPing } from './pong.ts';
+import {
+  answerTransactionId,
+  buildPong,
+  commandBody,
+  isEdit,
+  isPongBody,
+  parseCommand,
+  pingsInSync,
+  readPongEvent,
+  threadAnswer,
+  threadRootOf,
+  type SyncedPing,
+} from './pong.ts';
 import { retryTransient } from './retry.ts';
 import { createMessageSender, requestsWritten } from './send.ts';
 import { SenderRateLimiter } from './rate-limit.ts';
@@ -89,7 +118,9 @@ function keepLatest(figures: number[], value: number): void {
 
 /** A member's power level from the room's m.room.power_levels (users, then users_default, then 0). */
 function powerLevel(room: Room, userId: string): number {
-  const content = room.currentState.getStateEvents('m.room.power_levels', '')?.getContent() as { users?: Record<string, unknown>; users_default?: unknown } | undefined;
+  const content = room.currentState.getStateEvents('m.room.power_levels', '')?.getContent() as
+    | { users?: Record<string, unknown>; users_default?: unknown }
+    | undefined;
   const level = content?.users?.[userId] ?? content?.users_default ?? 0;
   return typeof level === 'number' && Number.isFinite(level) ? level : 0;
 }
@@ -98,7 +129,16 @@ export async function startBot(options: BotOptions): Promise<Bot> {
   const { config, writer } = options;
   const log = options.log.child({ component: 'bot' });
   const { client, clock, syncPositionSaved } = await createBotClient(config, options.db, log, () => writer.flushed());
-  const counts: BotCounts = { pingsAnswered: 0, pingsSkippedBacklog: 0, pingsRateLimited: 0, pongsRead: 0, pongsRejected: 0, sendFailures: 0, lastSyncAtMs: 0, consecutiveSyncFailures: 0 };
+  const counts: BotCounts = {
+    pingsAnswered: 0,
+    pingsSkippedBacklog: 0,
+    pingsRateLimited: 0,
+    pongsRead: 0,
+    pongsRejected: 0,
+    sendFailures: 0,
+    lastSyncAtMs: 0,
+    consecutiveSyncFailures: 0,
+  };
   const overheadMs: number[] = [];
   const writtenMs: number[] = [];
   const ownServer = serverOfUserId(config.userId)!;
@@ -115,7 +155,12 @@ export async function startBot(options: BotOptions): Promise<Bot> {
     lineage.config = room;
     watched.watch(lineage, Date.now());
     const known = options.registry.find(room.id);
-    options.registry.track({ id: lineage.configuredId, reference: room.id, roomIds: [...lineage.roomIds], disclaimer: room.disclaimer });
+    options.registry.track({
+      id: lineage.configuredId,
+      reference: room.id,
+      roomIds: [...lineage.roomIds],
+      disclaimer: room.disclaimer,
+    });
     // With what the registry knew merged in (a backfill may have learnt older rooms).
     const tracked = options.registry.find(room.id)!;
     log.info({ room: room.id, roomId: lineage.currentId, lineage: lineage.roomIds }, 'watching room');
@@ -123,13 +168,16 @@ export async function startBot(options: BotOptions): Promise<Bot> {
     // the background, in order (a later lineage must land last): watching does not wait for the
     // database; a service without a bot relearns it when it is stored.
     if (!needsStoring(known, tracked)) return;
-    roomsStored = roomsStored.then(() => storeKnownRoom(options.db, tracked))
-      .catch((err: unknown) => log.warn({ err, room: room.id }, 'could not store the room\'s ID and lineage'));
+    roomsStored = roomsStored
+      .then(() => storeKnownRoom(options.db, tracked))
+      .catch((err: unknown) => log.warn({ err, room: room.id }, "could not store the room's ID and lineage"));
   };
 
   let syncStarted = false;
   const follower = new RoomFollower({
-    client, ownServer, log,
+    client,
+    ownServer,
+    log,
     joined: async (lineage, room) => {
       register(lineage, room);
       if (syncStarted) await restartSync();
@@ -144,8 +192,9 @@ export async function startBot(options: BotOptions): Promise<Bot> {
   const restarts = new SyncRestarts();
   /** Whether a message (a ping, a command) sent at `ts` in `roomId` and synced now is live (bot-rules.ts). */
   let takingOver = options.takeover === true;
-  const isLiveMessage = (roomId: string, ts: number) => (takingOver && client.getSyncState() === null)
-    || isLive(client.getSyncState(), restarts.catchUpLive, ts, watched.since(roomId));
+  const isLiveMessage = (roomId: string, ts: number) =>
+    (takingOver && client.getSyncState() === null) ||
+    isLive(client.getSyncState(), restarts.catchUpLive, ts, watched.since(roomId));
 
   /**
    * Sends a message: not through the SDK's queue, which sends one event per
@@ -159,11 +208,23 @@ export async function startBot(options: BotOptions): Promise<Bot> {
     onRateLimited: (waitMs) => log.info({ waitMs }, 'rate limited by the homeserver: waiting as advised'),
     ...(options.instanceId === undefined ? {} : { userAgent: `pingboard (instance ${options.instanceId})` }),
   });
-  function send(roomId: string, content: object, txnId: string, onWritten?: (mono: number) => void): Promise<string | undefined> {
-    return retryTransient(() => messages.send(roomId, content, txnId, onWritten), { attempts: SEND_ATTEMPTS, baseDelayMs: 250, stopped: () => stopped });
+  function send(
+    roomId: string,
+    content: object,
+    txnId: string,
+    onWritten?: (mono: number) => void,
+  ): Promise<string | undefined> {
+    return retryTransient(() => messages.send(roomId, content, txnId, onWritten), {
+      attempts: SEND_ATTEMPTS,
+      baseDelayMs: 250,
+      stopped: () => stopped,
+    });
   }
 
-  async function answerPing({ roomId, eventId, sender, pingServer, ts, text, threadRoot }: SyncedPing, arrival: SyncArrival): Promise<void> {
+  async function answerPing(
+    { roomId, eventId, sender, pingServer, ts, text, threadRoot }: SyncedPing,
+    arrival: SyncArrival,
+  ): Promise<void> {
     const { ms: arrivedMs, mono: arrivedMono } = arrival;
     const { answer, delayMs } = judgePing(ts, arrivedMs, isLiveMessage(roomId, ts), config.maxPingAgeSeconds * 1000);
     if (!answer) {
@@ -183,8 +244,17 @@ export async function startBot(options: BotOptions): Promise<Bot> {
     const counted = isPongBody(pong.body);
     if (counted) {
       writer.record({
-        roomId, pingEventId: eventId, pingServer, pinger: sender, responder: config.userId, responderServer: ownServer, delayMs,
-        pingTs: new Date(ts), measuredAt: new Date(arrivedMs), source: 'echo', rttMs: null,
+        roomId,
+        pingEventId: eventId,
+        pingServer,
+        pinger: sender,
+        responder: config.userId,
+        responderServer: ownServer,
+        delayMs,
+        pingTs: new Date(ts),
+        measuredAt: new Date(arrivedMs),
+        source: 'echo',
+        rttMs: null,
       });
     }
     // A request made again (after a 5xx, say) is the homeserver's doing, not
@@ -220,13 +290,24 @@ export async function startBot(options: BotOptions): Promise<Bot> {
    */
   async function learnPongTime(roomId: string, pongId: string): Promise<void> {
     try {
-      const event = await retryTransient(() => client.fetchRoomEvent(roomId, pongId), { attempts: SEND_ATTEMPTS, baseDelayMs: 250, stopped: () => stopped });
-      if (typeof event.origin_server_ts !== 'number' || typeof event.content !== 'object' || event.content === null) return;
-      const reading = readPongEvent({ roomId, sender: config.userId, ts: event.origin_server_ts, content: event.content }, new Set());
+      const event = await retryTransient(() => client.fetchRoomEvent(roomId, pongId), {
+        attempts: SEND_ATTEMPTS,
+        baseDelayMs: 250,
+        stopped: () => stopped,
+      });
+      if (typeof event.origin_server_ts !== 'number' || typeof event.content !== 'object' || event.content === null)
+        return;
+      const reading = readPongEvent(
+        { roomId, sender: config.userId, ts: event.origin_server_ts, content: event.content },
+        new Set(),
+      );
       if (reading.kind === 'sample') writer.record(reading.sample);
     } catch (err) {
       // Stopping aborts the SDK's requests: no news then.
-      log[stopped ? 'debug' : 'warn']({ err, pong: pongId }, 'could not read the pong back: its sample keeps the time of its measurement');
+      log[stopped ? 'debug' : 'warn'](
+        { err, pong: pongId },
+        'could not read the pong back: its sample keeps the time of its measurement',
+      );
     }
   }
 
@@ -271,13 +352,28 @@ export async function startBot(options: BotOptions): Promise<Bot> {
     return { msgtype: 'm.notice', body, ...(root ? { 'm.relates_to': threadAnswer(root, event.getId()!) } : {}) };
   }
 
-  async function answerAdminCommand(event: MatrixEvent, room: Room, sender: string, command: AdminCommand, content: Record<string, unknown>): Promise<void> {
+  async function answerAdminCommand(
+    event: MatrixEvent,
+    room: Room,
+    sender: string,
+    command: AdminCommand,
+    content: Record<string, unknown>,
+  ): Promise<void> {
     const tracked = options.registry.find(room.roomId);
     // Commands in a backlog are old: running them after a restart would surprise whoever sent them.
-    if (!tracked || !options.operator || !isLiveMessage(room.roomId, event.getTs()) || !limiter.allow(sender, Date.now())) return;
+    if (
+      !tracked ||
+      !options.operator ||
+      !isLiveMessage(room.roomId, event.getTs()) ||
+      !limiter.allow(sender, Date.now())
+    )
+      return;
     const reply = await runRoomCommand(command, {
-      controls: options.operator.controls, room: tracked, sender,
-      senderPowerLevel: powerLevel(room, sender), requiredPowerLevel: options.operator.adminPowerLevel,
+      controls: options.operator.controls,
+      room: tracked,
+      sender,
+      senderPowerLevel: powerLevel(room, sender),
+      requiredPowerLevel: options.operator.adminPowerLevel,
     });
     log.info({ room: room.roomId, sender, command: command.kind }, 'room command');
     await send(room.roomId, notice(reply, event, content), answerTransactionId('admin', event.getId()!));
@@ -295,7 +391,9 @@ export async function startBot(options: BotOptions): Promise<Bot> {
   clock.onSyncResponse = async (sync, arrival) => {
     const pings = pingsInSync(sync, (roomId) => watched.has(roomId), config.userId, options.pings.prefix);
     for (const ping of pings) {
-      const answering = answerPing(ping, arrival).catch((err: unknown) => log.warn({ err, ping: ping.eventId }, 'answering a ping failed'));
+      const answering = answerPing(ping, arrival).catch((err: unknown) =>
+        log.warn({ err, ping: ping.eventId }, 'answering a ping failed'),
+      );
       answersInFlight.add(answering);
       void answering.finally(() => answersInFlight.delete(answering));
     }
@@ -304,8 +402,12 @@ export async function startBot(options: BotOptions): Promise<Bot> {
 
   client.on(RoomEvent.Timeline, (event, room, toStartOfTimeline, removed) => {
     if (toStartOfTimeline || removed || !room || !watched.has(room.roomId)) return;
-    const handler = event.getType() === 'm.room.tombstone' && event.getStateKey() === '' ? onTombstone
-      : event.getType() === 'm.room.message' ? onMessage : undefined;
+    const handler =
+      event.getType() === 'm.room.tombstone' && event.getStateKey() === ''
+        ? onTombstone
+        : event.getType() === 'm.room.message'
+          ? onMessage
+          : undefined;
     handler?.(event, room).catch((err: unknown) => log.warn({ err, event: event.getId() }, 'event handling failed'));
     trimIfLong(room);
   });
@@ -381,7 +483,10 @@ export async function startBot(options: BotOptions): Promise<Bot> {
       const followingStopped = follower.stop();
       client.stopClient();
       // Bounded: a send stuck behind a long rate limit (or a join behind a dead connection) is not worth holding the shutdown for.
-      await Promise.race([Promise.allSettled([...answersInFlight, followingStopped, roomsStored]), new Promise((resolve) => setTimeout(resolve, STOP_WAIT_MS).unref())]);
+      await Promise.race([
+        Promise.allSettled([...answersInFlight, followingStopped, roomsStored]),
+        new Promise((resolve) => setTimeout(resolve, STOP_WAIT_MS).unref()),
+      ]);
       messages.close();
       await syncPositionSaved();
     },

@@ -129,7 +129,8 @@ function isSyncRequest(url: string): boolean {
  * message only (matrix-js-sdk http-api/errors.ts). The reason goes into the message.
  */
 function keepingCause(err: unknown): never {
-  if (err instanceof TypeError && err.cause !== undefined) throw new TypeError(messageWithCauses(err), { cause: err.cause });
+  if (err instanceof TypeError && err.cause !== undefined)
+    throw new TypeError(messageWithCauses(err), { cause: err.cause });
   throw err;
 }
 
@@ -147,7 +148,8 @@ function stampingFetch(clock: SyncClock, log: Logger): typeof fetch {
       () => (sync ? fetchStampingArrival(input, init, arrival) : fetch(input, init)),
       // The 429 answers read here are dropped for the next attempt: their bodies need no copy.
       async (limited) => advisedWaitMs(await limited.text(), limited.headers.get('retry-after')),
-      (waitMs) => log.info({ path: new URL(url).pathname, waitMs }, 'rate limited by the homeserver: waiting as advised'),
+      (waitMs) =>
+        log.info({ path: new URL(url).pathname, waitMs }, 'rate limited by the homeserver: waiting as advised'),
       init?.signal,
     ).catch(keepingCause);
     if (!sync || !response.ok) return response;
@@ -156,7 +158,8 @@ function stampingFetch(clock: SyncClock, log: Logger): typeof fetch {
     const arrived: SyncArrival = { mono: arrival.mono || performance.now(), ms: arrival.ms || Date.now() };
     clock.arrived(arrived);
     // Built after the pings are answered: constructing a Response costs more than parsing a busy room's sync.
-    const forSdk = () => new Response(body, { status: response.status, statusText: response.statusText, headers: response.headers });
+    const forSdk = () =>
+      new Response(body, { status: response.status, statusText: response.statusText, headers: response.headers });
     if (!clock.onSyncResponse) return forSdk();
     let parsed: unknown;
     try {
@@ -186,7 +189,10 @@ async function accessToken(config: ClientAccount, db: Db, log: Logger): Promise<
     initial_device_display_name: 'Pingboard',
   });
   await writeBotState(db, accessTokenKey(config.userId), response.access_token);
-  log.info({ userId: response.user_id, deviceId: response.device_id }, 'logged in with the password; the access token is kept in the database');
+  log.info(
+    { userId: response.user_id, deviceId: response.device_id },
+    'logged in with the password; the access token is kept in the database',
+  );
   return response.access_token;
 }
 
@@ -198,12 +204,17 @@ export interface BotClient {
 }
 
 /** `beforeSavingPosition`: resolves once what was measured from the responses processed so far is stored. */
-export async function createBotClient(config: ClientAccount, db: Db, log: Logger, beforeSavingPosition: () => Promise<void> = async () => {}): Promise<BotClient> {
+export async function createBotClient(
+  config: ClientAccount,
+  db: Db,
+  log: Logger,
+  beforeSavingPosition: () => Promise<void> = async () => {},
+): Promise<BotClient> {
   // A no-op in the service, which routed them at start; a command's first client routes them.
   routeSdkLogs(log);
   const clock = new SyncClock();
   const token = await accessToken(config, db, log);
-  const savedSyncToken = await readBotState(db, syncTokenKey(config.userId)) ?? null;
+  const savedSyncToken = (await readBotState(db, syncTokenKey(config.userId))) ?? null;
   const store = new DatabaseSyncStore(db, syncTokenKey(config.userId), savedSyncToken, log, beforeSavingPosition);
   const client = createClient({
     baseUrl: config.homeserverUrl,

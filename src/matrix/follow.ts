@@ -7,7 +7,14 @@ import type { MatrixClient, MatrixEvent } from 'matrix-js-sdk';
 import type { RoomConfig } from '../config.ts';
 import type { Logger } from '../log.ts';
 import { isValidRoomId } from './ids.ts';
-import { followRoom, joinReplacement, replacementVia, type FollowedRoom, type Replacement, type RoomLineage } from './rooms.ts';
+import {
+  followRoom,
+  joinReplacement,
+  replacementVia,
+  type FollowedRoom,
+  type Replacement,
+  type RoomLineage,
+} from './rooms.ts';
 
 /** A configured room, or an upgrade of one, that the bot is not in. */
 export interface NotFollowedRoom {
@@ -77,8 +84,21 @@ export class RoomFollower {
         await this.#followed(await followRoom(this.#options.client, room.id, this.#options.ownServer, this.#log), room);
       } catch (err) {
         const roomId = isValidRoomId(room.id) ? room.id : await this.#resolve(room.id);
-        this.#log.error({ err, room: room.id, roomId }, 'cannot join the room yet: trying again, and accepting an invite to it');
-        this.#retry({ room, lineage: undefined, replacement: undefined, roomId, since: new Date(), attempts: 1, lastFailure: failureCode(err), woken: false, endWait: () => {} });
+        this.#log.error(
+          { err, room: room.id, roomId },
+          'cannot join the room yet: trying again, and accepting an invite to it',
+        );
+        this.#retry({
+          room,
+          lineage: undefined,
+          replacement: undefined,
+          roomId,
+          since: new Date(),
+          attempts: 1,
+          lastFailure: failureCode(err),
+          woken: false,
+          endWait: () => {},
+        });
       }
     }
   }
@@ -86,12 +106,38 @@ export class RoomFollower {
   /** A tombstone in a room of `lineage`: joins its replacement, retrying until joined. */
   tombstone(lineage: RoomLineage, event: MatrixEvent): void {
     const replacement = (event.getContent() as { replacement_room?: unknown }).replacement_room;
-    if (!lineage.config || typeof replacement !== 'string' || !isValidRoomId(replacement) || lineage.roomIds.includes(replacement)) return;
+    if (
+      !lineage.config ||
+      typeof replacement !== 'string' ||
+      !isValidRoomId(replacement) ||
+      lineage.roomIds.includes(replacement)
+    )
+      return;
     if ([...this.#pending].some((p) => p.roomId === replacement)) return;
     this.#log.info({ from: event.getRoomId(), to: replacement }, 'room upgraded: following it');
-    const pending: Pending = { room: lineage.config, lineage, replacement: undefined, roomId: replacement, since: new Date(), attempts: 0, lastFailure: '', woken: false, endWait: () => {} };
-    this.#retry(pending, replacementVia(this.#options.client, event.getRoomId()!, replacement, event.getSender(), this.#options.ownServer)
-      .then((via) => { pending.replacement = { roomId: replacement, via }; }));
+    const pending: Pending = {
+      room: lineage.config,
+      lineage,
+      replacement: undefined,
+      roomId: replacement,
+      since: new Date(),
+      attempts: 0,
+      lastFailure: '',
+      woken: false,
+      endWait: () => {},
+    };
+    this.#retry(
+      pending,
+      replacementVia(
+        this.#options.client,
+        event.getRoomId()!,
+        replacement,
+        event.getSender(),
+        this.#options.ownServer,
+      ).then((via) => {
+        pending.replacement = { roomId: replacement, via };
+      }),
+    );
   }
 
   /** An invite to a room the bot is waiting for: tries it now. */
@@ -106,7 +152,12 @@ export class RoomFollower {
 
   notFollowed(): NotFollowedRoom[] {
     return [...this.#pending].map((p) => ({
-      room: p.room.id, roomId: p.roomId, reason: p.lineage ? 'upgrade' : 'join', since: p.since, attempts: p.attempts, lastFailure: p.lastFailure,
+      room: p.room.id,
+      roomId: p.roomId,
+      reason: p.lineage ? 'upgrade' : 'join',
+      since: p.since,
+      attempts: p.attempts,
+      lastFailure: p.lastFailure,
     }));
   }
 
@@ -120,13 +171,34 @@ export class RoomFollower {
   async #followed({ lineage, stranded }: FollowedRoom, room: RoomConfig): Promise<void> {
     await this.#options.joined(lineage, room);
     if (!stranded) return;
-    this.#log.warn({ room: room.id, from: lineage.currentId, to: stranded.roomId, via: stranded.via, failure: failureCode(stranded.error) },
-      'cannot join the upgraded room yet: trying again');
-    this.#retry({ room, lineage, replacement: stranded, roomId: stranded.roomId, since: new Date(), attempts: 1, lastFailure: failureCode(stranded.error), woken: false, endWait: () => {} });
+    this.#log.warn(
+      {
+        room: room.id,
+        from: lineage.currentId,
+        to: stranded.roomId,
+        via: stranded.via,
+        failure: failureCode(stranded.error),
+      },
+      'cannot join the upgraded room yet: trying again',
+    );
+    this.#retry({
+      room,
+      lineage,
+      replacement: stranded,
+      roomId: stranded.roomId,
+      since: new Date(),
+      attempts: 1,
+      lastFailure: failureCode(stranded.error),
+      woken: false,
+      endWait: () => {},
+    });
   }
 
   async #resolve(alias: string): Promise<string | undefined> {
-    return this.#options.client.getRoomIdForAlias(alias).then((r) => r.room_id, () => undefined);
+    return this.#options.client.getRoomIdForAlias(alias).then(
+      (r) => r.room_id,
+      () => undefined,
+    );
   }
 
   /** Tries `pending` until it is joined or the bot stops: at once when it has no attempt yet, then after each wait. */
@@ -135,24 +207,35 @@ export class RoomFollower {
     if (pending.attempts > 0) void this.#options.awaitedChanged();
     const loop = (async () => {
       await ready;
-      for (let wait = this.#options.firstRetryDelayMs ?? 1000; !this.#stopped; wait = Math.min(wait * 2, this.#options.maxRetryDelayMs ?? 300_000)) {
+      for (
+        let wait = this.#options.firstRetryDelayMs ?? 1000;
+        !this.#stopped;
+        wait = Math.min(wait * 2, this.#options.maxRetryDelayMs ?? 300_000)
+      ) {
         if (pending.attempts > 0) await this.#wait(pending, wait);
         if (this.#stopped) return;
         try {
           await this.#attempt(pending);
-          this.#log.info({ room: pending.room.id, roomId: pending.roomId, attempts: pending.attempts + 1 }, 'joined the room');
+          this.#log.info(
+            { room: pending.room.id, roomId: pending.roomId, attempts: pending.attempts + 1 },
+            'joined the room',
+          );
           return;
         } catch (err) {
           pending.attempts++;
           pending.lastFailure = failureCode(err);
-          this.#log.warn({ err, room: pending.room.id, roomId: pending.roomId, attempts: pending.attempts }, 'joining the room failed: trying again');
+          this.#log.warn(
+            { err, room: pending.room.id, roomId: pending.roomId, attempts: pending.attempts },
+            'joining the room failed: trying again',
+          );
           const known = pending.roomId !== undefined;
           pending.roomId ??= await this.#resolve(pending.room.id);
           // Now awaited by ID (an invite to it must reach the bot): its first failure, or an alias that now resolves.
           if (pending.roomId !== undefined && (pending.attempts === 1 || !known)) void this.#options.awaitedChanged();
         }
       }
-    })().catch((err: unknown) => this.#log.error({ err, room: pending.room.id }, 'following the room failed'))
+    })()
+      .catch((err: unknown) => this.#log.error({ err, room: pending.room.id }, 'following the room failed'))
       .finally(() => {
         this.#pending.delete(pending);
         this.#loops.delete(loop);
@@ -162,7 +245,8 @@ export class RoomFollower {
 
   async #attempt(pending: Pending): Promise<void> {
     const { client, ownServer } = this.#options;
-    if (!pending.lineage) return this.#followed(await followRoom(client, pending.room.id, ownServer, this.#log), pending.room);
+    if (!pending.lineage)
+      return this.#followed(await followRoom(client, pending.room.id, ownServer, this.#log), pending.room);
     const stranded = await joinReplacement(client, pending.lineage, pending.replacement!, ownServer, this.#log);
     await this.#followed({ lineage: pending.lineage, stranded }, pending.room);
   }

@@ -14,7 +14,8 @@ export type Command =
  * (Unicode category Zs, or bidirectional class WS, B or S). Not JavaScript's
  * `trim()`, which also strips U+FEFF and keeps U+001C-U+001F and U+0085.
  */
-const PY_STRIP = /^[\t\n\v\f\r\x1c-\x1f \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]+|[\t\n\v\f\r\x1c-\x1f \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]+$/g;
+const PY_STRIP =
+  /^[\t\n\v\f\r\x1c-\x1f \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]+|[\t\n\v\f\r\x1c-\x1f \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]+$/g;
 
 function pyStrip(text: string): string {
   return text.replace(PY_STRIP, '');
@@ -41,7 +42,8 @@ export function parseCommand(body: string, pingPrefix: string): Command | undefi
   return word === '!echo' ? { kind: 'echo', text } : undefined;
 }
 
-const isObject = (value: unknown): value is Record<string, unknown> => typeof value === 'object' && value !== null && !Array.isArray(value);
+const isObject = (value: unknown): value is Record<string, unknown> =>
+  typeof value === 'object' && value !== null && !Array.isArray(value);
 
 /**
  * The body a command is read from: a reply's body without its quoted
@@ -95,25 +97,58 @@ export interface SyncedPing {
  * comes from the network as parsed JSON: anything not shaped like a ping is
  * passed over.
  */
-export function pingsInSync(sync: unknown, watched: (roomId: string) => boolean, ownUserId: string, pingPrefix: string): SyncedPing[] {
+export function pingsInSync(
+  sync: unknown,
+  watched: (roomId: string) => boolean,
+  ownUserId: string,
+  pingPrefix: string,
+): SyncedPing[] {
   const joined = isObject(sync) && isObject(sync['rooms']) ? sync['rooms']['join'] : undefined;
   if (!isObject(joined)) return [];
   const pings: SyncedPing[] = [];
   const seen = new Set<string>();
   for (const [roomId, room] of Object.entries(joined)) {
-    if (!watched(roomId) || !isObject(room) || !isObject(room['timeline']) || !Array.isArray(room['timeline']['events'])) continue;
+    if (
+      !watched(roomId) ||
+      !isObject(room) ||
+      !isObject(room['timeline']) ||
+      !Array.isArray(room['timeline']['events'])
+    )
+      continue;
     for (const event of room['timeline']['events'] as unknown[]) {
       if (!isObject(event) || event['type'] !== 'm.room.message' || event['state_key'] !== undefined) continue;
       const { event_id: eventId, sender, origin_server_ts: ts, content } = event;
-      if (typeof ts !== 'number' || !Number.isFinite(ts) || !isObject(content) || content['msgtype'] !== 'm.text' || isEdit(content)) continue;
+      if (
+        typeof ts !== 'number' ||
+        !Number.isFinite(ts) ||
+        !isObject(content) ||
+        content['msgtype'] !== 'm.text' ||
+        isEdit(content)
+      )
+        continue;
       const body = commandBody(content);
       const command = body === undefined ? undefined : parseCommand(body, pingPrefix);
-      if (command?.kind !== 'ping' || typeof eventId !== 'string' || !isValidEventId(eventId) || typeof sender !== 'string' || sender === ownUserId) continue;
+      if (
+        command?.kind !== 'ping' ||
+        typeof eventId !== 'string' ||
+        !isValidEventId(eventId) ||
+        typeof sender !== 'string' ||
+        sender === ownUserId
+      )
+        continue;
       const pingServer = serverOfUserId(sender);
       if (!pingServer || seen.has(eventId)) continue;
       seen.add(eventId);
       const threadRoot = threadRootOf(content);
-      pings.push({ roomId, eventId, sender, pingServer, ts, text: command.text, ...(threadRoot ? { threadRoot } : {}) });
+      pings.push({
+        roomId,
+        eventId,
+        sender,
+        pingServer,
+        ts,
+        text: command.text,
+        ...(threadRoot ? { threadRoot } : {}),
+      });
     }
   }
   return pings;
@@ -191,12 +226,16 @@ export function buildPong(input: PongInput): PongContent {
     // In a thread, maubot's `respond` turns echo's relation into a thread reply (`set_thread_parent`):
     // its type and event change, its `from` and `ms` stay. Readers take the figures from `pong`.
     'm.relates_to': {
-      ...(input.threadRoot ? threadAnswer(input.threadRoot, input.pingEventId) : { rel_type: 'xyz.maubot.pong', event_id: input.pingEventId }),
-      from, ms: input.delayMs,
+      ...(input.threadRoot
+        ? threadAnswer(input.threadRoot, input.pingEventId)
+        : { rel_type: 'xyz.maubot.pong', event_id: input.pingEventId }),
+      from,
+      ms: input.delayMs,
     },
     format: 'org.matrix.custom.html',
     // Identifiers are escaped too: a user ID's localpart may hold quotes and angle brackets.
-    formatted_body: `<a href='https://matrix.to/#/${escapeHtml(input.pinger)}'>${escapeHtml(input.pinger)}</a>: Pong! ` +
+    formatted_body:
+      `<a href='https://matrix.to/#/${escapeHtml(input.pinger)}'>${escapeHtml(input.pinger)}</a>: Pong! ` +
       `(<a href='https://matrix.to/#/${escapeHtml(input.roomId)}/${escapeHtml(input.pingEventId)}'>ping</a> ${htmlPart} ${duration} to arrive)`,
     pong: { ms: input.delayMs, from, ping: input.pingEventId },
   };
@@ -265,13 +304,17 @@ const MAX_ABS_PONG_MS = 86_400_000;
  */
 export function parsePong(sender: string, content: Record<string, unknown>): Pong | { error: string } {
   if (content['msgtype'] !== 'm.notice') return { error: 'not a notice' };
-  if (typeof content['body'] !== 'string' || !isPongBody(content['body'])) return { error: 'body is not in the pong format' };
+  if (typeof content['body'] !== 'string' || !isPongBody(content['body']))
+    return { error: 'body is not in the pong format' };
   const pong = content['pong'];
   if (typeof pong !== 'object' || pong === null) return { error: 'no pong object' };
   const { ms, from, ping } = pong as Record<string, unknown>;
-  if (typeof ms !== 'number' || !Number.isInteger(ms) || Math.abs(ms) > MAX_ABS_PONG_MS) return { error: `pong.ms is not an integer delay: ${JSON.stringify(ms)}` };
-  if (typeof from !== 'string' || !isValidServerName(from)) return { error: `pong.from is not a server name: ${JSON.stringify(from)?.slice(0, 100)}` };
-  if (typeof ping !== 'string' || !isValidEventId(ping)) return { error: `pong.ping is not an event ID: ${JSON.stringify(ping)?.slice(0, 100)}` };
+  if (typeof ms !== 'number' || !Number.isInteger(ms) || Math.abs(ms) > MAX_ABS_PONG_MS)
+    return { error: `pong.ms is not an integer delay: ${JSON.stringify(ms)}` };
+  if (typeof from !== 'string' || !isValidServerName(from))
+    return { error: `pong.from is not a server name: ${JSON.stringify(from)?.slice(0, 100)}` };
+  if (typeof ping !== 'string' || !isValidEventId(ping))
+    return { error: `pong.ping is not an event ID: ${JSON.stringify(ping)?.slice(0, 100)}` };
   const responderServer = serverOfUserId(sender);
   if (!responderServer) return { error: `sender is not a valid user ID: ${sender.slice(0, 100)}` };
   return { ms, from, ping, responderServer };
@@ -304,14 +347,26 @@ export function readPongEvent(event: PongEvent, trusted: ReadonlySet<string>): P
   const pong = parsePong(event.sender, event.content);
   if ('error' in pong) {
     const body = event.content['body'];
-    return { kind: 'rejected', reason: pong.error, claimsPong: event.content['pong'] !== undefined || (typeof body === 'string' && body.includes('Pong!')) };
+    return {
+      kind: 'rejected',
+      reason: pong.error,
+      claimsPong: event.content['pong'] !== undefined || (typeof body === 'string' && body.includes('Pong!')),
+    };
   }
   return {
     kind: 'sample',
     sample: {
-      roomId: event.roomId, pingEventId: pong.ping, pingServer: pong.from, pinger: null,
-      responder: event.sender, responderServer: pong.responderServer, delayMs: pong.ms,
-      pingTs: new Date(event.ts - pong.ms), measuredAt: new Date(event.ts), source: 'pong', rttMs: null,
+      roomId: event.roomId,
+      pingEventId: pong.ping,
+      pingServer: pong.from,
+      pinger: null,
+      responder: event.sender,
+      responderServer: pong.responderServer,
+      delayMs: pong.ms,
+      pingTs: new Date(event.ts - pong.ms),
+      measuredAt: new Date(event.ts),
+      source: 'pong',
+      rttMs: null,
     },
   };
 }

@@ -32,7 +32,8 @@ export class SenderRateLimiter {
     if (tokens < 1) return false;
     this.#buckets.set(sender, { tokens: tokens - 1, at: now });
     if (this.#buckets.size > REMEMBERED_SENDERS) {
-      for (const [key, bucket] of this.#buckets) if (this.#tokens(bucket, now) >= this.#perMinute) this.#buckets.delete(key);
+      for (const [key, bucket] of this.#buckets)
+        if (this.#tokens(bucket, now) >= this.#perMinute) this.#buckets.delete(key);
     }
     return true;
   }

@@ -27,7 +27,8 @@ export async function retryTransient<T>(operation: () => Promise<T>, options: Re
     try {
       return await operation();
     } catch (err) {
-      if (!isTransientError(err) || attempt >= options.attempts - 1 || options.stopped?.() || options.signal?.aborted) throw err;
+      if (!isTransientError(err) || attempt >= options.attempts - 1 || options.stopped?.() || options.signal?.aborted)
+        throw err;
       const waitMs = Math.min(options.maxDelayMs ?? Infinity, options.baseDelayMs * 2 ** attempt);
       options.onRetry?.(err, attempt + 1, waitMs);
       try {

@@ -19,9 +19,13 @@ export interface RoomLineage {
 
 const MAX_UPGRADES = 50;
 
-async function stateContent(client: MatrixClient, roomId: string, type: string): Promise<Record<string, unknown> | undefined> {
+async function stateContent(
+  client: MatrixClient,
+  roomId: string,
+  type: string,
+): Promise<Record<string, unknown> | undefined> {
   try {
-    return await client.getStateEvent(roomId, type, '') as Record<string, unknown>;
+    return (await client.getStateEvent(roomId, type, '')) as Record<string, unknown>;
   } catch (err) {
     if ((err as { httpStatus?: number }).httpStatus === 404) return undefined;
     throw err;
@@ -35,7 +39,8 @@ async function stateContent(client: MatrixClient, roomId: string, type: string):
  */
 export function predecessorOf(createContent: Record<string, unknown> | undefined): string | undefined {
   const predecessor = createContent?.['predecessor'];
-  const roomId = typeof predecessor === 'string' ? predecessor : (predecessor as { room_id?: unknown } | undefined)?.room_id;
+  const roomId =
+    typeof predecessor === 'string' ? predecessor : (predecessor as { room_id?: unknown } | undefined)?.room_id;
   return typeof roomId === 'string' && isValidRoomId(roomId) ? roomId : undefined;
 }
 
@@ -73,7 +78,8 @@ export function serversByMembers(userIds: Iterable<string>): string[] {
  */
 export function viaServers(candidates: Iterable<string | undefined>, ownServer: string): string[] {
   const servers: string[] = [];
-  for (const server of candidates) if (server && server !== ownServer && !servers.includes(server)) servers.push(server);
+  for (const server of candidates)
+    if (server && server !== ownServer && !servers.includes(server)) servers.push(server);
   return servers;
 }
 
@@ -95,17 +101,37 @@ export interface Replacement {
  * replacement's ID (its creator's, where IDs have one), then those of the old
  * room's joined members (they follow the upgrade), most members first.
  */
-export async function replacementVia(client: MatrixClient, oldRoomId: string, replacement: string, tombstoneSender: string | undefined, ownServer: string): Promise<string[]> {
-  const members = await client.getJoinedRoomMembers(oldRoomId).then((r) => Object.keys(r.joined), () => []);
-  return viaServers([tombstoneSender && serverOfUserId(tombstoneSender), serverOfRoomId(replacement), ...serversByMembers(members)], ownServer);
+export async function replacementVia(
+  client: MatrixClient,
+  oldRoomId: string,
+  replacement: string,
+  tombstoneSender: string | undefined,
+  ownServer: string,
+): Promise<string[]> {
+  const members = await client.getJoinedRoomMembers(oldRoomId).then(
+    (r) => Object.keys(r.joined),
+    () => [],
+  );
+  return viaServers(
+    [tombstoneSender && serverOfUserId(tombstoneSender), serverOfRoomId(replacement), ...serversByMembers(members)],
+    ownServer,
+  );
 }
 
 /** The replacement named by a room's tombstone, with the servers to join it through; undefined when it was not upgraded. */
-async function readReplacement(client: MatrixClient, roomId: string, ownServer: string): Promise<Replacement | undefined> {
+async function readReplacement(
+  client: MatrixClient,
+  roomId: string,
+  ownServer: string,
+): Promise<Replacement | undefined> {
   let tombstone: { sender?: unknown; content?: { replacement_room?: unknown } };
   try {
     // As an event, not its content: the sender's server is the best one to join through.
-    tombstone = await client.http.authedRequest(Method.Get, `/rooms/${encodeURIComponent(roomId)}/state/m.room.tombstone/`, { format: 'event' });
+    tombstone = await client.http.authedRequest(
+      Method.Get,
+      `/rooms/${encodeURIComponent(roomId)}/state/m.room.tombstone/`,
+      { format: 'event' },
+    );
   } catch (err) {
     if ((err as { httpStatus?: number }).httpStatus === 404) return undefined;
     throw err;
@@ -130,8 +156,17 @@ export interface FollowedRoom {
  * be joined ends the walk: the rooms joined so far are followed, and the
  * replacement is returned for the caller to try again.
  */
-export async function followRoom(client: MatrixClient, reference: string, ownServer: string, log: Logger): Promise<FollowedRoom> {
-  const configuredId = await joinVia(client, reference, isValidRoomId(reference) ? viaServers([serverOfRoomId(reference)], ownServer) : []);
+export async function followRoom(
+  client: MatrixClient,
+  reference: string,
+  ownServer: string,
+  log: Logger,
+): Promise<FollowedRoom> {
+  const configuredId = await joinVia(
+    client,
+    reference,
+    isValidRoomId(reference) ? viaServers([serverOfRoomId(reference)], ownServer) : [],
+  );
   const roomIds = [configuredId];
   let predecessor = await readPredecessor(client, configuredId);
   while (predecessor !== undefined && !roomIds.includes(predecessor) && roomIds.length < MAX_UPGRADES) {
@@ -148,7 +183,13 @@ export async function followRoom(client: MatrixClient, reference: string, ownSer
  * `lineage`; throws when `replacement` itself cannot be joined, and returns
  * a later replacement that could not be.
  */
-export async function joinReplacement(client: MatrixClient, lineage: RoomLineage, replacement: Replacement, ownServer: string, log: Logger): Promise<FollowedRoom['stranded']> {
+export async function joinReplacement(
+  client: MatrixClient,
+  lineage: RoomLineage,
+  replacement: Replacement,
+  ownServer: string,
+  log: Logger,
+): Promise<FollowedRoom['stranded']> {
   await joinInto(client, lineage, replacement);
   return followReplacements(client, lineage, ownServer, log);
 }
@@ -159,11 +200,19 @@ async function joinInto(client: MatrixClient, lineage: RoomLineage, replacement:
   lineage.currentId = replacement.roomId;
 }
 
-async function followReplacements(client: MatrixClient, lineage: RoomLineage, ownServer: string, log: Logger): Promise<FollowedRoom['stranded']> {
+async function followReplacements(
+  client: MatrixClient,
+  lineage: RoomLineage,
+  ownServer: string,
+  log: Logger,
+): Promise<FollowedRoom['stranded']> {
   for (let hops = 0; hops < MAX_UPGRADES; hops++) {
     const replacement = await readReplacement(client, lineage.currentId, ownServer);
     if (!replacement || lineage.roomIds.includes(replacement.roomId)) return undefined;
-    log.info({ from: lineage.currentId, to: replacement.roomId, via: replacement.via }, 'room was upgraded: joining its replacement');
+    log.info(
+      { from: lineage.currentId, to: replacement.roomId, via: replacement.via },
+      'room was upgraded: joining its replacement',
+    );
     try {
       await joinInto(client, lineage, replacement);
     } catch (err) {

@@ -30,9 +30,10 @@ let rootSink: RootLogSink | undefined;
 
 /** The SDK's root logger, as loglevel builds it: children inherit its methodFactory when created (`getChild`). */
 const sdkRoot = sdkRootLogger as unknown as LoglevelLogger;
-sdkRoot.methodFactory = (method) => function (...args) {
-  rootSink?.(method, this.prefix, args);
-};
+sdkRoot.methodFactory = (method) =>
+  function (...args) {
+    rootSink?.(method, this.prefix, args);
+  };
 sdkRoot.rebuild();
 
 /**
@@ -182,7 +183,11 @@ subscribe(REQUEST_TRAILERS, (message) => {
 });
 
 /** fetch(), noting in `arrival` when its response finishes arriving (0 until it has). */
-export function fetchStampingArrival(input: Parameters<typeof fetch>[0], init: Parameters<typeof fetch>[1], arrival: Arrival): Promise<Response> {
+export function fetchStampingArrival(
+  input: Parameters<typeof fetch>[0],
+  init: Parameters<typeof fetch>[1],
+  arrival: Arrival,
+): Promise<Response> {
   arrival.mono = arrival.ms = 0;
   claimant = arrival;
   try {

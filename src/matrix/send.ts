@@ -83,36 +83,59 @@ export function createMessageSender(options: MessageSenderOptions): MessageSende
   };
   const roomsPath = `${base.pathname.replace(/\/+$/, '')}/_matrix/client/v3/rooms/`;
 
-  const put = (path: string, body: string, onWritten: ((mono: number) => void) | undefined) => new Promise<Answer>((resolve, reject) => {
-    const request = transport.request({
-      ...target, path, headers: {
-        authorization: `Bearer ${options.accessToken()}`, 'content-type': 'application/json', 'content-length': Buffer.byteLength(body),
-        ...(options.userAgent === undefined ? {} : { 'user-agent': options.userAgent }),
-      },
-    }, (response) => {
-      const chunks: Buffer[] = [];
-      response.on('data', (chunk: Buffer) => chunks.push(chunk));
-      response.on('error', reject);
-      response.on('end', () => resolve({
-        status: response.statusCode!, contentType: response.headers['content-type'], retryAfter: response.headers['retry-after'], location: response.headers.location, body: Buffer.concat(chunks).toString('utf8'),
-      }));
+  const put = (path: string, body: string, onWritten: ((mono: number) => void) | undefined) =>
+    new Promise<Answer>((resolve, reject) => {
+      const request = transport.request(
+        {
+          ...target,
+          path,
+          headers: {
+            authorization: `Bearer ${options.accessToken()}`,
+            'content-type': 'application/json',
+            'content-length': Buffer.byteLength(body),
+            ...(options.userAgent === undefined ? {} : { 'user-agent': options.userAgent }),
+          },
+        },
+        (response) => {
+          const chunks: Buffer[] = [];
+          response.on('data', (chunk: Buffer) => chunks.push(chunk));
+          response.on('error', reject);
+          response.on('end', () =>
+            resolve({
+              status: response.statusCode!,
+              contentType: response.headers['content-type'],
+              retryAfter: response.headers['retry-after'],
+              location: response.headers.location,
+              body: Buffer.concat(chunks).toString('utf8'),
+            }),
+          );
+        },
+      );
+      request.on('timeout', () =>
+        request.destroy(new Error(`no answer from the homeserver within ${target.timeout} ms`)),
+      );
+      request.on('error', reject);
+      if (onWritten) request.once('finish', () => onWritten(performance.now()));
+      request.end(body);
     });
-    request.on('timeout', () => request.destroy(new Error(`no answer from the homeserver within ${target.timeout} ms`)));
-    request.on('error', reject);
-    if (onWritten) request.once('finish', () => onWritten(performance.now()));
-    request.end(body);
-  });
 
   return {
     async send(roomId, content, txnId, onWritten) {
       const path = `${roomsPath}${encodeURIComponent(roomId)}/send/m.room.message/${encodeURIComponent(txnId)}`;
       const body = JSON.stringify(content);
-      const answer = await waitingOutRateLimits(() => put(path, body, onWritten), (limited) => advisedWaitMs(limited.body, limited.retryAfter),
-        options.onRateLimited, closing.signal);
+      const answer = await waitingOutRateLimits(
+        () => put(path, body, onWritten),
+        (limited) => advisedWaitMs(limited.body, limited.retryAfter),
+        options.onRateLimited,
+        closing.signal,
+      );
       if (answer.status >= 200 && answer.status < 300) return eventIdOf(answer.body);
       // fetch would follow it; here every send would fail, so the log line says where to point the bot.
       if (answer.status >= 300 && answer.status < 400 && answer.location !== undefined) {
-        throw new HTTPError(`the homeserver redirected the send (${answer.status}) to ${answer.location}: set the homeserver URL to where it points`, answer.status);
+        throw new HTTPError(
+          `the homeserver redirected the send (${answer.status}) to ${answer.location}: set the homeserver URL to where it points`,
+          answer.status,
+        );
       }
       // Read as the SDK reads its own error answers, so callers tell them apart the same way.
       // Statuses a fetch Response cannot carry with a body.

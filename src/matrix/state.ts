@@ -7,7 +7,8 @@ export async function readBotState(db: Db, key: string): Promise<string | undefi
 }
 
 export async function writeBotState(db: Db, key: string, value: string): Promise<void> {
-  await db.insertInto('bot_state')
+  await db
+    .insertInto('bot_state')
     .values({ key, value })
     .onConflict((oc) => oc.column('key').doUpdateSet({ value, updated_at: new Date() }))
     .execute();

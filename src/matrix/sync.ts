@@ -45,11 +45,20 @@ export async function startRoomSync(client: MatrixClient, userId: string, roomId
       account_data: { types: [] },
       ephemeral: { types: [] },
       state: { lazy_load_members: true },
-      timeline: { limit: SYNC_TIMELINE_LIMIT, types: ['m.room.message', 'm.room.tombstone'], not_senders: [userId], lazy_load_members: true },
+      timeline: {
+        limit: SYNC_TIMELINE_LIMIT,
+        types: ['m.room.message', 'm.room.tombstone'],
+        not_senders: [userId],
+        lazy_load_members: true,
+      },
     },
   });
   await client.startClient({
-    filter, lazyLoadMembers: true, pendingEventOrdering: PendingEventOrdering.Detached, initialSyncLimit: 50,
-    disablePresence: true, threadSupport: false,
+    filter,
+    lazyLoadMembers: true,
+    pendingEventOrdering: PendingEventOrdering.Detached,
+    initialSyncLimit: 50,
+    disablePresence: true,
+    threadSupport: false,
   });
 }

@@ -11,11 +11,16 @@ export const DELAY_BUCKETS = [0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 
 
 /** What the gauges read at scrape time; each part is absent when not running. */
 export interface MetricSources {
-  readonly bot?: {
-    readonly counts: Pick<BotCounts, 'lastSyncAtMs' | 'consecutiveSyncFailures' | 'pingsSkippedBacklog' | 'pingsRateLimited' | 'sendFailures'>;
-    /** Configured rooms, and upgrades of them, the bot is not in. */
-    notFollowed(): readonly unknown[];
-  } | undefined;
+  readonly bot?:
+    | {
+        readonly counts: Pick<
+          BotCounts,
+          'lastSyncAtMs' | 'consecutiveSyncFailures' | 'pingsSkippedBacklog' | 'pingsRateLimited' | 'sendFailures'
+        >;
+        /** Configured rooms, and upgrades of them, the bot is not in. */
+        notFollowed(): readonly unknown[];
+      }
+    | undefined;
   readonly writer?: Pick<SampleWriter, 'counts'> | undefined;
   readonly probeTicksSkipped?: (() => number) | undefined;
   /** Whether this instance leads (undefined while it is starting). */
@@ -24,12 +29,32 @@ export interface MetricSources {
 
 export class PingboardMetrics implements BotObserver, ProbeObserver {
   readonly #servers: CappedLabel;
-  readonly #pingsAnswered = new Counter('pingboard_pings_answered_total', 'Pings the bot answered with a pong, by ping server.');
-  readonly #pongsRead = new Counter('pingboard_pongs_read_total', 'Pongs of other bots read and recorded, by ping server.');
-  readonly #probePings = new Counter('pingboard_probe_pings_total', 'Probe pings by ping server and outcome (answered, lost, send_failed).');
-  readonly #probeLost = new Counter('pingboard_probe_pings_lost_total', 'Probe pings that no responder answered within the timeout, by ping server.');
-  readonly #rtt = new Histogram('pingboard_probe_rtt_seconds', 'Probe round trips from the send request to the pong\'s arrival, by ping server.', DELAY_BUCKETS);
-  readonly #oneWay = new Histogram('pingboard_probe_one_way_delay_seconds', 'One-way delays reported in the pongs to probe pings, by ping server.', DELAY_BUCKETS);
+  readonly #pingsAnswered = new Counter(
+    'pingboard_pings_answered_total',
+    'Pings the bot answered with a pong, by ping server.',
+  );
+  readonly #pongsRead = new Counter(
+    'pingboard_pongs_read_total',
+    'Pongs of other bots read and recorded, by ping server.',
+  );
+  readonly #probePings = new Counter(
+    'pingboard_probe_pings_total',
+    'Probe pings by ping server and outcome (answered, lost, send_failed).',
+  );
+  readonly #probeLost = new Counter(
+    'pingboard_probe_pings_lost_total',
+    'Probe pings that no responder answered within the timeout, by ping server.',
+  );
+  readonly #rtt = new Histogram(
+    'pingboard_probe_rtt_seconds',
+    "Probe round trips from the send request to the pong's arrival, by ping server.",
+    DELAY_BUCKETS,
+  );
+  readonly #oneWay = new Histogram(
+    'pingboard_probe_one_way_delay_seconds',
+    'One-way delays reported in the pongs to probe pings, by ping server.',
+    DELAY_BUCKETS,
+  );
 
   constructor(serverLabelCap: number) {
     this.#servers = new CappedLabel(serverLabelCap);
@@ -59,28 +84,83 @@ export class PingboardMetrics implements BotObserver, ProbeObserver {
   }
 
   render(sources: MetricSources): string {
-    const gauge = (name: string, help: string, value: number | undefined, type: 'counter' | 'gauge' = 'gauge'): MetricFamily[] =>
-      value === undefined ? [] : [{ name, help, type, samples: [{ labels: {}, value }] }];
+    const gauge = (
+      name: string,
+      help: string,
+      value: number | undefined,
+      type: 'counter' | 'gauge' = 'gauge',
+    ): MetricFamily[] => (value === undefined ? [] : [{ name, help, type, samples: [{ labels: {}, value }] }]);
     const writer = sources.writer?.counts;
     const bot = sources.bot?.counts;
     return renderFamilies([
-      ...gauge('pingboard_leader', 'Whether this instance leads: runs the bot, probes and scheduled jobs (1), or serves HTTP only (0).', sources.leader === undefined ? undefined : Number(sources.leader)),
+      ...gauge(
+        'pingboard_leader',
+        'Whether this instance leads: runs the bot, probes and scheduled jobs (1), or serves HTTP only (0).',
+        sources.leader === undefined ? undefined : Number(sources.leader),
+      ),
       this.#pingsAnswered.family(),
       this.#pongsRead.family(),
       ...gauge('pingboard_samples_written_total', 'Samples stored by the sample writer.', writer?.written, 'counter'),
-      ...gauge('pingboard_sample_writes_failed_total', 'Batches of samples whose write failed (they stay queued).', writer?.failedWrites, 'counter'),
-      ...gauge('pingboard_samples_dropped_total', 'Samples refused because the queue was full.', writer?.dropped, 'counter'),
-      ...gauge('pingboard_samples_expired_total', 'Samples not recorded because they were older than PINGBOARD_RETENTION_DAYS.', writer?.expired, 'counter'),
+      ...gauge(
+        'pingboard_sample_writes_failed_total',
+        'Batches of samples whose write failed (they stay queued).',
+        writer?.failedWrites,
+        'counter',
+      ),
+      ...gauge(
+        'pingboard_samples_dropped_total',
+        'Samples refused because the queue was full.',
+        writer?.dropped,
+        'counter',
+      ),
+      ...gauge(
+        'pingboard_samples_expired_total',
+        'Samples not recorded because they were older than PINGBOARD_RETENTION_DAYS.',
+        writer?.expired,
+        'counter',
+      ),
       ...gauge('pingboard_sample_queue_length', 'Samples waiting to be written.', writer?.queued),
-      ...gauge('pingboard_sync_last_success_timestamp_seconds', 'When the bot\'s latest successful sync finished (0: none yet).', bot === undefined ? undefined : bot.lastSyncAtMs / 1000),
-      ...gauge('pingboard_sync_consecutive_failures', 'Failed syncs of the bot since its latest successful one.', bot?.consecutiveSyncFailures),
-      ...gauge('pingboard_rooms_not_followed', 'Configured rooms, and upgrades of them, the bot is not in (it keeps trying to join; /healthz names them).', sources.bot?.notFollowed().length),
-      ...gauge('pingboard_pings_skipped_backlog_total', 'Pings not answered: in the first sync after a start or an outage, or too old.', bot?.pingsSkippedBacklog, 'counter'),
-      ...gauge('pingboard_pings_rate_limited_total', 'Pings not answered: their sender was over the answers per minute.', bot?.pingsRateLimited, 'counter'),
-      ...gauge('pingboard_pong_sends_failed_total', 'Pongs whose send failed after its retries (their samples are kept).', bot?.sendFailures, 'counter'),
+      ...gauge(
+        'pingboard_sync_last_success_timestamp_seconds',
+        "When the bot's latest successful sync finished (0: none yet).",
+        bot === undefined ? undefined : bot.lastSyncAtMs / 1000,
+      ),
+      ...gauge(
+        'pingboard_sync_consecutive_failures',
+        'Failed syncs of the bot since its latest successful one.',
+        bot?.consecutiveSyncFailures,
+      ),
+      ...gauge(
+        'pingboard_rooms_not_followed',
+        'Configured rooms, and upgrades of them, the bot is not in (it keeps trying to join; /healthz names them).',
+        sources.bot?.notFollowed().length,
+      ),
+      ...gauge(
+        'pingboard_pings_skipped_backlog_total',
+        'Pings not answered: in the first sync after a start or an outage, or too old.',
+        bot?.pingsSkippedBacklog,
+        'counter',
+      ),
+      ...gauge(
+        'pingboard_pings_rate_limited_total',
+        'Pings not answered: their sender was over the answers per minute.',
+        bot?.pingsRateLimited,
+        'counter',
+      ),
+      ...gauge(
+        'pingboard_pong_sends_failed_total',
+        'Pongs whose send failed after its retries (their samples are kept).',
+        bot?.sendFailures,
+        'counter',
+      ),
       this.#probePings.family(),
       this.#probeLost.family(),
-      ...gauge('pingboard_probe_ticks_skipped_total', 'Probe pings skipped because the probe\'s previous ping was still in flight.', sources.probeTicksSkipped?.(), 'counter'),
+      ...gauge(
+        'pingboard_probe_ticks_skipped_total',
+        "Probe pings skipped because the probe's previous ping was still in flight.",
+        sources.probeTicksSkipped?.(),
+        'counter',
+      ),
       this.#rtt.family(),
       this.#oneWay.family(),
     ]);

@@ -23,8 +23,19 @@ export interface HistogramSample {
 }
 
 export type MetricFamily =
-  | { readonly name: string; readonly help: string; readonly type: 'counter' | 'gauge'; readonly samples: readonly Sample[] }
-  | { readonly name: string; readonly help: string; readonly type: 'histogram'; readonly buckets: readonly number[]; readonly samples: readonly HistogramSample[] };
+  | {
+      readonly name: string;
+      readonly help: string;
+      readonly type: 'counter' | 'gauge';
+      readonly samples: readonly Sample[];
+    }
+  | {
+      readonly name: string;
+      readonly help: string;
+      readonly type: 'histogram';
+      readonly buckets: readonly number[];
+      readonly samples: readonly HistogramSample[];
+    };
 
 export function escapeHelp(text: string): string {
   return text.replace(/\\/g, '\\\\').replace(/\n/g, '\\n');
@@ -55,14 +66,17 @@ export function renderFamilies(families: readonly MetricFamily[]): string {
     if (family.type === 'histogram') {
       for (const sample of family.samples) {
         family.buckets.forEach((bound, i) => {
-          lines.push(`${family.name}_bucket${labelText(sample.labels, ['le', formatValue(bound)])} ${sample.bucketCounts[i]}`);
+          lines.push(
+            `${family.name}_bucket${labelText(sample.labels, ['le', formatValue(bound)])} ${sample.bucketCounts[i]}`,
+          );
         });
         lines.push(`${family.name}_bucket${labelText(sample.labels, ['le', '+Inf'])} ${sample.count}`);
         lines.push(`${family.name}_sum${labelText(sample.labels)} ${formatValue(sample.sum)}`);
         lines.push(`${family.name}_count${labelText(sample.labels)} ${sample.count}`);
       }
     } else {
-      for (const sample of family.samples) lines.push(`${family.name}${labelText(sample.labels)} ${formatValue(sample.value)}`);
+      for (const sample of family.samples)
+        lines.push(`${family.name}${labelText(sample.labels)} ${formatValue(sample.value)}`);
     }
   }
   return `${lines.join('\n')}\n`;
@@ -138,7 +152,12 @@ export class Histogram {
 
   observe(value: number, labels: Labels = {}): void {
     const k = key(labels);
-    const series = getOrInsert(this.#series, k, () => ({ labels, counts: this.buckets.map(() => 0), sum: 0, count: 0 }));
+    const series = getOrInsert(this.#series, k, () => ({
+      labels,
+      counts: this.buckets.map(() => 0),
+      sum: 0,
+      count: 0,
+    }));
     this.buckets.forEach((bound, i) => {
       if (value <= bound) series.counts[i]!++;
     });
@@ -148,8 +167,16 @@ export class Histogram {
 
   family(): MetricFamily {
     return {
-      name: this.name, help: this.help, type: 'histogram', buckets: this.buckets,
-      samples: [...this.#series.values()].map((s) => ({ labels: s.labels, bucketCounts: s.counts, sum: s.sum, count: s.count })),
+      name: this.name,
+      help: this.help,
+      type: 'histogram',
+      buckets: this.buckets,
+      samples: [...this.#series.values()].map((s) => ({
+        labels: s.labels,
+        bucketCounts: s.counts,
+        sum: s.sum,
+        count: s.count,
+      })),
     };
   }
 }

@@ -21,17 +21,29 @@ export const ADMIN_USAGE = [
 /** Undefined when the body is not addressed to Pingboard at all. */
 export function parseAdminCommand(body: string): AdminCommand | undefined {
   if (body !== ADMIN_PREFIX && !body.startsWith(`${ADMIN_PREFIX} `)) return undefined;
-  const [verb = 'help', first, ...rest] = body.slice(ADMIN_PREFIX.length).trim().split(/\s+/).filter((w) => w !== '');
+  const [verb = 'help', first, ...rest] = body
+    .slice(ADMIN_PREFIX.length)
+    .trim()
+    .split(/\s+/)
+    .filter((w) => w !== '');
   const text = rest.join(' ');
   switch (verb) {
     case 'exclude':
-      return first && text ? { kind: 'exclude', server: first, reason: text } : { kind: 'invalid', message: 'usage: !pingboard exclude <server> <reason>' };
+      return first && text
+        ? { kind: 'exclude', server: first, reason: text }
+        : { kind: 'invalid', message: 'usage: !pingboard exclude <server> <reason>' };
     case 'include':
-      return first && !text ? { kind: 'include', server: first } : { kind: 'invalid', message: 'usage: !pingboard include <server>' };
+      return first && !text
+        ? { kind: 'include', server: first }
+        : { kind: 'invalid', message: 'usage: !pingboard include <server>' };
     case 'delete':
-      return first && !text ? { kind: 'delete', pingEventId: first } : { kind: 'invalid', message: 'usage: !pingboard delete <ping event ID>' };
+      return first && !text
+        ? { kind: 'delete', pingEventId: first }
+        : { kind: 'invalid', message: 'usage: !pingboard delete <ping event ID>' };
     case 'refreeze':
-      return first && text ? { kind: 'refreeze', week: first, reason: text } : { kind: 'invalid', message: 'usage: !pingboard refreeze <week> <reason>' };
+      return first && text
+        ? { kind: 'refreeze', week: first, reason: text }
+        : { kind: 'invalid', message: 'usage: !pingboard refreeze <week> <reason>' };
     case 'help':
       return { kind: 'help' };
     default:

@@ -13,7 +13,8 @@ import { excludeServer, includeServer, type Exclusion } from './exclusions.ts';
 import { checkReason } from './reason.ts';
 
 function checkServer(server: string): string {
-  if (!isValidServerName(server)) throw new InputError('server', `not a Matrix server name: ${JSON.stringify(server.slice(0, 100))}`);
+  if (!isValidServerName(server))
+    throw new InputError('server', `not a Matrix server name: ${JSON.stringify(server.slice(0, 100))}`);
   return server;
 }
 
@@ -27,7 +28,11 @@ export class OperatorControls {
   }
 
   async exclude(room: TrackedRoom, server: string, reason: string, by: string): Promise<Exclusion> {
-    const exclusion = await excludeServer(this.#db, room.id, { server: checkServer(server), reason: checkReason(reason), excludedBy: by });
+    const exclusion = await excludeServer(this.#db, room.id, {
+      server: checkServer(server),
+      reason: checkReason(reason),
+      excludedBy: by,
+    });
     this.#statistics.forgetLiveTables();
     return exclusion;
   }
@@ -41,7 +46,8 @@ export class OperatorControls {
 
   /** Deletes the samples of one ping in the room (and its predecessors); returns how many. */
   async deletePing(room: TrackedRoom, pingEventId: string): Promise<number> {
-    if (!isValidEventId(pingEventId)) throw new InputError('eventId', `not an event ID: ${JSON.stringify(pingEventId.slice(0, 100))}`);
+    if (!isValidEventId(pingEventId))
+      throw new InputError('eventId', `not an event ID: ${JSON.stringify(pingEventId.slice(0, 100))}`);
     const deleted = await deleteSamplesOfPing(this.#db, room.roomIds, pingEventId);
     this.#statistics.forgetLiveTables();
     return deleted;

@@ -16,7 +16,9 @@ const NOT_PLAIN_TEXT = /[\u0000-\u001f\u007f-\u009f\u061c\u200e\u200f\u2028\u202
 export function checkReason(raw: string): string {
   const reason = raw.trim();
   if (reason === '') throw new InputError('reason', 'a reason is required');
-  if (reason.length > MAX_REASON_LENGTH) throw new InputError('reason', `at most ${MAX_REASON_LENGTH} characters, got ${reason.length}`);
-  if (NOT_PLAIN_TEXT.test(reason)) throw new InputError('reason', 'control characters, bidirectional controls and line breaks are not allowed');
+  if (reason.length > MAX_REASON_LENGTH)
+    throw new InputError('reason', `at most ${MAX_REASON_LENGTH} characters, got ${reason.length}`);
+  if (NOT_PLAIN_TEXT.test(reason))
+    throw new InputError('reason', 'control characters, bidirectional controls and line breaks are not allowed');
   return reason;
 }

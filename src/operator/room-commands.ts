@@ -27,10 +27,14 @@ export async function runRoomCommand(command: AdminCommand, context: RoomCommand
         return `Excluded ${exclusion.server} from the rankings: ${exclusion.reason}. Frozen weeks change only when frozen again.`;
       }
       case 'include':
-        return await controls.include(room, command.server) ? `${command.server} is ranked again.` : `${command.server} was not excluded.`;
+        return (await controls.include(room, command.server))
+          ? `${command.server} is ranked again.`
+          : `${command.server} was not excluded.`;
       case 'delete': {
         const deleted = await controls.deletePing(room, command.pingEventId);
-        return deleted === 0 ? `No samples of ${command.pingEventId}.` : `Deleted ${deleted} sample${deleted === 1 ? '' : 's'} of ${command.pingEventId}.`;
+        return deleted === 0
+          ? `No samples of ${command.pingEventId}.`
+          : `Deleted ${deleted} sample${deleted === 1 ? '' : 's'} of ${command.pingEventId}.`;
       }
       case 'refreeze': {
         const frozen = await controls.refreeze(room, command.week, sender, command.reason);

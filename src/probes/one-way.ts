@@ -51,7 +51,12 @@ export interface ServerOffset extends OffsetEstimate {
   readonly flagged: boolean;
 }
 
-export function serverOffset(server: string, samples: number, median: OffsetEstimate, thresholdMs: number): ServerOffset {
+export function serverOffset(
+  server: string,
+  samples: number,
+  median: OffsetEstimate,
+  thresholdMs: number,
+): ServerOffset {
   return { server, samples, ...median, flagged: offsetFlagged(median, thresholdMs) };
 }
 

@@ -3,7 +3,15 @@
 // monotonic clock, from the moment its send request had gone out to the
 // pong's arrival in its sync, so the figure holds no clock difference between
 // servers.
-import { ClientEvent, Method, RoomEvent, SyncState, type MatrixClient, type MatrixEvent, type Room } from 'matrix-js-sdk';
+import {
+  ClientEvent,
+  Method,
+  RoomEvent,
+  SyncState,
+  type MatrixClient,
+  type MatrixEvent,
+  type Room,
+} from 'matrix-js-sdk';
 import type { ProbeAccount } from '../config.ts';
 import type { Db } from '../db/database.ts';
 import type { ProbeOutcome } from '../db/schema.ts';
@@ -229,7 +237,13 @@ export class Probe {
     const sender = event.getSender();
     if (event.getType() !== 'm.room.message' || !sender || sender === this.userId) return;
     const arrivedMono = clock.arrivedAtMono;
-    this.#options.ledger?.seen(this.#name, { eventId: event.getId()!, sender, originTs: event.getTs(), arrivedMono, arrivedMs: clock.arrivedAtMs });
+    this.#options.ledger?.seen(this.#name, {
+      eventId: event.getId()!,
+      sender,
+      originTs: event.getTs(),
+      arrivedMono,
+      arrivedMs: clock.arrivedAtMs,
+    });
     const content = event.getContent() as Record<string, unknown>;
     if (content['msgtype'] !== 'm.notice') return;
     const reading = readPongEvent({ roomId: room.roomId, sender, ts: event.getTs(), content }, this.#trusted);
@@ -247,7 +261,13 @@ export class Probe {
     const measured = { eventId, responder, responderServer, delayMs, rttMs: arrivedMono - pending.sendMono };
     pending.pongs.set(responder, measured);
     // The pong's sample, as the bot reads any pong; the probe knows who pinged.
-    this.#options.writer.record({ ...sample, pingServer: this.pingServer, pinger: this.userId, source: 'probe', rttMs: measured.rttMs });
+    this.#options.writer.record({
+      ...sample,
+      pingServer: this.pingServer,
+      pinger: this.userId,
+      source: 'probe',
+      rttMs: measured.rttMs,
+    });
     if (this.#expected.size > 0 && [...this.#expected].every((r) => pending.pongs.has(r))) pending.answered();
   }
 
@@ -267,19 +287,30 @@ export class Probe {
       // After an outage the SDK waits seconds before it syncs again: a pong must not wait for that.
       if (state === SyncState.Error || state === SyncState.Reconnecting) connection.client.retryImmediately();
       const txnId = `pingboard-probe-${this.id}-${sentAt.getTime()}-${seq}`;
-      const path = encodeUri('/rooms/$roomId/send/m.room.message/$txnId', { $roomId: connection.roomId, $txnId: txnId });
+      const path = encodeUri('/rooms/$roomId/send/m.room.message/$txnId', {
+        $roomId: connection.roomId,
+        $txnId: txnId,
+      });
       const body = `${this.#options.pingPrefix} ${this.id} #${seq}`;
       this.#sending = true;
       flight = this.#options.ledger?.sending(this.#name);
       const sent = watchSent(path);
       try {
         const requested = performance.now();
-        const response = await connection.client.http.authedRequest<{ event_id: string }>(Method.Put, path, undefined, { msgtype: 'm.text', body });
+        const response = await connection.client.http.authedRequest<{ event_id: string }>(Method.Put, path, undefined, {
+          msgtype: 'm.text',
+          body,
+        });
         const answered = performance.now();
         eventId = response.event_id;
         // Only a fetch other than Node's would leave these unstamped: then the round trips hold the request's making too.
         sendMono = sent.sentMono ?? requested;
-        flight?.sent({ roomId: connection.roomId, eventId, sendMono, sendRttMs: (sent.answeredMono ?? answered) - sendMono });
+        flight?.sent({
+          roomId: connection.roomId,
+          eventId,
+          sendMono,
+          sendRttMs: (sent.answeredMono ?? answered) - sendMono,
+        });
       } finally {
         sent.close();
       }
@@ -289,7 +320,14 @@ export class Probe {
       this.#early = [];
       const error = (err as Error).message || String(err);
       this.#log.warn({ err: error, seq }, 'probe could not send its ping; it tries again at the next tick');
-      return this.#finish({ ...base, roomId: this.#connection?.roomId ?? null, pingEventId: null, outcome: 'send_failed', pongs: [], error });
+      return this.#finish({
+        ...base,
+        roomId: this.#connection?.roomId ?? null,
+        pingEventId: null,
+        outcome: 'send_failed',
+        pongs: [],
+        error,
+      });
     }
 
     let answered!: () => void;
@@ -304,7 +342,12 @@ export class Probe {
     this.#pending.delete(eventId);
     const pongs = [...pending.pongs.values()];
     return this.#finish({
-      ...base, roomId: connection.roomId, pingEventId: eventId, outcome: pongs.length > 0 ? 'answered' : 'lost', pongs, error: null,
+      ...base,
+      roomId: connection.roomId,
+      pingEventId: eventId,
+      outcome: pongs.length > 0 ? 'answered' : 'lost',
+      pongs,
+      error: null,
     });
   }
 
@@ -327,14 +370,23 @@ export class Probe {
   async #finish(result: ProbeResult): Promise<ProbeResult> {
     const answered = result.outcome === 'answered';
     this.#state = {
-      id: this.id, lastOutcome: result.outcome,
+      id: this.id,
+      lastOutcome: result.outcome,
       lastAnsweredAtMs: answered ? result.sentAt.getTime() : this.#state.lastAnsweredAtMs,
       consecutiveLosses: answered ? 0 : this.#state.consecutiveLosses + 1,
     };
-    if (result.outcome === 'lost') this.#log.info({ seq: result.seq, ping: result.pingEventId }, 'probe ping lost: no pong within the timeout');
+    if (result.outcome === 'lost')
+      this.#log.info({ seq: result.seq, ping: result.pingEventId }, 'probe ping lost: no pong within the timeout');
     this.#unsaved.push({
-      probeId: result.probeId, seq: result.seq, sentAt: result.sentAt, roomId: result.roomId ?? this.#options.account.room,
-      pingServer: result.pingServer, pingEventId: result.pingEventId, outcome: result.outcome, pongs: result.pongs.length, error: result.error,
+      probeId: result.probeId,
+      seq: result.seq,
+      sentAt: result.sentAt,
+      roomId: result.roomId ?? this.#options.account.room,
+      pingServer: result.pingServer,
+      pingEventId: result.pingEventId,
+      outcome: result.outcome,
+      pongs: result.pongs.length,
+      error: result.error,
     });
     await this.#saveOutcomes();
     this.#options.observer?.probeFinished(result);
@@ -349,7 +401,10 @@ export class Probe {
         this.#unsaved.shift();
       } catch (err) {
         if (this.#unsaved.length > MAX_UNSAVED) this.#unsaved.splice(0, this.#unsaved.length - MAX_UNSAVED);
-        this.#log.warn({ err, unsaved: this.#unsaved.length }, 'could not store probe pings; they are kept for the next try');
+        this.#log.warn(
+          { err, unsaved: this.#unsaved.length },
+          'could not store probe pings; they are kept for the next try',
+        );
         return;
       }
     }

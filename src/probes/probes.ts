@@ -18,13 +18,16 @@ export interface ProbeDeps {
 export function createProbes(config: Config, deps: ProbeDeps): Probe[] {
   const timeoutMs = config.probes.timeoutSeconds * 1000;
   const ledger = new PingLedger(deps.db, deps.log, timeoutMs);
-  return config.probes.accounts.map((account) => new Probe({
-    account,
-    pingPrefix: config.pings.prefix,
-    timeoutMs,
-    ledger,
-    responders: config.probes.responders,
-    trustedResponders: config.pings.trustedResponders,
-    ...deps,
-  }));
+  return config.probes.accounts.map(
+    (account) =>
+      new Probe({
+        account,
+        pingPrefix: config.pings.prefix,
+        timeoutMs,
+        ledger,
+        responders: config.probes.responders,
+        trustedResponders: config.pings.trustedResponders,
+        ...deps,
+      }),
+  );
 }

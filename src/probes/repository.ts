@@ -19,15 +19,30 @@ export interface ProbePing {
 
 /** Stores what became of one ping; storing it again changes nothing. */
 export async function recordProbePing(db: Db, ping: ProbePing): Promise<void> {
-  await db.insertInto('probe_pings').values({
-    probe_id: ping.probeId, seq: ping.seq, sent_at: ping.sentAt, room_id: ping.roomId, ping_server: ping.pingServer,
-    ping_event_id: ping.pingEventId, outcome: ping.outcome, pongs: ping.pongs, error: ping.error,
-  }).onConflict((oc) => oc.columns(['probe_id', 'sent_at']).doNothing()).execute();
+  await db
+    .insertInto('probe_pings')
+    .values({
+      probe_id: ping.probeId,
+      seq: ping.seq,
+      sent_at: ping.sentAt,
+      room_id: ping.roomId,
+      ping_server: ping.pingServer,
+      ping_event_id: ping.pingEventId,
+      outcome: ping.outcome,
+      pongs: ping.pongs,
+      error: ping.error,
+    })
+    .onConflict((oc) => oc.columns(['probe_id', 'sent_at']).doNothing())
+    .execute();
 }
 
 /** The sequence number after the probe's latest stored ping (1 for a new probe). */
 export async function nextSequence(db: Db, probeId: string): Promise<number> {
-  const row = await db.selectFrom('probe_pings').select(sql<number | null>`max(seq)`.as('seq')).where('probe_id', '=', probeId).executeTakeFirst();
+  const row = await db
+    .selectFrom('probe_pings')
+    .select(sql<number | null>`max(seq)`.as('seq'))
+    .where('probe_id', '=', probeId)
+    .executeTakeFirst();
   return (row?.seq ?? 0) + 1;
 }
 
@@ -42,7 +57,10 @@ export interface BucketProbeCounts extends ProbeCounts {
  * one-way delays (by measurement time). Only `server`'s when given.
  */
 export async function probeCountsPerBucket(
-  db: Db, roomIds: readonly string[], boundaries: readonly Date[], server?: string,
+  db: Db,
+  roomIds: readonly string[],
+  boundaries: readonly Date[],
+  server?: string,
 ): Promise<BucketProbeCounts[]> {
   const bounds = boundaries.map((b) => b.toISOString());
   const first = boundaries[0]!;
@@ -50,7 +68,14 @@ export async function probeCountsPerBucket(
   const rooms = roomIds as string[];
   const pingFilter = server === undefined ? sql`` : sql`and ping_server = ${server}`;
   const { rows } = await sql<{
-    bucket: number; server: string; sent: number; lost: number; failed: number; samples: number; median_rtt: number | null; impossible: number;
+    bucket: number;
+    server: string;
+    sent: number;
+    lost: number;
+    failed: number;
+    samples: number;
+    median_rtt: number | null;
+    impossible: number;
   }>`
     with pings as (
       select width_bucket(sent_at, ${bounds}::timestamptz[]) - 1 as bucket, ping_server as server,
@@ -77,8 +102,14 @@ export async function probeCountsPerBucket(
     order by 1, 2
   `.execute(db);
   return rows.map((r) => ({
-    bucket: r.bucket, server: r.server, sent: r.sent, lost: r.lost, sendFailures: r.failed, samples: r.samples,
-    medianRttMs: r.median_rtt === null ? null : Number(r.median_rtt), impossibleDelays: r.impossible,
+    bucket: r.bucket,
+    server: r.server,
+    sent: r.sent,
+    lost: r.lost,
+    sendFailures: r.failed,
+    samples: r.samples,
+    medianRttMs: r.median_rtt === null ? null : Number(r.median_rtt),
+    impossibleDelays: r.impossible,
   }));
 }
 
@@ -90,8 +121,13 @@ export async function deleteProbePingsBefore(db: Db, cutoff: Date): Promise<numb
 
 /** True when a probe on `server` has tried to ping in these rooms. */
 export async function serverHasProbePings(db: Db, roomIds: readonly string[], server: string): Promise<boolean> {
-  const row = await db.selectFrom('probe_pings').select(sql<number>`1`.as('one'))
-    .where('room_id', 'in', roomIds).where('ping_server', '=', server).limit(1).executeTakeFirst();
+  const row = await db
+    .selectFrom('probe_pings')
+    .select(sql<number>`1`.as('one'))
+    .where('room_id', 'in', roomIds)
+    .where('ping_server', '=', server)
+    .limit(1)
+    .executeTakeFirst();
   return row !== undefined;
 }
 
@@ -118,11 +154,27 @@ export async function recordOneWaySamples(db: Db, samples: readonly OneWaySample
 }
 
 async function insertOneWaySamples(db: Db, samples: readonly OneWaySample[]): Promise<void> {
-  await db.insertInto('one_way_samples').values(samples.map((s) => ({
-    room_id: s.roomId, ping_event_id: s.pingEventId, sender_probe: s.senderProbe, sender_server: s.senderServer,
-    receiver_probe: s.receiverProbe, receiver_server: s.receiverServer, origin_ts: s.originTs, measured_at: s.measuredAt,
-    one_way_ms: s.oneWayMs, two_clock_ms: s.twoClockMs, send_rtt_ms: s.sendRttMs, offset_ms: s.offsetMs, offset_bound_ms: s.boundMs,
-  }))).onConflict((oc) => oc.columns(['ping_event_id', 'receiver_probe']).doNothing()).execute();
+  await db
+    .insertInto('one_way_samples')
+    .values(
+      samples.map((s) => ({
+        room_id: s.roomId,
+        ping_event_id: s.pingEventId,
+        sender_probe: s.senderProbe,
+        sender_server: s.senderServer,
+        receiver_probe: s.receiverProbe,
+        receiver_server: s.receiverServer,
+        origin_ts: s.originTs,
+        measured_at: s.measuredAt,
+        one_way_ms: s.oneWayMs,
+        two_clock_ms: s.twoClockMs,
+        send_rtt_ms: s.sendRttMs,
+        offset_ms: s.offsetMs,
+        offset_bound_ms: s.boundMs,
+      })),
+    )
+    .onConflict((oc) => oc.columns(['ping_event_id', 'receiver_probe']).doNothing())
+    .execute();
 }
 
 export interface OneWayWindow {
@@ -150,8 +202,18 @@ export async function oneWayFigures(db: Db, roomIds: readonly string[], start: D
     group by 1 order by 1
   `.execute(db);
   return {
-    pairs: pairs.rows.map((r) => ({ from: r.from, to: r.to, medianMs: Number(r.median), p90Ms: Number(r.p90), count: r.count })),
-    offsets: offsets.rows.map((r) => ({ server: r.server, samples: r.samples, median: { offsetMs: Number(r.offset), boundMs: Number(r.bound) } })),
+    pairs: pairs.rows.map((r) => ({
+      from: r.from,
+      to: r.to,
+      medianMs: Number(r.median),
+      p90Ms: Number(r.p90),
+      count: r.count,
+    })),
+    offsets: offsets.rows.map((r) => ({
+      server: r.server,
+      samples: r.samples,
+      median: { offsetMs: Number(r.offset), boundMs: Number(r.bound) },
+    })),
   };
 }
 

@@ -106,12 +106,22 @@ export class PingLedger {
     // A sync may list an event twice; a reconnecting probe meets it again.
     if (sent.receivers.has(receiver.probeId)) return;
     sent.receivers.add(receiver.probeId);
-    const measurement = { oneWayMs: sighting.arrivedMono - sent.sendMono, twoClockMs: sighting.arrivedMs - sighting.originTs, sendRttMs: sent.sendRttMs };
+    const measurement = {
+      oneWayMs: sighting.arrivedMono - sent.sendMono,
+      twoClockMs: sighting.arrivedMs - sighting.originTs,
+      sendRttMs: sent.sendRttMs,
+    };
     this.#unsaved.push({
-      roomId: sent.roomId, pingEventId: sent.eventId,
-      senderProbe: sent.sender.probeId, senderServer: sent.sender.server, receiverProbe: receiver.probeId, receiverServer: receiver.server,
-      originTs: new Date(sighting.originTs), measuredAt: new Date(sighting.arrivedMs),
-      ...measurement, ...offsetEstimate(measurement),
+      roomId: sent.roomId,
+      pingEventId: sent.eventId,
+      senderProbe: sent.sender.probeId,
+      senderServer: sent.sender.server,
+      receiverProbe: receiver.probeId,
+      receiverServer: receiver.server,
+      originTs: new Date(sighting.originTs),
+      measuredAt: new Date(sighting.arrivedMs),
+      ...measurement,
+      ...offsetEstimate(measurement),
     });
     this.#flushTimer ??= setTimeout(() => void this.flush(), FLUSH_DELAY_MS).unref();
   }
@@ -132,7 +142,10 @@ export class PingLedger {
       await recordOneWaySamples(this.#db, batch);
     } catch (err) {
       this.#unsaved = [...batch, ...this.#unsaved].slice(-MAX_UNSAVED);
-      this.#log.warn({ err, unsaved: this.#unsaved.length }, 'could not store one-way samples; they are kept for the next try');
+      this.#log.warn(
+        { err, unsaved: this.#unsaved.length },
+        'could not store one-way samples; they are kept for the next try',
+      );
     }
   }
 

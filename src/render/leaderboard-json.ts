@@ -50,7 +50,7 @@ export function rankedServerJson(server: RankedServer, probe?: ProbeFigures) {
 
 export function windowJson(board: Leaderboard) {
   return {
-    kind: board.week === null ? 'rolling' as const : 'week' as const,
+    kind: board.week === null ? ('rolling' as const) : ('week' as const),
     week: board.week,
     start: board.window.start.toISOString(),
     end: board.window.end.toISOString(),
@@ -62,7 +62,12 @@ export function windowJson(board: Leaderboard) {
 }
 
 export function exclusionJson(exclusion: Exclusion) {
-  return { server: exclusion.server, reason: exclusion.reason, excluded_by: exclusion.excludedBy, excluded_at: exclusion.excludedAt.toISOString() };
+  return {
+    server: exclusion.server,
+    reason: exclusion.reason,
+    excluded_by: exclusion.excludedBy,
+    excluded_at: exclusion.excludedAt.toISOString(),
+  };
 }
 
 /** `probes`: the probe figures of the window (probeFiguresInWindow), every probed server, ranked or not. */

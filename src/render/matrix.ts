@@ -25,7 +25,8 @@ function offsetText(offset: ServerOffset | undefined): string {
   return offset.flagged ? `<span class="skew">⚠ ${text}</span>` : text;
 }
 
-const NOTE = '<p class="note">Delivery times measured on one clock by probes that see each other\'s pings: median ms from a message leaving a user of the row\'s server to its arrival at a user of the column\'s server (█ slowest). Clock: how far the server\'s clock runs ahead of Pingboard\'s, with its error bound; ⚠ beyond both bound and threshold.</p>';
+const NOTE =
+  "<p class=\"note\">Delivery times measured on one clock by probes that see each other's pings: median ms from a message leaving a user of the row's server to its arrival at a user of the column's server (█ slowest). Clock: how far the server's clock runs ahead of Pingboard's, with its error bound; ⚠ beyond both bound and threshold.</p>";
 
 /** The whole matrix, senders as rows; empty when no probes saw each other in the window. */
 export function matrixSection(matrix: DeliveryMatrix): string {
@@ -34,7 +35,12 @@ export function matrixSection(matrix: DeliveryMatrix): string {
   const offsetOf = new Map(matrix.offsets.map((o) => [o.server, o]));
   const slowest = Math.max(...matrix.pairs.map((p) => p.medianMs));
   const head = matrix.servers.map((s) => `<th>${escapePageText(s)}</th>`).join('');
-  const rows = matrix.servers.map((from) => `<tr><th class="s">${escapePageText(from)}</th>${matrix.servers.map((to) => (from === to ? `<td>${DASH}</td>` : cell(pairOf.get(`${from}\u0000${to}`), slowest))).join('')}<td>${offsetText(offsetOf.get(from))}</td></tr>`).join('\n');
+  const rows = matrix.servers
+    .map(
+      (from) =>
+        `<tr><th class="s">${escapePageText(from)}</th>${matrix.servers.map((to) => (from === to ? `<td>${DASH}</td>` : cell(pairOf.get(`${from}\u0000${to}`), slowest))).join('')}<td>${offsetText(offsetOf.get(from))}</td></tr>`,
+    )
+    .join('\n');
   return `<h2>Delivery between probed servers</h2>
 <div class="scroll"><table id="matrix"><thead><tr><th class="s">From \\ to</th>${head}<th>Clock</th></tr></thead><tbody>
 ${rows}
@@ -51,7 +57,12 @@ export function serverMatrixSection(matrix: DeliveryMatrix, server: string): str
   const others = matrix.servers.filter((s) => s !== server);
   const sentTo = new Map(sent.map((p) => [p.to, p]));
   const receivedFrom = new Map(received.map((p) => [p.from, p]));
-  const rows = others.map((other) => `<tr><th class="s">${escapePageText(other)}</th>${cell(sentTo.get(other), slowest)}${cell(receivedFrom.get(other), slowest)}</tr>`).join('\n');
+  const rows = others
+    .map(
+      (other) =>
+        `<tr><th class="s">${escapePageText(other)}</th>${cell(sentTo.get(other), slowest)}${cell(receivedFrom.get(other), slowest)}</tr>`,
+    )
+    .join('\n');
   return `<h2>Delivery to and from probed servers</h2>
 <p>Clock: ${offsetText(matrix.offsets.find((o) => o.server === server))}</p>
 <div class="scroll"><table id="matrix"><thead><tr><th class="s">Other server</th><th>To it, ms</th><th>From it, ms</th></tr></thead><tbody>

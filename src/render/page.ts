@@ -74,8 +74,13 @@ const sha256 = (text: string) => `'sha256-${createHash('sha256').update(text).di
 
 /** Allows exactly the pages' own inline style and script, and nothing from elsewhere. */
 export const PAGE_CONTENT_SECURITY_POLICY = [
-  "default-src 'none'", `style-src ${sha256(STYLE)}`, `script-src ${sha256(SCRIPT)}`, "img-src 'self' data:",
-  "form-action 'self'", "base-uri 'none'", "frame-ancestors 'none'",
+  "default-src 'none'",
+  `style-src ${sha256(STYLE)}`,
+  `script-src ${sha256(SCRIPT)}`,
+  "img-src 'self' data:",
+  "form-action 'self'",
+  "base-uri 'none'",
+  "frame-ancestors 'none'",
 ].join('; ');
 
 // ---- formatting -----------------------------------------------------------
@@ -91,7 +96,14 @@ function percent(rate: number | null | undefined): string {
   return rate === null || rate === undefined ? DASH : `${(Math.round(rate * 1000) / 10).toFixed(1)} %`;
 }
 
-const DATE = new Intl.DateTimeFormat('en-GB', { day: 'numeric', month: 'short', hour: '2-digit', minute: '2-digit', timeZone: 'UTC', hourCycle: 'h23' });
+const DATE = new Intl.DateTimeFormat('en-GB', {
+  day: 'numeric',
+  month: 'short',
+  hour: '2-digit',
+  minute: '2-digit',
+  timeZone: 'UTC',
+  hourCycle: 'h23',
+});
 const DAY = new Intl.DateTimeFormat('en-GB', { day: 'numeric', month: 'short', timeZone: 'UTC' });
 
 /** `1 ping`, `2 pings`. */
@@ -183,7 +195,9 @@ function rankingPageOf(index: number): number {
   return Math.floor(index / RANKING_PAGE_ROWS) + 1;
 }
 
-export type Trend = { readonly kind: 'new' } | { readonly kind: 'same' | 'faster' | 'slower'; readonly previousMs: number; readonly change: number };
+export type Trend =
+  | { readonly kind: 'new' }
+  | { readonly kind: 'same' | 'faster' | 'slower'; readonly previousMs: number; readonly change: number };
 
 /** Changes within this fraction count as the same speed: medians wobble from week to week. */
 export const TREND_TOLERANCE = 0.05;
@@ -201,7 +215,9 @@ function trendCell(trend: Trend): string {
   const was = `title="was ${pageDuration(trend.previousMs)}"`;
   if (trend.kind === 'same') return `<td class="muted" ${was}>=</td>`;
   const amount = `${Math.round(Math.abs(trend.change) * 100)} %`;
-  return trend.kind === 'faster' ? `<td class="down" ${was}>▼ ${amount}</td>` : `<td class="up" ${was}>▲ ${amount}</td>`;
+  return trend.kind === 'faster'
+    ? `<td class="down" ${was}>▼ ${amount}</td>`
+    : `<td class="up" ${was}>▲ ${amount}</td>`;
 }
 
 function skewCell(probe: ProbeFigures | undefined): string {
@@ -225,25 +241,33 @@ interface RankingColumn {
  * at most to its probe columns.
  */
 const RANKING_COLUMNS: readonly RankingColumn[] = [
-  { has: () => true, header: () => '<th title="median one-way delay">Median</th>', cell: (s) => `<td>${pageDuration(s.medianMs)}</td>` },
+  {
+    has: () => true,
+    header: () => '<th title="median one-way delay">Median</th>',
+    cell: (s) => `<td>${pageDuration(s.medianMs)}</td>`,
+  },
   {
     has: (_probe, previous) => previous !== null,
-    header: (previous) => `<th title="median against ${escapePageText(previous?.week ?? 'the previous week')}">Trend</th>`,
+    header: (previous) =>
+      `<th title="median against ${escapePageText(previous?.week ?? 'the previous week')}">Trend</th>`,
     cell: (s, _probe, previous) => trendCell(trendOf(s.medianMs, previous!.medians.get(s.server))),
   },
   { has: () => true, header: () => '<th>Mean</th>', cell: (s) => `<td>${ms(s.meanMs)}</td>` },
   { has: () => true, header: () => '<th>Pings</th>', cell: (s) => `<td>${s.pings}</td>` },
   {
     has: (probe) => probe?.medianRttMs != null,
-    header: () => '<th title="median round trip measured by probes">RTT</th>', cell: (_s, probe) => `<td>${ms(probe?.medianRttMs)}</td>`,
+    header: () => '<th title="median round trip measured by probes">RTT</th>',
+    cell: (_s, probe) => `<td>${ms(probe?.medianRttMs)}</td>`,
   },
   {
     has: (probe) => probe?.lossRate != null,
-    header: () => '<th title="probe pings nobody answered">Loss</th>', cell: (_s, probe) => `<td>${percent(probe?.lossRate)}</td>`,
+    header: () => '<th title="probe pings nobody answered">Loss</th>',
+    cell: (_s, probe) => `<td>${percent(probe?.lossRate)}</td>`,
   },
   {
     has: (probe) => probe?.clockSkewSuspected != null,
-    header: () => '<th title="skew: most probe samples have a one-way delay that is negative or longer than their round trip, so this server\'s clock is off">Clock</th>',
+    header: () =>
+      '<th title="skew: most probe samples have a one-way delay that is negative or longer than their round trip, so this server\'s clock is off">Clock</th>',
     cell: (_s, probe) => skewCell(probe),
   },
 ];
@@ -256,9 +280,12 @@ const RANKING_COLUMNS: readonly RankingColumn[] = [
 function nameElement(tag: 'a' | 'span' | 'h1', name: string, className: string, attributes: string): string {
   const parts = name.split(/(\s+)/);
   const classes = parts.length === 1 ? className : `${className} words`.trim();
-  const text = parts.length === 1
-    ? escapePageText(name)
-    : parts.map((part, i) => (i % 2 === 1 ? escapePageText(part) : part && `<span>${escapePageText(part)}</span>`)).join('');
+  const text =
+    parts.length === 1
+      ? escapePageText(name)
+      : parts
+          .map((part, i) => (i % 2 === 1 ? escapePageText(part) : part && `<span>${escapePageText(part)}</span>`))
+          .join('');
   return `<${tag}${classes ? ` class="${classes}"` : ''}${attributes}>${text}</${tag}>`;
 }
 
@@ -269,10 +296,14 @@ function serverHref(server: string, room: string | null): string {
 function windowDescription(board: Leaderboard): string {
   const range = `${utc(board.window.start)} – ${utc(board.window.end)}`;
   if (board.week === null) return `Rolling week: ${range}`;
-  const state = board.frozenAt ? `frozen ${utc(board.frozenAt)}`
-    : board.window.end > board.generatedAt ? 'not closed yet, still changing'
-    // A closed week is frozen once its grace period is over, unless no server is ranked in it.
-    : board.servers.length === 0 ? 'closed, no ranked server' : 'closed, frozen after the grace period';
+  const state = board.frozenAt
+    ? `frozen ${utc(board.frozenAt)}`
+    : board.window.end > board.generatedAt
+      ? 'not closed yet, still changing'
+      : // A closed week is frozen once its grace period is over, unless no server is ranked in it.
+        board.servers.length === 0
+        ? 'closed, no ranked server'
+        : 'closed, frozen after the grace period';
   return `Week ${escapePageText(board.week)}: ${range} (${state})`;
 }
 
@@ -282,13 +313,26 @@ function weekLabel(week: WeekChoice): string {
 
 function pickerForm(page: LeaderboardPage): string {
   const { board } = page;
-  const rooms = page.rooms.some((r) => r.id === board.room.id) ? page.rooms : [{ id: board.room.id, label: board.room.id }, ...page.rooms];
-  const weeks = board.week === null || page.weeks.some((w) => w.week === board.week)
-    ? page.weeks
-    : [{ week: board.week, start: board.window.start, end: board.window.end }, ...page.weeks];
-  const roomOptions = rooms.map((r) => `<option value="${escapePageText(r.id)}"${r.id === board.room.id ? ' selected' : ''}>${escapePageText(r.label)}</option>`).join('');
-  const weekOptions = [`<option value=""${board.week === null ? ' selected' : ''}>Rolling week (last 7 days)</option>`,
-    ...weeks.map((w) => `<option value="${escapePageText(w.week)}"${w.week === board.week ? ' selected' : ''}>${escapePageText(weekLabel(w))}</option>`)].join('');
+  const rooms = page.rooms.some((r) => r.id === board.room.id)
+    ? page.rooms
+    : [{ id: board.room.id, label: board.room.id }, ...page.rooms];
+  const weeks =
+    board.week === null || page.weeks.some((w) => w.week === board.week)
+      ? page.weeks
+      : [{ week: board.week, start: board.window.start, end: board.window.end }, ...page.weeks];
+  const roomOptions = rooms
+    .map(
+      (r) =>
+        `<option value="${escapePageText(r.id)}"${r.id === board.room.id ? ' selected' : ''}>${escapePageText(r.label)}</option>`,
+    )
+    .join('');
+  const weekOptions = [
+    `<option value=""${board.week === null ? ' selected' : ''}>Rolling week (last 7 days)</option>`,
+    ...weeks.map(
+      (w) =>
+        `<option value="${escapePageText(w.week)}"${w.week === board.week ? ' selected' : ''}>${escapePageText(weekLabel(w))}</option>`,
+    ),
+  ].join('');
   return `<form class="pick" method="get" action="/">
 <label>Room<select name="room" id="room">${roomOptions}</select></label>
 <label>Week<select name="week" id="week">${weekOptions}</select></label>
@@ -298,8 +342,12 @@ function pickerForm(page: LeaderboardPage): string {
 
 function podium(servers: readonly RankedServer[], room: string | null): string {
   if (servers.length === 0) return '';
-  const items = servers.slice(0, 3).map((s, i) =>
-    `<li class="p${i + 1}"><span class="muted">#${s.rank}</span> ${nameElement('a', s.server, 'name', ` href="${escapePageText(serverHref(s.server, room))}"`)}<b>${pageDuration(s.medianMs)}</b><span class="muted">${counted(s.pings, 'ping')}</span></li>`);
+  const items = servers
+    .slice(0, 3)
+    .map(
+      (s, i) =>
+        `<li class="p${i + 1}"><span class="muted">#${s.rank}</span> ${nameElement('a', s.server, 'name', ` href="${escapePageText(serverHref(s.server, room))}"`)}<b>${pageDuration(s.medianMs)}</b><span class="muted">${counted(s.pings, 'ping')}</span></li>`,
+    );
   return `<ol class="podium" aria-label="Podium">${items.join('')}</ol>`;
 }
 
@@ -311,7 +359,9 @@ function pageNavs(board: Leaderboard, room: string | null, page: number, labels:
   const pages = rankingPages(board.servers.length);
   if (pages === 1) return labels.map(() => '');
   const href = (to: number) => escapePageText(`/${query({ room, week: board.week, page: pageParam(to) })}`);
-  const shown = [...new Set([1, page - 2, page - 1, page, page + 1, page + 2, pages])].filter((p) => p >= 1 && p <= pages).sort((a, b) => a - b);
+  const shown = [...new Set([1, page - 2, page - 1, page, page + 1, page + 2, pages])]
+    .filter((p) => p >= 1 && p <= pages)
+    .sort((a, b) => a - b);
   const links: string[] = [];
   if (page > 1) links.push(`<a href="${href(page - 1)}" rel="prev">← Previous</a>`);
   shown.forEach((p, i) => {
@@ -327,11 +377,14 @@ function pageNavs(board: Leaderboard, room: string | null, page: number, labels:
 
 /** `/` before there is anything to rank: what a fresh installation needs next. */
 export function renderNothingYetPage(): string {
-  return htmlDocument('Matrix ping leaderboard', `<h1>Matrix ping leaderboard</h1>
+  return htmlDocument(
+    'Matrix ping leaderboard',
+    `<h1>Matrix ping leaderboard</h1>
 <p>Nothing to rank yet: no room is configured and no samples are stored.</p>
 <p>Name the ping room in <code>PINGBOARD_ROOMS</code> and give the bot an account (<code>PINGBOARD_HOMESERVER_URL</code>,
 <code>PINGBOARD_BOT_USER_ID</code>, a token or password), or load history with <code>pingboard import</code> or
-<code>pingboard backfill</code>. docs/configuration.md describes every setting.</p>`);
+<code>pingboard backfill</code>. docs/configuration.md describes every setting.</p>`,
+  );
 }
 
 export function renderLeaderboardPage(page: LeaderboardPage): string {
@@ -343,22 +396,31 @@ export function renderLeaderboardPage(page: LeaderboardPage): string {
   const previous = page.previous;
   // A column no row of this page has a figure for is left out: three columns of dashes pushed the trend off a phone's screen.
   const columns = RANKING_COLUMNS.filter((c) => shown.some((s) => c.has(probeOf.get(s.server), previous)));
-  const rows = shown.map((s) => {
-    const probe = probeOf.get(s.server);
-    return `<tr><td>${s.rank}</td><td>${nameElement('a', s.server, '', ` href="${escapePageText(serverHref(s.server, room))}"`)}</td>${columns.map((c) => c.cell(s, probe, previous)).join('')}</tr>`;
-  }).join('\n');
+  const rows = shown
+    .map((s) => {
+      const probe = probeOf.get(s.server);
+      return `<tr><td>${s.rank}</td><td>${nameElement('a', s.server, '', ` href="${escapePageText(serverHref(s.server, room))}"`)}</td>${columns.map((c) => c.cell(s, probe, previous)).join('')}</tr>`;
+    })
+    .join('\n');
   // Landmarks of one kind need names of their own, for screen readers' lists of them.
-  const [navAbove, navBelow] = pageNavs(board, room, page.page, ['Pages of the ranking', 'Pages of the ranking, below it']);
-  const table = board.servers.length === 0
-    ? '<p>No server has enough pings in this window yet.</p>'
-    : `<div class="scroll"><table id="ranking">
+  const [navAbove, navBelow] = pageNavs(board, room, page.page, [
+    'Pages of the ranking',
+    'Pages of the ranking, below it',
+  ]);
+  const table =
+    board.servers.length === 0
+      ? '<p>No server has enough pings in this window yet.</p>'
+      : `<div class="scroll"><table id="ranking">
 <thead><tr><th>Rank</th><th>Server</th>${columns.map((c) => c.header(previous)).join('')}</tr></thead>
 <tbody>
 ${rows}
 </tbody>
 </table></div>
 ${navBelow}`;
-  const excluded = board.exclusions.length === 0 ? '' : `<h2>Not ranked</h2>
+  const excluded =
+    board.exclusions.length === 0
+      ? ''
+      : `<h2>Not ranked</h2>
 <ul id="excluded">
 ${board.exclusions.map((e) => `<li><a href="${escapePageText(serverHref(e.server, room))}">${escapePageText(e.server)}</a>: ${escapePageText(e.reason)} <span class="muted">(excluded by ${escapePageText(e.excludedBy)}, ${e.excludedAt.toISOString().slice(0, 10)})</span></li>`).join('\n')}
 </ul>`;
@@ -420,40 +482,60 @@ export function weeklyChart(points: readonly WeekPoint[]): string {
   const lossTop = top + plot + 28;
   const lossHeight = 36;
   const height = lossTop + lossHeight + 6;
-  const values = points.flatMap((p) => [p.week.medianMs, p.probe?.medianRttMs ?? null]).filter((v): v is number => v !== null);
+  const values = points
+    .flatMap((p) => [p.week.medianMs, p.probe?.medianRttMs ?? null])
+    .filter((v): v is number => v !== null);
   const scale = niceScale(Math.max(0, ...values));
   const step = (width - left - right) / Math.max(1, points.length);
   const x = (i: number) => left + step * (i + 0.5);
   const y = (v: number) => top + plot - (v / scale.max) * plot;
   const parts: string[] = [];
   for (let tick = 0; tick <= scale.max + 1e-9; tick += scale.step) {
-    parts.push(`<line class="grid" x1="${left}" x2="${width - right}" y1="${fixed(y(tick))}" y2="${fixed(y(tick))}"/><text x="${left - 6}" y="${fixed(y(tick) + 4)}" text-anchor="end">${fixed(tick)}</text>`);
+    parts.push(
+      `<line class="grid" x1="${left}" x2="${width - right}" y1="${fixed(y(tick))}" y2="${fixed(y(tick))}"/><text x="${left - 6}" y="${fixed(y(tick) + 4)}" text-anchor="end">${fixed(tick)}</text>`,
+    );
   }
   const labelEvery = Math.ceil(points.length / 8);
   points.forEach((p, i) => {
     // Counted from the newest week, so the current week is always labelled.
-    if ((points.length - 1 - i) % labelEvery === 0) parts.push(`<text x="${fixed(x(i))}" y="${top + plot + 22}" text-anchor="middle">${escapePageText(p.week.week.slice(5))}</text>`);
+    if ((points.length - 1 - i) % labelEvery === 0)
+      parts.push(
+        `<text x="${fixed(x(i))}" y="${top + plot + 22}" text-anchor="middle">${escapePageText(p.week.week.slice(5))}</text>`,
+      );
   });
-  for (const run of segments(points.map((p, i) => (p.week.medianMs === null ? null : [x(i), y(p.week.medianMs)] as const)))) {
+  for (const run of segments(
+    points.map((p, i) => (p.week.medianMs === null ? null : ([x(i), y(p.week.medianMs)] as const))),
+  )) {
     parts.push(`<polyline class="median" points="${run.join(' ')}"/>`);
   }
-  for (const run of segments(points.map((p, i) => (p.probe?.medianRttMs == null ? null : [x(i), y(p.probe.medianRttMs)] as const)))) {
+  for (const run of segments(
+    points.map((p, i) => (p.probe?.medianRttMs == null ? null : ([x(i), y(p.probe.medianRttMs)] as const))),
+  )) {
     parts.push(`<polyline class="rtt" points="${run.join(' ')}"/>`);
   }
   points.forEach((p, i) => {
     const w = escapePageText(p.week.week);
     if (p.week.medianMs !== null) {
-      parts.push(`<circle class="dot" cx="${fixed(x(i))}" cy="${fixed(y(p.week.medianMs))}" r="3.5"><title>${w}: median ${pageDuration(p.week.medianMs)}, ${p.week.pings} pings${p.week.rank !== null ? `, rank ${p.week.rank}` : ''}</title></circle>`);
+      parts.push(
+        `<circle class="dot" cx="${fixed(x(i))}" cy="${fixed(y(p.week.medianMs))}" r="3.5"><title>${w}: median ${pageDuration(p.week.medianMs)}, ${p.week.pings} pings${p.week.rank !== null ? `, rank ${p.week.rank}` : ''}</title></circle>`,
+      );
     }
     const rtt = p.probe?.medianRttMs;
-    if (rtt !== null && rtt !== undefined) parts.push(`<circle class="rttdot" cx="${fixed(x(i))}" cy="${fixed(y(rtt))}" r="2.5"><title>${w}: round trip ${ms(rtt)}</title></circle>`);
+    if (rtt !== null && rtt !== undefined)
+      parts.push(
+        `<circle class="rttdot" cx="${fixed(x(i))}" cy="${fixed(y(rtt))}" r="2.5"><title>${w}: round trip ${ms(rtt)}</title></circle>`,
+      );
     const loss = p.probe?.lossRate;
     if (loss !== null && loss !== undefined) {
       const h = Math.max(1, loss * lossHeight);
-      parts.push(`<rect class="loss" x="${fixed(x(i) - step * 0.3)}" y="${fixed(lossTop + lossHeight - h)}" width="${fixed(step * 0.6)}" height="${fixed(h)}"><title>${w}: ${percent(loss)} of ${p.probe!.pingsSent} probe pings lost</title></rect>`);
+      parts.push(
+        `<rect class="loss" x="${fixed(x(i) - step * 0.3)}" y="${fixed(lossTop + lossHeight - h)}" width="${fixed(step * 0.6)}" height="${fixed(h)}"><title>${w}: ${percent(loss)} of ${p.probe!.pingsSent} probe pings lost</title></rect>`,
+      );
     }
   });
-  parts.push(`<line class="grid" x1="${left}" x2="${width - right}" y1="${lossTop + lossHeight}" y2="${lossTop + lossHeight}"/><text x="${left - 6}" y="${lossTop + lossHeight}" text-anchor="end">loss</text>`);
+  parts.push(
+    `<line class="grid" x1="${left}" x2="${width - right}" y1="${lossTop + lossHeight}" y2="${lossTop + lossHeight}"/><text x="${left - 6}" y="${lossTop + lossHeight}" text-anchor="end">loss</text>`,
+  );
   return `<svg id="weekly-chart" viewBox="0 0 ${width} ${height}" role="img" aria-label="Weekly median delay">${parts.join('')}</svg>`;
 }
 
@@ -469,14 +551,21 @@ export function histogramChart(bins: readonly DelayBin[]): string {
   const parts: string[] = [];
   for (let tick = 0; tick <= scale.max + 1e-9; tick += scale.step) {
     const y = top + plot - (tick / scale.max) * plot;
-    parts.push(`<line class="grid" x1="${left}" x2="${width - 12}" y1="${fixed(y)}" y2="${fixed(y)}"/><text x="${left - 6}" y="${fixed(y + 4)}" text-anchor="end">${fixed(tick)}</text>`);
+    parts.push(
+      `<line class="grid" x1="${left}" x2="${width - 12}" y1="${fixed(y)}" y2="${fixed(y)}"/><text x="${left - 6}" y="${fixed(y + 4)}" text-anchor="end">${fixed(tick)}</text>`,
+    );
   }
   bins.forEach((b, i) => {
     const x = left + step * i;
     const h = (b.samples / scale.max) * plot;
-    if (b.samples > 0) parts.push(`<rect class="bar" x="${fixed(x + 1)}" y="${fixed(top + plot - h)}" width="${fixed(step - 2)}" height="${fixed(h)}"><title>${b.fromMs}–${b.toMs} ms: ${b.samples} samples</title></rect>`);
+    if (b.samples > 0)
+      parts.push(
+        `<rect class="bar" x="${fixed(x + 1)}" y="${fixed(top + plot - h)}" width="${fixed(step - 2)}" height="${fixed(h)}"><title>${b.fromMs}–${b.toMs} ms: ${b.samples} samples</title></rect>`,
+      );
     // Every other label gives way on a phone, where the chart is drawn at half size.
-    parts.push(`<text x="${fixed(x)}" y="${top + plot + 22}" text-anchor="middle"${i % 2 === 1 ? ' class="odd"' : ''}>${b.fromMs >= 1000 ? `${b.fromMs / 1000}s` : b.fromMs}</text>`);
+    parts.push(
+      `<text x="${fixed(x)}" y="${top + plot + 22}" text-anchor="middle"${i % 2 === 1 ? ' class="odd"' : ''}>${b.fromMs >= 1000 ? `${b.fromMs / 1000}s` : b.fromMs}</text>`,
+    );
   });
   return `<svg id="histogram" viewBox="0 0 ${width} ${height}" role="img" aria-label="Delay distribution">${parts.join('')}</svg>`;
 }
@@ -525,8 +614,13 @@ function latestPings(samples: readonly Sample[], now: Date): string {
   }
   const rows = [...pings.values()].map((answers) => {
     const first = answers[0]!;
-    const replies = answers.sort((a, b) => compareNames(a.responder, b.responder))
-      .map((a) => `${nameElement('span', a.responder, 'name', '')} in <b>${pageDuration(a.delayMs)}</b>${a.rttMs === null ? '' : ` (round trip ${pageDuration(a.rttMs)})`}`).join('<br>');
+    const replies = answers
+      .sort((a, b) => compareNames(a.responder, b.responder))
+      .map(
+        (a) =>
+          `${nameElement('span', a.responder, 'name', '')} in <b>${pageDuration(a.delayMs)}</b>${a.rttMs === null ? '' : ` (round trip ${pageDuration(a.rttMs)})`}`,
+      )
+      .join('<br>');
     return `<tr><td class="t">${timeAgo(first.pingTs, now)}<br><span class="muted">${utc(first.pingTs)}</span></td><td class="s">${first.pinger === null ? 'someone' : nameElement('span', first.pinger, 'name', '')}${first.source === 'probe' ? ' <span class="muted">(probe)</span>' : ''}</td><td class="s">${replies}</td></tr>`;
   });
   return `<div class="scroll"><table id="latest"><thead><tr><th class="s">When</th><th class="s">Pinged by</th><th class="s">Answered by</th></tr></thead><tbody>
@@ -537,8 +631,12 @@ ${rows.join('\n')}
 /** The server's delays to each responder server in the window: whom its pings reach fast, and whom slowly. */
 function responderTable(ranked: RankedServer | undefined, windowName: string): string {
   if (!ranked || ranked.responders.length === 0) return '';
-  const rows = [...ranked.responders].sort((a, b) => a.medianMs - b.medianMs || compareNames(a.server, b.server)).map((r) =>
-    `<tr><td class="s">${nameElement('span', r.server, 'name', '')}</td><td>${pageDuration(r.medianMs)}</td><td>${pageDuration(r.p90Ms)}</td><td>${r.pings}</td></tr>`);
+  const rows = [...ranked.responders]
+    .sort((a, b) => a.medianMs - b.medianMs || compareNames(a.server, b.server))
+    .map(
+      (r) =>
+        `<tr><td class="s">${nameElement('span', r.server, 'name', '')}</td><td>${pageDuration(r.medianMs)}</td><td>${pageDuration(r.p90Ms)}</td><td>${r.pings}</td></tr>`,
+    );
   return `<h2>Towards each responder in ${escapePageText(windowName)}</h2>
 <div class="scroll"><table id="responders"><thead><tr><th class="s">Responder server</th><th>Median</th><th>p90</th><th>Pings</th></tr></thead><tbody>
 ${rows.join('\n')}
@@ -547,7 +645,9 @@ ${rows.join('\n')}
 
 /** The weeks from the first one with a figure on: an axis of half a year with three points at its end told nothing. */
 function weeksWithData(weeks: readonly WeekPoint[]): readonly WeekPoint[] {
-  const first = weeks.findIndex((p) => p.week.medianMs !== null || p.probe?.medianRttMs != null || p.probe?.lossRate != null);
+  const first = weeks.findIndex(
+    (p) => p.week.medianMs !== null || p.probe?.medianRttMs != null || p.probe?.lossRate != null,
+  );
   return first < 0 ? [] : weeks.slice(first);
 }
 
@@ -558,8 +658,10 @@ function summaryOf(page: ServerPage, ranked: RankedServer | undefined, windowNam
     probe?.medianRttMs == null ? null : `round trip ${pageDuration(probe.medianRttMs)}`,
     probe?.lossRate == null ? null : `loss ${percent(probe.lossRate)}`,
   ].filter((part) => part !== null);
-  return `<p><b>#${ranked.rank}</b> of ${page.board.servers.length} in ${escapePageText(windowName)}: median <b>${pageDuration(ranked.medianMs)}</b>, mean ${ms(ranked.meanMs)}, p90 ${ms(ranked.p90Ms)}, ${counted(ranked.pings, 'ping')} (${counted(ranked.samples, 'sample')} from ${counted(ranked.responders.length, 'responder')})` +
-    `${probed.length > 0 ? `; probes measured ${probed.join(', ')}` : ''}${probe?.clockSkewSuspected ? ', <span class="skew">⚠ clock skew suspected</span>' : ''}.</p>`;
+  return (
+    `<p><b>#${ranked.rank}</b> of ${page.board.servers.length} in ${escapePageText(windowName)}: median <b>${pageDuration(ranked.medianMs)}</b>, mean ${ms(ranked.meanMs)}, p90 ${ms(ranked.p90Ms)}, ${counted(ranked.pings, 'ping')} (${counted(ranked.samples, 'sample')} from ${counted(ranked.responders.length, 'responder')})` +
+    `${probed.length > 0 ? `; probes measured ${probed.join(', ')}` : ''}${probe?.clockSkewSuspected ? ', <span class="skew">⚠ clock skew suspected</span>' : ''}.</p>`
+  );
 }
 
 export function renderServerPage(page: ServerPage): string {
@@ -576,9 +678,14 @@ export function renderServerPage(page: ServerPage): string {
     hasLoss ? '<span><i class="l"></i>probe pings lost</span>' : '',
   ].join('');
   const probeHeaders = `${hasRtt ? '<th>RTT</th>' : ''}${hasLoss ? '<th>Loss</th>' : ''}`;
-  const weekRows = [...weeks].reverse().map(({ week: w, probe }) =>
-    `<tr><td class="s">${escapePageText(w.week)}${w.frozen ? '' : ' <span class="muted">(live)</span>'}</td><td>${w.rank ?? DASH}</td><td>${ms(w.medianMs)}</td><td>${ms(w.meanMs)}</td><td>${w.pings}</td>` +
-    `${hasRtt ? `<td>${ms(probe?.medianRttMs)}</td>` : ''}${hasLoss ? `<td>${percent(probe?.lossRate)}</td>` : ''}</tr>`).join('\n');
+  const weekRows = [...weeks]
+    .reverse()
+    .map(
+      ({ week: w, probe }) =>
+        `<tr><td class="s">${escapePageText(w.week)}${w.frozen ? '' : ' <span class="muted">(live)</span>'}</td><td>${w.rank ?? DASH}</td><td>${ms(w.medianMs)}</td><td>${ms(w.meanMs)}</td><td>${w.pings}</td>` +
+        `${hasRtt ? `<td>${ms(probe?.medianRttMs)}</td>` : ''}${hasLoss ? `<td>${percent(probe?.lossRate)}</td>` : ''}</tr>`,
+    )
+    .join('\n');
   const weekly = weeks.some((p) => p.week.medianMs !== null)
     ? `${weeklyChart(weeks)}
 <p class="legend note">${legend}</p>
@@ -598,8 +705,12 @@ ${responderTable(board.servers[index], windowName)}
 <h2>Weekly median</h2>
 ${weekly}
 <h2>Delays in ${escapePageText(windowName)}</h2>
-${totalBinned > 0 ? `${histogramChart(page.histogram)}
-<p class="note">${counted(totalBinned, 'sample')}, by delay (bins of a 1-2-5 series).</p>` : '<p>No delays in this window.</p>'}
+${
+  totalBinned > 0
+    ? `${histogramChart(page.histogram)}
+<p class="note">${counted(totalBinned, 'sample')}, by delay (bins of a 1-2-5 series).</p>`
+    : '<p>No delays in this window.</p>'
+}
 ${page.matrixHtml ?? ''}
 <h2>Latest pings</h2>
 ${latestPings(page.latest, page.now)}`;
@@ -608,7 +719,10 @@ ${latestPings(page.latest, page.now)}`;
 
 /** A page for a request the pages cannot answer: the status, what was wrong in words, and the way back. */
 export function renderErrorPage(statusCode: number, title: string, sentence: string): string {
-  return htmlDocument(`${statusCode} ${title} · Matrix ping leaderboard`, `<h1 id="error">${statusCode} · ${escapePageText(title)}</h1>
+  return htmlDocument(
+    `${statusCode} ${title} · Matrix ping leaderboard`,
+    `<h1 id="error">${statusCode} · ${escapePageText(title)}</h1>
 <p>${escapePageText(sentence)}</p>
-<p><a href="/">← Back to the leaderboard</a></p>`);
+<p><a href="/">← Back to the leaderboard</a></p>`,
+  );
 }

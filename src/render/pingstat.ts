@@ -59,7 +59,10 @@ export function summarisePingstat(groups: PingstatGroups, disclaimer: string): P
     const server = getOrInsert(byServer, pair.pingServer, () => ({ pongs: [], delays: [] }));
     const delays = parseDelays(pair.delays).sort();
     const f = figuresOfPongs(delays);
-    server.pongs.push([pair.pongServer, { pongs: pair.pongs, mean: f.meanMs, median: f.medianMs, gmean: f.gmeanMs, diffsJson: pair.diffsJson }]);
+    server.pongs.push([
+      pair.pongServer,
+      { pongs: pair.pongs, mean: f.meanMs, median: f.medianMs, gmean: f.gmeanMs, diffsJson: pair.diffsJson },
+    ]);
     server.delays.push(delays);
     pongServers.add(pair.pongServer);
   }
@@ -119,17 +122,25 @@ export function* pingstatJsonParts(summary: PingstatSummary): Generator<string> 
 /** The aggregator's HTML table: rank, ping server, median, mean, N, then the mean per pong server. */
 export function renderPingstatHtml(summary: PingstatSummary, roomId: string): string {
   const head = summary.pongservers.map((s) => `<th>${escapeHtml(s)}</th>`).join('');
-  const rows = summary.servers.map((data, index) => {
-    // Means are always floats in Python; a median is one when it averages the two middle delays.
-    const pongs = new Map(data.pongs);
-    const delays = data.pongs.reduce((n, [, pong]) => n + pong.pongs, 0);
-    const cells = summary.pongservers.map((pongServer) => {
-      const pong = pongs.get(pongServer);
-      return pong ? `<td>${escapeHtml(pingstatDuration(pong.mean, true))}<sup>${pong.pongs}</sup></td>` : '<td></td>';
-    }).join('');
-    return `<tr><th>${index + 1}</th><th>${escapeHtml(data.server)}</th><td>${escapeHtml(pingstatDuration(data.median, delays % 2 === 0))}</td>` +
-      `<td>${escapeHtml(pingstatDuration(data.mean, true))}</td><td>${data.pings}</td>${cells}</tr>`;
-  }).join('\n');
+  const rows = summary.servers
+    .map((data, index) => {
+      // Means are always floats in Python; a median is one when it averages the two middle delays.
+      const pongs = new Map(data.pongs);
+      const delays = data.pongs.reduce((n, [, pong]) => n + pong.pongs, 0);
+      const cells = summary.pongservers
+        .map((pongServer) => {
+          const pong = pongs.get(pongServer);
+          return pong
+            ? `<td>${escapeHtml(pingstatDuration(pong.mean, true))}<sup>${pong.pongs}</sup></td>`
+            : '<td></td>';
+        })
+        .join('');
+      return (
+        `<tr><th>${index + 1}</th><th>${escapeHtml(data.server)}</th><td>${escapeHtml(pingstatDuration(data.median, delays % 2 === 0))}</td>` +
+        `<td>${escapeHtml(pingstatDuration(data.mean, true))}</td><td>${data.pings}</td>${cells}</tr>`
+      );
+    })
+    .join('\n');
   return `<!DOCTYPE html>
 <html lang="en">
 <head>

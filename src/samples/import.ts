@@ -71,7 +71,7 @@ async function* ndjsonRecords(chunks: AsyncIterable<string>, firstChunk: string)
     return text?.trim() === '' ? undefined : { line, text };
   };
   for await (const chunk of prepend(firstChunk, chunks)) {
-    for (let from = 0; ;) {
+    for (let from = 0; ; ) {
       const newline = chunk.indexOf('\n', from);
       const end = newline < 0 ? chunk.length : newline;
       length += end - from;
@@ -166,7 +166,10 @@ async function* jsonArrayRecords(chunks: AsyncIterable<string>, firstChunk: stri
 }
 
 /** The iterator's next value; done as soon as `stop` resolves, leaving a read that waits on a pipe behind. */
-async function nextUnlessStopped<T>(iterator: AsyncIterator<T>, stop: Promise<void> | undefined): Promise<IteratorResult<T, undefined>> {
+async function nextUnlessStopped<T>(
+  iterator: AsyncIterator<T>,
+  stop: Promise<void> | undefined,
+): Promise<IteratorResult<T, undefined>> {
   const next = iterator.next() as Promise<IteratorResult<T, undefined>>;
   if (!stop) return next;
   // What the abandoned read ends with (the stream is destroyed) concerns no one.
@@ -186,14 +189,19 @@ const WRITES_IN_FLIGHT = 4;
  * samples into `rooms`. Returns where it stopped when `hooks.signal` was aborted.
  */
 export async function importFile(
-  db: Db, file: string, counts: ImportCounts, hooks: ImportOptions = {}, rooms = new Set<string>(),
+  db: Db,
+  file: string,
+  counts: ImportCounts,
+  hooks: ImportOptions = {},
+  rooms = new Set<string>(),
 ): Promise<StopPosition | undefined> {
   const { signal } = hooks;
   if (signal?.aborted) return { file, line: 0 };
   const keptFrom = hooks.retention && retentionCutoff(hooks.retention.now, hooks.retention.days);
   const stream = createReadStream(file, { encoding: 'utf8', highWaterMark: 1 << 20 });
   // A read waiting for data (a pipe, a slow disk) is not waited for: the records read so far are stored below.
-  const stop = signal && new Promise<void>((resolve) => signal.addEventListener('abort', () => resolve(), { once: true }));
+  const stop =
+    signal && new Promise<void>((resolve) => signal.addEventListener('abort', () => resolve(), { once: true }));
   /** The line of the last record read. */
   let lastLine = 0;
 
@@ -212,13 +220,18 @@ export async function importFile(
     const full = batch;
     batch = [];
     for (const sample of full) rooms.add(sample.roomId);
-    const write: Promise<void> = recordSamples(db, full).then((written) => {
-      counts.stored += written.stored;
-      counts.duplicate += written.duplicate;
-      hooks.onProgress?.(counts);
-    }, (error: unknown) => {
-      failure ??= { error };
-    }).finally(() => writes.delete(write));
+    const write: Promise<void> = recordSamples(db, full)
+      .then(
+        (written) => {
+          counts.stored += written.stored;
+          counts.duplicate += written.duplicate;
+          hooks.onProgress?.(counts);
+        },
+        (error: unknown) => {
+          failure ??= { error };
+        },
+      )
+      .finally(() => writes.delete(write));
     writes.add(write);
   };
   const reject = (line: number, error: string) => {
@@ -244,14 +257,23 @@ export async function importFile(
     // A UTF-8 byte order mark (Windows editors write one) is not part of the first record.
     const firstChunk = first.value.startsWith('\uFEFF') ? first.value.slice(1) : first.value;
     // A pingstat dump is one JSON array; anything else is read as NDJSON.
-    const records = firstChunk.trimStart().startsWith('[') ? jsonArrayRecords(rest, firstChunk) : ndjsonRecords(rest, firstChunk);
+    const records = firstChunk.trimStart().startsWith('[')
+      ? jsonArrayRecords(rest, firstChunk)
+      : ndjsonRecords(rest, firstChunk);
     try {
-      for (let next = await nextUnlessStopped(records, stop); !next.done; next = await nextUnlessStopped(records, stop)) {
+      for (
+        let next = await nextUnlessStopped(records, stop);
+        !next.done;
+        next = await nextUnlessStopped(records, stop)
+      ) {
         const record = next.value;
         counts.read++;
         lastLine = record.line;
         if (record.text === undefined) {
-          reject(record.line, `longer than ${MAX_RECORD_LENGTH} characters (a sample takes a few hundred): skipped unread`);
+          reject(
+            record.line,
+            `longer than ${MAX_RECORD_LENGTH} characters (a sample takes a few hundred): skipped unread`,
+          );
           continue;
         }
         let parsed: unknown;
@@ -267,8 +289,11 @@ export async function importFile(
           continue;
         }
         if (keptFrom && result.sample.measuredAt < keptFrom) {
-          reject(record.line, `measured_at: ${result.sample.measuredAt.toISOString()} is older than the ${hooks.retention!.days} days kept ` +
-            `(PINGBOARD_RETENTION_DAYS: from ${keptFrom.toISOString()}); the daily clean-up would delete it`);
+          reject(
+            record.line,
+            `measured_at: ${result.sample.measuredAt.toISOString()} is older than the ${hooks.retention!.days} days kept ` +
+              `(PINGBOARD_RETENTION_DAYS: from ${keptFrom.toISOString()}); the daily clean-up would delete it`,
+          );
           continue;
         }
         batch.push(result.sample);
@@ -290,9 +315,14 @@ const ANALYZE_AFTER_SAMPLES = 10_000;
  * made possible, so the first leaderboard after it reads them instead of the
  * samples (the service's scheduler would only get to them within five minutes).
  */
-export async function importFiles(db: Db, files: readonly string[], counts: ImportCounts, hooks: ImportOptions & {
-  onUnreadable?(file: string, err: Error): void;
-} = {}): Promise<{ readonly stoppedAt: StopPosition | undefined }> {
+export async function importFiles(
+  db: Db,
+  files: readonly string[],
+  counts: ImportCounts,
+  hooks: ImportOptions & {
+    onUnreadable?(file: string, err: Error): void;
+  } = {},
+): Promise<{ readonly stoppedAt: StopPosition | undefined }> {
   const rooms = new Set<string>();
   let stoppedAt: StopPosition | undefined;
   for (const file of files) {

@@ -25,7 +25,11 @@ function oneFormPerPong(samples: readonly Sample[]): readonly Sample[] {
 }
 
 function byKey(a: Sample, b: Sample): number {
-  return compareNames(a.roomId, b.roomId) || compareNames(a.pingEventId, b.pingEventId) || compareNames(a.responder, b.responder);
+  return (
+    compareNames(a.roomId, b.roomId) ||
+    compareNames(a.pingEventId, b.pingEventId) ||
+    compareNames(a.responder, b.responder)
+  );
 }
 
 const DEADLOCK_ATTEMPTS = 3;
@@ -59,7 +63,11 @@ export const WRITE_BATCH_SIZE = 2000;
  * With `keepEarliestPong`, a stored pong sample is replaced by an earlier pong
  * of the same key (see replaceLaterPongs); it counts as a duplicate.
  */
-export async function recordSamples(db: Db, samples: readonly Sample[], options: { keepEarliestPong?: boolean } = {}): Promise<WriteCounts> {
+export async function recordSamples(
+  db: Db,
+  samples: readonly Sample[],
+  options: { keepEarliestPong?: boolean } = {},
+): Promise<WriteCounts> {
   let stored = 0;
   const distinct = oneFormPerPong(samples);
   for (let start = 0; start < distinct.length; start += WRITE_BATCH_SIZE) {
@@ -67,14 +75,15 @@ export async function recordSamples(db: Db, samples: readonly Sample[], options:
     // locks in the same order; a deadlock with any other writer is retried.
     const batch = distinct.slice(start, start + WRITE_BATCH_SIZE).sort(byKey);
     const column = <T>(pick: (s: Sample) => T): T[] => batch.map(pick);
-    stored += await retryingDeadlocks(() => db.transaction().execute(async (tx) => {
-      // Sorted, so two writers lock rooms in the same order. Exclusive where this write deletes
-      // (replacing pongs), or may meet the other form of a pong that a writer beside it is storing
-      // (a pingstat row's check cannot see rows not yet committed).
-      const mode = options.keepEarliestPong || batch.some(isKnownByServerOnly) ? 'exclusive' : 'shared';
-      for (const roomId of [...new Set(column((s) => s.roomId))].sort()) await lockRoom(tx, roomId, mode);
-      const replaced = options.keepEarliestPong ? await replaceLaterPongs(tx, batch) : 0;
-      const { rows } = await sql<{ stored: number }>`
+    stored += await retryingDeadlocks(() =>
+      db.transaction().execute(async (tx) => {
+        // Sorted, so two writers lock rooms in the same order. Exclusive where this write deletes
+        // (replacing pongs), or may meet the other form of a pong that a writer beside it is storing
+        // (a pingstat row's check cannot see rows not yet committed).
+        const mode = options.keepEarliestPong || batch.some(isKnownByServerOnly) ? 'exclusive' : 'shared';
+        for (const roomId of [...new Set(column((s) => s.roomId))].sort()) await lockRoom(tx, roomId, mode);
+        const replaced = options.keepEarliestPong ? await replaceLaterPongs(tx, batch) : 0;
+        const { rows } = await sql<{ stored: number }>`
         with inserted as (
           insert into samples (room_id, ping_event_id, ping_server, pinger, responder, responder_server,
             delay_ms, ping_ts, measured_at, source, rtt_ms)
@@ -111,9 +120,10 @@ export async function recordSamples(db: Db, samples: readonly Sample[], options:
         )
         select count(*)::int as stored from inserted
       `.execute(tx);
-      await addPongTimestamps(tx, batch);
-      return rows[0]!.stored - replaced + await addRoundTrips(tx, batch);
-    }));
+        await addPongTimestamps(tx, batch);
+        return rows[0]!.stored - replaced + (await addRoundTrips(tx, batch));
+      }),
+    );
   }
   return { stored, duplicate: samples.length - stored };
 }
@@ -216,11 +226,19 @@ export function sampleFromRow(row: SampleRow): Sample {
 }
 
 /** The newest samples of one ping server, newest first. */
-export async function latestSamplesOfServer(db: Db, roomIds: readonly string[], server: string, limit: number): Promise<Sample[]> {
-  const rows = await db.selectFrom('samples').selectAll()
+export async function latestSamplesOfServer(
+  db: Db,
+  roomIds: readonly string[],
+  server: string,
+  limit: number,
+): Promise<Sample[]> {
+  const rows = await db
+    .selectFrom('samples')
+    .selectAll()
     .where('room_id', 'in', roomIds)
     .where('ping_server', '=', server)
-    .orderBy('measured_at', 'desc').orderBy('responder')
+    .orderBy('measured_at', 'desc')
+    .orderBy('responder')
     .limit(limit)
     .execute();
   return rows.map(sampleFromRow);
@@ -228,19 +246,34 @@ export async function latestSamplesOfServer(db: Db, roomIds: readonly string[], 
 
 /** Rooms that hold at least one sample, so unknown rooms can be told apart. */
 export async function roomHasSamples(db: Db, roomId: string): Promise<boolean> {
-  const row = await db.selectFrom('samples').select(sql<number>`1`.as('one')).where('room_id', '=', roomId).limit(1).executeTakeFirst();
+  const row = await db
+    .selectFrom('samples')
+    .select(sql<number>`1`.as('one'))
+    .where('room_id', '=', roomId)
+    .limit(1)
+    .executeTakeFirst();
   return row !== undefined;
 }
 
 export async function serverHasSamples(db: Db, roomIds: readonly string[], server: string): Promise<boolean> {
-  const row = await db.selectFrom('samples').select(sql<number>`1`.as('one'))
-    .where('room_id', 'in', roomIds).where('ping_server', '=', server).limit(1).executeTakeFirst();
+  const row = await db
+    .selectFrom('samples')
+    .select(sql<number>`1`.as('one'))
+    .where('room_id', 'in', roomIds)
+    .where('ping_server', '=', server)
+    .limit(1)
+    .executeTakeFirst();
   return row !== undefined;
 }
 
 /** The room with the most recent sample, the default when no room is configured. */
 export async function mostRecentRoom(db: Db): Promise<string | undefined> {
-  const row = await db.selectFrom('samples').select('room_id').orderBy('measured_at', 'desc').limit(1).executeTakeFirst();
+  const row = await db
+    .selectFrom('samples')
+    .select('room_id')
+    .orderBy('measured_at', 'desc')
+    .limit(1)
+    .executeTakeFirst();
   return row?.room_id;
 }
 
@@ -259,7 +292,11 @@ export async function deleteSamplesBefore(db: Db, cutoff: Date): Promise<number>
   for (const { room_id: roomId } of rooms) {
     deleted += await db.transaction().execute(async (tx) => {
       await lockRoom(tx, roomId, 'exclusive');
-      const result = await tx.deleteFrom('samples').where('room_id', '=', roomId).where('measured_at', '<', cutoff).executeTakeFirst();
+      const result = await tx
+        .deleteFrom('samples')
+        .where('room_id', '=', roomId)
+        .where('measured_at', '<', cutoff)
+        .executeTakeFirst();
       return Number(result.numDeletedRows);
     });
   }

@@ -40,14 +40,24 @@ function field(record: Record<string, unknown>, key: string): unknown {
   return Object.hasOwn(record, key) ? record[key] : undefined;
 }
 
-function requireString(record: Record<string, unknown>, key: string, valid: (v: string) => boolean, what: string): string {
+function requireString(
+  record: Record<string, unknown>,
+  key: string,
+  valid: (v: string) => boolean,
+  what: string,
+): string {
   const value = field(record, key);
   if (typeof value !== 'string') throw new RecordError(`${key}: expected ${what}, got ${describe(value)}`);
   if (!valid(value)) throw new RecordError(`${key}: not ${what}: ${JSON.stringify(value.slice(0, 100))}`);
   return value;
 }
 
-function optionalString(record: Record<string, unknown>, key: string, valid: (v: string) => boolean, what: string): string | undefined {
+function optionalString(
+  record: Record<string, unknown>,
+  key: string,
+  valid: (v: string) => boolean,
+  what: string,
+): string | undefined {
   const value = field(record, key);
   return value === undefined || value === null ? undefined : requireString(record, key, valid, what);
 }
@@ -65,7 +75,9 @@ function timestamp(record: Record<string, unknown>, key: string): Date | undefin
   if (value === undefined || value === null) return undefined;
   const ms = typeof value === 'number' ? value : typeof value === 'string' ? Date.parse(value) : Number.NaN;
   if (!Number.isFinite(ms) || ms < EARLIEST_TS || ms > LATEST_TS) {
-    throw new RecordError(`${key}: expected milliseconds since 1970 or an ISO 8601 time between 2014 and 2100, got ${describe(value)}`);
+    throw new RecordError(
+      `${key}: expected milliseconds since 1970 or an ISO 8601 time between 2014 and 2100, got ${describe(value)}`,
+    );
   }
   return new Date(ms);
 }
@@ -88,13 +100,22 @@ const SERVER = 'a valid server name';
 /** A sample in Pingboard's own NDJSON schema (see docs/operations.md, "Import"). */
 function fromPingboardRecord(record: Record<string, unknown>): Sample {
   const pinger = optionalString(record, 'pinger', isValidUserId, 'a user ID') ?? null;
-  const pingServer = optionalString(record, 'ping_server', isValidServerName, SERVER) ?? (pinger && serverOfUserId(pinger));
+  const pingServer =
+    optionalString(record, 'ping_server', isValidServerName, SERVER) ?? (pinger && serverOfUserId(pinger));
   if (!pingServer) throw new RecordError('ping_server: required when pinger is not given');
-  if (pinger && serverOfUserId(pinger) !== pingServer) throw new RecordError(`ping_server: ${pingServer} is not the server of pinger ${pinger}`);
-  const responder = requireString(record, 'responder', (v) => isValidUserId(v) || isValidServerName(v), 'a user ID or server name');
-  const responderServer = optionalString(record, 'responder_server', isValidServerName, SERVER) ?? serverOfUserId(responder) ?? responder;
+  if (pinger && serverOfUserId(pinger) !== pingServer)
+    throw new RecordError(`ping_server: ${pingServer} is not the server of pinger ${pinger}`);
+  const responder = requireString(
+    record,
+    'responder',
+    (v) => isValidUserId(v) || isValidServerName(v),
+    'a user ID or server name',
+  );
+  const responderServer =
+    optionalString(record, 'responder_server', isValidServerName, SERVER) ?? serverOfUserId(responder) ?? responder;
   const ownServer = serverOfUserId(responder) ?? responder;
-  if (responderServer !== ownServer) throw new RecordError(`responder_server: ${responderServer} is not the server of responder ${responder}`);
+  if (responderServer !== ownServer)
+    throw new RecordError(`responder_server: ${responderServer} is not the server of responder ${responder}`);
   const delayMs = requireInteger(record, 'delay_ms');
   const pingTs = timestamp(record, 'ping_ts');
   if (!pingTs) throw new RecordError('ping_ts: required');
@@ -107,7 +128,8 @@ function fromPingboardRecord(record: Record<string, unknown>): Sample {
     throw new RecordError(`rtt_ms: expected a non-negative number on probe samples only, got ${describe(rtt)}`);
   }
   const measuredAt = timestamp(record, 'measured_at') ?? new Date(pingTs.getTime() + delayMs);
-  if (measuredAt.getTime() > LATEST_TS) throw new RecordError(`measured_at: ping_ts + delay_ms is past 2100 (${measuredAt.toISOString()})`);
+  if (measuredAt.getTime() > LATEST_TS)
+    throw new RecordError(`measured_at: ping_ts + delay_ms is past 2100 (${measuredAt.toISOString()})`);
   return {
     roomId: requireString(record, 'room_id', isValidRoomId, 'a room ID'),
     pingEventId: requireString(record, 'ping_event_id', isValidEventId, 'an event ID'),

@@ -88,15 +88,25 @@ export class SampleWriter {
       this.#counts.expired++;
       // A room's first sync may bring dozens: the first, then every hundredth, is worth a line.
       if (this.#counts.expired % 100 === 1) {
-        this.#log.info({ room: sample.roomId, ping: sample.pingEventId, measuredAt: sample.measuredAt, retentionDays: this.#retentionDays, expired: this.#counts.expired },
-          'sample older than PINGBOARD_RETENTION_DAYS not recorded (the clean-up would delete it)');
+        this.#log.info(
+          {
+            room: sample.roomId,
+            ping: sample.pingEventId,
+            measuredAt: sample.measuredAt,
+            retentionDays: this.#retentionDays,
+            expired: this.#counts.expired,
+          },
+          'sample older than PINGBOARD_RETENTION_DAYS not recorded (the clean-up would delete it)',
+        );
       }
       return false;
     }
     if (this.#queue.length >= this.#capacity) {
       this.#counts.dropped++;
-      this.#log.error({ room: sample.roomId, ping: sample.pingEventId, responder: sample.responder, dropped: this.#counts.dropped },
-        'sample queue full: sample dropped');
+      this.#log.error(
+        { room: sample.roomId, ping: sample.pingEventId, responder: sample.responder, dropped: this.#counts.dropped },
+        'sample queue full: sample dropped',
+      );
       return false;
     }
     this.#queue.push(sample);
@@ -145,7 +155,8 @@ export class SampleWriter {
         this.#counts.written += written.stored;
         this.#counts.duplicate += written.duplicate;
         for (const sample of batch) this.#newestMs = Math.max(this.#newestMs ?? -Infinity, sample.measuredAt.getTime());
-        if (this.#failures > 0) this.#log.info({ after: this.#failures }, 'database reachable again: queued samples written');
+        if (this.#failures > 0)
+          this.#log.info({ after: this.#failures }, 'database reachable again: queued samples written');
         this.#failures = 0;
         this.#onWritten?.();
       } catch (err) {
@@ -153,7 +164,10 @@ export class SampleWriter {
         this.#counts.failedWrites++;
         const delay = Math.min(this.#maxRetryMs, this.#retryMs * 2 ** Math.min(this.#failures - 1, 10));
         if (this.#failures === 1 || this.#failures % 10 === 0) {
-          this.#log.warn({ err, queued: this.#queue.length, retryInMs: delay }, 'writing samples failed; they stay queued');
+          this.#log.warn(
+            { err, queued: this.#queue.length, retryInMs: delay },
+            'writing samples failed; they stay queued',
+          );
         }
         this.#writing = undefined;
         // At shutdown there is no later: what is left is counted as queued.

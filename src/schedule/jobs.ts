@@ -39,7 +39,11 @@ export interface RoomLearning {
  * elsewhere: what it stores of the rooms (an alias's ID, an upgrade) is
  * learnt on the jobs' schedule, without the jobs.
  */
-export function startRoomLearning(rooms: RoomRegistry, knownRooms: () => Promise<readonly KnownRoom[]>, log: Logger): RoomLearning {
+export function startRoomLearning(
+  rooms: RoomRegistry,
+  knownRooms: () => Promise<readonly KnownRoom[]>,
+  log: Logger,
+): RoomLearning {
   const learnNow = async () => {
     try {
       await learnRooms(rooms, knownRooms);
@@ -48,11 +52,16 @@ export function startRoomLearning(rooms: RoomRegistry, knownRooms: () => Promise
     }
   };
   const task = cron.schedule(FREEZE_SCHEDULE, learnNow, { name: 'learn-rooms', timezone: 'UTC', noOverlap: true });
-  return { stop: async () => void await task.destroy() };
+  return { stop: async () => void (await task.destroy()) };
 }
 
 /** `knownRooms` reads what was stored of the rooms (lineages only grow, so learning what the bot in this process told the registry changes nothing). */
-export function startJobs(statistics: Statistics, rooms: RoomRegistry, knownRooms: () => Promise<readonly KnownRoom[]>, log: Logger): Jobs {
+export function startJobs(
+  statistics: Statistics,
+  rooms: RoomRegistry,
+  knownRooms: () => Promise<readonly KnownRoom[]>,
+  log: Logger,
+): Jobs {
   const buildDigests = async () => {
     try {
       const hours = await statistics.buildDigests(rooms.list());

@@ -42,10 +42,13 @@ export function startProbeSchedule(options: ProbeScheduleOptions): ProbeSchedule
     busy.add(probe);
     try {
       await new Promise<void>((resolve) => {
-        const timer = setTimeout(() => {
-          timers.delete(timer);
-          resolve();
-        }, Math.floor(random() * options.jitterMs));
+        const timer = setTimeout(
+          () => {
+            timers.delete(timer);
+            resolve();
+          },
+          Math.floor(random() * options.jitterMs),
+        );
         timers.set(timer, resolve);
       });
       if (stopped) return undefined;
@@ -59,12 +62,20 @@ export function startProbeSchedule(options: ProbeScheduleOptions): ProbeSchedule
   };
 
   const tick = async () => (await Promise.all(probes.map(runOne))).filter((r): r is ProbeResult => r !== undefined);
-  const task = probes.length > 0
-    ? cron.schedule(options.schedule, () => void tick(), { name: 'probes', timezone: 'UTC' })
-    : undefined;
+  const task =
+    probes.length > 0
+      ? cron.schedule(options.schedule, () => void tick(), { name: 'probes', timezone: 'UTC' })
+      : undefined;
   // Connect at once, so the first ping does not wait for a login and a first sync.
   for (const probe of probes) {
-    probe.connect().catch((err: unknown) => log.warn({ err: (err as Error).message, probe: probe.id }, 'probe cannot connect yet; it retries at its next ping'));
+    probe
+      .connect()
+      .catch((err: unknown) =>
+        log.warn(
+          { err: (err as Error).message, probe: probe.id },
+          'probe cannot connect yet; it retries at its next ping',
+        ),
+      );
   }
   return {
     tick,

@@ -40,13 +40,18 @@ export function startRetention(db: Db, days: number, log: Logger, now: () => Dat
   const runNow = async () => {
     try {
       const result = await applyRetention(db, now(), days);
-      if (result.samples > 0 || result.probePings > 0 || result.oneWaySamples > 0) log.info({ ...result, days }, 'old samples deleted');
+      if (result.samples > 0 || result.probePings > 0 || result.oneWaySamples > 0)
+        log.info({ ...result, days }, 'old samples deleted');
       return result;
     } catch (err) {
       log.error({ err }, 'deleting old samples failed; will retry at the next run');
       return undefined;
     }
   };
-  const task = cron.schedule(RETENTION_SCHEDULE, () => void runNow(), { name: 'retention', timezone: 'UTC', noOverlap: true });
-  return { runNow, stop: async () => void await task.destroy() };
+  const task = cron.schedule(RETENTION_SCHEDULE, () => void runNow(), {
+    name: 'retention',
+    timezone: 'UTC',
+    noOverlap: true,
+  });
+  return { runNow, stop: async () => void (await task.destroy()) };
 }

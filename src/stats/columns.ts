@@ -65,7 +65,12 @@ export function columnsFromRows(rows: readonly SampleRowLike[]): SampleColumns {
     return getOrInsert(map, key, () => map.size);
   };
   const n = rows.length;
-  const columns = { server: new Int32Array(n), responder: new Int32Array(n), ping: new Int32Array(n), delay: new Int32Array(n) };
+  const columns = {
+    server: new Int32Array(n),
+    responder: new Int32Array(n),
+    ping: new Int32Array(n),
+    delay: new Int32Array(n),
+  };
   rows.forEach((row, i) => {
     columns.server[i] = intern(servers, row.ping_server);
     columns.responder[i] = intern(responders, row.responder_server);
@@ -93,7 +98,8 @@ function globalPingIndexes(chunks: readonly SampleColumns[]): { perChunk: Int32A
       const high = keys[2 * p]!;
       const low = keys[2 * p + 1]!;
       let slot = 3 * (low & mask);
-      while (table[slot + 2] !== 0 && (table[slot] !== high || table[slot + 1] !== low)) slot = slot + 3 === table.length ? 0 : slot + 3;
+      while (table[slot + 2] !== 0 && (table[slot] !== high || table[slot + 1] !== low))
+        slot = slot + 3 === table.length ? 0 : slot + 3;
       if (table[slot + 2] === 0) {
         table[slot] = high;
         table[slot + 1] = low;
@@ -114,11 +120,14 @@ function globalPingIndexes(chunks: readonly SampleColumns[]): { perChunk: Int32A
 function namesInOrder(chunks: readonly SampleColumns[], names: (chunk: SampleColumns) => readonly string[]) {
   const dictionaries = [...new Set(chunks.map(names))];
   const index = new Map<string, number>();
-  for (const dictionary of dictionaries) for (const name of dictionary) if (!index.has(name)) index.set(name, index.size);
+  for (const dictionary of dictionaries)
+    for (const name of dictionary) if (!index.has(name)) index.set(name, index.size);
   const sorted = [...index.keys()].sort(compareNames);
   const rank = new Int32Array(sorted.length);
   for (const [i, name] of sorted.entries()) rank[index.get(name)!] = i;
-  const ranks = new Map(dictionaries.map((dictionary) => [dictionary, Int32Array.from(dictionary, (name) => rank[index.get(name)!]!)]));
+  const ranks = new Map(
+    dictionaries.map((dictionary) => [dictionary, Int32Array.from(dictionary, (name) => rank[index.get(name)!]!)]),
+  );
   return { sorted, perChunk: chunks.map((chunk) => ranks.get(names(chunk))!) };
 }
 
@@ -168,7 +177,8 @@ function logarithmsFrom(from: number): Float64Array {
  */
 export function figuresFromColumns(chunks: readonly SampleColumns[], filter: DelayFilter): ServerFigures[] {
   // The geometric mean needs positive delays; the configuration never allows less.
-  if (filter.minDelayMs < 1) throw new RangeError(`the delay filter must start at 1 ms or more, not ${filter.minDelayMs}`);
+  if (filter.minDelayMs < 1)
+    throw new RangeError(`the delay filter must start at 1 ms or more, not ${filter.minDelayMs}`);
   const servers = namesInOrder(chunks, (chunk) => chunk.servers);
   const responders = namesInOrder(chunks, (chunk) => chunk.responders);
   const pings = globalPingIndexes(chunks);
@@ -266,10 +276,20 @@ export function figuresFromColumns(chunks: readonly SampleColumns[], filter: Del
       const count = responderStarts[r + 1]! - responderStarts[r]!;
       if (count === 0) continue;
       const sorted = split.subarray(start + responderStarts[r]!, start + responderStarts[r + 1]!);
-      own.push(withCounts(figuresOfSorted(sorted, responderLogSums[r]), responders.sorted[r]!, count, pairPings[s * responderCount + r]!));
+      own.push(
+        withCounts(
+          figuresOfSorted(sorted, responderLogSums[r]),
+          responders.sorted[r]!,
+          count,
+          pairPings[s * responderCount + r]!,
+        ),
+      );
     }
     const pooled = delays.subarray(start, end);
-    result.push({ ...withCounts(figuresOfSorted(pooled, logSum), servers.sorted[s]!, end - start, pingCounts[s]!), responders: own });
+    result.push({
+      ...withCounts(figuresOfSorted(pooled, logSum), servers.sorted[s]!, end - start, pingCounts[s]!),
+      responders: own,
+    });
   }
   return result;
 }

@@ -61,10 +61,17 @@ export function encodeDigest(columns: SampleColumns, ids: ReadonlyMap<string, nu
   const n = columns.delay.length;
   const types = PER_SAMPLE.map((name) => narrowestType(columns[name]));
   const head = [
-    columns.servers.length, columns.responders.length, columns.pingKeys.length / 2, ...types.map((type) => type.BYTES_PER_ELEMENT),
-    ...columns.servers.map((name) => ids.get(name)!), ...columns.responders.map((name) => ids.get(name)!), ...columns.pingKeys,
+    columns.servers.length,
+    columns.responders.length,
+    columns.pingKeys.length / 2,
+    ...types.map((type) => type.BYTES_PER_ELEMENT),
+    ...columns.servers.map((name) => ids.get(name)!),
+    ...columns.responders.map((name) => ids.get(name)!),
+    ...columns.pingKeys,
   ];
-  const buffer = new ArrayBuffer(4 * head.length + types.reduce((sum, type) => sum + alignedTo4(n * type.BYTES_PER_ELEMENT), 0));
+  const buffer = new ArrayBuffer(
+    4 * head.length + types.reduce((sum, type) => sum + alignedTo4(n * type.BYTES_PER_ELEMENT), 0),
+  );
   new Int32Array(buffer, 0, head.length).set(head);
   let at = 4 * head.length;
   PER_SAMPLE.forEach((name, c) => {
@@ -134,7 +141,8 @@ function largestId(digests: readonly UnnamedDigest[]): number {
     for (const list of [digest.serverIds, digest.responderIds]) {
       for (let i = 0; i < list.length; i++) {
         const id = list[i]!;
-        if (id < 1 || id > MAX_SERVER_ID) throw new Error(`an hourly digest names server id ${id}, which is not in server_names`);
+        if (id < 1 || id > MAX_SERVER_ID)
+          throw new Error(`an hourly digest names server id ${id}, which is not in server_names`);
         if (id > largest) largest = id;
       }
     }
@@ -189,7 +197,9 @@ function idsIn(digests: readonly UnnamedDigest[]): number[] {
 
 async function namesOf(db: Db, ids: readonly number[]): Promise<Map<number, string>> {
   if (ids.length === 0) return new Map();
-  const rows = await db.selectFrom('server_names').select(['id', 'name'])
+  const rows = await db
+    .selectFrom('server_names')
+    .select(['id', 'name'])
     .where(sql<boolean>`id = any(${arrayLiteral(ids)}::integer[])`)
     .execute();
   return new Map(rows.map((row) => [row.id, row.name]));
@@ -205,13 +215,19 @@ async function namesOf(db: Db, ids: readonly number[]): Promise<Map<number, stri
 async function idsOf(tx: Transaction<Tables>, names: readonly string[]): Promise<Map<string, number>> {
   const ids = new Map<string, number>();
   const lookUp = async (wanted: readonly string[]) => {
-    const rows = await tx.selectFrom('server_names').select(['id', 'name']).where(sql<boolean>`name = any(${arrayLiteral(wanted)}::text[])`).execute();
+    const rows = await tx
+      .selectFrom('server_names')
+      .select(['id', 'name'])
+      .where(sql<boolean>`name = any(${arrayLiteral(wanted)}::text[])`)
+      .execute();
     for (const row of rows) ids.set(row.name, row.id);
   };
   await lookUp(names);
   const missing = names.filter((name) => !ids.has(name)).sort(compareNames);
   if (missing.length === 0) return ids;
-  await sql`insert into server_names (name) select unnest(${arrayLiteral(missing)}::text[]) on conflict (name) do nothing`.execute(tx);
+  await sql`insert into server_names (name) select unnest(${arrayLiteral(missing)}::text[]) on conflict (name) do nothing`.execute(
+    tx,
+  );
   await lookUp(missing);
   return ids;
 }
@@ -220,13 +236,17 @@ const ROW_COLUMNS = ['ping_server', 'responder_server', 'ping_event_id', 'delay_
 
 /** The figures of one room between two instants (see first-pongs.ts), as columns. */
 async function rawColumns(db: Db, roomId: string, from: Date, to: Date, toInclusive: boolean): Promise<SampleColumns> {
-  const rows = firstPongs(await db.selectFrom('samples').select(ROW_COLUMNS)
-    .where('room_id', '=', roomId)
-    .where('measured_at', '>=', from)
-    .where('measured_at', toInclusive ? '<=' : '<', to)
-    .where(sql<boolean>`not ${pongOfServerBefore('samples', from)}`)
-    .orderBy(PONG_ORDER)
-    .execute());
+  const rows = firstPongs(
+    await db
+      .selectFrom('samples')
+      .select(ROW_COLUMNS)
+      .where('room_id', '=', roomId)
+      .where('measured_at', '>=', from)
+      .where('measured_at', toInclusive ? '<=' : '<', to)
+      .where(sql<boolean>`not ${pongOfServerBefore('samples', from)}`)
+      .orderBy(PONG_ORDER)
+      .execute(),
+  );
   return columnsFromRows(rows);
 }
 
@@ -234,14 +254,23 @@ async function rawColumns(db: Db, roomId: string, from: Date, to: Date, toInclus
  * The figures of each of the consecutive hours [first, end), from the
  * samples: chosen over the whole run, so each lies in its first pong's hour.
  */
-async function hoursFromSamples(db: Db | Transaction<Tables>, roomId: string, first: number, end: number): Promise<SampleColumns[]> {
-  const rows = firstPongs(await db.selectFrom('samples').select([...ROW_COLUMNS, 'measured_at'])
-    .where('room_id', '=', roomId)
-    .where('measured_at', '>=', new Date(first))
-    .where('measured_at', '<', new Date(end))
-    .where(sql<boolean>`not ${pongOfServerBefore('samples', new Date(first))}`)
-    .orderBy(PONG_ORDER)
-    .execute());
+async function hoursFromSamples(
+  db: Db | Transaction<Tables>,
+  roomId: string,
+  first: number,
+  end: number,
+): Promise<SampleColumns[]> {
+  const rows = firstPongs(
+    await db
+      .selectFrom('samples')
+      .select([...ROW_COLUMNS, 'measured_at'])
+      .where('room_id', '=', roomId)
+      .where('measured_at', '>=', new Date(first))
+      .where('measured_at', '<', new Date(end))
+      .where(sql<boolean>`not ${pongOfServerBefore('samples', new Date(first))}`)
+      .orderBy(PONG_ORDER)
+      .execute(),
+  );
   const hours: SampleColumns[] = [];
   let next = 0;
   for (let hour = first; hour < end; hour += HOUR_MS) {
@@ -258,12 +287,22 @@ async function buildDigests(db: Db, roomId: string, first: number, end: number):
     await lockRoom(tx, roomId, 'exclusive');
     const built = await hoursFromSamples(tx, roomId, first, end);
     const ids = await idsOf(tx, [...new Set(built.flatMap((columns) => [...columns.servers, ...columns.responders]))]);
-    const values = built.map((columns, i) => ({ room_id: roomId, hour: new Date(first + i * HOUR_MS), ...encodeDigest(columns, ids) }));
+    const values = built.map((columns, i) => ({
+      room_id: roomId,
+      hour: new Date(first + i * HOUR_MS),
+      ...encodeDigest(columns, ids),
+    }));
     for (let i = 0; i < values.length; i += 500) {
-      await tx.insertInto('hourly_digests').values(values.slice(i, i + 500))
-        .onConflict((oc) => oc.columns(['room_id', 'hour']).doUpdateSet((eb) => ({
-          samples: eb.ref('excluded.samples'), columns: eb.ref('excluded.columns'), built_at: new Date(),
-        })))
+      await tx
+        .insertInto('hourly_digests')
+        .values(values.slice(i, i + 500))
+        .onConflict((oc) =>
+          oc.columns(['room_id', 'hour']).doUpdateSet((eb) => ({
+            samples: eb.ref('excluded.samples'),
+            columns: eb.ref('excluded.columns'),
+            built_at: new Date(),
+          })),
+        )
         .execute();
     }
   });
@@ -291,8 +330,12 @@ function missingRuns(have: ReadonlySet<number>, first: number, end: number): [nu
 }
 
 async function digestHours(db: Db, roomId: string, first: number, end: number): Promise<Set<number>> {
-  const rows = await db.selectFrom('hourly_digests').select('hour')
-    .where('room_id', '=', roomId).where('hour', '>=', new Date(first)).where('hour', '<', new Date(end))
+  const rows = await db
+    .selectFrom('hourly_digests')
+    .select('hour')
+    .where('room_id', '=', roomId)
+    .where('hour', '>=', new Date(first))
+    .where('hour', '<', new Date(end))
     .execute();
   return new Set(rows.map((row) => row.hour.getTime()));
 }
@@ -334,7 +377,12 @@ export async function deleteDigestsBefore(db: Db, cutoff: Date): Promise<void> {
  * (for this answer only: a read never writes), and the partial hours at
  * either end and the current hour from the samples table.
  */
-export async function windowColumns(db: Db, roomIds: readonly string[], window: TimeWindow, now: Date): Promise<SampleColumns[]> {
+export async function windowColumns(
+  db: Db,
+  roomIds: readonly string[],
+  window: TimeWindow,
+  now: Date,
+): Promise<SampleColumns[]> {
   const { first: firstHour, end: endHour } = closedHours(window, now);
   const chunks: SampleColumns[] = [];
   // Stored digests of every room are named together: one query for the names, one dictionary.
@@ -344,7 +392,9 @@ export async function windowColumns(db: Db, roomIds: readonly string[], window: 
       chunks.push(await rawColumns(db, roomId, window.start, window.end, window.endInclusive));
       continue;
     }
-    const rows = await db.selectFrom('hourly_digests').select(['hour', 'samples', 'columns'])
+    const rows = await db
+      .selectFrom('hourly_digests')
+      .select(['hour', 'samples', 'columns'])
       .where('room_id', '=', roomId)
       .where('hour', '>=', new Date(firstHour))
       .where('hour', '<', new Date(endHour))
@@ -352,7 +402,7 @@ export async function windowColumns(db: Db, roomIds: readonly string[], window: 
     stored.push(...rows.map(decodeDigest));
     // Missing hours are computed in runs of consecutive hours, one query per run.
     for (const [start, runEnd] of missingRuns(new Set(rows.map((row) => row.hour.getTime())), firstHour, endHour)) {
-      chunks.push(...await hoursFromSamples(db, roomId, start, runEnd));
+      chunks.push(...(await hoursFromSamples(db, roomId, start, runEnd)));
     }
     chunks.push(await rawColumns(db, roomId, window.start, new Date(firstHour), false));
     chunks.push(await rawColumns(db, roomId, new Date(endHour), window.end, window.endInclusive));

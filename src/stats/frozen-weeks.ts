@@ -23,7 +23,11 @@ type WeekToFreeze = Omit<FrozenWeek, 'frozenAt' | 'version'>;
 
 /** The stored table of a week: what a first freeze inserts and a re-freeze writes over. */
 function frozenTable(week: WeekToFreeze) {
-  return { filters: JSON.stringify(week.filters), ranking: JSON.stringify(week.servers), exclusions: exclusionsJson(week.exclusions) };
+  return {
+    filters: JSON.stringify(week.filters),
+    ranking: JSON.stringify(week.servers),
+    exclusions: exclusionsJson(week.exclusions),
+  };
 }
 
 function frozenWeekRow(week: WeekToFreeze) {
@@ -32,7 +36,8 @@ function frozenWeekRow(week: WeekToFreeze) {
 
 /** Stores the week unless it is already frozen; returns the stored version either way. */
 export async function storeFrozenWeek(db: Db, week: WeekToFreeze): Promise<FrozenWeek> {
-  await db.insertInto('frozen_weeks')
+  await db
+    .insertInto('frozen_weeks')
     .values(frozenWeekRow(week))
     .onConflict((oc) => oc.columns(['room_id', 'week']).doNothing())
     .execute();
@@ -42,8 +47,12 @@ export async function storeFrozenWeek(db: Db, week: WeekToFreeze): Promise<Froze
 }
 
 export async function findFrozenWeek(db: Db, roomId: string, week: string): Promise<FrozenWeek | undefined> {
-  const row = await db.selectFrom('frozen_weeks').selectAll()
-    .where('room_id', '=', roomId).where('week', '=', week).executeTakeFirst();
+  const row = await db
+    .selectFrom('frozen_weeks')
+    .selectAll()
+    .where('room_id', '=', roomId)
+    .where('week', '=', week)
+    .executeTakeFirst();
   if (!row) return undefined;
   return {
     roomId: row.room_id,
@@ -65,18 +74,39 @@ export async function findFrozenWeek(db: Db, roomId: string, week: string): Prom
  */
 export async function refreezeWeek(db: Db, week: WeekToFreeze, by: string, reason: string): Promise<FrozenWeek> {
   await db.transaction().execute(async (tx) => {
-    const current = await tx.selectFrom('frozen_weeks').selectAll()
-      .where('room_id', '=', week.roomId).where('week', '=', week.week).forUpdate().executeTakeFirst();
+    const current = await tx
+      .selectFrom('frozen_weeks')
+      .selectAll()
+      .where('room_id', '=', week.roomId)
+      .where('week', '=', week.week)
+      .forUpdate()
+      .executeTakeFirst();
     if (!current) {
       await tx.insertInto('frozen_weeks').values(frozenWeekRow(week)).execute();
       return;
     }
-    await tx.insertInto('frozen_week_history').values({
-      room_id: current.room_id, week: current.week, version: current.version, starts_at: current.starts_at, ends_at: current.ends_at,
-      frozen_at: current.frozen_at, filters: JSON.stringify(current.filters), ranking: JSON.stringify(current.ranking),
-      exclusions: JSON.stringify(current.exclusions), superseded_by: by, reason,
-    }).execute();
-    await tx.updateTable('frozen_weeks').set({ ...frozenTable(week), frozen_at: new Date(), version: current.version + 1 }).where('room_id', '=', week.roomId).where('week', '=', week.week).execute();
+    await tx
+      .insertInto('frozen_week_history')
+      .values({
+        room_id: current.room_id,
+        week: current.week,
+        version: current.version,
+        starts_at: current.starts_at,
+        ends_at: current.ends_at,
+        frozen_at: current.frozen_at,
+        filters: JSON.stringify(current.filters),
+        ranking: JSON.stringify(current.ranking),
+        exclusions: JSON.stringify(current.exclusions),
+        superseded_by: by,
+        reason,
+      })
+      .execute();
+    await tx
+      .updateTable('frozen_weeks')
+      .set({ ...frozenTable(week), frozen_at: new Date(), version: current.version + 1 })
+      .where('room_id', '=', week.roomId)
+      .where('week', '=', week.week)
+      .execute();
   });
   const stored = await findFrozenWeek(db, week.roomId, week.week);
   if (!stored) throw new Error(`frozen week ${week.roomId} ${week.week} vanished after re-freezing`);
@@ -91,13 +121,26 @@ export interface SupersededWeek extends FrozenWeek {
 
 /** The versions a frozen week replaced, newest first. */
 export async function frozenWeekHistory(db: Db, roomId: string, week: string): Promise<SupersededWeek[]> {
-  const rows = await db.selectFrom('frozen_week_history').selectAll()
-    .where('room_id', '=', roomId).where('week', '=', week).orderBy('version', 'desc').execute();
+  const rows = await db
+    .selectFrom('frozen_week_history')
+    .selectAll()
+    .where('room_id', '=', roomId)
+    .where('week', '=', week)
+    .orderBy('version', 'desc')
+    .execute();
   return rows.map((row) => ({
-    roomId: row.room_id, week: row.week, start: row.starts_at, end: row.ends_at, frozenAt: row.frozen_at,
-    filters: parseJson(row.filters) as StatsConfig, servers: parseJson(row.ranking) as RankedServer[],
-    exclusions: exclusionsFromJson(row.exclusions), version: row.version,
-    supersededAt: row.superseded_at, supersededBy: row.superseded_by, reason: row.reason,
+    roomId: row.room_id,
+    week: row.week,
+    start: row.starts_at,
+    end: row.ends_at,
+    frozenAt: row.frozen_at,
+    filters: parseJson(row.filters) as StatsConfig,
+    servers: parseJson(row.ranking) as RankedServer[],
+    exclusions: exclusionsFromJson(row.exclusions),
+    version: row.version,
+    supersededAt: row.superseded_at,
+    supersededBy: row.superseded_by,
+    reason: row.reason,
   }));
 }
 
@@ -111,13 +154,21 @@ export interface FrozenWeekSummary {
 }
 
 export async function listFrozenWeeks(db: Db, roomId: string): Promise<FrozenWeekSummary[]> {
-  const rows = await db.selectFrom('frozen_weeks')
+  const rows = await db
+    .selectFrom('frozen_weeks')
     .select(['week', 'starts_at', 'ends_at', 'frozen_at', 'version'])
     .select((eb) => eb.fn<number>('jsonb_array_length', [eb.ref('ranking')]).as('servers'))
     .where('room_id', '=', roomId)
     .orderBy('starts_at', 'desc')
     .execute();
-  return rows.map((r) => ({ week: r.week, start: r.starts_at, end: r.ends_at, frozenAt: r.frozen_at, servers: Number(r.servers), version: r.version }));
+  return rows.map((r) => ({
+    week: r.week,
+    start: r.starts_at,
+    end: r.ends_at,
+    frozenAt: r.frozen_at,
+    servers: Number(r.servers),
+    version: r.version,
+  }));
 }
 
 /** jsonb arrives parsed from `pg` and PGlite alike; strings are tolerated for safety. */

@@ -14,7 +14,15 @@ import { buildRecentDigests, windowColumns } from './digests.ts';
 import { serverFiguresPerBucket, type BucketFigures } from './repository.ts';
 import type { TrackedRoom } from './rooms.ts';
 import {
-  isWeekFreezable, lastFreezableWeek, rollingWindow, shiftWeek, weekContaining, weekWindow, type RollingOptions, type TimeWindow, type WeekWindow,
+  isWeekFreezable,
+  lastFreezableWeek,
+  rollingWindow,
+  shiftWeek,
+  weekContaining,
+  weekWindow,
+  type RollingOptions,
+  type TimeWindow,
+  type WeekWindow,
 } from './windows.ts';
 
 export interface Leaderboard {
@@ -126,7 +134,13 @@ export class Statistics {
     const board = await this.#compute(room, label, window);
     if (board.servers.length === 0) return undefined;
     const frozen = await storeFrozenWeek(this.#db, {
-      roomId: room.id, week: label, start: window.start, end: window.end, filters: this.#filters, servers: board.servers, exclusions: board.exclusions,
+      roomId: room.id,
+      week: label,
+      start: window.start,
+      end: window.end,
+      filters: this.#filters,
+      servers: board.servers,
+      exclusions: board.exclusions,
     });
     this.#frozen.set(`${room.id}|${label}`, frozen, now(this));
     // What was rendered of the week before, computed live, gives way to the frozen table.
@@ -142,11 +156,23 @@ export class Statistics {
   async refreeze(room: TrackedRoom, label: string, by: string, reason: string): Promise<FrozenWeek> {
     const window = this.#weekWindow(label);
     if (!window) throw new InputError('week', `expected an ISO week such as 2026-W47, got ${JSON.stringify(label)}`);
-    if (!isWeekFreezable(window, this.#now(), this.#weeks)) throw new InputError('week', `${label} has not closed yet (or is in its grace period): it cannot be frozen`);
+    if (!isWeekFreezable(window, this.#now(), this.#weeks))
+      throw new InputError('week', `${label} has not closed yet (or is in its grace period): it cannot be frozen`);
     const board = await this.#compute(room, label, window);
-    const frozen = await refreezeWeek(this.#db, {
-      roomId: room.id, week: label, start: window.start, end: window.end, filters: this.#filters, servers: board.servers, exclusions: board.exclusions,
-    }, by, reason);
+    const frozen = await refreezeWeek(
+      this.#db,
+      {
+        roomId: room.id,
+        week: label,
+        start: window.start,
+        end: window.end,
+        filters: this.#filters,
+        servers: board.servers,
+        exclusions: board.exclusions,
+      },
+      by,
+      reason,
+    );
     this.#frozen.set(`${room.id}|${label}`, frozen, now(this));
     this.#generation++;
     return frozen;
@@ -183,16 +209,24 @@ export class Statistics {
    */
   async serverWeeks(room: TrackedRoom, server: string, count: number): Promise<ServerWeek[]> {
     const current = weekContaining(this.#now(), this.#weeks).week;
-    const windows = Array.from({ length: count }, (_, i) => weekWindow(shiftWeek(current, i - count + 1), this.#weeks)!);
+    const windows = Array.from(
+      { length: count },
+      (_, i) => weekWindow(shiftWeek(current, i - count + 1), this.#weeks)!,
+    );
     const frozenWeeks: (FrozenWeek | undefined)[] = [];
     for (const window of windows) frozenWeeks.push(await this.#frozenWeek(room, window.week));
     // Only the weeks that are not frozen are computed from samples: usually the current one alone.
     const firstLive = frozenWeeks.indexOf(undefined);
     const lastLive = frozenWeeks.lastIndexOf(undefined);
     const boundaries = [windows[firstLive]?.start, ...windows.slice(firstLive, lastLive + 1).map((w) => w.end)];
-    const live = firstLive < 0 ? new Map<number, BucketFigures>() : new Map((await serverFiguresPerBucket(
-      this.#db, room.roomIds, server, boundaries as Date[], this.#filters,
-    )).map((b) => [b.bucket + firstLive, b]));
+    const live =
+      firstLive < 0
+        ? new Map<number, BucketFigures>()
+        : new Map(
+            (await serverFiguresPerBucket(this.#db, room.roomIds, server, boundaries as Date[], this.#filters)).map(
+              (b) => [b.bucket + firstLive, b],
+            ),
+          );
     const result: ServerWeek[] = [];
     for (const [index, window] of windows.entries()) {
       const frozen = frozenWeeks[index];
@@ -200,7 +234,7 @@ export class Statistics {
       const figures = frozen ? frozen.servers.find((s) => s.server === server) : live.get(index);
       result.push({
         ...base,
-        rank: frozen ? (figures as RankedServer | undefined)?.rank ?? null : null,
+        rank: frozen ? ((figures as RankedServer | undefined)?.rank ?? null) : null,
         medianMs: figures?.medianMs ?? null,
         meanMs: figures?.meanMs ?? null,
         pings: figures?.pings ?? 0,
@@ -261,7 +295,10 @@ export class Statistics {
       generatedAt: this.#now(),
       filters: this.#filters,
       // Excluded before ranking, so the ranks that remain have no gaps.
-      servers: rankServers(figures.filter((f) => !excluded.has(f.server)), this.#filters.minPings),
+      servers: rankServers(
+        figures.filter((f) => !excluded.has(f.server)),
+        this.#filters.minPings,
+      ),
       exclusions,
       version: null,
     };

@@ -58,7 +58,13 @@ export interface PingstatGroups {
  * filter and ping servers not excluded; of several pongs of one server to
  * one ping, the first in the window's order (before the filter drops any).
  */
-export async function pingstatGroups(db: Db, roomIds: readonly string[], window: PingstatWindow, filter: DelayFilter, excluded: readonly string[]): Promise<PingstatGroups> {
+export async function pingstatGroups(
+  db: Db,
+  roomIds: readonly string[],
+  window: PingstatWindow,
+  filter: DelayFilter,
+  excluded: readonly string[],
+): Promise<PingstatGroups> {
   // to_json writes a string as JSON.stringify does for any text PostgreSQL can hold.
   const { rows } = await db.transaction().execute(async (tx) => {
     await sql`${SORT_MEMORY}`.execute(tx);
@@ -86,7 +92,14 @@ export async function pingstatGroups(db: Db, roomIds: readonly string[], window:
   const pings = new Map<string, PingstatPings>();
   for (const row of rows) {
     if (row.pong_server === null) pings.set(row.ping_server, { count: row.n, json: row.json });
-    else pairs.push({ pingServer: row.ping_server, pongServer: row.pong_server, pongs: row.n, delays: row.delays!, diffsJson: row.json });
+    else
+      pairs.push({
+        pingServer: row.ping_server,
+        pongServer: row.pong_server,
+        pongs: row.n,
+        delays: row.delays!,
+        diffsJson: row.json,
+      });
   }
   return { pairs, pings };
 }
@@ -102,7 +115,13 @@ const RAW_PAGE_ROWS = 10_000;
  * `tombstone` handler). Delivered page by page from a cursor, so the process
  * holds one page.
  */
-export async function eachRawRowsPage(db: Db, roomIds: readonly string[], currentRoomId: string, window: PingstatWindow, page: (jsonObjects: string[]) => void): Promise<void> {
+export async function eachRawRowsPage(
+  db: Db,
+  roomIds: readonly string[],
+  currentRoomId: string,
+  window: PingstatWindow,
+  page: (jsonObjects: string[]) => void,
+): Promise<void> {
   await db.transaction().execute(async (tx) => {
     await sql`${SORT_MEMORY}`.execute(tx);
     await sql`
@@ -119,7 +138,9 @@ export async function eachRawRowsPage(db: Db, roomIds: readonly string[], curren
       order by pong_time, ping_event_id ${C}, responder ${C}
     `.execute(tx);
     for (;;) {
-      const { rows } = await sql<{ json: string }>`fetch ${sql.raw(String(RAW_PAGE_ROWS))} from pingstat_raw`.execute(tx);
+      const { rows } = await sql<{ json: string }>`fetch ${sql.raw(String(RAW_PAGE_ROWS))} from pingstat_raw`.execute(
+        tx,
+      );
       if (rows.length > 0) page(rows.map((row) => row.json));
       if (rows.length < RAW_PAGE_ROWS) break;
     }

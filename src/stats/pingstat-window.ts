@@ -80,5 +80,8 @@ export function pingstatWindow(now: Date, ages: PingstatAges, maxSpanMs: bigint)
   const start = nowMs - maxAge;
   const end = nowMs - minAge;
   if (start > end || end < EARLIEST_MS || start > LATEST_MS) return EMPTY;
-  return { start: new Date(Number(start < EARLIEST_MS ? EARLIEST_MS : start)), end: new Date(Number(end > LATEST_MS ? LATEST_MS : end)) };
+  return {
+    start: new Date(Number(start < EARLIEST_MS ? EARLIEST_MS : start)),
+    end: new Date(Number(end > LATEST_MS ? LATEST_MS : end)),
+  };
 }

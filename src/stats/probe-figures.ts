@@ -19,7 +19,12 @@ function probeRoomIds(room: TrackedRoom): string[] {
 }
 
 /** Every probed server's figures over the window (or only `server`'s), by server name. */
-export async function probeFiguresInWindow(db: Db, room: TrackedRoom, window: TimeWindow, server?: string): Promise<ProbeFigures[]> {
+export async function probeFiguresInWindow(
+  db: Db,
+  room: TrackedRoom,
+  window: TimeWindow,
+  server?: string,
+): Promise<ProbeFigures[]> {
   // Buckets exclude their end: an inclusive window ends one millisecond later.
   const end = window.endInclusive ? new Date(window.end.getTime() + 1) : window.end;
   const counts = await probeCountsPerBucket(db, probeRoomIds(room), [window.start, end], server);
@@ -33,15 +38,27 @@ export interface DeliveryMatrix {
 }
 
 /** Delivery times between the probed servers over the window, and each sender server's clock offset. */
-export async function matrixInWindow(db: Db, room: TrackedRoom, window: TimeWindow, thresholdMs: number): Promise<DeliveryMatrix> {
+export async function matrixInWindow(
+  db: Db,
+  room: TrackedRoom,
+  window: TimeWindow,
+  thresholdMs: number,
+): Promise<DeliveryMatrix> {
   const end = window.endInclusive ? new Date(window.end.getTime() + 1) : window.end;
   const { pairs, offsets } = await oneWayFigures(db, probeRoomIds(room), window.start, end);
-  return { servers: matrixServers(pairs), pairs, offsets: offsets.map((o) => serverOffset(o.server, o.samples, o.median, thresholdMs)) };
+  return {
+    servers: matrixServers(pairs),
+    pairs,
+    offsets: offsets.map((o) => serverOffset(o.server, o.samples, o.median, thresholdMs)),
+  };
 }
 
 /** One server's figures per bucket between consecutive boundaries (index i: boundaries[i] to boundaries[i + 1]). */
 export async function serverProbeFiguresPerBucket(
-  db: Db, room: TrackedRoom, server: string, boundaries: readonly Date[],
+  db: Db,
+  room: TrackedRoom,
+  server: string,
+  boundaries: readonly Date[],
 ): Promise<Map<number, ProbeFigures>> {
   const counts = await probeCountsPerBucket(db, probeRoomIds(room), boundaries, server);
   return new Map(counts.map((c) => [c.bucket, probeFigures(c)]));
@@ -49,7 +66,9 @@ export async function serverProbeFiguresPerBucket(
 
 /** Whether a room holds anything of `server`: samples, or pings of a probe there (a server may only ever have lost them). */
 export async function serverIsKnown(db: Db, room: TrackedRoom, server: string): Promise<boolean> {
-  return await serverHasSamples(db, room.roomIds, server) || await serverHasProbePings(db, probeRoomIds(room), server);
+  return (
+    (await serverHasSamples(db, room.roomIds, server)) || (await serverHasProbePings(db, probeRoomIds(room), server))
+  );
 }
 
 /** The boundaries of consecutive calendar weeks, for the per-bucket queries. */

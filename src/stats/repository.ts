@@ -22,7 +22,11 @@ export interface BucketFigures {
  * lengths vary across daylight-saving changes), in one grouped query.
  */
 export async function serverFiguresPerBucket(
-  db: Db, roomIds: readonly string[], server: string, boundaries: readonly Date[], filter: DelayFilter,
+  db: Db,
+  roomIds: readonly string[],
+  server: string,
+  boundaries: readonly Date[],
+  filter: DelayFilter,
 ): Promise<BucketFigures[]> {
   const isoBoundaries = boundaries.map((b) => b.toISOString());
   const { rows } = await sql<{ bucket: number; median: number; mean: number; pings: number; samples: number }>`
@@ -38,5 +42,11 @@ export async function serverFiguresPerBucket(
       and not ${laterPongOfServer('samples')}
     group by 1 order by 1
   `.execute(db);
-  return rows.map((r) => ({ bucket: r.bucket, medianMs: r.median, meanMs: r.mean, pings: r.pings, samples: r.samples }));
+  return rows.map((r) => ({
+    bucket: r.bucket,
+    medianMs: r.median,
+    meanMs: r.mean,
+    pings: r.pings,
+    samples: r.samples,
+  }));
 }

@@ -47,7 +47,13 @@ export class RoomRegistry {
   constructor(configured: readonly RoomConfig[], known: readonly KnownRoom[] = []) {
     this.#configured = configured;
     for (const room of configured) {
-      if (isValidRoomId(room.id)) this.#tracked.set(room.id, { id: room.id, reference: room.id, roomIds: [room.id], disclaimer: room.disclaimer });
+      if (isValidRoomId(room.id))
+        this.#tracked.set(room.id, {
+          id: room.id,
+          reference: room.id,
+          roomIds: [room.id],
+          disclaimer: room.disclaimer,
+        });
     }
     this.learn(known);
   }
@@ -61,15 +67,26 @@ export class RoomRegistry {
   learn(known: readonly KnownRoom[]): void {
     for (const room of known) this.#known.set(room.reference, room);
     for (const room of this.#configured) {
-      const learnt = known.filter((k) => k.reference === room.id || (isValidRoomId(room.id) && k.roomIds.includes(room.id)));
-      for (const k of learnt) this.track({ id: k.reference === room.id ? k.id : room.id, reference: room.id, roomIds: k.roomIds, disclaimer: room.disclaimer });
+      const learnt = known.filter(
+        (k) => k.reference === room.id || (isValidRoomId(room.id) && k.roomIds.includes(room.id)),
+      );
+      for (const k of learnt)
+        this.track({
+          id: k.reference === room.id ? k.id : room.id,
+          reference: room.id,
+          roomIds: k.roomIds,
+          disclaimer: room.disclaimer,
+        });
     }
   }
 
   /** Records that a configured `reference` (an alias) is `id`, or that its room gained a predecessor or successor. */
   track(room: TrackedRoom): void {
     const current = this.#tracked.get(room.reference);
-    this.#tracked.set(room.reference, { ...room, roomIds: current ? mergeLineages(current.roomIds, room.roomIds) : [...room.roomIds] });
+    this.#tracked.set(room.reference, {
+      ...room,
+      roomIds: current ? mergeLineages(current.roomIds, room.roomIds) : [...room.roomIds],
+    });
   }
 
   /** The tracked rooms, in the order they are configured. */
@@ -90,9 +107,17 @@ export class RoomRegistry {
   find(reference: string): TrackedRoom | undefined {
     const tracked = this.list().find((r) => r.reference === reference || r.roomIds.includes(reference));
     if (tracked) return tracked;
-    const stored = [...this.#known.values()].filter((r) => r.reference === reference || r.roomIds.includes(reference))
+    const stored = [...this.#known.values()]
+      .filter((r) => r.reference === reference || r.roomIds.includes(reference))
       .sort((a, b) => b.roomIds.length - a.roomIds.length)[0];
-    return stored && { id: stored.id, reference: stored.reference, roomIds: [...stored.roomIds], disclaimer: DEFAULT_DISCLAIMER };
+    return (
+      stored && {
+        id: stored.id,
+        reference: stored.reference,
+        roomIds: [...stored.roomIds],
+        disclaimer: DEFAULT_DISCLAIMER,
+      }
+    );
   }
 
   /** A room that is not configured but holds samples (imported history, for example). */
@@ -108,9 +133,18 @@ export class RoomRegistry {
  */
 export async function storeKnownRoom(db: Db, room: KnownRoom): Promise<void> {
   await db.transaction().execute(async (tx) => {
-    const stored = await tx.selectFrom('tracked_rooms').select('room_ids').where('reference', '=', room.reference).forUpdate().executeTakeFirst();
-    const values = { room_id: room.id, room_ids: stored ? mergeLineages(stored.room_ids, room.roomIds) : [...room.roomIds] };
-    await tx.insertInto('tracked_rooms')
+    const stored = await tx
+      .selectFrom('tracked_rooms')
+      .select('room_ids')
+      .where('reference', '=', room.reference)
+      .forUpdate()
+      .executeTakeFirst();
+    const values = {
+      room_id: room.id,
+      room_ids: stored ? mergeLineages(stored.room_ids, room.roomIds) : [...room.roomIds],
+    };
+    await tx
+      .insertInto('tracked_rooms')
       .values({ reference: room.reference, ...values })
       .onConflict((oc) => oc.column('reference').doUpdateSet({ ...values, updated_at: new Date() }))
       .execute();

@@ -32,7 +32,7 @@ export async function resolveRoom(deps: SelectionDeps, reference: string | undef
   }
   const tracked = deps.rooms.find(reference);
   if (tracked) return tracked;
-  if (reference.startsWith('!') && await roomHasSamples(deps.db, reference)) return RoomRegistry.untracked(reference);
+  if (reference.startsWith('!') && (await roomHasSamples(deps.db, reference))) return RoomRegistry.untracked(reference);
   throw new NotFoundError(`unknown room ${reference}`);
 }
 
@@ -43,8 +43,10 @@ export async function resolveRoom(deps: SelectionDeps, reference: string | undef
  */
 export function emptyTableMessage(board: Leaderboard): string {
   const span = `${board.window.start.toISOString()} to ${board.window.end.toISOString()}`;
-  return `the table is empty: no server is ranked in ${board.room.id} for ${board.week === null ? span : `week ${board.week} (${span})`} ` +
-    '(no samples in that window, or none that passes the filters and exclusions)';
+  return (
+    `the table is empty: no server is ranked in ${board.room.id} for ${board.week === null ? span : `week ${board.week} (${span})`} ` +
+    '(no samples in that window, or none that passes the filters and exclusions)'
+  );
 }
 
 export async function selectLeaderboard(deps: SelectionDeps, query: LeaderboardQuery): Promise<Leaderboard> {

@@ -35,7 +35,13 @@ export function delayBinEdges(filter: DelayFilter): number[] {
  * ones too): the figures its median is taken from (first-pongs.ts), so the
  * count matches the summary beside it.
  */
-export async function delayHistogram(db: Db, roomIds: readonly string[], server: string, window: TimeWindow, filter: DelayFilter): Promise<DelayBin[]> {
+export async function delayHistogram(
+  db: Db,
+  roomIds: readonly string[],
+  server: string,
+  window: TimeWindow,
+  filter: DelayFilter,
+): Promise<DelayBin[]> {
   const edges = delayBinEdges(filter);
   const endOp = window.endInclusive ? sql`<=` : sql`<`;
   const { rows } = await sql<{ bin: number; samples: number }>`

@@ -41,7 +41,9 @@ export function processTree(root: number): number[] {
 export function postgresBinDir(): string | undefined {
   const root = '/usr/lib/postgresql';
   if (!existsSync(root)) return undefined;
-  const version = readdirSync(root).sort((a, b) => Number(b) - Number(a)).find((v) => existsSync(path.join(root, v, 'bin', 'initdb')));
+  const version = readdirSync(root)
+    .sort((a, b) => Number(b) - Number(a))
+    .find((v) => existsSync(path.join(root, v, 'bin', 'initdb')));
   return version === undefined ? undefined : path.join(root, version, 'bin');
 }
 
@@ -60,19 +62,37 @@ export async function startCluster(): Promise<Cluster> {
   const data = path.join(dir, 'data');
   // initdb refuses to run as root: the cluster belongs to the postgres user when there is one.
   const asPostgres = process.getuid?.() === 0;
-  if (asPostgres) chownSync(dir, Number(execFileSync('id', ['-u', 'postgres']).toString()), Number(execFileSync('id', ['-g', 'postgres']).toString()));
+  if (asPostgres)
+    chownSync(
+      dir,
+      Number(execFileSync('id', ['-u', 'postgres']).toString()),
+      Number(execFileSync('id', ['-g', 'postgres']).toString()),
+    );
   const run = (tool: string, args: string[]) => {
     const command = path.join(bin, tool);
-    execFileSync(asPostgres ? 'runuser' : command, asPostgres ? ['-u', 'postgres', '--', command, ...args] : args, { stdio: 'pipe' });
+    execFileSync(asPostgres ? 'runuser' : command, asPostgres ? ['-u', 'postgres', '--', command, ...args] : args, {
+      stdio: 'pipe',
+    });
   };
   run('initdb', ['-D', data, '-A', 'trust', '-U', 'postgres', '--no-sync']);
   const log = path.join(dir, 'log');
   let port = 0;
   const start = () => {
     try {
-      run('pg_ctl', ['-D', data, '-o', `-p ${port} -k ${dir} -c listen_addresses=127.0.0.1 -c fsync=off`, '-l', log, '-w', 'start']);
+      run('pg_ctl', [
+        '-D',
+        data,
+        '-o',
+        `-p ${port} -k ${dir} -c listen_addresses=127.0.0.1 -c fsync=off`,
+        '-l',
+        log,
+        '-w',
+        'start',
+      ]);
     } catch (err) {
-      throw new Error(`the test's PostgreSQL did not start on port ${port}: ${existsSync(log) ? readFileSync(log, 'utf8').slice(-2000) : (err as Error).message}`);
+      throw new Error(
+        `the test's PostgreSQL did not start on port ${port}: ${existsSync(log) ? readFileSync(log, 'utf8').slice(-2000) : (err as Error).message}`,
+      );
     }
   };
   const stop = () => run('pg_ctl', ['-D', data, '-m', 'fast', '-w', 'stop']);

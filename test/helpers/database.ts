@@ -18,7 +18,10 @@ export const ADMIN_URL = process.env['PINGBOARD_TEST_POSTGRES_URL'] ?? 'postgres
 
 export function testEngines(): Engine[] {
   const raw = process.env['PINGBOARD_TEST_ENGINES'] ?? 'pglite,postgres';
-  return raw.split(',').map((e) => e.trim()).filter((e): e is Engine => e === 'pglite' || e === 'postgres');
+  return raw
+    .split(',')
+    .map((e) => e.trim())
+    .filter((e): e is Engine => e === 'pglite' || e === 'postgres');
 }
 
 export interface TestDatabase extends Database {
@@ -38,8 +41,10 @@ export async function openTestDatabase(engine: Engine): Promise<TestDatabase> {
   try {
     await admin.connect();
   } catch (err) {
-    throw new Error(`PostgreSQL is not reachable at ${ADMIN_URL} (${(err as Error).message}). ` +
-      'Start it (see README) or run only the embedded engine with PINGBOARD_TEST_ENGINES=pglite.');
+    throw new Error(
+      `PostgreSQL is not reachable at ${ADMIN_URL} (${(err as Error).message}). ` +
+        'Start it (see README) or run only the embedded engine with PINGBOARD_TEST_ENGINES=pglite.',
+    );
   }
   await admin.query(`create database ${name}`);
   await admin.end();
@@ -62,7 +67,9 @@ export async function openTestDatabase(engine: Engine): Promise<TestDatabase> {
 
 /** Empties every table, so tests sharing one database start clean. */
 export async function truncateAll(database: Database): Promise<void> {
-  await sql`truncate samples, frozen_weeks, frozen_week_history, server_exclusions, bot_state, hourly_digests, server_names, probe_pings, one_way_samples, tracked_rooms restart identity`.execute(database.db);
+  await sql`truncate samples, frozen_weeks, frozen_week_history, server_exclusions, bot_state, hourly_digests, server_names, probe_pings, one_way_samples, tracked_rooms restart identity`.execute(
+    database.db,
+  );
 }
 
 /**

@@ -29,15 +29,18 @@ export interface HomeserverProcessOptions {
 
 export async function startHomeserverProcess(options: HomeserverProcessOptions = {}): Promise<HomeserverProcess> {
   const args = [HOMESERVER, '--port', '0', '--admin-token', ADMIN_TOKEN];
-  for (const [server, delay] of Object.entries(options.delays ?? {})) args.push('--server', `${server}=${delay},${options.clockOffsets?.[server] ?? 0}`);
+  for (const [server, delay] of Object.entries(options.delays ?? {}))
+    args.push('--server', `${server}=${delay},${options.clockOffsets?.[server] ?? 0}`);
   for (const [user, password] of Object.entries(options.passwords ?? {})) args.push('--user', `${user}=${password}`);
   for (const [user, token] of Object.entries(options.tokens ?? {})) args.push('--token', `${user}=${token}`);
   const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'inherit'] });
-  const [line] = await once(createInterface({ input: child.stdout! }), 'line') as [string];
+  const [line] = (await once(createInterface({ input: child.stdout! }), 'line')) as [string];
   const url = (JSON.parse(line) as { url: string }).url;
   const call = async <T>(operation: string, ...callArgs: unknown[]): Promise<T> => {
     const response = await fetch(`${url}/_test/${operation}`, {
-      method: 'POST', headers: { authorization: `Bearer ${ADMIN_TOKEN}`, 'content-type': 'application/json' }, body: JSON.stringify({ args: callArgs }),
+      method: 'POST',
+      headers: { authorization: `Bearer ${ADMIN_TOKEN}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ args: callArgs }),
     });
     if (!response.ok) throw new Error(`${operation}: ${response.status} ${await response.text()}`);
     return ((await response.json()) as { result: T }).result;

@@ -22,7 +22,13 @@ export const HOSTILE_SERVER = '<img src=x onerror=alert(1)>|*b*_[x](y)';
  * scheduler does: reading a week never freezes it.
  */
 export async function freezeClosedWeek(database: TestDatabase, rooms: readonly string[] = [ROOM]): Promise<void> {
-  const statistics = new Statistics({ db: database.db, stats: { minDelayMs: 10, maxDelayMs: 600_000, minPings: 1 }, weeks: WEEKS, cacheSeconds: 0, now: () => NOW });
+  const statistics = new Statistics({
+    db: database.db,
+    stats: { minDelayMs: 10, maxDelayMs: 600_000, minPings: 1 },
+    weeks: WEEKS,
+    cacheSeconds: 0,
+    now: () => NOW,
+  });
   await statistics.freezeDueWeeks(rooms.map((id) => RoomRegistry.untracked(id)));
 }
 
@@ -31,10 +37,19 @@ export const OPERATOR_TOKEN = 'pages-operator-token-0123456789abcdef';
 
 export async function pageApp(database: TestDatabase, options: { operator?: boolean } = {}) {
   const statistics = new Statistics({
-    db: database.db, stats: { minDelayMs: 10, maxDelayMs: 600_000, minPings: 1 }, weeks: WEEKS, cacheSeconds: 60, now: () => NOW,
+    db: database.db,
+    stats: { minDelayMs: 10, maxDelayMs: 600_000, minPings: 1 },
+    weeks: WEEKS,
+    cacheSeconds: 60,
+    now: () => NOW,
   });
-  const rooms = new RoomRegistry([{ id: ROOM, disclaimer: 'Test <disclaimer>' }, { id: OTHER_ROOM, disclaimer: 'Other' }]);
-  const operator = options.operator ? { controls: new OperatorControls(database.db, statistics), token: OPERATOR_TOKEN } : undefined;
+  const rooms = new RoomRegistry([
+    { id: ROOM, disclaimer: 'Test <disclaimer>' },
+    { id: OTHER_ROOM, disclaimer: 'Other' },
+  ]);
+  const operator = options.operator
+    ? { controls: new OperatorControls(database.db, statistics), token: OPERATOR_TOKEN }
+    : undefined;
   return buildApp({ database, statistics, rooms, cacheSeconds: 60, operator });
 }
 
@@ -49,26 +64,60 @@ export async function seedPages(database: TestDatabase): Promise<void> {
   const lastWeek = new Date('2026-11-12T10:00:00Z');
   await recordSamples(database.db, [
     sample({ pingServer: 'fairydust.space', delayMs: 376, measuredAt: thisWeek }),
-    sample({ pingServer: 'neko.dev', pingEventId: '$nk1', delayMs: 444, measuredAt: thisWeek, pinger: '@<b>bold</b>:neko.dev' }),
-    sample({ pingServer: 'neko.dev', pingEventId: '$nk2', delayMs: 445, measuredAt: thisWeek, responder: '@probe-bot:other.example', responderServer: 'other.example', source: 'probe', rttMs: 300 }),
+    sample({
+      pingServer: 'neko.dev',
+      pingEventId: '$nk1',
+      delayMs: 444,
+      measuredAt: thisWeek,
+      pinger: '@<b>bold</b>:neko.dev',
+    }),
+    sample({
+      pingServer: 'neko.dev',
+      pingEventId: '$nk2',
+      delayMs: 445,
+      measuredAt: thisWeek,
+      responder: '@probe-bot:other.example',
+      responderServer: 'other.example',
+      source: 'probe',
+      rttMs: 300,
+    }),
     sample({ pingServer: HOSTILE_SERVER, delayMs: 500, measuredAt: thisWeek }),
     sample({ pingServer: 'old.example', delayMs: 250, measuredAt: lastWeek }),
     sample({ pingServer: 'neko.dev', delayMs: 300, measuredAt: lastWeek }),
     sample({ pingServer: 'fairydust.space', delayMs: 370, measuredAt: lastWeek }),
     sample({ roomId: OTHER_ROOM, pingServer: 'x.example', delayMs: 120, measuredAt: thisWeek }),
   ]);
-  for (const [seq, outcome] of [[1, 'answered'], [2, 'lost']] as const) {
+  for (const [seq, outcome] of [
+    [1, 'answered'],
+    [2, 'lost'],
+  ] as const) {
     await recordProbePing(database.db, {
-      probeId: 'p1', seq, sentAt: new Date(thisWeek.getTime() + seq * 60_000), roomId: ROOM, pingServer: 'neko.dev',
-      pingEventId: `$probe${seq}`, outcome, pongs: outcome === 'answered' ? 1 : 0, error: null,
+      probeId: 'p1',
+      seq,
+      sentAt: new Date(thisWeek.getTime() + seq * 60_000),
+      roomId: ROOM,
+      pingServer: 'neko.dev',
+      pingEventId: `$probe${seq}`,
+      outcome,
+      pongs: outcome === 'answered' ? 1 : 0,
+      error: null,
     });
   }
 }
 
 /** `count` servers with one ping each at `measuredAt`: s0.example at 100 ms, s1.example at 101 ms and so on, ranked in that order. */
-export async function seedServers(database: TestDatabase, count: number, options: { roomId?: string; measuredAt: Date }): Promise<string[]> {
+export async function seedServers(
+  database: TestDatabase,
+  count: number,
+  options: { roomId?: string; measuredAt: Date },
+): Promise<string[]> {
   const servers = Array.from({ length: count }, (_, i) => `s${i}.example`);
-  await recordSamples(database.db, servers.map((pingServer, i) => sample({ roomId: options.roomId ?? ROOM, pingServer, delayMs: 100 + i, measuredAt: options.measuredAt })));
+  await recordSamples(
+    database.db,
+    servers.map((pingServer, i) =>
+      sample({ roomId: options.roomId ?? ROOM, pingServer, delayMs: 100 + i, measuredAt: options.measuredAt }),
+    ),
+  );
   return servers;
 }
 

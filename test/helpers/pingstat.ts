@@ -13,7 +13,9 @@ export function pingstatGroupsOf(spec: PongsSpec): PingstatGroups {
       const entries = Object.entries(diffs);
       for (const [id] of entries) ids.add(id);
       pairs.push({
-        pingServer, pongServer, pongs: entries.length,
+        pingServer,
+        pongServer,
+        pongs: entries.length,
         delays: entries.map(([, ms]) => ms).join(','),
         diffsJson: entries.map(([id, ms]) => `${JSON.stringify(id)}:${ms}`).join(','),
       });

@@ -28,8 +28,12 @@ export interface Result {
 export function waitForExit(child: ChildProcess, timeoutMs: number): Promise<Result> {
   let stdout = '';
   let stderr = '';
-  child.stdout!.setEncoding('utf8').on('data', (chunk: string) => { stdout += chunk; });
-  child.stderr!.setEncoding('utf8').on('data', (chunk: string) => { stderr += chunk; });
+  child.stdout!.setEncoding('utf8').on('data', (chunk: string) => {
+    stdout += chunk;
+  });
+  child.stderr!.setEncoding('utf8').on('data', (chunk: string) => {
+    stderr += chunk;
+  });
   return new Promise((resolve, reject) => {
     const timer = setTimeout(() => {
       child.kill('SIGKILL');
@@ -52,13 +56,23 @@ export function waitForExit(child: ChildProcess, timeoutMs: number): Promise<Res
 export const PROCESS_TIMEOUT_MS = 300_000;
 
 /** Starts `pingboard ARGS…` in `cwd`: the process, to signal, and how it ended, once it has. */
-export function startPingboard(cwd: string, args: string[], env: Record<string, string>, timeoutMs = PROCESS_TIMEOUT_MS): { child: ChildProcess; exited: Promise<Result> } {
+export function startPingboard(
+  cwd: string,
+  args: string[],
+  env: Record<string, string>,
+  timeoutMs = PROCESS_TIMEOUT_MS,
+): { child: ChildProcess; exited: Promise<Result> } {
   const child = spawn(NODE, [MAIN, ...args], { cwd, env: cleanEnv(env), stdio: ['ignore', 'pipe', 'pipe'] });
   return { child, exited: waitForExit(child, timeoutMs) };
 }
 
 /** Runs `pingboard ARGS…` in `cwd` to completion. */
-export function runPingboard(cwd: string, args: string[], env: Record<string, string>, timeoutMs = PROCESS_TIMEOUT_MS): Promise<Result> {
+export function runPingboard(
+  cwd: string,
+  args: string[],
+  env: Record<string, string>,
+  timeoutMs = PROCESS_TIMEOUT_MS,
+): Promise<Result> {
   return startPingboard(cwd, args, env, timeoutMs).exited;
 }
 
@@ -75,14 +89,28 @@ export interface Server {
  * Starts `pingboard serve` in `cwd` on a free port and waits for its "pingboard started" log line.
  * `command`: another way of starting it, such as `npm start`.
  */
-export async function servePingboard(t: Pick<Test, 'teardown'>, cwd: string, env: Record<string, string>, command: readonly string[] = [NODE, MAIN, 'serve']): Promise<Server> {
-  const child = spawn(command[0]!, command.slice(1), { cwd, env: cleanEnv({ PINGBOARD_PORT: '0', PINGBOARD_LOG_LEVEL: 'info', ...env }), stdio: ['ignore', 'pipe', 'pipe'] });
+export async function servePingboard(
+  t: Pick<Test, 'teardown'>,
+  cwd: string,
+  env: Record<string, string>,
+  command: readonly string[] = [NODE, MAIN, 'serve'],
+): Promise<Server> {
+  const child = spawn(command[0]!, command.slice(1), {
+    cwd,
+    env: cleanEnv({ PINGBOARD_PORT: '0', PINGBOARD_LOG_LEVEL: 'info', ...env }),
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   const exited = waitForExit(child, PROCESS_TIMEOUT_MS);
   exited.catch(() => {});
-  t.teardown(() => { if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL'); });
+  t.teardown(() => {
+    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+  });
   const url = await new Promise<string>((resolve, reject) => {
     let buffered = '';
-    const timer = setTimeout(() => reject(new Error(`serve did not log "pingboard started" within ${PROCESS_TIMEOUT_MS} ms`)), PROCESS_TIMEOUT_MS);
+    const timer = setTimeout(
+      () => reject(new Error(`serve did not log "pingboard started" within ${PROCESS_TIMEOUT_MS} ms`)),
+      PROCESS_TIMEOUT_MS,
+    );
     child.stdout!.on('data', (chunk: Buffer | string) => {
       buffered += chunk.toString();
       for (const line of buffered.split('\n')) {

@@ -24,7 +24,8 @@ function parseValue(text: string, line: number): number {
   if (text === '+Inf') return Infinity;
   if (text === '-Inf') return -Infinity;
   if (text === 'NaN') return Number.NaN;
-  if (!/^[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?$/.test(text)) throw new Error(`line ${line}: bad value ${JSON.stringify(text)}`);
+  if (!/^[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?$/.test(text))
+    throw new Error(`line ${line}: bad value ${JSON.stringify(text)}`);
   return Number(text);
 }
 
@@ -41,7 +42,7 @@ function parseLabels(text: string, line: number): { labels: Record<string, strin
     if (text[eq + 1] !== '"') throw new Error(`line ${line}: label value not quoted`);
     let value = '';
     let j = eq + 2;
-    for (;; j++) {
+    for (; ; j++) {
       const c = text[j];
       if (c === undefined) throw new Error(`line ${line}: unterminated label value`);
       if (c === '"') break;
@@ -100,9 +101,12 @@ export function parsePrometheusStrict(text: string): Map<string, ParsedFamily> {
     const familyName = [name, name.replace(/_(bucket|sum|count)$/, '')].find((n) => families.get(n)?.type);
     const family = familyName === undefined ? undefined : families.get(familyName);
     if (!family) throw new Error(`line ${line}: sample ${name} before its TYPE`);
-    if (family.name !== name && family.type !== 'histogram' && family.type !== 'summary') throw new Error(`line ${line}: ${name} does not belong to ${family.type} ${family.name}`);
-    if (family.type === 'histogram' && name === `${family.name}_bucket` && labels['le'] === undefined) throw new Error(`line ${line}: bucket without le`);
-    if (family.type === 'histogram' && name === family.name) throw new Error(`line ${line}: a histogram has no bare samples`);
+    if (family.name !== name && family.type !== 'histogram' && family.type !== 'summary')
+      throw new Error(`line ${line}: ${name} does not belong to ${family.type} ${family.name}`);
+    if (family.type === 'histogram' && name === `${family.name}_bucket` && labels['le'] === undefined)
+      throw new Error(`line ${line}: bucket without le`);
+    if (family.type === 'histogram' && name === family.name)
+      throw new Error(`line ${line}: a histogram has no bare samples`);
     if (family.type === 'counter' && value < 0) throw new Error(`line ${line}: negative counter`);
     const series = `${name}${JSON.stringify(Object.entries(labels).sort())}`;
     if (seriesSeen.has(series)) throw new Error(`line ${line}: duplicate series ${series}`);
@@ -128,13 +132,16 @@ function checkHistogram(family: ParsedFamily): void {
     else group.count = sample.value;
   }
   for (const [key, group] of groups) {
-    if (group.sum === undefined || group.count === undefined) throw new Error(`${family.name}${key}: _sum or _count missing`);
+    if (group.sum === undefined || group.count === undefined)
+      throw new Error(`${family.name}${key}: _sum or _count missing`);
     const last = group.buckets[group.buckets.length - 1];
     if (!last || last[0] !== Infinity) throw new Error(`${family.name}${key}: no le="+Inf" bucket last`);
     if (last[1] !== group.count) throw new Error(`${family.name}${key}: +Inf bucket differs from _count`);
     for (let i = 1; i < group.buckets.length; i++) {
-      if (group.buckets[i]![0] <= group.buckets[i - 1]![0]) throw new Error(`${family.name}${key}: buckets out of order`);
-      if (group.buckets[i]![1] < group.buckets[i - 1]![1]) throw new Error(`${family.name}${key}: buckets not cumulative`);
+      if (group.buckets[i]![0] <= group.buckets[i - 1]![0])
+        throw new Error(`${family.name}${key}: buckets out of order`);
+      if (group.buckets[i]![1] < group.buckets[i - 1]![1])
+        throw new Error(`${family.name}${key}: buckets not cumulative`);
     }
   }
 }

@@ -12,7 +12,13 @@ export const TEST_BOT = '@pingboard:bot.example';
 export const TEST_BOT_PASSWORD = 'bot-password';
 
 /** Starts the service watching `roomAlias`, stopped at the test's end; resolves once the bot has synced. */
-export async function startBotService(t: Test, hs: TestHomeserver, database: TestDatabase, roomAlias: string, env: Record<string, string> = {}): Promise<Service> {
+export async function startBotService(
+  t: Test,
+  hs: TestHomeserver,
+  database: TestDatabase,
+  roomAlias: string,
+  env: Record<string, string> = {},
+): Promise<Service> {
   const config = loadConfig({
     ...(database.url ? { DATABASE_URL: database.url } : {}),
     PINGBOARD_PORT: '0',
@@ -25,6 +31,8 @@ export async function startBotService(t: Test, hs: TestHomeserver, database: Tes
   });
   const service = await start(config, createLogger('silent'), { database });
   t.teardown(() => service.stop());
-  await until('the bot to finish its first sync', () => ['PREPARED', 'SYNCING'].includes(service.bot!.client.getSyncState() ?? ''));
+  await until('the bot to finish its first sync', () =>
+    ['PREPARED', 'SYNCING'].includes(service.bot!.client.getSyncState() ?? ''),
+  );
   return service;
 }

@@ -40,14 +40,23 @@ function strings(v: unknown, name: string): string[] | undefined {
 
 /** Type patterns may use `*` as a wildcard for any sequence of characters. */
 function globs(v: unknown, name: string): RegExp[] | undefined {
-  return strings(v, name)?.map((p) => new RegExp(`^${p.split('*').map((s) => s.replace(/[.+?^${}()|[\]\\]/g, '\\$&')).join('.*')}$`));
+  return strings(v, name)?.map(
+    (p) =>
+      new RegExp(
+        `^${p
+          .split('*')
+          .map((s) => s.replace(/[.+?^${}()|[\]\\]/g, '\\$&'))
+          .join('.*')}$`,
+      ),
+  );
 }
 
 export function parseEventFilter(v: unknown): EventFilter {
   const f = v === undefined ? {} : v;
   if (!isObj(f)) throw badParam('filter must be an object');
   const limit = f['limit'];
-  if (limit !== undefined && (typeof limit !== 'number' || !Number.isInteger(limit) || limit < 0)) throw badParam('limit must be a non-negative integer');
+  if (limit !== undefined && (typeof limit !== 'number' || !Number.isInteger(limit) || limit < 0))
+    throw badParam('limit must be a non-negative integer');
   const senders = strings(f['senders'], 'senders');
   return {
     types: globs(f['types'], 'types'),

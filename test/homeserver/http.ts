@@ -137,9 +137,20 @@ export class HttpFront {
     const url = new URL(req.url ?? '/', 'http://localhost');
     const method = req.method ?? 'GET';
     const path = url.pathname;
-    const token = /^Bearer (.+)$/.exec(req.headers.authorization ?? '')?.[1] ?? url.searchParams.get('access_token') ?? undefined;
+    const token =
+      /^Bearer (.+)$/.exec(req.headers.authorization ?? '')?.[1] ?? url.searchParams.get('access_token') ?? undefined;
     const device = token === undefined ? undefined : this.store.tokens.get(token);
-    const record: RequestRecord = { time: Date.now(), method, path, search: url.search, userId: device?.userId, status: undefined, fault: undefined, unrecognized: false, userAgent: req.headers['user-agent'] };
+    const record: RequestRecord = {
+      time: Date.now(),
+      method,
+      path,
+      search: url.search,
+      userId: device?.userId,
+      status: undefined,
+      fault: undefined,
+      unrecognized: false,
+      userAgent: req.headers['user-agent'],
+    };
     this.log.push(record);
     res.on('finish', () => {
       record.status = res.statusCode;
@@ -167,9 +178,12 @@ export class HttpFront {
         if (fault.kind === 'delay') await new Promise((resolve) => setTimeout(resolve, fault.ms));
         if (fault.kind === 'rateLimit') {
           if (fault.retryAfterHeader) res.setHeader('Retry-After', String(Math.ceil(fault.retryAfterMs / 1000)));
-          throw new MatrixError(429, 'M_LIMIT_EXCEEDED', 'Too many requests (injected)', { retry_after_ms: fault.retryAfterMs });
+          throw new MatrixError(429, 'M_LIMIT_EXCEEDED', 'Too many requests (injected)', {
+            retry_after_ms: fault.retryAfterMs,
+          });
         }
-        if (fault.kind === 'error') throw new MatrixError(fault.status, fault.errcode ?? 'M_UNKNOWN', fault.error ?? 'Injected failure');
+        if (fault.kind === 'error')
+          throw new MatrixError(fault.status, fault.errcode ?? 'M_UNKNOWN', fault.error ?? 'Injected failure');
       }
       const found = this.match(method, path);
       if (!found) {
@@ -180,19 +194,32 @@ export class HttpFront {
       if (found === 'method') throw new MatrixError(405, 'M_UNRECOGNIZED', `Method ${method} not allowed on ${path}`);
       const { route, params } = found;
       if (route.auth && token === undefined) throw new MatrixError(401, 'M_MISSING_TOKEN', 'Missing access token');
-      if (route.auth && !device) throw new MatrixError(401, 'M_UNKNOWN_TOKEN', 'Unknown access token', { soft_logout: false });
+      if (route.auth && !device)
+        throw new MatrixError(401, 'M_UNKNOWN_TOKEN', 'Unknown access token', { soft_logout: false });
       const text = method === 'GET' || method === 'HEAD' ? '' : await readBody(req);
       const body = text.trim() === '' ? {} : parseJson(text);
-      const ctx: Ctx = { method, path, params, query: url.searchParams, body, device: device as Device, token, signal: abort.signal, baseUrl: this.baseUrl };
+      const ctx: Ctx = {
+        method,
+        path,
+        params,
+        query: url.searchParams,
+        body,
+        device: device as Device,
+        token,
+        signal: abort.signal,
+        baseUrl: this.baseUrl,
+      };
       const result = await route.handler(ctx);
-      send(res, 200, fault?.kind === 'repeatTimeline' ? repeatTimeline(result) : result ?? {});
+      send(res, 200, fault?.kind === 'repeatTimeline' ? repeatTimeline(result) : (result ?? {}));
     } catch (err) {
       // The client went away (or goDown()/stop() dropped it): nobody to answer.
       if (abort.signal.aborted || req.socket.destroyed || res.writableEnded) return;
       if (err instanceof MatrixError) {
         send(res, err.status, { errcode: err.errcode, error: err.message, ...err.extra });
       } else {
-        (this.debug ?? console.error)(`internal error on ${method} ${path}: ${err instanceof Error ? err.stack : String(err)}`);
+        (this.debug ?? console.error)(
+          `internal error on ${method} ${path}: ${err instanceof Error ? err.stack : String(err)}`,
+        );
         send(res, 500, { errcode: 'M_UNKNOWN', error: String(err) });
       }
     }
@@ -228,7 +255,9 @@ export class HttpFront {
 
 /** A sync response whose joined rooms list each timeline event twice in a row. */
 function repeatTimeline(result: unknown): unknown {
-  const join = (result as { rooms?: { join?: Record<string, { timeline?: { events?: unknown[] } }> } } | undefined)?.rooms?.join ?? {};
+  const join =
+    (result as { rooms?: { join?: Record<string, { timeline?: { events?: unknown[] } }> } } | undefined)?.rooms?.join ??
+    {};
   for (const room of Object.values(join)) {
     if (room.timeline?.events) room.timeline.events = room.timeline.events.flatMap((event) => [event, event]);
   }

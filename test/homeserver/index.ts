@@ -84,7 +84,12 @@ export class TestHomeserver {
       for (const l of [...this.listeners]) l(ev);
     });
     const envDebug = process.env['TEST_HS_DEBUG'] === '1';
-    const debug = typeof opts.debug === 'function' ? opts.debug : opts.debug || envDebug ? (line: string) => console.error(`[test-hs] ${line}`) : undefined;
+    const debug =
+      typeof opts.debug === 'function'
+        ? opts.debug
+        : opts.debug || envDebug
+          ? (line: string) => console.error(`[test-hs] ${line}`)
+          : undefined;
     const all = routes(this.store, this.sync);
     if (opts.adminToken) all.push(adminRoute(this, opts.adminToken));
     this.http = new HttpFront(all, this.store, this.faults, debug);
@@ -206,7 +211,8 @@ export class TestHomeserver {
       (r) =>
         (match.method === undefined || r.method === match.method.toUpperCase()) &&
         (match.userId === undefined || r.userId === match.userId) &&
-        (match.path === undefined || (typeof match.path === 'string' ? r.path.includes(match.path) : match.path.test(r.path))),
+        (match.path === undefined ||
+          (typeof match.path === 'string' ? r.path.includes(match.path) : match.path.test(r.path))),
     );
   }
 

@@ -51,7 +51,8 @@ function main(): void {
   for (const s of values.server) {
     const [name, spec] = pair(s, '--server');
     const [delay, offset] = spec.split(',').map(Number);
-    if (delay === undefined || !Number.isFinite(delay) || (offset !== undefined && !Number.isFinite(offset))) throw new Error(`bad --server "${s}"\n${usage}`);
+    if (delay === undefined || !Number.isFinite(delay) || (offset !== undefined && !Number.isFinite(offset)))
+      throw new Error(`bad --server "${s}"\n${usage}`);
     servers[name] = { delayMs: delay, clockOffsetMs: offset ?? 0 };
   }
   const port = Number(values.port);
@@ -64,23 +65,26 @@ function main(): void {
     debug: values.debug,
     ...(values['room-version'] ? { defaultRoomVersion: values['room-version'] } : {}),
     ...(values['admin-token'] ? { adminToken: values['admin-token'] } : {}),
-  }).then((hs) => {
-    for (const u of values.user) {
-      const [userId, password] = pair(u, '--user');
-      hs.registerUser(userId, { password });
-    }
-    for (const t of values.token) {
-      const [userId, accessToken] = pair(t, '--token');
-      hs.registerUser(userId, { accessToken });
-    }
-    console.log(JSON.stringify({ url: hs.url, port: hs.port }));
-    const stop = (): void => void hs.stop().then(() => process.exit(0));
-    process.once('SIGTERM', stop);
-    process.once('SIGINT', stop);
-  }, (err: unknown) => {
-    console.error(err instanceof Error ? err.message : err);
-    process.exit(1);
-  });
+  }).then(
+    (hs) => {
+      for (const u of values.user) {
+        const [userId, password] = pair(u, '--user');
+        hs.registerUser(userId, { password });
+      }
+      for (const t of values.token) {
+        const [userId, accessToken] = pair(t, '--token');
+        hs.registerUser(userId, { accessToken });
+      }
+      console.log(JSON.stringify({ url: hs.url, port: hs.port }));
+      const stop = (): void => void hs.stop().then(() => process.exit(0));
+      process.once('SIGTERM', stop);
+      process.once('SIGINT', stop);
+    },
+    (err: unknown) => {
+      console.error(err instanceof Error ? err.message : err);
+      process.exit(1);
+    },
+  );
 }
 
 main();

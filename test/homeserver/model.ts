@@ -120,7 +120,10 @@ export class RoomState {
 
   /** The servers in the room, most joined members first (what a directory lookup answers). */
   servers(): string[] {
-    return [...this.joinedByServer].filter(([, n]) => n > 0).sort((a, b) => b[1] - a[1]).map(([server]) => server);
+    return [...this.joinedByServer]
+      .filter(([, n]) => n > 0)
+      .sort((a, b) => b[1] - a[1])
+      .map(([server]) => server);
   }
 
   private count(userId: string, membership: string | undefined, delta: number): void {
@@ -226,7 +229,12 @@ export class Room {
  * @param device `${userId}|${deviceId}` of the reader; gets `transaction_id` for its own sends
  * @param withRoomId sync omits `room_id`; every other endpoint includes it
  */
-export function toClientEvent(ev: StoredEvent, view: RoomView | undefined, device: string | undefined, withRoomId: boolean): Record<string, unknown> {
+export function toClientEvent(
+  ev: StoredEvent,
+  view: RoomView | undefined,
+  device: string | undefined,
+  withRoomId: boolean,
+): Record<string, unknown> {
   const unsigned: Record<string, unknown> = { age: Math.max(0, Date.now() - ev.sentAt) };
   if (ev.txn && ev.txn.device === device) unsigned['transaction_id'] = ev.txn.txnId;
   const out: Record<string, unknown> = {

@@ -7,7 +7,15 @@
  */
 
 import { type EventFilter, matches, parseEventFilter, parseJson } from './filter.ts';
-import { type RoomView, type StoredEvent, badParam, membershipOf, notFound, stateKeyOf, toClientEvent } from './model.ts';
+import {
+  type RoomView,
+  type StoredEvent,
+  badParam,
+  membershipOf,
+  notFound,
+  stateKeyOf,
+  toClientEvent,
+} from './model.ts';
 import type { Device, Store } from './store.ts';
 
 type Json = Record<string, unknown>;
@@ -107,9 +115,11 @@ export function context(store: Store, device: Device, roomId: string, eventId: s
   const before: StoredEvent[] = [];
   const after: StoredEvent[] = [];
   let b = index - 1;
-  for (; b >= 0 && before.length < Math.floor(limit / 2); b--) if (matches(filter, view.events[b]!)) before.push(view.events[b]!);
+  for (; b >= 0 && before.length < Math.floor(limit / 2); b--)
+    if (matches(filter, view.events[b]!)) before.push(view.events[b]!);
   let a = index + 1;
-  for (; a < end && after.length < Math.ceil(limit / 2); a++) if (matches(filter, view.events[a]!)) after.push(view.events[a]!);
+  for (; a < end && after.length < Math.ceil(limit / 2); a++)
+    if (matches(filter, view.events[a]!)) after.push(view.events[a]!);
   const ev = view.events[index]!;
   const json = (e: StoredEvent): Json => toClientEvent(e, view, device.key, true);
   return {
@@ -118,7 +128,9 @@ export function context(store: Store, device: Device, roomId: string, eventId: s
     events_after: after.map(json),
     start: store.token(b >= 0 ? view.streams[b]! : 0),
     end: store.token(view.streams[a - 1]!),
-    state: filter.lazyMembers ? senderMembers(view, [ev, ...before, ...after], device) : currentState(view, end).map(json),
+    state: filter.lazyMembers
+      ? senderMembers(view, [ev, ...before, ...after], device)
+      : currentState(view, end).map(json),
   };
 }
 
@@ -144,7 +156,14 @@ export function roomState(store: Store, device: Device, roomId: string): Json[] 
 }
 
 /** `GET /rooms/{roomId}/state/{type}/{key}`: the content, or the event with `?format=event`. */
-export function stateEvent(store: Store, device: Device, roomId: string, type: string, stateKey: string, format: string | null): Json {
+export function stateEvent(
+  store: Store,
+  device: Device,
+  roomId: string,
+  type: string,
+  stateKey: string,
+  format: string | null,
+): Json {
   const { view, end } = readable(store, device.userId, roomId);
   const key = stateKeyOf(type, stateKey);
   const rewound = end === view.events.length ? undefined : view.rewind(end);

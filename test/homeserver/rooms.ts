@@ -41,15 +41,22 @@ const obj = (v: unknown): v is Record<string, unknown> => typeof v === 'object' 
 export function parseCreateRoom(body: unknown): CreateRoomRequest {
   if (!obj(body)) throw new MatrixError(400, 'M_BAD_JSON', 'body must be an object');
   const strings = ['room_alias_name', 'name', 'topic', 'visibility', 'preset', 'room_version'] as const;
-  for (const k of strings) if (body[k] !== undefined && typeof body[k] !== 'string') throw badParam(`${k} must be a string`);
-  if (body['invite'] !== undefined && !(Array.isArray(body['invite']) && body['invite'].every((u) => typeof u === 'string' && isUserId(u)))) {
+  for (const k of strings)
+    if (body[k] !== undefined && typeof body[k] !== 'string') throw badParam(`${k} must be a string`);
+  if (
+    body['invite'] !== undefined &&
+    !(Array.isArray(body['invite']) && body['invite'].every((u) => typeof u === 'string' && isUserId(u)))
+  ) {
     throw badParam('invite must be a list of user IDs');
   }
   for (const k of ['creation_content', 'power_level_content_override'] as const) {
     if (body[k] !== undefined && !obj(body[k])) throw badParam(`${k} must be an object`);
   }
   const initial = body['initial_state'];
-  if (initial !== undefined && !(Array.isArray(initial) && initial.every((e) => obj(e) && typeof e['type'] === 'string' && obj(e['content'])))) {
+  if (
+    initial !== undefined &&
+    !(Array.isArray(initial) && initial.every((e) => obj(e) && typeof e['type'] === 'string' && obj(e['content'])))
+  ) {
     throw badParam('initial_state must be a list of state events');
   }
   return body as CreateRoomRequest;
@@ -60,7 +67,8 @@ export function createRoom(store: Store, creator: string, req: CreateRoomRequest
   store.user(creator);
   const server = serverOf(creator);
   const alias = req.room_alias_name === undefined ? undefined : `#${req.room_alias_name}:${server}`;
-  if (alias !== undefined && (req.room_alias_name === '' || /[:\s]/.test(req.room_alias_name ?? ''))) throw badParam('invalid room_alias_name');
+  if (alias !== undefined && (req.room_alias_name === '' || /[:\s]/.test(req.room_alias_name ?? '')))
+    throw badParam('invalid room_alias_name');
   if (alias !== undefined && store.aliases.has(alias)) throw new MatrixError(400, 'M_ROOM_IN_USE', `${alias} is taken`);
 
   const version = req.room_version ?? store.defaultRoomVersion;
@@ -70,7 +78,10 @@ export function createRoom(store: Store, creator: string, req: CreateRoomRequest
     store.send(room, { type, sender: creator, content, stateKey });
 
   // Room versions up to 10 name the creator in the create event; 11+ use the sender.
-  const createContent: Content = { room_version: version, ...(Number(version) < 11 || Number.isNaN(Number(version)) ? { creator } : {}) };
+  const createContent: Content = {
+    room_version: version,
+    ...(Number(version) < 11 || Number.isNaN(Number(version)) ? { creator } : {}),
+  };
   state('m.room.create', { ...createContent, ...req.creation_content });
   state('m.room.member', { membership: 'join', ...displayName(store, creator) }, creator);
   const users: Record<string, number> = { [creator]: 100 };
@@ -107,13 +118,23 @@ export function createRoom(store: Store, creator: string, req: CreateRoomRequest
   for (const e of req.initial_state ?? []) state(e.type, e.content, e.state_key ?? '');
   if (req.name !== undefined) state('m.room.name', { name: req.name });
   if (req.topic !== undefined) state('m.room.topic', { topic: req.topic });
-  for (const invitee of req.invite ?? []) invite(store, creator, room.id, invitee, req.is_direct ? { is_direct: true } : {});
+  for (const invitee of req.invite ?? [])
+    invite(store, creator, room.id, invitee, req.is_direct ? { is_direct: true } : {});
   return room;
 }
 
 /** State Synapse 1.67 copies into the replacement room (handlers/room.py `clone_existing_room`). */
-const COPIED_ON_UPGRADE = ['m.room.join_rules', 'm.room.name', 'm.room.topic', 'm.room.history_visibility', 'm.room.guest_access',
-  'm.room.avatar', 'm.room.encryption', 'm.room.server_acl', 'm.room.power_levels'];
+const COPIED_ON_UPGRADE = [
+  'm.room.join_rules',
+  'm.room.name',
+  'm.room.topic',
+  'm.room.history_visibility',
+  'm.room.guest_access',
+  'm.room.avatar',
+  'm.room.encryption',
+  'm.room.server_acl',
+  'm.room.power_levels',
+];
 
 /**
  * `POST /rooms/{roomId}/upgrade` as Synapse 1.67 does it (handlers/room.py
@@ -132,12 +153,21 @@ export function upgradeRoom(store: Store, sender: string, roomId: string, newVer
     return ev ? [{ type, content: ev.content }] : [];
   });
   const room = createRoom(store, sender, {
-    room_version: newVersion, preset: 'private_chat', initial_state: initial,
+    room_version: newVersion,
+    preset: 'private_chat',
+    initial_state: initial,
     creation_content: { predecessor: { room_id: old.id, event_id: tombstoneId } },
   });
-  store.send(old, { type: 'm.room.tombstone', sender, stateKey: '', eventId: tombstoneId, content: { body: 'This room has been replaced', replacement_room: room.id } });
+  store.send(old, {
+    type: 'm.room.tombstone',
+    sender,
+    stateKey: '',
+    eventId: tombstoneId,
+    content: { body: 'This room has been replaced', replacement_room: room.id },
+  });
   const server = serverOf(sender);
-  for (const [alias, target] of store.aliases) if (target === old.id && serverOf(alias) === server) store.aliases.set(alias, room.id);
+  for (const [alias, target] of store.aliases)
+    if (target === old.id && serverOf(alias) === server) store.aliases.set(alias, room.id);
   const canonical = old.state.get('m.room.canonical_alias', '')?.content['alias'];
   if (typeof canonical === 'string' && serverOf(canonical) === server) {
     store.send(room, { type: 'm.room.canonical_alias', sender, stateKey: '', content: { alias: canonical } });
@@ -145,8 +175,11 @@ export function upgradeRoom(store: Store, sender: string, roomId: string, newVer
   }
   const levels = old.state.get('m.room.power_levels', '')?.content ?? {};
   const restricted = Math.max(Number(levels['users_default'] ?? 0) + 1, 50);
-  const raised = Object.fromEntries(['invite', 'events_default'].filter((key) => Number(levels[key] ?? 0) < restricted).map((key) => [key, restricted]));
-  if (Object.keys(raised).length > 0) store.send(old, { type: 'm.room.power_levels', sender, stateKey: '', content: { ...levels, ...raised } });
+  const raised = Object.fromEntries(
+    ['invite', 'events_default'].filter((key) => Number(levels[key] ?? 0) < restricted).map((key) => [key, restricted]),
+  );
+  if (Object.keys(raised).length > 0)
+    store.send(old, { type: 'm.room.power_levels', sender, stateKey: '', content: { ...levels, ...raised } });
   return room;
 }
 
@@ -193,35 +226,65 @@ export function join(store: Store, userId: string, roomIdOrAlias: string, via: r
   if (!room?.state.hasServer(own)) {
     const invite = room?.state.members.get(userId);
     if (invite && membershipOf(invite) === 'invite') servers.push(serverOf(invite.sender));
-    room = remoteRoom(store, roomIdOrAlias, room, servers.filter((server) => server !== own));
+    room = remoteRoom(
+      store,
+      roomIdOrAlias,
+      room,
+      servers.filter((server) => server !== own),
+    );
   }
   const membership = room.state.membership(userId);
   if (membership === 'ban') throw forbidden(`${userId} is banned from ${room.id}`);
   const rule = room.state.get('m.room.join_rules', '')?.content['join_rule'];
   if (membership !== 'invite' && rule !== 'public') throw forbidden(`${userId} is not invited to ${room.id}`);
-  store.send(room, { type: 'm.room.member', sender: userId, stateKey: userId, content: { membership: 'join', ...displayName(store, userId) } });
+  store.send(room, {
+    type: 'm.room.member',
+    sender: userId,
+    stateKey: userId,
+    content: { membership: 'join', ...displayName(store, userId) },
+  });
   return room;
 }
 
 /** The room as the first reachable server of `servers` hands it over for a join, or that server's refusal. */
 function remoteRoom(store: Store, roomId: string, room: Room | undefined, servers: readonly string[]): Room {
-  if (servers.length === 0) throw new MatrixError(404, 'M_UNKNOWN', 'Can\'t join remote room because no servers that are in the room have been provided.');
+  if (servers.length === 0)
+    throw new MatrixError(
+      404,
+      'M_UNKNOWN',
+      "Can't join remote room because no servers that are in the room have been provided.",
+    );
   for (const server of servers) {
     if (!store.servers.has(server)) continue;
     if (room?.state.hasServer(server)) return room;
-    throw notFound(room?.state.everJoined.has(server) ? 'Not an active room on this server' : `Could not find room_version for ${roomId}`);
+    throw notFound(
+      room?.state.everJoined.has(server)
+        ? 'Not an active room on this server'
+        : `Could not find room_version for ${roomId}`,
+    );
   }
   throw new MatrixError(502, 'M_UNKNOWN', 'Failed to make_join via any server');
 }
 
-export function invite(store: Store, inviter: string, roomId: string, target: string, extra: Content = {}): StoredEvent {
+export function invite(
+  store: Store,
+  inviter: string,
+  roomId: string,
+  target: string,
+  extra: Content = {},
+): StoredEvent {
   if (!isUserId(target)) throw badParam(`invalid user ID ${target}`);
   const room = store.room(roomId);
   store.requireJoined(room, inviter);
   const m = room.state.membership(target);
   if (m === 'join') throw forbidden(`${target} is already in the room`);
   if (m === 'ban') throw forbidden(`${target} is banned from the room`);
-  return store.send(room, { type: 'm.room.member', sender: inviter, stateKey: target, content: { membership: 'invite', ...extra, ...displayName(store, target) } });
+  return store.send(room, {
+    type: 'm.room.member',
+    sender: inviter,
+    stateKey: target,
+    content: { membership: 'invite', ...extra, ...displayName(store, target) },
+  });
 }
 
 /** Leaves a room or rejects an invite; leaving twice is a no-op. */
@@ -230,25 +293,49 @@ export function leave(store: Store, userId: string, roomId: string, reason?: str
   const m = room.state.membership(userId);
   if (m === 'leave') return;
   if (m !== 'join' && m !== 'invite' && m !== 'knock') throw forbidden(`${userId} is not in room ${roomId}`);
-  store.send(room, { type: 'm.room.member', sender: userId, stateKey: userId, content: { membership: 'leave', ...(reason ? { reason } : {}) } });
+  store.send(room, {
+    type: 'm.room.member',
+    sender: userId,
+    stateKey: userId,
+    content: { membership: 'leave', ...(reason ? { reason } : {}) },
+  });
 }
 
 /** Kick, ban and unban: the sender must be joined (power levels are not checked). */
-export function moderate(store: Store, action: 'kick' | 'ban' | 'unban', sender: string, roomId: string, target: string, reason?: string): void {
+export function moderate(
+  store: Store,
+  action: 'kick' | 'ban' | 'unban',
+  sender: string,
+  roomId: string,
+  target: string,
+  reason?: string,
+): void {
   const room = store.room(roomId);
   store.requireJoined(room, sender);
   const m = room.state.membership(target);
   if (action === 'kick' && m !== 'join' && m !== 'invite') throw forbidden(`${target} is not in the room`);
   if (action === 'unban' && m !== 'ban') throw forbidden(`${target} is not banned`);
   const membership = action === 'ban' ? 'ban' : 'leave';
-  store.send(room, { type: 'm.room.member', sender, stateKey: target, content: { membership, ...(reason ? { reason } : {}) } });
+  store.send(room, {
+    type: 'm.room.member',
+    sender,
+    stateKey: target,
+    content: { membership, ...(reason ? { reason } : {}) },
+  });
 }
 
 /**
  * Sends a message-like event. With a transaction (device key + txnId) a repeated
  * request returns the first event instead of creating a new one.
  */
-export function sendEvent(store: Store, sender: string, roomId: string, type: string, content: Content, txn?: { device: string; txnId: string }): StoredEvent {
+export function sendEvent(
+  store: Store,
+  sender: string,
+  roomId: string,
+  type: string,
+  content: Content,
+  txn?: { device: string; txnId: string },
+): StoredEvent {
   const room = store.room(roomId);
   const txnKey = txn && [txn.device, roomId, type, txn.txnId].join('\u0000');
   if (txnKey !== undefined) {
@@ -265,14 +352,25 @@ export function sendEvent(store: Store, sender: string, roomId: string, type: st
 }
 
 /** Sets room state. Membership goes through join/invite/leave, except own profile updates. */
-export function setState(store: Store, sender: string, roomId: string, type: string, stateKey: string, content: Content): StoredEvent {
+export function setState(
+  store: Store,
+  sender: string,
+  roomId: string,
+  type: string,
+  stateKey: string,
+  content: Content,
+): StoredEvent {
   const room = store.room(roomId);
   store.requireJoined(room, sender);
   if (type === 'm.room.create') throw forbidden('the create event cannot be replaced');
   if (type === 'm.room.member' && (stateKey !== sender || content['membership'] !== 'join')) {
     throw forbidden('use the membership endpoints to change membership');
   }
-  if (type === 'm.room.canonical_alias' && typeof content['alias'] === 'string' && store.aliases.get(content['alias']) !== room.id) {
+  if (
+    type === 'm.room.canonical_alias' &&
+    typeof content['alias'] === 'string' &&
+    store.aliases.get(content['alias']) !== room.id
+  ) {
     throw new MatrixError(400, 'M_BAD_ALIAS', `${content['alias']} does not point to this room`);
   }
   return store.send(room, { type, sender, content, stateKey });

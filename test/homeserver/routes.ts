@@ -9,12 +9,36 @@ import { filterById, filterId, parseSyncFilter, resolveSyncFilter } from './filt
 import { type Ctx, type Route, route } from './http.ts';
 import { type Content, MatrixError, badParam, forbidden, isUserId, notFound } from './model.ts';
 import * as reads from './reads.ts';
-import { createRoom, invite, join, leave, moderate, parseCreateRoom, sendEvent, setState, upgradeRoom } from './rooms.ts';
+import {
+  createRoom,
+  invite,
+  join,
+  leave,
+  moderate,
+  parseCreateRoom,
+  sendEvent,
+  setState,
+  upgradeRoom,
+} from './rooms.ts';
 import type { Store } from './store.ts';
 import type { SyncService } from './sync.ts';
 
 /** Spec versions advertised; matrix-js-sdk 43 needs one of v1.1–v1.13. */
-const VERSIONS = ['r0.6.1', 'v1.1', 'v1.2', 'v1.3', 'v1.4', 'v1.5', 'v1.6', 'v1.7', 'v1.8', 'v1.9', 'v1.10', 'v1.11', 'v1.12'];
+const VERSIONS = [
+  'r0.6.1',
+  'v1.1',
+  'v1.2',
+  'v1.3',
+  'v1.4',
+  'v1.5',
+  'v1.6',
+  'v1.7',
+  'v1.8',
+  'v1.9',
+  'v1.10',
+  'v1.11',
+  'v1.12',
+];
 
 const isObj = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
 
@@ -47,7 +71,9 @@ export function routes(store: Store, sync: SyncService): Route[] {
   return [
     // --- discovery and login
     route('GET', '/_matrix/client/versions', () => ({ versions: VERSIONS, unstable_features: {} }), { auth: false }),
-    route('GET', '/.well-known/matrix/client', (ctx) => ({ 'm.homeserver': { base_url: ctx.baseUrl } }), { auth: false }),
+    route('GET', '/.well-known/matrix/client', (ctx) => ({ 'm.homeserver': { base_url: ctx.baseUrl } }), {
+      auth: false,
+    }),
     route('GET', '/login', () => ({ flows: [{ type: 'm.login.password' }] }), { auth: false }),
     route('POST', '/login', (ctx) => login(store, object(ctx.body)), { auth: false }),
     route('POST', '/logout', (ctx) => void store.tokens.delete(ctx.device.accessToken)),
@@ -63,7 +89,9 @@ export function routes(store: Store, sync: SyncService): Route[] {
         'm.3pid_changes': { enabled: false },
         'm.room_versions': {
           default: store.defaultRoomVersion,
-          available: Object.fromEntries(['1', '2', '3', '4', '5', '6', '7', '8', '9', '10', '11'].map((v) => [v, 'stable'])),
+          available: Object.fromEntries(
+            ['1', '2', '3', '4', '5', '6', '7', '8', '9', '10', '11'].map((v) => [v, 'stable']),
+          ),
         },
       },
     })),
@@ -83,7 +111,9 @@ export function routes(store: Store, sync: SyncService): Route[] {
       if (filter === undefined) throw notFound('unknown filter');
       return filter;
     }),
-    route('GET', '/pushrules/:scope*', () => ({ global: { override: [], content: [], room: [], sender: [], underride: [] } })),
+    route('GET', '/pushrules/:scope*', () => ({
+      global: { override: [], content: [], room: [], sender: [], underride: [] },
+    })),
     route('PUT', '/pushrules/:scope*', () => ({})),
     route('DELETE', '/pushrules/:scope*', () => ({})),
     route('GET', '/user/:userId/account_data/:type', (ctx) => {
@@ -139,11 +169,13 @@ export function routes(store: Store, sync: SyncService): Route[] {
       joined_rooms: [...store.rooms.values()].filter((r) => r.state.membership(me(ctx)) === 'join').map((r) => r.id),
     })),
     // Synapse 1.67 reads `server_name` (not yet `via`) on /join, and no servers at all on /rooms/{id}/join.
-    route('POST', '/join/:roomIdOrAlias', (ctx) => ({ room_id: join(store, me(ctx), p(ctx, 'roomIdOrAlias'), ctx.query.getAll('server_name')).id })),
+    route('POST', '/join/:roomIdOrAlias', (ctx) => ({
+      room_id: join(store, me(ctx), p(ctx, 'roomIdOrAlias'), ctx.query.getAll('server_name')).id,
+    })),
     route('POST', '/rooms/:roomId/join', (ctx) => ({ room_id: join(store, me(ctx), p(ctx, 'roomId')).id })),
     route('POST', '/rooms/:roomId/upgrade', (ctx) => {
       const version = object(ctx.body)['new_version'];
-      if (typeof version !== 'string') throw new MatrixError(400, 'M_MISSING_PARAM', 'Missing params: [\'new_version\']');
+      if (typeof version !== 'string') throw new MatrixError(400, 'M_MISSING_PARAM', "Missing params: ['new_version']");
       return { replacement_room: upgradeRoom(store, me(ctx), p(ctx, 'roomId'), version).id };
     }),
     route('POST', '/rooms/:roomId/invite', (ctx) => {
@@ -165,16 +197,32 @@ export function routes(store: Store, sync: SyncService): Route[] {
       return { event_id: sendEvent(store, me(ctx), p(ctx, 'roomId'), p(ctx, 'type'), object(ctx.body), txn).event_id };
     }),
     route('PUT', '/rooms/:roomId/state/:type/:stateKey*', (ctx) => ({
-      event_id: setState(store, me(ctx), p(ctx, 'roomId'), p(ctx, 'type'), p(ctx, 'stateKey'), object(ctx.body) as Content).event_id,
+      event_id: setState(
+        store,
+        me(ctx),
+        p(ctx, 'roomId'),
+        p(ctx, 'type'),
+        p(ctx, 'stateKey'),
+        object(ctx.body) as Content,
+      ).event_id,
     })),
     route('GET', '/rooms/:roomId/state', (ctx) => reads.roomState(store, ctx.device, p(ctx, 'roomId'))),
     route('GET', '/rooms/:roomId/state/:type/:stateKey*', (ctx) =>
-      reads.stateEvent(store, ctx.device, p(ctx, 'roomId'), p(ctx, 'type'), p(ctx, 'stateKey'), ctx.query.get('format')),
+      reads.stateEvent(
+        store,
+        ctx.device,
+        p(ctx, 'roomId'),
+        p(ctx, 'type'),
+        p(ctx, 'stateKey'),
+        ctx.query.get('format'),
+      ),
     ),
     route('GET', '/rooms/:roomId/members', (ctx) => reads.members(store, ctx.device, p(ctx, 'roomId'), ctx.query)),
     route('GET', '/rooms/:roomId/joined_members', (ctx) => reads.joinedMembers(store, ctx.device, p(ctx, 'roomId'))),
     route('GET', '/rooms/:roomId/messages', (ctx) => reads.messages(store, ctx.device, p(ctx, 'roomId'), ctx.query)),
-    route('GET', '/rooms/:roomId/event/:eventId', (ctx) => reads.getEvent(store, ctx.device, p(ctx, 'roomId'), p(ctx, 'eventId'))),
+    route('GET', '/rooms/:roomId/event/:eventId', (ctx) =>
+      reads.getEvent(store, ctx.device, p(ctx, 'roomId'), p(ctx, 'eventId')),
+    ),
     route('GET', '/rooms/:roomId/context/:eventId', (ctx) =>
       reads.context(store, ctx.device, p(ctx, 'roomId'), p(ctx, 'eventId'), ctx.query),
     ),
@@ -207,20 +255,30 @@ export function routes(store: Store, sync: SyncService): Route[] {
  * that is unique across the hosted server names). Each login is a new device.
  */
 function login(store: Store, body: Record<string, unknown>): Record<string, unknown> {
-  if (body['type'] !== 'm.login.password') throw new MatrixError(400, 'M_UNKNOWN', 'only m.login.password is supported');
+  if (body['type'] !== 'm.login.password')
+    throw new MatrixError(400, 'M_UNKNOWN', 'only m.login.password is supported');
   const identifier = body['identifier'];
   let name: unknown = body['user'];
   if (isObj(identifier)) {
-    if (identifier['type'] !== 'm.id.user') throw new MatrixError(400, 'M_UNKNOWN', 'only m.id.user identifiers are supported');
+    if (identifier['type'] !== 'm.id.user')
+      throw new MatrixError(400, 'M_UNKNOWN', 'only m.id.user identifiers are supported');
     name = identifier['user'];
   }
   if (typeof name !== 'string') throw new MatrixError(400, 'M_BAD_JSON', 'missing user');
-  const candidates = name.startsWith('@') ? [store.users.get(name)] : [...store.users.values()].filter((u) => u.userId.startsWith(`@${name}:`));
+  const candidates = name.startsWith('@')
+    ? [store.users.get(name)]
+    : [...store.users.values()].filter((u) => u.userId.startsWith(`@${name}:`));
   const user = candidates.length === 1 ? candidates[0] : undefined;
-  if (!user || user.password === undefined || user.password !== body['password']) throw forbidden('Invalid username or password');
+  if (!user || user.password === undefined || user.password !== body['password'])
+    throw forbidden('Invalid username or password');
   const deviceId = typeof body['device_id'] === 'string' ? body['device_id'] : undefined;
   const device = store.addDevice(user.userId, deviceId === undefined ? {} : { deviceId });
-  return { user_id: user.userId, access_token: device.accessToken, device_id: device.deviceId, home_server: user.server };
+  return {
+    user_id: user.userId,
+    access_token: device.accessToken,
+    device_id: device.deviceId,
+    home_server: user.server,
+  };
 }
 
 function profile(store: Store, userId: string): Record<string, unknown> {

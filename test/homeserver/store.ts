@@ -161,7 +161,11 @@ export class Store {
 
   addDevice(userId: string, opts: { deviceId?: string; accessToken?: string } = {}): Device {
     this.user(userId);
-    const deviceId = opts.deviceId ?? randomId(6).toUpperCase().replace(/[^A-Z0-9]/g, 'X');
+    const deviceId =
+      opts.deviceId ??
+      randomId(6)
+        .toUpperCase()
+        .replace(/[^A-Z0-9]/g, 'X');
     const accessToken = opts.accessToken ?? `syt_${randomId(24)}`;
     const device: Device = { userId, deviceId, accessToken, key: `${userId}|${deviceId}` };
     // Logging in again with a device ID replaces that device's old token.
@@ -240,7 +244,11 @@ export class Store {
   private deliver(view: RoomView, ev: StoredEvent): void {
     const server = this.server(view.server);
     view.append(ev, ++server.stream);
-    if (ev.type === 'm.room.member' && ev.state_key !== undefined && this.users.get(ev.state_key)?.server === view.server) {
+    if (
+      ev.type === 'm.room.member' &&
+      ev.state_key !== undefined &&
+      this.users.get(ev.state_key)?.server === view.server
+    ) {
       const room = this.rooms.get(ev.room_id);
       if (room) this.indexMembership(server, ev.state_key, room);
     }

@@ -96,7 +96,12 @@ export class SyncService {
    * Builds the sync response. `body` is undefined when an incremental sync has
    * nothing new; `empty()` then builds the empty response with the next token.
    */
-  private compute(device: Device, since: number | undefined, filter: SyncFilter, fullState: boolean): { body: Json | undefined; empty: () => Json } {
+  private compute(
+    device: Device,
+    since: number | undefined,
+    filter: SyncFilter,
+    fullState: boolean,
+  ): { body: Json | undefined; empty: () => Json } {
     const store = this.store;
     const user = store.user(device.userId);
     const server = store.server(user.server);
@@ -116,14 +121,29 @@ export class SyncService {
       const membership = membershipOf(member);
       const before = membershipOf(view.replaced.get(member.event_id));
       const accountData = changedAccountData(user.roomAccountData.get(room.id), since);
-      const ctx: RoomSync = { view, device, filter, known, since, stream: server.stream, userId: user.userId, token: (n) => store.token(n) };
+      const ctx: RoomSync = {
+        view,
+        device,
+        filter,
+        known,
+        since,
+        stream: server.stream,
+        userId: user.userId,
+        token: (n) => store.token(n),
+      };
 
       if (membership === 'join') {
         const fresh = since === undefined || (memberPos > since && before !== 'join');
         const start = fresh ? 0 : view.indexAfter(since);
         const tl = timeline(ctx, start, view.events.length);
-        if (!fresh && !fullState && tl.events.length === 0 && tl.skipped.length === 0 && accountData.length === 0) continue;
-        const state = fresh || fullState ? fullStateAt(ctx, tl.first, tl.events) : tl.limited ? gapState(ctx, start, tl.first, tl.events) : lazyMembers(ctx, view.rewind(tl.first), tl.events);
+        if (!fresh && !fullState && tl.events.length === 0 && tl.skipped.length === 0 && accountData.length === 0)
+          continue;
+        const state =
+          fresh || fullState
+            ? fullStateAt(ctx, tl.first, tl.events)
+            : tl.limited
+              ? gapState(ctx, start, tl.first, tl.events)
+              : lazyMembers(ctx, view.rewind(tl.first), tl.events);
         join[room.id] = {
           summary: summary(view, user.userId),
           state: { events: withSkipped(ctx, state, tl).map((e) => toClientEvent(e, view, device.key, false)) },
@@ -138,7 +158,9 @@ export class SyncService {
         const stripped = STRIPPED_STATE_TYPES.map((t) => view.state.get(t, '')).filter((e) => e !== undefined);
         const inviter = view.state.members.get(member.sender);
         if (inviter && inviter !== member) stripped.push(inviter);
-        invite[room.id] = { invite_state: { events: [...stripped.map(toStrippedEvent), toClientEvent(member, view, device.key, false)] } };
+        invite[room.id] = {
+          invite_state: { events: [...stripped.map(toStrippedEvent), toClientEvent(member, view, device.key, false)] },
+        };
         any = true;
       } else if (membership === 'leave' || membership === 'ban') {
         if (since === undefined ? !filter.includeLeave : memberPos <= since) continue;
@@ -205,7 +227,8 @@ function syncBody(next: string, join: Json, invite: Json, leave: Json, accountDa
 
 function changedAccountData(map: Map<string, AccountDataEntry> | undefined, since: number | undefined): Json[] {
   const out: Json[] = [];
-  for (const [type, e] of map ?? []) if (since === undefined || e.stream > since) out.push({ type, content: e.content });
+  for (const [type, e] of map ?? [])
+    if (since === undefined || e.stream > since) out.push({ type, content: e.content });
   return out;
 }
 
@@ -259,7 +282,9 @@ interface Timeline {
 
 /** The `state` section: what the client must apply before the timeline. */
 function withSkipped(ctx: RoomSync, state: StoredEvent[], tl: Timeline): StoredEvent[] {
-  const skipped = tl.skipped.filter((e) => !(ctx.filter.lazyMembers && e.type === 'm.room.member' && e.state_key !== ctx.userId));
+  const skipped = tl.skipped.filter(
+    (e) => !(ctx.filter.lazyMembers && e.type === 'm.room.member' && e.state_key !== ctx.userId),
+  );
   if (skipped.length === 0) return state;
   const replaced = new Set(skipped.map((e) => stateKeyOf(e.type, e.state_key ?? '')));
   return [...state.filter((e) => !replaced.has(stateKeyOf(e.type, e.state_key ?? ''))), ...skipped];
@@ -269,7 +294,8 @@ function withSkipped(ctx: RoomSync, state: StoredEvent[], tl: Timeline): StoredE
 function fullStateAt(ctx: RoomSync, first: number, events: StoredEvent[]): StoredEvent[] {
   const { view } = ctx;
   const rewound = view.rewind(first);
-  const at = (key: string, current: StoredEvent | undefined): StoredEvent | undefined => (rewound.has(key) ? rewound.get(key) : current);
+  const at = (key: string, current: StoredEvent | undefined): StoredEvent | undefined =>
+    rewound.has(key) ? rewound.get(key) : current;
   const out: StoredEvent[] = [];
   for (const [key, ev] of view.state.other) {
     const e = at(key, ev);
@@ -308,7 +334,12 @@ function gapState(ctx: RoomSync, start: number, first: number, events: StoredEve
  * Lazy-loaded members: membership (as of the timeline start) of the timeline's
  * senders, plus the syncing user on full-state syncs, skipping what the device has.
  */
-function lazyMembers(ctx: RoomSync, rewound: Map<string, StoredEvent | undefined>, events: StoredEvent[], includeSelf = false): StoredEvent[] {
+function lazyMembers(
+  ctx: RoomSync,
+  rewound: Map<string, StoredEvent | undefined>,
+  events: StoredEvent[],
+  includeSelf = false,
+): StoredEvent[] {
   if (!ctx.filter.lazyMembers) return [];
   const users = new Set(events.map((e) => e.sender));
   if (includeSelf) users.add(ctx.userId);
@@ -331,5 +362,9 @@ function summary(view: RoomView, self: string): Json {
     const m = membershipOf(ev);
     if (userId !== self && (m === 'join' || m === 'invite')) heroes.push(userId);
   }
-  return { 'm.heroes': heroes, 'm.joined_member_count': view.state.joined, 'm.invited_member_count': view.state.invited };
+  return {
+    'm.heroes': heroes,
+    'm.joined_member_count': view.state.joined,
+    'm.invited_member_count': view.state.invited,
+  };
 }

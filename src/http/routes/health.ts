@@ -12,15 +12,21 @@ import type { HttpDeps } from '../app.ts';
  */
 export interface HealthSources {
   /** The bot; undefined while it is still starting. */
-  readonly bot?: (() => {
-    readonly counts: Pick<BotCounts, 'lastSyncAtMs' | 'consecutiveSyncFailures'>;
-    notFollowed(): readonly NotFollowedRoom[];
-  } | undefined) | undefined;
+  readonly bot?:
+    | (() =>
+        | {
+            readonly counts: Pick<BotCounts, 'lastSyncAtMs' | 'consecutiveSyncFailures'>;
+            notFollowed(): readonly NotFollowedRoom[];
+          }
+        | undefined)
+    | undefined;
   readonly probes?: (() => readonly ProbeState[]) | undefined;
   /** measured_at (ms) of the newest sample this process has written; undefined before the first. */
   readonly newestSampleMs?: (() => number | undefined) | undefined;
   /** Which instance this is and whether it leads; undefined while it is starting. */
-  readonly instance?: (() => { readonly id: string; readonly role: 'leader' | 'follower'; readonly single: boolean } | undefined) | undefined;
+  readonly instance?:
+    | (() => { readonly id: string; readonly role: 'leader' | 'follower'; readonly single: boolean } | undefined)
+    | undefined;
 }
 
 /**
@@ -35,7 +41,10 @@ const age = (description: string) => Type.Union([Type.Integer({ minimum: 0 }), T
 
 const NotFollowed = Type.Object({
   room: Type.String({ description: 'The configured room (ID or alias)' }),
-  room_id: Type.Union([Type.String(), Type.Null()], { description: 'The room the bot cannot join: the configured one, or its replacement after an upgrade; null while an alias does not resolve' }),
+  room_id: Type.Union([Type.String(), Type.Null()], {
+    description:
+      'The room the bot cannot join: the configured one, or its replacement after an upgrade; null while an alias does not resolve',
+  }),
   reason: Type.Union([Type.Literal('join'), Type.Literal('upgrade')]),
   since: Type.String({ format: 'date-time' }),
   attempts: Type.Integer(),
@@ -43,10 +52,15 @@ const NotFollowed = Type.Object({
 });
 
 const Bot = Type.Object({
-  status: Type.Union([Type.Literal('ok'), Type.Literal('starting'), Type.Literal('failing'), Type.Literal('disabled')], {
-    description: `failing: its latest syncs failed, or none succeeded for ${STALE_SYNC_SECONDS} s; disabled: no bot configured`,
-  }),
-  consecutive_sync_failures: Type.Optional(Type.Integer({ minimum: 0, description: 'Failed syncs since the latest successful one' })),
+  status: Type.Union(
+    [Type.Literal('ok'), Type.Literal('starting'), Type.Literal('failing'), Type.Literal('disabled')],
+    {
+      description: `failing: its latest syncs failed, or none succeeded for ${STALE_SYNC_SECONDS} s; disabled: no bot configured`,
+    },
+  ),
+  consecutive_sync_failures: Type.Optional(
+    Type.Integer({ minimum: 0, description: 'Failed syncs since the latest successful one' }),
+  ),
   last_sync_age_seconds: Type.Optional(age('Since the latest successful sync; null before the first')),
 });
 
@@ -56,45 +70,73 @@ const ProbeHealth = Type.Object({
     description: `failing: its latest ${PROBE_FAILING_AFTER} pings or more got no pong; starting: no ping finished yet`,
   }),
   last_outcome: Type.Union([Type.Literal('answered'), Type.Literal('lost'), Type.Literal('send_failed'), Type.Null()]),
-  consecutive_losses: Type.Integer({ minimum: 0, description: 'Pings since the latest answered one that got no pong (lost or not sent)' }),
+  consecutive_losses: Type.Integer({
+    minimum: 0,
+    description: 'Pings since the latest answered one that got no pong (lost or not sent)',
+  }),
   last_success_age_seconds: age('Since the latest answered ping was sent; null before the first'),
 });
 
 const HealthBody = Type.Object({
   status: Type.Union([Type.Literal('ok'), Type.Literal('degraded'), Type.Literal('unavailable')], {
-    description: 'unavailable (503): the database does not answer. degraded (200): the service answers but something is wrong: the bot or a probe fails, or the bot is not in a room it should watch',
+    description:
+      'unavailable (503): the database does not answer. degraded (200): the service answers but something is wrong: the bot or a probe fails, or the bot is not in a room it should watch',
   }),
   database: Type.Object({
     engine: Type.String(),
     ok: Type.Boolean(),
     status: Type.Union([Type.Literal('ok'), Type.Literal('unavailable')]),
-    code: Type.Optional(Type.Union([
-      Type.Literal('timeout'), Type.Literal('unreachable'), Type.Literal('disconnected'), Type.Literal('refused'), Type.Literal('closed'), Type.Literal('error'),
-    ], {
-      description: 'Why it is unavailable, as a stable word (the log has the error itself)',
-    })),
+    code: Type.Optional(
+      Type.Union(
+        [
+          Type.Literal('timeout'),
+          Type.Literal('unreachable'),
+          Type.Literal('disconnected'),
+          Type.Literal('refused'),
+          Type.Literal('closed'),
+          Type.Literal('error'),
+        ],
+        {
+          description: 'Why it is unavailable, as a stable word (the log has the error itself)',
+        },
+      ),
+    ),
     latency_ms: Type.Number(),
   }),
   bot: Bot,
   rooms: Type.Object({ not_followed: Type.Array(NotFollowed) }),
   probes: Type.Object({
-    status: Type.Union([Type.Literal('ok'), Type.Literal('failing'), Type.Literal('disabled')], { description: 'failing: one of the probes is; disabled: no probe configured' }),
+    status: Type.Union([Type.Literal('ok'), Type.Literal('failing'), Type.Literal('disabled')], {
+      description: 'failing: one of the probes is; disabled: no probe configured',
+    }),
     accounts: Type.Array(ProbeHealth),
   }),
-  last_sample_age_seconds: age('Since the newest sample this process wrote (bot and probes) was measured; null before the first, or without bot and probes'),
-  instance: Type.Optional(Type.Object({
-    id: Type.String({ description: 'This process: host name and PID' }),
-    role: Type.Union([Type.Literal('leader'), Type.Literal('follower')], {
-      description: 'leader: runs the bot, the probes and the scheduled jobs; follower: serves HTTP only, ready to take over (PostgreSQL)',
-    }),
-    single: Type.Boolean({ description: 'true on the embedded database (PGlite) or with PINGBOARD_LEADER_LOCK=off: the only process, always the leader' }),
-  }, { description: 'Absent while the instance is starting' })),
+  last_sample_age_seconds: age(
+    'Since the newest sample this process wrote (bot and probes) was measured; null before the first, or without bot and probes',
+  ),
+  instance: Type.Optional(
+    Type.Object(
+      {
+        id: Type.String({ description: 'This process: host name and PID' }),
+        role: Type.Union([Type.Literal('leader'), Type.Literal('follower')], {
+          description:
+            'leader: runs the bot, the probes and the scheduled jobs; follower: serves HTTP only, ready to take over (PostgreSQL)',
+        }),
+        single: Type.Boolean({
+          description:
+            'true on the embedded database (PGlite) or with PINGBOARD_LEADER_LOCK=off: the only process, always the leader',
+        }),
+      },
+      { description: 'Absent while the instance is starting' },
+    ),
+  ),
 });
 
 type Body = Static<typeof HealthBody>;
 
 /** Whole seconds from `ms` to `nowMs`; a time ahead of ours (another server's clock) counts as now. */
-const ageSeconds = (ms: number | undefined, nowMs: number) => (ms === undefined ? null : Math.max(0, Math.floor((nowMs - ms) / 1000)));
+const ageSeconds = (ms: number | undefined, nowMs: number) =>
+  ms === undefined ? null : Math.max(0, Math.floor((nowMs - ms) / 1000));
 
 function botHealth(source: HealthSources['bot'], nowMs: number): Body['bot'] {
   if (!source) return { status: 'disabled' };
@@ -102,7 +144,12 @@ function botHealth(source: HealthSources['bot'], nowMs: number): Body['bot'] {
   if (!bot) return { status: 'starting', consecutive_sync_failures: 0, last_sync_age_seconds: null };
   const { lastSyncAtMs, consecutiveSyncFailures } = bot.counts;
   const age = ageSeconds(lastSyncAtMs > 0 ? lastSyncAtMs : undefined, nowMs);
-  const status = consecutiveSyncFailures > 0 || (age !== null && age > STALE_SYNC_SECONDS) ? 'failing' : age === null ? 'starting' : 'ok';
+  const status =
+    consecutiveSyncFailures > 0 || (age !== null && age > STALE_SYNC_SECONDS)
+      ? 'failing'
+      : age === null
+        ? 'starting'
+        : 'ok';
   return { status, consecutive_sync_failures: consecutiveSyncFailures, last_sync_age_seconds: age };
 }
 
@@ -111,7 +158,12 @@ function probesHealth(source: HealthSources['probes'], nowMs: number): Body['pro
   if (states.length === 0) return { status: 'disabled', accounts: [] };
   const accounts = states.map((p) => ({
     id: p.id,
-    status: p.consecutiveLosses >= PROBE_FAILING_AFTER ? 'failing' as const : p.lastOutcome === null ? 'starting' as const : 'ok' as const,
+    status:
+      p.consecutiveLosses >= PROBE_FAILING_AFTER
+        ? ('failing' as const)
+        : p.lastOutcome === null
+          ? ('starting' as const)
+          : ('ok' as const),
     last_outcome: p.lastOutcome,
     consecutive_losses: p.consecutiveLosses,
     last_success_age_seconds: ageSeconds(p.lastAnsweredAtMs, nowMs),
@@ -121,37 +173,59 @@ function probesHealth(source: HealthSources['probes'], nowMs: number): Body['pro
 
 export const healthRoutes: FastifyPluginAsyncTypebox<HttpDeps> = async (app, deps) => {
   const sources = deps.health ?? {};
-  app.get('/healthz', {
-    schema: {
-      summary: 'Liveness, and what is wrong: the database, the bot\'s sync, rooms it is not in, the probes, the newest sample',
-      response: { 200: HealthBody, 503: HealthBody },
+  app.get(
+    '/healthz',
+    {
+      schema: {
+        summary:
+          "Liveness, and what is wrong: the database, the bot's sync, rooms it is not in, the probes, the newest sample",
+        response: { 200: HealthBody, 503: HealthBody },
+      },
     },
-  }, async (request, reply) => {
-    const started = performance.now();
-    let failure: Body['database']['code'];
-    try {
-      await pingDatabase(deps.database);
-    } catch (err) {
-      failure = databaseFailure(err);
-      request.log.warn({ err, code: failure }, 'health check: database unavailable');
-    }
-    const database: Body['database'] = {
-      engine: deps.database.engine, ok: failure === undefined, status: failure === undefined ? 'ok' : 'unavailable',
-      ...(failure === undefined ? {} : { code: failure }), latency_ms: performance.now() - started,
-    };
-    const nowMs = Date.now();
-    const bot = botHealth(sources.bot, nowMs);
-    const notFollowed = (sources.bot?.()?.notFollowed() ?? []).map((r) => ({
-      room: r.room, room_id: r.roomId ?? null, reason: r.reason, since: r.since.toISOString(), attempts: r.attempts, last_failure: r.lastFailure,
-    }));
-    const probes = probesHealth(sources.probes, nowMs);
-    const status = failure !== undefined ? 'unavailable' as const
-      : bot.status === 'failing' || probes.status === 'failing' || notFollowed.length > 0 ? 'degraded' as const : 'ok' as const;
-    const body: Body = {
-      status, database, bot, rooms: { not_followed: notFollowed }, probes, last_sample_age_seconds: ageSeconds(sources.newestSampleMs?.(), nowMs),
-    };
-    const instance = sources.instance?.();
-    if (instance) body.instance = { id: instance.id, role: instance.role, single: instance.single };
-    return reply.code(status === 'unavailable' ? 503 : 200).send(body);
-  });
+    async (request, reply) => {
+      const started = performance.now();
+      let failure: Body['database']['code'];
+      try {
+        await pingDatabase(deps.database);
+      } catch (err) {
+        failure = databaseFailure(err);
+        request.log.warn({ err, code: failure }, 'health check: database unavailable');
+      }
+      const database: Body['database'] = {
+        engine: deps.database.engine,
+        ok: failure === undefined,
+        status: failure === undefined ? 'ok' : 'unavailable',
+        ...(failure === undefined ? {} : { code: failure }),
+        latency_ms: performance.now() - started,
+      };
+      const nowMs = Date.now();
+      const bot = botHealth(sources.bot, nowMs);
+      const notFollowed = (sources.bot?.()?.notFollowed() ?? []).map((r) => ({
+        room: r.room,
+        room_id: r.roomId ?? null,
+        reason: r.reason,
+        since: r.since.toISOString(),
+        attempts: r.attempts,
+        last_failure: r.lastFailure,
+      }));
+      const probes = probesHealth(sources.probes, nowMs);
+      const status =
+        failure !== undefined
+          ? ('unavailable' as const)
+          : bot.status === 'failing' || probes.status === 'failing' || notFollowed.length > 0
+            ? ('degraded' as const)
+            : ('ok' as const);
+      const body: Body = {
+        status,
+        database,
+        bot,
+        rooms: { not_followed: notFollowed },
+        probes,
+        last_sample_age_seconds: ageSeconds(sources.newestSampleMs?.(), nowMs),
+      };
+      const instance = sources.instance?.();
+      if (instance) body.instance = { id: instance.id, role: instance.role, single: instance.single };
+      return reply.code(status === 'unavailable' ? 503 : 200).send(body);
+    },
+  );
 };

@@ -24,37 +24,54 @@ export const leaderboardRoutes: FastifyPluginAsyncTypebox<HttpDeps> = async (app
   // dashboard polled by many, or the newsletter week's traffic, costs one query per period.
   const json = new TtlCache<{ body: EncodedBody; frozen: boolean }>(deps.cacheSeconds * 1000, 256);
 
-  app.get('/leaderboard.md', {
-    schema: {
-      summary: 'The newsletter table ("Dept of Ping"), in markdown',
-      querystring: LeaderboardQuerystring,
-      response: { 200: { content: { 'text/markdown': { schema: Type.String() } } }, ...errorResponses },
+  app.get(
+    '/leaderboard.md',
+    {
+      schema: {
+        summary: 'The newsletter table ("Dept of Ping"), in markdown',
+        querystring: LeaderboardQuerystring,
+        response: { 200: { content: { 'text/markdown': { schema: Type.String() } } }, ...errorResponses },
+      },
     },
-  }, async (request, reply) => {
-    const { limit, ...query } = request.query;
-    const board = await selectTable(query);
-    reply.type('text/markdown; charset=utf-8');
-    return sendCacheable(request, reply, renderNewsletterTable(board.servers, limit), board.frozenAt !== null, deps.cacheSeconds);
-  });
+    async (request, reply) => {
+      const { limit, ...query } = request.query;
+      const board = await selectTable(query);
+      reply.type('text/markdown; charset=utf-8');
+      return sendCacheable(
+        request,
+        reply,
+        renderNewsletterTable(board.servers, limit),
+        board.frozenAt !== null,
+        deps.cacheSeconds,
+      );
+    },
+  );
 
-  app.get('/leaderboard.json', {
-    schema: {
-      summary: 'The ranking with every figure, for dashboards',
-      querystring: LeaderboardQuerystring,
-      response: { 200: LeaderboardBody, ...errorResponses },
+  app.get(
+    '/leaderboard.json',
+    {
+      schema: {
+        summary: 'The ranking with every figure, for dashboards',
+        querystring: LeaderboardQuerystring,
+        response: { 200: LeaderboardBody, ...errorResponses },
+      },
     },
-  }, async (request, reply) => {
-    const { limit, ...query } = request.query;
-    // As JSON: a room reference may contain any separator.
-    const key = JSON.stringify([deps.statistics.generation, query.room, query.week, query.days, limit]);
-    const { body, frozen } = await json.getOrCompute(key, deps.statistics.now().getTime(), async () => {
-      // The JSON also carries the probes' figures: a room measured by probes alone is not empty.
-      const board = await selectLeaderboard(selectionDeps, query);
-      const probes = await probeFiguresInWindow(deps.database.db, board.room, board.window);
-      if (board.servers.length === 0 && probes.length === 0) throw new NotFoundError(emptyTableMessage(board));
-      return { body: encodeBody(JSON.stringify(renderLeaderboardJson(board, limit, probes))), frozen: board.frozenAt !== null };
-    });
-    reply.type('application/json; charset=utf-8');
-    return sendCacheable(request, reply, body, frozen, deps.cacheSeconds);
-  });
+    async (request, reply) => {
+      const { limit, ...query } = request.query;
+      // As JSON: a room reference may contain any separator.
+      const key = JSON.stringify([deps.statistics.generation, query.room, query.week, query.days, limit]);
+      const { body, frozen } = await json.getOrCompute(key, deps.statistics.now().getTime(), async () => {
+        // The JSON also carries the probes' figures: a room measured by probes alone is not empty.
+        const board = await selectLeaderboard(selectionDeps, query);
+        const probes = await probeFiguresInWindow(deps.database.db, board.room, board.window);
+        if (board.servers.length === 0 && probes.length === 0) throw new NotFoundError(emptyTableMessage(board));
+        return {
+          body: encodeBody(JSON.stringify(renderLeaderboardJson(board, limit, probes))),
+          frozen: board.frozenAt !== null,
+        };
+      });
+      reply.type('application/json; charset=utf-8');
+      return sendCacheable(request, reply, body, frozen, deps.cacheSeconds);
+    },
+  );
 };

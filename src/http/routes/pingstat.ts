@@ -6,7 +6,12 @@
 import type { FastifyReply } from 'fastify';
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from '@fastify/type-provider-typebox';
-import { pingstatJsonParts, renderPingstatHtml, summarisePingstat, type PingstatSummary } from '../../render/pingstat.ts';
+import {
+  pingstatJsonParts,
+  renderPingstatHtml,
+  summarisePingstat,
+  type PingstatSummary,
+} from '../../render/pingstat.ts';
 import { listExclusions } from '../../operator/exclusions.ts';
 import { eachRawRowsPage, pingstatGroups } from '../../stats/pingstat-data.ts';
 import { PINGSTAT_WEEK_MS, pingstatAgesKey, pingstatWindow, type PingstatAges } from '../../stats/pingstat-window.ts';
@@ -27,7 +32,8 @@ const Params = Type.Object({ roomId: RoomParam });
 // Read as pingstat reads them (see stats/pingstat-window.ts): any text, what is not an integer
 // to Python means the default; a repeated parameter counts by its first value, as aiohttp's query does.
 // Like pingstat, which ignores what it does not know (a caller moved over may still send its room_id).
-const Age = (description: string) => Type.Optional(Type.Union([Type.String(), Type.Array(Type.String())], { description }));
+const Age = (description: string) =>
+  Type.Optional(Type.Union([Type.String(), Type.Array(Type.String())], { description }));
 const Ages = Type.Object({
   max_age: Age('Seconds, an integer as Python reads it; the window starts this long ago (default one week)'),
   min_age: Age('Seconds, an integer as Python reads it; the window ends this long ago (default 0)'),
@@ -47,24 +53,29 @@ const Pong = Type.Object({
 });
 const StatsBody = Type.Object({
   disclaimer: Type.String(),
-  pings: Type.Record(Type.String(), Type.Object({
-    pongs: Type.Record(Type.String(), Pong),
-    pings: Type.Array(Type.String()),
-    mean: Type.Number(),
-    median: Type.Number(),
-    gmean: Type.Number(),
-  })),
+  pings: Type.Record(
+    Type.String(),
+    Type.Object({
+      pongs: Type.Record(Type.String(), Pong),
+      pings: Type.Array(Type.String()),
+      mean: Type.Number(),
+      median: Type.Number(),
+      gmean: Type.Number(),
+    }),
+  ),
   mean: Type.Number(),
   pongservers: Type.Array(Type.String()),
 });
-const RawBody = Type.Array(Type.Object({
-  room_id: Type.String(),
-  ping_id: Type.String(),
-  pong_server: Type.String(),
-  ping_server: Type.String(),
-  receive_diff: Type.Integer(),
-  pong_timestamp: Type.Integer(),
-}));
+const RawBody = Type.Array(
+  Type.Object({
+    room_id: Type.String(),
+    ping_id: Type.String(),
+    pong_server: Type.String(),
+    ping_server: Type.String(),
+    receive_diff: Type.Integer(),
+    pong_timestamp: Type.Integer(),
+  }),
+);
 
 /** True when the client prefers JSON to HTML (the aggregator answers JSON on request). */
 function wantsJson(accept: string | undefined): boolean {
@@ -125,32 +136,57 @@ export const pingstatRoutes: FastifyPluginAsyncTypebox<HttpDeps> = async (app, d
     reply.type(type).send(body.stream());
   }
 
-  app.get('/rooms/:roomId/stats.json', {
-    schema: { summary: 'Statistics in the existing aggregator\'s stats.json shape', params: Params, querystring: Ages, response: { 200: StatsBody, ...errorResponses } },
-  }, async (request, reply) => {
-    send(reply, JSON_TYPE, await shared(request.params.roomId, request.query, 'stats.json'));
-    return reply;
-  });
-
-  app.get('/rooms/:roomId/stats.raw.json', {
-    schema: { summary: 'The raw pongs of the window, as the existing aggregator lists them', params: Params, querystring: Ages, response: { 200: RawBody, ...errorResponses } },
-  }, async (request, reply) => {
-    send(reply, JSON_TYPE, await shared(request.params.roomId, request.query, 'stats.raw.json'));
-    return reply;
-  });
-
-  app.get('/rooms/:roomId/stats', {
-    schema: {
-      summary: 'The existing aggregator\'s HTML table, or its JSON when Accept asks for JSON',
-      params: Params,
-      querystring: Ages,
-      response: { 200: { content: { 'text/html': { schema: Type.String() }, 'application/json': { schema: StatsBody } } }, ...errorResponses },
+  app.get(
+    '/rooms/:roomId/stats.json',
+    {
+      schema: {
+        summary: "Statistics in the existing aggregator's stats.json shape",
+        params: Params,
+        querystring: Ages,
+        response: { 200: StatsBody, ...errorResponses },
+      },
     },
-  }, async (request, reply) => {
-    const json = wantsJson(request.headers.accept);
-    const body = await shared(request.params.roomId, request.query, json ? 'stats.json' : 'stats.html');
-    reply.header('vary', 'accept');
-    send(reply, json ? JSON_TYPE : 'text/html; charset=utf-8', body);
-    return reply;
-  });
+    async (request, reply) => {
+      send(reply, JSON_TYPE, await shared(request.params.roomId, request.query, 'stats.json'));
+      return reply;
+    },
+  );
+
+  app.get(
+    '/rooms/:roomId/stats.raw.json',
+    {
+      schema: {
+        summary: 'The raw pongs of the window, as the existing aggregator lists them',
+        params: Params,
+        querystring: Ages,
+        response: { 200: RawBody, ...errorResponses },
+      },
+    },
+    async (request, reply) => {
+      send(reply, JSON_TYPE, await shared(request.params.roomId, request.query, 'stats.raw.json'));
+      return reply;
+    },
+  );
+
+  app.get(
+    '/rooms/:roomId/stats',
+    {
+      schema: {
+        summary: "The existing aggregator's HTML table, or its JSON when Accept asks for JSON",
+        params: Params,
+        querystring: Ages,
+        response: {
+          200: { content: { 'text/html': { schema: Type.String() }, 'application/json': { schema: StatsBody } } },
+          ...errorResponses,
+        },
+      },
+    },
+    async (request, reply) => {
+      const json = wantsJson(request.headers.accept);
+      const body = await shared(request.params.roomId, request.query, json ? 'stats.json' : 'stats.html');
+      reply.header('vary', 'accept');
+      send(reply, json ? JSON_TYPE : 'text/html; charset=utf-8', body);
+      return reply;
+    },
+  );
 };
