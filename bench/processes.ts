@@ -1,14 +1,18 @@
 // The processes the Matrix benches run beside their own: the project's test
 // homeserver, and the service as `npm start` runs it (bot-service.ts), each
 // alone so neither's work shares the measured event loop or memory.
-import { fork, spawn } from 'node:child_process';
+import { fork } from 'node:child_process';
 import { once } from 'node:events';
 import { readFileSync } from 'node:fs';
-import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
+import {
+  startHomeserverProcess as startTestHomeserverProcess,
+  type HomeserverProcess,
+} from '../test/helpers/homeserver-process.ts';
 import type { ServiceReport } from './bot-service.ts';
 
-const HOMESERVER = fileURLToPath(new URL('../test/homeserver/main.ts', import.meta.url));
+export type { HomeserverProcess };
+
 const SERVICE = fileURLToPath(new URL('./bot-service.ts', import.meta.url));
 /** The Node flags `npm start` runs the service with (the V8 heap settings its memory figures depend on), read from package.json. */
 const SERVICE_NODE_FLAGS = (
@@ -16,7 +20,6 @@ const SERVICE_NODE_FLAGS = (
 ).scripts.start
   .split(' ')
   .filter((arg) => arg.startsWith('--'));
-const ADMIN_TOKEN = 'bench-admin';
 /** The bot's account on every bench homeserver, with this password. */
 export const BENCH_BOT = '@pingboard:bot.example';
 export const BENCH_BOT_PASSWORD = 'bench-password';
@@ -27,45 +30,15 @@ export const BENCH_DELAYS: Readonly<Record<string, number>> = {
   'far.example': 300,
 };
 
-export interface HomeserverProcess {
-  readonly url: string;
-  /** Calls one of the homeserver's helpers over its admin API (see test/homeserver/README.md). */
-  call(operation: string, ...args: unknown[]): Promise<unknown>;
-  stop(): void;
-}
-
 /**
  * Starts the homeserver with the bot's account and `delays` (server name → ms
  * of federation delay), each server's clock off by `clockOffsets` (ms, 0 when not named).
  */
-export async function startHomeserverProcess(
+export function startHomeserverProcess(
   delays: Record<string, number> = {},
   clockOffsets: Record<string, number> = {},
 ): Promise<HomeserverProcess> {
-  const args = [
-    HOMESERVER,
-    '--port',
-    '0',
-    '--admin-token',
-    ADMIN_TOKEN,
-    '--user',
-    `${BENCH_BOT}=${BENCH_BOT_PASSWORD}`,
-  ];
-  for (const [server, delay] of Object.entries(delays))
-    args.push('--server', `${server}=${delay},${clockOffsets[server] ?? 0}`);
-  const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'inherit'] });
-  const [line] = (await once(createInterface({ input: child.stdout! }), 'line')) as [string];
-  const url = (JSON.parse(line) as { url: string }).url;
-  const call = async (operation: string, ...callArgs: unknown[]): Promise<unknown> => {
-    const response = await fetch(`${url}/_test/${operation}`, {
-      method: 'POST',
-      headers: { authorization: `Bearer ${ADMIN_TOKEN}`, 'content-type': 'application/json' },
-      body: JSON.stringify({ args: callArgs }),
-    });
-    if (!response.ok) throw new Error(`${operation}: ${response.status} ${await response.text()}`);
-    return ((await response.json()) as { result: unknown }).result;
-  };
-  return { url, call, stop: () => child.kill('SIGTERM') };
+  return startTestHomeserverProcess({ delays, clockOffsets, passwords: { [BENCH_BOT]: BENCH_BOT_PASSWORD } });
 }
 
 export interface ServiceProcess {

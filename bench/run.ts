@@ -13,6 +13,7 @@ import { backfillBench } from './backfill.bench.ts';
 import { botBench } from './bot.bench.ts';
 import { clocksBench } from './clocks.bench.ts';
 import { leaderboardBench, type Figures } from './leaderboard.bench.ts';
+import { instancesBench } from './instances.bench.ts';
 import { loadBench } from './load.bench.ts';
 import { pageBench } from './page.bench.ts';
 import { PINGSTAT_ANCHOR_SECONDS, pingstatBench } from './pingstat.bench.ts';
@@ -24,9 +25,9 @@ const ENGINES = (process.env['BENCH_ENGINES'] ?? 'postgres,pglite').split(',');
 const ADMIN_URL = process.env['BENCH_POSTGRES_URL'] ?? 'postgres://postgres@127.0.0.1:5432/postgres';
 const LOAD_SECONDS = Number(process.env['BENCH_LOAD_SECONDS'] ?? 10);
 const ROOM = '!bench:pingboard.example';
-const SCENARIOS = (process.env['BENCH_SCENARIOS'] ?? 'leaderboard,bot,probes,clocks,backfill,page,load,pingstat').split(
-  ',',
-);
+const SCENARIOS = (
+  process.env['BENCH_SCENARIOS'] ?? 'leaderboard,bot,probes,clocks,backfill,page,load,pingstat,instances'
+).split(',');
 const PINGSTAT_SIZES = (process.env['BENCH_PINGSTAT_SAMPLES'] ?? '10000,100000,1000000').split(',').map(Number);
 const PINGSTAT_RUNS = Number(process.env['BENCH_PINGSTAT_RUNS'] ?? 3);
 /** The size at which 50 clients hit each route. */
@@ -46,6 +47,7 @@ const LOAD_TEST_SECONDS = Number(process.env['BENCH_LOAD_TEST_SECONDS'] ?? 30);
 const PAGE_SERVERS = Number(process.env['BENCH_PAGE_SERVERS'] ?? 200);
 const PAGE_SAMPLES = Number(process.env['BENCH_PAGE_SAMPLES'] ?? 200_000);
 const PAGE_REQUESTS = Number(process.env['BENCH_PAGE_REQUESTS'] ?? 500);
+const FAILOVER_KILLS = Number(process.env['BENCH_FAILOVER_KILLS'] ?? 10);
 
 const log = (line: string) => process.stderr.write(`  ${line}\n`);
 
@@ -264,6 +266,17 @@ try {
     } finally {
       await database.destroy();
     }
+  }
+  if (SCENARIOS.includes('instances')) {
+    log('instances on postgres:');
+    const figures = await instancesBench(
+      { databaseUrl: await freshPostgres('pingboard_bench_instances'), kills: FAILOVER_KILLS },
+      log,
+    );
+    console.log(
+      `\nIssue #19 (instances): three serve processes on one PostgreSQL, the leader killed ${FAILOVER_KILLS} times (SIGKILL)\n`,
+    );
+    printTable(new Map([['postgres', figures]]));
   }
   if (SCENARIOS.includes('pingstat')) {
     for (const samples of PINGSTAT_SIZES) {

@@ -95,6 +95,13 @@ export interface Config {
   readonly probes: ProbesConfig;
   /** Ping servers that get their own label in /metrics; the rest share `other`. */
   readonly metricsServerLabels: number;
+  /**
+   * PINGBOARD_LEADER_LOCK: `on`, several `serve` may share the PostgreSQL
+   * database and the lock holder leads (docs/instances.md); `off`, this is the
+   * only one: it leads without the lock, and keeps measuring through a
+   * database outage. PGlite never takes the lock.
+   */
+  readonly leaderLock: boolean;
   /** Raw samples and probe pings older than this are deleted (frozen weeks are kept). */
   readonly retentionDays: number;
   readonly operator: OperatorConfig;
@@ -281,6 +288,7 @@ export const SETTINGS: readonly { readonly env: string; readonly key: string }[]
   { env: 'PINGBOARD_WEEK_CLOSE_HOUR', key: 'week_close_hour' },
   { env: 'PINGBOARD_FREEZE_GRACE_MINUTES', key: 'freeze_grace_minutes' },
   { env: 'PINGBOARD_CACHE_SECONDS', key: 'cache_seconds' },
+  { env: 'PINGBOARD_LEADER_LOCK', key: 'leader_lock' },
   { env: 'PINGBOARD_HOMESERVER_URL', key: 'homeserver_url' },
   { env: 'PINGBOARD_BOT_USER_ID', key: 'bot_user_id' },
   { env: 'PINGBOARD_BOT_ACCESS_TOKEN', key: 'bot_access_token' },
@@ -523,6 +531,7 @@ export function loadConfig(env: NodeJS.ProcessEnv, configPath?: string): Config 
     bot: botConfig,
     probes: probes(src, roomList, botConfig?.userId),
     metricsServerLabels: integer(src, 'PINGBOARD_METRICS_SERVER_LABELS', 'metrics_server_labels', 100, 1, 10_000),
+    leaderLock: oneOf(src, 'PINGBOARD_LEADER_LOCK', 'leader_lock', 'on', ['on', 'off']) === 'on',
     retentionDays: integer(src, 'PINGBOARD_RETENTION_DAYS', 'retention_days', 400, 1, 36_500),
     operator: {
       token: adminToken(src),

@@ -6,6 +6,7 @@ import type { Database } from './db/database.ts';
 import { StartupError } from './errors.ts';
 import { buildApp, type App } from './http/app.ts';
 import type { Logger } from './log.ts';
+import { defaultInstanceId, startLeadership, type Leadership } from './leadership.ts';
 import { startBot, type Bot } from './matrix/bot.ts';
 import { routeSdkLogs } from './matrix/sdk-logs.ts';
 import { PingboardMetrics } from './metrics/pingboard.ts';
@@ -14,7 +15,7 @@ import { createProbes } from './probes/probes.ts';
 import { startProbeSchedule, type ProbeSchedule } from './schedule/probes.ts';
 import { startRetention, type Retention } from './schedule/retention.ts';
 import { SampleWriter } from './samples/writer.ts';
-import { startJobs, type Jobs } from './schedule/jobs.ts';
+import { startJobs, startRoomLearning, type Jobs, type RoomLearning } from './schedule/jobs.ts';
 import type { Statistics } from './stats/leaderboard.ts';
 import { loadKnownRooms, RoomRegistry } from './stats/rooms.ts';
 import { createStatistics, openMigratedDatabaseWhenUp } from './open.ts';
@@ -24,15 +25,23 @@ export interface Service {
   readonly statistics: Statistics;
   readonly rooms: RoomRegistry;
   readonly app: App;
-  readonly jobs: Jobs;
-  /** The echo bot and its sample queue, when a homeserver is configured. */
+  /**
+   * Whether this instance leads. Only the leader runs the parts below
+   * (undefined on a follower): on PostgreSQL, one `serve` at a time.
+   */
+  readonly leadership: Leadership;
+  /** Learns what the leader's bot stored of the rooms (run on the jobs' schedule while following). */
+  learnRooms(): Promise<void>;
+  readonly jobs: Jobs | undefined;
+  /** The echo bot, when a homeserver is configured. */
   readonly bot: Bot | undefined;
+  /** The sample queue, when a bot or probes are configured (on every instance: it is flushed on stepping down). */
   readonly writer: SampleWriter | undefined;
   /** The backfill of the last PINGBOARD_BACKFILL_DAYS days, running in the background, when configured. */
   readonly backfill: BackgroundBackfill | undefined;
   /** The probes' schedule (empty when no probe is configured). */
-  readonly probes: ProbeSchedule;
-  readonly retention: Retention;
+  readonly probes: ProbeSchedule | undefined;
+  readonly retention: Retention | undefined;
   readonly metrics: PingboardMetrics;
   /** Where the HTTP server listens, e.g. http://127.0.0.1:8080. */
   readonly url: string;
@@ -97,33 +106,33 @@ export async function start(config: Config, log: Logger, options: StartOptions =
       rooms,
       cacheSeconds: config.cacheSeconds,
       clockOffsetThresholdMs: config.probes.clockOffsetThresholdMs,
-      metrics: () => metrics.render({ bot, writer, probeTicksSkipped: probes && (() => probes!.skipped) }),
+      metrics: () =>
+        metrics.render({
+          bot,
+          writer,
+          probeTicksSkipped: probes && (() => probes!.skipped),
+          leader: leadership && leadership.role === 'leader',
+        }),
       operator: config.operator.token === undefined ? undefined : { controls, token: config.operator.token },
       health: {
         bot: config.bot ? () => bot : undefined,
         probes: () => probes?.states() ?? [],
         newestSampleMs: () => writer?.newestWrittenMs,
+        instance: () => leadership && { id: leadership.instanceId, role: leadership.role, single: leadership.single },
       },
     },
     log,
   );
   let bot: Bot | undefined;
   let backfill: BackgroundBackfill | undefined;
-  // Order matters: no new work (jobs, sync), then write what is queued, drain HTTP, close the database.
-  let stopping: Promise<void> | undefined;
-  const stop = () =>
-    (stopping ??= (async () => {
-      await jobs?.stop();
-      await retention?.stop();
-      await probes?.stop();
-      await backfill?.stop();
-      await bot?.stop();
-      await writer?.flushNow();
-      await app.close();
-      if (ownsDatabase) await database.destroy();
-    })());
-  try {
-    const url = await listen(app, config.http);
+  let leadership: Leadership | undefined;
+  const instanceId = defaultInstanceId();
+  // Until this instance leads (the jobs learn them then).
+  let roomLearning: RoomLearning | undefined = startRoomLearning(rooms, () => loadKnownRooms(database.db), log);
+  // The leader's work. Stopping it: no new work (jobs, sync), then write what is queued.
+  const lead = async (takeover: boolean) => {
+    await roomLearning?.stop();
+    roomLearning = undefined;
     if (config.bot && writer) {
       bot = await startBot({
         config: config.bot,
@@ -135,6 +144,8 @@ export async function start(config: Config, log: Logger, options: StartOptions =
         log,
         observer: metrics,
         operator: { controls, adminPowerLevel: config.operator.adminPowerLevel },
+        takeover,
+        instanceId,
       });
     }
     if (config.bot && bot && config.bot.backfillDays > 0) {
@@ -157,6 +168,36 @@ export async function start(config: Config, log: Logger, options: StartOptions =
       jitterMs: config.probes.jitterSeconds * 1000,
       log,
     });
+  };
+  const follow = async () => {
+    await jobs?.stop();
+    await retention?.stop();
+    await probes?.stop();
+    await backfill?.stop();
+    await bot?.stop();
+    jobs = retention = probes = backfill = bot = undefined;
+    await writer?.flushNow();
+    roomLearning ??= startRoomLearning(rooms, () => loadKnownRooms(database.db), log);
+  };
+  // Order matters: no leader's work, then drain HTTP, close the database.
+  let stopping: Promise<void> | undefined;
+  const stop = () =>
+    (stopping ??= (async () => {
+      await (leadership ? leadership.stop() : follow());
+      await roomLearning?.stop();
+      await app.close();
+      if (ownsDatabase) await database.destroy();
+    })());
+  try {
+    const url = await listen(app, config.http);
+    leadership = await startLeadership({
+      url: database.engine === 'postgres' && config.leaderLock ? config.database.url : undefined,
+      connectTimeoutMs: config.database.connectTimeoutMs,
+      log,
+      lead,
+      follow,
+      instanceId,
+    });
     log.info(
       {
         url,
@@ -164,10 +205,39 @@ export async function start(config: Config, log: Logger, options: StartOptions =
         location: database.location,
         rooms: rooms.list().map((r) => r.id),
         bot: config.bot?.userId,
+        instance: leadership.instanceId,
+        role: leadership.role,
       },
       'pingboard started',
     );
-    return { database, statistics, rooms, app, jobs, bot, writer, backfill, probes, retention, metrics, url, stop };
+    const leading = leadership;
+    return {
+      database,
+      statistics,
+      rooms,
+      app,
+      writer,
+      metrics,
+      url,
+      stop,
+      leadership: leading,
+      learnRooms: async () => rooms.learn(await loadKnownRooms(database.db)),
+      get jobs() {
+        return jobs;
+      },
+      get bot() {
+        return bot;
+      },
+      get backfill() {
+        return backfill;
+      },
+      get probes() {
+        return probes;
+      },
+      get retention() {
+        return retention;
+      },
+    };
   } catch (err) {
     await stop();
     throw err;

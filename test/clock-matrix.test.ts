@@ -297,7 +297,7 @@ forEachEngine(t, (t, database) => {
         PINGBOARD_PROBE_JITTER_SECONDS: '0',
         PINGBOARD_PROBE_RESPONDERS: TEST_BOT,
       });
-      await service.jobs.freezeNow();
+      await service.jobs!.freezeNow();
       const { db } = database;
       const stored = async () =>
         Number(
@@ -309,7 +309,7 @@ forEachEngine(t, (t, database) => {
           ).n,
         );
       for (let round = 1; round <= ROUNDS; round++) {
-        const results = await service.probes.tick();
+        const results = await service.probes!.tick();
         t.equal(
           results.filter((r) => r.outcome === 'answered').length,
           probes.length,

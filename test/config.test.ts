@@ -50,6 +50,7 @@ const DEFAULTS: Config = {
     clockOffsetThresholdMs: 250,
   },
   metricsServerLabels: 100,
+  leaderLock: true,
   retentionDays: 400,
   operator: { token: undefined, adminPowerLevel: 50 },
 };
@@ -95,6 +96,7 @@ t.test('every environment setting is parsed', async (t) => {
     PINGBOARD_PROBE_RESPONDERS: '@echo:maunium.net, @pingboard:example.org',
     PINGBOARD_CLOCK_OFFSET_THRESHOLD_MS: '100',
     PINGBOARD_METRICS_SERVER_LABELS: '500',
+    PINGBOARD_LEADER_LOCK: 'off',
     PINGBOARD_RETENTION_DAYS: '30',
     PINGBOARD_ADMIN_TOKEN: 'operator-token-0123456789abcdef0123',
     PINGBOARD_ADMIN_POWER_LEVEL: '75',
@@ -137,6 +139,7 @@ t.test('every environment setting is parsed', async (t) => {
       clockOffsetThresholdMs: 100,
     },
     metricsServerLabels: 500,
+    leaderLock: false,
     retentionDays: 30,
     operator: { token: 'operator-token-0123456789abcdef0123', adminPowerLevel: 75 },
   });
@@ -146,6 +149,11 @@ t.test('every environment setting is parsed', async (t) => {
     'postgresql:// too',
   );
   t.equal(loadConfig({ PINGBOARD_PORT: '0' }).http.port, 0, 'port 0 picks a free port');
+  t.throws(
+    () => loadConfig({ PINGBOARD_LEADER_LOCK: 'yes' }),
+    { message: /^PINGBOARD_LEADER_LOCK: .*"yes"/ },
+    'the leader lock is on or off, nothing else',
+  );
   t.equal(loadConfig({ PINGBOARD_PORT: ' 65535 ' }).http.port, 65535, 'surrounding spaces are ignored');
   for (const [day, number] of [
     ['monday', 1],
@@ -346,6 +354,7 @@ t.test('the config file', async (t) => {
     bot: undefined,
     probes: DEFAULTS.probes,
     metricsServerLabels: 100,
+    leaderLock: true,
     retentionDays: 400,
     operator: DEFAULTS.operator,
   };

@@ -154,7 +154,7 @@ forEachEngine(t, (t, database) => {
         },
         'before its first ping',
       );
-      t.equal((await service.probes.tick())[0]?.outcome, 'answered');
+      t.equal((await service.probes!.tick())[0]?.outcome, 'answered');
       t.match((await health(service)).body, {
         status: 'ok',
         probes: {
@@ -176,7 +176,7 @@ forEachEngine(t, (t, database) => {
         { method: 'PUT', path: '/send/', userId: PROBE, times: Infinity },
       );
       for (let i = 1; i <= 3; i++) {
-        t.equal((await service.probes.tick())[0]?.outcome, 'send_failed');
+        t.equal((await service.probes!.tick())[0]?.outcome, 'send_failed');
         const { code, body, text } = await health(service);
         t.equal(code, 200);
         t.match(
@@ -200,7 +200,7 @@ forEachEngine(t, (t, database) => {
         t.notMatch(text, /may not post|M_FORBIDDEN/);
       }
       refused.cancel();
-      t.equal((await service.probes.tick())[0]?.outcome, 'answered');
+      t.equal((await service.probes!.tick())[0]?.outcome, 'answered');
       t.match((await health(service)).body, {
         status: 'ok',
         probes: { status: 'ok', accounts: [{ status: 'ok', consecutive_losses: 0 }] },

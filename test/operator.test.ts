@@ -216,7 +216,7 @@ forEachEngine(t, (t, database) => {
     async (t) => {
       await seed(database);
       const service = await serve(t, database, { PINGBOARD_ADMIN_TOKEN: TOKEN });
-      await service.jobs.freezeNow();
+      await service.jobs!.freezeNow();
       const admin = (method: 'PUT' | 'POST', url: string, payload: object) =>
         service.app.inject({ method, url, headers: { authorization: `Bearer ${TOKEN}` }, payload });
       const published = (await service.app.inject(`/leaderboard.md?week=${LAST_WEEK}`)).body;

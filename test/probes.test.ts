@@ -89,7 +89,7 @@ async function startWorld(
   });
   // PGlite runs its queries on this thread: while the service's first jobs run on a cold
   // database, every timer here waits. Round trips are measured once that is done.
-  await service.jobs.freezeNow();
+  await service.jobs!.freezeNow();
   return { hs, roomId, service };
 }
 
@@ -332,7 +332,7 @@ forEachEngine(t, (t, database) => {
         { id: 'ahead', server: 'ahead.example' },
       ];
       const { service, hs } = await startWorld(t, database, probes);
-      const results = byProbe(await service.probes.tick());
+      const results = byProbe(await service.probes!.tick());
       for (const [server, delay] of Object.entries(DELAYS)) {
         const result = results.get(server.split('.')[0]!)!;
         t.equal(result.outcome, 'answered', `${server}: answered`);
@@ -429,14 +429,14 @@ forEachEngine(t, (t, database) => {
       t.match(metrics, /pingboard_pings_answered_total\{ping_server="slow\.example"\} 1\n/);
 
       // The next tick carries on the sequence.
-      const again = byProbe(await service.probes.tick());
+      const again = byProbe(await service.probes!.tick());
       t.equal(again.get('fast')!.seq, 2);
 
       // Its homeserver drops the connection of one send: a failed send, not a lost ping; the next tick pings again.
       hs.inject({ kind: 'disconnect' }, { path: '/send/', userId: '@probe-fast:fast.example', times: 1 });
-      const failed = byProbe(await service.probes.tick()).get('fast')!;
+      const failed = byProbe(await service.probes!.tick()).get('fast')!;
       t.match(failed, { outcome: 'send_failed', seq: 3, pingEventId: null, pongs: [] });
-      const recovered = byProbe(await service.probes.tick()).get('fast')!;
+      const recovered = byProbe(await service.probes!.tick()).get('fast')!;
       t.match(recovered, { outcome: 'answered', seq: 4 });
       const fastPings = await database.db
         .selectFrom('probe_pings')
@@ -462,7 +462,7 @@ forEachEngine(t, (t, database) => {
         { kind: 'rateLimit', retryAfterMs: RATE_LIMIT_WAIT_MS },
         { path: '/send/', userId: '@probe-fast:fast.example', times: 1 },
       );
-      const limited = byProbe(await service.probes.tick()).get('fast')!;
+      const limited = byProbe(await service.probes!.tick()).get('fast')!;
       t.equal(rateLimit.hits, 1, 'the first attempt was refused');
       t.match(limited, { outcome: 'answered', seq: 5 });
       const limitedRtt = limited.pongs[0]!.rttMs;
@@ -487,9 +487,9 @@ forEachEngine(t, (t, database) => {
         { PINGBOARD_PROBE_TIMEOUT_SECONDS: '1' },
       );
       // Both ticks start together: the second finds every probe busy and runs none of them.
-      const [results, overlapping] = await Promise.all([service.probes.tick(), service.probes.tick()]);
+      const [results, overlapping] = await Promise.all([service.probes!.tick(), service.probes!.tick()]);
       t.same(overlapping, [], 'overlapping ticks never run a probe twice');
-      t.equal(service.probes.skipped, 2);
+      t.equal(service.probes!.skipped, 2);
       const byId = byProbe(results);
       t.equal(byId.get('faraway')!.outcome, 'lost', 'the ping takes 3 s to reach the bot: lost after 1 s');
       t.equal(byId.get('unreachable')!.outcome, 'send_failed');

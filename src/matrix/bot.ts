@@ -95,6 +95,16 @@ export interface BotOptions {
   readonly observer?: BotObserver | undefined;
   /** `!pingboard …` from members with at least `adminPowerLevel`; absent: such messages are ignored. */
   readonly operator?: { readonly controls: OperatorControls; readonly adminPowerLevel: number } | undefined;
+  /**
+   * Taking over from another instance (which may have died between a ping's
+   * arrival and its pong): the pings of the first catch-up are answered, up
+   * to PINGBOARD_MAX_PING_AGE_SECONDS, not left as backlog. Those the other
+   * instance did answer are answered with the same transaction IDs, which
+   * the homeserver deduplicates.
+   */
+  readonly takeover?: boolean;
+  /** This instance (leadership.ts), named in the User-Agent of the bot's sends. */
+  readonly instanceId?: string;
 }
 
 const OVERHEAD_SAMPLES = 20_000;
@@ -118,7 +128,7 @@ function powerLevel(room: Room, userId: string): number {
 export async function startBot(options: BotOptions): Promise<Bot> {
   const { config, writer } = options;
   const log = options.log.child({ component: 'bot' });
-  const { client, clock, syncPositionSaved } = await createBotClient(config, options.db, log);
+  const { client, clock, syncPositionSaved } = await createBotClient(config, options.db, log, () => writer.flushed());
   const counts: BotCounts = {
     pingsAnswered: 0,
     pingsSkippedBacklog: 0,
@@ -181,7 +191,9 @@ export async function startBot(options: BotOptions): Promise<Bot> {
 
   const restarts = new SyncRestarts();
   /** Whether a message (a ping, a command) sent at `ts` in `roomId` and synced now is live (bot-rules.ts). */
+  let takingOver = options.takeover === true;
   const isLiveMessage = (roomId: string, ts: number) =>
+    (takingOver && client.getSyncState() === null) ||
     isLive(client.getSyncState(), restarts.catchUpLive, ts, watched.since(roomId));
 
   /**
@@ -194,6 +206,7 @@ export async function startBot(options: BotOptions): Promise<Bot> {
     homeserverUrl: config.homeserverUrl,
     accessToken: () => client.getAccessToken()!,
     onRateLimited: (waitMs) => log.info({ waitMs }, 'rate limited by the homeserver: waiting as advised'),
+    ...(options.instanceId === undefined ? {} : { userAgent: `pingboard (instance ${options.instanceId})` }),
   });
   function send(
     roomId: string,
@@ -405,6 +418,8 @@ export async function startBot(options: BotOptions): Promise<Bot> {
   });
 
   client.on(ClientEvent.Sync, (state, previous) => {
+    // The first loop has a state: from now on the usual rules decide.
+    takingOver = false;
     Object.assign(counts, syncHealthAfter(counts, state, Date.now()));
     if (state !== previous && state !== SyncState.Syncing) log.info({ state, previous }, 'sync state');
   });

@@ -66,12 +66,14 @@ class DatabaseSyncStore extends MemoryStore {
   readonly #key: string;
   readonly #log: Logger;
   readonly #saved: string | null;
+  readonly #beforeSaving: () => Promise<void>;
   #unsaved: string | undefined;
   #writing: Promise<void> | undefined;
 
-  constructor(db: Db, key: string, saved: string | null, log: Logger) {
+  constructor(db: Db, key: string, saved: string | null, log: Logger, beforeSaving: () => Promise<void>) {
     super();
     this.#db = db;
+    this.#beforeSaving = beforeSaving;
     this.#key = key;
     this.#saved = saved;
     this.#log = log;
@@ -102,6 +104,9 @@ class DatabaseSyncStore extends MemoryStore {
       const token = this.#unsaved;
       this.#unsaved = undefined;
       try {
+        // A position saved past a sample still queued would lose it if the process died now: the
+        // next leader resumes from the position and never sees that ping again.
+        await this.#beforeSaving();
         await writeBotState(this.#db, this.#key, token);
       } catch (err) {
         // The next successful sync saves a newer token; a restart before that re-reads a little.
@@ -198,13 +203,19 @@ export interface BotClient {
   syncPositionSaved(): Promise<void>;
 }
 
-export async function createBotClient(config: ClientAccount, db: Db, log: Logger): Promise<BotClient> {
+/** `beforeSavingPosition`: resolves once what was measured from the responses processed so far is stored. */
+export async function createBotClient(
+  config: ClientAccount,
+  db: Db,
+  log: Logger,
+  beforeSavingPosition: () => Promise<void> = async () => {},
+): Promise<BotClient> {
   // A no-op in the service, which routed them at start; a command's first client routes them.
   routeSdkLogs(log);
   const clock = new SyncClock();
   const token = await accessToken(config, db, log);
   const savedSyncToken = (await readBotState(db, syncTokenKey(config.userId))) ?? null;
-  const store = new DatabaseSyncStore(db, syncTokenKey(config.userId), savedSyncToken, log);
+  const store = new DatabaseSyncStore(db, syncTokenKey(config.userId), savedSyncToken, log, beforeSavingPosition);
   const client = createClient({
     baseUrl: config.homeserverUrl,
     userId: config.userId,

@@ -15,6 +15,8 @@ export interface MessageSenderOptions {
   readonly accessToken: () => string;
   /** Told about each 429 that is being waited out. */
   readonly onRateLimited: (waitMs: number) => void;
+  /** Names the sending instance in the homeserver's logs (several instances share one device). */
+  readonly userAgent?: string;
   /** A request with no answer for this long fails as a broken connection would (default 30 s). */
   readonly timeoutMs?: number;
 }
@@ -91,6 +93,7 @@ export function createMessageSender(options: MessageSenderOptions): MessageSende
             authorization: `Bearer ${options.accessToken()}`,
             'content-type': 'application/json',
             'content-length': Buffer.byteLength(body),
+            ...(options.userAgent === undefined ? {} : { 'user-agent': options.userAgent }),
           },
         },
         (response) => {

@@ -23,6 +23,8 @@ export interface MetricSources {
     | undefined;
   readonly writer?: Pick<SampleWriter, 'counts'> | undefined;
   readonly probeTicksSkipped?: (() => number) | undefined;
+  /** Whether this instance leads (undefined while it is starting). */
+  readonly leader?: boolean | undefined;
 }
 
 export class PingboardMetrics implements BotObserver, ProbeObserver {
@@ -91,6 +93,11 @@ export class PingboardMetrics implements BotObserver, ProbeObserver {
     const writer = sources.writer?.counts;
     const bot = sources.bot?.counts;
     return renderFamilies([
+      ...gauge(
+        'pingboard_leader',
+        'Whether this instance leads: runs the bot, probes and scheduled jobs (1), or serves HTTP only (0).',
+        sources.leader === undefined ? undefined : Number(sources.leader),
+      ),
       this.#pingsAnswered.family(),
       this.#pongsRead.family(),
       ...gauge('pingboard_samples_written_total', 'Samples stored by the sample writer.', writer?.written, 'counter'),

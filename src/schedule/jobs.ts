@@ -26,6 +26,35 @@ export interface Jobs {
  */
 export const FREEZE_SCHEDULE = '*/5 * * * *';
 
+async function learnRooms(rooms: RoomRegistry, knownRooms: () => Promise<readonly KnownRoom[]>): Promise<void> {
+  rooms.learn(await knownRooms());
+}
+
+export interface RoomLearning {
+  stop(): Promise<void>;
+}
+
+/**
+ * On an instance that does not lead (docs/instances.md), the bot runs
+ * elsewhere: what it stores of the rooms (an alias's ID, an upgrade) is
+ * learnt on the jobs' schedule, without the jobs.
+ */
+export function startRoomLearning(
+  rooms: RoomRegistry,
+  knownRooms: () => Promise<readonly KnownRoom[]>,
+  log: Logger,
+): RoomLearning {
+  const learnNow = async () => {
+    try {
+      await learnRooms(rooms, knownRooms);
+    } catch (err) {
+      log.error({ err }, 'reading the stored rooms failed; will retry at the next run');
+    }
+  };
+  const task = cron.schedule(FREEZE_SCHEDULE, learnNow, { name: 'learn-rooms', timezone: 'UTC', noOverlap: true });
+  return { stop: async () => void (await task.destroy()) };
+}
+
 /** `knownRooms` reads what was stored of the rooms (lineages only grow, so learning what the bot in this process told the registry changes nothing). */
 export function startJobs(
   statistics: Statistics,
@@ -58,7 +87,7 @@ export function startJobs(
   };
   const freezeNow = async () => {
     try {
-      rooms.learn(await knownRooms());
+      await learnRooms(rooms, knownRooms);
       await buildDigestsSoon();
       const frozen = await statistics.freezeDueWeeks(rooms.list());
       for (const week of frozen) log.info({ week }, 'week frozen');

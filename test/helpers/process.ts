@@ -90,7 +90,7 @@ export interface Server {
  * `command`: another way of starting it, such as `npm start`.
  */
 export async function servePingboard(
-  t: Test,
+  t: Pick<Test, 'teardown'>,
   cwd: string,
   env: Record<string, string>,
   command: readonly string[] = [NODE, MAIN, 'serve'],

@@ -72,6 +72,8 @@ export interface RequestRecord {
   fault: Fault['kind'] | undefined;
   /** True when no route matched (the SDK called something not implemented). */
   unrecognized: boolean;
+  /** The client's User-Agent header, if it sent one. */
+  userAgent: string | undefined;
 }
 
 export class HttpFront {
@@ -147,6 +149,7 @@ export class HttpFront {
       status: undefined,
       fault: undefined,
       unrecognized: false,
+      userAgent: req.headers['user-agent'],
     };
     this.log.push(record);
     res.on('finish', () => {

@@ -23,6 +23,10 @@ export interface HealthSources {
   readonly probes?: (() => readonly ProbeState[]) | undefined;
   /** measured_at (ms) of the newest sample this process has written; undefined before the first. */
   readonly newestSampleMs?: (() => number | undefined) | undefined;
+  /** Which instance this is and whether it leads; undefined while it is starting. */
+  readonly instance?:
+    | (() => { readonly id: string; readonly role: 'leader' | 'follower'; readonly single: boolean } | undefined)
+    | undefined;
 }
 
 /**
@@ -109,6 +113,22 @@ const HealthBody = Type.Object({
   }),
   last_sample_age_seconds: age(
     'Since the newest sample this process wrote (bot and probes) was measured; null before the first, or without bot and probes',
+  ),
+  instance: Type.Optional(
+    Type.Object(
+      {
+        id: Type.String({ description: 'This process: host name and PID' }),
+        role: Type.Union([Type.Literal('leader'), Type.Literal('follower')], {
+          description:
+            'leader: runs the bot, the probes and the scheduled jobs; follower: serves HTTP only, ready to take over (PostgreSQL)',
+        }),
+        single: Type.Boolean({
+          description:
+            'true on the embedded database (PGlite) or with PINGBOARD_LEADER_LOCK=off: the only process, always the leader',
+        }),
+      },
+      { description: 'Absent while the instance is starting' },
+    ),
   ),
 });
 
@@ -203,6 +223,8 @@ export const healthRoutes: FastifyPluginAsyncTypebox<HttpDeps> = async (app, dep
         probes,
         last_sample_age_seconds: ageSeconds(sources.newestSampleMs?.(), nowMs),
       };
+      const instance = sources.instance?.();
+      if (instance) body.instance = { id: instance.id, role: instance.role, single: instance.single };
       return reply.code(status === 'unavailable' ? 503 : 200).send(body);
     },
   );
