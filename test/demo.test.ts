@@ -8,7 +8,7 @@ import { createServer } from 'node:net';
 import t from 'tap';
 import { BOT, PING_SERVERS, RESPONDERS, sampleDelayMs } from '../demo/plan.ts';
 import { serverOfUserId } from '../src/matrix/ids.ts';
-import { processTree } from './helpers/cluster.ts';
+import { freePort, processTree } from './helpers/cluster.ts';
 import { cleanEnv, NODE, ROOT, waitForExit, type Result } from './helpers/process.ts';
 import type { Test } from './helpers/database.ts';
 import { until } from './helpers/until.ts';
@@ -16,14 +16,6 @@ import { until } from './helpers/until.ts';
 /** Generous for a loaded machine; the demo aims at well under a minute. */
 const LIVE_BOARD_TIMEOUT_MS = 180_000;
 const DEMO = `${ROOT}demo/main.ts`;
-
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as { port: number };
-  await new Promise((resolve) => server.close(resolve));
-  return port;
-}
 
 /** Whether something can listen on `port` now. */
 async function portIsFree(port: number): Promise<boolean> {

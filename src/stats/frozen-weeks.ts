@@ -1,6 +1,7 @@
 // Frozen weeks: a closed week's table, computed once and never changed, so a
 // published newsletter table can always be reproduced.
 import type { Db } from '../db/database.ts';
+import type { FrozenWeekRow } from '../db/schema.ts';
 import type { StatsConfig } from '../config.ts';
 import { exclusionsFromJson, exclusionsJson, type Exclusion } from '../operator/exclusions.ts';
 import type { RankedServer } from './ranking.ts';
@@ -53,18 +54,7 @@ export async function findFrozenWeek(db: Db, roomId: string, week: string): Prom
     .where('room_id', '=', roomId)
     .where('week', '=', week)
     .executeTakeFirst();
-  if (!row) return undefined;
-  return {
-    roomId: row.room_id,
-    week: row.week,
-    start: row.starts_at,
-    end: row.ends_at,
-    frozenAt: row.frozen_at,
-    filters: parseJson(row.filters) as StatsConfig,
-    servers: parseJson(row.ranking) as RankedServer[],
-    exclusions: exclusionsFromJson(row.exclusions),
-    version: row.version,
-  };
+  return row && frozenWeekOfRow(row);
 }
 
 /**
@@ -119,6 +109,21 @@ export interface SupersededWeek extends FrozenWeek {
   readonly reason: string;
 }
 
+/** A stored version of a week's table, current or replaced: both tables share these columns. */
+function frozenWeekOfRow(row: FrozenWeekRow): FrozenWeek {
+  return {
+    roomId: row.room_id,
+    week: row.week,
+    start: row.starts_at,
+    end: row.ends_at,
+    frozenAt: row.frozen_at,
+    filters: parseJson(row.filters) as StatsConfig,
+    servers: parseJson(row.ranking) as RankedServer[],
+    exclusions: exclusionsFromJson(row.exclusions),
+    version: row.version,
+  };
+}
+
 /** The versions a frozen week replaced, newest first. */
 export async function frozenWeekHistory(db: Db, roomId: string, week: string): Promise<SupersededWeek[]> {
   const rows = await db
@@ -129,15 +134,7 @@ export async function frozenWeekHistory(db: Db, roomId: string, week: string): P
     .orderBy('version', 'desc')
     .execute();
   return rows.map((row) => ({
-    roomId: row.room_id,
-    week: row.week,
-    start: row.starts_at,
-    end: row.ends_at,
-    frozenAt: row.frozen_at,
-    filters: parseJson(row.filters) as StatsConfig,
-    servers: parseJson(row.ranking) as RankedServer[],
-    exclusions: exclusionsFromJson(row.exclusions),
-    version: row.version,
+    ...frozenWeekOfRow(row),
     supersededAt: row.superseded_at,
     supersededBy: row.superseded_by,
     reason: row.reason,

@@ -47,7 +47,8 @@ export function postgresBinDir(): string | undefined {
   return version === undefined ? undefined : path.join(root, version, 'bin');
 }
 
-async function freePort(): Promise<number> {
+/** A TCP port free at the time of asking. */
+export async function freePort(): Promise<number> {
   const server = createServer();
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const { port } = server.address() as { port: number };
