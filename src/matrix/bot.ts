@@ -446,10 +446,16 @@ export async function startBot(options: BotOptions): Promise<Bot> {
         await startSync();
         await settled;
       } while (restarts.settled(stopped));
-    })().finally(() => {
-      restarts.finished();
-      restarting = undefined;
-    });
+    })()
+      .catch((err: unknown) => {
+        // A stop aborts the SDK's requests, the new loop's filter among them: no news then. Callers
+        // (a join, a retry's news, the first sync's check) do not wait on this, so it must not reject.
+        log[stopped ? 'debug' : 'error']({ err }, 'restarting the sync failed');
+      })
+      .finally(() => {
+        restarts.finished();
+        restarting = undefined;
+      });
     return restarting;
   }
 
