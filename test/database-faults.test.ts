@@ -5,8 +5,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import t from 'tap';
-import { startCluster, postgresBinDir } from './helpers/cluster.ts';
-import { testEngines } from './helpers/database.ts';
+import { ownClusterSkip, startCluster } from './helpers/cluster.ts';
 import { PROCESS_TIMEOUT_MS, servePingboard, startPingboard } from './helpers/process.ts';
 import { until } from './helpers/until.ts';
 
@@ -15,18 +14,12 @@ t.setTimeout(240_000);
 const dir = mkdtempSync(path.join(tmpdir(), 'pingboard-database-faults-'));
 t.teardown(() => rmSync(dir, { recursive: true, force: true }));
 
-const postgres = testEngines().includes('postgres');
-
 // Only PostgreSQL can hang this way: PGlite runs inside the service's own
 // process, with no connection to wait on, so there is nothing to stop apart from it.
 t.test(
   'PostgreSQL hangs (SIGSTOP): every route a quick 503 with Retry-After, /healthz within a second, and back when it resumes',
   {
-    skip: !postgres
-      ? 'PostgreSQL is not among PINGBOARD_TEST_ENGINES'
-      : !postgresBinDir()
-        ? 'no PostgreSQL server binaries to make a cluster of its own'
-        : false,
+    skip: ownClusterSkip(),
   },
   async (t) => {
     const cluster = await startCluster();
@@ -93,11 +86,7 @@ t.test(
 t.test(
   'serve waits for a database that is not up yet, saying so, and starts once it is',
   {
-    skip: !postgres
-      ? 'PostgreSQL is not among PINGBOARD_TEST_ENGINES'
-      : !postgresBinDir()
-        ? 'no PostgreSQL server binaries to make a cluster of its own'
-        : false,
+    skip: ownClusterSkip(),
   },
   async (t) => {
     const cluster = await startCluster();

@@ -8,7 +8,7 @@ import path from 'node:path';
 import pg from 'pg';
 import t from 'tap';
 import { startTestHomeserver, type TestHomeserver } from './homeserver/index.ts';
-import { startCluster, postgresBinDir } from './helpers/cluster.ts';
+import { ownClusterSkip, startCluster } from './helpers/cluster.ts';
 import { openTestDatabase, testEngines, type Test } from './helpers/database.ts';
 import { PROCESS_TIMEOUT_MS, servePingboard, type Server } from './helpers/process.ts';
 import { until } from './helpers/until.ts';
@@ -108,11 +108,7 @@ const postgres = testEngines().includes('postgres');
 t.test(
   'PostgreSQL stopped and started while pings flow: every sample arrives, none twice',
   {
-    skip: !postgres
-      ? 'PostgreSQL is not among PINGBOARD_TEST_ENGINES'
-      : !postgresBinDir()
-        ? 'no PostgreSQL server binaries to make a cluster of its own'
-        : false,
+    skip: ownClusterSkip(),
   },
   async (t) => {
     const cluster = await startCluster();

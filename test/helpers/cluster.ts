@@ -6,6 +6,7 @@ import { chownSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync }
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { testEngines } from './database.ts';
 
 export interface Cluster {
   /** postgres://postgres@127.0.0.1:PORT/postgres */
@@ -38,6 +39,12 @@ export function processTree(root: number): number[] {
 }
 
 /** The server binaries of the installed PostgreSQL, or undefined when there are none. */
+/** Why a test that needs a PostgreSQL cluster of its own cannot run here, or false when it can. */
+export function ownClusterSkip(): string | false {
+  if (!testEngines().includes('postgres')) return 'PostgreSQL is not among PINGBOARD_TEST_ENGINES';
+  return postgresBinDir() ? false : 'no PostgreSQL server binaries to make a cluster of its own';
+}
+
 export function postgresBinDir(): string | undefined {
   const root = '/usr/lib/postgresql';
   if (!existsSync(root)) return undefined;
