@@ -8,11 +8,14 @@
 //   (its socket closed), the connection was cut or terminated, the server
 //   restarted, or the session sat idle for IDLE_SESSION_TIMEOUT_MS (a frozen
 //   or partitioned leader, whose socket PostgreSQL may not see close for hours).
-// - The leader runs a cheap query every CHECK_EVERY_MS. It steps down at the
-//   first failure, and also when its last successful check was *sent* more
-//   than LEASE_MS ago: the server's idle clock for that session started after
-//   it received that query, so it cannot end the session (and free the lock)
-//   before LEASE_MS + the margin to IDLE_SESSION_TIMEOUT_MS have passed.
+// - The leader runs a cheap query every CHECK_EVERY_MS. It steps down when its
+//   connection fails or ends, and when its last successful check was *sent*
+//   more than LEASE_MS ago: the server's idle clock for that session started
+//   after it received that query, so it cannot end the session (and free the
+//   lock) before LEASE_MS + the margin to IDLE_SESSION_TIMEOUT_MS have passed.
+//   A slow or failed check alone is no reason: on a busy machine a check can
+//   take seconds, and stepping down at the first one handed the bot from
+//   process to process for nothing (each hand-over restarts its sync).
 // - What this cannot order: a session killed at once (pg_terminate_backend,
 //   a server restart) is noticed at the next check, up to CHECK_EVERY_MS +
 //   CHECK_TIMEOUT_MS later, and a follower may take the lock meanwhile. Both
@@ -27,10 +30,10 @@ export const LEADER_LOCK = 7290;
 
 export const TRY_EVERY_MS = 1500;
 export const CHECK_EVERY_MS = 1000;
-export const CHECK_TIMEOUT_MS = 1000;
-/** Margins of 2 s: against a late check (a busy event loop), and between the lease and the server's idle limit. */
-export const LEASE_MS = 4000;
-export const IDLE_SESSION_TIMEOUT_MS = 6000;
+/** A check may take up to the lease: only the lease decides. */
+export const LEASE_MS = 5000;
+/** 2.5 s past the lease, for stopping the leader's work; a frozen leader's lock is free by then, so failover stays under 10 s. */
+export const IDLE_SESSION_TIMEOUT_MS = 7500;
 
 export type Role = 'leader' | 'follower';
 
@@ -120,8 +123,8 @@ export async function startLeadership(options: LeadershipOptions): Promise<Leade
     const fresh = new pg.Client({
       connectionString: url,
       connectionTimeoutMillis: options.connectTimeoutMs,
-      statement_timeout: CHECK_TIMEOUT_MS,
-      query_timeout: CHECK_TIMEOUT_MS,
+      statement_timeout: LEASE_MS,
+      query_timeout: LEASE_MS,
       keepAlive: true,
       options: `-c idle_session_timeout=${IDLE_SESSION_TIMEOUT_MS}`,
     });
@@ -180,7 +183,8 @@ export async function startLeadership(options: LeadershipOptions): Promise<Leade
       await held!.query('select 1');
       if (role === 'leader' && client === held) lastCheckSentMs = sentMs;
     } catch (err) {
-      if (client === held) stepDown("the lock's connection does not answer", err);
+      // A lost connection steps down through its 'error' or 'end' event; anything else waits for the lease.
+      log.debug({ err }, 'a leader check failed');
     }
   };
 
