@@ -22,8 +22,6 @@ import { forEachEngine, setDatabaseReachable } from './helpers/database.ts';
 import { startBotService, TEST_BOT, TEST_BOT_PASSWORD } from './helpers/service.ts';
 import { until } from './helpers/until.ts';
 
-t.setTimeout(300_000);
-
 const ALIAS = '#ping:bot.example';
 /** Federation delay per server; delivery A → B takes delay(A) + delay(B). */
 const SERVERS = { 'a.example': 20, 'b.example': 45, 'c.example': 70, 'fast.example': 30 } as const;

@@ -13,8 +13,6 @@ import { openTestDatabase, testEngines, type Test } from './helpers/database.ts'
 import { PROCESS_TIMEOUT_MS, servePingboard, type Server } from './helpers/process.ts';
 import { until } from './helpers/until.ts';
 
-t.setTimeout(300_000);
-
 const BOT = '@pingboard:bot.example';
 const PINGERS = ['@alice:fast.example', '@bob:slow.example'];
 

@@ -19,8 +19,6 @@ import { forEachEngine, openTestDatabase, testEngines, type Test, type TestDatab
 import { startBotService, TEST_BOT, TEST_BOT_PASSWORD } from './helpers/service.ts';
 import { until } from './helpers/until.ts';
 
-t.setTimeout(300_000);
-
 const ALIAS = '#ping:slow.example';
 const PROBE = '@probe-p1:fast.example';
 

@@ -10,8 +10,6 @@ import { forEachEngine, type TestDatabase } from './helpers/database.ts';
 import { escapeRegExp, runPingboard } from './helpers/process.ts';
 import { sample } from './helpers/samples.ts';
 
-t.setTimeout(240_000);
-
 const dir = mkdtempSync(path.join(tmpdir(), 'pingboard-import-'));
 t.teardown(() => rmSync(dir, { recursive: true, force: true }));
 

@@ -15,8 +15,6 @@ import { ROOT, servePingboard, type Server } from './helpers/process.ts';
 import { parsePrometheusStrict } from './helpers/prometheus.ts';
 import { until } from './helpers/until.ts';
 
-t.setTimeout(600_000);
-
 const BOT = '@pingboard:bot.example';
 const BOT_TOKEN = 'bot-token';
 const PINGER = '@alice:ping.example';

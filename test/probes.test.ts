@@ -26,8 +26,6 @@ import { startBotService, TEST_BOT, TEST_BOT_PASSWORD } from './helpers/service.
 import { ROOM, sample } from './helpers/samples.ts';
 import { until } from './helpers/until.ts';
 
-t.setTimeout(240_000);
-
 const BOT = TEST_BOT;
 const ALIAS = '#ping:bot.example';
 const DELAYS = { 'fast.example': 40, 'medium.example': 120, 'slow.example': 250 } as const;

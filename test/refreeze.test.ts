@@ -12,8 +12,6 @@ import { openTestDatabase, testEngines } from './helpers/database.ts';
 import { runPingboard, type Result } from './helpers/process.ts';
 import { ROOM, sample } from './helpers/samples.ts';
 
-t.setTimeout(240_000);
-
 const dir = mkdtempSync(path.join(tmpdir(), 'pingboard-refreeze-'));
 t.teardown(() => rmSync(dir, { recursive: true, force: true }));
 

@@ -16,8 +16,6 @@ import {
   type Result,
 } from './helpers/process.ts';
 
-t.setTimeout(240_000);
-
 const dir = mkdtempSync(path.join(tmpdir(), 'pingboard-startup-'));
 t.teardown(() => rmSync(dir, { recursive: true, force: true }));
 
