@@ -110,6 +110,12 @@ function setPageHeaders(reply: FastifyReply): void {
     .header('x-content-type-options', 'nosniff');
 }
 
+/** An address no route takes, asked for by a browser: a page saying so, as for an unknown server. */
+export function sendPageNotFound(reply: FastifyReply, path: string): FastifyReply {
+  setPageHeaders(reply);
+  return reply.code(404).send(renderErrorPage(404, 'Not found', `There is no page at ${path}.`));
+}
+
 export const pageRoutes: FastifyPluginAsyncTypebox<HttpDeps> = async (app, deps) => {
   app.addHook('preValidation', refuseNonDecimalIntegers);
   // Only these routes' errors: the JSON routes keep their JSON ones. Anything not the client's goes on to the app's handler.
