@@ -514,10 +514,10 @@ forEachEngine(t, (t, database) => {
       t.match(daily, '<title>2026-11-20: median 444.5 ms, 2 pings</title>');
       t.equal((daily.match(/<circle class="dot"/g) ?? []).length, 2);
       t.same(
-      [...daily.matchAll(/text-anchor="middle">([^<]+)</g)].map((m) => m[1]),
-      ['13 Nov', '15 Nov', '17 Nov', '19 Nov', '21 Nov'],
-      'the axis spans the ten days from the first with data (12 Nov) to today, every other one labelled',
-    );
+        [...daily.matchAll(/text-anchor="middle">([^<]+)</g)].map((m) => m[1]),
+        ['13 Nov', '15 Nov', '17 Nov', '19 Nov', '21 Nov'],
+        'the axis spans the ten days from the first with data (12 Nov) to today, every other one labelled',
+      );
       t.match(daily, /text-anchor="end">\d+ ms</, 'the delay axis says its unit');
       t.match(chart, /text-anchor="end">\d+ ms</, 'so does the weekly chart');
       const histogram = /<svg id="histogram"[\s\S]*?<\/svg>/.exec(body)?.[0] ?? '';
