@@ -7,6 +7,7 @@ import Fastify from 'fastify';
 import { encodeBody, negotiateEncoding, sendCacheable } from '../src/http/caching.ts';
 import { dayBoundaries, delayBinEdges } from '../src/stats/server-detail.ts';
 import {
+  countScale,
   dailyChart,
   delayTick,
   niceScale,
@@ -43,6 +44,9 @@ t.test('chart scales are round: 1, 2 or 5 times a power of ten', async (t) => {
   t.same(niceScale(444.5), { max: 600, step: 200 });
   t.same(niceScale(3), { max: 3, step: 1 });
   t.same(niceScale(1234), { max: 1500, step: 500 });
+  t.same(countScale(2), { max: 2, step: 1 }, 'counts go in whole steps');
+  t.same(countScale(0), { max: 1, step: 1 });
+  t.same(countScale(40), niceScale(40));
 });
 
 t.test('delay axes say their unit: ms, or seconds on an axis that reaches 10 s', async (t) => {

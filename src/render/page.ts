@@ -455,6 +455,12 @@ export function niceScale(max: number): { max: number; step: number } {
   return { max: Math.ceil(max / step) * step, step };
 }
 
+/** niceScale for counts: whole steps, never "0.5 samples". */
+export function countScale(max: number): { max: number; step: number } {
+  const scale = niceScale(max);
+  return scale.step >= 1 ? scale : { max: Math.max(1, Math.ceil(scale.max)), step: 1 };
+}
+
 const fixed = (n: number) => String(Math.round(n * 10) / 10);
 
 /** Polylines through the points that have a value; a missing week breaks the line. */
@@ -601,7 +607,7 @@ export function histogramChart(bins: readonly DelayBin[]): string {
   const top = 24;
   const plot = 140;
   const height = top + plot + 30;
-  const scale = niceScale(Math.max(0, ...bins.map((b) => b.samples)));
+  const scale = countScale(Math.max(0, ...bins.map((b) => b.samples)));
   const step = (width - left - 12) / Math.max(1, bins.length);
   const parts = ['<text x="0" y="12">samples</text>'];
   for (let tick = 0; tick <= scale.max + 1e-9; tick += scale.step) {
