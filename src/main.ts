@@ -14,10 +14,9 @@
 // refused argument answer in the time Node takes to start. Each command then
 // loads what it needs, and only that.
 import { readFileSync } from 'node:fs';
-import { parseCommandLine, UsageError, commandUsage, usage, type Invocation } from './cli/args.ts';
+import { parseCommandLine, UsageError, usageErrorText, type Invocation } from './cli/args.ts';
 import type { Output } from './cli/commands.ts';
-import { BAD_USAGE, FAILED } from './cli/exit-codes.ts';
-import { InputError, NotFoundError, StartupError } from './errors.ts';
+import { BAD_USAGE } from './cli/exit-codes.ts';
 import type { Config } from './config.ts';
 import type { Logger } from './log.ts';
 
@@ -52,6 +51,12 @@ async function run(invocation: Invocation): Promise<number> {
     invocation.command === 'serve'
       ? createStreamLogger(config.logLevel, process.stdout)
       : createStreamLogger(process.stderr.isTTY ? config.logLevel : 'warn', process.stderr);
+  if (sharesDataDir(config) && (await import('./cli/channel-protocol.ts')).CHANNEL_COMMANDS.has(invocation.command)) {
+    // PGlite is one process's: while `serve` holds the data directory, the command runs in it.
+    const { runThroughService } = await import('./cli/remote.ts');
+    const code = await runThroughService(config.database.dataDir, process.argv.slice(2), log, out);
+    if (code !== undefined) return code;
+  }
   switch (invocation.command) {
     case 'serve': {
       const withPort =
@@ -60,12 +65,19 @@ async function run(invocation: Invocation): Promise<number> {
     }
     case 'migrate':
       return (await import('./cli/commands.ts')).migrateCommand(config, log);
-    case 'import':
-      return (await import('./cli/commands.ts')).importCommand(config, log, invocation.files, interruption(), out);
-    case 'leaderboard':
-      return (await import('./cli/commands.ts')).leaderboardCommand(config, log, invocation, out);
-    case 'refreeze':
-      return (await import('./cli/commands.ts')).refreezeCommand(config, log, invocation, out);
+    case 'import': {
+      const { importCommand, withOwnData } = await import('./cli/commands.ts');
+      const signal = interruption();
+      return withOwnData(config, log, (data) => importCommand(config, data, { files: invocation.files, signal }, out));
+    }
+    case 'leaderboard': {
+      const { leaderboardCommand, withOwnData } = await import('./cli/commands.ts');
+      return withOwnData(config, log, (data) => leaderboardCommand(data, invocation, out));
+    }
+    case 'refreeze': {
+      const { refreezeCommand, withOwnData } = await import('./cli/commands.ts');
+      return withOwnData(config, log, (data) => refreezeCommand(data, invocation, out));
+    }
     case 'backfill': {
       // The SDK's modules must find our log methods when they load (see sdk-logs.ts).
       await import('./matrix/sdk-logs.ts');
@@ -83,10 +95,18 @@ async function run(invocation: Invocation): Promise<number> {
   }
 }
 
+/** The embedded database in a directory, which only one process can open (not PostgreSQL, not memory://). */
+function sharesDataDir(config: Config): boolean {
+  return config.database.url === undefined && !config.database.dataDir.startsWith('memory://');
+}
+
 async function serve(config: Config, log: Logger): Promise<number> {
   await import('./matrix/sdk-logs.ts');
   const { start } = await import('./start.ts');
-  const service = await start(config, log);
+  const { openCommandChannel } = await import('./cli/channel.ts');
+  const service = await start(config, log, {
+    ...(sharesDataDir(config) ? { attach: (data) => openCommandChannel(config, log, data) } : {}),
+  });
   await new Promise<void>((resolve) => {
     const shutdown = (signal: string) => {
       log.info({ signal }, 'shutting down');
@@ -100,32 +120,17 @@ async function serve(config: Config, log: Logger): Promise<number> {
   return 0;
 }
 
-/** Errors that say what to fix, printed as one line; anything else is a bug, printed with its stack. */
-async function isExplained(err: unknown): Promise<boolean> {
-  if (err instanceof InputError || err instanceof StartupError) return true;
-  // These modules are loaded already when one of their errors is thrown.
-  const [{ ConfigError }, { DataDirLockedError }] = await Promise.all([
-    import('./config.ts'),
-    import('./db/database.ts'),
-  ]);
-  return err instanceof ConfigError || err instanceof DataDirLockedError;
-}
-
 try {
   process.exitCode = await run(parseCommandLine(process.argv.slice(2)));
 } catch (err) {
   if (err instanceof UsageError) {
-    process.stderr.write(`pingboard: ${err.message}\n\n${err.command ? commandUsage(err.command) : usage()}`);
+    // Before the configuration has loaded: answered without loading it.
+    process.stderr.write(usageErrorText(err));
     process.exitCode = BAD_USAGE;
-  } else if (await isExplained(err)) {
-    process.stderr.write(`pingboard: ${(err as Error).message}\n`);
-    process.exitCode = BAD_USAGE;
-  } else if (err instanceof NotFoundError) {
-    process.stderr.write(`pingboard: ${(err as Error).message}\n`);
-    process.exitCode = FAILED;
   } else {
-    process.stderr.write(`pingboard: ${(err as Error).stack ?? err}\n`);
-    process.exitCode = FAILED;
+    const failure = (await import('./cli/failure.ts')).describeFailure(err);
+    process.stderr.write(failure.text);
+    process.exitCode = failure.code;
   }
 }
 // Open handles (database pools, timers of libraries) must not keep a finished command alive.

@@ -52,6 +52,16 @@ export interface StartOptions {
   readonly now?: () => Date;
   /** An open, migrated database to use instead of opening one from the config; the caller closes it. */
   readonly database?: Database;
+  /**
+   * Opens what else serves the service's data, before it says it started, and
+   * is closed first when it stops: `serve` passes the command line's channel
+   * (cli/channel.ts), which this module may not import.
+   */
+  readonly attach?: (parts: {
+    readonly database: Database;
+    readonly statistics: Statistics;
+    readonly rooms: RoomRegistry;
+  }) => Promise<{ close(): Promise<void> }>;
 }
 
 /** Listens where configured; a port taken, or a host that is not this machine's, is a setting to fix. */
@@ -181,8 +191,10 @@ export async function start(config: Config, log: Logger, options: StartOptions =
   };
   // Order matters: no leader's work, then drain HTTP, close the database.
   let stopping: Promise<void> | undefined;
+  let attached: { close(): Promise<void> } | undefined;
   const stop = () =>
     (stopping ??= (async () => {
+      await attached?.close();
       await (leadership ? leadership.stop() : follow());
       await roomLearning?.stop();
       await app.close();
@@ -190,6 +202,7 @@ export async function start(config: Config, log: Logger, options: StartOptions =
     })());
   try {
     const url = await listen(app, config.http);
+    attached = await options.attach?.({ database, statistics, rooms });
     leadership = await startLeadership({
       url: database.engine === 'postgres' && config.leaderLock ? config.database.url : undefined,
       connectTimeoutMs: config.database.connectTimeoutMs,

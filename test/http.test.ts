@@ -515,6 +515,25 @@ forEachEngine(t, (t, database) => {
     }
   });
 
+  t.test('an address no route takes: a page for a browser, the JSON error for the API and other clients', async (t) => {
+    const app = await appFor(database);
+    const browser = { accept: 'text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8' };
+    const page = await app.inject({ url: '/no/such/a&b?x=1', headers: browser });
+    t.equal(page.statusCode, 404);
+    t.equal(page.headers['content-type'], 'text/html; charset=utf-8');
+    t.match(page.headers['content-security-policy'], /default-src 'none'/);
+    t.match(page.body, '<h1 id="error">404 · Not found</h1>');
+    t.match(page.body, 'There is no page at /no/such/a&amp;b.', 'naming the address (without the query), escaped');
+    for (const url of ['/api/v1/no-such-thing', '/api/v2/servers']) {
+      const api = await app.inject({ url, headers: browser });
+      t.equal(api.statusCode, 404, `${url}: 404`);
+      t.match(api.headers['content-type'], 'application/json', `${url}: JSON, even for a browser`);
+      t.same(api.json(), { error: 'Not Found', message: `no route for GET ${url}` });
+    }
+    const client = await app.inject({ url: '/no/such/page', headers: { accept: 'application/json' } });
+    t.same(client.json(), { error: 'Not Found', message: 'no route for GET /no/such/page' });
+  });
+
   t.test('a room that holds samples but is not configured can be asked for by ID', async (t) => {
     await recordSamples(database.db, [
       sample({

@@ -195,7 +195,7 @@ if (!existsSync(CHROMIUM) && !process.env['CI']) {
       t.same(problems, [], 'no script ran from the name');
     });
 
-    t.test('the server page draws its chart and histogram', async (t) => {
+    t.test('the server page draws its charts and histogram', async (t) => {
       const page = await open('/servers/neko.dev');
       const chart = page.locator('#weekly-chart');
       const box = await chart.boundingBox();
@@ -210,6 +210,18 @@ if (!existsSync(CHROMIUM) && !process.env['CI']) {
       );
       t.equal(await chart.locator('rect.loss').count(), 1, 'loss where probes measured it');
       t.ok((await page.locator('#histogram rect.bar').count()) > 0);
+      const daily = page.locator('#daily-chart');
+      const dailyBox = await daily.boundingBox();
+      t.ok(
+        dailyBox && dailyBox.width > 300 && dailyBox.height > 100,
+        `daily chart drawn at ${dailyBox?.width}×${dailyBox?.height}`,
+      );
+      t.equal(await daily.locator('circle.dot').count(), 2, 'one point per day with a median');
+      t.same(
+        await daily.locator('text[text-anchor="end"]').allTextContents(),
+        ['0 ms', '200 ms', '400 ms', '600 ms'],
+        'its delay axis in ms',
+      );
       t.same(
         await page.$$eval('#latest tbody td:nth-child(2)', (cells) => cells.map((c) => c.textContent)),
         ['@<b>bold</b>:neko.dev', '@user:neko.dev (probe)', '@user:neko.dev'],

@@ -5,8 +5,16 @@ import { brotliDecompressSync, gunzipSync } from 'node:zlib';
 import t from 'tap';
 import Fastify from 'fastify';
 import { encodeBody, negotiateEncoding, sendCacheable } from '../src/http/caching.ts';
-import { delayBinEdges } from '../src/stats/server-detail.ts';
-import { niceScale, PAGE_CONTENT_SECURITY_POLICY, RANKING_PAGE_ROWS, trendOf } from '../src/render/page.ts';
+import { dayBoundaries, delayBinEdges } from '../src/stats/server-detail.ts';
+import {
+  countScale,
+  dailyChart,
+  delayTick,
+  niceScale,
+  PAGE_CONTENT_SECURITY_POLICY,
+  RANKING_PAGE_ROWS,
+  trendOf,
+} from '../src/render/page.ts';
 import { buildApp } from '../src/http/app.ts';
 import { Statistics } from '../src/stats/leaderboard.ts';
 import { RoomRegistry } from '../src/stats/rooms.ts';
@@ -36,6 +44,45 @@ t.test('chart scales are round: 1, 2 or 5 times a power of ten', async (t) => {
   t.same(niceScale(444.5), { max: 600, step: 200 });
   t.same(niceScale(3), { max: 3, step: 1 });
   t.same(niceScale(1234), { max: 1500, step: 500 });
+  t.same(countScale(2), { max: 2, step: 1 }, 'counts go in whole steps');
+  t.same(countScale(0), { max: 1, step: 1 });
+  t.same(countScale(40), niceScale(40));
+});
+
+t.test('delay axes say their unit: ms, or seconds on an axis that reaches 10 s', async (t) => {
+  t.equal(delayTick(0, 600), '0 ms');
+  t.equal(delayTick(444.5, 600), '444.5 ms');
+  t.equal(delayTick(2500, 10_000), '2.5 s');
+  t.equal(delayTick(20_000, 20_000), '20 s');
+});
+
+t.test('days are UTC days up to and including today', async (t) => {
+  t.same(
+    dayBoundaries(new Date('2026-11-20T23:59:00Z'), 2).map((d) => d.toISOString()),
+    ['2026-11-19T00:00:00.000Z', '2026-11-20T00:00:00.000Z', '2026-11-21T00:00:00.000Z'],
+  );
+});
+
+t.test('the daily chart starts at the first day with a median, and a day without one breaks its line', async (t) => {
+  const chart = dailyChart([
+    { day: '2026-11-16', medianMs: null, pings: 0 },
+    { day: '2026-11-17', medianMs: 100, pings: 3 },
+    { day: '2026-11-18', medianMs: null, pings: 0 },
+    { day: '2026-11-19', medianMs: 300, pings: 1 },
+  ]);
+  t.same(
+    [...chart.matchAll(/text-anchor="middle">([^<]+)</g)].map((m) => m[1]),
+    ['17 Nov', '18 Nov', '19 Nov'],
+    'one label a day, from the first with data',
+  );
+  t.same(
+    [...chart.matchAll(/text-anchor="end">([^<]+)</g)].map((m) => m[1]),
+    ['0 ms', '100 ms', '200 ms', '300 ms'],
+    'the y axis in ms, up to a round maximum',
+  );
+  t.equal((chart.match(/<polyline class="median"/g) ?? []).length, 2, 'two runs: the day without samples breaks it');
+  t.match(chart, '<title>2026-11-17: median 100 ms, 3 pings</title>');
+  t.match(chart, '<title>2026-11-19: median 300 ms, 1 ping</title>');
 });
 
 t.test('delay bins follow a 1-2-5 series inside the filter', async (t) => {
@@ -436,61 +483,76 @@ forEachEngine(t, (t, database) => {
     t.notMatch(/<form class="pick"[\s\S]*?<\/form>/.exec(week.body)![0], 'page');
   });
 
-  t.test('GET /servers/{server}: summary, weekly chart, distribution and the latest pings in words', async (t) => {
-    await seedPages(database);
-    const app = await pageApp(database);
-    const res = await app.inject('/servers/neko.dev');
-    t.equal(res.statusCode, 200);
-    t.equal(res.headers['content-security-policy'], PAGE_CONTENT_SECURITY_POLICY);
-    const body = res.body;
-    t.match(body, '<h1 class="name" id="server">neko.dev</h1>');
-    t.match(
-      body,
-      '<b>#2</b> of 3 in the rolling week: median <b>444.5 ms</b>, mean 444.5 ms, p90 444.9 ms, 2 pings (2 samples from 2 responders); probes measured round trip 300 ms, loss 50.0 %, <span class="skew">',
-    );
-    const chart = /<svg id="weekly-chart"[\s\S]*?<\/svg>/.exec(body)?.[0] ?? '';
-    t.equal((chart.match(/<circle class="dot"/g) ?? []).length, 2, 'a point per week with a median');
-    t.match(chart, '<title>2026-W46: median 300 ms, 1 pings</title>');
-    t.match(chart, '<title>2026-W47: median 444.5 ms, 2 pings</title>');
-    t.match(chart, /<polyline class="median" points="[\d., ]+"\/>/);
-    t.match(chart, /<polyline class="rtt"/, 'round trips where probes measured');
-    t.match(chart, /<rect class="loss"[^>]*><title>2026-W47: 50\.0 % of 2 probe pings lost<\/title>/);
-    t.same(
-      [...chart.matchAll(/text-anchor="middle">(W\d+)</g)].map((m) => m[1]),
-      ['W46', 'W47'],
-      'the axis spans the weeks with data, not half a year',
-    );
-    t.match(
-      body,
-      '<p class="legend note"><span><i></i>median one-way delay</span><span><i class="r"></i>probe round trip</span><span><i class="l"></i>probe pings lost</span></p>',
-    );
-    const histogram = /<svg id="histogram"[\s\S]*?<\/svg>/.exec(body)?.[0] ?? '';
-    t.match(histogram, '<title>200–500 ms: 2 samples</title>');
-    t.same(
-      tableRows(body, 'responders'),
-      [
-        ['maunium.net', '444 ms', '444 ms', '1'],
-        ['other.example', '445 ms', '445 ms', '1'],
-      ],
-      'its delay towards each responder server, fastest first',
-    );
-    t.same(
-      latestRows(body),
-      [
-        ['14 h ago20 Nov, 09:59 UTC', '@<b>bold</b>:neko.dev', '@echo:maunium.net in 444 ms'],
+  t.test(
+    'GET /servers/{server}: summary, daily and weekly charts, distribution and the latest pings in words',
+    async (t) => {
+      await seedPages(database);
+      const app = await pageApp(database);
+      const res = await app.inject('/servers/neko.dev');
+      t.equal(res.statusCode, 200);
+      t.equal(res.headers['content-security-policy'], PAGE_CONTENT_SECURITY_POLICY);
+      const body = res.body;
+      t.match(body, '<h1 class="name" id="server">neko.dev</h1>');
+      t.match(
+        body,
+        '<b>#2</b> of 3 in the rolling week: median <b>444.5 ms</b>, mean 444.5 ms, p90 444.9 ms, 2 pings (2 samples from 2 responders); probes measured round trip 300 ms, loss 50.0 %, <span class="skew">',
+      );
+      const chart = /<svg id="weekly-chart"[\s\S]*?<\/svg>/.exec(body)?.[0] ?? '';
+      t.equal((chart.match(/<circle class="dot"/g) ?? []).length, 2, 'a point per week with a median');
+      t.match(chart, '<title>2026-W46: median 300 ms, 1 pings</title>');
+      t.match(chart, '<title>2026-W47: median 444.5 ms, 2 pings</title>');
+      t.match(chart, /<polyline class="median" points="[\d., ]+"\/>/);
+      t.match(chart, /<polyline class="rtt"/, 'round trips where probes measured');
+      t.match(chart, /<rect class="loss"[^>]*><title>2026-W47: 50\.0 % of 2 probe pings lost<\/title>/);
+      t.same(
+        [...chart.matchAll(/text-anchor="middle">(W\d+)</g)].map((m) => m[1]),
+        ['W46', 'W47'],
+        'the axis spans the weeks with data, not half a year',
+      );
+      t.match(
+        body,
+        '<p class="legend note"><span><i></i>median one-way delay</span><span><i class="r"></i>probe round trip</span><span><i class="l"></i>probe pings lost</span></p>',
+      );
+      const daily = /<svg id="daily-chart"[\s\S]*?<\/svg>/.exec(body)?.[0] ?? '';
+      t.match(daily, '<title>2026-11-12: median 300 ms, 1 ping</title>', 'a point per day with a median');
+      t.match(daily, '<title>2026-11-20: median 444.5 ms, 2 pings</title>');
+      t.equal((daily.match(/<circle class="dot"/g) ?? []).length, 2);
+      t.same(
+        [...daily.matchAll(/text-anchor="middle">([^<]+)</g)].map((m) => m[1]),
+        ['13 Nov', '15 Nov', '17 Nov', '19 Nov', '21 Nov'],
+        'the axis spans the ten days from the first with data (12 Nov) to today, every other one labelled',
+      );
+      t.match(daily, /text-anchor="end">\d+ ms</, 'the delay axis says its unit');
+      t.match(chart, /text-anchor="end">\d+ ms</, 'so does the weekly chart');
+      const histogram = /<svg id="histogram"[\s\S]*?<\/svg>/.exec(body)?.[0] ?? '';
+      t.match(histogram, '<title>200–500 ms: 2 samples</title>');
+      t.match(histogram, '>samples</text>', 'the count axis says what it counts');
+      t.same(
+        tableRows(body, 'responders'),
         [
-          '14 h ago20 Nov, 09:59 UTC',
-          '@user:neko.dev (probe)',
-          '@probe-bot:other.example in 445 ms (round trip 300 ms)',
+          ['maunium.net', '444 ms', '444 ms', '1'],
+          ['other.example', '445 ms', '445 ms', '1'],
         ],
-        ['8 days ago12 Nov, 09:59 UTC', '@user:neko.dev', '@echo:maunium.net in 300 ms'],
-      ],
-      "who pinged, when, and each answer's delay",
-    );
-    t.notMatch(body, '$nk1', 'no event IDs');
-    t.notMatch(body, '<b>bold</b>', 'user IDs are escaped');
-    t.match(body, '<a href="/">← Leaderboard</a>');
-  });
+        'its delay towards each responder server, fastest first',
+      );
+      t.same(
+        latestRows(body),
+        [
+          ['14 h ago20 Nov, 09:59 UTC', '@<b>bold</b>:neko.dev', '@echo:maunium.net in 444 ms'],
+          [
+            '14 h ago20 Nov, 09:59 UTC',
+            '@user:neko.dev (probe)',
+            '@probe-bot:other.example in 445 ms (round trip 300 ms)',
+          ],
+          ['8 days ago12 Nov, 09:59 UTC', '@user:neko.dev', '@echo:maunium.net in 300 ms'],
+        ],
+        "who pinged, when, and each answer's delay",
+      );
+      t.notMatch(body, '$nk1', 'no event IDs');
+      t.notMatch(body, '<b>bold</b>', 'user IDs are escaped');
+      t.match(body, '<a href="/">← Leaderboard</a>');
+    },
+  );
 
   t.test('GET /servers/{server}: no probe figures, no probe sentence, series or columns', async (t) => {
     await seedPages(database);

@@ -3,6 +3,7 @@
 // the configuration, the database and the Matrix SDK have loaded. So this
 // module imports only small, dependency-free checks.
 import { accessSync, constants, existsSync, statSync } from 'node:fs';
+import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { parseSince } from '../backfill/since.ts';
 import { parseDecimalInteger } from '../decimal.ts';
@@ -20,6 +21,11 @@ export class UsageError extends Error {
     super(message);
     this.command = command;
   }
+}
+
+/** What `pingboard` prints for a wrong command line: the message, then the usage. */
+export function usageErrorText(err: UsageError): string {
+  return `pingboard: ${err.message}\n\n${err.command ? commandUsage(err.command) : usage()}`;
 }
 
 /** Longer than any path, room or reason: a value this long is a mistake, and is not echoed whole. */
@@ -205,13 +211,14 @@ function checkWeek(value: string | undefined): string | undefined {
  * A file to import: it must exist and be a file, so a typo is refused before
  * anything is imported. A named pipe is one too (`<(zcat dump.json.gz)`).
  */
-function checkFile(file: string): string {
+function checkFile(file: string, cwd: string): string {
   checkText('FILE', file);
-  if (!existsSync(file)) throw new InputError('FILE', `${quote(file)} does not exist`);
-  const stat = statSync(file);
+  const resolved = path.resolve(cwd, file);
+  if (!existsSync(resolved)) throw new InputError('FILE', `${quote(file)} does not exist`);
+  const stat = statSync(resolved);
   if (!stat.isFile() && !stat.isFIFO()) throw new InputError('FILE', `${quote(file)} is not a file`);
   try {
-    accessSync(file, constants.R_OK);
+    accessSync(resolved, constants.R_OK);
   } catch (err) {
     throw new InputError('FILE', `${quote(file)} cannot be read: ${(err as NodeJS.ErrnoException).code}`);
   }
@@ -257,7 +264,8 @@ function parseOptions(argv: readonly string[]) {
 }
 
 /** Parses and checks `argv` (without node and the script); throws UsageError or InputError. */
-export function parseCommandLine(argv: readonly string[], now = new Date()): Invocation {
+/** `cwd`: where relative file names are, when not this process's directory (a command run through the service). */
+export function parseCommandLine(argv: readonly string[], now = new Date(), cwd = ''): Invocation {
   let parsed: ReturnType<typeof parseOptions>;
   try {
     parsed = parseOptions(argv);
@@ -302,7 +310,7 @@ export function parseCommandLine(argv: readonly string[], now = new Date()): Inv
       return { command: name, configFile };
     case 'import':
       if (args.length === 0) throw new UsageError('import needs at least one FILE', name);
-      return { command: name, configFile, files: args.map(checkFile) };
+      return { command: name, configFile, files: args.map((file) => checkFile(file, cwd)) };
     case 'leaderboard': {
       const format = values.format ?? 'md';
       if (format !== 'md' && format !== 'json')

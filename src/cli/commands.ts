@@ -6,14 +6,9 @@ import { importFiles, type ImportCounts, type StopPosition } from '../samples/im
 import { createStatistics, openMigratedDatabase } from '../open.ts';
 import { probeFiguresInWindow } from '../stats/probe-figures.ts';
 import { loadKnownRooms, RoomRegistry } from '../stats/rooms.ts';
-import {
-  emptyTableMessage,
-  resolveRoom,
-  selectLeaderboard,
-  type LeaderboardQuery,
-  type SelectionDeps,
-} from '../stats/selection.ts';
+import { emptyTableMessage, resolveRoom, selectLeaderboard, type LeaderboardQuery } from '../stats/selection.ts';
 import { listFrozenWeeks } from '../stats/frozen-weeks.ts';
+import type { Statistics } from '../stats/leaderboard.ts';
 import { OperatorControls } from '../operator/controls.ts';
 import type { Database } from '../db/database.ts';
 import type { Config } from '../config.ts';
@@ -25,10 +20,35 @@ export interface Output {
   readonly stderr: NodeJS.WritableStream & { isTTY?: boolean };
 }
 
+/**
+ * What a command works on: opened for it (withOwnData), or, while `serve`
+ * holds the embedded database, the running service's (see channel.ts).
+ * The statistics and rooms are what the HTTP routes select tables with.
+ */
+export interface CommandData {
+  readonly database: Database;
+  readonly statistics: Statistics;
+  readonly rooms: RoomRegistry;
+}
+
 export async function migrateCommand(config: Config, log: Logger): Promise<number> {
   const database = await openMigratedDatabase(config, log);
   await database.destroy();
   return 0;
+}
+
+/** Opens and migrates the database for one command, and closes it after. */
+export async function withOwnData<T>(config: Config, log: Logger, work: (data: CommandData) => Promise<T>): Promise<T> {
+  const database = await openMigratedDatabase(config, log);
+  try {
+    return await work({
+      database,
+      statistics: createStatistics(config, database),
+      rooms: new RoomRegistry(config.rooms, await loadKnownRooms(database.db)),
+    });
+  } finally {
+    await database.destroy();
+  }
 }
 
 export interface LeaderboardOptions extends LeaderboardQuery {
@@ -36,40 +56,22 @@ export interface LeaderboardOptions extends LeaderboardQuery {
   readonly limit: number;
 }
 
-/** What the HTTP routes select rooms and tables with, and the same rooms: configured, and what the bot learnt of them. */
-async function selectionDeps(config: Config, database: Database): Promise<SelectionDeps> {
-  return {
-    db: database.db,
-    statistics: createStatistics(config, database),
-    rooms: new RoomRegistry(config.rooms, await loadKnownRooms(database.db)),
-  };
-}
-
 /** Prints exactly what /leaderboard.md or /leaderboard.json returns for the same selection; nothing, and exit 3, for an empty table. */
-export async function leaderboardCommand(
-  config: Config,
-  log: Logger,
-  options: LeaderboardOptions,
-  out: Output,
-): Promise<number> {
-  const database = await openMigratedDatabase(config, log);
-  try {
-    const board = await selectLeaderboard(await selectionDeps(config, database), options);
-    // As over HTTP: the JSON also carries the probes' figures, so a room measured by probes alone is not empty.
-    const probes = options.format === 'md' ? [] : await probeFiguresInWindow(database.db, board.room, board.window);
-    if (board.servers.length === 0 && probes.length === 0) {
-      out.stderr.write(`pingboard: ${emptyTableMessage(board)}\n`);
-      return EMPTY_TABLE;
-    }
-    out.stdout.write(
-      options.format === 'md'
-        ? renderNewsletterTable(board.servers, options.limit)
-        : JSON.stringify(renderLeaderboardJson(board, options.limit, probes)),
-    );
-    return 0;
-  } finally {
-    await database.destroy();
+export async function leaderboardCommand(data: CommandData, options: LeaderboardOptions, out: Output): Promise<number> {
+  const { database, statistics, rooms } = data;
+  const board = await selectLeaderboard({ db: database.db, statistics, rooms }, options);
+  // As over HTTP: the JSON also carries the probes' figures, so a room measured by probes alone is not empty.
+  const probes = options.format === 'md' ? [] : await probeFiguresInWindow(database.db, board.room, board.window);
+  if (board.servers.length === 0 && probes.length === 0) {
+    out.stderr.write(`pingboard: ${emptyTableMessage(board)}\n`);
+    return EMPTY_TABLE;
   }
+  out.stdout.write(
+    options.format === 'md'
+      ? renderNewsletterTable(board.servers, options.limit)
+      : JSON.stringify(renderLeaderboardJson(board, options.limit, probes)),
+  );
+  return 0;
 }
 
 export interface RefreezeOptions {
@@ -89,36 +91,35 @@ export const CLI_OPERATOR = 'operator (cli)';
  * history with the reason. Frozen weeks never change by themselves, so
  * whether a published table is recomputed is the operator's call.
  */
-export async function refreezeCommand(
-  config: Config,
-  log: Logger,
-  options: RefreezeOptions,
-  out: Output,
-): Promise<number> {
-  const database = await openMigratedDatabase(config, log);
-  try {
-    const deps = await selectionDeps(config, database);
-    const room = await resolveRoom(deps, options.room);
-    // Oldest first, so the history reads in the order the weeks were published.
-    const weeks =
-      options.week !== undefined
-        ? [options.week]
-        : (await listFrozenWeeks(database.db, room.id)).map((w) => w.week).reverse();
-    if (weeks.length === 0) out.stdout.write(`${room.id}: no frozen weeks\n`);
-    const controls = new OperatorControls(database.db, deps.statistics);
-    for (const week of weeks) {
-      const frozen = await controls.refreeze(room, week, CLI_OPERATOR, options.reason);
-      out.stdout.write(`${room.id} ${frozen.week}: version ${frozen.version}, ${frozen.servers.length} ranked\n`);
-    }
-    return 0;
-  } finally {
-    await database.destroy();
+export async function refreezeCommand(data: CommandData, options: RefreezeOptions, out: Output): Promise<number> {
+  const { database, statistics, rooms } = data;
+  const room = await resolveRoom({ db: database.db, statistics, rooms }, options.room);
+  // Oldest first, so the history reads in the order the weeks were published.
+  const weeks =
+    options.week !== undefined
+      ? [options.week]
+      : (await listFrozenWeeks(database.db, room.id)).map((w) => w.week).reverse();
+  if (weeks.length === 0) out.stdout.write(`${room.id}: no frozen weeks\n`);
+  const controls = new OperatorControls(database.db, statistics);
+  for (const week of weeks) {
+    const frozen = await controls.refreeze(room, week, CLI_OPERATOR, options.reason);
+    out.stdout.write(`${room.id} ${frozen.week}: version ${frozen.version}, ${frozen.servers.length} ranked\n`);
   }
+  return 0;
 }
 
 /** Rejections printed in full before the rest are only counted, so a broken file does not flood the terminal. */
 const MAX_REPORTED_REJECTIONS = 100;
 export const PROGRESS_INTERVAL_MS = 250;
+
+export interface ImportCommandOptions {
+  /** As given on the command line. */
+  readonly files: readonly string[];
+  /** Where relative names are read from: the caller's directory, which is not the service's. */
+  readonly cwd?: string;
+  /** Aborted by Ctrl-C or SIGTERM (the caller's, or the service's stopping). */
+  readonly signal: AbortSignal;
+}
 
 /**
  * Imports the files in order. Aborting `signal` (Ctrl-C, SIGTERM) stops it
@@ -127,12 +128,10 @@ export const PROGRESS_INTERVAL_MS = 250;
  */
 export async function importCommand(
   config: Config,
-  log: Logger,
-  files: readonly string[],
-  signal: AbortSignal,
+  data: CommandData,
+  { files, cwd, signal }: ImportCommandOptions,
   out: Output,
 ): Promise<number> {
-  const database = await openMigratedDatabase(config, log);
   const counts: ImportCounts = { read: 0, stored: 0, duplicate: 0, rejected: 0 };
   const started = performance.now();
   let lastProgress = 0;
@@ -150,9 +149,10 @@ export async function importCommand(
   };
   let stoppedAt: StopPosition | undefined;
   try {
-    ({ stoppedAt } = await importFiles(database.db, files, counts, {
+    ({ stoppedAt } = await importFiles(data.database.db, files, counts, {
       retention: { days: config.retentionDays, now: new Date() },
       signal,
+      cwd,
       onProgress: () => progress(false),
       onRejected: (r) => {
         if (counts.rejected <= MAX_REPORTED_REJECTIONS)
@@ -165,7 +165,8 @@ export async function importCommand(
     }));
   } finally {
     progress(true);
-    await database.destroy();
+    // A running service shows what was stored at once, not when its cached tables expire.
+    data.statistics.forgetLiveTables();
   }
   if (counts.rejected > MAX_REPORTED_REJECTIONS)
     out.stderr.write(`… and ${counts.rejected - MAX_REPORTED_REJECTIONS} more rejected records\n`);

@@ -1,6 +1,5 @@
 // Opens the database: PostgreSQL over `pg` when a URL is configured, the
 // embedded PGlite otherwise, so a fresh machine runs with no server at all.
-import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -8,6 +7,7 @@ import { Kysely, PGliteDialect, PostgresDialect, sql } from 'kysely';
 import { FileMigrationProvider, Migrator, type MigrationResult } from 'kysely/migration';
 import pg from 'pg';
 import { errorChain, messageWithCauses, StartupError } from '../errors.ts';
+import { lockDataDir } from './data-dir-lock.ts';
 import type { Tables } from './schema.ts';
 
 export type Engine = 'postgres' | 'pglite';
@@ -124,45 +124,6 @@ async function withTimeout(work: Promise<unknown>, timeoutMs: number): Promise<v
     await Promise.race([work, late]);
   } finally {
     clearTimeout(timer);
-  }
-}
-
-export class DataDirLockedError extends Error {
-  override name = 'DataDirLockedError';
-}
-
-/**
- * PGlite is a single-process database: two processes on one data directory
- * corrupt it. A lock file with the owner's PID keeps a second one out; a
- * lock left by a process that is gone is taken over.
- */
-function lockDataDir(dataDir: string): () => void {
-  mkdirSync(dataDir, { recursive: true });
-  const lockPath = path.join(dataDir, 'pingboard.lock');
-  for (let attempt = 0; attempt < 2; attempt++) {
-    try {
-      writeFileSync(lockPath, String(process.pid), { flag: 'wx' });
-      return () => rmSync(lockPath, { force: true });
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
-      const owner = Number(readFileSync(lockPath, 'utf8'));
-      if (Number.isInteger(owner) && owner > 0 && owner !== process.pid && isAlive(owner)) {
-        throw new DataDirLockedError(
-          `the embedded database in ${dataDir} is in use by process ${owner}; stop it first, or use PostgreSQL (DATABASE_URL) to share the data`,
-        );
-      }
-      rmSync(lockPath, { force: true });
-    }
-  }
-  throw new DataDirLockedError(`cannot lock ${lockPath}`);
-}
-
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
   }
 }
 

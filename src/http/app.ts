@@ -20,7 +20,7 @@ import { pingstatRoutes } from './routes/pingstat.ts';
 import { apiRoutes } from './routes/api.ts';
 import { metricsRoutes } from './routes/metrics.ts';
 import { adminRoutes, type OperatorDeps } from './routes/admin.ts';
-import { pageRoutes } from './routes/pages.ts';
+import { pageRoutes, sendPageNotFound } from './routes/pages.ts';
 import { registerOpenApi, registerOpenApiViewer } from './openapi.ts';
 import { PRINTABLE, refuseCoercedStrings } from './schemas.ts';
 
@@ -194,6 +194,9 @@ export async function buildApp(deps: HttpDeps, log?: Logger): Promise<App> {
           message: `${request.method} is not allowed on ${path}; allowed: ${allowed.join(', ')}`,
         });
     }
+    // A browser gets a page; the API, and any client that does not ask for HTML, the JSON error.
+    if (!path.startsWith('/api/') && /\btext\/html\b/.test(request.headers.accept ?? ''))
+      return sendPageNotFound(reply, path);
     return reply.code(404).send({ error: 'Not Found', message: `no route for ${request.method} ${path}` });
   });
 

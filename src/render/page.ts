@@ -12,7 +12,7 @@ import type { Sample } from '../samples/sample.ts';
 import type { Leaderboard, ServerWeek } from '../stats/leaderboard.ts';
 import { compareNames } from '../order.ts';
 import type { RankedServer } from '../stats/ranking.ts';
-import type { DelayBin } from '../stats/server-detail.ts';
+import type { DayFigures, DelayBin } from '../stats/server-detail.ts';
 import { escapePageText } from './html-escape.ts';
 import { pageDuration } from './duration.ts';
 
@@ -455,6 +455,12 @@ export function niceScale(max: number): { max: number; step: number } {
   return { max: Math.ceil(max / step) * step, step };
 }
 
+/** niceScale for counts: whole steps, never "0.5 samples". */
+export function countScale(max: number): { max: number; step: number } {
+  const scale = niceScale(max);
+  return scale.step >= 1 ? scale : { max: Math.max(1, Math.ceil(scale.max)), step: 1 };
+}
+
 const fixed = (n: number) => String(Math.round(n * 10) / 10);
 
 /** Polylines through the points that have a value; a missing week breaks the line. */
@@ -467,6 +473,65 @@ function segments(points: readonly (readonly [number, number] | null)[]): string
   return runs.filter((r) => r.length > 0);
 }
 
+/** Room left of a chart for its axis labels, "1500 ms" the widest. */
+const AXIS_LEFT = 58;
+
+/** A delay on a chart's axis, with its unit: milliseconds, or seconds on an axis that reaches 10 s. */
+export function delayTick(value: number, axisMax: number): string {
+  return axisMax >= 10_000 ? `${fixed(value / 1000)} s` : `${fixed(value)} ms`;
+}
+
+/** Horizontal grid lines from 0 to the scale's maximum, each labelled with its delay and unit. */
+function delayGrid(scale: { max: number; step: number }, y: (v: number) => number, x1: number, x2: number): string[] {
+  const lines: string[] = [];
+  for (let tick = 0; tick <= scale.max + 1e-9; tick += scale.step) {
+    lines.push(
+      `<line class="grid" x1="${x1}" x2="${x2}" y1="${fixed(y(tick))}" y2="${fixed(y(tick))}"/><text x="${x1 - 6}" y="${fixed(y(tick) + 4)}" text-anchor="end">${delayTick(tick, scale.max)}</text>`,
+    );
+  }
+  return lines;
+}
+
+/** The days from the first one with a median on: the axis fits the data, not the days asked for. */
+function daysWithData(days: readonly DayFigures[]): readonly DayFigures[] {
+  const first = days.findIndex((d) => d.medianMs !== null);
+  return first < 0 ? [] : days.slice(first);
+}
+
+/** The median of each day as a line with a dot per day; a day without samples breaks the line. */
+export function dailyChart(allDays: readonly DayFigures[]): string {
+  const days = daysWithData(allDays);
+  const width = 720;
+  const left = AXIS_LEFT;
+  const right = 12;
+  const top = 12;
+  const plot = 150;
+  const height = top + plot + 30;
+  const scale = niceScale(Math.max(0, ...days.map((d) => d.medianMs ?? 0)));
+  const step = (width - left - right) / Math.max(1, days.length);
+  const x = (i: number) => left + step * (i + 0.5);
+  const y = (v: number) => top + plot - (v / scale.max) * plot;
+  const parts = delayGrid(scale, y, left, width - right);
+  const labelEvery = Math.ceil(days.length / 8);
+  days.forEach((d, i) => {
+    // Counted from today, so today is always labelled.
+    if ((days.length - 1 - i) % labelEvery === 0)
+      parts.push(
+        `<text x="${fixed(x(i))}" y="${top + plot + 22}" text-anchor="middle">${escapePageText(DAY.format(new Date(`${d.day}T00:00:00Z`)))}</text>`,
+      );
+  });
+  for (const run of segments(days.map((d, i) => (d.medianMs === null ? null : ([x(i), y(d.medianMs)] as const))))) {
+    parts.push(`<polyline class="median" points="${run.join(' ')}"/>`);
+  }
+  days.forEach((d, i) => {
+    if (d.medianMs !== null)
+      parts.push(
+        `<circle class="dot" cx="${fixed(x(i))}" cy="${fixed(y(d.medianMs))}" r="3"><title>${escapePageText(d.day)}: median ${pageDuration(d.medianMs)}, ${counted(d.pings, 'ping')}</title></circle>`,
+      );
+  });
+  return `<svg id="daily-chart" viewBox="0 0 ${width} ${height}" role="img" aria-label="Daily median delay">${parts.join('')}</svg>`;
+}
+
 export interface WeekPoint {
   readonly week: ServerWeek;
   readonly probe: ProbeFigures | undefined;
@@ -475,7 +540,7 @@ export interface WeekPoint {
 /** Weekly medians (and round trips) as lines, loss as bars in a strip below. */
 export function weeklyChart(points: readonly WeekPoint[]): string {
   const width = 720;
-  const left = 48;
+  const left = AXIS_LEFT;
   const right = 12;
   const top = 12;
   const plot = 180;
@@ -489,12 +554,7 @@ export function weeklyChart(points: readonly WeekPoint[]): string {
   const step = (width - left - right) / Math.max(1, points.length);
   const x = (i: number) => left + step * (i + 0.5);
   const y = (v: number) => top + plot - (v / scale.max) * plot;
-  const parts: string[] = [];
-  for (let tick = 0; tick <= scale.max + 1e-9; tick += scale.step) {
-    parts.push(
-      `<line class="grid" x1="${left}" x2="${width - right}" y1="${fixed(y(tick))}" y2="${fixed(y(tick))}"/><text x="${left - 6}" y="${fixed(y(tick) + 4)}" text-anchor="end">${fixed(tick)}</text>`,
-    );
-  }
+  const parts = delayGrid(scale, y, left, width - right);
   const labelEvery = Math.ceil(points.length / 8);
   points.forEach((p, i) => {
     // Counted from the newest week, so the current week is always labelled.
@@ -542,13 +602,14 @@ export function weeklyChart(points: readonly WeekPoint[]): string {
 /** The delay distribution as bars, one per bin. */
 export function histogramChart(bins: readonly DelayBin[]): string {
   const width = 720;
-  const left = 48;
-  const top = 10;
+  const left = AXIS_LEFT;
+  // Room above the plot for the count axis's unit.
+  const top = 24;
   const plot = 140;
   const height = top + plot + 30;
-  const scale = niceScale(Math.max(0, ...bins.map((b) => b.samples)));
+  const scale = countScale(Math.max(0, ...bins.map((b) => b.samples)));
   const step = (width - left - 12) / Math.max(1, bins.length);
-  const parts: string[] = [];
+  const parts = ['<text x="0" y="12">samples</text>'];
   for (let tick = 0; tick <= scale.max + 1e-9; tick += scale.step) {
     const y = top + plot - (tick / scale.max) * plot;
     parts.push(
@@ -578,6 +639,8 @@ export interface ServerPage {
   readonly board: Leaderboard;
   readonly probe: ProbeFigures | undefined;
   readonly weeks: readonly WeekPoint[];
+  /** The median of each of the last days, oldest first (stats/server-detail.ts). */
+  readonly days: readonly DayFigures[];
   readonly histogram: readonly DelayBin[];
   /** The server's newest samples, newest first: the page shows the pings of the first LATEST_PINGS. */
   readonly latest: readonly Sample[];
@@ -702,6 +765,13 @@ ${nameElement('h1', server, 'name', ' id="server"')}
 <p class="muted">${escapePageText(board.room.reference)} · ${windowDescription(board)}</p>
 ${summaryOf(page, board.servers[index], windowName)}
 ${responderTable(board.servers[index], windowName)}
+<h2>Daily median</h2>
+${
+  page.days.some((d) => d.medianMs !== null)
+    ? `${dailyChart(page.days)}
+<p class="note">The median one-way delay of each UTC day, today so far included.</p>`
+    : `<p>No samples in the last ${counted(page.days.length, 'day')}.</p>`
+}
 <h2>Weekly median</h2>
 ${weekly}
 <h2>Delays in ${escapePageText(windowName)}</h2>

@@ -3,6 +3,7 @@
 // any size imports in bounded memory; every bad record is reported with its
 // line and skipped, every good one is stored.
 import { createReadStream } from 'node:fs';
+import path from 'node:path';
 import type { Db } from '../db/database.ts';
 import { buildRecentDigests } from '../stats/digests.ts';
 import { retentionCutoff } from '../schedule/retention.ts';
@@ -42,6 +43,8 @@ export interface ImportOptions extends ImportHooks {
    * soon after storing it. Absent: every age is stored.
    */
   readonly retention?: { readonly days: number; readonly now: Date } | undefined;
+  /** Where relative file names are read from (default: this process's directory); reports name files as given. */
+  readonly cwd?: string | undefined;
 }
 
 /**
@@ -198,7 +201,7 @@ export async function importFile(
   const { signal } = hooks;
   if (signal?.aborted) return { file, line: 0 };
   const keptFrom = hooks.retention && retentionCutoff(hooks.retention.now, hooks.retention.days);
-  const stream = createReadStream(file, { encoding: 'utf8', highWaterMark: 1 << 20 });
+  const stream = createReadStream(path.resolve(hooks.cwd ?? '', file), { encoding: 'utf8', highWaterMark: 1 << 20 });
   // A read waiting for data (a pipe, a slow disk) is not waited for: the records read so far are stored below.
   const stop =
     signal && new Promise<void>((resolve) => signal.addEventListener('abort', () => resolve(), { once: true }));

@@ -1,9 +1,9 @@
 // What a server's page shows besides its weekly figures: how its delays are
-// distributed over a window.
+// distributed over a window, and its median day by day.
 import { sql } from 'kysely';
 import type { Db } from '../db/database.ts';
 import { laterPongOfServer } from './first-pongs.ts';
-import type { DelayFilter } from './repository.ts';
+import { serverFiguresPerBucket, type DelayFilter } from './repository.ts';
 import type { TimeWindow } from './windows.ts';
 
 export interface DelayBin {
@@ -55,4 +55,43 @@ export async function delayHistogram(
   `.execute(db);
   const counts = new Map(rows.map((r) => [Number(r.bin), Number(r.samples)]));
   return edges.slice(0, -1).map((fromMs, i) => ({ fromMs, toMs: edges[i + 1]!, samples: counts.get(i) ?? 0 }));
+}
+
+export interface DayFigures {
+  /** The UTC day, as YYYY-MM-DD. */
+  readonly day: string;
+  readonly medianMs: number | null;
+  readonly pings: number;
+}
+
+const DAY_MS = 86_400_000;
+
+/** The UTC midnights that bound the `count` days up to and including `now`'s day (today so far). */
+export function dayBoundaries(now: Date, count: number): Date[] {
+  const endOfToday = Date.UTC(now.getUTCFullYear(), now.getUTCMonth(), now.getUTCDate() + 1);
+  return Array.from({ length: count + 1 }, (_, i) => new Date(endOfToday - (count - i) * DAY_MS));
+}
+
+/**
+ * One server's median delay per UTC day over the last `count` days, every
+ * day listed (those without a sample have no median), from its first pongs
+ * as the ranking counts them.
+ */
+export async function dailyMedians(
+  db: Db,
+  roomIds: readonly string[],
+  server: string,
+  filter: DelayFilter,
+  now: Date,
+  count: number,
+): Promise<DayFigures[]> {
+  const boundaries = dayBoundaries(now, count);
+  const figures = new Map(
+    (await serverFiguresPerBucket(db, roomIds, server, boundaries, filter)).map((b) => [b.bucket, b]),
+  );
+  return boundaries.slice(0, -1).map((start, i) => ({
+    day: start.toISOString().slice(0, 10),
+    medianMs: figures.get(i)?.medianMs ?? null,
+    pings: figures.get(i)?.pings ?? 0,
+  }));
 }

@@ -119,7 +119,7 @@ export async function servePingboard(
         resolve((JSON.parse(line) as { url: string }).url);
       }
     });
-    exited.then((r) => reject(new Error(`serve exited early (${r.code}): ${r.stderr}${r.stdout}`)), reject);
+    exited.then((r) => reject(new Error(`serve exited early (${r.code ?? r.signal}): ${r.stderr}${r.stdout}`)), reject);
   });
   const kill = async (signal: NodeJS.Signals) => {
     child.kill(signal);

@@ -27,7 +27,7 @@ import {
   weekBoundaries,
 } from '../../stats/probe-figures.ts';
 import { selectLeaderboard } from '../../stats/selection.ts';
-import { delayHistogram } from '../../stats/server-detail.ts';
+import { dailyMedians, delayHistogram } from '../../stats/server-detail.ts';
 import { shiftWeek, weekContaining } from '../../stats/windows.ts';
 import { clientErrorOf, type HttpDeps } from '../app.ts';
 import { encodeBody, sendCacheable, type EncodedBody } from '../caching.ts';
@@ -35,6 +35,8 @@ import { ErrorBody, NEWSLETTER_ROWS, refuseNonDecimalIntegers, RoomParam, Server
 
 /** Weeks of history on a server's page: half a year. */
 const SERVER_PAGE_WEEKS = 26;
+/** Days of daily medians on a server's page: a month, today included. */
+const SERVER_PAGE_DAYS = 30;
 /**
  * The latest samples are picked per responder from the server's newest ones:
  * an index scan, where a per-responder query would read all of the server's
@@ -108,6 +110,12 @@ function setPageHeaders(reply: FastifyReply): void {
     .type('text/html; charset=utf-8')
     .header('content-security-policy', PAGE_CONTENT_SECURITY_POLICY)
     .header('x-content-type-options', 'nosniff');
+}
+
+/** An address no route takes, asked for by a browser: a page saying so, as for an unknown server. */
+export function sendPageNotFound(reply: FastifyReply, path: string): FastifyReply {
+  setPageHeaders(reply);
+  return reply.code(404).send(renderErrorPage(404, 'Not found', `There is no page at ${path}.`));
 }
 
 export const pageRoutes: FastifyPluginAsyncTypebox<HttpDeps> = async (app, deps) => {
@@ -214,6 +222,14 @@ export const pageRoutes: FastifyPluginAsyncTypebox<HttpDeps> = async (app, deps)
           board,
           probe,
           weeks: weeks.map((w, index) => ({ week: w, probe: weekProbes.get(index) })),
+          days: await dailyMedians(
+            db,
+            board.room.roomIds,
+            server,
+            deps.statistics.filters,
+            deps.statistics.now(),
+            SERVER_PAGE_DAYS,
+          ),
           histogram: await delayHistogram(db, board.room.roomIds, server, board.window, deps.statistics.filters),
           latest: await latestSamplesOfServer(db, board.room.roomIds, server, LATEST_SAMPLES),
           defaultRoomId: defaultRoomId(room, board),
