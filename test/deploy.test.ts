@@ -5,16 +5,16 @@
 // run by HAProxy it must keep answering when one of two real `serve`
 // processes is killed. And every way of starting Pingboard runs Node with the
 // same heap settings.
-import { execFileSync, spawn, spawnSync } from 'node:child_process';
-import { copyFileSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { execFileSync, spawnSync } from 'node:child_process';
+import { copyFileSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import t from 'tap';
 import { loadConfig, SETTINGS } from '../src/config.ts';
-import { freePort } from './helpers/cluster.ts';
 import { openTestDatabase, testEngines } from './helpers/database.ts';
-import { servePingboard } from './helpers/process.ts';
+import { HAPROXY_CFG, haproxySkip, proxyServers, startProxy } from './helpers/haproxy.ts';
+import { servePingboard, type Server } from './helpers/process.ts';
 import { until } from './helpers/until.ts';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
@@ -85,11 +85,6 @@ const environmentOf = (block: string) =>
     .filter((line) => /^ {6}[A-Z_]+:/.test(line))
     .sort();
 
-const HAPROXY_CFG = path.join(ROOT, 'deploy', 'haproxy.cfg');
-/** The `server NAME HOST:PORT` lines of the proxy's config. */
-const proxyServers = (cfg: string) =>
-  [...cfg.matchAll(/^\s*server\s+(\S+)\s+(\S+):(\d+)\b/gm)].map(([, name, host, port]) => ({ name, host, port }));
-
 t.test(
   'docker-compose.yml: two instances behind one port, the proxy naming exactly them',
   { skip: noCompose },
@@ -121,10 +116,7 @@ t.test(
   },
 );
 
-const haproxy = spawnSync('haproxy', ['-v'], { stdio: 'ignore' }).status === 0;
-const noHaproxy = haproxy ? false : 'no haproxy on this machine (.ci/run installs it)';
-
-t.test('deploy/haproxy.cfg is valid for HAProxy', { skip: noHaproxy }, async (t) => {
+t.test('deploy/haproxy.cfg is valid for HAProxy', { skip: haproxySkip() }, async (t) => {
   const result = spawnSync('haproxy', ['-c', '-f', HAPROXY_CFG], { encoding: 'utf8' });
   t.equal(result.status, 0, 'haproxy -c accepts it', { output: result.stderr + result.stdout });
 });
@@ -132,7 +124,8 @@ t.test('deploy/haproxy.cfg is valid for HAProxy', { skip: noHaproxy }, async (t)
 t.test(
   'deploy/haproxy.cfg, run by HAProxy in front of two `serve` on one PostgreSQL: both serve, and killing one loses no request',
   {
-    skip: noHaproxy || (testEngines().includes('postgres') ? false : 'PostgreSQL is not among PINGBOARD_TEST_ENGINES'),
+    skip:
+      haproxySkip() || (testEngines().includes('postgres') ? false : 'PostgreSQL is not among PINGBOARD_TEST_ENGINES'),
   },
   async (t) => {
     const database = await openTestDatabase('postgres');
@@ -141,44 +134,27 @@ t.test(
     t.teardown(() => rmSync(dir, { recursive: true, force: true }));
     const env = { DATABASE_URL: database.url!, PINGBOARD_ROOMS: '!proxied:example.org' };
     const instances = [await servePingboard(t, dir, env), await servePingboard(t, dir, env)];
-    // The repo's config with the compose network's addresses replaced by this machine's.
-    const port = await freePort();
-    const byName = new Map(proxyServers(readFileSync(HAPROXY_CFG, 'utf8')).map((s, i) => [s.host, instances[i]!]));
-    const cfg = readFileSync(HAPROXY_CFG, 'utf8')
-      .replace(/^(\s*bind\s+):8080$/m, `$1127.0.0.1:${port}`)
-      .replace(/^(\s*server\s+\S+\s+)(\S+):8080\b/gm, (_, start: string, host: string) => {
-        return `${start}${new URL(byName.get(host)!.url).host}`;
-      });
-    t.match(cfg, `127.0.0.1:${port}`, 'the proxy listens here');
-    const cfgPath = path.join(dir, 'haproxy.cfg');
-    writeFileSync(cfgPath, cfg);
-    const proxy = spawn('haproxy', ['-db', '-f', cfgPath], { stdio: 'ignore' });
-    t.teardown(() => {
-      proxy.kill('SIGKILL');
-    });
-    const proxied = `http://127.0.0.1:${port}`;
+    const proxy = await startProxy(instances.map((i) => i.url));
+    t.teardown(() => proxy.stop());
     const instanceOf = async () => {
-      const res = await fetch(`${proxied}/healthz`, { signal: AbortSignal.timeout(60_000) });
+      const res = await fetch(`${proxy.url}/healthz`, { signal: AbortSignal.timeout(60_000) });
       return { status: res.status, id: ((await res.json()) as { instance?: { id: string } }).instance?.id };
     };
     const seen = new Set<string>();
     await until(
       'the proxy to hand requests to both instances',
       async () => {
-        try {
-          const { id } = await instanceOf();
-          if (id) seen.add(id);
-        } catch {
-          // Not listening yet.
-        }
+        const { id } = await instanceOf();
+        if (id) seen.add(id);
         return seen.size === 2;
       },
       60_000,
     );
     t.equal(seen.size, 2, 'round robin: both instances answer through the one port');
 
-    const killed = instances[0]!;
-    const survivorId = (await (await fetch(`${instances[1]!.url}/healthz`)).json()) as { instance: { id: string } };
+    const [killed, survivor] = instances as [Server, Server];
+    const survivorId = ((await (await fetch(`${survivor.url}/healthz`)).json()) as { instance: { id: string } })
+      .instance.id;
     await killed.kill('SIGKILL');
     const after = await Promise.all(Array.from({ length: 20 }, instanceOf));
     t.strictSame(
@@ -187,7 +163,7 @@ t.test(
       'every request after the kill is answered (a refused connection is tried again on the other)',
     );
     t.ok(
-      after.every((a) => a.id === survivorId.instance.id),
+      after.every((a) => a.id === survivorId),
       'by the instance that is left',
     );
   },
