@@ -51,6 +51,7 @@ const FAILOVER_KILLS = Number(process.env['BENCH_FAILOVER_KILLS'] ?? 10);
 const INSTANCES_HTTP_SAMPLES = Number(process.env['BENCH_INSTANCES_HTTP_SAMPLES'] ?? 100_000);
 const INSTANCES_HTTP_SERVERS = Number(process.env['BENCH_INSTANCES_HTTP_SERVERS'] ?? 1_000);
 const INSTANCES_HTTP_CONNECTIONS = Number(process.env['BENCH_INSTANCES_HTTP_CONNECTIONS'] ?? 100);
+const INSTANCES_HTTP_ROUNDS = Number(process.env['BENCH_INSTANCES_HTTP_ROUNDS'] ?? 3);
 
 const log = (line: string) => process.stderr.write(`  ${line}\n`);
 
@@ -291,11 +292,12 @@ try {
         servers: INSTANCES_HTTP_SERVERS,
         connections: INSTANCES_HTTP_CONNECTIONS,
         seconds: LOAD_SECONDS,
+        rounds: INSTANCES_HTTP_ROUNDS,
       },
       log,
     );
     console.log(
-      `\nIssue #19 (instances, HTTP): /leaderboard.md (a rolling week of ${INSTANCES_HTTP_SAMPLES} samples from ${INSTANCES_HTTP_SERVERS} servers) served by 1, 2 and 3 serve processes on one PostgreSQL, ${INSTANCES_HTTP_CONNECTIONS} connections, ${LOAD_SECONDS} s each, load average ${loadavg()[0]!.toFixed(1)} at the end\n`,
+      `\nIssue #19 (instances, HTTP): /leaderboard.md (a rolling week of ${INSTANCES_HTTP_SAMPLES} samples from ${INSTANCES_HTTP_SERVERS} servers) served by 1, 2 and 3 serve processes on one PostgreSQL, ${INSTANCES_HTTP_CONNECTIONS} connections, ${LOAD_SECONDS} s each, median of ${INSTANCES_HTTP_ROUNDS} rounds, load average ${loadavg()[0]!.toFixed(1)} at the end\n`,
     );
     printTable(new Map([['postgres', figures]]));
   }
