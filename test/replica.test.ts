@@ -9,6 +9,7 @@ import t from 'tap';
 import { sql } from 'kysely';
 import { loadConfig } from '../src/config.ts';
 import { openDatabase, type Database } from '../src/db/database.ts';
+import { isDatabaseUnavailable } from '../src/http/app.ts';
 import { createLogger } from '../src/log.ts';
 import { recordSamples } from '../src/samples/repository.ts';
 import { start, type Service } from '../src/start.ts';
@@ -231,5 +232,43 @@ t.test(
     t.teardown(() => reader.destroy());
     await t.rejects(sql`create table written (id int)`.execute(reader.db), { code: '25006' });
     t.match(await reader.replication(5000), { standby: false, replayLagSeconds: null }, 'a primary, no lag');
+  },
+);
+
+t.test(
+  "a read the standby cancels to replay its primary's change (a recovery conflict) is a 503 to retry, not a 500",
+  { skip: ownClusterSkip() },
+  async (t) => {
+    const primaryCluster = await startCluster();
+    t.teardown(() => primaryCluster.destroy());
+    // 0: the standby cancels a conflicting read at once instead of delaying its replay.
+    const standbyCluster = await primaryCluster.startStandby({ max_standby_streaming_delay: '0' });
+    t.teardown(() => standbyCluster.destroy());
+    const primary = await openDatabase({ url: primaryCluster.url, dataDir: '' });
+    t.teardown(() => primary.destroy());
+    const standby = await openDatabase({ url: standbyCluster.url, dataDir: '' });
+    t.teardown(() => standby.destroy());
+    await sql`create table conflict_probe (id int)`.execute(primary.db);
+    await sql`insert into conflict_probe values (1)`.execute(primary.db);
+    await replayed(primary, standby);
+
+    // A read holding the table on the standby while the primary drops it.
+    const read = sql`select pg_sleep(60) from conflict_probe`.execute(standby.db).then(
+      () => undefined,
+      (err: unknown) => err,
+    );
+    await until(
+      'the read to hold the table on the standby',
+      async () =>
+        (
+          await sql<{ n: number }>`select count(*)::int as n from pg_locks l join pg_class c on c.oid = l.relation
+            where c.relname = 'conflict_probe' and l.granted`.execute(standby.db)
+        ).rows[0]!.n > 0,
+      WAIT_MS,
+    );
+    await sql`drop table conflict_probe`.execute(primary.db);
+    const err = await read;
+    t.match(err, { code: '40001', message: /conflict with recovery/ }, 'PostgreSQL cancels the read');
+    t.ok(isDatabaseUnavailable(err), 'which the routes answer with a 503 and Retry-After');
   },
 );

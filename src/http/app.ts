@@ -57,13 +57,16 @@ const METHODS = ['GET', 'HEAD', 'POST', 'PUT', 'DELETE'] as const;
 
 /**
  * Error codes of a PostgreSQL server, or a socket, that is not there (any
- * more), or too slow to answer (57014: a statement cancelled by statement_timeout).
+ * more), or too slow to answer (57014: a statement cancelled by statement_timeout),
+ * or a read a hot standby cancelled to replay its primary's changes (40001, a
+ * recovery conflict: DATABASE_READ_URL): each worth trying again shortly.
  */
 const UNAVAILABLE_CODES = new Set([
   'ECONNREFUSED',
   'ECONNRESET',
   'ETIMEDOUT',
   'EPIPE',
+  '40001',
   '57014',
   '57P01',
   '57P02',

@@ -66,9 +66,9 @@ export async function freePort(): Promise<number> {
 export interface PrimaryCluster extends Cluster {
   /**
    * A hot standby of this cluster, streaming from it (pg_basebackup -R), on a
-   * port of its own; destroy it before its primary.
+   * port of its own, with `settings` added to its server's; destroy it before its primary.
    */
-  startStandby(): Promise<Cluster>;
+  startStandby(settings?: Readonly<Record<string, string>>): Promise<Cluster>;
 }
 
 /** A throwaway cluster's directory, and a way to run the server's tools on it (as postgres when we are root). */
@@ -106,7 +106,7 @@ export async function startCluster(): Promise<PrimaryCluster> {
     stop: cluster.stop,
     signal: cluster.signal,
     destroy: cluster.destroy,
-    startStandby: async () => {
+    startStandby: async (settings = {}) => {
       const standby = clusterDirectory();
       const { hostname, port } = new URL(cluster.url);
       // -R writes primary_conninfo and standby.signal: the copy starts as a standby streaming from here.
@@ -123,13 +123,21 @@ export async function startCluster(): Promise<PrimaryCluster> {
         '-X',
         'stream',
       ]);
-      return runCluster(standby.dir, standby.data, standby.run);
+      return runCluster(standby.dir, standby.data, standby.run, settings);
     },
   };
 }
 
 /** Starts the server of `data` on a free port, its socket and log in `dir`. */
-async function runCluster(dir: string, data: string, run: (tool: string, args: string[]) => void): Promise<Cluster> {
+async function runCluster(
+  dir: string,
+  data: string,
+  run: (tool: string, args: string[]) => void,
+  settings: Readonly<Record<string, string>> = {},
+): Promise<Cluster> {
+  const extra = Object.entries(settings)
+    .map(([name, value]) => ` -c ${name}=${value}`)
+    .join('');
   const log = path.join(dir, 'log');
   let port = 0;
   const start = () => {
@@ -139,7 +147,7 @@ async function runCluster(dir: string, data: string, run: (tool: string, args: s
         data,
         '-o',
         // wal_level=replica is the default; said here because a standby (startStandby) depends on it.
-        `-p ${port} -k ${dir} -c listen_addresses=127.0.0.1 -c fsync=off -c wal_level=replica`,
+        `-p ${port} -k ${dir} -c listen_addresses=127.0.0.1 -c fsync=off -c wal_level=replica${extra}`,
         '-l',
         log,
         '-w',
