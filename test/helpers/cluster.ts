@@ -172,7 +172,14 @@ async function runCluster(
   }
   const signal = (name: 'SIGSTOP' | 'SIGCONT') => {
     const postmaster = Number(readFileSync(path.join(data, 'postmaster.pid'), 'utf8').split('\n')[0]);
-    for (const pid of processTree(postmaster)) process.kill(pid, name);
+    for (const pid of processTree(postmaster)) {
+      try {
+        process.kill(pid, name);
+      } catch (err) {
+        // A backend that ended since the listing needs no signal.
+        if ((err as NodeJS.ErrnoException).code !== 'ESRCH') throw err;
+      }
+    }
   };
   return {
     get url() {
