@@ -1,13 +1,22 @@
-// Issue #19 scenario: failover. Three `pingboard serve` processes on one
+// Issue #19 scenarios. Failover: three `pingboard serve` processes on one
 // PostgreSQL, the test homeserver in a process of its own; the leader is
 // killed (SIGKILL) `kills` times, a new instance started after each kill so
 // three stay up. Failover time: from the kill until the first pong to a ping
 // sent after it, pings going out every 100 ms; and until an instance's
-// /healthz says it leads.
+// /healthz says it leads. Throughput: /leaderboard.md served by 1, 2 and 3
+// `serve` processes on one PostgreSQL, under load from a second process
+// (autocannon) that spreads its connections over them, and again through the
+// compose file's proxy (deploy/haproxy.cfg run by HAProxy) when it is installed.
 import { percentile } from './bot.bench.ts';
 import type { Figures } from './leaderboard.bench.ts';
+import { loadavg } from 'node:os';
+import { migrateToLatest, openDatabase } from '../src/db/database.ts';
+import { importFiles, type ImportCounts } from '../src/samples/import.ts';
+import { haproxySkip, startProxy } from '../test/helpers/haproxy.ts';
 import { startHomeserverProcess } from '../test/helpers/homeserver-process.ts';
 import { ROOT, servePingboard, type Server } from '../test/helpers/process.ts';
+import { writeNdjson } from './dataset.ts';
+import { load, type LoadResult } from './load.ts';
 
 export interface InstancesBenchOptions {
   readonly databaseUrl: string;
@@ -109,4 +118,105 @@ export async function instancesBench(options: InstancesBenchOptions, report: (li
     for (const teardown of teardowns) await teardown();
     hs.stop();
   }
+}
+
+export interface ThroughputBenchOptions {
+  readonly databaseUrl: string;
+  readonly ndjsonPath: string;
+  readonly samples: number;
+  readonly servers: number;
+  readonly connections: number;
+  readonly seconds: number;
+  /** Each round loads 1, 2 and 3 instances in turn. */
+  readonly rounds: number;
+}
+
+const THROUGHPUT_ROOM = '!instances:pingboard.example';
+const INSTANCE_COUNTS = [1, 2, 3] as const;
+
+export async function instancesThroughputBench(
+  options: ThroughputBenchOptions,
+  report: (line: string) => void,
+): Promise<Figures> {
+  // The rolling week /leaderboard.md shows by default.
+  await writeNdjson(options.ndjsonPath, {
+    servers: options.servers,
+    samples: options.samples,
+    responders: 4,
+    roomId: THROUGHPUT_ROOM,
+    end: new Date(),
+    seed: 19,
+  });
+  const counts: ImportCounts = { read: 0, stored: 0, duplicate: 0, rejected: 0 };
+  const database = await openDatabase({ url: options.databaseUrl, dataDir: '' });
+  try {
+    await migrateToLatest(database.db);
+    await importFiles(database.db, [options.ndjsonPath], counts);
+  } finally {
+    await database.destroy();
+  }
+  report(`imported ${counts.stored} samples`);
+  const teardowns: (() => unknown)[] = [];
+  const figures: Figures = { samples: counts.stored, connections: options.connections, rounds: options.rounds };
+  try {
+    const env = { DATABASE_URL: options.databaseUrl, PINGBOARD_ROOMS: THROUGHPUT_ROOM };
+    const instances: Server[] = [];
+    for (const _ of INSTANCE_COUNTS)
+      instances.push(await servePingboard({ teardown: (fn) => void teardowns.push(fn) }, ROOT, env));
+    const proxySkipped = haproxySkip();
+    // The machine is shared: its load moves between runs. Rounds that take every count in turn
+    // put each count under the same moves, and the median of each count is what is compared.
+    const results = new Map<string, LoadResult[]>();
+    const record = (label: string, result: LoadResult) => {
+      results.set(label, [...(results.get(label) ?? []), result]);
+      report(
+        `${label}: ${Math.round(result.requestsPerSecond)} req/s, p50 ${result.p50Ms} ms, p99 ${result.p99Ms} ms, ${result.errors + result.non2xx} failed (load average ${loadavg()[0]!.toFixed(1)})`,
+      );
+    };
+    for (let round = 1; round <= options.rounds; round++) {
+      for (const count of INSTANCE_COUNTS) {
+        const serving = instances.slice(0, count);
+        // Each computes its table once; the load measures serving it, as under a newsletter's traffic.
+        for (const instance of serving) {
+          const res = await fetch(`${instance.url}/leaderboard.md`);
+          if (res.status !== 200) throw new Error(`${instance.url}/leaderboard.md answered ${res.status}`);
+          await res.arrayBuffer();
+        }
+        const label = `${count} instance${count > 1 ? 's' : ''}`;
+        record(
+          `${label}, direct`,
+          await load(
+            serving.map((instance) => `${instance.url}/leaderboard.md`),
+            options.connections,
+            options.seconds,
+          ),
+        );
+        if (proxySkipped) continue;
+        const proxy = await startProxy(serving.map((instance) => instance.url));
+        try {
+          record(
+            `${label}, through HAProxy`,
+            await load(`${proxy.url}/leaderboard.md`, options.connections, options.seconds),
+          );
+        } finally {
+          proxy.stop();
+        }
+      }
+    }
+    const median = (values: number[]) =>
+      percentile(
+        [...values].sort((x, y) => x - y),
+        0.5,
+      );
+    for (const [label, runs] of results) {
+      figures[`${label} req/s (median)`] = Math.round(median(runs.map((r) => r.requestsPerSecond)));
+      figures[`${label} p99 ms (median)`] = Math.round(median(runs.map((r) => r.p99Ms)));
+      const failed = runs.reduce((sum, r) => sum + r.errors + r.non2xx, 0);
+      if (failed > 0) figures[`${label} failed`] = failed;
+    }
+    if (proxySkipped) figures['through HAProxy'] = proxySkipped;
+  } finally {
+    for (const teardown of teardowns) await teardown();
+  }
+  return figures;
 }

@@ -17,19 +17,24 @@ export interface LoadResult {
   readonly meanBytes: number;
 }
 
-/** Autocannon sends no Accept-Encoding of its own; `headers` adds request headers (a browser's Accept-Encoding, say). */
+/**
+ * Autocannon sends no Accept-Encoding of its own; `headers` adds request headers (a browser's Accept-Encoding, say).
+ * Several URLs: the connections are spread over them, one load generator for several servers.
+ */
 export async function load(
-  url: string,
+  url: string | readonly string[],
   connections: number,
   seconds: number,
   headers: Record<string, string> = {},
 ): Promise<LoadResult> {
-  if (!/^http:\/\/(127\.0\.0\.1|localhost)[:/]/.test(url))
-    throw new Error(`load tests only target this machine, not ${url}`);
+  const urls = typeof url === 'string' ? [url] : url;
+  for (const target of urls)
+    if (!/^http:\/\/(127\.0\.0\.1|localhost)[:/]/.test(target))
+      throw new Error(`load tests only target this machine, not ${target}`);
   const headerArgs = Object.entries(headers).flatMap(([name, value]) => ['-H', `${name}=${value}`]);
   const { stdout } = await run(
     AUTOCANNON,
-    ['--json', '-c', String(connections), '-d', String(seconds), ...headerArgs, url],
+    ['--json', '-c', String(connections), '-d', String(seconds), ...headerArgs, ...urls],
     { maxBuffer: 64 << 20 },
   );
   const r = JSON.parse(stdout) as {

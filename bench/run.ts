@@ -4,7 +4,7 @@
 // BENCH_POSTGRES_URL (default postgres://postgres@127.0.0.1:5432/postgres).
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
-import { cpus, freemem, totalmem, tmpdir } from 'node:os';
+import { cpus, freemem, loadavg, totalmem, tmpdir } from 'node:os';
 import path from 'node:path';
 import pg from 'pg';
 import { migrateToLatest, openDatabase, type Database } from '../src/db/database.ts';
@@ -13,7 +13,7 @@ import { backfillBench } from './backfill.bench.ts';
 import { botBench } from './bot.bench.ts';
 import { clocksBench } from './clocks.bench.ts';
 import { leaderboardBench, type Figures } from './leaderboard.bench.ts';
-import { instancesBench } from './instances.bench.ts';
+import { instancesBench, instancesThroughputBench } from './instances.bench.ts';
 import { loadBench } from './load.bench.ts';
 import { pageBench } from './page.bench.ts';
 import { PINGSTAT_ANCHOR_SECONDS, pingstatBench } from './pingstat.bench.ts';
@@ -26,7 +26,7 @@ const ADMIN_URL = process.env['BENCH_POSTGRES_URL'] ?? 'postgres://postgres@127.
 const LOAD_SECONDS = Number(process.env['BENCH_LOAD_SECONDS'] ?? 10);
 const ROOM = '!bench:pingboard.example';
 const SCENARIOS = (
-  process.env['BENCH_SCENARIOS'] ?? 'leaderboard,bot,probes,clocks,backfill,page,load,pingstat,instances'
+  process.env['BENCH_SCENARIOS'] ?? 'leaderboard,bot,probes,clocks,backfill,page,load,pingstat,instances,instances-http'
 ).split(',');
 const PINGSTAT_SIZES = (process.env['BENCH_PINGSTAT_SAMPLES'] ?? '10000,100000,1000000').split(',').map(Number);
 const PINGSTAT_RUNS = Number(process.env['BENCH_PINGSTAT_RUNS'] ?? 3);
@@ -48,6 +48,10 @@ const PAGE_SERVERS = Number(process.env['BENCH_PAGE_SERVERS'] ?? 200);
 const PAGE_SAMPLES = Number(process.env['BENCH_PAGE_SAMPLES'] ?? 200_000);
 const PAGE_REQUESTS = Number(process.env['BENCH_PAGE_REQUESTS'] ?? 500);
 const FAILOVER_KILLS = Number(process.env['BENCH_FAILOVER_KILLS'] ?? 10);
+const INSTANCES_HTTP_SAMPLES = Number(process.env['BENCH_INSTANCES_HTTP_SAMPLES'] ?? 100_000);
+const INSTANCES_HTTP_SERVERS = Number(process.env['BENCH_INSTANCES_HTTP_SERVERS'] ?? 1_000);
+const INSTANCES_HTTP_CONNECTIONS = Number(process.env['BENCH_INSTANCES_HTTP_CONNECTIONS'] ?? 100);
+const INSTANCES_HTTP_ROUNDS = Number(process.env['BENCH_INSTANCES_HTTP_ROUNDS'] ?? 3);
 
 const log = (line: string) => process.stderr.write(`  ${line}\n`);
 
@@ -275,6 +279,25 @@ try {
     );
     console.log(
       `\nIssue #19 (instances): three serve processes on one PostgreSQL, the leader killed ${FAILOVER_KILLS} times (SIGKILL)\n`,
+    );
+    printTable(new Map([['postgres', figures]]));
+  }
+  if (SCENARIOS.includes('instances-http')) {
+    log('instances-http on postgres:');
+    const figures = await instancesThroughputBench(
+      {
+        databaseUrl: await freshPostgres('pingboard_bench_instances_http'),
+        ndjsonPath: path.join(dir, 'instances-http.ndjson'),
+        samples: INSTANCES_HTTP_SAMPLES,
+        servers: INSTANCES_HTTP_SERVERS,
+        connections: INSTANCES_HTTP_CONNECTIONS,
+        seconds: LOAD_SECONDS,
+        rounds: INSTANCES_HTTP_ROUNDS,
+      },
+      log,
+    );
+    console.log(
+      `\nIssue #19 (instances, HTTP): /leaderboard.md (a rolling week of ${INSTANCES_HTTP_SAMPLES} samples from ${INSTANCES_HTTP_SERVERS} servers) served by 1, 2 and 3 serve processes on one PostgreSQL, ${INSTANCES_HTTP_CONNECTIONS} connections, ${LOAD_SECONDS} s each, median of ${INSTANCES_HTTP_ROUNDS} rounds, load average ${loadavg()[0]!.toFixed(1)} at the end\n`,
     );
     printTable(new Map([['postgres', figures]]));
   }

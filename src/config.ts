@@ -109,6 +109,11 @@ export interface Config {
 
 export interface DatabaseConfig {
   readonly url: string | undefined;
+  /**
+   * A read replica of `url` (DATABASE_READ_URL): the public HTTP routes read
+   * there; writes, the leader's work, migrations and locks stay on `url`.
+   */
+  readonly readUrl: string | undefined;
   readonly dataDir: string;
   /** PostgreSQL: a statement of `serve` taking longer fails, so a hung database is a quick 503, not a hung request. */
   readonly queryTimeoutMs: number;
@@ -192,8 +197,8 @@ function timeZone(src: Source, envName: string, fileKey: string, def: string): s
   }
 }
 
-function databaseUrl(src: Source): string | undefined {
-  const found = lookup(src, 'DATABASE_URL', 'database_url');
+function databaseUrl(src: Source, envName: string, fileKey: string): string | undefined {
+  const found = lookup(src, envName, fileKey);
   if (!found) return undefined;
   const allowed = 'a postgres:// or postgresql:// URL';
   if (typeof found.raw !== 'string') fail(found.label, allowed, found.raw);
@@ -213,6 +218,17 @@ function databaseUrl(src: Source): string | undefined {
     throw new ConfigError(`${found.label}: expected ${allowed}, got a ${url.protocol} value without "//"`);
   }
   return found.raw;
+}
+
+/** DATABASE_READ_URL: a replica of DATABASE_URL's PostgreSQL, so meaningless without it. */
+function readDatabaseUrl(src: Source, primaryUrl: string | undefined): string | undefined {
+  const url = databaseUrl(src, 'DATABASE_READ_URL', 'database_read_url');
+  if (url !== undefined && primaryUrl === undefined) {
+    throw new ConfigError(
+      `${lookup(src, 'DATABASE_READ_URL', 'database_read_url')!.label}: a read replica of the PostgreSQL database in DATABASE_URL, which is unset: set DATABASE_URL too (the embedded PGlite database has no replicas)`,
+    );
+  }
+  return url;
 }
 
 function roomReference(label: string, raw: unknown): string {
@@ -274,6 +290,7 @@ function readConfigFile(path: string | undefined): { file: Record<string, unknow
  */
 export const SETTINGS: readonly { readonly env: string; readonly key: string }[] = [
   { env: 'DATABASE_URL', key: 'database_url' },
+  { env: 'DATABASE_READ_URL', key: 'database_read_url' },
   { env: 'PINGBOARD_DATA_DIR', key: 'data_dir' },
   { env: 'PINGBOARD_HOST', key: 'host' },
   { env: 'PINGBOARD_PORT', key: 'port' },
@@ -504,9 +521,11 @@ export function loadConfig(env: NodeJS.ProcessEnv, configPath?: string): Config 
   }
   const roomList = rooms(src, disclaimer);
   const botConfig = bot(src);
+  const url = databaseUrl(src, 'DATABASE_URL', 'database_url');
   const config: Config = {
     database: {
-      url: databaseUrl(src),
+      url,
+      readUrl: readDatabaseUrl(src, url),
       dataDir: text(src, 'PINGBOARD_DATA_DIR', 'data_dir', './data'),
       // Both well under the 6 s after which a client waiting on a page gives up.
       queryTimeoutMs: integer(src, 'PINGBOARD_DB_QUERY_TIMEOUT_MS', 'db_query_timeout_ms', 5000, 100, 3_600_000),

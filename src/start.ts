@@ -2,7 +2,7 @@
 // handles, so tests start exactly what `pingboard serve` starts.
 import { startBackgroundBackfill, type BackgroundBackfill } from './backfill/backfill.ts';
 import type { Config } from './config.ts';
-import type { Database } from './db/database.ts';
+import { openDatabase, type Database } from './db/database.ts';
 import { StartupError } from './errors.ts';
 import { buildApp, type App } from './http/app.ts';
 import type { Logger } from './log.ts';
@@ -93,6 +93,12 @@ export async function start(config: Config, log: Logger, options: StartOptions =
   const database = options.database ?? (await openMigratedDatabaseWhenUp(config, log));
   const ownsDatabase = options.database === undefined;
   const statistics = createStatistics(config, database, options);
+  // Opening a pool connects to nothing: a replica that is down makes the reads 503, not the start fail.
+  const readDatabase =
+    config.database.readUrl === undefined
+      ? undefined
+      : await openDatabase({ ...config.database, url: config.database.readUrl, readOnly: true });
+  const reads = readDatabase && { database: readDatabase, statistics: createStatistics(config, readDatabase, options) };
   const rooms = new RoomRegistry(config.rooms, await loadKnownRooms(database.db));
   const metrics = new PingboardMetrics(config.metricsServerLabels);
   const controls = new OperatorControls(database.db, statistics);
@@ -124,6 +130,7 @@ export async function start(config: Config, log: Logger, options: StartOptions =
           leader: leadership && leadership.role === 'leader',
         }),
       operator: config.operator.token === undefined ? undefined : { controls, token: config.operator.token },
+      reads,
       health: {
         bot: config.bot ? () => bot : undefined,
         probes: () => probes?.states() ?? [],
@@ -198,6 +205,7 @@ export async function start(config: Config, log: Logger, options: StartOptions =
       await (leadership ? leadership.stop() : follow());
       await roomLearning?.stop();
       await app.close();
+      await readDatabase?.destroy();
       if (ownsDatabase) await database.destroy();
     })());
   try {
@@ -216,6 +224,7 @@ export async function start(config: Config, log: Logger, options: StartOptions =
         url,
         engine: database.engine,
         location: database.location,
+        readLocation: readDatabase?.location,
         rooms: rooms.list().map((r) => r.id),
         bot: config.bot?.userId,
         instance: leadership.instanceId,

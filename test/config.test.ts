@@ -31,7 +31,7 @@ function configError(t: Test, env: NodeJS.ProcessEnv, configPath?: string): stri
 }
 
 const DEFAULTS: Config = {
-  database: { url: undefined, dataDir: './data', queryTimeoutMs: 5000, connectTimeoutMs: 3000 },
+  database: { url: undefined, readUrl: undefined, dataDir: './data', queryTimeoutMs: 5000, connectTimeoutMs: 3000 },
   http: { host: '127.0.0.1', port: 8080 },
   logLevel: 'info',
   rooms: [],
@@ -69,6 +69,7 @@ t.test('defaults', async (t) => {
 t.test('every environment setting is parsed', async (t) => {
   const config = loadConfig({
     DATABASE_URL: 'postgres://pingboard:secret@db.example:5432/pingboard',
+    DATABASE_READ_URL: 'postgres://reader:secret@replica.example:5432/pingboard',
     PINGBOARD_DATA_DIR: '/var/lib/pingboard',
     PINGBOARD_DB_QUERY_TIMEOUT_MS: '2500',
     PINGBOARD_DB_CONNECT_TIMEOUT_MS: '1500',
@@ -104,6 +105,7 @@ t.test('every environment setting is parsed', async (t) => {
   t.strictSame(config, {
     database: {
       url: 'postgres://pingboard:secret@db.example:5432/pingboard',
+      readUrl: 'postgres://reader:secret@replica.example:5432/pingboard',
       dataDir: '/var/lib/pingboard',
       queryTimeoutMs: 2500,
       connectTimeoutMs: 1500,
@@ -292,6 +294,27 @@ t.test('DATABASE_URL must be a postgres URL, and a rejected one is never echoed'
   t.notMatch(fromFile, password);
 });
 
+t.test('DATABASE_READ_URL: a postgres URL, never echoed, and only beside DATABASE_URL', async (t) => {
+  const password = 'hunter2-S3cret';
+  const primary = 'postgres://pingboard@db.example/pingboard';
+  for (const value of [`mysql://u:${password}@replica.example/db`, `not a url ${password}`]) {
+    const message = configError(t, { DATABASE_URL: primary, DATABASE_READ_URL: value });
+    t.match(message, /^DATABASE_READ_URL: expected a postgres:\/\/ or postgresql:\/\/ URL, got /, 'names the setting');
+    t.notMatch(message, password, `the password is not echoed (${message})`);
+  }
+  // Without DATABASE_URL the service runs on PGlite, which has no replica to read.
+  t.match(
+    configError(t, { DATABASE_READ_URL: `postgres://u:${password}@replica.example/pingboard` }),
+    /^DATABASE_READ_URL: .*DATABASE_URL, which is unset: set DATABASE_URL too \(the embedded PGlite database has no replicas\)$/,
+  );
+  const file = configFile({ database_read_url: 'postgres://replica.example/pingboard' });
+  t.match(configError(t, {}, file), `${file}: database_read_url: a read replica`);
+  t.equal(
+    loadConfig({ DATABASE_URL: primary, DATABASE_READ_URL: 'postgresql://replica.example/pingboard' }).database.readUrl,
+    'postgresql://replica.example/pingboard',
+  );
+});
+
 t.test('delay bounds, duplicate rooms', async (t) => {
   t.match(
     configError(t, { PINGBOARD_MIN_DELAY_MS: '500', PINGBOARD_MAX_DELAY_MS: '100' }),
@@ -313,6 +336,7 @@ t.test('delay bounds, duplicate rooms', async (t) => {
 t.test('the config file', async (t) => {
   const file = configFile({
     database_url: 'postgres://localhost/pingboard',
+    database_read_url: 'postgres://replica/pingboard',
     data_dir: './elsewhere',
     host: '::1',
     port: 8448,
@@ -335,6 +359,7 @@ t.test('the config file', async (t) => {
   const expected: Config = {
     database: {
       url: 'postgres://localhost/pingboard',
+      readUrl: 'postgres://replica/pingboard',
       dataDir: './elsewhere',
       queryTimeoutMs: 5000,
       connectTimeoutMs: 3000,

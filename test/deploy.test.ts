@@ -1,7 +1,10 @@
 // The container files as an operator uses them: the compose file must pass
 // the compose CLI's own validation from a fresh clone, with or without the
-// example environment file, and hand every setting to the service. And every
-// way of starting Pingboard runs Node with the same heap settings.
+// example environment file, and hand every setting to both instances; the
+// proxy's config (deploy/haproxy.cfg) must name exactly those instances, and
+// run by HAProxy it must keep answering when one of two real `serve`
+// processes is killed. And every way of starting Pingboard runs Node with the
+// same heap settings.
 import { execFileSync, spawnSync } from 'node:child_process';
 import { copyFileSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -9,6 +12,10 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import t from 'tap';
 import { loadConfig, SETTINGS } from '../src/config.ts';
+import { openTestDatabase, testEngines } from './helpers/database.ts';
+import { HAPROXY_CFG, haproxySkip, proxyServers, startProxy } from './helpers/haproxy.ts';
+import { servePingboard, type Server } from './helpers/process.ts';
+import { until } from './helpers/until.ts';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 
@@ -49,6 +56,118 @@ t.test('docker-compose.yml validates with .env.example', { skip: noCompose }, as
   // A setting added to .env must reach the service, whichever it is.
   for (const { env } of SETTINGS) t.match(config, new RegExp(`^ +${env}:`, 'm'), `${env} is passed to the service`);
 });
+
+/** Each service of `compose config`'s output, as the text of its block. */
+function composeServices(config: string): Map<string, string> {
+  const services = new Map<string, string>();
+  let inServices = false;
+  let current: string | undefined;
+  for (const line of config.split('\n')) {
+    const topLevel = /^(\S[^:]*):/.exec(line);
+    if (topLevel) {
+      inServices = topLevel[1] === 'services';
+      current = undefined;
+      continue;
+    }
+    const service = inServices ? /^ {2}(\S+):\s*$/.exec(line) : null;
+    if (service) {
+      current = service[1]!;
+      services.set(current, '');
+    } else if (current !== undefined) services.set(current, `${services.get(current)}${line}\n`);
+  }
+  return services;
+}
+
+/** The environment lines of a service's block, sorted. */
+const environmentOf = (block: string) =>
+  block
+    .split('\n')
+    .filter((line) => /^ {6}[A-Z_]+:/.test(line))
+    .sort();
+
+t.test(
+  'docker-compose.yml: two instances behind one port, the proxy naming exactly them',
+  { skip: noCompose },
+  async (t) => {
+    const services = composeServices(composeConfig(path.join(ROOT, '.env.example')));
+    const instances = [...services].filter(([, block]) => /^ {6}DATABASE_URL:/m.test(block)).map(([name]) => name);
+    t.strictSame(instances.sort(), ['pingboard', 'pingboard-2'], 'two Pingboard instances');
+    const [first, second] = instances.map((name) => services.get(name)!);
+    t.strictSame(environmentOf(second!), environmentOf(first!), 'with the same settings, so the same database');
+    for (const name of instances) {
+      t.notMatch(services.get(name)!, /^ {4}ports:/m, `${name} publishes no port of its own`);
+      t.match(services.get(name)!, /^ {6}PINGBOARD_PORT: '?8080'?$/m, `${name} listens on 8080`);
+    }
+    const proxy = services.get('proxy');
+    t.ok(proxy, 'a proxy service');
+    t.match(proxy, /127\.0\.0\.1:8080:8080/, 'publishes the one port, on 127.0.0.1');
+    t.match(proxy, /deploy\/haproxy\.cfg:\/usr\/local\/etc\/haproxy\/haproxy\.cfg:ro/, 'with the config of the repo');
+    t.match(proxy, /image: haproxy:/, 'an official HAProxy image');
+    const servers = proxyServers(readFileSync(HAPROXY_CFG, 'utf8'));
+    t.strictSame(
+      servers.map((s) => s.host).sort(),
+      instances,
+      'deploy/haproxy.cfg sends to every instance and nothing else',
+    );
+    t.ok(
+      servers.every((s) => s.port === '8080'),
+      'on their port',
+    );
+  },
+);
+
+t.test('deploy/haproxy.cfg is valid for HAProxy', { skip: haproxySkip() }, async (t) => {
+  const result = spawnSync('haproxy', ['-c', '-f', HAPROXY_CFG], { encoding: 'utf8' });
+  t.equal(result.status, 0, 'haproxy -c accepts it', { output: result.stderr + result.stdout });
+});
+
+t.test(
+  'deploy/haproxy.cfg, run by HAProxy in front of two `serve` on one PostgreSQL: both serve, and killing one loses no request',
+  {
+    skip:
+      haproxySkip() || (testEngines().includes('postgres') ? false : 'PostgreSQL is not among PINGBOARD_TEST_ENGINES'),
+  },
+  async (t) => {
+    const database = await openTestDatabase('postgres');
+    t.teardown(() => database.destroy());
+    const dir = mkdtempSync(path.join(tmpdir(), 'pingboard-proxy-'));
+    t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+    const env = { DATABASE_URL: database.url!, PINGBOARD_ROOMS: '!proxied:example.org' };
+    const instances = [await servePingboard(t, dir, env), await servePingboard(t, dir, env)];
+    const proxy = await startProxy(instances.map((i) => i.url));
+    t.teardown(() => proxy.stop());
+    const instanceOf = async () => {
+      const res = await fetch(`${proxy.url}/healthz`, { signal: AbortSignal.timeout(60_000) });
+      return { status: res.status, id: ((await res.json()) as { instance?: { id: string } }).instance?.id };
+    };
+    const seen = new Set<string>();
+    await until(
+      'the proxy to hand requests to both instances',
+      async () => {
+        const { id } = await instanceOf();
+        if (id) seen.add(id);
+        return seen.size === 2;
+      },
+      60_000,
+    );
+    t.equal(seen.size, 2, 'round robin: both instances answer through the one port');
+
+    const [killed, survivor] = instances as [Server, Server];
+    const survivorId = ((await (await fetch(`${survivor.url}/healthz`)).json()) as { instance: { id: string } })
+      .instance.id;
+    await killed.kill('SIGKILL');
+    const after = await Promise.all(Array.from({ length: 20 }, instanceOf));
+    t.strictSame(
+      after.filter((a) => a.status !== 200),
+      [],
+      'every request after the kill is answered (a refused connection is tried again on the other)',
+    );
+    t.ok(
+      after.every((a) => a.id === survivorId),
+      'by the instance that is left',
+    );
+  },
+);
 
 t.test('docker-compose.yml validates from a fresh clone, with no .env', { skip: noCompose }, async (t) => {
   const config = composeConfig(undefined);

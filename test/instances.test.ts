@@ -99,11 +99,13 @@ forEachEngine(t, (t, database) => {
     t.match(await roleOf(second), { health: { role: 'follower', single: false }, gauge: 0 });
     t.equal(second.jobs, undefined, 'a follower runs no scheduled job');
     // Ended by the server, as a restart or an administrator would: the lock goes with the session.
+    // pg_locks lists every database of the server: only this test's, not the leaders of whatever else runs there.
     const admin = new pg.Client({ connectionString: database.url });
     await admin.connect();
     t.teardown(() => admin.end());
     const { rowCount } = await admin.query(
-      "select pg_terminate_backend(pid) from pg_locks where locktype = 'advisory' and objid = $1 and granted",
+      `select pg_terminate_backend(pid) from pg_locks where locktype = 'advisory' and objid = $1 and granted
+         and database = (select oid from pg_database where datname = current_database())`,
       [LEADER_LOCK],
     );
     t.equal(rowCount, 1, 'one session holds the leader lock');

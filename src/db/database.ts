@@ -23,7 +23,22 @@ export interface Database {
    * requests does not queue it; rejects when no answer comes within `timeoutMs`.
    */
   ping(timeoutMs: number): Promise<void>;
+  /**
+   * Like ping, and says how far this server, when it is a standby, is behind
+   * its primary: for /healthz's report on the read replica.
+   */
+  replication(timeoutMs: number): Promise<Replication>;
   destroy(): Promise<void>;
+}
+
+export interface Replication {
+  /** A hot standby (pg_is_in_recovery()); false for a primary, and for PGlite. */
+  readonly standby: boolean;
+  /**
+   * Seconds since the newest transaction the standby replayed was committed on the
+   * primary; 0 once it has replayed all the WAL it received; null for a primary.
+   */
+  readonly replayLagSeconds: number | null;
 }
 
 export interface DatabaseOptions {
@@ -40,11 +55,22 @@ export interface DatabaseOptions {
   readonly queryTimeoutMs?: number;
   /** How long to wait for a connection, new or from the pool (pg's connectionTimeoutMillis). */
   readonly connectTimeoutMs?: number;
+  /**
+   * PostgreSQL: every transaction is read-only (default_transaction_read_only), so a
+   * write slipped into a reader fails on a primary as it would on a standby, in tests too.
+   */
+  readonly readOnly?: boolean;
 }
 
 /** Time a server that still answers has to report its own statement timeout before the client gives up. */
 const CLIENT_TIMEOUT_MARGIN_MS = 500;
 const DEFAULT_CONNECT_TIMEOUT_MS = 5000;
+
+/** How far a standby is behind; the lag is 0 once all that it received is replayed (an idle primary sends nothing). */
+const REPLICATION_QUERY = `select pg_is_in_recovery() as standby,
+  case when not pg_is_in_recovery() then null
+       when pg_last_wal_receive_lsn() = pg_last_wal_replay_lsn() then 0
+       else greatest(0, extract(epoch from now() - pg_last_xact_replay_timestamp()))::float8 end as lag`;
 
 export const MIGRATIONS_DIR = fileURLToPath(new URL('../../migrations', import.meta.url));
 
@@ -55,17 +81,27 @@ export async function openDatabase(options: DatabaseOptions): Promise<Database> 
       max: options.poolSize ?? 10,
       connectionTimeoutMillis: options.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS,
       ...(timeout > 0 ? { statement_timeout: timeout, query_timeout: timeout + CLIENT_TIMEOUT_MARGIN_MS } : {}),
+      ...(options.readOnly ? { options: '-c default_transaction_read_only=on' } : {}),
     });
     // Health checks get a connection of their own, created on first use.
     let healthPool: pg.Pool | undefined;
+    const healthQuery = async <Row extends pg.QueryResultRow>(text: string, timeoutMs: number) => {
+      healthPool ??= newPool(options.url!, { max: 1, connectionTimeoutMillis: timeoutMs, query_timeout: timeoutMs });
+      const query = healthPool.query<Row>(text);
+      await withTimeout(query, timeoutMs);
+      return (await query).rows;
+    };
     const db = new Kysely<Tables>({ dialect: new PostgresDialect({ pool }) });
     return {
       db,
       engine: 'postgres',
       location: redactUrl(options.url),
-      ping: (timeoutMs) => {
-        healthPool ??= newPool(options.url!, { max: 1, connectionTimeoutMillis: timeoutMs, query_timeout: timeoutMs });
-        return withTimeout(healthPool.query('select 1'), timeoutMs);
+      ping: async (timeoutMs) => {
+        await healthQuery('select 1', timeoutMs);
+      },
+      replication: async (timeoutMs) => {
+        const [row] = await healthQuery<{ standby: boolean; lag: number | null }>(REPLICATION_QUERY, timeoutMs);
+        return { standby: row!.standby, replayLagSeconds: row!.lag };
       },
       destroy: async () => {
         await db.destroy();
@@ -84,12 +120,17 @@ export async function openDatabase(options: DatabaseOptions): Promise<Database> 
     throw err;
   }
   const db = new Kysely<Tables>({ dialect: new PGliteDialect({ pglite }) });
+  // One connection, in this process: a long statement delays the ping, and the timeout says so.
+  const ping = (timeoutMs: number) => withTimeout(sql`select 1`.execute(db), timeoutMs);
   return {
     db,
     engine: 'pglite',
     location: options.dataDir,
-    // One connection, in this process: a long statement delays the ping, and the timeout says so.
-    ping: (timeoutMs) => withTimeout(sql`select 1`.execute(db), timeoutMs),
+    ping,
+    replication: async (timeoutMs) => {
+      await ping(timeoutMs);
+      return { standby: false, replayLagSeconds: null };
+    },
     destroy: async () => {
       await db.destroy();
       if (!pglite.closed) await pglite.close();

@@ -41,6 +41,12 @@ export interface HttpDeps {
   readonly operator?: OperatorDeps | undefined;
   /** The running parts /healthz reports on; absent: none (a service without bot and probes). */
   readonly health?: HealthSources | undefined;
+  /**
+   * Where the public routes read (DATABASE_READ_URL: a replica, and the statistics
+   * over it); absent: `database` and `statistics`. The operator's routes, which
+   * write and must see what they wrote, stay on `database`.
+   */
+  readonly reads?: { readonly database: Database; readonly statistics: Statistics } | undefined;
 }
 
 // biome-ignore lint/suspicious/noExplicitAny: fastify's server, request, reply and logger generics differ between the app and its plugins; only the type provider matters here
@@ -51,13 +57,16 @@ const METHODS = ['GET', 'HEAD', 'POST', 'PUT', 'DELETE'] as const;
 
 /**
  * Error codes of a PostgreSQL server, or a socket, that is not there (any
- * more), or too slow to answer (57014: a statement cancelled by statement_timeout).
+ * more), or too slow to answer (57014: a statement cancelled by statement_timeout),
+ * or a read a hot standby cancelled to replay its primary's changes (40001, a
+ * recovery conflict: DATABASE_READ_URL): each worth trying again shortly.
  */
 const UNAVAILABLE_CODES = new Set([
   'ECONNREFUSED',
   'ECONNRESET',
   'ETIMEDOUT',
   'EPIPE',
+  '40001',
   '57014',
   '57P01',
   '57P02',
@@ -224,15 +233,16 @@ export async function buildApp(deps: HttpDeps, log?: Logger): Promise<App> {
     return payload;
   });
 
+  const readerDeps = deps.reads ? { ...deps, ...deps.reads } : deps;
   await registerOpenApi(app);
   await app.register(healthRoutes, deps);
-  await app.register(leaderboardRoutes, deps);
-  await app.register(pingstatRoutes, deps);
-  await app.register(apiRoutes, deps);
+  await app.register(leaderboardRoutes, readerDeps);
+  await app.register(pingstatRoutes, readerDeps);
+  await app.register(apiRoutes, readerDeps);
   await app.register(metricsRoutes, deps);
   const { operator } = deps;
   if (operator) await app.register(adminRoutes, { ...deps, operator });
-  await app.register(pageRoutes, deps);
+  await app.register(pageRoutes, readerDeps);
   await registerOpenApiViewer(app);
   return app;
 }

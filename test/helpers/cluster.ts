@@ -63,11 +63,19 @@ export async function freePort(): Promise<number> {
   return port;
 }
 
-export async function startCluster(): Promise<Cluster> {
+export interface PrimaryCluster extends Cluster {
+  /**
+   * A hot standby of this cluster, streaming from it (pg_basebackup -R), on a
+   * port of its own, with `settings` added to its server's; destroy it before its primary.
+   */
+  startStandby(settings?: Readonly<Record<string, string>>): Promise<Cluster>;
+}
+
+/** A throwaway cluster's directory, and a way to run the server's tools on it (as postgres when we are root). */
+function clusterDirectory(): { dir: string; data: string; run: (tool: string, args: string[]) => void } {
   const bin = postgresBinDir();
   if (!bin) throw new Error('no PostgreSQL server binaries under /usr/lib/postgresql');
   const dir = mkdtempSync(path.join(tmpdir(), 'pingboard-cluster-'));
-  const data = path.join(dir, 'data');
   // initdb refuses to run as root: the cluster belongs to the postgres user when there is one.
   const asPostgres = process.getuid?.() === 0;
   if (asPostgres)
@@ -82,7 +90,54 @@ export async function startCluster(): Promise<Cluster> {
       stdio: 'pipe',
     });
   };
+  return { dir, data: path.join(dir, 'data'), run };
+}
+
+export async function startCluster(): Promise<PrimaryCluster> {
+  const { dir, data, run } = clusterDirectory();
+  // -A trust also trusts replication connections from 127.0.0.1, which a standby makes.
   run('initdb', ['-D', data, '-A', 'trust', '-U', 'postgres', '--no-sync']);
+  const cluster = await runCluster(dir, data, run);
+  return {
+    get url() {
+      return cluster.url;
+    },
+    start: cluster.start,
+    stop: cluster.stop,
+    signal: cluster.signal,
+    destroy: cluster.destroy,
+    startStandby: async (settings = {}) => {
+      const standby = clusterDirectory();
+      const { hostname, port } = new URL(cluster.url);
+      // -R writes primary_conninfo and standby.signal: the copy starts as a standby streaming from here.
+      standby.run('pg_basebackup', [
+        '-D',
+        standby.data,
+        '-h',
+        hostname,
+        '-p',
+        port,
+        '-U',
+        'postgres',
+        '-R',
+        '-X',
+        'stream',
+      ]);
+      return runCluster(standby.dir, standby.data, standby.run, settings);
+    },
+  };
+}
+
+/** Starts the server of `data` on a free port, its socket and log in `dir`. */
+async function runCluster(
+  dir: string,
+  data: string,
+  run: (tool: string, args: string[]) => void,
+  settings: Readonly<Record<string, string>> = {},
+): Promise<Cluster> {
+  const extra = Object.entries(settings)
+    .map(([name, value]) => ` -c ${name}=${value}`)
+    .join('');
   const log = path.join(dir, 'log');
   let port = 0;
   const start = () => {
@@ -91,7 +146,8 @@ export async function startCluster(): Promise<Cluster> {
         '-D',
         data,
         '-o',
-        `-p ${port} -k ${dir} -c listen_addresses=127.0.0.1 -c fsync=off`,
+        // wal_level=replica is the default; said here because a standby (startStandby) depends on it.
+        `-p ${port} -k ${dir} -c listen_addresses=127.0.0.1 -c fsync=off -c wal_level=replica${extra}`,
         '-l',
         log,
         '-w',
@@ -116,7 +172,14 @@ export async function startCluster(): Promise<Cluster> {
   }
   const signal = (name: 'SIGSTOP' | 'SIGCONT') => {
     const postmaster = Number(readFileSync(path.join(data, 'postmaster.pid'), 'utf8').split('\n')[0]);
-    for (const pid of processTree(postmaster)) process.kill(pid, name);
+    for (const pid of processTree(postmaster)) {
+      try {
+        process.kill(pid, name);
+      } catch (err) {
+        // A backend that ended since the listing needs no signal.
+        if ((err as NodeJS.ErrnoException).code !== 'ESRCH') throw err;
+      }
+    }
   };
   return {
     get url() {

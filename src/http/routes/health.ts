@@ -1,6 +1,7 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type, type Static } from '@fastify/type-provider-typebox';
-import { databaseFailure, pingDatabase } from '../../db/database.ts';
+import type { FastifyBaseLogger } from 'fastify';
+import { databaseFailure, HEALTH_TIMEOUT_MS, pingDatabase, type Database } from '../../db/database.ts';
 import type { BotCounts } from '../../matrix/bot.ts';
 import type { NotFollowedRoom } from '../../matrix/follow.ts';
 import type { ProbeState } from '../../probes/probe.ts';
@@ -77,32 +78,53 @@ const ProbeHealth = Type.Object({
   last_success_age_seconds: age('Since the latest answered ping was sent; null before the first'),
 });
 
+const DatabaseFailureCode = Type.Union(
+  [
+    Type.Literal('timeout'),
+    Type.Literal('unreachable'),
+    Type.Literal('disconnected'),
+    Type.Literal('refused'),
+    Type.Literal('closed'),
+    Type.Literal('error'),
+  ],
+  {
+    description: 'Why it is unavailable, as a stable word (the log has the error itself)',
+  },
+);
+
 const HealthBody = Type.Object({
   status: Type.Union([Type.Literal('ok'), Type.Literal('degraded'), Type.Literal('unavailable')], {
     description:
-      'unavailable (503): the database does not answer. degraded (200): the service answers but something is wrong: the bot or a probe fails, or the bot is not in a room it should watch',
+      'unavailable (503): the database does not answer. degraded (200): the service answers but something is wrong: the bot or a probe fails, the bot is not in a room it should watch, or the read replica does not answer',
   }),
   database: Type.Object({
     engine: Type.String(),
     ok: Type.Boolean(),
     status: Type.Union([Type.Literal('ok'), Type.Literal('unavailable')]),
-    code: Type.Optional(
-      Type.Union(
-        [
-          Type.Literal('timeout'),
-          Type.Literal('unreachable'),
-          Type.Literal('disconnected'),
-          Type.Literal('refused'),
-          Type.Literal('closed'),
-          Type.Literal('error'),
-        ],
-        {
-          description: 'Why it is unavailable, as a stable word (the log has the error itself)',
-        },
-      ),
-    ),
+    code: Type.Optional(DatabaseFailureCode),
     latency_ms: Type.Number(),
   }),
+  read_database: Type.Optional(
+    Type.Object(
+      {
+        ok: Type.Boolean(),
+        status: Type.Union([Type.Literal('ok'), Type.Literal('unavailable')]),
+        code: Type.Optional(DatabaseFailureCode),
+        latency_ms: Type.Number(),
+        standby: Type.Union([Type.Boolean(), Type.Null()], {
+          description: 'Whether it is a hot standby (in recovery); null while it does not answer',
+        }),
+        replay_lag_seconds: Type.Union([Type.Number({ minimum: 0 }), Type.Null()], {
+          description:
+            'How far the standby is behind: since the newest transaction it replayed was committed, 0 once it has replayed all it received; null for a primary, or while it does not answer',
+        }),
+      },
+      {
+        description:
+          'The read replica the public routes read (DATABASE_READ_URL); absent without one. Unavailable makes the status degraded, not unavailable: the instance still writes and leads',
+      },
+    ),
+  ),
   bot: Bot,
   rooms: Type.Object({ not_followed: Type.Array(NotFollowed) }),
   probes: Type.Object({
@@ -171,6 +193,45 @@ function probesHealth(source: HealthSources['probes'], nowMs: number): Body['pro
   return { status: accounts.some((a) => a.status === 'failing') ? 'failing' : 'ok', accounts };
 }
 
+async function primaryHealth(database: Database, log: FastifyBaseLogger): Promise<Body['database']> {
+  const started = performance.now();
+  try {
+    await pingDatabase(database);
+    return { engine: database.engine, ok: true, status: 'ok', latency_ms: performance.now() - started };
+  } catch (err) {
+    const code = databaseFailure(err);
+    log.warn({ err, code }, 'health check: database unavailable');
+    return { engine: database.engine, ok: false, status: 'unavailable', code, latency_ms: performance.now() - started };
+  }
+}
+
+type ReadDatabaseHealth = NonNullable<Body['read_database']>;
+
+async function replicaHealth(database: Database, log: FastifyBaseLogger): Promise<ReadDatabaseHealth> {
+  const started = performance.now();
+  try {
+    const { standby, replayLagSeconds } = await database.replication(HEALTH_TIMEOUT_MS);
+    return {
+      ok: true,
+      status: 'ok',
+      latency_ms: performance.now() - started,
+      standby,
+      replay_lag_seconds: replayLagSeconds,
+    };
+  } catch (err) {
+    const code = databaseFailure(err);
+    log.warn({ err, code }, 'health check: read replica unavailable');
+    return {
+      ok: false,
+      status: 'unavailable',
+      code,
+      latency_ms: performance.now() - started,
+      standby: null,
+      replay_lag_seconds: null,
+    };
+  }
+}
+
 export const healthRoutes: FastifyPluginAsyncTypebox<HttpDeps> = async (app, deps) => {
   const sources = deps.health ?? {};
   app.get(
@@ -183,21 +244,12 @@ export const healthRoutes: FastifyPluginAsyncTypebox<HttpDeps> = async (app, dep
       },
     },
     async (request, reply) => {
-      const started = performance.now();
-      let failure: Body['database']['code'];
-      try {
-        await pingDatabase(deps.database);
-      } catch (err) {
-        failure = databaseFailure(err);
-        request.log.warn({ err, code: failure }, 'health check: database unavailable');
-      }
-      const database: Body['database'] = {
-        engine: deps.database.engine,
-        ok: failure === undefined,
-        status: failure === undefined ? 'ok' : 'unavailable',
-        ...(failure === undefined ? {} : { code: failure }),
-        latency_ms: performance.now() - started,
-      };
+      // Both at once: a hung replica must not add its timeout to the primary's.
+      const [database, readDatabase] = await Promise.all([
+        primaryHealth(deps.database, request.log),
+        deps.reads && replicaHealth(deps.reads.database, request.log),
+      ]);
+      const failure = database.code;
       const nowMs = Date.now();
       const bot = botHealth(sources.bot, nowMs);
       const notFollowed = (sources.bot?.()?.notFollowed() ?? []).map((r) => ({
@@ -212,12 +264,16 @@ export const healthRoutes: FastifyPluginAsyncTypebox<HttpDeps> = async (app, dep
       const status =
         failure !== undefined
           ? ('unavailable' as const)
-          : bot.status === 'failing' || probes.status === 'failing' || notFollowed.length > 0
+          : bot.status === 'failing' ||
+              probes.status === 'failing' ||
+              notFollowed.length > 0 ||
+              readDatabase?.ok === false
             ? ('degraded' as const)
             : ('ok' as const);
       const body: Body = {
         status,
         database,
+        ...(readDatabase ? { read_database: readDatabase } : {}),
         bot,
         rooms: { not_followed: notFollowed },
         probes,
