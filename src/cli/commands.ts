@@ -56,7 +56,10 @@ export async function leaderboardCommand(
   try {
     const board = await selectLeaderboard(await selectionDeps(config, database), options);
     // As over HTTP: the JSON also carries the probes' figures, so a room measured by probes alone is not empty.
-    const probes = options.format === 'md' ? [] : await probeFiguresInWindow(database.db, board.room, board.window);
+    const probes =
+      options.format === 'md'
+        ? []
+        : await probeFiguresInWindow(database.db, board.room, board.window, config.probes.clockOffsetThresholdMs);
     if (board.servers.length === 0 && probes.length === 0) {
       out.stderr.write(`pingboard: ${emptyTableMessage(board)}\n`);
       return EMPTY_TABLE;

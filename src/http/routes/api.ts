@@ -249,7 +249,13 @@ export const apiRoutes: FastifyPluginAsyncTypebox<HttpDeps> = async (app, deps) 
       if (!(await serverIsKnown(deps.database.db, room, server)))
         throw new NotFoundError(`no samples from ${server} in ${room.id}`);
       const weeks = await deps.statistics.serverWeeks(room, server, request.query.weeks);
-      const probes = await serverProbeFiguresPerBucket(deps.database.db, room, server, weekBoundaries(weeks));
+      const probes = await serverProbeFiguresPerBucket(
+        deps.database.db,
+        room,
+        server,
+        weekBoundaries(weeks),
+        thresholdMs,
+      );
       const latest = await latestSamplesOfServer(deps.database.db, room.roomIds, server, request.query.samples);
       return {
         server,
