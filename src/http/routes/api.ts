@@ -84,6 +84,8 @@ const SampleBody = Type.Object({
   measured_at: Timestamp,
   source: Type.String(),
   rtt_ms: Nullable(Type.Number()),
+  /** The bot's own samples: the ping event's unsigned.age as the bot's sync carried it; null where it had none. */
+  ping_age_ms: Nullable(Type.Integer()),
 });
 
 const ServerBody = Type.Object({
