@@ -27,6 +27,8 @@ export interface StoredEvent {
   origin_server_ts: number;
   /** Real time the event was created; `unsigned.age` is computed from it. */
   sentAt: number;
+  /** Real time the send request that made it reached the server (else sentAt): federation delays count from it. */
+  requestedAt: number;
   /** Server name of the sender, which decides the federation delay. */
   origin: string;
   /** Set for events sent by a client with a transaction ID (echoed to that device only). */
