@@ -84,8 +84,12 @@ export async function clocksBench(options: ClocksBenchOptions, report: (line: st
     await Promise.all(probes.map((p) => p.stop()));
     const rows = await options.database.db.selectFrom('one_way_samples').selectAll().execute();
     report(`${rows.length} one-way samples in ${options.rounds} rounds`);
-    const sentAt = new Map(
-      ((await call('events', roomId)) as { event_id: string; sentAt: number }[]).map((e) => [e.event_id, e.sentAt]),
+    // When each ping's send request reached the homeserver: its delays count from then.
+    const requestedAt = new Map(
+      ((await call('events', roomId)) as { event_id: string; requestedAt: number }[]).map((e) => [
+        e.event_id,
+        e.requestedAt,
+      ]),
     );
     const delivered = new Map<string, Record<string, number>>();
     for (const server of servers)
@@ -93,7 +97,15 @@ export async function clocksBench(options: ClocksBenchOptions, report: (line: st
 
     const vsInjected = rows.map((r) => r.one_way_ms - DELAYS[r.sender_server]! - DELAYS[r.receiver_server]!);
     const vsDelivered = rows.map(
-      (r) => r.one_way_ms - (delivered.get(r.receiver_server)![r.ping_event_id]! - sentAt.get(r.ping_event_id)!),
+      (r) => r.one_way_ms - (delivered.get(r.receiver_server)![r.ping_event_id]! - requestedAt.get(r.ping_event_id)!),
+    );
+    // Where a sample's time beyond the delivery went, on the wall clock both processes share (whole
+    // milliseconds each): before the homeserver had the send request, and after it delivered the ping.
+    const beforeRequested = rows.map(
+      (r) => requestedAt.get(r.ping_event_id)! - (r.measured_at.getTime() - r.one_way_ms),
+    );
+    const afterDelivered = rows.map(
+      (r) => r.measured_at.getTime() - delivered.get(r.receiver_server)![r.ping_event_id]!,
     );
     const byPair = new Map<string, number[]>();
     for (const [i, r] of rows.entries()) {
@@ -113,6 +125,8 @@ export async function clocksBench(options: ClocksBenchOptions, report: (line: st
       'sample error vs injected, max absolute (ms)': round2(maxAbs(vsInjected)),
       "sample error vs the homeserver's delivery, median (ms)": round2(median(vsDelivered)),
       "sample error vs the homeserver's delivery, max absolute (ms)": round2(maxAbs(vsDelivered)),
+      'of which before the homeserver had the send request, median (ms)': round2(median(beforeRequested)),
+      'of which after the homeserver delivered it, median (ms)': round2(median(afterDelivered)),
       'offset of the 2 s fast server, median (ms)': round2(median(fast)),
       'offset error, max absolute (ms)': round2(maxAbs(offsetErrors)),
       'offset bound, median (ms)': round2(median(rows.map((r) => r.offset_bound_ms))),

@@ -61,6 +61,7 @@ export interface StartOptions {
     readonly database: Database;
     readonly statistics: Statistics;
     readonly rooms: RoomRegistry;
+    readonly clockOffsetThresholdMs: number;
   }) => Promise<{ close(): Promise<void> }>;
 }
 
@@ -210,7 +211,12 @@ export async function start(config: Config, log: Logger, options: StartOptions =
     })());
   try {
     const url = await listen(app, config.http);
-    attached = await options.attach?.({ database, statistics, rooms });
+    attached = await options.attach?.({
+      database,
+      statistics,
+      rooms,
+      clockOffsetThresholdMs: config.probes.clockOffsetThresholdMs,
+    });
     leadership = await startLeadership({
       url: database.engine === 'postgres' && config.leaderLock ? config.database.url : undefined,
       connectTimeoutMs: config.database.connectTimeoutMs,

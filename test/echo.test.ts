@@ -112,6 +112,47 @@ t.test(
   },
 );
 
+t.test(
+  "a ping's unsigned.age is read where the sync carries a whole non-negative one, and is null otherwise",
+  async (t) => {
+    const ping = (eventId: string, unsigned?: unknown) => ({
+      type: 'm.room.message',
+      event_id: eventId,
+      sender: '@carol:fast.example',
+      origin_server_ts: 1_000,
+      content: { msgtype: 'm.text', body: '!ping' },
+      ...(unsigned === undefined ? {} : { unsigned }),
+    });
+    const events = [
+      ping('$local', { age: 42 }),
+      ping('$zero', { age: 0 }),
+      ping('$federated'),
+      ping('$other', { transaction_id: 't' }),
+      ping('$negative', { age: -3 }),
+      ping('$fraction', { age: 1.5 }),
+      ping('$text', { age: '42' }),
+      ping('$huge', { age: 2 ** 31 }),
+      ping('$notObject', 'age'),
+    ];
+    const sync = { rooms: { join: { '!room:example.org': { timeline: { events } } } } };
+    t.same(
+      pingsInSync(sync, () => true, '@pingboard:bot.example', '!ping').map((p) => [p.eventId, p.ageMs]),
+      [
+        ['$local', 42],
+        ['$zero', 0],
+        ['$federated', null],
+        ['$other', null],
+        ['$negative', null],
+        ['$fraction', null],
+        ['$text', null],
+        ['$huge', null],
+        ['$notObject', null],
+      ],
+      'every ping is still answered: a malformed age is only left out',
+    );
+  },
+);
+
 // What echo sends, as mautrix serializes it (keys in this order).
 const ECHO_PONGS = {
   thread: String.raw`{"msgtype":"m.notice","body":"@carol:fast.example: Pong! (ping \"from the thread\" took 376 ms to arrive)","m.relates_to":{"rel_type":"m.thread","event_id":"$root","is_falling_back":true,"m.in_reply_to":{"event_id":"$ping"},"from":"fast.example","ms":376},"format":"org.matrix.custom.html","formatted_body":"<a href='https://matrix.to/#/@carol:fast.example'>@carol:fast.example</a>: Pong! (<a href='https://matrix.to/#/!room:example.org/$ping'>ping</a> \"from the thread\" took 376 ms to arrive)","pong":{"ms":376,"from":"fast.example","ping":"$ping"}}`,

@@ -105,14 +105,21 @@ forEachEngine(t, async (t, database) => {
       /* 16 */ record({ ping_event_id: '$probe', source: 'probe', rtt_ms: 812.25, delay_ms: 400 }),
       /* 17 */ record({ ping_event_id: '$rtt', rtt_ms: 5 }),
       /* 18 */ record({ ping_event_id: 'no-dollar' }),
-      /* 19 */ record({ ping_event_id: '$last' }), // no newline at the end of the file
+      /* 19 */ record({ ping_event_id: '$aged', source: 'echo', ping_age_ms: 12 }),
+      /* 20 */ record({ ping_event_id: '$agedPong', ping_age_ms: 12 }),
+      /* 21 */ record({ ping_event_id: '$agedBadly', source: 'echo', ping_age_ms: -1 }),
+      /* 22 */ record({ ping_event_id: '$last' }), // no newline at the end of the file
     ];
     const file = write('mixed.ndjson', lines.join('\n'));
     const { counts, rejections, progress } = await run(database, file);
-    t.same(counts, { read: 17, stored: 6, duplicate: 1, rejected: 10 }, 'blank lines are not records');
+    t.same(counts, { read: 20, stored: 7, duplicate: 1, rejected: 12 }, 'blank lines are not records');
     t.equal(counts.read, counts.stored + counts.duplicate + counts.rejected, 'every record is accounted for');
     t.ok(progress >= 1, 'progress is reported');
-    t.same(rejectedLines(rejections), [5, 6, 7, 8, 9, 10, 12, 15, 17, 18], 'each rejection with its line number');
+    t.same(
+      rejectedLines(rejections),
+      [5, 6, 7, 8, 9, 10, 12, 15, 17, 18, 20, 21],
+      'each rejection with its line number',
+    );
     t.ok(
       rejections.every((r) => r.file === file),
       'and its file',
@@ -128,11 +135,16 @@ forEachEngine(t, async (t, database) => {
     t.match(byLine.get(15), /^ping_server: other\.org is not the server of pinger @alice:example\.org/);
     t.match(byLine.get(17), /^rtt_ms: /);
     t.match(byLine.get(18), /^ping_event_id: not an event ID/);
+    t.match(
+      byLine.get(20),
+      /^ping_age_ms: expected a non-negative integer number of milliseconds on echo samples only, got 12/,
+    );
+    t.match(byLine.get(21), /^ping_age_ms: expected .*, got -1/);
 
     const rows = await database.db.selectFrom('samples').selectAll().orderBy('ping_event_id').execute();
     t.same(
       rows.map((r) => r.ping_event_id),
-      ['$good1', '$good2', '$iso', '$last', '$probe', '$ps13'],
+      ['$aged', '$good1', '$good2', '$iso', '$last', '$probe', '$ps13'],
     );
     const get = (id: string) => rows.find((r) => r.ping_event_id === id)!;
     t.match(
@@ -159,6 +171,8 @@ forEachEngine(t, async (t, database) => {
     t.same(get('$iso').measured_at, new Date('2026-11-20T10:00:01.500Z'));
     t.equal(get('$iso').source, 'echo');
     t.match(get('$probe'), { source: 'probe', rtt_ms: 812.25 });
+    t.match(get('$aged'), { source: 'echo', ping_age_ms: 12 }, "an echo sample keeps its ping's age");
+    t.equal(get('$good1').ping_age_ms, null, 'none given: null');
     t.match(
       get('$ps13'),
       {
@@ -174,10 +188,10 @@ forEachEngine(t, async (t, database) => {
     const again = await run(database, file);
     t.same(
       again.counts,
-      { read: 17, stored: 0, duplicate: 7, rejected: 10 },
+      { read: 20, stored: 0, duplicate: 8, rejected: 12 },
       'importing the same file again stores nothing new',
     );
-    t.equal(await countRows(database), 6);
+    t.equal(await countRows(database), 7);
   });
 
   t.test('counts accumulate across files; empty files', async (t) => {

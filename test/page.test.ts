@@ -201,7 +201,7 @@ forEachEngine(t, (t, database) => {
     t.match(res.headers['cache-control'], 'max-age=60');
     t.same(rankingRows(res.body), [
       ['1', 'fairydust.space', '376 ms', '=', '376 ms', '1', '–', '–', '–'],
-      ['2', 'neko.dev', '444.5 ms', '▲ 48 %', '444.5 ms', '2', '300 ms', '50.0 %', '⚠ skew'],
+      ['2', 'neko.dev', '444.5 ms', '▲ 48 %', '444.5 ms', '2', '300 ms', '50.0 %', '⚠ +600 ± 2 ms'],
       ['3', HOSTILE_SERVER, '500 ms', 'new', '500 ms', '1', '–', '–', '–'],
     ]);
     t.match(
@@ -495,7 +495,7 @@ forEachEngine(t, (t, database) => {
       t.match(body, '<h1 class="name" id="server">neko.dev</h1>');
       t.match(
         body,
-        '<b>#2</b> of 3 in the rolling week: median <b>444.5 ms</b>, mean 444.5 ms, p90 444.9 ms, 2 pings (2 samples from 2 responders); probes measured round trip 300 ms, loss 50.0 %, <span class="skew">',
+        '<b>#2</b> of 3 in the rolling week: median <b>444.5 ms</b>, mean 444.5 ms, p90 444.9 ms, 2 pings (2 samples from 2 responders); probes measured round trip 300 ms, loss 50.0 %, <span class="skew">⚠ clock off by +600 ± 2 ms</span>.</p>',
       );
       const chart = /<svg id="weekly-chart"[\s\S]*?<\/svg>/.exec(body)?.[0] ?? '';
       t.equal((chart.match(/<circle class="dot"/g) ?? []).length, 2, 'a point per week with a median');

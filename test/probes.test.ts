@@ -12,8 +12,11 @@ import t from 'tap';
 import './helpers/sdk.ts';
 import { ConfigError, loadConfig } from '../src/config.ts';
 import { createLogger } from '../src/log.ts';
-import { clockSkewSuspected, lossRate, probeFigures } from '../src/probes/figures.ts';
-import { probeCountsPerBucket } from '../src/probes/repository.ts';
+import { lossRate, mergeProbeFigures } from '../src/probes/figures.ts';
+import { offsetEstimate, serverOffset } from '../src/probes/one-way.ts';
+import { recordOneWaySamples } from '../src/probes/repository.ts';
+import { probeFiguresInWindow } from '../src/stats/probe-figures.ts';
+import { RoomRegistry } from '../src/stats/rooms.ts';
 import { recordSamples } from '../src/samples/repository.ts';
 import type { Service } from '../src/start.ts';
 import { startProbeSchedule } from '../src/schedule/probes.ts';
@@ -95,32 +98,49 @@ function byProbe(results: readonly ProbeResult[]): Map<string, ProbeResult> {
   return new Map(results.map((r) => [r.probeId, r]));
 }
 
-t.test('probe figures: loss rate and clock skew', async (t) => {
+t.test('probe figures: loss rate, and the clock as other probes measured it', async (t) => {
   t.equal(lossRate(0, 0), null, 'no ping sent: no rate');
   t.equal(lossRate(4, 1), 0.25);
-  t.equal(clockSkewSuspected(0, 0), null, 'nothing measured: unknown');
-  t.equal(clockSkewSuspected(3, 1), false, 'one odd sample in three is a hiccup');
-  t.equal(clockSkewSuspected(3, 2), true, 'most samples impossible: a clock');
-  t.equal(clockSkewSuspected(2, 1), false, 'half is not most');
+  const counts = { sent: 10, lost: 2, sendFailures: 3, medianRttMs: 80.5 };
+  const ahead = serverOffset('b.example', 6, { offsetMs: 400, boundMs: 2 }, 250);
   t.same(
-    probeFigures({
-      server: 'a.example',
-      sent: 10,
-      lost: 2,
-      sendFailures: 3,
-      samples: 8,
-      medianRttMs: 80.5,
-      impossibleDelays: 0,
-    }),
-    {
-      server: 'a.example',
-      pingsSent: 10,
-      pingsLost: 2,
-      sendFailures: 3,
-      lossRate: 0.2,
-      medianRttMs: 80.5,
-      clockSkewSuspected: false,
-    },
+    mergeProbeFigures(
+      [
+        { server: 'c.example', ...counts },
+        { server: 'b.example', ...counts },
+      ],
+      [ahead, serverOffset('a.example', 3, { offsetMs: 1, boundMs: 2 }, 250)],
+    ),
+    [
+      {
+        server: 'a.example',
+        pingsSent: 0,
+        pingsLost: 0,
+        sendFailures: 0,
+        lossRate: null,
+        medianRttMs: null,
+        clockOffset: { server: 'a.example', samples: 3, offsetMs: 1, boundMs: 2, flagged: false },
+      },
+      {
+        server: 'b.example',
+        pingsSent: 10,
+        pingsLost: 2,
+        sendFailures: 3,
+        lossRate: 0.2,
+        medianRttMs: 80.5,
+        clockOffset: ahead,
+      },
+      {
+        server: 'c.example',
+        pingsSent: 10,
+        pingsLost: 2,
+        sendFailures: 3,
+        lossRate: 0.2,
+        medianRttMs: 80.5,
+        clockOffset: null,
+      },
+    ],
+    'in name order: a clock measured with no ping in the window, a clock measured, none measured',
   );
 });
 
@@ -303,23 +323,65 @@ t.test('the schedule never runs a probe twice at once, and spreads probes over t
 });
 
 forEachEngine(t, (t, database) => {
-  t.test('a one-way delay is impossible when negative or longer than its own round trip', async (t) => {
+  t.test("a server's clock is flagged by its measured offset, not by its probe samples' one-way delays", async (t) => {
     const measuredAt = new Date(Date.UTC(2026, 10, 20, 12));
-    const probeSample = (pingEventId: string, delayMs: number, rttMs: number) =>
-      sample({ pingServer: 'odd.example', pingEventId, delayMs, rttMs, source: 'probe', measuredAt });
+    const probeSample = (pingServer: string, pingEventId: string, delayMs: number, rttMs: number) =>
+      sample({ pingServer, pingEventId, delayMs, rttMs, source: 'probe', measuredAt });
+    // The rule this replaced flagged a server when most of its probe samples had a one-way delay
+    // below zero or above their round trip: it blamed the ping server for a responder's clock too.
     await recordSamples(database.db, [
-      probeSample('$negative', -1, 100),
-      probeSample('$longer', 101, 100),
-      probeSample('$half', 50, 100),
-      // The way back took no time: possible.
-      probeSample('$equal', 100, 100),
+      probeSample('odd.example', '$negative', -40, 100),
+      probeSample('odd.example', '$longer', 180, 100),
+      probeSample('ahead.example', '$possible', 50, 100),
+      probeSample('unseen.example', '$impossible', -40, 100),
     ]);
-    const [counts] = await probeCountsPerBucket(
+    const sighting = (senderServer: string, pingEventId: string, oneWayMs: number, twoClockMs: number) => {
+      const measurement = { oneWayMs, twoClockMs, sendRttMs: 4 };
+      return {
+        roomId: ROOM,
+        pingEventId,
+        senderProbe: senderServer.split('.')[0]!,
+        senderServer,
+        receiverProbe: 'other',
+        receiverServer: 'other.example',
+        originTs: measuredAt,
+        measuredAt,
+        ...measurement,
+        ...offsetEstimate(measurement),
+      };
+    };
+    await recordOneWaySamples(database.db, [
+      // Offset 60 − 59 − 2 = −1 ± 2: a right clock.
+      sighting('odd.example', '$negative', 60, 59),
+      // 90 − (−312) − 2 = 400 ± 2: 400 ms ahead, though its pong's delay looked possible.
+      sighting('ahead.example', '$possible', 90, -312),
+    ]);
+    const figures = await probeFiguresInWindow(
       database.db,
-      [ROOM],
-      [new Date(Date.UTC(2026, 10, 20)), new Date(Date.UTC(2026, 10, 21))],
+      RoomRegistry.untracked(ROOM),
+      { start: new Date(Date.UTC(2026, 10, 20)), end: new Date(Date.UTC(2026, 10, 21)), endInclusive: false },
+      250,
     );
-    t.hasStrict(counts, { server: 'odd.example', samples: 4, impossibleDelays: 2 });
+    t.same(
+      figures.map((f) => [f.server, f.clockOffset?.offsetMs ?? null, f.clockOffset?.flagged ?? null]),
+      [
+        ['ahead.example', 400, true],
+        ['odd.example', -1, false],
+        ['unseen.example', null, null],
+      ],
+      'flagged: the offset beyond its bound and the threshold; no sighting of its pings: unknown',
+    );
+    const high = await probeFiguresInWindow(
+      database.db,
+      RoomRegistry.untracked(ROOM),
+      { start: new Date(Date.UTC(2026, 10, 20)), end: new Date(Date.UTC(2026, 10, 21)), endInclusive: false },
+      500,
+    );
+    t.equal(
+      high.find((f) => f.server === 'ahead.example')?.clockOffset?.flagged,
+      false,
+      'a higher threshold: not flagged',
+    );
   });
 
   t.test(
@@ -342,9 +404,13 @@ forEachEngine(t, (t, database) => {
           pong.rttMs >= 2 * delay - HS_CLOCK_SLACK_MS && pong.rttMs < 2 * delay + RTT_SLACK_MS,
           `${server}: round trip ${pong.rttMs.toFixed(1)} ms ≈ 2 × ${delay}`,
         );
+        // The homeserver stamps origin_server_ts once it has read the send request, and counts the
+        // delay from the request's arrival: the two-clock figure may be short by the time between.
+        const ping = hs.events(result.roomId!).find((e) => e.event_id === result.pingEventId)!;
+        const stampedLate = ping.sentAt - ping.requestedAt;
         t.ok(
-          pong.delayMs >= delay && pong.delayMs < delay + RTT_SLACK_MS / 2,
-          `${server}: one-way ${pong.delayMs} ms ≈ ${delay}`,
+          pong.delayMs >= delay - stampedLate - HS_CLOCK_SLACK_MS && pong.delayMs < delay + RTT_SLACK_MS / 2,
+          `${server}: one-way ${pong.delayMs} ms ≈ ${delay} (stamped ${stampedLate} ms after the request arrived)`,
         );
       }
       const ahead = results.get('ahead')!;
@@ -386,6 +452,20 @@ forEachEngine(t, (t, database) => {
         ],
       );
 
+      // The clocks are measured by the probes seeing each other's pings: each of the four by the three others.
+      await until(
+        'each probe ping seen by the other probes, and stored',
+        async () =>
+          Number(
+            (
+              await database.db
+                .selectFrom('one_way_samples')
+                .select((eb) => eb.fn.countAll().as('n'))
+                .executeTakeFirstOrThrow()
+            ).n,
+          ) === 12 || undefined,
+        60_000,
+      );
       const board = (await service.app.inject('/leaderboard.json')).json();
       // Each server has one sample, so a loaded machine can swap neighbours: the order is the bot tests' business.
       const ranked: string[] = board.rows.map((r: { server: string }) => r.server);
@@ -404,6 +484,11 @@ forEachEngine(t, (t, database) => {
         aheadFigures,
         { pings_sent: 1, pings_lost: 0, send_failures: 0, loss_rate: 0, clock_skew_suspected: true },
         'the server whose clock runs ahead is flagged',
+      );
+      t.ok(
+        Math.abs(aheadFigures.clock_offset_ms - AHEAD_OFFSET_MS) <=
+          aheadFigures.clock_offset_bound_ms + HS_CLOCK_SLACK_MS,
+        `its offset ${aheadFigures.clock_offset_ms} ± ${aheadFigures.clock_offset_bound_ms} ms holds the injected ${AHEAD_OFFSET_MS}`,
       );
       const md = (await service.app.inject('/leaderboard.md')).body;
       t.equal(

@@ -507,6 +507,8 @@ t.test('renderLeaderboardJson', async (t) => {
           samples: 6,
           median_rtt_ms: null,
           loss_rate: null,
+          clock_offset_ms: null,
+          clock_offset_bound_ms: null,
           clock_skew_suspected: null,
           responders: [
             {
@@ -535,6 +537,8 @@ t.test('renderLeaderboardJson', async (t) => {
           samples: 1,
           median_rtt_ms: null,
           loss_rate: null,
+          clock_offset_ms: null,
+          clock_offset_bound_ms: null,
           clock_skew_suspected: null,
           responders: [],
         },
@@ -571,7 +575,7 @@ t.test('renderLeaderboardJson', async (t) => {
       sendFailures: 0,
       lossRate: 1,
       medianRttMs: null,
-      clockSkewSuspected: null,
+      clockOffset: null,
     },
     {
       server: 'neko.dev',
@@ -580,15 +584,28 @@ t.test('renderLeaderboardJson', async (t) => {
       sendFailures: 1,
       lossRate: 0.25,
       medianRttMs: 88.5,
-      clockSkewSuspected: false,
+      clockOffset: { server: 'neko.dev', samples: 6, offsetMs: -300.4, boundMs: 1.5, flagged: true },
     },
   ]);
   t.match(
     probed.rows[1],
-    { server: 'neko.dev', median_rtt_ms: 88.5, loss_rate: 0.25, clock_skew_suspected: false },
-    'a probed row carries its probe figures',
+    {
+      server: 'neko.dev',
+      median_rtt_ms: 88.5,
+      loss_rate: 0.25,
+      clock_offset_ms: -300.4,
+      clock_offset_bound_ms: 1.5,
+      clock_skew_suspected: true,
+    },
+    'a probed row carries its probe figures, its measured clock offset among them',
   );
-  t.match(probed.rows[0], { median_rtt_ms: null, loss_rate: null, clock_skew_suspected: null });
+  t.match(probed.rows[0], {
+    median_rtt_ms: null,
+    loss_rate: null,
+    clock_offset_ms: null,
+    clock_offset_bound_ms: null,
+    clock_skew_suspected: null,
+  });
   t.same(
     probed.probes,
     [
@@ -599,6 +616,8 @@ t.test('renderLeaderboardJson', async (t) => {
         send_failures: 0,
         median_rtt_ms: null,
         loss_rate: 1,
+        clock_offset_ms: null,
+        clock_offset_bound_ms: null,
         clock_skew_suspected: null,
       },
       {
@@ -608,7 +627,9 @@ t.test('renderLeaderboardJson', async (t) => {
         send_failures: 1,
         median_rtt_ms: 88.5,
         loss_rate: 0.25,
-        clock_skew_suspected: false,
+        clock_offset_ms: -300.4,
+        clock_offset_bound_ms: 1.5,
+        clock_skew_suspected: true,
       },
     ],
     'every probed server, ranked or not',

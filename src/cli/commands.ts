@@ -29,6 +29,8 @@ export interface CommandData {
   readonly database: Database;
   readonly statistics: Statistics;
   readonly rooms: RoomRegistry;
+  /** PINGBOARD_CLOCK_OFFSET_THRESHOLD_MS: what flags a clock in the probes' figures. */
+  readonly clockOffsetThresholdMs: number;
 }
 
 export async function migrateCommand(config: Config, log: Logger): Promise<number> {
@@ -45,6 +47,7 @@ export async function withOwnData<T>(config: Config, log: Logger, work: (data: C
       database,
       statistics: createStatistics(config, database),
       rooms: new RoomRegistry(config.rooms, await loadKnownRooms(database.db)),
+      clockOffsetThresholdMs: config.probes.clockOffsetThresholdMs,
     });
   } finally {
     await database.destroy();
@@ -61,7 +64,10 @@ export async function leaderboardCommand(data: CommandData, options: Leaderboard
   const { database, statistics, rooms } = data;
   const board = await selectLeaderboard({ db: database.db, statistics, rooms }, options);
   // As over HTTP: the JSON also carries the probes' figures, so a room measured by probes alone is not empty.
-  const probes = options.format === 'md' ? [] : await probeFiguresInWindow(database.db, board.room, board.window);
+  const probes =
+    options.format === 'md'
+      ? []
+      : await probeFiguresInWindow(database.db, board.room, board.window, data.clockOffsetThresholdMs);
   if (board.servers.length === 0 && probes.length === 0) {
     out.stderr.write(`pingboard: ${emptyTableMessage(board)}\n`);
     return EMPTY_TABLE;

@@ -23,6 +23,8 @@ export interface SampleTable {
   recorded_at: ColumnType<Date, Date | string | undefined, never>;
   source: SampleSource;
   rtt_ms: number | null;
+  /** For the bot's own answers: the ping event's `unsigned.age` as its sync carried it; null where it carried none. */
+  ping_age_ms: ColumnType<number | null, number | null | undefined, number | null>;
 }
 
 export interface FrozenWeekTable {

@@ -118,10 +118,14 @@ const FigureFields = {
   samples: Type.Integer(),
 };
 
-/** Null where no probe measured the server. */
+/** Null where no probe measured the server (the clock: where no other probe of the process saw its probe's pings). */
 export const ProbeFields = {
   median_rtt_ms: Type.Union([Type.Number(), Type.Null()]),
   loss_rate: Type.Union([Type.Number(), Type.Null()]),
+  /** How far the server's clock runs ahead of Pingboard's (negative: behind), within ± clock_offset_bound_ms. */
+  clock_offset_ms: Type.Union([Type.Number(), Type.Null()]),
+  clock_offset_bound_ms: Type.Union([Type.Number(), Type.Null()]),
+  /** The offset is beyond its bound by more than the threshold (PINGBOARD_CLOCK_OFFSET_THRESHOLD_MS). */
   clock_skew_suspected: Type.Union([Type.Boolean(), Type.Null()]),
 };
 

@@ -222,7 +222,7 @@ export async function startBot(options: BotOptions): Promise<Bot> {
   }
 
   async function answerPing(
-    { roomId, eventId, sender, pingServer, ts, text, threadRoot }: SyncedPing,
+    { roomId, eventId, sender, pingServer, ts, text, threadRoot, ageMs }: SyncedPing,
     arrival: SyncArrival,
   ): Promise<void> {
     const { ms: arrivedMs, mono: arrivedMono } = arrival;
@@ -255,6 +255,7 @@ export async function startBot(options: BotOptions): Promise<Bot> {
         measuredAt: new Date(arrivedMs),
         source: 'echo',
         rttMs: null,
+        pingAgeMs: ageMs,
       });
     }
     // A request made again (after a 5xx, say) is the homeserver's doing, not

@@ -87,6 +87,12 @@ export interface SyncedPing {
   readonly text: string;
   /** The root of the thread the ping was sent in, if it was: its pong goes there. */
   readonly threadRoot?: string;
+  /**
+   * Its `unsigned.age` (ms on its homeserver's own clock), where the sync
+   * carried a whole non-negative one: Synapse sends it only for events created
+   * on that server, Dendrite never. Recorded, never relied on.
+   */
+  readonly ageMs: number | null;
 }
 
 /**
@@ -148,10 +154,17 @@ export function pingsInSync(
         ts,
         text: command.text,
         ...(threadRoot ? { threadRoot } : {}),
+        ageMs: unsignedAge(event['unsigned']),
       });
     }
   }
   return pings;
+}
+
+/** An event's `unsigned.age`; null when absent or not a duration a column can hold (a malformed one is no sample's loss). */
+export function unsignedAge(unsigned: unknown): number | null {
+  const age = isObject(unsigned) ? unsigned['age'] : undefined;
+  return typeof age === 'number' && Number.isInteger(age) && age >= 0 && age <= 2 ** 31 - 1 ? age : null;
 }
 
 /** The root of the thread a message was sent in, if any. */

@@ -1,5 +1,7 @@
 // What probes add to a ping server's figures: pure, so the rules are tested
 // without a homeserver or a database.
+import { compareNames } from '../order.ts';
+import type { ServerOffset } from './one-way.ts';
 
 /** Counts of one ping server's probe pings and probe samples over a window. */
 export interface ProbeCounts {
@@ -9,11 +11,7 @@ export interface ProbeCounts {
   readonly lost: number;
   /** Sends that never reached the probe's own homeserver. */
   readonly sendFailures: number;
-  /** Samples with a round trip (one per pong a probe read). */
-  readonly samples: number;
   readonly medianRttMs: number | null;
-  /** Probe samples whose one-way delay is negative or longer than their own round trip. */
-  readonly impossibleDelays: number;
 }
 
 export interface ProbeFigures {
@@ -23,8 +21,12 @@ export interface ProbeFigures {
   readonly sendFailures: number;
   readonly lossRate: number | null;
   readonly medianRttMs: number | null;
-  /** Null when no probe sample measured the server's clock against a round trip. */
-  readonly clockSkewSuspected: boolean | null;
+  /**
+   * The server's clock against Pingboard's, measured by other probes of the
+   * process seeing its probe's pings; null when none did. Its `flagged` is
+   * the leaderboard's "clock skew suspected".
+   */
+  readonly clockOffset: ServerOffset | null;
 }
 
 /** Lost pings over pings sent; null when none was sent. */
@@ -32,17 +34,7 @@ export function lossRate(sent: number, lost: number): number | null {
   return sent > 0 ? lost / sent : null;
 }
 
-/**
- * A one-way delay cannot be negative, nor longer than the round trip it is
- * part of, unless the clocks of the ping's server and the responder
- * disagree. One such sample may be a hiccup; most of them is a clock.
- */
-export function clockSkewSuspected(samples: number, impossibleDelays: number): boolean | null {
-  if (samples === 0) return null;
-  return impossibleDelays * 2 > samples;
-}
-
-export function probeFigures(counts: ProbeCounts): ProbeFigures {
+export function probeFigures(counts: ProbeCounts, clockOffset: ServerOffset | undefined): ProbeFigures {
   return {
     server: counts.server,
     pingsSent: counts.sent,
@@ -50,6 +42,23 @@ export function probeFigures(counts: ProbeCounts): ProbeFigures {
     sendFailures: counts.sendFailures,
     lossRate: lossRate(counts.sent, counts.lost),
     medianRttMs: counts.medianRttMs,
-    clockSkewSuspected: clockSkewSuspected(counts.samples, counts.impossibleDelays),
+    clockOffset: clockOffset ?? null,
   };
+}
+
+/**
+ * One window's figures per server, in name order: every server with probe
+ * pings, and every server whose clock was measured (a window's edge may hold
+ * the sightings of a ping and not the ping).
+ */
+export function mergeProbeFigures(counts: readonly ProbeCounts[], offsets: readonly ServerOffset[]): ProbeFigures[] {
+  const offsetOf = new Map(offsets.map((o) => [o.server, o]));
+  const countsOf = new Map(counts.map((c) => [c.server, c]));
+  const servers = [...new Set([...countsOf.keys(), ...offsetOf.keys()])].sort(compareNames);
+  return servers.map((server) =>
+    probeFigures(
+      countsOf.get(server) ?? { server, sent: 0, lost: 0, sendFailures: 0, medianRttMs: null },
+      offsetOf.get(server),
+    ),
+  );
 }

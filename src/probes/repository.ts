@@ -53,8 +53,8 @@ export interface BucketProbeCounts extends ProbeCounts {
 
 /**
  * Per ping server and time bucket: probe pings sent, lost and failed (by
- * send time), and the probe samples' median round trip and impossible
- * one-way delays (by measurement time). Only `server`'s when given.
+ * send time), and the probe samples' median round trip (by measurement
+ * time). Only `server`'s when given.
  */
 export async function probeCountsPerBucket(
   db: Db,
@@ -73,9 +73,7 @@ export async function probeCountsPerBucket(
     sent: number;
     lost: number;
     failed: number;
-    samples: number;
     median_rtt: number | null;
-    impossible: number;
   }>`
     with pings as (
       select width_bucket(sent_at, ${bounds}::timestamptz[]) - 1 as bucket, ping_server as server,
@@ -87,17 +85,14 @@ export async function probeCountsPerBucket(
       group by 1, 2
     ), trips as (
       select width_bucket(measured_at, ${bounds}::timestamptz[]) - 1 as bucket, ping_server as server,
-        count(*)::int as samples,
-        percentile_cont(0.5) within group (order by rtt_ms) as median_rtt,
-        count(*) filter (where delay_ms < 0 or delay_ms > rtt_ms)::int as impossible
+        percentile_cont(0.5) within group (order by rtt_ms) as median_rtt
       from samples
       where room_id = any(${rooms}::text[]) and source = 'probe' and rtt_ms is not null
         and measured_at >= ${first} and measured_at < ${last} ${pingFilter}
       group by 1, 2
     )
     select coalesce(p.bucket, t.bucket) as bucket, coalesce(p.server, t.server) as server,
-      coalesce(p.sent, 0) as sent, coalesce(p.lost, 0) as lost, coalesce(p.failed, 0) as failed,
-      coalesce(t.samples, 0) as samples, t.median_rtt, coalesce(t.impossible, 0) as impossible
+      coalesce(p.sent, 0) as sent, coalesce(p.lost, 0) as lost, coalesce(p.failed, 0) as failed, t.median_rtt
     from pings p full join trips t on p.bucket = t.bucket and p.server = t.server
     order by 1, 2
   `.execute(db);
@@ -107,9 +102,7 @@ export async function probeCountsPerBucket(
     sent: r.sent,
     lost: r.lost,
     sendFailures: r.failed,
-    samples: r.samples,
     medianRttMs: r.median_rtt === null ? null : Number(r.median_rtt),
-    impossibleDelays: r.impossible,
   }));
 }
 
@@ -177,44 +170,64 @@ async function insertOneWaySamples(db: Db, samples: readonly OneWaySample[]): Pr
     .execute();
 }
 
-export interface OneWayWindow {
-  readonly pairs: PairFigures[];
-  /** Per sender server: the medians of its offset estimates and of their bounds. */
-  readonly offsets: { server: string; samples: number; median: OffsetEstimate }[];
+/** One sender server's clock over one time bucket: the medians of its offset estimates and of their bounds. */
+export interface BucketOffset {
+  readonly bucket: number;
+  readonly server: string;
+  readonly samples: number;
+  readonly median: OffsetEstimate;
 }
 
-/** The matrix and the offsets over [start, end) of measurement time. */
-export async function oneWayFigures(db: Db, roomIds: readonly string[], start: Date, end: Date): Promise<OneWayWindow> {
+/**
+ * Per sender server and time bucket (by measurement time), its clock offset:
+ * bucket i spans boundaries[i] (included) to boundaries[i + 1] (excluded).
+ * Only `server`'s when given.
+ */
+export async function offsetsPerBucket(
+  db: Db,
+  roomIds: readonly string[],
+  boundaries: readonly Date[],
+  server?: string,
+): Promise<BucketOffset[]> {
+  const bounds = boundaries.map((b) => b.toISOString());
   const rooms = roomIds as string[];
-  const within = sql`room_id = any(${rooms}::text[]) and measured_at >= ${start} and measured_at < ${end}`;
-  const pairs = await sql<{ from: string; to: string; median: number; p90: number; count: number }>`
+  const senderFilter = server === undefined ? sql`` : sql`and sender_server = ${server}`;
+  const { rows } = await sql<{ bucket: number; server: string; samples: number; offset: number; bound: number }>`
+    select width_bucket(measured_at, ${bounds}::timestamptz[]) - 1 as bucket, sender_server as server,
+      count(*)::int as samples,
+      percentile_cont(0.5) within group (order by offset_ms) as offset,
+      percentile_cont(0.5) within group (order by offset_bound_ms) as bound
+    from one_way_samples
+    where room_id = any(${rooms}::text[]) and measured_at >= ${boundaries[0]!}
+      and measured_at < ${boundaries[boundaries.length - 1]!} ${senderFilter}
+    group by 1, 2 order by 1, 2
+  `.execute(db);
+  return rows.map((r) => ({
+    bucket: r.bucket,
+    server: r.server,
+    samples: r.samples,
+    median: { offsetMs: Number(r.offset), boundMs: Number(r.bound) },
+  }));
+}
+
+/** The delivery matrix over [start, end) of measurement time. */
+export async function pairFigures(db: Db, roomIds: readonly string[], start: Date, end: Date): Promise<PairFigures[]> {
+  const rooms = roomIds as string[];
+  const { rows } = await sql<{ from: string; to: string; median: number; p90: number; count: number }>`
     select sender_server as "from", receiver_server as "to", count(*)::int as count,
       percentile_cont(0.5) within group (order by one_way_ms) as median,
       percentile_cont(0.9) within group (order by one_way_ms) as p90
-    from one_way_samples where ${within}
+    from one_way_samples
+    where room_id = any(${rooms}::text[]) and measured_at >= ${start} and measured_at < ${end}
     group by 1, 2 order by 1, 2
   `.execute(db);
-  const offsets = await sql<{ server: string; samples: number; offset: number; bound: number }>`
-    select sender_server as server, count(*)::int as samples,
-      percentile_cont(0.5) within group (order by offset_ms) as offset,
-      percentile_cont(0.5) within group (order by offset_bound_ms) as bound
-    from one_way_samples where ${within}
-    group by 1 order by 1
-  `.execute(db);
-  return {
-    pairs: pairs.rows.map((r) => ({
-      from: r.from,
-      to: r.to,
-      medianMs: Number(r.median),
-      p90Ms: Number(r.p90),
-      count: r.count,
-    })),
-    offsets: offsets.rows.map((r) => ({
-      server: r.server,
-      samples: r.samples,
-      median: { offsetMs: Number(r.offset), boundMs: Number(r.bound) },
-    })),
-  };
+  return rows.map((r) => ({
+    from: r.from,
+    to: r.to,
+    medianMs: Number(r.median),
+    p90Ms: Number(r.p90),
+    count: r.count,
+  }));
 }
 
 /** Deletes one-way samples measured before `cutoff`; returns how many. */

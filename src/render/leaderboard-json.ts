@@ -19,12 +19,15 @@ function figuresJson(f: Figures & { pings: number; samples: number }) {
   };
 }
 
-/** The probe figures every row carries: null where no probe measured the server. */
+/** The probe figures every row carries: null where no probe measured the server (or, for the clock, saw its pings). */
 export function probeFieldsJson(probe: ProbeFigures | undefined) {
+  const clock = probe?.clockOffset ?? null;
   return {
     median_rtt_ms: probe?.medianRttMs ?? null,
     loss_rate: probe?.lossRate ?? null,
-    clock_skew_suspected: probe?.clockSkewSuspected ?? null,
+    clock_offset_ms: clock?.offsetMs ?? null,
+    clock_offset_bound_ms: clock?.boundMs ?? null,
+    clock_skew_suspected: clock?.flagged ?? null,
   };
 }
 

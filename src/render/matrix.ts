@@ -1,7 +1,7 @@
 // The delivery matrix and clock offsets as HTML sections of the leaderboard
 // page and the server pages. Shading is drawn with block characters, so the
 // page's hashed stylesheet needs no new rule.
-import type { PairFigures, ServerOffset } from '../probes/one-way.ts';
+import type { OffsetEstimate, PairFigures, ServerOffset } from '../probes/one-way.ts';
 import type { DeliveryMatrix } from '../stats/probe-figures.ts';
 import { escapePageText } from './html-escape.ts';
 
@@ -19,10 +19,15 @@ function cell(pair: PairFigures | undefined, slowestMs: number): string {
   return `<td title="${pair.count} pings, p90 ${Math.round(pair.p90Ms)} ms">${shadeOf(pair.medianMs, slowestMs)} ${Math.round(pair.medianMs)}</td>`;
 }
 
-function offsetText(offset: ServerOffset | undefined): string {
+/** "+2000 ± 3 ms": the offset to the millisecond, its bound rounded up. */
+export function offsetFigure(offset: OffsetEstimate): string {
+  return `${offset.offsetMs >= 0 ? '+' : ''}${Math.round(offset.offsetMs)} ± ${Math.ceil(offset.boundMs)} ms`;
+}
+
+/** A clock offset with its bound, marked ⚠ when flagged; a dash when none was measured. */
+export function clockOffsetText(offset: ServerOffset | null | undefined): string {
   if (!offset) return DASH;
-  const text = `${offset.offsetMs >= 0 ? '+' : ''}${Math.round(offset.offsetMs)} ± ${Math.ceil(offset.boundMs)} ms`;
-  return offset.flagged ? `<span class="skew">⚠ ${text}</span>` : text;
+  return offset.flagged ? `<span class="skew">⚠ ${offsetFigure(offset)}</span>` : offsetFigure(offset);
 }
 
 const NOTE =
@@ -38,7 +43,7 @@ export function matrixSection(matrix: DeliveryMatrix): string {
   const rows = matrix.servers
     .map(
       (from) =>
-        `<tr><th class="s">${escapePageText(from)}</th>${matrix.servers.map((to) => (from === to ? `<td>${DASH}</td>` : cell(pairOf.get(`${from}\u0000${to}`), slowest))).join('')}<td>${offsetText(offsetOf.get(from))}</td></tr>`,
+        `<tr><th class="s">${escapePageText(from)}</th>${matrix.servers.map((to) => (from === to ? `<td>${DASH}</td>` : cell(pairOf.get(`${from}\u0000${to}`), slowest))).join('')}<td>${clockOffsetText(offsetOf.get(from))}</td></tr>`,
     )
     .join('\n');
   return `<h2>Delivery between probed servers</h2>
@@ -64,7 +69,7 @@ export function serverMatrixSection(matrix: DeliveryMatrix, server: string): str
     )
     .join('\n');
   return `<h2>Delivery to and from probed servers</h2>
-<p>Clock: ${offsetText(matrix.offsets.find((o) => o.server === server))}</p>
+<p>Clock: ${clockOffsetText(matrix.offsets.find((o) => o.server === server))}</p>
 <div class="scroll"><table id="matrix"><thead><tr><th class="s">Other server</th><th>To it, ms</th><th>From it, ms</th></tr></thead><tbody>
 ${rows}
 </tbody></table></div>

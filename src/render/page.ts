@@ -15,6 +15,7 @@ import type { RankedServer } from '../stats/ranking.ts';
 import type { DayFigures, DelayBin } from '../stats/server-detail.ts';
 import { escapePageText } from './html-escape.ts';
 import { pageDuration } from './duration.ts';
+import { clockOffsetText, offsetFigure } from './matrix.ts';
 
 const STYLE = `
 :root{--fg:#1d2126;--muted:#5d6670;--bg:#fbfbfc;--card:#fff;--line:#e3e6ea;--accent:#0b63c5;--good:#17803d;--bad:#c0392b;--gold:#e9b824;--silver:#a7b0ba;--bronze:#c07a3c;color-scheme:light dark}
@@ -220,12 +221,6 @@ function trendCell(trend: Trend): string {
     : `<td class="up" ${was}>▲ ${amount}</td>`;
 }
 
-function skewCell(probe: ProbeFigures | undefined): string {
-  const suspected = probe?.clockSkewSuspected ?? null;
-  if (suspected === null) return `<td>${DASH}</td>`;
-  return suspected ? '<td class="skew">⚠ skew</td>' : '<td>ok</td>';
-}
-
 type PreviousWeek = LeaderboardPage['previous'];
 
 interface RankingColumn {
@@ -265,10 +260,10 @@ const RANKING_COLUMNS: readonly RankingColumn[] = [
     cell: (_s, probe) => `<td>${percent(probe?.lossRate)}</td>`,
   },
   {
-    has: (probe) => probe?.clockSkewSuspected != null,
+    has: (probe) => probe?.clockOffset != null,
     header: () =>
-      '<th title="skew: most probe samples have a one-way delay that is negative or longer than their round trip, so this server\'s clock is off">Clock</th>',
-    cell: (_s, probe) => skewCell(probe),
+      "<th title=\"how far the server's clock runs ahead of Pingboard's, with its error bound, measured by probes that see each other's pings; ⚠: beyond both the bound and the threshold\">Clock</th>",
+    cell: (_s, probe) => `<td>${clockOffsetText(probe?.clockOffset)}</td>`,
   },
 ];
 
@@ -436,7 +431,7 @@ ${excluded}
 ${page.matrixHtml ?? ''}
 <p class="note">Ranked by the median one-way delay from the server's <code>!ping</code> to each echo bot, every bot pooled; equal medians share a rank.
 Only delays from ${pageDuration(board.filters.minDelayMs)} to ${pageDuration(board.filters.maxDelayMs)} count${board.filters.minPings > 1 ? `, and servers with fewer than ${board.filters.minPings} pings are not ranked` : ''}.
-RTT, loss and clock come from probes (a dash: no probe measured the server; ⚠ skew: most of its probe samples have a one-way delay that is negative or longer than their round trip, so its clock is off). Trend: the median against ${escapePageText(page.previous?.week ?? 'the previous week')} (▼ faster, ▲ slower, = within ${TREND_TOLERANCE * 100} %).</p>
+RTT, loss and clock come from probes (a dash: no probe measured the server). Clock: how far the server's clock runs ahead of Pingboard's (negative: behind), ± the most the measurement can be off by; ⚠: off by more than that and the threshold, so its delays above are off by about as much. Trend: the median against ${escapePageText(page.previous?.week ?? 'the previous week')} (▼ faster, ▲ slower, = within ${TREND_TOLERANCE * 100} %).</p>
 <p class="note">${escapePageText(board.room.disclaimer)}</p>
 <h2>Newsletter table</h2>
 <p><button type="button" id="copy" hidden>${COPY_LABEL}</button> <a href="${escapePageText(mdHref)}">${escapePageText(mdHref)}</a></p>
@@ -723,7 +718,7 @@ function summaryOf(page: ServerPage, ranked: RankedServer | undefined, windowNam
   ].filter((part) => part !== null);
   return (
     `<p><b>#${ranked.rank}</b> of ${page.board.servers.length} in ${escapePageText(windowName)}: median <b>${pageDuration(ranked.medianMs)}</b>, mean ${ms(ranked.meanMs)}, p90 ${ms(ranked.p90Ms)}, ${counted(ranked.pings, 'ping')} (${counted(ranked.samples, 'sample')} from ${counted(ranked.responders.length, 'responder')})` +
-    `${probed.length > 0 ? `; probes measured ${probed.join(', ')}` : ''}${probe?.clockSkewSuspected ? ', <span class="skew">⚠ clock skew suspected</span>' : ''}.</p>`
+    `${probed.length > 0 ? `; probes measured ${probed.join(', ')}` : ''}${probe?.clockOffset?.flagged ? `, <span class="skew">⚠ clock off by ${offsetFigure(probe.clockOffset)}</span>` : ''}.</p>`
   );
 }
 

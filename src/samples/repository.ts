@@ -86,10 +86,10 @@ export async function recordSamples(
         const { rows } = await sql<{ stored: number }>`
         with inserted as (
           insert into samples (room_id, ping_event_id, ping_server, pinger, responder, responder_server,
-            delay_ms, ping_ts, measured_at, source, rtt_ms)
+            delay_ms, ping_ts, measured_at, source, rtt_ms, ping_age_ms)
           -- Times travel as epoch milliseconds: formatting and parsing ISO strings cost more than the insert's arithmetic.
           select room_id, ping_event_id, ping_server, pinger, responder, responder_server, delay_ms,
-            to_timestamp(ping_ts_ms / 1000), to_timestamp(measured_at_ms / 1000), source, rtt_ms
+            to_timestamp(ping_ts_ms / 1000), to_timestamp(measured_at_ms / 1000), source, rtt_ms, ping_age_ms
           from unnest(
             ${arrayLiteral(column((s) => s.roomId))}::text[],
             ${arrayLiteral(column((s) => s.pingEventId))}::text[],
@@ -101,8 +101,9 @@ export async function recordSamples(
             ${arrayLiteral(column((s) => s.pingTs.getTime()))}::double precision[],
             ${arrayLiteral(column((s) => s.measuredAt.getTime()))}::double precision[],
             ${arrayLiteral(column((s) => s.source))}::text[],
-            ${arrayLiteral(column((s) => s.rttMs))}::double precision[])
-            as batch(room_id, ping_event_id, ping_server, pinger, responder, responder_server, delay_ms, ping_ts_ms, measured_at_ms, source, rtt_ms)
+            ${arrayLiteral(column((s) => s.rttMs))}::double precision[],
+            ${arrayLiteral(column((s) => s.pingAgeMs ?? null))}::integer[])
+            as batch(room_id, ping_event_id, ping_server, pinger, responder, responder_server, delay_ms, ping_ts_ms, measured_at_ms, source, rtt_ms, ping_age_ms)
           -- A pong known by its server only (a pingstat row) is the pong of one of that server's
           -- accounts: whichever of the two was stored first stands. Written as OR-guarded
           -- subqueries, each runs per row only where it can apply, as an index probe: an
@@ -222,6 +223,7 @@ export function sampleFromRow(row: SampleRow): Sample {
     measuredAt: row.measured_at,
     source: row.source,
     rttMs: row.rtt_ms,
+    pingAgeMs: row.ping_age_ms,
   };
 }
 

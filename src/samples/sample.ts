@@ -24,6 +24,12 @@ export interface Sample {
   readonly source: SampleSource;
   /** Round trip on the probe's monotonic clock, for `probe` samples. */
   readonly rttMs: number | null;
+  /**
+   * The bot's own samples: the ping event's `unsigned.age` (ms it had been on
+   * the bot's homeserver when the sync brought it), where the event carried
+   * one. Kept as measured; no figure rests on it.
+   */
+  readonly pingAgeMs?: number | null;
 }
 
 export type RecordResult = { ok: true; sample: Sample } | { ok: false; error: string };
@@ -127,6 +133,15 @@ function fromPingboardRecord(record: Record<string, unknown>): Sample {
   if (rtt !== null && (typeof rtt !== 'number' || !Number.isFinite(rtt) || rtt < 0 || source !== 'probe')) {
     throw new RecordError(`rtt_ms: expected a non-negative number on probe samples only, got ${describe(rtt)}`);
   }
+  const age = field(record, 'ping_age_ms') ?? null;
+  if (
+    age !== null &&
+    (typeof age !== 'number' || !Number.isInteger(age) || age < 0 || age > INT32_MAX || source !== 'echo')
+  ) {
+    throw new RecordError(
+      `ping_age_ms: expected a non-negative integer number of milliseconds on echo samples only, got ${describe(age)}`,
+    );
+  }
   const measuredAt = timestamp(record, 'measured_at') ?? new Date(pingTs.getTime() + delayMs);
   if (measuredAt.getTime() > LATEST_TS)
     throw new RecordError(`measured_at: ping_ts + delay_ms is past 2100 (${measuredAt.toISOString()})`);
@@ -142,6 +157,7 @@ function fromPingboardRecord(record: Record<string, unknown>): Sample {
     measuredAt,
     source: source as SampleSource,
     rttMs: rtt as number | null,
+    ...(age === null ? {} : { pingAgeMs: age as number }),
   };
 }
 
@@ -196,5 +212,6 @@ export function sampleToRecord(sample: Sample): Record<string, unknown> {
     measured_at: sample.measuredAt.toISOString(),
     source: sample.source,
     rtt_ms: sample.rttMs,
+    ping_age_ms: sample.pingAgeMs ?? null,
   };
 }

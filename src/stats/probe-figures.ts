@@ -1,10 +1,10 @@
-// Probe figures (round trip, loss, clock skew) of the ping servers of a
-// leaderboard's window, or of one server per calendar week. They come from
-// probe pings and probe samples only, so they are computed at request time.
+// Probe figures (round trip, loss, measured clock offset) of the ping servers
+// of a leaderboard's window, or of one server per calendar week. They come
+// from probe pings and probe samples only, so they are computed at request time.
 import type { Db } from '../db/database.ts';
-import { probeFigures, type ProbeFigures } from '../probes/figures.ts';
+import { mergeProbeFigures, type ProbeFigures } from '../probes/figures.ts';
 import { matrixServers, serverOffset, type PairFigures, type ServerOffset } from '../probes/one-way.ts';
-import { oneWayFigures, probeCountsPerBucket, serverHasProbePings } from '../probes/repository.ts';
+import { offsetsPerBucket, pairFigures, probeCountsPerBucket, serverHasProbePings } from '../probes/repository.ts';
 import { serverHasSamples } from '../samples/repository.ts';
 import type { TrackedRoom } from './rooms.ts';
 import type { TimeWindow } from './windows.ts';
@@ -18,17 +18,47 @@ function probeRoomIds(room: TrackedRoom): string[] {
   return [...new Set([...room.roomIds, room.reference])];
 }
 
-/** Every probed server's figures over the window (or only `server`'s), by server name. */
+/** Buckets exclude their end: an inclusive window ends one millisecond later. */
+function windowBoundaries(window: TimeWindow): Date[] {
+  return [window.start, window.endInclusive ? new Date(window.end.getTime() + 1) : window.end];
+}
+
+/** Probe figures per bucket between consecutive boundaries (index i: boundaries[i] to boundaries[i + 1]). */
+async function probeFiguresPerBucket(
+  db: Db,
+  room: TrackedRoom,
+  boundaries: readonly Date[],
+  thresholdMs: number,
+  server?: string,
+): Promise<Map<number, ProbeFigures[]>> {
+  const roomIds = probeRoomIds(room);
+  const counts = await probeCountsPerBucket(db, roomIds, boundaries, server);
+  const offsets = await offsetsPerBucket(db, roomIds, boundaries, server);
+  const buckets = [...new Set([...counts.map((c) => c.bucket), ...offsets.map((o) => o.bucket)])];
+  return new Map(
+    buckets.map((bucket) => [
+      bucket,
+      mergeProbeFigures(
+        counts.filter((c) => c.bucket === bucket),
+        offsets.filter((o) => o.bucket === bucket).map((o) => serverOffset(o.server, o.samples, o.median, thresholdMs)),
+      ),
+    ]),
+  );
+}
+
+/**
+ * Every probed server's figures over the window (or only `server`'s), by
+ * server name; a clock offset is flagged beyond its bound by more than
+ * `thresholdMs`.
+ */
 export async function probeFiguresInWindow(
   db: Db,
   room: TrackedRoom,
   window: TimeWindow,
+  thresholdMs: number,
   server?: string,
 ): Promise<ProbeFigures[]> {
-  // Buckets exclude their end: an inclusive window ends one millisecond later.
-  const end = window.endInclusive ? new Date(window.end.getTime() + 1) : window.end;
-  const counts = await probeCountsPerBucket(db, probeRoomIds(room), [window.start, end], server);
-  return counts.map(probeFigures).sort((a, b) => (a.server < b.server ? -1 : a.server > b.server ? 1 : 0));
+  return (await probeFiguresPerBucket(db, room, windowBoundaries(window), thresholdMs, server)).get(0) ?? [];
 }
 
 export interface DeliveryMatrix {
@@ -44,8 +74,10 @@ export async function matrixInWindow(
   window: TimeWindow,
   thresholdMs: number,
 ): Promise<DeliveryMatrix> {
-  const end = window.endInclusive ? new Date(window.end.getTime() + 1) : window.end;
-  const { pairs, offsets } = await oneWayFigures(db, probeRoomIds(room), window.start, end);
+  const boundaries = windowBoundaries(window);
+  const roomIds = probeRoomIds(room);
+  const pairs = await pairFigures(db, roomIds, boundaries[0]!, boundaries[1]!);
+  const offsets = await offsetsPerBucket(db, roomIds, boundaries);
   return {
     servers: matrixServers(pairs),
     pairs,
@@ -59,9 +91,10 @@ export async function serverProbeFiguresPerBucket(
   room: TrackedRoom,
   server: string,
   boundaries: readonly Date[],
+  thresholdMs: number,
 ): Promise<Map<number, ProbeFigures>> {
-  const counts = await probeCountsPerBucket(db, probeRoomIds(room), boundaries, server);
-  return new Map(counts.map((c) => [c.bucket, probeFigures(c)]));
+  const buckets = await probeFiguresPerBucket(db, room, boundaries, thresholdMs, server);
+  return new Map([...buckets].map(([bucket, [figures]]) => [bucket, figures!]));
 }
 
 /** Whether a room holds anything of `server`: samples, or pings of a probe there (a server may only ever have lost them). */

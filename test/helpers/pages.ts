@@ -3,7 +3,8 @@
 // with HTML and markdown metacharacters.
 import type { WeekConfig } from '../../src/config.ts';
 import { buildApp } from '../../src/http/app.ts';
-import { recordProbePing } from '../../src/probes/repository.ts';
+import { offsetEstimate } from '../../src/probes/one-way.ts';
+import { recordOneWaySamples, recordProbePing } from '../../src/probes/repository.ts';
 import { recordSamples } from '../../src/samples/repository.ts';
 import { Statistics } from '../../src/stats/leaderboard.ts';
 import { RoomRegistry } from '../../src/stats/rooms.ts';
@@ -55,7 +56,8 @@ export async function pageApp(database: TestDatabase, options: { operator?: bool
 
 /**
  * Rolling week (to NOW): fairydust.space 376; neko.dev 444 and 445 (median
- * 444.5; the 445 is a probe's, with a 300 ms round trip: clock skew);
+ * 444.5; the 445 is a probe's, with a 300 ms round trip; another probe saw
+ * that probe's ping and found neko.dev's clock 600 ± 2 ms ahead: flagged);
  * HOSTILE_SERVER 500. Week 2026-W46 (frozen on first use): old.example 250,
  * neko.dev 300, fairydust.space 370. The other room: x.example 120.
  */
@@ -103,6 +105,21 @@ export async function seedPages(database: TestDatabase): Promise<void> {
       error: null,
     });
   }
+  const measurement = { oneWayMs: 80, twoClockMs: 80 - 602, sendRttMs: 4 };
+  await recordOneWaySamples(database.db, [
+    {
+      roomId: ROOM,
+      pingEventId: '$probe1',
+      senderProbe: 'p1',
+      senderServer: 'neko.dev',
+      receiverProbe: 'p2',
+      receiverServer: 'fairydust.space',
+      originTs: new Date(thisWeek.getTime() + 60_000),
+      measuredAt: new Date(thisWeek.getTime() + 60_080),
+      ...measurement,
+      ...offsetEstimate(measurement),
+    },
+  ]);
 }
 
 /** `count` servers with one ping each at `measuredAt`: s0.example at 100 ms, s1.example at 101 ms and so on, ranked in that order. */

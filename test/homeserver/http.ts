@@ -27,6 +27,8 @@ export interface Ctx {
   signal: AbortSignal;
   /** Public base URL of this server, e.g. for .well-known. */
   baseUrl: string;
+  /** Date.now() when the request's head had arrived (after an injected delay): a client's send starts then. */
+  receivedAt: number;
 }
 
 /** A handler returns the JSON body of a 200 response or throws a MatrixError. */
@@ -185,6 +187,7 @@ export class HttpFront {
         if (fault.kind === 'error')
           throw new MatrixError(fault.status, fault.errcode ?? 'M_UNKNOWN', fault.error ?? 'Injected failure');
       }
+      const receivedAt = fault?.kind === 'delay' ? Date.now() : record.time;
       const found = this.match(method, path);
       if (!found) {
         record.unrecognized = true;
@@ -208,6 +211,7 @@ export class HttpFront {
         token,
         signal: abort.signal,
         baseUrl: this.baseUrl,
+        receivedAt,
       };
       const result = await route.handler(ctx);
       send(res, 200, fault?.kind === 'repeatTimeline' ? repeatTimeline(result) : (result ?? {}));

@@ -27,6 +27,8 @@ export interface StoredEvent {
   origin_server_ts: number;
   /** Real time the event was created; `unsigned.age` is computed from it. */
   sentAt: number;
+  /** Real time the send request that made it reached the server (else sentAt): federation delays count from it. */
+  requestedAt: number;
   /** Server name of the sender, which decides the federation delay. */
   origin: string;
   /** Set for events sent by a client with a transaction ID (echoed to that device only). */
@@ -235,7 +237,11 @@ export function toClientEvent(
   device: string | undefined,
   withRoomId: boolean,
 ): Record<string, unknown> {
-  const unsigned: Record<string, unknown> = { age: Math.max(0, Date.now() - ev.sentAt) };
+  // As Synapse 1.67 (serialize_event) does: `age` from the `age_ts` that only events created on the
+  // reader's server keep in `unsigned`; a federated event's is moved out of it on receipt
+  // (federation_server.py, synapse#8429), so its clients never get an age.
+  const unsigned: Record<string, unknown> =
+    ev.origin === view?.server ? { age: Math.max(0, Date.now() - ev.sentAt) } : {};
   if (ev.txn && ev.txn.device === device) unsigned['transaction_id'] = ev.txn.txnId;
   const out: Record<string, unknown> = {
     type: ev.type,

@@ -335,6 +335,7 @@ export function sendEvent(
   type: string,
   content: Content,
   txn?: { device: string; txnId: string },
+  requestedAt?: number,
 ): StoredEvent {
   const room = store.room(roomId);
   const txnKey = txn && [txn.device, roomId, type, txn.txnId].join('\u0000');
@@ -346,6 +347,7 @@ export function sendEvent(
   store.requireJoined(room, sender);
   const draft: EventDraft = { type, sender, content };
   if (txn) draft.txn = txn;
+  if (requestedAt !== undefined) draft.requestedAt = requestedAt;
   const ev = store.send(room, draft);
   if (txnKey !== undefined) store.txns.set(txnKey, ev.event_id);
   return ev;

@@ -194,7 +194,8 @@ export function routes(store: Store, sync: SyncService): Route[] {
     // --- rooms: events
     route('PUT', '/rooms/:roomId/send/:type/:txnId', (ctx) => {
       const txn = { device: ctx.device.key, txnId: p(ctx, 'txnId') };
-      return { event_id: sendEvent(store, me(ctx), p(ctx, 'roomId'), p(ctx, 'type'), object(ctx.body), txn).event_id };
+      const ev = sendEvent(store, me(ctx), p(ctx, 'roomId'), p(ctx, 'type'), object(ctx.body), txn, ctx.receivedAt);
+      return { event_id: ev.event_id };
     }),
     route('PUT', '/rooms/:roomId/state/:type/:stateKey*', (ctx) => ({
       event_id: setState(

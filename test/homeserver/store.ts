@@ -72,6 +72,8 @@ export interface EventDraft {
   /** An ID chosen in advance (an upgrade names its tombstone in the new room before sending it). */
   eventId?: string;
   txn?: { device: string; txnId: string };
+  /** When the client's send request reached the server (Date.now()); default: when the event is created. */
+  requestedAt?: number;
 }
 
 export class Store {
@@ -200,6 +202,7 @@ export class Store {
       content: d.content,
       origin_server_ts: d.ts ?? now + this.server(origin).clockOffsetMs,
       sentAt: d.ts ?? now,
+      requestedAt: d.requestedAt ?? d.ts ?? now,
       origin,
     };
     if (d.stateKey !== undefined) ev.state_key = d.stateKey;
@@ -213,7 +216,9 @@ export class Store {
 
   /**
    * Adds an event to a room. It is visible on the sender's server at once and
-   * on server B after delay(origin) + delay(B). Callers check permissions.
+   * on server B delay(origin) + delay(B) after the send request reached the
+   * server (after the event's creation when no request made it). Callers
+   * check permissions.
    */
   send(room: Room, draft: EventDraft): StoredEvent {
     const origin = serverOf(draft.sender);
@@ -224,7 +229,9 @@ export class Store {
       if (name === origin) {
         this.deliver(view, ev);
       } else {
-        const due = now + delay + this.server(name).delayMs;
+        // From the request's arrival, where a client's one-way measurement starts: the server's
+        // own time taking the request (slow on a busy machine) is not added to the delay.
+        const due = ev.requestedAt + delay + this.server(name).delayMs;
         this.federation.schedule(origin, name, due, () => this.deliver(view, ev));
       }
     }

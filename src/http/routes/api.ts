@@ -84,6 +84,8 @@ const SampleBody = Type.Object({
   measured_at: Timestamp,
   source: Type.String(),
   rtt_ms: Nullable(Type.Number()),
+  /** The bot's own samples: the ping event's unsigned.age as the bot's sync carried it; null where it had none. */
+  ping_age_ms: Nullable(Type.Integer()),
 });
 
 const ServerBody = Type.Object({
@@ -249,7 +251,13 @@ export const apiRoutes: FastifyPluginAsyncTypebox<HttpDeps> = async (app, deps) 
       if (!(await serverIsKnown(deps.database.db, room, server)))
         throw new NotFoundError(`no samples from ${server} in ${room.id}`);
       const weeks = await deps.statistics.serverWeeks(room, server, request.query.weeks);
-      const probes = await serverProbeFiguresPerBucket(deps.database.db, room, server, weekBoundaries(weeks));
+      const probes = await serverProbeFiguresPerBucket(
+        deps.database.db,
+        room,
+        server,
+        weekBoundaries(weeks),
+        thresholdMs,
+      );
       const latest = await latestSamplesOfServer(deps.database.db, room.roomIds, server, request.query.samples);
       return {
         server,

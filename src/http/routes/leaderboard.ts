@@ -5,6 +5,7 @@ import { renderLeaderboardJson } from '../../render/leaderboard-json.ts';
 import { renderNewsletterTable } from '../../render/markdown.ts';
 import { TtlCache } from '../../stats/cache.ts';
 import { probeFiguresInWindow } from '../../stats/probe-figures.ts';
+import { DEFAULT_CLOCK_OFFSET_THRESHOLD_MS } from '../../config.ts';
 import { NotFoundError } from '../../errors.ts';
 import { emptyTableMessage, selectLeaderboard, type LeaderboardQuery } from '../../stats/selection.ts';
 import type { HttpDeps } from '../app.ts';
@@ -14,6 +15,7 @@ import { errorResponses, LeaderboardBody, LeaderboardQuerystring, refuseNonDecim
 export const leaderboardRoutes: FastifyPluginAsyncTypebox<HttpDeps> = async (app, deps) => {
   app.addHook('preValidation', refuseNonDecimalIntegers);
   const selectionDeps = { db: deps.database.db, statistics: deps.statistics, rooms: deps.rooms };
+  const thresholdMs = deps.clockOffsetThresholdMs ?? DEFAULT_CLOCK_OFFSET_THRESHOLD_MS;
   // An empty table is a 404, not a table with no rows that a newsletter script would publish.
   const selectTable = async (query: LeaderboardQuery) => {
     const board = await selectLeaderboard(selectionDeps, query);
@@ -63,7 +65,7 @@ export const leaderboardRoutes: FastifyPluginAsyncTypebox<HttpDeps> = async (app
       const { body, frozen } = await json.getOrCompute(key, deps.statistics.now().getTime(), async () => {
         // The JSON also carries the probes' figures: a room measured by probes alone is not empty.
         const board = await selectLeaderboard(selectionDeps, query);
-        const probes = await probeFiguresInWindow(deps.database.db, board.room, board.window);
+        const probes = await probeFiguresInWindow(deps.database.db, board.room, board.window, thresholdMs);
         if (board.servers.length === 0 && probes.length === 0) throw new NotFoundError(emptyTableMessage(board));
         return {
           body: encodeBody(JSON.stringify(renderLeaderboardJson(board, limit, probes))),

@@ -173,7 +173,7 @@ export const pageRoutes: FastifyPluginAsyncTypebox<HttpDeps> = async (app, deps)
             'page',
             `there is no page ${page}: this ranking has ${pages === 1 ? '1 page' : `${pages} pages`}`,
           );
-        const probes = await probeFiguresInWindow(db, board.room, board.window);
+        const probes = await probeFiguresInWindow(db, board.room, board.window, thresholdMs);
         const previous = await previousWeekMedians(deps.statistics, board);
         const weeks = await listFrozenWeeks(db, board.room.id);
         const matrix = await matrixInWindow(db, board.room, board.window, thresholdMs);
@@ -214,9 +214,15 @@ export const pageRoutes: FastifyPluginAsyncTypebox<HttpDeps> = async (app, deps)
         // Any name that holds samples gets its page, valid or not: every row of the ranking links here.
         if (!(await serverIsKnown(db, board.room, server)))
           throw new NotFoundError(`no samples from ${server} in ${board.room.id}`);
-        const [probe] = await probeFiguresInWindow(db, board.room, board.window, server);
+        const [probe] = await probeFiguresInWindow(db, board.room, board.window, thresholdMs, server);
         const weeks = await deps.statistics.serverWeeks(board.room, server, SERVER_PAGE_WEEKS);
-        const weekProbes = await serverProbeFiguresPerBucket(db, board.room, server, weekBoundaries(weeks));
+        const weekProbes = await serverProbeFiguresPerBucket(
+          db,
+          board.room,
+          server,
+          weekBoundaries(weeks),
+          thresholdMs,
+        );
         return renderServerPage({
           server,
           board,
