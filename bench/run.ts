@@ -4,7 +4,7 @@
 // BENCH_POSTGRES_URL (default postgres://postgres@127.0.0.1:5432/postgres).
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
-import { cpus, freemem, totalmem, tmpdir } from 'node:os';
+import { cpus, freemem, loadavg, totalmem, tmpdir } from 'node:os';
 import path from 'node:path';
 import pg from 'pg';
 import { migrateToLatest, openDatabase, type Database } from '../src/db/database.ts';
@@ -79,6 +79,12 @@ function printTable(results: Map<string, Figures>): void {
       `| ${name.padEnd(width)} | ${engines.map((e) => String(results.get(e)![name] ?? '').padStart(12)).join(' | ')} |`,
     );
   }
+  // Other work on the machine slows every figure: the load goes with them.
+  console.log(
+    `\nload average (1, 5, 15 min) at the end: ${loadavg()
+      .map((load) => load.toFixed(1))
+      .join(', ')}`,
+  );
 }
 
 // Each scenario runs in a process of its own, so one's memory never shows in another's figures.
