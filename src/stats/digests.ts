@@ -380,7 +380,7 @@ export async function deleteDigestsBefore(db: Db, cutoff: Date): Promise<void> {
   await db.deleteFrom('hourly_digests').where('hour', '<', cutoff).execute();
 }
 
-/** Samples of decoded digests one process keeps at most: two weeks of a room of a million samples a week, some 40 MB. */
+/** Samples of decoded digests one process keeps at most (about 25 bytes each): two weeks of a room of a million samples a week, some 50 MB. */
 const KEPT_DIGEST_SAMPLES = 2_000_000;
 
 interface KeptDigest {
