@@ -400,10 +400,14 @@ interface KeptDigest {
 export class DecodedDigests {
   readonly #kept = new Map<string, KeptDigest>();
   #samples = 0;
-  /** Server names by id: an id names the same server for good (server_names is only ever added to). */
+  /** Server names by id, looked up again for each digest read (server_names is only added to, but may be emptied by hand). */
   readonly names = new Map<number, string>();
+  #decoded = 0;
+
   /** Digests read and decoded from the database so far (the others came from memory). */
-  decoded = 0;
+  get decoded(): number {
+    return this.#decoded;
+  }
 
   /** The kept digest of a room's hour if it is still the stored one (`generation`). */
   find(roomId: string, hour: number, generation: string): UnnamedDigest | undefined {
@@ -427,7 +431,7 @@ export class DecodedDigests {
     this.#kept.delete(key);
     this.#kept.set(key, { generation, digest });
     this.#samples += digest.delay.length;
-    this.decoded++;
+    this.#decoded++;
     for (const [oldest, { digest: old }] of this.#kept) {
       if (this.#samples <= KEPT_DIGEST_SAMPLES) break;
       this.#kept.delete(oldest);
