@@ -83,6 +83,12 @@ function printTable(results: Map<string, Figures>): void {
       `| ${name.padEnd(width)} | ${engines.map((e) => String(results.get(e)![name] ?? '').padStart(12)).join(' | ')} |`,
     );
   }
+  // Other work on the machine slows every figure: the load goes with them.
+  console.log(
+    `\nload average (1, 5, 15 min) at the end: ${loadavg()
+      .map((load) => load.toFixed(1))
+      .join(', ')}`,
+  );
 }
 
 // Each scenario runs in a process of its own, so one's memory never shows in another's figures.

@@ -81,6 +81,8 @@ export interface HourlyDigestTable {
   /** The hour's figures (one per ping and pong server, stats/first-pongs.ts) as numbers (server_names ids, ping keys, delays), base64: layout in stats/digests.ts. */
   columns: string;
   built_at: ColumnType<Date, Date | string | undefined, Date | string>;
+  /** Never the same for two stored digests (a sequence): what a process keeping digests in memory compares. */
+  generation: ColumnType<string, never, string>;
 }
 
 /** Every server name a digest refers to, numbered once for all rooms. */

@@ -3,7 +3,7 @@
 // delay: the database writes those lists as JSON text (stats/pingstat-data.ts),
 // and they are passed along as they are.
 import type { PingstatGroups } from '../stats/pingstat-data.ts';
-import { exactSum, figuresOfSorted } from '../stats/figures.ts';
+import { ExactSum, figuresOfSorted } from '../stats/figures.ts';
 import { compareNames } from '../order.ts';
 import { pingstatDuration } from './duration.ts';
 import { escapeHtml } from './html-escape.ts';
@@ -37,10 +37,23 @@ export interface PingstatSummary {
   readonly pongservers: readonly string[];
 }
 
-function parseDelays(commaSeparated: string): Float64Array {
-  const parts = commaSeparated.split(',');
-  const delays = new Float64Array(parts.length);
-  for (let i = 0; i < parts.length; i++) delays[i] = Number(parts[i]);
+/** The database's comma-separated integers (delay_ms::text), read digit by digit: no string per delay. */
+function parseDelays(commaSeparated: string, count: number): Float64Array {
+  const delays = new Float64Array(count);
+  let n = 0;
+  let value = 0;
+  let sign = 1;
+  for (let i = 0; i < commaSeparated.length; i++) {
+    const code = commaSeparated.charCodeAt(i);
+    if (code === 44) {
+      delays[n++] = sign * value;
+      value = 0;
+      sign = 1;
+    } else if (code === 45) sign = -1;
+    else value = value * 10 + (code - 48);
+  }
+  delays[n++] = sign * value;
+  if (n !== count) throw new Error(`expected ${count} delays from the database, got ${n}`);
   return delays;
 }
 
@@ -49,16 +62,28 @@ function parseDelays(commaSeparated: string): Float64Array {
  * ascending as figuresOfSorted sums them (in the process: sorting numbers
  * here is cheaper than in SQL), so they are the same doubles whatever the database; ping servers by ascending median, ties by name.
  */
-/** Figures of sorted delays, the geometric mean over the exact sum of the logarithms, as pingstat's geomean takes it (math.fsum). */
-const figuresOfPongs = (sorted: Float64Array) => figuresOfSorted(sorted, exactSum(Array.from(sorted, Math.log)));
+/**
+ * Figures of sorted delays, the geometric mean over the exact sum of the
+ * logarithms, as pingstat's geomean takes it (math.fsum), which `logs` adds up.
+ */
+function figuresOfPongs(sorted: Float64Array, logs: ExactSum) {
+  for (let i = 0; i < sorted.length; i++) logs.add(Math.log(sorted[i]!));
+  return figuresOfSorted(sorted, logs.value());
+}
 
 export function summarisePingstat(groups: PingstatGroups, disclaimer: string): PingstatSummary {
-  const byServer = new Map<string, { pongs: [string, PingstatPongFigures][]; delays: Float64Array[] }>();
+  const byServer = new Map<
+    string,
+    { pongs: [string, PingstatPongFigures][]; delays: Float64Array[]; logs: ExactSum }
+  >();
   const pongServers = new Set<string>();
   for (const pair of groups.pairs) {
-    const server = getOrInsert(byServer, pair.pingServer, () => ({ pongs: [], delays: [] }));
-    const delays = parseDelays(pair.delays).sort();
-    const f = figuresOfPongs(delays);
+    const server = getOrInsert(byServer, pair.pingServer, () => ({ pongs: [], delays: [], logs: new ExactSum() }));
+    const delays = parseDelays(pair.delays, pair.pongs).sort();
+    const logs = new ExactSum();
+    const f = figuresOfPongs(delays, logs);
+    // An exact sum: the server's is its pairs' added up, each logarithm taken once.
+    server.logs.addSum(logs);
     server.pongs.push([
       pair.pongServer,
       { pongs: pair.pongs, mean: f.meanMs, median: f.medianMs, gmean: f.gmeanMs, diffsJson: pair.diffsJson },
@@ -74,7 +99,7 @@ export function summarisePingstat(groups: PingstatGroups, disclaimer: string): P
       pooled.set(delays, offset);
       offset += delays.length;
     }
-    const f = figuresOfPongs(pooled.sort());
+    const f = figuresOfSorted(pooled.sort(), server.logs.value());
     const pings = groups.pings.get(name)!;
     servers.push({
       server: name,

@@ -8,7 +8,11 @@
 // same ping, is stored, changed or deleted (a trigger: see the migration
 // digests-dropped-by-trigger), so a stored digest is never stale. A build
 // holds the room's advisory lock exclusively and every write holds it shared,
-// so a build and a write cannot interleave.
+// so a build and a write cannot interleave. Each stored digest has a
+// generation no other ever had (see the migration digest-generations): a
+// process keeps the digests it decoded (DecodedDigests) and, on each read,
+// asks the database only for the hours' generations, reading again just the
+// digests that were stored since, whichever process stored them.
 import { sql, type Transaction } from 'kysely';
 import { lockRoom } from '../db/locks.ts';
 import type { Db } from '../db/database.ts';
@@ -111,8 +115,8 @@ export function decodeDigest(row: StoredDigest): UnnamedDigest {
 /**
  * Gives decoded digests their names: the digests share one dictionary of
  * servers and one of responders (figuresFromColumns interns a shared
- * dictionary once), and their index columns are rewritten, in place, to
- * indexes into those.
+ * dictionary once), and their index columns are copied as indexes into
+ * those (the decoded digests stay as they are: a process keeps them).
  */
 export function nameDigests(digests: readonly UnnamedDigest[], names: ReadonlyMap<number, string>): SampleColumns[] {
   // An id past the largest named one is not in server_names either.
@@ -120,11 +124,13 @@ export function nameDigests(digests: readonly UnnamedDigest[], names: ReadonlyMa
   for (const id of names.keys()) if (id >= idCount) idCount = id + 1;
   const servers = new SharedDictionary(names, idCount);
   const responders = new SharedDictionary(names, idCount);
-  return digests.map(({ serverIds, responderIds, ...digest }) => {
-    servers.rewrite(digest.server, serverIds);
-    responders.rewrite(digest.responder, responderIds);
-    return { ...digest, servers: servers.names, responders: responders.names };
-  });
+  return digests.map(({ serverIds, responderIds, server, responder, ...digest }) => ({
+    ...digest,
+    server: servers.rewritten(server, serverIds),
+    responder: responders.rewritten(responder, responderIds),
+    servers: servers.names,
+    responders: responders.names,
+  }));
 }
 
 /** Far more server names than will ever be numbered: a digest naming a larger id is corrupt. */
@@ -161,8 +167,8 @@ class SharedDictionary {
     this.#indexOf = new Int32Array(idCount);
   }
 
-  /** Turns indexes into a digest's own list of ids into indexes into `names`. */
-  rewrite(indexes: Int32Array, ids: Int32Array): void {
+  /** Indexes into a digest's own list of ids, turned into indexes into `names`. */
+  rewritten(indexes: Int32Array, ids: Int32Array): Int32Array {
     const shared = new Int32Array(ids.length);
     for (let i = 0; i < ids.length; i++) {
       const id = ids[i]!;
@@ -174,7 +180,9 @@ class SharedDictionary {
       }
       shared[i] = this.#indexOf[id]! - 1;
     }
-    for (let i = 0; i < indexes.length; i++) indexes[i] = shared[indexes[i]!]!;
+    const rewritten = new Int32Array(indexes.length);
+    for (let i = 0; i < indexes.length; i++) rewritten[i] = shared[indexes[i]!]!;
+    return rewritten;
   }
 }
 
@@ -301,6 +309,7 @@ async function buildDigests(db: Db, roomId: string, first: number, end: number):
             samples: eb.ref('excluded.samples'),
             columns: eb.ref('excluded.columns'),
             built_at: new Date(),
+            generation: sql<string>`nextval('hourly_digest_generation')`,
           })),
         )
         .execute();
@@ -371,42 +380,156 @@ export async function deleteDigestsBefore(db: Db, cutoff: Date): Promise<void> {
   await db.deleteFrom('hourly_digests').where('hour', '<', cutoff).execute();
 }
 
+/** Samples of decoded digests one process keeps at most (about 25 bytes each): two weeks of a room of a million samples a week, some 50 MB. */
+const KEPT_DIGEST_SAMPLES = 2_000_000;
+
+interface KeptDigest {
+  readonly generation: string;
+  readonly digest: UnnamedDigest;
+}
+
+/**
+ * The digests one process has decoded, by room and hour, each with the
+ * generation it was stored with, and the names of the server ids they refer
+ * to. A kept digest is used only while the database lists the same
+ * generation for its hour: the trigger drops a digest whenever its samples
+ * change, and whatever stores it again, here or in another process, stores
+ * a new generation. Least recently used digests go first past
+ * KEPT_DIGEST_SAMPLES.
+ */
+export class DecodedDigests {
+  readonly #kept = new Map<string, KeptDigest>();
+  #samples = 0;
+  /** Server names by id, looked up again for each digest read (server_names is only added to, but may be emptied by hand). */
+  readonly names = new Map<number, string>();
+  #decoded = 0;
+
+  /** Digests read and decoded from the database so far (the others came from memory). */
+  get decoded(): number {
+    return this.#decoded;
+  }
+
+  /** The kept digest of a room's hour if it is still the stored one (`generation`). */
+  find(roomId: string, hour: number, generation: string): UnnamedDigest | undefined {
+    const key = `${roomId}|${hour}`;
+    const kept = this.#kept.get(key);
+    if (kept === undefined) return undefined;
+    this.#kept.delete(key);
+    if (kept.generation !== generation) {
+      this.#samples -= kept.digest.delay.length;
+      return undefined;
+    }
+    // Set again: a Map iterates in insertion order, so the first entry is the least recently used.
+    this.#kept.set(key, kept);
+    return kept.digest;
+  }
+
+  keep(roomId: string, hour: number, generation: string, digest: UnnamedDigest): void {
+    const key = `${roomId}|${hour}`;
+    const replaced = this.#kept.get(key);
+    if (replaced) this.#samples -= replaced.digest.delay.length;
+    this.#kept.delete(key);
+    this.#kept.set(key, { generation, digest });
+    this.#samples += digest.delay.length;
+    this.#decoded++;
+    for (const [oldest, { digest: old }] of this.#kept) {
+      if (this.#samples <= KEPT_DIGEST_SAMPLES) break;
+      this.#kept.delete(oldest);
+      this.#samples -= old.delay.length;
+    }
+  }
+
+  /** Forgets the kept digests of the room's hours [first, end) that are no longer stored. */
+  forgetDropped(roomId: string, first: number, end: number, stored: ReadonlySet<number>): void {
+    for (let hour = first; hour < end; hour += HOUR_MS) {
+      if (stored.has(hour)) continue;
+      const key = `${roomId}|${hour}`;
+      const kept = this.#kept.get(key);
+      if (!kept) continue;
+      this.#kept.delete(key);
+      this.#samples -= kept.digest.delay.length;
+    }
+  }
+}
+
+/**
+ * The stored digests of a room's hours [first, end): from `memory` where it
+ * holds the stored generation, read and decoded (and kept) otherwise.
+ */
+async function storedDigests(
+  db: Db,
+  memory: DecodedDigests,
+  roomId: string,
+  first: number,
+  end: number,
+): Promise<{ hours: Set<number>; digests: UnnamedDigest[] }> {
+  const inRoom = db
+    .selectFrom('hourly_digests')
+    .where('room_id', '=', roomId)
+    .where('hour', '>=', new Date(first))
+    .where('hour', '<', new Date(end));
+  const listed = await inRoom.select(['hour', sql<string>`generation::text`.as('generation')]).execute();
+  memory.forgetDropped(roomId, first, end, new Set(listed.map((row) => row.hour.getTime())));
+  const hours = new Set<number>();
+  const digests: UnnamedDigest[] = [];
+  const unread: Date[] = [];
+  for (const { hour, generation } of listed) {
+    const kept = memory.find(roomId, hour.getTime(), generation);
+    if (kept === undefined) unread.push(hour);
+    else {
+      hours.add(hour.getTime());
+      digests.push(kept);
+    }
+  }
+  if (unread.length === 0) return { hours, digests };
+  // A digest dropped since it was listed is simply not read: its hour is computed from the samples.
+  const rows = await inRoom
+    .select(['hour', 'samples', 'columns', sql<string>`generation::text`.as('generation')])
+    .where('hour', 'in', unread)
+    .execute();
+  const read = rows.map(decodeDigest);
+  // Names are looked up for every digest read, so each kept digest's ids were named when it was read.
+  for (const [id, name] of await namesOf(db, idsIn(read))) memory.names.set(id, name);
+  rows.forEach((row, i) => {
+    memory.keep(roomId, row.hour.getTime(), row.generation, read[i]!);
+    hours.add(row.hour.getTime());
+    digests.push(read[i]!);
+  });
+  return { hours, digests };
+}
+
 /**
  * The samples of `roomIds` in `window` as columns: closed hours wholly inside
- * the window from their digests, or from the samples where none is stored
- * (for this answer only: a read never writes), and the partial hours at
- * either end and the current hour from the samples table.
+ * the window from their digests (kept in `memory` or read), or from the
+ * samples where none is stored (for this answer only: a read never writes),
+ * and the partial hours at either end and the current hour from the samples
+ * table.
  */
 export async function windowColumns(
   db: Db,
+  memory: DecodedDigests,
   roomIds: readonly string[],
   window: TimeWindow,
   now: Date,
 ): Promise<SampleColumns[]> {
   const { first: firstHour, end: endHour } = closedHours(window, now);
   const chunks: SampleColumns[] = [];
-  // Stored digests of every room are named together: one query for the names, one dictionary.
+  // Stored digests of every room are named together: one dictionary.
   const stored: UnnamedDigest[] = [];
   for (const roomId of roomIds) {
     if (endHour <= firstHour) {
       chunks.push(await rawColumns(db, roomId, window.start, window.end, window.endInclusive));
       continue;
     }
-    const rows = await db
-      .selectFrom('hourly_digests')
-      .select(['hour', 'samples', 'columns'])
-      .where('room_id', '=', roomId)
-      .where('hour', '>=', new Date(firstHour))
-      .where('hour', '<', new Date(endHour))
-      .execute();
-    stored.push(...rows.map(decodeDigest));
+    const { hours, digests } = await storedDigests(db, memory, roomId, firstHour, endHour);
+    stored.push(...digests);
     // Missing hours are computed in runs of consecutive hours, one query per run.
-    for (const [start, runEnd] of missingRuns(new Set(rows.map((row) => row.hour.getTime())), firstHour, endHour)) {
+    for (const [start, runEnd] of missingRuns(hours, firstHour, endHour)) {
       chunks.push(...(await hoursFromSamples(db, roomId, start, runEnd)));
     }
     chunks.push(await rawColumns(db, roomId, window.start, new Date(firstHour), false));
     chunks.push(await rawColumns(db, roomId, new Date(endHour), window.end, window.endInclusive));
   }
-  chunks.push(...nameDigests(stored, await namesOf(db, idsIn(stored))));
+  chunks.push(...nameDigests(stored, memory.names));
   return chunks;
 }

@@ -38,40 +38,72 @@ export function ascending(a: number, b: number): number {
 }
 
 /**
- * The correctly rounded sum of `values`, as Python's math.fsum computes it
- * (Shewchuk's partials, then CPython's half-even correction): the aggregator
- * takes its geometric means over fsum of the logarithms, and a plain sum
- * differs from it in the last digits.
+ * A sum kept exact as values are added, rounded correctly when read, as
+ * Python's math.fsum computes it (Shewchuk's non-overlapping partials, then
+ * CPython's half-even correction): the aggregator takes its geometric means
+ * over fsum of the logarithms, and a plain sum differs from it in the last
+ * digits. Its value is the exact sum's, rounded, so adding up sums of parts
+ * (addSum) gives what adding every value gives, in any order.
  */
-export function exactSum(values: Iterable<number>): number {
-  const partials: number[] = [];
-  for (let x of values) {
-    let i = 0;
-    for (let y of partials) {
-      if (Math.abs(x) < Math.abs(y)) [x, y] = [y, x];
+export class ExactSum {
+  // Partials in typed storage, swapped without destructuring: a week of a busy room adds millions of values.
+  #partials = new Float64Array(16);
+  #count = 0;
+
+  add(value: number): void {
+    const partials = this.#partials;
+    let x = value;
+    let kept = 0;
+    for (let j = 0; j < this.#count; j++) {
+      let y = partials[j]!;
+      if (Math.abs(x) < Math.abs(y)) {
+        const larger = y;
+        y = x;
+        x = larger;
+      }
       const hi = x + y;
       const lo = y - (hi - x);
-      if (lo !== 0) partials[i++] = lo;
+      if (lo !== 0) partials[kept++] = lo;
       x = hi;
     }
-    partials.length = i;
-    partials.push(x);
+    if (kept === partials.length) {
+      this.#partials = new Float64Array(2 * partials.length);
+      this.#partials.set(partials);
+    }
+    this.#partials[kept] = x;
+    this.#count = kept + 1;
   }
-  let n = partials.length;
-  if (n === 0) return 0;
-  let hi = partials[--n]!;
-  let lo = 0;
-  while (n > 0) {
-    const x = hi;
-    const y = partials[--n]!;
-    hi = x + y;
-    lo = y - (hi - x);
-    if (lo !== 0) break;
+
+  /** Adds every value `other` has added. */
+  addSum(other: ExactSum): void {
+    for (let j = 0; j < other.#count; j++) this.add(other.#partials[j]!);
   }
-  if (n > 0 && ((lo < 0 && partials[n - 1]! < 0) || (lo > 0 && partials[n - 1]! > 0))) {
-    const y = lo * 2;
-    const x = hi + y;
-    if (y === x - hi) hi = x;
+
+  value(): number {
+    const partials = this.#partials;
+    let n = this.#count;
+    if (n === 0) return 0;
+    let hi = partials[--n]!;
+    let lo = 0;
+    while (n > 0) {
+      const x = hi;
+      const y = partials[--n]!;
+      hi = x + y;
+      lo = y - (hi - x);
+      if (lo !== 0) break;
+    }
+    if (n > 0 && ((lo < 0 && partials[n - 1]! < 0) || (lo > 0 && partials[n - 1]! > 0))) {
+      const y = lo * 2;
+      const x = hi + y;
+      if (y === x - hi) hi = x;
+    }
+    return hi;
   }
-  return hi;
+}
+
+/** The correctly rounded sum of `values`, as Python's math.fsum computes it (see ExactSum). */
+export function exactSum(values: Iterable<number>): number {
+  const sum = new ExactSum();
+  for (const value of values) sum.add(value);
+  return sum.value();
 }

@@ -10,7 +10,7 @@ import { listExclusions, type Exclusion } from '../operator/exclusions.ts';
 import { findFrozenWeek, refreezeWeek, storeFrozenWeek, type FrozenWeek } from './frozen-weeks.ts';
 import { rankServers, type RankedServer } from './ranking.ts';
 import { figuresFromColumns } from './columns.ts';
-import { buildRecentDigests, windowColumns } from './digests.ts';
+import { buildRecentDigests, DecodedDigests, windowColumns } from './digests.ts';
 import { serverFiguresPerBucket, type BucketFigures } from './repository.ts';
 import type { TrackedRoom } from './rooms.ts';
 import {
@@ -74,6 +74,7 @@ export class Statistics {
   readonly #live: TtlCache<Leaderboard>;
   // Frozen weeks never change: once read they are kept (bounded).
   readonly #frozen = new TtlCache<FrozenWeek>(365 * 86_400_000, 512);
+  readonly #digests = new DecodedDigests();
 
   constructor(options: StatisticsOptions) {
     this.#db = options.db;
@@ -81,6 +82,11 @@ export class Statistics {
     this.#weeks = options.weeks;
     this.#now = options.now ?? (() => new Date());
     this.#live = new TtlCache(options.cacheSeconds * 1000, 256);
+  }
+
+  /** Hourly digests read from the database and decoded so far; the others were still in memory. */
+  get digestsDecoded(): number {
+    return this.#digests.decoded;
   }
 
   get weekConfig(): WeekConfig {
@@ -286,7 +292,10 @@ export class Statistics {
   async #compute(room: TrackedRoom, week: string | null, window: TimeWindow): Promise<Leaderboard> {
     const exclusions = await listExclusions(this.#db, room.id);
     const excluded = new Set(exclusions.map((e) => e.server));
-    const figures = figuresFromColumns(await windowColumns(this.#db, room.roomIds, window, this.#now()), this.#filters);
+    const figures = figuresFromColumns(
+      await windowColumns(this.#db, this.#digests, room.roomIds, window, this.#now()),
+      this.#filters,
+    );
     return {
       room,
       week,

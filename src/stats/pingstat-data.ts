@@ -70,8 +70,10 @@ export async function pingstatGroups(
     await sql`${SORT_MEMORY}`.execute(tx);
     return sql<{ ping_server: string; pong_server: string | null; n: number; delays: string | null; json: string }>`
       with kept as (
+        -- Its names in "C" too, so the groupings below sort bytes rather than call the locale.
         select distinct on (ping_server ${C}, responder_server ${C}, ping_event_id ${C})
-          ping_server, responder_server, ping_event_id, delay_ms, ${PONG_TIME} as pong_time
+          ping_server ${C} as ping_server, responder_server ${C} as responder_server,
+          ping_event_id ${C} as ping_event_id, delay_ms, ${PONG_TIME} as pong_time
         from samples
         where ${inWindow(roomIds, window)} and delay_ms >= ${filter.minDelayMs} and delay_ms <= ${filter.maxDelayMs}
           and not (ping_server = any(${[...excluded]}::text[]))
