@@ -214,7 +214,7 @@ t.test('federation delay: a 300 ms server, and a 600 ms round trip', async (t) =
 
 t.test('transaction IDs make sends idempotent', async (t) => {
   const hs = await homeserver(t);
-  const bot = hs.registerUser('@bot:bot.example');
+  const bot = hs.registerUser('@bot:bot.example', { password: 'pw' });
   const roomId = hs.createRoom(bot.userId);
   const path = `/rooms/${encodeURIComponent(roomId)}/send/m.room.message/txn-1`;
   const first = await api(hs, bot.accessToken, 'PUT', path, { msgtype: 'm.text', body: 'once' });
@@ -226,6 +226,32 @@ t.test('transaction IDs make sends idempotent', async (t) => {
   const other = hs.registerUser('@bot:bot.example'); // another device: its own transaction scope
   const third = await api(hs, other.accessToken, 'PUT', path, { msgtype: 'm.text', body: 'once' });
   t.not(third.json['event_id'], first.json['event_id']);
+  // Synapse 1.67 scopes transactions by access token, not device (seen in the harness's real ping room):
+  // a second login with the same device_id keeps the first token valid and sends the same txnId anew.
+  const relogin = await api(hs, bot.accessToken, 'POST', '/login', {
+    type: 'm.login.password',
+    identifier: { type: 'm.id.user', user: bot.userId },
+    password: 'pw',
+    device_id: bot.deviceId,
+  });
+  t.equal(relogin.json['device_id'], bot.deviceId, 'the same device');
+  const sameDevice = await api(hs, String(relogin.json['access_token']), 'PUT', path, {
+    msgtype: 'm.text',
+    body: 'once',
+  });
+  t.not(sameDevice.json['event_id'], first.json['event_id'], 'another token of the same device: a new event');
+  const firstAgain = await api(hs, bot.accessToken, 'PUT', path, { msgtype: 'm.text', body: 'once' });
+  t.equal(firstAgain.json['event_id'], first.json['event_id'], 'the first token still works and still deduplicates');
+  const seenByOtherToken = await api(
+    hs,
+    String(relogin.json['access_token']),
+    'GET',
+    `/rooms/${encodeURIComponent(roomId)}/event/${encodeURIComponent(String(first.json['event_id']))}`,
+  );
+  t.notOk(
+    (seenByOtherToken.json['unsigned'] as Record<string, unknown>)['transaction_id'],
+    'transaction_id only for the token that sent it',
+  );
   const ev = await api(
     hs,
     bot.accessToken,
@@ -233,6 +259,9 @@ t.test('transaction IDs make sends idempotent', async (t) => {
     `/rooms/${encodeURIComponent(roomId)}/event/${encodeURIComponent(String(first.json['event_id']))}`,
   );
   t.match(ev.json, { room_id: roomId, sender: bot.userId, unsigned: { transaction_id: 'txn-1' } });
+  await api(hs, String(relogin.json['access_token']), 'POST', '/logout', {});
+  const afterLogout = await api(hs, bot.accessToken, 'GET', '/account/whoami');
+  t.equal(afterLogout.status, 401, "a logout ends the device and every token it has, as Synapse's does");
 });
 
 t.test('join by alias', async (t) => {

@@ -103,9 +103,12 @@ forEachEngine(t, (t, database) => {
     const admin = new pg.Client({ connectionString: database.url });
     await admin.connect();
     t.teardown(() => admin.end());
+    // Advisory locks are per database, but pg_locks lists the whole cluster's: without the database
+    // this would also end the lock session of any other Pingboard on the same PostgreSQL.
     const { rowCount } = await admin.query(
-      `select pg_terminate_backend(pid) from pg_locks where locktype = 'advisory' and objid = $1 and granted
-         and database = (select oid from pg_database where datname = current_database())`,
+      `select pg_terminate_backend(pid) from pg_locks
+        where locktype = 'advisory' and objid = $1 and granted
+          and database = (select oid from pg_database where datname = current_database())`,
       [LEADER_LOCK],
     );
     t.equal(rowCount, 1, 'one session holds the leader lock');

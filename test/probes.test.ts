@@ -384,6 +384,32 @@ forEachEngine(t, (t, database) => {
     );
   });
 
+  t.test('a probe follows its room to an upgrade, as the bot does', async (t) => {
+    // Seen on the harness's real Synapse: after an upgrade the probes kept sending to the old
+    // room, where Synapse refused every ping (403: the old room's send level is raised).
+    // A ping sent before the probe's sync brings the tombstone goes to the old room and is lost: a short wait for it.
+    const { service, hs, roomId } = await startWorld(t, database, [{ id: 'fast', server: 'fast.example' }], {
+      PINGBOARD_PROBE_TIMEOUT_SECONDS: '5',
+    });
+    const before = byProbe(await service.probes!.tick()).get('fast')!;
+    t.match(before, { outcome: 'answered', roomId }, 'answered in the first room');
+    const newRoomId = hs.upgradeRoom('@admin:bot.example', roomId);
+    await until('the bot to join the new room', () =>
+      hs
+        .events(newRoomId)
+        .some((e) => e.type === 'm.room.member' && e.state_key === BOT && e.content['membership'] === 'join'),
+    );
+    const after = await until(
+      'a ping in the new room',
+      async () => {
+        const result = byProbe(await service.probes!.tick()).get('fast')!;
+        return result.roomId === newRoomId ? result : undefined;
+      },
+      60_000,
+    );
+    t.match(after, { outcome: 'answered', pongs: [{ responder: BOT }] }, 'answered in the new room');
+  });
+
   t.test(
     'probes on three servers measure round trips of twice their delay, and one-way delays; a clock ahead is flagged',
     async (t) => {

@@ -287,12 +287,11 @@ t.test("summarisePingstat and pingstatJsonParts: the aggregator's stats.json", a
   );
   t.ok(
     json.startsWith(
-      '{"disclaimer":"Disclaimer.","pings":{"b.example":{"pongs":{"maunium.net":{"diffs":{"$b1":50,"$b2":70},"mean":60,"median":60,"gmean":',
+      '{"disclaimer":"Disclaimer.","pings":{"b.example":{"pongs":{"maunium.net":{"diffs":{"$b1":50,"$b2":70},"mean":60.0,"median":60.0,"gmean":',
     ),
-    "written in the aggregator's key order, without spaces",
+    "written in the aggregator's key order, without spaces, whole floats with Python's .0",
   );
   const stats = JSON.parse(json);
-  t.equal(json, JSON.stringify(stats), 'exactly what JSON.stringify writes');
   t.same(Object.keys(stats), ['disclaimer', 'pings', 'mean', 'pongservers'], 'top-level keys in order');
   t.same(Object.keys(stats.pings), ['b.example', 'a.example', 'd.example'], 'ping servers by ascending median');
   t.same(stats.pongservers, ['maunium.net', 'other.example'], 'pong servers sorted');
@@ -313,6 +312,33 @@ t.test("summarisePingstat and pingstatJsonParts: the aggregator's stats.json", a
   t.equal(stats.pings['b.example'].median, 60, '50 and 70 average to 60');
   t.equal(stats.pings['d.example'].median, 300_005);
   t.equal(stats.mean, (60 + 520 / 3 + 300_005) / 3, "top-level mean: the mean of the servers' means");
+});
+
+t.test("pingstatJsonParts: numbers spelt as pingstat's json.dumps spells them", async (t) => {
+  // CPython: statistics.median([50, 70]) is 60.0, median([10, 40, 1000]) is 40; a mean is always a float;
+  // math.exp(math.log(1000)) is 999.9999999999998, math.exp(math.log(32)) is 32.0.
+  const json = statsJson(
+    {
+      'even.example': { 'maunium.net': { $e1: 50, $e2: 70 } },
+      'odd.example': { 's1.example': { $o: 1000 }, 's2.example': { $o: 10 }, 's3.example': { $o: 40 } },
+      'one.example': { 'maunium.net': { $1: 32 } },
+    },
+    'd',
+  );
+  t.match(
+    json,
+    '"even.example":{"pongs":{"maunium.net":{"diffs":{"$e1":50,"$e2":70},"mean":60.0,"median":60.0,',
+    'even count: a float median',
+  );
+  t.match(
+    json,
+    '"s1.example":{"diffs":{"$o":1000},"mean":1000.0,"median":1000,"gmean":999.9999999999998}',
+    'one delay: a float mean, an int median',
+  );
+  t.match(json, '"pings":["$o"],"mean":350.0,"median":40,"gmean":', 'odd pooled count: an int median');
+  t.match(json, '"pings":["$1"],"mean":32.0,"median":32,"gmean":32.0}', 'a whole geometric mean keeps its .0');
+  t.match(json, /"mean":(\d+\.\d+),"pongservers"/, 'the mean of the means is a float');
+  t.same(JSON.parse(json).pings['even.example'].median, 60, 'the same numbers to a JSON reader');
 });
 
 t.test('summarisePingstat: ties, odd counts, an empty window', async (t) => {

@@ -196,6 +196,10 @@ export class Probe {
       if (stranded) throw stranded.error;
       client.on(RoomEvent.Timeline, (event, room, toStartOfTimeline, removed) => {
         if (toStartOfTimeline || removed || !room || !lineage.roomIds.includes(room.roomId)) return;
+        if (event.getType() === 'm.room.tombstone' && event.getStateKey() === '' && room.roomId === lineage.currentId) {
+          this.#roomReplaced(client, room.roomId);
+          return;
+        }
         this.#onEvent(event, room, clock);
         trimIfLong(room);
       });
@@ -209,6 +213,20 @@ export class Probe {
       client.stopClient();
       throw err;
     }
+  }
+
+  /**
+   * The room was upgraded: the old one takes no more pings (Synapse raises
+   * its send level), so the connection goes and the next ping connects
+   * again, following the room to its replacement as at the start.
+   */
+  #roomReplaced(client: MatrixClient, roomId: string): void {
+    const connection = this.#connection;
+    if (connection?.client !== client) return;
+    this.#connection = undefined;
+    this.#log.info({ roomId }, 'room upgraded: the probe follows it at its next ping');
+    client.stopClient();
+    void connection.syncPositionSaved();
   }
 
   #waitForSync(client: MatrixClient): Promise<void> {

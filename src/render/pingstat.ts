@@ -120,13 +120,29 @@ export function summarisePingstat(groups: PingstatGroups, disclaimer: string): P
   };
 }
 
-const figuresJson = (f: { mean: number; median: number; gmean: number }) =>
-  `"mean":${JSON.stringify(f.mean)},"median":${JSON.stringify(f.median)},"gmean":${JSON.stringify(f.gmean)}`;
+/**
+ * A float as Python's json.dumps writes it: a whole value keeps its `.0`
+ * (`259.0`, where JSON.stringify writes `259`), so a reader in Python gets a
+ * float where pingstat gave one. Delays stay far below 1e16, where Python
+ * would switch to an exponent.
+ */
+const pythonFloat = (value: number) => (Number.isInteger(value) ? `${value}.0` : JSON.stringify(value));
+
+/**
+ * Means and geometric means are always floats in pingstat; its median
+ * (statistics.median of whole delays) is the middle delay, an int, for an
+ * odd count and the average of the two middle ones, a float, for an even one.
+ */
+const figuresJson = (f: { mean: number; median: number; gmean: number }, delays: number) =>
+  `"mean":${pythonFloat(f.mean)},"median":${delays % 2 === 0 ? pythonFloat(f.median) : JSON.stringify(f.median)},"gmean":${pythonFloat(f.gmean)}`;
+
+const delaysOf = (server: PingstatServerFigures) => server.pongs.reduce((n, [, pong]) => n + pong.pongs, 0);
 
 /**
  * stats.json as pieces of text, in order, for a reply written as it is
  * made: the aggregator's `json.dumps(data)` shape (without its spaces, as
- * JSON.stringify writes it), keys in the order pingstat inserts them.
+ * JSON.stringify writes it, but its floats spelt as Python spells them), keys
+ * in the order pingstat inserts them.
  */
 export function* pingstatJsonParts(summary: PingstatSummary): Generator<string> {
   yield `{"disclaimer":${JSON.stringify(summary.disclaimer)},"pings":{`;
@@ -135,13 +151,15 @@ export function* pingstatJsonParts(summary: PingstatSummary): Generator<string> 
     for (const [pongIndex, [pongServer, pong]] of server.pongs.entries()) {
       yield `${pongIndex > 0 ? ',' : ''}${JSON.stringify(pongServer)}:{"diffs":{`;
       yield pong.diffsJson;
-      yield `},${figuresJson(pong)}}`;
+      yield `},${figuresJson(pong, pong.pongs)}}`;
     }
     yield '},"pings":[';
     yield server.pingsJson;
-    yield `],${figuresJson(server)}}`;
+    yield `],${figuresJson(server, delaysOf(server))}}`;
   }
-  yield `},"mean":${JSON.stringify(summary.mean)},"pongservers":${JSON.stringify(summary.pongservers)}}`;
+  // Python's mean of the means is a float; with no server it is the int 0.
+  const mean = summary.servers.length > 0 ? pythonFloat(summary.mean) : '0';
+  yield `},"mean":${mean},"pongservers":${JSON.stringify(summary.pongservers)}}`;
 }
 
 /** The aggregator's HTML table: rank, ping server, median, mean, N, then the mean per pong server. */
@@ -151,7 +169,7 @@ export function renderPingstatHtml(summary: PingstatSummary, roomId: string): st
     .map((data, index) => {
       // Means are always floats in Python; a median is one when it averages the two middle delays.
       const pongs = new Map(data.pongs);
-      const delays = data.pongs.reduce((n, [, pong]) => n + pong.pongs, 0);
+      const delays = delaysOf(data);
       const cells = summary.pongservers
         .map((pongServer) => {
           const pong = pongs.get(pongServer);

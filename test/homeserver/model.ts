@@ -32,7 +32,7 @@ export interface StoredEvent {
   /** Server name of the sender, which decides the federation delay. */
   origin: string;
   /** Set for events sent by a client with a transaction ID (echoed to that device only). */
-  txn?: { device: string; txnId: string };
+  txn?: { token: string; txnId: string };
 }
 
 /** Matrix errors thrown anywhere in the server and turned into JSON responses. */
@@ -228,13 +228,14 @@ export class Room {
 /**
  * Serialises an event for a client (ClientEvent of the spec).
  * @param view the reader's view, for `unsigned.prev_content`
- * @param device `${userId}|${deviceId}` of the reader; gets `transaction_id` for its own sends
+ * @param token the reader's access token: `transaction_id` goes to sends made with that token only,
+ *   as Synapse 1.67 matches it (the access token, not the device)
  * @param withRoomId sync omits `room_id`; every other endpoint includes it
  */
 export function toClientEvent(
   ev: StoredEvent,
   view: RoomView | undefined,
-  device: string | undefined,
+  token: string | undefined,
   withRoomId: boolean,
 ): Record<string, unknown> {
   // As Synapse 1.67 (serialize_event) does: `age` from the `age_ts` that only events created on the
@@ -242,7 +243,7 @@ export function toClientEvent(
   // (federation_server.py, synapse#8429), so its clients never get an age.
   const unsigned: Record<string, unknown> =
     ev.origin === view?.server ? { age: Math.max(0, Date.now() - ev.sentAt) } : {};
-  if (ev.txn && ev.txn.device === device) unsigned['transaction_id'] = ev.txn.txnId;
+  if (ev.txn && ev.txn.token === token) unsigned['transaction_id'] = ev.txn.txnId;
   const out: Record<string, unknown> = {
     type: ev.type,
     content: ev.content,

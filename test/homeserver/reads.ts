@@ -35,7 +35,7 @@ function senderMembers(view: RoomView, events: StoredEvent[], device: Device): J
   const out: Json[] = [];
   for (const sender of new Set(events.map((e) => e.sender))) {
     const m = view.state.members.get(sender);
-    if (m) out.push(toClientEvent(m, view, device.key, true));
+    if (m) out.push(toClientEvent(m, view, device.accessToken, true));
   }
   return out;
 }
@@ -84,7 +84,7 @@ export function messages(store: Store, device: Device, roomId: string, q: URLSea
     const last = view.streams[i - 1];
     if (i > startIdx && last !== undefined) out['end'] = store.token(last);
   }
-  out['chunk'] = chunk.map((e) => toClientEvent(e, view, device.key, true));
+  out['chunk'] = chunk.map((e) => toClientEvent(e, view, device.accessToken, true));
   if (filter.lazyMembers) out['state'] = senderMembers(view, chunk, device);
   return out;
 }
@@ -102,7 +102,7 @@ export function getEvent(store: Store, device: Device, roomId: string, eventId: 
   const { view, index } = locate(store, device, roomId, eventId);
   const ev = view.events[index];
   if (!ev) throw notFound(`event ${eventId} not found`);
-  return toClientEvent(ev, view, device.key, true);
+  return toClientEvent(ev, view, device.accessToken, true);
 }
 
 /** `GET /rooms/{roomId}/context/{eventId}`: an event with `limit` events around it. */
@@ -121,7 +121,7 @@ export function context(store: Store, device: Device, roomId: string, eventId: s
   for (; a < end && after.length < Math.ceil(limit / 2); a++)
     if (matches(filter, view.events[a]!)) after.push(view.events[a]!);
   const ev = view.events[index]!;
-  const json = (e: StoredEvent): Json => toClientEvent(e, view, device.key, true);
+  const json = (e: StoredEvent): Json => toClientEvent(e, view, device.accessToken, true);
   return {
     event: json(ev),
     events_before: before.map(json),
@@ -152,7 +152,7 @@ function currentState(view: RoomView, end: number): StoredEvent[] {
 
 export function roomState(store: Store, device: Device, roomId: string): Json[] {
   const { view, end } = readable(store, device.userId, roomId);
-  return currentState(view, end).map((e) => toClientEvent(e, view, device.key, true));
+  return currentState(view, end).map((e) => toClientEvent(e, view, device.accessToken, true));
 }
 
 /** `GET /rooms/{roomId}/state/{type}/{key}`: the content, or the event with `?format=event`. */
@@ -169,7 +169,7 @@ export function stateEvent(
   const rewound = end === view.events.length ? undefined : view.rewind(end);
   const ev = rewound?.has(key) ? rewound.get(key) : view.state.get(type, stateKey);
   if (!ev) throw notFound(`no ${type} state with key "${stateKey}"`);
-  return format === 'event' ? toClientEvent(ev, view, device.key, true) : ev.content;
+  return format === 'event' ? toClientEvent(ev, view, device.accessToken, true) : ev.content;
 }
 
 /** `GET /rooms/{roomId}/members` with `membership` / `not_membership` (the `at` token is ignored). */
@@ -180,7 +180,7 @@ export function members(store: Store, device: Device, roomId: string, q: URLSear
   const chunk = currentState(view, end)
     .filter((e) => e.type === 'm.room.member')
     .filter((e) => (only === null || membershipOf(e) === only) && (not === null || membershipOf(e) !== not))
-    .map((e) => toClientEvent(e, view, device.key, true));
+    .map((e) => toClientEvent(e, view, device.accessToken, true));
   return { chunk };
 }
 

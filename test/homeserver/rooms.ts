@@ -325,7 +325,7 @@ export function moderate(
 }
 
 /**
- * Sends a message-like event. With a transaction (device key + txnId) a repeated
+ * Sends a message-like event. With a transaction (access token + txnId) a repeated
  * request returns the first event instead of creating a new one.
  */
 export function sendEvent(
@@ -334,11 +334,11 @@ export function sendEvent(
   roomId: string,
   type: string,
   content: Content,
-  txn?: { device: string; txnId: string },
+  txn?: { token: string; txnId: string },
   requestedAt?: number,
 ): StoredEvent {
   const room = store.room(roomId);
-  const txnKey = txn && [txn.device, roomId, type, txn.txnId].join('\u0000');
+  const txnKey = txn && [txn.token, roomId, type, txn.txnId].join('\u0000');
   if (txnKey !== undefined) {
     const previous = store.txns.get(txnKey);
     const ev = previous === undefined ? undefined : room.byId.get(previous);

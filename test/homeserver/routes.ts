@@ -76,7 +76,10 @@ export function routes(store: Store, sync: SyncService): Route[] {
     }),
     route('GET', '/login', () => ({ flows: [{ type: 'm.login.password' }] }), { auth: false }),
     route('POST', '/login', (ctx) => login(store, object(ctx.body)), { auth: false }),
-    route('POST', '/logout', (ctx) => void store.tokens.delete(ctx.device.accessToken)),
+    // Synapse ends the device, with every token it has.
+    route('POST', '/logout', (ctx) => {
+      for (const [token, d] of store.tokens) if (d.key === ctx.device.key) store.tokens.delete(token);
+    }),
     route('POST', '/logout/all', (ctx) => {
       for (const [token, d] of store.tokens) if (d.userId === me(ctx)) store.tokens.delete(token);
     }),
@@ -193,7 +196,7 @@ export function routes(store: Store, sync: SyncService): Route[] {
 
     // --- rooms: events
     route('PUT', '/rooms/:roomId/send/:type/:txnId', (ctx) => {
-      const txn = { device: ctx.device.key, txnId: p(ctx, 'txnId') };
+      const txn = { token: ctx.device.accessToken, txnId: p(ctx, 'txnId') };
       const ev = sendEvent(store, me(ctx), p(ctx, 'roomId'), p(ctx, 'type'), object(ctx.body), txn, ctx.receivedAt);
       return { event_id: ev.event_id };
     }),

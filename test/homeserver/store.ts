@@ -57,7 +57,7 @@ export interface Device {
   userId: string;
   deviceId: string;
   accessToken: string;
-  /** `${userId}|${deviceId}`: scope of transaction IDs. */
+  /** `${userId}|${deviceId}`. */
   key: string;
 }
 
@@ -71,7 +71,7 @@ export interface EventDraft {
   ts?: number;
   /** An ID chosen in advance (an upgrade names its tombstone in the new room before sending it). */
   eventId?: string;
-  txn?: { device: string; txnId: string };
+  txn?: { token: string; txnId: string };
   /** When the client's send request reached the server (Date.now()); default: when the event is created. */
   requestedAt?: number;
 }
@@ -84,7 +84,7 @@ export class Store {
   readonly tokens = new Map<string, Device>();
   readonly rooms = new Map<string, Room>();
   readonly aliases = new Map<string, string>();
-  /** (device key, txnId) → event ID, for idempotent sends. */
+  /** (access token, room, type, txnId) → event ID, for idempotent sends. */
   readonly txns = new Map<string, string>();
   readonly federation = new Federation();
   defaultRoomVersion = '10';
@@ -170,8 +170,7 @@ export class Store {
         .replace(/[^A-Z0-9]/g, 'X');
     const accessToken = opts.accessToken ?? `syt_${randomId(24)}`;
     const device: Device = { userId, deviceId, accessToken, key: `${userId}|${deviceId}` };
-    // Logging in again with a device ID replaces that device's old token.
-    for (const [token, d] of this.tokens) if (d.key === device.key) this.tokens.delete(token);
+    // Logging in again with a device ID gives that device one more token; the old ones stay valid (Synapse 1.67).
     this.tokens.set(accessToken, device);
     return device;
   }

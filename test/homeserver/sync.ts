@@ -146,7 +146,7 @@ export class SyncService {
               : lazyMembers(ctx, view.rewind(tl.first), tl.events);
         join[room.id] = {
           summary: summary(view, user.userId),
-          state: { events: withSkipped(ctx, state, tl).map((e) => toClientEvent(e, view, device.key, false)) },
+          state: { events: withSkipped(ctx, state, tl).map((e) => toClientEvent(e, view, device.accessToken, false)) },
           timeline: tl.json,
           ephemeral: { events: [] },
           account_data: { events: accountData },
@@ -159,7 +159,9 @@ export class SyncService {
         const inviter = view.state.members.get(member.sender);
         if (inviter && inviter !== member) stripped.push(inviter);
         invite[room.id] = {
-          invite_state: { events: [...stripped.map(toStrippedEvent), toClientEvent(member, view, device.key, false)] },
+          invite_state: {
+            events: [...stripped.map(toStrippedEvent), toClientEvent(member, view, device.accessToken, false)],
+          },
         };
         any = true;
       } else if (membership === 'leave' || membership === 'ban') {
@@ -170,7 +172,7 @@ export class SyncService {
         const tl = timeline(ctx, start, end);
         const state = before === 'join' ? fullStateAt(ctx, tl.first, tl.events) : [];
         leave[room.id] = {
-          state: { events: withSkipped(ctx, state, tl).map((e) => toClientEvent(e, view, device.key, false)) },
+          state: { events: withSkipped(ctx, state, tl).map((e) => toClientEvent(e, view, device.accessToken, false)) },
           timeline: tl.json,
           account_data: { events: accountData },
         };
@@ -260,7 +262,7 @@ function timeline(ctx: RoomSync, start: number, end: number): Timeline {
   const firstStream = view.streams[first];
   for (const ev of events) if (ev.type === 'm.room.member') remember(ctx, ev.event_id);
   const json = {
-    events: events.map((e) => toClientEvent(e, view, ctx.device.key, false)),
+    events: events.map((e) => toClientEvent(e, view, ctx.device.accessToken, false)),
     limited,
     prev_batch: ctx.token(firstStream === undefined ? ctx.stream : firstStream - 1),
   };
