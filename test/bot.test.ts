@@ -5,7 +5,7 @@ import { Method, RoomEvent } from 'matrix-js-sdk';
 import t from 'tap';
 import './helpers/sdk.ts';
 import { createLogger } from '../src/log.ts';
-import { createBotClient } from '../src/matrix/client.ts';
+import { createAccountClient } from '../src/matrix/client.ts';
 import { buildPong, type PongContent } from '../src/matrix/pong.ts';
 import { loadConfig } from '../src/config.ts';
 import { start, type Service } from '../src/start.ts';
@@ -928,7 +928,7 @@ t.test('a sync response has arrived when its last byte is read, not when fetch h
   const { accessToken } = hs.registerUser(BOT);
   const database = await openTestDatabase(testEngines()[0]!);
   t.teardown(() => database.destroy());
-  const { client, clock } = await createBotClient(
+  const { client, clock } = await createAccountClient(
     { homeserverUrl: hs.url, userId: BOT, accessToken, password: undefined },
     database.db,
     createLogger('silent'),

@@ -30,7 +30,7 @@ import {
   WatchedRooms,
   type SyncHealth,
 } from './bot-rules.ts';
-import { createBotClient, type SyncArrival } from './client.ts';
+import { createAccountClient, type SyncArrival } from './client.ts';
 import { serverOfUserId } from './ids.ts';
 import {
   answerTransactionId,
@@ -125,7 +125,9 @@ function powerLevel(room: Room, userId: string): number {
 export async function startBot(options: BotOptions): Promise<Bot> {
   const { config, writer } = options;
   const log = options.log.child({ component: 'bot' });
-  const { client, clock, syncPositionSaved } = await createBotClient(config, options.db, log, () => writer.flushed());
+  const { client, clock, syncPositionSaved } = await createAccountClient(config, options.db, log, () =>
+    writer.flushed(),
+  );
   const counts: BotCounts = {
     pingsAnswered: 0,
     pingsSkippedBacklog: 0,
