@@ -6,7 +6,6 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import t from 'tap';
-import './helpers/sdk.ts';
 import { backfillRoom, backfillRooms } from '../src/backfill/backfill.ts';
 import { coverageKey, mergeSpan, nextWalk, parseCoverage, type Coverage } from '../src/backfill/coverage.ts';
 import { emptyCounts, formatProgress, formatReached, formatSummary } from '../src/backfill/progress.ts';

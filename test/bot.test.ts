@@ -3,7 +3,6 @@
 import { subscribe, unsubscribe } from 'node:diagnostics_channel';
 import { Method, RoomEvent } from 'matrix-js-sdk';
 import t from 'tap';
-import './helpers/sdk.ts';
 import { createLogger } from '../src/log.ts';
 import { createAccountClient } from '../src/matrix/client.ts';
 import { buildPong, type PongContent } from '../src/matrix/pong.ts';

@@ -11,7 +11,13 @@ import { resumeToken } from './bot-rules.ts';
 import { advisedWaitMs, waitingOutRateLimits } from './retry.ts';
 import { routeSdkLogs, sdkLogger } from './sdk-logs.ts';
 import { readStateValue, writeStateValue } from './state.ts';
-import { fetchStampingArrival, withParsedJson, type Arrival } from './sdk-internals.ts';
+import {
+  fetchStampingArrival,
+  unrefSdkRequestTimers,
+  withoutCapabilityPolling,
+  withParsedJson,
+  type Arrival,
+} from './sdk-internals.ts';
 import { messageWithCauses } from '../errors.ts';
 
 /** When a /sync response finished arriving: wall clock (ms) and monotonic time (performance.now()). */
@@ -217,6 +223,8 @@ export async function createAccountClient(
 ): Promise<AccountClient> {
   // A no-op in the service, which routed them at start; a command's first client routes them.
   routeSdkLogs(log);
+  // Its requests' timers must not keep a stopped client's process alive.
+  unrefSdkRequestTimers();
   const clock = new SyncClock();
   const token = await accessToken(config, db, log);
   const savedSyncToken = (await readStateValue(db, syncTokenKey(config.userId))) ?? null;
@@ -230,5 +238,6 @@ export async function createAccountClient(
     logger: sdkLogger(log) as never,
     timelineSupport: false,
   } satisfies Partial<IStoredClientOpts> & Record<string, unknown>);
+  withoutCapabilityPolling(client);
   return { client, clock, syncPositionSaved: () => store.saved() };
 }
