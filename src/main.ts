@@ -128,5 +128,3 @@ try {
     process.exitCode = FAILED;
   }
 }
-// Open handles (database pools, timers of libraries) must not keep a finished command alive.
-process.exit();

@@ -948,12 +948,3 @@ t.test('a sync response has arrived when its last byte is read, not when fetch h
   );
   t.ok(Math.abs(clock.arrivedAtMs - Date.now()) < 1000, 'and on the wall clock');
 });
-
-// Under tap (not under plain node) this file's process has been seen to stay
-// alive after its last test, with every test passed and no handle listed by
-// process._getActiveHandles(): not yet found. Until it is, the process ends
-// 10 s after the last teardown, with tap's own exit code, rather than holding
-// the run until the file's timeout.
-t.teardown(() => {
-  setTimeout(() => process.exit(), 10_000).unref();
-});
