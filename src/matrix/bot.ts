@@ -48,8 +48,7 @@ import {
 import { retryTransient } from './retry.ts';
 import { createMessageSender, requestsWritten } from './send.ts';
 import { SenderRateLimiter } from './rate-limit.ts';
-import { RoomFollower, type NotFollowedRoom } from './follow.ts';
-import type { RoomLineage } from './rooms.ts';
+import { RoomFollower, type FollowedLineage, type NotFollowedRoom } from './follow.ts';
 import { startRoomSync, trimIfLong } from './sync.ts';
 
 export interface BotCounts extends SyncHealth {
@@ -141,15 +140,16 @@ export async function startBot(options: BotOptions): Promise<Bot> {
   const ownServer = serverOfUserId(config.userId)!;
   const limiter = new SenderRateLimiter(config.answersPerMinute);
   const trusted = new Set(options.pings.trustedResponders);
-  const watched = new WatchedRooms<RoomLineage>();
+  const watched = new WatchedRooms<FollowedLineage>();
   /** Pongs being sent: a stop lets them finish, so no measured ping goes unanswered. */
   const answersInFlight = new Set<Promise<void>>();
 
   /** What the bot learns of its rooms, on its way to the database. */
   let roomsStored = Promise.resolve();
 
-  const register = (lineage: RoomLineage, room: RoomConfig) => {
-    lineage.config = room;
+  /** Watches `lineage`: the newest value of it stands for each of its rooms. */
+  const register = (lineage: FollowedLineage) => {
+    const { room } = lineage;
     watched.watch(lineage, Date.now());
     const known = options.registry.find(room.id);
     options.registry.track({
@@ -175,8 +175,8 @@ export async function startBot(options: BotOptions): Promise<Bot> {
     client,
     ownServer,
     log,
-    joined: async (lineage, room) => {
-      register(lineage, room);
+    joined: async (lineage) => {
+      register(lineage);
       if (syncStarted) await restartSync();
     },
     awaitedChanged: async () => {
