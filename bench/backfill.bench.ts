@@ -2,7 +2,7 @@ import { backfillRooms } from '../src/backfill/backfill.ts';
 import { loadConfig } from '../src/config.ts';
 import type { Database } from '../src/db/database.ts';
 import { createLogger } from '../src/log.ts';
-import { createBotClient } from '../src/matrix/client.ts';
+import { createAccountClient } from '../src/matrix/client.ts';
 import { buildPong } from '../src/matrix/pong.ts';
 import type { Figures } from './leaderboard.bench.ts';
 import { BENCH_BOT as BOT, BENCH_BOT_PASSWORD, startHomeserverProcess } from './processes.ts';
@@ -97,7 +97,7 @@ export async function backfillBench(options: BackfillBenchOptions, report: (line
         PINGBOARD_BOT_PASSWORD: BENCH_BOT_PASSWORD,
       });
       const log = createLogger('warn', process.stderr as never);
-      const { client } = await createBotClient(config.bot!, database.db, log);
+      const { client } = await createAccountClient(config.bot!, database.db, log);
       global.gc?.();
       const rssBefore = process.memoryUsage().rss;
       let peakRss = rssBefore;

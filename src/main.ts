@@ -133,5 +133,3 @@ try {
     process.exitCode = failure.code;
   }
 }
-// Open handles (database pools, timers of libraries) must not keep a finished command alive.
-process.exit();

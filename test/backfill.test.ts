@@ -6,7 +6,6 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import t from 'tap';
-import './helpers/sdk.ts';
 import { backfillRoom, backfillRooms } from '../src/backfill/backfill.ts';
 import { coverageKey, mergeSpan, nextWalk, parseCoverage, type Coverage } from '../src/backfill/coverage.ts';
 import { emptyCounts, formatProgress, formatReached, formatSummary } from '../src/backfill/progress.ts';
@@ -15,10 +14,10 @@ import { loadConfig, type Config } from '../src/config.ts';
 import { openDatabase, type Database } from '../src/db/database.ts';
 import { InputError } from '../src/errors.ts';
 import { createLogger, type Logger } from '../src/log.ts';
-import { createBotClient } from '../src/matrix/client.ts';
+import { createAccountClient } from '../src/matrix/client.ts';
 import { buildPong, readPongEvent } from '../src/matrix/pong.ts';
 import { predecessorOf } from '../src/matrix/rooms.ts';
-import { readBotState } from '../src/matrix/state.ts';
+import { readStateValue } from '../src/matrix/state.ts';
 import { recordSamples } from '../src/samples/repository.ts';
 import { renderLeaderboardJson } from '../src/render/leaderboard-json.ts';
 import { createStatistics } from '../src/open.ts';
@@ -372,7 +371,7 @@ async function runBackfill(
   },
 ) {
   const config = configFor(world.hs, { url: undefined });
-  const { client } = await createBotClient(config.bot!, database.db, silent);
+  const { client } = await createAccountClient(config.bot!, database.db, silent);
   return backfillRooms(config.rooms, {
     client,
     db: database.db,
@@ -600,7 +599,7 @@ forEachEngine(t, (t, database) => {
     });
     t.equal(interrupted.completed, false);
     t.ok(interrupted.counts.stored > 0 && interrupted.counts.stored < world.expected.length);
-    const saved = parseCoverage(await readBotState(database.db, coverageKey(world.rooms[2]!)));
+    const saved = parseCoverage(await readStateValue(database.db, coverageKey(world.rooms[2]!)));
     t.ok(saved.pending, 'the position is saved');
     const readBefore = messagesRequests(world.hs);
     world.hs.clearRequestLog();
@@ -611,7 +610,7 @@ forEachEngine(t, (t, database) => {
     // 21 pages, 2 refused reads of old rooms before joining them, the page read ahead before the abort, the newest page.
     t.ok(readBefore + messagesRequests(world.hs) <= 21 + 2 + 1 + 1, 'the whole history in about one walk');
     sameRows(t, await storedRows(database), world.expected.map(expectedRow), 'after resuming');
-    t.same(parseCoverage(await readBotState(database.db, coverageKey(world.rooms[2]!))).pending, undefined);
+    t.same(parseCoverage(await readStateValue(database.db, coverageKey(world.rooms[2]!))).pending, undefined);
   });
 
   t.test("a backfill gives the bot's own answers their pongs' times, trusted responders or not", async (t) => {
@@ -881,7 +880,7 @@ t.test('backfillRoom reports a room it cannot join as an error of that room', as
   const database = await openTestDatabase(testEngines()[0]!);
   t.teardown(() => database.destroy());
   const config = configFor(hs, database);
-  const { client } = await createBotClient(config.bot!, database.db, silent);
+  const { client } = await createAccountClient(config.bot!, database.db, silent);
   const err = await backfillRoom(closed, {
     client,
     db: database.db,

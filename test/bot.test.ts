@@ -3,9 +3,8 @@
 import { subscribe, unsubscribe } from 'node:diagnostics_channel';
 import { Method, RoomEvent } from 'matrix-js-sdk';
 import t from 'tap';
-import './helpers/sdk.ts';
 import { createLogger } from '../src/log.ts';
-import { createBotClient } from '../src/matrix/client.ts';
+import { createAccountClient } from '../src/matrix/client.ts';
 import { buildPong, type PongContent } from '../src/matrix/pong.ts';
 import { loadConfig } from '../src/config.ts';
 import { start, type Service } from '../src/start.ts';
@@ -59,6 +58,13 @@ function answeredPings(hs: TestHomeserver, roomId: string): string[] {
       (e) => e.sender === BOT && e.type === 'm.room.message' && (e.content as { pong?: unknown }).pong !== undefined,
     )
     .map((e) => (e.content as { pong: { ping: string } }).pong.ping);
+}
+
+/** Resolves once every one of `eventIds` has reached the bot's server (their senders' delays are injected). */
+function deliveredToBot(hs: TestHomeserver, roomId: string, eventIds: readonly string[]) {
+  return until("the events to reach the bot's server", () =>
+    eventIds.every((id) => hs.deliveries(roomId, 'bot.example')[id] !== undefined),
+  );
 }
 
 function pongTo(hs: TestHomeserver, pingId: string) {
@@ -212,8 +218,10 @@ forEachEngine(t, (t, database) => {
       const json = (await service.app.inject('/leaderboard.json')).json();
       t.equal(json.rows[0].samples, 2, 'both responders pooled');
       t.equal(json.rows[0].pings, 1);
-      await new Promise((resolve) => setTimeout(resolve, 200));
-      t.equal(answeredPings(hs, roomId).length, 1, 'the bot answered neither the notices nor its own pong');
+      // Sent after the notices, so answered after anything they could have caused.
+      const marker = hs.sendMessage('@carol:fast.example', roomId, '!ping marker');
+      await pongTo(hs, marker);
+      t.same(answeredPings(hs, roomId), [pingId, marker], 'the bot answered neither the notices nor its own pong');
     },
   );
 
@@ -236,12 +244,13 @@ forEachEngine(t, (t, database) => {
     await pongTo(hs, first);
     await service.stop();
     const missed = hs.sendMessage('@carol:fast.example', roomId, '!ping while down');
-    hs.sendMessage('@echo2:other-bot.example', roomId, {
+    const otherPong = hs.sendMessage('@echo2:other-bot.example', roomId, {
       msgtype: 'm.notice',
       body: `@carol:fast.example: Pong! (ping took 55 ms to arrive)`,
       pong: { ms: 55, from: 'fast.example', ping: missed },
     });
-    await new Promise((resolve) => setTimeout(resolve, 100));
+    // Before the restart's first sync, so that it is backlog there.
+    await deliveredToBot(hs, roomId, [missed, otherPong]);
     const restarted = await startBotService(t, hs, database, ALIAS);
     const after = hs.sendMessage('@carol:fast.example', roomId, '!ping after');
     await pongTo(hs, after);
@@ -277,7 +286,8 @@ forEachEngine(t, (t, database) => {
     await until('both pongs', () => ids.every((id) => answeredPings(hs, roomId).includes(id)) || undefined, 20_000);
     t.ok(sends.hits >= 1, 'sends were rate limited');
     t.ok(syncs.hits >= 1, 'syncs were rate limited');
-    await new Promise((resolve) => setTimeout(resolve, 300));
+    // Every attempt of both sends has ended: no retry can post a pong after this.
+    await until('both sends to end', () => service.bot!.counts.pingsAnswered + service.bot!.counts.sendFailures === 2);
     t.same(answeredPings(hs, roomId).sort(), [...ids].sort(), 'one pong per ping despite retries');
     await service.writer!.flushed();
     t.equal((await database.db.selectFrom('samples').selectAll().execute()).length, 2);
@@ -301,8 +311,8 @@ forEachEngine(t, (t, database) => {
       );
       t.teardown(() => refused.cancel());
       const unanswered = hs.sendMessage('@bob:medium.example', roomId, '!ping refused');
+      // Counted once the send has given up: a retry would have come before.
       await until('the refusal', () => service.bot!.counts.sendFailures === 1 || undefined);
-      await new Promise((resolve) => setTimeout(resolve, 400));
       t.equal(refused.hits, 1, 'a refusal is not retried');
       t.same(answeredPings(hs, roomId), [retried], 'one pong, for the ping whose send got through');
       await service.writer!.flushed();
@@ -320,12 +330,15 @@ forEachEngine(t, (t, database) => {
     const bot = service.bot!;
     // Opens the connection the next pong reuses: a new one would have to wait for its connect.
     await pongTo(hs, hs.sendMessage('@carol:fast.example', roomId, '!ping warm-up'));
+    /** Pongs written so far, as the bot tells its metrics. */
+    const pongsWritten = () =>
+      Number(/\npingboard_pong_overhead_seconds_count\{until="written"\} (\d+)\n/.exec(service.metrics.render({}))![1]);
     let pingId: string | undefined;
     const writtenWhenEmitted: number[] = [];
     bot.client.on(RoomEvent.Timeline, (event) => {
-      if (event.getId() === pingId) writtenWhenEmitted.push(bot.writtenMs.length);
+      if (event.getId() === pingId) writtenWhenEmitted.push(pongsWritten());
     });
-    const before = bot.writtenMs.length;
+    const before = pongsWritten();
     pingId = hs.sendMessage('@bob:medium.example', roomId, '!ping measured');
     await pongTo(hs, pingId);
     t.same(writtenWhenEmitted, [before + 1], 'when the SDK emitted the ping, its pong had been written');
@@ -383,7 +396,8 @@ forEachEngine(t, (t, database) => {
       'the bot to notice',
       () => ['RECONNECTING', 'ERROR'].includes(service.bot!.client.getSyncState() ?? '') || undefined,
     );
-    await new Promise((resolve) => setTimeout(resolve, 500));
+    // In the bot's backlog when it comes back.
+    await deliveredToBot(hs, roomId, [_during]);
     hs.comeUp();
     service.bot!.client.retryImmediately();
     await until('the bot to sync again', () => service.bot!.client.getSyncState() === 'SYNCING' || undefined, 30_000);
@@ -435,7 +449,7 @@ forEachEngine(t, (t, database) => {
         'the bot to sync the new room',
         () => ['PREPARED', 'SYNCING'].includes(service.bot!.client.getSyncState() ?? '') || undefined,
       );
-      await new Promise((resolve) => setTimeout(resolve, 200));
+      // Sent once the bot watches the room: live, whether it comes in the restarted loop's catch-up or after.
       const fresh = hs.sendMessage('@bob:medium.example', newRoom, '!ping new room');
       const pong = await pongTo(hs, fresh);
       t.equal(pong.room_id, newRoom);
@@ -501,7 +515,13 @@ forEachEngine(t, (t, database) => {
       t.equal(oldPong.room_id, roomId);
       t.equal(newPong.room_id, newRoom);
       t.ok((newPong.content as { pong: { ms: number } }).pong.ms < 1500, 'measured from the catch-up sync');
-      await new Promise((resolve) => setTimeout(resolve, 300));
+      // Every ping and command here came in the catch-up sync or before it: all judged by now. Their sends end.
+      await until(
+        'the four pongs and two echoes sent',
+        () =>
+          service.bot!.counts.pingsAnswered === 4 &&
+          hs.requests({ method: 'PUT', path: '/send/', userId: BOT }).length === 6,
+      );
       t.notOk(
         answeredPings(hs, newRoom).includes(beforeJoin),
         'a ping sent before the bot watched its room is backlog',
@@ -689,11 +709,15 @@ forEachEngine(t, (t, database) => {
     hs.sendMessage('@carol:fast.example', roomId, '!echo say this back');
     const echo = await hs.nextEvent((ev) => ev.sender === BOT && ev.type === 'm.room.message');
     t.same(echo.content, { msgtype: 'm.notice', body: 'say this back' });
-    await new Promise((resolve) => setTimeout(resolve, 200));
-    t.equal(
-      hs.events(roomId).filter((e) => e.sender === BOT && e.type === 'm.room.message').length,
-      1,
-      'only the echo was answered',
+    // Sent once the echo is in: answered after anything the messages before could have caused.
+    const marker = await pongTo(hs, hs.sendMessage('@carol:fast.example', roomId, '!ping marker'));
+    t.same(
+      hs
+        .events(roomId)
+        .filter((e) => e.sender === BOT && e.type === 'm.room.message')
+        .map((e) => (e.content as { body: string }).body),
+      ['say this back', marker.content['body']],
+      'only the echo was answered, then the marker',
     );
   });
 
@@ -718,7 +742,6 @@ forEachEngine(t, (t, database) => {
       'the bot to sync again',
       () => ['PREPARED', 'SYNCING'].includes(service.bot!.client.getSyncState() ?? '') || undefined,
     );
-    await new Promise((resolve) => setTimeout(resolve, 200));
     const ping = hs.sendMessage('@carol:fast.example', privateRoom, '!ping');
     await pongTo(hs, ping);
     t.notOk(
@@ -929,7 +952,7 @@ t.test('a sync response has arrived when its last byte is read, not when fetch h
   const { accessToken } = hs.registerUser(BOT);
   const database = await openTestDatabase(testEngines()[0]!);
   t.teardown(() => database.destroy());
-  const { client, clock } = await createBotClient(
+  const { client, clock } = await createAccountClient(
     { homeserverUrl: hs.url, userId: BOT, accessToken, password: undefined },
     database.db,
     createLogger('silent'),
@@ -949,13 +972,4 @@ t.test('a sync response has arrived when its last byte is read, not when fetch h
     `stamped at the last byte, not ${(performance.now() - lastByte).toFixed(1)} ms later`,
   );
   t.ok(Math.abs(clock.arrivedAtMs - Date.now()) < 1000, 'and on the wall clock');
-});
-
-// Under tap (not under plain node) this file's process has been seen to stay
-// alive after its last test, with every test passed and no handle listed by
-// process._getActiveHandles(): not yet found. Until it is, the process ends
-// 10 s after the last teardown, with tap's own exit code, rather than holding
-// the run until the file's timeout.
-t.teardown(() => {
-  setTimeout(() => process.exit(), 10_000).unref();
 });

@@ -5,7 +5,6 @@
 // End to end: probes on four servers of the test homeserver, one with its
 // clock 2 s fast, the service as `pingboard serve` starts it, on both engines.
 import t from 'tap';
-import './helpers/sdk.ts';
 import { once } from 'node:events';
 import { quantileSorted } from 'simple-statistics';
 import { createServer } from 'node:http';

@@ -6,7 +6,6 @@ import { once } from 'node:events';
 import { createServer, type Socket } from 'node:net';
 import type { AddressInfo } from 'node:net';
 import t from 'tap';
-import './helpers/sdk.ts';
 import { openDatabase } from '../src/db/database.ts';
 import { buildApp } from '../src/http/app.ts';
 import { STALE_SYNC_SECONDS } from '../src/http/routes/health.ts';

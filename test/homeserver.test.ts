@@ -23,7 +23,10 @@ import {
 import { logger as sdkRootLogger } from 'matrix-js-sdk/lib/logger.js';
 import type { Logger } from 'matrix-js-sdk/lib/logger.js';
 import { type TestHomeserver, type TestHomeserverOptions, startTestHomeserver } from './homeserver/index.ts';
-import './helpers/sdk.ts';
+import { unrefSdkRequestTimers } from '../src/matrix/sdk-internals.ts';
+
+// Its clients are the SDK's own, not the service's (createAccountClient): their request timers must not hold the file's process either.
+unrefSdkRequestTimers();
 
 // Silence the SDK: its components log through children of the root logger,
 // which inherit the root's method factory when they are created.

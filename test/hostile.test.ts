@@ -4,7 +4,6 @@
 // defined answer, and nothing may reach storage invalid or a page or table
 // unescaped.
 import t from 'tap';
-import './helpers/sdk.ts';
 import { loadConfig } from '../src/config.ts';
 import { createLogger } from '../src/log.ts';
 import { isValidEventId, isValidServerName, isValidUserId, serverOfUserId } from '../src/matrix/ids.ts';

@@ -110,6 +110,20 @@ t.test('a capped label admits the first values and folds the rest into "other"',
   t.equal(label.size, 2);
 });
 
+t.test("the bot's overhead on each pong: until its request was made, and until written", async (t) => {
+  const metrics = new PingboardMetrics(50);
+  metrics.pongWritten({ requestedMs: 0.4, writtenMs: 0.9 });
+  metrics.pongWritten({ requestedMs: 3, writtenMs: 30 });
+  const text = metrics.render({});
+  const family = parsePrometheusStrict(text).get('pingboard_pong_overhead_seconds');
+  t.equal(family?.type, 'histogram');
+  t.match(text, /\npingboard_pong_overhead_seconds_bucket\{until="requested",le="0\.0005"\} 1\n/);
+  t.match(text, /\npingboard_pong_overhead_seconds_bucket\{until="written",le="0\.001"\} 1\n/);
+  t.match(text, /\npingboard_pong_overhead_seconds_bucket\{until="written",le="0\.025"\} 1\n/);
+  t.match(text, /\npingboard_pong_overhead_seconds_bucket\{until="written",le="0\.05"\} 2\n/);
+  t.match(text, /\npingboard_pong_overhead_seconds_count\{until="requested"\} 2\n/);
+});
+
 t.test('with thousands of ping servers, /metrics stays under the label cap and loses no count', async (t) => {
   const cap = 50;
   const metrics = new PingboardMetrics(cap);

@@ -2,7 +2,6 @@
 // from room admins through the running bot; exclusions, deleted pings and
 // weeks frozen again, checked through the tables people read.
 import t from 'tap';
-import './helpers/sdk.ts';
 import { loadConfig } from '../src/config.ts';
 import { createLogger } from '../src/log.ts';
 import { parseAdminCommand } from '../src/operator/commands.ts';

@@ -9,7 +9,6 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import t from 'tap';
-import './helpers/sdk.ts';
 import { ConfigError, loadConfig } from '../src/config.ts';
 import { createLogger } from '../src/log.ts';
 import { lossRate, mergeProbeFigures } from '../src/probes/figures.ts';

@@ -10,6 +10,8 @@ import {
   clearRelationIndex,
   encodeUri,
   fetchStampingArrival,
+  unrefSdkRequestTimers,
+  withoutCapabilityPolling,
   withParsedJson,
   type Arrival,
 } from '../src/matrix/sdk-internals.ts';
@@ -23,7 +25,7 @@ import { logger as sdkRootLogger } from 'matrix-js-sdk/lib/logger.js';
 import { createLogger } from '../src/log.ts';
 import { routeSdkLogs } from '../src/matrix/sdk-logs.ts';
 import { startTestHomeserver } from './homeserver/index.ts';
-import './helpers/sdk.ts';
+import { until } from './helpers/until.ts';
 
 interface Line {
   level: number;
@@ -139,6 +141,45 @@ t.test('the SDK reads a JSON body with json(), so a response parsed once is not 
     parsedOnce,
     'the very object handed over',
   );
+});
+
+t.test("the timer the SDK arms for a request's local timeout does not keep the process alive", async (t) => {
+  const server = createServer((_req, res) => res.end('{"next_batch":"s1"}'));
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  t.teardown(() => server.close());
+  unrefSdkRequestTimers();
+  const client = createClient({ baseUrl: `http://127.0.0.1:${(server.address() as AddressInfo).port}` });
+  const timersHolding = () => process.getActiveResourcesInfo().filter((r) => r === 'Timeout').length;
+  const before = timersHolding();
+  const pending = client.http.request(Method.Get, '/sync', undefined, undefined, {
+    localTimeoutMs: 60_000,
+    priority: undefined,
+  });
+  t.equal(timersHolding(), before, "its 60 s timer was armed unref'd");
+  t.same(await pending, { next_batch: 's1' });
+  t.equal(timersHolding(), before, 'nor is it left holding the process once the request has ended');
+});
+
+t.test("a started client polls the server's capabilities, unless told not to", async (t) => {
+  unrefSdkRequestTimers();
+  const hs = await startTestHomeserver({ servers: { 'bot.example': { delayMs: 0 } } });
+  t.teardown(() => hs.stop());
+  const started = async (userId: string, polling: boolean) => {
+    const { accessToken } = hs.registerUser(userId);
+    const client = createClient({ baseUrl: hs.url, userId, accessToken });
+    if (!polling) withoutCapabilityPolling(client);
+    await client.startClient();
+    t.teardown(() => client.stopClient());
+    return client;
+  };
+  const polling = await started('@polling:bot.example', true);
+  // Stopped once its poll has ended, which leaves no timer armed after the stop.
+  await until('the poll to end', () => polling.getCachedCapabilities() !== undefined, 60_000);
+  t.equal(hs.countRequests({ path: '/capabilities', userId: '@polling:bot.example' }), 1, 'the SDK polls at start');
+  const quiet = await started('@quiet:bot.example', false);
+  await until('the first sync', () => quiet.getSyncState() !== null, 60_000);
+  t.equal(hs.countRequests({ path: '/capabilities', userId: '@quiet:bot.example' }), 0, 'not this client');
 });
 
 t.test(

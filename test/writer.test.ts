@@ -13,9 +13,10 @@ import { ROOM_LOCKS } from '../src/db/locks.ts';
 import { importFile, type ImportCounts } from '../src/samples/import.ts';
 import { recordSamples, WRITE_BATCH_SIZE } from '../src/samples/repository.ts';
 import { sampleToRecord } from '../src/samples/sample.ts';
-import { SampleWriter } from '../src/samples/writer.ts';
+import { lingerLeft, SampleWriter } from '../src/samples/writer.ts';
 import { forEachEngine, openTestDatabase, setDatabaseReachable, testEngines } from './helpers/database.ts';
 import { sample } from './helpers/samples.ts';
+import { until } from './helpers/until.ts';
 
 if (!testEngines().includes('postgres')) {
   t.test(
@@ -40,8 +41,7 @@ if (!testEngines().includes('postgres')) {
     const samples = Array.from({ length: 5 }, (_, i) => sample({ pingServer: `s${i}.example`, delayMs: 100 + i }));
     for (const s of samples) t.ok(writer.record(s));
     writer.record(samples[0]!);
-    await new Promise((resolve) => setTimeout(resolve, 400));
-    t.ok(writer.counts.failedWrites >= 1, 'writes failed while the database was away');
+    await until('a write to fail while the database is away', () => writer.counts.failedWrites >= 1, 60_000);
     t.equal(writer.counts.queued, 6, 'nothing was dropped');
 
     await setDatabaseReachable(database, true);
@@ -57,13 +57,15 @@ if (!testEngines().includes('postgres')) {
   t.test('a flush at shutdown against an unreachable database tries once and leaves nothing retrying', async (t) => {
     const database = await openTestDatabase('postgres');
     t.teardown(() => database.destroy());
+    // A retry would wait ten minutes, and hold back the write of any sample recorded meanwhile.
     const writer = new SampleWriter({
       db: database.db,
       log: createLogger('silent'),
       capacity: 100,
-      retryMs: 20,
-      maxRetryMs: 20,
+      retryMs: 600_000,
+      maxRetryMs: 600_000,
     });
+    t.teardown(() => writer.stop());
     await setDatabaseReachable(database, false);
     writer.record(sample({ pingServer: 'late.example', delayMs: 100 }));
     await writer.flushNow();
@@ -72,7 +74,10 @@ if (!testEngines().includes('postgres')) {
       { failedWrites: 1, queued: 1 },
       'the write was tried, and what it held is counted as queued',
     );
-    await new Promise((resolve) => setTimeout(resolve, 200));
+    // With nothing waiting to retry, the next sample's write starts after its own linger and takes the first along.
+    await setDatabaseReachable(database, true);
+    writer.record(sample({ pingServer: 'next.example', delayMs: 100 }));
+    await until('both samples written', () => writer.counts.written === 2, 60_000);
     t.equal(writer.counts.failedWrites, 1, 'no retry after the flush, with no stop() called');
   });
 
@@ -115,7 +120,15 @@ if (!testEngines().includes('postgres')) {
     await other.query('begin');
     await insert(second);
     const written = recordSamples(database.db, [second, first]);
-    await new Promise((resolve) => setTimeout(resolve, 300));
+    await until(
+      'the batch to wait for the row the other writer holds',
+      async () =>
+        (
+          await sql<{ waiting: number }>`select count(*)::int as waiting from pg_stat_activity
+            where datname = current_database() and wait_event_type = 'Lock'`.execute(database.db)
+        ).rows[0]!.waiting > 0,
+      60_000,
+    );
     // The batch waits first, so PostgreSQL ends it when it finds the deadlock; the other insert then goes through.
     await insert(first);
     await other.query('commit');
@@ -126,36 +139,37 @@ if (!testEngines().includes('postgres')) {
     );
   });
 
-  t.test(
-    'after a write that outlasts the interval, the samples that came in meanwhile are written at once',
-    async (t) => {
-      const database = await openTestDatabase('postgres');
-      t.teardown(() => database.destroy());
-      const holder = new pg.Client({ connectionString: database.url });
-      await holder.connect();
-      t.teardown(() => holder.end());
-      // The write is held 1.3 s past the interval (1 s): the old fixed interval would wait a whole second more.
-      const writer = new SampleWriter({ db: database.db, log: createLogger('silent'), capacity: 100, lingerMs: 1000 });
-      t.teardown(() => writer.stop());
-      const first = sample({ pingServer: 'slow-write.example', delayMs: 100 });
-      // Writes take the room's lock shared: holding it exclusively keeps the first write waiting.
-      await holder.query('begin');
-      await holder.query('select pg_advisory_xact_lock($1, hashtext($2))', [ROOM_LOCKS, first.roomId]);
-      writer.record(first);
-      await new Promise((resolve) => setTimeout(resolve, 1200));
-      writer.record(sample({ pingServer: 'meanwhile.example', delayMs: 100 }));
-      await new Promise((resolve) => setTimeout(resolve, 1300));
-      await holder.query('commit');
-      const released = performance.now();
-      await writer.flushed();
-      const waited = performance.now() - released;
-      t.equal(writer.counts.written, 2);
-      t.ok(
-        waited < 500,
-        `written ${waited.toFixed(0)} ms after the first write ended, not a whole interval (1000 ms) later`,
-      );
-    },
-  );
+  t.test('samples that come in while a write waits for the database get a write of their own after it', async (t) => {
+    const database = await openTestDatabase('postgres');
+    t.teardown(() => database.destroy());
+    const holder = new pg.Client({ connectionString: database.url });
+    await holder.connect();
+    t.teardown(() => holder.end());
+    const writer = new SampleWriter({ db: database.db, log: createLogger('silent'), capacity: 100, lingerMs: 50 });
+    t.teardown(() => writer.stop());
+    const first = sample({ pingServer: 'slow-write.example', delayMs: 100 });
+    // Writes take the room's lock shared: holding it exclusively keeps the first write waiting.
+    await holder.query('begin');
+    await holder.query('select pg_advisory_xact_lock($1, hashtext($2))', [ROOM_LOCKS, first.roomId]);
+    writer.record(first);
+    await until(
+      "the first write to wait for the room's lock",
+      async () =>
+        (
+          await sql<{ waiting: number }>`select count(*)::int as waiting from pg_stat_activity
+            where datname = current_database() and wait_event = 'advisory'`.execute(database.db)
+        ).rows[0]!.waiting > 0,
+      60_000,
+    );
+    writer.record(sample({ pingServer: 'meanwhile.example', delayMs: 100 }));
+    await holder.query('commit');
+    await writer.flushed();
+    t.hasStrict(writer.counts, { written: 2, queued: 0 });
+    const { rows } = await sql<{
+      writes: number;
+    }>`select count(distinct xmin::text)::int as writes from samples`.execute(database.db);
+    t.equal(rows[0]!.writes, 2, 'the sample that came in meanwhile was not in the waiting write');
+  });
 
   t.test('an import whose writes fail stops with the error and leaves its counts settled', async (t) => {
     const database = await openTestDatabase('postgres');
@@ -176,7 +190,8 @@ if (!testEngines().includes('postgres')) {
     const counts: ImportCounts = { read: 0, stored: 0, duplicate: 0, rejected: 0 };
     await t.rejects(importFile(database.db, file, counts), 'the write failure ends the import');
     const after = { ...counts };
-    await new Promise((resolve) => setTimeout(resolve, 500));
+    // Closing the pool waits for every connection in use: no write of the import's can end after this.
+    await database.db.destroy();
     t.same(counts, after, 'nothing changes the counts after the import has failed');
     t.equal(counts.stored, 0);
   });
@@ -213,10 +228,20 @@ if (!testEngines().includes('postgres')) {
     );
     t.ok(stored >= WRITE_BATCH_SIZE, `the slow first batch was written (${stored} rows)`);
     t.equal(counts.stored, stored, 'every write that succeeded is counted by the time the import reports');
-    await new Promise((resolve) => setTimeout(resolve, 700));
+    // Closing the pool waits for every connection in use: no write of the import's can end after this.
+    await database.db.destroy();
     t.same(counts, after, 'nothing changes the counts after the import has failed');
   });
 }
+
+t.test(
+  'what comes in during a write waits what is left of the interval since the write began: nothing once the write outlasted it',
+  async (t) => {
+    t.equal(lingerLeft(1000, 300), 700);
+    t.equal(lingerLeft(1000, 1000), 0);
+    t.equal(lingerLeft(1000, 2500), 0, 'written at once, not a whole interval after a slow write');
+  },
+);
 
 forEachEngine(t, (t, database) => {
   /** How many transactions wrote the stored samples: rows written together share their xmin. */
@@ -227,21 +252,31 @@ forEachEngine(t, (t, database) => {
     return rows[0]!.writes;
   };
 
-  t.test('samples recorded close together share one write', async (t) => {
+  t.test('samples recorded while the first waits share one write', async (t) => {
     await database.db.deleteFrom('samples').execute();
-    // Far longer than the five 10 ms steps, so a stalled event loop cannot split the write.
-    const writer = new SampleWriter({ db: database.db, log: createLogger('silent'), capacity: 100, lingerMs: 1000 });
+    // Longer than the test: what ends the wait is the flush below.
+    const writer = new SampleWriter({ db: database.db, log: createLogger('silent'), capacity: 100, lingerMs: 600_000 });
     t.teardown(() => writer.stop());
     for (let i = 0; i < 5; i++) {
       writer.record(sample({ pingServer: `burst${i}.example`, delayMs: 100 + i }));
-      await new Promise((resolve) => setTimeout(resolve, 10));
+      // A round trip to the database between samples, as pings arrive over the network.
+      t.equal(await writeTransactions(), 0, `sample ${i + 1} waits`);
     }
-    await writer.flushed();
+    await writer.flushNow();
     t.hasStrict(writer.counts, { written: 5, queued: 0 });
     t.equal(await writeTransactions(), 1, 'the first sample waited for the others');
+  });
+
+  t.test('a sample recorded after a write has a write of its own, once its wait is over', async (t) => {
+    await database.db.deleteFrom('samples').execute();
+    const writer = new SampleWriter({ db: database.db, log: createLogger('silent'), capacity: 100, lingerMs: 10 });
+    t.teardown(() => writer.stop());
+    writer.record(sample({ pingServer: 'first.example', delayMs: 100 }));
+    await writer.flushed();
     writer.record(sample({ pingServer: 'later.example', delayMs: 90 }));
     await writer.flushed();
-    t.equal(await writeTransactions(), 2, 'a sample after the write has a write of its own');
+    t.hasStrict(writer.counts, { written: 2, queued: 0 });
+    t.equal(await writeTransactions(), 2);
   });
 
   t.test('flushing writes what lingers at once', async (t) => {

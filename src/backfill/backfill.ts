@@ -12,7 +12,7 @@ import { readPongEvent } from '../matrix/pong.ts';
 import { retryTransient } from '../matrix/retry.ts';
 import { serverOfUserId } from '../matrix/ids.ts';
 import { followRoom, joinVia, readPredecessor, serverOfRoomId, serversByMembers, viaServers } from '../matrix/rooms.ts';
-import { readBotState, writeBotState } from '../matrix/state.ts';
+import { readStateValue, writeStateValue } from '../matrix/state.ts';
 import { recordSamples } from '../samples/repository.ts';
 import { retentionCutoff } from '../schedule/retention.ts';
 import type { Sample } from '../samples/sample.ts';
@@ -38,7 +38,7 @@ const REQUEST_ATTEMPTS = 14;
 const START_ATTEMPTS = 5;
 
 export interface BackfillOptions {
-  /** A client of the bot's account (createBotClient); no sync is started. */
+  /** A client of the bot's account (createAccountClient); no sync is started. */
   readonly client: MatrixClient;
   readonly db: Db;
   readonly log: Logger;
@@ -206,7 +206,7 @@ async function walk(
   const { db, signal } = walker.options;
   const visited = new Set<string>([current.position.roomId]);
   const save = async (next: Coverage) => {
-    await writeBotState(db, key, JSON.stringify(next));
+    await writeStateValue(db, key, JSON.stringify(next));
     return next;
   };
   const finish = async (span: { fromMs: number | null; oldest: Position | null }) =>
@@ -328,7 +328,7 @@ export async function backfillRoom(reference: string, options: BackfillOptions):
   };
   await storeLineage();
   const key = coverageKey(lineage.configuredId);
-  let coverage = parseCoverage(await readBotState(options.db, key));
+  let coverage = parseCoverage(await readStateValue(options.db, key));
   const nowMs = (options.now ?? new Date()).getTime();
   const keptFromMs =
     options.retentionDays === undefined ? -Infinity : retentionCutoff(new Date(nowMs), options.retentionDays).getTime();

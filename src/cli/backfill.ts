@@ -6,7 +6,7 @@ import { emptyCounts, formatProgress, formatSummary } from '../backfill/progress
 import { ConfigError, type Config } from '../config.ts';
 import { InputError, messageWithCauses } from '../errors.ts';
 import type { Logger } from '../log.ts';
-import { createBotClient } from '../matrix/client.ts';
+import { createAccountClient } from '../matrix/client.ts';
 import { openMigratedDatabase } from '../open.ts';
 import { PROGRESS_INTERVAL_MS, type Output } from './commands.ts';
 import { FAILED, INTERRUPTED } from './exit-codes.ts';
@@ -47,7 +47,7 @@ export async function backfillCommand(
     out.stderr.write(`\r\x1b[K${formatProgress(counts, now - started)}${final ? '\n' : ''}`);
   };
   try {
-    const { client } = await createBotClient(config.bot, database.db, log);
+    const { client } = await createAccountClient(config.bot, database.db, log);
     const result = await backfillRooms(rooms, {
       client,
       db: database.db,

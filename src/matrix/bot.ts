@@ -30,7 +30,7 @@ import {
   WatchedRooms,
   type SyncHealth,
 } from './bot-rules.ts';
-import { createBotClient, type SyncArrival } from './client.ts';
+import { createAccountClient, type SyncArrival } from './client.ts';
 import { serverOfUserId } from './ids.ts';
 import {
   answerTransactionId,
@@ -48,8 +48,7 @@ import {
 import { retryTransient } from './retry.ts';
 import { createMessageSender, requestsWritten } from './send.ts';
 import { SenderRateLimiter } from './rate-limit.ts';
-import { RoomFollower, type NotFollowedRoom } from './follow.ts';
-import type { RoomLineage } from './rooms.ts';
+import { RoomFollower, type FollowedLineage, type NotFollowedRoom } from './follow.ts';
 import { startRoomSync, trimIfLong } from './sync.ts';
 
 export interface BotCounts extends SyncHealth {
@@ -64,13 +63,6 @@ export interface BotCounts extends SyncHealth {
 export interface Bot {
   readonly client: MatrixClient;
   readonly counts: Readonly<BotCounts>;
-  /**
-   * Milliseconds from a /sync response's arrival until the pong's request
-   * has been made (handed to node:http), oldest first (the latest 20,000 to 40,000).
-   */
-  readonly overheadMs: readonly number[];
-  /** The same, until node:http reports the request's last byte written to its connection. */
-  readonly writtenMs: readonly number[];
   /** Room IDs the bot is watching (configured rooms and their replacements). */
   watchedRooms(): string[];
   /** Configured rooms, and upgrades of them, that the bot is not in: it keeps trying. */
@@ -78,10 +70,20 @@ export interface Bot {
   stop(): Promise<void>;
 }
 
+/** The bot's own time on an answered ping, in milliseconds from the arrival of the sync response that brought it. */
+export interface PongTiming {
+  /** Until the pong's send request was made (handed to node:http). */
+  readonly requestedMs: number;
+  /** Until node:http reported the request's last byte written to its connection. */
+  readonly writtenMs: number;
+}
+
 /** Told of each answered ping and read pong (metrics). */
 export interface BotObserver {
   pingAnswered(pingServer: string): void;
   pongRead(pingServer: string): void;
+  /** A pong's first request was written (a retry's only when the first died before): the bot's overhead. */
+  pongWritten(timing: PongTiming): void;
 }
 
 export interface BotOptions {
@@ -107,14 +109,8 @@ export interface BotOptions {
   readonly instanceId?: string;
 }
 
-const OVERHEAD_SAMPLES = 20_000;
 const SEND_ATTEMPTS = 5;
 const STOP_WAIT_MS = 10_000;
-
-function keepLatest(figures: number[], value: number): void {
-  figures.push(value);
-  if (figures.length > 2 * OVERHEAD_SAMPLES) figures.splice(0, OVERHEAD_SAMPLES);
-}
 
 /** A member's power level from the room's m.room.power_levels (users, then users_default, then 0). */
 function powerLevel(room: Room, userId: string): number {
@@ -128,7 +124,9 @@ function powerLevel(room: Room, userId: string): number {
 export async function startBot(options: BotOptions): Promise<Bot> {
   const { config, writer } = options;
   const log = options.log.child({ component: 'bot' });
-  const { client, clock, syncPositionSaved } = await createBotClient(config, options.db, log, () => writer.flushed());
+  const { client, clock, syncPositionSaved } = await createAccountClient(config, options.db, log, () =>
+    writer.flushed(),
+  );
   const counts: BotCounts = {
     pingsAnswered: 0,
     pingsSkippedBacklog: 0,
@@ -139,20 +137,19 @@ export async function startBot(options: BotOptions): Promise<Bot> {
     lastSyncAtMs: 0,
     consecutiveSyncFailures: 0,
   };
-  const overheadMs: number[] = [];
-  const writtenMs: number[] = [];
   const ownServer = serverOfUserId(config.userId)!;
   const limiter = new SenderRateLimiter(config.answersPerMinute);
   const trusted = new Set(options.pings.trustedResponders);
-  const watched = new WatchedRooms<RoomLineage>();
+  const watched = new WatchedRooms<FollowedLineage>();
   /** Pongs being sent: a stop lets them finish, so no measured ping goes unanswered. */
   const answersInFlight = new Set<Promise<void>>();
 
   /** What the bot learns of its rooms, on its way to the database. */
   let roomsStored = Promise.resolve();
 
-  const register = (lineage: RoomLineage, room: RoomConfig) => {
-    lineage.config = room;
+  /** Watches `lineage`: the newest value of it stands for each of its rooms. */
+  const register = (lineage: FollowedLineage) => {
+    const { room } = lineage;
     watched.watch(lineage, Date.now());
     const known = options.registry.find(room.id);
     options.registry.track({
@@ -178,8 +175,8 @@ export async function startBot(options: BotOptions): Promise<Bot> {
     client,
     ownServer,
     log,
-    joined: async (lineage, room) => {
-      register(lineage, room);
+    joined: async (lineage) => {
+      register(lineage);
       if (syncStarted) await restartSync();
     },
     awaitedChanged: async () => {
@@ -262,12 +259,14 @@ export async function startBot(options: BotOptions): Promise<Bot> {
     // the bot's: only the first write counts (a retry's, with its backoff,
     // only when the first request died before it was written).
     let written = false;
+    // Set before any write is reported: node:http writes a request on a later tick.
+    let requestedMs = 0;
     const sending = send(roomId, pong, answerTransactionId('pong', eventId), (mono) => {
       if (written) return;
       written = true;
-      keepLatest(writtenMs, mono - arrivedMono);
+      options.observer?.pongWritten({ requestedMs, writtenMs: mono - arrivedMono });
     });
-    keepLatest(overheadMs, performance.now() - arrivedMono);
+    requestedMs = performance.now() - arrivedMono;
     let pongId: string | undefined;
     try {
       pongId = await sending;
@@ -481,8 +480,6 @@ export async function startBot(options: BotOptions): Promise<Bot> {
   return {
     client,
     counts,
-    overheadMs,
-    writtenMs,
     watchedRooms: () => watched.roomIds(),
     notFollowed: () => follower.notFollowed(),
     stop: async () => {

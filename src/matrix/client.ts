@@ -1,4 +1,5 @@
-// The bot's matrix-js-sdk client: credentials (a password login happens once,
+// A matrix-js-sdk client of one account (the bot's, or a probe's; the
+// backfill and the CLI use the bot's): credentials (a password login happens once,
 // its token is kept in the database), a store that keeps the sync position in
 // the database, and a fetch wrapper that stamps the moment each /sync
 // response has fully arrived, before the SDK spends any time on it.
@@ -9,8 +10,14 @@ import type { Logger } from '../log.ts';
 import { resumeToken } from './bot-rules.ts';
 import { advisedWaitMs, waitingOutRateLimits } from './retry.ts';
 import { routeSdkLogs, sdkLogger } from './sdk-logs.ts';
-import { readBotState, writeBotState } from './state.ts';
-import { fetchStampingArrival, withParsedJson, type Arrival } from './sdk-internals.ts';
+import { readStateValue, writeStateValue } from './state.ts';
+import {
+  fetchStampingArrival,
+  unrefSdkRequestTimers,
+  withoutCapabilityPolling,
+  withParsedJson,
+  type Arrival,
+} from './sdk-internals.ts';
 import { messageWithCauses } from '../errors.ts';
 
 /** When a /sync response finished arriving: wall clock (ms) and monotonic time (performance.now()). */
@@ -107,7 +114,7 @@ class DatabaseSyncStore extends MemoryStore {
         // A position saved past a sample still queued would lose it if the process died now: the
         // next leader resumes from the position and never sees that ping again.
         await this.#beforeSaving();
-        await writeBotState(this.#db, this.#key, token);
+        await writeStateValue(this.#db, this.#key, token);
       } catch (err) {
         // The next successful sync saves a newer token; a restart before that re-reads a little.
         this.#log.warn({ err }, 'could not save the sync position');
@@ -179,7 +186,7 @@ export type ClientAccount = Pick<BotConfig, 'homeserverUrl' | 'userId' | 'access
 
 async function accessToken(config: ClientAccount, db: Db, log: Logger): Promise<string> {
   if (config.accessToken !== undefined) return config.accessToken;
-  const saved = await readBotState(db, accessTokenKey(config.userId));
+  const saved = await readStateValue(db, accessTokenKey(config.userId));
   if (saved) return saved;
   const loginClient = createClient({ baseUrl: config.homeserverUrl, logger: sdkLogger(log) as never });
   const response = await loginClient.loginRequest({
@@ -188,7 +195,7 @@ async function accessToken(config: ClientAccount, db: Db, log: Logger): Promise<
     password: config.password!,
     initial_device_display_name: 'Pingboard',
   });
-  await writeBotState(db, accessTokenKey(config.userId), response.access_token);
+  await writeStateValue(db, accessTokenKey(config.userId), response.access_token);
   log.info(
     { userId: response.user_id, deviceId: response.device_id },
     'logged in with the password; the access token is kept in the database',
@@ -196,25 +203,31 @@ async function accessToken(config: ClientAccount, db: Db, log: Logger): Promise<
   return response.access_token;
 }
 
-export interface BotClient {
+export interface AccountClient {
   readonly client: MatrixClient;
   readonly clock: SyncClock;
   /** Resolves once the latest processed sync position is kept: await it after stopping the client. */
   syncPositionSaved(): Promise<void>;
 }
 
-/** `beforeSavingPosition`: resolves once what was measured from the responses processed so far is stored. */
-export async function createBotClient(
+/**
+ * A client of `config`'s account: the bot's (which the backfill and the CLI
+ * use too) or a probe's. `beforeSavingPosition` resolves once what was
+ * measured from the responses processed so far is stored.
+ */
+export async function createAccountClient(
   config: ClientAccount,
   db: Db,
   log: Logger,
   beforeSavingPosition: () => Promise<void> = async () => {},
-): Promise<BotClient> {
+): Promise<AccountClient> {
   // A no-op in the service, which routed them at start; a command's first client routes them.
   routeSdkLogs(log);
+  // Its requests' timers must not keep a stopped client's process alive.
+  unrefSdkRequestTimers();
   const clock = new SyncClock();
   const token = await accessToken(config, db, log);
-  const savedSyncToken = (await readBotState(db, syncTokenKey(config.userId))) ?? null;
+  const savedSyncToken = (await readStateValue(db, syncTokenKey(config.userId))) ?? null;
   const store = new DatabaseSyncStore(db, syncTokenKey(config.userId), savedSyncToken, log, beforeSavingPosition);
   const client = createClient({
     baseUrl: config.homeserverUrl,
@@ -225,5 +238,6 @@ export async function createBotClient(
     logger: sdkLogger(log) as never,
     timelineSupport: false,
   } satisfies Partial<IStoredClientOpts> & Record<string, unknown>);
+  withoutCapabilityPolling(client);
   return { client, clock, syncPositionSaved: () => store.saved() };
 }

@@ -16,6 +16,11 @@ import {
   type RoomLineage,
 } from './rooms.ts';
 
+/** A lineage the bot is in, with the configured room it belongs to. */
+export interface FollowedLineage extends RoomLineage {
+  readonly room: RoomConfig;
+}
+
 /** A configured room, or an upgrade of one, that the bot is not in. */
 export interface NotFollowedRoom {
   /** The configured room, as configured (ID or alias). */
@@ -35,7 +40,7 @@ export interface RoomFollowerOptions {
   readonly ownServer: string;
   readonly log: Logger;
   /** The bot joined rooms of `lineage` (the configured room, or replacements): watch them. */
-  readonly joined: (lineage: RoomLineage, room: RoomConfig) => Promise<void>;
+  readonly joined: (lineage: FollowedLineage) => Promise<void>;
   /** The rooms awaited changed (see `awaitedRoomIds`): an invite to them must reach the bot. */
   readonly awaitedChanged: () => Promise<void>;
   /** The first wait before trying again; each next one doubles, up to `maxRetryDelayMs`. */
@@ -104,19 +109,13 @@ export class RoomFollower {
   }
 
   /** A tombstone in a room of `lineage`: joins its replacement, retrying until joined. */
-  tombstone(lineage: RoomLineage, event: MatrixEvent): void {
+  tombstone(lineage: FollowedLineage, event: MatrixEvent): void {
     const replacement = (event.getContent() as { replacement_room?: unknown }).replacement_room;
-    if (
-      !lineage.config ||
-      typeof replacement !== 'string' ||
-      !isValidRoomId(replacement) ||
-      lineage.roomIds.includes(replacement)
-    )
-      return;
+    if (typeof replacement !== 'string' || !isValidRoomId(replacement) || lineage.roomIds.includes(replacement)) return;
     if ([...this.#pending].some((p) => p.roomId === replacement)) return;
     this.#log.info({ from: event.getRoomId(), to: replacement }, 'room upgraded: following it');
     const pending: Pending = {
-      room: lineage.config,
+      room: lineage.room,
       lineage,
       replacement: undefined,
       roomId: replacement,
@@ -169,7 +168,7 @@ export class RoomFollower {
   }
 
   async #followed({ lineage, stranded }: FollowedRoom, room: RoomConfig): Promise<void> {
-    await this.#options.joined(lineage, room);
+    await this.#options.joined({ ...lineage, room });
     if (!stranded) return;
     this.#log.warn(
       {
@@ -247,8 +246,10 @@ export class RoomFollower {
     const { client, ownServer } = this.#options;
     if (!pending.lineage)
       return this.#followed(await followRoom(client, pending.room.id, ownServer, this.#log), pending.room);
-    const stranded = await joinReplacement(client, pending.lineage, pending.replacement!, ownServer, this.#log);
-    await this.#followed({ lineage: pending.lineage, stranded }, pending.room);
+    await this.#followed(
+      await joinReplacement(client, pending.lineage, pending.replacement!, ownServer, this.#log),
+      pending.room,
+    );
   }
 
   #wait(pending: Pending, ms: number): Promise<void> {

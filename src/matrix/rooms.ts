@@ -2,19 +2,17 @@
 // replaced (m.room.tombstone) is left for its replacement, and its
 // predecessors (m.room.create's predecessor) stay part of its statistics.
 import { Method, type MatrixClient } from 'matrix-js-sdk';
-import type { RoomConfig } from '../config.ts';
 import type { Logger } from '../log.ts';
 import { isValidRoomId, isValidServerName, serverOfUserId } from './ids.ts';
 
+/** A room's lineage as joined so far: a value, which joining a replacement gives anew (joinReplacement). */
 export interface RoomLineage {
   /** The ID of the room as configured (resolved from an alias): frozen weeks are kept under it. */
   readonly configuredId: string;
   /** The room the bot is in now, the newest of the lineage. */
-  currentId: string;
+  readonly currentId: string;
   /** Every room of the lineage, oldest first. */
-  readonly roomIds: string[];
-  /** The configured room this lineage belongs to, set by whoever follows it. */
-  config?: RoomConfig;
+  readonly roomIds: readonly string[];
 }
 
 const MAX_UPGRADES = 50;
@@ -142,7 +140,7 @@ async function readReplacement(
   return { roomId: replacement, via: await replacementVia(client, roomId, replacement, sender, ownServer) };
 }
 
-/** What following a room came to: the lineage joined so far, and the upgrade the bot could not join yet, if any. */
+/** What following a room came to: the lineage joined, and the upgrade the bot could not join yet, if any. */
 export interface FollowedRoom {
   readonly lineage: RoomLineage;
   readonly stranded: (Replacement & { readonly error: unknown }) | undefined;
@@ -174,14 +172,13 @@ export async function followRoom(
     // The bot may never have been in an old room; its ID is all the statistics need.
     predecessor = await readPredecessor(client, predecessor).catch(() => undefined);
   }
-  const lineage: RoomLineage = { configuredId, currentId: configuredId, roomIds };
-  return { lineage, stranded: await followReplacements(client, lineage, ownServer, log) };
+  return followReplacements(client, { configuredId, currentId: configuredId, roomIds }, ownServer, log);
 }
 
 /**
- * Joins `replacement` and the rooms that replaced it in turn, adding each to
- * `lineage`; throws when `replacement` itself cannot be joined, and returns
- * a later replacement that could not be.
+ * Joins `replacement` and the rooms that replaced it in turn: the lineage
+ * with each of them; throws when `replacement` itself cannot be joined, and
+ * returns a later replacement that could not be.
  */
 export async function joinReplacement(
   client: MatrixClient,
@@ -189,35 +186,39 @@ export async function joinReplacement(
   replacement: Replacement,
   ownServer: string,
   log: Logger,
-): Promise<FollowedRoom['stranded']> {
-  await joinInto(client, lineage, replacement);
-  return followReplacements(client, lineage, ownServer, log);
+): Promise<FollowedRoom> {
+  return followReplacements(client, await joinInto(client, lineage, replacement), ownServer, log);
 }
 
-async function joinInto(client: MatrixClient, lineage: RoomLineage, replacement: Replacement): Promise<void> {
+/** `lineage` moved on to `replacement`, once joined. */
+async function joinInto(client: MatrixClient, lineage: RoomLineage, replacement: Replacement): Promise<RoomLineage> {
   await joinVia(client, replacement.roomId, replacement.via);
-  if (!lineage.roomIds.includes(replacement.roomId)) lineage.roomIds.push(replacement.roomId);
-  lineage.currentId = replacement.roomId;
+  return {
+    configuredId: lineage.configuredId,
+    currentId: replacement.roomId,
+    roomIds: lineage.roomIds.includes(replacement.roomId) ? lineage.roomIds : [...lineage.roomIds, replacement.roomId],
+  };
 }
 
 async function followReplacements(
   client: MatrixClient,
-  lineage: RoomLineage,
+  joined: RoomLineage,
   ownServer: string,
   log: Logger,
-): Promise<FollowedRoom['stranded']> {
+): Promise<FollowedRoom> {
+  let lineage = joined;
   for (let hops = 0; hops < MAX_UPGRADES; hops++) {
     const replacement = await readReplacement(client, lineage.currentId, ownServer);
-    if (!replacement || lineage.roomIds.includes(replacement.roomId)) return undefined;
+    if (!replacement || lineage.roomIds.includes(replacement.roomId)) break;
     log.info(
       { from: lineage.currentId, to: replacement.roomId, via: replacement.via },
       'room was upgraded: joining its replacement',
     );
     try {
-      await joinInto(client, lineage, replacement);
+      lineage = await joinInto(client, lineage, replacement);
     } catch (err) {
-      return { ...replacement, error: err };
+      return { lineage, stranded: { ...replacement, error: err } };
     }
   }
-  return undefined;
+  return { lineage, stranded: undefined };
 }

@@ -1,7 +1,7 @@
 // Everything Pingboard relies on that matrix-js-sdk (pinned in package.json)
 // and Node's fetch (undici) do not promise: a private field, a deep import,
-// the SDK's root logger's internals, a Response whose json() is replaced, and
-// undici's diagnostics messages. test/sdk-internals.test.ts pins each one and
+// the SDK's root logger's internals, a Response whose json() is replaced, the
+// SDK's request timers and capability poller, and undici's diagnostics messages. test/sdk-internals.test.ts pins each one and
 // fails when an upgrade changes what it relies on.
 //
 // Load order: some SDK modules take a method of the SDK's root logger once,
@@ -12,7 +12,7 @@
 // evaluated before anything imports matrix-js-sdk: main.ts imports
 // sdk-logs.ts, which imports it, first.
 import { subscribe, unsubscribe } from 'node:diagnostics_channel';
-import type { Room } from 'matrix-js-sdk';
+import type { MatrixClient, Room } from 'matrix-js-sdk';
 import { logger as sdkRootLogger } from 'matrix-js-sdk/lib/logger.js';
 import { encodeUri } from 'matrix-js-sdk/lib/utils.js';
 
@@ -73,6 +73,58 @@ export { encodeUri };
 export function withParsedJson(response: Response, parsed: unknown): Response {
   Object.defineProperty(response, 'json', { value: () => Promise.resolve(parsed) });
   return response;
+}
+
+// ---- The SDK's request timers ----
+
+/** Timers at least this long are checked for the SDK's (its local timeouts run from 15 s to 110 s). */
+const SDK_TIMEOUT_MIN_MS = 10_000;
+let sdkTimersUnrefed = false;
+
+/** Whether the caller of setTimeout (two frames up) is the SDK's timeoutSignal: a short stack keeps this cheap. */
+function armedByTimeoutSignal(): boolean {
+  const limit = Error.stackTraceLimit;
+  Error.stackTraceLimit = 3;
+  const stack = new Error().stack;
+  Error.stackTraceLimit = limit;
+  return stack?.includes('at timeoutSignal ') === true;
+}
+
+/**
+ * matrix-js-sdk arms a timer for each request with a local timeout
+ * (timeoutSignal in http-api/utils.js: 110 s for a /sync) and never clears
+ * it, so a stopped client kept its process alive up to two minutes after
+ * its last request: a finished command, a stopped service, a test file.
+ * Those timers are unref'd (they only abort a request, which a stopped
+ * client has aborted already): setTimeout is wrapped once, for the whole
+ * process. Idempotent; called before a client is created.
+ */
+export function unrefSdkRequestTimers(): void {
+  if (sdkTimersUnrefed) return;
+  sdkTimersUnrefed = true;
+  const arm = globalThis.setTimeout;
+  const wrapped = ((...args: Parameters<typeof setTimeout>) => {
+    const timer = arm(...args);
+    if ((args[1] ?? 0) >= SDK_TIMEOUT_MIN_MS && armedByTimeoutSignal()) timer.unref();
+    return timer;
+  }) as typeof setTimeout;
+  // util.promisify(setTimeout) reads a property of the function.
+  Object.defineProperties(wrapped, Object.getOwnPropertyDescriptors(arm));
+  globalThis.setTimeout = wrapped;
+}
+
+// ---- The SDK's capability poller ----
+
+/**
+ * startClient polls the server's capabilities (every 6 hours, 30 s after a
+ * failure), which Pingboard never reads. A poll in flight when the client
+ * stops arms its next timer once it ends, after the stop had cleared the
+ * timers (capabilityPoller.ts): a stopped client then went on polling, and
+ * kept its process alive. `client` does not poll; getCapabilities() still
+ * fetches them when asked.
+ */
+export function withoutCapabilityPolling(client: MatrixClient): void {
+  (client as unknown as { serverCapabilitiesService: { start(): void } }).serverCapabilitiesService.start = () => {};
 }
 
 // ---- Moments on the wire, from undici's diagnostics channels ----

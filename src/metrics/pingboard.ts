@@ -1,13 +1,16 @@
 // Pingboard's metrics: counters fed by the bot and the probes as things
 // happen, and gauges read from the bot, the sample writer and the probe
 // schedule when /metrics is scraped. Ping server labels are capped.
-import type { BotCounts, BotObserver } from '../matrix/bot.ts';
+import type { BotCounts, BotObserver, PongTiming } from '../matrix/bot.ts';
 import type { ProbeObserver, ProbeResult } from '../probes/probe.ts';
 import type { SampleWriter } from '../samples/writer.ts';
 import { CappedLabel, Counter, Histogram, renderFamilies, type MetricFamily } from './registry.ts';
 
 /** Seconds: from a fast local round trip to a ping that is nearly lost. */
 export const DELAY_BUCKETS = [0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60];
+
+/** Seconds: the bot's own time on a ping, under a millisecond when idle, tens of them behind a burst. */
+export const OVERHEAD_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1];
 
 /** What the gauges read at scrape time; each part is absent when not running. */
 export interface MetricSources {
@@ -36,6 +39,11 @@ export class PingboardMetrics implements BotObserver, ProbeObserver {
   readonly #pongsRead = new Counter(
     'pingboard_pongs_read_total',
     'Pongs of other bots read and recorded, by ping server.',
+  );
+  readonly #pongOverhead = new Histogram(
+    'pingboard_pong_overhead_seconds',
+    'The bot\'s own time on each answered ping: from the arrival of the sync response that brought it until the pong\'s request was made (until="requested") and written to its connection (until="written").',
+    OVERHEAD_BUCKETS,
   );
   readonly #probePings = new Counter(
     'pingboard_probe_pings_total',
@@ -72,6 +80,11 @@ export class PingboardMetrics implements BotObserver, ProbeObserver {
     this.#pongsRead.inc(this.#server(pingServer));
   }
 
+  pongWritten({ requestedMs, writtenMs }: PongTiming): void {
+    this.#pongOverhead.observe(requestedMs / 1000, { until: 'requested' });
+    this.#pongOverhead.observe(writtenMs / 1000, { until: 'written' });
+  }
+
   probeFinished(result: ProbeResult): void {
     const labels = this.#server(result.pingServer);
     this.#probePings.inc({ ...labels, outcome: result.outcome });
@@ -100,6 +113,7 @@ export class PingboardMetrics implements BotObserver, ProbeObserver {
       ),
       this.#pingsAnswered.family(),
       this.#pongsRead.family(),
+      this.#pongOverhead.family(),
       ...gauge('pingboard_samples_written_total', 'Samples stored by the sample writer.', writer?.written, 'counter'),
       ...gauge(
         'pingboard_sample_writes_failed_total',

@@ -16,7 +16,7 @@ import type { ProbeAccount } from '../config.ts';
 import type { Db } from '../db/database.ts';
 import type { ProbeOutcome } from '../db/schema.ts';
 import type { Logger } from '../log.ts';
-import { createBotClient, type SyncClock } from '../matrix/client.ts';
+import { createAccountClient, type SyncClock } from '../matrix/client.ts';
 import { serverOfUserId } from '../matrix/ids.ts';
 import { readPongEvent } from '../matrix/pong.ts';
 import { followRoom } from '../matrix/rooms.ts';
@@ -189,7 +189,7 @@ export class Probe {
 
   async #openConnection(): Promise<Connection> {
     const { account, db } = this.#options;
-    const { client, clock, syncPositionSaved } = await createBotClient(account, db, this.#log);
+    const { client, clock, syncPositionSaved } = await createAccountClient(account, db, this.#log);
     try {
       const { lineage, stranded } = await followRoom(client, account.room, serverOfUserId(account.userId)!, this.#log);
       // A probe pings the newest room or none: the next tick tries again.

@@ -43,6 +43,15 @@ export interface WriterCounts {
 
 const BATCH = 500;
 
+/**
+ * How long samples that came in during a write wait for company once it has
+ * ended: what is left of the interval since the write began, and nothing
+ * when the write outlasted it (they have waited long enough behind it).
+ */
+export function lingerLeft(lingerMs: number, writeMs: number): number {
+  return Math.max(0, lingerMs - writeMs);
+}
+
 export class SampleWriter {
   readonly #db: Db;
   readonly #log: Logger;
@@ -178,7 +187,7 @@ export class SampleWriter {
       // first sample did, for what is left of the interval since this write began.
       if (this.#queue.length > 0 && this.#queue.length < BATCH && !this.#flushing) {
         this.#writing = undefined;
-        this.#drainAfter(Math.max(0, this.#lingerMs - (performance.now() - started)));
+        this.#drainAfter(lingerLeft(this.#lingerMs, performance.now() - started));
         return;
       }
     }
