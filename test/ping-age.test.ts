@@ -5,7 +5,6 @@
 // raw JSON of the server's samples shows it. On both database engines (the
 // column comes with a migration).
 import t from 'tap';
-import './helpers/sdk.ts';
 import { startTestHomeserver } from './homeserver/index.ts';
 import { forEachEngine } from './helpers/database.ts';
 import { startBotService, TEST_BOT, TEST_BOT_PASSWORD } from './helpers/service.ts';
