@@ -7,7 +7,7 @@ import t from 'tap';
 import './helpers/sdk.ts';
 import { loadConfig } from '../src/config.ts';
 import { createLogger } from '../src/log.ts';
-import { isValidEventId, isValidServerName, isValidUserId, serverOfUserId } from '../src/matrix/ids.ts';
+import { isValidEventId, isValidServerName, isValidUserId, serverOfUserId } from '../src/matrix-ids.ts';
 import {
   buildPong,
   isPongBody,

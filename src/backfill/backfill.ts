@@ -10,7 +10,7 @@ import type { Db } from '../db/database.ts';
 import type { Logger } from '../log.ts';
 import { readPongEvent } from '../matrix/pong.ts';
 import { retryTransient } from '../matrix/retry.ts';
-import { serverOfUserId } from '../matrix/ids.ts';
+import { serverOfUserId } from '../matrix-ids.ts';
 import { followRoom, joinVia, readPredecessor, serverOfRoomId, serversByMembers, viaServers } from '../matrix/rooms.ts';
 import { readBotState, writeBotState } from '../matrix/state.ts';
 import { recordSamples } from '../samples/repository.ts';

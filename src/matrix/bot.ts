@@ -31,7 +31,7 @@ import {
   type SyncHealth,
 } from './bot-rules.ts';
 import { createBotClient, type SyncArrival } from './client.ts';
-import { serverOfUserId } from './ids.ts';
+import { serverOfUserId } from '../matrix-ids.ts';
 import {
   answerTransactionId,
   buildPong,

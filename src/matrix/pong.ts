@@ -3,7 +3,7 @@
 import { escapeHtml } from '../render/html-escape.ts';
 import { humanDuration } from '../render/duration.ts';
 import type { Sample } from '../samples/sample.ts';
-import { isValidEventId, isValidServerName, serverOfUserId } from './ids.ts';
+import { isValidEventId, isValidServerName, serverOfUserId } from '../matrix-ids.ts';
 
 export type Command =
   | { readonly kind: 'ping'; readonly text: string }

@@ -4,7 +4,7 @@
 import { Method, type MatrixClient } from 'matrix-js-sdk';
 import type { RoomConfig } from '../config.ts';
 import type { Logger } from '../log.ts';
-import { isValidRoomId, isValidServerName, serverOfUserId } from './ids.ts';
+import { isValidRoomId, isValidServerName, serverOfUserId } from '../matrix-ids.ts';
 
 export interface RoomLineage {
   /** The ID of the room as configured (resolved from an alias): frozen weeks are kept under it. */

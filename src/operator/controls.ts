@@ -4,7 +4,7 @@
 // of a ping, and freeze a closed week again.
 import type { Db } from '../db/database.ts';
 import { InputError } from '../errors.ts';
-import { isValidEventId, isValidServerName } from '../matrix/ids.ts';
+import { isValidEventId, isValidServerName } from '../matrix-ids.ts';
 import { deleteSamplesOfPing } from '../samples/repository.ts';
 import type { FrozenWeek } from '../stats/frozen-weeks.ts';
 import type { Statistics } from '../stats/leaderboard.ts';

@@ -17,7 +17,7 @@ import type { Db } from '../db/database.ts';
 import type { ProbeOutcome } from '../db/schema.ts';
 import type { Logger } from '../log.ts';
 import { createBotClient, type SyncClock } from '../matrix/client.ts';
-import { serverOfUserId } from '../matrix/ids.ts';
+import { serverOfUserId } from '../matrix-ids.ts';
 import { readPongEvent } from '../matrix/pong.ts';
 import { followRoom } from '../matrix/rooms.ts';
 import { startRoomSync, trimIfLong } from '../matrix/sync.ts';

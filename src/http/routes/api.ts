@@ -2,7 +2,7 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type, type TSchema } from '@fastify/type-provider-typebox';
 import { InputError, NotFoundError } from '../../errors.ts';
-import { isValidServerName } from '../../matrix/ids.ts';
+import { isValidServerName } from '../../matrix-ids.ts';
 import { exclusionJson, probeFieldsJson, rankedServerJson } from '../../render/leaderboard-json.ts';
 import { latestSamplesOfServer } from '../../samples/repository.ts';
 import { sampleToRecord } from '../../samples/sample.ts';
