@@ -16,7 +16,7 @@ import {
   pingsInSync,
   readPongEvent,
 } from '../src/matrix/pong.ts';
-import { escapeHtml } from '../src/render/html-escape.ts';
+import { escapeHtml } from '../src/html-escape.ts';
 import { renderNewsletterTable } from '../src/render/markdown.ts';
 import { renderPingstatHtml, summarisePingstat } from '../src/render/pingstat.ts';
 import { pingstatGroupsOf, type PongsSpec } from './helpers/pingstat.ts';

@@ -3,7 +3,7 @@
 // page's hashed stylesheet needs no new rule.
 import type { PairFigures, ServerOffset } from '../probes/one-way.ts';
 import type { DeliveryMatrix } from '../stats/probe-figures.ts';
-import { escapePageText } from './html-escape.ts';
+import { escapePageText } from '../html-escape.ts';
 
 const SHADES = ['░', '▒', '▓', '█'] as const;
 const DASH = '–';

@@ -13,8 +13,8 @@ import type { Leaderboard, ServerWeek } from '../stats/leaderboard.ts';
 import { compareNames } from '../order.ts';
 import type { RankedServer } from '../stats/ranking.ts';
 import type { DelayBin } from '../stats/server-detail.ts';
-import { escapePageText } from './html-escape.ts';
-import { pageDuration } from './duration.ts';
+import { escapePageText } from '../html-escape.ts';
+import { pageDuration } from '../duration.ts';
 
 const STYLE = `
 :root{--fg:#1d2126;--muted:#5d6670;--bg:#fbfbfc;--card:#fff;--line:#e3e6ea;--accent:#0b63c5;--good:#17803d;--bad:#c0392b;--gold:#e9b824;--silver:#a7b0ba;--bronze:#c07a3c;color-scheme:light dark}
