@@ -9,7 +9,7 @@ import { deleteSamplesOfPing } from '../samples/repository.ts';
 import type { FrozenWeek } from '../stats/frozen-weeks.ts';
 import type { Statistics } from '../stats/leaderboard.ts';
 import type { TrackedRoom } from '../stats/rooms.ts';
-import { excludeServer, includeServer, type Exclusion } from './exclusions.ts';
+import { excludeServer, includeServer, type Exclusion } from '../stats/exclusions.ts';
 import { checkReason } from './reason.ts';
 
 function checkServer(server: string): string {

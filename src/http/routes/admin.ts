@@ -5,7 +5,7 @@ import { createHash, timingSafeEqual } from 'node:crypto';
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from '@fastify/type-provider-typebox';
 import type { OperatorControls } from '../../operator/controls.ts';
-import { listExclusions } from '../../operator/exclusions.ts';
+import { listExclusions } from '../../stats/exclusions.ts';
 import { exclusionJson } from '../../render/leaderboard-json.ts';
 import { resolveRoom } from '../../stats/selection.ts';
 import type { HttpDeps } from '../app.ts';

@@ -12,7 +12,7 @@ import {
   summarisePingstat,
   type PingstatSummary,
 } from '../../render/pingstat.ts';
-import { listExclusions } from '../../operator/exclusions.ts';
+import { listExclusions } from '../../stats/exclusions.ts';
 import { eachRawRowsPage, pingstatGroups } from '../../stats/pingstat-data.ts';
 import { PINGSTAT_WEEK_MS, pingstatAgesKey, pingstatWindow, type PingstatAges } from '../../stats/pingstat-window.ts';
 import { resolveRoom } from '../../stats/selection.ts';
