@@ -14,7 +14,7 @@ import { serverOfUserId } from '../matrix-ids.ts';
 import { followRoom, joinVia, readPredecessor, serverOfRoomId, serversByMembers, viaServers } from '../matrix/rooms.ts';
 import { readBotState, writeBotState } from '../matrix/state.ts';
 import { recordSamples } from '../samples/repository.ts';
-import { retentionCutoff } from '../schedule/retention.ts';
+import { retentionCutoff } from '../samples/retention.ts';
 import type { Sample } from '../samples/sample.ts';
 import { storeKnownRoom } from '../stats/rooms.ts';
 import {

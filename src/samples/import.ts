@@ -5,7 +5,7 @@
 import { createReadStream } from 'node:fs';
 import type { Db } from '../db/database.ts';
 import { buildRecentDigests } from '../stats/digests.ts';
-import { retentionCutoff } from '../schedule/retention.ts';
+import { retentionCutoff } from './retention.ts';
 import { analyzeSamples, recordSamples, WRITE_BATCH_SIZE } from './repository.ts';
 import { sampleFromRecord, type Sample } from './sample.ts';
 
