@@ -2,7 +2,8 @@
 // code; output goes to the given streams so tests can read it.
 import { renderLeaderboardJson } from '../render/leaderboard-json.ts';
 import { renderNewsletterTable } from '../render/markdown.ts';
-import { importFiles, type ImportCounts, type StopPosition } from '../samples/import.ts';
+import type { ImportCounts, StopPosition } from '../samples/import.ts';
+import { importFiles } from './import-files.ts';
 import { createStatistics, openMigratedDatabase } from '../open.ts';
 import { probeFiguresInWindow } from '../stats/probe-figures.ts';
 import { loadKnownRooms, RoomRegistry } from '../stats/rooms.ts';
