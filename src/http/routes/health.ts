@@ -1,7 +1,7 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type, type Static } from '@fastify/type-provider-typebox';
 import { databaseFailure, pingDatabase } from '../../db/database.ts';
-import type { BotCounts } from '../../matrix/bot.ts';
+import type { BotCounts } from '../../bot/bot.ts';
 import type { NotFollowedRoom } from '../../matrix/follow.ts';
 import type { ProbeState } from '../../probes/probe.ts';
 import type { HttpDeps } from '../app.ts';

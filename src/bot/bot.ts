@@ -29,8 +29,8 @@ import {
   SyncRestarts,
   WatchedRooms,
   type SyncHealth,
-} from './bot-rules.ts';
-import { createBotClient, type SyncArrival } from './client.ts';
+} from '../matrix/bot-rules.ts';
+import { createBotClient, type SyncArrival } from '../matrix/client.ts';
 import { serverOfUserId } from '../matrix-ids.ts';
 import {
   answerTransactionId,
@@ -44,13 +44,13 @@ import {
   threadAnswer,
   threadRootOf,
   type SyncedPing,
-} from './pong.ts';
-import { retryTransient } from './retry.ts';
-import { createMessageSender, requestsWritten } from './send.ts';
-import { SenderRateLimiter } from './rate-limit.ts';
-import { RoomFollower, type NotFollowedRoom } from './follow.ts';
-import type { RoomLineage } from './rooms.ts';
-import { startRoomSync, trimIfLong } from './sync.ts';
+} from '../matrix/pong.ts';
+import { retryTransient } from '../matrix/retry.ts';
+import { createMessageSender, requestsWritten } from '../matrix/send.ts';
+import { SenderRateLimiter } from '../matrix/rate-limit.ts';
+import { RoomFollower, type NotFollowedRoom } from '../matrix/follow.ts';
+import type { RoomLineage } from '../matrix/rooms.ts';
+import { startRoomSync, trimIfLong } from '../matrix/sync.ts';
 
 export interface BotCounts extends SyncHealth {
   pingsAnswered: number;
