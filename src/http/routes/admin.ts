@@ -4,17 +4,11 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from '@fastify/type-provider-typebox';
-import type { OperatorControls } from '../../operator/controls.ts';
 import { listExclusions } from '../../stats/exclusions.ts';
 import { exclusionJson } from '../../render/leaderboard-json.ts';
 import { resolveRoom } from '../../stats/selection.ts';
-import type { HttpDeps } from '../app.ts';
+import type { HttpDeps, OperatorDeps } from '../deps.ts';
 import { ErrorBody, errorResponses, ExclusionBody, PRINTABLE, RoomParam, ServerParam, WeekParam } from '../schemas.ts';
-
-export interface OperatorDeps {
-  readonly controls: OperatorControls;
-  readonly token: string;
-}
 
 /** Who did it, in exclusions and in a week's history. */
 export const OPERATOR = 'operator';

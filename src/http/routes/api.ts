@@ -17,7 +17,7 @@ import {
 } from '../../stats/probe-figures.ts';
 import { resolveRoom } from '../../stats/selection.ts';
 import { rollingWindow, weekWindow, type TimeWindow } from '../../stats/windows.ts';
-import type { HttpDeps } from '../app.ts';
+import type { HttpDeps } from '../deps.ts';
 import {
   errorResponses,
   ExclusionBody,

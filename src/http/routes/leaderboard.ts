@@ -7,7 +7,7 @@ import { TtlCache } from '../../stats/cache.ts';
 import { probeFiguresInWindow } from '../../stats/probe-figures.ts';
 import { NotFoundError } from '../../errors.ts';
 import { emptyTableMessage, selectLeaderboard, type LeaderboardQuery } from '../../stats/selection.ts';
-import type { HttpDeps } from '../app.ts';
+import type { HttpDeps } from '../deps.ts';
 import { encodeBody, sendCacheable, type EncodedBody } from '../caching.ts';
 import { errorResponses, LeaderboardBody, LeaderboardQuerystring, refuseNonDecimalIntegers } from '../schemas.ts';
 

@@ -29,7 +29,8 @@ import {
 import { selectLeaderboard } from '../../stats/selection.ts';
 import { delayHistogram } from '../../stats/server-detail.ts';
 import { shiftWeek, weekContaining } from '../../stats/windows.ts';
-import { clientErrorOf, type HttpDeps } from '../app.ts';
+import { clientErrorOf } from '../client-errors.ts';
+import type { HttpDeps } from '../deps.ts';
 import { encodeBody, sendCacheable, type EncodedBody } from '../caching.ts';
 import { ErrorBody, NEWSLETTER_ROWS, refuseNonDecimalIntegers, RoomParam, ServerParam } from '../schemas.ts';
 

@@ -17,7 +17,7 @@ import { eachRawRowsPage, pingstatGroups } from '../../stats/pingstat-data.ts';
 import { PINGSTAT_WEEK_MS, pingstatAgesKey, pingstatWindow, type PingstatAges } from '../../stats/pingstat-window.ts';
 import { resolveRoom } from '../../stats/selection.ts';
 import type { TrackedRoom } from '../../stats/rooms.ts';
-import type { HttpDeps } from '../app.ts';
+import type { HttpDeps } from '../deps.ts';
 import { errorResponses, RoomParam } from '../schemas.ts';
 import { SharedBodyCache, type SharedBody } from '../shared-body.ts';
 
