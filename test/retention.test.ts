@@ -3,8 +3,8 @@
 // probe round trip enrichment of stored samples.
 import t from 'tap';
 import { loadConfig } from '../src/config.ts';
-import { offsetEstimate } from '../src/probes/one-way.ts';
-import { recordOneWaySamples, recordProbePing } from '../src/probes/repository.ts';
+import { offsetEstimate } from '../src/stats/one-way.ts';
+import { recordOneWaySamples, recordProbePing } from '../src/stats/probe-pings.ts';
 import { recordSamples } from '../src/samples/repository.ts';
 import { retentionCutoff } from '../src/samples/retention.ts';
 import { applyRetention, startRetention } from '../src/schedule/retention.ts';

@@ -24,7 +24,7 @@ import { startRoomSync, trimIfLong } from '../matrix/sync.ts';
 import { encodeUri, watchSent } from '../matrix/sdk-internals.ts';
 import type { Sample } from '../samples/sample.ts';
 import type { SampleWriter } from '../samples/writer.ts';
-import { nextSequence, recordProbePing, type ProbePing } from './repository.ts';
+import { nextSequence, recordProbePing, type ProbePing } from '../stats/probe-pings.ts';
 import type { PingLedger, ProbeName } from './sightings.ts';
 
 export interface ProbePong {

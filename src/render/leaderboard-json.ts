@@ -1,6 +1,6 @@
 // The JSON leaderboard for dashboards: the same selection as the markdown
 // table, with every figure and the window it was computed over.
-import type { ProbeFigures } from '../probes/figures.ts';
+import type { ProbeFigures } from '../stats/probe-counts.ts';
 import type { Exclusion } from '../stats/exclusions.ts';
 import type { Figures } from '../stats/figures.ts';
 import type { Leaderboard } from '../stats/leaderboard.ts';

@@ -7,7 +7,7 @@
 // so the page loads nothing from anywhere (it must work on a closed network)
 // and stays byte-identical between requests (cacheable, ETag-able).
 import { createHash } from 'node:crypto';
-import type { ProbeFigures } from '../probes/figures.ts';
+import type { ProbeFigures } from '../stats/probe-counts.ts';
 import type { Sample } from '../samples/sample.ts';
 import type { Leaderboard, ServerWeek } from '../stats/leaderboard.ts';
 import { compareNames } from '../order.ts';

@@ -4,7 +4,7 @@
 import cron from 'node-cron';
 import type { Db } from '../db/database.ts';
 import type { Logger } from '../log.ts';
-import { deleteOneWaySamplesBefore, deleteProbePingsBefore } from '../probes/repository.ts';
+import { deleteOneWaySamplesBefore, deleteProbePingsBefore } from '../stats/probe-pings.ts';
 import { deleteSamplesBefore } from '../samples/repository.ts';
 import { retentionCutoff } from '../samples/retention.ts';
 import { deleteDigestsBefore } from '../stats/digests.ts';
