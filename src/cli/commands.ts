@@ -5,14 +5,14 @@ import { renderNewsletterTable } from '../render/markdown.ts';
 import type { ImportCounts, StopPosition } from '../samples/import.ts';
 import { importFiles } from './import-files.ts';
 import { createStatistics, openMigratedDatabase } from '../open.ts';
-import { probeFiguresInWindow } from '../stats/probe-figures.ts';
 import { loadKnownRooms, RoomRegistry } from '../stats/rooms.ts';
 import {
-  emptyTableMessage,
+  EmptyTableError,
   resolveRoom,
-  selectLeaderboard,
+  selectTable,
   type LeaderboardQuery,
   type SelectionDeps,
+  type Table,
 } from '../stats/selection.ts';
 import { listFrozenWeeks } from '../stats/frozen-weeks.ts';
 import { OperatorControls } from '../operator/controls.ts';
@@ -55,13 +55,15 @@ export async function leaderboardCommand(
 ): Promise<number> {
   const database = await openMigratedDatabase(config, log);
   try {
-    const board = await selectLeaderboard(await selectionDeps(config, database), options);
-    // As over HTTP: the JSON also carries the probes' figures, so a room measured by probes alone is not empty.
-    const probes = options.format === 'md' ? [] : await probeFiguresInWindow(database.db, board.room, board.window);
-    if (board.servers.length === 0 && probes.length === 0) {
-      out.stderr.write(`pingboard: ${emptyTableMessage(board)}\n`);
+    let table: Table;
+    try {
+      table = await selectTable(await selectionDeps(config, database), options, options.format === 'json');
+    } catch (err) {
+      if (!(err instanceof EmptyTableError)) throw err;
+      out.stderr.write(`pingboard: ${err.message}\n`);
       return EMPTY_TABLE;
     }
+    const { board, probes } = table;
     out.stdout.write(
       options.format === 'md'
         ? renderNewsletterTable(board.servers, options.limit)

@@ -4,9 +4,7 @@ import { Type } from '@fastify/type-provider-typebox';
 import { renderLeaderboardJson } from '../../render/leaderboard-json.ts';
 import { renderNewsletterTable } from '../../render/markdown.ts';
 import { TtlCache } from '../../stats/cache.ts';
-import { probeFiguresInWindow } from '../../stats/probe-figures.ts';
-import { NotFoundError } from '../../errors.ts';
-import { emptyTableMessage, selectLeaderboard, type LeaderboardQuery } from '../../stats/selection.ts';
+import { selectTable } from '../../stats/selection.ts';
 import type { HttpDeps } from '../deps.ts';
 import { encodeBody, sendCacheable, type EncodedBody } from '../caching.ts';
 import { errorResponses, LeaderboardBody, LeaderboardQuerystring, refuseNonDecimalIntegers } from '../schemas.ts';
@@ -14,12 +12,6 @@ import { errorResponses, LeaderboardBody, LeaderboardQuerystring, refuseNonDecim
 export const leaderboardRoutes: FastifyPluginAsyncTypebox<HttpDeps> = async (app, deps) => {
   app.addHook('preValidation', refuseNonDecimalIntegers);
   const selectionDeps = { db: deps.database.db, statistics: deps.statistics, rooms: deps.rooms };
-  // An empty table is a 404, not a table with no rows that a newsletter script would publish.
-  const selectTable = async (query: LeaderboardQuery) => {
-    const board = await selectLeaderboard(selectionDeps, query);
-    if (board.servers.length === 0) throw new NotFoundError(emptyTableMessage(board));
-    return board;
-  };
   // The JSON carries probe figures, read from the database: kept as long as a live table, so a
   // dashboard polled by many, or the newsletter week's traffic, costs one query per period.
   const json = new TtlCache<{ body: EncodedBody; frozen: boolean }>(deps.cacheSeconds * 1000, 256);
@@ -35,7 +27,7 @@ export const leaderboardRoutes: FastifyPluginAsyncTypebox<HttpDeps> = async (app
     },
     async (request, reply) => {
       const { limit, ...query } = request.query;
-      const board = await selectTable(query);
+      const { board } = await selectTable(selectionDeps, query, false);
       reply.type('text/markdown; charset=utf-8');
       return sendCacheable(
         request,
@@ -61,10 +53,7 @@ export const leaderboardRoutes: FastifyPluginAsyncTypebox<HttpDeps> = async (app
       // As JSON: a room reference may contain any separator.
       const key = JSON.stringify([deps.statistics.generation, query.room, query.week, query.days, limit]);
       const { body, frozen } = await json.getOrCompute(key, deps.statistics.now().getTime(), async () => {
-        // The JSON also carries the probes' figures: a room measured by probes alone is not empty.
-        const board = await selectLeaderboard(selectionDeps, query);
-        const probes = await probeFiguresInWindow(deps.database.db, board.room, board.window);
-        if (board.servers.length === 0 && probes.length === 0) throw new NotFoundError(emptyTableMessage(board));
+        const { board, probes } = await selectTable(selectionDeps, query, true);
         return {
           body: encodeBody(JSON.stringify(renderLeaderboardJson(board, limit, probes))),
           frozen: board.frozenAt !== null,
