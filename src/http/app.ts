@@ -20,6 +20,7 @@ import { registerOpenApi, registerOpenApiViewer } from './openapi.ts';
 import { refuseCoercedStrings } from './schemas.ts';
 import { clientErrorOf } from './client-errors.ts';
 import type { HttpDeps } from './deps.ts';
+import { Views } from './views.ts';
 
 const HTML_DEFAULT_CONTENT_SECURITY_POLICY =
   "default-src 'none'; style-src 'unsafe-inline'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
@@ -153,14 +154,15 @@ export async function buildApp(deps: HttpDeps, log?: Logger): Promise<App> {
   });
 
   await registerOpenApi(app);
-  await app.register(healthRoutes, deps);
-  await app.register(leaderboardRoutes, deps);
-  await app.register(pingstatRoutes, deps);
-  await app.register(apiRoutes, deps);
-  await app.register(metricsRoutes, deps);
+  const routeDeps = { ...deps, views: new Views(deps) };
+  await app.register(healthRoutes, routeDeps);
+  await app.register(leaderboardRoutes, routeDeps);
+  await app.register(pingstatRoutes, routeDeps);
+  await app.register(apiRoutes, routeDeps);
+  await app.register(metricsRoutes, routeDeps);
   const { operator } = deps;
-  if (operator) await app.register(adminRoutes, { ...deps, operator });
-  await app.register(pageRoutes, deps);
+  if (operator) await app.register(adminRoutes, { ...routeDeps, operator });
+  await app.register(pageRoutes, routeDeps);
   await registerOpenApiViewer(app);
   return app;
 }

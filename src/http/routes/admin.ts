@@ -7,7 +7,7 @@ import { Type } from '@fastify/type-provider-typebox';
 import { listExclusions } from '../../stats/exclusions.ts';
 import { exclusionJson } from '../../render/leaderboard-json.ts';
 import { resolveRoom } from '../../stats/selection.ts';
-import type { HttpDeps, OperatorDeps } from '../deps.ts';
+import type { OperatorDeps, RouteDeps } from '../deps.ts';
 import { ErrorBody, errorResponses, ExclusionBody, PRINTABLE, RoomParam, ServerParam, WeekParam } from '../schemas.ts';
 
 /** Who did it, in exclusions and in a week's history. */
@@ -22,8 +22,8 @@ const ReasonBody = Type.Object(
 );
 const adminErrors = { ...errorResponses, 401: ErrorBody };
 
-export const adminRoutes: FastifyPluginAsyncTypebox<HttpDeps & { operator: OperatorDeps }> = async (app, deps) => {
-  const selectionDeps = { db: deps.database.db, statistics: deps.statistics, rooms: deps.rooms };
+export const adminRoutes: FastifyPluginAsyncTypebox<RouteDeps & { operator: OperatorDeps }> = async (app, deps) => {
+  const selectionDeps = deps.views.selection;
   const { controls } = deps.operator;
   // Compared as digests, in constant time: the answer says nothing about how close a guess was.
   const expected = digest(`Bearer ${deps.operator.token}`);

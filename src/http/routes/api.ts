@@ -17,7 +17,7 @@ import {
 } from '../../stats/probe-figures.ts';
 import { resolveRoom } from '../../stats/selection.ts';
 import { rollingWindow, weekWindow, type TimeWindow } from '../../stats/windows.ts';
-import type { HttpDeps } from '../deps.ts';
+import type { RouteDeps } from '../deps.ts';
 import {
   errorResponses,
   ExclusionBody,
@@ -108,9 +108,9 @@ const ServerBody = Type.Object({
   latest_samples: Type.Array(SampleBody),
 });
 
-export const apiRoutes: FastifyPluginAsyncTypebox<HttpDeps> = async (app, deps) => {
+export const apiRoutes: FastifyPluginAsyncTypebox<RouteDeps> = async (app, deps) => {
   app.addHook('preValidation', refuseNonDecimalIntegers);
-  const selectionDeps = { db: deps.database.db, statistics: deps.statistics, rooms: deps.rooms };
+  const selectionDeps = deps.views.selection;
   const thresholdMs = deps.clockOffsetThresholdMs ?? DEFAULT_CLOCK_OFFSET_THRESHOLD_MS;
 
   /** The week asked for, or the rolling window of the last `days` days (7 by default), as the leaderboard takes them. */

@@ -1,20 +1,12 @@
 // /leaderboard.md and /leaderboard.json: the same selection in two formats.
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from '@fastify/type-provider-typebox';
-import { renderLeaderboardJson } from '../../render/leaderboard-json.ts';
-import { renderNewsletterTable } from '../../render/markdown.ts';
-import { TtlCache } from '../../stats/cache.ts';
-import { selectTable } from '../../stats/selection.ts';
-import type { HttpDeps } from '../deps.ts';
-import { encodeBody, sendCacheable, type EncodedBody } from '../caching.ts';
+import type { RouteDeps } from '../deps.ts';
+import { sendCacheable } from '../caching.ts';
 import { errorResponses, LeaderboardBody, LeaderboardQuerystring, refuseNonDecimalIntegers } from '../schemas.ts';
 
-export const leaderboardRoutes: FastifyPluginAsyncTypebox<HttpDeps> = async (app, deps) => {
+export const leaderboardRoutes: FastifyPluginAsyncTypebox<RouteDeps> = async (app, deps) => {
   app.addHook('preValidation', refuseNonDecimalIntegers);
-  const selectionDeps = { db: deps.database.db, statistics: deps.statistics, rooms: deps.rooms };
-  // The JSON carries probe figures, read from the database: kept as long as a live table, so a
-  // dashboard polled by many, or the newsletter week's traffic, costs one query per period.
-  const json = new TtlCache<{ body: EncodedBody; frozen: boolean }>(deps.cacheSeconds * 1000, 256);
 
   app.get(
     '/leaderboard.md',
@@ -27,15 +19,9 @@ export const leaderboardRoutes: FastifyPluginAsyncTypebox<HttpDeps> = async (app
     },
     async (request, reply) => {
       const { limit, ...query } = request.query;
-      const { board } = await selectTable(selectionDeps, query, false);
+      const { text, frozen } = await deps.views.newsletterTable(query, limit);
       reply.type('text/markdown; charset=utf-8');
-      return sendCacheable(
-        request,
-        reply,
-        renderNewsletterTable(board.servers, limit),
-        board.frozenAt !== null,
-        deps.cacheSeconds,
-      );
+      return sendCacheable(request, reply, text, frozen, deps.cacheSeconds);
     },
   );
 
@@ -50,15 +36,7 @@ export const leaderboardRoutes: FastifyPluginAsyncTypebox<HttpDeps> = async (app
     },
     async (request, reply) => {
       const { limit, ...query } = request.query;
-      // As JSON: a room reference may contain any separator.
-      const key = JSON.stringify([deps.statistics.generation, query.room, query.week, query.days, limit]);
-      const { body, frozen } = await json.getOrCompute(key, deps.statistics.now().getTime(), async () => {
-        const { board, probes } = await selectTable(selectionDeps, query, true);
-        return {
-          body: encodeBody(JSON.stringify(renderLeaderboardJson(board, limit, probes))),
-          frozen: board.frozenAt !== null,
-        };
-      });
+      const { body, frozen } = await deps.views.leaderboardJson(query, limit);
       reply.type('application/json; charset=utf-8');
       return sendCacheable(request, reply, body, frozen, deps.cacheSeconds);
     },

@@ -17,7 +17,7 @@ import { eachRawRowsPage, pingstatGroups } from '../../stats/pingstat-data.ts';
 import { PINGSTAT_WEEK_MS, pingstatAgesKey, pingstatWindow, type PingstatAges } from '../../stats/pingstat-window.ts';
 import { resolveRoom } from '../../stats/selection.ts';
 import type { TrackedRoom } from '../../stats/rooms.ts';
-import type { HttpDeps } from '../deps.ts';
+import type { RouteDeps } from '../deps.ts';
 import { errorResponses, RoomParam } from '../schemas.ts';
 import { SharedBodyCache, type SharedBody } from '../shared-body.ts';
 
@@ -87,8 +87,8 @@ function wantsJson(accept: string | undefined): boolean {
 
 type Answer = 'stats.json' | 'stats.raw.json' | 'stats.html';
 
-export const pingstatRoutes: FastifyPluginAsyncTypebox<HttpDeps> = async (app, deps) => {
-  const selectionDeps = { db: deps.database.db, statistics: deps.statistics, rooms: deps.rooms };
+export const pingstatRoutes: FastifyPluginAsyncTypebox<RouteDeps> = async (app, deps) => {
+  const selectionDeps = deps.views.selection;
   const answers = new SharedBodyCache(deps.cacheSeconds * 1000, KEPT_ANSWER_BYTES);
 
   // The newsletter tooling builds its table from these figures: excluded servers are left out here too.

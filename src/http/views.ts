@@ -1,0 +1,183 @@
+// What each table and page needs, assembled in one place: the queries it
+// runs, its rendering, and the one cache of computed answers. A route is its
+// schema and one call here. The cache keeps an answer as long as a live table
+// (clients may keep it as long): probe figures, the week list and the delivery
+// matrix are read per answer, so without it every request would query them
+// again, and a dashboard polled by many, or the newsletter week's traffic,
+// costs one computation per period instead.
+import { DEFAULT_CLOCK_OFFSET_THRESHOLD_MS } from '../config.ts';
+import type { Database } from '../db/database.ts';
+import { InputError, NotFoundError } from '../errors.ts';
+import { renderLeaderboardJson } from '../render/leaderboard-json.ts';
+import { renderNewsletterTable } from '../render/markdown.ts';
+import { matrixSection, serverMatrixSection } from '../render/matrix.ts';
+import { rankingPages, renderLeaderboardPage, renderNothingYetPage, renderServerPage } from '../render/page.ts';
+import { latestSamplesOfServer, mostRecentRoom } from '../samples/repository.ts';
+import { TtlCache } from '../stats/cache.ts';
+import { listFrozenWeeks } from '../stats/frozen-weeks.ts';
+import type { Leaderboard, Statistics } from '../stats/leaderboard.ts';
+import {
+  matrixInWindow,
+  probeFiguresInWindow,
+  serverIsKnown,
+  serverProbeFiguresPerBucket,
+  weekBoundaries,
+} from '../stats/probe-figures.ts';
+import type { RoomRegistry } from '../stats/rooms.ts';
+import { selectLeaderboard, selectTable, type LeaderboardQuery, type SelectionDeps } from '../stats/selection.ts';
+import { delayHistogram } from '../stats/server-detail.ts';
+import { shiftWeek, weekContaining } from '../stats/windows.ts';
+import { encodeBody, type EncodedBody } from './caching.ts';
+import { NEWSLETTER_ROWS } from './schemas.ts';
+
+/** Weeks of history on a server's page: half a year. */
+const SERVER_PAGE_WEEKS = 26;
+/**
+ * The latest samples are picked per responder from the server's newest ones:
+ * an index scan, where a per-responder query would read all of the server's
+ * history. Every responder active lately is among them.
+ */
+const LATEST_SAMPLES = 500;
+/** Answers kept at once: query parameters (rooms, weeks, servers, limits) come from the internet. */
+const KEPT_ANSWERS = 512;
+
+/** What the views read from. */
+export interface ViewSources {
+  readonly database: Database;
+  readonly statistics: Statistics;
+  readonly rooms: RoomRegistry;
+  /** Seconds a live (not frozen) answer is kept, here and by clients. */
+  readonly cacheSeconds: number;
+  /** When a measured clock offset is flagged; default: PINGBOARD_CLOCK_OFFSET_THRESHOLD_MS's. */
+  readonly clockOffsetThresholdMs?: number | undefined;
+}
+
+/** An answer as sent: its bytes, and whether it shows a frozen week (which clients may keep for good). */
+export interface Answer {
+  readonly body: EncodedBody;
+  readonly frozen: boolean;
+}
+
+/** Each ranked server's median in the calendar week before the board's window (the last closed week for a rolling one). */
+async function previousWeekMedians(statistics: Statistics, board: Leaderboard) {
+  const week = shiftWeek(board.week ?? weekContaining(board.window.end, statistics.weekConfig).week, -1);
+  const previous = await statistics.week(board.room, week);
+  return { week, medians: new Map(previous.servers.map((s) => [s.server, s.medianMs])) };
+}
+
+export class Views {
+  /** What rooms and tables are selected with, built once for every route. */
+  readonly selection: SelectionDeps;
+  readonly #statistics: Statistics;
+  readonly #rooms: RoomRegistry;
+  readonly #thresholdMs: number;
+  readonly #answers: TtlCache<Answer>;
+
+  constructor(sources: ViewSources) {
+    this.selection = { db: sources.database.db, statistics: sources.statistics, rooms: sources.rooms };
+    this.#statistics = sources.statistics;
+    this.#rooms = sources.rooms;
+    this.#thresholdMs = sources.clockOffsetThresholdMs ?? DEFAULT_CLOCK_OFFSET_THRESHOLD_MS;
+    this.#answers = new TtlCache(sources.cacheSeconds * 1000, KEPT_ANSWERS);
+  }
+
+  /**
+   * `key` names the answer by its view and parameters; as JSON, since a
+   * server name or room reference may contain any separator. Keyed by
+   * generation too: a request made after an exclusion must not join a
+   * computation begun before it.
+   */
+  #cached(key: readonly unknown[], compute: () => Promise<Answer>): Promise<Answer> {
+    return this.#answers.getOrCompute(
+      JSON.stringify([this.#statistics.generation, ...key]),
+      this.#statistics.now().getTime(),
+      compute,
+    );
+  }
+
+  /** The newsletter table in markdown; an empty table is an EmptyTableError (a 404), not a table a script would publish. */
+  async newsletterTable(
+    query: LeaderboardQuery,
+    limit: number,
+  ): Promise<{ readonly text: string; readonly frozen: boolean }> {
+    const { board } = await selectTable(this.selection, query, false);
+    return { text: renderNewsletterTable(board.servers, limit), frozen: board.frozenAt !== null };
+  }
+
+  /** The ranking with every figure, probes' included: a room measured by probes alone is not empty. */
+  leaderboardJson(query: LeaderboardQuery, limit: number): Promise<Answer> {
+    return this.#cached(['leaderboard.json', query.room, query.week, query.days, limit], async () => {
+      const { board, probes } = await selectTable(this.selection, query, true);
+      return {
+        body: encodeBody(JSON.stringify(renderLeaderboardJson(board, limit, probes))),
+        frozen: board.frozenAt !== null,
+      };
+    });
+  }
+
+  /** `/`: the ranking's page `page`, with podium, trends, pickers and the delivery matrix. */
+  async leaderboardPage(room: string | undefined, week: string | undefined, page: number): Promise<EncodedBody> {
+    const { db } = this.selection;
+    const answer = await this.#cached(['/', room, week, page], async () => {
+      if (room === undefined && this.#rooms.default() === undefined && (await mostRecentRoom(db)) === undefined)
+        return { body: encodeBody(renderNothingYetPage()), frozen: false };
+      const board = await selectLeaderboard(this.selection, { room, week });
+      const pages = rankingPages(board.servers.length);
+      if (page > pages)
+        throw new InputError(
+          'page',
+          `there is no page ${page}: this ranking has ${pages === 1 ? '1 page' : `${pages} pages`}`,
+        );
+      const probes = await probeFiguresInWindow(db, board.room, board.window);
+      const previous = await previousWeekMedians(this.#statistics, board);
+      const weeks = await listFrozenWeeks(db, board.room.id);
+      const matrix = await matrixInWindow(db, board.room, board.window, this.#thresholdMs);
+      const html = renderLeaderboardPage({
+        board,
+        probes,
+        previous,
+        weeks,
+        matrixHtml: matrixSection(matrix),
+        rooms: this.#rooms.list().map((r) => ({ id: r.id, label: r.reference })),
+        defaultRoomId: this.#defaultRoomId(room, board),
+        newsletterMarkdown: renderNewsletterTable(board.servers, NEWSLETTER_ROWS),
+        page,
+      });
+      return { body: encodeBody(html), frozen: false };
+    });
+    return answer.body;
+  }
+
+  /** `/servers/{server}`: weekly medians, this week's delay distribution, latest samples per responder. */
+  async serverPage(server: string, room: string | undefined, week: string | undefined): Promise<EncodedBody> {
+    const { db } = this.selection;
+    const statistics = this.#statistics;
+    const answer = await this.#cached(['servers', server, room, week], async () => {
+      const board = await selectLeaderboard(this.selection, { room, week });
+      // Any name that holds samples gets its page, valid or not: every row of the ranking links here.
+      if (!(await serverIsKnown(db, board.room, server)))
+        throw new NotFoundError(`no samples from ${server} in ${board.room.id}`);
+      const [probe] = await probeFiguresInWindow(db, board.room, board.window, server);
+      const weeks = await statistics.serverWeeks(board.room, server, SERVER_PAGE_WEEKS);
+      const weekProbes = await serverProbeFiguresPerBucket(db, board.room, server, weekBoundaries(weeks));
+      const html = renderServerPage({
+        server,
+        board,
+        probe,
+        weeks: weeks.map((w, index) => ({ week: w, probe: weekProbes.get(index) })),
+        histogram: await delayHistogram(db, board.room.roomIds, server, board.window, statistics.filters),
+        latest: await latestSamplesOfServer(db, board.room.roomIds, server, LATEST_SAMPLES),
+        defaultRoomId: this.#defaultRoomId(room, board),
+        matrixHtml: serverMatrixSection(await matrixInWindow(db, board.room, board.window, this.#thresholdMs), server),
+        now: statistics.now(),
+      });
+      return { body: encodeBody(html), frozen: false };
+    });
+    return answer.body;
+  }
+
+  /** The room that links may leave out: the one `/` shows without a room parameter. */
+  #defaultRoomId(asked: string | undefined, board: Leaderboard): string | null {
+    return asked === undefined ? board.room.id : (this.#rooms.default()?.id ?? null);
+  }
+}
