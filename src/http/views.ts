@@ -1,21 +1,24 @@
-// What each table and page needs, assembled in one place: the queries it
-// runs, its rendering, and the one cache of computed answers. A route is its
-// schema and one call here. The cache keeps an answer as long as a live table
-// (clients may keep it as long): probe figures, the week list and the delivery
-// matrix are read per answer, so without it every request would query them
-// again, and a dashboard polled by many, or the newsletter week's traffic,
-// costs one computation per period instead.
+// What each table, page and API answer needs, assembled in one place: the
+// queries it runs, its rendering, and the one cache of computed tables and
+// pages. A route is its schema and one call here. The cache keeps an answer as
+// long as a live table (clients may keep it as long): probe figures, the week
+// list and the delivery matrix are read per answer, so without it every
+// request would query them again, and a dashboard polled by many, or the
+// newsletter week's traffic, costs one computation per period instead. The
+// /api/v1 answers are computed per request.
 import { DEFAULT_CLOCK_OFFSET_THRESHOLD_MS } from '../config.ts';
 import type { Database } from '../db/database.ts';
 import { InputError, NotFoundError } from '../errors.ts';
-import { renderLeaderboardJson } from '../render/leaderboard-json.ts';
+import { isValidServerName } from '../matrix-ids.ts';
+import { exclusionJson, probeFieldsJson, rankedServerJson, renderLeaderboardJson } from '../render/leaderboard-json.ts';
 import { renderNewsletterTable } from '../render/markdown.ts';
 import { matrixSection, serverMatrixSection } from '../render/matrix.ts';
 import { rankingPages, renderLeaderboardPage, renderNothingYetPage, renderServerPage } from '../render/page.ts';
 import { latestSamplesOfServer, mostRecentRoom } from '../samples/repository.ts';
+import { sampleToRecord } from '../samples/sample.ts';
 import { TtlCache } from '../stats/cache.ts';
-import { listFrozenWeeks } from '../stats/frozen-weeks.ts';
-import type { Leaderboard, Statistics } from '../stats/leaderboard.ts';
+import { findFrozenWeek, frozenWeekHistory, listFrozenWeeks, type FrozenWeek } from '../stats/frozen-weeks.ts';
+import { ROLLING_WEEK, type Leaderboard, type Statistics } from '../stats/leaderboard.ts';
 import {
   matrixInWindow,
   probeFiguresInWindow,
@@ -24,9 +27,15 @@ import {
   weekBoundaries,
 } from '../stats/probe-figures.ts';
 import type { RoomRegistry } from '../stats/rooms.ts';
-import { selectLeaderboard, selectTable, type LeaderboardQuery, type SelectionDeps } from '../stats/selection.ts';
+import {
+  resolveRoom,
+  selectLeaderboard,
+  selectTable,
+  type LeaderboardQuery,
+  type SelectionDeps,
+} from '../stats/selection.ts';
 import { delayHistogram } from '../stats/server-detail.ts';
-import { shiftWeek, weekContaining } from '../stats/windows.ts';
+import { rollingWindow, shiftWeek, weekContaining, weekWindow, type TimeWindow } from '../stats/windows.ts';
 import { encodeBody, type EncodedBody } from './caching.ts';
 import { NEWSLETTER_ROWS } from './schemas.ts';
 
@@ -174,6 +183,130 @@ export class Views {
       return { body: encodeBody(html), frozen: false };
     });
     return answer.body;
+  }
+
+  /** `/api/v1/matrix`: delivery times between probed servers on one clock, and each server's clock offset. */
+  async deliveryMatrix(query: {
+    readonly room?: string | undefined;
+    readonly week?: string | undefined;
+    readonly days?: number | undefined;
+  }) {
+    const { db } = this.selection;
+    const { week, days } = query;
+    const window = this.#matrixWindow(week, days);
+    const room = await resolveRoom(this.selection, query.room);
+    const matrix = await matrixInWindow(db, room, window, this.#thresholdMs);
+    return {
+      room: room.id,
+      start: window.start.toISOString(),
+      end: window.end.toISOString(),
+      threshold_ms: this.#thresholdMs,
+      servers: matrix.servers,
+      pairs: matrix.pairs.map((p) => ({
+        from: p.from,
+        to: p.to,
+        median_ms: p.medianMs,
+        p90_ms: p.p90Ms,
+        count: p.count,
+      })),
+      offsets: matrix.offsets.map((o) => ({
+        server: o.server,
+        offset_ms: o.offsetMs,
+        bound_ms: o.boundMs,
+        samples: o.samples,
+        flagged: o.flagged,
+      })),
+    };
+  }
+
+  /** `/api/v1/weeks`: a room's frozen weeks, newest first. */
+  async frozenWeeks(query: { readonly room?: string | undefined }) {
+    const { db } = this.selection;
+    const room = await resolveRoom(this.selection, query.room);
+    const weeks = await listFrozenWeeks(db, room.id);
+    return {
+      room: room.id,
+      weeks: weeks.map((w) => ({
+        week: w.week,
+        start: w.start.toISOString(),
+        end: w.end.toISOString(),
+        frozen_at: w.frozenAt.toISOString(),
+        servers: w.servers,
+        version: w.version,
+      })),
+    };
+  }
+
+  /** `/api/v1/weeks/{week}`: one frozen week as published now, and every version it replaced. */
+  async frozenWeek(week: string, query: { readonly room?: string | undefined }) {
+    const { db } = this.selection;
+    const room = await resolveRoom(this.selection, query.room);
+    const current = await findFrozenWeek(db, room.id, week);
+    if (!current) throw new NotFoundError(`${week} is not frozen in ${room.id}`);
+    const version = (w: FrozenWeek) => ({
+      version: w.version,
+      frozen_at: w.frozenAt.toISOString(),
+      rows: w.servers.map((s) => rankedServerJson(s)),
+      excluded: w.exclusions.map(exclusionJson),
+    });
+    const history = await frozenWeekHistory(db, room.id, week);
+    return {
+      room: room.id,
+      week: current.week,
+      start: current.start.toISOString(),
+      end: current.end.toISOString(),
+      current: version(current),
+      superseded: history.map((w) => ({
+        ...version(w),
+        superseded_at: w.supersededAt.toISOString(),
+        superseded_by: w.supersededBy,
+        reason: w.reason,
+      })),
+    };
+  }
+
+  /** `/api/v1/servers/{server}`: one ping server's weekly figures over time and its latest samples. */
+  async serverHistory(
+    server: string,
+    query: { readonly room?: string | undefined; readonly weeks: number; readonly samples: number },
+  ) {
+    const { db } = this.selection;
+    if (!isValidServerName(server))
+      throw new InputError('server', `not a valid server name: ${JSON.stringify(server.slice(0, 100))}`);
+    const room = await resolveRoom(this.selection, query.room);
+    if (!(await serverIsKnown(db, room, server))) throw new NotFoundError(`no samples from ${server} in ${room.id}`);
+    const weeks = await this.#statistics.serverWeeks(room, server, query.weeks);
+    const probes = await serverProbeFiguresPerBucket(db, room, server, weekBoundaries(weeks));
+    const latest = await latestSamplesOfServer(db, room.roomIds, server, query.samples);
+    return {
+      server,
+      room: room.id,
+      weeks: weeks.map((w, index) => ({
+        week: w.week,
+        start: w.start.toISOString(),
+        end: w.end.toISOString(),
+        frozen: w.frozen,
+        rank: w.rank,
+        median_ms: w.medianMs,
+        mean_ms: w.meanMs,
+        pings: w.pings,
+        samples: w.samples,
+        ...probeFieldsJson(probes.get(index)),
+        probe_pings_sent: probes.get(index)?.pingsSent ?? 0,
+        probe_pings_lost: probes.get(index)?.pingsLost ?? 0,
+      })),
+      latest_samples: latest.map(sampleToRecord) as never,
+    };
+  }
+
+  /** The week asked for, or the rolling window of the last `days` days (7 by default), as the leaderboard takes them. */
+  #matrixWindow(week: string | undefined, days: number | undefined): TimeWindow {
+    if (week !== undefined && days !== undefined) throw new InputError('week', 'give either week or days, not both');
+    if (week === undefined)
+      return rollingWindow(this.#statistics.now(), { ...ROLLING_WEEK, maxAgeSeconds: (days ?? 7) * 86_400 });
+    const window = weekWindow(week, this.#statistics.weekConfig);
+    if (!window) throw new InputError('week', `expected an ISO week such as 2026-W47, got ${JSON.stringify(week)}`);
+    return window;
   }
 
   /** The room that links may leave out: the one `/` shows without a room parameter. */
