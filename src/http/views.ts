@@ -1,11 +1,13 @@
 // What each table, page and API answer needs, assembled in one place: the
-// queries it runs, its rendering, and the one cache of computed tables and
-// pages. A route is its schema and one call here. The cache keeps an answer as
-// long as a live table (clients may keep it as long): probe figures, the week
-// list and the delivery matrix are read per answer, so without it every
-// request would query them again, and a dashboard polled by many, or the
-// newsletter week's traffic, costs one computation per period instead. The
-// /api/v1 answers are computed per request.
+// queries it runs, its rendering, and the caches of computed answers, keyed by
+// the statistics' generation. A route is its schema and one call here. A table
+// or page is kept whole as long as a live table (clients may keep it as long):
+// probe figures, the week list and the delivery matrix are read per answer, so
+// without it every request would query them again, and a dashboard polled by
+// many, or the newsletter week's traffic, costs one computation per period
+// instead. Pingstat's answers list every delay of the window, so they are kept
+// as streamed, bounded in bytes (shared-body.ts). The /api/v1 answers are
+// computed per request.
 import { DEFAULT_CLOCK_OFFSET_THRESHOLD_MS } from '../config.ts';
 import type { Database } from '../db/database.ts';
 import { InputError, NotFoundError } from '../errors.ts';
@@ -13,10 +15,12 @@ import { isValidServerName } from '../matrix-ids.ts';
 import { exclusionJson, probeFieldsJson, rankedServerJson, renderLeaderboardJson } from '../render/leaderboard-json.ts';
 import { renderNewsletterTable } from '../render/markdown.ts';
 import { matrixSection, serverMatrixSection } from '../render/matrix.ts';
+import { pingstatJsonParts, renderPingstatHtml, summarisePingstat, type PingstatSummary } from '../render/pingstat.ts';
 import { rankingPages, renderLeaderboardPage, renderNothingYetPage, renderServerPage } from '../render/page.ts';
 import { latestSamplesOfServer, mostRecentRoom } from '../samples/repository.ts';
 import { sampleToRecord } from '../samples/sample.ts';
 import { TtlCache } from '../stats/cache.ts';
+import { listExclusions } from '../stats/exclusions.ts';
 import { findFrozenWeek, frozenWeekHistory, listFrozenWeeks, type FrozenWeek } from '../stats/frozen-weeks.ts';
 import { ROLLING_WEEK, type Leaderboard, type Statistics } from '../stats/leaderboard.ts';
 import {
@@ -26,7 +30,9 @@ import {
   serverProbeFiguresPerBucket,
   weekBoundaries,
 } from '../stats/probe-figures.ts';
-import type { RoomRegistry } from '../stats/rooms.ts';
+import { eachRawRowsPage, pingstatGroups } from '../stats/pingstat-data.ts';
+import { PINGSTAT_WEEK_MS, pingstatAgesKey, pingstatWindow, type PingstatAges } from '../stats/pingstat-window.ts';
+import type { RoomRegistry, TrackedRoom } from '../stats/rooms.ts';
 import {
   resolveRoom,
   selectLeaderboard,
@@ -38,6 +44,7 @@ import { delayHistogram } from '../stats/server-detail.ts';
 import { rollingWindow, shiftWeek, weekContaining, weekWindow, type TimeWindow } from '../stats/windows.ts';
 import { encodeBody, type EncodedBody } from './caching.ts';
 import { NEWSLETTER_ROWS } from './schemas.ts';
+import { SharedBodyCache, type SharedBody } from './shared-body.ts';
 
 /** Weeks of history on a server's page: half a year. */
 const SERVER_PAGE_WEEKS = 26;
@@ -49,6 +56,15 @@ const SERVER_PAGE_WEEKS = 26;
 const LATEST_SAMPLES = 500;
 /** Answers kept at once: query parameters (rooms, weeks, servers, limits) come from the internet. */
 const KEPT_ANSWERS = 512;
+/**
+ * Finished pingstat answers kept at most: a week of a busy room's stats.json (57 MB
+ * at a million samples) and its HTML, while the service stays small; a larger
+ * answer is still made once for the clients that ask while it is made.
+ */
+const KEPT_PINGSTAT_BYTES = 96 * 1024 * 1024;
+
+/** The existing aggregator's answers, each written as it is made (they list every delay of the window). */
+export type PingstatAnswer = 'stats.json' | 'stats.raw.json' | 'stats.html';
 
 /** What the views read from. */
 export interface ViewSources {
@@ -81,6 +97,8 @@ export class Views {
   readonly #rooms: RoomRegistry;
   readonly #thresholdMs: number;
   readonly #answers: TtlCache<Answer>;
+  /** Pingstat's answers are too large to make whole first: they are kept as streamed, bounded in bytes. */
+  readonly #pingstatAnswers: SharedBodyCache;
 
   constructor(sources: ViewSources) {
     this.selection = { db: sources.database.db, statistics: sources.statistics, rooms: sources.rooms };
@@ -88,6 +106,7 @@ export class Views {
     this.#rooms = sources.rooms;
     this.#thresholdMs = sources.clockOffsetThresholdMs ?? DEFAULT_CLOCK_OFFSET_THRESHOLD_MS;
     this.#answers = new TtlCache(sources.cacheSeconds * 1000, KEPT_ANSWERS);
+    this.#pingstatAnswers = new SharedBodyCache(sources.cacheSeconds * 1000, KEPT_PINGSTAT_BYTES);
   }
 
   /**
@@ -184,6 +203,50 @@ export class Views {
     });
     return answer.body;
   }
+
+  /** A pingstat answer, shared with every client that asks for the same, once its first bytes are made. */
+  async pingstat(roomId: string, ages: PingstatAges, answer: PingstatAnswer): Promise<SharedBody> {
+    const room = await resolveRoom(this.selection, roomId);
+    // Keyed by generation too: a request made after an exclusion must not join an answer begun before it.
+    const key = JSON.stringify([this.#statistics.generation, answer, room.id, room.roomIds, pingstatAgesKey(ages)]);
+    const body = this.#pingstatAnswers.get(key, this.#statistics.now().getTime(), (made) =>
+      this.#makePingstat[answer](room, ages, made),
+    );
+    // A failure before the first byte (the database is down) is still an error reply.
+    await body.started();
+    return body;
+  }
+
+  // The newsletter tooling builds its table from these figures: excluded servers are left out here too.
+  // (The raw rows stay complete: they are the samples as measured.)
+  async #pingstatSummary(room: TrackedRoom, ages: PingstatAges): Promise<PingstatSummary> {
+    const { db } = this.selection;
+    const window = pingstatWindow(this.#statistics.now(), ages, PINGSTAT_WEEK_MS);
+    const excluded = (await listExclusions(db, room.id)).map((e) => e.server);
+    const groups = await pingstatGroups(db, room.roomIds, window, this.#statistics.filters, excluded);
+    return summarisePingstat(groups, room.disclaimer);
+  }
+
+  readonly #makePingstat: Record<
+    PingstatAnswer,
+    (room: TrackedRoom, ages: PingstatAges, body: SharedBody) => Promise<void>
+  > = {
+    'stats.json': async (room, ages, body) => {
+      for (const part of pingstatJsonParts(await this.#pingstatSummary(room, ages))) body.write(part);
+    },
+    'stats.html': async (room, ages, body) =>
+      body.write(renderPingstatHtml(await this.#pingstatSummary(room, ages), room.id)),
+    // No one-week cap here: pingstat's stats_raw_json passes max_delta=0.
+    'stats.raw.json': async (room, ages, body) => {
+      const window = pingstatWindow(this.#statistics.now(), ages, 0n);
+      let first = true;
+      await eachRawRowsPage(this.selection.db, room.roomIds, room.roomIds.at(-1) ?? room.id, window, (rows) => {
+        body.write(`${first ? '[' : ','}${rows.join(',')}`);
+        first = false;
+      });
+      body.write(first ? '[]' : ']');
+    },
+  };
 
   /** `/api/v1/matrix`: delivery times between probed servers on one clock, and each server's clock offset. */
   async deliveryMatrix(query: {
