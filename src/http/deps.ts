@@ -8,7 +8,6 @@ import type { OperatorControls } from '../operator/controls.ts';
 import type { ProbeState } from '../probes/probe.ts';
 import type { Statistics } from '../stats/leaderboard.ts';
 import type { RoomRegistry } from '../stats/rooms.ts';
-import type { Views } from './views.ts';
 
 export interface HttpDeps {
   readonly database: Database;
@@ -24,11 +23,6 @@ export interface HttpDeps {
   readonly operator?: OperatorDeps | undefined;
   /** The running parts /healthz reports on; absent: none (a service without bot and probes). */
   readonly health?: HealthSources | undefined;
-}
-
-/** What a route is registered with: the app's parts, and the one Views built from them. */
-export interface RouteDeps extends HttpDeps {
-  readonly views: Views;
 }
 
 export interface OperatorDeps {

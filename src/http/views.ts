@@ -9,7 +9,6 @@
 // as streamed, bounded in bytes (shared-body.ts). The /api/v1 answers are
 // computed per request.
 import { DEFAULT_CLOCK_OFFSET_THRESHOLD_MS } from '../config.ts';
-import type { Database } from '../db/database.ts';
 import { InputError, NotFoundError } from '../errors.ts';
 import { isValidServerName } from '../matrix-ids.ts';
 import { exclusionJson, probeFieldsJson, rankedServerJson, renderLeaderboardJson } from '../render/leaderboard-json.ts';
@@ -43,6 +42,7 @@ import {
 import { delayHistogram } from '../stats/server-detail.ts';
 import { rollingWindow, shiftWeek, weekContaining, weekWindow, type TimeWindow } from '../stats/windows.ts';
 import { encodeBody, type EncodedBody } from './caching.ts';
+import type { HttpDeps } from './deps.ts';
 import { NEWSLETTER_ROWS } from './schemas.ts';
 import { SharedBodyCache, type SharedBody } from './shared-body.ts';
 
@@ -66,15 +66,15 @@ const KEPT_PINGSTAT_BYTES = 96 * 1024 * 1024;
 /** The existing aggregator's answers, each written as it is made (they list every delay of the window). */
 export type PingstatAnswer = 'stats.json' | 'stats.raw.json' | 'stats.html';
 
-/** What the views read from. */
-export interface ViewSources {
-  readonly database: Database;
-  readonly statistics: Statistics;
-  readonly rooms: RoomRegistry;
-  /** Seconds a live (not frozen) answer is kept, here and by clients. */
-  readonly cacheSeconds: number;
-  /** When a measured clock offset is flagged; default: PINGBOARD_CLOCK_OFFSET_THRESHOLD_MS's. */
-  readonly clockOffsetThresholdMs?: number | undefined;
+/** What the views read from: the app's parts they query. */
+export type ViewSources = Pick<
+  HttpDeps,
+  'database' | 'statistics' | 'rooms' | 'cacheSeconds' | 'clockOffsetThresholdMs'
+>;
+
+/** What a route is registered with: the app's parts, and the one Views built from them. */
+export interface RouteDeps extends HttpDeps {
+  readonly views: Views;
 }
 
 /** An answer as sent: its bytes, and whether it shows a frozen week (which clients may keep for good). */

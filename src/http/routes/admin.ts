@@ -7,7 +7,8 @@ import { Type } from '@fastify/type-provider-typebox';
 import { listExclusions } from '../../stats/exclusions.ts';
 import { exclusionJson } from '../../render/leaderboard-json.ts';
 import { resolveRoom } from '../../stats/selection.ts';
-import type { OperatorDeps, RouteDeps } from '../deps.ts';
+import type { OperatorDeps } from '../deps.ts';
+import type { RouteDeps } from '../views.ts';
 import { ErrorBody, errorResponses, ExclusionBody, PRINTABLE, RoomParam, ServerParam, WeekParam } from '../schemas.ts';
 
 /** Who did it, in exclusions and in a week's history. */

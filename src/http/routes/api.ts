@@ -1,7 +1,7 @@
 // /api/v1: frozen weeks and per-server history.
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type, type TSchema } from '@fastify/type-provider-typebox';
-import type { RouteDeps } from '../deps.ts';
+import type { RouteDeps } from '../views.ts';
 import {
   errorResponses,
   ExclusionBody,

@@ -1,7 +1,7 @@
 // /leaderboard.md and /leaderboard.json: the same selection in two formats.
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from '@fastify/type-provider-typebox';
-import type { RouteDeps } from '../deps.ts';
+import type { RouteDeps } from '../views.ts';
 import { sendCacheable } from '../caching.ts';
 import { errorResponses, LeaderboardBody, LeaderboardQuerystring, refuseNonDecimalIntegers } from '../schemas.ts';
 

@@ -4,7 +4,7 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from '@fastify/type-provider-typebox';
 import { PAGE_CONTENT_SECURITY_POLICY, RANKING_PAGE_ROWS, renderErrorPage } from '../../render/page.ts';
 import { clientErrorOf } from '../client-errors.ts';
-import type { RouteDeps } from '../deps.ts';
+import type { RouteDeps } from '../views.ts';
 import { sendCacheable } from '../caching.ts';
 import { ErrorBody, refuseNonDecimalIntegers, RoomParam, ServerParam } from '../schemas.ts';
 

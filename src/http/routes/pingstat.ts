@@ -7,10 +7,9 @@ import type { FastifyReply } from 'fastify';
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from '@fastify/type-provider-typebox';
 import type { PingstatAges } from '../../stats/pingstat-window.ts';
-import type { RouteDeps } from '../deps.ts';
+import type { PingstatAnswer, RouteDeps } from '../views.ts';
 import { errorResponses, RoomParam } from '../schemas.ts';
 import type { SharedBody } from '../shared-body.ts';
-import type { PingstatAnswer } from '../views.ts';
 
 const Params = Type.Object({ roomId: RoomParam });
 // Read as pingstat reads them (see stats/pingstat-window.ts): any text, what is not an integer
