@@ -65,6 +65,16 @@ t.test('the rules are read from docs/architecture.md', async (t) => {
         `${part.name}: ${held} is a ${held.endsWith('/') ? 'folder' : 'file'} of src/`,
       );
     }
+  const order = parts.map((part) => part.name);
+  t.same(
+    parts.flatMap((part) =>
+      [...part.mayImport.keys()]
+        .filter((other) => order.indexOf(other) > order.indexOf(part.name))
+        .map((other) => `${part.name} may import ${other}, a later row`),
+    ),
+    [],
+    'a row lists only parts of earlier rows: the table reads from the ground up',
+  );
   const partGraph = new Map(
     parts.map((part) => [part.name, [...part.mayImport.keys()].filter((n) => n !== part.name)]),
   );
