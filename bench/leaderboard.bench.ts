@@ -7,7 +7,8 @@
 import { sql } from 'kysely';
 import type { Database } from '../src/db/database.ts';
 import { buildApp } from '../src/http/app.ts';
-import { importFiles, type ImportCounts } from '../src/samples/import.ts';
+import { importFiles } from '../src/cli/import-files.ts';
+import type { ImportCounts } from '../src/samples/import.ts';
 import { Statistics } from '../src/stats/leaderboard.ts';
 import { RoomRegistry } from '../src/stats/rooms.ts';
 import { lastFreezableWeek } from '../src/stats/windows.ts';

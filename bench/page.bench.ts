@@ -6,7 +6,7 @@
 // app sends it compressed to a client that accepts brotli or gzip.
 import type { Database } from '../src/db/database.ts';
 import { buildApp } from '../src/http/app.ts';
-import { recordProbePing } from '../src/probes/repository.ts';
+import { recordProbePing } from '../src/stats/probe-pings.ts';
 import { analyzeSamples, recordSamples } from '../src/samples/repository.ts';
 import type { Sample } from '../src/samples/sample.ts';
 import { Statistics } from '../src/stats/leaderboard.ts';

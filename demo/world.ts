@@ -14,7 +14,7 @@
 // once the room is set up and the responders sync; the parent answers 'go'
 // (start pinging) once Pingboard's bot syncs, and 'stop' to end.
 import { createLogger } from '../src/log.ts';
-import { serverOfUserId } from '../src/matrix/ids.ts';
+import { serverOfUserId } from '../src/matrix-ids.ts';
 import { startTestHomeserver } from '../test/homeserver/index.ts';
 import { startEchoResponder } from './echo.ts';
 import {

@@ -4,7 +4,7 @@
 // fix a typo without reading the code.
 import { readFileSync } from 'node:fs';
 import cron from 'node-cron';
-import { isValidRoomAlias, isValidRoomId, isValidUserId } from './matrix/ids.ts';
+import { isValidRoomAlias, isValidRoomId, isValidUserId } from './matrix-ids.ts';
 
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 export type LogLevel = (typeof LOG_LEVELS)[number];

@@ -7,7 +7,7 @@ import { StartupError } from './errors.ts';
 import { buildApp, type App } from './http/app.ts';
 import type { Logger } from './log.ts';
 import { defaultInstanceId, startLeadership, type Leadership } from './leadership.ts';
-import { startBot, type Bot } from './matrix/bot.ts';
+import { startBot, type Bot } from './bot/bot.ts';
 import { routeSdkLogs } from './matrix/sdk-logs.ts';
 import { PingboardMetrics } from './metrics/pingboard.ts';
 import { OperatorControls } from './operator/controls.ts';

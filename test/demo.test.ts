@@ -7,7 +7,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import t from 'tap';
 import { BOT, PING_SERVERS, RESPONDERS, sampleDelayMs } from '../demo/plan.ts';
-import { serverOfUserId } from '../src/matrix/ids.ts';
+import { serverOfUserId } from '../src/matrix-ids.ts';
 import { freePort, processTree } from './helpers/cluster.ts';
 import { cleanEnv, NODE, ROOT, waitForExit, type Result } from './helpers/process.ts';
 import type { Test } from './helpers/database.ts';

@@ -8,7 +8,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import t from 'tap';
-import { excludeServer, includeServer } from '../src/operator/exclusions.ts';
+import { excludeServer, includeServer } from '../src/stats/exclusions.ts';
 import { recordSamples } from '../src/samples/repository.ts';
 import { applyRetention } from '../src/schedule/retention.ts';
 import { Statistics } from '../src/stats/leaderboard.ts';

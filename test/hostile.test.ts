@@ -6,7 +6,7 @@
 import t from 'tap';
 import { loadConfig } from '../src/config.ts';
 import { createLogger } from '../src/log.ts';
-import { isValidEventId, isValidServerName, isValidUserId, serverOfUserId } from '../src/matrix/ids.ts';
+import { isValidEventId, isValidServerName, isValidUserId, serverOfUserId } from '../src/matrix-ids.ts';
 import {
   buildPong,
   isPongBody,
@@ -15,7 +15,7 @@ import {
   pingsInSync,
   readPongEvent,
 } from '../src/matrix/pong.ts';
-import { escapeHtml } from '../src/render/html-escape.ts';
+import { escapeHtml } from '../src/html-escape.ts';
 import { renderNewsletterTable } from '../src/render/markdown.ts';
 import { renderPingstatHtml, summarisePingstat } from '../src/render/pingstat.ts';
 import { pingstatGroupsOf, type PongsSpec } from './helpers/pingstat.ts';

@@ -5,7 +5,7 @@ import t from 'tap';
 import { loadConfig } from '../src/config.ts';
 import { createLogger } from '../src/log.ts';
 import { parseAdminCommand } from '../src/operator/commands.ts';
-import { listExclusions } from '../src/operator/exclusions.ts';
+import { listExclusions } from '../src/stats/exclusions.ts';
 import { checkReason } from '../src/operator/reason.ts';
 import { InputError } from '../src/errors.ts';
 import { recordSamples } from '../src/samples/repository.ts';

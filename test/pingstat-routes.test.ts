@@ -6,7 +6,7 @@ import t from 'tap';
 import { exactSum } from '../src/stats/figures.ts';
 import type { WeekConfig } from '../src/config.ts';
 import { buildApp } from '../src/http/app.ts';
-import { excludeServer } from '../src/operator/exclusions.ts';
+import { excludeServer } from '../src/stats/exclusions.ts';
 import { compareNames } from '../src/order.ts';
 import { renderPingstatHtml, type PingstatSummary } from '../src/render/pingstat.ts';
 import type { Sample } from '../src/samples/sample.ts';

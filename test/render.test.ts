@@ -1,8 +1,8 @@
 // Renderers (src/render/): pure, no database.
 import { readFileSync } from 'node:fs';
 import t from 'tap';
-import { humanDuration, pageDuration, pingstatDuration } from '../src/render/duration.ts';
-import { escapeHtml } from '../src/render/html-escape.ts';
+import { humanDuration, pageDuration, pingstatDuration } from '../src/duration.ts';
+import { escapeHtml } from '../src/html-escape.ts';
 import { renderLeaderboardJson } from '../src/render/leaderboard-json.ts';
 import { escapeMarkdownCell, formatMedian, renderNewsletterTable } from '../src/render/markdown.ts';
 import { pingstatJsonParts, renderPingstatHtml, summarisePingstat } from '../src/render/pingstat.ts';

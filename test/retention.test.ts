@@ -3,10 +3,11 @@
 // probe round trip enrichment of stored samples.
 import t from 'tap';
 import { loadConfig } from '../src/config.ts';
-import { offsetEstimate } from '../src/probes/one-way.ts';
-import { recordOneWaySamples, recordProbePing } from '../src/probes/repository.ts';
+import { offsetEstimate } from '../src/stats/one-way.ts';
+import { recordOneWaySamples, recordProbePing } from '../src/stats/probe-pings.ts';
 import { recordSamples } from '../src/samples/repository.ts';
-import { applyRetention, retentionCutoff, startRetention } from '../src/schedule/retention.ts';
+import { retentionCutoff } from '../src/samples/retention.ts';
+import { applyRetention, startRetention } from '../src/schedule/retention.ts';
 import { createLogger } from '../src/log.ts';
 import { storeFrozenWeek } from '../src/stats/frozen-weeks.ts';
 import { forEachEngine } from './helpers/database.ts';

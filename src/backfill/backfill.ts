@@ -10,11 +10,11 @@ import type { Db } from '../db/database.ts';
 import type { Logger } from '../log.ts';
 import { readPongEvent } from '../matrix/pong.ts';
 import { retryTransient } from '../matrix/retry.ts';
-import { serverOfUserId } from '../matrix/ids.ts';
+import { serverOfUserId } from '../matrix-ids.ts';
 import { followRoom, joinVia, readPredecessor, serverOfRoomId, serversByMembers, viaServers } from '../matrix/rooms.ts';
 import { readStateValue, writeStateValue } from '../matrix/state.ts';
 import { recordSamples } from '../samples/repository.ts';
-import { retentionCutoff } from '../schedule/retention.ts';
+import { retentionCutoff } from '../samples/retention.ts';
 import type { Sample } from '../samples/sample.ts';
 import { storeKnownRoom } from '../stats/rooms.ts';
 import {

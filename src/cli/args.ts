@@ -8,7 +8,7 @@ import { parseArgs } from 'node:util';
 import { parseSince } from '../backfill/since.ts';
 import { parseDecimalInteger } from '../decimal.ts';
 import { InputError, quoteValue as quote } from '../errors.ts';
-import { isValidRoomAlias, isValidRoomId } from '../matrix/ids.ts';
+import { isValidRoomAlias, isValidRoomId } from '../matrix-ids.ts';
 import { checkReason } from '../operator/reason.ts';
 import { BAD_USAGE, EMPTY_TABLE, FAILED, INTERRUPTED } from './exit-codes.ts';
 import { parseWeekLabel } from '../stats/windows.ts';

@@ -2,11 +2,17 @@
 // code; output goes to the given streams so tests can read it.
 import { renderLeaderboardJson } from '../render/leaderboard-json.ts';
 import { renderNewsletterTable } from '../render/markdown.ts';
-import { importFiles, type ImportCounts, type StopPosition } from '../samples/import.ts';
+import type { ImportCounts, StopPosition } from '../samples/import.ts';
+import { importFiles } from './import-files.ts';
 import { createStatistics, openMigratedDatabase } from '../open.ts';
-import { probeFiguresInWindow } from '../stats/probe-figures.ts';
 import { loadKnownRooms, RoomRegistry } from '../stats/rooms.ts';
-import { emptyTableMessage, resolveRoom, selectLeaderboard, type LeaderboardQuery } from '../stats/selection.ts';
+import {
+  EmptyTableError,
+  resolveRoom,
+  selectTable,
+  type LeaderboardQuery,
+  type Table,
+} from '../stats/selection.ts';
 import { listFrozenWeeks } from '../stats/frozen-weeks.ts';
 import type { Statistics } from '../stats/leaderboard.ts';
 import { OperatorControls } from '../operator/controls.ts';
@@ -62,16 +68,19 @@ export interface LeaderboardOptions extends LeaderboardQuery {
 /** Prints exactly what /leaderboard.md or /leaderboard.json returns for the same selection; nothing, and exit 3, for an empty table. */
 export async function leaderboardCommand(data: CommandData, options: LeaderboardOptions, out: Output): Promise<number> {
   const { database, statistics, rooms } = data;
-  const board = await selectLeaderboard({ db: database.db, statistics, rooms }, options);
-  // As over HTTP: the JSON also carries the probes' figures, so a room measured by probes alone is not empty.
-  const probes =
-    options.format === 'md'
-      ? []
-      : await probeFiguresInWindow(database.db, board.room, board.window, data.clockOffsetThresholdMs);
-  if (board.servers.length === 0 && probes.length === 0) {
-    out.stderr.write(`pingboard: ${emptyTableMessage(board)}\n`);
+  let table: Table;
+  try {
+    table = await selectTable(
+      { db: database.db, statistics, rooms },
+      options,
+      options.format === 'json' ? { clockOffsetThresholdMs: data.clockOffsetThresholdMs } : undefined,
+    );
+  } catch (err) {
+    if (!(err instanceof EmptyTableError)) throw err;
+    out.stderr.write(`pingboard: ${err.message}\n`);
     return EMPTY_TABLE;
   }
+  const { board, probes } = table;
   out.stdout.write(
     options.format === 'md'
       ? renderNewsletterTable(board.servers, options.limit)

@@ -1,6 +1,5 @@
 // The fastify application as a plugin-free builder: tests call buildApp()
 // and inject requests; `start` adds listen() and shutdown.
-import { STATUS_CODES } from 'node:http';
 import Fastify, {
   LogController,
   type FastifyError,
@@ -10,44 +9,21 @@ import Fastify, {
 } from 'fastify';
 import type { Logger } from '../log.ts';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
-import type { Database } from '../db/database.ts';
-import { InputError, NotFoundError } from '../errors.ts';
-import type { Statistics } from '../stats/leaderboard.ts';
-import type { RoomRegistry } from '../stats/rooms.ts';
-import { healthRoutes, type HealthSources } from './routes/health.ts';
+import { healthRoutes } from './routes/health.ts';
 import { leaderboardRoutes } from './routes/leaderboard.ts';
 import { pingstatRoutes } from './routes/pingstat.ts';
 import { apiRoutes } from './routes/api.ts';
 import { metricsRoutes } from './routes/metrics.ts';
-import { adminRoutes, type OperatorDeps } from './routes/admin.ts';
+import { adminRoutes } from './routes/admin.ts';
 import { pageRoutes, sendPageNotFound } from './routes/pages.ts';
 import { registerOpenApi, registerOpenApiViewer } from './openapi.ts';
-import { PRINTABLE, refuseCoercedStrings } from './schemas.ts';
+import { refuseCoercedStrings } from './schemas.ts';
+import { clientErrorOf } from './client-errors.ts';
+import type { HttpDeps } from './deps.ts';
+import { Views } from './views.ts';
 
 const HTML_DEFAULT_CONTENT_SECURITY_POLICY =
   "default-src 'none'; style-src 'unsafe-inline'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
-
-export interface HttpDeps {
-  readonly database: Database;
-  readonly statistics: Statistics;
-  readonly rooms: RoomRegistry;
-  /** Seconds a live (not frozen) table may be cached by clients. */
-  readonly cacheSeconds: number;
-  /** When a measured clock offset is flagged (PINGBOARD_CLOCK_OFFSET_THRESHOLD_MS); default: that setting's. */
-  readonly clockOffsetThresholdMs?: number | undefined;
-  /** Renders /metrics; absent: an empty page. */
-  readonly metrics?: (() => string) | undefined;
-  /** The operator's routes; absent (no token configured): not registered. */
-  readonly operator?: OperatorDeps | undefined;
-  /** The running parts /healthz reports on; absent: none (a service without bot and probes). */
-  readonly health?: HealthSources | undefined;
-  /**
-   * Where the public routes read (DATABASE_READ_URL: a replica, and the statistics
-   * over it); absent: `database` and `statistics`. The operator's routes, which
-   * write and must see what they wrote, stay on `database`.
-   */
-  readonly reads?: { readonly database: Database; readonly statistics: Statistics } | undefined;
-}
 
 // biome-ignore lint/suspicious/noExplicitAny: fastify's server, request, reply and logger generics differ between the app and its plugins; only the type provider matters here
 export type App = FastifyInstance<any, any, any, any, TypeBoxTypeProvider>;
@@ -85,56 +61,6 @@ export function isDatabaseUnavailable(err: unknown): boolean {
     typeof e?.message === 'string' &&
     /Connection terminated|timeout exceeded when trying to connect|Query read timeout|PGlite is closed/i.test(e.message)
   );
-}
-
-/** What a failed validation says, in words for whoever sent the request. */
-function validationMessage(err: FastifyError): string {
-  const first = err.validation?.[0];
-  if (first?.keyword === 'pattern' && (first.params as { pattern?: string }).pattern === PRINTABLE)
-    return 'must not contain control characters';
-  if (first?.keyword === 'additionalProperties')
-    return err.validationContext === 'body' ? 'not a field of this request' : 'not a parameter of this route';
-  return err.message.replace(/^(querystring|params|body)\/\w+ /, '');
-}
-
-/** The query/path parameter a validation error is about. */
-function parameterOf(err: FastifyError): string {
-  const first = err.validation?.[0];
-  const { missingProperty, additionalProperty } = (first?.params ?? {}) as {
-    missingProperty?: string;
-    additionalProperty?: string;
-  };
-  if (missingProperty) return missingProperty;
-  if (additionalProperty) return additionalProperty;
-  const path = first?.instancePath.replace(/^\//, '') ?? '';
-  return path || err.validationContext || 'request';
-}
-
-export interface ClientError {
-  readonly statusCode: number;
-  readonly body: { readonly error: string; readonly parameter?: string; readonly message: string };
-}
-
-/** The answer to an error the client caused (4xx), or undefined for one of the service's own. */
-export function clientErrorOf(err: FastifyError): ClientError | undefined {
-  if (err.validation) {
-    const parameter = parameterOf(err);
-    return {
-      statusCode: 400,
-      body: { error: 'Bad Request', parameter, message: `${parameter}: ${validationMessage(err)}` },
-    };
-  }
-  if (err instanceof InputError)
-    return { statusCode: 400, body: { error: 'Bad Request', parameter: err.parameter, message: err.message } };
-  if (err instanceof NotFoundError) return { statusCode: 404, body: { error: 'Not Found', message: err.message } };
-  // Before the database's errors: a client that hangs up mid-upload is an ECONNRESET too, which fastify marks 400.
-  if (err.statusCode !== undefined && err.statusCode < 500) {
-    return {
-      statusCode: err.statusCode,
-      body: { error: STATUS_CODES[err.statusCode] ?? 'Bad Request', message: err.message },
-    };
-  }
-  return undefined;
 }
 
 /**
@@ -235,14 +161,16 @@ export async function buildApp(deps: HttpDeps, log?: Logger): Promise<App> {
 
   const readerDeps = deps.reads ? { ...deps, ...deps.reads } : deps;
   await registerOpenApi(app);
+  // The public routes read where DATABASE_READ_URL points (a replica); health, metrics and the operator's stay on the primary.
+  const views = new Views(readerDeps);
   await app.register(healthRoutes, deps);
-  await app.register(leaderboardRoutes, readerDeps);
-  await app.register(pingstatRoutes, readerDeps);
-  await app.register(apiRoutes, readerDeps);
+  await app.register(leaderboardRoutes, { ...readerDeps, views });
+  await app.register(pingstatRoutes, { ...readerDeps, views });
+  await app.register(apiRoutes, { ...readerDeps, views });
   await app.register(metricsRoutes, deps);
   const { operator } = deps;
-  if (operator) await app.register(adminRoutes, { ...deps, operator });
-  await app.register(pageRoutes, readerDeps);
+  if (operator) await app.register(adminRoutes, { ...deps, views, operator });
+  await app.register(pageRoutes, { ...readerDeps, views });
   await registerOpenApiViewer(app);
   return app;
 }

@@ -3,7 +3,7 @@
 // its own sync loop hands over to the next loop. Every input (sync state,
 // clock readings, arrival times) is an argument, so each case the bot has met
 // (see test/bot-rules.test.ts) can be checked without a homeserver. The shell
-// that runs them is src/matrix/bot.ts; nothing here imports the SDK.
+// that runs them is src/bot/bot.ts; nothing here imports the SDK.
 
 /** matrix-js-sdk's sync states (its SyncState enum's values), or null while a loop has none yet. */
 export type SyncStateName = 'ERROR' | 'PREPARED' | 'STOPPED' | 'SYNCING' | 'CATCHUP' | 'RECONNECTING';

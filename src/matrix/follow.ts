@@ -6,7 +6,7 @@
 import type { MatrixClient, MatrixEvent } from 'matrix-js-sdk';
 import type { RoomConfig } from '../config.ts';
 import type { Logger } from '../log.ts';
-import { isValidRoomId } from './ids.ts';
+import { isValidRoomId } from '../matrix-ids.ts';
 import {
   followRoom,
   joinReplacement,

@@ -1,9 +1,9 @@
 // Pings and pongs in the format of the existing echo bot (maubot's echo):
 // the contract every pong reader in the ping room relies on.
-import { escapeHtml } from '../render/html-escape.ts';
-import { humanDuration } from '../render/duration.ts';
+import { escapeHtml } from '../html-escape.ts';
+import { humanDuration } from '../duration.ts';
 import type { Sample } from '../samples/sample.ts';
-import { isValidEventId, isValidServerName, serverOfUserId } from './ids.ts';
+import { isValidEventId, isValidServerName, serverOfUserId } from '../matrix-ids.ts';
 
 export type Command =
   | { readonly kind: 'ping'; readonly text: string }

@@ -3,7 +3,7 @@
 // predecessors (m.room.create's predecessor) stay part of its statistics.
 import { Method, type MatrixClient } from 'matrix-js-sdk';
 import type { Logger } from '../log.ts';
-import { isValidRoomId, isValidServerName, serverOfUserId } from './ids.ts';
+import { isValidRoomId, isValidServerName, serverOfUserId } from '../matrix-ids.ts';
 
 /** A room's lineage as joined so far: a value, which joining a replacement gives anew (joinReplacement). */
 export interface RoomLineage {

@@ -1,7 +1,7 @@
 // Pingboard's metrics: counters fed by the bot and the probes as things
 // happen, and gauges read from the bot, the sample writer and the probe
 // schedule when /metrics is scraped. Ping server labels are capped.
-import type { BotCounts, BotObserver, PongTiming } from '../matrix/bot.ts';
+import type { BotCounts, BotObserver, PongTiming } from '../bot/bot.ts';
 import type { ProbeObserver, ProbeResult } from '../probes/probe.ts';
 import type { SampleWriter } from '../samples/writer.ts';
 import { CappedLabel, Counter, Histogram, renderFamilies, type MetricFamily } from './registry.ts';

@@ -4,12 +4,12 @@
 // of a ping, and freeze a closed week again.
 import type { Db } from '../db/database.ts';
 import { InputError } from '../errors.ts';
-import { isValidEventId, isValidServerName } from '../matrix/ids.ts';
+import { isValidEventId, isValidServerName } from '../matrix-ids.ts';
 import { deleteSamplesOfPing } from '../samples/repository.ts';
 import type { FrozenWeek } from '../stats/frozen-weeks.ts';
 import type { Statistics } from '../stats/leaderboard.ts';
 import type { TrackedRoom } from '../stats/rooms.ts';
-import { excludeServer, includeServer, type Exclusion } from './exclusions.ts';
+import { excludeServer, includeServer, type Exclusion } from '../stats/exclusions.ts';
 import { checkReason } from './reason.ts';
 
 function checkServer(server: string): string {

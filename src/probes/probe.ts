@@ -17,14 +17,14 @@ import type { Db } from '../db/database.ts';
 import type { ProbeOutcome } from '../db/schema.ts';
 import type { Logger } from '../log.ts';
 import { createAccountClient, type SyncClock } from '../matrix/client.ts';
-import { serverOfUserId } from '../matrix/ids.ts';
+import { serverOfUserId } from '../matrix-ids.ts';
 import { readPongEvent } from '../matrix/pong.ts';
 import { followRoom } from '../matrix/rooms.ts';
 import { startRoomSync, trimIfLong } from '../matrix/sync.ts';
 import { encodeUri, watchSent } from '../matrix/sdk-internals.ts';
 import type { Sample } from '../samples/sample.ts';
 import type { SampleWriter } from '../samples/writer.ts';
-import { nextSequence, recordProbePing, type ProbePing } from './repository.ts';
+import { nextSequence, recordProbePing, type ProbePing } from '../stats/probe-pings.ts';
 import type { PingLedger, ProbeName } from './sightings.ts';
 
 export interface ProbePong {

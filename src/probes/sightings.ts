@@ -5,8 +5,8 @@
 // delivery time with no clock difference in it.
 import type { Db } from '../db/database.ts';
 import type { Logger } from '../log.ts';
-import { offsetEstimate } from './one-way.ts';
-import { recordOneWaySamples, type OneWaySample } from './repository.ts';
+import { offsetEstimate } from '../stats/one-way.ts';
+import { recordOneWaySamples, type OneWaySample } from '../stats/probe-pings.ts';
 
 /** A probe, as the ledger names it. */
 export interface ProbeName {

@@ -1,7 +1,7 @@
 // The JSON leaderboard for dashboards: the same selection as the markdown
 // table, with every figure and the window it was computed over.
-import type { ProbeFigures } from '../probes/figures.ts';
-import type { Exclusion } from '../operator/exclusions.ts';
+import type { ProbeFigures } from '../stats/probe-counts.ts';
+import type { Exclusion } from '../stats/exclusions.ts';
 import type { Figures } from '../stats/figures.ts';
 import type { Leaderboard } from '../stats/leaderboard.ts';
 import type { RankedServer } from '../stats/ranking.ts';

@@ -1,9 +1,9 @@
 // The delivery matrix and clock offsets as HTML sections of the leaderboard
 // page and the server pages. Shading is drawn with block characters, so the
 // page's hashed stylesheet needs no new rule.
-import type { OffsetEstimate, PairFigures, ServerOffset } from '../probes/one-way.ts';
+import type { OffsetEstimate, PairFigures, ServerOffset } from '../stats/one-way.ts';
 import type { DeliveryMatrix } from '../stats/probe-figures.ts';
-import { escapePageText } from './html-escape.ts';
+import { escapePageText } from '../html-escape.ts';
 
 const SHADES = ['░', '▒', '▓', '█'] as const;
 const DASH = '–';

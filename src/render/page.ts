@@ -7,14 +7,14 @@
 // so the page loads nothing from anywhere (it must work on a closed network)
 // and stays byte-identical between requests (cacheable, ETag-able).
 import { createHash } from 'node:crypto';
-import type { ProbeFigures } from '../probes/figures.ts';
+import type { ProbeFigures } from '../stats/probe-counts.ts';
 import type { Sample } from '../samples/sample.ts';
 import type { Leaderboard, ServerWeek } from '../stats/leaderboard.ts';
 import { compareNames } from '../order.ts';
 import type { RankedServer } from '../stats/ranking.ts';
 import type { DayFigures, DelayBin } from '../stats/server-detail.ts';
-import { escapePageText } from './html-escape.ts';
-import { pageDuration } from './duration.ts';
+import { escapePageText } from '../html-escape.ts';
+import { pageDuration } from '../duration.ts';
 import { clockOffsetText, offsetFigure } from './matrix.ts';
 
 const STYLE = `

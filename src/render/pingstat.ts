@@ -5,8 +5,8 @@
 import type { PingstatGroups } from '../stats/pingstat-data.ts';
 import { ExactSum, figuresOfSorted } from '../stats/figures.ts';
 import { compareNames } from '../order.ts';
-import { pingstatDuration } from './duration.ts';
-import { escapeHtml } from './html-escape.ts';
+import { pingstatDuration } from '../duration.ts';
+import { escapeHtml } from '../html-escape.ts';
 import { getOrInsert } from '../collections.ts';
 
 /** One pong server's figures for one ping server, with its `diffs` members already JSON. */

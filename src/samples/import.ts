@@ -5,9 +5,8 @@
 import { createReadStream } from 'node:fs';
 import path from 'node:path';
 import type { Db } from '../db/database.ts';
-import { buildRecentDigests } from '../stats/digests.ts';
-import { retentionCutoff } from '../schedule/retention.ts';
-import { analyzeSamples, recordSamples, WRITE_BATCH_SIZE } from './repository.ts';
+import { retentionCutoff } from './retention.ts';
+import { recordSamples, WRITE_BATCH_SIZE } from './repository.ts';
 import { sampleFromRecord, type Sample } from './sample.ts';
 
 export interface ImportCounts {
@@ -307,39 +306,4 @@ export async function importFile(
       reject(err.line, err.message);
     }
   }
-}
-
-/** A bulk import this large changes the table enough to mislead the planner until analysed. */
-const ANALYZE_AFTER_SAMPLES = 10_000;
-
-/**
- * Imports files one after the other, then refreshes the planner's statistics
- * once if much was stored, and builds the digests the import dropped or
- * made possible, so the first leaderboard after it reads them instead of the
- * samples (the service's scheduler would only get to them within five minutes).
- */
-export async function importFiles(
-  db: Db,
-  files: readonly string[],
-  counts: ImportCounts,
-  hooks: ImportOptions & {
-    onUnreadable?(file: string, err: Error): void;
-  } = {},
-): Promise<{ readonly stoppedAt: StopPosition | undefined }> {
-  const rooms = new Set<string>();
-  let stoppedAt: StopPosition | undefined;
-  for (const file of files) {
-    try {
-      stoppedAt = await importFile(db, file, counts, hooks, rooms);
-      if (stoppedAt) break;
-    } catch (err) {
-      const code = (err as NodeJS.ErrnoException).code;
-      if (code !== 'ENOENT' && code !== 'EISDIR' && code !== 'EACCES') throw err;
-      hooks.onUnreadable?.(file, err as Error);
-    }
-  }
-  // Interrupted, the ANALYZE can wait for the next run; the digests of what was stored cannot (reads do not build them).
-  if (!stoppedAt && counts.stored > ANALYZE_AFTER_SAMPLES) await analyzeSamples(db);
-  await buildRecentDigests(db, [...rooms].sort(), new Date());
-  return { stoppedAt };
 }

@@ -2,7 +2,7 @@
 // Everything that enters storage passes through `sampleFromRecord` or is built
 // by the bot from values it has already checked.
 import { SAMPLE_SOURCES, type SampleSource } from '../db/schema.ts';
-import { isValidEventId, isValidRoomId, isValidServerName, isValidUserId, serverOfUserId } from '../matrix/ids.ts';
+import { isValidEventId, isValidRoomId, isValidServerName, isValidUserId, serverOfUserId } from '../matrix-ids.ts';
 
 export type { SampleSource };
 

@@ -8,7 +8,7 @@
 // transaction per interval, not one per ping.
 import type { Db } from '../db/database.ts';
 import type { Logger } from '../log.ts';
-import { retentionCutoff } from '../schedule/retention.ts';
+import { retentionCutoff } from './retention.ts';
 import { recordSamples } from './repository.ts';
 import type { Sample } from './sample.ts';
 

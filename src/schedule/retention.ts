@@ -4,8 +4,9 @@
 import cron from 'node-cron';
 import type { Db } from '../db/database.ts';
 import type { Logger } from '../log.ts';
-import { deleteOneWaySamplesBefore, deleteProbePingsBefore } from '../probes/repository.ts';
+import { deleteOneWaySamplesBefore, deleteProbePingsBefore } from '../stats/probe-pings.ts';
 import { deleteSamplesBefore } from '../samples/repository.ts';
+import { retentionCutoff } from '../samples/retention.ts';
 import { deleteDigestsBefore } from '../stats/digests.ts';
 
 /** Daily at 03:17 UTC, away from the top of the hour when other jobs run. */
@@ -16,10 +17,6 @@ export interface RetentionResult {
   readonly samples: number;
   readonly probePings: number;
   readonly oneWaySamples: number;
-}
-
-export function retentionCutoff(now: Date, days: number): Date {
-  return new Date(now.getTime() - days * 86_400_000);
 }
 
 export async function applyRetention(db: Db, now: Date, days: number): Promise<RetentionResult> {

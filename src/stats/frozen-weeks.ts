@@ -3,7 +3,7 @@
 import type { Db } from '../db/database.ts';
 import type { FrozenWeekRow } from '../db/schema.ts';
 import type { StatsConfig } from '../config.ts';
-import { exclusionsFromJson, exclusionsJson, type Exclusion } from '../operator/exclusions.ts';
+import { exclusionsFromJson, exclusionsJson, type Exclusion } from './exclusions.ts';
 import type { RankedServer } from './ranking.ts';
 
 export interface FrozenWeek {

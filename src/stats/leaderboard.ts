@@ -6,7 +6,7 @@ import type { StatsConfig, WeekConfig } from '../config.ts';
 import type { Db } from '../db/database.ts';
 import { InputError } from '../errors.ts';
 import { TtlCache } from './cache.ts';
-import { listExclusions, type Exclusion } from '../operator/exclusions.ts';
+import { listExclusions, type Exclusion } from './exclusions.ts';
 import { findFrozenWeek, refreezeWeek, storeFrozenWeek, type FrozenWeek } from './frozen-weeks.ts';
 import { rankServers, type RankedServer } from './ranking.ts';
 import { figuresFromColumns } from './columns.ts';

@@ -2,9 +2,9 @@
 // of a leaderboard's window, or of one server per calendar week. They come
 // from probe pings and probe samples only, so they are computed at request time.
 import type { Db } from '../db/database.ts';
-import { mergeProbeFigures, type ProbeFigures } from '../probes/figures.ts';
-import { matrixServers, serverOffset, type PairFigures, type ServerOffset } from '../probes/one-way.ts';
-import { offsetsPerBucket, pairFigures, probeCountsPerBucket, serverHasProbePings } from '../probes/repository.ts';
+import { mergeProbeFigures, type ProbeFigures } from './probe-counts.ts';
+import { matrixServers, serverOffset, type PairFigures, type ServerOffset } from './one-way.ts';
+import { offsetsPerBucket, pairFigures, probeCountsPerBucket, serverHasProbePings } from './probe-pings.ts';
 import { serverHasSamples } from '../samples/repository.ts';
 import type { TrackedRoom } from './rooms.ts';
 import type { TimeWindow } from './windows.ts';

@@ -3,7 +3,7 @@
 import type { RoomConfig } from '../config.ts';
 import { DEFAULT_DISCLAIMER } from '../config.ts';
 import type { Db } from '../db/database.ts';
-import { isValidRoomId } from '../matrix/ids.ts';
+import { isValidRoomId } from '../matrix-ids.ts';
 
 export interface TrackedRoom {
   /** The room's canonical ID: frozen weeks and URLs use it. */

@@ -4,6 +4,8 @@ import type { Db } from '../db/database.ts';
 import { InputError, NotFoundError } from '../errors.ts';
 import { mostRecentRoom, roomHasSamples } from '../samples/repository.ts';
 import { ROLLING_WEEK, type Leaderboard, type Statistics } from './leaderboard.ts';
+import type { ProbeFigures } from './probe-counts.ts';
+import { probeFiguresInWindow } from './probe-figures.ts';
 import { RoomRegistry, type TrackedRoom } from './rooms.ts';
 import { parseWeekLabel } from './windows.ts';
 
@@ -37,16 +39,44 @@ export async function resolveRoom(deps: SelectionDeps, reference: string | undef
 }
 
 /**
- * Why a table has no row, in one line: what `pingboard leaderboard` prints
- * and /leaderboard.md and .json answer with a 404, so a newsletter script
- * cannot take an empty table for a result.
+ * A table with no row, saying why in one line: what `pingboard leaderboard`
+ * prints (exit code 3) and /leaderboard.md and .json answer with a 404, so a
+ * newsletter script cannot take an empty table for a result.
  */
-export function emptyTableMessage(board: Leaderboard): string {
-  const span = `${board.window.start.toISOString()} to ${board.window.end.toISOString()}`;
-  return (
-    `the table is empty: no server is ranked in ${board.room.id} for ${board.week === null ? span : `week ${board.week} (${span})`} ` +
-    '(no samples in that window, or none that passes the filters and exclusions)'
-  );
+export class EmptyTableError extends NotFoundError {
+  constructor(board: Leaderboard) {
+    const span = `${board.window.start.toISOString()} to ${board.window.end.toISOString()}`;
+    super(
+      `the table is empty: no server is ranked in ${board.room.id} for ${board.week === null ? span : `week ${board.week} (${span})`} ` +
+        '(no samples in that window, or none that passes the filters and exclusions)',
+    );
+  }
+}
+
+/** A leaderboard and the probe figures of its window, as the newsletter table and the JSON show them. */
+export interface Table {
+  readonly board: Leaderboard;
+  readonly probes: readonly ProbeFigures[];
+}
+
+/**
+ * The table the caller asked for, with its window's probe figures when
+ * `probes` says how to flag their clocks (the JSON carries them, the markdown
+ * does not): a room measured by probes alone is not empty. Throws
+ * EmptyTableError when neither ranks a server; the HTTP routes and the CLI
+ * share this, so both call the same table empty.
+ */
+export async function selectTable(
+  deps: SelectionDeps,
+  query: LeaderboardQuery,
+  probes: { readonly clockOffsetThresholdMs: number } | undefined,
+): Promise<Table> {
+  const board = await selectLeaderboard(deps, query);
+  const figures = probes
+    ? await probeFiguresInWindow(deps.db, board.room, board.window, probes.clockOffsetThresholdMs)
+    : [];
+  if (board.servers.length === 0 && figures.length === 0) throw new EmptyTableError(board);
+  return { board, probes: figures };
 }
 
 export async function selectLeaderboard(deps: SelectionDeps, query: LeaderboardQuery): Promise<Leaderboard> {

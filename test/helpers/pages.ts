@@ -3,8 +3,8 @@
 // with HTML and markdown metacharacters.
 import type { WeekConfig } from '../../src/config.ts';
 import { buildApp } from '../../src/http/app.ts';
-import { offsetEstimate } from '../../src/probes/one-way.ts';
-import { recordOneWaySamples, recordProbePing } from '../../src/probes/repository.ts';
+import { offsetEstimate } from '../../src/stats/one-way.ts';
+import { recordOneWaySamples, recordProbePing } from '../../src/stats/probe-pings.ts';
 import { recordSamples } from '../../src/samples/repository.ts';
 import { Statistics } from '../../src/stats/leaderboard.ts';
 import { RoomRegistry } from '../../src/stats/rooms.ts';

@@ -4,17 +4,12 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from '@fastify/type-provider-typebox';
-import type { OperatorControls } from '../../operator/controls.ts';
-import { listExclusions } from '../../operator/exclusions.ts';
+import { listExclusions } from '../../stats/exclusions.ts';
 import { exclusionJson } from '../../render/leaderboard-json.ts';
 import { resolveRoom } from '../../stats/selection.ts';
-import type { HttpDeps } from '../app.ts';
+import type { OperatorDeps } from '../deps.ts';
+import type { RouteDeps } from '../views.ts';
 import { ErrorBody, errorResponses, ExclusionBody, PRINTABLE, RoomParam, ServerParam, WeekParam } from '../schemas.ts';
-
-export interface OperatorDeps {
-  readonly controls: OperatorControls;
-  readonly token: string;
-}
 
 /** Who did it, in exclusions and in a week's history. */
 export const OPERATOR = 'operator';
@@ -28,8 +23,8 @@ const ReasonBody = Type.Object(
 );
 const adminErrors = { ...errorResponses, 401: ErrorBody };
 
-export const adminRoutes: FastifyPluginAsyncTypebox<HttpDeps & { operator: OperatorDeps }> = async (app, deps) => {
-  const selectionDeps = { db: deps.database.db, statistics: deps.statistics, rooms: deps.rooms };
+export const adminRoutes: FastifyPluginAsyncTypebox<RouteDeps & { operator: OperatorDeps }> = async (app, deps) => {
+  const selectionDeps = deps.views.selection;
   const { controls } = deps.operator;
   // Compared as digests, in constant time: the answer says nothing about how close a guess was.
   const expected = digest(`Bearer ${deps.operator.token}`);

@@ -1,23 +1,7 @@
 // /api/v1: frozen weeks and per-server history.
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type, type TSchema } from '@fastify/type-provider-typebox';
-import { InputError, NotFoundError } from '../../errors.ts';
-import { isValidServerName } from '../../matrix/ids.ts';
-import { exclusionJson, probeFieldsJson, rankedServerJson } from '../../render/leaderboard-json.ts';
-import { latestSamplesOfServer } from '../../samples/repository.ts';
-import { sampleToRecord } from '../../samples/sample.ts';
-import { findFrozenWeek, frozenWeekHistory, listFrozenWeeks, type FrozenWeek } from '../../stats/frozen-weeks.ts';
-import { DEFAULT_CLOCK_OFFSET_THRESHOLD_MS } from '../../config.ts';
-import { ROLLING_WEEK } from '../../stats/leaderboard.ts';
-import {
-  matrixInWindow,
-  serverIsKnown,
-  serverProbeFiguresPerBucket,
-  weekBoundaries,
-} from '../../stats/probe-figures.ts';
-import { resolveRoom } from '../../stats/selection.ts';
-import { rollingWindow, weekWindow, type TimeWindow } from '../../stats/windows.ts';
-import type { HttpDeps } from '../app.ts';
+import type { RouteDeps } from '../views.ts';
 import {
   errorResponses,
   ExclusionBody,
@@ -110,20 +94,8 @@ const ServerBody = Type.Object({
   latest_samples: Type.Array(SampleBody),
 });
 
-export const apiRoutes: FastifyPluginAsyncTypebox<HttpDeps> = async (app, deps) => {
+export const apiRoutes: FastifyPluginAsyncTypebox<RouteDeps> = async (app, deps) => {
   app.addHook('preValidation', refuseNonDecimalIntegers);
-  const selectionDeps = { db: deps.database.db, statistics: deps.statistics, rooms: deps.rooms };
-  const thresholdMs = deps.clockOffsetThresholdMs ?? DEFAULT_CLOCK_OFFSET_THRESHOLD_MS;
-
-  /** The week asked for, or the rolling window of the last `days` days (7 by default), as the leaderboard takes them. */
-  const matrixWindow = (week: string | undefined, days: number | undefined): TimeWindow => {
-    if (week !== undefined && days !== undefined) throw new InputError('week', 'give either week or days, not both');
-    if (week === undefined)
-      return rollingWindow(deps.statistics.now(), { ...ROLLING_WEEK, maxAgeSeconds: (days ?? 7) * 86_400 });
-    const window = weekWindow(week, deps.statistics.weekConfig);
-    if (!window) throw new InputError('week', `expected an ISO week such as 2026-W47, got ${JSON.stringify(week)}`);
-    return window;
-  };
 
   app.get(
     '/api/v1/matrix',
@@ -134,33 +106,7 @@ export const apiRoutes: FastifyPluginAsyncTypebox<HttpDeps> = async (app, deps) 
         response: { 200: MatrixBody, ...errorResponses },
       },
     },
-    async (request) => {
-      const { week, days } = request.query;
-      const window = matrixWindow(week, days);
-      const room = await resolveRoom(selectionDeps, request.query.room);
-      const matrix = await matrixInWindow(deps.database.db, room, window, thresholdMs);
-      return {
-        room: room.id,
-        start: window.start.toISOString(),
-        end: window.end.toISOString(),
-        threshold_ms: thresholdMs,
-        servers: matrix.servers,
-        pairs: matrix.pairs.map((p) => ({
-          from: p.from,
-          to: p.to,
-          median_ms: p.medianMs,
-          p90_ms: p.p90Ms,
-          count: p.count,
-        })),
-        offsets: matrix.offsets.map((o) => ({
-          server: o.server,
-          offset_ms: o.offsetMs,
-          bound_ms: o.boundMs,
-          samples: o.samples,
-          flagged: o.flagged,
-        })),
-      };
-    },
+    async (request) => deps.views.deliveryMatrix(request.query),
   );
 
   app.get(
@@ -172,21 +118,7 @@ export const apiRoutes: FastifyPluginAsyncTypebox<HttpDeps> = async (app, deps) 
         response: { 200: WeeksBody, ...errorResponses },
       },
     },
-    async (request) => {
-      const room = await resolveRoom(selectionDeps, request.query.room);
-      const weeks = await listFrozenWeeks(deps.database.db, room.id);
-      return {
-        room: room.id,
-        weeks: weeks.map((w) => ({
-          week: w.week,
-          start: w.start.toISOString(),
-          end: w.end.toISOString(),
-          frozen_at: w.frozenAt.toISOString(),
-          servers: w.servers,
-          version: w.version,
-        })),
-      };
-    },
+    async (request) => deps.views.frozenWeeks(request.query),
   );
 
   app.get(
@@ -199,31 +131,7 @@ export const apiRoutes: FastifyPluginAsyncTypebox<HttpDeps> = async (app, deps) 
         response: { 200: WeekHistoryBody, ...errorResponses },
       },
     },
-    async (request) => {
-      const room = await resolveRoom(selectionDeps, request.query.room);
-      const current = await findFrozenWeek(deps.database.db, room.id, request.params.week);
-      if (!current) throw new NotFoundError(`${request.params.week} is not frozen in ${room.id}`);
-      const version = (w: FrozenWeek) => ({
-        version: w.version,
-        frozen_at: w.frozenAt.toISOString(),
-        rows: w.servers.map((s) => rankedServerJson(s)),
-        excluded: w.exclusions.map(exclusionJson),
-      });
-      const history = await frozenWeekHistory(deps.database.db, room.id, request.params.week);
-      return {
-        room: room.id,
-        week: current.week,
-        start: current.start.toISOString(),
-        end: current.end.toISOString(),
-        current: version(current),
-        superseded: history.map((w) => ({
-          ...version(w),
-          superseded_at: w.supersededAt.toISOString(),
-          superseded_by: w.supersededBy,
-          reason: w.reason,
-        })),
-      };
-    },
+    async (request) => deps.views.frozenWeek(request.params.week, request.query),
   );
 
   app.get(
@@ -243,41 +151,6 @@ export const apiRoutes: FastifyPluginAsyncTypebox<HttpDeps> = async (app, deps) 
         response: { 200: ServerBody, ...errorResponses },
       },
     },
-    async (request) => {
-      const { server } = request.params;
-      if (!isValidServerName(server))
-        throw new InputError('server', `not a valid server name: ${JSON.stringify(server.slice(0, 100))}`);
-      const room = await resolveRoom(selectionDeps, request.query.room);
-      if (!(await serverIsKnown(deps.database.db, room, server)))
-        throw new NotFoundError(`no samples from ${server} in ${room.id}`);
-      const weeks = await deps.statistics.serverWeeks(room, server, request.query.weeks);
-      const probes = await serverProbeFiguresPerBucket(
-        deps.database.db,
-        room,
-        server,
-        weekBoundaries(weeks),
-        thresholdMs,
-      );
-      const latest = await latestSamplesOfServer(deps.database.db, room.roomIds, server, request.query.samples);
-      return {
-        server,
-        room: room.id,
-        weeks: weeks.map((w, index) => ({
-          week: w.week,
-          start: w.start.toISOString(),
-          end: w.end.toISOString(),
-          frozen: w.frozen,
-          rank: w.rank,
-          median_ms: w.medianMs,
-          mean_ms: w.meanMs,
-          pings: w.pings,
-          samples: w.samples,
-          ...probeFieldsJson(probes.get(index)),
-          probe_pings_sent: probes.get(index)?.pingsSent ?? 0,
-          probe_pings_lost: probes.get(index)?.pingsLost ?? 0,
-        })),
-        latest_samples: latest.map(sampleToRecord) as never,
-      };
-    },
+    async (request) => deps.views.serverHistory(request.params.server, request.query),
   );
 };

@@ -2,33 +2,7 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type, type Static } from '@fastify/type-provider-typebox';
 import type { FastifyBaseLogger } from 'fastify';
 import { databaseFailure, HEALTH_TIMEOUT_MS, pingDatabase, type Database } from '../../db/database.ts';
-import type { BotCounts } from '../../matrix/bot.ts';
-import type { NotFollowedRoom } from '../../matrix/follow.ts';
-import type { ProbeState } from '../../probes/probe.ts';
-import type { HttpDeps } from '../app.ts';
-
-/**
- * What /healthz reads from the running parts; all in memory, so the only
- * wait is the database's ping. A part that is absent is not configured.
- */
-export interface HealthSources {
-  /** The bot; undefined while it is still starting. */
-  readonly bot?:
-    | (() =>
-        | {
-            readonly counts: Pick<BotCounts, 'lastSyncAtMs' | 'consecutiveSyncFailures'>;
-            notFollowed(): readonly NotFollowedRoom[];
-          }
-        | undefined)
-    | undefined;
-  readonly probes?: (() => readonly ProbeState[]) | undefined;
-  /** measured_at (ms) of the newest sample this process has written; undefined before the first. */
-  readonly newestSampleMs?: (() => number | undefined) | undefined;
-  /** Which instance this is and whether it leads; undefined while it is starting. */
-  readonly instance?:
-    | (() => { readonly id: string; readonly role: 'leader' | 'follower'; readonly single: boolean } | undefined)
-    | undefined;
-}
+import type { HealthSources, HttpDeps } from '../deps.ts';
 
 /**
  * A bot syncs at least every 30 s (the long poll's timeout) while its

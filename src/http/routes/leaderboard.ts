@@ -1,30 +1,12 @@
 // /leaderboard.md and /leaderboard.json: the same selection in two formats.
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from '@fastify/type-provider-typebox';
-import { renderLeaderboardJson } from '../../render/leaderboard-json.ts';
-import { renderNewsletterTable } from '../../render/markdown.ts';
-import { TtlCache } from '../../stats/cache.ts';
-import { probeFiguresInWindow } from '../../stats/probe-figures.ts';
-import { DEFAULT_CLOCK_OFFSET_THRESHOLD_MS } from '../../config.ts';
-import { NotFoundError } from '../../errors.ts';
-import { emptyTableMessage, selectLeaderboard, type LeaderboardQuery } from '../../stats/selection.ts';
-import type { HttpDeps } from '../app.ts';
-import { encodeBody, sendCacheable, type EncodedBody } from '../caching.ts';
+import type { RouteDeps } from '../views.ts';
+import { sendCacheable } from '../caching.ts';
 import { errorResponses, LeaderboardBody, LeaderboardQuerystring, refuseNonDecimalIntegers } from '../schemas.ts';
 
-export const leaderboardRoutes: FastifyPluginAsyncTypebox<HttpDeps> = async (app, deps) => {
+export const leaderboardRoutes: FastifyPluginAsyncTypebox<RouteDeps> = async (app, deps) => {
   app.addHook('preValidation', refuseNonDecimalIntegers);
-  const selectionDeps = { db: deps.database.db, statistics: deps.statistics, rooms: deps.rooms };
-  const thresholdMs = deps.clockOffsetThresholdMs ?? DEFAULT_CLOCK_OFFSET_THRESHOLD_MS;
-  // An empty table is a 404, not a table with no rows that a newsletter script would publish.
-  const selectTable = async (query: LeaderboardQuery) => {
-    const board = await selectLeaderboard(selectionDeps, query);
-    if (board.servers.length === 0) throw new NotFoundError(emptyTableMessage(board));
-    return board;
-  };
-  // The JSON carries probe figures, read from the database: kept as long as a live table, so a
-  // dashboard polled by many, or the newsletter week's traffic, costs one query per period.
-  const json = new TtlCache<{ body: EncodedBody; frozen: boolean }>(deps.cacheSeconds * 1000, 256);
 
   app.get(
     '/leaderboard.md',
@@ -37,15 +19,9 @@ export const leaderboardRoutes: FastifyPluginAsyncTypebox<HttpDeps> = async (app
     },
     async (request, reply) => {
       const { limit, ...query } = request.query;
-      const board = await selectTable(query);
+      const { text, frozen } = await deps.views.newsletterTable(query, limit);
       reply.type('text/markdown; charset=utf-8');
-      return sendCacheable(
-        request,
-        reply,
-        renderNewsletterTable(board.servers, limit),
-        board.frozenAt !== null,
-        deps.cacheSeconds,
-      );
+      return sendCacheable(request, reply, text, frozen, deps.cacheSeconds);
     },
   );
 
@@ -60,18 +36,7 @@ export const leaderboardRoutes: FastifyPluginAsyncTypebox<HttpDeps> = async (app
     },
     async (request, reply) => {
       const { limit, ...query } = request.query;
-      // As JSON: a room reference may contain any separator.
-      const key = JSON.stringify([deps.statistics.generation, query.room, query.week, query.days, limit]);
-      const { body, frozen } = await json.getOrCompute(key, deps.statistics.now().getTime(), async () => {
-        // The JSON also carries the probes' figures: a room measured by probes alone is not empty.
-        const board = await selectLeaderboard(selectionDeps, query);
-        const probes = await probeFiguresInWindow(deps.database.db, board.room, board.window, thresholdMs);
-        if (board.servers.length === 0 && probes.length === 0) throw new NotFoundError(emptyTableMessage(board));
-        return {
-          body: encodeBody(JSON.stringify(renderLeaderboardJson(board, limit, probes))),
-          frozen: board.frozenAt !== null,
-        };
-      });
+      const { body, frozen } = await deps.views.leaderboardJson(query, limit);
       reply.type('application/json; charset=utf-8');
       return sendCacheable(request, reply, body, frozen, deps.cacheSeconds);
     },

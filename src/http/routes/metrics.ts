@@ -2,7 +2,7 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from '@fastify/type-provider-typebox';
 import { CONTENT_TYPE } from '../../metrics/registry.ts';
-import type { HttpDeps } from '../app.ts';
+import type { HttpDeps } from '../deps.ts';
 
 export const metricsRoutes: FastifyPluginAsyncTypebox<HttpDeps> = async (app, deps) => {
   app.get(

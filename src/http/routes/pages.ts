@@ -2,47 +2,11 @@
 import type { FastifyError, FastifyReply } from 'fastify';
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from '@fastify/type-provider-typebox';
-import { InputError, NotFoundError } from '../../errors.ts';
-import { DEFAULT_CLOCK_OFFSET_THRESHOLD_MS } from '../../config.ts';
-import { renderNewsletterTable } from '../../render/markdown.ts';
-import { matrixSection, serverMatrixSection } from '../../render/matrix.ts';
-import {
-  PAGE_CONTENT_SECURITY_POLICY,
-  RANKING_PAGE_ROWS,
-  rankingPages,
-  renderErrorPage,
-  renderLeaderboardPage,
-  renderNothingYetPage,
-  renderServerPage,
-} from '../../render/page.ts';
-import { latestSamplesOfServer, mostRecentRoom } from '../../samples/repository.ts';
-import { TtlCache } from '../../stats/cache.ts';
-import { listFrozenWeeks } from '../../stats/frozen-weeks.ts';
-import type { Leaderboard, Statistics } from '../../stats/leaderboard.ts';
-import {
-  matrixInWindow,
-  probeFiguresInWindow,
-  serverIsKnown,
-  serverProbeFiguresPerBucket,
-  weekBoundaries,
-} from '../../stats/probe-figures.ts';
-import { selectLeaderboard } from '../../stats/selection.ts';
-import { dailyMedians, delayHistogram } from '../../stats/server-detail.ts';
-import { shiftWeek, weekContaining } from '../../stats/windows.ts';
-import { clientErrorOf, type HttpDeps } from '../app.ts';
-import { encodeBody, sendCacheable, type EncodedBody } from '../caching.ts';
-import { ErrorBody, NEWSLETTER_ROWS, refuseNonDecimalIntegers, RoomParam, ServerParam } from '../schemas.ts';
-
-/** Weeks of history on a server's page: half a year. */
-const SERVER_PAGE_WEEKS = 26;
-/** Days of daily medians on a server's page: a month, today included. */
-const SERVER_PAGE_DAYS = 30;
-/**
- * The latest samples are picked per responder from the server's newest ones:
- * an index scan, where a per-responder query would read all of the server's
- * history. Every responder active lately is among them.
- */
-const LATEST_SAMPLES = 500;
+import { PAGE_CONTENT_SECURITY_POLICY, RANKING_PAGE_ROWS, renderErrorPage } from '../../render/page.ts';
+import { clientErrorOf } from '../client-errors.ts';
+import type { RouteDeps } from '../views.ts';
+import { sendCacheable } from '../caching.ts';
+import { ErrorBody, refuseNonDecimalIntegers, RoomParam, ServerParam } from '../schemas.ts';
 
 // Pages take links as people share them: parameters they do not know (a tracker's, say) are ignored.
 const PageQuerystring = Type.Object({
@@ -98,13 +62,6 @@ function pageErrorSentence(err: FastifyError, parameter: string | undefined, val
 /** The week picker sends an empty week for the rolling one: one page, one cache entry, whichever way it is asked for. */
 const rollingIfEmpty = (week: string | undefined) => week || undefined;
 
-/** Each ranked server's median in the calendar week before the board's window (the last closed week for a rolling one). */
-async function previousWeekMedians(statistics: Statistics, board: Leaderboard) {
-  const week = shiftWeek(board.week ?? weekContaining(board.window.end, statistics.weekConfig).week, -1);
-  const previous = await statistics.week(board.room, week);
-  return { week, medians: new Map(previous.servers.map((s) => [s.server, s.medianMs])) };
-}
-
 function setPageHeaders(reply: FastifyReply): void {
   reply
     .type('text/html; charset=utf-8')
@@ -118,7 +75,7 @@ export function sendPageNotFound(reply: FastifyReply, path: string): FastifyRepl
   return reply.code(404).send(renderErrorPage(404, 'Not found', `There is no page at ${path}.`));
 }
 
-export const pageRoutes: FastifyPluginAsyncTypebox<HttpDeps> = async (app, deps) => {
+export const pageRoutes: FastifyPluginAsyncTypebox<RouteDeps> = async (app, deps) => {
   app.addHook('preValidation', refuseNonDecimalIntegers);
   // Only these routes' errors: the JSON routes keep their JSON ones. Anything not the client's goes on to the app's handler.
   app.setErrorHandler((err: FastifyError, request, reply) => {
@@ -132,24 +89,6 @@ export const pageRoutes: FastifyPluginAsyncTypebox<HttpDeps> = async (app, deps)
       .code(client.statusCode)
       .send(renderErrorPage(client.statusCode, title, pageErrorSentence(err, parameter, value, message)));
   });
-  const selectionDeps = { db: deps.database.db, statistics: deps.statistics, rooms: deps.rooms };
-  const thresholdMs = deps.clockOffsetThresholdMs ?? DEFAULT_CLOCK_OFFSET_THRESHOLD_MS;
-  const { db } = deps.database;
-  // A page is kept as long as the live table it shows (and clients may keep it): probe figures and
-  // the week list are read per page, so without this every request would query them again.
-  const rendered = new TtlCache<EncodedBody>(deps.cacheSeconds * 1000, 256);
-  /** `key` names the page by its route and parameters; as JSON, since a server name or room reference may contain any separator. */
-  function cachedPage(key: readonly unknown[], render: () => Promise<string>): Promise<EncodedBody> {
-    return rendered.getOrCompute(
-      JSON.stringify([deps.statistics.generation, ...key]),
-      deps.statistics.now().getTime(),
-      async () => encodeBody(await render()),
-    );
-  }
-
-  /** The room that links may leave out: the one `/` shows without a room parameter. */
-  const defaultRoomId = (asked: string | undefined, board: Leaderboard) =>
-    asked === undefined ? board.room.id : (deps.rooms.default()?.id ?? null);
 
   app.get(
     '/',
@@ -163,32 +102,7 @@ export const pageRoutes: FastifyPluginAsyncTypebox<HttpDeps> = async (app, deps)
     async (request, reply) => {
       const { room, page } = request.query;
       const week = rollingIfEmpty(request.query.week);
-      const html = await cachedPage(['/', room, week, page], async () => {
-        if (room === undefined && deps.rooms.default() === undefined && (await mostRecentRoom(db)) === undefined)
-          return renderNothingYetPage();
-        const board = await selectLeaderboard(selectionDeps, { room, week });
-        const pages = rankingPages(board.servers.length);
-        if (page > pages)
-          throw new InputError(
-            'page',
-            `there is no page ${page}: this ranking has ${pages === 1 ? '1 page' : `${pages} pages`}`,
-          );
-        const probes = await probeFiguresInWindow(db, board.room, board.window, thresholdMs);
-        const previous = await previousWeekMedians(deps.statistics, board);
-        const weeks = await listFrozenWeeks(db, board.room.id);
-        const matrix = await matrixInWindow(db, board.room, board.window, thresholdMs);
-        return renderLeaderboardPage({
-          board,
-          probes,
-          previous,
-          weeks,
-          matrixHtml: matrixSection(matrix),
-          rooms: deps.rooms.list().map((r) => ({ id: r.id, label: r.reference })),
-          defaultRoomId: defaultRoomId(room, board),
-          newsletterMarkdown: renderNewsletterTable(board.servers, NEWSLETTER_ROWS),
-          page,
-        });
-      });
+      const html = await deps.views.leaderboardPage(room, week, page);
       setPageHeaders(reply);
       return sendCacheable(request, reply, html, false, deps.cacheSeconds);
     },
@@ -209,40 +123,7 @@ export const pageRoutes: FastifyPluginAsyncTypebox<HttpDeps> = async (app, deps)
       const { server } = request.params;
       const { room } = request.query;
       const week = rollingIfEmpty(request.query.week);
-      const html = await cachedPage(['servers', server, room, week], async () => {
-        const board = await selectLeaderboard(selectionDeps, { room, week });
-        // Any name that holds samples gets its page, valid or not: every row of the ranking links here.
-        if (!(await serverIsKnown(db, board.room, server)))
-          throw new NotFoundError(`no samples from ${server} in ${board.room.id}`);
-        const [probe] = await probeFiguresInWindow(db, board.room, board.window, thresholdMs, server);
-        const weeks = await deps.statistics.serverWeeks(board.room, server, SERVER_PAGE_WEEKS);
-        const weekProbes = await serverProbeFiguresPerBucket(
-          db,
-          board.room,
-          server,
-          weekBoundaries(weeks),
-          thresholdMs,
-        );
-        return renderServerPage({
-          server,
-          board,
-          probe,
-          weeks: weeks.map((w, index) => ({ week: w, probe: weekProbes.get(index) })),
-          days: await dailyMedians(
-            db,
-            board.room.roomIds,
-            server,
-            deps.statistics.filters,
-            deps.statistics.now(),
-            SERVER_PAGE_DAYS,
-          ),
-          histogram: await delayHistogram(db, board.room.roomIds, server, board.window, deps.statistics.filters),
-          latest: await latestSamplesOfServer(db, board.room.roomIds, server, LATEST_SAMPLES),
-          defaultRoomId: defaultRoomId(room, board),
-          matrixHtml: serverMatrixSection(await matrixInWindow(db, board.room, board.window, thresholdMs), server),
-          now: deps.statistics.now(),
-        });
-      });
+      const html = await deps.views.serverPage(server, room, week);
       setPageHeaders(reply);
       return sendCacheable(request, reply, html, false, deps.cacheSeconds);
     },

@@ -6,27 +6,10 @@
 import type { FastifyReply } from 'fastify';
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from '@fastify/type-provider-typebox';
-import {
-  pingstatJsonParts,
-  renderPingstatHtml,
-  summarisePingstat,
-  type PingstatSummary,
-} from '../../render/pingstat.ts';
-import { listExclusions } from '../../operator/exclusions.ts';
-import { eachRawRowsPage, pingstatGroups } from '../../stats/pingstat-data.ts';
-import { PINGSTAT_WEEK_MS, pingstatAgesKey, pingstatWindow, type PingstatAges } from '../../stats/pingstat-window.ts';
-import { resolveRoom } from '../../stats/selection.ts';
-import type { TrackedRoom } from '../../stats/rooms.ts';
-import type { HttpDeps } from '../app.ts';
+import type { PingstatAges } from '../../stats/pingstat-window.ts';
+import type { PingstatAnswer, RouteDeps } from '../views.ts';
 import { errorResponses, RoomParam } from '../schemas.ts';
-import { SharedBodyCache, type SharedBody } from '../shared-body.ts';
-
-/**
- * Finished answers kept at most: a week of a busy room's stats.json (57 MB
- * at a million samples) and its HTML, while the service stays small; a larger
- * answer is still made once for the clients that ask while it is made.
- */
-const KEPT_ANSWER_BYTES = 96 * 1024 * 1024;
+import type { SharedBody } from '../shared-body.ts';
 
 const Params = Type.Object({ roomId: RoomParam });
 // Read as pingstat reads them (see stats/pingstat-window.ts): any text, what is not an integer
@@ -85,49 +68,10 @@ function wantsJson(accept: string | undefined): boolean {
   return json >= 0 && (html < 0 || json < html);
 }
 
-type Answer = 'stats.json' | 'stats.raw.json' | 'stats.html';
-
-export const pingstatRoutes: FastifyPluginAsyncTypebox<HttpDeps> = async (app, deps) => {
-  const selectionDeps = { db: deps.database.db, statistics: deps.statistics, rooms: deps.rooms };
-  const answers = new SharedBodyCache(deps.cacheSeconds * 1000, KEPT_ANSWER_BYTES);
-
-  // The newsletter tooling builds its table from these figures: excluded servers are left out here too.
-  // (The raw rows stay complete: they are the samples as measured.)
-  async function summary(room: TrackedRoom, ages: PingstatAges): Promise<PingstatSummary> {
-    const window = pingstatWindow(deps.statistics.now(), ages, PINGSTAT_WEEK_MS);
-    const excluded = (await listExclusions(deps.database.db, room.id)).map((e) => e.server);
-    const groups = await pingstatGroups(deps.database.db, room.roomIds, window, deps.statistics.filters, excluded);
-    return summarisePingstat(groups, room.disclaimer);
-  }
-
-  const make: Record<Answer, (room: TrackedRoom, ages: PingstatAges, body: SharedBody) => Promise<void>> = {
-    'stats.json': async (room, ages, body) => {
-      for (const part of pingstatJsonParts(await summary(room, ages))) body.write(part);
-    },
-    'stats.html': async (room, ages, body) => body.write(renderPingstatHtml(await summary(room, ages), room.id)),
-    // No one-week cap here: pingstat's stats_raw_json passes max_delta=0.
-    'stats.raw.json': async (room, ages, body) => {
-      const window = pingstatWindow(deps.statistics.now(), ages, 0n);
-      let first = true;
-      await eachRawRowsPage(deps.database.db, room.roomIds, room.roomIds.at(-1) ?? room.id, window, (rows) => {
-        body.write(`${first ? '[' : ','}${rows.join(',')}`);
-        first = false;
-      });
-      body.write(first ? '[]' : ']');
-    },
-  };
-
+export const pingstatRoutes: FastifyPluginAsyncTypebox<RouteDeps> = async (app, deps) => {
   /** The answer, shared with every client that asks for the same, once its first bytes are made. */
-  async function shared(roomId: string, query: AgesQuery, answer: Answer): Promise<SharedBody> {
-    const room = await resolveRoom(selectionDeps, roomId);
-    const ages = firstValues(query);
-    // Keyed by generation too: a request made after an exclusion must not join an answer begun before it.
-    const key = JSON.stringify([deps.statistics.generation, answer, room.id, room.roomIds, pingstatAgesKey(ages)]);
-    const body = answers.get(key, deps.statistics.now().getTime(), (made) => make[answer](room, ages, made));
-    // A failure before the first byte (the database is down) is still an error reply.
-    await body.started();
-    return body;
-  }
+  const shared = (roomId: string, query: AgesQuery, answer: PingstatAnswer) =>
+    deps.views.pingstat(roomId, firstValues(query), answer);
 
   const JSON_TYPE = 'application/json; charset=utf-8';
 

@@ -29,9 +29,9 @@ import {
   SyncRestarts,
   WatchedRooms,
   type SyncHealth,
-} from './bot-rules.ts';
-import { createAccountClient, type SyncArrival } from './client.ts';
-import { serverOfUserId } from './ids.ts';
+} from '../matrix/bot-rules.ts';
+import { createAccountClient, type SyncArrival } from '../matrix/client.ts';
+import { serverOfUserId } from '../matrix-ids.ts';
 import {
   answerTransactionId,
   buildPong,
@@ -44,12 +44,12 @@ import {
   threadAnswer,
   threadRootOf,
   type SyncedPing,
-} from './pong.ts';
-import { retryTransient } from './retry.ts';
-import { createMessageSender, requestsWritten } from './send.ts';
-import { SenderRateLimiter } from './rate-limit.ts';
-import { RoomFollower, type FollowedLineage, type NotFollowedRoom } from './follow.ts';
-import { startRoomSync, trimIfLong } from './sync.ts';
+} from '../matrix/pong.ts';
+import { retryTransient } from '../matrix/retry.ts';
+import { createMessageSender, requestsWritten } from '../matrix/send.ts';
+import { SenderRateLimiter } from '../matrix/rate-limit.ts';
+import { RoomFollower, type FollowedLineage, type NotFollowedRoom } from '../matrix/follow.ts';
+import { startRoomSync, trimIfLong } from '../matrix/sync.ts';
 
 export interface BotCounts extends SyncHealth {
   pingsAnswered: number;

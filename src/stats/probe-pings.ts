@@ -2,7 +2,7 @@
 import { sql } from 'kysely';
 import type { Db } from '../db/database.ts';
 import type { ProbeOutcome } from '../db/schema.ts';
-import type { ProbeCounts } from './figures.ts';
+import type { ProbeCounts } from './probe-counts.ts';
 import type { OffsetEstimate, OneWayMeasurement, PairFigures } from './one-way.ts';
 
 export interface ProbePing {
