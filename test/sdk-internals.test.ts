@@ -10,6 +10,7 @@ import {
   clearRelationIndex,
   encodeUri,
   fetchStampingArrival,
+  stopSyncing,
   unrefSdkRequestTimers,
   withoutCapabilityPolling,
   withParsedJson,
@@ -20,7 +21,7 @@ import { once } from 'node:events';
 import type { AddressInfo } from 'node:net';
 import { subscribe, unsubscribe } from 'node:diagnostics_channel';
 import t from 'tap';
-import { createClient, MatrixEvent, Method, Room } from 'matrix-js-sdk';
+import { createClient, MatrixEvent, MemoryStore, Method, Room } from 'matrix-js-sdk';
 import { logger as sdkRootLogger } from 'matrix-js-sdk/lib/logger.js';
 import { createLogger } from '../src/log.ts';
 import { routeSdkLogs } from '../src/matrix/sdk-logs.ts';
@@ -229,5 +230,51 @@ t.test(
     const stampedAt = arrival.mono;
     await stamped.text();
     t.ok(arrival.mono === stampedAt && arrival.mono <= performance.now(), 'before the body was handed over, and once');
+  },
+);
+
+t.test(
+  'a client stopped while its first sync request waits on the saved sync leaves no unhandled rejection',
+  async (t) => {
+    const hs = await startTestHomeserver({ servers: { 'bot.example': { delayMs: 0 } } });
+    t.teardown(() => hs.stop());
+    const unhandled: unknown[] = [];
+    const onUnhandled = (reason: unknown) => unhandled.push(reason);
+    process.on('unhandledRejection', onUnhandled);
+    t.teardown(() => process.off('unhandledRejection', onUnhandled));
+    // The SDK sends its first /sync, then awaits the store's saved sync before the loop that awaits
+    // that request (sync.ts); a store that reads a database is slow enough for a stop to land between.
+    let releaseSavedSync = () => {};
+    class SlowStore extends MemoryStore {
+      override getSavedSync(): ReturnType<MemoryStore['getSavedSync']> {
+        return new Promise((resolve) => {
+          releaseSavedSync = () => resolve(null);
+        });
+      }
+    }
+    const stopped = (userId: string) => {
+      const { accessToken } = hs.registerUser(userId);
+      const client = createClient({ baseUrl: hs.url, userId, accessToken, store: new SlowStore() });
+      withoutCapabilityPolling(client);
+      return client;
+    };
+    const client = stopped('@bot:bot.example');
+    await client.startClient();
+    await until(
+      'the first /sync to be sent',
+      () => hs.countRequests({ path: '/sync', userId: '@bot:bot.example' }) > 0 || undefined,
+      60_000,
+    );
+    // Read, never awaited: a handler attached here would hide what the test looks for.
+    const syncApi = (client as unknown as { syncApi?: { currentSyncRequest?: unknown } }).syncApi;
+    // instanceof, not t.type: tap's assertion would handle the promise.
+    t.ok(syncApi?.currentSyncRequest instanceof Promise, 'the pinned SDK keeps the request where stopSyncing looks');
+    stopSyncing(client);
+    releaseSavedSync();
+    // The abort rejects at once; Node reports a rejection left unhandled once the microtasks after it
+    // have run, before the next macrotask.
+    await new Promise((resolve) => setImmediate(resolve));
+    await new Promise((resolve) => setImmediate(resolve));
+    t.same(unhandled, [], 'nothing left unhandled');
   },
 );

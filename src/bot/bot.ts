@@ -45,6 +45,7 @@ import {
   threadRootOf,
   type SyncedPing,
 } from '../matrix/pong.ts';
+import { stopSyncing } from '../matrix/sdk-internals.ts';
 import { retryTransient } from '../matrix/retry.ts';
 import { createMessageSender, requestsWritten } from '../matrix/send.ts';
 import { SenderRateLimiter } from '../matrix/rate-limit.ts';
@@ -442,7 +443,7 @@ export async function startBot(options: BotOptions): Promise<Bot> {
       do {
         restarts.restarting(client.getSyncState());
         const settled = loopSettled();
-        client.stopClient();
+        stopSyncing(client);
         await startSync();
         await settled;
       } while (restarts.settled(stopped));
@@ -485,7 +486,7 @@ export async function startBot(options: BotOptions): Promise<Bot> {
     stop: async () => {
       stopped = true;
       const followingStopped = follower.stop();
-      client.stopClient();
+      stopSyncing(client);
       // Bounded: a send stuck behind a long rate limit (or a join behind a dead connection) is not worth holding the shutdown for.
       await Promise.race([
         Promise.allSettled([...answersInFlight, followingStopped, roomsStored]),

@@ -6,13 +6,7 @@ import type { ImportCounts, StopPosition } from '../samples/import.ts';
 import { importFiles } from './import-files.ts';
 import { createStatistics, openMigratedDatabase } from '../open.ts';
 import { loadKnownRooms, RoomRegistry } from '../stats/rooms.ts';
-import {
-  EmptyTableError,
-  resolveRoom,
-  selectTable,
-  type LeaderboardQuery,
-  type Table,
-} from '../stats/selection.ts';
+import { EmptyTableError, resolveRoom, selectTable, type LeaderboardQuery, type Table } from '../stats/selection.ts';
 import { listFrozenWeeks } from '../stats/frozen-weeks.ts';
 import type { Statistics } from '../stats/leaderboard.ts';
 import { OperatorControls } from '../operator/controls.ts';

@@ -127,6 +127,19 @@ export function withoutCapabilityPolling(client: MatrixClient): void {
   (client as unknown as { serverCapabilitiesService: { start(): void } }).serverCapabilitiesService.start = () => {};
 }
 
+/**
+ * Stops `client`. The SDK sends its first /sync, then waits for the store's
+ * saved sync, and only then enters the loop that awaits that request
+ * (sync.ts); a stop in between (the bot's store reads the database there)
+ * aborts a request nothing awaits, whose AbortError went unhandled. Marked
+ * handled first; the loop, when it runs, still sees the rejection.
+ */
+export function stopSyncing(client: MatrixClient): void {
+  const syncApi = (client as unknown as { syncApi?: { currentSyncRequest?: Promise<unknown> } }).syncApi;
+  syncApi?.currentSyncRequest?.catch(() => {});
+  client.stopClient();
+}
+
 // ---- Moments on the wire, from undici's diagnostics channels ----
 //
 // When a request started going out, and when a response's last byte was

@@ -21,7 +21,7 @@ import { serverOfUserId } from '../matrix-ids.ts';
 import { readPongEvent } from '../matrix/pong.ts';
 import { followRoom } from '../matrix/rooms.ts';
 import { startRoomSync, trimIfLong } from '../matrix/sync.ts';
-import { encodeUri, watchSent } from '../matrix/sdk-internals.ts';
+import { encodeUri, stopSyncing, watchSent } from '../matrix/sdk-internals.ts';
 import type { Sample } from '../samples/sample.ts';
 import type { SampleWriter } from '../samples/writer.ts';
 import { nextSequence, recordProbePing, type ProbePing } from '../stats/probe-pings.ts';
@@ -172,7 +172,7 @@ export class Probe {
     await this.#running?.catch(() => undefined);
     const connection = this.#connection;
     this.#connection = undefined;
-    connection?.client.stopClient();
+    if (connection) stopSyncing(connection.client);
     await connection?.syncPositionSaved();
     await this.#options.ledger?.flush();
   }
@@ -210,7 +210,7 @@ export class Probe {
       this.#log.info({ userId: account.userId, roomId: lineage.currentId }, 'probe connected');
       return this.#connection;
     } catch (err) {
-      client.stopClient();
+      stopSyncing(client);
       throw err;
     }
   }
@@ -225,7 +225,7 @@ export class Probe {
     if (connection?.client !== client) return;
     this.#connection = undefined;
     this.#log.info({ roomId }, 'room upgraded: the probe follows it at its next ping');
-    client.stopClient();
+    stopSyncing(client);
     void connection.syncPositionSaved();
   }
 
