@@ -332,6 +332,8 @@ t.test(
         pingServer: 'example.org',
         ts: 1_000,
         text: 'hello',
+        // No unsigned.age in this event: recorded as unknown, never guessed.
+        ageMs: null,
       },
     ]);
     t.same(
