@@ -41,9 +41,10 @@ export function dataDirHolder(dataDir: string): number | undefined {
   let owner: number;
   try {
     owner = Number(readFileSync(path.join(dataDir, LOCK_FILE), 'utf8'));
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
-    throw err;
+  } catch {
+    // No lock to read (none yet, or a path that is no directory): no service to reach. The command's
+    // own open of the directory then says what is wrong with it, naming the setting.
+    return undefined;
   }
   return Number.isInteger(owner) && owner > 0 && isAlive(owner) ? owner : undefined;
 }
