@@ -257,9 +257,15 @@ export async function roomHasSamples(db: Db, roomId: string): Promise<boolean> {
   return row !== undefined;
 }
 
-export async function serverHasSamples(db: Db, roomIds: readonly string[], server: string): Promise<boolean> {
+/** True when `table` holds a row of `server` in these rooms: its samples, or its probe's pings. */
+export async function serverHasRows(
+  db: Db,
+  table: 'samples' | 'probe_pings',
+  roomIds: readonly string[],
+  server: string,
+): Promise<boolean> {
   const row = await db
-    .selectFrom('samples')
+    .selectFrom(table)
     .select(sql<number>`1`.as('one'))
     .where('room_id', 'in', roomIds)
     .where('ping_server', '=', server)

@@ -4,8 +4,8 @@
 import type { Db } from '../db/database.ts';
 import { mergeProbeFigures, type ProbeFigures } from './probe-counts.ts';
 import { matrixServers, serverOffset, type PairFigures, type ServerOffset } from './one-way.ts';
-import { offsetsPerBucket, pairFigures, probeCountsPerBucket, serverHasProbePings } from './probe-pings.ts';
-import { serverHasSamples } from '../samples/repository.ts';
+import { offsetsPerBucket, pairFigures, probeCountsPerBucket } from './probe-pings.ts';
+import { serverHasRows } from '../samples/repository.ts';
 import type { TrackedRoom } from './rooms.ts';
 import type { TimeWindow } from './windows.ts';
 
@@ -100,7 +100,8 @@ export async function serverProbeFiguresPerBucket(
 /** Whether a room holds anything of `server`: samples, or pings of a probe there (a server may only ever have lost them). */
 export async function serverIsKnown(db: Db, room: TrackedRoom, server: string): Promise<boolean> {
   return (
-    (await serverHasSamples(db, room.roomIds, server)) || (await serverHasProbePings(db, probeRoomIds(room), server))
+    (await serverHasRows(db, 'samples', room.roomIds, server)) ||
+    (await serverHasRows(db, 'probe_pings', probeRoomIds(room), server))
   );
 }
 

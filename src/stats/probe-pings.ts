@@ -112,18 +112,6 @@ export async function deleteProbePingsBefore(db: Db, cutoff: Date): Promise<numb
   return Number(result.numDeletedRows);
 }
 
-/** True when a probe on `server` has tried to ping in these rooms. */
-export async function serverHasProbePings(db: Db, roomIds: readonly string[], server: string): Promise<boolean> {
-  const row = await db
-    .selectFrom('probe_pings')
-    .select(sql<number>`1`.as('one'))
-    .where('room_id', 'in', roomIds)
-    .where('ping_server', '=', server)
-    .limit(1)
-    .executeTakeFirst();
-  return row !== undefined;
-}
-
 /** A probe ping seen by another probe of the same process, with what follows from it. */
 export interface OneWaySample extends OneWayMeasurement, OffsetEstimate {
   readonly roomId: string;
