@@ -15,7 +15,13 @@ import { exclusionJson, probeFieldsJson, rankedServerJson, renderLeaderboardJson
 import { renderNewsletterTable } from '../render/markdown.ts';
 import { matrixSection, serverMatrixSection } from '../render/matrix.ts';
 import { pingstatJsonParts, renderPingstatHtml, summarisePingstat, type PingstatSummary } from '../render/pingstat.ts';
-import { rankingPages, renderLeaderboardPage, renderNothingYetPage, renderServerPage } from '../render/page.ts';
+import {
+  RANKING_PAGE_ROWS,
+  rankingPages,
+  renderLeaderboardPage,
+  renderNothingYetPage,
+  renderServerPage,
+} from '../render/page.ts';
 import { latestSamplesOfServer, mostRecentRoom } from '../samples/repository.ts';
 import { sampleToRecord } from '../samples/sample.ts';
 import { TtlCache } from '../stats/cache.ts';
@@ -39,8 +45,15 @@ import {
   type LeaderboardQuery,
   type SelectionDeps,
 } from '../stats/selection.ts';
-import { dailyMedians, delayHistogram } from '../stats/server-detail.ts';
-import { rollingWindow, shiftWeek, weekContaining, weekWindow, type TimeWindow } from '../stats/windows.ts';
+import { bucketMediansOfServers, dailyMedians, delayHistogram, hourlyMedians } from '../stats/server-detail.ts';
+import {
+  rollingWindow,
+  shiftWeek,
+  weekContaining,
+  weekWindow,
+  type TimeWindow,
+  type WeekWindow,
+} from '../stats/windows.ts';
 import { encodeBody, type EncodedBody } from './caching.ts';
 import type { HttpDeps } from './deps.ts';
 import { NEWSLETTER_ROWS } from './schemas.ts';
@@ -48,6 +61,8 @@ import { SharedBodyCache, type SharedBody } from './shared-body.ts';
 
 /** Weeks of history on a server's page: half a year. */
 const SERVER_PAGE_WEEKS = 26;
+/** Calendar weeks in each row's sparkline on `/`: two months, the board's week the last. */
+const SPARKLINE_WEEKS = 8;
 /** Days of daily medians on a server's page: a month, today included. */
 const SERVER_PAGE_DAYS = 30;
 /**
@@ -90,6 +105,15 @@ async function previousWeekMedians(statistics: Statistics, board: Leaderboard) {
   const week = shiftWeek(board.week ?? weekContaining(board.window.end, statistics.weekConfig).week, -1);
   const previous = await statistics.week(board.room, week);
   return { week, medians: new Map(previous.servers.map((s) => [s.server, s.medianMs])) };
+}
+
+/** The calendar weeks up to and including the board's (the current one for a rolling board), oldest first. */
+function recentWeeks(statistics: Statistics, board: Leaderboard): WeekWindow[] {
+  const last = board.week ?? weekContaining(board.window.end, statistics.weekConfig).week;
+  return Array.from(
+    { length: SPARKLINE_WEEKS },
+    (_, i) => weekWindow(shiftWeek(last, i - SPARKLINE_WEEKS + 1), statistics.weekConfig)!,
+  );
 }
 
 export class Views {
@@ -162,6 +186,18 @@ export class Views {
       const previous = await previousWeekMedians(this.#statistics, board);
       const weeks = await listFrozenWeeks(db, board.room.id);
       const matrix = await matrixInWindow(db, board.room, board.window, this.#thresholdMs);
+      const sparkWeeks = recentWeeks(this.#statistics, board);
+      const shown = board.servers.slice((page - 1) * RANKING_PAGE_ROWS, page * RANKING_PAGE_ROWS).map((s) => s.server);
+      const recent = {
+        weeks: sparkWeeks.map((w) => w.week),
+        medians: await bucketMediansOfServers(
+          db,
+          board.room.roomIds,
+          shown,
+          weekBoundaries(sparkWeeks),
+          this.#statistics.filters,
+        ),
+      };
       const html = renderLeaderboardPage({
         board,
         probes,
@@ -172,6 +208,7 @@ export class Views {
         defaultRoomId: this.#defaultRoomId(room, board),
         newsletterMarkdown: renderNewsletterTable(board.servers, NEWSLETTER_ROWS),
         page,
+        recent,
       });
       return { body: encodeBody(html), frozen: false };
     });
@@ -210,6 +247,7 @@ export class Views {
           SERVER_PAGE_DAYS,
         ),
         histogram: await delayHistogram(db, board.room.roomIds, server, board.window, statistics.filters),
+        hours: await hourlyMedians(db, board.room.roomIds, server, board.window, statistics.filters),
         latest: await latestSamplesOfServer(db, board.room.roomIds, server, LATEST_SAMPLES),
         defaultRoomId: this.#defaultRoomId(room, board),
         matrixHtml: serverMatrixSection(await matrixInWindow(db, board.room, board.window, this.#thresholdMs), server),
