@@ -374,6 +374,7 @@ forEachEngine(t, (t, database) => {
     const sparks =
       /<table id="ranking">[\s\S]*?<\/table>/.exec(res.body)![0].match(/<td class="spark">[\s\S]*?<\/td>/g) ?? [];
     t.equal(sparks.length, 3, 'a sparkline on every row');
+    t.match(res.body, 'Weeks: the weekly median from 2026-W40 to 2026-W47, each line scaled to its own range.');
     t.match(sparks[1], /<polyline class="spark" points="65,18 75,2"\/>/, 'neko.dev got slower from W46 to W47');
     t.match(sparks[2], /<circle class="dot"/, 'a server with one week of data: a dot');
     t.match(

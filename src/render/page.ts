@@ -446,7 +446,7 @@ ${excluded}
 ${page.matrixHtml ?? ''}
 <p class="note">Ranked by the median one-way delay from the server's <code>!ping</code> to each echo bot, every bot pooled; equal medians share a rank.
 Only delays from ${pageDuration(board.filters.minDelayMs)} to ${pageDuration(board.filters.maxDelayMs)} count${board.filters.minPings > 1 ? `, and servers with fewer than ${board.filters.minPings} pings are not ranked` : ''}.
-RTT, loss and clock come from probes (a dash: no probe measured the server). Clock: how far the server's clock runs ahead of Pingboard's (negative: behind), ± the most the measurement can be off by; ⚠: off by more than that and the threshold, so its delays above are off by about as much. Trend: the median against ${escapePageText(page.previous?.week ?? 'the previous week')} (▼ faster, ▲ slower, = within ${TREND_TOLERANCE * 100} %).</p>
+RTT, loss and clock come from probes (a dash: no probe measured the server). Clock: how far the server's clock runs ahead of Pingboard's (negative: behind), ± the most the measurement can be off by; ⚠: off by more than that and the threshold, so its delays above are off by about as much. Trend: the median against ${escapePageText(page.previous?.week ?? 'the previous week')} (▼ faster, ▲ slower, = within ${TREND_TOLERANCE * 100} %).${recent ? ` Weeks: the weekly median from ${escapePageText(recent.weeks[0]!)} to ${escapePageText(recent.weeks.at(-1)!)}, each line scaled to its own range.` : ''}</p>
 <p class="note">${escapePageText(board.room.disclaimer)}</p>
 <h2>Newsletter table</h2>
 <p><button type="button" id="copy" hidden>${COPY_LABEL}</button> <a href="${escapePageText(mdHref)}">${escapePageText(mdHref)}</a></p>
