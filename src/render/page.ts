@@ -201,6 +201,11 @@ export function rankingPages(servers: number): number {
   return Math.max(1, Math.ceil(servers / RANKING_PAGE_ROWS));
 }
 
+/** The rows of the ranking on page `page` (from 1). */
+export function rankingPageRows<T>(rows: readonly T[], page: number): readonly T[] {
+  return rows.slice((page - 1) * RANKING_PAGE_ROWS, page * RANKING_PAGE_ROWS);
+}
+
 /** The page of the ranking that shows the row at this index (from 0). */
 function rankingPageOf(index: number): number {
   return Math.floor(index / RANKING_PAGE_ROWS) + 1;
@@ -396,8 +401,7 @@ export function renderLeaderboardPage(page: LeaderboardPage): string {
   const { board } = page;
   const room = board.room.id === page.defaultRoomId ? null : board.room.id;
   const probeOf = new Map(page.probes.map((p) => [p.server, p]));
-  const offset = (page.page - 1) * RANKING_PAGE_ROWS;
-  const shown = board.servers.slice(offset, offset + RANKING_PAGE_ROWS);
+  const shown = rankingPageRows(board.servers, page.page);
   const previous = page.previous;
   // A column no row of this page has a figure for is left out: three columns of dashes pushed the trend off a phone's screen.
   const columns = RANKING_COLUMNS.filter((c) => shown.some((s) => c.has(probeOf.get(s.server), previous)));

@@ -1,6 +1,5 @@
-// What the pages show besides the weekly figures: how a server's delays are
-// distributed over a window, its median day by day and by hour of day, and
-// the recent weekly medians of every ranked server (the ranking's sparklines).
+// What a server's page shows besides its weekly figures: how its delays are
+// distributed over a window, and its median day by day and by hour of day.
 import { sql } from 'kysely';
 import type { Db } from '../db/database.ts';
 import { laterPongOfServer } from './first-pongs.ts';
@@ -133,33 +132,4 @@ export async function hourlyMedians(
     const row = figures.get(hour);
     return { hour, medianMs: row ? Number(row.median) : null, pings: row ? Number(row.pings) : 0 };
   });
-}
-
-/**
- * The median of each server in `servers` per bucket between consecutive
- * `boundaries` (oldest first; null where a bucket has no sample), in one
- * query for all of them: a page of the ranking draws a sparkline per row.
- */
-export async function bucketMediansOfServers(
-  db: Db,
-  roomIds: readonly string[],
-  servers: readonly string[],
-  boundaries: readonly Date[],
-  filter: DelayFilter,
-): Promise<Map<string, (number | null)[]>> {
-  const medians = new Map(servers.map((s) => [s, Array<number | null>(boundaries.length - 1).fill(null)]));
-  if (servers.length === 0) return medians;
-  const isoBoundaries = boundaries.map((b) => b.toISOString());
-  const { rows } = await sql<{ server: string; bucket: number; median: number }>`
-    select ping_server as server, width_bucket(measured_at, ${isoBoundaries}::timestamptz[]) - 1 as bucket,
-      percentile_cont(0.5) within group (order by delay_ms) as median
-    from samples
-    where room_id = any(${roomIds as string[]}::text[]) and ping_server = any(${servers as string[]}::text[])
-      and measured_at >= ${boundaries[0]!} and measured_at < ${boundaries[boundaries.length - 1]!}
-      and delay_ms between ${filter.minDelayMs} and ${filter.maxDelayMs}
-      and not ${laterPongOfServer('samples')}
-    group by 1, 2
-  `.execute(db);
-  for (const row of rows) medians.get(row.server)![Number(row.bucket)] = Number(row.median);
-  return medians;
 }
