@@ -92,6 +92,19 @@ if (!existsSync(CHROMIUM) && !process.env['CI']) {
         ['2', 'neko.dev', '444.5 ms'],
         ['3', HOSTILE_SERVER, '500 ms'],
       ]);
+      t.same(
+        await page.$$eval('#ranking td.spark polyline.spark', (lines) =>
+          lines.map((line) => (line as unknown as { getTotalLength(): number }).getTotalLength() > 0),
+        ),
+        [true, true],
+        'a line where a server has two weeks in a row, with length',
+      );
+      t.equal(await page.locator('#ranking tr:nth-child(3) td.spark circle.dot').count(), 1, 'a dot for a single week');
+      t.match(
+        await page.locator('#ranking tr:nth-child(2) td.spark title').textContent(),
+        'W46 300 ms, W47 444.5 ms',
+        'its title lists the figures',
+      );
       t.same(await page.$$eval('ol.podium li a', (links) => links.map((a) => a.textContent)), [
         'fairydust.space',
         'neko.dev',
@@ -210,6 +223,18 @@ if (!existsSync(CHROMIUM) && !process.env['CI']) {
       );
       t.equal(await chart.locator('rect.loss').count(), 1, 'loss where probes measured it');
       t.ok((await page.locator('#histogram rect.bar').count()) > 0);
+      const hourly = page.locator('#hourly-chart');
+      t.same(
+        await hourly.locator('rect.bar title').allTextContents(),
+        ['10:00–10:59 UTC: median 444.5 ms, 2 pings'],
+        'a bar for the one hour with pings',
+      );
+      t.same(
+        await hourly.locator('text[text-anchor="end"]').allTextContents(),
+        ['0 ms', '200 ms', '400 ms', '600 ms'],
+        'the hourly delay axis in ms',
+      );
+      t.match(await page.textContent('#hourly-chart + p.note'), 'No data at 00–09, 11–23 h.');
       const daily = page.locator('#daily-chart');
       const dailyBox = await daily.boundingBox();
       t.ok(
@@ -301,6 +326,36 @@ if (!existsSync(CHROMIUM) && !process.env['CI']) {
                 true,
                 `the Trend column is on screen at ${viewport.width} px`,
               );
+            if (pageName === 'leaderboard') {
+              const sparks = await page.$$eval('#ranking td.spark svg', (svgs) =>
+                svgs.map((svg) => {
+                  const box = svg.getBoundingClientRect();
+                  return [Math.round(box.width), Math.round(box.height)];
+                }),
+              );
+              t.same(
+                sparks,
+                viewport === PHONE
+                  ? [
+                      [0, 0],
+                      [0, 0],
+                      [0, 0],
+                    ]
+                  : [
+                      [80, 20],
+                      [80, 20],
+                      [80, 20],
+                    ],
+                `sparklines ${viewport === PHONE ? 'hidden on a phone' : 'drawn 80×20 in every row'}`,
+              );
+            }
+            if (pageName === 'server') {
+              const hourly = await page.locator('#hourly-chart').boundingBox();
+              t.ok(
+                hourly && hourly.width > 300 && hourly.height > 60 && hourly.x + hourly.width <= viewport.width,
+                `hourly chart drawn within ${viewport.width} px at ${hourly?.width}×${hourly?.height}`,
+              );
+            }
             const file = new URL(`${database.engine}-${pageName}-${name}.png`, SCREENSHOTS);
             await page.screenshot({ path: file.pathname, fullPage: true });
             t.ok(existsSync(file), `saved ${file.pathname}`);
@@ -316,7 +371,7 @@ if (!existsSync(CHROMIUM) && !process.env['CI']) {
               shown:
                 viewport === PHONE
                   ? ['Rank', 'Server', 'Median', 'Trend', 'Pings']
-                  : ['Rank', 'Server', 'Median', 'Trend', 'Mean', 'Pings'],
+                  : ['Rank', 'Server', 'Median', 'Trend', 'Mean', 'Pings', 'Weeks'],
               trendInView: true,
             },
             `no probe columns without probes at ${viewport.width} px`,

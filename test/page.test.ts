@@ -5,14 +5,18 @@ import { brotliDecompressSync, gunzipSync } from 'node:zlib';
 import t from 'tap';
 import Fastify from 'fastify';
 import { encodeBody, negotiateEncoding, sendCacheable } from '../src/http/caching.ts';
-import { dayBoundaries, delayBinEdges } from '../src/stats/server-detail.ts';
+import { dayBoundaries, delayBinEdges, hourlyMedians, type HourFigures } from '../src/stats/server-detail.ts';
+import { recordSamples } from '../src/samples/repository.ts';
 import {
   countScale,
   dailyChart,
   delayTick,
+  hourlyChart,
+  hourRuns,
   niceScale,
   PAGE_CONTENT_SECURITY_POLICY,
   RANKING_PAGE_ROWS,
+  sparkline,
   trendOf,
 } from '../src/render/page.ts';
 import { buildApp } from '../src/http/app.ts';
@@ -29,7 +33,7 @@ import {
   unescapeHtml,
   WEEKS,
 } from './helpers/pages.ts';
-import { ROOM } from './helpers/samples.ts';
+import { ROOM, sample } from './helpers/samples.ts';
 
 t.test('trend against the previous week: new, the same within 5 %, faster, slower', async (t) => {
   t.same(trendOf(400, undefined), { kind: 'new' });
@@ -84,6 +88,56 @@ t.test('the daily chart starts at the first day with a median, and a day without
   t.match(chart, '<title>2026-11-17: median 100 ms, 3 pings</title>');
   t.match(chart, '<title>2026-11-19: median 300 ms, 1 ping</title>');
 });
+
+t.test(
+  'a sparkline: a line per run of weeks with a median, a lone week a dot, every figure in its title',
+  async (t) => {
+    const weeks = ['2026-W40', '2026-W41', '2026-W42', '2026-W43', '2026-W44'];
+    const svg = sparkline(weeks, [300, 400, null, 200, null]);
+    t.equal((svg.match(/<polyline class="spark"/g) ?? []).length, 1, 'W40 to W41; the gap at W42 breaks the line');
+    t.equal((svg.match(/<circle class="dot"/g) ?? []).length, 1, 'W43 alone between gaps');
+    t.match(svg, '<title>Weekly median: W40 300 ms, W41 400 ms, W42 –, W43 200 ms, W44 –</title>');
+    t.match(svg, 'role="img"');
+    const ys = [...svg.matchAll(/[\d.]+,([\d.]+)/g)].map((m) => Number(m[1]));
+    t.ok(ys[1]! < ys[0]!, 'the slower week is drawn higher');
+    t.match(svg, '<circle class="dot" cx="56" cy="18" r="1.5"/>', "the row's lowest median sits at the bottom");
+    const flat = sparkline(weeks.slice(0, 2), [300, 300]);
+    t.match(flat, 'points="20,10 60,10"', 'a row without change is drawn in the middle');
+    const empty = sparkline(weeks.slice(0, 2), [null, null]);
+    t.notMatch(empty, /<polyline|<circle/, 'no week with a median: nothing drawn');
+    t.match(empty, '<title>Weekly median: W40 –, W41 –</title>');
+  },
+);
+
+t.test('hours without data are written as runs', async (t) => {
+  t.equal(hourRuns([5, 0, 1, 2, 23]), '00–02, 05, 23');
+  t.equal(hourRuns([7]), '07');
+  t.equal(hourRuns([]), '');
+});
+
+t.test(
+  'the hourly chart: a bar per hour with a median, a delay axis with its unit, every third hour labelled',
+  async (t) => {
+    const hours: HourFigures[] = Array.from({ length: 24 }, (_, hour) => ({
+      hour,
+      medianMs: hour === 3 ? 1200 : hour % 2 === 0 ? 300 : null,
+      pings: hour % 2 === 0 || hour === 3 ? 2 : 0,
+    }));
+    const svg = hourlyChart(hours);
+    t.equal((svg.match(/<rect class="bar"/g) ?? []).length, 13, 'twelve even hours and 03');
+    t.match(svg, '<title>03:00–03:59 UTC: median 1200 ms, 2 pings</title>');
+    t.notMatch(svg, '01:00–01:59', 'no bar where there is no median');
+    t.same(
+      [...svg.matchAll(/text-anchor="end">([^<]+)</g)].map((m) => m[1]),
+      ['0 ms', '500 ms', '1000 ms', '1500 ms'],
+    );
+    t.same(
+      [...svg.matchAll(/text-anchor="middle"[^>]*>([^<]+)</g)].map((m) => m[1]),
+      ['00h', '03h', '06h', '09h', '12h', '15h', '18h', '21h'],
+    );
+    t.match(svg, 'aria-label="Median delay by UTC hour of day"');
+  },
+);
 
 t.test('delay bins follow a 1-2-5 series inside the filter', async (t) => {
   t.same(
@@ -190,7 +244,59 @@ function pageLinks(html: string): { links: string[][]; current: string | undefin
   };
 }
 
+/** The sparkline title's weeks before 2026-W46, none with data in the seeded room. */
+const EMPTY_WEEKS = 'W40 –, W41 –, W42 –, W43 –, W44 –, W45 –';
+
 forEachEngine(t, (t, database) => {
+  t.test('hourly medians: first pongs, inside the filter, of the one server and room', async (t) => {
+    const filter = { minDelayMs: 10, maxDelayMs: 600_000, minPings: 1 };
+    await recordSamples(database.db, [
+      sample({
+        pingServer: 'a.example',
+        pingEventId: '$a1',
+        delayMs: 100,
+        measuredAt: new Date('2026-11-03T10:00:00Z'),
+      }),
+      sample({
+        pingServer: 'a.example',
+        pingEventId: '$a2',
+        delayMs: 200,
+        measuredAt: new Date('2026-11-04T10:30:00Z'),
+      }),
+      // A second bot of the same responder server, later: not the figure the ranking counts for that ping.
+      sample({
+        pingServer: 'a.example',
+        pingEventId: '$a2',
+        delayMs: 900,
+        measuredAt: new Date('2026-11-04T10:30:00.700Z'),
+        responder: '@echo2:maunium.net',
+      }),
+      sample({ pingServer: 'a.example', delayMs: 5, measuredAt: new Date('2026-11-03T05:00:00Z') }),
+      sample({ pingServer: 'a.example', delayMs: 300, measuredAt: new Date('2026-11-17T23:15:00Z') }),
+      sample({ pingServer: 'b.example', delayMs: 400, measuredAt: new Date('2026-11-10T12:00:00Z') }),
+      sample({ pingServer: 'c.example', delayMs: 50, measuredAt: new Date('2026-11-10T12:00:00Z') }),
+      sample({
+        roomId: OTHER_ROOM,
+        pingServer: 'a.example',
+        delayMs: 999,
+        measuredAt: new Date('2026-11-10T12:00:00Z'),
+      }),
+    ]);
+    const boundaries = ['2026-11-02', '2026-11-23'].map((d) => new Date(`${d}T00:00:00Z`));
+    const window = { start: boundaries[0]!, end: boundaries[1]!, endInclusive: false };
+    const hours = await hourlyMedians(database.db, [ROOM], 'a.example', window, filter);
+    t.equal(hours.length, 24);
+    t.same(
+      hours.filter((h) => h.medianMs !== null),
+      [
+        { hour: 10, medianMs: 150, pings: 2 },
+        { hour: 23, medianMs: 300, pings: 1 },
+      ],
+      'the 5 ms delay is outside the filter, the second bot is not counted, the other room is not read',
+    );
+    t.same(hours[5], { hour: 5, medianMs: null, pings: 0 });
+  });
+
   t.test('GET / ranks the rolling week with podium, probe columns and trends', async (t) => {
     await seedPages(database);
     const app = await pageApp(database);
@@ -200,10 +306,49 @@ forEachEngine(t, (t, database) => {
     t.equal(res.headers['content-security-policy'], PAGE_CONTENT_SECURITY_POLICY);
     t.match(res.headers['cache-control'], 'max-age=60');
     t.same(rankingRows(res.body), [
-      ['1', 'fairydust.space', '376 ms', '=', '376 ms', '1', '–', '–', '–'],
-      ['2', 'neko.dev', '444.5 ms', '▲ 48 %', '444.5 ms', '2', '300 ms', '50.0 %', '⚠ +600 ± 2 ms'],
-      ['3', HOSTILE_SERVER, '500 ms', 'new', '500 ms', '1', '–', '–', '–'],
+      [
+        '1',
+        'fairydust.space',
+        '376 ms',
+        '=',
+        '376 ms',
+        '1',
+        '–',
+        '–',
+        '–',
+        `Weekly median: ${EMPTY_WEEKS}, W46 370 ms, W47 376 ms`,
+      ],
+      [
+        '2',
+        'neko.dev',
+        '444.5 ms',
+        '▲ 48 %',
+        '444.5 ms',
+        '2',
+        '300 ms',
+        '50.0 %',
+        '⚠ +600 ± 2 ms',
+        `Weekly median: ${EMPTY_WEEKS}, W46 300 ms, W47 444.5 ms`,
+      ],
+      [
+        '3',
+        HOSTILE_SERVER,
+        '500 ms',
+        'new',
+        '500 ms',
+        '1',
+        '–',
+        '–',
+        '–',
+        `Weekly median: ${EMPTY_WEEKS}, W46 –, W47 500 ms`,
+      ],
     ]);
+    const sparks =
+      /<table id="ranking">[\s\S]*?<\/table>/.exec(res.body)![0].match(/<td class="spark">[\s\S]*?<\/td>/g) ?? [];
+    t.equal(sparks.length, 3, 'a sparkline on every row');
+    t.match(res.body, 'Weeks: the weekly median from 2026-W40 to 2026-W47, each line scaled to its own range.');
+    t.match(sparks[1], /<polyline class="spark" points="65,18 75,2"\/>/, 'neko.dev got slower from W46 to W47');
+    t.match(sparks[2], /<circle class="dot"/, 'a server with one week of data: a dot');
     t.match(
       res.body,
       '<thead><tr><th>Rank</th><th>Server</th><th title="median one-way delay">Median</th><th title="median against 2026-W46">Trend</th><th>Mean</th><th>Pings</th><th title="median round trip measured by probes">RTT</th><th title="probe pings nobody answered">Loss</th><th title=',
@@ -527,6 +672,15 @@ forEachEngine(t, (t, database) => {
       const histogram = /<svg id="histogram"[\s\S]*?<\/svg>/.exec(body)?.[0] ?? '';
       t.match(histogram, '<title>200–500 ms: 2 samples</title>');
       t.match(histogram, '>samples</text>', 'the count axis says what it counts');
+      t.match(body, '<h2>By hour of day in the rolling week</h2>');
+      const hourly = /<svg id="hourly-chart"[\s\S]*?<\/svg>/.exec(body)?.[0] ?? '';
+      t.same(
+        [...hourly.matchAll(/<title>([^<]+)<\/title>/g)].map((m) => m[1]),
+        ['10:00–10:59 UTC: median 444.5 ms, 2 pings'],
+        'a bar for the one hour of the window with pings, as the summary counts them',
+      );
+      t.match(hourly, /text-anchor="end">\d+ ms</, 'the hourly chart says its unit');
+      t.match(body, 'No data at 00–09, 11–23 h.</p>', 'and which hours have no data');
       t.same(
         tableRows(body, 'responders'),
         [
@@ -573,9 +727,11 @@ forEachEngine(t, (t, database) => {
     const body = (await app.inject(`/?room=${encodeURIComponent(OTHER_ROOM)}`)).body;
     t.match(
       body,
-      '<thead><tr><th>Rank</th><th>Server</th><th title="median one-way delay">Median</th><th title="median against 2026-W46">Trend</th><th>Mean</th><th>Pings</th></tr></thead>',
+      '<thead><tr><th>Rank</th><th>Server</th><th title="median one-way delay">Median</th><th title="median against 2026-W46">Trend</th><th>Mean</th><th>Pings</th><th class="spark" title="weekly median, 2026-W40 to 2026-W47">Weeks</th></tr></thead>',
     );
-    t.same(rankingRows(body), [['1', 'x.example', '120 ms', 'new', '120 ms', '1']]);
+    t.same(rankingRows(body), [
+      ['1', 'x.example', '120 ms', 'new', '120 ms', '1', `Weekly median: ${EMPTY_WEEKS}, W46 –, W47 120 ms`],
+    ]);
   });
 
   t.test('HTML routes answer a bad address with an HTML page; the JSON routes keep JSON', async (t) => {

@@ -15,7 +15,14 @@ import { exclusionJson, probeFieldsJson, rankedServerJson, renderLeaderboardJson
 import { renderNewsletterTable } from '../render/markdown.ts';
 import { matrixSection, serverMatrixSection } from '../render/matrix.ts';
 import { pingstatJsonParts, renderPingstatHtml, summarisePingstat, type PingstatSummary } from '../render/pingstat.ts';
-import { rankingPages, renderLeaderboardPage, renderNothingYetPage, renderServerPage } from '../render/page.ts';
+import {
+  rankingPageRows,
+  rankingPages,
+  renderLeaderboardPage,
+  renderNothingYetPage,
+  renderServerPage,
+  type RecentWeeks,
+} from '../render/page.ts';
 import { latestSamplesOfServer, mostRecentRoom } from '../samples/repository.ts';
 import { sampleToRecord } from '../samples/sample.ts';
 import { TtlCache } from '../stats/cache.ts';
@@ -39,7 +46,7 @@ import {
   type LeaderboardQuery,
   type SelectionDeps,
 } from '../stats/selection.ts';
-import { dailyMedians, delayHistogram } from '../stats/server-detail.ts';
+import { dailyMedians, delayHistogram, hourlyMedians } from '../stats/server-detail.ts';
 import { rollingWindow, shiftWeek, weekContaining, weekWindow, type TimeWindow } from '../stats/windows.ts';
 import { encodeBody, type EncodedBody } from './caching.ts';
 import type { HttpDeps } from './deps.ts';
@@ -48,6 +55,8 @@ import { SharedBodyCache, type SharedBody } from './shared-body.ts';
 
 /** Weeks of history on a server's page: half a year. */
 const SERVER_PAGE_WEEKS = 26;
+/** Calendar weeks in each row's sparkline on `/`: two months, the board's week the last. */
+const SPARKLINE_WEEKS = 8;
 /** Days of daily medians on a server's page: a month, today included. */
 const SERVER_PAGE_DAYS = 30;
 /**
@@ -90,6 +99,28 @@ async function previousWeekMedians(statistics: Statistics, board: Leaderboard) {
   const week = shiftWeek(board.week ?? weekContaining(board.window.end, statistics.weekConfig).week, -1);
   const previous = await statistics.week(board.room, week);
   return { week, medians: new Map(previous.servers.map((s) => [s.server, s.medianMs])) };
+}
+
+/**
+ * The weekly medians of the page's servers over the last calendar weeks, the
+ * board's week the last (the current one for a rolling board): one ranking
+ * per week for all rows, read as every table reads it (a frozen week as
+ * published, a live one from the digests, kept by Statistics), so each point
+ * is the median the week's ranking showed. A query of the samples of eight
+ * weeks took 650 ms for a page of 100 servers.
+ */
+async function recentWeekMedians(
+  statistics: Statistics,
+  board: Leaderboard,
+  servers: readonly string[],
+): Promise<RecentWeeks> {
+  const last = board.week ?? weekContaining(board.window.end, statistics.weekConfig).week;
+  const weeks = Array.from({ length: SPARKLINE_WEEKS }, (_, i) => shiftWeek(last, i - SPARKLINE_WEEKS + 1));
+  const medians = new Map(servers.map((s) => [s, Array<number | null>(weeks.length).fill(null)]));
+  for (const [index, week] of weeks.entries())
+    for (const ranked of (await statistics.week(board.room, week)).servers)
+      medians.get(ranked.server)?.splice(index, 1, ranked.medianMs);
+  return { weeks, medians };
 }
 
 export class Views {
@@ -162,6 +193,8 @@ export class Views {
       const previous = await previousWeekMedians(this.#statistics, board);
       const weeks = await listFrozenWeeks(db, board.room.id);
       const matrix = await matrixInWindow(db, board.room, board.window, this.#thresholdMs);
+      const shown = rankingPageRows(board.servers, page).map((s) => s.server);
+      const recent = await recentWeekMedians(this.#statistics, board, shown);
       const html = renderLeaderboardPage({
         board,
         probes,
@@ -172,6 +205,7 @@ export class Views {
         defaultRoomId: this.#defaultRoomId(room, board),
         newsletterMarkdown: renderNewsletterTable(board.servers, NEWSLETTER_ROWS),
         page,
+        recent,
       });
       return { body: encodeBody(html), frozen: false };
     });
@@ -210,6 +244,7 @@ export class Views {
           SERVER_PAGE_DAYS,
         ),
         histogram: await delayHistogram(db, board.room.roomIds, server, board.window, statistics.filters),
+        hours: await hourlyMedians(db, board.room.roomIds, server, board.window, statistics.filters),
         latest: await latestSamplesOfServer(db, board.room.roomIds, server, LATEST_SAMPLES),
         defaultRoomId: this.#defaultRoomId(room, board),
         matrixHtml: serverMatrixSection(await matrixInWindow(db, board.room, board.window, this.#thresholdMs), server),

@@ -12,7 +12,7 @@ import type { Sample } from '../samples/sample.ts';
 import type { Leaderboard, ServerWeek } from '../stats/leaderboard.ts';
 import { compareNames } from '../order.ts';
 import type { RankedServer } from '../stats/ranking.ts';
-import type { DayFigures, DelayBin } from '../stats/server-detail.ts';
+import type { DayFigures, DelayBin, HourFigures } from '../stats/server-detail.ts';
 import { escapePageText } from '../html-escape.ts';
 import { pageDuration } from '../duration.ts';
 import { clockOffsetText, offsetFigure } from './matrix.ts';
@@ -48,6 +48,7 @@ svg{display:block;width:100%;height:auto;max-width:720px}
 svg text{fill:var(--muted);font-size:11px}
 svg .grid{stroke:var(--line)}svg .median{stroke:var(--accent);fill:none;stroke-width:2}
 svg .rtt{stroke:var(--good);fill:none;stroke-width:1.5;stroke-dasharray:5 3}
+td.spark{padding:2px 10px}td.spark svg{width:80px;height:20px}svg .spark{stroke:var(--accent);fill:none;stroke-width:1.5}
 svg .dot{fill:var(--accent)}svg .rttdot{fill:var(--good)}svg .loss{fill:var(--bad)}svg .bar{fill:var(--accent)}
 .legend span{margin-right:1em}.legend i{display:inline-block;width:18px;height:3px;vertical-align:middle;margin-right:4px;background:var(--accent)}
 .legend i.r{background:var(--good)}.legend i.l{background:var(--bad);height:8px}
@@ -55,7 +56,7 @@ nav.pages{display:flex;flex-wrap:wrap;gap:6px;align-items:center;margin:10px 0}
 nav.pages a{padding:2px 9px;border:1px solid var(--line);border-radius:6px;text-decoration:none;background:var(--card)}
 nav.pages a[aria-current]{background:var(--accent);border-color:var(--accent);color:var(--bg);font-weight:600}nav.pages .muted{margin-left:6px}
 footer{margin:2em 0 1em;font-size:.85rem;color:var(--muted)}
-@media (max-width:600px){main{padding:10px}table{font-size:.82rem}th,td{padding:5px 4px}td.s,th.s,#ranking td:nth-child(2){min-width:0}.wide,#ranking td:nth-child(5),#ranking th:nth-child(5){display:none}
+@media (max-width:600px){main{padding:10px}table{font-size:.82rem}th,td{padding:5px 4px}td.s,th.s,#ranking td:nth-child(2){min-width:0}.wide,#ranking td:nth-child(5),#ranking th:nth-child(5),#ranking .spark{display:none}
 ol.podium{grid-template-columns:1fr;gap:6px}ol.podium li{display:flex;flex-wrap:wrap;align-items:baseline;gap:0 .6em;padding:6px 8px;font-size:.9rem}ol.podium b{font-size:1.1rem}
 svg text{font-size:20px}svg text.odd{display:none}}
 `.trim();
@@ -176,6 +177,15 @@ export interface LeaderboardPage {
   readonly page: number;
   /** The delivery matrix section (render/matrix.ts); empty or absent: none. */
   readonly matrixHtml?: string;
+  /** The shown servers' weekly medians over the last calendar weeks, for a sparkline per row; absent: no column. */
+  readonly recent?: RecentWeeks;
+}
+
+export interface RecentWeeks {
+  /** The calendar weeks, oldest first. */
+  readonly weeks: readonly string[];
+  /** Each server's median in each of those weeks, null where it had no sample. */
+  readonly medians: ReadonlyMap<string, readonly (number | null)[]>;
 }
 
 /**
@@ -189,6 +199,11 @@ export const RANKING_PAGE_ROWS = 100;
 /** How many pages the ranking takes; an empty ranking still has its one page. */
 export function rankingPages(servers: number): number {
   return Math.max(1, Math.ceil(servers / RANKING_PAGE_ROWS));
+}
+
+/** The rows of the ranking on page `page` (from 1). */
+export function rankingPageRows<T>(rows: readonly T[], page: number): readonly T[] {
+  return rows.slice((page - 1) * RANKING_PAGE_ROWS, page * RANKING_PAGE_ROWS);
 }
 
 /** The page of the ranking that shows the row at this index (from 0). */
@@ -386,15 +401,19 @@ export function renderLeaderboardPage(page: LeaderboardPage): string {
   const { board } = page;
   const room = board.room.id === page.defaultRoomId ? null : board.room.id;
   const probeOf = new Map(page.probes.map((p) => [p.server, p]));
-  const offset = (page.page - 1) * RANKING_PAGE_ROWS;
-  const shown = board.servers.slice(offset, offset + RANKING_PAGE_ROWS);
+  const shown = rankingPageRows(board.servers, page.page);
   const previous = page.previous;
   // A column no row of this page has a figure for is left out: three columns of dashes pushed the trend off a phone's screen.
   const columns = RANKING_COLUMNS.filter((c) => shown.some((s) => c.has(probeOf.get(s.server), previous)));
+  // Last, so that hiding it on a phone moves no other column.
+  const recent = page.recent && page.recent.weeks.length > 0 ? page.recent : undefined;
   const rows = shown
     .map((s) => {
       const probe = probeOf.get(s.server);
-      return `<tr><td>${s.rank}</td><td>${nameElement('a', s.server, '', ` href="${escapePageText(serverHref(s.server, room))}"`)}</td>${columns.map((c) => c.cell(s, probe, previous)).join('')}</tr>`;
+      const spark = recent
+        ? `<td class="spark">${sparkline(recent.weeks, recent.medians.get(s.server) ?? [])}</td>`
+        : '';
+      return `<tr><td>${s.rank}</td><td>${nameElement('a', s.server, '', ` href="${escapePageText(serverHref(s.server, room))}"`)}</td>${columns.map((c) => c.cell(s, probe, previous)).join('')}${spark}</tr>`;
     })
     .join('\n');
   // Landmarks of one kind need names of their own, for screen readers' lists of them.
@@ -406,7 +425,7 @@ export function renderLeaderboardPage(page: LeaderboardPage): string {
     board.servers.length === 0
       ? '<p>No server has enough pings in this window yet.</p>'
       : `<div class="scroll"><table id="ranking">
-<thead><tr><th>Rank</th><th>Server</th>${columns.map((c) => c.header(previous)).join('')}</tr></thead>
+<thead><tr><th>Rank</th><th>Server</th>${columns.map((c) => c.header(previous)).join('')}${recent ? `<th class="spark" title="weekly median, ${escapePageText(recent.weeks[0]!)} to ${escapePageText(recent.weeks.at(-1)!)}">Weeks</th>` : ''}</tr></thead>
 <tbody>
 ${rows}
 </tbody>
@@ -431,7 +450,7 @@ ${excluded}
 ${page.matrixHtml ?? ''}
 <p class="note">Ranked by the median one-way delay from the server's <code>!ping</code> to each echo bot, every bot pooled; equal medians share a rank.
 Only delays from ${pageDuration(board.filters.minDelayMs)} to ${pageDuration(board.filters.maxDelayMs)} count${board.filters.minPings > 1 ? `, and servers with fewer than ${board.filters.minPings} pings are not ranked` : ''}.
-RTT, loss and clock come from probes (a dash: no probe measured the server). Clock: how far the server's clock runs ahead of Pingboard's (negative: behind), ± the most the measurement can be off by; ⚠: off by more than that and the threshold, so its delays above are off by about as much. Trend: the median against ${escapePageText(page.previous?.week ?? 'the previous week')} (▼ faster, ▲ slower, = within ${TREND_TOLERANCE * 100} %).</p>
+RTT, loss and clock come from probes (a dash: no probe measured the server). Clock: how far the server's clock runs ahead of Pingboard's (negative: behind), ± the most the measurement can be off by; ⚠: off by more than that and the threshold, so its delays above are off by about as much. Trend: the median against ${escapePageText(page.previous?.week ?? 'the previous week')} (▼ faster, ▲ slower, = within ${TREND_TOLERANCE * 100} %).${recent ? ` Weeks: the weekly median from ${escapePageText(recent.weeks[0]!)} to ${escapePageText(recent.weeks.at(-1)!)}, each line scaled to its own range.` : ''}</p>
 <p class="note">${escapePageText(board.room.disclaimer)}</p>
 <h2>Newsletter table</h2>
 <p><button type="button" id="copy" hidden>${COPY_LABEL}</button> <a href="${escapePageText(mdHref)}">${escapePageText(mdHref)}</a></p>
@@ -485,6 +504,75 @@ function delayGrid(scale: { max: number; step: number }, y: (v: number) => numbe
     );
   }
   return lines;
+}
+
+const SPARK_WIDTH = 80;
+const SPARK_HEIGHT = 20;
+
+/**
+ * A row's weekly medians as a tiny line, scaled between its own lowest and
+ * highest (its shape, not its level: the median column gives that); a week
+ * without a median breaks the line, and a week alone between gaps is a dot.
+ * The <title> lists every week's figure for screen readers and tooltips.
+ */
+export function sparkline(weeks: readonly string[], medians: readonly (number | null)[]): string {
+  const values = medians.filter((v): v is number => v !== null);
+  const low = Math.min(...values);
+  const span = Math.max(...values) - low;
+  const step = SPARK_WIDTH / Math.max(1, weeks.length);
+  const x = (i: number) => step * (i + 0.5);
+  // 2 px inside the edges, so the stroke is not cut; a flat row sits in the middle.
+  const y = (v: number) => (span > 0 ? SPARK_HEIGHT - 2 - ((v - low) / span) * (SPARK_HEIGHT - 4) : SPARK_HEIGHT / 2);
+  const points = weeks.map((_, i) => {
+    const v = medians[i] ?? null;
+    return v === null ? null : ([x(i), y(v)] as const);
+  });
+  const shapes = segments(points).map((run) =>
+    run.length === 1
+      ? `<circle class="dot" cx="${run[0]!.split(',')[0]}" cy="${run[0]!.split(',')[1]}" r="1.5"/>`
+      : `<polyline class="spark" points="${run.join(' ')}"/>`,
+  );
+  const figures = weeks.map((w, i) => `${w.slice(5)} ${ms(medians[i])}`).join(', ');
+  return `<svg viewBox="0 0 ${SPARK_WIDTH} ${SPARK_HEIGHT}" role="img"><title>Weekly median: ${escapePageText(figures)}</title>${shapes.join('')}</svg>`;
+}
+
+/** Hours as runs, for saying which have no data: [0, 1, 2, 5] is `00–02, 05`. */
+export function hourRuns(hours: readonly number[]): string {
+  const runs: [number, number][] = [];
+  for (const hour of [...hours].sort((a, b) => a - b)) {
+    const last = runs.at(-1);
+    if (last && last[1] === hour - 1) last[1] = hour;
+    else runs.push([hour, hour]);
+  }
+  const two = (h: number) => String(h).padStart(2, '0');
+  return runs.map(([from, to]) => (from === to ? two(from) : `${two(from)}–${two(to)}`)).join(', ');
+}
+
+/** The median of each UTC hour of day as a bar; an hour without samples has none. */
+export function hourlyChart(hours: readonly HourFigures[]): string {
+  const width = 720;
+  const left = AXIS_LEFT;
+  const right = 12;
+  const top = 12;
+  const plot = 140;
+  const height = top + plot + 30;
+  const scale = niceScale(Math.max(0, ...hours.map((h) => h.medianMs ?? 0)));
+  const step = (width - left - right) / Math.max(1, hours.length);
+  const y = (v: number) => top + plot - (v / scale.max) * plot;
+  const parts = delayGrid(scale, y, left, width - right);
+  hours.forEach((h, i) => {
+    const x = left + step * i;
+    if (h.medianMs !== null)
+      parts.push(
+        `<rect class="bar" x="${fixed(x + 1)}" y="${fixed(y(h.medianMs))}" width="${fixed(step - 2)}" height="${fixed(top + plot - y(h.medianMs))}"><title>${String(h.hour).padStart(2, '0')}:00–${String(h.hour).padStart(2, '0')}:59 UTC: median ${pageDuration(h.medianMs)}, ${counted(h.pings, 'ping')}</title></rect>`,
+      );
+    // Every third hour is labelled, the others give way on a phone.
+    if (h.hour % 3 === 0)
+      parts.push(
+        `<text x="${fixed(x + step / 2)}" y="${top + plot + 22}" text-anchor="middle"${h.hour % 6 === 3 ? ' class="odd"' : ''}>${String(h.hour).padStart(2, '0')}h</text>`,
+      );
+  });
+  return `<svg id="hourly-chart" viewBox="0 0 ${width} ${height}" role="img" aria-label="Median delay by UTC hour of day">${parts.join('')}</svg>`;
 }
 
 /** The days from the first one with a median on: the axis fits the data, not the days asked for. */
@@ -637,6 +725,8 @@ export interface ServerPage {
   /** The median of each of the last days, oldest first (stats/server-detail.ts). */
   readonly days: readonly DayFigures[];
   readonly histogram: readonly DelayBin[];
+  /** The median of each UTC hour of day over the board's window, all 24 (stats/server-detail.ts). */
+  readonly hours: readonly HourFigures[];
   /** The server's newest samples, newest first: the page shows the pings of the first LATEST_PINGS. */
   readonly latest: readonly Sample[];
   /** What "5 min ago" counts from. */
@@ -722,6 +812,13 @@ function summaryOf(page: ServerPage, ranked: RankedServer | undefined, windowNam
   );
 }
 
+function hourlySection(hours: readonly HourFigures[]): string {
+  if (!hours.some((h) => h.medianMs !== null)) return '<p>No delays in this window.</p>';
+  const empty = hours.filter((h) => h.medianMs === null).map((h) => h.hour);
+  return `${hourlyChart(hours)}
+<p class="note">The median one-way delay of the pings sent in each UTC hour of day. ${empty.length === 0 ? 'Every hour has data.' : `No data at ${hourRuns(empty)} h.`}</p>`;
+}
+
 export function renderServerPage(page: ServerPage): string {
   const { board, server } = page;
   const room = board.room.id === page.defaultRoomId ? null : board.room.id;
@@ -776,6 +873,8 @@ ${
 <p class="note">${counted(totalBinned, 'sample')}, by delay (bins of a 1-2-5 series).</p>`
     : '<p>No delays in this window.</p>'
 }
+<h2>By hour of day in ${escapePageText(windowName)}</h2>
+${hourlySection(page.hours)}
 ${page.matrixHtml ?? ''}
 <h2>Latest pings</h2>
 ${latestPings(page.latest, page.now)}`;

@@ -1,5 +1,5 @@
 // What a server's page shows besides its weekly figures: how its delays are
-// distributed over a window, and its median day by day.
+// distributed over a window, and its median day by day and by hour of day.
 import { sql } from 'kysely';
 import type { Db } from '../db/database.ts';
 import { laterPongOfServer } from './first-pongs.ts';
@@ -94,4 +94,42 @@ export async function dailyMedians(
     medianMs: figures.get(i)?.medianMs ?? null,
     pings: figures.get(i)?.pings ?? 0,
   }));
+}
+
+export interface HourFigures {
+  /** The UTC hour of day, 0 to 23. */
+  readonly hour: number;
+  readonly medianMs: number | null;
+  readonly pings: number;
+}
+
+/**
+ * One server's median delay per UTC hour of day over the window, all 24 hours
+ * listed (those without a sample have no median), from its first pongs as the
+ * ranking counts them: whether it is slower at some hours, a nightly backup's.
+ */
+export async function hourlyMedians(
+  db: Db,
+  roomIds: readonly string[],
+  server: string,
+  window: TimeWindow,
+  filter: DelayFilter,
+): Promise<HourFigures[]> {
+  const endOp = window.endInclusive ? sql`<=` : sql`<`;
+  const { rows } = await sql<{ hour: number; median: number; pings: number }>`
+    select extract(hour from measured_at at time zone 'UTC')::int as hour,
+      percentile_cont(0.5) within group (order by delay_ms) as median,
+      count(distinct ping_event_id)::int as pings
+    from samples
+    where room_id = any(${roomIds as string[]}::text[]) and ping_server = ${server}
+      and measured_at >= ${window.start} and measured_at ${endOp} ${window.end}
+      and delay_ms between ${filter.minDelayMs} and ${filter.maxDelayMs}
+      and not ${laterPongOfServer('samples')}
+    group by 1
+  `.execute(db);
+  const figures = new Map(rows.map((r) => [Number(r.hour), r]));
+  return Array.from({ length: 24 }, (_, hour) => {
+    const row = figures.get(hour);
+    return { hour, medianMs: row ? Number(row.median) : null, pings: row ? Number(row.pings) : 0 };
+  });
 }
