@@ -1,10 +1,11 @@
 // The command line's way into a running `serve` on the embedded database.
 // PGlite belongs to one process, so while `serve` holds the data directory,
-// `import`, `leaderboard`, `refreeze` and `migrate` run inside it: through a
-// Unix socket in the data directory, which only the directory's user can
-// open (mode 0600). The commands are the same functions as in their own
-// process, on the service's database, statistics and rooms, so they print
-// the same lines and exit with the same codes.
+// `import`, `leaderboard`, `refreeze`, `migrate` and `backfill` run inside
+// it: through a Unix socket in the data directory, which only the
+// directory's user can open (mode 0600). The commands are the same functions
+// as in their own process, on the service's database, statistics and rooms
+// (a backfill with an account client of its own, from the service's bot
+// settings), so they print the same lines and exit with the same codes.
 //
 // One connection runs one command. The client sends one line of JSON (a
 // ChannelRequest); the service answers with lines of JSON (Frames): what the
@@ -19,6 +20,7 @@ import { Writable } from 'node:stream';
 import type { Config } from '../config.ts';
 import type { Logger } from '../log.ts';
 import { parseCommandLine } from './args.ts';
+import { backfillOn } from './backfill.ts';
 import { importCommand, leaderboardCommand, refreezeCommand, type CommandData, type Output } from './commands.ts';
 import { channelPath, type ChannelRequest, type Frame } from './channel-protocol.ts';
 import { BAD_USAGE } from './exit-codes.ts';
@@ -176,6 +178,19 @@ async function runCommand(
       return leaderboardCommand(data, invocation, out);
     case 'refreeze':
       return refreezeCommand(data, invocation, out);
+    case 'backfill':
+      try {
+        return await backfillOn(
+          data.database,
+          config,
+          log,
+          { room: invocation.room, since: invocation.since, signal },
+          out,
+        );
+      } finally {
+        // The service shows what was stored at once, not when its cached tables expire.
+        data.statistics.forgetLiveTables();
+      }
     default:
       out.stderr.write(`pingboard: ${invocation.command} does not run through the service\n`);
       return BAD_USAGE;
