@@ -25,6 +25,7 @@ import { importCommand, leaderboardCommand, refreezeCommand, type CommandData, t
 import { channelPath, type ChannelRequest, type Frame } from './channel-protocol.ts';
 import { BAD_USAGE } from './exit-codes.ts';
 import { describeFailure } from './failure.ts';
+import { loadKnownRooms } from '../stats/rooms.ts';
 
 /** A request is a command line: a long list of files fits, a runaway stream does not. */
 const MAX_REQUEST_BYTES = 1 << 20;
@@ -188,7 +189,9 @@ async function runCommand(
           out,
         );
       } finally {
-        // The service shows what was stored at once, not when its cached tables expire.
+        // The service shows what was stored at once, not when its cached tables expire, and knows
+        // the rooms it read (an alias, a lineage) now, not at its next five-minute look.
+        data.rooms.learn(await loadKnownRooms(data.database.db));
         data.statistics.forgetLiveTables();
       }
     default:
