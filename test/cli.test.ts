@@ -485,13 +485,13 @@ t.test(
       [NODE, MAIN, 'serve', '--port', String(port)],
     );
     t.equal(server.url, `http://127.0.0.1:${port}`, 'serve --port N listens on N, whatever PINGBOARD_PORT says');
-    // The commands that need only the database run in the service (test/shared-data-dir.test.ts);
-    // one that needs more, such as backfill, is refused with what to do.
-    const locked = await pingboard(['backfill', '--room', ROOM], {
+    // The commands that need only the database, and backfill, run in the service
+    // (test/shared-data-dir.test.ts); probe --once, which would copy the service's probes, is refused with what to do.
+    const locked = await pingboard(['probe', '--once'], {
       ...env,
-      PINGBOARD_HOMESERVER_URL: 'http://127.0.0.1:9',
-      PINGBOARD_BOT_USER_ID: '@bot:example.org',
-      PINGBOARD_BOT_ACCESS_TOKEN: 't',
+      PINGBOARD_ROOMS: ROOM,
+      PINGBOARD_PROBES:
+        '[{"id":"m1","homeserver_url":"http://127.0.0.1:9","user_id":"@probe:example.org","password":"p"}]',
     });
     t.equal(locked.code, 2, 'a second process on the same data directory exits 2');
     t.match(

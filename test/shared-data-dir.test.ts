@@ -1,15 +1,19 @@
 // The quick start in its order: `serve` on the embedded database, then the
 // one-shot commands in another process, which run through the service (the
 // data directory's socket) with the output and exit codes they have in a
-// process of their own. Real processes, a real PGlite data directory.
+// process of their own. Real processes, a real PGlite data directory; the
+// backfill reads the project's test homeserver over real HTTP.
 import { spawnSync, type ChildProcess } from 'node:child_process';
 import { createWriteStream, existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import t from 'tap';
+import { buildPong } from '../src/matrix/pong.ts';
 import type { Test } from './helpers/database.ts';
 import { escapeRegExp, runPingboard, servePingboard, startPingboard, type Result } from './helpers/process.ts';
+import { until } from './helpers/until.ts';
+import { startTestHomeserver } from './homeserver/index.ts';
 
 const ROOM = '!ping:maunium.net';
 const TABLE =
@@ -150,6 +154,17 @@ t.test('with serve running on ./data, the one-shot commands run through it', asy
   for await (const chunk of stranger) answer += String(chunk);
   t.equal(answer, '{"stderr":"pingboard: not a command request\\n"}\n{"exit":2}\n');
 
+  // The service's settings are the run's: a bot in the caller's environment does not lend serve one.
+  const noBot = await runPingboard(dir, ['backfill', '--room', '#ping:slow.example'], {
+    ...env,
+    PINGBOARD_HOMESERVER_URL: 'http://127.0.0.1:9',
+    PINGBOARD_BOT_USER_ID: '@pingboard:bot.example',
+    PINGBOARD_BOT_ACCESS_TOKEN: 'secret-token',
+  });
+  t.equal(noBot.code, 2, 'backfill through a serve with no bot exits 2, as on its own');
+  t.match(noBot.stderr, /^pingboard: PINGBOARD_HOMESERVER_URL: backfill reads the rooms through the bot's account/);
+  t.notMatch(noBot.stderr, 'secret-token');
+
   const stopped = await server.stop();
   t.equal(stopped.code, 0);
   t.equal(existsSync(path.join(dataDir, 'pingboard.sock')), false, 'the socket is removed when serve stops');
@@ -252,3 +267,105 @@ t.test('serve killed during an import: a clear error, nothing stored lost, the r
   t.notMatch(table.stderr, new RegExp(escapeRegExp('in use')));
   t.equal((await next.stop()).code, 0);
 });
+
+const BOT = '@pingboard:bot.example';
+const BOT_PASSWORD = 'bot-password';
+const ALIAS = '#ping:slow.example';
+/** Each pinger's server and the delay its pongs report: the table the backfill makes. */
+const PINGERS = [
+  ['@alice:slow.example', 300],
+  ['@bob:medium.example', 200],
+  ['@carol:fast.example', 100],
+] as const;
+const BACKFILLED_TABLE =
+  '|Rank|Hostname|Median MS|\n|:---:|:---:|:---:|\n|1|fast.example|100|\n|2|medium.example|200|\n|3|slow.example|300|\n';
+const SUMMARY =
+  /^scanned (\d+) events in 1 rooms?, pongs (\d+), stored (\d+), duplicate (\d+), malformed 0, reached [\d-]+ [\d:]+ UTC in \d+\.\d s\n$/;
+
+t.test(
+  'backfill runs through serve with its bot: Ctrl-C or serve stopping stops it, the next run completes it, a re-run adds nothing',
+  async (t) => {
+    const hs = await startTestHomeserver({ servers: { 'bot.example': { delayMs: 0 } } });
+    t.teardown(() => hs.stop());
+    hs.registerUser(BOT, { password: BOT_PASSWORD });
+    for (const [user] of PINGERS) hs.registerUser(user);
+    hs.registerUser('@echo:maunium.net');
+    const room = hs.createRoom(PINGERS[0][0], { preset: 'public_chat', room_alias_name: 'ping' });
+    // Several pages of history (up to 1,000 events a page) over the last two days: a ping and its pong each.
+    const pings = 3000;
+    const startMs = Date.now() - 2 * 86_400_000;
+    hs.addHistory(
+      room,
+      Array.from({ length: pings }, (_, c) => {
+        const [pinger, delayMs] = PINGERS[c % PINGERS.length]!;
+        const ts = startMs + c * 50_000;
+        const pong = buildPong({ roomId: room, pingEventId: `$ping-${c}`, pinger, text: '', delayMs });
+        return [
+          { sender: pinger, content: '!ping', ts },
+          { sender: '@echo:maunium.net', content: pong as unknown as Record<string, unknown>, ts: ts + delayMs },
+        ];
+      }).flat(),
+    );
+    const withBot = {
+      ...env,
+      PINGBOARD_HOMESERVER_URL: hs.url,
+      PINGBOARD_BOT_USER_ID: BOT,
+      PINGBOARD_BOT_PASSWORD: BOT_PASSWORD,
+    };
+    const server = await servePingboard(t, dir, withBot);
+    // The caller needs no bot of its own: the service's settings are the run's.
+    const args = ['backfill', '--room', ALIAS, '--since', '7d'];
+    const messages = () => hs.countRequests({ path: `/rooms/${encodeURIComponent(room)}/messages` });
+
+    // Ctrl-C once a page is read and the next is on its way (slowed, so the run is still reading).
+    hs.inject({ kind: 'delay', ms: 200 }, { path: '/messages', times: 1000 });
+    const running = startPingboard(dir, args, env);
+    await until('the backfill reading its second page', () => messages() >= 2, 120_000);
+    running.child.kill('SIGINT');
+    const interrupted = await running.exited;
+    hs.clearFaults();
+    t.equal(interrupted.code, 130, `exit 130: ${interrupted.stderr}`);
+    t.equal(interrupted.stderr, 'interrupted: the next run continues where this one stopped\n');
+    const first = SUMMARY.exec(interrupted.stdout);
+    t.ok(first, `the counts so far: ${interrupted.stdout}`);
+    const storedFirst = Number(first?.[3]);
+    t.ok(storedFirst < pings, `stopped part way (${storedFirst} of ${pings} pongs stored)`);
+
+    // The running service knows the room by its alias, and shows what was stored, at once.
+    const boardPath = `/leaderboard.md?room=${encodeURIComponent(ALIAS)}&days=7`;
+    const partial = await (await fetch(`${server.url}${boardPath}`)).text();
+    t.equal(partial, BACKFILLED_TABLE, "what the interrupted run stored is on the running service's page");
+
+    // serve stopping (SIGTERM) stops the run as Ctrl-C does, and says so.
+    hs.inject({ kind: 'delay', ms: 200 }, { path: '/messages', times: 1000 });
+    hs.clearRequestLog();
+    const cut = startPingboard(dir, args, env);
+    await until('the backfill reading its second page', () => messages() >= 2, 120_000);
+    t.equal((await server.stop()).code, 0, 'serve exits 0 once the backfill has stopped');
+    const cutShort = await cut.exited;
+    hs.clearFaults();
+    t.equal(cutShort.code, 130, `exit 130: ${cutShort.stderr}`);
+    t.equal(cutShort.stderr, 'interrupted: the next run continues where this one stopped\n');
+    const middle = SUMMARY.exec(cutShort.stdout);
+    t.ok(middle, `the counts so far: ${cutShort.stdout}`);
+    const storedBefore = storedFirst + Number(middle?.[3]);
+    t.ok(storedBefore < pings, `still part way (${storedBefore} of ${pings} pongs stored)`);
+
+    const next = await servePingboard(t, dir, withBot);
+    const rest = await runPingboard(dir, args, env);
+    t.equal(rest.code, 0, `the next run completes it: ${rest.stderr}`);
+    const second = SUMMARY.exec(rest.stdout);
+    t.ok(second, rest.stdout);
+    t.ok(Number(second?.[1]) < 2 * pings, 'continued, not started over');
+    t.equal(storedBefore + Number(second?.[3]), pings, 'every pong stored once over the three runs');
+
+    const page = await (await fetch(`${next.url}${boardPath}`)).text();
+    t.equal(page, BACKFILLED_TABLE, "and what the completing run stored on the next service's");
+
+    const again = await runPingboard(dir, args, env);
+    t.equal(again.code, 0);
+    t.match(again.stdout, SUMMARY);
+    t.match(again.stdout, /, stored 0, /, 'a re-run stores nothing new');
+    t.equal((await next.stop()).code, 0);
+  },
+);

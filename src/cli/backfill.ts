@@ -1,10 +1,13 @@
 // `pingboard backfill`: the pongs in the rooms' history, read through the
 // bot's account. Apart from the other commands because it loads the Matrix
-// SDK, which must come after sdk-logs.ts (main.ts sees to it).
+// SDK, which must come after sdk-logs.ts (main.ts sees to it). It runs on a
+// database of its own, or on a running service's (through channel.ts), with
+// the same account client, output and exit codes.
 import { backfillRooms } from '../backfill/backfill.ts';
 import { emptyCounts, formatProgress, formatSummary } from '../backfill/progress.ts';
 import { ConfigError, type Config } from '../config.ts';
 import { InputError, messageWithCauses } from '../errors.ts';
+import type { Database } from '../db/database.ts';
 import type { Logger } from '../log.ts';
 import { createAccountClient } from '../matrix/client.ts';
 import { openMigratedDatabase } from '../open.ts';
@@ -20,22 +23,33 @@ export interface BackfillCommandOptions {
   readonly signal: AbortSignal;
 }
 
+/** Opens and migrates the database for the run, and closes it after. */
 export async function backfillCommand(
   config: Config,
   log: Logger,
   options: BackfillCommandOptions,
   out: Output,
 ): Promise<number> {
-  if (!config.bot) {
-    throw new ConfigError(
-      "PINGBOARD_HOMESERVER_URL: backfill reads the rooms through the bot's account; " +
-        'set PINGBOARD_HOMESERVER_URL, PINGBOARD_BOT_USER_ID and PINGBOARD_BOT_ACCESS_TOKEN (or PINGBOARD_BOT_PASSWORD)',
-    );
-  }
-  const now = new Date();
-  const rooms = options.room !== undefined ? [options.room] : config.rooms.map((r) => r.id);
-  if (rooms.length === 0) throw new InputError('--room', 'no room given and PINGBOARD_ROOMS names none');
+  // Refused before the database is opened, which takes seconds.
+  backfillRoomsOf(config, options);
   const database = await openMigratedDatabase(config, log);
+  try {
+    return await backfillOn(database, config, log, options, out);
+  } finally {
+    await database.destroy();
+  }
+}
+
+/** The run on a database already open (a running service's); the bot's account client is the run's own. */
+export async function backfillOn(
+  database: Database,
+  config: Config,
+  log: Logger,
+  options: BackfillCommandOptions,
+  out: Output,
+): Promise<number> {
+  const { bot, rooms } = backfillRoomsOf(config, options);
+  const now = new Date();
   const counts = emptyCounts();
   const started = performance.now();
   let lastProgress = 0;
@@ -47,7 +61,7 @@ export async function backfillCommand(
     out.stderr.write(`\r\x1b[K${formatProgress(counts, now - started)}${final ? '\n' : ''}`);
   };
   try {
-    const { client } = await createAccountClient(config.bot, database.db, log);
+    const { client } = await createAccountClient(bot, database.db, log);
     const result = await backfillRooms(rooms, {
       client,
       db: database.db,
@@ -76,12 +90,26 @@ export async function backfillCommand(
     if ((err as { httpStatus?: number }).httpStatus !== undefined || (err as Error).name === 'ConnectionError') {
       // fetch says "fetch failed", twice through the SDK; the cause names the host and what went wrong.
       out.stderr.write(
-        `backfill failed: homeserver ${config.bot.homeserverUrl} (PINGBOARD_HOMESERVER_URL): ${messageWithCauses(err)} (samples stored so far are kept; the next run continues)\n`,
+        `backfill failed: homeserver ${bot.homeserverUrl} (PINGBOARD_HOMESERVER_URL): ${messageWithCauses(err)} (samples stored so far are kept; the next run continues)\n`,
       );
       return FAILED;
     }
     throw err;
-  } finally {
-    await database.destroy();
   }
+}
+
+/** The bot's account and the rooms to read, or the error that refuses the run. */
+function backfillRoomsOf(
+  config: Config,
+  options: BackfillCommandOptions,
+): { bot: NonNullable<Config['bot']>; rooms: string[] } {
+  if (!config.bot) {
+    throw new ConfigError(
+      "PINGBOARD_HOMESERVER_URL: backfill reads the rooms through the bot's account; " +
+        'set PINGBOARD_HOMESERVER_URL, PINGBOARD_BOT_USER_ID and PINGBOARD_BOT_ACCESS_TOKEN (or PINGBOARD_BOT_PASSWORD)',
+    );
+  }
+  const rooms = options.room !== undefined ? [options.room] : config.rooms.map((r) => r.id);
+  if (rooms.length === 0) throw new InputError('--room', 'no room given and PINGBOARD_ROOMS names none');
+  return { bot: config.bot, rooms };
 }

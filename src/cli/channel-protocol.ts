@@ -6,8 +6,13 @@ import type { Invocation } from './args.ts';
 
 export const SOCKET_FILE = 'pingboard.sock';
 
-/** The commands that need only the database, and so can run in the service that holds it. */
+/**
+ * The commands that run in the service that holds the database: those that
+ * need only the database, and `backfill`, whose bot account the service's
+ * configuration has.
+ */
 export const CHANNEL_COMMANDS: ReadonlySet<Invocation['command']> = new Set([
+  'backfill',
   'import',
   'leaderboard',
   'refreeze',

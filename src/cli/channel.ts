@@ -1,10 +1,11 @@
 // The command line's way into a running `serve` on the embedded database.
 // PGlite belongs to one process, so while `serve` holds the data directory,
-// `import`, `leaderboard`, `refreeze` and `migrate` run inside it: through a
-// Unix socket in the data directory, which only the directory's user can
-// open (mode 0600). The commands are the same functions as in their own
-// process, on the service's database, statistics and rooms, so they print
-// the same lines and exit with the same codes.
+// `import`, `leaderboard`, `refreeze`, `migrate` and `backfill` run inside
+// it: through a Unix socket in the data directory, which only the
+// directory's user can open (mode 0600). The commands are the same functions
+// as in their own process, on the service's database, statistics and rooms
+// (a backfill with an account client of its own, from the service's bot
+// settings), so they print the same lines and exit with the same codes.
 //
 // One connection runs one command. The client sends one line of JSON (a
 // ChannelRequest); the service answers with lines of JSON (Frames): what the
@@ -19,10 +20,12 @@ import { Writable } from 'node:stream';
 import type { Config } from '../config.ts';
 import type { Logger } from '../log.ts';
 import { parseCommandLine } from './args.ts';
+import { backfillOn } from './backfill.ts';
 import { importCommand, leaderboardCommand, refreezeCommand, type CommandData, type Output } from './commands.ts';
 import { channelPath, type ChannelRequest, type Frame } from './channel-protocol.ts';
 import { BAD_USAGE } from './exit-codes.ts';
 import { describeFailure } from './failure.ts';
+import { loadKnownRooms } from '../stats/rooms.ts';
 
 /** A request is a command line: a long list of files fits, a runaway stream does not. */
 const MAX_REQUEST_BYTES = 1 << 20;
@@ -176,6 +179,21 @@ async function runCommand(
       return leaderboardCommand(data, invocation, out);
     case 'refreeze':
       return refreezeCommand(data, invocation, out);
+    case 'backfill':
+      try {
+        return await backfillOn(
+          data.database,
+          config,
+          log,
+          { room: invocation.room, since: invocation.since, signal },
+          out,
+        );
+      } finally {
+        // The service shows what was stored at once, not when its cached tables expire, and knows
+        // the rooms it read (an alias, a lineage) now, not at its next five-minute look.
+        data.rooms.learn(await loadKnownRooms(data.database.db));
+        data.statistics.forgetLiveTables();
+      }
     default:
       out.stderr.write(`pingboard: ${invocation.command} does not run through the service\n`);
       return BAD_USAGE;

@@ -37,7 +37,7 @@ export async function runThroughService(
     if (code !== undefined) return code;
     out.stderr.write(
       `pingboard: the service (process ${holder}) stopped before the command finished; ` +
-        'what it stored is kept: run the same command again (an import skips what is stored as duplicate)\n',
+        'what it stored is kept: run the same command again (what is stored counts as duplicate)\n',
     );
     return FAILED;
   } finally {
