@@ -487,8 +487,8 @@ function segments(points: readonly (readonly [number, number] | null)[]): string
   return runs.filter((r) => r.length > 0);
 }
 
-/** Room left of a chart for its axis labels, "1500 ms" the widest. */
-const AXIS_LEFT = 58;
+/** Room left of a chart for its axis labels, "1500 ms" the widest, at the larger type phones get. */
+const AXIS_LEFT = 84;
 
 /** A delay on a chart's axis, with its unit: milliseconds, or seconds on an axis that reaches 10 s. */
 export function delayTick(value: number, axisMax: number): string {
