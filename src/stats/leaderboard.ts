@@ -130,6 +130,19 @@ export class Statistics {
     return built;
   }
 
+  /** What freezing a week stores: its table and the filters and exclusions it was computed with. */
+  #frozenRecord(room: TrackedRoom, label: string, window: TimeWindow, board: Leaderboard) {
+    return {
+      roomId: room.id,
+      week: label,
+      start: window.start,
+      end: window.end,
+      filters: this.#filters,
+      servers: board.servers,
+      exclusions: board.exclusions,
+    };
+  }
+
   /**
    * Freezes a closed week. A week without any ranked server is not frozen:
    * history imported later would otherwise be locked out of it for good.
@@ -139,15 +152,7 @@ export class Statistics {
     if (!window || !isWeekFreezable(window, this.#now(), this.#weeks)) return undefined;
     const board = await this.#compute(room, label, window);
     if (board.servers.length === 0) return undefined;
-    const frozen = await storeFrozenWeek(this.#db, {
-      roomId: room.id,
-      week: label,
-      start: window.start,
-      end: window.end,
-      filters: this.#filters,
-      servers: board.servers,
-      exclusions: board.exclusions,
-    });
+    const frozen = await storeFrozenWeek(this.#db, this.#frozenRecord(room, label, window, board));
     this.#frozen.set(`${room.id}|${label}`, frozen, now(this));
     // What was rendered of the week before, computed live, gives way to the frozen table.
     this.#generation++;
@@ -165,20 +170,7 @@ export class Statistics {
     if (!isWeekFreezable(window, this.#now(), this.#weeks))
       throw new InputError('week', `${label} has not closed yet (or is in its grace period): it cannot be frozen`);
     const board = await this.#compute(room, label, window);
-    const frozen = await refreezeWeek(
-      this.#db,
-      {
-        roomId: room.id,
-        week: label,
-        start: window.start,
-        end: window.end,
-        filters: this.#filters,
-        servers: board.servers,
-        exclusions: board.exclusions,
-      },
-      by,
-      reason,
-    );
+    const frozen = await refreezeWeek(this.#db, this.#frozenRecord(room, label, window, board), by, reason);
     this.#frozen.set(`${room.id}|${label}`, frozen, now(this));
     this.#generation++;
     return frozen;
