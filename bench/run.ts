@@ -55,16 +55,28 @@ const INSTANCES_HTTP_ROUNDS = Number(process.env['BENCH_INSTANCES_HTTP_ROUNDS'] 
 
 const log = (line: string) => process.stderr.write(`  ${line}\n`);
 
+/** Databases this run made: named after its process, so two benches on one server never drop each other's. */
+const benchDatabases: string[] = [];
+
 /** A fresh PostgreSQL database for one scenario; returns its URL. */
-async function freshPostgres(name: string): Promise<string> {
+async function freshPostgres(scenario: string): Promise<string> {
+  const name = `${scenario}_${process.pid}`;
   const admin = new pg.Client({ connectionString: ADMIN_URL });
   await admin.connect();
   await admin.query(`drop database if exists ${name} with (force)`);
   await admin.query(`create database ${name}`);
   await admin.end();
+  benchDatabases.push(name);
   const url = new URL(ADMIN_URL);
   url.pathname = `/${name}`;
   return url.toString();
+}
+
+async function dropBenchDatabases(): Promise<void> {
+  const admin = new pg.Client({ connectionString: ADMIN_URL });
+  await admin.connect();
+  for (const name of benchDatabases) await admin.query(`drop database if exists ${name} with (force)`);
+  await admin.end();
 }
 
 async function openBenchDatabase(engine: string, dir: string): Promise<Database> {
@@ -342,5 +354,6 @@ try {
   }
 } finally {
   rmSync(dir, { recursive: true, force: true });
+  await dropBenchDatabases();
 }
 process.exit(0);

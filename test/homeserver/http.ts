@@ -8,6 +8,7 @@
 import { type IncomingMessage, type Server, type ServerResponse, createServer } from 'node:http';
 import type { Socket } from 'node:net';
 import type { Fault, Faults } from './faults.ts';
+import { preciseNow } from './federation.ts';
 import { parseJson } from './filter.ts';
 import { MatrixError } from './model.ts';
 import type { Device, Store } from './store.ts';
@@ -27,7 +28,7 @@ export interface Ctx {
   signal: AbortSignal;
   /** Public base URL of this server, e.g. for .well-known. */
   baseUrl: string;
-  /** Date.now() when the request's head had arrived (after an injected delay): a client's send starts then. */
+  /** preciseNow() when the request's head had arrived (after an injected delay): a client's send starts then. */
   receivedAt: number;
 }
 
@@ -142,6 +143,7 @@ export class HttpFront {
     const token =
       /^Bearer (.+)$/.exec(req.headers.authorization ?? '')?.[1] ?? url.searchParams.get('access_token') ?? undefined;
     const device = token === undefined ? undefined : this.store.tokens.get(token);
+    const arrivedAt = preciseNow();
     const record: RequestRecord = {
       time: Date.now(),
       method,
@@ -187,7 +189,7 @@ export class HttpFront {
         if (fault.kind === 'error')
           throw new MatrixError(fault.status, fault.errcode ?? 'M_UNKNOWN', fault.error ?? 'Injected failure');
       }
-      const receivedAt = fault?.kind === 'delay' ? Date.now() : record.time;
+      const receivedAt = fault?.kind === 'delay' ? preciseNow() : arrivedAt;
       const found = this.match(method, path);
       if (!found) {
         record.unrecognized = true;

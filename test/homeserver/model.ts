@@ -10,6 +10,7 @@
  */
 
 import { randomBytes } from 'node:crypto';
+import { preciseNow } from './federation.ts';
 
 /** Event JSON content; opaque to the server except for a few known keys. */
 export type Content = Record<string, unknown>;
@@ -27,7 +28,7 @@ export interface StoredEvent {
   origin_server_ts: number;
   /** Real time the event was created; `unsigned.age` is computed from it. */
   sentAt: number;
-  /** Real time the send request that made it reached the server (else sentAt): federation delays count from it. */
+  /** Real time (fractional ms) the send request that made it reached the server (else sentAt): federation delays count from it. */
   requestedAt: number;
   /** Server name of the sender, which decides the federation delay. */
   origin: string;
@@ -158,7 +159,7 @@ export class RoomView {
   readonly state = new RoomState();
   /** Stream position of each delivered event, by event ID. */
   readonly positions = new Map<string, number>();
-  /** Real time (ms) each event reached this server, by event ID: the delay actually injected, timer lateness included. */
+  /** Real time (fractional ms) each event reached this server, by event ID: the delay actually injected, timer lateness included. */
   readonly deliveredAt = new Map<string, number>();
   /** For each state event: the state event it replaced in this view (undefined = none). */
   readonly replaced = new Map<string, StoredEvent | undefined>();
@@ -171,7 +172,7 @@ export class RoomView {
     this.events.push(ev);
     this.streams.push(stream);
     this.positions.set(ev.event_id, stream);
-    this.deliveredAt.set(ev.event_id, Date.now());
+    this.deliveredAt.set(ev.event_id, preciseNow());
     if (ev.state_key !== undefined) this.replaced.set(ev.event_id, this.state.apply(ev));
   }
 

@@ -72,7 +72,7 @@ export interface EventDraft {
   /** An ID chosen in advance (an upgrade names its tombstone in the new room before sending it). */
   eventId?: string;
   txn?: { token: string; txnId: string };
-  /** When the client's send request reached the server (Date.now()); default: when the event is created. */
+  /** When the client's send request reached the server (preciseNow()); default: when the event is created. */
   requestedAt?: number;
 }
 
