@@ -9,22 +9,34 @@ import { recordSamples } from '../src/samples/repository.ts';
 import { Statistics } from '../src/stats/leaderboard.ts';
 import { loadKnownRooms, RoomRegistry, storeKnownRoom } from '../src/stats/rooms.ts';
 import { forEachEngine, type Test, type TestDatabase } from './helpers/database.ts';
-import { freezeClosedWeek } from './helpers/pages.ts';
+import { freezeClosedWeek, seedPages } from './helpers/pages.ts';
 import { ROOM, sample } from './helpers/samples.ts';
 
 const NOW = new Date('2026-11-21T00:00:00Z');
 const WEEKS: WeekConfig = { timeZone: 'UTC', closeWeekday: 1, closeHour: 0, graceMinutes: 60 };
 const OTHER_ROOM = '!other:example.org';
 
-async function appFor(database: TestDatabase, rooms = [{ id: ROOM, disclaimer: 'Test disclaimer' }]) {
-  const statistics = new Statistics({
+function statisticsFor(database: TestDatabase) {
+  return new Statistics({
     db: database.db,
     stats: { minDelayMs: 10, maxDelayMs: 600_000, minPings: 1 },
     weeks: WEEKS,
     cacheSeconds: 60,
     now: () => NOW,
   });
-  return buildApp({ database, statistics, rooms: new RoomRegistry(rooms), cacheSeconds: 60 });
+}
+
+async function appFor(
+  database: TestDatabase,
+  rooms = [{ id: ROOM, disclaimer: 'Test disclaimer' }],
+  db: TestDatabase['db'] = database.db,
+) {
+  return buildApp({
+    database: { ...database, db },
+    statistics: statisticsFor(database),
+    rooms: new RoomRegistry(rooms),
+    cacheSeconds: 60,
+  });
 }
 
 /** fairydust.space 376; neko.dev 444 and 445 (median 444.5); one pong server each; one sample in last week. */
@@ -718,6 +730,61 @@ forEachEngine(t, (t, database) => {
     t.match(html.body, '&lt;img src=x onerror=alert(1)&gt;');
     const json = (await app.inject('/leaderboard.json')).json();
     t.equal(json.room, hostileRoom, 'JSON carries the text as is, correctly encoded');
+  });
+
+  t.test('an /api/v1 answer is computed once for the clients that ask at once', async (t) => {
+    await seedPages(database);
+    await freezeClosedWeek(database);
+    const urls = [
+      '/api/v1/matrix',
+      '/api/v1/servers/neko.dev?weeks=4&samples=10',
+      '/api/v1/weeks',
+      '/api/v1/weeks/2026-W46',
+    ];
+    const clients = 20;
+    for (const url of urls) {
+      // Every query of the views' database is counted, and the first one held until all the clients are in their
+      // handlers: whichever way the requests interleave, a second computation could not join the first one's result.
+      let queries = 0;
+      let release = () => {};
+      const held = new Promise<void>((resolve) => {
+        release = resolve;
+      });
+      const counting = database.db.withPlugin({
+        transformQuery: (args) => {
+          queries++;
+          return args.node;
+        },
+        transformResult: async (args) => {
+          await held;
+          return args.result;
+        },
+      });
+      const app = await appFor(database, undefined, counting);
+      let inHandlers = 0;
+      let allIn = () => {};
+      const everyoneIn = new Promise<void>((resolve) => {
+        allIn = resolve;
+      });
+      app.addHook('preHandler', async () => {
+        if (++inHandlers === clients) allIn();
+      });
+      const answers = Promise.all(Array.from({ length: clients }, () => app.inject(url)));
+      await everyoneIn;
+      // The handlers start in the microtasks after the last hook; a macrotask comes after all of them.
+      await new Promise((resolve) => setImmediate(resolve));
+      const whileHeld = queries;
+      release();
+      const bodies = (await answers).map((res) => `${res.statusCode} ${res.body}`);
+      t.equal(new Set(bodies).size, 1, `${url}: every client got the same answer`);
+      t.match(bodies[0], /^200 /, `${url}: 200`);
+      t.equal(whileHeld, 1, `${url}: ${clients} clients at once, one computation's first query`);
+      const single = queries;
+      queries = 0;
+      const fresh = await appFor(database, undefined, counting);
+      t.equal(`${(await fresh.inject(url)).statusCode}`, '200');
+      t.equal(single, queries, `${url}: as many queries for ${clients} clients as for one`);
+    }
   });
 
   t.test('/healthz reports the database', async (t) => {

@@ -130,6 +130,14 @@ export class Views {
   readonly #rooms: RoomRegistry;
   readonly #thresholdMs: number;
   readonly #answers: TtlCache<Answer>;
+  /** The /api/v1 answers computed from samples, as objects: fastify writes them by their response schemas. */
+  readonly #apiAnswers: TtlCache<object>;
+  /**
+   * Frozen weeks are read, not computed, and another process (the leading
+   * instance, a command-line refreeze) may freeze one at any moment: a read
+   * is shared by the clients asking while it runs, and not kept.
+   */
+  readonly #frozenWeekReads: TtlCache<object>;
   /** Pingstat's answers are too large to make whole first: they are kept as streamed, bounded in bytes. */
   readonly #pingstatAnswers: SharedBodyCache;
 
@@ -139,6 +147,8 @@ export class Views {
     this.#rooms = sources.rooms;
     this.#thresholdMs = sources.clockOffsetThresholdMs ?? DEFAULT_CLOCK_OFFSET_THRESHOLD_MS;
     this.#answers = new TtlCache(sources.cacheSeconds * 1000, KEPT_ANSWERS);
+    this.#apiAnswers = new TtlCache(sources.cacheSeconds * 1000, KEPT_ANSWERS);
+    this.#frozenWeekReads = new TtlCache(0, KEPT_ANSWERS);
     this.#pingstatAnswers = new SharedBodyCache(sources.cacheSeconds * 1000, KEPT_PINGSTAT_BYTES);
   }
 
@@ -149,11 +159,21 @@ export class Views {
    * computation begun before it.
    */
   #cached(key: readonly unknown[], compute: () => Promise<Answer>): Promise<Answer> {
-    return this.#answers.getOrCompute(
-      JSON.stringify([this.#statistics.generation, ...key]),
-      this.#statistics.now().getTime(),
-      compute,
-    );
+    return this.#answers.getOrCompute(this.#cacheKey(key), this.#statistics.now().getTime(), compute);
+  }
+
+  /** An /api/v1 answer, computed once however many clients ask for it at once, as the tables are. */
+  #cachedApi<T extends object>(
+    key: readonly unknown[],
+    compute: () => Promise<T>,
+    cache: TtlCache<object> = this.#apiAnswers,
+  ): Promise<T> {
+    // Each key names one method's answers, so the value under it is that method's T.
+    return cache.getOrCompute(this.#cacheKey(key), this.#statistics.now().getTime(), compute) as Promise<T>;
+  }
+
+  #cacheKey(key: readonly unknown[]): string {
+    return JSON.stringify([this.#statistics.generation, ...key]);
   }
 
   /** The newsletter table in markdown; an empty table is an EmptyTableError (a 404), not a table a script would publish. */
@@ -305,10 +325,14 @@ export class Views {
     readonly week?: string | undefined;
     readonly days?: number | undefined;
   }) {
-    const { db } = this.selection;
     const { week, days } = query;
     const window = this.#matrixWindow(week, days);
-    const room = await resolveRoom(this.selection, query.room);
+    return this.#cachedApi(['matrix', query.room, week, days], () => this.#deliveryMatrix(query.room, window));
+  }
+
+  async #deliveryMatrix(roomReference: string | undefined, window: TimeWindow) {
+    const { db } = this.selection;
+    const room = await resolveRoom(this.selection, roomReference);
     const matrix = await matrixInWindow(db, room, window, this.#thresholdMs);
     return {
       room: room.id,
@@ -334,10 +358,13 @@ export class Views {
   }
 
   /** `/api/v1/weeks`: a room's frozen weeks, newest first. */
-  async frozenWeeks(query: { readonly room?: string | undefined }) {
-    const { db } = this.selection;
-    const room = await resolveRoom(this.selection, query.room);
-    const weeks = await listFrozenWeeks(db, room.id);
+  frozenWeeks(query: { readonly room?: string | undefined }) {
+    return this.#cachedApi(['weeks', query.room], () => this.#frozenWeeks(query.room), this.#frozenWeekReads);
+  }
+
+  async #frozenWeeks(roomReference: string | undefined) {
+    const room = await resolveRoom(this.selection, roomReference);
+    const weeks = await listFrozenWeeks(this.selection.db, room.id);
     return {
       room: room.id,
       weeks: weeks.map((w) => ({
@@ -352,9 +379,13 @@ export class Views {
   }
 
   /** `/api/v1/weeks/{week}`: one frozen week as published now, and every version it replaced. */
-  async frozenWeek(week: string, query: { readonly room?: string | undefined }) {
+  frozenWeek(week: string, query: { readonly room?: string | undefined }) {
+    return this.#cachedApi(['week', week, query.room], () => this.#frozenWeek(week, query.room), this.#frozenWeekReads);
+  }
+
+  async #frozenWeek(week: string, roomReference: string | undefined) {
     const { db } = this.selection;
-    const room = await resolveRoom(this.selection, query.room);
+    const room = await resolveRoom(this.selection, roomReference);
     const current = await findFrozenWeek(db, room.id, week);
     if (!current) throw new NotFoundError(`${week} is not frozen in ${room.id}`);
     const version = (w: FrozenWeek) => ({
@@ -380,13 +411,22 @@ export class Views {
   }
 
   /** `/api/v1/servers/{server}`: one ping server's weekly figures over time and its latest samples. */
-  async serverHistory(
+  serverHistory(
+    server: string,
+    query: { readonly room?: string | undefined; readonly weeks: number; readonly samples: number },
+  ) {
+    if (!isValidServerName(server))
+      throw new InputError('server', `not a valid server name: ${JSON.stringify(server.slice(0, 100))}`);
+    return this.#cachedApi(['server', server, query.room, query.weeks, query.samples], () =>
+      this.#serverHistory(server, query),
+    );
+  }
+
+  async #serverHistory(
     server: string,
     query: { readonly room?: string | undefined; readonly weeks: number; readonly samples: number },
   ) {
     const { db } = this.selection;
-    if (!isValidServerName(server))
-      throw new InputError('server', `not a valid server name: ${JSON.stringify(server.slice(0, 100))}`);
     const room = await resolveRoom(this.selection, query.room);
     if (!(await serverIsKnown(db, room, server))) throw new NotFoundError(`no samples from ${server} in ${room.id}`);
     const weeks = await this.#statistics.serverWeeks(room, server, query.weeks);
