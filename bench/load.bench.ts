@@ -3,7 +3,8 @@
 // (autocannon, 127.0.0.1 only, bounded in time): /leaderboard.md,
 // /leaderboard.json and the page, each at 200 connections, as autocannon asks
 // (no Accept-Encoding: every answer uncompressed); then the page once more
-// with a browser's Accept-Encoding, which gets its brotli copy.
+// with a browser's Accept-Encoding, which gets its brotli copy; then every GET
+// route at 50 connections in turn, with /healthz asked throughout (issue 14).
 import { pino } from 'pino';
 import { loadConfig } from '../src/config.ts';
 import type { Database } from '../src/db/database.ts';
@@ -16,6 +17,54 @@ import { writeNdjson } from './dataset.ts';
 import type { Figures } from './leaderboard.bench.ts';
 import { load } from './load.ts';
 
+/** Issue 14's target: 50 clients on each route in turn, while one more asks /healthz again and again. */
+const EVERY_ROUTE_CLIENTS = 50;
+
+async function everyRoute(
+  base: string,
+  week: string,
+  options: LoadBenchOptions,
+  figures: Figures,
+  report: (line: string) => void,
+): Promise<void> {
+  const top = (await (await fetch(`${base}/leaderboard.json?week=${week}&limit=1`)).json()) as {
+    rows: { server: string }[];
+  };
+  const server = encodeURIComponent(top.rows[0]!.server);
+  const room = encodeURIComponent(ROOM);
+  const routes = [
+    `/leaderboard.md?week=${week}`,
+    `/leaderboard.json?week=${week}`,
+    `/?week=${week}`,
+    `/servers/${server}?week=${week}`,
+    `/api/v1/weeks`,
+    `/api/v1/weeks/${week}`,
+    `/api/v1/servers/${server}`,
+    `/api/v1/matrix?week=${week}`,
+    `/rooms/${room}/stats.json?max_age=31536000`,
+    `/rooms/${room}/stats.raw.json?max_age=31536000`,
+    `/rooms/${room}/stats?max_age=31536000`,
+    '/metrics',
+  ];
+  let failures = 0;
+  let healthP99 = 0;
+  for (const route of routes) {
+    const [routeLoad, health] = await Promise.all([
+      load(`${base}${route}`, EVERY_ROUTE_CLIENTS, options.everyRouteSeconds),
+      load(`${base}/healthz`, 1, options.everyRouteSeconds),
+    ]);
+    const failed = routeLoad.errors + routeLoad.non2xx + health.errors + health.non2xx;
+    report(
+      `${EVERY_ROUTE_CLIENTS} clients on ${route}: ${routeLoad.requests} answers, p99 ${routeLoad.p99Ms} ms, ${failed} failed; /healthz p99 ${health.p99Ms} ms`,
+    );
+    failures += failed;
+    healthP99 = Math.max(healthP99, health.p99Ms);
+  }
+  figures[`every GET route at ${EVERY_ROUTE_CLIENTS} clients: routes`] = routes.length;
+  figures[`every GET route at ${EVERY_ROUTE_CLIENTS} clients: errors + non-2xx`] = failures;
+  figures[`every GET route at ${EVERY_ROUTE_CLIENTS} clients: /healthz p99, worst route (ms)`] = healthP99;
+}
+
 export interface LoadBenchOptions {
   readonly database: Database;
   readonly databaseUrl: string;
@@ -24,6 +73,8 @@ export interface LoadBenchOptions {
   readonly servers: number;
   readonly connections: number;
   readonly seconds: number;
+  /** How long each route of the every-route round is loaded. */
+  readonly everyRouteSeconds: number;
 }
 
 const ROOM = '!load:pingboard.example';
@@ -79,6 +130,8 @@ export async function loadBench(options: LoadBenchOptions, report: (line: string
       failures += result.errors + result.non2xx;
     }
     if (failures > 0) throw new Error(`${failures} failed requests under load`);
+    // Measured against issue 14's target and printed, failures included, rather than stopping the bench.
+    await everyRoute(service.url, week.week, options, figures, report);
   } finally {
     await service.stop();
   }

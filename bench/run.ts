@@ -278,6 +278,7 @@ try {
           servers: LOAD_SERVERS,
           connections: 200,
           seconds: LOAD_TEST_SECONDS,
+          everyRouteSeconds: LOAD_SECONDS,
         },
         log,
       );

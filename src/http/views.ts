@@ -27,7 +27,13 @@ import { latestSamplesOfServer, mostRecentRoom } from '../samples/repository.ts'
 import { sampleToRecord } from '../samples/sample.ts';
 import { TtlCache } from '../stats/cache.ts';
 import { listExclusions } from '../stats/exclusions.ts';
-import { findFrozenWeek, frozenWeekHistory, listFrozenWeeks, type FrozenWeek } from '../stats/frozen-weeks.ts';
+import {
+  findFrozenWeek,
+  frozenWeekHistory,
+  frozenWeekVersion,
+  listFrozenWeeks,
+  type FrozenWeek,
+} from '../stats/frozen-weeks.ts';
 import { ROLLING_WEEK, type Leaderboard, type Statistics } from '../stats/leaderboard.ts';
 import {
   matrixInWindow,
@@ -130,14 +136,12 @@ export class Views {
   readonly #rooms: RoomRegistry;
   readonly #thresholdMs: number;
   readonly #answers: TtlCache<Answer>;
-  /** The /api/v1 answers computed from samples, as objects: fastify writes them by their response schemas. */
-  readonly #apiAnswers: TtlCache<object>;
   /**
-   * Frozen weeks are read, not computed, and another process (the leading
-   * instance, a command-line refreeze) may freeze one at any moment: a read
-   * is shared by the clients asking while it runs, and not kept.
+   * The frozen weeks' list is read, not computed, and another process (the
+   * leading instance, a command-line refreeze) may freeze a week at any
+   * moment: a read is shared by the clients asking while it runs, not kept.
    */
-  readonly #frozenWeekReads: TtlCache<object>;
+  readonly #frozenWeekLists: TtlCache<Answer>;
   /** Pingstat's answers are too large to make whole first: they are kept as streamed, bounded in bytes. */
   readonly #pingstatAnswers: SharedBodyCache;
 
@@ -147,8 +151,7 @@ export class Views {
     this.#rooms = sources.rooms;
     this.#thresholdMs = sources.clockOffsetThresholdMs ?? DEFAULT_CLOCK_OFFSET_THRESHOLD_MS;
     this.#answers = new TtlCache(sources.cacheSeconds * 1000, KEPT_ANSWERS);
-    this.#apiAnswers = new TtlCache(sources.cacheSeconds * 1000, KEPT_ANSWERS);
-    this.#frozenWeekReads = new TtlCache(0, KEPT_ANSWERS);
+    this.#frozenWeekLists = new TtlCache(0, KEPT_ANSWERS);
     this.#pingstatAnswers = new SharedBodyCache(sources.cacheSeconds * 1000, KEPT_PINGSTAT_BYTES);
   }
 
@@ -162,14 +165,20 @@ export class Views {
     return this.#answers.getOrCompute(this.#cacheKey(key), this.#statistics.now().getTime(), compute);
   }
 
-  /** An /api/v1 answer, computed once however many clients ask for it at once, as the tables are. */
-  #cachedApi<T extends object>(
+  /**
+   * An /api/v1 answer, computed and written once however many clients ask for
+   * it at once, as the tables are: writing a week of a thousand rows costs more
+   * than reading it.
+   */
+  #cachedApi(
     key: readonly unknown[],
-    compute: () => Promise<T>,
-    cache: TtlCache<object> = this.#apiAnswers,
-  ): Promise<T> {
-    // Each key names one method's answers, so the value under it is that method's T.
-    return cache.getOrCompute(this.#cacheKey(key), this.#statistics.now().getTime(), compute) as Promise<T>;
+    compute: () => Promise<object>,
+    cache: TtlCache<Answer> = this.#answers,
+  ): Promise<Answer> {
+    return cache.getOrCompute(this.#cacheKey(['api', ...key]), this.#statistics.now().getTime(), async () => ({
+      body: encodeBody(JSON.stringify(await compute())),
+      frozen: false,
+    }));
   }
 
   #cacheKey(key: readonly unknown[]): string {
@@ -324,7 +333,7 @@ export class Views {
     readonly room?: string | undefined;
     readonly week?: string | undefined;
     readonly days?: number | undefined;
-  }) {
+  }): Promise<Answer> {
     const { week, days } = query;
     const window = this.#matrixWindow(week, days);
     return this.#cachedApi(['matrix', query.room, week, days], () => this.#deliveryMatrix(query.room, window));
@@ -358,8 +367,8 @@ export class Views {
   }
 
   /** `/api/v1/weeks`: a room's frozen weeks, newest first. */
-  frozenWeeks(query: { readonly room?: string | undefined }) {
-    return this.#cachedApi(['weeks', query.room], () => this.#frozenWeeks(query.room), this.#frozenWeekReads);
+  frozenWeeks(query: { readonly room?: string | undefined }): Promise<Answer> {
+    return this.#cachedApi(['weeks', query.room], () => this.#frozenWeeks(query.room), this.#frozenWeekLists);
   }
 
   async #frozenWeeks(roomReference: string | undefined) {
@@ -379,13 +388,16 @@ export class Views {
   }
 
   /** `/api/v1/weeks/{week}`: one frozen week as published now, and every version it replaced. */
-  frozenWeek(week: string, query: { readonly room?: string | undefined }) {
-    return this.#cachedApi(['week', week, query.room], () => this.#frozenWeek(week, query.room), this.#frozenWeekReads);
+  async frozenWeek(week: string, query: { readonly room?: string | undefined }): Promise<Answer> {
+    const room = await resolveRoom(this.selection, query.room);
+    // A refreeze stores the week's next version: the answer kept is that of the version stored now.
+    const version = await frozenWeekVersion(this.selection.db, room.id, week);
+    if (version === undefined) throw new NotFoundError(`${week} is not frozen in ${room.id}`);
+    return this.#cachedApi(['week', week, room.id, version], () => this.#frozenWeek(week, room));
   }
 
-  async #frozenWeek(week: string, roomReference: string | undefined) {
+  async #frozenWeek(week: string, room: TrackedRoom) {
     const { db } = this.selection;
-    const room = await resolveRoom(this.selection, roomReference);
     const current = await findFrozenWeek(db, room.id, week);
     if (!current) throw new NotFoundError(`${week} is not frozen in ${room.id}`);
     const version = (w: FrozenWeek) => ({
@@ -414,7 +426,7 @@ export class Views {
   serverHistory(
     server: string,
     query: { readonly room?: string | undefined; readonly weeks: number; readonly samples: number },
-  ) {
+  ): Promise<Answer> {
     if (!isValidServerName(server))
       throw new InputError('server', `not a valid server name: ${JSON.stringify(server.slice(0, 100))}`);
     return this.#cachedApi(['server', server, query.room, query.weeks, query.samples], () =>

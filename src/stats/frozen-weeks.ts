@@ -47,6 +47,17 @@ export async function storeFrozenWeek(db: Db, week: WeekToFreeze): Promise<Froze
   return stored;
 }
 
+/** The version of a week stored now (undefined: not frozen): one index lookup, where the week itself holds its table. */
+export async function frozenWeekVersion(db: Db, roomId: string, week: string): Promise<number | undefined> {
+  const row = await db
+    .selectFrom('frozen_weeks')
+    .select('version')
+    .where('room_id', '=', roomId)
+    .where('week', '=', week)
+    .executeTakeFirst();
+  return row?.version;
+}
+
 export async function findFrozenWeek(db: Db, roomId: string, week: string): Promise<FrozenWeek | undefined> {
   const row = await db
     .selectFrom('frozen_weeks')

@@ -1,7 +1,9 @@
 // /api/v1: frozen weeks and per-server history.
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type, type TSchema } from '@fastify/type-provider-typebox';
-import type { RouteDeps } from '../views.ts';
+import type { FastifyReply, FastifyRequest } from 'fastify';
+import { sendCacheable } from '../caching.ts';
+import type { Answer, RouteDeps } from '../views.ts';
 import {
   errorResponses,
   ExclusionBody,
@@ -94,6 +96,12 @@ const ServerBody = Type.Object({
   latest_samples: Type.Array(SampleBody),
 });
 
+/** An answer the views wrote once, sent as written: its schema documents it, and the tests hold it to it. */
+function sendApiAnswer(request: FastifyRequest, reply: FastifyReply, answer: Answer, cacheSeconds: number) {
+  reply.type('application/json; charset=utf-8');
+  return sendCacheable(request, reply, answer.body, answer.frozen, cacheSeconds);
+}
+
 export const apiRoutes: FastifyPluginAsyncTypebox<RouteDeps> = async (app, deps) => {
   app.addHook('preValidation', refuseNonDecimalIntegers);
 
@@ -106,7 +114,8 @@ export const apiRoutes: FastifyPluginAsyncTypebox<RouteDeps> = async (app, deps)
         response: { 200: MatrixBody, ...errorResponses },
       },
     },
-    async (request) => deps.views.deliveryMatrix(request.query),
+    async (request, reply) =>
+      sendApiAnswer(request, reply, await deps.views.deliveryMatrix(request.query), deps.cacheSeconds),
   );
 
   app.get(
@@ -118,7 +127,8 @@ export const apiRoutes: FastifyPluginAsyncTypebox<RouteDeps> = async (app, deps)
         response: { 200: WeeksBody, ...errorResponses },
       },
     },
-    async (request) => deps.views.frozenWeeks(request.query),
+    async (request, reply) =>
+      sendApiAnswer(request, reply, await deps.views.frozenWeeks(request.query), deps.cacheSeconds),
   );
 
   app.get(
@@ -131,7 +141,8 @@ export const apiRoutes: FastifyPluginAsyncTypebox<RouteDeps> = async (app, deps)
         response: { 200: WeekHistoryBody, ...errorResponses },
       },
     },
-    async (request) => deps.views.frozenWeek(request.params.week, request.query),
+    async (request, reply) =>
+      sendApiAnswer(request, reply, await deps.views.frozenWeek(request.params.week, request.query), deps.cacheSeconds),
   );
 
   app.get(
@@ -151,6 +162,12 @@ export const apiRoutes: FastifyPluginAsyncTypebox<RouteDeps> = async (app, deps)
         response: { 200: ServerBody, ...errorResponses },
       },
     },
-    async (request) => deps.views.serverHistory(request.params.server, request.query),
+    async (request, reply) =>
+      sendApiAnswer(
+        request,
+        reply,
+        await deps.views.serverHistory(request.params.server, request.query),
+        deps.cacheSeconds,
+      ),
   );
 };
