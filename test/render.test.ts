@@ -84,7 +84,7 @@ t.test('renderNewsletterTable: the newsletter table byte for byte', async (t) =>
   t.notMatch(renderNewsletterTable(twelve, 10), /s11\.example/);
   t.equal(renderNewsletterTable(twelve, 1000).split('\n').length, 2 + 12 + 1, 'fewer rows than the limit: all of them');
 
-  // The input order is the ranking: the renderer neither sorts nor renumbers.
+  // The input order is the ranking: the renderer does not sort; it numbers the rows 1..n, as the newsletter does.
   const ties = [
     ranked(1, 'a.example', 100),
     ranked(2, 'b.example', 200),
@@ -93,10 +93,10 @@ t.test('renderNewsletterTable: the newsletter table byte for byte', async (t) =>
   ];
   t.equal(
     renderNewsletterTable(ties, 10),
-    `${HEADER}|1|a.example|100|\n|2|b.example|200|\n|2|c.example|200|\n|4|d.example|250.5|\n`,
-    'shared ranks pass through (1, 2, 2, 4)',
+    `${HEADER}|1|a.example|100|\n|2|b.example|200|\n|3|c.example|200|\n|4|d.example|250.5|\n`,
+    'shared ranks (1, 2, 2, 4) numbered as rows, 1..n',
   );
-  t.equal(renderNewsletterTable(ties, 3), `${HEADER}|1|a.example|100|\n|2|b.example|200|\n|2|c.example|200|\n`);
+  t.equal(renderNewsletterTable(ties, 3), `${HEADER}|1|a.example|100|\n|2|b.example|200|\n|3|c.example|200|\n`);
   t.equal(
     renderNewsletterTable([ranked(1, '[::1]:8448', 12), ranked(2, '192.0.2.1:8448', 13)], 10),
     `${HEADER}|1|\\[::1\\]:8448|12|\n|2|192.0.2.1:8448|13|\n`,

@@ -24,11 +24,16 @@ export function escapeMarkdownCell(text: string): string {
     .replace(/[\\`*_{}[\]()<>#+!|~&"'=$%^]/g, (ch) => `\\${ch}`);
 }
 
-/** The first `limit` ranked servers (ties included only as far as the limit reaches). */
+/**
+ * The first `limit` ranked servers, numbered 1..n as the newsletter numbers
+ * its rows: equal medians, which share a rank elsewhere, take their places in
+ * the ranking's order (by server name), as the newsletter's tooling numbers the
+ * servers of pingstat's stats.json.
+ */
 export function renderNewsletterTable(servers: readonly RankedServer[], limit: number): string {
   let table = HEADER;
-  for (const server of servers.slice(0, limit)) {
-    table += `|${server.rank}|${escapeMarkdownCell(server.server)}|${formatMedian(server.medianMs)}|\n`;
+  for (const [index, server] of servers.slice(0, limit).entries()) {
+    table += `|${index + 1}|${escapeMarkdownCell(server.server)}|${formatMedian(server.medianMs)}|\n`;
   }
   return table;
 }
