@@ -9,6 +9,7 @@ import path from 'node:path';
 import pg from 'pg';
 import { migrateToLatest, openDatabase, type Database } from '../src/db/database.ts';
 import { writeNdjson } from './dataset.ts';
+import { EMBEDDED_TARGET_MB, embeddedBench } from './embedded.bench.ts';
 import { backfillBench } from './backfill.bench.ts';
 import { botBench } from './bot.bench.ts';
 import { clocksBench } from './clocks.bench.ts';
@@ -26,7 +27,8 @@ const ADMIN_URL = process.env['BENCH_POSTGRES_URL'] ?? 'postgres://postgres@127.
 const LOAD_SECONDS = Number(process.env['BENCH_LOAD_SECONDS'] ?? 10);
 const ROOM = '!bench:pingboard.example';
 const SCENARIOS = (
-  process.env['BENCH_SCENARIOS'] ?? 'leaderboard,bot,probes,clocks,backfill,page,load,pingstat,instances,instances-http'
+  process.env['BENCH_SCENARIOS'] ??
+  'leaderboard,bot,probes,clocks,backfill,page,load,pingstat,instances,instances-http,embedded'
 ).split(',');
 const PINGSTAT_SIZES = (process.env['BENCH_PINGSTAT_SAMPLES'] ?? '10000,100000,1000000').split(',').map(Number);
 const PINGSTAT_RUNS = Number(process.env['BENCH_PINGSTAT_RUNS'] ?? 3);
@@ -352,6 +354,12 @@ try {
       );
       printTable(results);
     }
+  }
+  if (SCENARIOS.includes('embedded')) {
+    log('embedded database, an empty room:');
+    const figures = await embeddedBench(mkdtempSync(path.join(dir, 'embedded-')), ROOM, log);
+    console.log(`\nIssue #14 (embedded database): peak RSS, target under ${EMBEDDED_TARGET_MB} MB (900 MB before)\n`);
+    printTable(new Map([['pglite', figures]]));
   }
 } finally {
   rmSync(dir, { recursive: true, force: true });
