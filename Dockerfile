@@ -23,5 +23,5 @@ HEALTHCHECK --interval=30s --timeout=5s --start-period=30s \
 # 4x, which a burst of syncs turned into 100 MB of resident garbage.
 # The image is the `pingboard` command, `serve` by default, so any other command
 # runs as `docker compose run --rm pingboard import FILE`.
-ENTRYPOINT ["node", "--max-semi-space-size=8", "--heap-growing-percent=30", "src/main.ts"]
+ENTRYPOINT ["node", "--max-semi-space-size=8", "--heap-growing-percent=30", "--liftoff-only", "src/main.ts"]
 CMD ["serve"]

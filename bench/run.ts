@@ -9,6 +9,8 @@ import path from 'node:path';
 import pg from 'pg';
 import { migrateToLatest, openDatabase, type Database } from '../src/db/database.ts';
 import { writeNdjson } from './dataset.ts';
+import { EMBEDDED_TARGET_MB, embeddedBench } from './embedded.bench.ts';
+import { IMPORT_TARGET_PER_SECOND, importBench } from './import.bench.ts';
 import { backfillBench } from './backfill.bench.ts';
 import { botBench } from './bot.bench.ts';
 import { clocksBench } from './clocks.bench.ts';
@@ -26,7 +28,8 @@ const ADMIN_URL = process.env['BENCH_POSTGRES_URL'] ?? 'postgres://postgres@127.
 const LOAD_SECONDS = Number(process.env['BENCH_LOAD_SECONDS'] ?? 10);
 const ROOM = '!bench:pingboard.example';
 const SCENARIOS = (
-  process.env['BENCH_SCENARIOS'] ?? 'leaderboard,bot,probes,clocks,backfill,page,load,pingstat,instances,instances-http'
+  process.env['BENCH_SCENARIOS'] ??
+  'leaderboard,bot,probes,clocks,backfill,page,load,pingstat,instances,instances-http,embedded,import'
 ).split(',');
 const PINGSTAT_SIZES = (process.env['BENCH_PINGSTAT_SAMPLES'] ?? '10000,100000,1000000').split(',').map(Number);
 const PINGSTAT_RUNS = Number(process.env['BENCH_PINGSTAT_RUNS'] ?? 3);
@@ -41,6 +44,8 @@ const BOT_MEMBERS = Number(process.env['BENCH_BOT_MEMBERS'] ?? 10_000);
 const BOT_SETTLE_SECONDS = Number(process.env['BENCH_BOT_SETTLE_SECONDS'] ?? 10);
 const BOT_PACED_PINGS = Number(process.env['BENCH_BOT_PACED_PINGS'] ?? 1000);
 const BOT_PACE_MS = Number(process.env['BENCH_BOT_PACE_MS'] ?? 50);
+const IMPORT_PREFILL = Number(process.env['BENCH_IMPORT_PREFILL'] ?? 10_000_000);
+const IMPORT_SAMPLES = Number(process.env['BENCH_IMPORT_SAMPLES'] ?? 300_000);
 const LOAD_SAMPLES = Number(process.env['BENCH_LOAD_SAMPLES'] ?? 200_000);
 const LOAD_SERVERS = Number(process.env['BENCH_LOAD_SERVERS'] ?? 2_000);
 const LOAD_TEST_SECONDS = Number(process.env['BENCH_LOAD_TEST_SECONDS'] ?? 30);
@@ -352,6 +357,47 @@ try {
       );
       printTable(results);
     }
+  }
+  if (SCENARIOS.includes('import')) {
+    const results = new Map<string, Figures>();
+    for (const engine of ENGINES) {
+      log(`import into ${IMPORT_PREFILL} rows, on ${engine}:`);
+      const engineDir = mkdtempSync(path.join(dir, 'import-'));
+      const database = await openBenchDatabase(engine, engineDir);
+      try {
+        await migrateToLatest(database.db);
+        results.set(
+          engine,
+          await importBench(
+            {
+              database,
+              roomId: ROOM,
+              prefill: IMPORT_PREFILL,
+              samples: IMPORT_SAMPLES,
+              ndjsonPath: path.join(engineDir, 'room.ndjson'),
+              now: new Date(),
+            },
+            log,
+          ),
+        );
+      } finally {
+        await database.destroy();
+      }
+    }
+    console.log(
+      `\nIssue #14 (import): ${IMPORT_SAMPLES} samples into ${IMPORT_PREFILL} rows; target ${Object.entries(
+        IMPORT_TARGET_PER_SECOND,
+      )
+        .map(([engine, target]) => `${target}/s on ${engine}`)
+        .join(', ')} (7,500/s by 4.2M rows before)\n`,
+    );
+    printTable(results);
+  }
+  if (SCENARIOS.includes('embedded')) {
+    log('embedded database, an empty room:');
+    const figures = await embeddedBench(mkdtempSync(path.join(dir, 'embedded-')), ROOM, log);
+    console.log(`\nIssue #14 (embedded database): peak RSS, target under ${EMBEDDED_TARGET_MB} MB (900 MB before)\n`);
+    printTable(new Map([['pglite', figures]]));
   }
 } finally {
   rmSync(dir, { recursive: true, force: true });

@@ -7,6 +7,8 @@ import { Kysely, PGliteDialect, PostgresDialect, sql } from 'kysely';
 import { FileMigrationProvider, Migrator, type MigrationResult } from 'kysely/migration';
 import pg from 'pg';
 import { errorChain, messageWithCauses, StartupError } from '../errors.ts';
+import type { PGlite } from '@electric-sql/pglite';
+import { createDataDirInChild, isNewDataDir, openPGlite } from './create-pglite.ts';
 import { lockDataDir } from './data-dir-lock.ts';
 import type { Tables } from './schema.ts';
 
@@ -109,12 +111,12 @@ export async function openDatabase(options: DatabaseOptions): Promise<Database> 
       },
     };
   }
-  const { PGlite } = await import('@electric-sql/pglite');
   const inMemory = options.dataDir.startsWith('memory://');
   const releaseLock = inMemory ? () => {} : lockDataDir(options.dataDir);
-  let pglite: InstanceType<typeof PGlite>;
+  let pglite: PGlite;
   try {
-    pglite = await PGlite.create(options.dataDir);
+    if (isNewDataDir(options.dataDir)) await createDataDirInChild(options.dataDir);
+    pglite = await openPGlite(options.dataDir);
   } catch (err) {
     releaseLock();
     throw err;

@@ -1,0 +1,119 @@
+// The embedded database's memory: peak resident size of an empty room's
+// processes as a person runs them (the flags of `npm start`), against issue
+// 14's target. A new data directory is created by a process of its own, whose
+// peak is shown apart: the command that started it never carries it.
+import { spawn, spawnSync } from 'node:child_process';
+import { once } from 'node:events';
+import { readFileSync, rmSync } from 'node:fs';
+import { createServer } from 'node:net';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { Figures } from './leaderboard.bench.ts';
+
+/** Issue 14: an empty room's command or service on PGlite under this many MB resident (900 MB before). */
+export const EMBEDDED_TARGET_MB = 250;
+
+const MAIN = fileURLToPath(new URL('../src/main.ts', import.meta.url));
+const PEAK_RSS = fileURLToPath(new URL('./peak-rss.ts', import.meta.url));
+/** The Node flags of `npm run pingboard` and `npm start`, read from package.json. */
+const NODE_FLAGS = (
+  JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { scripts: { start: string } }
+).scripts.start
+  .split(' ')
+  .filter((arg) => arg.startsWith('--'));
+
+export async function embeddedBench(dir: string, roomId: string, log: (line: string) => void): Promise<Figures> {
+  const dataDir = path.join(dir, 'embedded');
+  const report = path.join(dir, 'peak-rss.txt');
+  const env = {
+    ...process.env,
+    PINGBOARD_DATA_DIR: dataDir,
+    PINGBOARD_ROOMS: roomId,
+    PINGBOARD_LOG_LEVEL: 'warn',
+    NODE_OPTIONS: `--import=${PEAK_RSS}`,
+    BENCH_PEAK_RSS_FILE: report,
+  };
+  /** The peak of each process that ran `leaderboard` (main.ts) and created the directory (create-pglite.ts). */
+  const leaderboardCommand = () => {
+    rmSync(report, { force: true });
+    const result = spawnSync(process.execPath, [...NODE_FLAGS, MAIN, 'leaderboard'], { env, encoding: 'utf8' });
+    // An empty room's table is refused with that reason, after the database was opened and read.
+    if (result.status !== 0 && !result.stderr.includes('the table is empty'))
+      throw new Error(`pingboard leaderboard failed: ${result.stderr}`);
+    const peaks = new Map(
+      readFileSync(report, 'utf8')
+        .trim()
+        .split('\n')
+        .map((line) => line.split(' ') as [string, string]),
+    );
+    return { command: Number(peaks.get('main.ts')), creator: Number(peaks.get('create-pglite.ts')) };
+  };
+  log('leaderboard on a new data directory');
+  const created = leaderboardCommand();
+  log('leaderboard on the existing data directory');
+  const existing = leaderboardCommand();
+
+  log('serve, idle, then answering /leaderboard.md and stats.json');
+  const port = await freePort();
+  const service = spawn(process.execPath, [...NODE_FLAGS, MAIN, 'serve'], {
+    env: { ...env, PINGBOARD_PORT: String(port), PINGBOARD_HOST: '127.0.0.1' },
+    stdio: 'ignore',
+  });
+  const base = `http://127.0.0.1:${port}`;
+  let serveIdle: number;
+  let serveServing: number;
+  try {
+    await untilAnswering(`${base}/healthz`);
+    serveIdle = peakRssMb(service.pid!);
+    for (const route of ['/leaderboard.md', `/rooms/${encodeURIComponent(roomId)}/stats.json`]) {
+      const response = await fetch(`${base}${route}`);
+      // An empty room has no table yet (404); a failure would not have done the work measured.
+      if (response.status >= 500) throw new Error(`${route} answered ${response.status}`);
+      await response.arrayBuffer();
+    }
+    serveServing = peakRssMb(service.pid!);
+  } finally {
+    const exited = once(service, 'exit');
+    service.kill('SIGTERM');
+    await exited;
+  }
+  const figure = (mb: number) => `${mb} MB ${mb < EMBEDDED_TARGET_MB ? 'met' : 'NOT met'}`;
+  return {
+    'new dir: creating process peak (not the target)': `${created.creator} MB`,
+    'new dir: leaderboard command peak': figure(created.command),
+    'existing dir: leaderboard command peak': figure(existing.command),
+    'serve idle peak': figure(serveIdle),
+    'serve after two requests peak': figure(serveServing),
+  };
+}
+
+/** The process's peak resident size so far (Linux's VmHWM), in MB. */
+function peakRssMb(pid: number): number {
+  const kib = /^VmHWM:\s+(\d+) kB$/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1];
+  return Math.round(Number(kib) / 1024);
+}
+
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as { port: number };
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+/** Waits until the service listens and its database is open (a minute at most). */
+async function untilAnswering(url: string): Promise<void> {
+  const deadline = Date.now() + 60_000;
+  while (
+    !(await fetch(url).then(
+      (response) => response.ok,
+      () => false,
+    ))
+  ) {
+    if (Date.now() > deadline) throw new Error(`${url} did not answer within a minute`);
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+}
