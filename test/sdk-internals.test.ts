@@ -234,6 +234,55 @@ t.test(
 );
 
 t.test(
+  'a client stopped while it reads its saved sync token, before its first sync request, leaves no unhandled rejection',
+  async (t) => {
+    const hs = await startTestHomeserver({ servers: { 'bot.example': { delayMs: 0 } } });
+    t.teardown(() => hs.stop());
+    const unhandled: unknown[] = [];
+    const onUnhandled = (reason: unknown) => unhandled.push(reason);
+    process.on('unhandledRejection', onUnhandled);
+    t.teardown(() => process.off('unhandledRejection', onUnhandled));
+    // The SDK reads the saved token, gets its filter, then awaits the token before it makes its first sync
+    // request (sync.ts): a stop while the token is read is met by a request made afterwards, already aborted,
+    // which the stopped loop never awaits.
+    let releaseToken = () => {};
+    let filterStored = () => {};
+    const atTokenWait = new Promise<void>((resolve) => {
+      filterStored = resolve;
+    });
+    class SlowStore extends MemoryStore {
+      override getSavedSyncToken(): Promise<string | null> {
+        return new Promise((resolve) => {
+          releaseToken = () => resolve(null);
+        });
+      }
+      override setFilterIdByName(name: string, id?: string): void {
+        super.setFilterIdByName(name, id);
+        filterStored();
+      }
+    }
+    const { accessToken } = hs.registerUser('@bot:bot.example');
+    const client = createClient({
+      baseUrl: hs.url,
+      userId: '@bot:bot.example',
+      accessToken,
+      store: new SlowStore(),
+    });
+    withoutCapabilityPolling(client);
+    await client.startClient();
+    await atTokenWait;
+    // The filter's continuations are microtasks: after them the SDK waits for the token.
+    await new Promise((resolve) => setImmediate(resolve));
+    stopSyncing(client);
+    releaseToken();
+    await new Promise((resolve) => setImmediate(resolve));
+    await new Promise((resolve) => setImmediate(resolve));
+    t.same(unhandled, [], 'nothing left unhandled');
+    t.equal(hs.countRequests({ path: '/sync', userId: '@bot:bot.example' }), 0, 'no sync reached the homeserver');
+  },
+);
+
+t.test(
   'a client stopped while its first sync request waits on the saved sync leaves no unhandled rejection',
   async (t) => {
     const hs = await startTestHomeserver({ servers: { 'bot.example': { delayMs: 0 } } });

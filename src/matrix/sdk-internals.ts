@@ -131,12 +131,27 @@ export function withoutCapabilityPolling(client: MatrixClient): void {
  * Stops `client`. The SDK sends its first /sync, then waits for the store's
  * saved sync, and only then enters the loop that awaits that request
  * (sync.ts); a stop in between (the bot's store reads the database there)
- * aborts a request nothing awaits, whose AbortError went unhandled. Marked
- * handled first; the loop, when it runs, still sees the rejection.
+ * aborts a request nothing awaits, whose AbortError went unhandled. A stop
+ * while it reads the saved sync token, before that request exists, is met
+ * by the request made afterwards, already aborted, which the stopped loop
+ * never awaits either. So every sync request of the stopped loop, the one
+ * under way and any it still makes, is marked handled; the loop, when it
+ * runs, still sees the rejection.
  */
 export function stopSyncing(client: MatrixClient): void {
   const syncApi = (client as unknown as { syncApi?: { currentSyncRequest?: Promise<unknown> } }).syncApi;
-  syncApi?.currentSyncRequest?.catch(() => {});
+  if (syncApi) {
+    let request = syncApi.currentSyncRequest;
+    request?.catch(() => {});
+    Object.defineProperty(syncApi, 'currentSyncRequest', {
+      configurable: true,
+      get: () => request,
+      set: (next: Promise<unknown> | undefined) => {
+        next?.catch(() => {});
+        request = next;
+      },
+    });
+  }
   client.stopClient();
 }
 
