@@ -5,22 +5,18 @@
 import { spawn, spawnSync } from 'node:child_process';
 import { once } from 'node:events';
 import { readFileSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { freePort } from '../test/helpers/cluster.ts';
+import { until } from '../test/helpers/until.ts';
 import type { Figures } from './leaderboard.bench.ts';
+import { SERVICE_NODE_FLAGS } from './processes.ts';
 
 /** Issue 14: an empty room's command or service on PGlite under this many MB resident (900 MB before). */
 export const EMBEDDED_TARGET_MB = 250;
 
 const MAIN = fileURLToPath(new URL('../src/main.ts', import.meta.url));
 const PEAK_RSS = fileURLToPath(new URL('./peak-rss.ts', import.meta.url));
-/** The Node flags of `npm run pingboard` and `npm start`, read from package.json. */
-const NODE_FLAGS = (
-  JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { scripts: { start: string } }
-).scripts.start
-  .split(' ')
-  .filter((arg) => arg.startsWith('--'));
 
 export async function embeddedBench(dir: string, roomId: string, log: (line: string) => void): Promise<Figures> {
   const dataDir = path.join(dir, 'embedded');
@@ -36,7 +32,7 @@ export async function embeddedBench(dir: string, roomId: string, log: (line: str
   /** The peak of each process that ran `leaderboard` (main.ts) and created the directory (create-pglite.ts). */
   const leaderboardCommand = () => {
     rmSync(report, { force: true });
-    const result = spawnSync(process.execPath, [...NODE_FLAGS, MAIN, 'leaderboard'], { env, encoding: 'utf8' });
+    const result = spawnSync(process.execPath, [...SERVICE_NODE_FLAGS, MAIN, 'leaderboard'], { env, encoding: 'utf8' });
     // An empty room's table is refused with that reason, after the database was opened and read.
     if (result.status !== 0 && !result.stderr.includes('the table is empty'))
       throw new Error(`pingboard leaderboard failed: ${result.stderr}`);
@@ -55,7 +51,7 @@ export async function embeddedBench(dir: string, roomId: string, log: (line: str
 
   log('serve, idle, then answering /leaderboard.md and stats.json');
   const port = await freePort();
-  const service = spawn(process.execPath, [...NODE_FLAGS, MAIN, 'serve'], {
+  const service = spawn(process.execPath, [...SERVICE_NODE_FLAGS, MAIN, 'serve'], {
     env: { ...env, PINGBOARD_PORT: String(port), PINGBOARD_HOST: '127.0.0.1' },
     stdio: 'ignore',
   });
@@ -63,7 +59,15 @@ export async function embeddedBench(dir: string, roomId: string, log: (line: str
   let serveIdle: number;
   let serveServing: number;
   try {
-    await untilAnswering(`${base}/healthz`);
+    await until(
+      'the service to answer with its database open',
+      () =>
+        fetch(`${base}/healthz`).then(
+          (response) => response.ok,
+          () => false,
+        ),
+      60_000,
+    );
     serveIdle = peakRssMb(service.pid!);
     for (const route of ['/leaderboard.md', `/rooms/${encodeURIComponent(roomId)}/stats.json`]) {
       const response = await fetch(`${base}${route}`);
@@ -91,29 +95,4 @@ export async function embeddedBench(dir: string, roomId: string, log: (line: str
 function peakRssMb(pid: number): number {
   const kib = /^VmHWM:\s+(\d+) kB$/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1];
   return Math.round(Number(kib) / 1024);
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => resolve(port));
-    });
-  });
-}
-
-/** Waits until the service listens and its database is open (a minute at most). */
-async function untilAnswering(url: string): Promise<void> {
-  const deadline = Date.now() + 60_000;
-  while (
-    !(await fetch(url).then(
-      (response) => response.ok,
-      () => false,
-    ))
-  ) {
-    if (Date.now() > deadline) throw new Error(`${url} did not answer within a minute`);
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
 }

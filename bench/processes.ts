@@ -15,7 +15,7 @@ export type { HomeserverProcess };
 
 const SERVICE = fileURLToPath(new URL('./bot-service.ts', import.meta.url));
 /** The Node flags `npm start` runs the service with (the V8 heap settings its memory figures depend on), read from package.json. */
-const SERVICE_NODE_FLAGS = (
+export const SERVICE_NODE_FLAGS = (
   JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { scripts: { start: string } }
 ).scripts.start
   .split(' ')
