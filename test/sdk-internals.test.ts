@@ -10,6 +10,7 @@ import {
   clearRelationIndex,
   encodeUri,
   fetchStampingArrival,
+  startSyncing,
   stopSyncing,
   unrefSdkRequestTimers,
   withoutCapabilityPolling,
@@ -26,6 +27,7 @@ import { logger as sdkRootLogger } from 'matrix-js-sdk/lib/logger.js';
 import { createLogger } from '../src/log.ts';
 import { routeSdkLogs } from '../src/matrix/sdk-logs.ts';
 import { startTestHomeserver } from './homeserver/index.ts';
+import type { Test } from './helpers/database.ts';
 import { until } from './helpers/until.ts';
 
 interface Line {
@@ -233,15 +235,47 @@ t.test(
   },
 );
 
+/** A homeserver, and the rejections left unhandled while the test runs (a handler here would hide them). */
+async function watchedWorld(t: Test) {
+  const hs = await startTestHomeserver({ servers: { 'bot.example': { delayMs: 0 } } });
+  t.teardown(() => hs.stop());
+  const unhandled: unknown[] = [];
+  const onUnhandled = (reason: unknown) => unhandled.push(reason);
+  process.on('unhandledRejection', onUnhandled);
+  t.teardown(() => process.off('unhandledRejection', onUnhandled));
+  return { hs, unhandled };
+}
+
+/** Node reports a rejection left unhandled once the microtasks after it have run, before the next macrotask. */
+async function afterUnhandledReports(): Promise<void> {
+  await new Promise((resolve) => setImmediate(resolve));
+  await new Promise((resolve) => setImmediate(resolve));
+}
+
+t.test(
+  "a client stopped while it awaits the server's versions does not sync on: the loop the SDK starts afterwards is stopped",
+  async (t) => {
+    const { hs, unhandled } = await watchedWorld(t);
+    // Held long enough for the stop to come while startClient waits (the SDK does not abort that request).
+    const versions = hs.inject({ kind: 'delay', ms: 2000 }, { path: '/versions' });
+    const { accessToken } = hs.registerUser('@bot:bot.example');
+    const client = createClient({ baseUrl: hs.url, userId: '@bot:bot.example', accessToken });
+    withoutCapabilityPolling(client);
+    const started = startSyncing(client, {});
+    await until('startClient to ask for the versions', () => versions.hits > 0);
+    stopSyncing(client);
+    await started;
+    const syncApi = (client as unknown as { syncApi?: { running?: boolean } }).syncApi;
+    t.equal(syncApi, undefined, 'no sync loop left on the stopped client');
+    await afterUnhandledReports();
+    t.same(unhandled, [], 'nothing left unhandled');
+  },
+);
+
 t.test(
   'a client stopped while it reads its saved sync token, before its first sync request, leaves no unhandled rejection',
   async (t) => {
-    const hs = await startTestHomeserver({ servers: { 'bot.example': { delayMs: 0 } } });
-    t.teardown(() => hs.stop());
-    const unhandled: unknown[] = [];
-    const onUnhandled = (reason: unknown) => unhandled.push(reason);
-    process.on('unhandledRejection', onUnhandled);
-    t.teardown(() => process.off('unhandledRejection', onUnhandled));
+    const { hs, unhandled } = await watchedWorld(t);
     // The SDK reads the saved token, gets its filter, then awaits the token before it makes its first sync
     // request (sync.ts): a stop while the token is read is met by a request made afterwards, already aborted,
     // which the stopped loop never awaits.
@@ -275,8 +309,7 @@ t.test(
     await new Promise((resolve) => setImmediate(resolve));
     stopSyncing(client);
     releaseToken();
-    await new Promise((resolve) => setImmediate(resolve));
-    await new Promise((resolve) => setImmediate(resolve));
+    await afterUnhandledReports();
     t.same(unhandled, [], 'nothing left unhandled');
     t.equal(hs.countRequests({ path: '/sync', userId: '@bot:bot.example' }), 0, 'no sync reached the homeserver');
   },
@@ -285,12 +318,7 @@ t.test(
 t.test(
   'a client stopped while its first sync request waits on the saved sync leaves no unhandled rejection',
   async (t) => {
-    const hs = await startTestHomeserver({ servers: { 'bot.example': { delayMs: 0 } } });
-    t.teardown(() => hs.stop());
-    const unhandled: unknown[] = [];
-    const onUnhandled = (reason: unknown) => unhandled.push(reason);
-    process.on('unhandledRejection', onUnhandled);
-    t.teardown(() => process.off('unhandledRejection', onUnhandled));
+    const { hs, unhandled } = await watchedWorld(t);
     // The SDK sends its first /sync, then awaits the store's saved sync before the loop that awaits
     // that request (sync.ts); a store that reads a database is slow enough for a stop to land between.
     let releaseSavedSync = () => {};
@@ -320,10 +348,8 @@ t.test(
     t.ok(syncApi?.currentSyncRequest instanceof Promise, 'the pinned SDK keeps the request where stopSyncing looks');
     stopSyncing(client);
     releaseSavedSync();
-    // The abort rejects at once; Node reports a rejection left unhandled once the microtasks after it
-    // have run, before the next macrotask.
-    await new Promise((resolve) => setImmediate(resolve));
-    await new Promise((resolve) => setImmediate(resolve));
+    // The abort rejects at once.
+    await afterUnhandledReports();
     t.same(unhandled, [], 'nothing left unhandled');
   },
 );

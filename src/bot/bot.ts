@@ -426,12 +426,7 @@ export async function startBot(options: BotOptions): Promise<Bot> {
   });
 
   const roomsToSync = () => syncedRooms(watched.roomIds(), follower.awaitedRoomIds());
-  const startSync = async () => {
-    await startRoomSync(client, config.userId, roomsToSync());
-    // The SDK starts its loop after awaiting the server's versions, even when the client was stopped meanwhile
-    // (a stop during a restart): that loop is stopped here, or its first sync would be aborted later with no one awaiting it.
-    if (stopped) stopSyncing(client);
-  };
+  const startSync = () => startRoomSync(client, config.userId, roomsToSync());
 
   /**
    * A new room in the filter needs a new sync loop, which catches up from the

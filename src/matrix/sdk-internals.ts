@@ -139,20 +139,46 @@ export function withoutCapabilityPolling(client: MatrixClient): void {
  * runs, still sees the rejection.
  */
 export function stopSyncing(client: MatrixClient): void {
-  const syncApi = (client as unknown as { syncApi?: { currentSyncRequest?: Promise<unknown> } }).syncApi;
-  if (syncApi) {
-    let request = syncApi.currentSyncRequest;
-    request?.catch(() => {});
-    Object.defineProperty(syncApi, 'currentSyncRequest', {
-      configurable: true,
-      get: () => request,
-      set: (next: Promise<unknown> | undefined) => {
-        next?.catch(() => {});
-        request = next;
-      },
-    });
-  }
+  const syncApi = syncApiOf(client);
+  if (syncApi) markSyncRequestsHandled(syncApi);
   client.stopClient();
+}
+
+interface SyncApi {
+  currentSyncRequest?: Promise<unknown>;
+  stop(): void;
+}
+
+function syncApiOf(client: MatrixClient): SyncApi | undefined {
+  return (client as unknown as { syncApi?: SyncApi }).syncApi;
+}
+
+function markSyncRequestsHandled(syncApi: SyncApi): void {
+  let request = syncApi.currentSyncRequest;
+  request?.catch(() => {});
+  Object.defineProperty(syncApi, 'currentSyncRequest', {
+    configurable: true,
+    get: () => request,
+    set: (next: Promise<unknown> | undefined) => {
+      next?.catch(() => {});
+      request = next;
+    },
+  });
+}
+
+/**
+ * Starts `client`'s sync. startClient awaits the server's versions, then
+ * starts its sync loop without looking whether the client was stopped
+ * meanwhile (client.ts), and stopClient returns at once for a client already
+ * stopped: such a loop would sync on for a stopped bot. It is stopped here.
+ */
+export async function startSyncing(client: MatrixClient, options: Parameters<MatrixClient['startClient']>[0]) {
+  await client.startClient(options);
+  const orphaned = client.clientRunning ? undefined : syncApiOf(client);
+  if (!orphaned) return;
+  markSyncRequestsHandled(orphaned);
+  orphaned.stop();
+  (client as unknown as { syncApi?: SyncApi }).syncApi = undefined;
 }
 
 // ---- Moments on the wire, from undici's diagnostics channels ----

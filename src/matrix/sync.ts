@@ -2,7 +2,7 @@
 // watched rooms, messages and tombstones, lazy-loaded members, and timelines
 // trimmed, because none of them ever looks back.
 import { Filter, PendingEventOrdering, type MatrixClient, type Room } from 'matrix-js-sdk';
-import { clearRelationIndex } from './sdk-internals.ts';
+import { clearRelationIndex, startSyncing } from './sdk-internals.ts';
 
 /** Live timelines are trimmed past this many events. */
 export const TIMELINE_KEEP = 200;
@@ -53,7 +53,7 @@ export async function startRoomSync(client: MatrixClient, userId: string, roomId
       },
     },
   });
-  await client.startClient({
+  await startSyncing(client, {
     filter,
     lazyLoadMembers: true,
     pendingEventOrdering: PendingEventOrdering.Detached,
