@@ -85,6 +85,14 @@ export interface HourlyDigestTable {
   generation: ColumnType<string, never, string>;
 }
 
+/** Each (room, hour of pong time) that holds samples, with a version every change of its samples renews (a trigger). */
+export interface SampleHourTable {
+  room_id: string;
+  hour: Timestamp;
+  /** Never the same twice (a sequence): what a process keeping the hour's rows in memory compares. */
+  version: ColumnType<string, never, never>;
+}
+
 /** Every server name a digest refers to, numbered once for all rooms. */
 export interface ServerNameTable {
   id: Generated<number>;
@@ -143,6 +151,7 @@ export interface Tables {
   probe_pings: ProbePingTable;
   one_way_samples: OneWaySampleTable;
   tracked_rooms: TrackedRoomTable;
+  sample_hours: SampleHourTable;
 }
 
 export type SampleRow = Selectable<SampleTable>;

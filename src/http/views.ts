@@ -42,8 +42,16 @@ import {
   serverProbeFiguresPerBucket,
   weekBoundaries,
 } from '../stats/probe-figures.ts';
-import { eachRawRowsPage, pingstatGroups } from '../stats/pingstat-data.ts';
-import { PINGSTAT_WEEK_MS, pingstatAgesKey, pingstatWindow, type PingstatAges } from '../stats/pingstat-window.ts';
+import { eachRawRowsPage, pingstatGroups, type PingstatGroups } from '../stats/pingstat-data.ts';
+import { pingstatGroupsFromHours, rawRowsFromHours } from '../stats/pong-hours.ts';
+import { PongStore } from '../stats/pong-store.ts';
+import {
+  PINGSTAT_WEEK_MS,
+  pingstatAgesKey,
+  pingstatWindow,
+  type PingstatAges,
+  type PingstatWindow,
+} from '../stats/pingstat-window.ts';
 import type { RoomRegistry, TrackedRoom } from '../stats/rooms.ts';
 import {
   resolveRoom,
@@ -144,6 +152,8 @@ export class Views {
   readonly #frozenWeekLists: TtlCache<Answer>;
   /** Pingstat's answers are too large to make whole first: they are kept as streamed, bounded in bytes. */
   readonly #pingstatAnswers: SharedBodyCache;
+  /** The recent pongs those answers list, kept by hour and read again only where they changed. */
+  readonly #pongs = new PongStore();
 
   constructor(sources: ViewSources) {
     this.selection = { db: sources.database.db, statistics: sources.statistics, rooms: sources.rooms };
@@ -303,8 +313,16 @@ export class Views {
     const { db } = this.selection;
     const window = pingstatWindow(this.#statistics.now(), ages, PINGSTAT_WEEK_MS);
     const excluded = (await listExclusions(db, room.id)).map((e) => e.server);
-    const groups = await pingstatGroups(db, room.roomIds, window, this.#statistics.filters, excluded);
+    const { filters } = this.#statistics;
+    const pongs = await this.#pongSnapshot(room, window);
+    const groups: PingstatGroups = pongs
+      ? pingstatGroupsFromHours(pongs.hours, pongs.dictionary, window, filters, excluded)
+      : await pingstatGroups(db, room.roomIds, window, filters, excluded);
     return summarisePingstat(groups, room.disclaimer);
+  }
+
+  #pongSnapshot(room: TrackedRoom, window: PingstatWindow) {
+    return this.#pongs.snapshot(this.selection.db, room.roomIds, window, this.#statistics.now());
   }
 
   readonly #makePingstat: Record<
@@ -319,11 +337,20 @@ export class Views {
     // No one-week cap here: pingstat's stats_raw_json passes max_delta=0.
     'stats.raw.json': async (room, ages, body) => {
       const window = pingstatWindow(this.#statistics.now(), ages, 0n);
+      const currentRoomId = room.roomIds.at(-1) ?? room.id;
       let first = true;
-      await eachRawRowsPage(this.selection.db, room.roomIds, room.roomIds.at(-1) ?? room.id, window, (rows) => {
+      const page = (rows: string[]) => {
         body.write(`${first ? '[' : ','}${rows.join(',')}`);
         first = false;
-      });
+      };
+      const pongs = await this.#pongSnapshot(room, window);
+      if (pongs === undefined) await eachRawRowsPage(this.selection.db, room.roomIds, currentRoomId, window, page);
+      else
+        for (const rows of rawRowsFromHours(pongs.hours, pongs.dictionary, window, currentRoomId)) {
+          page(rows);
+          // Other requests (the health check among them) get a turn between pages.
+          await new Promise(setImmediate);
+        }
       body.write(first ? '[]' : ']');
     },
   };

@@ -37,31 +37,6 @@ export interface PingstatSummary {
   readonly pongservers: readonly string[];
 }
 
-/** The database's comma-separated integers (delay_ms::text), read digit by digit: no string per delay. */
-function parseDelays(commaSeparated: string, count: number): Float64Array {
-  const delays = new Float64Array(count);
-  let n = 0;
-  let value = 0;
-  let sign = 1;
-  for (let i = 0; i < commaSeparated.length; i++) {
-    const code = commaSeparated.charCodeAt(i);
-    if (code === 44) {
-      delays[n++] = sign * value;
-      value = 0;
-      sign = 1;
-    } else if (code === 45) sign = -1;
-    else value = value * 10 + (code - 48);
-  }
-  delays[n++] = sign * value;
-  if (n !== count) throw new Error(`expected ${count} delays from the database, got ${n}`);
-  return delays;
-}
-
-/**
- * The figures of every pair and ping server, computed from the delays sorted
- * ascending as figuresOfSorted sums them (in the process: sorting numbers
- * here is cheaper than in SQL), so they are the same doubles whatever the database; ping servers by ascending median, ties by name.
- */
 /**
  * Figures of sorted delays, the geometric mean over the exact sum of the
  * logarithms, as pingstat's geomean takes it (math.fsum), which `logs` adds up.
@@ -71,6 +46,11 @@ function figuresOfPongs(sorted: Float64Array, logs: ExactSum) {
   return figuresOfSorted(sorted, logs.value());
 }
 
+/**
+ * The figures of every pair and ping server, computed from the delays sorted
+ * ascending as figuresOfSorted sums them (in the process: sorting numbers
+ * here is cheaper than in SQL), so they are the same doubles whatever the database; ping servers by ascending median, ties by name.
+ */
 export function summarisePingstat(groups: PingstatGroups, disclaimer: string): PingstatSummary {
   const byServer = new Map<
     string,
@@ -79,7 +59,7 @@ export function summarisePingstat(groups: PingstatGroups, disclaimer: string): P
   const pongServers = new Set<string>();
   for (const pair of groups.pairs) {
     const server = getOrInsert(byServer, pair.pingServer, () => ({ pongs: [], delays: [], logs: new ExactSum() }));
-    const delays = parseDelays(pair.delays, pair.pongs).sort();
+    const delays = pair.delays.slice().sort();
     const logs = new ExactSum();
     const f = figuresOfPongs(delays, logs);
     // An exact sum: the server's is its pairs' added up, each logarithm taken once.

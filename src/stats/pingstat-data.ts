@@ -36,8 +36,8 @@ export interface PingstatPair {
   readonly pingServer: string;
   readonly pongServer: string;
   readonly pongs: number;
-  /** The delays, comma-separated, in no particular order. */
-  readonly delays: string;
+  /** The delays, in no particular order. */
+  readonly delays: Float64Array;
   /** `"$ping":ms` members of the `diffs` object, comma-separated, in the window's order. */
   readonly diffsJson: string;
 }
@@ -51,6 +51,26 @@ export interface PingstatPings {
 export interface PingstatGroups {
   readonly pairs: readonly PingstatPair[];
   readonly pings: ReadonlyMap<string, PingstatPings>;
+}
+
+/** The database's comma-separated integers (delay_ms::text), read digit by digit: no string per delay. */
+function parseDelays(commaSeparated: string, count: number): Float64Array {
+  const delays = new Float64Array(count);
+  let n = 0;
+  let value = 0;
+  let sign = 1;
+  for (let i = 0; i < commaSeparated.length; i++) {
+    const code = commaSeparated.charCodeAt(i);
+    if (code === 44) {
+      delays[n++] = sign * value;
+      value = 0;
+      sign = 1;
+    } else if (code === 45) sign = -1;
+    else value = value * 10 + (code - 48);
+  }
+  delays[n++] = sign * value;
+  if (n !== count) throw new Error(`expected ${count} delays from the database, got ${n}`);
+  return delays;
 }
 
 /**
@@ -99,7 +119,7 @@ export async function pingstatGroups(
         pingServer: row.ping_server,
         pongServer: row.pong_server,
         pongs: row.n,
-        delays: row.delays!,
+        delays: parseDelays(row.delays!, row.n),
         diffsJson: row.json,
       });
   }

@@ -16,7 +16,7 @@ export function pingstatGroupsOf(spec: PongsSpec): PingstatGroups {
         pingServer,
         pongServer,
         pongs: entries.length,
-        delays: entries.map(([, ms]) => ms).join(','),
+        delays: Float64Array.from(entries, ([, ms]) => ms),
         diffsJson: entries.map(([id, ms]) => `${JSON.stringify(id)}:${ms}`).join(','),
       });
     }

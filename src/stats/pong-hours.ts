@@ -1,0 +1,276 @@
+// The samples of the aggregator-compatible routes as compact columns, one
+// hour of pong time each, and the answers computed from them: pure code,
+// tested directly against the database's own answers (pingstat-data.ts).
+//
+// Pingstat's answers list every pong of the window, and a week of a busy
+// room is a million rows: read from the database on each request, sorting
+// and writing them cost more than pingstat itself. Kept here per hour, in the
+// window's order (pong time, then ping, then responder: the database sorts
+// each hour once, when it is read), a request only walks them.
+import { getOrInsert } from '../collections.ts';
+import type { PingstatGroups, PingstatPair } from './pingstat-data.ts';
+import type { PingstatWindow } from './pingstat-window.ts';
+import type { DelayFilter } from './repository.ts';
+
+export const HOUR_MS = 3_600_000;
+
+/**
+ * Ping event IDs and server names, numbered, with their JSON text as
+ * PostgreSQL's to_json writes it (what the answers print). Only ever grows:
+ * hours read at different times share it; a store starts a new one when
+ * too much of it is no longer used.
+ */
+export class PongDictionary {
+  readonly #pingIndex = new Map<string, number>();
+  readonly #nameIndex = new Map<string, number>();
+  /** Each ping's event ID as JSON text, quotes included. */
+  readonly pingJson: string[] = [];
+  readonly nameJson: string[] = [];
+  readonly names: string[] = [];
+
+  get pings(): number {
+    return this.pingJson.length;
+  }
+
+  /** The number of a ping by its JSON text (which may be a slice of a larger string: a copy is kept). */
+  ping(json: string): number {
+    let index = this.#pingIndex.get(json);
+    if (index === undefined) {
+      index = this.pingJson.length;
+      // A slice would keep the whole text it was read from alive.
+      const copy = JSON.stringify(JSON.parse(json) as string);
+      this.#pingIndex.set(copy, index);
+      this.pingJson.push(copy);
+    }
+    return index;
+  }
+
+  name(json: string): number {
+    let index = this.#nameIndex.get(json);
+    if (index === undefined) {
+      index = this.names.length;
+      const name = JSON.parse(json) as string;
+      const copy = JSON.stringify(name);
+      this.#nameIndex.set(copy, index);
+      this.nameJson.push(copy);
+      this.names.push(name);
+    }
+    return index;
+  }
+}
+
+/** One hour of a lineage's samples, every one, in the window's order. */
+export interface PongHour {
+  /** The hour's start, ms since the epoch. */
+  readonly hour: number;
+  /** The pong's time (coalesce(pong_ts, measured_at)) in µs since the epoch: exact in a double. */
+  readonly pongMicros: Float64Array;
+  readonly delay: Int32Array;
+  /** Index of the sample's room in the lineage's room IDs. */
+  readonly room: Int32Array;
+  /** Into the dictionary's pings and names. */
+  readonly ping: Int32Array;
+  readonly pingServer: Int32Array;
+  readonly responderServer: Int32Array;
+}
+
+/**
+ * An hour's rows from the database's text: one line per sample, in the
+ * window's order, `µs,delay,room,"ping","ping server","responder server"`,
+ * the strings as to_json writes them (so no line holds a raw line break).
+ */
+export function parsePongHour(hour: number, count: number, text: string, dictionary: PongDictionary): PongHour {
+  const columns = {
+    pongMicros: new Float64Array(count),
+    delay: new Int32Array(count),
+    room: new Int32Array(count),
+    ping: new Int32Array(count),
+    pingServer: new Int32Array(count),
+    responderServer: new Int32Array(count),
+  };
+  let at = 0;
+  const integer = () => {
+    let sign = 1;
+    if (text.charCodeAt(at) === 45) {
+      sign = -1;
+      at++;
+    }
+    let value = 0;
+    for (let code = text.charCodeAt(at); code >= 48 && code <= 57; code = text.charCodeAt(++at))
+      value = value * 10 + (code - 48);
+    at++; // the comma
+    return sign * value;
+  };
+  const jsonString = () => {
+    const start = at;
+    at++; // the opening quote
+    for (let code = text.charCodeAt(at); code !== 34; code = text.charCodeAt(++at)) if (code === 92) at++;
+    at += 2; // the closing quote and the separator
+    return text.slice(start, at - 1);
+  };
+  for (let i = 0; i < count; i++) {
+    columns.pongMicros[i] = integer();
+    columns.delay[i] = integer();
+    columns.room[i] = integer();
+    columns.ping[i] = dictionary.ping(jsonString());
+    columns.pingServer[i] = dictionary.name(jsonString());
+    columns.responderServer[i] = dictionary.name(jsonString());
+  }
+  if (at < text.length) throw new Error(`hour ${new Date(hour).toISOString()}: more than the ${count} rows announced`);
+  return { hour, ...columns };
+}
+
+/**
+ * A set of triples of non-negative int32s (open addressing over a typed
+ * array): which (ping, server, server) a walk has met. A JS Set of numbers
+ * past 2³¹ allocates one per key.
+ */
+class TripleSet {
+  #slots: Int32Array;
+  #mask: number;
+
+  constructor(expected: number) {
+    let capacity = 16;
+    while (capacity < 2 * expected) capacity *= 2;
+    this.#slots = new Int32Array(3 * capacity).fill(-1);
+    this.#mask = capacity - 1;
+  }
+
+  /** True if the triple was not in the set (and is now). */
+  add(a: number, b: number, c: number): boolean {
+    const slots = this.#slots;
+    let slot = (Math.imul(a, 0x9e3779b1) ^ Math.imul(b, 0x85ebca77) ^ Math.imul(c, 0xc2b2ae3d)) & this.#mask;
+    for (;;) {
+      const at = 3 * slot;
+      if (slots[at] === -1) {
+        slots[at] = a;
+        slots[at + 1] = b;
+        slots[at + 2] = c;
+        return true;
+      }
+      if (slots[at] === a && slots[at + 1] === b && slots[at + 2] === c) return false;
+      slot = (slot + 1) & this.#mask;
+    }
+  }
+}
+
+/** The hours' rows inside the window (inclusive at both ends), as ranges, in order. */
+function* rowsInWindow(hours: readonly PongHour[], window: PingstatWindow): Generator<[PongHour, number, number]> {
+  const start = window.start.getTime() * 1000;
+  const end = window.end.getTime() * 1000;
+  for (const hour of hours) {
+    if ((hour.hour + HOUR_MS) * 1000 <= start || hour.hour * 1000 > end) continue;
+    const micros = hour.pongMicros;
+    let first = 0;
+    while (first < micros.length && micros[first]! < start) first++;
+    let last = micros.length;
+    while (last > first && micros[last - 1]! > end) last--;
+    if (first < last) yield [hour, first, last];
+  }
+}
+
+function rowsIn(hours: readonly PongHour[]): number {
+  return hours.reduce((sum, hour) => sum + hour.delay.length, 0);
+}
+
+interface PairBuilder {
+  readonly pingServer: number;
+  readonly responderServer: number;
+  delays: number[];
+  diffs: string[];
+}
+
+/**
+ * What pingstatGroups reads from the database, from the hours instead: of
+ * several pongs of one server to one ping, the first in the window's order
+ * among those the delay filter keeps; excluded ping servers left out.
+ * `hours` in ascending order.
+ */
+export function pingstatGroupsFromHours(
+  hours: readonly PongHour[],
+  dictionary: PongDictionary,
+  window: PingstatWindow,
+  filter: DelayFilter,
+  excluded: readonly string[],
+): PingstatGroups {
+  const names = dictionary.names;
+  const isExcluded = new Uint8Array(names.length);
+  const excludedSet = new Set(excluded);
+  for (const [i, name] of names.entries()) if (excludedSet.has(name)) isExcluded[i] = 1;
+  const kept = new TripleSet(rowsIn(hours));
+  const pingsSeen = new TripleSet(rowsIn(hours));
+  const pairs = new Map<number, PairBuilder>();
+  const pings = new Map<number, string[]>();
+  const { minDelayMs, maxDelayMs } = filter;
+  for (const [hour, first, last] of rowsInWindow(hours, window)) {
+    const { delay, ping, pingServer, responderServer } = hour;
+    for (let i = first; i < last; i++) {
+      const ms = delay[i]!;
+      const server = pingServer[i]!;
+      if (ms < minDelayMs || ms > maxDelayMs || isExcluded[server] === 1) continue;
+      const responder = responderServer[i]!;
+      const p = ping[i]!;
+      if (!kept.add(p, server, responder)) continue;
+      const pair = getOrInsert(pairs, server * names.length + responder, () => ({
+        pingServer: server,
+        responderServer: responder,
+        delays: [],
+        diffs: [],
+      }));
+      pair.delays.push(ms);
+      pair.diffs.push(`${dictionary.pingJson[p]}:${ms}`);
+      // Rows come by pong time: a ping's first kept pong is its first sight, as the database orders them.
+      if (pingsSeen.add(p, server, 0)) {
+        getOrInsert(pings, server, () => []).push(dictionary.pingJson[p]!);
+      }
+    }
+  }
+  const pairList: PingstatPair[] = [...pairs.values()].map((pair) => ({
+    pingServer: names[pair.pingServer]!,
+    pongServer: names[pair.responderServer]!,
+    pongs: pair.delays.length,
+    delays: Float64Array.from(pair.delays),
+    diffsJson: pair.diffs.join(','),
+  }));
+  return {
+    pairs: pairList,
+    pings: new Map([...pings].map(([server, list]) => [names[server]!, { count: list.length, json: list.join(',') }])),
+  };
+}
+
+/** Raw rows per page: enough to amortise a page, few enough for others to get a turn between pages. */
+const RAW_PAGE_ROWS = 10_000;
+
+/**
+ * What eachRawRowsPage reads from the database, from the hours instead:
+ * each row a JSON object's text, one per (room, ping, pong server), the
+ * first in the window's order, pages of them in that order, every row
+ * naming `currentRoomId`.
+ */
+export function* rawRowsFromHours(
+  hours: readonly PongHour[],
+  dictionary: PongDictionary,
+  window: PingstatWindow,
+  currentRoomId: string,
+): Generator<string[]> {
+  const head = `{"room_id":${JSON.stringify(currentRoomId)},"ping_id":`;
+  const { pingJson, nameJson } = dictionary;
+  const seen = new TripleSet(rowsIn(hours));
+  let page: string[] = [];
+  for (const [hour, first, last] of rowsInWindow(hours, window)) {
+    const { pongMicros, delay, room, ping, pingServer, responderServer } = hour;
+    for (let i = first; i < last; i++) {
+      const p = ping[i]!;
+      const responder = responderServer[i]!;
+      if (!seen.add(p, responder, room[i]!)) continue;
+      page.push(
+        `${head}${pingJson[p]},"pong_server":${nameJson[responder]},"ping_server":${nameJson[pingServer[i]!]},"receive_diff":${delay[i]},"pong_timestamp":${Math.floor(pongMicros[i]! / 1000)}}`,
+      );
+      if (page.length === RAW_PAGE_ROWS) {
+        yield page;
+        page = [];
+      }
+    }
+  }
+  if (page.length > 0) yield page;
+}

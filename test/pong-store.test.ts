@@ -1,0 +1,216 @@
+// The pongs kept in memory for the aggregator-compatible routes: the answers
+// computed from them are the database's own (pingstat-data.ts, which
+// pingstat-routes.test.ts holds to pingstat's rules) for any window, and
+// stay so through every kind of change of the samples, by this process or
+// another, while only the hours that changed are read again.
+import t from 'tap';
+import { sql } from 'kysely';
+import { openDatabase, type Db } from '../src/db/database.ts';
+import { recordSamples } from '../src/samples/repository.ts';
+import type { Sample } from '../src/samples/sample.ts';
+import { eachRawRowsPage, pingstatGroups, type PingstatGroups } from '../src/stats/pingstat-data.ts';
+import { PINGSTAT_WEEK_MS, pingstatWindow, type PingstatAges } from '../src/stats/pingstat-window.ts';
+import { pingstatGroupsFromHours, rawRowsFromHours } from '../src/stats/pong-hours.ts';
+import { keptFrom, PongStore, type PongSnapshot } from '../src/stats/pong-store.ts';
+import { compareNames } from '../src/order.ts';
+import { random } from '../bench/dataset.ts';
+import { forEachEngine, type Test } from './helpers/database.ts';
+
+const NOW = new Date('2026-11-21T00:30:00Z');
+const HOUR = 3_600_000;
+const OLD_ROOM = '!old:example.org';
+const ROOM = '!ping:example.org';
+const LINEAGE = [OLD_ROOM, ROOM];
+const FILTER = { minDelayMs: 10, maxDelayMs: 600_000 };
+const EXCLUDED = ['hs3.example'];
+
+function pong(
+  roomId: string,
+  ping: string,
+  pingServer: string,
+  responder: string,
+  delayMs: number,
+  at: number,
+): Sample {
+  return {
+    roomId,
+    pingEventId: ping,
+    pingServer,
+    pinger: `@u:${pingServer}`,
+    responder,
+    responderServer: responder.slice(responder.indexOf(':') + 1),
+    delayMs,
+    pingTs: new Date(at - delayMs),
+    measuredAt: new Date(at),
+    source: 'pong',
+    rttMs: null,
+  };
+}
+
+/** Eight days of pongs in two rooms of a lineage: equal times, several accounts of a server, delays the filter drops, IDs JSON escapes. */
+function dataset(seed: number, pings: number, prefix = 'p'): Sample[] {
+  const rand = random(seed);
+  const responders = ['@echo:r1.example', '@a:r2.example', '@b:r2.example', '@echo:r3.example:8448'];
+  const samples: Sample[] = [];
+  for (let i = 0; i < pings; i++) {
+    const id = i % 97 === 0 ? `$${prefix}"\\${i}\u2028é` : `$${prefix}${i}`;
+    const server = `hs${Math.floor(rand() ** 2 * 12)}.example`;
+    const at = NOW.getTime() - Math.floor(rand() * 8 * 24 * HOUR);
+    const roomId = rand() < 0.2 ? OLD_ROOM : ROOM;
+    for (const responder of responders) {
+      if (rand() < 0.3) continue;
+      const delay = rand() < 0.05 ? 5 : rand() < 0.02 ? -40 : Math.round(50 + rand() * 900);
+      samples.push(pong(roomId, id, server, responder, delay, rand() < 0.15 ? at : at + Math.max(delay, 0)));
+    }
+  }
+  return samples;
+}
+
+/** Groups in one order: the database and the walk list pairs in different ones, and delays in any. */
+function comparable(groups: PingstatGroups) {
+  return {
+    pairs: [...groups.pairs]
+      .map((pair) => ({ ...pair, delays: [...pair.delays].sort((a, b) => a - b) }))
+      .sort((a, b) => compareNames(a.pingServer, b.pingServer) || compareNames(a.pongServer, b.pongServer)),
+    pings: [...groups.pings].sort((a, b) => compareNames(a[0], b[0])),
+  };
+}
+
+async function rawFromDatabase(db: Db, window: ReturnType<typeof pingstatWindow>): Promise<string[]> {
+  const rows: string[] = [];
+  await eachRawRowsPage(db, LINEAGE, ROOM, window, (page) => rows.push(...page));
+  return rows;
+}
+
+const AGES: readonly PingstatAges[] = [
+  {},
+  { max_age: '86400' },
+  { max_age: '604800', min_age: '86400' },
+  { max_age: '7200', min_age: '3600' },
+  { max_age: '-1' },
+];
+
+/** Every window of AGES answered from the store as the database answers it; the snapshot of the default week. */
+async function expectDatabaseAnswers(t: Test, db: Db, store: PongStore, label: string): Promise<PongSnapshot> {
+  let week: PongSnapshot | undefined;
+  for (const ages of AGES) {
+    const window = pingstatWindow(NOW, ages, PINGSTAT_WEEK_MS);
+    const snapshot = await store.snapshot(db, LINEAGE, window, NOW);
+    if (snapshot === undefined) throw new Error(`${label}: the window ${JSON.stringify(ages)} is not kept`);
+    week ??= snapshot;
+    t.same(
+      comparable(pingstatGroupsFromHours(snapshot.hours, snapshot.dictionary, window, FILTER, EXCLUDED)),
+      comparable(await pingstatGroups(db, LINEAGE, window, FILTER, EXCLUDED)),
+      `${label}: stats ${JSON.stringify(ages)}`,
+    );
+    const raw = [...rawRowsFromHours(snapshot.hours, snapshot.dictionary, window, ROOM)].flat();
+    t.strictSame(raw, await rawFromDatabase(db, window), `${label}: raw rows ${JSON.stringify(ages)}`);
+  }
+  return week!;
+}
+
+forEachEngine(t, (t, database) => {
+  const { db } = database;
+
+  t.test('the kept hours answer as the database does, through every change of the samples', async (t) => {
+    await recordSamples(db, dataset(3, 1200));
+    const store = new PongStore();
+    const first = await expectDatabaseAnswers(t, db, store, 'first read');
+    t.ok(first.hours.length > 150, 'a week of hours is kept');
+    t.ok(first.hours.reduce((n, hour) => n + hour.delay.length, 0) > 2000, 'with thousands of rows');
+
+    // New pongs in one hour: only that hour is read again.
+    const hourStart = Math.floor((NOW.getTime() - 5 * HOUR) / HOUR) * HOUR;
+    await recordSamples(db, [
+      pong(ROOM, '$new1', 'hs1.example', '@echo:r1.example', 321, hourStart + 10),
+      pong(ROOM, '$new1', 'hs1.example', '@a:r2.example', 222, hourStart + 10),
+    ]);
+    const afterInsert = await expectDatabaseAnswers(t, db, store, 'after an insert');
+    const changed = afterInsert.hours.filter((hour) => !first.hours.includes(hour)).map((hour) => hour.hour);
+    t.same(changed, [hourStart], 'only the changed hour was read again');
+
+    // The bot learns its pong's time: the row moves to another hour.
+    await db
+      .updateTable('samples')
+      .set({ pong_ts: new Date(NOW.getTime() - 20 * HOUR) })
+      .where('ping_event_id', '=', '$new1')
+      .where('responder', '=', '@echo:r1.example')
+      .execute();
+    const afterUpdate = await expectDatabaseAnswers(t, db, store, 'after a pong time moved it');
+    t.equal(
+      afterUpdate.hours.filter((hour) => !afterInsert.hours.includes(hour)).length,
+      2,
+      'the hour it left and the hour it joined were read again',
+    );
+
+    // A probe's round trip changes nothing the routes read.
+    await db.updateTable('samples').set({ rtt_ms: 5 }).where('ping_event_id', '=', '$new1').execute();
+    const afterRtt = await store.snapshot(db, LINEAGE, pingstatWindow(NOW, {}, PINGSTAT_WEEK_MS), NOW);
+    t.same(
+      afterRtt!.hours.filter((hour) => !afterUpdate.hours.includes(hour)),
+      [],
+      'nothing read again after an update of another column',
+    );
+
+    // Every sample of an hour deleted (retention, an operator in psql).
+    const emptied = afterUpdate.hours[40]!.hour;
+    await db
+      .deleteFrom('samples')
+      .where(sql<boolean>`coalesce(pong_ts, measured_at) >= ${new Date(emptied)}`)
+      .where(sql<boolean>`coalesce(pong_ts, measured_at) < ${new Date(emptied + HOUR)}`)
+      .execute();
+    const afterDelete = await expectDatabaseAnswers(t, db, store, 'after an hour was emptied');
+    t.notOk(
+      afterDelete.hours.some((hour) => hour.hour === emptied),
+      'the emptied hour is no longer kept',
+    );
+
+    await sql`truncate samples`.execute(db);
+    const afterTruncate = await expectDatabaseAnswers(t, db, store, 'after a truncate');
+    t.same(afterTruncate.hours, [], 'nothing is kept of a truncated table');
+
+    await recordSamples(db, dataset(4, 300));
+    await expectDatabaseAnswers(t, db, store, 'after new samples in the truncated table');
+  });
+
+  t.test('a write by another process shows', async (t) => {
+    if (database.url === undefined) {
+      t.pass('skipped on PGlite: no other process can open its database while this one holds it');
+      return;
+    }
+    await recordSamples(db, dataset(5, 400));
+    const store = new PongStore();
+    await expectDatabaseAnswers(t, db, store, 'first read');
+    const other = await openDatabase({ url: database.url, dataDir: '' });
+    t.teardown(() => other.destroy());
+    await recordSamples(other.db, dataset(6, 50, 'other'));
+    await other.db.deleteFrom('samples').where('ping_server', '=', 'hs0.example').execute();
+    await expectDatabaseAnswers(t, db, store, "after the other process's writes");
+  });
+
+  t.test('windows before the kept span, and lineages too large to keep, are left to the database', async (t) => {
+    await recordSamples(db, dataset(7, 200));
+    const store = new PongStore({ maxRows: 100 });
+    const week = pingstatWindow(NOW, {}, PINGSTAT_WEEK_MS);
+    t.equal(week.start.getTime() >= keptFrom(NOW), true, "pingstat's default week is within the kept span");
+    t.equal(await store.snapshot(db, LINEAGE, week, NOW), undefined, 'a lineage past the row limit is not kept');
+    const roomy = new PongStore();
+    const older = pingstatWindow(NOW, { max_age: String(8 * 86_400) }, 0n);
+    t.equal(await roomy.snapshot(db, LINEAGE, older, NOW), undefined, 'a window reaching before the span is not');
+    t.not(await roomy.snapshot(db, LINEAGE, week, NOW), undefined, 'the week is');
+  });
+
+  t.test('a dictionary numbering many pings no longer kept is made again, and answers the same', async (t) => {
+    await recordSamples(db, dataset(8, 300));
+    const store = new PongStore({ sparePings: 10 });
+    const first = await expectDatabaseAnswers(t, db, store, 'first read');
+    // The pings of every other server are gone: their numbers stay in the dictionary.
+    await db.deleteFrom('samples').where('ping_server', '!=', 'hs0.example').execute();
+    const after = await expectDatabaseAnswers(t, db, store, 'after most pings were deleted');
+    t.ok(after.dictionary !== first.dictionary, 'a new dictionary');
+    t.ok(
+      after.dictionary.pings <= after.hours.reduce((n, hour) => n + hour.delay.length, 0),
+      'with only the pings kept',
+    );
+  });
+});
