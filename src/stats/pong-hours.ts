@@ -7,7 +7,6 @@
 // and writing them cost more than pingstat itself. Kept here per hour, in the
 // window's order (pong time, then ping, then responder: the database sorts
 // each hour once, when it is read), a request only walks them.
-import { getOrInsert } from '../collections.ts';
 import type { PingstatGroups, PingstatPair } from './pingstat-data.ts';
 import type { PingstatWindow } from './pingstat-window.ts';
 import type { DelayFilter } from './repository.ts';
@@ -154,10 +153,15 @@ class TripleSet {
   }
 }
 
-/** The hours' rows inside the window (inclusive at both ends), as ranges, in order. */
-function* rowsInWindow(hours: readonly PongHour[], window: PingstatWindow): Generator<[PongHour, number, number]> {
+/** The rows of each hour inside the window (inclusive at both ends), as ranges, in order. */
+function rowsInWindow(
+  hours: readonly PongHour[],
+  window: PingstatWindow,
+): { ranges: [PongHour, number, number][]; rows: number } {
   const start = window.start.getTime() * 1000;
   const end = window.end.getTime() * 1000;
+  const ranges: [PongHour, number, number][] = [];
+  let rows = 0;
   for (const hour of hours) {
     if ((hour.hour + HOUR_MS) * 1000 <= start || hour.hour * 1000 > end) continue;
     const micros = hour.pongMicros;
@@ -165,19 +169,17 @@ function* rowsInWindow(hours: readonly PongHour[], window: PingstatWindow): Gene
     while (first < micros.length && micros[first]! < start) first++;
     let last = micros.length;
     while (last > first && micros[last - 1]! > end) last--;
-    if (first < last) yield [hour, first, last];
+    if (first < last) ranges.push([hour, first, last]);
+    rows += last - first;
   }
-}
-
-function rowsIn(hours: readonly PongHour[]): number {
-  return hours.reduce((sum, hour) => sum + hour.delay.length, 0);
+  return { ranges, rows };
 }
 
 interface PairBuilder {
   readonly pingServer: number;
   readonly responderServer: number;
-  delays: number[];
-  diffs: string[];
+  readonly delays: number[];
+  readonly diffs: string[];
 }
 
 /**
@@ -197,12 +199,15 @@ export function pingstatGroupsFromHours(
   const isExcluded = new Uint8Array(names.length);
   const excludedSet = new Set(excluded);
   for (const [i, name] of names.entries()) if (excludedSet.has(name)) isExcluded[i] = 1;
-  const kept = new TripleSet(rowsIn(hours));
-  const pingsSeen = new TripleSet(rowsIn(hours));
-  const pairs = new Map<number, PairBuilder>();
-  const pings = new Map<number, string[]>();
+  const { ranges, rows } = rowsInWindow(hours, window);
+  const kept = new TripleSet(rows);
+  const pingsSeen = new TripleSet(rows);
+  // By ping server, then responder server: arrays, as a lookup per row is the walk's main cost.
+  const pairsOf: (PairBuilder | undefined)[][] = [];
+  const pairs: PairBuilder[] = [];
+  const pingsOf: (string[] | undefined)[] = [];
   const { minDelayMs, maxDelayMs } = filter;
-  for (const [hour, first, last] of rowsInWindow(hours, window)) {
+  for (const [hour, first, last] of ranges) {
     const { delay, ping, pingServer, responderServer } = hour;
     for (let i = first; i < last; i++) {
       const ms = delay[i]!;
@@ -211,31 +216,35 @@ export function pingstatGroupsFromHours(
       const responder = responderServer[i]!;
       const p = ping[i]!;
       if (!kept.add(p, server, responder)) continue;
-      const pair = getOrInsert(pairs, server * names.length + responder, () => ({
-        pingServer: server,
-        responderServer: responder,
-        delays: [],
-        diffs: [],
-      }));
+      const ofServer = pairsOf[server] ?? [];
+      pairsOf[server] = ofServer;
+      let pair = ofServer[responder];
+      if (pair === undefined) {
+        pair = { pingServer: server, responderServer: responder, delays: [], diffs: [] };
+        ofServer[responder] = pair;
+        pairs.push(pair);
+      }
       pair.delays.push(ms);
       pair.diffs.push(`${dictionary.pingJson[p]}:${ms}`);
       // Rows come by pong time: a ping's first kept pong is its first sight, as the database orders them.
       if (pingsSeen.add(p, server, 0)) {
-        getOrInsert(pings, server, () => []).push(dictionary.pingJson[p]!);
+        const list = pingsOf[server] ?? [];
+        pingsOf[server] = list;
+        list.push(dictionary.pingJson[p]!);
       }
     }
   }
-  const pairList: PingstatPair[] = [...pairs.values()].map((pair) => ({
+  const pings = new Map<string, { count: number; json: string }>();
+  for (const [server, list] of pingsOf.entries())
+    if (list !== undefined) pings.set(names[server]!, { count: list.length, json: list.join(',') });
+  const pairList: PingstatPair[] = pairs.map((pair) => ({
     pingServer: names[pair.pingServer]!,
     pongServer: names[pair.responderServer]!,
     pongs: pair.delays.length,
     delays: Float64Array.from(pair.delays),
     diffsJson: pair.diffs.join(','),
   }));
-  return {
-    pairs: pairList,
-    pings: new Map([...pings].map(([server, list]) => [names[server]!, { count: list.length, json: list.join(',') }])),
-  };
+  return { pairs: pairList, pings };
 }
 
 /** Raw rows per page: enough to amortise a page, few enough for others to get a turn between pages. */
@@ -255,9 +264,10 @@ export function* rawRowsFromHours(
 ): Generator<string[]> {
   const head = `{"room_id":${JSON.stringify(currentRoomId)},"ping_id":`;
   const { pingJson, nameJson } = dictionary;
-  const seen = new TripleSet(rowsIn(hours));
+  const { ranges, rows } = rowsInWindow(hours, window);
+  const seen = new TripleSet(rows);
   let page: string[] = [];
-  for (const [hour, first, last] of rowsInWindow(hours, window)) {
+  for (const [hour, first, last] of ranges) {
     const { pongMicros, delay, room, ping, pingServer, responderServer } = hour;
     for (let i = first; i < last; i++) {
       const p = ping[i]!;
