@@ -32,6 +32,14 @@ export class SharedBody {
     if (this.#pendingLength >= CHUNK_BYTES) this.#flush();
   }
 
+  /** Bytes already encoded, shared as they are (after the text written before them). */
+  writeBytes(bytes: Buffer): void {
+    this.#flush();
+    this.#chunks.push(bytes);
+    this.#bytes += bytes.length;
+    this.#notify();
+  }
+
   end(): void {
     this.#flush();
     this.#done = true;

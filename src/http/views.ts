@@ -338,20 +338,21 @@ export class Views {
     'stats.raw.json': async (room, ages, body) => {
       const window = pingstatWindow(this.#statistics.now(), ages, 0n);
       const currentRoomId = room.roomIds.at(-1) ?? room.id;
-      let first = true;
-      const page = (rows: string[]) => {
-        body.write(`${first ? '[' : ','}${rows.join(',')}`);
-        first = false;
-      };
+      body.write('[');
       const pongs = await this.#pongSnapshot(room, window);
-      if (pongs === undefined) await eachRawRowsPage(this.selection.db, room.roomIds, currentRoomId, window, page);
-      else
-        for (const rows of rawRowsFromHours(pongs.hours, pongs.dictionary, window, currentRoomId)) {
-          page(rows);
+      if (pongs === undefined) {
+        let first = true;
+        await eachRawRowsPage(this.selection.db, room.roomIds, currentRoomId, window, (rows) => {
+          body.write(`${first ? '' : ','}${rows.join(',')}`);
+          first = false;
+        });
+      } else
+        for (const page of rawRowsFromHours(pongs.hours, pongs.dictionary, window, currentRoomId)) {
+          body.writeBytes(page);
           // Other requests (the health check among them) get a turn between pages.
           await new Promise(setImmediate);
         }
-      body.write(first ? '[]' : ']');
+      body.write(']');
     },
   };
 

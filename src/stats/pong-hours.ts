@@ -26,6 +26,23 @@ export class PongDictionary {
   readonly pingJson: string[] = [];
   readonly nameJson: string[] = [];
   readonly names: string[] = [];
+  /** The same JSON texts in UTF-8, one after another, for answers written as bytes. */
+  bytes = Buffer.alloc(64 * 1024);
+  #byteLength = 0;
+  /** Where each ping's and each name's JSON text starts in `bytes`, and where it ends: [start, end, start, end, …]. */
+  readonly pingBytes: number[] = [];
+  readonly nameBytes: number[] = [];
+
+  #encode(json: string, spans: number[]): void {
+    const length = Buffer.byteLength(json);
+    if (this.#byteLength + length > this.bytes.length) {
+      const larger = Buffer.alloc(2 * Math.max(this.bytes.length, length));
+      this.bytes.copy(larger, 0, 0, this.#byteLength);
+      this.bytes = larger;
+    }
+    spans.push(this.#byteLength, this.#byteLength + length);
+    this.#byteLength += this.bytes.write(json, this.#byteLength);
+  }
 
   get pings(): number {
     return this.pingJson.length;
@@ -40,6 +57,7 @@ export class PongDictionary {
       const copy = JSON.stringify(JSON.parse(json) as string);
       this.#pingIndex.set(copy, index);
       this.pingJson.push(copy);
+      this.#encode(copy, this.pingBytes);
     }
     return index;
   }
@@ -53,6 +71,7 @@ export class PongDictionary {
       this.#nameIndex.set(copy, index);
       this.nameJson.push(copy);
       this.names.push(name);
+      this.#encode(copy, this.nameBytes);
     }
     return index;
   }
@@ -247,40 +266,101 @@ export function pingstatGroupsFromHours(
   return { pairs: pairList, pings };
 }
 
-/** Raw rows per page: enough to amortise a page, few enough for others to get a turn between pages. */
-const RAW_PAGE_ROWS = 10_000;
+/** Bytes per page of raw rows: enough to amortise a page, few enough for others to get a turn between pages. */
+const RAW_PAGE_BYTES = 1 << 20;
+/** The longest text of a row's two integers and punctuation. */
+const RAW_ROW_NUMBERS_BYTES = 80;
+
+/** Writes `text`'s bytes (ASCII) at `at`; returns the position after them. */
+function writeAscii(into: Buffer, at: number, text: Uint8Array): number {
+  for (let i = 0; i < text.length; i++) into[at++] = text[i]!;
+  return at;
+}
+
+/** Copies `from[start..end)` to `at` (a loop: these are a few dozen bytes, below what a native copy's call costs). */
+function copySpan(into: Buffer, at: number, from: Buffer, start: number, end: number): number {
+  for (let i = start; i < end; i++) into[at++] = from[i]!;
+  return at;
+}
+
+const digits = new Uint8Array(24);
+
+/** Writes a safe integer in decimal, as PostgreSQL's integer output does. */
+function writeInteger(into: Buffer, at: number, value: number): number {
+  let rest = value;
+  if (rest < 0) {
+    into[at++] = 45;
+    rest = -rest;
+  }
+  let n = 0;
+  do {
+    const next = Math.floor(rest / 10);
+    digits[n++] = 48 + rest - 10 * next;
+    rest = next;
+  } while (rest > 0);
+  while (n > 0) into[at++] = digits[--n]!;
+  return at;
+}
+
+const ascii = (text: string) => new Uint8Array(Buffer.from(text, 'latin1'));
+const PONG_SERVER = ascii(',"pong_server":');
+const PING_SERVER = ascii(',"ping_server":');
+const RECEIVE_DIFF = ascii(',"receive_diff":');
+const PONG_TIMESTAMP = ascii(',"pong_timestamp":');
 
 /**
  * What eachRawRowsPage reads from the database, from the hours instead:
- * each row a JSON object's text, one per (room, ping, pong server), the
- * first in the window's order, pages of them in that order, every row
- * naming `currentRoomId`.
+ * each row a JSON object, one per (room, ping, pong server), the first in
+ * the window's order, in that order, every row naming `currentRoomId`. As
+ * UTF-8 pages of rows separated by commas (a page after the first starts
+ * with one), written byte by byte from the dictionary's encoded texts: a
+ * million rows are 170 MB, and strings would be made, joined and encoded.
  */
 export function* rawRowsFromHours(
   hours: readonly PongHour[],
   dictionary: PongDictionary,
   window: PingstatWindow,
   currentRoomId: string,
-): Generator<string[]> {
-  const head = `{"room_id":${JSON.stringify(currentRoomId)},"ping_id":`;
-  const { pingJson, nameJson } = dictionary;
+): Generator<Buffer> {
+  const head = new Uint8Array(Buffer.from(`{"room_id":${JSON.stringify(currentRoomId)},"ping_id":`));
+  const { bytes, pingBytes, nameBytes } = dictionary;
   const { ranges, rows } = rowsInWindow(hours, window);
   const seen = new TripleSet(rows);
-  let page: string[] = [];
+  let page = Buffer.allocUnsafe(RAW_PAGE_BYTES);
+  let at = 0;
+  let written = 0;
   for (const [hour, first, last] of ranges) {
     const { pongMicros, delay, room, ping, pingServer, responderServer } = hour;
     for (let i = first; i < last; i++) {
       const p = ping[i]!;
       const responder = responderServer[i]!;
       if (!seen.add(p, responder, room[i]!)) continue;
-      page.push(
-        `${head}${pingJson[p]},"pong_server":${nameJson[responder]},"ping_server":${nameJson[pingServer[i]!]},"receive_diff":${delay[i]},"pong_timestamp":${Math.floor(pongMicros[i]! / 1000)}}`,
-      );
-      if (page.length === RAW_PAGE_ROWS) {
-        yield page;
-        page = [];
+      const server = pingServer[i]!;
+      const size =
+        1 +
+        head.length +
+        (pingBytes[2 * p + 1]! - pingBytes[2 * p]!) +
+        (nameBytes[2 * responder + 1]! - nameBytes[2 * responder]!) +
+        (nameBytes[2 * server + 1]! - nameBytes[2 * server]!) +
+        RAW_ROW_NUMBERS_BYTES;
+      if (at + size > page.length) {
+        if (at > 0) yield page.subarray(0, at);
+        page = Buffer.allocUnsafe(Math.max(RAW_PAGE_BYTES, size));
+        at = 0;
       }
+      if (written++ > 0) page[at++] = 44;
+      at = writeAscii(page, at, head);
+      at = copySpan(page, at, bytes, pingBytes[2 * p]!, pingBytes[2 * p + 1]!);
+      at = writeAscii(page, at, PONG_SERVER);
+      at = copySpan(page, at, bytes, nameBytes[2 * responder]!, nameBytes[2 * responder + 1]!);
+      at = writeAscii(page, at, PING_SERVER);
+      at = copySpan(page, at, bytes, nameBytes[2 * server]!, nameBytes[2 * server + 1]!);
+      at = writeAscii(page, at, RECEIVE_DIFF);
+      at = writeInteger(page, at, delay[i]!);
+      at = writeAscii(page, at, PONG_TIMESTAMP);
+      at = writeInteger(page, at, Math.floor(pongMicros[i]! / 1000));
+      page[at++] = 125;
     }
   }
-  if (page.length > 0) yield page;
+  if (at > 0) yield page.subarray(0, at);
 }
