@@ -70,9 +70,11 @@ function dataset(seed: number, pings: number, prefix = 'p'): Sample[] {
 function comparable(groups: PingstatGroups) {
   return {
     pairs: [...groups.pairs]
-      .map((pair) => ({ ...pair, delays: [...pair.delays].sort((a, b) => a - b) }))
+      .map((pair) => ({ ...pair, delays: [...pair.delays].sort((a, b) => a - b), diffsJson: String(pair.diffsJson) }))
       .sort((a, b) => compareNames(a.pingServer, b.pingServer) || compareNames(a.pongServer, b.pongServer)),
-    pings: [...groups.pings].sort((a, b) => compareNames(a[0], b[0])),
+    pings: [...groups.pings]
+      .map(([server, pings]) => [server, { count: pings.count, json: String(pings.json) }] as const)
+      .sort((a, b) => compareNames(a[0], b[0])),
   };
 }
 

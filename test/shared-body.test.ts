@@ -79,3 +79,18 @@ t.test('answers live for the TTL, within the byte budget', async (t) => {
   uncached.get('k', 0, make);
   t.equal(state.runs, 6, 'and not kept after');
 });
+
+t.test('text and bytes already encoded keep their order, in chunks and across them', async (t) => {
+  const cache = new SharedBodyCache(60_000, 1 << 20);
+  const { state, make } = controlled();
+  const body = cache.get('mixed', 0, make);
+  const read = text(body.stream());
+  const big = Buffer.from('é'.repeat(40_000));
+  state.body!.write('[');
+  state.body!.writeBytes(Buffer.from('"ü",'));
+  state.body!.write('"\u2028",');
+  state.body!.writeBytes(big);
+  state.body!.write(']');
+  state.finish();
+  t.equal(await read, `["ü","\u2028",${'é'.repeat(40_000)}]`);
+});

@@ -11,7 +11,7 @@ const CHUNK_BYTES = 64 * 1024;
 
 export class SharedBody {
   readonly #chunks: Buffer[] = [];
-  #pending: string[] = [];
+  #pending: (string | Buffer)[] = [];
   #pendingLength = 0;
   #bytes = 0;
   #done = false;
@@ -32,12 +32,11 @@ export class SharedBody {
     if (this.#pendingLength >= CHUNK_BYTES) this.#flush();
   }
 
-  /** Bytes already encoded, shared as they are (after the text written before them). */
+  /** Text already encoded as UTF-8. */
   writeBytes(bytes: Buffer): void {
-    this.#flush();
-    this.#chunks.push(bytes);
-    this.#bytes += bytes.length;
-    this.#notify();
+    this.#pending.push(bytes);
+    this.#pendingLength += bytes.length;
+    if (this.#pendingLength >= CHUNK_BYTES) this.#flush();
   }
 
   end(): void {
@@ -54,7 +53,10 @@ export class SharedBody {
 
   #flush(): void {
     if (this.#pending.length === 0) return;
-    const chunk = Buffer.from(this.#pending.join(''), 'utf8');
+    const pending = this.#pending;
+    const chunk = pending.every((part) => typeof part === 'string')
+      ? Buffer.from(pending.join(''), 'utf8')
+      : Buffer.concat(pending.map((part) => (typeof part === 'string' ? Buffer.from(part, 'utf8') : part)));
     this.#pending = [];
     this.#pendingLength = 0;
     this.#chunks.push(chunk);

@@ -330,7 +330,9 @@ export class Views {
     (room: TrackedRoom, ages: PingstatAges, body: SharedBody) => Promise<void>
   > = {
     'stats.json': async (room, ages, body) => {
-      for (const part of pingstatJsonParts(await this.#pingstatSummary(room, ages))) body.write(part);
+      for (const part of pingstatJsonParts(await this.#pingstatSummary(room, ages)))
+        if (typeof part === 'string') body.write(part);
+        else body.writeBytes(part);
     },
     'stats.html': async (room, ages, body) =>
       body.write(renderPingstatHtml(await this.#pingstatSummary(room, ages), room.id)),

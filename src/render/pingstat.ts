@@ -2,7 +2,7 @@
 // tools that read it today can read Pingboard unchanged. It lists every
 // delay: the database writes those lists as JSON text (stats/pingstat-data.ts),
 // and they are passed along as they are.
-import type { PingstatGroups } from '../stats/pingstat-data.ts';
+import type { JsonText, PingstatGroups } from '../stats/pingstat-data.ts';
 import { ExactSum, figuresOfSorted } from '../stats/figures.ts';
 import { compareNames } from '../order.ts';
 import { pingstatDuration } from '../duration.ts';
@@ -15,7 +15,7 @@ export interface PingstatPongFigures {
   readonly mean: number;
   readonly median: number;
   readonly gmean: number;
-  readonly diffsJson: string;
+  readonly diffsJson: JsonText;
 }
 
 export interface PingstatServerFigures {
@@ -23,7 +23,7 @@ export interface PingstatServerFigures {
   /** By pong server name. */
   readonly pongs: readonly (readonly [string, PingstatPongFigures])[];
   readonly pings: number;
-  readonly pingsJson: string;
+  readonly pingsJson: JsonText;
   readonly mean: number;
   readonly median: number;
   readonly gmean: number;
@@ -124,7 +124,7 @@ const delaysOf = (server: PingstatServerFigures) => server.pongs.reduce((n, [, p
  * JSON.stringify writes it, but its floats spelt as Python spells them), keys
  * in the order pingstat inserts them.
  */
-export function* pingstatJsonParts(summary: PingstatSummary): Generator<string> {
+export function* pingstatJsonParts(summary: PingstatSummary): Generator<JsonText> {
   yield `{"disclaimer":${JSON.stringify(summary.disclaimer)},"pings":{`;
   for (const [index, server] of summary.servers.entries()) {
     yield `${index > 0 ? ',' : ''}${JSON.stringify(server.server)}:{"pongs":{`;

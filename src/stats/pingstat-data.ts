@@ -31,6 +31,9 @@ function inWindow(roomIds: readonly string[], window: PingstatWindow): RawBuilde
   return sql`room_id = any(${[...roomIds]}::text[]) and ${PONG_TIME} >= ${window.start} and ${PONG_TIME} <= ${window.end}`;
 }
 
+/** JSON text, as a string or already as UTF-8 bytes. */
+export type JsonText = string | Buffer;
+
 /** One (ping server, pong server) pair of the window: its pongs, as JSON text and as sorted delays. */
 export interface PingstatPair {
   readonly pingServer: string;
@@ -39,13 +42,13 @@ export interface PingstatPair {
   /** The delays, in no particular order. */
   readonly delays: Float64Array;
   /** `"$ping":ms` members of the `diffs` object, comma-separated, in the window's order. */
-  readonly diffsJson: string;
+  readonly diffsJson: JsonText;
 }
 
 export interface PingstatPings {
   readonly count: number;
   /** The ping server's pings as JSON strings, comma-separated, in order of their first pong. */
-  readonly json: string;
+  readonly json: JsonText;
 }
 
 export interface PingstatGroups {

@@ -139,36 +139,47 @@ export function parsePongHour(hour: number, count: number, text: string, diction
 }
 
 /**
- * A set of triples of non-negative int32s (open addressing over a typed
- * array): which (ping, server, server) a walk has met. A JS Set of numbers
- * past 2³¹ allocates one per key.
+ * Which (second, third) numbers a walk has met with each ping: a short list
+ * per ping (a ping has a pong from a few servers), its entries in typed
+ * arrays. Pings read in the same hour have nearby numbers, so a walk in
+ * time order touches nearby memory; a hash table over a million keys cost a
+ * cache miss per row.
  */
-class TripleSet {
-  #slots: Int32Array;
-  #mask: number;
+class PerPingPairs {
+  readonly #head: Int32Array;
+  #next: Int32Array;
+  #second: Int32Array;
+  #third: Int32Array;
+  #size = 0;
 
-  constructor(expected: number) {
-    let capacity = 16;
-    while (capacity < 2 * expected) capacity *= 2;
-    this.#slots = new Int32Array(3 * capacity).fill(-1);
-    this.#mask = capacity - 1;
+  constructor(pings: number, expected: number) {
+    this.#head = new Int32Array(pings).fill(-1);
+    const capacity = Math.max(16, expected);
+    this.#next = new Int32Array(capacity);
+    this.#second = new Int32Array(capacity);
+    this.#third = new Int32Array(capacity);
   }
 
-  /** True if the triple was not in the set (and is now). */
-  add(a: number, b: number, c: number): boolean {
-    const slots = this.#slots;
-    let slot = (Math.imul(a, 0x9e3779b1) ^ Math.imul(b, 0x85ebca77) ^ Math.imul(c, 0xc2b2ae3d)) & this.#mask;
-    for (;;) {
-      const at = 3 * slot;
-      if (slots[at] === -1) {
-        slots[at] = a;
-        slots[at + 1] = b;
-        slots[at + 2] = c;
-        return true;
-      }
-      if (slots[at] === a && slots[at + 1] === b && slots[at + 2] === c) return false;
-      slot = (slot + 1) & this.#mask;
+  /** True if the ping had not been met with this pair (and now has). */
+  add(ping: number, second: number, third: number): boolean {
+    for (let e = this.#head[ping]!; e !== -1; e = this.#next[e]!)
+      if (this.#second[e] === second && this.#third[e] === third) return false;
+    if (this.#size === this.#next.length) {
+      const grow = (old: Int32Array) => {
+        const larger = new Int32Array(2 * old.length);
+        larger.set(old);
+        return larger;
+      };
+      this.#next = grow(this.#next);
+      this.#second = grow(this.#second);
+      this.#third = grow(this.#third);
     }
+    const e = this.#size++;
+    this.#second[e] = second;
+    this.#third[e] = third;
+    this.#next[e] = this.#head[ping]!;
+    this.#head[ping] = e;
+    return true;
   }
 }
 
@@ -197,8 +208,102 @@ function rowsInWindow(
 interface PairBuilder {
   readonly pingServer: number;
   readonly responderServer: number;
+  readonly pings: number[];
   readonly delays: number[];
-  readonly diffs: string[];
+}
+
+/**
+ * JSON text written as UTF-8 bytes, copied from the dictionary's encoded
+ * texts: a week of a busy room is a million IDs and delays in an answer,
+ * and as strings each would be made, kept until joined, then encoded again
+ * (three quarters of a second for a million, most of it collecting them).
+ */
+class JsonBytes {
+  #buffer: Buffer;
+  #at = 0;
+  #mark = 0;
+  readonly #digits = new Uint8Array(24);
+
+  readonly #capacity: number;
+
+  constructor(bytes: number) {
+    this.#capacity = Math.max(bytes, 1024);
+    this.#buffer = Buffer.allocUnsafe(this.#capacity);
+  }
+
+  get written(): number {
+    return this.#at - this.#mark;
+  }
+
+  /** Room for `bytes` more: a new buffer past the end (what was taken keeps the old one). */
+  reserve(bytes: number): void {
+    if (this.#at + bytes <= this.#buffer.length) return;
+    const larger = Buffer.allocUnsafe(Math.max(this.#capacity, 2 * (bytes + this.written)));
+    this.#buffer.copy(larger, 0, this.#mark, this.#at);
+    this.#buffer = larger;
+    this.#at -= this.#mark;
+    this.#mark = 0;
+  }
+
+  byte(value: number): void {
+    this.#buffer[this.#at++] = value;
+  }
+
+  /** A few dozen bytes each: a loop, below what a native copy's call costs. */
+  copy(from: Uint8Array, start: number, end: number): void {
+    const buffer = this.#buffer;
+    let at = this.#at;
+    for (let i = start; i < end; i++) buffer[at++] = from[i]!;
+    this.#at = at;
+  }
+
+  /** A safe integer in decimal, as PostgreSQL writes an integer. */
+  integer(value: number): void {
+    let rest = value;
+    if (rest < 0) {
+      this.byte(45);
+      rest = -rest;
+    }
+    const digits = this.#digits;
+    let n = 0;
+    do {
+      const next = Math.floor(rest / 10);
+      digits[n++] = 48 + rest - 10 * next;
+      rest = next;
+    } while (rest > 0);
+    while (n > 0) this.byte(digits[--n]!);
+  }
+
+  /** What was written since the last take. */
+  take(): Buffer {
+    const taken = this.#buffer.subarray(this.#mark, this.#at);
+    this.#mark = this.#at;
+    return taken;
+  }
+}
+
+/** The longest text of a delay or a millisecond time, with a separator. */
+const NUMBER_BYTES = 24;
+
+/** `"$ping":delay` members, or `"$ping"` items, comma-separated. */
+function pingListJson(
+  out: JsonBytes,
+  dictionary: PongDictionary,
+  pings: readonly number[],
+  delays?: readonly number[],
+) {
+  const { bytes, pingBytes } = dictionary;
+  for (let j = 0; j < pings.length; j++) {
+    const p = pings[j]!;
+    out.reserve(pingBytes[2 * p + 1]! - pingBytes[2 * p]! + NUMBER_BYTES);
+    if (j > 0) out.byte(44);
+    out.copy(bytes, pingBytes[2 * p]!, pingBytes[2 * p + 1]!);
+    if (delays) {
+      out.byte(58);
+      out.integer(delays[j]!);
+    }
+  }
+  return out.take();
 }
 
 /**
@@ -219,12 +324,12 @@ export function pingstatGroupsFromHours(
   const excludedSet = new Set(excluded);
   for (const [i, name] of names.entries()) if (excludedSet.has(name)) isExcluded[i] = 1;
   const { ranges, rows } = rowsInWindow(hours, window);
-  const kept = new TripleSet(rows);
-  const pingsSeen = new TripleSet(rows);
+  const kept = new PerPingPairs(dictionary.pings, rows);
+  const pingsSeen = new PerPingPairs(dictionary.pings, rows);
   // By ping server, then responder server: arrays, as a lookup per row is the walk's main cost.
   const pairsOf: (PairBuilder | undefined)[][] = [];
   const pairs: PairBuilder[] = [];
-  const pingsOf: (string[] | undefined)[] = [];
+  const pingsOf: (number[] | undefined)[] = [];
   const { minDelayMs, maxDelayMs } = filter;
   for (const [hour, first, last] of ranges) {
     const { delay, ping, pingServer, responderServer } = hour;
@@ -239,82 +344,51 @@ export function pingstatGroupsFromHours(
       pairsOf[server] = ofServer;
       let pair = ofServer[responder];
       if (pair === undefined) {
-        pair = { pingServer: server, responderServer: responder, delays: [], diffs: [] };
+        pair = { pingServer: server, responderServer: responder, pings: [], delays: [] };
         ofServer[responder] = pair;
         pairs.push(pair);
       }
+      pair.pings.push(p);
       pair.delays.push(ms);
-      pair.diffs.push(`${dictionary.pingJson[p]}:${ms}`);
       // Rows come by pong time: a ping's first kept pong is its first sight, as the database orders them.
       if (pingsSeen.add(p, server, 0)) {
         const list = pingsOf[server] ?? [];
         pingsOf[server] = list;
-        list.push(dictionary.pingJson[p]!);
+        list.push(p);
       }
     }
   }
-  const pings = new Map<string, { count: number; json: string }>();
+  const out = new JsonBytes(24 * rows);
+  const pings = new Map<string, { count: number; json: Buffer }>();
   for (const [server, list] of pingsOf.entries())
-    if (list !== undefined) pings.set(names[server]!, { count: list.length, json: list.join(',') });
+    if (list !== undefined)
+      pings.set(names[server]!, { count: list.length, json: pingListJson(out, dictionary, list) });
   const pairList: PingstatPair[] = pairs.map((pair) => ({
     pingServer: names[pair.pingServer]!,
     pongServer: names[pair.responderServer]!,
     pongs: pair.delays.length,
     delays: Float64Array.from(pair.delays),
-    diffsJson: pair.diffs.join(','),
+    diffsJson: pingListJson(out, dictionary, pair.pings, pair.delays),
   }));
   return { pairs: pairList, pings };
 }
 
 /** Bytes per page of raw rows: enough to amortise a page, few enough for others to get a turn between pages. */
 const RAW_PAGE_BYTES = 1 << 20;
-/** The longest text of a row's two integers and punctuation. */
-const RAW_ROW_NUMBERS_BYTES = 80;
-
-/** Writes `text`'s bytes (ASCII) at `at`; returns the position after them. */
-function writeAscii(into: Buffer, at: number, text: Uint8Array): number {
-  for (let i = 0; i < text.length; i++) into[at++] = text[i]!;
-  return at;
-}
-
-/** Copies `from[start..end)` to `at` (a loop: these are a few dozen bytes, below what a native copy's call costs). */
-function copySpan(into: Buffer, at: number, from: Buffer, start: number, end: number): number {
-  for (let i = start; i < end; i++) into[at++] = from[i]!;
-  return at;
-}
-
-const digits = new Uint8Array(24);
-
-/** Writes a safe integer in decimal, as PostgreSQL's integer output does. */
-function writeInteger(into: Buffer, at: number, value: number): number {
-  let rest = value;
-  if (rest < 0) {
-    into[at++] = 45;
-    rest = -rest;
-  }
-  let n = 0;
-  do {
-    const next = Math.floor(rest / 10);
-    digits[n++] = 48 + rest - 10 * next;
-    rest = next;
-  } while (rest > 0);
-  while (n > 0) into[at++] = digits[--n]!;
-  return at;
-}
 
 const ascii = (text: string) => new Uint8Array(Buffer.from(text, 'latin1'));
 const PONG_SERVER = ascii(',"pong_server":');
 const PING_SERVER = ascii(',"ping_server":');
 const RECEIVE_DIFF = ascii(',"receive_diff":');
 const PONG_TIMESTAMP = ascii(',"pong_timestamp":');
+const ROW_PUNCTUATION = PONG_SERVER.length + PING_SERVER.length + RECEIVE_DIFF.length + PONG_TIMESTAMP.length + 2;
 
 /**
  * What eachRawRowsPage reads from the database, from the hours instead:
  * each row a JSON object, one per (room, ping, pong server), the first in
  * the window's order, in that order, every row naming `currentRoomId`. As
  * UTF-8 pages of rows separated by commas (a page after the first starts
- * with one), written byte by byte from the dictionary's encoded texts: a
- * million rows are 170 MB, and strings would be made, joined and encoded.
+ * with one).
  */
 export function* rawRowsFromHours(
   hours: readonly PongHour[],
@@ -325,9 +399,8 @@ export function* rawRowsFromHours(
   const head = new Uint8Array(Buffer.from(`{"room_id":${JSON.stringify(currentRoomId)},"ping_id":`));
   const { bytes, pingBytes, nameBytes } = dictionary;
   const { ranges, rows } = rowsInWindow(hours, window);
-  const seen = new TripleSet(rows);
-  let page = Buffer.allocUnsafe(RAW_PAGE_BYTES);
-  let at = 0;
+  const seen = new PerPingPairs(dictionary.pings, rows);
+  const out = new JsonBytes(RAW_PAGE_BYTES);
   let written = 0;
   for (const [hour, first, last] of ranges) {
     const { pongMicros, delay, room, ping, pingServer, responderServer } = hour;
@@ -336,31 +409,28 @@ export function* rawRowsFromHours(
       const responder = responderServer[i]!;
       if (!seen.add(p, responder, room[i]!)) continue;
       const server = pingServer[i]!;
-      const size =
-        1 +
+      out.reserve(
         head.length +
-        (pingBytes[2 * p + 1]! - pingBytes[2 * p]!) +
-        (nameBytes[2 * responder + 1]! - nameBytes[2 * responder]!) +
-        (nameBytes[2 * server + 1]! - nameBytes[2 * server]!) +
-        RAW_ROW_NUMBERS_BYTES;
-      if (at + size > page.length) {
-        if (at > 0) yield page.subarray(0, at);
-        page = Buffer.allocUnsafe(Math.max(RAW_PAGE_BYTES, size));
-        at = 0;
-      }
-      if (written++ > 0) page[at++] = 44;
-      at = writeAscii(page, at, head);
-      at = copySpan(page, at, bytes, pingBytes[2 * p]!, pingBytes[2 * p + 1]!);
-      at = writeAscii(page, at, PONG_SERVER);
-      at = copySpan(page, at, bytes, nameBytes[2 * responder]!, nameBytes[2 * responder + 1]!);
-      at = writeAscii(page, at, PING_SERVER);
-      at = copySpan(page, at, bytes, nameBytes[2 * server]!, nameBytes[2 * server + 1]!);
-      at = writeAscii(page, at, RECEIVE_DIFF);
-      at = writeInteger(page, at, delay[i]!);
-      at = writeAscii(page, at, PONG_TIMESTAMP);
-      at = writeInteger(page, at, Math.floor(pongMicros[i]! / 1000));
-      page[at++] = 125;
+          (pingBytes[2 * p + 1]! - pingBytes[2 * p]!) +
+          (nameBytes[2 * responder + 1]! - nameBytes[2 * responder]!) +
+          (nameBytes[2 * server + 1]! - nameBytes[2 * server]!) +
+          ROW_PUNCTUATION +
+          2 * NUMBER_BYTES,
+      );
+      if (written++ > 0) out.byte(44);
+      out.copy(head, 0, head.length);
+      out.copy(bytes, pingBytes[2 * p]!, pingBytes[2 * p + 1]!);
+      out.copy(PONG_SERVER, 0, PONG_SERVER.length);
+      out.copy(bytes, nameBytes[2 * responder]!, nameBytes[2 * responder + 1]!);
+      out.copy(PING_SERVER, 0, PING_SERVER.length);
+      out.copy(bytes, nameBytes[2 * server]!, nameBytes[2 * server + 1]!);
+      out.copy(RECEIVE_DIFF, 0, RECEIVE_DIFF.length);
+      out.integer(delay[i]!);
+      out.copy(PONG_TIMESTAMP, 0, PONG_TIMESTAMP.length);
+      out.integer(Math.floor(pongMicros[i]! / 1000));
+      out.byte(125);
+      if (out.written >= RAW_PAGE_BYTES) yield out.take();
     }
   }
-  if (at > 0) yield page.subarray(0, at);
+  if (out.written > 0) yield out.take();
 }
