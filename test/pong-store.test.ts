@@ -63,6 +63,14 @@ function dataset(seed: number, pings: number, prefix = 'p'): Sample[] {
       samples.push(pong(roomId, id, server, responder, delay, rand() < 0.15 ? at : at + Math.max(delay, 0)));
     }
   }
+  // At one time the IDs decide, in UTF-8 byte order (PostgreSQL's "C"), where UTF-16 units would put the emoji first.
+  const tie = NOW.getTime() - 3 * HOUR;
+  samples.push(
+    pong(ROOM, `$${prefix}\u{1f600}`, 'hs1.example', '@echo:r1.example', 300, tie),
+    pong(ROOM, `$${prefix}\uff01`, 'hs1.example', '@echo:r1.example', 301, tie),
+    pong(ROOM, `$${prefix}\uff01`, 'hs1.example', '@a:r2.example', 302, tie),
+    pong(ROOM, `$${prefix}\uff01`, 'hs1.example', '@\u{1f600}:r2.example', 303, tie),
+  );
   return samples;
 }
 

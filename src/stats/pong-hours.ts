@@ -92,13 +92,21 @@ export interface PongHour {
   readonly responderServer: Int32Array;
 }
 
+/** Orders as PostgreSQL's "C" collation does: by UTF-8 bytes (code points; `<` compares UTF-16 units). */
+function compareBytes(a: string, b: string): number {
+  return a === b ? 0 : Buffer.compare(Buffer.from(a), Buffer.from(b));
+}
+
 /**
- * An hour's rows from the database's text: one line per sample, in the
- * window's order, `µs,delay,room,"ping","ping server","responder server"`,
+ * An hour's rows from the database's text: one line per sample, in no
+ * order, `µs,delay,room,"ping","ping server","responder server","responder"`,
  * the strings as to_json writes them (so no line holds a raw line break).
+ * Sorted here into the window's order (pong time, then ping, then
+ * responder), which a sort in the database cost several times more: the
+ * time alone decides all but a few rows.
  */
 export function parsePongHour(hour: number, count: number, text: string, dictionary: PongDictionary): PongHour {
-  const columns = {
+  const read = {
     pongMicros: new Float64Array(count),
     delay: new Int32Array(count),
     room: new Int32Array(count),
@@ -106,6 +114,7 @@ export function parsePongHour(hour: number, count: number, text: string, diction
     pingServer: new Int32Array(count),
     responderServer: new Int32Array(count),
   };
+  const responders: string[] = new Array(count);
   let at = 0;
   const integer = () => {
     let sign = 1;
@@ -127,15 +136,33 @@ export function parsePongHour(hour: number, count: number, text: string, diction
     return text.slice(start, at - 1);
   };
   for (let i = 0; i < count; i++) {
-    columns.pongMicros[i] = integer();
-    columns.delay[i] = integer();
-    columns.room[i] = integer();
-    columns.ping[i] = dictionary.ping(jsonString());
-    columns.pingServer[i] = dictionary.name(jsonString());
-    columns.responderServer[i] = dictionary.name(jsonString());
+    read.pongMicros[i] = integer();
+    read.delay[i] = integer();
+    read.room[i] = integer();
+    read.ping[i] = dictionary.ping(jsonString());
+    read.pingServer[i] = dictionary.name(jsonString());
+    read.responderServer[i] = dictionary.name(jsonString());
+    responders[i] = jsonString();
   }
   if (at < text.length) throw new Error(`hour ${new Date(hour).toISOString()}: more than the ${count} rows announced`);
-  return { hour, ...columns };
+  const { pongMicros, ping } = read;
+  const raw = (json: string) => JSON.parse(json) as string;
+  const order = Array.from({ length: count }, (_, i) => i).sort(
+    (a, b) =>
+      pongMicros[a]! - pongMicros[b]! ||
+      compareBytes(raw(dictionary.pingJson[ping[a]!]!), raw(dictionary.pingJson[ping[b]!]!)) ||
+      compareBytes(raw(responders[a]!), raw(responders[b]!)),
+  );
+  const sorted = <T extends Float64Array | Int32Array>(column: T): T => column.map((_, i) => column[order[i]!]!) as T;
+  return {
+    hour,
+    pongMicros: sorted(read.pongMicros),
+    delay: sorted(read.delay),
+    room: sorted(read.room),
+    ping: sorted(read.ping),
+    pingServer: sorted(read.pingServer),
+    responderServer: sorted(read.responderServer),
+  };
 }
 
 /**

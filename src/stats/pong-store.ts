@@ -26,8 +26,6 @@ export interface PongStoreLimits {
 const LIMITS: PongStoreLimits = { maxRows: 4_000_000, sparePings: 65_536 };
 /** Lineages kept at once, the least recently asked for dropped first. */
 const MAX_LINEAGES = 4;
-/** Hours read per query, so a first read of a busy week is not one text of a hundred megabytes. */
-const HOURS_PER_READ = 24;
 
 interface KeptHour {
   /** The versions of the lineage's rooms in that hour, as read. */
@@ -59,15 +57,14 @@ async function readHours(
 ): Promise<PongHour[]> {
   const from = new Date(Math.min(...hours));
   const to = new Date(Math.max(...hours) + HOUR_MS);
-  // Sorted in the window's order by the database, as pingstat-data.ts sorts (names in "C": bytes).
+  // Hashed by hour, unsorted: parsePongHour sorts each hour's rows.
   const { rows } = await sql<{ hour: number; n: number; lines: string }>`
-    select (extract(epoch from hour) * 1000)::float8 as hour, count(*)::int as n,
-      string_agg(line, E'\n' order by pong_time, ping_event_id collate "C", responder collate "C") as lines
+    select (extract(epoch from hour) * 1000)::float8 as hour, count(*)::int as n, string_agg(line, E'\n') as lines
     from (
-      select ${HOUR_OF} as hour, ${PONG_TIME} as pong_time, ping_event_id, responder,
-        (extract(epoch from ${PONG_TIME}) * 1000000)::bigint || ',' || delay_ms || ','
-          || (array_position(${[...roomIds]}::text[], room_id) - 1) || ',' || to_json(ping_event_id)::text
-          || ',' || to_json(ping_server)::text || ',' || to_json(responder_server)::text as line
+      select ${HOUR_OF} as hour,
+        concat_ws(',', (extract(epoch from ${PONG_TIME}) * 1000000)::bigint, delay_ms,
+          array_position(${[...roomIds]}::text[], room_id) - 1,
+          to_json(ping_event_id), to_json(ping_server), to_json(responder_server), to_json(responder)) as line
       from samples
       where room_id = any(${[...roomIds]}::text[]) and ${PONG_TIME} >= ${from} and ${PONG_TIME} < ${to}
     ) rows
@@ -156,24 +153,25 @@ export class PongStore {
     }
     for (const at of lineage.hours.keys()) if (!versions.has(at)) lineage.hours.delete(at);
     const stale = [...versions].filter(([at, version]) => lineage.hours.get(at)?.version !== version);
-    for (let i = 0; i < stale.length; i += HOURS_PER_READ) {
-      const batch = stale.slice(i, i + HOURS_PER_READ);
-      const read = new Map(
-        (
-          await readHours(
-            db,
-            roomIds,
-            batch.map(([at]) => at),
-            lineage.dictionary,
-          )
-        ).map((rows) => [rows.hour, rows]),
-      );
-      for (const [at, version] of batch) {
-        const rows = read.get(at);
-        // An hour whose samples are all gone keeps its row (and a new version): nothing to keep.
-        if (rows === undefined) lineage.hours.delete(at);
-        else lineage.hours.set(at, { version, rows });
-      }
+    // One query for all: a week's rows lie anywhere in the table, and each query would visit all of it.
+    const read =
+      stale.length === 0
+        ? new Map<number, PongHour>()
+        : new Map(
+            (
+              await readHours(
+                db,
+                roomIds,
+                stale.map(([at]) => at),
+                lineage.dictionary,
+              )
+            ).map((rows) => [rows.hour, rows]),
+          );
+    for (const [at, version] of stale) {
+      const rows = read.get(at);
+      // An hour whose samples are all gone keeps its row (and a new version): nothing to keep.
+      if (rows === undefined) lineage.hours.delete(at);
+      else lineage.hours.set(at, { version, rows });
     }
     let rows = 0;
     for (const kept of lineage.hours.values()) rows += kept.rows.delay.length;
