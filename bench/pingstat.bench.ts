@@ -4,6 +4,8 @@
 // 300 ms) at each size, next to the anchor: maubot's pingstat measured on
 // this machine kind (issue 14). Ratios are against that anchor, never against
 // a re-implementation of it.
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
 import type { Database } from '../src/db/database.ts';
 import { buildApp } from '../src/http/app.ts';
 import { analyzeSamples, recordSamples } from '../src/samples/repository.ts';
@@ -13,6 +15,8 @@ import { RoomRegistry } from '../src/stats/rooms.ts';
 import { generateSamples } from './dataset.ts';
 import { load } from './load.ts';
 import type { Figures } from './leaderboard.bench.ts';
+
+const run = promisify(execFile);
 
 /** pingstat's stats.json, cold, seconds (issue 14: medians of 9 requests; at 1M the fastest of its range). */
 export const PINGSTAT_ANCHOR_SECONDS: Readonly<Record<number, number>> = { 10000: 0.079, 100000: 0.56, 1000000: 6.2 };
@@ -39,14 +43,23 @@ function median(values: number[]): number {
   return sorted[Math.floor(sorted.length / 2)]!;
 }
 
-/** Fetches a URL to its last byte without keeping the body; returns ms and bytes. */
+/**
+ * Fetches a URL to its last byte with curl, as a client of the service
+ * would, in a process of its own (a client in the service's process would
+ * take the service's one thread to read what it sends); returns ms and bytes.
+ */
 async function timedFetch(url: string): Promise<{ ms: number; bytes: number }> {
-  const started = performance.now();
-  const res = await fetch(url);
-  if (res.status !== 200) throw new Error(`${url}: ${res.status}`);
-  let bytes = 0;
-  for await (const chunk of res.body!) bytes += (chunk as Uint8Array).length;
-  return { ms: performance.now() - started, bytes };
+  const { stdout } = await run('curl', [
+    '-s',
+    '-o',
+    '/dev/null',
+    '-w',
+    '%{http_code} %{size_download} %{time_total}',
+    url,
+  ]);
+  const [status, bytes, seconds] = stdout.trim().split(' ');
+  if (status !== '200') throw new Error(`${url}: ${status}`);
+  return { ms: Number(seconds) * 1000, bytes: Number(bytes) };
 }
 
 /** A pong of a new ping in the last minute, as the bot stores one. */

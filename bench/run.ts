@@ -11,6 +11,7 @@ import { migrateToLatest, openDatabase, type Database } from '../src/db/database
 import { writeNdjson } from './dataset.ts';
 import { EMBEDDED_TARGET_MB, embeddedBench } from './embedded.bench.ts';
 import { IMPORT_TARGET_PER_SECOND, importBench } from './import.bench.ts';
+import { growthBench } from './growth.bench.ts';
 import { backfillBench } from './backfill.bench.ts';
 import { botBench } from './bot.bench.ts';
 import { clocksBench } from './clocks.bench.ts';
@@ -29,11 +30,12 @@ const LOAD_SECONDS = Number(process.env['BENCH_LOAD_SECONDS'] ?? 10);
 const ROOM = '!bench:pingboard.example';
 const SCENARIOS = (
   process.env['BENCH_SCENARIOS'] ??
-  'leaderboard,bot,probes,clocks,backfill,page,load,pingstat,instances,instances-http,embedded,import'
+  'leaderboard,bot,probes,clocks,backfill,page,load,pingstat,instances,instances-http,embedded,import,growth'
 ).split(',');
 const PINGSTAT_SIZES = (process.env['BENCH_PINGSTAT_SAMPLES'] ?? '10000,100000,1000000').split(',').map(Number);
 const PINGSTAT_RUNS = Number(process.env['BENCH_PINGSTAT_RUNS'] ?? 3);
 /** The size at which 50 clients hit each route. */
+const GROWTH_SIZES = (process.env['BENCH_GROWTH_SAMPLES'] ?? '10000,100000,1000000,10000000').split(',').map(Number);
 const PINGSTAT_LOAD_SAMPLES = Number(process.env['BENCH_PINGSTAT_LOAD_SAMPLES'] ?? 100_000);
 const BACKFILL_SIZES = (process.env['BENCH_BACKFILL_EVENTS'] ?? '50000,200000').split(',').map(Number);
 const PROBE_ROUNDS = Number(process.env['BENCH_PROBE_ROUNDS'] ?? 50);
@@ -357,6 +359,24 @@ try {
       );
       printTable(results);
     }
+  }
+  if (SCENARIOS.includes('growth')) {
+    // PostgreSQL only: the sizes issue 14 asks for reach past what the embedded database is for.
+    const results = new Map<string, Figures>();
+    for (const samples of GROWTH_SIZES) {
+      log(`growth: ${samples} samples in the week, on postgres:`);
+      const database = await openBenchDatabase('postgres', dir);
+      try {
+        await migrateToLatest(database.db);
+        results.set(String(samples), await growthBench({ database, roomId: ROOM, samples, now: new Date() }, log));
+      } finally {
+        await database.destroy();
+      }
+    }
+    console.log(
+      '\nIssue #14 (growth): a week of samples from 300 ping servers and 10 responders, PostgreSQL; columns by samples\n',
+    );
+    printTable(results);
   }
   if (SCENARIOS.includes('import')) {
     const results = new Map<string, Figures>();
