@@ -4,19 +4,15 @@
 // generate_series, with its triggers on, then the hourly digests built, the
 // leaderboard's rolling table and pingstat's stats.json, each the first time
 // and after a new pong, and the sizes that grow with it.
-import { execFile } from 'node:child_process';
-import { promisify } from 'node:util';
 import { sql } from 'kysely';
 import type { Database } from '../src/db/database.ts';
 import { buildApp } from '../src/http/app.ts';
 import { recordSamples } from '../src/samples/repository.ts';
-import type { Sample } from '../src/samples/sample.ts';
 import { buildRecentDigests } from '../src/stats/digests.ts';
 import { Statistics } from '../src/stats/leaderboard.ts';
 import { RoomRegistry } from '../src/stats/rooms.ts';
 import type { Figures } from './leaderboard.bench.ts';
-
-const run = promisify(execFile);
+import { median, newPong, timed, timedFetch } from './measure.ts';
 
 export interface GrowthBenchOptions {
   readonly database: Database;
@@ -31,44 +27,6 @@ const ROLLING = { maxAgeSeconds: 7 * 86_400, minAgeSeconds: 0, capSpanToWeek: fa
 /** Rows per statement of the fill. */
 const FILL_CHUNK = 1_000_000;
 const RESPONDERS = 10;
-
-async function timed<T>(fn: () => Promise<T>): Promise<[number, T]> {
-  const started = performance.now();
-  const result = await fn();
-  return [performance.now() - started, result];
-}
-
-function median(values: number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  return sorted[Math.floor(sorted.length / 2)]!;
-}
-
-/** Seconds to fetch a URL to its last byte with curl (a client in a process of its own). */
-async function fetchSeconds(url: string): Promise<number> {
-  const { stdout } = await run('curl', ['-s', '-o', '/dev/null', '-w', '%{http_code} %{time_total}', url], {
-    maxBuffer: 1 << 20,
-  });
-  const [status, seconds] = stdout.trim().split(' ');
-  if (status !== '200') throw new Error(`${url}: ${status}`);
-  return Number(seconds);
-}
-
-function newPong(roomId: string, now: Date, n: number): Sample {
-  const measuredAt = new Date(now.getTime() - 1000 * n);
-  return {
-    roomId,
-    pingEventId: `$growth-new-ping-${n}`,
-    pingServer: 'hs1.example',
-    pinger: '@pinger:hs1.example',
-    responder: '@echo:responder1.example',
-    responderServer: 'responder1.example',
-    delayMs: 250,
-    pingTs: new Date(measuredAt.getTime() - 250),
-    measuredAt,
-    source: 'pong',
-    rttMs: null,
-  };
-}
 
 export async function growthBench(options: GrowthBenchOptions, log: (line: string) => void): Promise<Figures> {
   const { database, roomId, samples, now } = options;
@@ -128,12 +86,12 @@ export async function growthBench(options: GrowthBenchOptions, log: (line: strin
   });
   const url = `${await app.listen({ host: '127.0.0.1', port: 0 })}/rooms/${encodeURIComponent(roomId)}/stats.json`;
   try {
-    figures['stats.json: first request, the week read (s)'] = Number((await fetchSeconds(url)).toFixed(3));
+    figures['stats.json: first request, the week read (s)'] = Number(((await timedFetch(url)).ms / 1000).toFixed(3));
     const cold: number[] = [];
     for (let i = 0; i < (samples > 2_000_000 ? 1 : 3); i++) {
       await recordSamples(db, [newPong(roomId, now, ++newPongs)]);
       served.forgetLiveTables();
-      cold.push(await fetchSeconds(url));
+      cold.push((await timedFetch(url)).ms / 1000);
     }
     figures['stats.json: after a new pong (s)'] = Number(median(cold).toFixed(3));
   } finally {

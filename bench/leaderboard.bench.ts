@@ -23,6 +23,8 @@ export interface LeaderboardBenchOptions {
   readonly connections: number;
 }
 
+import { median, timed } from './measure.ts';
+
 export type Figures = Record<string, number | string>;
 
 const WEEKS = { timeZone: 'UTC', closeWeekday: 1, closeHour: 0, graceMinutes: 60 };
@@ -30,17 +32,6 @@ const STATS = { minDelayMs: 10, maxDelayMs: 600_000, minPings: 1 };
 /** Timed computations of the rolling table from stored digests (after the one that builds them). */
 const ROLLING_RUNS = 9;
 const ROLLING = { maxAgeSeconds: 7 * 86_400, minAgeSeconds: 0, capSpanToWeek: false };
-
-function median(values: number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  return sorted[Math.floor(sorted.length / 2)]!;
-}
-
-async function timed<T>(fn: () => Promise<T>): Promise<[number, T]> {
-  const started = performance.now();
-  const result = await fn();
-  return [performance.now() - started, result];
-}
 
 export async function leaderboardBench(
   options: LeaderboardBenchOptions,

@@ -4,8 +4,6 @@
 // 300 ms) at each size, next to the anchor: maubot's pingstat measured on
 // this machine kind (issue 14). Ratios are against that anchor, never against
 // a re-implementation of it.
-import { execFile } from 'node:child_process';
-import { promisify } from 'node:util';
 import type { Database } from '../src/db/database.ts';
 import { buildApp } from '../src/http/app.ts';
 import { analyzeSamples, recordSamples } from '../src/samples/repository.ts';
@@ -15,8 +13,7 @@ import { RoomRegistry } from '../src/stats/rooms.ts';
 import { generateSamples } from './dataset.ts';
 import { load } from './load.ts';
 import type { Figures } from './leaderboard.bench.ts';
-
-const run = promisify(execFile);
+import { median, newPong, timedFetch } from './measure.ts';
 
 /** pingstat's stats.json, cold, seconds (issue 14: medians of 9 requests; at 1M the fastest of its range). */
 export const PINGSTAT_ANCHOR_SECONDS: Readonly<Record<number, number>> = { 10000: 0.079, 100000: 0.56, 1000000: 6.2 };
@@ -37,48 +34,6 @@ export interface PingstatBenchOptions {
 const WEEKS = { timeZone: 'UTC', closeWeekday: 1, closeHour: 0, graceMinutes: 60 };
 const STATS = { minDelayMs: 10, maxDelayMs: 600_000, minPings: 1 };
 const ROUTES = ['stats.json', 'stats.raw.json', 'stats'] as const;
-
-function median(values: number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  return sorted[Math.floor(sorted.length / 2)]!;
-}
-
-/**
- * Fetches a URL to its last byte with curl, as a client of the service
- * would, in a process of its own (a client in the service's process would
- * take the service's one thread to read what it sends); returns ms and bytes.
- */
-async function timedFetch(url: string): Promise<{ ms: number; bytes: number }> {
-  const { stdout } = await run('curl', [
-    '-s',
-    '-o',
-    '/dev/null',
-    '-w',
-    '%{http_code} %{size_download} %{time_total}',
-    url,
-  ]);
-  const [status, bytes, seconds] = stdout.trim().split(' ');
-  if (status !== '200') throw new Error(`${url}: ${status}`);
-  return { ms: Number(seconds) * 1000, bytes: Number(bytes) };
-}
-
-/** A pong of a new ping in the last minute, as the bot stores one. */
-function newPong(roomId: string, now: Date, n: number): Sample {
-  const measuredAt = new Date(now.getTime() - 1000 * n);
-  return {
-    roomId,
-    pingEventId: `$bench-new-ping-${n}`,
-    pingServer: 'new.example',
-    pinger: '@pinger:new.example',
-    responder: '@echo:responder.example',
-    responderServer: 'responder.example',
-    delayMs: 250,
-    pingTs: new Date(measuredAt.getTime() - 250),
-    measuredAt,
-    source: 'pong',
-    rttMs: null,
-  };
-}
 
 export async function pingstatBench(options: PingstatBenchOptions, report: (line: string) => void): Promise<Figures> {
   const { database, roomId, now } = options;
