@@ -18,7 +18,14 @@ import { sql, type Kysely } from 'kysely';
 // versions before the samples, so a version it read is never newer than the
 // rows it read with it. Rows are written in (room, hour) order so that two
 // statements touching the same hours wait for each other rather than
-// deadlock. The sequence belongs to no column: `truncate ... restart
+// deadlock; across the statements of one transaction the order is the
+// writer's, and a deadlock is retried as any other (samples/repository.ts).
+// The triggers are named to fire after the digests' ones (PostgreSQL fires
+// a table's triggers of one event in name order), which take the room's
+// advisory lock first. Like those, they do not fire for a session with
+// session_replication_role = replica: such a writer (a logical replication
+// subscriber, pg_restore --disable-triggers) must version the hours it
+// writes itself. The sequence belongs to no column: `truncate ... restart
 // identity` must not make numbers that processes may still hold come back.
 
 const ROW_COLUMNS = 'room_id, ping_event_id, responder, responder_server, ping_server, delay_ms, measured_at, pong_ts';
@@ -37,9 +44,9 @@ end`;
 }
 
 const FUNCTIONS = {
-  bump_sample_hours_after_insert: bumpHoursOf('select * from new_samples'),
-  bump_sample_hours_after_delete: bumpHoursOf('select * from old_samples'),
-  bump_sample_hours_after_update: bumpHoursOf(`
+  version_sample_hours_after_insert: bumpHoursOf('select * from new_samples'),
+  version_sample_hours_after_delete: bumpHoursOf('select * from old_samples'),
+  version_sample_hours_after_update: bumpHoursOf(`
     (select ${ROW_COLUMNS} from new_samples except select ${ROW_COLUMNS} from old_samples)
     union all
     (select ${ROW_COLUMNS} from old_samples except select ${ROW_COLUMNS} from new_samples)`),
@@ -52,6 +59,9 @@ const TRANSITION_TABLES = {
 };
 
 export async function up(db: Kysely<any>): Promise<void> {
+  // Writers wait until the triggers exist: a row committed between the versions written below and
+  // the triggers would have neither (the migration's transaction alone does not hold them off).
+  await sql`lock table samples in share row exclusive mode`.execute(db);
   await sql`create sequence sample_hour_version`.execute(db);
   await sql`create table sample_hours (
     room_id text not null,
@@ -69,25 +79,25 @@ export async function up(db: Kysely<any>): Promise<void> {
   }
   for (const [event, referencing] of Object.entries(TRANSITION_TABLES)) {
     await sql
-      .raw(`create trigger samples_${event}_bumps_hours after ${event} on samples
-      referencing ${referencing} for each statement execute function bump_sample_hours_after_${event}()`)
+      .raw(`create trigger samples_${event}_versions_hours after ${event} on samples
+      referencing ${referencing} for each statement execute function version_sample_hours_after_${event}()`)
       .execute(db);
   }
   await sql
-    .raw(`create function bump_sample_hours_after_truncate() returns trigger language plpgsql as $body$
+    .raw(`create function version_sample_hours_after_truncate() returns trigger language plpgsql as $body$
 begin
   delete from sample_hours;
   return null;
 end$body$`)
     .execute(db);
-  await sql`create trigger samples_truncate_bumps_hours after truncate on samples
-    for each statement execute function bump_sample_hours_after_truncate()`.execute(db);
+  await sql`create trigger samples_truncate_versions_hours after truncate on samples
+    for each statement execute function version_sample_hours_after_truncate()`.execute(db);
 }
 
 export async function down(db: Kysely<any>): Promise<void> {
   for (const event of ['insert', 'delete', 'update', 'truncate']) {
-    await sql.raw(`drop trigger samples_${event}_bumps_hours on samples`).execute(db);
-    await sql.raw(`drop function bump_sample_hours_after_${event}()`).execute(db);
+    await sql.raw(`drop trigger samples_${event}_versions_hours on samples`).execute(db);
+    await sql.raw(`drop function version_sample_hours_after_${event}()`).execute(db);
   }
   await sql`drop table sample_hours`.execute(db);
   await sql`drop sequence sample_hour_version`.execute(db);

@@ -10,8 +10,8 @@ import { recordSamples } from '../src/samples/repository.ts';
 import type { Sample } from '../src/samples/sample.ts';
 import { eachRawRowsPage, pingstatGroups, type PingstatGroups } from '../src/stats/pingstat-data.ts';
 import { PINGSTAT_WEEK_MS, pingstatWindow, type PingstatAges } from '../src/stats/pingstat-window.ts';
-import { pingstatGroupsFromHours, rawRowsFromHours } from '../src/stats/pong-hours.ts';
-import { keptFrom, PongStore, type PongSnapshot } from '../src/stats/pong-store.ts';
+import { compareCodePoints, pingstatGroupsFromHours, rawRowsFromHours } from '../src/stats/pong-hours.ts';
+import { keptSpan, PongStore, type PongSnapshot } from '../src/stats/pong-store.ts';
 import { compareNames } from '../src/order.ts';
 import { random } from '../bench/dataset.ts';
 import { forEachEngine, type Test } from './helpers/database.ts';
@@ -119,6 +119,20 @@ async function expectDatabaseAnswers(t: Test, db: Db, store: PongStore, label: s
   return week!;
 }
 
+const hex = (text: string) => [...text].map((c) => c.codePointAt(0)!.toString(16)).join(' ');
+
+t.test('names compare by code point, as PostgreSQL\'s "C" compares UTF-8 bytes', async (t) => {
+  const names = ['a', 'b', 'ab', '', '\uff01', '\u{1f600}', '\ud7ff', '\ue000', '\u{10ffff}', 'é', 'e\u0301', '\u2028'];
+  for (const a of names)
+    for (const b of names)
+      t.equal(
+        Math.sign(compareCodePoints(a, b)),
+        Math.sign(Buffer.compare(Buffer.from(a), Buffer.from(b))),
+        // Code points in hex: a raw U+2028 would break the TAP line.
+        `[${hex(a)}] and [${hex(b)}]`,
+      );
+});
+
 forEachEngine(t, (t, database) => {
   const { db } = database;
 
@@ -202,12 +216,32 @@ forEachEngine(t, (t, database) => {
     await recordSamples(db, dataset(7, 200));
     const store = new PongStore({ maxRows: 100 });
     const week = pingstatWindow(NOW, {}, PINGSTAT_WEEK_MS);
-    t.equal(week.start.getTime() >= keptFrom(NOW), true, "pingstat's default week is within the kept span");
+    t.equal(week.start.getTime() >= keptSpan(NOW).from, true, "pingstat's default week is within the kept span");
     t.equal(await store.snapshot(db, LINEAGE, week, NOW), undefined, 'a lineage past the row limit is not kept');
     const roomy = new PongStore();
     const older = pingstatWindow(NOW, { max_age: String(8 * 86_400) }, 0n);
     t.equal(await roomy.snapshot(db, LINEAGE, older, NOW), undefined, 'a window reaching before the span is not');
     t.not(await roomy.snapshot(db, LINEAGE, week, NOW), undefined, 'the week is');
+    const ahead = pingstatWindow(NOW, { max_age: '3600', min_age: String(-3 * 3600) }, 0n);
+    t.equal(await roomy.snapshot(db, LINEAGE, ahead, NOW), undefined, 'a window reaching past the next hour is not');
+  });
+
+  t.test('pongs stamped centuries ahead are left to the database and change nothing kept', async (t) => {
+    await recordSamples(db, dataset(9, 200));
+    const store = new PongStore();
+    const before = await expectDatabaseAnswers(t, db, store, 'first read');
+    // A server's clock far ahead, written past the application's checks (psql, another version).
+    for (const at of ['5000-01-01T00:00:00.001Z', '10000-01-01T00:00:00Z'])
+      await sql`insert into samples (room_id, ping_event_id, ping_server, responder, responder_server, delay_ms, ping_ts, measured_at, source)
+        values (${ROOM}, ${`$ahead-${at}`}, 'hs1.example', '@echo:r1.example', 'r1.example', 300, ${NOW}, ${at}::timestamptz, 'pong')`.execute(
+        db,
+      );
+    const after = await expectDatabaseAnswers(t, db, store, 'after pongs stamped centuries ahead');
+    t.same(
+      after.hours.map((hour) => hour.hour),
+      before.hours.map((hour) => hour.hour),
+      'no hour past the span is kept',
+    );
   });
 
   t.test('a dictionary numbering many pings no longer kept is made again, and answers the same', async (t) => {

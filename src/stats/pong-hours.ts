@@ -7,6 +7,7 @@
 // and writing them cost more than pingstat itself. Kept here per hour, in the
 // window's order (pong time, then ping, then responder: the database sorts
 // each hour once, when it is read), a request only walks them.
+import { getOrInsert } from '../collections.ts';
 import type { PingstatGroups, PingstatPair } from './pingstat-data.ts';
 import type { PingstatWindow } from './pingstat-window.ts';
 import type { DelayFilter } from './repository.ts';
@@ -92,9 +93,21 @@ export interface PongHour {
   readonly responderServer: Int32Array;
 }
 
-/** Orders as PostgreSQL's "C" collation does: by UTF-8 bytes (code points; `<` compares UTF-16 units). */
-function compareBytes(a: string, b: string): number {
-  return a === b ? 0 : Buffer.compare(Buffer.from(a), Buffer.from(b));
+const isSurrogate = (unit: number) => unit >= 0xd800 && unit <= 0xdfff;
+
+/**
+ * Orders as PostgreSQL's "C" collation does: by UTF-8 bytes, which is code
+ * points. UTF-16 units (what `<` compares) agree except that a surrogate,
+ * half of a code point past U+FFFF, comes after every unit that is not one.
+ */
+export function compareCodePoints(a: string, b: string): number {
+  const n = Math.min(a.length, b.length);
+  for (let i = 0; i < n; i++) {
+    const x = a.charCodeAt(i);
+    const y = b.charCodeAt(i);
+    if (x !== y) return isSurrogate(x) === isSurrogate(y) ? x - y : isSurrogate(x) ? 1 : -1;
+  }
+  return a.length - b.length;
 }
 
 /**
@@ -146,12 +159,16 @@ export function parsePongHour(hour: number, count: number, text: string, diction
   }
   if (at < text.length) throw new Error(`hour ${new Date(hour).toISOString()}: more than the ${count} rows announced`);
   const { pongMicros, ping } = read;
-  const raw = (json: string) => JSON.parse(json) as string;
+  // Pings answered in one sync share a time (the bot's measured_at): the IDs are decoded once each.
+  const decoded = new Map<string, string>();
+  const raw = (json: string) => getOrInsert(decoded, json, () => JSON.parse(json) as string);
   const order = Array.from({ length: count }, (_, i) => i).sort(
     (a, b) =>
       pongMicros[a]! - pongMicros[b]! ||
-      compareBytes(raw(dictionary.pingJson[ping[a]!]!), raw(dictionary.pingJson[ping[b]!]!)) ||
-      compareBytes(raw(responders[a]!), raw(responders[b]!)),
+      (ping[a] === ping[b]
+        ? 0
+        : compareCodePoints(raw(dictionary.pingJson[ping[a]!]!), raw(dictionary.pingJson[ping[b]!]!))) ||
+      compareCodePoints(raw(responders[a]!), raw(responders[b]!)),
   );
   const sorted = <T extends Float64Array | Int32Array>(column: T): T => column.map((_, i) => column[order[i]!]!) as T;
   return {

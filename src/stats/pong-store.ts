@@ -5,8 +5,9 @@
 // again only the hours whose version changed: after a new pong, one hour.
 // Windows that start before the kept span (a `min_age` reaching back, raw
 // rows older than a week) are read from the database as before.
-import { sql } from 'kysely';
+import { sql, type Transaction } from 'kysely';
 import type { Db } from '../db/database.ts';
+import type { Tables } from '../db/schema.ts';
 import { HOUR_MS, parsePongHour, PongDictionary, type PongHour } from './pong-hours.ts';
 import { PINGSTAT_WEEK_MS, type PingstatWindow } from './pingstat-window.ts';
 
@@ -17,7 +18,7 @@ export interface PongSnapshot {
 }
 
 export interface PongStoreLimits {
-  /** Rows kept per lineage at most (28 bytes each): a lineage with more is read from the database. */
+  /** Rows kept per lineage at most (28 bytes of columns each, and about 100 per ping for its ID): a lineage with more is read from the database. */
   readonly maxRows: number;
   /** Pings the dictionary may number beyond the rows kept before it is made again with only theirs. */
   readonly sparePings: number;
@@ -40,17 +41,26 @@ class Lineage {
   queue: Promise<unknown> = Promise.resolve();
 }
 
-/** The start of the span kept at `now`: the hour holding the start of pingstat's default (and longest) week. */
-export function keptFrom(now: Date): number {
-  const weekStart = now.getTime() - Number(PINGSTAT_WEEK_MS);
-  return Math.floor(weekStart / HOUR_MS) * HOUR_MS;
+/**
+ * The span kept at `now`, [from, to): from the hour holding the start of
+ * pingstat's default (and longest) week to the hour after the current one.
+ * Pongs stamped later (a server's clock far ahead) are left to the
+ * database, with the windows reaching them: times stay where a double holds
+ * every microsecond.
+ */
+export function keptSpan(now: Date): { readonly from: number; readonly to: number } {
+  const hourOf = (ms: number) => Math.floor(ms / HOUR_MS) * HOUR_MS;
+  return { from: hourOf(now.getTime() - Number(PINGSTAT_WEEK_MS)), to: hourOf(now.getTime()) + 2 * HOUR_MS };
 }
+
+/** Stale hours past which a read first counts the rows: a lineage too large to keep is not read whole. */
+const LARGE_READ_HOURS = 24;
 
 const HOUR_OF = sql`date_bin('1 hour', coalesce(pong_ts, measured_at), timestamptz '2000-01-01 00:00:00+00')`;
 const PONG_TIME = sql`coalesce(pong_ts, measured_at)`;
 
 async function readHours(
-  db: Db,
+  db: Db | Transaction<Tables>,
   roomIds: readonly string[],
   hours: readonly number[],
   dictionary: PongDictionary,
@@ -68,10 +78,22 @@ async function readHours(
       from samples
       where room_id = any(${[...roomIds]}::text[]) and ${PONG_TIME} >= ${from} and ${PONG_TIME} < ${to}
     ) rows
-    where hour = any(${hours.map((hour) => new Date(hour).toISOString())}::timestamptz[])
+    where hour = any(${hours.map((hour) => new Date(hour))}::timestamptz[])
     group by hour
   `.execute(db);
   return rows.map((row) => parsePongHour(row.hour, row.n, row.lines, dictionary));
+}
+
+async function rowsInSpan(
+  db: Transaction<Tables>,
+  roomIds: readonly string[],
+  span: ReturnType<typeof keptSpan>,
+): Promise<number> {
+  const { rows } = await sql<{ n: number }>`select count(*)::int as n from samples
+    where room_id = any(${[...roomIds]}::text[]) and ${PONG_TIME} >= ${new Date(span.from)} and ${PONG_TIME} < ${new Date(span.to)}`.execute(
+    db,
+  );
+  return rows[0]!.n;
 }
 
 /** The hours again, numbered in a new dictionary holding only what they use. */
@@ -111,9 +133,10 @@ export class PongStore {
     window: PingstatWindow,
     now: Date,
   ): Promise<PongSnapshot | undefined> {
-    const from = keptFrom(now);
+    const span = keptSpan(now);
     const key = JSON.stringify(roomIds);
-    if (window.start.getTime() < from || this.#tooLarge.has(key)) return undefined;
+    if (window.start.getTime() < span.from || window.end.getTime() >= span.to || this.#tooLarge.has(key))
+      return undefined;
     let lineage = this.#lineages.get(key);
     this.#lineages.delete(key);
     lineage ??= new Lineage();
@@ -122,7 +145,7 @@ export class PongStore {
       if (this.#lineages.size <= MAX_LINEAGES) break;
       this.#lineages.delete(oldest);
     }
-    const refreshed = lineage.queue.then(() => this.#refresh(db, lineage, roomIds, from));
+    const refreshed = lineage.queue.then(() => this.#refresh(db, lineage, roomIds, span));
     lineage.queue = refreshed.catch(() => undefined);
     const snapshot = await refreshed;
     if (snapshot === undefined) {
@@ -136,39 +159,46 @@ export class PongStore {
     db: Db,
     lineage: Lineage,
     roomIds: readonly string[],
-    from: number,
+    span: ReturnType<typeof keptSpan>,
   ): Promise<PongSnapshot | undefined> {
-    const listed = await db
-      .selectFrom('sample_hours')
-      .select(['room_id', 'hour', sql<string>`version::text`.as('version')])
-      .where('room_id', 'in', roomIds.length > 0 ? [...roomIds] : [''])
-      .where('hour', '>=', new Date(from))
-      .orderBy('hour')
-      .orderBy('room_id')
-      .execute();
-    const versions = new Map<number, string>();
-    for (const { room_id, hour, version } of listed) {
-      const at = hour.getTime();
-      versions.set(at, `${versions.get(at) ?? ''}${roomIds.indexOf(room_id)}:${version};`);
-    }
-    for (const at of lineage.hours.keys()) if (!versions.has(at)) lineage.hours.delete(at);
-    const stale = [...versions].filter(([at, version]) => lineage.hours.get(at)?.version !== version);
-    // One query for all: a week's rows lie anywhere in the table, and each query would visit all of it.
-    const read =
-      stale.length === 0
-        ? new Map<number, PongHour>()
-        : new Map(
-            (
-              await readHours(
-                db,
-                roomIds,
-                stale.map(([at]) => at),
-                lineage.dictionary,
-              )
-            ).map((rows) => [rows.hour, rows]),
-          );
-    for (const [at, version] of stale) {
-      const rows = read.get(at);
+    // The versions and the rows from one snapshot (on a pool of replicas, two statements could read two servers).
+    const fresh = await db
+      .transaction()
+      .setIsolationLevel('repeatable read')
+      .execute(async (tx) => {
+        const listed = await tx
+          .selectFrom('sample_hours')
+          .select(['room_id', 'hour', sql<string>`version::text`.as('version')])
+          .where('room_id', 'in', roomIds.length > 0 ? [...roomIds] : [''])
+          .where('hour', '>=', new Date(span.from))
+          .where('hour', '<', new Date(span.to))
+          .orderBy('hour')
+          .orderBy('room_id')
+          .execute();
+        const versions = new Map<number, string>();
+        for (const { room_id, hour, version } of listed) {
+          const at = hour.getTime();
+          versions.set(at, `${versions.get(at) ?? ''}${roomIds.indexOf(room_id)}:${version};`);
+        }
+        const stale = [...versions].filter(([at, version]) => lineage.hours.get(at)?.version !== version);
+        if (stale.length > LARGE_READ_HOURS && (await rowsInSpan(tx, roomIds, span)) > this.#limits.maxRows)
+          return undefined;
+        // One query for all: a week's rows lie anywhere in the table, and each query would visit all of it.
+        const read = new Map<number, PongHour>();
+        if (stale.length > 0)
+          for (const rows of await readHours(
+            tx,
+            roomIds,
+            stale.map(([at]) => at),
+            lineage.dictionary,
+          ))
+            read.set(rows.hour, rows);
+        return { versions, stale, read };
+      });
+    if (fresh === undefined) return undefined;
+    for (const at of lineage.hours.keys()) if (!fresh.versions.has(at)) lineage.hours.delete(at);
+    for (const [at, version] of fresh.stale) {
+      const rows = fresh.read.get(at);
       // An hour whose samples are all gone keeps its row (and a new version): nothing to keep.
       if (rows === undefined) lineage.hours.delete(at);
       else lineage.hours.set(at, { version, rows });
