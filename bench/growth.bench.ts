@@ -46,7 +46,7 @@ export async function growthBench(options: GrowthBenchOptions, log: (line: strin
           delay, sent, sent + delay * interval '1 ms', 'pong'
         from generate_series(${from}::bigint, ${to}::bigint) g,
           lateral (select 80 + ((g * 7919) % 1920)::int as delay,
-            ${now}::timestamptz - interval '7 days' + (g / ${RESPONDERS}) * ${spacingMs} * interval '1 ms' as sent) t`.execute(
+            ${now}::timestamptz - interval '7 days' + (g / ${RESPONDERS}) * ${spacingMs}::float8 * interval '1 ms' as sent) t`.execute(
         db,
       );
     }
