@@ -121,8 +121,13 @@ export async function recordSamples(
         )
         select count(*)::int as stored from inserted
       `.execute(tx);
+        const inserted = rows[0]!.stored;
+        // Every sample stored as a row of its own holds its key alone: no stored answer of that key is
+        // left for a pong to stamp or a probe to add its round trip to. Each update would still look
+        // every key up (and fire its trigger) for nothing, which on a fresh import is most of a batch's time.
+        if (inserted === batch.length) return inserted - replaced;
         await addPongTimestamps(tx, batch);
-        return rows[0]!.stored - replaced + (await addRoundTrips(tx, batch));
+        return inserted - replaced + (await addRoundTrips(tx, batch));
       }),
     );
   }

@@ -38,21 +38,6 @@ export function laterPongOfServer(sample: string): RawBuilder<boolean> {
           and earlier.responder collate "C" < ${s}.responder collate "C")))`;
 }
 
-/**
- * True when a pong of `sample`'s server to its ping came before `instant`.
- * Samples from `instant` on, less these, read in PONG_ORDER and passed
- * through firstPongs, are the figures from `instant` on: a whole week's
- * digests are chosen this way at the cost of reading the week, where
- * laterPongOfServer would join every sample with its ping's others.
- */
-export function pongOfServerBefore(sample: string, instant: Date): RawBuilder<boolean> {
-  const s = sql.ref(sample);
-  return sql<boolean>`exists (
-    select 1 from samples earlier
-    where earlier.room_id = ${s}.room_id and earlier.ping_event_id = ${s}.ping_event_id
-      and earlier.responder_server = ${s}.responder_server and earlier.measured_at < ${instant})`;
-}
-
 export interface PongRow {
   readonly ping_event_id: string;
   readonly responder_server: string;
