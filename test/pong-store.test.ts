@@ -244,6 +244,22 @@ forEachEngine(t, (t, database) => {
     );
   });
 
+  t.test('long IDs (the dictionary outgrows its first buffer) and more lineages than are kept', async (t) => {
+    // 64 kB of encoded IDs fill the dictionary's first buffer: about 1,100 of these.
+    await recordSamples(db, dataset(10, 1500, `p${'x'.repeat(60)}`));
+    const store = new PongStore();
+    const first = await expectDatabaseAnswers(t, db, store, 'first read');
+    t.ok(first.dictionary.bytes.length > 64 * 1024, 'the dictionary grew');
+    const week = pingstatWindow(NOW, {}, PINGSTAT_WEEK_MS);
+    for (const other of ['!a:example.org', '!b:example.org', '!c:example.org', '!d:example.org'])
+      await store.snapshot(db, [other], week, NOW);
+    const again = await expectDatabaseAnswers(t, db, store, 'after four other lineages');
+    t.notOk(
+      again.hours.some((hour) => first.hours.includes(hour)),
+      'the least recently asked lineage was dropped and read again',
+    );
+  });
+
   t.test('a dictionary numbering many pings no longer kept is made again, and answers the same', async (t) => {
     await recordSamples(db, dataset(8, 300));
     const store = new PongStore({ sparePings: 10 });

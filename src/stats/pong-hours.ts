@@ -191,33 +191,23 @@ export function parsePongHour(hour: number, count: number, text: string, diction
  */
 class PerPingPairs {
   readonly #head: Int32Array;
-  #next: Int32Array;
-  #second: Int32Array;
-  #third: Int32Array;
+  readonly #next: Int32Array;
+  readonly #second: Int32Array;
+  readonly #third: Int32Array;
   #size = 0;
 
-  constructor(pings: number, expected: number) {
+  /** `rows`: the rows walked, at most one entry each. */
+  constructor(pings: number, rows: number) {
     this.#head = new Int32Array(pings).fill(-1);
-    const capacity = Math.max(16, expected);
-    this.#next = new Int32Array(capacity);
-    this.#second = new Int32Array(capacity);
-    this.#third = new Int32Array(capacity);
+    this.#next = new Int32Array(rows);
+    this.#second = new Int32Array(rows);
+    this.#third = new Int32Array(rows);
   }
 
   /** True if the ping had not been met with this pair (and now has). */
   add(ping: number, second: number, third: number): boolean {
     for (let e = this.#head[ping]!; e !== -1; e = this.#next[e]!)
       if (this.#second[e] === second && this.#third[e] === third) return false;
-    if (this.#size === this.#next.length) {
-      const grow = (old: Int32Array) => {
-        const larger = new Int32Array(2 * old.length);
-        larger.set(old);
-        return larger;
-      };
-      this.#next = grow(this.#next);
-      this.#second = grow(this.#second);
-      this.#third = grow(this.#third);
-    }
     const e = this.#size++;
     this.#second[e] = second;
     this.#third[e] = third;
