@@ -87,9 +87,9 @@ t.test('text and bytes already encoded keep their order, in chunks and across th
   const read = text(body.stream());
   const big = Buffer.from('é'.repeat(40_000));
   state.body!.write('[');
-  state.body!.writeBytes(Buffer.from('"ü",'));
+  state.body!.write(Buffer.from('"ü",'));
   state.body!.write('"\u2028",');
-  state.body!.writeBytes(big);
+  state.body!.write(big);
   state.body!.write(']');
   state.finish();
   t.equal(await read, `["ü","\u2028",${'é'.repeat(40_000)}]`);

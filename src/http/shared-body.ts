@@ -26,16 +26,10 @@ export class SharedBody {
     return this.#done;
   }
 
-  write(text: string): void {
+  /** Text, or text already encoded as UTF-8. */
+  write(text: string | Buffer): void {
     this.#pending.push(text);
     this.#pendingLength += text.length;
-    if (this.#pendingLength >= CHUNK_BYTES) this.#flush();
-  }
-
-  /** Text already encoded as UTF-8. */
-  writeBytes(bytes: Buffer): void {
-    this.#pending.push(bytes);
-    this.#pendingLength += bytes.length;
     if (this.#pendingLength >= CHUNK_BYTES) this.#flush();
   }
 

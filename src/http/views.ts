@@ -330,9 +330,7 @@ export class Views {
     (room: TrackedRoom, ages: PingstatAges, body: SharedBody) => Promise<void>
   > = {
     'stats.json': async (room, ages, body) => {
-      for (const part of pingstatJsonParts(await this.#pingstatSummary(room, ages)))
-        if (typeof part === 'string') body.write(part);
-        else body.writeBytes(part);
+      for (const part of pingstatJsonParts(await this.#pingstatSummary(room, ages))) body.write(part);
     },
     'stats.html': async (room, ages, body) =>
       body.write(renderPingstatHtml(await this.#pingstatSummary(room, ages), room.id)),
@@ -350,7 +348,7 @@ export class Views {
         });
       } else
         for (const page of rawRowsFromHours(pongs.hours, pongs.dictionary, window, currentRoomId)) {
-          body.writeBytes(page);
+          body.write(page);
           // Other requests (the health check among them) get a turn between pages.
           await new Promise(setImmediate);
         }

@@ -1,7 +1,8 @@
 // Output in the shapes of the existing aggregator (maubot's pingstat), so the
 // tools that read it today can read Pingboard unchanged. It lists every
-// delay: the database writes those lists as JSON text (stats/pingstat-data.ts),
-// and they are passed along as they are.
+// delay: those lists come as JSON text, from the database (stats/pingstat-data.ts)
+// or as UTF-8 bytes from the week kept in memory (stats/pong-hours.ts), and
+// are passed along as they are.
 import type { JsonText, PingstatGroups } from '../stats/pingstat-data.ts';
 import { ExactSum, figuresOfSorted } from '../stats/figures.ts';
 import { compareNames } from '../order.ts';

@@ -21,9 +21,7 @@ import { arrayLiteral } from '../db/arrays.ts';
 import { columnsFromRows, type SampleColumns } from './columns.ts';
 import { compareNames } from '../order.ts';
 import { firstPongs, PONG_ORDER, type PongRow } from './first-pongs.ts';
-import type { TimeWindow } from './windows.ts';
-
-const HOUR_MS = 3_600_000;
+import { HOUR_MS, type TimeWindow } from './windows.ts';
 
 interface StoredDigest {
   samples: number;

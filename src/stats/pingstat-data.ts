@@ -15,7 +15,7 @@ import type { PingstatWindow } from './pingstat-window.ts';
  * other sample's measured_at is its pong's time. The expression is indexed
  * with room_id (migration own-pong-timestamps).
  */
-const PONG_TIME = sql`coalesce(pong_ts, measured_at)`;
+export const PONG_TIME = sql`coalesce(pong_ts, measured_at)`;
 
 // Names are ordered by code point (compareNames), which is the "C" collation: it also lets
 // PostgreSQL compare bytes instead of calling the locale, several times faster on large sorts.

@@ -11,8 +11,7 @@ import { getOrInsert } from '../collections.ts';
 import type { PingstatGroups, PingstatPair } from './pingstat-data.ts';
 import type { PingstatWindow } from './pingstat-window.ts';
 import type { DelayFilter } from './repository.ts';
-
-export const HOUR_MS = 3_600_000;
+import { HOUR_MS } from './windows.ts';
 
 /**
  * Ping event IDs and server names, numbered, with their JSON text as

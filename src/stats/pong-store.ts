@@ -8,7 +8,9 @@
 import { sql, type Transaction } from 'kysely';
 import type { Db } from '../db/database.ts';
 import type { Tables } from '../db/schema.ts';
-import { HOUR_MS, parsePongHour, PongDictionary, type PongHour } from './pong-hours.ts';
+import { parsePongHour, PongDictionary, type PongHour } from './pong-hours.ts';
+import { PONG_TIME } from './pingstat-data.ts';
+import { HOUR_MS } from './windows.ts';
 import { PINGSTAT_WEEK_MS, type PingstatWindow } from './pingstat-window.ts';
 
 /** What a request walks: the lineage's hours in ascending order, and the dictionary they are numbered in. */
@@ -56,8 +58,7 @@ export function keptSpan(now: Date): { readonly from: number; readonly to: numbe
 /** Stale hours past which a read first counts the rows: a lineage too large to keep is not read whole. */
 const LARGE_READ_HOURS = 24;
 
-const HOUR_OF = sql`date_bin('1 hour', coalesce(pong_ts, measured_at), timestamptz '2000-01-01 00:00:00+00')`;
-const PONG_TIME = sql`coalesce(pong_ts, measured_at)`;
+const HOUR_OF = sql`date_bin('1 hour', ${PONG_TIME}, timestamptz '2000-01-01 00:00:00+00')`;
 
 async function readHours(
   db: Db | Transaction<Tables>,

@@ -20,7 +20,8 @@ export interface WeekWindow extends TimeWindow {
   readonly week: string;
 }
 
-const DAY_MS = 86_400_000;
+export const HOUR_MS = 3_600_000;
+const DAY_MS = 24 * HOUR_MS;
 export const WEEK_MS = 7 * DAY_MS;
 
 export interface RollingOptions {
@@ -125,7 +126,7 @@ function zoneOffset(instant: number, timeZone: string): number {
  * to the instant one hour later, as clocks do.
  */
 function localTimeToInstant(day: number, hour: number, timeZone: string): number {
-  const wall = day * DAY_MS + hour * 3_600_000;
+  const wall = day * DAY_MS + hour * HOUR_MS;
   const guess = wall - zoneOffset(wall, timeZone);
   const corrected = wall - zoneOffset(guess, timeZone);
   return zoneOffset(corrected, timeZone) === zoneOffset(guess, timeZone) ? corrected : Math.max(guess, corrected);
