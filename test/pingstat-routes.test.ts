@@ -3,6 +3,7 @@
 // the stored rows, by pingstat's rules (pingstat.py get_room_data, iter_pongs
 // and its table's primary key: the first pong of a server to a ping counts).
 import t from 'tap';
+import { sql } from 'kysely';
 import { exactSum } from '../src/stats/figures.ts';
 import type { WeekConfig } from '../src/config.ts';
 import { buildApp } from '../src/http/app.ts';
@@ -263,7 +264,7 @@ async function appFor(database: TestDatabase) {
     [{ id: ROOM, disclaimer: DISCLAIMER }],
     [{ reference: ROOM, id: ROOM, roomIds: [OLD_ROOM, ROOM] }],
   );
-  return buildApp({ database, statistics, rooms, cacheSeconds: 60 });
+  return { app: await buildApp({ database, statistics, rooms, cacheSeconds: 60 }), statistics };
 }
 
 forEachEngine(t, (t, database) => {
@@ -274,7 +275,7 @@ forEachEngine(t, (t, database) => {
       await database.db.selectFrom('samples').selectAll().where('room_id', 'in', [OLD_ROOM, ROOM]).execute()
     ).map(sampleFromRow);
     await excludeServer(database.db, ROOM, { server: 'excluded.example', reason: 'test', excludedBy: 'operator' });
-    const app = await appFor(database);
+    const { app } = await appFor(database);
     const base = `/rooms/${encodeURIComponent(ROOM)}`;
     for (const query of [
       '',
@@ -315,4 +316,37 @@ forEachEngine(t, (t, database) => {
       }
     }
   });
+});
+
+forEachEngine(t, (t, database) => {
+  t.test(
+    'the routes answer from the week kept in memory, reading again only hours whose version changed',
+    async (t) => {
+      const at = NOW.getTime() - 3 * HOUR;
+      await recordSamples(database.db, [pong(ROOM, '$kept', 'kept.example', '@echo:r1.example', 123, at)]);
+      const { app, statistics } = await appFor(database);
+      const url = `/rooms/${encodeURIComponent(ROOM)}/stats.raw.json`;
+      t.match((await app.inject(url)).body, '"$kept"', 'the first answer reads the week');
+      // A write that leaves the hour's version as it was (triggers off, as session_replication_role = replica
+      // does) is not seen by the kept week, which the database's own path would have read.
+      await database.db.transaction().execute(async (tx) => {
+        await sql`set local session_replication_role = replica`.execute(tx);
+        await sql`insert into samples (room_id, ping_event_id, ping_server, responder, responder_server, delay_ms, ping_ts, measured_at, source)
+        values (${ROOM}, '$unversioned', 'kept.example', '@echo:r1.example', 'r1.example', 124, ${new Date(at)}, ${new Date(at + 1)}, 'pong')`.execute(
+          tx,
+        );
+      });
+      statistics.forgetLiveTables();
+      t.notMatch(
+        (await app.inject(url)).body,
+        '"$unversioned"',
+        'an hour whose version is unchanged is not read again',
+      );
+      await recordSamples(database.db, [pong(ROOM, '$versioned', 'kept.example', '@echo:r1.example', 125, at + 2)]);
+      statistics.forgetLiveTables();
+      const body = (await app.inject(url)).body;
+      t.match(body, '"$versioned"', 'a write renews the hour');
+      t.match(body, '"$unversioned"', 'and the hour is read again whole');
+    },
+  );
 });
