@@ -17,7 +17,8 @@ import {
 } from '../src/matrix/pong.ts';
 import { escapeHtml } from '../src/html-escape.ts';
 import { renderNewsletterTable } from '../src/render/markdown.ts';
-import { renderPingstatHtml, summarisePingstat } from '../src/render/pingstat.ts';
+import { renderPingstatHtml } from '../src/render/pingstat.ts';
+import { summarisePingstat } from '../src/stats/pingstat-summary.ts';
 import { pingstatGroupsOf, type PongsSpec } from './helpers/pingstat.ts';
 import { sampleFromRecord, sampleToRecord, type Sample } from '../src/samples/sample.ts';
 import { ascending, figuresOfSorted } from '../src/stats/figures.ts';

@@ -8,11 +8,13 @@ import { sql } from 'kysely';
 import { openDatabase, type Db } from '../src/db/database.ts';
 import { recordSamples } from '../src/samples/repository.ts';
 import type { Sample } from '../src/samples/sample.ts';
-import { eachRawRowsPage, pingstatGroups, type PingstatGroups } from '../src/stats/pingstat-data.ts';
+import { eachRawRowsPage, pingstatGroups } from '../src/stats/pingstat-data.ts';
+import { PingstatSummaries } from '../src/stats/pingstat-summaries.ts';
+import { summarisePingstat, type PingstatSummary } from '../src/stats/pingstat-summary.ts';
+import { pingstatJsonParts } from '../src/render/pingstat.ts';
 import { PINGSTAT_WEEK_MS, pingstatWindow, type PingstatAges } from '../src/stats/pingstat-window.ts';
-import { compareCodePoints, pingstatGroupsFromHours, rawRowsFromHours } from '../src/stats/pong-hours.ts';
+import { compareCodePoints, rawRowsFromHours } from '../src/stats/pong-hours.ts';
 import { keptSpan, PongStore, type PongSnapshot } from '../src/stats/pong-store.ts';
-import { compareNames } from '../src/order.ts';
 import { random } from '../bench/dataset.ts';
 import { forEachEngine, type Test } from './helpers/database.ts';
 
@@ -74,17 +76,9 @@ function dataset(seed: number, pings: number, prefix = 'p'): Sample[] {
   return samples;
 }
 
-/** Groups in one order: the database and the walk list pairs in different ones, and delays in any. */
-function comparable(groups: PingstatGroups) {
-  return {
-    pairs: [...groups.pairs]
-      .map((pair) => ({ ...pair, delays: [...pair.delays].sort((a, b) => a - b), diffsJson: String(pair.diffsJson) }))
-      .sort((a, b) => compareNames(a.pingServer, b.pingServer) || compareNames(a.pongServer, b.pongServer)),
-    pings: [...groups.pings]
-      .map(([server, pings]) => [server, { count: pings.count, json: String(pings.json) }] as const)
-      .sort((a, b) => compareNames(a[0], b[0])),
-  };
-}
+/** stats.json's text of a summary. */
+const statsJson = (summary: PingstatSummary) =>
+  Buffer.concat([...pingstatJsonParts(summary)].map((part) => Buffer.from(part))).toString();
 
 async function rawFromDatabase(db: Db, window: ReturnType<typeof pingstatWindow>): Promise<string> {
   const rows: string[] = [];
@@ -100,17 +94,28 @@ const AGES: readonly PingstatAges[] = [
   { max_age: '-1' },
 ];
 
-/** Every window of AGES answered from the store as the database answers it; the snapshot of the default week. */
-async function expectDatabaseAnswers(t: Test, db: Db, store: PongStore, label: string): Promise<PongSnapshot> {
+/**
+ * Every window of AGES answered from the store as the database answers it
+ * (the figures through `figures`, which keeps those of unchanged servers
+ * from one call to the next); the snapshot of the default week.
+ */
+async function expectDatabaseAnswers(
+  t: Test,
+  db: Db,
+  store: PongStore,
+  label: string,
+  figures = new PingstatSummaries(),
+  now = NOW,
+): Promise<PongSnapshot> {
   let week: PongSnapshot | undefined;
   for (const ages of AGES) {
-    const window = pingstatWindow(NOW, ages, PINGSTAT_WEEK_MS);
-    const snapshot = await store.snapshot(db, LINEAGE, window, NOW);
+    const window = pingstatWindow(now, ages, PINGSTAT_WEEK_MS);
+    const snapshot = await store.snapshot(db, LINEAGE, window, now);
     if (snapshot === undefined) throw new Error(`${label}: the window ${JSON.stringify(ages)} is not kept`);
     week ??= snapshot;
-    t.same(
-      comparable(pingstatGroupsFromHours(snapshot.hours, snapshot.dictionary, window, FILTER, EXCLUDED)),
-      comparable(await pingstatGroups(db, LINEAGE, window, FILTER, EXCLUDED)),
+    t.equal(
+      statsJson(figures.summary(JSON.stringify(ages), snapshot, window, FILTER, EXCLUDED, 'D')),
+      statsJson(summarisePingstat(await pingstatGroups(db, LINEAGE, window, FILTER, EXCLUDED), 'D')),
       `${label}: stats ${JSON.stringify(ages)}`,
     );
     const raw = Buffer.concat([...rawRowsFromHours(snapshot.hours, snapshot.dictionary, window, ROOM)]).toString();
@@ -139,7 +144,9 @@ forEachEngine(t, (t, database) => {
   t.test('the kept hours answer as the database does, through every change of the samples', async (t) => {
     await recordSamples(db, dataset(3, 1200));
     const store = new PongStore();
-    const first = await expectDatabaseAnswers(t, db, store, 'first read');
+    // One for the whole test: its figures of unchanged servers are kept from one change to the next.
+    const figures = new PingstatSummaries();
+    const first = await expectDatabaseAnswers(t, db, store, 'first read', figures);
     t.ok(first.hours.length > 150, 'a week of hours is kept');
     t.ok(first.hours.reduce((n, hour) => n + hour.delay.length, 0) > 2000, 'with thousands of rows');
 
@@ -149,9 +156,15 @@ forEachEngine(t, (t, database) => {
       pong(ROOM, '$new1', 'hs1.example', '@echo:r1.example', 321, hourStart + 10),
       pong(ROOM, '$new1', 'hs1.example', '@a:r2.example', 222, hourStart + 10),
     ]);
-    const afterInsert = await expectDatabaseAnswers(t, db, store, 'after an insert');
+    const afterInsert = await expectDatabaseAnswers(t, db, store, 'after an insert', figures);
     const changed = afterInsert.hours.filter((hour) => !first.hours.includes(hour)).map((hour) => hour.hour);
     t.same(changed, [hourStart], 'only the changed hour was read again');
+    // The figures of every ping server but the new pongs' are those computed before: the same objects.
+    const week = pingstatWindow(NOW, {}, PINGSTAT_WEEK_MS);
+    const before = figures.summary(JSON.stringify({}), first, week, FILTER, EXCLUDED, 'D');
+    const after = figures.summary(JSON.stringify({}), afterInsert, week, FILTER, EXCLUDED, 'D');
+    const computedAgain = after.servers.filter((server) => !before.servers.includes(server)).map((s) => s.server);
+    t.same(computedAgain, ['hs1.example'], "only the new pongs' ping server was computed again");
 
     // The bot learns its pong's time: the row moves to another hour.
     await db
@@ -160,7 +173,7 @@ forEachEngine(t, (t, database) => {
       .where('ping_event_id', '=', '$new1')
       .where('responder', '=', '@echo:r1.example')
       .execute();
-    const afterUpdate = await expectDatabaseAnswers(t, db, store, 'after a pong time moved it');
+    const afterUpdate = await expectDatabaseAnswers(t, db, store, 'after a pong time moved it', figures);
     t.equal(
       afterUpdate.hours.filter((hour) => !afterInsert.hours.includes(hour)).length,
       2,
@@ -183,18 +196,35 @@ forEachEngine(t, (t, database) => {
       .where(sql<boolean>`coalesce(pong_ts, measured_at) >= ${new Date(emptied)}`)
       .where(sql<boolean>`coalesce(pong_ts, measured_at) < ${new Date(emptied + HOUR)}`)
       .execute();
-    const afterDelete = await expectDatabaseAnswers(t, db, store, 'after an hour was emptied');
+    const afterDelete = await expectDatabaseAnswers(t, db, store, 'after an hour was emptied', figures);
     t.notOk(
       afterDelete.hours.some((hour) => hour.hour === emptied),
       'the emptied hour is no longer kept',
     );
 
     await sql`truncate samples`.execute(db);
-    const afterTruncate = await expectDatabaseAnswers(t, db, store, 'after a truncate');
+    const afterTruncate = await expectDatabaseAnswers(t, db, store, 'after a truncate', figures);
     t.same(afterTruncate.hours, [], 'nothing is kept of a truncated table');
 
     await recordSamples(db, dataset(4, 300));
-    await expectDatabaseAnswers(t, db, store, 'after new samples in the truncated table');
+    await expectDatabaseAnswers(t, db, store, 'after new samples in the truncated table', figures);
+
+    // Time passes: the window's start cuts the oldest hour's rows, here two of hs2's three, then all.
+    const weekAgo = NOW.getTime() - Number(PINGSTAT_WEEK_MS);
+    await recordSamples(db, [
+      pong(ROOM, '$edge1', 'hs2.example', '@echo:r1.example', 401, weekAgo + 5 * 60_000),
+      pong(ROOM, '$edge2', 'hs2.example', '@echo:r1.example', 402, weekAgo + 15 * 60_000),
+      pong(ROOM, '$edge3', 'hs2.example', '@echo:r1.example', 403, weekAgo + 25 * 60_000),
+    ]);
+    for (const minutes of [7, 23, 61])
+      await expectDatabaseAnswers(
+        t,
+        db,
+        store,
+        `${minutes} minutes later`,
+        figures,
+        new Date(NOW.getTime() + minutes * 60_000),
+      );
   });
 
   t.test('a write by another process shows', async (t) => {

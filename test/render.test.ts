@@ -5,7 +5,8 @@ import { humanDuration, pageDuration, pingstatDuration } from '../src/duration.t
 import { escapeHtml } from '../src/html-escape.ts';
 import { renderLeaderboardJson } from '../src/render/leaderboard-json.ts';
 import { escapeMarkdownCell, formatMedian, renderNewsletterTable } from '../src/render/markdown.ts';
-import { pingstatJsonParts, renderPingstatHtml, summarisePingstat } from '../src/render/pingstat.ts';
+import { pingstatJsonParts, renderPingstatHtml } from '../src/render/pingstat.ts';
+import { summarisePingstat } from '../src/stats/pingstat-summary.ts';
 import { exactSum } from '../src/stats/figures.ts';
 import type { Leaderboard } from '../src/stats/leaderboard.ts';
 import type { RankedServer } from '../src/stats/ranking.ts';

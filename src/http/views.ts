@@ -14,7 +14,7 @@ import { isValidServerName } from '../matrix-ids.ts';
 import { exclusionJson, probeFieldsJson, rankedServerJson, renderLeaderboardJson } from '../render/leaderboard-json.ts';
 import { renderNewsletterTable } from '../render/markdown.ts';
 import { matrixSection, serverMatrixSection } from '../render/matrix.ts';
-import { pingstatJsonParts, renderPingstatHtml, summarisePingstat, type PingstatSummary } from '../render/pingstat.ts';
+import { pingstatJsonParts, renderPingstatHtml } from '../render/pingstat.ts';
 import {
   rankingPageRows,
   rankingPages,
@@ -42,8 +42,10 @@ import {
   serverProbeFiguresPerBucket,
   weekBoundaries,
 } from '../stats/probe-figures.ts';
-import { eachRawRowsPage, pingstatGroups, type PingstatGroups } from '../stats/pingstat-data.ts';
-import { pingstatGroupsFromHours, rawRowsFromHours } from '../stats/pong-hours.ts';
+import { eachRawRowsPage, pingstatGroups } from '../stats/pingstat-data.ts';
+import { rawRowsFromHours } from '../stats/pong-hours.ts';
+import { PingstatSummaries } from '../stats/pingstat-summaries.ts';
+import { summarisePingstat, type PingstatSummary } from '../stats/pingstat-summary.ts';
 import { PongStore } from '../stats/pong-store.ts';
 import {
   PINGSTAT_WEEK_MS,
@@ -154,6 +156,7 @@ export class Views {
   readonly #pingstatAnswers: SharedBodyCache;
   /** The recent pongs those answers list, kept by hour and read again only where they changed. */
   readonly #pongs = new PongStore();
+  readonly #pingstatFigures = new PingstatSummaries();
 
   constructor(sources: ViewSources) {
     this.selection = { db: sources.database.db, statistics: sources.statistics, rooms: sources.rooms };
@@ -315,10 +318,10 @@ export class Views {
     const excluded = (await listExclusions(db, room.id)).map((e) => e.server);
     const { filters } = this.#statistics;
     const pongs = await this.#pongSnapshot(room, window);
-    const groups: PingstatGroups = pongs
-      ? pingstatGroupsFromHours(pongs.hours, pongs.dictionary, window, filters, excluded)
-      : await pingstatGroups(db, room.roomIds, window, filters, excluded);
-    return summarisePingstat(groups, room.disclaimer);
+    if (pongs === undefined)
+      return summarisePingstat(await pingstatGroups(db, room.roomIds, window, filters, excluded), room.disclaimer);
+    const key = JSON.stringify([room.roomIds, pingstatAgesKey(ages)]);
+    return this.#pingstatFigures.summary(key, pongs, window, filters, excluded, room.disclaimer);
   }
 
   #pongSnapshot(room: TrackedRoom, window: PingstatWindow) {

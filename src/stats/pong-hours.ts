@@ -8,7 +8,7 @@
 // window's order (pong time, then ping, then responder: the database sorts
 // each hour once, when it is read), a request only walks them.
 import { getOrInsert } from '../collections.ts';
-import type { PingstatGroups, PingstatPair } from './pingstat-data.ts';
+import type { PingstatPair, PingstatPings } from './pingstat-data.ts';
 import type { PingstatWindow } from './pingstat-window.ts';
 import type { DelayFilter } from './repository.ts';
 import { HOUR_MS } from './windows.ts';
@@ -90,6 +90,79 @@ export interface PongHour {
   readonly ping: Int32Array;
   readonly pingServer: Int32Array;
   readonly responderServer: Int32Array;
+  /** The hour's ping servers, each once: its slots. */
+  readonly servers: Int32Array;
+  /** The rows by slot, each slot's in the hour's order: slot k's are serverRows[serverStart[k]] to serverRows[serverStart[k + 1] - 1]. */
+  readonly serverStart: Int32Array;
+  readonly serverRows: Int32Array;
+  /**
+   * Per slot, an ID of its rows as read: an hour read again keeps a slot's
+   * ID while its rows are the same (carrySlices), so answers computed per
+   * ping server know which servers a new pong left unchanged.
+   */
+  readonly sliceIds: Float64Array;
+}
+
+/** Slice IDs, unique in the process: a dictionary made again keeps the hours' IDs. */
+let lastSliceId = 0;
+
+/** The per-server index of an hour's rows (those of PongHour after `pingServer`). */
+export function indexByServer(
+  pingServer: Int32Array,
+): Pick<PongHour, 'servers' | 'serverStart' | 'serverRows' | 'sliceIds'> {
+  let largest = -1;
+  for (const server of pingServer) if (server > largest) largest = server;
+  const slotOf = new Int32Array(largest + 1).fill(-1);
+  const counts: number[] = [];
+  const servers: number[] = [];
+  for (const server of pingServer) {
+    if (slotOf[server] === -1) {
+      slotOf[server] = servers.length;
+      servers.push(server);
+      counts.push(0);
+    }
+    counts[slotOf[server]!]!++;
+  }
+  const serverStart = new Int32Array(servers.length + 1);
+  for (let k = 0; k < servers.length; k++) serverStart[k + 1] = serverStart[k]! + counts[k]!;
+  const next = serverStart.slice(0, -1);
+  const serverRows = new Int32Array(pingServer.length);
+  for (let i = 0; i < pingServer.length; i++) serverRows[next[slotOf[pingServer[i]!]!]!++] = i;
+  return {
+    servers: Int32Array.from(servers),
+    serverStart,
+    serverRows,
+    sliceIds: Float64Array.from(servers, () => ++lastSliceId),
+  };
+}
+
+/**
+ * Gives each slot of `fresh` the ID it had in `previous` (the same hour read
+ * before, numbered in the same dictionary) where its rows are the same ones.
+ */
+export function carrySlices(fresh: PongHour, previous: PongHour): void {
+  const slotBefore = new Map<number, number>();
+  for (const [slot, server] of previous.servers.entries()) slotBefore.set(server, slot);
+  for (const [slot, server] of fresh.servers.entries()) {
+    const before = slotBefore.get(server);
+    if (before === undefined) continue;
+    const from = fresh.serverStart[slot]!;
+    const count = fresh.serverStart[slot + 1]! - from;
+    const fromBefore = previous.serverStart[before]!;
+    if (previous.serverStart[before + 1]! - fromBefore !== count) continue;
+    let same = true;
+    for (let j = 0; same && j < count; j++) {
+      const i = fresh.serverRows[from + j]!;
+      const b = previous.serverRows[fromBefore + j]!;
+      same =
+        fresh.pongMicros[i] === previous.pongMicros[b] &&
+        fresh.delay[i] === previous.delay[b] &&
+        fresh.room[i] === previous.room[b] &&
+        fresh.ping[i] === previous.ping[b] &&
+        fresh.responderServer[i] === previous.responderServer[b];
+    }
+    if (same) fresh.sliceIds[slot] = previous.sliceIds[before]!;
+  }
 }
 
 const isSurrogate = (unit: number) => unit >= 0xd800 && unit <= 0xdfff;
@@ -170,14 +243,16 @@ export function parsePongHour(hour: number, count: number, text: string, diction
       compareCodePoints(raw(responders[a]!), raw(responders[b]!)),
   );
   const sorted = <T extends Float64Array | Int32Array>(column: T): T => column.map((_, i) => column[order[i]!]!) as T;
+  const pingServer = sorted(read.pingServer);
   return {
     hour,
     pongMicros: sorted(read.pongMicros),
     delay: sorted(read.delay),
     room: sorted(read.room),
     ping: sorted(read.ping),
-    pingServer: sorted(read.pingServer),
+    pingServer,
     responderServer: sorted(read.responderServer),
+    ...indexByServer(pingServer),
   };
 }
 
@@ -186,27 +261,48 @@ export function parsePongHour(hour: number, count: number, text: string, diction
  * per ping (a ping has a pong from a few servers), its entries in typed
  * arrays. Pings read in the same hour have nearby numbers, so a walk in
  * time order touches nearby memory; a hash table over a million keys cost a
- * cache miss per row.
+ * cache miss per row. Cleared between walks by a round number, not by
+ * filling: one serves the walks of every ping server of a request.
  */
 class PerPingPairs {
   readonly #head: Int32Array;
-  readonly #next: Int32Array;
-  readonly #second: Int32Array;
-  readonly #third: Int32Array;
+  /** The round in which each ping's list was last started: an older one is empty. */
+  readonly #round: Int32Array;
+  #currentRound = 1;
+  #next = new Int32Array(1024);
+  #second = new Int32Array(1024);
+  #third = new Int32Array(1024);
   #size = 0;
 
-  /** `rows`: the rows walked, at most one entry each. */
-  constructor(pings: number, rows: number) {
-    this.#head = new Int32Array(pings).fill(-1);
-    this.#next = new Int32Array(rows);
-    this.#second = new Int32Array(rows);
-    this.#third = new Int32Array(rows);
+  constructor(pings: number) {
+    this.#head = new Int32Array(pings);
+    this.#round = new Int32Array(pings);
+  }
+
+  /** Forgets every pair met. */
+  clear(): void {
+    this.#currentRound++;
+    this.#size = 0;
   }
 
   /** True if the ping had not been met with this pair (and now has). */
   add(ping: number, second: number, third: number): boolean {
+    if (this.#round[ping] !== this.#currentRound) {
+      this.#round[ping] = this.#currentRound;
+      this.#head[ping] = -1;
+    }
     for (let e = this.#head[ping]!; e !== -1; e = this.#next[e]!)
       if (this.#second[e] === second && this.#third[e] === third) return false;
+    if (this.#size === this.#next.length) {
+      const grow = (column: Int32Array) => {
+        const larger = new Int32Array(2 * column.length);
+        larger.set(column);
+        return larger;
+      };
+      this.#next = grow(this.#next);
+      this.#second = grow(this.#second);
+      this.#third = grow(this.#third);
+    }
     const e = this.#size++;
     this.#second[e] = second;
     this.#third[e] = third;
@@ -216,15 +312,61 @@ class PerPingPairs {
   }
 }
 
-/** The rows of each hour inside the window (inclusive at both ends), as ranges, in order. */
-function rowsInWindow(
+/** A ping server's rows inside a window. */
+export interface ServerRowsInWindow {
+  readonly server: number;
+  /** [hour, from, to]: its rows serverRows[from] to serverRows[to - 1] of each hour, hours in order. */
+  readonly ranges: [PongHour, number, number][];
+  /**
+   * Per range, its slice ID and how many of the slot's rows the window cut
+   * at either end: two walks over equal signatures walk the same rows.
+   */
+  readonly signature: number[];
+}
+
+/**
+ * Each ping server's rows inside the window (inclusive at both ends).
+ * `hours` in ascending order.
+ */
+export function serverRowsInWindow(
   hours: readonly PongHour[],
   window: PingstatWindow,
-): { ranges: [PongHour, number, number][]; rows: number } {
+): Map<number, ServerRowsInWindow> {
+  const start = window.start.getTime() * 1000;
+  const end = window.end.getTime() * 1000;
+  const byServer = new Map<number, ServerRowsInWindow>();
+  for (const hour of hours) {
+    const { pongMicros: micros, serverRows, serverStart } = hour;
+    if (micros.length === 0 || micros[micros.length - 1]! < start || micros[0]! > end) continue;
+    const whole = micros[0]! >= start && micros[micros.length - 1]! <= end;
+    for (let slot = 0; slot < hour.servers.length; slot++) {
+      const first = serverStart[slot]!;
+      const last = serverStart[slot + 1]!;
+      let from = first;
+      let to = last;
+      if (!whole) {
+        while (from < to && micros[serverRows[from]!]! < start) from++;
+        while (to > from && micros[serverRows[to - 1]!]! > end) to--;
+        if (from === to) continue;
+      }
+      const server = hour.servers[slot]!;
+      let rows = byServer.get(server);
+      if (rows === undefined) {
+        rows = { server, ranges: [], signature: [] };
+        byServer.set(server, rows);
+      }
+      rows.ranges.push([hour, from, to]);
+      rows.signature.push(hour.sliceIds[slot]!, from - first, last - to);
+    }
+  }
+  return byServer;
+}
+
+/** The rows of each hour inside the window (inclusive at both ends), as ranges, in order. */
+function rowsInWindow(hours: readonly PongHour[], window: PingstatWindow): [PongHour, number, number][] {
   const start = window.start.getTime() * 1000;
   const end = window.end.getTime() * 1000;
   const ranges: [PongHour, number, number][] = [];
-  let rows = 0;
   for (const hour of hours) {
     if ((hour.hour + HOUR_MS) * 1000 <= start || hour.hour * 1000 > end) continue;
     const micros = hour.pongMicros;
@@ -233,16 +375,8 @@ function rowsInWindow(
     let last = micros.length;
     while (last > first && micros[last - 1]! > end) last--;
     if (first < last) ranges.push([hour, first, last]);
-    rows += last - first;
   }
-  return { ranges, rows };
-}
-
-interface PairBuilder {
-  readonly pingServer: number;
-  readonly responderServer: number;
-  readonly pings: number[];
-  readonly delays: number[];
+  return ranges;
 }
 
 /**
@@ -339,71 +473,74 @@ function pingListJson(
   return out.take();
 }
 
-/**
- * What pingstatGroups reads from the database, from the hours instead: of
- * several pongs of one server to one ping, the first in the window's order
- * among those the delay filter keeps; excluded ping servers left out.
- * `hours` in ascending order.
- */
-export function pingstatGroupsFromHours(
-  hours: readonly PongHour[],
-  dictionary: PongDictionary,
-  window: PingstatWindow,
-  filter: DelayFilter,
-  excluded: readonly string[],
-): PingstatGroups {
-  const names = dictionary.names;
-  const isExcluded = new Uint8Array(names.length);
-  const excludedSet = new Set(excluded);
-  for (const [i, name] of names.entries()) if (excludedSet.has(name)) isExcluded[i] = 1;
-  const { ranges, rows } = rowsInWindow(hours, window);
-  const kept = new PerPingPairs(dictionary.pings, rows);
-  const pingsSeen = new PerPingPairs(dictionary.pings, rows);
-  // By ping server, then responder server: arrays, as a lookup per row is the walk's main cost.
-  const pairsOf: (PairBuilder | undefined)[][] = [];
-  const pairs: PairBuilder[] = [];
-  const pingsOf: (number[] | undefined)[] = [];
-  const { minDelayMs, maxDelayMs } = filter;
-  for (const [hour, first, last] of ranges) {
-    const { delay, ping, pingServer, responderServer } = hour;
-    for (let i = first; i < last; i++) {
-      const ms = delay[i]!;
-      const server = pingServer[i]!;
-      if (ms < minDelayMs || ms > maxDelayMs || isExcluded[server] === 1) continue;
-      const responder = responderServer[i]!;
-      const p = ping[i]!;
-      if (!kept.add(p, server, responder)) continue;
-      const ofServer = pairsOf[server] ?? [];
-      pairsOf[server] = ofServer;
-      let pair = ofServer[responder];
-      if (pair === undefined) {
-        pair = { pingServer: server, responderServer: responder, pings: [], delays: [] };
-        ofServer[responder] = pair;
-        pairs.push(pair);
-      }
-      pair.pings.push(p);
-      pair.delays.push(ms);
-      // Rows come by pong time: a ping's first kept pong is its first sight, as the database orders them.
-      if (pingsSeen.add(p, server, 0)) {
-        const list = pingsOf[server] ?? [];
-        pingsOf[server] = list;
-        list.push(p);
+interface PairBuilder {
+  readonly responderServer: number;
+  readonly pings: number[];
+  readonly delays: number[];
+}
+
+/** A walk's scratch, for the dictionary's pings: made once per request, shared by its walks. */
+export class PingServerWalk {
+  readonly #met: PerPingPairs;
+  readonly dictionary: PongDictionary;
+
+  constructor(dictionary: PongDictionary) {
+    this.dictionary = dictionary;
+    this.#met = new PerPingPairs(dictionary.pings);
+  }
+
+  /**
+   * What pingstatGroups reads from the database for one ping server, from
+   * its rows in the window instead: of several pongs of one server to one
+   * ping, the first in the window's order among those the delay filter
+   * keeps. Undefined when the filter keeps none.
+   */
+  group(rows: ServerRowsInWindow, filter: DelayFilter): { pairs: PingstatPair[]; pings: PingstatPings } | undefined {
+    const met = this.#met;
+    met.clear();
+    const { minDelayMs, maxDelayMs } = filter;
+    // By responder server: an array, as a lookup per row is the walk's main cost.
+    const pairOf: (PairBuilder | undefined)[] = [];
+    const pairs: PairBuilder[] = [];
+    const pings: number[] = [];
+    let kept = 0;
+    for (const [hour, from, to] of rows.ranges) {
+      const { delay, ping, responderServer, serverRows } = hour;
+      for (let j = from; j < to; j++) {
+        const i = serverRows[j]!;
+        const ms = delay[i]!;
+        if (ms < minDelayMs || ms > maxDelayMs) continue;
+        const responder = responderServer[i]!;
+        const p = ping[i]!;
+        if (!met.add(p, responder, 0)) continue;
+        let pair = pairOf[responder];
+        if (pair === undefined) {
+          pair = { responderServer: responder, pings: [], delays: [] };
+          pairOf[responder] = pair;
+          pairs.push(pair);
+        }
+        pair.pings.push(p);
+        pair.delays.push(ms);
+        kept++;
+        // Rows come by pong time: a ping's first kept pong is its first sight, as the database orders them.
+        if (met.add(p, -1, 0)) pings.push(p);
       }
     }
+    if (kept === 0) return undefined;
+    const { names } = this.dictionary;
+    const out = new JsonBytes(64 * (kept + pings.length));
+    const pingServer = names[rows.server]!;
+    return {
+      pairs: pairs.map((pair) => ({
+        pingServer,
+        pongServer: names[pair.responderServer]!,
+        pongs: pair.delays.length,
+        delays: Float64Array.from(pair.delays),
+        diffsJson: pingListJson(out, this.dictionary, pair.pings, pair.delays),
+      })),
+      pings: { count: pings.length, json: pingListJson(out, this.dictionary, pings) },
+    };
   }
-  const out = new JsonBytes(24 * rows);
-  const pings = new Map<string, { count: number; json: Buffer }>();
-  for (const [server, list] of pingsOf.entries())
-    if (list !== undefined)
-      pings.set(names[server]!, { count: list.length, json: pingListJson(out, dictionary, list) });
-  const pairList: PingstatPair[] = pairs.map((pair) => ({
-    pingServer: names[pair.pingServer]!,
-    pongServer: names[pair.responderServer]!,
-    pongs: pair.delays.length,
-    delays: Float64Array.from(pair.delays),
-    diffsJson: pingListJson(out, dictionary, pair.pings, pair.delays),
-  }));
-  return { pairs: pairList, pings };
 }
 
 /** Bytes per page of raw rows: enough to amortise a page, few enough for others to get a turn between pages. */
@@ -431,8 +568,8 @@ export function* rawRowsFromHours(
 ): Generator<Buffer> {
   const head = new Uint8Array(Buffer.from(`{"room_id":${JSON.stringify(currentRoomId)},"ping_id":`));
   const { bytes, pingBytes, nameBytes } = dictionary;
-  const { ranges, rows } = rowsInWindow(hours, window);
-  const seen = new PerPingPairs(dictionary.pings, rows);
+  const ranges = rowsInWindow(hours, window);
+  const seen = new PerPingPairs(dictionary.pings);
   const out = new JsonBytes(RAW_PAGE_BYTES);
   let written = 0;
   for (const [hour, first, last] of ranges) {

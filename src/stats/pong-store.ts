@@ -8,7 +8,7 @@
 import { sql, type Transaction } from 'kysely';
 import type { Db } from '../db/database.ts';
 import type { Tables } from '../db/schema.ts';
-import { parsePongHour, PongDictionary, type PongHour } from './pong-hours.ts';
+import { carrySlices, parsePongHour, PongDictionary, type PongHour } from './pong-hours.ts';
 import { PONG_TIME } from './pingstat-data.ts';
 import { HOUR_MS } from './windows.ts';
 import { PINGSTAT_WEEK_MS, type PingstatWindow } from './pingstat-window.ts';
@@ -107,6 +107,7 @@ function compacted(lineage: Lineage): void {
       ping: kept.rows.ping.map((p) => dictionary.ping(from.pingJson[p]!)),
       pingServer: kept.rows.pingServer.map((n) => dictionary.name(from.nameJson[n]!)),
       responderServer: kept.rows.responderServer.map((n) => dictionary.name(from.nameJson[n]!)),
+      servers: kept.rows.servers.map((n) => dictionary.name(from.nameJson[n]!)),
     };
     lineage.hours.set(at, { version: kept.version, rows });
   }
@@ -202,7 +203,11 @@ export class PongStore {
       const rows = fresh.read.get(at);
       // An hour whose samples are all gone keeps its row (and a new version): nothing to keep.
       if (rows === undefined) lineage.hours.delete(at);
-      else lineage.hours.set(at, { version, rows });
+      else {
+        const before = lineage.hours.get(at);
+        if (before !== undefined) carrySlices(rows, before.rows);
+        lineage.hours.set(at, { version, rows });
+      }
     }
     let rows = 0;
     for (const kept of lineage.hours.values()) rows += kept.rows.delay.length;

@@ -1,0 +1,105 @@
+// The figures of the aggregator-compatible routes (stats.json and its HTML
+// table): per (ping server, pong server) pair and per ping server, then the
+// ping servers ranked. A ping server's figures depend on its own pongs only,
+// so they are computed one server at a time, and a server whose pongs in the
+// window did not change keeps its figures (pingstat-summaries.ts).
+import { getOrInsert } from '../collections.ts';
+import { compareNames } from '../order.ts';
+import { ExactSum, figuresOfSorted } from './figures.ts';
+import type { JsonText, PingstatGroups, PingstatPair, PingstatPings } from './pingstat-data.ts';
+
+/** One pong server's figures for one ping server, with its `diffs` members already JSON. */
+export interface PingstatPongFigures {
+  readonly pongs: number;
+  readonly mean: number;
+  readonly median: number;
+  readonly gmean: number;
+  readonly diffsJson: JsonText;
+}
+
+export interface PingstatServerFigures {
+  readonly server: string;
+  /** By pong server name. */
+  readonly pongs: readonly (readonly [string, PingstatPongFigures])[];
+  readonly pings: number;
+  readonly pingsJson: JsonText;
+  readonly mean: number;
+  readonly median: number;
+  readonly gmean: number;
+}
+
+/** What stats.json and the HTML table say, ping servers in ranking order. */
+export interface PingstatSummary {
+  readonly disclaimer: string;
+  readonly servers: readonly PingstatServerFigures[];
+  readonly mean: number;
+  readonly pongservers: readonly string[];
+}
+
+/**
+ * One ping server's figures from its pairs (at least one), computed from
+ * the delays sorted ascending as figuresOfSorted sums them (in the process:
+ * sorting numbers here is cheaper than in SQL), so they are the same doubles
+ * whatever the database. The geometric mean is taken over the exact sum of
+ * the logarithms, as pingstat's geomean takes it (math.fsum).
+ */
+export function summarisePingServer(
+  server: string,
+  pairs: readonly PingstatPair[],
+  pings: PingstatPings,
+): PingstatServerFigures {
+  const pongs: [string, PingstatPongFigures][] = [];
+  const sortedDelays: Float64Array[] = [];
+  const serverLogs = new ExactSum();
+  for (const pair of pairs) {
+    const delays = pair.delays.slice().sort();
+    const logs = new ExactSum();
+    for (let i = 0; i < delays.length; i++) logs.add(Math.log(delays[i]!));
+    const f = figuresOfSorted(delays, logs.value());
+    // An exact sum: the server's is its pairs' added up, each logarithm taken once.
+    serverLogs.addSum(logs);
+    pongs.push([
+      pair.pongServer,
+      { pongs: pair.pongs, mean: f.meanMs, median: f.medianMs, gmean: f.gmeanMs, diffsJson: pair.diffsJson },
+    ]);
+    sortedDelays.push(delays);
+  }
+  const pooled = new Float64Array(sortedDelays.reduce((n, d) => n + d.length, 0));
+  let offset = 0;
+  for (const delays of sortedDelays) {
+    pooled.set(delays, offset);
+    offset += delays.length;
+  }
+  const f = figuresOfSorted(pooled.sort(), serverLogs.value());
+  return {
+    server,
+    pongs: pongs.sort((a, b) => compareNames(a[0], b[0])),
+    pings: pings.count,
+    pingsJson: pings.json,
+    mean: f.meanMs,
+    median: f.medianMs,
+    gmean: f.gmeanMs,
+  };
+}
+
+/** The ping servers ranked by ascending median, ties by name, with the mean of their means and every pong server. */
+export function rankPingstatServers(figures: readonly PingstatServerFigures[], disclaimer: string): PingstatSummary {
+  const servers = [...figures].sort((a, b) => a.median - b.median || compareNames(a.server, b.server));
+  const pongServers = new Set<string>();
+  for (const server of servers) for (const [pongServer] of server.pongs) pongServers.add(pongServer);
+  return {
+    disclaimer,
+    servers,
+    // Added in ranking order, as pingstat adds them: a float sum depends on its order.
+    mean: servers.length > 0 ? servers.reduce((sum, s) => sum + s.mean, 0) / servers.length : 0,
+    pongservers: [...pongServers].sort(compareNames),
+  };
+}
+
+/** The figures of every pair and ping server of the groups, ranked. */
+export function summarisePingstat(groups: PingstatGroups, disclaimer: string): PingstatSummary {
+  const pairsOf = new Map<string, PingstatPair[]>();
+  for (const pair of groups.pairs) getOrInsert(pairsOf, pair.pingServer, () => []).push(pair);
+  const servers = [...pairsOf].map(([server, pairs]) => summarisePingServer(server, pairs, groups.pings.get(server)!));
+  return rankPingstatServers(servers, disclaimer);
+}
