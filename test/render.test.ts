@@ -6,7 +6,7 @@ import { escapeHtml } from '../src/html-escape.ts';
 import { renderLeaderboardJson } from '../src/render/leaderboard-json.ts';
 import { escapeMarkdownCell, formatMedian, renderNewsletterTable } from '../src/render/markdown.ts';
 import { pingstatJsonParts, renderPingstatHtml } from '../src/render/pingstat.ts';
-import { summarisePingstat } from '../src/stats/pingstat-summary.ts';
+import { rankPingstatServers, summarisePingstat } from '../src/stats/pingstat-summary.ts';
 import { exactSum } from '../src/stats/figures.ts';
 import type { Leaderboard } from '../src/stats/leaderboard.ts';
 import type { RankedServer } from '../src/stats/ranking.ts';
@@ -691,3 +691,33 @@ t.test('renderLeaderboardJson', async (t) => {
   t.same(renderLeaderboardJson({ ...board, servers: [] }, 10).rows, []);
   t.equal(renderLeaderboardJson({ ...board, servers: [] }, 10).servers_ranked, 0);
 });
+
+t.test(
+  "renderPingstatHtml: a server's row kept from an earlier table is written again for other pong servers",
+  async (t) => {
+    const first = summarisePingstat(
+      {
+        ...pingstatGroupsOf({
+          'a.example': { 'maunium.net': { $a1: 120 } },
+          'b.example': { 'other.example': { $b1: 80 } },
+        }),
+      },
+      'D',
+    );
+    const a = first.servers.find((server) => server.server === 'a.example')!;
+    const before = renderPingstatHtml(first, '!r:example');
+    t.match(
+      before,
+      '<th>a.example</th><td>120 ms</td><td>120.0 ms</td><td>1</td><td>120.0 ms<sup>1</sup></td><td></td></tr>',
+    );
+    // The same figures object (a server whose pongs did not change) in a table with one pong server fewer.
+    const second = rankPingstatServers([a], 'D');
+    t.equal(second.servers[0], a, 'the same figures');
+    t.match(
+      renderPingstatHtml(second, '!r:example'),
+      '<tr><th>1</th><th>a.example</th><td>120 ms</td><td>120.0 ms</td><td>1</td><td>120.0 ms<sup>1</sup></td></tr>',
+      'one cell per pong server of this table',
+    );
+    t.match(renderPingstatHtml(first, '!r:example'), before, 'and the first table as before');
+  },
+);

@@ -315,9 +315,10 @@ export class Views {
   async #pingstatSummary(room: TrackedRoom, ages: PingstatAges): Promise<PingstatSummary> {
     const { db } = this.selection;
     const window = pingstatWindow(this.#statistics.now(), ages, PINGSTAT_WEEK_MS);
-    const excluded = (await listExclusions(db, room.id)).map((e) => e.server);
+    // Two round trips at once: after a new pong, most of an answer's time is waiting for the database.
+    const [exclusions, pongs] = await Promise.all([listExclusions(db, room.id), this.#pongSnapshot(room, window)]);
+    const excluded = exclusions.map((e) => e.server);
     const { filters } = this.#statistics;
-    const pongs = await this.#pongSnapshot(room, window);
     if (pongs === undefined)
       return summarisePingstat(await pingstatGroups(db, room.roomIds, window, filters, excluded), room.disclaimer);
     const key = JSON.stringify([room.roomIds, pingstatAgesKey(ages)]);

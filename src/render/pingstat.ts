@@ -68,27 +68,39 @@ export function* pingstatJsonParts(summary: PingstatSummary): Generator<JsonText
   yield `},"mean":${mean},"pongservers":${JSON.stringify(summary.pongservers)}}`;
 }
 
+/**
+ * A ping server's row of the HTML table after its rank, for the table's pong
+ * servers: kept per figures object and those columns, as its JSON member is
+ * (pingstatDuration's exact rounding is most of a row's cost).
+ */
+const serverRowOf = new WeakMap<PingstatServerFigures, { columns: string; html: string }>();
+
+/** `columns`: the pong servers as JSON, which names them. */
+function serverRowHtml(data: PingstatServerFigures, pongservers: readonly string[], columns: string): string {
+  const kept = serverRowOf.get(data);
+  if (kept?.columns === columns) return kept.html;
+  // Means are always floats in Python; a median is one when it averages the two middle delays.
+  const pongs = new Map(data.pongs);
+  const delays = delaysOf(data);
+  const cells = pongservers
+    .map((pongServer) => {
+      const pong = pongs.get(pongServer);
+      return pong ? `<td>${escapeHtml(pingstatDuration(pong.mean, true))}<sup>${pong.pongs}</sup></td>` : '<td></td>';
+    })
+    .join('');
+  const html =
+    `<th>${escapeHtml(data.server)}</th><td>${escapeHtml(pingstatDuration(data.median, delays % 2 === 0))}</td>` +
+    `<td>${escapeHtml(pingstatDuration(data.mean, true))}</td><td>${data.pings}</td>${cells}</tr>`;
+  serverRowOf.set(data, { columns, html });
+  return html;
+}
+
 /** The aggregator's HTML table: rank, ping server, median, mean, N, then the mean per pong server. */
 export function renderPingstatHtml(summary: PingstatSummary, roomId: string): string {
   const head = summary.pongservers.map((s) => `<th>${escapeHtml(s)}</th>`).join('');
+  const columns = JSON.stringify(summary.pongservers);
   const rows = summary.servers
-    .map((data, index) => {
-      // Means are always floats in Python; a median is one when it averages the two middle delays.
-      const pongs = new Map(data.pongs);
-      const delays = delaysOf(data);
-      const cells = summary.pongservers
-        .map((pongServer) => {
-          const pong = pongs.get(pongServer);
-          return pong
-            ? `<td>${escapeHtml(pingstatDuration(pong.mean, true))}<sup>${pong.pongs}</sup></td>`
-            : '<td></td>';
-        })
-        .join('');
-      return (
-        `<tr><th>${index + 1}</th><th>${escapeHtml(data.server)}</th><td>${escapeHtml(pingstatDuration(data.median, delays % 2 === 0))}</td>` +
-        `<td>${escapeHtml(pingstatDuration(data.mean, true))}</td><td>${data.pings}</td>${cells}</tr>`
-      );
-    })
+    .map((data, index) => `<tr><th>${index + 1}</th>${serverRowHtml(data, summary.pongservers, columns)}`)
     .join('\n');
   return `<!DOCTYPE html>
 <html lang="en">

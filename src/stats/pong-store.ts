@@ -60,6 +60,13 @@ const LARGE_READ_HOURS = 24;
 
 const HOUR_OF = sql`date_bin('1 hour', ${PONG_TIME}, timestamptz '2000-01-01 00:00:00+00')`;
 
+/** A sample as one line of text (parsePongHour reads it): to_json writes each string with no raw line break. */
+function sampleLine(roomIds: readonly string[]) {
+  return sql<string>`concat_ws(',', (extract(epoch from ${PONG_TIME}) * 1000000)::bigint, delay_ms,
+    array_position(${[...roomIds]}::text[], room_id) - 1,
+    to_json(ping_event_id), to_json(ping_server), to_json(responder_server), to_json(responder))`;
+}
+
 async function readHours(
   db: Db | Transaction<Tables>,
   roomIds: readonly string[],
@@ -72,10 +79,7 @@ async function readHours(
   const { rows } = await sql<{ hour: number; n: number; lines: string }>`
     select (extract(epoch from hour) * 1000)::float8 as hour, count(*)::int as n, string_agg(line, E'\n') as lines
     from (
-      select ${HOUR_OF} as hour,
-        concat_ws(',', (extract(epoch from ${PONG_TIME}) * 1000000)::bigint, delay_ms,
-          array_position(${[...roomIds]}::text[], room_id) - 1,
-          to_json(ping_event_id), to_json(ping_server), to_json(responder_server), to_json(responder)) as line
+      select ${HOUR_OF} as hour, ${sampleLine(roomIds)} as line
       from samples
       where room_id = any(${[...roomIds]}::text[]) and ${PONG_TIME} >= ${from} and ${PONG_TIME} < ${to}
     ) rows
@@ -83,6 +87,70 @@ async function readHours(
     group by hour
   `.execute(db);
   return rows.map((row) => parsePongHour(row.hour, row.n, row.lines, dictionary));
+}
+
+/** The hours' versions as one text each: the version of every room of the lineage with samples in that hour. */
+function hourVersions(roomIds: readonly string[], span: ReturnType<typeof keptSpan>) {
+  return sql`select hour, string_agg((array_position(${[...roomIds]}::text[], room_id) - 1)::text || ':' || version::text, ';' order by room_id) as version
+    from sample_hours
+    where room_id = any(${[...roomIds]}::text[]) and hour >= ${new Date(span.from)} and hour < ${new Date(span.to)}
+    group by hour`;
+}
+
+interface FreshHours {
+  /** Every hour of the span with samples, and its version. */
+  readonly versions: Map<number, string>;
+  /** The hours whose version is not the kept one, and their rows (none: the hour is empty). */
+  readonly stale: [number, string][];
+  readonly read: Map<number, PongHour>;
+}
+
+/**
+ * The versions and the stale hours' rows in one statement, so one snapshot
+ * and one round trip (a request after a new pong made five before), or
+ * undefined when more than `LARGE_READ_HOURS` hours are stale: those are
+ * read as a first read is, the lineage's size checked first.
+ */
+async function readChanges(
+  db: Db,
+  lineage: Lineage,
+  roomIds: readonly string[],
+  span: ReturnType<typeof keptSpan>,
+): Promise<FreshHours | undefined> {
+  const known = [...lineage.hours];
+  // Each stale hour is read through the (room, pong time) index, its bounds known when it is.
+  const { rows } = await sql<{ hour: number; version: string; stale: boolean; n: number; lines: string | null }>`
+    with listed as (${hourVersions(roomIds, span)}),
+    stale as (
+      select listed.hour from listed
+      left join unnest(${known.map(([at]) => new Date(at))}::timestamptz[], ${known.map(([, kept]) => kept.version)}::text[])
+        as known(hour, version) on known.hour = listed.hour
+      where known.version is distinct from listed.version
+    ),
+    few as (select hour from stale where (select count(*) from stale) <= ${LARGE_READ_HOURS})
+    select (extract(epoch from listed.hour) * 1000)::float8 as hour, listed.version, stale.hour is not null as stale,
+      rows.n, rows.lines
+    from listed
+    left join stale on stale.hour = listed.hour
+    left join few on few.hour = listed.hour
+    left join lateral (
+      select count(*)::int as n, string_agg(${sampleLine(roomIds)}, E'\n') as lines
+      from samples
+      where few.hour is not null and room_id = any(${[...roomIds]}::text[])
+        and ${PONG_TIME} >= few.hour and ${PONG_TIME} < few.hour + interval '1 hour'
+    ) rows on true
+  `.execute(db);
+  const versions = new Map<number, string>();
+  const stale: [number, string][] = [];
+  const read = new Map<number, PongHour>();
+  for (const row of rows) {
+    versions.set(row.hour, row.version);
+    if (!row.stale) continue;
+    if (stale.length >= LARGE_READ_HOURS) return undefined;
+    stale.push([row.hour, row.version]);
+    if (row.n > 0) read.set(row.hour, parsePongHour(row.hour, row.n, row.lines!, lineage.dictionary));
+  }
+  return { versions, stale, read };
 }
 
 async function rowsInSpan(
@@ -157,31 +225,23 @@ export class PongStore {
     return snapshot;
   }
 
-  async #refresh(
+  /** Every hour whose version is not the kept one, unless the lineage is too large to keep. */
+  async #readAll(
     db: Db,
     lineage: Lineage,
     roomIds: readonly string[],
     span: ReturnType<typeof keptSpan>,
-  ): Promise<PongSnapshot | undefined> {
+  ): Promise<FreshHours | undefined> {
     // The versions and the rows from one snapshot (on a pool of replicas, two statements could read two servers).
-    const fresh = await db
+    return db
       .transaction()
       .setIsolationLevel('repeatable read')
       .execute(async (tx) => {
-        const listed = await tx
-          .selectFrom('sample_hours')
-          .select(['room_id', 'hour', sql<string>`version::text`.as('version')])
-          .where('room_id', 'in', roomIds.length > 0 ? [...roomIds] : [''])
-          .where('hour', '>=', new Date(span.from))
-          .where('hour', '<', new Date(span.to))
-          .orderBy('hour')
-          .orderBy('room_id')
-          .execute();
-        const versions = new Map<number, string>();
-        for (const { room_id, hour, version } of listed) {
-          const at = hour.getTime();
-          versions.set(at, `${versions.get(at) ?? ''}${roomIds.indexOf(room_id)}:${version};`);
-        }
+        const { rows: listed } = await sql<{ hour: number; version: string }>`
+          select (extract(epoch from hour) * 1000)::float8 as hour, version from (${hourVersions(roomIds, span)}) listed`.execute(
+          tx,
+        );
+        const versions = new Map(listed.map(({ hour, version }) => [hour, version]));
         const stale = [...versions].filter(([at, version]) => lineage.hours.get(at)?.version !== version);
         if (stale.length > LARGE_READ_HOURS && (await rowsInSpan(tx, roomIds, span)) > this.#limits.maxRows)
           return undefined;
@@ -197,6 +257,17 @@ export class PongStore {
             read.set(rows.hour, rows);
         return { versions, stale, read };
       });
+  }
+
+  async #refresh(
+    db: Db,
+    lineage: Lineage,
+    roomIds: readonly string[],
+    span: ReturnType<typeof keptSpan>,
+  ): Promise<PongSnapshot | undefined> {
+    const fresh =
+      (lineage.hours.size > 0 ? await readChanges(db, lineage, roomIds, span) : undefined) ??
+      (await this.#readAll(db, lineage, roomIds, span));
     if (fresh === undefined) return undefined;
     for (const at of lineage.hours.keys()) if (!fresh.versions.has(at)) lineage.hours.delete(at);
     for (const [at, version] of fresh.stale) {
