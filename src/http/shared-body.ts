@@ -26,8 +26,13 @@ export class SharedBody {
     return this.#done;
   }
 
-  /** Text, or text already encoded as UTF-8. */
+  /** Text, or text already encoded as UTF-8 (shared as it is when large: it must not change after). */
   write(text: string | Buffer): void {
+    if (typeof text !== 'string' && text.length >= CHUNK_BYTES) {
+      this.#flush();
+      this.#push(text);
+      return;
+    }
     this.#pending.push(text);
     this.#pendingLength += text.length;
     if (this.#pendingLength >= CHUNK_BYTES) this.#flush();
@@ -53,6 +58,10 @@ export class SharedBody {
       : Buffer.concat(pending.map((part) => (typeof part === 'string' ? Buffer.from(part, 'utf8') : part)));
     this.#pending = [];
     this.#pendingLength = 0;
+    this.#push(chunk);
+  }
+
+  #push(chunk: Buffer): void {
     this.#chunks.push(chunk);
     this.#bytes += chunk.length;
     this.#notify();

@@ -83,6 +83,9 @@ const SERVER_PAGE_DAYS = 30;
 const LATEST_SAMPLES = 500;
 /** Answers kept at once: query parameters (rooms, weeks, servers, limits) come from the internet. */
 const KEPT_ANSWERS = 512;
+/** Raw rows written between two turns of the event loop: the first time an hour is written, 1 MB is a few ms. */
+const RAW_TURN_BYTES = 1 << 20;
+
 /**
  * Finished pingstat answers kept at most: a week of a busy room's stats.json (57 MB
  * at a million samples) and its HTML, while the service stays small; a larger
@@ -350,12 +353,18 @@ export class Views {
           body.write(`${first ? '' : ','}${rows.join(',')}`);
           first = false;
         });
-      } else
-        for (const page of rawRowsFromHours(pongs.hours, pongs.dictionary, window, currentRoomId)) {
-          body.write(page);
-          // Other requests (the health check among them) get a turn between pages.
-          await new Promise(setImmediate);
+      } else {
+        let sinceTurn = 0;
+        for (const rows of rawRowsFromHours(pongs.hours, pongs.dictionary, window, currentRoomId)) {
+          body.write(rows);
+          sinceTurn += rows.length;
+          // Other requests (the health check among them) get a turn between megabytes.
+          if (sinceTurn >= RAW_TURN_BYTES) {
+            sinceTurn = 0;
+            await new Promise(setImmediate);
+          }
         }
+      }
       body.write(']');
     },
   };

@@ -543,22 +543,79 @@ export class PingServerWalk {
   }
 }
 
-/** Bytes per page of raw rows: enough to amortise a page, few enough for others to get a turn between pages. */
-const RAW_PAGE_BYTES = 1 << 20;
-
 const ascii = (text: string) => new Uint8Array(Buffer.from(text, 'latin1'));
 const PONG_SERVER = ascii(',"pong_server":');
 const PING_SERVER = ascii(',"ping_server":');
 const RECEIVE_DIFF = ascii(',"receive_diff":');
 const PONG_TIMESTAMP = ascii(',"pong_timestamp":');
-const ROW_PUNCTUATION = PONG_SERVER.length + PING_SERVER.length + RECEIVE_DIFF.length + PONG_TIMESTAMP.length + 2;
+const ROW_PUNCTUATION = PONG_SERVER.length + PING_SERVER.length + RECEIVE_DIFF.length + PONG_TIMESTAMP.length + 3;
+
+/** An hour's rows as raw-row JSON objects, each after a comma: row i is bytes[ends[i - 1] (0 for the first)] to bytes[ends[i] - 1]. */
+interface RawRowsText {
+  readonly currentRoomId: string;
+  readonly bytes: Buffer;
+  readonly ends: Int32Array;
+}
+
+/**
+ * Each hour's rows written once as raw rows, kept while the hour is: an
+ * answer after a new pong writes the changed hour and passes the others'
+ * bytes along (a week of a busy room is 170 MB of them).
+ */
+const rawRowsTextOf = new WeakMap<PongHour, RawRowsText>();
+
+function rawRowsText(hour: PongHour, dictionary: PongDictionary, currentRoomId: string): RawRowsText {
+  const kept = rawRowsTextOf.get(hour);
+  if (kept?.currentRoomId === currentRoomId) return kept;
+  const head = new Uint8Array(Buffer.from(`,{"room_id":${JSON.stringify(currentRoomId)},"ping_id":`));
+  const { bytes, pingBytes, nameBytes } = dictionary;
+  const { pongMicros, delay, ping, pingServer, responderServer } = hour;
+  const count = delay.length;
+  let size = 0;
+  for (let i = 0; i < count; i++) {
+    const p = ping[i]!;
+    const responder = responderServer[i]!;
+    const server = pingServer[i]!;
+    size +=
+      head.length +
+      (pingBytes[2 * p + 1]! - pingBytes[2 * p]!) +
+      (nameBytes[2 * responder + 1]! - nameBytes[2 * responder]!) +
+      (nameBytes[2 * server + 1]! - nameBytes[2 * server]!) +
+      ROW_PUNCTUATION +
+      2 * NUMBER_BYTES;
+  }
+  const out = new JsonBytes(size);
+  const ends = new Int32Array(count);
+  for (let i = 0; i < count; i++) {
+    const p = ping[i]!;
+    const responder = responderServer[i]!;
+    const server = pingServer[i]!;
+    out.copy(head, 0, head.length);
+    out.copy(bytes, pingBytes[2 * p]!, pingBytes[2 * p + 1]!);
+    out.copy(PONG_SERVER, 0, PONG_SERVER.length);
+    out.copy(bytes, nameBytes[2 * responder]!, nameBytes[2 * responder + 1]!);
+    out.copy(PING_SERVER, 0, PING_SERVER.length);
+    out.copy(bytes, nameBytes[2 * server]!, nameBytes[2 * server + 1]!);
+    out.copy(RECEIVE_DIFF, 0, RECEIVE_DIFF.length);
+    out.integer(delay[i]!);
+    out.copy(PONG_TIMESTAMP, 0, PONG_TIMESTAMP.length);
+    out.integer(Math.floor(pongMicros[i]! / 1000));
+    out.byte(125);
+    ends[i] = out.written;
+  }
+  // The exact size: the buffer was made for the longest numbers.
+  const text = { currentRoomId, bytes: Buffer.from(out.take()), ends };
+  rawRowsTextOf.set(hour, text);
+  return text;
+}
 
 /**
  * What eachRawRowsPage reads from the database, from the hours instead:
  * each row a JSON object, one per (room, ping, pong server), the first in
  * the window's order, in that order, every row naming `currentRoomId`. As
- * UTF-8 pages of rows separated by commas (a page after the first starts
- * with one).
+ * UTF-8 pieces of rows separated by commas (a piece after the first starts
+ * with one), each a run of an hour's rows: the kept bytes themselves, not a
+ * copy.
  */
 export function* rawRowsFromHours(
   hours: readonly PongHour[],
@@ -566,41 +623,26 @@ export function* rawRowsFromHours(
   window: PingstatWindow,
   currentRoomId: string,
 ): Generator<Buffer> {
-  const head = new Uint8Array(Buffer.from(`{"room_id":${JSON.stringify(currentRoomId)},"ping_id":`));
-  const { bytes, pingBytes, nameBytes } = dictionary;
-  const ranges = rowsInWindow(hours, window);
   const seen = new PerPingPairs(dictionary.pings);
-  const out = new JsonBytes(RAW_PAGE_BYTES);
-  let written = 0;
-  for (const [hour, first, last] of ranges) {
-    const { pongMicros, delay, room, ping, pingServer, responderServer } = hour;
+  let written = false;
+  for (const [hour, first, last] of rowsInWindow(hours, window)) {
+    const { bytes, ends } = rawRowsText(hour, dictionary, currentRoomId);
+    const run = (from: number, to: number) => {
+      // The first row of the answer goes without its comma.
+      const start = (from > 0 ? ends[from - 1]! : 0) + (written ? 0 : 1);
+      written = true;
+      return bytes.subarray(start, ends[to - 1]!);
+    };
+    const { ping, responderServer, room } = hour;
+    let runStart = -1;
     for (let i = first; i < last; i++) {
-      const p = ping[i]!;
-      const responder = responderServer[i]!;
-      if (!seen.add(p, responder, room[i]!)) continue;
-      const server = pingServer[i]!;
-      out.reserve(
-        head.length +
-          (pingBytes[2 * p + 1]! - pingBytes[2 * p]!) +
-          (nameBytes[2 * responder + 1]! - nameBytes[2 * responder]!) +
-          (nameBytes[2 * server + 1]! - nameBytes[2 * server]!) +
-          ROW_PUNCTUATION +
-          2 * NUMBER_BYTES,
-      );
-      if (written++ > 0) out.byte(44);
-      out.copy(head, 0, head.length);
-      out.copy(bytes, pingBytes[2 * p]!, pingBytes[2 * p + 1]!);
-      out.copy(PONG_SERVER, 0, PONG_SERVER.length);
-      out.copy(bytes, nameBytes[2 * responder]!, nameBytes[2 * responder + 1]!);
-      out.copy(PING_SERVER, 0, PING_SERVER.length);
-      out.copy(bytes, nameBytes[2 * server]!, nameBytes[2 * server + 1]!);
-      out.copy(RECEIVE_DIFF, 0, RECEIVE_DIFF.length);
-      out.integer(delay[i]!);
-      out.copy(PONG_TIMESTAMP, 0, PONG_TIMESTAMP.length);
-      out.integer(Math.floor(pongMicros[i]! / 1000));
-      out.byte(125);
-      if (out.written >= RAW_PAGE_BYTES) yield out.take();
+      if (seen.add(ping[i]!, responderServer[i]!, room[i]!)) {
+        if (runStart < 0) runStart = i;
+      } else if (runStart >= 0) {
+        yield run(runStart, i);
+        runStart = -1;
+      }
     }
+    if (runStart >= 0) yield run(runStart, last);
   }
-  if (out.written > 0) yield out.take();
 }
