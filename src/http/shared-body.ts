@@ -8,6 +8,12 @@ import { Readable } from 'node:stream';
 
 /** Text is gathered into chunks of about this size before it is shared. */
 const CHUNK_BYTES = 64 * 1024;
+/**
+ * Bytes at least this long join the answer as they are, not copied into a
+ * chunk: a raw-rows answer is made of each hour's kept bytes, and copying
+ * them made a cold answer at 10k rows half as slow again (29 ms, 18 without).
+ */
+const SHARED_AS_IS_BYTES = 4096;
 
 export class SharedBody {
   readonly #chunks: Buffer[] = [];
@@ -26,9 +32,9 @@ export class SharedBody {
     return this.#done;
   }
 
-  /** Text, or text already encoded as UTF-8 (shared as it is when large: it must not change after). */
+  /** Text, or text already encoded as UTF-8 (shared as it is from 4 kB: it must not change after). */
   write(text: string | Buffer): void {
-    if (typeof text !== 'string' && text.length >= CHUNK_BYTES) {
+    if (typeof text !== 'string' && text.length >= SHARED_AS_IS_BYTES) {
       this.#flush();
       this.#push(text);
       return;
