@@ -2,15 +2,12 @@
 // processes as a person runs them (the flags of `npm start`), against issue
 // 14's target. A new data directory is created by a process of its own, whose
 // peak is shown apart: the command that started it never carries it.
-import { spawn, spawnSync } from 'node:child_process';
-import { once } from 'node:events';
+import { spawnSync } from 'node:child_process';
 import { readFileSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { freePort } from '../test/helpers/cluster.ts';
-import { until } from '../test/helpers/until.ts';
 import type { Figures } from './leaderboard.bench.ts';
-import { SERVICE_NODE_FLAGS } from './processes.ts';
+import { SERVICE_NODE_FLAGS, startServe } from './processes.ts';
 
 /** Issue 14: an empty room's command or service on PGlite under this many MB resident (900 MB before). */
 export const EMBEDDED_TARGET_MB = 250;
@@ -50,36 +47,20 @@ export async function embeddedBench(dir: string, roomId: string, log: (line: str
   const existing = leaderboardCommand();
 
   log('serve, idle, then answering /leaderboard.md and stats.json');
-  const port = await freePort();
-  const service = spawn(process.execPath, [...SERVICE_NODE_FLAGS, MAIN, 'serve'], {
-    env: { ...env, PINGBOARD_PORT: String(port), PINGBOARD_HOST: '127.0.0.1' },
-    stdio: 'ignore',
-  });
-  const base = `http://127.0.0.1:${port}`;
+  const service = await startServe(env);
   let serveIdle: number;
   let serveServing: number;
   try {
-    await until(
-      'the service to answer with its database open',
-      () =>
-        fetch(`${base}/healthz`).then(
-          (response) => response.ok,
-          () => false,
-        ),
-      60_000,
-    );
-    serveIdle = peakRssMb(service.pid!);
+    serveIdle = service.peakRssMb();
     for (const route of ['/leaderboard.md', `/rooms/${encodeURIComponent(roomId)}/stats.json`]) {
-      const response = await fetch(`${base}${route}`);
+      const response = await fetch(`${service.base}${route}`);
       // An empty room has no table yet (404); a failure would not have done the work measured.
       if (response.status >= 500) throw new Error(`${route} answered ${response.status}`);
       await response.arrayBuffer();
     }
-    serveServing = peakRssMb(service.pid!);
+    serveServing = service.peakRssMb();
   } finally {
-    const exited = once(service, 'exit');
-    service.kill('SIGTERM');
-    await exited;
+    await service.stop();
   }
   const figure = (mb: number) => `${mb} MB ${mb < EMBEDDED_TARGET_MB ? 'met' : 'NOT met'}`;
   return {
@@ -89,10 +70,4 @@ export async function embeddedBench(dir: string, roomId: string, log: (line: str
     'serve idle peak': figure(serveIdle),
     'serve after two requests peak': figure(serveServing),
   };
-}
-
-/** The process's peak resident size so far (Linux's VmHWM), in MB. */
-function peakRssMb(pid: number): number {
-  const kib = /^VmHWM:\s+(\d+) kB$/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1];
-  return Math.round(Number(kib) / 1024);
 }

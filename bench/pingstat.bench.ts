@@ -4,16 +4,20 @@
 // 300 ms) at each size, next to the anchor: maubot's pingstat measured on
 // this machine kind (issue 14). Ratios are against that anchor, never against
 // a re-implementation of it.
+import { writeFileSync } from 'node:fs';
+import { Writable } from 'node:stream';
+import path from 'node:path';
+import { pino } from 'pino';
+import { runThroughService } from '../src/cli/remote.ts';
 import type { Database } from '../src/db/database.ts';
-import { buildApp } from '../src/http/app.ts';
 import { analyzeSamples, recordSamples } from '../src/samples/repository.ts';
 import type { Sample } from '../src/samples/sample.ts';
-import { Statistics } from '../src/stats/leaderboard.ts';
-import { RoomRegistry } from '../src/stats/rooms.ts';
+import { buildRecentDigests } from '../src/stats/digests.ts';
 import { generateSamples } from './dataset.ts';
 import { load } from './load.ts';
 import type { Figures } from './leaderboard.bench.ts';
 import { median, newPong, timedFetch } from './measure.ts';
+import { startServe } from './processes.ts';
 
 /** pingstat's stats.json, cold, seconds (issue 14: medians of 9 requests; at 1M the fastest of its range). */
 export const PINGSTAT_ANCHOR_SECONDS: Readonly<Record<number, number>> = { 10000: 0.079, 100000: 0.56, 1000000: 6.2 };
@@ -23,22 +27,30 @@ const WARM_UP_ANSWERS = 5;
 const TARGET_SPEED_UP: Readonly<Record<number, number>> = { 10000: 5, 100000: 10, 1000000: 10 };
 
 export interface PingstatBenchOptions {
+  /** Opened and migrated: the bench imports the samples into it, then `serve` runs on the same data. */
   readonly database: Database;
+  /** PostgreSQL's URL, or undefined for PGlite in `dataDir` (closed here once the samples are in, for `serve` to open). */
+  readonly url: string | undefined;
+  readonly dataDir: string;
   readonly roomId: string;
   readonly samples: number;
-  readonly now: Date;
   /** Cold requests per route; the median is reported. */
   readonly runs: number;
   /** Seconds of 50 concurrent clients per route (0: none). */
   readonly loadSeconds: number;
 }
 
-const WEEKS = { timeZone: 'UTC', closeWeekday: 1, closeHour: 0, graceMinutes: 60 };
-const STATS = { minDelayMs: 10, maxDelayMs: 600_000, minPings: 1 };
 const ROUTES = ['stats.json', 'stats.raw.json', 'stats'] as const;
 
+/**
+ * The room's samples stored, then `pingboard serve` in a process of its own,
+ * as `npm start` runs it: its time and memory are the service's alone, not
+ * shared with the import or the bench. Its answers are not cached
+ * (PINGBOARD_CACHE_SECONDS=0), so every request computes, from what the
+ * service keeps of the week and what changed since.
+ */
 export async function pingstatBench(options: PingstatBenchOptions, report: (line: string) => void): Promise<Figures> {
-  const { database, roomId, now } = options;
+  const { database, roomId } = options;
   const figures: Figures = {};
   let batch: Sample[] = [];
   for (const sample of generateSamples({
@@ -46,7 +58,7 @@ export async function pingstatBench(options: PingstatBenchOptions, report: (line
     samples: options.samples,
     responders: 10,
     roomId,
-    end: now,
+    end: new Date(),
     seed: 14,
   })) {
     batch.push(sample);
@@ -57,31 +69,62 @@ export async function pingstatBench(options: PingstatBenchOptions, report: (line
   }
   await recordSamples(database.db, batch);
   await analyzeSamples(database.db);
-  report(`${options.samples} samples stored`);
+  // What a running service's scheduler has done already: its first run would otherwise share the timed requests.
+  await buildRecentDigests(database.db, [roomId], new Date());
+  report(`${options.samples} samples stored, digests built`);
+  if (options.url === undefined) await database.destroy();
 
-  const statistics = new Statistics({ db: database.db, stats: STATS, weeks: WEEKS, cacheSeconds: 60, now: () => now });
-  const app = await buildApp({
-    database,
-    statistics,
-    rooms: new RoomRegistry([{ id: roomId, disclaimer: 'Bench.' }]),
-    cacheSeconds: 60,
+  let newPongs = 0;
+  /** A new pong in the current hour, stored by another process as the bot would store it. */
+  const storeNewPong = async () => {
+    const pong = newPong(roomId, new Date(), ++newPongs);
+    if (options.url !== undefined) {
+      await recordSamples(database.db, [pong]);
+      return;
+    }
+    // The embedded database is the service's: the pong goes in through `pingboard import`'s channel.
+    const file = path.join(options.dataDir, '..', 'new-pong.ndjson');
+    writeFileSync(
+      file,
+      `${JSON.stringify({
+        room_id: pong.roomId,
+        ping_event_id: pong.pingEventId,
+        pinger: pong.pinger,
+        responder: pong.responder,
+        delay_ms: pong.delayMs,
+        ping_ts: pong.pingTs.toISOString(),
+        measured_at: pong.measuredAt.toISOString(),
+      })}\n`,
+    );
+    const discard = new Writable({ write: (_chunk, _encoding, done) => done() });
+    const code = await runThroughService(options.dataDir, ['import', file], pino({ level: 'silent' }), {
+      stdout: discard,
+      stderr: discard,
+    });
+    if (code !== 0) throw new Error(`the new pong's import through the service ended with ${code}`);
+  };
+
+  const service = await startServe({
+    ...(options.url === undefined ? { PINGBOARD_DATA_DIR: options.dataDir } : { DATABASE_URL: options.url }),
+    PINGBOARD_ROOMS: roomId,
+    PINGBOARD_DISCLAIMER: 'Bench.',
+    PINGBOARD_MIN_DELAY_MS: '10',
+    PINGBOARD_MAX_DELAY_MS: '600000',
+    PINGBOARD_MIN_PINGS: '1',
+    PINGBOARD_CACHE_SECONDS: '0',
   });
-  const base = `${await app.listen({ host: '127.0.0.1', port: 0 })}/rooms/${encodeURIComponent(roomId)}`;
-  globalThis.gc?.();
-  let peakRss = process.memoryUsage().rss;
-  const rssBefore = peakRss;
-  const sampler = setInterval(() => (peakRss = Math.max(peakRss, process.memoryUsage().rss)), 10);
+  const base = `${service.base}/rooms/${encodeURIComponent(roomId)}`;
   try {
+    // The scheduler's first run ends with the rolling table: asking for it waits for that run (or does it).
+    await timedFetch(`${service.base}/leaderboard.md`);
+    figures['service RSS before the requests (MB)'] = service.peakRssMb();
     const anchor = PINGSTAT_ANCHOR_SECONDS[options.samples];
     // The service has read nothing of the room yet: this request reads the whole week.
-    figures['stats.json, first request after the import (s)'] = Number(
+    figures['stats.json, first request after the start (s)'] = Number(
       ((await timedFetch(`${base}/stats.json`)).ms / 1000).toFixed(3),
     );
-    let newPongs = 0;
-    // A new pong, as the bot stores one: the next request computes the answer again.
     const afterNewPong = async (route: string) => {
-      await recordSamples(database.db, [newPong(roomId, now, ++newPongs)]);
-      statistics.forgetLiveTables();
+      await storeNewPong();
       return timedFetch(`${base}/${route}`);
     };
     for (const route of ROUTES) {
@@ -104,20 +147,17 @@ export async function pingstatBench(options: PingstatBenchOptions, report: (line
           speedUp.toFixed(1),
         );
       }
-      figures[`${route} warm (ms)`] = Math.round((await timedFetch(`${base}/${route}`)).ms);
+      figures[`${route} again, nothing new (ms)`] = Math.round((await timedFetch(`${base}/${route}`)).ms);
       report(`${route}: cold ${seconds.toFixed(3)} s, ${(bytes / 2 ** 20).toFixed(1)} MB`);
     }
-    // The service runs in the bench process, after the import: these hold the import's leftovers too.
-    figures['bench process RSS before the requests (MB)'] = Math.round(rssBefore / 2 ** 20);
-    figures['bench process peak RSS during the requests (MB)'] = Math.round(peakRss / 2 ** 20);
+    figures['service peak RSS (MB; target < 300 at 1M)'] = service.peakRssMb();
 
     if (options.loadSeconds > 0) {
       let failures = 0;
       for (const route of ROUTES) {
-        statistics.forgetLiveTables();
         const [routeLoad, health] = await Promise.all([
           load(`${base}/${route}`, 50, options.loadSeconds),
-          load(`${base.replace(/\/rooms\/.*$/, '')}/healthz`, 1, options.loadSeconds),
+          load(`${service.base}/healthz`, 1, options.loadSeconds),
         ]);
         figures[`50 clients on ${route}: answers (non-2xx or unfinished)`] =
           `${routeLoad.requests} (${routeLoad.non2xx + routeLoad.errors})`;
@@ -129,11 +169,11 @@ export async function pingstatBench(options: PingstatBenchOptions, report: (line
         report(`50 clients on ${route}: ${routeLoad.requests} requests, healthz p99 ${health.p99Ms} ms`);
       }
       figures['failed requests under load'] = failures;
-      figures['bench process peak RSS with the load (MB)'] = Math.round(peakRss / 2 ** 20);
+      figures['service peak RSS with the load (MB)'] = service.peakRssMb();
     }
   } finally {
-    clearInterval(sampler);
-    await app.close();
+    await service.stop();
+    if (options.url !== undefined) await database.destroy();
   }
   return figures;
 }

@@ -1,10 +1,12 @@
 // The processes the Matrix benches run beside their own: the project's test
 // homeserver, and the service as `npm start` runs it (bot-service.ts), each
 // alone so neither's work shares the measured event loop or memory.
-import { fork } from 'node:child_process';
+import { fork, spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
+import { freePort } from '../test/helpers/cluster.ts';
+import { until } from '../test/helpers/until.ts';
 import {
   startHomeserverProcess as startTestHomeserverProcess,
   type HomeserverProcess,
@@ -14,6 +16,7 @@ import type { ServiceReport } from './bot-service.ts';
 export type { HomeserverProcess };
 
 const SERVICE = fileURLToPath(new URL('./bot-service.ts', import.meta.url));
+const MAIN = fileURLToPath(new URL('../src/main.ts', import.meta.url));
 /** The Node flags `npm start` runs the service with (the V8 heap settings its memory figures depend on), read from package.json. */
 export const SERVICE_NODE_FLAGS = (
   JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { scripts: { start: string } }
@@ -67,4 +70,54 @@ export async function startServiceProcess(env: Record<string, string>): Promise<
     await exited;
   };
   return { report, stop };
+}
+
+/** `pingboard serve` as `npm start` runs it. */
+export interface ServeProcess {
+  readonly base: string;
+  /** The process's peak resident size so far (Linux's VmHWM), in MB. */
+  peakRssMb(): number;
+  stop(): Promise<void>;
+}
+
+/** Starts `pingboard serve` with the flags of `npm start`, configured by `env`, and waits until it answers /healthz. */
+export async function startServe(env: Record<string, string>): Promise<ServeProcess> {
+  const port = await freePort();
+  const child = spawn(process.execPath, [...SERVICE_NODE_FLAGS, MAIN, 'serve'], {
+    env: {
+      ...process.env,
+      PINGBOARD_LOG_LEVEL: 'warn',
+      ...env,
+      PINGBOARD_PORT: String(port),
+      PINGBOARD_HOST: '127.0.0.1',
+    },
+    stdio: ['ignore', 'ignore', 'inherit'],
+  });
+  const exited = once(child, 'exit');
+  const base = `http://127.0.0.1:${port}`;
+  try {
+    await until(
+      'the service to answer with its database open',
+      () =>
+        fetch(`${base}/healthz`).then(
+          (response) => response.ok,
+          () => false,
+        ),
+      120_000,
+    );
+  } catch (err) {
+    child.kill('SIGKILL');
+    throw err;
+  }
+  return {
+    base,
+    peakRssMb() {
+      const kib = /^VmHWM:\s+(\d+) kB$/m.exec(readFileSync(`/proc/${child.pid}/status`, 'utf8'))?.[1];
+      return Math.round(Number(kib) / 1024);
+    },
+    async stop() {
+      child.kill('SIGTERM');
+      await exited;
+    },
+  };
 }
