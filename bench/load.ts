@@ -12,8 +12,11 @@ export interface LoadResult {
   readonly requestsPerSecond: number;
   readonly p50Ms: number;
   readonly p99Ms: number;
+  /** Failed requests: connection errors and the client's own timeouts (those counted in `timeouts` too). */
   readonly errors: number;
+  readonly timeouts: number;
   readonly non2xx: number;
+  readonly status5xx: number;
   readonly meanBytes: number;
 }
 
@@ -41,7 +44,9 @@ export async function load(
     requests: { average: number; total: number };
     latency: { p50: number; p99: number };
     errors: number;
+    timeouts: number;
     non2xx: number;
+    '5xx': number;
     throughput: { total: number };
   };
   return {
@@ -50,7 +55,9 @@ export async function load(
     p50Ms: r.latency.p50,
     p99Ms: r.latency.p99,
     errors: r.errors,
+    timeouts: r.timeouts,
     non2xx: r.non2xx,
+    status5xx: r['5xx'],
     meanBytes: r.requests.total > 0 ? r.throughput.total / r.requests.total : 0,
   };
 }

@@ -104,15 +104,15 @@ export async function pingstatBench(options: PingstatBenchOptions, report: (line
     if (code !== 0) throw new Error(`the new pong's import through the service ended with ${code}`);
   };
 
-  const service = await startServe({
+  const serviceEnv = {
     ...(options.url === undefined ? { PINGBOARD_DATA_DIR: options.dataDir } : { DATABASE_URL: options.url }),
     PINGBOARD_ROOMS: roomId,
     PINGBOARD_DISCLAIMER: 'Bench.',
     PINGBOARD_MIN_DELAY_MS: '10',
     PINGBOARD_MAX_DELAY_MS: '600000',
     PINGBOARD_MIN_PINGS: '1',
-    PINGBOARD_CACHE_SECONDS: '0',
-  });
+  };
+  const service = await startServe({ ...serviceEnv, PINGBOARD_CACHE_SECONDS: '0' });
   const base = `${service.base}/rooms/${encodeURIComponent(roomId)}`;
   try {
     // The scheduler's first run ends with the rolling table: asking for it waits for that run (or does it).
@@ -151,29 +151,37 @@ export async function pingstatBench(options: PingstatBenchOptions, report: (line
       report(`${route}: cold ${seconds.toFixed(3)} s, ${(bytes / 2 ** 20).toFixed(1)} MB`);
     }
     figures['service peak RSS (MB; target < 300 at 1M)'] = service.peakRssMb();
-
-    if (options.loadSeconds > 0) {
-      let failures = 0;
-      for (const route of ROUTES) {
-        const [routeLoad, health] = await Promise.all([
-          load(`${base}/${route}`, 50, options.loadSeconds),
-          load(`${service.base}/healthz`, 1, options.loadSeconds),
-        ]);
-        figures[`50 clients on ${route}: answers (non-2xx or unfinished)`] =
-          `${routeLoad.requests} (${routeLoad.non2xx + routeLoad.errors})`;
-        figures[`/healthz p99 meanwhile (ms)`] = Math.max(
-          Number(figures['/healthz p99 meanwhile (ms)'] ?? 0),
-          health.p99Ms,
-        );
-        failures += routeLoad.non2xx + routeLoad.errors + health.non2xx + health.errors;
-        report(`50 clients on ${route}: ${routeLoad.requests} requests, healthz p99 ${health.p99Ms} ms`);
-      }
-      figures['failed requests under load'] = failures;
-      figures['service peak RSS with the load (MB)'] = service.peakRssMb();
-    }
   } finally {
     await service.stop();
-    if (options.url !== undefined) await database.destroy();
   }
+  if (options.loadSeconds > 0) {
+    // As deployed: answers cached (the default PINGBOARD_CACHE_SECONDS), each made once for every client asking.
+    const cached = await startServe({ ...serviceEnv, PINGBOARD_CACHE_SECONDS: '60' });
+    const cachedBase = `${cached.base}/rooms/${encodeURIComponent(roomId)}`;
+    try {
+      let failures = 0;
+      for (const route of ROUTES) {
+        await storeNewPong();
+        const [routeLoad, health] = await Promise.all([
+          load(`${cachedBase}/${route}`, 50, options.loadSeconds),
+          load(`${cached.base}/healthz`, 1, options.loadSeconds),
+        ]);
+        // A client that could not read 50 answers of 17 MB in time counts its own timeouts: shown apart from the service's failures.
+        figures[`50 clients on ${route}: answers, 5xx, other failures, client timeouts`] =
+          `${routeLoad.requests}, ${routeLoad.status5xx}, ${routeLoad.non2xx - routeLoad.status5xx + routeLoad.errors - routeLoad.timeouts}, ${routeLoad.timeouts}`;
+        figures['/healthz p99 meanwhile (ms; target < 50)'] = Math.max(
+          Number(figures['/healthz p99 meanwhile (ms; target < 50)'] ?? 0),
+          health.p99Ms,
+        );
+        failures += routeLoad.non2xx + routeLoad.errors - routeLoad.timeouts + health.non2xx + health.errors;
+        report(`50 clients on ${route}: ${routeLoad.requests} requests, healthz p99 ${health.p99Ms} ms`);
+      }
+      figures['failed requests under load (client timeouts aside)'] = failures;
+      figures['service peak RSS with the load (MB)'] = cached.peakRssMb();
+    } finally {
+      await cached.stop();
+    }
+  }
+  if (options.url !== undefined) await database.destroy();
   return figures;
 }
