@@ -503,7 +503,9 @@ export class PingServerWalk {
     const pairOf: (PairBuilder | undefined)[] = [];
     const pairs: PairBuilder[] = [];
     const pings: number[] = [];
-    let kept = 0;
+    const { pingBytes } = this.dictionary;
+    /** The bytes the lists take, exactly: the buffer they are written to lives as long as any of them. */
+    let bytes = 0;
     for (const [hour, from, to] of rows.ranges) {
       const { delay, ping, responderServer, serverRows } = hour;
       for (let j = from; j < to; j++) {
@@ -521,14 +523,19 @@ export class PingServerWalk {
         }
         pair.pings.push(p);
         pair.delays.push(ms);
-        kept++;
+        const idBytes = pingBytes[2 * p + 1]! - pingBytes[2 * p]!;
+        bytes += idBytes + 2 + String(ms).length;
         // Rows come by pong time: a ping's first kept pong is its first sight, as the database orders them.
-        if (met.add(p, -1, 0)) pings.push(p);
+        if (met.add(p, -1, 0)) {
+          pings.push(p);
+          bytes += idBytes + 1;
+        }
       }
     }
-    if (kept === 0) return undefined;
+    if (pings.length === 0) return undefined;
     const { names } = this.dictionary;
-    const out = new JsonBytes(64 * (kept + pings.length));
+    // Room for the longest number past the end: pingListJson reserves that much for each entry.
+    const out = new JsonBytes(bytes + NUMBER_BYTES);
     const pingServer = names[rows.server]!;
     return {
       pairs: pairs.map((pair) => ({
@@ -564,7 +571,23 @@ interface RawRowsText {
  */
 const rawRowsTextOf = new WeakMap<PongHour, RawRowsText>();
 
-function rawRowsText(hour: PongHour, dictionary: PongDictionary, currentRoomId: string): RawRowsText {
+/**
+ * Raw-row bytes kept at most, over every hour of every lineage kept: past
+ * it, an hour's rows are written for each answer again (a lineage may keep
+ * four million rows, 700 MB of them).
+ */
+export const RAW_ROWS_KEPT_BYTES = 256 * 1024 * 1024;
+let rawRowsKeptBytes = 0;
+const rawRowsDropped = new FinalizationRegistry<number>((bytes) => {
+  rawRowsKeptBytes -= bytes;
+});
+
+function rawRowsText(
+  hour: PongHour,
+  dictionary: PongDictionary,
+  currentRoomId: string,
+  keptAtMost: number,
+): RawRowsText {
   const kept = rawRowsTextOf.get(hour);
   if (kept?.currentRoomId === currentRoomId) return kept;
   const head = new Uint8Array(Buffer.from(`,{"room_id":${JSON.stringify(currentRoomId)},"ping_id":`));
@@ -605,7 +628,12 @@ function rawRowsText(hour: PongHour, dictionary: PongDictionary, currentRoomId: 
   }
   // The exact size: the buffer was made for the longest numbers.
   const text = { currentRoomId, bytes: Buffer.from(out.take()), ends };
-  rawRowsTextOf.set(hour, text);
+  // An hour's bytes are counted until the hour is collected: kept once, for one room (the lineage's newest).
+  if (kept === undefined && rawRowsKeptBytes + text.bytes.length <= keptAtMost) {
+    rawRowsTextOf.set(hour, text);
+    rawRowsKeptBytes += text.bytes.length;
+    rawRowsDropped.register(hour, text.bytes.length);
+  }
   return text;
 }
 
@@ -615,18 +643,19 @@ function rawRowsText(hour: PongHour, dictionary: PongDictionary, currentRoomId: 
  * the window's order, in that order, every row naming `currentRoomId`. As
  * UTF-8 pieces of rows separated by commas (a piece after the first starts
  * with one), each a run of an hour's rows: the kept bytes themselves, not a
- * copy.
+ * copy. Hours are kept as bytes while `keptAtMost` bytes of them are.
  */
 export function* rawRowsFromHours(
   hours: readonly PongHour[],
   dictionary: PongDictionary,
   window: PingstatWindow,
   currentRoomId: string,
+  keptAtMost = RAW_ROWS_KEPT_BYTES,
 ): Generator<Buffer> {
   const seen = new PerPingPairs(dictionary.pings);
   let written = false;
   for (const [hour, first, last] of rowsInWindow(hours, window)) {
-    const { bytes, ends } = rawRowsText(hour, dictionary, currentRoomId);
+    const { bytes, ends } = rawRowsText(hour, dictionary, currentRoomId, keptAtMost);
     const run = (from: number, to: number) => {
       // The first row of the answer goes without its comma.
       const start = (from > 0 ? ends[from - 1]! : 0) + (written ? 0 : 1);
