@@ -67,39 +67,27 @@ function sampleLine(roomIds: readonly string[]) {
     to_json(ping_event_id), to_json(ping_server), to_json(responder_server), to_json(responder))`;
 }
 
-/**
- * Hours read by one query at most: the database aggregates a query's hours
- * whole before it answers, and this process holds its answer whole, so a
- * week read at once held two copies of its text (a million rows: 120 MB
- * each, for good on the embedded database, whose memory never shrinks).
- */
-const HOURS_PER_READ = 12;
-
 async function readHours(
   db: Db | Transaction<Tables>,
   roomIds: readonly string[],
   hours: readonly number[],
   dictionary: PongDictionary,
 ): Promise<PongHour[]> {
-  const sorted = [...hours].sort((a, b) => a - b);
-  const read: PongHour[] = [];
-  for (let i = 0; i < sorted.length; i += HOURS_PER_READ) {
-    const some = sorted.slice(i, i + HOURS_PER_READ);
-    // Hashed by hour, unsorted: parsePongHour sorts each hour's rows.
-    const { rows } = await sql<{ hour: number; n: number; lines: string }>`
-      select (extract(epoch from hour) * 1000)::float8 as hour, count(*)::int as n, string_agg(line, E'\n') as lines
-      from (
-        select ${HOUR_OF} as hour, ${sampleLine(roomIds)} as line
-        from samples
-        where room_id = any(${[...roomIds]}::text[])
-          and ${PONG_TIME} >= ${new Date(some[0]!)} and ${PONG_TIME} < ${new Date(some.at(-1)! + HOUR_MS)}
-      ) rows
-      where hour = any(${some.map((hour) => new Date(hour))}::timestamptz[])
-      group by hour
-    `.execute(db);
-    for (const row of rows) read.push(parsePongHour(row.hour, row.n, row.lines, dictionary));
-  }
-  return read;
+  const from = new Date(Math.min(...hours));
+  const to = new Date(Math.max(...hours) + HOUR_MS);
+  // One query for all: the rows of a week lie anywhere in the table, and each query could visit all of it.
+  // Hashed by hour, unsorted: parsePongHour sorts each hour's rows.
+  const { rows } = await sql<{ hour: number; n: number; lines: string }>`
+    select (extract(epoch from hour) * 1000)::float8 as hour, count(*)::int as n, string_agg(line, E'\n') as lines
+    from (
+      select ${HOUR_OF} as hour, ${sampleLine(roomIds)} as line
+      from samples
+      where room_id = any(${[...roomIds]}::text[]) and ${PONG_TIME} >= ${from} and ${PONG_TIME} < ${to}
+    ) rows
+    where hour = any(${hours.map((hour) => new Date(hour))}::timestamptz[])
+    group by hour
+  `.execute(db);
+  return rows.map((row) => parsePongHour(row.hour, row.n, row.lines, dictionary));
 }
 
 /** The hours' versions as one text each: the version of every room of the lineage with samples in that hour. */
