@@ -50,6 +50,23 @@ const ROUTES = ['stats.json', 'stats.raw.json', 'stats'] as const;
  * service keeps of the week and what changed since.
  */
 export async function pingstatBench(options: PingstatBenchOptions, report: (line: string) => void): Promise<Figures> {
+  let open = true;
+  const close = async () => {
+    if (open) await options.database.destroy();
+    open = false;
+  };
+  try {
+    return await measure(options, report, close);
+  } finally {
+    await close();
+  }
+}
+
+async function measure(
+  options: PingstatBenchOptions,
+  report: (line: string) => void,
+  close: () => Promise<void>,
+): Promise<Figures> {
   const { database, roomId } = options;
   const figures: Figures = {};
   let batch: Sample[] = [];
@@ -72,7 +89,7 @@ export async function pingstatBench(options: PingstatBenchOptions, report: (line
   // What a running service's scheduler has done already: its first run would otherwise share the timed requests.
   await buildRecentDigests(database.db, [roomId], new Date());
   report(`${options.samples} samples stored, digests built`);
-  if (options.url === undefined) await database.destroy();
+  if (options.url === undefined) await close();
 
   let newPongs = 0;
   /** A new pong in the current hour, stored by another process as the bot would store it. */
@@ -182,6 +199,5 @@ export async function pingstatBench(options: PingstatBenchOptions, report: (line
       await cached.stop();
     }
   }
-  if (options.url !== undefined) await database.destroy();
   return figures;
 }

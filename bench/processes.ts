@@ -95,14 +95,18 @@ export async function startServe(env: Record<string, string>): Promise<ServeProc
   });
   const exited = once(child, 'exit');
   const base = `http://127.0.0.1:${port}`;
+  let exitCode: number | null | undefined;
+  void exited.then(([code]) => (exitCode = code as number | null));
   try {
     await until(
       'the service to answer with its database open',
-      () =>
-        fetch(`${base}/healthz`).then(
+      () => {
+        if (exitCode !== undefined) throw new Error(`pingboard serve exited (${exitCode}) before it answered`);
+        return fetch(`${base}/healthz`).then(
           (response) => response.ok,
           () => false,
-        ),
+        );
+      },
       120_000,
     );
   } catch (err) {

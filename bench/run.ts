@@ -334,7 +334,7 @@ try {
         log(`pingstat routes, ${samples} samples, on ${engine}:`);
         const dataDir = path.join(mkdtempSync(path.join(dir, 'pingstat-')), 'pglite');
         const url = engine === 'pglite' ? undefined : await freshPostgres('pingboard_bench');
-        // Closed by the bench, which hands the data to a service of its own.
+        // Closed by the bench, which hands the data to a service of its own (and on any failure).
         const database = await openDatabase({ url, dataDir: url === undefined ? dataDir : '' });
         await migrateToLatest(database.db);
         results.set(

@@ -94,3 +94,21 @@ t.test('text and bytes already encoded keep their order, in chunks and across th
   state.finish();
   t.equal(await read, `["ü","\u2028",${'é'.repeat(40_000)}]`);
 });
+
+t.test('a small part of a larger buffer is copied into the answer, a large one shared as it is', async (t) => {
+  const cache = new SharedBodyCache(60_000, 1 << 20);
+  const { state, make } = controlled();
+  const body = cache.get('parts', 0, make);
+  const whole = Buffer.alloc(64 * 1024, 'a');
+  const mostly = Buffer.alloc(8 * 1024, 'b');
+  state.body!.write(whole.subarray(0, 5000));
+  state.body!.write(mostly.subarray(0, 6000));
+  state.finish();
+  await body.started();
+  // Changed after it was written: the copy keeps what was written, the shared one shows the change.
+  whole.fill('x');
+  mostly.fill('y');
+  const read = await text(body.stream());
+  t.equal(read, `${'a'.repeat(5000)}${'y'.repeat(6000)}`);
+  t.equal(body.byteLength, 11_000, 'counted as written');
+});

@@ -32,11 +32,12 @@ export class SharedBody {
     return this.#done;
   }
 
-  /** Text, or text already encoded as UTF-8 (shared as it is from 4 kB: it must not change after). */
+  /** Text, or text already encoded as UTF-8 (shared as it is from 4 kB, when most of its buffer: it must not change after). */
   write(text: string | Buffer): void {
     if (typeof text !== 'string' && text.length >= SHARED_AS_IS_BYTES) {
       this.#flush();
-      this.#push(text);
+      // A small part of a larger buffer is copied: kept as it is, it would keep the whole buffer alive, uncounted.
+      this.#push(2 * text.length >= text.buffer.byteLength ? text : Buffer.from(text));
       return;
     }
     this.#pending.push(text);

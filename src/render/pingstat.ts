@@ -45,7 +45,11 @@ function serverJson(server: PingstatServerFigures): Buffer {
         `},${figuresJson(pong, pong.pongs)}}`,
       );
     parts.push('},"pings":[', server.pingsJson, `],${figuresJson(server, delaysOf(server))}}`);
-    json = Buffer.concat(parts.map((part) => (typeof part === 'string' ? Buffer.from(part) : part)));
+    const bytes = parts.map((part) => (typeof part === 'string' ? Buffer.from(part) : part));
+    // A buffer of its own (Buffer.concat may take a slice of a shared pool): passed along as it is.
+    json = Buffer.allocUnsafeSlow(bytes.reduce((n, part) => n + part.length, 0));
+    let at = 0;
+    for (const part of bytes) at += part.copy(json, at);
     serverJsonOf.set(server, json);
   }
   return json;

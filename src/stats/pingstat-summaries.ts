@@ -2,7 +2,6 @@
 // again only for the ping servers whose pongs in the window changed. A new
 // pong changes one ping server's figures of a few hundred: walking,
 // summarising and writing the others again was most of an answer's time.
-import type { PongDictionary } from './pong-hours.ts';
 import { PingServerWalk, serverRowsInWindow } from './pong-hours.ts';
 import type { PongSnapshot } from './pong-store.ts';
 import {
@@ -19,15 +18,29 @@ interface KeptServer {
   readonly signature: readonly number[];
   /** Undefined when the filter kept none of its pongs. */
   readonly figures: PingstatServerFigures | undefined;
+  /** Of its JSON lists. */
+  readonly bytes: number;
 }
 
 interface KeptFigures {
-  readonly dictionary: PongDictionary;
+  /** The dictionary the servers are numbered in (its ID: a set must not keep a dropped one alive). */
+  readonly dictionary: number;
   servers: Map<number, KeptServer>;
+  bytes: number;
 }
 
-/** Sets of figures kept (one per lineage, window ages and filter asked), the least recently asked dropped first. */
-const KEPT_SETS = 8;
+/**
+ * Bytes of JSON lists kept over every set of figures (one set per lineage,
+ * window ages and filter asked, the ages from the query string), the least
+ * recently asked set dropped first: a week of a million rows is 19 MB of
+ * them, held twice once stats.json has written them (render/pingstat.ts).
+ */
+const KEPT_BYTES = 64 * 1024 * 1024;
+
+const jsonBytes = (figures: PingstatServerFigures | undefined) =>
+  figures === undefined
+    ? 0
+    : figures.pingsJson.length + figures.pongs.reduce((n, [, pong]) => n + pong.diffsJson.length, 0);
 
 function sameNumbers(a: readonly number[], b: readonly number[]): boolean {
   if (a.length !== b.length) return false;
@@ -57,12 +70,8 @@ export class PingstatSummaries {
     let kept = this.#kept.get(keptKey);
     this.#kept.delete(keptKey);
     // A dictionary made again numbers servers and pings anew.
-    if (kept?.dictionary !== dictionary) kept = { dictionary, servers: new Map() };
+    if (kept?.dictionary !== dictionary.id) kept = { dictionary: dictionary.id, servers: new Map(), bytes: 0 };
     this.#kept.set(keptKey, kept);
-    for (const [oldest] of this.#kept) {
-      if (this.#kept.size <= KEPT_SETS) break;
-      this.#kept.delete(oldest);
-    }
     const excludedSet = new Set(excluded);
     const servers = new Map<number, KeptServer>();
     const figures: PingstatServerFigures[] = [];
@@ -74,15 +83,22 @@ export class PingstatSummaries {
       if (server === undefined || !sameNumbers(server.signature, rows.signature)) {
         walk ??= new PingServerWalk(dictionary);
         const group = walk.group(rows, filter);
-        server = {
-          signature: rows.signature,
-          figures: group && summarisePingServer(name, group.pairs, group.pings),
-        };
+        const computed = group && summarisePingServer(name, group.pairs, group.pings);
+        server = { signature: rows.signature, figures: computed, bytes: jsonBytes(computed) };
       }
       servers.set(rows.server, server);
       if (server.figures !== undefined) figures.push(server.figures);
     }
     kept.servers = servers;
+    kept.bytes = 0;
+    for (const server of servers.values()) kept.bytes += server.bytes;
+    let total = 0;
+    for (const set of this.#kept.values()) total += set.bytes;
+    for (const [oldest, set] of this.#kept) {
+      if (total <= KEPT_BYTES || set === kept) break;
+      this.#kept.delete(oldest);
+      total -= set.bytes;
+    }
     return rankPingstatServers(figures, disclaimer);
   }
 }

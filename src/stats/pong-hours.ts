@@ -19,7 +19,11 @@ import { HOUR_MS } from './windows.ts';
  * hours read at different times share it; a store starts a new one when
  * too much of it is no longer used.
  */
+let lastDictionaryId = 0;
+
 export class PongDictionary {
+  /** Unique in the process: what is computed in one dictionary's numbers says which. */
+  readonly id = ++lastDictionaryId;
   readonly #pingIndex = new Map<string, number>();
   readonly #nameIndex = new Map<string, number>();
   /** Each ping's event ID as JSON text, quotes included. */
@@ -269,14 +273,18 @@ class PerPingPairs {
   /** The round in which each ping's list was last started: an older one is empty. */
   readonly #round: Int32Array;
   #currentRound = 1;
-  #next = new Int32Array(1024);
-  #second = new Int32Array(1024);
-  #third = new Int32Array(1024);
+  #next: Int32Array;
+  #second: Int32Array;
+  #third: Int32Array;
   #size = 0;
 
-  constructor(pings: number) {
+  /** `entries`: how many a walk is expected to add (the lists grow past it). */
+  constructor(pings: number, entries = 1024) {
     this.#head = new Int32Array(pings);
     this.#round = new Int32Array(pings);
+    this.#next = new Int32Array(Math.max(entries, 16));
+    this.#second = new Int32Array(this.#next.length);
+    this.#third = new Int32Array(this.#next.length);
   }
 
   /** Forgets every pair met. */
@@ -555,7 +563,8 @@ const PONG_SERVER = ascii(',"pong_server":');
 const PING_SERVER = ascii(',"ping_server":');
 const RECEIVE_DIFF = ascii(',"receive_diff":');
 const PONG_TIMESTAMP = ascii(',"pong_timestamp":');
-const ROW_PUNCTUATION = PONG_SERVER.length + PING_SERVER.length + RECEIVE_DIFF.length + PONG_TIMESTAMP.length + 3;
+/** The keys after the head, and the closing brace: JsonBytes writes without bounds checks, so every byte is counted. */
+const ROW_PUNCTUATION = PONG_SERVER.length + PING_SERVER.length + RECEIVE_DIFF.length + PONG_TIMESTAMP.length + 1;
 
 /** An hour's rows as raw-row JSON objects, each after a comma: row i is bytes[ends[i - 1] (0 for the first)] to bytes[ends[i] - 1]. */
 interface RawRowsText {
@@ -626,13 +635,18 @@ function rawRowsText(
     out.byte(125);
     ends[i] = out.written;
   }
-  // The exact size: the buffer was made for the longest numbers.
-  const text = { currentRoomId, bytes: Buffer.from(out.take()), ends };
+  // The exact size (the buffer was made for the longest numbers), in a buffer of its own: Buffer.from
+  // would take a slice of a shared pool, which an answer copies rather than keep (shared-body.ts).
+  const written = out.take();
+  const text = { currentRoomId, bytes: Buffer.allocUnsafeSlow(written.length), ends };
+  written.copy(text.bytes);
   // An hour's bytes are counted until the hour is collected: kept once, for one room (the lineage's newest).
-  if (kept === undefined && rawRowsKeptBytes + text.bytes.length <= keptAtMost) {
+  // (A dictionary made again makes new hours too, so the numbers the bytes were written from are the hour's.)
+  const keptBytes = text.bytes.length + text.ends.byteLength;
+  if (kept === undefined && rawRowsKeptBytes + keptBytes <= keptAtMost) {
     rawRowsTextOf.set(hour, text);
-    rawRowsKeptBytes += text.bytes.length;
-    rawRowsDropped.register(hour, text.bytes.length);
+    rawRowsKeptBytes += keptBytes;
+    rawRowsDropped.register(hour, keptBytes);
   }
   return text;
 }
@@ -652,9 +666,13 @@ export function* rawRowsFromHours(
   currentRoomId: string,
   keptAtMost = RAW_ROWS_KEPT_BYTES,
 ): Generator<Buffer> {
-  const seen = new PerPingPairs(dictionary.pings);
+  const ranges = rowsInWindow(hours, window);
+  const seen = new PerPingPairs(
+    dictionary.pings,
+    ranges.reduce((n, [, first, last]) => n + last - first, 0),
+  );
   let written = false;
-  for (const [hour, first, last] of rowsInWindow(hours, window)) {
+  for (const [hour, first, last] of ranges) {
     const { bytes, ends } = rawRowsText(hour, dictionary, currentRoomId, keptAtMost);
     const run = (from: number, to: number) => {
       // The first row of the answer goes without its comma.

@@ -39,6 +39,12 @@ interface KeptHour {
 class Lineage {
   dictionary = new PongDictionary();
   hours = new Map<number, KeptHour>();
+  /** Hours whose samples are all gone, by version: their sample_hours row stays, and they are not read again. */
+  empty = new Map<number, string>();
+
+  keptVersion(at: number): string | undefined {
+    return this.hours.get(at)?.version ?? this.empty.get(at);
+  }
   /** Refreshes run one at a time: each reads the versions after the one before it stored its hours. */
   queue: Promise<unknown> = Promise.resolve();
 }
@@ -118,13 +124,14 @@ async function readChanges(
   roomIds: readonly string[],
   span: ReturnType<typeof keptSpan>,
 ): Promise<FreshHours | undefined> {
-  const known = [...lineage.hours];
+  const known: [number, string][] = [...lineage.hours].map(([at, kept]) => [at, kept.version]);
+  known.push(...lineage.empty);
   // Each stale hour is read through the (room, pong time) index, its bounds known when it is.
   const { rows } = await sql<{ hour: number; version: string; stale: boolean; n: number; lines: string | null }>`
     with listed as (${hourVersions(roomIds, span)}),
     stale as (
       select listed.hour from listed
-      left join unnest(${known.map(([at]) => new Date(at))}::timestamptz[], ${known.map(([, kept]) => kept.version)}::text[])
+      left join unnest(${known.map(([at]) => new Date(at))}::timestamptz[], ${known.map(([, version]) => version)}::text[])
         as known(hour, version) on known.hour = listed.hour
       where known.version is distinct from listed.version
     ),
@@ -188,6 +195,12 @@ export class PongStore {
   /** Lineages past their row limit, read from the database from then on. */
   readonly #tooLarge = new Set<string>();
   readonly #limits: PongStoreLimits;
+  #hoursRead = 0;
+
+  /** Hours read from the database so far. */
+  get hoursRead(): number {
+    return this.#hoursRead;
+  }
 
   constructor(limits: Partial<PongStoreLimits> = {}) {
     this.#limits = { ...LIMITS, ...limits };
@@ -243,7 +256,7 @@ export class PongStore {
           tx,
         );
         const versions = new Map(listed.map(({ hour, version }) => [hour, version]));
-        const stale = [...versions].filter(([at, version]) => lineage.hours.get(at)?.version !== version);
+        const stale = [...versions].filter(([at, version]) => lineage.keptVersion(at) !== version);
         if (stale.length > LARGE_READ_HOURS && (await rowsInSpan(tx, roomIds, span)) > this.#limits.maxRows)
           return undefined;
         const read = new Map<number, PongHour>();
@@ -266,18 +279,23 @@ export class PongStore {
     span: ReturnType<typeof keptSpan>,
   ): Promise<PongSnapshot | undefined> {
     const fresh =
-      (lineage.hours.size > 0 ? await readChanges(db, lineage, roomIds, span) : undefined) ??
+      (lineage.hours.size + lineage.empty.size > 0 ? await readChanges(db, lineage, roomIds, span) : undefined) ??
       (await this.#readAll(db, lineage, roomIds, span));
     if (fresh === undefined) return undefined;
+    this.#hoursRead += fresh.stale.length;
     for (const at of lineage.hours.keys()) if (!fresh.versions.has(at)) lineage.hours.delete(at);
+    for (const at of lineage.empty.keys()) if (!fresh.versions.has(at)) lineage.empty.delete(at);
     for (const [at, version] of fresh.stale) {
       const rows = fresh.read.get(at);
-      // An hour whose samples are all gone keeps its row (and a new version): nothing to keep.
-      if (rows === undefined) lineage.hours.delete(at);
-      else {
+      if (rows === undefined) {
+        // An hour whose samples are all gone keeps its row (and a new version): nothing to keep but that.
+        lineage.hours.delete(at);
+        lineage.empty.set(at, version);
+      } else {
         const before = lineage.hours.get(at);
         if (before !== undefined) carrySlices(rows, before.rows);
         lineage.hours.set(at, { version, rows });
+        lineage.empty.delete(at);
       }
     }
     let rows = 0;
