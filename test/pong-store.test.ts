@@ -233,6 +233,35 @@ forEachEngine(t, (t, database) => {
       );
   });
 
+  t.test('figures kept for several windows within a byte budget, the least recently asked dropped', async (t) => {
+    await recordSamples(db, dataset(11, 300));
+    const store = new PongStore();
+    const week = pingstatWindow(NOW, {}, PINGSTAT_WEEK_MS);
+    const day = pingstatWindow(NOW, { max_age: '86400' }, PINGSTAT_WEEK_MS);
+    const snapshot = (await store.snapshot(db, LINEAGE, week, NOW))!;
+    const summaryOf = (figures: PingstatSummaries, window: typeof week, key: string) =>
+      figures.summary(key, snapshot, window, FILTER, EXCLUDED, 'D');
+    // Room for one window's figures only: asking for the day drops the week's.
+    const small = new PingstatSummaries(1);
+    const first = summaryOf(small, week, 'week');
+    summaryOf(small, day, 'day');
+    const again = summaryOf(small, week, 'week');
+    t.notOk(
+      again.servers.some((server) => first.servers.includes(server)),
+      "the week's figures were dropped and computed again",
+    );
+    t.equal(statsJson(again), statsJson(first), 'the same answer');
+    // With room for both, the week's are kept.
+    const roomy = new PingstatSummaries();
+    const kept = summaryOf(roomy, week, 'week');
+    summaryOf(roomy, day, 'day');
+    const keptAgain = summaryOf(roomy, week, 'week');
+    t.ok(
+      keptAgain.servers.length > 0 && keptAgain.servers.every((server, i) => server === kept.servers[i]),
+      'kept: the same figures objects',
+    );
+  });
+
   t.test('a write by another process shows', async (t) => {
     if (database.url === undefined) {
       t.pass('skipped on PGlite: no other process can open its database while this one holds it');

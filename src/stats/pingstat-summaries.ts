@@ -50,6 +50,11 @@ function sameNumbers(a: readonly number[], b: readonly number[]): boolean {
 
 export class PingstatSummaries {
   readonly #kept = new Map<string, KeptFigures>();
+  readonly #keptBytes: number;
+
+  constructor(keptBytes = KEPT_BYTES) {
+    this.#keptBytes = keptBytes;
+  }
 
   /**
    * The summary of the snapshot's pongs in the window, as summarisePingstat
@@ -95,7 +100,7 @@ export class PingstatSummaries {
     let total = 0;
     for (const set of this.#kept.values()) total += set.bytes;
     for (const [oldest, set] of this.#kept) {
-      if (total <= KEPT_BYTES || set === kept) break;
+      if (total <= this.#keptBytes || set === kept) break;
       this.#kept.delete(oldest);
       total -= set.bytes;
     }
