@@ -332,44 +332,6 @@ export interface ServerRowsInWindow {
   readonly signature: number[];
 }
 
-/**
- * Each ping server's rows inside the window (inclusive at both ends).
- * `hours` in ascending order.
- */
-export function serverRowsInWindow(
-  hours: readonly PongHour[],
-  window: PingstatWindow,
-): Map<number, ServerRowsInWindow> {
-  const start = window.start.getTime() * 1000;
-  const end = window.end.getTime() * 1000;
-  const byServer = new Map<number, ServerRowsInWindow>();
-  for (const hour of hours) {
-    const { pongMicros: micros, serverRows, serverStart } = hour;
-    if (micros.length === 0 || micros[micros.length - 1]! < start || micros[0]! > end) continue;
-    const whole = micros[0]! >= start && micros[micros.length - 1]! <= end;
-    for (let slot = 0; slot < hour.servers.length; slot++) {
-      const first = serverStart[slot]!;
-      const last = serverStart[slot + 1]!;
-      let from = first;
-      let to = last;
-      if (!whole) {
-        while (from < to && micros[serverRows[from]!]! < start) from++;
-        while (to > from && micros[serverRows[to - 1]!]! > end) to--;
-        if (from === to) continue;
-      }
-      const server = hour.servers[slot]!;
-      let rows = byServer.get(server);
-      if (rows === undefined) {
-        rows = { server, ranges: [], signature: [] };
-        byServer.set(server, rows);
-      }
-      rows.ranges.push([hour, from, to]);
-      rows.signature.push(hour.sliceIds[slot]!, from - first, last - to);
-    }
-  }
-  return byServer;
-}
-
 /** The rows of each hour inside the window (inclusive at both ends), as ranges, in order. */
 function rowsInWindow(hours: readonly PongHour[], window: PingstatWindow): [PongHour, number, number][] {
   const start = window.start.getTime() * 1000;
@@ -385,6 +347,43 @@ function rowsInWindow(hours: readonly PongHour[], window: PingstatWindow): [Pong
     if (first < last) ranges.push([hour, first, last]);
   }
   return ranges;
+}
+
+/**
+ * Each ping server's rows inside the window (inclusive at both ends): of
+ * each hour's rows in the window (rowsInWindow), those of its slot.
+ * `hours` in ascending order.
+ */
+export function serverRowsInWindow(
+  hours: readonly PongHour[],
+  window: PingstatWindow,
+): Map<number, ServerRowsInWindow> {
+  const byServer = new Map<number, ServerRowsInWindow>();
+  for (const [hour, first, last] of rowsInWindow(hours, window)) {
+    const { serverRows, serverStart } = hour;
+    const whole = first === 0 && last === hour.delay.length;
+    for (let slot = 0; slot < hour.servers.length; slot++) {
+      const slotFirst = serverStart[slot]!;
+      const slotLast = serverStart[slot + 1]!;
+      let from = slotFirst;
+      let to = slotLast;
+      // A slot's rows are in the hour's order, so those in the window are a run of them.
+      if (!whole) {
+        while (from < to && serverRows[from]! < first) from++;
+        while (to > from && serverRows[to - 1]! >= last) to--;
+        if (from === to) continue;
+      }
+      const server = hour.servers[slot]!;
+      let rows = byServer.get(server);
+      if (rows === undefined) {
+        rows = { server, ranges: [], signature: [] };
+        byServer.set(server, rows);
+      }
+      rows.ranges.push([hour, from, to]);
+      rows.signature.push(hour.sliceIds[slot]!, from - slotFirst, slotLast - to);
+    }
+  }
+  return byServer;
 }
 
 /**
