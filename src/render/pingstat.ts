@@ -5,6 +5,7 @@
 // are passed along as they are.
 import type { JsonText } from '../stats/pingstat-data.ts';
 import type { PingstatServerFigures, PingstatSummary } from '../stats/pingstat-summary.ts';
+import { ownedBytes } from '../stats/pong-hours.ts';
 import { pingstatDuration } from '../duration.ts';
 import { escapeHtml } from '../html-escape.ts';
 
@@ -45,11 +46,7 @@ function serverJson(server: PingstatServerFigures): Buffer {
         `},${figuresJson(pong, pong.pongs)}}`,
       );
     parts.push('},"pings":[', server.pingsJson, `],${figuresJson(server, delaysOf(server))}}`);
-    const bytes = parts.map((part) => (typeof part === 'string' ? Buffer.from(part) : part));
-    // A buffer of its own (Buffer.concat may take a slice of a shared pool): passed along as it is.
-    json = Buffer.allocUnsafeSlow(bytes.reduce((n, part) => n + part.length, 0));
-    let at = 0;
-    for (const part of bytes) at += part.copy(json, at);
+    json = ownedBytes(parts);
     serverJsonOf.set(server, json);
   }
   return json;

@@ -8,7 +8,7 @@
 // window's order (pong time, then ping, then responder: the database sorts
 // each hour once, when it is read), a request only walks them.
 import { getOrInsert } from '../collections.ts';
-import type { PingstatPair, PingstatPings } from './pingstat-data.ts';
+import type { JsonText, PingstatPair, PingstatPings } from './pingstat-data.ts';
 import type { PingstatWindow } from './pingstat-window.ts';
 import type { DelayFilter } from './repository.ts';
 import { HOUR_MS } from './windows.ts';
@@ -456,6 +456,19 @@ class JsonBytes {
   }
 }
 
+/**
+ * JSON text joined into a buffer of its own, to be kept and passed along as
+ * it is: Buffer.from and Buffer.concat hand out slices of a shared pool,
+ * which a shared answer copies rather than keep (shared-body.ts).
+ */
+export function ownedBytes(parts: readonly JsonText[]): Buffer {
+  const bytes = parts.map((part) => (typeof part === 'string' ? Buffer.from(part) : part));
+  const owned = Buffer.allocUnsafeSlow(bytes.reduce((n, part) => n + part.length, 0));
+  let at = 0;
+  for (const part of bytes) at += part.copy(owned, at);
+  return owned;
+}
+
 /** The longest text of a delay or a millisecond time, with a separator. */
 const NUMBER_BYTES = 24;
 
@@ -634,11 +647,8 @@ function rawRowsText(
     out.byte(125);
     ends[i] = out.written;
   }
-  // The exact size (the buffer was made for the longest numbers), in a buffer of its own: Buffer.from
-  // would take a slice of a shared pool, which an answer copies rather than keep (shared-body.ts).
-  const written = out.take();
-  const text = { currentRoomId, bytes: Buffer.allocUnsafeSlow(written.length), ends };
-  written.copy(text.bytes);
+  // The exact size: the buffer was made for the longest numbers.
+  const text = { currentRoomId, bytes: ownedBytes([out.take()]), ends };
   // An hour's bytes are counted until the hour is collected: kept once, for one room (the lineage's newest).
   // (A dictionary made again makes new hours too, so the numbers the bytes were written from are the hour's.)
   const keptBytes = text.bytes.length + text.ends.byteLength;
