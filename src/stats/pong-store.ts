@@ -37,6 +37,8 @@ interface KeptHour {
 }
 
 class Lineage {
+  /** Its rooms, oldest first: a sample's room is its index here. */
+  readonly roomIds: readonly string[];
   dictionary = new PongDictionary();
   hours = new Map<number, KeptHour>();
   /** Hours whose samples are all gone, by version: their sample_hours row stays, and they are not read again. */
@@ -47,6 +49,10 @@ class Lineage {
   }
   /** Refreshes run one at a time: each reads the versions after the one before it stored its hours. */
   queue: Promise<unknown> = Promise.resolve();
+
+  constructor(roomIds: readonly string[]) {
+    this.roomIds = roomIds;
+  }
 }
 
 /**
@@ -121,9 +127,9 @@ interface FreshHours {
 async function readChanges(
   db: Db,
   lineage: Lineage,
-  roomIds: readonly string[],
   span: ReturnType<typeof keptSpan>,
 ): Promise<FreshHours | undefined> {
+  const { roomIds } = lineage;
   const known: [number, string][] = [...lineage.hours].map(([at, kept]) => [at, kept.version]);
   known.push(...lineage.empty);
   // Each stale hour is read through the (room, pong time) index, its bounds known when it is.
@@ -223,13 +229,13 @@ export class PongStore {
       return undefined;
     let lineage = this.#lineages.get(key);
     this.#lineages.delete(key);
-    lineage ??= new Lineage();
+    lineage ??= new Lineage(roomIds);
     this.#lineages.set(key, lineage);
     for (const [oldest] of this.#lineages) {
       if (this.#lineages.size <= MAX_LINEAGES) break;
       this.#lineages.delete(oldest);
     }
-    const refreshed = lineage.queue.then(() => this.#refresh(db, lineage, roomIds, span));
+    const refreshed = lineage.queue.then(() => this.#refresh(db, lineage, span));
     lineage.queue = refreshed.catch(() => undefined);
     const snapshot = await refreshed;
     if (snapshot === undefined) {
@@ -240,12 +246,8 @@ export class PongStore {
   }
 
   /** Every hour whose version is not the kept one, unless the lineage is too large to keep. */
-  async #readAll(
-    db: Db,
-    lineage: Lineage,
-    roomIds: readonly string[],
-    span: ReturnType<typeof keptSpan>,
-  ): Promise<FreshHours | undefined> {
+  async #readAll(db: Db, lineage: Lineage, span: ReturnType<typeof keptSpan>): Promise<FreshHours | undefined> {
+    const { roomIds } = lineage;
     // The versions and the rows from one snapshot (on a pool of replicas, two statements could read two servers).
     return db
       .transaction()
@@ -272,15 +274,10 @@ export class PongStore {
       });
   }
 
-  async #refresh(
-    db: Db,
-    lineage: Lineage,
-    roomIds: readonly string[],
-    span: ReturnType<typeof keptSpan>,
-  ): Promise<PongSnapshot | undefined> {
+  async #refresh(db: Db, lineage: Lineage, span: ReturnType<typeof keptSpan>): Promise<PongSnapshot | undefined> {
     const fresh =
-      (lineage.hours.size + lineage.empty.size > 0 ? await readChanges(db, lineage, roomIds, span) : undefined) ??
-      (await this.#readAll(db, lineage, roomIds, span));
+      (lineage.hours.size + lineage.empty.size > 0 ? await readChanges(db, lineage, span) : undefined) ??
+      (await this.#readAll(db, lineage, span));
     if (fresh === undefined) return undefined;
     this.#hoursRead += fresh.stale.length;
     for (const at of lineage.hours.keys()) if (!fresh.versions.has(at)) lineage.hours.delete(at);
