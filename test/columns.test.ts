@@ -1,8 +1,9 @@
 // The leaderboard's figures from packed columns (pure), and the digest packing.
 import t from 'tap';
-import { columnsFromRows, figuresFromColumns, pingKey } from '../src/stats/columns.ts';
-import { decodeDigest, encodeDigest, nameDigests } from '../src/stats/digests.ts';
-import { ascending, figuresOfSorted } from '../src/stats/figures.ts';
+import { quantileSorted } from 'simple-statistics';
+import { columnsFromRows, figuresFromColumns, FiguresWorkspace, pingKey } from '../src/stats/columns.ts';
+import { decodeDigest, DigestNames, encodeDigest } from '../src/stats/digests.ts';
+import { ascending, figuresOfSorted, quantileOfSortedRun } from '../src/stats/figures.ts';
 import { firstPongs } from '../src/stats/first-pongs.ts';
 import type { Test } from './helpers/database.ts';
 
@@ -113,6 +114,100 @@ t.test('the delay filter selects samples; a forged pong does not steal a ping', 
   );
 });
 
+t.test("a run's quantiles are simple-statistics' quantileSorted of the run", async (t) => {
+  const rows = randomRows(3, 400, (random) => 10 + Math.floor(random() * 900));
+  const values = Int32Array.from(rows, (r) => r.delay_ms).sort();
+  let checked = 0;
+  for (const [start, end] of [
+    [0, 1],
+    [0, 2],
+    [5, 8],
+    [17, 117],
+    [0, 400],
+    [399, 400],
+    [123, 124 + 9],
+  ] as const) {
+    const run = [...values.subarray(start, end)];
+    for (const p of [0.5, 0.9]) {
+      t.equal(quantileOfSortedRun(values, start, end, p), quantileSorted(run, p), `[${start}, ${end}) at ${p}`);
+      checked++;
+    }
+  }
+  t.equal(checked, 14);
+});
+
+t.test('a workspace kept from table to table gives each the figures a fresh one gives', async (t) => {
+  const workspace = new FiguresWorkspace();
+  const chunked = (rows: ReturnType<typeof row>[]) => [
+    columnsFromRows(rows.slice(0, rows.length >> 1)),
+    columnsFromRows(rows.slice(rows.length >> 1)),
+  ];
+  const large = chunked(randomRows(21, 30_000, (random) => 10 + Math.floor(random() * 5000)));
+  const small = chunked(randomRows(22, 300, (random) => 10 + Math.floor(random() * 500)));
+  // Delays to 2,000,000 ms, let through: sort keys of three radix digits rather than two.
+  const wideFilter = { minDelayMs: 10, maxDelayMs: 2_000_000 };
+  const wide = chunked(randomRows(23, 3000, (random) => 10 + Math.floor(random() * 2_000_000)));
+  const overlapping = [large[1]!, ...chunked(randomRows(24, 6000, (random) => 10 + Math.floor(random() * 800)))];
+  for (const [name, chunks, filter] of [
+    ['large', large, FILTER],
+    ['small after large', small, FILTER],
+    ['large again, the same chunks', large, FILTER],
+    ['wide', wide, wideFilter],
+    ['a kept chunk beside new ones', overlapping, FILTER],
+    ['small again', small, FILTER],
+  ] as const)
+    t.same(figuresFromColumns(chunks, filter, workspace), figuresFromColumns(chunks, filter), name);
+  // More than 2 * pings + 65,536 numbered: the numbers start again.
+  const many = chunked(randomRows(25, 240_000, (random) => 10 + Math.floor(random() * 3000)));
+  t.same(figuresFromColumns(many, FILTER, workspace), figuresFromColumns(many, FILTER), 'eighty thousand pings');
+  t.ok(workspace.pings.count >= 80_000);
+  t.same(figuresFromColumns(small, FILTER, workspace), figuresFromColumns(small, FILTER), 'small after them');
+  t.ok(workspace.pings.count < 1000, 'the numbers of the pings no table holds any more were dropped');
+});
+
+t.test("names only raw rows hold are merged into the digests' dictionary, which may grow", async (t) => {
+  const ids = new Map(['b.example', 'd.example', 'r.example', 'q.example'].map((name, i) => [name, i + 1]));
+  const names = new DigestNames([...ids].map(([name, id]) => [id, name] as const));
+  const hour = columnsFromRows([row('d.example', 'r.example', '$1', 100), row('b.example', 'r.example', '$2', 200)]);
+  const named = names.named(decodeDigest(encodeDigest(hour, ids)));
+  const raw = columnsFromRows([
+    row('e.example', 'r.example', '$3', 50),
+    row('a.example', 's.example', '$4', 70),
+    row('d.example', 'q.example', '$5', 80),
+    row('c.example', 'r.example', '$1', 90),
+  ]);
+  const workspace = new FiguresWorkspace();
+  const merged = figuresFromColumns([named, raw], FILTER, workspace);
+  t.same(merged, figuresFromColumns([hour, raw], FILTER), 'as if every chunk were raw');
+  t.same(
+    merged.map((f) => f.server),
+    ['a.example', 'b.example', 'c.example', 'd.example', 'e.example'],
+  );
+  t.same(
+    merged[3]!.responders.map((r) => r.server),
+    ['q.example', 'r.example'],
+  );
+  // Now with the digests' dictionary the largest, so its order is kept, then grown.
+  const one = columnsFromRows([row('c.example', 'r.example', '$7', 30)]);
+  t.same(figuresFromColumns([named, one], FILTER, workspace), figuresFromColumns([hour, one], FILTER));
+  ids.set('ba.example', 9);
+  names.learn([[9, 'ba.example']]);
+  const laterHour = columnsFromRows([row('ba.example', 'q.example', '$6', 60)]);
+  const later = names.named(decodeDigest(encodeDigest(laterHour, ids)));
+  t.equal(later.servers, named.servers, 'a later digest shares the dictionary, grown');
+  t.same(
+    figuresFromColumns([named, later, one], FILTER, workspace),
+    figuresFromColumns([hour, laterHour, one], FILTER),
+    'the order kept for the dictionary is redone once it has grown',
+  );
+  // server_names emptied by hand and filled again: id 9 now names another server.
+  names.learn([[9, 'z.example']]);
+  const renamed = names.named(decodeDigest(encodeDigest(laterHour, ids)));
+  t.not(renamed.servers, named.servers, 'new dictionaries');
+  t.same(renamed.servers, ['z.example']);
+  t.same(later.servers.at(-1), 'ba.example', 'a digest named before keeps its names');
+});
+
 t.test('ping keys tell event IDs apart and are stable', async (t) => {
   const keys = new Int32Array(2 * 50_000);
   for (let i = 0; i < 50_000; i++) pingKey(`$${i.toString(36)}:example.org`, keys, 2 * i);
@@ -142,7 +237,8 @@ t.test('digests round-trip their columns, names through server ids, sharing one 
     encoded.map((e) => e.samples),
     [3, 2],
   );
-  const decoded = nameDigests(encoded.map(decodeDigest), names);
+  const digestNames = new DigestNames(names);
+  const decoded = encoded.map((digest) => digestNames.named(decodeDigest(digest)));
   t.equal(decoded[0]!.servers, decoded[1]!.servers, 'one dictionary of servers for every digest');
   t.equal(decoded[0]!.responders, decoded[1]!.responders, 'and one of responders');
   [first, second].forEach((original, c) => {
@@ -164,12 +260,11 @@ t.test('digests round-trip their columns, names through server ids, sharing one 
   );
   const wide = columnsFromRows(randomRows(5, 5000, (random) => 10 + Math.floor(random() * 100_000)));
   const wideIds = new Map([...wide.servers, ...wide.responders].map((name, i) => [name, 1000 + i]));
-  const [wideBack] = nameDigests(
-    [decodeDigest(encodeDigest(wide, wideIds))],
-    new Map([...wideIds].map(([name, id]) => [id, name])),
+  const wideBack = new DigestNames([...wideIds].map(([name, id]) => [id, name] as const)).named(
+    decodeDigest(encodeDigest(wide, wideIds)),
   );
   t.same(
-    figuresFromColumns([wideBack!], FILTER),
+    figuresFromColumns([wideBack], FILTER),
     figuresFromColumns([wide], FILTER),
     'columns of 1, 2 and 4 bytes (20 servers, 1,667 pings, delays to 100,000 ms)',
   );
@@ -177,19 +272,19 @@ t.test('digests round-trip their columns, names through server ids, sharing one 
   corrupt.writeInt32LE(3, 12);
   t.throws(() => decodeDigest({ samples: 3, columns: corrupt.toString('base64') }), /a column 3 bytes wide/);
   t.throws(
-    () => nameDigests([decodeDigest(encodeDigest(first, ids))], new Map([[10, 's.example']])),
+    () => new DigestNames([[10, 's.example']]).named(decodeDigest(encodeDigest(first, ids))),
     /server id 13, which is not in server_names/,
   );
   for (const badId of [0, -3, 2 ** 30]) {
     const corruptIds = new Map([...ids].map(([name, id]) => [name, name === 'a.example:8448' ? badId : id]));
     t.throws(
-      () => nameDigests([decodeDigest(encodeDigest(first, corruptIds))], names),
+      () => new DigestNames(names).named(decodeDigest(encodeDigest(first, corruptIds))),
       new RegExp(`server id ${badId}, which is not in server_names`),
       `a digest naming id ${badId} is refused`,
     );
   }
-  const empty = nameDigests([decodeDigest(encodeDigest(columnsFromRows([]), ids))], names);
-  t.same([empty[0]!.servers, empty[0]!.delay.length, empty[0]!.pingKeys.length], [[], 0, 0]);
+  const empty = new DigestNames(names).named(decodeDigest(encodeDigest(columnsFromRows([]), ids)));
+  t.same([empty.servers, empty.delay.length, empty.pingKeys.length], [[], 0, 0]);
 });
 
 t.test('firstPongs keeps the first row of each (ping, responder server), in the order given', async (t) => {

@@ -6,7 +6,7 @@
 // samples of each closed hour are kept packed (see digests.ts), and the
 // figures are computed here from those columns: pure code, tested directly.
 import type { DelayFilter } from './repository.ts';
-import { figuresOfSorted, type Figures } from './figures.ts';
+import { quantileOfSortedRun } from './figures.ts';
 import { compareNames } from '../order.ts';
 import type { ResponderFigures, ServerFigures } from './ranking.ts';
 import { getOrInsert } from '../collections.ts';
@@ -82,19 +82,54 @@ export function columnsFromRows(rows: readonly SampleRowLike[]): SampleColumns {
   return { servers: [...servers.keys()], responders: [...responders.keys()], pingKeys, ...columns };
 }
 
-/** Numbers every distinct ping key of the chunks, with an open-addressing table over typed arrays. */
-function globalPingIndexes(chunks: readonly SampleColumns[]): { perChunk: Int32Array[]; count: number } {
-  const total = chunks.reduce((sum, chunk) => sum + chunk.pingKeys.length / 2, 0);
-  let capacity = 16;
-  while (capacity < 1.5 * total) capacity *= 2;
-  const mask = capacity - 1;
-  // A slot is [high, low, index + 1] in one array (one cache miss per probe); 0 marks a free slot.
-  const table = new Int32Array(3 * capacity);
-  let count = 0;
-  const perChunk = chunks.map((chunk) => {
-    const keys = chunk.pingKeys;
-    const local = new Int32Array(keys.length / 2);
-    for (let p = 0; p < local.length; p++) {
+/**
+ * Numbers for the pings of the tables one process computes, by ping key. A
+ * table counts distinct pings by number; most of its chunks are kept digests
+ * that come back to every table, so each chunk's pings are numbered once
+ * (and the numbers kept with the chunk) rather than hashed again for every
+ * table. The numbers of pings no longer in any table are dropped, all at
+ * once, when they outnumber those in the latest.
+ */
+class PingNumbers {
+  /** Open addressing: a slot is [high, low, number + 1] in one array (one cache miss per probe); 0 marks a free slot. */
+  #table = new Int32Array(3 * 1024);
+  #count = 0;
+  #perChunk = new WeakMap<SampleColumns, Int32Array>();
+
+  /** Pings numbered so far: every number is below it. */
+  get count(): number {
+    return this.#count;
+  }
+
+  /** The number of each ping of each chunk, by the chunk's own ping index. */
+  numbersOf(chunks: readonly SampleColumns[]): Int32Array[] {
+    const pings = chunks.reduce((sum, chunk) => sum + chunk.pingKeys.length / 2, 0);
+    if (this.#count > 2 * pings + 65_536) {
+      this.#table = new Int32Array(3 * 1024);
+      this.#count = 0;
+      this.#perChunk = new WeakMap();
+    }
+    // Grown once for every ping not numbered yet, rather than doubling chunk by chunk.
+    const unnumbered = chunks.reduce(
+      (sum, chunk) => sum + (this.#perChunk.has(chunk) ? 0 : chunk.pingKeys.length / 2),
+      0,
+    );
+    if (3 * 1.5 * (this.#count + unnumbered) > this.#table.length) this.#grow(this.#count + unnumbered);
+    return chunks.map((chunk) => {
+      let numbers = this.#perChunk.get(chunk);
+      if (numbers === undefined) {
+        numbers = this.#number(chunk.pingKeys);
+        this.#perChunk.set(chunk, numbers);
+      }
+      return numbers;
+    });
+  }
+
+  #number(keys: Int32Array): Int32Array {
+    const numbers = new Int32Array(keys.length / 2);
+    const table = this.#table;
+    const mask = table.length / 3 - 1;
+    for (let p = 0; p < numbers.length; p++) {
       const high = keys[2 * p]!;
       const low = keys[2 * p + 1]!;
       let slot = 3 * (low & mask);
@@ -103,53 +138,208 @@ function globalPingIndexes(chunks: readonly SampleColumns[]): { perChunk: Int32A
       if (table[slot + 2] === 0) {
         table[slot] = high;
         table[slot + 1] = low;
-        table[slot + 2] = ++count;
+        table[slot + 2] = ++this.#count;
       }
-      local[p] = table[slot + 2]! - 1;
+      numbers[p] = table[slot + 2]! - 1;
     }
-    return local;
-  });
-  return { perChunk, count };
+    return numbers;
+  }
+
+  #grow(entries: number): void {
+    let capacity = this.#table.length / 3;
+    while (capacity < 1.5 * entries) capacity *= 2;
+    const old = this.#table;
+    const table = new Int32Array(3 * capacity);
+    const mask = capacity - 1;
+    for (let from = 0; from < old.length; from += 3) {
+      if (old[from + 2] === 0) continue;
+      let slot = 3 * (old[from + 1]! & mask);
+      while (table[slot + 2] !== 0) slot = slot + 3 === table.length ? 0 : slot + 3;
+      table.set(old.subarray(from, from + 3), slot);
+    }
+    this.#table = table;
+  }
+}
+
+/** Scratch arrays longer than this are not kept: a table of more samples allocates its own (4 bytes an element). */
+const KEPT_SCRATCH_LENGTH = 2 ** 21;
+
+/**
+ * What one process keeps between the tables it computes: the numbers of
+ * pings, and the scratch arrays a table writes before it reads. A table of a
+ * million samples needs several arrays of 4 MB: fresh ones are zeroed and
+ * faulted in page by page, and, freed only by a later garbage collection,
+ * kept the collector busy (a third of a table's time, measured with the
+ * service's heap settings).
+ */
+export class FiguresWorkspace {
+  readonly pings = new PingNumbers();
+  readonly #int32 = new Map<string, Int32Array>();
+  readonly #float64 = new Map<string, Float64Array>();
+
+  /** The scratch array named `name`, `length` long, holding whatever it was last left with. */
+  int32(name: string, length: number): Int32Array {
+    return scratch(this.#int32, name, length, Int32Array);
+  }
+
+  float64(name: string, length: number): Float64Array {
+    return scratch(this.#float64, name, length, Float64Array);
+  }
+}
+
+function scratch<Kind extends Int32Array | Float64Array>(
+  kept: Map<string, Kind>,
+  name: string,
+  length: number,
+  Type: new (length: number) => Kind,
+): Kind {
+  const current = kept.get(name);
+  if (current !== undefined && current.length >= length) return current.subarray(0, length) as Kind;
+  if (length > KEPT_SCRATCH_LENGTH) return new Type(length);
+  // Grown a quarter past the need, so a week that grows by a few samples does not allocate again.
+  const grown = new Type(Math.min(KEPT_SCRATCH_LENGTH, Math.ceil(1.25 * length)));
+  kept.set(name, grown);
+  return grown.subarray(0, length) as Kind;
+}
+
+interface NameOrder {
+  /** The distinct names, in code-point order. */
+  readonly sorted: readonly string[];
+  /** Each name's index in `sorted`. */
+  readonly position: ReadonlyMap<string, number>;
+  /** For each entry of the dictionary, its name's index in `sorted`. */
+  readonly rank: Int32Array;
+}
+
+// Dictionaries are only ever added to (digests share one that grows: see
+// DigestNames), so an order kept for a dictionary holds while its length does.
+const orders = new WeakMap<readonly string[], { readonly length: number; readonly order: NameOrder }>();
+
+function orderOf(dictionary: readonly string[]): NameOrder {
+  const kept = orders.get(dictionary);
+  if (kept?.length === dictionary.length) return kept.order;
+  const sorted = [...new Set(dictionary)].sort(compareNames);
+  const position = new Map(sorted.map((name, i) => [name, i]));
+  const order = { sorted, position, rank: Int32Array.from(dictionary, (name) => position.get(name)!) };
+  orders.set(dictionary, { length: dictionary.length, order });
+  return order;
 }
 
 /**
  * Global numbers of each chunk's names, and the names in code-point order (so
- * a number's order is its name's). Chunks may share a dictionary (digests
- * do): each distinct one is interned once.
+ * a number's order is its name's). The largest dictionary (the one digests
+ * share) keeps its order from table to table; names that only the others
+ * hold, few, are merged into it.
  */
 function namesInOrder(chunks: readonly SampleColumns[], names: (chunk: SampleColumns) => readonly string[]) {
   const dictionaries = [...new Set(chunks.map(names))];
-  const index = new Map<string, number>();
+  const largest = dictionaries.reduce((a, b) => (b.length > a.length ? b : a), []);
+  const base = orderOf(largest);
+  const extra = new Set<string>();
   for (const dictionary of dictionaries)
-    for (const name of dictionary) if (!index.has(name)) index.set(name, index.size);
-  const sorted = [...index.keys()].sort(compareNames);
-  const rank = new Int32Array(sorted.length);
-  for (const [i, name] of sorted.entries()) rank[index.get(name)!] = i;
+    if (dictionary !== largest) for (const name of dictionary) if (!base.position.has(name)) extra.add(name);
+  let sorted = base.sorted;
+  let positionOf = (name: string) => base.position.get(name)!;
+  let largestRanks = base.rank;
+  if (extra.size > 0) {
+    const extras = [...extra].sort(compareNames);
+    const merged: string[] = [];
+    const moved = new Int32Array(base.sorted.length);
+    const extraPosition = new Map<string, number>();
+    for (let b = 0, e = 0; b < base.sorted.length || e < extras.length; ) {
+      if (e === extras.length || (b < base.sorted.length && compareNames(base.sorted[b]!, extras[e]!) < 0)) {
+        moved[b] = merged.length;
+        merged.push(base.sorted[b++]!);
+      } else {
+        extraPosition.set(extras[e]!, merged.length);
+        merged.push(extras[e++]!);
+      }
+    }
+    sorted = merged;
+    positionOf = (name) => {
+      const at = base.position.get(name);
+      return at === undefined ? extraPosition.get(name)! : moved[at]!;
+    };
+    largestRanks = base.rank.map((at) => moved[at]!);
+  }
   const ranks = new Map(
-    dictionaries.map((dictionary) => [dictionary, Int32Array.from(dictionary, (name) => rank[index.get(name)!]!)]),
+    dictionaries.map((dictionary) => [
+      dictionary,
+      dictionary === largest ? largestRanks : Int32Array.from(dictionary, positionOf),
+    ]),
   );
   return { sorted, perChunk: chunks.map((chunk) => ranks.get(names(chunk))!) };
 }
 
-/** Spelled out rather than spread: tens of thousands of these per table, and a spread costs several times more. */
-function withCounts(figures: Figures, server: string, samples: number, pings: number): ResponderFigures {
-  const { medianMs, meanMs, gmeanMs, p90Ms, minMs, maxMs } = figures;
-  return { server, medianMs, meanMs, gmeanMs, p90Ms, minMs, maxMs, samples, pings };
+/**
+ * The figures of values[start, end), sorted ascending, whose sum and sum of
+ * logarithms (in that order) the caller took: one object, spelled out, with
+ * no view of the run (a table makes tens of thousands, and a spread or a
+ * view costs several times more).
+ */
+function runFigures(
+  values: Int32Array,
+  start: number,
+  end: number,
+  sum: number,
+  logSum: number,
+  server: string,
+  pings: number,
+): ResponderFigures {
+  const samples = end - start;
+  return {
+    server,
+    // Delays are integers, so their sum is exact in any order: the mean is sumSimple's.
+    medianMs: quantileOfSortedRun(values, start, end, 0.5),
+    meanMs: sum / samples,
+    gmeanMs: Math.exp(logSum / samples),
+    p90Ms: quantileOfSortedRun(values, start, end, 0.9),
+    minMs: values[start]!,
+    maxMs: values[end - 1]!,
+    samples,
+    pings,
+  };
 }
 
-/** Most servers ping a few times a week: sorting their handful of numbers in place beats a sort call on a subarray each. */
-const SMALL_GROUP = 24;
+const RADIX_BITS = 11;
+const RADIX_MASK = (1 << RADIX_BITS) - 1;
 
-function insertionSort(values: Int32Array | Float64Array, start: number, end: number): void {
-  for (let i = start + 1; i < end; i++) {
-    const value = values[i]!;
-    let j = i - 1;
-    while (j >= start && values[j]! > value) {
-      values[j + 1] = values[j]!;
-      j--;
+/**
+ * Sorts the first `count` of `keys` ascending, carrying `servers` along, and
+ * stable, through a second pair of arrays (the result is in one pair, the
+ * other is spare): least significant 11 bits first, for as many digits as
+ * `largest` has. Sorting all samples once this way and then grouping them by server,
+ * stably, leaves each server's numbers sorted in a few linear passes, where
+ * a sort of each server's numbers cost a third of a table of ten thousand
+ * servers. Keys are below 2^53 (Float64Array keys may pass 2^31), so a digit
+ * is taken by multiplying by a power of two, which is exact, and `&`, which
+ * keeps the low bits of the truncated quotient.
+ */
+function radixSortWith<Keys extends Int32Array | Float64Array>(
+  [keys, servers]: [Keys, Int32Array],
+  [toKeys, toServers]: [Keys, Int32Array],
+  count: number,
+  largest: number,
+): { keys: Keys; servers: Int32Array; spareKeys: Keys; spareServers: Int32Array } {
+  let fromKeys = keys;
+  let fromServers = servers;
+  const starts = new Int32Array(RADIX_MASK + 2);
+  for (let scale = 1; largest * scale >= 1; scale /= RADIX_MASK + 1) {
+    starts.fill(0);
+    for (let i = 0; i < count; i++) starts[((fromKeys[i]! * scale) & RADIX_MASK) + 1]!++;
+    // A digit that is the same in every key moves nothing.
+    if (starts.includes(count)) continue;
+    for (let d = 0; d <= RADIX_MASK; d++) starts[d + 1]! += starts[d]!;
+    for (let i = 0; i < count; i++) {
+      const key = fromKeys[i]!;
+      const at = starts[(key * scale) & RADIX_MASK]!++;
+      toKeys[at] = key;
+      toServers[at] = fromServers[i]!;
     }
-    values[j + 1] = value;
+    [fromKeys, toKeys] = [toKeys, fromKeys];
+    [fromServers, toServers] = [toServers, fromServers];
   }
+  return { keys: fromKeys, servers: fromServers, spareKeys: toKeys, spareServers: toServers };
 }
 
 /** Delays up to 65 s past the filter's minimum: most delays, in a table that fits a core's cache. */
@@ -173,15 +363,21 @@ function logarithmsFrom(from: number): Float64Array {
 /**
  * Figures per ping server and per (ping server, responder server) over the
  * samples of `chunks` that pass the delay filter. Servers come out in name
- * order, responders in name order within them.
+ * order, responders in name order within them. A process that computes
+ * tables again and again passes the same `workspace` to each.
  */
-export function figuresFromColumns(chunks: readonly SampleColumns[], filter: DelayFilter): ServerFigures[] {
+export function figuresFromColumns(
+  chunks: readonly SampleColumns[],
+  filter: DelayFilter,
+  workspace: FiguresWorkspace = new FiguresWorkspace(),
+): ServerFigures[] {
   // The geometric mean needs positive delays; the configuration never allows less.
   if (filter.minDelayMs < 1)
     throw new RangeError(`the delay filter must start at 1 ms or more, not ${filter.minDelayMs}`);
   const servers = namesInOrder(chunks, (chunk) => chunk.servers);
   const responders = namesInOrder(chunks, (chunk) => chunk.responders);
-  const pings = globalPingIndexes(chunks);
+  const pingsOf = workspace.pings.numbersOf(chunks);
+  const pingCount = workspace.pings.count;
   const serverCount = servers.sorted.length;
   const responderCount = Math.max(1, responders.sorted.length);
 
@@ -191,20 +387,23 @@ export function figuresFromColumns(chunks: readonly SampleColumns[], filter: Del
   // through a stable split, every responder's.
   const span = (filter.maxDelayMs - filter.minDelayMs + 1) * responderCount;
   const capacity = chunks.reduce((sum, chunk) => sum + chunk.delay.length, 0);
-  const sampleServer = new Int32Array(capacity);
-  const sampleKey = span <= 2 ** 31 ? new Int32Array(capacity) : new Float64Array(capacity);
+  const sampleServer = workspace.int32('servers', capacity);
+  const keys = (name: string) =>
+    span <= 2 ** 31 ? workspace.int32(name, capacity) : workspace.float64(name, capacity);
+  const sampleKey = keys('keys');
   const pingCounts = new Int32Array(serverCount);
-  const pingOwner = new Int32Array(pings.count).fill(-1);
+  const pingOwner = workspace.int32('ping owners', pingCount).fill(-1);
   // A ping belongs to one server; a forged pong could name another, counted apart.
   const strayPings = new Set<number>();
-  const pairSeen = new Uint8Array(pings.count * responderCount);
+  const pairSeen = new Uint8Array(pingCount * responderCount);
   const pairPings = new Int32Array(serverCount * responderCount);
   let total = 0;
+  let largestKey = 0;
   const { minDelayMs, maxDelayMs } = filter;
   chunks.forEach((chunk, c) => {
     const serverOf = servers.perChunk[c]!;
     const responderOf = responders.perChunk[c]!;
-    const pingOf = pings.perChunk[c]!;
+    const pingOf = pingsOf[c]!;
     // Chunks come in two shapes (digests, raw rows): locals keep the loop monomorphic.
     const { delay: delays, server: serverIndexes, responder: responderIndexes, ping: pingIndexes } = chunk;
     for (let i = 0; i < delays.length; i++) {
@@ -213,8 +412,10 @@ export function figuresFromColumns(chunks: readonly SampleColumns[], filter: Del
       const server = serverOf[serverIndexes[i]!]!;
       const responder = responderOf[responderIndexes[i]!]!;
       const ping = pingOf[pingIndexes[i]!]!;
+      const key = (delay - minDelayMs) * responderCount + responder;
       sampleServer[total] = server;
-      sampleKey[total] = (delay - minDelayMs) * responderCount + responder;
+      sampleKey[total] = key;
+      if (key > largestKey) largestKey = key;
       total++;
       const owner = pingOwner[ping]!;
       if (owner === -1) {
@@ -232,31 +433,40 @@ export function figuresFromColumns(chunks: readonly SampleColumns[], filter: Del
     }
   });
 
-  // Counting sort by server, then a sort of each server's numbers.
+  // Sorted by number, then grouped by server keeping that order (a counting sort).
+  const sorted = radixSortWith(
+    [sampleKey, sampleServer],
+    [keys('spare keys'), workspace.int32('spare servers', capacity)],
+    total,
+    largestKey,
+  );
   const starts = new Int32Array(serverCount + 1);
-  for (let i = 0; i < total; i++) starts[sampleServer[i]! + 1]!++;
+  for (let i = 0; i < total; i++) starts[sorted.servers[i]! + 1]!++;
   for (let s = 0; s < serverCount; s++) starts[s + 1]! += starts[s]!;
-  const grouped = sampleKey instanceof Int32Array ? new Int32Array(total) : new Float64Array(total);
+  const grouped = sorted.spareKeys;
   const fill = starts.slice(0, serverCount);
-  for (let i = 0; i < total; i++) grouped[fill[sampleServer[i]!]!++] = sampleKey[i]!;
+  for (let i = 0; i < total; i++) grouped[fill[sorted.servers[i]!]!++] = sorted.keys[i]!;
 
   const logs = logarithmsFrom(minDelayMs);
-  const delays = new Int32Array(total);
-  const split = new Int32Array(total);
+  // Both written before they are read: the sorted servers are no longer needed once grouped.
+  const delays = sorted.spareServers;
+  const split = sorted.servers;
   const responderStarts = new Int32Array(responderCount + 1);
+  const responderFill = new Int32Array(responderCount);
   // Each delay's logarithm is taken once, summed in sorted order for the
   // server and for its responder alike (what summing each sorted list gives).
   const responderLogSums = new Float64Array(responderCount);
+  const responderSums = new Float64Array(responderCount);
   const result: ServerFigures[] = [];
   for (let s = 0; s < serverCount; s++) {
     const start = starts[s]!;
     const end = starts[s + 1]!;
     if (start === end) continue;
-    if (end - start > SMALL_GROUP) grouped.subarray(start, end).sort();
-    else insertionSort(grouped, start, end);
     responderStarts.fill(0);
     responderLogSums.fill(0);
+    responderSums.fill(0);
     let logSum = 0;
+    let sum = 0;
     for (let i = start; i < end; i++) {
       const key = grouped[i]!;
       const responder = key % responderCount;
@@ -265,29 +475,35 @@ export function figuresFromColumns(chunks: readonly SampleColumns[], filter: Del
       const log = offset < logs.length ? logs[offset]! : Math.log(delay);
       delays[i] = delay;
       logSum += log;
+      sum += delay;
       responderLogSums[responder]! += log;
+      responderSums[responder]! += delay;
       responderStarts[responder + 1]!++;
     }
-    for (let r = 0; r < responderCount; r++) responderStarts[r + 1]! += responderStarts[r]!;
-    const responderFill = responderStarts.slice(0, responderCount);
-    for (let i = start; i < end; i++) split[start + responderFill[grouped[i]! % responderCount]!++] = delays[i]!;
+    for (let r = 0; r < responderCount; r++) {
+      responderStarts[r + 1]! += responderStarts[r]!;
+      responderFill[r] = start + responderStarts[r]!;
+    }
+    for (let i = start; i < end; i++) split[responderFill[grouped[i]! % responderCount]!++] = delays[i]!;
     const own: ResponderFigures[] = [];
     for (let r = 0; r < responderCount; r++) {
-      const count = responderStarts[r + 1]! - responderStarts[r]!;
-      if (count === 0) continue;
-      const sorted = split.subarray(start + responderStarts[r]!, start + responderStarts[r + 1]!);
+      const from = start + responderStarts[r]!;
+      const to = start + responderStarts[r + 1]!;
+      if (from === to) continue;
       own.push(
-        withCounts(
-          figuresOfSorted(sorted, responderLogSums[r]),
+        runFigures(
+          split,
+          from,
+          to,
+          responderSums[r]!,
+          responderLogSums[r]!,
           responders.sorted[r]!,
-          count,
           pairPings[s * responderCount + r]!,
         ),
       );
     }
-    const pooled = delays.subarray(start, end);
     result.push({
-      ...withCounts(figuresOfSorted(pooled, logSum), servers.sorted[s]!, end - start, pingCounts[s]!),
+      ...runFigures(delays, start, end, sum, logSum, servers.sorted[s]!, pingCounts[s]!),
       responders: own,
     });
   }

@@ -111,24 +111,47 @@ export function decodeDigest(row: StoredDigest): UnnamedDigest {
 }
 
 /**
- * Gives decoded digests their names: the digests share one dictionary of
- * servers and one of responders (figuresFromColumns interns a shared
- * dictionary once), and their index columns are copied as indexes into
- * those (the decoded digests stay as they are: a process keeps them).
+ * Names decoded digests through their server ids. Every digest it names
+ * shares one dictionary of servers and one of responders, which grow as it
+ * names more: figuresFromColumns orders a shared dictionary once, and a
+ * digest kept named is not named again for each table.
  */
-export function nameDigests(digests: readonly UnnamedDigest[], names: ReadonlyMap<number, string>): SampleColumns[] {
-  // An id past the largest named one is not in server_names either.
-  let idCount = 1;
-  for (const id of names.keys()) if (id >= idCount) idCount = id + 1;
-  const servers = new SharedDictionary(names, idCount);
-  const responders = new SharedDictionary(names, idCount);
-  return digests.map(({ serverIds, responderIds, server, responder, ...digest }) => ({
-    ...digest,
-    server: servers.rewritten(server, serverIds),
-    responder: responders.rewritten(responder, responderIds),
-    servers: servers.names,
-    responders: responders.names,
-  }));
+export class DigestNames {
+  readonly #byId = new Map<number, string>();
+  #servers = new SharedDictionary();
+  #responders = new SharedDictionary();
+
+  constructor(byId: Iterable<readonly [number, string]> = []) {
+    this.learn(byId);
+  }
+
+  /**
+   * Server names by id, as read from server_names for the digests about to
+   * be named. server_names is only added to, but may be emptied by hand: an
+   * id that comes back with another name starts new dictionaries (digests
+   * named before keep theirs).
+   */
+  learn(byId: Iterable<readonly [number, string]>): void {
+    for (const [id, name] of byId) {
+      const known = this.#byId.get(id);
+      if (known !== undefined && known !== name) {
+        this.#servers = new SharedDictionary();
+        this.#responders = new SharedDictionary();
+      }
+      this.#byId.set(id, name);
+    }
+  }
+
+  /** The digest with its index columns turned into indexes into the shared dictionaries (the digest is left as it is). */
+  named({ serverIds, responderIds, server, responder, ...digest }: UnnamedDigest): SampleColumns {
+    return {
+      ...digest,
+      server: this.#servers.rewritten(server, serverIds, this.#byId),
+      responder: this.#responders.rewritten(responder, responderIds, this.#byId),
+      servers: this.#servers.names,
+      responders: this.#responders.names,
+    };
+  }
 }
 
 /** Far more server names than will ever be numbered: a digest naming a larger id is corrupt. */
@@ -145,8 +168,7 @@ function largestId(digests: readonly UnnamedDigest[]): number {
     for (const list of [digest.serverIds, digest.responderIds]) {
       for (let i = 0; i < list.length; i++) {
         const id = list[i]!;
-        if (id < 1 || id > MAX_SERVER_ID)
-          throw new Error(`an hourly digest names server id ${id}, which is not in server_names`);
+        if (id < 1 || id > MAX_SERVER_ID) throw unknownId(id);
         if (id > largest) largest = id;
       }
     }
@@ -154,25 +176,26 @@ function largestId(digests: readonly UnnamedDigest[]): number {
   return largest;
 }
 
+const unknownId = (id: number) => new Error(`an hourly digest names server id ${id}, which is not in server_names`);
+
 class SharedDictionary {
   readonly names: string[] = [];
-  /** By server id: its index in `names`, plus one (0: not there yet; ids past its end are unknown). */
-  readonly #indexOf: Int32Array;
-  readonly #namesById: ReadonlyMap<number, string>;
-
-  constructor(namesById: ReadonlyMap<number, string>, idCount: number) {
-    this.#namesById = namesById;
-    this.#indexOf = new Int32Array(idCount);
-  }
+  /** By server id: its index in `names`, plus one (0: not there yet; ids past its end are not there either). */
+  #indexOf = new Int32Array(1024);
 
   /** Indexes into a digest's own list of ids, turned into indexes into `names`. */
-  rewritten(indexes: Int32Array, ids: Int32Array): Int32Array {
+  rewritten(indexes: Int32Array, ids: Int32Array, namesById: ReadonlyMap<number, string>): Int32Array {
     const shared = new Int32Array(ids.length);
     for (let i = 0; i < ids.length; i++) {
       const id = ids[i]!;
       if (!(this.#indexOf[id]! > 0)) {
-        const name = id > 0 ? this.#namesById.get(id) : undefined;
-        if (name === undefined) throw new Error(`an hourly digest names server id ${id}, which is not in server_names`);
+        const name = id > 0 && id <= MAX_SERVER_ID ? namesById.get(id) : undefined;
+        if (name === undefined) throw unknownId(id);
+        if (id >= this.#indexOf.length) {
+          const grown = new Int32Array(Math.max(2 * this.#indexOf.length, id + 1));
+          grown.set(this.#indexOf);
+          this.#indexOf = grown;
+        }
         this.names.push(name);
         this.#indexOf[id] = this.names.length;
       }
@@ -435,7 +458,7 @@ const KEPT_DIGEST_SAMPLES = 2_000_000;
 
 interface KeptDigest {
   readonly generation: string;
-  readonly digest: UnnamedDigest;
+  readonly digest: SampleColumns;
 }
 
 /**
@@ -450,8 +473,8 @@ interface KeptDigest {
 export class DecodedDigests {
   readonly #kept = new Map<string, KeptDigest>();
   #samples = 0;
-  /** Server names by id, looked up again for each digest read (server_names is only added to, but may be emptied by hand). */
-  readonly names = new Map<number, string>();
+  /** Names the digests as they are read (server names by id are looked up again for each digest read). */
+  readonly names = new DigestNames();
   #decoded = 0;
 
   /** Digests read and decoded from the database so far (the others came from memory). */
@@ -460,7 +483,7 @@ export class DecodedDigests {
   }
 
   /** The kept digest of a room's hour if it is still the stored one (`generation`). */
-  find(roomId: string, hour: number, generation: string): UnnamedDigest | undefined {
+  find(roomId: string, hour: number, generation: string): SampleColumns | undefined {
     const key = `${roomId}|${hour}`;
     const kept = this.#kept.get(key);
     if (kept === undefined) return undefined;
@@ -474,7 +497,7 @@ export class DecodedDigests {
     return kept.digest;
   }
 
-  keep(roomId: string, hour: number, generation: string, digest: UnnamedDigest): void {
+  keep(roomId: string, hour: number, generation: string, digest: SampleColumns): void {
     const key = `${roomId}|${hour}`;
     const replaced = this.#kept.get(key);
     if (replaced) this.#samples -= replaced.digest.delay.length;
@@ -512,7 +535,7 @@ async function storedDigests(
   roomId: string,
   first: number,
   end: number,
-): Promise<{ hours: Set<number>; digests: UnnamedDigest[] }> {
+): Promise<{ hours: Set<number>; digests: SampleColumns[] }> {
   const inRoom = db
     .selectFrom('hourly_digests')
     .where('room_id', '=', roomId)
@@ -521,7 +544,7 @@ async function storedDigests(
   const listed = await inRoom.select(['hour', sql<string>`generation::text`.as('generation')]).execute();
   memory.forgetDropped(roomId, first, end, new Set(listed.map((row) => row.hour.getTime())));
   const hours = new Set<number>();
-  const digests: UnnamedDigest[] = [];
+  const digests: SampleColumns[] = [];
   const unread: Date[] = [];
   for (const { hour, generation } of listed) {
     const kept = memory.find(roomId, hour.getTime(), generation);
@@ -538,12 +561,12 @@ async function storedDigests(
     .where('hour', 'in', unread)
     .execute();
   const read = rows.map(decodeDigest);
-  // Names are looked up for every digest read, so each kept digest's ids were named when it was read.
-  for (const [id, name] of await namesOf(db, idsIn(read))) memory.names.set(id, name);
+  memory.names.learn(await namesOf(db, idsIn(read)));
   rows.forEach((row, i) => {
-    memory.keep(roomId, row.hour.getTime(), row.generation, read[i]!);
+    const named = memory.names.named(read[i]!);
+    memory.keep(roomId, row.hour.getTime(), row.generation, named);
     hours.add(row.hour.getTime());
-    digests.push(read[i]!);
+    digests.push(named);
   });
   return { hours, digests };
 }
@@ -564,15 +587,13 @@ export async function windowColumns(
 ): Promise<SampleColumns[]> {
   const { first: firstHour, end: endHour } = closedHours(window, now);
   const chunks: SampleColumns[] = [];
-  // Stored digests of every room are named together: one dictionary.
-  const stored: UnnamedDigest[] = [];
   for (const roomId of roomIds) {
     if (endHour <= firstHour) {
       chunks.push(await rawColumns(db, roomId, window.start, window.end, window.endInclusive));
       continue;
     }
     const { hours, digests } = await storedDigests(db, memory, roomId, firstHour, endHour);
-    stored.push(...digests);
+    chunks.push(...digests);
     // Missing hours are computed in runs of consecutive hours, one query per run.
     for (const [start, runEnd] of missingRuns(hours, firstHour, endHour)) {
       chunks.push(...(await hoursFromSamples(db, roomId, start, runEnd)));
@@ -580,6 +601,5 @@ export async function windowColumns(
     chunks.push(await rawColumns(db, roomId, window.start, new Date(firstHour), false));
     chunks.push(await rawColumns(db, roomId, new Date(endHour), window.end, window.endInclusive));
   }
-  chunks.push(...nameDigests(stored, memory.names));
   return chunks;
 }

@@ -9,7 +9,7 @@ import { TtlCache } from './cache.ts';
 import { listExclusions, type Exclusion } from './exclusions.ts';
 import { findFrozenWeek, refreezeWeek, storeFrozenWeek, type FrozenWeek } from './frozen-weeks.ts';
 import { rankServers, type RankedServer } from './ranking.ts';
-import { figuresFromColumns } from './columns.ts';
+import { figuresFromColumns, FiguresWorkspace } from './columns.ts';
 import { buildRecentDigests, DecodedDigests, windowColumns } from './digests.ts';
 import { serverFiguresPerBucket, type BucketFigures } from './repository.ts';
 import type { TrackedRoom } from './rooms.ts';
@@ -75,6 +75,7 @@ export class Statistics {
   // Frozen weeks never change: once read they are kept (bounded).
   readonly #frozen = new TtlCache<FrozenWeek>(365 * 86_400_000, 512);
   readonly #digests = new DecodedDigests();
+  readonly #figuresWorkspace = new FiguresWorkspace();
 
   constructor(options: StatisticsOptions) {
     this.#db = options.db;
@@ -287,6 +288,7 @@ export class Statistics {
     const figures = figuresFromColumns(
       await windowColumns(this.#db, this.#digests, room.roomIds, window, this.#now()),
       this.#filters,
+      this.#figuresWorkspace,
     );
     return {
       room,
