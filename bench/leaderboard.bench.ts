@@ -29,6 +29,8 @@ export type Figures = Record<string, number | string>;
 
 const WEEKS = { timeZone: 'UTC', closeWeekday: 1, closeHour: 0, graceMinutes: 60 };
 const STATS = { minDelayMs: 10, maxDelayMs: 600_000, minPings: 1 };
+/** Issue 14's targets for a table computed cold at a million samples. */
+const COLD_TARGET = '; target ≤ 150, PGlite ≤ 300';
 /** Timed computations of the rolling table from stored digests (after the one that builds them). */
 const ROLLING_RUNS = 9;
 const ROLLING = { maxAgeSeconds: 7 * 86_400, minAgeSeconds: 0, capSpanToWeek: false };
@@ -64,10 +66,9 @@ export async function leaderboardBench(
     servers = board.servers.length;
   }
   figures['ranked servers'] = servers;
-  figures['first table after the import, reading its digests (ms)'] = Math.round(runs[0]!);
-  figures[`rolling table again, digests in memory, no result cache, median of ${ROLLING_RUNS} (ms)`] = Math.round(
-    median(runs.slice(1)),
-  );
+  figures[`first table after the import, reading its digests (ms${COLD_TARGET})`] = Math.round(runs[0]!);
+  figures[`rolling table again, digests in memory, no result cache, median of ${ROLLING_RUNS} (ms${COLD_TARGET})`] =
+    Math.round(median(runs.slice(1)));
   figures['rolling table again, digests in memory, no result cache, slowest (ms)'] = Math.round(
     Math.max(...runs.slice(1)),
   );

@@ -1,7 +1,7 @@
 // The leaderboard's figures from packed columns (pure), and the digest packing.
 import t from 'tap';
 import { quantileSorted } from 'simple-statistics';
-import { columnsFromRows, figuresFromColumns, FiguresWorkspace, pingKey } from '../src/stats/columns.ts';
+import { columnsFromRows, FiguresScratch, figuresFromColumns, PingNumbers, pingKey } from '../src/stats/columns.ts';
 import { decodeDigest, DigestNames, encodeDigest } from '../src/stats/digests.ts';
 import { ascending, figuresOfSorted, quantileOfSortedRun } from '../src/stats/figures.ts';
 import { firstPongs } from '../src/stats/first-pongs.ts';
@@ -136,8 +136,8 @@ t.test("a run's quantiles are simple-statistics' quantileSorted of the run", asy
   t.equal(checked, 14);
 });
 
-t.test('a workspace kept from table to table gives each the figures a fresh one gives', async (t) => {
-  const workspace = new FiguresWorkspace();
+t.test('ping numbers and scratch kept from table to table give each the figures fresh ones give', async (t) => {
+  const kept = { pings: new PingNumbers(), scratch: new FiguresScratch() };
   const chunked = (rows: ReturnType<typeof row>[]) => [
     columnsFromRows(rows.slice(0, rows.length >> 1)),
     columnsFromRows(rows.slice(rows.length >> 1)),
@@ -156,13 +156,13 @@ t.test('a workspace kept from table to table gives each the figures a fresh one 
     ['a kept chunk beside new ones', overlapping, FILTER],
     ['small again', small, FILTER],
   ] as const)
-    t.same(figuresFromColumns(chunks, filter, workspace), figuresFromColumns(chunks, filter), name);
-  // More than 2 * pings + 65,536 numbered: the numbers start again.
+    t.same(figuresFromColumns(chunks, filter, kept), figuresFromColumns(chunks, filter), name);
+  // More than 2 * pings + 4,096 numbered: the numbers start again.
   const many = chunked(randomRows(25, 240_000, (random) => 10 + Math.floor(random() * 3000)));
-  t.same(figuresFromColumns(many, FILTER, workspace), figuresFromColumns(many, FILTER), 'eighty thousand pings');
-  t.ok(workspace.pings.count >= 80_000);
-  t.same(figuresFromColumns(small, FILTER, workspace), figuresFromColumns(small, FILTER), 'small after them');
-  t.ok(workspace.pings.count < 1000, 'the numbers of the pings no table holds any more were dropped');
+  t.same(figuresFromColumns(many, FILTER, kept), figuresFromColumns(many, FILTER), 'eighty thousand pings');
+  t.ok(kept.pings.count >= 80_000);
+  t.same(figuresFromColumns(small, FILTER, kept), figuresFromColumns(small, FILTER), 'small after them');
+  t.ok(kept.pings.count < 1000, 'the numbers of the pings no table holds any more were dropped');
 });
 
 t.test("names only raw rows hold are merged into the digests' dictionary, which may grow", async (t) => {
@@ -176,8 +176,8 @@ t.test("names only raw rows hold are merged into the digests' dictionary, which 
     row('d.example', 'q.example', '$5', 80),
     row('c.example', 'r.example', '$1', 90),
   ]);
-  const workspace = new FiguresWorkspace();
-  const merged = figuresFromColumns([named, raw], FILTER, workspace);
+  const kept = { pings: new PingNumbers(), scratch: new FiguresScratch() };
+  const merged = figuresFromColumns([named, raw], FILTER, kept);
   t.same(merged, figuresFromColumns([hour, raw], FILTER), 'as if every chunk were raw');
   t.same(
     merged.map((f) => f.server),
@@ -189,14 +189,14 @@ t.test("names only raw rows hold are merged into the digests' dictionary, which 
   );
   // Now with the digests' dictionary the largest, so its order is kept, then grown.
   const one = columnsFromRows([row('c.example', 'r.example', '$7', 30)]);
-  t.same(figuresFromColumns([named, one], FILTER, workspace), figuresFromColumns([hour, one], FILTER));
+  t.same(figuresFromColumns([named, one], FILTER, kept), figuresFromColumns([hour, one], FILTER));
   ids.set('ba.example', 9);
   names.learn([[9, 'ba.example']]);
   const laterHour = columnsFromRows([row('ba.example', 'q.example', '$6', 60)]);
   const later = names.named(decodeDigest(encodeDigest(laterHour, ids)));
   t.equal(later.servers, named.servers, 'a later digest shares the dictionary, grown');
   t.same(
-    figuresFromColumns([named, later, one], FILTER, workspace),
+    figuresFromColumns([named, later, one], FILTER, kept),
     figuresFromColumns([hour, laterHour, one], FILTER),
     'the order kept for the dictionary is redone once it has grown',
   );

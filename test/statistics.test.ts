@@ -347,6 +347,56 @@ forEachEngine(t, (t, database) => {
     }
     t.equal(board.servers.length, 7);
   });
+  t.test("one process's tables of two rooms, asked in turn, are each room's own", async (t) => {
+    const other = RoomRegistry.untracked('!other:example.org');
+    const hours = ['08', '09', '10', '11', '12'];
+    await recordSamples(db, [
+      // The first room: many servers, answered by two responders.
+      ...hours.flatMap((hour, h) =>
+        Array.from({ length: 40 }, (_, i) =>
+          sample({
+            pingServer: `big${i}.example`,
+            delayMs: 100 + ((i * 37 + h * 11) % 400),
+            measuredAt: at(`2026-11-20T${hour}:${String(i).padStart(2, '0')}:00Z`),
+            ...(i % 3 === 0 ? { responder: '@echo:other.example', responderServer: 'other.example' } : {}),
+          }),
+        ),
+      ),
+      // The second: two servers of its own and one the first room has too, another responder.
+      ...hours.flatMap((hour, h) =>
+        ['small.example', 'tiny.example', 'big1.example'].map((pingServer, i) =>
+          sample({
+            roomId: other.id,
+            pingServer,
+            delayMs: 200 + 50 * i + h,
+            measuredAt: at(`2026-11-20T${hour}:30:0${i}Z`),
+            responder: '@echo:third.example',
+            responderServer: 'third.example',
+          }),
+        ),
+      ),
+    ]);
+    const now = '2026-11-20T12:45:00Z';
+    const shared = statisticsAt(now);
+    await shared.buildDigests([room, other]);
+    const fresh = async (which: typeof room) => (await statisticsAt(now).rolling(which, ROLLING)).servers;
+    const expected = new Map([
+      [room, await fresh(room)],
+      [other, await fresh(other)],
+    ]);
+    t.equal(expected.get(room)!.length, 40);
+    t.same(
+      expected
+        .get(other)!
+        .map((s) => `${s.server} ${s.responders.map((r) => r.server).join()}`)
+        .sort(),
+      ['big1.example third.example', 'small.example third.example', 'tiny.example third.example'],
+      'only its own servers and responder',
+    );
+    for (const which of [room, other, room, other, other, room])
+      t.same((await shared.rolling(which, ROLLING)).servers, expected.get(which), which.id);
+  });
+
   t.test('rebuilding digests numbers no server name twice and uses up no id', async (t) => {
     await recordSamples(
       db,

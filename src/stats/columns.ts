@@ -83,14 +83,15 @@ export function columnsFromRows(rows: readonly SampleRowLike[]): SampleColumns {
 }
 
 /**
- * Numbers for the pings of the tables one process computes, by ping key. A
- * table counts distinct pings by number; most of its chunks are kept digests
- * that come back to every table, so each chunk's pings are numbered once
- * (and the numbers kept with the chunk) rather than hashed again for every
- * table. The numbers of pings no longer in any table are dropped, all at
- * once, when they outnumber those in the latest.
+ * Numbers for the pings of one room's tables, by ping key. A table counts
+ * distinct pings by number; most of its chunks are kept digests that come
+ * back to every table, so each chunk's pings are numbered once (and the
+ * numbers kept with the chunk) rather than hashed again for every table.
+ * The numbers of pings no longer in any table are dropped, all at once,
+ * when they outnumber those in the latest; a table's arrays indexed by ping
+ * are as long as the numbers handed out.
  */
-class PingNumbers {
+export class PingNumbers {
   /** Open addressing: a slot is [high, low, number + 1] in one array (one cache miss per probe); 0 marks a free slot. */
   #table = new Int32Array(3 * 1024);
   #count = 0;
@@ -104,7 +105,7 @@ class PingNumbers {
   /** The number of each ping of each chunk, by the chunk's own ping index. */
   numbersOf(chunks: readonly SampleColumns[]): Int32Array[] {
     const pings = chunks.reduce((sum, chunk) => sum + chunk.pingKeys.length / 2, 0);
-    if (this.#count > 2 * pings + 65_536) {
+    if (this.#count > 2 * pings + 4096) {
       this.#table = new Int32Array(3 * 1024);
       this.#count = 0;
       this.#perChunk = new WeakMap();
@@ -161,19 +162,17 @@ class PingNumbers {
   }
 }
 
-/** Scratch arrays longer than this are not kept: a table of more samples allocates its own (4 bytes an element). */
-const KEPT_SCRATCH_LENGTH = 2 ** 21;
+/** Scratch arrays longer than this are not kept (4 MB as int32s): a table of more samples allocates its own. */
+const KEPT_SCRATCH_LENGTH = 2 ** 20;
 
 /**
- * What one process keeps between the tables it computes: the numbers of
- * pings, and the scratch arrays a table writes before it reads. A table of a
- * million samples needs several arrays of 4 MB: fresh ones are zeroed and
- * faulted in page by page, and, freed only by a later garbage collection,
- * kept the collector busy (a third of a table's time, measured with the
- * service's heap settings).
+ * The scratch arrays a table writes before it reads, kept by one process
+ * between the tables it computes. A table of a million samples needs five
+ * arrays of 4 MB: fresh ones are zeroed and faulted in page by page, and,
+ * freed only by a later garbage collection, kept the collector busy (a third
+ * of a table's time, measured with the service's heap settings).
  */
-export class FiguresWorkspace {
-  readonly pings = new PingNumbers();
+export class FiguresScratch {
   readonly #int32 = new Map<string, Int32Array>();
   readonly #float64 = new Map<string, Float64Array>();
 
@@ -196,7 +195,7 @@ function scratch<Kind extends Int32Array | Float64Array>(
   const current = kept.get(name);
   if (current !== undefined && current.length >= length) return current.subarray(0, length) as Kind;
   if (length > KEPT_SCRATCH_LENGTH) return new Type(length);
-  // Grown a quarter past the need, so a week that grows by a few samples does not allocate again.
+  // Grown a quarter past the need (within the limit), so a week that grows by a few samples does not allocate again.
   const grown = new Type(Math.min(KEPT_SCRATCH_LENGTH, Math.ceil(1.25 * length)));
   kept.set(name, grown);
   return grown.subarray(0, length) as Kind;
@@ -363,21 +362,27 @@ function logarithmsFrom(from: number): Float64Array {
 /**
  * Figures per ping server and per (ping server, responder server) over the
  * samples of `chunks` that pass the delay filter. Servers come out in name
- * order, responders in name order within them. A process that computes
- * tables again and again passes the same `workspace` to each.
+ * order, responders in name order within them. A process that computes a
+ * room's table again and again passes what it `kept`: the room's ping numbers
+ * and its scratch arrays.
  */
 export function figuresFromColumns(
   chunks: readonly SampleColumns[],
   filter: DelayFilter,
-  workspace: FiguresWorkspace = new FiguresWorkspace(),
+  kept: { readonly pings: PingNumbers; readonly scratch: FiguresScratch } = {
+    pings: new PingNumbers(),
+    scratch: new FiguresScratch(),
+  },
 ): ServerFigures[] {
   // The geometric mean needs positive delays; the configuration never allows less.
   if (filter.minDelayMs < 1)
     throw new RangeError(`the delay filter must start at 1 ms or more, not ${filter.minDelayMs}`);
   const servers = namesInOrder(chunks, (chunk) => chunk.servers);
   const responders = namesInOrder(chunks, (chunk) => chunk.responders);
-  const pingsOf = workspace.pings.numbersOf(chunks);
-  const pingCount = workspace.pings.count;
+  const { pings, scratch } = kept;
+  const pingsOf = pings.numbersOf(chunks);
+  // Numbers handed out, this table's pings among them: what arrays indexed by ping need.
+  const pingNumbers = pings.count;
   const serverCount = servers.sorted.length;
   const responderCount = Math.max(1, responders.sorted.length);
 
@@ -387,15 +392,14 @@ export function figuresFromColumns(
   // through a stable split, every responder's.
   const span = (filter.maxDelayMs - filter.minDelayMs + 1) * responderCount;
   const capacity = chunks.reduce((sum, chunk) => sum + chunk.delay.length, 0);
-  const sampleServer = workspace.int32('servers', capacity);
-  const keys = (name: string) =>
-    span <= 2 ** 31 ? workspace.int32(name, capacity) : workspace.float64(name, capacity);
+  const sampleServer = scratch.int32('servers', capacity);
+  const keys = (name: string) => (span <= 2 ** 31 ? scratch.int32(name, capacity) : scratch.float64(name, capacity));
   const sampleKey = keys('keys');
   const pingCounts = new Int32Array(serverCount);
-  const pingOwner = workspace.int32('ping owners', pingCount).fill(-1);
+  const pingOwner = scratch.int32('ping owners', pingNumbers).fill(-1);
   // A ping belongs to one server; a forged pong could name another, counted apart.
   const strayPings = new Set<number>();
-  const pairSeen = new Uint8Array(pingCount * responderCount);
+  const pairSeen = new Uint8Array(pingNumbers * responderCount);
   const pairPings = new Int32Array(serverCount * responderCount);
   let total = 0;
   let largestKey = 0;
@@ -436,7 +440,7 @@ export function figuresFromColumns(
   // Sorted by number, then grouped by server keeping that order (a counting sort).
   const sorted = radixSortWith(
     [sampleKey, sampleServer],
-    [keys('spare keys'), workspace.int32('spare servers', capacity)],
+    [keys('spare keys'), scratch.int32('spare servers', capacity)],
     total,
     largestKey,
   );

@@ -22,6 +22,7 @@ import { columnsFromRows, type SampleColumns } from './columns.ts';
 import { compareNames } from '../order.ts';
 import { firstPongs, PONG_ORDER, type PongRow } from './first-pongs.ts';
 import { HOUR_MS, type TimeWindow } from './windows.ts';
+import { getOrInsert } from '../collections.ts';
 
 interface StoredDigest {
   samples: number;
@@ -111,10 +112,12 @@ export function decodeDigest(row: StoredDigest): UnnamedDigest {
 }
 
 /**
- * Names decoded digests through their server ids. Every digest it names
- * shares one dictionary of servers and one of responders, which grow as it
- * names more: figuresFromColumns orders a shared dictionary once, and a
- * digest kept named is not named again for each table.
+ * Names one room's decoded digests through their server ids. Every digest it
+ * names shares one dictionary of servers and one of responders, which grow
+ * as it names more: figuresFromColumns orders a shared dictionary once, and
+ * a digest kept named is not named again for each table. (A room's
+ * dictionaries hold every name its digests named in this process: a table
+ * costs a little per name, not per name of every room.)
  */
 export class DigestNames {
   readonly #byId = new Map<number, string>();
@@ -192,7 +195,7 @@ class SharedDictionary {
         const name = id > 0 && id <= MAX_SERVER_ID ? namesById.get(id) : undefined;
         if (name === undefined) throw unknownId(id);
         if (id >= this.#indexOf.length) {
-          const grown = new Int32Array(Math.max(2 * this.#indexOf.length, id + 1));
+          const grown = new Int32Array(Math.min(MAX_SERVER_ID + 1, Math.max(2 * this.#indexOf.length, id + 1)));
           grown.set(this.#indexOf);
           this.#indexOf = grown;
         }
@@ -453,7 +456,7 @@ export async function deleteDigestsBefore(db: Db, cutoff: Date): Promise<void> {
   await db.deleteFrom('hourly_digests').where('hour', '<', cutoff).execute();
 }
 
-/** Samples of decoded digests one process keeps at most (about 25 bytes each): two weeks of a room of a million samples a week, some 50 MB. */
+/** Samples of decoded digests one process keeps at most (about 20 bytes each, with their ping keys and numbers): two weeks of a room of a million samples a week, some 40 MB. */
 const KEPT_DIGEST_SAMPLES = 2_000_000;
 
 interface KeptDigest {
@@ -473,13 +476,17 @@ interface KeptDigest {
 export class DecodedDigests {
   readonly #kept = new Map<string, KeptDigest>();
   #samples = 0;
-  /** Names the digests as they are read (server names by id are looked up again for each digest read). */
-  readonly names = new DigestNames();
+  /** By room: names its digests as they are read (server names by id are looked up again for each digest read). */
+  readonly #names = new Map<string, DigestNames>();
   #decoded = 0;
 
   /** Digests read and decoded from the database so far (the others came from memory). */
   get decoded(): number {
     return this.#decoded;
+  }
+
+  namesOf(roomId: string): DigestNames {
+    return getOrInsert(this.#names, roomId, () => new DigestNames());
   }
 
   /** The kept digest of a room's hour if it is still the stored one (`generation`). */
@@ -561,9 +568,10 @@ async function storedDigests(
     .where('hour', 'in', unread)
     .execute();
   const read = rows.map(decodeDigest);
-  memory.names.learn(await namesOf(db, idsIn(read)));
+  const names = memory.namesOf(roomId);
+  names.learn(await namesOf(db, idsIn(read)));
   rows.forEach((row, i) => {
-    const named = memory.names.named(read[i]!);
+    const named = names.named(read[i]!);
     memory.keep(roomId, row.hour.getTime(), row.generation, named);
     hours.add(row.hour.getTime());
     digests.push(named);

@@ -34,7 +34,7 @@ export function figuresOfSorted(sorted: ArrayLike<number>, logSum?: number): Fig
 }
 
 /**
- * The quantile `p` (strictly between 0 and 1) of values[start, end), sorted
+ * The quantile `p` (from 0 to 1) of values[start, end), sorted
  * ascending and not empty: linear between the closest ranks (numpy's type 7,
  * percentile_cont), with simple-statistics' quantileSorted's arithmetic, on
  * a run of a larger array without a view of it.

@@ -5,11 +5,12 @@
 import type { StatsConfig, WeekConfig } from '../config.ts';
 import type { Db } from '../db/database.ts';
 import { InputError } from '../errors.ts';
+import { getOrInsert } from '../collections.ts';
 import { TtlCache } from './cache.ts';
 import { listExclusions, type Exclusion } from './exclusions.ts';
 import { findFrozenWeek, refreezeWeek, storeFrozenWeek, type FrozenWeek } from './frozen-weeks.ts';
 import { rankServers, type RankedServer } from './ranking.ts';
-import { figuresFromColumns, FiguresWorkspace } from './columns.ts';
+import { FiguresScratch, figuresFromColumns, PingNumbers } from './columns.ts';
 import { buildRecentDigests, DecodedDigests, windowColumns } from './digests.ts';
 import { serverFiguresPerBucket, type BucketFigures } from './repository.ts';
 import type { TrackedRoom } from './rooms.ts';
@@ -75,7 +76,9 @@ export class Statistics {
   // Frozen weeks never change: once read they are kept (bounded).
   readonly #frozen = new TtlCache<FrozenWeek>(365 * 86_400_000, 512);
   readonly #digests = new DecodedDigests();
-  readonly #figuresWorkspace = new FiguresWorkspace();
+  readonly #scratch = new FiguresScratch();
+  /** By room (its lineage's ids): each room's tables number their own pings. */
+  readonly #pingNumbers = new Map<string, PingNumbers>();
 
   constructor(options: StatisticsOptions) {
     this.#db = options.db;
@@ -282,13 +285,19 @@ export class Statistics {
     return this.#live.getOrCompute(`${this.#generation}|${key}`, now(this), compute);
   }
 
+  #pingNumbersOf(room: TrackedRoom): PingNumbers {
+    const key = room.roomIds.join('\n');
+    if (!this.#pingNumbers.has(key) && this.#pingNumbers.size >= ROOMS_NUMBERED) this.#pingNumbers.clear();
+    return getOrInsert(this.#pingNumbers, key, () => new PingNumbers());
+  }
+
   async #compute(room: TrackedRoom, week: string | null, window: TimeWindow): Promise<Leaderboard> {
     const exclusions = await listExclusions(this.#db, room.id);
     const excluded = new Set(exclusions.map((e) => e.server));
     const figures = figuresFromColumns(
       await windowColumns(this.#db, this.#digests, room.roomIds, window, this.#now()),
       this.#filters,
-      this.#figuresWorkspace,
+      { pings: this.#pingNumbersOf(room), scratch: this.#scratch },
     );
     return {
       room,
@@ -307,6 +316,9 @@ export class Statistics {
     };
   }
 }
+
+/** Rooms whose ping numbers are kept: past it, they are all dropped (and made again as tables are asked for). */
+const ROOMS_NUMBERED = 64;
 
 function now(statistics: Statistics): number {
   return statistics.now().getTime();

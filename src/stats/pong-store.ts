@@ -90,7 +90,7 @@ async function readHours(
 ): Promise<PongHour[]> {
   const from = new Date(Math.min(...hours));
   const to = new Date(Math.max(...hours) + HOUR_MS);
-  // One query for all: the rows of a week lie anywhere in the table, and each query could visit all of it.
+  // One query for the hours given, through the (room, pong time) index from the first to the last of them.
   // Hashed by hour, unsorted: parsePongHour sorts each hour's rows.
   const { rows } = await sql<{ hour: number; n: number; lines: string }>`
     select (extract(epoch from hour) * 1000)::float8 as hour, count(*)::int as n, string_agg(line, E'\n') as lines
@@ -266,8 +266,8 @@ export class PongStore {
           return undefined;
         const read = new Map<number, PongHour>();
         const hours = stale.map(([at]) => at).sort((a, b) => a - b);
-        // A day at a time: a result is held whole, as text, until it is parsed (a week of a million rows
-        // was 120 MB of it at once; on the embedded database, in memory that never shrinks).
+        // 24 hours (with samples) at a time: a result is held whole, as text, until it is parsed (a week of
+        // a million rows was 120 MB of it at once; on the embedded database, in memory that never shrinks).
         for (let first = 0; first < hours.length; first += HOURS_READ_AT_ONCE)
           for (const rows of await readHours(
             tx,
