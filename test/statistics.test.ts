@@ -6,8 +6,10 @@ import type { WeekConfig } from '../src/config.ts';
 import { deleteSamplesBefore, recordSamples } from '../src/samples/repository.ts';
 import { ascending, figuresOfSorted } from '../src/stats/figures.ts';
 import { listFrozenWeeks } from '../src/stats/frozen-weeks.ts';
+import { DecodedDigests, windowColumns } from '../src/stats/digests.ts';
 import { Statistics } from '../src/stats/leaderboard.ts';
 import { RoomRegistry } from '../src/stats/rooms.ts';
+import { rollingWindow } from '../src/stats/windows.ts';
 import { forEachEngine } from './helpers/database.ts';
 import { ROOM, sample } from './helpers/samples.ts';
 
@@ -395,6 +397,13 @@ forEachEngine(t, (t, database) => {
     );
     for (const which of [room, other, room, other, other, room])
       t.same((await shared.rolling(which, ROLLING)).servers, expected.get(which), which.id);
+    // What keeps them apart: one process's kept digests name each room's servers in that room's dictionary.
+    const memory = new DecodedDigests();
+    const window = rollingWindow(at(now), ROLLING);
+    const namesIn = async (which: typeof room) =>
+      new Set((await windowColumns(db, memory, which.roomIds, window, at(now))).flatMap((chunk) => chunk.servers));
+    t.equal((await namesIn(room)).size, 40);
+    t.same([...(await namesIn(other))].sort(), ['big1.example', 'small.example', 'tiny.example']);
   });
 
   t.test('rebuilding digests numbers no server name twice and uses up no id', async (t) => {
