@@ -166,6 +166,8 @@ async function measure(
       }
       figures[`${route} again, nothing new (ms)`] = Math.round((await timedFetch(`${base}/${route}`)).ms);
       report(`${route}: cold ${seconds.toFixed(3)} s, ${(bytes / 2 ** 20).toFixed(1)} MB`);
+      // Where the peak comes from: the routes are asked one after the other.
+      figures[`service peak RSS after ${route} (MB)`] = service.peakRssMb();
     }
     figures['service peak RSS (MB; target < 300 at 1M)'] = service.peakRssMb();
   } finally {
