@@ -148,18 +148,18 @@ async function readChanges(
   }>`
     with listed as (${hourVersions(roomIds, span)}),
     known as (
-      select split_part(entry, '=', 1)::bigint as hour, substr(entry, strpos(entry, '=') + 1) as version
+      select split_part(entry, '=', 1)::float8 as hour, substr(entry, strpos(entry, '=') + 1) as version
       from string_to_table(${known.join(',')}::text, ',') as entry
       where entry <> ''
     ),
     stale as (
       select listed.hour from listed
-      left join known on known.hour = (extract(epoch from listed.hour) * 1000)::bigint
+      left join known on known.hour = (extract(epoch from listed.hour) * 1000)::float8
       where known.version is distinct from listed.version
     ),
     few as (select hour from stale where (select count(*) from stale) <= ${LARGE_READ_HOURS})
     select null::float8 as hour,
-      string_agg((extract(epoch from listed.hour) * 1000)::bigint::text || '=' || listed.version, ',') as versions,
+      string_agg((extract(epoch from listed.hour) * 1000)::float8::text || '=' || listed.version, ',') as versions,
       (select count(*) from stale)::int as stale, null::int as n, null::text as lines
     from listed
     union all
@@ -187,7 +187,6 @@ async function readChanges(
     stale.push([row.hour, versions.get(row.hour)!]);
     if (row.n! > 0) read.set(row.hour, parsePongHour(row.hour, row.n!, row.lines!, lineage.dictionary));
   }
-  stale.sort(([a], [b]) => a - b);
   return { versions, stale, read };
 }
 
