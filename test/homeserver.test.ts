@@ -43,6 +43,14 @@ interface Teardown {
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
 /** A homeserver that is stopped when the test ends. */
+/**
+ * Until the homeserver has delivered every event of `eventIds` to `server`:
+ * its federation timers fire late on a busy machine, so a fixed wait misses them.
+ */
+async function delivered(hs: TestHomeserver, roomId: string, server: string, eventIds: readonly string[]) {
+  while (!eventIds.every((id) => id in hs.deliveries(roomId, server))) await sleep(5);
+}
+
 async function homeserver(t: Teardown, opts: TestHomeserverOptions = {}): Promise<TestHomeserver> {
   const hs = await startTestHomeserver(opts);
   t.teardown(() => hs.stop());
@@ -570,7 +578,8 @@ t.test('lazy loading in a room with 10,000 members', async (t) => {
   const roomId = hs.createRoom('@alice:big.example', { preset: 'public_chat' });
   const members = hs.addMembers(roomId, 10_000);
   hs.join('@bot:bot.example', roomId, ['big.example']); // outside the timeline below: its membership comes as state
-  for (const m of members.slice(0, 3)) hs.sendMessage(m, roomId, `hi from ${m}`);
+  const sent = members.slice(0, 3).map((m) => hs.sendMessage(m, roomId, `hi from ${m}`));
+  await delivered(hs, roomId, 'bot.example', sent);
 
   const filter = JSON.stringify({ room: { timeline: { limit: 3 }, state: { lazy_load_members: true } } });
   const started = Date.now();
@@ -636,9 +645,9 @@ t.test('raw /sync and /messages semantics', async (t) => {
   const joined = await sync({ since: invited.next_batch, filter: messagesFilter });
   t.ok(joined.rooms.join[roomId], 'a fresh join comes with the room');
   const texts = Array.from({ length: 30 }, (_, i) => `t${i}`);
-  for (const text of texts) hs.sendMessage('@carol:far.example', roomId, text);
-  hs.setState('@carol:far.example', roomId, 'm.room.topic', '', { topic: 'filtered out of the timeline' });
-  await sleep(80); // each event lands 50 ms after its own send time
+  const sent = texts.map((text) => hs.sendMessage('@carol:far.example', roomId, text));
+  sent.push(hs.setState('@carol:far.example', roomId, 'm.room.topic', '', { topic: 'filtered out of the timeline' }));
+  await delivered(hs, roomId, 'bot.example', sent); // each lands 50 ms after its own send time
   const burst = await sync({ since: joined.next_batch, filter: messagesFilter });
   const room = burst.rooms.join[roomId];
   t.same(
