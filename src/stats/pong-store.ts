@@ -171,14 +171,13 @@ async function readChanges(
         and ${PONG_TIME} >= few.hour and ${PONG_TIME} < few.hour + interval '1 hour'
     ) rows
   `.execute(db);
+  // The one row with no hour is the summary; each other row is a stale hour read.
+  const summary = rows.find((row) => row.hour === null)!;
+  if (summary.stale! > LARGE_READ_HOURS) return undefined;
   const versions = new Map<number, string>();
-  for (const row of rows) {
-    if (row.hour !== null) continue;
-    if (row.stale! > LARGE_READ_HOURS) return undefined;
-    for (const entry of row.versions?.split(',') ?? []) {
-      const at = entry.indexOf('=');
-      versions.set(Number(entry.slice(0, at)), entry.slice(at + 1));
-    }
+  for (const entry of summary.versions?.split(',') ?? []) {
+    const at = entry.indexOf('=');
+    versions.set(Number(entry.slice(0, at)), entry.slice(at + 1));
   }
   const stale: [number, string][] = [];
   const read = new Map<number, PongHour>();
