@@ -3,6 +3,7 @@
 // file. Every error names the setting and what it allows, so an operator can
 // fix a typo without reading the code.
 import { readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import cron from 'node-cron';
 import { isValidRoomAlias, isValidRoomId, isValidUserId } from './matrix-ids.ts';
 
@@ -105,6 +106,15 @@ export interface Config {
   /** Raw samples and probe pings older than this are deleted (frozen weeks are kept). */
   readonly retentionDays: number;
   readonly operator: OperatorConfig;
+  readonly spill: SpillConfig;
+}
+
+/** Where `serve` keeps large answers' text on disk rather than in its memory (src/spill.ts). */
+export interface SpillConfig {
+  /** The parent of the process's own spill directory. */
+  readonly dir: string;
+  /** Bytes kept there at most; 0 keeps everything in memory. */
+  readonly maxBytes: number;
 }
 
 export interface DatabaseConfig {
@@ -305,6 +315,8 @@ export const SETTINGS: readonly { readonly env: string; readonly key: string }[]
   { env: 'PINGBOARD_WEEK_CLOSE_HOUR', key: 'week_close_hour' },
   { env: 'PINGBOARD_FREEZE_GRACE_MINUTES', key: 'freeze_grace_minutes' },
   { env: 'PINGBOARD_CACHE_SECONDS', key: 'cache_seconds' },
+  { env: 'PINGBOARD_SPILL_DIR', key: 'spill_dir' },
+  { env: 'PINGBOARD_SPILL_MAX_MB', key: 'spill_max_mb' },
   { env: 'PINGBOARD_LEADER_LOCK', key: 'leader_lock' },
   { env: 'PINGBOARD_HOMESERVER_URL', key: 'homeserver_url' },
   { env: 'PINGBOARD_BOT_USER_ID', key: 'bot_user_id' },
@@ -555,6 +567,10 @@ export function loadConfig(env: NodeJS.ProcessEnv, configPath?: string): Config 
     operator: {
       token: adminToken(src),
       adminPowerLevel: integer(src, 'PINGBOARD_ADMIN_POWER_LEVEL', 'admin_power_level', 50, 1, 1_000_000),
+    },
+    spill: {
+      dir: text(src, 'PINGBOARD_SPILL_DIR', 'spill_dir', tmpdir()),
+      maxBytes: integer(src, 'PINGBOARD_SPILL_MAX_MB', 'spill_max_mb', 2048, 0, 1_048_576) * 1024 * 1024,
     },
   };
   return deepFreeze(config);

@@ -19,6 +19,7 @@ import { startJobs, startRoomLearning, type Jobs, type RoomLearning } from './sc
 import type { Statistics } from './stats/leaderboard.ts';
 import { loadKnownRooms, RoomRegistry } from './stats/rooms.ts';
 import { createStatistics, openMigratedDatabaseWhenUp } from './open.ts';
+import { SpillDirectory } from './spill.ts';
 
 export interface Service {
   readonly database: Database;
@@ -88,6 +89,22 @@ async function listen(app: App, { host, port }: Config['http']): Promise<string>
   }
 }
 
+/** The process's spill directory, unless turned off (PINGBOARD_SPILL_MAX_MB=0); one that cannot be made is a setting to fix. */
+function openSpill({ dir, maxBytes }: Config['spill'], log: Logger): SpillDirectory | undefined {
+  if (maxBytes === 0) return undefined;
+  try {
+    return new SpillDirectory(dir, maxBytes, (err) =>
+      log.warn({ err }, 'a text could not be written to the spill directory: kept in memory'),
+    );
+  } catch (err) {
+    throw new StartupError(
+      'PINGBOARD_SPILL_DIR',
+      `cannot make a directory in ${dir} (${(err as NodeJS.ErrnoException).code ?? String(err)})`,
+      { cause: err },
+    );
+  }
+}
+
 export async function start(config: Config, log: Logger, options: StartOptions = {}): Promise<Service> {
   // Before any client: the SDK's own lines carry the service's context, not one client's.
   routeSdkLogs(log);
@@ -116,11 +133,13 @@ export async function start(config: Config, log: Logger, options: StartOptions =
           onWritten: () => void jobs?.buildDigestsSoon(),
         })
       : undefined;
+  const spill = openSpill(config.spill, log);
   const app = await buildApp(
     {
       database,
       statistics,
       rooms,
+      spill,
       cacheSeconds: config.cacheSeconds,
       clockOffsetThresholdMs: config.probes.clockOffsetThresholdMs,
       metrics: () =>
@@ -206,6 +225,7 @@ export async function start(config: Config, log: Logger, options: StartOptions =
       await (leadership ? leadership.stop() : follow());
       await roomLearning?.stop();
       await app.close();
+      spill?.close();
       await readDatabase?.destroy();
       if (ownsDatabase) await database.destroy();
     })());

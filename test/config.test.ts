@@ -53,6 +53,7 @@ const DEFAULTS: Config = {
   leaderLock: true,
   retentionDays: 400,
   operator: { token: undefined, adminPowerLevel: 50 },
+  spill: { dir: tmpdir(), maxBytes: 2048 * 1024 * 1024 },
 };
 
 t.test('defaults', async (t) => {
@@ -86,6 +87,8 @@ t.test('every environment setting is parsed', async (t) => {
     PINGBOARD_WEEK_CLOSE_HOUR: '10',
     PINGBOARD_FREEZE_GRACE_MINUTES: '0',
     PINGBOARD_CACHE_SECONDS: '3600',
+    PINGBOARD_SPILL_DIR: '/var/cache/pingboard',
+    PINGBOARD_SPILL_MAX_MB: '0',
     PINGBOARD_PING_PREFIX: '!p',
     PINGBOARD_TRUSTED_RESPONDERS: '@echo:maunium.net',
     PINGBOARD_QUEUE_CAPACITY: '500',
@@ -144,6 +147,7 @@ t.test('every environment setting is parsed', async (t) => {
     leaderLock: false,
     retentionDays: 30,
     operator: { token: 'operator-token-0123456789abcdef0123', adminPowerLevel: 75 },
+    spill: { dir: '/var/cache/pingboard', maxBytes: 0 },
   });
   t.equal(
     loadConfig({ DATABASE_URL: 'postgresql://localhost/pingboard' }).database.url,
@@ -214,6 +218,9 @@ t.test('bad values name the setting and what it allows', async (t) => {
       /^PINGBOARD_FREEZE_GRACE_MINUTES: expected an integer from 0 to 10080/,
     ],
     [{ PINGBOARD_CACHE_SECONDS: '3601' }, /^PINGBOARD_CACHE_SECONDS: expected an integer from 0 to 3600/],
+    [{ PINGBOARD_SPILL_MAX_MB: '-1' }, /^PINGBOARD_SPILL_MAX_MB: expected an integer from 0 to 1048576, got "-1"$/],
+    [{ PINGBOARD_SPILL_MAX_MB: '2 GB' }, /^PINGBOARD_SPILL_MAX_MB: expected an integer from 0 to 1048576/],
+    [{ PINGBOARD_SPILL_DIR: '   ' }, /^PINGBOARD_SPILL_DIR: expected a non-empty string/],
     [
       { PINGBOARD_DB_QUERY_TIMEOUT_MS: '0' },
       /^PINGBOARD_DB_QUERY_TIMEOUT_MS: expected an integer from 100 to 3600000, got "0"$/,
@@ -355,6 +362,7 @@ t.test('the config file', async (t) => {
     week_close_hour: 23,
     freeze_grace_minutes: 15,
     cache_seconds: 0,
+    spill_max_mb: 64,
   });
   const expected: Config = {
     database: {
@@ -382,6 +390,7 @@ t.test('the config file', async (t) => {
     leaderLock: true,
     retentionDays: 400,
     operator: DEFAULTS.operator,
+    spill: { dir: DEFAULTS.spill.dir, maxBytes: 64 * 1024 * 1024 },
   };
   t.strictSame(loadConfig({}, file), expected, 'via loadConfig(env, path)');
   t.strictSame(loadConfig({ PINGBOARD_CONFIG: file }), expected, 'via PINGBOARD_CONFIG');

@@ -2,6 +2,9 @@
 // they answer through fastify against an answer computed here, plainly, from
 // the stored rows, by pingstat's rules (pingstat.py get_room_data, iter_pongs
 // and its table's primary key: the first pong of a server to a ping counts).
+import { readdirSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
 import t from 'tap';
 import { sql } from 'kysely';
 import { exactSum } from '../src/stats/figures.ts';
@@ -16,6 +19,7 @@ import { recordSamples, sampleFromRow } from '../src/samples/repository.ts';
 import { Statistics } from '../src/stats/leaderboard.ts';
 import { PINGSTAT_WEEK_MS, pingstatWindow, type PingstatWindow } from '../src/stats/pingstat-window.ts';
 import { RoomRegistry } from '../src/stats/rooms.ts';
+import { SpillDirectory } from '../src/spill.ts';
 import { forEachEngine, type TestDatabase } from './helpers/database.ts';
 import { random } from '../bench/dataset.ts';
 
@@ -253,7 +257,7 @@ function summaryOf(stats: ReturnType<typeof referenceStats>): PingstatSummary {
   };
 }
 
-async function appFor(database: TestDatabase) {
+async function appFor(database: TestDatabase, spill?: SpillDirectory) {
   const statistics = new Statistics({
     db: database.db,
     stats: { ...FILTER, minPings: 1 },
@@ -265,7 +269,7 @@ async function appFor(database: TestDatabase) {
     [{ id: ROOM, disclaimer: DISCLAIMER }],
     [{ reference: ROOM, id: ROOM, roomIds: [OLD_ROOM, ROOM] }],
   );
-  return { app: await buildApp({ database, statistics, rooms, cacheSeconds: 60 }), statistics };
+  return { app: await buildApp({ database, statistics, rooms, cacheSeconds: 60, spill }), statistics };
 }
 
 forEachEngine(t, (t, database) => {
@@ -348,6 +352,41 @@ forEachEngine(t, (t, database) => {
       const body = (await app.inject(url)).body;
       t.match(body, '"$versioned"', 'a write renews the hour');
       t.match(body, '"$unversioned"', 'and the hour is read again whole');
+    },
+  );
+});
+
+forEachEngine(t, (t, database) => {
+  t.test(
+    'raw rows kept in a spill directory: the same bytes over HTTP, and written again when their files go',
+    async (t) => {
+      await recordSamples(database.db, dataset());
+      const spill = new SpillDirectory(tmpdir(), 1 << 30, (err) => t.fail(String(err)));
+      t.teardown(() => spill.close());
+      const { app } = await appFor(database, spill);
+      t.teardown(() => app.close());
+      const { app: inMemory } = await appFor(database);
+      const base = `${await app.listen({ host: '127.0.0.1', port: 0 })}/rooms/${encodeURIComponent(ROOM)}`;
+      for (const query of ['', '?max_age=86400', '?max_age=999999999&min_age=3600']) {
+        const expected = (await inMemory.inject(`/rooms/${encodeURIComponent(ROOM)}/stats.raw.json${query}`)).body;
+        const answer = await fetch(`${base}/stats.raw.json${query}`);
+        t.equal(answer.status, 200);
+        t.equal(await answer.text(), expected, `stats.raw.json${query}: as the rows kept in memory give`);
+      }
+      t.ok(spill.bytes > 100_000, 'the hours were kept in files');
+      t.ok(readdirSync(spill.path).length > 24, 'a file for each hour');
+
+      // A cleaner of temporary files empties the directory: the client then reading gets an answer cut short,
+      // never a whole-looking wrong one, and the next client the whole answer again, from files written again.
+      for (const name of readdirSync(spill.path)) rmSync(path.join(spill.path, name));
+      const expected = (await inMemory.inject(`/rooms/${encodeURIComponent(ROOM)}/stats.raw.json`)).body;
+      await t.rejects(
+        fetch(`${base}/stats.raw.json`).then((answer) => answer.text()),
+        'cut short',
+      );
+      const again = await fetch(`${base}/stats.raw.json`);
+      t.equal(await again.text(), expected, 'the next answer is whole');
+      t.ok(readdirSync(spill.path).length > 24, 'written again');
     },
   );
 });

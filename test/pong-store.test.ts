@@ -3,6 +3,8 @@
 // pingstat-routes.test.ts holds to pingstat's rules) for any window, and
 // stay so through every kind of change of the samples, by this process or
 // another, while only the hours that changed are read again.
+import { readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import t from 'tap';
 import { sql } from 'kysely';
 import { openDatabase, type Db } from '../src/db/database.ts';
@@ -16,6 +18,7 @@ import { PINGSTAT_WEEK_MS, pingstatWindow, type PingstatAges } from '../src/stat
 import { compareCodePoints, rawRowsFromHours } from '../src/stats/pong-hours.ts';
 import { keptSpan, PongStore, type PongSnapshot } from '../src/stats/pong-store.ts';
 import { random } from '../bench/dataset.ts';
+import { isFileRange, SpillDirectory, type FileRange } from '../src/spill.ts';
 import { forEachEngine, type Test } from './helpers/database.ts';
 
 const NOW = new Date('2026-11-21T00:30:00Z');
@@ -86,6 +89,10 @@ async function rawFromDatabase(db: Db, window: ReturnType<typeof pingstatWindow>
   return rows.join(',');
 }
 
+/** Raw rows' pieces joined, a spilled range read from its file. */
+const bytesOf = (pieces: Iterable<Buffer | FileRange>) =>
+  Buffer.concat([...pieces].map((p) => (isFileRange(p) ? readFileSync(p.file.path).subarray(p.start, p.end) : p)));
+
 const AGES: readonly PingstatAges[] = [
   {},
   { max_age: '86400' },
@@ -106,6 +113,7 @@ async function expectDatabaseAnswers(
   label: string,
   figures = new PingstatSummaries(),
   now = NOW,
+  spill?: SpillDirectory,
 ): Promise<PongSnapshot> {
   let week: PongSnapshot | undefined;
   for (const ages of AGES) {
@@ -119,8 +127,8 @@ async function expectDatabaseAnswers(
       `${label}: stats ${JSON.stringify(ages)}`,
     );
     // With no budget for kept bytes (first, so that hours not kept yet are written for this answer alone), then with one.
-    const unkept = Buffer.concat([...rawRowsFromHours(snapshot.hours, snapshot.dictionary, window, ROOM, 0)]);
-    const raw = Buffer.concat([...rawRowsFromHours(snapshot.hours, snapshot.dictionary, window, ROOM)]).toString();
+    const unkept = bytesOf(rawRowsFromHours(snapshot.hours, snapshot.dictionary, window, ROOM, undefined, 0));
+    const raw = bytesOf(rawRowsFromHours(snapshot.hours, snapshot.dictionary, window, ROOM, spill)).toString();
     t.equal(raw, await rawFromDatabase(db, window), `${label}: raw rows ${JSON.stringify(ages)}`);
     t.equal(unkept.toString(), raw, `${label}: raw rows ${JSON.stringify(ages)}, written again for the answer`);
   }
@@ -275,6 +283,62 @@ forEachEngine(t, (t, database) => {
     await recordSamples(other.db, dataset(6, 50, 'other'));
     await other.db.deleteFrom('samples').where('ping_server', '=', 'hs0.example').execute();
     await expectDatabaseAnswers(t, db, store, "after the other process's writes");
+  });
+
+  t.test('hours kept in files of a spill directory answer as the database does', async (t) => {
+    await recordSamples(db, dataset(8, 600));
+    const errors: unknown[] = [];
+    const spill = new SpillDirectory(tmpdir(), 1 << 30, (err) => errors.push(err));
+    t.teardown(() => spill.close());
+    const store = new PongStore();
+    const week = await expectDatabaseAnswers(t, db, store, 'spilled', undefined, NOW, spill);
+    const window = pingstatWindow(NOW, {}, 0n);
+    const pieces = [...rawRowsFromHours(week.hours, week.dictionary, window, ROOM, spill)];
+    t.ok(pieces.length > 1 && pieces.every(isFileRange), 'every piece is a range of a file');
+    t.ok(spill.bytes > 0, 'counted');
+
+    // A file removed behind the service's back (a cleaner of temporary files): a client's read of it fails
+    // and marks it (shared-body.ts); the next answer writes that hour to a new file.
+    const gone = (pieces[0] as FileRange).file;
+    rmSync(gone.path);
+    gone.lost();
+    const again = [...rawRowsFromHours(week.hours, week.dictionary, window, ROOM, spill)];
+    t.not((again[0] as FileRange).file, gone, 'a new file');
+    t.equal(bytesOf(again).toString(), await rawFromDatabase(db, window), 'the same rows');
+
+    // Past its budget, or where it cannot write, an hour stays in memory: the answer is the same.
+    const full = new SpillDirectory(tmpdir(), 1, (err) => errors.push(err));
+    t.teardown(() => full.close());
+    const elsewhere = new PongStore();
+    const snapshot = (await elsewhere.snapshot(db, LINEAGE, window, NOW))!;
+    const inMemory = [...rawRowsFromHours(snapshot.hours, snapshot.dictionary, window, ROOM, full)];
+    t.ok(
+      inMemory.every((p) => !isFileRange(p)),
+      'past the budget: in memory',
+    );
+    t.equal(bytesOf(inMemory).toString(), await rawFromDatabase(db, window), 'the same rows');
+    t.same(errors, [], 'a full budget is no error');
+    // Its directory removed, it is made again; in its place a file, which no write gets past: memory.
+    const removed = new SpillDirectory(tmpdir(), 1 << 30, (err) => errors.push(err));
+    t.teardown(() => removed.close());
+    rmSync(removed.path, { recursive: true });
+    const afresh = (await new PongStore().snapshot(db, LINEAGE, window, NOW))!;
+    const remade = [...rawRowsFromHours(afresh.hours, afresh.dictionary, window, ROOM, removed)];
+    t.ok(remade.every(isFileRange), 'a directory removed is made again');
+    t.equal(bytesOf(remade).toString(), await rawFromDatabase(db, window), 'the same rows');
+    const blocked = new SpillDirectory(tmpdir(), 1 << 30, (err) => errors.push(err));
+    t.teardown(() => rmSync(blocked.path, { force: true }));
+    rmSync(blocked.path, { recursive: true });
+    writeFileSync(blocked.path, 'not a directory');
+    const fresh = (await new PongStore().snapshot(db, LINEAGE, window, NOW))!;
+    const kept = [...rawRowsFromHours(fresh.hours, fresh.dictionary, window, ROOM, blocked)];
+    t.ok(
+      kept.every((p) => !isFileRange(p)),
+      'no directory to write in: in memory',
+    );
+    t.equal(bytesOf(kept).toString(), await rawFromDatabase(db, window), 'the same rows');
+    t.equal(errors.length, 1, 'reported once, not for every hour');
+    t.match(errors[0], { code: 'ENOTDIR' });
   });
 
   t.test('windows before the kept span, and lineages too large to keep, are left to the database', async (t) => {

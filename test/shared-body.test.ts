@@ -1,7 +1,15 @@
-// Answers made once and shared (src/http/shared-body.ts): pure, no database.
-import { text } from 'node:stream/consumers';
+// Answers made once and shared (src/http/shared-body.ts), ranges of spilled files among them: no database.
+import { rmSync } from 'node:fs';
+import { createServer, get } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { Writable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { buffer, text } from 'node:stream/consumers';
 import t from 'tap';
 import { SharedBodyCache, type SharedBody } from '../src/http/shared-body.ts';
+import { SpillDirectory } from '../src/spill.ts';
+import type { Test } from './helpers/database.ts';
 
 /** A make function that writes what it is told when told, and counts its runs. */
 function controlled() {
@@ -111,4 +119,117 @@ t.test('a small part of a larger buffer is copied into the answer, a large one s
   const read = await text(body.stream());
   t.equal(read, `${'a'.repeat(5000)}${'y'.repeat(6000)}`);
   t.equal(body.byteLength, 11_000, 'counted as written');
+});
+
+/** A spill directory holding `bytes`, patterned so that a piece out of place shows. */
+function spilled(t: Test, length: number) {
+  const spill = new SpillDirectory(tmpdir(), 1 << 30, (err) => t.fail(String(err)));
+  t.teardown(() => spill.close());
+  const bytes = Buffer.alloc(length);
+  for (let i = 0; i < length; i++) bytes[i] = (i * 7 + (i >> 13)) % 251;
+  return { bytes, file: spill.keep(bytes)! };
+}
+
+t.test('ranges of spilled files join an answer in order, read for each client', async (t) => {
+  const { bytes, file } = spilled(t, 3_000_000);
+  const cache = new SharedBodyCache(60_000, 1 << 20);
+  const { state, make } = controlled();
+  const body = cache.get('ranges', 0, make);
+  const early = buffer(body.stream());
+  state.body!.write('[');
+  state.body!.write({ file, start: 1_000_000, end: 2_500_000 });
+  state.body!.write(',');
+  state.body!.write({ file, start: 10, end: 300_001 });
+  state.body!.write({ file, start: 5, end: 5 });
+  state.body!.write(']');
+  state.finish();
+  const expected = Buffer.concat([
+    Buffer.from('['),
+    bytes.subarray(1_000_000, 2_500_000),
+    Buffer.from(','),
+    bytes.subarray(10, 300_001),
+    Buffer.from(']'),
+  ]);
+  t.ok((await early).equals(expected), 'a client reading while it is made');
+  t.ok((await buffer(cache.get('ranges', 1, make).stream())).equals(expected), 'one reading it from the cache');
+  t.equal(body.byteLength, 3, 'the ranges are not counted as kept in memory');
+  t.equal(state.runs, 1, 'made once');
+});
+
+t.test('a piece is read into a buffer used again only once the destination has written it', async (t) => {
+  const { bytes, file } = spilled(t, 2_000_000);
+  const cache = new SharedBodyCache(60_000, 1 << 20);
+  const body = cache.get('reuse', 0, async (made) => made.write({ file, start: 0, end: bytes.length }));
+  await body.started();
+  // As a socket does, the destination holds each buffer it was handed until its write's callback, and sends
+  // what the buffer holds then: a buffer read into again before that would send the wrong bytes.
+  const sent: Buffer[] = [];
+  const buffers = new Set<ArrayBufferLike>();
+  const destination = new Writable({
+    highWaterMark: 16 * 1024,
+    write(chunk: Buffer, _encoding, callback) {
+      buffers.add(chunk.buffer);
+      setTimeout(() => {
+        sent.push(Buffer.from(chunk));
+        callback();
+      }, 1);
+    },
+  });
+  await pipeline(body.stream(destination), destination);
+  t.ok(Buffer.concat(sent).equals(bytes), 'every byte as it was');
+  t.ok(buffers.size < 8, `a few buffers for ${sent.length} pieces (${buffers.size})`);
+});
+
+t.test('clients over HTTP, slow and fast, get every byte of a spilled range', async (t) => {
+  const { bytes, file } = spilled(t, 4_000_000);
+  const cache = new SharedBodyCache(60_000, 1 << 20);
+  const body = cache.get('http', 0, async (made) => {
+    made.write('<');
+    made.write({ file, start: 0, end: bytes.length });
+    made.write('>');
+  });
+  await body.started();
+  const server = createServer((_request, response) => {
+    pipeline(body.stream(response), response).catch(() => {});
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  t.teardown(() => server.close());
+  const { port } = server.address() as AddressInfo;
+  const expected = Buffer.concat([Buffer.from('<'), bytes, Buffer.from('>')]);
+  /** Reads the answer, pausing after each chunk until the next turn of the event loop (or at once). */
+  const fetchBody = (slow: boolean) =>
+    new Promise<Buffer>((resolve, reject) => {
+      get({ port, host: '127.0.0.1', path: '/' }, (response) => {
+        const chunks: Buffer[] = [];
+        response.on('data', (chunk: Buffer) => {
+          chunks.push(chunk);
+          if (slow) {
+            response.pause();
+            setImmediate(() => response.resume());
+          }
+        });
+        response.on('end', () => resolve(Buffer.concat(chunks)));
+        response.on('error', reject);
+      }).on('error', reject);
+    });
+  const [slow, fast, other] = await Promise.all([fetchBody(true), fetchBody(false), fetchBody(true)]);
+  t.ok(slow.equals(expected), 'a slow client');
+  t.ok(fast.equals(expected), 'a fast one beside it');
+  t.ok(other.equals(expected), 'and another slow one');
+});
+
+t.test('a spilled file gone: the client reading it fails, and the body is made again for the next', async (t) => {
+  const { file } = spilled(t, 300_000);
+  const cache = new SharedBodyCache(60_000, 1 << 20);
+  const { state, make } = controlled();
+  const body = cache.get('gone', 0, make);
+  state.body!.write({ file, start: 0, end: file.length });
+  state.finish();
+  await body.started();
+  rmSync(file.path);
+  await t.rejects(buffer(body.stream()), { code: 'ENOENT' }, 'the client reading it gets an error, not a short answer');
+  t.equal(body.broken, true, 'the body is broken');
+  t.equal(file.unreadable, true, 'and the file marked, for the text to be written again');
+  t.not(cache.get('gone', 1, make), body, 'the next client gets a new body');
+  t.equal(state.runs, 2, 'made again');
 });

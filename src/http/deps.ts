@@ -8,6 +8,7 @@ import type { OperatorControls } from '../operator/controls.ts';
 import type { ProbeState } from '../probes/probe.ts';
 import type { Statistics } from '../stats/leaderboard.ts';
 import type { RoomRegistry } from '../stats/rooms.ts';
+import type { SpillDirectory } from '../spill.ts';
 
 export interface HttpDeps {
   readonly database: Database;
@@ -29,6 +30,8 @@ export interface HttpDeps {
    * write and must see what they wrote, stay on `database`.
    */
   readonly reads?: { readonly database: Database; readonly statistics: Statistics } | undefined;
+  /** Where the raw rows of the aggregator-compatible answers are kept on disk; absent: in memory. */
+  readonly spill?: SpillDirectory | undefined;
 }
 
 export interface OperatorDeps {

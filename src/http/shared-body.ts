@@ -3,8 +3,11 @@
 // made once: every client that asks while one is being made, or after, reads
 // the same bytes, from the first one on. Kept for a time like the other
 // computed tables, within a byte budget, since query strings come from the
-// internet.
-import { Readable } from 'node:stream';
+// internet. Ranges of files in the spill directory (raw rows of a busy
+// room) join an answer as ranges, read for each client as it takes them.
+import { open, type FileHandle } from 'node:fs/promises';
+import { Readable, type Writable } from 'node:stream';
+import { isFileRange, type FileRange, type SpilledBytes } from '../spill.ts';
 
 /** Text is gathered into chunks of about this size before it is shared. */
 const CHUNK_BYTES = 64 * 1024;
@@ -15,15 +18,20 @@ const CHUNK_BYTES = 64 * 1024;
  */
 const SHARED_AS_IS_BYTES = 4096;
 
+/** A file range is sent in pieces of this size, each read when the client has taken the one before. */
+const FILE_PIECE_BYTES = 128 * 1024;
+
 export class SharedBody {
-  readonly #chunks: Buffer[] = [];
+  readonly #chunks: (Buffer | FileRange)[] = [];
   #pending: (string | Buffer)[] = [];
   #pendingLength = 0;
   #bytes = 0;
   #done = false;
   #error: Error | undefined;
+  #broken = false;
   #wake: (() => void)[] = [];
 
+  /** Bytes kept in memory (a file range's are on disk). */
   get byteLength(): number {
     return this.#bytes;
   }
@@ -32,8 +40,23 @@ export class SharedBody {
     return this.#done;
   }
 
-  /** Text, or text already encoded as UTF-8 (shared as it is from 4 kB, when most of its buffer: it must not change after). */
-  write(text: string | Buffer): void {
+  /** A client's read of a spilled range failed (its file is gone): the body is made again for the next. */
+  get broken(): boolean {
+    return this.#broken;
+  }
+
+  /**
+   * Text, text already encoded as UTF-8 (shared as it is from 4 kB, when
+   * most of its buffer: it must not change after), or a range of a spilled
+   * file (which must not change either).
+   */
+  write(text: string | Buffer | FileRange): void {
+    if (isFileRange(text)) {
+      this.#flush();
+      this.#chunks.push(text);
+      this.#notify();
+      return;
+    }
     if (typeof text !== 'string' && text.length >= SHARED_AS_IS_BYTES) {
       this.#flush();
       // A small part of a larger buffer is copied: kept as it is, it would keep the whole buffer alive, uncounted.
@@ -95,19 +118,58 @@ export class SharedBody {
 
   /**
    * The body from its first byte, waiting for what is still being made.
-   * Every chunk already there is handed over at once: a finished body goes
-   * out in one pass, not a chunk per turn of the event loop.
+   * Every chunk in memory already there is handed over at once: a finished
+   * body goes out in one pass, not a chunk per turn of the event loop. A
+   * file range is read a piece at a time as the client takes them, into
+   * buffers used again once `destination` (the response the stream is piped
+   * to) has written them: a week of raw rows, 170 MB, is read for each
+   * client without leaving as much to the collector.
    */
-  stream(): Readable {
+  stream(destination?: Writable): Readable {
     let index = 0;
     let waiting = false;
+    let reading = false;
     let ended = false;
-    // The chunks are in memory already: handing them over regardless of backpressure costs nothing more.
+    let at = 0;
+    const file = new OpenFile();
+    const buffers = new PieceBuffers(destination);
     const pump = () => {
-      if (ended) return;
-      while (index < this.#chunks.length) readable.push(this.#chunks[index++]);
+      if (ended || reading) return;
+      while (index < this.#chunks.length) {
+        const chunk = this.#chunks[index]!;
+        if (Buffer.isBuffer(chunk)) {
+          buffers.handed(chunk.length);
+          readable.push(chunk);
+          index++;
+          continue;
+        }
+        if (at === 0) at = chunk.start;
+        if (at < chunk.end) {
+          reading = true;
+          const buffer = buffers.take(readable.readableLength);
+          file.read(chunk.file, buffer, Math.min(FILE_PIECE_BYTES, chunk.end - at), at).then(
+            (piece) => {
+              reading = false;
+              at += piece.length;
+              if (readable.destroyed) return;
+              buffers.handed(piece.length, buffer);
+              // The next piece waits for the next read: pushed now, the client's slowness would fill memory.
+              readable.push(piece);
+            },
+            (err: unknown) => {
+              chunk.file.lost();
+              this.#broken = true;
+              readable.destroy(err instanceof Error ? err : new Error(String(err)));
+            },
+          );
+          return;
+        }
+        at = 0;
+        index++;
+      }
       if (this.#done) {
         ended = true;
+        void file.close();
         if (this.#error) readable.destroy(this.#error);
         else readable.push(null);
       } else if (!waiting) {
@@ -118,8 +180,74 @@ export class SharedBody {
         });
       }
     };
-    const readable = new Readable({ read: pump });
+    const readable = new Readable({
+      read: pump,
+      destroy: (err, callback) => {
+        ended = true;
+        file.close().then(
+          () => callback(err),
+          () => callback(err),
+        );
+      },
+    });
     return readable;
+  }
+}
+
+/** The file a stream reads, kept open while its ranges follow each other. */
+class OpenFile {
+  #file: SpilledBytes | undefined;
+  #handle: Promise<FileHandle> | undefined;
+
+  async read(file: SpilledBytes, into: Buffer, length: number, position: number): Promise<Buffer> {
+    if (this.#file !== file) {
+      await this.close();
+      this.#file = file;
+      this.#handle = open(file.path, 'r');
+    }
+    const handle = await this.#handle!;
+    const { bytesRead } = await handle.read(into, 0, length, position);
+    if (bytesRead < length) throw new Error(`${file.path}: ${length} bytes expected at ${position}, ${bytesRead} read`);
+    return into.subarray(0, bytesRead);
+  }
+
+  async close(): Promise<void> {
+    const handle = this.#handle;
+    this.#file = this.#handle = undefined;
+    await (await handle?.catch(() => undefined))?.close();
+  }
+}
+
+/**
+ * The buffers a stream reads file pieces into. A piece handed to the stream
+ * waits in the stream's own buffer, then is written to the destination;
+ * once the destination has nothing left to write, every piece but those
+ * still in the stream's buffer (the newest) is out, and its buffer free.
+ * Without a destination to ask, each piece gets a new buffer.
+ */
+class PieceBuffers {
+  readonly #destination: Writable | undefined;
+  readonly #free: Buffer[] = [];
+  /** Everything handed to the stream, oldest first, with the buffer to free once out. */
+  readonly #handed: { readonly length: number; readonly buffer: Buffer | undefined }[] = [];
+
+  constructor(destination: Writable | undefined) {
+    this.#destination = destination;
+  }
+
+  /** `length` bytes handed to the stream; `buffer`, when given, is free again once they are out. */
+  handed(length: number, buffer?: Buffer): void {
+    if (this.#destination !== undefined) this.#handed.push({ length, buffer });
+  }
+
+  /** A buffer for the next piece; `inStream` bytes handed over are still in the stream's buffer. */
+  take(inStream: number): Buffer {
+    if (this.#destination?.writableLength === 0) {
+      let keep = this.#handed.length;
+      for (let still = inStream; keep > 0 && still > 0; ) still -= this.#handed[--keep]!.length;
+      for (const { buffer } of this.#handed.splice(0, keep)) if (buffer !== undefined) this.#free.push(buffer);
+    }
+    return this.#free.pop() ?? Buffer.allocUnsafeSlow(FILE_PIECE_BYTES);
   }
 }
 
@@ -137,7 +265,7 @@ export class SharedBodyCache {
   /** The body for `key`, started by `make` unless one lives already; `make` writes into it and ends it. */
   get(key: string, now: number, make: (body: SharedBody) => Promise<void>): SharedBody {
     const entry = this.#entries.get(key);
-    if (entry && (entry.expires > now || !entry.body.done)) return entry.body;
+    if (entry && !entry.body.broken && (entry.expires > now || !entry.body.done)) return entry.body;
     this.#entries.delete(key);
     const body = new SharedBody();
     // Clients that ask while it is made share it even when the cache keeps nothing.

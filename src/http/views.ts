@@ -44,6 +44,7 @@ import {
 } from '../stats/probe-figures.ts';
 import { eachRawRowsPage, pingstatGroups } from '../stats/pingstat-data.ts';
 import { rawRowsFromHours } from '../stats/pong-hours.ts';
+import { isFileRange, type SpillDirectory } from '../spill.ts';
 import { PingstatSummaries } from '../stats/pingstat-summaries.ts';
 import { summarisePingstat, type PingstatSummary } from '../stats/pingstat-summary.ts';
 import { PongStore } from '../stats/pong-store.ts';
@@ -99,7 +100,7 @@ export type PingstatAnswer = 'stats.json' | 'stats.raw.json' | 'stats.html';
 /** What the views read from: the app's parts they query. */
 export type ViewSources = Pick<
   HttpDeps,
-  'database' | 'statistics' | 'rooms' | 'cacheSeconds' | 'clockOffsetThresholdMs'
+  'database' | 'statistics' | 'rooms' | 'cacheSeconds' | 'clockOffsetThresholdMs' | 'spill'
 >;
 
 /** What a route is registered with: the app's parts, and the one Views built from them. */
@@ -160,8 +161,10 @@ export class Views {
   /** The recent pongs those answers list, kept by hour and read again only where they changed. */
   readonly #pongs = new PongStore();
   readonly #pingstatFigures = new PingstatSummaries();
+  readonly #spill: SpillDirectory | undefined;
 
   constructor(sources: ViewSources) {
+    this.#spill = sources.spill;
     this.selection = { db: sources.database.db, statistics: sources.statistics, rooms: sources.rooms };
     this.#statistics = sources.statistics;
     this.#rooms = sources.rooms;
@@ -355,9 +358,9 @@ export class Views {
         });
       } else {
         let sinceTurn = 0;
-        for (const rows of rawRowsFromHours(pongs.hours, pongs.dictionary, window, currentRoomId)) {
+        for (const rows of rawRowsFromHours(pongs.hours, pongs.dictionary, window, currentRoomId, this.#spill)) {
           body.write(rows);
-          sinceTurn += rows.length;
+          sinceTurn += isFileRange(rows) ? rows.end - rows.start : rows.length;
           // Other requests (the health check among them) get a turn between megabytes.
           if (sinceTurn >= RAW_TURN_BYTES) {
             sinceTurn = 0;

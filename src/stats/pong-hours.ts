@@ -8,6 +8,7 @@
 // window's order (pong time, then ping, then responder: the database sorts
 // each hour once, when it is read), a request only walks them.
 import { getOrInsert } from '../collections.ts';
+import { SpilledBytes, type FileRange, type SpillDirectory } from '../spill.ts';
 import type { JsonText, PingstatPair, PingstatPings } from './pingstat-data.ts';
 import type { PingstatWindow } from './pingstat-window.ts';
 import type { DelayFilter } from './repository.ts';
@@ -400,9 +401,10 @@ class JsonBytes {
 
   readonly #capacity: number;
 
-  constructor(bytes: number) {
+  /** Written into `into` when it is at least `bytes` long (a scratch buffer whose text is copied out at once). */
+  constructor(bytes: number, into?: Buffer) {
     this.#capacity = Math.max(bytes, 1024);
-    this.#buffer = Buffer.allocUnsafe(this.#capacity);
+    this.#buffer = into !== undefined && into.length >= this.#capacity ? into : Buffer.allocUnsafe(this.#capacity);
   }
 
   get written(): number {
@@ -581,7 +583,8 @@ const ROW_PUNCTUATION = PONG_SERVER.length + PING_SERVER.length + RECEIVE_DIFF.l
 /** An hour's rows as raw-row JSON objects, each after a comma: row i is bytes[ends[i - 1] (0 for the first)] to bytes[ends[i] - 1]. */
 interface RawRowsText {
   readonly currentRoomId: string;
-  readonly bytes: Buffer;
+  /** In memory, or in a file of a spill directory. */
+  readonly bytes: Buffer | SpilledBytes;
   readonly ends: Int32Array;
 }
 
@@ -593,9 +596,10 @@ interface RawRowsText {
 const rawRowsTextOf = new WeakMap<PongHour, RawRowsText>();
 
 /**
- * Raw-row bytes kept at most, over every hour of every lineage kept: past
- * it, an hour's rows are written for each answer again (a lineage may keep
- * four million rows, 700 MB of them).
+ * Raw-row bytes kept in memory at most, over every hour of every lineage
+ * kept, when there is no spill directory (or it takes no more): past it,
+ * an hour's rows are written for each answer again (a lineage may keep four
+ * million rows, 700 MB of them).
  */
 export const RAW_ROWS_KEPT_BYTES = 256 * 1024 * 1024;
 let rawRowsKeptBytes = 0;
@@ -603,14 +607,32 @@ const rawRowsDropped = new FinalizationRegistry<number>((bytes) => {
   rawRowsKeptBytes -= bytes;
 });
 
+/**
+ * Where an hour's rows are written before they are copied to their file or
+ * their own buffer: one buffer for every hour, not a new one left to the
+ * collector each time (a week's first answer writes 170 MB of them).
+ */
+let rowsScratch = Buffer.allocUnsafeSlow(0);
+/** Larger hours get a buffer of their own, not kept. */
+const ROWS_SCRATCH_KEPT_BYTES = 8 * 1024 * 1024;
+
+function scratchFor(bytes: number): Buffer | undefined {
+  if (bytes > ROWS_SCRATCH_KEPT_BYTES) return undefined;
+  if (rowsScratch.length < bytes) rowsScratch = Buffer.allocUnsafeSlow(Math.min(2 * bytes, ROWS_SCRATCH_KEPT_BYTES));
+  return rowsScratch;
+}
+
+const isUnreadable = (text: RawRowsText) => text.bytes instanceof SpilledBytes && text.bytes.unreadable;
+
 function rawRowsText(
   hour: PongHour,
   dictionary: PongDictionary,
   currentRoomId: string,
   keptAtMost: number,
+  spill: SpillDirectory | undefined,
 ): RawRowsText {
   const kept = rawRowsTextOf.get(hour);
-  if (kept?.currentRoomId === currentRoomId) return kept;
+  if (kept?.currentRoomId === currentRoomId && !isUnreadable(kept)) return kept;
   const head = new Uint8Array(Buffer.from(`,{"room_id":${JSON.stringify(currentRoomId)},"ping_id":`));
   const { bytes, pingBytes, nameBytes } = dictionary;
   const { pongMicros, delay, ping, pingServer, responderServer } = hour;
@@ -628,7 +650,7 @@ function rawRowsText(
       ROW_PUNCTUATION +
       2 * NUMBER_BYTES;
   }
-  const out = new JsonBytes(size);
+  const out = new JsonBytes(size, scratchFor(size));
   const ends = new Int32Array(count);
   for (let i = 0; i < count; i++) {
     const p = ping[i]!;
@@ -647,10 +669,19 @@ function rawRowsText(
     out.byte(125);
     ends[i] = out.written;
   }
-  // The exact size: the buffer was made for the longest numbers.
-  const text = { currentRoomId, bytes: ownedBytes([out.take()]), ends };
-  // An hour's bytes are counted until the hour is collected: kept once, for one room (the lineage's newest).
+  const written = out.take();
+  // Kept once, for one room (the lineage's newest), or again where its file could not be read.
   // (A dictionary made again makes new hours too, so the numbers the bytes were written from are the hour's.)
+  const keep = kept === undefined || isUnreadable(kept);
+  const file = keep ? spill?.keep(written) : undefined;
+  if (file !== undefined) {
+    const text = { currentRoomId, bytes: file, ends };
+    rawRowsTextOf.set(hour, text);
+    return text;
+  }
+  // The exact size, in a buffer of its own: the scratch buffer is written again by the next hour.
+  const text = { currentRoomId, bytes: ownedBytes([written]), ends };
+  // An hour's bytes are counted until the hour is collected.
   const keptBytes = text.bytes.length + text.ends.byteLength;
   if (kept === undefined && rawRowsKeptBytes + keptBytes <= keptAtMost) {
     rawRowsTextOf.set(hour, text);
@@ -666,15 +697,17 @@ function rawRowsText(
  * the window's order, in that order, every row naming `currentRoomId`. As
  * UTF-8 pieces of rows separated by commas (a piece after the first starts
  * with one), each a run of an hour's rows: the kept bytes themselves, not a
- * copy. Hours are kept as bytes while `keptAtMost` bytes of them are.
+ * copy, or their range in the spill directory's file. Hours are kept in
+ * `spill` while it takes them, else in memory while `keptAtMost` bytes are.
  */
 export function* rawRowsFromHours(
   hours: readonly PongHour[],
   dictionary: PongDictionary,
   window: PingstatWindow,
   currentRoomId: string,
+  spill: SpillDirectory | undefined,
   keptAtMost = RAW_ROWS_KEPT_BYTES,
-): Generator<Buffer> {
+): Generator<Buffer | FileRange> {
   const ranges = rowsInWindow(hours, window);
   const seen = new PerPingPairs(
     dictionary.pings,
@@ -682,12 +715,13 @@ export function* rawRowsFromHours(
   );
   let written = false;
   for (const [hour, first, last] of ranges) {
-    const { bytes, ends } = rawRowsText(hour, dictionary, currentRoomId, keptAtMost);
-    const run = (from: number, to: number) => {
+    const { bytes, ends } = rawRowsText(hour, dictionary, currentRoomId, keptAtMost, spill);
+    const run = (from: number, to: number): Buffer | FileRange => {
       // The first row of the answer goes without its comma.
       const start = (from > 0 ? ends[from - 1]! : 0) + (written ? 0 : 1);
       written = true;
-      return bytes.subarray(start, ends[to - 1]!);
+      const end = ends[to - 1]!;
+      return bytes instanceof SpilledBytes ? { file: bytes, start, end } : bytes.subarray(start, end);
     };
     const { ping, responderServer, room } = hour;
     let runStart = -1;

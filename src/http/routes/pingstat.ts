@@ -77,7 +77,7 @@ export const pingstatRoutes: FastifyPluginAsyncTypebox<RouteDeps> = async (app, 
 
   // Written as a stream, past the response schema's serializer: the body is JSON text already.
   function send(reply: FastifyReply, type: string, body: SharedBody): void {
-    reply.type(type).send(body.stream());
+    reply.type(type).send(body.stream(reply.raw));
   }
 
   app.get(
