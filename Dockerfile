@@ -7,7 +7,9 @@ COPY package.json package-lock.json ./
 RUN npm ci --omit=dev --no-audit --no-fund
 
 FROM node:24-slim
-ENV NODE_ENV=production PINGBOARD_HOST=0.0.0.0 PINGBOARD_PORT=8080 PINGBOARD_DATA_DIR=/data
+# NODE_COMPILE_CACHE: see src/main.ts; written at the first start of a container.
+ENV NODE_ENV=production PINGBOARD_HOST=0.0.0.0 PINGBOARD_PORT=8080 PINGBOARD_DATA_DIR=/data \
+    NODE_COMPILE_CACHE=/tmp/node-compile-cache
 WORKDIR /app
 COPY --from=deps /app/node_modules ./node_modules
 COPY package.json ./

@@ -7,7 +7,7 @@ import { readFileSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Figures } from './leaderboard.bench.ts';
-import { SERVICE_NODE_FLAGS, startServe } from './processes.ts';
+import { SERVICE_ENV, SERVICE_NODE_FLAGS, startServe } from './processes.ts';
 
 /** Issue 14: an empty room's command or service on PGlite under this many MB resident (900 MB before). */
 export const EMBEDDED_TARGET_MB = 250;
@@ -20,6 +20,7 @@ export async function embeddedBench(dir: string, roomId: string, log: (line: str
   const report = path.join(dir, 'peak-rss.txt');
   const env = {
     ...process.env,
+    ...SERVICE_ENV,
     PINGBOARD_DATA_DIR: dataDir,
     PINGBOARD_ROOMS: roomId,
     PINGBOARD_LOG_LEVEL: 'warn',

@@ -4,6 +4,7 @@
 import { fork, spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { readFileSync } from 'node:fs';
+import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { freePort } from '../test/helpers/cluster.ts';
 import { until } from '../test/helpers/until.ts';
@@ -17,12 +18,18 @@ export type { HomeserverProcess };
 
 const SERVICE = fileURLToPath(new URL('./bot-service.ts', import.meta.url));
 const MAIN = fileURLToPath(new URL('../src/main.ts', import.meta.url));
-/** The Node flags `npm start` runs the service with (the V8 heap settings its memory figures depend on), read from package.json. */
-export const SERVICE_NODE_FLAGS = (
+const START_SCRIPT = (
   JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { scripts: { start: string } }
-).scripts.start
-  .split(' ')
-  .filter((arg) => arg.startsWith('--'));
+).scripts.start.split(' ');
+/** The Node flags `npm start` runs the service with (the V8 heap settings its memory figures depend on), read from package.json. */
+export const SERVICE_NODE_FLAGS = START_SCRIPT.filter((arg) => arg.startsWith('--'));
+/** The variables `npm start` sets (Node's compile cache, which spares loading the type stripper), read from package.json. */
+export const SERVICE_ENV: Readonly<Record<string, string>> = Object.fromEntries(
+  START_SCRIPT.filter((arg) => /^[A-Z_]+=/.test(arg)).map((arg) => [
+    arg.slice(0, arg.indexOf('=')),
+    path.resolve(fileURLToPath(new URL('..', import.meta.url)), arg.slice(arg.indexOf('=') + 1)),
+  ]),
+);
 /** The bot's account on every bench homeserver, with this password. */
 export const BENCH_BOT = '@pingboard:bot.example';
 export const BENCH_BOT_PASSWORD = 'bench-password';
@@ -53,7 +60,7 @@ export interface ServiceProcess {
 /** Starts the service with the bot configured by `env`, and waits until it listens. */
 export async function startServiceProcess(env: Record<string, string>): Promise<ServiceProcess> {
   const child = fork(SERVICE, [], {
-    env: { ...process.env, ...env },
+    env: { ...process.env, ...SERVICE_ENV, ...env },
     execArgv: ['--expose-gc', ...SERVICE_NODE_FLAGS],
     stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
   });
@@ -86,6 +93,7 @@ export async function startServe(env: Record<string, string>): Promise<ServeProc
   const child = spawn(process.execPath, [...SERVICE_NODE_FLAGS, MAIN, 'serve'], {
     env: {
       ...process.env,
+      ...SERVICE_ENV,
       PINGBOARD_LOG_LEVEL: 'warn',
       ...env,
       PINGBOARD_PORT: String(port),
