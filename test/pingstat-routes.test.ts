@@ -361,7 +361,7 @@ forEachEngine(t, (t, database) => {
     'raw rows kept in a spill directory: the same bytes over HTTP, and written again when their files go',
     async (t) => {
       await recordSamples(database.db, dataset());
-      const spill = new SpillDirectory(tmpdir(), 1 << 30, (err) => t.fail(String(err)));
+      const spill = new SpillDirectory(tmpdir(), 1 << 30, (err) => t.fail(String(err)), 0);
       t.teardown(() => spill.close());
       const { app } = await appFor(database, spill);
       t.teardown(() => app.close());

@@ -18,7 +18,7 @@ import { PINGSTAT_WEEK_MS, pingstatWindow, type PingstatAges } from '../src/stat
 import { compareCodePoints, rawRowsFromHours } from '../src/stats/pong-hours.ts';
 import { keptSpan, PongStore, type PongSnapshot } from '../src/stats/pong-store.ts';
 import { random } from '../bench/dataset.ts';
-import { isFileRange, SpillDirectory, type FileRange } from '../src/spill.ts';
+import { isFileRange, SPILL_MIN_BYTES, SpillDirectory, type FileRange } from '../src/spill.ts';
 import { forEachEngine, type Test } from './helpers/database.ts';
 
 const NOW = new Date('2026-11-21T00:30:00Z');
@@ -288,7 +288,7 @@ forEachEngine(t, (t, database) => {
   t.test('hours kept in files of a spill directory answer as the database does', async (t) => {
     await recordSamples(db, dataset(8, 600));
     const errors: unknown[] = [];
-    const spill = new SpillDirectory(tmpdir(), 1 << 30, (err) => errors.push(err));
+    const spill = new SpillDirectory(tmpdir(), 1 << 30, (err) => errors.push(err), 0);
     t.teardown(() => spill.close());
     const store = new PongStore();
     const week = await expectDatabaseAnswers(t, db, store, 'spilled', undefined, NOW, spill);
@@ -307,7 +307,7 @@ forEachEngine(t, (t, database) => {
     t.equal(bytesOf(again).toString(), await rawFromDatabase(db, window), 'the same rows');
 
     // Past its budget, or where it cannot write, an hour stays in memory: the answer is the same.
-    const full = new SpillDirectory(tmpdir(), 1, (err) => errors.push(err));
+    const full = new SpillDirectory(tmpdir(), 1, (err) => errors.push(err), 0);
     t.teardown(() => full.close());
     const elsewhere = new PongStore();
     const snapshot = (await elsewhere.snapshot(db, LINEAGE, window, NOW))!;
@@ -318,15 +318,23 @@ forEachEngine(t, (t, database) => {
     );
     t.equal(bytesOf(inMemory).toString(), await rawFromDatabase(db, window), 'the same rows');
     t.same(errors, [], 'a full budget is no error');
+    const small = new SpillDirectory(tmpdir(), 1 << 30, (err) => errors.push(err));
+    t.teardown(() => small.close());
+    const hours = (await new PongStore().snapshot(db, LINEAGE, window, NOW))!;
+    const smallHours = [...rawRowsFromHours(hours.hours, hours.dictionary, window, ROOM, small)];
+    t.ok(
+      smallHours.every((p) => !isFileRange(p)),
+      `hours of less than ${SPILL_MIN_BYTES} bytes each: in memory, by default`,
+    );
     // Its directory removed, it is made again; in its place a file, which no write gets past: memory.
-    const removed = new SpillDirectory(tmpdir(), 1 << 30, (err) => errors.push(err));
+    const removed = new SpillDirectory(tmpdir(), 1 << 30, (err) => errors.push(err), 0);
     t.teardown(() => removed.close());
     rmSync(removed.path, { recursive: true });
     const afresh = (await new PongStore().snapshot(db, LINEAGE, window, NOW))!;
     const remade = [...rawRowsFromHours(afresh.hours, afresh.dictionary, window, ROOM, removed)];
     t.ok(remade.every(isFileRange), 'a directory removed is made again');
     t.equal(bytesOf(remade).toString(), await rawFromDatabase(db, window), 'the same rows');
-    const blocked = new SpillDirectory(tmpdir(), 1 << 30, (err) => errors.push(err));
+    const blocked = new SpillDirectory(tmpdir(), 1 << 30, (err) => errors.push(err), 0);
     t.teardown(() => rmSync(blocked.path, { force: true }));
     rmSync(blocked.path, { recursive: true });
     writeFileSync(blocked.path, 'not a directory');

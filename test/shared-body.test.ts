@@ -1,5 +1,6 @@
 // Answers made once and shared (src/http/shared-body.ts), ranges of spilled files among them: no database.
-import { rmSync } from 'node:fs';
+import { once } from 'node:events';
+import { readdirSync, rmSync } from 'node:fs';
 import { createServer, get } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -10,6 +11,7 @@ import t from 'tap';
 import { SharedBodyCache, type SharedBody } from '../src/http/shared-body.ts';
 import { SpillDirectory } from '../src/spill.ts';
 import type { Test } from './helpers/database.ts';
+import { until } from './helpers/until.ts';
 
 /** A make function that writes what it is told when told, and counts its runs. */
 function controlled() {
@@ -123,7 +125,7 @@ t.test('a small part of a larger buffer is copied into the answer, a large one s
 
 /** A spill directory holding `bytes`, patterned so that a piece out of place shows. */
 function spilled(t: Test, length: number) {
-  const spill = new SpillDirectory(tmpdir(), 1 << 30, (err) => t.fail(String(err)));
+  const spill = new SpillDirectory(tmpdir(), 1 << 30, (err) => t.fail(String(err)), 0);
   t.teardown(() => spill.close());
   const bytes = Buffer.alloc(length);
   for (let i = 0; i < length; i++) bytes[i] = (i * 7 + (i >> 13)) % 251;
@@ -232,4 +234,35 @@ t.test('a spilled file gone: the client reading it fails, and the body is made a
   t.equal(file.unreadable, true, 'and the file marked, for the text to be written again');
   t.not(cache.get('gone', 1, make), body, 'the next client gets a new body');
   t.equal(state.runs, 2, 'made again');
+});
+
+t.test('a client gone midway leaves the file whole, and no file open', async (t) => {
+  const { bytes, file } = spilled(t, 8_000_000);
+  const cache = new SharedBodyCache(60_000, 1 << 20);
+  const body = cache.get('gone-client', 0, async (made) => made.write({ file, start: 0, end: bytes.length }));
+  await body.started();
+  const openFiles = () => readdirSync('/proc/self/fd').length;
+  let served: Promise<unknown> = Promise.resolve();
+  const server = createServer((_request, response) => {
+    served = once(response, 'close');
+    pipeline(body.stream(response), response).catch(() => {});
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  t.teardown(() => server.close());
+  const { port } = server.address() as AddressInfo;
+  const before = openFiles();
+  await new Promise<void>((resolve, reject) => {
+    const request = get({ port, host: '127.0.0.1', path: '/' }, (response) => {
+      response.once('data', () => {
+        request.destroy();
+        resolve();
+      });
+    }).on('error', (err) => ((err as NodeJS.ErrnoException).code === 'ECONNRESET' ? undefined : reject(err)));
+  });
+  await served;
+  // Its handle is let go of once a read on it is done: waited for, as the count of this process's open files.
+  await until('the answer to close its file', () => openFiles() <= before);
+  t.equal(file.unreadable, false, 'the file is not taken for lost');
+  t.equal(body.broken, false, 'nor the body for broken');
+  t.ok((await buffer(body.stream())).equals(bytes), 'the next client reads it whole');
 });

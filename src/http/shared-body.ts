@@ -169,7 +169,7 @@ export class SharedBody {
       }
       if (this.#done) {
         ended = true;
-        void file.close();
+        file.close();
         if (this.#error) readable.destroy(this.#error);
         else readable.push(null);
       } else if (!waiting) {
@@ -184,37 +184,42 @@ export class SharedBody {
       read: pump,
       destroy: (err, callback) => {
         ended = true;
-        file.close().then(
-          () => callback(err),
-          () => callback(err),
-        );
+        file.close();
+        callback(err);
       },
     });
     return readable;
   }
 }
 
-/** The file a stream reads, kept open while its ranges follow each other. */
+/**
+ * The file a stream reads, kept open while its ranges follow each other.
+ * Handles are let go of without waiting (a handle closed while a read is
+ * on it closes once the read is done), so none is left to the collector,
+ * even when the stream ends while one is being opened.
+ */
 class OpenFile {
   #file: SpilledBytes | undefined;
   #handle: Promise<FileHandle> | undefined;
 
   async read(file: SpilledBytes, into: Buffer, length: number, position: number): Promise<Buffer> {
     if (this.#file !== file) {
-      await this.close();
+      this.close();
       this.#file = file;
       this.#handle = open(file.path, 'r');
     }
-    const handle = await this.#handle!;
-    const { bytesRead } = await handle.read(into, 0, length, position);
+    const { bytesRead } = await (await this.#handle!).read(into, 0, length, position);
     if (bytesRead < length) throw new Error(`${file.path}: ${length} bytes expected at ${position}, ${bytesRead} read`);
     return into.subarray(0, bytesRead);
   }
 
-  async close(): Promise<void> {
+  close(): void {
     const handle = this.#handle;
     this.#file = this.#handle = undefined;
-    await (await handle?.catch(() => undefined))?.close();
+    handle?.then(
+      (opened) => opened.close().catch(() => {}),
+      () => {},
+    );
   }
 }
 
