@@ -4,7 +4,8 @@
 // the operating system's page cache holds them while memory is plentiful and
 // lets them go when it is not, so the process's own memory stays its working
 // set (issue 14: a service under 300 MB at a million rows).
-import { mkdirSync, mkdtempSync, rmSync, unlink, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, unlink, writeFileSync } from 'node:fs';
+import { hostname } from 'node:os';
 import path from 'node:path';
 
 /** Bytes written to a file of their own; the file is deleted once nothing refers to this object. */
@@ -12,26 +13,35 @@ export class SpilledBytes {
   readonly path: string;
   readonly length: number;
   readonly #directory: SpillDirectory;
-  readonly #losses: number;
+  /** The directory's count of files found gone when this one was last looked for. */
+  #checkedAt: number;
+  #gone = false;
 
   constructor(path: string, length: number, directory: SpillDirectory) {
     this.path = path;
     this.length = length;
     this.#directory = directory;
-    this.#losses = directory.losses;
-  }
-
-  /** Whether its file may be gone: a read of it, or of another file, failed since it was written. */
-  get unreadable(): boolean {
-    return this.#losses < this.#directory.losses;
+    this.#checkedAt = directory.losses;
   }
 
   /**
-   * A read of its file failed: something removes the directory's files (a
-   * cleaner of temporary files, say), so every file written so far is
-   * written again when next needed, not found missing one answer at a time.
+   * Whether its file is gone. Looked for again once after each file of the
+   * directory was found gone (something removes them: a cleaner of
+   * temporary files), so that every text whose file went is written again
+   * when next needed, not found missing one answer at a time, and none that
+   * is still there.
    */
+  get unreadable(): boolean {
+    if (this.#checkedAt !== this.#directory.losses) {
+      this.#checkedAt = this.#directory.losses;
+      this.#gone ||= !existsSync(this.path);
+    }
+    return this.#gone;
+  }
+
+  /** A read found its file gone or cut short. */
   lost(): void {
+    this.#gone = true;
     this.#directory.lost();
   }
 }
@@ -50,14 +60,55 @@ export function isFileRange(piece: unknown): piece is FileRange {
 /**
  * Smaller texts stay in memory: each file costs a client an open and a read
  * or two, and a week of small hours in files made a room of 10,000 pongs'
- * raw rows three times slower (27 ms, 8 in memory). At this size an hour's
+ * raw rows three times slower (27 ms, 7 in memory). At this size an hour's
  * rows in memory are few (a week of them 43 MB at most), and files cost
  * little beside the bytes sent.
  */
 export const SPILL_MIN_BYTES = 256 * 1024;
 
+const PREFIX = 'pingboard-spill-';
+
+/** When a process started, in clock ticks since the machine booted (Linux): a PID taken again has another. */
+function processStart(pid: number): string | undefined {
+  try {
+    // The fields after the command name, which may hold spaces and parentheses; the start time is the 20th.
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19];
+  } catch {
+    return undefined;
+  }
+}
+
+/** This process's directory name before mkdtemp's random end: whose it is, for the sweep of a later start. */
+function ownerPrefix(pid: number, start: string | undefined): string {
+  return `${PREFIX}${hostname()}-${pid}-${start ?? 'x'}-`;
+}
+
+/**
+ * Removes the directories of this machine's processes that are gone (killed
+ * before they could remove their own): a container restarted in place keeps
+ * its /tmp, with a directory as large as the week's raw rows from each run.
+ */
+function sweepDeadOwners(parent: string): void {
+  let names: string[];
+  try {
+    names = readdirSync(parent);
+  } catch {
+    return;
+  }
+  const host = `${PREFIX}${hostname()}-`;
+  for (const name of names) {
+    if (!name.startsWith(host)) continue;
+    const [pid, start] = name.slice(host.length).split('-');
+    if (pid === undefined || start === undefined || !/^\d+$/.test(pid)) continue;
+    if (processStart(Number(pid)) === start) continue;
+    rmSync(path.join(parent, name), { recursive: true, force: true });
+  }
+}
+
 export class SpillDirectory {
-  readonly path: string;
+  readonly #parent: string;
+  #path: string;
   readonly #maxBytes: number;
   readonly #minBytes: number;
   readonly #onError: (err: unknown) => void;
@@ -74,27 +125,35 @@ export class SpillDirectory {
 
   /**
    * A new directory of this process's own under `parent`, keeping at most
-   * `maxBytes` in its files at once. Throws when it cannot be made.
+   * `maxBytes` in its files at once (those of `minBytes` or more); those of
+   * this machine's processes that are gone are removed first. Throws when it
+   * cannot be made.
    */
   constructor(parent: string, maxBytes: number, onError: (err: unknown) => void, minBytes = SPILL_MIN_BYTES) {
-    this.path = mkdtempSync(path.join(parent, 'pingboard-spill-'));
+    sweepDeadOwners(parent);
+    this.#parent = parent;
+    this.#path = this.#make();
     this.#maxBytes = maxBytes;
     this.#minBytes = minBytes;
     this.#onError = onError;
   }
 
-  /** Reads of its files that failed: the files written before the last one may be gone. */
+  get path(): string {
+    return this.#path;
+  }
+
+  /** Bytes kept in the directory's files now (files of collected texts are deleted, and uncounted, later). */
+  get bytes(): number {
+    return this.#bytes;
+  }
+
+  /** Files of its found gone so far. */
   get losses(): number {
     return this.#losses;
   }
 
   lost(): void {
     this.#losses++;
-  }
-
-  /** Bytes kept in the directory's files now (files of collected texts are deleted, and uncounted, later). */
-  get bytes(): number {
-    return this.#bytes;
   }
 
   /**
@@ -104,14 +163,17 @@ export class SpillDirectory {
    */
   keep(bytes: Uint8Array): SpilledBytes | undefined {
     if (this.#closed || bytes.length < this.#minBytes || this.#bytes + bytes.length > this.#maxBytes) return undefined;
-    const file = path.join(this.path, String(this.#next++));
+    let file = this.#fileName();
     try {
       try {
         writeFileSync(file, bytes, { flag: 'wx' });
       } catch (err) {
         if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
-        // The directory itself was removed: made again, as this process's own.
-        mkdirSync(this.path, { recursive: true, mode: 0o700 });
+        // The directory itself was removed: a new one (not the old name made again, which another user of a
+        // shared /tmp could have taken meanwhile), and every file of the old one is gone.
+        this.lost();
+        this.#path = this.#make();
+        file = this.#fileName();
         writeFileSync(file, bytes, { flag: 'wx' });
       }
     } catch (err) {
@@ -130,6 +192,14 @@ export class SpillDirectory {
   /** Removes the directory and its files; answers still being sent from them fail. */
   close(): void {
     this.#closed = true;
-    rmSync(this.path, { recursive: true, force: true });
+    rmSync(this.#path, { recursive: true, force: true });
+  }
+
+  #make(): string {
+    return mkdtempSync(path.join(this.#parent, ownerPrefix(process.pid, processStart(process.pid))));
+  }
+
+  #fileName(): string {
+    return path.join(this.#path, String(this.#next++));
   }
 }

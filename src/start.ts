@@ -134,32 +134,38 @@ export async function start(config: Config, log: Logger, options: StartOptions =
         })
       : undefined;
   const spill = openSpill(config.spill, log);
-  const app = await buildApp(
-    {
-      database,
-      statistics,
-      rooms,
-      spill,
-      cacheSeconds: config.cacheSeconds,
-      clockOffsetThresholdMs: config.probes.clockOffsetThresholdMs,
-      metrics: () =>
-        metrics.render({
-          bot,
-          writer,
-          probeTicksSkipped: probes && (() => probes!.skipped),
-          leader: leadership && leadership.role === 'leader',
-        }),
-      operator: config.operator.token === undefined ? undefined : { controls, token: config.operator.token },
-      reads,
-      health: {
-        bot: config.bot ? () => bot : undefined,
-        probes: () => probes?.states() ?? [],
-        newestSampleMs: () => writer?.newestWrittenMs,
-        instance: () => leadership && { id: leadership.instanceId, role: leadership.role, single: leadership.single },
+  let app: App;
+  try {
+    app = await buildApp(
+      {
+        database,
+        statistics,
+        rooms,
+        spill,
+        cacheSeconds: config.cacheSeconds,
+        clockOffsetThresholdMs: config.probes.clockOffsetThresholdMs,
+        metrics: () =>
+          metrics.render({
+            bot,
+            writer,
+            probeTicksSkipped: probes && (() => probes!.skipped),
+            leader: leadership && leadership.role === 'leader',
+          }),
+        operator: config.operator.token === undefined ? undefined : { controls, token: config.operator.token },
+        reads,
+        health: {
+          bot: config.bot ? () => bot : undefined,
+          probes: () => probes?.states() ?? [],
+          newestSampleMs: () => writer?.newestWrittenMs,
+          instance: () => leadership && { id: leadership.instanceId, role: leadership.role, single: leadership.single },
+        },
       },
-    },
-    log,
-  );
+      log,
+    );
+  } catch (err) {
+    spill?.close();
+    throw err;
+  }
   let bot: Bot | undefined;
   let backfill: BackgroundBackfill | undefined;
   let leadership: Leadership | undefined;

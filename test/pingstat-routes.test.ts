@@ -374,6 +374,10 @@ forEachEngine(t, (t, database) => {
         t.equal(await answer.text(), expected, `stats.raw.json${query}: as the rows kept in memory give`);
       }
       t.ok(spill.bytes > 100_000, 'the hours were kept in files');
+      const head = await fetch(`${base}/stats.raw.json`, { method: 'HEAD' });
+      t.equal(head.status, 200, 'HEAD');
+      t.match(head.headers.get('content-type'), 'application/json');
+      t.equal(await head.text(), '', 'the headers alone');
       t.ok(readdirSync(spill.path).length > 24, 'a file for each hour');
 
       // A cleaner of temporary files empties the directory: the client then reading gets an answer cut short,

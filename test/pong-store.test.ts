@@ -306,6 +306,19 @@ forEachEngine(t, (t, database) => {
     t.not((again[0] as FileRange).file, gone, 'a new file');
     t.equal(bytesOf(again).toString(), await rawFromDatabase(db, window), 'the same rows');
 
+    // Found gone while the directory takes no more: kept in memory instead, not written for every answer.
+    const noRoom = new SpillDirectory(tmpdir(), 1, (err) => errors.push(err), 0);
+    t.teardown(() => noRoom.close());
+    (again[0] as FileRange).file.lost();
+    const inMemoryNow = [...rawRowsFromHours(week.hours, week.dictionary, window, ROOM, noRoom)];
+    const keptNow = [...rawRowsFromHours(week.hours, week.dictionary, window, ROOM, noRoom)];
+    t.ok(
+      !isFileRange(inMemoryNow[0]) && inMemoryNow.slice(1).every(isFileRange),
+      'that hour in memory, the others still in their files',
+    );
+    t.equal((keptNow[0] as Buffer).buffer, (inMemoryNow[0] as Buffer).buffer, 'and kept: the same bytes the next time');
+    t.equal(bytesOf(keptNow).toString(), await rawFromDatabase(db, window), 'the same rows');
+
     // Past its budget, or where it cannot write, an hour stays in memory: the answer is the same.
     const full = new SpillDirectory(tmpdir(), 1, (err) => errors.push(err), 0);
     t.teardown(() => full.close());

@@ -1,6 +1,6 @@
 // Answers made once and shared (src/http/shared-body.ts), ranges of spilled files among them: no database.
 import { once } from 'node:events';
-import { readdirSync, rmSync } from 'node:fs';
+import { readdirSync, rmSync, truncateSync } from 'node:fs';
 import { createServer, get } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -28,7 +28,7 @@ function controlled() {
 }
 
 t.test('clients asking while an answer is made share it, from its first byte', async (t) => {
-  const cache = new SharedBodyCache(60_000, 1 << 20);
+  const cache = new SharedBodyCache(60_000, 1 << 20, 1 << 30);
   const { state, make } = controlled();
   const first = cache.get('k', 0, make);
   const second = cache.get('k', 0, make);
@@ -50,7 +50,7 @@ t.test('clients asking while an answer is made share it, from its first byte', a
 });
 
 t.test('a failure before the first byte is an error to every waiting client, and the next asks again', async (t) => {
-  const cache = new SharedBodyCache(60_000, 1 << 20);
+  const cache = new SharedBodyCache(60_000, 1 << 20, 1 << 30);
   const { state, make } = controlled();
   const body = cache.get('k', 0, make);
   const waiting = [body.started(), cache.get('k', 0, make).started()];
@@ -61,7 +61,7 @@ t.test('a failure before the first byte is an error to every waiting client, and
 });
 
 t.test('answers live for the TTL, within the byte budget', async (t) => {
-  const cache = new SharedBodyCache(1000, 10);
+  const cache = new SharedBodyCache(1000, 10, 1 << 30);
   const { state, make } = controlled();
   const finishWith = async (key: string, now: number, bytes: string) => {
     const body = cache.get(key, now, make);
@@ -80,7 +80,7 @@ t.test('answers live for the TTL, within the byte budget', async (t) => {
   await finishWith('a', 1003, '12');
   t.equal(state.runs, 4, 'the oldest was dropped to fit the budget');
 
-  const uncached = new SharedBodyCache(0, 10);
+  const uncached = new SharedBodyCache(0, 10, 1 << 30);
   const body = uncached.get('k', 0, make);
   t.equal(uncached.get('k', 0, make), body, 'with no TTL, an answer is still shared while it is made');
   state.body!.write('x');
@@ -91,7 +91,7 @@ t.test('answers live for the TTL, within the byte budget', async (t) => {
 });
 
 t.test('text and bytes already encoded keep their order, in chunks and across them', async (t) => {
-  const cache = new SharedBodyCache(60_000, 1 << 20);
+  const cache = new SharedBodyCache(60_000, 1 << 20, 1 << 30);
   const { state, make } = controlled();
   const body = cache.get('mixed', 0, make);
   const read = text(body.stream());
@@ -106,7 +106,7 @@ t.test('text and bytes already encoded keep their order, in chunks and across th
 });
 
 t.test('a small part of a larger buffer is copied into the answer, a large one shared as it is', async (t) => {
-  const cache = new SharedBodyCache(60_000, 1 << 20);
+  const cache = new SharedBodyCache(60_000, 1 << 20, 1 << 30);
   const { state, make } = controlled();
   const body = cache.get('parts', 0, make);
   const whole = Buffer.alloc(64 * 1024, 'a');
@@ -134,7 +134,7 @@ function spilled(t: Test, length: number) {
 
 t.test('ranges of spilled files join an answer in order, read for each client', async (t) => {
   const { bytes, file } = spilled(t, 3_000_000);
-  const cache = new SharedBodyCache(60_000, 1 << 20);
+  const cache = new SharedBodyCache(60_000, 1 << 20, 1 << 30);
   const { state, make } = controlled();
   const body = cache.get('ranges', 0, make);
   const early = buffer(body.stream());
@@ -160,7 +160,7 @@ t.test('ranges of spilled files join an answer in order, read for each client', 
 
 t.test('a piece is read into a buffer used again only once the destination has written it', async (t) => {
   const { bytes, file } = spilled(t, 2_000_000);
-  const cache = new SharedBodyCache(60_000, 1 << 20);
+  const cache = new SharedBodyCache(60_000, 1 << 20, 1 << 30);
   const body = cache.get('reuse', 0, async (made) => made.write({ file, start: 0, end: bytes.length }));
   await body.started();
   // As a socket does, the destination holds each buffer it was handed until its write's callback, and sends
@@ -184,7 +184,7 @@ t.test('a piece is read into a buffer used again only once the destination has w
 
 t.test('clients over HTTP, slow and fast, get every byte of a spilled range', async (t) => {
   const { bytes, file } = spilled(t, 4_000_000);
-  const cache = new SharedBodyCache(60_000, 1 << 20);
+  const cache = new SharedBodyCache(60_000, 1 << 20, 1 << 30);
   const body = cache.get('http', 0, async (made) => {
     made.write('<');
     made.write({ file, start: 0, end: bytes.length });
@@ -222,7 +222,7 @@ t.test('clients over HTTP, slow and fast, get every byte of a spilled range', as
 
 t.test('a spilled file gone: the client reading it fails, and the body is made again for the next', async (t) => {
   const { file } = spilled(t, 300_000);
-  const cache = new SharedBodyCache(60_000, 1 << 20);
+  const cache = new SharedBodyCache(60_000, 1 << 20, 1 << 30);
   const { state, make } = controlled();
   const body = cache.get('gone', 0, make);
   state.body!.write({ file, start: 0, end: file.length });
@@ -238,7 +238,7 @@ t.test('a spilled file gone: the client reading it fails, and the body is made a
 
 t.test('a client gone midway leaves the file whole, and no file open', async (t) => {
   const { bytes, file } = spilled(t, 8_000_000);
-  const cache = new SharedBodyCache(60_000, 1 << 20);
+  const cache = new SharedBodyCache(60_000, 1 << 20, 1 << 30);
   const body = cache.get('gone-client', 0, async (made) => made.write({ file, start: 0, end: bytes.length }));
   await body.started();
   const openFiles = () => readdirSync('/proc/self/fd').length;
@@ -265,4 +265,37 @@ t.test('a client gone midway leaves the file whole, and no file open', async (t)
   t.equal(file.unreadable, false, 'the file is not taken for lost');
   t.equal(body.broken, false, 'nor the body for broken');
   t.ok((await buffer(body.stream())).equals(bytes), 'the next client reads it whole');
+});
+
+t.test('a file cut short fails its client as one gone does', async (t) => {
+  const { file } = spilled(t, 300_000);
+  const cache = new SharedBodyCache(60_000, 1 << 20, 1 << 30);
+  const body = cache.get('cut', 0, async (made) => made.write({ file, start: 0, end: file.length }));
+  await body.started();
+  truncateSync(file.path, 1000);
+  await t.rejects(buffer(body.stream()), { name: 'TruncatedFileError' });
+  t.equal(body.broken, true);
+  t.equal(file.unreadable, true);
+});
+
+t.test('bodies keeping spilled files are dropped past their own budget, the oldest first', async (t) => {
+  const { file } = spilled(t, 300_000);
+  // Memory enough for everything; the files' budget for one body of 200 kB.
+  const cache = new SharedBodyCache(60_000, 1 << 20, 250_000);
+  const { state, make } = controlled();
+  const finish = async (key: string, now: number) => {
+    const body = cache.get(key, now, make);
+    state.body!.write({ file, start: 0, end: 200_000 });
+    state.finish();
+    await buffer(body.stream());
+    return body;
+  };
+  const older = await finish('older', 0);
+  t.equal(older.fileBytes, 200_000, 'counted');
+  await finish('newer', 1);
+  t.equal(state.runs, 2);
+  cache.get('newer', 2, make);
+  t.equal(state.runs, 2, 'the newest is kept');
+  cache.get('older', 3, make);
+  t.equal(state.runs, 3, 'the oldest was dropped');
 });

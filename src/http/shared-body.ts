@@ -26,6 +26,7 @@ export class SharedBody {
   #pending: (string | Buffer)[] = [];
   #pendingLength = 0;
   #bytes = 0;
+  #fileBytes = 0;
   #done = false;
   #error: Error | undefined;
   #broken = false;
@@ -36,12 +37,19 @@ export class SharedBody {
     return this.#bytes;
   }
 
+  /** Bytes of its file ranges. */
+  get fileBytes(): number {
+    return this.#fileBytes;
+  }
+
   get done(): boolean {
     return this.#done;
   }
 
-  /** A client's read of a spilled range failed (its file is gone): the body is made again for the next. */
+  /** A client's read of a spilled range failed, or one of its files is gone: the body is made again for the next. */
   get broken(): boolean {
+    if (!this.#broken && this.#fileBytes > 0)
+      this.#broken = this.#chunks.some((chunk) => isFileRange(chunk) && chunk.file.unreadable);
     return this.#broken;
   }
 
@@ -54,6 +62,7 @@ export class SharedBody {
     if (isFileRange(text)) {
       this.#flush();
       this.#chunks.push(text);
+      this.#fileBytes += text.end - text.start;
       this.#notify();
       return;
     }
@@ -132,7 +141,6 @@ export class SharedBody {
     let ended = false;
     let at = 0;
     const file = new OpenFile();
-    const buffers = new PieceBuffers(destination);
     const pump = () => {
       if (ended || reading) return;
       while (index < this.#chunks.length) {
@@ -157,8 +165,12 @@ export class SharedBody {
               readable.push(piece);
             },
             (err: unknown) => {
-              chunk.file.lost();
-              this.#broken = true;
+              // A file gone or cut short: the body is not handed to more clients, and its text is written again.
+              // (Another failure, too many open files say, fails this client only.)
+              if ((err as NodeJS.ErrnoException).code === 'ENOENT' || err instanceof TruncatedFileError) {
+                chunk.file.lost();
+                this.#broken = true;
+              }
               readable.destroy(err instanceof Error ? err : new Error(String(err)));
             },
           );
@@ -188,7 +200,15 @@ export class SharedBody {
         callback(err);
       },
     });
+    const buffers = new PieceBuffers(readable, destination);
     return readable;
+  }
+}
+
+class TruncatedFileError extends Error {
+  override name = 'TruncatedFileError';
+  constructor(file: string, length: number, position: number, read: number) {
+    super(`${file}: ${length} bytes expected at ${position}, ${read} read`);
   }
 }
 
@@ -209,7 +229,7 @@ class OpenFile {
       this.#handle = open(file.path, 'r');
     }
     const { bytesRead } = await (await this.#handle!).read(into, 0, length, position);
-    if (bytesRead < length) throw new Error(`${file.path}: ${length} bytes expected at ${position}, ${bytesRead} read`);
+    if (bytesRead < length) throw new TruncatedFileError(file.path, length, position, bytesRead);
     return into.subarray(0, bytesRead);
   }
 
@@ -223,21 +243,31 @@ class OpenFile {
   }
 }
 
+/** Free buffers a stream keeps at most: two or three are in use at a time. */
+const KEPT_FREE_PIECES = 4;
+
 /**
  * The buffers a stream reads file pieces into. A piece handed to the stream
  * waits in the stream's own buffer, then is written to the destination;
  * once the destination has nothing left to write, every piece but those
  * still in the stream's buffer (the newest) is out, and its buffer free.
- * Without a destination to ask, each piece gets a new buffer.
+ * Only a destination the stream is piped into itself is asked: one behind a
+ * transform (a compressor) may still hold what it was handed. Otherwise, and
+ * without a destination, each piece gets a new buffer.
  */
 class PieceBuffers {
-  readonly #destination: Writable | undefined;
+  #destination: Writable | undefined;
   readonly #free: Buffer[] = [];
   /** Everything handed to the stream, oldest first, with the buffer to free once out. */
   readonly #handed: { readonly length: number; readonly buffer: Buffer | undefined }[] = [];
 
-  constructor(destination: Writable | undefined) {
-    this.#destination = destination;
+  constructor(readable: Readable, destination: Writable | undefined) {
+    destination?.once('pipe', (source) => {
+      if (source !== readable) return;
+      this.#destination = destination;
+      // A destination that has just written everything: also when no piece is asked for then.
+      destination.on('drain', () => this.#recycle(readable.readableLength));
+    });
   }
 
   /** `length` bytes handed to the stream; `buffer`, when given, is free again once they are out. */
@@ -247,30 +277,42 @@ class PieceBuffers {
 
   /** A buffer for the next piece; `inStream` bytes handed over are still in the stream's buffer. */
   take(inStream: number): Buffer {
-    if (this.#destination?.writableLength === 0) {
-      let keep = this.#handed.length;
-      for (let still = inStream; keep > 0 && still > 0; ) still -= this.#handed[--keep]!.length;
-      for (const { buffer } of this.#handed.splice(0, keep)) if (buffer !== undefined) this.#free.push(buffer);
-    }
+    this.#recycle(inStream);
     return this.#free.pop() ?? Buffer.allocUnsafeSlow(FILE_PIECE_BYTES);
+  }
+
+  #recycle(inStream: number): void {
+    if (this.#destination?.writableLength !== 0) return;
+    let keep = this.#handed.length;
+    for (let still = inStream; keep > 0 && still > 0; ) still -= this.#handed[--keep]!.length;
+    for (const { buffer } of this.#handed.splice(0, keep))
+      if (buffer !== undefined && this.#free.length < KEPT_FREE_PIECES) this.#free.push(buffer);
   }
 }
 
-/** Bodies by key, each made once while it lives (single flight), the oldest dropped first beyond the budget. */
+/**
+ * Bodies by key, each made once while it lives (single flight), the oldest
+ * dropped first beyond either budget: bytes kept in memory, and bytes of the
+ * spilled files the bodies' ranges keep (a file lives while a body refers to
+ * it, and keys come from the internet). Expired bodies go at every request.
+ */
 export class SharedBodyCache {
   readonly #entries = new Map<string, { expires: number; body: SharedBody }>();
   readonly #ttlMs: number;
   readonly #maxBytes: number;
+  readonly #maxFileBytes: number;
 
-  constructor(ttlMs: number, maxBytes: number) {
+  constructor(ttlMs: number, maxBytes: number, maxFileBytes: number) {
     this.#ttlMs = ttlMs;
     this.#maxBytes = maxBytes;
+    this.#maxFileBytes = maxFileBytes;
   }
 
   /** The body for `key`, started by `make` unless one lives already; `make` writes into it and ends it. */
   get(key: string, now: number, make: (body: SharedBody) => Promise<void>): SharedBody {
+    this.#dropExpired(now);
     const entry = this.#entries.get(key);
-    if (entry && !entry.body.broken && (entry.expires > now || !entry.body.done)) return entry.body;
+    if (entry && !entry.body.broken) return entry.body;
     this.#entries.delete(key);
     const body = new SharedBody();
     // Clients that ask while it is made share it even when the cache keeps nothing.
@@ -293,15 +335,25 @@ export class SharedBodyCache {
     if (this.#entries.get(key)?.body === body) this.#entries.delete(key);
   }
 
-  /** Drops the oldest finished bodies until the finished ones fit the budget. */
+  #dropExpired(now: number): void {
+    for (const [key, { expires, body }] of this.#entries) if (body.done && expires <= now) this.#entries.delete(key);
+  }
+
+  /** Drops the oldest finished bodies until the finished ones fit both budgets. */
   #trim(): void {
     let bytes = 0;
-    for (const { body } of this.#entries.values()) if (body.done) bytes += body.byteLength;
+    let fileBytes = 0;
+    for (const { body } of this.#entries.values()) {
+      if (!body.done) continue;
+      bytes += body.byteLength;
+      fileBytes += body.fileBytes;
+    }
     for (const [key, { body }] of this.#entries) {
-      if (bytes <= this.#maxBytes) break;
+      if (bytes <= this.#maxBytes && fileBytes <= this.#maxFileBytes) break;
       if (!body.done) continue;
       this.#entries.delete(key);
       bytes -= body.byteLength;
+      fileBytes -= body.fileBytes;
     }
   }
 }

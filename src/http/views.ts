@@ -93,6 +93,8 @@ const RAW_TURN_BYTES = 1 << 20;
  * answer is still made once for the clients that ask while it is made.
  */
 const KEPT_PINGSTAT_BYTES = 96 * 1024 * 1024;
+/** And of the spilled raw rows they keep alive, on disk: three weeks of a busy room's. */
+const KEPT_PINGSTAT_FILE_BYTES = 512 * 1024 * 1024;
 
 /** The existing aggregator's answers, each written as it is made (they list every delay of the window). */
 export type PingstatAnswer = 'stats.json' | 'stats.raw.json' | 'stats.html';
@@ -171,7 +173,11 @@ export class Views {
     this.#thresholdMs = sources.clockOffsetThresholdMs ?? DEFAULT_CLOCK_OFFSET_THRESHOLD_MS;
     this.#answers = new TtlCache(sources.cacheSeconds * 1000, KEPT_ANSWERS);
     this.#frozenWeekLists = new TtlCache(0, KEPT_ANSWERS);
-    this.#pingstatAnswers = new SharedBodyCache(sources.cacheSeconds * 1000, KEPT_PINGSTAT_BYTES);
+    this.#pingstatAnswers = new SharedBodyCache(
+      sources.cacheSeconds * 1000,
+      KEPT_PINGSTAT_BYTES,
+      KEPT_PINGSTAT_FILE_BYTES,
+    );
   }
 
   /**

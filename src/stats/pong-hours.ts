@@ -681,9 +681,9 @@ function rawRowsText(
   }
   // The exact size, in a buffer of its own: the scratch buffer is written again by the next hour.
   const text = { currentRoomId, bytes: ownedBytes([written]), ends };
-  // An hour's bytes are counted until the hour is collected.
+  // An hour's bytes are counted until the hour is collected (once: a text kept in memory is not written again).
   const keptBytes = text.bytes.length + text.ends.byteLength;
-  if (kept === undefined && rawRowsKeptBytes + keptBytes <= keptAtMost) {
+  if (keep && rawRowsKeptBytes + keptBytes <= keptAtMost) {
     rawRowsTextOf.set(hour, text);
     rawRowsKeptBytes += keptBytes;
     rawRowsDropped.register(hour, keptBytes);

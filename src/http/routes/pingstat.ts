@@ -3,6 +3,7 @@
 // samples): the database groups them and writes them as JSON text
 // (stats/pingstat-data.ts), the reply is written as it is made, and each
 // answer is made once for every client that asks for it (shared-body.ts).
+import { Readable } from 'node:stream';
 import type { FastifyReply } from 'fastify';
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from '@fastify/type-provider-typebox';
@@ -75,9 +76,10 @@ export const pingstatRoutes: FastifyPluginAsyncTypebox<RouteDeps> = async (app, 
 
   const JSON_TYPE = 'application/json; charset=utf-8';
 
-  // Written as a stream, past the response schema's serializer: the body is JSON text already.
+  // Written as a stream, past the response schema's serializer: the body is JSON text already. (A HEAD gets
+  // the headers alone: fastify would read the whole body, from spilled files too, to throw it away.)
   function send(reply: FastifyReply, type: string, body: SharedBody): void {
-    reply.type(type).send(body.stream(reply.raw));
+    reply.type(type).send(reply.request.method === 'HEAD' ? Readable.from([]) : body.stream(reply.raw));
   }
 
   app.get(

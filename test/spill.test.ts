@@ -1,0 +1,81 @@
+// The spill directory (src/spill.ts): files of this process's own, the
+// directories of dead processes swept, files gone taken for gone in order.
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { hostname, tmpdir } from 'node:os';
+import path from 'node:path';
+import t from 'tap';
+import { SpillDirectory, type SpilledBytes } from '../src/spill.ts';
+import type { Test } from './helpers/database.ts';
+
+function parentDirectory(t: Test): string {
+  const parent = mkdtempSync(path.join(tmpdir(), 'spill-test-'));
+  t.teardown(() => rmSync(parent, { recursive: true, force: true }));
+  return parent;
+}
+
+t.test("a directory of this process's own; those of this machine's dead processes are removed", async (t) => {
+  const parent = parentDirectory(t);
+  const live = new SpillDirectory(parent, 1 << 20, (err) => t.fail(String(err)), 0);
+  // A PID above Linux's largest, and this process's PID with another start: a process that reused the PID.
+  const dead = `pingboard-spill-${hostname()}-4194305-123-aaaaaa`;
+  const reused = `pingboard-spill-${hostname()}-${process.pid}-1-bbbbbb`;
+  const otherHost = 'pingboard-spill-elsewhere.example-1-1-cccccc';
+  for (const name of [dead, reused, otherHost, 'unrelated']) mkdirSync(path.join(parent, name));
+  const spill = new SpillDirectory(parent, 1 << 20, (err) => t.fail(String(err)), 0);
+  const left = readdirSync(parent);
+  t.notOk(left.includes(dead), "a dead process's directory is removed");
+  t.notOk(left.includes(reused), 'so is one whose PID another process has now');
+  t.ok(left.includes(otherHost), "another machine's is left (a shared directory)");
+  t.ok(left.includes('unrelated'), 'and what is not a spill directory');
+  t.ok(existsSync(live.path), "a live process's is left");
+  t.equal(statSync(spill.path).mode & 0o777, 0o700, 'readable by this user only');
+  spill.close();
+  live.close();
+  t.notOk(existsSync(spill.path), 'removed when closed');
+});
+
+t.test(
+  'a file found gone has the others looked for once: those gone too are taken for gone, not the rest',
+  async (t) => {
+    const spill = new SpillDirectory(parentDirectory(t), 1 << 20, (err) => t.fail(String(err)), 0);
+    const [a, b, c] = ['a', 'b', 'c'].map((text) => spill.keep(Buffer.from(text))!) as [
+      SpilledBytes,
+      SpilledBytes,
+      SpilledBytes,
+    ];
+    rmSync(a.path);
+    rmSync(b.path);
+    t.equal(a.unreadable, false, 'not looked for until a read finds a file gone');
+    b.lost();
+    t.same([a.unreadable, b.unreadable, c.unreadable], [true, true, false]);
+    rmSync(c.path);
+    t.equal(c.unreadable, false, 'looked for once a loss, not at every question');
+    const d = spill.keep(Buffer.from('d'))!;
+    a.lost();
+    t.same([c.unreadable, d.unreadable], [true, false], 'and again at the next loss');
+  },
+);
+
+t.test('its directory removed, a new one is made, and the files of the old one are gone', async (t) => {
+  const errors: unknown[] = [];
+  const spill = new SpillDirectory(parentDirectory(t), 1 << 20, (err) => errors.push(err), 0);
+  const before = spill.keep(Buffer.from('before'))!;
+  const first = spill.path;
+  rmSync(first, { recursive: true });
+  const after = spill.keep(Buffer.from('after'))!;
+  t.not(spill.path, first, 'a new name, not the old one made again');
+  t.equal(statSync(spill.path).mode & 0o777, 0o700);
+  t.equal(before.unreadable, true, 'the old files are taken for gone');
+  t.equal(after.unreadable, false);
+  t.same(errors, [], 'no error to report');
+  spill.close();
+});
+
+t.test('past its budget, and below its smallest size, a text is not kept', async (t) => {
+  const spill = new SpillDirectory(parentDirectory(t), 10, (err) => t.fail(String(err)), 4);
+  t.equal(spill.keep(Buffer.from('abc')), undefined, 'below the smallest size');
+  t.not(spill.keep(Buffer.from('abcdefgh')), undefined, 'within the budget');
+  t.equal(spill.keep(Buffer.from('abcd')), undefined, 'past the budget');
+  t.equal(spill.bytes, 8);
+  spill.close();
+});
