@@ -1,6 +1,6 @@
 // Answers made once and shared (src/http/shared-body.ts), ranges of spilled files among them: no database.
 import { once } from 'node:events';
-import { readdirSync, rmSync, truncateSync } from 'node:fs';
+import { readdirSync, readlinkSync, rmSync, truncateSync } from 'node:fs';
 import { createServer, get } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -132,6 +132,15 @@ function spilled(t: Test, length: number) {
   return { bytes, file: spill.keep(bytes)! };
 }
 
+/** A finished body of one range: the whole of a spilled file of `length` bytes. */
+async function oneRangeBody(t: Test, length: number) {
+  const { bytes, file } = spilled(t, length);
+  const cache = new SharedBodyCache(60_000, 1 << 20, 1 << 30);
+  const body = cache.get('one range', 0, async (made) => made.write({ file, start: 0, end: bytes.length }));
+  await body.started();
+  return { bytes, file, body };
+}
+
 t.test('ranges of spilled files join an answer in order, read for each client', async (t) => {
   const { bytes, file } = spilled(t, 3_000_000);
   const cache = new SharedBodyCache(60_000, 1 << 20, 1 << 30);
@@ -159,10 +168,7 @@ t.test('ranges of spilled files join an answer in order, read for each client', 
 });
 
 t.test('a piece is read into a buffer used again only once the destination has written it', async (t) => {
-  const { bytes, file } = spilled(t, 2_000_000);
-  const cache = new SharedBodyCache(60_000, 1 << 20, 1 << 30);
-  const body = cache.get('reuse', 0, async (made) => made.write({ file, start: 0, end: bytes.length }));
-  await body.started();
+  const { bytes, body } = await oneRangeBody(t, 2_000_000);
   // As a socket does, the destination holds each buffer it was handed until its write's callback, and sends
   // what the buffer holds then: a buffer read into again before that would send the wrong bytes.
   const sent: Buffer[] = [];
@@ -237,11 +243,16 @@ t.test('a spilled file gone: the client reading it fails, and the body is made a
 });
 
 t.test('a client gone midway leaves the file whole, and no file open', async (t) => {
-  const { bytes, file } = spilled(t, 8_000_000);
-  const cache = new SharedBodyCache(60_000, 1 << 20, 1 << 30);
-  const body = cache.get('gone-client', 0, async (made) => made.write({ file, start: 0, end: bytes.length }));
-  await body.started();
-  const openFiles = () => readdirSync('/proc/self/fd').length;
+  const { bytes, file, body } = await oneRangeBody(t, 8_000_000);
+  /** Whether this process has the file open, by its descriptors' targets. */
+  const fileOpen = () =>
+    readdirSync('/proc/self/fd').some((fd) => {
+      try {
+        return readlinkSync(`/proc/self/fd/${fd}`) === file.path;
+      } catch {
+        return false;
+      }
+    });
   let served: Promise<unknown> = Promise.resolve();
   const server = createServer((_request, response) => {
     served = once(response, 'close');
@@ -250,10 +261,10 @@ t.test('a client gone midway leaves the file whole, and no file open', async (t)
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   t.teardown(() => server.close());
   const { port } = server.address() as AddressInfo;
-  const before = openFiles();
   await new Promise<void>((resolve, reject) => {
     const request = get({ port, host: '127.0.0.1', path: '/' }, (response) => {
       response.once('data', () => {
+        t.ok(fileOpen(), 'the file is open while the answer is read');
         request.destroy();
         resolve();
       });
@@ -261,17 +272,14 @@ t.test('a client gone midway leaves the file whole, and no file open', async (t)
   });
   await served;
   // Its handle is let go of once a read on it is done: waited for, as the count of this process's open files.
-  await until('the answer to close its file', () => openFiles() <= before);
+  await until('the answer to close its file', () => !fileOpen());
   t.equal(file.unreadable, false, 'the file is not taken for lost');
   t.equal(body.broken, false, 'nor the body for broken');
   t.ok((await buffer(body.stream())).equals(bytes), 'the next client reads it whole');
 });
 
 t.test('a file cut short fails its client as one gone does', async (t) => {
-  const { file } = spilled(t, 300_000);
-  const cache = new SharedBodyCache(60_000, 1 << 20, 1 << 30);
-  const body = cache.get('cut', 0, async (made) => made.write({ file, start: 0, end: file.length }));
-  await body.started();
+  const { file, body } = await oneRangeBody(t, 300_000);
   truncateSync(file.path, 1000);
   await t.rejects(buffer(body.stream()), { name: 'TruncatedFileError' });
   t.equal(body.broken, true);
