@@ -4,7 +4,17 @@
 // the operating system's page cache holds them while memory is plentiful and
 // lets them go when it is not, so the process's own memory stays its working
 // set (issue 14: a service under 300 MB at a million rows).
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, unlink, writeFileSync } from 'node:fs';
+import {
+  existsSync,
+  lstatSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  readlinkSync,
+  rmSync,
+  unlink,
+  writeFileSync,
+} from 'node:fs';
 import { hostname } from 'node:os';
 import path from 'node:path';
 
@@ -79,35 +89,59 @@ function processStart(pid: number): string | undefined {
   }
 }
 
-/** This process's directory name before mkdtemp's random end: whose it is, for the sweep of a later start. */
-function ownerPrefix(pid: number, start: string | undefined): string {
-  return `${PREFIX}${hostname()}-${pid}-${start ?? 'x'}-`;
+/** This process's PID namespace (Linux): PIDs name processes within one only (containers sharing a directory). */
+function pidNamespace(): string | undefined {
+  try {
+    return /^pid:\[(\d+)\]$/.exec(readlinkSync('/proc/self/ns/pid'))?.[1];
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Who makes directories here: this machine and PID namespace, for the sweep
+ * of a later start to tell its processes' directories from others'; none
+ * where /proc does not say (no sweep then).
+ */
+function owner(): { readonly processes: string; readonly start: string } | undefined {
+  const namespace = pidNamespace();
+  const start = processStart(process.pid);
+  return namespace === undefined || start === undefined
+    ? undefined
+    : { processes: `${PREFIX}${hostname()}-${namespace}-`, start };
 }
 
 /**
  * Removes the directories of this machine's processes that are gone (killed
  * before they could remove their own): a container restarted in place keeps
  * its /tmp, with a directory as large as the week's raw rows from each run.
+ * Only directories of this user, named as this namespace's processes name
+ * them; nothing it cannot remove stops the start.
  */
-function sweepDeadOwners(parent: string): void {
+function sweepDeadOwners(parent: string, processes: string): void {
   let names: string[];
   try {
     names = readdirSync(parent);
   } catch {
     return;
   }
-  const host = `${PREFIX}${hostname()}-`;
   for (const name of names) {
-    if (!name.startsWith(host)) continue;
-    const [pid, start] = name.slice(host.length).split('-');
-    if (pid === undefined || start === undefined || !/^\d+$/.test(pid)) continue;
-    if (processStart(Number(pid)) === start) continue;
-    rmSync(path.join(parent, name), { recursive: true, force: true });
+    if (!name.startsWith(processes)) continue;
+    const [, pid, start] = /^(\d+)-(\d+)-[A-Za-z0-9]{6}$/.exec(name.slice(processes.length)) ?? [];
+    if (pid === undefined || processStart(Number(pid)) === start) continue;
+    const dir = path.join(parent, name);
+    try {
+      const stat = lstatSync(dir);
+      if (stat.isDirectory() && stat.uid === process.getuid?.()) rmSync(dir, { recursive: true, force: true });
+    } catch {
+      // Another user's, or going meanwhile: left.
+    }
   }
 }
 
 export class SpillDirectory {
   readonly #parent: string;
+  readonly #prefix: string;
   #path: string;
   readonly #maxBytes: number;
   readonly #minBytes: number;
@@ -130,7 +164,9 @@ export class SpillDirectory {
    * cannot be made.
    */
   constructor(parent: string, maxBytes: number, onError: (err: unknown) => void, minBytes = SPILL_MIN_BYTES) {
-    sweepDeadOwners(parent);
+    const made = owner();
+    if (made !== undefined) sweepDeadOwners(parent, made.processes);
+    this.#prefix = made === undefined ? PREFIX : `${made.processes}${process.pid}-${made.start}-`;
     this.#parent = parent;
     this.#path = this.#make();
     this.#maxBytes = maxBytes;
@@ -196,7 +232,7 @@ export class SpillDirectory {
   }
 
   #make(): string {
-    return mkdtempSync(path.join(this.#parent, ownerPrefix(process.pid, processStart(process.pid))));
+    return mkdtempSync(path.join(this.#parent, this.#prefix));
   }
 
   #fileName(): string {

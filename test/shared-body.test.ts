@@ -1,6 +1,6 @@
 // Answers made once and shared (src/http/shared-body.ts), ranges of spilled files among them: no database.
 import { once } from 'node:events';
-import { readdirSync, readlinkSync, rmSync, truncateSync } from 'node:fs';
+import { readdirSync, readlinkSync, realpathSync, rmSync, truncateSync } from 'node:fs';
 import { createServer, get } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -248,7 +248,7 @@ t.test('a client gone midway leaves the file whole, and no file open', async (t)
   const fileOpen = () =>
     readdirSync('/proc/self/fd').some((fd) => {
       try {
-        return readlinkSync(`/proc/self/fd/${fd}`) === file.path;
+        return readlinkSync(`/proc/self/fd/${fd}`) === realpathSync(file.path);
       } catch {
         return false;
       }

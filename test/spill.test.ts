@@ -1,6 +1,15 @@
 // The spill directory (src/spill.ts): files of this process's own, the
 // directories of dead processes swept, files gone taken for gone in order.
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';
+import {
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readlinkSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
 import { hostname, tmpdir } from 'node:os';
 import path from 'node:path';
 import t from 'tap';
@@ -16,17 +25,26 @@ function parentDirectory(t: Test): string {
 t.test("a directory of this process's own; those of this machine's dead processes are removed", async (t) => {
   const parent = parentDirectory(t);
   const live = new SpillDirectory(parent, 1 << 20, (err) => t.fail(String(err)), 0);
+  const namespace = /\d+/.exec(readlinkSync('/proc/self/ns/pid'))![0];
+  const here = `pingboard-spill-${hostname()}-${namespace}-`;
   // A PID above Linux's largest, and this process's PID with another start: a process that reused the PID.
-  const dead = `pingboard-spill-${hostname()}-4194305-123-aaaaaa`;
-  const reused = `pingboard-spill-${hostname()}-${process.pid}-1-bbbbbb`;
-  const otherHost = 'pingboard-spill-elsewhere.example-1-1-cccccc';
-  for (const name of [dead, reused, otherHost, 'unrelated']) mkdirSync(path.join(parent, name));
+  const dead = `${here}4194305-123-aaaaaa`;
+  const reused = `${here}${process.pid}-1-bbbbbb`;
+  const kept = {
+    "another machine's (a shared directory)": `pingboard-spill-elsewhere.example-${namespace}-1-1-cccccc`,
+    "another PID namespace's (a container)": `pingboard-spill-${hostname()}-1-4194305-123-dddddd`,
+    "a name this machine's processes do not make (a host named as this one and more, say)": `${here}1-2-3-eeeeee`,
+    'what is not a spill directory': 'unrelated',
+  };
+  for (const name of [dead, reused, ...Object.values(kept)]) mkdirSync(path.join(parent, name));
+  writeFileSync(path.join(parent, `${here}4194305-123-ffffff`), 'a file, not a directory');
   const spill = new SpillDirectory(parent, 1 << 20, (err) => t.fail(String(err)), 0);
   const left = readdirSync(parent);
   t.notOk(left.includes(dead), "a dead process's directory is removed");
   t.notOk(left.includes(reused), 'so is one whose PID another process has now');
-  t.ok(left.includes(otherHost), "another machine's is left (a shared directory)");
-  t.ok(left.includes('unrelated'), 'and what is not a spill directory');
+  for (const [what, name] of Object.entries(kept)) t.ok(left.includes(name), `left: ${what}`);
+  t.ok(left.includes(`${here}4194305-123-ffffff`), 'left: a file of such a name');
+  t.ok(path.basename(spill.path).startsWith(`${here}${process.pid}-`), 'named as its process');
   t.ok(existsSync(live.path), "a live process's is left");
   t.equal(statSync(spill.path).mode & 0o777, 0o700, 'readable by this user only');
   spill.close();

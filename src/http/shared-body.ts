@@ -165,9 +165,9 @@ export class SharedBody {
               readable.push(piece);
             },
             (err: unknown) => {
-              // A file gone or cut short: the body is not handed to more clients, and its text is written again.
-              // (Another failure, too many open files say, fails this client only.)
-              if ((err as NodeJS.ErrnoException).code === 'ENOENT' || err instanceof TruncatedFileError) {
+              // A file that cannot be read is taken for lost: the body is not handed to more clients, and its text
+              // is written again. A passing shortage (too many open files, say) fails this client only.
+              if (!PASSING_FAILURES.has((err as NodeJS.ErrnoException).code ?? '')) {
                 chunk.file.lost();
                 this.#broken = true;
               }
@@ -204,6 +204,9 @@ export class SharedBody {
     return readable;
   }
 }
+
+/** Read failures of the moment, not of the file. */
+const PASSING_FAILURES = new Set(['EMFILE', 'ENFILE', 'ENOMEM', 'EAGAIN', 'EINTR']);
 
 class TruncatedFileError extends Error {
   override name = 'TruncatedFileError';
@@ -335,8 +338,13 @@ export class SharedBodyCache {
     if (this.#entries.get(key)?.body === body) this.#entries.delete(key);
   }
 
+  /** Entries are in the order they were made, with one TTL: the expired ones come first. */
   #dropExpired(now: number): void {
-    for (const [key, { expires, body }] of this.#entries) if (body.done && expires <= now) this.#entries.delete(key);
+    for (const [key, { expires, body }] of this.#entries) {
+      if (!body.done) continue;
+      if (expires > now) break;
+      this.#entries.delete(key);
+    }
   }
 
   /** Drops the oldest finished bodies until the finished ones fit both budgets. */
