@@ -199,21 +199,10 @@ export class SpillDirectory {
    */
   keep(bytes: Uint8Array): SpilledBytes | undefined {
     if (this.#closed || bytes.length < this.#minBytes || this.#bytes + bytes.length > this.#maxBytes) return undefined;
-    let file = this.#fileName();
+    let file: string;
     try {
-      try {
-        writeFileSync(file, bytes, { flag: 'wx' });
-      } catch (err) {
-        if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
-        // The directory itself was removed: a new one (not the old name made again, which another user of a
-        // shared /tmp could have taken meanwhile), and every file of the old one is gone.
-        this.lost();
-        this.#path = this.#make();
-        file = this.#fileName();
-        writeFileSync(file, bytes, { flag: 'wx' });
-      }
+      file = this.#write(bytes);
     } catch (err) {
-      unlink(file, () => {});
       if (!this.#failing) this.#onError(err);
       this.#failing = true;
       return undefined;
@@ -231,11 +220,33 @@ export class SpillDirectory {
     rmSync(this.#path, { recursive: true, force: true });
   }
 
-  #make(): string {
-    return mkdtempSync(path.join(this.#parent, this.#prefix));
+  /** The file the bytes were written to; throws when they could not be. */
+  #write(bytes: Uint8Array): string {
+    try {
+      return this.#writeNew(bytes);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+    }
+    // The directory itself was removed: a new one (not the old name made again, which another user of a shared
+    // /tmp could have taken meanwhile), and every file of the old one is gone.
+    this.lost();
+    this.#path = this.#make();
+    return this.#writeNew(bytes);
   }
 
-  #fileName(): string {
-    return path.join(this.#path, String(this.#next++));
+  /** A new file of the directory holding the bytes; none left behind when they could not be written. */
+  #writeNew(bytes: Uint8Array): string {
+    const file = path.join(this.#path, String(this.#next++));
+    try {
+      writeFileSync(file, bytes, { flag: 'wx' });
+      return file;
+    } catch (err) {
+      unlink(file, () => {});
+      throw err;
+    }
+  }
+
+  #make(): string {
+    return mkdtempSync(path.join(this.#parent, this.#prefix));
   }
 }

@@ -139,7 +139,8 @@ export class SharedBody {
     let waiting = false;
     let reading = false;
     let ended = false;
-    let at = 0;
+    /** Where the next piece of the current file range starts; undefined before its first. */
+    let at: number | undefined;
     const file = new OpenFile();
     const pump = () => {
       if (ended || reading) return;
@@ -151,14 +152,14 @@ export class SharedBody {
           index++;
           continue;
         }
-        if (at === 0) at = chunk.start;
-        if (at < chunk.end) {
+        const from = at ?? chunk.start;
+        if (from < chunk.end) {
           reading = true;
           const buffer = buffers.take(readable.readableLength);
-          file.read(chunk.file, buffer, Math.min(FILE_PIECE_BYTES, chunk.end - at), at).then(
+          file.read(chunk.file, buffer, Math.min(FILE_PIECE_BYTES, chunk.end - from), from).then(
             (piece) => {
               reading = false;
-              at += piece.length;
+              at = from + piece.length;
               if (readable.destroyed) return;
               buffers.handed(piece.length, buffer);
               // The next piece waits for the next read: pushed now, the client's slowness would fill memory.
@@ -176,7 +177,7 @@ export class SharedBody {
           );
           return;
         }
-        at = 0;
+        at = undefined;
         index++;
       }
       if (this.#done) {
