@@ -24,6 +24,7 @@ import { logger as sdkRootLogger } from 'matrix-js-sdk/lib/logger.js';
 import type { Logger } from 'matrix-js-sdk/lib/logger.js';
 import { type TestHomeserver, type TestHomeserverOptions, startTestHomeserver } from './homeserver/index.ts';
 import { unrefSdkRequestTimers } from '../src/matrix/sdk-internals.ts';
+import { until } from './helpers/until.ts';
 
 // Its clients are the SDK's own, not the service's (createAccountClient): their request timers must not hold the file's process either.
 unrefSdkRequestTimers();
@@ -42,15 +43,17 @@ interface Teardown {
 
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
-/** A homeserver that is stopped when the test ends. */
 /**
  * Until the homeserver has delivered every event of `eventIds` to `server`:
  * its federation timers fire late on a busy machine, so a fixed wait misses them.
  */
-async function delivered(hs: TestHomeserver, roomId: string, server: string, eventIds: readonly string[]) {
-  while (!eventIds.every((id) => id in hs.deliveries(roomId, server))) await sleep(5);
+function delivered(hs: TestHomeserver, roomId: string, server: string, eventIds: readonly string[]): Promise<true> {
+  return until(`${eventIds.length} events delivered to ${server}`, () =>
+    eventIds.every((id) => id in hs.deliveries(roomId, server)),
+  );
 }
 
+/** A homeserver that is stopped when the test ends. */
 async function homeserver(t: Teardown, opts: TestHomeserverOptions = {}): Promise<TestHomeserver> {
   const hs = await startTestHomeserver(opts);
   t.teardown(() => hs.stop());
