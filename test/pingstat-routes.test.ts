@@ -243,16 +243,13 @@ function summaryOf(stats: ReturnType<typeof referenceStats>): PingstatSummary {
     servers: Object.entries(stats.pings).map(([server, s]) => ({
       server,
       pings: s.pings.length,
-      pingsJson: '',
       mean: s.mean,
       median: s.median,
       gmean: s.gmean,
+      json: Buffer.alloc(0),
       pongs: Object.entries(s.pongs).map(
         ([pong, p]) =>
-          [
-            pong,
-            { pongs: Object.keys(p.diffs).length, mean: p.mean, median: p.median, gmean: p.gmean, diffsJson: '' },
-          ] as const,
+          [pong, { pongs: Object.keys(p.diffs).length, mean: p.mean, median: p.median, gmean: p.gmean }] as const,
       ),
     })),
   };

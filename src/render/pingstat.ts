@@ -1,56 +1,11 @@
 // Output in the shapes of the existing aggregator (maubot's pingstat), so the
-// tools that read it today can read Pingboard unchanged. It lists every
-// delay: those lists come as JSON text, from the database (stats/pingstat-data.ts)
-// or as UTF-8 bytes from the week kept in memory (stats/pong-hours.ts), and
-// are passed along as they are.
+// tools that read it today can read Pingboard unchanged. stats.json lists
+// every delay: each ping server's member of it comes written with its figures
+// (stats/pingstat-summary.ts), and is passed along as it is.
 import type { JsonText } from '../stats/pingstat-data.ts';
-import type { PingstatServerFigures, PingstatSummary } from '../stats/pingstat-summary.ts';
-import { ownedBytes } from '../stats/pong-hours.ts';
+import { pythonFloat, type PingstatServerFigures, type PingstatSummary } from '../stats/pingstat-summary.ts';
 import { pingstatDuration } from '../duration.ts';
 import { escapeHtml } from '../html-escape.ts';
-
-/**
- * A float as Python's json.dumps writes it: a whole value keeps its `.0`
- * (`259.0`, where JSON.stringify writes `259`), so a reader in Python gets a
- * float where pingstat gave one. Delays stay far below 1e16, where Python
- * would switch to an exponent.
- */
-const pythonFloat = (value: number) => (Number.isInteger(value) ? `${value}.0` : JSON.stringify(value));
-
-/**
- * Means and geometric means are always floats in pingstat; its median
- * (statistics.median of whole delays) is the middle delay, an int, for an
- * odd count and the average of the two middle ones, a float, for an even one.
- */
-const figuresJson = (f: { mean: number; median: number; gmean: number }, delays: number) =>
-  `"mean":${pythonFloat(f.mean)},"median":${delays % 2 === 0 ? pythonFloat(f.median) : JSON.stringify(f.median)},"gmean":${pythonFloat(f.gmean)}`;
-
-const delaysOf = (server: PingstatServerFigures) => server.pongs.reduce((n, [, pong]) => n + pong.pongs, 0);
-
-/**
- * A ping server's member of stats.json, `"server":{…}`, as UTF-8 bytes.
- * Kept per figures object: a server whose pongs did not change keeps its
- * figures (stats/pingstat-summaries.ts), so after a new pong only its
- * server is written again, not the whole week.
- */
-const serverJsonOf = new WeakMap<PingstatServerFigures, Buffer>();
-
-function serverJson(server: PingstatServerFigures): Buffer {
-  let json = serverJsonOf.get(server);
-  if (json === undefined) {
-    const parts: JsonText[] = [`${JSON.stringify(server.server)}:{"pongs":{`];
-    for (const [pongIndex, [pongServer, pong]] of server.pongs.entries())
-      parts.push(
-        `${pongIndex > 0 ? ',' : ''}${JSON.stringify(pongServer)}:{"diffs":{`,
-        pong.diffsJson,
-        `},${figuresJson(pong, pong.pongs)}}`,
-      );
-    parts.push('},"pings":[', server.pingsJson, `],${figuresJson(server, delaysOf(server))}}`);
-    json = ownedBytes(parts);
-    serverJsonOf.set(server, json);
-  }
-  return json;
-}
 
 /**
  * stats.json as pieces, in order, for a reply written as it is made: the
@@ -62,17 +17,19 @@ export function* pingstatJsonParts(summary: PingstatSummary): Generator<JsonText
   yield `{"disclaimer":${JSON.stringify(summary.disclaimer)},"pings":{`;
   for (const [index, server] of summary.servers.entries()) {
     if (index > 0) yield ',';
-    yield serverJson(server);
+    yield server.json;
   }
   // Python's mean of the means is a float; with no server it is the int 0.
   const mean = summary.servers.length > 0 ? pythonFloat(summary.mean) : '0';
   yield `},"mean":${mean},"pongservers":${JSON.stringify(summary.pongservers)}}`;
 }
 
+const delaysOf = (server: PingstatServerFigures) => server.pongs.reduce((n, [, pong]) => n + pong.pongs, 0);
+
 /**
  * A ping server's row of the HTML table after its rank, for the table's pong
- * servers: kept per figures object and those columns, as its JSON member is
- * (pingstatDuration's exact rounding is most of a row's cost).
+ * servers: kept per figures object and those columns (pingstatDuration's exact
+ * rounding is most of a row's cost).
  */
 const serverRowOf = new WeakMap<PingstatServerFigures, { columns: string; html: string }>();
 

@@ -18,7 +18,7 @@ interface KeptServer {
   readonly signature: readonly number[];
   /** Undefined when the filter kept none of its pongs. */
   readonly figures: PingstatServerFigures | undefined;
-  /** Of its JSON lists. */
+  /** Of its stats.json member. */
   readonly bytes: number;
 }
 
@@ -30,17 +30,14 @@ interface KeptFigures {
 }
 
 /**
- * Bytes of JSON lists kept over every set of figures (one set per lineage,
- * window ages and filter asked, the ages from the query string), the least
- * recently asked set dropped first: a week of a million rows is 19 MB of
- * them, held twice once stats.json has written them (render/pingstat.ts).
+ * Bytes of stats.json members kept over every set of figures (one set per
+ * lineage, window ages and filter asked, the ages from the query string), the
+ * least recently asked set dropped first: a week of a million rows is 19 MB
+ * of them.
  */
 const KEPT_BYTES = 64 * 1024 * 1024;
 
-const jsonBytes = (figures: PingstatServerFigures | undefined) =>
-  figures === undefined
-    ? 0
-    : figures.pingsJson.length + figures.pongs.reduce((n, [, pong]) => n + pong.diffsJson.length, 0);
+const jsonBytes = (figures: PingstatServerFigures | undefined) => figures?.json.length ?? 0;
 
 function sameNumbers(a: readonly number[], b: readonly number[]): boolean {
   if (a.length !== b.length) return false;

@@ -3,18 +3,24 @@
 // ping servers ranked. A ping server's figures depend on its own pongs only,
 // so they are computed one server at a time, and a server whose pongs in the
 // window did not change keeps its figures (pingstat-summaries.ts).
+//
+// A ping server's member of stats.json lists every ping and delay (a week of
+// a busy room is 19 MB of them): it is written here, once, when the server's
+// figures are computed, from the lists its pairs bring as JSON, and the lists
+// are not kept. (Kept beside the member they were copied into, as they were,
+// they held a second 19 MB for as long as the figures.)
 import { getOrInsert } from '../collections.ts';
 import { compareNames } from '../order.ts';
 import { ExactSum, figuresOfSorted } from './figures.ts';
 import type { JsonText, PingstatGroups, PingstatPair, PingstatPings } from './pingstat-data.ts';
+import { ownedBytes } from './pong-hours.ts';
 
-/** One pong server's figures for one ping server, with its `diffs` members already JSON. */
+/** One pong server's figures for one ping server. */
 export interface PingstatPongFigures {
   readonly pongs: number;
   readonly mean: number;
   readonly median: number;
   readonly gmean: number;
-  readonly diffsJson: JsonText;
 }
 
 export interface PingstatServerFigures {
@@ -22,10 +28,50 @@ export interface PingstatServerFigures {
   /** By pong server name. */
   readonly pongs: readonly (readonly [string, PingstatPongFigures])[];
   readonly pings: number;
-  readonly pingsJson: JsonText;
   readonly mean: number;
   readonly median: number;
   readonly gmean: number;
+  /** Its member of stats.json, `"server":{…}`, as UTF-8 bytes in a buffer of their own. */
+  readonly json: Buffer;
+}
+
+/**
+ * A float as Python's json.dumps writes it: a whole value keeps its `.0`
+ * (`259.0`, where JSON.stringify writes `259`), so a reader in Python gets a
+ * float where pingstat gave one. Delays stay far below 1e16, where Python
+ * would switch to an exponent.
+ */
+export const pythonFloat = (value: number) => (Number.isInteger(value) ? `${value}.0` : JSON.stringify(value));
+
+/**
+ * Means and geometric means are always floats in pingstat; its median
+ * (statistics.median of whole delays) is the middle delay, an int, for an
+ * odd count and the average of the two middle ones, a float, for an even one.
+ */
+const figuresJson = (f: { mean: number; median: number; gmean: number }, delays: number) =>
+  `"mean":${pythonFloat(f.mean)},"median":${delays % 2 === 0 ? pythonFloat(f.median) : JSON.stringify(f.median)},"gmean":${pythonFloat(f.gmean)}`;
+
+/**
+ * The member as the aggregator's `json.dumps(data)` writes it (without its
+ * spaces, as JSON.stringify writes it, but its floats spelt as Python spells
+ * them), keys in the order pingstat inserts them.
+ */
+function memberJson(
+  server: string,
+  pongs: readonly (readonly [string, PingstatPongFigures, JsonText])[],
+  pingsJson: JsonText,
+  figures: { mean: number; median: number; gmean: number },
+  delays: number,
+): Buffer {
+  const parts: JsonText[] = [`${JSON.stringify(server)}:{"pongs":{`];
+  for (const [pongIndex, [pongServer, pong, diffsJson]] of pongs.entries())
+    parts.push(
+      `${pongIndex > 0 ? ',' : ''}${JSON.stringify(pongServer)}:{"diffs":{`,
+      diffsJson,
+      `},${figuresJson(pong, pong.pongs)}}`,
+    );
+  parts.push('},"pings":[', pingsJson, `],${figuresJson(figures, delays)}}`);
+  return ownedBytes(parts);
 }
 
 /** What stats.json and the HTML table say, ping servers in ranking order. */
@@ -48,7 +94,7 @@ export function summarisePingServer(
   pairs: readonly PingstatPair[],
   pings: PingstatPings,
 ): PingstatServerFigures {
-  const pongs: [string, PingstatPongFigures][] = [];
+  const pongs: [string, PingstatPongFigures, JsonText][] = [];
   const sortedDelays: Float64Array[] = [];
   const serverLogs = new ExactSum();
   for (const pair of pairs) {
@@ -60,7 +106,8 @@ export function summarisePingServer(
     serverLogs.addSum(logs);
     pongs.push([
       pair.pongServer,
-      { pongs: pair.pongs, mean: f.meanMs, median: f.medianMs, gmean: f.gmeanMs, diffsJson: pair.diffsJson },
+      { pongs: pair.pongs, mean: f.meanMs, median: f.medianMs, gmean: f.gmeanMs },
+      pair.diffsJson,
     ]);
     sortedDelays.push(delays);
   }
@@ -71,14 +118,14 @@ export function summarisePingServer(
     offset += delays.length;
   }
   const f = figuresOfSorted(pooled.sort(), serverLogs.value());
+  const figures = { mean: f.meanMs, median: f.medianMs, gmean: f.gmeanMs };
+  pongs.sort((a, b) => compareNames(a[0], b[0]));
   return {
     server,
-    pongs: pongs.sort((a, b) => compareNames(a[0], b[0])),
+    pongs: pongs.map(([pongServer, pong]) => [pongServer, pong] as const),
     pings: pings.count,
-    pingsJson: pings.json,
-    mean: f.meanMs,
-    median: f.medianMs,
-    gmean: f.gmeanMs,
+    ...figures,
+    json: memberJson(server, pongs, pings.json, figures, pooled.length),
   };
 }
 
