@@ -15,7 +15,7 @@ import { PingstatSummaries } from '../src/stats/pingstat-summaries.ts';
 import { summarisePingstat, type PingstatSummary } from '../src/stats/pingstat-summary.ts';
 import { pingstatJsonParts } from '../src/render/pingstat.ts';
 import { PINGSTAT_WEEK_MS, pingstatWindow, type PingstatAges } from '../src/stats/pingstat-window.ts';
-import { compareCodePoints, rawRowsFromHours } from '../src/stats/pong-hours.ts';
+import { compareCodePoints, parsePongHour, PongDictionary, rawRowsFromHours } from '../src/stats/pong-hours.ts';
 import { keptSpan, PongStore, type PongSnapshot } from '../src/stats/pong-store.ts';
 import { random } from '../bench/dataset.ts';
 import { isFileRange, SPILL_MIN_BYTES, SpillDirectory, type FileRange } from '../src/spill.ts';
@@ -147,6 +147,20 @@ t.test('names compare by code point, as PostgreSQL\'s "C" compares UTF-8 bytes',
         // Code points in hex: a raw U+2028 would break the TAP line.
         `[${hex(a)}] and [${hex(b)}]`,
       );
+});
+
+t.test("an hour's rows are read as times within the hour, and a row of another hour is refused", async (t) => {
+  const hour = Date.UTC(2026, 10, 20, 8);
+  const line = (micros: number) => `${micros},120,0,"$p${micros}","a.example","r.example","@echo:r.example"`;
+  const lastMicro = hour * 1000 + 3_600_000_000 - 1;
+  const read = parsePongHour(hour, 2, `${line(lastMicro)}\n${line(hour * 1000)}\n`, new PongDictionary());
+  t.same([...read.pongMicros], [0, 3_599_999_999], 'from the start of the hour to its last microsecond, in order');
+  for (const outside of [hour * 1000 - 1, hour * 1000 + 3_600_000_000])
+    t.throws(
+      () => parsePongHour(hour, 1, `${line(outside)}\n`, new PongDictionary()),
+      /hour 2026-11-20T08:00:00.000Z: a row of another hour/,
+      `${outside - hour * 1000} µs from its start`,
+    );
 });
 
 forEachEngine(t, (t, database) => {

@@ -14,6 +14,8 @@ import type { PingstatWindow } from './pingstat-window.ts';
 import type { DelayFilter } from './repository.ts';
 import { HOUR_MS } from './windows.ts';
 
+const HOUR_MICROS = HOUR_MS * 1000;
+
 /**
  * Ping event IDs and server names, numbered, with their JSON text as
  * PostgreSQL's to_json writes it (what the answers print). Only ever grows:
@@ -86,8 +88,12 @@ export class PongDictionary {
 export interface PongHour {
   /** The hour's start, ms since the epoch. */
   readonly hour: number;
-  /** The pong's time (coalesce(pong_ts, measured_at)) in µs since the epoch: exact in a double. */
-  readonly pongMicros: Float64Array;
+  /**
+   * The pong's time (coalesce(pong_ts, measured_at)) in µs since the hour's
+   * start: an hour is 3.6e9 µs, which 32 bits hold (a time since the epoch
+   * took twice the bytes, 8 MB a week of a million rows).
+   */
+  readonly pongMicros: Uint32Array;
   readonly delay: Int32Array;
   /** Index of the sample's room in the lineage's room IDs. */
   readonly room: Int32Array;
@@ -197,7 +203,7 @@ export function compareCodePoints(a: string, b: string): number {
  */
 export function parsePongHour(hour: number, count: number, text: string, dictionary: PongDictionary): PongHour {
   const read = {
-    pongMicros: new Float64Array(count),
+    pongMicros: new Uint32Array(count),
     delay: new Int32Array(count),
     room: new Int32Array(count),
     ping: new Int32Array(count),
@@ -225,8 +231,13 @@ export function parsePongHour(hour: number, count: number, text: string, diction
     at += 2; // the closing quote and the separator
     return text.slice(start, at - 1);
   };
+  const hourMicros = hour * 1000;
   for (let i = 0; i < count; i++) {
-    read.pongMicros[i] = integer();
+    const micros = integer() - hourMicros;
+    // The database put the row in this hour by its time: one outside it is not a row of this hour.
+    if (!(micros >= 0 && micros < HOUR_MICROS))
+      throw new Error(`hour ${new Date(hour).toISOString()}: a row of another hour (${micros} µs from its start)`);
+    read.pongMicros[i] = micros;
     read.delay[i] = integer();
     read.room[i] = integer();
     read.ping[i] = dictionary.ping(jsonString());
@@ -247,7 +258,7 @@ export function parsePongHour(hour: number, count: number, text: string, diction
         : compareCodePoints(raw(dictionary.pingJson[ping[a]!]!), raw(dictionary.pingJson[ping[b]!]!))) ||
       compareCodePoints(raw(responders[a]!), raw(responders[b]!)),
   );
-  const sorted = <T extends Float64Array | Int32Array>(column: T): T => column.map((_, i) => column[order[i]!]!) as T;
+  const sorted = <T extends Uint32Array | Int32Array>(column: T): T => column.map((_, i) => column[order[i]!]!) as T;
   const pingServer = sorted(read.pingServer);
   return {
     hour,
@@ -341,10 +352,12 @@ function rowsInWindow(hours: readonly PongHour[], window: PingstatWindow): [Pong
   for (const hour of hours) {
     if ((hour.hour + HOUR_MS) * 1000 <= start || hour.hour * 1000 > end) continue;
     const micros = hour.pongMicros;
+    const from = start - hour.hour * 1000;
+    const to = end - hour.hour * 1000;
     let first = 0;
-    while (first < micros.length && micros[first]! < start) first++;
+    while (first < micros.length && micros[first]! < from) first++;
     let last = micros.length;
-    while (last > first && micros[last - 1]! > end) last--;
+    while (last > first && micros[last - 1]! > to) last--;
     if (first < last) ranges.push([hour, first, last]);
   }
   return ranges;
@@ -665,7 +678,7 @@ function rawRowsText(
     out.copy(RECEIVE_DIFF, 0, RECEIVE_DIFF.length);
     out.integer(delay[i]!);
     out.copy(PONG_TIMESTAMP, 0, PONG_TIMESTAMP.length);
-    out.integer(Math.floor(pongMicros[i]! / 1000));
+    out.integer(hour.hour + Math.floor(pongMicros[i]! / 1000));
     out.byte(125);
     ends[i] = out.written;
   }
