@@ -247,6 +247,7 @@ function summaryOf(stats: ReturnType<typeof referenceStats>): PingstatSummary {
       median: s.median,
       gmean: s.gmean,
       json: Buffer.alloc(0),
+      jsonBytes: 0,
       pongs: Object.entries(s.pongs).map(
         ([pong, p]) =>
           [pong, { pongs: Object.keys(p.diffs).length, mean: p.mean, median: p.median, gmean: p.gmean }] as const,

@@ -315,6 +315,27 @@ t.test("summarisePingstat and pingstatJsonParts: the aggregator's stats.json", a
   t.equal(stats.mean, (60 + 520 / 3 + 300_005) / 3, "top-level mean: the mean of the servers' means");
 });
 
+t.test(
+  "a ping server's stats.json member is written once, when first asked for, and its lists dropped then",
+  async (t) => {
+    const spec: PongsSpec = { 'a.example': { 'maunium.net': { $a1: 100, $a2: 300 }, 'other.example': { $a1: 120 } } };
+    const summary = summarisePingstat(pingstatGroupsOf(spec), 'd');
+    const [server] = summary.servers;
+    const lists = ['"$a1":100,"$a2":300', '"$a1":120', '"$a1","$a2"'].join('').length;
+    t.equal(server!.jsonBytes, lists, 'holds the lists it is written from');
+    renderPingstatHtml(summary, '!room:example.org');
+    t.equal(server!.jsonBytes, lists, 'the HTML table does not write it');
+    const first = server!.json;
+    t.equal(server!.jsonBytes, first.length, 'written, it holds the member alone');
+    t.equal(server!.json, first, 'the same bytes every time, not written again');
+    t.equal(first.buffer.byteLength, first.length, 'in a buffer of its own, so an answer passes it along uncopied');
+    t.equal(
+      statsJson(spec, 'd'),
+      `{"disclaimer":"d","pings":{${first}},"mean":${JSON.parse(`{${first}}`)['a.example'].mean},"pongservers":["maunium.net","other.example"]}`,
+    );
+  },
+);
+
 t.test("pingstatJsonParts: numbers spelt as pingstat's json.dumps spells them", async (t) => {
   // CPython: statistics.median([50, 70]) is 60.0, median([10, 40, 1000]) is 40; a mean is always a float;
   // math.exp(math.log(1000)) is 999.9999999999998, math.exp(math.log(32)) is 32.0.

@@ -1,9 +1,14 @@
 // Output in the shapes of the existing aggregator (maubot's pingstat), so the
 // tools that read it today can read Pingboard unchanged. stats.json lists
-// every delay: each ping server's member of it comes written with its figures
-// (stats/pingstat-summary.ts), and is passed along as it is.
+// every delay: each ping server's member of it is written by its figures
+// (stats/pingstat-summary.ts), once, and passed along as it is.
 import type { JsonText } from '../stats/pingstat-data.ts';
-import { pythonFloat, type PingstatServerFigures, type PingstatSummary } from '../stats/pingstat-summary.ts';
+import {
+  delayCount,
+  pythonFloat,
+  type PingstatServerFigures,
+  type PingstatSummary,
+} from '../stats/pingstat-summary.ts';
 import { pingstatDuration } from '../duration.ts';
 import { escapeHtml } from '../html-escape.ts';
 
@@ -24,8 +29,6 @@ export function* pingstatJsonParts(summary: PingstatSummary): Generator<JsonText
   yield `},"mean":${mean},"pongservers":${JSON.stringify(summary.pongservers)}}`;
 }
 
-const delaysOf = (server: PingstatServerFigures) => server.pongs.reduce((n, [, pong]) => n + pong.pongs, 0);
-
 /**
  * A ping server's row of the HTML table after its rank, for the table's pong
  * servers: kept per figures object and those columns (pingstatDuration's exact
@@ -39,7 +42,7 @@ function serverRowHtml(data: PingstatServerFigures, pongservers: readonly string
   if (kept?.columns === columns) return kept.html;
   // Means are always floats in Python; a median is one when it averages the two middle delays.
   const pongs = new Map(data.pongs);
-  const delays = delaysOf(data);
+  const delays = delayCount(data);
   const cells = pongservers
     .map((pongServer) => {
       const pong = pongs.get(pongServer);

@@ -18,7 +18,7 @@ interface KeptServer {
   readonly signature: readonly number[];
   /** Undefined when the filter kept none of its pongs. */
   readonly figures: PingstatServerFigures | undefined;
-  /** Of its stats.json member. */
+  /** Of its stats.json member, or the lists it is written from. */
   readonly bytes: number;
 }
 
@@ -30,14 +30,14 @@ interface KeptFigures {
 }
 
 /**
- * Bytes of stats.json members kept over every set of figures (one set per
- * lineage, window ages and filter asked, the ages from the query string), the
- * least recently asked set dropped first: a week of a million rows is 19 MB
- * of them.
+ * Bytes of stats.json members (or the lists they are written from) kept over
+ * every set of figures (one set per lineage, window ages and filter asked,
+ * the ages from the query string), the least recently asked set dropped
+ * first: a week of a million rows is 19 MB of them.
  */
 const KEPT_BYTES = 64 * 1024 * 1024;
 
-const jsonBytes = (figures: PingstatServerFigures | undefined) => figures?.json.length ?? 0;
+const jsonBytes = (figures: PingstatServerFigures | undefined) => figures?.jsonBytes ?? 0;
 
 function sameNumbers(a: readonly number[], b: readonly number[]): boolean {
   if (a.length !== b.length) return false;

@@ -5,10 +5,11 @@
 // window did not change keeps its figures (pingstat-summaries.ts).
 //
 // A ping server's member of stats.json lists every ping and delay (a week of
-// a busy room is 19 MB of them): it is written here, once, when the server's
-// figures are computed, from the lists its pairs bring as JSON, and the lists
-// are not kept. (Kept beside the member they were copied into, as they were,
-// they held a second 19 MB for as long as the figures.)
+// a busy room is 19 MB of them): it is written here, once, from the lists its
+// pairs bring as JSON, the first time stats.json asks for it (the HTML table
+// never does), and the lists are dropped then. (Kept beside the member they
+// were copied into, as they were, they held a second 19 MB for as long as the
+// figures.)
 import { getOrInsert } from '../collections.ts';
 import { compareNames } from '../order.ts';
 import { ExactSum, figuresOfSorted } from './figures.ts';
@@ -33,7 +34,13 @@ export interface PingstatServerFigures {
   readonly gmean: number;
   /** Its member of stats.json, `"server":{…}`, as UTF-8 bytes in a buffer of their own. */
   readonly json: Buffer;
+  /** What it holds of stats.json: its member, or until that is written, the lists it is written from. */
+  readonly jsonBytes: number;
 }
+
+/** A ping server's delays: its pairs' pongs (a median of an even count is a float in pingstat). */
+export const delayCount = (server: Pick<PingstatServerFigures, 'pongs'>) =>
+  server.pongs.reduce((n, [, pong]) => n + pong.pongs, 0);
 
 /**
  * A float as Python's json.dumps writes it: a whole value keeps its `.0`
@@ -51,27 +58,59 @@ export const pythonFloat = (value: number) => (Number.isInteger(value) ? `${valu
 const figuresJson = (f: { mean: number; median: number; gmean: number }, delays: number) =>
   `"mean":${pythonFloat(f.mean)},"median":${delays % 2 === 0 ? pythonFloat(f.median) : JSON.stringify(f.median)},"gmean":${pythonFloat(f.gmean)}`;
 
-/**
- * The member as the aggregator's `json.dumps(data)` writes it (without its
- * spaces, as JSON.stringify writes it, but its floats spelt as Python spells
- * them), keys in the order pingstat inserts them.
- */
-function memberJson(
-  server: string,
-  pongs: readonly (readonly [string, PingstatPongFigures, JsonText])[],
-  pingsJson: JsonText,
-  figures: { mean: number; median: number; gmean: number },
-  delays: number,
-): Buffer {
-  const parts: JsonText[] = [`${JSON.stringify(server)}:{"pongs":{`];
-  for (const [pongIndex, [pongServer, pong, diffsJson]] of pongs.entries())
-    parts.push(
-      `${pongIndex > 0 ? ',' : ''}${JSON.stringify(pongServer)}:{"diffs":{`,
-      diffsJson,
-      `},${figuresJson(pong, pong.pongs)}}`,
-    );
-  parts.push('},"pings":[', pingsJson, `],${figuresJson(figures, delays)}}`);
-  return ownedBytes(parts);
+/** A pair's `diffs` members and the server's `pings` items, as JSON. */
+interface MemberLists {
+  /** In the order of the figures' pongs. */
+  readonly diffs: readonly JsonText[];
+  readonly pings: JsonText;
+}
+
+class ServerFigures implements PingstatServerFigures {
+  readonly server: string;
+  readonly pongs: readonly (readonly [string, PingstatPongFigures])[];
+  readonly pings: number;
+  readonly mean: number;
+  readonly median: number;
+  readonly gmean: number;
+  #lists: MemberLists | undefined;
+  #json: Buffer | undefined;
+
+  constructor(fields: Omit<PingstatServerFigures, 'json' | 'jsonBytes'>, lists: MemberLists) {
+    this.server = fields.server;
+    this.pongs = fields.pongs;
+    this.pings = fields.pings;
+    this.mean = fields.mean;
+    this.median = fields.median;
+    this.gmean = fields.gmean;
+    this.#lists = lists;
+  }
+
+  /**
+   * As the aggregator's `json.dumps(data)` writes it (without its spaces, as
+   * JSON.stringify writes it, but its floats spelt as Python spells them),
+   * keys in the order pingstat inserts them.
+   */
+  get json(): Buffer {
+    if (this.#json !== undefined) return this.#json;
+    const lists = this.#lists!;
+    const parts: JsonText[] = [`${JSON.stringify(this.server)}:{"pongs":{`];
+    for (const [pongIndex, [pongServer, pong]] of this.pongs.entries())
+      parts.push(
+        `${pongIndex > 0 ? ',' : ''}${JSON.stringify(pongServer)}:{"diffs":{`,
+        lists.diffs[pongIndex]!,
+        `},${figuresJson(pong, pong.pongs)}}`,
+      );
+    parts.push('},"pings":[', lists.pings, `],${figuresJson(this, delayCount(this))}}`);
+    this.#json = ownedBytes(parts);
+    this.#lists = undefined;
+    return this.#json;
+  }
+
+  get jsonBytes(): number {
+    if (this.#json !== undefined) return this.#json.length;
+    const lists = this.#lists!;
+    return lists.diffs.reduce((n, diffs) => n + diffs.length, lists.pings.length);
+  }
 }
 
 /** What stats.json and the HTML table say, ping servers in ranking order. */
@@ -118,15 +157,18 @@ export function summarisePingServer(
     offset += delays.length;
   }
   const f = figuresOfSorted(pooled.sort(), serverLogs.value());
-  const figures = { mean: f.meanMs, median: f.medianMs, gmean: f.gmeanMs };
   pongs.sort((a, b) => compareNames(a[0], b[0]));
-  return {
-    server,
-    pongs: pongs.map(([pongServer, pong]) => [pongServer, pong] as const),
-    pings: pings.count,
-    ...figures,
-    json: memberJson(server, pongs, pings.json, figures, pooled.length),
-  };
+  return new ServerFigures(
+    {
+      server,
+      pongs: pongs.map(([pongServer, pong]) => [pongServer, pong] as const),
+      pings: pings.count,
+      mean: f.meanMs,
+      median: f.medianMs,
+      gmean: f.gmeanMs,
+    },
+    { diffs: pongs.map(([, , diffs]) => diffs), pings: pings.json },
+  );
 }
 
 /** The ping servers ranked by ascending median, ties by name, with the mean of their means and every pong server. */
