@@ -65,52 +65,42 @@ interface MemberLists {
   readonly pings: JsonText;
 }
 
-class ServerFigures implements PingstatServerFigures {
-  readonly server: string;
-  readonly pongs: readonly (readonly [string, PingstatPongFigures])[];
-  readonly pings: number;
-  readonly mean: number;
-  readonly median: number;
-  readonly gmean: number;
-  #lists: MemberLists | undefined;
-  #json: Buffer | undefined;
-
-  constructor(fields: Omit<PingstatServerFigures, 'json' | 'jsonBytes'>, lists: MemberLists) {
-    this.server = fields.server;
-    this.pongs = fields.pongs;
-    this.pings = fields.pings;
-    this.mean = fields.mean;
-    this.median = fields.median;
-    this.gmean = fields.gmean;
-    this.#lists = lists;
-  }
-
+/** The figures, with their member written from `lists` the first time it is asked for, and the lists dropped then. */
+function serverFigures(
+  fields: Omit<PingstatServerFigures, 'json' | 'jsonBytes'>,
+  lists: MemberLists,
+): PingstatServerFigures {
+  let unwritten: MemberLists | undefined = lists;
+  let written: Buffer | undefined;
   /**
    * As the aggregator's `json.dumps(data)` writes it (without its spaces, as
    * JSON.stringify writes it, but its floats spelt as Python spells them),
    * keys in the order pingstat inserts them.
    */
-  get json(): Buffer {
-    if (this.#json !== undefined) return this.#json;
-    const lists = this.#lists!;
-    const parts: JsonText[] = [`${JSON.stringify(this.server)}:{"pongs":{`];
-    for (const [pongIndex, [pongServer, pong]] of this.pongs.entries())
+  const write = ({ diffs, pings }: MemberLists) => {
+    const parts: JsonText[] = [`${JSON.stringify(fields.server)}:{"pongs":{`];
+    for (const [pongIndex, [pongServer, pong]] of fields.pongs.entries())
       parts.push(
         `${pongIndex > 0 ? ',' : ''}${JSON.stringify(pongServer)}:{"diffs":{`,
-        lists.diffs[pongIndex]!,
+        diffs[pongIndex]!,
         `},${figuresJson(pong, pong.pongs)}}`,
       );
-    parts.push('},"pings":[', lists.pings, `],${figuresJson(this, delayCount(this))}}`);
-    this.#json = ownedBytes(parts);
-    this.#lists = undefined;
-    return this.#json;
-  }
-
-  get jsonBytes(): number {
-    if (this.#json !== undefined) return this.#json.length;
-    const lists = this.#lists!;
-    return lists.diffs.reduce((n, diffs) => n + diffs.length, lists.pings.length);
-  }
+    parts.push('},"pings":[', pings, `],${figuresJson(fields, delayCount(fields))}}`);
+    return ownedBytes(parts);
+  };
+  return {
+    ...fields,
+    get json() {
+      if (written === undefined) {
+        written = write(unwritten!);
+        unwritten = undefined;
+      }
+      return written;
+    },
+    get jsonBytes() {
+      return written?.length ?? unwritten!.diffs.reduce((n, diffs) => n + diffs.length, unwritten!.pings.length);
+    },
+  };
 }
 
 /** What stats.json and the HTML table say, ping servers in ranking order. */
@@ -158,7 +148,7 @@ export function summarisePingServer(
   }
   const f = figuresOfSorted(pooled.sort(), serverLogs.value());
   pongs.sort((a, b) => compareNames(a[0], b[0]));
-  return new ServerFigures(
+  return serverFigures(
     {
       server,
       pongs: pongs.map(([pongServer, pong]) => [pongServer, pong] as const),
