@@ -134,38 +134,7 @@ export async function start(config: Config, log: Logger, options: StartOptions =
         })
       : undefined;
   const spill = openSpill(config.spill, log);
-  let app: App;
-  try {
-    app = await buildApp(
-      {
-        database,
-        statistics,
-        rooms,
-        spill,
-        cacheSeconds: config.cacheSeconds,
-        clockOffsetThresholdMs: config.probes.clockOffsetThresholdMs,
-        metrics: () =>
-          metrics.render({
-            bot,
-            writer,
-            probeTicksSkipped: probes && (() => probes!.skipped),
-            leader: leadership && leadership.role === 'leader',
-          }),
-        operator: config.operator.token === undefined ? undefined : { controls, token: config.operator.token },
-        reads,
-        health: {
-          bot: config.bot ? () => bot : undefined,
-          probes: () => probes?.states() ?? [],
-          newestSampleMs: () => writer?.newestWrittenMs,
-          instance: () => leadership && { id: leadership.instanceId, role: leadership.role, single: leadership.single },
-        },
-      },
-      log,
-    );
-  } catch (err) {
-    spill?.close();
-    throw err;
-  }
+  let app: App | undefined;
   let bot: Bot | undefined;
   let backfill: BackgroundBackfill | undefined;
   let leadership: Leadership | undefined;
@@ -230,12 +199,38 @@ export async function start(config: Config, log: Logger, options: StartOptions =
       await attached?.close();
       await (leadership ? leadership.stop() : follow());
       await roomLearning?.stop();
-      await app.close();
+      await app?.close();
       spill?.close();
       await readDatabase?.destroy();
       if (ownsDatabase) await database.destroy();
     })());
   try {
+    app = await buildApp(
+      {
+        database,
+        statistics,
+        rooms,
+        spill,
+        cacheSeconds: config.cacheSeconds,
+        clockOffsetThresholdMs: config.probes.clockOffsetThresholdMs,
+        metrics: () =>
+          metrics.render({
+            bot,
+            writer,
+            probeTicksSkipped: probes && (() => probes!.skipped),
+            leader: leadership && leadership.role === 'leader',
+          }),
+        operator: config.operator.token === undefined ? undefined : { controls, token: config.operator.token },
+        reads,
+        health: {
+          bot: config.bot ? () => bot : undefined,
+          probes: () => probes?.states() ?? [],
+          newestSampleMs: () => writer?.newestWrittenMs,
+          instance: () => leadership && { id: leadership.instanceId, role: leadership.role, single: leadership.single },
+        },
+      },
+      log,
+    );
     const url = await listen(app, config.http);
     attached = await options.attach?.({
       database,
