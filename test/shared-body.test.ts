@@ -90,6 +90,21 @@ t.test('answers live for the TTL, within the byte budget', async (t) => {
   t.equal(state.runs, 6, 'and not kept after');
 });
 
+t.test('an expired answer is made again even when the clock was set back meanwhile', async (t) => {
+  const cache = new SharedBodyCache(1000, 1 << 20, 1 << 30);
+  const { state, make } = controlled();
+  const finishWith = async (key: string, now: number) => {
+    const body = cache.get(key, now, make);
+    state.body!.write('x');
+    state.finish();
+    await text(body.stream());
+  };
+  await finishWith('made first, expires last', 1000);
+  await finishWith('made after the clock went back', 500);
+  cache.get('made after the clock went back', 1600, make);
+  t.equal(state.runs, 3, 'expired at 1500: made again, though an older answer lives');
+});
+
 t.test('text and bytes already encoded keep their order, in chunks and across them', async (t) => {
   const cache = new SharedBodyCache(60_000, 1 << 20, 1 << 30);
   const { state, make } = controlled();
@@ -273,7 +288,7 @@ t.test('a client gone midway leaves the file whole, and no file open', async (t)
     }).on('error', (err) => ((err as NodeJS.ErrnoException).code === 'ECONNRESET' ? undefined : reject(err)));
   });
   await served;
-  // Its handle is let go of once a read on it is done: waited for, as the count of this process's open files.
+  // Its handle is let go of once a read on it is done: waited for, by this process's descriptors.
   await until('the answer to close its file', () => !fileOpen());
   t.equal(file.unreadable, false, 'the file is not taken for lost');
   t.equal(body.broken, false, 'nor the body for broken');

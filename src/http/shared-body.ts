@@ -316,7 +316,8 @@ export class SharedBodyCache {
   get(key: string, now: number, make: (body: SharedBody) => Promise<void>): SharedBody {
     this.#dropExpired(now);
     const entry = this.#entries.get(key);
-    if (entry && !entry.body.broken) return entry.body;
+    // Checked here too: the sweep stops at the first live body, and a clock set back breaks the order it relies on.
+    if (entry && !entry.body.broken && (entry.expires > now || !entry.body.done)) return entry.body;
     this.#entries.delete(key);
     const body = new SharedBody();
     // Clients that ask while it is made share it even when the cache keeps nothing.
