@@ -34,6 +34,19 @@ function inWindow(roomIds: readonly string[], window: PingstatWindow): RawBuilde
 /** JSON text, as a string or already as UTF-8 bytes. */
 export type JsonText = string | Buffer;
 
+/**
+ * JSON text joined into a buffer of its own, to be kept and passed along as
+ * it is: Buffer.from and Buffer.concat hand out slices of a shared pool,
+ * which a shared answer copies rather than keep (shared-body.ts).
+ */
+export function ownedBytes(parts: readonly JsonText[]): Buffer {
+  const bytes = parts.map((part) => (typeof part === 'string' ? Buffer.from(part) : part));
+  const owned = Buffer.allocUnsafeSlow(bytes.reduce((n, part) => n + part.length, 0));
+  let at = 0;
+  for (const part of bytes) at += part.copy(owned, at);
+  return owned;
+}
+
 /** One (ping server, pong server) pair of the window: its pongs, as JSON text and as sorted delays. */
 export interface PingstatPair {
   readonly pingServer: string;

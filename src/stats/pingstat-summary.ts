@@ -13,8 +13,13 @@
 import { getOrInsert } from '../collections.ts';
 import { compareNames } from '../order.ts';
 import { ExactSum, figuresOfSorted } from './figures.ts';
-import type { JsonText, PingstatGroups, PingstatPair, PingstatPings } from './pingstat-data.ts';
-import { ownedBytes } from './pong-hours.ts';
+import {
+  ownedBytes,
+  type JsonText,
+  type PingstatGroups,
+  type PingstatPair,
+  type PingstatPings,
+} from './pingstat-data.ts';
 
 /** One pong server's figures for one ping server. */
 export interface PingstatPongFigures {

@@ -9,7 +9,7 @@
 // each hour once, when it is read), a request only walks them.
 import { getOrInsert } from '../collections.ts';
 import { SpilledBytes, type FileRange, type SpillDirectory } from '../spill.ts';
-import type { JsonText, PingstatPair, PingstatPings } from './pingstat-data.ts';
+import { ownedBytes, type PingstatPair, type PingstatPings } from './pingstat-data.ts';
 import type { PingstatWindow } from './pingstat-window.ts';
 import type { DelayFilter } from './repository.ts';
 import { HOUR_MS } from './windows.ts';
@@ -469,19 +469,6 @@ class JsonBytes {
     this.#mark = this.#at;
     return taken;
   }
-}
-
-/**
- * JSON text joined into a buffer of its own, to be kept and passed along as
- * it is: Buffer.from and Buffer.concat hand out slices of a shared pool,
- * which a shared answer copies rather than keep (shared-body.ts).
- */
-export function ownedBytes(parts: readonly JsonText[]): Buffer {
-  const bytes = parts.map((part) => (typeof part === 'string' ? Buffer.from(part) : part));
-  const owned = Buffer.allocUnsafeSlow(bytes.reduce((n, part) => n + part.length, 0));
-  let at = 0;
-  for (const part of bytes) at += part.copy(owned, at);
-  return owned;
 }
 
 /** The longest text of a delay or a millisecond time, with a separator. */
