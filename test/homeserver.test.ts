@@ -193,10 +193,13 @@ t.test('federation delay: a 300 ms server, and a 600 ms round trip', async (t) =
   const roomId = hs.createRoom('@alice:slow.example', { invite: ['@bot:bot.example'] });
   const bot = await startClient(t, hs, '@bot:bot.example', 'pw');
   // The invite itself travels 300 ms, so wait for it rather than joining blindly.
-  while (bot.getRoom(roomId)?.getMyMembership() !== 'invite') await sleep(10);
+  await until('the invite to reach the bot', () => bot.getRoom(roomId)?.getMyMembership() === 'invite');
   await bot.joinRoom(roomId);
   const alice = await startClient(t, hs, '@alice:slow.example', 'pw');
-  while (alice.getRoom(roomId)?.getMember('@bot:bot.example')?.membership !== 'join') await sleep(10);
+  await until(
+    "the bot's join to reach alice",
+    () => alice.getRoom(roomId)?.getMember('@bot:bot.example')?.membership === 'join',
+  );
 
   // One way: helper send from slow.example, seen by the bot ~300 ms after origin_server_ts.
   const received = nextTimelineEvent(bot, isMessage('ping 1'));
