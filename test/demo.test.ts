@@ -3,8 +3,10 @@
 // directory behind, whether it is SIGTERM, Ctrl-C in a terminal (SIGINT to
 // the whole process group) or the demo being killed outright.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
 import t from 'tap';
 import { BOT, PING_SERVERS, RESPONDERS, sampleDelayMs } from '../demo/plan.ts';
 import { serverOfUserId } from '../src/matrix-ids.ts';
@@ -43,11 +45,15 @@ interface Demo {
   stdout(): string;
 }
 
-/** Starts `command` in a process group of its own (as a terminal would), killed with its group at the test's end. */
+/**
+ * Starts `command` in a process group of its own (as a terminal would), killed with its group at the test's end.
+ * Its temporary files go in a directory of the test's, removed then: a demo killed outright cannot remove its own.
+ */
 function startDemo(t: Test, command: readonly string[]): Demo {
+  const temporary = mkdtempSync(path.join(tmpdir(), 'pingboard-demo-test-'));
   const child = spawn(command[0]!, command.slice(1), {
     cwd: ROOT,
-    env: cleanEnv({}),
+    env: cleanEnv({ TMPDIR: temporary }),
     stdio: ['ignore', 'pipe', 'pipe'],
     detached: true,
   });
@@ -63,6 +69,7 @@ function startDemo(t: Test, command: readonly string[]): Demo {
     } catch {
       // The group is gone: the test's own checks passed.
     }
+    rmSync(temporary, { recursive: true, force: true });
   });
   return { child, exited, stdout: () => stdout };
 }
