@@ -30,10 +30,19 @@ interface StoredDigest {
   columns: string;
 }
 
-/** A stored digest's numbers, its dictionaries still server_names ids. */
-interface UnnamedDigest extends Omit<SampleColumns, 'servers' | 'responders'> {
+/** A column as stored: the narrowest integers that hold its values. */
+type StoredColumn = Int8Array | Int16Array | Int32Array;
+
+/**
+ * A stored digest's numbers, its dictionaries still server_names ids, and
+ * its server and responder indexes at their stored width (naming reads them
+ * once and writes them anew).
+ */
+interface UnnamedDigest extends Omit<SampleColumns, 'servers' | 'responders' | 'server' | 'responder'> {
   readonly serverIds: Int32Array;
   readonly responderIds: Int32Array;
+  readonly server: StoredColumn;
+  readonly responder: StoredColumn;
 }
 
 /** Each per-sample column is stored in the narrowest of these that holds all its values. */
@@ -86,11 +95,12 @@ export function encodeDigest(columns: SampleColumns, ids: ReadonlyMap<string, nu
 
 /**
  * The digest's columns. Those a named digest keeps (pings, their keys,
- * delays) get arrays of their own; the rest (the ids, and the server and
- * responder indexes, which naming reads once and writes anew) stay views of
- * the decoded buffer, which goes with them. (Kept as views, the kept columns
- * held the whole buffer: about 5 bytes a sample more, 5 MB a week of a
- * million.)
+ * delays) get int32 arrays of their own; the rest (the ids, and the server
+ * and responder indexes, which naming reads once and writes anew) stay views
+ * of the decoded buffer, at their stored width, and go with it. (Kept as
+ * views, the kept columns held the whole buffer: about 5 bytes a sample
+ * more, 5 MB a week of a million. Widened before naming, the indexes were 8
+ * MB more copied and dropped for every week of a million read.)
  */
 export function decodeDigest(row: StoredDigest): UnnamedDigest {
   // Decoded into a buffer of its own, so every view is aligned.
@@ -113,10 +123,10 @@ export function decodeDigest(row: StoredDigest): UnnamedDigest {
     if (!type) throw new Error(`an hourly digest has a column ${width} bytes wide`);
     const view = new type(buffer, byte, n);
     byte += alignedTo4(n * width);
+    if (PER_SAMPLE[c] === 'server' || PER_SAMPLE[c] === 'responder') return view;
     // Widened to int32 for the arithmetic.
-    if (!(view instanceof Int32Array)) return new Int32Array(view);
-    return PER_SAMPLE[c] === 'ping' || PER_SAMPLE[c] === 'delay' ? view.slice() : view;
-  }) as [Int32Array, Int32Array, Int32Array, Int32Array];
+    return view instanceof Int32Array ? view.slice() : new Int32Array(view);
+  }) as [StoredColumn, StoredColumn, Int32Array, Int32Array];
   return { serverIds, responderIds, pingKeys, server, responder, ping, delay };
 }
 
@@ -196,7 +206,7 @@ class SharedDictionary {
   #indexOf = new Int32Array(1024);
 
   /** Indexes into a digest's own list of ids, turned into indexes into `names`. */
-  rewritten(indexes: Int32Array, ids: Int32Array, namesById: ReadonlyMap<number, string>): Int32Array {
+  rewritten(indexes: StoredColumn, ids: Int32Array, namesById: ReadonlyMap<number, string>): Int32Array {
     const shared = new Int32Array(ids.length);
     for (let i = 0; i < ids.length; i++) {
       const id = ids[i]!;
