@@ -220,6 +220,25 @@ t.test('a named digest keeps no view of the buffer it was decoded from', async (
   t.same(figuresFromColumns([named], FILTER), figuresFromColumns([hour], FILTER));
 });
 
+t.test('a named digest keeps its indexes in the narrowest integers the shared dictionaries need', async (t) => {
+  // 100 servers, then 100 more: the shared dictionary passes 128 names between the two digests.
+  const hourRows = (from: number) =>
+    Array.from({ length: 300 }, (_, i) =>
+      row(`s${from + (i % 100)}.example`, `r${i % 3}.example`, `$h${from}p${i}`, 10 + ((i * 37) % 900)),
+    );
+  const first = columnsFromRows(hourRows(0));
+  const second = columnsFromRows(hourRows(100));
+  const all = [...new Set([...first.servers, ...first.responders, ...second.servers, ...second.responders])];
+  const ids = new Map(all.map((name, i) => [name, i + 1]));
+  const names = new DigestNames([...ids].map(([name, id]) => [id, name] as const));
+  const [a, b] = [first, second].map((hour) => names.named(decodeDigest(encodeDigest(hour, ids))));
+  t.same(
+    [a!.server, a!.responder, a!.ping, b!.server, b!.responder].map((column) => column.constructor.name),
+    ['Int8Array', 'Int8Array', 'Int16Array', 'Int16Array', 'Int8Array'],
+  );
+  t.same(figuresFromColumns([a!, b!], FILTER), figuresFromColumns([first, second], FILTER));
+});
+
 t.test('ping keys tell event IDs apart and are stable', async (t) => {
   const keys = new Int32Array(2 * 50_000);
   for (let i = 0; i < 50_000; i++) pingKey(`$${i.toString(36)}:example.org`, keys, 2 * i);

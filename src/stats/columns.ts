@@ -12,6 +12,12 @@ import type { ResponderFigures, ServerFigures } from './ranking.ts';
 import { getOrInsert } from '../collections.ts';
 
 /**
+ * Indexes, in the narrowest integers that hold them where they are kept
+ * (decoded digests: a week of a million samples in 7 MB rather than 12).
+ */
+export type IndexColumn = Int8Array | Int16Array | Int32Array;
+
+/**
  * The samples of one stretch of time. Server names are held once, in
  * dictionaries; pings only as 64-bit keys of their event IDs (see pingKey).
  */
@@ -21,10 +27,15 @@ export interface SampleColumns {
   /** Two 32-bit halves per distinct ping: [high, low, high, low, …]. */
   readonly pingKeys: Int32Array;
   /** Indexes into `servers`, `responders` and the pings of `pingKeys`, one entry per sample. */
-  readonly server: Int32Array;
-  readonly responder: Int32Array;
-  readonly ping: Int32Array;
+  readonly server: IndexColumn;
+  readonly responder: IndexColumn;
+  readonly ping: IndexColumn;
   readonly delay: Int32Array;
+}
+
+/** The narrowest index column that holds indexes below `count`. */
+export function indexColumnFor(count: number): new (length: number) => IndexColumn {
+  return count <= 2 ** 7 ? Int8Array : count <= 2 ** 15 ? Int16Array : Int32Array;
 }
 
 export interface SampleRowLike {

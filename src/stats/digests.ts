@@ -18,7 +18,7 @@ import { lockRoom } from '../db/locks.ts';
 import type { Db } from '../db/database.ts';
 import type { SampleRow, Tables } from '../db/schema.ts';
 import { arrayLiteral } from '../db/arrays.ts';
-import { columnsFromRows, type SampleColumns } from './columns.ts';
+import { columnsFromRows, type IndexColumn, indexColumnFor, type SampleColumns } from './columns.ts';
 import { compareNames } from '../order.ts';
 import { firstPongs, PONG_ORDER, type PongRow } from './first-pongs.ts';
 import { HOUR_MS, type TimeWindow } from './windows.ts';
@@ -30,26 +30,21 @@ interface StoredDigest {
   columns: string;
 }
 
-/** A column as stored: the narrowest integers that hold its values. */
-type StoredColumn = Int8Array | Int16Array | Int32Array;
-
 /**
- * A stored digest's numbers, its dictionaries still server_names ids, and
- * its server and responder indexes at their stored width (naming reads them
- * once and writes them anew).
+ * A stored digest's numbers, its dictionaries still server_names ids (its
+ * server and responder indexes point into its own lists of ids: naming
+ * reads them once and writes them anew).
  */
-interface UnnamedDigest extends Omit<SampleColumns, 'servers' | 'responders' | 'server' | 'responder'> {
+interface UnnamedDigest extends Omit<SampleColumns, 'servers' | 'responders'> {
   readonly serverIds: Int32Array;
   readonly responderIds: Int32Array;
-  readonly server: StoredColumn;
-  readonly responder: StoredColumn;
 }
 
 /** Each per-sample column is stored in the narrowest of these that holds all its values. */
 const COLUMN_TYPES = [Int8Array, Int16Array, Int32Array] as const;
 const PER_SAMPLE = ['server', 'responder', 'ping', 'delay'] as const;
 
-function narrowestType(values: Int32Array): (typeof COLUMN_TYPES)[number] {
+function narrowestType(values: IndexColumn): (typeof COLUMN_TYPES)[number] {
   let min = 0;
   let max = 0;
   for (let i = 0; i < values.length; i++) {
@@ -95,12 +90,13 @@ export function encodeDigest(columns: SampleColumns, ids: ReadonlyMap<string, nu
 
 /**
  * The digest's columns. Those a named digest keeps (pings, their keys,
- * delays) get int32 arrays of their own; the rest (the ids, and the server
- * and responder indexes, which naming reads once and writes anew) stay views
- * of the decoded buffer, at their stored width, and go with it. (Kept as
- * views, the kept columns held the whole buffer: about 5 bytes a sample
- * more, 5 MB a week of a million. Widened before naming, the indexes were 8
- * MB more copied and dropped for every week of a million read.)
+ * delays) get arrays of their own, the pings at their stored width, the
+ * delays widened to int32 for the arithmetic; the rest (the ids, and the
+ * server and responder indexes, which naming reads once and writes anew)
+ * stay views of the decoded buffer, at their stored width, and go with it.
+ * (Kept as views, the kept columns held the whole buffer: about 5 bytes a
+ * sample more, 5 MB a week of a million. Widened before naming, the indexes
+ * were 8 MB more copied and dropped for every week of a million read.)
  */
 export function decodeDigest(row: StoredDigest): UnnamedDigest {
   // Decoded into a buffer of its own, so every view is aligned.
@@ -124,9 +120,9 @@ export function decodeDigest(row: StoredDigest): UnnamedDigest {
     const view = new type(buffer, byte, n);
     byte += alignedTo4(n * width);
     if (PER_SAMPLE[c] === 'server' || PER_SAMPLE[c] === 'responder') return view;
-    // Widened to int32 for the arithmetic.
+    if (PER_SAMPLE[c] === 'ping') return view.slice();
     return view instanceof Int32Array ? view.slice() : new Int32Array(view);
-  }) as [StoredColumn, StoredColumn, Int32Array, Int32Array];
+  }) as [IndexColumn, IndexColumn, IndexColumn, Int32Array];
   return { serverIds, responderIds, pingKeys, server, responder, ping, delay };
 }
 
@@ -205,8 +201,8 @@ class SharedDictionary {
   /** By server id: its index in `names`, plus one (0: not there yet; ids past its end are not there either). */
   #indexOf = new Int32Array(1024);
 
-  /** Indexes into a digest's own list of ids, turned into indexes into `names`. */
-  rewritten(indexes: StoredColumn, ids: Int32Array, namesById: ReadonlyMap<number, string>): Int32Array {
+  /** Indexes into a digest's own list of ids, turned into indexes into `names` (in the narrowest integers that hold them). */
+  rewritten(indexes: IndexColumn, ids: Int32Array, namesById: ReadonlyMap<number, string>): IndexColumn {
     const shared = new Int32Array(ids.length);
     for (let i = 0; i < ids.length; i++) {
       const id = ids[i]!;
@@ -223,7 +219,7 @@ class SharedDictionary {
       }
       shared[i] = this.#indexOf[id]! - 1;
     }
-    const rewritten = new Int32Array(indexes.length);
+    const rewritten = new (indexColumnFor(this.names.length))(indexes.length);
     for (let i = 0; i < indexes.length; i++) rewritten[i] = shared[indexes[i]!]!;
     return rewritten;
   }
@@ -477,7 +473,7 @@ export async function deleteDigestsBefore(db: Db, cutoff: Date): Promise<void> {
   await db.deleteFrom('hourly_digests').where('hour', '<', cutoff).execute();
 }
 
-/** Samples of decoded digests one process keeps at most (about 20 bytes each, with their ping keys and numbers): two weeks of a room of a million samples a week, some 40 MB. */
+/** Samples of decoded digests one process keeps at most (about 12 bytes each, with their ping keys and numbers): two weeks of a room of a million samples a week, some 24 MB. */
 const KEPT_DIGEST_SAMPLES = 2_000_000;
 
 interface KeptDigest {
