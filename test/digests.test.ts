@@ -116,6 +116,19 @@ forEachEngine(t, (t, database) => {
     },
   );
 
+  t.test('a stored digest cut short is refused with its size named, not read as what follows it', async (t) => {
+    await setUp(t);
+    await db
+      .updateTable('hourly_digests')
+      .set({ columns: sql<string>`left(columns, 8)` })
+      .where('hour', '=', at('2026-11-20T08:00:00Z'))
+      .execute();
+    await t.rejects(
+      stats.rolling(room, ROLLING),
+      /an hourly digest is cut short: 6 bytes, where its head alone needs 8/,
+    );
+  });
+
   t.test('an earlier pong replacing a later one drops both hours; deleting a ping drops its hours', async (t) => {
     await setUp(t);
     await recordSamples(db, [{ ...b2, measuredAt: at('2026-11-20T09:59:59.950Z') }], { keepEarliestPong: true });

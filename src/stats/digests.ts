@@ -88,23 +88,38 @@ export function encodeDigest(columns: SampleColumns, ids: ReadonlyMap<string, nu
   return { samples: n, columns: Buffer.from(buffer).toString('base64') };
 }
 
+/** Int32s before a digest's ids: its counts of servers, responders and pings, and its four columns' widths. */
+const HEAD_COUNTS = 7;
+
+/** The first `count` int32s of a stored digest, decoded from the start of its text alone. */
+function headInts(row: StoredDigest, count: number): Int32Array {
+  const bytes = Buffer.from(row.columns.slice(0, Math.ceil((4 * count) / 3) * 4), 'base64');
+  if (bytes.length < 4 * count)
+    throw new Error(`an hourly digest is cut short: ${bytes.length} bytes, where its head alone needs ${4 * count}`);
+  const ints = new Int32Array(count);
+  for (let i = 0; i < count; i++) ints[i] = bytes.readInt32LE(4 * i);
+  return ints;
+}
+
+/** The server_names ids a stored digest names (its servers', then its responders'), read from its head. */
+function digestIds(row: StoredDigest): Int32Array {
+  const [servers, responders] = headInts(row, 2);
+  return headInts(row, HEAD_COUNTS + servers! + responders!).subarray(HEAD_COUNTS);
+}
+
 /**
- * The digest's columns. Those a named digest keeps (pings, their keys,
- * delays) get arrays of their own, the pings at their stored width, the
- * delays widened to int32 for the arithmetic; the rest (the ids, and the
- * server and responder indexes, which naming reads once and writes anew)
- * stay views of the decoded buffer, at their stored width, and go with it.
- * (Kept as views, the kept columns held the whole buffer: about 5 bytes a
- * sample more, 5 MB a week of a million. Widened before naming, the indexes
- * were 8 MB more copied and dropped for every week of a million read.)
+ * The digest's columns, decoded into `buffer` (at least as long as the
+ * decoded digest). Those a named digest keeps (pings, their keys, delays)
+ * are copied out, the pings at their stored width, the delays widened to
+ * int32 for the arithmetic; the rest (the ids, and the server and responder
+ * indexes, which naming reads once and writes anew) are views of `buffer`,
+ * at their stored width, good until it is written again.
  */
-export function decodeDigest(row: StoredDigest): UnnamedDigest {
-  // Decoded into a buffer of its own, so every view is aligned.
-  const buffer = new ArrayBuffer(Buffer.byteLength(row.columns, 'base64'));
+function decodeDigest(row: StoredDigest, buffer: ArrayBuffer): UnnamedDigest {
   Buffer.from(buffer).write(row.columns, 'base64');
   const n = row.samples;
-  const [servers, responders, pings, ...widths] = new Int32Array(buffer, 0, 7);
-  let at = 7;
+  const [servers, responders, pings, ...widths] = new Int32Array(buffer, 0, HEAD_COUNTS);
+  let at = HEAD_COUNTS;
   const next = (length: number) => {
     const view = new Int32Array(buffer, 4 * at, length);
     at += length;
@@ -126,6 +141,9 @@ export function decodeDigest(row: StoredDigest): UnnamedDigest {
   return { serverIds, responderIds, pingKeys, server, responder, ping, delay };
 }
 
+/** Bytes of the buffer a DigestNames decodes into, kept between digests (a week's largest hour of a million samples decodes to about 100 kB); a longer digest gets one of its own. */
+const KEPT_DECODE_BYTES = 1 << 20;
+
 /**
  * Names one room's decoded digests through their server ids. Every digest it
  * names shares one dictionary of servers and one of responders, which grow
@@ -136,6 +154,7 @@ export function decodeDigest(row: StoredDigest): UnnamedDigest {
  */
 export class DigestNames {
   readonly #byId = new Map<number, string>();
+  #decodeBuffer = new ArrayBuffer(0);
   #servers = new SharedDictionary();
   #responders = new SharedDictionary();
 
@@ -160,8 +179,22 @@ export class DigestNames {
     }
   }
 
-  /** The digest with its index columns turned into indexes into the shared dictionaries (the digest is left as it is). */
-  named({ serverIds, responderIds, server, responder, ...digest }: UnnamedDigest): SampleColumns {
+  /**
+   * A stored digest decoded, its index columns turned into indexes into the
+   * shared dictionaries. Each digest is decoded into one buffer kept for the
+   * next, and what is kept of it is copied out: decoded all at once, a week
+   * of a million samples took 12 MB more, memory touched for the first time
+   * by a process that reads it (about 2.5 ms a MB on this project's machine
+   * kind).
+   */
+  named(row: StoredDigest): SampleColumns {
+    const bytes = Buffer.byteLength(row.columns, 'base64');
+    let buffer = this.#decodeBuffer;
+    if (bytes > buffer.byteLength) {
+      buffer = new ArrayBuffer(bytes);
+      if (bytes <= KEPT_DECODE_BYTES) this.#decodeBuffer = buffer;
+    }
+    const { serverIds, responderIds, server, responder, ...digest } = decodeDigest(row, buffer);
     return {
       ...digest,
       server: this.#servers.rewritten(server, serverIds, this.#byId),
@@ -180,15 +213,13 @@ const MAX_SERVER_ID = 2 ** 26;
  * stay small: a week's digests name ten thousand servers some 800,000 times,
  * and an array lookup is several times cheaper than a Map's.
  */
-function largestId(digests: readonly UnnamedDigest[]): number {
+function largestId(lists: readonly Int32Array[]): number {
   let largest = 0;
-  for (const digest of digests) {
-    for (const list of [digest.serverIds, digest.responderIds]) {
-      for (let i = 0; i < list.length; i++) {
-        const id = list[i]!;
-        if (id < 1 || id > MAX_SERVER_ID) throw unknownId(id);
-        if (id > largest) largest = id;
-      }
+  for (const list of lists) {
+    for (let i = 0; i < list.length; i++) {
+      const id = list[i]!;
+      if (id < 1 || id > MAX_SERVER_ID) throw unknownId(id);
+      if (id > largest) largest = id;
     }
   }
   return largest;
@@ -225,17 +256,16 @@ class SharedDictionary {
   }
 }
 
-/** The distinct server ids the digests refer to. */
-function idsIn(digests: readonly UnnamedDigest[]): number[] {
-  const seen = new Uint8Array(largestId(digests) + 1);
+/** The distinct server ids of the stored digests. */
+function idsIn(rows: readonly StoredDigest[]): number[] {
+  const lists = rows.map(digestIds);
+  const seen = new Uint8Array(largestId(lists) + 1);
   const ids: number[] = [];
-  for (const digest of digests) {
-    for (const list of [digest.serverIds, digest.responderIds]) {
-      for (let i = 0; i < list.length; i++) {
-        if (seen[list[i]!] === 0) {
-          seen[list[i]!] = 1;
-          ids.push(list[i]!);
-        }
+  for (const list of lists) {
+    for (let i = 0; i < list.length; i++) {
+      if (seen[list[i]!] === 0) {
+        seen[list[i]!] = 1;
+        ids.push(list[i]!);
       }
     }
   }
@@ -584,11 +614,10 @@ async function storedDigests(
     .select(['hour', 'samples', 'columns', sql<string>`generation::text`.as('generation')])
     .where('hour', 'in', unread)
     .execute();
-  const read = rows.map(decodeDigest);
   const names = memory.namesOf(roomId);
-  names.learn(await namesOf(db, idsIn(read)));
-  rows.forEach((row, i) => {
-    const named = names.named(read[i]!);
+  names.learn(await namesOf(db, idsIn(rows)));
+  rows.forEach((row) => {
+    const named = names.named(row);
     memory.keep(roomId, row.hour.getTime(), row.generation, named);
     hours.add(row.hour.getTime());
     digests.push(named);
