@@ -237,6 +237,41 @@ t.test('a named digest keeps its indexes in the narrowest integers the shared di
   t.same(figuresFromColumns([a!, b!], FILTER), figuresFromColumns([first, second], FILTER));
 });
 
+t.test('index columns are as wide as the shared dictionaries need, at the edges of each width', async (t) => {
+  for (const [count, width] of [
+    [128, 'Int8Array'],
+    [129, 'Int16Array'],
+    [32_768, 'Int16Array'],
+    [32_769, 'Int32Array'],
+  ] as const) {
+    // The last server's index is count - 1, the largest the width must hold.
+    const hour = columnsFromRows(
+      Array.from({ length: count }, (_, i) => row(`s${i}.example`, 'r.example', `$p${i}`, 10 + (i % 500))),
+    );
+    const ids = new Map([...hour.servers, ...hour.responders].map((name, i) => [name, i + 1]));
+    const named = new DigestNames([...ids].map(([name, id]) => [id, name] as const)).named(encodeDigest(hour, ids));
+    t.equal(named.server.constructor.name, width, `${count} servers`);
+    t.same([...named.server], [...hour.server], `${count} servers: every index as it was`);
+  }
+});
+
+t.test('a digest that ends before its columns do is refused, not read from what the buffer held before', async (t) => {
+  const long = columnsFromRows(randomRows(3, 900, (random) => 10 + Math.floor(random() * 1000)));
+  const short = columnsFromRows(randomRows(4, 300, (random) => 10 + Math.floor(random() * 1000)));
+  const ids = new Map([...long.servers, ...long.responders].map((name, i) => [name, i + 1]));
+  const names = new DigestNames([...ids].map(([name, id]) => [id, name] as const));
+  names.named(encodeDigest(long, ids));
+  const stored = encodeDigest(short, ids);
+  // Cut inside the delays, the last column: the head and the other columns are whole.
+  const cut = { ...stored, columns: stored.columns.slice(0, stored.columns.length - 400) };
+  t.throws(() => names.named(cut), /an hourly digest of 300 samples is cut short: \d+ bytes, where it needs \d+/);
+  t.same(
+    figuresFromColumns([names.named(stored)], FILTER),
+    figuresFromColumns([short], FILTER),
+    'the whole digest is still read',
+  );
+});
+
 t.test('ping keys tell event IDs apart and are stable', async (t) => {
   const keys = new Int32Array(2 * 50_000);
   for (let i = 0; i < 50_000; i++) pingKey(`$${i.toString(36)}:example.org`, keys, 2 * i);

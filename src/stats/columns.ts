@@ -419,7 +419,8 @@ export function figuresFromColumns(
     const serverOf = servers.perChunk[c]!;
     const responderOf = responders.perChunk[c]!;
     const pingOf = pingsOf[c]!;
-    // Chunks come in two shapes (digests, raw rows): locals keep the loop monomorphic.
+    // Chunks come in two shapes (digests, raw rows), with index columns one to four bytes wide: each column is
+    // taken into a local once, not through the chunk at every sample.
     const { delay: delays, server: serverIndexes, responder: responderIndexes, ping: pingIndexes } = chunk;
     for (let i = 0; i < delays.length; i++) {
       const delay = delays[i]!;

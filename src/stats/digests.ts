@@ -116,11 +116,20 @@ function digestIds(row: StoredDigest): Int32Array {
  * at their stored width, good until it is written again.
  */
 function decodeDigest(row: StoredDigest, buffer: ArrayBuffer): UnnamedDigest {
-  Buffer.from(buffer).write(row.columns, 'base64');
+  const written = Buffer.from(buffer).write(row.columns, 'base64');
+  // The buffer is longer than this digest when it held a longer one: a view past what was written would read that one's bytes.
+  const within = (end: number) => {
+    if (end > written)
+      throw new Error(
+        `an hourly digest of ${row.samples} samples is cut short: ${written} bytes, where it needs ${end}`,
+      );
+  };
+  within(4 * HEAD_COUNTS);
   const n = row.samples;
   const [servers, responders, pings, ...widths] = new Int32Array(buffer, 0, HEAD_COUNTS);
   let at = HEAD_COUNTS;
   const next = (length: number) => {
+    within(4 * (at + length));
     const view = new Int32Array(buffer, 4 * at, length);
     at += length;
     return view;
@@ -132,6 +141,7 @@ function decodeDigest(row: StoredDigest, buffer: ArrayBuffer): UnnamedDigest {
   const [server, responder, ping, delay] = widths.map((width, c) => {
     const type = COLUMN_TYPES.find((t) => t.BYTES_PER_ELEMENT === width);
     if (!type) throw new Error(`an hourly digest has a column ${width} bytes wide`);
+    within(byte + n * width);
     const view = new type(buffer, byte, n);
     byte += alignedTo4(n * width);
     if (PER_SAMPLE[c] === 'server' || PER_SAMPLE[c] === 'responder') return view;
@@ -145,7 +155,7 @@ function decodeDigest(row: StoredDigest, buffer: ArrayBuffer): UnnamedDigest {
 const KEPT_DECODE_BYTES = 1 << 20;
 
 /**
- * Names one room's decoded digests through their server ids. Every digest it
+ * Decodes one room's stored digests and names them through their server ids. Every digest it
  * names shares one dictionary of servers and one of responders, which grow
  * as it names more: figuresFromColumns orders a shared dictionary once, and
  * a digest kept named is not named again for each table. (A room's
