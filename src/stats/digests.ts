@@ -91,11 +91,18 @@ export function encodeDigest(columns: SampleColumns, ids: ReadonlyMap<string, nu
 /** Int32s before a digest's ids: its counts of servers, responders and pings, and its four columns' widths. */
 const HEAD_COUNTS = 7;
 
+/** Refuses a digest whose text decodes to fewer bytes than what it says it holds needs. */
+function checkLength(row: StoredDigest, bytes: number, needed: number): void {
+  if (needed > bytes)
+    throw new Error(
+      `an hourly digest is cut short: ${bytes} bytes, where it needs ${needed} (samples: ${row.samples})`,
+    );
+}
+
 /** The first `count` int32s of a stored digest, decoded from the start of its text alone. */
 function headInts(row: StoredDigest, count: number): Int32Array {
   const bytes = Buffer.from(row.columns.slice(0, Math.ceil((4 * count) / 3) * 4), 'base64');
-  if (bytes.length < 4 * count)
-    throw new Error(`an hourly digest is cut short: ${bytes.length} bytes, where its head alone needs ${4 * count}`);
+  checkLength(row, bytes.length, 4 * count);
   const ints = new Int32Array(count);
   for (let i = 0; i < count; i++) ints[i] = bytes.readInt32LE(4 * i);
   return ints;
@@ -118,12 +125,7 @@ function digestIds(row: StoredDigest): Int32Array {
 function decodeDigest(row: StoredDigest, buffer: ArrayBuffer): UnnamedDigest {
   const written = Buffer.from(buffer).write(row.columns, 'base64');
   // The buffer is longer than this digest when it held a longer one: a view past what was written would read that one's bytes.
-  const within = (end: number) => {
-    if (end > written)
-      throw new Error(
-        `an hourly digest of ${row.samples} samples is cut short: ${written} bytes, where it needs ${end}`,
-      );
-  };
+  const within = (end: number) => checkLength(row, written, end);
   within(4 * HEAD_COUNTS);
   const n = row.samples;
   const [servers, responders, pings, ...widths] = new Int32Array(buffer, 0, HEAD_COUNTS);
