@@ -14,6 +14,7 @@ import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { ClientEvent, SyncState, type MatrixClient } from 'matrix-js-sdk';
 import { ConfigError, loadConfig } from '../src/config.ts';
+import { onStopSignal } from '../src/cli/stop-signals.ts';
 import { parseDecimalInteger } from '../src/decimal.ts';
 import { InputError, StartupError } from '../src/errors.ts';
 import { createLogger } from '../src/log.ts';
@@ -190,14 +191,12 @@ async function main(argv: string[]): Promise<number> {
       ? (process.env['PINGBOARD_PORT'] ?? '8080')
       : String(parseDecimalInteger('--port', values.port, 0, 65535));
   let stopSignal: string | undefined;
-  const signalled = new Promise<string>((resolve) => {
-    const stop = (signal: string) => {
+  const signalled = new Promise<string>((resolve) =>
+    onStopSignal((signal) => {
       stopSignal = signal;
       resolve(signal);
-    };
-    process.once('SIGINT', stop);
-    process.once('SIGTERM', stop);
-  });
+    }),
+  );
   const dataDir = mkdtempSync(path.join(tmpdir(), 'pingboard-demo-'));
   let world: World | undefined;
   let database: Database | undefined;

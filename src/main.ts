@@ -17,14 +17,15 @@
 // file's code with its types stripped: Node then does not load its type
 // stripper, a WebAssembly compiler whose memory stays taken (15–20 MB of a
 // started service).
-// Only the argument parser is imported up front: `help`, `--version` and a
-// refused argument answer in the time Node takes to start. Each command then
-// loads what it needs, and only that.
+// Only the argument parser and the stop signals' few lines are imported up
+// front: `help`, `--version` and a refused argument answer in the time Node
+// takes to start. Each command then loads what it needs, and only that.
 import { readFileSync } from 'node:fs';
 import { flushCompileCache } from 'node:module';
 import { parseCommandLine, UsageError, usageErrorText, type Invocation } from './cli/args.ts';
 import type { Output } from './cli/commands.ts';
 import { BAD_USAGE } from './cli/exit-codes.ts';
+import { onStopSignal } from './cli/stop-signals.ts';
 import type { Config } from './config.ts';
 import type { Logger } from './log.ts';
 
@@ -37,8 +38,7 @@ function version(): string {
 /** Stopped by Ctrl-C or SIGTERM: the command stops after the work in hand, once it is saved. */
 function interruption(): AbortSignal {
   const interrupted = new AbortController();
-  process.once('SIGINT', () => interrupted.abort());
-  process.once('SIGTERM', () => interrupted.abort());
+  onStopSignal(() => interrupted.abort());
   return interrupted.signal;
 }
 
@@ -117,14 +117,12 @@ async function serve(config: Config, log: Logger): Promise<number> {
   });
   // Written now, not when the service stops weeks later: the next start loads no type stripper (see above).
   flushCompileCache();
-  await new Promise<void>((resolve) => {
-    const shutdown = (signal: string) => {
+  await new Promise<void>((resolve) =>
+    onStopSignal((signal) => {
       log.info({ signal }, 'shutting down');
       resolve();
-    };
-    process.once('SIGTERM', shutdown);
-    process.once('SIGINT', shutdown);
-  });
+    }),
+  );
   await service.stop();
   log.info('stopped');
   return 0;
