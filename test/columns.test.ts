@@ -208,6 +208,40 @@ t.test("names only raw rows hold are merged into the digests' dictionary, which 
   t.same(later.servers.at(-1), 'ba.example', 'a digest named before keeps its names');
 });
 
+t.test('names are read again only for ids not known, until server_names changes', async (t) => {
+  const names = new DigestNames();
+  t.same(names.idsToRead([3, 1], '1'), [3, 1], 'nothing known: every id');
+  names.learn(
+    [
+      [1, 'a.example'],
+      [3, 'c.example'],
+    ],
+    '1',
+  );
+  t.same(names.idsToRead([3, 1, 7], '1'), [7], 'the same epoch: only the id not known');
+  t.same(names.idsToRead([1, 3], '1'), [], 'all known: none');
+  t.same(
+    names.idsToRead([7], '2').sort((a, b) => a - b),
+    [1, 3, 7],
+    'the epoch moved: the ids asked for and every id known, which may name another server now',
+  );
+  names.learn([[7, 'g.example']]);
+  t.same(
+    names.idsToRead([1], '2').sort((a, b) => a - b),
+    [1, 3, 7],
+    'names learnt without an epoch leave it where it was',
+  );
+  names.learn(
+    [
+      [1, 'a.example'],
+      [3, 'c.example'],
+      [7, 'g.example'],
+    ],
+    '2',
+  );
+  t.same(names.idsToRead([1, 3, 7], '2'), [], 'read at the new epoch: known again');
+});
+
 t.test('a named digest keeps no view of the buffer it was decoded from', async (t) => {
   const ids = new Map(['b.example', 'd.example', 'r.example'].map((name, i) => [name, i + 1]));
   const hour = columnsFromRows([row('d.example', 'r.example', '$1', 100), row('b.example', 'r.example', '$2', 70_000)]);

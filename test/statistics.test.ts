@@ -406,6 +406,42 @@ forEachEngine(t, (t, database) => {
     t.same([...(await namesIn(other))].sort(), ['big1.example', 'small.example', 'tiny.example']);
   });
 
+  t.test(
+    'server_names emptied and filled again by hand: a process that named digests names the new ones anew',
+    async (t) => {
+      await recordSamples(db, [
+        sample({ pingServer: 'a.example', delayMs: 100, measuredAt: at('2026-11-20T10:00:00Z') }),
+        sample({ pingServer: 'b.example', delayMs: 200, measuredAt: at('2026-11-20T10:00:00Z') }),
+      ]);
+      const stats = statisticsAt('2026-11-21T00:00:00Z');
+      const before = (await digestedRolling(stats)).servers;
+      t.same(
+        before.map((row) => [row.server, row.medianMs]),
+        [
+          ['a.example', 100],
+          ['b.example', 200],
+        ],
+      );
+      const idsBy = async () =>
+        new Map(
+          (await sql<{ name: string; id: number }>`select name, id from server_names`.execute(db)).rows.map((r) => [
+            r.name,
+            r.id,
+          ]),
+        );
+      const old = await idsBy();
+      // Numbered again from 1 in the reverse order: each id the process knows now names another server.
+      await sql`truncate hourly_digests`.execute(db);
+      await sql`truncate server_names restart identity`.execute(db);
+      await sql`insert into server_names (name) select unnest(${[...old.keys()].sort().reverse()}::text[])`.execute(db);
+      const renumbered = await idsBy();
+      t.not(renumbered.get('a.example'), old.get('a.example'), 'a.example has another id');
+      const nameNowAt = (id: number | undefined) => [...renumbered].find(([, at]) => at === id)?.[0];
+      t.not(nameNowAt(old.get('a.example')), 'a.example', "a.example's old id names another server now");
+      t.same((await digestedRolling(stats)).servers, before, 'the same table, named by the new ids');
+    },
+  );
+
   t.test('rebuilding digests numbers no server name twice and uses up no id', async (t) => {
     await recordSamples(
       db,
