@@ -79,8 +79,15 @@ export const MIGRATIONS_DIR = fileURLToPath(new URL('../../migrations', import.m
 export async function openDatabase(options: DatabaseOptions): Promise<Database> {
   if (options.url !== undefined) {
     const timeout = options.queryTimeoutMs ?? 0;
+    const poolSize = options.poolSize ?? 10;
     const pool = newPool(options.url, {
-      max: options.poolSize ?? 10,
+      max: poolSize,
+      // Connections stay open however long they idle. A new one costs 10-20 ms
+      // to open and its first statements 40-60 ms more (a new backend fills its
+      // caches): closed after node-postgres's default ten idle seconds, a
+      // table asked for after a quiet spell opened all four of its connections
+      // again (270 ms for a week of a million samples, against 100 on kept ones).
+      min: poolSize,
       connectionTimeoutMillis: options.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS,
       ...(timeout > 0 ? { statement_timeout: timeout, query_timeout: timeout + CLIENT_TIMEOUT_MARGIN_MS } : {}),
       ...(options.readOnly ? { options: '-c default_transaction_read_only=on' } : {}),
