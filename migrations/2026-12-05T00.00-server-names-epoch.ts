@@ -6,18 +6,19 @@ import { sql, type Kysely } from 'kysely';
 // known id keeps its name, and a process need only ask for the ids it does not
 // know yet, unless server_names lost or changed rows (emptied by hand, say,
 // and filled again: an id may come back with another name). Every statement
-// that updates, deletes or truncates server_names moves this sequence on; a
-// process reads it with the digests and asks for every id again when it has
-// moved since it last asked. Like the other triggers, it does not fire for
-// a session with session_replication_role = replica (pg_restore
-// --disable-triggers): such a writer must move it itself. Set once here, so
-// that its value changes from the first move on.
+// that updates, deletes or truncates server_names adds one to this row's
+// epoch; a process reads it with the digests and asks for every id again
+// when it has moved since it last asked. A row, not a sequence: a sequence
+// moves before the change commits (a reader would ask again too early, and
+// not after) and reaches a read replica only every 32 moves. Like the other
+// triggers, it does not fire for a session with session_replication_role =
+// replica (pg_restore --disable-triggers): such a writer must move it itself.
 export async function up(db: Kysely<any>): Promise<void> {
-  await sql`create sequence server_names_epoch`.execute(db);
-  await sql`select nextval('server_names_epoch')`.execute(db);
+  await sql`create table server_names_epoch (epoch bigint not null)`.execute(db);
+  await sql`insert into server_names_epoch (epoch) values (1)`.execute(db);
   await sql`create function move_server_names_epoch() returns trigger language plpgsql as $body$
 begin
-  perform nextval('server_names_epoch');
+  update server_names_epoch set epoch = epoch + 1;
   return null;
 end$body$`.execute(db);
   await sql`create trigger server_names_changed after update or delete or truncate on server_names
@@ -27,5 +28,5 @@ end$body$`.execute(db);
 export async function down(db: Kysely<any>): Promise<void> {
   await sql`drop trigger server_names_changed on server_names`.execute(db);
   await sql`drop function move_server_names_epoch()`.execute(db);
-  await sql`drop sequence server_names_epoch`.execute(db);
+  await sql`drop table server_names_epoch`.execute(db);
 }

@@ -209,37 +209,56 @@ t.test("names only raw rows hold are merged into the digests' dictionary, which 
 });
 
 t.test('names are read again only for ids not known, until server_names changes', async (t) => {
+  // server_names as a map, and what each read asked it for.
+  let table = new Map<number, string>([
+    [1, 'a.example'],
+    [2, 'b.example'],
+    [3, 'r.example'],
+  ]);
+  const asked: number[][] = [];
+  const read = async (ids: readonly number[]) => {
+    asked.push([...ids].sort((x, y) => x - y));
+    return new Map(ids.flatMap((id) => (table.has(id) ? [[id, table.get(id)!] as const] : [])));
+  };
   const names = new DigestNames();
-  t.same(names.idsToRead([3, 1], '1'), [3, 1], 'nothing known: every id');
-  names.learn(
-    [
-      [1, 'a.example'],
-      [3, 'c.example'],
-    ],
-    '1',
-  );
-  t.same(names.idsToRead([3, 1, 7], '1'), [7], 'the same epoch: only the id not known');
-  t.same(names.idsToRead([1, 3], '1'), [], 'all known: none');
+  const hour = columnsFromRows([row('a.example', 'r.example', '$1', 100), row('b.example', 'r.example', '$2', 200)]);
+  const ids = new Map([...table].map(([id, name]) => [name, id]));
+  await names.learnNames([1, 3], '1', read);
+  await names.learnNames([1, 2, 3], '1', read);
+  await names.learnNames([2, 3], '1', read);
+  t.same(asked, [[1, 3], [2]], 'at one epoch, each id is read once; none read when all are known');
+  t.same(names.named(encodeDigest(hour, ids)).servers, ['a.example', 'b.example']);
+
+  // Emptied by hand and numbered again: the epoch moved, and the next read asks for every id known.
+  table = new Map([
+    [1, 'b.example'],
+    [2, 'a.example'],
+  ]);
+  await names.learnNames([1], '2', read);
+  t.same(asked.at(-1), [1, 2, 3], 'the epoch moved: every id known, with those asked for');
+  const renumbered = new Map([
+    ['b.example', 1],
+    ['a.example', 2],
+    ['r.example', 3],
+  ]);
+  table.set(3, 'r.example');
+  await names.learnNames([1, 2, 3], '2', read);
+  t.same(asked.at(-1), [3], 'id 3, gone from the whole read, was forgotten: read again');
+  const named = names.named(encodeDigest(hour, renumbered));
   t.same(
-    names.idsToRead([7], '2').sort((a, b) => a - b),
-    [1, 3, 7],
-    'the epoch moved: the ids asked for and every id known, which may name another server now',
+    [...named.server].map((i) => named.servers[i]),
+    ['a.example', 'b.example'],
+    'named by the new ids, in new dictionaries',
   );
-  names.learn([[7, 'g.example']]);
-  t.same(
-    names.idsToRead([1], '2').sort((a, b) => a - b),
-    [1, 3, 7],
-    'names learnt without an epoch leave it where it was',
-  );
-  names.learn(
-    [
-      [1, 'a.example'],
-      [3, 'c.example'],
-      [7, 'g.example'],
-    ],
-    '2',
-  );
-  t.same(names.idsToRead([1, 3, 7], '2'), [], 'read at the new epoch: known again');
+
+  // The epoch's row gone: every read asks for every id.
+  asked.length = 0;
+  await names.learnNames([1], null, read);
+  await names.learnNames([1], null, read);
+  t.same(asked, [
+    [1, 2, 3],
+    [1, 2, 3],
+  ]);
 });
 
 t.test('a named digest keeps no view of the buffer it was decoded from', async (t) => {

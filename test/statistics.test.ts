@@ -1,6 +1,7 @@
 // Statistics on a real database (PGlite and PostgreSQL): figures, filters,
 // ranks, windows and frozen weeks.
 import { sql } from 'kysely';
+import pg from 'pg';
 import t from 'tap';
 import type { WeekConfig } from '../src/config.ts';
 import { deleteSamplesBefore, recordSamples } from '../src/samples/repository.ts';
@@ -439,6 +440,39 @@ forEachEngine(t, (t, database) => {
       const nameNowAt = (id: number | undefined) => [...renumbered].find(([, at]) => at === id)?.[0];
       t.not(nameNowAt(old.get('a.example')), 'a.example', "a.example's old id names another server now");
       t.same((await digestedRolling(stats)).servers, before, 'the same table, named by the new ids');
+    },
+  );
+
+  t.test(
+    'a server renamed in server_names by a transaction still open when digests are read: the names are read again once it commits',
+    { skip: database.engine === 'postgres' ? false : 'PostgreSQL only: two sessions at once' },
+    async (t) => {
+      const hour = (h: number) => at(`2026-11-20T${String(h).padStart(2, '0')}:30:00Z`);
+      await recordSamples(db, [sample({ pingServer: 'a.example', delayMs: 100, measuredAt: hour(10) })]);
+      const stats = statisticsAt('2026-11-21T00:00:00Z');
+      await digestedRolling(stats);
+      const renaming = new pg.Client({ connectionString: database.url });
+      await renaming.connect();
+      t.teardown(() => renaming.end());
+      await renaming.query('begin');
+      await renaming.query(`update server_names set name = 'z.example' where name = 'a.example'`);
+      // Read while the rename is open: a digest of another hour, stored meanwhile, is named.
+      await recordSamples(db, [sample({ pingServer: 'c.example', delayMs: 300, measuredAt: hour(11) })]);
+      await digestedRolling(stats);
+      await renaming.query('commit');
+      // A pong of the renamed server: its digest names the id a.example had.
+      await recordSamples(db, [sample({ pingServer: 'z.example', delayMs: 500, measuredAt: hour(12) })]);
+      const after = (await digestedRolling(stats)).servers.map((row) => [row.server, row.samples]);
+      t.same(
+        after.find(([server]) => server === 'z.example'),
+        ['z.example', 1],
+        'the new digest names its server by the committed name',
+      );
+      t.same(
+        after.find(([server]) => server === 'a.example'),
+        ['a.example', 1],
+        'the digest named before the rename keeps its name',
+      );
     },
   );
 

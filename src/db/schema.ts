@@ -99,6 +99,11 @@ export interface ServerNameTable {
   name: string;
 }
 
+/** One row, its epoch moved on by every update, delete or truncate of server_names (a trigger): names a process keeps by id hold while it stays. */
+export interface ServerNamesEpochTable {
+  epoch: ColumnType<string, never, never>;
+}
+
 export const PROBE_OUTCOMES = ['answered', 'lost', 'send_failed'] as const;
 export type ProbeOutcome = (typeof PROBE_OUTCOMES)[number];
 
@@ -148,6 +153,7 @@ export interface Tables {
   bot_state: BotStateTable;
   hourly_digests: HourlyDigestTable;
   server_names: ServerNameTable;
+  server_names_epoch: ServerNamesEpochTable;
   probe_pings: ProbePingTable;
   one_way_samples: OneWaySampleTable;
   tracked_rooms: TrackedRoomTable;

@@ -166,7 +166,7 @@ const KEPT_DECODE_BYTES = 1 << 20;
  */
 export class DigestNames {
   readonly #byId = new Map<number, string>();
-  /** server_names' epoch (see the migration server-names-epoch) when `#byId` was last read whole; undefined: never. */
+  /** server_names' epoch (see the migration server-names-epoch) when every name kept was last read; undefined: never. */
   #epoch: string | undefined;
   #decodeBuffer = new ArrayBuffer(0);
   #servers = new SharedDictionary();
@@ -177,35 +177,47 @@ export class DigestNames {
   }
 
   /**
-   * The ids to read from server_names before naming digests that name `ids`,
-   * read with server_names' `epoch`: those not known yet, while the epoch is
-   * the one the known names were read at; once it has moved (rows updated or
-   * deleted), every id known as well, as any of them may name another server
-   * now. Asking for all of a week's ten thousand ids each time the digests
-   * were stored again took a table 30 ms on PostgreSQL, 70 on PGlite.
+   * Server names by id, as read from server_names (only those asked for are
+   * known after): an id that comes back with another name starts new
+   * dictionaries (digests named before keep theirs).
    */
-  idsToRead(ids: readonly number[], epoch: string): number[] {
-    if (epoch === this.#epoch) return ids.filter((id) => !this.#byId.has(id));
-    return [...new Set([...ids, ...this.#byId.keys()])];
+  learn(byId: Iterable<readonly [number, string]>): void {
+    this.#learn(new Map(byId), false);
   }
 
   /**
-   * Server names by id, as read from server_names (at `epoch`, when what was
-   * read is what idsToRead asked for) for the digests about to be named.
-   * server_names is only added to, but may be emptied by hand: an id that
-   * comes back with another name starts new dictionaries (digests named
-   * before keep theirs).
+   * Learns the names of `ids` before digests naming them are named, reading
+   * (`read`) from server_names, whose `epoch` (null: its row is gone) the
+   * digests were read with: only the ids not known yet, while the epoch is
+   * the one the known names were read at. Once it has moved (rows updated or
+   * deleted), every id known is read again, as any of them may name another
+   * server now, or none. Asking for all of a week's ten thousand ids each
+   * time the digests were stored again took a table 30 ms on PostgreSQL, 70
+   * on PGlite.
    */
-  learn(byId: Iterable<readonly [number, string]>, epoch?: string): void {
-    for (const [id, name] of byId) {
-      const known = this.#byId.get(id);
-      if (known !== undefined && known !== name) {
-        this.#servers = new SharedDictionary();
-        this.#responders = new SharedDictionary();
-      }
-      this.#byId.set(id, name);
+  async learnNames(
+    ids: readonly number[],
+    epoch: string | null,
+    read: (ids: readonly number[]) => Promise<ReadonlyMap<number, string>>,
+  ): Promise<void> {
+    // Decided before the read: whether what is read is every id known (another read may learn meanwhile).
+    const whole = epoch === null || epoch !== this.#epoch;
+    const wanted = whole ? [...new Set([...ids, ...this.#byId.keys()])] : ids.filter((id) => !this.#byId.has(id));
+    if (wanted.length > 0) this.#learn(await read(wanted), whole);
+    if (whole) this.#epoch = epoch ?? undefined;
+  }
+
+  /** `whole`: `read` holds every id known, so one missing from it is no longer in server_names. */
+  #learn(read: ReadonlyMap<number, string>, whole: boolean): void {
+    const stale = whole
+      ? [...this.#byId].some(([id, name]) => read.get(id) !== name)
+      : [...read].some(([id, name]) => this.#byId.has(id) && this.#byId.get(id) !== name);
+    if (stale) {
+      this.#servers = new SharedDictionary();
+      this.#responders = new SharedDictionary();
+      if (whole) this.#byId.clear();
     }
-    if (epoch !== undefined) this.#epoch = epoch;
+    for (const [id, name] of read) this.#byId.set(id, name);
   }
 
   /**
@@ -552,7 +564,7 @@ interface KeptDigest {
 export class DecodedDigests {
   readonly #kept = new Map<string, KeptDigest>();
   #samples = 0;
-  /** By room: names its digests as they are read (server names by id are looked up again for each digest read). */
+  /** By room: names its digests as they are read (asking server_names for the ids it does not know). */
   readonly #names = new Map<string, DigestNames>();
   #decoded = 0;
 
@@ -645,16 +657,13 @@ async function storedDigests(
       'samples',
       'columns',
       sql<string>`generation::text`.as('generation'),
-      // Read before the names are: names read after a move are read again on the next read.
-      sql<string>`(select last_value from server_names_epoch)::text`.as('names_epoch'),
+      // In the digests' snapshot: names read after a later move are read again on the next read.
+      (eb) => eb.selectFrom('server_names_epoch').select(sql<string>`epoch::text`.as('epoch')).as('names_epoch'),
     ])
     .where('hour', 'in', unread)
     .execute();
   const names = memory.namesOf(roomId);
-  if (rows.length > 0) {
-    const epoch = rows[0]!.names_epoch;
-    names.learn(await namesOf(db, names.idsToRead(idsIn(rows), epoch)), epoch);
-  }
+  if (rows.length > 0) await names.learnNames(idsIn(rows), rows[0]!.names_epoch, (ids) => namesOf(db, ids));
   rows.forEach((row) => {
     const named = names.named(row);
     memory.keep(roomId, row.hour.getTime(), row.generation, named);
