@@ -110,14 +110,30 @@ export async function start(config: Config, log: Logger, options: StartOptions =
   routeSdkLogs(log);
   const database = options.database ?? (await openMigratedDatabaseWhenUp(config, log));
   const ownsDatabase = options.database === undefined;
+  let readDatabase: Database | undefined;
+  let spill: SpillDirectory | undefined;
+  // What the start opened, closed last by stop(), or at once when the start fails before the
+  // service exists: a pool's connections (kept while idle) would keep the failed process alive.
+  const release = async () => {
+    spill?.close();
+    await readDatabase?.destroy();
+    if (ownsDatabase) await database.destroy();
+  };
+  let rooms: RoomRegistry;
+  try {
+    // Opening a pool connects to nothing: a replica that is down makes the reads 503, not the start fail.
+    readDatabase =
+      config.database.readUrl === undefined
+        ? undefined
+        : await openDatabase({ ...config.database, url: config.database.readUrl, readOnly: true });
+    rooms = new RoomRegistry(config.rooms, await loadKnownRooms(database.db));
+    spill = openSpill(config.spill, log);
+  } catch (err) {
+    await release();
+    throw err;
+  }
   const statistics = createStatistics(config, database, options);
-  // Opening a pool connects to nothing: a replica that is down makes the reads 503, not the start fail.
-  const readDatabase =
-    config.database.readUrl === undefined
-      ? undefined
-      : await openDatabase({ ...config.database, url: config.database.readUrl, readOnly: true });
   const reads = readDatabase && { database: readDatabase, statistics: createStatistics(config, readDatabase, options) };
-  const rooms = new RoomRegistry(config.rooms, await loadKnownRooms(database.db));
   const metrics = new PingboardMetrics(config.metricsServerLabels);
   const controls = new OperatorControls(database.db, statistics);
   let probes: ProbeSchedule | undefined;
@@ -133,7 +149,6 @@ export async function start(config: Config, log: Logger, options: StartOptions =
           onWritten: () => void jobs?.buildDigestsSoon(),
         })
       : undefined;
-  const spill = openSpill(config.spill, log);
   let app: App | undefined;
   let bot: Bot | undefined;
   let backfill: BackgroundBackfill | undefined;
@@ -200,9 +215,7 @@ export async function start(config: Config, log: Logger, options: StartOptions =
       await (leadership ? leadership.stop() : follow());
       await roomLearning?.stop();
       await app?.close();
-      spill?.close();
-      await readDatabase?.destroy();
-      if (ownsDatabase) await database.destroy();
+      await release();
     })());
   try {
     app = await buildApp(

@@ -6,7 +6,7 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import t from 'tap';
-import { ADMIN_URL, testEngines } from './helpers/database.ts';
+import { ADMIN_URL, openTestDatabase, testEngines } from './helpers/database.ts';
 import {
   escapeRegExp,
   PROCESS_TIMEOUT_MS,
@@ -90,6 +90,28 @@ t.test('start and connection errors: one line naming the setting and the cause, 
     'a port in use',
   );
   t.equal(existsSync(path.join(dir, 'port-taken', 'pingboard.lock')), false, 'the data directory is released');
+  // The database open, then a setting that fails: the database is closed (a pool's connections, kept while
+  // idle, would keep the process alive; PGlite's data directory would stay locked).
+  const spillFails = /^pingboard: PINGBOARD_SPILL_DIR: cannot make a directory in .*a-file\/spill \(ENOTDIR\)\n$/;
+  const badSpill = { PINGBOARD_PORT: '0', PINGBOARD_SPILL_DIR: path.join(notADirectory, 'spill') };
+  if (testEngines().includes('pglite')) {
+    const dataDir = path.join(dir, 'spill-fails');
+    oneLine(
+      await pingboard(['serve'], { ...badSpill, PINGBOARD_DATA_DIR: dataDir }),
+      spillFails,
+      'a spill directory that cannot be made, on PGlite',
+    );
+    t.equal(existsSync(path.join(dataDir, 'pingboard.lock')), false, 'the data directory is released');
+  }
+  if (postgres) {
+    const database = await openTestDatabase('postgres');
+    t.teardown(() => database.destroy());
+    oneLine(
+      await pingboard(['serve'], { ...badSpill, DATABASE_URL: database.url! }),
+      spillFails,
+      'a spill directory that cannot be made, on PostgreSQL',
+    );
+  }
   if (missing && serveMissing) {
     for (const [result, what] of [
       [missing, 'import'],
