@@ -149,7 +149,9 @@ export async function openDatabase(options: DatabaseOptions): Promise<Database> 
 }
 
 function newPool(url: string, options: pg.PoolConfig): pg.Pool {
-  const pool = new pg.Pool({ connectionString: url, ...options });
+  // TCP keepalives: a connection kept idle for hours that a firewall or NAT dropped in between fails
+  // then, rather than taking the next statement's whole timeout to be found dead.
+  const pool = new pg.Pool({ connectionString: url, keepAlive: true, ...options });
   // A client losing its server must not crash the process: the next query reports it. The pool
   // listens on idle clients only; a client checked out between two queries (inside a
   // transaction, say) emits the error itself, with nobody listening, when PostgreSQL restarts.
