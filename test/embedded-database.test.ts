@@ -3,7 +3,7 @@
 // and commands after it, read the directory it made; a creating process that
 // fails ends the command with one line naming the setting. Real processes, a
 // real PGlite data directory.
-import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import t from 'tap';
@@ -32,6 +32,12 @@ t.test('a new data directory is created, then read by serve and by a command', a
   const imported = await runPingboard(dir, ['import', 'week.ndjson'], env);
   t.equal(imported.code, 0, imported.stderr);
   t.ok(existsSync(path.join(dataDir, 'PG_VERSION')), 'the directory holds a database');
+  // initdb writes the shared buffers it ran with: the default 128 MB would have weighed on the creating process.
+  t.match(
+    readFileSync(path.join(dataDir, 'postgresql.conf'), 'utf8'),
+    /^shared_buffers = 16MB\b/m,
+    'initdb ran with the small shared buffers',
+  );
 
   const server = await servePingboard(t, dir, env);
   const page = await (await fetch(`${server.url}/leaderboard.md`)).text();

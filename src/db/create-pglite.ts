@@ -23,6 +23,9 @@ export async function openPGlite(dataDir: string): Promise<PGlite> {
   const { PGlite } = await import('@electric-sql/pglite');
   return PGlite.create(dataDir, {
     startParams: [...PGlite.defaultStartParams, '-c', `shared_buffers=${SHARED_BUFFERS}`],
+    // initdb runs PostgreSQL in a second WebAssembly instance, with 128 MB of shared buffers unless
+    // told: the creating process's peak was 583 MB with them, 543 MB with these (medians of 5).
+    initDbStartParams: ['--set', `shared_buffers=${SHARED_BUFFERS}`],
   });
 }
 
