@@ -460,9 +460,10 @@ async function buildDigests(db: Db, roomId: string, first: number, end: number):
     // A week read for its digests is a few per cent of a table holding months, yet PostgreSQL scanned the
     // whole table in parallel, its sort split between the workers: 0.87 s for the 300,000 rows of a week
     // in 10.3M, against 0.41 s through the (room, time) index with one sort. Where the rows read are much
-    // of the table, the serial scan costs a sixth more (1.47M of 10.3M: 2.8 s against 2.4); a build over
-    // a table of just the week took as long as before, within the spread of runs. (PGlite never plans
-    // in parallel.)
+    // of the table, the serial scan costs a sixth more (1.47M of 10.3M: 2.8 s against 2.4); over a table
+    // of just the week (1M rows), the rows and the check of which pings were answered before (its
+    // whole-table branch, also serial now) took as long as in parallel, within the spread of runs.
+    // (PGlite never plans in parallel.)
     await sql`set local max_parallel_workers_per_gather = 0`.execute(tx);
     const built = await hoursFromSamples(tx, roomId, first, end);
     const ids = await idsOf(tx, [...new Set(built.flatMap((columns) => [...columns.servers, ...columns.responders]))]);
