@@ -443,6 +443,20 @@ forEachEngine(t, (t, database) => {
     },
   );
 
+  t.test('server_names_epoch refuses a second row, which would fail every read of the digests', async (t) => {
+    await recordSamples(db, [
+      sample({ pingServer: 'a.example', delayMs: 100, measuredAt: at('2026-11-20T10:00:00Z') }),
+    ]);
+    const stats = statisticsAt('2026-11-21T00:00:00Z');
+    const before = await digestedRolling(stats);
+    await t.rejects(
+      sql`insert into server_names_epoch (epoch) values (1)`.execute(db),
+      /server_names_epoch_one_row/,
+      'a second row is refused, naming the index',
+    );
+    t.same(await digestedRolling(statisticsAt('2026-11-21T00:00:00Z')), before, 'a new process reads the digests');
+  });
+
   t.test(
     'a server renamed in server_names by a transaction still open when digests are read: the names are read again once it commits',
     { skip: database.engine === 'postgres' ? false : 'PostgreSQL only: two sessions at once' },
