@@ -9,6 +9,17 @@ import type { Test } from './helpers/database.ts';
 
 const FILTER = { minDelayMs: 10, maxDelayMs: 600_000 };
 
+/** server_names as a map: what a read of `ids` from it returns. */
+const readFrom = (table: ReadonlyMap<number, string>) => async (ids: readonly number[]) =>
+  new Map(ids.flatMap((id) => (table.has(id) ? [[id, table.get(id)!] as const] : [])));
+
+/** Digest names that have read every server of `ids` (name to id) from server_names, as a process reading digests does. */
+async function namesKnowing(ids: ReadonlyMap<string, number>): Promise<DigestNames> {
+  const names = new DigestNames();
+  await names.learnNames([...ids.values()], '1', readFrom(new Map([...ids].map(([name, id]) => [id, name]))));
+  return names;
+}
+
 function row(server: string, responder: string, ping: string, delay: number) {
   return { ping_server: server, responder_server: responder, ping_event_id: ping, delay_ms: delay };
 }
@@ -167,7 +178,7 @@ t.test('ping numbers and scratch kept from table to table give each the figures 
 
 t.test("names only raw rows hold are merged into the digests' dictionary, which may grow", async (t) => {
   const ids = new Map(['b.example', 'd.example', 'r.example', 'q.example'].map((name, i) => [name, i + 1]));
-  const names = new DigestNames([...ids].map(([name, id]) => [id, name] as const));
+  const names = await namesKnowing(ids);
   const hour = columnsFromRows([row('d.example', 'r.example', '$1', 100), row('b.example', 'r.example', '$2', 200)]);
   const named = names.named(encodeDigest(hour, ids));
   const raw = columnsFromRows([
@@ -191,7 +202,7 @@ t.test("names only raw rows hold are merged into the digests' dictionary, which 
   const one = columnsFromRows([row('c.example', 'r.example', '$7', 30)]);
   t.same(figuresFromColumns([named, one], FILTER, kept), figuresFromColumns([hour, one], FILTER));
   ids.set('ba.example', 9);
-  names.learn([[9, 'ba.example']]);
+  await names.learnNames([9], '1', readFrom(new Map([...ids].map(([name, id]) => [id, name]))));
   const laterHour = columnsFromRows([row('ba.example', 'q.example', '$6', 60)]);
   const later = names.named(encodeDigest(laterHour, ids));
   t.equal(later.servers, named.servers, 'a later digest shares the dictionary, grown');
@@ -201,7 +212,11 @@ t.test("names only raw rows hold are merged into the digests' dictionary, which 
     'the order kept for the dictionary is redone once it has grown',
   );
   // server_names emptied by hand and filled again: id 9 now names another server.
-  names.learn([[9, 'z.example']]);
+  await names.learnNames(
+    [9],
+    '2',
+    readFrom(new Map([...ids].map(([name, id]) => [id, name === 'ba.example' ? 'z.example' : name]))),
+  );
   const renamed = names.named(encodeDigest(laterHour, ids));
   t.not(renamed.servers, named.servers, 'new dictionaries');
   t.same(renamed.servers, ['z.example']);
@@ -218,7 +233,7 @@ t.test('names are read again only for ids not known, until server_names changes'
   const asked: number[][] = [];
   const read = async (ids: readonly number[]) => {
     asked.push([...ids].sort((x, y) => x - y));
-    return new Map(ids.flatMap((id) => (table.has(id) ? [[id, table.get(id)!] as const] : [])));
+    return readFrom(table)(ids);
   };
   const names = new DigestNames();
   const hour = columnsFromRows([row('a.example', 'r.example', '$1', 100), row('b.example', 'r.example', '$2', 200)]);
@@ -264,7 +279,7 @@ t.test('names are read again only for ids not known, until server_names changes'
 t.test('a named digest keeps no view of the buffer it was decoded from', async (t) => {
   const ids = new Map(['b.example', 'd.example', 'r.example'].map((name, i) => [name, i + 1]));
   const hour = columnsFromRows([row('d.example', 'r.example', '$1', 100), row('b.example', 'r.example', '$2', 70_000)]);
-  const named = new DigestNames([...ids].map(([name, id]) => [id, name] as const)).named(encodeDigest(hour, ids));
+  const named = (await namesKnowing(ids)).named(encodeDigest(hour, ids));
   // The delays need 4 bytes: stored at the width the arithmetic uses, they were once kept as views.
   for (const column of ['pingKeys', 'server', 'responder', 'ping', 'delay'] as const)
     t.equal(named[column].buffer.byteLength, named[column].byteLength, `${column}: an array of its own`);
@@ -281,7 +296,7 @@ t.test('a named digest keeps its indexes in the narrowest integers the shared di
   const second = columnsFromRows(hourRows(100));
   const all = [...new Set([...first.servers, ...first.responders, ...second.servers, ...second.responders])];
   const ids = new Map(all.map((name, i) => [name, i + 1]));
-  const names = new DigestNames([...ids].map(([name, id]) => [id, name] as const));
+  const names = await namesKnowing(ids);
   const [a, b] = [first, second].map((hour) => names.named(encodeDigest(hour, ids)));
   t.same(
     [a!.server, a!.responder, a!.ping, b!.server, b!.responder].map((column) => column.constructor.name),
@@ -302,7 +317,7 @@ t.test('index columns are as wide as the shared dictionaries need, at the edges 
       Array.from({ length: count }, (_, i) => row(`s${i}.example`, 'r.example', `$p${i}`, 10 + (i % 500))),
     );
     const ids = new Map([...hour.servers, ...hour.responders].map((name, i) => [name, i + 1]));
-    const named = new DigestNames([...ids].map(([name, id]) => [id, name] as const)).named(encodeDigest(hour, ids));
+    const named = (await namesKnowing(ids)).named(encodeDigest(hour, ids));
     t.equal(named.server.constructor.name, width, `${count} servers`);
     t.same([...named.server], [...hour.server], `${count} servers: every index as it was`);
   }
@@ -312,7 +327,7 @@ t.test('a digest that ends before its columns do is refused, not read from what 
   const long = columnsFromRows(randomRows(3, 900, (random) => 10 + Math.floor(random() * 1000)));
   const short = columnsFromRows(randomRows(4, 300, (random) => 10 + Math.floor(random() * 1000)));
   const ids = new Map([...long.servers, ...long.responders].map((name, i) => [name, i + 1]));
-  const names = new DigestNames([...ids].map(([name, id]) => [id, name] as const));
+  const names = await namesKnowing(ids);
   names.named(encodeDigest(long, ids));
   const stored = encodeDigest(short, ids);
   // Cut inside the delays, the last column: the head and the other columns are whole.
@@ -348,13 +363,12 @@ t.test('digests round-trip their columns, names through server ids, sharing one 
   const ids = new Map(
     ['s.example', 'a.example:8448', 'r.example', '[::1]:8448', 'b.example'].map((name, i) => [name, 10 + 3 * i]),
   );
-  const names = new Map([...ids].map(([name, id]) => [id, name]));
   const encoded = [encodeDigest(first, ids), encodeDigest(second, ids)];
   t.same(
     encoded.map((e) => e.samples),
     [3, 2],
   );
-  const digestNames = new DigestNames(names);
+  const digestNames = await namesKnowing(ids);
   const decoded = encoded.map((digest) => digestNames.named(digest));
   t.equal(decoded[0]!.servers, decoded[1]!.servers, 'one dictionary of servers for every digest');
   t.equal(decoded[0]!.responders, decoded[1]!.responders, 'and one of responders');
@@ -377,9 +391,7 @@ t.test('digests round-trip their columns, names through server ids, sharing one 
   );
   const wide = columnsFromRows(randomRows(5, 5000, (random) => 10 + Math.floor(random() * 100_000)));
   const wideIds = new Map([...wide.servers, ...wide.responders].map((name, i) => [name, 1000 + i]));
-  const wideBack = new DigestNames([...wideIds].map(([name, id]) => [id, name] as const)).named(
-    encodeDigest(wide, wideIds),
-  );
+  const wideBack = (await namesKnowing(wideIds)).named(encodeDigest(wide, wideIds));
   t.same(
     figuresFromColumns([wideBack], FILTER),
     figuresFromColumns([wide], FILTER),
@@ -387,23 +399,20 @@ t.test('digests round-trip their columns, names through server ids, sharing one 
   );
   const corrupt = Buffer.from(encodeDigest(first, ids).columns, 'base64');
   corrupt.writeInt32LE(3, 12);
-  t.throws(
-    () => new DigestNames(names).named({ samples: 3, columns: corrupt.toString('base64') }),
-    /a column 3 bytes wide/,
-  );
-  t.throws(
-    () => new DigestNames([[10, 's.example']]).named(encodeDigest(first, ids)),
-    /server id 13, which is not in server_names/,
-  );
+  const knowing = await namesKnowing(ids);
+  t.throws(() => knowing.named({ samples: 3, columns: corrupt.toString('base64') }), /a column 3 bytes wide/);
+  const knowingOne = await namesKnowing(new Map([['s.example', 10]]));
+  t.throws(() => knowingOne.named(encodeDigest(first, ids)), /server id 13, which is not in server_names/);
   for (const badId of [0, -3, 2 ** 30]) {
     const corruptIds = new Map([...ids].map(([name, id]) => [name, name === 'a.example:8448' ? badId : id]));
+    const fresh = await namesKnowing(ids);
     t.throws(
-      () => new DigestNames(names).named(encodeDigest(first, corruptIds)),
+      () => fresh.named(encodeDigest(first, corruptIds)),
       new RegExp(`server id ${badId}, which is not in server_names`),
       `a digest naming id ${badId} is refused`,
     );
   }
-  const empty = new DigestNames(names).named(encodeDigest(columnsFromRows([]), ids));
+  const empty = (await namesKnowing(ids)).named(encodeDigest(columnsFromRows([]), ids));
   t.same([empty.servers, empty.delay.length, empty.pingKeys.length], [[], 0, 0]);
 });
 

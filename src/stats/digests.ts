@@ -172,19 +172,6 @@ export class DigestNames {
   #servers = new SharedDictionary();
   #responders = new SharedDictionary();
 
-  constructor(byId: Iterable<readonly [number, string]> = []) {
-    this.learn(byId);
-  }
-
-  /**
-   * Server names by id, as read from server_names (only those asked for are
-   * known after): an id that comes back with another name starts new
-   * dictionaries (digests named before keep theirs).
-   */
-  learn(byId: Iterable<readonly [number, string]>): void {
-    this.#learn(new Map(byId), false);
-  }
-
   /**
    * Learns the names of `ids` before digests naming them are named, reading
    * (`read`) from server_names, whose `epoch` (null: its row is gone) the
@@ -207,7 +194,12 @@ export class DigestNames {
     if (whole) this.#epoch = epoch ?? undefined;
   }
 
-  /** `whole`: `read` holds every id known, so one missing from it is no longer in server_names. */
+  /**
+   * Server names by id, as read from server_names: an id that comes back with
+   * another name starts new dictionaries (digests named before keep theirs).
+   * `whole`: `read` holds every id known, so one missing from it is no longer
+   * in server_names.
+   */
   #learn(read: ReadonlyMap<number, string>, whole: boolean): void {
     const stale = whole
       ? [...this.#byId].some(([id, name]) => read.get(id) !== name)
