@@ -491,6 +491,44 @@ forEachEngine(t, async (t, database) => {
     t.equal(new Set(rows.map((r) => r.ping_event_id)).size, rows.length, 'no ping has both forms');
   });
 
+  t.test('a batch of several rooms checks the two forms in each room that holds pingstat rows', async (t) => {
+    // An insert skips the check of an account's pong where its rooms hold no pingstat row; this batch's
+    // rooms hold one between them, in either room of the pair.
+    const account = (roomId: string, ping: string) =>
+      sample({ roomId, pingServer: 'a.example', pingEventId: ping, delayMs: 120 });
+    for (const [rows, plain] of [
+      // Rooms are locked and listed in name order: the pingstat row's room comes first, then second.
+      ['!a-rows:a.example', '!b-plain:a.example'],
+      ['!d-rows:a.example', '!c-plain:a.example'],
+    ] as const) {
+      t.same(
+        await recordSamples(database.db, [{ ...account(rows, '$formed'), responder: 'maunium.net', pinger: null }]),
+        { stored: 1, duplicate: 0 },
+        `${rows} holds a pingstat row`,
+      );
+      t.same(
+        await recordSamples(database.db, [account(plain, '$formed'), account(rows, '$formed')]),
+        { stored: 1, duplicate: 1 },
+        `beside ${plain}, the account's form of ${rows}'s pingstat row is a duplicate`,
+      );
+      t.same(
+        (
+          await database.db
+            .selectFrom('samples')
+            .select(['room_id', 'responder'])
+            .where('ping_event_id', '=', '$formed')
+            .where('room_id', 'in', [rows, plain])
+            .orderBy('room_id')
+            .execute()
+        ).map((r) => [r.room_id, r.responder]),
+        [
+          [plain, '@echo:maunium.net'],
+          [rows, 'maunium.net'],
+        ].sort(([a], [b]) => a!.localeCompare(b!)),
+      );
+    }
+  });
+
   t.test(
     "a pong read back lends its time to the bot's own sample of the ping, once; other forms of a pong do not",
     async (t) => {

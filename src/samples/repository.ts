@@ -81,7 +81,8 @@ export async function recordSamples(
         // (replacing pongs), or may meet the other form of a pong that a writer beside it is storing
         // (a pingstat row's check cannot see rows not yet committed).
         const mode = options.keepEarliestPong || batch.some(isKnownByServerOnly) ? 'exclusive' : 'shared';
-        for (const roomId of [...new Set(column((s) => s.roomId))].sort()) await lockRoom(tx, roomId, mode);
+        const rooms = [...new Set(column((s) => s.roomId))].sort();
+        for (const roomId of rooms) await lockRoom(tx, roomId, mode);
         const replaced = options.keepEarliestPong ? await replaceLaterPongs(tx, batch) : 0;
         const { rows } = await sql<{ stored: number }>`
         with inserted as (
@@ -107,9 +108,15 @@ export async function recordSamples(
           -- A pong known by its server only (a pingstat row) is the pong of one of that server's
           -- accounts: whichever of the two was stored first stands. Written as OR-guarded
           -- subqueries, each runs per row only where it can apply, as an index probe: an
-          -- account's pong looks up the one server-only key (the primary key whole); a
-          -- server-only row looks up its ping's other samples.
-          where (batch.responder = batch.responder_server or not exists (
+          -- account's pong looks up the one server-only key (the primary key whole), unless
+          -- the batch's rooms hold no server-only row at all (asked once, of a partial index:
+          -- a writer of such rows holds the rooms' lock exclusively, so none appears meanwhile);
+          -- a server-only row looks up its ping's other samples.
+          where (batch.responder = batch.responder_server
+              or not exists (
+                select 1 from samples s
+                where s.room_id = any(${arrayLiteral(rooms)}::text[]) and s.responder = s.responder_server)
+              or not exists (
               select 1 from samples s
               where s.room_id = batch.room_id and s.ping_event_id = batch.ping_event_id and s.responder = batch.responder_server))
             and (batch.responder <> batch.responder_server or not exists (
