@@ -529,6 +529,47 @@ forEachEngine(t, async (t, database) => {
     }
   });
 
+  t.test('a row whose responder names another server than its own is one form in every room alike', async (t) => {
+    // Records were not checked for this before: a server name as responder, another as its server.
+    const inconsistent = (roomId: string) => ({
+      room_id: roomId,
+      ping_event_id: '$mixed',
+      ping_server: 'a.example',
+      pinger: null,
+      responder: 'maunium.net',
+      responder_server: 'other.example',
+      delay_ms: 90,
+      ping_ts: new Date(Date.UTC(2026, 10, 18, 12)),
+      measured_at: new Date(Date.UTC(2026, 10, 18, 12, 0, 0, 90)),
+      source: 'pong' as const,
+    });
+    const [quiet, withRows] = ['!quiet:a.example', '!with-rows:a.example'];
+    await database.db
+      .insertInto('samples')
+      .values([inconsistent(quiet), inconsistent(withRows)])
+      .execute();
+    t.same(
+      await recordSamples(database.db, [
+        {
+          ...sample({ roomId: withRows, pingServer: 'a.example', delayMs: 80 }),
+          responder: 'maunium.net',
+          pinger: null,
+        },
+      ]),
+      { stored: 1, duplicate: 0 },
+      `${withRows} also holds a pingstat row`,
+    );
+    const account = (roomId: string) => sample({ roomId, pingEventId: '$mixed', pingServer: 'a.example', delayMs: 95 });
+    t.same(
+      [await recordSamples(database.db, [account(quiet)]), await recordSamples(database.db, [account(withRows)])],
+      [
+        { stored: 1, duplicate: 0 },
+        { stored: 1, duplicate: 0 },
+      ],
+      "the account's pong is stored beside it, whether its room's pingstat rows are looked up or not",
+    );
+  });
+
   t.test(
     "a pong read back lends its time to the bot's own sample of the ping, once; other forms of a pong do not",
     async (t) => {

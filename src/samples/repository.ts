@@ -108,17 +108,18 @@ export async function recordSamples(
           -- A pong known by its server only (a pingstat row) is the pong of one of that server's
           -- accounts: whichever of the two was stored first stands. Written as OR-guarded
           -- subqueries, each runs per row only where it can apply, as an index probe: an
-          -- account's pong looks up the one server-only key (the primary key whole), unless
-          -- the batch's rooms hold no server-only row at all (asked once, of a partial index:
-          -- a writer of such rows holds the rooms' lock exclusively, so none appears meanwhile);
-          -- a server-only row looks up its ping's other samples.
+          -- account's pong looks up the one server-only key (the primary key whole); a
+          -- server-only row looks up its ping's other samples. Where the batch's rooms hold no
+          -- server-only row at all (asked once, of a partial index of them), the accounts'
+          -- look-ups are skipped: they could find only such a row, in the same snapshot.
           where (batch.responder = batch.responder_server
               or not exists (
                 select 1 from samples s
                 where s.room_id = any(${arrayLiteral(rooms)}::text[]) and s.responder = s.responder_server)
               or not exists (
               select 1 from samples s
-              where s.room_id = batch.room_id and s.ping_event_id = batch.ping_event_id and s.responder = batch.responder_server))
+              where s.room_id = batch.room_id and s.ping_event_id = batch.ping_event_id and s.responder = batch.responder_server
+                and s.responder_server = batch.responder_server))
             and (batch.responder <> batch.responder_server or not exists (
               select 1 from samples s
               where s.room_id = batch.room_id and s.ping_event_id = batch.ping_event_id
