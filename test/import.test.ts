@@ -798,4 +798,28 @@ forEachEngine(t, async (t, database) => {
     t.same(rejectedLines(imported.rejections), [2 + (15_000 - 1) * 8], "the bad element's line, deep in the file");
     t.equal(await countRows(database), LINES - bad.size + ROWS - 1);
   });
+
+  t.test('a character cut by the end of a read chunk arrives whole', async (t) => {
+    // Files are read 1 MiB at a time. Each record here is refused, its error quoting its value of three-byte
+    // characters; a blank first line (skipped) puts the end of the first chunk inside one of them.
+    const CHUNK = 1 << 20;
+    const value = '€'.repeat(30);
+    const lines = Array.from({ length: 8000 }, (_, i) =>
+      record({ ping_event_id: `$cut${String(i).padStart(5, '0')}`, delay_ms: value }),
+    );
+    const lineBytes = Buffer.byteLength(lines[0]!) + 1;
+    // The chunk's last byte is the first of the fifth €.
+    const fifth = Buffer.from(lines[0]!).indexOf(Buffer.from(value)) + 4 * 3;
+    const blank = (CHUNK - 1 - fifth) % lineBytes || lineBytes;
+    const content = `${' '.repeat(blank - 1)}\n${lines.join('\n')}\n`;
+    const bytes = Buffer.from(content);
+    t.same([bytes[CHUNK - 1], bytes[CHUNK]], [0xe2, 0x82], 'the first chunk ends inside a €');
+    const cut = await run(database, write('cut.ndjson', content));
+    t.same(cut.counts, { read: lines.length, stored: 0, duplicate: 0, rejected: lines.length });
+    t.equal(
+      cut.rejections.filter((r) => r.error.includes(JSON.stringify(value))).length,
+      lines.length,
+      'every refusal quotes its value whole',
+    );
+  });
 });
