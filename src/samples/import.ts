@@ -185,7 +185,7 @@ async function nextUnlessStopped<T>(
  * stream's own decoder took, which was an eighth of the importing process's CPU (0.53 s of 4.2 s for
  * 300,000 samples, against 0.17 s now).
  */
-async function* decodeUtf8(bytes: AsyncIterable<Buffer>): AsyncGenerator<string, undefined> {
+async function* decodeUtf8(bytes: AsyncIterable<Buffer>): AsyncGenerator<string> {
   const decoder = new TextDecoder();
   for await (const chunk of bytes) {
     const text = decoder.decode(chunk, { stream: true });
@@ -193,7 +193,6 @@ async function* decodeUtf8(bytes: AsyncIterable<Buffer>): AsyncGenerator<string,
   }
   const rest = decoder.decode();
   if (rest !== '') yield rest;
-  return undefined;
 }
 
 async function* prepend(first: string, rest: AsyncIterable<string>): AsyncGenerator<string> {
@@ -269,15 +268,14 @@ export async function importFile(
   return signal?.aborted ? { file, line: lastLine } : undefined;
 
   async function readRecords(): Promise<void> {
+    // The chunks after the first are read on from the same generator.
     const chunks = decodeUtf8(stream);
     const first = await nextUnlessStopped(chunks, stop);
     if (first.done) return;
-    const rest: AsyncIterable<string> = { [Symbol.asyncIterator]: () => chunks };
-    const firstChunk = first.value;
     // A pingstat dump is one JSON array; anything else is read as NDJSON.
-    const records = firstChunk.trimStart().startsWith('[')
-      ? jsonArrayRecords(rest, firstChunk)
-      : ndjsonRecords(rest, firstChunk);
+    const records = first.value.trimStart().startsWith('[')
+      ? jsonArrayRecords(chunks, first.value)
+      : ndjsonRecords(chunks, first.value);
     try {
       for (
         let next = await nextUnlessStopped(records, stop);
