@@ -8,6 +8,8 @@ import { createHash } from 'node:crypto';
 import { once } from 'node:events';
 import { createWriteStream } from 'node:fs';
 import { sql } from 'kysely';
+import { loadConfig } from '../src/config.ts';
+import { createStatistics } from '../src/open.ts';
 import { importFiles } from '../src/cli/import-files.ts';
 import type { Database } from '../src/db/database.ts';
 import type { ImportCounts } from '../src/samples/import.ts';
@@ -61,7 +63,9 @@ export async function importBench(options: ImportBenchOptions, log: (line: strin
   const importStarted = performance.now();
   // The last batch's progress report ends the batches; what follows is the planner's statistics and the digests.
   let batchesEnded = importStarted;
-  await importFiles(db, [options.ndjsonPath], counts, { onProgress: () => (batchesEnded = performance.now()) });
+  await importFiles(db, createStatistics(loadConfig({}), database, { now: () => now }), [options.ndjsonPath], counts, {
+    onProgress: () => (batchesEnded = performance.now()),
+  });
   const ended = performance.now();
   const checkpointsAfter = await checkpoints(database);
   const seconds = (ended - importStarted) / 1000;

@@ -11,6 +11,8 @@ import { percentile } from './bot.bench.ts';
 import type { Figures } from './leaderboard.bench.ts';
 import { loadavg } from 'node:os';
 import { migrateToLatest, openDatabase } from '../src/db/database.ts';
+import { loadConfig } from '../src/config.ts';
+import { createStatistics } from '../src/open.ts';
 import { importFiles } from '../src/cli/import-files.ts';
 import type { ImportCounts } from '../src/samples/import.ts';
 import { haproxySkip, startProxy } from '../test/helpers/haproxy.ts';
@@ -152,7 +154,7 @@ export async function instancesThroughputBench(
   const database = await openDatabase({ url: options.databaseUrl, dataDir: '' });
   try {
     await migrateToLatest(database.db);
-    await importFiles(database.db, [options.ndjsonPath], counts);
+    await importFiles(database.db, createStatistics(loadConfig({}), database), [options.ndjsonPath], counts);
   } finally {
     await database.destroy();
   }

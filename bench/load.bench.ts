@@ -9,6 +9,7 @@ import { pino } from 'pino';
 import { loadConfig } from '../src/config.ts';
 import type { Database } from '../src/db/database.ts';
 import { createLogger } from '../src/log.ts';
+import { createStatistics } from '../src/open.ts';
 import { importFiles } from '../src/cli/import-files.ts';
 import type { ImportCounts } from '../src/samples/import.ts';
 import { start } from '../src/start.ts';
@@ -98,7 +99,12 @@ export async function loadBench(options: LoadBenchOptions, report: (line: string
     seed: 7,
   });
   const counts: ImportCounts = { read: 0, stored: 0, duplicate: 0, rejected: 0 };
-  await importFiles(options.database.db, [options.ndjsonPath], counts);
+  await importFiles(
+    options.database.db,
+    createStatistics(loadConfig({}), options.database),
+    [options.ndjsonPath],
+    counts,
+  );
   report(`imported ${counts.stored} samples into ${week.week}`);
 
   const config = loadConfig({ DATABASE_URL: options.databaseUrl, PINGBOARD_PORT: '0', PINGBOARD_ROOMS: ROOM });

@@ -3,7 +3,8 @@
 // however the samples changed since they were read: a sample added, deleted
 // by retention, a server excluded by the operator, or samples imported by
 // another process, whose digest build stores the same hours again. And the
-// kept digests are used: a table computed again reads none from the database.
+// kept digests are used: a table computed again reads none from the database,
+// and the digests a process built it never reads back.
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -46,16 +47,19 @@ forEachEngine(t, (t, database) => {
       ).n,
     );
 
-  /** A week of samples, every hour digested, and a Statistics that has read them all. */
-  const setUp = async (t: Test) => {
-    await recordSamples(db, [
+  const recordWeek = () =>
+    recordSamples(db, [
       sample({ pingServer: 'a.example', delayMs: 100, measuredAt: hoursAgo(100) }),
       sample({ pingServer: 'a.example', delayMs: 140, measuredAt: hoursAgo(5) }),
       sample({ pingServer: 'b.example', delayMs: 300, measuredAt: hoursAgo(50) }),
       sample({ pingServer: 'c.example', delayMs: 50, measuredAt: hoursAgo(3) }),
     ]);
+
+  /** A week of samples, every hour digested by another process, and a Statistics that has read them all. */
+  const setUp = async (t: Test) => {
+    await recordWeek();
+    await statistics().buildDigests([room]);
     const stats = statistics();
-    await stats.buildDigests([room]);
     const digests = await storedDigests();
     t.ok(digests >= 7 * 24 - 1, `the week's closed hours digested (${digests})`);
     const first = await stats.rolling(room, ROLLING);
@@ -67,6 +71,30 @@ forEachEngine(t, (t, database) => {
   const serversOf = async (stats: Statistics) =>
     (await stats.rolling(room, ROLLING)).servers.map((s) => [s.server, s.medianMs, s.samples]);
 
+  t.test('the digests a process built are in its first table without being read back', async (t) => {
+    await recordWeek();
+    const stats = statistics();
+    await stats.buildDigests([room]);
+    t.ok((await storedDigests()) >= 7 * 24 - 1, "the week's closed hours digested");
+    t.same((await stats.rolling(room, ROLLING)).servers, await fromScratch());
+    t.equal(stats.digestsDecoded, 0, 'no digest read from the database');
+    // Another build drops none and stores none: what is kept stays the stored generation.
+    await stats.buildDigests([room]);
+    t.same((await stats.rolling(room, ROLLING)).servers, await fromScratch());
+    t.equal(stats.digestsDecoded, 0, 'still none read');
+    await recordSamples(db, [sample({ pingServer: 'b.example', delayMs: 500, measuredAt: hoursAgo(50) })]);
+    await stats.buildDigests([room]);
+    t.same(await serversOf(stats), [
+      ['c.example', 50, 1],
+      ['a.example', 120, 2],
+      ['b.example', 400, 2],
+    ]);
+    t.equal(stats.digestsDecoded, 0, 'the hour built again kept as it was stored, not read');
+    await statistics().buildDigests([room]);
+    t.same((await stats.rolling(room, ROLLING)).servers, await fromScratch());
+    t.equal(stats.digestsDecoded, 0, "another process's build found nothing missing: nothing read");
+  });
+
   t.test('a table computed again reads no digest from the database', async (t) => {
     const stats = await setUp(t);
     const decoded = stats.digestsDecoded;
@@ -76,7 +104,7 @@ forEachEngine(t, (t, database) => {
   });
 
   t.test(
-    'a sample added: its hour from the samples until a build stores it again, then that one digest read',
+    'a sample added: its hour from the samples until another process stores it again, then that one digest read',
     async (t) => {
       const stats = await setUp(t);
       const decoded = stats.digestsDecoded;
@@ -88,7 +116,7 @@ forEachEngine(t, (t, database) => {
       ]);
       t.same((await stats.rolling(room, ROLLING)).servers, await fromScratch());
       t.equal(stats.digestsDecoded, decoded, 'the dropped hour came from the samples');
-      await stats.buildDigests([room]);
+      await statistics().buildDigests([room]);
       t.same((await stats.rolling(room, ROLLING)).servers, await fromScratch());
       t.equal(stats.digestsDecoded, decoded + 1, 'the hour stored again read, and only it');
     },

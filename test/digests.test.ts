@@ -17,7 +17,7 @@ import { deleteSamplesOfPing, recordSamples } from '../src/samples/repository.ts
 import { SampleWriter } from '../src/samples/writer.ts';
 import { startJobs } from '../src/schedule/jobs.ts';
 import { applyRetention } from '../src/schedule/retention.ts';
-import { Statistics } from '../src/stats/leaderboard.ts';
+import { ROLLING_WEEK, Statistics } from '../src/stats/leaderboard.ts';
 import { RoomRegistry } from '../src/stats/rooms.ts';
 import { forEachEngine, type Test } from './helpers/database.ts';
 import { ROOM, sample } from './helpers/samples.ts';
@@ -123,8 +123,10 @@ forEachEngine(t, (t, database) => {
       .set({ columns: sql<string>`left(columns, 8)` })
       .where('hour', '=', at('2026-11-20T08:00:00Z'))
       .execute();
+    // Read by a process that did not build it (the one that did keeps what it stored).
+    const reader = new Statistics({ db, stats: FILTERS, weeks: WEEKS, cacheSeconds: 0, now: () => NOW });
     await t.rejects(
-      stats.rolling(room, ROLLING),
+      reader.rolling(room, ROLLING),
       /an hourly digest is cut short: 6 bytes, where it needs 8 \(samples: 1\)/,
     );
   });
@@ -253,7 +255,9 @@ forEachEngine(t, (t, database) => {
         .join('\n'),
     );
     const counts: ImportCounts = { read: 0, stored: 0, duplicate: 0, rejected: 0 };
-    await importFiles(db, [file], counts);
+    // On the real clock, as the import's digests are of the seven days before now.
+    const importing = new Statistics({ db, stats: FILTERS, weeks: WEEKS, cacheSeconds: 0 });
+    await importFiles(db, importing, [file], counts);
     t.equal(counts.stored, 3);
     const rows = await db
       .selectFrom('hourly_digests')
@@ -265,6 +269,20 @@ forEachEngine(t, (t, database) => {
       rows.map((row) => [row.hour.getTime(), row.samples]),
       [30, 2, 1].map((ago) => [hour - ago * HOUR, 1]),
       "each sample's hour digested",
+    );
+    const table = await importing.rolling(room, ROLLING_WEEK);
+    t.equal(importing.digestsDecoded, 0, 'the first table of the importing process reads none of them back');
+    const reader = new Statistics({ db, stats: FILTERS, weeks: WEEKS, cacheSeconds: 0 });
+    const read = await reader.rolling(room, ROLLING_WEEK);
+    t.ok(
+      reader.digestsDecoded >= 7 * 24 - 1,
+      `a process that did not build them reads them (${reader.digestsDecoded})`,
+    );
+    t.same(table.servers, read.servers, 'and both compute the same table');
+    t.same(
+      table.servers.map((s) => [s.server, s.samples]),
+      [['example.org', 3]],
+      'of the three samples imported',
     );
   });
 

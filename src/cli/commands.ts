@@ -158,7 +158,7 @@ export async function importCommand(
   };
   let stoppedAt: StopPosition | undefined;
   try {
-    ({ stoppedAt } = await importFiles(data.database.db, files, counts, {
+    ({ stoppedAt } = await importFiles(data.database.db, data.statistics, files, counts, {
       retention: { days: config.retentionDays, now: new Date() },
       signal,
       cwd,

@@ -5,7 +5,7 @@
 import type { Db } from '../db/database.ts';
 import { importFile, type ImportCounts, type ImportOptions, type StopPosition } from '../samples/import.ts';
 import { analyzeSamples } from '../samples/repository.ts';
-import { buildRecentDigests } from '../stats/digests.ts';
+import type { Statistics } from '../stats/leaderboard.ts';
 
 /** A bulk import this large changes the table enough to mislead the planner until analysed. */
 const ANALYZE_AFTER_SAMPLES = 10_000;
@@ -14,10 +14,13 @@ const ANALYZE_AFTER_SAMPLES = 10_000;
  * Imports files one after the other, then refreshes the planner's statistics
  * once if much was stored, and builds the digests the import dropped or
  * made possible, so the first leaderboard after it reads them instead of the
- * samples (the service's scheduler would only get to them within five minutes).
+ * samples (the service's scheduler would only get to them within five minutes):
+ * through `statistics`, which keep them, so a service that imports through its
+ * channel does not read them back either.
  */
 export async function importFiles(
   db: Db,
+  statistics: Statistics,
   files: readonly string[],
   counts: ImportCounts,
   hooks: ImportOptions & {
@@ -38,6 +41,6 @@ export async function importFiles(
   }
   // Interrupted, the ANALYZE can wait for the next run; the digests of what was stored cannot (reads do not build them).
   if (!stoppedAt && counts.stored > ANALYZE_AFTER_SAMPLES) await analyzeSamples(db);
-  await buildRecentDigests(db, [...rooms].sort(), new Date());
+  await statistics.buildRoomDigests([...rooms].sort());
   return { stoppedAt };
 }

@@ -10,7 +10,7 @@
 // holds the room's advisory lock exclusively and every write holds it shared,
 // so a build and a write cannot interleave. Each stored digest has a
 // generation no other ever had (see the migration digest-generations): a
-// process keeps the digests it decoded (DecodedDigests) and, on each read,
+// process keeps the digests it decoded or built (DecodedDigests) and, on each read,
 // asks the database only for the hours' generations, reading again just the
 // digests that were stored since, whichever process stored them.
 import { sql, type Transaction } from 'kysely';
@@ -445,9 +445,15 @@ async function hoursFromSamples(
   return hours;
 }
 
+/** A digest as it was stored by a build: its hour (epoch milliseconds) and the generation it was stored with. */
+interface BuiltDigest extends StoredDigest {
+  readonly hour: number;
+  readonly generation: string;
+}
+
 /** Builds and stores the digests of the consecutive hours [first, end) of one room. */
-async function buildDigests(db: Db, roomId: string, first: number, end: number): Promise<void> {
-  await db.transaction().execute(async (tx) => {
+async function buildDigests(db: Db, roomId: string, first: number, end: number): Promise<BuiltDigest[]> {
+  return db.transaction().execute(async (tx) => {
     await lockRoom(tx, roomId, 'exclusive');
     // A week read for its digests is a few per cent of a table holding months, yet PostgreSQL scanned the
     // whole table in parallel, its sort split between the workers: 0.87 s for the 300,000 rows of a week
@@ -464,10 +470,12 @@ async function buildDigests(db: Db, roomId: string, first: number, end: number):
       hour: new Date(first + i * HOUR_MS),
       ...encodeDigest(columns, ids),
     }));
+    const stored: BuiltDigest[] = [];
     for (let i = 0; i < values.length; i += 500) {
-      await tx
+      const chunk = values.slice(i, i + 500);
+      const generations = await tx
         .insertInto('hourly_digests')
-        .values(values.slice(i, i + 500))
+        .values(chunk)
         .onConflict((oc) =>
           oc.columns(['room_id', 'hour']).doUpdateSet((eb) => ({
             samples: eb.ref('excluded.samples'),
@@ -476,8 +484,13 @@ async function buildDigests(db: Db, roomId: string, first: number, end: number):
             generation: sql<string>`nextval('hourly_digest_generation')`,
           })),
         )
+        .returning(['hour', sql<string>`generation::text`.as('generation')])
         .execute();
+      const generationOf = new Map(generations.map((row) => [row.hour.getTime(), row.generation]));
+      for (const row of chunk)
+        stored.push({ ...row, hour: row.hour.getTime(), generation: generationOf.get(row.hour.getTime())! });
     }
+    return stored;
   });
 }
 
@@ -522,17 +535,40 @@ const RECENT_MS = 7 * 86_400_000;
  * scheduler, after an import and after the bot's writes). Returns how many
  * hours it built. It waits for the rooms' writers; reads never wait for it.
  */
-export async function buildRecentDigests(db: Db, roomIds: readonly string[], now: Date): Promise<number> {
+export async function buildRecentDigests(
+  db: Db,
+  memory: DecodedDigests,
+  roomIds: readonly string[],
+  now: Date,
+): Promise<number> {
   const { first, end } = closedHours({ start: new Date(now.getTime() - RECENT_MS), end: now, endInclusive: true }, now);
   let built = 0;
   for (const roomId of roomIds) {
     // One transaction and one query per run of missing hours: the room's writers wait for one run at a time.
     for (const [start, runEnd] of missingRuns(await digestHours(db, roomId, first, end), first, end)) {
-      await buildDigests(db, roomId, start, runEnd);
+      await keepBuilt(db, memory, roomId, await buildDigests(db, roomId, start, runEnd));
       built += (runEnd - start) / HOUR_MS;
     }
   }
   return built;
+}
+
+/**
+ * Keeps the digests a build stored, named as a read of them would name
+ * them, so the next table of this process reads none of them back (after
+ * an import of a week of a million samples, 16 MB of text, which PGlite and
+ * node-postgres hand over in hundreds of milliseconds). Their names are
+ * read as a read's are, after the epoch they are checked against.
+ */
+async function keepBuilt(db: Db, memory: DecodedDigests, roomId: string, built: readonly BuiltDigest[]): Promise<void> {
+  if (built.length === 0) return;
+  const names = memory.namesOf(roomId);
+  const epoch = await db
+    .selectFrom('server_names_epoch')
+    .select(sql<string>`epoch::text`.as('epoch'))
+    .executeTakeFirst();
+  await names.learnNames(idsIn(built), epoch?.epoch ?? null, (ids) => namesOf(db, ids));
+  for (const digest of built) memory.keep(roomId, digest.hour, digest.generation, names.named(digest), 'built');
 }
 
 /**
@@ -553,7 +589,7 @@ interface KeptDigest {
 }
 
 /**
- * The digests one process has decoded, by room and hour, each with the
+ * The digests one process has decoded or built, by room and hour, each with the
  * generation it was stored with, and the names of the server ids they refer
  * to. A kept digest is used only while the database lists the same
  * generation for its hour: the trigger drops a digest whenever its samples
@@ -592,14 +628,15 @@ export class DecodedDigests {
     return kept.digest;
   }
 
-  keep(roomId: string, hour: number, generation: string, digest: SampleColumns): void {
+  /** `source`: whether the digest was read from the database or built by this process (which counts only reads). */
+  keep(roomId: string, hour: number, generation: string, digest: SampleColumns, source: 'read' | 'built'): void {
     const key = `${roomId}|${hour}`;
     const replaced = this.#kept.get(key);
     if (replaced) this.#samples -= replaced.digest.delay.length;
     this.#kept.delete(key);
     this.#kept.set(key, { generation, digest });
     this.#samples += digest.delay.length;
-    this.#decoded++;
+    if (source === 'read') this.#decoded++;
     for (const [oldest, { digest: old }] of this.#kept) {
       if (this.#samples <= KEPT_DIGEST_SAMPLES) break;
       this.#kept.delete(oldest);
@@ -666,7 +703,7 @@ async function storedDigests(
   if (rows.length > 0) await names.learnNames(idsIn(rows), rows[0]!.names_epoch, (ids) => namesOf(db, ids));
   rows.forEach((row) => {
     const named = names.named(row);
-    memory.keep(roomId, row.hour.getTime(), row.generation, named);
+    memory.keep(roomId, row.hour.getTime(), row.generation, named, 'read');
     hours.add(row.hour.getTime());
     digests.push(named);
   });

@@ -129,9 +129,16 @@ export class Statistics {
 
   /** Builds the missing hourly digests of the last seven days of `rooms` (see buildRecentDigests). Returns how many hours. */
   async buildDigests(rooms: readonly TrackedRoom[]): Promise<number> {
-    let built = 0;
-    for (const room of rooms) built += await buildRecentDigests(this.#db, room.roomIds, this.#now());
-    return built;
+    return this.buildRoomDigests(rooms.flatMap((room) => room.roomIds));
+  }
+
+  /**
+   * Builds the missing hourly digests of the last seven days of each room
+   * ID, keeping what it stored in memory, named, for the tables that follow.
+   * Returns how many hours.
+   */
+  async buildRoomDigests(roomIds: readonly string[]): Promise<number> {
+    return buildRecentDigests(this.#db, this.#digests, roomIds, this.#now());
   }
 
   /** What freezing a week stores: its table and the filters and exclusions it was computed with. */
