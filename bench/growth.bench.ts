@@ -8,7 +8,7 @@ import { sql } from 'kysely';
 import type { Database } from '../src/db/database.ts';
 import { buildApp } from '../src/http/app.ts';
 import { recordSamples } from '../src/samples/repository.ts';
-import { buildRecentDigests, DecodedDigests } from '../src/stats/digests.ts';
+import { buildRecentDigests } from '../src/stats/digests.ts';
 import { Statistics } from '../src/stats/leaderboard.ts';
 import { RoomRegistry } from '../src/stats/rooms.ts';
 import type { Figures } from './leaderboard.bench.ts';
@@ -54,7 +54,7 @@ export async function growthBench(options: GrowthBenchOptions, log: (line: strin
   await sql`vacuum analyze samples`.execute(db);
   figures['rows written per second by the database (triggers on)'] = Math.round(samples / (fillMs / 1000));
   log(`${samples} rows written in ${(fillMs / 1000).toFixed(1)} s`);
-  const [digestMs] = await timed(() => buildRecentDigests(db, new DecodedDigests(), [roomId], now));
+  const [digestMs] = await timed(() => buildRecentDigests(db, [roomId], now));
   figures['hourly digests of the week built (s)'] = Number((digestMs / 1000).toFixed(2));
   const sizes = await sql<{ samples: string; digests: string }>`select
       pg_total_relation_size('samples')::text as samples, pg_total_relation_size('hourly_digests')::text as digests`.execute(

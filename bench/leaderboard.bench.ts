@@ -134,7 +134,7 @@ export async function leaderboardBench(
     storedAgain.push((await timed(() => uncached.rolling(room, ROLLING)))[0]);
   }
   figures[
-    `rolling table of a service that had read the digests, after they were stored again, median of ${STORED_AGAIN_RUNS} (ms)`
+    `rolling table of a service that had the digests in memory, after another process stored them again, median of ${STORED_AGAIN_RUNS} (ms)`
   ] = Math.round(median(storedAgain));
 
   const cached = new Statistics({ db: database.db, stats: STATS, weeks: WEEKS, cacheSeconds: 60, now: () => now });

@@ -12,7 +12,7 @@ import { runThroughService } from '../src/cli/remote.ts';
 import type { Database } from '../src/db/database.ts';
 import { analyzeSamples, recordSamples } from '../src/samples/repository.ts';
 import type { Sample } from '../src/samples/sample.ts';
-import { buildRecentDigests, DecodedDigests } from '../src/stats/digests.ts';
+import { buildRecentDigests } from '../src/stats/digests.ts';
 import { generateSamples } from './dataset.ts';
 import { load } from './load.ts';
 import type { Figures } from './leaderboard.bench.ts';
@@ -87,7 +87,7 @@ async function measure(
   await recordSamples(database.db, batch);
   await analyzeSamples(database.db);
   // What a running service's scheduler has done already: its first run would otherwise share the timed requests.
-  await buildRecentDigests(database.db, new DecodedDigests(), [roomId], new Date());
+  await buildRecentDigests(database.db, [roomId], new Date());
   report(`${options.samples} samples stored, digests built`);
   if (options.url === undefined) await close();
 

@@ -63,7 +63,7 @@ export async function openMigratedDatabaseWhenUp(config: Config, log: Logger): P
 export function createStatistics(
   config: Config,
   database: Database,
-  options: { readonly now?: () => Date } = {},
+  options: { readonly now?: () => Date; readonly keepBuiltDigests?: boolean } = {},
 ): Statistics {
   return new Statistics({
     db: database.db,
@@ -71,5 +71,6 @@ export function createStatistics(
     weeks: config.weeks,
     cacheSeconds: config.cacheSeconds,
     ...(options.now ? { now: options.now } : {}),
+    ...(options.keepBuiltDigests === undefined ? {} : { keepBuiltDigests: options.keepBuiltDigests }),
   });
 }

@@ -78,10 +78,6 @@ forEachEngine(t, (t, database) => {
     t.ok((await storedDigests()) >= 7 * 24 - 1, "the week's closed hours digested");
     t.same((await stats.rolling(room, ROLLING)).servers, await fromScratch());
     t.equal(stats.digestsDecoded, 0, 'no digest read from the database');
-    // Another build drops none and stores none: what is kept stays the stored generation.
-    await stats.buildDigests([room]);
-    t.same((await stats.rolling(room, ROLLING)).servers, await fromScratch());
-    t.equal(stats.digestsDecoded, 0, 'still none read');
     await recordSamples(db, [sample({ pingServer: 'b.example', delayMs: 500, measuredAt: hoursAgo(50) })]);
     await stats.buildDigests([room]);
     t.same(await serversOf(stats), [
@@ -90,9 +86,31 @@ forEachEngine(t, (t, database) => {
       ['b.example', 400, 2],
     ]);
     t.equal(stats.digestsDecoded, 0, 'the hour built again kept as it was stored, not read');
+    // Stored again by another process: the kept one is no longer the stored generation.
+    await recordSamples(db, [sample({ pingServer: 'c.example', delayMs: 70, measuredAt: hoursAgo(50) })]);
     await statistics().buildDigests([room]);
+    t.same(await serversOf(stats), [
+      ['c.example', 60, 2],
+      ['a.example', 120, 2],
+      ['b.example', 400, 2],
+    ]);
     t.same((await stats.rolling(room, ROLLING)).servers, await fromScratch());
-    t.equal(stats.digestsDecoded, 0, "another process's build found nothing missing: nothing read");
+    t.equal(stats.digestsDecoded, 1, 'the hour another process stored again read, and only it');
+  });
+
+  t.test('a process told not to keep what it builds reads it back', async (t) => {
+    await recordWeek();
+    const oneShot = new Statistics({
+      db,
+      stats: FILTERS,
+      weeks: WEEKS,
+      cacheSeconds: 0,
+      now: () => NOW,
+      keepBuiltDigests: false,
+    });
+    await oneShot.buildDigests([room]);
+    t.same((await oneShot.rolling(room, ROLLING)).servers, await fromScratch());
+    t.equal(oneShot.digestsDecoded, await storedDigests(), 'every digest read from the database');
   });
 
   t.test('a table computed again reads no digest from the database', async (t) => {

@@ -32,6 +32,23 @@ forEachEngine(t, (t, database) => {
     await stats.buildDigests([room]);
     return stats.rolling(room, ROLLING);
   };
+  /** The same when another process built the digests: `stats` reads them from the database. */
+  const readRolling = async (stats: Statistics) => {
+    const builder = new Statistics({
+      db,
+      stats: stats.filters,
+      weeks: stats.weekConfig,
+      cacheSeconds: 0,
+      now: () => stats.now(),
+    });
+    await builder.buildDigests([room]);
+    return stats.rolling(room, ROLLING);
+  };
+  /** Both ways a process comes by a digest: built by itself (kept as stored) or read. */
+  const digestPaths = [
+    ['built by the process', digestedRolling],
+    ['read from the database', readRolling],
+  ] as const;
   const digestCount = async () =>
     Number(
       (
@@ -407,41 +424,50 @@ forEachEngine(t, (t, database) => {
     t.same([...(await namesIn(other))].sort(), ['big1.example', 'small.example', 'tiny.example']);
   });
 
-  t.test(
-    'server_names emptied and filled again by hand: a process that named digests names the new ones anew',
-    async (t) => {
-      await recordSamples(db, [
-        sample({ pingServer: 'a.example', delayMs: 100, measuredAt: at('2026-11-20T10:00:00Z') }),
-        sample({ pingServer: 'b.example', delayMs: 200, measuredAt: at('2026-11-20T10:00:00Z') }),
-      ]);
-      const stats = statisticsAt('2026-11-21T00:00:00Z');
-      const before = (await digestedRolling(stats)).servers;
-      t.same(
-        before.map((row) => [row.server, row.medianMs]),
-        [
-          ['a.example', 100],
-          ['b.example', 200],
-        ],
-      );
-      const idsBy = async () =>
-        new Map(
-          (await sql<{ name: string; id: number }>`select name, id from server_names`.execute(db)).rows.map((r) => [
-            r.name,
-            r.id,
-          ]),
+  for (const [path, rolling] of digestPaths)
+    t.test(
+      `server_names emptied and filled again by hand: a process that named digests names the new ones anew (${path})`,
+      async (t) => {
+        await recordSamples(db, [
+          sample({ pingServer: 'a.example', delayMs: 100, measuredAt: at('2026-11-20T10:00:00Z') }),
+          sample({ pingServer: 'b.example', delayMs: 200, measuredAt: at('2026-11-20T10:00:00Z') }),
+        ]);
+        const stats = statisticsAt('2026-11-21T00:00:00Z');
+        const before = (await rolling(stats)).servers;
+        t.same(
+          before.map((row) => [row.server, row.medianMs]),
+          [
+            ['a.example', 100],
+            ['b.example', 200],
+          ],
         );
-      const old = await idsBy();
-      // Numbered again from 1 in the reverse order: each id the process knows now names another server.
-      await sql`truncate hourly_digests`.execute(db);
-      await sql`truncate server_names restart identity`.execute(db);
-      await sql`insert into server_names (name) select unnest(${[...old.keys()].sort().reverse()}::text[])`.execute(db);
-      const renumbered = await idsBy();
-      t.not(renumbered.get('a.example'), old.get('a.example'), 'a.example has another id');
-      const nameNowAt = (id: number | undefined) => [...renumbered].find(([, at]) => at === id)?.[0];
-      t.not(nameNowAt(old.get('a.example')), 'a.example', "a.example's old id names another server now");
-      t.same((await digestedRolling(stats)).servers, before, 'the same table, named by the new ids');
-    },
-  );
+        const idsBy = async () =>
+          new Map(
+            (await sql<{ name: string; id: number }>`select name, id from server_names`.execute(db)).rows.map((r) => [
+              r.name,
+              r.id,
+            ]),
+          );
+        const old = await idsBy();
+        // Numbered again from 1 in the reverse order: each id the process knows now names another server.
+        await sql`truncate hourly_digests`.execute(db);
+        await sql`truncate server_names restart identity`.execute(db);
+        await sql`insert into server_names (name) select unnest(${[...old.keys()].sort().reverse()}::text[])`.execute(
+          db,
+        );
+        const renumbered = await idsBy();
+        t.not(renumbered.get('a.example'), old.get('a.example'), 'a.example has another id');
+        const nameNowAt = (id: number | undefined) => [...renumbered].find(([, at]) => at === id)?.[0];
+        t.not(nameNowAt(old.get('a.example')), 'a.example', "a.example's old id names another server now");
+        const decoded = stats.digestsDecoded;
+        t.same((await rolling(stats)).servers, before, 'the same table, named by the new ids');
+        t.equal(
+          stats.digestsDecoded > decoded,
+          rolling === readRolling,
+          'digests read only where another process built them',
+        );
+      },
+    );
 
   t.test('server_names_epoch refuses a second row, which would fail every read of the digests', async (t) => {
     await recordSamples(db, [
@@ -457,38 +483,39 @@ forEachEngine(t, (t, database) => {
     t.same(await digestedRolling(statisticsAt('2026-11-21T00:00:00Z')), before, 'a new process reads the digests');
   });
 
-  t.test(
-    'a server renamed in server_names by a transaction still open when digests are read: the names are read again once it commits',
-    { skip: database.engine === 'postgres' ? false : 'PostgreSQL only: two sessions at once' },
-    async (t) => {
-      const hour = (h: number) => at(`2026-11-20T${String(h).padStart(2, '0')}:30:00Z`);
-      await recordSamples(db, [sample({ pingServer: 'a.example', delayMs: 100, measuredAt: hour(10) })]);
-      const stats = statisticsAt('2026-11-21T00:00:00Z');
-      await digestedRolling(stats);
-      const renaming = new pg.Client({ connectionString: database.url });
-      await renaming.connect();
-      t.teardown(() => renaming.end());
-      await renaming.query('begin');
-      await renaming.query(`update server_names set name = 'z.example' where name = 'a.example'`);
-      // Read while the rename is open: a digest of another hour, stored meanwhile, is named.
-      await recordSamples(db, [sample({ pingServer: 'c.example', delayMs: 300, measuredAt: hour(11) })]);
-      await digestedRolling(stats);
-      await renaming.query('commit');
-      // A pong of the renamed server: its digest names the id a.example had.
-      await recordSamples(db, [sample({ pingServer: 'z.example', delayMs: 500, measuredAt: hour(12) })]);
-      const after = (await digestedRolling(stats)).servers.map((row) => [row.server, row.samples]);
-      t.same(
-        after.find(([server]) => server === 'z.example'),
-        ['z.example', 1],
-        'the new digest names its server by the committed name',
-      );
-      t.same(
-        after.find(([server]) => server === 'a.example'),
-        ['a.example', 1],
-        'the digest named before the rename keeps its name',
-      );
-    },
-  );
+  for (const [path, rolling] of digestPaths)
+    t.test(
+      `a server renamed in server_names by a transaction still open when digests are read: the names are read again once it commits (${path})`,
+      { skip: database.engine === 'postgres' ? false : 'PostgreSQL only: two sessions at once' },
+      async (t) => {
+        const hour = (h: number) => at(`2026-11-20T${String(h).padStart(2, '0')}:30:00Z`);
+        await recordSamples(db, [sample({ pingServer: 'a.example', delayMs: 100, measuredAt: hour(10) })]);
+        const stats = statisticsAt('2026-11-21T00:00:00Z');
+        await rolling(stats);
+        const renaming = new pg.Client({ connectionString: database.url });
+        await renaming.connect();
+        t.teardown(() => renaming.end());
+        await renaming.query('begin');
+        await renaming.query(`update server_names set name = 'z.example' where name = 'a.example'`);
+        // Read while the rename is open: a digest of another hour, stored meanwhile, is named.
+        await recordSamples(db, [sample({ pingServer: 'c.example', delayMs: 300, measuredAt: hour(11) })]);
+        await rolling(stats);
+        await renaming.query('commit');
+        // A pong of the renamed server: its digest names the id a.example had.
+        await recordSamples(db, [sample({ pingServer: 'z.example', delayMs: 500, measuredAt: hour(12) })]);
+        const after = (await rolling(stats)).servers.map((row) => [row.server, row.samples]);
+        t.same(
+          after.find(([server]) => server === 'z.example'),
+          ['z.example', 1],
+          'the new digest names its server by the committed name',
+        );
+        t.same(
+          after.find(([server]) => server === 'a.example'),
+          ['a.example', 1],
+          'the digest named before the rename keeps its name',
+        );
+      },
+    );
 
   t.test('rebuilding digests numbers no server name twice and uses up no id', async (t) => {
     await recordSamples(

@@ -45,7 +45,8 @@ export async function withOwnData<T>(config: Config, log: Logger, work: (data: C
   try {
     return await work({
       database,
-      statistics: createStatistics(config, database),
+      // The command's process ends with it: the digests an import builds are not kept for tables it will not compute.
+      statistics: createStatistics(config, database, { keepBuiltDigests: false }),
       rooms: new RoomRegistry(config.rooms, await loadKnownRooms(database.db)),
       clockOffsetThresholdMs: config.probes.clockOffsetThresholdMs,
     });

@@ -487,8 +487,12 @@ async function buildDigests(db: Db, roomId: string, first: number, end: number):
         .returning(['hour', sql<string>`generation::text`.as('generation')])
         .execute();
       const generationOf = new Map(generations.map((row) => [row.hour.getTime(), row.generation]));
-      for (const row of chunk)
-        stored.push({ ...row, hour: row.hour.getTime(), generation: generationOf.get(row.hour.getTime())! });
+      for (const row of chunk) {
+        const generation = generationOf.get(row.hour.getTime());
+        if (generation === undefined)
+          throw new Error(`storing the digest of ${row.hour.toISOString()} returned no row`);
+        stored.push({ ...row, hour: row.hour.getTime(), generation });
+      }
     }
     return stored;
   });
@@ -537,16 +541,18 @@ const RECENT_MS = 7 * 86_400_000;
  */
 export async function buildRecentDigests(
   db: Db,
-  memory: DecodedDigests,
   roomIds: readonly string[],
   now: Date,
+  /** Where the process keeps what it built; none for a process that computes no table after. */
+  memory?: DecodedDigests,
 ): Promise<number> {
   const { first, end } = closedHours({ start: new Date(now.getTime() - RECENT_MS), end: now, endInclusive: true }, now);
   let built = 0;
   for (const roomId of roomIds) {
     // One transaction and one query per run of missing hours: the room's writers wait for one run at a time.
     for (const [start, runEnd] of missingRuns(await digestHours(db, roomId, first, end), first, end)) {
-      await keepBuilt(db, memory, roomId, await buildDigests(db, roomId, start, runEnd));
+      const stored = await buildDigests(db, roomId, start, runEnd);
+      if (memory) await keepBuilt(db, memory, roomId, stored);
       built += (runEnd - start) / HOUR_MS;
     }
   }
@@ -563,12 +569,16 @@ export async function buildRecentDigests(
 async function keepBuilt(db: Db, memory: DecodedDigests, roomId: string, built: readonly BuiltDigest[]): Promise<void> {
   if (built.length === 0) return;
   const names = memory.namesOf(roomId);
-  const epoch = await db
-    .selectFrom('server_names_epoch')
-    .select(sql<string>`epoch::text`.as('epoch'))
-    .executeTakeFirst();
-  await names.learnNames(idsIn(built), epoch?.epoch ?? null, (ids) => namesOf(db, ids));
-  for (const digest of built) memory.keep(roomId, digest.hour, digest.generation, names.named(digest), 'built');
+  try {
+    const epoch = await db
+      .selectFrom('server_names_epoch')
+      .select(sql<string>`epoch::text`.as('epoch'))
+      .executeTakeFirst();
+    await names.learnNames(idsIn(built), epoch?.epoch ?? null, (ids) => namesOf(db, ids));
+    for (const digest of built) memory.keep(roomId, digest.hour, digest.generation, names.named(digest), 'built');
+  } catch {
+    // What was stored stands: the next table reads and names it, and if the failure lasts, fails there, answering.
+  }
 }
 
 /**

@@ -65,6 +65,13 @@ export interface StatisticsOptions {
   readonly weeks: WeekConfig;
   readonly cacheSeconds: number;
   readonly now?: () => Date;
+  /**
+   * Whether the digests this process builds are kept for its tables (the
+   * default): a one-shot command that builds them and exits has no table to
+   * keep them for (naming a week of a million samples costs it hundreds of
+   * milliseconds and some 24 MB).
+   */
+  readonly keepBuiltDigests?: boolean;
 }
 
 export class Statistics {
@@ -72,6 +79,7 @@ export class Statistics {
   readonly #filters: StatsConfig;
   readonly #weeks: WeekConfig;
   readonly #now: () => Date;
+  readonly #keepBuilt: boolean;
   readonly #live: TtlCache<Leaderboard>;
   // Frozen weeks never change: once read they are kept (bounded).
   readonly #frozen = new TtlCache<FrozenWeek>(365 * 86_400_000, 512);
@@ -85,6 +93,7 @@ export class Statistics {
     this.#filters = options.stats;
     this.#weeks = options.weeks;
     this.#now = options.now ?? (() => new Date());
+    this.#keepBuilt = options.keepBuiltDigests ?? true;
     this.#live = new TtlCache(options.cacheSeconds * 1000, 256);
   }
 
@@ -134,11 +143,11 @@ export class Statistics {
 
   /**
    * Builds the missing hourly digests of the last seven days of each room
-   * ID, keeping what it stored in memory, named, for the tables that follow.
-   * Returns how many hours.
+   * ID, keeping what it stored in memory, named, for the tables that follow
+   * (unless told not to). Returns how many hours.
    */
   async buildRoomDigests(roomIds: readonly string[]): Promise<number> {
-    return buildRecentDigests(this.#db, this.#digests, roomIds, this.#now());
+    return buildRecentDigests(this.#db, roomIds, this.#now(), this.#keepBuilt ? this.#digests : undefined);
   }
 
   /** What freezing a week stores: its table and the filters and exclusions it was computed with. */
