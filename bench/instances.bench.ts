@@ -154,7 +154,12 @@ export async function instancesThroughputBench(
   const database = await openDatabase({ url: options.databaseUrl, dataDir: '' });
   try {
     await migrateToLatest(database.db);
-    await importFiles(database.db, createStatistics(loadConfig({}), database), [options.ndjsonPath], counts);
+    await importFiles(
+      database.db,
+      createStatistics(loadConfig({}), database, { keepBuiltDigests: false }),
+      [options.ndjsonPath],
+      counts,
+    );
   } finally {
     await database.destroy();
   }

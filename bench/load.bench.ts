@@ -101,7 +101,7 @@ export async function loadBench(options: LoadBenchOptions, report: (line: string
   const counts: ImportCounts = { read: 0, stored: 0, duplicate: 0, rejected: 0 };
   await importFiles(
     options.database.db,
-    createStatistics(loadConfig({}), options.database),
+    createStatistics(loadConfig({}), options.database, { keepBuiltDigests: false }),
     [options.ndjsonPath],
     counts,
   );

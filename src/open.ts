@@ -70,7 +70,6 @@ export function createStatistics(
     stats: config.stats,
     weeks: config.weeks,
     cacheSeconds: config.cacheSeconds,
-    ...(options.now ? { now: options.now } : {}),
-    ...(options.keepBuiltDigests === undefined ? {} : { keepBuiltDigests: options.keepBuiltDigests }),
+    ...options,
   });
 }

@@ -13,7 +13,7 @@
 // process keeps the digests it decoded or built (DecodedDigests) and, on each read,
 // asks the database only for the hours' generations, reading again just the
 // digests that were stored since, whichever process stored them.
-import { sql, type Transaction } from 'kysely';
+import { type ExpressionBuilder, sql, type Transaction } from 'kysely';
 import { lockRoom } from '../db/locks.ts';
 import type { Db } from '../db/database.ts';
 import type { SampleRow, Tables } from '../db/schema.ts';
@@ -569,16 +569,14 @@ export async function buildRecentDigests(
 async function keepBuilt(db: Db, memory: DecodedDigests, roomId: string, built: readonly BuiltDigest[]): Promise<void> {
   if (built.length === 0) return;
   const names = memory.namesOf(roomId);
-  try {
-    const epoch = await db
-      .selectFrom('server_names_epoch')
-      .select(sql<string>`epoch::text`.as('epoch'))
-      .executeTakeFirst();
-    await names.learnNames(idsIn(built), epoch?.epoch ?? null, (ids) => namesOf(db, ids));
-    for (const digest of built) memory.keep(roomId, digest.hour, digest.generation, names.named(digest), 'built');
-  } catch {
-    // What was stored stands: the next table reads and names it, and if the failure lasts, fails there, answering.
-  }
+  const { names_epoch } = await db.selectNoFrom((eb) => namesEpoch(eb)).executeTakeFirstOrThrow();
+  await names.learnNames(idsIn(built), names_epoch, (ids) => namesOf(db, ids));
+  for (const digest of built) memory.keep(roomId, digest.hour, digest.generation, names.named(digest), 'built');
+}
+
+/** server_names' epoch (see the migration server-names-epoch) as text; null if its row is gone. */
+function namesEpoch<From extends keyof Tables>(eb: ExpressionBuilder<Tables, From>) {
+  return eb.selectFrom('server_names_epoch').select(sql<string>`epoch::text`.as('epoch')).as('names_epoch');
 }
 
 /**
@@ -705,7 +703,7 @@ async function storedDigests(
       'columns',
       sql<string>`generation::text`.as('generation'),
       // In the digests' snapshot: names read after a later move are read again on the next read.
-      (eb) => eb.selectFrom('server_names_epoch').select(sql<string>`epoch::text`.as('epoch')).as('names_epoch'),
+      namesEpoch,
     ])
     .where('hour', 'in', unread)
     .execute();
