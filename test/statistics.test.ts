@@ -634,6 +634,130 @@ forEachEngine(t, (t, database) => {
     },
   );
 
+  /** Sets a stored digest's measured times by hand (the figures they belong to stay as they are). */
+  const setMeasuredOffsets = async (hour: string, offsets: (samples: number) => string | null) => {
+    const { samples } = await db
+      .selectFrom('hourly_digests')
+      .select('samples')
+      .where('hour', '=', at(hour))
+      .executeTakeFirstOrThrow();
+    await db
+      .updateTable('hourly_digests')
+      .set({ measured_offsets: offsets(samples) })
+      .where('hour', '=', at(hour))
+      .execute();
+  };
+  /** Times that put every figure of its hour a millisecond before the hour began. */
+  const allBeforeTheHour = (samples: number) => Buffer.alloc(4 * samples, 0xff).toString('base64');
+  const byServer = (board: { servers: readonly { server: string; samples: number; medianMs: number }[] }) =>
+    board.servers.map((s) => [s.server, s.samples, s.medianMs]);
+
+  t.test(
+    'the hour a rolling week begins in partway is taken from its digest, with the same figures as from the samples',
+    async (t) => {
+      // The week begins at 2026-11-14T00:20:00.500Z, partway through the hour of 00:00.
+      const now = '2026-11-21T00:20:00.500Z';
+      const start = (ms: number) => new Date(Date.parse('2026-11-14T00:20:00.500Z') + ms);
+      await recordSamples(db, [
+        sample({ pingServer: 'a.example', delayMs: 100, measuredAt: start(-600_000) }),
+        sample({ pingServer: 'a.example', delayMs: 150, measuredAt: start(-1) }),
+        sample({ pingServer: 'a.example', delayMs: 200, measuredAt: start(0) }),
+        sample({ pingServer: 'a.example', delayMs: 300, measuredAt: start(600_000) }),
+        // Their times are moved by a fraction of a millisecond below: one just before the start, one just after.
+        sample({ pingServer: 'a.example', pingEventId: '$justBefore', delayMs: 400, measuredAt: start(-1) }),
+        sample({ pingServer: 'a.example', pingEventId: '$justAfter', delayMs: 500, measuredAt: start(0) }),
+        // A ping whose server b.example answered before the week began, then again (another bot) within it.
+        sample({
+          pingServer: 'c.example',
+          pingEventId: '$answeredBefore',
+          delayMs: 40,
+          responder: '@echo:b.example',
+          responderServer: 'b.example',
+          measuredAt: start(-300_000),
+        }),
+        sample({
+          pingServer: 'c.example',
+          pingEventId: '$answeredBefore',
+          delayMs: 900,
+          responder: '@echo2:b.example',
+          responderServer: 'b.example',
+          measuredAt: start(300_000),
+        }),
+        sample({ pingServer: 'c.example', delayMs: 60, measuredAt: at('2026-11-17T12:00:00Z') }),
+        // The current hour: from the samples whatever the digests.
+        sample({ pingServer: 'a.example', delayMs: 700, measuredAt: at('2026-11-21T00:10:00Z') }),
+      ]);
+      await sql`update samples set measured_at = measured_at - interval '0.001 ms' where ping_event_id = '$justBefore'`.execute(
+        db,
+      );
+      await sql`update samples set measured_at = measured_at + interval '0.001 ms' where ping_event_id = '$justAfter'`.execute(
+        db,
+      );
+      const fromSamples = await statisticsAt(now).rolling(room, ROLLING);
+      t.same(
+        byServer(fromSamples),
+        [
+          ['c.example', 1, 60],
+          ['a.example', 4, 400],
+        ],
+        'from the samples: the pongs from the start on (to the microsecond), less the one whose server answered before',
+      );
+      t.equal(await digestCount(), 0, 'no digest yet');
+      const stats = statisticsAt(now);
+      t.same(await digestedRolling(stats), fromSamples, 'from the digests: the same table');
+      t.equal(await digestCount(), 7 * 24, 'the 167 hours wholly inside the week and the one it begins in partway');
+      t.same(await readRolling(statisticsAt(now)), fromSamples, 'the same table in a process that reads the digests');
+
+      await setMeasuredOffsets('2026-11-14T00:00:00Z', allBeforeTheHour);
+      t.same(
+        byServer(await stats.rolling(room, ROLLING)),
+        [
+          ['c.example', 1, 60],
+          ['a.example', 1, 700],
+        ],
+        'the figures of the first hour are those its digest puts after the start (its times changed by hand: none)',
+      );
+      await setMeasuredOffsets('2026-11-14T00:00:00Z', () => null);
+      t.same(
+        await stats.rolling(room, ROLLING),
+        fromSamples,
+        'a digest stored without times: that hour from the samples',
+      );
+      await setMeasuredOffsets('2026-11-14T00:00:00Z', () => 'AAAA');
+      await t.rejects(
+        stats.rolling(room, ROLLING),
+        /an hourly digest's measured times are 3 bytes, where its 7 figures need 28/,
+        'times that are not one per figure are refused, naming what is wrong',
+      );
+    },
+  );
+
+  t.test(
+    'a calendar week ending partway through a closed hour takes that hour from its digest, up to the end',
+    async (t) => {
+      // In Asia/Kolkata (UTC+5:30) 2026-W47 ends at 2026-11-22T18:30Z, partway through the hour of 18:00.
+      const weeks: WeekConfig = { timeZone: 'Asia/Kolkata', closeWeekday: 1, closeHour: 0, graceMinutes: 60 };
+      const now = '2026-11-23T12:00:00Z';
+      await recordSamples(db, [
+        sample({ pingServer: 'a.example', delayMs: 100, measuredAt: at('2026-11-22T18:10:00Z') }),
+        sample({ pingServer: 'a.example', delayMs: 200, measuredAt: at('2026-11-22T18:29:59.999Z') }),
+        sample({ pingServer: 'a.example', delayMs: 900, measuredAt: at('2026-11-22T18:30:00Z') }),
+        sample({ pingServer: 'a.example', delayMs: 300, measuredAt: at('2026-11-22T10:00:00Z') }),
+      ]);
+      const fromSamples = await statisticsAt(now, weeks).week(room, '2026-W47');
+      t.same(byServer(fromSamples), [['a.example', 3, 200]], 'from the samples: up to the end, which is excluded');
+      const stats = statisticsAt(now, weeks);
+      await stats.buildDigests([room]);
+      t.same(await stats.week(room, '2026-W47'), fromSamples, 'from the digests: the same table');
+      await setMeasuredOffsets('2026-11-22T18:00:00Z', allBeforeTheHour);
+      t.same(
+        byServer(await stats.week(room, '2026-W47')),
+        [['a.example', 1, 300]],
+        "the last hour's figures are those its digest puts before the end (its times changed by hand: none)",
+      );
+    },
+  );
+
   t.test(
     "a server's earlier pong stored after its later one takes its place in an hour already digested",
     async (t) => {

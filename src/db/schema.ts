@@ -80,6 +80,8 @@ export interface HourlyDigestTable {
   samples: number;
   /** The hour's figures (one per ping and pong server, stats/first-pongs.ts) as numbers (server_names ids, ping keys, delays), base64: layout in stats/digests.ts. */
   columns: string;
+  /** Each figure's measured_at, whole milliseconds from the hour's start, base64 int32s; null where built before they were kept. */
+  measured_offsets: ColumnType<string | null, string | null | undefined, string | null>;
   built_at: ColumnType<Date, Date | string | undefined, Date | string>;
   /** Never the same for two stored digests (a sequence): what a process keeping digests in memory compares. */
   generation: ColumnType<string, never, string>;

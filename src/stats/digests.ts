@@ -424,6 +424,12 @@ async function rawColumns(db: Db, roomId: string, from: Date, to: Date, toInclus
   return columnsFromRows(firstPongs(await pongsFrom(db, roomId, from, to, toInclusive)));
 }
 
+/** One hour's figures, and when each was measured: whole milliseconds from the hour's start, as its digest stores them. */
+interface HourFigures {
+  readonly columns: SampleColumns;
+  readonly measuredOffsets: Int32Array;
+}
+
 /**
  * The figures of each of the consecutive hours [first, end), from the
  * samples: chosen over the whole run, so each lies in its first pong's hour.
@@ -433,14 +439,17 @@ async function hoursFromSamples(
   roomId: string,
   first: number,
   end: number,
-): Promise<SampleColumns[]> {
+): Promise<HourFigures[]> {
   const rows = firstPongs(await pongsFrom(db, roomId, new Date(first), new Date(end), false));
-  const hours: SampleColumns[] = [];
+  const hours: HourFigures[] = [];
   let next = 0;
   for (let hour = first; hour < end; hour += HOUR_MS) {
     const start = next;
     while (next < rows.length && rows[next]!.measured_ms < hour + HOUR_MS) next++;
-    hours.push(columnsFromRows(rows.slice(start, next)));
+    const inHour = rows.slice(start, next);
+    // Floored: measured_ms is exact to the microsecond, and a bound in whole milliseconds is passed by the floor exactly when by the time.
+    const measuredOffsets = Int32Array.from(inHour, (row) => Math.floor(row.measured_ms - hour));
+    hours.push({ columns: columnsFromRows(inHour), measuredOffsets });
   }
   return hours;
 }
@@ -464,11 +473,18 @@ async function buildDigests(db: Db, roomId: string, first: number, end: number):
     // (PGlite never plans in parallel.)
     await sql`set local max_parallel_workers_per_gather = 0`.execute(tx);
     const built = await hoursFromSamples(tx, roomId, first, end);
-    const ids = await idsOf(tx, [...new Set(built.flatMap((columns) => [...columns.servers, ...columns.responders]))]);
-    const values = built.map((columns, i) => ({
+    const ids = await idsOf(tx, [
+      ...new Set(built.flatMap(({ columns }) => [...columns.servers, ...columns.responders])),
+    ]);
+    const values = built.map(({ columns, measuredOffsets }, i) => ({
       room_id: roomId,
       hour: new Date(first + i * HOUR_MS),
       ...encodeDigest(columns, ids),
+      measured_offsets: Buffer.from(
+        measuredOffsets.buffer,
+        measuredOffsets.byteOffset,
+        measuredOffsets.byteLength,
+      ).toString('base64'),
     }));
     const stored: BuiltDigest[] = [];
     for (let i = 0; i < values.length; i += 500) {
@@ -480,6 +496,7 @@ async function buildDigests(db: Db, roomId: string, first: number, end: number):
           oc.columns(['room_id', 'hour']).doUpdateSet((eb) => ({
             samples: eb.ref('excluded.samples'),
             columns: eb.ref('excluded.columns'),
+            measured_offsets: eb.ref('excluded.measured_offsets'),
             built_at: new Date(),
             generation: sql<string>`nextval('hourly_digest_generation')`,
           })),
@@ -491,7 +508,7 @@ async function buildDigests(db: Db, roomId: string, first: number, end: number):
         const generation = generationOf.get(row.hour.getTime());
         if (generation === undefined)
           throw new Error(`storing the digest of ${row.hour.toISOString()} returned no row`);
-        stored.push({ ...row, hour: row.hour.getTime(), generation });
+        stored.push({ samples: row.samples, columns: row.columns, hour: row.hour.getTime(), generation });
       }
     }
     return stored;
@@ -535,9 +552,10 @@ const RECENT_MS = 7 * 86_400_000;
 
 /**
  * Builds the missing digests of the closed hours of the last seven days of
- * `roomIds`, so that reads of the default window find them all (run by the
- * scheduler, after an import and after the bot's writes). Returns how many
- * hours it built. It waits for the rooms' writers; reads never wait for it.
+ * `roomIds`, the hour they begin in partway included, so that reads of the
+ * default window find them all (run by the scheduler, after an import and
+ * after the bot's writes). Returns how many hours it built. It waits for the
+ * rooms' writers; reads never wait for it.
  */
 export async function buildRecentDigests(
   db: Db,
@@ -546,7 +564,8 @@ export async function buildRecentDigests(
   /** Where the process keeps what it built; none for a process that computes no table after. */
   memory?: DecodedDigests,
 ): Promise<number> {
-  const { first, end } = closedHours({ start: new Date(now.getTime() - RECENT_MS), end: now, endInclusive: true }, now);
+  const first = Math.floor((now.getTime() - RECENT_MS) / HOUR_MS) * HOUR_MS;
+  const end = Math.floor(now.getTime() / HOUR_MS) * HOUR_MS;
   let built = 0;
   for (const roomId of roomIds) {
     // One transaction and one query per run of missing hours: the room's writers wait for one run at a time.
@@ -696,26 +715,113 @@ async function storedDigests(
   }
   if (unread.length === 0) return { hours, digests };
   // A digest dropped since it was listed is simply not read: its hour is computed from the samples.
-  const rows = await inRoom
-    .select([
-      'hour',
-      'samples',
-      'columns',
-      sql<string>`generation::text`.as('generation'),
-      // In the digests' snapshot: names read after a later move are read again on the next read.
-      namesEpoch,
-    ])
-    .where('hour', 'in', unread)
-    .execute();
+  const rows = await inRoom.select(DIGEST_READ).where('hour', 'in', unread).execute();
+  for (const [i, named] of (await nameAndKeep(db, memory, roomId, rows)).entries()) {
+    hours.add(rows[i]!.hour.getTime());
+    digests.push(named);
+  }
+  return { hours, digests };
+}
+
+/** What a read of stored digests selects: enough to decode, name and keep them. */
+const DIGEST_READ = [
+  'hour',
+  'samples',
+  'columns',
+  sql<string>`generation::text`.as('generation'),
+  // In the digests' snapshot: names read after a later move are read again on the next read.
+  namesEpoch,
+] as const;
+
+/** Decodes and names digests read from the database (rows of one snapshot), and keeps them in `memory`. */
+async function nameAndKeep(
+  db: Db,
+  memory: DecodedDigests,
+  roomId: string,
+  rows: readonly (StoredDigest & { hour: Date; generation: string; names_epoch: string | null })[],
+): Promise<SampleColumns[]> {
   const names = memory.namesOf(roomId);
   if (rows.length > 0) await names.learnNames(idsIn(rows), rows[0]!.names_epoch, (ids) => namesOf(db, ids));
-  rows.forEach((row) => {
+  return rows.map((row) => {
     const named = names.named(row);
     memory.keep(roomId, row.hour.getTime(), row.generation, named, 'read');
-    hours.add(row.hour.getTime());
-    digests.push(named);
+    return named;
   });
-  return { hours, digests };
+}
+
+/**
+ * The figures of a room measured in [from, to), a stretch of one closed
+ * hour, from that hour's digest and when each of its figures was measured:
+ * undefined where the hour has no digest, or one built before those times
+ * were kept. The same figures as the samples of the stretch, less the pongs
+ * of servers that had answered the same ping before `from` (what rawColumns
+ * reads): the digest holds each server's first pong to a ping in its hour.
+ */
+async function digestPart(
+  db: Db,
+  memory: DecodedDigests,
+  roomId: string,
+  from: number,
+  to: number,
+): Promise<SampleColumns | undefined> {
+  const hour = Math.floor(from / HOUR_MS) * HOUR_MS;
+  const row = await db
+    .selectFrom('hourly_digests')
+    .select([...DIGEST_READ, 'measured_offsets'])
+    .where('room_id', '=', roomId)
+    .where('hour', '=', new Date(hour))
+    .where('measured_offsets', 'is not', null)
+    .$narrowType<{ measured_offsets: string }>()
+    .executeTakeFirst();
+  if (row === undefined) return undefined;
+  const digest = memory.find(roomId, hour, row.generation) ?? (await nameAndKeep(db, memory, roomId, [row]))[0]!;
+  const offsets = decodeOffsets(row.measured_offsets, row.samples);
+  const within = (_: number, i: number) => offsets[i]! >= from - hour && offsets[i]! < to - hour;
+  return {
+    servers: digest.servers,
+    responders: digest.responders,
+    pingKeys: digest.pingKeys,
+    server: digest.server.filter(within) as IndexColumn,
+    responder: digest.responder.filter(within) as IndexColumn,
+    ping: digest.ping.filter(within) as IndexColumn,
+    delay: digest.delay.filter(within),
+  };
+}
+
+/** A digest's measured_offsets, refused unless they are one per figure. */
+function decodeOffsets(text: string, samples: number): Int32Array {
+  const bytes = Buffer.from(text, 'base64');
+  if (bytes.length !== 4 * samples)
+    throw new Error(
+      `an hourly digest's measured times are ${bytes.length} bytes, where its ${samples} figures need ${4 * samples}`,
+    );
+  // Copied: a decoded Buffer may start anywhere in a shared pool, where an Int32Array cannot.
+  return new Int32Array(bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.length));
+}
+
+/**
+ * The figures of a room measured from `from` until `to`, a stretch of one
+ * hour at an end of a window: from the hour's digest where it is closed and
+ * has one with times (and `to` is excluded: the times are whole
+ * milliseconds), from the samples otherwise.
+ */
+async function partialHour(
+  db: Db,
+  memory: DecodedDigests,
+  roomId: string,
+  from: number,
+  to: number,
+  toInclusive: boolean,
+  now: Date,
+): Promise<SampleColumns> {
+  if (from === to && !toInclusive) return columnsFromRows([]);
+  const hour = Math.floor(from / HOUR_MS) * HOUR_MS;
+  const closed = hour + HOUR_MS <= now.getTime();
+  if (closed && !toInclusive && to <= hour + HOUR_MS) {
+    const part = await digestPart(db, memory, roomId, from, to);
+    if (part !== undefined) return part;
+  }
+  return rawColumns(db, roomId, new Date(from), new Date(to), toInclusive);
 }
 
 /**
@@ -744,13 +850,13 @@ export async function windowColumns(
     // after the other (a week of a million samples).
     const [{ hours, digests }, before, after] = await Promise.all([
       storedDigests(db, memory, roomId, firstHour, endHour),
-      rawColumns(db, roomId, window.start, new Date(firstHour), false),
-      rawColumns(db, roomId, new Date(endHour), window.end, window.endInclusive),
+      partialHour(db, memory, roomId, window.start.getTime(), firstHour, false, now),
+      partialHour(db, memory, roomId, endHour, window.end.getTime(), window.endInclusive, now),
     ]);
     chunks.push(...digests);
     // Missing hours are computed in runs of consecutive hours, one query per run.
     for (const [start, runEnd] of missingRuns(hours, firstHour, endHour)) {
-      chunks.push(...(await hoursFromSamples(db, roomId, start, runEnd)));
+      chunks.push(...(await hoursFromSamples(db, roomId, start, runEnd)).map((hour) => hour.columns));
     }
     chunks.push(before, after);
   }
