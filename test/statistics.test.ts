@@ -664,7 +664,7 @@ forEachEngine(t, (t, database) => {
         sample({ pingServer: 'a.example', delayMs: 200, measuredAt: start(0) }),
         sample({ pingServer: 'a.example', delayMs: 300, measuredAt: start(600_000) }),
         // Their times are moved by a fraction of a millisecond below: one just before the start, one just after.
-        sample({ pingServer: 'a.example', pingEventId: '$justBefore', delayMs: 400, measuredAt: start(-1) }),
+        sample({ pingServer: 'a.example', pingEventId: '$justBefore', delayMs: 400, measuredAt: start(0) }),
         sample({ pingServer: 'a.example', pingEventId: '$justAfter', delayMs: 500, measuredAt: start(0) }),
         // A ping whose server b.example answered before the week began, then again (another bot) within it.
         sample({
@@ -743,9 +743,23 @@ forEachEngine(t, (t, database) => {
         sample({ pingServer: 'a.example', delayMs: 200, measuredAt: at('2026-11-22T18:29:59.999Z') }),
         sample({ pingServer: 'a.example', delayMs: 900, measuredAt: at('2026-11-22T18:30:00Z') }),
         sample({ pingServer: 'a.example', delayMs: 300, measuredAt: at('2026-11-22T10:00:00Z') }),
+        // Moved below to a microsecond before the end.
+        sample({
+          pingServer: 'a.example',
+          pingEventId: '$justBeforeEnd',
+          delayMs: 250,
+          measuredAt: at('2026-11-22T18:30:00Z'),
+        }),
       ]);
+      await sql`update samples set measured_at = measured_at - interval '0.001 ms' where ping_event_id = '$justBeforeEnd'`.execute(
+        db,
+      );
       const fromSamples = await statisticsAt(now, weeks).week(room, '2026-W47');
-      t.same(byServer(fromSamples), [['a.example', 3, 200]], 'from the samples: up to the end, which is excluded');
+      t.same(
+        byServer(fromSamples),
+        [['a.example', 4, 225]],
+        'from the samples: up to the end (to the microsecond), which is excluded',
+      );
       const stats = statisticsAt(now, weeks);
       await stats.buildDigests([room]);
       t.same(await stats.week(room, '2026-W47'), fromSamples, 'from the digests: the same table');
@@ -755,6 +769,63 @@ forEachEngine(t, (t, database) => {
         [['a.example', 1, 300]],
         "the last hour's figures are those its digest puts before the end (its times changed by hand: none)",
       );
+    },
+  );
+
+  t.test(
+    "a digest's times go with its figures: replaced without them, they are cleared, and the build stores them again",
+    async (t) => {
+      await recordSamples(db, [
+        sample({ pingServer: 'a.example', delayMs: 100, measuredAt: at('2026-11-20T10:10:00Z') }),
+      ]);
+      const stats = statisticsAt('2026-11-21T00:20:00Z');
+      await stats.buildDigests([room]);
+      const timesOf = async () =>
+        (
+          await db
+            .selectFrom('hourly_digests')
+            .select('measured_offsets')
+            .where('hour', '=', at('2026-11-20T10:00:00Z'))
+            .executeTakeFirstOrThrow()
+        ).measured_offsets;
+      t.ok(await timesOf(), 'built with its times');
+      // What a build of the version before does to a digest stored meanwhile: new figures, the times untouched.
+      await db
+        .updateTable('hourly_digests')
+        .set({ columns: '' })
+        .where('hour', '=', at('2026-11-20T10:00:00Z'))
+        .execute();
+      t.equal(await timesOf(), null, 'figures replaced without their times: the times are cleared');
+      t.equal(await stats.buildDigests([room]), 1, 'the build counts a digest without times as missing');
+      t.ok(await timesOf(), 'and stores it again with them');
+      t.same(byServer(await stats.rolling(room, ROLLING)), [['a.example', 1, 100]], 'the table as before');
+    },
+  );
+
+  t.test(
+    "a bot's own answer measured before an hour ends but stamped after it counts in the hour it was measured in",
+    async (t) => {
+      await recordSamples(db, [
+        sample({
+          pingServer: 'a.example',
+          pingEventId: '$stamped',
+          delayMs: 300,
+          responder: '@pingboard:b.example',
+          responderServer: 'b.example',
+          source: 'echo',
+          measuredAt: at('2026-11-20T10:59:59.900Z'),
+        }),
+        // Another ping's pong, measured once the hour had ended but stamped before the bot's answer.
+        sample({ pingServer: 'c.example', delayMs: 50, measuredAt: at('2026-11-20T11:00:00.100Z') }),
+      ]);
+      await sql`update samples set pong_ts = '2026-11-20T11:00:00.500Z' where ping_event_id = '$stamped'`.execute(db);
+      // A window that ends at 11:00, computed when the digests of 10:00 and 11:00 are built by one run.
+      const window = { maxAgeSeconds: 86_400, minAgeSeconds: 5_400, capSpanToWeek: false };
+      const fromSamples = await statisticsAt('2026-11-20T12:30:00Z').rolling(room, window);
+      t.same(byServer(fromSamples), [['a.example', 1, 300]], 'from the samples: the answer measured before the end');
+      const stats = statisticsAt('2026-11-20T12:30:00Z');
+      await stats.buildDigests([room]);
+      t.same(await stats.rolling(room, window), fromSamples, 'from the digests: the same, the answer in its own hour');
     },
   );
 

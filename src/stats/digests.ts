@@ -432,7 +432,12 @@ interface HourFigures {
 
 /**
  * The figures of each of the consecutive hours [first, end), from the
- * samples: chosen over the whole run, so each lies in its first pong's hour.
+ * samples: chosen over the whole run (each pair's first pong in PONG_ORDER),
+ * each in the hour it was measured in. The rows come in pong order, which a
+ * bot's own answer (ordered by its pong's stamp, measured when the ping
+ * arrived) or a skewed clock can set against measured_at: each row goes to
+ * its own hour, in the order it came, so a digest holds the figures measured
+ * in its hour and no other.
  */
 async function hoursFromSamples(
   db: Db | Transaction<Tables>,
@@ -441,17 +446,13 @@ async function hoursFromSamples(
   end: number,
 ): Promise<HourFigures[]> {
   const rows = firstPongs(await pongsFrom(db, roomId, new Date(first), new Date(end), false));
-  const hours: HourFigures[] = [];
-  let next = 0;
-  for (let hour = first; hour < end; hour += HOUR_MS) {
-    const start = next;
-    while (next < rows.length && rows[next]!.measured_ms < hour + HOUR_MS) next++;
-    const inHour = rows.slice(start, next);
+  const byHour: (typeof rows)[] = Array.from({ length: (end - first) / HOUR_MS }, () => []);
+  for (const row of rows) byHour[Math.floor((row.measured_ms - first) / HOUR_MS)]!.push(row);
+  return byHour.map((inHour, i) => ({
+    columns: columnsFromRows(inHour),
     // Floored: measured_ms is exact to the microsecond, and a bound in whole milliseconds is passed by the floor exactly when by the time.
-    const measuredOffsets = Int32Array.from(inHour, (row) => Math.floor(row.measured_ms - hour));
-    hours.push({ columns: columnsFromRows(inHour), measuredOffsets });
-  }
-  return hours;
+    measuredOffsets: Int32Array.from(inHour, (row) => Math.floor(row.measured_ms - first - i * HOUR_MS)),
+  }));
 }
 
 /** A digest as it was stored by a build: its hour (epoch milliseconds) and the generation it was stored with. */
@@ -536,6 +537,7 @@ function missingRuns(have: ReadonlySet<number>, first: number, end: number): [nu
   return runs;
 }
 
+/** The hours of [first, end) whose digest is stored with its figures' times (one stored before them is built again). */
 async function digestHours(db: Db, roomId: string, first: number, end: number): Promise<Set<number>> {
   const rows = await db
     .selectFrom('hourly_digests')
@@ -543,6 +545,7 @@ async function digestHours(db: Db, roomId: string, first: number, end: number): 
     .where('room_id', '=', roomId)
     .where('hour', '>=', new Date(first))
     .where('hour', '<', new Date(end))
+    .where('measured_offsets', 'is not', null)
     .execute();
   return new Set(rows.map((row) => row.hour.getTime()));
 }
@@ -753,9 +756,11 @@ async function nameAndKeep(
  * The figures of a room measured in [from, to), a stretch of one closed
  * hour, from that hour's digest and when each of its figures was measured:
  * undefined where the hour has no digest, or one built before those times
- * were kept. The same figures as the samples of the stretch, less the pongs
- * of servers that had answered the same ping before `from` (what rawColumns
- * reads): the digest holds each server's first pong to a ping in its hour.
+ * were kept. A figure is a pair's first pong in PONG_ORDER, counted where it
+ * was measured, as in every whole hour's digest; the samples of the stretch
+ * alone (rawColumns) can tell otherwise only where a bot's own answer,
+ * ordered by its pong's stamp, and another bot of its server straddle the
+ * bound.
  */
 async function digestPart(
   db: Db,
@@ -765,17 +770,28 @@ async function digestPart(
   to: number,
 ): Promise<SampleColumns | undefined> {
   const hour = Math.floor(from / HOUR_MS) * HOUR_MS;
-  const row = await db
+  const ofHour = db
     .selectFrom('hourly_digests')
-    .select([...DIGEST_READ, 'measured_offsets'])
     .where('room_id', '=', roomId)
     .where('hour', '=', new Date(hour))
-    .where('measured_offsets', 'is not', null)
+    .where('measured_offsets', 'is not', null);
+  // The figures themselves are read only when this process does not keep them (as stored: the same generation).
+  const times = await ofHour
+    .select(['samples', 'measured_offsets', sql<string>`generation::text`.as('generation')])
     .$narrowType<{ measured_offsets: string }>()
     .executeTakeFirst();
-  if (row === undefined) return undefined;
-  const digest = memory.find(roomId, hour, row.generation) ?? (await nameAndKeep(db, memory, roomId, [row]))[0]!;
-  const offsets = decodeOffsets(row.measured_offsets, row.samples);
+  if (times === undefined) return undefined;
+  let digest = memory.find(roomId, hour, times.generation);
+  if (digest === undefined) {
+    const stored = await ofHour
+      .select([...DIGEST_READ, 'measured_offsets'])
+      .where(sql<boolean>`generation = ${times.generation}::bigint`)
+      .executeTakeFirst();
+    // Stored again since: this answer reads that stretch from the samples.
+    if (stored === undefined) return undefined;
+    digest = (await nameAndKeep(db, memory, roomId, [stored]))[0]!;
+  }
+  const offsets = decodeOffsets(times.measured_offsets, times.samples);
   const within = (_: number, i: number) => offsets[i]! >= from - hour && offsets[i]! < to - hour;
   return {
     servers: digest.servers,
@@ -828,8 +844,8 @@ async function partialHour(
  * The samples of `roomIds` in `window` as columns: closed hours wholly inside
  * the window from their digests (kept in `memory` or read), or from the
  * samples where none is stored (for this answer only: a read never writes),
- * and the partial hours at either end and the current hour from the samples
- * table.
+ * the partial hours at either end from their digests where those hours are
+ * closed (partialHour), and the current hour from the samples table.
  */
 export async function windowColumns(
   db: Db,

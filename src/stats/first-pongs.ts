@@ -10,9 +10,8 @@
 // arrived, before its pong was stamped: ordering on it would put the bot
 // ahead of another bot of its server that the aggregator saw first.
 //
-// Hours stay those of measured_at (digests.ts): a ping whose two pongs of one
-// server straddle an hour's start by a few milliseconds counts the one of the
-// earlier hour.
+// Hours stay those of measured_at (digests.ts): a figure counts in the hour,
+// and the window, its sample was measured in.
 //
 // Which pong is first is a matter of all the pongs of that server to that
 // ping, wherever they fall: a second bot's pong may land in a later hour, a
