@@ -729,6 +729,18 @@ forEachEngine(t, (t, database) => {
         /an hourly digest's measured times are 3 bytes, where its 7 figures need 28/,
         'times that are not one per figure are refused, naming what is wrong',
       );
+      // A row whose count no longer matches the figures this process keeps for its generation (changed by hand).
+      await db
+        .updateTable('hourly_digests')
+        .set((eb) => ({ samples: eb('samples', '+', 1) }))
+        .where('hour', '=', at('2026-11-14T00:00:00Z'))
+        .execute();
+      await setMeasuredOffsets('2026-11-14T00:00:00Z', allBeforeTheHour);
+      await t.rejects(
+        stats.rolling(room, ROLLING),
+        /an hourly digest holds 7 figures, where its row says 8/,
+        "kept figures that are not the row's are refused, not filtered by times of another length",
+      );
     },
   );
 

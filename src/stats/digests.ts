@@ -1,7 +1,7 @@
 // Hourly digests: the figures of each closed hour of a room, packed into one
 // row (see the migration), so a week's table reads 168 rows instead of a
 // million. A figure is a server's first pong to a ping (first-pongs.ts), in
-// the hour of that pong. Digests are built by the scheduler and after an
+// the hour it was measured in. Digests are built by the scheduler and after an
 // import (buildRecentDigests), never by a read: a read computes the hours
 // that have none from the samples, for its answer only. The database drops
 // a digest whenever a sample of its hour, or a pong of the same server to the
@@ -784,13 +784,17 @@ async function digestPart(
   let digest = memory.find(roomId, hour, times.generation);
   if (digest === undefined) {
     const stored = await ofHour
-      .select([...DIGEST_READ, 'measured_offsets'])
+      .select(DIGEST_READ)
       .where(sql<boolean>`generation = ${times.generation}::bigint`)
       .executeTakeFirst();
     // Stored again since: this answer reads that stretch from the samples.
     if (stored === undefined) return undefined;
     digest = (await nameAndKeep(db, memory, roomId, [stored]))[0]!;
   }
+  if (digest.delay.length !== times.samples)
+    throw new Error(
+      `an hourly digest holds ${digest.delay.length} figures, where its row says ${times.samples} (generation ${times.generation})`,
+    );
   const offsets = decodeOffsets(times.measured_offsets, times.samples);
   const within = (_: number, i: number) => offsets[i]! >= from - hour && offsets[i]! < to - hour;
   return {
