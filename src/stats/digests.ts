@@ -424,35 +424,20 @@ async function rawColumns(db: Db, roomId: string, from: Date, to: Date, toInclus
   return columnsFromRows(firstPongs(await pongsFrom(db, roomId, from, to, toInclusive)));
 }
 
-/** One hour's figures, and when each was measured: whole milliseconds from the hour's start, as its digest stores them. */
-interface HourFigures {
-  readonly columns: SampleColumns;
-  readonly measuredOffsets: Int32Array;
-}
-
 /**
  * The figures of each of the consecutive hours [first, end), from the
- * samples: chosen over the whole run (each pair's first pong in PONG_ORDER),
- * each in the hour it was measured in. The rows come in pong order, which a
- * bot's own answer (ordered by its pong's stamp, measured when the ping
- * arrived) or a skewed clock can set against measured_at: each row goes to
- * its own hour, in the order it came, so a digest holds the figures measured
- * in its hour and no other.
+ * samples, as rows: chosen over the whole run (each pair's first pong in
+ * PONG_ORDER), each in the hour it was measured in. The rows come in pong
+ * order, which a bot's own answer (ordered by its pong's stamp, measured
+ * when the ping arrived) or a skewed clock can set against measured_at: each
+ * row goes to its own hour, in the order it came, so a digest holds the
+ * figures measured in its hour and no other.
  */
-async function hoursFromSamples(
-  db: Db | Transaction<Tables>,
-  roomId: string,
-  first: number,
-  end: number,
-): Promise<HourFigures[]> {
+async function hourRowsFromSamples(db: Db | Transaction<Tables>, roomId: string, first: number, end: number) {
   const rows = firstPongs(await pongsFrom(db, roomId, new Date(first), new Date(end), false));
   const byHour: (typeof rows)[] = Array.from({ length: (end - first) / HOUR_MS }, () => []);
   for (const row of rows) byHour[Math.floor((row.measured_ms - first) / HOUR_MS)]!.push(row);
-  return byHour.map((inHour, i) => ({
-    columns: columnsFromRows(inHour),
-    // Floored: measured_ms is exact to the microsecond, and a bound in whole milliseconds is passed by the floor exactly when by the time.
-    measuredOffsets: Int32Array.from(inHour, (row) => Math.floor(row.measured_ms - first - i * HOUR_MS)),
-  }));
+  return byHour;
 }
 
 /** A digest as it was stored by a build: its hour (epoch milliseconds) and the generation it was stored with. */
@@ -473,20 +458,20 @@ async function buildDigests(db: Db, roomId: string, first: number, end: number):
     // whole-table branch, also serial now) took as long as in parallel, within the spread of runs.
     // (PGlite never plans in parallel.)
     await sql`set local max_parallel_workers_per_gather = 0`.execute(tx);
-    const built = await hoursFromSamples(tx, roomId, first, end);
-    const ids = await idsOf(tx, [
-      ...new Set(built.flatMap(({ columns }) => [...columns.servers, ...columns.responders])),
-    ]);
-    const values = built.map(({ columns, measuredOffsets }, i) => ({
-      room_id: roomId,
-      hour: new Date(first + i * HOUR_MS),
-      ...encodeDigest(columns, ids),
-      measured_offsets: Buffer.from(
-        measuredOffsets.buffer,
-        measuredOffsets.byteOffset,
-        measuredOffsets.byteLength,
-      ).toString('base64'),
-    }));
+    const hours = await hourRowsFromSamples(tx, roomId, first, end);
+    const built = hours.map(columnsFromRows);
+    const ids = await idsOf(tx, [...new Set(built.flatMap((columns) => [...columns.servers, ...columns.responders]))]);
+    const values = built.map((columns, i) => {
+      const hour = first + i * HOUR_MS;
+      // Floored: measured_ms is exact to the microsecond, and a bound in whole milliseconds is passed by the floor exactly when by the time.
+      const offsets = Int32Array.from(hours[i]!, (row) => Math.floor(row.measured_ms - hour));
+      return {
+        room_id: roomId,
+        hour: new Date(hour),
+        ...encodeDigest(columns, ids),
+        measured_offsets: Buffer.from(offsets.buffer).toString('base64'),
+      };
+    });
     const stored: BuiltDigest[] = [];
     for (let i = 0; i < values.length; i += 500) {
       const chunk = values.slice(i, i + 500);
@@ -753,8 +738,8 @@ async function nameAndKeep(
 }
 
 /**
- * The figures of a room measured in [from, to), a stretch of one closed
- * hour, from that hour's digest and when each of its figures was measured:
+ * The figures of a room measured in [from, to), a stretch of the closed
+ * `hour`, from that hour's digest and when each of its figures was measured:
  * undefined where the hour has no digest, or one built before those times
  * were kept. A figure is a pair's first pong in PONG_ORDER, counted where it
  * was measured, as in every whole hour's digest; the samples of the stretch
@@ -766,10 +751,10 @@ async function digestPart(
   db: Db,
   memory: DecodedDigests,
   roomId: string,
+  hour: number,
   from: number,
   to: number,
 ): Promise<SampleColumns | undefined> {
-  const hour = Math.floor(from / HOUR_MS) * HOUR_MS;
   const ofHour = db
     .selectFrom('hourly_digests')
     .where('room_id', '=', roomId)
@@ -838,7 +823,7 @@ async function partialHour(
   const hour = Math.floor(from / HOUR_MS) * HOUR_MS;
   const closed = hour + HOUR_MS <= now.getTime();
   if (closed && !toInclusive && to <= hour + HOUR_MS) {
-    const part = await digestPart(db, memory, roomId, from, to);
+    const part = await digestPart(db, memory, roomId, hour, from, to);
     if (part !== undefined) return part;
   }
   return rawColumns(db, roomId, new Date(from), new Date(to), toInclusive);
@@ -876,7 +861,7 @@ export async function windowColumns(
     chunks.push(...digests);
     // Missing hours are computed in runs of consecutive hours, one query per run.
     for (const [start, runEnd] of missingRuns(hours, firstHour, endHour)) {
-      chunks.push(...(await hoursFromSamples(db, roomId, start, runEnd)).map((hour) => hour.columns));
+      chunks.push(...(await hourRowsFromSamples(db, roomId, start, runEnd)).map(columnsFromRows));
     }
     chunks.push(before, after);
   }
