@@ -235,57 +235,59 @@ forEachEngine(t, (t, database) => {
     },
   );
 
-  t.test('an import builds the digests of the week it stored, so the first read finds them', async (t) => {
-    // Whole hours before now, so every sample lies in a closed hour of the last seven days.
-    const hour = Math.floor(Date.now() / HOUR) * HOUR;
-    const file = path.join(dir, `${database.engine}.ndjson`);
-    writeFileSync(
-      file,
-      [1, 2, 30]
-        .map((ago, i) =>
-          JSON.stringify({
-            room_id: ROOM,
-            ping_event_id: `$import${i}`,
-            pinger: '@alice:example.org',
-            responder: '@echo:maunium.net',
-            delay_ms: 100 + i,
-            ping_ts: hour - ago * HOUR + 60_000,
-          }),
-        )
-        .join('\n'),
-    );
-    const counts: ImportCounts = { read: 0, stored: 0, duplicate: 0, rejected: 0 };
-    // On the real clock, as the import's digests are of the seven days before now.
-    const importing = new Statistics({ db, stats: FILTERS, weeks: WEEKS, cacheSeconds: 0 });
-    await importFiles(db, importing, [file], counts);
-    t.equal(counts.stored, 3);
-    const rows = await db
-      .selectFrom('hourly_digests')
-      .select(['hour', 'samples'])
-      .where('samples', '>', 0)
-      .orderBy('hour')
-      .execute();
-    t.same(
-      rows.map((row) => [row.hour.getTime(), row.samples]),
-      [30, 2, 1].map((ago) => [hour - ago * HOUR, 1]),
-      "each sample's hour digested",
-    );
-    const table = await importing.rolling(room, ROLLING_WEEK);
-    t.equal(importing.digestsDecoded, 0, 'the first table of the importing process reads none of them back');
-    const reader = new Statistics({ db, stats: FILTERS, weeks: WEEKS, cacheSeconds: 0 });
-    const read = await reader.rolling(room, ROLLING_WEEK);
-    t.ok(
-      // On the real clock an hour may close in between, so not a count of the week's hours.
-      reader.digestsDecoded > 0,
-      `a process that did not build them reads them (${reader.digestsDecoded})`,
-    );
-    t.same(table.servers, read.servers, 'and both compute the same table');
-    t.same(
-      table.servers.map((s) => [s.server, s.samples]),
-      [['example.org', 3]],
-      'of the three samples imported',
-    );
-  });
+  t.test(
+    'an import builds the digests of the week it stored and of the hour going on, so the first read finds them',
+    async (t) => {
+      // Three in whole hours before now, closed, and one in the hour going on (or just closed, on a clock that moved on).
+      const hour = Math.floor(Date.now() / HOUR) * HOUR;
+      const recent = Date.now() - 1_000;
+      const file = path.join(dir, `${database.engine}.ndjson`);
+      const record = (i: number, pingTs: number) =>
+        JSON.stringify({
+          room_id: ROOM,
+          ping_event_id: `$import${i}`,
+          pinger: '@alice:example.org',
+          responder: '@echo:maunium.net',
+          delay_ms: 100 + i,
+          ping_ts: pingTs,
+        });
+      writeFileSync(
+        file,
+        [...[1, 2, 30].map((ago, i) => record(i, hour - ago * HOUR + 60_000)), record(3, recent - 103)].join('\n'),
+      );
+      const counts: ImportCounts = { read: 0, stored: 0, duplicate: 0, rejected: 0 };
+      // On the real clock, as the import's digests are of the seven days before now.
+      const importing = new Statistics({ db, stats: FILTERS, weeks: WEEKS, cacheSeconds: 0 });
+      await importFiles(db, importing, [file], counts);
+      t.equal(counts.stored, 4);
+      const rows = await db
+        .selectFrom('hourly_digests')
+        .select(['hour', 'samples'])
+        .where('samples', '>', 0)
+        .orderBy('hour')
+        .execute();
+      t.same(
+        rows.map((row) => [row.hour.getTime(), row.samples]),
+        [...[30, 2, 1].map((ago) => hour - ago * HOUR), Math.floor(recent / HOUR) * HOUR].map((h) => [h, 1]),
+        "each sample's hour digested, the one going on included",
+      );
+      const table = await importing.rolling(room, ROLLING_WEEK);
+      t.equal(importing.digestsDecoded, 0, 'the first table of the importing process reads none of them back');
+      const reader = new Statistics({ db, stats: FILTERS, weeks: WEEKS, cacheSeconds: 0 });
+      const read = await reader.rolling(room, ROLLING_WEEK);
+      t.ok(
+        // On the real clock an hour may close in between, so not a count of the week's hours.
+        reader.digestsDecoded > 0,
+        `a process that did not build them reads them (${reader.digestsDecoded})`,
+      );
+      t.same(table.servers, read.servers, 'and both compute the same table');
+      t.same(
+        table.servers.map((s) => [s.server, s.samples]),
+        [['example.org', 4]],
+        'of the four samples imported',
+      );
+    },
+  );
 
   t.test("the bot's writes have the digests they dropped built again", async (t) => {
     await setUp(t);

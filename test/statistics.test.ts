@@ -842,6 +842,106 @@ forEachEngine(t, (t, database) => {
   );
 
   t.test(
+    "an import's build digests the hour going on, which the table reads from it until that hour's next sample",
+    async (t) => {
+      const now = '2026-11-21T00:40:00Z';
+      await recordSamples(db, [
+        sample({ pingServer: 'a.example', delayMs: 100, measuredAt: at('2026-11-20T10:00:00Z') }),
+        sample({ pingServer: 'a.example', delayMs: 700, measuredAt: at('2026-11-21T00:10:00Z') }),
+        sample({ pingServer: 'c.example', delayMs: 300, measuredAt: at('2026-11-21T00:30:00Z') }),
+      ]);
+      const fromSamples = await statisticsAt(now).rolling(room, ROLLING);
+      t.same(
+        byServer(fromSamples),
+        [
+          ['c.example', 1, 300],
+          ['a.example', 2, 400],
+        ],
+        'from the samples',
+      );
+      const stats = statisticsAt(now);
+      t.equal(await stats.buildRoomDigests([ROOM], true), 7 * 24 + 1, "the week's hours and the one going on");
+      t.same(await stats.rolling(room, ROLLING), fromSamples, 'the same table with the hour going on from its digest');
+      t.same(await readRolling(statisticsAt(now)), fromSamples, 'and in a process that reads the digests');
+      await setMeasuredOffsets('2026-11-21T00:00:00Z', allBeforeTheHour);
+      t.same(
+        byServer(await stats.rolling(room, ROLLING)),
+        [['a.example', 1, 100]],
+        'the hour going on is what its digest says (its times changed by hand: none of its figures in it)',
+      );
+      await recordSamples(db, [
+        sample({ pingServer: 'c.example', delayMs: 400, measuredAt: at('2026-11-21T00:35:00Z') }),
+      ]);
+      t.equal(
+        await db
+          .selectFrom('hourly_digests')
+          .select('hour')
+          .where('hour', '=', at('2026-11-21T00:00:00Z'))
+          .executeTakeFirst(),
+        undefined,
+        "the hour's next sample drops its digest",
+      );
+      const afterNext = [
+        ['c.example', 2, 350],
+        ['a.example', 2, 400],
+      ];
+      t.same(byServer(await stats.rolling(room, ROLLING)), afterNext, 'which the table then reads from the samples');
+      t.equal(await stats.buildDigests([room]), 0, "the scheduler's build leaves the hour going on to the samples");
+      t.same(byServer(await stats.rolling(room, ROLLING)), afterNext, 'the same table after it');
+    },
+  );
+
+  t.test(
+    "a window's included end takes its hour from the digest, unless a figure was measured in the end's millisecond",
+    async (t) => {
+      // Ends at 11:45:00.000, included, partway through the closed hour of 11:00.
+      const window = { maxAgeSeconds: 86_400, minAgeSeconds: 2_700, capSpanToWeek: false };
+      const now = '2026-11-20T12:30:00Z';
+      await recordSamples(db, [
+        sample({ pingServer: 'a.example', delayMs: 50, measuredAt: at('2026-11-20T10:00:00Z') }),
+        sample({ pingServer: 'a.example', delayMs: 100, measuredAt: at('2026-11-20T11:10:00Z') }),
+        sample({ pingServer: 'a.example', delayMs: 200, measuredAt: at('2026-11-20T11:44:59.999Z') }),
+        sample({ pingServer: 'a.example', delayMs: 800, measuredAt: at('2026-11-20T11:50:00Z') }),
+        sample({
+          pingServer: 'a.example',
+          pingEventId: '$atEnd',
+          delayMs: 300,
+          measuredAt: at('2026-11-20T11:45:00Z'),
+        }),
+        // Moved below to half a millisecond past the end: in the end's millisecond, yet after it.
+        sample({
+          pingServer: 'a.example',
+          pingEventId: '$pastEnd',
+          delayMs: 900,
+          measuredAt: at('2026-11-20T11:45:00Z'),
+        }),
+      ]);
+      await sql`update samples set measured_at = measured_at + interval '0.5 ms' where ping_event_id = '$pastEnd'`.execute(
+        db,
+      );
+      const fromSamples = await statisticsAt(now).rolling(room, window);
+      t.same(byServer(fromSamples), [['a.example', 4, 150]], 'from the samples: up to the end, which is included');
+      const stats = statisticsAt(now);
+      await stats.buildDigests([room]);
+      t.same(
+        await stats.rolling(room, window),
+        fromSamples,
+        "from the digests: the same (the end's hour from its samples)",
+      );
+      await db.deleteFrom('samples').where('ping_event_id', 'in', ['$atEnd', '$pastEnd']).execute();
+      await stats.buildDigests([room]);
+      const digested = await stats.rolling(room, window);
+      t.same(byServer(digested), [['a.example', 3, 100]], 'without the pongs of that millisecond');
+      await setMeasuredOffsets('2026-11-20T11:00:00Z', allBeforeTheHour);
+      t.same(
+        byServer(await stats.rolling(room, window)),
+        [['a.example', 1, 50]],
+        "the end's hour from its digest once no figure is in the end's millisecond (its times changed by hand: none)",
+      );
+    },
+  );
+
+  t.test(
     "a server's earlier pong stored after its later one takes its place in an hour already digested",
     async (t) => {
       await recordSamples(db, [secondPong]);

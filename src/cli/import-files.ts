@@ -13,10 +13,11 @@ const ANALYZE_AFTER_SAMPLES = 10_000;
 /**
  * Imports files one after the other, then refreshes the planner's statistics
  * once if much was stored, and builds the digests the import dropped or
- * made possible, so the first leaderboard after it reads them instead of the
- * samples (the service's scheduler would only get to them within five minutes):
- * through `statistics`, which keep them, so a service that imports through its
- * channel does not read them back either.
+ * made possible, the hour going on included, so the first leaderboard after
+ * it reads them instead of the samples (the service's scheduler would only get
+ * to the closed hours within five minutes, and never builds the hour going
+ * on): through `statistics`, which keep them, so a service that imports
+ * through its channel does not read them back either.
  */
 export async function importFiles(
   db: Db,
@@ -41,6 +42,6 @@ export async function importFiles(
   }
   // Interrupted, the ANALYZE can wait for the next run; the digests of what was stored cannot (reads do not build them).
   if (!stoppedAt && counts.stored > ANALYZE_AFTER_SAMPLES) await analyzeSamples(db);
-  await statistics.buildRoomDigests([...rooms].sort());
+  await statistics.buildRoomDigests([...rooms].sort(), true);
   return { stoppedAt };
 }

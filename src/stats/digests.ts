@@ -1,9 +1,11 @@
-// Hourly digests: the figures of each closed hour of a room, packed into one
-// row (see the migration), so a week's table reads 168 rows instead of a
-// million. A figure is a server's first pong to a ping (first-pongs.ts), in
-// the hour it was measured in. Digests are built by the scheduler and after an
-// import (buildRecentDigests), never by a read: a read computes the hours
-// that have none from the samples, for its answer only. The database drops
+// Hourly digests: the figures of each hour of a room, packed into one row
+// (see the migration), so a week's table reads 168 rows instead of a million.
+// A figure is a server's first pong to a ping (first-pongs.ts), in the hour
+// it was measured in. Digests of closed hours are built by the scheduler and
+// after an import (buildRecentDigests), never by a read: a read computes the
+// hours that have none from the samples, for its answer only. An import also
+// builds the hour going on, whose digest holds what is stored of it so far
+// until its next sample drops it (a live room's next pong). The database drops
 // a digest whenever a sample of its hour, or a pong of the same server to the
 // same ping, is stored, changed or deleted (a trigger: see the migration
 // digests-dropped-by-trigger), so a stored digest is never stale. A build
@@ -542,8 +544,11 @@ const RECENT_MS = 7 * 86_400_000;
  * Builds the missing digests of the closed hours of the last seven days of
  * `roomIds`, the hour they begin in partway included, so that reads of the
  * default window find them all (run by the scheduler, after an import and
- * after the bot's writes). Returns how many hours it built. It waits for the
- * rooms' writers; reads never wait for it.
+ * after the bot's writes), and with `currentHour` the hour going on too (after
+ * an import: the first table after it then reads none of the samples; the
+ * scheduler leaves it, as a live room's next pong would drop it at once).
+ * Returns how many hours it built. It waits for the rooms' writers; reads
+ * never wait for it.
  */
 export async function buildRecentDigests(
   db: Db,
@@ -551,9 +556,10 @@ export async function buildRecentDigests(
   now: Date,
   /** Where the process keeps what it built; none for a process that computes no table after. */
   memory?: DecodedDigests,
+  currentHour = false,
 ): Promise<number> {
   const first = Math.floor((now.getTime() - RECENT_MS) / HOUR_MS) * HOUR_MS;
-  const end = Math.floor(now.getTime() / HOUR_MS) * HOUR_MS;
+  const end = (Math.floor(now.getTime() / HOUR_MS) + (currentHour ? 1 : 0)) * HOUR_MS;
   let built = 0;
   for (const roomId of roomIds) {
     // One transaction and one query per run of missing hours: the room's writers wait for one run at a time.
@@ -738,14 +744,16 @@ async function nameAndKeep(
 }
 
 /**
- * The figures of a room measured in [from, to), a stretch of the closed
- * `hour`, from that hour's digest and when each of its figures was measured:
- * undefined where the hour has no digest, or one built before those times
- * were kept. A figure is a pair's first pong in PONG_ORDER, counted where it
- * was measured, as in every whole hour's digest; the samples of the stretch
- * alone (rawColumns) can tell otherwise only where a bot's own answer,
- * ordered by its pong's stamp, and another bot of its server straddle the
- * bound.
+ * The figures of a room measured from `from` until `to` (included or not), a
+ * stretch of `hour`, from that hour's digest and when each of its figures was
+ * measured: undefined where the hour has no digest, or one built before those
+ * times were kept, or where `to` is included and a figure was measured in its
+ * millisecond (the times are whole milliseconds: such a figure may be a
+ * fraction of one past it). A figure is a pair's first pong in PONG_ORDER,
+ * counted where it was measured, as in every whole hour's digest; the samples
+ * of the stretch alone (rawColumns) can tell otherwise only where a bot's own
+ * answer, ordered by its pong's stamp, and another bot of its server straddle
+ * the bound.
  */
 async function digestPart(
   db: Db,
@@ -754,6 +762,7 @@ async function digestPart(
   hour: number,
   from: number,
   to: number,
+  toInclusive: boolean,
 ): Promise<SampleColumns | undefined> {
   const ofHour = db
     .selectFrom('hourly_digests')
@@ -766,6 +775,10 @@ async function digestPart(
     .$narrowType<{ measured_offsets: string }>()
     .executeTakeFirst();
   if (times === undefined) return undefined;
+  const offsets = decodeOffsets(times.measured_offsets, times.samples);
+  const start = from - hour;
+  const end = to - hour;
+  if (toInclusive && offsets.includes(end)) return undefined;
   let digest = memory.find(roomId, hour, times.generation);
   if (digest === undefined) {
     const stored = await ofHour
@@ -780,8 +793,7 @@ async function digestPart(
     throw new Error(
       `an hourly digest holds ${digest.delay.length} figures, where its row says ${times.samples} (generation ${times.generation})`,
     );
-  const offsets = decodeOffsets(times.measured_offsets, times.samples);
-  const within = (_: number, i: number) => offsets[i]! >= from - hour && offsets[i]! < to - hour;
+  const within = (_: number, i: number) => offsets[i]! >= start && offsets[i]! < end;
   return {
     servers: digest.servers,
     responders: digest.responders,
@@ -806,9 +818,9 @@ function decodeOffsets(text: string, samples: number): Int32Array {
 
 /**
  * The figures of a room measured from `from` until `to`, a stretch of one
- * hour at an end of a window: from the hour's digest where it is closed and
- * has one with times (and `to` is excluded: the times are whole
- * milliseconds), from the samples otherwise.
+ * hour at an end of a window: from the hour's digest where it has one with
+ * times (digestPart), from the samples otherwise. The hour going on has a
+ * digest only after an import built it, until its next sample drops it.
  */
 async function partialHour(
   db: Db,
@@ -817,13 +829,12 @@ async function partialHour(
   from: number,
   to: number,
   toInclusive: boolean,
-  now: Date,
 ): Promise<SampleColumns> {
   if (from === to && !toInclusive) return columnsFromRows([]);
   const hour = Math.floor(from / HOUR_MS) * HOUR_MS;
-  const closed = hour + HOUR_MS <= now.getTime();
-  if (closed && !toInclusive && to <= hour + HOUR_MS) {
-    const part = await digestPart(db, memory, roomId, hour, from, to);
+  // An included end at the next hour's first instant would need that hour's figures too.
+  if (toInclusive ? to < hour + HOUR_MS : to <= hour + HOUR_MS) {
+    const part = await digestPart(db, memory, roomId, hour, from, to, toInclusive);
     if (part !== undefined) return part;
   }
   return rawColumns(db, roomId, new Date(from), new Date(to), toInclusive);
@@ -833,8 +844,8 @@ async function partialHour(
  * The samples of `roomIds` in `window` as columns: closed hours wholly inside
  * the window from their digests (kept in `memory` or read), or from the
  * samples where none is stored (for this answer only: a read never writes),
- * the partial hours at either end from their digests where those hours are
- * closed (partialHour), and the current hour from the samples table.
+ * and the partial hours at either end, the current one among them, from their
+ * digests where they have one (partialHour), else from the samples table.
  */
 export async function windowColumns(
   db: Db,
@@ -855,8 +866,8 @@ export async function windowColumns(
     // after the other (a week of a million samples).
     const [{ hours, digests }, before, after] = await Promise.all([
       storedDigests(db, memory, roomId, firstHour, endHour),
-      partialHour(db, memory, roomId, window.start.getTime(), firstHour, false, now),
-      partialHour(db, memory, roomId, endHour, window.end.getTime(), window.endInclusive, now),
+      partialHour(db, memory, roomId, window.start.getTime(), firstHour, false),
+      partialHour(db, memory, roomId, endHour, window.end.getTime(), window.endInclusive),
     ]);
     chunks.push(...digests);
     // Missing hours are computed in runs of consecutive hours, one query per run.

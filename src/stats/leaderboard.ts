@@ -144,10 +144,12 @@ export class Statistics {
   /**
    * Builds the missing hourly digests of the last seven days of each room
    * ID, keeping what it stored in memory, named, for the tables that follow
-   * (unless told not to). Returns how many hours.
+   * (unless told not to); with `currentHour`, the hour going on too (see
+   * buildRecentDigests). Returns how many hours.
    */
-  async buildRoomDigests(roomIds: readonly string[]): Promise<number> {
-    return buildRecentDigests(this.#db, roomIds, this.#now(), this.#keepBuilt ? this.#digests : undefined);
+  async buildRoomDigests(roomIds: readonly string[], currentHour = false): Promise<number> {
+    const memory = this.#keepBuilt ? this.#digests : undefined;
+    return buildRecentDigests(this.#db, roomIds, this.#now(), memory, currentHour);
   }
 
   /** What freezing a week stores: its table and the filters and exclusions it was computed with. */
