@@ -17,6 +17,7 @@ import { deleteSamplesOfPing, recordSamples } from '../src/samples/repository.ts
 import { SampleWriter } from '../src/samples/writer.ts';
 import { startJobs } from '../src/schedule/jobs.ts';
 import { applyRetention } from '../src/schedule/retention.ts';
+import { answeredBeforeQuery } from '../src/stats/digests.ts';
 import { ROLLING_WEEK, Statistics } from '../src/stats/leaderboard.ts';
 import { RoomRegistry } from '../src/stats/rooms.ts';
 import { forEachEngine, type Test } from './helpers/database.ts';
@@ -286,6 +287,45 @@ forEachEngine(t, (t, database) => {
         [['example.org', 4]],
         'of the four samples imported',
       );
+    },
+  );
+
+  t.test(
+    'the pings of a room that came after the last ANALYZE are looked up by the primary key, not by scanning the room',
+    async (t) => {
+      await recordSamples(
+        db,
+        Array.from({ length: 300 }, (_, i) =>
+          sample({ pingServer: 'a.example', delayMs: 100, measuredAt: new Date(NOW.getTime() - (i + 1) * 60_000) }),
+        ),
+      );
+      await sql`analyze samples`.execute(db);
+      // A room the planner's statistics know nothing of: as last analysed, it holds no row.
+      const newRoom = '!new:example.org';
+      const later = Array.from({ length: 2_000 }, (_, i) => ({
+        ...sample({ pingServer: 'b.example', delayMs: 100, measuredAt: new Date(NOW.getTime() - (i + 1) * 1_000) }),
+        roomId: newRoom,
+      }));
+      await recordSamples(db, later);
+      const window = { from: new Date(NOW.getTime() - HOUR), to: NOW, toInclusive: false };
+      const query = answeredBeforeQuery(
+        newRoom,
+        window,
+        later.map((s) => s.pingEventId),
+        // A table far larger than the pings, as after months of history: the look-ups are chosen.
+        1e9,
+      );
+      const { rows } = await sql<Record<string, unknown>>`explain (format json) ${query}`.execute(db);
+      const raw = Object.values(rows[0]!)[0];
+      const scans: string[] = [];
+      const walk = (node: Record<string, unknown>) => {
+        if (node['Relation Name'] === 'samples') scans.push(`${node['Node Type']} ${node['Index Name'] ?? ''}`.trim());
+        for (const child of (node['Plans'] as Record<string, unknown>[] | undefined) ?? []) walk(child);
+      };
+      walk((typeof raw === 'string' ? JSON.parse(raw) : raw)[0].Plan);
+      t.same(scans, ['Index Scan samples_pkey'], 'each ping looked up in the primary key');
+      const { rows: answered } = await query.execute(db);
+      t.same(answered, [], 'none answered before the window (the statement runs)');
     },
   );
 
