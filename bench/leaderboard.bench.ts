@@ -1,7 +1,7 @@
 // Issue #2 scenario: a realistic week (10,000 ping servers, 1,000,000 samples
 // from several responders) on one engine. Measures the import rate (with the
 // digest build that ends an import), the rolling-week table right after the
-// import and repeated, /leaderboard.md under
+// import, repeated and after a new pong, /leaderboard.md under
 // concurrent load (frozen and rolling week). (pingstat itself is the anchor
 // of pingstat.bench.ts, as measured, not a re-implementation of it.)
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -41,6 +41,8 @@ const QUIET_RUNS = 3;
 const QUIET_MS = 11_000;
 /** Times the week's digests are stored again and read by the process that had read them. */
 const STORED_AGAIN_RUNS = 5;
+/** Tables timed each after a new pong in the hour going on. */
+const NEW_PONG_RUNS = 5;
 const ROLLING = { maxAgeSeconds: 7 * 86_400, minAgeSeconds: 0, capSpanToWeek: false };
 
 /** A room of its own whose tables are computed before the timed ones (not timed). */
@@ -136,6 +138,33 @@ export async function leaderboardBench(
   figures[
     `rolling table of a service that had the digests in memory, after another process stored them again, median of ${STORED_AGAIN_RUNS} (ms)`
   ] = Math.round(median(storedAgain));
+  // A live room: each new pong drops the digest of the hour going on (which the
+  // import built), so every table reads that hour from the samples: the
+  // figures of the hour's pongs and the check of which of its pings were
+  // answered before it.
+  const afterPong: number[] = [];
+  for (let i = 0; i < NEW_PONG_RUNS; i++) {
+    const measuredAt = new Date(now.getTime() - 1_000 + i);
+    await recordSamples(database.db, [
+      {
+        roomId,
+        pingEventId: `$new-pong-${i}`,
+        pingServer: 'hs0.example',
+        pinger: '@user:hs0.example',
+        responder: '@echo:responder0.example',
+        responderServer: 'responder0.example',
+        delayMs: 300,
+        pingTs: new Date(measuredAt.getTime() - 300),
+        measuredAt,
+        source: 'pong',
+        rttMs: null,
+      },
+    ]);
+    afterPong.push((await timed(() => uncached.rolling(room, ROLLING)))[0]);
+  }
+  figures[
+    `rolling table after a new pong in the hour going on, which is read from the samples, median of ${NEW_PONG_RUNS} (ms${COLD_TARGET})`
+  ] = Math.round(median(afterPong));
 
   const cached = new Statistics({ db: database.db, stats: STATS, weeks: WEEKS, cacheSeconds: 60, now: () => now });
   await cached.rolling(room, ROLLING);
