@@ -239,7 +239,8 @@ forEachEngine(t, (t, database) => {
   t.test(
     'an import builds the digests of the week it stored and of the hour going on, so the first read finds them',
     async (t) => {
-      // Three in whole hours before now, closed, and one in the hour going on (or just closed, on a clock that moved on).
+      // Three in whole hours before now, closed, and one in the hour going on (or, in an hour's first second, the
+      // hour before, which holds no other).
       const hour = Math.floor(Date.now() / HOUR) * HOUR;
       const recent = Date.now() - 1_000;
       const file = path.join(dir, `${database.engine}.ndjson`);
@@ -254,7 +255,7 @@ forEachEngine(t, (t, database) => {
         });
       writeFileSync(
         file,
-        [...[1, 2, 30].map((ago, i) => record(i, hour - ago * HOUR + 60_000)), record(3, recent - 103)].join('\n'),
+        [...[2, 3, 30].map((ago, i) => record(i, hour - ago * HOUR + 60_000)), record(3, recent - 103)].join('\n'),
       );
       const counts: ImportCounts = { read: 0, stored: 0, duplicate: 0, rejected: 0 };
       // On the real clock, as the import's digests are of the seven days before now.
@@ -269,7 +270,7 @@ forEachEngine(t, (t, database) => {
         .execute();
       t.same(
         rows.map((row) => [row.hour.getTime(), row.samples]),
-        [...[30, 2, 1].map((ago) => hour - ago * HOUR), Math.floor(recent / HOUR) * HOUR].map((h) => [h, 1]),
+        [...[30, 3, 2].map((ago) => hour - ago * HOUR), Math.floor(recent / HOUR) * HOUR].map((h) => [h, 1]),
         "each sample's hour digested, the one going on included",
       );
       const table = await importing.rolling(room, ROLLING_WEEK);

@@ -3,7 +3,7 @@
 // Exact medians need every delay. A week of a million samples costs
 // PostgreSQL well over a second to sort row by row on this class of machine,
 // while typed arrays in the process sort it in a few tens of milliseconds. So
-// samples of each closed hour are kept packed (see digests.ts), and the
+// the figures of each hour are kept packed (see digests.ts), and the
 // figures are computed here from those columns: pure code, tested directly.
 import type { DelayFilter } from './repository.ts';
 import { quantileOfSortedRun } from './figures.ts';

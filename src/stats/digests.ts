@@ -353,6 +353,13 @@ const ROW_COLUMNS = ['ping_server', 'responder_server', 'ping_event_id', 'delay_
  */
 const PROBE_COST_IN_ROWS = 40;
 
+/** A stretch of samples read from the table: from `from` until `to`, included or not. */
+interface ReadStretch {
+  readonly from: Date;
+  readonly to: Date;
+  readonly toInclusive: boolean;
+}
+
 /**
  * Of the pings of a window, read as `pingIds`, those that a server had
  * answered before the window began (`window.from`), as pairKey(ping, server).
@@ -360,7 +367,7 @@ const PROBE_COST_IN_ROWS = 40;
 async function answeredBefore(
   db: Db | Transaction<Tables>,
   roomId: string,
-  window: { readonly from: Date; readonly to: Date; readonly toInclusive: boolean },
+  window: ReadStretch,
   pingIds: readonly string[],
 ): Promise<Set<string>> {
   if (pingIds.length === 0) return new Set();
@@ -385,7 +392,7 @@ async function answeredBefore(
  */
 export function answeredBeforeQuery(
   roomId: string,
-  window: { readonly from: Date; readonly to: Date; readonly toInclusive: boolean },
+  window: ReadStretch,
   pingIds: readonly string[],
   tableRows: number,
 ) {
