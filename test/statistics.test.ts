@@ -651,6 +651,9 @@ forEachEngine(t, (t, database) => {
   const allBeforeTheHour = (samples: number) => Buffer.alloc(4 * samples, 0xff).toString('base64');
   const byServer = (board: { servers: readonly { server: string; samples: number; medianMs: number }[] }) =>
     board.servers.map((s) => [s.server, s.samples, s.medianMs]);
+  /** A pong to a ping of a.example with this delay, measured at `iso` (its ping's ID given where a test moves it). */
+  const pongOfA = (delayMs: number, iso: string, pingEventId?: string) =>
+    sample({ pingServer: 'a.example', delayMs, measuredAt: at(iso), ...(pingEventId ? { pingEventId } : {}) });
 
   t.test(
     'the hour a rolling week begins in partway is taken from its digest, with the same figures as from the samples',
@@ -751,17 +754,12 @@ forEachEngine(t, (t, database) => {
       const weeks: WeekConfig = { timeZone: 'Asia/Kolkata', closeWeekday: 1, closeHour: 0, graceMinutes: 60 };
       const now = '2026-11-23T12:00:00Z';
       await recordSamples(db, [
-        sample({ pingServer: 'a.example', delayMs: 100, measuredAt: at('2026-11-22T18:10:00Z') }),
-        sample({ pingServer: 'a.example', delayMs: 200, measuredAt: at('2026-11-22T18:29:59.999Z') }),
-        sample({ pingServer: 'a.example', delayMs: 900, measuredAt: at('2026-11-22T18:30:00Z') }),
-        sample({ pingServer: 'a.example', delayMs: 300, measuredAt: at('2026-11-22T10:00:00Z') }),
+        pongOfA(100, '2026-11-22T18:10:00Z'),
+        pongOfA(200, '2026-11-22T18:29:59.999Z'),
+        pongOfA(900, '2026-11-22T18:30:00Z'),
+        pongOfA(300, '2026-11-22T10:00:00Z'),
         // Moved below to a microsecond before the end.
-        sample({
-          pingServer: 'a.example',
-          pingEventId: '$justBeforeEnd',
-          delayMs: 250,
-          measuredAt: at('2026-11-22T18:30:00Z'),
-        }),
+        pongOfA(250, '2026-11-22T18:30:00Z', '$justBeforeEnd'),
       ]);
       await sql`update samples set measured_at = measured_at - interval '0.001 ms' where ping_event_id = '$justBeforeEnd'`.execute(
         db,
@@ -898,23 +896,13 @@ forEachEngine(t, (t, database) => {
       const window = { maxAgeSeconds: 86_400, minAgeSeconds: 2_700, capSpanToWeek: false };
       const now = '2026-11-20T12:30:00Z';
       await recordSamples(db, [
-        sample({ pingServer: 'a.example', delayMs: 50, measuredAt: at('2026-11-20T10:00:00Z') }),
-        sample({ pingServer: 'a.example', delayMs: 100, measuredAt: at('2026-11-20T11:10:00Z') }),
-        sample({ pingServer: 'a.example', delayMs: 200, measuredAt: at('2026-11-20T11:44:59.999Z') }),
-        sample({ pingServer: 'a.example', delayMs: 800, measuredAt: at('2026-11-20T11:50:00Z') }),
-        sample({
-          pingServer: 'a.example',
-          pingEventId: '$atEnd',
-          delayMs: 300,
-          measuredAt: at('2026-11-20T11:45:00Z'),
-        }),
+        pongOfA(50, '2026-11-20T10:00:00Z'),
+        pongOfA(100, '2026-11-20T11:10:00Z'),
+        pongOfA(200, '2026-11-20T11:44:59.999Z'),
+        pongOfA(800, '2026-11-20T11:50:00Z'),
+        pongOfA(300, '2026-11-20T11:45:00Z', '$atEnd'),
         // Moved below to half a millisecond past the end: in the end's millisecond, yet after it.
-        sample({
-          pingServer: 'a.example',
-          pingEventId: '$pastEnd',
-          delayMs: 900,
-          measuredAt: at('2026-11-20T11:45:00Z'),
-        }),
+        pongOfA(900, '2026-11-20T11:45:00Z', '$pastEnd'),
       ]);
       await sql`update samples set measured_at = measured_at + interval '0.5 ms' where ping_event_id = '$pastEnd'`.execute(
         db,
