@@ -858,7 +858,11 @@ forEachEngine(t, (t, database) => {
         'from the samples',
       );
       const stats = statisticsAt(now);
-      t.equal(await stats.buildRoomDigests([ROOM], true), 7 * 24 + 1, "the week's hours and the one going on");
+      t.equal(
+        await stats.buildRoomDigests([ROOM], { currentHour: true }),
+        7 * 24 + 1,
+        "the week's hours and the one going on",
+      );
       t.same(await stats.rolling(room, ROLLING), fromSamples, 'the same table with the hour going on from its digest');
       t.same(await readRolling(statisticsAt(now)), fromSamples, 'and in a process that reads the digests');
       await setMeasuredOffsets('2026-11-21T00:00:00Z', allBeforeTheHour);

@@ -42,6 +42,6 @@ export async function importFiles(
   }
   // Interrupted, the ANALYZE can wait for the next run; the digests of what was stored cannot (reads do not build them).
   if (!stoppedAt && counts.stored > ANALYZE_AFTER_SAMPLES) await analyzeSamples(db);
-  await statistics.buildRoomDigests([...rooms].sort(), true);
+  await statistics.buildRoomDigests([...rooms].sort(), { currentHour: true });
   return { stoppedAt };
 }

@@ -579,9 +579,14 @@ export async function buildRecentDigests(
   db: Db,
   roomIds: readonly string[],
   now: Date,
-  /** Where the process keeps what it built; none for a process that computes no table after. */
-  memory?: DecodedDigests,
-  currentHour = false,
+  {
+    memory,
+    currentHour = false,
+  }: {
+    /** Where the process keeps what it built; none for a process that computes no table after. */
+    readonly memory?: DecodedDigests | undefined;
+    readonly currentHour?: boolean;
+  } = {},
 ): Promise<number> {
   const first = Math.floor((now.getTime() - RECENT_MS) / HOUR_MS) * HOUR_MS;
   const end = (Math.floor(now.getTime() / HOUR_MS) + (currentHour ? 1 : 0)) * HOUR_MS;

@@ -147,9 +147,9 @@ export class Statistics {
    * (unless told not to); with `currentHour`, the hour going on too (see
    * buildRecentDigests). Returns how many hours.
    */
-  async buildRoomDigests(roomIds: readonly string[], currentHour = false): Promise<number> {
+  async buildRoomDigests(roomIds: readonly string[], { currentHour = false } = {}): Promise<number> {
     const memory = this.#keepBuilt ? this.#digests : undefined;
-    return buildRecentDigests(this.#db, roomIds, this.#now(), memory, currentHour);
+    return buildRecentDigests(this.#db, roomIds, this.#now(), { memory, currentHour });
   }
 
   /** What freezing a week stores: its table and the filters and exclusions it was computed with. */
