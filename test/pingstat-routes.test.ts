@@ -9,6 +9,7 @@ import path from 'node:path';
 import t from 'tap';
 import { sql } from 'kysely';
 import { exactSum } from '../src/stats/figures.ts';
+import { libmExp, libmLog } from '../src/stats/libm.ts';
 import type { WeekConfig } from '../src/config.ts';
 import { buildApp } from '../src/http/app.ts';
 import { excludeServer } from '../src/stats/exclusions.ts';
@@ -115,7 +116,7 @@ function inWindow(samples: readonly Sample[], window: PingstatWindow): Sample[] 
     );
 }
 
-/** median, mean and gmean as pingstat computes them: an integer sum, and the geometric mean over math.fsum (exactSum, checked against CPython in render.test.ts). */
+/** median, mean and gmean as pingstat computes them: an integer sum, and the geometric mean over math.fsum (exactSum, checked against CPython in render.test.ts) of the C library's logarithms (libm.test.ts). */
 function figures(values: number[]) {
   const sorted = [...values].sort((a, b) => a - b);
   const mid = sorted.length >> 1;
@@ -123,7 +124,7 @@ function figures(values: number[]) {
   return {
     mean: sum / sorted.length,
     median: sorted.length % 2 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2,
-    gmean: Math.exp(exactSum(sorted.map(Math.log)) / sorted.length),
+    gmean: libmExp(exactSum(sorted.map(libmLog)) / sorted.length),
   };
 }
 

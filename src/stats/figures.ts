@@ -1,6 +1,7 @@
 // Summary figures of a set of delays, computed in process, for the
 // leaderboard (columns.ts) and the pingstat-compatible output alike.
 import { logAverage, sumSimple } from 'simple-statistics';
+import { libmExp } from './libm.ts';
 
 export interface Figures {
   /** Even counts average the two middle values, as percentile_cont(0.5) does. */
@@ -16,8 +17,9 @@ export interface Figures {
 
 /**
  * Figures of a non-empty list of delays sorted ascending (an array or a typed
- * array). A caller that has summed the delays' logarithms in that order
- * already passes `logSum`, which gives the same geometric mean.
+ * array). A caller that has summed the delays' logarithms already passes
+ * `logSum`, and the geometric mean is then its exponential as the C library
+ * takes it (libm.ts), which the aggregator-compatible figures need.
  */
 export function figuresOfSorted(sorted: ArrayLike<number>, logSum?: number): Figures {
   if (sorted.length === 0) throw new RangeError('figures of an empty list');
@@ -26,7 +28,7 @@ export function figuresOfSorted(sorted: ArrayLike<number>, logSum?: number): Fig
   return {
     medianMs: quantileOfSortedRun(values, 0, values.length, 0.5),
     meanMs: sumSimple(values) / values.length,
-    gmeanMs: logSum === undefined ? logAverage(values) : Math.exp(logSum / values.length),
+    gmeanMs: logSum === undefined ? logAverage(values) : libmExp(logSum / values.length),
     p90Ms: quantileOfSortedRun(values, 0, values.length, 0.9),
     minMs: values[0]!,
     maxMs: values[values.length - 1]!,

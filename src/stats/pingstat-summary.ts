@@ -13,6 +13,7 @@
 import { getOrInsert } from '../collections.ts';
 import { compareNames } from '../order.ts';
 import { ExactSum, figuresOfSorted } from './figures.ts';
+import { libmLog } from './libm.ts';
 import {
   ownedBytes,
   type JsonText,
@@ -134,7 +135,7 @@ export function summarisePingServer(
   for (const pair of pairs) {
     const delays = pair.delays.slice().sort();
     const logs = new ExactSum();
-    for (let i = 0; i < delays.length; i++) logs.add(Math.log(delays[i]!));
+    for (let i = 0; i < delays.length; i++) logs.add(libmLog(delays[i]!));
     const f = figuresOfSorted(delays, logs.value());
     // An exact sum: the server's is its pairs' added up, each logarithm taken once.
     serverLogs.addSum(logs);
