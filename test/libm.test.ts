@@ -36,16 +36,17 @@ t.test('the reference holds results that Node’s own Math.log and Math.exp roun
   // Otherwise the test above could pass with Math.log and Math.exp in place of the port.
   let log = 0;
   let exp = 0;
+  // NaNs aside: their sign bits differ, which no reader of JSON sees.
   for (const [x, expectedLog, expectedExp] of reference) {
-    if (toHex(Math.log(fromHex(x))) !== expectedLog) log++;
-    if (toHex(Math.exp(fromHex(x))) !== expectedExp) exp++;
+    if (!Number.isNaN(fromHex(expectedLog)) && toHex(Math.log(fromHex(x))) !== expectedLog) log++;
+    if (!Number.isNaN(fromHex(expectedExp)) && toHex(Math.exp(fromHex(x))) !== expectedExp) exp++;
   }
   t.ok(log > 0, `Math.log differs on ${log} inputs`);
   t.ok(exp > 0, `Math.exp differs on ${exp} inputs`);
 });
 
 t.test('special values', async (t) => {
-  t.equal(libmLog(1), 0);
+  t.ok(Object.is(libmLog(1), 0), 'log(1) is +0');
   t.equal(libmLog(0), -Infinity);
   t.equal(libmLog(Infinity), Infinity);
   t.ok(Number.isNaN(libmLog(-1)));

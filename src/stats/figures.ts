@@ -1,5 +1,6 @@
-// Summary figures of a set of delays, computed in process, for the
-// leaderboard (columns.ts) and the pingstat-compatible output alike.
+// Summary figures of a set of delays, computed in process: the
+// pingstat-compatible output's (pingstat-summary.ts), and the quantiles the
+// leaderboard's figures share (columns.ts).
 import { logAverage, sumSimple } from 'simple-statistics';
 import { libmExp } from './libm.ts';
 

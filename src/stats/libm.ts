@@ -2,13 +2,15 @@
 // figures. pingstat's geometric mean is Python's math.exp(math.fsum(map(
 // math.log, delays)) / n), and Python's math module calls the C library. V8's
 // Math.log and Math.exp (fdlibm's) round differently in the last bit, Math.log
-// for about one whole number in a hundred: stats.json's geometric means
-// differed from pingstat's beside it, in the two-Synapse room.
+// for about one whole number in a hundred and Math.exp for one argument in
+// twelve: stats.json's geometric means differed from pingstat's beside it,
+// in the two-Synapse room.
 // These are Arm's optimized-routines (math/log.c and math/exp.c, with their
 // tables), which musl (since 1.1.20; maubot's Docker image is Alpine's) and
 // glibc (since 2.28) ship, in the form musl builds for x86-64, without fused
-// multiply-add. glibc's build for processors that have it rounds about one
-// geometric mean in 2,000 differently (docs/statistics.md).
+// multiply-add. The builds that fuse (glibc's for x86-64 processors that
+// have it, musl's for arm64) round about one geometric mean in 1,400
+// otherwise (docs/statistics.md).
 // The tables are Arm's (Copyright (c) 2018, Arm Limited; MIT), their bits as hex.
 
 /** The doubles whose bits the hex words give, 16 digits each (one buffer read both ways: the same byte order). */
@@ -36,7 +38,7 @@ function fromWords(high: number, low: number): number {
   return bits.getFloat64(0);
 }
 
-/** log's 128 intervals of [0x1.6p-1, 0x1.6p0): per interval 1/c, log(c), and c as a sum of two doubles. */
+/** log's 128 intervals of [0x1.6p-1, 0x1.6p0): per interval 1/c, log(c), and c as a sum of two doubles, at these offsets. */
 const LOG_TABLE = doubles(`
  3ff734f0c3e0de9f bfd7cc7f79e69000 3fe61000014fb66b 3c7e026c91425b3c
  3ff713786a2ce91f bfd76feec20d0000 3fe63000034db495 3c8dbfea48005d41
@@ -167,6 +169,10 @@ const LOG_TABLE = doubles(`
  3fe77907f2170657 3fd3d54ffbaf3000 3ff5d0001d4919bc bc98812afb254729
  3fe756cadbd6130c 3fd432eee32fe000 3ff5efffe7b87a89 bc947eb780ed6904
 `);
+const INV_C = 0;
+const LOG_C = 1;
+const C_HIGH = 2;
+const C_LOW = 3;
 /** ln 2 as a sum of two doubles. */
 const [LN2_HI, LN2_LO] = doubles('3fe62e42fefa3800 3d2ef35793c76730');
 /** log1p(r) - r for |r| below 1/256: the coefficients of r^2 to r^6. */
@@ -201,31 +207,35 @@ export function libmLog(x: number): number {
     y += low;
     return y + high;
   }
-  let high = highWord(x);
-  let low = lowWord(x);
-  const top = high >>> 16;
-  if (top - 0x0010 >= 0x7ff0 - 0x0010 || top < 0x0010) {
+  let highBits = highWord(x);
+  let lowBits = lowWord(x);
+  const top = highBits >>> 16;
+  if (top < 0x0010 || top >= 0x7ff0) {
     if (x === 0) return -Infinity;
     if (x === Infinity) return x;
     if (top & 0x8000 || (top & 0x7ff0) === 0x7ff0) return Number.NaN;
     // Subnormal: scaled into the normal range, its exponent taken back below.
-    high = highWord(x * 2 ** 52) - (52 << 20);
-    low = lowWord(x * 2 ** 52);
+    highBits = highWord(x * 2 ** 52) - (52 << 20);
+    lowBits = lowWord(x * 2 ** 52);
   }
   // x = 2^k z, with z in [0x1.6p-1, 0x1.6p0) and exact; i is z's interval.
-  const offset = (high - 0x3fe60000) | 0;
+  const offset = (highBits - 0x3fe60000) | 0;
   const i = 4 * ((offset >>> 13) & 127);
   const k = offset >> 20;
-  const z = fromWords((high - (offset & 0xfff00000)) >>> 0, low);
-  const r = (z - LOG_TABLE[i + 2]! - LOG_TABLE[i + 3]!) * LOG_TABLE[i]!;
-  const w = k * LN2_HI! + LOG_TABLE[i + 1]!;
+  const z = fromWords((highBits - (offset & 0xfff00000)) >>> 0, lowBits);
+  const r = (z - LOG_TABLE[i + C_HIGH]! - LOG_TABLE[i + C_LOW]!) * LOG_TABLE[i + INV_C]!;
+  const w = k * LN2_HI! + LOG_TABLE[i + LOG_C]!;
   const hi = w + r;
   const lo = w - hi + r + k * LN2_LO!;
   const r2 = r * r;
   return lo + r2 * A0! + r * r2 * (A1! + r * A2! + r2 * (A3! + r * A4!)) + hi;
 }
 
-/** exp's table: 2^(i/128) for i below 128, as a tail and a scale whose exponent the result's adds to. */
+/**
+ * exp's table: 2^(i/128) for i below 128, as a tail (what the double misses of
+ * it) and the double's bits less i << 45, so that adding k << 45 to them gives
+ * 2^(k/128) for any k, whose low seven bits are i.
+ */
 const EXP_TABLE = doubles(`
  0000000000000000 3ff0000000000000 3c9b3b4f1a88bf6e 3feff63da9fb3335
  bc7160139cd8dc5d 3fefec9a3e778061 bc905e7a108766d1 3fefe315e86e7f85
@@ -309,15 +319,18 @@ const [C2, C3, C4, C5] = doubles('3fdffffffffffdbd 3fc555555555543c 3fa55555cf17
 /** The exponent fields of 2^-54 and 512: between them, exp's argument takes no special care. */
 const TOP_TINY = 0x3c9;
 const TOP_LARGE = 0x408;
+/** The exponent fields of 1024 (past it the result overflows or underflows) and of infinities and NaNs. */
+const TOP_OUT_OF_RANGE = 0x409;
+const TOP_NOT_FINITE = 0x7ff;
 
 /** e to the `x`, to the bit as the C library's exp. */
 export function libmExp(x: number): number {
   let top = (highWord(x) >>> 20) & 0x7ff;
-  if (top - TOP_TINY >= TOP_LARGE - TOP_TINY || top < TOP_TINY) {
+  if (top < TOP_TINY || top >= TOP_LARGE) {
     if (top < TOP_TINY) return 1 + x;
-    if (top >= 0x409) {
+    if (top >= TOP_OUT_OF_RANGE) {
       if (x === -Infinity) return 0;
-      if (top >= 0x7ff) return 1 + x;
+      if (top >= TOP_NOT_FINITE) return 1 + x;
       return x < 0 ? 0 : Infinity;
     }
     // Large: the result's exponent may leave the range, handled after the sum.

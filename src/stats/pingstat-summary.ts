@@ -122,7 +122,8 @@ export interface PingstatSummary {
  * the delays sorted ascending as figuresOfSorted sums them (in the process:
  * sorting numbers here is cheaper than in SQL), so they are the same doubles
  * whatever the database. The geometric mean is taken over the exact sum of
- * the logarithms, as pingstat's geomean takes it (math.fsum).
+ * the logarithms, as pingstat's geomean takes it (math.fsum), each logarithm
+ * and the exponential as the C library under Python takes them (libm.ts).
  */
 export function summarisePingServer(
   server: string,
