@@ -24,15 +24,15 @@ function row(server: string, responder: string, ping: string, delay: number) {
   return { ping_server: server, responder_server: responder, ping_event_id: ping, delay_ms: delay };
 }
 
-function randomRows(seed: number, count: number, delay: (random: () => number) => number) {
+function randomRows(seed: number, count: number, delay: (random: () => number) => number, servers = 20) {
   const random = () => {
     seed = (seed * 1103515245 + 12345) % 2 ** 31;
     return seed / 2 ** 31;
   };
   // Three responders per ping, so chunk boundaries split some pings' samples.
-  const servers = Array.from({ length: Math.ceil(count / 3) }, () => `s${Math.floor(random() * 20)}.example`);
+  const pingServers = Array.from({ length: Math.ceil(count / 3) }, () => `s${Math.floor(random() * servers)}.example`);
   return Array.from({ length: count }, (_, i) =>
-    row(servers[Math.floor(i / 3)]!, `r${(i * 7) % 3}.example`, `$p${Math.floor(i / 3)}`, delay(random)),
+    row(pingServers[Math.floor(i / 3)]!, `r${(i * 7) % 3}.example`, `$p${Math.floor(i / 3)}`, delay(random)),
   );
 }
 
@@ -97,6 +97,29 @@ t.test('a filter too wide for 32-bit sort keys gives the same figures', async (t
     figuresFromColumns([columnsFromRows(rows.slice(0, 1000)), columnsFromRows(rows.slice(1000))], filter),
   );
 });
+
+t.test(
+  "a server with more samples than the engine's sort is given (4,096) is sorted by digits, to the same figures",
+  async (t) => {
+    // Three servers of about 5,000 samples each, and the keys of a wide filter (Float64 keys) too.
+    const rows = randomRows(31, 15_000, (random) => 10 + Math.floor(random() * 60_000), 3);
+    t.ok(
+      [...Map.groupBy(rows, (r) => r.ping_server).values()].every((own) => own.length > 4096),
+      'every server past the engine sort',
+    );
+    checkAgainstIndependent(
+      t,
+      rows,
+      figuresFromColumns([columnsFromRows(rows.slice(0, 7000)), columnsFromRows(rows.slice(7000))], FILTER),
+    );
+    const wide = randomRows(32, 15_000, (random) => 1 + Math.floor(random() * 1_999_999_999), 3);
+    checkAgainstIndependent(
+      t,
+      wide,
+      figuresFromColumns([columnsFromRows(wide)], { minDelayMs: 1, maxDelayMs: 2_000_000_000 }),
+    );
+  },
+);
 
 t.test('the delay filter selects samples; a forged pong does not steal a ping', async (t) => {
   const rows = [

@@ -178,10 +178,11 @@ const KEPT_SCRATCH_LENGTH = 2 ** 20;
 
 /**
  * The scratch arrays a table writes before it reads, kept by one process
- * between the tables it computes. A table of a million samples needs five
- * arrays of 4 MB: fresh ones are zeroed and faulted in page by page, and,
- * freed only by a later garbage collection, kept the collector busy (a third
- * of a table's time, measured with the service's heap settings).
+ * between the tables it computes. A table of a million samples needs one of
+ * 4 MB for its samples' numbers, one for its pings and a few as long as the
+ * largest server's samples: fresh ones are zeroed and faulted in page by
+ * page, and, freed only by a later garbage collection, kept the collector
+ * busy (a third of a table's time, measured with the service's heap settings).
  */
 export class FiguresScratch {
   readonly #int32 = new Map<string, Int32Array>();
@@ -313,43 +314,45 @@ function runFigures(
 
 const RADIX_BITS = 11;
 const RADIX_MASK = (1 << RADIX_BITS) - 1;
+/** Runs this long or longer are sorted by digits; shorter ones by the engine's own sort of typed arrays. */
+const RADIX_RUN = 4096;
 
 /**
- * Sorts the first `count` of `keys` ascending, carrying `servers` along, and
- * stable, through a second pair of arrays (the result is in one pair, the
- * other is spare): least significant 11 bits first, for as many digits as
- * `largest` has. Sorting all samples once this way and then grouping them by server,
- * stably, leaves each server's numbers sorted in a few linear passes, where
- * a sort of each server's numbers cost a third of a table of ten thousand
- * servers. Keys are below 2^53 (Float64Array keys may pass 2^31), so a digit
- * is taken by multiplying by a power of two, which is exact, and `&`, which
- * keeps the low bits of the truncated quotient.
+ * Sorts keys[start, end) ascending. A long run is sorted through `spare` (at
+ * least as long), least significant 11 bits first, for as many digits as
+ * `largest` has: linear, where the engine's sort of a server with a hundred
+ * thousand samples cost several times more. Keys are below 2^53 (Float64Array
+ * keys may pass 2^31), so a digit is taken by multiplying by a power of two,
+ * which is exact, and `&`, which keeps the low bits of the truncated quotient.
  */
-function radixSortWith<Keys extends Int32Array | Float64Array>(
-  [keys, servers]: [Keys, Int32Array],
-  [toKeys, toServers]: [Keys, Int32Array],
-  count: number,
+function sortRun<Keys extends Int32Array | Float64Array>(
+  keys: Keys,
+  start: number,
+  end: number,
   largest: number,
-): { keys: Keys; servers: Int32Array; spareKeys: Keys; spareServers: Int32Array } {
-  let fromKeys = keys;
-  let fromServers = servers;
+  spare: Keys,
+): void {
+  const run = keys.subarray(start, end) as Keys;
+  if (run.length < RADIX_RUN) {
+    run.sort();
+    return;
+  }
+  let from = run;
+  let to = spare.subarray(0, run.length) as Keys;
   const starts = new Int32Array(RADIX_MASK + 2);
   for (let scale = 1; largest * scale >= 1; scale /= RADIX_MASK + 1) {
     starts.fill(0);
-    for (let i = 0; i < count; i++) starts[((fromKeys[i]! * scale) & RADIX_MASK) + 1]!++;
+    for (let i = 0; i < from.length; i++) starts[((from[i]! * scale) & RADIX_MASK) + 1]!++;
     // A digit that is the same in every key moves nothing.
-    if (starts.includes(count)) continue;
+    if (starts.includes(from.length)) continue;
     for (let d = 0; d <= RADIX_MASK; d++) starts[d + 1]! += starts[d]!;
-    for (let i = 0; i < count; i++) {
-      const key = fromKeys[i]!;
-      const at = starts[(key * scale) & RADIX_MASK]!++;
-      toKeys[at] = key;
-      toServers[at] = fromServers[i]!;
+    for (let i = 0; i < from.length; i++) {
+      const key = from[i]!;
+      to[starts[(key * scale) & RADIX_MASK]!++] = key;
     }
-    [fromKeys, toKeys] = [toKeys, fromKeys];
-    [fromServers, toServers] = [toServers, fromServers];
+    [from, to] = [to, from];
   }
-  return { keys: fromKeys, servers: fromServers, spareKeys: toKeys, spareServers: toServers };
+  if (from !== run) run.set(from);
 }
 
 /** Delays up to 65 s past the filter's minimum: most delays, in a table that fits a core's cache. */
@@ -402,19 +405,35 @@ export function figuresFromColumns(
   // equal delays its responders, so one sort serves the pooled figures and,
   // through a stable split, every responder's.
   const span = (filter.maxDelayMs - filter.minDelayMs + 1) * responderCount;
-  const capacity = chunks.reduce((sum, chunk) => sum + chunk.delay.length, 0);
-  const sampleServer = scratch.int32('servers', capacity);
-  const keys = (name: string) => (span <= 2 ** 31 ? scratch.int32(name, capacity) : scratch.float64(name, capacity));
-  const sampleKey = keys('keys');
+  const keys = (name: string, length: number) =>
+    span <= 2 ** 31 ? scratch.int32(name, length) : scratch.float64(name, length);
+  const { minDelayMs, maxDelayMs } = filter;
+  // Each server's numbers are written into a run of their own, counted first, and each run sorted
+  // alone: a sort of every sample with the servers carried along took four arrays of them, 16 MB a
+  // million samples, which a process's first table touched for the first time.
+  const starts = new Int32Array(serverCount + 1);
+  chunks.forEach((chunk, c) => {
+    const serverOf = servers.perChunk[c]!;
+    const { delay: delays, server: serverIndexes } = chunk;
+    for (let i = 0; i < delays.length; i++) {
+      const delay = delays[i]!;
+      if (delay >= minDelayMs && delay <= maxDelayMs) starts[serverOf[serverIndexes[i]!]! + 1]!++;
+    }
+  });
+  let longestRun = 0;
+  for (let s = 0; s < serverCount; s++) {
+    longestRun = Math.max(longestRun, starts[s + 1]!);
+    starts[s + 1]! += starts[s]!;
+  }
+  const grouped = keys('keys', starts[serverCount]!);
+  const fill = starts.slice(0, serverCount);
   const pingCounts = new Int32Array(serverCount);
   const pingOwner = scratch.int32('ping owners', pingNumbers).fill(-1);
   // A ping belongs to one server; a forged pong could name another, counted apart.
   const strayPings = new Set<number>();
   const pairSeen = new Uint8Array(pingNumbers * responderCount);
   const pairPings = new Int32Array(serverCount * responderCount);
-  let total = 0;
   let largestKey = 0;
-  const { minDelayMs, maxDelayMs } = filter;
   chunks.forEach((chunk, c) => {
     const serverOf = servers.perChunk[c]!;
     const responderOf = responders.perChunk[c]!;
@@ -429,10 +448,8 @@ export function figuresFromColumns(
       const responder = responderOf[responderIndexes[i]!]!;
       const ping = pingOf[pingIndexes[i]!]!;
       const key = (delay - minDelayMs) * responderCount + responder;
-      sampleServer[total] = server;
-      sampleKey[total] = key;
+      grouped[fill[server]!++] = key;
       if (key > largestKey) largestKey = key;
-      total++;
       const owner = pingOwner[ping]!;
       if (owner === -1) {
         pingOwner[ping] = server;
@@ -448,25 +465,13 @@ export function figuresFromColumns(
       }
     }
   });
-
-  // Sorted by number, then grouped by server keeping that order (a counting sort).
-  const sorted = radixSortWith(
-    [sampleKey, sampleServer],
-    [keys('spare keys'), scratch.int32('spare servers', capacity)],
-    total,
-    largestKey,
-  );
-  const starts = new Int32Array(serverCount + 1);
-  for (let i = 0; i < total; i++) starts[sorted.servers[i]! + 1]!++;
-  for (let s = 0; s < serverCount; s++) starts[s + 1]! += starts[s]!;
-  const grouped = sorted.spareKeys;
-  const fill = starts.slice(0, serverCount);
-  for (let i = 0; i < total; i++) grouped[fill[sorted.servers[i]!]!++] = sorted.keys[i]!;
+  const spare = keys('spare keys', longestRun);
+  for (let s = 0; s < serverCount; s++) sortRun(grouped, starts[s]!, starts[s + 1]!, largestKey, spare);
 
   const logs = logarithmsFrom(minDelayMs);
-  // Both written before they are read: the sorted servers are no longer needed once grouped.
-  const delays = sorted.spareServers;
-  const split = sorted.servers;
+  // A server's delays, and the same split by responder, each written before it is read.
+  const delays = scratch.int32('delays', longestRun);
+  const split = scratch.int32('split', longestRun);
   const responderStarts = new Int32Array(responderCount + 1);
   const responderFill = new Int32Array(responderCount);
   // Each delay's logarithm is taken once, summed in sorted order for the
@@ -489,7 +494,7 @@ export function figuresFromColumns(
       const offset = (key - responder) / responderCount;
       const delay = offset + minDelayMs;
       const log = offset < logs.length ? logs[offset]! : Math.log(delay);
-      delays[i] = delay;
+      delays[i - start] = delay;
       logSum += log;
       sum += delay;
       responderLogSums[responder]! += log;
@@ -498,13 +503,13 @@ export function figuresFromColumns(
     }
     for (let r = 0; r < responderCount; r++) {
       responderStarts[r + 1]! += responderStarts[r]!;
-      responderFill[r] = start + responderStarts[r]!;
+      responderFill[r] = responderStarts[r]!;
     }
-    for (let i = start; i < end; i++) split[responderFill[grouped[i]! % responderCount]!++] = delays[i]!;
+    for (let i = start; i < end; i++) split[responderFill[grouped[i]! % responderCount]!++] = delays[i - start]!;
     const own: ResponderFigures[] = [];
     for (let r = 0; r < responderCount; r++) {
-      const from = start + responderStarts[r]!;
-      const to = start + responderStarts[r + 1]!;
+      const from = responderStarts[r]!;
+      const to = responderStarts[r + 1]!;
       if (from === to) continue;
       own.push(
         runFigures(
@@ -519,7 +524,7 @@ export function figuresFromColumns(
       );
     }
     result.push({
-      ...runFigures(delays, start, end, sum, logSum, servers.sorted[s]!, pingCounts[s]!),
+      ...runFigures(delays, 0, end - start, sum, logSum, servers.sorted[s]!, pingCounts[s]!),
       responders: own,
     });
   }
