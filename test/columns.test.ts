@@ -112,6 +112,17 @@ t.test(
       rows,
       figuresFromColumns([columnsFromRows(rows.slice(0, 7000)), columnsFromRows(rows.slice(7000))], FILTER),
     );
+    // A long run whose numbers share their high digit (small delays, while another server's large one sets how
+    // many digits there are): that digit moves nothing, and its pass is skipped.
+    const shared = [
+      ...randomRows(33, 6000, (random) => 10 + Math.floor(random() * 400), 1),
+      ...randomRows(34, 30, (random) => 10 + Math.floor(random() * 500_000), 1).map((r) => ({
+        ...r,
+        ping_server: 'far.example',
+        ping_event_id: `${r.ping_event_id}-far`,
+      })),
+    ];
+    checkAgainstIndependent(t, shared, figuresFromColumns([columnsFromRows(shared)], FILTER));
     const wide = randomRows(32, 15_000, (random) => 1 + Math.floor(random() * 1_999_999_999), 3);
     checkAgainstIndependent(
       t,
