@@ -26,7 +26,7 @@ export interface LeaderboardBenchOptions {
   readonly connections: number;
 }
 
-import { median, timed } from './measure.ts';
+import { median, newPong, timed } from './measure.ts';
 
 export type Figures = Record<string, number | string>;
 
@@ -144,22 +144,7 @@ export async function leaderboardBench(
   // answered before it.
   const afterPong: number[] = [];
   for (let i = 0; i < NEW_PONG_RUNS; i++) {
-    const measuredAt = new Date(now.getTime() - 1_000 + i);
-    await recordSamples(database.db, [
-      {
-        roomId,
-        pingEventId: `$new-pong-${i}`,
-        pingServer: 'hs0.example',
-        pinger: '@user:hs0.example',
-        responder: '@echo:responder0.example',
-        responderServer: 'responder0.example',
-        delayMs: 300,
-        pingTs: new Date(measuredAt.getTime() - 300),
-        measuredAt,
-        source: 'pong',
-        rttMs: null,
-      },
-    ]);
+    await recordSamples(database.db, [newPong(roomId, now, i + 1)]);
     afterPong.push((await timed(() => uncached.rolling(room, ROLLING)))[0]);
   }
   figures[

@@ -303,14 +303,9 @@ const EXP_TABLE = doubles(`
  3c77893b4d91cd9d 3fefe7c1819e90d8 3c5305c14160cc89 3feff3c22b8f71f1
 `);
 const EXP_TAIL = EXP_TABLE.filter((_, j) => j % 2 === 0);
-const EXP_SCALE_HIGH = Uint32Array.from(
-  EXP_TABLE.filter((_, j) => j % 2 === 1),
-  highWord,
-);
-const EXP_SCALE_LOW = Uint32Array.from(
-  EXP_TABLE.filter((_, j) => j % 2 === 1),
-  lowWord,
-);
+const EXP_SCALES = EXP_TABLE.filter((_, j) => j % 2 === 1);
+const EXP_SCALE_HIGH = Uint32Array.from(EXP_SCALES, highWord);
+const EXP_SCALE_LOW = Uint32Array.from(EXP_SCALES, lowWord);
 const [INV_LN2_N, NEG_LN2_HI_N, NEG_LN2_LO_N, SHIFT] = doubles(
   '40671547652b82fe bf762e42fefa0000 bd0cf79abc9e3b3a 4338000000000000',
 );
