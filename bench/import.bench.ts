@@ -56,10 +56,10 @@ export async function importBench(options: ImportBenchOptions, log: (line: strin
     log(`prefilled ${to} rows (${((performance.now() - started) / 1000).toFixed(0)} s)`);
   }
   await sql`analyze samples`.execute(db);
-  // The prefill stands for weeks stored long ago: its gigabytes of pages are written out before the
+  // The prefill stands for weeks stored long ago: what it left unwritten is written out before the
   // import starts, not by a checkpoint its WAL would ask for in the middle of the import. The
-  // import's own WAL asks for checkpoints as a long import's does (PostgreSQL's default
-  // max_wal_size, 1 GB, is about 300,000 samples of it).
+  // import's own WAL asks for checkpoints as a long import's does (at PostgreSQL's default
+  // max_wal_size of 1 GB, one about every 300,000 samples).
   const settled = performance.now();
   await sql`checkpoint`.execute(db);
   log(`prefill written out (${((performance.now() - settled) / 1000).toFixed(0)} s)`);
@@ -78,8 +78,9 @@ export async function importBench(options: ImportBenchOptions, log: (line: strin
   const seconds = (ended - importStarted) / 1000;
   const batchSeconds = (batchesEnded - importStarted) / 1000;
   // Sustained: what the import keeps up while it stores, the target's figure. What follows the
-  // last batch (the planner's statistics, the week's digests) is paid once per import, whatever its size.
-  const sustained = Math.round(counts.stored / batchSeconds);
+  // last batch (the planner's statistics, the week's digests) is paid once, at the end, and grows
+  // with the week's samples rather than with the import's length.
+  const sustained = batchSeconds > 0 ? Math.round(counts.stored / batchSeconds) : 0;
   log(`imported ${counts.stored} samples in ${seconds.toFixed(1)} s`);
   const target = IMPORT_TARGET_PER_SECOND[database.engine]!;
   return {
