@@ -69,10 +69,12 @@ export async function importBench(options: ImportBenchOptions, log: (line: strin
   const checkpointsBefore = await checkpoints(database);
   const importStarted = performance.now();
   // The last batch's progress report ends the batches; what follows is the planner's statistics and the digests.
-  let batchesEnded = importStarted;
+  // Each report is kept, so the pace of the import's last quarter can be told apart from its average.
+  const progress: { readonly at: number; readonly stored: number }[] = [];
   await importFiles(db, createStatistics(loadConfig({}), database, { now: () => now }), [options.ndjsonPath], counts, {
-    onProgress: () => (batchesEnded = performance.now()),
+    onProgress: ({ stored }) => progress.push({ at: performance.now(), stored }),
   });
+  const batchesEnded = progress.at(-1)?.at ?? importStarted;
   const ended = performance.now();
   const checkpointsAfter = await checkpoints(database);
   const seconds = (ended - importStarted) / 1000;
@@ -81,12 +83,19 @@ export async function importBench(options: ImportBenchOptions, log: (line: strin
   // last batch (the planner's statistics, the week's digests) is paid once, at the end, and grows
   // with the week's samples rather than with the import's length.
   const sustained = batchSeconds > 0 ? Math.round(counts.stored / batchSeconds) : 0;
+  // A table that grows as it is written slows its writes down: the last quarter's pace shows whether this one did.
+  const lastQuarter = progress.find((report) => report.stored >= counts.stored * 0.75);
+  const lastQuarterPace =
+    lastQuarter && batchesEnded > lastQuarter.at
+      ? Math.round(((counts.stored - lastQuarter.stored) / (batchesEnded - lastQuarter.at)) * 1000)
+      : 0;
   log(`imported ${counts.stored} samples in ${seconds.toFixed(1)} s`);
   const target = IMPORT_TARGET_PER_SECOND[database.engine]!;
   return {
     'rows before the import': prefill,
     'samples imported': counts.stored,
     'samples/s sustained, while its batches are stored': sustained,
+    'samples/s over its last quarter': lastQuarterPace,
     'samples/s of the whole import, analyze and digests included': Math.round(counts.stored / seconds),
     'of its seconds: the batches': batchSeconds.toFixed(1),
     'of its seconds: analyze and digests after them': ((ended - batchesEnded) / 1000).toFixed(1),
