@@ -2,10 +2,15 @@
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { Writable } from 'node:stream';
 import t from 'tap';
+import { importCommand, type CommandData } from '../src/cli/commands.ts';
+import { loadConfig } from '../src/config.ts';
+import { createStatistics } from '../src/open.ts';
 import { importFile, MAX_RECORD_LENGTH, type ImportCounts, type Rejection } from '../src/samples/import.ts';
 import { recordSamples } from '../src/samples/repository.ts';
 import { applyRetention } from '../src/schedule/retention.ts';
+import { loadKnownRooms, RoomRegistry } from '../src/stats/rooms.ts';
 import { forEachEngine, type TestDatabase } from './helpers/database.ts';
 import { escapeRegExp, runPingboard } from './helpers/process.ts';
 import { sample } from './helpers/samples.ts';
@@ -75,6 +80,18 @@ async function countRows(database: TestDatabase): Promise<number> {
 /** [line, message pattern] of every rejection, for a compact comparison. */
 function rejectedLines(rejections: readonly Rejection[]): number[] {
   return rejections.map((r) => r.line);
+}
+
+/** A stream that keeps what is written to it as it is written, seen as a terminal or not. */
+function capture(isTTY: boolean): Writable & { isTTY: boolean; text: () => string } {
+  let text = '';
+  const stream = new Writable({
+    write(chunk: Buffer, _encoding, done) {
+      text += chunk.toString();
+      done();
+    },
+  });
+  return Object.assign(stream, { isTTY, text: () => text });
 }
 
 forEachEngine(t, async (t, database) => {
@@ -821,5 +838,45 @@ forEachEngine(t, async (t, database) => {
       lines.length,
       'every refusal quotes its value whole',
     );
+  });
+  t.test("on a terminal, the import's line says when it goes on to build the week's digests", async (t) => {
+    const config = loadConfig({});
+    const file = write(
+      'finishing.ndjson',
+      `${record({ ping_event_id: '$finish1', ping_ts: Date.now() - 3_600_000 })}\n${record({ ping_event_id: '$finish2', ping_ts: Date.now() - 3_600_000 })}\n`,
+    );
+    for (const isTTY of [true, false]) {
+      const statistics = createStatistics(config, database, { keepBuiltDigests: false });
+      const data: CommandData = {
+        database,
+        statistics,
+        rooms: new RoomRegistry(config.rooms, await loadKnownRooms(database.db)),
+        clockOffsetThresholdMs: config.probes.clockOffsetThresholdMs,
+      };
+      const out = { stdout: capture(false), stderr: capture(isTTY) };
+      // What the terminal showed when the digests began to be built.
+      let shownAtBuild: string | undefined;
+      const build = statistics.buildRoomDigests.bind(statistics);
+      statistics.buildRoomDigests = (...args) => {
+        shownAtBuild = out.stderr.text();
+        return build(...args);
+      };
+      const code = await importCommand(config, data, { files: [file], signal: new AbortController().signal }, out);
+      t.equal(code, 0);
+      t.not(shownAtBuild, undefined, 'the digests were built');
+      if (isTTY) {
+        t.match(
+          shownAtBuild,
+          /\r\x1b\[K2 read, \d stored, \d duplicate, 0 rejected \([\d,]+\/s\); building the week's digests for the leaderboard…$/,
+          'the last thing shown before the digests are built says they are',
+        );
+        t.match(
+          out.stderr.text().slice(shownAtBuild!.length),
+          /^\r\x1b\[K2 read, \d stored, \d duplicate, 0 rejected \([\d,]+\/s\)\n$/,
+          'then the line is written over with the final counts',
+        );
+      } else t.equal(out.stderr.text(), '', 'nothing but the summary when not on a terminal');
+      t.match(out.stdout.text(), /^read 2, stored \d, duplicate \d, rejected 0 in \d+\.\d s\n$/);
+    }
   });
 });

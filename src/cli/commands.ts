@@ -146,15 +146,16 @@ export async function importCommand(
   const started = performance.now();
   let lastProgress = 0;
   let failedFiles = 0;
-  const progress = (final: boolean) => {
+  /** The counts on one line a terminal rewrites in place; `doing`, when given, says what the import does meanwhile. */
+  const progress = (final: boolean, doing = '') => {
     if (!out.stderr.isTTY) return;
     const now = performance.now();
-    if (!final && now - lastProgress < PROGRESS_INTERVAL_MS) return;
+    if (!final && !doing && now - lastProgress < PROGRESS_INTERVAL_MS) return;
     lastProgress = now;
     const rate = Math.round(counts.read / Math.max(0.001, (now - started) / 1000));
     out.stderr.write(
       `\r\x1b[K${counts.read.toLocaleString('en')} read, ${counts.stored.toLocaleString('en')} stored, ` +
-        `${counts.duplicate.toLocaleString('en')} duplicate, ${counts.rejected.toLocaleString('en')} rejected (${rate.toLocaleString('en')}/s)${final ? '\n' : ''}`,
+        `${counts.duplicate.toLocaleString('en')} duplicate, ${counts.rejected.toLocaleString('en')} rejected (${rate.toLocaleString('en')}/s)${doing}${final ? '\n' : ''}`,
     );
   };
   let stoppedAt: StopPosition | undefined;
@@ -164,6 +165,8 @@ export async function importCommand(
       signal,
       cwd,
       onProgress: () => progress(false),
+      // After a million samples the digests take seconds on PostgreSQL and half a minute on PGlite: the line says why it waits.
+      onFinishing: () => progress(false, "; building the week's digests for the leaderboard…"),
       onRejected: (r) => {
         if (counts.rejected <= MAX_REPORTED_REJECTIONS)
           out.stderr.write(`${out.stderr.isTTY ? '\r\x1b[K' : ''}${r.file}:${r.line}: ${r.error}\n`);

@@ -26,6 +26,8 @@ export async function importFiles(
   counts: ImportCounts,
   hooks: ImportOptions & {
     onUnreadable?(file: string, err: Error): void;
+    /** The files are read and stored; what follows (statistics, digests) takes seconds after a large import. */
+    onFinishing?(): void;
   } = {},
 ): Promise<{ readonly stoppedAt: StopPosition | undefined }> {
   const rooms = new Set<string>();
@@ -40,6 +42,7 @@ export async function importFiles(
       hooks.onUnreadable?.(file, err as Error);
     }
   }
+  hooks.onFinishing?.();
   // Interrupted, the ANALYZE can wait for the next run; the digests of what was stored cannot (reads do not build them).
   if (!stoppedAt && counts.stored > ANALYZE_AFTER_SAMPLES) await analyzeSamples(db);
   await statistics.buildRoomDigests([...rooms].sort(), { currentHour: true });
