@@ -68,13 +68,14 @@ export async function importBench(options: ImportBenchOptions, log: (line: strin
   const counts: ImportCounts = { read: 0, stored: 0, duplicate: 0, rejected: 0 };
   const checkpointsBefore = await checkpoints(database);
   const importStarted = performance.now();
-  // The last batch's progress report ends the batches; what follows is the planner's statistics and the digests.
-  // Each report is kept, so the pace of the import's last quarter can be told apart from its average.
+  // Each batch's report is kept, so the pace of the import's last quarter can be told apart from its average.
   const progress: { readonly at: number; readonly stored: number }[] = [];
+  let batchesEnded = importStarted;
   await importFiles(db, createStatistics(loadConfig({}), database, { now: () => now }), [options.ndjsonPath], counts, {
     onProgress: ({ stored }) => progress.push({ at: performance.now(), stored }),
+    // What follows is the planner's statistics and the digests.
+    onFinishing: () => (batchesEnded = performance.now()),
   });
-  const batchesEnded = progress.at(-1)?.at ?? importStarted;
   const ended = performance.now();
   const checkpointsAfter = await checkpoints(database);
   const seconds = (ended - importStarted) / 1000;
