@@ -2,7 +2,6 @@
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { Writable } from 'node:stream';
 import t from 'tap';
 import { importCommand, type CommandData } from '../src/cli/commands.ts';
 import { loadConfig } from '../src/config.ts';
@@ -13,6 +12,7 @@ import { applyRetention } from '../src/schedule/retention.ts';
 import { loadKnownRooms, RoomRegistry } from '../src/stats/rooms.ts';
 import { forEachEngine, type TestDatabase } from './helpers/database.ts';
 import { escapeRegExp, runPingboard } from './helpers/process.ts';
+import { capturedStream } from './helpers/streams.ts';
 import { sample } from './helpers/samples.ts';
 
 const dir = mkdtempSync(path.join(tmpdir(), 'pingboard-import-'));
@@ -80,18 +80,6 @@ async function countRows(database: TestDatabase): Promise<number> {
 /** [line, message pattern] of every rejection, for a compact comparison. */
 function rejectedLines(rejections: readonly Rejection[]): number[] {
   return rejections.map((r) => r.line);
-}
-
-/** A stream that keeps what is written to it as it is written, seen as a terminal or not. */
-function capture(isTTY: boolean): Writable & { isTTY: boolean; text: () => string } {
-  let text = '';
-  const stream = new Writable({
-    write(chunk: Buffer, _encoding, done) {
-      text += chunk.toString();
-      done();
-    },
-  });
-  return Object.assign(stream, { isTTY, text: () => text });
 }
 
 forEachEngine(t, async (t, database) => {
@@ -853,12 +841,14 @@ forEachEngine(t, async (t, database) => {
         rooms: new RoomRegistry(config.rooms, await loadKnownRooms(database.db)),
         clockOffsetThresholdMs: config.probes.clockOffsetThresholdMs,
       };
-      const out = { stdout: capture(false), stderr: capture(isTTY) };
+      const stdout = capturedStream(false);
+      const stderr = capturedStream(isTTY);
+      const out = { stdout: stdout.stream, stderr: stderr.stream };
       // What the terminal showed when the digests began to be built.
       let shownAtBuild: string | undefined;
       const build = statistics.buildRoomDigests.bind(statistics);
       statistics.buildRoomDigests = (...args) => {
-        shownAtBuild = out.stderr.text();
+        shownAtBuild = stderr.text();
         return build(...args);
       };
       const code = await importCommand(config, data, { files: [file], signal: new AbortController().signal }, out);
@@ -871,12 +861,12 @@ forEachEngine(t, async (t, database) => {
           'the last thing shown before the digests are built says they are',
         );
         t.match(
-          out.stderr.text().slice(shownAtBuild!.length),
+          stderr.text().slice(shownAtBuild!.length),
           /^\r\x1b\[K2 read, \d stored, \d duplicate, 0 rejected \([\d,]+\/s\)\n$/,
           'then the line is written over with the final counts',
         );
-      } else t.equal(out.stderr.text(), '', 'nothing but the summary when not on a terminal');
-      t.match(out.stdout.text(), /^read 2, stored \d, duplicate \d, rejected 0 in \d+\.\d s\n$/);
+      } else t.equal(stderr.text(), '', 'nothing but the summary when not on a terminal');
+      t.match(stdout.text(), /^read 2, stored \d, duplicate \d, rejected 0 in \d+\.\d s\n$/);
     }
   });
 });

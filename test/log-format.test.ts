@@ -1,18 +1,8 @@
 // The log as a person reads it on a terminal, and as programs read it
 // everywhere else: the same pino records, written by the stream's kind.
-import { PassThrough } from 'node:stream';
 import t from 'tap';
 import { createStreamLogger, formatLogLine } from '../src/log.ts';
-
-/** A stream that says it is (or is not) a terminal, and what was written to it. */
-function stream(isTTY: boolean): { stream: NodeJS.WriteStream; text: () => string } {
-  const pass = new PassThrough();
-  let text = '';
-  pass.setEncoding('utf8').on('data', (chunk: string) => {
-    text += chunk;
-  });
-  return { stream: Object.assign(pass, { isTTY }) as unknown as NodeJS.WriteStream, text: () => text };
-}
+import { capturedStream as stream } from './helpers/streams.ts';
 
 t.test("on a terminal: one human line per record, the error's stack below it", async (t) => {
   const out = stream(true);
