@@ -4,7 +4,8 @@ FROM node:24-slim AS deps
 WORKDIR /app
 COPY package.json package-lock.json ./
 # The runtime comes from the image; the pinned `node` dev dependency is not needed here.
-RUN npm ci --omit=dev --no-audit --no-fund
+# No scripts: the only one, the embedded database's template, needs the sources (below).
+RUN npm ci --omit=dev --no-audit --no-fund --ignore-scripts
 
 FROM node:24-slim
 # NODE_COMPILE_CACHE: see src/main.ts; written at the first start of a container.
@@ -15,7 +16,9 @@ COPY --from=deps /app/node_modules ./node_modules
 COPY package.json ./
 COPY src ./src
 COPY migrations ./migrations
-RUN mkdir -p /data && chown node:node /data
+# The embedded database every new data directory is copied from (src/db/create-pglite.ts), as
+# `npm install` makes it: made here, once, rather than by the first start of each container.
+RUN node --liftoff-only src/db/create-pglite.ts --template && mkdir -p /data && chown node:node /data
 USER node
 EXPOSE 8080
 HEALTHCHECK --interval=30s --timeout=5s --start-period=30s \

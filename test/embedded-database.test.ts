@@ -1,17 +1,25 @@
-// A new embedded data directory is created by a process of its own (its
-// initdb memory goes with it): the command that asked for it, and the service
-// and commands after it, read the directory it made; a creating process that
-// fails ends the command with one line naming the setting. Real processes, a
-// real PGlite data directory.
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+// A new embedded data directory is a copy of one database made once, by a
+// process of its own (its initdb memory goes with it): the command that asked
+// for it, and the service and commands after it, read the copy; where no
+// template can be kept, a process of its own makes the directory in place; a
+// failure ends the command with one line naming the setting. Real processes,
+// real PGlite data directories.
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import t from 'tap';
+import { createDataDir, DEFAULT_TEMPLATE_ROOT, pgliteTemplate } from '../src/db/create-pglite.ts';
 import { escapeRegExp, runPingboard, servePingboard } from './helpers/process.ts';
 
 const ROOM = '!ping:maunium.net';
 const dir = mkdtempSync(path.join(tmpdir(), 'pingboard-embedded-'));
 t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+
+/** initdb's system identifier (the first field of pg_control): each initdb draws its own, a copy keeps it. */
+const systemIdentifier = (dataDir: string) =>
+  readFileSync(path.join(dataDir, 'global', 'pg_control'))
+    .subarray(0, 8)
+    .toString('hex');
 
 t.test('a new data directory is created, then read by serve and by a command', async (t) => {
   const dataDir = path.join(dir, 'data');
@@ -38,6 +46,9 @@ t.test('a new data directory is created, then read by serve and by a command', a
     /^shared_buffers = 16MB\b/m,
     'initdb ran with the small shared buffers',
   );
+  const template = await pgliteTemplate(DEFAULT_TEMPLATE_ROOT);
+  t.ok(template, 'the template is kept in the install');
+  t.equal(systemIdentifier(dataDir), systemIdentifier(template!), 'the directory is a copy of the template');
 
   const server = await servePingboard(t, dir, env);
   const page = await (await fetch(`${server.url}/leaderboard.md`)).text();
@@ -49,18 +60,59 @@ t.test('a new data directory is created, then read by serve and by a command', a
   t.equal(table.stdout, page, 'a command in a process of its own reads it too');
 });
 
-t.test('a creating process that fails ends the command with one line naming the setting', async (t) => {
-  // Files where initdb makes its directories: PGlite's file system refuses them.
-  const dataDir = path.join(dir, 'blocked');
+/** A data directory with files where a database has directories: neither a copy nor initdb can make one there. */
+function blockedDataDir(name: string): string {
+  const dataDir = path.join(dir, name);
   mkdirSync(dataDir);
-  for (const name of ['base', 'global']) writeFileSync(path.join(dataDir, name), '');
+  for (const file of ['base', 'global']) writeFileSync(path.join(dataDir, file), '');
+  return dataDir;
+}
+
+t.test('a copy that fails ends the command with one line naming the setting', async (t) => {
+  const dataDir = blockedDataDir('blocked');
   const result = await runPingboard(dir, ['leaderboard'], { PINGBOARD_DATA_DIR: dataDir, PINGBOARD_ROOMS: ROOM });
   t.not(result.code, 0);
   t.match(
     result.stderr,
     new RegExp(
-      `^pingboard: PINGBOARD_DATA_DIR: cannot create the embedded database in ${escapeRegExp(dataDir)}: the process creating it exited with code 1 \\(.+\\)\\n$`,
+      `^pingboard: PINGBOARD_DATA_DIR: cannot create the embedded database in ${escapeRegExp(dataDir)}: [^\\n]+\\n$`,
     ),
   );
+  t.notOk(existsSync(path.join(dataDir, 'PG_VERSION')), 'nothing says the directory holds a database');
   t.notOk(existsSync(path.join(dataDir, 'pingboard.lock')), 'the directory is left unlocked');
+});
+
+t.test('one template is kept, however many new directories ask for it at once', async (t) => {
+  const root = path.join(dir, 'templates');
+  const dataDirs = ['one', 'two', 'three'].map((name) => path.join(dir, `copy-${name}`));
+  await Promise.all(dataDirs.map((dataDir) => createDataDir(dataDir, root)));
+  const kept = readdirSync(root);
+  t.equal(kept.length, 1, `one template, no half-made one left: ${kept.join(', ')}`);
+  const template = path.join(root, kept[0]!);
+  t.match(kept[0], /^pglite-\d+\.\d+\.\d+-shared-buffers-16MB$/, 'named by the PGlite and the settings that made it');
+  for (const dataDir of dataDirs) {
+    t.ok(existsSync(path.join(dataDir, 'PG_VERSION')), `${path.basename(dataDir)} holds a database`);
+    t.equal(systemIdentifier(dataDir), systemIdentifier(template), `${path.basename(dataDir)} is a copy of it`);
+  }
+  t.equal(await pgliteTemplate(root), template, 'asked again, the same one is kept');
+});
+
+t.test('where no template can be kept, a process of its own makes the directory in place', async (t) => {
+  // A regular file where the template's folder would be: the install cannot be written to.
+  const root = path.join(dir, 'read-only-install');
+  writeFileSync(root, '');
+  t.equal(await pgliteTemplate(root), undefined, 'no template');
+
+  const dataDir = path.join(dir, 'in-place');
+  await createDataDir(dataDir, root);
+  t.ok(existsSync(path.join(dataDir, 'PG_VERSION')), 'the directory holds a database');
+  t.not(systemIdentifier(dataDir), systemIdentifier(path.join(dir, 'copy-one')), 'made by an initdb of its own');
+
+  const blocked = blockedDataDir('blocked-in-place');
+  await t.rejects(createDataDir(blocked, root), {
+    name: 'StartupError',
+    message: new RegExp(
+      `^PINGBOARD_DATA_DIR: cannot create the embedded database in ${escapeRegExp(blocked)}: the process creating it exited with code 1 \\(.+\\)$`,
+    ),
+  });
 });

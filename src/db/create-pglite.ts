@@ -1,11 +1,15 @@
-// Opens the embedded database, and creates a new data directory in a process
-// of its own. Creating one runs initdb, which took the opening process from
-// 180 to 590 MB resident for good (the WebAssembly memory never shrinks);
-// in a short-lived process that memory goes back when it exits, and the
-// service or command that opens the directory next never carries it.
-// Run as a script (`node create-pglite.ts DIR`), it is that process.
+// Opens the embedded database, and creates new data directories as copies of
+// one made once. Making one runs initdb, which took the process doing it
+// from 180 to 590 MB resident for good (the WebAssembly memory never
+// shrinks): it runs in a short-lived process of its own, once per installed
+// PGlite (`npm install` runs it), and every new data directory after that is
+// a copy of what it made, which costs no more memory than copying files.
+// Run as a script, it is that process: `node create-pglite.ts DIR` makes a
+// database in DIR, `node create-pglite.ts --template` the one kept for
+// copies.
 import { spawn } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, renameSync } from 'node:fs';
+import { copyFile, cp, mkdtemp, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { PGlite } from '@electric-sql/pglite';
@@ -34,6 +38,76 @@ export function isNewDataDir(dataDir: string): boolean {
   return !dataDir.startsWith('memory://') && !existsSync(path.join(dataDir, 'PG_VERSION'));
 }
 
+/** Where the database kept for copies is, unless told: npm's cache folder of this checkout's node_modules. */
+export const DEFAULT_TEMPLATE_ROOT = fileURLToPath(new URL('../../node_modules/.cache/pingboard', import.meta.url));
+
+/**
+ * The kept database under `root`, named by what made it: another PGlite
+ * version's files, or initdb's other settings, are not copied.
+ */
+function templateDir(root: string): string {
+  return path.join(root, `pglite-${pgliteVersion()}-shared-buffers-${SHARED_BUFFERS}`);
+}
+
+function pgliteVersion(): string {
+  let dir = path.dirname(fileURLToPath(import.meta.resolve('@electric-sql/pglite')));
+  while (!existsSync(path.join(dir, 'package.json'))) {
+    if (path.dirname(dir) === dir) throw new Error('cannot find the package.json of @electric-sql/pglite');
+    dir = path.dirname(dir);
+  }
+  return (JSON.parse(readFileSync(path.join(dir, 'package.json'), 'utf8')) as { version: string }).version;
+}
+
+/**
+ * The database kept under `root` for copies, made first if there is none, by
+ * a process of its own. Undefined when `root` cannot be written (a read-only
+ * install): each new data directory is then made where it is.
+ */
+export async function pgliteTemplate(root: string): Promise<string | undefined> {
+  const dir = templateDir(root);
+  if (existsSync(path.join(dir, 'PG_VERSION'))) return dir;
+  let building: string;
+  try {
+    mkdirSync(root, { recursive: true });
+    building = await mkdtemp(`${dir}.building-`);
+  } catch {
+    return undefined;
+  }
+  try {
+    await createDataDirInChild(building);
+    // Whole at once: no process sees a template that is still being made.
+    renameSync(building, dir);
+    return dir;
+  } catch (err) {
+    await rm(building, { recursive: true, force: true });
+    // Two processes made one at once: the other one's is as good.
+    if (existsSync(path.join(dir, 'PG_VERSION'))) return dir;
+    throw err;
+  }
+}
+
+/**
+ * Creates the embedded database in `dataDir` (which may hold the lock file
+ * already): a copy of the template under `templateRoot`, or, where none can
+ * be kept, made there by a process of its own. Fails with one line naming
+ * the setting.
+ */
+export async function createDataDir(dataDir: string, templateRoot = DEFAULT_TEMPLATE_ROOT): Promise<void> {
+  const template = await pgliteTemplate(templateRoot);
+  if (template === undefined) return createDataDirInChild(dataDir);
+  try {
+    // PG_VERSION last: it says the directory holds a database (isNewDataDir), so a copy cut short is made again.
+    const version = path.join(template, 'PG_VERSION');
+    await cp(template, dataDir, { recursive: true, filter: (source) => source !== version });
+    await copyFile(version, path.join(dataDir, 'PG_VERSION'));
+  } catch (err) {
+    throw new StartupError(
+      'PINGBOARD_DATA_DIR',
+      `cannot create the embedded database in ${dataDir}: ${describe(err).replace(/\s*\n\s*/g, ' ')}`,
+    );
+  }
+}
+
 /** The last lines of the creating process's error output kept for the message. */
 const STDERR_KEPT_BYTES = 4096;
 
@@ -42,7 +116,7 @@ const STDERR_KEPT_BYTES = 4096;
  * of `npm start` that matter to its memory; fails with one line naming the
  * setting when that process fails.
  */
-export async function createDataDirInChild(dataDir: string): Promise<void> {
+async function createDataDirInChild(dataDir: string): Promise<void> {
   const child = spawn(process.execPath, ['--liftoff-only', fileURLToPath(import.meta.url), dataDir], {
     stdio: ['ignore', 'ignore', 'pipe'],
   });
@@ -72,9 +146,11 @@ function describe(err: unknown): string {
 }
 
 if (import.meta.main) {
-  const dataDir = process.argv[2]!;
+  const target = process.argv[2]!;
   try {
-    await (await openPGlite(dataDir)).close();
+    if (target !== '--template') await (await openPGlite(target)).close();
+    else if ((await pgliteTemplate(DEFAULT_TEMPLATE_ROOT)) === undefined)
+      throw new Error(`cannot write ${DEFAULT_TEMPLATE_ROOT}: each new data directory will be made by initdb`);
   } catch (err) {
     process.stderr.write(`${describe(err).replace(/\s*\n\s*/g, ' ')}\n`);
     process.exitCode = 1;

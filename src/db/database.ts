@@ -8,7 +8,7 @@ import { FileMigrationProvider, Migrator, type MigrationResult } from 'kysely/mi
 import pg from 'pg';
 import { errorChain, messageWithCauses, StartupError } from '../errors.ts';
 import type { PGlite } from '@electric-sql/pglite';
-import { createDataDirInChild, isNewDataDir, openPGlite } from './create-pglite.ts';
+import { createDataDir, isNewDataDir, openPGlite } from './create-pglite.ts';
 import { lockDataDir } from './data-dir-lock.ts';
 import type { Tables } from './schema.ts';
 
@@ -122,7 +122,7 @@ export async function openDatabase(options: DatabaseOptions): Promise<Database> 
   const releaseLock = inMemory ? () => {} : lockDataDir(options.dataDir);
   let pglite: PGlite;
   try {
-    if (isNewDataDir(options.dataDir)) await createDataDirInChild(options.dataDir);
+    if (isNewDataDir(options.dataDir)) await createDataDir(options.dataDir);
     pglite = await openPGlite(options.dataDir);
   } catch (err) {
     releaseLock();
