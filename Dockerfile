@@ -8,9 +8,10 @@ COPY package.json package-lock.json ./
 RUN npm ci --omit=dev --no-audit --no-fund --ignore-scripts
 
 FROM node:24-slim
-# NODE_COMPILE_CACHE: see src/main.ts; written at the first start of a container.
+# NODE_COMPILE_CACHE: see src/main.ts; written at the first start of a container. GLIBC_TUNABLES: see src/main.ts.
 ENV NODE_ENV=production PINGBOARD_HOST=0.0.0.0 PINGBOARD_PORT=8080 PINGBOARD_DATA_DIR=/data \
-    NODE_COMPILE_CACHE=/tmp/node-compile-cache
+    NODE_COMPILE_CACHE=/tmp/node-compile-cache \
+    GLIBC_TUNABLES=glibc.malloc.mmap_threshold=262144:glibc.malloc.arena_max=2
 WORKDIR /app
 COPY --from=deps /app/node_modules ./node_modules
 COPY package.json ./

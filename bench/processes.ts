@@ -23,12 +23,19 @@ const START_SCRIPT = (
 ).scripts.start.split(' ');
 /** The Node flags `npm start` runs the service with (the V8 heap settings its memory figures depend on), read from package.json. */
 export const SERVICE_NODE_FLAGS = START_SCRIPT.filter((arg) => arg.startsWith('--'));
-/** The variables `npm start` sets (Node's compile cache, which spares loading the type stripper), read from package.json. */
+/**
+ * The variables `npm start` sets (Node's compile cache, which spares loading
+ * the type stripper; glibc's allocator settings), read from package.json;
+ * the cache's directory, relative there, made absolute.
+ */
 export const SERVICE_ENV: Readonly<Record<string, string>> = Object.fromEntries(
-  START_SCRIPT.filter((arg) => /^[A-Z_]+=/.test(arg)).map((arg) => [
-    arg.slice(0, arg.indexOf('=')),
-    path.resolve(fileURLToPath(new URL('..', import.meta.url)), arg.slice(arg.indexOf('=') + 1)),
-  ]),
+  START_SCRIPT.filter((arg) => /^[A-Z_]+=/.test(arg)).map((arg) => {
+    const [name, value] = [arg.slice(0, arg.indexOf('=')), arg.slice(arg.indexOf('=') + 1)];
+    return [
+      name,
+      name === 'NODE_COMPILE_CACHE' ? path.resolve(fileURLToPath(new URL('..', import.meta.url)), value) : value,
+    ];
+  }),
 );
 /** The bot's account on every bench homeserver, with this password. */
 export const BENCH_BOT = '@pingboard:bot.example';
