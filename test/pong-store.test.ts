@@ -15,7 +15,13 @@ import { PingstatSummaries } from '../src/stats/pingstat-summaries.ts';
 import { summarisePingstat, type PingstatSummary } from '../src/stats/pingstat-summary.ts';
 import { pingstatJsonParts } from '../src/render/pingstat.ts';
 import { PINGSTAT_WEEK_MS, pingstatWindow, type PingstatAges } from '../src/stats/pingstat-window.ts';
-import { compareCodePoints, parsePongHour, PongDictionary, rawRowsFromHours } from '../src/stats/pong-hours.ts';
+import {
+  compareCodePoints,
+  narrowed,
+  parsePongHour,
+  PongDictionary,
+  rawRowsFromHours,
+} from '../src/stats/pong-hours.ts';
 import { keptSpan, PongStore, type PongSnapshot } from '../src/stats/pong-store.ts';
 import { random } from '../bench/dataset.ts';
 import { isFileRange, SPILL_MIN_BYTES, SpillDirectory, type FileRange } from '../src/spill.ts';
@@ -161,6 +167,37 @@ t.test("an hour's rows are read as times within the hour, and a row of another h
       /hour 2026-11-20T08:00:00.000Z: a row of another hour/,
       `${outside - hour * 1000} µs from its start`,
     );
+});
+
+t.test("an hour's numbers are kept as narrow as its largest needs, and read back the same", async (t) => {
+  for (const [largest, Column] of [
+    [127, Int8Array],
+    [128, Int16Array],
+    [32_767, Int16Array],
+    [32_768, Int32Array],
+  ] as const) {
+    const column = narrowed(Int32Array.of(0, largest, 5));
+    t.type(column, Column, `largest ${largest}`);
+    t.same([...column], [0, largest, 5], `largest ${largest}: the same numbers`);
+  }
+  // The hour's servers numbered past 127 by names read before it: its columns widen to hold them.
+  const dictionary = new PongDictionary();
+  for (let n = 0; n < 200; n++) dictionary.name(`"s${n}.example"`);
+  const hour = Date.UTC(2026, 10, 20, 8);
+  const read = parsePongHour(
+    hour,
+    2,
+    `${hour * 1000},120,0,"$a","late.example","s3.example","@echo:s3.example"\n${hour * 1000 + 1},130,0,"$b","s7.example","s3.example","@echo:s3.example"\n`,
+    dictionary,
+  );
+  t.type(read.pingServer, Int16Array);
+  t.same(
+    [...read.pingServer].map((n) => dictionary.names[n]),
+    ['late.example', 's7.example'],
+    'ping servers',
+  );
+  t.type(read.responderServer, Int8Array);
+  t.same([...read.room, ...read.serverRows], [0, 0, 0, 1], 'one room; each server its row');
 });
 
 forEachEngine(t, (t, database) => {

@@ -8,7 +8,7 @@
 import { sql, type Transaction } from 'kysely';
 import type { Db } from '../db/database.ts';
 import type { Tables } from '../db/schema.ts';
-import { carrySlices, parsePongHour, PongDictionary, type PongHour } from './pong-hours.ts';
+import { carrySlices, narrowed, parsePongHour, PongDictionary, type PongHour } from './pong-hours.ts';
 import { PONG_TIME } from './pingstat-data.ts';
 import { HOUR_MS } from './windows.ts';
 import { PINGSTAT_WEEK_MS, type PingstatWindow } from './pingstat-window.ts';
@@ -209,8 +209,9 @@ function compacted(lineage: Lineage): void {
     const rows = {
       ...kept.rows,
       ping: kept.rows.ping.map((p) => dictionary.ping(from.pingJson[p]!)),
-      pingServer: kept.rows.pingServer.map((n) => dictionary.name(from.nameJson[n]!)),
-      responderServer: kept.rows.responderServer.map((n) => dictionary.name(from.nameJson[n]!)),
+      // Numbered anew, an hour's names may need wider numbers than before.
+      pingServer: narrowed(Int32Array.from(kept.rows.pingServer, (n) => dictionary.name(from.nameJson[n]!))),
+      responderServer: narrowed(Int32Array.from(kept.rows.responderServer, (n) => dictionary.name(from.nameJson[n]!))),
       servers: kept.rows.servers.map((n) => dictionary.name(from.nameJson[n]!)),
     };
     lineage.hours.set(at, { version: kept.version, rows });
