@@ -194,11 +194,11 @@ export class SpillDirectory {
 
   /**
    * The bytes, written to a new file; undefined when they are not (fewer
-   * than `minBytes`, past the budget, a full disk): the caller keeps them in
-   * memory.
+   * than `minBytes`, the directory's unless told, past the budget, a full
+   * disk): the caller keeps them in memory.
    */
-  keep(bytes: Uint8Array): SpilledBytes | undefined {
-    if (this.#closed || bytes.length < this.#minBytes || this.#bytes + bytes.length > this.#maxBytes) return undefined;
+  keep(bytes: Uint8Array, minBytes = this.#minBytes): SpilledBytes | undefined {
+    if (this.#closed || bytes.length < minBytes || this.#bytes + bytes.length > this.#maxBytes) return undefined;
     let file: string;
     try {
       file = this.#write(bytes);

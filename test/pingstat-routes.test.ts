@@ -248,6 +248,7 @@ function summaryOf(stats: ReturnType<typeof referenceStats>): PingstatSummary {
       median: s.median,
       gmean: s.gmean,
       json: Buffer.alloc(0),
+      jsonLost: false,
       jsonBytes: 0,
       pongs: Object.entries(s.pongs).map(
         ([pong, p]) =>

@@ -12,7 +12,7 @@ import { recordSamples } from '../src/samples/repository.ts';
 import type { Sample } from '../src/samples/sample.ts';
 import { eachRawRowsPage, pingstatGroups } from '../src/stats/pingstat-data.ts';
 import { PingstatSummaries } from '../src/stats/pingstat-summaries.ts';
-import { summarisePingstat, type PingstatSummary } from '../src/stats/pingstat-summary.ts';
+import { SPILLED_MEMBER_MIN_BYTES, summarisePingstat, type PingstatSummary } from '../src/stats/pingstat-summary.ts';
 import { pingstatJsonParts } from '../src/render/pingstat.ts';
 import { PINGSTAT_WEEK_MS, pingstatWindow, type PingstatAges } from '../src/stats/pingstat-window.ts';
 import {
@@ -86,8 +86,7 @@ function dataset(seed: number, pings: number, prefix = 'p'): Sample[] {
 }
 
 /** stats.json's text of a summary. */
-const statsJson = (summary: PingstatSummary) =>
-  Buffer.concat([...pingstatJsonParts(summary)].map((part) => Buffer.from(part))).toString();
+const statsJson = (summary: PingstatSummary) => bytesOf(pingstatJsonParts(summary)).toString();
 
 async function rawFromDatabase(db: Db, window: ReturnType<typeof pingstatWindow>): Promise<string> {
   const rows: string[] = [];
@@ -95,9 +94,14 @@ async function rawFromDatabase(db: Db, window: ReturnType<typeof pingstatWindow>
   return rows.join(',');
 }
 
-/** Raw rows' pieces joined, a spilled range read from its file. */
-const bytesOf = (pieces: Iterable<Buffer | FileRange>) =>
-  Buffer.concat([...pieces].map((p) => (isFileRange(p) ? readFileSync(p.file.path).subarray(p.start, p.end) : p)));
+/** An answer's pieces joined, a spilled range read from its file. */
+function bytesOf(pieces: Iterable<string | Buffer | FileRange>): Buffer {
+  return Buffer.concat(
+    [...pieces].map((p) =>
+      isFileRange(p) ? readFileSync(p.file.path).subarray(p.start, p.end) : typeof p === 'string' ? Buffer.from(p) : p,
+    ),
+  );
+}
 
 const AGES: readonly PingstatAges[] = [
   {},
@@ -301,7 +305,7 @@ forEachEngine(t, (t, database) => {
     const summaryOf = (figures: PingstatSummaries, window: typeof week, key: string) =>
       figures.summary(key, snapshot, window, FILTER, EXCLUDED, 'D');
     // Room for one window's figures only: asking for the day drops the week's.
-    const small = new PingstatSummaries(1);
+    const small = new PingstatSummaries(undefined, 1);
     const first = summaryOf(small, week, 'week');
     summaryOf(small, day, 'day');
     const again = summaryOf(small, week, 'week');
@@ -412,6 +416,50 @@ forEachEngine(t, (t, database) => {
     t.equal(errors.length, 1, 'reported once, not for every hour');
     t.match(errors[0], { code: 'ENOTDIR' });
   });
+
+  t.test(
+    'large stats.json members kept in files answer the same, and one whose file went is computed again',
+    async (t) => {
+      // About 2,300 pings from the busiest server, 900 from the next: members of tens of kB.
+      await recordSamples(db, dataset(9, 8000));
+      const errors: unknown[] = [];
+      const spill = new SpillDirectory(tmpdir(), 1 << 30, (err) => errors.push(err), 0);
+      t.teardown(() => spill.close());
+      const figures = new PingstatSummaries(spill);
+      const window = pingstatWindow(NOW, {}, PINGSTAT_WEEK_MS);
+      const snapshot = (await new PongStore().snapshot(db, LINEAGE, window, NOW))!;
+      const expected = statsJson(summarisePingstat(await pingstatGroups(db, LINEAGE, window, FILTER, EXCLUDED), 'D'));
+      const parts = [...pingstatJsonParts(figures.summary('week', snapshot, window, FILTER, EXCLUDED, 'D'))];
+      const spilled = parts.filter(isFileRange);
+      const inMemory = parts.filter(Buffer.isBuffer);
+      t.ok(
+        spilled.length > 1 && inMemory.length > 0,
+        `${spilled.length} members in files, ${inMemory.length} in memory`,
+      );
+      t.ok(
+        spilled.every((p) => p.end - p.start >= SPILLED_MEMBER_MIN_BYTES) &&
+          inMemory.every((p) => p.length < SPILLED_MEMBER_MIN_BYTES),
+        `in files from ${SPILLED_MEMBER_MIN_BYTES} bytes`,
+      );
+      t.equal(bytesOf(parts).toString(), expected, 'the same answer');
+
+      // A file removed behind the service's back (found by a client's read, shared-body.ts): that server's
+      // figures are computed again, into a new file; the others keep theirs.
+      const [gone, ...kept] = spilled;
+      rmSync(gone!.file.path);
+      gone!.file.lost();
+      const again = [...pingstatJsonParts(figures.summary('week', snapshot, window, FILTER, EXCLUDED, 'D'))];
+      const files = again.filter(isFileRange).map((p) => p.file);
+      t.notOk(files.includes(gone!.file), 'not the lost file');
+      t.equal(files.length, spilled.length, 'a new file in its place');
+      t.ok(
+        kept.every((p) => files.includes(p.file)),
+        'the other members are not written again',
+      );
+      t.equal(bytesOf(again).toString(), expected, 'the same answer');
+      t.same(errors, []);
+    },
+  );
 
   t.test('windows before the kept span, and lineages too large to keep, are left to the database', async (t) => {
     await recordSamples(db, dataset(7, 200));

@@ -325,7 +325,8 @@ t.test(
     t.equal(server!.jsonBytes, lists, 'holds the lists it is written from');
     renderPingstatHtml(summary, '!room:example.org');
     t.equal(server!.jsonBytes, lists, 'the HTML table does not write it');
-    const first = server!.json;
+    const first = server!.json as Buffer;
+    t.ok(Buffer.isBuffer(first), 'in memory, with no spill directory');
     t.equal(server!.jsonBytes, first.length, 'written, it holds the member alone');
     t.equal(server!.json, first, 'the same bytes every time, not written again');
     t.equal(first.buffer.byteLength, first.length, 'in a buffer of its own, so an answer passes it along uncopied');

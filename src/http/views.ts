@@ -162,11 +162,12 @@ export class Views {
   readonly #pingstatAnswers: SharedBodyCache;
   /** The recent pongs those answers list, kept by hour and read again only where they changed. */
   readonly #pongs = new PongStore();
-  readonly #pingstatFigures = new PingstatSummaries();
+  readonly #pingstatFigures: PingstatSummaries;
   readonly #spill: SpillDirectory | undefined;
 
   constructor(sources: ViewSources) {
     this.#spill = sources.spill;
+    this.#pingstatFigures = new PingstatSummaries(sources.spill);
     this.selection = { db: sources.database.db, statistics: sources.statistics, rooms: sources.rooms };
     this.#statistics = sources.statistics;
     this.#rooms = sources.rooms;

@@ -11,6 +11,7 @@ import {
 } from '../stats/pingstat-summary.ts';
 import { pingstatDuration } from '../duration.ts';
 import { escapeHtml } from '../html-escape.ts';
+import type { FileRange } from '../spill.ts';
 
 /**
  * stats.json as pieces, in order, for a reply written as it is made: the
@@ -18,7 +19,7 @@ import { escapeHtml } from '../html-escape.ts';
  * JSON.stringify writes it, but its floats spelt as Python spells them), keys
  * in the order pingstat inserts them.
  */
-export function* pingstatJsonParts(summary: PingstatSummary): Generator<JsonText> {
+export function* pingstatJsonParts(summary: PingstatSummary): Generator<JsonText | FileRange> {
   yield `{"disclaimer":${JSON.stringify(summary.disclaimer)},"pings":{`;
   for (const [index, server] of summary.servers.entries()) {
     if (index > 0) yield ',';

@@ -2,6 +2,7 @@
 // again only for the ping servers whose pongs in the window changed. A new
 // pong changes one ping server's figures of a few hundred: walking,
 // summarising and writing the others again was most of an answer's time.
+import type { SpillDirectory } from '../spill.ts';
 import { PingServerWalk, serverRowsInWindow } from './pong-hours.ts';
 import type { PongSnapshot } from './pong-store.ts';
 import {
@@ -32,8 +33,9 @@ interface KeptFigures {
 /**
  * Bytes of stats.json members (or the lists they are written from) kept over
  * every set of figures (one set per lineage, window ages and filter asked,
- * the ages from the query string), the least recently asked set dropped
- * first: a week of a million rows is 19 MB of them.
+ * the ages from the query string), in memory or in spilled files, the least
+ * recently asked set dropped first: a week of a million rows is 19 MB of
+ * them.
  */
 const KEPT_BYTES = 64 * 1024 * 1024;
 
@@ -48,8 +50,11 @@ function sameNumbers(a: readonly number[], b: readonly number[]): boolean {
 export class PingstatSummaries {
   readonly #kept = new Map<string, KeptFigures>();
   readonly #keptBytes: number;
+  readonly #spill: SpillDirectory | undefined;
 
-  constructor(keptBytes = KEPT_BYTES) {
+  /** `spill`: where large stats.json members are kept (in memory without one). */
+  constructor(spill?: SpillDirectory, keptBytes = KEPT_BYTES) {
+    this.#spill = spill;
     this.#keptBytes = keptBytes;
   }
 
@@ -82,10 +87,10 @@ export class PingstatSummaries {
       const name = dictionary.names[rows.server]!;
       if (excludedSet.has(name)) continue;
       let server = kept.servers.get(rows.server);
-      if (server === undefined || !sameNumbers(server.signature, rows.signature)) {
+      if (server === undefined || !sameNumbers(server.signature, rows.signature) || server.figures?.jsonLost) {
         walk ??= new PingServerWalk(dictionary);
         const group = walk.group(rows, filter);
-        const computed = group && summarisePingServer(name, group.pairs, group.pings);
+        const computed = group && summarisePingServer(name, group.pairs, group.pings, this.#spill);
         server = { signature: rows.signature, figures: computed, bytes: jsonBytes(computed) };
       }
       servers.set(rows.server, server);

@@ -9,9 +9,11 @@
 // pairs bring as JSON, the first time stats.json asks for it (the HTML table
 // never does), and the lists are dropped then. (Kept beside the member they
 // were copied into, as they were, they held a second 19 MB for as long as the
-// figures.)
+// figures.) Where a spill directory is given, a large member is kept in a
+// file of it, as raw rows are, rather than in the heap.
 import { getOrInsert } from '../collections.ts';
 import { compareNames } from '../order.ts';
+import { isFileRange, type FileRange, type SpillDirectory } from '../spill.ts';
 import { ExactSum, figuresOfSorted } from './figures.ts';
 import { libmLog } from './libm.ts';
 import {
@@ -38,11 +40,21 @@ export interface PingstatServerFigures {
   readonly mean: number;
   readonly median: number;
   readonly gmean: number;
-  /** Its member of stats.json, `"server":{…}`, as UTF-8 bytes in a buffer of their own. */
-  readonly json: Buffer;
+  /** Its member of stats.json, `"server":{…}`, as UTF-8 bytes: in a buffer of their own, or a spilled file. */
+  readonly json: Buffer | FileRange;
   /** What it holds of stats.json: its member, or until that is written, the lists it is written from. */
   readonly jsonBytes: number;
+  /** Its member's file is gone: the lists it was written from are too, so the figures must be computed again. */
+  readonly jsonLost: boolean;
 }
+
+/**
+ * Members of this size or more go to the spill directory: a week of a
+ * million rows has 300 of about 64 kB. Smaller ones (a room of 100,000 rows
+ * has members of about 7 kB) stay in memory, where they cost a client no
+ * file to open.
+ */
+export const SPILLED_MEMBER_MIN_BYTES = 16 * 1024;
 
 /** A ping server's delays: its pairs' pongs (a median of an even count is a float in pingstat). */
 export const delayCount = (server: Pick<PingstatServerFigures, 'pongs'>) =>
@@ -71,13 +83,18 @@ interface MemberLists {
   readonly pings: JsonText;
 }
 
-/** The figures, with their member written from `lists` the first time it is asked for, and the lists dropped then. */
+/**
+ * The figures, with their member written from `lists` the first time it is
+ * asked for (into a file of `spill`, if it takes it), and the lists dropped
+ * then.
+ */
 function serverFigures(
-  fields: Omit<PingstatServerFigures, 'json' | 'jsonBytes'>,
+  fields: Omit<PingstatServerFigures, 'json' | 'jsonBytes' | 'jsonLost'>,
   lists: MemberLists,
+  spill: SpillDirectory | undefined,
 ): PingstatServerFigures {
   let unwritten: MemberLists | undefined = lists;
-  let written: Buffer | undefined;
+  let written: Buffer | FileRange | undefined;
   /**
    * As the aggregator's `json.dumps(data)` writes it (without its spaces, as
    * JSON.stringify writes it, but its floats spelt as Python spells them),
@@ -98,13 +115,20 @@ function serverFigures(
     ...fields,
     get json() {
       if (written === undefined) {
-        written = write(unwritten!);
+        const bytes = write(unwritten!);
         unwritten = undefined;
+        const file = spill?.keep(bytes, SPILLED_MEMBER_MIN_BYTES);
+        written = file === undefined ? bytes : { file, start: 0, end: bytes.length };
       }
       return written;
     },
     get jsonBytes() {
-      return written?.length ?? unwritten!.diffs.reduce((n, diffs) => n + diffs.length, unwritten!.pings.length);
+      if (written === undefined)
+        return unwritten!.diffs.reduce((n, diffs) => n + diffs.length, unwritten!.pings.length);
+      return isFileRange(written) ? written.end : written.length;
+    },
+    get jsonLost() {
+      return written !== undefined && isFileRange(written) && written.file.unreadable;
     },
   };
 }
@@ -129,6 +153,7 @@ export function summarisePingServer(
   server: string,
   pairs: readonly PingstatPair[],
   pings: PingstatPings,
+  spill?: SpillDirectory,
 ): PingstatServerFigures {
   const pongs: [string, PingstatPongFigures, JsonText][] = [];
   const sortedDelays: Float64Array[] = [];
@@ -165,6 +190,7 @@ export function summarisePingServer(
       gmean: f.gmeanMs,
     },
     { diffs: pongs.map(([, , diffs]) => diffs), pings: pings.json },
+    spill,
   );
 }
 
