@@ -461,6 +461,29 @@ forEachEngine(t, (t, database) => {
     },
   );
 
+  t.test('pongs from more servers than a ping has bits for (32) answer as the database does', async (t) => {
+    const samples: Sample[] = [];
+    for (let i = 0; i < 40; i++)
+      for (let k = 0; k < 40; k++)
+        samples.push(
+          pong(
+            i % 3 === 0 ? OLD_ROOM : ROOM,
+            `$many${i}`,
+            `hs${i % 5}.example`,
+            `@echo:r${(k * 7 + i) % 40}.example`,
+            100 + ((i * 41 + k * 13) % 400),
+            NOW.getTime() - (i + 1) * HOUR - k * 1000,
+          ),
+        );
+    // A second pong from some of those servers to the same ping: only the first of each counts.
+    for (let i = 0; i < 40; i += 4)
+      samples.push(
+        pong(ROOM, `$many${i}`, `hs${i % 5}.example`, `@other:r${i % 40}.example`, 50, NOW.getTime() - HOUR),
+      );
+    await recordSamples(db, samples);
+    await expectDatabaseAnswers(t, db, new PongStore(), 'forty pong servers');
+  });
+
   t.test('windows before the kept span, and lineages too large to keep, are left to the database', async (t) => {
     await recordSamples(db, dataset(7, 200));
     const store = new PongStore({ maxRows: 100 });

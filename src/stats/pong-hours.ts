@@ -289,8 +289,11 @@ export function parsePongHour(hour: number, count: number, text: string, diction
 }
 
 /**
- * Which (second, third) numbers a walk has met with each ping: a short list
- * per ping (a ping has a pong from a few servers), its entries in typed
+ * Which (second, third) numbers a walk has met with each ping. The first 32
+ * pairs met are each given a bit, and a ping's pairs among them are a
+ * 32-bit mask: a room has pongs from a few servers, so a walk over a week's
+ * million rows takes 4 bytes a ping, where a list entry per row took 12
+ * MB. Pairs past those go to a short list per ping, its entries in typed
  * arrays. Pings read in the same hour have nearby numbers, so a walk in
  * time order touches nearby memory; a hash table over a million keys cost a
  * cache miss per row. Cleared between walks by a round number, not by
@@ -298,21 +301,22 @@ export function parsePongHour(hour: number, count: number, text: string, diction
  */
 class PerPingPairs {
   readonly #head: Int32Array;
-  /** The round in which each ping's list was last started: an older one is empty. */
+  readonly #bits: Int32Array;
+  /** The round in which each ping's mask and list were last started: older ones are empty. */
   readonly #round: Int32Array;
   #currentRound = 1;
-  #next: Int32Array;
-  #second: Int32Array;
-  #third: Int32Array;
+  /** Each pair's bit, by third, then second + 1 (a second may be -1); 0 for none. */
+  readonly #bitOf: Int32Array[] = [];
+  #bitsGiven = 0;
+  #next = new Int32Array(16);
+  #second = new Int32Array(16);
+  #third = new Int32Array(16);
   #size = 0;
 
-  /** `entries`: how many a walk is expected to add (the lists grow past it). */
-  constructor(pings: number, entries = 1024) {
+  constructor(pings: number) {
     this.#head = new Int32Array(pings);
+    this.#bits = new Int32Array(pings);
     this.#round = new Int32Array(pings);
-    this.#next = new Int32Array(Math.max(entries, 16));
-    this.#second = new Int32Array(this.#next.length);
-    this.#third = new Int32Array(this.#next.length);
   }
 
   /** Forgets every pair met. */
@@ -321,11 +325,31 @@ class PerPingPairs {
     this.#size = 0;
   }
 
+  /** The pair's bit, given now if one is left; 0 once all 32 are taken. */
+  #bit(second: number, third: number): number {
+    let row = this.#bitOf[third];
+    if (row === undefined || row.length <= second + 1) {
+      const wider = new Int32Array(Math.max(2 * (row?.length ?? 0), second + 2, 16));
+      if (row !== undefined) wider.set(row);
+      this.#bitOf[third] = row = wider;
+    }
+    let bit = row[second + 1]!;
+    if (bit === 0 && this.#bitsGiven < 32) row[second + 1] = bit = 1 << this.#bitsGiven++;
+    return bit;
+  }
+
   /** True if the ping had not been met with this pair (and now has). */
   add(ping: number, second: number, third: number): boolean {
     if (this.#round[ping] !== this.#currentRound) {
       this.#round[ping] = this.#currentRound;
       this.#head[ping] = -1;
+      this.#bits[ping] = 0;
+    }
+    const bit = this.#bit(second, third);
+    if (bit !== 0) {
+      if ((this.#bits[ping]! & bit) !== 0) return false;
+      this.#bits[ping] = this.#bits[ping]! | bit;
+      return true;
     }
     for (let e = this.#head[ping]!; e !== -1; e = this.#next[e]!)
       if (this.#second[e] === second && this.#third[e] === third) return false;
@@ -725,10 +749,7 @@ export function* rawRowsFromHours(
   keptAtMost = RAW_ROWS_KEPT_BYTES,
 ): Generator<Buffer | FileRange> {
   const ranges = rowsInWindow(hours, window);
-  const seen = new PerPingPairs(
-    dictionary.pings,
-    ranges.reduce((n, [, first, last]) => n + last - first, 0),
-  );
+  const seen = new PerPingPairs(dictionary.pings);
   let written = false;
   for (const [hour, first, last] of ranges) {
     const { bytes, ends } = rawRowsText(hour, dictionary, currentRoomId, keptAtMost, spill);
