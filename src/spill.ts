@@ -5,6 +5,7 @@
 // lets them go when it is not, so the process's own memory stays its working
 // set (issue 14: a service under 300 MB at a million rows).
 import {
+  appendFileSync,
   existsSync,
   lstatSync,
   mkdtempSync,
@@ -18,20 +19,33 @@ import {
 import { hostname } from 'node:os';
 import path from 'node:path';
 
+/** A spilled file's path and size: what the directory deletes and uncounts once its SpilledBytes is collected. */
+interface FileRecord {
+  readonly path: string;
+  length: number;
+}
+
 /** Bytes written to a file of their own; the file is deleted once nothing refers to this object. */
 export class SpilledBytes {
-  readonly path: string;
-  readonly length: number;
+  readonly #record: FileRecord;
   readonly #directory: SpillDirectory;
   /** The directory's count of files found gone when this one was last looked for. */
   #checkedAt: number;
   #gone = false;
 
-  constructor(path: string, length: number, directory: SpillDirectory) {
-    this.path = path;
-    this.length = length;
+  constructor(record: FileRecord, directory: SpillDirectory) {
+    this.#record = record;
     this.#directory = directory;
     this.#checkedAt = directory.losses;
+  }
+
+  get path(): string {
+    return this.#record.path;
+  }
+
+  /** Its bytes so far (an appender's file grows). */
+  get length(): number {
+    return this.#record.length;
   }
 
   /**
@@ -152,7 +166,7 @@ export class SpillDirectory {
   #closed = false;
   /** Whether the last write failed: a full disk is reported once, not for every text. */
   #failing = false;
-  readonly #dropped = new FinalizationRegistry<{ readonly path: string; readonly length: number }>((file) => {
+  readonly #dropped = new FinalizationRegistry<FileRecord>((file) => {
     this.#bytes -= file.length;
     unlink(file.path, () => {});
   });
@@ -198,19 +212,63 @@ export class SpillDirectory {
    * disk): the caller keeps them in memory.
    */
   keep(bytes: Uint8Array, minBytes = this.#minBytes): SpilledBytes | undefined {
-    if (this.#closed || bytes.length < minBytes || this.#bytes + bytes.length > this.#maxBytes) return undefined;
-    let file: string;
+    if (!this.#takes(bytes, minBytes)) return undefined;
+    let path: string | undefined;
+    if (!this.#attempt(() => (path = this.#write(bytes)))) return undefined;
+    return this.#spilled({ path: path!, length: bytes.length });
+  }
+
+  /**
+   * Keeps texts in one file, one after another, each as its range: many
+   * texts of a few kB (a week's stats.json members) cost a client one file
+   * to open, not one each, and follow each other in it. The file lives
+   * while a range of it does; a text not taken (as for keep) is undefined.
+   */
+  appender(minBytes = this.#minBytes): (bytes: Uint8Array) => FileRange | undefined {
+    let file: { readonly spilled: SpilledBytes; readonly record: FileRecord } | undefined;
+    return (bytes) => {
+      if (!this.#takes(bytes, minBytes)) return undefined;
+      if (file === undefined || file.spilled.unreadable) {
+        let path: string | undefined;
+        if (!this.#attempt(() => (path = this.#write(bytes)))) return undefined;
+        const record = { path: path!, length: bytes.length };
+        file = { spilled: this.#spilled(record), record };
+        return { file: file.spilled, start: 0, end: bytes.length };
+      }
+      const { spilled, record } = file;
+      if (!this.#attempt(() => appendFileSync(record.path, bytes))) {
+        // The next text starts a file of its own (in a directory made again, if that is what went).
+        file = undefined;
+        return undefined;
+      }
+      const start = record.length;
+      record.length += bytes.length;
+      this.#bytes += bytes.length;
+      return { file: spilled, start, end: record.length };
+    };
+  }
+
+  #takes(bytes: Uint8Array, minBytes: number): boolean {
+    return !this.#closed && bytes.length >= minBytes && this.#bytes + bytes.length <= this.#maxBytes;
+  }
+
+  /** Whether `write` did not throw; a failure (a full disk) is reported once, not for every text. */
+  #attempt(write: () => unknown): boolean {
     try {
-      file = this.#write(bytes);
+      write();
     } catch (err) {
       if (!this.#failing) this.#onError(err);
       this.#failing = true;
-      return undefined;
+      return false;
     }
     this.#failing = false;
-    const spilled = new SpilledBytes(file, bytes.length, this);
-    this.#bytes += bytes.length;
-    this.#dropped.register(spilled, { path: file, length: bytes.length });
+    return true;
+  }
+
+  #spilled(record: FileRecord): SpilledBytes {
+    const spilled = new SpilledBytes(record, this);
+    this.#bytes += record.length;
+    this.#dropped.register(spilled, record);
     return spilled;
   }
 

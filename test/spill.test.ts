@@ -5,6 +5,7 @@ import {
   mkdirSync,
   mkdtempSync,
   readdirSync,
+  readFileSync,
   readlinkSync,
   rmSync,
   statSync,
@@ -96,4 +97,35 @@ t.test('past its budget, and below its smallest size, a text is not kept', async
   t.equal(spill.keep(Buffer.from('abcd')), undefined, 'past the budget');
   t.equal(spill.bytes, 8);
   spill.close();
+});
+
+t.test('an appender keeps texts one after another in one file, each as its range', async (t) => {
+  const errors: unknown[] = [];
+  const spill = new SpillDirectory(parentDirectory(t), 20, (err) => errors.push(err), 0);
+  const append = spill.appender(3);
+  const a = append(Buffer.from('abcd'))!;
+  const b = append(Buffer.from('efg'))!;
+  t.equal(append(Buffer.from('hi')), undefined, 'below its smallest size');
+  t.same([a.start, a.end, b.start, b.end], [0, 4, 4, 7], 'one after another');
+  t.equal(b.file, a.file, 'in one file');
+  t.equal(readFileSync(a.file.path, 'utf8'), 'abcdefg');
+  t.equal(a.file.length, 7);
+  t.equal(spill.bytes, 7, 'counted');
+  t.equal(append(Buffer.from('0123456789abcd')), undefined, 'past the budget');
+
+  // Its file gone: the next text starts a new one.
+  rmSync(a.file.path);
+  a.file.lost();
+  const c = append(Buffer.from('xyz'))!;
+  t.not(c.file, a.file, 'a new file');
+  t.same([c.start, c.end], [0, 3]);
+  t.equal(readFileSync(c.file.path, 'utf8'), 'xyz');
+
+  // A write that fails (its directory replaced by a file) is reported once, and the text not taken.
+  rmSync(spill.path, { recursive: true });
+  writeFileSync(spill.path, 'not a directory');
+  t.equal(append(Buffer.from('uvw')), undefined, 'not taken');
+  t.equal(append(Buffer.from('rst')), undefined, 'not taken');
+  t.equal(errors.length, 1, 'reported once');
+  rmSync(spill.path, { force: true });
 });

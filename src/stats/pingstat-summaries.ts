@@ -7,6 +7,7 @@ import { PingServerWalk, serverRowsInWindow } from './pong-hours.ts';
 import type { PongSnapshot } from './pong-store.ts';
 import {
   rankPingstatServers,
+  SPILLED_MEMBER_MIN_BYTES,
   summarisePingServer,
   type PingstatServerFigures,
   type PingstatSummary,
@@ -83,6 +84,8 @@ export class PingstatSummaries {
     const servers = new Map<number, KeptServer>();
     const figures: PingstatServerFigures[] = [];
     let walk: PingServerWalk | undefined;
+    // The members these figures write, in one file: a client reads them one after another.
+    const keep = this.#spill?.appender(SPILLED_MEMBER_MIN_BYTES);
     for (const rows of serverRowsInWindow(snapshot.hours, window).values()) {
       const name = dictionary.names[rows.server]!;
       if (excludedSet.has(name)) continue;
@@ -90,7 +93,7 @@ export class PingstatSummaries {
       if (server === undefined || !sameNumbers(server.signature, rows.signature) || server.figures?.jsonLost) {
         walk ??= new PingServerWalk(dictionary);
         const group = walk.group(rows, filter);
-        const computed = group && summarisePingServer(name, group.pairs, group.pings, this.#spill);
+        const computed = group && summarisePingServer(name, group.pairs, group.pings, keep);
         server = { signature: rows.signature, figures: computed, bytes: jsonBytes(computed) };
       }
       servers.set(rows.server, server);

@@ -9,11 +9,11 @@
 // pairs bring as JSON, the first time stats.json asks for it (the HTML table
 // never does), and the lists are dropped then. (Kept beside the member they
 // were copied into, as they were, they held a second 19 MB for as long as the
-// figures.) Where a spill directory is given, a large member is kept in a
-// file of it, as raw rows are, rather than in the heap.
+// figures.) Where the caller keeps members elsewhere (large ones in the
+// spill directory's files, as raw rows are), they leave the heap.
 import { getOrInsert } from '../collections.ts';
 import { compareNames } from '../order.ts';
-import { isFileRange, type FileRange, type SpillDirectory } from '../spill.ts';
+import { isFileRange, type FileRange } from '../spill.ts';
 import { ExactSum, figuresOfSorted } from './figures.ts';
 import { libmLog } from './libm.ts';
 import {
@@ -83,15 +83,18 @@ interface MemberLists {
   readonly pings: JsonText;
 }
 
+/** Keeps a member's bytes outside the heap: their range of a file, or undefined if it does not. */
+export type KeepMember = (bytes: Buffer) => FileRange | undefined;
+
 /**
  * The figures, with their member written from `lists` the first time it is
- * asked for (into a file of `spill`, if it takes it), and the lists dropped
+ * asked for (and given to `keep`, if it takes it), and the lists dropped
  * then.
  */
 function serverFigures(
   fields: Omit<PingstatServerFigures, 'json' | 'jsonBytes' | 'jsonLost'>,
   lists: MemberLists,
-  spill: SpillDirectory | undefined,
+  keep: KeepMember | undefined,
 ): PingstatServerFigures {
   let unwritten: MemberLists | undefined = lists;
   let written: Buffer | FileRange | undefined;
@@ -117,15 +120,14 @@ function serverFigures(
       if (written === undefined) {
         const bytes = write(unwritten!);
         unwritten = undefined;
-        const file = spill?.keep(bytes, SPILLED_MEMBER_MIN_BYTES);
-        written = file === undefined ? bytes : { file, start: 0, end: bytes.length };
+        written = keep?.(bytes) ?? bytes;
       }
       return written;
     },
     get jsonBytes() {
       if (written === undefined)
         return unwritten!.diffs.reduce((n, diffs) => n + diffs.length, unwritten!.pings.length);
-      return isFileRange(written) ? written.end : written.length;
+      return isFileRange(written) ? written.end - written.start : written.length;
     },
     get jsonLost() {
       return written !== undefined && isFileRange(written) && written.file.unreadable;
@@ -153,7 +155,7 @@ export function summarisePingServer(
   server: string,
   pairs: readonly PingstatPair[],
   pings: PingstatPings,
-  spill?: SpillDirectory,
+  keep?: KeepMember,
 ): PingstatServerFigures {
   const pongs: [string, PingstatPongFigures, JsonText][] = [];
   const sortedDelays: Float64Array[] = [];
@@ -190,7 +192,7 @@ export function summarisePingServer(
       gmean: f.gmeanMs,
     },
     { diffs: pongs.map(([, , diffs]) => diffs), pings: pings.json },
-    spill,
+    keep,
   );
 }
 
