@@ -115,8 +115,9 @@ function sharesDataDir(config: Config): boolean {
 }
 
 async function serve(config: Config, log: Logger): Promise<number> {
-  await import('./matrix/sdk-logs.ts');
-  const { start } = await import('./start.ts');
+  const { runsMatrixAccounts, start } = await import('./start.ts');
+  // Before start.ts loads the SDK, for a bot or probes; a service without either never loads it.
+  if (runsMatrixAccounts(config)) await import('./matrix/sdk-logs.ts');
   const { openCommandChannel } = await import('./cli/channel.ts');
   const service = await start(config, log, {
     ...(sharesDataDir(config) ? { attach: (data) => openCommandChannel(config, log, data) } : {}),

@@ -1,17 +1,15 @@
 // start(config) builds the running service from its parts and returns the
 // handles, so tests start exactly what `pingboard serve` starts.
-import { startBackgroundBackfill, type BackgroundBackfill } from './backfill/backfill.ts';
+import type { BackgroundBackfill } from './backfill/backfill.ts';
 import type { Config } from './config.ts';
 import { openDatabase, type Database } from './db/database.ts';
 import { StartupError } from './errors.ts';
 import { buildApp, type App } from './http/app.ts';
 import type { Logger } from './log.ts';
 import { defaultInstanceId, startLeadership, type Leadership } from './leadership.ts';
-import { startBot, type Bot } from './bot/bot.ts';
-import { routeSdkLogs } from './matrix/sdk-logs.ts';
+import type { Bot } from './bot/bot.ts';
 import { PingboardMetrics } from './metrics/pingboard.ts';
 import { OperatorControls } from './operator/controls.ts';
-import { createProbes } from './probes/probes.ts';
 import { startProbeSchedule, type ProbeSchedule } from './schedule/probes.ts';
 import { startRetention, type Retention } from './schedule/retention.ts';
 import { SampleWriter } from './samples/writer.ts';
@@ -105,9 +103,14 @@ function openSpill({ dir, maxBytes }: Config['spill'], log: Logger): SpillDirect
   }
 }
 
+/** Whether the service runs Matrix accounts (a bot, probes): only then does it load matrix-js-sdk (20 MB). */
+export function runsMatrixAccounts(config: Config): boolean {
+  return config.bot !== undefined || config.probes.accounts.length > 0;
+}
+
 export async function start(config: Config, log: Logger, options: StartOptions = {}): Promise<Service> {
   // Before any client: the SDK's own lines carry the service's context, not one client's.
-  routeSdkLogs(log);
+  if (runsMatrixAccounts(config)) (await import('./matrix/sdk-logs.ts')).routeSdkLogs(log);
   const database = options.database ?? (await openMigratedDatabaseWhenUp(config, log));
   const ownsDatabase = options.database === undefined;
   let readDatabase: Database | undefined;
@@ -139,16 +142,15 @@ export async function start(config: Config, log: Logger, options: StartOptions =
   let probes: ProbeSchedule | undefined;
   let retention: Retention | undefined;
   let jobs: Jobs | undefined;
-  const writer =
-    config.bot || config.probes.accounts.length > 0
-      ? new SampleWriter({
-          db: database.db,
-          log,
-          capacity: config.queueCapacity,
-          retentionDays: config.retentionDays,
-          onWritten: () => void jobs?.buildDigestsSoon(),
-        })
-      : undefined;
+  const writer = runsMatrixAccounts(config)
+    ? new SampleWriter({
+        db: database.db,
+        log,
+        capacity: config.queueCapacity,
+        retentionDays: config.retentionDays,
+        onWritten: () => void jobs?.buildDigestsSoon(),
+      })
+    : undefined;
   let app: App | undefined;
   let bot: Bot | undefined;
   let backfill: BackgroundBackfill | undefined;
@@ -161,6 +163,7 @@ export async function start(config: Config, log: Logger, options: StartOptions =
     await roomLearning?.stop();
     roomLearning = undefined;
     if (config.bot && writer) {
+      const { startBot } = await import('./bot/bot.ts');
       bot = await startBot({
         config: config.bot,
         pings: config.pings,
@@ -177,6 +180,7 @@ export async function start(config: Config, log: Logger, options: StartOptions =
     }
     if (config.bot && bot && config.bot.backfillDays > 0) {
       const now = options.now?.() ?? new Date();
+      const { startBackgroundBackfill } = await import('./backfill/backfill.ts');
       backfill = startBackgroundBackfill(config.rooms, {
         client: bot.client,
         db: database.db,
@@ -189,8 +193,11 @@ export async function start(config: Config, log: Logger, options: StartOptions =
     }
     jobs = startJobs(statistics, rooms, () => loadKnownRooms(database.db), log);
     retention = startRetention(database.db, config.retentionDays, log, options.now);
+    const probeList = writer
+      ? (await import('./probes/probes.ts')).createProbes(config, { db: database.db, writer, log, observer: metrics })
+      : [];
     probes = startProbeSchedule({
-      probes: writer ? createProbes(config, { db: database.db, writer, log, observer: metrics }) : [],
+      probes: probeList,
       schedule: config.probes.schedule,
       jitterMs: config.probes.jitterSeconds * 1000,
       log,

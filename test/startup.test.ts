@@ -13,6 +13,7 @@ import {
   ROOT,
   runPingboard,
   servePingboard,
+  startPingboard,
   type Result,
 } from './helpers/process.ts';
 
@@ -42,6 +43,40 @@ t.test(
       t.equal(existsSync(path.join(dataDir, 'pingboard.lock')), false, 'the data directory is released');
       await t.rejects(fetch(`${server.url}/healthz`), 'the port is free: nothing answers on it');
     }
+  },
+);
+
+t.test(
+  'a service with no Matrix account loads no matrix-js-sdk (20 MB); with a bot, the SDK finds its log methods first',
+  async (t) => {
+    const RECORD_SDK_LOADS = `--import=${path.join(ROOT, 'test', 'fixtures', 'record-sdk-loads.ts')}`;
+    const env = { PINGBOARD_DATA_DIR: 'memory://', NODE_OPTIONS: RECORD_SDK_LOADS };
+    const server = await servePingboard(t, dir, env);
+    t.equal((await fetch(`${server.url}/leaderboard.md`)).status, 404, 'it serves (an empty board)');
+    const served = await server.stop();
+    t.equal(served.code, 0);
+    t.notMatch(served.stderr, /loads/, 'nothing asked for the SDK');
+
+    // A bot whose homeserver does not answer: what matters is the order its modules load in.
+    const { child, exited } = startPingboard(dir, ['serve'], {
+      ...env,
+      PINGBOARD_PORT: '0',
+      PINGBOARD_HOMESERVER_URL: 'http://127.0.0.1:9',
+      PINGBOARD_BOT_USER_ID: '@pingboard:example.org',
+      PINGBOARD_BOT_ACCESS_TOKEN: 'token',
+      PINGBOARD_ROOMS: '!ping:example.org',
+    });
+    let loads = '';
+    await new Promise<void>((resolve) => {
+      child.stderr!.on('data', (chunk: Buffer) => {
+        loads += chunk.toString();
+        if (loads.includes('loads matrix-js-sdk')) resolve();
+      });
+      void exited.then(() => resolve(), resolve);
+    });
+    child.kill('SIGKILL');
+    await exited.catch(() => {});
+    t.match(loads, /^loads [^\n]*sdk-internals\.ts\n(.*\n)*loads matrix-js-sdk\n/, 'sdk-internals.ts before the SDK');
   },
 );
 

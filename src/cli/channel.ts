@@ -20,7 +20,6 @@ import { Writable } from 'node:stream';
 import type { Config } from '../config.ts';
 import type { Logger } from '../log.ts';
 import { parseCommandLine } from './args.ts';
-import { backfillOn } from './backfill.ts';
 import { importCommand, leaderboardCommand, refreezeCommand, type CommandData, type Output } from './commands.ts';
 import { channelPath, type ChannelRequest, type Frame } from './channel-protocol.ts';
 import { BAD_USAGE } from './exit-codes.ts';
@@ -181,6 +180,9 @@ async function runCommand(
       return refreezeCommand(data, invocation, out);
     case 'backfill':
       try {
+        // Loaded when asked: a service with no Matrix account loads no matrix-js-sdk (the SDK's log methods first).
+        await import('../matrix/sdk-logs.ts');
+        const { backfillOn } = await import('./backfill.ts');
         return await backfillOn(
           data.database,
           config,

@@ -10,7 +10,7 @@
 // must be replaced before those modules load. This module therefore imports
 // only the SDK's logger.js and utils.js (which loads neither), and is
 // evaluated before anything imports matrix-js-sdk: main.ts imports
-// sdk-logs.ts, which imports it, first.
+// sdk-logs.ts, which imports it, before any module that loads the SDK.
 import { subscribe, unsubscribe } from 'node:diagnostics_channel';
 import type { MatrixClient, Room } from 'matrix-js-sdk';
 import { logger as sdkRootLogger } from 'matrix-js-sdk/lib/logger.js';

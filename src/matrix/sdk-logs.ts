@@ -2,7 +2,8 @@
 // (createClient's `logger`), and the lines of the SDK's root logger, which its
 // components use whatever logger a client is given. The root logger's methods
 // are replaced in sdk-internals.ts, which must load before the SDK: main.ts
-// imports this module first.
+// (and the command channel, for a backfill) imports this module before any
+// module that loads the SDK.
 import type { Logger } from '../log.ts';
 import { routeRootLogger } from './sdk-internals.ts';
 
