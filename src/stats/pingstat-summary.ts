@@ -10,7 +10,8 @@
 // never does), and the lists are dropped then. (Kept beside the member they
 // were copied into, as they were, they held a second 19 MB for as long as the
 // figures.) Where the caller keeps members elsewhere (large ones in the
-// spill directory's files, as raw rows are), they leave the heap.
+// spill directory's files, as raw rows are), such a member is written at
+// once, and leaves the heap.
 import { getOrInsert } from '../collections.ts';
 import { compareNames } from '../order.ts';
 import { isFileRange, type FileRange } from '../spill.ts';
@@ -83,7 +84,7 @@ interface MemberLists {
   readonly pings: JsonText;
 }
 
-/** Keeps a member's bytes outside the heap: their range of a file, or undefined if it does not. */
+/** Keeps a member's bytes outside the heap (those of SPILLED_MEMBER_MIN_BYTES or more): their range of a file, or undefined if it does not. */
 export type KeepMember = (bytes: Buffer) => FileRange | undefined;
 
 /**
@@ -114,19 +115,23 @@ function serverFigures(
     parts.push('},"pings":[', pings, `],${figuresJson(fields, delayCount(fields))}}`);
     return ownedBytes(parts);
   };
+  const writeNow = () => {
+    const bytes = write(unwritten!);
+    unwritten = undefined;
+    written = keep?.(bytes) ?? bytes;
+  };
+  const listBytes = lists.diffs.reduce((n, diffs) => n + diffs.length, lists.pings.length);
+  // A member that goes to a file is written at once: the lists of a week's servers, waiting together for
+  // the first stats.json, were 19 MB at a million rows, at the peak of that request.
+  if (keep !== undefined && listBytes >= SPILLED_MEMBER_MIN_BYTES) writeNow();
   return {
     ...fields,
     get json() {
-      if (written === undefined) {
-        const bytes = write(unwritten!);
-        unwritten = undefined;
-        written = keep?.(bytes) ?? bytes;
-      }
-      return written;
+      if (written === undefined) writeNow();
+      return written!;
     },
     get jsonBytes() {
-      if (written === undefined)
-        return unwritten!.diffs.reduce((n, diffs) => n + diffs.length, unwritten!.pings.length);
+      if (written === undefined) return listBytes;
       return isFileRange(written) ? written.end - written.start : written.length;
     },
     get jsonLost() {
