@@ -15,11 +15,16 @@ ENV NODE_ENV=production PINGBOARD_HOST=0.0.0.0 PINGBOARD_PORT=8080 PINGBOARD_DAT
 WORKDIR /app
 COPY --from=deps /app/node_modules ./node_modules
 COPY package.json ./
+# The embedded database every new data directory is copied from (src/db/create-pglite.ts), as
+# `npm install` makes it: made here, once, rather than by the first start of each container; from its
+# two files alone, so a change elsewhere in src does not make it again. Without the compile cache:
+# written here by root, its directory would refuse the `node` user's at run time.
+COPY src/errors.ts ./src/
+COPY src/db/create-pglite.ts ./src/db/
+RUN env -u NODE_COMPILE_CACHE node --liftoff-only src/db/create-pglite.ts --template
 COPY src ./src
 COPY migrations ./migrations
-# The embedded database every new data directory is copied from (src/db/create-pglite.ts), as
-# `npm install` makes it: made here, once, rather than by the first start of each container.
-RUN node --liftoff-only src/db/create-pglite.ts --template && mkdir -p /data && chown node:node /data
+RUN mkdir -p /data && chown node:node /data
 USER node
 EXPOSE 8080
 HEALTHCHECK --interval=30s --timeout=5s --start-period=30s \

@@ -115,9 +115,8 @@ function sharesDataDir(config: Config): boolean {
 }
 
 async function serve(config: Config, log: Logger): Promise<number> {
-  const { runsMatrixAccounts, start } = await import('./start.ts');
-  // Before start.ts loads the SDK, for a bot or probes; a service without either never loads it.
-  if (runsMatrixAccounts(config)) await import('./matrix/sdk-logs.ts');
+  // start.ts loads matrix-js-sdk for a bot or probes only, after the SDK's log methods (sdk-logs.ts).
+  const { start } = await import('./start.ts');
   const { openCommandChannel } = await import('./cli/channel.ts');
   const service = await start(config, log, {
     ...(sharesDataDir(config) ? { attach: (data) => openCommandChannel(config, log, data) } : {}),

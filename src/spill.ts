@@ -5,16 +5,18 @@
 // lets them go when it is not, so the process's own memory stays its working
 // set (issue 14: a service under 300 MB at a million rows).
 import {
-  appendFileSync,
+  closeSync,
   existsSync,
   lstatSync,
   mkdtempSync,
+  openSync,
   readdirSync,
   readFileSync,
   readlinkSync,
   rmSync,
   unlink,
   writeFileSync,
+  writeSync,
 } from 'node:fs';
 import { hostname } from 'node:os';
 import path from 'node:path';
@@ -25,7 +27,7 @@ interface FileRecord {
   length: number;
 }
 
-/** Bytes written to a file of their own; the file is deleted once nothing refers to this object. */
+/** Bytes written to a file (of their own, or an appender's); the file is deleted once nothing refers to this object. */
 export class SpilledBytes {
   readonly #record: FileRecord;
   readonly #directory: SpillDirectory;
@@ -208,11 +210,11 @@ export class SpillDirectory {
 
   /**
    * The bytes, written to a new file; undefined when they are not (fewer
-   * than `minBytes`, the directory's unless told, past the budget, a full
-   * disk): the caller keeps them in memory.
+   * than `minBytes`, past the budget, a full disk): the caller keeps them
+   * in memory.
    */
-  keep(bytes: Uint8Array, minBytes = this.#minBytes): SpilledBytes | undefined {
-    if (!this.#takes(bytes, minBytes)) return undefined;
+  keep(bytes: Uint8Array): SpilledBytes | undefined {
+    if (!this.#takes(bytes, this.#minBytes)) return undefined;
     let path: string | undefined;
     if (!this.#attempt(() => (path = this.#write(bytes)))) return undefined;
     return this.#spilled({ path: path!, length: bytes.length });
@@ -228,23 +230,43 @@ export class SpillDirectory {
     let file: { readonly spilled: SpilledBytes; readonly record: FileRecord } | undefined;
     return (bytes) => {
       if (!this.#takes(bytes, minBytes)) return undefined;
-      if (file === undefined || file.spilled.unreadable) {
-        let path: string | undefined;
-        if (!this.#attempt(() => (path = this.#write(bytes)))) return undefined;
-        const record = { path: path!, length: bytes.length };
-        file = { spilled: this.#spilled(record), record };
-        return { file: file.spilled, start: 0, end: bytes.length };
+      if (file !== undefined && !file.spilled.unreadable) {
+        const { spilled, record } = file;
+        let gone = false;
+        const written = this.#attempt(() => {
+          // Never created again here: a file removed behind our back and made anew would hold only this
+          // text, and the ranges before it would read other bytes.
+          let fd: number;
+          try {
+            fd = openSync(record.path, 'r+');
+          } catch (err) {
+            if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+            gone = true;
+            return;
+          }
+          try {
+            writeSync(fd, bytes, 0, bytes.length, record.length);
+          } finally {
+            closeSync(fd);
+          }
+        });
+        if (!written) {
+          file = undefined;
+          return undefined;
+        }
+        if (!gone) {
+          const start = record.length;
+          record.length += bytes.length;
+          this.#bytes += bytes.length;
+          return { file: spilled, start, end: record.length };
+        }
+        spilled.lost();
       }
-      const { spilled, record } = file;
-      if (!this.#attempt(() => appendFileSync(record.path, bytes))) {
-        // The next text starts a file of its own (in a directory made again, if that is what went).
-        file = undefined;
-        return undefined;
-      }
-      const start = record.length;
-      record.length += bytes.length;
-      this.#bytes += bytes.length;
-      return { file: spilled, start, end: record.length };
+      let path: string | undefined;
+      if (!this.#attempt(() => (path = this.#write(bytes)))) return undefined;
+      const record = { path: path!, length: bytes.length };
+      file = { spilled: this.#spilled(record), record };
+      return { file: file.spilled, start: 0, end: bytes.length };
     };
   }
 

@@ -4,7 +4,16 @@
 // template can be kept, a process of its own makes the directory in place; a
 // failure ends the command with one line naming the setting. Real processes,
 // real PGlite data directories.
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import {
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import t from 'tap';
@@ -95,6 +104,7 @@ t.test('one template is kept, however many new directories ask for it at once', 
     t.equal(systemIdentifier(dataDir), systemIdentifier(template), `${path.basename(dataDir)} is a copy of it`);
   }
   t.equal(await pgliteTemplate(root), template, 'asked again, the same one is kept');
+  t.equal(statSync(template).mode & 0o777, 0o755, "readable by the service's user, not only the install's");
 });
 
 t.test('where no template can be kept, a process of its own makes the directory in place', async (t) => {

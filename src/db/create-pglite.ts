@@ -8,7 +8,7 @@
 // database in DIR, `node create-pglite.ts --template` the one kept for
 // copies.
 import { spawn } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync, renameSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, readFileSync, renameSync } from 'node:fs';
 import { copyFile, cp, mkdtemp, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -75,6 +75,8 @@ export async function pgliteTemplate(root: string): Promise<string | undefined> 
   }
   try {
     await createDataDirInChild(building);
+    // Readable by every user (mkdtemp made it the owner's only): the install's, and the service's own.
+    chmodSync(building, 0o755);
     // Whole at once: no process sees a template that is still being made.
     renameSync(building, dir);
     return dir;
@@ -147,12 +149,25 @@ function describe(err: unknown): string {
 
 if (import.meta.main) {
   const target = process.argv[2]!;
-  try {
-    if (target !== '--template') await (await openPGlite(target)).close();
-    else if ((await pgliteTemplate(DEFAULT_TEMPLATE_ROOT)) === undefined)
-      throw new Error(`cannot write ${DEFAULT_TEMPLATE_ROOT}: each new data directory will be made by initdb`);
-  } catch (err) {
-    process.stderr.write(`${describe(err).replace(/\s*\n\s*/g, ' ')}\n`);
-    process.exitCode = 1;
+  if (target === '--template') {
+    // An install without the template still works (each new data directory is made by initdb, in a
+    // process of its own): said, not failed, so a PostgreSQL-only or small host installs all the same.
+    let failure: string | undefined;
+    try {
+      if ((await pgliteTemplate(DEFAULT_TEMPLATE_ROOT)) === undefined) failure = 'cannot write there';
+    } catch (err) {
+      failure = describe(err).replace(/\s*\n\s*/g, ' ');
+    }
+    if (failure !== undefined)
+      process.stderr.write(
+        `pingboard: no template of the embedded database in ${DEFAULT_TEMPLATE_ROOT} (${failure}); each new data directory will be made by initdb\n`,
+      );
+  } else {
+    try {
+      await (await openPGlite(target)).close();
+    } catch (err) {
+      process.stderr.write(`${describe(err).replace(/\s*\n\s*/g, ' ')}\n`);
+      process.exitCode = 1;
+    }
   }
 }

@@ -56,7 +56,8 @@ export class SharedBody {
   /**
    * Text, text already encoded as UTF-8 (shared as it is from 4 kB, when
    * most of its buffer: it must not change after), or a range of a spilled
-   * file (which must not change either).
+   * file (whose bytes must not change either; an appender's file grows
+   * past them).
    */
   write(text: string | Buffer | FileRange): void {
     if (isFileRange(text)) {

@@ -115,20 +115,23 @@ function serverFigures(
     parts.push('},"pings":[', pings, `],${figuresJson(fields, delayCount(fields))}}`);
     return ownedBytes(parts);
   };
-  const writeNow = () => {
-    const bytes = write(unwritten!);
-    unwritten = undefined;
-    written = keep?.(bytes) ?? bytes;
-  };
   const listBytes = lists.diffs.reduce((n, diffs) => n + diffs.length, lists.pings.length);
   // A member that goes to a file is written at once: the lists of a week's servers, waiting together for
-  // the first stats.json, were 19 MB at a million rows, at the peak of that request.
-  if (keep !== undefined && listBytes >= SPILLED_MEMBER_MIN_BYTES) writeNow();
+  // the first stats.json, were 19 MB at a million rows, at the peak of that request. One written later
+  // (its lists smaller than that) stays in memory: `keep` appends to this computation's file only.
+  if (keep !== undefined && listBytes >= SPILLED_MEMBER_MIN_BYTES) {
+    const bytes = write(lists);
+    unwritten = undefined;
+    written = keep(bytes) ?? bytes;
+  }
   return {
     ...fields,
     get json() {
-      if (written === undefined) writeNow();
-      return written!;
+      if (written === undefined) {
+        written = write(unwritten!);
+        unwritten = undefined;
+      }
+      return written;
     },
     get jsonBytes() {
       if (written === undefined) return listBytes;

@@ -124,8 +124,9 @@ interface FreshHours {
 /**
  * The versions and the stale hours' rows in one statement, so one snapshot
  * and one round trip (a request after a new pong made five before), or
- * undefined when more than `LARGE_READ_HOURS` hours are stale: those are
- * read as a first read is, the lineage's size checked first.
+ * undefined when more than `HOURS_READ_AT_ONCE` hours are stale: those are
+ * read as a first read is, a few hours a statement (the lineage's size
+ * checked first when they are many).
  */
 async function readChanges(
   db: Db,
@@ -157,7 +158,7 @@ async function readChanges(
       left join known on known.hour = (extract(epoch from listed.hour) * 1000)::float8
       where known.version is distinct from listed.version
     ),
-    few as (select hour from stale where (select count(*) from stale) <= ${LARGE_READ_HOURS})
+    few as (select hour from stale where (select count(*) from stale) <= ${HOURS_READ_AT_ONCE})
     select null::float8 as hour,
       string_agg((extract(epoch from listed.hour) * 1000)::float8::text || '=' || listed.version, ',') as versions,
       (select count(*) from stale)::int as stale, null::int as n, null::text as lines
@@ -173,7 +174,7 @@ async function readChanges(
   `.execute(db);
   // The one row with no hour is the summary; each other row is a stale hour read.
   const summary = rows.find((row) => row.hour === null)!;
-  if (summary.stale! > LARGE_READ_HOURS) return undefined;
+  if (summary.stale! > HOURS_READ_AT_ONCE) return undefined;
   const versions = new Map<number, string>();
   for (const entry of summary.versions?.split(',') ?? []) {
     const at = entry.indexOf('=');
