@@ -12,6 +12,7 @@ import {
   readFileSync,
   rmSync,
   statSync,
+  utimesSync,
   writeFileSync,
 } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -105,6 +106,22 @@ t.test('one template is kept, however many new directories ask for it at once', 
   }
   t.equal(await pgliteTemplate(root), template, 'asked again, the same one is kept');
   t.equal(statSync(template).mode & 0o777, 0o755, "readable by the service's user, not only the install's");
+});
+
+t.test("making a template sweeps other versions' and abandoned ones, not one being made now", async (t) => {
+  const current = path.basename((await pgliteTemplate(path.join(dir, 'templates')))!);
+  const root = path.join(dir, 'swept');
+  const entries = {
+    older: 'pglite-0.0.1-shared-buffers-16MB',
+    abandoned: `${current}.building-killed`,
+    inProgress: `${current}.building-making`,
+    unrelated: 'other-cache',
+  };
+  for (const name of Object.values(entries)) mkdirSync(path.join(root, name, 'base'), { recursive: true });
+  const longAgo = new Date(Date.now() - 2 * 3_600_000);
+  utimesSync(path.join(root, entries.abandoned), longAgo, longAgo);
+  t.equal(await pgliteTemplate(root), path.join(root, current));
+  t.same(readdirSync(root).sort(), [current, entries.inProgress, entries.unrelated].sort(), 'only those swept');
 });
 
 t.test('where no template can be kept, a process of its own makes the directory in place', async (t) => {

@@ -8,7 +8,7 @@
 // database in DIR, `node create-pglite.ts --template` the one kept for
 // copies.
 import { spawn } from 'node:child_process';
-import { chmodSync, existsSync, mkdirSync, readFileSync, renameSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync } from 'node:fs';
 import { copyFile, cp, mkdtemp, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -58,6 +58,24 @@ function pgliteVersion(): string {
   return (JSON.parse(readFileSync(path.join(dir, 'package.json'), 'utf8')) as { version: string }).version;
 }
 
+/** A template being made for this long is one whose maker was killed: making one takes seconds. */
+const ABANDONED_BUILD_MS = 3_600_000;
+
+/**
+ * Removes what is no longer used under `root`, 40 MB each: the templates of
+ * other PGlite versions or settings (an upgrade), and templates being made
+ * whose maker was killed. One being made now, by another process, is left.
+ */
+function sweepTemplates(root: string, dir: string): void {
+  const building = `${path.basename(dir)}.building-`;
+  for (const name of readdirSync(root)) {
+    if (!name.startsWith('pglite-') || name === path.basename(dir)) continue;
+    const entry = path.join(root, name);
+    if (name.startsWith(building) && Date.now() - statSync(entry).mtimeMs < ABANDONED_BUILD_MS) continue;
+    rmSync(entry, { recursive: true, force: true });
+  }
+}
+
 /**
  * The database kept under `root` for copies, made first if there is none, by
  * a process of its own. Undefined when `root` cannot be written (a read-only
@@ -69,6 +87,7 @@ export async function pgliteTemplate(root: string): Promise<string | undefined> 
   let building: string;
   try {
     mkdirSync(root, { recursive: true });
+    sweepTemplates(root, dir);
     building = await mkdtemp(`${dir}.building-`);
   } catch {
     return undefined;
