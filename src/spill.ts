@@ -27,6 +27,34 @@ interface FileRecord {
   length: number;
 }
 
+/** A file the directory made, and its record (which an appender grows). */
+interface SpilledFile {
+  readonly spilled: SpilledBytes;
+  readonly record: FileRecord;
+}
+
+/**
+ * Writes `bytes` at `position` of the file, if it is there: false if it is
+ * gone. Never made again here: a file removed behind the directory's back and
+ * made anew would hold only these bytes, and the ranges before them would
+ * read others.
+ */
+function writeIfThere(file: string, bytes: Uint8Array, position: number): boolean {
+  let fd: number;
+  try {
+    fd = openSync(file, 'r+');
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return false;
+    throw err;
+  }
+  try {
+    writeSync(fd, bytes, 0, bytes.length, position);
+  } finally {
+    closeSync(fd);
+  }
+  return true;
+}
+
 /** Bytes written to a file (of their own, or an appender's); the file is deleted once nothing refers to this object. */
 export class SpilledBytes {
   readonly #record: FileRecord;
@@ -214,10 +242,7 @@ export class SpillDirectory {
    * in memory.
    */
   keep(bytes: Uint8Array): SpilledBytes | undefined {
-    if (!this.#takes(bytes, this.#minBytes)) return undefined;
-    let path: string | undefined;
-    if (!this.#attempt(() => (path = this.#write(bytes)))) return undefined;
-    return this.#spilled({ path: path!, length: bytes.length });
+    return this.#takes(bytes, this.#minBytes) ? this.#newFile(bytes)?.spilled : undefined;
   }
 
   /**
@@ -227,34 +252,17 @@ export class SpillDirectory {
    * while a range of it does; a text not taken (as for keep) is undefined.
    */
   appender(minBytes = this.#minBytes): (bytes: Uint8Array) => FileRange | undefined {
-    let file: { readonly spilled: SpilledBytes; readonly record: FileRecord } | undefined;
+    let file: SpilledFile | undefined;
     return (bytes) => {
       if (!this.#takes(bytes, minBytes)) return undefined;
       if (file !== undefined && !file.spilled.unreadable) {
         const { spilled, record } = file;
-        let gone = false;
-        const written = this.#attempt(() => {
-          // Never created again here: a file removed behind our back and made anew would hold only this
-          // text, and the ranges before it would read other bytes.
-          let fd: number;
-          try {
-            fd = openSync(record.path, 'r+');
-          } catch (err) {
-            if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
-            gone = true;
-            return;
-          }
-          try {
-            writeSync(fd, bytes, 0, bytes.length, record.length);
-          } finally {
-            closeSync(fd);
-          }
-        });
-        if (!written) {
+        let appended = false;
+        if (!this.#attempt(() => (appended = writeIfThere(record.path, bytes, record.length)))) {
           file = undefined;
           return undefined;
         }
-        if (!gone) {
+        if (appended) {
           const start = record.length;
           record.length += bytes.length;
           this.#bytes += bytes.length;
@@ -262,12 +270,20 @@ export class SpillDirectory {
         }
         spilled.lost();
       }
-      let path: string | undefined;
-      if (!this.#attempt(() => (path = this.#write(bytes)))) return undefined;
-      const record = { path: path!, length: bytes.length };
-      file = { spilled: this.#spilled(record), record };
-      return { file: file.spilled, start: 0, end: bytes.length };
+      file = this.#newFile(bytes);
+      return file && { file: file.spilled, start: 0, end: bytes.length };
     };
+  }
+
+  /** The bytes in a new file of the directory; undefined where they could not be written. */
+  #newFile(bytes: Uint8Array): SpilledFile | undefined {
+    let path: string | undefined;
+    if (!this.#attempt(() => (path = this.#write(bytes)))) return undefined;
+    const record = { path: path!, length: bytes.length };
+    const spilled = new SpilledBytes(record, this);
+    this.#bytes += record.length;
+    this.#dropped.register(spilled, record);
+    return { spilled, record };
   }
 
   #takes(bytes: Uint8Array, minBytes: number): boolean {
@@ -285,13 +301,6 @@ export class SpillDirectory {
     }
     this.#failing = false;
     return true;
-  }
-
-  #spilled(record: FileRecord): SpilledBytes {
-    const spilled = new SpilledBytes(record, this);
-    this.#bytes += record.length;
-    this.#dropped.register(spilled, record);
-    return spilled;
   }
 
   /** Removes the directory and its files; answers still being sent from them fail. */

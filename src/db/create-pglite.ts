@@ -64,15 +64,20 @@ const ABANDONED_BUILD_MS = 3_600_000;
 /**
  * Removes what is no longer used under `root`, 40 MB each: the templates of
  * other PGlite versions or settings (an upgrade), and templates being made
- * whose maker was killed. One being made now, by another process, is left.
+ * whose maker was killed. One being made now, by another process, is left;
+ * so is anything it cannot remove (the template is made all the same).
  */
 function sweepTemplates(root: string, dir: string): void {
   const building = `${path.basename(dir)}.building-`;
   for (const name of readdirSync(root)) {
     if (!name.startsWith('pglite-') || name === path.basename(dir)) continue;
     const entry = path.join(root, name);
-    if (name.startsWith(building) && Date.now() - statSync(entry).mtimeMs < ABANDONED_BUILD_MS) continue;
-    rmSync(entry, { recursive: true, force: true });
+    try {
+      if (name.startsWith(building) && Date.now() - statSync(entry).mtimeMs < ABANDONED_BUILD_MS) continue;
+      rmSync(entry, { recursive: true, force: true });
+    } catch {
+      // Another user's, or gone meanwhile.
+    }
   }
 }
 
