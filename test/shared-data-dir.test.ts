@@ -11,7 +11,7 @@ import path from 'node:path';
 import t from 'tap';
 import { buildPong } from '../src/matrix/pong.ts';
 import type { Test } from './helpers/database.ts';
-import { escapeRegExp, runPingboard, servePingboard, startPingboard, type Result } from './helpers/process.ts';
+import { escapeRegExp, ROOT, runPingboard, servePingboard, startPingboard, type Result } from './helpers/process.ts';
 import { until } from './helpers/until.ts';
 import { startTestHomeserver } from './homeserver/index.ts';
 
@@ -94,7 +94,11 @@ async function importPartWay(
 const COUNTS = /^read (\d+), stored (\d+), duplicate (\d+), rejected 0 in \d+\.\d s\n$/;
 
 t.test('with serve running on ./data, the one-shot commands run through it', async (t) => {
-  const server = await servePingboard(t, dir, env);
+  // The service tells on standard error if anything asks for matrix-js-sdk: with no bot, nothing should.
+  const server = await servePingboard(t, dir, {
+    ...env,
+    NODE_OPTIONS: `--import=${path.join(ROOT, 'test', 'fixtures', 'record-sdk-loads.ts')}`,
+  });
   t.ok(existsSync(path.join(dataDir, 'pingboard.sock')), 'serve listens for commands in its data directory');
 
   const good = file('good.ndjson', GOOD);
@@ -167,6 +171,7 @@ t.test('with serve running on ./data, the one-shot commands run through it', asy
 
   const stopped = await server.stop();
   t.equal(stopped.code, 0);
+  t.notMatch(stopped.stderr, /loads/, 'refusing the backfill loaded no matrix-js-sdk (20 MB) into the service');
   t.equal(existsSync(path.join(dataDir, 'pingboard.sock')), false, 'the socket is removed when serve stops');
 });
 

@@ -5,23 +5,15 @@
 // the same account client, output and exit codes.
 import { backfillRooms } from '../backfill/backfill.ts';
 import { emptyCounts, formatProgress, formatSummary } from '../backfill/progress.ts';
-import { ConfigError, type Config } from '../config.ts';
-import { InputError, messageWithCauses } from '../errors.ts';
+import type { Config } from '../config.ts';
+import { messageWithCauses } from '../errors.ts';
 import type { Database } from '../db/database.ts';
 import type { Logger } from '../log.ts';
 import { createAccountClient } from '../matrix/client.ts';
 import { openMigratedDatabase } from '../open.ts';
+import { backfillRoomsOf, type BackfillCommandOptions } from './backfill-rooms.ts';
 import { PROGRESS_INTERVAL_MS, type Output } from './commands.ts';
 import { FAILED, INTERRUPTED } from './exit-codes.ts';
-
-export interface BackfillCommandOptions {
-  /** A room ID or alias; undefined: every configured room. */
-  readonly room: string | undefined;
-  /** How far back (`--since`, checked). */
-  readonly since: Date;
-  /** Aborted on Ctrl-C: the run stops after the page in hand, and the next one continues there. */
-  readonly signal: AbortSignal;
-}
 
 /** Opens and migrates the database for the run, and closes it after. */
 export async function backfillCommand(
@@ -96,20 +88,4 @@ export async function backfillOn(
     }
     throw err;
   }
-}
-
-/** The bot's account and the rooms to read, or the error that refuses the run. */
-function backfillRoomsOf(
-  config: Config,
-  options: BackfillCommandOptions,
-): { bot: NonNullable<Config['bot']>; rooms: string[] } {
-  if (!config.bot) {
-    throw new ConfigError(
-      "PINGBOARD_HOMESERVER_URL: backfill reads the rooms through the bot's account; " +
-        'set PINGBOARD_HOMESERVER_URL, PINGBOARD_BOT_USER_ID and PINGBOARD_BOT_ACCESS_TOKEN (or PINGBOARD_BOT_PASSWORD)',
-    );
-  }
-  const rooms = options.room !== undefined ? [options.room] : config.rooms.map((r) => r.id);
-  if (rooms.length === 0) throw new InputError('--room', 'no room given and PINGBOARD_ROOMS names none');
-  return { bot: config.bot, rooms };
 }

@@ -20,6 +20,7 @@ import { Writable } from 'node:stream';
 import type { Config } from '../config.ts';
 import type { Logger } from '../log.ts';
 import { parseCommandLine } from './args.ts';
+import { backfillRoomsOf } from './backfill-rooms.ts';
 import { importCommand, leaderboardCommand, refreezeCommand, type CommandData, type Output } from './commands.ts';
 import { channelPath, type ChannelRequest, type Frame } from './channel-protocol.ts';
 import { BAD_USAGE } from './exit-codes.ts';
@@ -178,24 +179,22 @@ async function runCommand(
       return leaderboardCommand(data, invocation, out);
     case 'refreeze':
       return refreezeCommand(data, invocation, out);
-    case 'backfill':
+    case 'backfill': {
+      const options = { room: invocation.room, since: invocation.since, signal };
+      // Refused (no bot, no room) before the SDK is loaded: a service with no Matrix account never loads it.
+      backfillRoomsOf(config, options);
       try {
-        // Loaded when asked: a service with no Matrix account loads no matrix-js-sdk (the SDK's log methods first).
+        // The SDK's log methods first.
         await import('../matrix/sdk-logs.ts');
         const { backfillOn } = await import('./backfill.ts');
-        return await backfillOn(
-          data.database,
-          config,
-          log,
-          { room: invocation.room, since: invocation.since, signal },
-          out,
-        );
+        return await backfillOn(data.database, config, log, options, out);
       } finally {
         // The service shows what was stored at once, not when its cached tables expire, and knows
         // the rooms it read (an alias, a lineage) now, not at its next five-minute look.
         data.rooms.learn(await loadKnownRooms(data.database.db));
         data.statistics.forgetLiveTables();
       }
+    }
     default:
       out.stderr.write(`pingboard: ${invocation.command} does not run through the service\n`);
       return BAD_USAGE;
