@@ -17,7 +17,8 @@ import { generateSamples } from './dataset.ts';
 import { load } from './load.ts';
 import type { Figures } from './leaderboard.bench.ts';
 import { median, newPong, timedFetch } from './measure.ts';
-import { startServe } from './processes.ts';
+import { BENCH_BOT, BENCH_BOT_PASSWORD, startServe, type HomeserverProcess } from './processes.ts';
+import { until } from '../test/helpers/until.ts';
 
 /** pingstat's stats.json, cold, seconds (issue 14: medians of 9 requests; at 1M the fastest of its range). */
 export const PINGSTAT_ANCHOR_SECONDS: Readonly<Record<number, number>> = { 10000: 0.079, 100000: 0.56, 1000000: 6.2 };
@@ -38,6 +39,11 @@ export interface PingstatBenchOptions {
   readonly runs: number;
   /** Seconds of 50 concurrent clients per route (0: none). */
   readonly loadSeconds: number;
+  /**
+   * The service's bot (its homeserver and account settings), in the room of
+   * `roomId` on that homeserver; empty: a service with no Matrix account.
+   */
+  readonly botEnv: Readonly<Record<string, string>>;
 }
 
 const ROUTES = ['stats.json', 'stats.raw.json', 'stats'] as const;
@@ -128,8 +134,10 @@ async function measure(
     PINGBOARD_MIN_DELAY_MS: '10',
     PINGBOARD_MAX_DELAY_MS: '600000',
     PINGBOARD_MIN_PINGS: '1',
+    ...options.botEnv,
   };
   const service = await startServe({ ...serviceEnv, PINGBOARD_CACHE_SECONDS: '0' });
+  if (Object.keys(options.botEnv).length > 0) await botFollowing(service.base);
   const base = `${service.base}/rooms/${encodeURIComponent(roomId)}`;
   try {
     // The scheduler's first run ends with the rolling table: asking for it waits for that run (or does it).
@@ -176,6 +184,7 @@ async function measure(
   if (options.loadSeconds > 0) {
     // As deployed: answers cached (the default PINGBOARD_CACHE_SECONDS), each made once for every client asking.
     const cached = await startServe({ ...serviceEnv, PINGBOARD_CACHE_SECONDS: '60' });
+    if (Object.keys(options.botEnv).length > 0) await botFollowing(cached.base);
     const cachedBase = `${cached.base}/rooms/${encodeURIComponent(roomId)}`;
     try {
       let failures = 0;
@@ -202,4 +211,39 @@ async function measure(
     }
   }
   return figures;
+}
+
+/** Waits until the service's bot has synced and follows its room, as a deployed service's does before anyone asks. */
+async function botFollowing(base: string): Promise<void> {
+  await until(
+    "the service's bot to sync in its room",
+    async () => {
+      const health = (await (await fetch(`${base}/healthz`)).json()) as {
+        bot: { status: string };
+        rooms: { not_followed: unknown[] };
+      };
+      return health.bot.status === 'ok' && health.rooms.not_followed.length === 0;
+    },
+    120_000,
+  );
+}
+
+/** The bench's room on the test homeserver, and the settings that give the service its bot there. */
+export async function botRoom(
+  homeserver: HomeserverProcess,
+): Promise<{ roomId: string; botEnv: Record<string, string> }> {
+  const admin = '@admin:ping.example';
+  await homeserver.call('registerUser', admin, {});
+  const roomId = (await homeserver.call('createRoom', admin, {
+    room_alias_name: 'ping',
+    preset: 'public_chat',
+  })) as string;
+  return {
+    roomId,
+    botEnv: {
+      PINGBOARD_HOMESERVER_URL: homeserver.url,
+      PINGBOARD_BOT_USER_ID: BENCH_BOT,
+      PINGBOARD_BOT_PASSWORD: BENCH_BOT_PASSWORD,
+    },
+  };
 }
