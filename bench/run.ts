@@ -93,6 +93,47 @@ async function openBenchDatabase(engine: string, dir: string): Promise<Database>
   return openDatabase({ url: await freshPostgres('pingboard_bench'), dataDir: '' });
 }
 
+/**
+ * The pingstat routes at each size on each engine, their data under
+ * `workDir`, in the room `roomId`, the service's bot there if `botEnv` is given.
+ */
+async function pingstatScenario(
+  workDir: string,
+  room: { roomId: string; botEnv?: Record<string, string> },
+): Promise<void> {
+  for (const samples of PINGSTAT_SIZES) {
+    const results = new Map<string, Figures>();
+    for (const engine of ENGINES) {
+      log(`pingstat routes, ${samples} samples, on ${engine}:`);
+      const dataDir = path.join(mkdtempSync(path.join(workDir, 'pingstat-')), 'pglite');
+      const url = engine === 'pglite' ? undefined : await freshPostgres('pingboard_bench');
+      // Closed by the bench, which hands the data to a service of its own (and on any failure).
+      const database = await openDatabase({ url, dataDir: url === undefined ? dataDir : '' });
+      await migrateToLatest(database.db);
+      results.set(
+        engine,
+        await pingstatBench(
+          {
+            database,
+            url,
+            dataDir,
+            ...room,
+            samples,
+            runs: PINGSTAT_RUNS,
+            loadSeconds: samples === PINGSTAT_LOAD_SAMPLES ? LOAD_SECONDS : 0,
+          },
+          log,
+        ),
+      );
+    }
+    const anchor = PINGSTAT_ANCHOR_SECONDS[samples];
+    console.log(
+      `\nIssue #14 (pingstat routes): ${samples} samples, 300 ping servers, 10 responders, seven days; the service ${room.botEnv ? 'with its bot in the room' : 'with no Matrix account'}; pingstat's stats.json: ${anchor === undefined ? 'not measured' : `${anchor} s`}\n`,
+    );
+    printTable(results);
+  }
+}
+
 function printTable(results: Map<string, Figures>): void {
   const engines = [...results.keys()];
   const names = [...new Set(engines.flatMap((e) => Object.keys(results.get(e)!)))];
@@ -334,39 +375,7 @@ try {
     // room on the test homeserver is the bench's room. BENCH_PINGSTAT_BOT=0: a service with no Matrix account.
     const homeserver = PINGSTAT_BOT ? await startHomeserverProcess({ 'bot.example': 0, 'ping.example': 0 }) : undefined;
     try {
-      const { roomId, botEnv } = homeserver ? await botRoom(homeserver) : { roomId: ROOM, botEnv: {} };
-      for (const samples of PINGSTAT_SIZES) {
-        const results = new Map<string, Figures>();
-        for (const engine of ENGINES) {
-          log(`pingstat routes, ${samples} samples, on ${engine}:`);
-          const dataDir = path.join(mkdtempSync(path.join(dir, 'pingstat-')), 'pglite');
-          const url = engine === 'pglite' ? undefined : await freshPostgres('pingboard_bench');
-          // Closed by the bench, which hands the data to a service of its own (and on any failure).
-          const database = await openDatabase({ url, dataDir: url === undefined ? dataDir : '' });
-          await migrateToLatest(database.db);
-          results.set(
-            engine,
-            await pingstatBench(
-              {
-                database,
-                url,
-                dataDir,
-                roomId,
-                samples,
-                runs: PINGSTAT_RUNS,
-                loadSeconds: samples === PINGSTAT_LOAD_SAMPLES ? LOAD_SECONDS : 0,
-                botEnv,
-              },
-              log,
-            ),
-          );
-        }
-        const anchor = PINGSTAT_ANCHOR_SECONDS[samples];
-        console.log(
-          `\nIssue #14 (pingstat routes): ${samples} samples, 300 ping servers, 10 responders, seven days; the service ${homeserver ? 'with its bot in the room' : 'with no Matrix account'}; pingstat's stats.json: ${anchor === undefined ? 'not measured' : `${anchor} s`}\n`,
-        );
-        printTable(results);
-      }
+      await pingstatScenario(dir, homeserver ? await botRoom(homeserver) : { roomId: ROOM });
     } finally {
       homeserver?.stop();
     }
