@@ -171,6 +171,7 @@ t.test('with serve running on ./data, the one-shot commands run through it', asy
 
   const stopped = await server.stop();
   t.equal(stopped.code, 0);
+  t.match(stopped.stderr, /^recording matrix-js-sdk imports\n/, 'the hook that tells of SDK imports was loaded');
   t.notMatch(stopped.stderr, /loads/, 'refusing the backfill loaded no matrix-js-sdk (20 MB) into the service');
   t.equal(existsSync(path.join(dataDir, 'pingboard.sock')), false, 'the socket is removed when serve stops');
 });

@@ -55,6 +55,7 @@ t.test(
     t.equal((await fetch(`${server.url}/leaderboard.md`)).status, 404, 'it serves (an empty board)');
     const served = await server.stop();
     t.equal(served.code, 0);
+    t.match(served.stderr, /^recording matrix-js-sdk imports\n/, 'the hook that tells of SDK imports was loaded');
     t.notMatch(served.stderr, /loads/, 'nothing asked for the SDK');
 
     // A bot whose homeserver does not answer: what matters is the order its modules load in.
@@ -76,7 +77,11 @@ t.test(
     });
     child.kill('SIGKILL');
     await exited.catch(() => {});
-    t.match(loads, /^loads [^\n]*sdk-internals\.ts\n(.*\n)*loads matrix-js-sdk\n/, 'sdk-internals.ts before the SDK');
+    t.match(
+      loads,
+      /^recording matrix-js-sdk imports\nloads [^\n]*sdk-internals\.ts\n(.*\n)*loads matrix-js-sdk\n/,
+      'sdk-internals.ts before the SDK',
+    );
   },
 );
 
