@@ -104,7 +104,7 @@ function openSpill({ dir, maxBytes }: Config['spill'], log: Logger): SpillDirect
 }
 
 /** Whether the service runs Matrix accounts (a bot, probes): only then does it load matrix-js-sdk (20 MB). */
-export function runsMatrixAccounts(config: Config): boolean {
+function runsMatrixAccounts(config: Config): boolean {
   return config.bot !== undefined || config.probes.accounts.length > 0;
 }
 
