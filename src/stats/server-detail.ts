@@ -2,8 +2,7 @@
 // distributed over a window, and its median day by day and by hour of day.
 import { sql } from 'kysely';
 import type { Db } from '../db/database.ts';
-import { laterPongOfServer } from './first-pongs.ts';
-import { serverFiguresPerBucket, type DelayFilter } from './repository.ts';
+import { serverFiguresIn, serverFiguresPerBucket, type DelayFilter } from './repository.ts';
 import type { TimeWindow } from './windows.ts';
 
 export interface DelayBin {
@@ -43,14 +42,10 @@ export async function delayHistogram(
   filter: DelayFilter,
 ): Promise<DelayBin[]> {
   const edges = delayBinEdges(filter);
-  const endOp = window.endInclusive ? sql`<=` : sql`<`;
   const { rows } = await sql<{ bin: number; samples: number }>`
     select least(width_bucket(delay_ms, ${edges}::int[]), ${edges.length - 1}) - 1 as bin, count(*)::int as samples
     from samples
-    where room_id = any(${roomIds as string[]}::text[]) and ping_server = ${server}
-      and measured_at >= ${window.start} and measured_at ${endOp} ${window.end}
-      and delay_ms between ${filter.minDelayMs} and ${filter.maxDelayMs}
-      and not ${laterPongOfServer('samples')}
+    where ${serverFiguresIn(roomIds, server, window, filter)}
     group by 1
   `.execute(db);
   const counts = new Map(rows.map((r) => [Number(r.bin), Number(r.samples)]));
@@ -115,16 +110,12 @@ export async function hourlyMedians(
   window: TimeWindow,
   filter: DelayFilter,
 ): Promise<HourFigures[]> {
-  const endOp = window.endInclusive ? sql`<=` : sql`<`;
   const { rows } = await sql<{ hour: number; median: number; pings: number }>`
     select extract(hour from measured_at at time zone 'UTC')::int as hour,
       percentile_cont(0.5) within group (order by delay_ms) as median,
       count(distinct ping_event_id)::int as pings
     from samples
-    where room_id = any(${roomIds as string[]}::text[]) and ping_server = ${server}
-      and measured_at >= ${window.start} and measured_at ${endOp} ${window.end}
-      and delay_ms between ${filter.minDelayMs} and ${filter.maxDelayMs}
-      and not ${laterPongOfServer('samples')}
+    where ${serverFiguresIn(roomIds, server, window, filter)}
     group by 1
   `.execute(db);
   const figures = new Map(rows.map((r) => [Number(r.hour), r]));
