@@ -1,4 +1,5 @@
 // File import (src/samples/import.ts) into a real database, on both engines.
+import { getEventListeners } from 'node:events';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -802,6 +803,23 @@ forEachEngine(t, async (t, database) => {
     t.same(imported.counts, { read: ROWS, stored: ROWS - 1, duplicate: 0, rejected: 1 });
     t.same(rejectedLines(imported.rejections), [2 + (15_000 - 1) * 8], "the bad element's line, deep in the file");
     t.equal(await countRows(database), LINES - bad.size + ROWS - 1);
+  });
+
+  t.test('an import listens for its stop only while it reads: nothing of it stays with the signal', async (t) => {
+    // A service's signal lives as long as the service: whatever an import leaves listening on it (and
+    // whatever that listener reaches: once, every record read) stays in the service's memory for good.
+    const lines = Array.from({ length: 5000 }, (_, i) => record({ ping_event_id: `$listened${i}` }));
+    const file = write('listened.ndjson', `${lines.join('\n')}\n`);
+    const signal = new AbortController().signal;
+    const counts: ImportCounts = { read: 0, stored: 0, duplicate: 0, rejected: 0 };
+    const listening: number[] = [];
+    await importFile(database.db, file, counts, {
+      signal,
+      onProgress: () => listening.push(getEventListeners(signal, 'abort').length),
+    });
+    t.same(counts, { read: 5000, stored: 5000, duplicate: 0, rejected: 0 });
+    t.ok(listening.length > 0 && listening.every((n) => n <= 1), `at most one listener while it reads: ${listening}`);
+    t.equal(getEventListeners(signal, 'abort').length, 0, 'none once it is done');
   });
 
   t.test('a character cut by the end of a read chunk arrives whole', async (t) => {

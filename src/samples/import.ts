@@ -167,16 +167,28 @@ async function* jsonArrayRecords(chunks: AsyncIterable<string>, firstChunk: stri
   if (!closed) throw new MalformedFileError(line, 'the JSON array is not closed (is the file truncated?)');
 }
 
-/** The iterator's next value; done as soon as `stop` resolves, leaving a read that waits on a pipe behind. */
+/**
+ * The iterator's next value; done as soon as `signal` is aborted, leaving a
+ * read that waits on a pipe behind. Each call listens for the abort only
+ * until its read ends: racing every read against one promise that stays
+ * pending (the import's whole life, or the service's) kept every record read,
+ * with the text it was cut from, reachable from that promise. An import of a
+ * million samples through a service's channel left the service at 1.5 GB.
+ */
 async function nextUnlessStopped<T>(
   iterator: AsyncIterator<T>,
-  stop: Promise<void> | undefined,
+  signal: AbortSignal | undefined,
 ): Promise<IteratorResult<T, undefined>> {
   const next = iterator.next() as Promise<IteratorResult<T, undefined>>;
-  if (!stop) return next;
+  if (!signal) return next;
   // What the abandoned read ends with (the stream is destroyed) concerns no one.
   next.catch(() => {});
-  return Promise.race([next, stop.then(() => ({ done: true, value: undefined }) as const)]);
+  if (signal.aborted) return { done: true, value: undefined };
+  return new Promise((resolve, reject) => {
+    const stop = () => resolve({ done: true, value: undefined });
+    signal.addEventListener('abort', stop, { once: true });
+    next.then(resolve, reject).finally(() => signal.removeEventListener('abort', stop));
+  });
 }
 
 /**
@@ -217,9 +229,6 @@ export async function importFile(
   if (signal?.aborted) return { file, line: 0 };
   const keptFrom = hooks.retention && retentionCutoff(hooks.retention.now, hooks.retention.days);
   const stream = createReadStream(path.resolve(hooks.cwd ?? '', file), { highWaterMark: 1 << 20 });
-  // A read waiting for data (a pipe, a slow disk) is not waited for: the records read so far are stored below.
-  const stop =
-    signal && new Promise<void>((resolve) => signal.addEventListener('abort', () => resolve(), { once: true }));
   /** The line of the last record read. */
   let lastLine = 0;
 
@@ -270,7 +279,8 @@ export async function importFile(
   async function readRecords(): Promise<void> {
     // The chunks after the first are read on from the same generator.
     const chunks = decodeUtf8(stream);
-    const first = await nextUnlessStopped(chunks, stop);
+    // A read waiting for data (a pipe, a slow disk) is not waited for: the records read so far are stored below.
+    const first = await nextUnlessStopped(chunks, signal);
     if (first.done) return;
     // A pingstat dump is one JSON array; anything else is read as NDJSON.
     const records = first.value.trimStart().startsWith('[')
@@ -278,9 +288,9 @@ export async function importFile(
       : ndjsonRecords(chunks, first.value);
     try {
       for (
-        let next = await nextUnlessStopped(records, stop);
+        let next = await nextUnlessStopped(records, signal);
         !next.done;
-        next = await nextUnlessStopped(records, stop)
+        next = await nextUnlessStopped(records, signal)
       ) {
         const record = next.value;
         counts.read++;
