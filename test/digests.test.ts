@@ -330,6 +330,56 @@ forEachEngine(t, (t, database) => {
     },
   );
 
+  t.test(
+    'a build reading more rows than one fetch of its cursor keeps one figure per (ping, server) across fetches',
+    async (t) => {
+      // 2,100 pings of one server, each answered by 10 bots of 10 servers: 21,000 rows, more than
+      // FETCH_ROWS. A second bot of the first of those servers answers the first 100 pings three days
+      // later, so its pongs come in a later fetch than the first ones: they are no figures.
+      const pings = Array.from({ length: 2100 }, (_, i) => ({
+        id: `$many${i}`,
+        at: new Date(at('2026-11-15T00:00:00Z').getTime() + i * 60_000),
+      }));
+      const answers = pings.flatMap((ping, i) =>
+        Array.from({ length: 10 }, (_, bot) =>
+          sample({
+            pingServer: 'many.example',
+            pingEventId: ping.id,
+            responder: `@echo:bot${bot}.example`,
+            responderServer: `bot${bot}.example`,
+            delayMs: 100 + ((i * 10 + bot) % 7),
+            measuredAt: new Date(ping.at.getTime() + bot),
+          }),
+        ),
+      );
+      const lateSecondBot = pings.slice(0, 100).map((ping) =>
+        sample({
+          pingServer: 'many.example',
+          pingEventId: ping.id,
+          responder: '@echo2:bot0.example',
+          responderServer: 'bot0.example',
+          delayMs: 900,
+          measuredAt: new Date(ping.at.getTime() + 3 * 86_400_000),
+        }),
+      );
+      await recordSamples(db, [...answers, ...lateSecondBot]);
+      await digested(t);
+      const stored = await db
+        .selectFrom('hourly_digests')
+        .select((eb) => eb.fn.sum<string>('samples').as('figures'))
+        .where('room_id', '=', ROOM)
+        .executeTakeFirstOrThrow();
+      t.equal(Number(stored.figures), 21_000, "one figure per ping and server: the second bot's late pongs are none");
+      const delays = answers.map((s) => s.delayMs).sort((x, y) => x - y);
+      const median = (delays[10_499]! + delays[10_500]!) / 2;
+      t.same(
+        (await stats.rolling(room, ROLLING)).servers.map((s) => [s.server, s.medianMs, s.pings]),
+        [['many.example', median, 2100]],
+        'the table from those digests',
+      );
+    },
+  );
+
   t.test("the bot's writes have the digests they dropped built again", async (t) => {
     await setUp(t);
     const jobs = startJobs(

@@ -22,7 +22,7 @@ import type { SampleRow, Tables } from '../db/schema.ts';
 import { arrayLiteral } from '../db/arrays.ts';
 import { columnsFromRows, type IndexColumn, indexColumnFor, type SampleColumns } from './columns.ts';
 import { compareNames } from '../order.ts';
-import { firstPongs, PONG_ORDER, type PongRow } from './first-pongs.ts';
+import { FirstPongFilter, PONG_ORDER, type PongRow } from './first-pongs.ts';
 import { HOUR_MS, type TimeWindow } from './windows.ts';
 import { getOrInsert } from '../collections.ts';
 
@@ -418,37 +418,78 @@ export function answeredBeforeQuery(
 
 const pairKey = (row: PongRow) => `${row.ping_event_id}\u0000${row.responder_server}`;
 
+/** A figure as a digest is built from: a first pong, with the time it was measured at. */
+type PongFigure = Pick<SampleRow, (typeof ROW_COLUMNS)[number]> & { readonly measured_ms: number };
+
 /**
- * The samples of one room measured from `from` until `to`, in PONG_ORDER,
- * less those whose server had already answered the same ping before `from`:
- * passed through firstPongs, the figures from `from` on (a whole week's
- * digests at the cost of reading the week, where laterPongOfServer would join
- * every sample with its ping's others).
+ * Rows a digest build takes from the database at a time. A week of a
+ * million samples read in one statement took a service that had just
+ * imported it through its channel to 1.8 GB, and kept it there: the rows as
+ * objects, and on PGlite the statement's whole answer in WebAssembly memory,
+ * which never shrinks.
  */
-async function pongsFrom(
+const FETCH_ROWS = 20_000;
+
+/**
+ * The figures of one room measured from `from` until `to`: each (ping,
+ * responder server)'s first pong in PONG_ORDER, less those whose server had
+ * already answered the same ping before `from` (a whole week's digests at
+ * the cost of reading the week, where laterPongOfServer would join every
+ * sample with its ping's others). The rows come sorted by the database
+ * through a cursor, FETCH_ROWS at a time, and only the first pongs are kept,
+ * each name held once.
+ */
+async function firstPongsFrom(
   db: Db | Transaction<Tables>,
   roomId: string,
   from: Date,
   to: Date,
   toInclusive: boolean,
-): Promise<(Pick<SampleRow, (typeof ROW_COLUMNS)[number]> & { readonly measured_ms: number })[]> {
-  const rows = await db
-    .selectFrom('samples')
-    // In milliseconds, a number: parsing a week's times as dates took a fifth of a digest build's reading.
-    .select([...ROW_COLUMNS, sql<number>`(extract(epoch from measured_at) * 1000)::float8`.as('measured_ms')])
-    .where('room_id', '=', roomId)
-    .where('measured_at', '>=', from)
-    .where('measured_at', toInclusive ? '<=' : '<', to)
-    .orderBy(PONG_ORDER)
-    .execute();
-  const pingIds = [...new Set(rows.map((row) => row.ping_event_id))];
+): Promise<PongFigure[]> {
+  const read = async (tx: Transaction<Tables>) => {
+    const query = tx
+      .selectFrom('samples')
+      // In milliseconds, a number: parsing a week's times as dates took a fifth of a digest build's reading.
+      .select([...ROW_COLUMNS, sql<number>`(extract(epoch from measured_at) * 1000)::float8`.as('measured_ms')])
+      .where('room_id', '=', roomId)
+      .where('measured_at', '>=', from)
+      .where('measured_at', toInclusive ? '<=' : '<', to)
+      .orderBy(PONG_ORDER);
+    // Planned for all its rows, as the statement alone is, not for the first tenth soonest.
+    await sql`set local cursor_tuple_fraction = 1`.execute(tx);
+    await sql`declare figure_rows no scroll cursor for ${query}`.execute(tx);
+    const names = new Map<string, string>();
+    const name = (text: string) => getOrInsert(names, text, () => text);
+    const filter = new FirstPongFilter();
+    const figures: PongFigure[] = [];
+    for (;;) {
+      const { rows } = await sql<PongFigure>`fetch forward ${sql.lit(FETCH_ROWS)} from figure_rows`.execute(tx);
+      for (const row of rows) {
+        if (!filter.isFirst(row)) continue;
+        figures.push({
+          ping_server: name(row.ping_server),
+          responder_server: name(row.responder_server),
+          ping_event_id: name(row.ping_event_id),
+          delay_ms: row.delay_ms,
+          measured_ms: row.measured_ms,
+        });
+      }
+      if (rows.length < FETCH_ROWS) break;
+    }
+    await sql`close figure_rows`.execute(tx);
+    return figures;
+  };
+  // A cursor lives in a transaction: the caller's, or one of its own.
+  const figures = db.isTransaction ? await read(db as Transaction<Tables>) : await db.transaction().execute(read);
+  // Whole pairs are dropped, so dropping them after the first pongs are chosen drops the same rows as before.
+  const pingIds = [...new Set(figures.map((row) => row.ping_event_id))];
   const answered = await answeredBefore(db, roomId, { from, to, toInclusive }, pingIds);
-  return answered.size === 0 ? rows : rows.filter((row) => !answered.has(pairKey(row)));
+  return answered.size === 0 ? figures : figures.filter((row) => !answered.has(pairKey(row)));
 }
 
 /** The figures of one room between two instants (see first-pongs.ts), as columns. */
 async function rawColumns(db: Db, roomId: string, from: Date, to: Date, toInclusive: boolean): Promise<SampleColumns> {
-  return columnsFromRows(firstPongs(await pongsFrom(db, roomId, from, to, toInclusive)));
+  return columnsFromRows(await firstPongsFrom(db, roomId, from, to, toInclusive));
 }
 
 /**
@@ -461,7 +502,7 @@ async function rawColumns(db: Db, roomId: string, from: Date, to: Date, toInclus
  * figures measured in its hour and no other.
  */
 async function hourRowsFromSamples(db: Db | Transaction<Tables>, roomId: string, first: number, end: number) {
-  const rows = firstPongs(await pongsFrom(db, roomId, new Date(first), new Date(end), false));
+  const rows = await firstPongsFrom(db, roomId, new Date(first), new Date(end), false);
   const byHour: (typeof rows)[] = Array.from({ length: (end - first) / HOUR_MS }, () => []);
   for (const row of rows) byHour[Math.floor((row.measured_ms - first) / HOUR_MS)]!.push(row);
   return byHour;

@@ -42,22 +42,31 @@ export interface PongRow {
   readonly responder_server: string;
 }
 
-/** The first row of each (ping, responder server), of rows in PONG_ORDER. */
-export function firstPongs<T extends PongRow>(rows: readonly T[]): T[] {
+/**
+ * Tells the first row of each (ping, responder server) from the others, of
+ * rows given in PONG_ORDER, over as many calls as the rows come in.
+ */
+export class FirstPongFilter {
   // Most pings have one pong per server, so mostly one name per ping.
-  const seen = new Map<string, string | string[]>();
-  const first: T[] = [];
-  for (const row of rows) {
-    const servers = seen.get(row.ping_event_id);
-    if (servers === undefined) seen.set(row.ping_event_id, row.responder_server);
+  readonly #seen = new Map<string, string | string[]>();
+
+  /** True for the first row of its (ping, responder server), false for any later one. */
+  isFirst(row: PongRow): boolean {
+    const servers = this.#seen.get(row.ping_event_id);
+    if (servers === undefined) this.#seen.set(row.ping_event_id, row.responder_server);
     else if (typeof servers === 'string') {
-      if (servers === row.responder_server) continue;
-      seen.set(row.ping_event_id, [servers, row.responder_server]);
+      if (servers === row.responder_server) return false;
+      this.#seen.set(row.ping_event_id, [servers, row.responder_server]);
     } else {
-      if (servers.includes(row.responder_server)) continue;
+      if (servers.includes(row.responder_server)) return false;
       servers.push(row.responder_server);
     }
-    first.push(row);
+    return true;
   }
-  return first;
+}
+
+/** The first row of each (ping, responder server), of rows in PONG_ORDER. */
+export function firstPongs<T extends PongRow>(rows: readonly T[]): T[] {
+  const filter = new FirstPongFilter();
+  return rows.filter((row) => filter.isFirst(row));
 }
