@@ -455,8 +455,11 @@ async function firstPongsFrom(
       .where('measured_at', '>=', from)
       .where('measured_at', toInclusive ? '<=' : '<', to)
       .orderBy(PONG_ORDER);
-    // Planned for all its rows, as the statement alone is, not for the first tenth soonest.
+    // Planned for all its rows, as the statement alone is, not for the first tenth soonest. Without
+    // JIT compilation: reading a week of 1M rows through the cursor took 3.0-3.4 s on PostgreSQL
+    // with it, 2.3 s without (the statement alone 1.7-2.9 s with it).
     await sql`set local cursor_tuple_fraction = 1`.execute(tx);
+    await sql`set local jit = off`.execute(tx);
     await sql`declare figure_rows no scroll cursor for ${query}`.execute(tx);
     const names = new Map<string, string>();
     const name = (text: string) => getOrInsert(names, text, () => text);
