@@ -114,7 +114,9 @@ async function checkpoints(database: Database): Promise<number | undefined> {
 }
 
 /** The room's week as `pingboard import` reads it, with event IDs like Matrix's (a hash, base64url). */
-async function writeRoomSamples(options: ImportBenchOptions): Promise<void> {
+export async function writeRoomSamples(
+  options: Pick<ImportBenchOptions, 'roomId' | 'samples' | 'ndjsonPath' | 'now'>,
+): Promise<void> {
   const out = createWriteStream(options.ndjsonPath);
   let buffer = '';
   for (const sample of generateSamples({

@@ -91,6 +91,8 @@ export interface ServeProcess {
   readonly base: string;
   /** The process's peak resident size so far (Linux's VmHWM), in MB. */
   peakRssMb(): number;
+  /** The process's resident size now (Linux's VmRSS), in MB. */
+  residentMb(): number;
   stop(): Promise<void>;
 }
 
@@ -128,12 +130,16 @@ export async function startServe(env: Record<string, string>): Promise<ServeProc
     child.kill('SIGKILL');
     throw err;
   }
+  const statusMb = (field: string) => {
+    const kib = new RegExp(`^${field}:\\s+(\\d+) kB$`, 'm').exec(
+      readFileSync(`/proc/${child.pid}/status`, 'utf8'),
+    )?.[1];
+    return Math.round(Number(kib) / 1024);
+  };
   return {
     base,
-    peakRssMb() {
-      const kib = /^VmHWM:\s+(\d+) kB$/m.exec(readFileSync(`/proc/${child.pid}/status`, 'utf8'))?.[1];
-      return Math.round(Number(kib) / 1024);
-    },
+    peakRssMb: () => statusMb('VmHWM'),
+    residentMb: () => statusMb('VmRSS'),
     async stop() {
       child.kill('SIGTERM');
       await exited;

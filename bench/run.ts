@@ -50,6 +50,8 @@ const BOT_PACED_PINGS = Number(process.env['BENCH_BOT_PACED_PINGS'] ?? 1000);
 const BOT_PACE_MS = Number(process.env['BENCH_BOT_PACE_MS'] ?? 50);
 const IMPORT_PREFILL = Number(process.env['BENCH_IMPORT_PREFILL'] ?? 10_000_000);
 const IMPORT_SAMPLES = Number(process.env['BENCH_IMPORT_SAMPLES'] ?? 1_000_000);
+// The embedded scenario's week imported through a running service (0: not run).
+const EMBEDDED_IMPORT_SAMPLES = Number(process.env['BENCH_EMBEDDED_IMPORT_SAMPLES'] ?? 1_000_000);
 const LOAD_SAMPLES = Number(process.env['BENCH_LOAD_SAMPLES'] ?? 200_000);
 const LOAD_SERVERS = Number(process.env['BENCH_LOAD_SERVERS'] ?? 2_000);
 const LOAD_TEST_SECONDS = Number(process.env['BENCH_LOAD_TEST_SECONDS'] ?? 30);
@@ -435,7 +437,7 @@ try {
   }
   if (SCENARIOS.includes('embedded')) {
     log('embedded database, an empty room:');
-    const figures = await embeddedBench(mkdtempSync(path.join(dir, 'embedded-')), ROOM, log);
+    const figures = await embeddedBench(mkdtempSync(path.join(dir, 'embedded-')), ROOM, EMBEDDED_IMPORT_SAMPLES, log);
     console.log(`\nIssue #14 (embedded database): peak RSS, target under ${EMBEDDED_TARGET_MB} MB (900 MB before)\n`);
     printTable(new Map([['pglite', figures]]));
   }
