@@ -4,7 +4,7 @@ import { quantileSorted } from 'simple-statistics';
 import { columnsFromRows, FiguresScratch, figuresFromColumns, PingNumbers, pingKey } from '../src/stats/columns.ts';
 import { DigestNames, encodeDigest } from '../src/stats/digests.ts';
 import { ascending, figuresOfSorted, quantileOfSortedRun } from '../src/stats/figures.ts';
-import { firstPongs } from '../src/stats/first-pongs.ts';
+import { FirstPongFilter } from '../src/stats/first-pongs.ts';
 import type { Test } from './helpers/database.ts';
 
 const FILTER = { minDelayMs: 10, maxDelayMs: 600_000 };
@@ -450,25 +450,39 @@ t.test('digests round-trip their columns, names through server ids, sharing one 
   t.same([empty.servers, empty.delay.length, empty.pingKeys.length], [[], 0, 0]);
 });
 
-t.test('firstPongs keeps the first row of each (ping, responder server), in the order given', async (t) => {
-  const pong = (ping: string, responder: string, delay: number) => ({
-    ping_event_id: ping,
-    responder_server: responder,
-    delay_ms: delay,
-  });
-  const rows = [
-    pong('$1', 'b.example', 50),
-    pong('$1', 'a.example', 300),
-    pong('$1', 'b.example', 20),
-    pong('$2', 'b.example', 40),
-    pong('$1', 'c.example', 90),
-    pong('$1', 'b.example', 10),
-    pong('$1', 'a.example', 5),
-    pong('$2', 'a.example', 7),
-  ];
-  t.same(
-    firstPongs(rows).map((r) => r.delay_ms),
-    [50, 300, 40, 90, 7],
-  );
-  t.same(firstPongs([]), []);
-});
+t.test(
+  'FirstPongFilter passes the first row of each (ping, responder server), in the order given, however the rows come',
+  async (t) => {
+    const pong = (ping: string, responder: string, delay: number) => ({
+      ping_event_id: ping,
+      responder_server: responder,
+      delay_ms: delay,
+    });
+    const rows = [
+      pong('$1', 'b.example', 50),
+      pong('$1', 'a.example', 300),
+      pong('$1', 'b.example', 20),
+      pong('$2', 'b.example', 40),
+      pong('$1', 'c.example', 90),
+      pong('$1', 'b.example', 10),
+      pong('$1', 'a.example', 5),
+      pong('$2', 'a.example', 7),
+    ];
+    const all = new FirstPongFilter();
+    t.same(
+      rows.filter((row) => all.isFirst(row)).map((r) => r.delay_ms),
+      [50, 300, 40, 90, 7],
+    );
+    // In two parts, as a cursor's fetches bring them: what the first part passed, the second does not.
+    const parts = new FirstPongFilter();
+    const first = rows.slice(0, 3).filter((row) => parts.isFirst(row));
+    const second = rows.slice(3).filter((row) => parts.isFirst(row));
+    t.same(
+      [first, second].map((part) => part.map((r) => r.delay_ms)),
+      [
+        [50, 300],
+        [40, 90, 7],
+      ],
+    );
+  },
+);

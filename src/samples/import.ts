@@ -179,11 +179,11 @@ async function nextUnlessStopped<T>(
   iterator: AsyncIterator<T>,
   signal: AbortSignal | undefined,
 ): Promise<IteratorResult<T, undefined>> {
+  if (signal?.aborted) return { done: true, value: undefined };
   const next = iterator.next() as Promise<IteratorResult<T, undefined>>;
   if (!signal) return next;
   // What the abandoned read ends with (the stream is destroyed) concerns no one.
   next.catch(() => {});
-  if (signal.aborted) return { done: true, value: undefined };
   return new Promise((resolve, reject) => {
     const stop = () => resolve({ done: true, value: undefined });
     signal.addEventListener('abort', stop, { once: true });

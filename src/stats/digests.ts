@@ -423,12 +423,12 @@ type PongFigure = Pick<SampleRow, (typeof ROW_COLUMNS)[number]> & { readonly mea
 
 /**
  * Rows a digest build takes from the database at a time. A week of a
- * million samples read in one statement took a service that had just
- * imported it through its channel to 1.8 GB, and kept it there: the rows as
- * objects, and on PGlite the statement's whole answer in WebAssembly memory,
- * which never shrinks.
+ * million samples read in one statement held every row as an object and, on
+ * PGlite, the statement's whole answer in WebAssembly memory, which never
+ * shrinks: a service importing such a week through its channel peaked at
+ * 853 MB and kept 838 (622 and 502 reading it this way).
  */
-const FETCH_ROWS = 20_000;
+export const FETCH_ROWS = 20_000;
 
 /**
  * The figures of one room measured from `from` until `to`: each (ping,
@@ -455,31 +455,40 @@ async function firstPongsFrom(
       .where('measured_at', '>=', from)
       .where('measured_at', toInclusive ? '<=' : '<', to)
       .orderBy(PONG_ORDER);
-    // Planned for all its rows, as the statement alone is, not for the first tenth soonest. Without
-    // JIT compilation: reading a week of 1M rows through the cursor took 3.0-3.4 s on PostgreSQL
-    // with it, 2.3 s without (the statement alone 1.7-2.9 s with it).
+    // Planned for all its rows, as the statement alone is, not for the first tenth soonest, and without
+    // JIT compilation: reading a week of 1M rows through the cursor took 3.0-3.4 s on PostgreSQL with
+    // it, 2.3 s without (the statement alone 1.7-2.9 s with it). Both are the plan's, made by the
+    // declare (whose parameters both engines type from the query): the statements after it in the
+    // caller's transaction get the defaults back.
     await sql`set local cursor_tuple_fraction = 1`.execute(tx);
     await sql`set local jit = off`.execute(tx);
     await sql`declare figure_rows no scroll cursor for ${query}`.execute(tx);
+    await sql`set local cursor_tuple_fraction to default`.execute(tx);
+    await sql`set local jit to default`.execute(tx);
     const names = new Map<string, string>();
     const name = (text: string) => getOrInsert(names, text, () => text);
     const filter = new FirstPongFilter();
     const figures: PongFigure[] = [];
-    for (;;) {
-      const { rows } = await sql<PongFigure>`fetch forward ${sql.lit(FETCH_ROWS)} from figure_rows`.execute(tx);
-      for (const row of rows) {
-        if (!filter.isFirst(row)) continue;
-        figures.push({
-          ping_server: name(row.ping_server),
-          responder_server: name(row.responder_server),
-          ping_event_id: name(row.ping_event_id),
-          delay_ms: row.delay_ms,
-          measured_ms: row.measured_ms,
-        });
+    try {
+      for (;;) {
+        const { rows } = await sql<PongFigure>`fetch forward ${sql.lit(FETCH_ROWS)} from figure_rows`.execute(tx);
+        for (const row of rows) {
+          const figure = {
+            ping_server: name(row.ping_server),
+            responder_server: name(row.responder_server),
+            ping_event_id: name(row.ping_event_id),
+            delay_ms: row.delay_ms,
+            measured_ms: row.measured_ms,
+          };
+          if (filter.isFirst(figure)) figures.push(figure);
+        }
+        if (rows.length < FETCH_ROWS) break;
       }
-      if (rows.length < FETCH_ROWS) break;
+    } finally {
+      // So the caller's transaction can read again. (After a failed statement the transaction is
+      // over, the cursor with it, and the close fails too: the first failure is the one reported.)
+      await sql`close figure_rows`.execute(tx).catch(() => {});
     }
-    await sql`close figure_rows`.execute(tx);
     return figures;
   };
   // A cursor lives in a transaction: the caller's, or one of its own.

@@ -64,9 +64,3 @@ export class FirstPongFilter {
     return true;
   }
 }
-
-/** The first row of each (ping, responder server), of rows in PONG_ORDER. */
-export function firstPongs<T extends PongRow>(rows: readonly T[]): T[] {
-  const filter = new FirstPongFilter();
-  return rows.filter((row) => filter.isFirst(row));
-}
