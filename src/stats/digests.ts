@@ -431,13 +431,20 @@ type PongFigure = Pick<SampleRow, (typeof ROW_COLUMNS)[number]> & { readonly mea
 export const FETCH_ROWS = 20_000;
 
 /**
+ * Spans up to this long (a partial hour at a window's end, a window of
+ * minutes) are read in one statement: a cursor's transaction, settings and
+ * fetches would be most of such a read's round trips, for a few thousand rows.
+ */
+const ONE_STATEMENT_SPAN_MS = 2 * HOUR_MS;
+
+/**
  * The figures of one room measured from `from` until `to`: each (ping,
  * responder server)'s first pong in PONG_ORDER, less those whose server had
  * already answered the same ping before `from` (a whole week's digests at
  * the cost of reading the week, where laterPongOfServer would join every
- * sample with its ping's others). The rows come sorted by the database
- * through a cursor, FETCH_ROWS at a time, and only the first pongs are kept,
- * each name held once.
+ * sample with its ping's others). The rows come sorted by the database,
+ * through a cursor FETCH_ROWS at a time unless the span is short, and only
+ * the first pongs are kept, each name held once.
  */
 async function firstPongsFrom(
   db: Db | Transaction<Tables>,
@@ -446,8 +453,8 @@ async function firstPongsFrom(
   to: Date,
   toInclusive: boolean,
 ): Promise<PongFigure[]> {
-  const read = async (tx: Transaction<Tables>) => {
-    const query = tx
+  const query = (on: Db | Transaction<Tables>) =>
+    on
       .selectFrom('samples')
       // In milliseconds, a number: parsing a week's times as dates took a fifth of a digest build's reading.
       .select([...ROW_COLUMNS, sql<number>`(extract(epoch from measured_at) * 1000)::float8`.as('measured_ms')])
@@ -455,33 +462,37 @@ async function firstPongsFrom(
       .where('measured_at', '>=', from)
       .where('measured_at', toInclusive ? '<=' : '<', to)
       .orderBy(PONG_ORDER);
+  const names = new Map<string, string>();
+  const name = (text: string) => getOrInsert(names, text, () => text);
+  const filter = new FirstPongFilter();
+  const figures: PongFigure[] = [];
+  const keepFirstPongs = (rows: readonly PongFigure[]) => {
+    for (const row of rows) {
+      const figure = {
+        ping_server: name(row.ping_server),
+        responder_server: name(row.responder_server),
+        ping_event_id: name(row.ping_event_id),
+        delay_ms: row.delay_ms,
+        measured_ms: row.measured_ms,
+      };
+      if (filter.isFirst(figure)) figures.push(figure);
+    }
+  };
+  const throughCursor = async (tx: Transaction<Tables>) => {
     // Planned for all its rows, as the statement alone is, not for the first tenth soonest, and without
     // JIT compilation: reading a week of 1M rows through the cursor took 3.0-3.4 s on PostgreSQL with
     // it, 2.3 s without (the statement alone 1.7-2.9 s with it). Both are the plan's, made by the
     // declare (whose parameters both engines type from the query): the statements after it in the
     // caller's transaction get the defaults back.
-    await sql`set local cursor_tuple_fraction = 1`.execute(tx);
-    await sql`set local jit = off`.execute(tx);
-    await sql`declare figure_rows no scroll cursor for ${query}`.execute(tx);
-    await sql`set local cursor_tuple_fraction to default`.execute(tx);
-    await sql`set local jit to default`.execute(tx);
-    const names = new Map<string, string>();
-    const name = (text: string) => getOrInsert(names, text, () => text);
-    const filter = new FirstPongFilter();
-    const figures: PongFigure[] = [];
+    await sql`select set_config('cursor_tuple_fraction', '1', true), set_config('jit', 'off', true)`.execute(tx);
+    await sql`declare figure_rows no scroll cursor for ${query(tx)}`.execute(tx);
+    await sql`select set_config(name, reset_val, true) from pg_settings where name in ('cursor_tuple_fraction', 'jit')`.execute(
+      tx,
+    );
     try {
       for (;;) {
         const { rows } = await sql<PongFigure>`fetch forward ${sql.lit(FETCH_ROWS)} from figure_rows`.execute(tx);
-        for (const row of rows) {
-          const figure = {
-            ping_server: name(row.ping_server),
-            responder_server: name(row.responder_server),
-            ping_event_id: name(row.ping_event_id),
-            delay_ms: row.delay_ms,
-            measured_ms: row.measured_ms,
-          };
-          if (filter.isFirst(figure)) figures.push(figure);
-        }
+        keepFirstPongs(rows);
         if (rows.length < FETCH_ROWS) break;
       }
     } finally {
@@ -489,10 +500,11 @@ async function firstPongsFrom(
       // over, the cursor with it, and the close fails too: the first failure is the one reported.)
       await sql`close figure_rows`.execute(tx).catch(() => {});
     }
-    return figures;
   };
+  if (to.getTime() - from.getTime() <= ONE_STATEMENT_SPAN_MS) keepFirstPongs(await query(db).execute());
   // A cursor lives in a transaction: the caller's, or one of its own.
-  const figures = db.isTransaction ? await read(db as Transaction<Tables>) : await db.transaction().execute(read);
+  else if (db.isTransaction) await throughCursor(db as Transaction<Tables>);
+  else await db.transaction().execute(throughCursor);
   // Whole pairs are dropped, so dropping them after the first pongs are chosen drops the same rows as before.
   const pingIds = [...new Set(figures.map((row) => row.ping_event_id))];
   const answered = await answeredBefore(db, roomId, { from, to, toInclusive }, pingIds);
