@@ -1,6 +1,7 @@
 // A realistic week of samples, deterministic for a given seed: ping servers
 // with Zipf-like activity (a few ping a lot, most rarely), several responders
 // per ping, and long-tailed (log-normal) delays with occasional outliers.
+import { createHash } from 'node:crypto';
 import { createWriteStream } from 'node:fs';
 import { once } from 'node:events';
 import type { Sample } from '../src/samples/sample.ts';
@@ -14,6 +15,12 @@ export interface DatasetOptions {
   /** The window ends here; samples spread over the seven days before. */
   readonly end: Date;
   readonly seed: number;
+  /**
+   * Event IDs as Matrix's rooms have them: `$` and 43 characters of a hash, so
+   * each lands anywhere in the primary key, and every answer that lists pings
+   * is as long as the real room's. Otherwise short made-up ones (`$bench12`).
+   */
+  readonly matrixEventIds?: boolean;
 }
 
 /** mulberry32: small, fast, good enough for benchmark data. */
@@ -59,6 +66,9 @@ export function* generateSamples(options: DatasetOptions): Generator<Sample> {
     const server = pickServer();
     const pingTs = options.end.getTime() - span + Math.floor(rand() * span);
     ping++;
+    const pingEventId = options.matrixEventIds
+      ? `$${createHash('sha256').update(`$bench${ping}`).digest('base64url')}`
+      : `$bench${ping}`;
     for (let r = 0; r < options.responders && emitted < options.samples; r++) {
       // Most pings are seen by every responder; some responders miss some.
       if (r > 0 && rand() < 0.15) continue;
@@ -67,7 +77,7 @@ export function* generateSamples(options: DatasetOptions): Generator<Sample> {
       const name = `hs${server}.example`;
       yield {
         roomId: options.roomId,
-        pingEventId: `$bench${ping}`,
+        pingEventId,
         pingServer: name,
         pinger: `@user:${name}`,
         responder: `@echo:responder${r}.example`,

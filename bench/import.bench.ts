@@ -4,7 +4,6 @@
 // import`'s importFiles) times a file of samples shaped like the room's:
 // 300 servers, 10 responders, Matrix-like event IDs (43 characters of a
 // hash, so each lands anywhere in the primary key's index).
-import { createHash } from 'node:crypto';
 import { once } from 'node:events';
 import { createWriteStream } from 'node:fs';
 import { sql } from 'kysely';
@@ -126,9 +125,9 @@ export async function writeRoomSamples(
     roomId: options.roomId,
     end: options.now,
     seed: 14,
+    matrixEventIds: true,
   })) {
-    const pingEventId = `$${createHash('sha256').update(sample.pingEventId).digest('base64url')}`;
-    buffer += `${JSON.stringify(sampleToRecord({ ...sample, pingEventId }))}\n`;
+    buffer += `${JSON.stringify(sampleToRecord(sample))}\n`;
     if (buffer.length > 1 << 20) {
       if (!out.write(buffer)) await once(out, 'drain');
       buffer = '';

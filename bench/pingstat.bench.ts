@@ -1,7 +1,7 @@
 // Issue #14 scenario: the aggregator-compatible routes (stats.json,
 // stats.raw.json, the HTML table) on a room shaped like the real one (about
 // 300 ping servers, 10 responders, seven days, log-normal delays around
-// 300 ms) at each size, next to the anchor: maubot's pingstat measured on
+// 300 ms, Matrix's event IDs) at each size, next to the anchor: maubot's pingstat measured on
 // this machine kind (issue 14). Ratios are against that anchor, never against
 // a re-implementation of it.
 import { writeFileSync } from 'node:fs';
@@ -83,6 +83,7 @@ async function measure(
     roomId,
     end: new Date(),
     seed: 14,
+    matrixEventIds: true,
   })) {
     batch.push(sample);
     if (batch.length >= 20_000) {
