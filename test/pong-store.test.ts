@@ -159,6 +159,30 @@ t.test('names compare by code point, as PostgreSQL\'s "C" compares UTF-8 bytes',
       );
 });
 
+t.test("the dictionary numbers each ping's text once and keeps it as the answers print it", async (t) => {
+  const dictionary = new PongDictionary();
+  // Enough pings to outgrow its first table and buffers several times over.
+  const texts = Array.from({ length: 5000 }, (_, n) => JSON.stringify(`$${n.toString(36).padStart(43, '-')}`));
+  const odd = ['"$é:example.org"', '"$a\\"b"', '"$\\u00e9\\/x"', '"$🏓"', '"$"'];
+  const numbers = [...texts, ...odd].map((text) => dictionary.ping(text));
+  t.same(numbers, [...numbers.keys()], 'numbered in the order first met');
+  t.equal(dictionary.pings, texts.length + odd.length);
+  t.same(
+    [...texts, ...odd].map((text) => dictionary.ping(text)),
+    numbers,
+    'the same text, again: the same number',
+  );
+  t.equal(dictionary.pings, texts.length + odd.length, 'nothing added by asking again');
+  t.equal(dictionary.ping('"$\\u00e9/x"'), dictionary.ping('"$é/x"'), 'an escaped character is the character');
+  t.equal(dictionary.pingText(texts.length + 2), '"$é/x"', 'kept as JSON.stringify writes it, not as it was escaped');
+  t.equal(dictionary.pingText(3), texts[3], 'its text back');
+  const { bytes, pingBytes } = dictionary;
+  const last = texts.length + 3;
+  t.equal(bytes.toString('utf8', pingBytes[2 * last], pingBytes[2 * last + 1]), '"$🏓"', 'its bytes in UTF-8');
+  t.not(dictionary.ping('"$🏓x"'), last, 'a text that begins as another is another');
+  t.not(dictionary.ping(`${texts[7]!.slice(0, -2)}"`), 7, 'and one that is shorter');
+});
+
 t.test("an hour's rows are read as times within the hour, and a row of another hour is refused", async (t) => {
   const hour = Date.UTC(2026, 10, 20, 8);
   const line = (micros: number) => `${micros},120,0,"$p${micros}","a.example","r.example","@echo:r.example"`;

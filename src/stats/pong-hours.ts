@@ -28,46 +28,94 @@ let lastDictionaryId = 0;
 export class PongDictionary {
   /** Unique in the process: what is computed in one dictionary's numbers says which. */
   readonly id = ++lastDictionaryId;
-  readonly #pingIndex = new Map<string, number>();
+  // A ping's JSON text is kept once, as UTF-8 in `bytes`, and found again through a table of its hash:
+  // a string of it, a Map entry keyed by that string and its span in an array of numbers took 150-190
+  // bytes a ping beside those bytes (15 MB of a week of 111,000 pings with Matrix's 44-character IDs).
+  #pingCount = 0;
+  /** Open addressing: a ping's number + 1 in the first free slot from its text's hash; 0 is free. */
+  #pingSlots = new Int32Array(1024);
   readonly #nameIndex = new Map<string, number>();
-  /** Each ping's event ID as JSON text, quotes included. */
-  readonly pingJson: string[] = [];
   readonly nameJson: string[] = [];
   readonly names: string[] = [];
-  /** The same JSON texts in UTF-8, one after another, for answers written as bytes. */
+  /** The JSON texts in UTF-8, one after another, for answers written as bytes. */
   bytes = Buffer.alloc(64 * 1024);
   #byteLength = 0;
-  /** Where each ping's and each name's JSON text starts in `bytes`, and where it ends: [start, end, start, end, …]. */
-  readonly pingBytes: number[] = [];
+  /** Where each ping's JSON text starts in `bytes`, and where it ends: [start, end, start, end, …]. */
+  pingBytes = new Int32Array(2048);
+  /** The same for each name. */
   readonly nameBytes: number[] = [];
 
-  #encode(json: string, spans: number[]): void {
+  /** Appends text to `bytes`; returns where it ends (it starts at the length before). */
+  #append(json: string): number {
     const length = Buffer.byteLength(json);
     if (this.#byteLength + length > this.bytes.length) {
       const larger = Buffer.alloc(2 * Math.max(this.bytes.length, length));
       this.bytes.copy(larger, 0, 0, this.#byteLength);
       this.bytes = larger;
     }
-    spans.push(this.#byteLength, this.#byteLength + length);
     this.#byteLength += this.bytes.write(json, this.#byteLength);
+    return this.#byteLength;
   }
 
   get pings(): number {
-    return this.pingJson.length;
+    return this.#pingCount;
   }
 
-  /** The number of a ping by its JSON text (which may be a slice of a larger string: a copy is kept). */
-  ping(json: string): number {
-    let index = this.#pingIndex.get(json);
-    if (index === undefined) {
-      index = this.pingJson.length;
-      // A slice would keep the whole text it was read from alive.
-      const copy = JSON.stringify(JSON.parse(json) as string);
-      this.#pingIndex.set(copy, index);
-      this.pingJson.push(copy);
-      this.#encode(copy, this.pingBytes);
+  /** A ping's event ID as JSON text, quotes included. */
+  pingText(ping: number): string {
+    return this.bytes.toString('utf8', this.pingBytes[2 * ping], this.pingBytes[2 * ping + 1]);
+  }
+
+  /**
+   * The number of a ping by its JSON text. Kept as JSON.stringify writes it, as the answers print it: the
+   * database's to_json writes the same text unless it escapes a character (a backslash), which is written
+   * as JSON.stringify would before it is looked up.
+   */
+  ping(text: string): number {
+    const json = text.includes('\\') ? JSON.stringify(JSON.parse(text) as string) : text;
+    const slots = this.#pingSlots;
+    const mask = slots.length - 1;
+    let slot = textHash(json) & mask;
+    for (let entry = slots[slot]!; entry !== 0; entry = slots[slot]!) {
+      if (this.#pingTextIs(entry - 1, json)) return entry - 1;
+      slot = (slot + 1) & mask;
     }
+    const index = this.#pingCount++;
+    if (2 * this.#pingCount > this.pingBytes.length) {
+      const larger = new Int32Array(2 * this.pingBytes.length);
+      larger.set(this.pingBytes);
+      this.pingBytes = larger;
+    }
+    this.pingBytes[2 * index] = this.#byteLength;
+    this.pingBytes[2 * index + 1] = this.#append(json);
+    slots[slot] = index + 1;
+    // At most half full, so a look-up meets few others.
+    if (2 * this.#pingCount > slots.length) this.#rehashPings(2 * slots.length);
     return index;
+  }
+
+  #pingTextIs(ping: number, json: string): boolean {
+    const start = this.pingBytes[2 * ping]!;
+    const end = this.pingBytes[2 * ping + 1]!;
+    const { bytes } = this;
+    for (let i = 0; i < json.length; i++) {
+      const code = json.charCodeAt(i);
+      // Beyond ASCII, characters and bytes no longer pair one to one.
+      if (code >= 128) return bytes.toString('utf8', start, end) === json;
+      if (start + i >= end || bytes[start + i] !== code) return false;
+    }
+    return start + json.length === end;
+  }
+
+  #rehashPings(size: number): void {
+    const slots = new Int32Array(size);
+    const mask = size - 1;
+    for (let ping = 0; ping < this.#pingCount; ping++) {
+      let slot = bytesHash(this.bytes, this.pingBytes[2 * ping]!, this.pingBytes[2 * ping + 1]!) & mask;
+      while (slots[slot] !== 0) slot = (slot + 1) & mask;
+      slots[slot] = ping + 1;
+    }
+    this.#pingSlots = slots;
   }
 
   name(json: string): number {
@@ -79,10 +127,33 @@ export class PongDictionary {
       this.#nameIndex.set(copy, index);
       this.nameJson.push(copy);
       this.names.push(name);
-      this.#encode(copy, this.nameBytes);
+      this.nameBytes.push(this.#byteLength, this.#append(copy));
     }
     return index;
   }
+}
+
+// FNV-1a over a text's UTF-8 bytes: the same for a string (while it is ASCII) and for its bytes.
+const FNV_OFFSET = 0x811c9dc5;
+const FNV_PRIME = 0x01000193;
+
+function textHash(text: string): number {
+  let hash = FNV_OFFSET;
+  for (let i = 0; i < text.length; i++) {
+    const code = text.charCodeAt(i);
+    if (code >= 128) {
+      const bytes = Buffer.from(text, 'utf8');
+      return bytesHash(bytes, 0, bytes.length);
+    }
+    hash = Math.imul(hash ^ code, FNV_PRIME);
+  }
+  return hash >>> 0;
+}
+
+function bytesHash(bytes: Buffer, start: number, end: number): number {
+  let hash = FNV_OFFSET;
+  for (let i = start; i < end; i++) hash = Math.imul(hash ^ bytes[i]!, FNV_PRIME);
+  return hash >>> 0;
 }
 
 /** One hour of a lineage's samples, every one, in the window's order. */
@@ -266,12 +337,12 @@ export function parsePongHour(hour: number, count: number, text: string, diction
   // Pings answered in one sync share a time (the bot's measured_at): the IDs are decoded once each.
   const decoded = new Map<string, string>();
   const raw = (json: string) => getOrInsert(decoded, json, () => JSON.parse(json) as string);
+  const decodedPings = new Map<number, string>();
+  const pingId = (p: number) => getOrInsert(decodedPings, p, () => JSON.parse(dictionary.pingText(p)) as string);
   const order = Array.from({ length: count }, (_, i) => i).sort(
     (a, b) =>
       pongMicros[a]! - pongMicros[b]! ||
-      (ping[a] === ping[b]
-        ? 0
-        : compareCodePoints(raw(dictionary.pingJson[ping[a]!]!), raw(dictionary.pingJson[ping[b]!]!))) ||
+      (ping[a] === ping[b] ? 0 : compareCodePoints(pingId(ping[a]!), pingId(ping[b]!))) ||
       compareCodePoints(raw(responders[a]!), raw(responders[b]!)),
   );
   const sorted = <T extends Uint32Array | Int32Array>(column: T): T => column.map((_, i) => column[order[i]!]!) as T;

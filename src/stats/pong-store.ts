@@ -209,7 +209,7 @@ function compacted(lineage: Lineage): void {
   for (const [at, kept] of lineage.hours) {
     const rows = {
       ...kept.rows,
-      ping: kept.rows.ping.map((p) => dictionary.ping(from.pingJson[p]!)),
+      ping: kept.rows.ping.map((p) => dictionary.ping(from.pingText(p))),
       // Numbered anew, an hour's names may need wider numbers than before.
       pingServer: narrowed(Int32Array.from(kept.rows.pingServer, (n) => dictionary.name(from.nameJson[n]!))),
       responderServer: narrowed(Int32Array.from(kept.rows.responderServer, (n) => dictionary.name(from.nameJson[n]!))),
