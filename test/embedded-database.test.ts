@@ -53,7 +53,7 @@ t.test('a new data directory is created, then read by serve and by a command', a
   // initdb writes the shared buffers it ran with: the default 128 MB would have weighed on the creating process.
   t.match(
     readFileSync(path.join(dataDir, 'postgresql.conf'), 'utf8'),
-    /^shared_buffers = 16MB\b/m,
+    /^shared_buffers = 8MB\b/m,
     'initdb ran with the small shared buffers',
   );
   const template = await pgliteTemplate(DEFAULT_TEMPLATE_ROOT);
@@ -99,7 +99,7 @@ t.test('one template is kept, however many new directories ask for it at once', 
   const kept = readdirSync(root);
   t.equal(kept.length, 1, `one template, no half-made one left: ${kept.join(', ')}`);
   const template = path.join(root, kept[0]!);
-  t.match(kept[0], /^pglite-\d+\.\d+\.\d+-shared-buffers-16MB$/, 'named by the PGlite and the settings that made it');
+  t.match(kept[0], /^pglite-\d+\.\d+\.\d+-shared-buffers-8MB$/, 'named by the PGlite and the settings that made it');
   for (const dataDir of dataDirs) {
     t.ok(existsSync(path.join(dataDir, 'PG_VERSION')), `${path.basename(dataDir)} holds a database`);
     t.equal(systemIdentifier(dataDir), systemIdentifier(template), `${path.basename(dataDir)} is a copy of it`);
@@ -112,7 +112,7 @@ t.test("making a template sweeps other versions' and abandoned ones, not one bei
   const current = path.basename((await pgliteTemplate(path.join(dir, 'templates')))!);
   const root = path.join(dir, 'swept');
   const entries = {
-    older: 'pglite-0.0.1-shared-buffers-16MB',
+    older: 'pglite-0.0.1-shared-buffers-8MB',
     abandoned: `${current}.building-killed`,
     inProgress: `${current}.building-making`,
     unrelated: 'other-cache',
