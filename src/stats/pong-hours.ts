@@ -17,14 +17,15 @@ import { HOUR_MS } from './windows.ts';
 
 const HOUR_MICROS = HOUR_MS * 1000;
 
-/**
- * Ping event IDs and server names, numbered, with their JSON text as
- * PostgreSQL's to_json writes it (what the answers print). Only ever grows:
- * hours read at different times share it; a store starts a new one when
- * too much of it is no longer used.
- */
 let lastDictionaryId = 0;
 
+/**
+ * Ping event IDs and server names, numbered, with their JSON text as
+ * JSON.stringify writes it (what the answers print; PostgreSQL's to_json
+ * writes the same but for escaped characters). Only ever grows: hours read
+ * at different times share it; a store starts a new one when too much of it
+ * is no longer used.
+ */
 export class PongDictionary {
   /** Unique in the process: what is computed in one dictionary's numbers says which. */
   readonly id = ++lastDictionaryId;
