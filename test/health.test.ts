@@ -6,9 +6,9 @@ import { once } from 'node:events';
 import { createServer, type Socket } from 'node:net';
 import type { AddressInfo } from 'node:net';
 import t from 'tap';
-import { openDatabase } from '../src/db/database.ts';
+import { openDatabase, type Database } from '../src/db/database.ts';
 import { buildApp } from '../src/http/app.ts';
-import { STALE_SYNC_SECONDS } from '../src/http/routes/health.ts';
+import { HEALTH_CHECK_FRESH_MS, STALE_SYNC_SECONDS } from '../src/http/routes/health.ts';
 import { createLogger } from '../src/log.ts';
 import { Statistics } from '../src/stats/leaderboard.ts';
 import { RoomRegistry } from '../src/stats/rooms.ts';
@@ -262,6 +262,48 @@ for (const [kind, code] of [
     },
   );
 }
+
+t.test(
+  'a flood of /healthz asks the database once: requests share a check, and a later one makes a new check',
+  async (t) => {
+    const database = await openTestDatabase(testEngines()[0]!);
+    t.teardown(() => database.destroy());
+    let pings = 0;
+    // The real database, its health pings counted.
+    const counted: Database = {
+      ...database,
+      ping: (timeoutMs) => {
+        pings++;
+        return database.ping(timeoutMs);
+      },
+    };
+    const statistics = new Statistics({
+      db: database.db,
+      stats: { minDelayMs: 10, maxDelayMs: 600_000, minPings: 1 },
+      weeks: { timeZone: 'UTC', closeWeekday: 1, closeHour: 0, graceMinutes: 60 },
+      cacheSeconds: 60,
+    });
+    const app = await buildApp({ database: counted, statistics, rooms: new RoomRegistry([]), cacheSeconds: 60 });
+    t.teardown(() => app.close());
+    const ask = async () => {
+      const res = await app.inject('/healthz');
+      t.equal(res.statusCode, 200);
+      return res.json().database as { latency_ms: number; check_age_ms: number };
+    };
+    const flood = await Promise.all(Array.from({ length: 50 }, ask));
+    t.equal(pings, 1, '50 requests at once: one check');
+    t.same(new Set(flood.map((d) => d.latency_ms)).size, 1, 'every answer gives that check');
+    const later = await until('a request after the check went stale to make a new one', async () => {
+      const answer = await ask();
+      return pings > 1 ? answer : undefined;
+    });
+    t.equal(pings, 2, 'one new check');
+    t.ok(
+      later.check_age_ms < HEALTH_CHECK_FRESH_MS,
+      `its answer is of the new check (${later.check_age_ms} ms old, checks are shared for ${HEALTH_CHECK_FRESH_MS} ms)`,
+    );
+  },
+);
 
 t.test(
   'a sync that hangs, with no failure to count: failing once its latest success is older than the long poll could take',

@@ -168,7 +168,15 @@ t.test(
         expected['/leaderboard.md']!.body,
         'the replica answers what it had',
       );
-      const lagging = (await health(readsReplica)).body['read_database'] as ReadDatabaseHealth;
+      // The check made before the pause answers for a second at most (HEALTH_CHECK_FRESH_MS).
+      const lagging = await until(
+        '/healthz to count the lag',
+        async () => {
+          const replica = (await health(readsReplica)).body['read_database'] as ReadDatabaseHealth;
+          return replica.replay_lag_seconds !== 0 ? replica : undefined;
+        },
+        WAIT_MS,
+      );
       t.equal(lagging.ok, true, 'a lagging standby is still up');
       t.ok(lagging.replay_lag_seconds! > 0, `its lag is counted (${lagging.replay_lag_seconds} s)`);
 
@@ -189,7 +197,14 @@ t.test(
           t.equal(res.status, 503, `${route}: 503 (in ${ms} ms; the query timeout is 2000 ms)`);
           t.equal(res.headers.get('retry-after'), '5', `${route}: Retry-After`);
         }
-        const hung = await health(readsReplica);
+        const hung = await until(
+          '/healthz to report the standby hung',
+          async () => {
+            const answer = await health(readsReplica);
+            return (answer.body['read_database'] as ReadDatabaseHealth).ok ? undefined : answer;
+          },
+          WAIT_MS,
+        );
         t.equal(hung.status, 200, '/healthz: 200, the instance still writes and leads');
         t.match(hung.body, {
           status: 'degraded',
@@ -205,7 +220,18 @@ t.test(
           async () => (await answer(readsReplica, '/leaderboard.md')).status === 200,
           WAIT_MS,
         );
-        t.match((await health(readsReplica)).body, { status: 'ok', read_database: { ok: true } }, 'healthy again');
+        t.match(
+          await until(
+            '/healthz to report the standby back',
+            async () => {
+              const { body } = await health(readsReplica);
+              return body['status'] === 'ok' ? body : undefined;
+            },
+            WAIT_MS,
+          ),
+          { status: 'ok', read_database: { ok: true } },
+          'healthy again',
+        );
       },
     );
 
@@ -215,7 +241,14 @@ t.test(
       const res = await fetch(`${readsReplica.url}/leaderboard.md`, { signal: AbortSignal.timeout(WAIT_MS) });
       t.equal(res.status, 503);
       t.match(await res.json(), { error: 'Service Unavailable', message: /the database is unavailable/ });
-      const gone = await health(readsReplica);
+      const gone = await until(
+        '/healthz to report the standby gone',
+        async () => {
+          const answer = await health(readsReplica);
+          return (answer.body['read_database'] as ReadDatabaseHealth).ok ? undefined : answer;
+        },
+        WAIT_MS,
+      );
       t.equal(gone.status, 200);
       t.match(gone.body, { status: 'degraded', read_database: { ok: false, code: 'unreachable' } });
     });

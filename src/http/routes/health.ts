@@ -11,6 +11,18 @@ import type { HealthSources, HttpDeps } from '../deps.ts';
 export const STALE_SYNC_SECONDS = 120;
 /** A probe whose last pings all went unanswered: one lost ping is a measurement, this many in a row is a probe not measuring. */
 export const PROBE_FAILING_AFTER = 3;
+/**
+ * A database check this recent answers for a new one: however many clients
+ * ask /healthz, the database is asked at most once in this time, and a
+ * request does not wait for a round trip that a flood's other requests
+ * delay. A monitor that asks every few seconds gets a new check each time.
+ */
+export const HEALTH_CHECK_FRESH_MS = 1000;
+
+const checkAge = Type.Number({
+  minimum: 0,
+  description: `How long before this answer the check began: one check answers every request for ${HEALTH_CHECK_FRESH_MS} ms`,
+});
 
 const age = (description: string) => Type.Union([Type.Integer({ minimum: 0 }), Type.Null()], { description });
 
@@ -77,6 +89,7 @@ const HealthBody = Type.Object({
     status: Type.Union([Type.Literal('ok'), Type.Literal('unavailable')]),
     code: Type.Optional(DatabaseFailureCode),
     latency_ms: Type.Number(),
+    check_age_ms: checkAge,
   }),
   read_database: Type.Optional(
     Type.Object(
@@ -85,6 +98,7 @@ const HealthBody = Type.Object({
         status: Type.Union([Type.Literal('ok'), Type.Literal('unavailable')]),
         code: Type.Optional(DatabaseFailureCode),
         latency_ms: Type.Number(),
+        check_age_ms: checkAge,
         standby: Type.Union([Type.Boolean(), Type.Null()], {
           description: 'Whether it is a hot standby (in recovery); null while it does not answer',
         }),
@@ -167,7 +181,30 @@ function probesHealth(source: HealthSources['probes'], nowMs: number): Body['pro
   return { status: accounts.some((a) => a.status === 'failing') ? 'failing' : 'ok', accounts };
 }
 
-async function primaryHealth(database: Database, log: FastifyBaseLogger): Promise<Body['database']> {
+/** A check shared by the requests of HEALTH_CHECK_FRESH_MS: they join it while it runs, and take its result after. */
+class SharedCheck<T extends object> {
+  #startedMs = Number.NEGATIVE_INFINITY;
+  #result: Promise<T> | undefined;
+  readonly #run: () => Promise<T>;
+
+  constructor(run: () => Promise<T>) {
+    this.#run = run;
+  }
+
+  async result(): Promise<T & { check_age_ms: number }> {
+    const nowMs = performance.now();
+    if (this.#result === undefined || nowMs - this.#startedMs >= HEALTH_CHECK_FRESH_MS) {
+      this.#startedMs = nowMs;
+      this.#result = this.#run();
+    }
+    const result = await this.#result;
+    return { ...result, check_age_ms: Math.max(0, Math.round(performance.now() - this.#startedMs)) };
+  }
+}
+
+type Checked<T> = Omit<T, 'check_age_ms'>;
+
+async function primaryHealth(database: Database, log: FastifyBaseLogger): Promise<Checked<Body['database']>> {
   const started = performance.now();
   try {
     await pingDatabase(database);
@@ -179,7 +216,7 @@ async function primaryHealth(database: Database, log: FastifyBaseLogger): Promis
   }
 }
 
-type ReadDatabaseHealth = NonNullable<Body['read_database']>;
+type ReadDatabaseHealth = Checked<NonNullable<Body['read_database']>>;
 
 async function replicaHealth(database: Database, log: FastifyBaseLogger): Promise<ReadDatabaseHealth> {
   const started = performance.now();
@@ -208,6 +245,10 @@ async function replicaHealth(database: Database, log: FastifyBaseLogger): Promis
 
 export const healthRoutes: FastifyPluginAsyncTypebox<HttpDeps> = async (app, deps) => {
   const sources = deps.health ?? {};
+  // The checks' warnings go to the service's log: a check answers requests other than the one that began it.
+  const primary = new SharedCheck(() => primaryHealth(deps.database, app.log));
+  const reads = deps.reads;
+  const replica = reads && new SharedCheck(() => replicaHealth(reads.database, app.log));
   app.get(
     '/healthz',
     {
@@ -217,12 +258,9 @@ export const healthRoutes: FastifyPluginAsyncTypebox<HttpDeps> = async (app, dep
         response: { 200: HealthBody, 503: HealthBody },
       },
     },
-    async (request, reply) => {
+    async (_request, reply) => {
       // Both at once: a hung replica must not add its timeout to the primary's.
-      const [database, readDatabase] = await Promise.all([
-        primaryHealth(deps.database, request.log),
-        deps.reads && replicaHealth(deps.reads.database, request.log),
-      ]);
+      const [database, readDatabase] = await Promise.all([primary.result(), replica?.result()]);
       const failure = database.code;
       const nowMs = Date.now();
       const bot = botHealth(sources.bot, nowMs);
