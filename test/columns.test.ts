@@ -1,7 +1,14 @@
 // The leaderboard's figures from packed columns (pure), and the digest packing.
 import t from 'tap';
 import { quantileSorted } from 'simple-statistics';
-import { columnsFromRows, FiguresScratch, figuresFromColumns, PingNumbers, pingKey } from '../src/stats/columns.ts';
+import {
+  columnsFromRows,
+  FiguresScratch,
+  figuresFromColumns,
+  PingNumbers,
+  pingKey,
+  prepareFigures,
+} from '../src/stats/columns.ts';
 import { DigestNames, encodeDigest } from '../src/stats/digests.ts';
 import { ascending, figuresOfSorted, quantileOfSortedRun } from '../src/stats/figures.ts';
 import { FirstPongFilter } from '../src/stats/first-pongs.ts';
@@ -209,6 +216,26 @@ t.test('ping numbers and scratch kept from table to table give each the figures 
   t.same(figuresFromColumns(small, FILTER, kept), figuresFromColumns(small, FILTER), 'small after them');
   t.ok(kept.pings.count < 1000, 'the numbers of the pings no table holds any more were dropped');
 });
+
+t.test(
+  'a table of prepared chunks numbers only the pings they do not hold, and gives the figures fresh numbers give',
+  async (t) => {
+    const rows = randomRows(31, 9000, (random) => 10 + Math.floor(random() * 3000));
+    const pingsIn = (part: ReturnType<typeof row>[]) => new Set(part.map((r) => r.ping_event_id)).size;
+    // What a digest build keeps, prepared; then a table that also holds a chunk made at the table (a window's first hour).
+    const prepared = [columnsFromRows(rows.slice(0, 6000)), columnsFromRows(rows.slice(6000, 8000))];
+    const kept = { pings: new PingNumbers(), scratch: new FiguresScratch() };
+    prepareFigures(prepared, kept.pings);
+    t.equal(kept.pings.count, pingsIn(rows.slice(0, 8000)), 'every ping of the prepared chunks numbered');
+    const chunks = [columnsFromRows(rows.slice(8000)), ...prepared];
+    t.same(
+      figuresFromColumns(chunks, FILTER, kept),
+      figuresFromColumns(chunks, FILTER),
+      'the figures of fresh numbers',
+    );
+    t.equal(kept.pings.count, pingsIn(rows), 'the table numbered only the pings of the chunk it made');
+  },
+);
 
 t.test("names only raw rows hold are merged into the digests' dictionary, which may grow", async (t) => {
   const ids = new Map(['b.example', 'd.example', 'r.example', 'q.example'].map((name, i) => [name, i + 1]));

@@ -760,6 +760,16 @@ export class DecodedDigests {
     }
   }
 
+  /** The kept digests of the room's hours that begin in [from, to), oldest first. */
+  keptBetween(roomId: string, from: number, to: number): SampleColumns[] {
+    const digests: SampleColumns[] = [];
+    for (let hour = Math.ceil(from / HOUR_MS) * HOUR_MS; hour < to; hour += HOUR_MS) {
+      const kept = this.#kept.get(`${roomId}|${hour}`);
+      if (kept) digests.push(kept.digest);
+    }
+    return digests;
+  }
+
   /** Forgets the kept digests of the room's hours [first, end) that are no longer stored. */
   forgetDropped(roomId: string, first: number, end: number, stored: ReadonlySet<number>): void {
     for (let hour = first; hour < end; hour += HOUR_MS) {
