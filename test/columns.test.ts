@@ -220,20 +220,30 @@ t.test('ping numbers and scratch kept from table to table give each the figures 
 t.test(
   'a table of prepared chunks numbers only the pings they do not hold, and gives the figures fresh numbers give',
   async (t) => {
-    const rows = randomRows(31, 9000, (random) => 10 + Math.floor(random() * 3000));
+    const rows = randomRows(31, 15_000, (random) => 10 + Math.floor(random() * 3000));
     const pingsIn = (part: ReturnType<typeof row>[]) => new Set(part.map((r) => r.ping_event_id)).size;
     // What a digest build keeps, prepared; then a table that also holds a chunk made at the table (a window's first hour).
-    const prepared = [columnsFromRows(rows.slice(0, 6000)), columnsFromRows(rows.slice(6000, 8000))];
+    const prepared = [columnsFromRows(rows.slice(0, 10_000)), columnsFromRows(rows.slice(10_000, 13_000))];
     const kept = { pings: new PingNumbers(), scratch: new FiguresScratch() };
     prepareFigures(prepared, kept.pings);
-    t.equal(kept.pings.count, pingsIn(rows.slice(0, 8000)), 'every ping of the prepared chunks numbered');
-    const chunks = [columnsFromRows(rows.slice(8000)), ...prepared];
+    t.equal(kept.pings.count, pingsIn(rows.slice(0, 13_000)), 'every ping of the prepared chunks numbered');
+    const chunks = [columnsFromRows(rows.slice(13_000)), ...prepared];
     t.same(
       figuresFromColumns(chunks, FILTER, kept),
       figuresFromColumns(chunks, FILTER),
       'the figures of fresh numbers',
     );
     t.equal(kept.pings.count, pingsIn(rows), 'the table numbered only the pings of the chunk it made');
+    // A build's preparation of a few hours after a wider table (5,000 pings: more than twice its own and 4,096
+    // more, past which a table's numbers start again): the wider table's numbers stay.
+    const before = kept.pings.numbersOf(chunks).map((numbers) => [...numbers]);
+    prepareFigures([columnsFromRows(rows.slice(0, 30))], kept.pings);
+    t.equal(kept.pings.count, pingsIn(rows), 'preparing fewer chunks drops no number');
+    t.same(
+      kept.pings.numbersOf(chunks).map((numbers) => [...numbers]),
+      before,
+      'the wider table keeps its numbers',
+    );
   },
 );
 

@@ -113,10 +113,15 @@ export class PingNumbers {
     return this.#count;
   }
 
-  /** The number of each ping of each chunk, by the chunk's own ping index. */
-  numbersOf(chunks: readonly SampleColumns[]): Int32Array[] {
+  /**
+   * The number of each ping of each chunk, by the chunk's own ping index.
+   * `dropUnused`: whether numbers may start again when they far outnumber
+   * these chunks' pings (a table's may; a build's preparation, of fewer
+   * hours than a wide table's, must not take that table's numbers away).
+   */
+  numbersOf(chunks: readonly SampleColumns[], { dropUnused = true } = {}): Int32Array[] {
     const pings = chunks.reduce((sum, chunk) => sum + chunk.pingKeys.length / 2, 0);
-    if (this.#count > 2 * pings + 4096) {
+    if (dropUnused && this.#count > 2 * pings + 4096) {
       this.#table = new Int32Array(3 * 1024);
       this.#count = 0;
       this.#perChunk = new WeakMap();
@@ -386,9 +391,10 @@ function logarithmsFrom(from: number): Float64Array {
  * pings touched for the first time: 25–40 ms of a week of a million).
  */
 export function prepareFigures(chunks: readonly SampleColumns[], pings: PingNumbers): void {
+  if (chunks.length === 0) return;
   namesInOrder(chunks, (chunk) => chunk.servers);
   namesInOrder(chunks, (chunk) => chunk.responders);
-  pings.numbersOf(chunks);
+  pings.numbersOf(chunks, { dropUnused: false });
 }
 
 /**

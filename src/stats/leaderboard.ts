@@ -159,8 +159,8 @@ export class Statistics {
   /**
    * Builds, keeps what it built, and does with it what the next table of
    * each room would do first (prepareFigures): after an import of a week of
-   * a million samples, 30 ms here, and a first table of 97–123 ms instead
-   * of 121–164.
+   * a million samples, 30 ms here, and a first table of 102–113 ms instead
+   * of 113–146 on PostgreSQL.
    */
   async #build(rooms: readonly Pick<TrackedRoom, 'roomIds'>[], { currentHour = false }): Promise<number> {
     const memory = this.#keepBuilt ? this.#digests : undefined;
