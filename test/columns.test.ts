@@ -227,6 +227,7 @@ t.test(
     const kept = { pings: new PingNumbers(), scratch: new FiguresScratch() };
     prepareFigures(prepared, kept.pings);
     t.equal(kept.pings.count, pingsIn(rows.slice(0, 13_000)), 'every ping of the prepared chunks numbered');
+    const preparedNumbers = kept.pings.numbersOf(prepared, { preparing: true });
     const chunks = [columnsFromRows(rows.slice(13_000)), ...prepared];
     t.same(
       figuresFromColumns(chunks, FILTER, kept),
@@ -234,6 +235,10 @@ t.test(
       'the figures of fresh numbers',
     );
     t.equal(kept.pings.count, pingsIn(rows), 'the table numbered only the pings of the chunk it made');
+    t.ok(
+      kept.pings.numbersOf(prepared, { preparing: true }).every((numbers, i) => numbers === preparedNumbers[i]),
+      "and kept the prepared chunks' numbers as they were",
+    );
     // A build's preparation of a few hours after a wider table (5,000 pings: more than twice its own and 4,096
     // more, past which a table's numbers start again): the wider table's numbers stay.
     const before = kept.pings.numbersOf(chunks).map((numbers) => [...numbers]);
@@ -244,6 +249,11 @@ t.test(
       before,
       'the wider table keeps its numbers',
     );
+    // With no table since, preparations drop what they far outnumber, as tables do: numbers do not grow without one.
+    const unasked = new PingNumbers();
+    prepareFigures(prepared, unasked);
+    prepareFigures([columnsFromRows(rows.slice(0, 30))], unasked);
+    t.equal(unasked.count, pingsIn(rows.slice(0, 30)), 'the numbers of a preparation no table asked for start again');
   },
 );
 

@@ -864,8 +864,8 @@ forEachEngine(t, async (t, database) => {
       const out = { stdout: stdout.stream, stderr: stderr.stream };
       // What the terminal showed when the digests began to be built.
       let shownAtBuild: string | undefined;
-      const build = statistics.buildRoomDigests.bind(statistics);
-      statistics.buildRoomDigests = (...args) => {
+      const build = statistics.buildDigests.bind(statistics);
+      statistics.buildDigests = (...args) => {
         shownAtBuild = stderr.text();
         return build(...args);
       };

@@ -859,7 +859,7 @@ forEachEngine(t, (t, database) => {
       );
       const stats = statisticsAt(now);
       t.equal(
-        await stats.buildRoomDigests([ROOM], { currentHour: true }),
+        await stats.buildDigests([room], { currentHour: true }),
         7 * 24 + 1,
         "the week's hours and the one going on",
       );

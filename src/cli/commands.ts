@@ -167,6 +167,7 @@ export async function importCommand(
       onProgress: () => progress(false),
       // After a million samples the digests take seconds on PostgreSQL and half a minute on PGlite: the line says why it waits.
       onFinishing: () => progress(false, "; building the week's digests for the leaderboard…"),
+      roomOf: (roomId) => data.rooms.find(roomId),
       onRejected: (r) => {
         if (counts.rejected <= MAX_REPORTED_REJECTIONS)
           out.stderr.write(`${out.stderr.isTTY ? '\r\x1b[K' : ''}${r.file}:${r.line}: ${r.error}\n`);

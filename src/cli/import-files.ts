@@ -6,6 +6,7 @@ import type { Db } from '../db/database.ts';
 import { importFile, type ImportCounts, type ImportOptions, type StopPosition } from '../samples/import.ts';
 import { analyzeSamples } from '../samples/repository.ts';
 import type { Statistics } from '../stats/leaderboard.ts';
+import type { TrackedRoom } from '../stats/rooms.ts';
 
 /** A bulk import this large changes the table enough to mislead the planner until analysed. */
 const ANALYZE_AFTER_SAMPLES = 10_000;
@@ -28,6 +29,8 @@ export async function importFiles(
     onUnreadable?(file: string, err: Error): void;
     /** The files are read and stored; what follows (statistics, digests) takes seconds after a large import. */
     onFinishing?(): void;
+    /** The lineage a room ID belongs to (the rooms the process knows), whose tables the digest build prepares. */
+    roomOf?(roomId: string): Pick<TrackedRoom, 'roomIds'> | undefined;
   } = {},
 ): Promise<{ readonly stoppedAt: StopPosition | undefined }> {
   const rooms = new Set<string>();
@@ -45,6 +48,9 @@ export async function importFiles(
   hooks.onFinishing?.();
   // Interrupted, the ANALYZE can wait for the next run; the digests of what was stored cannot (reads do not build them).
   if (!stoppedAt && counts.stored > ANALYZE_AFTER_SAMPLES) await analyzeSamples(db);
-  await statistics.buildRoomDigests([...rooms].sort(), { currentHour: true });
+  await statistics.buildDigests(
+    [...rooms].sort().map((roomId) => hooks.roomOf?.(roomId) ?? { roomIds: [roomId] }),
+    { currentHour: true },
+  );
   return { stoppedAt };
 }

@@ -99,13 +99,16 @@ export function columnsFromRows(rows: readonly SampleRowLike[]): SampleColumns {
  * back to every table, so each chunk's pings are numbered once (and the
  * numbers kept with the chunk) rather than hashed again for every table.
  * The numbers of pings no longer in any table are dropped, all at once,
- * when they outnumber those in the latest; a table's arrays indexed by ping
- * are as long as the numbers handed out.
+ * when they outnumber those in the latest (a build's preparation for a
+ * table to come keeps the latest table's too); a table's arrays indexed by
+ * ping are as long as the numbers handed out.
  */
 export class PingNumbers {
   /** Open addressing: a slot is [high, low, number + 1] in one array (one cache miss per probe); 0 marks a free slot. */
   #table = new Int32Array(3 * 1024);
   #count = 0;
+  /** Pings of the latest table's chunks. */
+  #tablePings = 0;
   #perChunk = new WeakMap<SampleColumns, Int32Array>();
 
   /** Pings numbered so far: every number is below it. */
@@ -115,13 +118,15 @@ export class PingNumbers {
 
   /**
    * The number of each ping of each chunk, by the chunk's own ping index.
-   * `dropUnused`: whether numbers may start again when they far outnumber
-   * these chunks' pings (a table's may; a build's preparation, of fewer
-   * hours than a wide table's, must not take that table's numbers away).
+   * `preparing`: for a table to come (prepareFigures), not for a table now:
+   * its chunks, a build's rolling week, may be fewer than the latest
+   * table's (a 30-day one), whose numbers it then must not drop.
    */
-  numbersOf(chunks: readonly SampleColumns[], { dropUnused = true } = {}): Int32Array[] {
+  numbersOf(chunks: readonly SampleColumns[], { preparing = false } = {}): Int32Array[] {
     const pings = chunks.reduce((sum, chunk) => sum + chunk.pingKeys.length / 2, 0);
-    if (dropUnused && this.#count > 2 * pings + 4096) {
+    const needed = preparing ? Math.max(pings, this.#tablePings) : pings;
+    if (!preparing) this.#tablePings = pings;
+    if (this.#count > 2 * needed + 4096) {
       this.#table = new Int32Array(3 * 1024);
       this.#count = 0;
       this.#perChunk = new WeakMap();
@@ -391,10 +396,9 @@ function logarithmsFrom(from: number): Float64Array {
  * pings touched for the first time: 25–40 ms of a week of a million).
  */
 export function prepareFigures(chunks: readonly SampleColumns[], pings: PingNumbers): void {
-  if (chunks.length === 0) return;
   namesInOrder(chunks, (chunk) => chunk.servers);
   namesInOrder(chunks, (chunk) => chunk.responders);
-  pings.numbersOf(chunks, { dropUnused: false });
+  pings.numbersOf(chunks, { preparing: true });
 }
 
 /**

@@ -19,9 +19,9 @@ export const PROBE_FAILING_AFTER = 3;
  */
 export const HEALTH_CHECK_FRESH_MS = 1000;
 
-const checkAge = Type.Number({
+const checkAge = Type.Integer({
   minimum: 0,
-  description: `How long before this answer the check began: one check answers every request for ${HEALTH_CHECK_FRESH_MS} ms`,
+  description: `How long before this answer the check began: one check answers every request while it runs and for ${HEALTH_CHECK_FRESH_MS} ms after it began`,
 });
 
 const age = (description: string) => Type.Union([Type.Integer({ minimum: 0 }), Type.Null()], { description });
@@ -181,24 +181,44 @@ function probesHealth(source: HealthSources['probes'], nowMs: number): Body['pro
   return { status: accounts.some((a) => a.status === 'failing') ? 'failing' : 'ok', accounts };
 }
 
-/** A check shared by the requests of HEALTH_CHECK_FRESH_MS: they join it while it runs, and take its result after. */
-class SharedCheck<T extends object> {
-  #startedMs = Number.NEGATIVE_INFINITY;
-  #result: Promise<T> | undefined;
-  readonly #run: () => Promise<T>;
+interface Check<T> {
+  readonly startedMs: number;
+  readonly result: Promise<T>;
+  settled: boolean;
+}
 
-  constructor(run: () => Promise<T>) {
+/**
+ * A check shared by requests: they join it while it runs (however long: a
+ * second check would only queue behind it on the health check's one
+ * connection), and take its result while it is less than `freshMs` old. A
+ * check that throws is not kept.
+ */
+export class SharedCheck<T extends object> {
+  #latest: Check<T> | undefined;
+  readonly #run: () => Promise<T>;
+  readonly #freshMs: number;
+  readonly #now: () => number;
+
+  constructor(run: () => Promise<T>, freshMs = HEALTH_CHECK_FRESH_MS, now = () => performance.now()) {
     this.#run = run;
+    this.#freshMs = freshMs;
+    this.#now = now;
   }
 
   async result(): Promise<T & { check_age_ms: number }> {
-    const nowMs = performance.now();
-    if (this.#result === undefined || nowMs - this.#startedMs >= HEALTH_CHECK_FRESH_MS) {
-      this.#startedMs = nowMs;
-      this.#result = this.#run();
+    let check = this.#latest;
+    if (check === undefined || (check.settled && this.#now() - check.startedMs >= this.#freshMs)) {
+      const started: Check<T> = { startedMs: this.#now(), result: this.#run(), settled: false };
+      started.result.then(
+        () => (started.settled = true),
+        () => {
+          if (this.#latest === started) this.#latest = undefined;
+        },
+      );
+      check = this.#latest = started;
     }
-    const result = await this.#result;
-    return { ...result, check_age_ms: Math.max(0, Math.round(performance.now() - this.#startedMs)) };
+    const result = await check.result;
+    return { ...result, check_age_ms: Math.max(0, Math.round(this.#now() - check.startedMs)) };
   }
 }
 
