@@ -8,7 +8,7 @@ import type { AddressInfo } from 'node:net';
 import t from 'tap';
 import { openDatabase, type Database } from '../src/db/database.ts';
 import { buildApp } from '../src/http/app.ts';
-import { SharedCheck, STALE_SYNC_SECONDS } from '../src/http/routes/health.ts';
+import { sharedCheck, STALE_SYNC_SECONDS } from '../src/http/routes/health.ts';
 import { createLogger } from '../src/log.ts';
 import { Statistics } from '../src/stats/leaderboard.ts';
 import { RoomRegistry } from '../src/stats/rooms.ts';
@@ -306,14 +306,14 @@ t.test(
   async (t) => {
     let clock = 0;
     const runs: { resolve: (value: { n: number }) => void; reject: (err: Error) => void }[] = [];
-    const check = new SharedCheck(
+    const check = sharedCheck(
       () => new Promise<{ n: number }>((resolve, reject) => runs.push({ resolve, reject })),
       1000,
       () => clock,
     );
-    const first = [check.result(), check.result()];
+    const first = [check(), check()];
     clock = 1500;
-    first.push(check.result());
+    first.push(check());
     t.equal(runs.length, 1, 'three requests, one check: the third joins it past its second');
     runs[0]!.resolve({ n: 1 });
     t.same(
@@ -326,19 +326,19 @@ t.test(
       'each gives that check and its age',
     );
     clock = 1600;
-    const second = check.result();
+    const second = check();
     t.equal(runs.length, 2, 'done and older than its second: a new check');
     runs[1]!.resolve({ n: 2 });
     t.same(await second, { n: 2, check_age_ms: 0 });
     clock = 2599;
-    t.same(await check.result(), { n: 2, check_age_ms: 999 }, 'fresh: taken, with its age');
+    t.same(await check(), { n: 2, check_age_ms: 999 }, 'fresh: taken, with its age');
     t.equal(runs.length, 2);
     clock = 2600;
-    const failing = check.result();
+    const failing = check();
     t.equal(runs.length, 3, 'a second old: a new check');
     runs[2]!.reject(new Error('down'));
     await t.rejects(failing, /down/);
-    const after = check.result();
+    const after = check();
     t.equal(runs.length, 4, 'a check that threw is not kept');
     runs[3]!.resolve({ n: 4 });
     t.same(await after, { n: 4, check_age_ms: 0 });

@@ -2,6 +2,7 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type, type Static } from '@fastify/type-provider-typebox';
 import type { FastifyBaseLogger } from 'fastify';
 import { databaseFailure, HEALTH_TIMEOUT_MS, pingDatabase, type Database } from '../../db/database.ts';
+import { TtlCache } from '../../stats/cache.ts';
 import type { HealthSources, HttpDeps } from '../deps.ts';
 
 /**
@@ -181,45 +182,26 @@ function probesHealth(source: HealthSources['probes'], nowMs: number): Body['pro
   return { status: accounts.some((a) => a.status === 'failing') ? 'failing' : 'ok', accounts };
 }
 
-interface Check<T> {
-  readonly startedMs: number;
-  readonly result: Promise<T>;
-  settled: boolean;
-}
-
 /**
- * A check shared by requests: they join it while it runs (however long: a
- * second check would only queue behind it on the health check's one
- * connection), and take its result while it is less than `freshMs` old. A
- * check that throws is not kept.
+ * A check shared by requests, with its age: a request joins the check under
+ * way (however long it runs: a second check would only queue behind it on
+ * the health check's one connection), or takes one begun less than
+ * `freshMs` ago. A check that throws is not kept.
  */
-export class SharedCheck<T extends object> {
-  #latest: Check<T> | undefined;
-  readonly #run: () => Promise<T>;
-  readonly #freshMs: number;
-  readonly #now: () => number;
-
-  constructor(run: () => Promise<T>, freshMs = HEALTH_CHECK_FRESH_MS, now = () => performance.now()) {
-    this.#run = run;
-    this.#freshMs = freshMs;
-    this.#now = now;
-  }
-
-  async result(): Promise<T & { check_age_ms: number }> {
-    let check = this.#latest;
-    if (check === undefined || (check.settled && this.#now() - check.startedMs >= this.#freshMs)) {
-      const started: Check<T> = { startedMs: this.#now(), result: this.#run(), settled: false };
-      started.result.then(
-        () => (started.settled = true),
-        () => {
-          if (this.#latest === started) this.#latest = undefined;
-        },
-      );
-      check = this.#latest = started;
-    }
-    const result = await check.result;
-    return { ...result, check_age_ms: Math.max(0, Math.round(this.#now() - check.startedMs)) };
-  }
+export function sharedCheck<T extends object>(
+  run: () => Promise<T>,
+  freshMs = HEALTH_CHECK_FRESH_MS,
+  now = () => performance.now(),
+): () => Promise<T & { check_age_ms: number }> {
+  const checks = new TtlCache<{ readonly result: T; readonly startedMs: number }>(freshMs, 1);
+  return async () => {
+    const askedMs = now();
+    const { result, startedMs } = await checks.getOrCompute('check', askedMs, async () => ({
+      result: await run(),
+      startedMs: askedMs,
+    }));
+    return { ...result, check_age_ms: Math.max(0, Math.round(now() - startedMs)) };
+  };
 }
 
 type Checked<T> = Omit<T, 'check_age_ms'>;
@@ -266,9 +248,9 @@ async function replicaHealth(database: Database, log: FastifyBaseLogger): Promis
 export const healthRoutes: FastifyPluginAsyncTypebox<HttpDeps> = async (app, deps) => {
   const sources = deps.health ?? {};
   // The checks' warnings go to the service's log: a check answers requests other than the one that began it.
-  const primary = new SharedCheck(() => primaryHealth(deps.database, app.log));
+  const primary = sharedCheck(() => primaryHealth(deps.database, app.log));
   const reads = deps.reads;
-  const replica = reads && new SharedCheck(() => replicaHealth(reads.database, app.log));
+  const replica = reads && sharedCheck(() => replicaHealth(reads.database, app.log));
   app.get(
     '/healthz',
     {
@@ -280,7 +262,7 @@ export const healthRoutes: FastifyPluginAsyncTypebox<HttpDeps> = async (app, dep
     },
     async (_request, reply) => {
       // Both at once: a hung replica must not add its timeout to the primary's.
-      const [database, readDatabase] = await Promise.all([primary.result(), replica?.result()]);
+      const [database, readDatabase] = await Promise.all([primary(), replica?.()]);
       const failure = database.code;
       const nowMs = Date.now();
       const bot = botHealth(sources.bot, nowMs);
