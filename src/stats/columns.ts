@@ -246,6 +246,11 @@ function orderOf(dictionary: readonly string[]): NameOrder {
   return order;
 }
 
+/** The dictionary whose order is kept from table to table: the one the digests share. */
+function largestOf(dictionaries: readonly (readonly string[])[]): readonly string[] {
+  return dictionaries.reduce((a, b) => (b.length > a.length ? b : a), []);
+}
+
 /**
  * Global numbers of each chunk's names, and the names in code-point order (so
  * a number's order is its name's). The largest dictionary (the one digests
@@ -254,7 +259,7 @@ function orderOf(dictionary: readonly string[]): NameOrder {
  */
 function namesInOrder(chunks: readonly SampleColumns[], names: (chunk: SampleColumns) => readonly string[]) {
   const dictionaries = [...new Set(chunks.map(names))];
-  const largest = dictionaries.reduce((a, b) => (b.length > a.length ? b : a), []);
+  const largest = largestOf(dictionaries);
   const base = orderOf(largest);
   const extra = new Set<string>();
   for (const dictionary of dictionaries)
@@ -396,8 +401,9 @@ function logarithmsFrom(from: number): Float64Array {
  * pings touched for the first time: 25–40 ms of a week of a million).
  */
 export function prepareFigures(chunks: readonly SampleColumns[], pings: PingNumbers): void {
-  namesInOrder(chunks, (chunk) => chunk.servers);
-  namesInOrder(chunks, (chunk) => chunk.responders);
+  // Only the kept part of namesInOrder: the names of other dictionaries are merged in at each table.
+  orderOf(largestOf(chunks.map((chunk) => chunk.servers)));
+  orderOf(largestOf(chunks.map((chunk) => chunk.responders)));
   pings.numbersOf(chunks, { preparing: true });
 }
 
