@@ -8,7 +8,7 @@ import type { AddressInfo } from 'node:net';
 import t from 'tap';
 import { openDatabase, type Database } from '../src/db/database.ts';
 import { buildApp } from '../src/http/app.ts';
-import { sharedCheck, STALE_SYNC_SECONDS } from '../src/http/routes/health.ts';
+import { HEALTH_CHECK_FRESH_MS, sharedCheck, STALE_SYNC_SECONDS } from '../src/http/routes/health.ts';
 import { createLogger } from '../src/log.ts';
 import { Statistics } from '../src/stats/leaderboard.ts';
 import { RoomRegistry } from '../src/stats/rooms.ts';
@@ -290,14 +290,19 @@ t.test(
       t.equal(res.statusCode, 200);
       return res.json().database as { latency_ms: number; check_age_ms: number };
     };
+    const started = performance.now();
     const flood = await Promise.all(Array.from({ length: 50 }, ask));
-    t.equal(pings, 1, '50 requests at once: one check');
-    t.same(new Set(flood.map((d) => d.latency_ms)).size, 1, 'every answer gives that check');
+    // One check a second at most, joined while it runs: one for the flood unless a busy machine spread it
+    // over more than a second (the injected-clock test below pins the times).
+    const allowed = 1 + Math.floor((performance.now() - started) / HEALTH_CHECK_FRESH_MS);
+    t.ok(pings >= 1 && pings <= allowed, `50 requests at once: ${pings} check(s), at most ${allowed}`);
+    t.same(new Set(flood.map((d) => d.latency_ms)).size, pings, 'every answer gives one of those checks');
+    const afterFlood = pings;
     await until('a request after the check went stale to make a new one', async () => {
       await ask();
-      return pings > 1;
+      return pings > afterFlood;
     });
-    t.equal(pings, 2, 'one new check');
+    t.equal(pings, afterFlood + 1, 'one new check');
   },
 );
 
